@@ -1,0 +1,263 @@
+//! Contract suites: one async function per port that states what every adapter must do.
+//! Unit tests run them against the in-memory adapters; `tests/` runs the same functions against
+//! the DynamoDB, SQS and Secrets Manager adapters on moto. Each suite uses fresh random ids, so
+//! suites can share tables and run in parallel.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+
+use crate::alert::{Alert, AlertHits, AlertStatus, Category, Fact, Severity};
+use crate::error::StoreError;
+use crate::ids::{AlertId, ContentType, MspId, PolicyId, RecordId, TenantId};
+use crate::ports::{AlertStore, ClaimOutcome, ConfigStore, IngestStateStore, MessageQueue, SecretName, SecretStore, StreamKey};
+use crate::secret::SecretString;
+use crate::tenant::{ConnectWiseSettings, Msp, PriorityMap, Tenant, TokenHash};
+use crate::ticket::{Delivery, Destination, TicketRef};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use std::future::Future;
+use std::collections::HashSet;
+
+/// A random suffix for ids that must not collide across runs.
+#[must_use]
+pub fn unique_suffix() -> String {
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).expect("random bytes");
+    hex::encode(bytes)
+}
+
+/// A fresh MSP id.
+#[must_use]
+pub fn unique_msp() -> MspId {
+    MspId::parse(&format!("msp-{}", unique_suffix())).unwrap()
+}
+
+/// A fresh tenant GUID.
+#[must_use]
+pub fn unique_tenant() -> TenantId {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("random bytes");
+    let h = hex::encode(bytes);
+    TenantId::parse(&format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])).unwrap()
+}
+
+/// An alert with plausible values, for tests.
+#[must_use]
+pub fn sample_alert(at: DateTime<Utc>) -> Alert {
+    sample_alert_for(&MspId::parse("acme").unwrap(), &TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap(), at)
+}
+
+/// An alert of a given MSP and tenant, for tests.
+#[must_use]
+pub fn sample_alert_for(msp_id: &MspId, tenant_id: &TenantId, at: DateTime<Utc>) -> Alert {
+    let window_start = Utc.timestamp_opt(at.timestamp() - at.timestamp().rem_euclid(900), 0).unwrap();
+    Alert {
+        id: AlertId::derive(&[msp_id.as_str(), tenant_id.as_str(), "builtin.forwarding-rule", "alice@contoso.com", &window_start.timestamp().to_string()]),
+        msp_id: msp_id.clone(),
+        tenant_id: tenant_id.clone(),
+        tenant_name: "Contoso".into(),
+        policy_id: PolicyId::parse("builtin.forwarding-rule").unwrap(),
+        policy_name: "Creation of forwarding/redirect rule".into(),
+        category: Category::ThreatManagement,
+        severity: Severity::Informational,
+        group_key: "alice@contoso.com".into(),
+        title: "Mail forwarding to x@evil.example set up by alice@contoso.com".into(),
+        window_start,
+        window_end: window_start + Duration::minutes(15),
+        status: AlertStatus::New,
+        hit_count: 0,
+        first_seen: at,
+        last_seen: at,
+        facts: vec![Fact::new("User", "alice@contoso.com"), Fact::new("ForwardTo", "x@evil.example")],
+        created_at: at,
+        updated_at: at,
+        version: 0,
+    }
+}
+
+fn tenant(msp_id: &MspId, tenant_id: &TenantId, name: &str) -> Tenant {
+    Tenant { msp_id: msp_id.clone(), tenant_id: tenant_id.clone(), name: name.into(), domains: vec!["contoso.com".into()], connectwise_company_id: None, m365_credentials_set: false, created_at: Utc::now() }
+}
+
+/// What every [`ConfigStore`] must do.
+pub async fn config_store_contract(store: &dyn ConfigStore) {
+    let msp_id = unique_msp();
+    let other_msp = unique_msp();
+    let msp = Msp { id: msp_id.clone(), name: "Acme".into(), created_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap() };
+    assert!(store.create_msp(&msp).await.unwrap(), "a new MSP is created");
+    assert!(!store.create_msp(&Msp { name: "Other".into(), ..msp.clone() }).await.unwrap(), "creating it again is refused");
+    assert_eq!(store.get_msp(&msp_id).await.unwrap(), Some(msp), "and leaves it unchanged");
+    assert_eq!(store.get_msp(&other_msp).await.unwrap(), None);
+
+    let hash = TokenHash(unique_suffix());
+    store.add_api_token(&msp_id, &hash, Utc::now()).await.unwrap();
+    assert!(store.api_token_exists(&msp_id, &hash).await.unwrap());
+    assert!(!store.api_token_exists(&other_msp, &hash).await.unwrap(), "a token belongs to one MSP only");
+
+    let t1 = tenant(&msp_id, &unique_tenant(), "Contoso");
+    let t2 = tenant(&msp_id, &unique_tenant(), "Fabrikam");
+    let foreign = tenant(&other_msp, &t1.tenant_id, "Same tenant, other MSP");
+    assert!(store.create_tenant(&t1).await.unwrap());
+    assert!(!store.create_tenant(&t1).await.unwrap());
+    assert!(store.create_tenant(&t2).await.unwrap());
+    assert!(store.create_tenant(&foreign).await.unwrap(), "two MSPs may register the same tenant independently");
+    let mut mapped = t1.clone();
+    mapped.connectwise_company_id = Some(250);
+    store.put_tenant(&mapped).await.unwrap();
+    assert_eq!(store.get_tenant(&msp_id, &t1.tenant_id).await.unwrap(), Some(mapped.clone()));
+    assert_eq!(store.get_tenant(&other_msp, &t1.tenant_id).await.unwrap(), Some(foreign.clone()));
+    let mut listed = store.list_tenants(&msp_id).await.unwrap();
+    listed.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(listed, vec![mapped.clone(), t2.clone()], "listing shows only the MSP's own tenants");
+    let all: HashSet<(String, String)> = store.list_all_tenants().await.unwrap().into_iter().map(|t| (t.msp_id.to_string(), t.tenant_id.to_string())).collect();
+    for t in [&t1, &t2, &foreign] {
+        assert!(all.contains(&(t.msp_id.to_string(), t.tenant_id.to_string())));
+    }
+
+    assert_eq!(store.get_connectwise_settings(&msp_id).await.unwrap(), None);
+    let settings = ConnectWiseSettings { api_root: "https://cw.example/v4_6_release/apis/3.0".into(), board_id: Some(1), priorities: PriorityMap { high: Some(8), ..PriorityMap::default() } };
+    store.put_connectwise_settings(&msp_id, &settings).await.unwrap();
+    assert_eq!(store.get_connectwise_settings(&msp_id).await.unwrap(), Some(settings));
+    assert_eq!(store.get_connectwise_settings(&other_msp).await.unwrap(), None);
+}
+
+/// What every [`IngestStateStore`] must do.
+pub async fn ingest_state_contract(store: &dyn IngestStateStore) {
+    let msp_id = unique_msp();
+    let tenant_id = unique_tenant();
+    let stream = StreamKey { msp_id: msp_id.clone(), tenant_id: tenant_id.clone(), content_type: ContentType::Exchange };
+    let now = Utc.timestamp_opt(1_767_600_000, 0).unwrap();
+    assert_eq!(store.get_cursor(&stream).await.unwrap(), None);
+    store.put_cursor(&stream, now).await.unwrap();
+    assert_eq!(store.get_cursor(&stream).await.unwrap(), Some(now));
+    let other_stream = StreamKey { content_type: ContentType::General, ..stream.clone() };
+    assert_eq!(store.get_cursor(&other_stream).await.unwrap(), None, "cursors are per content type");
+
+    let record = RecordId::parse(&format!("rec-{}", unique_suffix())).unwrap();
+    let lease = Duration::minutes(5);
+    assert_eq!(store.claim_record(&msp_id, &tenant_id, &record, now, lease).await.unwrap(), ClaimOutcome::Claimed);
+    assert_eq!(store.claim_record(&msp_id, &tenant_id, &record, now + Duration::minutes(1), lease).await.unwrap(), ClaimOutcome::InFlight, "a fresh claim is held");
+    assert_eq!(
+        store.claim_record(&msp_id, &tenant_id, &record, now + Duration::minutes(6), lease).await.unwrap(),
+        ClaimOutcome::Claimed,
+        "an abandoned claim is taken over after its lease"
+    );
+    store.complete_records(&msp_id, &tenant_id, std::slice::from_ref(&record), now).await.unwrap();
+    assert_eq!(store.claim_record(&msp_id, &tenant_id, &record, now + Duration::days(1), lease).await.unwrap(), ClaimOutcome::AlreadyProcessed);
+    let other_tenant = unique_tenant();
+    assert_eq!(store.claim_record(&msp_id, &other_tenant, &record, now, lease).await.unwrap(), ClaimOutcome::Claimed, "claims are per tenant");
+
+    let blob = "20260105101500123$20260105101500123$audit_exchange$Audit_Exchange";
+    assert!(!store.blob_done(&msp_id, &tenant_id, blob).await.unwrap());
+    store.mark_blob_done(&msp_id, &tenant_id, blob, now).await.unwrap();
+    assert!(store.blob_done(&msp_id, &tenant_id, blob).await.unwrap());
+    assert!(!store.blob_done(&msp_id, &other_tenant, blob).await.unwrap());
+}
+
+/// What every [`AlertStore`] must do.
+pub async fn alert_store_contract(store: &dyn AlertStore) {
+    let msp_id = unique_msp();
+    let tenant_id = unique_tenant();
+    let t0 = Utc.timestamp_opt(1_767_600_000, 0).unwrap();
+    let template = sample_alert_for(&msp_id, &tenant_id, t0);
+    let rec = |n: u32| (RecordId::parse(&format!("r{n}")).unwrap(), t0 + Duration::seconds(i64::from(n)));
+    let hits = AlertHits { alert: template.clone(), records: vec![rec(1), rec(2), rec(3)] };
+
+    let stored = store.record_hits(&hits, t0).await.unwrap();
+    assert_eq!(stored.hit_count, 3);
+    assert_eq!(stored.first_seen, rec(1).1);
+    assert_eq!(stored.last_seen, rec(3).1);
+    let again = store.record_hits(&hits, t0).await.unwrap();
+    assert_eq!(again.hit_count, 3, "repeating the same records changes nothing");
+    let more = store.record_hits(&AlertHits { alert: template.clone(), records: vec![rec(3), rec(4), rec(4)] }, t0).await.unwrap();
+    assert_eq!(more.hit_count, 4, "only records not counted before are added, duplicates within a call once");
+    assert_eq!(store.get_alert(&msp_id, &template.id).await.unwrap().unwrap().hit_count, 4);
+    assert_eq!(store.get_alert(&unique_msp(), &template.id).await.unwrap(), None, "another MSP never sees it");
+
+    let many: Vec<_> = (100..260).map(rec).collect();
+    let big = store.record_hits(&AlertHits { alert: template.clone(), records: many }, t0).await.unwrap();
+    assert_eq!(big.hit_count, 164, "large batches are counted exactly");
+
+    let second = AlertHits { alert: sample_alert_for(&msp_id, &tenant_id, t0 + Duration::hours(1)), records: vec![rec(1)] };
+    store.record_hits(&second, t0).await.unwrap();
+    let first_page = store.list_alerts(&msp_id, 1, None).await.unwrap();
+    assert_eq!(first_page.alerts.len(), 1);
+    let next = first_page.next.clone().expect("a second page");
+    let second_page = store.list_alerts(&msp_id, 1, Some(&next)).await.unwrap();
+    assert_eq!(second_page.alerts.len(), 1);
+    assert_ne!(first_page.alerts[0].id, second_page.alerts[0].id);
+    assert!(store.list_alerts(&unique_msp(), 10, None).await.unwrap().alerts.is_empty());
+
+    assert_eq!(store.get_delivery(&msp_id, &template.id, Destination::ConnectWise).await.unwrap(), None);
+    let mut delivery = Delivery::new(msp_id.clone(), template.id.clone(), Destination::ConnectWise);
+    delivery.version = 1;
+    delivery.create_attempted = true;
+    delivery.lease_until = Some(t0);
+    store.save_delivery(&delivery).await.unwrap();
+    assert!(matches!(store.save_delivery(&delivery).await, Err(StoreError::Conflict { .. })), "a stale version loses");
+    let mut done = delivery.clone();
+    done.version = 2;
+    done.ticket = Some(TicketRef { id: 1001 });
+    done.notified_hits = 4;
+    done.lease_until = None;
+    store.save_delivery(&done).await.unwrap();
+    assert_eq!(store.get_delivery(&msp_id, &template.id, Destination::ConnectWise).await.unwrap(), Some(done));
+}
+
+/// What every [`SecretStore`] must do.
+pub async fn secret_store_contract(store: &dyn SecretStore) {
+    let msp_id = unique_msp();
+    let name = SecretName::connectwise(&msp_id);
+    assert_eq!(store.get_secret(&name).await.unwrap(), None);
+    store.put_secret(&name, &SecretString::new("{\"v\":1}")).await.unwrap();
+    store.put_secret(&name, &SecretString::new("{\"v\":1}")).await.unwrap();
+    assert_eq!(store.get_secret(&name).await.unwrap(), Some(SecretString::new("{\"v\":1}")), "repeating a write is harmless");
+    store.put_secret(&name, &SecretString::new("{\"v\":2}")).await.unwrap();
+    assert_eq!(store.get_secret(&name).await.unwrap(), Some(SecretString::new("{\"v\":2}")), "a new value replaces the old");
+    assert_eq!(store.get_secret(&SecretName::connectwise(&unique_msp())).await.unwrap(), None);
+}
+
+/// What every [`MessageQueue`] must do; `receive_all` reads back everything sent so far.
+pub async fn message_queue_contract<F, Fut>(queue: &dyn MessageQueue, receive_all: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Vec<String>>,
+{
+    let bodies: Vec<String> = (0..23).map(|i| format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(20_000))).collect();
+    queue.send_all(&bodies).await.unwrap();
+    queue.send_all(&[]).await.unwrap();
+    let mut received = receive_all().await;
+    received.sort();
+    let mut expected = bodies.clone();
+    expected.sort();
+    assert_eq!(received, expected, "every message arrives once, whatever the batching");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::*;
+
+    #[tokio::test]
+    async fn memory_config_store_honours_the_contract() {
+        config_store_contract(&MemoryConfigStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_ingest_state_honours_the_contract() {
+        ingest_state_contract(&MemoryIngestState::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_alert_store_honours_the_contract() {
+        alert_store_contract(&MemoryAlertStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_secret_store_honours_the_contract() {
+        secret_store_contract(&MemorySecretStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_queue_honours_the_contract() {
+        let queue = MemoryQueue::default();
+        message_queue_contract(&queue, || async { queue.drain() }).await;
+    }
+}

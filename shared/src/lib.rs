@@ -1,0 +1,32 @@
+//! Vigil's domain crate: Microsoft 365 audit records, alert policies, alerts and PSA tickets,
+//! the ports (traits) the services need, and the services themselves.
+//!
+//! The core knows nothing of AWS: DynamoDB, SQS and Secrets Manager adapters live behind the
+//! `aws` feature, HTTP connectors to Microsoft 365 and ConnectWise behind `connectors`, and the
+//! Lambda glue shared by the functions behind `lambda`. `cargo test -p vigil` builds none of them.
+
+pub mod alert;
+pub mod audit;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod memory;
+pub mod messages;
+pub mod policy;
+pub mod ports;
+pub mod secret;
+pub mod services;
+pub mod tenant;
+pub mod ticket;
+
+#[cfg(any(test, feature = "contract"))]
+pub mod contract;
+
+#[cfg(feature = "connectors")]
+pub mod connectors;
+
+#[cfg(feature = "aws")]
+pub mod aws;
+
+#[cfg(feature = "lambda")]
+pub mod lambda;

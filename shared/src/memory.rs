@@ -1,0 +1,336 @@
+//! In-memory adapters for every port, for fast unit tests. They implement the same semantics
+//! as the AWS adapters (conditional writes, leases, idempotent hits) and pass the same contract
+//! suites; they are never the only proof.
+
+use crate::alert::{Alert, AlertHits};
+use crate::error::{QueueError, SecretError, SinkError, SourceError, StoreError};
+use crate::ids::{AlertId, ContentType, MspId, RecordId, TenantId};
+use crate::ports::{
+    AlertPage, AlertStore, AuditSource, ClaimOutcome, ConfigStore, ContentBlob, IngestStateStore, MessageQueue, SecretName, SecretStore, StreamKey, TicketSink, TicketSinkProvider,
+    SinkSetupError, TimeWindow,
+};
+use crate::secret::SecretString;
+use crate::tenant::{ConnectWiseSettings, M365AppCredentials, Msp, Tenant, TokenHash};
+use crate::ticket::{Delivery, Destination, TicketNote, TicketRef, external_reference};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// [`ConfigStore`] in memory.
+#[derive(Debug, Default)]
+pub struct MemoryConfigStore {
+    msps: Mutex<HashMap<MspId, Msp>>,
+    tokens: Mutex<HashSet<(MspId, TokenHash)>>,
+    tenants: Mutex<BTreeMap<(MspId, TenantId), Tenant>>,
+    connectwise: Mutex<HashMap<MspId, ConnectWiseSettings>>,
+}
+
+#[async_trait]
+impl ConfigStore for MemoryConfigStore {
+    async fn create_msp(&self, msp: &Msp) -> Result<bool, StoreError> {
+        let mut msps = lock(&self.msps);
+        if msps.contains_key(&msp.id) {
+            return Ok(false);
+        }
+        msps.insert(msp.id.clone(), msp.clone());
+        Ok(true)
+    }
+    async fn get_msp(&self, msp_id: &MspId) -> Result<Option<Msp>, StoreError> {
+        Ok(lock(&self.msps).get(msp_id).cloned())
+    }
+    async fn add_api_token(&self, msp_id: &MspId, hash: &TokenHash, _now: DateTime<Utc>) -> Result<(), StoreError> {
+        lock(&self.tokens).insert((msp_id.clone(), hash.clone()));
+        Ok(())
+    }
+    async fn api_token_exists(&self, msp_id: &MspId, hash: &TokenHash) -> Result<bool, StoreError> {
+        Ok(lock(&self.tokens).contains(&(msp_id.clone(), hash.clone())))
+    }
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<bool, StoreError> {
+        let mut tenants = lock(&self.tenants);
+        let key = (tenant.msp_id.clone(), tenant.tenant_id.clone());
+        if tenants.contains_key(&key) {
+            return Ok(false);
+        }
+        tenants.insert(key, tenant.clone());
+        Ok(true)
+    }
+    async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        lock(&self.tenants).insert((tenant.msp_id.clone(), tenant.tenant_id.clone()), tenant.clone());
+        Ok(())
+    }
+    async fn get_tenant(&self, msp_id: &MspId, tenant_id: &TenantId) -> Result<Option<Tenant>, StoreError> {
+        Ok(lock(&self.tenants).get(&(msp_id.clone(), tenant_id.clone())).cloned())
+    }
+    async fn list_tenants(&self, msp_id: &MspId) -> Result<Vec<Tenant>, StoreError> {
+        Ok(lock(&self.tenants).values().filter(|t| &t.msp_id == msp_id).cloned().collect())
+    }
+    async fn list_all_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        Ok(lock(&self.tenants).values().cloned().collect())
+    }
+    async fn put_connectwise_settings(&self, msp_id: &MspId, settings: &ConnectWiseSettings) -> Result<(), StoreError> {
+        lock(&self.connectwise).insert(msp_id.clone(), settings.clone());
+        Ok(())
+    }
+    async fn get_connectwise_settings(&self, msp_id: &MspId) -> Result<Option<ConnectWiseSettings>, StoreError> {
+        Ok(lock(&self.connectwise).get(msp_id).cloned())
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Claim {
+    Pending { lease_until: DateTime<Utc> },
+    Done,
+}
+
+/// [`IngestStateStore`] in memory.
+#[derive(Debug, Default)]
+pub struct MemoryIngestState {
+    cursors: Mutex<HashMap<StreamKey, DateTime<Utc>>>,
+    claims: Mutex<HashMap<(MspId, TenantId, RecordId), Claim>>,
+    blobs: Mutex<HashSet<(MspId, TenantId, String)>>,
+}
+
+#[async_trait]
+impl IngestStateStore for MemoryIngestState {
+    async fn get_cursor(&self, stream: &StreamKey) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(lock(&self.cursors).get(stream).copied())
+    }
+    async fn put_cursor(&self, stream: &StreamKey, next_start: DateTime<Utc>) -> Result<(), StoreError> {
+        lock(&self.cursors).insert(stream.clone(), next_start);
+        Ok(())
+    }
+    async fn claim_record(&self, msp_id: &MspId, tenant_id: &TenantId, record_id: &RecordId, now: DateTime<Utc>, lease: Duration) -> Result<ClaimOutcome, StoreError> {
+        let mut claims = lock(&self.claims);
+        let key = (msp_id.clone(), tenant_id.clone(), record_id.clone());
+        match claims.get(&key) {
+            Some(Claim::Done) => Ok(ClaimOutcome::AlreadyProcessed),
+            Some(Claim::Pending { lease_until }) if *lease_until > now => Ok(ClaimOutcome::InFlight),
+            _ => {
+                claims.insert(key, Claim::Pending { lease_until: now + lease });
+                Ok(ClaimOutcome::Claimed)
+            }
+        }
+    }
+    async fn complete_records(&self, msp_id: &MspId, tenant_id: &TenantId, record_ids: &[RecordId], _now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut claims = lock(&self.claims);
+        for id in record_ids {
+            claims.insert((msp_id.clone(), tenant_id.clone(), id.clone()), Claim::Done);
+        }
+        Ok(())
+    }
+    async fn blob_done(&self, msp_id: &MspId, tenant_id: &TenantId, content_id: &str) -> Result<bool, StoreError> {
+        Ok(lock(&self.blobs).contains(&(msp_id.clone(), tenant_id.clone(), content_id.to_owned())))
+    }
+    async fn mark_blob_done(&self, msp_id: &MspId, tenant_id: &TenantId, content_id: &str, _now: DateTime<Utc>) -> Result<(), StoreError> {
+        lock(&self.blobs).insert((msp_id.clone(), tenant_id.clone(), content_id.to_owned()));
+        Ok(())
+    }
+}
+
+/// [`AlertStore`] in memory.
+#[derive(Debug, Default)]
+pub struct MemoryAlertStore {
+    alerts: Mutex<BTreeMap<(MspId, AlertId), Alert>>,
+    counted: Mutex<HashSet<(MspId, AlertId, RecordId)>>,
+    deliveries: Mutex<HashMap<(MspId, AlertId, Destination), Delivery>>,
+}
+
+#[async_trait]
+impl AlertStore for MemoryAlertStore {
+    async fn record_hits(&self, hits: &AlertHits, now: DateTime<Utc>) -> Result<Alert, StoreError> {
+        let mut alerts = lock(&self.alerts);
+        let mut counted = lock(&self.counted);
+        let key = (hits.alert.msp_id.clone(), hits.alert.id.clone());
+        let mut alert = alerts.get(&key).cloned().unwrap_or_else(|| hits.alert.clone());
+        let fresh: Vec<_> = hits.records.iter().filter(|(id, _)| !counted.contains(&(key.0.clone(), key.1.clone(), id.clone()))).cloned().collect();
+        let mut seen = HashSet::new();
+        let fresh: Vec<_> = fresh.into_iter().filter(|(id, _)| seen.insert(id.clone())).collect();
+        if alert.absorb(&fresh, now) {
+            alert.version += 1;
+            for (id, _) in &fresh {
+                counted.insert((key.0.clone(), key.1.clone(), id.clone()));
+            }
+            alerts.insert(key, alert.clone());
+        }
+        Ok(alert)
+    }
+    async fn get_alert(&self, msp_id: &MspId, alert_id: &AlertId) -> Result<Option<Alert>, StoreError> {
+        Ok(lock(&self.alerts).get(&(msp_id.clone(), alert_id.clone())).cloned())
+    }
+    async fn list_alerts(&self, msp_id: &MspId, limit: usize, after: Option<&str>) -> Result<AlertPage, StoreError> {
+        let alerts = lock(&self.alerts);
+        let mut matching = alerts.values().filter(|a| &a.msp_id == msp_id && after.is_none_or(|after| a.id.as_str() > after));
+        let page: Vec<Alert> = matching.by_ref().take(limit.max(1)).cloned().collect();
+        let next = if matching.next().is_some() { page.last().map(|a| a.id.to_string()) } else { None };
+        Ok(AlertPage { alerts: page, next })
+    }
+    async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: Destination) -> Result<Option<Delivery>, StoreError> {
+        Ok(lock(&self.deliveries).get(&(msp_id.clone(), alert_id.clone(), destination)).cloned())
+    }
+    async fn save_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        let mut deliveries = lock(&self.deliveries);
+        let key = (delivery.msp_id.clone(), delivery.alert_id.clone(), delivery.destination);
+        let stored_version = deliveries.get(&key).map_or(0, |d| d.version);
+        if delivery.version != stored_version + 1 {
+            return Err(StoreError::Conflict { what: format!("delivery {}", delivery.alert_id) });
+        }
+        deliveries.insert(key, delivery.clone());
+        Ok(())
+    }
+}
+
+/// [`SecretStore`] in memory.
+#[derive(Debug, Default)]
+pub struct MemorySecretStore {
+    secrets: Mutex<HashMap<SecretName, SecretString>>,
+}
+
+#[async_trait]
+impl SecretStore for MemorySecretStore {
+    async fn put_secret(&self, name: &SecretName, value: &SecretString) -> Result<(), SecretError> {
+        lock(&self.secrets).insert(name.clone(), value.clone());
+        Ok(())
+    }
+    async fn get_secret(&self, name: &SecretName) -> Result<Option<SecretString>, SecretError> {
+        Ok(lock(&self.secrets).get(name).cloned())
+    }
+}
+
+/// [`MessageQueue`] in memory: keeps what was sent.
+#[derive(Debug, Default)]
+pub struct MemoryQueue {
+    sent: Mutex<Vec<String>>,
+}
+
+impl MemoryQueue {
+    /// Takes every message sent so far.
+    pub fn drain(&self) -> Vec<String> {
+        std::mem::take(&mut *lock(&self.sent))
+    }
+}
+
+#[async_trait]
+impl MessageQueue for MemoryQueue {
+    async fn send_all(&self, bodies: &[String]) -> Result<(), QueueError> {
+        lock(&self.sent).extend(bodies.iter().cloned());
+        Ok(())
+    }
+}
+
+/// [`AuditSource`] in memory: blobs added by tests, per tenant and content type.
+#[derive(Debug, Default)]
+pub struct MemoryAuditSource {
+    blobs: Mutex<Vec<(TenantId, ContentType, ContentBlob, String)>>,
+    fetches: Mutex<u64>,
+}
+
+impl MemoryAuditSource {
+    /// Publishes a blob with the given body, created at `at`.
+    pub fn publish(&self, tenant_id: &TenantId, content_type: ContentType, at: DateTime<Utc>, body: String) -> String {
+        let mut blobs = lock(&self.blobs);
+        let content_id = format!("blob-{}", blobs.len() + 1);
+        let blob = ContentBlob { content_id: content_id.clone(), content_uri: format!("memory://{content_id}"), content_created: at };
+        blobs.push((tenant_id.clone(), content_type, blob, body));
+        content_id
+    }
+
+    /// How many blobs were fetched.
+    pub fn fetch_count(&self) -> u64 {
+        *lock(&self.fetches)
+    }
+}
+
+#[async_trait]
+impl AuditSource for MemoryAuditSource {
+    async fn list_content(&self, tenant_id: &TenantId, _credentials: &M365AppCredentials, content_type: ContentType, window: TimeWindow) -> Result<Vec<ContentBlob>, SourceError> {
+        // The same window rules as the real API.
+        if window.end <= window.start || window.end - window.start > Duration::hours(24) || window.start < Utc::now() - Duration::days(7) - Duration::hours(1) {
+            return Err(SourceError::Rejected { code: "AF20030".into(), message: "invalid window".into() });
+        }
+        Ok(lock(&self.blobs)
+            .iter()
+            .filter(|(t, c, b, _)| t == tenant_id && *c == content_type && b.content_created >= window.start && b.content_created < window.end)
+            .map(|(_, _, b, _)| b.clone())
+            .collect())
+    }
+    async fn fetch_content(&self, tenant_id: &TenantId, _credentials: &M365AppCredentials, blob: &ContentBlob) -> Result<String, SourceError> {
+        *lock(&self.fetches) += 1;
+        lock(&self.blobs)
+            .iter()
+            .find(|(t, _, b, _)| t == tenant_id && b.content_id == blob.content_id)
+            .map(|(_, _, _, body)| body.clone())
+            .ok_or_else(|| SourceError::Rejected { code: "AF20050".into(), message: "content does not exist".into() })
+    }
+}
+
+/// A ticket held by [`MemoryTicketSink`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemoryTicket {
+    pub id: i64,
+    pub company_id: i64,
+    pub external_reference: String,
+    pub summary: String,
+    pub notes: Vec<String>,
+}
+
+/// [`TicketSink`] in memory, with one-shot failure injection.
+#[derive(Debug, Default)]
+pub struct MemoryTicketSink {
+    tickets: Mutex<Vec<MemoryTicket>>,
+    fail_next_create: Mutex<Option<SinkError>>,
+}
+
+impl MemoryTicketSink {
+    /// Every ticket.
+    pub fn tickets(&self) -> Vec<MemoryTicket> {
+        lock(&self.tickets).clone()
+    }
+    /// Makes the next create fail with `error` (before creating anything).
+    pub fn fail_next_create(&self, error: SinkError) {
+        *lock(&self.fail_next_create) = Some(error);
+    }
+}
+
+#[async_trait]
+impl TicketSink for MemoryTicketSink {
+    async fn find_ticket(&self, alert: &Alert) -> Result<Option<TicketRef>, SinkError> {
+        let reference = external_reference(&alert.id);
+        Ok(lock(&self.tickets).iter().find(|t| t.external_reference == reference).map(|t| TicketRef { id: t.id }))
+    }
+    async fn create_ticket(&self, alert: &Alert, company_id: i64) -> Result<TicketRef, SinkError> {
+        if let Some(error) = lock(&self.fail_next_create).take() {
+            return Err(error);
+        }
+        let mut tickets = lock(&self.tickets);
+        let id = 1000 + tickets.len() as i64 + 1;
+        tickets.push(MemoryTicket { id, company_id, external_reference: external_reference(&alert.id), summary: alert.title.clone(), notes: Vec::new() });
+        Ok(TicketRef { id })
+    }
+    async fn add_note(&self, ticket: &TicketRef, note: &TicketNote) -> Result<(), SinkError> {
+        let mut tickets = lock(&self.tickets);
+        let found = tickets.iter_mut().find(|t| t.id == ticket.id).ok_or_else(|| SinkError::Rejected(format!("ticket {} not found", ticket.id)))?;
+        found.notes.push(note.text.clone());
+        Ok(())
+    }
+    async fn has_note(&self, ticket: &TicketRef, marker: &str) -> Result<bool, SinkError> {
+        Ok(lock(&self.tickets).iter().any(|t| t.id == ticket.id && t.notes.iter().any(|n| n.contains(marker))))
+    }
+}
+
+/// [`TicketSinkProvider`] that hands out one shared in-memory sink.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryTicketSinkProvider {
+    pub sink: Arc<MemoryTicketSink>,
+}
+
+#[async_trait]
+impl TicketSinkProvider for MemoryTicketSinkProvider {
+    async fn sink_for(&self, _msp_id: &MspId, _destination: Destination) -> Result<Arc<dyn TicketSink>, SinkSetupError> {
+        Ok(self.sink.clone())
+    }
+}

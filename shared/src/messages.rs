@@ -1,0 +1,104 @@
+//! Messages between functions (SQS bodies). Versioned JSON; a body that does not parse is an
+//! invalid message and ends in the dead-letter queue, never silently dropped.
+
+use crate::ids::{AlertId, ContentType, MspId, TenantId};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// SQS's message size limit, with headroom for attributes.
+pub const MAX_MESSAGE_BYTES: usize = 240 * 1024;
+
+/// Audit records from one content blob of one tenant, on their way to the evaluator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEventsMessage {
+    pub msp_id: MspId,
+    pub tenant_id: TenantId,
+    pub content_type: ContentType,
+    pub content_id: String,
+    /// Raw records, as received (already checked to have the common fields).
+    pub records: Vec<Value>,
+}
+
+/// "This alert changed; bring its tickets up to date."
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertChangedMessage {
+    pub msp_id: MspId,
+    pub alert_id: AlertId,
+}
+
+/// Something the poller could not use, kept whole for an operator (sent to the events DLQ).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuarantinedContent {
+    pub msp_id: MspId,
+    pub tenant_id: TenantId,
+    pub content_type: ContentType,
+    pub content_id: String,
+    pub reason: String,
+    /// The offending record or blob body (truncated to fit a message).
+    pub content: String,
+}
+
+/// Packs records into as few messages as fit under [`MAX_MESSAGE_BYTES`] each.
+#[must_use]
+pub fn pack_records(template: &AuditEventsMessage, records: Vec<Value>) -> Vec<AuditEventsMessage> {
+    let envelope = serde_json::to_string(&AuditEventsMessage { records: Vec::new(), ..template.clone() }).map_or(512, |s| s.len());
+    let mut messages = Vec::new();
+    let mut current: Vec<Value> = Vec::new();
+    let mut size = envelope;
+    for record in records {
+        let record_size = serde_json::to_string(&record).map_or(0, |s| s.len()) + 1;
+        if !current.is_empty() && size + record_size > MAX_MESSAGE_BYTES {
+            messages.push(AuditEventsMessage { records: std::mem::take(&mut current), ..template.clone() });
+            size = envelope;
+        }
+        size += record_size;
+        current.push(record);
+    }
+    if !current.is_empty() {
+        messages.push(AuditEventsMessage { records: current, ..template.clone() });
+    }
+    messages
+}
+
+/// Truncates text to at most `max` bytes on a character boundary.
+#[must_use]
+pub fn truncate_to(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn records_are_packed_under_the_sqs_limit_without_loss() {
+        let template = AuditEventsMessage {
+            msp_id: MspId::parse("acme").unwrap(),
+            tenant_id: TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap(),
+            content_type: ContentType::Exchange,
+            content_id: "c1".into(),
+            records: vec![],
+        };
+        let records: Vec<Value> = (0..1000).map(|i| json!({"Id": i.to_string(), "Padding": "x".repeat(1000)})).collect();
+        let messages = pack_records(&template, records);
+        assert!(messages.len() > 1);
+        for message in &messages {
+            assert!(serde_json::to_string(message).unwrap().len() <= MAX_MESSAGE_BYTES);
+        }
+        assert_eq!(messages.iter().map(|m| m.records.len()).sum::<usize>(), 1000);
+    }
+
+    #[test]
+    fn truncation_respects_character_boundaries() {
+        assert_eq!(truncate_to("héllo", 2), "h");
+        assert_eq!(truncate_to("abc", 10), "abc");
+    }
+}

@@ -1,0 +1,187 @@
+//! Ports: the traits through which services reach storage, queues, secrets, Microsoft 365 and
+//! PSAs. One trait per aggregate or capability. Each has an in-memory adapter
+//! ([`crate::memory`]) and a production adapter (DynamoDB, SQS, Secrets Manager, HTTP), and one
+//! contract suite ([`crate::contract`]) that both must pass.
+
+use crate::alert::{Alert, AlertHits};
+use crate::error::{QueueError, SecretError, SinkError, SourceError, StoreError};
+use crate::ids::{AlertId, ContentType, MspId, RecordId, TenantId};
+use crate::secret::SecretString;
+use crate::tenant::{ConnectWiseSettings, M365AppCredentials, Msp, Tenant, TokenHash};
+use crate::ticket::{Delivery, Destination, TicketNote, TicketRef};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use std::sync::Arc;
+
+/// MSPs, API tokens, tenants and PSA settings. Every key starts with the MSP id.
+#[async_trait]
+pub trait ConfigStore: Send + Sync {
+    /// Creates an MSP; `false` if it already exists (unchanged).
+    async fn create_msp(&self, msp: &Msp) -> Result<bool, StoreError>;
+    async fn get_msp(&self, msp_id: &MspId) -> Result<Option<Msp>, StoreError>;
+    /// Stores the hash of a newly issued API token.
+    async fn add_api_token(&self, msp_id: &MspId, hash: &TokenHash, now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn api_token_exists(&self, msp_id: &MspId, hash: &TokenHash) -> Result<bool, StoreError>;
+    /// Creates a tenant; `false` if the MSP already has it (unchanged).
+    async fn create_tenant(&self, tenant: &Tenant) -> Result<bool, StoreError>;
+    /// Replaces a tenant record.
+    async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;
+    async fn get_tenant(&self, msp_id: &MspId, tenant_id: &TenantId) -> Result<Option<Tenant>, StoreError>;
+    async fn list_tenants(&self, msp_id: &MspId) -> Result<Vec<Tenant>, StoreError>;
+    /// Every tenant of every MSP (the scheduler's view; never exposed through the API).
+    async fn list_all_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    async fn put_connectwise_settings(&self, msp_id: &MspId, settings: &ConnectWiseSettings) -> Result<(), StoreError>;
+    async fn get_connectwise_settings(&self, msp_id: &MspId) -> Result<Option<ConnectWiseSettings>, StoreError>;
+}
+
+/// One (tenant, content type) stream of audit content.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct StreamKey {
+    pub msp_id: MspId,
+    pub tenant_id: TenantId,
+    pub content_type: ContentType,
+}
+
+/// Result of trying to claim an audit record for processing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// This caller now owns the record and must enqueue it, then mark it complete.
+    Claimed,
+    /// The record was already enqueued: skip it.
+    AlreadyProcessed,
+    /// Another caller claimed it moments ago and has not finished: skip it for now.
+    InFlight,
+}
+
+/// The poller's state: cursors, record claims, finished blobs. Claims and blob markers expire
+/// (TTL) after Microsoft's 7-day content retention.
+#[async_trait]
+pub trait IngestStateStore: Send + Sync {
+    /// Where the next listing window of a stream starts.
+    async fn get_cursor(&self, stream: &StreamKey) -> Result<Option<DateTime<Utc>>, StoreError>;
+    async fn put_cursor(&self, stream: &StreamKey, next_start: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Claims a record by `(tenant, record id)`. A claim that was never completed can be taken
+    /// over once its lease has passed, so a crash between claim and enqueue loses nothing.
+    async fn claim_record(&self, msp_id: &MspId, tenant_id: &TenantId, record_id: &RecordId, now: DateTime<Utc>, lease: Duration) -> Result<ClaimOutcome, StoreError>;
+    /// Marks claimed records as enqueued.
+    async fn complete_records(&self, msp_id: &MspId, tenant_id: &TenantId, record_ids: &[RecordId], now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn blob_done(&self, msp_id: &MspId, tenant_id: &TenantId, content_id: &str) -> Result<bool, StoreError>;
+    async fn mark_blob_done(&self, msp_id: &MspId, tenant_id: &TenantId, content_id: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
+/// A page of alerts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertPage {
+    pub alerts: Vec<Alert>,
+    /// Pass back to get the next page; `None` at the end.
+    pub next: Option<String>,
+}
+
+/// Alerts and their per-destination delivery state.
+#[async_trait]
+pub trait AlertStore: Send + Sync {
+    /// Adds each record of `hits` to the alert at most once, creating the alert if needed,
+    /// and returns the alert as stored afterwards. Safe to repeat with the same records.
+    async fn record_hits(&self, hits: &AlertHits, now: DateTime<Utc>) -> Result<Alert, StoreError>;
+    async fn get_alert(&self, msp_id: &MspId, alert_id: &AlertId) -> Result<Option<Alert>, StoreError>;
+    /// Lists an MSP's alerts, `limit` at a time.
+    async fn list_alerts(&self, msp_id: &MspId, limit: usize, after: Option<&str>) -> Result<AlertPage, StoreError>;
+    async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: Destination) -> Result<Option<Delivery>, StoreError>;
+    /// Writes `delivery` only if the stored version is `delivery.version - 1` (absent for 1);
+    /// otherwise [`StoreError::Conflict`].
+    async fn save_delivery(&self, delivery: &Delivery) -> Result<(), StoreError>;
+}
+
+/// A secret's name relative to the deployment's prefix; always starts with the MSP id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SecretName(String);
+
+impl SecretName {
+    /// Microsoft app credentials for one customer tenant.
+    #[must_use]
+    pub fn m365_app(msp_id: &MspId, tenant_id: &TenantId) -> Self {
+        Self(format!("{msp_id}/tenants/{tenant_id}/m365"))
+    }
+
+    /// The MSP's ConnectWise API keys.
+    #[must_use]
+    pub fn connectwise(msp_id: &MspId) -> Self {
+        Self(format!("{msp_id}/psa/connectwise"))
+    }
+
+    /// The relative name.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Credentials. Values are written through the API and read only by the functions that use
+/// them; never listed, returned or logged.
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Creates or replaces a secret. Repeating the same write is a no-op.
+    async fn put_secret(&self, name: &SecretName, value: &SecretString) -> Result<(), SecretError>;
+    async fn get_secret(&self, name: &SecretName) -> Result<Option<SecretString>, SecretError>;
+}
+
+/// A queue of JSON messages.
+#[async_trait]
+pub trait MessageQueue: Send + Sync {
+    /// Sends every body or fails; on failure some may have been sent (receivers are idempotent).
+    async fn send_all(&self, bodies: &[String]) -> Result<(), QueueError>;
+}
+
+/// A half-open time window `[start, end)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindow {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// One content blob announced by the Management Activity API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentBlob {
+    pub content_id: String,
+    pub content_uri: String,
+    pub content_created: DateTime<Utc>,
+}
+
+/// Where audit content comes from (the Office 365 Management Activity API).
+#[async_trait]
+pub trait AuditSource: Send + Sync {
+    /// Every blob available in the window, following paging; starts the subscription if
+    /// Microsoft says none exists.
+    async fn list_content(&self, tenant_id: &TenantId, credentials: &M365AppCredentials, content_type: ContentType, window: TimeWindow) -> Result<Vec<ContentBlob>, SourceError>;
+    /// The raw body of one blob (a JSON array of records, if all is well).
+    async fn fetch_content(&self, tenant_id: &TenantId, credentials: &M365AppCredentials, blob: &ContentBlob) -> Result<String, SourceError>;
+}
+
+/// A PSA that holds tickets for alerts.
+#[async_trait]
+pub trait TicketSink: Send + Sync {
+    /// The ticket already created for this alert, if any (found by the reference it carries).
+    async fn find_ticket(&self, alert: &Alert) -> Result<Option<TicketRef>, SinkError>;
+    /// Creates the alert's ticket under the given PSA company.
+    async fn create_ticket(&self, alert: &Alert, company_id: i64) -> Result<TicketRef, SinkError>;
+    async fn add_note(&self, ticket: &TicketRef, note: &TicketNote) -> Result<(), SinkError>;
+    /// Whether the ticket has a note containing `marker`.
+    async fn has_note(&self, ticket: &TicketRef, marker: &str) -> Result<bool, SinkError>;
+}
+
+/// Why no ticket sink could be built for an MSP.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkSetupError {
+    #[error("the MSP has not configured {0}")]
+    NotConfigured(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+}
+
+/// Builds an MSP's ticket sink from its settings and credentials.
+#[async_trait]
+pub trait TicketSinkProvider: Send + Sync {
+    async fn sink_for(&self, msp_id: &MspId, destination: Destination) -> Result<Arc<dyn TicketSink>, SinkSetupError>;
+}

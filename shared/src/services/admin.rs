@@ -1,0 +1,246 @@
+//! The MSP-facing configuration use cases behind the config API, plus the operator's
+//! "create an MSP and issue its token". Every method takes the MSP id of the *authenticated
+//! caller*; nothing here reads an MSP id from a request body.
+
+use crate::alert::Alert;
+use crate::clock::Clock;
+use crate::error::{SecretError, StoreError};
+use crate::ids::{AlertId, MspId, TenantId};
+use crate::ports::{AlertPage, AlertStore, ConfigStore, SecretName, SecretStore};
+use crate::secret::SecretString;
+use crate::tenant::{ApiToken, ConnectWiseCredentials, ConnectWiseSettings, M365AppCredentials, Msp, Tenant};
+use crate::ticket::{Delivery, Destination};
+use std::sync::Arc;
+
+/// Why a configuration request failed. Each variant maps to one HTTP status in the API.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// 401: no usable credentials.
+    #[error("missing or invalid API token")]
+    Unauthenticated,
+    /// 404: the thing does not exist for this MSP (also when it belongs to another MSP).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// 409: it already exists.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// 422: the request is well-formed but its values are not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+    /// 503/500: a backend failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("could not generate a token: {0}")]
+    Random(String),
+}
+
+/// A tenant's alert together with its delivery state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertDetail {
+    pub alert: Alert,
+    pub deliveries: Vec<Delivery>,
+}
+
+/// The configuration use cases.
+pub struct AdminService {
+    pub config: Arc<dyn ConfigStore>,
+    pub alerts: Arc<dyn AlertStore>,
+    pub secrets: Arc<dyn SecretStore>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl AdminService {
+    /// Resolves a bearer token to the MSP it belongs to.
+    ///
+    /// # Errors
+    /// [`AdminError::Unauthenticated`] for a malformed or unknown token.
+    pub async fn authenticate(&self, bearer: &str) -> Result<MspId, AdminError> {
+        let token = ApiToken::parse(bearer).map_err(|_| AdminError::Unauthenticated)?;
+        if self.config.api_token_exists(&token.msp_id, &token.hash).await? {
+            Ok(token.msp_id)
+        } else {
+            Err(AdminError::Unauthenticated)
+        }
+    }
+
+    /// Operator only: creates an MSP (or reuses an existing one) and issues a new API token.
+    ///
+    /// # Errors
+    /// When the store fails or the random source fails.
+    pub async fn create_msp_with_token(&self, msp_id: &MspId, name: &str) -> Result<SecretString, AdminError> {
+        let now = self.clock.now();
+        self.config.create_msp(&Msp { id: msp_id.clone(), name: name.to_owned(), created_at: now }).await?;
+        let (token, issued) = ApiToken::issue(msp_id).map_err(|e| AdminError::Random(e.to_string()))?;
+        self.config.add_api_token(msp_id, &issued.hash, now).await?;
+        Ok(token)
+    }
+
+    /// Registers a customer tenant.
+    ///
+    /// # Errors
+    /// Invalid name, or Conflict when the MSP already has the tenant.
+    pub async fn register_tenant(&self, msp_id: &MspId, tenant_id: TenantId, name: &str, domains: Vec<String>) -> Result<Tenant, AdminError> {
+        let name = name.trim();
+        if name.is_empty() || name.len() > 256 {
+            return Err(AdminError::Invalid("name must be 1 to 256 characters".into()));
+        }
+        let domains: Vec<String> = domains.into_iter().map(|d| d.trim().to_ascii_lowercase()).collect();
+        if let Some(bad) = domains.iter().find(|d| d.is_empty() || !d.contains('.') || d.contains(|c: char| c.is_whitespace() || c == '@')) {
+            return Err(AdminError::Invalid(format!("{bad:?} is not a domain name")));
+        }
+        let tenant = Tenant { msp_id: msp_id.clone(), tenant_id, name: name.to_owned(), domains, connectwise_company_id: None, m365_credentials_set: false, created_at: self.clock.now() };
+        if self.config.create_tenant(&tenant).await? { Ok(tenant) } else { Err(AdminError::Conflict(format!("tenant {}", tenant.tenant_id))) }
+    }
+
+    /// One of the MSP's tenants.
+    ///
+    /// # Errors
+    /// NotFound when the MSP has no such tenant.
+    pub async fn tenant(&self, msp_id: &MspId, tenant_id: &TenantId) -> Result<Tenant, AdminError> {
+        self.config.get_tenant(msp_id, tenant_id).await?.ok_or_else(|| AdminError::NotFound(format!("tenant {tenant_id}")))
+    }
+
+    /// The MSP's tenants.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn tenants(&self, msp_id: &MspId) -> Result<Vec<Tenant>, AdminError> {
+        Ok(self.config.list_tenants(msp_id).await?)
+    }
+
+    /// Stores the Microsoft app credentials that reach a tenant (write-only).
+    ///
+    /// # Errors
+    /// NotFound for an unknown tenant, Invalid for blank values.
+    pub async fn set_m365_credentials(&self, msp_id: &MspId, tenant_id: &TenantId, credentials: M365AppCredentials) -> Result<(), AdminError> {
+        if credentials.client_id.trim().is_empty() || credentials.client_secret.is_blank() {
+            return Err(AdminError::Invalid("client_id and client_secret are required".into()));
+        }
+        let mut tenant = self.tenant(msp_id, tenant_id).await?;
+        let value = serde_json::to_string(&credentials).map_err(|e| AdminError::Invalid(e.to_string()))?;
+        self.secrets.put_secret(&SecretName::m365_app(msp_id, tenant_id), &SecretString::new(value)).await?;
+        if !tenant.m365_credentials_set {
+            tenant.m365_credentials_set = true;
+            self.config.put_tenant(&tenant).await?;
+        }
+        Ok(())
+    }
+
+    /// Connects the MSP's ConnectWise Manage: settings in the config store, keys in the secret store.
+    ///
+    /// # Errors
+    /// Invalid for a bad URL or blank keys.
+    pub async fn set_connectwise(&self, msp_id: &MspId, settings: ConnectWiseSettings, credentials: ConnectWiseCredentials) -> Result<(), AdminError> {
+        let root = settings.api_root.trim_end_matches('/');
+        if !(root.starts_with("https://") || root.starts_with("http://127.0.0.1") || root.starts_with("http://localhost")) || !root.contains("/apis/3.0") {
+            return Err(AdminError::Invalid("api_root must be an https URL ending in /apis/3.0, e.g. https://api-na.myconnectwise.net/v4_6_release/apis/3.0".into()));
+        }
+        if [&credentials.company_id, &credentials.public_key, &credentials.client_id].iter().any(|v| v.trim().is_empty()) || credentials.private_key.is_blank() {
+            return Err(AdminError::Invalid("company_id, public_key, private_key and client_id are required".into()));
+        }
+        let settings = ConnectWiseSettings { api_root: root.to_owned(), ..settings };
+        let value = serde_json::to_string(&credentials).map_err(|e| AdminError::Invalid(e.to_string()))?;
+        self.secrets.put_secret(&SecretName::connectwise(msp_id), &SecretString::new(value)).await?;
+        self.config.put_connectwise_settings(msp_id, &settings).await?;
+        Ok(())
+    }
+
+    /// The MSP's ConnectWise settings (never the keys).
+    ///
+    /// # Errors
+    /// NotFound when not configured.
+    pub async fn connectwise(&self, msp_id: &MspId) -> Result<ConnectWiseSettings, AdminError> {
+        self.config.get_connectwise_settings(msp_id).await?.ok_or_else(|| AdminError::NotFound("ConnectWise settings".into()))
+    }
+
+    /// Maps a tenant to the ConnectWise company its tickets go to.
+    ///
+    /// # Errors
+    /// NotFound for an unknown tenant, Invalid for a non-positive id.
+    pub async fn map_connectwise_company(&self, msp_id: &MspId, tenant_id: &TenantId, company_id: i64) -> Result<Tenant, AdminError> {
+        if company_id <= 0 {
+            return Err(AdminError::Invalid("company_id must be a positive ConnectWise company id".into()));
+        }
+        let mut tenant = self.tenant(msp_id, tenant_id).await?;
+        tenant.connectwise_company_id = Some(company_id);
+        self.config.put_tenant(&tenant).await?;
+        Ok(tenant)
+    }
+
+    /// A page of the MSP's alerts.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn alerts(&self, msp_id: &MspId, limit: usize, after: Option<&str>) -> Result<AlertPage, AdminError> {
+        Ok(self.alerts.list_alerts(msp_id, limit.clamp(1, 100), after).await?)
+    }
+
+    /// One alert and its deliveries.
+    ///
+    /// # Errors
+    /// NotFound when the MSP has no such alert.
+    pub async fn alert(&self, msp_id: &MspId, alert_id: &AlertId) -> Result<AlertDetail, AdminError> {
+        let alert = self.alerts.get_alert(msp_id, alert_id).await?.ok_or_else(|| AdminError::NotFound(format!("alert {alert_id}")))?;
+        let deliveries = self.alerts.get_delivery(msp_id, alert_id, Destination::ConnectWise).await?.into_iter().collect();
+        Ok(AlertDetail { alert, deliveries })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::memory::*;
+
+    fn service() -> (AdminService, Arc<MemorySecretStore>) {
+        let secrets = Arc::new(MemorySecretStore::default());
+        let service = AdminService { config: Arc::new(MemoryConfigStore::default()), alerts: Arc::new(MemoryAlertStore::default()), secrets: secrets.clone(), clock: Arc::new(SystemClock) };
+        (service, secrets)
+    }
+
+    fn tenant_id() -> TenantId {
+        TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_issued_token_authenticates_as_its_msp_only() {
+        let (service, _) = service();
+        let acme = MspId::parse("acme").unwrap();
+        let token = service.create_msp_with_token(&acme, "Acme").await.unwrap();
+        assert_eq!(service.authenticate(token.expose()).await.unwrap(), acme);
+        let forged = token.expose().replacen("vgl_acme_", "vgl_other_", 1);
+        assert!(matches!(service.authenticate(&forged).await, Err(AdminError::Unauthenticated)));
+        assert!(matches!(service.authenticate("nonsense").await, Err(AdminError::Unauthenticated)));
+    }
+
+    #[tokio::test]
+    async fn tenants_are_invisible_to_other_msps() {
+        let (service, _) = service();
+        let acme = MspId::parse("acme").unwrap();
+        let other = MspId::parse("other").unwrap();
+        service.register_tenant(&acme, tenant_id(), "Contoso", vec!["contoso.com".into()]).await.unwrap();
+        assert!(matches!(service.register_tenant(&acme, tenant_id(), "Contoso", vec![]).await, Err(AdminError::Conflict(_))));
+        assert!(matches!(service.tenant(&other, &tenant_id()).await, Err(AdminError::NotFound(_))));
+        assert!(matches!(service.map_connectwise_company(&other, &tenant_id(), 250).await, Err(AdminError::NotFound(_))));
+        assert_eq!(service.map_connectwise_company(&acme, &tenant_id(), 250).await.unwrap().connectwise_company_id, Some(250));
+    }
+
+    #[tokio::test]
+    async fn credentials_go_to_the_secret_store_under_the_msp_and_only_a_flag_to_config() {
+        let (service, secrets) = service();
+        let acme = MspId::parse("acme").unwrap();
+        service.register_tenant(&acme, tenant_id(), "Contoso", vec![]).await.unwrap();
+        service.set_m365_credentials(&acme, &tenant_id(), M365AppCredentials { client_id: "app".into(), client_secret: SecretString::new("s3cret") }).await.unwrap();
+        let stored = secrets.get_secret(&SecretName::m365_app(&acme, &tenant_id())).await.unwrap().unwrap();
+        assert!(stored.expose().contains("s3cret"));
+        let tenant = service.tenant(&acme, &tenant_id()).await.unwrap();
+        assert!(tenant.m365_credentials_set);
+        assert!(!serde_json::to_string(&tenant).unwrap().contains("s3cret"));
+        assert!(matches!(
+            service.set_m365_credentials(&acme, &tenant_id(), M365AppCredentials { client_id: "app".into(), client_secret: SecretString::new(" ") }).await,
+            Err(AdminError::Invalid(_))
+        ));
+    }
+}

@@ -1,0 +1,370 @@
+//! Dispatching alerts to PSA tickets, exactly once per (alert, destination).
+//!
+//! For each announced alert: if it has no ticket yet, create one (company from the tenant's
+//! mapping); if it has one and the alert gained hits since the ticket last described it, add a
+//! note. The delivery record is leased and carries the intent of each effect before the effect
+//! happens, so a crash or retry after "ticket created" but before "ticket id stored" finds the
+//! ticket by the alert reference it carries instead of creating a second one, and a half-done
+//! note is found by its marker instead of being added twice.
+
+use crate::alert::Alert;
+use crate::clock::Clock;
+use crate::error::{Classified, ErrorClass, SinkError, StoreError};
+use crate::ids::{AlertId, MspId};
+use crate::messages::AlertChangedMessage;
+use crate::ports::{AlertStore, ConfigStore, SinkSetupError, TicketSink, TicketSinkProvider};
+use crate::ticket::{Delivery, Destination, TicketNote, TicketRef, note_marker};
+use chrono::Duration;
+use std::sync::Arc;
+use tracing::{info, warn};
+
+/// Why an alert could not be dispatched (this time).
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error("tickets message is malformed: {0}")]
+    MalformedMessage(String),
+    #[error("alert {0} does not exist")]
+    UnknownAlert(String),
+    #[error("tenant {0} is not registered")]
+    UnknownTenant(String),
+    #[error("tenant {0} is not mapped to a ConnectWise company")]
+    TenantNotMapped(String),
+    #[error("another invocation is delivering alert {0}")]
+    Busy(String),
+    #[error(transparent)]
+    Setup(#[from] SinkSetupError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Classified for DispatchError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::MalformedMessage(_) => ErrorClass::Invalid,
+            Self::UnknownAlert(_) | Self::UnknownTenant(_) | Self::TenantNotMapped(_) => ErrorClass::Permanent,
+            Self::Busy(_) => ErrorClass::Transient,
+            Self::Setup(SinkSetupError::NotConfigured(_)) => ErrorClass::Permanent,
+            Self::Setup(SinkSetupError::Store(e)) => e.class(),
+            Self::Setup(SinkSetupError::Secret(e)) => e.class(),
+            Self::Sink(e) => e.class(),
+            Self::Store(StoreError::Conflict { .. }) => ErrorClass::Transient,
+            Self::Store(e) => e.class(),
+        }
+    }
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Sink(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+/// What dispatching did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DispatchOutcome {
+    /// A new ticket was created.
+    TicketCreated(TicketRef),
+    /// A ticket created by an earlier, interrupted attempt was found and recorded.
+    TicketRecovered(TicketRef),
+    /// A note about new hits was added.
+    NoteAdded(TicketRef),
+    /// Nothing to do: the ticket already describes the alert.
+    UpToDate,
+}
+
+/// Tunables of the dispatcher.
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    /// How long one invocation owns a delivery; at least the function timeout.
+    pub lease: Duration,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        Self { lease: Duration::seconds(60) }
+    }
+}
+
+/// The dispatch use case.
+pub struct DispatchService {
+    pub config: Arc<dyn ConfigStore>,
+    pub alerts: Arc<dyn AlertStore>,
+    pub sinks: Arc<dyn TicketSinkProvider>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: DispatchSettings,
+}
+
+impl DispatchService {
+    /// Handles one tickets-queue message body.
+    ///
+    /// # Errors
+    /// See [`DispatchError`]; its class decides retry or dead-letter.
+    pub async fn handle(&self, body: &str) -> Result<DispatchOutcome, DispatchError> {
+        let message: AlertChangedMessage = serde_json::from_str(body).map_err(|e| DispatchError::MalformedMessage(e.to_string()))?;
+        self.dispatch(&message.msp_id, &message.alert_id).await
+    }
+
+    /// Brings the alert's ConnectWise ticket up to date.
+    ///
+    /// # Errors
+    /// See [`DispatchError`].
+    pub async fn dispatch(&self, msp_id: &MspId, alert_id: &AlertId) -> Result<DispatchOutcome, DispatchError> {
+        let destination = Destination::ConnectWise;
+        let alert = self.alerts.get_alert(msp_id, alert_id).await?.ok_or_else(|| DispatchError::UnknownAlert(alert_id.to_string()))?;
+        let current = self.alerts.get_delivery(msp_id, alert_id, destination).await?.unwrap_or_else(|| Delivery::new(msp_id.clone(), alert_id.clone(), destination));
+        if current.ticket.is_some() && current.pending_note_hits.is_none() && current.notified_hits >= alert.hit_count {
+            return Ok(DispatchOutcome::UpToDate);
+        }
+        let now = self.clock.now();
+        if current.leased_at(now) {
+            return Err(DispatchError::Busy(alert_id.to_string()));
+        }
+        let tenant = self.config.get_tenant(msp_id, &alert.tenant_id).await?.ok_or_else(|| DispatchError::UnknownTenant(alert.tenant_id.to_string()))?;
+        let company_id = tenant.connectwise_company_id.ok_or_else(|| DispatchError::TenantNotMapped(alert.tenant_id.to_string()))?;
+        let sink = self.sinks.sink_for(msp_id, destination).await?;
+
+        // Take the lease and record the intent in one conditional write.
+        let mut delivery = current.clone();
+        let may_have_unrecorded_ticket = delivery.ticket.is_none() && delivery.create_attempted;
+        delivery.create_attempted = true;
+        delivery.lease_until = Some(now + self.settings.lease);
+        self.save(&mut delivery).await?;
+
+        let result = self.deliver(&alert, &mut delivery, sink.as_ref(), company_id, may_have_unrecorded_ticket).await;
+        // Release the lease whatever happened, so a retry need not wait for it to expire.
+        delivery.lease_until = None;
+        match result {
+            Ok(outcome) => {
+                self.save(&mut delivery).await?;
+                info!(message = "Alert delivered.", alert_id = %alert.id, outcome = ?outcome, hit_count = alert.hit_count);
+                Ok(outcome)
+            }
+            Err(error) => {
+                if let Err(release) = self.save(&mut delivery).await {
+                    warn!(message = "Could not release a delivery lease; it will expire.", alert_id = %alert.id, error = %release);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn deliver(&self, alert: &Alert, delivery: &mut Delivery, sink: &dyn TicketSink, company_id: i64, may_have_unrecorded_ticket: bool) -> Result<DispatchOutcome, DispatchError> {
+        let Some(ticket) = delivery.ticket.clone() else {
+            let (ticket, outcome) = match if may_have_unrecorded_ticket { sink.find_ticket(alert).await? } else { None } {
+                Some(found) => (found.clone(), DispatchOutcome::TicketRecovered(found)),
+                None => {
+                    let created = sink.create_ticket(alert, company_id).await?;
+                    (created.clone(), DispatchOutcome::TicketCreated(created))
+                }
+            };
+            delivery.ticket = Some(ticket);
+            delivery.notified_hits = alert.hit_count;
+            delivery.pending_note_hits = None;
+            return Ok(outcome);
+        };
+        if let Some(pending) = delivery.pending_note_hits.take() {
+            if sink.has_note(&ticket, &note_marker(&alert.id, pending)).await? {
+                delivery.notified_hits = delivery.notified_hits.max(pending);
+            }
+        }
+        if alert.hit_count <= delivery.notified_hits {
+            return Ok(DispatchOutcome::UpToDate);
+        }
+        let note = update_note(alert, delivery.notified_hits);
+        delivery.pending_note_hits = Some(alert.hit_count);
+        self.save(delivery).await?;
+        sink.add_note(&ticket, &note).await?;
+        delivery.notified_hits = alert.hit_count;
+        delivery.pending_note_hits = None;
+        Ok(DispatchOutcome::NoteAdded(ticket))
+    }
+
+    async fn save(&self, delivery: &mut Delivery) -> Result<(), DispatchError> {
+        delivery.version += 1;
+        let result = self.alerts.save_delivery(delivery).await;
+        if result.is_err() {
+            delivery.version -= 1;
+        }
+        match result {
+            Ok(()) => Ok(()),
+            Err(StoreError::Conflict { .. }) => Err(DispatchError::Busy(delivery.alert_id.to_string())),
+            Err(other) => Err(other.into()),
+        }
+    }
+}
+
+/// The note added when an alert gains hits after its ticket was created.
+#[must_use]
+pub fn update_note(alert: &Alert, previously_notified: u64) -> TicketNote {
+    let marker = note_marker(&alert.id, alert.hit_count);
+    let text = format!(
+        "Vigil: \"{}\" matched again for {}.\nHits: {} (+{} since the last update). Last seen: {} UTC.\n{}",
+        alert.policy_name,
+        alert.group_key,
+        alert.hit_count,
+        alert.hit_count.saturating_sub(previously_notified),
+        alert.last_seen.format("%Y-%m-%d %H:%M:%S"),
+        marker
+    );
+    TicketNote { text, marker }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::AlertHits;
+    use crate::clock::ManualClock;
+    use crate::contract::sample_alert;
+    use crate::ids::RecordId;
+    use crate::memory::*;
+    use crate::tenant::Tenant;
+    use async_trait::async_trait;
+    use chrono::Utc;
+
+    struct Fixture {
+        service: DispatchService,
+        alerts: Arc<MemoryAlertStore>,
+        sink: Arc<MemoryTicketSink>,
+        clock: Arc<ManualClock>,
+        alert: Alert,
+    }
+
+    async fn fixture_with(alerts: Arc<dyn AlertStore>, memory: Arc<MemoryAlertStore>) -> Fixture {
+        let config = Arc::new(MemoryConfigStore::default());
+        let alert = sample_alert(Utc::now());
+        config
+            .create_tenant(&Tenant { msp_id: alert.msp_id.clone(), tenant_id: alert.tenant_id.clone(), name: "Contoso".into(), domains: vec![], connectwise_company_id: Some(250), m365_credentials_set: true, created_at: Utc::now() })
+            .await
+            .unwrap();
+        let provider = MemoryTicketSinkProvider::default();
+        let sink = provider.sink.clone();
+        let clock = Arc::new(ManualClock::at(Utc::now()));
+        let service = DispatchService { config, alerts, sinks: Arc::new(provider), clock: clock.clone(), settings: DispatchSettings::default() };
+        Fixture { service, alerts: memory, sink, clock, alert }
+    }
+
+    async fn fixture() -> Fixture {
+        let memory = Arc::new(MemoryAlertStore::default());
+        fixture_with(memory.clone(), memory).await
+    }
+
+    async fn hit(f: &Fixture, ids: &[&str]) -> Alert {
+        let records = ids.iter().map(|id| (RecordId::parse(id).unwrap(), f.alert.first_seen)).collect();
+        f.alerts.record_hits(&AlertHits { alert: f.alert.clone(), records }, Utc::now()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn first_dispatch_creates_one_ticket_under_the_mapped_company() {
+        let f = fixture().await;
+        let alert = hit(&f, &["a", "b"]).await;
+        assert!(matches!(f.service.dispatch(&alert.msp_id, &alert.id).await.unwrap(), DispatchOutcome::TicketCreated(_)));
+        assert_eq!(f.service.dispatch(&alert.msp_id, &alert.id).await.unwrap(), DispatchOutcome::UpToDate);
+        let tickets = f.sink.tickets();
+        assert_eq!(tickets.len(), 1);
+        assert_eq!(tickets[0].company_id, 250);
+    }
+
+    #[tokio::test]
+    async fn new_hits_become_one_note_on_the_existing_ticket() {
+        let f = fixture().await;
+        let alert = hit(&f, &["a"]).await;
+        f.service.dispatch(&alert.msp_id, &alert.id).await.unwrap();
+        hit(&f, &["b", "c"]).await;
+        assert!(matches!(f.service.dispatch(&alert.msp_id, &alert.id).await.unwrap(), DispatchOutcome::NoteAdded(_)));
+        assert_eq!(f.service.dispatch(&alert.msp_id, &alert.id).await.unwrap(), DispatchOutcome::UpToDate);
+        let tickets = f.sink.tickets();
+        assert_eq!(tickets.len(), 1);
+        assert_eq!(tickets[0].notes.len(), 1);
+        assert!(tickets[0].notes[0].contains("Hits: 3 (+2"));
+    }
+
+    #[tokio::test]
+    async fn a_psa_outage_is_transient_and_the_retry_creates_exactly_one_ticket() {
+        let f = fixture().await;
+        let alert = hit(&f, &["a"]).await;
+        f.sink.fail_next_create(SinkError::Unavailable("500".into()));
+        let error = f.service.dispatch(&alert.msp_id, &alert.id).await.unwrap_err();
+        assert_eq!(error.class(), ErrorClass::Transient);
+        assert!(matches!(f.service.dispatch(&alert.msp_id, &alert.id).await.unwrap(), DispatchOutcome::TicketCreated(_)), "the lease was released, so the retry proceeds at once");
+        assert_eq!(f.sink.tickets().len(), 1);
+    }
+
+    /// An alert store whose process "dies" at the write that records a created ticket: from
+    /// then on every delivery write fails, until the test restarts it.
+    struct CrashAfterTicket {
+        inner: Arc<MemoryAlertStore>,
+        crashed: std::sync::Mutex<bool>,
+        down: std::sync::Mutex<bool>,
+    }
+
+    #[async_trait]
+    impl AlertStore for CrashAfterTicket {
+        async fn record_hits(&self, hits: &AlertHits, now: chrono::DateTime<Utc>) -> Result<Alert, StoreError> {
+            self.inner.record_hits(hits, now).await
+        }
+        async fn get_alert(&self, msp_id: &MspId, alert_id: &AlertId) -> Result<Option<Alert>, StoreError> {
+            self.inner.get_alert(msp_id, alert_id).await
+        }
+        async fn list_alerts(&self, msp_id: &MspId, limit: usize, after: Option<&str>) -> Result<crate::ports::AlertPage, StoreError> {
+            self.inner.list_alerts(msp_id, limit, after).await
+        }
+        async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: Destination) -> Result<Option<Delivery>, StoreError> {
+            self.inner.get_delivery(msp_id, alert_id, destination).await
+        }
+        async fn save_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+            {
+                let mut crashed = self.crashed.lock().unwrap();
+                let mut down = self.down.lock().unwrap();
+                if delivery.ticket.is_some() && !*crashed {
+                    *crashed = true;
+                    *down = true;
+                }
+                if *down {
+                    return Err(StoreError::Unavailable("injected crash".into()));
+                }
+            }
+            self.inner.save_delivery(delivery).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_crash_between_ticket_creation_and_state_write_never_duplicates_the_ticket() {
+        let memory = Arc::new(MemoryAlertStore::default());
+        let crashing = Arc::new(CrashAfterTicket { inner: memory.clone(), crashed: std::sync::Mutex::new(false), down: std::sync::Mutex::new(false) });
+        let f = fixture_with(crashing.clone(), memory).await;
+        let alert = hit(&f, &["a"]).await;
+        assert!(f.service.dispatch(&alert.msp_id, &alert.id).await.is_err(), "the state write fails after the ticket exists");
+        assert_eq!(f.sink.tickets().len(), 1);
+        *crashing.down.lock().unwrap() = false;
+        // The crashed invocation may not have released its lease: wait it out.
+        f.clock.advance(Duration::seconds(61));
+        assert!(matches!(f.service.dispatch(&alert.msp_id, &alert.id).await.unwrap(), DispatchOutcome::TicketRecovered(_)));
+        assert_eq!(f.sink.tickets().len(), 1);
+        assert_eq!(f.service.dispatch(&alert.msp_id, &alert.id).await.unwrap(), DispatchOutcome::UpToDate);
+    }
+
+    #[tokio::test]
+    async fn a_held_lease_makes_a_concurrent_dispatch_retry_later() {
+        let f = fixture().await;
+        let alert = hit(&f, &["a"]).await;
+        let mut leased = Delivery::new(alert.msp_id.clone(), alert.id.clone(), Destination::ConnectWise);
+        leased.version = 1;
+        leased.lease_until = Some(f.clock.now() + Duration::seconds(30));
+        f.alerts.save_delivery(&leased).await.unwrap();
+        let error = f.service.dispatch(&alert.msp_id, &alert.id).await.unwrap_err();
+        assert!(matches!(error, DispatchError::Busy(_)));
+        assert!(f.sink.tickets().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_unmapped_tenant_is_a_permanent_error() {
+        let f = fixture().await;
+        let alert = hit(&f, &["a"]).await;
+        let mut tenant = f.service.config.get_tenant(&alert.msp_id, &alert.tenant_id).await.unwrap().unwrap();
+        tenant.connectwise_company_id = None;
+        f.service.config.put_tenant(&tenant).await.unwrap();
+        assert_eq!(f.service.dispatch(&alert.msp_id, &alert.id).await.unwrap_err().class(), ErrorClass::Permanent);
+    }
+}

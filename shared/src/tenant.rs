@@ -1,0 +1,144 @@
+//! MSPs, their customer tenants, their PSA settings and credentials, and API tokens.
+
+use crate::ids::{IdError, MspId, TenantId};
+use crate::secret::SecretString;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// An MSP using Vigil.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Msp {
+    pub id: MspId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A customer tenant an MSP looks after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub msp_id: MspId,
+    pub tenant_id: TenantId,
+    /// The customer's display name.
+    pub name: String,
+    /// The tenant's accepted mail domains (used to tell internal from external).
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// The ConnectWise company this tenant's tickets are filed under.
+    #[serde(default)]
+    pub connectwise_company_id: Option<i64>,
+    /// Whether Microsoft app credentials were stored for the tenant (the values never are here).
+    #[serde(default)]
+    pub m365_credentials_set: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The MSP's non-secret ConnectWise Manage settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectWiseSettings {
+    /// API root, e.g. `https://api-na.myconnectwise.net/v4_6_release/apis/3.0`.
+    pub api_root: String,
+    /// Service board for Vigil tickets.
+    pub board_id: Option<i64>,
+    /// Priority ids per alert severity; a missing entry leaves the board default.
+    #[serde(default)]
+    pub priorities: PriorityMap,
+}
+
+/// ConnectWise priority ids by alert severity.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriorityMap {
+    pub high: Option<i64>,
+    pub medium: Option<i64>,
+    pub low: Option<i64>,
+    pub informational: Option<i64>,
+}
+
+/// The MSP's ConnectWise API member keys. Stored only in the secret store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectWiseCredentials {
+    /// Login company id (the `{company}` in `company+publicKey`).
+    pub company_id: String,
+    pub public_key: String,
+    pub private_key: SecretString,
+    /// The integration's registered `clientId` GUID.
+    pub client_id: String,
+}
+
+/// Microsoft Entra app credentials that reach one customer tenant. Stored only in the secret store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct M365AppCredentials {
+    pub client_id: String,
+    pub client_secret: SecretString,
+}
+
+/// The SHA-256 of an API token; the only form in which tokens are stored.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TokenHash(pub String);
+
+/// An MSP's bearer token: `vgl_<msp id>_<43 random url-safe characters>`. The MSP id inside
+/// only says where to look; the token is valid only if its hash is stored under that MSP.
+#[derive(Debug)]
+pub struct ApiToken {
+    pub msp_id: MspId,
+    pub hash: TokenHash,
+}
+
+/// Why a presented token is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed API token")]
+pub struct MalformedToken;
+
+impl ApiToken {
+    /// Issues a new random token for an MSP; returns it (show once) and its stored form.
+    ///
+    /// # Errors
+    /// When the operating system's random source fails.
+    pub fn issue(msp_id: &MspId) -> Result<(SecretString, ApiToken), getrandom::Error> {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes)?;
+        let token = format!("vgl_{}_{}", msp_id, hex::encode(bytes));
+        let parsed = ApiToken { msp_id: msp_id.clone(), hash: hash_token(&token) };
+        Ok((SecretString::new(token), parsed))
+    }
+
+    /// Reads a presented token.
+    ///
+    /// # Errors
+    /// When the token does not have the `vgl_<msp>_<secret>` shape.
+    pub fn parse(token: &str) -> Result<ApiToken, MalformedToken> {
+        let rest = token.strip_prefix("vgl_").ok_or(MalformedToken)?;
+        let (msp, secret) = rest.rsplit_once('_').ok_or(MalformedToken)?;
+        if secret.len() != 64 || !secret.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(MalformedToken);
+        }
+        let msp_id = MspId::parse(msp).map_err(|_: IdError| MalformedToken)?;
+        Ok(ApiToken { msp_id, hash: hash_token(token) })
+    }
+}
+
+fn hash_token(token: &str) -> TokenHash {
+    TokenHash(hex::encode(Sha256::digest(token.as_bytes())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issued_tokens_parse_back_to_their_msp_and_hash() {
+        let msp = MspId::parse("acme-msp").unwrap();
+        let (token, issued) = ApiToken::issue(&msp).unwrap();
+        let parsed = ApiToken::parse(token.expose()).unwrap();
+        assert_eq!(parsed.msp_id, msp);
+        assert_eq!(parsed.hash, issued.hash);
+        assert!(!format!("{token:?}").contains("vgl_"));
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused() {
+        for token in ["", "Bearer x", "vgl_acme", "vgl_ACME_abc", &format!("vgl_acme_{}", "z".repeat(64))] {
+            assert!(ApiToken::parse(token).is_err(), "{token}");
+        }
+    }
+}
