@@ -1,0 +1,7 @@
+//! Faithful local simulators of the third-party services Vigil talks to, for tests and the local
+//! stack: Microsoft 365 (identity platform token endpoint and Office 365 Management Activity API)
+//! and ConnectWise Manage. Each simulator is an in-process HTTP server bound to `127.0.0.1`.
+
+pub mod connectwise;
+pub mod m365;
+pub mod openapi_validate;

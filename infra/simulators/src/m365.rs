@@ -1,0 +1,1869 @@
+//! Microsoft 365 simulator: the Microsoft identity platform token endpoint (OAuth2 client
+//! credentials, v1 and v2) and the Office 365 Management Activity API, multi-tenant, in memory.
+//!
+//! One HTTP server on `127.0.0.1:<random port>` plays both roles:
+//!
+//! * `{base}/login/{tenant}/oauth2/v2.0/token` and `{base}/login/{tenant}/oauth2/token`
+//!   (the `login.microsoftonline.com` role),
+//! * `{base}/manage/api/v1.0/{tenant}/activity/feed/...` (the `manage.office.com` role; `/api/v1/`
+//!   is accepted too because Microsoft's own `NextPageUri` example uses it),
+//! * `{base}/_sim/...` unauthenticated JSON control endpoints so a shell script or demo can drive it.
+//!
+//! Wire behaviour follows `/work/shared/reference/microsoft-apis.md` sections 1, 2 and 4. Where the
+//! real service is undocumented (HTTP status per AF code, `Retry-After`, `Z` suffix on window
+//! times) the simulator picks the documented-ish option and says so in a comment; it is
+//! deliberately *stricter* than the real service where that keeps clients honest.
+//!
+//! Everything is synchronous behind one `std::sync::Mutex`; no lock is ever held across an
+//! `.await`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use url::Url;
+
+/// The five content types the Management Activity API knows.
+pub const CONTENT_TYPES: [&str; 5] = [
+    "Audit.AzureActiveDirectory",
+    "Audit.Exchange",
+    "Audit.SharePoint",
+    "Audit.General",
+    "DLP.All",
+];
+
+/// App id of the "Office 365 Management APIs" resource principal (valid as v1 `resource`).
+const MANAGEMENT_APP_ID: &str = "c5393580-f805-4401-95e8-94b7a6ef2fc2";
+/// Lifetime reported in `expires_in` (real tokens live 60-90 min; clients must use the field).
+const TOKEN_LIFETIME_SECS: i64 = 3599;
+/// Default content-list page size.
+const DEFAULT_PAGE_SIZE: usize = 100;
+/// Content blobs expire (and window starts are rejected) after this many days.
+const RETENTION_DAYS: i64 = 7;
+/// Grace on the 7-day start-time rule (Elastic observed ~7 days + ~1 hour).
+const START_GRACE_MINUTES: i64 = 60;
+/// `PublisherId` shown in throttling messages when no `PublisherIdentifier` was sent.
+const ZERO_GUID: &str = "00000000-0000-0000-0000-000000000000";
+
+// ---------------------------------------------------------------------------------------------
+// Public API
+// ---------------------------------------------------------------------------------------------
+
+/// Entry point: `M365Sim::start().await` spawns the server on the current tokio runtime.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct M365Sim;
+
+impl M365Sim {
+    /// Binds `127.0.0.1:0`, spawns the server and returns a handle to drive and inspect it.
+    pub async fn start() -> std::io::Result<M365SimHandle> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let inner = Arc::new(Inner::new(format!("http://127.0.0.1:{}", addr.port())));
+        let app = router(Arc::clone(&inner));
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let join = tokio::spawn(async move {
+            let server = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = shutdown_rx.await;
+            });
+            if let Err(err) = server.await {
+                tracing::warn!(error = %err, "m365 simulator server stopped with an error");
+            }
+        });
+        tracing::debug!(base_url = %inner.base_url, "m365 simulator started");
+        Ok(M365SimHandle {
+            inner,
+            server: Arc::new(Mutex::new(Some(ServerTask {
+                shutdown: shutdown_tx,
+                join,
+            }))),
+        })
+    }
+}
+
+/// Which simulated operation a [`M365SimHandle::fail_next`] injection applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum M365Operation {
+    /// Token endpoint (v1 and v2).
+    Token,
+    /// `GET subscriptions/content`.
+    ListContent,
+    /// `GET audit/{contentId}`.
+    FetchBlob,
+    /// `POST subscriptions/start`.
+    StartSubscription,
+    /// Any request to the token endpoint or the Management API (including list/stop
+    /// subscriptions and notifications, which have no operation of their own).
+    Any,
+}
+
+/// Failure to inject with [`M365SimHandle::fail_next`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum M365Failure {
+    /// HTTP 429, `Retry-After: 1`, error code `AF429` (token endpoint: 429 `temporarily_unavailable`
+    /// AADSTS90055).
+    Throttle,
+    /// HTTP 403 with `AF429` and no `Retry-After` (the form shown on Microsoft's troubleshooting
+    /// page). The token endpoint never answers 403, so there it behaves like [`Self::Throttle`].
+    ThrottleForbidden,
+    /// HTTP 500 `AF50000` (token endpoint: 500 `server_error` AADSTS50000).
+    ServerError,
+}
+
+/// Error returned when parsing an operation/failure name fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseNameError(pub String);
+
+impl fmt::Display for ParseNameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown name: {}", self.0)
+    }
+}
+
+impl std::error::Error for ParseNameError {}
+
+fn normalise_name(s: &str) -> String {
+    s.chars()
+        .filter(|c| !matches!(c, '_' | '-' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+impl FromStr for M365Operation {
+    type Err = ParseNameError;
+
+    /// Accepts `token`, `list_content`, `ListContent`, `fetch-blob`, ... (case, `_` and `-`
+    /// insensitive).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match normalise_name(s).as_str() {
+            "token" => Ok(Self::Token),
+            "listcontent" => Ok(Self::ListContent),
+            "fetchblob" => Ok(Self::FetchBlob),
+            "startsubscription" => Ok(Self::StartSubscription),
+            "any" => Ok(Self::Any),
+            _ => Err(ParseNameError(s.to_owned())),
+        }
+    }
+}
+
+impl FromStr for M365Failure {
+    type Err = ParseNameError;
+
+    /// Accepts `throttle`, `throttle_forbidden`, `ServerError`, ... (case, `_` and `-`
+    /// insensitive).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match normalise_name(s).as_str() {
+            "throttle" => Ok(Self::Throttle),
+            "throttleforbidden" => Ok(Self::ThrottleForbidden),
+            "servererror" => Ok(Self::ServerError),
+            _ => Err(ParseNameError(s.to_owned())),
+        }
+    }
+}
+
+/// One request received on the login or manage role (control requests are not logged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SimRequest {
+    /// HTTP method, e.g. `GET`.
+    pub method: String,
+    /// Raw request path as received (percent-encoding preserved), e.g.
+    /// `/manage/api/v1.0/{tenant}/activity/feed/subscriptions/content`.
+    pub path: String,
+    /// Raw query string without `?` (empty when none).
+    pub query: String,
+}
+
+impl SimRequest {
+    /// First value of query parameter `name` (name matched case-insensitively, value decoded).
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        Params::parse(self.query.as_bytes())
+            .get_ci(name)
+            .map(str::to_owned)
+    }
+
+    /// Whether the request carried a non-empty `PublisherIdentifier` (any case).
+    pub fn has_publisher_identifier(&self) -> bool {
+        self.query_param("PublisherIdentifier")
+            .is_some_and(|v| !v.is_empty())
+    }
+}
+
+/// Handle to a running simulator. Cheap to clone; all clones drive the same server.
+#[derive(Clone)]
+pub struct M365SimHandle {
+    inner: Arc<Inner>,
+    server: Arc<Mutex<Option<ServerTask>>>,
+}
+
+struct ServerTask {
+    shutdown: oneshot::Sender<()>,
+    join: JoinHandle<()>,
+}
+
+impl fmt::Debug for M365SimHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("M365SimHandle")
+            .field("base_url", &self.inner.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl M365SimHandle {
+    /// `http://127.0.0.1:PORT` – serves both the login and the manage role.
+    pub fn base_url(&self) -> String {
+        self.inner.base_url.clone()
+    }
+
+    /// `{base_url}/login`; token endpoints are `{login_base}/{tenant}/oauth2/v2.0/token` and
+    /// `{login_base}/{tenant}/oauth2/token`.
+    pub fn login_base(&self) -> String {
+        self.inner.login_base()
+    }
+
+    /// `{base_url}/manage`; API root for `{management_base}/api/v1.0/{tenant}/activity/feed/...`.
+    /// `{management_base}/.default` is an accepted v2 scope (as is any `https://.../.default`).
+    pub fn management_base(&self) -> String {
+        self.inner.management_base()
+    }
+
+    /// Registers `tenant_id` with the (multi-tenant) app `client_id`/`client_secret` admin-consented
+    /// with `ActivityFeed.Read`. Re-adding a tenant replaces its credentials and restores consent
+    /// and the role; subscriptions and blobs are kept.
+    pub fn add_tenant(&self, tenant_id: &str, client_id: &str, client_secret: &str) {
+        self.inner.add_tenant(tenant_id, client_id, client_secret);
+    }
+
+    /// Removes the tenant (token requests → AADSTS90002; API calls with an old token → AF20011).
+    pub fn remove_tenant(&self, tenant_id: &str) {
+        self.inner.lock().tenants.remove(&tenant_key(tenant_id));
+    }
+
+    /// Consent removed: token requests now fail 400 `unauthorized_client` AADSTS700016.
+    /// Already-issued tokens stay valid until they expire (they are self-contained JWTs).
+    pub fn revoke_consent(&self, tenant_id: &str) {
+        self.inner.set_consent(tenant_id, false);
+    }
+
+    /// Undoes [`Self::revoke_consent`].
+    pub fn restore_consent(&self, tenant_id: &str) {
+        self.inner.set_consent(tenant_id, true);
+    }
+
+    /// Consent without the `ActivityFeed.Read` app role (`granted = false`): token requests still
+    /// succeed, but the token has no `roles` claim and every API call fails with AF10001.
+    pub fn set_activity_feed_role(&self, tenant_id: &str, granted: bool) {
+        if let Some(t) = self.inner.lock().tenants.get_mut(&tenant_key(tenant_id)) {
+            t.activity_feed_role = granted;
+        }
+    }
+
+    /// Makes every token issued so far expired (API calls with them → 401).
+    pub fn expire_tokens(&self) {
+        let past = Utc::now() - TimeDelta::seconds(1);
+        for t in self.inner.lock().tokens.values_mut() {
+            t.expires = past;
+        }
+    }
+
+    /// Makes one new content blob holding `records` (`contentCreated` = now, ms precision) and
+    /// returns its `contentId`. The tenant does not need to exist yet.
+    pub fn add_records(&self, tenant_id: &str, content_type: &str, records: Vec<Value>) -> String {
+        self.inner.add_blob(
+            tenant_id,
+            content_type,
+            Utc::now(),
+            BlobBody::Records(records),
+        )
+    }
+
+    /// Like [`Self::add_records`] with an explicit `contentCreated` (e.g. 8 days ago to get an
+    /// expired blob, or inside a specific window).
+    pub fn add_records_at(
+        &self,
+        tenant_id: &str,
+        content_type: &str,
+        content_created: DateTime<Utc>,
+        records: Vec<Value>,
+    ) -> String {
+        self.inner.add_blob(
+            tenant_id,
+            content_type,
+            content_created,
+            BlobBody::Records(records),
+        )
+    }
+
+    /// A blob whose body is served verbatim (e.g. invalid JSON). Returns its `contentId`.
+    pub fn add_raw_blob(&self, tenant_id: &str, content_type: &str, body: &str) -> String {
+        self.inner.add_blob(
+            tenant_id,
+            content_type,
+            Utc::now(),
+            BlobBody::Raw(body.to_owned()),
+        )
+    }
+
+    /// Content-list page size (default 100; `0` is treated as 1). More results → `NextPageUri`.
+    pub fn set_page_size(&self, n: usize) {
+        self.inner.lock().page_size = n.max(1);
+    }
+
+    /// The next `times` requests matching `op` fail with `failure` (FIFO across injections).
+    pub fn fail_next(&self, op: M365Operation, failure: M365Failure, times: u32) {
+        self.inner.fail_next(op, failure, times);
+    }
+
+    /// Enabled subscriptions (content types) of the tenant, sorted.
+    pub fn subscriptions(&self, tenant_id: &str) -> Vec<String> {
+        self.inner.subscriptions(tenant_id)
+    }
+
+    /// Every login/manage request received so far, oldest first.
+    pub fn request_log(&self) -> Vec<SimRequest> {
+        self.inner.lock().requests.clone()
+    }
+
+    /// Management API requests that arrived without a (non-empty) `PublisherIdentifier` query
+    /// parameter. The real API still answers them (from a shared throttling pool); so does the sim.
+    pub fn missing_publisher_identifier_count(&self) -> u64 {
+        self.inner.lock().missing_publisher
+    }
+
+    /// Number of successful (200) content blob fetches.
+    pub fn blob_fetch_count(&self) -> u64 {
+        self.inner.lock().blob_fetches
+    }
+
+    /// Stops the server (graceful, at most ~2 s, then aborted). Other clones become inert.
+    pub async fn shutdown(self) {
+        let task = self.server.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(task) = task {
+            let _ = task.shutdown.send(());
+            let mut join = task.join;
+            if tokio::time::timeout(std::time::Duration::from_secs(2), &mut join)
+                .await
+                .is_err()
+            {
+                join.abort();
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// State
+// ---------------------------------------------------------------------------------------------
+
+struct Inner {
+    base_url: String,
+    state: Mutex<SimState>,
+}
+
+struct SimState {
+    /// Keyed by lower-cased tenant id.
+    tenants: HashMap<String, Tenant>,
+    /// Keyed by lower-cased tenant id; independent of tenant registration.
+    blobs: HashMap<String, Vec<Blob>>,
+    tokens: HashMap<String, IssuedToken>,
+    pages: HashMap<String, PageCursor>,
+    failures: Vec<PendingFailure>,
+    requests: Vec<SimRequest>,
+    page_size: usize,
+    blob_fetches: u64,
+    missing_publisher: u64,
+    seq: u64,
+}
+
+struct Tenant {
+    client_id: String,
+    client_secret: String,
+    consented: bool,
+    activity_feed_role: bool,
+    subscriptions: BTreeMap<String, Subscription>,
+}
+
+struct Subscription {
+    enabled: bool,
+    webhook: Option<Value>,
+}
+
+struct Blob {
+    seq: u64,
+    content_id: String,
+    content_type: String,
+    created: DateTime<Utc>,
+    body: BlobBody,
+}
+
+enum BlobBody {
+    Records(Vec<Value>),
+    Raw(String),
+}
+
+struct IssuedToken {
+    tenant: String,
+    audience: String,
+    expires: DateTime<Utc>,
+    has_role: bool,
+}
+
+struct PageCursor {
+    tenant: String,
+    content_type: String,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    start_text: String,
+    end_text: String,
+    /// `(contentCreated, seq)` of the last blob already returned.
+    after: (DateTime<Utc>, u64),
+}
+
+struct PendingFailure {
+    op: M365Operation,
+    failure: M365Failure,
+    remaining: u32,
+}
+
+/// Internal classification of a request for failure injection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Token,
+    ListContent,
+    FetchBlob,
+    StartSubscription,
+    Other,
+}
+
+impl Op {
+    fn matches(self, op: M365Operation) -> bool {
+        match op {
+            M365Operation::Any => true,
+            M365Operation::Token => self == Op::Token,
+            M365Operation::ListContent => self == Op::ListContent,
+            M365Operation::FetchBlob => self == Op::FetchBlob,
+            M365Operation::StartSubscription => self == Op::StartSubscription,
+        }
+    }
+
+    /// `Method=` value used in AF429 messages.
+    fn method_name(self) -> &'static str {
+        match self {
+            Op::Token => "Token",
+            Op::ListContent => "GetContents",
+            Op::FetchBlob => "GetBlob",
+            Op::StartSubscription => "StartSubscription",
+            Op::Other => "Subscriptions",
+        }
+    }
+}
+
+fn tenant_key(tenant: &str) -> String {
+    tenant.to_ascii_lowercase()
+}
+
+impl SimState {
+    fn log(&mut self, method: &Method, uri: &Uri) {
+        self.requests.push(SimRequest {
+            method: method.as_str().to_owned(),
+            path: uri.path().to_owned(),
+            query: uri.query().unwrap_or_default().to_owned(),
+        });
+    }
+
+    fn take_failure(&mut self, op: Op) -> Option<M365Failure> {
+        let idx = self
+            .failures
+            .iter()
+            .position(|f| f.remaining > 0 && op.matches(f.op))?;
+        let entry = &mut self.failures[idx];
+        entry.remaining -= 1;
+        let failure = entry.failure;
+        if entry.remaining == 0 {
+            self.failures.remove(idx);
+        }
+        Some(failure)
+    }
+}
+
+impl Inner {
+    fn new(base_url: String) -> Self {
+        Self {
+            base_url,
+            state: Mutex::new(SimState {
+                tenants: HashMap::new(),
+                blobs: HashMap::new(),
+                tokens: HashMap::new(),
+                pages: HashMap::new(),
+                failures: Vec::new(),
+                requests: Vec::new(),
+                page_size: DEFAULT_PAGE_SIZE,
+                blob_fetches: 0,
+                missing_publisher: 0,
+                seq: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SimState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn login_base(&self) -> String {
+        format!("{}/login", self.base_url)
+    }
+
+    fn management_base(&self) -> String {
+        format!("{}/manage", self.base_url)
+    }
+
+    fn port(&self) -> Option<u16> {
+        Url::parse(&self.base_url).ok()?.port()
+    }
+
+    fn add_tenant(&self, tenant_id: &str, client_id: &str, client_secret: &str) {
+        let mut st = self.lock();
+        let entry = st
+            .tenants
+            .entry(tenant_key(tenant_id))
+            .or_insert_with(|| Tenant {
+                client_id: String::new(),
+                client_secret: String::new(),
+                consented: true,
+                activity_feed_role: true,
+                subscriptions: BTreeMap::new(),
+            });
+        entry.client_id = client_id.to_owned();
+        entry.client_secret = client_secret.to_owned();
+        entry.consented = true;
+        entry.activity_feed_role = true;
+    }
+
+    fn set_consent(&self, tenant_id: &str, granted: bool) {
+        if let Some(t) = self.lock().tenants.get_mut(&tenant_key(tenant_id)) {
+            t.consented = granted;
+        }
+    }
+
+    fn fail_next(&self, op: M365Operation, failure: M365Failure, times: u32) {
+        if times == 0 {
+            return;
+        }
+        self.lock().failures.push(PendingFailure {
+            op,
+            failure,
+            remaining: times,
+        });
+    }
+
+    fn subscriptions(&self, tenant_id: &str) -> Vec<String> {
+        self.lock()
+            .tenants
+            .get(&tenant_key(tenant_id))
+            .map(|t| {
+                t.subscriptions
+                    .iter()
+                    .filter(|(_, s)| s.enabled)
+                    .map(|(ct, _)| ct.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn add_blob(
+        &self,
+        tenant_id: &str,
+        content_type: &str,
+        created: DateTime<Utc>,
+        body: BlobBody,
+    ) -> String {
+        let created = truncate_ms(created);
+        let mut st = self.lock();
+        st.seq += 1;
+        let seq = st.seq;
+        let stamp = created.format("%Y%m%d%H%M%S%3f").to_string();
+        let content_id = format!(
+            "{stamp}${stamp}${}${seq:06}",
+            content_type.to_ascii_lowercase().replace('.', "_")
+        );
+        st.blobs
+            .entry(tenant_key(tenant_id))
+            .or_default()
+            .push(Blob {
+                seq,
+                content_id: content_id.clone(),
+                content_type: content_type.to_owned(),
+                created,
+                body,
+            });
+        content_id
+    }
+
+    /// Whether a token audience designates the Management Activity API.
+    fn is_management_audience(&self, audience: &str) -> bool {
+        let aud = audience.trim_end_matches('/');
+        if aud.eq_ignore_ascii_case(MANAGEMENT_APP_ID) {
+            return true;
+        }
+        let Ok(url) = Url::parse(aud) else {
+            return false;
+        };
+        match url.scheme() {
+            // manage.office.com, manage-gcc.office.com, manage.office365.us,
+            // manage.protection.apps.mil, manage.office365.cn
+            "https" => url.host_str().is_some_and(|h| h.starts_with("manage")),
+            // The simulator itself, under any host name that reaches its port.
+            "http" => url.port().is_some() && url.port() == self.port() && url.path() == "/manage",
+            _ => false,
+        }
+    }
+
+    /// Whether `resource` is acceptable at the token endpoint: any `https://` resource (the sim
+    /// issues the token; a non-management audience is then rejected by the API with 401, like the
+    /// real service), the sim's own manage root, or the Management APIs app id.
+    fn is_acceptable_resource(&self, resource: &str) -> bool {
+        if resource.is_empty() {
+            return false;
+        }
+        if self.is_management_audience(resource) {
+            return true;
+        }
+        Url::parse(resource)
+            .ok()
+            .is_some_and(|u| u.scheme() == "https" && u.host_str().is_some())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Decoded `application/x-www-form-urlencoded` pairs (query strings and token request bodies).
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(raw: &[u8]) -> Self {
+        Self(
+            url::form_urlencoded::parse(raw)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// Exact-name lookup (token endpoint form fields).
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Case-insensitive lookup (Management API query parameters; ASP.NET binds them
+    /// case-insensitively and Elastic sends `publisherIdentifier`).
+    fn get_ci(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    if getrandom::fill(&mut buf).is_err() {
+        // Fallback: uniqueness is all the simulator needs.
+        static COUNTER: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+        let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64;
+        let mut x = nanos ^ COUNTER.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        for b in &mut buf {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = (x >> 24) as u8;
+        }
+    }
+    buf
+}
+
+fn new_guid() -> String {
+    let mut b = random_bytes::<16>();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+fn truncate_ms(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
+}
+
+/// `contentCreated` / `contentExpiration` format: `2026-01-05T10:15:00.123Z`.
+fn content_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// Window time format used when the server fills in `startTime`/`endTime` itself.
+fn window_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+/// Parses `startTime`/`endTime`: `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM` or `YYYY-MM-DDTHH:MM:SS`, UTC.
+///
+/// A `Z` suffix, offsets and fractional seconds are rejected (AF20002). Whether the real service
+/// accepts them is unconfirmed; rejecting them is stricter than (possibly) real behaviour and
+/// keeps clients on the documented formats.
+fn parse_window_time(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(dt) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S") {
+        return Some(dt.and_utc());
+    }
+    if let Ok(dt) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M") {
+        return Some(dt.and_utc());
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|dt| dt.and_utc())
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// Management API error body: `{"error":{"code":"AF20022","message":"..."}}`.
+fn af_error(status: StatusCode, code: &str, message: &str) -> Response {
+    json_response(
+        status,
+        &json!({ "error": { "code": code, "message": message } }),
+    )
+}
+
+/// A Management API error not yet rendered (keeps `Result`s small).
+struct AfError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl AfError {
+    fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for AfError {
+    fn into_response(self) -> Response {
+        af_error(self.status, self.code, &self.message)
+    }
+}
+
+/// What the (ASP.NET-hosted) Management API answers for a missing, unknown, expired or
+/// wrong-audience bearer token: 401, `WWW-Authenticate: Bearer`, `{"Message": "..."}` – no AF
+/// code, so clients re-authenticate instead of treating it as a permission problem.
+fn unauthorized() -> Response {
+    let mut resp = json_response(
+        StatusCode::UNAUTHORIZED,
+        &json!({ "Message": "Authorization has been denied for this request." }),
+    );
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
+}
+
+fn no_store(resp: &mut Response) {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, no-cache"),
+    );
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// Identity platform error body (section 1.6 of the reference).
+fn aad_error(status: StatusCode, error: &str, code: u32, description: &str) -> Response {
+    let timestamp = Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
+    let trace_id = new_guid();
+    let correlation_id = new_guid();
+    let body = json!({
+        "error": error,
+        "error_description": format!(
+            "AADSTS{code}: {description}\r\nTrace ID: {trace_id}\r\nCorrelation ID: {correlation_id}\r\nTimestamp: {timestamp}"
+        ),
+        "error_codes": [code],
+        "timestamp": timestamp,
+        "trace_id": trace_id,
+        "correlation_id": correlation_id,
+        "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
+    });
+    let mut resp = json_response(status, &body);
+    no_store(&mut resp);
+    resp
+}
+
+fn with_retry_after(mut resp: Response) -> Response {
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp
+}
+
+fn token_failure(failure: M365Failure) -> Response {
+    match failure {
+        M365Failure::Throttle | M365Failure::ThrottleForbidden => with_retry_after(aad_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "temporarily_unavailable",
+            90055,
+            "The request has been throttled. Tenant throttling threshold exceeded; retry later.",
+        )),
+        M365Failure::ServerError => aad_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            50000,
+            "There was an error issuing a token or an issue with our sign-in service.",
+        ),
+    }
+}
+
+fn management_failure(failure: M365Failure, op: Op, publisher: Option<&str>) -> Response {
+    let publisher = publisher.filter(|p| !p.is_empty()).unwrap_or(ZERO_GUID);
+    let throttled = format!(
+        "Too many requests. Method={}, PublisherId={publisher}",
+        op.method_name()
+    );
+    match failure {
+        M365Failure::Throttle => {
+            with_retry_after(af_error(StatusCode::TOO_MANY_REQUESTS, "AF429", &throttled))
+        }
+        // Microsoft's troubleshooting page shows 403 + AF429; whether Retry-After is sent is
+        // unconfirmed, so this variant omits it (clients must back off on their own).
+        M365Failure::ThrottleForbidden => af_error(StatusCode::FORBIDDEN, "AF429", &throttled),
+        M365Failure::ServerError => af_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "AF50000",
+            "An internal error occurred. Retry the request.",
+        ),
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// `client_id`/`client_secret` from the form body, falling back to HTTP Basic (RFC 6749 2.3.1:
+/// both parts form-urlencoded before base64).
+fn client_credentials(form: &Params, headers: &HeaderMap) -> (Option<String>, Option<String>) {
+    let mut id = form.get("client_id").map(str::to_owned);
+    let mut secret = form.get("client_secret").map(str::to_owned);
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .and_then(|(_, b64)| STANDARD.decode(b64.trim()).ok())
+        .and_then(|raw| String::from_utf8(raw).ok());
+    if let Some((u, p)) = basic.as_deref().and_then(|d| d.split_once(':')) {
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("v={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        if id.is_none() {
+            id = Some(decode(u));
+        }
+        if secret.is_none() {
+            secret = Some(decode(p));
+        }
+    }
+    (
+        id.filter(|s| !s.is_empty()),
+        secret.filter(|s| !s.is_empty()),
+    )
+}
+
+/// An unsigned, JWT-shaped opaque token (header.payload.garbage-signature).
+fn make_access_token(
+    tenant: &str,
+    client_id: &str,
+    audience: &str,
+    now: DateTime<Utc>,
+    has_role: bool,
+) -> String {
+    let header = json!({ "typ": "JWT", "alg": "RS256", "x5t": "vigil-sim", "kid": "vigil-sim" });
+    let iat = now.timestamp() - 300;
+    let issuer = format!("https://sts.windows.net/{tenant}/");
+    let oid = new_guid();
+    let mut claims = json!({
+        "aud": audience,
+        "iss": issuer,
+        "iat": iat,
+        "nbf": iat,
+        "exp": now.timestamp() + TOKEN_LIFETIME_SECS,
+        "appid": client_id,
+        "appidacr": "1",
+        "idp": issuer,
+        "idtyp": "app",
+        "oid": oid,
+        "sub": oid,
+        "tid": tenant,
+        "uti": URL_SAFE_NO_PAD.encode(random_bytes::<16>()),
+        "ver": "1.0",
+    });
+    if has_role {
+        if let Some(obj) = claims.as_object_mut() {
+            obj.insert("roles".to_owned(), json!(["ActivityFeed.Read"]));
+        }
+    }
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        URL_SAFE_NO_PAD.encode(random_bytes::<64>())
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Token endpoint
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenVersion {
+    V1,
+    V2,
+}
+
+impl Inner {
+    fn handle_token(
+        &self,
+        version: TokenVersion,
+        tenant: &str,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Response {
+        let now = Utc::now();
+        let form = Params::parse(body);
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        st.log(&Method::POST, uri);
+        if let Some(failure) = st.take_failure(Op::Token) {
+            return token_failure(failure);
+        }
+
+        let tkey = tenant_key(tenant);
+        if tkey == "common" || tkey == "consumers" {
+            return aad_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                9001023,
+                "The grant type is not supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.",
+            );
+        }
+        let Some(registered) = st.tenants.get(&tkey) else {
+            return aad_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                90002,
+                &format!(
+                    "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
+                ),
+            );
+        };
+
+        match form.get("grant_type") {
+            None | Some("") => {
+                return aad_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    900144,
+                    "The request body must contain the following parameter: 'grant_type'.",
+                );
+            }
+            Some("client_credentials") => {}
+            Some(other) => {
+                return aad_error(
+                    StatusCode::BAD_REQUEST,
+                    "unsupported_grant_type",
+                    70003,
+                    &format!("The app requested an unsupported grant type '{other}'."),
+                );
+            }
+        }
+
+        let (client_id, client_secret) = client_credentials(&form, headers);
+        let Some(client_id) = client_id else {
+            return aad_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'client_id'.",
+            );
+        };
+
+        // Resource (v1) / scope (v2).
+        let resource = match version {
+            TokenVersion::V2 => {
+                let Some(scope) = form.get("scope").map(str::trim).filter(|s| !s.is_empty()) else {
+                    return aad_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_scope",
+                        70011,
+                        "The provided request must include a 'scope' input parameter.",
+                    );
+                };
+                let resource = scope.strip_suffix("/.default").unwrap_or_default();
+                if scope.split_whitespace().count() != 1 || !self.is_acceptable_resource(resource) {
+                    return aad_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_scope",
+                        70011,
+                        &format!(
+                            "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid. For the client credentials flow the scope must be a single '<resource>/.default' value."
+                        ),
+                    );
+                }
+                resource.to_owned()
+            }
+            TokenVersion::V1 => {
+                let Some(resource) = form
+                    .get("resource")
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                else {
+                    return aad_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        900144,
+                        "The request body must contain the following parameter: 'resource'.",
+                    );
+                };
+                if !self.is_acceptable_resource(resource) {
+                    return aad_error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_resource",
+                        500011,
+                        &format!(
+                            "The resource principal named {resource} was not found in the tenant named {tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant."
+                        ),
+                    );
+                }
+                resource.to_owned()
+            }
+        };
+
+        if !registered.client_id.eq_ignore_ascii_case(&client_id) || !registered.consented {
+            return aad_error(
+                StatusCode::BAD_REQUEST,
+                "unauthorized_client",
+                700016,
+                &format!(
+                    "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
+                ),
+            );
+        }
+        match client_secret {
+            None => {
+                return aad_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    7000218,
+                    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+                );
+            }
+            Some(secret) if secret != registered.client_secret => {
+                return aad_error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_client",
+                    7000215,
+                    &format!(
+                        "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+
+        let has_role = registered.activity_feed_role;
+        let access_token = make_access_token(tenant, &client_id, &resource, now, has_role);
+        st.tokens.insert(
+            access_token.clone(),
+            IssuedToken {
+                tenant: tkey,
+                audience: resource.clone(),
+                expires: now + TimeDelta::seconds(TOKEN_LIFETIME_SECS),
+                has_role,
+            },
+        );
+
+        let body = match version {
+            TokenVersion::V2 => json!({
+                "token_type": "Bearer",
+                "expires_in": TOKEN_LIFETIME_SECS,
+                "ext_expires_in": TOKEN_LIFETIME_SECS,
+                "access_token": access_token,
+            }),
+            // v1 returns the numeric fields as strings.
+            TokenVersion::V1 => json!({
+                "token_type": "Bearer",
+                "expires_in": TOKEN_LIFETIME_SECS.to_string(),
+                "ext_expires_in": TOKEN_LIFETIME_SECS.to_string(),
+                "expires_on": (now.timestamp() + TOKEN_LIFETIME_SECS).to_string(),
+                "not_before": (now.timestamp() - 300).to_string(),
+                "resource": resource,
+                "access_token": access_token,
+            }),
+        };
+        let mut resp = json_response(StatusCode::OK, &body);
+        no_store(&mut resp);
+        resp
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Management Activity API
+// ---------------------------------------------------------------------------------------------
+
+/// Per-request context for the Management API handlers.
+struct Ctx<'a> {
+    /// Tenant exactly as written in the URL.
+    tenant: &'a str,
+    /// Lower-cased tenant.
+    tkey: String,
+    management_base: String,
+    query: Params,
+    body: &'a [u8],
+    now: DateTime<Utc>,
+}
+
+fn classify(method: &Method, segments: &[&str]) -> Op {
+    let is = |seg: &str, name: &str| seg.eq_ignore_ascii_case(name);
+    match segments {
+        [s, op] if is(s, "subscriptions") && is(op, "start") && method == Method::POST => {
+            Op::StartSubscription
+        }
+        [s, op] if is(s, "subscriptions") && is(op, "content") => Op::ListContent,
+        [a, _] if is(a, "audit") => Op::FetchBlob,
+        _ => Op::Other,
+    }
+}
+
+fn method_not_allowed(method: &Method) -> Response {
+    json_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &json!({ "Message": format!("The requested resource does not support http method '{method}'.") }),
+    )
+}
+
+impl Inner {
+    #[allow(clippy::too_many_arguments)]
+    fn handle_manage(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        version: &str,
+        tenant: &str,
+        rest: &str,
+        body: &[u8],
+    ) -> Response {
+        let ctx = Ctx {
+            tenant,
+            tkey: tenant_key(tenant),
+            management_base: self.management_base(),
+            query: Params::parse(uri.query().unwrap_or_default().as_bytes()),
+            body,
+            now: Utc::now(),
+        };
+        let segments: Vec<&str> = rest.splitn(2, '/').collect();
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        st.log(method, uri);
+        let publisher = ctx
+            .query
+            .get_ci("PublisherIdentifier")
+            .filter(|p| !p.is_empty());
+        if publisher.is_none() {
+            st.missing_publisher += 1;
+        }
+        if !(version.eq_ignore_ascii_case("v1.0") || version.eq_ignore_ascii_case("v1")) {
+            return not_found(uri);
+        }
+
+        let op = classify(method, &segments);
+        if let Some(failure) = st.take_failure(op) {
+            return management_failure(failure, op, publisher);
+        }
+
+        // Authentication.
+        let Some(token) = bearer_token(headers).and_then(|t| st.tokens.get(t)) else {
+            return unauthorized();
+        };
+        if token.expires <= ctx.now || !self.is_management_audience(&token.audience) {
+            return unauthorized();
+        }
+        // Authorization. HTTP statuses for AF codes are undocumented; 403 for "not yours".
+        if token.tenant != ctx.tkey {
+            return af_error(
+                StatusCode::FORBIDDEN,
+                "AF20010",
+                &format!(
+                    "The tenant ID passed in the URL ({tenant}) does not match the tenant ID passed in the access token ({}).",
+                    token.tenant
+                ),
+            );
+        }
+        if !token.has_role {
+            return af_error(
+                StatusCode::FORBIDDEN,
+                "AF10001",
+                "The permission set () sent in the request does not include the expected permission ActivityFeed.Read.",
+            );
+        }
+        if !st.tenants.contains_key(&ctx.tkey) {
+            return af_error(
+                StatusCode::BAD_REQUEST,
+                "AF20011",
+                &format!(
+                    "Specified tenant ID ({tenant}) does not exist in the system or has been deleted."
+                ),
+            );
+        }
+
+        match segments.as_slice() {
+            [s, op] if s.eq_ignore_ascii_case("subscriptions") => {
+                let op = op.to_ascii_lowercase();
+                match (op.as_str(), method) {
+                    ("start", &Method::POST) => start_subscription(st, &ctx),
+                    ("stop", &Method::POST) => stop_subscription(st, &ctx),
+                    ("list", &Method::GET) => list_subscriptions(st, &ctx),
+                    ("content", &Method::GET) => list_content(st, &ctx),
+                    ("notifications", &Method::GET) => list_notifications(st, &ctx),
+                    ("start" | "stop" | "list" | "content" | "notifications", _) => {
+                        method_not_allowed(method)
+                    }
+                    _ => not_found(uri),
+                }
+            }
+            [a, content_id] if a.eq_ignore_ascii_case("audit") => {
+                if method == Method::GET {
+                    fetch_blob(st, &ctx, content_id)
+                } else {
+                    method_not_allowed(method)
+                }
+            }
+            _ => not_found(uri),
+        }
+    }
+}
+
+fn not_found(uri: &Uri) -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &json!({ "Message": format!("No HTTP resource was found that matches the request URI '{uri}'.") }),
+    )
+}
+
+/// Validates `contentType` (AF20001 missing, AF20020 unknown) and returns its canonical form.
+fn content_type_param<'q>(ctx: &'q Ctx<'_>) -> Result<&'q str, AfError> {
+    match ctx.query.get_ci("contentType") {
+        None | Some("") => Err(AfError::bad_request(
+            "AF20001",
+            "A required parameter is missing: contentType.",
+        )),
+        Some(ct) if CONTENT_TYPES.contains(&ct) => Ok(ct),
+        Some(ct) => Err(AfError::bad_request(
+            "AF20020",
+            format!("The specified content type is not valid: {ct}."),
+        )),
+    }
+}
+
+fn subscription_json(content_type: &str, sub: &Subscription) -> Value {
+    json!({
+        "contentType": content_type,
+        "status": if sub.enabled { "enabled" } else { "disabled" },
+        "webhook": sub.webhook.clone().unwrap_or(Value::Null),
+    })
+}
+
+/// Requires an enabled subscription for `content_type` (AF20022 none, AF20023 disabled).
+fn require_subscription(st: &SimState, ctx: &Ctx<'_>, content_type: &str) -> Result<(), AfError> {
+    match st
+        .tenants
+        .get(&ctx.tkey)
+        .and_then(|t| t.subscriptions.get(content_type))
+    {
+        None => Err(AfError::bad_request(
+            "AF20022",
+            "No subscription found for the specified content type.",
+        )),
+        Some(sub) if !sub.enabled => Err(AfError::bad_request(
+            "AF20023",
+            "The subscription was disabled by the tenant administrator or service administrator.",
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+fn start_subscription(st: &mut SimState, ctx: &Ctx<'_>) -> Response {
+    let content_type = match content_type_param(ctx) {
+        Ok(ct) => ct.to_owned(),
+        Err(err) => return err.into_response(),
+    };
+    // Optional body `{"webhook": {"address": ..., "authId": ..., "expiration": ...}}`.
+    let webhook = if ctx.body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        match serde_json::from_slice::<Value>(ctx.body) {
+            Ok(Value::Null) => None,
+            Ok(Value::Object(body)) => match body.get("webhook") {
+                Some(Value::Object(w)) => Some(json!({
+                    "status": "enabled",
+                    "address": w.get("address").cloned().unwrap_or(Value::Null),
+                    "authId": w.get("authId").cloned().unwrap_or(Value::Null),
+                    "expiration": w.get("expiration").cloned().unwrap_or(Value::Null),
+                })),
+                _ => None,
+            },
+            _ => {
+                return af_error(
+                    StatusCode::BAD_REQUEST,
+                    "AF20002",
+                    "The request body is not a valid subscription definition.",
+                );
+            }
+        }
+    };
+    let Some(tenant) = st.tenants.get_mut(&ctx.tkey) else {
+        return af_error(
+            StatusCode::BAD_REQUEST,
+            "AF20011",
+            "Specified tenant ID does not exist in the system or has been deleted.",
+        );
+    };
+    // The real service also asks for 15 minutes between starts; not enforced here.
+    let sub = tenant
+        .subscriptions
+        .entry(content_type.clone())
+        .or_insert(Subscription {
+            enabled: false,
+            webhook: None,
+        });
+    if sub.enabled && sub.webhook == webhook {
+        return af_error(
+            StatusCode::BAD_REQUEST,
+            "AF20024",
+            "The subscription is already enabled. No property change.",
+        );
+    }
+    sub.enabled = true;
+    sub.webhook = webhook;
+    json_response(StatusCode::OK, &subscription_json(&content_type, sub))
+}
+
+fn stop_subscription(st: &mut SimState, ctx: &Ctx<'_>) -> Response {
+    let content_type = match content_type_param(ctx) {
+        Ok(ct) => ct.to_owned(),
+        Err(err) => return err.into_response(),
+    };
+    let sub = st
+        .tenants
+        .get_mut(&ctx.tkey)
+        .and_then(|t| t.subscriptions.get_mut(&content_type));
+    match sub {
+        None => af_error(
+            StatusCode::BAD_REQUEST,
+            "AF20022",
+            "No subscription found for the specified content type.",
+        ),
+        Some(sub) => {
+            sub.enabled = false;
+            // Documented as 200 with no body.
+            StatusCode::OK.into_response()
+        }
+    }
+}
+
+fn list_subscriptions(st: &SimState, ctx: &Ctx<'_>) -> Response {
+    let list: Vec<Value> = st
+        .tenants
+        .get(&ctx.tkey)
+        .map(|t| {
+            t.subscriptions
+                .iter()
+                .map(|(ct, sub)| subscription_json(ct, sub))
+                .collect()
+        })
+        .unwrap_or_default();
+    json_response(StatusCode::OK, &Value::Array(list))
+}
+
+/// Parses and validates the `startTime`/`endTime` window (section 2.3).
+fn window(ctx: &Ctx<'_>) -> Result<(DateTime<Utc>, DateTime<Utc>, String, String), AfError> {
+    let start = ctx.query.get_ci("startTime").filter(|s| !s.is_empty());
+    let end = ctx.query.get_ci("endTime").filter(|s| !s.is_empty());
+    let (start, end, start_text, end_text) = match (start, end) {
+        (None, None) => {
+            let end = ctx.now;
+            let start = end - TimeDelta::hours(24);
+            return Ok((start, end, window_time(start), window_time(end)));
+        }
+        (Some(s), Some(e)) => {
+            let parse = |name: &str, v: &str| {
+                parse_window_time(v).ok_or_else(|| {
+                    AfError::bad_request(
+                        "AF20002",
+                        format!(
+                            "Invalid parameter type: {name}={v}. Expected YYYY-MM-DD, YYYY-MM-DDTHH:MM or YYYY-MM-DDTHH:MM:SS (UTC, no 'Z', no fractional seconds)."
+                        ),
+                    )
+                })
+            };
+            (
+                parse("startTime", s)?,
+                parse("endTime", e)?,
+                s.to_owned(),
+                e.to_owned(),
+            )
+        }
+        _ => {
+            return Err(AfError::bad_request(
+                "AF20001",
+                "A required parameter is missing: startTime and endTime must both be specified or both be omitted.",
+            ));
+        }
+    };
+    let oldest =
+        ctx.now - TimeDelta::days(RETENTION_DAYS) - TimeDelta::minutes(START_GRACE_MINUTES);
+    if end <= start || end - start > TimeDelta::hours(24) || start < oldest {
+        return Err(AfError::bad_request(
+            "AF20030",
+            "Start time and end time must both be specified (or both omitted) and must be less than or equal to 24 hours apart, with the start time no more than 7 days in the past.",
+        ));
+    }
+    Ok((start, end, start_text, end_text))
+}
+
+fn new_page_token(now: DateTime<Utc>) -> String {
+    let r = u64::from_be_bytes(random_bytes::<8>()) % 10_000_000_000_000;
+    format!("{}R{r:013}", now.format("%Y%m%d%H"))
+}
+
+fn list_content(st: &mut SimState, ctx: &Ctx<'_>) -> Response {
+    let content_type = match content_type_param(ctx) {
+        Ok(ct) => ct.to_owned(),
+        Err(err) => return err.into_response(),
+    };
+    if let Err(resp) = require_subscription(st, ctx, &content_type) {
+        return resp.into_response();
+    }
+
+    let (start, end, start_text, end_text, after) =
+        match ctx.query.get_ci("nextPage").filter(|p| !p.is_empty()) {
+            Some(token) => match st.pages.get(token) {
+                Some(c) if c.tenant == ctx.tkey && c.content_type == content_type => (
+                    c.start,
+                    c.end,
+                    c.start_text.clone(),
+                    c.end_text.clone(),
+                    Some(c.after),
+                ),
+                _ => {
+                    return af_error(
+                        StatusCode::BAD_REQUEST,
+                        "AF20031",
+                        "Invalid nextPage Input: the value is not valid for this request.",
+                    );
+                }
+            },
+            None => match window(ctx) {
+                Ok((s, e, st_text, en_text)) => (s, e, st_text, en_text, None),
+                Err(err) => return err.into_response(),
+            },
+        };
+
+    let expiry_cutoff = ctx.now - TimeDelta::days(RETENTION_DAYS);
+    let mut matching: Vec<&Blob> = st
+        .blobs
+        .get(&ctx.tkey)
+        .map(|blobs| {
+            blobs
+                .iter()
+                .filter(|b| b.content_type == content_type)
+                .filter(|b| b.created >= start && b.created < end)
+                .filter(|b| b.created > expiry_cutoff)
+                .filter(|b| after.is_none_or(|a| (b.created, b.seq) > a))
+                .collect()
+        })
+        .unwrap_or_default();
+    matching.sort_by_key(|b| (b.created, b.seq));
+
+    let page_size = st.page_size.max(1);
+    let has_more = matching.len() > page_size;
+    matching.truncate(page_size);
+    let last = matching.last().map(|b| (b.created, b.seq));
+    let items: Vec<Value> = matching
+        .iter()
+        .map(|b| {
+            json!({
+                "contentType": b.content_type,
+                "contentId": b.content_id,
+                "contentUri": format!(
+                    "{}/api/v1.0/{}/activity/feed/audit/{}",
+                    ctx.management_base, ctx.tenant, b.content_id
+                ),
+                "contentCreated": content_time(b.created),
+                "contentExpiration": content_time(b.created + TimeDelta::days(RETENTION_DAYS)),
+            })
+        })
+        .collect();
+
+    let mut resp = json_response(StatusCode::OK, &Value::Array(items));
+    if let Some(last) = last.filter(|_| has_more) {
+        let token = new_page_token(ctx.now);
+        // Like Microsoft's example: `/api/v1/`, original window, no PublisherIdentifier.
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("contentType", &content_type)
+            .append_pair("startTime", &start_text)
+            .append_pair("endTime", &end_text)
+            .append_pair("nextPage", &token)
+            .finish();
+        let next = format!(
+            "{}/api/v1/{}/activity/feed/subscriptions/content?{query}",
+            ctx.management_base, ctx.tenant
+        );
+        st.pages.insert(
+            token,
+            PageCursor {
+                tenant: ctx.tkey.clone(),
+                content_type,
+                start,
+                end,
+                start_text,
+                end_text,
+                after: last,
+            },
+        );
+        if let Ok(value) = HeaderValue::from_str(&next) {
+            resp.headers_mut()
+                .insert(HeaderName::from_static("nextpageuri"), value);
+        }
+    }
+    resp
+}
+
+fn list_notifications(st: &SimState, ctx: &Ctx<'_>) -> Response {
+    let content_type = match content_type_param(ctx) {
+        Ok(ct) => ct.to_owned(),
+        Err(err) => return err.into_response(),
+    };
+    if let Err(resp) = require_subscription(st, ctx, &content_type) {
+        return resp.into_response();
+    }
+    if let Err(resp) = window(ctx) {
+        return resp.into_response();
+    }
+    // The simulator never sends webhook notifications.
+    json_response(StatusCode::OK, &json!([]))
+}
+
+fn fetch_blob(st: &mut SimState, ctx: &Ctx<'_>, content_id: &str) -> Response {
+    // axum has already percent-decoded the path, so `%24` and a raw `$` both arrive as `$`.
+    let Some(blob) = st
+        .blobs
+        .get(&ctx.tkey)
+        .and_then(|blobs| blobs.iter().find(|b| b.content_id == content_id))
+    else {
+        return af_error(
+            StatusCode::NOT_FOUND,
+            "AF20050",
+            "The specified content does not exist.",
+        );
+    };
+    if blob.created <= ctx.now - TimeDelta::days(RETENTION_DAYS) {
+        return af_error(
+            StatusCode::NOT_FOUND,
+            "AF20051",
+            "Content requested with the content ID has already expired. Content older than 7 days cannot be retrieved.",
+        );
+    }
+    let disabled = st
+        .tenants
+        .get(&ctx.tkey)
+        .and_then(|t| t.subscriptions.get(&blob.content_type))
+        .is_some_and(|s| !s.enabled);
+    if disabled {
+        return af_error(
+            StatusCode::BAD_REQUEST,
+            "AF20023",
+            "The subscription was disabled by the tenant administrator or service administrator.",
+        );
+    }
+    let body = match &blob.body {
+        BlobBody::Records(records) => Value::Array(records.clone()).to_string(),
+        BlobBody::Raw(raw) => raw.clone(),
+    };
+    st.blob_fetches += 1;
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP wiring
+// ---------------------------------------------------------------------------------------------
+
+type Shared = Arc<Inner>;
+
+fn router(inner: Shared) -> Router {
+    Router::new()
+        .route("/login/{tenant}/oauth2/v2.0/token", post(token_v2))
+        .route("/login/{tenant}/oauth2/token", post(token_v1))
+        .route(
+            "/manage/api/{version}/{tenant}/activity/feed/{*rest}",
+            any(manage),
+        )
+        .route("/_sim/tenants", post(ctl_add_tenant))
+        .route("/_sim/tenants/{tenant}/records", post(ctl_add_records))
+        .route("/_sim/tenants/{tenant}/raw-blob", post(ctl_add_raw_blob))
+        .route("/_sim/tenants/{tenant}/consent", post(ctl_consent))
+        .route(
+            "/_sim/tenants/{tenant}/subscriptions",
+            get(ctl_subscriptions),
+        )
+        .route("/_sim/fail", post(ctl_fail))
+        .route("/_sim/page-size", post(ctl_page_size))
+        .route("/_sim/requests", get(ctl_requests))
+        .with_state(inner)
+}
+
+async fn token_v2(
+    State(sim): State<Shared>,
+    Path(tenant): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    sim.handle_token(TokenVersion::V2, &tenant, &uri, &headers, &body)
+}
+
+async fn token_v1(
+    State(sim): State<Shared>,
+    Path(tenant): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    sim.handle_token(TokenVersion::V1, &tenant, &uri, &headers, &body)
+}
+
+async fn manage(
+    State(sim): State<Shared>,
+    Path((version, tenant, rest)): Path<(String, String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    sim.handle_manage(&method, &uri, &headers, &version, &tenant, &rest, &body)
+}
+
+#[derive(Deserialize)]
+struct CtlTenant {
+    tenant_id: String,
+    client_id: String,
+    client_secret: String,
+}
+
+async fn ctl_add_tenant(State(sim): State<Shared>, Json(req): Json<CtlTenant>) -> Response {
+    sim.add_tenant(&req.tenant_id, &req.client_id, &req.client_secret);
+    json_response(
+        StatusCode::CREATED,
+        &json!({ "tenant_id": req.tenant_id, "client_id": req.client_id }),
+    )
+}
+
+#[derive(Deserialize)]
+struct CtlRecords {
+    content_type: String,
+    records: Vec<Value>,
+}
+
+async fn ctl_add_records(
+    State(sim): State<Shared>,
+    Path(tenant): Path<String>,
+    Json(req): Json<CtlRecords>,
+) -> Response {
+    let id = sim.add_blob(
+        &tenant,
+        &req.content_type,
+        Utc::now(),
+        BlobBody::Records(req.records),
+    );
+    json_response(StatusCode::CREATED, &json!({ "contentId": id }))
+}
+
+#[derive(Deserialize)]
+struct CtlRawBlob {
+    content_type: String,
+    body: String,
+}
+
+async fn ctl_add_raw_blob(
+    State(sim): State<Shared>,
+    Path(tenant): Path<String>,
+    Json(req): Json<CtlRawBlob>,
+) -> Response {
+    let id = sim.add_blob(
+        &tenant,
+        &req.content_type,
+        Utc::now(),
+        BlobBody::Raw(req.body),
+    );
+    json_response(StatusCode::CREATED, &json!({ "contentId": id }))
+}
+
+#[derive(Deserialize)]
+struct CtlConsent {
+    granted: bool,
+}
+
+async fn ctl_consent(
+    State(sim): State<Shared>,
+    Path(tenant): Path<String>,
+    Json(req): Json<CtlConsent>,
+) -> Response {
+    if !sim.lock().tenants.contains_key(&tenant_key(&tenant)) {
+        return json_response(
+            StatusCode::NOT_FOUND,
+            &json!({ "error": format!("unknown tenant {tenant}") }),
+        );
+    }
+    sim.set_consent(&tenant, req.granted);
+    json_response(StatusCode::OK, &json!({ "granted": req.granted }))
+}
+
+async fn ctl_subscriptions(State(sim): State<Shared>, Path(tenant): Path<String>) -> Response {
+    json_response(StatusCode::OK, &json!(sim.subscriptions(&tenant)))
+}
+
+#[derive(Deserialize)]
+struct CtlFail {
+    operation: String,
+    failure: String,
+    #[serde(default = "one")]
+    times: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+async fn ctl_fail(State(sim): State<Shared>, Json(req): Json<CtlFail>) -> Response {
+    let op = match req.operation.parse::<M365Operation>() {
+        Ok(op) => op,
+        Err(e) => {
+            return json_response(StatusCode::BAD_REQUEST, &json!({ "error": e.to_string() }));
+        }
+    };
+    let failure = match req.failure.parse::<M365Failure>() {
+        Ok(f) => f,
+        Err(e) => {
+            return json_response(StatusCode::BAD_REQUEST, &json!({ "error": e.to_string() }));
+        }
+    };
+    sim.fail_next(op, failure, req.times);
+    json_response(
+        StatusCode::OK,
+        &json!({ "operation": format!("{op:?}"), "failure": format!("{failure:?}"), "times": req.times }),
+    )
+}
+
+#[derive(Deserialize)]
+struct CtlPageSize {
+    page_size: usize,
+}
+
+async fn ctl_page_size(State(sim): State<Shared>, Json(req): Json<CtlPageSize>) -> Response {
+    sim.lock().page_size = req.page_size.max(1);
+    json_response(
+        StatusCode::OK,
+        &json!({ "page_size": req.page_size.max(1) }),
+    )
+}
+
+async fn ctl_requests(State(sim): State<Shared>) -> Response {
+    let requests = sim.lock().requests.clone();
+    json_response(StatusCode::OK, &json!(requests))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_time_formats() {
+        assert!(parse_window_time("2026-01-05").is_some());
+        assert!(parse_window_time("2026-01-05T10:15").is_some());
+        assert!(parse_window_time("2026-01-05T10:15:00").is_some());
+        assert!(parse_window_time("2026-01-05T10:15:00Z").is_none());
+        assert!(parse_window_time("2026-01-05T10:15:00.123").is_none());
+        assert!(parse_window_time("2026-01-05T10:15:00+00:00").is_none());
+    }
+
+    #[test]
+    fn names_parse_leniently() {
+        assert_eq!(
+            "list_content".parse::<M365Operation>(),
+            Ok(M365Operation::ListContent)
+        );
+        assert_eq!(
+            "ThrottleForbidden".parse::<M365Failure>(),
+            Ok(M365Failure::ThrottleForbidden)
+        );
+        assert!("nope".parse::<M365Failure>().is_err());
+    }
+
+    #[test]
+    fn guid_shape() {
+        let g = new_guid();
+        assert_eq!(g.len(), 36);
+        assert_eq!(g.matches('-').count(), 4);
+    }
+}
