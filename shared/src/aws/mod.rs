@@ -1,0 +1,24 @@
+//! AWS adapters for the ports: DynamoDB stores, SQS queues, Secrets Manager. Compiled only with
+//! the `aws` feature, so the domain provably builds without any AWS crate.
+
+pub mod dynamodb;
+pub mod secrets;
+pub mod sqs;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+/// SDK configuration from the environment (region, credentials, and `AWS_ENDPOINT_URL` when
+/// set, which is how tests and the local stack point the SDK at moto).
+pub async fn sdk_config_from_env() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// SDK configuration for an AWS emulator at `endpoint` (moto), with dummy credentials.
+pub async fn sdk_config_for_emulator(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("testing", "testing", None, None, "vigil-emulator"))
+        .load()
+        .await
+}

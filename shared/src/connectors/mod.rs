@@ -1,0 +1,141 @@
+//! HTTP connectors: the production adapters of [`crate::ports::AuditSource`] (the Office 365
+//! Management Activity API, [`m365`]) and [`crate::ports::TicketSink`] (ConnectWise Manage,
+//! [`connectwise`]).
+//!
+//! Both classify every failure once, where it happens, into the port's error type
+//! ([`crate::error::SourceError`], [`crate::error::SinkError`]): throttling keeps the server's
+//! `Retry-After`, timeouts, connection failures and 5xx are transient, refusals are permanent.
+//! No error message or log line ever carries a secret (client secret, access token, PSA keys).
+
+pub mod connectwise;
+pub mod m365;
+
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+/// Time allowed to establish a TCP/TLS connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time allowed for a whole request, response body included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// Longest `Retry-After` honoured; larger values are clamped to it.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// The HTTP client every connector should share: rustls, a 5 s connect timeout and a 20 s
+/// total timeout (well inside a Lambda invocation), and a `User-Agent` naming Vigil.
+///
+/// # Errors
+/// When the TLS backend cannot be initialised.
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .pool_idle_timeout(Duration::from_secs(50))
+        .user_agent(concat!("vigil/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// The delay a response asks for in its `Retry-After` header, if any (see [`parse_retry_after`]).
+#[must_use]
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    parse_retry_after(value, Utc::now())
+}
+
+/// Parses a `Retry-After` value: delay seconds (`"120"`) or, as RFC 9110 also allows, an
+/// HTTP date (relative to `now`; a date in the past means "now"). Clamped to
+/// [`MAX_RETRY_AFTER`]. `None` when the value is neither.
+#[must_use]
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    let delay = if let Ok(seconds) = value.parse::<u64>() {
+        Duration::from_secs(seconds)
+    } else {
+        let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
+        (at - now).to_std().unwrap_or(Duration::ZERO)
+    };
+    Some(delay.min(MAX_RETRY_AFTER))
+}
+
+/// A short description of a transport failure (timeout, connection refused …) without the URL.
+pub(crate) fn transport_failure(operation: &str, error: &reqwest::Error) -> String {
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else if error.is_body() || error.is_decode() {
+        "response body could not be read"
+    } else {
+        "request failed"
+    };
+    let mut detail = String::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        detail.push_str(": ");
+        detail.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    truncate_chars(&format!("{operation}: {kind}{detail}"), 300)
+}
+
+/// `text` cut to at most `max` characters (on a character boundary), with `…` when cut.
+pub(crate) fn truncate_chars(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Replaces every occurrence of `secret` in `text` (defence in depth: a remote service echoing a
+/// credential back must not push it into our errors or logs).
+pub(crate) fn redact(text: &str, secret: &str) -> String {
+    if secret.len() < 4 {
+        return text.to_owned();
+    }
+    text.replace(secret, "[REDACTED]")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn retry_after_accepts_seconds_and_http_dates() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).unwrap();
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("Mon, 05 Jan 2026 10:00:30 GMT", now), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after("Mon, 05 Jan 2026 09:00:00 GMT", now), Some(Duration::ZERO), "a past date means now");
+        assert_eq!(parse_retry_after("999999", now), Some(MAX_RETRY_AFTER), "absurd delays are clamped");
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-3", now), None);
+    }
+
+    #[test]
+    fn retry_after_reads_the_header() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(reqwest::header::RETRY_AFTER, reqwest::header::HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn truncation_respects_character_boundaries() {
+        assert_eq!(truncate_chars("abc", 3), "abc");
+        assert_eq!(truncate_chars("ééééé", 3), "éé…");
+        assert_eq!(truncate_chars("ééééé", 3).chars().count(), 3);
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        assert_eq!(redact("key=hunter22 here", "hunter22"), "key=[REDACTED] here");
+        assert_eq!(redact("abc", ""), "abc");
+    }
+
+    #[test]
+    fn the_shared_client_builds() {
+        assert!(http_client().is_ok());
+    }
+}

@@ -1,0 +1,102 @@
+//! One SQS batch helper for every queue consumer, always with partial batch responses
+//! (`ReportBatchItemFailures`).
+//!
+//! Each message is handled on its own (concurrently, with a bound) inside its own span. A
+//! message that fails, for any class of error, is reported in `batchItemFailures`: SQS makes it
+//! visible again after the visibility timeout and, after the queue's `maxReceiveCount`, moves it
+//! to the dead-letter queue, where an alarm fires. The class decides the log level and the
+//! metric, never whether a message is dropped: nothing is acknowledged unless it succeeded.
+
+use crate::error::Classified;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::StreamExt;
+use std::fmt::Display;
+use std::future::Future;
+use tracing::{Instrument, error, info_span, warn};
+
+/// What happened to one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageOutcome {
+    pub message_id: String,
+    /// `None` when handled; otherwise the error class label.
+    pub failure: Option<&'static str>,
+}
+
+/// Handles every message of `event` with `handler` (at most `concurrency` at once) and returns
+/// the partial batch response naming the messages that must be retried.
+pub async fn process_batch<F, Fut, E>(event: SqsEvent, concurrency: usize, handler: F) -> SqsBatchResponse
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: Classified + Display,
+{
+    let outcomes = process_messages(event.records, concurrency, handler).await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = outcomes
+        .into_iter()
+        .filter(|o| o.failure.is_some())
+        .map(|o| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = o.message_id;
+            failure
+        })
+        .collect();
+    response
+}
+
+/// Like [`process_batch`], returning each message's outcome.
+pub async fn process_messages<F, Fut, E>(messages: Vec<SqsMessage>, concurrency: usize, handler: F) -> Vec<MessageOutcome>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: Classified + Display,
+{
+    let handler = &handler;
+    futures::stream::iter(messages)
+        .map(|message| async move {
+            let message_id = message.message_id.clone().unwrap_or_default();
+            let receive_count = message.attributes.get("ApproximateReceiveCount").cloned().unwrap_or_default();
+            let span = info_span!("sqs_message", message_id = %message_id, receive_count = %receive_count);
+            let Some(body) = message.body else {
+                span.in_scope(|| error!(message = "Message has no body; it will be dead-lettered.", error_class = "invalid"));
+                return MessageOutcome { message_id, failure: Some("invalid") };
+            };
+            match handler(body).instrument(span.clone()).await {
+                Ok(()) => MessageOutcome { message_id, failure: None },
+                Err(error) => {
+                    let class = error.class().as_str();
+                    span.in_scope(|| match error.class() {
+                        crate::error::ErrorClass::Transient => warn!(message = "Message failed; it will be retried.", error_class = class, %error),
+                        _ => error!(message = "Message cannot succeed; it will be dead-lettered after maxReceiveCount.", error_class = class, %error),
+                    });
+                    MessageOutcome { message_id, failure: Some(class) }
+                }
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::QueueError;
+
+    fn message(id: &str, body: Option<&str>) -> SqsMessage {
+        let mut message = SqsMessage::default();
+        message.message_id = Some(id.to_owned());
+        message.body = body.map(str::to_owned);
+        message
+    }
+
+    #[tokio::test]
+    async fn only_failed_messages_are_reported_and_a_poison_message_does_not_block_the_rest() {
+        let mut event = SqsEvent::default();
+        event.records = vec![message("ok-1", Some("fine")), message("bad", Some("poison")), message("ok-2", Some("fine")), message("empty", None)];
+        let response = process_batch(event, 4, |body: String| async move { if body == "poison" { Err(QueueError::Rejected("bad".into())) } else { Ok(()) } }).await;
+        let mut failed: Vec<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+        failed.sort();
+        assert_eq!(failed, ["bad", "empty"]);
+    }
+}
