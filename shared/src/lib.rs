@@ -15,6 +15,8 @@ pub mod messages;
 pub mod policy;
 pub mod ports;
 pub mod secret;
+pub mod secret_cache;
+pub mod settings;
 pub mod services;
 pub mod tenant;
 pub mod ticket;

@@ -1,0 +1,53 @@
+//! alert-evaluator: consumes the events queue, evaluates records against the tenant's alert
+//! policies, records alert hits and announces changed alerts on the tickets queue. Glue only:
+//! the work is [`vigil::services::evaluate::EvaluateService`].
+
+use aws_config::SdkConfig;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use std::sync::Arc;
+use vigil::aws::dynamodb::{DynamoAlertStore, DynamoConfigStore};
+use vigil::aws::sqs::SqsQueue;
+use vigil::clock::SystemClock;
+use vigil::lambda::sqs_batch::process_batch;
+use vigil::policy::PolicyEngine;
+use vigil::services::evaluate::EvaluateService;
+use vigil::settings::{ConfigError, required};
+
+/// The evaluator's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `CONFIG_TABLE`: tenants.
+    pub config_table: String,
+    /// `ALERTS_TABLE`: alerts and their hit markers.
+    pub alerts_table: String,
+    /// `TICKETS_QUEUE_URL`: where changed alerts are announced.
+    pub tickets_queue_url: String,
+}
+
+impl Config {
+    /// Reads the configuration through `lookup`.
+    ///
+    /// # Errors
+    /// Names the first missing variable.
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self { config_table: required(lookup, "CONFIG_TABLE")?, alerts_table: required(lookup, "ALERTS_TABLE")?, tickets_queue_url: required(lookup, "TICKETS_QUEUE_URL")? })
+    }
+}
+
+/// Builds the service once per container; policies are compiled here, not per message.
+#[must_use]
+pub fn build(config: &Config, sdk: &SdkConfig) -> EvaluateService {
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    EvaluateService {
+        config: Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone())),
+        alerts: Arc::new(DynamoAlertStore::new(dynamo, config.alerts_table.clone())),
+        tickets: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), config.tickets_queue_url.clone())),
+        engine: PolicyEngine::with_builtins(),
+        clock: Arc::new(SystemClock),
+    }
+}
+
+/// Handles one SQS batch, reporting each failed message for retry (and, eventually, the DLQ).
+pub async fn handle(service: &EvaluateService, event: SqsEvent) -> SqsBatchResponse {
+    process_batch(event, 4, |body| async move { service.handle(&body).await.map(|_| ()) }).await
+}

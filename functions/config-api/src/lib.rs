@@ -1,0 +1,69 @@
+//! config-api: the MSP-facing REST API behind API Gateway (`/v1/...`). Every route except
+//! health requires `Authorization: Bearer <token>`; the token decides the MSP, and every read
+//! and write is keyed by it. Credentials are write-only. Errors are RFC 7807 problem+json.
+//!
+//! Routes:
+//! - `POST /v1/tenants`, `GET /v1/tenants`, `GET /v1/tenants/{tenant_id}`
+//! - `PUT /v1/tenants/{tenant_id}/m365-credentials` (write-only)
+//! - `PUT /v1/tenants/{tenant_id}/connectwise-company`
+//! - `PUT /v1/psa/connectwise` (keys write-only), `GET /v1/psa/connectwise`
+//! - `GET /v1/alerts?limit=&cursor=`, `GET /v1/alerts/{alert_id}`
+
+pub mod extract;
+pub mod problem;
+mod routes;
+
+use aws_config::SdkConfig;
+use axum::Router;
+use std::sync::Arc;
+use vigil::aws::dynamodb::{DynamoAlertStore, DynamoConfigStore};
+use vigil::aws::secrets::SecretsManagerStore;
+use vigil::clock::SystemClock;
+use vigil::services::admin::AdminService;
+use vigil::settings::{ConfigError, required};
+
+/// Shared state of the router.
+#[derive(Clone)]
+pub struct AppState {
+    pub admin: Arc<AdminService>,
+}
+
+/// The API's configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `CONFIG_TABLE`.
+    pub config_table: String,
+    /// `ALERTS_TABLE`.
+    pub alerts_table: String,
+    /// `SECRET_PREFIX`.
+    pub secret_prefix: String,
+}
+
+impl Config {
+    /// Reads the configuration through `lookup`.
+    ///
+    /// # Errors
+    /// Names the first missing variable.
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self { config_table: required(lookup, "CONFIG_TABLE")?, alerts_table: required(lookup, "ALERTS_TABLE")?, secret_prefix: required(lookup, "SECRET_PREFIX")? })
+    }
+}
+
+/// Builds the state once per container.
+#[must_use]
+pub fn build(config: &Config, sdk: &SdkConfig) -> AppState {
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    AppState {
+        admin: Arc::new(AdminService {
+            config: Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone())),
+            alerts: Arc::new(DynamoAlertStore::new(dynamo, config.alerts_table.clone())),
+            secrets: Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk), config.secret_prefix.clone())),
+            clock: Arc::new(SystemClock),
+        }),
+    }
+}
+
+/// The router, callable in tests without a network.
+pub fn app(state: AppState) -> Router {
+    routes::router().with_state(state)
+}

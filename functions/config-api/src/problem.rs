@@ -1,0 +1,68 @@
+//! RFC 7807 problem details: the only error body the config API returns.
+
+use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use vigil::services::admin::AdminError;
+
+/// A `application/problem+json` response.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+}
+
+impl Problem {
+    /// A problem with a status, a short title and a detail for the caller.
+    #[must_use]
+    pub fn new(status: StatusCode, title: &str, detail: impl Into<String>) -> Self {
+        let slug = title.to_ascii_lowercase().replace(' ', "-");
+        Self { kind: format!("https://vigil.dev/problems/{slug}"), title: title.to_owned(), status: status.as_u16(), detail: detail.into() }
+    }
+
+    /// 400 for a request that cannot be understood.
+    #[must_use]
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "Bad request", detail)
+    }
+
+    /// 404.
+    #[must_use]
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Not found", detail)
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, [(header::CONTENT_TYPE, "application/problem+json")], Json(self)).into_response()
+    }
+}
+
+impl From<AdminError> for Problem {
+    fn from(error: AdminError) -> Self {
+        match error {
+            AdminError::Unauthenticated => Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", "send Authorization: Bearer <your Vigil API token>"),
+            AdminError::NotFound(what) => Problem::not_found(format!("{what} not found")),
+            AdminError::Conflict(what) => Problem::new(StatusCode::CONFLICT, "Conflict", format!("{what} already exists")),
+            AdminError::Invalid(detail) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid request", detail),
+            AdminError::Store(e) => {
+                tracing::error!(message = "Store failure in the config API.", error = %e);
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable", "a backend is unavailable; retry later")
+            }
+            AdminError::Secret(e) => {
+                tracing::error!(message = "Secret store failure in the config API.", error = %e);
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable", "a backend is unavailable; retry later")
+            }
+            AdminError::Random(e) => {
+                tracing::error!(message = "Random source failure.", error = %e);
+                Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal error", "retry later")
+            }
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Route handlers: parse, call [`vigil::services::admin::AdminService`], map the result.
+
+use crate::AppState;
+use crate::extract::{ApiJson, Caller};
+use crate::problem::Problem;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use vigil::alert::Alert;
+use vigil::ids::{AlertId, TenantId};
+use vigil::secret::SecretString;
+use vigil::tenant::{ConnectWiseCredentials, ConnectWiseSettings, M365AppCredentials, PriorityMap, Tenant};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route("/v1/tenants", get(list_tenants).post(register_tenant))
+        .route("/v1/tenants/{tenant_id}", get(get_tenant))
+        .route("/v1/tenants/{tenant_id}/m365-credentials", put(set_m365_credentials))
+        .route("/v1/tenants/{tenant_id}/connectwise-company", put(map_company))
+        .route("/v1/psa/connectwise", put(set_connectwise).get(get_connectwise))
+        .route("/v1/alerts", get(list_alerts))
+        .route("/v1/alerts/{alert_id}", get(get_alert))
+        .fallback(|| async { Problem::not_found("no such route") })
+        .method_not_allowed_fallback(|| async { Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "this route does not accept that method") })
+}
+
+fn tenant_id(raw: &str) -> Result<TenantId, Problem> {
+    TenantId::parse(raw).map_err(|e| Problem::bad_request(e.to_string()))
+}
+
+/// A tenant as the API shows it.
+#[derive(Debug, Serialize)]
+struct TenantView {
+    tenant_id: String,
+    name: String,
+    domains: Vec<String>,
+    connectwise_company_id: Option<i64>,
+    m365_credentials_set: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Tenant> for TenantView {
+    fn from(t: Tenant) -> Self {
+        Self { tenant_id: t.tenant_id.to_string(), name: t.name, domains: t.domains, connectwise_company_id: t.connectwise_company_id, m365_credentials_set: t.m365_credentials_set, created_at: t.created_at }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterTenant {
+    tenant_id: TenantId,
+    name: String,
+    #[serde(default)]
+    domains: Vec<String>,
+}
+
+async fn register_tenant(State(state): State<AppState>, Caller(msp): Caller, ApiJson(body): ApiJson<RegisterTenant>) -> Result<Response, Problem> {
+    let tenant = state.admin.register_tenant(&msp, body.tenant_id, &body.name, body.domains).await?;
+    Ok((StatusCode::CREATED, Json(TenantView::from(tenant))).into_response())
+}
+
+async fn list_tenants(State(state): State<AppState>, Caller(msp): Caller) -> Result<Json<serde_json::Value>, Problem> {
+    let tenants: Vec<TenantView> = state.admin.tenants(&msp).await?.into_iter().map(TenantView::from).collect();
+    Ok(Json(serde_json::json!({ "tenants": tenants })))
+}
+
+async fn get_tenant(State(state): State<AppState>, Caller(msp): Caller, Path(raw): Path<String>) -> Result<Json<TenantView>, Problem> {
+    Ok(Json(state.admin.tenant(&msp, &tenant_id(&raw)?).await?.into()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct M365CredentialsBody {
+    client_id: String,
+    client_secret: SecretString,
+}
+
+async fn set_m365_credentials(State(state): State<AppState>, Caller(msp): Caller, Path(raw): Path<String>, ApiJson(body): ApiJson<M365CredentialsBody>) -> Result<StatusCode, Problem> {
+    state.admin.set_m365_credentials(&msp, &tenant_id(&raw)?, M365AppCredentials { client_id: body.client_id, client_secret: body.client_secret }).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompanyMapping {
+    company_id: i64,
+}
+
+async fn map_company(State(state): State<AppState>, Caller(msp): Caller, Path(raw): Path<String>, ApiJson(body): ApiJson<CompanyMapping>) -> Result<Json<TenantView>, Problem> {
+    Ok(Json(state.admin.map_connectwise_company(&msp, &tenant_id(&raw)?, body.company_id).await?.into()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectWiseBody {
+    api_root: String,
+    company_id: String,
+    public_key: String,
+    private_key: SecretString,
+    client_id: String,
+    board_id: Option<i64>,
+    #[serde(default)]
+    priorities: PriorityMap,
+}
+
+async fn set_connectwise(State(state): State<AppState>, Caller(msp): Caller, ApiJson(body): ApiJson<ConnectWiseBody>) -> Result<StatusCode, Problem> {
+    let settings = ConnectWiseSettings { api_root: body.api_root, board_id: body.board_id, priorities: body.priorities };
+    let credentials = ConnectWiseCredentials { company_id: body.company_id, public_key: body.public_key, private_key: body.private_key, client_id: body.client_id };
+    state.admin.set_connectwise(&msp, settings, credentials).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_connectwise(State(state): State<AppState>, Caller(msp): Caller) -> Result<Json<ConnectWiseSettings>, Problem> {
+    Ok(Json(state.admin.connectwise(&msp).await?))
+}
+
+#[derive(Debug, Deserialize)]
+struct AlertQuery {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+async fn list_alerts(State(state): State<AppState>, Caller(msp): Caller, query: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<serde_json::Value>, Problem> {
+    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
+    if let Some(cursor) = &query.cursor {
+        AlertId::parse(cursor).map_err(|_| Problem::bad_request("cursor is not one this API returned"))?;
+    }
+    let page = state.admin.alerts(&msp, query.limit.unwrap_or(50), query.cursor.as_deref()).await?;
+    Ok(Json(serde_json::json!({ "alerts": page.alerts, "next_cursor": page.next })))
+}
+
+/// An alert with its ticket deliveries.
+#[derive(Debug, Serialize)]
+struct AlertView {
+    #[serde(flatten)]
+    alert: Alert,
+    tickets: Vec<serde_json::Value>,
+}
+
+async fn get_alert(State(state): State<AppState>, Caller(msp): Caller, Path(raw): Path<String>) -> Result<Json<AlertView>, Problem> {
+    let alert_id = AlertId::parse(&raw).map_err(|_| Problem::not_found(format!("alert {raw} not found")))?;
+    let detail = state.admin.alert(&msp, &alert_id).await?;
+    let tickets = detail
+        .deliveries
+        .iter()
+        .map(|d| serde_json::json!({ "destination": d.destination, "ticket_id": d.ticket.as_ref().map(|t| t.id), "notified_hits": d.notified_hits }))
+        .collect();
+    Ok(Json(AlertView { alert: detail.alert, tickets }))
+}

@@ -1,0 +1,133 @@
+//! The config API's contract with its callers, on in-memory stores: authentication, tenancy,
+//! write-only credentials, and problem+json for every bad request.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use config_api::{AppState, app};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt;
+use vigil::clock::SystemClock;
+use vigil::ids::MspId;
+use vigil::memory::{MemoryAlertStore, MemoryConfigStore, MemorySecretStore};
+use vigil::ports::{SecretName, SecretStore};
+use vigil::services::admin::AdminService;
+
+const TENANT: &str = "5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11";
+
+struct Api {
+    state: AppState,
+    secrets: Arc<MemorySecretStore>,
+    acme_token: String,
+    other_token: String,
+}
+
+async fn api() -> Api {
+    let secrets = Arc::new(MemorySecretStore::default());
+    let admin = Arc::new(AdminService { config: Arc::new(MemoryConfigStore::default()), alerts: Arc::new(MemoryAlertStore::default()), secrets: secrets.clone(), clock: Arc::new(SystemClock) });
+    let acme_token = admin.create_msp_with_token(&MspId::parse("acme").unwrap(), "Acme").await.unwrap().expose().to_owned();
+    let other_token = admin.create_msp_with_token(&MspId::parse("other").unwrap(), "Other").await.unwrap().expose().to_owned();
+    Api { state: AppState { admin }, secrets, acme_token, other_token }
+}
+
+impl Api {
+    async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (StatusCode, String, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let response = app(self.state.clone()).oneshot(request.body(Body::from(body.unwrap_or_default().to_owned())).unwrap()).await.unwrap();
+        let status = response.status();
+        let content_type = response.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, content_type, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    async fn acme(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, String, Value) {
+        self.call(method, path, Some(&self.acme_token.clone()), body.map(|b| b.to_string()).as_deref()).await
+    }
+}
+
+fn assert_problem(result: &(StatusCode, String, Value), status: StatusCode) {
+    assert_eq!(result.0, status, "{:?}", result.2);
+    assert_eq!(result.1, "application/problem+json");
+    assert_eq!(result.2["status"], status.as_u16());
+    assert!(result.2["title"].is_string() && result.2["detail"].is_string() && result.2["type"].is_string());
+}
+
+#[tokio::test]
+async fn registers_lists_and_maps_a_tenant() {
+    let api = api().await;
+    let created = api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": TENANT, "name": "Contoso", "domains": ["contoso.com"]}))).await;
+    assert_eq!(created.0, StatusCode::CREATED);
+    assert_eq!(created.2["tenant_id"], TENANT);
+    let mapped = api.acme("PUT", &format!("/v1/tenants/{TENANT}/connectwise-company"), Some(json!({"company_id": 250}))).await;
+    assert_eq!(mapped.2["connectwise_company_id"], 250);
+    let listed = api.acme("GET", "/v1/tenants", None).await;
+    assert_eq!(listed.2["tenants"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn missing_or_wrong_tokens_are_401_problems() {
+    let api = api().await;
+    assert_problem(&api.call("GET", "/v1/tenants", None, None).await, StatusCode::UNAUTHORIZED);
+    assert_problem(&api.call("GET", "/v1/tenants", Some("vgl_acme_0000"), None).await, StatusCode::UNAUTHORIZED);
+    let forged = api.acme_token.replacen("vgl_acme_", "vgl_other_", 1);
+    assert_problem(&api.call("GET", "/v1/tenants", Some(&forged), None).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn malformed_json_missing_fields_and_bad_values_are_4xx_problems() {
+    let api = api().await;
+    let token = api.acme_token.clone();
+    assert_problem(&api.call("POST", "/v1/tenants", Some(&token), Some("{\"tenant_id\": ")).await, StatusCode::BAD_REQUEST);
+    assert_problem(&api.acme("POST", "/v1/tenants", Some(json!({"name": "Contoso"}))).await, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": "contoso.onmicrosoft.com", "name": "Contoso"}))).await, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": TENANT, "name": "Contoso", "msp_id": "other"}))).await, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": TENANT, "name": " "}))).await, StatusCode::UNPROCESSABLE_ENTITY);
+    let no_content_type = api.call("POST", "/v1/tenants", Some(&token), None).await;
+    assert_problem(&no_content_type, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_problem(&api.acme("GET", "/v1/tenants/not-a-guid", None).await, StatusCode::BAD_REQUEST);
+    assert_problem(&api.acme("GET", "/v1/nowhere", None).await, StatusCode::NOT_FOUND);
+    assert_problem(&api.acme("DELETE", "/v1/tenants", None).await, StatusCode::METHOD_NOT_ALLOWED);
+    assert_problem(&api.acme("GET", "/v1/alerts?limit=lots", None).await, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn unknown_tenants_and_other_msps_tenants_are_404_problems() {
+    let api = api().await;
+    assert_problem(&api.acme("PUT", &format!("/v1/tenants/{TENANT}/connectwise-company"), Some(json!({"company_id": 250}))).await, StatusCode::NOT_FOUND);
+    api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": TENANT, "name": "Contoso"}))).await;
+    let other = api.other_token.clone();
+    assert_problem(&api.call("GET", &format!("/v1/tenants/{TENANT}"), Some(&other), None).await, StatusCode::NOT_FOUND);
+    let body = json!({"client_id": "app", "client_secret": "stolen"}).to_string();
+    assert_problem(&api.call("PUT", &format!("/v1/tenants/{TENANT}/m365-credentials"), Some(&other), Some(&body)).await, StatusCode::NOT_FOUND);
+    assert_problem(&api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": TENANT, "name": "Again"}))).await, StatusCode::CONFLICT);
+    assert_problem(&api.acme("GET", "/v1/alerts/0123456789abcdef0123456789abcdef", None).await, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn credentials_are_write_only_and_never_echoed() {
+    let api = api().await;
+    api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": TENANT, "name": "Contoso"}))).await;
+    let stored = api.acme("PUT", &format!("/v1/tenants/{TENANT}/m365-credentials"), Some(json!({"client_id": "app", "client_secret": "s3cret-value"}))).await;
+    assert_eq!(stored.0, StatusCode::NO_CONTENT);
+    let tenant = api.acme("GET", &format!("/v1/tenants/{TENANT}"), None).await;
+    assert_eq!(tenant.2["m365_credentials_set"], true);
+    assert!(!tenant.2.to_string().contains("s3cret-value"));
+
+    let cw = json!({"api_root": "https://api-na.myconnectwise.net/v4_6_release/apis/3.0", "company_id": "acme", "public_key": "pub",
+                    "private_key": "priv-secret", "client_id": "3f0c0a3e-0000-4000-8000-000000000001", "board_id": 1, "priorities": {"high": 8}});
+    assert_eq!(api.acme("PUT", "/v1/psa/connectwise", Some(cw)).await.0, StatusCode::NO_CONTENT);
+    let shown = api.acme("GET", "/v1/psa/connectwise", None).await;
+    assert_eq!(shown.0, StatusCode::OK);
+    assert!(!shown.2.to_string().contains("priv-secret"));
+    let acme = MspId::parse("acme").unwrap();
+    assert!(api.secrets.get_secret(&SecretName::connectwise(&acme)).await.unwrap().unwrap().expose().contains("priv-secret"));
+    let bad_root = json!({"api_root": "ftp://cw", "company_id": "acme", "public_key": "pub", "private_key": "k", "client_id": "c"});
+    assert_problem(&api.acme("PUT", "/v1/psa/connectwise", Some(bad_root)).await, StatusCode::UNPROCESSABLE_ENTITY);
+}
