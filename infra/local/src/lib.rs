@@ -1,0 +1,21 @@
+//! Vigil off AWS: reads template.yaml, provisions its tables and queues on moto server, starts
+//! the Microsoft 365 and ConnectWise simulators, and runs the real handlers of every function
+//! behind a local schedule, local SQS event source mappings and a local HTTP gateway.
+
+pub mod demo;
+pub mod esm;
+pub mod gateway;
+pub mod moto;
+pub mod provision;
+pub mod stack;
+pub mod template;
+
+pub use stack::{LocalOptions, LocalStack, StackError};
+
+use std::path::PathBuf;
+
+/// The repository root (where template.yaml lives).
+#[must_use]
+pub fn repo_root() -> PathBuf {
+    std::env::var_os("VIGIL_REPO_ROOT").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.."), PathBuf::from)
+}

@@ -1,0 +1,380 @@
+//! The local stack: moto server, the Microsoft 365 and ConnectWise simulators, the resources
+//! template.yaml declares, and the real handlers of all five functions — a timer plays the
+//! EventBridge schedule, event source mappings play SQS → Lambda, a gateway plays the HTTP API.
+//! Everything listens on 127.0.0.1 only.
+
+use crate::esm::{BatchHandler, EventSourceMapping, MappingStats};
+use crate::gateway::{Route, gateway, route_prefix};
+use crate::moto::{MotoServer, free_port, wait_ready};
+use crate::provision::{ProvisionOptions, Provisioned, provision};
+use crate::template::{EventSpec, StackModel, rate_seconds};
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::QueueAttributeName;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{Mutex, watch};
+use tokio::task::JoinHandle;
+use vigil::clock::SystemClock;
+use vigil::ids::MspId;
+use vigil::secret::SecretString;
+use vigil::services::admin::AdminService;
+use vigil::services::poll::{PollReport, PollService};
+use vigil_simulators::connectwise::{ConnectWiseCredentials, ConnectWiseSim, ConnectWiseSimHandle};
+use vigil_simulators::m365::{M365Sim, M365SimHandle};
+
+/// Why the stack could not start or settle.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(transparent)]
+    Template(#[from] crate::template::TemplateError),
+    #[error(transparent)]
+    Moto(#[from] crate::moto::MotoError),
+    #[error(transparent)]
+    Provision(#[from] crate::provision::ProvisionError),
+    #[error("function configuration: {0}")]
+    Config(String),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the stack did not settle within {0:?}")]
+    NotIdle(Duration),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// How to run the stack.
+#[derive(Debug, Clone)]
+pub struct LocalOptions {
+    /// Use this AWS endpoint (a running moto); `None` starts a private moto server.
+    pub aws_endpoint: Option<String>,
+    /// Run the schedule timer. Tests turn it off and call [`LocalStack::poll_now`].
+    pub run_schedule: bool,
+    /// Replace the template's schedule rate (e.g. seconds for a demo).
+    pub schedule_interval: Option<Duration>,
+    /// Replace every queue's visibility timeout (seconds), so retries happen quickly.
+    pub visibility_timeout_override: Option<u32>,
+    /// The dispatcher's delivery lease in seconds (`DELIVERY_LEASE_SECONDS`).
+    pub delivery_lease_seconds: Option<u32>,
+    /// Gateway port; `None` picks a free one.
+    pub gateway_port: Option<u16>,
+    /// The operator's publisher identifier (a GUID).
+    pub publisher_identifier: String,
+}
+
+impl LocalOptions {
+    /// What `make up` / `make demo` use: template values, a schedule every few seconds.
+    #[must_use]
+    pub fn interactive() -> Self {
+        Self {
+            aws_endpoint: std::env::var("AWS_ENDPOINT_URL").ok().filter(|v| !v.is_empty()),
+            run_schedule: true,
+            schedule_interval: Some(Duration::from_secs(5)),
+            visibility_timeout_override: Some(10),
+            delivery_lease_seconds: Some(30),
+            gateway_port: None,
+            publisher_identifier: "9a1c8f7e-0000-4000-8000-00000000aa01".into(),
+        }
+    }
+
+    /// What integration tests use: a shared moto if `AWS_ENDPOINT_URL` is set, no timer,
+    /// short visibility timeouts and leases so retries and redrives take seconds.
+    #[must_use]
+    pub fn for_tests() -> Self {
+        Self { run_schedule: false, schedule_interval: None, visibility_timeout_override: Some(2), delivery_lease_seconds: Some(2), ..Self::interactive() }
+    }
+}
+
+/// Counters across the stack.
+#[derive(Debug, Default)]
+pub struct StackStats {
+    pub poll_runs: AtomicU64,
+    pub records_enqueued: AtomicU64,
+    pub records_skipped: AtomicU64,
+    pub quarantined: AtomicU64,
+    pub streams_failed: AtomicU64,
+}
+
+/// A running local stack.
+pub struct LocalStack {
+    pub model: StackModel,
+    pub provisioned: Provisioned,
+    pub sdk: SdkConfig,
+    pub aws_endpoint: String,
+    pub m365: M365SimHandle,
+    pub connectwise: ConnectWiseSimHandle,
+    /// Base URL of the gateway (config API under `/v1`, webhooks under `/webhooks`).
+    pub api_url: String,
+    pub stats: Arc<StackStats>,
+    pub mappings: BTreeMap<String, Arc<MappingStats>>,
+    /// The operator's side of the config store (creating MSPs and tokens).
+    pub operator: Arc<AdminService>,
+    poller: Arc<PollService>,
+    poll_lock: Arc<Mutex<()>>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    moto: Option<MotoServer>,
+}
+
+fn config_error(error: impl std::fmt::Display) -> StackError {
+    StackError::Config(error.to_string())
+}
+
+impl LocalStack {
+    /// Starts everything and returns once it all answers.
+    ///
+    /// # Errors
+    /// When moto, a simulator, provisioning or a function's configuration fails.
+    pub async fn start(options: LocalOptions) -> Result<Self, StackError> {
+        let model = StackModel::load(&crate::repo_root().join("template.yaml"))?;
+        let (moto, aws_endpoint) = match &options.aws_endpoint {
+            Some(endpoint) => {
+                wait_ready(endpoint).await?;
+                (None, endpoint.clone())
+            }
+            None => {
+                let server = MotoServer::start().await?;
+                let endpoint = server.endpoint().to_owned();
+                (Some(server), endpoint)
+            }
+        };
+        let sdk = vigil::aws::sdk_config_for_emulator(&aws_endpoint).await;
+        let m365 = M365Sim::start().await?;
+        let connectwise = ConnectWiseSim::start(ConnectWiseCredentials::sample()).await?;
+
+        let prefix = format!("vigil-{}-", vigil::contract::unique_suffix());
+        let stage = format!("local{}", &prefix[6..12]);
+        let provision_options = ProvisionOptions {
+            prefix,
+            parameters: BTreeMap::from([("Stage".to_owned(), stage), ("PublisherIdentifier".to_owned(), options.publisher_identifier.clone())]),
+            visibility_timeout_override: options.visibility_timeout_override,
+        };
+        let provisioned = provision(&model, &sdk, &provision_options).await?;
+        let mut overrides = BTreeMap::from([("M365_LOGIN_BASE".to_owned(), m365.login_base()), ("M365_MANAGEMENT_BASE".to_owned(), m365.management_base())]);
+        if let Some(lease) = options.delivery_lease_seconds {
+            overrides.insert("DELIVERY_LEASE_SECONDS".into(), lease.to_string());
+        }
+        let env_of = |id: &str| -> Result<BTreeMap<String, String>, StackError> {
+            let mut env = provisioned.environment(&model, id, &overrides)?;
+            for (k, v) in &overrides {
+                env.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            Ok(env)
+        };
+        let lookup = |env: BTreeMap<String, String>| move |name: &str| env.get(name).cloned();
+
+        // Build every function exactly as its main.rs does, from the template's environment.
+        let poller_config = audit_poller::Config::from_lookup(&lookup(env_of("AuditPollerFunction")?)).map_err(config_error)?;
+        let poller = Arc::new(audit_poller::build(&poller_config, &sdk).map_err(config_error)?);
+        let evaluator_config = alert_evaluator::Config::from_lookup(&lookup(env_of("AlertEvaluatorFunction")?)).map_err(config_error)?;
+        let evaluator = Arc::new(alert_evaluator::build(&evaluator_config, &sdk));
+        let dispatcher_config = ticket_dispatcher::Config::from_lookup(&lookup(env_of("TicketDispatcherFunction")?)).map_err(config_error)?;
+        let dispatcher = Arc::new(ticket_dispatcher::build(&dispatcher_config, &sdk).map_err(config_error)?);
+        let api_config = config_api::Config::from_lookup(&lookup(env_of("ConfigApiFunction")?)).map_err(config_error)?;
+        let api_state = config_api::build(&api_config, &sdk);
+        let operator = api_state.admin.clone();
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let stats = Arc::new(StackStats::default());
+        let poll_lock = Arc::new(Mutex::new(()));
+        let mut mappings = BTreeMap::new();
+        let mut routes = Vec::new();
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+
+        for function in &model.functions {
+            for event in &function.events {
+                match event {
+                    EventSpec::Sqs { queue, batch_size, .. } => {
+                        let handler: BatchHandler = match function.logical_id.as_str() {
+                            "AlertEvaluatorFunction" => {
+                                let service = evaluator.clone();
+                                Arc::new(move |event| {
+                                    let service = service.clone();
+                                    Box::pin(async move { alert_evaluator::handle(&service, event).await })
+                                })
+                            }
+                            "TicketDispatcherFunction" => {
+                                let service = dispatcher.clone();
+                                Arc::new(move |event| {
+                                    let service = service.clone();
+                                    Box::pin(async move { ticket_dispatcher::handle(&service, event).await })
+                                })
+                            }
+                            other => return Err(StackError::Config(format!("the local stack does not know how to run {other} on SQS"))),
+                        };
+                        let mapping_stats = Arc::new(MappingStats::default());
+                        mappings.insert(function.logical_id.clone(), mapping_stats.clone());
+                        let mapping = EventSourceMapping {
+                            function: function.logical_id.clone(),
+                            sqs: sqs.clone(),
+                            queue_url: provisioned.queue_urls.get(queue).cloned().ok_or_else(|| StackError::Config(format!("queue {queue} not provisioned")))?,
+                            queue_arn: provisioned.queue_arns.get(queue).cloned().unwrap_or_default(),
+                            batch_size: *batch_size,
+                            handler,
+                            stats: mapping_stats,
+                        };
+                        tasks.push(mapping.spawn(shutdown_rx.clone()));
+                    }
+                    EventSpec::Schedule { expression } => {
+                        if function.logical_id != "AuditPollerFunction" {
+                            return Err(StackError::Config(format!("the local stack does not know how to schedule {}", function.logical_id)));
+                        }
+                        let interval = match options.schedule_interval {
+                            Some(interval) => interval,
+                            None => Duration::from_secs(rate_seconds(&provisioned.resolve(expression)?)?),
+                        };
+                        if options.run_schedule {
+                            tasks.push(spawn_schedule(poller.clone(), poll_lock.clone(), stats.clone(), interval, shutdown_rx.clone()));
+                        }
+                    }
+                    EventSpec::HttpApi { path, .. } => {
+                        let router = match function.logical_id.as_str() {
+                            "ConfigApiFunction" => config_api::app(api_state.clone()),
+                            "WebhookReceiverFunction" => webhook_receiver::app(),
+                            other => return Err(StackError::Config(format!("the local stack does not know how to serve {other}"))),
+                        };
+                        routes.push(Route { prefix: route_prefix(path), router });
+                    }
+                }
+            }
+        }
+
+        let port = match options.gateway_port {
+            Some(port) => port,
+            None => free_port()?,
+        };
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let api_url = format!("http://127.0.0.1:{port}");
+        let app = gateway(routes);
+        let mut gateway_shutdown = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = gateway_shutdown.changed().await;
+                })
+                .await;
+        }));
+
+        Ok(Self { model, provisioned, sdk, aws_endpoint, m365, connectwise, api_url, stats, mappings, operator, poller, poll_lock, shutdown, tasks, moto })
+    }
+
+    /// Runs one scheduled poll now (what the EventBridge schedule triggers).
+    ///
+    /// # Errors
+    /// When the tenant list cannot be read.
+    pub async fn poll_now(&self) -> Result<PollReport, vigil::error::StoreError> {
+        run_poll(&self.poller, &self.poll_lock, &self.stats).await
+    }
+
+    /// Operator action: creates an MSP and returns a new API token for it.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn create_msp(&self, msp_id: &str, name: &str) -> Result<SecretString, StackError> {
+        let id = MspId::parse(msp_id).map_err(|e| StackError::Other(e.to_string()))?;
+        self.operator.create_msp_with_token(&id, name).await.map_err(|e| StackError::Other(e.to_string()))
+    }
+
+    /// Waits until the events and tickets queues are empty and nothing is in flight.
+    ///
+    /// # Errors
+    /// [`StackError::NotIdle`] after `timeout`.
+    pub async fn wait_idle(&self, timeout: Duration) -> Result<(), StackError> {
+        let deadline = Instant::now() + timeout;
+        let mut quiet_checks = 0;
+        while Instant::now() < deadline {
+            let busy = self.queue_depth("EventsQueue").await? + self.queue_depth("TicketsQueue").await? > 0 || self.poll_lock.try_lock().is_err();
+            quiet_checks = if busy { 0 } else { quiet_checks + 1 };
+            if quiet_checks >= 3 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Err(StackError::NotIdle(timeout))
+    }
+
+    /// Visible plus in-flight messages of a queue.
+    ///
+    /// # Errors
+    /// When SQS cannot be asked.
+    pub async fn queue_depth(&self, logical_id: &str) -> Result<u64, StackError> {
+        let url = self.provisioned.queue_urls.get(logical_id).ok_or_else(|| StackError::Other(format!("no queue {logical_id}")))?;
+        let output = aws_sdk_sqs::Client::new(&self.sdk)
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| StackError::Other(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        let attributes = output.attributes().cloned().unwrap_or_default();
+        let count = |name: QueueAttributeName| attributes.get(&name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        Ok(count(QueueAttributeName::ApproximateNumberOfMessages) + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+    }
+
+    /// Reads (without deleting) the bodies waiting in a queue, e.g. a dead-letter queue.
+    ///
+    /// # Errors
+    /// When SQS cannot be asked.
+    pub async fn peek(&self, logical_id: &str) -> Result<Vec<String>, StackError> {
+        let url = self.provisioned.queue_urls.get(logical_id).ok_or_else(|| StackError::Other(format!("no queue {logical_id}")))?;
+        let output = aws_sdk_sqs::Client::new(&self.sdk)
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map_err(|e| StackError::Other(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        Ok(output.messages().iter().filter_map(|m| m.body().map(str::to_owned)).collect())
+    }
+
+    /// The environment a function runs with here (template + local overrides).
+    #[must_use]
+    pub fn function_names(&self) -> Vec<String> {
+        self.model.functions.iter().map(|f| f.logical_id.clone()).collect()
+    }
+
+    /// Stops every task, the simulators and (if started here) moto.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+        self.m365.shutdown().await;
+        self.connectwise.shutdown().await;
+        if let Some(moto) = self.moto {
+            moto.stop().await;
+        }
+    }
+}
+
+async fn run_poll(poller: &PollService, lock: &Mutex<()>, stats: &StackStats) -> Result<PollReport, vigil::error::StoreError> {
+    let _guard = lock.lock().await;
+    let report = audit_poller::handle(poller).await?;
+    stats.poll_runs.fetch_add(1, Ordering::Relaxed);
+    stats.records_enqueued.fetch_add(report.records_enqueued as u64, Ordering::Relaxed);
+    stats.records_skipped.fetch_add(report.records_skipped as u64, Ordering::Relaxed);
+    stats.quarantined.fetch_add(report.quarantined as u64, Ordering::Relaxed);
+    stats.streams_failed.fetch_add(report.streams_failed as u64, Ordering::Relaxed);
+    Ok(report)
+}
+
+fn spawn_schedule(poller: Arc<PollService>, lock: Arc<Mutex<()>>, stats: Arc<StackStats>, interval: Duration, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    let _clock = SystemClock;
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = ticker.tick() => {
+                    if let Err(error) = run_poll(&poller, &lock, &stats).await {
+                        tracing::warn!(message = "Scheduled poll failed.", %error);
+                    }
+                }
+            }
+        }
+    })
+}
