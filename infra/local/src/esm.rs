@@ -23,6 +23,7 @@ pub struct MappingStats {
     pub batches: AtomicU64,
     pub messages: AtomicU64,
     pub failures: AtomicU64,
+    pub timeouts: AtomicU64,
 }
 
 /// One event source mapping (queue → function).
@@ -32,6 +33,9 @@ pub struct EventSourceMapping {
     pub queue_url: String,
     pub queue_arn: String,
     pub batch_size: u32,
+    /// The function's timeout: an invocation still running after it is killed, and its whole
+    /// batch returns to the queue (as on Lambda).
+    pub timeout: Duration,
     pub handler: BatchHandler,
     pub stats: Arc<MappingStats>,
 }
@@ -89,8 +93,14 @@ impl EventSourceMapping {
             .collect();
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.stats.messages.fetch_add(messages.len() as u64, Ordering::Relaxed);
-        let response = (self.handler)(event).await;
-        let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+        let failed: HashSet<String> = match tokio::time::timeout(self.timeout, (self.handler)(event)).await {
+            Ok(response) => response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect(),
+            Err(_) => {
+                tracing::warn!(message = "Invocation timed out and was killed; its batch returns to the queue.", function = %self.function, timeout = ?self.timeout);
+                self.stats.timeouts.fetch_add(1, Ordering::Relaxed);
+                messages.iter().filter_map(|m| m.message_id().map(str::to_owned)).collect()
+            }
+        };
         self.stats.failures.fetch_add(failed.len() as u64, Ordering::Relaxed);
         let entries = messages
             .iter()

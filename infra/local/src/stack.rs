@@ -56,6 +56,8 @@ pub struct LocalOptions {
     pub visibility_timeout_override: Option<u32>,
     /// The dispatcher's delivery lease in seconds (`DELIVERY_LEASE_SECONDS`).
     pub delivery_lease_seconds: Option<u32>,
+    /// Replace every function's timeout (the event source mappings kill invocations after it).
+    pub function_timeout_override: Option<Duration>,
     /// Gateway port; `None` picks a free one.
     pub gateway_port: Option<u16>,
     /// The operator's publisher identifier (a GUID).
@@ -72,6 +74,7 @@ impl LocalOptions {
             schedule_interval: Some(Duration::from_secs(5)),
             visibility_timeout_override: Some(10),
             delivery_lease_seconds: Some(30),
+            function_timeout_override: None,
             gateway_port: None,
             publisher_identifier: "9a1c8f7e-0000-4000-8000-00000000aa01".into(),
         }
@@ -81,7 +84,14 @@ impl LocalOptions {
     /// short visibility timeouts and leases so retries and redrives take seconds.
     #[must_use]
     pub fn for_tests() -> Self {
-        Self { run_schedule: false, schedule_interval: None, visibility_timeout_override: Some(2), delivery_lease_seconds: Some(2), ..Self::interactive() }
+        Self {
+            run_schedule: false,
+            schedule_interval: None,
+            visibility_timeout_override: Some(2),
+            delivery_lease_seconds: Some(2),
+            function_timeout_override: Some(Duration::from_secs(8)),
+            ..Self::interactive()
+        }
     }
 }
 
@@ -211,6 +221,7 @@ impl LocalStack {
                             queue_url: provisioned.queue_urls.get(queue).cloned().ok_or_else(|| StackError::Config(format!("queue {queue} not provisioned")))?,
                             queue_arn: provisioned.queue_arns.get(queue).cloned().unwrap_or_default(),
                             batch_size: *batch_size,
+                            timeout: options.function_timeout_override.unwrap_or(Duration::from_secs(u64::from(function.timeout))),
                             handler,
                             stats: mapping_stats,
                         };

@@ -192,7 +192,14 @@ pub enum FailureMode {
     AfterCommit(u16),
     /// Answer `429 Too Many Requests` with `Retry-After: 1` without doing anything.
     Throttle,
+    /// Do the work, then hold the response for this many seconds before sending it: the
+    /// client's caller is killed (e.g. a Lambda timeout) after the ticket exists but before it
+    /// learns the ticket id — a crash between "ticket created" and "ticket id stored".
+    HangAfterCommit(u16),
 }
+
+/// Internal marker from the synchronous request path to the async handler: hold the response.
+const HANG_HEADER: &str = "x-vigil-sim-hang-seconds";
 
 /// A stored ticket as the simulator sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -444,7 +451,12 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
         body: bytes,
     };
     tracing::debug!(method = %req.method, path = %req.path, "ConnectWise simulator request");
-    shared.dispatch(&req)
+    let mut response = shared.dispatch(&req);
+    let hang = response.headers_mut().remove(HANG_HEADER).and_then(|v| v.to_str().ok().and_then(|s| s.parse::<u64>().ok()));
+    if let Some(seconds) = hang {
+        tokio::time::sleep(std::time::Duration::from_secs(seconds)).await;
+    }
+    response
 }
 
 struct SimRequest {
@@ -789,7 +801,7 @@ impl Shared {
                     state.consume_failure(index);
                     return throttled();
                 }
-                FailureMode::AfterCommit(_) => {}
+                FailureMode::AfterCommit(_) | FailureMode::HangAfterCommit(_) => {}
             }
         }
         let resp = self.execute(&mut state, route, req);
@@ -799,6 +811,15 @@ impl Shared {
         {
             state.consume_failure(index);
             return injected_failure(status_from_u16(code), "after commit").into_response();
+        }
+        if let Some(index) = armed
+            && let FailureMode::HangAfterCommit(seconds) = state.failures[index].mode
+            && resp.status().is_success()
+        {
+            state.consume_failure(index);
+            let mut resp = resp;
+            resp.headers_mut().insert(HeaderName::from_static(HANG_HEADER), HeaderValue::from(seconds));
+            return resp;
         }
         resp
     }
@@ -1414,9 +1435,12 @@ fn parse_fail_request(body: &Value) -> Result<(SimOperation, FailureMode, u32), 
         "status" => FailureMode::Status(status),
         "after_commit" => FailureMode::AfterCommit(status),
         "throttle" => FailureMode::Throttle,
+        "hang_after_commit" => FailureMode::HangAfterCommit(
+            body.get("seconds").and_then(Value::as_u64).and_then(|n| u16::try_from(n).ok()).unwrap_or(60),
+        ),
         other => {
             return Err(format!(
-                "unknown mode {other:?} (status, after_commit, throttle)"
+                "unknown mode {other:?} (status, after_commit, hang_after_commit, throttle)"
             ));
         }
     };

@@ -400,7 +400,8 @@ impl AlertStore for DynamoAlertStore {
         // transaction conditioned on the version read; on a lost race, read again.
         for attempt in 0..10u32 {
             let stored: Option<Alert> = self.get_alert(msp_id, alert_id).await?;
-            let ids: Vec<RecordId> = hits.records.iter().map(|(id, _)| id.clone()).collect();
+            // BatchGetItem refuses duplicate keys: ask for each record once.
+            let ids: Vec<RecordId> = hits.records.iter().map(|(id, _)| id.clone()).collect::<HashSet<_>>().into_iter().collect();
             let counted = self.counted(msp_id, alert_id, &ids).await?;
             let mut seen = HashSet::new();
             let fresh: Vec<(RecordId, DateTime<Utc>)> = hits.records.iter().filter(|(id, _)| !counted.contains(id) && seen.insert(id.clone())).cloned().collect();
