@@ -179,7 +179,11 @@ mod tests {
     fn windows_are_aligned_and_half_open() {
         let window = AggregationWindow::minutes(15);
         assert_eq!(window.containing(at("2026-01-05T09:41:27Z")), (at("2026-01-05T09:30:00Z"), at("2026-01-05T09:45:00Z")));
-        assert_eq!(window.containing(at("2026-01-05T09:45:00Z")).0, at("2026-01-05T09:45:00Z"), "an event at the end belongs to the next window");
+        assert_eq!(
+            window.containing(at("2026-01-05T09:45:00Z")).0,
+            at("2026-01-05T09:45:00Z"),
+            "an event at the end belongs to the next window"
+        );
         assert_eq!(window.containing(at("2026-01-05T09:44:59Z")).0, at("2026-01-05T09:30:00Z"));
     }
 

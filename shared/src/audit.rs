@@ -58,7 +58,8 @@ impl AuditRecord {
             .and_then(int_or_string)
             .ok_or(RecordError::InvalidField { field: "RecordType", reason: "not an integer".into() })?;
         let creation_time = match raw.get("CreationTime").and_then(Value::as_str) {
-            Some(text) => parse_creation_time(text).ok_or_else(|| RecordError::InvalidField { field: "CreationTime", reason: format!("unrecognised time {text:?}") })?,
+            Some(text) => parse_creation_time(text)
+                .ok_or_else(|| RecordError::InvalidField { field: "CreationTime", reason: format!("unrecognised time {text:?}") })?,
             None => return Err(RecordError::Missing("CreationTime")),
         };
         let operation = match raw.get("Operation").and_then(Value::as_str) {

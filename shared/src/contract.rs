@@ -12,8 +12,8 @@ use crate::secret::SecretString;
 use crate::tenant::{ConnectWiseSettings, Msp, PriorityMap, Tenant, TokenHash};
 use crate::ticket::{Delivery, Destination, TicketRef};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use std::future::Future;
 use std::collections::HashSet;
+use std::future::Future;
 
 /// A random suffix for ids that must not collide across runs.
 #[must_use]
@@ -49,7 +49,13 @@ pub fn sample_alert(at: DateTime<Utc>) -> Alert {
 pub fn sample_alert_for(msp_id: &MspId, tenant_id: &TenantId, at: DateTime<Utc>) -> Alert {
     let window_start = Utc.timestamp_opt(at.timestamp() - at.timestamp().rem_euclid(900), 0).unwrap();
     Alert {
-        id: AlertId::derive(&[msp_id.as_str(), tenant_id.as_str(), "builtin.forwarding-rule", "alice@contoso.com", &window_start.timestamp().to_string()]),
+        id: AlertId::derive(&[
+            msp_id.as_str(),
+            tenant_id.as_str(),
+            "builtin.forwarding-rule",
+            "alice@contoso.com",
+            &window_start.timestamp().to_string(),
+        ]),
         msp_id: msp_id.clone(),
         tenant_id: tenant_id.clone(),
         tenant_name: "Contoso".into(),
@@ -73,7 +79,15 @@ pub fn sample_alert_for(msp_id: &MspId, tenant_id: &TenantId, at: DateTime<Utc>)
 }
 
 fn tenant(msp_id: &MspId, tenant_id: &TenantId, name: &str) -> Tenant {
-    Tenant { msp_id: msp_id.clone(), tenant_id: tenant_id.clone(), name: name.into(), domains: vec!["contoso.com".into()], connectwise_company_id: None, m365_credentials_set: false, created_at: Utc::now() }
+    Tenant {
+        msp_id: msp_id.clone(),
+        tenant_id: tenant_id.clone(),
+        name: name.into(),
+        domains: vec!["contoso.com".into()],
+        connectwise_company_id: None,
+        m365_credentials_set: false,
+        created_at: Utc::now(),
+    }
 }
 
 /// What every [`ConfigStore`] must do.
@@ -106,13 +120,18 @@ pub async fn config_store_contract(store: &dyn ConfigStore) {
     let mut listed = store.list_tenants(&msp_id).await.unwrap();
     listed.sort_by(|a, b| a.name.cmp(&b.name));
     assert_eq!(listed, vec![mapped.clone(), t2.clone()], "listing shows only the MSP's own tenants");
-    let all: HashSet<(String, String)> = store.list_all_tenants().await.unwrap().into_iter().map(|t| (t.msp_id.to_string(), t.tenant_id.to_string())).collect();
+    let all: HashSet<(String, String)> =
+        store.list_all_tenants().await.unwrap().into_iter().map(|t| (t.msp_id.to_string(), t.tenant_id.to_string())).collect();
     for t in [&t1, &t2, &foreign] {
         assert!(all.contains(&(t.msp_id.to_string(), t.tenant_id.to_string())));
     }
 
     assert_eq!(store.get_connectwise_settings(&msp_id).await.unwrap(), None);
-    let settings = ConnectWiseSettings { api_root: "https://cw.example/v4_6_release/apis/3.0".into(), board_id: Some(1), priorities: PriorityMap { high: Some(8), ..PriorityMap::default() } };
+    let settings = ConnectWiseSettings {
+        api_root: "https://cw.example/v4_6_release/apis/3.0".into(),
+        board_id: Some(1),
+        priorities: PriorityMap { high: Some(8), ..PriorityMap::default() },
+    };
     store.put_connectwise_settings(&msp_id, &settings).await.unwrap();
     assert_eq!(store.get_connectwise_settings(&msp_id).await.unwrap(), Some(settings));
     assert_eq!(store.get_connectwise_settings(&other_msp).await.unwrap(), None);
@@ -133,16 +152,27 @@ pub async fn ingest_state_contract(store: &dyn IngestStateStore) {
     let record = RecordId::parse(&format!("rec-{}", unique_suffix())).unwrap();
     let lease = Duration::minutes(5);
     assert_eq!(store.claim_record(&msp_id, &tenant_id, &record, now, lease).await.unwrap(), ClaimOutcome::Claimed);
-    assert_eq!(store.claim_record(&msp_id, &tenant_id, &record, now + Duration::minutes(1), lease).await.unwrap(), ClaimOutcome::InFlight, "a fresh claim is held");
+    assert_eq!(
+        store.claim_record(&msp_id, &tenant_id, &record, now + Duration::minutes(1), lease).await.unwrap(),
+        ClaimOutcome::InFlight,
+        "a fresh claim is held"
+    );
     assert_eq!(
         store.claim_record(&msp_id, &tenant_id, &record, now + Duration::minutes(6), lease).await.unwrap(),
         ClaimOutcome::Claimed,
         "an abandoned claim is taken over after its lease"
     );
     store.complete_records(&msp_id, &tenant_id, std::slice::from_ref(&record), now).await.unwrap();
-    assert_eq!(store.claim_record(&msp_id, &tenant_id, &record, now + Duration::days(1), lease).await.unwrap(), ClaimOutcome::AlreadyProcessed);
+    assert_eq!(
+        store.claim_record(&msp_id, &tenant_id, &record, now + Duration::days(1), lease).await.unwrap(),
+        ClaimOutcome::AlreadyProcessed
+    );
     let other_tenant = unique_tenant();
-    assert_eq!(store.claim_record(&msp_id, &other_tenant, &record, now, lease).await.unwrap(), ClaimOutcome::Claimed, "claims are per tenant");
+    assert_eq!(
+        store.claim_record(&msp_id, &other_tenant, &record, now, lease).await.unwrap(),
+        ClaimOutcome::Claimed,
+        "claims are per tenant"
+    );
 
     let blob = "20260105101500123$20260105101500123$audit_exchange$Audit_Exchange";
     assert!(!store.blob_done(&msp_id, &tenant_id, blob).await.unwrap());

@@ -16,8 +16,8 @@ pub mod policy;
 pub mod ports;
 pub mod secret;
 pub mod secret_cache;
-pub mod settings;
 pub mod services;
+pub mod settings;
 pub mod tenant;
 pub mod ticket;
 

@@ -6,8 +6,8 @@ use crate::alert::{Alert, AlertHits};
 use crate::error::{QueueError, SecretError, SinkError, SourceError, StoreError};
 use crate::ids::{AlertId, ContentType, MspId, RecordId, TenantId};
 use crate::ports::{
-    AlertPage, AlertStore, AuditSource, ClaimOutcome, ConfigStore, ContentBlob, IngestStateStore, MessageQueue, SecretName, SecretStore, StreamKey, TicketSink, TicketSinkProvider,
-    SinkSetupError, TimeWindow,
+    AlertPage, AlertStore, AuditSource, ClaimOutcome, ConfigStore, ContentBlob, IngestStateStore, MessageQueue, SecretName, SecretStore,
+    SinkSetupError, StreamKey, TicketSink, TicketSinkProvider, TimeWindow,
 };
 use crate::secret::SecretString;
 use crate::tenant::{ConnectWiseSettings, M365AppCredentials, Msp, Tenant, TokenHash};
@@ -104,7 +104,14 @@ impl IngestStateStore for MemoryIngestState {
         lock(&self.cursors).insert(stream.clone(), next_start);
         Ok(())
     }
-    async fn claim_record(&self, msp_id: &MspId, tenant_id: &TenantId, record_id: &RecordId, now: DateTime<Utc>, lease: Duration) -> Result<ClaimOutcome, StoreError> {
+    async fn claim_record(
+        &self,
+        msp_id: &MspId,
+        tenant_id: &TenantId,
+        record_id: &RecordId,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<ClaimOutcome, StoreError> {
         let mut claims = lock(&self.claims);
         let key = (msp_id.clone(), tenant_id.clone(), record_id.clone());
         match claims.get(&key) {
@@ -116,7 +123,13 @@ impl IngestStateStore for MemoryIngestState {
             }
         }
     }
-    async fn complete_records(&self, msp_id: &MspId, tenant_id: &TenantId, record_ids: &[RecordId], _now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn complete_records(
+        &self,
+        msp_id: &MspId,
+        tenant_id: &TenantId,
+        record_ids: &[RecordId],
+        _now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let mut claims = lock(&self.claims);
         for id in record_ids {
             claims.insert((msp_id.clone(), tenant_id.clone(), id.clone()), Claim::Done);
@@ -147,7 +160,8 @@ impl AlertStore for MemoryAlertStore {
         let mut counted = lock(&self.counted);
         let key = (hits.alert.msp_id.clone(), hits.alert.id.clone());
         let mut alert = alerts.get(&key).cloned().unwrap_or_else(|| hits.alert.clone());
-        let fresh: Vec<_> = hits.records.iter().filter(|(id, _)| !counted.contains(&(key.0.clone(), key.1.clone(), id.clone()))).cloned().collect();
+        let fresh: Vec<_> =
+            hits.records.iter().filter(|(id, _)| !counted.contains(&(key.0.clone(), key.1.clone(), id.clone()))).cloned().collect();
         let mut seen = HashSet::new();
         let fresh: Vec<_> = fresh.into_iter().filter(|(id, _)| seen.insert(id.clone())).collect();
         if alert.absorb(&fresh, now) {
@@ -247,18 +261,34 @@ impl MemoryAuditSource {
 
 #[async_trait]
 impl AuditSource for MemoryAuditSource {
-    async fn list_content(&self, tenant_id: &TenantId, _credentials: &M365AppCredentials, content_type: ContentType, window: TimeWindow) -> Result<Vec<ContentBlob>, SourceError> {
+    async fn list_content(
+        &self,
+        tenant_id: &TenantId,
+        _credentials: &M365AppCredentials,
+        content_type: ContentType,
+        window: TimeWindow,
+    ) -> Result<Vec<ContentBlob>, SourceError> {
         // The same window rules as the real API.
-        if window.end <= window.start || window.end - window.start > Duration::hours(24) || window.start < Utc::now() - Duration::days(7) - Duration::hours(1) {
+        if window.end <= window.start
+            || window.end - window.start > Duration::hours(24)
+            || window.start < Utc::now() - Duration::days(7) - Duration::hours(1)
+        {
             return Err(SourceError::Rejected { code: "AF20030".into(), message: "invalid window".into() });
         }
         Ok(lock(&self.blobs)
             .iter()
-            .filter(|(t, c, b, _)| t == tenant_id && *c == content_type && b.content_created >= window.start && b.content_created < window.end)
+            .filter(|(t, c, b, _)| {
+                t == tenant_id && *c == content_type && b.content_created >= window.start && b.content_created < window.end
+            })
             .map(|(_, _, b, _)| b.clone())
             .collect())
     }
-    async fn fetch_content(&self, tenant_id: &TenantId, _credentials: &M365AppCredentials, blob: &ContentBlob) -> Result<String, SourceError> {
+    async fn fetch_content(
+        &self,
+        tenant_id: &TenantId,
+        _credentials: &M365AppCredentials,
+        blob: &ContentBlob,
+    ) -> Result<String, SourceError> {
         *lock(&self.fetches) += 1;
         lock(&self.blobs)
             .iter()
@@ -308,12 +338,19 @@ impl TicketSink for MemoryTicketSink {
         }
         let mut tickets = lock(&self.tickets);
         let id = 1000 + tickets.len() as i64 + 1;
-        tickets.push(MemoryTicket { id, company_id, external_reference: external_reference(&alert.id), summary: alert.title.clone(), notes: Vec::new() });
+        tickets.push(MemoryTicket {
+            id,
+            company_id,
+            external_reference: external_reference(&alert.id),
+            summary: alert.title.clone(),
+            notes: Vec::new(),
+        });
         Ok(TicketRef { id })
     }
     async fn add_note(&self, ticket: &TicketRef, note: &TicketNote) -> Result<(), SinkError> {
         let mut tickets = lock(&self.tickets);
-        let found = tickets.iter_mut().find(|t| t.id == ticket.id).ok_or_else(|| SinkError::Rejected(format!("ticket {} not found", ticket.id)))?;
+        let found =
+            tickets.iter_mut().find(|t| t.id == ticket.id).ok_or_else(|| SinkError::Rejected(format!("ticket {} not found", ticket.id)))?;
         found.notes.push(note.text.clone());
         Ok(())
     }

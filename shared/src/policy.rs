@@ -181,21 +181,22 @@ fn forwarding_rule(record: &AuditRecord) -> Option<PolicyMatch> {
         return None;
     }
     let operation = record.operation.as_str();
-    let targets: Vec<(String, String)> = if operation.eq_ignore_ascii_case("New-InboxRule") || operation.eq_ignore_ascii_case("Set-InboxRule") {
-        record
-            .parameters()
-            .into_iter()
-            .filter(|(name, value)| FORWARDING_PARAMETERS.iter().any(|p| p.eq_ignore_ascii_case(name)) && !value.trim().is_empty())
-            .collect()
-    } else if operation.eq_ignore_ascii_case("Set-Mailbox") {
-        record
-            .parameter("ForwardingSmtpAddress")
-            .filter(|value| !value.trim().is_empty())
-            .map(|value| vec![("ForwardingSmtpAddress".to_owned(), value)])
-            .unwrap_or_default()
-    } else {
-        return None;
-    };
+    let targets: Vec<(String, String)> =
+        if operation.eq_ignore_ascii_case("New-InboxRule") || operation.eq_ignore_ascii_case("Set-InboxRule") {
+            record
+                .parameters()
+                .into_iter()
+                .filter(|(name, value)| FORWARDING_PARAMETERS.iter().any(|p| p.eq_ignore_ascii_case(name)) && !value.trim().is_empty())
+                .collect()
+        } else if operation.eq_ignore_ascii_case("Set-Mailbox") {
+            record
+                .parameter("ForwardingSmtpAddress")
+                .filter(|value| !value.trim().is_empty())
+                .map(|value| vec![("ForwardingSmtpAddress".to_owned(), value)])
+                .unwrap_or_default()
+        } else {
+            return None;
+        };
     if targets.is_empty() {
         return None;
     }
@@ -264,7 +265,12 @@ mod tests {
     fn forwarding_rule_policy_cases() {
         let cases: Vec<(&str, &str, Value, bool)> = vec![
             ("new rule forwarding", "New-InboxRule", json!([{"Name": "ForwardTo", "Value": "x@evil.example"}]), true),
-            ("new rule forwarding as attachment", "New-InboxRule", json!([{"Name": "ForwardAsAttachmentTo", "Value": "x@evil.example"}]), true),
+            (
+                "new rule forwarding as attachment",
+                "New-InboxRule",
+                json!([{"Name": "ForwardAsAttachmentTo", "Value": "x@evil.example"}]),
+                true,
+            ),
             ("changed rule redirecting", "Set-InboxRule", json!([{"Name": "RedirectTo", "Value": "x@evil.example"}]), true),
             ("cmdlet-line parameters", "Set-InboxRule", json!("-Identity \"r\" -RedirectTo \"x@evil.example\""), true),
             ("mailbox forwarding", "Set-Mailbox", json!([{"Name": "ForwardingSmtpAddress", "Value": "smtp:x@evil.example"}]), true),
@@ -289,13 +295,25 @@ mod tests {
     #[test]
     fn exchange_admin_elevation_policy_cases() {
         let cases: Vec<(&str, Value, bool)> = vec![
-            ("into organization management", json!([{"Name": "Identity", "Value": "Organization Management"}, {"Name": "Member", "Value": "mallory"}]), true),
-            ("identity given as a path", json!([{"Name": "Identity", "Value": "contoso.onmicrosoft.com\\Organization Management"}, {"Name": "Member", "Value": "m"}]), true),
+            (
+                "into organization management",
+                json!([{"Name": "Identity", "Value": "Organization Management"}, {"Name": "Member", "Value": "mallory"}]),
+                true,
+            ),
+            (
+                "identity given as a path",
+                json!([{"Name": "Identity", "Value": "contoso.onmicrosoft.com\\Organization Management"}, {"Name": "Member", "Value": "m"}]),
+                true,
+            ),
             ("case differs", json!([{"Name": "Identity", "Value": "organization management"}]), true),
             ("another role group", json!([{"Name": "Identity", "Value": "Help Desk"}, {"Name": "Member", "Value": "m"}]), false),
         ];
         for (name, parameters, expected) in cases {
-            assert_eq!(matches("builtin.exchange-admin-elevation", &exchange_record("Add-RoleGroupMember", parameters)), expected, "{name}");
+            assert_eq!(
+                matches("builtin.exchange-admin-elevation", &exchange_record("Add-RoleGroupMember", parameters)),
+                expected,
+                "{name}"
+            );
         }
         let removal = exchange_record("Remove-RoleGroupMember", json!([{"Name": "Identity", "Value": "Organization Management"}]));
         assert!(!matches("builtin.exchange-admin-elevation", &removal));

@@ -62,9 +62,22 @@ pub trait IngestStateStore: Send + Sync {
     async fn put_cursor(&self, stream: &StreamKey, next_start: DateTime<Utc>) -> Result<(), StoreError>;
     /// Claims a record by `(tenant, record id)`. A claim that was never completed can be taken
     /// over once its lease has passed, so a crash between claim and enqueue loses nothing.
-    async fn claim_record(&self, msp_id: &MspId, tenant_id: &TenantId, record_id: &RecordId, now: DateTime<Utc>, lease: Duration) -> Result<ClaimOutcome, StoreError>;
+    async fn claim_record(
+        &self,
+        msp_id: &MspId,
+        tenant_id: &TenantId,
+        record_id: &RecordId,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<ClaimOutcome, StoreError>;
     /// Marks claimed records as enqueued.
-    async fn complete_records(&self, msp_id: &MspId, tenant_id: &TenantId, record_ids: &[RecordId], now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn complete_records(
+        &self,
+        msp_id: &MspId,
+        tenant_id: &TenantId,
+        record_ids: &[RecordId],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     async fn blob_done(&self, msp_id: &MspId, tenant_id: &TenantId, content_id: &str) -> Result<bool, StoreError>;
     async fn mark_blob_done(&self, msp_id: &MspId, tenant_id: &TenantId, content_id: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
 }
@@ -152,9 +165,20 @@ pub struct ContentBlob {
 pub trait AuditSource: Send + Sync {
     /// Every blob available in the window, following paging; starts the subscription if
     /// Microsoft says none exists.
-    async fn list_content(&self, tenant_id: &TenantId, credentials: &M365AppCredentials, content_type: ContentType, window: TimeWindow) -> Result<Vec<ContentBlob>, SourceError>;
+    async fn list_content(
+        &self,
+        tenant_id: &TenantId,
+        credentials: &M365AppCredentials,
+        content_type: ContentType,
+        window: TimeWindow,
+    ) -> Result<Vec<ContentBlob>, SourceError>;
     /// The raw body of one blob (a JSON array of records, if all is well).
-    async fn fetch_content(&self, tenant_id: &TenantId, credentials: &M365AppCredentials, blob: &ContentBlob) -> Result<String, SourceError>;
+    async fn fetch_content(
+        &self,
+        tenant_id: &TenantId,
+        credentials: &M365AppCredentials,
+        blob: &ContentBlob,
+    ) -> Result<String, SourceError>;
 }
 
 /// A PSA that holds tickets for alerts.

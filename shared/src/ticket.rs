@@ -66,7 +66,17 @@ impl Delivery {
     /// The state before anything was delivered.
     #[must_use]
     pub fn new(msp_id: MspId, alert_id: AlertId, destination: Destination) -> Self {
-        Self { msp_id, alert_id, destination, ticket: None, notified_hits: 0, create_attempted: false, pending_note_hits: None, lease_until: None, version: 0 }
+        Self {
+            msp_id,
+            alert_id,
+            destination,
+            ticket: None,
+            notified_hits: 0,
+            create_attempted: false,
+            pending_note_hits: None,
+            lease_until: None,
+            version: 0,
+        }
     }
 
     /// Whether someone else holds an unexpired lease.

@@ -13,15 +13,11 @@ use vigil::connectors::m365::{M365Endpoints, ManagementActivityClient};
 use vigil::error::{Classified, ErrorClass, SinkError, SourceError};
 use vigil::ids::{AlertId, ContentType, MspId, PolicyId, TenantId};
 use vigil::memory::{MemoryConfigStore, MemorySecretStore};
-use vigil::ports::{
-    AuditSource, ConfigStore, SecretName, SecretStore, TicketSink, TicketSinkProvider, TimeWindow,
-};
+use vigil::ports::{AuditSource, ConfigStore, SecretName, SecretStore, TicketSink, TicketSinkProvider, TimeWindow};
 use vigil::secret::SecretString;
 use vigil::tenant::{ConnectWiseCredentials, ConnectWiseSettings, M365AppCredentials, PriorityMap};
 use vigil::ticket::{Destination, TicketNote, TicketRef, note_marker};
-use vigil_simulators::connectwise::{
-    self as cw_sim, ConnectWiseSim, ConnectWiseSimHandle, FailureMode, SimOperation,
-};
+use vigil_simulators::connectwise::{self as cw_sim, ConnectWiseSim, ConnectWiseSimHandle, FailureMode, SimOperation};
 use vigil_simulators::m365::{M365Failure, M365Operation, M365Sim, M365SimHandle};
 
 const TENANT: &str = "5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11";
@@ -36,10 +32,7 @@ const PUBLISHER: &str = "9f8e7d6c-0000-4000-8000-0000000000aa";
 async fn m365() -> (M365SimHandle, ManagementActivityClient) {
     let sim = M365Sim::start().await.unwrap();
     sim.add_tenant(TENANT, CLIENT_ID, CLIENT_SECRET);
-    let endpoints = M365Endpoints {
-        login_base: sim.login_base(),
-        management_base: sim.management_base(),
-    };
+    let endpoints = M365Endpoints { login_base: sim.login_base(), management_base: sim.management_base() };
     let client = ManagementActivityClient::new(http_client().unwrap(), endpoints, PUBLISHER.into());
     (sim, client)
 }
@@ -49,18 +42,12 @@ fn tenant() -> TenantId {
 }
 
 fn credentials() -> M365AppCredentials {
-    M365AppCredentials {
-        client_id: CLIENT_ID.into(),
-        client_secret: SecretString::new(CLIENT_SECRET),
-    }
+    M365AppCredentials { client_id: CLIENT_ID.into(), client_secret: SecretString::new(CLIENT_SECRET) }
 }
 
 fn last_hour() -> TimeWindow {
     let now = Utc::now();
-    TimeWindow {
-        start: now - TimeDelta::hours(1),
-        end: now + TimeDelta::minutes(1),
-    }
+    TimeWindow { start: now - TimeDelta::hours(1), end: now + TimeDelta::minutes(1) }
 }
 
 fn record(id: &str) -> serde_json::Value {
@@ -68,59 +55,25 @@ fn record(id: &str) -> serde_json::Value {
 }
 
 fn token_requests(sim: &M365SimHandle) -> usize {
-    sim.request_log()
-        .iter()
-        .filter(|r| r.path.contains("/oauth2/"))
-        .count()
+    sim.request_log().iter().filter(|r| r.path.contains("/oauth2/")).count()
 }
 
 #[tokio::test]
 async fn listing_follows_every_page_and_every_request_carries_the_publisher_identifier() {
     let (sim, client) = m365().await;
     sim.set_page_size(2);
-    let mut expected: Vec<String> = (0..5)
-        .map(|i| sim.add_records(TENANT, "Audit.Exchange", vec![record(&format!("r{i}"))]))
-        .collect();
+    let mut expected: Vec<String> = (0..5).map(|i| sim.add_records(TENANT, "Audit.Exchange", vec![record(&format!("r{i}"))])).collect();
 
-    let blobs = client
-        .list_content(
-            &tenant(),
-            &credentials(),
-            ContentType::Exchange,
-            last_hour(),
-        )
-        .await
-        .unwrap();
+    let blobs = client.list_content(&tenant(), &credentials(), ContentType::Exchange, last_hour()).await.unwrap();
 
     let mut listed: Vec<String> = blobs.iter().map(|b| b.content_id.clone()).collect();
     listed.sort();
     expected.sort();
-    assert_eq!(
-        listed, expected,
-        "all five blobs, across three pages, each once"
-    );
-    let manage: Vec<_> = sim
-        .request_log()
-        .into_iter()
-        .filter(|r| r.path.starts_with("/manage/"))
-        .collect();
-    assert!(
-        manage
-            .iter()
-            .filter(|r| r.query.contains("nextPage"))
-            .count()
-            >= 2,
-        "the NextPageUri pages were followed: {manage:?}"
-    );
-    assert!(
-        manage.iter().all(|r| r.has_publisher_identifier()),
-        "{manage:?}"
-    );
-    assert!(
-        manage
-            .iter()
-            .all(|r| r.query_param("PublisherIdentifier").as_deref() == Some(PUBLISHER))
-    );
+    assert_eq!(listed, expected, "all five blobs, across three pages, each once");
+    let manage: Vec<_> = sim.request_log().into_iter().filter(|r| r.path.starts_with("/manage/")).collect();
+    assert!(manage.iter().filter(|r| r.query.contains("nextPage")).count() >= 2, "the NextPageUri pages were followed: {manage:?}");
+    assert!(manage.iter().all(|r| r.has_publisher_identifier()), "{manage:?}");
+    assert!(manage.iter().all(|r| r.query_param("PublisherIdentifier").as_deref() == Some(PUBLISHER)));
     assert_eq!(sim.missing_publisher_identifier_count(), 0);
 }
 
@@ -130,37 +83,15 @@ async fn a_missing_subscription_is_started_automatically() {
     let content_id = sim.add_records(TENANT, "Audit.General", vec![record("g1")]);
     assert!(sim.subscriptions(TENANT).is_empty());
 
-    let blobs = client
-        .list_content(&tenant(), &credentials(), ContentType::General, last_hour())
-        .await
-        .unwrap();
+    let blobs = client.list_content(&tenant(), &credentials(), ContentType::General, last_hour()).await.unwrap();
 
     assert_eq!(sim.subscriptions(TENANT), vec!["Audit.General".to_string()]);
-    assert_eq!(
-        blobs
-            .iter()
-            .map(|b| b.content_id.as_str())
-            .collect::<Vec<_>>(),
-        vec![content_id.as_str()]
-    );
-    let starts = sim
-        .request_log()
-        .into_iter()
-        .filter(|r| r.method == "POST" && r.path.ends_with("/subscriptions/start"))
-        .count();
+    assert_eq!(blobs.iter().map(|b| b.content_id.as_str()).collect::<Vec<_>>(), vec![content_id.as_str()]);
+    let starts = sim.request_log().into_iter().filter(|r| r.method == "POST" && r.path.ends_with("/subscriptions/start")).count();
     assert_eq!(starts, 1);
     // Once started, listing again does not start it again.
-    client
-        .list_content(&tenant(), &credentials(), ContentType::General, last_hour())
-        .await
-        .unwrap();
-    assert_eq!(
-        sim.request_log()
-            .into_iter()
-            .filter(|r| r.path.ends_with("/subscriptions/start"))
-            .count(),
-        1
-    );
+    client.list_content(&tenant(), &credentials(), ContentType::General, last_hour()).await.unwrap();
+    assert_eq!(sim.request_log().into_iter().filter(|r| r.path.ends_with("/subscriptions/start")).count(), 1);
 }
 
 #[tokio::test]
@@ -168,45 +99,22 @@ async fn a_tenant_with_revoked_consent_is_access_refused_and_permanent() {
     let (sim, client) = m365().await;
     sim.revoke_consent(TENANT);
 
-    let error = client
-        .list_content(
-            &tenant(),
-            &credentials(),
-            ContentType::Exchange,
-            last_hour(),
-        )
-        .await
-        .unwrap_err();
+    let error = client.list_content(&tenant(), &credentials(), ContentType::Exchange, last_hour()).await.unwrap_err();
 
-    assert!(
-        matches!(&error, SourceError::AccessRefused { code, .. } if code == "AADSTS700016"),
-        "{error:?}"
-    );
+    assert!(matches!(&error, SourceError::AccessRefused { code, .. } if code == "AADSTS700016"), "{error:?}");
     assert_eq!(error.class(), ErrorClass::Permanent);
     let rendered = format!("{error} {error:?}");
-    assert!(
-        !rendered.contains("Trace ID") && !rendered.contains(CLIENT_SECRET),
-        "{rendered}"
-    );
+    assert!(!rendered.contains("Trace ID") && !rendered.contains(CLIENT_SECRET), "{rendered}");
 }
 
 #[tokio::test]
 async fn a_wrong_client_secret_is_access_refused_and_never_shown() {
     let (_sim, client) = m365().await;
-    let wrong = M365AppCredentials {
-        client_id: CLIENT_ID.into(),
-        client_secret: SecretString::new("wrong-secret-value-456"),
-    };
+    let wrong = M365AppCredentials { client_id: CLIENT_ID.into(), client_secret: SecretString::new("wrong-secret-value-456") };
 
-    let error = client
-        .list_content(&tenant(), &wrong, ContentType::Exchange, last_hour())
-        .await
-        .unwrap_err();
+    let error = client.list_content(&tenant(), &wrong, ContentType::Exchange, last_hour()).await.unwrap_err();
 
-    assert!(
-        matches!(&error, SourceError::AccessRefused { code, .. } if code == "AADSTS7000215"),
-        "{error:?}"
-    );
+    assert!(matches!(&error, SourceError::AccessRefused { code, .. } if code == "AADSTS7000215"), "{error:?}");
     assert!(!format!("{error} {error:?}").contains("wrong-secret-value-456"));
 }
 
@@ -215,89 +123,37 @@ async fn a_token_without_the_activity_feed_role_is_access_refused() {
     let (sim, client) = m365().await;
     sim.set_activity_feed_role(TENANT, false);
 
-    let error = client
-        .list_content(
-            &tenant(),
-            &credentials(),
-            ContentType::Exchange,
-            last_hour(),
-        )
-        .await
-        .unwrap_err();
+    let error = client.list_content(&tenant(), &credentials(), ContentType::Exchange, last_hour()).await.unwrap_err();
 
-    assert!(
-        matches!(&error, SourceError::AccessRefused { code, .. } if code == "AF10001"),
-        "{error:?}"
-    );
+    assert!(matches!(&error, SourceError::AccessRefused { code, .. } if code == "AF10001"), "{error:?}");
 }
 
 #[tokio::test]
 async fn throttling_gives_throttled_with_the_servers_retry_after() {
     let (sim, client) = m365().await;
     sim.fail_next(M365Operation::ListContent, M365Failure::Throttle, 1);
-    let error = client
-        .list_content(
-            &tenant(),
-            &credentials(),
-            ContentType::Exchange,
-            last_hour(),
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, SourceError::Throttled { retry_after: Some(delay) } if delay == Duration::from_secs(1)),
-        "{error:?}"
-    );
+    let error = client.list_content(&tenant(), &credentials(), ContentType::Exchange, last_hour()).await.unwrap_err();
+    assert!(matches!(error, SourceError::Throttled { retry_after: Some(delay) } if delay == Duration::from_secs(1)), "{error:?}");
     assert_eq!(error.class(), ErrorClass::Transient);
 
     sim.fail_next(M365Operation::FetchBlob, M365Failure::ThrottleForbidden, 1);
     sim.add_records(TENANT, "Audit.Exchange", vec![record("t1")]);
-    let blobs = client
-        .list_content(
-            &tenant(),
-            &credentials(),
-            ContentType::Exchange,
-            last_hour(),
-        )
-        .await
-        .unwrap();
-    let error = client
-        .fetch_content(&tenant(), &credentials(), &blobs[0])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, SourceError::Throttled { retry_after: None }),
-        "403 + AF429 is throttling too: {error:?}"
-    );
+    let blobs = client.list_content(&tenant(), &credentials(), ContentType::Exchange, last_hour()).await.unwrap();
+    let error = client.fetch_content(&tenant(), &credentials(), &blobs[0]).await.unwrap_err();
+    assert!(matches!(error, SourceError::Throttled { retry_after: None }), "403 + AF429 is throttling too: {error:?}");
 }
 
 #[tokio::test]
 async fn server_errors_and_token_endpoint_throttling_are_transient() {
     let (sim, client) = m365().await;
     sim.fail_next(M365Operation::ListContent, M365Failure::ServerError, 1);
-    let error = client
-        .list_content(
-            &tenant(),
-            &credentials(),
-            ContentType::Exchange,
-            last_hour(),
-        )
-        .await
-        .unwrap_err();
+    let error = client.list_content(&tenant(), &credentials(), ContentType::Exchange, last_hour()).await.unwrap_err();
     assert!(matches!(error, SourceError::Unavailable(_)), "{error:?}");
     assert_eq!(error.class(), ErrorClass::Transient);
 
     let (sim, client) = m365().await;
     sim.fail_next(M365Operation::Token, M365Failure::Throttle, 1);
-    let error = client
-        .list_content(
-            &tenant(),
-            &credentials(),
-            ContentType::Exchange,
-            last_hour(),
-        )
-        .await
-        .unwrap_err();
+    let error = client.list_content(&tenant(), &credentials(), ContentType::Exchange, last_hour()).await.unwrap_err();
     assert!(matches!(error, SourceError::Throttled { .. }), "{error:?}");
 }
 
@@ -306,34 +162,15 @@ async fn fetch_returns_the_raw_body_even_of_an_invalid_json_blob() {
     let (sim, client) = m365().await;
     let raw = "[{\"Id\": \"broken\", \"RecordType\": 1,";
     let content_id = sim.add_raw_blob(TENANT, "Audit.SharePoint", raw);
-    let blobs = client
-        .list_content(
-            &tenant(),
-            &credentials(),
-            ContentType::SharePoint,
-            last_hour(),
-        )
-        .await
-        .unwrap();
+    let blobs = client.list_content(&tenant(), &credentials(), ContentType::SharePoint, last_hour()).await.unwrap();
     let blob = blobs.iter().find(|b| b.content_id == content_id).unwrap();
-    assert!(
-        blob.content_id.contains('$'),
-        "content ids carry dollars: {}",
-        blob.content_id
-    );
+    assert!(blob.content_id.contains('$'), "content ids carry dollars: {}", blob.content_id);
 
-    let body = client
-        .fetch_content(&tenant(), &credentials(), blob)
-        .await
-        .unwrap();
+    let body = client.fetch_content(&tenant(), &credentials(), blob).await.unwrap();
 
     assert_eq!(body, raw);
     assert_eq!(sim.blob_fetch_count(), 1);
-    let fetch = sim
-        .request_log()
-        .into_iter()
-        .find(|r| r.path.contains("/audit/"))
-        .unwrap();
+    let fetch = sim.request_log().into_iter().find(|r| r.path.contains("/audit/")).unwrap();
     assert!(fetch.has_publisher_identifier(), "{fetch:?}");
 }
 
@@ -341,100 +178,36 @@ async fn fetch_returns_the_raw_body_even_of_an_invalid_json_blob() {
 async fn fetching_a_blob_that_does_not_exist_is_rejected() {
     let (sim, client) = m365().await;
     sim.add_records(TENANT, "Audit.Exchange", vec![record("x")]);
-    let mut blob = client
-        .list_content(
-            &tenant(),
-            &credentials(),
-            ContentType::Exchange,
-            last_hour(),
-        )
-        .await
-        .unwrap()
-        .remove(0);
-    blob.content_uri = blob.content_uri.replace(
-        &blob.content_id,
-        "20260101000000000$20260101000000000$audit_exchange$999999",
-    );
+    let mut blob = client.list_content(&tenant(), &credentials(), ContentType::Exchange, last_hour()).await.unwrap().remove(0);
+    blob.content_uri = blob.content_uri.replace(&blob.content_id, "20260101000000000$20260101000000000$audit_exchange$999999");
 
-    let error = client
-        .fetch_content(&tenant(), &credentials(), &blob)
-        .await
-        .unwrap_err();
+    let error = client.fetch_content(&tenant(), &credentials(), &blob).await.unwrap_err();
 
-    assert!(
-        matches!(&error, SourceError::Rejected { code, .. } if code == "AF20050"),
-        "{error:?}"
-    );
+    assert!(matches!(&error, SourceError::Rejected { code, .. } if code == "AF20050"), "{error:?}");
 }
 
 #[tokio::test]
 async fn tokens_are_cached_across_calls_and_renewed_once_when_refused() {
     let (sim, client) = m365().await;
     sim.add_records(TENANT, "Audit.Exchange", vec![record("a")]);
-    let blobs = client
-        .list_content(
-            &tenant(),
-            &credentials(),
-            ContentType::Exchange,
-            last_hour(),
-        )
-        .await
-        .unwrap();
-    client
-        .fetch_content(&tenant(), &credentials(), &blobs[0])
-        .await
-        .unwrap();
-    client
-        .list_content(
-            &tenant(),
-            &credentials(),
-            ContentType::Exchange,
-            last_hour(),
-        )
-        .await
-        .unwrap();
-    client
-        .fetch_content(&tenant(), &credentials(), &blobs[0])
-        .await
-        .unwrap();
+    let blobs = client.list_content(&tenant(), &credentials(), ContentType::Exchange, last_hour()).await.unwrap();
+    client.fetch_content(&tenant(), &credentials(), &blobs[0]).await.unwrap();
+    client.list_content(&tenant(), &credentials(), ContentType::Exchange, last_hour()).await.unwrap();
+    client.fetch_content(&tenant(), &credentials(), &blobs[0]).await.unwrap();
     assert_eq!(token_requests(&sim), 1, "one token for several calls");
 
     sim.expire_tokens();
-    client
-        .fetch_content(&tenant(), &credentials(), &blobs[0])
-        .await
-        .unwrap();
-    assert_eq!(
-        token_requests(&sim),
-        2,
-        "a 401 drops the cached token and retries once"
-    );
-    let token_query_has_secret = sim
-        .request_log()
-        .iter()
-        .any(|r| r.query.contains(CLIENT_SECRET));
-    assert!(
-        !token_query_has_secret,
-        "the secret travels in the form body only"
-    );
+    client.fetch_content(&tenant(), &credentials(), &blobs[0]).await.unwrap();
+    assert_eq!(token_requests(&sim), 2, "a 401 drops the cached token and retries once");
+    let token_query_has_secret = sim.request_log().iter().any(|r| r.query.contains(CLIENT_SECRET));
+    assert!(!token_query_has_secret, "the secret travels in the form body only");
 }
 
 #[tokio::test]
 async fn an_unreachable_service_is_unavailable() {
-    let endpoints = M365Endpoints {
-        login_base: "http://127.0.0.1:1/login".into(),
-        management_base: "http://127.0.0.1:1/manage".into(),
-    };
+    let endpoints = M365Endpoints { login_base: "http://127.0.0.1:1/login".into(), management_base: "http://127.0.0.1:1/manage".into() };
     let client = ManagementActivityClient::new(http_client().unwrap(), endpoints, PUBLISHER.into());
-    let error = client
-        .list_content(
-            &tenant(),
-            &credentials(),
-            ContentType::Exchange,
-            last_hour(),
-        )
-        .await
-        .unwrap_err();
+    let error = client.list_content(&tenant(), &credentials(), ContentType::Exchange, last_hour()).await.unwrap_err();
     assert!(matches!(error, SourceError::Unavailable(_)), "{error:?}");
 }
 
@@ -464,10 +237,7 @@ fn alert(user: &str) -> Alert {
         hit_count: 1,
         first_seen: at,
         last_seen: at,
-        facts: vec![
-            Fact::new("User", user),
-            Fact::new("ForwardTo", "x@evil.example"),
-        ],
+        facts: vec![Fact::new("User", user), Fact::new("ForwardTo", "x@evil.example")],
         created_at: at,
         updated_at: at,
         version: 1,
@@ -475,14 +245,7 @@ fn alert(user: &str) -> Alert {
 }
 
 fn cw_settings(sim: &ConnectWiseSimHandle) -> ConnectWiseSettings {
-    ConnectWiseSettings {
-        api_root: sim.api_root(),
-        board_id: Some(1),
-        priorities: PriorityMap {
-            high: Some(8),
-            ..PriorityMap::default()
-        },
-    }
+    ConnectWiseSettings { api_root: sim.api_root(), board_id: Some(1), priorities: PriorityMap { high: Some(8), ..PriorityMap::default() } }
 }
 
 fn cw_credentials(sim: &cw_sim::ConnectWiseCredentials) -> ConnectWiseCredentials {
@@ -495,14 +258,8 @@ fn cw_credentials(sim: &cw_sim::ConnectWiseCredentials) -> ConnectWiseCredential
 }
 
 async fn connectwise() -> (ConnectWiseSimHandle, ConnectWiseClient) {
-    let sim = ConnectWiseSim::start(cw_sim::ConnectWiseCredentials::sample())
-        .await
-        .unwrap();
-    let client = ConnectWiseClient::new(
-        http_client().unwrap(),
-        cw_settings(&sim),
-        cw_credentials(&sim.credentials()),
-    );
+    let sim = ConnectWiseSim::start(cw_sim::ConnectWiseCredentials::sample()).await.unwrap();
+    let client = ConnectWiseClient::new(http_client().unwrap(), cw_settings(&sim), cw_credentials(&sim.credentials()));
     (sim, client)
 }
 
@@ -515,11 +272,7 @@ async fn creates_a_schema_valid_ticket_and_finds_it_by_its_external_reference() 
     let ticket = client.create_ticket(&alert, COMPANY_ID).await.unwrap();
 
     let stored = sim.tickets();
-    assert_eq!(
-        stored.len(),
-        1,
-        "the simulator validated the body against the Ticket schema and stored it"
-    );
+    assert_eq!(stored.len(), 1, "the simulator validated the body against the Ticket schema and stored it");
     assert_eq!(stored[0].id, ticket.id);
     let body = &stored[0].body;
     assert_eq!(body["externalXRef"], format!("vigil:{}", alert.id));
@@ -527,21 +280,9 @@ async fn creates_a_schema_valid_ticket_and_finds_it_by_its_external_reference() 
     assert_eq!(body["board"]["id"], 1);
     assert_eq!(body["priority"]["id"], 8);
     assert!(body["summary"].as_str().unwrap().chars().count() <= 100);
-    assert!(
-        body["initialDescription"]
-            .as_str()
-            .unwrap()
-            .contains("ForwardTo: x@evil.example")
-    );
+    assert!(body["initialDescription"].as_str().unwrap().contains("ForwardTo: x@evil.example"));
     assert_eq!(client.find_ticket(&alert).await.unwrap(), Some(ticket));
-    assert_eq!(
-        client
-            .find_ticket(&self::alert("bob@contoso.com"))
-            .await
-            .unwrap(),
-        None,
-        "another alert has no ticket"
-    );
+    assert_eq!(client.find_ticket(&self::alert("bob@contoso.com")).await.unwrap(), None, "another alert has no ticket");
 }
 
 #[tokio::test]
@@ -553,23 +294,12 @@ async fn adds_a_note_and_has_note_finds_its_marker() {
     assert!(!client.has_note(&ticket, &marker).await.unwrap());
 
     client
-        .add_note(
-            &ticket,
-            &TicketNote {
-                text: format!("The alert fired again (2 hits).\n{marker}"),
-                marker: marker.clone(),
-            },
-        )
+        .add_note(&ticket, &TicketNote { text: format!("The alert fired again (2 hits).\n{marker}"), marker: marker.clone() })
         .await
         .unwrap();
 
     assert!(client.has_note(&ticket, &marker).await.unwrap());
-    assert!(
-        !client
-            .has_note(&ticket, &note_marker(&alert.id, 3))
-            .await
-            .unwrap()
-    );
+    assert!(!client.has_note(&ticket, &note_marker(&alert.id, 3)).await.unwrap());
     let notes = &sim.tickets()[0].notes;
     assert_eq!(notes.len(), 1);
     assert_eq!(notes[0]["internalAnalysisFlag"], true);
@@ -578,20 +308,8 @@ async fn adds_a_note_and_has_note_finds_its_marker() {
 #[tokio::test]
 async fn a_note_on_a_missing_ticket_is_rejected() {
     let (_sim, client) = connectwise().await;
-    let error = client
-        .add_note(
-            &TicketRef { id: 999_999 },
-            &TicketNote {
-                text: "x".into(),
-                marker: "x".into(),
-            },
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&error, SinkError::Rejected(message) if message.contains("404")),
-        "{error:?}"
-    );
+    let error = client.add_note(&TicketRef { id: 999_999 }, &TicketNote { text: "x".into(), marker: "x".into() }).await.unwrap_err();
+    assert!(matches!(&error, SinkError::Rejected(message) if message.contains("404")), "{error:?}");
     assert_eq!(error.class(), ErrorClass::Permanent);
 }
 
@@ -600,10 +318,7 @@ async fn a_server_error_is_unavailable_and_transient() {
     let (sim, client) = connectwise().await;
     sim.fail_next(SimOperation::CreateTicket, FailureMode::Status(500), 1);
 
-    let error = client
-        .create_ticket(&alert("alice@contoso.com"), COMPANY_ID)
-        .await
-        .unwrap_err();
+    let error = client.create_ticket(&alert("alice@contoso.com"), COMPANY_ID).await.unwrap_err();
 
     assert!(matches!(error, SinkError::Unavailable(_)), "{error:?}");
     assert_eq!(error.class(), ErrorClass::Transient);
@@ -615,15 +330,9 @@ async fn throttling_is_throttled_with_retry_after() {
     let (sim, client) = connectwise().await;
     sim.fail_next(SimOperation::SearchTickets, FailureMode::Throttle, 1);
 
-    let error = client
-        .find_ticket(&alert("alice@contoso.com"))
-        .await
-        .unwrap_err();
+    let error = client.find_ticket(&alert("alice@contoso.com")).await.unwrap_err();
 
-    assert!(
-        matches!(error, SinkError::Throttled { retry_after: Some(delay) } if delay == Duration::from_secs(1)),
-        "{error:?}"
-    );
+    assert!(matches!(error, SinkError::Throttled { retry_after: Some(delay) } if delay == Duration::from_secs(1)), "{error:?}");
 }
 
 #[tokio::test]
@@ -633,18 +342,12 @@ async fn wrong_keys_are_unauthorized_and_no_error_shows_the_private_key() {
     wrong.private_key = SecretString::new("WrongPrivateKey-0042");
     let client = ConnectWiseClient::new(http_client().unwrap(), cw_settings(&sim), wrong);
 
-    let error = client
-        .create_ticket(&alert("alice@contoso.com"), COMPANY_ID)
-        .await
-        .unwrap_err();
+    let error = client.create_ticket(&alert("alice@contoso.com"), COMPANY_ID).await.unwrap_err();
 
     assert!(matches!(error, SinkError::Unauthorized(_)), "{error:?}");
     assert_eq!(error.class(), ErrorClass::Permanent);
     let rendered = format!("{error} {error:?} {client:?}");
-    assert!(
-        !rendered.contains("WrongPrivateKey-0042") && !rendered.contains("Basic "),
-        "{rendered}"
-    );
+    assert!(!rendered.contains("WrongPrivateKey-0042") && !rendered.contains("Basic "), "{rendered}");
     let real_key = sim.credentials().private_key;
     assert!(!rendered.contains(&real_key));
 }
@@ -652,19 +355,9 @@ async fn wrong_keys_are_unauthorized_and_no_error_shows_the_private_key() {
 #[tokio::test]
 async fn an_unreachable_psa_is_unavailable() {
     let (sim, _client) = connectwise().await;
-    let settings = ConnectWiseSettings {
-        api_root: "http://127.0.0.1:1/v4_6_release/apis/3.0".into(),
-        ..cw_settings(&sim)
-    };
-    let client = ConnectWiseClient::new(
-        http_client().unwrap(),
-        settings,
-        cw_credentials(&sim.credentials()),
-    );
-    let error = client
-        .find_ticket(&alert("alice@contoso.com"))
-        .await
-        .unwrap_err();
+    let settings = ConnectWiseSettings { api_root: "http://127.0.0.1:1/v4_6_release/apis/3.0".into(), ..cw_settings(&sim) };
+    let client = ConnectWiseClient::new(http_client().unwrap(), settings, cw_credentials(&sim.credentials()));
+    let error = client.find_ticket(&alert("alice@contoso.com")).await.unwrap_err();
     assert!(matches!(error, SinkError::Unavailable(_)), "{error:?}");
 }
 
@@ -674,31 +367,16 @@ async fn the_provider_builds_a_working_sink_from_stored_settings_and_keys() {
     let config = Arc::new(MemoryConfigStore::default());
     let secrets = Arc::new(MemorySecretStore::default());
     let msp = MspId::parse("acme").unwrap();
-    config
-        .put_connectwise_settings(&msp, &cw_settings(&sim))
-        .await
-        .unwrap();
+    config.put_connectwise_settings(&msp, &cw_settings(&sim)).await.unwrap();
     let keys = serde_json::to_string(&cw_credentials(&sim.credentials())).unwrap();
-    secrets
-        .put_secret(&SecretName::connectwise(&msp), &SecretString::new(keys))
-        .await
-        .unwrap();
+    secrets.put_secret(&SecretName::connectwise(&msp), &SecretString::new(keys)).await.unwrap();
     let provider = ConnectWiseSinkProvider::new(config, secrets, http_client().unwrap());
 
-    let sink = provider
-        .sink_for(&msp, Destination::ConnectWise)
-        .await
-        .unwrap();
+    let sink = provider.sink_for(&msp, Destination::ConnectWise).await.unwrap();
     let alert = alert("alice@contoso.com");
     let ticket = sink.create_ticket(&alert, COMPANY_ID).await.unwrap();
 
     assert_eq!(sink.find_ticket(&alert).await.unwrap(), Some(ticket));
     let other = MspId::parse("other-msp").unwrap();
-    assert!(
-        provider
-            .sink_for(&other, Destination::ConnectWise)
-            .await
-            .is_err(),
-        "an MSP without settings has no sink"
-    );
+    assert!(provider.sink_for(&other, Destination::ConnectWise).await.is_err(), "an MSP without settings has no sink");
 }

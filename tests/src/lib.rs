@@ -59,15 +59,29 @@ pub async fn onboard(stack: &LocalStack, msp_id: &str, tenant_id: &str, company_
     let token = stack.create_msp(msp_id, "Test MSP").await.unwrap();
     let client = MspClient { http: reqwest::Client::new(), base: stack.api_url.clone(), token: token.expose().to_owned() };
     let ok = |r: (u16, String, Value)| assert!((200..300).contains(&r.0), "{r:?}");
-    ok(client.call(reqwest::Method::POST, "/v1/tenants", Some(json!({"tenant_id": tenant_id, "name": "Contoso Ltd", "domains": ["contoso.com"]}))).await);
+    ok(client
+        .call(
+            reqwest::Method::POST,
+            "/v1/tenants",
+            Some(json!({"tenant_id": tenant_id, "name": "Contoso Ltd", "domains": ["contoso.com"]})),
+        )
+        .await);
     let app_id = "11111111-2222-4333-8444-555555555555";
     stack.m365.add_tenant(tenant_id, app_id, "tenant-app-secret");
-    ok(client.call(reqwest::Method::PUT, &format!("/v1/tenants/{tenant_id}/m365-credentials"), Some(json!({"client_id": app_id, "client_secret": "tenant-app-secret"}))).await);
+    ok(client
+        .call(
+            reqwest::Method::PUT,
+            &format!("/v1/tenants/{tenant_id}/m365-credentials"),
+            Some(json!({"client_id": app_id, "client_secret": "tenant-app-secret"})),
+        )
+        .await);
     let cw = stack.connectwise.credentials();
     let settings = json!({"api_root": stack.connectwise.api_root(), "company_id": cw.company_id, "public_key": cw.public_key, "private_key": cw.private_key,
         "client_id": cw.client_id, "board_id": 7, "priorities": {"high": 1, "medium": 2, "low": 3, "informational": 4}});
     ok(client.call(reqwest::Method::PUT, "/v1/psa/connectwise", Some(settings)).await);
-    ok(client.call(reqwest::Method::PUT, &format!("/v1/tenants/{tenant_id}/connectwise-company"), Some(json!({"company_id": company_id}))).await);
+    ok(client
+        .call(reqwest::Method::PUT, &format!("/v1/tenants/{tenant_id}/connectwise-company"), Some(json!({"company_id": company_id})))
+        .await);
     client
 }
 

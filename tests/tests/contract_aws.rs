@@ -1,5 +1,6 @@
 //! The port contract suites, run against the AWS adapters over the wire on moto server, with
 //! tables and queues created from template.yaml.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use vigil::aws::dynamodb::{DynamoAlertStore, DynamoConfigStore, DynamoIngestState};
@@ -12,7 +13,11 @@ use vigil_tests::moto_sdk;
 
 async fn provisioned(sdk: &aws_config::SdkConfig) -> Provisioned {
     let model = StackModel::load(&vigil_local::repo_root().join("template.yaml")).unwrap();
-    let options = ProvisionOptions { prefix: format!("contract-{}-", contract::unique_suffix()), parameters: BTreeMap::new(), visibility_timeout_override: Some(5) };
+    let options = ProvisionOptions {
+        prefix: format!("contract-{}-", contract::unique_suffix()),
+        parameters: BTreeMap::new(),
+        visibility_timeout_override: Some(5),
+    };
     provision(&model, sdk, &options).await.unwrap()
 }
 

@@ -1,6 +1,7 @@
 //! End to end on the local stack: simulated Microsoft 365 tenant → audit-poller → events queue
 //! → alert-evaluator → alerts table + tickets queue → ticket-dispatcher → simulated ConnectWise,
 //! all through the real handlers, moto over the wire, and the simulators' wire formats.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
 use vigil_simulators::connectwise::{FailureMode, SimOperation};
@@ -68,7 +69,14 @@ async fn later_hits_in_the_window_become_one_note_on_the_same_ticket() {
     let msp = onboard(&stack, "acme", TENANT, 250).await;
     stack.m365.add_records(TENANT, "Audit.Exchange", vec![forwarding_record(TENANT, &record_id(1), in_current_window(1))]);
     poll_and_settle(&stack).await;
-    stack.m365.add_records(TENANT, "Audit.Exchange", vec![forwarding_record(TENANT, &record_id(2), in_current_window(2)), forwarding_record(TENANT, &record_id(3), in_current_window(3))]);
+    stack.m365.add_records(
+        TENANT,
+        "Audit.Exchange",
+        vec![
+            forwarding_record(TENANT, &record_id(2), in_current_window(2)),
+            forwarding_record(TENANT, &record_id(3), in_current_window(3)),
+        ],
+    );
     poll_and_settle(&stack).await;
     let tickets = stack.connectwise.tickets();
     assert_eq!(tickets.len(), 1);
@@ -86,7 +94,10 @@ async fn connectwise_answering_500_then_201_leaves_exactly_one_ticket() {
     stack.m365.add_records(TENANT, "Audit.Exchange", vec![forwarding_record(TENANT, &record_id(1), in_current_window(1))]);
     poll_and_settle(&stack).await;
     assert_eq!(stack.connectwise.tickets().len(), 1);
-    assert!(stack.mappings["TicketDispatcherFunction"].failures.load(std::sync::atomic::Ordering::Relaxed) >= 1, "the 500 was seen and retried");
+    assert!(
+        stack.mappings["TicketDispatcherFunction"].failures.load(std::sync::atomic::Ordering::Relaxed) >= 1,
+        "the 500 was seen and retried"
+    );
     assert!(stack.peek("TicketsDeadLetterQueue").await.unwrap().is_empty());
     stack.shutdown().await;
 }
@@ -112,7 +123,11 @@ async fn a_dispatcher_killed_after_ticket_creation_and_before_the_state_write_le
     stack.connectwise.fail_next(SimOperation::CreateTicket, FailureMode::HangAfterCommit(30), 1);
     stack.m365.add_records(TENANT, "Audit.Exchange", vec![forwarding_record(TENANT, &record_id(1), in_current_window(1))]);
     poll_and_settle(&stack).await;
-    assert_eq!(stack.mappings["TicketDispatcherFunction"].timeouts.load(std::sync::atomic::Ordering::Relaxed), 1, "the first invocation was killed");
+    assert_eq!(
+        stack.mappings["TicketDispatcherFunction"].timeouts.load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "the first invocation was killed"
+    );
     assert_eq!(stack.connectwise.tickets().len(), 1);
     let alert_id = msp.alerts().await[0]["id"].as_str().unwrap().to_owned();
     let detail = msp.call(reqwest::Method::GET, &format!("/v1/alerts/{alert_id}"), None).await;
@@ -125,7 +140,11 @@ async fn an_invalid_json_blob_is_dead_lettered_while_the_other_records_flow() {
     let stack = start_stack().await;
     onboard(&stack, "acme", TENANT, 250).await;
     stack.m365.add_raw_blob(TENANT, "Audit.Exchange", "[{\"Id\": \"broken\", \"RecordType\": 1,");
-    stack.m365.add_records(TENANT, "Audit.Exchange", vec![forwarding_record(TENANT, &record_id(1), in_current_window(1)), json!({"RecordType": 1, "Operation": "no id"})]);
+    stack.m365.add_records(
+        TENANT,
+        "Audit.Exchange",
+        vec![forwarding_record(TENANT, &record_id(1), in_current_window(1)), json!({"RecordType": 1, "Operation": "no id"})],
+    );
     let report = poll_and_settle(&stack).await;
     assert_eq!((report.records_enqueued, report.quarantined), (1, 2));
     assert_eq!(stack.connectwise.tickets().len(), 1, "the good record still became a ticket");
@@ -148,7 +167,10 @@ async fn a_poison_events_message_is_redriven_to_the_dlq_after_max_receive_count_
     assert_eq!(stack.connectwise.tickets().len(), 1);
     let dead = stack.peek("EventsDeadLetterQueue").await.unwrap();
     assert_eq!(dead, ["{\"this is\": \"not an events message\"}"]);
-    assert!(stack.mappings["AlertEvaluatorFunction"].failures.load(std::sync::atomic::Ordering::Relaxed) >= 5, "retried maxReceiveCount times first");
+    assert!(
+        stack.mappings["AlertEvaluatorFunction"].failures.load(std::sync::atomic::Ordering::Relaxed) >= 5,
+        "retried maxReceiveCount times first"
+    );
     stack.shutdown().await;
 }
 
@@ -157,21 +179,37 @@ async fn config_api_over_the_wire_answers_bad_requests_with_problem_json() {
     let stack = start_stack().await;
     let acme = onboard(&stack, "acme", TENANT, 250).await;
     let other_token = stack.create_msp("other-msp", "Other").await.unwrap();
-    let other = vigil_tests::MspClient { http: reqwest::Client::new(), base: stack.api_url.clone(), token: other_token.expose().to_owned() };
+    let other =
+        vigil_tests::MspClient { http: reqwest::Client::new(), base: stack.api_url.clone(), token: other_token.expose().to_owned() };
     let nobody = vigil_tests::MspClient { http: reqwest::Client::new(), base: stack.api_url.clone(), token: String::new() };
     let cases = [
         (nobody.call(reqwest::Method::GET, "/v1/tenants", None).await, 401),
         (other.call(reqwest::Method::GET, &format!("/v1/tenants/{TENANT}"), None).await, 404),
         (other.call(reqwest::Method::PUT, &format!("/v1/tenants/{TENANT}/connectwise-company"), Some(json!({"company_id": 1}))).await, 404),
         (acme.call(reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "no id"}))).await, 422),
-        (acme.call(reqwest::Method::PUT, "/v1/tenants/6e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11/connectwise-company", Some(json!({"company_id": 1}))).await, 404),
+        (
+            acme.call(
+                reqwest::Method::PUT,
+                "/v1/tenants/6e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11/connectwise-company",
+                Some(json!({"company_id": 1})),
+            )
+            .await,
+            404,
+        ),
         (acme.call(reqwest::Method::POST, "/v1/tenants", Some(json!({"tenant_id": TENANT, "name": "again"}))).await, 409),
     ];
     for (i, (response, status)) in cases.iter().enumerate() {
         assert_eq!(response.0, *status, "case {i}: {response:?}");
         assert_eq!(response.1, "application/problem+json", "case {i}");
     }
-    let malformed = reqwest::Client::new().post(format!("{}/v1/tenants", stack.api_url)).bearer_auth(&acme.token).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let malformed = reqwest::Client::new()
+        .post(format!("{}/v1/tenants", stack.api_url))
+        .bearer_auth(&acme.token)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(malformed.status(), 400);
     assert_eq!(other.call(reqwest::Method::GET, "/v1/alerts", None).await.2["alerts"], json!([]));
     let health = reqwest::get(format!("{}/webhooks/health", stack.api_url)).await.unwrap();

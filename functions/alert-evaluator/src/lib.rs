@@ -30,7 +30,11 @@ impl Config {
     /// # Errors
     /// Names the first missing variable.
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Ok(Self { config_table: required(lookup, "CONFIG_TABLE")?, alerts_table: required(lookup, "ALERTS_TABLE")?, tickets_queue_url: required(lookup, "TICKETS_QUEUE_URL")? })
+        Ok(Self {
+            config_table: required(lookup, "CONFIG_TABLE")?,
+            alerts_table: required(lookup, "ALERTS_TABLE")?,
+            tickets_queue_url: required(lookup, "TICKETS_QUEUE_URL")?,
+        })
     }
 }
 

@@ -46,7 +46,10 @@ impl Config {
             events_dlq_url: required(lookup, "EVENTS_DLQ_URL")?,
             secret_prefix: required(lookup, "SECRET_PREFIX")?,
             publisher_identifier: required(lookup, "PUBLISHER_IDENTIFIER")?,
-            endpoints: M365Endpoints { login_base: required(lookup, "M365_LOGIN_BASE")?, management_base: required(lookup, "M365_MANAGEMENT_BASE")? },
+            endpoints: M365Endpoints {
+                login_base: required(lookup, "M365_LOGIN_BASE")?,
+                management_base: required(lookup, "M365_MANAGEMENT_BASE")?,
+            },
         })
     }
 }
@@ -63,7 +66,11 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Result<PollService, reqwest::E
         config: Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone())),
         state: Arc::new(DynamoIngestState::new(dynamo, config.state_table.clone())),
         secrets: Arc::new(CachingSecretStore::new(Arc::new(secrets), Duration::from_secs(300))),
-        source: Arc::new(ManagementActivityClient::new(vigil::connectors::http_client()?, config.endpoints.clone(), config.publisher_identifier.clone())),
+        source: Arc::new(ManagementActivityClient::new(
+            vigil::connectors::http_client()?,
+            config.endpoints.clone(),
+            config.publisher_identifier.clone(),
+        )),
         events: Arc::new(SqsQueue::new(sqs.clone(), config.events_queue_url.clone())),
         dead_letters: Arc::new(SqsQueue::new(sqs, config.events_dlq_url.clone())),
         clock: Arc::new(SystemClock),

@@ -11,8 +11,16 @@ async fn main() -> Result<(), Error> {
     let service = audit_poller::build(&config, &sdk)?;
     lambda_runtime::run(service_fn(|_event: LambdaEvent<Value>| async {
         let report = audit_poller::handle(&service).await?;
-        tracing::info!(message = "Poll run finished.", streams = report.streams_polled, failed = report.streams_failed, enqueued = report.records_enqueued, quarantined = report.quarantined);
-        Ok::<_, Error>(serde_json::json!({ "streams": report.streams_polled, "failed": report.streams_failed, "enqueued": report.records_enqueued }))
+        tracing::info!(
+            message = "Poll run finished.",
+            streams = report.streams_polled,
+            failed = report.streams_failed,
+            enqueued = report.records_enqueued,
+            quarantined = report.quarantined
+        );
+        Ok::<_, Error>(
+            serde_json::json!({ "streams": report.streams_polled, "failed": report.streams_failed, "enqueued": report.records_enqueued }),
+        )
     }))
     .await
 }

@@ -45,7 +45,11 @@ impl Config {
     /// # Errors
     /// Names the first missing variable.
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Ok(Self { config_table: required(lookup, "CONFIG_TABLE")?, alerts_table: required(lookup, "ALERTS_TABLE")?, secret_prefix: required(lookup, "SECRET_PREFIX")? })
+        Ok(Self {
+            config_table: required(lookup, "CONFIG_TABLE")?,
+            alerts_table: required(lookup, "ALERTS_TABLE")?,
+            secret_prefix: required(lookup, "SECRET_PREFIX")?,
+        })
     }
 }
 

@@ -47,7 +47,9 @@ impl IntoResponse for Problem {
 impl From<AdminError> for Problem {
     fn from(error: AdminError) -> Self {
         match error {
-            AdminError::Unauthenticated => Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", "send Authorization: Bearer <your Vigil API token>"),
+            AdminError::Unauthenticated => {
+                Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", "send Authorization: Bearer <your Vigil API token>")
+            }
             AdminError::NotFound(what) => Problem::not_found(format!("{what} not found")),
             AdminError::Conflict(what) => Problem::new(StatusCode::CONFLICT, "Conflict", format!("{what} already exists")),
             AdminError::Invalid(detail) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid request", detail),

@@ -26,7 +26,9 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/alerts", get(list_alerts))
         .route("/v1/alerts/{alert_id}", get(get_alert))
         .fallback(|| async { Problem::not_found("no such route") })
-        .method_not_allowed_fallback(|| async { Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "this route does not accept that method") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "this route does not accept that method")
+        })
 }
 
 fn tenant_id(raw: &str) -> Result<TenantId, Problem> {
@@ -46,7 +48,14 @@ struct TenantView {
 
 impl From<Tenant> for TenantView {
     fn from(t: Tenant) -> Self {
-        Self { tenant_id: t.tenant_id.to_string(), name: t.name, domains: t.domains, connectwise_company_id: t.connectwise_company_id, m365_credentials_set: t.m365_credentials_set, created_at: t.created_at }
+        Self {
+            tenant_id: t.tenant_id.to_string(),
+            name: t.name,
+            domains: t.domains,
+            connectwise_company_id: t.connectwise_company_id,
+            m365_credentials_set: t.m365_credentials_set,
+            created_at: t.created_at,
+        }
     }
 }
 
@@ -59,7 +68,11 @@ struct RegisterTenant {
     domains: Vec<String>,
 }
 
-async fn register_tenant(State(state): State<AppState>, Caller(msp): Caller, ApiJson(body): ApiJson<RegisterTenant>) -> Result<Response, Problem> {
+async fn register_tenant(
+    State(state): State<AppState>,
+    Caller(msp): Caller,
+    ApiJson(body): ApiJson<RegisterTenant>,
+) -> Result<Response, Problem> {
     let tenant = state.admin.register_tenant(&msp, body.tenant_id, &body.name, body.domains).await?;
     Ok((StatusCode::CREATED, Json(TenantView::from(tenant))).into_response())
 }
@@ -80,8 +93,16 @@ struct M365CredentialsBody {
     client_secret: SecretString,
 }
 
-async fn set_m365_credentials(State(state): State<AppState>, Caller(msp): Caller, Path(raw): Path<String>, ApiJson(body): ApiJson<M365CredentialsBody>) -> Result<StatusCode, Problem> {
-    state.admin.set_m365_credentials(&msp, &tenant_id(&raw)?, M365AppCredentials { client_id: body.client_id, client_secret: body.client_secret }).await?;
+async fn set_m365_credentials(
+    State(state): State<AppState>,
+    Caller(msp): Caller,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<M365CredentialsBody>,
+) -> Result<StatusCode, Problem> {
+    state
+        .admin
+        .set_m365_credentials(&msp, &tenant_id(&raw)?, M365AppCredentials { client_id: body.client_id, client_secret: body.client_secret })
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -91,7 +112,12 @@ struct CompanyMapping {
     company_id: i64,
 }
 
-async fn map_company(State(state): State<AppState>, Caller(msp): Caller, Path(raw): Path<String>, ApiJson(body): ApiJson<CompanyMapping>) -> Result<Json<TenantView>, Problem> {
+async fn map_company(
+    State(state): State<AppState>,
+    Caller(msp): Caller,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<CompanyMapping>,
+) -> Result<Json<TenantView>, Problem> {
     Ok(Json(state.admin.map_connectwise_company(&msp, &tenant_id(&raw)?, body.company_id).await?.into()))
 }
 
@@ -108,9 +134,18 @@ struct ConnectWiseBody {
     priorities: PriorityMap,
 }
 
-async fn set_connectwise(State(state): State<AppState>, Caller(msp): Caller, ApiJson(body): ApiJson<ConnectWiseBody>) -> Result<StatusCode, Problem> {
+async fn set_connectwise(
+    State(state): State<AppState>,
+    Caller(msp): Caller,
+    ApiJson(body): ApiJson<ConnectWiseBody>,
+) -> Result<StatusCode, Problem> {
     let settings = ConnectWiseSettings { api_root: body.api_root, board_id: body.board_id, priorities: body.priorities };
-    let credentials = ConnectWiseCredentials { company_id: body.company_id, public_key: body.public_key, private_key: body.private_key, client_id: body.client_id };
+    let credentials = ConnectWiseCredentials {
+        company_id: body.company_id,
+        public_key: body.public_key,
+        private_key: body.private_key,
+        client_id: body.client_id,
+    };
     state.admin.set_connectwise(&msp, settings, credentials).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -125,7 +160,11 @@ struct AlertQuery {
     cursor: Option<String>,
 }
 
-async fn list_alerts(State(state): State<AppState>, Caller(msp): Caller, query: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>) -> Result<Json<serde_json::Value>, Problem> {
+async fn list_alerts(
+    State(state): State<AppState>,
+    Caller(msp): Caller,
+    query: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, Problem> {
     let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
     if let Some(cursor) = &query.cursor {
         AlertId::parse(cursor).map_err(|_| Problem::bad_request("cursor is not one this API returned"))?;

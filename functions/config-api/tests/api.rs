@@ -1,5 +1,6 @@
 //! The config API's contract with its callers, on in-memory stores: authentication, tenancy,
 //! write-only credentials, and problem+json for every bad request.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -25,7 +26,12 @@ struct Api {
 
 async fn api() -> Api {
     let secrets = Arc::new(MemorySecretStore::default());
-    let admin = Arc::new(AdminService { config: Arc::new(MemoryConfigStore::default()), alerts: Arc::new(MemoryAlertStore::default()), secrets: secrets.clone(), clock: Arc::new(SystemClock) });
+    let admin = Arc::new(AdminService {
+        config: Arc::new(MemoryConfigStore::default()),
+        alerts: Arc::new(MemoryAlertStore::default()),
+        secrets: secrets.clone(),
+        clock: Arc::new(SystemClock),
+    });
     let acme_token = admin.create_msp_with_token(&MspId::parse("acme").unwrap(), "Acme").await.unwrap().expose().to_owned();
     let other_token = admin.create_msp_with_token(&MspId::parse("other").unwrap(), "Other").await.unwrap().expose().to_owned();
     Api { state: AppState { admin }, secrets, acme_token, other_token }
@@ -40,7 +46,8 @@ impl Api {
         if body.is_some() {
             request = request.header(header::CONTENT_TYPE, "application/json");
         }
-        let response = app(self.state.clone()).oneshot(request.body(Body::from(body.unwrap_or_default().to_owned())).unwrap()).await.unwrap();
+        let response =
+            app(self.state.clone()).oneshot(request.body(Body::from(body.unwrap_or_default().to_owned())).unwrap()).await.unwrap();
         let status = response.status();
         let content_type = response.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
@@ -86,9 +93,18 @@ async fn malformed_json_missing_fields_and_bad_values_are_4xx_problems() {
     let token = api.acme_token.clone();
     assert_problem(&api.call("POST", "/v1/tenants", Some(&token), Some("{\"tenant_id\": ")).await, StatusCode::BAD_REQUEST);
     assert_problem(&api.acme("POST", "/v1/tenants", Some(json!({"name": "Contoso"}))).await, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_problem(&api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": "contoso.onmicrosoft.com", "name": "Contoso"}))).await, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_problem(&api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": TENANT, "name": "Contoso", "msp_id": "other"}))).await, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_problem(&api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": TENANT, "name": " "}))).await, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(
+        &api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": "contoso.onmicrosoft.com", "name": "Contoso"}))).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    assert_problem(
+        &api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": TENANT, "name": "Contoso", "msp_id": "other"}))).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    assert_problem(
+        &api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": TENANT, "name": " "}))).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
     let no_content_type = api.call("POST", "/v1/tenants", Some(&token), None).await;
     assert_problem(&no_content_type, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_problem(&api.acme("GET", "/v1/tenants/not-a-guid", None).await, StatusCode::BAD_REQUEST);
@@ -100,12 +116,18 @@ async fn malformed_json_missing_fields_and_bad_values_are_4xx_problems() {
 #[tokio::test]
 async fn unknown_tenants_and_other_msps_tenants_are_404_problems() {
     let api = api().await;
-    assert_problem(&api.acme("PUT", &format!("/v1/tenants/{TENANT}/connectwise-company"), Some(json!({"company_id": 250}))).await, StatusCode::NOT_FOUND);
+    assert_problem(
+        &api.acme("PUT", &format!("/v1/tenants/{TENANT}/connectwise-company"), Some(json!({"company_id": 250}))).await,
+        StatusCode::NOT_FOUND,
+    );
     api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": TENANT, "name": "Contoso"}))).await;
     let other = api.other_token.clone();
     assert_problem(&api.call("GET", &format!("/v1/tenants/{TENANT}"), Some(&other), None).await, StatusCode::NOT_FOUND);
     let body = json!({"client_id": "app", "client_secret": "stolen"}).to_string();
-    assert_problem(&api.call("PUT", &format!("/v1/tenants/{TENANT}/m365-credentials"), Some(&other), Some(&body)).await, StatusCode::NOT_FOUND);
+    assert_problem(
+        &api.call("PUT", &format!("/v1/tenants/{TENANT}/m365-credentials"), Some(&other), Some(&body)).await,
+        StatusCode::NOT_FOUND,
+    );
     assert_problem(&api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": TENANT, "name": "Again"}))).await, StatusCode::CONFLICT);
     assert_problem(&api.acme("GET", "/v1/alerts/0123456789abcdef0123456789abcdef", None).await, StatusCode::NOT_FOUND);
 }
@@ -114,7 +136,9 @@ async fn unknown_tenants_and_other_msps_tenants_are_404_problems() {
 async fn credentials_are_write_only_and_never_echoed() {
     let api = api().await;
     api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": TENANT, "name": "Contoso"}))).await;
-    let stored = api.acme("PUT", &format!("/v1/tenants/{TENANT}/m365-credentials"), Some(json!({"client_id": "app", "client_secret": "s3cret-value"}))).await;
+    let stored = api
+        .acme("PUT", &format!("/v1/tenants/{TENANT}/m365-credentials"), Some(json!({"client_id": "app", "client_secret": "s3cret-value"})))
+        .await;
     assert_eq!(stored.0, StatusCode::NO_CONTENT);
     let tenant = api.acme("GET", &format!("/v1/tenants/{TENANT}"), None).await;
     assert_eq!(tenant.2["m365_credentials_set"], true);

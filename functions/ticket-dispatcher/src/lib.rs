@@ -51,7 +51,10 @@ impl Config {
 pub fn build(config: &Config, sdk: &SdkConfig) -> Result<DispatchService, reqwest::Error> {
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let config_store = Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone()));
-    let secrets = Arc::new(CachingSecretStore::new(Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk), config.secret_prefix.clone())), Duration::from_secs(300)));
+    let secrets = Arc::new(CachingSecretStore::new(
+        Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk), config.secret_prefix.clone())),
+        Duration::from_secs(300),
+    ));
     Ok(DispatchService {
         config: config_store.clone(),
         alerts: Arc::new(DynamoAlertStore::new(dynamo, config.alerts_table.clone())),

@@ -9,5 +9,8 @@ async fn main() -> Result<(), Error> {
     let config = ticket_dispatcher::Config::from_lookup(&vigil::settings::process_env)?;
     let sdk = vigil::aws::sdk_config_from_env().await;
     let service = ticket_dispatcher::build(&config, &sdk)?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async { Ok::<_, Error>(ticket_dispatcher::handle(&service, event.payload).await) })).await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async {
+        Ok::<_, Error>(ticket_dispatcher::handle(&service, event.payload).await)
+    }))
+    .await
 }

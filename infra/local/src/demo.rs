@@ -110,10 +110,16 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     let api = Api { http: reqwest::Client::new(), base: stack.api_url.clone(), token: token.expose().to_owned() };
 
     let _ = writeln!(out, "\n2. The MSP onboards Contoso through the config API.");
-    api.send(reqwest::Method::POST, "/v1/tenants", Some(json!({"tenant_id": CONTOSO, "name": "Contoso Ltd", "domains": ["contoso.com"]}))).await?;
+    api.send(reqwest::Method::POST, "/v1/tenants", Some(json!({"tenant_id": CONTOSO, "name": "Contoso Ltd", "domains": ["contoso.com"]})))
+        .await?;
     let _ = writeln!(out, "   POST /v1/tenants                                  → Contoso registered");
     stack.m365.add_tenant(CONTOSO, APP_ID, APP_SECRET);
-    api.send(reqwest::Method::PUT, &format!("/v1/tenants/{CONTOSO}/m365-credentials"), Some(json!({"client_id": APP_ID, "client_secret": APP_SECRET}))).await?;
+    api.send(
+        reqwest::Method::PUT,
+        &format!("/v1/tenants/{CONTOSO}/m365-credentials"),
+        Some(json!({"client_id": APP_ID, "client_secret": APP_SECRET})),
+    )
+    .await?;
     let _ = writeln!(out, "   PUT  /v1/tenants/{{id}}/m365-credentials            → stored in Secrets Manager (write-only)");
     let cw = stack.connectwise.credentials();
     let settings = json!({"api_root": stack.connectwise.api_root(), "company_id": cw.company_id, "public_key": cw.public_key, "private_key": cw.private_key,
@@ -139,7 +145,14 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     let alerts = api.send(reqwest::Method::GET, "/v1/alerts", None).await?;
     let alerts = alerts["alerts"].as_array().cloned().unwrap_or_default();
     for alert in &alerts {
-        let _ = writeln!(out, "   alert {} \"{}\" severity {} hits {}", alert["id"].as_str().unwrap_or("?"), alert["policy_name"].as_str().unwrap_or("?"), alert["severity"].as_str().unwrap_or("?"), alert["hit_count"]);
+        let _ = writeln!(
+            out,
+            "   alert {} \"{}\" severity {} hits {}",
+            alert["id"].as_str().unwrap_or("?"),
+            alert["policy_name"].as_str().unwrap_or("?"),
+            alert["severity"].as_str().unwrap_or("?"),
+            alert["hit_count"]
+        );
     }
     let tickets = stack.connectwise.tickets();
     for ticket in &tickets {
@@ -154,22 +167,38 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
         );
     }
     outcome.check(out, "two alerts raised (forwarding rule ×3 aggregated, admin elevation ×1)", alerts.len() == 2);
-    outcome.check(out, "two ConnectWise tickets, under company 250 on board 1", tickets.len() == 2 && tickets.iter().all(|t| t.body["company"]["id"] == COMPANY_ID && t.body["board"]["id"] == 1));
+    outcome.check(
+        out,
+        "two ConnectWise tickets, under company 250 on board 1",
+        tickets.len() == 2 && tickets.iter().all(|t| t.body["company"]["id"] == COMPANY_ID && t.body["board"]["id"] == 1),
+    );
 
     let _ = writeln!(out, "\n4. alice changes the rule twice more in the same 15-minute window.");
     stack.m365.add_records(
         CONTOSO,
         "Audit.Exchange",
-        vec![forwarding_record("d0a1c1e2-0001-4000-8000-000000000005", at(50), "second@mail-collector.example"), forwarding_record("d0a1c1e2-0001-4000-8000-000000000006", at(60), "second@mail-collector.example")],
+        vec![
+            forwarding_record("d0a1c1e2-0001-4000-8000-000000000005", at(50), "second@mail-collector.example"),
+            forwarding_record("d0a1c1e2-0001-4000-8000-000000000006", at(60), "second@mail-collector.example"),
+        ],
     );
     settle(stack, out).await?;
     let tickets = stack.connectwise.tickets();
     for ticket in tickets.iter().filter(|t| !t.notes.is_empty()) {
         for note in &ticket.notes {
-            let _ = writeln!(out, "   note on ticket #{}: {}", ticket.id, note["text"].as_str().unwrap_or("?").lines().take(2).collect::<Vec<_>>().join(" | "));
+            let _ = writeln!(
+                out,
+                "   note on ticket #{}: {}",
+                ticket.id,
+                note["text"].as_str().unwrap_or("?").lines().take(2).collect::<Vec<_>>().join(" | ")
+            );
         }
     }
-    outcome.check(out, "still two tickets; the forwarding ticket got one note", tickets.len() == 2 && tickets.iter().map(|t| t.notes.len()).sum::<usize>() == 1);
+    outcome.check(
+        out,
+        "still two tickets; the forwarding ticket got one note",
+        tickets.len() == 2 && tickets.iter().map(|t| t.notes.len()).sum::<usize>() == 1,
+    );
 
     let _ = writeln!(out, "\n5. Microsoft delivers the first blob's records again (duplicates happen), and Vigil polls again.");
     stack.m365.add_records(CONTOSO, "Audit.Exchange", first_blob);
@@ -186,7 +215,8 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     references.sort_unstable();
     references.dedup();
     outcome.check(out, "every ticket carries a distinct alert reference", references.len() == after.len());
-    let dead = stack.peek("TicketsDeadLetterQueue").await.map_err(|e| fail(e.to_string()))?.len() + stack.peek("EventsDeadLetterQueue").await.map_err(|e| fail(e.to_string()))?.len();
+    let dead = stack.peek("TicketsDeadLetterQueue").await.map_err(|e| fail(e.to_string()))?.len()
+        + stack.peek("EventsDeadLetterQueue").await.map_err(|e| fail(e.to_string()))?.len();
     outcome.check(out, "dead-letter queues are empty", dead == 0);
     Ok(outcome)
 }

@@ -84,7 +84,8 @@ impl EventSourceMapping {
                 record.message_id = m.message_id().map(str::to_owned);
                 record.receipt_handle = m.receipt_handle().map(str::to_owned);
                 record.body = m.body().map(str::to_owned);
-                record.attributes = m.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect()).unwrap_or_default();
+                record.attributes =
+                    m.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect()).unwrap_or_default();
                 record.event_source = Some("aws:sqs".into());
                 record.event_source_arn = Some(self.queue_arn.clone());
                 record.aws_region = Some("us-east-1".into());
@@ -106,10 +107,18 @@ impl EventSourceMapping {
             .iter()
             .filter(|m| !failed.contains(m.message_id().unwrap_or_default()))
             .enumerate()
-            .filter_map(|(i, m)| DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(m.receipt_handle()?).build().ok())
+            .filter_map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(m.receipt_handle()?).build().ok()
+            })
             .collect::<Vec<_>>();
         if !entries.is_empty() {
-            self.sqs.delete_message_batch().queue_url(&self.queue_url).set_entries(Some(entries)).send().await.map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
+            self.sqs
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
         }
         Ok(())
     }

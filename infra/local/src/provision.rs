@@ -51,24 +51,40 @@ pub async fn provision(model: &StackModel, sdk: &aws_config::SdkConfig, options:
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let mut parameters = model.parameter_defaults.clone();
     parameters.extend(options.parameters.clone());
-    let mut provisioned = Provisioned { prefix: options.prefix.clone(), parameters, table_names: HashMap::new(), queue_urls: HashMap::new(), queue_arns: HashMap::new() };
+    let mut provisioned = Provisioned {
+        prefix: options.prefix.clone(),
+        parameters,
+        table_names: HashMap::new(),
+        queue_urls: HashMap::new(),
+        queue_arns: HashMap::new(),
+    };
 
     for table in &model.tables {
         let name = format!("{}{}", options.prefix, table.logical_id);
         let mut request = dynamo.create_table().table_name(&name).billing_mode(BillingMode::PayPerRequest);
         for (attribute, kind) in &table.attributes {
             let kind = ScalarAttributeType::from(kind.as_str());
-            request = request.attribute_definitions(AttributeDefinition::builder().attribute_name(attribute).attribute_type(kind).build().map_err(|e| aws_error(&name, e))?);
+            request = request.attribute_definitions(
+                AttributeDefinition::builder().attribute_name(attribute).attribute_type(kind).build().map_err(|e| aws_error(&name, e))?,
+            );
         }
         for (attribute, kind) in &table.key_schema {
-            request = request.key_schema(KeySchemaElement::builder().attribute_name(attribute).key_type(KeyType::from(kind.as_str())).build().map_err(|e| aws_error(&name, e))?);
+            request = request.key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(attribute)
+                    .key_type(KeyType::from(kind.as_str()))
+                    .build()
+                    .map_err(|e| aws_error(&name, e))?,
+            );
         }
         request.send().await.map_err(|e| aws_error(&name, aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
         if let Some(ttl) = &table.ttl_attribute {
             dynamo
                 .update_time_to_live()
                 .table_name(&name)
-                .time_to_live_specification(TimeToLiveSpecification::builder().attribute_name(ttl).enabled(true).build().map_err(|e| aws_error(&name, e))?)
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder().attribute_name(ttl).enabled(true).build().map_err(|e| aws_error(&name, e))?,
+                )
                 .send()
                 .await
                 .map_err(|e| aws_error(&name, aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
@@ -89,10 +105,22 @@ pub async fn provision(model: &StackModel, sdk: &aws_config::SdkConfig, options:
             request = request.attributes(QueueAttributeName::MessageRetentionPeriod, retention.to_string());
         }
         if let Some((dlq, max_receive)) = &queue.redrive {
-            let arn = provisioned.queue_arns.get(dlq).ok_or_else(|| ProvisionError::Template(format!("{}: dead-letter queue {dlq} is not declared", queue.logical_id)))?;
-            request = request.attributes(QueueAttributeName::RedrivePolicy, serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": max_receive}).to_string());
+            let arn = provisioned
+                .queue_arns
+                .get(dlq)
+                .ok_or_else(|| ProvisionError::Template(format!("{}: dead-letter queue {dlq} is not declared", queue.logical_id)))?;
+            request = request.attributes(
+                QueueAttributeName::RedrivePolicy,
+                serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": max_receive}).to_string(),
+            );
         }
-        let url = request.send().await.map_err(|e| aws_error(&name, aws_sdk_sqs::error::DisplayErrorContext(e)))?.queue_url().unwrap_or_default().to_owned();
+        let url = request
+            .send()
+            .await
+            .map_err(|e| aws_error(&name, aws_sdk_sqs::error::DisplayErrorContext(e)))?
+            .queue_url()
+            .unwrap_or_default()
+            .to_owned();
         let attributes = sqs
             .get_queue_attributes()
             .queue_url(&url)
@@ -122,14 +150,22 @@ impl Provisioned {
                 .or_else(|| self.queue_urls.get(name))
                 .cloned()
                 .ok_or_else(|| ProvisionError::Template(format!("!Ref {name} cannot be resolved locally"))),
-            TemplateValue::GetAtt(resource, attribute) if attribute == "Arn" => {
-                self.queue_arns.get(resource).cloned().ok_or_else(|| ProvisionError::Template(format!("!GetAtt {resource}.Arn cannot be resolved locally")))
+            TemplateValue::GetAtt(resource, attribute) if attribute == "Arn" => self
+                .queue_arns
+                .get(resource)
+                .cloned()
+                .ok_or_else(|| ProvisionError::Template(format!("!GetAtt {resource}.Arn cannot be resolved locally"))),
+            TemplateValue::GetAtt(resource, attribute) => {
+                Err(ProvisionError::Template(format!("!GetAtt {resource}.{attribute} cannot be resolved locally")))
             }
-            TemplateValue::GetAtt(resource, attribute) => Err(ProvisionError::Template(format!("!GetAtt {resource}.{attribute} cannot be resolved locally"))),
             TemplateValue::Sub(text) => {
                 let mut result = text.clone();
                 let pseudo = [("AWS::Region", "us-east-1"), ("AWS::AccountId", "123456789012"), ("AWS::Partition", "aws")];
-                for (name, value) in pseudo.iter().map(|(n, v)| (n.to_string(), v.to_string())).chain(self.parameters.iter().map(|(n, v)| (n.clone(), v.clone()))) {
+                for (name, value) in pseudo
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string()))
+                    .chain(self.parameters.iter().map(|(n, v)| (n.clone(), v.clone())))
+                {
                     result = result.replace(&format!("${{{name}}}"), &value);
                 }
                 if result.contains("${") {
@@ -144,8 +180,14 @@ impl Provisioned {
     ///
     /// # Errors
     /// When a variable cannot be resolved.
-    pub fn environment(&self, model: &StackModel, logical_id: &str, overrides: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ProvisionError> {
-        let function = model.function(logical_id).ok_or_else(|| ProvisionError::Template(format!("function {logical_id} is not declared")))?;
+    pub fn environment(
+        &self,
+        model: &StackModel,
+        logical_id: &str,
+        overrides: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, String>, ProvisionError> {
+        let function =
+            model.function(logical_id).ok_or_else(|| ProvisionError::Template(format!("function {logical_id} is not declared")))?;
         let mut env = BTreeMap::new();
         for (name, value) in &function.environment {
             env.insert(name.clone(), self.resolve(value)?);

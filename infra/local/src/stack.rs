@@ -156,11 +156,17 @@ impl LocalStack {
         let stage = format!("local{}", &prefix[6..12]);
         let provision_options = ProvisionOptions {
             prefix,
-            parameters: BTreeMap::from([("Stage".to_owned(), stage), ("PublisherIdentifier".to_owned(), options.publisher_identifier.clone())]),
+            parameters: BTreeMap::from([
+                ("Stage".to_owned(), stage),
+                ("PublisherIdentifier".to_owned(), options.publisher_identifier.clone()),
+            ]),
             visibility_timeout_override: options.visibility_timeout_override,
         };
         let provisioned = provision(&model, &sdk, &provision_options).await?;
-        let mut overrides = BTreeMap::from([("M365_LOGIN_BASE".to_owned(), m365.login_base()), ("M365_MANAGEMENT_BASE".to_owned(), m365.management_base())]);
+        let mut overrides = BTreeMap::from([
+            ("M365_LOGIN_BASE".to_owned(), m365.login_base()),
+            ("M365_MANAGEMENT_BASE".to_owned(), m365.management_base()),
+        ]);
         if let Some(lease) = options.delivery_lease_seconds {
             overrides.insert("DELIVERY_LEASE_SECONDS".into(), lease.to_string());
         }
@@ -178,7 +184,8 @@ impl LocalStack {
         let poller = Arc::new(audit_poller::build(&poller_config, &sdk).map_err(config_error)?);
         let evaluator_config = alert_evaluator::Config::from_lookup(&lookup(env_of("AlertEvaluatorFunction")?)).map_err(config_error)?;
         let evaluator = Arc::new(alert_evaluator::build(&evaluator_config, &sdk));
-        let dispatcher_config = ticket_dispatcher::Config::from_lookup(&lookup(env_of("TicketDispatcherFunction")?)).map_err(config_error)?;
+        let dispatcher_config =
+            ticket_dispatcher::Config::from_lookup(&lookup(env_of("TicketDispatcherFunction")?)).map_err(config_error)?;
         let dispatcher = Arc::new(ticket_dispatcher::build(&dispatcher_config, &sdk).map_err(config_error)?);
         let api_config = config_api::Config::from_lookup(&lookup(env_of("ConfigApiFunction")?)).map_err(config_error)?;
         let api_state = config_api::build(&api_config, &sdk);
@@ -218,7 +225,11 @@ impl LocalStack {
                         let mapping = EventSourceMapping {
                             function: function.logical_id.clone(),
                             sqs: sqs.clone(),
-                            queue_url: provisioned.queue_urls.get(queue).cloned().ok_or_else(|| StackError::Config(format!("queue {queue} not provisioned")))?,
+                            queue_url: provisioned
+                                .queue_urls
+                                .get(queue)
+                                .cloned()
+                                .ok_or_else(|| StackError::Config(format!("queue {queue} not provisioned")))?,
                             queue_arn: provisioned.queue_arns.get(queue).cloned().unwrap_or_default(),
                             batch_size: *batch_size,
                             timeout: options.function_timeout_override.unwrap_or(Duration::from_secs(u64::from(function.timeout))),
@@ -229,7 +240,10 @@ impl LocalStack {
                     }
                     EventSpec::Schedule { expression } => {
                         if function.logical_id != "AuditPollerFunction" {
-                            return Err(StackError::Config(format!("the local stack does not know how to schedule {}", function.logical_id)));
+                            return Err(StackError::Config(format!(
+                                "the local stack does not know how to schedule {}",
+                                function.logical_id
+                            )));
                         }
                         let interval = match options.schedule_interval {
                             Some(interval) => interval,
@@ -267,7 +281,23 @@ impl LocalStack {
                 .await;
         }));
 
-        Ok(Self { model, provisioned, sdk, aws_endpoint, m365, connectwise, api_url, stats, mappings, operator, poller, poll_lock, shutdown, tasks, moto })
+        Ok(Self {
+            model,
+            provisioned,
+            sdk,
+            aws_endpoint,
+            m365,
+            connectwise,
+            api_url,
+            stats,
+            mappings,
+            operator,
+            poller,
+            poll_lock,
+            shutdown,
+            tasks,
+            moto,
+        })
     }
 
     /// Runs one scheduled poll now (what the EventBridge schedule triggers).
@@ -295,7 +325,8 @@ impl LocalStack {
         let deadline = Instant::now() + timeout;
         let mut quiet_checks = 0;
         while Instant::now() < deadline {
-            let busy = self.queue_depth("EventsQueue").await? + self.queue_depth("TicketsQueue").await? > 0 || self.poll_lock.try_lock().is_err();
+            let busy =
+                self.queue_depth("EventsQueue").await? + self.queue_depth("TicketsQueue").await? > 0 || self.poll_lock.try_lock().is_err();
             quiet_checks = if busy { 0 } else { quiet_checks + 1 };
             if quiet_checks >= 3 {
                 return Ok(());
@@ -372,7 +403,13 @@ async fn run_poll(poller: &PollService, lock: &Mutex<()>, stats: &StackStats) ->
     Ok(report)
 }
 
-fn spawn_schedule(poller: Arc<PollService>, lock: Arc<Mutex<()>>, stats: Arc<StackStats>, interval: Duration, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+fn spawn_schedule(
+    poller: Arc<PollService>,
+    lock: Arc<Mutex<()>>,
+    stats: Arc<StackStats>,
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     let _clock = SystemClock;
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);

@@ -92,7 +92,8 @@ fn tagged(value: &Value) -> Result<TemplateValue, TemplateError> {
                 "!Ref" => Ok(TemplateValue::Ref(inner.to_owned())),
                 "!Sub" => Ok(TemplateValue::Sub(inner.to_owned())),
                 "!GetAtt" => {
-                    let (resource, attribute) = inner.split_once('.').ok_or_else(|| TemplateError::Unsupported(format!("!GetAtt {inner}")))?;
+                    let (resource, attribute) =
+                        inner.split_once('.').ok_or_else(|| TemplateError::Unsupported(format!("!GetAtt {inner}")))?;
                     Ok(TemplateValue::GetAtt(resource.to_owned(), attribute.to_owned()))
                 }
                 other => Err(TemplateError::Unsupported(format!("intrinsic {other} where the local stack needs a value"))),
@@ -109,10 +110,7 @@ fn u32_of(value: Option<&Value>) -> Option<u32> {
 fn pairs(list: Option<&Value>, first: &str, second: &str) -> Vec<(String, String)> {
     list.and_then(Value::as_sequence)
         .map(|items| {
-            items
-                .iter()
-                .filter_map(|item| Some((item.get(first)?.as_str()?.to_owned(), item.get(second)?.as_str()?.to_owned())))
-                .collect()
+            items.iter().filter_map(|item| Some((item.get(first)?.as_str()?.to_owned(), item.get(second)?.as_str()?.to_owned()))).collect()
         })
         .unwrap_or_default()
 }
@@ -159,7 +157,8 @@ impl StackModel {
         let globals = root.get("Globals").and_then(|g| g.get("Function"));
         let global_env = environment(globals)?;
         let global_timeout = u32_of(globals.and_then(|g| g.get("Timeout"))).unwrap_or(3);
-        let resources = root.get("Resources").and_then(Value::as_mapping).ok_or_else(|| TemplateError::Unsupported("no Resources".into()))?;
+        let resources =
+            root.get("Resources").and_then(Value::as_mapping).ok_or_else(|| TemplateError::Unsupported("no Resources".into()))?;
         let (mut tables, mut queues, mut functions) = (Vec::new(), Vec::new(), Vec::new());
         for (id, resource) in resources {
             let logical_id = id.as_str().unwrap_or_default().to_owned();
@@ -172,14 +171,20 @@ impl StackModel {
                         logical_id,
                         attributes: pairs(properties.and_then(|p| p.get("AttributeDefinitions")), "AttributeName", "AttributeType"),
                         key_schema: pairs(properties.and_then(|p| p.get("KeySchema")), "AttributeName", "KeyType"),
-                        ttl_attribute: ttl.filter(|_| ttl_enabled).and_then(|t| t.get("AttributeName")).and_then(Value::as_str).map(str::to_owned),
+                        ttl_attribute: ttl
+                            .filter(|_| ttl_enabled)
+                            .and_then(|t| t.get("AttributeName"))
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
                     });
                 }
                 "AWS::SQS::Queue" => {
                     let redrive = match properties.and_then(|p| p.get("RedrivePolicy")) {
                         Some(policy) => {
                             let TemplateValue::GetAtt(dlq, _) = tagged(policy.get("deadLetterTargetArn").unwrap_or(&Value::Null))? else {
-                                return Err(TemplateError::Unsupported(format!("{logical_id}: deadLetterTargetArn must be !GetAtt <Queue>.Arn")));
+                                return Err(TemplateError::Unsupported(format!(
+                                    "{logical_id}: deadLetterTargetArn must be !GetAtt <Queue>.Arn"
+                                )));
                             };
                             Some((dlq, u32_of(policy.get("maxReceiveCount")).unwrap_or(5)))
                         }
@@ -201,16 +206,26 @@ impl StackModel {
                             let props = event.get("Properties");
                             match event.get("Type").and_then(Value::as_str).unwrap_or_default() {
                                 "SQS" => {
-                                    let TemplateValue::GetAtt(queue, _) = tagged(props.and_then(|p| p.get("Queue")).unwrap_or(&Value::Null))? else {
-                                        return Err(TemplateError::Unsupported(format!("{logical_id}: SQS Queue must be !GetAtt <Queue>.Arn")));
+                                    let TemplateValue::GetAtt(queue, _) =
+                                        tagged(props.and_then(|p| p.get("Queue")).unwrap_or(&Value::Null))?
+                                    else {
+                                        return Err(TemplateError::Unsupported(format!(
+                                            "{logical_id}: SQS Queue must be !GetAtt <Queue>.Arn"
+                                        )));
                                     };
                                     let report = props
                                         .and_then(|p| p.get("FunctionResponseTypes"))
                                         .and_then(Value::as_sequence)
                                         .is_some_and(|types| types.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures")));
-                                    events.push(EventSpec::Sqs { queue, batch_size: u32_of(props.and_then(|p| p.get("BatchSize"))).unwrap_or(10), report_batch_item_failures: report });
+                                    events.push(EventSpec::Sqs {
+                                        queue,
+                                        batch_size: u32_of(props.and_then(|p| p.get("BatchSize"))).unwrap_or(10),
+                                        report_batch_item_failures: report,
+                                    });
                                 }
-                                "Schedule" => events.push(EventSpec::Schedule { expression: tagged(props.and_then(|p| p.get("Schedule")).unwrap_or(&Value::Null))? }),
+                                "Schedule" => events.push(EventSpec::Schedule {
+                                    expression: tagged(props.and_then(|p| p.get("Schedule")).unwrap_or(&Value::Null))?,
+                                }),
                                 "HttpApi" => events.push(EventSpec::HttpApi {
                                     path: props.and_then(|p| p.get("Path")).and_then(Value::as_str).unwrap_or("/").to_owned(),
                                     method: props.and_then(|p| p.get("Method")).and_then(Value::as_str).unwrap_or("ANY").to_owned(),
@@ -245,7 +260,11 @@ impl StackModel {
 /// # Errors
 /// For `cron(...)` or malformed expressions.
 pub fn rate_seconds(expression: &str) -> Result<u64, TemplateError> {
-    let inner = expression.trim().strip_prefix("rate(").and_then(|r| r.strip_suffix(')')).ok_or_else(|| TemplateError::Unsupported(format!("schedule {expression}")))?;
+    let inner = expression
+        .trim()
+        .strip_prefix("rate(")
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(|| TemplateError::Unsupported(format!("schedule {expression}")))?;
     let (amount, unit) = inner.trim().split_once(' ').ok_or_else(|| TemplateError::Unsupported(format!("schedule {expression}")))?;
     let amount: u64 = amount.parse().map_err(|_| TemplateError::Unsupported(format!("schedule {expression}")))?;
     let unit_seconds = match unit.trim() {
@@ -268,7 +287,9 @@ mod tests {
     #[test]
     fn the_real_template_declares_every_function_the_local_stack_runs() {
         let model = model();
-        for id in ["AuditPollerFunction", "AlertEvaluatorFunction", "TicketDispatcherFunction", "ConfigApiFunction", "WebhookReceiverFunction"] {
+        for id in
+            ["AuditPollerFunction", "AlertEvaluatorFunction", "TicketDispatcherFunction", "ConfigApiFunction", "WebhookReceiverFunction"]
+        {
             assert!(model.function(id).is_some(), "{id}");
         }
         assert_eq!(model.tables.len(), 3);
@@ -286,7 +307,11 @@ mod tests {
                     assert!(report_batch_item_failures, "{}", function.logical_id);
                     let spec = model.queues.iter().find(|q| &q.logical_id == queue).unwrap();
                     assert!(spec.redrive.is_some(), "{queue} has a DLQ");
-                    assert!(spec.visibility_timeout.unwrap_or(30) >= 6 * function.timeout, "{queue} visibility >= 6x {}", function.logical_id);
+                    assert!(
+                        spec.visibility_timeout.unwrap_or(30) >= 6 * function.timeout,
+                        "{queue} visibility >= 6x {}",
+                        function.logical_id
+                    );
                 }
             }
         }
@@ -296,14 +321,14 @@ mod tests {
     #[test]
     fn function_environments_match_what_the_functions_read() {
         let model = model();
-        let env = |id: &str| -> Box<dyn Fn(&str) -> Option<String>> {
+        let env = |id: &str| {
             let vars = model.function(id).unwrap().environment.clone();
-            Box::new(move |name: &str| vars.get(name).map(|_| "x".to_owned()))
+            move |name: &str| vars.get(name).map(|_| "x".to_owned())
         };
-        audit_poller::Config::from_lookup(&*env("AuditPollerFunction")).unwrap();
-        alert_evaluator::Config::from_lookup(&*env("AlertEvaluatorFunction")).unwrap();
-        ticket_dispatcher::Config::from_lookup(&*env("TicketDispatcherFunction")).unwrap();
-        config_api::Config::from_lookup(&*env("ConfigApiFunction")).unwrap();
+        audit_poller::Config::from_lookup(&env("AuditPollerFunction")).unwrap();
+        alert_evaluator::Config::from_lookup(&env("AlertEvaluatorFunction")).unwrap();
+        ticket_dispatcher::Config::from_lookup(&env("TicketDispatcherFunction")).unwrap();
+        config_api::Config::from_lookup(&env("ConfigApiFunction")).unwrap();
     }
 
     #[test]

@@ -74,26 +74,15 @@ const MAX_PAGE_SIZE: usize = 1000;
 /// Identifier of the API member the simulator pretends the keys belong to (`_info.updatedBy`).
 const API_MEMBER: &str = "VigilSimApi";
 /// Board status table: (id, name, closed). Ids not in the table are stored as sent.
-const STATUSES: &[(i64, &str, bool)] = &[
-    (1, "New", false),
-    (2, "In Progress", false),
-    (99, ">Closed", true),
-];
+const STATUSES: &[(i64, &str, bool)] = &[(1, "New", false), (2, "In Progress", false), (99, ">Closed", true)];
 /// `POST`-only ticket fields that ConnectWise accepts but never returns.
-const POST_ONLY_TICKET_FIELDS: &[&str] = &[
-    "initialDescription",
-    "initialInternalAnalysis",
-    "initialResolution",
-];
+const POST_ONLY_TICKET_FIELDS: &[&str] = &["initialDescription", "initialInternalAnalysis", "initialResolution"];
 /// Ticket fields a `PATCH` may not change (server-maintained).
 const READ_ONLY_TICKET_FIELDS: &[&str] = &["id", "_info", "closedFlag", "closedDate", "closedBy"];
 
 fn schemas() -> Result<&'static SchemaSet, String> {
     static SCHEMAS: OnceLock<Result<SchemaSet, String>> = OnceLock::new();
-    SCHEMAS
-        .get_or_init(|| SchemaSet::from_openapi_json(SCHEMA_JSON))
-        .as_ref()
-        .map_err(Clone::clone)
+    SCHEMAS.get_or_init(|| SchemaSet::from_openapi_json(SCHEMA_JSON)).as_ref().map_err(Clone::clone)
 }
 
 /// The API credentials the simulated tenant accepts.
@@ -124,10 +113,7 @@ impl ConnectWiseCredentials {
     /// The `Authorization` header value a correct client sends:
     /// `Basic base64("{companyId}+{publicKey}:{privateKey}")`.
     pub fn authorization_header(&self) -> String {
-        let raw = format!(
-            "{}+{}:{}",
-            self.company_id, self.public_key, self.private_key
-        );
+        let raw = format!("{}+{}:{}", self.company_id, self.public_key, self.private_key);
         format!("Basic {}", BASE64.encode(raw))
     }
 }
@@ -219,17 +205,10 @@ impl ConnectWiseSim {
     /// Binds `127.0.0.1:0` and serves the simulator on the current tokio runtime until the last
     /// clone of the returned handle is dropped or [`ConnectWiseSimHandle::shutdown`] is called.
     pub async fn start(creds: ConnectWiseCredentials) -> std::io::Result<ConnectWiseSimHandle> {
-        let schemas =
-            schemas().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let schemas = schemas().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            creds,
-            schemas,
-            addr,
-            request_count: AtomicU64::new(0),
-            state: Mutex::new(SimState::new()),
-        });
+        let shared = Arc::new(Shared { creds, schemas, addr, request_count: AtomicU64::new(0), state: Mutex::new(SimState::new()) });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -243,13 +222,7 @@ impl ConnectWiseSim {
             }
         });
         tracing::debug!(%addr, "ConnectWise simulator listening");
-        Ok(ConnectWiseSimHandle {
-            shared,
-            guard: Arc::new(ServerGuard {
-                stop: Mutex::new(Some(stop_tx)),
-                task: Mutex::new(Some(task)),
-            }),
-        })
+        Ok(ConnectWiseSimHandle { shared, guard: Arc::new(ServerGuard { stop: Mutex::new(Some(stop_tx)), task: Mutex::new(Some(task)) }) })
     }
 }
 
@@ -263,9 +236,7 @@ pub struct ConnectWiseSimHandle {
 
 impl fmt::Debug for ConnectWiseSimHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ConnectWiseSimHandle")
-            .field("base_url", &self.base_url())
-            .finish_non_exhaustive()
+        f.debug_struct("ConnectWiseSimHandle").field("base_url", &self.base_url()).finish_non_exhaustive()
     }
 }
 
@@ -294,11 +265,7 @@ impl ConnectWiseSimHandle {
     /// operation). Failures are consumed in the order they were armed.
     pub fn fail_next(&self, op: SimOperation, mode: FailureMode, times: u32) {
         if times > 0 {
-            self.shared.lock().failures.push(FailRule {
-                op,
-                mode,
-                remaining: times,
-            });
+            self.shared.lock().failures.push(FailRule { op, mode, remaining: times });
         }
     }
 
@@ -315,16 +282,9 @@ impl ConnectWiseSimHandle {
     /// Stops the server and waits (up to 5 s) for it to finish.
     pub async fn shutdown(self) {
         self.guard.signal_stop();
-        let task = self
-            .guard
-            .task
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let task = self.guard.task.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(mut task) = task
-            && tokio::time::timeout(Duration::from_secs(5), &mut task)
-                .await
-                .is_err()
+            && tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err()
         {
             task.abort();
         }
@@ -378,30 +338,16 @@ struct SimState {
 
 impl SimState {
     fn new() -> Self {
-        SimState {
-            tickets: BTreeMap::new(),
-            next_ticket_id: FIRST_TICKET_ID,
-            next_note_id: FIRST_NOTE_ID,
-            failures: Vec::new(),
-        }
+        SimState { tickets: BTreeMap::new(), next_ticket_id: FIRST_TICKET_ID, next_note_id: FIRST_NOTE_ID, failures: Vec::new() }
     }
 
     fn snapshot(&self) -> Vec<SimTicket> {
-        self.tickets
-            .iter()
-            .map(|(id, t)| SimTicket {
-                id: *id,
-                body: Value::Object(t.body.clone()),
-                notes: t.notes.clone(),
-            })
-            .collect()
+        self.tickets.iter().map(|(id, t)| SimTicket { id: *id, body: Value::Object(t.body.clone()), notes: t.notes.clone() }).collect()
     }
 
     /// Index of the first armed failure that applies to `op`.
     fn matching_failure(&self, op: SimOperation) -> Option<usize> {
-        self.failures
-            .iter()
-            .position(|r| r.remaining > 0 && (r.op == op || r.op == SimOperation::Any))
+        self.failures.iter().position(|r| r.remaining > 0 && (r.op == op || r.op == SimOperation::Any))
     }
 
     fn consume_failure(&mut self, index: usize) {
@@ -434,12 +380,8 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let bytes = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(e) => {
-            return cw_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "InvalidObject",
-                &format!("request body could not be read: {e}"),
-            )
-            .into_response();
+            return cw_error(StatusCode::PAYLOAD_TOO_LARGE, "InvalidObject", &format!("request body could not be read: {e}"))
+                .into_response();
         }
     };
     // Everything below is synchronous: the state mutex is never held across an await.
@@ -475,18 +417,13 @@ impl SimRequest {
 
     /// Query parameters, names matched case-insensitively (ASP.NET model binding does).
     fn param(&self, name: &str) -> Option<String> {
-        url::form_urlencoded::parse(self.query.as_bytes())
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.into_owned())
+        url::form_urlencoded::parse(self.query.as_bytes()).find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.into_owned())
     }
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
     let mut resp = (status, body.to_string()).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
     resp
 }
 
@@ -506,10 +443,7 @@ impl IntoResponse for ApiError {
 
 /// ConnectWise's error shape: `{"code": "...", "message": "..."}`.
 fn cw_error(status: StatusCode, code: &str, message: &str) -> ApiError {
-    ApiError {
-        status,
-        body: json!({"code": code, "message": message}),
-    }
+    ApiError { status, body: json!({"code": code, "message": message}) }
 }
 
 fn not_found(message: &str) -> ApiError {
@@ -545,11 +479,7 @@ fn bad_request(message: &str) -> ApiError {
 }
 
 fn violation(field: &str, code: ViolationCode, message: impl Into<String>) -> Violation {
-    Violation {
-        field: field.to_string(),
-        code,
-        message: message.into(),
-    }
+    Violation { field: field.to_string(), code, message: message.into() }
 }
 
 fn now_rfc3339() -> String {
@@ -562,38 +492,22 @@ fn status_from_u16(code: u16) -> StatusCode {
 
 /// Body of an injected error status, e.g. `{"code":"InternalServerError","message":...}`.
 fn injected_failure(status: StatusCode, when: &str) -> ApiError {
-    let code: String = status
-        .canonical_reason()
-        .unwrap_or("Error")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .collect();
-    cw_error(
-        status,
-        &code,
-        &format!("simulated failure ({when}): HTTP {}", status.as_u16()),
-    )
+    let code: String = status.canonical_reason().unwrap_or("Error").chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    cw_error(status, &code, &format!("simulated failure ({when}): HTTP {}", status.as_u16()))
 }
 
 fn throttled() -> Response {
-    let mut resp = cw_error(
-        StatusCode::TOO_MANY_REQUESTS,
-        "TooManyRequests",
-        "simulated throttling: too many requests, retry after 1 second",
-    )
-    .into_response();
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    let mut resp =
+        cw_error(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "simulated throttling: too many requests, retry after 1 second")
+            .into_response();
+    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     resp
 }
 
 /// Parses a JSON request body, answering CW-style errors for a wrong content type, an empty
 /// body or malformed JSON.
 fn parse_json_body(req: &SimRequest, resource: &str) -> Result<Value, ApiError> {
-    let content_type = req
-        .header("content-type")
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let content_type = req.header("content-type").unwrap_or("").to_ascii_lowercase();
     let media = content_type.split(';').next().unwrap_or("").trim();
     let is_json = media == "application/json" || media.ends_with("+json");
     if !is_json && !req.body.is_empty() {
@@ -604,24 +518,10 @@ fn parse_json_body(req: &SimRequest, resource: &str) -> Result<Value, ApiError> 
         ));
     }
     if req.body.iter().all(u8::is_ascii_whitespace) {
-        return Err(invalid_object(
-            resource,
-            &[violation(
-                "",
-                ViolationCode::NullValue,
-                "the request body is empty",
-            )],
-        ));
+        return Err(invalid_object(resource, &[violation("", ViolationCode::NullValue, "the request body is empty")]));
     }
     serde_json::from_slice(&req.body).map_err(|e| {
-        invalid_object(
-            resource,
-            &[violation(
-                "",
-                ViolationCode::InvalidField,
-                format!("the request body is not valid JSON: {e}"),
-            )],
-        )
+        invalid_object(resource, &[violation("", ViolationCode::InvalidField, format!("the request body is not valid JSON: {e}"))])
     })
 }
 
@@ -675,9 +575,7 @@ impl Route {
             Route::CreateTicket => SimOperation::CreateTicket,
             Route::GetTicket(_) => SimOperation::GetTicket,
             Route::PatchTicket(_) => SimOperation::UpdateTicket,
-            Route::ListNotes(_) | Route::CountNotes(_) | Route::GetNote(..) => {
-                SimOperation::ListNotes
-            }
+            Route::ListNotes(_) | Route::CountNotes(_) | Route::GetNote(..) => SimOperation::ListNotes,
             Route::AddNote(_) => SimOperation::AddNote,
         }
     }
@@ -694,22 +592,13 @@ impl Shared {
 
         match segments.as_slice() {
             [login, info, company]
-                if login.eq_ignore_ascii_case("login")
-                    && info.eq_ignore_ascii_case("companyinfo")
-                    && req.method == Method::GET =>
+                if login.eq_ignore_ascii_case("login") && info.eq_ignore_ascii_case("companyinfo") && req.method == Method::GET =>
             {
                 return self.company_info(company);
             }
-            [codebase, apis, version, rest @ ..]
-                if codebase.starts_with('v')
-                    && apis.eq_ignore_ascii_case("apis")
-                    && *version == "3.0" =>
-            {
+            [codebase, apis, version, rest @ ..] if codebase.starts_with('v') && apis.eq_ignore_ascii_case("apis") && *version == "3.0" => {
                 let mut resp = self.api(req, rest);
-                resp.headers_mut().insert(
-                    HeaderName::from_static("api-current-version"),
-                    HeaderValue::from_static(API_VERSION),
-                );
+                resp.headers_mut().insert(HeaderName::from_static("api-current-version"), HeaderValue::from_static(API_VERSION));
                 return resp;
             }
             _ => {}
@@ -740,9 +629,7 @@ impl Shared {
     fn authenticate(&self, req: &SimRequest) -> Result<(), ApiError> {
         let unauthorized = |msg: &str| cw_error(StatusCode::UNAUTHORIZED, "Unauthorized", msg);
         let Some(auth) = req.header("authorization") else {
-            return Err(unauthorized(
-                "Authorization header is missing: expected Basic base64(\"{companyId}+{publicKey}:{privateKey}\")",
-            ));
+            return Err(unauthorized("Authorization header is missing: expected Basic base64(\"{companyId}+{publicKey}:{privateKey}\")"));
         };
         let mut parts = auth.trim().splitn(2, ' ');
         let scheme = parts.next().unwrap_or("");
@@ -750,31 +637,21 @@ impl Shared {
         if !scheme.eq_ignore_ascii_case("basic") {
             return Err(unauthorized("Authorization scheme must be Basic"));
         }
-        let decoded = BASE64
-            .decode(encoded)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok());
+        let decoded = BASE64.decode(encoded).ok().and_then(|b| String::from_utf8(b).ok());
         let Some(decoded) = decoded else {
             return Err(unauthorized("Authorization header is not valid base64"));
         };
         let (user, password) = decoded.split_once(':').unwrap_or((decoded.as_str(), ""));
         let (company, public_key) = user.split_once('+').unwrap_or(("", user));
         let creds = &self.creds;
-        if !company.eq_ignore_ascii_case(&creds.company_id)
-            || public_key != creds.public_key
-            || password != creds.private_key
-        {
-            return Err(unauthorized(
-                "UserNotAuthenticated: the company, public key or private key is wrong",
-            ));
+        if !company.eq_ignore_ascii_case(&creds.company_id) || public_key != creds.public_key || password != creds.private_key {
+            return Err(unauthorized("UserNotAuthenticated: the company, public key or private key is wrong"));
         }
         match req.header("clientid") {
-            None => Err(unauthorized(
-                "clientId header is required (register one at developer.connectwise.com/ClientID)",
-            )),
-            Some(id) if !id.trim().eq_ignore_ascii_case(&creds.client_id) => Err(unauthorized(
-                "clientId header does not match a registered integration",
-            )),
+            None => Err(unauthorized("clientId header is required (register one at developer.connectwise.com/ClientID)")),
+            Some(id) if !id.trim().eq_ignore_ascii_case(&creds.client_id) => {
+                Err(unauthorized("clientId header does not match a registered integration"))
+            }
             Some(_) => Ok(()),
         }
     }
@@ -784,8 +661,7 @@ impl Shared {
             return e.into_response();
         }
         let Some(route) = Route::parse(&req.method, rest) else {
-            return not_found(&format!("No resource matches {} {}", req.method, req.path))
-                .into_response();
+            return not_found(&format!("No resource matches {} {}", req.method, req.path)).into_response();
         };
 
         let mut state = self.lock();
@@ -794,8 +670,7 @@ impl Shared {
             match state.failures[index].mode {
                 FailureMode::Status(code) => {
                     state.consume_failure(index);
-                    return injected_failure(status_from_u16(code), "before processing")
-                        .into_response();
+                    return injected_failure(status_from_u16(code), "before processing").into_response();
                 }
                 FailureMode::Throttle => {
                     state.consume_failure(index);
@@ -859,25 +734,15 @@ impl Shared {
             },
             Route::PatchTicket(id) => self.patch_ticket(state, id, req),
             Route::ListNotes(id) | Route::CountNotes(id) => match state.tickets.get(&id) {
-                Some(t) => self.list(
-                    req,
-                    "ServiceNote",
-                    t.notes.clone(),
-                    matches!(route, Route::CountNotes(_)),
-                ),
+                Some(t) => self.list(req, "ServiceNote", t.notes.clone(), matches!(route, Route::CountNotes(_))),
                 None => Err(ticket_not_found(id)),
             },
             Route::GetNote(id, note_id) => {
-                let note = state.tickets.get(&id).and_then(|t| {
-                    t.notes
-                        .iter()
-                        .find(|n| n.get("id").and_then(Value::as_i64) == Some(note_id))
-                });
+                let note =
+                    state.tickets.get(&id).and_then(|t| t.notes.iter().find(|n| n.get("id").and_then(Value::as_i64) == Some(note_id)));
                 match note {
                     Some(n) => self.single(req, "ServiceNote", n.clone()),
-                    None => Err(not_found(&format!(
-                        "Note {note_id} on ticket {id} was not found"
-                    ))),
+                    None => Err(not_found(&format!("Note {note_id} on ticket {id} was not found"))),
                 }
             }
             Route::AddNote(id) => self.add_note(state, id, req),
@@ -890,15 +755,11 @@ impl Shared {
     // -----------------------------------------------------------------------------------------
 
     fn control(&self, req: &SimRequest, segments: &[&str]) -> Response {
-        let control_error =
-            |msg: String| json_response(StatusCode::BAD_REQUEST, &json!({"error": msg}));
+        let control_error = |msg: String| json_response(StatusCode::BAD_REQUEST, &json!({"error": msg}));
         match (req.method.clone(), segments) {
             (Method::GET, ["tickets"]) => {
                 let tickets = self.lock().snapshot();
-                json_response(
-                    StatusCode::OK,
-                    &serde_json::to_value(tickets).unwrap_or(Value::Null),
-                )
+                json_response(StatusCode::OK, &serde_json::to_value(tickets).unwrap_or(Value::Null))
             }
             (Method::POST, ["reset"]) => {
                 self.reset();
@@ -912,19 +773,14 @@ impl Shared {
                 match parse_fail_request(&body) {
                     Ok((op, mode, times)) => {
                         if times > 0 {
-                            self.lock().failures.push(FailRule {
-                                op,
-                                mode,
-                                remaining: times,
-                            });
+                            self.lock().failures.push(FailRule { op, mode, remaining: times });
                         }
                         json_response(StatusCode::OK, &json!({"armed": true}))
                     }
                     Err(e) => control_error(e),
                 }
             }
-            _ => not_found(&format!("No control endpoint {} {}", req.method, req.path))
-                .into_response(),
+            _ => not_found(&format!("No control endpoint {} {}", req.method, req.path)).into_response(),
         }
     }
 
@@ -935,45 +791,23 @@ impl Shared {
     fn create_ticket(&self, state: &mut SimState, req: &SimRequest) -> Result<Response, ApiError> {
         let value = parse_json_body(req, "ticket")?;
         let Value::Object(mut ticket) = value else {
-            return Err(invalid_object(
-                "ticket",
-                &[violation(
-                    "",
-                    ViolationCode::InvalidField,
-                    "the ticket must be a JSON object",
-                )],
-            ));
+            return Err(invalid_object("ticket", &[violation("", ViolationCode::InvalidField, "the ticket must be a JSON object")]));
         };
-        let mut violations = self
-            .schemas
-            .validate("Ticket", &Value::Object(ticket.clone()));
+        let mut violations = self.schemas.validate("Ticket", &Value::Object(ticket.clone()));
         // .NET's [Required] also rejects empty strings.
         if let Some(Value::String(s)) = ticket.get("summary")
             && s.trim().is_empty()
         {
-            violations.push(violation(
-                "summary",
-                ViolationCode::NullValue,
-                "summary may not be empty",
-            ));
+            violations.push(violation("summary", ViolationCode::NullValue, "summary may not be empty"));
         }
-        let company_reported = violations
-            .iter()
-            .any(|v| v.field == "company" || v.field.starts_with("company/"));
+        let company_reported = violations.iter().any(|v| v.field == "company" || v.field.starts_with("company/"));
         if let Some(Value::Object(company)) = ticket.get("company")
             && !company_reported
         {
             let has_id = company.get("id").is_some_and(Value::is_number);
-            let has_identifier = company
-                .get("identifier")
-                .and_then(Value::as_str)
-                .is_some_and(|s| !s.trim().is_empty());
+            let has_identifier = company.get("identifier").and_then(Value::as_str).is_some_and(|s| !s.trim().is_empty());
             if !has_id && !has_identifier {
-                violations.push(violation(
-                    "company",
-                    ViolationCode::NullValue,
-                    "company must reference a company by id or identifier",
-                ));
+                violations.push(violation("company", ViolationCode::NullValue, "company must reference a company by id or identifier"));
             }
         }
         if !violations.is_empty() {
@@ -998,22 +832,11 @@ impl Shared {
             }),
         );
         let public = public_ticket(&ticket);
-        state.tickets.insert(
-            id,
-            StoredTicket {
-                body: ticket,
-                notes: Vec::new(),
-            },
-        );
+        state.tickets.insert(id, StoredTicket { body: ticket, notes: Vec::new() });
         Ok(json_response(StatusCode::CREATED, &public))
     }
 
-    fn patch_ticket(
-        &self,
-        state: &mut SimState,
-        id: i64,
-        req: &SimRequest,
-    ) -> Result<Response, ApiError> {
+    fn patch_ticket(&self, state: &mut SimState, id: i64, req: &SimRequest) -> Result<Response, ApiError> {
         let Some(stored) = state.tickets.get(&id) else {
             return Err(ticket_not_found(id));
         };
@@ -1025,12 +848,9 @@ impl Shared {
         };
         let mut ticket = stored.body.clone();
         for (i, op) in ops.iter().enumerate() {
-            self.apply_patch_op(&mut ticket, op)
-                .map_err(|e| bad_request(&format!("patch operation {i}: {e}")))?;
+            self.apply_patch_op(&mut ticket, op).map_err(|e| bad_request(&format!("patch operation {i}: {e}")))?;
         }
-        let violations = self
-            .schemas
-            .validate("Ticket", &Value::Object(ticket.clone()));
+        let violations = self.schemas.validate("Ticket", &Value::Object(ticket.clone()));
         if !violations.is_empty() {
             return Err(invalid_object("ticket", &violations));
         }
@@ -1050,33 +870,17 @@ impl Shared {
     /// on one property of a reference (`status/id`, which replaces the whole reference with
     /// `{"id": value}` because CW re-resolves references).
     fn apply_patch_op(&self, ticket: &mut Map<String, Value>, op: &Value) -> Result<(), String> {
-        let obj = op
-            .as_object()
-            .ok_or("must be an object {op, path, value}")?;
-        let kind = obj
-            .get("op")
-            .and_then(Value::as_str)
-            .ok_or("missing op")?
-            .to_ascii_lowercase();
-        let path = obj
-            .get("path")
-            .and_then(Value::as_str)
-            .ok_or("missing path")?;
+        let obj = op.as_object().ok_or("must be an object {op, path, value}")?;
+        let kind = obj.get("op").and_then(Value::as_str).ok_or("missing op")?.to_ascii_lowercase();
+        let path = obj.get("path").and_then(Value::as_str).ok_or("missing path")?;
         let path = path.trim().trim_start_matches('/');
-        let resolved = self
-            .schemas
-            .lookup_property("Ticket", path)
-            .ok_or_else(|| format!("unknown ticket field {path:?}"))?;
+        let resolved = self.schemas.lookup_property("Ticket", path).ok_or_else(|| format!("unknown ticket field {path:?}"))?;
         let canonical = resolved.canonical_path;
         let top = canonical[0].clone();
         if READ_ONLY_TICKET_FIELDS.contains(&top.as_str()) {
             return Err(format!("{top} is read-only"));
         }
-        let value = || {
-            obj.get("value")
-                .cloned()
-                .ok_or_else(|| format!("{kind} needs a value"))
-        };
+        let value = || obj.get("value").cloned().ok_or_else(|| format!("{kind} needs a value"));
         match (kind.as_str(), canonical.len()) {
             ("replace" | "add", 1) => {
                 ticket.insert(top, value()?);
@@ -1091,60 +895,30 @@ impl Shared {
                 return Err(format!("path {path:?} is too deep"));
             }
             _ => {
-                return Err(format!(
-                    "unsupported op {kind:?} (use replace, add or remove)"
-                ));
+                return Err(format!("unsupported op {kind:?} (use replace, add or remove)"));
             }
         }
         Ok(())
     }
 
-    fn add_note(
-        &self,
-        state: &mut SimState,
-        id: i64,
-        req: &SimRequest,
-    ) -> Result<Response, ApiError> {
+    fn add_note(&self, state: &mut SimState, id: i64, req: &SimRequest) -> Result<Response, ApiError> {
         if !state.tickets.contains_key(&id) {
             return Err(ticket_not_found(id));
         }
         let value = parse_json_body(req, "serviceNote")?;
         let Value::Object(mut note) = value else {
-            return Err(invalid_object(
-                "serviceNote",
-                &[violation(
-                    "",
-                    ViolationCode::InvalidField,
-                    "the note must be a JSON object",
-                )],
-            ));
+            return Err(invalid_object("serviceNote", &[violation("", ViolationCode::InvalidField, "the note must be a JSON object")]));
         };
-        let mut violations = self
-            .schemas
-            .validate("ServiceNote", &Value::Object(note.clone()));
-        let has_text = note
-            .get("text")
-            .and_then(Value::as_str)
-            .is_some_and(|t| !t.trim().is_empty());
+        let mut violations = self.schemas.validate("ServiceNote", &Value::Object(note.clone()));
+        let has_text = note.get("text").and_then(Value::as_str).is_some_and(|t| !t.trim().is_empty());
         let text_reported = violations.iter().any(|v| v.field == "text");
         if !has_text && !text_reported {
-            violations.push(violation(
-                "text",
-                ViolationCode::NullValue,
-                "text is required",
-            ));
+            violations.push(violation("text", ViolationCode::NullValue, "text is required"));
         }
         // [unconfirmed] The real API is reported to reject notes that are neither discussion,
         // internal analysis nor resolution; see psa-apis.md §1.4.
-        let flags = [
-            "detailDescriptionFlag",
-            "internalAnalysisFlag",
-            "resolutionFlag",
-        ];
-        if !flags
-            .iter()
-            .any(|f| note.get(*f).and_then(Value::as_bool) == Some(true))
-        {
+        let flags = ["detailDescriptionFlag", "internalAnalysisFlag", "resolutionFlag"];
+        if !flags.iter().any(|f| note.get(*f).and_then(Value::as_bool) == Some(true)) {
             violations.push(violation(
                 "detailDescriptionFlag",
                 ViolationCode::InvalidField,
@@ -1160,18 +934,12 @@ impl Shared {
         let now = now_rfc3339();
         note.insert("id".into(), json!(note_id));
         note.insert("ticketId".into(), json!(id));
-        for flag in flags
-            .iter()
-            .chain(&["issueFlag", "internalFlag", "externalFlag"])
-        {
+        for flag in flags.iter().chain(&["issueFlag", "internalFlag", "externalFlag"]) {
             note.entry(*flag).or_insert(json!(false));
         }
         note.insert("dateCreated".into(), json!(now));
         note.insert("createdBy".into(), json!(API_MEMBER));
-        note.insert(
-            "_info".into(),
-            json!({"lastUpdated": now, "updatedBy": API_MEMBER}),
-        );
+        note.insert("_info".into(), json!({"lastUpdated": now, "updatedBy": API_MEMBER}));
         let note = Value::Object(note);
         if let Some(ticket) = state.tickets.get_mut(&id) {
             ticket.notes.push(note.clone());
@@ -1206,88 +974,58 @@ impl Shared {
         Err(format!("unknown field {path:?} for {schema}"))
     }
 
-    fn parse_fields(
-        &self,
-        req: &SimRequest,
-        schema: &str,
-    ) -> Result<Option<Vec<Vec<String>>>, ApiError> {
+    fn parse_fields(&self, req: &SimRequest, schema: &str) -> Result<Option<Vec<Vec<String>>>, ApiError> {
         let Some(fields) = req.param("fields") else {
             return Ok(None);
         };
         let mut out = Vec::new();
         for f in fields.split(',').map(str::trim).filter(|f| !f.is_empty()) {
-            let path = self
-                .resolve_field(schema, f)
-                .map_err(|e| bad_request(&format!("fields: {e}")))?;
+            let path = self.resolve_field(schema, f).map_err(|e| bad_request(&format!("fields: {e}")))?;
             out.push(path);
         }
         Ok(Some(out))
     }
 
-    fn list(
-        &self,
-        req: &SimRequest,
-        schema: &str,
-        mut items: Vec<Value>,
-        count_only: bool,
-    ) -> Result<Response, ApiError> {
+    fn list(&self, req: &SimRequest, schema: &str, mut items: Vec<Value>, count_only: bool) -> Result<Response, ApiError> {
         for unsupported in ["childConditions", "customFieldConditions"] {
             if req.param(unsupported).is_some_and(|v| !v.trim().is_empty()) {
-                return Err(bad_request(&format!(
-                    "{unsupported} is not supported by the simulator"
-                )));
+                return Err(bad_request(&format!("{unsupported} is not supported by the simulator")));
             }
         }
         if let Some(text) = req.param("conditions").filter(|c| !c.trim().is_empty()) {
-            let cond = conditions::parse(&text, &|f| self.resolve_field(schema, f))
-                .map_err(|e| bad_request(&format!("conditions: {e}")))?;
+            let cond =
+                conditions::parse(&text, &|f| self.resolve_field(schema, f)).map_err(|e| bad_request(&format!("conditions: {e}")))?;
             items.retain(|item| cond.matches(item));
         }
         if count_only {
-            return Ok(json_response(
-                StatusCode::OK,
-                &json!({"count": items.len()}),
-            ));
+            return Ok(json_response(StatusCode::OK, &json!({"count": items.len()})));
         }
 
         let page_size = match req.param("pageSize") {
             None => DEFAULT_PAGE_SIZE,
             Some(s) => match s.trim().parse::<usize>() {
                 Ok(0) | Err(_) => {
-                    return Err(bad_request(&format!(
-                        "pageSize must be a positive integer, got {s:?}"
-                    )));
+                    return Err(bad_request(&format!("pageSize must be a positive integer, got {s:?}")));
                 }
                 Ok(n) => n.min(MAX_PAGE_SIZE),
             },
         };
-        let forward_only = req
-            .header("pagination-type")
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("forward-only"));
+        let forward_only = req.header("pagination-type").is_some_and(|v| v.trim().eq_ignore_ascii_case("forward-only"));
 
         if forward_only {
             // Forward-only paging walks ids upwards; `pageId` is the last id already seen.
             let after = match req.param("pageId") {
                 None => i64::MIN,
-                Some(s) => s
-                    .trim()
-                    .parse::<i64>()
-                    .map_err(|_| bad_request(&format!("pageId must be an integer, got {s:?}")))?,
+                Some(s) => s.trim().parse::<i64>().map_err(|_| bad_request(&format!("pageId must be an integer, got {s:?}")))?,
             };
             items.sort_by_key(|v| v.get("id").and_then(Value::as_i64).unwrap_or(i64::MIN));
             items.retain(|v| v.get("id").and_then(Value::as_i64).unwrap_or(i64::MIN) > after);
             let more = items.len() > page_size;
             items.truncate(page_size);
-            let last_id = items
-                .last()
-                .and_then(|v| v.get("id"))
-                .and_then(Value::as_i64);
+            let last_id = items.last().and_then(|v| v.get("id")).and_then(Value::as_i64);
             let mut links = Vec::new();
             if let (true, Some(last)) = (more, last_id) {
-                links.push((
-                    self.page_url(req, &[("pageId", last.to_string())], &["page", "pageId"]),
-                    "next",
-                ));
+                links.push((self.page_url(req, &[("pageId", last.to_string())], &["page", "pageId"]), "next"));
             }
             return self.page_response(req, schema, items, &links);
         }
@@ -1311,9 +1049,7 @@ impl Shared {
             None => 1,
             Some(s) => match s.trim().parse::<usize>() {
                 Ok(0) | Err(_) => {
-                    return Err(bad_request(&format!(
-                        "page must be a positive integer, got {s:?}"
-                    )));
+                    return Err(bad_request(&format!("page must be a positive integer, got {s:?}")));
                 }
                 Ok(n) => n,
             },
@@ -1327,11 +1063,7 @@ impl Shared {
         let mut links = Vec::new();
         if last_page > 1 {
             let url = |p: usize| {
-                self.page_url(
-                    req,
-                    &[("pageSize", page_size.to_string()), ("page", p.to_string())],
-                    &["page", "pageSize", "pageId"],
-                )
+                self.page_url(req, &[("pageSize", page_size.to_string()), ("page", p.to_string())], &["page", "pageSize", "pageId"])
             };
             if page > 1 {
                 links.push((url(page - 1), "prev"));
@@ -1345,13 +1077,7 @@ impl Shared {
         self.page_response(req, schema, page_items, &links)
     }
 
-    fn page_response(
-        &self,
-        req: &SimRequest,
-        schema: &str,
-        items: Vec<Value>,
-        links: &[(String, &str)],
-    ) -> Result<Response, ApiError> {
+    fn page_response(&self, req: &SimRequest, schema: &str, items: Vec<Value>, links: &[(String, &str)]) -> Result<Response, ApiError> {
         let fields = self.parse_fields(req, schema)?;
         let items: Vec<Value> = match &fields {
             Some(f) => items.iter().map(|i| project(i, f)).collect(),
@@ -1359,11 +1085,7 @@ impl Shared {
         };
         let mut resp = json_response(StatusCode::OK, &Value::Array(items));
         if !links.is_empty() {
-            let link = links
-                .iter()
-                .map(|(url, rel)| format!("<{url}>; rel=\"{rel}\""))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let link = links.iter().map(|(url, rel)| format!("<{url}>; rel=\"{rel}\"")).collect::<Vec<_>>().join(", ");
             if let Ok(v) = HeaderValue::from_str(&link) {
                 resp.headers_mut().insert(header::LINK, v);
             }
@@ -1385,11 +1107,7 @@ impl Shared {
         format!("http://{}{}?{}", self.addr, req.path, query.finish())
     }
 
-    fn parse_order_by(
-        &self,
-        schema: &str,
-        order: &str,
-    ) -> Result<Vec<(Vec<String>, bool)>, ApiError> {
+    fn parse_order_by(&self, schema: &str, order: &str) -> Result<Vec<(Vec<String>, bool)>, ApiError> {
         let mut keys = Vec::new();
         for part in order.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let mut words = part.split_whitespace();
@@ -1398,17 +1116,13 @@ impl Shared {
                 None | Some("asc") => false,
                 Some("desc") => true,
                 Some(other) => {
-                    return Err(bad_request(&format!(
-                        "orderBy: expected asc or desc, got {other:?}"
-                    )));
+                    return Err(bad_request(&format!("orderBy: expected asc or desc, got {other:?}")));
                 }
             };
             if words.next().is_some() {
                 return Err(bad_request(&format!("orderBy: cannot parse {part:?}")));
             }
-            let path = self
-                .resolve_field(schema, field)
-                .map_err(|e| bad_request(&format!("orderBy: {e}")))?;
+            let path = self.resolve_field(schema, field).map_err(|e| bad_request(&format!("orderBy: {e}")))?;
             keys.push((path, desc));
         }
         Ok(keys)
@@ -1416,12 +1130,8 @@ impl Shared {
 }
 
 fn parse_fail_request(body: &Value) -> Result<(SimOperation, FailureMode, u32), String> {
-    let op_name = body
-        .get("operation")
-        .and_then(Value::as_str)
-        .unwrap_or("any");
-    let op =
-        SimOperation::from_name(op_name).ok_or_else(|| format!("unknown operation {op_name:?}"))?;
+    let op_name = body.get("operation").and_then(Value::as_str).unwrap_or("any");
+    let op = SimOperation::from_name(op_name).ok_or_else(|| format!("unknown operation {op_name:?}"))?;
     let status = match body.get("status") {
         None | Some(Value::Null) => 500,
         Some(v) => v
@@ -1435,21 +1145,18 @@ fn parse_fail_request(body: &Value) -> Result<(SimOperation, FailureMode, u32), 
         "status" => FailureMode::Status(status),
         "after_commit" => FailureMode::AfterCommit(status),
         "throttle" => FailureMode::Throttle,
-        "hang_after_commit" => FailureMode::HangAfterCommit(
-            body.get("seconds").and_then(Value::as_u64).and_then(|n| u16::try_from(n).ok()).unwrap_or(60),
-        ),
+        "hang_after_commit" => {
+            FailureMode::HangAfterCommit(body.get("seconds").and_then(Value::as_u64).and_then(|n| u16::try_from(n).ok()).unwrap_or(60))
+        }
         other => {
-            return Err(format!(
-                "unknown mode {other:?} (status, after_commit, hang_after_commit, throttle)"
-            ));
+            return Err(format!("unknown mode {other:?} (status, after_commit, hang_after_commit, throttle)"));
         }
     };
     let times = match body.get("times") {
         None | Some(Value::Null) => 1,
-        Some(v) => v
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| format!("times must be a non-negative integer, got {v}"))?,
+        Some(v) => {
+            v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| format!("times must be a non-negative integer, got {v}"))?
+        }
     };
     Ok((op, mode, times))
 }
@@ -1468,11 +1175,7 @@ fn public_ticket(ticket: &Map<String, Value>) -> Value {
 }
 
 fn public_tickets(state: &SimState) -> Vec<Value> {
-    state
-        .tickets
-        .values()
-        .map(|t| public_ticket(&t.body))
-        .collect()
+    state.tickets.values().map(|t| public_ticket(&t.body)).collect()
 }
 
 /// Completes a status reference from the status table (`{id}` gains its name, `{name}` its id).
@@ -1481,17 +1184,10 @@ fn normalize_status(ticket: &mut Map<String, Value>) {
         return;
     };
     let id = status.get("id").and_then(Value::as_i64);
-    let name = status
-        .get("name")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let known = STATUSES.iter().find(|(sid, sname, _)| {
-        Some(*sid) == id
-            || (id.is_none()
-                && name
-                    .as_deref()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(sname)))
-    });
+    let name = status.get("name").and_then(Value::as_str).map(str::to_string);
+    let known = STATUSES
+        .iter()
+        .find(|(sid, sname, _)| Some(*sid) == id || (id.is_none() && name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(sname))));
     if let Some((sid, sname, _)) = known {
         status.insert("id".into(), json!(sid));
         status.insert("name".into(), json!(sname));
@@ -1504,11 +1200,7 @@ fn is_closed_status(status: Option<&Value>) -> bool {
         return false;
     };
     let id = status.get("id").and_then(Value::as_i64);
-    let name = status
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .trim();
+    let name = status.get("name").and_then(Value::as_str).unwrap_or("").trim();
     id == Some(99) || name.trim_start_matches('>').eq_ignore_ascii_case("closed")
 }
 
@@ -1553,9 +1245,7 @@ fn project(item: &Value, fields: &[Vec<String>]) -> Value {
                 map.insert(key.clone(), v.clone());
                 break;
             }
-            target = map
-                .entry(key.clone())
-                .or_insert_with(|| Value::Object(Map::new()));
+            target = map.entry(key.clone()).or_insert_with(|| Value::Object(Map::new()));
         }
     }
     out
@@ -1575,10 +1265,7 @@ fn order_values(a: Option<&Value>, b: Option<&Value>) -> Ordering {
     }
     match (a, b) {
         (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
-        (Some(Value::Number(x)), Some(Value::Number(y))) => x
-            .as_f64()
-            .partial_cmp(&y.as_f64())
-            .unwrap_or(Ordering::Equal),
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x.as_f64().partial_cmp(&y.as_f64()).unwrap_or(Ordering::Equal),
         (Some(Value::String(x)), Some(Value::String(y))) => x.to_lowercase().cmp(&y.to_lowercase()),
         _ => rank(a).cmp(&rank(b)),
     }
@@ -1656,18 +1343,11 @@ mod conditions {
     /// Parses `text`, resolving field names with `resolve` (which rejects unknown fields).
     pub(super) fn parse(text: &str, resolve: Resolver<'_>) -> Result<Cond, String> {
         let tokens = tokenize(text)?;
-        let mut p = Parser {
-            tokens,
-            pos: 0,
-            resolve,
-        };
+        let mut p = Parser { tokens, pos: 0, resolve };
         let cond = p.expr(0)?;
         match p.peek() {
             None => Ok(cond),
-            Some(t) => Err(format!(
-                "unexpected {} after a complete condition",
-                describe(t)
-            )),
+            Some(t) => Err(format!("unexpected {} after a complete condition", describe(t))),
         }
     }
 
@@ -1703,9 +1383,7 @@ mod conditions {
                     loop {
                         match chars.get(i) {
                             None => {
-                                return Err(format!(
-                                    "unterminated string starting at position {start}"
-                                ));
+                                return Err(format!("unterminated string starting at position {start}"));
                             }
                             Some('\\') if i + 1 < chars.len() => {
                                 s.push(chars[i + 1]);
@@ -1725,16 +1403,11 @@ mod conditions {
                 }
                 '[' => {
                     let start = i;
-                    let end = chars[i..].iter().position(|&ch| ch == ']').ok_or_else(|| {
-                        format!("unterminated [date] starting at position {start}")
-                    })?;
-                    out.push(Token::Date(
-                        chars[i + 1..i + end]
-                            .iter()
-                            .collect::<String>()
-                            .trim()
-                            .to_string(),
-                    ));
+                    let end = chars[i..]
+                        .iter()
+                        .position(|&ch| ch == ']')
+                        .ok_or_else(|| format!("unterminated [date] starting at position {start}"))?;
+                    out.push(Token::Date(chars[i + 1..i + end].iter().collect::<String>().trim().to_string()));
                     i += end + 1;
                 }
                 '=' => {
@@ -1880,17 +1553,10 @@ mod conditions {
                 Some(Token::Word(w)) if w.eq_ignore_ascii_case("in") => {
                     let lits = self.list()?;
                     let cond = Cond::In { path, lits };
-                    return Ok(if negated {
-                        Cond::Not(Box::new(cond))
-                    } else {
-                        cond
-                    });
+                    return Ok(if negated { Cond::Not(Box::new(cond)) } else { cond });
                 }
                 Some(t) => {
-                    return Err(format!(
-                        "expected an operator after {field}, got {}",
-                        describe(&t)
-                    ));
+                    return Err(format!("expected an operator after {field}, got {}", describe(&t)));
                 }
                 None => return Err(format!("expected an operator after {field}")),
             };
@@ -1899,11 +1565,7 @@ mod conditions {
                 return Err(format!("{field}: contains/like need a quoted string"));
             }
             let cond = Cond::Cmp { path, op, lit };
-            Ok(if negated {
-                Cond::Not(Box::new(cond))
-            } else {
-                cond
-            })
+            Ok(if negated { Cond::Not(Box::new(cond)) } else { cond })
         }
 
         fn list(&mut self) -> Result<Vec<Lit>, String> {
@@ -1916,10 +1578,7 @@ mod conditions {
                     Some(Token::Comma) => lits.push(self.literal()?),
                     Some(Token::RParen) => return Ok(lits),
                     Some(t) => {
-                        return Err(format!(
-                            "expected \",\" or \")\" in list, got {}",
-                            describe(&t)
-                        ));
+                        return Err(format!("expected \",\" or \")\" in list, got {}", describe(&t)));
                     }
                     None => return Err("unterminated in (...) list".to_string()),
                 }
@@ -1929,9 +1588,9 @@ mod conditions {
         fn literal(&mut self) -> Result<Lit, String> {
             match self.next() {
                 Some(Token::Str(s)) => Ok(Lit::Str(s)),
-                Some(Token::Date(d)) => DateTime::parse_from_rfc3339(&d)
-                    .map(Lit::Date)
-                    .map_err(|e| format!("[{d}] is not an RFC 3339 date-time: {e}")),
+                Some(Token::Date(d)) => {
+                    DateTime::parse_from_rfc3339(&d).map(Lit::Date).map_err(|e| format!("[{d}] is not an RFC 3339 date-time: {e}"))
+                }
                 Some(Token::Word(w)) => {
                     if w.eq_ignore_ascii_case("true") {
                         Ok(Lit::Bool(true))
@@ -1983,9 +1642,7 @@ mod conditions {
             Lit::Null => None,
             Lit::Bool(b) => field.as_bool().map(|f| f.cmp(b)),
             Lit::Num(n) => {
-                let f = field
-                    .as_f64()
-                    .or_else(|| field.as_str().and_then(|s| s.trim().parse().ok()))?;
+                let f = field.as_f64().or_else(|| field.as_str().and_then(|s| s.trim().parse().ok()))?;
                 f.partial_cmp(n)
             }
             Lit::Str(s) => Some(text_of(field)?.to_lowercase().cmp(&s.to_lowercase())),
@@ -2010,10 +1667,7 @@ mod conditions {
             Op::Lt => compare(field, lit) == Some(Ordering::Less),
             Op::Le => matches!(compare(field, lit), Some(Ordering::Less | Ordering::Equal)),
             Op::Gt => compare(field, lit) == Some(Ordering::Greater),
-            Op::Ge => matches!(
-                compare(field, lit),
-                Some(Ordering::Greater | Ordering::Equal)
-            ),
+            Op::Ge => matches!(compare(field, lit), Some(Ordering::Greater | Ordering::Equal)),
             Op::Contains | Op::Like => {
                 let (Some(text), Lit::Str(pattern)) = (field.and_then(text_of), lit) else {
                     return false;
@@ -2023,10 +1677,7 @@ mod conditions {
                 if op == Op::Contains {
                     text.contains(&pattern)
                 } else {
-                    glob(
-                        &text.chars().collect::<Vec<_>>(),
-                        &pattern.chars().collect::<Vec<_>>(),
-                    )
+                    glob(&text.chars().collect::<Vec<_>>(), &pattern.chars().collect::<Vec<_>>())
                 }
             }
         }
@@ -2077,10 +1728,7 @@ mod conditions {
             let t = json!({"id": 1001, "summary": "Vigil: Impossible travel", "closedFlag": false,
                            "company": {"id": 250}, "externalXRef": "vigil:abc",
                            "_info": {"lastUpdated": "2025-06-01T00:00:00Z"}});
-            assert!(m(
-                "company/id=250 and closedFlag=false and externalXRef=\"vigil:abc\"",
-                &t
-            ));
+            assert!(m("company/id=250 and closedFlag=false and externalXRef=\"vigil:abc\"", &t));
             assert!(m("externalXRef='VIGIL:ABC'", &t));
             assert!(!m("company/id != 250", &t));
             assert!(m("summary contains \"impossible\"", &t));
@@ -2119,12 +1767,7 @@ mod conditions {
 
         #[test]
         fn glob_matches_stars() {
-            let g = |t: &str, p: &str| {
-                glob(
-                    &t.chars().collect::<Vec<_>>(),
-                    &p.chars().collect::<Vec<_>>(),
-                )
-            };
+            let g = |t: &str, p: &str| glob(&t.chars().collect::<Vec<_>>(), &p.chars().collect::<Vec<_>>());
             assert!(g("contoso ltd", "contoso*"));
             assert!(g("contoso ltd", "*ltd"));
             assert!(g("contoso ltd", "*so*l*"));

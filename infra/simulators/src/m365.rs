@@ -39,13 +39,7 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 /// The five content types the Management Activity API knows.
-pub const CONTENT_TYPES: [&str; 5] = [
-    "Audit.AzureActiveDirectory",
-    "Audit.Exchange",
-    "Audit.SharePoint",
-    "Audit.General",
-    "DLP.All",
-];
+pub const CONTENT_TYPES: [&str; 5] = ["Audit.AzureActiveDirectory", "Audit.Exchange", "Audit.SharePoint", "Audit.General", "DLP.All"];
 
 /// App id of the "Office 365 Management APIs" resource principal (valid as v1 `resource`).
 const MANAGEMENT_APP_ID: &str = "c5393580-f805-4401-95e8-94b7a6ef2fc2";
@@ -85,13 +79,7 @@ impl M365Sim {
             }
         });
         tracing::debug!(base_url = %inner.base_url, "m365 simulator started");
-        Ok(M365SimHandle {
-            inner,
-            server: Arc::new(Mutex::new(Some(ServerTask {
-                shutdown: shutdown_tx,
-                join,
-            }))),
-        })
+        Ok(M365SimHandle { inner, server: Arc::new(Mutex::new(Some(ServerTask { shutdown: shutdown_tx, join }))) })
     }
 }
 
@@ -137,10 +125,7 @@ impl fmt::Display for ParseNameError {
 impl std::error::Error for ParseNameError {}
 
 fn normalise_name(s: &str) -> String {
-    s.chars()
-        .filter(|c| !matches!(c, '_' | '-' | ' '))
-        .flat_map(char::to_lowercase)
-        .collect()
+    s.chars().filter(|c| !matches!(c, '_' | '-' | ' ')).flat_map(char::to_lowercase).collect()
 }
 
 impl FromStr for M365Operation {
@@ -190,15 +175,12 @@ pub struct SimRequest {
 impl SimRequest {
     /// First value of query parameter `name` (name matched case-insensitively, value decoded).
     pub fn query_param(&self, name: &str) -> Option<String> {
-        Params::parse(self.query.as_bytes())
-            .get_ci(name)
-            .map(str::to_owned)
+        Params::parse(self.query.as_bytes()).get_ci(name).map(str::to_owned)
     }
 
     /// Whether the request carried a non-empty `PublisherIdentifier` (any case).
     pub fn has_publisher_identifier(&self) -> bool {
-        self.query_param("PublisherIdentifier")
-            .is_some_and(|v| !v.is_empty())
+        self.query_param("PublisherIdentifier").is_some_and(|v| !v.is_empty())
     }
 }
 
@@ -216,9 +198,7 @@ struct ServerTask {
 
 impl fmt::Debug for M365SimHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("M365SimHandle")
-            .field("base_url", &self.inner.base_url)
-            .finish_non_exhaustive()
+        f.debug_struct("M365SimHandle").field("base_url", &self.inner.base_url).finish_non_exhaustive()
     }
 }
 
@@ -282,39 +262,18 @@ impl M365SimHandle {
     /// Makes one new content blob holding `records` (`contentCreated` = now, ms precision) and
     /// returns its `contentId`. The tenant does not need to exist yet.
     pub fn add_records(&self, tenant_id: &str, content_type: &str, records: Vec<Value>) -> String {
-        self.inner.add_blob(
-            tenant_id,
-            content_type,
-            Utc::now(),
-            BlobBody::Records(records),
-        )
+        self.inner.add_blob(tenant_id, content_type, Utc::now(), BlobBody::Records(records))
     }
 
     /// Like [`Self::add_records`] with an explicit `contentCreated` (e.g. 8 days ago to get an
     /// expired blob, or inside a specific window).
-    pub fn add_records_at(
-        &self,
-        tenant_id: &str,
-        content_type: &str,
-        content_created: DateTime<Utc>,
-        records: Vec<Value>,
-    ) -> String {
-        self.inner.add_blob(
-            tenant_id,
-            content_type,
-            content_created,
-            BlobBody::Records(records),
-        )
+    pub fn add_records_at(&self, tenant_id: &str, content_type: &str, content_created: DateTime<Utc>, records: Vec<Value>) -> String {
+        self.inner.add_blob(tenant_id, content_type, content_created, BlobBody::Records(records))
     }
 
     /// A blob whose body is served verbatim (e.g. invalid JSON). Returns its `contentId`.
     pub fn add_raw_blob(&self, tenant_id: &str, content_type: &str, body: &str) -> String {
-        self.inner.add_blob(
-            tenant_id,
-            content_type,
-            Utc::now(),
-            BlobBody::Raw(body.to_owned()),
-        )
+        self.inner.add_blob(tenant_id, content_type, Utc::now(), BlobBody::Raw(body.to_owned()))
     }
 
     /// Content-list page size (default 100; `0` is treated as 1). More results → `NextPageUri`.
@@ -354,10 +313,7 @@ impl M365SimHandle {
         if let Some(task) = task {
             let _ = task.shutdown.send(());
             let mut join = task.join;
-            if tokio::time::timeout(std::time::Duration::from_secs(2), &mut join)
-                .await
-                .is_err()
-            {
+            if tokio::time::timeout(std::time::Duration::from_secs(2), &mut join).await.is_err() {
                 join.abort();
             }
         }
@@ -485,10 +441,7 @@ impl SimState {
     }
 
     fn take_failure(&mut self, op: Op) -> Option<M365Failure> {
-        let idx = self
-            .failures
-            .iter()
-            .position(|f| f.remaining > 0 && op.matches(f.op))?;
+        let idx = self.failures.iter().position(|f| f.remaining > 0 && op.matches(f.op))?;
         let entry = &mut self.failures[idx];
         entry.remaining -= 1;
         let failure = entry.failure;
@@ -536,16 +489,13 @@ impl Inner {
 
     fn add_tenant(&self, tenant_id: &str, client_id: &str, client_secret: &str) {
         let mut st = self.lock();
-        let entry = st
-            .tenants
-            .entry(tenant_key(tenant_id))
-            .or_insert_with(|| Tenant {
-                client_id: String::new(),
-                client_secret: String::new(),
-                consented: true,
-                activity_feed_role: true,
-                subscriptions: BTreeMap::new(),
-            });
+        let entry = st.tenants.entry(tenant_key(tenant_id)).or_insert_with(|| Tenant {
+            client_id: String::new(),
+            client_secret: String::new(),
+            consented: true,
+            activity_feed_role: true,
+            subscriptions: BTreeMap::new(),
+        });
         entry.client_id = client_id.to_owned();
         entry.client_secret = client_secret.to_owned();
         entry.consented = true;
@@ -562,53 +512,31 @@ impl Inner {
         if times == 0 {
             return;
         }
-        self.lock().failures.push(PendingFailure {
-            op,
-            failure,
-            remaining: times,
-        });
+        self.lock().failures.push(PendingFailure { op, failure, remaining: times });
     }
 
     fn subscriptions(&self, tenant_id: &str) -> Vec<String> {
         self.lock()
             .tenants
             .get(&tenant_key(tenant_id))
-            .map(|t| {
-                t.subscriptions
-                    .iter()
-                    .filter(|(_, s)| s.enabled)
-                    .map(|(ct, _)| ct.clone())
-                    .collect()
-            })
+            .map(|t| t.subscriptions.iter().filter(|(_, s)| s.enabled).map(|(ct, _)| ct.clone()).collect())
             .unwrap_or_default()
     }
 
-    fn add_blob(
-        &self,
-        tenant_id: &str,
-        content_type: &str,
-        created: DateTime<Utc>,
-        body: BlobBody,
-    ) -> String {
+    fn add_blob(&self, tenant_id: &str, content_type: &str, created: DateTime<Utc>, body: BlobBody) -> String {
         let created = truncate_ms(created);
         let mut st = self.lock();
         st.seq += 1;
         let seq = st.seq;
         let stamp = created.format("%Y%m%d%H%M%S%3f").to_string();
-        let content_id = format!(
-            "{stamp}${stamp}${}${seq:06}",
-            content_type.to_ascii_lowercase().replace('.', "_")
-        );
-        st.blobs
-            .entry(tenant_key(tenant_id))
-            .or_default()
-            .push(Blob {
-                seq,
-                content_id: content_id.clone(),
-                content_type: content_type.to_owned(),
-                created,
-                body,
-            });
+        let content_id = format!("{stamp}${stamp}${}${seq:06}", content_type.to_ascii_lowercase().replace('.', "_"));
+        st.blobs.entry(tenant_key(tenant_id)).or_default().push(Blob {
+            seq,
+            content_id: content_id.clone(),
+            content_type: content_type.to_owned(),
+            created,
+            body,
+        });
         content_id
     }
 
@@ -641,9 +569,7 @@ impl Inner {
         if self.is_management_audience(resource) {
             return true;
         }
-        Url::parse(resource)
-            .ok()
-            .is_some_and(|u| u.scheme() == "https" && u.host_str().is_some())
+        Url::parse(resource).ok().is_some_and(|u| u.scheme() == "https" && u.host_str().is_some())
     }
 }
 
@@ -656,28 +582,18 @@ struct Params(Vec<(String, String)>);
 
 impl Params {
     fn parse(raw: &[u8]) -> Self {
-        Self(
-            url::form_urlencoded::parse(raw)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
+        Self(url::form_urlencoded::parse(raw).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
     }
 
     /// Exact-name lookup (token endpoint form fields).
     fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// Case-insensitive lookup (Management API query parameters; ASP.NET binds them
     /// case-insensitively and Elastic sends `publisherIdentifier`).
     fn get_ci(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.0.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -703,14 +619,7 @@ fn new_guid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
 }
 
 fn truncate_ms(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -740,27 +649,16 @@ fn parse_window_time(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(dt) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M") {
         return Some(dt.and_utc());
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|dt| dt.and_utc())
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|dt| dt.and_utc())
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-        body.to_string(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response()
 }
 
 /// Management API error body: `{"error":{"code":"AF20022","message":"..."}}`.
 fn af_error(status: StatusCode, code: &str, message: &str) -> Response {
-    json_response(
-        status,
-        &json!({ "error": { "code": code, "message": message } }),
-    )
+    json_response(status, &json!({ "error": { "code": code, "message": message } }))
 }
 
 /// A Management API error not yet rendered (keeps `Result`s small).
@@ -772,11 +670,7 @@ struct AfError {
 
 impl AfError {
     fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            code,
-            message: message.into(),
-        }
+        Self { status: StatusCode::BAD_REQUEST, code, message: message.into() }
     }
 }
 
@@ -790,21 +684,14 @@ impl IntoResponse for AfError {
 /// wrong-audience bearer token: 401, `WWW-Authenticate: Bearer`, `{"Message": "..."}` – no AF
 /// code, so clients re-authenticate instead of treating it as a permission problem.
 fn unauthorized() -> Response {
-    let mut resp = json_response(
-        StatusCode::UNAUTHORIZED,
-        &json!({ "Message": "Authorization has been denied for this request." }),
-    );
-    resp.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    let mut resp = json_response(StatusCode::UNAUTHORIZED, &json!({ "Message": "Authorization has been denied for this request." }));
+    resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     resp
 }
 
 fn no_store(resp: &mut Response) {
     let h = resp.headers_mut();
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store, no-cache"),
-    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store, no-cache"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
@@ -830,8 +717,7 @@ fn aad_error(status: StatusCode, error: &str, code: u32, description: &str) -> R
 }
 
 fn with_retry_after(mut resp: Response) -> Response {
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     resp
 }
 
@@ -854,32 +740,22 @@ fn token_failure(failure: M365Failure) -> Response {
 
 fn management_failure(failure: M365Failure, op: Op, publisher: Option<&str>) -> Response {
     let publisher = publisher.filter(|p| !p.is_empty()).unwrap_or(ZERO_GUID);
-    let throttled = format!(
-        "Too many requests. Method={}, PublisherId={publisher}",
-        op.method_name()
-    );
+    let throttled = format!("Too many requests. Method={}, PublisherId={publisher}", op.method_name());
     match failure {
-        M365Failure::Throttle => {
-            with_retry_after(af_error(StatusCode::TOO_MANY_REQUESTS, "AF429", &throttled))
-        }
+        M365Failure::Throttle => with_retry_after(af_error(StatusCode::TOO_MANY_REQUESTS, "AF429", &throttled)),
         // Microsoft's troubleshooting page shows 403 + AF429; whether Retry-After is sent is
         // unconfirmed, so this variant omits it (clients must back off on their own).
         M365Failure::ThrottleForbidden => af_error(StatusCode::FORBIDDEN, "AF429", &throttled),
-        M365Failure::ServerError => af_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "AF50000",
-            "An internal error occurred. Retry the request.",
-        ),
+        M365Failure::ServerError => {
+            af_error(StatusCode::INTERNAL_SERVER_ERROR, "AF50000", "An internal error occurred. Retry the request.")
+        }
     }
 }
 
 fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty())
 }
 
 /// `client_id`/`client_secret` from the form body, falling back to HTTP Basic (RFC 6749 2.3.1:
@@ -895,12 +771,8 @@ fn client_credentials(form: &Params, headers: &HeaderMap) -> (Option<String>, Op
         .and_then(|(_, b64)| STANDARD.decode(b64.trim()).ok())
         .and_then(|raw| String::from_utf8(raw).ok());
     if let Some((u, p)) = basic.as_deref().and_then(|d| d.split_once(':')) {
-        let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("v={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
-        };
+        let decode =
+            |s: &str| url::form_urlencoded::parse(format!("v={s}").as_bytes()).next().map(|(_, v)| v.into_owned()).unwrap_or_default();
         if id.is_none() {
             id = Some(decode(u));
         }
@@ -908,20 +780,11 @@ fn client_credentials(form: &Params, headers: &HeaderMap) -> (Option<String>, Op
             secret = Some(decode(p));
         }
     }
-    (
-        id.filter(|s| !s.is_empty()),
-        secret.filter(|s| !s.is_empty()),
-    )
+    (id.filter(|s| !s.is_empty()), secret.filter(|s| !s.is_empty()))
 }
 
 /// An unsigned, JWT-shaped opaque token (header.payload.garbage-signature).
-fn make_access_token(
-    tenant: &str,
-    client_id: &str,
-    audience: &str,
-    now: DateTime<Utc>,
-    has_role: bool,
-) -> String {
+fn make_access_token(tenant: &str, client_id: &str, audience: &str, now: DateTime<Utc>, has_role: bool) -> String {
     let header = json!({ "typ": "JWT", "alg": "RS256", "x5t": "vigil-sim", "kid": "vigil-sim" });
     let iat = now.timestamp() - 300;
     let issuer = format!("https://sts.windows.net/{tenant}/");
@@ -966,14 +829,7 @@ enum TokenVersion {
 }
 
 impl Inner {
-    fn handle_token(
-        &self,
-        version: TokenVersion,
-        tenant: &str,
-        uri: &Uri,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Response {
+    fn handle_token(&self, version: TokenVersion, tenant: &str, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Response {
         let now = Utc::now();
         let form = Params::parse(body);
         let mut guard = self.lock();
@@ -1058,11 +914,7 @@ impl Inner {
                 resource.to_owned()
             }
             TokenVersion::V1 => {
-                let Some(resource) = form
-                    .get("resource")
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                else {
+                let Some(resource) = form.get("resource").map(str::trim).filter(|s| !s.is_empty()) else {
                     return aad_error(
                         StatusCode::BAD_REQUEST,
                         "invalid_request",
@@ -1120,12 +972,7 @@ impl Inner {
         let access_token = make_access_token(tenant, &client_id, &resource, now, has_role);
         st.tokens.insert(
             access_token.clone(),
-            IssuedToken {
-                tenant: tkey,
-                audience: resource.clone(),
-                expires: now + TimeDelta::seconds(TOKEN_LIFETIME_SECS),
-                has_role,
-            },
+            IssuedToken { tenant: tkey, audience: resource.clone(), expires: now + TimeDelta::seconds(TOKEN_LIFETIME_SECS), has_role },
         );
 
         let body = match version {
@@ -1171,9 +1018,7 @@ struct Ctx<'a> {
 fn classify(method: &Method, segments: &[&str]) -> Op {
     let is = |seg: &str, name: &str| seg.eq_ignore_ascii_case(name);
     match segments {
-        [s, op] if is(s, "subscriptions") && is(op, "start") && method == Method::POST => {
-            Op::StartSubscription
-        }
+        [s, op] if is(s, "subscriptions") && is(op, "start") && method == Method::POST => Op::StartSubscription,
         [s, op] if is(s, "subscriptions") && is(op, "content") => Op::ListContent,
         [a, _] if is(a, "audit") => Op::FetchBlob,
         _ => Op::Other,
@@ -1211,10 +1056,7 @@ impl Inner {
         let mut guard = self.lock();
         let st = &mut *guard;
         st.log(method, uri);
-        let publisher = ctx
-            .query
-            .get_ci("PublisherIdentifier")
-            .filter(|p| !p.is_empty());
+        let publisher = ctx.query.get_ci("PublisherIdentifier").filter(|p| !p.is_empty());
         if publisher.is_none() {
             st.missing_publisher += 1;
         }
@@ -1256,9 +1098,7 @@ impl Inner {
             return af_error(
                 StatusCode::BAD_REQUEST,
                 "AF20011",
-                &format!(
-                    "Specified tenant ID ({tenant}) does not exist in the system or has been deleted."
-                ),
+                &format!("Specified tenant ID ({tenant}) does not exist in the system or has been deleted."),
             );
         }
 
@@ -1271,9 +1111,7 @@ impl Inner {
                     ("list", &Method::GET) => list_subscriptions(st, &ctx),
                     ("content", &Method::GET) => list_content(st, &ctx),
                     ("notifications", &Method::GET) => list_notifications(st, &ctx),
-                    ("start" | "stop" | "list" | "content" | "notifications", _) => {
-                        method_not_allowed(method)
-                    }
+                    ("start" | "stop" | "list" | "content" | "notifications", _) => method_not_allowed(method),
                     _ => not_found(uri),
                 }
             }
@@ -1290,24 +1128,15 @@ impl Inner {
 }
 
 fn not_found(uri: &Uri) -> Response {
-    json_response(
-        StatusCode::NOT_FOUND,
-        &json!({ "Message": format!("No HTTP resource was found that matches the request URI '{uri}'.") }),
-    )
+    json_response(StatusCode::NOT_FOUND, &json!({ "Message": format!("No HTTP resource was found that matches the request URI '{uri}'.") }))
 }
 
 /// Validates `contentType` (AF20001 missing, AF20020 unknown) and returns its canonical form.
 fn content_type_param<'q>(ctx: &'q Ctx<'_>) -> Result<&'q str, AfError> {
     match ctx.query.get_ci("contentType") {
-        None | Some("") => Err(AfError::bad_request(
-            "AF20001",
-            "A required parameter is missing: contentType.",
-        )),
+        None | Some("") => Err(AfError::bad_request("AF20001", "A required parameter is missing: contentType.")),
         Some(ct) if CONTENT_TYPES.contains(&ct) => Ok(ct),
-        Some(ct) => Err(AfError::bad_request(
-            "AF20020",
-            format!("The specified content type is not valid: {ct}."),
-        )),
+        Some(ct) => Err(AfError::bad_request("AF20020", format!("The specified content type is not valid: {ct}."))),
     }
 }
 
@@ -1321,19 +1150,11 @@ fn subscription_json(content_type: &str, sub: &Subscription) -> Value {
 
 /// Requires an enabled subscription for `content_type` (AF20022 none, AF20023 disabled).
 fn require_subscription(st: &SimState, ctx: &Ctx<'_>, content_type: &str) -> Result<(), AfError> {
-    match st
-        .tenants
-        .get(&ctx.tkey)
-        .and_then(|t| t.subscriptions.get(content_type))
-    {
-        None => Err(AfError::bad_request(
-            "AF20022",
-            "No subscription found for the specified content type.",
-        )),
-        Some(sub) if !sub.enabled => Err(AfError::bad_request(
-            "AF20023",
-            "The subscription was disabled by the tenant administrator or service administrator.",
-        )),
+    match st.tenants.get(&ctx.tkey).and_then(|t| t.subscriptions.get(content_type)) {
+        None => Err(AfError::bad_request("AF20022", "No subscription found for the specified content type.")),
+        Some(sub) if !sub.enabled => {
+            Err(AfError::bad_request("AF20023", "The subscription was disabled by the tenant administrator or service administrator."))
+        }
         Some(_) => Ok(()),
     }
 }
@@ -1359,35 +1180,17 @@ fn start_subscription(st: &mut SimState, ctx: &Ctx<'_>) -> Response {
                 _ => None,
             },
             _ => {
-                return af_error(
-                    StatusCode::BAD_REQUEST,
-                    "AF20002",
-                    "The request body is not a valid subscription definition.",
-                );
+                return af_error(StatusCode::BAD_REQUEST, "AF20002", "The request body is not a valid subscription definition.");
             }
         }
     };
     let Some(tenant) = st.tenants.get_mut(&ctx.tkey) else {
-        return af_error(
-            StatusCode::BAD_REQUEST,
-            "AF20011",
-            "Specified tenant ID does not exist in the system or has been deleted.",
-        );
+        return af_error(StatusCode::BAD_REQUEST, "AF20011", "Specified tenant ID does not exist in the system or has been deleted.");
     };
     // The real service also asks for 15 minutes between starts; not enforced here.
-    let sub = tenant
-        .subscriptions
-        .entry(content_type.clone())
-        .or_insert(Subscription {
-            enabled: false,
-            webhook: None,
-        });
+    let sub = tenant.subscriptions.entry(content_type.clone()).or_insert(Subscription { enabled: false, webhook: None });
     if sub.enabled && sub.webhook == webhook {
-        return af_error(
-            StatusCode::BAD_REQUEST,
-            "AF20024",
-            "The subscription is already enabled. No property change.",
-        );
+        return af_error(StatusCode::BAD_REQUEST, "AF20024", "The subscription is already enabled. No property change.");
     }
     sub.enabled = true;
     sub.webhook = webhook;
@@ -1399,16 +1202,9 @@ fn stop_subscription(st: &mut SimState, ctx: &Ctx<'_>) -> Response {
         Ok(ct) => ct.to_owned(),
         Err(err) => return err.into_response(),
     };
-    let sub = st
-        .tenants
-        .get_mut(&ctx.tkey)
-        .and_then(|t| t.subscriptions.get_mut(&content_type));
+    let sub = st.tenants.get_mut(&ctx.tkey).and_then(|t| t.subscriptions.get_mut(&content_type));
     match sub {
-        None => af_error(
-            StatusCode::BAD_REQUEST,
-            "AF20022",
-            "No subscription found for the specified content type.",
-        ),
+        None => af_error(StatusCode::BAD_REQUEST, "AF20022", "No subscription found for the specified content type."),
         Some(sub) => {
             sub.enabled = false;
             // Documented as 200 with no body.
@@ -1418,16 +1214,8 @@ fn stop_subscription(st: &mut SimState, ctx: &Ctx<'_>) -> Response {
 }
 
 fn list_subscriptions(st: &SimState, ctx: &Ctx<'_>) -> Response {
-    let list: Vec<Value> = st
-        .tenants
-        .get(&ctx.tkey)
-        .map(|t| {
-            t.subscriptions
-                .iter()
-                .map(|(ct, sub)| subscription_json(ct, sub))
-                .collect()
-        })
-        .unwrap_or_default();
+    let list: Vec<Value> =
+        st.tenants.get(&ctx.tkey).map(|t| t.subscriptions.iter().map(|(ct, sub)| subscription_json(ct, sub)).collect()).unwrap_or_default();
     json_response(StatusCode::OK, &Value::Array(list))
 }
 
@@ -1452,12 +1240,7 @@ fn window(ctx: &Ctx<'_>) -> Result<(DateTime<Utc>, DateTime<Utc>, String, String
                     )
                 })
             };
-            (
-                parse("startTime", s)?,
-                parse("endTime", e)?,
-                s.to_owned(),
-                e.to_owned(),
-            )
+            (parse("startTime", s)?, parse("endTime", e)?, s.to_owned(), e.to_owned())
         }
         _ => {
             return Err(AfError::bad_request(
@@ -1466,8 +1249,7 @@ fn window(ctx: &Ctx<'_>) -> Result<(DateTime<Utc>, DateTime<Utc>, String, String
             ));
         }
     };
-    let oldest =
-        ctx.now - TimeDelta::days(RETENTION_DAYS) - TimeDelta::minutes(START_GRACE_MINUTES);
+    let oldest = ctx.now - TimeDelta::days(RETENTION_DAYS) - TimeDelta::minutes(START_GRACE_MINUTES);
     if end <= start || end - start > TimeDelta::hours(24) || start < oldest {
         return Err(AfError::bad_request(
             "AF20030",
@@ -1491,29 +1273,20 @@ fn list_content(st: &mut SimState, ctx: &Ctx<'_>) -> Response {
         return resp.into_response();
     }
 
-    let (start, end, start_text, end_text, after) =
-        match ctx.query.get_ci("nextPage").filter(|p| !p.is_empty()) {
-            Some(token) => match st.pages.get(token) {
-                Some(c) if c.tenant == ctx.tkey && c.content_type == content_type => (
-                    c.start,
-                    c.end,
-                    c.start_text.clone(),
-                    c.end_text.clone(),
-                    Some(c.after),
-                ),
-                _ => {
-                    return af_error(
-                        StatusCode::BAD_REQUEST,
-                        "AF20031",
-                        "Invalid nextPage Input: the value is not valid for this request.",
-                    );
-                }
-            },
-            None => match window(ctx) {
-                Ok((s, e, st_text, en_text)) => (s, e, st_text, en_text, None),
-                Err(err) => return err.into_response(),
-            },
-        };
+    let (start, end, start_text, end_text, after) = match ctx.query.get_ci("nextPage").filter(|p| !p.is_empty()) {
+        Some(token) => match st.pages.get(token) {
+            Some(c) if c.tenant == ctx.tkey && c.content_type == content_type => {
+                (c.start, c.end, c.start_text.clone(), c.end_text.clone(), Some(c.after))
+            }
+            _ => {
+                return af_error(StatusCode::BAD_REQUEST, "AF20031", "Invalid nextPage Input: the value is not valid for this request.");
+            }
+        },
+        None => match window(ctx) {
+            Ok((s, e, st_text, en_text)) => (s, e, st_text, en_text, None),
+            Err(err) => return err.into_response(),
+        },
+    };
 
     let expiry_cutoff = ctx.now - TimeDelta::days(RETENTION_DAYS);
     let mut matching: Vec<&Blob> = st
@@ -1561,25 +1334,10 @@ fn list_content(st: &mut SimState, ctx: &Ctx<'_>) -> Response {
             .append_pair("endTime", &end_text)
             .append_pair("nextPage", &token)
             .finish();
-        let next = format!(
-            "{}/api/v1/{}/activity/feed/subscriptions/content?{query}",
-            ctx.management_base, ctx.tenant
-        );
-        st.pages.insert(
-            token,
-            PageCursor {
-                tenant: ctx.tkey.clone(),
-                content_type,
-                start,
-                end,
-                start_text,
-                end_text,
-                after: last,
-            },
-        );
+        let next = format!("{}/api/v1/{}/activity/feed/subscriptions/content?{query}", ctx.management_base, ctx.tenant);
+        st.pages.insert(token, PageCursor { tenant: ctx.tkey.clone(), content_type, start, end, start_text, end_text, after: last });
         if let Ok(value) = HeaderValue::from_str(&next) {
-            resp.headers_mut()
-                .insert(HeaderName::from_static("nextpageuri"), value);
+            resp.headers_mut().insert(HeaderName::from_static("nextpageuri"), value);
         }
     }
     resp
@@ -1602,16 +1360,8 @@ fn list_notifications(st: &SimState, ctx: &Ctx<'_>) -> Response {
 
 fn fetch_blob(st: &mut SimState, ctx: &Ctx<'_>, content_id: &str) -> Response {
     // axum has already percent-decoded the path, so `%24` and a raw `$` both arrive as `$`.
-    let Some(blob) = st
-        .blobs
-        .get(&ctx.tkey)
-        .and_then(|blobs| blobs.iter().find(|b| b.content_id == content_id))
-    else {
-        return af_error(
-            StatusCode::NOT_FOUND,
-            "AF20050",
-            "The specified content does not exist.",
-        );
+    let Some(blob) = st.blobs.get(&ctx.tkey).and_then(|blobs| blobs.iter().find(|b| b.content_id == content_id)) else {
+        return af_error(StatusCode::NOT_FOUND, "AF20050", "The specified content does not exist.");
     };
     if blob.created <= ctx.now - TimeDelta::days(RETENTION_DAYS) {
         return af_error(
@@ -1620,11 +1370,7 @@ fn fetch_blob(st: &mut SimState, ctx: &Ctx<'_>, content_id: &str) -> Response {
             "Content requested with the content ID has already expired. Content older than 7 days cannot be retrieved.",
         );
     }
-    let disabled = st
-        .tenants
-        .get(&ctx.tkey)
-        .and_then(|t| t.subscriptions.get(&blob.content_type))
-        .is_some_and(|s| !s.enabled);
+    let disabled = st.tenants.get(&ctx.tkey).and_then(|t| t.subscriptions.get(&blob.content_type)).is_some_and(|s| !s.enabled);
     if disabled {
         return af_error(
             StatusCode::BAD_REQUEST,
@@ -1637,12 +1383,7 @@ fn fetch_blob(st: &mut SimState, ctx: &Ctx<'_>, content_id: &str) -> Response {
         BlobBody::Raw(raw) => raw.clone(),
     };
     st.blob_fetches += 1;
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-        body,
-    )
-        .into_response()
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body).into_response()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1655,41 +1396,23 @@ fn router(inner: Shared) -> Router {
     Router::new()
         .route("/login/{tenant}/oauth2/v2.0/token", post(token_v2))
         .route("/login/{tenant}/oauth2/token", post(token_v1))
-        .route(
-            "/manage/api/{version}/{tenant}/activity/feed/{*rest}",
-            any(manage),
-        )
+        .route("/manage/api/{version}/{tenant}/activity/feed/{*rest}", any(manage))
         .route("/_sim/tenants", post(ctl_add_tenant))
         .route("/_sim/tenants/{tenant}/records", post(ctl_add_records))
         .route("/_sim/tenants/{tenant}/raw-blob", post(ctl_add_raw_blob))
         .route("/_sim/tenants/{tenant}/consent", post(ctl_consent))
-        .route(
-            "/_sim/tenants/{tenant}/subscriptions",
-            get(ctl_subscriptions),
-        )
+        .route("/_sim/tenants/{tenant}/subscriptions", get(ctl_subscriptions))
         .route("/_sim/fail", post(ctl_fail))
         .route("/_sim/page-size", post(ctl_page_size))
         .route("/_sim/requests", get(ctl_requests))
         .with_state(inner)
 }
 
-async fn token_v2(
-    State(sim): State<Shared>,
-    Path(tenant): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn token_v2(State(sim): State<Shared>, Path(tenant): Path<String>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     sim.handle_token(TokenVersion::V2, &tenant, &uri, &headers, &body)
 }
 
-async fn token_v1(
-    State(sim): State<Shared>,
-    Path(tenant): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn token_v1(State(sim): State<Shared>, Path(tenant): Path<String>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     sim.handle_token(TokenVersion::V1, &tenant, &uri, &headers, &body)
 }
 
@@ -1713,10 +1436,7 @@ struct CtlTenant {
 
 async fn ctl_add_tenant(State(sim): State<Shared>, Json(req): Json<CtlTenant>) -> Response {
     sim.add_tenant(&req.tenant_id, &req.client_id, &req.client_secret);
-    json_response(
-        StatusCode::CREATED,
-        &json!({ "tenant_id": req.tenant_id, "client_id": req.client_id }),
-    )
+    json_response(StatusCode::CREATED, &json!({ "tenant_id": req.tenant_id, "client_id": req.client_id }))
 }
 
 #[derive(Deserialize)]
@@ -1725,17 +1445,8 @@ struct CtlRecords {
     records: Vec<Value>,
 }
 
-async fn ctl_add_records(
-    State(sim): State<Shared>,
-    Path(tenant): Path<String>,
-    Json(req): Json<CtlRecords>,
-) -> Response {
-    let id = sim.add_blob(
-        &tenant,
-        &req.content_type,
-        Utc::now(),
-        BlobBody::Records(req.records),
-    );
+async fn ctl_add_records(State(sim): State<Shared>, Path(tenant): Path<String>, Json(req): Json<CtlRecords>) -> Response {
+    let id = sim.add_blob(&tenant, &req.content_type, Utc::now(), BlobBody::Records(req.records));
     json_response(StatusCode::CREATED, &json!({ "contentId": id }))
 }
 
@@ -1745,17 +1456,8 @@ struct CtlRawBlob {
     body: String,
 }
 
-async fn ctl_add_raw_blob(
-    State(sim): State<Shared>,
-    Path(tenant): Path<String>,
-    Json(req): Json<CtlRawBlob>,
-) -> Response {
-    let id = sim.add_blob(
-        &tenant,
-        &req.content_type,
-        Utc::now(),
-        BlobBody::Raw(req.body),
-    );
+async fn ctl_add_raw_blob(State(sim): State<Shared>, Path(tenant): Path<String>, Json(req): Json<CtlRawBlob>) -> Response {
+    let id = sim.add_blob(&tenant, &req.content_type, Utc::now(), BlobBody::Raw(req.body));
     json_response(StatusCode::CREATED, &json!({ "contentId": id }))
 }
 
@@ -1764,16 +1466,9 @@ struct CtlConsent {
     granted: bool,
 }
 
-async fn ctl_consent(
-    State(sim): State<Shared>,
-    Path(tenant): Path<String>,
-    Json(req): Json<CtlConsent>,
-) -> Response {
+async fn ctl_consent(State(sim): State<Shared>, Path(tenant): Path<String>, Json(req): Json<CtlConsent>) -> Response {
     if !sim.lock().tenants.contains_key(&tenant_key(&tenant)) {
-        return json_response(
-            StatusCode::NOT_FOUND,
-            &json!({ "error": format!("unknown tenant {tenant}") }),
-        );
+        return json_response(StatusCode::NOT_FOUND, &json!({ "error": format!("unknown tenant {tenant}") }));
     }
     sim.set_consent(&tenant, req.granted);
     json_response(StatusCode::OK, &json!({ "granted": req.granted }))
@@ -1809,10 +1504,7 @@ async fn ctl_fail(State(sim): State<Shared>, Json(req): Json<CtlFail>) -> Respon
         }
     };
     sim.fail_next(op, failure, req.times);
-    json_response(
-        StatusCode::OK,
-        &json!({ "operation": format!("{op:?}"), "failure": format!("{failure:?}"), "times": req.times }),
-    )
+    json_response(StatusCode::OK, &json!({ "operation": format!("{op:?}"), "failure": format!("{failure:?}"), "times": req.times }))
 }
 
 #[derive(Deserialize)]
@@ -1822,10 +1514,7 @@ struct CtlPageSize {
 
 async fn ctl_page_size(State(sim): State<Shared>, Json(req): Json<CtlPageSize>) -> Response {
     sim.lock().page_size = req.page_size.max(1);
-    json_response(
-        StatusCode::OK,
-        &json!({ "page_size": req.page_size.max(1) }),
-    )
+    json_response(StatusCode::OK, &json!({ "page_size": req.page_size.max(1) }))
 }
 
 async fn ctl_requests(State(sim): State<Shared>) -> Response {
@@ -1849,14 +1538,8 @@ mod tests {
 
     #[test]
     fn names_parse_leniently() {
-        assert_eq!(
-            "list_content".parse::<M365Operation>(),
-            Ok(M365Operation::ListContent)
-        );
-        assert_eq!(
-            "ThrottleForbidden".parse::<M365Failure>(),
-            Ok(M365Failure::ThrottleForbidden)
-        );
+        assert_eq!("list_content".parse::<M365Operation>(), Ok(M365Operation::ListContent));
+        assert_eq!("ThrottleForbidden".parse::<M365Failure>(), Ok(M365Failure::ThrottleForbidden));
         assert!("nope".parse::<M365Failure>().is_err());
     }
 

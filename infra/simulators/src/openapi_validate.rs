@@ -100,22 +100,15 @@ impl SchemaSet {
     /// JSON, has no `components.schemas` object, or contains a `$ref` that does not resolve to
     /// one of those schemas.
     pub fn from_openapi_json(text: &str) -> Result<Self, String> {
-        let doc: Value =
-            serde_json::from_str(text).map_err(|e| format!("OpenAPI document is not JSON: {e}"))?;
+        let doc: Value = serde_json::from_str(text).map_err(|e| format!("OpenAPI document is not JSON: {e}"))?;
         let schemas = doc
             .get("components")
             .and_then(|c| c.get("schemas"))
             .and_then(Value::as_object)
             .ok_or_else(|| "OpenAPI document has no components.schemas object".to_string())?;
-        let set = SchemaSet {
-            schemas: schemas
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        };
+        let set = SchemaSet { schemas: schemas.iter().map(|(k, v)| (k.clone(), v.clone())).collect() };
         for (name, schema) in &set.schemas {
-            set.check_refs(schema)
-                .map_err(|e| format!("schema {name}: {e}"))?;
+            set.check_refs(schema).map_err(|e| format!("schema {name}: {e}"))?;
         }
         Ok(set)
     }
@@ -155,9 +148,7 @@ impl SchemaSet {
         let mut canonical = Vec::new();
         for segment in path.split('/') {
             let props = schema.get("properties")?.as_object()?;
-            let (name, sub) = props
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(segment))?;
+            let (name, sub) = props.iter().find(|(k, _)| k.eq_ignore_ascii_case(segment))?;
             canonical.push(name.clone());
             schema = self.resolve(sub)?;
         }
@@ -166,14 +157,8 @@ impl SchemaSet {
         }
         Some(ResolvedProperty {
             canonical_path: canonical,
-            type_name: schema
-                .get("type")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            format: schema
-                .get("format")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            type_name: schema.get("type").and_then(Value::as_str).map(str::to_string),
+            format: schema.get("format").and_then(Value::as_str).map(str::to_string),
         })
     }
 
@@ -182,9 +167,7 @@ impl SchemaSet {
             Value::Object(map) => {
                 if let Some(r) = map.get("$ref") {
                     let r = r.as_str().ok_or("non-string $ref")?;
-                    let name = r
-                        .strip_prefix(REF_PREFIX)
-                        .ok_or_else(|| format!("unsupported $ref {r}"))?;
+                    let name = r.strip_prefix(REF_PREFIX).ok_or_else(|| format!("unsupported $ref {r}"))?;
                     if !self.schemas.contains_key(name) {
                         return Err(format!("dangling $ref {r}"));
                     }
@@ -207,46 +190,20 @@ impl SchemaSet {
         None
     }
 
-    fn validate_value(
-        &self,
-        schema: &Value,
-        value: &Value,
-        path: &str,
-        depth: usize,
-        out: &mut Vec<Violation>,
-    ) {
+    fn validate_value(&self, schema: &Value, value: &Value, path: &str, depth: usize, out: &mut Vec<Violation>) {
         let label = if path.is_empty() { "value" } else { path };
         if depth > MAX_DEPTH {
-            push(
-                out,
-                path,
-                ViolationCode::InvalidField,
-                format!("{label} is nested too deeply"),
-            );
+            push(out, path, ViolationCode::InvalidField, format!("{label} is nested too deeply"));
             return;
         }
         let Some(schema) = self.resolve(schema) else {
-            push(
-                out,
-                path,
-                ViolationCode::InvalidField,
-                format!("{label} has an unresolvable schema"),
-            );
+            push(out, path, ViolationCode::InvalidField, format!("{label} has an unresolvable schema"));
             return;
         };
 
         if value.is_null() {
-            if !schema
-                .get("nullable")
-                .and_then(Value::as_bool)
-                .unwrap_or(false)
-            {
-                push(
-                    out,
-                    path,
-                    ViolationCode::NullValue,
-                    format!("{label} may not be null"),
-                );
+            if !schema.get("nullable").and_then(Value::as_bool).unwrap_or(false) {
+                push(out, path, ViolationCode::NullValue, format!("{label} may not be null"));
             }
             return;
         }
@@ -254,18 +211,8 @@ impl SchemaSet {
         match schema.get("type").and_then(Value::as_str) {
             Some("string") => self.validate_string(schema, value, path, label, out),
             Some("integer") => validate_integer(schema, value, path, label, out),
-            Some("number") if !value.is_number() => push(
-                out,
-                path,
-                ViolationCode::InvalidField,
-                type_msg(label, "a number", value),
-            ),
-            Some("boolean") if !value.is_boolean() => push(
-                out,
-                path,
-                ViolationCode::InvalidField,
-                type_msg(label, "a boolean", value),
-            ),
+            Some("number") if !value.is_number() => push(out, path, ViolationCode::InvalidField, type_msg(label, "a number", value)),
+            Some("boolean") if !value.is_boolean() => push(out, path, ViolationCode::InvalidField, type_msg(label, "a boolean", value)),
             Some("array") => match value.as_array() {
                 Some(items) => {
                     if let Some(item_schema) = schema.get("items") {
@@ -275,12 +222,7 @@ impl SchemaSet {
                         }
                     }
                 }
-                None => push(
-                    out,
-                    path,
-                    ViolationCode::InvalidField,
-                    type_msg(label, "an array", value),
-                ),
+                None => push(out, path, ViolationCode::InvalidField, type_msg(label, "an array", value)),
             },
             Some("object") => self.validate_object(schema, value, path, label, depth, out),
             // No type (or one we do not model): anything goes.
@@ -288,72 +230,34 @@ impl SchemaSet {
         }
     }
 
-    fn validate_string(
-        &self,
-        schema: &Value,
-        value: &Value,
-        path: &str,
-        label: &str,
-        out: &mut Vec<Violation>,
-    ) {
+    fn validate_string(&self, schema: &Value, value: &Value, path: &str, label: &str, out: &mut Vec<Violation>) {
         let Some(s) = value.as_str() else {
-            push(
-                out,
-                path,
-                ViolationCode::InvalidField,
-                type_msg(label, "a string", value),
-            );
+            push(out, path, ViolationCode::InvalidField, type_msg(label, "a string", value));
             return;
         };
         if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
             && !allowed.iter().any(|a| a.as_str() == Some(s))
         {
             let list: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
-            push(
-                out,
-                path,
-                ViolationCode::InvalidField,
-                format!("{label} must be one of {}, got {s:?}", list.join(", ")),
-            );
+            push(out, path, ViolationCode::InvalidField, format!("{label} must be one of {}, got {s:?}", list.join(", ")));
             return;
         }
         if let Some(max) = max_length(schema) {
             let len = s.chars().count();
             if len > max {
-                push(
-                    out,
-                    path,
-                    ViolationCode::MaxLength,
-                    format!("{label} may be at most {max} characters long, got {len}"),
-                );
+                push(out, path, ViolationCode::MaxLength, format!("{label} may be at most {max} characters long, got {len}"));
             }
         }
         match schema.get("format").and_then(Value::as_str) {
-            Some("date-time") if chrono::DateTime::parse_from_rfc3339(s).is_err() => push(
-                out,
-                path,
-                ViolationCode::InvalidField,
-                format!("{label} must be an RFC 3339 date-time (e.g. 2025-01-01T00:00:00Z)"),
-            ),
-            Some("uuid") if !is_uuid(s) => push(
-                out,
-                path,
-                ViolationCode::InvalidField,
-                format!("{label} must be a UUID"),
-            ),
+            Some("date-time") if chrono::DateTime::parse_from_rfc3339(s).is_err() => {
+                push(out, path, ViolationCode::InvalidField, format!("{label} must be an RFC 3339 date-time (e.g. 2025-01-01T00:00:00Z)"))
+            }
+            Some("uuid") if !is_uuid(s) => push(out, path, ViolationCode::InvalidField, format!("{label} must be a UUID")),
             _ => {}
         }
     }
 
-    fn validate_object(
-        &self,
-        schema: &Value,
-        value: &Value,
-        path: &str,
-        label: &str,
-        depth: usize,
-        out: &mut Vec<Violation>,
-    ) {
+    fn validate_object(&self, schema: &Value, value: &Value, path: &str, label: &str, depth: usize, out: &mut Vec<Violation>) {
         let props = schema.get("properties").and_then(Value::as_object);
         let additional = schema.get("additionalProperties");
         if props.is_none() && additional.is_none() {
@@ -361,24 +265,14 @@ impl SchemaSet {
             return;
         }
         let Some(obj) = value.as_object() else {
-            push(
-                out,
-                path,
-                ViolationCode::InvalidField,
-                type_msg(label, "an object", value),
-            );
+            push(out, path, ViolationCode::InvalidField, type_msg(label, "an object", value));
             return;
         };
         if let Some(required) = schema.get("required").and_then(Value::as_array) {
             for name in required.iter().filter_map(Value::as_str) {
                 if !obj.contains_key(name) {
                     let field = join(path, name);
-                    push(
-                        out,
-                        &field,
-                        ViolationCode::NullValue,
-                        format!("{field} is required"),
-                    );
+                    push(out, &field, ViolationCode::NullValue, format!("{field} is required"));
                 }
             }
         }
@@ -391,21 +285,11 @@ impl SchemaSet {
             } else {
                 match additional {
                     Some(Value::Bool(true)) => {}
-                    Some(extra @ Value::Object(_)) => {
-                        self.validate_value(extra, v, &field, depth + 1, out)
-                    }
+                    Some(extra @ Value::Object(_)) => self.validate_value(extra, v, &field, depth + 1, out),
                     _ => {
-                        let hint = props
-                            .keys()
-                            .find(|k| k.eq_ignore_ascii_case(key))
-                            .map(|k| format!(" (did you mean {k}?)"))
-                            .unwrap_or_default();
-                        push(
-                            out,
-                            &field,
-                            ViolationCode::InvalidField,
-                            format!("{field} is not a known property{hint}"),
-                        );
+                        let hint =
+                            props.keys().find(|k| k.eq_ignore_ascii_case(key)).map(|k| format!(" (did you mean {k}?)")).unwrap_or_default();
+                        push(out, &field, ViolationCode::InvalidField, format!("{field} is not a known property{hint}"));
                     }
                 }
             }
@@ -413,41 +297,21 @@ impl SchemaSet {
     }
 }
 
-fn validate_integer(
-    schema: &Value,
-    value: &Value,
-    path: &str,
-    label: &str,
-    out: &mut Vec<Violation>,
-) {
+fn validate_integer(schema: &Value, value: &Value, path: &str, label: &str, out: &mut Vec<Violation>) {
     let n = match value {
         Value::Number(n) => n,
         _ => {
-            push(
-                out,
-                path,
-                ViolationCode::InvalidField,
-                type_msg(label, "an integer", value),
-            );
+            push(out, path, ViolationCode::InvalidField, type_msg(label, "an integer", value));
             return;
         }
     };
     let Some(i) = n.as_i64() else {
-        let msg = if n.is_u64() {
-            format!("{label} is out of range")
-        } else {
-            type_msg(label, "an integer", value)
-        };
+        let msg = if n.is_u64() { format!("{label} is out of range") } else { type_msg(label, "an integer", value) };
         push(out, path, ViolationCode::InvalidField, msg);
         return;
     };
     if schema.get("format").and_then(Value::as_str) == Some("int32") && i32::try_from(i).is_err() {
-        push(
-            out,
-            path,
-            ViolationCode::InvalidField,
-            format!("{label} is out of the 32-bit integer range"),
-        );
+        push(out, path, ViolationCode::InvalidField, format!("{label} is out of the 32-bit integer range"));
     }
 }
 
@@ -458,29 +322,17 @@ fn max_length(schema: &Value) -> Option<usize> {
     }
     let desc = schema.get("description")?.as_str()?;
     let rest = &desc[desc.find("Max length:")? + "Max length:".len()..];
-    let digits: String = rest
-        .trim_start()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
+    let digits: String = rest.trim_start().chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
 }
 
 fn is_uuid(s: &str) -> bool {
     let groups: Vec<&str> = s.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, len)| g.len() == len && g.chars().all(|c| c.is_ascii_hexdigit()))
+    groups.len() == 5 && groups.iter().zip([8, 4, 4, 4, 12]).all(|(g, len)| g.len() == len && g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn join(path: &str, segment: &str) -> String {
-    if path.is_empty() {
-        segment.to_string()
-    } else {
-        format!("{path}/{segment}")
-    }
+    if path.is_empty() { segment.to_string() } else { format!("{path}/{segment}") }
 }
 
 fn json_type(value: &Value) -> &'static str {
@@ -499,11 +351,7 @@ fn type_msg(label: &str, expected: &str, value: &Value) -> String {
 }
 
 fn push(out: &mut Vec<Violation>, field: &str, code: ViolationCode, message: String) {
-    out.push(Violation {
-        field: field.to_string(),
-        code,
-        message,
-    });
+    out.push(Violation { field: field.to_string(), code, message });
 }
 
 #[cfg(test)]
@@ -513,8 +361,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const CW_SCHEMAS: &str =
-        include_str!("../../schemas/connectwise-manage-ticketing-schemas.json");
+    const CW_SCHEMAS: &str = include_str!("../../schemas/connectwise-manage-ticketing-schemas.json");
 
     fn cw() -> SchemaSet {
         SchemaSet::from_openapi_json(CW_SCHEMAS).unwrap()
@@ -525,22 +372,13 @@ mod tests {
     }
 
     fn tiny(schemas: Value) -> SchemaSet {
-        SchemaSet::from_openapi_json(
-            &json!({"openapi": "3.0.1", "components": {"schemas": schemas}}).to_string(),
-        )
-        .unwrap()
+        SchemaSet::from_openapi_json(&json!({"openapi": "3.0.1", "components": {"schemas": schemas}}).to_string()).unwrap()
     }
 
     #[test]
     fn loads_the_connectwise_document() {
         let set = cw();
-        for name in [
-            "Ticket",
-            "ServiceNote",
-            "TicketNote",
-            "CompanyReference",
-            "BoardReference",
-        ] {
+        for name in ["Ticket", "ServiceNote", "TicketNote", "CompanyReference", "BoardReference"] {
             assert!(set.contains(name), "{name}");
         }
         assert!(set.schema_names().count() > 50);
@@ -582,44 +420,20 @@ mod tests {
     #[test]
     fn missing_required_fields_are_null_value() {
         let v = cw().validate("Ticket", &json!({}));
-        assert_eq!(
-            codes(&v),
-            vec![
-                ("summary".to_string(), ViolationCode::NullValue),
-                ("company".to_string(), ViolationCode::NullValue)
-            ]
-        );
+        assert_eq!(codes(&v), vec![("summary".to_string(), ViolationCode::NullValue), ("company".to_string(), ViolationCode::NullValue)]);
     }
 
     #[test]
     fn null_where_not_nullable_is_null_value_but_nullable_is_fine() {
-        let v = cw().validate(
-            "Ticket",
-            &json!({"summary": null, "company": {"id": null}, "severity": null}),
-        );
-        assert_eq!(
-            codes(&v),
-            vec![("summary".to_string(), ViolationCode::NullValue)]
-        );
+        let v = cw().validate("Ticket", &json!({"summary": null, "company": {"id": null}, "severity": null}));
+        assert_eq!(codes(&v), vec![("summary".to_string(), ViolationCode::NullValue)]);
     }
 
     #[test]
     fn max_length_comes_from_the_description() {
-        let v = cw().validate(
-            "Ticket",
-            &json!({"summary": "a".repeat(101), "company": {"id": 1}, "zip": "1234567890123"}),
-        );
-        assert_eq!(
-            codes(&v),
-            vec![
-                ("summary".to_string(), ViolationCode::MaxLength),
-                ("zip".to_string(), ViolationCode::MaxLength)
-            ]
-        );
-        let ok = cw().validate(
-            "Ticket",
-            &json!({"summary": "é".repeat(100), "company": {"id": 1}}),
-        );
+        let v = cw().validate("Ticket", &json!({"summary": "a".repeat(101), "company": {"id": 1}, "zip": "1234567890123"}));
+        assert_eq!(codes(&v), vec![("summary".to_string(), ViolationCode::MaxLength), ("zip".to_string(), ViolationCode::MaxLength)]);
+        let ok = cw().validate("Ticket", &json!({"summary": "é".repeat(100), "company": {"id": 1}}));
         assert!(ok.is_empty(), "{ok:?}");
     }
 
@@ -656,34 +470,18 @@ mod tests {
 
     #[test]
     fn unknown_properties_are_rejected_with_a_hint() {
-        let v = cw().validate(
-            "Ticket",
-            &json!({"summary": "x", "company": {"id": 1, "nmae": "x"}, "externalXref": "y"}),
-        );
+        let v = cw().validate("Ticket", &json!({"summary": "x", "company": {"id": 1, "nmae": "x"}, "externalXref": "y"}));
         assert_eq!(
             codes(&v),
-            vec![
-                ("company/nmae".to_string(), ViolationCode::InvalidField),
-                ("externalXref".to_string(), ViolationCode::InvalidField)
-            ]
+            vec![("company/nmae".to_string(), ViolationCode::InvalidField), ("externalXref".to_string(), ViolationCode::InvalidField)]
         );
-        assert!(
-            v[1].message.contains("did you mean externalXRef"),
-            "{}",
-            v[1].message
-        );
+        assert!(v[1].message.contains("did you mean externalXRef"), "{}", v[1].message);
     }
 
     #[test]
     fn additional_properties_schema_validates_info_values() {
-        let v = cw().validate(
-            "Ticket",
-            &json!({"summary": "x", "company": {"id": 1}, "_info": {"lastUpdated": 5}}),
-        );
-        assert_eq!(
-            codes(&v),
-            vec![("_info/lastUpdated".to_string(), ViolationCode::InvalidField)]
-        );
+        let v = cw().validate("Ticket", &json!({"summary": "x", "company": {"id": 1}, "_info": {"lastUpdated": 5}}));
+        assert_eq!(codes(&v), vec![("_info/lastUpdated".to_string(), ViolationCode::InvalidField)]);
     }
 
     #[test]
@@ -706,20 +504,11 @@ mod tests {
     fn service_note_has_no_required_fields() {
         let set = cw();
         assert!(set.validate("ServiceNote", &json!({})).is_empty());
-        assert!(
-            set.validate(
-                "ServiceNote",
-                &json!({"text": "hi", "internalAnalysisFlag": true})
-            )
-            .is_empty()
-        );
+        assert!(set.validate("ServiceNote", &json!({"text": "hi", "internalAnalysisFlag": true})).is_empty());
         let v = set.validate("ServiceNote", &json!({"text": 1, "detailFlag": true}));
         assert_eq!(
             codes(&v),
-            vec![
-                ("detailFlag".to_string(), ViolationCode::InvalidField),
-                ("text".to_string(), ViolationCode::InvalidField)
-            ]
+            vec![("detailFlag".to_string(), ViolationCode::InvalidField), ("text".to_string(), ViolationCode::InvalidField)]
         );
     }
 
@@ -728,10 +517,7 @@ mod tests {
         let set = cw();
         assert_eq!(set.validate("Nope", &json!({})).len(), 1);
         let v = set.validate("Ticket", &json!([1]));
-        assert_eq!(
-            codes(&v),
-            vec![(String::new(), ViolationCode::InvalidField)]
-        );
+        assert_eq!(codes(&v), vec![(String::new(), ViolationCode::InvalidField)]);
     }
 
     #[test]
@@ -740,14 +526,8 @@ mod tests {
             "A": {"type": "object", "additionalProperties": true,
                   "properties": {"s": {"type": "string", "maxLength": 2}}}
         }));
-        assert!(
-            set.validate("A", &json!({"s": "ab", "other": 1}))
-                .is_empty()
-        );
-        assert_eq!(
-            codes(&set.validate("A", &json!({"s": "abc"}))),
-            vec![("s".to_string(), ViolationCode::MaxLength)]
-        );
+        assert!(set.validate("A", &json!({"s": "ab", "other": 1})).is_empty());
+        assert_eq!(codes(&set.validate("A", &json!({"s": "abc"}))), vec![("s".to_string(), ViolationCode::MaxLength)]);
     }
 
     #[test]

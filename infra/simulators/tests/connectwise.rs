@@ -5,14 +5,10 @@
 
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
-use vigil_simulators::connectwise::{
-    ConnectWiseCredentials, ConnectWiseSim, ConnectWiseSimHandle, FailureMode, SimOperation,
-};
+use vigil_simulators::connectwise::{ConnectWiseCredentials, ConnectWiseSim, ConnectWiseSimHandle, FailureMode, SimOperation};
 
 async fn start() -> ConnectWiseSimHandle {
-    ConnectWiseSim::start(ConnectWiseCredentials::sample())
-        .await
-        .expect("simulator starts")
+    ConnectWiseSim::start(ConnectWiseCredentials::sample()).await.expect("simulator starts")
 }
 
 /// A request to `api_root() + path` with correct credentials.
@@ -22,18 +18,14 @@ fn api(sim: &ConnectWiseSimHandle, method: Method, path: &str) -> RequestBuilder
         .request(method, format!("{}{path}", sim.api_root()))
         .header("Authorization", creds.authorization_header())
         .header("clientId", creds.client_id)
-        .header(
-            "Accept",
-            "application/vnd.connectwise.com+json; version=2026.4",
-        )
+        .header("Accept", "application/vnd.connectwise.com+json; version=2026.4")
 }
 
 async fn send(req: RequestBuilder) -> (StatusCode, Value) {
     let resp = req.send().await.expect("request is sent");
     let status = resp.status();
     let text = resp.text().await.expect("body is read");
-    let body = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("response is not JSON ({e}): {text:?}"));
+    let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("response is not JSON ({e}): {text:?}"));
     (status, body)
 }
 
@@ -52,16 +44,11 @@ async fn create_ok(sim: &ConnectWiseSimHandle, body: Value) -> i64 {
 }
 
 fn ids(list: &Value) -> Vec<i64> {
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_i64().unwrap())
-        .collect()
+    list.as_array().unwrap().iter().map(|t| t["id"].as_i64().unwrap()).collect()
 }
 
 async fn search(sim: &ConnectWiseSimHandle, conditions: &str) -> Vec<i64> {
-    let (status, list) =
-        send(api(sim, Method::GET, "/service/tickets").query(&[("conditions", conditions)])).await;
+    let (status, list) = send(api(sim, Method::GET, "/service/tickets").query(&[("conditions", conditions)])).await;
     assert_eq!(status, StatusCode::OK, "{conditions}: {list}");
     ids(&list)
 }
@@ -71,12 +58,7 @@ fn error_fields(body: &Value) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| {
-            (
-                e["field"].as_str().unwrap().to_string(),
-                e["code"].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|e| (e["field"].as_str().unwrap().to_string(), e["code"].as_str().unwrap().to_string()))
         .collect()
 }
 
@@ -95,13 +77,7 @@ async fn companyinfo_returns_codebase() {
     assert_eq!(info["CompanyID"], "vigilsim");
     assert_eq!(info["IsCloud"], false);
     let site = info["SiteUrl"].as_str().unwrap();
-    assert_eq!(
-        format!(
-            "http://{site}/{}apis/3.0",
-            info["Codebase"].as_str().unwrap()
-        ),
-        sim.api_root()
-    );
+    assert_eq!(format!("http://{site}/{}apis/3.0", info["Codebase"].as_str().unwrap()), sim.api_root());
 }
 
 #[tokio::test]
@@ -123,18 +99,9 @@ async fn creates_ticket_with_valid_body_and_auth() {
         "initialDescription": "alert details", "externalXRef": "vigil:alert:abc123",
         "processNotifications": false
     });
-    let resp = api(&sim, Method::POST, "/service/tickets")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let resp = api(&sim, Method::POST, "/service/tickets").json(&body).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::CREATED);
-    assert!(
-        resp.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json")
-    );
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
     assert_eq!(resp.headers()["api-current-version"], "2026.4");
     let ticket: Value = resp.json().await.unwrap();
     assert_eq!(ticket["id"], 1001);
@@ -142,16 +109,8 @@ async fn creates_ticket_with_valid_body_and_auth() {
     assert_eq!(ticket["company"], json!({"id": 250}));
     assert_eq!(ticket["closedFlag"], false);
     assert_eq!(ticket["status"], json!({"id": 1, "name": "New"}));
-    assert!(
-        ticket["_info"]["lastUpdated"]
-            .as_str()
-            .unwrap()
-            .ends_with('Z')
-    );
-    assert!(
-        ticket.get("initialDescription").is_none(),
-        "CW never returns initialDescription"
-    );
+    assert!(ticket["_info"]["lastUpdated"].as_str().unwrap().ends_with('Z'));
+    assert!(ticket.get("initialDescription").is_none(), "CW never returns initialDescription");
 
     let stored = sim.tickets();
     assert_eq!(stored.len(), 1);
@@ -222,20 +181,13 @@ async fn rejects_wrong_basic_auth() {
         // Missing the "{company}+" prefix.
         format!("Basic {}", {
             use base64::Engine;
-            base64::engine::general_purpose::STANDARD
-                .encode(format!("{}:{}", good.public_key, good.private_key))
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", good.public_key, good.private_key))
         }),
         "Bearer abc".to_string(),
         "Basic !!!not-base64".to_string(),
     ] {
-        let (status, body) = send(
-            Client::new()
-                .post(&url)
-                .header("Authorization", &auth)
-                .header("clientId", &good.client_id)
-                .json(&minimal("x")),
-        )
-        .await;
+        let (status, body) =
+            send(Client::new().post(&url).header("Authorization", &auth).header("clientId", &good.client_id).json(&minimal("x"))).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{auth}");
         assert_eq!(body["code"], "Unauthorized");
     }
@@ -268,16 +220,10 @@ async fn rejects_missing_summary_with_null_value() {
     let sim = start().await;
     let (status, body) = create(&sim, json!({"company": {"id": 250}})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        error_fields(&body),
-        vec![("summary".into(), "NullValue".into())]
-    );
+    assert_eq!(error_fields(&body), vec![("summary".into(), "NullValue".into())]);
     let (status, body) = create(&sim, json!({"summary": "  ", "company": {"id": 250}})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        error_fields(&body),
-        vec![("summary".into(), "NullValue".into())]
-    );
+    assert_eq!(error_fields(&body), vec![("summary".into(), "NullValue".into())]);
 }
 
 #[tokio::test]
@@ -285,58 +231,29 @@ async fn rejects_missing_company() {
     let sim = start().await;
     let (status, body) = create(&sim, json!({"summary": "x"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        error_fields(&body),
-        vec![("company".into(), "NullValue".into())]
-    );
+    assert_eq!(error_fields(&body), vec![("company".into(), "NullValue".into())]);
     let (status, body) = create(&sim, json!({"summary": "x", "company": null})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        error_fields(&body),
-        vec![("company".into(), "NullValue".into())]
-    );
+    assert_eq!(error_fields(&body), vec![("company".into(), "NullValue".into())]);
     assert!(sim.tickets().is_empty());
 }
 
 #[tokio::test]
 async fn rejects_company_without_id_or_identifier() {
     let sim = start().await;
-    let (status, body) = create(
-        &sim,
-        json!({"summary": "x", "company": {"name": "Contoso"}}),
-    )
-    .await;
+    let (status, body) = create(&sim, json!({"summary": "x", "company": {"name": "Contoso"}})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        error_fields(&body),
-        vec![("company".into(), "NullValue".into())]
-    );
-    create_ok(
-        &sim,
-        json!({"summary": "x", "company": {"identifier": "Contoso"}}),
-    )
-    .await;
+    assert_eq!(error_fields(&body), vec![("company".into(), "NullValue".into())]);
+    create_ok(&sim, json!({"summary": "x", "company": {"identifier": "Contoso"}})).await;
 }
 
 #[tokio::test]
 async fn rejects_unknown_property() {
     let sim = start().await;
-    let (status, body) = create(
-        &sim,
-        json!({"summary": "x", "company": {"id": 250}, "externalXref": "typo"}),
-    )
-    .await;
+    let (status, body) = create(&sim, json!({"summary": "x", "company": {"id": 250}, "externalXref": "typo"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        error_fields(&body),
-        vec![("externalXref".into(), "InvalidField".into())]
-    );
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("externalXRef")
-    );
+    assert_eq!(error_fields(&body), vec![("externalXref".into(), "InvalidField".into())]);
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("externalXRef"));
 }
 
 #[tokio::test]
@@ -365,12 +282,7 @@ async fn rejects_wrong_types_and_enum_values() {
 async fn rejects_malformed_json_with_connectwise_error_body() {
     let sim = start().await;
     for raw in ["{\"summary\": ", "", "[1,2]"] {
-        let (status, body) = send(
-            api(&sim, Method::POST, "/service/tickets")
-                .header("Content-Type", "application/json")
-                .body(raw),
-        )
-        .await;
+        let (status, body) = send(api(&sim, Method::POST, "/service/tickets").header("Content-Type", "application/json").body(raw)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{raw:?}");
         assert_eq!(body["code"], "InvalidObject", "{raw:?}");
         assert!(body["errors"][0]["message"].is_string(), "{raw:?}");
@@ -380,12 +292,8 @@ async fn rejects_malformed_json_with_connectwise_error_body() {
 #[tokio::test]
 async fn rejects_body_that_is_not_sent_as_json() {
     let sim = start().await;
-    let (status, body) = send(
-        api(&sim, Method::POST, "/service/tickets")
-            .header("Content-Type", "text/plain")
-            .body(minimal("x").to_string()),
-    )
-    .await;
+    let (status, body) =
+        send(api(&sim, Method::POST, "/service/tickets").header("Content-Type", "text/plain").body(minimal("x").to_string())).await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(body["code"], "UnsupportedMediaType");
 }
@@ -415,12 +323,7 @@ async fn gets_ticket_by_id_or_404() {
     let (status, ticket) = send(api(&sim, Method::GET, &format!("/service/tickets/{id}"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ticket["summary"], "hello");
-    let (status, ticket) = send(api(
-        &sim,
-        Method::GET,
-        &format!("/service/tickets/{id}?fields=id,status/name"),
-    ))
-    .await;
+    let (status, ticket) = send(api(&sim, Method::GET, &format!("/service/tickets/{id}?fields=id,status/name"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ticket, json!({"id": id, "status": {"name": "New"}}));
     let (status, body) = send(api(&sim, Method::GET, "/service/tickets/999999")).await;
@@ -431,21 +334,9 @@ async fn gets_ticket_by_id_or_404() {
 #[tokio::test]
 async fn finds_ticket_by_external_xref_condition() {
     let sim = start().await;
-    create_ok(
-        &sim,
-        json!({"summary": "a", "company": {"id": 250}, "externalXRef": "vigil:other"}),
-    )
-    .await;
-    let wanted = create_ok(
-        &sim,
-        json!({"summary": "b", "company": {"id": 250}, "externalXRef": "vigil:abc"}),
-    )
-    .await;
-    create_ok(
-        &sim,
-        json!({"summary": "c", "company": {"id": 251}, "externalXRef": "vigil:abc"}),
-    )
-    .await;
+    create_ok(&sim, json!({"summary": "a", "company": {"id": 250}, "externalXRef": "vigil:other"})).await;
+    let wanted = create_ok(&sim, json!({"summary": "b", "company": {"id": 250}, "externalXRef": "vigil:abc"})).await;
+    create_ok(&sim, json!({"summary": "c", "company": {"id": 251}, "externalXRef": "vigil:abc"})).await;
 
     let conditions = r#"company/id=250 and closedFlag=false and externalXRef="vigil:abc""#;
     let (status, found) = send(api(&sim, Method::GET, "/service/tickets").query(&[
@@ -455,16 +346,9 @@ async fn finds_ticket_by_external_xref_condition() {
     ]))
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        found,
-        json!([{"id": wanted, "summary": "b", "status": {"name": "New"}}])
-    );
+    assert_eq!(found, json!([{"id": wanted, "summary": "b", "status": {"name": "New"}}]));
 
-    let (status, count) = send(
-        api(&sim, Method::GET, "/service/tickets/count")
-            .query(&[("conditions", "externalXRef='vigil:abc'")]),
-    )
-    .await;
+    let (status, count) = send(api(&sim, Method::GET, "/service/tickets/count").query(&[("conditions", "externalXRef='vigil:abc'")])).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(count, json!({"count": 2}));
 }
@@ -475,41 +359,22 @@ async fn search_supports_contains_like_or_and_not() {
     let a = create_ok(&sim, minimal("Vigil: Impossible travel for alice")).await;
     let b = create_ok(&sim, minimal("Vigil: Mailbox rule created by bob")).await;
     let c = create_ok(&sim, minimal("Printer on fire")).await;
-    assert_eq!(
-        search(&sim, r#"summary contains "IMPOSSIBLE""#).await,
-        vec![a]
-    );
+    assert_eq!(search(&sim, r#"summary contains "IMPOSSIBLE""#).await, vec![a]);
     assert_eq!(search(&sim, r#"summary like "Vigil:*""#).await, vec![a, b]);
     assert_eq!(search(&sim, r#"summary not like "Vigil:*""#).await, vec![c]);
-    assert_eq!(
-        search(&sim, &format!("id = {a} OR id = {c}")).await,
-        vec![a, c]
-    );
+    assert_eq!(search(&sim, &format!("id = {a} OR id = {c}")).await, vec![a, c]);
     assert_eq!(search(&sim, &format!("id in ({b},{c})")).await, vec![b, c]);
-    assert_eq!(
-        search(&sim, "lastUpdated > [2000-01-01T00:00:00Z]").await,
-        vec![a, b, c]
-    );
+    assert_eq!(search(&sim, "lastUpdated > [2000-01-01T00:00:00Z]").await, vec![a, b, c]);
 }
 
 #[tokio::test]
 async fn search_rejects_bad_conditions_with_400() {
     let sim = start().await;
-    for cond in [
-        "summary = unquoted",
-        "summary ==",
-        "(id = 1",
-        "nosuchfield = 1",
-        "externalXRef = \"unterminated",
-    ] {
-        let (status, body) =
-            send(api(&sim, Method::GET, "/service/tickets").query(&[("conditions", cond)])).await;
+    for cond in ["summary = unquoted", "summary ==", "(id = 1", "nosuchfield = 1", "externalXRef = \"unterminated"] {
+        let (status, body) = send(api(&sim, Method::GET, "/service/tickets").query(&[("conditions", cond)])).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{cond}");
         assert_eq!(body["code"], "InvalidObject", "{cond}");
-        assert!(
-            body["message"].as_str().unwrap().starts_with("conditions:"),
-            "{cond}: {body}"
-        );
+        assert!(body["message"].as_str().unwrap().starts_with("conditions:"), "{cond}: {body}");
     }
 }
 
@@ -534,19 +399,14 @@ async fn search_pages_with_link_header() {
     assert!(link.contains("conditions=id"), "{link}");
 
     // Default page size is 25: everything fits, no Link header.
-    let resp = api(&sim, Method::GET, "/service/tickets")
-        .send()
-        .await
-        .unwrap();
+    let resp = api(&sim, Method::GET, "/service/tickets").send().await.unwrap();
     assert!(resp.headers().get("link").is_none());
     assert_eq!(ids(&resp.json().await.unwrap()).len(), 5);
 
-    let (_, desc) =
-        send(api(&sim, Method::GET, "/service/tickets").query(&[("orderBy", "id desc")])).await;
+    let (_, desc) = send(api(&sim, Method::GET, "/service/tickets").query(&[("orderBy", "id desc")])).await;
     assert_eq!(ids(&desc), vec![1005, 1004, 1003, 1002, 1001]);
 
-    let (status, _) =
-        send(api(&sim, Method::GET, "/service/tickets").query(&[("pageSize", "zero")])).await;
+    let (status, _) = send(api(&sim, Method::GET, "/service/tickets").query(&[("pageSize", "zero")])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
@@ -568,10 +428,7 @@ async fn forward_only_paging_follows_the_link_header() {
             .send()
             .await
             .unwrap();
-        let next = resp
-            .headers()
-            .get("link")
-            .map(|l| l.to_str().unwrap().to_string());
+        let next = resp.headers().get("link").map(|l| l.to_str().unwrap().to_string());
         seen.extend(ids(&resp.json().await.unwrap()));
         match next {
             Some(link) => {
@@ -594,11 +451,9 @@ async fn forward_only_paging_follows_the_link_header() {
 async fn adds_note_to_existing_ticket() {
     let sim = start().await;
     let id = create_ok(&sim, minimal("x")).await;
-    let (status, note) = send(
-        api(&sim, Method::POST, &format!("/service/tickets/{id}/notes")).json(&json!({
-            "text": "Alert re-fired", "internalAnalysisFlag": true, "processNotifications": false
-        })),
-    )
+    let (status, note) = send(api(&sim, Method::POST, &format!("/service/tickets/{id}/notes")).json(&json!({
+        "text": "Alert re-fired", "internalAnalysisFlag": true, "processNotifications": false
+    })))
     .await;
     assert_eq!(status, StatusCode::CREATED, "{note}");
     assert_eq!(note["ticketId"], id);
@@ -608,20 +463,10 @@ async fn adds_note_to_existing_ticket() {
     assert!(note["id"].is_i64());
     assert!(note["dateCreated"].is_string());
 
-    let (status, notes) = send(api(
-        &sim,
-        Method::GET,
-        &format!("/service/tickets/{id}/notes"),
-    ))
-    .await;
+    let (status, notes) = send(api(&sim, Method::GET, &format!("/service/tickets/{id}/notes"))).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(notes, json!([note.clone()]));
-    let (_, count) = send(api(
-        &sim,
-        Method::GET,
-        &format!("/service/tickets/{id}/notes/count"),
-    ))
-    .await;
+    let (_, count) = send(api(&sim, Method::GET, &format!("/service/tickets/{id}/notes/count"))).await;
     assert_eq!(count, json!({"count": 1}));
     assert_eq!(sim.tickets()[0].notes, vec![note]);
 }
@@ -633,31 +478,15 @@ async fn rejects_note_without_text_or_flags() {
     let path = format!("/service/tickets/{id}/notes");
     let cases = [
         (json!({"internalAnalysisFlag": true}), "text", "NullValue"),
-        (
-            json!({"text": "", "internalAnalysisFlag": true}),
-            "text",
-            "NullValue",
-        ),
-        (
-            json!({"text": "x"}),
-            "detailDescriptionFlag",
-            "InvalidField",
-        ),
-        (
-            json!({"text": "x", "internalAnalysisFlag": true, "internalFlagg": true}),
-            "internalFlagg",
-            "InvalidField",
-        ),
+        (json!({"text": "", "internalAnalysisFlag": true}), "text", "NullValue"),
+        (json!({"text": "x"}), "detailDescriptionFlag", "InvalidField"),
+        (json!({"text": "x", "internalAnalysisFlag": true, "internalFlagg": true}), "internalFlagg", "InvalidField"),
     ];
     for (body, field, code) in cases {
         let (status, resp) = send(api(&sim, Method::POST, &path).json(&body)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(resp["code"], "InvalidObject");
-        assert_eq!(
-            error_fields(&resp),
-            vec![(field.to_string(), code.to_string())],
-            "{body}"
-        );
+        assert_eq!(error_fields(&resp), vec![(field.to_string(), code.to_string())], "{body}");
     }
     assert!(sim.tickets()[0].notes.is_empty());
 }
@@ -665,11 +494,8 @@ async fn rejects_note_without_text_or_flags() {
 #[tokio::test]
 async fn adding_note_to_unknown_ticket_is_404() {
     let sim = start().await;
-    let (status, body) = send(
-        api(&sim, Method::POST, "/service/tickets/4242/notes")
-            .json(&json!({"text": "x", "detailDescriptionFlag": true})),
-    )
-    .await;
+    let (status, body) =
+        send(api(&sim, Method::POST, "/service/tickets/4242/notes").json(&json!({"text": "x", "detailDescriptionFlag": true}))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["code"], "NotFound");
 }
@@ -692,10 +518,7 @@ async fn patch_to_closed_status_closes_ticket() {
     assert_eq!(ticket["priority"], json!({"id": 3}));
     assert!(ticket["closedDate"].is_string());
 
-    let (_, open) = send(
-        api(&sim, Method::GET, "/service/tickets").query(&[("conditions", "closedFlag=false")]),
-    )
-    .await;
+    let (_, open) = send(api(&sim, Method::GET, "/service/tickets").query(&[("conditions", "closedFlag=false")])).await;
     assert_eq!(open, json!([]));
 
     // Reopen via the "status/id" path variant some clients use.
@@ -726,10 +549,7 @@ async fn patch_is_validated_and_atomic() {
     ])))
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        error_fields(&body),
-        vec![("summary".into(), "MaxLength".into())]
-    );
+    assert_eq!(error_fields(&body), vec![("summary".into(), "MaxLength".into())]);
     for bad in [
         json!({"op": "replace", "path": "/summary", "value": "x"}),
         json!([{"op": "replace", "path": "/nosuch", "value": 1}]),
@@ -743,22 +563,15 @@ async fn patch_is_validated_and_atomic() {
     assert_eq!(stored["summary"], "x");
     assert_eq!(stored["closedFlag"], false);
 
-    let (status, _) = send(
-        api(&sim, Method::PATCH, "/service/tickets/77")
-            .json(&json!([{"op": "replace", "path": "/summary", "value": "x"}])),
-    )
-    .await;
+    let (status, _) =
+        send(api(&sim, Method::PATCH, "/service/tickets/77").json(&json!([{"op": "replace", "path": "/summary", "value": "x"}]))).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn lists_board_statuses_with_a_closed_status() {
     let sim = start().await;
-    let (status, list) = send(
-        api(&sim, Method::GET, "/service/boards/1/statuses")
-            .query(&[("conditions", "closedStatus=true")]),
-    )
-    .await;
+    let (status, list) = send(api(&sim, Method::GET, "/service/boards/1/statuses").query(&[("conditions", "closedStatus=true")])).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ids(&list), vec![99]);
 }
@@ -811,10 +624,7 @@ async fn fail_status_rejects_without_storing() {
 async fn throttle_answers_429_with_retry_after() {
     let sim = start().await;
     sim.fail_next(SimOperation::SearchTickets, FailureMode::Throttle, 1);
-    let resp = api(&sim, Method::GET, "/service/tickets")
-        .send()
-        .await
-        .unwrap();
+    let resp = api(&sim, Method::GET, "/service/tickets").send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(resp.headers()["retry-after"], "1");
     let body: Value = resp.json().await.unwrap();
@@ -828,11 +638,9 @@ async fn fail_any_applies_to_every_operation_and_note_failures_to_notes() {
     let sim = start().await;
     let id = create_ok(&sim, minimal("x")).await;
     sim.fail_next(SimOperation::AddNote, FailureMode::AfterCommit(500), 1);
-    let (status, _) = send(
-        api(&sim, Method::POST, &format!("/service/tickets/{id}/notes"))
-            .json(&json!({"text": "n", "detailDescriptionFlag": true})),
-    )
-    .await;
+    let (status, _) =
+        send(api(&sim, Method::POST, &format!("/service/tickets/{id}/notes")).json(&json!({"text": "n", "detailDescriptionFlag": true})))
+            .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(sim.tickets()[0].notes.len(), 1);
 
@@ -863,12 +671,8 @@ async fn control_endpoints_work_over_http() {
     assert_eq!(tickets[0]["body"]["summary"], "x");
     assert_eq!(tickets[0]["notes"], json!([]));
 
-    let (status, _) = send(
-        client
-            .post(format!("{}/_sim/fail", sim.base_url()))
-            .json(&json!({"operation": "nope", "mode": "status"})),
-    )
-    .await;
+    let (status, _) =
+        send(client.post(format!("{}/_sim/fail", sim.base_url())).json(&json!({"operation": "nope", "mode": "status"}))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     assert_eq!(sim.request_count(), 1);

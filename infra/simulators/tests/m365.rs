@@ -47,25 +47,14 @@ async fn token(sim: &M365SimHandle, tenant: &str) -> String {
 }
 
 fn feed(sim: &M365SimHandle, tenant: &str, op: &str) -> String {
-    format!(
-        "{}/api/v1.0/{tenant}/activity/feed/{op}",
-        sim.management_base()
-    )
+    format!("{}/api/v1.0/{tenant}/activity/feed/{op}", sim.management_base())
 }
 
-async fn start_subscription(
-    sim: &M365SimHandle,
-    tenant: &str,
-    token: &str,
-    content_type: &str,
-) -> reqwest::Response {
+async fn start_subscription(sim: &M365SimHandle, tenant: &str, token: &str, content_type: &str) -> reqwest::Response {
     client()
         .post(feed(sim, tenant, "subscriptions/start"))
         .bearer_auth(token)
-        .query(&[
-            ("contentType", content_type),
-            ("PublisherIdentifier", PUBLISHER),
-        ])
+        .query(&[("contentType", content_type), ("PublisherIdentifier", PUBLISHER)])
         .send()
         .await
         .unwrap()
@@ -74,29 +63,14 @@ async fn start_subscription(
 fn window_now() -> (String, String) {
     let now = Utc::now();
     let fmt = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
-    (
-        fmt(now - TimeDelta::hours(1)),
-        fmt(now + TimeDelta::hours(1)),
-    )
+    (fmt(now - TimeDelta::hours(1)), fmt(now + TimeDelta::hours(1)))
 }
 
-async fn list_content(
-    sim: &M365SimHandle,
-    tenant: &str,
-    token: &str,
-    content_type: &str,
-    start: &str,
-    end: &str,
-) -> reqwest::Response {
+async fn list_content(sim: &M365SimHandle, tenant: &str, token: &str, content_type: &str, start: &str, end: &str) -> reqwest::Response {
     client()
         .get(feed(sim, tenant, "subscriptions/content"))
         .bearer_auth(token)
-        .query(&[
-            ("contentType", content_type),
-            ("startTime", start),
-            ("endTime", end),
-            ("PublisherIdentifier", PUBLISHER),
-        ])
+        .query(&[("contentType", content_type), ("startTime", start), ("endTime", end), ("PublisherIdentifier", PUBLISHER)])
         .send()
         .await
         .unwrap()
@@ -104,10 +78,7 @@ async fn list_content(
 
 async fn af_code(resp: reqwest::Response) -> String {
     let body: Value = resp.json().await.unwrap();
-    body["error"]["code"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    body["error"]["code"].as_str().unwrap_or_default().to_owned()
 }
 
 fn exchange_record(id: &str) -> Value {
@@ -159,9 +130,7 @@ async fn v1_token_returns_string_expires_in() {
     assert_eq!(resp.status(), StatusCode::OK);
     let body: Value = resp.json().await.unwrap();
     for field in ["expires_in", "expires_on", "not_before"] {
-        let v = body[field]
-            .as_str()
-            .unwrap_or_else(|| panic!("{field} is a string: {body}"));
+        let v = body[field].as_str().unwrap_or_else(|| panic!("{field} is a string: {body}"));
         v.parse::<i64>().unwrap();
     }
     assert_eq!(body["resource"], "https://manage.office.com");
@@ -181,12 +150,7 @@ async fn revoked_consent_gives_aadsts700016_and_restore_fixes_it() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "unauthorized_client");
     assert_eq!(body["error_codes"], json!([700016]));
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .starts_with("AADSTS700016: ")
-    );
+    assert!(body["error_description"].as_str().unwrap().starts_with("AADSTS700016: "));
     for field in ["timestamp", "trace_id", "correlation_id"] {
         assert!(body[field].is_string(), "{field} present: {body}");
     }
@@ -233,11 +197,7 @@ async fn token_request_errors_follow_identity_platform_shapes() {
     // Missing scope.
     let resp = client()
         .post(url(TENANT_A))
-        .form(&[
-            ("client_id", CLIENT_ID),
-            ("client_secret", SECRET),
-            ("grant_type", "client_credentials"),
-        ])
+        .form(&[("client_id", CLIENT_ID), ("client_secret", SECRET), ("grant_type", "client_credentials")])
         .send()
         .await
         .unwrap();
@@ -296,10 +256,7 @@ async fn start_twice_gives_af20024() {
     let resp = start_subscription(&sim, TENANT_A, &token, "Audit.Exchange").await;
     assert_eq!(resp.status(), StatusCode::OK);
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(
-        body,
-        json!({ "contentType": "Audit.Exchange", "status": "enabled", "webhook": null })
-    );
+    assert_eq!(body, json!({ "contentType": "Audit.Exchange", "status": "enabled", "webhook": null }));
     let resp = start_subscription(&sim, TENANT_A, &token, "Audit.Exchange").await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(af_code(resp).await, "AF20024");
@@ -355,19 +312,9 @@ async fn window_over_24h_gives_af20030() {
 
     // Exactly 24 h in the date-only and minute formats is fine.
     let day = now.date_naive();
-    let resp = list_content(
-        &sim,
-        TENANT_A,
-        &token,
-        "Audit.Exchange",
-        &(day - TimeDelta::days(1)).to_string(),
-        &day.to_string(),
-    )
-    .await;
+    let resp = list_content(&sim, TENANT_A, &token, "Audit.Exchange", &(day - TimeDelta::days(1)).to_string(), &day.to_string()).await;
     assert_eq!(resp.status(), StatusCode::OK);
-    let start = (now - TimeDelta::hours(2))
-        .format("%Y-%m-%dT%H:%M")
-        .to_string();
+    let start = (now - TimeDelta::hours(2)).format("%Y-%m-%dT%H:%M").to_string();
     let end = now.format("%Y-%m-%dT%H:%M").to_string();
     let resp = list_content(&sim, TENANT_A, &token, "Audit.Exchange", &start, &end).await;
     assert_eq!(resp.status(), StatusCode::OK);
@@ -382,13 +329,7 @@ async fn paging_returns_next_page_uri_and_the_follow_up_page_works() {
     sim.set_page_size(2);
     let mut added = Vec::new();
     for i in 0..5 {
-        added.push(sim.add_records(
-            TENANT_A,
-            "Audit.Exchange",
-            vec![exchange_record(&format!(
-                "00000000-0000-0000-0000-00000000000{i}"
-            ))],
-        ));
+        added.push(sim.add_records(TENANT_A, "Audit.Exchange", vec![exchange_record(&format!("00000000-0000-0000-0000-00000000000{i}"))]));
     }
     // Another tenant's and another content type's blobs never show up.
     sim.add_records(TENANT_B, "Audit.Exchange", vec![exchange_record("b")]);
@@ -401,10 +342,7 @@ async fn paging_returns_next_page_uri_and_the_follow_up_page_works() {
     loop {
         assert_eq!(resp.status(), StatusCode::OK);
         pages += 1;
-        let next = resp
-            .headers()
-            .get("NextPageUri")
-            .map(|v| v.to_str().unwrap().to_owned());
+        let next = resp.headers().get("NextPageUri").map(|v| v.to_str().unwrap().to_owned());
         let items: Vec<Value> = resp.json().await.unwrap();
         for item in &items {
             assert_eq!(item["contentType"], "Audit.Exchange");
@@ -420,12 +358,7 @@ async fn paging_returns_next_page_uri_and_the_follow_up_page_works() {
         assert!(next.contains("/api/v1/"), "{next}");
         assert!(next.contains("nextPage="), "{next}");
         assert!(!next.contains("PublisherIdentifier"), "{next}");
-        resp = client()
-            .get(format!("{next}&PublisherIdentifier={PUBLISHER}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        resp = client().get(format!("{next}&PublisherIdentifier={PUBLISHER}")).bearer_auth(&token).send().await.unwrap();
     }
     assert_eq!(pages, 3);
     assert_eq!(seen, added);
@@ -449,12 +382,7 @@ async fn paging_returns_next_page_uri_and_the_follow_up_page_works() {
 
     // Every API request of this test carried PublisherIdentifier.
     assert_eq!(sim.missing_publisher_identifier_count(), 0);
-    assert!(
-        sim.request_log()
-            .iter()
-            .filter(|r| r.path.starts_with("/manage/"))
-            .all(|r| r.has_publisher_identifier())
-    );
+    assert!(sim.request_log().iter().filter(|r| r.path.starts_with("/manage/")).all(|r| r.has_publisher_identifier()));
     sim.shutdown().await;
 }
 
@@ -468,35 +396,20 @@ async fn blob_fetch_returns_records_and_raw_blob_returns_verbatim_body() {
     let raw_id = sim.add_raw_blob(TENANT_A, "Audit.Exchange", "[{\"Id\": broken");
 
     let (start, end) = window_now();
-    let items: Vec<Value> = list_content(&sim, TENANT_A, &token, "Audit.Exchange", &start, &end)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let items: Vec<Value> = list_content(&sim, TENANT_A, &token, "Audit.Exchange", &start, &end).await.json().await.unwrap();
     assert_eq!(items.len(), 2);
     let uri = items[0]["contentUri"].as_str().unwrap();
     assert_eq!(items[0]["contentId"], id.as_str());
 
     // contentUri used verbatim (raw `$`), PublisherIdentifier appended.
-    let resp = client()
-        .get(uri)
-        .bearer_auth(&token)
-        .query(&[("PublisherIdentifier", PUBLISHER)])
-        .send()
-        .await
-        .unwrap();
+    let resp = client().get(uri).bearer_auth(&token).query(&[("PublisherIdentifier", PUBLISHER)]).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let records: Value = resp.json().await.unwrap();
     assert_eq!(records, json!([record]));
 
     // `$` percent-encoded works too.
     let encoded = feed(&sim, TENANT_A, &format!("audit/{}", id.replace('$', "%24")));
-    let resp = client()
-        .get(format!("{encoded}?PublisherIdentifier={PUBLISHER}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let resp = client().get(format!("{encoded}?PublisherIdentifier={PUBLISHER}")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
 
     let resp = client()
@@ -510,12 +423,8 @@ async fn blob_fetch_returns_records_and_raw_blob_returns_verbatim_body() {
     assert_eq!(items[1]["contentId"], raw_id.as_str());
     assert_eq!(resp.text().await.unwrap(), "[{\"Id\": broken");
     assert_eq!(sim.blob_fetch_count(), 3);
-    let blob_paths: Vec<String> = sim
-        .request_log()
-        .into_iter()
-        .filter(|r| r.path.contains("/activity/feed/audit/"))
-        .map(|r| r.path)
-        .collect();
+    let blob_paths: Vec<String> =
+        sim.request_log().into_iter().filter(|r| r.path.contains("/activity/feed/audit/")).map(|r| r.path).collect();
     assert!(blob_paths[0].contains('$'), "{blob_paths:?}");
     assert!(blob_paths[1].contains("%24"), "{blob_paths:?}");
 
@@ -529,12 +438,7 @@ async fn blob_fetch_returns_records_and_raw_blob_returns_verbatim_body() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(af_code(resp).await, "AF20050");
-    let old = sim.add_records_at(
-        TENANT_A,
-        "Audit.Exchange",
-        Utc::now() - TimeDelta::days(8),
-        vec![record],
-    );
+    let old = sim.add_records_at(TENANT_A, "Audit.Exchange", Utc::now() - TimeDelta::days(8), vec![record]);
     let resp = client()
         .get(feed(&sim, TENANT_A, &format!("audit/{old}")))
         .bearer_auth(&token)
@@ -564,12 +468,7 @@ async fn missing_unknown_or_expired_token_gives_401() {
     let url = feed(&sim, TENANT_A, "subscriptions/list");
     let resp = client().get(&url).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    let resp = client()
-        .get(&url)
-        .bearer_auth("eyJ.not.issued")
-        .send()
-        .await
-        .unwrap();
+    let resp = client().get(&url).bearer_auth("eyJ.not.issued").send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 
     let token = token(&sim, TENANT_A).await;
@@ -594,12 +493,7 @@ async fn throttle_answers_429_with_retry_after() {
     assert_eq!(resp.headers()["retry-after"], "1");
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "AF429");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("Method=GetContents")
-    );
+    assert!(body["error"]["message"].as_str().unwrap().contains("Method=GetContents"));
     let resp = list_content(&sim, TENANT_A, &token, "Audit.Exchange", &start, &end).await;
     assert_eq!(resp.status(), StatusCode::OK);
 
@@ -620,12 +514,7 @@ async fn throttle_answers_429_with_retry_after() {
 async fn missing_publisher_identifier_is_answered_but_counted() {
     let sim = sim_with_tenants().await;
     let token = token(&sim, TENANT_A).await;
-    let resp = client()
-        .get(feed(&sim, TENANT_A, "subscriptions/list"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let resp = client().get(feed(&sim, TENANT_A, "subscriptions/list")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     // Lower-case parameter name is accepted (matched case-insensitively).
     let resp = client()
@@ -638,10 +527,7 @@ async fn missing_publisher_identifier_is_answered_but_counted() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(sim.missing_publisher_identifier_count(), 1);
     let log = sim.request_log();
-    let manage: Vec<_> = log
-        .iter()
-        .filter(|r| r.path.starts_with("/manage/"))
-        .collect();
+    let manage: Vec<_> = log.iter().filter(|r| r.path.starts_with("/manage/")).collect();
     assert_eq!(manage.len(), 2);
     assert!(!manage[0].has_publisher_identifier());
     assert!(manage[1].has_publisher_identifier());
@@ -667,12 +553,7 @@ async fn control_endpoints_drive_the_simulator() {
         .unwrap();
     let body: Value = resp.json().await.unwrap();
     assert!(body["contentId"].as_str().unwrap().contains('$'));
-    let resp = client()
-        .post(format!("{base}/_sim/tenants/{TENANT_A}/consent"))
-        .json(&json!({ "granted": false }))
-        .send()
-        .await
-        .unwrap();
+    let resp = client().post(format!("{base}/_sim/tenants/{TENANT_A}/consent")).json(&json!({ "granted": false })).send().await.unwrap();
     assert!(resp.status().is_success());
     let resp = token_v2_response(&sim, TENANT_A, SECRET).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
@@ -685,14 +566,7 @@ async fn control_endpoints_drive_the_simulator() {
     assert!(resp.status().is_success());
     let resp = token_v2_response(&sim, TENANT_A, SECRET).await;
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
-    let requests: Vec<Value> = client()
-        .get(format!("{base}/_sim/requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let requests: Vec<Value> = client().get(format!("{base}/_sim/requests")).send().await.unwrap().json().await.unwrap();
     assert_eq!(requests.len(), 2);
     assert_eq!(requests[0]["method"], "POST");
     sim.shutdown().await;

@@ -62,7 +62,12 @@ where
         let code = service.err().code().unwrap_or("Unknown");
         let message = format!("{operation}: {code}: {}", service.err().message().unwrap_or_default());
         return match code {
-            "ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded" | "InternalServerError" | "ServiceUnavailable" | "TransactionConflictException"
+            "ProvisionedThroughputExceededException"
+            | "ThrottlingException"
+            | "RequestLimitExceeded"
+            | "InternalServerError"
+            | "ServiceUnavailable"
+            | "TransactionConflictException"
             | "TransactionInProgressException" => StoreError::Unavailable(message),
             _ => StoreError::Rejected(message),
         };
@@ -85,7 +90,14 @@ fn expires_at(now: DateTime<Utc>) -> AttributeValue {
 }
 
 async fn get(client: &Client, table: &str, item_key: Item, operation: &str) -> Result<Option<Item>, StoreError> {
-    let output = client.get_item().table_name(table).set_key(Some(item_key)).consistent_read(true).send().await.map_err(|e| store_error(operation, e))?;
+    let output = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(item_key))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| store_error(operation, e))?;
     Ok(output.item().cloned())
 }
 
@@ -133,12 +145,16 @@ async fn batch_put(client: &Client, table: &str, items: Vec<Item>, operation: &s
         let mut requests = chunk
             .iter()
             .map(|item| {
-                let put = PutRequest::builder().set_item(Some(item.clone())).build().map_err(|e| StoreError::Rejected(format!("{operation}: {e}")))?;
+                let put = PutRequest::builder()
+                    .set_item(Some(item.clone()))
+                    .build()
+                    .map_err(|e| StoreError::Rejected(format!("{operation}: {e}")))?;
                 Ok(WriteRequest::builder().put_request(put).build())
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         for attempt in 0..8u32 {
-            let output = client.batch_write_item().request_items(table, requests.clone()).send().await.map_err(|e| store_error(operation, e))?;
+            let output =
+                client.batch_write_item().request_items(table, requests.clone()).send().await.map_err(|e| store_error(operation, e))?;
             requests = output.unprocessed_items().and_then(|u| u.get(table)).cloned().unwrap_or_default();
             if requests.is_empty() {
                 break;
@@ -188,16 +204,29 @@ impl ConfigStore for DynamoConfigStore {
         Ok(get(&self.client, &self.table, key(msp_pk(msp_id), format!("TOKEN#{}", hash.0)), "check API token").await?.is_some())
     }
     async fn create_tenant(&self, tenant: &Tenant) -> Result<bool, StoreError> {
-        put_if_absent(&self.client, &self.table, to_item(tenant, msp_pk(&tenant.msp_id), format!("TENANT#{}", tenant.tenant_id))?, "create tenant").await
+        put_if_absent(
+            &self.client,
+            &self.table,
+            to_item(tenant, msp_pk(&tenant.msp_id), format!("TENANT#{}", tenant.tenant_id))?,
+            "create tenant",
+        )
+        .await
     }
     async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
         put(&self.client, &self.table, to_item(tenant, msp_pk(&tenant.msp_id), format!("TENANT#{}", tenant.tenant_id))?, "put tenant").await
     }
     async fn get_tenant(&self, msp_id: &MspId, tenant_id: &TenantId) -> Result<Option<Tenant>, StoreError> {
-        get(&self.client, &self.table, key(msp_pk(msp_id), format!("TENANT#{tenant_id}")), "get tenant").await?.map(|i| from_item(i, "tenant")).transpose()
+        get(&self.client, &self.table, key(msp_pk(msp_id), format!("TENANT#{tenant_id}")), "get tenant")
+            .await?
+            .map(|i| from_item(i, "tenant"))
+            .transpose()
     }
     async fn list_tenants(&self, msp_id: &MspId) -> Result<Vec<Tenant>, StoreError> {
-        query_prefix(&self.client, &self.table, msp_pk(msp_id), "TENANT#", "list tenants").await?.into_iter().map(|i| from_item(i, "tenant")).collect()
+        query_prefix(&self.client, &self.table, msp_pk(msp_id), "TENANT#", "list tenants")
+            .await?
+            .into_iter()
+            .map(|i| from_item(i, "tenant"))
+            .collect()
     }
     async fn list_all_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         let mut tenants = Vec::new();
@@ -226,7 +255,10 @@ impl ConfigStore for DynamoConfigStore {
         put(&self.client, &self.table, to_item(settings, msp_pk(msp_id), "PSA#connectwise".into())?, "put ConnectWise settings").await
     }
     async fn get_connectwise_settings(&self, msp_id: &MspId) -> Result<Option<ConnectWiseSettings>, StoreError> {
-        get(&self.client, &self.table, key(msp_pk(msp_id), "PSA#connectwise".into()), "get ConnectWise settings").await?.map(|i| from_item(i, "ConnectWise settings")).transpose()
+        get(&self.client, &self.table, key(msp_pk(msp_id), "PSA#connectwise".into()), "get ConnectWise settings")
+            .await?
+            .map(|i| from_item(i, "ConnectWise settings"))
+            .transpose()
     }
 }
 
@@ -256,17 +288,35 @@ fn claim_key(msp_id: &MspId, tenant_id: &TenantId, record_id: &RecordId) -> Item
 #[async_trait]
 impl IngestStateStore for DynamoIngestState {
     async fn get_cursor(&self, stream: &StreamKey) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let item = get(&self.client, &self.table, key(tenant_pk(&stream.msp_id, &stream.tenant_id), format!("CURSOR#{}", stream.content_type)), "get cursor").await?;
+        let item = get(
+            &self.client,
+            &self.table,
+            key(tenant_pk(&stream.msp_id, &stream.tenant_id), format!("CURSOR#{}", stream.content_type)),
+            "get cursor",
+        )
+        .await?;
         let Some(item) = item else { return Ok(None) };
-        let text = item.get("next_start").and_then(|v| v.as_s().ok()).ok_or_else(|| StoreError::Corrupt { what: "cursor".into(), reason: "next_start missing".into() })?;
-        DateTime::parse_from_rfc3339(text).map(|t| Some(t.with_timezone(&Utc))).map_err(|e| StoreError::Corrupt { what: "cursor".into(), reason: e.to_string() })
+        let text = item
+            .get("next_start")
+            .and_then(|v| v.as_s().ok())
+            .ok_or_else(|| StoreError::Corrupt { what: "cursor".into(), reason: "next_start missing".into() })?;
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|e| StoreError::Corrupt { what: "cursor".into(), reason: e.to_string() })
     }
     async fn put_cursor(&self, stream: &StreamKey, next_start: DateTime<Utc>) -> Result<(), StoreError> {
         let mut item = key(tenant_pk(&stream.msp_id, &stream.tenant_id), format!("CURSOR#{}", stream.content_type));
         item.insert("next_start".into(), s(next_start.to_rfc3339()));
         put(&self.client, &self.table, item, "put cursor").await
     }
-    async fn claim_record(&self, msp_id: &MspId, tenant_id: &TenantId, record_id: &RecordId, now: DateTime<Utc>, lease: Duration) -> Result<ClaimOutcome, StoreError> {
+    async fn claim_record(
+        &self,
+        msp_id: &MspId,
+        tenant_id: &TenantId,
+        record_id: &RecordId,
+        now: DateTime<Utc>,
+        lease: Duration,
+    ) -> Result<ClaimOutcome, StoreError> {
         let mut item = claim_key(msp_id, tenant_id, record_id);
         item.insert("state".into(), s("pending"));
         item.insert("lease_until".into(), n((now + lease).timestamp_millis()));
@@ -292,7 +342,13 @@ impl IngestStateStore for DynamoIngestState {
             Err(error) => Err(store_error("claim record", error)),
         }
     }
-    async fn complete_records(&self, msp_id: &MspId, tenant_id: &TenantId, record_ids: &[RecordId], now: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn complete_records(
+        &self,
+        msp_id: &MspId,
+        tenant_id: &TenantId,
+        record_ids: &[RecordId],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let items = record_ids
             .iter()
             .map(|id| {
@@ -305,7 +361,14 @@ impl IngestStateStore for DynamoIngestState {
         batch_put(&self.client, &self.table, items, "complete records").await
     }
     async fn blob_done(&self, msp_id: &MspId, tenant_id: &TenantId, content_id: &str) -> Result<bool, StoreError> {
-        Ok(get(&self.client, &self.table, key(format!("{}#BLOB#{content_id}", tenant_pk(msp_id, tenant_id)), "DONE".into()), "read blob marker").await?.is_some())
+        Ok(get(
+            &self.client,
+            &self.table,
+            key(format!("{}#BLOB#{content_id}", tenant_pk(msp_id, tenant_id)), "DONE".into()),
+            "read blob marker",
+        )
+        .await?
+        .is_some())
     }
     async fn mark_blob_done(&self, msp_id: &MspId, tenant_id: &TenantId, content_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut item = key(format!("{}#BLOB#{content_id}", tenant_pk(msp_id, tenant_id)), "DONE".into());
@@ -346,10 +409,25 @@ impl DynamoAlertStore {
         for chunk in records.chunks(100) {
             let mut keys: Vec<Item> = chunk.iter().map(|id| Self::hit_key(msp_id, alert_id, id)).collect();
             for attempt in 0..8u32 {
-                let request = KeysAndAttributes::builder().set_keys(Some(keys.clone())).consistent_read(true).build().map_err(|e| StoreError::Rejected(format!("read hits: {e}")))?;
-                let output = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(|e| store_error("read hits", e))?;
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(keys.clone()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Rejected(format!("read hits: {e}")))?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| store_error("read hits", e))?;
                 for item in output.responses().and_then(|r| r.get(&self.table)).into_iter().flatten() {
-                    if let Some(id) = item.get("pk").and_then(|v| v.as_s().ok()).and_then(|pk| pk.rsplit_once("#RECORD#")).and_then(|(_, id)| RecordId::parse(id).ok()) {
+                    if let Some(id) = item
+                        .get("pk")
+                        .and_then(|v| v.as_s().ok())
+                        .and_then(|pk| pk.rsplit_once("#RECORD#"))
+                        .and_then(|(_, id)| RecordId::parse(id).ok())
+                    {
                         counted.insert(id);
                     }
                 }
@@ -367,12 +445,23 @@ impl DynamoAlertStore {
     }
 
     /// One transaction: the hit markers (each must not exist) and the alert (at its version).
-    async fn write_hits(&self, alert: &Alert, previous_version: u64, records: &[(RecordId, DateTime<Utc>)], now: DateTime<Utc>) -> Result<bool, StoreError> {
+    async fn write_hits(
+        &self,
+        alert: &Alert,
+        previous_version: u64,
+        records: &[(RecordId, DateTime<Utc>)],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let mut actions = Vec::with_capacity(records.len() + 1);
         for (id, _) in records {
             let mut item = Self::hit_key(&alert.msp_id, &alert.id, id);
             item.insert("expires_at".into(), expires_at(now));
-            let put = Put::builder().table_name(&self.table).set_item(Some(item)).condition_expression("attribute_not_exists(pk)").build().map_err(|e| StoreError::Rejected(e.to_string()))?;
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .map_err(|e| StoreError::Rejected(e.to_string()))?;
             actions.push(TransactWriteItem::builder().put(put).build());
         }
         let item = to_item(alert, msp_pk(&alert.msp_id), format!("ALERT#{}", alert.id))?;
@@ -380,7 +469,8 @@ impl DynamoAlertStore {
         put = if previous_version == 0 {
             put.condition_expression("attribute_not_exists(pk)")
         } else {
-            put.condition_expression("version = :previous").expression_attribute_values(":previous", n(i64::try_from(previous_version).unwrap_or(i64::MAX)))
+            put.condition_expression("version = :previous")
+                .expression_attribute_values(":previous", n(i64::try_from(previous_version).unwrap_or(i64::MAX)))
         };
         actions.push(TransactWriteItem::builder().put(put.build().map_err(|e| StoreError::Rejected(e.to_string()))?).build());
         match self.client.transact_write_items().set_transact_items(Some(actions)).send().await {
@@ -404,7 +494,8 @@ impl AlertStore for DynamoAlertStore {
             let ids: Vec<RecordId> = hits.records.iter().map(|(id, _)| id.clone()).collect::<HashSet<_>>().into_iter().collect();
             let counted = self.counted(msp_id, alert_id, &ids).await?;
             let mut seen = HashSet::new();
-            let fresh: Vec<(RecordId, DateTime<Utc>)> = hits.records.iter().filter(|(id, _)| !counted.contains(id) && seen.insert(id.clone())).cloned().collect();
+            let fresh: Vec<(RecordId, DateTime<Utc>)> =
+                hits.records.iter().filter(|(id, _)| !counted.contains(id) && seen.insert(id.clone())).cloned().collect();
             let mut alert = stored.unwrap_or_else(|| hits.alert.clone());
             if fresh.is_empty() {
                 return Ok(alert);
@@ -456,7 +547,10 @@ impl AlertStore for DynamoAlertStore {
         Ok(AlertPage { alerts, next })
     }
     async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: Destination) -> Result<Option<Delivery>, StoreError> {
-        get(&self.client, &self.table, Self::delivery_key(msp_id, alert_id, destination), "get delivery").await?.map(|i| from_item(i, "delivery")).transpose()
+        get(&self.client, &self.table, Self::delivery_key(msp_id, alert_id, destination), "get delivery")
+            .await?
+            .map(|i| from_item(i, "delivery"))
+            .transpose()
     }
     async fn save_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
         let item_key = Self::delivery_key(&delivery.msp_id, &delivery.alert_id, delivery.destination);
@@ -467,11 +561,15 @@ impl AlertStore for DynamoAlertStore {
         request = if delivery.version <= 1 {
             request.condition_expression("attribute_not_exists(pk)")
         } else {
-            request.condition_expression("version = :previous").expression_attribute_values(":previous", n(i64::try_from(delivery.version - 1).unwrap_or(i64::MAX)))
+            request
+                .condition_expression("version = :previous")
+                .expression_attribute_values(":previous", n(i64::try_from(delivery.version - 1).unwrap_or(i64::MAX)))
         };
         match request.send().await {
             Ok(_) => Ok(()),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Err(StoreError::Conflict { what: format!("delivery {}", delivery.alert_id) }),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StoreError::Conflict { what: format!("delivery {}", delivery.alert_id) })
+            }
             Err(error) => Err(store_error("save delivery", error)),
         }
     }

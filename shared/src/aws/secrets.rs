@@ -57,7 +57,15 @@ impl SecretStore for SecretsManagerStore {
                 Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
                 Err(error) => return Err(secret_error("put secret", &error)),
             }
-            match self.client.create_secret().name(&id).secret_string(value.expose()).description("Vigil credential (write-only through the config API)").send().await {
+            match self
+                .client
+                .create_secret()
+                .name(&id)
+                .secret_string(value.expose())
+                .description("Vigil credential (write-only through the config API)")
+                .send()
+                .await
+            {
                 Ok(_) => return Ok(()),
                 Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => {}
                 Err(error) => return Err(secret_error("create secret", &error)),

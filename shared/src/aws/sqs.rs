@@ -41,7 +41,9 @@ where
         let code = service.err().code().unwrap_or("Unknown");
         let message = format!("{code}: {}", service.err().message().unwrap_or_default());
         return match code {
-            "ThrottlingException" | "RequestThrottled" | "InternalError" | "ServiceUnavailable" | "KmsThrottled" => QueueError::Unavailable(message),
+            "ThrottlingException" | "RequestThrottled" | "InternalError" | "ServiceUnavailable" | "KmsThrottled" => {
+                QueueError::Unavailable(message)
+            }
             _ => QueueError::Rejected(message),
         };
     }
@@ -78,9 +80,22 @@ impl MessageQueue for SqsQueue {
             for attempt in 0..5u32 {
                 let entries = pending
                     .iter()
-                    .map(|(id, body)| SendMessageBatchRequestEntry::builder().id(id).message_body(body.as_str()).build().map_err(|e| QueueError::Rejected(e.to_string())))
+                    .map(|(id, body)| {
+                        SendMessageBatchRequestEntry::builder()
+                            .id(id)
+                            .message_body(body.as_str())
+                            .build()
+                            .map_err(|e| QueueError::Rejected(e.to_string()))
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
-                let output = self.client.send_message_batch().queue_url(&self.queue_url).set_entries(Some(entries)).send().await.map_err(queue_error)?;
+                let output = self
+                    .client
+                    .send_message_batch()
+                    .queue_url(&self.queue_url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map_err(queue_error)?;
                 let failed = output.failed();
                 if let Some(sender_fault) = failed.iter().find(|f| f.sender_fault()) {
                     return Err(QueueError::Rejected(format!("{}: {}", sender_fault.code(), sender_fault.message().unwrap_or_default())));

@@ -16,9 +16,7 @@ use super::{redact, retry_after, transport_failure, truncate_chars};
 use crate::alert::{Alert, Severity};
 use crate::error::{SecretError, SinkError};
 use crate::ids::MspId;
-use crate::ports::{
-    ConfigStore, SecretName, SecretStore, SinkSetupError, TicketSink, TicketSinkProvider,
-};
+use crate::ports::{ConfigStore, SecretName, SecretStore, SinkSetupError, TicketSink, TicketSinkProvider};
 use crate::tenant::{ConnectWiseCredentials, ConnectWiseSettings};
 use crate::ticket::{Destination, TicketNote, TicketRef, external_reference};
 use async_trait::async_trait;
@@ -91,11 +89,7 @@ fn ticket_severity(severity: Severity) -> &'static str {
 /// [`SUMMARY_MAX`] with `…` when even that is too long. One line.
 fn summary(alert: &Alert) -> String {
     let one_line = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let base = format!(
-        "[Vigil] {}: {}",
-        one_line(&alert.policy_name),
-        one_line(&alert.title)
-    );
+    let base = format!("[Vigil] {}: {}", one_line(&alert.policy_name), one_line(&alert.title));
     let with_tenant = format!("{base} ({})", one_line(&alert.tenant_name));
     if utf16_len(&with_tenant) <= SUMMARY_MAX && !alert.tenant_name.trim().is_empty() {
         with_tenant
@@ -141,12 +135,7 @@ fn description(alert: &Alert) -> String {
     let _ = writeln!(text, "Hits: {}", alert.hit_count);
     let _ = writeln!(text, "First seen: {}", time(alert.first_seen));
     let _ = writeln!(text, "Last seen: {}", time(alert.last_seen));
-    let _ = writeln!(
-        text,
-        "Window: {} to {}",
-        time(alert.window_start),
-        time(alert.window_end)
-    );
+    let _ = writeln!(text, "Window: {} to {}", time(alert.window_start), time(alert.window_end));
     if !alert.facts.is_empty() {
         let _ = writeln!(text);
         let _ = writeln!(text, "Details:");
@@ -179,28 +168,17 @@ pub struct ConnectWiseClient {
 
 impl std::fmt::Debug for ConnectWiseClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectWiseClient")
-            .field("api_root", &self.api_root)
-            .field("settings", &self.settings)
-            .finish_non_exhaustive()
+        f.debug_struct("ConnectWiseClient").field("api_root", &self.api_root).field("settings", &self.settings).finish_non_exhaustive()
     }
 }
 
 fn request_headers(credentials: &ConnectWiseCredentials) -> Option<HeaderMap> {
-    let basic = BASE64.encode(format!(
-        "{}+{}:{}",
-        credentials.company_id,
-        credentials.public_key,
-        credentials.private_key.expose()
-    ));
+    let basic = BASE64.encode(format!("{}+{}:{}", credentials.company_id, credentials.public_key, credentials.private_key.expose()));
     let mut authorization = HeaderValue::from_str(&format!("Basic {basic}")).ok()?;
     authorization.set_sensitive(true);
     let mut headers = HeaderMap::new();
     headers.insert(AUTHORIZATION, authorization);
-    headers.insert(
-        HeaderName::from_static("clientid"),
-        HeaderValue::from_str(credentials.client_id.trim()).ok()?,
-    );
+    headers.insert(HeaderName::from_static("clientid"), HeaderValue::from_str(credentials.client_id.trim()).ok()?);
     headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_HEADER));
     Some(headers)
 }
@@ -219,19 +197,9 @@ struct NoteText {
 impl ConnectWiseClient {
     /// A client using `settings.api_root` (e.g. `https://api-na.myconnectwise.net/v4_6_release/apis/3.0`).
     #[must_use]
-    pub fn new(
-        http: reqwest::Client,
-        settings: ConnectWiseSettings,
-        credentials: ConnectWiseCredentials,
-    ) -> Self {
+    pub fn new(http: reqwest::Client, settings: ConnectWiseSettings, credentials: ConnectWiseCredentials) -> Self {
         let api_root = settings.api_root.trim().trim_end_matches('/').to_owned();
-        Self {
-            http,
-            api_root,
-            headers: request_headers(&credentials),
-            private_key: credentials.private_key,
-            settings,
-        }
+        Self { http, api_root, headers: request_headers(&credentials), private_key: credentials.private_key, settings }
     }
 
     /// Sends one request; a success is returned as its body text.
@@ -244,15 +212,9 @@ impl ConnectWiseClient {
         operation: &str,
     ) -> Result<String, SinkError> {
         let Some(headers) = &self.headers else {
-            return Err(SinkError::Unauthorized(
-                "the ConnectWise client id or API keys contain characters that cannot be sent"
-                    .into(),
-            ));
+            return Err(SinkError::Unauthorized("the ConnectWise client id or API keys contain characters that cannot be sent".into()));
         };
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.api_root))
-            .headers(headers.clone());
+        let mut request = self.http.request(method, format!("{}{path}", self.api_root)).headers(headers.clone());
         if !query.is_empty() {
             request = request.query(query);
         }
@@ -260,25 +222,14 @@ impl ConnectWiseClient {
             // `json` also sets `Content-Type: application/json`.
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| SinkError::Unavailable(transport_failure(operation, &e)))?;
+        let response = request.send().await.map_err(|e| SinkError::Unavailable(transport_failure(operation, &e)))?;
         let status = response.status();
         let retry = retry_after(response.headers());
-        let text = response
-            .text()
-            .await
-            .map_err(|e| SinkError::Unavailable(transport_failure(operation, &e)))?;
+        let text = response.text().await.map_err(|e| SinkError::Unavailable(transport_failure(operation, &e)))?;
         if status.is_success() {
             return Ok(text);
         }
-        let error = classify_error(
-            status,
-            retry,
-            &redact(&text, self.private_key.expose()),
-            operation,
-        );
+        let error = classify_error(status, retry, &redact(&text, self.private_key.expose()), operation);
         tracing::warn!(operation, status = status.as_u16(), error = %error, "ConnectWise request failed");
         Err(error)
     }
@@ -292,36 +243,22 @@ impl TicketSink for ConnectWiseClient {
             .call(
                 Method::GET,
                 "/service/tickets",
-                &[
-                    ("conditions", conditions.as_str()),
-                    ("fields", "id"),
-                    ("pageSize", "1"),
-                ],
+                &[("conditions", conditions.as_str()), ("fields", "id"), ("pageSize", "1")],
                 None,
                 "find ticket",
             )
             .await?;
-        let found: Vec<WithId> = serde_json::from_str(&text).map_err(|e| {
-            SinkError::Unavailable(format!("find ticket: unexpected response body: {e}"))
-        })?;
+        let found: Vec<WithId> =
+            serde_json::from_str(&text).map_err(|e| SinkError::Unavailable(format!("find ticket: unexpected response body: {e}")))?;
         Ok(found.first().map(|ticket| TicketRef { id: ticket.id }))
     }
 
     async fn create_ticket(&self, alert: &Alert, company_id: i64) -> Result<TicketRef, SinkError> {
         let body = ticket_body(alert, &self.settings, company_id);
-        let text = self
-            .call(
-                Method::POST,
-                "/service/tickets",
-                &[],
-                Some(&body),
-                "create ticket",
-            )
-            .await?;
+        let text = self.call(Method::POST, "/service/tickets", &[], Some(&body), "create ticket").await?;
         // The ticket exists but its id is unreadable: transient, so the retry finds it by reference.
-        let created: WithId = serde_json::from_str(&text).map_err(|e| {
-            SinkError::Unavailable(format!("create ticket: the response has no ticket id: {e}"))
-        })?;
+        let created: WithId = serde_json::from_str(&text)
+            .map_err(|e| SinkError::Unavailable(format!("create ticket: the response has no ticket id: {e}")))?;
         tracing::info!(alert_id = %alert.id, ticket_id = created.id, "created ConnectWise ticket");
         Ok(TicketRef { id: created.id })
     }
@@ -333,14 +270,7 @@ impl TicketSink for ConnectWiseClient {
             "detailDescriptionFlag": false,
             "processNotifications": false,
         });
-        self.call(
-            Method::POST,
-            &format!("/service/tickets/{}/notes", ticket.id),
-            &[],
-            Some(&body),
-            "add note",
-        )
-        .await?;
+        self.call(Method::POST, &format!("/service/tickets/{}/notes", ticket.id), &[], Some(&body), "add note").await?;
         Ok(())
     }
 
@@ -355,34 +285,21 @@ impl TicketSink for ConnectWiseClient {
                 .call(
                     Method::GET,
                     &path,
-                    &[
-                        ("fields", "id,text"),
-                        ("pageSize", page_size.as_str()),
-                        ("page", page_text.as_str()),
-                    ],
+                    &[("fields", "id,text"), ("pageSize", page_size.as_str()), ("page", page_text.as_str())],
                     None,
                     "list notes",
                 )
                 .await?;
-            let notes: Vec<NoteText> = serde_json::from_str(&text).map_err(|e| {
-                SinkError::Unavailable(format!("list notes: unexpected response body: {e}"))
-            })?;
-            if notes.iter().any(|note| {
-                note.text
-                    .as_deref()
-                    .is_some_and(|text| text.contains(marker))
-            }) {
+            let notes: Vec<NoteText> =
+                serde_json::from_str(&text).map_err(|e| SinkError::Unavailable(format!("list notes: unexpected response body: {e}")))?;
+            if notes.iter().any(|note| note.text.as_deref().is_some_and(|text| text.contains(marker))) {
                 return Ok(true);
             }
             if notes.len() < PAGE_SIZE {
                 return Ok(false);
             }
         }
-        Err(SinkError::Rejected(format!(
-            "list notes: ticket {} has more than {} notes",
-            ticket.id,
-            PAGE_SIZE * MAX_NOTE_PAGES
-        )))
+        Err(SinkError::Rejected(format!("list notes: ticket {} has more than {} notes", ticket.id, PAGE_SIZE * MAX_NOTE_PAGES)))
     }
 }
 
@@ -408,12 +325,7 @@ struct CwFieldError {
 
 /// Classifies a failed ConnectWise response. The description names the operation, the status,
 /// ConnectWise's `code` and `message`, and each per-field error.
-fn classify_error(
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    body: &str,
-    operation: &str,
-) -> SinkError {
+fn classify_error(status: StatusCode, retry_after: Option<Duration>, body: &str, operation: &str) -> SinkError {
     if status == StatusCode::TOO_MANY_REQUESTS {
         return SinkError::Throttled { retry_after };
     }
@@ -459,27 +371,15 @@ pub struct ConnectWiseSinkProvider {
 
 impl std::fmt::Debug for ConnectWiseSinkProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectWiseSinkProvider")
-            .field("ttl", &self.ttl)
-            .finish_non_exhaustive()
+        f.debug_struct("ConnectWiseSinkProvider").field("ttl", &self.ttl).finish_non_exhaustive()
     }
 }
 
 impl ConnectWiseSinkProvider {
     /// A provider reading settings from `config` and keys from `secrets`.
     #[must_use]
-    pub fn new(
-        config: Arc<dyn ConfigStore>,
-        secrets: Arc<dyn SecretStore>,
-        http: reqwest::Client,
-    ) -> Self {
-        Self {
-            config,
-            secrets,
-            http,
-            ttl: CLIENT_CACHE_TTL,
-            clients: Mutex::new(HashMap::new()),
-        }
+    pub fn new(config: Arc<dyn ConfigStore>, secrets: Arc<dyn SecretStore>, http: reqwest::Client) -> Self {
+        Self { config, secrets, http, ttl: CLIENT_CACHE_TTL, clients: Mutex::new(HashMap::new()) }
     }
 
     /// Changes how long a built client is reused (zero: reload every time).
@@ -491,53 +391,29 @@ impl ConnectWiseSinkProvider {
 
     fn cached(&self, msp_id: &MspId) -> Option<Arc<ConnectWiseClient>> {
         let clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        clients
-            .get(msp_id)
-            .filter(|(built, _)| built.elapsed() < self.ttl)
-            .map(|(_, client)| Arc::clone(client))
+        clients.get(msp_id).filter(|(built, _)| built.elapsed() < self.ttl).map(|(_, client)| Arc::clone(client))
     }
 
     async fn build(&self, msp_id: &MspId) -> Result<ConnectWiseClient, SinkSetupError> {
-        let settings = self
-            .config
-            .get_connectwise_settings(msp_id)
-            .await?
-            .ok_or(SinkSetupError::NotConfigured("ConnectWise"))?;
+        let settings = self.config.get_connectwise_settings(msp_id).await?.ok_or(SinkSetupError::NotConfigured("ConnectWise"))?;
         let name = SecretName::connectwise(msp_id);
-        let secret = self
-            .secrets
-            .get_secret(&name)
-            .await?
-            .ok_or(SinkSetupError::NotConfigured("ConnectWise"))?;
+        let secret = self.secrets.get_secret(&name).await?.ok_or(SinkSetupError::NotConfigured("ConnectWise"))?;
         let credentials: ConnectWiseCredentials =
-            serde_json::from_str(secret.expose()).map_err(|_| SecretError::Malformed {
-                name: name.as_str().to_owned(),
-            })?;
-        Ok(ConnectWiseClient::new(
-            self.http.clone(),
-            settings,
-            credentials,
-        ))
+            serde_json::from_str(secret.expose()).map_err(|_| SecretError::Malformed { name: name.as_str().to_owned() })?;
+        Ok(ConnectWiseClient::new(self.http.clone(), settings, credentials))
     }
 }
 
 #[async_trait]
 impl TicketSinkProvider for ConnectWiseSinkProvider {
-    async fn sink_for(
-        &self,
-        msp_id: &MspId,
-        destination: Destination,
-    ) -> Result<Arc<dyn TicketSink>, SinkSetupError> {
+    async fn sink_for(&self, msp_id: &MspId, destination: Destination) -> Result<Arc<dyn TicketSink>, SinkSetupError> {
         match destination {
             Destination::ConnectWise => {
                 if let Some(client) = self.cached(msp_id) {
                     return Ok(client);
                 }
                 let client = Arc::new(self.build(msp_id).await?);
-                self.clients
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(msp_id.clone(), (Instant::now(), Arc::clone(&client)));
+                self.clients.lock().unwrap_or_else(PoisonError::into_inner).insert(msp_id.clone(), (Instant::now(), Arc::clone(&client)));
                 Ok(client)
             }
         }
@@ -556,14 +432,10 @@ mod tests {
     use chrono::{TimeZone, Utc};
     use vigil_simulators::openapi_validate::SchemaSet;
 
-    const SCHEMA_FILE: &str = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../infra/schemas/connectwise-manage-ticketing-schemas.json"
-    );
+    const SCHEMA_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra/schemas/connectwise-manage-ticketing-schemas.json");
 
     fn alert() -> Alert {
-        let mut alert =
-            crate::contract::sample_alert(Utc.with_ymd_and_hms(2026, 1, 5, 9, 41, 27).unwrap());
+        let mut alert = crate::contract::sample_alert(Utc.with_ymd_and_hms(2026, 1, 5, 9, 41, 27).unwrap());
         alert.severity = Severity::High;
         alert.hit_count = 3;
         alert
@@ -573,12 +445,7 @@ mod tests {
         ConnectWiseSettings {
             api_root: "https://cw.example/v4_6_release/apis/3.0/".into(),
             board_id: Some(7),
-            priorities: PriorityMap {
-                high: Some(8),
-                medium: Some(9),
-                low: None,
-                informational: Some(11),
-            },
+            priorities: PriorityMap { high: Some(8), medium: Some(9), low: None, informational: Some(11) },
         }
     }
 
@@ -593,18 +460,8 @@ mod tests {
         assert_eq!(schemas.validate("Ticket", &body), vec![], "{body:#}");
         let mut long = alert();
         long.title = "é🦀".repeat(200);
-        long.facts = (0..50)
-            .map(|i| Fact::new(format!("Fact{i}"), "x".repeat(200)))
-            .collect();
-        let body = ticket_body(
-            &long,
-            &ConnectWiseSettings {
-                board_id: None,
-                priorities: PriorityMap::default(),
-                ..settings()
-            },
-            250,
-        );
+        long.facts = (0..50).map(|i| Fact::new(format!("Fact{i}"), "x".repeat(200))).collect();
+        let body = ticket_body(&long, &ConnectWiseSettings { board_id: None, priorities: PriorityMap::default(), ..settings() }, 250);
         assert_eq!(schemas.validate("Ticket", &body), vec![], "{body:#}");
         assert!(body.get("board").is_none() && body.get("priority").is_none());
     }
@@ -614,11 +471,7 @@ mod tests {
         let alert = alert();
         let body = ticket_body(&alert, &settings(), 250);
         let full = "[Vigil] Creation of forwarding/redirect rule: Mail forwarding to x@evil.example set up by alice@contoso.com";
-        assert_eq!(
-            body["summary"],
-            format!("{}…", &full[..99]),
-            "107 characters: cut, and no room for the tenant"
-        );
+        assert_eq!(body["summary"], format!("{}…", &full[..99]), "107 characters: cut, and no room for the tenant");
         assert_eq!(body["company"], json!({"id": 250}));
         assert_eq!(body["board"], json!({"id": 7}));
         assert_eq!(body["priority"], json!({"id": 8}));
@@ -642,10 +495,7 @@ mod tests {
             &format!("Alert id: {}", alert.id),
             "Title: Mail forwarding to x@evil.example set up by alice@contoso.com",
         ] {
-            assert!(
-                description.contains(expected),
-                "missing {expected:?} in\n{description}"
-            );
+            assert!(description.contains(expected), "missing {expected:?} in\n{description}");
         }
     }
 
@@ -661,10 +511,7 @@ mod tests {
             alert.severity = severity;
             let body = ticket_body(&alert, &settings(), 1);
             assert_eq!(body["severity"], expected);
-            assert_eq!(
-                body.get("priority").map(|p| p["id"].clone()),
-                priority.map(|p| json!(p))
-            );
+            assert_eq!(body.get("priority").map(|p| p["id"].clone()), priority.map(|p| json!(p)));
         }
     }
 
@@ -677,10 +524,7 @@ mod tests {
         assert!(short.ends_with("(Contoso)"), "{short}");
         alert.title = "x".repeat(80);
         let without_tenant = summary(&alert);
-        assert_eq!(
-            without_tenant,
-            format!("[Vigil] Policy: {}", "x".repeat(80))
-        );
+        assert_eq!(without_tenant, format!("[Vigil] Policy: {}", "x".repeat(80)));
         alert.title = "y\n".repeat(200);
         let cut = summary(&alert);
         assert_eq!(cut.chars().count(), SUMMARY_MAX);
@@ -706,36 +550,16 @@ mod tests {
             "{error}"
         );
         assert_eq!(
-            classify_error(
-                StatusCode::TOO_MANY_REQUESTS,
-                Some(Duration::from_secs(1)),
-                "",
-                "x"
-            )
-            .retry_after(),
+            classify_error(StatusCode::TOO_MANY_REQUESTS, Some(Duration::from_secs(1)), "", "x").retry_after(),
             Some(Duration::from_secs(1))
         );
-        assert_eq!(
-            classify_error(StatusCode::INTERNAL_SERVER_ERROR, None, "{}", "x").class(),
-            ErrorClass::Transient
-        );
-        assert_eq!(
-            classify_error(StatusCode::GATEWAY_TIMEOUT, None, "<html/>", "x").class(),
-            ErrorClass::Transient
-        );
+        assert_eq!(classify_error(StatusCode::INTERNAL_SERVER_ERROR, None, "{}", "x").class(), ErrorClass::Transient);
+        assert_eq!(classify_error(StatusCode::GATEWAY_TIMEOUT, None, "<html/>", "x").class(), ErrorClass::Transient);
         assert!(matches!(
-            classify_error(
-                StatusCode::UNAUTHORIZED,
-                None,
-                r#"{"code":"Unauthorized","message":"UserNotAuthenticated"}"#,
-                "x"
-            ),
+            classify_error(StatusCode::UNAUTHORIZED, None, r#"{"code":"Unauthorized","message":"UserNotAuthenticated"}"#, "x"),
             SinkError::Unauthorized(_)
         ));
-        assert!(matches!(
-            classify_error(StatusCode::FORBIDDEN, None, "", "x"),
-            SinkError::Unauthorized(_)
-        ));
+        assert!(matches!(classify_error(StatusCode::FORBIDDEN, None, "", "x"), SinkError::Unauthorized(_)));
         assert!(
             matches!(classify_error(StatusCode::NOT_FOUND, None, r#"{"code":"NotFound","message":"Ticket 5 was not found"}"#, "x"), SinkError::Rejected(m) if m.contains("Ticket 5 was not found"))
         );
@@ -750,20 +574,14 @@ mod tests {
             client_id: "00000000-0000-4000-8000-00000000c1d0".into(),
         };
         let headers = request_headers(&credentials).unwrap();
-        assert_eq!(
-            headers[AUTHORIZATION],
-            format!("Basic {}", BASE64.encode("acme+pub:priv-key-1"))
-        );
+        assert_eq!(headers[AUTHORIZATION], format!("Basic {}", BASE64.encode("acme+pub:priv-key-1")));
         assert!(headers[AUTHORIZATION].is_sensitive());
         assert_eq!(headers["clientId"], "00000000-0000-4000-8000-00000000c1d0");
         assert_eq!(headers[ACCEPT], ACCEPT_HEADER);
         let client = ConnectWiseClient::new(reqwest::Client::new(), settings(), credentials);
         assert_eq!(client.api_root, "https://cw.example/v4_6_release/apis/3.0");
         assert!(!format!("{client:?}").contains("priv-key-1"));
-        let broken = ConnectWiseCredentials {
-            client_id: "bad\nid".into(),
-            ..client_credentials()
-        };
+        let broken = ConnectWiseCredentials { client_id: "bad\nid".into(), ..client_credentials() };
         assert!(request_headers(&broken).is_none());
     }
 
@@ -780,67 +598,25 @@ mod tests {
     async fn the_provider_needs_settings_and_well_formed_keys_and_caches_clients() {
         let config = Arc::new(MemoryConfigStore::default());
         let secrets = Arc::new(MemorySecretStore::default());
-        let provider =
-            ConnectWiseSinkProvider::new(config.clone(), secrets.clone(), reqwest::Client::new());
+        let provider = ConnectWiseSinkProvider::new(config.clone(), secrets.clone(), reqwest::Client::new());
         let msp = MspId::parse("acme").unwrap();
-        assert!(matches!(
-            provider.sink_for(&msp, Destination::ConnectWise).await,
-            Err(SinkSetupError::NotConfigured("ConnectWise"))
-        ));
-        config
-            .put_connectwise_settings(&msp, &settings())
-            .await
-            .unwrap();
-        assert!(
-            matches!(
-                provider.sink_for(&msp, Destination::ConnectWise).await,
-                Err(SinkSetupError::NotConfigured(_))
-            ),
-            "keys missing"
-        );
-        secrets
-            .put_secret(
-                &SecretName::connectwise(&msp),
-                &SecretString::new("{not json: priv-key-1"),
-            )
-            .await
-            .unwrap();
-        let malformed = provider
-            .sink_for(&msp, Destination::ConnectWise)
-            .await
-            .err()
-            .unwrap();
-        assert!(matches!(
-            &malformed,
-            SinkSetupError::Secret(SecretError::Malformed { .. })
-        ));
+        assert!(matches!(provider.sink_for(&msp, Destination::ConnectWise).await, Err(SinkSetupError::NotConfigured("ConnectWise"))));
+        config.put_connectwise_settings(&msp, &settings()).await.unwrap();
+        assert!(matches!(provider.sink_for(&msp, Destination::ConnectWise).await, Err(SinkSetupError::NotConfigured(_))), "keys missing");
+        secrets.put_secret(&SecretName::connectwise(&msp), &SecretString::new("{not json: priv-key-1")).await.unwrap();
+        let malformed = provider.sink_for(&msp, Destination::ConnectWise).await.err().unwrap();
+        assert!(matches!(&malformed, SinkSetupError::Secret(SecretError::Malformed { .. })));
         assert!(!malformed.to_string().contains("priv-key-1"));
         secrets
-            .put_secret(
-                &SecretName::connectwise(&msp),
-                &SecretString::new(serde_json::to_string(&client_credentials()).unwrap()),
-            )
+            .put_secret(&SecretName::connectwise(&msp), &SecretString::new(serde_json::to_string(&client_credentials()).unwrap()))
             .await
             .unwrap();
-        let first = provider
-            .sink_for(&msp, Destination::ConnectWise)
-            .await
-            .unwrap();
-        let second = provider
-            .sink_for(&msp, Destination::ConnectWise)
-            .await
-            .unwrap();
+        let first = provider.sink_for(&msp, Destination::ConnectWise).await.unwrap();
+        let second = provider.sink_for(&msp, Destination::ConnectWise).await.unwrap();
         assert!(Arc::ptr_eq(&first, &second), "the client is reused");
-        let uncached = ConnectWiseSinkProvider::new(config, secrets, reqwest::Client::new())
-            .with_cache_ttl(Duration::ZERO);
-        let a = uncached
-            .sink_for(&msp, Destination::ConnectWise)
-            .await
-            .unwrap();
-        let b = uncached
-            .sink_for(&msp, Destination::ConnectWise)
-            .await
-            .unwrap();
+        let uncached = ConnectWiseSinkProvider::new(config, secrets, reqwest::Client::new()).with_cache_ttl(Duration::ZERO);
+        let a = uncached.sink_for(&msp, Destination::ConnectWise).await.unwrap();
+        let b = uncached.sink_for(&msp, Destination::ConnectWise).await.unwrap();
         assert!(!Arc::ptr_eq(&a, &b), "an expired client is rebuilt");
     }
 }

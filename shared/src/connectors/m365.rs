@@ -44,9 +44,7 @@ const PUBLISHER_PARAM: &str = "PublisherIdentifier";
 /// AADSTS codes that mean "this tenant does not (or no longer) let our app in": consent missing
 /// or revoked, app or resource principal missing, bad or expired secret, app disabled, unknown
 /// tenant. Retrying will not help until someone fixes the tenant or the credentials.
-const ACCESS_REFUSED_AADSTS: [u64; 8] = [
-    700_016, 65_001, 500_011, 7_000_215, 7_000_222, 7_000_112, 90_002, 7_000_218,
-];
+const ACCESS_REFUSED_AADSTS: [u64; 8] = [700_016, 65_001, 500_011, 7_000_215, 7_000_222, 7_000_112, 90_002, 7_000_218];
 /// AADSTS codes that mean "slow down": loop detected, tenant throttled.
 const THROTTLED_AADSTS: [u64; 2] = [50_196, 90_055];
 
@@ -63,10 +61,7 @@ impl M365Endpoints {
     /// The commercial ("Enterprise") cloud.
     #[must_use]
     pub fn commercial() -> Self {
-        Self {
-            login_base: "https://login.microsoftonline.com".into(),
-            management_base: "https://manage.office.com".into(),
-        }
+        Self { login_base: "https://login.microsoftonline.com".into(), management_base: "https://manage.office.com".into() }
     }
 
     fn login(&self) -> &str {
@@ -130,17 +125,8 @@ impl ManagementActivityClient {
     /// A client for one cloud. `publisher_identifier` is the vendor's (Vigil operator's) tenant
     /// GUID, sent with every request so throttling counts against our own quota.
     #[must_use]
-    pub fn new(
-        http: reqwest::Client,
-        endpoints: M365Endpoints,
-        publisher_identifier: String,
-    ) -> Self {
-        Self {
-            http,
-            endpoints,
-            publisher_identifier,
-            tokens: Mutex::new(HashMap::new()),
-        }
+    pub fn new(http: reqwest::Client, endpoints: M365Endpoints, publisher_identifier: String) -> Self {
+        Self { http, endpoints, publisher_identifier, tokens: Mutex::new(HashMap::new()) }
     }
 
     fn cache(&self) -> MutexGuard<'_, HashMap<(String, String), CachedToken>> {
@@ -148,54 +134,28 @@ impl ManagementActivityClient {
     }
 
     fn cache_key(tenant_id: &TenantId, credentials: &M365AppCredentials) -> (String, String) {
-        (
-            tenant_id.as_str().to_owned(),
-            credentials.client_id.to_ascii_lowercase(),
-        )
+        (tenant_id.as_str().to_owned(), credentials.client_id.to_ascii_lowercase())
     }
 
     fn forget_token(&self, tenant_id: &TenantId, credentials: &M365AppCredentials) {
-        self.cache()
-            .remove(&Self::cache_key(tenant_id, credentials));
+        self.cache().remove(&Self::cache_key(tenant_id, credentials));
     }
 
     /// A valid access token for the tenant: cached, or freshly requested.
-    async fn token(
-        &self,
-        tenant_id: &TenantId,
-        credentials: &M365AppCredentials,
-    ) -> Result<SecretString, SourceError> {
+    async fn token(&self, tenant_id: &TenantId, credentials: &M365AppCredentials) -> Result<SecretString, SourceError> {
         let key = Self::cache_key(tenant_id, credentials);
-        let cached = self
-            .cache()
-            .get(&key)
-            .filter(|cached| Instant::now() < cached.refresh_at)
-            .map(|cached| cached.token.clone());
+        let cached = self.cache().get(&key).filter(|cached| Instant::now() < cached.refresh_at).map(|cached| cached.token.clone());
         if let Some(token) = cached {
             return Ok(token);
         }
         let requested_at = Instant::now();
         let (token, lifetime) = self.request_token(tenant_id, credentials).await?;
-        let keep_for = if lifetime > TOKEN_REFRESH_MARGIN * 2 {
-            lifetime - TOKEN_REFRESH_MARGIN
-        } else {
-            lifetime / 2
-        };
-        self.cache().insert(
-            key,
-            CachedToken {
-                token: token.clone(),
-                refresh_at: requested_at + keep_for,
-            },
-        );
+        let keep_for = if lifetime > TOKEN_REFRESH_MARGIN * 2 { lifetime - TOKEN_REFRESH_MARGIN } else { lifetime / 2 };
+        self.cache().insert(key, CachedToken { token: token.clone(), refresh_at: requested_at + keep_for });
         Ok(token)
     }
 
-    async fn request_token(
-        &self,
-        tenant_id: &TenantId,
-        credentials: &M365AppCredentials,
-    ) -> Result<(SecretString, Duration), SourceError> {
+    async fn request_token(&self, tenant_id: &TenantId, credentials: &M365AppCredentials) -> Result<(SecretString, Duration), SourceError> {
         let url = format!("{}/{}/oauth2/v2.0/token", self.endpoints.login(), tenant_id);
         let scope = format!("{}/.default", self.endpoints.management());
         let form = [
@@ -204,25 +164,14 @@ impl ManagementActivityClient {
             ("grant_type", "client_credentials"),
             ("scope", scope.as_str()),
         ];
-        let response = self
-            .http
-            .post(url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| SourceError::Unavailable(transport_failure("token request", &e)))?;
+        let response =
+            self.http.post(url).form(&form).send().await.map_err(|e| SourceError::Unavailable(transport_failure("token request", &e)))?;
         let status = response.status();
         let retry = retry_after(response.headers());
-        let body = response
-            .text()
-            .await
-            .map_err(|e| SourceError::Unavailable(transport_failure("token request", &e)))?;
+        let body = response.text().await.map_err(|e| SourceError::Unavailable(transport_failure("token request", &e)))?;
         if status.is_success() {
             return parse_token_response(&body).ok_or_else(|| {
-                SourceError::Unavailable(
-                    "token request: the token endpoint answered without a usable access token"
-                        .into(),
-                )
+                SourceError::Unavailable("token request: the token endpoint answered without a usable access token".into())
             });
         }
         let error = classify_token_error(status, retry, &body, credentials.client_secret.expose());
@@ -243,18 +192,12 @@ impl ManagementActivityClient {
         let mut refreshed = false;
         loop {
             let token = self.token(tenant_id, credentials).await?;
-            let mut request = self
-                .http
-                .request(method.clone(), url.clone())
-                .bearer_auth(token.expose());
+            let mut request = self.http.request(method.clone(), url.clone()).bearer_auth(token.expose());
             if method == reqwest::Method::POST {
                 // An empty body, sent with `Content-Length: 0` (IIS refuses a POST without one).
                 request = request.body("");
             }
-            let response = request
-                .send()
-                .await
-                .map_err(|e| SourceError::Unavailable(transport_failure(operation.as_str(), &e)))?;
+            let response = request.send().await.map_err(|e| SourceError::Unavailable(transport_failure(operation.as_str(), &e)))?;
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED && !refreshed {
                 tracing::debug!(tenant_id = %tenant_id, operation = operation.as_str(), "access token refused; requesting a new one");
@@ -266,50 +209,27 @@ impl ManagementActivityClient {
                 return Ok(Ok(response));
             }
             let retry = retry_after(response.headers());
-            let body = response
-                .text()
-                .await
-                .map_err(|e| SourceError::Unavailable(transport_failure(operation.as_str(), &e)))?;
-            return Ok(Err(Failure {
-                status,
-                retry_after: retry,
-                body,
-            }));
+            let body = response.text().await.map_err(|e| SourceError::Unavailable(transport_failure(operation.as_str(), &e)))?;
+            return Ok(Err(Failure { status, retry_after: retry, body }));
         }
     }
 
-    fn feed_url(
-        &self,
-        tenant_id: &TenantId,
-        operation: &str,
-        query: &[(&str, &str)],
-    ) -> Result<Url, SourceError> {
-        let base = format!(
-            "{}/api/v1.0/{}/activity/feed/{operation}",
-            self.endpoints.management(),
-            tenant_id
-        );
+    fn feed_url(&self, tenant_id: &TenantId, operation: &str, query: &[(&str, &str)]) -> Result<Url, SourceError> {
+        let base = format!("{}/api/v1.0/{}/activity/feed/{operation}", self.endpoints.management(), tenant_id);
         let mut pairs: Vec<(&str, &str)> = query.to_vec();
         pairs.push((PUBLISHER_PARAM, &self.publisher_identifier));
-        Url::parse_with_params(&base, &pairs).map_err(|e| SourceError::Rejected {
-            code: "InvalidUrl".into(),
-            message: format!("{operation}: {e}"),
-        })
+        Url::parse_with_params(&base, &pairs)
+            .map_err(|e| SourceError::Rejected { code: "InvalidUrl".into(), message: format!("{operation}: {e}") })
     }
 
     /// Turns a URL handed out by the service (`NextPageUri`, `contentUri`) into one we will send
     /// our bearer token to: absolute, on the Management API's origin, with `PublisherIdentifier`.
     fn service_url(&self, raw: &str, operation: Operation) -> Result<Url, SourceError> {
-        let base = Url::parse(&format!("{}/", self.endpoints.management())).map_err(|e| {
-            SourceError::Rejected {
-                code: "InvalidUrl".into(),
-                message: format!("management base: {e}"),
-            }
-        })?;
-        let url = base.join(raw.trim()).map_err(|e| SourceError::Rejected {
-            code: "InvalidUrl".into(),
-            message: format!("{}: {e}", operation.as_str()),
-        })?;
+        let base = Url::parse(&format!("{}/", self.endpoints.management()))
+            .map_err(|e| SourceError::Rejected { code: "InvalidUrl".into(), message: format!("management base: {e}") })?;
+        let url = base
+            .join(raw.trim())
+            .map_err(|e| SourceError::Rejected { code: "InvalidUrl".into(), message: format!("{}: {e}", operation.as_str()) })?;
         if url.origin() != base.origin() {
             return Err(SourceError::Rejected {
                 code: "ForeignUrl".into(),
@@ -331,28 +251,13 @@ impl ManagementActivityClient {
         credentials: &M365AppCredentials,
         content_type: ContentType,
     ) -> Result<(), SourceError> {
-        let url = self.feed_url(
-            tenant_id,
-            "subscriptions/start",
-            &[("contentType", content_type.as_str())],
-        )?;
-        match self
-            .send(
-                tenant_id,
-                credentials,
-                reqwest::Method::POST,
-                &url,
-                Operation::StartSubscription,
-            )
-            .await?
-        {
+        let url = self.feed_url(tenant_id, "subscriptions/start", &[("contentType", content_type.as_str())])?;
+        match self.send(tenant_id, credentials, reqwest::Method::POST, &url, Operation::StartSubscription).await? {
             Ok(_) => {
                 tracing::info!(tenant_id = %tenant_id, content_type = %content_type, "started the audit subscription");
                 Ok(())
             }
-            Err(failure) if af_error(&failure.body).is_some_and(|(code, _)| code == "AF20024") => {
-                Ok(())
-            }
+            Err(failure) if af_error(&failure.body).is_some_and(|(code, _)| code == "AF20024") => Ok(()),
             Err(failure) => Err(self.failure_error(failure, Operation::StartSubscription)),
         }
     }
@@ -378,11 +283,7 @@ impl AuditSource for ManagementActivityClient {
         let first = self.feed_url(
             tenant_id,
             "subscriptions/content",
-            &[
-                ("contentType", content_type.as_str()),
-                ("startTime", &start),
-                ("endTime", &end),
-            ],
+            &[("contentType", content_type.as_str()), ("startTime", &start), ("endTime", &end)],
         )?;
         let mut url = first.clone();
         let mut blobs = Vec::new();
@@ -391,28 +292,15 @@ impl AuditSource for ManagementActivityClient {
         loop {
             pages += 1;
             if pages > MAX_PAGES {
-                return Err(SourceError::Unavailable(format!(
-                    "list content: more than {MAX_PAGES} pages; the paging does not end"
-                )));
+                return Err(SourceError::Unavailable(format!("list content: more than {MAX_PAGES} pages; the paging does not end")));
             }
-            let response = match self
-                .send(
-                    tenant_id,
-                    credentials,
-                    reqwest::Method::GET,
-                    &url,
-                    Operation::ListContent,
-                )
-                .await?
-            {
+            let response = match self.send(tenant_id, credentials, reqwest::Method::GET, &url, Operation::ListContent).await? {
                 Ok(response) => response,
                 Err(failure) => {
-                    let missing_subscription = af_error(&failure.body)
-                        .is_some_and(|(code, _)| code == "AF20022" || code == "AF20023");
+                    let missing_subscription = af_error(&failure.body).is_some_and(|(code, _)| code == "AF20022" || code == "AF20023");
                     if missing_subscription && !started {
                         tracing::info!(tenant_id = %tenant_id, content_type = %content_type, "no enabled subscription; starting it");
-                        self.start_subscription(tenant_id, credentials, content_type)
-                            .await?;
+                        self.start_subscription(tenant_id, credentials, content_type).await?;
                         started = true;
                         url = first.clone();
                         blobs.clear();
@@ -423,10 +311,7 @@ impl AuditSource for ManagementActivityClient {
                 }
             };
             let next = next_page_uri(response.headers());
-            let body = response
-                .text()
-                .await
-                .map_err(|e| SourceError::Unavailable(transport_failure("list content", &e)))?;
+            let body = response.text().await.map_err(|e| SourceError::Unavailable(transport_failure("list content", &e)))?;
             blobs.extend(parse_content_list(&body)?);
             match next {
                 Some(next) => url = self.service_url(&next, Operation::ListContent)?,
@@ -444,20 +329,9 @@ impl AuditSource for ManagementActivityClient {
         blob: &ContentBlob,
     ) -> Result<String, SourceError> {
         let url = self.service_url(&blob.content_uri, Operation::FetchContent)?;
-        match self
-            .send(
-                tenant_id,
-                credentials,
-                reqwest::Method::GET,
-                &url,
-                Operation::FetchContent,
-            )
-            .await?
-        {
+        match self.send(tenant_id, credentials, reqwest::Method::GET, &url, Operation::FetchContent).await? {
             Ok(response) => {
-                let body = response.text().await.map_err(|e| {
-                    SourceError::Unavailable(transport_failure("fetch content", &e))
-                })?;
+                let body = response.text().await.map_err(|e| SourceError::Unavailable(transport_failure("fetch content", &e)))?;
                 // A byte-order mark is an encoding artefact, not content.
                 Ok(match body.strip_prefix('\u{feff}') {
                     Some(rest) => rest.to_owned(),
@@ -477,12 +351,9 @@ fn format_window_time(at: DateTime<Utc>) -> String {
 /// `url` with `PublisherIdentifier` appended unless it already has one (any case). The rest of
 /// the URL is kept verbatim (`$` in content ids stays `$`).
 fn with_publisher_identifier(mut url: Url, publisher_identifier: &str) -> Url {
-    let present = url
-        .query_pairs()
-        .any(|(name, _)| name.eq_ignore_ascii_case(PUBLISHER_PARAM));
+    let present = url.query_pairs().any(|(name, _)| name.eq_ignore_ascii_case(PUBLISHER_PARAM));
     if !present {
-        url.query_pairs_mut()
-            .append_pair(PUBLISHER_PARAM, publisher_identifier);
+        url.query_pairs_mut().append_pair(PUBLISHER_PARAM, publisher_identifier);
     }
     url
 }
@@ -507,16 +378,11 @@ struct ListedBlob {
 }
 
 fn parse_content_list(body: &str) -> Result<Vec<ContentBlob>, SourceError> {
-    let listed: Vec<ListedBlob> = serde_json::from_str(body).map_err(|e| {
-        SourceError::Unavailable(format!("list content: unexpected response body: {e}"))
-    })?;
+    let listed: Vec<ListedBlob> =
+        serde_json::from_str(body).map_err(|e| SourceError::Unavailable(format!("list content: unexpected response body: {e}")))?;
     Ok(listed
         .into_iter()
-        .map(|blob| ContentBlob {
-            content_id: blob.content_id,
-            content_uri: blob.content_uri,
-            content_created: blob.content_created,
-        })
+        .map(|blob| ContentBlob { content_id: blob.content_id, content_uri: blob.content_uri, content_created: blob.content_created })
         .collect())
 }
 
@@ -549,15 +415,8 @@ fn parse_token_response(body: &str) -> Option<(SecretString, Duration)> {
     if response.access_token.trim().is_empty() {
         return None;
     }
-    let lifetime = response
-        .expires_in
-        .as_ref()
-        .and_then(Seconds::value)
-        .unwrap_or(3600);
-    Some((
-        SecretString::new(response.access_token),
-        Duration::from_secs(lifetime),
-    ))
+    let lifetime = response.expires_in.as_ref().and_then(Seconds::value).unwrap_or(3600);
+    Some((SecretString::new(response.access_token), Duration::from_secs(lifetime)))
 }
 
 #[derive(Deserialize, Default)]
@@ -571,20 +430,11 @@ struct TokenError {
 }
 
 /// Classifies a failed token request. `client_secret` is scrubbed from whatever is kept.
-fn classify_token_error(
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    body: &str,
-    client_secret: &str,
-) -> SourceError {
+fn classify_token_error(status: StatusCode, retry_after: Option<Duration>, body: &str, client_secret: &str) -> SourceError {
     let parsed: TokenError = serde_json::from_str(body).unwrap_or_default();
     let code = parsed.error_codes.first().map_or_else(
         || {
-            if parsed.error.is_empty() {
-                format!("HTTP{}", status.as_u16())
-            } else {
-                parsed.error.clone()
-            }
+            if parsed.error.is_empty() { format!("HTTP{}", status.as_u16()) } else { parsed.error.clone() }
         },
         |n| format!("AADSTS{n}"),
     );
@@ -597,17 +447,11 @@ fn classify_token_error(
     };
     let message = redact(&truncate_chars(&message, MAX_MESSAGE_CHARS), client_secret);
     let has = |codes: &[u64]| parsed.error_codes.iter().any(|c| codes.contains(c));
-    if status == StatusCode::TOO_MANY_REQUESTS
-        || has(&THROTTLED_AADSTS)
-        || parsed.error == "temporarily_unavailable"
-    {
+    if status == StatusCode::TOO_MANY_REQUESTS || has(&THROTTLED_AADSTS) || parsed.error == "temporarily_unavailable" {
         SourceError::Throttled { retry_after }
     } else if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
         SourceError::Unavailable(format!("token endpoint: {code}: {message}"))
-    } else if has(&ACCESS_REFUSED_AADSTS)
-        || parsed.error == "invalid_client"
-        || parsed.error == "unauthorized_client"
-    {
+    } else if has(&ACCESS_REFUSED_AADSTS) || parsed.error == "invalid_client" || parsed.error == "unauthorized_client" {
         SourceError::AccessRefused { code, message }
     } else {
         SourceError::Rejected { code, message }
@@ -619,10 +463,7 @@ fn classify_token_error(
 fn short_description(description: &str) -> String {
     let first = description.lines().next().unwrap_or_default().trim();
     let without_code = match first.strip_prefix("AADSTS") {
-        Some(rest) => rest
-            .trim_start_matches(|c: char| c.is_ascii_digit())
-            .trim_start_matches(':')
-            .trim_start(),
+        Some(rest) => rest.trim_start_matches(|c: char| c.is_ascii_digit()).trim_start_matches(':').trim_start(),
         None => first,
     };
     without_code.to_owned()
@@ -661,30 +502,17 @@ fn says_auditing_disabled(body: &str) -> bool {
 }
 
 /// Classifies a Management API failure from its status, `Retry-After` and body.
-fn classify_management_error(
-    status: StatusCode,
-    retry_after: Option<Duration>,
-    body: &str,
-) -> SourceError {
+fn classify_management_error(status: StatusCode, retry_after: Option<Duration>, body: &str) -> SourceError {
     let (code, message) = af_error(body).unwrap_or_else(|| {
         let message = serde_json::from_str::<serde_json::Value>(body)
             .ok()
-            .and_then(|v| {
-                v.get("Message")
-                    .or_else(|| v.get("message"))
-                    .and_then(|m| m.as_str())
-                    .map(str::to_owned)
-            })
+            .and_then(|v| v.get("Message").or_else(|| v.get("message")).and_then(|m| m.as_str()).map(str::to_owned))
             .unwrap_or_else(|| body.trim().to_owned());
         (String::new(), message)
     });
     let message = truncate_chars(&message, MAX_MESSAGE_CHARS);
     let described = |fallback: &str| {
-        if message.is_empty() {
-            fallback.to_owned()
-        } else {
-            message.clone()
-        }
+        if message.is_empty() { fallback.to_owned() } else { message.clone() }
     };
     if code == "AF429" || status == StatusCode::TOO_MANY_REQUESTS {
         return SourceError::Throttled { retry_after };
@@ -695,30 +523,16 @@ fn classify_management_error(
             message: described("unified audit logging is not enabled in the tenant"),
         };
     }
-    if matches!(code.as_str(), "AF50000" | "AF50005" | "AF50006")
-        || status.is_server_error()
-        || status == StatusCode::REQUEST_TIMEOUT
-    {
-        let code = if code.is_empty() {
-            format!("HTTP {}", status.as_u16())
-        } else {
-            code
-        };
+    if matches!(code.as_str(), "AF50000" | "AF50005" | "AF50006") || status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
+        let code = if code.is_empty() { format!("HTTP {}", status.as_u16()) } else { code };
         return SourceError::Unavailable(format!("{code}: {}", described("server error")));
     }
     if code == "AF10001" {
-        return SourceError::AccessRefused {
-            code,
-            message: described("the token lacks ActivityFeed.Read"),
-        };
+        return SourceError::AccessRefused { code, message: described("the token lacks ActivityFeed.Read") };
     }
     if status == StatusCode::UNAUTHORIZED {
         return SourceError::AccessRefused {
-            code: if code.is_empty() {
-                "Unauthorized".into()
-            } else {
-                code
-            },
+            code: if code.is_empty() { "Unauthorized".into() } else { code },
             message: described("a freshly issued token was refused"),
         };
     }
@@ -727,10 +541,7 @@ fn classify_management_error(
         (true, StatusCode::NOT_FOUND) => "NotFound".into(),
         (true, status) => format!("HTTP {}", status.as_u16()),
     };
-    SourceError::Rejected {
-        code,
-        message: described("request refused"),
-    }
+    SourceError::Rejected { code, message: described("request refused") }
 }
 
 #[cfg(test)]
@@ -741,17 +552,15 @@ mod tests {
 
     #[test]
     fn token_lifetime_is_read_as_number_or_string() {
-        let (token, lifetime) = parse_token_response(r#"{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"eyJ.a.b"}"#).unwrap();
+        let (token, lifetime) =
+            parse_token_response(r#"{"token_type":"Bearer","expires_in":3599,"ext_expires_in":3599,"access_token":"eyJ.a.b"}"#).unwrap();
         assert_eq!(token.expose(), "eyJ.a.b");
         assert_eq!(lifetime, Duration::from_secs(3599));
-        let (_, lifetime) = parse_token_response(r#"{"token_type":"Bearer","expires_in":"4000","expires_on":"1431659094","access_token":"x"}"#).unwrap();
+        let (_, lifetime) =
+            parse_token_response(r#"{"token_type":"Bearer","expires_in":"4000","expires_on":"1431659094","access_token":"x"}"#).unwrap();
         assert_eq!(lifetime, Duration::from_secs(4000));
         let (_, lifetime) = parse_token_response(r#"{"access_token":"x"}"#).unwrap();
-        assert_eq!(
-            lifetime,
-            Duration::from_secs(3600),
-            "a missing lifetime defaults to an hour"
-        );
+        assert_eq!(lifetime, Duration::from_secs(3600), "a missing lifetime defaults to an hour");
         assert!(parse_token_response(r#"{"access_token":""}"#).is_none());
         assert!(parse_token_response("<html>").is_none());
     }
@@ -768,59 +577,26 @@ mod tests {
 
     #[test]
     fn revoked_consent_is_access_refused_without_trace_ids() {
-        let body = aad_body(
-            "unauthorized_client",
-            700_016,
-            "Application with identifier 'abc' was not found in the directory 'Fabrikam'.",
-        );
+        let body = aad_body("unauthorized_client", 700_016, "Application with identifier 'abc' was not found in the directory 'Fabrikam'.");
         let error = classify_token_error(StatusCode::BAD_REQUEST, None, &body, "s3cret-value");
-        let SourceError::AccessRefused { code, message } = &error else {
-            panic!("{error:?}")
-        };
+        let SourceError::AccessRefused { code, message } = &error else { panic!("{error:?}") };
         assert_eq!(code, "AADSTS700016");
-        assert_eq!(
-            message,
-            "unauthorized_client: Application with identifier 'abc' was not found in the directory 'Fabrikam'."
-        );
+        assert_eq!(message, "unauthorized_client: Application with identifier 'abc' was not found in the directory 'Fabrikam'.");
         assert_eq!(error.class(), ErrorClass::Permanent);
     }
 
     #[test]
     fn token_refusals_are_classified_by_code() {
-        let refused = |error: &str, code: u64| {
-            classify_token_error(
-                StatusCode::BAD_REQUEST,
-                None,
-                &aad_body(error, code, "x"),
-                "",
-            )
-        };
+        let refused = |error: &str, code: u64| classify_token_error(StatusCode::BAD_REQUEST, None, &aad_body(error, code, "x"), "");
         for code in [65_001, 500_011, 7_000_222, 7_000_112, 90_002] {
-            assert!(
-                matches!(
-                    refused("invalid_request", code),
-                    SourceError::AccessRefused { .. }
-                ),
-                "{code}"
-            );
+            assert!(matches!(refused("invalid_request", code), SourceError::AccessRefused { .. }), "{code}");
         }
         assert!(
             matches!(classify_token_error(StatusCode::UNAUTHORIZED, None, &aad_body("invalid_client", 7_000_215, "Invalid client secret provided."), ""), SourceError::AccessRefused { code, .. } if code == "AADSTS7000215")
         );
-        assert!(
-            matches!(
-                refused("invalid_client", 12_345),
-                SourceError::AccessRefused { .. }
-            ),
-            "invalid_client whatever the code"
-        );
-        assert!(
-            matches!(refused("invalid_scope", 70_011), SourceError::Rejected { code, .. } if code == "AADSTS70011")
-        );
-        assert!(matches!(
-            refused("invalid_request", 50_196),
-            SourceError::Throttled { .. }
-        ));
+        assert!(matches!(refused("invalid_client", 12_345), SourceError::AccessRefused { .. }), "invalid_client whatever the code");
+        assert!(matches!(refused("invalid_scope", 70_011), SourceError::Rejected { code, .. } if code == "AADSTS70011"));
+        assert!(matches!(refused("invalid_request", 50_196), SourceError::Throttled { .. }));
         let throttled = classify_token_error(
             StatusCode::TOO_MANY_REQUESTS,
             Some(Duration::from_secs(4)),
@@ -829,38 +605,16 @@ mod tests {
         );
         assert_eq!(throttled.retry_after(), Some(Duration::from_secs(4)));
         assert!(matches!(
-            classify_token_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                None,
-                &aad_body("server_error", 50_000, "x"),
-                ""
-            ),
+            classify_token_error(StatusCode::INTERNAL_SERVER_ERROR, None, &aad_body("server_error", 50_000, "x"), ""),
             SourceError::Unavailable(_)
         ));
-        assert!(matches!(
-            classify_token_error(
-                StatusCode::BAD_GATEWAY,
-                None,
-                "<html>bad gateway</html>",
-                ""
-            ),
-            SourceError::Unavailable(_)
-        ));
+        assert!(matches!(classify_token_error(StatusCode::BAD_GATEWAY, None, "<html>bad gateway</html>", ""), SourceError::Unavailable(_)));
     }
 
     #[test]
     fn the_client_secret_never_survives_in_a_token_error() {
-        let body = aad_body(
-            "invalid_client",
-            7_000_215,
-            "Invalid client secret provided: hunter2-secret-value.",
-        );
-        let error = classify_token_error(
-            StatusCode::UNAUTHORIZED,
-            None,
-            &body,
-            "hunter2-secret-value",
-        );
+        let body = aad_body("invalid_client", 7_000_215, "Invalid client secret provided: hunter2-secret-value.");
+        let error = classify_token_error(StatusCode::UNAUTHORIZED, None, &body, "hunter2-secret-value");
         assert!(!error.to_string().contains("hunter2"), "{error}");
     }
 
@@ -870,47 +624,23 @@ mod tests {
 
     #[test]
     fn management_errors_are_classified_from_their_bodies() {
-        let classify = |status: u16, body: &str| {
-            classify_management_error(
-                StatusCode::from_u16(status).unwrap(),
-                Some(Duration::from_secs(2)),
-                body,
-            )
-        };
-        assert_eq!(
-            classify(403, &af_body("AF429", "Too many requests. Method=GetBlob")).retry_after(),
-            Some(Duration::from_secs(2))
-        );
+        let classify =
+            |status: u16, body: &str| classify_management_error(StatusCode::from_u16(status).unwrap(), Some(Duration::from_secs(2)), body);
+        assert_eq!(classify(403, &af_body("AF429", "Too many requests. Method=GetBlob")).retry_after(), Some(Duration::from_secs(2)));
         assert!(matches!(classify(429, ""), SourceError::Throttled { .. }));
-        assert!(matches!(
-            classify(500, &af_body("AF50000", "An internal error occurred.")),
-            SourceError::Unavailable(_)
-        ));
-        assert!(matches!(
-            classify(400, &af_body("AF50005", "internal")),
-            SourceError::Unavailable(_)
-        ));
-        assert!(matches!(
-            classify(503, "Service Unavailable"),
-            SourceError::Unavailable(_)
-        ));
+        assert!(matches!(classify(500, &af_body("AF50000", "An internal error occurred.")), SourceError::Unavailable(_)));
+        assert!(matches!(classify(400, &af_body("AF50005", "internal")), SourceError::Unavailable(_)));
+        assert!(matches!(classify(503, "Service Unavailable"), SourceError::Unavailable(_)));
         assert!(
             matches!(classify(403, &af_body("AF10001", "The permission set () does not include ActivityFeed.Read.")), SourceError::AccessRefused { code, .. } if code == "AF10001")
         );
         assert!(
             matches!(classify(400, &af_body("AF20030", "Start time and end time must ...")), SourceError::Rejected { code, .. } if code == "AF20030")
         );
-        assert!(
-            matches!(classify(404, &af_body("AF20051", "Content expired.")), SourceError::Rejected { code, .. } if code == "AF20051")
-        );
-        assert!(
-            matches!(classify(404, "{\"Message\":\"No HTTP resource\"}"), SourceError::Rejected { code, .. } if code == "NotFound")
-        );
+        assert!(matches!(classify(404, &af_body("AF20051", "Content expired.")), SourceError::Rejected { code, .. } if code == "AF20051"));
+        assert!(matches!(classify(404, "{\"Message\":\"No HTTP resource\"}"), SourceError::Rejected { code, .. } if code == "NotFound"));
         assert!(matches!(
-            classify(
-                401,
-                "{\"Message\":\"Authorization has been denied for this request.\"}"
-            ),
+            classify(401, "{\"Message\":\"Authorization has been denied for this request.\"}"),
             SourceError::AccessRefused { .. }
         ));
     }
@@ -927,10 +657,7 @@ mod tests {
         assert!(
             matches!(classify_management_error(StatusCode::INTERNAL_SERVER_ERROR, None, "Tenant abc does not exist."), SourceError::AccessRefused { code, .. } if code == "AuditingDisabled")
         );
-        let deleted = af_body(
-            "AF20011",
-            "Specified tenant ID (5e1f2c8a) does not exist in the system or has been deleted.",
-        );
+        let deleted = af_body("AF20011", "Specified tenant ID (5e1f2c8a) does not exist in the system or has been deleted.");
         assert!(
             matches!(classify_management_error(StatusCode::BAD_REQUEST, None, &deleted), SourceError::Rejected { code, .. } if code == "AF20011")
         );
@@ -938,10 +665,7 @@ mod tests {
 
     #[test]
     fn the_af_code_is_read_from_the_error_body() {
-        assert_eq!(
-            af_error(&af_body("AF20022", "No subscription found")),
-            Some(("AF20022".into(), "No subscription found".into()))
-        );
+        assert_eq!(af_error(&af_body("AF20022", "No subscription found")), Some(("AF20022".into(), "No subscription found".into())));
         assert_eq!(af_error("{\"Message\":\"x\"}"), None);
         assert_eq!(af_error("not json"), None);
     }
@@ -949,10 +673,7 @@ mod tests {
     fn client() -> ManagementActivityClient {
         ManagementActivityClient::new(
             reqwest::Client::new(),
-            M365Endpoints {
-                login_base: "https://login.example/".into(),
-                management_base: "https://manage.example".into(),
-            },
+            M365Endpoints { login_base: "https://login.example/".into(), management_base: "https://manage.example".into() },
             "pub-guid".into(),
         )
     }
@@ -960,18 +681,9 @@ mod tests {
     #[test]
     fn listing_urls_carry_the_window_and_the_publisher() {
         let tenant = TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap();
-        let start = DateTime::parse_from_rfc3339("2026-01-05T09:00:00.500Z")
-            .unwrap()
-            .with_timezone(&Utc);
+        let start = DateTime::parse_from_rfc3339("2026-01-05T09:00:00.500Z").unwrap().with_timezone(&Utc);
         let url = client()
-            .feed_url(
-                &tenant,
-                "subscriptions/content",
-                &[
-                    ("contentType", "Audit.Exchange"),
-                    ("startTime", &format_window_time(start)),
-                ],
-            )
+            .feed_url(&tenant, "subscriptions/content", &[("contentType", "Audit.Exchange"), ("startTime", &format_window_time(start))])
             .unwrap();
         assert_eq!(
             url.as_str(),
@@ -982,26 +694,28 @@ mod tests {
     #[test]
     fn service_urls_get_the_publisher_appended_and_keep_dollars() {
         let client = client();
-        let blob = client.service_url("https://manage.example/api/v1.0/t/activity/feed/audit/20260105$20260105$audit_exchange$000001", Operation::FetchContent).unwrap();
+        let blob = client
+            .service_url(
+                "https://manage.example/api/v1.0/t/activity/feed/audit/20260105$20260105$audit_exchange$000001",
+                Operation::FetchContent,
+            )
+            .unwrap();
         assert_eq!(
             blob.as_str(),
             "https://manage.example/api/v1.0/t/activity/feed/audit/20260105$20260105$audit_exchange$000001?PublisherIdentifier=pub-guid"
         );
-        let next = client.service_url("https://manage.example/api/v1/t/activity/feed/subscriptions/content?contentType=Audit.General&nextPage=2026R1", Operation::ListContent).unwrap();
-        assert_eq!(
-            next.as_str(),
-            "https://manage.example/api/v1/t/activity/feed/subscriptions/content?contentType=Audit.General&nextPage=2026R1&PublisherIdentifier=pub-guid"
-        );
-        let already = client
+        let next = client
             .service_url(
-                "https://manage.example/x?publisheridentifier=other",
+                "https://manage.example/api/v1/t/activity/feed/subscriptions/content?contentType=Audit.General&nextPage=2026R1",
                 Operation::ListContent,
             )
             .unwrap();
         assert_eq!(
-            already.as_str(),
-            "https://manage.example/x?publisheridentifier=other"
+            next.as_str(),
+            "https://manage.example/api/v1/t/activity/feed/subscriptions/content?contentType=Audit.General&nextPage=2026R1&PublisherIdentifier=pub-guid"
         );
+        let already = client.service_url("https://manage.example/x?publisheridentifier=other", Operation::ListContent).unwrap();
+        assert_eq!(already.as_str(), "https://manage.example/x?publisheridentifier=other");
         assert!(
             matches!(client.service_url("https://evil.example/api", Operation::FetchContent), Err(SourceError::Rejected { code, .. }) if code == "ForeignUrl"),
             "the bearer token only goes to the Management API"
@@ -1012,19 +726,10 @@ mod tests {
     fn both_next_page_header_spellings_are_followed() {
         let mut headers = HeaderMap::new();
         assert_eq!(next_page_uri(&headers), None);
-        headers.insert(
-            "nextpageurl",
-            "https://manage.example/next".parse().unwrap(),
-        );
-        assert_eq!(
-            next_page_uri(&headers).as_deref(),
-            Some("https://manage.example/next")
-        );
+        headers.insert("nextpageurl", "https://manage.example/next".parse().unwrap());
+        assert_eq!(next_page_uri(&headers).as_deref(), Some("https://manage.example/next"));
         headers.insert("NextPageUri", "https://manage.example/uri".parse().unwrap());
-        assert_eq!(
-            next_page_uri(&headers).as_deref(),
-            Some("https://manage.example/uri")
-        );
+        assert_eq!(next_page_uri(&headers).as_deref(), Some("https://manage.example/uri"));
     }
 
     #[test]
@@ -1033,29 +738,17 @@ mod tests {
         let blobs = parse_content_list(body).unwrap();
         assert_eq!(blobs.len(), 1);
         assert_eq!(blobs[0].content_id, "a$b");
-        assert_eq!(
-            blobs[0].content_created,
-            DateTime::parse_from_rfc3339("2026-01-05T10:15:00.123Z")
-                .unwrap()
-                .with_timezone(&Utc)
-        );
+        assert_eq!(blobs[0].content_created, DateTime::parse_from_rfc3339("2026-01-05T10:15:00.123Z").unwrap().with_timezone(&Utc));
         assert!(parse_content_list("[]").unwrap().is_empty());
-        assert!(matches!(
-            parse_content_list("{}"),
-            Err(SourceError::Unavailable(_))
-        ));
+        assert!(matches!(parse_content_list("{}"), Err(SourceError::Unavailable(_))));
     }
 
     #[test]
     fn debug_output_has_no_tokens() {
         let client = client();
-        client.cache().insert(
-            ("t".into(), "c".into()),
-            CachedToken {
-                token: SecretString::new("eyJ-secret-token"),
-                refresh_at: Instant::now(),
-            },
-        );
+        client
+            .cache()
+            .insert(("t".into(), "c".into()), CachedToken { token: SecretString::new("eyJ-secret-token"), refresh_at: Instant::now() });
         assert!(!format!("{client:?}").contains("eyJ-secret-token"));
     }
 }

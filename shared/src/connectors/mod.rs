@@ -50,9 +50,7 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let delay = if let Ok(seconds) = value.parse::<u64>() {
         Duration::from_secs(seconds)
     } else {
-        let at = DateTime::parse_from_rfc2822(value)
-            .ok()?
-            .with_timezone(&Utc);
+        let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
         (at - now).to_std().unwrap_or(Duration::ZERO)
     };
     Some(delay.min(MAX_RETRY_AFTER))
@@ -109,20 +107,9 @@ mod tests {
         let now = Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).unwrap();
         assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
         assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
-        assert_eq!(
-            parse_retry_after("Mon, 05 Jan 2026 10:00:30 GMT", now),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            parse_retry_after("Mon, 05 Jan 2026 09:00:00 GMT", now),
-            Some(Duration::ZERO),
-            "a past date means now"
-        );
-        assert_eq!(
-            parse_retry_after("999999", now),
-            Some(MAX_RETRY_AFTER),
-            "absurd delays are clamped"
-        );
+        assert_eq!(parse_retry_after("Mon, 05 Jan 2026 10:00:30 GMT", now), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after("Mon, 05 Jan 2026 09:00:00 GMT", now), Some(Duration::ZERO), "a past date means now");
+        assert_eq!(parse_retry_after("999999", now), Some(MAX_RETRY_AFTER), "absurd delays are clamped");
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
     }
@@ -131,10 +118,7 @@ mod tests {
     fn retry_after_reads_the_header() {
         let mut headers = reqwest::header::HeaderMap::new();
         assert_eq!(retry_after(&headers), None);
-        headers.insert(
-            reqwest::header::RETRY_AFTER,
-            reqwest::header::HeaderValue::from_static("3"),
-        );
+        headers.insert(reqwest::header::RETRY_AFTER, reqwest::header::HeaderValue::from_static("3"));
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
     }
 
@@ -147,10 +131,7 @@ mod tests {
 
     #[test]
     fn secrets_are_redacted() {
-        assert_eq!(
-            redact("key=hunter22 here", "hunter22"),
-            "key=[REDACTED] here"
-        );
+        assert_eq!(redact("key=hunter22 here", "hunter22"), "key=[REDACTED] here");
         assert_eq!(redact("abc", ""), "abc");
     }
 

@@ -93,8 +93,12 @@ mod tests {
     #[tokio::test]
     async fn only_failed_messages_are_reported_and_a_poison_message_does_not_block_the_rest() {
         let mut event = SqsEvent::default();
-        event.records = vec![message("ok-1", Some("fine")), message("bad", Some("poison")), message("ok-2", Some("fine")), message("empty", None)];
-        let response = process_batch(event, 4, |body: String| async move { if body == "poison" { Err(QueueError::Rejected("bad".into())) } else { Ok(()) } }).await;
+        event.records =
+            vec![message("ok-1", Some("fine")), message("bad", Some("poison")), message("ok-2", Some("fine")), message("empty", None)];
+        let response = process_batch(event, 4, |body: String| async move {
+            if body == "poison" { Err(QueueError::Rejected("bad".into())) } else { Ok(()) }
+        })
+        .await;
         let mut failed: Vec<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
         failed.sort();
         assert_eq!(failed, ["bad", "empty"]);

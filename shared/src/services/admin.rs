@@ -58,11 +58,7 @@ impl AdminService {
     /// [`AdminError::Unauthenticated`] for a malformed or unknown token.
     pub async fn authenticate(&self, bearer: &str) -> Result<MspId, AdminError> {
         let token = ApiToken::parse(bearer).map_err(|_| AdminError::Unauthenticated)?;
-        if self.config.api_token_exists(&token.msp_id, &token.hash).await? {
-            Ok(token.msp_id)
-        } else {
-            Err(AdminError::Unauthenticated)
-        }
+        if self.config.api_token_exists(&token.msp_id, &token.hash).await? { Ok(token.msp_id) } else { Err(AdminError::Unauthenticated) }
     }
 
     /// Operator only: creates an MSP (or reuses an existing one) and issues a new API token.
@@ -81,17 +77,36 @@ impl AdminService {
     ///
     /// # Errors
     /// Invalid name, or Conflict when the MSP already has the tenant.
-    pub async fn register_tenant(&self, msp_id: &MspId, tenant_id: TenantId, name: &str, domains: Vec<String>) -> Result<Tenant, AdminError> {
+    pub async fn register_tenant(
+        &self,
+        msp_id: &MspId,
+        tenant_id: TenantId,
+        name: &str,
+        domains: Vec<String>,
+    ) -> Result<Tenant, AdminError> {
         let name = name.trim();
         if name.is_empty() || name.len() > 256 {
             return Err(AdminError::Invalid("name must be 1 to 256 characters".into()));
         }
         let domains: Vec<String> = domains.into_iter().map(|d| d.trim().to_ascii_lowercase()).collect();
-        if let Some(bad) = domains.iter().find(|d| d.is_empty() || !d.contains('.') || d.contains(|c: char| c.is_whitespace() || c == '@')) {
+        if let Some(bad) = domains.iter().find(|d| d.is_empty() || !d.contains('.') || d.contains(|c: char| c.is_whitespace() || c == '@'))
+        {
             return Err(AdminError::Invalid(format!("{bad:?} is not a domain name")));
         }
-        let tenant = Tenant { msp_id: msp_id.clone(), tenant_id, name: name.to_owned(), domains, connectwise_company_id: None, m365_credentials_set: false, created_at: self.clock.now() };
-        if self.config.create_tenant(&tenant).await? { Ok(tenant) } else { Err(AdminError::Conflict(format!("tenant {}", tenant.tenant_id))) }
+        let tenant = Tenant {
+            msp_id: msp_id.clone(),
+            tenant_id,
+            name: name.to_owned(),
+            domains,
+            connectwise_company_id: None,
+            m365_credentials_set: false,
+            created_at: self.clock.now(),
+        };
+        if self.config.create_tenant(&tenant).await? {
+            Ok(tenant)
+        } else {
+            Err(AdminError::Conflict(format!("tenant {}", tenant.tenant_id)))
+        }
     }
 
     /// One of the MSP's tenants.
@@ -114,7 +129,12 @@ impl AdminService {
     ///
     /// # Errors
     /// NotFound for an unknown tenant, Invalid for blank values.
-    pub async fn set_m365_credentials(&self, msp_id: &MspId, tenant_id: &TenantId, credentials: M365AppCredentials) -> Result<(), AdminError> {
+    pub async fn set_m365_credentials(
+        &self,
+        msp_id: &MspId,
+        tenant_id: &TenantId,
+        credentials: M365AppCredentials,
+    ) -> Result<(), AdminError> {
         if credentials.client_id.trim().is_empty() || credentials.client_secret.is_blank() {
             return Err(AdminError::Invalid("client_id and client_secret are required".into()));
         }
@@ -132,12 +152,23 @@ impl AdminService {
     ///
     /// # Errors
     /// Invalid for a bad URL or blank keys.
-    pub async fn set_connectwise(&self, msp_id: &MspId, settings: ConnectWiseSettings, credentials: ConnectWiseCredentials) -> Result<(), AdminError> {
+    pub async fn set_connectwise(
+        &self,
+        msp_id: &MspId,
+        settings: ConnectWiseSettings,
+        credentials: ConnectWiseCredentials,
+    ) -> Result<(), AdminError> {
         let root = settings.api_root.trim_end_matches('/');
-        if !(root.starts_with("https://") || root.starts_with("http://127.0.0.1") || root.starts_with("http://localhost")) || !root.contains("/apis/3.0") {
-            return Err(AdminError::Invalid("api_root must be an https URL ending in /apis/3.0, e.g. https://api-na.myconnectwise.net/v4_6_release/apis/3.0".into()));
+        if !(root.starts_with("https://") || root.starts_with("http://127.0.0.1") || root.starts_with("http://localhost"))
+            || !root.contains("/apis/3.0")
+        {
+            return Err(AdminError::Invalid(
+                "api_root must be an https URL ending in /apis/3.0, e.g. https://api-na.myconnectwise.net/v4_6_release/apis/3.0".into(),
+            ));
         }
-        if [&credentials.company_id, &credentials.public_key, &credentials.client_id].iter().any(|v| v.trim().is_empty()) || credentials.private_key.is_blank() {
+        if [&credentials.company_id, &credentials.public_key, &credentials.client_id].iter().any(|v| v.trim().is_empty())
+            || credentials.private_key.is_blank()
+        {
             return Err(AdminError::Invalid("company_id, public_key, private_key and client_id are required".into()));
         }
         let settings = ConnectWiseSettings { api_root: root.to_owned(), ..settings };
@@ -196,7 +227,12 @@ mod tests {
 
     fn service() -> (AdminService, Arc<MemorySecretStore>) {
         let secrets = Arc::new(MemorySecretStore::default());
-        let service = AdminService { config: Arc::new(MemoryConfigStore::default()), alerts: Arc::new(MemoryAlertStore::default()), secrets: secrets.clone(), clock: Arc::new(SystemClock) };
+        let service = AdminService {
+            config: Arc::new(MemoryConfigStore::default()),
+            alerts: Arc::new(MemoryAlertStore::default()),
+            secrets: secrets.clone(),
+            clock: Arc::new(SystemClock),
+        };
         (service, secrets)
     }
 
@@ -232,14 +268,27 @@ mod tests {
         let (service, secrets) = service();
         let acme = MspId::parse("acme").unwrap();
         service.register_tenant(&acme, tenant_id(), "Contoso", vec![]).await.unwrap();
-        service.set_m365_credentials(&acme, &tenant_id(), M365AppCredentials { client_id: "app".into(), client_secret: SecretString::new("s3cret") }).await.unwrap();
+        service
+            .set_m365_credentials(
+                &acme,
+                &tenant_id(),
+                M365AppCredentials { client_id: "app".into(), client_secret: SecretString::new("s3cret") },
+            )
+            .await
+            .unwrap();
         let stored = secrets.get_secret(&SecretName::m365_app(&acme, &tenant_id())).await.unwrap().unwrap();
         assert!(stored.expose().contains("s3cret"));
         let tenant = service.tenant(&acme, &tenant_id()).await.unwrap();
         assert!(tenant.m365_credentials_set);
         assert!(!serde_json::to_string(&tenant).unwrap().contains("s3cret"));
         assert!(matches!(
-            service.set_m365_credentials(&acme, &tenant_id(), M365AppCredentials { client_id: "app".into(), client_secret: SecretString::new(" ") }).await,
+            service
+                .set_m365_credentials(
+                    &acme,
+                    &tenant_id(),
+                    M365AppCredentials { client_id: "app".into(), client_secret: SecretString::new(" ") }
+                )
+                .await,
             Err(AdminError::Invalid(_))
         ));
     }

@@ -113,7 +113,11 @@ impl DispatchService {
     pub async fn dispatch(&self, msp_id: &MspId, alert_id: &AlertId) -> Result<DispatchOutcome, DispatchError> {
         let destination = Destination::ConnectWise;
         let alert = self.alerts.get_alert(msp_id, alert_id).await?.ok_or_else(|| DispatchError::UnknownAlert(alert_id.to_string()))?;
-        let current = self.alerts.get_delivery(msp_id, alert_id, destination).await?.unwrap_or_else(|| Delivery::new(msp_id.clone(), alert_id.clone(), destination));
+        let current = self
+            .alerts
+            .get_delivery(msp_id, alert_id, destination)
+            .await?
+            .unwrap_or_else(|| Delivery::new(msp_id.clone(), alert_id.clone(), destination));
         if current.ticket.is_some() && current.pending_note_hits.is_none() && current.notified_hits >= alert.hit_count {
             return Ok(DispatchOutcome::UpToDate);
         }
@@ -121,7 +125,11 @@ impl DispatchService {
         if current.leased_at(now) {
             return Err(DispatchError::Busy(alert_id.to_string()));
         }
-        let tenant = self.config.get_tenant(msp_id, &alert.tenant_id).await?.ok_or_else(|| DispatchError::UnknownTenant(alert.tenant_id.to_string()))?;
+        let tenant = self
+            .config
+            .get_tenant(msp_id, &alert.tenant_id)
+            .await?
+            .ok_or_else(|| DispatchError::UnknownTenant(alert.tenant_id.to_string()))?;
         let company_id = tenant.connectwise_company_id.ok_or_else(|| DispatchError::TenantNotMapped(alert.tenant_id.to_string()))?;
         let sink = self.sinks.sink_for(msp_id, destination).await?;
 
@@ -150,7 +158,14 @@ impl DispatchService {
         }
     }
 
-    async fn deliver(&self, alert: &Alert, delivery: &mut Delivery, sink: &dyn TicketSink, company_id: i64, may_have_unrecorded_ticket: bool) -> Result<DispatchOutcome, DispatchError> {
+    async fn deliver(
+        &self,
+        alert: &Alert,
+        delivery: &mut Delivery,
+        sink: &dyn TicketSink,
+        company_id: i64,
+        may_have_unrecorded_ticket: bool,
+    ) -> Result<DispatchOutcome, DispatchError> {
         let Some(ticket) = delivery.ticket.clone() else {
             let (ticket, outcome) = match if may_have_unrecorded_ticket { sink.find_ticket(alert).await? } else { None } {
                 Some(found) => (found.clone(), DispatchOutcome::TicketRecovered(found)),
@@ -235,13 +250,22 @@ mod tests {
         let config = Arc::new(MemoryConfigStore::default());
         let alert = sample_alert(Utc::now());
         config
-            .create_tenant(&Tenant { msp_id: alert.msp_id.clone(), tenant_id: alert.tenant_id.clone(), name: "Contoso".into(), domains: vec![], connectwise_company_id: Some(250), m365_credentials_set: true, created_at: Utc::now() })
+            .create_tenant(&Tenant {
+                msp_id: alert.msp_id.clone(),
+                tenant_id: alert.tenant_id.clone(),
+                name: "Contoso".into(),
+                domains: vec![],
+                connectwise_company_id: Some(250),
+                m365_credentials_set: true,
+                created_at: Utc::now(),
+            })
             .await
             .unwrap();
         let provider = MemoryTicketSinkProvider::default();
         let sink = provider.sink.clone();
         let clock = Arc::new(ManualClock::at(Utc::now()));
-        let service = DispatchService { config, alerts, sinks: Arc::new(provider), clock: clock.clone(), settings: DispatchSettings::default() };
+        let service =
+            DispatchService { config, alerts, sinks: Arc::new(provider), clock: clock.clone(), settings: DispatchSettings::default() };
         Fixture { service, alerts: memory, sink, clock, alert }
     }
 
@@ -287,7 +311,10 @@ mod tests {
         f.sink.fail_next_create(SinkError::Unavailable("500".into()));
         let error = f.service.dispatch(&alert.msp_id, &alert.id).await.unwrap_err();
         assert_eq!(error.class(), ErrorClass::Transient);
-        assert!(matches!(f.service.dispatch(&alert.msp_id, &alert.id).await.unwrap(), DispatchOutcome::TicketCreated(_)), "the lease was released, so the retry proceeds at once");
+        assert!(
+            matches!(f.service.dispatch(&alert.msp_id, &alert.id).await.unwrap(), DispatchOutcome::TicketCreated(_)),
+            "the lease was released, so the retry proceeds at once"
+        );
         assert_eq!(f.sink.tickets().len(), 1);
     }
 
@@ -332,7 +359,8 @@ mod tests {
     #[tokio::test]
     async fn a_crash_between_ticket_creation_and_state_write_never_duplicates_the_ticket() {
         let memory = Arc::new(MemoryAlertStore::default());
-        let crashing = Arc::new(CrashAfterTicket { inner: memory.clone(), crashed: std::sync::Mutex::new(false), down: std::sync::Mutex::new(false) });
+        let crashing =
+            Arc::new(CrashAfterTicket { inner: memory.clone(), crashed: std::sync::Mutex::new(false), down: std::sync::Mutex::new(false) });
         let f = fixture_with(crashing.clone(), memory).await;
         let alert = hit(&f, &["a"]).await;
         assert!(f.service.dispatch(&alert.msp_id, &alert.id).await.is_err(), "the state write fails after the ticket exists");

@@ -83,7 +83,11 @@ impl EvaluateService {
             let record = AuditRecord::from_value(value)?;
             for hit in self.engine.evaluate(&scope, &record, now) {
                 report.hits += 1;
-                grouped.entry(hit.alert.id.clone()).or_insert_with(|| AlertHits { alert: hit.alert.clone(), records: Vec::new() }).records.push((hit.record_id, hit.event_time));
+                grouped
+                    .entry(hit.alert.id.clone())
+                    .or_insert_with(|| AlertHits { alert: hit.alert.clone(), records: Vec::new() })
+                    .records
+                    .push((hit.record_id, hit.event_time));
             }
         }
         let mut changed: Vec<Alert> = Vec::with_capacity(grouped.len());
@@ -92,7 +96,10 @@ impl EvaluateService {
         }
         let announcements: Vec<String> = changed
             .iter()
-            .map(|alert| serde_json::to_string(&AlertChangedMessage { msp_id: alert.msp_id.clone(), alert_id: alert.id.clone() }).unwrap_or_else(|_| unreachable!("messages always serialise")))
+            .map(|alert| {
+                serde_json::to_string(&AlertChangedMessage { msp_id: alert.msp_id.clone(), alert_id: alert.id.clone() })
+                    .unwrap_or_else(|_| unreachable!("messages always serialise"))
+            })
             .collect();
         self.tickets.send_all(&announcements).await?;
         for alert in &changed {
@@ -129,7 +136,13 @@ mod tests {
             .unwrap();
         let alerts = Arc::new(MemoryAlertStore::default());
         let tickets = Arc::new(MemoryQueue::default());
-        let service = EvaluateService { config, alerts: alerts.clone(), tickets: tickets.clone(), engine: PolicyEngine::with_builtins(), clock: Arc::new(SystemClock) };
+        let service = EvaluateService {
+            config,
+            alerts: alerts.clone(),
+            tickets: tickets.clone(),
+            engine: PolicyEngine::with_builtins(),
+            clock: Arc::new(SystemClock),
+        };
         (service, alerts, tickets)
     }
 

@@ -13,7 +13,9 @@ use crate::clock::Clock;
 use crate::error::{Classified, ErrorClass, QueueError, SecretError, SourceError, StoreError};
 use crate::ids::{ContentType, RecordId};
 use crate::messages::{AuditEventsMessage, QuarantinedContent, pack_records, truncate_to};
-use crate::ports::{AuditSource, ClaimOutcome, ConfigStore, ContentBlob, IngestStateStore, MessageQueue, SecretName, SecretStore, StreamKey, TimeWindow};
+use crate::ports::{
+    AuditSource, ClaimOutcome, ConfigStore, ContentBlob, IngestStateStore, MessageQueue, SecretName, SecretStore, StreamKey, TimeWindow,
+};
 use crate::tenant::{M365AppCredentials, Tenant};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use futures::StreamExt;
@@ -38,7 +40,13 @@ pub struct PollSettings {
 
 impl Default for PollSettings {
     fn default() -> Self {
-        Self { content_types: vec![ContentType::Exchange], initial_lookback: Duration::hours(1), overlap: Duration::minutes(30), claim_lease: Duration::minutes(5), concurrency: 8 }
+        Self {
+            content_types: vec![ContentType::Exchange],
+            initial_lookback: Duration::hours(1),
+            overlap: Duration::minutes(30),
+            claim_lease: Duration::minutes(5),
+            concurrency: 8,
+        }
     }
 }
 
@@ -112,7 +120,8 @@ impl PollService {
     /// Only when the tenant list itself cannot be read.
     pub async fn poll_all(&self) -> Result<PollReport, StoreError> {
         let tenants = self.config.list_all_tenants().await?;
-        let streams: Vec<(Tenant, ContentType)> = tenants.into_iter().flat_map(|t| self.settings.content_types.iter().map(move |ct| (t.clone(), *ct))).collect();
+        let streams: Vec<(Tenant, ContentType)> =
+            tenants.into_iter().flat_map(|t| self.settings.content_types.iter().map(move |ct| (t.clone(), *ct))).collect();
         let reports: Vec<PollReport> = futures::stream::iter(streams)
             .map(|(tenant, content_type)| async move {
                 let span = info_span!("poll_stream", msp_id = %tenant.msp_id, tenant_id = %tenant.tenant_id, content_type = %content_type);
@@ -145,7 +154,8 @@ impl PollService {
         let now = truncate_to_second(self.clock.now());
         let oldest_allowed = now - Duration::days(7) + Duration::minutes(10);
         let cursor = self.state.get_cursor(&stream).await?;
-        let mut start = truncate_to_second(cursor.map_or(now - self.settings.initial_lookback, |c| c - self.settings.overlap).max(oldest_allowed));
+        let mut start =
+            truncate_to_second(cursor.map_or(now - self.settings.initial_lookback, |c| c - self.settings.overlap).max(oldest_allowed));
         let mut report = PollReport { streams_polled: 1, ..PollReport::default() };
         while start < now {
             let end = (start + Duration::hours(24)).min(now);
@@ -158,7 +168,13 @@ impl PollService {
             self.state.put_cursor(&stream, end).await?;
             start = end;
         }
-        info!(message = "Stream polled.", blobs = report.blobs_fetched, enqueued = report.records_enqueued, skipped = report.records_skipped, quarantined = report.quarantined);
+        info!(
+            message = "Stream polled.",
+            blobs = report.blobs_fetched,
+            enqueued = report.records_enqueued,
+            skipped = report.records_skipped,
+            quarantined = report.quarantined
+        );
         Ok(report)
     }
 
@@ -168,7 +184,14 @@ impl PollService {
         serde_json::from_str(secret.expose()).map_err(|_| PollError::Secret(SecretError::Malformed { name: name.as_str().to_owned() }))
     }
 
-    async fn process_blob(&self, tenant: &Tenant, credentials: &M365AppCredentials, content_type: ContentType, blob: &ContentBlob, report: &mut PollReport) -> Result<(), PollError> {
+    async fn process_blob(
+        &self,
+        tenant: &Tenant,
+        credentials: &M365AppCredentials,
+        content_type: ContentType,
+        blob: &ContentBlob,
+        report: &mut PollReport,
+    ) -> Result<(), PollError> {
         if self.state.blob_done(&tenant.msp_id, &tenant.tenant_id, &blob.content_id).await? {
             return Ok(());
         }
@@ -210,7 +233,13 @@ impl PollService {
             }
         }
         if !claimed_records.is_empty() {
-            let template = AuditEventsMessage { msp_id: tenant.msp_id.clone(), tenant_id: tenant.tenant_id.clone(), content_type, content_id: blob.content_id.clone(), records: Vec::new() };
+            let template = AuditEventsMessage {
+                msp_id: tenant.msp_id.clone(),
+                tenant_id: tenant.tenant_id.clone(),
+                content_type,
+                content_id: blob.content_id.clone(),
+                records: Vec::new(),
+            };
             let bodies = pack_records(&template, claimed_records).iter().map(to_json).collect::<Vec<_>>();
             self.events.send_all(&bodies).await?;
             self.state.complete_records(&tenant.msp_id, &tenant.tenant_id, &claimed_ids, now).await?;
@@ -338,7 +367,12 @@ mod tests {
         let f = fixture().await;
         let orphan = Tenant { tenant_id: TenantId::parse("0e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap(), ..f.tenant.clone() };
         f.service.config.create_tenant(&orphan).await.unwrap();
-        f.source.publish(&f.tenant.tenant_id, ContentType::Exchange, f.clock.now() - Duration::minutes(1), json!([record("a")]).to_string());
+        f.source.publish(
+            &f.tenant.tenant_id,
+            ContentType::Exchange,
+            f.clock.now() - Duration::minutes(1),
+            json!([record("a")]).to_string(),
+        );
         let report = f.service.poll_all().await.unwrap();
         assert_eq!((report.streams_polled, report.streams_failed, report.records_enqueued), (1, 1, 1));
     }
@@ -346,7 +380,8 @@ mod tests {
     #[tokio::test]
     async fn windows_never_exceed_24_hours_or_reach_back_past_7_days() {
         let f = fixture().await;
-        let stream = StreamKey { msp_id: f.tenant.msp_id.clone(), tenant_id: f.tenant.tenant_id.clone(), content_type: ContentType::Exchange };
+        let stream =
+            StreamKey { msp_id: f.tenant.msp_id.clone(), tenant_id: f.tenant.tenant_id.clone(), content_type: ContentType::Exchange };
         f.service.state.put_cursor(&stream, f.clock.now() - Duration::days(30)).await.unwrap();
         let old = f.clock.now() - Duration::days(3);
         f.source.publish(&f.tenant.tenant_id, ContentType::Exchange, old, json!([record("old")]).to_string());

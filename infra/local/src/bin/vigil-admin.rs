@@ -36,7 +36,10 @@ async fn main() -> ExitCode {
     let admin = AdminService {
         config: Arc::new(DynamoConfigStore::new(dynamo.clone(), config_table)),
         alerts: Arc::new(DynamoAlertStore::new(dynamo, alerts_table)),
-        secrets: Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(&sdk), std::env::var("SECRET_PREFIX").unwrap_or_default())),
+        secrets: Arc::new(SecretsManagerStore::new(
+            aws_sdk_secretsmanager::Client::new(&sdk),
+            std::env::var("SECRET_PREFIX").unwrap_or_default(),
+        )),
         clock: Arc::new(SystemClock),
     };
     match admin.create_msp_with_token(&msp_id, name).await {

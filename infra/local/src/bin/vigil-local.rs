@@ -84,12 +84,18 @@ async fn up() -> ExitCode {
     println!("  token endpoint               {}/{{tenant}}/oauth2/v2.0/token", stack.m365.login_base());
     println!("  Management Activity API      {}/api/v1.0/{{tenant}}/activity/feed/...", stack.m365.management_base());
     println!("  control: add a tenant        POST {}/_sim/tenants {{tenant_id, client_id, client_secret}}", stack.m365.base_url());
-    println!("  control: add audit records   POST {}/_sim/tenants/{{tenant}}/records {{content_type, records:[...]}}", stack.m365.base_url());
+    println!(
+        "  control: add audit records   POST {}/_sim/tenants/{{tenant}}/records {{content_type, records:[...]}}",
+        stack.m365.base_url()
+    );
     println!("  control: raw (bad) blob      POST {}/_sim/tenants/{{tenant}}/raw-blob {{content_type, body}}", stack.m365.base_url());
     println!("  control: consent on/off      POST {}/_sim/tenants/{{tenant}}/consent {{granted}}", stack.m365.base_url());
     println!("  control: inject failures     POST {}/_sim/fail {{operation, failure, times}}", stack.m365.base_url());
     println!("ConnectWise Manage simulator   {}", stack.connectwise.api_root());
-    println!("  API member keys              company {} public {} private {} clientId {}", cw.company_id, cw.public_key, cw.private_key, cw.client_id);
+    println!(
+        "  API member keys              company {} public {} private {} clientId {}",
+        cw.company_id, cw.public_key, cw.private_key, cw.client_id
+    );
     println!("  control: list tickets        GET  {}/_sim/tickets", stack.connectwise.base_url());
     println!("  control: inject failures     POST {}/_sim/fail {{operation, mode, status, times}}", stack.connectwise.base_url());
     println!("  control: reset               POST {}/_sim/reset", stack.connectwise.base_url());

@@ -1,0 +1,15 @@
+//! `make demo`'s scenario, run as a test so CI proves the README's first command still works.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use vigil_local::demo;
+use vigil_tests::start_stack;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_demo_passes_every_check() {
+    let stack = start_stack().await;
+    let mut narration = Vec::new();
+    let outcome = demo::run(&stack, &mut narration).await.unwrap();
+    let text = String::from_utf8(narration).unwrap();
+    assert!(outcome.passed(), "{text}");
+    stack.shutdown().await;
+}
