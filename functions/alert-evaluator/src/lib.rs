@@ -8,6 +8,7 @@ use std::sync::Arc;
 use vigil::aws::dynamodb::{DynamoAlertStore, DynamoConfigStore};
 use vigil::aws::sqs::SqsQueue;
 use vigil::clock::SystemClock;
+use vigil::lambda::metrics::MetricSet;
 use vigil::lambda::sqs_batch::process_batch;
 use vigil::policy::PolicyEngine;
 use vigil::services::evaluate::EvaluateService;
@@ -53,5 +54,17 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> EvaluateService {
 
 /// Handles one SQS batch, reporting each failed message for retry (and, eventually, the DLQ).
 pub async fn handle(service: &EvaluateService, event: SqsEvent) -> SqsBatchResponse {
-    process_batch(event, 4, |body| async move { service.handle(&body).await.map(|_| ()) }).await
+    let metrics = MetricSet::new("alert-evaluator");
+    let response = process_batch(event, 4, &metrics, |body| {
+        let metrics = &metrics;
+        async move {
+            let report = service.handle(&body).await?;
+            metrics.count("RecordsEvaluated", None, report.records as f64);
+            metrics.count("PolicyHits", None, report.hits as f64);
+            Ok::<(), vigil::services::evaluate::EvaluateError>(())
+        }
+    })
+    .await;
+    metrics.flush();
+    response
 }

@@ -10,6 +10,7 @@ use vigil::aws::secrets::SecretsManagerStore;
 use vigil::aws::sqs::SqsQueue;
 use vigil::clock::SystemClock;
 use vigil::connectors::m365::{M365Endpoints, ManagementActivityClient};
+use vigil::lambda::metrics::MetricSet;
 use vigil::secret_cache::CachingSecretStore;
 use vigil::services::poll::{PollReport, PollService, PollSettings};
 use vigil::settings::{ConfigError, required};
@@ -84,5 +85,14 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Result<PollService, reqwest::E
 /// When the tenant list cannot be read; per-stream failures are logged and reported, not raised,
 /// so one tenant never fails the others.
 pub async fn handle(service: &PollService) -> Result<PollReport, vigil::error::StoreError> {
-    service.poll_all().await
+    let report = service.poll_all().await?;
+    let metrics = MetricSet::new("audit-poller");
+    metrics.count("StreamsPolled", None, report.streams_polled as f64);
+    metrics.count("StreamsFailed", None, report.streams_failed as f64);
+    metrics.count("BlobsFetched", None, report.blobs_fetched as f64);
+    metrics.count("RecordsEnqueued", None, report.records_enqueued as f64);
+    metrics.count("RecordsSkipped", None, report.records_skipped as f64);
+    metrics.count("ContentQuarantined", None, report.quarantined as f64);
+    metrics.flush();
+    Ok(report)
 }

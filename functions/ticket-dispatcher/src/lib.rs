@@ -10,9 +10,10 @@ use vigil::aws::dynamodb::{DynamoAlertStore, DynamoConfigStore};
 use vigil::aws::secrets::SecretsManagerStore;
 use vigil::clock::SystemClock;
 use vigil::connectors::connectwise::ConnectWiseSinkProvider;
+use vigil::lambda::metrics::MetricSet;
 use vigil::lambda::sqs_batch::process_batch;
 use vigil::secret_cache::CachingSecretStore;
-use vigil::services::dispatch::{DispatchService, DispatchSettings};
+use vigil::services::dispatch::{DispatchOutcome, DispatchService, DispatchSettings};
 use vigil::settings::{ConfigError, parsed_or, required};
 
 /// The dispatcher's configuration.
@@ -66,5 +67,21 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Result<DispatchService, reqwes
 
 /// Handles one SQS batch, reporting each failed message for retry (and, eventually, the DLQ).
 pub async fn handle(service: &DispatchService, event: SqsEvent) -> SqsBatchResponse {
-    process_batch(event, 4, |body| async move { service.handle(&body).await.map(|_| ()) }).await
+    let metrics = MetricSet::new("ticket-dispatcher");
+    let response = process_batch(event, 4, &metrics, |body| {
+        let metrics = &metrics;
+        async move {
+            let metric = match service.handle(&body).await? {
+                DispatchOutcome::TicketCreated(_) => "TicketsCreated",
+                DispatchOutcome::TicketRecovered(_) => "TicketsRecovered",
+                DispatchOutcome::NoteAdded(_) => "NotesAdded",
+                DispatchOutcome::UpToDate => "AlreadyUpToDate",
+            };
+            metrics.count(metric, None, 1.0);
+            Ok::<(), vigil::services::dispatch::DispatchError>(())
+        }
+    })
+    .await;
+    metrics.flush();
+    response
 }

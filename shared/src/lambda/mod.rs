@@ -1,5 +1,6 @@
 //! Lambda glue shared by every function: telemetry setup and SQS partial-batch processing.
 
+pub mod metrics;
 pub mod sqs_batch;
 
 /// Initialises `tracing` the way the Lambda runtime recommends: JSON when the function's

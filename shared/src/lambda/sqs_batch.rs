@@ -8,6 +8,7 @@
 //! metric, never whether a message is dropped: nothing is acknowledged unless it succeeded.
 
 use crate::error::Classified;
+use crate::lambda::metrics::MetricSet;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::StreamExt;
 use std::fmt::Display;
@@ -23,14 +24,21 @@ pub struct MessageOutcome {
 }
 
 /// Handles every message of `event` with `handler` (at most `concurrency` at once) and returns
-/// the partial batch response naming the messages that must be retried.
-pub async fn process_batch<F, Fut, E>(event: SqsEvent, concurrency: usize, handler: F) -> SqsBatchResponse
+/// the partial batch response naming the messages that must be retried. Counts
+/// `MessagesProcessed` and `MessagesFailed` (by error class) into `metrics`.
+pub async fn process_batch<F, Fut, E>(event: SqsEvent, concurrency: usize, metrics: &MetricSet, handler: F) -> SqsBatchResponse
 where
     F: Fn(String) -> Fut,
     Fut: Future<Output = Result<(), E>>,
     E: Classified + Display,
 {
     let outcomes = process_messages(event.records, concurrency, handler).await;
+    for outcome in &outcomes {
+        match outcome.failure {
+            None => metrics.count("MessagesProcessed", None, 1.0),
+            Some(class) => metrics.count("MessagesFailed", Some(class), 1.0),
+        }
+    }
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = outcomes
         .into_iter()
@@ -95,12 +103,16 @@ mod tests {
         let mut event = SqsEvent::default();
         event.records =
             vec![message("ok-1", Some("fine")), message("bad", Some("poison")), message("ok-2", Some("fine")), message("empty", None)];
-        let response = process_batch(event, 4, |body: String| async move {
+        let metrics = MetricSet::new("test");
+        let response = process_batch(event, 4, &metrics, |body: String| async move {
             if body == "poison" { Err(QueueError::Rejected("bad".into())) } else { Ok(()) }
         })
         .await;
         let mut failed: Vec<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
         failed.sort();
         assert_eq!(failed, ["bad", "empty"]);
+        let documents = metrics.take_documents(0);
+        assert_eq!(documents[0]["MessagesProcessed"], 2.0);
+        assert!(documents[1..].iter().any(|d| d["ErrorClass"] == "permanent" && d["MessagesFailed"] == 1.0));
     }
 }
