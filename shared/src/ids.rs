@@ -183,7 +183,7 @@ impl PolicyId {
 }
 
 /// A Management Activity API content type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ContentType {
     #[serde(rename = "Audit.AzureActiveDirectory")]
     AzureActiveDirectory,
@@ -217,9 +217,95 @@ impl fmt::Display for ContentType {
     }
 }
 
+impl ContentType {
+    /// All five content types of the Management Activity API.
+    pub const ALL: [ContentType; 5] = [Self::AzureActiveDirectory, Self::Exchange, Self::SharePoint, Self::General, Self::Dlp];
+
+    /// Parses a wire name such as `Audit.Exchange` (case-insensitive).
+    #[must_use]
+    pub fn from_wire(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|ct| ct.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+/// One source of audit data for a tenant: a Management Activity API content type, or
+/// Microsoft Graph security alerts (`alerts_v2`). Written as the content type's wire name or
+/// `Graph.AlertsV2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum AuditStream {
+    Content(ContentType),
+    GraphAlerts,
+}
+
+impl From<ContentType> for AuditStream {
+    fn from(content_type: ContentType) -> Self {
+        Self::Content(content_type)
+    }
+}
+
+impl AuditStream {
+    /// The wire name of Graph security alerts.
+    pub const GRAPH_ALERTS: &'static str = "Graph.AlertsV2";
+
+    /// The content type, for a Management Activity API stream.
+    #[must_use]
+    pub fn content_type(self) -> Option<ContentType> {
+        match self {
+            Self::Content(content_type) => Some(content_type),
+            Self::GraphAlerts => None,
+        }
+    }
+
+    /// The wire name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        self.content_type().map_or(Self::GRAPH_ALERTS, ContentType::as_str)
+    }
+
+    /// Every stream Vigil knows.
+    #[must_use]
+    pub fn all() -> Vec<AuditStream> {
+        ContentType::ALL.into_iter().map(AuditStream::from).chain([AuditStream::GraphAlerts]).collect()
+    }
+}
+
+impl fmt::Display for AuditStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<AuditStream> for String {
+    fn from(value: AuditStream) -> String {
+        value.as_str().to_owned()
+    }
+}
+
+impl TryFrom<String> for AuditStream {
+    type Error = IdError;
+    fn try_from(value: String) -> Result<Self, IdError> {
+        if value.eq_ignore_ascii_case(Self::GRAPH_ALERTS) {
+            return Ok(Self::GraphAlerts);
+        }
+        ContentType::from_wire(&value)
+            .map(AuditStream::from)
+            .ok_or(IdError { kind: "audit stream", reason: format!("{value:?} is not a content type or {}", Self::GRAPH_ALERTS) })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_streams_round_trip_through_their_wire_names() {
+        for stream in AuditStream::all() {
+            assert_eq!(AuditStream::try_from(stream.as_str().to_owned()).unwrap(), stream);
+        }
+        assert_eq!(AuditStream::from(ContentType::Dlp).content_type(), Some(ContentType::Dlp));
+        assert!(AuditStream::try_from("Audit.Nope".to_owned()).is_err());
+    }
 
     #[test]
     fn msp_ids_are_lowercase_slugs() {

@@ -1,7 +1,8 @@
 //! Messages between functions (SQS bodies). Versioned JSON; a body that does not parse is an
 //! invalid message and ends in the dead-letter queue, never silently dropped.
 
-use crate::ids::{AlertId, ContentType, MspId, TenantId};
+use crate::ids::{AlertId, AuditStream, ContentType, MspId, TenantId};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -17,6 +18,25 @@ pub struct AuditEventsMessage {
     pub content_id: String,
     /// Raw records, as received (already checked to have the common fields).
     pub records: Vec<Value>,
+}
+
+/// Work for the audit-poller's job consumer (the poll-jobs queue).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PollJob {
+    /// Poll one stream of one tenant up to now (enqueued by the scheduled fan-out).
+    Stream { msp_id: MspId, tenant_id: TenantId, stream: AuditStream },
+    /// Fetch content blobs Microsoft announced by webhook (polling remains the safety net; a
+    /// blob both announced and listed is processed once).
+    Fetch { msp_id: MspId, tenant_id: TenantId, content_type: ContentType, blobs: Vec<AnnouncedBlob> },
+}
+
+/// A content blob from a webhook notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnouncedBlob {
+    pub content_id: String,
+    pub content_uri: String,
+    pub content_created: DateTime<Utc>,
 }
 
 /// "This alert changed; bring its tickets up to date."

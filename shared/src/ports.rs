@@ -209,3 +209,39 @@ pub enum SinkSetupError {
 pub trait TicketSinkProvider: Send + Sync {
     async fn sink_for(&self, msp_id: &MspId, destination: Destination) -> Result<Arc<dyn TicketSink>, SinkSetupError>;
 }
+
+/// Where Microsoft should send webhook notifications for a subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRegistration {
+    /// The HTTPS address of Vigil's webhook receiver for this tenant.
+    pub address: String,
+    /// The per-tenant random value Microsoft echoes in `Webhook-AuthID`.
+    pub auth_id: SecretString,
+}
+
+/// Subscriptions of the Management Activity API.
+#[async_trait]
+pub trait SubscriptionManager: Send + Sync {
+    /// Starts (or updates) the subscription of one content type, with an optional webhook.
+    /// "Already enabled" (AF20024) counts as success.
+    async fn start_subscription(
+        &self,
+        tenant_id: &TenantId,
+        credentials: &M365AppCredentials,
+        content_type: ContentType,
+        webhook: Option<&WebhookRegistration>,
+    ) -> Result<(), SourceError>;
+}
+
+/// Microsoft Graph security alerts (`/security/alerts_v2`).
+#[async_trait]
+pub trait SecurityAlertSource: Send + Sync {
+    /// Every alert whose `lastUpdateDateTime` is at or after `since`, oldest update first,
+    /// following `@odata.nextLink`. Each alert is the Graph JSON object, unchanged.
+    async fn alerts_updated_since(
+        &self,
+        tenant_id: &TenantId,
+        credentials: &M365AppCredentials,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<serde_json::Value>, SourceError>;
+}
