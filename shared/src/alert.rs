@@ -134,8 +134,24 @@ pub struct Alert {
     pub facts: Vec<Fact>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When the condition cleared (the alert resolved itself), if it did.
+    #[serde(default)]
+    pub resolved_at: Option<DateTime<Utc>>,
     /// Optimistic-concurrency version, bumped by every write.
     pub version: u64,
+}
+
+impl Alert {
+    /// Marks the alert resolved (the condition cleared); `false` when it already was.
+    pub fn resolve(&mut self, at: DateTime<Utc>) -> bool {
+        if self.status == AlertStatus::Resolved {
+            return false;
+        }
+        self.status = AlertStatus::Resolved;
+        self.resolved_at = Some(at);
+        self.updated_at = at;
+        true
+    }
 }
 
 /// Matching records for one alert, to be added to it exactly once each.

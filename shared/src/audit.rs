@@ -85,22 +85,7 @@ impl AuditRecord {
     /// The cmdlet parameters of an Exchange admin record, from either wire shape.
     #[must_use]
     pub fn parameters(&self) -> Vec<(String, String)> {
-        match self.raw.get("Parameters") {
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(|item| {
-                    let name = item.get("Name")?.as_str()?;
-                    let value = match item.get("Value") {
-                        Some(Value::String(s)) => s.clone(),
-                        Some(Value::Null) | None => String::new(),
-                        Some(other) => other.to_string(),
-                    };
-                    Some((name.to_owned(), value))
-                })
-                .collect(),
-            Some(Value::String(line)) => parse_cmdlet_line(line),
-            _ => Vec::new(),
-        }
+        self.raw.get("Parameters").and_then(name_value_list).unwrap_or_default()
     }
 
     /// The value of one cmdlet parameter (name compared case-insensitively).
@@ -154,6 +139,45 @@ pub fn normalise_client_ip(text: &str) -> Option<String> {
         return text.split(':').next().map(str::to_owned);
     }
     Some(text.to_owned())
+}
+
+/// A Name/Value list in either wire shape: an array of `{"Name", "Value"}` objects (entries
+/// without a string `Name` are skipped; a non-string `Value` is kept as its JSON text, a missing
+/// or null one as `""`), or one cmdlet-line string (`-Identity "x" -Force "True"`). `null` is an
+/// empty list; `None` when the value has neither shape (a number, a boolean, an object).
+#[must_use]
+pub fn name_value_list(value: &Value) -> Option<Vec<(String, String)>> {
+    match value {
+        Value::Array(items) => Some(
+            items
+                .iter()
+                .filter_map(|item| {
+                    let name = item.get("Name")?.as_str()?;
+                    let value = match item.get("Value") {
+                        Some(Value::String(s)) => s.clone(),
+                        Some(Value::Null) | None => String::new(),
+                        Some(other) => other.to_string(),
+                    };
+                    Some((name.to_owned(), value))
+                })
+                .collect(),
+        ),
+        Value::String(line) => Some(parse_cmdlet_line(line)),
+        Value::Null => Some(Vec::new()),
+        _ => None,
+    }
+}
+
+/// A JSON document that may arrive encoded as a string (SCC alert `Data`, AIR `Data`,
+/// `ModifiedProperties` values): a string is parsed a second time, an array or object is
+/// returned as is. `None` for an empty or non-JSON string and for other values.
+#[must_use]
+pub fn json_in_string(value: &Value) -> Option<Value> {
+    match value {
+        Value::String(text) if !text.trim().is_empty() => serde_json::from_str(text).ok(),
+        Value::Array(_) | Value::Object(_) => Some(value.clone()),
+        _ => None,
+    }
 }
 
 /// Parses the one-string form of `Parameters`: `-Identity "x y" -Force "True" -Enabled`.
@@ -246,6 +270,31 @@ mod tests {
         for text in ["2026-01-05T10:02:11", "2026-01-05T10:02:11Z", "2026-01-05T10:02:11.123", "2026-01-05T10:02:11.5+00:00"] {
             assert!(parse_creation_time(text).is_some(), "{text}");
         }
+    }
+
+    #[test]
+    fn name_value_lists_come_in_every_wire_shape() {
+        let pairs = |v: Value| name_value_list(&v);
+        let expected = Some(vec![("Identity".to_owned(), "x".to_owned()), ("Force".to_owned(), "True".to_owned())]);
+        assert_eq!(pairs(json!([{"Name": "Identity", "Value": "x"}, {"Name": "Force", "Value": "True"}])), expected);
+        assert_eq!(pairs(json!("-Identity \"x\" -Force \"True\"")), expected);
+        assert_eq!(
+            pairs(json!([{"Name": "Count", "Value": 3}, {"Value": "nameless"}, {"Name": "Empty"}])),
+            Some(vec![("Count".into(), "3".into()), ("Empty".into(), String::new())])
+        );
+        assert_eq!(pairs(Value::Null), Some(Vec::new()));
+        assert_eq!(pairs(json!(42)), None);
+        assert_eq!(pairs(json!({"Name": "x"})), None);
+    }
+
+    #[test]
+    fn json_in_a_string_is_decoded_once_more() {
+        assert_eq!(json_in_string(&json!("{\"f3u\":\"grace@contoso.com\"}")), Some(json!({"f3u": "grace@contoso.com"})));
+        assert_eq!(json_in_string(&json!("[\r\n  true\r\n]")), Some(json!([true])));
+        assert_eq!(json_in_string(&json!({"already": "decoded"})), Some(json!({"already": "decoded"})));
+        assert_eq!(json_in_string(&json!("not json")), None);
+        assert_eq!(json_in_string(&json!("")), None);
+        assert_eq!(json_in_string(&json!(5)), None);
     }
 
     #[test]

@@ -7,7 +7,9 @@
 use crate::alert::{Alert, AlertHits, AlertStatus, Category, Fact, Severity};
 use crate::error::StoreError;
 use crate::ids::{AlertId, ContentType, MspId, PolicyId, RecordId, TenantId};
-use crate::ports::{AlertStore, ClaimOutcome, ConfigStore, IngestStateStore, MessageQueue, SecretName, SecretStore, StreamKey};
+use crate::ports::{
+    AlertStore, ClaimOutcome, ConfigStore, IngestStateStore, MessageQueue, SecretName, SecretStore, StreamKey, StreamState,
+};
 use crate::secret::SecretString;
 use crate::tenant::{ConnectWiseSettings, Msp, PriorityMap, Tenant, TokenHash};
 use crate::ticket::{Delivery, Destination, TicketRef};
@@ -74,6 +76,7 @@ pub fn sample_alert_for(msp_id: &MspId, tenant_id: &TenantId, at: DateTime<Utc>)
         facts: vec![Fact::new("User", "alice@contoso.com"), Fact::new("ForwardTo", "x@evil.example")],
         created_at: at,
         updated_at: at,
+        resolved_at: None,
         version: 0,
     }
 }
@@ -86,6 +89,7 @@ fn tenant(msp_id: &MspId, tenant_id: &TenantId, name: &str) -> Tenant {
         domains: vec!["contoso.com".into()],
         connectwise_company_id: None,
         m365_credentials_set: false,
+        webhook_auth_hash: None,
         created_at: Utc::now(),
     }
 }
@@ -141,13 +145,22 @@ pub async fn config_store_contract(store: &dyn ConfigStore) {
 pub async fn ingest_state_contract(store: &dyn IngestStateStore) {
     let msp_id = unique_msp();
     let tenant_id = unique_tenant();
-    let stream = StreamKey { msp_id: msp_id.clone(), tenant_id: tenant_id.clone(), content_type: ContentType::Exchange };
+    let stream = StreamKey { msp_id: msp_id.clone(), tenant_id: tenant_id.clone(), stream: ContentType::Exchange.into() };
     let now = Utc.timestamp_opt(1_767_600_000, 0).unwrap();
-    assert_eq!(store.get_cursor(&stream).await.unwrap(), None);
-    store.put_cursor(&stream, now).await.unwrap();
-    assert_eq!(store.get_cursor(&stream).await.unwrap(), Some(now));
-    let other_stream = StreamKey { content_type: ContentType::General, ..stream.clone() };
-    assert_eq!(store.get_cursor(&other_stream).await.unwrap(), None, "cursors are per content type");
+    assert_eq!(store.get_stream(&stream).await.unwrap(), None);
+    let mut state = StreamState::starting_at(now);
+    state.consecutive_failures = 2;
+    state.last_error = Some("AADSTS700016: consent missing".into());
+    state.lost = vec![(now - Duration::days(9), now - Duration::days(8))];
+    store.put_stream(&stream, &state).await.unwrap();
+    assert_eq!(store.get_stream(&stream).await.unwrap(), Some(state.clone()));
+    state.covered_until = now + Duration::hours(1);
+    state.last_success = Some(now);
+    state.last_error = None;
+    store.put_stream(&stream, &state).await.unwrap();
+    assert_eq!(store.get_stream(&stream).await.unwrap(), Some(state), "a ledger is replaced whole");
+    let other_stream = StreamKey { stream: crate::ids::AuditStream::GraphAlerts, ..stream.clone() };
+    assert_eq!(store.get_stream(&other_stream).await.unwrap(), None, "ledgers are per stream");
 
     let record = RecordId::parse(&format!("rec-{}", unique_suffix())).unwrap();
     let lease = Duration::minutes(5);
@@ -200,6 +213,13 @@ pub async fn alert_store_contract(store: &dyn AlertStore) {
     assert_eq!(more.hit_count, 4, "only records not counted before are added, duplicates within a call once");
     assert_eq!(store.get_alert(&msp_id, &template.id).await.unwrap().unwrap().hit_count, 4);
     assert_eq!(store.get_alert(&unique_msp(), &template.id).await.unwrap(), None, "another MSP never sees it");
+
+    let resolved_at = t0 + Duration::hours(2);
+    let resolved = store.resolve_alert(&msp_id, &template.id, resolved_at).await.unwrap().unwrap();
+    assert_eq!((resolved.status, resolved.resolved_at, resolved.hit_count), (AlertStatus::Resolved, Some(resolved_at), 4));
+    let again = store.resolve_alert(&msp_id, &template.id, resolved_at + Duration::hours(1)).await.unwrap().unwrap();
+    assert_eq!((again.resolved_at, again.version), (Some(resolved_at), resolved.version), "resolving twice changes nothing");
+    assert_eq!(store.resolve_alert(&msp_id, &AlertId::derive(&["nope"]), resolved_at).await.unwrap(), None);
 
     let many: Vec<_> = (100..260).map(rec).collect();
     let big = store.record_hits(&AlertHits { alert: template.clone(), records: many }, t0).await.unwrap();

@@ -14,6 +14,7 @@ pub mod memory;
 pub mod messages;
 pub mod policy;
 pub mod ports;
+pub mod records;
 pub mod secret;
 pub mod secret_cache;
 pub mod services;

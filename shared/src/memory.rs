@@ -7,7 +7,7 @@ use crate::error::{QueueError, SecretError, SinkError, SourceError, StoreError};
 use crate::ids::{AlertId, ContentType, MspId, RecordId, TenantId};
 use crate::ports::{
     AlertPage, AlertStore, AuditSource, ClaimOutcome, ConfigStore, ContentBlob, IngestStateStore, MessageQueue, SecretName, SecretStore,
-    SinkSetupError, StreamKey, TicketSink, TicketSinkProvider, TimeWindow,
+    SecurityAlertSource, SinkSetupError, StreamKey, StreamState, TicketSink, TicketSinkProvider, TimeWindow,
 };
 use crate::secret::SecretString;
 use crate::tenant::{ConnectWiseSettings, M365AppCredentials, Msp, Tenant, TokenHash};
@@ -90,18 +90,18 @@ enum Claim {
 /// [`IngestStateStore`] in memory.
 #[derive(Debug, Default)]
 pub struct MemoryIngestState {
-    cursors: Mutex<HashMap<StreamKey, DateTime<Utc>>>,
+    streams: Mutex<HashMap<StreamKey, StreamState>>,
     claims: Mutex<HashMap<(MspId, TenantId, RecordId), Claim>>,
     blobs: Mutex<HashSet<(MspId, TenantId, String)>>,
 }
 
 #[async_trait]
 impl IngestStateStore for MemoryIngestState {
-    async fn get_cursor(&self, stream: &StreamKey) -> Result<Option<DateTime<Utc>>, StoreError> {
-        Ok(lock(&self.cursors).get(stream).copied())
+    async fn get_stream(&self, stream: &StreamKey) -> Result<Option<StreamState>, StoreError> {
+        Ok(lock(&self.streams).get(stream).cloned())
     }
-    async fn put_cursor(&self, stream: &StreamKey, next_start: DateTime<Utc>) -> Result<(), StoreError> {
-        lock(&self.cursors).insert(stream.clone(), next_start);
+    async fn put_stream(&self, stream: &StreamKey, state: &StreamState) -> Result<(), StoreError> {
+        lock(&self.streams).insert(stream.clone(), state.clone());
         Ok(())
     }
     async fn claim_record(
@@ -176,6 +176,14 @@ impl AlertStore for MemoryAlertStore {
     async fn get_alert(&self, msp_id: &MspId, alert_id: &AlertId) -> Result<Option<Alert>, StoreError> {
         Ok(lock(&self.alerts).get(&(msp_id.clone(), alert_id.clone())).cloned())
     }
+    async fn resolve_alert(&self, msp_id: &MspId, alert_id: &AlertId, at: DateTime<Utc>) -> Result<Option<Alert>, StoreError> {
+        let mut alerts = lock(&self.alerts);
+        let Some(alert) = alerts.get_mut(&(msp_id.clone(), alert_id.clone())) else { return Ok(None) };
+        if alert.resolve(at) {
+            alert.version += 1;
+        }
+        Ok(Some(alert.clone()))
+    }
     async fn list_alerts(&self, msp_id: &MspId, limit: usize, after: Option<&str>) -> Result<AlertPage, StoreError> {
         let alerts = lock(&self.alerts);
         let mut matching = alerts.values().filter(|a| &a.msp_id == msp_id && after.is_none_or(|after| a.id.as_str() > after));
@@ -236,11 +244,46 @@ impl MessageQueue for MemoryQueue {
     }
 }
 
+/// How [`MemoryAuditSource`] should fail, until told otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SourceFailure {
+    #[default]
+    None,
+    /// Consent revoked: AADSTS700016.
+    AccessRefused,
+    /// Microsoft is down: 503.
+    Unavailable,
+}
+
 /// [`AuditSource`] in memory: blobs added by tests, per tenant and content type.
 #[derive(Debug, Default)]
 pub struct MemoryAuditSource {
     blobs: Mutex<Vec<(TenantId, ContentType, ContentBlob, String)>>,
     fetches: Mutex<u64>,
+    failure: Mutex<SourceFailure>,
+    windows: Mutex<Vec<TimeWindow>>,
+}
+
+impl MemoryAuditSource {
+    /// Makes every call fail this way (or succeed again with [`SourceFailure::None`]).
+    pub fn set_failure(&self, failure: SourceFailure) {
+        *lock(&self.failure) = failure;
+    }
+
+    /// Every listing window asked for so far.
+    pub fn windows(&self) -> Vec<TimeWindow> {
+        lock(&self.windows).clone()
+    }
+
+    fn check_failure(&self) -> Result<(), SourceError> {
+        match *lock(&self.failure) {
+            SourceFailure::None => Ok(()),
+            SourceFailure::AccessRefused => {
+                Err(SourceError::AccessRefused { code: "AADSTS700016".into(), message: "unauthorized_client".into() })
+            }
+            SourceFailure::Unavailable => Err(SourceError::Unavailable("503".into())),
+        }
+    }
 }
 
 impl MemoryAuditSource {
@@ -268,6 +311,8 @@ impl AuditSource for MemoryAuditSource {
         content_type: ContentType,
         window: TimeWindow,
     ) -> Result<Vec<ContentBlob>, SourceError> {
+        self.check_failure()?;
+        lock(&self.windows).push(window);
         // The same window rules as the real API.
         if window.end <= window.start
             || window.end - window.start > Duration::hours(24)
@@ -369,5 +414,44 @@ pub struct MemoryTicketSinkProvider {
 impl TicketSinkProvider for MemoryTicketSinkProvider {
     async fn sink_for(&self, _msp_id: &MspId, _destination: Destination) -> Result<Arc<dyn TicketSink>, SinkSetupError> {
         Ok(self.sink.clone())
+    }
+}
+
+/// [`SecurityAlertSource`] in memory: Graph alert objects added by tests.
+#[derive(Debug, Default)]
+pub struct MemorySecurityAlertSource {
+    alerts: Mutex<Vec<(TenantId, serde_json::Value)>>,
+}
+
+impl MemorySecurityAlertSource {
+    /// Adds or replaces (same `id`) an alert.
+    pub fn upsert(&self, tenant_id: &TenantId, alert: serde_json::Value) {
+        let mut alerts = lock(&self.alerts);
+        alerts.retain(|(t, a)| !(t == tenant_id && a.get("id") == alert.get("id")));
+        alerts.push((tenant_id.clone(), alert));
+    }
+}
+
+#[async_trait]
+impl SecurityAlertSource for MemorySecurityAlertSource {
+    async fn alerts_updated_since(
+        &self,
+        tenant_id: &TenantId,
+        _credentials: &M365AppCredentials,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<serde_json::Value>, SourceError> {
+        let updated = |a: &serde_json::Value| {
+            a.get("lastUpdateDateTime")
+                .and_then(|v| v.as_str())
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc))
+        };
+        let mut found: Vec<serde_json::Value> = lock(&self.alerts)
+            .iter()
+            .filter(|(t, a)| t == tenant_id && updated(a).is_some_and(|u| u >= since))
+            .map(|(_, a)| a.clone())
+            .collect();
+        found.sort_by_key(|a| updated(a));
+        Ok(found)
     }
 }

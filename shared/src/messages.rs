@@ -9,12 +9,14 @@ use serde_json::Value;
 /// SQS's message size limit, with headroom for attributes.
 pub const MAX_MESSAGE_BYTES: usize = 240 * 1024;
 
-/// Audit records from one content blob of one tenant, on their way to the evaluator.
+/// Audit records (or, for [`AuditStream::GraphAlerts`], Graph alert objects) from one content
+/// blob or one alert page of one tenant, on their way to the evaluator.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEventsMessage {
     pub msp_id: MspId,
     pub tenant_id: TenantId,
-    pub content_type: ContentType,
+    pub stream: AuditStream,
+    /// The content blob id, or another label of where the records came from.
     pub content_id: String,
     /// Raw records, as received (already checked to have the common fields).
     pub records: Vec<Value>,
@@ -51,7 +53,7 @@ pub struct AlertChangedMessage {
 pub struct QuarantinedContent {
     pub msp_id: MspId,
     pub tenant_id: TenantId,
-    pub content_type: ContentType,
+    pub stream: AuditStream,
     pub content_id: String,
     pub reason: String,
     /// The offending record or blob body (truncated to fit a message).
@@ -103,7 +105,7 @@ mod tests {
         let template = AuditEventsMessage {
             msp_id: MspId::parse("acme").unwrap(),
             tenant_id: TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap(),
-            content_type: ContentType::Exchange,
+            stream: ContentType::Exchange.into(),
             content_id: "c1".into(),
             records: vec![],
         };

@@ -19,6 +19,8 @@ pub struct PolicyMatch {
     pub title: String,
     /// Facts for the ticket.
     pub facts: Vec<Fact>,
+    /// The record says the condition cleared: resolve the alert instead of adding a hit.
+    pub resolves: bool,
 }
 
 /// A built-in policy's condition: a pure function of the record.
@@ -58,6 +60,8 @@ pub struct AlertHit {
     pub alert: Alert,
     pub record_id: RecordId,
     pub event_time: DateTime<Utc>,
+    /// The record resolves the alert rather than adding a hit to it.
+    pub resolves: bool,
 }
 
 /// Evaluates records against a set of policies.
@@ -100,6 +104,7 @@ impl PolicyEngine {
                     &found.group_key,
                     &window_start.timestamp().to_string(),
                 ]);
+                let resolves = found.resolves;
                 let alert = Alert {
                     id,
                     msp_id: scope.msp_id.clone(),
@@ -120,9 +125,10 @@ impl PolicyEngine {
                     facts: found.facts,
                     created_at: now,
                     updated_at: now,
+                    resolved_at: None,
                     version: 0,
                 };
-                Some(AlertHit { alert, record_id: record.id.clone(), event_time: record.creation_time })
+                Some(AlertHit { alert, record_id: record.id.clone(), event_time: record.creation_time, resolves })
             })
             .collect()
     }
@@ -154,7 +160,124 @@ pub fn builtin_policies() -> Vec<Policy> {
             aggregation: AggregationWindow::minutes(15),
             matcher: exchange_admin_elevation,
         },
+        Policy {
+            id: builtin("builtin.tenant-connection-problem"),
+            name: "Tenant connection problem",
+            description: "Vigil cannot read a tenant's audit data: consent revoked or app disabled (AADSTS errors), auditing disabled, subscription disabled, or repeated failures. Resolves itself when polling succeeds again.",
+            category: Category::Others,
+            severity: Severity::Medium,
+            aggregation: AggregationWindow::minutes(15),
+            matcher: tenant_connection_problem,
+        },
     ]
+}
+
+/// Vigil's own connection events (see `services::poll`): RecordType 0 and Workload `Vigil`,
+/// which Microsoft never emits.
+fn tenant_connection_problem(record: &AuditRecord) -> Option<PolicyMatch> {
+    use crate::services::poll::{CONNECTION_PROBLEM, CONNECTION_RESTORED};
+    if record.record_type != 0 || record.workload != "Vigil" {
+        return None;
+    }
+    let resolves = match record.operation.as_str() {
+        CONNECTION_PROBLEM => false,
+        CONNECTION_RESTORED => true,
+        _ => return None,
+    };
+    let text = |key: &str| record.field_str(key).unwrap_or_default().to_owned();
+    let stream = text("Stream");
+    let organisation = text("OrganizationName");
+    let mut facts = vec![
+        Fact::new(
+            "Time (UTC)",
+            record
+                .field_str("ObservedAt")
+                .and_then(crate::audit::parse_creation_time)
+                .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
+        ),
+        Fact::new("Organization", organisation.clone()),
+        Fact::new("Organization id", text("OrganizationId")),
+        Fact::new("Audit source", stream.clone()),
+        Fact::new("Error", text("ErrorMessage")),
+    ];
+    if let Some(failures) = record.raw.get("ConsecutiveFailures").and_then(crate::audit::int_or_string) {
+        facts.push(Fact::new("Consecutive failures", failures.to_string()));
+    }
+    Some(PolicyMatch {
+        group_key: stream.to_lowercase(),
+        title: format!("Vigil lost its connection to {organisation} ({stream})"),
+        facts,
+        resolves,
+    })
+}
+
+/// A Microsoft Graph security alert (`alerts_v2`) passed through as a Vigil alert with its own
+/// title and severity. All updates of one Graph alert join one Vigil alert (windowed by its
+/// creation time); each update is a hit.
+#[must_use]
+pub fn graph_alert_hit(scope: &TenantScope<'_>, alert: &serde_json::Value, now: DateTime<Utc>) -> Option<AlertHit> {
+    let text = |key: &str| alert.get(key).and_then(serde_json::Value::as_str);
+    let id = text("id")?;
+    let updated = text("lastUpdateDateTime").and_then(crate::audit::parse_creation_time)?;
+    let created = text("createdDateTime").and_then(crate::audit::parse_creation_time).unwrap_or(updated);
+    let severity = match text("severity").unwrap_or_default().to_ascii_lowercase().as_str() {
+        "high" => Severity::High,
+        "medium" => Severity::Medium,
+        "low" => Severity::Low,
+        _ => Severity::Informational,
+    };
+    let policy = builtin("builtin.defender-alert");
+    let window = AggregationWindow::minutes(15).containing(created);
+    let title = text("title").unwrap_or("Microsoft 365 Defender alert").to_owned();
+    let mut facts = vec![Fact::new("Microsoft alert id", id), Fact::new("Severity (Microsoft)", text("severity").unwrap_or("unknown"))];
+    for (name, key) in [
+        ("Status", "status"),
+        ("Category", "category"),
+        ("Service", "serviceSource"),
+        ("Detection source", "detectionSource"),
+        ("Link", "alertWebUrl"),
+    ] {
+        if let Some(value) = text(key) {
+            facts.push(Fact::new(name, value));
+        }
+    }
+    facts.push(Fact::new("Created (UTC)", created.format("%Y-%m-%d %H:%M:%S").to_string()));
+    let record_id = RecordId::parse(&format!("graph:{id}:{}", text("lastUpdateDateTime")?)).ok()?;
+    let alert_id = AlertId::derive(&[
+        scope.msp_id.as_str(),
+        scope.tenant_id.as_str(),
+        policy.as_str(),
+        &id.to_lowercase(),
+        &window.0.timestamp().to_string(),
+    ]);
+    Some(AlertHit {
+        alert: Alert {
+            id: alert_id,
+            msp_id: scope.msp_id.clone(),
+            tenant_id: scope.tenant_id.clone(),
+            tenant_name: scope.tenant_name.to_owned(),
+            policy_id: policy,
+            policy_name: "Microsoft 365 Defender alert".to_owned(),
+            category: Category::ThreatManagement,
+            severity,
+            group_key: id.to_lowercase(),
+            title,
+            window_start: window.0,
+            window_end: window.1,
+            status: AlertStatus::New,
+            hit_count: 0,
+            first_seen: updated,
+            last_seen: updated,
+            facts,
+            created_at: now,
+            updated_at: now,
+            resolved_at: None,
+            version: 0,
+        },
+        record_id,
+        event_time: updated,
+        resolves: false,
+    })
 }
 
 fn actor(record: &AuditRecord) -> String {
@@ -215,6 +338,7 @@ fn forwarding_rule(record: &AuditRecord) -> Option<PolicyMatch> {
         group_key: actor(record).to_lowercase(),
         title: format!("Mail forwarding to {destination} set up by {}", actor(record)),
         facts,
+        resolves: false,
     })
 }
 
@@ -238,6 +362,7 @@ fn exchange_admin_elevation(record: &AuditRecord) -> Option<PolicyMatch> {
         group_key: actor(record).to_lowercase(),
         title: format!("{member} added to Organization Management by {}", actor(record)),
         facts,
+        resolves: false,
     })
 }
 

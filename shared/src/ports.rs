@@ -5,12 +5,13 @@
 
 use crate::alert::{Alert, AlertHits};
 use crate::error::{QueueError, SecretError, SinkError, SourceError, StoreError};
-use crate::ids::{AlertId, ContentType, MspId, RecordId, TenantId};
+use crate::ids::{AlertId, AuditStream, ContentType, MspId, RecordId, TenantId};
 use crate::secret::SecretString;
 use crate::tenant::{ConnectWiseSettings, M365AppCredentials, Msp, Tenant, TokenHash};
 use crate::ticket::{Delivery, Destination, TicketNote, TicketRef};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// MSPs, API tokens, tenants and PSA settings. Every key starts with the MSP id.
@@ -34,12 +35,40 @@ pub trait ConfigStore: Send + Sync {
     async fn get_connectwise_settings(&self, msp_id: &MspId) -> Result<Option<ConnectWiseSettings>, StoreError>;
 }
 
-/// One (tenant, content type) stream of audit content.
+/// One (tenant, audit stream) source of audit data.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct StreamKey {
     pub msp_id: MspId,
     pub tenant_id: TenantId,
-    pub content_type: ContentType,
+    pub stream: AuditStream,
+}
+
+/// The coverage ledger of one stream: how far it is covered, how healthy polling is, and what
+/// could not be covered any more (content Microsoft no longer holds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamState {
+    /// Everything before this instant has been listed and enqueued.
+    pub covered_until: DateTime<Utc>,
+    /// When polling last succeeded.
+    pub last_success: Option<DateTime<Utc>>,
+    /// Failed polls since the last success.
+    pub consecutive_failures: u32,
+    /// The last failure, classified (no secrets; a bounded code and a short message).
+    pub last_error: Option<String>,
+    /// When the open connection problem of this stream began (its alert is open), if any.
+    #[serde(default)]
+    pub problem_since: Option<DateTime<Utc>>,
+    /// Intervals that were never covered because they left Microsoft's 7-day retention first.
+    #[serde(default)]
+    pub lost: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl StreamState {
+    /// A stream that starts covering at `start`.
+    #[must_use]
+    pub fn starting_at(start: DateTime<Utc>) -> Self {
+        Self { covered_until: start, last_success: None, consecutive_failures: 0, last_error: None, problem_since: None, lost: Vec::new() }
+    }
 }
 
 /// Result of trying to claim an audit record for processing.
@@ -57,9 +86,9 @@ pub enum ClaimOutcome {
 /// (TTL) after Microsoft's 7-day content retention.
 #[async_trait]
 pub trait IngestStateStore: Send + Sync {
-    /// Where the next listing window of a stream starts.
-    async fn get_cursor(&self, stream: &StreamKey) -> Result<Option<DateTime<Utc>>, StoreError>;
-    async fn put_cursor(&self, stream: &StreamKey, next_start: DateTime<Utc>) -> Result<(), StoreError>;
+    /// A stream's coverage ledger.
+    async fn get_stream(&self, stream: &StreamKey) -> Result<Option<StreamState>, StoreError>;
+    async fn put_stream(&self, stream: &StreamKey, state: &StreamState) -> Result<(), StoreError>;
     /// Claims a record by `(tenant, record id)`. A claim that was never completed can be taken
     /// over once its lease has passed, so a crash between claim and enqueue loses nothing.
     async fn claim_record(
@@ -97,6 +126,9 @@ pub trait AlertStore: Send + Sync {
     /// and returns the alert as stored afterwards. Safe to repeat with the same records.
     async fn record_hits(&self, hits: &AlertHits, now: DateTime<Utc>) -> Result<Alert, StoreError>;
     async fn get_alert(&self, msp_id: &MspId, alert_id: &AlertId) -> Result<Option<Alert>, StoreError>;
+    /// Marks an alert resolved (its condition cleared); repeating it changes nothing. Returns
+    /// the alert as stored, or `None` when it does not exist.
+    async fn resolve_alert(&self, msp_id: &MspId, alert_id: &AlertId, at: DateTime<Utc>) -> Result<Option<Alert>, StoreError>;
     /// Lists an MSP's alerts, `limit` at a time.
     async fn list_alerts(&self, msp_id: &MspId, limit: usize, after: Option<&str>) -> Result<AlertPage, StoreError>;
     async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: Destination) -> Result<Option<Delivery>, StoreError>;

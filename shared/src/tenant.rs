@@ -30,6 +30,10 @@ pub struct Tenant {
     /// Whether Microsoft app credentials were stored for the tenant (the values never are here).
     #[serde(default)]
     pub m365_credentials_set: bool,
+    /// Hex SHA-256 of the tenant's webhook `authId` (the value Microsoft echoes in
+    /// `Webhook-AuthID`); the raw value is never stored. `None` until a webhook is registered.
+    #[serde(default)]
+    pub webhook_auth_hash: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 

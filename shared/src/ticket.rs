@@ -56,6 +56,12 @@ pub struct Delivery {
     pub create_attempted: bool,
     /// A note for this hit count was being added (so it may exist unrecorded).
     pub pending_note_hits: Option<u64>,
+    /// The ticket was told that the alert resolved itself.
+    #[serde(default)]
+    pub resolution_noted: bool,
+    /// The resolution note was being added (so it may exist unrecorded).
+    #[serde(default)]
+    pub resolution_note_pending: bool,
     /// While set and in the future, another invocation owns this delivery.
     pub lease_until: Option<DateTime<Utc>>,
     /// Optimistic-concurrency version, bumped by every write.
@@ -74,6 +80,8 @@ impl Delivery {
             notified_hits: 0,
             create_attempted: false,
             pending_note_hits: None,
+            resolution_noted: false,
+            resolution_note_pending: false,
             lease_until: None,
             version: 0,
         }
@@ -90,6 +98,12 @@ impl Delivery {
 #[must_use]
 pub fn note_marker(alert_id: &AlertId, hits: u64) -> String {
     format!("[vigil:{alert_id}:hits={hits}]")
+}
+
+/// The marker of the note saying `alert` resolved itself.
+#[must_use]
+pub fn resolution_marker(alert_id: &AlertId) -> String {
+    format!("[vigil:{alert_id}:resolved]")
 }
 
 /// The reference a ticket carries so it can be found from its alert.

@@ -240,6 +240,7 @@ fn alert(user: &str) -> Alert {
         facts: vec![Fact::new("User", user), Fact::new("ForwardTo", "x@evil.example")],
         created_at: at,
         updated_at: at,
+        resolved_at: None,
         version: 1,
     }
 }

@@ -113,7 +113,5 @@ pub fn record_id(n: usize) -> String {
 /// resolution) and waits until the queues are drained.
 pub async fn poll_and_settle(stack: &LocalStack) -> vigil::services::poll::PollReport {
     tokio::time::sleep(StdDuration::from_millis(1100)).await;
-    let report = stack.poll_now().await.unwrap();
-    stack.wait_idle(StdDuration::from_secs(90)).await.unwrap();
-    report
+    stack.poll_and_settle(StdDuration::from_secs(90)).await.unwrap()
 }

@@ -1,18 +1,28 @@
-//! audit-poller: on the schedule, polls the Office 365 Management Activity API for every
-//! registered tenant and sends new audit records to the events queue. Glue only: the work is
-//! [`vigil::services::poll::PollService`].
+//! audit-poller: two entry points in one function.
+//!
+//! - The EventBridge schedule's tick fans out one poll job per (tenant, audit stream) onto the
+//!   poll-jobs queue ([`handle_tick`]).
+//! - The poll-jobs queue's batches run those jobs, and the fetch jobs webhook-receiver adds
+//!   ([`handle_jobs`]). A job Microsoft throttled is made visible again only after the
+//!   `Retry-After` it was given, so it never blocks the others.
+//!
+//! Glue only: the work is [`vigil::services::poll::PollService`].
 
+use async_trait::async_trait;
 use aws_config::SdkConfig;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use std::sync::Arc;
 use std::time::Duration;
 use vigil::aws::dynamodb::{DynamoConfigStore, DynamoIngestState};
 use vigil::aws::secrets::SecretsManagerStore;
 use vigil::aws::sqs::SqsQueue;
 use vigil::clock::SystemClock;
+use vigil::connectors::graph::GraphAlertsClient;
 use vigil::connectors::m365::{M365Endpoints, ManagementActivityClient};
 use vigil::lambda::metrics::MetricSet;
+use vigil::lambda::sqs_batch::{batch_response, process_messages};
 use vigil::secret_cache::CachingSecretStore;
-use vigil::services::poll::{PollReport, PollService, PollSettings};
+use vigil::services::poll::{PollError, PollReport, PollService, PollSettings};
 use vigil::settings::{ConfigError, required};
 
 /// The poller's configuration, from the variables template.yaml sets.
@@ -20,18 +30,22 @@ use vigil::settings::{ConfigError, required};
 pub struct Config {
     /// `CONFIG_TABLE`: tenants.
     pub config_table: String,
-    /// `STATE_TABLE`: cursors and record claims.
+    /// `STATE_TABLE`: coverage ledgers and record claims.
     pub state_table: String,
     /// `EVENTS_QUEUE_URL`: where records go.
     pub events_queue_url: String,
     /// `EVENTS_DLQ_URL`: where unusable content goes, whole.
     pub events_dlq_url: String,
+    /// `POLL_JOBS_QUEUE_URL`: the fan-out's jobs.
+    pub poll_jobs_queue_url: String,
     /// `SECRET_PREFIX`: Vigil's Secrets Manager prefix, e.g. `vigil/prod/`.
     pub secret_prefix: String,
     /// `PUBLISHER_IDENTIFIER`: the operator's Entra tenant GUID, sent on every API call.
     pub publisher_identifier: String,
     /// `M365_LOGIN_BASE`, `M365_MANAGEMENT_BASE`: Microsoft endpoints (per cloud).
     pub endpoints: M365Endpoints,
+    /// `M365_GRAPH_BASE`: Microsoft Graph root (per cloud).
+    pub graph_base: String,
 }
 
 impl Config {
@@ -45,54 +59,119 @@ impl Config {
             state_table: required(lookup, "STATE_TABLE")?,
             events_queue_url: required(lookup, "EVENTS_QUEUE_URL")?,
             events_dlq_url: required(lookup, "EVENTS_DLQ_URL")?,
+            poll_jobs_queue_url: required(lookup, "POLL_JOBS_QUEUE_URL")?,
             secret_prefix: required(lookup, "SECRET_PREFIX")?,
             publisher_identifier: required(lookup, "PUBLISHER_IDENTIFIER")?,
             endpoints: M365Endpoints {
                 login_base: required(lookup, "M365_LOGIN_BASE")?,
                 management_base: required(lookup, "M365_MANAGEMENT_BASE")?,
             },
+            graph_base: required(lookup, "M365_GRAPH_BASE")?,
         })
     }
 }
 
-/// Builds the service once per container.
+/// Delays a message's next delivery (SQS `ChangeMessageVisibility`).
+#[async_trait]
+pub trait RetryDelay: Send + Sync {
+    /// Makes the message visible again only after `delay`.
+    async fn delay(&self, receipt_handle: &str, delay: Duration);
+}
+
+/// [`RetryDelay`] on the poll-jobs queue.
+pub struct SqsRetryDelay {
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+}
+
+#[async_trait]
+impl RetryDelay for SqsRetryDelay {
+    async fn delay(&self, receipt_handle: &str, delay: Duration) {
+        let seconds = i32::try_from(delay.as_secs().clamp(1, 43_200)).unwrap_or(60);
+        if let Err(error) = self
+            .sqs
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+        {
+            // The message still returns after the queue's visibility timeout: later, not lost.
+            tracing::warn!(message = "Could not delay a throttled poll job.", error = %aws_sdk_sqs::error::DisplayErrorContext(error));
+        }
+    }
+}
+
+/// Everything the poller's handlers need, built once per container.
+pub struct Poller {
+    pub service: PollService,
+    pub retry: Arc<dyn RetryDelay>,
+}
+
+/// Builds the poller once per container.
 ///
 /// # Errors
 /// When the HTTP client cannot be built.
-pub fn build(config: &Config, sdk: &SdkConfig) -> Result<PollService, reqwest::Error> {
+pub fn build(config: &Config, sdk: &SdkConfig) -> Result<Poller, reqwest::Error> {
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let secrets = SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk), config.secret_prefix.clone());
-    Ok(PollService {
+    let http = vigil::connectors::http_client()?;
+    let service = PollService {
         config: Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone())),
         state: Arc::new(DynamoIngestState::new(dynamo, config.state_table.clone())),
         secrets: Arc::new(CachingSecretStore::new(Arc::new(secrets), Duration::from_secs(300))),
-        source: Arc::new(ManagementActivityClient::new(
-            vigil::connectors::http_client()?,
-            config.endpoints.clone(),
-            config.publisher_identifier.clone(),
-        )),
+        source: Arc::new(ManagementActivityClient::new(http.clone(), config.endpoints.clone(), config.publisher_identifier.clone())),
+        security_alerts: Arc::new(GraphAlertsClient::new(http, config.endpoints.login_base.clone(), config.graph_base.clone())),
         events: Arc::new(SqsQueue::new(sqs.clone(), config.events_queue_url.clone())),
-        dead_letters: Arc::new(SqsQueue::new(sqs, config.events_dlq_url.clone())),
+        dead_letters: Arc::new(SqsQueue::new(sqs.clone(), config.events_dlq_url.clone())),
+        jobs: Arc::new(SqsQueue::new(sqs.clone(), config.poll_jobs_queue_url.clone())),
         clock: Arc::new(SystemClock),
         settings: PollSettings::default(),
-    })
+    };
+    Ok(Poller { service, retry: Arc::new(SqsRetryDelay { sqs, queue_url: config.poll_jobs_queue_url.clone() }) })
 }
 
-/// Handles one scheduled invocation (the EventBridge payload is not needed).
+/// True when an invocation's payload is an SQS batch (else it is the schedule's tick).
+#[must_use]
+pub fn is_sqs_batch(payload: &serde_json::Value) -> bool {
+    payload.get("Records").is_some_and(serde_json::Value::is_array)
+}
+
+/// The schedule's tick: enqueue one job per (tenant, stream).
 ///
 /// # Errors
-/// When the tenant list cannot be read; per-stream failures are logged and reported, not raised,
-/// so one tenant never fails the others.
-pub async fn handle(service: &PollService) -> Result<PollReport, vigil::error::StoreError> {
-    let report = service.poll_all().await?;
+/// When tenants cannot be listed or jobs cannot be enqueued (the tick is then retried by
+/// EventBridge's asynchronous invocation retries, and the next tick comes anyway).
+pub async fn handle_tick(poller: &Poller) -> Result<usize, PollError> {
+    let jobs = poller.service.fan_out().await?;
     let metrics = MetricSet::new("audit-poller");
-    metrics.count("StreamsPolled", None, report.streams_polled as f64);
-    metrics.count("StreamsFailed", None, report.streams_failed as f64);
+    metrics.count("PollJobsEnqueued", None, jobs as f64);
+    metrics.flush();
+    Ok(jobs)
+}
+
+/// One batch of poll jobs. Failed jobs are reported for retry; a throttled one is delayed by
+/// Microsoft's `Retry-After`.
+pub async fn handle_jobs(poller: &Poller, event: SqsEvent) -> (SqsBatchResponse, PollReport) {
+    let metrics = MetricSet::new("audit-poller");
+    let outcomes = process_messages(event.records, 5, |body| async move { poller.service.handle_job(&body).await }).await;
+    let mut report = PollReport::default();
+    for done in outcomes.iter().filter_map(|o| o.value.as_ref()) {
+        report.add(done);
+    }
+    for outcome in &outcomes {
+        if let (Some(delay), Some(handle)) = (outcome.retry_after, outcome.receipt_handle.as_deref()) {
+            poller.retry.delay(handle, delay).await;
+        }
+    }
     metrics.count("BlobsFetched", None, report.blobs_fetched as f64);
     metrics.count("RecordsEnqueued", None, report.records_enqueued as f64);
     metrics.count("RecordsSkipped", None, report.records_skipped as f64);
     metrics.count("ContentQuarantined", None, report.quarantined as f64);
+    metrics.count("IntervalsLost", None, report.intervals_lost as f64);
+    let response = batch_response(&outcomes, &metrics);
     metrics.flush();
-    Ok(report)
+    (response, report)
 }

@@ -75,6 +75,7 @@ pub async fn handle(service: &DispatchService, event: SqsEvent) -> SqsBatchRespo
                 DispatchOutcome::TicketCreated(_) => "TicketsCreated",
                 DispatchOutcome::TicketRecovered(_) => "TicketsRecovered",
                 DispatchOutcome::NoteAdded(_) => "NotesAdded",
+                DispatchOutcome::ResolutionNoted(_) => "ResolutionsNoted",
                 DispatchOutcome::UpToDate => "AlreadyUpToDate",
             };
             metrics.count(metric, None, 1.0);

@@ -88,13 +88,13 @@ async fn settle(stack: &LocalStack, out: &mut dyn Write) -> Result<(), DemoError
     // Listing windows have one-second resolution and are half-open: content created in the
     // current second is listed by the next poll. Let the second pass, as a schedule would.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let report = stack.poll_now().await.map_err(|e| fail(format!("poll: {e}")))?;
+    let report = stack.poll_and_settle(std::time::Duration::from_secs(60)).await.map_err(|e| fail(format!("poll: {e}")))?;
     let _ = writeln!(
         out,
-        "   audit-poller: {} blob(s) fetched, {} record(s) enqueued, {} already seen, {} quarantined, {} stream(s) failed",
-        report.blobs_fetched, report.records_enqueued, report.records_skipped, report.quarantined, report.streams_failed
+        "   audit-poller: {} stream(s) polled, {} blob(s) fetched, {} record(s) enqueued, {} already seen, {} quarantined",
+        report.streams_polled, report.blobs_fetched, report.records_enqueued, report.records_skipped, report.quarantined
     );
-    stack.wait_idle(std::time::Duration::from_secs(60)).await.map_err(|e| fail(e.to_string()))
+    Ok(())
 }
 
 /// Runs the scenario against a started stack, narrating to `out`.

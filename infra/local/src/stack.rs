@@ -14,13 +14,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{Mutex, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use vigil::clock::SystemClock;
 use vigil::ids::MspId;
 use vigil::secret::SecretString;
 use vigil::services::admin::AdminService;
-use vigil::services::poll::{PollReport, PollService};
+use vigil::services::poll::PollReport;
 use vigil_simulators::connectwise::{ConnectWiseCredentials, ConnectWiseSim, ConnectWiseSimHandle};
 use vigil_simulators::m365::{M365Sim, M365SimHandle};
 
@@ -48,7 +47,7 @@ pub enum StackError {
 pub struct LocalOptions {
     /// Use this AWS endpoint (a running moto); `None` starts a private moto server.
     pub aws_endpoint: Option<String>,
-    /// Run the schedule timer. Tests turn it off and call [`LocalStack::poll_now`].
+    /// Run the schedule timer. Tests turn it off and call [`LocalStack::poll_and_settle`].
     pub run_schedule: bool,
     /// Replace the template's schedule rate (e.g. seconds for a demo).
     pub schedule_interval: Option<Duration>,
@@ -98,11 +97,33 @@ impl LocalOptions {
 /// Counters across the stack.
 #[derive(Debug, Default)]
 pub struct StackStats {
-    pub poll_runs: AtomicU64,
-    pub records_enqueued: AtomicU64,
-    pub records_skipped: AtomicU64,
-    pub quarantined: AtomicU64,
-    pub streams_failed: AtomicU64,
+    pub ticks: AtomicU64,
+    /// Everything the poll jobs did so far.
+    pub polling: std::sync::Mutex<PollReport>,
+}
+
+impl StackStats {
+    /// A copy of the polling totals.
+    #[must_use]
+    pub fn polling(&self) -> PollReport {
+        self.polling.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+/// `after - before`, counter by counter.
+#[must_use]
+pub fn report_since(after: &PollReport, before: &PollReport) -> PollReport {
+    PollReport {
+        streams_polled: after.streams_polled - before.streams_polled,
+        streams_failed: after.streams_failed - before.streams_failed,
+        windows_listed: after.windows_listed - before.windows_listed,
+        blobs_fetched: after.blobs_fetched - before.blobs_fetched,
+        records_enqueued: after.records_enqueued - before.records_enqueued,
+        records_skipped: after.records_skipped - before.records_skipped,
+        quarantined: after.quarantined - before.quarantined,
+        intervals_lost: after.intervals_lost - before.intervals_lost,
+        connection_problems_resolved: after.connection_problems_resolved - before.connection_problems_resolved,
+    }
 }
 
 /// A running local stack.
@@ -119,8 +140,7 @@ pub struct LocalStack {
     pub mappings: BTreeMap<String, Arc<MappingStats>>,
     /// The operator's side of the config store (creating MSPs and tokens).
     pub operator: Arc<AdminService>,
-    poller: Arc<PollService>,
-    poll_lock: Arc<Mutex<()>>,
+    poller: Arc<audit_poller::Poller>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     moto: Option<MotoServer>,
@@ -182,6 +202,8 @@ impl LocalStack {
         // Build every function exactly as its main.rs does, from the template's environment.
         let poller_config = audit_poller::Config::from_lookup(&lookup(env_of("AuditPollerFunction")?)).map_err(config_error)?;
         let poller = Arc::new(audit_poller::build(&poller_config, &sdk).map_err(config_error)?);
+        // Poll jobs whose stream fails are retried by SQS; one failing stream must not make the
+        // others wait, and the local clock of retries follows the visibility timeout.
         let evaluator_config = alert_evaluator::Config::from_lookup(&lookup(env_of("AlertEvaluatorFunction")?)).map_err(config_error)?;
         let evaluator = Arc::new(alert_evaluator::build(&evaluator_config, &sdk));
         let dispatcher_config =
@@ -189,12 +211,13 @@ impl LocalStack {
         let dispatcher = Arc::new(ticket_dispatcher::build(&dispatcher_config, &sdk).map_err(config_error)?);
         let api_config = config_api::Config::from_lookup(&lookup(env_of("ConfigApiFunction")?)).map_err(config_error)?;
         let api_state = config_api::build(&api_config, &sdk);
+        let webhook_config = webhook_receiver::Config::from_lookup(&lookup(env_of("WebhookReceiverFunction")?)).map_err(config_error)?;
+        let webhook_state = webhook_receiver::build(&webhook_config, &sdk);
         let operator = api_state.admin.clone();
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
         let stats = Arc::new(StackStats::default());
-        let poll_lock = Arc::new(Mutex::new(()));
         let mut mappings = BTreeMap::new();
         let mut routes = Vec::new();
         let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -204,6 +227,19 @@ impl LocalStack {
                 match event {
                     EventSpec::Sqs { queue, batch_size, .. } => {
                         let handler: BatchHandler = match function.logical_id.as_str() {
+                            "AuditPollerFunction" => {
+                                let poller = poller.clone();
+                                let stats = stats.clone();
+                                Arc::new(move |event| {
+                                    let poller = poller.clone();
+                                    let stats = stats.clone();
+                                    Box::pin(async move {
+                                        let (response, report) = audit_poller::handle_jobs(&poller, event).await;
+                                        stats.polling.lock().unwrap_or_else(std::sync::PoisonError::into_inner).add(&report);
+                                        response
+                                    })
+                                })
+                            }
                             "AlertEvaluatorFunction" => {
                                 let service = evaluator.clone();
                                 Arc::new(move |event| {
@@ -250,13 +286,13 @@ impl LocalStack {
                             None => Duration::from_secs(rate_seconds(&provisioned.resolve(expression)?)?),
                         };
                         if options.run_schedule {
-                            tasks.push(spawn_schedule(poller.clone(), poll_lock.clone(), stats.clone(), interval, shutdown_rx.clone()));
+                            tasks.push(spawn_schedule(poller.clone(), stats.clone(), interval, shutdown_rx.clone()));
                         }
                     }
                     EventSpec::HttpApi { path, .. } => {
                         let router = match function.logical_id.as_str() {
                             "ConfigApiFunction" => config_api::app(api_state.clone()),
-                            "WebhookReceiverFunction" => webhook_receiver::app(),
+                            "WebhookReceiverFunction" => webhook_receiver::app(webhook_state.clone()),
                             other => return Err(StackError::Config(format!("the local stack does not know how to serve {other}"))),
                         };
                         routes.push(Route { prefix: route_prefix(path), router });
@@ -293,19 +329,31 @@ impl LocalStack {
             mappings,
             operator,
             poller,
-            poll_lock,
             shutdown,
             tasks,
             moto,
         })
     }
 
-    /// Runs one scheduled poll now (what the EventBridge schedule triggers).
+    /// Plays one tick of the schedule now: the fan-out enqueues one job per (tenant, stream).
     ///
     /// # Errors
-    /// When the tenant list cannot be read.
-    pub async fn poll_now(&self) -> Result<PollReport, vigil::error::StoreError> {
-        run_poll(&self.poller, &self.poll_lock, &self.stats).await
+    /// When the tenant list cannot be read or the jobs cannot be enqueued.
+    pub async fn tick(&self) -> Result<usize, StackError> {
+        self.stats.ticks.fetch_add(1, Ordering::Relaxed);
+        audit_poller::handle_tick(&self.poller).await.map_err(|e| StackError::Other(e.to_string()))
+    }
+
+    /// Plays one tick, waits until every job and its consequences are done, and returns what
+    /// the poll jobs did meanwhile.
+    ///
+    /// # Errors
+    /// When the tick fails or the stack does not settle within `timeout`.
+    pub async fn poll_and_settle(&self, timeout: Duration) -> Result<PollReport, StackError> {
+        let before = self.stats.polling();
+        self.tick().await?;
+        self.wait_idle(timeout).await?;
+        Ok(report_since(&self.stats.polling(), &before))
     }
 
     /// Operator action: creates an MSP and returns a new API token for it.
@@ -325,8 +373,10 @@ impl LocalStack {
         let deadline = Instant::now() + timeout;
         let mut quiet_checks = 0;
         while Instant::now() < deadline {
-            let busy =
-                self.queue_depth("EventsQueue").await? + self.queue_depth("TicketsQueue").await? > 0 || self.poll_lock.try_lock().is_err();
+            let busy = self.queue_depth("PollJobsQueue").await?
+                + self.queue_depth("EventsQueue").await?
+                + self.queue_depth("TicketsQueue").await?
+                > 0;
             quiet_checks = if busy { 0 } else { quiet_checks + 1 };
             if quiet_checks >= 3 {
                 return Ok(());
@@ -392,25 +442,12 @@ impl LocalStack {
     }
 }
 
-async fn run_poll(poller: &PollService, lock: &Mutex<()>, stats: &StackStats) -> Result<PollReport, vigil::error::StoreError> {
-    let _guard = lock.lock().await;
-    let report = audit_poller::handle(poller).await?;
-    stats.poll_runs.fetch_add(1, Ordering::Relaxed);
-    stats.records_enqueued.fetch_add(report.records_enqueued as u64, Ordering::Relaxed);
-    stats.records_skipped.fetch_add(report.records_skipped as u64, Ordering::Relaxed);
-    stats.quarantined.fetch_add(report.quarantined as u64, Ordering::Relaxed);
-    stats.streams_failed.fetch_add(report.streams_failed as u64, Ordering::Relaxed);
-    Ok(report)
-}
-
 fn spawn_schedule(
-    poller: Arc<PollService>,
-    lock: Arc<Mutex<()>>,
+    poller: Arc<audit_poller::Poller>,
     stats: Arc<StackStats>,
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    let _clock = SystemClock;
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -418,8 +455,9 @@ fn spawn_schedule(
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = ticker.tick() => {
-                    if let Err(error) = run_poll(&poller, &lock, &stats).await {
-                        tracing::warn!(message = "Scheduled poll failed.", %error);
+                    stats.ticks.fetch_add(1, Ordering::Relaxed);
+                    if let Err(error) = audit_poller::handle_tick(&poller).await {
+                        tracing::warn!(message = "Scheduled tick failed.", %error);
                     }
                 }
             }

@@ -315,7 +315,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(triggers, 2);
+        assert_eq!(triggers, 3, "poll jobs, events, tickets");
     }
 
     #[test]

@@ -3,5 +3,7 @@
 //! and ConnectWise Manage. Each simulator is an in-process HTTP server bound to `127.0.0.1`.
 
 pub mod connectwise;
+pub(crate) mod graph;
 pub mod m365;
 pub mod openapi_validate;
+pub mod webhooks;

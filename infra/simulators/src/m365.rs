@@ -7,6 +7,8 @@
 //!   (the `login.microsoftonline.com` role),
 //! * `{base}/manage/api/v1.0/{tenant}/activity/feed/...` (the `manage.office.com` role; `/api/v1/`
 //!   is accepted too because Microsoft's own `NextPageUri` example uses it),
+//! * `{base}/graph/v1.0/security/alerts_v2` (the `graph.microsoft.com` role: Microsoft Graph
+//!   security alerts, modelled in `graph.rs`),
 //! * `{base}/_sim/...` unauthenticated JSON control endpoints so a shell script or demo can drive it.
 //!
 //! Wire behaviour follows `/work/shared/reference/microsoft-apis.md` sections 1, 2 and 4. Where the
@@ -16,6 +18,10 @@
 //!
 //! Everything is synchronous behind one `std::sync::Mutex`; no lock is ever held across an
 //! `.await`.
+//!
+//! Webhooks (section 3: the validation handshake during `subscriptions/start`, notifications for
+//! new blobs, retries, disabling) are modelled in [`crate::webhooks`]; the outbound calls run
+//! outside the lock.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -37,6 +43,8 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use url::Url;
+
+use crate::webhooks::{self, Notification, PendingStart, Webhook, WebhookDelivery, WebhookStatus};
 
 /// The five content types the Management Activity API knows.
 pub const CONTENT_TYPES: [&str; 5] = ["Audit.AzureActiveDirectory", "Audit.Exchange", "Audit.SharePoint", "Audit.General", "DLP.All"];
@@ -94,7 +102,10 @@ pub enum M365Operation {
     FetchBlob,
     /// `POST subscriptions/start`.
     StartSubscription,
-    /// Any request to the token endpoint or the Management API (including list/stop
+    /// `GET /graph/v1.0/security/alerts_v2` (Microsoft Graph). `Throttle` answers 429 and
+    /// `ThrottleForbidden` 503, both with `Retry-After: 1`; `ServerError` answers 500.
+    GraphAlerts,
+    /// Any request to the token endpoint, the Management API or Graph (including list/stop
     /// subscriptions and notifications, which have no operation of their own).
     Any,
 }
@@ -139,6 +150,7 @@ impl FromStr for M365Operation {
             "listcontent" => Ok(Self::ListContent),
             "fetchblob" => Ok(Self::FetchBlob),
             "startsubscription" => Ok(Self::StartSubscription),
+            "graphalerts" => Ok(Self::GraphAlerts),
             "any" => Ok(Self::Any),
             _ => Err(ParseNameError(s.to_owned())),
         }
@@ -251,6 +263,27 @@ impl M365SimHandle {
         }
     }
 
+    /// `{base_url}/graph`, the Microsoft Graph root: `{graph_base}/v1.0/security/alerts_v2`.
+    /// `{graph_base}/.default` is an accepted v2 scope; its tokens are refused by the Management API.
+    pub fn graph_base(&self) -> String {
+        self.inner.graph_base()
+    }
+
+    /// Stores a Graph security alert (`alerts_v2` JSON) of the tenant; the tenant does not need to
+    /// exist yet. A missing `lastUpdateDateTime` (or `id`, `tenantId`, `createdDateTime`,
+    /// `@odata.type`) is filled in, with now for the times. An alert with the `id` of a stored one
+    /// replaces it: an update.
+    pub fn add_graph_alert(&self, tenant_id: &str, alert: Value) {
+        self.inner.lock().graph.add_alert(tenant_id, alert, Utc::now());
+    }
+
+    /// Whether `SecurityAlert.Read.All` is consented in the tenant (default: yes). Decided when a
+    /// Graph token is issued, like the token's `roles` claim: without it Graph answers 403
+    /// `Forbidden`; tokens issued earlier keep what they had.
+    pub fn set_graph_role(&self, tenant_id: &str, granted: bool) {
+        self.inner.lock().graph.set_role(tenant_id, granted);
+    }
+
     /// Makes every token issued so far expired (API calls with them → 401).
     pub fn expire_tokens(&self) {
         let past = Utc::now() - TimeDelta::seconds(1);
@@ -277,6 +310,7 @@ impl M365SimHandle {
     }
 
     /// Content-list page size (default 100; `0` is treated as 1). More results → `NextPageUri`.
+    /// Also caps Graph alert pages (`$top`); more results → `@odata.nextLink`.
     pub fn set_page_size(&self, n: usize) {
         self.inner.lock().page_size = n.max(1);
     }
@@ -305,6 +339,63 @@ impl M365SimHandle {
     /// Number of successful (200) content blob fetches.
     pub fn blob_fetch_count(&self) -> u64 {
         self.inner.lock().blob_fetches
+    }
+
+    /// Every webhook notification POST so far (each retry is one entry), oldest first.
+    /// Notifications are sent in the background: poll until the expected entries are there.
+    pub fn webhook_deliveries(&self) -> Vec<WebhookDelivery> {
+        self.inner.lock().webhook_deliveries.clone()
+    }
+
+    /// POSTs a notification with `items` now, once, to the webhook registered on the tenant's
+    /// `content_type` subscription (whatever its status), with `Webhook-AuthID: auth_id` (no
+    /// header for `None`): to simulate duplicated, replayed or forged notifications. Recorded in
+    /// [`Self::webhook_deliveries`] with `manual: true`; never counts towards disabling the
+    /// webhook. Without a registered webhook an entry with an error and no address is recorded.
+    pub fn send_notification_now(&self, tenant_id: &str, content_type: &str, items: Vec<Value>, auth_id: Option<&str>) {
+        let address = self
+            .inner
+            .lock()
+            .tenants
+            .get(&tenant_key(tenant_id))
+            .and_then(|t| t.subscriptions.get(content_type))
+            .and_then(|s| s.webhook.as_ref().map(|w| w.target().address));
+        let notification = Notification {
+            tenant_id: tenant_id.to_owned(),
+            content_type: content_type.to_owned(),
+            address: address.clone().unwrap_or_default(),
+            items,
+            manual: true,
+        };
+        match address {
+            Some(address) => {
+                let target = webhooks::Target { address, auth_id: auth_id.map(str::to_owned) };
+                self.inner.send_notification(notification, target, None);
+            }
+            None => {
+                let (entries, _) = notification.deliveries(vec![webhooks::Attempt::failed("no webhook registered")]);
+                self.inner.lock().webhook_deliveries.extend(entries);
+            }
+        }
+    }
+
+    /// The notification item Microsoft would send for an existing blob (for
+    /// [`Self::send_notification_now`]), or `None` when the tenant has no such blob.
+    pub fn notification_item(&self, tenant_id: &str, content_id: &str) -> Option<Value> {
+        let st = self.inner.lock();
+        let tkey = tenant_key(tenant_id);
+        let blob = st.blobs.get(&tkey)?.iter().find(|b| b.content_id == content_id)?;
+        let client_id = st.tenants.get(&tkey).map(|t| t.client_id.clone()).unwrap_or_default();
+        let uri = format!("{}/api/v1.0/{tenant_id}/activity/feed/audit/{}", self.inner.management_base(), blob.content_id);
+        Some(webhooks::notification_item(tenant_id, &client_id, &blob.content_type, &blob.content_id, &uri, blob.created))
+    }
+
+    /// The tenant's subscription to `content_type` as `subscriptions/list` shows it (with its
+    /// `webhook`), or `None` when it was never started.
+    pub fn subscription(&self, tenant_id: &str, content_type: &str) -> Option<Value> {
+        let st = self.inner.lock();
+        let sub = st.tenants.get(&tenant_key(tenant_id))?.subscriptions.get(content_type)?;
+        Some(subscription_json(content_type, sub))
     }
 
     /// Stops the server (graceful, at most ~2 s, then aborted). Other clones become inert.
@@ -342,6 +433,10 @@ struct SimState {
     blob_fetches: u64,
     missing_publisher: u64,
     seq: u64,
+    /// Microsoft Graph security alerts (see `graph.rs`).
+    graph: crate::graph::GraphState,
+    /// Webhook notification POSTs, oldest first.
+    webhook_deliveries: Vec<WebhookDelivery>,
 }
 
 struct Tenant {
@@ -354,7 +449,7 @@ struct Tenant {
 
 struct Subscription {
     enabled: bool,
-    webhook: Option<Value>,
+    webhook: Option<Webhook>,
 }
 
 struct Blob {
@@ -401,6 +496,7 @@ enum Op {
     ListContent,
     FetchBlob,
     StartSubscription,
+    GraphAlerts,
     Other,
 }
 
@@ -412,6 +508,7 @@ impl Op {
             M365Operation::ListContent => self == Op::ListContent,
             M365Operation::FetchBlob => self == Op::FetchBlob,
             M365Operation::StartSubscription => self == Op::StartSubscription,
+            M365Operation::GraphAlerts => self == Op::GraphAlerts,
         }
     }
 
@@ -422,6 +519,7 @@ impl Op {
             Op::ListContent => "GetContents",
             Op::FetchBlob => "GetBlob",
             Op::StartSubscription => "StartSubscription",
+            Op::GraphAlerts => "ListAlerts",
             Op::Other => "Subscriptions",
         }
     }
@@ -467,6 +565,8 @@ impl Inner {
                 blob_fetches: 0,
                 missing_publisher: 0,
                 seq: 0,
+                graph: crate::graph::GraphState::default(),
+                webhook_deliveries: Vec::new(),
             }),
         }
     }
@@ -523,7 +623,8 @@ impl Inner {
             .unwrap_or_default()
     }
 
-    fn add_blob(&self, tenant_id: &str, content_type: &str, created: DateTime<Utc>, body: BlobBody) -> String {
+    /// Adds a blob and, if the subscription has an enabled webhook, notifies it in the background.
+    fn add_blob(self: &Arc<Self>, tenant_id: &str, content_type: &str, created: DateTime<Utc>, body: BlobBody) -> String {
         let created = truncate_ms(created);
         let mut st = self.lock();
         st.seq += 1;
@@ -537,7 +638,47 @@ impl Inner {
             created,
             body,
         });
+        let hook = st.tenants.get(&tenant_key(tenant_id)).and_then(|t| {
+            let sub = t.subscriptions.get(content_type).filter(|s| s.enabled)?;
+            let hook = sub.webhook.as_ref().filter(|w| w.status(Utc::now()) == WebhookStatus::Enabled)?;
+            Some((hook.id, hook.target(), t.client_id.clone()))
+        });
+        drop(st);
+        if let Some((hook_id, target, client_id)) = hook {
+            let uri = format!("{}/api/v1.0/{tenant_id}/activity/feed/audit/{content_id}", self.management_base());
+            let item = webhooks::notification_item(tenant_id, &client_id, content_type, &content_id, &uri, created);
+            let notification = Notification {
+                tenant_id: tenant_id.to_owned(),
+                content_type: content_type.to_owned(),
+                address: target.address.clone(),
+                items: vec![item],
+                manual: false,
+            };
+            self.send_notification(notification, target, Some(hook_id));
+        }
         content_id
+    }
+
+    /// Sends `notification` in the background and records the outcome; `hook_id` (a service
+    /// notification) gets retries and counts towards disabling that webhook registration.
+    fn send_notification(self: &Arc<Self>, notification: Notification, target: webhooks::Target, hook_id: Option<u64>) {
+        let sim = Arc::clone(self);
+        let tries = if hook_id.is_some() { webhooks::ATTEMPTS_PER_NOTIFICATION } else { 1 };
+        let items = notification.items.clone();
+        webhooks::spawn_notification(target, items, tries, move |attempts| {
+            let (entries, delivered) = notification.deliveries(attempts);
+            let mut st = sim.lock();
+            st.webhook_deliveries.extend(entries);
+            let hook = st
+                .tenants
+                .get_mut(&tenant_key(&notification.tenant_id))
+                .and_then(|t| t.subscriptions.get_mut(&notification.content_type))
+                .and_then(|s| s.webhook.as_mut())
+                .filter(|w| hook_id == Some(w.id));
+            if let Some(hook) = hook {
+                hook.record_notification(delivered);
+            }
+        });
     }
 
     /// Whether a token audience designates the Management Activity API.
@@ -561,12 +702,12 @@ impl Inner {
 
     /// Whether `resource` is acceptable at the token endpoint: any `https://` resource (the sim
     /// issues the token; a non-management audience is then rejected by the API with 401, like the
-    /// real service), the sim's own manage root, or the Management APIs app id.
+    /// real service), the sim's own manage or graph root, or the Management APIs app id.
     fn is_acceptable_resource(&self, resource: &str) -> bool {
         if resource.is_empty() {
             return false;
         }
-        if self.is_management_audience(resource) {
+        if self.is_management_audience(resource) || crate::graph::is_graph_audience(resource, self.port()) {
             return true;
         }
         Url::parse(resource).ok().is_some_and(|u| u.scheme() == "https" && u.host_str().is_some())
@@ -784,7 +925,7 @@ fn client_credentials(form: &Params, headers: &HeaderMap) -> (Option<String>, Op
 }
 
 /// An unsigned, JWT-shaped opaque token (header.payload.garbage-signature).
-fn make_access_token(tenant: &str, client_id: &str, audience: &str, now: DateTime<Utc>, has_role: bool) -> String {
+fn make_access_token(tenant: &str, client_id: &str, audience: &str, now: DateTime<Utc>, role: Option<&str>) -> String {
     let header = json!({ "typ": "JWT", "alg": "RS256", "x5t": "vigil-sim", "kid": "vigil-sim" });
     let iat = now.timestamp() - 300;
     let issuer = format!("https://sts.windows.net/{tenant}/");
@@ -805,9 +946,9 @@ fn make_access_token(tenant: &str, client_id: &str, audience: &str, now: DateTim
         "uti": URL_SAFE_NO_PAD.encode(random_bytes::<16>()),
         "ver": "1.0",
     });
-    if has_role {
+    if let Some(role) = role {
         if let Some(obj) = claims.as_object_mut() {
-            obj.insert("roles".to_owned(), json!(["ActivityFeed.Read"]));
+            obj.insert("roles".to_owned(), json!([role]));
         }
     }
     format!(
@@ -968,8 +1109,13 @@ impl Inner {
             Some(_) => {}
         }
 
-        let has_role = registered.activity_feed_role;
-        let access_token = make_access_token(tenant, &client_id, &resource, now, has_role);
+        // The app role in the token depends on its resource, like the real `roles` claim.
+        let (has_role, role) = if crate::graph::is_graph_audience(&resource, self.port()) {
+            (st.graph.role_granted(&tkey), crate::graph::ALERTS_ROLE)
+        } else {
+            (registered.activity_feed_role, "ActivityFeed.Read")
+        };
+        let access_token = make_access_token(tenant, &client_id, &resource, now, has_role.then_some(role));
         st.tokens.insert(
             access_token.clone(),
             IssuedToken { tenant: tkey, audience: resource.clone(), expires: now + TimeDelta::seconds(TOKEN_LIFETIME_SECS), has_role },
@@ -1144,7 +1290,7 @@ fn subscription_json(content_type: &str, sub: &Subscription) -> Value {
     json!({
         "contentType": content_type,
         "status": if sub.enabled { "enabled" } else { "disabled" },
-        "webhook": sub.webhook.clone().unwrap_or(Value::Null),
+        "webhook": sub.webhook.as_ref().map_or(Value::Null, Webhook::to_json),
     })
 }
 
@@ -1165,36 +1311,64 @@ fn start_subscription(st: &mut SimState, ctx: &Ctx<'_>) -> Response {
         Err(err) => return err.into_response(),
     };
     // Optional body `{"webhook": {"address": ..., "authId": ..., "expiration": ...}}`.
-    let webhook = if ctx.body.iter().all(u8::is_ascii_whitespace) {
-        None
-    } else {
-        match serde_json::from_slice::<Value>(ctx.body) {
-            Ok(Value::Null) => None,
-            Ok(Value::Object(body)) => match body.get("webhook") {
-                Some(Value::Object(w)) => Some(json!({
-                    "status": "enabled",
-                    "address": w.get("address").cloned().unwrap_or(Value::Null),
-                    "authId": w.get("authId").cloned().unwrap_or(Value::Null),
-                    "expiration": w.get("expiration").cloned().unwrap_or(Value::Null),
-                })),
-                _ => None,
-            },
-            _ => {
-                return af_error(StatusCode::BAD_REQUEST, "AF20002", "The request body is not a valid subscription definition.");
-            }
-        }
+    let webhook = match webhooks::parse_start_body(ctx.body, ctx.now) {
+        Ok(webhook) => webhook,
+        Err(err) => return af_error(StatusCode::BAD_REQUEST, err.code, &err.message),
     };
     let Some(tenant) = st.tenants.get_mut(&ctx.tkey) else {
         return af_error(StatusCode::BAD_REQUEST, "AF20011", "Specified tenant ID does not exist in the system or has been deleted.");
     };
     // The real service also asks for 15 minutes between starts; not enforced here.
-    let sub = tenant.subscriptions.entry(content_type.clone()).or_insert(Subscription { enabled: false, webhook: None });
-    if sub.enabled && sub.webhook == webhook {
+    let current = tenant.subscriptions.get(&content_type);
+    let unchanged = match (current.and_then(|s| s.webhook.as_ref()), &webhook) {
+        (None, None) => true,
+        // A disabled or expired webhook is re-enabled by starting with it again.
+        (Some(hook), Some(request)) => hook.registers(request) && hook.status(ctx.now) == WebhookStatus::Enabled,
+        _ => false,
+    };
+    if current.is_some_and(|s| s.enabled) && unchanged {
         return af_error(StatusCode::BAD_REQUEST, "AF20024", "The subscription is already enabled. No property change.");
     }
+    if let Some(request) = webhook {
+        // The validation handshake needs the network: `manage` runs it without the lock, then
+        // commits through `Inner::finish_start`. Nothing changes until it succeeds.
+        let mut pending = StatusCode::ACCEPTED.into_response();
+        pending.extensions_mut().insert(PendingStart { tkey: ctx.tkey.clone(), content_type, request });
+        return pending;
+    }
+    let sub = tenant.subscriptions.entry(content_type.clone()).or_insert(Subscription { enabled: false, webhook: None });
     sub.enabled = true;
-    sub.webhook = webhook;
+    sub.webhook = None;
     json_response(StatusCode::OK, &subscription_json(&content_type, sub))
+}
+
+impl Inner {
+    /// Second half of a start with a webhook: the validation POST (no lock held), then the
+    /// subscription is enabled with the webhook, or the start fails with AF20021 and nothing
+    /// changes.
+    async fn finish_start(&self, pending: PendingStart) -> Response {
+        let validated = webhooks::validate(&pending.request.target()).await;
+        if let Err(reason) = validated {
+            tracing::debug!(address = pending.request.address(), reason = %reason, "m365 simulator: webhook validation failed");
+            let address = pending.request.address();
+            return af_error(
+                StatusCode::BAD_REQUEST,
+                "AF20021",
+                &format!("The webhook endpoint {{{address}}} could not be validated. {reason}"),
+            );
+        }
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        st.seq += 1;
+        let id = st.seq;
+        let Some(tenant) = st.tenants.get_mut(&pending.tkey) else {
+            return af_error(StatusCode::BAD_REQUEST, "AF20011", "Specified tenant ID does not exist in the system or has been deleted.");
+        };
+        let sub = tenant.subscriptions.entry(pending.content_type.clone()).or_insert(Subscription { enabled: false, webhook: None });
+        sub.enabled = true;
+        sub.webhook = Some(Webhook::new(id, pending.request));
+        json_response(StatusCode::OK, &subscription_json(&pending.content_type, sub))
+    }
 }
 
 fn stop_subscription(st: &mut SimState, ctx: &Ctx<'_>) -> Response {
@@ -1351,11 +1525,12 @@ fn list_notifications(st: &SimState, ctx: &Ctx<'_>) -> Response {
     if let Err(resp) = require_subscription(st, ctx, &content_type) {
         return resp.into_response();
     }
-    if let Err(resp) = window(ctx) {
-        return resp.into_response();
-    }
-    // The simulator never sends webhook notifications.
-    json_response(StatusCode::OK, &json!([]))
+    let (start, end) = match window(ctx) {
+        Ok((start, end, _, _)) => (start, end),
+        Err(resp) => return resp.into_response(),
+    };
+    // Service notifications sent in the window (not `send_notification_now`).
+    json_response(StatusCode::OK, &Value::Array(webhooks::history(&st.webhook_deliveries, &ctx.tkey, &content_type, start, end)))
 }
 
 fn fetch_blob(st: &mut SimState, ctx: &Ctx<'_>, content_id: &str) -> Response {
@@ -1387,6 +1562,39 @@ fn fetch_blob(st: &mut SimState, ctx: &Ctx<'_>, content_id: &str) -> Response {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Microsoft Graph (security alerts; the rest is in `graph.rs`)
+// ---------------------------------------------------------------------------------------------
+
+async fn graph_alerts(State(sim): State<Arc<Inner>>, uri: Uri, headers: HeaderMap) -> Response {
+    sim.handle_graph_alerts(&uri, &headers)
+}
+
+impl Inner {
+    fn graph_base(&self) -> String {
+        format!("{}/graph", self.base_url)
+    }
+
+    /// `GET /graph/v1.0/security/alerts_v2`: the bearer token decides the tenant.
+    fn handle_graph_alerts(&self, uri: &Uri, headers: &HeaderMap) -> Response {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        st.log(&Method::GET, uri);
+        if let Some(failure) = st.take_failure(Op::GraphAlerts) {
+            return crate::graph::failure(failure);
+        }
+        let caller = bearer_token(headers).and_then(|t| st.tokens.get(t)).map(|t| crate::graph::Caller {
+            tenant: t.tenant.clone(),
+            audience: t.audience.clone(),
+            expires: t.expires,
+            has_role: t.has_role,
+            tenant_exists: st.tenants.contains_key(&t.tenant),
+        });
+        let page_size = st.page_size;
+        st.graph.list_alerts(caller, self.port(), uri.query().unwrap_or_default(), &self.graph_base(), page_size, Utc::now())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // HTTP wiring
 // ---------------------------------------------------------------------------------------------
 
@@ -1397,6 +1605,7 @@ fn router(inner: Shared) -> Router {
         .route("/login/{tenant}/oauth2/v2.0/token", post(token_v2))
         .route("/login/{tenant}/oauth2/token", post(token_v1))
         .route("/manage/api/{version}/{tenant}/activity/feed/{*rest}", any(manage))
+        .route("/graph/v1.0/security/alerts_v2", get(graph_alerts))
         .route("/_sim/tenants", post(ctl_add_tenant))
         .route("/_sim/tenants/{tenant}/records", post(ctl_add_records))
         .route("/_sim/tenants/{tenant}/raw-blob", post(ctl_add_raw_blob))
@@ -1424,7 +1633,11 @@ async fn manage(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    sim.handle_manage(&method, &uri, &headers, &version, &tenant, &rest, &body)
+    let mut resp = sim.handle_manage(&method, &uri, &headers, &version, &tenant, &rest, &body);
+    match resp.extensions_mut().remove::<PendingStart>() {
+        Some(pending) => sim.finish_start(pending).await,
+        None => resp,
+    }
 }
 
 #[derive(Deserialize)]

@@ -8,7 +8,7 @@
 //! | config | `MSP#{msp}`                                  | `TOKEN#{sha256}`        | API token hash         |
 //! | config | `MSP#{msp}`                                  | `TENANT#{tenant}`       | tenant                 |
 //! | config | `MSP#{msp}`                                  | `PSA#connectwise`       | ConnectWise settings   |
-//! | state  | `MSP#{msp}#TENANT#{tenant}`                  | `CURSOR#{content type}` | poll cursor            |
+//! | state  | `MSP#{msp}#TENANT#{tenant}`                  | `STREAM#{stream}`       | coverage ledger        |
 //! | state  | `MSP#{msp}#TENANT#{tenant}#RECORD#{id}`      | `CLAIM`                 | record claim (TTL)     |
 //! | state  | `MSP#{msp}#TENANT#{tenant}#BLOB#{id}`        | `DONE`                  | finished blob (TTL)    |
 //! | alerts | `MSP#{msp}`                                  | `ALERT#{alert}`         | alert                  |
@@ -22,7 +22,7 @@
 use crate::alert::{Alert, AlertHits};
 use crate::error::StoreError;
 use crate::ids::{AlertId, MspId, RecordId, TenantId};
-use crate::ports::{AlertPage, AlertStore, ClaimOutcome, ConfigStore, IngestStateStore, StreamKey};
+use crate::ports::{AlertPage, AlertStore, ClaimOutcome, ConfigStore, IngestStateStore, StreamKey, StreamState};
 use crate::tenant::{ConnectWiseSettings, Msp, Tenant, TokenHash};
 use crate::ticket::{Delivery, Destination};
 use async_trait::async_trait;
@@ -287,27 +287,13 @@ fn claim_key(msp_id: &MspId, tenant_id: &TenantId, record_id: &RecordId) -> Item
 
 #[async_trait]
 impl IngestStateStore for DynamoIngestState {
-    async fn get_cursor(&self, stream: &StreamKey) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let item = get(
-            &self.client,
-            &self.table,
-            key(tenant_pk(&stream.msp_id, &stream.tenant_id), format!("CURSOR#{}", stream.content_type)),
-            "get cursor",
-        )
-        .await?;
-        let Some(item) = item else { return Ok(None) };
-        let text = item
-            .get("next_start")
-            .and_then(|v| v.as_s().ok())
-            .ok_or_else(|| StoreError::Corrupt { what: "cursor".into(), reason: "next_start missing".into() })?;
-        DateTime::parse_from_rfc3339(text)
-            .map(|t| Some(t.with_timezone(&Utc)))
-            .map_err(|e| StoreError::Corrupt { what: "cursor".into(), reason: e.to_string() })
+    async fn get_stream(&self, stream: &StreamKey) -> Result<Option<StreamState>, StoreError> {
+        let item_key = key(tenant_pk(&stream.msp_id, &stream.tenant_id), format!("STREAM#{}", stream.stream));
+        get(&self.client, &self.table, item_key, "get stream state").await?.map(|i| from_item(i, "stream state")).transpose()
     }
-    async fn put_cursor(&self, stream: &StreamKey, next_start: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut item = key(tenant_pk(&stream.msp_id, &stream.tenant_id), format!("CURSOR#{}", stream.content_type));
-        item.insert("next_start".into(), s(next_start.to_rfc3339()));
-        put(&self.client, &self.table, item, "put cursor").await
+    async fn put_stream(&self, stream: &StreamKey, state: &StreamState) -> Result<(), StoreError> {
+        let item = to_item(state, tenant_pk(&stream.msp_id, &stream.tenant_id), format!("STREAM#{}", stream.stream))?;
+        put(&self.client, &self.table, item, "put stream state").await
     }
     async fn claim_record(
         &self,
@@ -522,6 +508,32 @@ impl AlertStore for DynamoAlertStore {
     }
     async fn get_alert(&self, msp_id: &MspId, alert_id: &AlertId) -> Result<Option<Alert>, StoreError> {
         get(&self.client, &self.table, Self::alert_key(msp_id, alert_id), "get alert").await?.map(|i| from_item(i, "alert")).transpose()
+    }
+    async fn resolve_alert(&self, msp_id: &MspId, alert_id: &AlertId, at: DateTime<Utc>) -> Result<Option<Alert>, StoreError> {
+        for _ in 0..10 {
+            let Some(mut alert) = self.get_alert(msp_id, alert_id).await? else { return Ok(None) };
+            let previous_version = alert.version;
+            if !alert.resolve(at) {
+                return Ok(Some(alert));
+            }
+            alert.version += 1;
+            let item = to_item(&alert, msp_pk(msp_id), format!("ALERT#{alert_id}"))?;
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("version = :previous")
+                .expression_attribute_values(":previous", n(i64::try_from(previous_version).unwrap_or(i64::MAX)))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(Some(alert)),
+                Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(error) => return Err(store_error("resolve alert", error)),
+            }
+        }
+        Err(StoreError::Conflict { what: format!("alert {alert_id}") })
     }
     async fn list_alerts(&self, msp_id: &MspId, limit: usize, after: Option<&str>) -> Result<AlertPage, StoreError> {
         let start = after.map(|after| key(msp_pk(msp_id), format!("ALERT#{after}")));

@@ -8,6 +8,8 @@
 //! No error message or log line ever carries a secret (client secret, access token, PSA keys).
 
 pub mod connectwise;
+pub mod graph;
+pub(crate) mod identity;
 pub mod m365;
 
 use chrono::{DateTime, Utc};

@@ -15,12 +15,18 @@ use std::fmt::Display;
 use std::future::Future;
 use tracing::{Instrument, error, info_span, warn};
 
-/// What happened to one message.
+/// What happened to one message; `T` is what a successful handler returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MessageOutcome {
+pub struct MessageOutcome<T = ()> {
     pub message_id: String,
+    /// The receipt handle, to change the message's visibility.
+    pub receipt_handle: Option<String>,
     /// `None` when handled; otherwise the error class label.
     pub failure: Option<&'static str>,
+    /// How long the remote asked us to wait before retrying (e.g. `Retry-After`).
+    pub retry_after: Option<std::time::Duration>,
+    /// The handler's result, when it succeeded.
+    pub value: Option<T>,
 }
 
 /// Handles every message of `event` with `handler` (at most `concurrency` at once) and returns
@@ -33,7 +39,13 @@ where
     E: Classified + Display,
 {
     let outcomes = process_messages(event.records, concurrency, handler).await;
-    for outcome in &outcomes {
+    batch_response(&outcomes, metrics)
+}
+
+/// The partial batch response for these outcomes, counting them into `metrics`.
+#[must_use]
+pub fn batch_response<T>(outcomes: &[MessageOutcome<T>], metrics: &MetricSet) -> SqsBatchResponse {
+    for outcome in outcomes {
         match outcome.failure {
             None => metrics.count("MessagesProcessed", None, 1.0),
             Some(class) => metrics.count("MessagesFailed", Some(class), 1.0),
@@ -41,11 +53,11 @@ where
     }
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = outcomes
-        .into_iter()
+        .iter()
         .filter(|o| o.failure.is_some())
         .map(|o| {
             let mut failure = BatchItemFailure::default();
-            failure.item_identifier = o.message_id;
+            failure.item_identifier = o.message_id.clone();
             failure
         })
         .collect();
@@ -53,31 +65,32 @@ where
 }
 
 /// Like [`process_batch`], returning each message's outcome.
-pub async fn process_messages<F, Fut, E>(messages: Vec<SqsMessage>, concurrency: usize, handler: F) -> Vec<MessageOutcome>
+pub async fn process_messages<F, Fut, T, E>(messages: Vec<SqsMessage>, concurrency: usize, handler: F) -> Vec<MessageOutcome<T>>
 where
     F: Fn(String) -> Fut,
-    Fut: Future<Output = Result<(), E>>,
+    Fut: Future<Output = Result<T, E>>,
     E: Classified + Display,
 {
     let handler = &handler;
     futures::stream::iter(messages)
         .map(|message| async move {
             let message_id = message.message_id.clone().unwrap_or_default();
+            let receipt_handle = message.receipt_handle.clone();
             let receive_count = message.attributes.get("ApproximateReceiveCount").cloned().unwrap_or_default();
             let span = info_span!("sqs_message", message_id = %message_id, receive_count = %receive_count);
             let Some(body) = message.body else {
                 span.in_scope(|| error!(message = "Message has no body; it will be dead-lettered.", error_class = "invalid"));
-                return MessageOutcome { message_id, failure: Some("invalid") };
+                return MessageOutcome { message_id, receipt_handle, failure: Some("invalid"), retry_after: None, value: None };
             };
             match handler(body).instrument(span.clone()).await {
-                Ok(()) => MessageOutcome { message_id, failure: None },
+                Ok(value) => MessageOutcome { message_id, receipt_handle, failure: None, retry_after: None, value: Some(value) },
                 Err(error) => {
                     let class = error.class().as_str();
                     span.in_scope(|| match error.class() {
                         crate::error::ErrorClass::Transient => warn!(message = "Message failed; it will be retried.", error_class = class, %error),
                         _ => error!(message = "Message cannot succeed; it will be dead-lettered after maxReceiveCount.", error_class = class, %error),
                     });
-                    MessageOutcome { message_id, failure: Some(class) }
+                    MessageOutcome { message_id, receipt_handle, failure: Some(class), retry_after: error.retry_after(), value: None }
                 }
             }
         })

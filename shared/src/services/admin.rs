@@ -100,6 +100,7 @@ impl AdminService {
             domains,
             connectwise_company_id: None,
             m365_credentials_set: false,
+            webhook_auth_hash: None,
             created_at: self.clock.now(),
         };
         if self.config.create_tenant(&tenant).await? {

@@ -7,13 +7,13 @@
 //! ticket by the alert reference it carries instead of creating a second one, and a half-done
 //! note is found by its marker instead of being added twice.
 
-use crate::alert::Alert;
+use crate::alert::{Alert, AlertStatus};
 use crate::clock::Clock;
 use crate::error::{Classified, ErrorClass, SinkError, StoreError};
 use crate::ids::{AlertId, MspId};
 use crate::messages::AlertChangedMessage;
 use crate::ports::{AlertStore, ConfigStore, SinkSetupError, TicketSink, TicketSinkProvider};
-use crate::ticket::{Delivery, Destination, TicketNote, TicketRef, note_marker};
+use crate::ticket::{Delivery, Destination, TicketNote, TicketRef, note_marker, resolution_marker};
 use chrono::Duration;
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -70,6 +70,8 @@ pub enum DispatchOutcome {
     TicketRecovered(TicketRef),
     /// A note about new hits was added.
     NoteAdded(TicketRef),
+    /// A note saying the alert resolved itself was added.
+    ResolutionNoted(TicketRef),
     /// Nothing to do: the ticket already describes the alert.
     UpToDate,
 }
@@ -118,7 +120,13 @@ impl DispatchService {
             .get_delivery(msp_id, alert_id, destination)
             .await?
             .unwrap_or_else(|| Delivery::new(msp_id.clone(), alert_id.clone(), destination));
-        if current.ticket.is_some() && current.pending_note_hits.is_none() && current.notified_hits >= alert.hit_count {
+        let resolution_due = alert.status == AlertStatus::Resolved && !current.resolution_noted;
+        if current.ticket.is_some()
+            && current.pending_note_hits.is_none()
+            && current.notified_hits >= alert.hit_count
+            && !resolution_due
+            && !current.resolution_note_pending
+        {
             return Ok(DispatchOutcome::UpToDate);
         }
         let now = self.clock.now();
@@ -174,9 +182,10 @@ impl DispatchService {
                     (created.clone(), DispatchOutcome::TicketCreated(created))
                 }
             };
-            delivery.ticket = Some(ticket);
+            delivery.ticket = Some(ticket.clone());
             delivery.notified_hits = alert.hit_count;
             delivery.pending_note_hits = None;
+            self.note_resolution(alert, delivery, sink, &ticket).await?;
             return Ok(outcome);
         };
         if let Some(pending) = delivery.pending_note_hits.take() {
@@ -184,16 +193,50 @@ impl DispatchService {
                 delivery.notified_hits = delivery.notified_hits.max(pending);
             }
         }
-        if alert.hit_count <= delivery.notified_hits {
-            return Ok(DispatchOutcome::UpToDate);
+        let mut outcome = DispatchOutcome::UpToDate;
+        if alert.hit_count > delivery.notified_hits {
+            let note = update_note(alert, delivery.notified_hits);
+            delivery.pending_note_hits = Some(alert.hit_count);
+            self.save(delivery).await?;
+            sink.add_note(&ticket, &note).await?;
+            delivery.notified_hits = alert.hit_count;
+            delivery.pending_note_hits = None;
+            outcome = DispatchOutcome::NoteAdded(ticket.clone());
         }
-        let note = update_note(alert, delivery.notified_hits);
-        delivery.pending_note_hits = Some(alert.hit_count);
+        if self.note_resolution(alert, delivery, sink, &ticket).await? {
+            outcome = DispatchOutcome::ResolutionNoted(ticket);
+        }
+        Ok(outcome)
+    }
+
+    /// Tells the ticket, once, that the alert resolved itself. Returns whether a note was added.
+    async fn note_resolution(
+        &self,
+        alert: &Alert,
+        delivery: &mut Delivery,
+        sink: &dyn TicketSink,
+        ticket: &TicketRef,
+    ) -> Result<bool, DispatchError> {
+        if delivery.resolution_noted || alert.status != AlertStatus::Resolved {
+            return Ok(false);
+        }
+        let marker = resolution_marker(&alert.id);
+        if delivery.resolution_note_pending && sink.has_note(ticket, &marker).await? {
+            delivery.resolution_noted = true;
+            delivery.resolution_note_pending = false;
+            return Ok(false);
+        }
+        delivery.resolution_note_pending = true;
         self.save(delivery).await?;
-        sink.add_note(&ticket, &note).await?;
-        delivery.notified_hits = alert.hit_count;
-        delivery.pending_note_hits = None;
-        Ok(DispatchOutcome::NoteAdded(ticket))
+        let when = alert.resolved_at.map_or_else(String::new, |t| format!(" at {} UTC", t.format("%Y-%m-%d %H:%M:%S")));
+        let text = format!(
+            "Vigil: the condition behind \"{}\" cleared{when}; the alert is resolved. This ticket can be closed.\n{marker}",
+            alert.policy_name
+        );
+        sink.add_note(ticket, &TicketNote { text, marker }).await?;
+        delivery.resolution_noted = true;
+        delivery.resolution_note_pending = false;
+        Ok(true)
     }
 
     async fn save(&self, delivery: &mut Delivery) -> Result<(), DispatchError> {
@@ -257,6 +300,7 @@ mod tests {
                 domains: vec![],
                 connectwise_company_id: Some(250),
                 m365_credentials_set: true,
+                webhook_auth_hash: None,
                 created_at: Utc::now(),
             })
             .await
@@ -305,6 +349,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_resolved_alert_gets_one_resolution_note() {
+        let f = fixture().await;
+        let alert = hit(&f, &["a"]).await;
+        f.service.dispatch(&alert.msp_id, &alert.id).await.unwrap();
+        f.alerts.resolve_alert(&alert.msp_id, &alert.id, Utc::now()).await.unwrap();
+        assert!(matches!(f.service.dispatch(&alert.msp_id, &alert.id).await.unwrap(), DispatchOutcome::ResolutionNoted(_)));
+        assert_eq!(f.service.dispatch(&alert.msp_id, &alert.id).await.unwrap(), DispatchOutcome::UpToDate);
+        let notes = &f.sink.tickets()[0].notes;
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("resolved"));
+    }
+
+    #[tokio::test]
     async fn a_psa_outage_is_transient_and_the_retry_creates_exactly_one_ticket() {
         let f = fixture().await;
         let alert = hit(&f, &["a"]).await;
@@ -333,6 +390,9 @@ mod tests {
         }
         async fn get_alert(&self, msp_id: &MspId, alert_id: &AlertId) -> Result<Option<Alert>, StoreError> {
             self.inner.get_alert(msp_id, alert_id).await
+        }
+        async fn resolve_alert(&self, msp_id: &MspId, alert_id: &AlertId, at: chrono::DateTime<Utc>) -> Result<Option<Alert>, StoreError> {
+            self.inner.resolve_alert(msp_id, alert_id, at).await
         }
         async fn list_alerts(&self, msp_id: &MspId, limit: usize, after: Option<&str>) -> Result<crate::ports::AlertPage, StoreError> {
             self.inner.list_alerts(msp_id, limit, after).await

@@ -11,8 +11,9 @@ use crate::audit::{AuditRecord, RecordError};
 use crate::clock::Clock;
 use crate::error::{Classified, ErrorClass, QueueError, StoreError};
 use crate::ids::AlertId;
+use crate::ids::AuditStream;
 use crate::messages::{AlertChangedMessage, AuditEventsMessage};
-use crate::policy::{PolicyEngine, TenantScope};
+use crate::policy::{PolicyEngine, TenantScope, graph_alert_hit};
 use crate::ports::{AlertStore, ConfigStore, MessageQueue};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -78,10 +79,21 @@ impl EvaluateService {
         let scope = TenantScope { msp_id: &tenant.msp_id, tenant_id: &tenant.tenant_id, tenant_name: &tenant.name };
         let now = self.clock.now();
         let mut grouped: BTreeMap<AlertId, AlertHits> = BTreeMap::new();
+        let mut resolutions: Vec<(AlertId, chrono::DateTime<chrono::Utc>)> = Vec::new();
         let mut report = EvaluationReport { records: message.records.len(), ..EvaluationReport::default() };
+        let graph = message.stream == AuditStream::GraphAlerts;
         for value in message.records {
-            let record = AuditRecord::from_value(value)?;
-            for hit in self.engine.evaluate(&scope, &record, now) {
+            let hits = if graph {
+                graph_alert_hit(&scope, &value, now).into_iter().collect()
+            } else {
+                let record = AuditRecord::from_value(value)?;
+                self.engine.evaluate(&scope, &record, now)
+            };
+            for hit in hits {
+                if hit.resolves {
+                    resolutions.push((hit.alert.id.clone(), hit.event_time));
+                    continue;
+                }
                 report.hits += 1;
                 grouped
                     .entry(hit.alert.id.clone())
@@ -93,6 +105,12 @@ impl EvaluateService {
         let mut changed: Vec<Alert> = Vec::with_capacity(grouped.len());
         for hits in grouped.values() {
             changed.push(self.alerts.record_hits(hits, now).await?);
+        }
+        for (alert_id, _) in &resolutions {
+            if let Some(alert) = self.alerts.resolve_alert(&tenant.msp_id, alert_id, now).await? {
+                info!(message = "Alert resolved: its condition cleared.", alert_id = %alert.id);
+                changed.push(alert);
+            }
         }
         let announcements: Vec<String> = changed
             .iter()
@@ -114,7 +132,7 @@ impl EvaluateService {
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
-    use crate::ids::{ContentType, MspId, TenantId};
+    use crate::ids::{MspId, TenantId};
     use crate::memory::*;
     use crate::tenant::Tenant;
     use chrono::Utc;
@@ -130,6 +148,7 @@ mod tests {
                 domains: vec![],
                 connectwise_company_id: Some(250),
                 m365_credentials_set: true,
+                webhook_auth_hash: None,
                 created_at: Utc::now(),
             })
             .await
@@ -153,7 +172,7 @@ mod tests {
     }
 
     fn message(records: Vec<Value>) -> String {
-        json!({"msp_id": "acme", "tenant_id": "5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11", "content_type": ContentType::Exchange, "content_id": "c1", "records": records}).to_string()
+        json!({"msp_id": "acme", "tenant_id": "5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11", "stream": "Audit.Exchange", "content_id": "c1", "records": records}).to_string()
     }
 
     #[tokio::test]
@@ -185,6 +204,52 @@ mod tests {
         let report = service.handle(&message(vec![harmless])).await.unwrap();
         assert_eq!(report.hits, 0);
         assert!(tickets.drain().is_empty());
+    }
+
+    fn connection(operation: &str, id: &str) -> Value {
+        json!({"Id": id, "RecordType": 0, "CreationTime": "2026-01-05T09:31:00", "Operation": operation, "UserId": "Vigil", "Workload": "Vigil",
+               "OrganizationId": "5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11", "OrganizationName": "Contoso", "Stream": "Audit.Exchange",
+               "ObservedAt": "2026-01-05T09:31:07+00:00", "ErrorMessage": "access to the tenant was refused: AADSTS700016: unauthorized_client"})
+    }
+
+    #[tokio::test]
+    async fn a_connection_problem_becomes_an_alert_that_the_restore_event_resolves() {
+        let (service, alerts, tickets) = service().await;
+        let raised = service.handle(&message(vec![connection("Vigil.ConnectionProblem", "c-1")])).await.unwrap();
+        let acme = MspId::parse("acme").unwrap();
+        let alert = alerts.get_alert(&acme, &raised.alerts[0]).await.unwrap().unwrap();
+        assert_eq!(alert.policy_name, "Tenant connection problem");
+        assert!(alert.facts.iter().any(|f| f.value.contains("AADSTS700016")));
+        assert!(alert.facts.iter().any(|f| f.name == "Time (UTC)" && f.value == "2026-01-05 09:31:07"));
+        service.handle(&message(vec![connection("Vigil.ConnectionRestored", "c-2")])).await.unwrap();
+        let alert = alerts.get_alert(&acme, &raised.alerts[0]).await.unwrap().unwrap();
+        assert_eq!(alert.status, crate::alert::AlertStatus::Resolved);
+        assert_eq!(alert.hit_count, 1, "the restore event is not a hit");
+        assert_eq!(tickets.drain().len(), 2, "raising and resolving are both announced");
+    }
+
+    #[tokio::test]
+    async fn microsoft_records_cannot_pose_as_vigil_connection_events() {
+        let (service, _, _) = service().await;
+        let mut forged = connection("Vigil.ConnectionProblem", "c-1");
+        forged["RecordType"] = json!(1);
+        assert_eq!(service.handle(&message(vec![forged])).await.unwrap().hits, 0);
+    }
+
+    #[tokio::test]
+    async fn graph_alert_updates_join_one_alert_with_microsofts_title_and_severity() {
+        let (service, alerts, _) = service().await;
+        let alert = |updated: &str| {
+            json!({"id": "da637551227677560813_-961444813", "title": "Suspicious email forwarding activity", "severity": "high",
+            "createdDateTime": "2026-01-05T09:30:10Z", "lastUpdateDateTime": updated, "status": "new", "serviceSource": "microsoftDefenderForOffice365"})
+        };
+        let body = |updated: &str| message(vec![alert(updated)]).replace("\"stream\":\"Audit.Exchange\"", "\"stream\":\"Graph.AlertsV2\"");
+        let first = service.handle(&body("2026-01-05T09:30:10Z")).await.unwrap();
+        service.handle(&body("2026-01-05T09:50:00Z")).await.unwrap();
+        service.handle(&body("2026-01-05T09:50:00Z")).await.unwrap();
+        let stored = alerts.get_alert(&MspId::parse("acme").unwrap(), &first.alerts[0]).await.unwrap().unwrap();
+        assert_eq!((stored.hit_count, stored.severity), (2, crate::alert::Severity::High));
+        assert_eq!(stored.title, "Suspicious email forwarding activity");
     }
 
     #[tokio::test]

@@ -1,60 +1,85 @@
-//! Polling the Office 365 Management Activity API: for each tenant and content type, list the
-//! content blobs since the stream's cursor (windows of at most 24 h inside the last 7 days),
-//! fetch each blob, claim each record by `(tenant, record Id)`, enqueue the claimed records for
-//! evaluation, and only then mark them done and advance the cursor.
+//! Polling Microsoft 365 at MSP scale.
 //!
-//! Nothing is lost silently: a blob that is not a JSON array, or a record without the common
-//! fields, is sent whole to the events dead-letter queue (where an alarm watches) and the rest
-//! of the blob goes on. A crash anywhere leaves claims pending and the cursor behind, so the
-//! next run redoes the work; claims and the evaluator's own idempotency stop duplicates.
+//! **Fan-out.** The scheduled tick ([`PollService::fan_out`]) enqueues one [`PollJob::Stream`]
+//! per (tenant, stream) on the poll-jobs queue; the poller consumes those jobs
+//! ([`PollService::run_job`]), so tenants are polled in parallel, retried independently, and one
+//! failing tenant never delays another. Webhook-announced blobs arrive as [`PollJob::Fetch`].
+//!
+//! **Coverage.** Each stream has a ledger ([`StreamState`]): everything before `covered_until`
+//! is listed and enqueued. A poll lists windows of at most 24 h from `covered_until - overlap`
+//! to now, so an outage is backfilled automatically when polling works again; what left
+//! Microsoft's 7-day retention first is recorded as lost. `covered_until` advances only after a
+//! window's records are enqueued. Overlapping windows and webhook/poll double announcements
+//! are safe: blobs are marked done and records are claimed by `(tenant, record Id)`.
+//!
+//! **Nothing lost silently.** A blob that is not a JSON array, or a record without the common
+//! fields, goes whole to the events dead-letter queue; the rest flows on.
+//!
+//! **Connection problems are alerts.** Refused access (revoked consent, disabled app, auditing
+//! off) at once, or repeated failures beyond a threshold, emit a `Vigil.ConnectionProblem`
+//! event that the built-in "Tenant connection problem" policy turns into an alert; the first
+//! successful poll afterwards emits `Vigil.ConnectionRestored`, which resolves it.
 
 use crate::audit::AuditRecord;
 use crate::clock::Clock;
 use crate::error::{Classified, ErrorClass, QueueError, SecretError, SourceError, StoreError};
-use crate::ids::{ContentType, RecordId};
-use crate::messages::{AuditEventsMessage, QuarantinedContent, pack_records, truncate_to};
+use crate::ids::{AuditStream, ContentType, RecordId};
+use crate::messages::{AnnouncedBlob, AuditEventsMessage, PollJob, QuarantinedContent, pack_records, truncate_to};
 use crate::ports::{
-    AuditSource, ClaimOutcome, ConfigStore, ContentBlob, IngestStateStore, MessageQueue, SecretName, SecretStore, StreamKey, TimeWindow,
+    AuditSource, ClaimOutcome, ConfigStore, ContentBlob, IngestStateStore, MessageQueue, SecretName, SecretStore, SecurityAlertSource,
+    StreamKey, StreamState, TimeWindow,
 };
 use crate::tenant::{M365AppCredentials, Tenant};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use futures::StreamExt;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::sync::Arc;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{info, warn};
+
+/// The operation names of Vigil's own connection events.
+pub const CONNECTION_PROBLEM: &str = "Vigil.ConnectionProblem";
+/// See [`CONNECTION_PROBLEM`].
+pub const CONNECTION_RESTORED: &str = "Vigil.ConnectionRestored";
 
 /// Tunables of the poller.
 #[derive(Debug, Clone)]
 pub struct PollSettings {
-    /// Content types polled for every tenant.
-    pub content_types: Vec<ContentType>,
+    /// Streams polled for every tenant (unless the tenant narrows them).
+    pub streams: Vec<AuditStream>,
     /// How far back a brand-new stream starts.
     pub initial_lookback: Duration,
-    /// How much of the previous window is listed again (blobs keep appearing late).
+    /// How much of the covered time is listed again (blobs keep appearing late).
     pub overlap: Duration,
     /// How long a record claim is held before another run may take it over.
     pub claim_lease: Duration,
-    /// How many streams are polled at once.
-    pub concurrency: usize,
+    /// How many blobs of one stream are fetched at once.
+    pub blob_concurrency: usize,
+    /// Consecutive failures after which a stream's trouble becomes an alert.
+    pub failure_threshold: u32,
 }
 
 impl Default for PollSettings {
     fn default() -> Self {
         Self {
-            content_types: vec![ContentType::Exchange],
+            streams: ContentType::ALL.into_iter().map(AuditStream::from).collect(),
             initial_lookback: Duration::hours(1),
             overlap: Duration::minutes(30),
             claim_lease: Duration::minutes(5),
-            concurrency: 8,
+            blob_concurrency: 8,
+            failure_threshold: 5,
         }
     }
 }
 
-/// Why one stream could not be polled.
+/// Why a poll job could not be done.
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
     #[error("no Microsoft app credentials are stored for tenant {0}")]
     MissingCredentials(String),
+    #[error("tenant {0} is not registered")]
+    UnknownTenant(String),
+    #[error("poll job is malformed: {0}")]
+    MalformedJob(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -68,113 +93,276 @@ pub enum PollError {
 impl Classified for PollError {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::MissingCredentials(_) => ErrorClass::Permanent,
+            Self::MissingCredentials(_) | Self::UnknownTenant(_) => ErrorClass::Permanent,
+            Self::MalformedJob(_) => ErrorClass::Invalid,
             Self::Store(e) => e.class(),
             Self::Secret(e) => e.class(),
             Self::Source(e) => e.class(),
             Self::Queue(e) => e.class(),
         }
     }
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Source(e) => e.retry_after(),
+            _ => None,
+        }
+    }
 }
 
-/// What one polling run did.
+impl PollError {
+    /// Whether this failure means the tenant no longer lets Vigil in (alert at once).
+    fn access_refused(&self) -> bool {
+        matches!(self, Self::MissingCredentials(_) | Self::Source(SourceError::AccessRefused { .. }))
+    }
+
+    /// A short, secret-free description for the ledger and the alert.
+    fn summary(&self) -> String {
+        truncate_to(&self.to_string(), 400).to_owned()
+    }
+}
+
+/// What polling did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PollReport {
     pub streams_polled: usize,
     pub streams_failed: usize,
+    pub windows_listed: usize,
     pub blobs_fetched: usize,
     pub records_enqueued: usize,
     pub records_skipped: usize,
     pub quarantined: usize,
+    /// Intervals recorded as lost (older than Microsoft's retention when reached).
+    pub intervals_lost: usize,
+    pub connection_problems_resolved: usize,
 }
 
 impl PollReport {
-    fn add(&mut self, other: &PollReport) {
+    /// Adds another report's counters to this one.
+    pub fn add(&mut self, other: &PollReport) {
         self.streams_polled += other.streams_polled;
         self.streams_failed += other.streams_failed;
+        self.windows_listed += other.windows_listed;
         self.blobs_fetched += other.blobs_fetched;
         self.records_enqueued += other.records_enqueued;
         self.records_skipped += other.records_skipped;
         self.quarantined += other.quarantined;
+        self.intervals_lost += other.intervals_lost;
+        self.connection_problems_resolved += other.connection_problems_resolved;
     }
 }
 
-/// The polling use case.
+/// The polling use cases: fan-out and jobs.
 pub struct PollService {
     pub config: Arc<dyn ConfigStore>,
     pub state: Arc<dyn IngestStateStore>,
     pub secrets: Arc<dyn SecretStore>,
     pub source: Arc<dyn AuditSource>,
+    pub security_alerts: Arc<dyn SecurityAlertSource>,
     /// Where records go for evaluation.
     pub events: Arc<dyn MessageQueue>,
     /// Where unusable content goes, whole, for an operator.
     pub dead_letters: Arc<dyn MessageQueue>,
+    /// The poll-jobs queue.
+    pub jobs: Arc<dyn MessageQueue>,
     pub clock: Arc<dyn Clock>,
     pub settings: PollSettings,
 }
 
 impl PollService {
-    /// Polls every stream of every tenant of every MSP. One failing stream never stops the others.
+    /// The scheduled tick: one job per (tenant, stream) of every MSP, onto the poll-jobs queue.
     ///
     /// # Errors
-    /// Only when the tenant list itself cannot be read.
-    pub async fn poll_all(&self) -> Result<PollReport, StoreError> {
+    /// When the tenant list cannot be read or the jobs cannot be enqueued.
+    pub async fn fan_out(&self) -> Result<usize, PollError> {
         let tenants = self.config.list_all_tenants().await?;
-        let streams: Vec<(Tenant, ContentType)> =
-            tenants.into_iter().flat_map(|t| self.settings.content_types.iter().map(move |ct| (t.clone(), *ct))).collect();
-        let reports: Vec<PollReport> = futures::stream::iter(streams)
-            .map(|(tenant, content_type)| async move {
-                let span = info_span!("poll_stream", msp_id = %tenant.msp_id, tenant_id = %tenant.tenant_id, content_type = %content_type);
-                match self.poll_stream(&tenant, content_type).instrument(span.clone()).await {
-                    Ok(report) => report,
-                    Err(error) => {
-                        span.in_scope(|| warn!(message = "Polling a stream failed.", error_class = error.class().as_str(), %error));
-                        PollReport { streams_failed: 1, ..PollReport::default() }
-                    }
-                }
+        let jobs: Vec<String> = tenants
+            .iter()
+            .flat_map(|tenant| {
+                self.settings.streams.iter().map(|stream| PollJob::Stream {
+                    msp_id: tenant.msp_id.clone(),
+                    tenant_id: tenant.tenant_id.clone(),
+                    stream: *stream,
+                })
             })
-            .buffer_unordered(self.settings.concurrency.max(1))
-            .collect()
-            .await;
-        let mut total = PollReport::default();
-        for report in &reports {
-            total.add(report);
-        }
-        Ok(total)
+            .map(|job| to_json(&job))
+            .collect();
+        self.jobs.send_all(&jobs).await?;
+        info!(message = "Poll jobs enqueued.", tenants = tenants.len(), jobs = jobs.len());
+        Ok(jobs.len())
     }
 
-    /// Polls one (tenant, content type) stream up to now.
+    /// Handles one poll-jobs queue message body.
     ///
     /// # Errors
-    /// When credentials are missing, or a store, queue or the source fails; the cursor then
-    /// stays where the last fully enqueued window ended.
-    pub async fn poll_stream(&self, tenant: &Tenant, content_type: ContentType) -> Result<PollReport, PollError> {
-        let credentials = self.credentials(tenant).await?;
-        let stream = StreamKey { msp_id: tenant.msp_id.clone(), tenant_id: tenant.tenant_id.clone(), content_type };
+    /// See [`PollError`]; its class (and `retry_after`) decide retry or dead-letter.
+    pub async fn handle_job(&self, body: &str) -> Result<PollReport, PollError> {
+        let job: PollJob = serde_json::from_str(body).map_err(|e| PollError::MalformedJob(e.to_string()))?;
+        self.run_job(job).await
+    }
+
+    /// Runs one job.
+    ///
+    /// # Errors
+    /// See [`PollError`].
+    pub async fn run_job(&self, job: PollJob) -> Result<PollReport, PollError> {
+        match job {
+            PollJob::Stream { msp_id, tenant_id, stream } => {
+                let tenant =
+                    self.config.get_tenant(&msp_id, &tenant_id).await?.ok_or_else(|| PollError::UnknownTenant(tenant_id.to_string()))?;
+                let span = tracing::info_span!("poll_stream", msp_id = %msp_id, tenant_id = %tenant_id, stream = %stream);
+                tracing::Instrument::instrument(self.poll_stream(&tenant, stream), span).await
+            }
+            PollJob::Fetch { msp_id, tenant_id, content_type, blobs } => {
+                let tenant =
+                    self.config.get_tenant(&msp_id, &tenant_id).await?.ok_or_else(|| PollError::UnknownTenant(tenant_id.to_string()))?;
+                let credentials = self.credentials(&tenant).await?;
+                let blobs: Vec<ContentBlob> = blobs
+                    .into_iter()
+                    .map(|AnnouncedBlob { content_id, content_uri, content_created }| ContentBlob {
+                        content_id,
+                        content_uri,
+                        content_created,
+                    })
+                    .collect();
+                self.process_blobs(&tenant, &credentials, content_type, &blobs).await
+            }
+        }
+    }
+
+    /// Polls one stream of one tenant up to now, keeping its ledger.
+    ///
+    /// # Errors
+    /// When credentials are missing or a store, queue or Microsoft fails; the ledger then keeps
+    /// the coverage reached and counts the failure.
+    pub async fn poll_stream(&self, tenant: &Tenant, stream: AuditStream) -> Result<PollReport, PollError> {
+        let key = StreamKey { msp_id: tenant.msp_id.clone(), tenant_id: tenant.tenant_id.clone(), stream };
         let now = truncate_to_second(self.clock.now());
-        let oldest_allowed = now - Duration::days(7) + Duration::minutes(10);
-        let cursor = self.state.get_cursor(&stream).await?;
-        let mut start =
-            truncate_to_second(cursor.map_or(now - self.settings.initial_lookback, |c| c - self.settings.overlap).max(oldest_allowed));
-        let mut report = PollReport { streams_polled: 1, ..PollReport::default() };
+        let mut ledger =
+            self.state.get_stream(&key).await?.unwrap_or_else(|| StreamState::starting_at(now - self.settings.initial_lookback));
+        let result = match stream.content_type() {
+            Some(content_type) => self.poll_content(tenant, content_type, &key, &mut ledger, now).await,
+            None => self.poll_security_alerts(tenant, &key, &mut ledger, now).await,
+        };
+        match result {
+            Ok(mut report) => {
+                if let Some(since) = ledger.problem_since {
+                    self.emit_connection_event(tenant, stream, &ledger, CONNECTION_RESTORED, since, None).await?;
+                    ledger.problem_since = None;
+                    report.connection_problems_resolved += 1;
+                }
+                ledger.consecutive_failures = 0;
+                ledger.last_error = None;
+                ledger.last_success = Some(self.clock.now());
+                self.state.put_stream(&key, &ledger).await?;
+                report.streams_polled += 1;
+                info!(
+                    message = "Stream polled.",
+                    windows = report.windows_listed,
+                    blobs = report.blobs_fetched,
+                    enqueued = report.records_enqueued,
+                    skipped = report.records_skipped,
+                    quarantined = report.quarantined
+                );
+                Ok(report)
+            }
+            Err(error) => {
+                ledger.consecutive_failures += 1;
+                ledger.last_error = Some(error.summary());
+                let raise = ledger.problem_since.is_none()
+                    && (error.access_refused() || ledger.consecutive_failures >= self.settings.failure_threshold);
+                if raise {
+                    let since = truncate_to_second(self.clock.now());
+                    self.emit_connection_event(tenant, stream, &ledger, CONNECTION_PROBLEM, since, Some(&error)).await?;
+                    ledger.problem_since = Some(since);
+                }
+                self.state.put_stream(&key, &ledger).await?;
+                warn!(message = "Polling a stream failed.", error_class = error.class().as_str(), failures = ledger.consecutive_failures, alerted = raise, %error);
+                Err(error)
+            }
+        }
+    }
+
+    async fn poll_content(
+        &self,
+        tenant: &Tenant,
+        content_type: ContentType,
+        key: &StreamKey,
+        ledger: &mut StreamState,
+        now: DateTime<Utc>,
+    ) -> Result<PollReport, PollError> {
+        let credentials = self.credentials(tenant).await?;
+        let oldest_available = now - Duration::days(7) + Duration::minutes(10);
+        let mut report = PollReport::default();
+        if ledger.covered_until < oldest_available {
+            warn!(message = "Audit content was lost: it left Microsoft's retention before it could be polled.", from = %ledger.covered_until, to = %oldest_available);
+            ledger.lost.push((ledger.covered_until, oldest_available));
+            ledger.covered_until = oldest_available;
+            report.intervals_lost += 1;
+        }
+        let mut start = truncate_to_second((ledger.covered_until - self.settings.overlap).max(oldest_available));
         while start < now {
             let end = (start + Duration::hours(24)).min(now);
-            let window = TimeWindow { start, end };
-            let mut blobs = self.source.list_content(&tenant.tenant_id, &credentials, content_type, window).await?;
+            let mut blobs = self.source.list_content(&tenant.tenant_id, &credentials, content_type, TimeWindow { start, end }).await?;
             blobs.sort_by(|a, b| (a.content_created, &a.content_id).cmp(&(b.content_created, &b.content_id)));
-            for blob in &blobs {
-                self.process_blob(tenant, &credentials, content_type, blob, &mut report).await?;
+            report.windows_listed += 1;
+            report.add(&self.process_blobs(tenant, &credentials, content_type, &blobs).await?);
+            if end > ledger.covered_until {
+                ledger.covered_until = end;
+                self.state.put_stream(key, ledger).await?;
             }
-            self.state.put_cursor(&stream, end).await?;
             start = end;
         }
-        info!(
-            message = "Stream polled.",
-            blobs = report.blobs_fetched,
-            enqueued = report.records_enqueued,
-            skipped = report.records_skipped,
-            quarantined = report.quarantined
-        );
+        Ok(report)
+    }
+
+    async fn poll_security_alerts(
+        &self,
+        tenant: &Tenant,
+        key: &StreamKey,
+        ledger: &mut StreamState,
+        now: DateTime<Utc>,
+    ) -> Result<PollReport, PollError> {
+        let credentials = self.credentials(tenant).await?;
+        let since = ledger.covered_until - self.settings.overlap;
+        let alerts = self.security_alerts.alerts_updated_since(&tenant.tenant_id, &credentials, since).await?;
+        let mut report = PollReport { windows_listed: 1, ..PollReport::default() };
+        let claimed_at = self.clock.now();
+        let mut claimed_ids = Vec::new();
+        let mut claimed = Vec::new();
+        let mut latest = ledger.covered_until;
+        for alert in alerts {
+            let (Some(id), Some(updated)) =
+                (alert.get("id").and_then(Value::as_str), alert.get("lastUpdateDateTime").and_then(Value::as_str))
+            else {
+                self.quarantine(
+                    tenant,
+                    AuditStream::GraphAlerts,
+                    "graph",
+                    "Graph alert without id or lastUpdateDateTime".into(),
+                    &alert.to_string(),
+                )
+                .await?;
+                report.quarantined += 1;
+                continue;
+            };
+            if let Ok(at) = DateTime::parse_from_rfc3339(updated) {
+                latest = latest.max(at.with_timezone(&Utc));
+            }
+            // Each update of an alert is one event; the same update seen twice is one.
+            let Ok(record_id) = RecordId::parse(&format!("graph:{id}:{updated}")) else {
+                continue;
+            };
+            match self.state.claim_record(&tenant.msp_id, &tenant.tenant_id, &record_id, claimed_at, self.settings.claim_lease).await? {
+                ClaimOutcome::Claimed => {
+                    claimed_ids.push(record_id);
+                    claimed.push(alert);
+                }
+                ClaimOutcome::AlreadyProcessed | ClaimOutcome::InFlight => report.records_skipped += 1,
+            }
+        }
+        self.enqueue(tenant, AuditStream::GraphAlerts, "graph-alerts", claimed, &claimed_ids, claimed_at, &mut report).await?;
+        ledger.covered_until = latest.max(ledger.covered_until).min(now);
+        self.state.put_stream(key, ledger).await?;
         Ok(report)
     }
 
@@ -184,74 +372,175 @@ impl PollService {
         serde_json::from_str(secret.expose()).map_err(|_| PollError::Secret(SecretError::Malformed { name: name.as_str().to_owned() }))
     }
 
+    /// Fetches and processes blobs, a bounded number at once.
+    async fn process_blobs(
+        &self,
+        tenant: &Tenant,
+        credentials: &M365AppCredentials,
+        content_type: ContentType,
+        blobs: &[ContentBlob],
+    ) -> Result<PollReport, PollError> {
+        // Collect the futures first: a closure over `&ContentBlob` inside the stream would make
+        // the whole future fail the `Send` check Lambda runtimes need.
+        let fetches: Vec<_> = blobs.iter().map(|blob| self.process_blob(tenant, credentials, content_type, blob)).collect();
+        let results: Vec<Result<PollReport, PollError>> =
+            futures::stream::iter(fetches).buffer_unordered(self.settings.blob_concurrency.max(1)).collect().await;
+        let mut report = PollReport::default();
+        for result in results {
+            report.add(&result?);
+        }
+        Ok(report)
+    }
+
     async fn process_blob(
         &self,
         tenant: &Tenant,
         credentials: &M365AppCredentials,
         content_type: ContentType,
         blob: &ContentBlob,
-        report: &mut PollReport,
-    ) -> Result<(), PollError> {
+    ) -> Result<PollReport, PollError> {
+        let mut report = PollReport::default();
         if self.state.blob_done(&tenant.msp_id, &tenant.tenant_id, &blob.content_id).await? {
-            return Ok(());
+            return Ok(report);
         }
         let body = self.source.fetch_content(&tenant.tenant_id, credentials, blob).await?;
         report.blobs_fetched += 1;
-        let quarantine = |reason: String, content: &str| QuarantinedContent {
-            msp_id: tenant.msp_id.clone(),
-            tenant_id: tenant.tenant_id.clone(),
-            content_type,
-            content_id: blob.content_id.clone(),
-            reason,
-            content: truncate_to(content, 200 * 1024).to_owned(),
-        };
-        let mut quarantined = Vec::new();
+        let stream = AuditStream::from(content_type);
         let mut records: Vec<(RecordId, Value)> = Vec::new();
         match serde_json::from_str::<Value>(&body) {
             Ok(Value::Array(items)) => {
                 for item in items {
                     match AuditRecord::from_value(item.clone()) {
                         Ok(record) => records.push((record.id, item)),
-                        Err(error) => quarantined.push(quarantine(format!("unusable record: {error}"), &item.to_string())),
+                        Err(error) => {
+                            self.quarantine(tenant, stream, &blob.content_id, format!("unusable record: {error}"), &item.to_string())
+                                .await?;
+                            report.quarantined += 1;
+                        }
                     }
                 }
             }
-            Ok(_) => quarantined.push(quarantine("content blob is not a JSON array".into(), &body)),
-            Err(error) => quarantined.push(quarantine(format!("content blob is not valid JSON: {error}"), &body)),
+            Ok(_) => {
+                self.quarantine(tenant, stream, &blob.content_id, "content blob is not a JSON array".into(), &body).await?;
+                report.quarantined += 1;
+            }
+            Err(error) => {
+                self.quarantine(tenant, stream, &blob.content_id, format!("content blob is not valid JSON: {error}"), &body).await?;
+                report.quarantined += 1;
+            }
         }
 
         let now = self.clock.now();
+        let claims: Vec<Result<(ClaimOutcome, RecordId, Value), StoreError>> = futures::stream::iter(records)
+            .map(|(id, record)| async move {
+                let outcome = self.state.claim_record(&tenant.msp_id, &tenant.tenant_id, &id, now, self.settings.claim_lease).await?;
+                Ok((outcome, id, record))
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
         let mut claimed_ids = Vec::new();
-        let mut claimed_records = Vec::new();
-        for (id, record) in records {
-            match self.state.claim_record(&tenant.msp_id, &tenant.tenant_id, &id, now, self.settings.claim_lease).await? {
-                ClaimOutcome::Claimed => {
+        let mut claimed = Vec::new();
+        for claim in claims {
+            match claim? {
+                (ClaimOutcome::Claimed, id, record) => {
                     claimed_ids.push(id);
-                    claimed_records.push(record);
+                    claimed.push(record);
                 }
-                ClaimOutcome::AlreadyProcessed | ClaimOutcome::InFlight => report.records_skipped += 1,
+                _ => report.records_skipped += 1,
             }
         }
-        if !claimed_records.is_empty() {
-            let template = AuditEventsMessage {
-                msp_id: tenant.msp_id.clone(),
-                tenant_id: tenant.tenant_id.clone(),
-                content_type,
-                content_id: blob.content_id.clone(),
-                records: Vec::new(),
-            };
-            let bodies = pack_records(&template, claimed_records).iter().map(to_json).collect::<Vec<_>>();
-            self.events.send_all(&bodies).await?;
-            self.state.complete_records(&tenant.msp_id, &tenant.tenant_id, &claimed_ids, now).await?;
-            report.records_enqueued += claimed_ids.len();
-        }
-        if !quarantined.is_empty() {
-            warn!(message = "Unusable audit content sent to the dead-letter queue.", content_id = %blob.content_id, count = quarantined.len());
-            let bodies = quarantined.iter().map(to_json).collect::<Vec<_>>();
-            self.dead_letters.send_all(&bodies).await?;
-            report.quarantined += quarantined.len();
-        }
+        self.enqueue(tenant, stream, &blob.content_id, claimed, &claimed_ids, now, &mut report).await?;
         self.state.mark_blob_done(&tenant.msp_id, &tenant.tenant_id, &blob.content_id, now).await?;
+        Ok(report)
+    }
+
+    /// Sends claimed records for evaluation, then marks the claims done.
+    #[allow(clippy::too_many_arguments)]
+    async fn enqueue(
+        &self,
+        tenant: &Tenant,
+        stream: AuditStream,
+        content_id: &str,
+        records: Vec<Value>,
+        ids: &[RecordId],
+        now: DateTime<Utc>,
+        report: &mut PollReport,
+    ) -> Result<(), PollError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let template = AuditEventsMessage {
+            msp_id: tenant.msp_id.clone(),
+            tenant_id: tenant.tenant_id.clone(),
+            stream,
+            content_id: content_id.to_owned(),
+            records: Vec::new(),
+        };
+        let bodies = pack_records(&template, records).iter().map(to_json).collect::<Vec<_>>();
+        self.events.send_all(&bodies).await?;
+        self.state.complete_records(&tenant.msp_id, &tenant.tenant_id, ids, now).await?;
+        report.records_enqueued += ids.len();
+        Ok(())
+    }
+
+    async fn quarantine(
+        &self,
+        tenant: &Tenant,
+        stream: AuditStream,
+        content_id: &str,
+        reason: String,
+        content: &str,
+    ) -> Result<(), PollError> {
+        warn!(message = "Unusable audit content sent to the dead-letter queue.", content_id = %content_id, %reason);
+        let quarantined = QuarantinedContent {
+            msp_id: tenant.msp_id.clone(),
+            tenant_id: tenant.tenant_id.clone(),
+            stream,
+            content_id: content_id.to_owned(),
+            reason,
+            content: truncate_to(content, 200 * 1024).to_owned(),
+        };
+        self.dead_letters.send_all(&[to_json(&quarantined)]).await?;
+        Ok(())
+    }
+
+    /// Emits a connection event for the evaluator. Both events of one episode carry the
+    /// episode's start as `CreationTime`, so they land on the same alert.
+    #[allow(clippy::too_many_arguments)]
+    async fn emit_connection_event(
+        &self,
+        tenant: &Tenant,
+        stream: AuditStream,
+        ledger: &StreamState,
+        operation: &str,
+        episode_start: DateTime<Utc>,
+        error: Option<&PollError>,
+    ) -> Result<(), PollError> {
+        let now = self.clock.now();
+        let record = json!({
+            "Id": format!("vigil-connection:{}:{}:{}:{}", tenant.tenant_id, stream, episode_start.timestamp(), if operation == CONNECTION_PROBLEM { "problem" } else { "restored" }),
+            "RecordType": 0,
+            "CreationTime": episode_start.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            "Operation": operation,
+            "OrganizationId": tenant.tenant_id.as_str(),
+            "OrganizationName": tenant.name,
+            "UserId": "Vigil",
+            "Workload": "Vigil",
+            "Stream": stream.as_str(),
+            "ObservedAt": now.to_rfc3339(),
+            "ErrorClass": error.map(|e| e.class().as_str()),
+            "ErrorMessage": error.map(PollError::summary).or_else(|| ledger.last_error.clone()),
+            "ConsecutiveFailures": ledger.consecutive_failures,
+        });
+        let message = AuditEventsMessage {
+            msp_id: tenant.msp_id.clone(),
+            tenant_id: tenant.tenant_id.clone(),
+            stream,
+            content_id: "vigil-connection".into(),
+            records: vec![record],
+        };
+        self.events.send_all(&[to_json(&message)]).await?;
         Ok(())
     }
 }
@@ -276,55 +565,90 @@ mod tests {
     struct Fixture {
         service: PollService,
         source: Arc<MemoryAuditSource>,
+        graph: Arc<MemorySecurityAlertSource>,
         events: Arc<MemoryQueue>,
         dead_letters: Arc<MemoryQueue>,
+        jobs: Arc<MemoryQueue>,
         clock: Arc<ManualClock>,
         tenant: Tenant,
+    }
+
+    fn tenant(id: &str) -> Tenant {
+        Tenant {
+            msp_id: MspId::parse("acme").unwrap(),
+            tenant_id: TenantId::parse(id).unwrap(),
+            name: "Contoso".into(),
+            domains: vec![],
+            connectwise_company_id: Some(250),
+            m365_credentials_set: true,
+            webhook_auth_hash: None,
+            created_at: Utc::now(),
+        }
     }
 
     async fn fixture() -> Fixture {
         let config = Arc::new(MemoryConfigStore::default());
         let secrets = Arc::new(MemorySecretStore::default());
-        let tenant = Tenant {
-            msp_id: MspId::parse("acme").unwrap(),
-            tenant_id: TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap(),
-            name: "Contoso".into(),
-            domains: vec![],
-            connectwise_company_id: Some(250),
-            m365_credentials_set: true,
-            created_at: Utc::now(),
-        };
+        let tenant = tenant("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11");
         config.create_tenant(&tenant).await.unwrap();
         let credentials = json!({"client_id": "app", "client_secret": "s3cret"}).to_string();
         secrets.put_secret(&SecretName::m365_app(&tenant.msp_id, &tenant.tenant_id), &SecretString::new(credentials)).await.unwrap();
         let source = Arc::new(MemoryAuditSource::default());
+        let graph = Arc::new(MemorySecurityAlertSource::default());
         let events = Arc::new(MemoryQueue::default());
         let dead_letters = Arc::new(MemoryQueue::default());
+        let jobs = Arc::new(MemoryQueue::default());
         let clock = Arc::new(ManualClock::at(Utc::now()));
         let service = PollService {
             config,
             state: Arc::new(MemoryIngestState::default()),
             secrets,
             source: source.clone(),
+            security_alerts: graph.clone(),
             events: events.clone(),
             dead_letters: dead_letters.clone(),
+            jobs: jobs.clone(),
             clock: clock.clone(),
-            settings: PollSettings::default(),
+            settings: PollSettings { streams: vec![ContentType::Exchange.into(), AuditStream::GraphAlerts], ..PollSettings::default() },
         };
-        Fixture { service, source, events, dead_letters, clock, tenant }
+        Fixture { service, source, graph, events, dead_letters, jobs, clock, tenant }
+    }
+
+    /// One scheduled tick: fan out, then run every job (as the job consumer would).
+    async fn tick(f: &Fixture) -> (PollReport, usize) {
+        f.service.fan_out().await.unwrap();
+        let mut report = PollReport::default();
+        let mut failures = 0;
+        for job in f.jobs.drain() {
+            match f.service.handle_job(&job).await {
+                Ok(r) => report.add(&r),
+                Err(_) => failures += 1,
+            }
+        }
+        (report, failures)
     }
 
     fn record(id: &str) -> Value {
         json!({"Id": id, "RecordType": 1, "CreationTime": "2026-01-05T09:41:27", "Operation": "New-InboxRule", "UserId": "alice@contoso.com", "Workload": "Exchange"})
     }
 
-    fn enqueued_ids(queue: &MemoryQueue) -> Vec<String> {
-        queue
-            .drain()
-            .iter()
-            .flat_map(|body| serde_json::from_str::<AuditEventsMessage>(body).unwrap().records)
-            .map(|r| r["Id"].as_str().unwrap().to_owned())
-            .collect()
+    fn enqueued(queue: &MemoryQueue) -> Vec<Value> {
+        queue.drain().iter().flat_map(|body| serde_json::from_str::<AuditEventsMessage>(body).unwrap().records).collect()
+    }
+
+    fn ids(records: &[Value]) -> Vec<String> {
+        let mut ids: Vec<String> = records.iter().map(|r| r["Id"].as_str().unwrap().to_owned()).collect();
+        ids.sort();
+        ids
+    }
+
+    #[tokio::test]
+    async fn the_tick_enqueues_one_job_per_tenant_and_stream() {
+        let f = fixture().await;
+        f.service.config.create_tenant(&tenant("0e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11")).await.unwrap();
+        assert_eq!(f.service.fan_out().await.unwrap(), 4);
+        let jobs: Vec<PollJob> = f.jobs.drain().iter().map(|b| serde_json::from_str(b).unwrap()).collect();
+        assert!(jobs.iter().any(|j| matches!(j, PollJob::Stream { stream: AuditStream::GraphAlerts, .. })));
     }
 
     #[tokio::test]
@@ -333,15 +657,12 @@ mod tests {
         let at = f.clock.now() - Duration::minutes(5);
         f.source.publish(&f.tenant.tenant_id, ContentType::Exchange, at, json!([record("a"), record("b")]).to_string());
         f.source.publish(&f.tenant.tenant_id, ContentType::Exchange, at, json!([record("b"), record("c")]).to_string());
-        let report = f.service.poll_all().await.unwrap();
-        assert_eq!(report.records_enqueued, 3);
-        assert_eq!(report.records_skipped, 1);
-        let mut ids = enqueued_ids(&f.events);
-        ids.sort();
-        assert_eq!(ids, ["a", "b", "c"]);
+        let (report, _) = tick(&f).await;
+        assert_eq!((report.records_enqueued, report.records_skipped), (3, 1));
+        assert_eq!(ids(&enqueued(&f.events)), ["a", "b", "c"]);
 
         f.clock.advance(Duration::minutes(1));
-        let again = f.service.poll_all().await.unwrap();
+        let (again, _) = tick(&f).await;
         assert_eq!(again.records_enqueued, 0);
         assert!(f.events.drain().is_empty(), "polling the same content again enqueues nothing");
         assert_eq!(f.source.fetch_count(), 2, "finished blobs are not fetched again");
@@ -353,19 +674,95 @@ mod tests {
         let at = f.clock.now() - Duration::minutes(5);
         f.source.publish(&f.tenant.tenant_id, ContentType::Exchange, at, "[{\"Id\": \"x\",".into());
         f.source.publish(&f.tenant.tenant_id, ContentType::Exchange, at, json!([record("good"), {"RecordType": 1}]).to_string());
-        let report = f.service.poll_all().await.unwrap();
-        assert_eq!(report.records_enqueued, 1);
-        assert_eq!(report.quarantined, 2);
-        assert_eq!(enqueued_ids(&f.events), ["good"]);
+        let (report, _) = tick(&f).await;
+        assert_eq!((report.records_enqueued, report.quarantined), (1, 2));
+        assert_eq!(ids(&enqueued(&f.events)), ["good"]);
         let dead: Vec<QuarantinedContent> = f.dead_letters.drain().iter().map(|b| serde_json::from_str(b).unwrap()).collect();
         assert!(dead.iter().any(|q| q.reason.contains("not valid JSON") && q.content.starts_with("[{")));
         assert!(dead.iter().any(|q| q.reason.contains("Id")));
     }
 
     #[tokio::test]
-    async fn a_tenant_without_credentials_fails_alone() {
+    async fn windows_never_exceed_24_hours_and_an_outage_is_backfilled() {
         let f = fixture().await;
-        let orphan = Tenant { tenant_id: TenantId::parse("0e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap(), ..f.tenant.clone() };
+        tick(&f).await;
+        let outage_start = f.clock.now();
+        f.source.set_failure(SourceFailure::Unavailable);
+        for _ in 0..3 {
+            f.clock.advance(Duration::hours(1));
+            tick(&f).await;
+        }
+        // Content that appeared during the outage is still held by Microsoft.
+        f.source.publish(
+            &f.tenant.tenant_id,
+            ContentType::Exchange,
+            outage_start + Duration::minutes(90),
+            json!([record("during-outage")]).to_string(),
+        );
+        f.clock.advance(Duration::days(2));
+        f.source.set_failure(SourceFailure::None);
+        let (report, _) = tick(&f).await;
+        assert!(ids(&enqueued(&f.events)).contains(&"during-outage".to_owned()), "the gap is backfilled");
+        assert!(report.windows_listed >= 3, "two days and three hours take three windows or more");
+        assert!(f.source.windows().iter().all(|w| w.end - w.start <= Duration::hours(24)));
+    }
+
+    #[tokio::test]
+    async fn coverage_older_than_the_retention_is_recorded_as_lost_not_requested() {
+        let f = fixture().await;
+        let key =
+            StreamKey { msp_id: f.tenant.msp_id.clone(), tenant_id: f.tenant.tenant_id.clone(), stream: ContentType::Exchange.into() };
+        f.service.state.put_stream(&key, &StreamState::starting_at(f.clock.now() - Duration::days(30))).await.unwrap();
+        let (report, _) = tick(&f).await;
+        assert_eq!(report.intervals_lost, 1);
+        let ledger = f.service.state.get_stream(&key).await.unwrap().unwrap();
+        assert_eq!(ledger.lost.len(), 1);
+        assert_eq!(ledger.covered_until, truncate_to_second(f.clock.now()));
+        assert!(f.source.windows().iter().all(|w| w.start >= f.clock.now() - Duration::days(7)));
+    }
+
+    fn connection_events(events: &MemoryQueue) -> Vec<Value> {
+        enqueued(events).into_iter().filter(|r| r["Workload"] == "Vigil").collect()
+    }
+
+    #[tokio::test]
+    async fn revoked_consent_raises_one_connection_problem_and_recovery_resolves_it() {
+        let f = fixture().await;
+        f.source.set_failure(SourceFailure::AccessRefused);
+        tick(&f).await;
+        tick(&f).await;
+        let problems = connection_events(&f.events);
+        assert_eq!(problems.len(), 1, "one event per episode, not per failed poll");
+        assert_eq!(problems[0]["Operation"], CONNECTION_PROBLEM);
+        assert!(problems[0]["ErrorMessage"].as_str().unwrap().contains("AADSTS700016"));
+        assert_eq!(problems[0]["OrganizationName"], "Contoso");
+
+        f.source.set_failure(SourceFailure::None);
+        f.clock.advance(Duration::minutes(30));
+        let (report, _) = tick(&f).await;
+        assert_eq!(report.connection_problems_resolved, 1);
+        let restored = connection_events(&f.events);
+        assert_eq!(restored.len(), 1);
+        assert_eq!(restored[0]["Operation"], CONNECTION_RESTORED);
+        assert_eq!(restored[0]["CreationTime"], problems[0]["CreationTime"], "both events of an episode share its start");
+    }
+
+    #[tokio::test]
+    async fn transient_failures_become_a_problem_only_past_the_threshold() {
+        let f = fixture().await;
+        f.source.set_failure(SourceFailure::Unavailable);
+        for _ in 0..4 {
+            tick(&f).await;
+        }
+        assert!(connection_events(&f.events).is_empty());
+        tick(&f).await;
+        assert_eq!(connection_events(&f.events).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_tenant_without_credentials_fails_alone_and_says_so() {
+        let f = fixture().await;
+        let orphan = tenant("0e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11");
         f.service.config.create_tenant(&orphan).await.unwrap();
         f.source.publish(
             &f.tenant.tenant_id,
@@ -373,21 +770,48 @@ mod tests {
             f.clock.now() - Duration::minutes(1),
             json!([record("a")]).to_string(),
         );
-        let report = f.service.poll_all().await.unwrap();
-        assert_eq!((report.streams_polled, report.streams_failed, report.records_enqueued), (1, 1, 1));
+        let (report, failures) = tick(&f).await;
+        assert_eq!((report.records_enqueued, failures), (1, 2), "the orphan's two streams fail, the other tenant's work is done");
+        let events = connection_events(&f.events);
+        assert!(events.iter().all(|e| e["OrganizationId"] == orphan.tenant_id.as_str()));
+        assert_eq!(events.len(), 2);
     }
 
     #[tokio::test]
-    async fn windows_never_exceed_24_hours_or_reach_back_past_7_days() {
+    async fn a_blob_announced_by_webhook_and_also_listed_is_processed_once() {
         let f = fixture().await;
-        let stream =
-            StreamKey { msp_id: f.tenant.msp_id.clone(), tenant_id: f.tenant.tenant_id.clone(), content_type: ContentType::Exchange };
-        f.service.state.put_cursor(&stream, f.clock.now() - Duration::days(30)).await.unwrap();
-        let old = f.clock.now() - Duration::days(3);
-        f.source.publish(&f.tenant.tenant_id, ContentType::Exchange, old, json!([record("old")]).to_string());
-        let report = f.service.poll_all().await.unwrap();
-        assert_eq!(report.records_enqueued, 1, "content from 3 days ago is found by walking day-sized windows");
-        let cursor = f.service.state.get_cursor(&stream).await.unwrap().unwrap();
-        assert_eq!(cursor, truncate_to_second(f.clock.now()));
+        let at = f.clock.now() - Duration::minutes(2);
+        let content_id = f.source.publish(&f.tenant.tenant_id, ContentType::Exchange, at, json!([record("a")]).to_string());
+        let job = PollJob::Fetch {
+            msp_id: f.tenant.msp_id.clone(),
+            tenant_id: f.tenant.tenant_id.clone(),
+            content_type: ContentType::Exchange,
+            blobs: vec![AnnouncedBlob {
+                content_id: content_id.clone(),
+                content_uri: format!("memory://{content_id}"),
+                content_created: at,
+            }],
+        };
+        let fetched = f.service.run_job(job).await.unwrap();
+        assert_eq!(fetched.records_enqueued, 1);
+        let (listed, _) = tick(&f).await;
+        assert_eq!(listed.records_enqueued, 0);
+        assert_eq!(f.source.fetch_count(), 1);
+        assert_eq!(ids(&enqueued(&f.events)), ["a"]);
+    }
+
+    #[tokio::test]
+    async fn each_graph_alert_update_is_one_event_and_repeats_are_skipped() {
+        let f = fixture().await;
+        let t0 = f.clock.now() - Duration::minutes(10);
+        let alert = |updated: DateTime<Utc>| json!({"id": "da637", "title": "Suspicious inbox rule", "severity": "high", "lastUpdateDateTime": updated.to_rfc3339()});
+        f.graph.upsert(&f.tenant.tenant_id, alert(t0));
+        tick(&f).await;
+        assert_eq!(enqueued(&f.events).len(), 1);
+        tick(&f).await;
+        assert!(enqueued(&f.events).is_empty(), "the same update is not enqueued twice");
+        f.graph.upsert(&f.tenant.tenant_id, alert(t0 + Duration::minutes(5)));
+        tick(&f).await;
+        assert_eq!(enqueued(&f.events).len(), 1, "an update is a new event");
     }
 }
