@@ -90,6 +90,8 @@ fn tenant(msp_id: &MspId, tenant_id: &TenantId, name: &str) -> Tenant {
         connectwise_company_id: None,
         m365_credentials_set: false,
         webhook_auth_hash: None,
+        webhook_registered: false,
+        streams: None,
         created_at: Utc::now(),
     }
 }

@@ -7,7 +7,8 @@ use crate::error::{QueueError, SecretError, SinkError, SourceError, StoreError};
 use crate::ids::{AlertId, ContentType, MspId, RecordId, TenantId};
 use crate::ports::{
     AlertPage, AlertStore, AuditSource, ClaimOutcome, ConfigStore, ContentBlob, IngestStateStore, MessageQueue, SecretName, SecretStore,
-    SecurityAlertSource, SinkSetupError, StreamKey, StreamState, TicketSink, TicketSinkProvider, TimeWindow,
+    SecurityAlertSource, SinkSetupError, StreamKey, StreamState, SubscriptionManager, TicketSink, TicketSinkProvider, TimeWindow,
+    WebhookRegistration,
 };
 use crate::secret::SecretString;
 use crate::tenant::{ConnectWiseSettings, M365AppCredentials, Msp, Tenant, TokenHash};
@@ -262,12 +263,18 @@ pub struct MemoryAuditSource {
     fetches: Mutex<u64>,
     failure: Mutex<SourceFailure>,
     windows: Mutex<Vec<TimeWindow>>,
+    registrations: Mutex<Vec<(ContentType, String, String)>>,
 }
 
 impl MemoryAuditSource {
     /// Makes every call fail this way (or succeed again with [`SourceFailure::None`]).
     pub fn set_failure(&self, failure: SourceFailure) {
         *lock(&self.failure) = failure;
+    }
+
+    /// Every (content type, webhook address, authId) registered so far.
+    pub fn registrations(&self) -> Vec<(ContentType, String, String)> {
+        lock(&self.registrations).clone()
     }
 
     /// Every listing window asked for so far.
@@ -340,6 +347,23 @@ impl AuditSource for MemoryAuditSource {
             .find(|(t, _, b, _)| t == tenant_id && b.content_id == blob.content_id)
             .map(|(_, _, _, body)| body.clone())
             .ok_or_else(|| SourceError::Rejected { code: "AF20050".into(), message: "content does not exist".into() })
+    }
+}
+
+#[async_trait]
+impl SubscriptionManager for MemoryAuditSource {
+    async fn start_subscription(
+        &self,
+        _tenant_id: &TenantId,
+        _credentials: &M365AppCredentials,
+        content_type: ContentType,
+        webhook: Option<&WebhookRegistration>,
+    ) -> Result<(), SourceError> {
+        self.check_failure()?;
+        if let Some(webhook) = webhook {
+            lock(&self.registrations).push((content_type, webhook.address.clone(), webhook.auth_id.expose().to_owned()));
+        }
+        Ok(())
     }
 }
 

@@ -1,6 +1,6 @@
 //! MSPs, their customer tenants, their PSA settings and credentials, and API tokens.
 
-use crate::ids::{IdError, MspId, TenantId};
+use crate::ids::{AuditStream, IdError, MspId, TenantId};
 use crate::secret::SecretString;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -34,6 +34,12 @@ pub struct Tenant {
     /// `Webhook-AuthID`); the raw value is never stored. `None` until a webhook is registered.
     #[serde(default)]
     pub webhook_auth_hash: Option<String>,
+    /// Whether every enabled content type's subscription carries Vigil's webhook.
+    #[serde(default)]
+    pub webhook_registered: bool,
+    /// The audit streams polled for this tenant; `None` means Vigil's defaults.
+    #[serde(default)]
+    pub streams: Option<Vec<AuditStream>>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -119,6 +125,23 @@ impl ApiToken {
         let msp_id = MspId::parse(msp).map_err(|_: IdError| MalformedToken)?;
         Ok(ApiToken { msp_id, hash: hash_token(token) })
     }
+}
+
+/// The value stored in [`Tenant::webhook_auth_hash`] for a webhook `authId`: lowercase hex
+/// SHA-256.
+#[must_use]
+pub fn webhook_auth_hash(auth_id: &str) -> String {
+    hex::encode(Sha256::digest(auth_id.as_bytes()))
+}
+
+/// A new random webhook `authId` (64 hex characters).
+///
+/// # Errors
+/// When the operating system's random source fails.
+pub fn new_webhook_auth_id() -> Result<SecretString, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(SecretString::new(hex::encode(bytes)))
 }
 
 fn hash_token(token: &str) -> TokenHash {

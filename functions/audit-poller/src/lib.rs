@@ -46,6 +46,9 @@ pub struct Config {
     pub endpoints: M365Endpoints,
     /// `M365_GRAPH_BASE`: Microsoft Graph root (per cloud).
     pub graph_base: String,
+    /// `WEBHOOK_BASE_URL` (optional): where Microsoft sends notifications, e.g.
+    /// `https://<api>/webhooks/o365`; empty polls only.
+    pub webhook_base: Option<String>,
 }
 
 impl Config {
@@ -67,6 +70,7 @@ impl Config {
                 management_base: required(lookup, "M365_MANAGEMENT_BASE")?,
             },
             graph_base: required(lookup, "M365_GRAPH_BASE")?,
+            webhook_base: lookup("WEBHOOK_BASE_URL").filter(|v| !v.trim().is_empty()),
         })
     }
 }
@@ -118,17 +122,19 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Result<Poller, reqwest::Error>
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let secrets = SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk), config.secret_prefix.clone());
     let http = vigil::connectors::http_client()?;
+    let management = Arc::new(ManagementActivityClient::new(http.clone(), config.endpoints.clone(), config.publisher_identifier.clone()));
     let service = PollService {
         config: Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone())),
         state: Arc::new(DynamoIngestState::new(dynamo, config.state_table.clone())),
         secrets: Arc::new(CachingSecretStore::new(Arc::new(secrets), Duration::from_secs(300))),
-        source: Arc::new(ManagementActivityClient::new(http.clone(), config.endpoints.clone(), config.publisher_identifier.clone())),
+        source: management.clone(),
+        subscriptions: management,
         security_alerts: Arc::new(GraphAlertsClient::new(http, config.endpoints.login_base.clone(), config.graph_base.clone())),
         events: Arc::new(SqsQueue::new(sqs.clone(), config.events_queue_url.clone())),
         dead_letters: Arc::new(SqsQueue::new(sqs.clone(), config.events_dlq_url.clone())),
         jobs: Arc::new(SqsQueue::new(sqs.clone(), config.poll_jobs_queue_url.clone())),
         clock: Arc::new(SystemClock),
-        settings: PollSettings::default(),
+        settings: PollSettings { webhook_base: config.webhook_base.clone(), ..PollSettings::default() },
     };
     Ok(Poller { service, retry: Arc::new(SqsRetryDelay { sqs, queue_url: config.poll_jobs_queue_url.clone() }) })
 }

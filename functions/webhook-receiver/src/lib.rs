@@ -98,12 +98,7 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The value stored in [`vigil::tenant::Tenant::webhook_auth_hash`] for an `authId`: lowercase
-/// hex SHA-256.
-#[must_use]
-pub fn webhook_auth_hash(auth_id: &str) -> String {
-    hex::encode(Sha256::digest(auth_id.as_bytes()))
-}
+pub use vigil::tenant::webhook_auth_hash;
 
 /// An RFC 7807 `application/problem+json` response.
 fn problem(status: StatusCode, title: &str, detail: &str) -> Response {

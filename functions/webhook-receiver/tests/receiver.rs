@@ -43,6 +43,8 @@ fn tenant(tenant_id: &str, auth_id: Option<&str>) -> Tenant {
         connectwise_company_id: None,
         m365_credentials_set: true,
         webhook_auth_hash: auth_id.map(webhook_auth_hash),
+        webhook_registered: auth_id.is_some(),
+        streams: None,
         created_at: Utc::now(),
     }
 }

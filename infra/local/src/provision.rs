@@ -190,12 +190,13 @@ impl Provisioned {
             model.function(logical_id).ok_or_else(|| ProvisionError::Template(format!("function {logical_id} is not declared")))?;
         let mut env = BTreeMap::new();
         for (name, value) in &function.environment {
-            env.insert(name.clone(), self.resolve(value)?);
-        }
-        for (name, value) in overrides {
-            if env.contains_key(name) {
-                env.insert(name.clone(), value.clone());
-            }
+            // A local override replaces the value before it is resolved: it may name things
+            // that only exist on AWS (the HTTP API's id).
+            let resolved = match overrides.get(name) {
+                Some(local) => local.clone(),
+                None => self.resolve(value)?,
+            };
+            env.insert(name.clone(), resolved);
         }
         Ok(env)
     }

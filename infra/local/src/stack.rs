@@ -183,9 +183,16 @@ impl LocalStack {
             visibility_timeout_override: options.visibility_timeout_override,
         };
         let provisioned = provision(&model, &sdk, &provision_options).await?;
+        let port = match options.gateway_port {
+            Some(port) => port,
+            None => free_port()?,
+        };
+        let api_url = format!("http://127.0.0.1:{port}");
         let mut overrides = BTreeMap::from([
+            ("WEBHOOK_BASE_URL".to_owned(), format!("{api_url}/webhooks/o365")),
             ("M365_LOGIN_BASE".to_owned(), m365.login_base()),
             ("M365_MANAGEMENT_BASE".to_owned(), m365.management_base()),
+            ("M365_GRAPH_BASE".to_owned(), m365.graph_base()),
         ]);
         if let Some(lease) = options.delivery_lease_seconds {
             overrides.insert("DELIVERY_LEASE_SECONDS".into(), lease.to_string());
@@ -301,12 +308,7 @@ impl LocalStack {
             }
         }
 
-        let port = match options.gateway_port {
-            Some(port) => port,
-            None => free_port()?,
-        };
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-        let api_url = format!("http://127.0.0.1:{port}");
         let app = gateway(routes);
         let mut gateway_shutdown = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {

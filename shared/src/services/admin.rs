@@ -101,6 +101,8 @@ impl AdminService {
             connectwise_company_id: None,
             m365_credentials_set: false,
             webhook_auth_hash: None,
+            webhook_registered: false,
+            streams: None,
             created_at: self.clock.now(),
         };
         if self.config.create_tenant(&tenant).await? {

@@ -301,6 +301,8 @@ mod tests {
                 connectwise_company_id: Some(250),
                 m365_credentials_set: true,
                 webhook_auth_hash: None,
+                webhook_registered: false,
+                streams: None,
                 created_at: Utc::now(),
             })
             .await

@@ -29,7 +29,8 @@ use crate::ports::{
     AuditSource, ClaimOutcome, ConfigStore, ContentBlob, IngestStateStore, MessageQueue, SecretName, SecretStore, SecurityAlertSource,
     StreamKey, StreamState, TimeWindow,
 };
-use crate::tenant::{M365AppCredentials, Tenant};
+use crate::ports::{SubscriptionManager, WebhookRegistration};
+use crate::tenant::{M365AppCredentials, Tenant, new_webhook_auth_id, webhook_auth_hash};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -56,17 +57,21 @@ pub struct PollSettings {
     pub blob_concurrency: usize,
     /// Consecutive failures after which a stream's trouble becomes an alert.
     pub failure_threshold: u32,
+    /// Base address of Vigil's webhook receiver for Microsoft notifications
+    /// (`{base}/{msp}/{tenant}`); `None` polls only.
+    pub webhook_base: Option<String>,
 }
 
 impl Default for PollSettings {
     fn default() -> Self {
         Self {
-            streams: ContentType::ALL.into_iter().map(AuditStream::from).collect(),
+            streams: AuditStream::all(),
             initial_lookback: Duration::hours(1),
             overlap: Duration::minutes(30),
             claim_lease: Duration::minutes(5),
             blob_concurrency: 8,
             failure_threshold: 5,
+            webhook_base: None,
         }
     }
 }
@@ -157,6 +162,7 @@ pub struct PollService {
     pub state: Arc<dyn IngestStateStore>,
     pub secrets: Arc<dyn SecretStore>,
     pub source: Arc<dyn AuditSource>,
+    pub subscriptions: Arc<dyn SubscriptionManager>,
     pub security_alerts: Arc<dyn SecurityAlertSource>,
     /// Where records go for evaluation.
     pub events: Arc<dyn MessageQueue>,
@@ -175,13 +181,16 @@ impl PollService {
     /// When the tenant list cannot be read or the jobs cannot be enqueued.
     pub async fn fan_out(&self) -> Result<usize, PollError> {
         let tenants = self.config.list_all_tenants().await?;
+        if let Some(base) = &self.settings.webhook_base {
+            self.register_webhooks(&tenants, base).await;
+        }
         let jobs: Vec<String> = tenants
             .iter()
             .flat_map(|tenant| {
-                self.settings.streams.iter().map(|stream| PollJob::Stream {
+                self.streams_of(tenant).into_iter().map(|stream| PollJob::Stream {
                     msp_id: tenant.msp_id.clone(),
                     tenant_id: tenant.tenant_id.clone(),
-                    stream: *stream,
+                    stream,
                 })
             })
             .map(|job| to_json(&job))
@@ -189,6 +198,43 @@ impl PollService {
         self.jobs.send_all(&jobs).await?;
         info!(message = "Poll jobs enqueued.", tenants = tenants.len(), jobs = jobs.len());
         Ok(jobs.len())
+    }
+
+    /// The streams polled for a tenant: its own choice, or the defaults.
+    #[must_use]
+    pub fn streams_of(&self, tenant: &Tenant) -> Vec<AuditStream> {
+        tenant.streams.clone().unwrap_or_else(|| self.settings.streams.clone())
+    }
+
+    /// Registers Vigil's webhook on the subscriptions of every tenant that lacks it. Runs in
+    /// the tick (one invocation, so one writer per tenant); a tenant that fails is retried on
+    /// the next tick, and polling covers it meanwhile.
+    async fn register_webhooks(&self, tenants: &[Tenant], base: &str) {
+        let pending: Vec<_> =
+            tenants.iter().filter(|t| !t.webhook_registered && t.m365_credentials_set).map(|t| self.register_webhook(t, base)).collect();
+        let results: Vec<Result<(), PollError>> = futures::stream::iter(pending).buffer_unordered(4).collect().await;
+        for error in results.into_iter().filter_map(Result::err) {
+            warn!(message = "Could not register the webhook; polling continues.", error_class = error.class().as_str(), %error);
+        }
+    }
+
+    async fn register_webhook(&self, tenant: &Tenant, base: &str) -> Result<(), PollError> {
+        let credentials = self.credentials(tenant).await?;
+        let auth_id = new_webhook_auth_id().map_err(|e| PollError::Store(StoreError::Unavailable(format!("random source: {e}"))))?;
+        // The hash must be stored before Microsoft's validation request arrives.
+        let mut updated = tenant.clone();
+        updated.webhook_auth_hash = Some(webhook_auth_hash(auth_id.expose()));
+        updated.webhook_registered = false;
+        self.config.put_tenant(&updated).await?;
+        let registration =
+            WebhookRegistration { address: format!("{}/{}/{}", base.trim_end_matches('/'), tenant.msp_id, tenant.tenant_id), auth_id };
+        for content_type in self.streams_of(tenant).into_iter().filter_map(AuditStream::content_type) {
+            self.subscriptions.start_subscription(&tenant.tenant_id, &credentials, content_type, Some(&registration)).await?;
+        }
+        updated.webhook_registered = true;
+        self.config.put_tenant(&updated).await?;
+        info!(message = "Webhook registered.", msp_id = %tenant.msp_id, tenant_id = %tenant.tenant_id);
+        Ok(())
     }
 
     /// Handles one poll-jobs queue message body.
@@ -582,6 +628,8 @@ mod tests {
             connectwise_company_id: Some(250),
             m365_credentials_set: true,
             webhook_auth_hash: None,
+            webhook_registered: false,
+            streams: None,
             created_at: Utc::now(),
         }
     }
@@ -604,6 +652,7 @@ mod tests {
             state: Arc::new(MemoryIngestState::default()),
             secrets,
             source: source.clone(),
+            subscriptions: source.clone(),
             security_alerts: graph.clone(),
             events: events.clone(),
             dead_letters: dead_letters.clone(),
@@ -649,6 +698,31 @@ mod tests {
         assert_eq!(f.service.fan_out().await.unwrap(), 4);
         let jobs: Vec<PollJob> = f.jobs.drain().iter().map(|b| serde_json::from_str(b).unwrap()).collect();
         assert!(jobs.iter().any(|j| matches!(j, PollJob::Stream { stream: AuditStream::GraphAlerts, .. })));
+    }
+
+    #[tokio::test]
+    async fn the_tick_registers_the_webhook_once_per_tenant_with_a_stored_auth_hash() {
+        let mut f = fixture().await;
+        f.service.settings.webhook_base = Some("https://hooks.example/webhooks/o365".into());
+        tick(&f).await;
+        tick(&f).await;
+        let registrations = f.source.registrations();
+        assert_eq!(registrations.len(), 1, "only the tenant's content-type streams, once: {registrations:?}");
+        let (content_type, address, auth_id) = &registrations[0];
+        assert_eq!(*content_type, ContentType::Exchange);
+        assert_eq!(address, &format!("https://hooks.example/webhooks/o365/acme/{}", f.tenant.tenant_id));
+        let stored = f.service.config.get_tenant(&f.tenant.msp_id, &f.tenant.tenant_id).await.unwrap().unwrap();
+        assert!(stored.webhook_registered);
+        assert_eq!(stored.webhook_auth_hash.as_deref(), Some(webhook_auth_hash(auth_id).as_str()));
+    }
+
+    #[tokio::test]
+    async fn a_tenant_can_narrow_its_streams() {
+        let f = fixture().await;
+        let mut narrowed = f.tenant.clone();
+        narrowed.streams = Some(vec![AuditStream::GraphAlerts]);
+        f.service.config.put_tenant(&narrowed).await.unwrap();
+        assert_eq!(f.service.fan_out().await.unwrap(), 1);
     }
 
     #[tokio::test]
