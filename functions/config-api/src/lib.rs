@@ -6,6 +6,7 @@
 //! - `POST /v1/tenants`, `GET /v1/tenants`, `GET /v1/tenants/{tenant_id}`
 //! - `PUT /v1/tenants/{tenant_id}/m365-credentials` (write-only)
 //! - `PUT /v1/tenants/{tenant_id}/connectwise-company`
+//! - `GET /v1/tenants/{tenant_id}/streams` (coverage and health), `PUT` (choose streams)
 //! - `PUT /v1/psa/connectwise` (keys write-only), `GET /v1/psa/connectwise`
 //! - `GET /v1/alerts?limit=&cursor=`, `GET /v1/alerts/{alert_id}`
 
@@ -16,7 +17,7 @@ mod routes;
 use aws_config::SdkConfig;
 use axum::Router;
 use std::sync::Arc;
-use vigil::aws::dynamodb::{DynamoAlertStore, DynamoConfigStore};
+use vigil::aws::dynamodb::{DynamoAlertStore, DynamoConfigStore, DynamoIngestState};
 use vigil::aws::secrets::SecretsManagerStore;
 use vigil::clock::SystemClock;
 use vigil::services::admin::AdminService;
@@ -35,6 +36,8 @@ pub struct Config {
     pub config_table: String,
     /// `ALERTS_TABLE`.
     pub alerts_table: String,
+    /// `STATE_TABLE`: the poller's coverage ledgers (read-only here).
+    pub state_table: String,
     /// `SECRET_PREFIX`.
     pub secret_prefix: String,
 }
@@ -48,6 +51,7 @@ impl Config {
         Ok(Self {
             config_table: required(lookup, "CONFIG_TABLE")?,
             alerts_table: required(lookup, "ALERTS_TABLE")?,
+            state_table: required(lookup, "STATE_TABLE")?,
             secret_prefix: required(lookup, "SECRET_PREFIX")?,
         })
     }
@@ -60,7 +64,8 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> AppState {
     AppState {
         admin: Arc::new(AdminService {
             config: Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone())),
-            alerts: Arc::new(DynamoAlertStore::new(dynamo, config.alerts_table.clone())),
+            alerts: Arc::new(DynamoAlertStore::new(dynamo.clone(), config.alerts_table.clone())),
+            ingest: Arc::new(DynamoIngestState::new(dynamo, config.state_table.clone())),
             secrets: Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk), config.secret_prefix.clone())),
             clock: Arc::new(SystemClock),
         }),

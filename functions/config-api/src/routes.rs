@@ -11,8 +11,9 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use vigil::alert::Alert;
-use vigil::ids::{AlertId, TenantId};
+use vigil::ids::{AlertId, AuditStream, TenantId};
 use vigil::secret::SecretString;
+use vigil::services::poll::PollSettings;
 use vigil::tenant::{ConnectWiseCredentials, ConnectWiseSettings, M365AppCredentials, PriorityMap, Tenant};
 
 pub(crate) fn router() -> Router<AppState> {
@@ -22,6 +23,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/tenants/{tenant_id}", get(get_tenant))
         .route("/v1/tenants/{tenant_id}/m365-credentials", put(set_m365_credentials))
         .route("/v1/tenants/{tenant_id}/connectwise-company", put(map_company))
+        .route("/v1/tenants/{tenant_id}/streams", get(stream_health).put(set_streams))
         .route("/v1/psa/connectwise", put(set_connectwise).get(get_connectwise))
         .route("/v1/alerts", get(list_alerts))
         .route("/v1/alerts/{alert_id}", get(get_alert))
@@ -43,6 +45,8 @@ struct TenantView {
     domains: Vec<String>,
     connectwise_company_id: Option<i64>,
     m365_credentials_set: bool,
+    webhook_registered: bool,
+    streams: Option<Vec<AuditStream>>,
     created_at: DateTime<Utc>,
 }
 
@@ -54,6 +58,8 @@ impl From<Tenant> for TenantView {
             domains: t.domains,
             connectwise_company_id: t.connectwise_company_id,
             m365_credentials_set: t.m365_credentials_set,
+            webhook_registered: t.webhook_registered,
+            streams: t.streams,
             created_at: t.created_at,
         }
     }
@@ -190,4 +196,45 @@ async fn get_alert(State(state): State<AppState>, Caller(msp): Caller, Path(raw)
         .map(|d| serde_json::json!({ "destination": d.destination, "ticket_id": d.ticket.as_ref().map(|t| t.id), "notified_hits": d.notified_hits }))
         .collect();
     Ok(Json(AlertView { alert: detail.alert, tickets }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamsBody {
+    /// Stream names (`Audit.Exchange`, …, `Graph.AlertsV2`), or null for Vigil's defaults.
+    streams: Option<Vec<AuditStream>>,
+}
+
+async fn set_streams(
+    State(state): State<AppState>,
+    Caller(msp): Caller,
+    Path(raw): Path<String>,
+    ApiJson(body): ApiJson<StreamsBody>,
+) -> Result<Json<TenantView>, Problem> {
+    Ok(Json(state.admin.set_streams(&msp, &tenant_id(&raw)?, body.streams).await?.into()))
+}
+
+async fn stream_health(
+    State(state): State<AppState>,
+    Caller(msp): Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let health = state.admin.stream_health(&msp, &tenant_id(&raw)?, &PollSettings::default().streams).await?;
+    let streams: Vec<serde_json::Value> = health
+        .into_iter()
+        .map(|(stream, ledger)| match ledger {
+            None => serde_json::json!({ "stream": stream, "status": "not polled yet" }),
+            Some(l) => serde_json::json!({
+                "stream": stream,
+                "status": if l.problem_since.is_some() { "connection problem" } else if l.consecutive_failures > 0 { "failing" } else { "healthy" },
+                "covered_until": l.covered_until,
+                "last_success": l.last_success,
+                "consecutive_failures": l.consecutive_failures,
+                "last_error": l.last_error,
+                "problem_since": l.problem_since,
+                "lost_intervals": l.lost.iter().map(|(from, to)| serde_json::json!({"from": from, "to": to})).collect::<Vec<_>>(),
+            }),
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "streams": streams })))
 }

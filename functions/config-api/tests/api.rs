@@ -27,6 +27,7 @@ struct Api {
 async fn api() -> Api {
     let secrets = Arc::new(MemorySecretStore::default());
     let admin = Arc::new(AdminService {
+        ingest: Arc::new(vigil::memory::MemoryIngestState::default()),
         config: Arc::new(MemoryConfigStore::default()),
         alerts: Arc::new(MemoryAlertStore::default()),
         secrets: secrets.clone(),
@@ -154,4 +155,27 @@ async fn credentials_are_write_only_and_never_echoed() {
     assert!(api.secrets.get_secret(&SecretName::connectwise(&acme)).await.unwrap().unwrap().expose().contains("priv-secret"));
     let bad_root = json!({"api_root": "ftp://cw", "company_id": "acme", "public_key": "pub", "private_key": "k", "client_id": "c"});
     assert_problem(&api.acme("PUT", "/v1/psa/connectwise", Some(bad_root)).await, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn an_msp_chooses_a_tenants_streams_and_sees_their_health() {
+    let api = api().await;
+    api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": TENANT, "name": "Contoso"}))).await;
+    let health = api.acme("GET", &format!("/v1/tenants/{TENANT}/streams"), None).await;
+    assert_eq!(health.2["streams"].as_array().unwrap().len(), 6, "five content types and Graph alerts by default");
+    assert_eq!(health.2["streams"][0]["status"], "not polled yet");
+    let narrowed =
+        api.acme("PUT", &format!("/v1/tenants/{TENANT}/streams"), Some(json!({"streams": ["Graph.AlertsV2", "Audit.Exchange"]}))).await;
+    assert_eq!(narrowed.2["streams"], json!(["Audit.Exchange", "Graph.AlertsV2"]));
+    assert_eq!(api.acme("GET", &format!("/v1/tenants/{TENANT}/streams"), None).await.2["streams"].as_array().unwrap().len(), 2);
+    assert_problem(
+        &api.acme("PUT", &format!("/v1/tenants/{TENANT}/streams"), Some(json!({"streams": ["Audit.Nope"]}))).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    assert_problem(
+        &api.acme("PUT", &format!("/v1/tenants/{TENANT}/streams"), Some(json!({"streams": []}))).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    let other = api.other_token.clone();
+    assert_problem(&api.call("GET", &format!("/v1/tenants/{TENANT}/streams"), Some(&other), None).await, StatusCode::NOT_FOUND);
 }

@@ -5,8 +5,9 @@
 use crate::alert::Alert;
 use crate::clock::Clock;
 use crate::error::{SecretError, StoreError};
+use crate::ids::AuditStream;
 use crate::ids::{AlertId, MspId, TenantId};
-use crate::ports::{AlertPage, AlertStore, ConfigStore, SecretName, SecretStore};
+use crate::ports::{AlertPage, AlertStore, ConfigStore, IngestStateStore, SecretName, SecretStore, StreamKey, StreamState};
 use crate::secret::SecretString;
 use crate::tenant::{ApiToken, ConnectWiseCredentials, ConnectWiseSettings, M365AppCredentials, Msp, Tenant};
 use crate::ticket::{Delivery, Destination};
@@ -47,6 +48,8 @@ pub struct AlertDetail {
 pub struct AdminService {
     pub config: Arc<dyn ConfigStore>,
     pub alerts: Arc<dyn AlertStore>,
+    /// The poller's coverage ledgers, read for stream health.
+    pub ingest: Arc<dyn IngestStateStore>,
     pub secrets: Arc<dyn SecretStore>,
     pub clock: Arc<dyn Clock>,
 }
@@ -203,6 +206,48 @@ impl AdminService {
         Ok(tenant)
     }
 
+    /// Chooses which audit streams are polled for a tenant (`None`: Vigil's defaults).
+    ///
+    /// # Errors
+    /// NotFound for an unknown tenant, Invalid for an empty list.
+    pub async fn set_streams(&self, msp_id: &MspId, tenant_id: &TenantId, streams: Option<Vec<AuditStream>>) -> Result<Tenant, AdminError> {
+        if streams.as_ref().is_some_and(Vec::is_empty) {
+            return Err(AdminError::Invalid("streams must name at least one stream, or be null for the defaults".into()));
+        }
+        let mut tenant = self.tenant(msp_id, tenant_id).await?;
+        let streams = streams.map(|mut s| {
+            s.sort();
+            s.dedup();
+            s
+        });
+        if tenant.streams != streams {
+            // New content types need the webhook on their subscriptions too.
+            tenant.webhook_registered = false;
+        }
+        tenant.streams = streams;
+        self.config.put_tenant(&tenant).await?;
+        Ok(tenant)
+    }
+
+    /// The health of each stream of a tenant: coverage, last success, failures, losses.
+    ///
+    /// # Errors
+    /// NotFound for an unknown tenant.
+    pub async fn stream_health(
+        &self,
+        msp_id: &MspId,
+        tenant_id: &TenantId,
+        default_streams: &[AuditStream],
+    ) -> Result<Vec<(AuditStream, Option<StreamState>)>, AdminError> {
+        let tenant = self.tenant(msp_id, tenant_id).await?;
+        let mut health = Vec::new();
+        for stream in tenant.streams.clone().unwrap_or_else(|| default_streams.to_vec()) {
+            let key = StreamKey { msp_id: msp_id.clone(), tenant_id: tenant_id.clone(), stream };
+            health.push((stream, self.ingest.get_stream(&key).await?));
+        }
+        Ok(health)
+    }
+
     /// A page of the MSP's alerts.
     ///
     /// # Errors
@@ -231,6 +276,7 @@ mod tests {
     fn service() -> (AdminService, Arc<MemorySecretStore>) {
         let secrets = Arc::new(MemorySecretStore::default());
         let service = AdminService {
+            ingest: Arc::new(MemoryIngestState::default()),
             config: Arc::new(MemoryConfigStore::default()),
             alerts: Arc::new(MemoryAlertStore::default()),
             secrets: secrets.clone(),

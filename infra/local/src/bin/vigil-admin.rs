@@ -34,6 +34,7 @@ async fn main() -> ExitCode {
     let sdk = vigil::aws::sdk_config_from_env().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let admin = AdminService {
+        ingest: Arc::new(vigil::memory::MemoryIngestState::default()),
         config: Arc::new(DynamoConfigStore::new(dynamo.clone(), config_table)),
         alerts: Arc::new(DynamoAlertStore::new(dynamo, alerts_table)),
         secrets: Arc::new(SecretsManagerStore::new(
