@@ -203,9 +203,11 @@ fn tenant_connection_problem(record: &AuditRecord) -> Option<PolicyMatch> {
     if let Some(failures) = record.raw.get("ConsecutiveFailures").and_then(crate::audit::int_or_string) {
         facts.push(Fact::new("Consecutive failures", failures.to_string()));
     }
+    // One alert per tenant and episode, not per stream: revoked consent breaks every stream
+    // at once, and an MSP wants one ticket for it. Each failing stream is a hit.
     Some(PolicyMatch {
-        group_key: stream.to_lowercase(),
-        title: format!("Vigil lost its connection to {organisation} ({stream})"),
+        group_key: "tenant-connection".to_owned(),
+        title: format!("Vigil lost its connection to {organisation}"),
         facts,
         resolves,
     })

@@ -13,6 +13,9 @@ pub const CONTOSO: &str = "5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11";
 const APP_ID: &str = "11111111-2222-4333-8444-555555555555";
 const APP_SECRET: &str = "demo-app-secret";
 const COMPANY_ID: i64 = 250;
+/// The second demo customer.
+pub const FABRIKAM: &str = "0b7d4c2e-3f1a-4e8b-9c6d-7a5e2f1b3c4d";
+const FABRIKAM_COMPANY_ID: i64 = 251;
 
 /// A failed demo step or check.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +85,10 @@ fn elevation_record(id: &str, at: DateTime<Utc>) -> Value {
         "Workload": "Exchange", "ClientIP": "203.0.113.50", "UserId": "bob@contoso.com", "ObjectId": "Organization Management",
         "Parameters": [{"Name": "Identity", "Value": "Organization Management"}, {"Name": "Member", "Value": "mallory@contoso.com"}]
     })
+}
+
+fn connection_tickets(tickets: &[vigil_simulators::connectwise::SimTicket]) -> Vec<vigil_simulators::connectwise::SimTicket> {
+    tickets.iter().filter(|t| t.body["summary"].as_str().unwrap_or_default().contains("Tenant connection problem")).cloned().collect()
 }
 
 async fn settle(stack: &LocalStack, out: &mut dyn Write) -> Result<(), DemoError> {
@@ -215,8 +222,82 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     references.sort_unstable();
     references.dedup();
     outcome.check(out, "every ticket carries a distinct alert reference", references.len() == after.len());
-    let dead = stack.peek("TicketsDeadLetterQueue").await.map_err(|e| fail(e.to_string()))?.len()
-        + stack.peek("EventsDeadLetterQueue").await.map_err(|e| fail(e.to_string()))?.len();
+    let _ = writeln!(out, "\n7. The MSP onboards a second customer, Fabrikam, mapped to ConnectWise company {FABRIKAM_COMPANY_ID}.");
+    stack.m365.add_tenant(FABRIKAM, APP_ID, APP_SECRET);
+    api.send(
+        reqwest::Method::POST,
+        "/v1/tenants",
+        Some(json!({"tenant_id": FABRIKAM, "name": "Fabrikam Inc", "domains": ["fabrikam.com"]})),
+    )
+    .await?;
+    api.send(
+        reqwest::Method::PUT,
+        &format!("/v1/tenants/{FABRIKAM}/m365-credentials"),
+        Some(json!({"client_id": APP_ID, "client_secret": APP_SECRET})),
+    )
+    .await?;
+    api.send(
+        reqwest::Method::PUT,
+        &format!("/v1/tenants/{FABRIKAM}/connectwise-company"),
+        Some(json!({"company_id": FABRIKAM_COMPANY_ID})),
+    )
+    .await?;
+    let mut fabrikam_rule = forwarding_record("f0a1c1e2-0002-4000-8000-000000000001", at(70), "exfil@mail-collector.example");
+    fabrikam_rule["OrganizationId"] = json!(FABRIKAM);
+    fabrikam_rule["UserId"] = json!("carol@fabrikam.com");
+    stack.m365.add_records(FABRIKAM, "Audit.Exchange", vec![fabrikam_rule]);
+    settle(stack, out).await?;
+    let fabrikam_tickets: Vec<_> =
+        stack.connectwise.tickets().into_iter().filter(|t| t.body["company"]["id"] == FABRIKAM_COMPANY_ID).collect();
+    for ticket in &fabrikam_tickets {
+        let _ = writeln!(
+            out,
+            "   ConnectWise ticket #{} for company {}: \"{}\"",
+            ticket.id,
+            FABRIKAM_COMPANY_ID,
+            ticket.body["summary"].as_str().unwrap_or("?")
+        );
+    }
+    outcome.check(out, "Fabrikam's alert became one ticket under its own company", fabrikam_tickets.len() == 1);
+
+    let _ = writeln!(out, "\n8. A Fabrikam admin removes Vigil's app (consent revoked); Vigil loses sight of the tenant.");
+    stack.m365.revoke_consent(FABRIKAM);
+    stack.m365.expire_tokens();
+    settle(stack, out).await?;
+    let problem = connection_tickets(&stack.connectwise.tickets());
+    for ticket in &problem {
+        let _ = writeln!(out, "   ConnectWise ticket #{}: \"{}\"", ticket.id, ticket.body["summary"].as_str().unwrap_or("?"));
+    }
+    let description = problem.first().and_then(|t| t.body["initialDescription"].as_str()).unwrap_or_default().to_owned();
+    outcome.check(
+        out,
+        "one connection-problem ticket for Fabrikam, with the error, the organisation and the UTC time",
+        problem.len() == 1
+            && problem[0].body["company"]["id"] == FABRIKAM_COMPANY_ID
+            && description.contains("AADSTS700016")
+            && description.contains("Fabrikam Inc")
+            && description.contains("Time (UTC)"),
+    );
+    settle(stack, out).await?;
+    outcome.check(out, "polling on while it is broken adds no second ticket", connection_tickets(&stack.connectwise.tickets()).len() == 1);
+
+    let _ = writeln!(out, "\n9. Consent is granted again; the next poll succeeds and the alert resolves itself.");
+    stack.m365.restore_consent(FABRIKAM);
+    settle(stack, out).await?;
+    let resolved = connection_tickets(&stack.connectwise.tickets());
+    for note in resolved.iter().flat_map(|t| t.notes.iter()) {
+        let _ = writeln!(out, "   note: {}", note["text"].as_str().unwrap_or("?").lines().next().unwrap_or_default());
+    }
+    outcome.check(
+        out,
+        "the connection-problem ticket got a 'resolved' note",
+        resolved.len() == 1 && resolved[0].notes.iter().any(|n| n["text"].as_str().unwrap_or_default().contains("resolved")),
+    );
+
+    let mut dead = 0;
+    for queue in ["PollJobsDeadLetterQueue", "EventsDeadLetterQueue", "TicketsDeadLetterQueue"] {
+        dead += stack.peek(queue).await.map_err(|e| fail(e.to_string()))?.len();
+    }
     outcome.check(out, "dead-letter queues are empty", dead == 0);
     Ok(outcome)
 }

@@ -256,7 +256,12 @@ impl PollService {
                 let tenant =
                     self.config.get_tenant(&msp_id, &tenant_id).await?.ok_or_else(|| PollError::UnknownTenant(tenant_id.to_string()))?;
                 let span = tracing::info_span!("poll_stream", msp_id = %msp_id, tenant_id = %tenant_id, stream = %stream);
-                tracing::Instrument::instrument(self.poll_stream(&tenant, stream), span).await
+                match tracing::Instrument::instrument(self.poll_stream(&tenant, stream), span).await {
+                    // A failure that retrying cannot fix is already in the stream's ledger and,
+                    // past the threshold, an alert: the job is done. The next tick tries again.
+                    Err(error) if error.class() != ErrorClass::Transient => Ok(PollReport { streams_failed: 1, ..PollReport::default() }),
+                    other => other,
+                }
             }
             PollJob::Fetch { msp_id, tenant_id, content_type, blobs } => {
                 let tenant =
@@ -564,8 +569,11 @@ impl PollService {
         error: Option<&PollError>,
     ) -> Result<(), PollError> {
         let now = self.clock.now();
+        // Streams that break together (revoked consent breaks them all) form one episode: the
+        // event is keyed by the 15-minute window the episode began in, so they count once.
+        let (episode_start, _) = crate::alert::AggregationWindow::minutes(15).containing(episode_start);
         let record = json!({
-            "Id": format!("vigil-connection:{}:{}:{}:{}", tenant.tenant_id, stream, episode_start.timestamp(), if operation == CONNECTION_PROBLEM { "problem" } else { "restored" }),
+            "Id": format!("vigil-connection:{}:{}:{}", tenant.tenant_id, episode_start.timestamp(), if operation == CONNECTION_PROBLEM { "problem" } else { "restored" }),
             "RecordType": 0,
             "CreationTime": episode_start.format("%Y-%m-%dT%H:%M:%S").to_string(),
             "Operation": operation,
@@ -845,10 +853,15 @@ mod tests {
             json!([record("a")]).to_string(),
         );
         let (report, failures) = tick(&f).await;
-        assert_eq!((report.records_enqueued, failures), (1, 2), "the orphan's two streams fail, the other tenant's work is done");
+        assert_eq!(
+            (report.records_enqueued, report.streams_failed, failures),
+            (1, 2, 0),
+            "the orphan's two streams fail (recorded, not retried), the other tenant's work is done"
+        );
         let events = connection_events(&f.events);
         assert!(events.iter().all(|e| e["OrganizationId"] == orphan.tenant_id.as_str()));
-        assert_eq!(events.len(), 2);
+        assert_eq!(events.len(), 2, "one event per broken stream");
+        assert_eq!(events[0]["Id"], events[1]["Id"], "but one episode: they count once");
     }
 
     #[tokio::test]

@@ -4,15 +4,16 @@
 use std::process::ExitCode;
 use vigil_local::{LocalOptions, LocalStack, demo};
 
-fn init_logs() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+fn init_logs(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_logs();
     let command = std::env::args().nth(1).unwrap_or_default();
+    // The demo narrates on stdout; logs (stderr) stay quiet unless RUST_LOG asks for more.
+    init_logs(if command == "demo" { "error" } else { "warn" });
     match command.as_str() {
         "up" => up().await,
         "demo" => run_demo().await,
