@@ -9,15 +9,16 @@
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-moto="${VIGIL_MOTO_SERVER:-$repo_root/.tools/bin/moto_server}"
-if [[ ! -x $moto ]]; then
-  echo "with-moto: $moto not found; run infra/scripts/install-tools.sh" >&2
+python="$repo_root/.tools/bin/python"
+if [[ ! -x $repo_root/.tools/bin/moto_server ]]; then
+  echo "with-moto: moto is not installed in .tools; run infra/scripts/install-tools.sh" >&2
   exit 1
 fi
 
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 log="$(mktemp -t vigil-moto.XXXXXX.log)"
-"$moto" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+# moto_server.py: moto with DynamoDB requests serialised (see the file for why).
+"$python" "$repo_root/infra/scripts/moto_server.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 moto_pid=$!
 cleanup() { kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true; rm -f "$log"; }
 trap cleanup EXIT

@@ -115,3 +115,25 @@ pub async fn poll_and_settle(stack: &LocalStack) -> vigil::services::poll::PollR
     tokio::time::sleep(StdDuration::from_millis(1100)).await;
     stack.poll_and_settle(StdDuration::from_secs(90)).await.unwrap()
 }
+
+/// Onboards one more tenant of an already onboarded MSP through the config API, as [`onboard`]
+/// does (registration as "Customer {company_id}", Microsoft credentials also consented in the
+/// simulator, ConnectWise company mapping); the MSP's ConnectWise keys are already stored.
+pub async fn onboard_tenant(stack: &LocalStack, msp: &MspClient, tenant_id: &str, company_id: i64) {
+    let ok = |r: (u16, String, Value)| assert!((200..300).contains(&r.0), "{r:?}");
+    let tenant =
+        json!({"tenant_id": tenant_id, "name": format!("Customer {company_id}"), "domains": [format!("customer{company_id}.example")]});
+    ok(msp.call(reqwest::Method::POST, "/v1/tenants", Some(tenant)).await);
+    let app_id = "11111111-2222-4333-8444-555555555555";
+    stack.m365.add_tenant(tenant_id, app_id, "tenant-app-secret");
+    ok(msp
+        .call(
+            reqwest::Method::PUT,
+            &format!("/v1/tenants/{tenant_id}/m365-credentials"),
+            Some(json!({"client_id": app_id, "client_secret": "tenant-app-secret"})),
+        )
+        .await);
+    ok(msp
+        .call(reqwest::Method::PUT, &format!("/v1/tenants/{tenant_id}/connectwise-company"), Some(json!({"company_id": company_id})))
+        .await);
+}

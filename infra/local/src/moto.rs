@@ -31,6 +31,22 @@ impl MotoServer {
         std::env::var_os("VIGIL_MOTO_SERVER").map_or_else(|| crate::repo_root().join(".tools/bin/moto_server"), PathBuf::from)
     }
 
+    /// The command that starts moto: `infra/scripts/moto_server.py` (moto with DynamoDB
+    /// requests serialised, because moto's cancelled transactions undo concurrent writes)
+    /// under the tools venv's Python, unless `$VIGIL_MOTO_SERVER` names another executable.
+    fn command(port: u16) -> Command {
+        let port = port.to_string();
+        if let Some(custom) = std::env::var_os("VIGIL_MOTO_SERVER") {
+            let mut command = Command::new(custom);
+            command.args(["-H", "127.0.0.1", "-p", &port]);
+            return command;
+        }
+        let root = crate::repo_root();
+        let mut command = Command::new(root.join(".tools/bin/python"));
+        command.arg(root.join("infra/scripts/moto_server.py")).args(["-H", "127.0.0.1", "-p", &port]);
+        command
+    }
+
     /// Starts moto on a free loopback port and waits until it answers.
     ///
     /// # Errors
@@ -41,13 +57,7 @@ impl MotoServer {
             return Err(MotoError::NotInstalled(executable.display().to_string()));
         }
         let port = free_port().map_err(MotoError::Spawn)?;
-        let child = Command::new(&executable)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(MotoError::Spawn)?;
+        let child = Self::command(port).stdout(Stdio::null()).stderr(Stdio::null()).kill_on_drop(true).spawn().map_err(MotoError::Spawn)?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let server = Self { child, endpoint };
         wait_ready(&server.endpoint).await?;

@@ -398,6 +398,13 @@ impl M365SimHandle {
         Some(subscription_json(content_type, sub))
     }
 
+    /// Delays every token, Management Activity API and Graph response by `latency` (default
+    /// zero), like a real round trip to Microsoft. Control endpoints answer at once.
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.inner.latency_micros.store(micros, Ordering::Relaxed);
+    }
+
     /// Stops the server (graceful, at most ~2 s, then aborted). Other clones become inert.
     pub async fn shutdown(self) {
         let task = self.server.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -418,6 +425,8 @@ impl M365SimHandle {
 struct Inner {
     base_url: String,
     state: Mutex<SimState>,
+    /// Delay before answering token, Management API and Graph requests, in microseconds.
+    latency_micros: AtomicU64,
 }
 
 struct SimState {
@@ -554,6 +563,7 @@ impl Inner {
     fn new(base_url: String) -> Self {
         Self {
             base_url,
+            latency_micros: AtomicU64::new(0),
             state: Mutex::new(SimState {
                 tenants: HashMap::new(),
                 blobs: HashMap::new(),
@@ -573,6 +583,14 @@ impl Inner {
 
     fn lock(&self) -> MutexGuard<'_, SimState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits the simulated network/service latency. Called before any lock is taken.
+    async fn delay(&self) {
+        let micros = self.latency_micros.load(Ordering::Relaxed);
+        if micros > 0 {
+            tokio::time::sleep(std::time::Duration::from_micros(micros)).await;
+        }
     }
 
     fn login_base(&self) -> String {
@@ -1566,6 +1584,7 @@ fn fetch_blob(st: &mut SimState, ctx: &Ctx<'_>, content_id: &str) -> Response {
 // ---------------------------------------------------------------------------------------------
 
 async fn graph_alerts(State(sim): State<Arc<Inner>>, uri: Uri, headers: HeaderMap) -> Response {
+    sim.delay().await;
     sim.handle_graph_alerts(&uri, &headers)
 }
 
@@ -1618,10 +1637,12 @@ fn router(inner: Shared) -> Router {
 }
 
 async fn token_v2(State(sim): State<Shared>, Path(tenant): Path<String>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    sim.delay().await;
     sim.handle_token(TokenVersion::V2, &tenant, &uri, &headers, &body)
 }
 
 async fn token_v1(State(sim): State<Shared>, Path(tenant): Path<String>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    sim.delay().await;
     sim.handle_token(TokenVersion::V1, &tenant, &uri, &headers, &body)
 }
 
@@ -1633,6 +1654,7 @@ async fn manage(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    sim.delay().await;
     let mut resp = sim.handle_manage(&method, &uri, &headers, &version, &tenant, &rest, &body);
     match resp.extensions_mut().remove::<PendingStart>() {
         Some(pending) => sim.finish_start(pending).await,

@@ -571,3 +571,18 @@ async fn control_endpoints_drive_the_simulator() {
     assert_eq!(requests[0]["method"], "POST");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn latency_delays_token_and_api_responses() {
+    let sim = sim_with_tenants().await;
+    let latency = std::time::Duration::from_millis(150);
+    sim.set_latency(latency);
+    let started = std::time::Instant::now();
+    let token = token(&sim, TENANT_A).await;
+    assert!(started.elapsed() >= latency, "token answered after {:?}", started.elapsed());
+    let started = std::time::Instant::now();
+    let resp = start_subscription(&sim, TENANT_A, &token, "Audit.Exchange").await;
+    assert!(resp.status().is_success());
+    assert!(started.elapsed() >= latency, "API answered after {:?}", started.elapsed());
+    sim.shutdown().await;
+}

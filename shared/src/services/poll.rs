@@ -434,13 +434,53 @@ impl PollService {
         // Collect the futures first: a closure over `&ContentBlob` inside the stream would make
         // the whole future fail the `Send` check Lambda runtimes need.
         let fetches: Vec<_> = blobs.iter().map(|blob| self.process_blob(tenant, credentials, content_type, blob)).collect();
-        let results: Vec<Result<PollReport, PollError>> =
+        let results: Vec<Result<(PollReport, Option<PendingBlob>), PollError>> =
             futures::stream::iter(fetches).buffer_unordered(self.settings.blob_concurrency.max(1)).collect().await;
         let mut report = PollReport::default();
+        let mut pending = Vec::new();
         for result in results {
-            report.add(&result?);
+            let (blob_report, open) = result?;
+            report.add(&blob_report);
+            pending.extend(open);
+        }
+        // Records that were in flight may have been claimed by a sibling blob of this very job
+        // (Microsoft repeats records across blobs): now that the pass is over, claim again.
+        for blob in pending {
+            self.settle_pending(tenant, AuditStream::from(content_type), blob, &mut report).await?;
         }
         Ok(report)
+    }
+
+    /// Second chance for records another claim held during the first pass: claim what is free
+    /// now, and close the blob unless a claim is still held (by a run that may have crashed;
+    /// a later poll takes it over once its lease has passed).
+    async fn settle_pending(
+        &self,
+        tenant: &Tenant,
+        stream: AuditStream,
+        blob: PendingBlob,
+        report: &mut PollReport,
+    ) -> Result<(), PollError> {
+        let now = self.clock.now();
+        let mut claimed_ids = Vec::new();
+        let mut claimed = Vec::new();
+        let mut still_held = 0;
+        for (id, record) in blob.records {
+            match self.state.claim_record(&tenant.msp_id, &tenant.tenant_id, &id, now, self.settings.claim_lease).await? {
+                ClaimOutcome::Claimed => {
+                    report.records_skipped -= 1;
+                    claimed_ids.push(id);
+                    claimed.push(record);
+                }
+                ClaimOutcome::AlreadyProcessed => {}
+                ClaimOutcome::InFlight => still_held += 1,
+            }
+        }
+        self.enqueue(tenant, stream, &blob.content_id, claimed, &claimed_ids, now, report).await?;
+        if still_held == 0 {
+            self.state.mark_blob_done(&tenant.msp_id, &tenant.tenant_id, &blob.content_id, now).await?;
+        }
+        Ok(())
     }
 
     async fn process_blob(
@@ -449,10 +489,10 @@ impl PollService {
         credentials: &M365AppCredentials,
         content_type: ContentType,
         blob: &ContentBlob,
-    ) -> Result<PollReport, PollError> {
+    ) -> Result<(PollReport, Option<PendingBlob>), PollError> {
         let mut report = PollReport::default();
         if self.state.blob_done(&tenant.msp_id, &tenant.tenant_id, &blob.content_id).await? {
-            return Ok(report);
+            return Ok((report, None));
         }
         let body = self.source.fetch_content(&tenant.tenant_id, credentials, blob).await?;
         report.blobs_fetched += 1;
@@ -492,18 +532,29 @@ impl PollService {
             .await;
         let mut claimed_ids = Vec::new();
         let mut claimed = Vec::new();
+        let mut in_flight = Vec::new();
         for claim in claims {
             match claim? {
                 (ClaimOutcome::Claimed, id, record) => {
                     claimed_ids.push(id);
                     claimed.push(record);
                 }
-                _ => report.records_skipped += 1,
+                (ClaimOutcome::InFlight, id, record) => {
+                    in_flight.push((id, record));
+                    report.records_skipped += 1;
+                }
+                (ClaimOutcome::AlreadyProcessed, _, _) => report.records_skipped += 1,
             }
         }
         self.enqueue(tenant, stream, &blob.content_id, claimed, &claimed_ids, now, &mut report).await?;
-        self.state.mark_blob_done(&tenant.msp_id, &tenant.tenant_id, &blob.content_id, now).await?;
-        Ok(report)
+        // A record another run claimed but has not enqueued yet may never be enqueued (that run
+        // may have crashed): the blob stays open, so a later poll takes the claim over once its
+        // lease has passed.
+        if in_flight.is_empty() {
+            self.state.mark_blob_done(&tenant.msp_id, &tenant.tenant_id, &blob.content_id, now).await?;
+            return Ok((report, None));
+        }
+        Ok((report, Some(PendingBlob { content_id: blob.content_id.clone(), records: in_flight })))
     }
 
     /// Sends claimed records for evaluation, then marks the claims done.
@@ -597,6 +648,12 @@ impl PollService {
         self.events.send_all(&[to_json(&message)]).await?;
         Ok(())
     }
+}
+
+/// A blob left open because some of its records were claimed elsewhere.
+struct PendingBlob {
+    content_id: String,
+    records: Vec<(RecordId, Value)>,
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> String {
@@ -748,6 +805,29 @@ mod tests {
         assert_eq!(again.records_enqueued, 0);
         assert!(f.events.drain().is_empty(), "polling the same content again enqueues nothing");
         assert_eq!(f.source.fetch_count(), 2, "finished blobs are not fetched again");
+    }
+
+    #[tokio::test]
+    async fn a_record_claimed_by_a_run_that_crashed_is_enqueued_once_its_lease_has_passed() {
+        let f = fixture().await;
+        let at = f.clock.now() - Duration::minutes(2);
+        f.source.publish(&f.tenant.tenant_id, ContentType::Exchange, at, json!([record("stuck"), record("fine")]).to_string());
+        // A run claimed "stuck" and died before enqueueing it.
+        let stuck = RecordId::parse("stuck").unwrap();
+        f.service
+            .state
+            .claim_record(&f.tenant.msp_id, &f.tenant.tenant_id, &stuck, f.clock.now(), f.service.settings.claim_lease)
+            .await
+            .unwrap();
+        let (first, _) = tick(&f).await;
+        assert_eq!((first.records_enqueued, first.records_skipped), (1, 1));
+        f.clock.advance(Duration::minutes(6));
+        let (second, _) = tick(&f).await;
+        assert_eq!(second.records_enqueued, 1, "the abandoned claim is taken over; the blob was left open for it");
+        assert_eq!(ids(&enqueued(&f.events)), ["fine", "stuck"]);
+        f.clock.advance(Duration::minutes(1));
+        let (third, _) = tick(&f).await;
+        assert_eq!((third.records_enqueued, third.blobs_fetched), (0, 0), "now the blob is done");
     }
 
     #[tokio::test]
