@@ -100,11 +100,20 @@ fn tenant(msp_id: &MspId, tenant_id: &TenantId, name: &str) -> Tenant {
 pub async fn config_store_contract(store: &dyn ConfigStore) {
     let msp_id = unique_msp();
     let other_msp = unique_msp();
-    let msp = Msp { id: msp_id.clone(), name: "Acme".into(), created_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap() };
+    let msp = Msp {
+        id: msp_id.clone(),
+        name: "Acme".into(),
+        publisher_identifier: None,
+        created_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+    };
     assert!(store.create_msp(&msp).await.unwrap(), "a new MSP is created");
     assert!(!store.create_msp(&Msp { name: "Other".into(), ..msp.clone() }).await.unwrap(), "creating it again is refused");
     assert_eq!(store.get_msp(&msp_id).await.unwrap(), Some(msp), "and leaves it unchanged");
     assert_eq!(store.get_msp(&other_msp).await.unwrap(), None);
+    let mut with_publisher = store.get_msp(&msp_id).await.unwrap().unwrap();
+    with_publisher.publisher_identifier = Some(unique_tenant());
+    store.put_msp(&with_publisher).await.unwrap();
+    assert_eq!(store.get_msp(&msp_id).await.unwrap(), Some(with_publisher), "settings are replaced");
 
     let hash = TokenHash(unique_suffix());
     store.add_api_token(&msp_id, &hash, Utc::now()).await.unwrap();

@@ -44,6 +44,10 @@ impl ConfigStore for MemoryConfigStore {
     async fn get_msp(&self, msp_id: &MspId) -> Result<Option<Msp>, StoreError> {
         Ok(lock(&self.msps).get(msp_id).cloned())
     }
+    async fn put_msp(&self, msp: &Msp) -> Result<(), StoreError> {
+        lock(&self.msps).insert(msp.id.clone(), msp.clone());
+        Ok(())
+    }
     async fn add_api_token(&self, msp_id: &MspId, hash: &TokenHash, _now: DateTime<Utc>) -> Result<(), StoreError> {
         lock(&self.tokens).insert((msp_id.clone(), hash.clone()));
         Ok(())

@@ -20,6 +20,8 @@ pub trait ConfigStore: Send + Sync {
     /// Creates an MSP; `false` if it already exists (unchanged).
     async fn create_msp(&self, msp: &Msp) -> Result<bool, StoreError>;
     async fn get_msp(&self, msp_id: &MspId) -> Result<Option<Msp>, StoreError>;
+    /// Replaces an MSP's record (its settings).
+    async fn put_msp(&self, msp: &Msp) -> Result<(), StoreError>;
     /// Stores the hash of a newly issued API token.
     async fn add_api_token(&self, msp_id: &MspId, hash: &TokenHash, now: DateTime<Utc>) -> Result<(), StoreError>;
     async fn api_token_exists(&self, msp_id: &MspId, hash: &TokenHash) -> Result<bool, StoreError>;

@@ -11,6 +11,11 @@ use sha2::{Digest, Sha256};
 pub struct Msp {
     pub id: MspId,
     pub name: String,
+    /// The MSP's own Entra tenant id, sent as `PublisherIdentifier` on its tenants' Management
+    /// Activity API calls so throttling counts against the MSP's own quota. `None`: the
+    /// deployment's default.
+    #[serde(default)]
+    pub publisher_identifier: Option<TenantId>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -80,6 +85,10 @@ pub struct ConnectWiseCredentials {
 pub struct M365AppCredentials {
     pub client_id: String,
     pub client_secret: SecretString,
+    /// The `PublisherIdentifier` to send for this tenant (its MSP's own Entra tenant id); not
+    /// stored with the secret, filled in by the poller from the MSP. `None`: the deployment's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publisher_identifier: Option<String>,
 }
 
 /// The SHA-256 of an API token; the only form in which tokens are stored.

@@ -42,7 +42,7 @@ fn tenant() -> TenantId {
 }
 
 fn credentials() -> M365AppCredentials {
-    M365AppCredentials { client_id: CLIENT_ID.into(), client_secret: SecretString::new(CLIENT_SECRET) }
+    M365AppCredentials { client_id: CLIENT_ID.into(), client_secret: SecretString::new(CLIENT_SECRET), publisher_identifier: None }
 }
 
 fn last_hour() -> TimeWindow {
@@ -110,7 +110,11 @@ async fn a_tenant_with_revoked_consent_is_access_refused_and_permanent() {
 #[tokio::test]
 async fn a_wrong_client_secret_is_access_refused_and_never_shown() {
     let (_sim, client) = m365().await;
-    let wrong = M365AppCredentials { client_id: CLIENT_ID.into(), client_secret: SecretString::new("wrong-secret-value-456") };
+    let wrong = M365AppCredentials {
+        client_id: CLIENT_ID.into(),
+        client_secret: SecretString::new("wrong-secret-value-456"),
+        publisher_identifier: None,
+    };
 
     let error = client.list_content(&tenant(), &wrong, ContentType::Exchange, last_hour()).await.unwrap_err();
 

@@ -468,3 +468,37 @@ async fn a_record_claimed_by_a_run_that_crashed_is_enqueued_once_its_lease_has_p
     assert_eq!(alerts[0]["hit_count"], 2);
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_msp_polls_with_its_own_publisher_identifier() {
+    let stack = start_stack().await;
+    let msp = onboard(&stack, MSP, TENANT, 250).await;
+    let own = "9a1c8f7e-0000-4000-8000-00000000aa02";
+    let (status, _, _) = msp.call(reqwest::Method::PUT, "/v1/msp", Some(serde_json::json!({"publisher_identifier": own}))).await;
+    assert_eq!(status, 200);
+    poll_and_settle(&stack).await;
+    let management_calls: Vec<_> = stack.m365.request_log().into_iter().filter(|r| r.path.contains("/activity/feed/")).collect();
+    assert!(!management_calls.is_empty());
+    assert!(management_calls.iter().all(|r| r.query_param("PublisherIdentifier").as_deref() == Some(own)), "{management_calls:?}");
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_tenant_is_retried_after_retry_after_without_delaying_the_others() {
+    let stack = start_stack().await;
+    let msp = onboard(&stack, MSP, TENANT, 250).await;
+    let second = "0c1d2e3f-4a5b-4c6d-8e7f-901234567890";
+    vigil_tests::onboard_tenant(&stack, &msp, second, 251).await;
+    poll_and_settle(&stack).await;
+    for tenant in [TENANT, second] {
+        stack.m365.add_records(tenant, "Audit.Exchange", vec![forwarding_record(tenant, &vigil_tests::record_id(1), in_current_window(1))]);
+    }
+    // The next listing answers 429 + Retry-After: 1 (for whichever job asks first).
+    stack.m365.fail_next(M365Operation::ListContent, M365Failure::Throttle, 1);
+    let report = poll_and_settle(&stack).await;
+    assert!(stack.mappings["AuditPollerFunction"].failures.load(Ordering::Relaxed) >= 1, "one job was throttled and retried");
+    let tickets = stack.connectwise.tickets();
+    assert_eq!(tickets.len(), 2, "both tenants' records arrive: {report:?}");
+    assert!(stack.peek("PollJobsDeadLetterQueue").await.unwrap().is_empty());
+    stack.shutdown().await;
+}

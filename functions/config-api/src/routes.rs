@@ -19,6 +19,7 @@ use vigil::tenant::{ConnectWiseCredentials, ConnectWiseSettings, M365AppCredenti
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route("/v1/msp", get(get_msp).put(set_msp))
         .route("/v1/tenants", get(list_tenants).post(register_tenant))
         .route("/v1/tenants/{tenant_id}", get(get_tenant))
         .route("/v1/tenants/{tenant_id}/m365-credentials", put(set_m365_credentials))
@@ -107,7 +108,11 @@ async fn set_m365_credentials(
 ) -> Result<StatusCode, Problem> {
     state
         .admin
-        .set_m365_credentials(&msp, &tenant_id(&raw)?, M365AppCredentials { client_id: body.client_id, client_secret: body.client_secret })
+        .set_m365_credentials(
+            &msp,
+            &tenant_id(&raw)?,
+            M365AppCredentials { client_id: body.client_id, client_secret: body.client_secret, publisher_identifier: None },
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -237,4 +242,27 @@ async fn stream_health(
         })
         .collect();
     Ok(Json(serde_json::json!({ "streams": streams })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MspSettings {
+    /// The MSP's own Entra tenant id (GUID), or null for the deployment's.
+    publisher_identifier: Option<TenantId>,
+}
+
+fn msp_view(msp: &vigil::tenant::Msp) -> serde_json::Value {
+    serde_json::json!({ "msp_id": msp.id, "name": msp.name, "publisher_identifier": msp.publisher_identifier, "created_at": msp.created_at })
+}
+
+async fn get_msp(State(state): State<AppState>, Caller(msp): Caller) -> Result<Json<serde_json::Value>, Problem> {
+    Ok(Json(msp_view(&state.admin.msp(&msp).await?)))
+}
+
+async fn set_msp(
+    State(state): State<AppState>,
+    Caller(msp): Caller,
+    ApiJson(body): ApiJson<MspSettings>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    Ok(Json(msp_view(&state.admin.set_publisher_identifier(&msp, body.publisher_identifier).await?)))
 }

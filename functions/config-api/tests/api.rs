@@ -179,3 +179,18 @@ async fn an_msp_chooses_a_tenants_streams_and_sees_their_health() {
     let other = api.other_token.clone();
     assert_problem(&api.call("GET", &format!("/v1/tenants/{TENANT}/streams"), Some(&other), None).await, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn an_msp_sets_its_own_publisher_identifier() {
+    let api = api().await;
+    assert_eq!(api.acme("GET", "/v1/msp", None).await.2["publisher_identifier"], Value::Null);
+    let set = api.acme("PUT", "/v1/msp", Some(json!({"publisher_identifier": "9A1C8F7E-0000-4000-8000-00000000AA02"}))).await;
+    assert_eq!(set.2["publisher_identifier"], "9a1c8f7e-0000-4000-8000-00000000aa02");
+    assert_eq!(api.acme("GET", "/v1/msp", None).await.2["msp_id"], "acme");
+    assert_problem(
+        &api.acme("PUT", "/v1/msp", Some(json!({"publisher_identifier": "not-a-guid"}))).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    let other = api.other_token.clone();
+    assert_eq!(api.call("GET", "/v1/msp", Some(&other), None).await.2["publisher_identifier"], Value::Null, "one MSP's setting is its own");
+}

@@ -257,7 +257,8 @@ async fn the_simulator_validates_and_notifies_a_served_receiver() {
         "aaaa0000-bb11-2222-33cc-444444dddddd".into(),
     );
     let tenant_id = TenantId::parse(TENANT_A).unwrap();
-    let credentials = M365AppCredentials { client_id: CLIENT_ID.into(), client_secret: SecretString::new("s3cret") };
+    let credentials =
+        M365AppCredentials { client_id: CLIENT_ID.into(), client_secret: SecretString::new("s3cret"), publisher_identifier: None };
     let address = format!("{base}/webhooks/o365/acme/{TENANT_A}");
     let registration = WebhookRegistration { address: address.clone(), auth_id: SecretString::new(AUTH_A) };
 

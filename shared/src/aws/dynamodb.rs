@@ -195,6 +195,9 @@ impl ConfigStore for DynamoConfigStore {
     async fn get_msp(&self, msp_id: &MspId) -> Result<Option<Msp>, StoreError> {
         get(&self.client, &self.table, key(msp_pk(msp_id), "PROFILE".into()), "get MSP").await?.map(|i| from_item(i, "MSP")).transpose()
     }
+    async fn put_msp(&self, msp: &Msp) -> Result<(), StoreError> {
+        put(&self.client, &self.table, to_item(msp, msp_pk(&msp.id), "PROFILE".into())?, "put MSP").await
+    }
     async fn add_api_token(&self, msp_id: &MspId, hash: &TokenHash, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut item = key(msp_pk(msp_id), format!("TOKEN#{}", hash.0));
         item.insert("created_at".into(), s(now.to_rfc3339()));

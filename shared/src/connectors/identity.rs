@@ -298,7 +298,7 @@ mod tests {
     }
 
     fn credentials() -> M365AppCredentials {
-        M365AppCredentials { client_id: "App-ID".into(), client_secret: SecretString::new("secret") }
+        M365AppCredentials { client_id: "App-ID".into(), client_secret: SecretString::new("secret"), publisher_identifier: None }
     }
 
     #[tokio::test]

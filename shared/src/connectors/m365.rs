@@ -186,17 +186,23 @@ impl ManagementActivityClient {
         }
     }
 
-    fn feed_url(&self, tenant_id: &TenantId, operation: &str, query: &[(&str, &str)]) -> Result<Url, SourceError> {
+    /// The `PublisherIdentifier` for calls with these credentials: the MSP's own, when the
+    /// poller filled it in, else the deployment's.
+    fn publisher<'a>(&'a self, credentials: &'a M365AppCredentials) -> &'a str {
+        credentials.publisher_identifier.as_deref().filter(|p| !p.is_empty()).unwrap_or(&self.publisher_identifier)
+    }
+
+    fn feed_url(&self, tenant_id: &TenantId, publisher: &str, operation: &str, query: &[(&str, &str)]) -> Result<Url, SourceError> {
         let base = format!("{}/api/v1.0/{}/activity/feed/{operation}", self.endpoints.management(), tenant_id);
         let mut pairs: Vec<(&str, &str)> = query.to_vec();
-        pairs.push((PUBLISHER_PARAM, &self.publisher_identifier));
+        pairs.push((PUBLISHER_PARAM, publisher));
         Url::parse_with_params(&base, &pairs)
             .map_err(|e| SourceError::Rejected { code: "InvalidUrl".into(), message: format!("{operation}: {e}") })
     }
 
     /// Turns a URL handed out by the service (`NextPageUri`, `contentUri`) into one we will send
     /// our bearer token to: absolute, on the Management API's origin, with `PublisherIdentifier`.
-    fn service_url(&self, raw: &str, operation: Operation) -> Result<Url, SourceError> {
+    fn service_url(&self, raw: &str, publisher: &str, operation: Operation) -> Result<Url, SourceError> {
         let base = Url::parse(&format!("{}/", self.endpoints.management()))
             .map_err(|e| SourceError::Rejected { code: "InvalidUrl".into(), message: format!("management base: {e}") })?;
         let url = base
@@ -213,7 +219,7 @@ impl ManagementActivityClient {
                 ),
             });
         }
-        Ok(with_publisher_identifier(url, &self.publisher_identifier))
+        Ok(with_publisher_identifier(url, publisher))
     }
 
     /// Starts the content type's subscription, registering `webhook` if given; "already enabled"
@@ -225,7 +231,8 @@ impl ManagementActivityClient {
         content_type: ContentType,
         webhook: Option<&WebhookRegistration>,
     ) -> Result<(), SourceError> {
-        let url = self.feed_url(tenant_id, "subscriptions/start", &[("contentType", content_type.as_str())])?;
+        let url =
+            self.feed_url(tenant_id, self.publisher(credentials), "subscriptions/start", &[("contentType", content_type.as_str())])?;
         let body = webhook.map(|webhook| {
             serde_json::json!({"webhook": {"address": webhook.address, "authId": webhook.auth_id.expose(), "expiration": ""}}).to_string()
         });
@@ -262,6 +269,7 @@ impl AuditSource for ManagementActivityClient {
         let end = format_window_time(window.end);
         let first = self.feed_url(
             tenant_id,
+            self.publisher(credentials),
             "subscriptions/content",
             &[("contentType", content_type.as_str()), ("startTime", &start), ("endTime", &end)],
         )?;
@@ -294,7 +302,7 @@ impl AuditSource for ManagementActivityClient {
             let body = response.text().await.map_err(|e| SourceError::Unavailable(transport_failure("list content", &e)))?;
             blobs.extend(parse_content_list(&body)?);
             match next {
-                Some(next) => url = self.service_url(&next, Operation::ListContent)?,
+                Some(next) => url = self.service_url(&next, self.publisher(credentials), Operation::ListContent)?,
                 None => break,
             }
         }
@@ -308,7 +316,7 @@ impl AuditSource for ManagementActivityClient {
         credentials: &M365AppCredentials,
         blob: &ContentBlob,
     ) -> Result<String, SourceError> {
-        let url = self.service_url(&blob.content_uri, Operation::FetchContent)?;
+        let url = self.service_url(&blob.content_uri, self.publisher(credentials), Operation::FetchContent)?;
         match self.send(tenant_id, credentials, reqwest::Method::GET, &url, Operation::FetchContent).await? {
             Ok(response) => {
                 let body = response.text().await.map_err(|e| SourceError::Unavailable(transport_failure("fetch content", &e)))?;
@@ -525,7 +533,12 @@ mod tests {
         let tenant = TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap();
         let start = DateTime::parse_from_rfc3339("2026-01-05T09:00:00.500Z").unwrap().with_timezone(&Utc);
         let url = client()
-            .feed_url(&tenant, "subscriptions/content", &[("contentType", "Audit.Exchange"), ("startTime", &format_window_time(start))])
+            .feed_url(
+                &tenant,
+                "pub-guid",
+                "subscriptions/content",
+                &[("contentType", "Audit.Exchange"), ("startTime", &format_window_time(start))],
+            )
             .unwrap();
         assert_eq!(
             url.as_str(),
@@ -539,6 +552,7 @@ mod tests {
         let blob = client
             .service_url(
                 "https://manage.example/api/v1.0/t/activity/feed/audit/20260105$20260105$audit_exchange$000001",
+                "pub-guid",
                 Operation::FetchContent,
             )
             .unwrap();
@@ -549,6 +563,7 @@ mod tests {
         let next = client
             .service_url(
                 "https://manage.example/api/v1/t/activity/feed/subscriptions/content?contentType=Audit.General&nextPage=2026R1",
+                "pub-guid",
                 Operation::ListContent,
             )
             .unwrap();
@@ -556,15 +571,25 @@ mod tests {
             next.as_str(),
             "https://manage.example/api/v1/t/activity/feed/subscriptions/content?contentType=Audit.General&nextPage=2026R1&PublisherIdentifier=pub-guid"
         );
-        let already = client.service_url("https://manage.example/x?publisheridentifier=other", Operation::ListContent).unwrap();
+        let already = client.service_url("https://manage.example/x?publisheridentifier=other", "pub-guid", Operation::ListContent).unwrap();
         assert_eq!(already.as_str(), "https://manage.example/x?publisheridentifier=other");
         assert!(
-            matches!(client.service_url("https://evil.example/api", Operation::FetchContent), Err(SourceError::Rejected { code, .. }) if code == "ForeignUrl"),
+            matches!(client.service_url("https://evil.example/api", "pub-guid", Operation::FetchContent), Err(SourceError::Rejected { code, .. }) if code == "ForeignUrl"),
             "the bearer token only goes to the Management API"
         );
     }
 
     #[test]
+    #[test]
+    fn an_msps_own_publisher_identifier_replaces_the_deployments() {
+        let client = client();
+        let mut credentials =
+            M365AppCredentials { client_id: "app".into(), client_secret: SecretString::new("s"), publisher_identifier: None };
+        assert_eq!(client.publisher(&credentials), "pub-guid");
+        credentials.publisher_identifier = Some("msp-own-guid".into());
+        assert_eq!(client.publisher(&credentials), "msp-own-guid");
+    }
+
     fn both_next_page_header_spellings_are_followed() {
         let mut headers = HeaderMap::new();
         assert_eq!(next_page_uri(&headers), None);

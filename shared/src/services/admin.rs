@@ -70,10 +70,29 @@ impl AdminService {
     /// When the store fails or the random source fails.
     pub async fn create_msp_with_token(&self, msp_id: &MspId, name: &str) -> Result<SecretString, AdminError> {
         let now = self.clock.now();
-        self.config.create_msp(&Msp { id: msp_id.clone(), name: name.to_owned(), created_at: now }).await?;
+        self.config.create_msp(&Msp { id: msp_id.clone(), name: name.to_owned(), publisher_identifier: None, created_at: now }).await?;
         let (token, issued) = ApiToken::issue(msp_id).map_err(|e| AdminError::Random(e.to_string()))?;
         self.config.add_api_token(msp_id, &issued.hash, now).await?;
         Ok(token)
+    }
+
+    /// The caller's MSP record (its settings).
+    ///
+    /// # Errors
+    /// NotFound when the MSP record is missing.
+    pub async fn msp(&self, msp_id: &MspId) -> Result<Msp, AdminError> {
+        self.config.get_msp(msp_id).await?.ok_or_else(|| AdminError::NotFound(format!("MSP {msp_id}")))
+    }
+
+    /// Sets the MSP's own Entra tenant id, sent as `PublisherIdentifier` for its tenants.
+    ///
+    /// # Errors
+    /// NotFound when the MSP record is missing.
+    pub async fn set_publisher_identifier(&self, msp_id: &MspId, publisher_identifier: Option<TenantId>) -> Result<Msp, AdminError> {
+        let mut msp = self.msp(msp_id).await?;
+        msp.publisher_identifier = publisher_identifier;
+        self.config.put_msp(&msp).await?;
+        Ok(msp)
     }
 
     /// Registers a customer tenant.
@@ -321,7 +340,7 @@ mod tests {
             .set_m365_credentials(
                 &acme,
                 &tenant_id(),
-                M365AppCredentials { client_id: "app".into(), client_secret: SecretString::new("s3cret") },
+                M365AppCredentials { client_id: "app".into(), client_secret: SecretString::new("s3cret"), publisher_identifier: None },
             )
             .await
             .unwrap();
@@ -335,7 +354,7 @@ mod tests {
                 .set_m365_credentials(
                     &acme,
                     &tenant_id(),
-                    M365AppCredentials { client_id: "app".into(), client_secret: SecretString::new(" ") }
+                    M365AppCredentials { client_id: "app".into(), client_secret: SecretString::new(" "), publisher_identifier: None }
                 )
                 .await,
             Err(AdminError::Invalid(_))
