@@ -580,7 +580,6 @@ mod tests {
     }
 
     #[test]
-    #[test]
     fn an_msps_own_publisher_identifier_replaces_the_deployments() {
         let client = client();
         let mut credentials =
@@ -590,6 +589,7 @@ mod tests {
         assert_eq!(client.publisher(&credentials), "msp-own-guid");
     }
 
+    #[test]
     fn both_next_page_header_spellings_are_followed() {
         let mut headers = HeaderMap::new();
         assert_eq!(next_page_uri(&headers), None);
