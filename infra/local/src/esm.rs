@@ -14,6 +14,28 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// The `SqsEvent` Lambda would deliver for these received messages.
+#[must_use]
+pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> SqsEvent {
+    let mut event = SqsEvent::default();
+    event.records = messages
+        .iter()
+        .map(|m| {
+            let mut record = SqsMessage::default();
+            record.message_id = m.message_id().map(str::to_owned);
+            record.receipt_handle = m.receipt_handle().map(str::to_owned);
+            record.body = m.body().map(str::to_owned);
+            record.attributes =
+                m.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect()).unwrap_or_default();
+            record.event_source = Some("aws:sqs".into());
+            record.event_source_arn = Some(queue_arn.to_owned());
+            record.aws_region = Some("us-east-1".into());
+            record
+        })
+        .collect();
+    event
+}
+
 /// The real handler of one function, as the event source mapping invokes it.
 pub type BatchHandler = Arc<dyn Fn(SqsEvent) -> BoxFuture<'static, SqsBatchResponse> + Send + Sync>;
 
@@ -76,22 +98,7 @@ impl EventSourceMapping {
         if messages.is_empty() {
             return Ok(());
         }
-        let mut event = SqsEvent::default();
-        event.records = messages
-            .iter()
-            .map(|m| {
-                let mut record = SqsMessage::default();
-                record.message_id = m.message_id().map(str::to_owned);
-                record.receipt_handle = m.receipt_handle().map(str::to_owned);
-                record.body = m.body().map(str::to_owned);
-                record.attributes =
-                    m.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect()).unwrap_or_default();
-                record.event_source = Some("aws:sqs".into());
-                record.event_source_arn = Some(self.queue_arn.clone());
-                record.aws_region = Some("us-east-1".into());
-                record
-            })
-            .collect();
+        let event = sqs_event(messages, &self.queue_arn);
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.stats.messages.fetch_add(messages.len() as u64, Ordering::Relaxed);
         let failed: HashSet<String> = match tokio::time::timeout(self.timeout, (self.handler)(event)).await {

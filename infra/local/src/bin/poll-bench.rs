@@ -29,7 +29,6 @@
 //! tools`) unless `AWS_ENDPOINT_URL` names a running one. Poller logs: `RUST_LOG=info`.
 
 use audit_poller::{Config, Poller};
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName};
 use chrono::Utc;
 use futures::StreamExt;
@@ -322,19 +321,7 @@ impl Bench {
                 continue;
             }
             for batch in messages.chunks(BATCH_SIZE) {
-                let mut event = SqsEvent::default();
-                event.records = batch
-                    .iter()
-                    .map(|m| {
-                        let mut record = SqsMessage::default();
-                        record.message_id = m.message_id().map(str::to_owned);
-                        record.receipt_handle = m.receipt_handle().map(str::to_owned);
-                        record.body = m.body().map(str::to_owned);
-                        record.event_source = Some("aws:sqs".into());
-                        record.aws_region = Some("us-east-1".into());
-                        record
-                    })
-                    .collect();
+                let event = vigil_local::esm::sqs_event(batch, "");
                 let (response, done) = audit_poller::handle_jobs(&self.poller, event).await;
                 report.add(&done);
                 let failed: HashSet<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
