@@ -385,3 +385,15 @@ async fn the_provider_builds_a_working_sink_from_stored_settings_and_keys() {
     let other = MspId::parse("other-msp").unwrap();
     assert!(provider.sink_for(&other, Destination::ConnectWise).await.is_err(), "an MSP without settings has no sink");
 }
+
+#[tokio::test]
+async fn concurrent_calls_for_one_tenant_share_a_single_token_request() {
+    let (sim, client) = m365().await;
+    sim.set_latency(std::time::Duration::from_millis(200));
+    let (tenant, credentials) = (tenant(), credentials());
+    let calls = (0..5).map(|_| client.list_content(&tenant, &credentials, ContentType::Exchange, last_hour()));
+    for result in futures::future::join_all(calls).await {
+        result.unwrap();
+    }
+    assert_eq!(token_requests(&sim), 1, "the identity platform throttles repeated identical token requests");
+}

@@ -47,6 +47,9 @@ pub(crate) struct TokenProvider {
     login_base: String,
     /// Never held across an `.await`.
     tokens: Mutex<HashMap<TokenKey, CachedToken>>,
+    /// One lock per key, so concurrent callers that miss the cache share one token request
+    /// (the identity platform throttles repeated identical requests: AADSTS50196/90055).
+    fetching: Mutex<HashMap<TokenKey, std::sync::Arc<tokio::sync::Mutex<()>>>>,
 }
 
 struct CachedToken {
@@ -63,7 +66,12 @@ impl std::fmt::Debug for TokenProvider {
 impl TokenProvider {
     /// A provider for one cloud's token host (`login_base`, e.g. `https://login.microsoftonline.com`).
     pub(crate) fn new(http: reqwest::Client, login_base: &str) -> Self {
-        Self { http, login_base: login_base.trim_end_matches('/').to_owned(), tokens: Mutex::new(HashMap::new()) }
+        Self {
+            http,
+            login_base: login_base.trim_end_matches('/').to_owned(),
+            tokens: Mutex::new(HashMap::new()),
+            fetching: Mutex::new(HashMap::new()),
+        }
     }
 
     fn cache(&self) -> MutexGuard<'_, HashMap<TokenKey, CachedToken>> {
@@ -88,8 +96,13 @@ impl TokenProvider {
         scope: &str,
     ) -> Result<SecretString, SourceError> {
         let key = Self::key(tenant_id, credentials, scope);
-        let cached = self.cache().get(&key).filter(|cached| Instant::now() < cached.refresh_at).map(|cached| cached.token.clone());
-        if let Some(token) = cached {
+        if let Some(token) = self.cached(&key) {
+            return Ok(token);
+        }
+        let gate = self.fetching.lock().unwrap_or_else(PoisonError::into_inner).entry(key.clone()).or_default().clone();
+        let _turn = gate.lock().await;
+        // Someone who held the gate before us may have fetched it already.
+        if let Some(token) = self.cached(&key) {
             return Ok(token);
         }
         let requested_at = Instant::now();
@@ -97,6 +110,10 @@ impl TokenProvider {
         let keep_for = if lifetime > TOKEN_REFRESH_MARGIN * 2 { lifetime - TOKEN_REFRESH_MARGIN } else { lifetime / 2 };
         self.cache().insert(key, CachedToken { token: token.clone(), refresh_at: requested_at + keep_for });
         Ok(token)
+    }
+
+    fn cached(&self, key: &TokenKey) -> Option<SecretString> {
+        self.cache().get(key).filter(|cached| Instant::now() < cached.refresh_at).map(|cached| cached.token.clone())
     }
 
     async fn request_token(
