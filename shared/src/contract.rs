@@ -8,7 +8,7 @@ use crate::alert::{Alert, AlertHits, AlertStatus, Category, Fact, Severity};
 use crate::error::StoreError;
 use crate::ids::{AlertId, ContentType, MspId, PolicyId, RecordId, TenantId};
 use crate::ports::{
-    AlertStore, ClaimOutcome, ConfigStore, IngestStateStore, MessageQueue, SecretName, SecretStore, StreamKey, StreamState,
+    AlertStore, ClaimOutcome, ConfigStore, IngestStateStore, MessageQueue, SecretName, SecretStore, StreamKey, StreamState, TenantChange,
 };
 use crate::secret::SecretString;
 use crate::tenant::{ConnectWiseSettings, Msp, PriorityMap, Tenant, TokenHash};
@@ -140,6 +140,33 @@ pub async fn config_store_contract(store: &dyn ConfigStore) {
     for t in [&t1, &t2, &foreign] {
         assert!(all.contains(&(t.msp_id.to_string(), t.tenant_id.to_string())));
     }
+
+    let changed = store.update_tenant(&msp_id, &t2.tenant_id, &TenantChange::ConnectWiseCompany(77)).await.unwrap().unwrap();
+    assert_eq!(changed.connectwise_company_id, Some(77));
+    store.update_tenant(&msp_id, &t2.tenant_id, &TenantChange::Webhook { auth_hash: "ab12".into(), registered: true }).await.unwrap();
+    store.update_tenant(&msp_id, &t2.tenant_id, &TenantChange::M365CredentialsSet).await.unwrap();
+    let streams = vec![crate::ids::AuditStream::GraphAlerts];
+    let after = store.update_tenant(&msp_id, &t2.tenant_id, &TenantChange::Streams(Some(streams.clone()))).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            after.connectwise_company_id,
+            after.webhook_auth_hash.as_deref(),
+            after.m365_credentials_set,
+            after.streams,
+            after.webhook_registered,
+            after.name.as_str()
+        ),
+        (Some(77), Some("ab12"), true, Some(streams), false, "Fabrikam"),
+        "each change touches its own attributes only"
+    );
+    assert_eq!(store.get_tenant(&msp_id, &t2.tenant_id).await.unwrap().unwrap().connectwise_company_id, Some(77));
+    let cleared = store.update_tenant(&msp_id, &t2.tenant_id, &TenantChange::Streams(None)).await.unwrap().unwrap();
+    assert_eq!(cleared.streams, None);
+    assert_eq!(
+        store.update_tenant(&other_msp, &unique_tenant(), &TenantChange::M365CredentialsSet).await.unwrap(),
+        None,
+        "no tenant is created"
+    );
 
     assert_eq!(store.get_connectwise_settings(&msp_id).await.unwrap(), None);
     let settings = ConnectWiseSettings {

@@ -7,8 +7,8 @@ use crate::error::{QueueError, SecretError, SinkError, SourceError, StoreError};
 use crate::ids::{AlertId, ContentType, MspId, RecordId, TenantId};
 use crate::ports::{
     AlertPage, AlertStore, AuditSource, ClaimOutcome, ConfigStore, ContentBlob, IngestStateStore, MessageQueue, SecretName, SecretStore,
-    SecurityAlertSource, SinkSetupError, StreamKey, StreamState, SubscriptionManager, TicketSink, TicketSinkProvider, TimeWindow,
-    WebhookRegistration,
+    SecurityAlertSource, SinkSetupError, StreamKey, StreamState, SubscriptionManager, TenantChange, TicketSink, TicketSinkProvider,
+    TimeWindow, WebhookRegistration,
 };
 use crate::secret::SecretString;
 use crate::tenant::{ConnectWiseSettings, M365AppCredentials, Msp, Tenant, TokenHash};
@@ -70,6 +70,12 @@ impl ConfigStore for MemoryConfigStore {
     }
     async fn get_tenant(&self, msp_id: &MspId, tenant_id: &TenantId) -> Result<Option<Tenant>, StoreError> {
         Ok(lock(&self.tenants).get(&(msp_id.clone(), tenant_id.clone())).cloned())
+    }
+    async fn update_tenant(&self, msp_id: &MspId, tenant_id: &TenantId, change: &TenantChange) -> Result<Option<Tenant>, StoreError> {
+        let mut tenants = lock(&self.tenants);
+        let Some(tenant) = tenants.get_mut(&(msp_id.clone(), tenant_id.clone())) else { return Ok(None) };
+        change.apply(tenant);
+        Ok(Some(tenant.clone()))
     }
     async fn list_tenants(&self, msp_id: &MspId) -> Result<Vec<Tenant>, StoreError> {
         Ok(lock(&self.tenants).values().filter(|t| &t.msp_id == msp_id).cloned().collect())

@@ -29,12 +29,47 @@ pub trait ConfigStore: Send + Sync {
     async fn create_tenant(&self, tenant: &Tenant) -> Result<bool, StoreError>;
     /// Replaces a tenant record.
     async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError>;
+    /// Changes some attributes of an existing tenant, leaving the others as stored (so two
+    /// writers of different attributes never undo each other). Returns the tenant afterwards,
+    /// or `None` when it does not exist.
+    async fn update_tenant(&self, msp_id: &MspId, tenant_id: &TenantId, change: &TenantChange) -> Result<Option<Tenant>, StoreError>;
     async fn get_tenant(&self, msp_id: &MspId, tenant_id: &TenantId) -> Result<Option<Tenant>, StoreError>;
     async fn list_tenants(&self, msp_id: &MspId) -> Result<Vec<Tenant>, StoreError>;
     /// Every tenant of every MSP (the scheduler's view; never exposed through the API).
     async fn list_all_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
     async fn put_connectwise_settings(&self, msp_id: &MspId, settings: &ConnectWiseSettings) -> Result<(), StoreError>;
     async fn get_connectwise_settings(&self, msp_id: &MspId) -> Result<Option<ConnectWiseSettings>, StoreError>;
+}
+
+/// A change to some attributes of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenantChange {
+    ConnectWiseCompany(i64),
+    M365CredentialsSet,
+    /// The streams, and `webhook_registered = false` so new content types get the webhook.
+    Streams(Option<Vec<AuditStream>>),
+    Webhook {
+        auth_hash: String,
+        registered: bool,
+    },
+}
+
+impl TenantChange {
+    /// Applies the change to an in-memory tenant.
+    pub fn apply(&self, tenant: &mut Tenant) {
+        match self {
+            Self::ConnectWiseCompany(id) => tenant.connectwise_company_id = Some(*id),
+            Self::M365CredentialsSet => tenant.m365_credentials_set = true,
+            Self::Streams(streams) => {
+                tenant.streams.clone_from(streams);
+                tenant.webhook_registered = false;
+            }
+            Self::Webhook { auth_hash, registered } => {
+                tenant.webhook_auth_hash = Some(auth_hash.clone());
+                tenant.webhook_registered = *registered;
+            }
+        }
+    }
 }
 
 /// One (tenant, audit stream) source of audit data.

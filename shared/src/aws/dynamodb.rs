@@ -22,7 +22,7 @@
 use crate::alert::{Alert, AlertHits};
 use crate::error::StoreError;
 use crate::ids::{AlertId, MspId, RecordId, TenantId};
-use crate::ports::{AlertPage, AlertStore, ClaimOutcome, ConfigStore, IngestStateStore, StreamKey, StreamState};
+use crate::ports::{AlertPage, AlertStore, ClaimOutcome, ConfigStore, IngestStateStore, StreamKey, StreamState, TenantChange};
 use crate::tenant::{ConnectWiseSettings, Msp, Tenant, TokenHash};
 use crate::ticket::{Delivery, Destination};
 use async_trait::async_trait;
@@ -217,6 +217,41 @@ impl ConfigStore for DynamoConfigStore {
     }
     async fn put_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
         put(&self.client, &self.table, to_item(tenant, msp_pk(&tenant.msp_id), format!("TENANT#{}", tenant.tenant_id))?, "put tenant").await
+    }
+    async fn update_tenant(&self, msp_id: &MspId, tenant_id: &TenantId, change: &TenantChange) -> Result<Option<Tenant>, StoreError> {
+        let value = |v: serde_json::Value| -> Result<AttributeValue, StoreError> {
+            serde_dynamo::to_attribute_value(v).map_err(|e| StoreError::Corrupt { what: "tenant change".into(), reason: e.to_string() })
+        };
+        let assignments: Vec<(&str, AttributeValue)> = match change {
+            TenantChange::ConnectWiseCompany(id) => vec![("connectwise_company_id", n(*id))],
+            TenantChange::M365CredentialsSet => vec![("m365_credentials_set", AttributeValue::Bool(true))],
+            TenantChange::Streams(streams) => {
+                vec![
+                    ("streams", value(serde_json::to_value(streams).unwrap_or_default())?),
+                    ("webhook_registered", AttributeValue::Bool(false)),
+                ]
+            }
+            TenantChange::Webhook { auth_hash, registered } => {
+                vec![("webhook_auth_hash", s(auth_hash.clone())), ("webhook_registered", AttributeValue::Bool(*registered))]
+            }
+        };
+        let expression = assignments.iter().enumerate().map(|(i, _)| format!("#a{i} = :v{i}")).collect::<Vec<_>>().join(", ");
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(msp_pk(msp_id), format!("TENANT#{tenant_id}"))))
+            .update_expression(format!("SET {expression}"))
+            .condition_expression("attribute_exists(pk)")
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        for (i, (name, attribute)) in assignments.into_iter().enumerate() {
+            request = request.expression_attribute_names(format!("#a{i}"), name).expression_attribute_values(format!(":v{i}"), attribute);
+        }
+        match request.send().await {
+            Ok(output) => output.attributes().cloned().map(|item| from_item(item, "tenant")).transpose(),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(None),
+            Err(error) => Err(store_error("update tenant", error)),
+        }
     }
     async fn get_tenant(&self, msp_id: &MspId, tenant_id: &TenantId) -> Result<Option<Tenant>, StoreError> {
         get(&self.client, &self.table, key(msp_pk(msp_id), format!("TENANT#{tenant_id}")), "get tenant")

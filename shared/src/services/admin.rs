@@ -7,7 +7,7 @@ use crate::clock::Clock;
 use crate::error::{SecretError, StoreError};
 use crate::ids::AuditStream;
 use crate::ids::{AlertId, MspId, TenantId};
-use crate::ports::{AlertPage, AlertStore, ConfigStore, IngestStateStore, SecretName, SecretStore, StreamKey, StreamState};
+use crate::ports::{AlertPage, AlertStore, ConfigStore, IngestStateStore, SecretName, SecretStore, StreamKey, StreamState, TenantChange};
 use crate::secret::SecretString;
 use crate::tenant::{ApiToken, ConnectWiseCredentials, ConnectWiseSettings, M365AppCredentials, Msp, Tenant};
 use crate::ticket::{Delivery, Destination};
@@ -163,12 +163,11 @@ impl AdminService {
         if credentials.client_id.trim().is_empty() || credentials.client_secret.is_blank() {
             return Err(AdminError::Invalid("client_id and client_secret are required".into()));
         }
-        let mut tenant = self.tenant(msp_id, tenant_id).await?;
+        let tenant = self.tenant(msp_id, tenant_id).await?;
         let value = serde_json::to_string(&credentials).map_err(|e| AdminError::Invalid(e.to_string()))?;
         self.secrets.put_secret(&SecretName::m365_app(msp_id, tenant_id), &SecretString::new(value)).await?;
         if !tenant.m365_credentials_set {
-            tenant.m365_credentials_set = true;
-            self.config.put_tenant(&tenant).await?;
+            self.changed(msp_id, tenant_id, TenantChange::M365CredentialsSet).await?;
         }
         Ok(())
     }
@@ -219,10 +218,12 @@ impl AdminService {
         if company_id <= 0 {
             return Err(AdminError::Invalid("company_id must be a positive ConnectWise company id".into()));
         }
-        let mut tenant = self.tenant(msp_id, tenant_id).await?;
-        tenant.connectwise_company_id = Some(company_id);
-        self.config.put_tenant(&tenant).await?;
-        Ok(tenant)
+        self.changed(msp_id, tenant_id, TenantChange::ConnectWiseCompany(company_id)).await
+    }
+
+    /// Changes some attributes of a tenant, leaving the rest as stored.
+    async fn changed(&self, msp_id: &MspId, tenant_id: &TenantId, change: TenantChange) -> Result<Tenant, AdminError> {
+        self.config.update_tenant(msp_id, tenant_id, &change).await?.ok_or_else(|| AdminError::NotFound(format!("tenant {tenant_id}")))
     }
 
     /// Chooses which audit streams are polled for a tenant (`None`: Vigil's defaults).
@@ -233,19 +234,13 @@ impl AdminService {
         if streams.as_ref().is_some_and(Vec::is_empty) {
             return Err(AdminError::Invalid("streams must name at least one stream, or be null for the defaults".into()));
         }
-        let mut tenant = self.tenant(msp_id, tenant_id).await?;
         let streams = streams.map(|mut s| {
             s.sort();
             s.dedup();
             s
         });
-        if tenant.streams != streams {
-            // New content types need the webhook on their subscriptions too.
-            tenant.webhook_registered = false;
-        }
-        tenant.streams = streams;
-        self.config.put_tenant(&tenant).await?;
-        Ok(tenant)
+        // Also marks the webhook unregistered: new content types need it on their subscriptions.
+        self.changed(msp_id, tenant_id, TenantChange::Streams(streams)).await
     }
 
     /// The health of each stream of a tenant: coverage, last success, failures, losses.

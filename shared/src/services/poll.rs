@@ -29,7 +29,7 @@ use crate::ports::{
     AuditSource, ClaimOutcome, ConfigStore, ContentBlob, IngestStateStore, MessageQueue, SecretName, SecretStore, SecurityAlertSource,
     StreamKey, StreamState, TimeWindow,
 };
-use crate::ports::{SubscriptionManager, WebhookRegistration};
+use crate::ports::{SubscriptionManager, TenantChange, WebhookRegistration};
 use crate::tenant::{M365AppCredentials, Tenant, new_webhook_auth_id, webhook_auth_hash};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use futures::StreamExt;
@@ -222,17 +222,16 @@ impl PollService {
         let credentials = self.credentials(tenant).await?;
         let auth_id = new_webhook_auth_id().map_err(|e| PollError::Store(StoreError::Unavailable(format!("random source: {e}"))))?;
         // The hash must be stored before Microsoft's validation request arrives.
-        let mut updated = tenant.clone();
-        updated.webhook_auth_hash = Some(webhook_auth_hash(auth_id.expose()));
-        updated.webhook_registered = false;
-        self.config.put_tenant(&updated).await?;
+        let auth_hash = webhook_auth_hash(auth_id.expose());
+        self.config
+            .update_tenant(&tenant.msp_id, &tenant.tenant_id, &TenantChange::Webhook { auth_hash: auth_hash.clone(), registered: false })
+            .await?;
         let registration =
             WebhookRegistration { address: format!("{}/{}/{}", base.trim_end_matches('/'), tenant.msp_id, tenant.tenant_id), auth_id };
         for content_type in self.streams_of(tenant).into_iter().filter_map(AuditStream::content_type) {
             self.subscriptions.start_subscription(&tenant.tenant_id, &credentials, content_type, Some(&registration)).await?;
         }
-        updated.webhook_registered = true;
-        self.config.put_tenant(&updated).await?;
+        self.config.update_tenant(&tenant.msp_id, &tenant.tenant_id, &TenantChange::Webhook { auth_hash, registered: true }).await?;
         info!(message = "Webhook registered.", msp_id = %tenant.msp_id, tenant_id = %tenant.tenant_id);
         Ok(())
     }
