@@ -81,6 +81,23 @@ pub fn sample_alert_for(msp_id: &MspId, tenant_id: &TenantId, at: DateTime<Utc>)
     }
 }
 
+/// A registered tenant "Contoso", with credentials and mapped to ConnectWise company 250.
+#[must_use]
+pub fn sample_tenant(msp_id: &MspId, tenant_id: &TenantId) -> Tenant {
+    Tenant {
+        msp_id: msp_id.clone(),
+        tenant_id: tenant_id.clone(),
+        name: "Contoso".into(),
+        domains: vec![],
+        connectwise_company_id: Some(250),
+        m365_credentials_set: true,
+        webhook_auth_hash: None,
+        webhook_registered: false,
+        streams: None,
+        created_at: Utc::now(),
+    }
+}
+
 fn tenant(msp_id: &MspId, tenant_id: &TenantId, name: &str) -> Tenant {
     Tenant {
         msp_id: msp_id.clone(),

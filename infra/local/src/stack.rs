@@ -424,12 +424,6 @@ impl LocalStack {
         Ok(output.messages().iter().filter_map(|m| m.body().map(str::to_owned)).collect())
     }
 
-    /// The environment a function runs with here (template + local overrides).
-    #[must_use]
-    pub fn function_names(&self) -> Vec<String> {
-        self.model.functions.iter().map(|f| f.logical_id.clone()).collect()
-    }
-
     /// Stops every task, the simulators and (if started here) moto.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);

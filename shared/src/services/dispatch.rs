@@ -277,7 +277,6 @@ mod tests {
     use crate::contract::sample_alert;
     use crate::ids::RecordId;
     use crate::memory::*;
-    use crate::tenant::Tenant;
     use async_trait::async_trait;
     use chrono::Utc;
 
@@ -292,21 +291,7 @@ mod tests {
     async fn fixture_with(alerts: Arc<dyn AlertStore>, memory: Arc<MemoryAlertStore>) -> Fixture {
         let config = Arc::new(MemoryConfigStore::default());
         let alert = sample_alert(Utc::now());
-        config
-            .create_tenant(&Tenant {
-                msp_id: alert.msp_id.clone(),
-                tenant_id: alert.tenant_id.clone(),
-                name: "Contoso".into(),
-                domains: vec![],
-                connectwise_company_id: Some(250),
-                m365_credentials_set: true,
-                webhook_auth_hash: None,
-                webhook_registered: false,
-                streams: None,
-                created_at: Utc::now(),
-            })
-            .await
-            .unwrap();
+        config.create_tenant(&crate::contract::sample_tenant(&alert.msp_id, &alert.tenant_id)).await.unwrap();
         let provider = MemoryTicketSinkProvider::default();
         let sink = provider.sink.clone();
         let clock = Arc::new(ManualClock::at(Utc::now()));

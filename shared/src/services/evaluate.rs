@@ -134,25 +134,15 @@ mod tests {
     use crate::clock::SystemClock;
     use crate::ids::{MspId, TenantId};
     use crate::memory::*;
-    use crate::tenant::Tenant;
-    use chrono::Utc;
     use serde_json::{Value, json};
 
     async fn service() -> (EvaluateService, Arc<MemoryAlertStore>, Arc<MemoryQueue>) {
         let config = Arc::new(MemoryConfigStore::default());
         config
-            .create_tenant(&Tenant {
-                msp_id: MspId::parse("acme").unwrap(),
-                tenant_id: TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap(),
-                name: "Contoso".into(),
-                domains: vec![],
-                connectwise_company_id: Some(250),
-                m365_credentials_set: true,
-                webhook_auth_hash: None,
-                webhook_registered: false,
-                streams: None,
-                created_at: Utc::now(),
-            })
+            .create_tenant(&crate::contract::sample_tenant(
+                &MspId::parse("acme").unwrap(),
+                &TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap(),
+            ))
             .await
             .unwrap();
         let alerts = Arc::new(MemoryAlertStore::default());

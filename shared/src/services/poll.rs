@@ -689,18 +689,7 @@ mod tests {
     }
 
     fn tenant(id: &str) -> Tenant {
-        Tenant {
-            msp_id: MspId::parse("acme").unwrap(),
-            tenant_id: TenantId::parse(id).unwrap(),
-            name: "Contoso".into(),
-            domains: vec![],
-            connectwise_company_id: Some(250),
-            m365_credentials_set: true,
-            webhook_auth_hash: None,
-            webhook_registered: false,
-            streams: None,
-            created_at: Utc::now(),
-        }
+        crate::contract::sample_tenant(&MspId::parse("acme").unwrap(), &TenantId::parse(id).unwrap())
     }
 
     async fn fixture() -> Fixture {
