@@ -139,6 +139,170 @@ pub struct Alert {
     pub resolved_at: Option<DateTime<Utc>>,
     /// Optimistic-concurrency version, bumped by every write.
     pub version: u64,
+    /// What the alert is made of: mode, activities, entities.
+    #[serde(default)]
+    pub detail: AlertDetail,
+    /// Triage by the MSP's engineers.
+    #[serde(default)]
+    pub triage: Triage,
+}
+
+/// Whether a policy's alerts reach the PSA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum PolicyMode {
+    /// Alerts are raised and dispatched.
+    #[default]
+    Active,
+    /// Alerts are raised and visible, never dispatched: for trying a policy out.
+    Shadow,
+}
+
+impl PolicyMode {
+    /// The display name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::Shadow => "Shadow",
+        }
+    }
+}
+
+/// How many activities an alert keeps in full; later ones are only counted.
+pub const ACTIVITIES_KEPT: usize = 10;
+/// How many values of each entity kind an alert keeps; later ones are only counted.
+pub const ENTITIES_KEPT: usize = 25;
+
+/// One matching event, as shown on the alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityEntry {
+    pub record_id: RecordId,
+    pub time: DateTime<Utc>,
+    pub operation: String,
+    pub user: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
+    /// One line about this event.
+    pub summary: String,
+}
+
+/// The things an alert is about, each kind bounded to [`ENTITIES_KEPT`] values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entities {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ips: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mailboxes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+    /// Values left out because a kind was full.
+    #[serde(default)]
+    pub omitted: u64,
+}
+
+impl Entities {
+    /// Adds every value of `other` not yet present (idempotent).
+    pub fn merge(&mut self, other: &Entities) {
+        let mut omitted = 0;
+        for (mine, theirs) in [
+            (&mut self.users, &other.users),
+            (&mut self.ips, &other.ips),
+            (&mut self.mailboxes, &other.mailboxes),
+            (&mut self.files, &other.files),
+            (&mut self.urls, &other.urls),
+        ] {
+            for value in theirs {
+                if mine.iter().any(|m| m.eq_ignore_ascii_case(value)) {
+                    continue;
+                }
+                if mine.len() < ENTITIES_KEPT {
+                    mine.push(value.clone());
+                } else {
+                    omitted += 1;
+                }
+            }
+        }
+        self.omitted = self.omitted.max(omitted);
+    }
+
+    /// Whether no entity is known.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && self.ips.is_empty() && self.mailboxes.is_empty() && self.files.is_empty() && self.urls.is_empty()
+    }
+}
+
+/// The makeup of an alert.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertDetail {
+    #[serde(default)]
+    pub mode: PolicyMode,
+    /// The policy's description, for the ticket.
+    #[serde(default)]
+    pub description: String,
+    /// The first [`ACTIVITIES_KEPT`] matching events in full.
+    #[serde(default)]
+    pub activities: Vec<ActivityEntry>,
+    /// Every counted event by operation.
+    #[serde(default)]
+    pub activity_counts: std::collections::BTreeMap<String, u64>,
+    #[serde(default)]
+    pub entities: Entities,
+}
+
+/// What one matching record brings to its alert beyond being counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HitDetail {
+    pub activity: ActivityEntry,
+    pub entities: Entities,
+}
+
+/// An engineer's verdict on an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Classification {
+    TruePositive,
+    BenignPositive,
+    FalsePositive,
+}
+
+/// A comment on an alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    pub author: String,
+    pub at: DateTime<Utc>,
+    pub text: String,
+}
+
+/// One change to an alert's triage: who changed what, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriageChange {
+    pub author: String,
+    pub at: DateTime<Utc>,
+    pub field: String,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// How many history entries and comments an alert keeps (the oldest go first).
+pub const TRIAGE_KEPT: usize = 100;
+
+/// Triage state of an alert.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Triage {
+    #[serde(default)]
+    pub assignee: Option<String>,
+    #[serde(default)]
+    pub classification: Option<Classification>,
+    #[serde(default)]
+    pub comments: Vec<Comment>,
+    #[serde(default)]
+    pub history: Vec<TriageChange>,
 }
 
 impl Alert {
@@ -161,15 +325,45 @@ pub struct AlertHits {
     pub alert: Alert,
     /// The matching records and their event times.
     pub records: Vec<(RecordId, DateTime<Utc>)>,
+    /// What each record shows on the alert (activity, entities), where known.
+    pub details: std::collections::HashMap<RecordId, HitDetail>,
+}
+
+impl AlertHits {
+    /// Hits for `alert` with no records yet.
+    #[must_use]
+    pub fn new(alert: Alert) -> Self {
+        Self { alert, records: Vec::new(), details: std::collections::HashMap::new() }
+    }
+
+    /// Hits of bare records (no details), as in tests and replays.
+    #[must_use]
+    pub fn of_records(alert: Alert, records: Vec<(RecordId, DateTime<Utc>)>) -> Self {
+        Self { alert, records, details: std::collections::HashMap::new() }
+    }
 }
 
 impl Alert {
-    /// Adds records that were not counted before; returns whether anything changed.
-    pub fn absorb(&mut self, new_records: &[(RecordId, DateTime<Utc>)], now: DateTime<Utc>) -> bool {
+    /// Adds records that were not counted before (with their details, where given); returns
+    /// whether anything changed.
+    pub fn absorb(
+        &mut self,
+        new_records: &[(RecordId, DateTime<Utc>)],
+        details: &std::collections::HashMap<RecordId, HitDetail>,
+        now: DateTime<Utc>,
+    ) -> bool {
         if new_records.is_empty() {
             return false;
         }
-        for (_, at) in new_records {
+        for (id, at) in new_records {
+            if let Some(detail) = details.get(id) {
+                *self.detail.activity_counts.entry(detail.activity.operation.clone()).or_default() += 1;
+                let listed = self.detail.activities.iter().any(|a| a.record_id == *id);
+                if !listed && self.detail.activities.len() < ACTIVITIES_KEPT {
+                    self.detail.activities.push(detail.activity.clone());
+                }
+                self.detail.entities.merge(&detail.entities);
+            }
             if self.hit_count == 0 || *at < self.first_seen {
                 self.first_seen = *at;
             }
@@ -214,10 +408,10 @@ mod tests {
         let t0 = at("2026-01-05T09:40:00Z");
         let mut alert = crate::contract::sample_alert(t0);
         let id = |s: &str| RecordId::parse(s).unwrap();
-        assert!(alert.absorb(&[(id("b"), at("2026-01-05T09:42:00Z")), (id("a"), at("2026-01-05T09:31:00Z"))], t0));
+        assert!(alert.absorb(&[(id("b"), at("2026-01-05T09:42:00Z")), (id("a"), at("2026-01-05T09:31:00Z"))], &Default::default(), t0));
         assert_eq!(alert.hit_count, 2);
         assert_eq!(alert.first_seen, at("2026-01-05T09:31:00Z"));
         assert_eq!(alert.last_seen, at("2026-01-05T09:42:00Z"));
-        assert!(!alert.absorb(&[], t0));
+        assert!(!alert.absorb(&[], &Default::default(), t0));
     }
 }

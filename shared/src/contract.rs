@@ -8,7 +8,8 @@ use crate::alert::{Alert, AlertHits, AlertStatus, Category, Fact, Severity};
 use crate::error::StoreError;
 use crate::ids::{AlertId, ContentType, MspId, PolicyId, RecordId, TenantId};
 use crate::ports::{
-    AlertStore, ClaimOutcome, ConfigStore, IngestStateStore, MessageQueue, SecretName, SecretStore, StreamKey, StreamState, TenantChange,
+    AlertStore, ClaimOutcome, ConfigStore, IngestStateStore, MessageQueue, PolicyStore, SecretName, SecretStore, StoredPolicy, StreamKey,
+    StreamState, Suppression, TenantChange, TriggerKey, TriggerStateStore,
 };
 use crate::secret::SecretString;
 use crate::tenant::{ConnectWiseSettings, Msp, PriorityMap, Tenant, TokenHash};
@@ -78,6 +79,8 @@ pub fn sample_alert_for(msp_id: &MspId, tenant_id: &TenantId, at: DateTime<Utc>)
         updated_at: at,
         resolved_at: None,
         version: 0,
+        detail: crate::alert::AlertDetail::default(),
+        triage: crate::alert::Triage::default(),
     }
 }
 
@@ -89,6 +92,7 @@ pub fn sample_tenant(msp_id: &MspId, tenant_id: &TenantId) -> Tenant {
         tenant_id: tenant_id.clone(),
         name: "Contoso".into(),
         domains: vec![],
+        break_glass_accounts: vec![],
         connectwise_company_id: Some(250),
         m365_credentials_set: true,
         webhook_auth_hash: None,
@@ -104,6 +108,7 @@ fn tenant(msp_id: &MspId, tenant_id: &TenantId, name: &str) -> Tenant {
         tenant_id: tenant_id.clone(),
         name: name.into(),
         domains: vec!["contoso.com".into()],
+        break_glass_accounts: vec![],
         connectwise_company_id: None,
         m365_credentials_set: false,
         webhook_auth_hash: None,
@@ -256,7 +261,7 @@ pub async fn alert_store_contract(store: &dyn AlertStore) {
     let t0 = Utc.timestamp_opt(1_767_600_000, 0).unwrap();
     let template = sample_alert_for(&msp_id, &tenant_id, t0);
     let rec = |n: u32| (RecordId::parse(&format!("r{n}")).unwrap(), t0 + Duration::seconds(i64::from(n)));
-    let hits = AlertHits { alert: template.clone(), records: vec![rec(1), rec(2), rec(3)] };
+    let hits = AlertHits::of_records(template.clone(), vec![rec(1), rec(2), rec(3)]);
 
     let stored = store.record_hits(&hits, t0).await.unwrap();
     assert_eq!(stored.hit_count, 3);
@@ -264,7 +269,7 @@ pub async fn alert_store_contract(store: &dyn AlertStore) {
     assert_eq!(stored.last_seen, rec(3).1);
     let again = store.record_hits(&hits, t0).await.unwrap();
     assert_eq!(again.hit_count, 3, "repeating the same records changes nothing");
-    let more = store.record_hits(&AlertHits { alert: template.clone(), records: vec![rec(3), rec(4), rec(4)] }, t0).await.unwrap();
+    let more = store.record_hits(&AlertHits::of_records(template.clone(), vec![rec(3), rec(4), rec(4)]), t0).await.unwrap();
     assert_eq!(more.hit_count, 4, "only records not counted before are added, duplicates within a call once");
     assert_eq!(store.get_alert(&msp_id, &template.id).await.unwrap().unwrap().hit_count, 4);
     assert_eq!(store.get_alert(&unique_msp(), &template.id).await.unwrap(), None, "another MSP never sees it");
@@ -277,10 +282,10 @@ pub async fn alert_store_contract(store: &dyn AlertStore) {
     assert_eq!(store.resolve_alert(&msp_id, &AlertId::derive(&["nope"]), resolved_at).await.unwrap(), None);
 
     let many: Vec<_> = (100..260).map(rec).collect();
-    let big = store.record_hits(&AlertHits { alert: template.clone(), records: many }, t0).await.unwrap();
+    let big = store.record_hits(&AlertHits::of_records(template.clone(), many), t0).await.unwrap();
     assert_eq!(big.hit_count, 164, "large batches are counted exactly");
 
-    let second = AlertHits { alert: sample_alert_for(&msp_id, &tenant_id, t0 + Duration::hours(1)), records: vec![rec(1)] };
+    let second = AlertHits::of_records(sample_alert_for(&msp_id, &tenant_id, t0 + Duration::hours(1)), vec![rec(1)]);
     store.record_hits(&second, t0).await.unwrap();
     let first_page = store.list_alerts(&msp_id, 1, None).await.unwrap();
     assert_eq!(first_page.alerts.len(), 1);
@@ -289,6 +294,18 @@ pub async fn alert_store_contract(store: &dyn AlertStore) {
     assert_eq!(second_page.alerts.len(), 1);
     assert_ne!(first_page.alerts[0].id, second_page.alerts[0].id);
     assert!(store.list_alerts(&unique_msp(), 10, None).await.unwrap().alerts.is_empty());
+
+    let mut triaged = store.get_alert(&msp_id, &template.id).await.unwrap().unwrap();
+    let stale = triaged.clone();
+    triaged.triage.assignee = Some("dana@msp.example".into());
+    triaged.status = AlertStatus::InProgress;
+    triaged.version += 1;
+    store.update_alert(&triaged).await.unwrap();
+    let read = store.get_alert(&msp_id, &template.id).await.unwrap().unwrap();
+    assert_eq!((read.status, read.triage.assignee.as_deref()), (AlertStatus::InProgress, Some("dana@msp.example")));
+    let mut lost_race = stale;
+    lost_race.version += 1;
+    assert!(matches!(store.update_alert(&lost_race).await, Err(StoreError::Conflict { .. })), "a stale update is refused");
 
     assert_eq!(store.get_delivery(&msp_id, &template.id, Destination::ConnectWise).await.unwrap(), None);
     let mut delivery = Delivery::new(msp_id.clone(), template.id.clone(), Destination::ConnectWise);
@@ -335,10 +352,103 @@ where
     assert_eq!(received, expected, "every message arrives once, whatever the batching");
 }
 
+/// The contract of [`TriggerStateStore`]: versioned writes, one winner per version.
+pub async fn trigger_state_contract(store: &dyn TriggerStateStore) {
+    use crate::policy::trigger::{ThresholdEntry, ThresholdState, TriggerState};
+    let key = TriggerKey {
+        msp_id: unique_msp(),
+        tenant_id: unique_tenant(),
+        policy_id: PolicyId::parse("builtin.brute-force").unwrap(),
+        key: "Alice@Contoso.com|203.0.113.7 with spaces/and#hashes".into(),
+    };
+    assert_eq!(store.load_trigger(&key).await.unwrap(), None);
+    let now = Utc::now();
+    let mut state = ThresholdState::default();
+    state.entries.push(ThresholdEntry { id: RecordId::parse("r1").unwrap(), at: now, value: Some("u1".into()), reported: false });
+    let state = TriggerState::Threshold(state);
+    store.save_trigger(&key, &state, 0, now + Duration::hours(1)).await.unwrap();
+    assert_eq!(store.load_trigger(&key).await.unwrap(), Some((state.clone(), 1)));
+    assert!(matches!(store.save_trigger(&key, &state, 0, now).await, Err(StoreError::Conflict { .. })), "version 0 only when absent");
+    store.save_trigger(&key, &state, 1, now).await.unwrap();
+    assert!(matches!(store.save_trigger(&key, &state, 1, now).await, Err(StoreError::Conflict { .. })), "one winner per version");
+    assert_eq!(store.load_trigger(&key).await.unwrap().map(|(_, v)| v), Some(2));
+    let other = TriggerKey { key: "bob@contoso.com".into(), ..key.clone() };
+    assert_eq!(store.load_trigger(&other).await.unwrap(), None, "keys do not collide");
+}
+
+/// The contract of [`PolicyStore`]: policies, per-tenant switches and suppressions, each write
+/// moving the revision; nothing leaks between MSPs.
+pub async fn policy_store_contract(store: &dyn PolicyStore) {
+    use crate::policy::catalogue::builtin;
+    let msp_id = unique_msp();
+    let tenant_id = unique_tenant();
+    let now = Utc::now();
+    let r0 = store.policy_revision(&msp_id).await.unwrap();
+    let mut definition = (**builtin("builtin.forwarding-rule").unwrap()).clone();
+    definition.id = PolicyId::parse("custom.forwarding-copy").unwrap();
+    definition.severity = Severity::High;
+    let stored = StoredPolicy { definition: definition.clone(), updated_at: now, updated_by: "dana".into() };
+    store.put_policy(&msp_id, &stored).await.unwrap();
+    let r1 = store.policy_revision(&msp_id).await.unwrap();
+    assert!(r1 > r0, "writing a policy moves the revision");
+    let read = store.get_policy(&msp_id, &definition.id).await.unwrap().unwrap();
+    assert_eq!(read.definition.severity, Severity::High);
+    assert_eq!(read.definition.conditions.to_json(), definition.conditions.to_json(), "conditions survive storage");
+    assert_eq!(store.list_policies(&msp_id).await.unwrap().len(), 1);
+    assert!(store.list_policies(&unique_msp()).await.unwrap().is_empty(), "other MSPs see nothing");
+
+    store.set_tenant_policy(&msp_id, &tenant_id, &definition.id, false).await.unwrap();
+    assert_eq!(store.tenant_policies(&msp_id, &tenant_id).await.unwrap(), vec![(definition.id.clone(), false)]);
+    assert!(store.tenant_policies(&msp_id, &unique_tenant()).await.unwrap().is_empty());
+    let r2 = store.policy_revision(&msp_id).await.unwrap();
+    assert!(r2 > r1);
+
+    let suppression = Suppression {
+        id: "s1".into(),
+        msp_id: msp_id.clone(),
+        tenant_id: Some(tenant_id.clone()),
+        user: Some("svc-scanner@contoso.com".into()),
+        policy_id: None,
+        conditions: Some(
+            crate::policy::condition::Condition::from_json(
+                &serde_json::json!({"field": "ClientIP", "op": "ip_in_cidr", "value": "10.0.0.0/8"}),
+            )
+            .unwrap(),
+        ),
+        expires_at: Some(now + Duration::days(1)),
+        reason: "vulnerability scanner".into(),
+        author: "dana".into(),
+        created_at: now,
+    };
+    store.put_suppression(&suppression).await.unwrap();
+    let listed = store.list_suppressions(&msp_id).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].user.as_deref(), Some("svc-scanner@contoso.com"));
+    assert!(listed[0].conditions.is_some());
+    let r3 = store.policy_revision(&msp_id).await.unwrap();
+    assert!(r3 > r2);
+    assert!(store.delete_suppression(&msp_id, "s1").await.unwrap());
+    assert!(!store.delete_suppression(&msp_id, "s1").await.unwrap(), "deleting twice finds nothing");
+    assert!(store.list_suppressions(&msp_id).await.unwrap().is_empty());
+    assert!(store.delete_policy(&msp_id, &definition.id).await.unwrap());
+    assert_eq!(store.get_policy(&msp_id, &definition.id).await.unwrap().map(|p| p.definition.id), None);
+    assert!(store.policy_revision(&msp_id).await.unwrap() > r3);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::memory::*;
+
+    #[tokio::test]
+    async fn memory_trigger_store_honours_the_contract() {
+        trigger_state_contract(&MemoryTriggerStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_policy_store_honours_the_contract() {
+        policy_store_contract(&MemoryPolicyStore::default()).await;
+    }
 
     #[tokio::test]
     async fn memory_config_store_honours_the_contract() {

@@ -4,11 +4,12 @@
 
 use crate::alert::{Alert, AlertHits};
 use crate::error::{QueueError, SecretError, SinkError, SourceError, StoreError};
-use crate::ids::{AlertId, ContentType, MspId, RecordId, TenantId};
+use crate::ids::{AlertId, ContentType, MspId, PolicyId, RecordId, TenantId};
+use crate::policy::trigger::TriggerState;
 use crate::ports::{
-    AlertPage, AlertStore, AuditSource, ClaimOutcome, ConfigStore, ContentBlob, IngestStateStore, MessageQueue, SecretName, SecretStore,
-    SecurityAlertSource, SinkSetupError, StreamKey, StreamState, SubscriptionManager, TenantChange, TicketSink, TicketSinkProvider,
-    TimeWindow, WebhookRegistration,
+    AlertPage, AlertStore, AuditSource, ClaimOutcome, ConfigStore, ContentBlob, IngestStateStore, MessageQueue, PolicyStore, SecretName,
+    SecretStore, SecurityAlertSource, SinkSetupError, StoredPolicy, StreamKey, StreamState, SubscriptionManager, Suppression, TenantChange,
+    TicketSink, TicketSinkProvider, TimeWindow, TriggerKey, TriggerStateStore, WebhookRegistration,
 };
 use crate::secret::SecretString;
 use crate::tenant::{ConnectWiseSettings, M365AppCredentials, Msp, Tenant, TokenHash};
@@ -175,7 +176,7 @@ impl AlertStore for MemoryAlertStore {
             hits.records.iter().filter(|(id, _)| !counted.contains(&(key.0.clone(), key.1.clone(), id.clone()))).cloned().collect();
         let mut seen = HashSet::new();
         let fresh: Vec<_> = fresh.into_iter().filter(|(id, _)| seen.insert(id.clone())).collect();
-        if alert.absorb(&fresh, now) {
+        if alert.absorb(&fresh, &hits.details, now) {
             alert.version += 1;
             for (id, _) in &fresh {
                 counted.insert((key.0.clone(), key.1.clone(), id.clone()));
@@ -194,6 +195,17 @@ impl AlertStore for MemoryAlertStore {
             alert.version += 1;
         }
         Ok(Some(alert.clone()))
+    }
+    async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError> {
+        let mut alerts = lock(&self.alerts);
+        let key = (alert.msp_id.clone(), alert.id.clone());
+        match alerts.get(&key) {
+            Some(stored) if stored.version + 1 == alert.version => {
+                alerts.insert(key, alert.clone());
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict { what: format!("alert {}", alert.id) }),
+        }
     }
     async fn list_alerts(&self, msp_id: &MspId, limit: usize, after: Option<&str>) -> Result<AlertPage, StoreError> {
         let alerts = lock(&self.alerts);
@@ -487,5 +499,90 @@ impl SecurityAlertSource for MemorySecurityAlertSource {
             .collect();
         found.sort_by_key(|a| updated(a));
         Ok(found)
+    }
+}
+
+/// Trigger state in memory.
+#[derive(Debug, Default)]
+pub struct MemoryTriggerStore {
+    states: Mutex<HashMap<TriggerKey, (TriggerState, u64, DateTime<Utc>)>>,
+}
+
+#[async_trait]
+impl TriggerStateStore for MemoryTriggerStore {
+    async fn load_trigger(&self, key: &TriggerKey) -> Result<Option<(TriggerState, u64)>, StoreError> {
+        Ok(lock(&self.states).get(key).map(|(state, version, _)| (state.clone(), *version)))
+    }
+    async fn save_trigger(&self, key: &TriggerKey, state: &TriggerState, version: u64, expires: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut states = lock(&self.states);
+        let stored = states.get(key).map_or(0, |(_, v, _)| *v);
+        if stored != version {
+            return Err(StoreError::Conflict { what: format!("trigger state {}", key.policy_id) });
+        }
+        states.insert(key.clone(), (state.clone(), version + 1, expires));
+        Ok(())
+    }
+}
+
+/// Policy configuration in memory.
+#[derive(Debug, Default)]
+pub struct MemoryPolicyStore {
+    revisions: Mutex<HashMap<MspId, u64>>,
+    policies: Mutex<BTreeMap<(MspId, PolicyId), StoredPolicy>>,
+    switches: Mutex<BTreeMap<(MspId, TenantId, PolicyId), bool>>,
+    suppressions: Mutex<BTreeMap<(MspId, String), Suppression>>,
+}
+
+impl MemoryPolicyStore {
+    fn bump(&self, msp_id: &MspId) {
+        *lock(&self.revisions).entry(msp_id.clone()).or_default() += 1;
+    }
+}
+
+#[async_trait]
+impl PolicyStore for MemoryPolicyStore {
+    async fn policy_revision(&self, msp_id: &MspId) -> Result<u64, StoreError> {
+        Ok(lock(&self.revisions).get(msp_id).copied().unwrap_or(0))
+    }
+    async fn put_policy(&self, msp_id: &MspId, policy: &StoredPolicy) -> Result<(), StoreError> {
+        lock(&self.policies).insert((msp_id.clone(), policy.definition.id.clone()), policy.clone());
+        self.bump(msp_id);
+        Ok(())
+    }
+    async fn get_policy(&self, msp_id: &MspId, policy_id: &PolicyId) -> Result<Option<StoredPolicy>, StoreError> {
+        Ok(lock(&self.policies).get(&(msp_id.clone(), policy_id.clone())).cloned())
+    }
+    async fn delete_policy(&self, msp_id: &MspId, policy_id: &PolicyId) -> Result<bool, StoreError> {
+        let removed = lock(&self.policies).remove(&(msp_id.clone(), policy_id.clone())).is_some();
+        self.bump(msp_id);
+        Ok(removed)
+    }
+    async fn list_policies(&self, msp_id: &MspId) -> Result<Vec<StoredPolicy>, StoreError> {
+        Ok(lock(&self.policies).iter().filter(|((m, _), _)| m == msp_id).map(|(_, p)| p.clone()).collect())
+    }
+    async fn set_tenant_policy(&self, msp_id: &MspId, tenant_id: &TenantId, policy_id: &PolicyId, enabled: bool) -> Result<(), StoreError> {
+        lock(&self.switches).insert((msp_id.clone(), tenant_id.clone(), policy_id.clone()), enabled);
+        self.bump(msp_id);
+        Ok(())
+    }
+    async fn tenant_policies(&self, msp_id: &MspId, tenant_id: &TenantId) -> Result<Vec<(PolicyId, bool)>, StoreError> {
+        Ok(lock(&self.switches)
+            .iter()
+            .filter(|((m, t, _), _)| m == msp_id && t == tenant_id)
+            .map(|((_, _, p), on)| (p.clone(), *on))
+            .collect())
+    }
+    async fn put_suppression(&self, suppression: &Suppression) -> Result<(), StoreError> {
+        lock(&self.suppressions).insert((suppression.msp_id.clone(), suppression.id.clone()), suppression.clone());
+        self.bump(&suppression.msp_id);
+        Ok(())
+    }
+    async fn list_suppressions(&self, msp_id: &MspId) -> Result<Vec<Suppression>, StoreError> {
+        Ok(lock(&self.suppressions).iter().filter(|((m, _), _)| m == msp_id).map(|(_, s)| s.clone()).collect())
+    }
+    async fn delete_suppression(&self, msp_id: &MspId, id: &str) -> Result<bool, StoreError> {
+        let removed = lock(&self.suppressions).remove(&(msp_id.clone(), id.to_owned())).is_some();
+        self.bump(msp_id);
+        Ok(removed)
     }
 }

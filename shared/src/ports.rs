@@ -5,7 +5,10 @@
 
 use crate::alert::{Alert, AlertHits};
 use crate::error::{QueueError, SecretError, SinkError, SourceError, StoreError};
-use crate::ids::{AlertId, AuditStream, ContentType, MspId, RecordId, TenantId};
+use crate::ids::{AlertId, AuditStream, ContentType, MspId, PolicyId, RecordId, TenantId};
+use crate::policy::condition::Condition;
+use crate::policy::model::PolicyDefinition;
+use crate::policy::trigger::TriggerState;
 use crate::secret::SecretString;
 use crate::tenant::{ConnectWiseSettings, M365AppCredentials, Msp, Tenant, TokenHash};
 use crate::ticket::{Delivery, Destination, TicketNote, TicketRef};
@@ -52,6 +55,11 @@ pub enum TenantChange {
         auth_hash: String,
         registered: bool,
     },
+    /// What policies know of the tenant: its mail domains and break-glass accounts.
+    PolicyContext {
+        domains: Vec<String>,
+        break_glass_accounts: Vec<String>,
+    },
 }
 
 impl TenantChange {
@@ -67,6 +75,10 @@ impl TenantChange {
             Self::Webhook { auth_hash, registered } => {
                 tenant.webhook_auth_hash = Some(auth_hash.clone());
                 tenant.webhook_registered = *registered;
+            }
+            Self::PolicyContext { domains, break_glass_accounts } => {
+                tenant.domains.clone_from(domains);
+                tenant.break_glass_accounts.clone_from(break_glass_accounts);
             }
         }
     }
@@ -166,6 +178,9 @@ pub trait AlertStore: Send + Sync {
     /// Marks an alert resolved (its condition cleared); repeating it changes nothing. Returns
     /// the alert as stored, or `None` when it does not exist.
     async fn resolve_alert(&self, msp_id: &MspId, alert_id: &AlertId, at: DateTime<Utc>) -> Result<Option<Alert>, StoreError>;
+    /// Replaces an alert's triage and status if the stored version is `alert.version - 1`;
+    /// otherwise [`StoreError::Conflict`].
+    async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError>;
     /// Lists an MSP's alerts, `limit` at a time.
     async fn list_alerts(&self, msp_id: &MspId, limit: usize, after: Option<&str>) -> Result<AlertPage, StoreError>;
     async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: Destination) -> Result<Option<Delivery>, StoreError>;
@@ -313,4 +328,79 @@ pub trait SecurityAlertSource: Send + Sync {
         credentials: &M365AppCredentials,
         since: DateTime<Utc>,
     ) -> Result<Vec<serde_json::Value>, SourceError>;
+}
+
+/// Where a threshold or unusual-activity policy keeps the state of one group key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TriggerKey {
+    pub msp_id: MspId,
+    pub tenant_id: TenantId,
+    pub policy_id: PolicyId,
+    /// The group key (lowercase field values), any text.
+    pub key: String,
+}
+
+/// Trigger state, read and written with optimistic concurrency; expires (TTL) when stale.
+#[async_trait]
+pub trait TriggerStateStore: Send + Sync {
+    /// The state and its version (`None` when there is none).
+    async fn load_trigger(&self, key: &TriggerKey) -> Result<Option<(TriggerState, u64)>, StoreError>;
+    /// Stores `state` as version `version + 1` if the stored version is `version` (0: none
+    /// stored); otherwise [`StoreError::Conflict`].
+    async fn save_trigger(&self, key: &TriggerKey, state: &TriggerState, version: u64, expires: DateTime<Utc>) -> Result<(), StoreError>;
+}
+
+/// An MSP's own policy, or its changed copy of a built-in.
+#[derive(Debug, Clone)]
+pub struct StoredPolicy {
+    pub definition: PolicyDefinition,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: String,
+}
+
+/// A rule that keeps matching alerts from being raised.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Suppression {
+    pub id: String,
+    pub msp_id: MspId,
+    /// Only this tenant (`None`: every tenant of the MSP).
+    #[serde(default)]
+    pub tenant_id: Option<TenantId>,
+    /// Only this acting user / group key (case-insensitive).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Only this policy.
+    #[serde(default)]
+    pub policy_id: Option<PolicyId>,
+    /// Conditions over the event's fields and the alert's (`Alert.PolicyId`, `Alert.Severity`,
+    /// `Alert.Category`, `Alert.Name`, `Alert.Title`, `Alert.GroupKey`).
+    #[serde(default)]
+    pub conditions: Option<Condition>,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    pub reason: String,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An MSP's policy configuration: its policies (own ones and changed built-ins), which policies
+/// are off for which tenant, and its suppression rules. Every change bumps one revision, so
+/// evaluators can keep compiled policies until it moves.
+#[async_trait]
+pub trait PolicyStore: Send + Sync {
+    /// The revision: changes whenever anything below is written.
+    async fn policy_revision(&self, msp_id: &MspId) -> Result<u64, StoreError>;
+    async fn put_policy(&self, msp_id: &MspId, policy: &StoredPolicy) -> Result<(), StoreError>;
+    async fn get_policy(&self, msp_id: &MspId, policy_id: &PolicyId) -> Result<Option<StoredPolicy>, StoreError>;
+    /// `false` when there was nothing to delete.
+    async fn delete_policy(&self, msp_id: &MspId, policy_id: &PolicyId) -> Result<bool, StoreError>;
+    async fn list_policies(&self, msp_id: &MspId) -> Result<Vec<StoredPolicy>, StoreError>;
+    /// Turns a policy on or off for one tenant (overrides the policy's own `enabled`).
+    async fn set_tenant_policy(&self, msp_id: &MspId, tenant_id: &TenantId, policy_id: &PolicyId, enabled: bool) -> Result<(), StoreError>;
+    /// The per-tenant switches of one tenant.
+    async fn tenant_policies(&self, msp_id: &MspId, tenant_id: &TenantId) -> Result<Vec<(PolicyId, bool)>, StoreError>;
+    async fn put_suppression(&self, suppression: &Suppression) -> Result<(), StoreError>;
+    async fn list_suppressions(&self, msp_id: &MspId) -> Result<Vec<Suppression>, StoreError>;
+    /// `false` when there was nothing to delete.
+    async fn delete_suppression(&self, msp_id: &MspId, id: &str) -> Result<bool, StoreError>;
 }

@@ -29,6 +29,9 @@ pub struct Tenant {
     /// The tenant's accepted mail domains (used to tell internal from external).
     #[serde(default)]
     pub domains: Vec<String>,
+    /// Emergency-access accounts that should never sign in in normal times (lowercase UPNs).
+    #[serde(default)]
+    pub break_glass_accounts: Vec<String>,
     /// The ConnectWise company this tenant's tickets are filed under.
     #[serde(default)]
     pub connectwise_company_id: Option<i64>,

@@ -246,6 +246,8 @@ fn alert(user: &str) -> Alert {
         updated_at: at,
         resolved_at: None,
         version: 1,
+        detail: Default::default(),
+        triage: Default::default(),
     }
 }
 

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use vigil::aws::dynamodb::{DynamoAlertStore, DynamoConfigStore, DynamoIngestState};
+use vigil::aws::policy_store::{DynamoPolicyStore, DynamoTriggerStore};
 use vigil::aws::secrets::SecretsManagerStore;
 use vigil::aws::sqs::SqsQueue;
 use vigil::contract;
@@ -40,6 +41,20 @@ async fn dynamodb_alert_store_honours_the_contract() {
     let (sdk, _moto) = moto_sdk().await;
     let stack = provisioned(&sdk).await;
     contract::alert_store_contract(&DynamoAlertStore::new(aws_sdk_dynamodb::Client::new(&sdk), &stack.table_names["AlertsTable"])).await;
+}
+
+#[tokio::test]
+async fn dynamodb_trigger_store_honours_the_contract() {
+    let (sdk, _moto) = moto_sdk().await;
+    let stack = provisioned(&sdk).await;
+    contract::trigger_state_contract(&DynamoTriggerStore::new(aws_sdk_dynamodb::Client::new(&sdk), &stack.table_names["StateTable"])).await;
+}
+
+#[tokio::test]
+async fn dynamodb_policy_store_honours_the_contract() {
+    let (sdk, _moto) = moto_sdk().await;
+    let stack = provisioned(&sdk).await;
+    contract::policy_store_contract(&DynamoPolicyStore::new(aws_sdk_dynamodb::Client::new(&sdk), &stack.table_names["ConfigTable"])).await;
 }
 
 #[tokio::test]

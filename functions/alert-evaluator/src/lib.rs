@@ -6,12 +6,12 @@ use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use std::sync::Arc;
 use vigil::aws::dynamodb::{DynamoAlertStore, DynamoConfigStore};
+use vigil::aws::policy_store::{DynamoPolicyStore, DynamoTriggerStore};
 use vigil::aws::sqs::SqsQueue;
 use vigil::clock::SystemClock;
 use vigil::lambda::metrics::MetricSet;
 use vigil::lambda::sqs_batch::process_batch;
-use vigil::policy::PolicyEngine;
-use vigil::services::evaluate::EvaluateService;
+use vigil::services::evaluate::{EvaluateService, PolicyCache};
 use vigil::settings::{ConfigError, required};
 
 /// The evaluator's configuration.
@@ -21,6 +21,8 @@ pub struct Config {
     pub config_table: String,
     /// `ALERTS_TABLE`: alerts and their hit markers.
     pub alerts_table: String,
+    /// `STATE_TABLE`: threshold and baseline state of policies.
+    pub state_table: String,
     /// `TICKETS_QUEUE_URL`: where changed alerts are announced.
     pub tickets_queue_url: String,
 }
@@ -34,20 +36,24 @@ impl Config {
         Ok(Self {
             config_table: required(lookup, "CONFIG_TABLE")?,
             alerts_table: required(lookup, "ALERTS_TABLE")?,
+            state_table: required(lookup, "STATE_TABLE")?,
             tickets_queue_url: required(lookup, "TICKETS_QUEUE_URL")?,
         })
     }
 }
 
-/// Builds the service once per container; policies are compiled here, not per message.
+/// Builds the service once per container; its policy cache keeps compiled policies per tenant
+/// for the life of the container.
 #[must_use]
 pub fn build(config: &Config, sdk: &SdkConfig) -> EvaluateService {
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     EvaluateService {
         config: Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone())),
-        alerts: Arc::new(DynamoAlertStore::new(dynamo, config.alerts_table.clone())),
+        alerts: Arc::new(DynamoAlertStore::new(dynamo.clone(), config.alerts_table.clone())),
+        policies: Arc::new(DynamoPolicyStore::new(dynamo.clone(), config.config_table.clone())),
+        triggers: Arc::new(DynamoTriggerStore::new(dynamo, config.state_table.clone())),
         tickets: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), config.tickets_queue_url.clone())),
-        engine: PolicyEngine::with_builtins(),
+        cache: PolicyCache::default(),
         clock: Arc::new(SystemClock),
     }
 }
@@ -61,6 +67,7 @@ pub async fn handle(service: &EvaluateService, event: SqsEvent) -> SqsBatchRespo
             let report = service.handle(&body).await?;
             metrics.count("RecordsEvaluated", None, report.records as f64);
             metrics.count("PolicyHits", None, report.hits as f64);
+            metrics.count("MatchesSuppressed", None, report.suppressed as f64);
             Ok::<(), vigil::services::evaluate::EvaluateError>(())
         }
     })

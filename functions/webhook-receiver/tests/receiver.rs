@@ -40,6 +40,7 @@ fn tenant(tenant_id: &str, auth_id: Option<&str>) -> Tenant {
         tenant_id: TenantId::parse(tenant_id).unwrap(),
         name: "Customer".into(),
         domains: vec![],
+        break_glass_accounts: vec![],
         connectwise_company_id: None,
         m365_credentials_set: true,
         webhook_auth_hash: auth_id.map(webhook_auth_hash),

@@ -234,6 +234,10 @@ impl ConfigStore for DynamoConfigStore {
             TenantChange::Webhook { auth_hash, registered } => {
                 vec![("webhook_auth_hash", s(auth_hash.clone())), ("webhook_registered", AttributeValue::Bool(*registered))]
             }
+            TenantChange::PolicyContext { domains, break_glass_accounts } => vec![
+                ("domains", AttributeValue::L(domains.iter().map(|d| s(d.clone())).collect())),
+                ("break_glass_accounts", AttributeValue::L(break_glass_accounts.iter().map(|d| s(d.clone())).collect())),
+            ],
         };
         let expression = assignments.iter().enumerate().map(|(i, _)| format!("#a{i} = :v{i}")).collect::<Vec<_>>().join(", ");
         let mut request = self
@@ -528,7 +532,7 @@ impl AlertStore for DynamoAlertStore {
             for chunk in fresh.chunks(HITS_PER_TRANSACTION) {
                 let previous_version = alert.version;
                 let mut next = alert.clone();
-                next.absorb(chunk, now);
+                next.absorb(chunk, &hits.details, now);
                 next.version += 1;
                 if self.write_hits(&next, previous_version, chunk, now).await? {
                     alert = next;
@@ -572,6 +576,26 @@ impl AlertStore for DynamoAlertStore {
             }
         }
         Err(StoreError::Conflict { what: format!("alert {alert_id}") })
+    }
+    async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError> {
+        let item = to_item(alert, msp_pk(&alert.msp_id), format!("ALERT#{}", alert.id))?;
+        let previous = i64::try_from(alert.version.saturating_sub(1)).unwrap_or(i64::MAX);
+        match self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("version = :previous")
+            .expression_attribute_values(":previous", n(previous))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StoreError::Conflict { what: format!("alert {}", alert.id) })
+            }
+            Err(error) => Err(store_error("update alert", error)),
+        }
     }
     async fn list_alerts(&self, msp_id: &MspId, limit: usize, after: Option<&str>) -> Result<AlertPage, StoreError> {
         let start = after.map(|after| key(msp_pk(msp_id), format!("ALERT#{after}")));

@@ -2,6 +2,7 @@
 //! the `aws` feature, so the domain provably builds without any AWS crate.
 
 pub mod dynamodb;
+pub mod policy_store;
 pub mod secrets;
 pub mod sqs;
 

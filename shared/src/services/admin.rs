@@ -120,6 +120,7 @@ impl AdminService {
             tenant_id,
             name: name.to_owned(),
             domains,
+            break_glass_accounts: Vec::new(),
             connectwise_company_id: None,
             m365_credentials_set: false,
             webhook_auth_hash: None,

@@ -307,7 +307,7 @@ mod tests {
 
     async fn hit(f: &Fixture, ids: &[&str]) -> Alert {
         let records = ids.iter().map(|id| (RecordId::parse(id).unwrap(), f.alert.first_seen)).collect();
-        f.alerts.record_hits(&AlertHits { alert: f.alert.clone(), records }, Utc::now()).await.unwrap()
+        f.alerts.record_hits(&AlertHits::of_records(f.alert.clone(), records), Utc::now()).await.unwrap()
     }
 
     #[tokio::test]
@@ -383,6 +383,9 @@ mod tests {
         }
         async fn list_alerts(&self, msp_id: &MspId, limit: usize, after: Option<&str>) -> Result<crate::ports::AlertPage, StoreError> {
             self.inner.list_alerts(msp_id, limit, after).await
+        }
+        async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError> {
+            self.inner.update_alert(alert).await
         }
         async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: Destination) -> Result<Option<Delivery>, StoreError> {
             self.inner.get_delivery(msp_id, alert_id, destination).await

@@ -1,22 +1,33 @@
 //! Evaluating audit records: an events message (records of one blob of one tenant) is run
-//! through the tenant's policies; hits are grouped by alert and added to each alert exactly
-//! once per record; every touched alert is announced on the tickets queue.
+//! through the tenant's policies (compiled once and cached per warm container until the MSP's
+//! policy revision moves); matches covered by a live suppression rule are dropped; every-time
+//! matches are hits at once, threshold and unusual-activity matches go through their trigger
+//! state (combined per key for the whole message, one read and one conditional write per key);
+//! hits are added to their alerts exactly once per record; every touched alert of an active
+//! policy is announced on the tickets queue (shadow-mode alerts never are).
+//!
+//! Order matters for exactly-once: hits are written before the trigger state that marks them
+//! reported, so a crash in between repeats the hits (idempotent), never loses them.
 //!
 //! Re-announcing an alert that did not change is deliberate: if a previous attempt stored the
 //! hits and crashed before announcing, the retry must still announce. The dispatcher is
 //! idempotent, so extra announcements cost a read, never a ticket.
 
-use crate::alert::{Alert, AlertHits};
+use crate::alert::{Alert, AlertHits, Fact, PolicyMode};
 use crate::audit::{AuditRecord, RecordError};
 use crate::clock::Clock;
 use crate::error::{Classified, ErrorClass, QueueError, StoreError};
-use crate::ids::AlertId;
-use crate::ids::AuditStream;
+use crate::ids::{AlertId, AuditStream, MspId, TenantId};
 use crate::messages::{AlertChangedMessage, AuditEventsMessage};
-use crate::policy::{PolicyEngine, TenantScope, graph_alert_hit};
-use crate::ports::{AlertStore, ConfigStore, MessageQueue};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use crate::policy::condition::TenantContext;
+use crate::policy::suppression::suppresses;
+use crate::policy::trigger::{BaselineState, Observation, ThresholdState, TriggerState};
+use crate::policy::{CompiledTrigger, PolicyEngine, PolicyMatch, TenantScope, effective_definitions, engine_for_tenant, graph_alert_hit};
+use crate::ports::{AlertStore, ConfigStore, MessageQueue, PolicyStore, Suppression, TriggerKey, TriggerStateStore};
+use chrono::{DateTime, Duration, Utc};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use tracing::info;
 
 /// Why an events message could not be evaluated.
@@ -49,19 +60,95 @@ impl Classified for EvaluateError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EvaluationReport {
     pub records: usize,
+    /// Matches that became (or stayed) hits of an alert.
     pub hits: usize,
+    /// Matches a suppression rule held back.
+    pub suppressed: usize,
+    /// Threshold / unusual-activity matches that did not (yet) trigger.
+    pub below_trigger: usize,
     pub alerts: Vec<AlertId>,
+}
+
+/// How long compiled policies may be reused without checking the revision again.
+const CACHE_MAX_AGE_SECS: i64 = 300;
+
+struct CachedPolicies {
+    revision: u64,
+    loaded_at: DateTime<Utc>,
+    engine: Arc<PolicyEngine>,
+    suppressions: Arc<Vec<Suppression>>,
+}
+
+/// Compiled policies per tenant for the life of a warm container; reloaded when the MSP's
+/// policy revision changes or after five minutes.
+#[derive(Default)]
+pub struct PolicyCache {
+    entries: Mutex<HashMap<(MspId, TenantId), CachedPolicies>>,
+}
+
+impl PolicyCache {
+    /// The tenant's engine and the MSP's suppression rules.
+    ///
+    /// # Errors
+    /// When the policy store cannot be read.
+    pub async fn get(
+        &self,
+        store: &dyn PolicyStore,
+        msp_id: &MspId,
+        tenant_id: &TenantId,
+        now: DateTime<Utc>,
+    ) -> Result<(Arc<PolicyEngine>, Arc<Vec<Suppression>>), StoreError> {
+        let revision = store.policy_revision(msp_id).await?;
+        let key = (msp_id.clone(), tenant_id.clone());
+        {
+            let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(cached) = entries.get(&key)
+                && cached.revision == revision
+                && now - cached.loaded_at < Duration::seconds(CACHE_MAX_AGE_SECS)
+            {
+                return Ok((cached.engine.clone(), cached.suppressions.clone()));
+            }
+        }
+        let stored = store.list_policies(msp_id).await?;
+        let switches = store.tenant_policies(msp_id, tenant_id).await?;
+        let suppressions = Arc::new(store.list_suppressions(msp_id).await?);
+        let engine = Arc::new(engine_for_tenant(&effective_definitions(&stored), &switches, tenant_id));
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, CachedPolicies { revision, loaded_at: now, engine: engine.clone(), suppressions: suppressions.clone() });
+        Ok((engine, suppressions))
+    }
 }
 
 /// The evaluation use case.
 pub struct EvaluateService {
     pub config: Arc<dyn ConfigStore>,
     pub alerts: Arc<dyn AlertStore>,
+    pub policies: Arc<dyn PolicyStore>,
+    pub triggers: Arc<dyn TriggerStateStore>,
     /// Where changed alerts are announced for ticketing.
     pub tickets: Arc<dyn MessageQueue>,
-    pub engine: PolicyEngine,
+    pub cache: PolicyCache,
     pub clock: Arc<dyn Clock>,
 }
+
+/// Hits gathered per alert.
+#[derive(Default)]
+struct HitBatch {
+    alerts: BTreeMap<AlertId, AlertHits>,
+}
+
+impl HitBatch {
+    fn add(&mut self, alert: Alert, found: &PolicyMatch) {
+        let hits = self.alerts.entry(alert.id.clone()).or_insert_with(|| AlertHits::new(alert));
+        hits.records.push((found.record_id.clone(), found.event_time));
+        hits.details.insert(found.record_id.clone(), found.detail.clone());
+    }
+}
+
+/// How often a trigger-state write is retried after losing a race.
+const TRIGGER_ATTEMPTS: usize = 8;
 
 impl EvaluateService {
     /// Evaluates one events-queue message body.
@@ -76,37 +163,69 @@ impl EvaluateService {
             .get_tenant(&message.msp_id, &message.tenant_id)
             .await?
             .ok_or_else(|| EvaluateError::UnknownTenant { msp_id: message.msp_id.to_string(), tenant_id: message.tenant_id.to_string() })?;
-        let scope = TenantScope { msp_id: &tenant.msp_id, tenant_id: &tenant.tenant_id, tenant_name: &tenant.name };
         let now = self.clock.now();
-        let mut grouped: BTreeMap<AlertId, AlertHits> = BTreeMap::new();
-        let mut resolutions: Vec<(AlertId, chrono::DateTime<chrono::Utc>)> = Vec::new();
+        let break_glass: Vec<String> = tenant.break_glass_accounts.iter().map(|a| a.to_lowercase()).collect();
+        let domains: Vec<String> = tenant.domains.iter().map(|d| d.to_lowercase()).collect();
+        let scope = TenantScope {
+            msp_id: &tenant.msp_id,
+            tenant_id: &tenant.tenant_id,
+            tenant_name: &tenant.name,
+            context: TenantContext { domains: &domains, break_glass_accounts: &break_glass },
+        };
         let mut report = EvaluationReport { records: message.records.len(), ..EvaluationReport::default() };
-        let graph = message.stream == AuditStream::GraphAlerts;
-        for value in message.records {
-            let hits = if graph {
-                graph_alert_hit(&scope, &value, now).into_iter().collect()
-            } else {
-                let record = AuditRecord::from_value(value)?;
-                self.engine.evaluate(&scope, &record, now)
-            };
-            for hit in hits {
-                if hit.resolves {
-                    resolutions.push((hit.alert.id.clone(), hit.event_time));
-                    continue;
+        let mut batch = HitBatch::default();
+        let mut resolutions: Vec<AlertId> = Vec::new();
+        let mut triggered: BTreeMap<(usize, String), Vec<PolicyMatch>> = BTreeMap::new();
+        let mut engine_used = None;
+        if message.stream == AuditStream::GraphAlerts {
+            for value in &message.records {
+                if let Some(hit) = graph_alert_hit(&scope, value, now) {
+                    report.hits += 1;
+                    let hits = batch.alerts.entry(hit.alert.id.clone()).or_insert_with(|| AlertHits::new(hit.alert.clone()));
+                    hits.records.push((hit.record_id, hit.event_time));
                 }
-                report.hits += 1;
-                grouped
-                    .entry(hit.alert.id.clone())
-                    .or_insert_with(|| AlertHits { alert: hit.alert.clone(), records: Vec::new() })
-                    .records
-                    .push((hit.record_id, hit.event_time));
+            }
+        } else {
+            let (engine, suppressions) = self.cache.get(self.policies.as_ref(), &tenant.msp_id, &tenant.tenant_id, now).await?;
+            for value in message.records {
+                let record = AuditRecord::from_value(value)?;
+                for (index, found) in engine.evaluate(&scope, &record) {
+                    let policy = engine.policy(index);
+                    if found.resolves {
+                        resolutions.push(policy.alert_for(&scope, &found, found.event_time, now).id);
+                        continue;
+                    }
+                    let held_back = suppressions
+                        .iter()
+                        .any(|rule| suppresses(rule, &tenant.tenant_id, policy.id(), policy.definition.category, &found, &record, now));
+                    if held_back {
+                        report.suppressed += 1;
+                        continue;
+                    }
+                    match &policy.trigger {
+                        CompiledTrigger::EveryTime => {
+                            report.hits += 1;
+                            batch.add(policy.alert_for(&scope, &found, found.event_time, now), &found);
+                        }
+                        _ => triggered.entry((index, found.trigger_key.clone().unwrap_or_default())).or_default().push(found),
+                    }
+                }
+            }
+            engine_used = Some((engine, suppressions));
+        }
+        let mut changed: Vec<Alert> = Vec::with_capacity(batch.alerts.len());
+        if let Some((engine, _)) = engine_used {
+            for ((index, key), matches) in &triggered {
+                let (alerts, below) = self.apply_trigger(&engine, *index, key, matches, &scope, &message.content_id, now).await?;
+                report.hits += matches.len() - below;
+                report.below_trigger += below;
+                changed.extend(alerts);
             }
         }
-        let mut changed: Vec<Alert> = Vec::with_capacity(grouped.len());
-        for hits in grouped.values() {
+        for hits in batch.alerts.values() {
             changed.push(self.alerts.record_hits(hits, now).await?);
         }
-        for (alert_id, _) in &resolutions {
+        for alert_id in &resolutions {
             if let Some(alert) = self.alerts.resolve_alert(&tenant.msp_id, alert_id, now).await? {
                 info!(message = "Alert resolved: its condition cleared.", alert_id = %alert.id);
                 changed.push(alert);
@@ -114,6 +233,7 @@ impl EvaluateService {
         }
         let announcements: Vec<String> = changed
             .iter()
+            .filter(|alert| alert.detail.mode == PolicyMode::Active)
             .map(|alert| {
                 serde_json::to_string(&AlertChangedMessage { msp_id: alert.msp_id.clone(), alert_id: alert.id.clone() })
                     .unwrap_or_else(|_| unreachable!("messages always serialise"))
@@ -121,11 +241,125 @@ impl EvaluateService {
             .collect();
         self.tickets.send_all(&announcements).await?;
         for alert in &changed {
-            info!(message = "Alert updated.", alert_id = %alert.id, policy_id = %alert.policy_id, hit_count = alert.hit_count);
+            info!(message = "Alert updated.", alert_id = %alert.id, policy_id = %alert.policy_id, hit_count = alert.hit_count, mode = alert.detail.mode.as_str());
         }
         report.alerts = changed.into_iter().map(|a| a.id).collect();
+        report.alerts.dedup();
         Ok(report)
     }
+
+    /// Runs one trigger key's matches of this message through its state: load, decide, write the
+    /// hits, then store the state at its version (again from the top when another writer won).
+    /// Returns the alerts the hits went to (as stored) and how many matches stayed below the
+    /// trigger.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_trigger(
+        &self,
+        engine: &PolicyEngine,
+        index: usize,
+        key: &str,
+        matches: &[PolicyMatch],
+        scope: &TenantScope<'_>,
+        content_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<Alert>, usize), EvaluateError> {
+        let policy = engine.policy(index);
+        let trigger_key = TriggerKey {
+            msp_id: scope.msp_id.clone(),
+            tenant_id: scope.tenant_id.clone(),
+            policy_id: policy.id().clone(),
+            key: key.to_owned(),
+        };
+        let by_record: HashMap<&str, &PolicyMatch> = matches.iter().map(|m| (m.record_id.as_str(), m)).collect();
+        for _ in 0..TRIGGER_ATTEMPTS {
+            let (stored, version) = self.triggers.load_trigger(&trigger_key).await?.map_or((None, 0), |(s, v)| (Some(s), v));
+            let mut batch = HitBatch::default();
+            let (state, expires) = match &policy.trigger {
+                CompiledTrigger::Threshold { count, window, distinct, .. } => {
+                    let mut state = match stored {
+                        Some(TriggerState::Threshold(state)) => state,
+                        _ => ThresholdState::default(),
+                    };
+                    let observations: Vec<Observation> = matches
+                        .iter()
+                        .map(|m| Observation { record_id: m.record_id.clone(), at: m.event_time, distinct: m.distinct.clone() })
+                        .collect();
+                    for firing in state.observe(&observations, *count, *window, distinct.is_some()) {
+                        let Some(anchor) = by_record.get(firing.anchor.as_str()) else { continue };
+                        let mut alert = policy.alert_for(scope, anchor, firing.anchor_time, now);
+                        let what = if distinct.is_some() { "distinct values" } else { "matches" };
+                        alert.facts.push(Fact::new(
+                            "Trigger",
+                            format!("{} {what} within {} minutes (threshold {count})", firing.measured, window.num_minutes()),
+                        ));
+                        let hits = batch.alerts.entry(alert.id.clone()).or_insert_with(|| AlertHits::new(alert));
+                        for (record_id, at) in firing.records {
+                            if let Some(found) = by_record.get(record_id.as_str()) {
+                                hits.details.insert(record_id.clone(), found.detail.clone());
+                            }
+                            hits.records.push((record_id, at));
+                        }
+                    }
+                    let expires = state.expires(*window);
+                    (TriggerState::Threshold(state), expires)
+                }
+                CompiledTrigger::UnusualActivity { min_count, .. } => {
+                    let mut state = match stored {
+                        Some(TriggerState::Baseline(state)) => state,
+                        _ => BaselineState::default(),
+                    };
+                    let times: Vec<DateTime<Utc>> = matches.iter().map(|m| m.event_time).collect();
+                    state.apply(&message_token(content_id, matches), &times);
+                    for found in matches {
+                        if let Some(unusual) = state.unusual_at(found.event_time, *min_count) {
+                            let mut alert = policy.alert_for(scope, found, found.event_time, now);
+                            alert.facts.push(Fact::new(
+                                "Trigger",
+                                format!(
+                                    "{} matches in the hour from {} UTC; 7-day baseline {:.1} per hour (standard deviation {:.1})",
+                                    unusual.count,
+                                    unusual.hour_start.format("%Y-%m-%d %H:%M"),
+                                    unusual.mean,
+                                    unusual.stddev
+                                ),
+                            ));
+                            batch.add(alert, found);
+                        }
+                    }
+                    let expires = state.expires();
+                    (TriggerState::Baseline(state), expires)
+                }
+                CompiledTrigger::EveryTime => return Ok((Vec::new(), 0)),
+            };
+            let mut alerts = Vec::with_capacity(batch.alerts.len());
+            for hits in batch.alerts.values() {
+                alerts.push(self.alerts.record_hits(hits, now).await?);
+            }
+            match self.triggers.save_trigger(&trigger_key, &state, version, expires).await {
+                Ok(()) => {
+                    let hit_records: std::collections::HashSet<&str> =
+                        batch.alerts.values().flat_map(|h| h.records.iter().map(|(id, _)| id.as_str())).collect();
+                    let below = matches.iter().filter(|m| !hit_records.contains(m.record_id.as_str())).count();
+                    return Ok((alerts, below));
+                }
+                Err(StoreError::Conflict { .. }) => {}
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(StoreError::Conflict { what: format!("trigger state of {}", policy.id()) }.into())
+    }
+}
+
+/// A deterministic id for one message's matches of one key, so a redelivered message adds to
+/// a baseline once.
+fn message_token(content_id: &str, matches: &[PolicyMatch]) -> String {
+    let mut digest = Sha256::new();
+    digest.update(content_id.as_bytes());
+    for found in matches {
+        digest.update(b"\0");
+        digest.update(found.record_id.as_str().as_bytes());
+    }
+    hex::encode(&digest.finalize()[..12])
 }
 
 #[cfg(test)]
@@ -150,8 +384,10 @@ mod tests {
         let service = EvaluateService {
             config,
             alerts: alerts.clone(),
+            policies: Arc::new(MemoryPolicyStore::default()),
+            triggers: Arc::new(MemoryTriggerStore::default()),
             tickets: tickets.clone(),
-            engine: PolicyEngine::with_builtins(),
+            cache: PolicyCache::default(),
             clock: Arc::new(SystemClock),
         };
         (service, alerts, tickets)
@@ -212,7 +448,7 @@ mod tests {
         let alert = alerts.get_alert(&acme, &raised.alerts[0]).await.unwrap().unwrap();
         assert_eq!(alert.policy_name, "Tenant connection problem");
         assert!(alert.facts.iter().any(|f| f.value.contains("AADSTS700016")));
-        assert!(alert.facts.iter().any(|f| f.name == "Time (UTC)" && f.value == "2026-01-05 09:31:07"));
+        assert!(alert.facts.iter().any(|f| f.name == "Observed (UTC)" && f.value == "2026-01-05 09:31:07"));
         service.handle(&message(vec![connection("Vigil.ConnectionRestored", "c-2")])).await.unwrap();
         let alert = alerts.get_alert(&acme, &raised.alerts[0]).await.unwrap().unwrap();
         assert_eq!(alert.status, crate::alert::AlertStatus::Resolved);

@@ -1,0 +1,187 @@
+//! The built-in policy catalogue: Vigil's policies as data (`builtins/policies.json`), shipped
+//! with every deployment and on for every tenant unless an MSP turns one off. Each built-in has
+//! positive and negative fixture records (`builtins/fixtures.json`), written from the documented
+//! record schemas; the tests below run every fixture through its policy.
+
+use super::CompiledPolicy;
+use super::model::PolicyDefinition;
+use std::sync::{Arc, OnceLock};
+
+const POLICIES: &str = include_str!("builtins/policies.json");
+
+/// The built-in definitions, parsed once.
+///
+/// # Panics
+/// Never in a tested build: the catalogue is parsed and compiled by the tests.
+#[must_use]
+pub fn builtin_definitions() -> &'static [Arc<PolicyDefinition>] {
+    static DEFINITIONS: OnceLock<Vec<Arc<PolicyDefinition>>> = OnceLock::new();
+    DEFINITIONS.get_or_init(|| {
+        #[allow(clippy::expect_used)]
+        let list: Vec<PolicyDefinition> = serde_json::from_str(POLICIES).expect("the built-in catalogue is valid (tested)");
+        list.into_iter().map(Arc::new).collect()
+    })
+}
+
+/// The built-ins, compiled once per container.
+#[must_use]
+pub fn compiled_builtins() -> &'static [CompiledPolicy] {
+    static COMPILED: OnceLock<Vec<CompiledPolicy>> = OnceLock::new();
+    COMPILED.get_or_init(|| builtin_definitions().iter().filter_map(|d| CompiledPolicy::compile(d.clone()).ok()).collect())
+}
+
+/// One built-in by id.
+#[must_use]
+pub fn builtin(id: &str) -> Option<&'static Arc<PolicyDefinition>> {
+    builtin_definitions().iter().find(|d| d.id.as_str() == id)
+}
+
+/// Whether a policy id names a built-in.
+#[must_use]
+pub fn is_builtin(id: &str) -> bool {
+    id.starts_with("builtin.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditRecord;
+    use crate::ids::{MspId, TenantId};
+    use crate::policy::condition::TenantContext;
+    use crate::policy::model::Trigger;
+    use crate::policy::trigger::{Observation, ThresholdState};
+    use crate::policy::{CompiledTrigger, TenantScope};
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    const FIXTURES: &str = include_str!("builtins/fixtures.json");
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Fixture {
+        policy: String,
+        name: String,
+        records: Vec<Value>,
+        #[serde(default)]
+        tenant_domains: Vec<String>,
+        #[serde(default)]
+        break_glass_accounts: Vec<String>,
+        /// Every-time: some record matches. Threshold: the trigger fires. Unusual activity: the
+        /// records match the activity and conditions (the baseline is tested in `trigger`).
+        alert: bool,
+        /// Expected alert title, when given.
+        #[serde(default)]
+        title: Option<String>,
+        /// Expected severity when given (pass-through alerts).
+        #[serde(default)]
+        severity: Option<String>,
+        /// Facts that must be on the alert (name → value).
+        #[serde(default)]
+        facts: std::collections::BTreeMap<String, String>,
+    }
+
+    fn fixtures() -> Vec<Fixture> {
+        serde_json::from_str(FIXTURES).unwrap()
+    }
+
+    #[test]
+    fn every_builtin_parses_compiles_and_has_a_unique_id() {
+        let definitions = builtin_definitions();
+        assert_eq!(compiled_builtins().len(), definitions.len(), "every built-in compiles");
+        let mut ids: Vec<&str> = definitions.iter().map(|d| d.id.as_str()).collect();
+        ids.sort_unstable();
+        let before = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), before, "ids are unique");
+        for definition in definitions {
+            assert!(is_builtin(definition.id.as_str()), "{}", definition.id);
+            assert!(!definition.description.is_empty(), "{} has a description", definition.id);
+            if let Err(problems) = definition.validate() {
+                panic!("{}: {problems:?}", definition.id);
+            }
+        }
+    }
+
+    #[test]
+    fn every_builtin_has_a_positive_and_a_negative_fixture() {
+        let fixtures = fixtures();
+        for definition in builtin_definitions() {
+            let mine: Vec<&Fixture> = fixtures.iter().filter(|f| f.policy == definition.id.as_str()).collect();
+            assert!(mine.iter().any(|f| f.alert), "{} has a positive fixture", definition.id);
+            assert!(mine.iter().any(|f| !f.alert), "{} has a negative fixture", definition.id);
+        }
+        for fixture in &fixtures {
+            assert!(builtin(&fixture.policy).is_some(), "fixture {:?} names an unknown policy {}", fixture.name, fixture.policy);
+        }
+    }
+
+    #[test]
+    fn every_fixture_alerts_exactly_when_it_should() {
+        let msp = MspId::parse("acme").unwrap();
+        let tenant = TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap();
+        let mut failures = Vec::new();
+        for fixture in fixtures() {
+            let policy = compiled_builtins().iter().find(|p| p.id().as_str() == fixture.policy).unwrap();
+            let domains: Vec<String> = fixture.tenant_domains.iter().map(|d| d.to_lowercase()).collect();
+            let accounts: Vec<String> = fixture.break_glass_accounts.iter().map(|d| d.to_lowercase()).collect();
+            let scope = TenantScope {
+                msp_id: &msp,
+                tenant_id: &tenant,
+                tenant_name: "Contoso",
+                context: TenantContext { domains: &domains, break_glass_accounts: &accounts },
+            };
+            let matches: Vec<_> = fixture
+                .records
+                .iter()
+                .map(|r| AuditRecord::from_value(r.clone()).unwrap_or_else(|e| panic!("{}: {e}", fixture.name)))
+                .filter_map(|r| policy.evaluate(&scope, &r))
+                .filter(|m| !m.resolves)
+                .collect();
+            let alerted = match &policy.trigger {
+                CompiledTrigger::EveryTime | CompiledTrigger::UnusualActivity { .. } => !matches.is_empty(),
+                CompiledTrigger::Threshold { count, window, distinct, .. } => {
+                    let mut by_key: std::collections::BTreeMap<String, Vec<Observation>> = Default::default();
+                    for m in &matches {
+                        by_key.entry(m.trigger_key.clone().unwrap_or_default()).or_default().push(Observation {
+                            record_id: m.record_id.clone(),
+                            at: m.event_time,
+                            distinct: m.distinct.clone(),
+                        });
+                    }
+                    by_key.values().any(|obs| !ThresholdState::default().observe(obs, *count, *window, distinct.is_some()).is_empty())
+                }
+            };
+            if alerted != fixture.alert {
+                failures.push(format!("{} / {}: expected alert={}, got {}", fixture.policy, fixture.name, fixture.alert, alerted));
+                continue;
+            }
+            if let Some(first) = matches.first().filter(|_| fixture.alert) {
+                if let Some(title) = &fixture.title
+                    && &first.title != title
+                {
+                    failures.push(format!("{} / {}: title {:?}, expected {title:?}", fixture.policy, fixture.name, first.title));
+                }
+                if let Some(severity) = &fixture.severity
+                    && first.severity.as_str() != severity
+                {
+                    failures.push(format!("{} / {}: severity {:?}, expected {severity}", fixture.policy, fixture.name, first.severity));
+                }
+                for (name, value) in &fixture.facts {
+                    if !first.facts.iter().any(|f| &f.name == name && &f.value == value) {
+                        failures.push(format!("{} / {}: no fact {name} = {value:?} in {:?}", fixture.policy, fixture.name, first.facts));
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{} fixture(s) failed:\n{}", failures.len(), failures.join("\n"));
+    }
+
+    #[test]
+    fn the_catalogue_covers_every_trigger_kind() {
+        let kinds = |f: fn(&Trigger) -> bool| builtin_definitions().iter().any(|d| f(&d.trigger));
+        assert!(kinds(|t| matches!(t, Trigger::EveryTime)));
+        assert!(kinds(|t| matches!(t, Trigger::Threshold { distinct: None, .. })));
+        assert!(kinds(|t| matches!(t, Trigger::Threshold { distinct: Some(_), .. })));
+        assert!(kinds(|t| matches!(t, Trigger::UnusualActivity { .. })));
+    }
+}
