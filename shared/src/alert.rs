@@ -252,6 +252,9 @@ pub struct AlertDetail {
     pub activity_counts: std::collections::BTreeMap<String, u64>,
     #[serde(default)]
     pub entities: Entities,
+    /// The policy's daily ticket limit per tenant, applied by dispatch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_limit: Option<u32>,
 }
 
 /// What one matching record brings to its alert beyond being counted.

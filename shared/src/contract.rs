@@ -303,6 +303,18 @@ pub async fn alert_store_contract(store: &dyn AlertStore) {
     store.update_alert(&triaged).await.unwrap();
     let read = store.get_alert(&msp_id, &template.id).await.unwrap().unwrap();
     assert_eq!((read.status, read.triage.assignee.as_deref()), (AlertStatus::InProgress, Some("dana@msp.example")));
+    let day = t0.date_naive();
+    let limited = |n: u32| {
+        let mut a = sample_alert_for(&msp_id, &tenant_id, t0 + Duration::minutes(15 * i64::from(n)));
+        a.id = AlertId::derive(&["daily", &n.to_string(), msp_id.as_str()]);
+        a
+    };
+    let (a1, a2, a3) = (limited(1), limited(2), limited(3));
+    assert!(store.take_daily_ticket(&a1, day, 2).await.unwrap());
+    assert!(store.take_daily_ticket(&a2, day, 2).await.unwrap());
+    assert!(store.take_daily_ticket(&a1, day, 2).await.unwrap(), "taking a held place again is a no-op");
+    assert!(!store.take_daily_ticket(&a3, day, 2).await.unwrap(), "the day's places are held");
+    assert!(store.take_daily_ticket(&a3, day.succ_opt().unwrap(), 2).await.unwrap(), "a new day, new places");
     let mut lost_race = stale;
     lost_race.version += 1;
     assert!(matches!(store.update_alert(&lost_race).await, Err(StoreError::Conflict { .. })), "a stale update is refused");

@@ -163,6 +163,15 @@ pub struct MemoryAlertStore {
     alerts: Mutex<BTreeMap<(MspId, AlertId), Alert>>,
     counted: Mutex<HashSet<(MspId, AlertId, RecordId)>>,
     deliveries: Mutex<HashMap<(MspId, AlertId, Destination), Delivery>>,
+    daily: Mutex<HashMap<(MspId, TenantId, PolicyId, chrono::NaiveDate), HashSet<AlertId>>>,
+}
+
+impl MemoryAlertStore {
+    /// Every stored alert, of every MSP (for tests).
+    #[must_use]
+    pub fn all(&self) -> Vec<Alert> {
+        lock(&self.alerts).values().cloned().collect()
+    }
 }
 
 #[async_trait]
@@ -213,6 +222,18 @@ impl AlertStore for MemoryAlertStore {
         let page: Vec<Alert> = matching.by_ref().take(limit.max(1)).cloned().collect();
         let next = if matching.next().is_some() { page.last().map(|a| a.id.to_string()) } else { None };
         Ok(AlertPage { alerts: page, next })
+    }
+    async fn take_daily_ticket(&self, alert: &Alert, day: chrono::NaiveDate, limit: u32) -> Result<bool, StoreError> {
+        let mut daily = lock(&self.daily);
+        let held = daily.entry((alert.msp_id.clone(), alert.tenant_id.clone(), alert.policy_id.clone(), day)).or_default();
+        if held.contains(&alert.id) {
+            return Ok(true);
+        }
+        if held.len() < limit as usize {
+            held.insert(alert.id.clone());
+            return Ok(true);
+        }
+        Ok(false)
     }
     async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: Destination) -> Result<Option<Delivery>, StoreError> {
         Ok(lock(&self.deliveries).get(&(msp_id.clone(), alert_id.clone(), destination)).cloned())

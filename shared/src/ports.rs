@@ -184,6 +184,10 @@ pub trait AlertStore: Send + Sync {
     /// Lists an MSP's alerts, `limit` at a time.
     async fn list_alerts(&self, msp_id: &MspId, limit: usize, after: Option<&str>) -> Result<AlertPage, StoreError>;
     async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: Destination) -> Result<Option<Delivery>, StoreError>;
+    /// Takes one of the `limit` tickets a policy may open for a tenant on `day` (UTC) for this
+    /// alert. `true` when the alert holds a place (taking it again is a no-op), `false` when the
+    /// day's places are all held by other alerts.
+    async fn take_daily_ticket(&self, alert: &Alert, day: chrono::NaiveDate, limit: u32) -> Result<bool, StoreError>;
     /// Writes `delivery` only if the stored version is `delivery.version - 1` (absent for 1);
     /// otherwise [`StoreError::Conflict`].
     async fn save_delivery(&self, delivery: &Delivery) -> Result<(), StoreError>;

@@ -9,8 +9,20 @@ use std::time::Duration as StdDuration;
 use vigil_local::moto::MotoServer;
 use vigil_local::{LocalOptions, LocalStack};
 
+/// Sends the handlers' logs to stderr when `RUST_LOG` is set (e.g. `RUST_LOG=warn` to see why
+/// messages failed); silent otherwise.
+pub fn init_logs() {
+    if std::env::var("RUST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
+
 /// Starts a local stack for one test.
 pub async fn start_stack() -> LocalStack {
+    init_logs();
     LocalStack::start(LocalOptions::for_tests()).await.expect("local stack starts (is moto installed? run `make tools`)")
 }
 

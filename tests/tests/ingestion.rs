@@ -172,7 +172,7 @@ async fn fifty_tenants_times_five_content_types_with_paging_and_out_of_order_blo
     for (tenant, hits) in &expected_hits {
         let theirs: Vec<&Value> = alerts.iter().filter(|a| a["tenant_id"] == tenant.as_str()).collect();
         assert_eq!(theirs.len(), 1, "{tenant}: {theirs:#?}");
-        assert_eq!(theirs[0]["policy_name"], "Creation of forwarding/redirect rule");
+        assert_eq!(theirs[0]["policy_name"], "Mail forwarding to an external address");
         assert_eq!(theirs[0]["hit_count"], *hits, "{tenant}: every record counted exactly once");
         let t = tenants.iter().position(|x| x == tenant).unwrap();
         let filed: Vec<_> = tickets.iter().filter(|ticket| ticket.body["company"]["id"] == company(t)).collect();

@@ -32,7 +32,7 @@ async fn n_forwarding_records_in_one_window_become_exactly_one_ticket_with_hit_c
     let body = &tickets[0].body;
     assert_eq!(body["company"]["id"], 250);
     assert_eq!(body["board"]["id"], 7);
-    assert_eq!(body["priority"]["id"], 4, "Informational maps to the configured priority");
+    assert_eq!(body["priority"]["id"], 1, "external forwarding is High, mapped to the configured priority");
     assert!(body["summary"].as_str().unwrap().chars().count() <= 100);
     assert_eq!(body["externalXRef"], format!("vigil:{}", alerts[0]["id"].as_str().unwrap()));
     assert!(body["initialDescription"].as_str().unwrap().contains("alice@contoso.com"));

@@ -9,25 +9,35 @@
 //! - `GET /v1/tenants/{tenant_id}/streams` (coverage and health), `PUT` (choose streams)
 //! - `GET /v1/msp`, `PUT /v1/msp` (the MSP's own `publisher_identifier`)
 //! - `PUT /v1/psa/connectwise` (keys write-only), `GET /v1/psa/connectwise`
-//! - `GET /v1/alerts?limit=&cursor=`, `GET /v1/alerts/{alert_id}`
+//! - `GET /v1/alerts?limit=&cursor=&status=&severity=&category=&policy=&tenant=&mode=&from=&to=`,
+//!   `GET /v1/alerts/{alert_id}`, `PATCH /v1/alerts/{alert_id}` (status, assignee,
+//!   classification, comment), `POST /v1/alerts/{alert_id}/suppress`
+//! - `GET|POST /v1/policies`, `GET|PUT|DELETE /v1/policies/{policy_id}`, `POST /v1/policies/test`
+//! - `PUT /v1/tenants/{tenant_id}/policies/{policy_id}` (on/off per tenant),
+//!   `PUT /v1/tenants/{tenant_id}/policy-context` (mail domains, break-glass accounts)
+//! - `GET|POST /v1/suppressions`, `DELETE /v1/suppressions/{suppression_id}`
 
 pub mod extract;
 pub mod problem;
 mod routes;
+mod tuning_routes;
 
 use aws_config::SdkConfig;
 use axum::Router;
 use std::sync::Arc;
 use vigil::aws::dynamodb::{DynamoAlertStore, DynamoConfigStore, DynamoIngestState};
+use vigil::aws::policy_store::DynamoPolicyStore;
 use vigil::aws::secrets::SecretsManagerStore;
 use vigil::clock::SystemClock;
 use vigil::services::admin::AdminService;
+use vigil::services::tuning::TuningService;
 use vigil::settings::{ConfigError, required};
 
 /// Shared state of the router.
 #[derive(Clone)]
 pub struct AppState {
     pub admin: Arc<AdminService>,
+    pub tuning: Arc<TuningService>,
 }
 
 /// The API's configuration.
@@ -62,10 +72,19 @@ impl Config {
 #[must_use]
 pub fn build(config: &Config, sdk: &SdkConfig) -> AppState {
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    let config_store = Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone()));
+    let alert_store = Arc::new(DynamoAlertStore::new(dynamo.clone(), config.alerts_table.clone()));
+    let tuning = Arc::new(TuningService {
+        config: config_store.clone(),
+        policies: Arc::new(DynamoPolicyStore::new(dynamo.clone(), config.config_table.clone())),
+        alerts: alert_store.clone(),
+        clock: Arc::new(SystemClock),
+    });
     AppState {
+        tuning,
         admin: Arc::new(AdminService {
-            config: Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone())),
-            alerts: Arc::new(DynamoAlertStore::new(dynamo.clone(), config.alerts_table.clone())),
+            config: config_store,
+            alerts: alert_store,
             ingest: Arc::new(DynamoIngestState::new(dynamo, config.state_table.clone())),
             secrets: Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk), config.secret_prefix.clone())),
             clock: Arc::new(SystemClock),

@@ -3,7 +3,7 @@
 use crate::AppState;
 use crate::extract::{ApiJson, Caller};
 use crate::problem::Problem;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
@@ -26,8 +26,9 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/tenants/{tenant_id}/connectwise-company", put(map_company))
         .route("/v1/tenants/{tenant_id}/streams", get(stream_health).put(set_streams))
         .route("/v1/psa/connectwise", put(set_connectwise).get(get_connectwise))
-        .route("/v1/alerts", get(list_alerts))
-        .route("/v1/alerts/{alert_id}", get(get_alert))
+        .route("/v1/alerts", get(crate::tuning_routes::list_alerts))
+        .route("/v1/alerts/{alert_id}", get(get_alert).patch(crate::tuning_routes::triage_alert))
+        .merge(crate::tuning_routes::router())
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "this route does not accept that method")
@@ -163,25 +164,6 @@ async fn set_connectwise(
 
 async fn get_connectwise(State(state): State<AppState>, Caller(msp): Caller) -> Result<Json<ConnectWiseSettings>, Problem> {
     Ok(Json(state.admin.connectwise(&msp).await?))
-}
-
-#[derive(Debug, Deserialize)]
-struct AlertQuery {
-    limit: Option<usize>,
-    cursor: Option<String>,
-}
-
-async fn list_alerts(
-    State(state): State<AppState>,
-    Caller(msp): Caller,
-    query: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, Problem> {
-    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
-    if let Some(cursor) = &query.cursor {
-        AlertId::parse(cursor).map_err(|_| Problem::bad_request("cursor is not one this API returned"))?;
-    }
-    let page = state.admin.alerts(&msp, query.limit.unwrap_or(50), query.cursor.as_deref()).await?;
-    Ok(Json(serde_json::json!({ "alerts": page.alerts, "next_cursor": page.next })))
 }
 
 /// An alert with its ticket deliveries.

@@ -35,7 +35,13 @@ async fn api() -> Api {
     });
     let acme_token = admin.create_msp_with_token(&MspId::parse("acme").unwrap(), "Acme").await.unwrap().expose().to_owned();
     let other_token = admin.create_msp_with_token(&MspId::parse("other").unwrap(), "Other").await.unwrap().expose().to_owned();
-    Api { state: AppState { admin }, secrets, acme_token, other_token }
+    let tuning = Arc::new(vigil::services::tuning::TuningService {
+        config: admin.config.clone(),
+        policies: Arc::new(vigil::memory::MemoryPolicyStore::default()),
+        alerts: admin.alerts.clone(),
+        clock: Arc::new(SystemClock),
+    });
+    Api { state: AppState { admin, tuning }, secrets, acme_token, other_token }
 }
 
 impl Api {
@@ -193,4 +199,132 @@ async fn an_msp_sets_its_own_publisher_identifier() {
     );
     let other = api.other_token.clone();
     assert_eq!(api.call("GET", "/v1/msp", Some(&other), None).await.2["publisher_identifier"], Value::Null, "one MSP's setting is its own");
+}
+
+fn custom_policy(id: &str) -> Value {
+    json!({
+        "id": id, "name": "Legacy protocol sign-in", "category": "ThreatManagement", "severity": "Medium",
+        "activity": {"record_types": [15], "operations": ["UserLoggedIn"]},
+        "conditions": {"field": "ExtendedProperties.UserAgent", "op": "regex", "value": "^(BAV2ROPC|python-requests)"},
+        "title": "{UserId} signed in with {ExtendedProperties.UserAgent}"
+    })
+}
+
+fn sign_in(id: &str, user: &str, agent: &str, time: &str) -> Value {
+    json!({"Id": id, "RecordType": 15, "CreationTime": time, "Operation": "UserLoggedIn", "UserId": user, "Workload": "AzureActiveDirectory",
+           "ClientIP": "198.51.100.9", "ExtendedProperties": [{"Name": "UserAgent", "Value": agent}]})
+}
+
+#[tokio::test]
+async fn policies_are_listed_created_replaced_and_deleted_with_problems_for_bad_ones() {
+    let api = api().await;
+    let listed = api.acme("GET", "/v1/policies", None).await;
+    let builtins = listed.2["policies"].as_array().unwrap().len();
+    assert!(builtins >= 20, "the built-in catalogue is listed");
+    assert!(listed.2["policies"].as_array().unwrap().iter().all(|p| p["source"] == "builtin"));
+
+    let created = api.acme("POST", "/v1/policies", Some(custom_policy("custom.legacy-sign-in"))).await;
+    assert_eq!(created.0, StatusCode::CREATED, "{:?}", created.2);
+    assert_eq!(created.2["source"], "custom");
+    assert_problem(&api.acme("POST", "/v1/policies", Some(custom_policy("custom.legacy-sign-in"))).await, StatusCode::CONFLICT);
+    assert_eq!(api.acme("GET", "/v1/policies", None).await.2["policies"].as_array().unwrap().len(), builtins + 1);
+    let other = api.call("GET", "/v1/policies/custom.legacy-sign-in", Some(&api.other_token.clone()), None).await;
+    assert_problem(&other, StatusCode::NOT_FOUND);
+
+    let mut bad = custom_policy("custom.bad");
+    bad["conditions"] = json!({"all": [{"field": "UserId", "op": "eq", "value": "x"}]});
+    let refused = api.acme("POST", "/v1/policies", Some(bad)).await;
+    assert_problem(&refused, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.2["detail"].as_str().unwrap().contains("condition.all[0]: unknown operator"), "{:?}", refused.2);
+    let mut bad = custom_policy("custom.bad");
+    bad["trigger"] = json!({"type": "threshold", "count": 0, "window_minutes": 5});
+    assert!(api.acme("POST", "/v1/policies", Some(bad)).await.2["detail"].as_str().unwrap().contains("trigger.count"));
+    assert_problem(&api.acme("POST", "/v1/policies", Some(custom_policy("mine.not-custom"))).await, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(
+        &api.acme("PUT", "/v1/policies/builtin.no-such-thing", Some(custom_policy("builtin.no-such-thing"))).await,
+        StatusCode::NOT_FOUND,
+    );
+
+    let mut changed = api.acme("GET", "/v1/policies/builtin.brute-force", None).await.2["policy"].clone();
+    changed["trigger"]["count"] = json!(20);
+    let replaced = api.acme("PUT", "/v1/policies/builtin.brute-force", Some(changed)).await;
+    assert_eq!((replaced.0, replaced.2["source"].as_str()), (StatusCode::OK, Some("builtin-changed")));
+    assert_eq!(api.acme("DELETE", "/v1/policies/builtin.brute-force", None).await.0, StatusCode::NO_CONTENT);
+    let restored = api.acme("GET", "/v1/policies/builtin.brute-force", None).await;
+    assert_eq!((restored.2["source"].as_str(), restored.2["policy"]["trigger"]["count"].as_i64()), (Some("builtin"), Some(10)));
+    assert_eq!(api.acme("DELETE", "/v1/policies/custom.legacy-sign-in", None).await.0, StatusCode::NO_CONTENT);
+    assert_problem(&api.acme("DELETE", "/v1/policies/custom.legacy-sign-in", None).await, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_test_endpoint_shows_matches_and_resulting_alerts_without_storing_anything() {
+    let api = api().await;
+    let mut policy = custom_policy("custom.legacy-sign-in");
+    policy["trigger"] = json!({"type": "threshold", "count": 2, "window_minutes": 10});
+    let records = json!([
+        sign_in("r1", "alice@contoso.com", "BAV2ROPC", "2026-01-05T09:31:00"),
+        sign_in("r2", "alice@contoso.com", "python-requests/2.31", "2026-01-05T09:35:00"),
+        sign_in("r3", "bob@contoso.com", "Mozilla/5.0", "2026-01-05T09:36:00"),
+        sign_in("r4", "carol@contoso.com", "BAV2ROPC", "2026-01-05T09:37:00"),
+        {"not": "a record"}
+    ]);
+    let result = api.acme("POST", "/v1/policies/test", Some(json!({"policy": policy, "records": records}))).await;
+    assert_eq!(result.0, StatusCode::OK, "{:?}", result.2);
+    assert_eq!(result.2["matches"].as_array().unwrap().len(), 3, "bob's browser sign-in does not match");
+    let alerts = result.2["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "only alice reaches the threshold of 2");
+    assert_eq!((alerts[0]["group_key"].as_str(), alerts[0]["hit_count"].as_i64()), (Some("alice@contoso.com"), Some(2)));
+    assert_eq!(result.2["rejected"].as_array().unwrap().len(), 1);
+    assert!(api.acme("GET", "/v1/alerts", None).await.2["alerts"].as_array().unwrap().is_empty(), "nothing stored");
+    assert!(api.acme("GET", "/v1/policies/custom.legacy-sign-in", None).await.0 == StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn suppressions_are_created_listed_and_deleted_and_refuse_a_past_expiry() {
+    let api = api().await;
+    api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": TENANT, "name": "Contoso", "domains": ["contoso.com"]}))).await;
+    let rule = json!({"tenant_id": TENANT, "user": "svc-scan@contoso.com", "reason": "vulnerability scanner",
+                      "conditions": {"field": "ClientIP", "op": "ip_in_cidr", "value": "10.0.0.0/8"}});
+    let created = api.acme("POST", "/v1/suppressions", Some(rule)).await;
+    assert_eq!(created.0, StatusCode::CREATED, "{:?}", created.2);
+    let id = created.2["id"].as_str().unwrap().to_owned();
+    assert_eq!(api.acme("GET", "/v1/suppressions", None).await.2["suppressions"].as_array().unwrap().len(), 1);
+    assert!(
+        api.call("GET", "/v1/suppressions", Some(&api.other_token.clone()), None).await.2["suppressions"].as_array().unwrap().is_empty()
+    );
+    let past = json!({"user": "x@contoso.com", "reason": "r", "expires_at": "2020-01-01T00:00:00Z"});
+    assert_problem(&api.acme("POST", "/v1/suppressions", Some(past)).await, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_problem(&api.acme("POST", "/v1/suppressions", Some(json!({"reason": "everything"}))).await, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(api.acme("DELETE", &format!("/v1/suppressions/{id}"), None).await.0, StatusCode::NO_CONTENT);
+    assert_problem(&api.acme("DELETE", &format!("/v1/suppressions/{id}"), None).await, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn alerts_are_triaged_with_a_history_and_filtered() {
+    let api = api().await;
+    let alert = vigil::contract::sample_alert(chrono::Utc::now());
+    let hits = vigil::alert::AlertHits::of_records(alert.clone(), vec![(vigil::ids::RecordId::parse("r1").unwrap(), chrono::Utc::now())]);
+    api.state.admin.alerts.record_hits(&hits, chrono::Utc::now()).await.unwrap();
+    let path = format!("/v1/alerts/{}", alert.id);
+    let response = api
+        .call(
+            "PATCH",
+            &path,
+            Some(&api.acme_token.clone()),
+            Some(&json!({"status": "InProgress", "assignee": "dana@msp.example", "comment": "called alice"}).to_string()),
+        )
+        .await;
+    assert_eq!(response.0, StatusCode::OK, "{:?}", response.2);
+    let triage = &response.2["triage"];
+    assert_eq!(triage["assignee"], "dana@msp.example");
+    assert_eq!(triage["comments"][0]["text"], "called alice");
+    let fields: Vec<&str> = triage["history"].as_array().unwrap().iter().map(|h| h["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["status", "assignee", "comment"]);
+    assert_eq!(api.acme("GET", "/v1/alerts?status=InProgress", None).await.2["alerts"].as_array().unwrap().len(), 1);
+    assert!(api.acme("GET", "/v1/alerts?status=New", None).await.2["alerts"].as_array().unwrap().is_empty());
+    assert!(api.acme("GET", "/v1/alerts?severity=High", None).await.2["alerts"].as_array().unwrap().is_empty());
+    assert_problem(&api.acme("GET", "/v1/alerts?status=Sleeping", None).await, StatusCode::BAD_REQUEST);
+    assert_problem(&api.acme("PATCH", &path, Some(json!({"classification": "Maybe"}))).await, StatusCode::UNPROCESSABLE_ENTITY);
+    let other = api.call("PATCH", &path, Some(&api.other_token.clone()), Some(&json!({"status": "Resolved"}).to_string())).await;
+    assert_problem(&other, StatusCode::NOT_FOUND);
 }

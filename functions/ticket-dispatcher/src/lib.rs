@@ -77,6 +77,8 @@ pub async fn handle(service: &DispatchService, event: SqsEvent) -> SqsBatchRespo
                 DispatchOutcome::NoteAdded(_) => "NotesAdded",
                 DispatchOutcome::ResolutionNoted(_) => "ResolutionsNoted",
                 DispatchOutcome::UpToDate => "AlreadyUpToDate",
+                DispatchOutcome::HeldByDailyLimit => "HeldByDailyLimit",
+                DispatchOutcome::Shadow => "ShadowNotDispatched",
             };
             metrics.count(metric, None, 1.0);
             Ok::<(), vigil::services::dispatch::DispatchError>(())

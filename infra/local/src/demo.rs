@@ -87,6 +87,17 @@ fn elevation_record(id: &str, at: DateTime<Utc>) -> Value {
     })
 }
 
+fn failed_sign_in(id: &str, at: DateTime<Utc>, user: &str) -> Value {
+    json!({
+        "CreationTime": at.format("%Y-%m-%dT%H:%M:%S").to_string(), "Id": id, "Operation": "UserLoginFailed",
+        "OrganizationId": CONTOSO, "RecordType": 15, "ResultStatus": "Failed", "UserKey": "10032001A2B3C4D7", "UserType": 0,
+        "Version": 1, "Workload": "AzureActiveDirectory", "ClientIP": "198.51.100.23", "ActorIpAddress": "198.51.100.23",
+        "UserId": user, "ObjectId": "00000002-0000-0000-c000-000000000000", "AzureActiveDirectoryEventType": 1,
+        "LogonError": "InvalidUserNameOrPassword", "ErrorNumber": "50126",
+        "ExtendedProperties": [{"Name": "RequestType", "Value": "OAuth2:Token"}, {"Name": "UserAgent", "Value": "python-requests/2.31"}]
+    })
+}
+
 fn connection_tickets(tickets: &[vigil_simulators::connectwise::SimTicket]) -> Vec<vigil_simulators::connectwise::SimTicket> {
     tickets.iter().filter(|t| t.body["summary"].as_str().unwrap_or_default().contains("Tenant connection problem")).cloned().collect()
 }
@@ -292,6 +303,64 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
         out,
         "the connection-problem ticket got a 'resolved' note",
         resolved.len() == 1 && resolved[0].notes.iter().any(|n| n["text"].as_str().unwrap_or_default().contains("resolved")),
+    );
+
+    let _ = writeln!(out, "\n10. Someone guesses dave's password: 9 failed sign-ins, then 3 more, within ten minutes.");
+    let before = stack.connectwise.tickets().len();
+    let guesses: Vec<Value> =
+        (1..=12).map(|i| failed_sign_in(&format!("d0a1c1e2-0003-4000-8000-{i:012}"), at(100 + i * 20), "dave@contoso.com")).collect();
+    stack.m365.add_records(CONTOSO, "Audit.AzureActiveDirectory", guesses[..9].to_vec());
+    settle(stack, out).await?;
+    let brute = |alerts: &Value| -> Vec<Value> {
+        alerts["alerts"].as_array().into_iter().flatten().filter(|a| a["policy_id"] == "builtin.brute-force").cloned().collect()
+    };
+    let after_nine = brute(&api.send(reqwest::Method::GET, "/v1/alerts?policy=builtin.brute-force", None).await?);
+    outcome.check(out, "9 failures stay below the threshold of 10: no alert", after_nine.is_empty());
+    stack.m365.add_records(CONTOSO, "Audit.AzureActiveDirectory", guesses[9..].to_vec());
+    settle(stack, out).await?;
+    let fired = brute(&api.send(reqwest::Method::GET, "/v1/alerts?policy=builtin.brute-force", None).await?);
+    for alert in &fired {
+        let trigger = alert["facts"].as_array().into_iter().flatten().find(|f| f["name"] == "Trigger").and_then(|f| f["value"].as_str());
+        let _ = writeln!(
+            out,
+            "   alert \"{}\" for {} hits {} ({})",
+            alert["policy_name"].as_str().unwrap_or("?"),
+            alert["group_key"].as_str().unwrap_or("?"),
+            alert["hit_count"],
+            trigger.unwrap_or("?")
+        );
+    }
+    let new_tickets = stack.connectwise.tickets().len() - before;
+    outcome.check(
+        out,
+        "the 10th failure fires the threshold: one alert holding all 12 failures, one new ticket",
+        fired.len() == 1 && fired[0]["hit_count"] == 12 && new_tickets == 1,
+    );
+
+    let _ = writeln!(
+        out,
+        "\n11. Contoso's archiving service account forwards mail to its vendor on purpose; the MSP suppresses that for 30 days."
+    );
+    let rule = json!({"tenant_id": CONTOSO, "user": "svc-archive@contoso.com", "policy_id": "builtin.external-forwarding",
+                      "expires_at": Utc::now() + Duration::days(30), "reason": "archiving vendor, approved by Contoso's IT manager"});
+    let created = api.send(reqwest::Method::POST, "/v1/suppressions", Some(rule)).await?;
+    let _ = writeln!(
+        out,
+        "   POST /v1/suppressions                             → {} (expires {})",
+        created["id"].as_str().unwrap_or("?"),
+        created["expires_at"].as_str().unwrap_or("?")
+    );
+    let before = stack.connectwise.tickets().len();
+    let mut archive = forwarding_record("d0a1c1e2-0004-4000-8000-000000000001", at(400), "journal@archive-vendor.example");
+    archive["UserId"] = json!("svc-archive@contoso.com");
+    stack.m365.add_records(CONTOSO, "Audit.Exchange", vec![archive]);
+    settle(stack, out).await?;
+    let alerts = api.send(reqwest::Method::GET, "/v1/alerts?policy=builtin.external-forwarding", None).await?;
+    let archive_alerts = alerts["alerts"].as_array().into_iter().flatten().filter(|a| a["group_key"] == "svc-archive@contoso.com").count();
+    outcome.check(
+        out,
+        "the archive account's forwarding matched but was suppressed: no alert, no ticket",
+        archive_alerts == 0 && stack.connectwise.tickets().len() == before,
     );
 
     let mut dead = 0;

@@ -13,6 +13,7 @@
 //! | state  | `MSP#{msp}#TENANT#{tenant}#BLOB#{id}`        | `DONE`                  | finished blob (TTL)    |
 //! | alerts | `MSP#{msp}`                                  | `ALERT#{alert}`         | alert                  |
 //! | alerts | `MSP#{msp}`                                  | `DELIVERY#{alert}#{dst}`| delivery state         |
+//! | alerts | `MSP#{msp}`                                  | `DAILY#{tenant}#{policy}#{day}` | alerts holding the day's tickets (TTL) |
 //! | alerts | `MSP#{msp}#ALERT#{alert}#RECORD#{id}`        | `HIT`                   | record counted (TTL)   |
 //!
 //! TTL attribute: `expires_at` (epoch seconds). Claims, blob markers and hit markers outlive
@@ -619,6 +620,28 @@ impl AlertStore for DynamoAlertStore {
             .and_then(|sk| sk.strip_prefix("ALERT#"))
             .map(str::to_owned);
         Ok(AlertPage { alerts, next })
+    }
+    async fn take_daily_ticket(&self, alert: &Alert, day: chrono::NaiveDate, limit: u32) -> Result<bool, StoreError> {
+        let sk = format!("DAILY#{}#{}#{day}", alert.tenant_id, alert.policy_id);
+        let expires = day.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp()) + 3 * 86_400;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(msp_pk(&alert.msp_id), sk)))
+            .update_expression("ADD alert_ids :alert SET expires_at = :expires")
+            .condition_expression("attribute_not_exists(alert_ids) OR size(alert_ids) < :limit OR contains(alert_ids, :id)")
+            .expression_attribute_values(":alert", AttributeValue::Ss(vec![alert.id.to_string()]))
+            .expression_attribute_values(":id", s(alert.id.to_string()))
+            .expression_attribute_values(":limit", n(i64::from(limit)))
+            .expression_attribute_values(":expires", n(expires))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(error) => Err(store_error("take daily ticket", error)),
+        }
     }
     async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: Destination) -> Result<Option<Delivery>, StoreError> {
         get(&self.client, &self.table, Self::delivery_key(msp_id, alert_id, destination), "get delivery")

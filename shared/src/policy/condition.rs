@@ -20,7 +20,8 @@
 //! Operators: `equals`, `not_equals` (the field exists and no value equals), `in`, `contains`,
 //! `starts_with`, `ends_with`, `glob` (`*`, `?`), `regex` (linear-time engine, no backtracking),
 //! `ip_in_cidr` (IPv4/IPv6 networks or addresses; ports and brackets stripped), `domain_in` /
-//! `domain_not_in` (the domains of e-mail addresses in the value, subdomains included), `gt`,
+//! `domain_not_in` (the domains of e-mail addresses in the value, subdomains included; false when
+//! the list is empty, as a tenant without configured domains has no notion of external), `gt`,
 //! `gte`, `lt`, `lte` (numeric), `exists` (a non-empty value).
 
 use super::field::{FieldPath, text_of};
@@ -377,6 +378,10 @@ impl Predicate {
             Operator::Glob => expected.any(|e| glob_matches(fold_if(e, self.case_sensitive).as_ref(), text)),
             Operator::DomainIn | Operator::DomainNotIn => {
                 let domains: Vec<Cow<'_, str>> = expected.map(fold).collect();
+                if domains.is_empty() {
+                    // Without the tenant's domains nothing can be called internal or external.
+                    return false;
+                }
                 let mut found = email_domains(text).peekable();
                 if found.peek().is_none() {
                     return false;

@@ -186,7 +186,20 @@ impl CompiledPolicy {
             if paths.is_empty() {
                 return "tenant".to_owned();
             }
-            paths.iter().map(|p| p.first_text(&record.raw).unwrap_or_default().to_lowercase()).collect::<Vec<_>>().join("|")
+            paths
+                .iter()
+                .map(|p| {
+                    let value = p.first_text(&record.raw).unwrap_or_default();
+                    // The same address with and without a port is one key.
+                    let value = if p.as_str().to_ascii_lowercase().contains("ip") {
+                        crate::audit::normalise_client_ip(&value).unwrap_or(value)
+                    } else {
+                        value
+                    };
+                    value.to_lowercase()
+                })
+                .collect::<Vec<_>>()
+                .join("|")
         };
         let group_key = key(&self.group_by);
         let (trigger_key, distinct) = match &self.trigger {
@@ -274,7 +287,12 @@ impl CompiledPolicy {
             updated_at: now,
             resolved_at: None,
             version: 0,
-            detail: AlertDetail { mode: self.definition.mode, description: self.definition.description.clone(), ..AlertDetail::default() },
+            detail: AlertDetail {
+                mode: self.definition.mode,
+                description: self.definition.description.clone(),
+                daily_limit: self.definition.notification.daily_limit,
+                ..AlertDetail::default()
+            },
             triage: Triage::default(),
         }
     }

@@ -7,7 +7,7 @@
 //! ticket by the alert reference it carries instead of creating a second one, and a half-done
 //! note is found by its marker instead of being added twice.
 
-use crate::alert::{Alert, AlertStatus};
+use crate::alert::{Alert, AlertStatus, PolicyMode};
 use crate::clock::Clock;
 use crate::error::{Classified, ErrorClass, SinkError, StoreError};
 use crate::ids::{AlertId, MspId};
@@ -74,6 +74,11 @@ pub enum DispatchOutcome {
     ResolutionNoted(TicketRef),
     /// Nothing to do: the ticket already describes the alert.
     UpToDate,
+    /// No ticket: the policy's daily ticket limit for the tenant is used up by other alerts.
+    /// The alert stays visible through the API.
+    HeldByDailyLimit,
+    /// No ticket: the alert's policy runs in shadow mode.
+    Shadow,
 }
 
 /// Tunables of the dispatcher.
@@ -120,6 +125,17 @@ impl DispatchService {
             .get_delivery(msp_id, alert_id, destination)
             .await?
             .unwrap_or_else(|| Delivery::new(msp_id.clone(), alert_id.clone(), destination));
+        if alert.detail.mode == PolicyMode::Shadow {
+            return Ok(DispatchOutcome::Shadow);
+        }
+        if current.ticket.is_none()
+            && !current.create_attempted
+            && let Some(limit) = alert.detail.daily_limit
+            && !self.alerts.take_daily_ticket(&alert, alert.window_start.date_naive(), limit).await?
+        {
+            info!(message = "Daily ticket limit reached; alert kept without a ticket.", alert_id = %alert.id, policy_id = %alert.policy_id, limit);
+            return Ok(DispatchOutcome::HeldByDailyLimit);
+        }
         let resolution_due = alert.status == AlertStatus::Resolved && !current.resolution_noted;
         if current.ticket.is_some()
             && current.pending_note_hits.is_none()
@@ -311,6 +327,55 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_policys_daily_ticket_limit_holds_back_further_alerts_of_the_day_but_not_their_notes() {
+        let f = fixture().await;
+        let make = |n: u32| {
+            let mut alert = f.alert.clone();
+            alert.id = AlertId::derive(&["limited", &n.to_string()]);
+            alert.detail.daily_limit = Some(2);
+            alert
+        };
+        let mut outcomes = Vec::new();
+        for n in 0..3 {
+            let alert = make(n);
+            f.alerts
+                .record_hits(
+                    &AlertHits::of_records(alert.clone(), vec![(RecordId::parse(&format!("r{n}")).unwrap(), alert.first_seen)]),
+                    Utc::now(),
+                )
+                .await
+                .unwrap();
+            outcomes.push(f.service.dispatch(&alert.msp_id, &alert.id).await.unwrap());
+        }
+        assert!(matches!(outcomes[0], DispatchOutcome::TicketCreated(_)));
+        assert!(matches!(outcomes[1], DispatchOutcome::TicketCreated(_)));
+        assert_eq!(outcomes[2], DispatchOutcome::HeldByDailyLimit);
+        assert_eq!(f.sink.tickets().len(), 2);
+        let first = make(0);
+        f.alerts
+            .record_hits(&AlertHits::of_records(first.clone(), vec![(RecordId::parse("r9").unwrap(), first.first_seen)]), Utc::now())
+            .await
+            .unwrap();
+        assert!(
+            matches!(f.service.dispatch(&first.msp_id, &first.id).await.unwrap(), DispatchOutcome::NoteAdded(_)),
+            "a ticketed alert still gets notes"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_shadow_alert_is_never_ticketed_even_if_announced() {
+        let f = fixture().await;
+        let mut alert = f.alert.clone();
+        alert.detail.mode = PolicyMode::Shadow;
+        f.alerts
+            .record_hits(&AlertHits::of_records(alert.clone(), vec![(RecordId::parse("r1").unwrap(), alert.first_seen)]), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(f.service.dispatch(&alert.msp_id, &alert.id).await.unwrap(), DispatchOutcome::Shadow);
+        assert!(f.sink.tickets().is_empty());
+    }
+
+    #[tokio::test]
     async fn first_dispatch_creates_one_ticket_under_the_mapped_company() {
         let f = fixture().await;
         let alert = hit(&f, &["a", "b"]).await;
@@ -386,6 +451,9 @@ mod tests {
         }
         async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError> {
             self.inner.update_alert(alert).await
+        }
+        async fn take_daily_ticket(&self, alert: &Alert, day: chrono::NaiveDate, limit: u32) -> Result<bool, StoreError> {
+            self.inner.take_daily_ticket(alert, day, limit).await
         }
         async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: Destination) -> Result<Option<Delivery>, StoreError> {
             self.inner.get_delivery(msp_id, alert_id, destination).await

@@ -365,32 +365,47 @@ fn message_token(content_id: &str, matches: &[PolicyMatch]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::SystemClock;
     use crate::ids::{MspId, TenantId};
     use crate::memory::*;
     use serde_json::{Value, json};
 
-    async fn service() -> (EvaluateService, Arc<MemoryAlertStore>, Arc<MemoryQueue>) {
+    struct Fixture {
+        service: EvaluateService,
+        alerts: Arc<MemoryAlertStore>,
+        tickets: Arc<MemoryQueue>,
+        policies: Arc<MemoryPolicyStore>,
+        clock: Arc<crate::clock::ManualClock>,
+    }
+
+    async fn fixture_with(triggers: Arc<dyn TriggerStateStore>) -> Fixture {
         let config = Arc::new(MemoryConfigStore::default());
-        config
-            .create_tenant(&crate::contract::sample_tenant(
-                &MspId::parse("acme").unwrap(),
-                &TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap(),
-            ))
-            .await
-            .unwrap();
+        let mut tenant = crate::contract::sample_tenant(
+            &MspId::parse("acme").unwrap(),
+            &TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap(),
+        );
+        tenant.domains = Vec::new();
+        config.create_tenant(&tenant).await.unwrap();
         let alerts = Arc::new(MemoryAlertStore::default());
         let tickets = Arc::new(MemoryQueue::default());
+        let policies = Arc::new(MemoryPolicyStore::default());
+        let clock = Arc::new(crate::clock::ManualClock::at(
+            chrono::DateTime::parse_from_rfc3339("2026-01-05T10:00:00Z").unwrap().with_timezone(&chrono::Utc),
+        ));
         let service = EvaluateService {
             config,
             alerts: alerts.clone(),
-            policies: Arc::new(MemoryPolicyStore::default()),
-            triggers: Arc::new(MemoryTriggerStore::default()),
+            policies: policies.clone(),
+            triggers,
             tickets: tickets.clone(),
             cache: PolicyCache::default(),
-            clock: Arc::new(SystemClock),
+            clock: clock.clone(),
         };
-        (service, alerts, tickets)
+        Fixture { service, alerts, tickets, policies, clock }
+    }
+
+    async fn service() -> (EvaluateService, Arc<MemoryAlertStore>, Arc<MemoryQueue>) {
+        let f = fixture_with(Arc::new(MemoryTriggerStore::default())).await;
+        (f.service, f.alerts, f.tickets)
     }
 
     fn forwarding(id: &str, minute: u32) -> Value {
@@ -478,6 +493,169 @@ mod tests {
         let stored = alerts.get_alert(&MspId::parse("acme").unwrap(), &first.alerts[0]).await.unwrap().unwrap();
         assert_eq!((stored.hit_count, stored.severity), (2, crate::alert::Severity::High));
         assert_eq!(stored.title, "Suspicious email forwarding activity");
+    }
+
+    fn failed_sign_in(id: &str, user: &str, second: u32) -> Value {
+        json!({"Id": id, "RecordType": 15, "CreationTime": format!("2026-01-05T09:3{}:{:02}", second / 60, second % 60), "Operation": "UserLoginFailed",
+               "UserId": user, "Workload": "AzureActiveDirectory", "ResultStatus": "Failed", "ClientIP": "198.51.100.23",
+               "LogonError": "InvalidUserNameOrPassword", "ErrorNumber": "50126"})
+    }
+
+    fn sign_ins(user: &str, from: usize, to: usize) -> Vec<Value> {
+        (from..to).map(|i| failed_sign_in(&format!("{user}-{i}"), user, u32::try_from(i).unwrap() * 10)).collect()
+    }
+
+    fn brute_force_alerts(alerts: &MemoryAlertStore) -> Vec<Alert> {
+        alerts.all().into_iter().filter(|a| a.policy_id.as_str() == "builtin.brute-force").collect()
+    }
+
+    #[tokio::test]
+    async fn nine_failed_sign_ins_stay_below_the_threshold_and_the_tenth_raises_one_alert_with_all_ten() {
+        let f = fixture_with(Arc::new(MemoryTriggerStore::default())).await;
+        let report = f.service.handle(&message(sign_ins("alice@contoso.com", 0, 9))).await.unwrap();
+        assert_eq!((report.hits, report.below_trigger), (0, 18), "brute force and password spray both count them");
+        assert!(brute_force_alerts(&f.alerts).is_empty());
+        assert!(f.tickets.drain().is_empty());
+        let report = f.service.handle(&message(sign_ins("alice@contoso.com", 9, 10))).await.unwrap();
+        assert_eq!(report.hits, 1);
+        let alerts = brute_force_alerts(&f.alerts);
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].hit_count, 10, "the nine earlier failures join the alert");
+        assert_eq!(alerts[0].detail.activity_counts.get("UserLoginFailed"), Some(&1), "details are known for this message's records");
+        assert!(alerts[0].facts.iter().any(|f| f.name == "Trigger" && f.value.starts_with("10 matches within 10 minutes")));
+        assert_eq!(f.tickets.drain().len(), 1);
+        f.service.handle(&message(sign_ins("alice@contoso.com", 9, 12))).await.unwrap();
+        assert_eq!(brute_force_alerts(&f.alerts)[0].hit_count, 12, "a redelivered record is not counted twice; later ones are");
+    }
+
+    #[tokio::test]
+    async fn failures_of_different_users_are_counted_apart() {
+        let f = fixture_with(Arc::new(MemoryTriggerStore::default())).await;
+        let mut records = sign_ins("alice@contoso.com", 0, 5);
+        records.extend(sign_ins("bob@contoso.com", 0, 5));
+        f.service.handle(&message(records)).await.unwrap();
+        assert!(brute_force_alerts(&f.alerts).is_empty());
+    }
+
+    /// A trigger store whose next save fails after the hits were written: the crash window.
+    #[derive(Default)]
+    struct FailingSave {
+        inner: MemoryTriggerStore,
+        failures_left: std::sync::atomic::AtomicUsize,
+        conflicts_left: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl TriggerStateStore for FailingSave {
+        async fn load_trigger(&self, key: &TriggerKey) -> Result<Option<(TriggerState, u64)>, StoreError> {
+            self.inner.load_trigger(key).await
+        }
+        async fn save_trigger(
+            &self,
+            key: &TriggerKey,
+            state: &TriggerState,
+            version: u64,
+            expires: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            if self.failures_left.load(SeqCst) > 0 {
+                self.failures_left.fetch_sub(1, SeqCst);
+                return Err(StoreError::Unavailable("injected: the state write never happened".into()));
+            }
+            if self.conflicts_left.load(SeqCst) > 0 {
+                self.conflicts_left.fetch_sub(1, SeqCst);
+                // Another evaluator wrote this key in between.
+                let (current, v) = self.inner.load_trigger(key).await?.map_or((state.clone(), 0), |x| x);
+                self.inner.save_trigger(key, &current, v, expires).await?;
+            }
+            self.inner.save_trigger(key, state, version, expires).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_crash_between_writing_hits_and_saving_trigger_state_loses_and_doubles_nothing() {
+        let store = Arc::new(FailingSave::default());
+        store.failures_left.store(1, std::sync::atomic::Ordering::SeqCst);
+        let f = fixture_with(store.clone()).await;
+        let body = message(sign_ins("alice@contoso.com", 0, 12));
+        let error = f.service.handle(&body).await.unwrap_err();
+        assert_eq!(error.class(), ErrorClass::Transient, "the message is retried");
+        assert_eq!(brute_force_alerts(&f.alerts)[0].hit_count, 12, "the hits were written before the state");
+        f.service.handle(&body).await.unwrap();
+        assert_eq!(brute_force_alerts(&f.alerts)[0].hit_count, 12, "the retry adds nothing twice");
+        f.service.handle(&message(sign_ins("alice@contoso.com", 12, 13))).await.unwrap();
+        assert_eq!(brute_force_alerts(&f.alerts)[0].hit_count, 13, "and the state carried on");
+    }
+
+    #[tokio::test]
+    async fn a_lost_race_on_trigger_state_is_retried_from_the_stored_state() {
+        let store = Arc::new(FailingSave::default());
+        store.conflicts_left.store(2, std::sync::atomic::Ordering::SeqCst);
+        let f = fixture_with(store).await;
+        f.service.handle(&message(sign_ins("alice@contoso.com", 0, 10))).await.unwrap();
+        assert_eq!(brute_force_alerts(&f.alerts)[0].hit_count, 10);
+    }
+
+    #[tokio::test]
+    async fn a_suppression_holds_back_matches_until_it_expires() {
+        let f = fixture_with(Arc::new(MemoryTriggerStore::default())).await;
+        let now = f.clock.now();
+        f.policies
+            .put_suppression(&Suppression {
+                id: "s1".into(),
+                msp_id: MspId::parse("acme").unwrap(),
+                tenant_id: None,
+                user: Some("ALICE@contoso.com".into()),
+                policy_id: Some(crate::ids::PolicyId::parse("builtin.forwarding-rule").unwrap()),
+                conditions: Some(
+                    crate::policy::condition::Condition::from_json(
+                        &json!({"field": "Alert.Severity", "op": "equals", "value": "Informational"}),
+                    )
+                    .unwrap(),
+                ),
+                expires_at: Some(now + Duration::hours(1)),
+                reason: "migration".into(),
+                author: "dana".into(),
+                created_at: now,
+            })
+            .await
+            .unwrap();
+        let report = f.service.handle(&message(vec![forwarding("a", 31)])).await.unwrap();
+        assert_eq!((report.hits, report.suppressed), (0, 1));
+        assert!(f.tickets.drain().is_empty());
+        f.clock.advance(Duration::hours(1));
+        let report = f.service.handle(&message(vec![forwarding("b", 32)])).await.unwrap();
+        assert_eq!((report.hits, report.suppressed), (1, 0), "the rule expired");
+    }
+
+    #[tokio::test]
+    async fn a_shadow_policy_raises_alerts_that_are_never_announced() {
+        let f = fixture_with(Arc::new(MemoryTriggerStore::default())).await;
+        let mut shadow = (**crate::policy::catalogue::builtin("builtin.forwarding-rule").unwrap()).clone();
+        shadow.mode = PolicyMode::Shadow;
+        let stored = crate::ports::StoredPolicy { definition: shadow, updated_at: f.clock.now(), updated_by: "dana".into() };
+        f.policies.put_policy(&MspId::parse("acme").unwrap(), &stored).await.unwrap();
+        let report = f.service.handle(&message(vec![forwarding("a", 31)])).await.unwrap();
+        assert_eq!(report.alerts.len(), 1);
+        let alert = f.alerts.get_alert(&MspId::parse("acme").unwrap(), &report.alerts[0]).await.unwrap().unwrap();
+        assert_eq!((alert.detail.mode, alert.hit_count), (PolicyMode::Shadow, 1));
+        assert!(f.tickets.drain().is_empty(), "shadow alerts are never announced for ticketing");
+    }
+
+    #[tokio::test]
+    async fn a_policy_switched_off_for_the_tenant_stops_at_the_next_message() {
+        let f = fixture_with(Arc::new(MemoryTriggerStore::default())).await;
+        assert_eq!(f.service.handle(&message(vec![forwarding("a", 31)])).await.unwrap().hits, 1);
+        f.policies
+            .set_tenant_policy(
+                &MspId::parse("acme").unwrap(),
+                &TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap(),
+                &crate::ids::PolicyId::parse("builtin.forwarding-rule").unwrap(),
+                false,
+            )
+            .await
+            .unwrap();
+        assert_eq!(f.service.handle(&message(vec![forwarding("b", 32)])).await.unwrap().hits, 0, "the cache saw the revision move");
     }
 
     #[tokio::test]

@@ -5,3 +5,4 @@ pub mod admin;
 pub mod dispatch;
 pub mod evaluate;
 pub mod poll;
+pub mod tuning;

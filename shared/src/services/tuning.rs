@@ -1,0 +1,535 @@
+//! Alert tuning and triage behind the config API: policy CRUD (own policies and changed copies
+//! of built-ins), per-tenant switches, the policy test bench, suppression rules, and the alert
+//! lifecycle (filtered listing, status, assignee, classification, comments, with a history of
+//! who changed what). Every method takes the authenticated caller's MSP id.
+
+use super::admin::AdminError;
+use crate::alert::{Alert, AlertStatus, Category, Classification, Comment, PolicyMode, Severity, TRIAGE_KEPT, TriageChange};
+use crate::audit::AuditRecord;
+use crate::clock::Clock;
+use crate::error::StoreError;
+use crate::ids::{AlertId, MspId, PolicyId, TenantId};
+use crate::policy::condition::{Condition, TenantContext};
+use crate::policy::model::PolicyDefinition;
+use crate::policy::trigger::{Observation, ThresholdState};
+use crate::policy::{CompiledPolicy, CompiledTrigger, TenantScope, catalogue, effective_definitions};
+use crate::ports::{AlertStore, ConfigStore, PolicyStore, StoredPolicy, Suppression, TenantChange};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A policy as the API lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyView {
+    /// `builtin`, `builtin-changed` (the MSP's copy of a built-in) or `custom`.
+    pub source: &'static str,
+    pub policy: PolicyDefinition,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_by: Option<String>,
+}
+
+/// Alert filters of the list endpoint; every given one must hold.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertFilter {
+    pub status: Option<AlertStatus>,
+    pub severity: Option<Severity>,
+    pub category: Option<Category>,
+    pub policy: Option<PolicyId>,
+    pub tenant: Option<TenantId>,
+    pub mode: Option<PolicyMode>,
+    /// Last seen at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Last seen before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl AlertFilter {
+    fn accepts(&self, alert: &Alert) -> bool {
+        self.status.is_none_or(|s| s == alert.status)
+            && self.severity.is_none_or(|s| s == alert.severity)
+            && self.category.is_none_or(|c| c == alert.category)
+            && self.policy.as_ref().is_none_or(|p| *p == alert.policy_id)
+            && self.tenant.as_ref().is_none_or(|t| *t == alert.tenant_id)
+            && self.mode.is_none_or(|m| m == alert.detail.mode)
+            && self.from.is_none_or(|f| alert.last_seen >= f)
+            && self.to.is_none_or(|t| alert.last_seen < t)
+    }
+}
+
+/// A change to an alert's triage; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriageUpdate {
+    pub status: Option<AlertStatus>,
+    /// `""` clears it.
+    pub assignee: Option<String>,
+    pub classification: Option<Classification>,
+    pub comment: Option<String>,
+}
+
+/// A new suppression rule as the API accepts it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSuppression {
+    #[serde(default)]
+    pub tenant_id: Option<TenantId>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub policy_id: Option<PolicyId>,
+    #[serde(default)]
+    pub conditions: Option<Condition>,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    pub reason: String,
+}
+
+/// "Suppress alerts like this one".
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressFromAlert {
+    /// `user` (default): this policy, tenant and user/group; `tenant`: this policy and tenant.
+    #[serde(default)]
+    pub scope: Option<String>,
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    pub reason: String,
+}
+
+/// What the test bench found.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyTestResult {
+    pub records: usize,
+    pub matches: Vec<Value>,
+    pub alerts: Vec<Value>,
+    /// Records that could not be read as audit records, with why.
+    pub rejected: Vec<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// The tuning use cases.
+pub struct TuningService {
+    pub config: Arc<dyn ConfigStore>,
+    pub policies: Arc<dyn PolicyStore>,
+    pub alerts: Arc<dyn AlertStore>,
+    pub clock: Arc<dyn Clock>,
+}
+
+fn invalid(detail: impl Into<String>) -> AdminError {
+    AdminError::Invalid(detail.into())
+}
+
+/// Parses and checks a policy body; errors name the field.
+///
+/// # Errors
+/// Invalid with every problem found.
+pub fn parse_policy(body: Value) -> Result<PolicyDefinition, AdminError> {
+    let definition: PolicyDefinition = serde_json::from_value(body).map_err(|e| invalid(format!("policy: {e}")))?;
+    definition.validate().map_err(|problems| invalid(problems.join("; ")))?;
+    Ok(definition)
+}
+
+impl TuningService {
+    /// Every policy in force for the MSP, built-ins first.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn list_policies(&self, msp_id: &MspId) -> Result<Vec<PolicyView>, AdminError> {
+        let stored = self.policies.list_policies(msp_id).await?;
+        Ok(effective_definitions(&stored).into_iter().map(|definition| view(&stored, &definition)).collect())
+    }
+
+    /// One policy.
+    ///
+    /// # Errors
+    /// NotFound when neither a built-in nor the MSP's.
+    pub async fn policy(&self, msp_id: &MspId, policy_id: &PolicyId) -> Result<PolicyView, AdminError> {
+        let stored: Vec<StoredPolicy> = self.policies.get_policy(msp_id, policy_id).await?.into_iter().collect();
+        let definition = stored
+            .first()
+            .map(|s| Arc::new(s.definition.clone()))
+            .or_else(|| catalogue::builtin(policy_id.as_str()).cloned())
+            .ok_or_else(|| AdminError::NotFound(format!("policy {policy_id}")))?;
+        Ok(view(&stored, &definition))
+    }
+
+    /// Creates (`create_only`) or replaces a policy. Built-ins may be replaced (the MSP's copy
+    /// wins) but not created; own policies have ids starting `custom.`.
+    ///
+    /// # Errors
+    /// Invalid body, Conflict when creating an existing id, NotFound for an unknown built-in.
+    pub async fn put_policy(
+        &self,
+        msp_id: &MspId,
+        path_id: Option<&PolicyId>,
+        mut body: Value,
+        author: &str,
+        create_only: bool,
+    ) -> Result<PolicyView, AdminError> {
+        if let (Some(id), Some(object)) = (path_id, body.as_object_mut()) {
+            match object.get("id").and_then(Value::as_str) {
+                None => {
+                    object.insert("id".into(), Value::String(id.to_string()));
+                }
+                Some(given) if given != id.as_str() => return Err(invalid(format!("id {given:?} differs from the path's {id}"))),
+                Some(_) => {}
+            }
+        }
+        let definition = parse_policy(body)?;
+        let id = definition.id.as_str();
+        if catalogue::is_builtin(id) {
+            if catalogue::builtin(id).is_none() {
+                return Err(AdminError::NotFound(format!("built-in policy {id}")));
+            }
+            if create_only {
+                return Err(AdminError::Conflict(format!("built-in policy {id}")));
+            }
+        } else if !id.starts_with("custom.") {
+            return Err(invalid("id: own policies have ids starting with \"custom.\""));
+        }
+        if create_only && self.policies.get_policy(msp_id, &definition.id).await?.is_some() {
+            return Err(AdminError::Conflict(format!("policy {id}")));
+        }
+        CompiledPolicy::compile(Arc::new(definition.clone())).map_err(invalid)?;
+        let stored = StoredPolicy { definition, updated_at: self.clock.now(), updated_by: author.to_owned() };
+        self.policies.put_policy(msp_id, &stored).await?;
+        Ok(view(std::slice::from_ref(&stored), &Arc::new(stored.definition.clone())))
+    }
+
+    /// Deletes an own policy, or the MSP's copy of a built-in (the shipped one is back).
+    ///
+    /// # Errors
+    /// NotFound when there is nothing of the MSP's to delete.
+    pub async fn delete_policy(&self, msp_id: &MspId, policy_id: &PolicyId) -> Result<(), AdminError> {
+        if self.policies.delete_policy(msp_id, policy_id).await? {
+            Ok(())
+        } else {
+            Err(AdminError::NotFound(format!("policy {policy_id}")))
+        }
+    }
+
+    /// Turns a policy on or off for one tenant.
+    ///
+    /// # Errors
+    /// NotFound for an unknown tenant or policy.
+    pub async fn set_tenant_policy(
+        &self,
+        msp_id: &MspId,
+        tenant_id: &TenantId,
+        policy_id: &PolicyId,
+        enabled: bool,
+    ) -> Result<(), AdminError> {
+        self.config.get_tenant(msp_id, tenant_id).await?.ok_or_else(|| AdminError::NotFound(format!("tenant {tenant_id}")))?;
+        self.policy(msp_id, policy_id).await?;
+        Ok(self.policies.set_tenant_policy(msp_id, tenant_id, policy_id, enabled).await?)
+    }
+
+    /// Sets what policies know of a tenant: its mail domains and break-glass accounts.
+    ///
+    /// # Errors
+    /// Invalid values, NotFound for an unknown tenant.
+    pub async fn set_policy_context(
+        &self,
+        msp_id: &MspId,
+        tenant_id: &TenantId,
+        domains: Vec<String>,
+        break_glass_accounts: Vec<String>,
+    ) -> Result<crate::tenant::Tenant, AdminError> {
+        let domains: Vec<String> = domains.into_iter().map(|d| d.trim().to_ascii_lowercase()).collect();
+        if let Some(bad) = domains.iter().find(|d| d.is_empty() || !d.contains('.') || d.contains(|c: char| c.is_whitespace() || c == '@'))
+        {
+            return Err(invalid(format!("{bad:?} is not a domain name")));
+        }
+        let accounts: Vec<String> = break_glass_accounts.into_iter().map(|a| a.trim().to_lowercase()).collect();
+        if let Some(bad) = accounts.iter().find(|a| !a.contains('@') || a.contains(char::is_whitespace)) {
+            return Err(invalid(format!("{bad:?} is not a user principal name")));
+        }
+        let change = TenantChange::PolicyContext { domains, break_glass_accounts: accounts };
+        // Evaluators read the tenant with every message, so the change applies at once.
+        self.config.update_tenant(msp_id, tenant_id, &change).await?.ok_or_else(|| AdminError::NotFound(format!("tenant {tenant_id}")))
+    }
+
+    /// Runs a policy over fixture records without storing anything: what would match and what
+    /// alerts would result.
+    ///
+    /// # Errors
+    /// Invalid policy, NotFound for an unknown tenant.
+    pub async fn test_policy(
+        &self,
+        msp_id: &MspId,
+        policy: Value,
+        records: Vec<Value>,
+        tenant_id: Option<&TenantId>,
+    ) -> Result<PolicyTestResult, AdminError> {
+        let definition = parse_policy(policy)?;
+        let compiled = CompiledPolicy::compile(Arc::new(definition)).map_err(invalid)?;
+        let tenant = match tenant_id {
+            Some(id) => Some(self.config.get_tenant(msp_id, id).await?.ok_or_else(|| AdminError::NotFound(format!("tenant {id}")))?),
+            None => None,
+        };
+        let test_tenant = TenantId::parse("00000000-0000-0000-0000-000000000000").map_err(|e| invalid(e.reason))?;
+        let (tenant_id, name, domains, accounts) = match &tenant {
+            Some(t) => (t.tenant_id.clone(), t.name.clone(), t.domains.clone(), t.break_glass_accounts.clone()),
+            None => (test_tenant, "Test tenant".to_owned(), Vec::new(), Vec::new()),
+        };
+        let scope = TenantScope {
+            msp_id,
+            tenant_id: &tenant_id,
+            tenant_name: &name,
+            context: TenantContext { domains: &domains, break_glass_accounts: &accounts },
+        };
+        let now = self.clock.now();
+        let mut result =
+            PolicyTestResult { records: records.len(), matches: Vec::new(), alerts: Vec::new(), rejected: Vec::new(), note: None };
+        let mut found = Vec::new();
+        for (index, value) in records.into_iter().enumerate() {
+            match AuditRecord::from_value(value) {
+                Ok(record) => {
+                    if let Some(m) = compiled.evaluate(&scope, &record) {
+                        result.matches.push(serde_json::json!({"index": index, "record_id": m.record_id, "title": m.title, "group_key": m.group_key, "resolves": m.resolves}));
+                        found.push(m);
+                    }
+                }
+                Err(e) => result.rejected.push(serde_json::json!({"index": index, "error": e.to_string()})),
+            }
+        }
+        let mut alerts: BTreeMap<AlertId, Alert> = BTreeMap::new();
+        let mut add = |alert: Alert, records: &[(crate::ids::RecordId, DateTime<Utc>)]| {
+            let entry = alerts.entry(alert.id.clone()).or_insert(alert);
+            entry.absorb(records, &Default::default(), now);
+        };
+        match &compiled.trigger {
+            CompiledTrigger::EveryTime => {
+                for m in found.iter().filter(|m| !m.resolves) {
+                    add(compiled.alert_for(&scope, m, m.event_time, now), &[(m.record_id.clone(), m.event_time)]);
+                }
+            }
+            CompiledTrigger::Threshold { count, window, distinct, .. } => {
+                let mut by_key: BTreeMap<String, Vec<&crate::policy::PolicyMatch>> = BTreeMap::new();
+                for m in &found {
+                    by_key.entry(m.trigger_key.clone().unwrap_or_default()).or_default().push(m);
+                }
+                for matches in by_key.values() {
+                    let observations: Vec<Observation> = matches
+                        .iter()
+                        .map(|m| Observation { record_id: m.record_id.clone(), at: m.event_time, distinct: m.distinct.clone() })
+                        .collect();
+                    for firing in ThresholdState::default().observe(&observations, *count, *window, distinct.is_some()) {
+                        if let Some(anchor) = matches.iter().find(|m| m.record_id == firing.anchor) {
+                            add(compiled.alert_for(&scope, anchor, firing.anchor_time, now), &firing.records);
+                        }
+                    }
+                }
+            }
+            CompiledTrigger::UnusualActivity { .. } => {
+                result.note =
+                    Some("unusual-activity policies alert against a 7-day baseline per key; the test shows which records match".into());
+            }
+        }
+        result.alerts = alerts
+            .into_values()
+            .map(|a| {
+                serde_json::json!({"alert_id": a.id, "title": a.title, "name": a.policy_name, "severity": a.severity, "group_key": a.group_key,
+                                   "hit_count": a.hit_count, "first_seen": a.first_seen, "last_seen": a.last_seen, "facts": a.facts, "mode": a.detail.mode})
+            })
+            .collect();
+        Ok(result)
+    }
+
+    /// Creates a suppression rule.
+    ///
+    /// # Errors
+    /// Invalid values, NotFound for an unknown tenant.
+    pub async fn create_suppression(&self, msp_id: &MspId, body: NewSuppression, author: &str) -> Result<Suppression, AdminError> {
+        if body.reason.trim().is_empty() {
+            return Err(invalid("reason: say why these alerts are suppressed"));
+        }
+        if let Some(tenant_id) = &body.tenant_id {
+            self.config.get_tenant(msp_id, tenant_id).await?.ok_or_else(|| AdminError::NotFound(format!("tenant {tenant_id}")))?;
+        }
+        let now = self.clock.now();
+        if body.expires_at.is_some_and(|e| e <= now) {
+            return Err(invalid("expires_at: must be in the future"));
+        }
+        if body.tenant_id.is_none() && body.user.is_none() && body.policy_id.is_none() && body.conditions.is_none() {
+            return Err(invalid("a suppression needs a scope: tenant_id, user, policy_id or conditions"));
+        }
+        let mut bytes = [0u8; 8];
+        getrandom::fill(&mut bytes).map_err(|e| AdminError::Random(e.to_string()))?;
+        let suppression = Suppression {
+            id: format!("sup-{}", hex::encode(bytes)),
+            msp_id: msp_id.clone(),
+            tenant_id: body.tenant_id,
+            user: body.user.map(|u| u.trim().to_lowercase()),
+            policy_id: body.policy_id,
+            conditions: body.conditions,
+            expires_at: body.expires_at,
+            reason: body.reason.trim().to_owned(),
+            author: author.to_owned(),
+            created_at: now,
+        };
+        self.policies.put_suppression(&suppression).await?;
+        Ok(suppression)
+    }
+
+    /// A suppression for alerts like this one (same policy and tenant, and user unless the
+    /// scope is `tenant`).
+    ///
+    /// # Errors
+    /// NotFound for an unknown alert, Invalid values.
+    pub async fn suppress_like(
+        &self,
+        msp_id: &MspId,
+        alert_id: &AlertId,
+        body: SuppressFromAlert,
+        author: &str,
+    ) -> Result<Suppression, AdminError> {
+        let alert = self.alerts.get_alert(msp_id, alert_id).await?.ok_or_else(|| AdminError::NotFound(format!("alert {alert_id}")))?;
+        let user = match body.scope.as_deref() {
+            None | Some("user") => Some(alert.group_key.clone()),
+            Some("tenant") => None,
+            Some(other) => return Err(invalid(format!("scope: {other:?} is not user or tenant"))),
+        };
+        let request = NewSuppression {
+            tenant_id: Some(alert.tenant_id.clone()),
+            user,
+            policy_id: Some(alert.policy_id.clone()),
+            conditions: None,
+            expires_at: body.expires_at,
+            reason: body.reason,
+        };
+        self.create_suppression(msp_id, request, author).await
+    }
+
+    /// The MSP's suppression rules.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn suppressions(&self, msp_id: &MspId) -> Result<Vec<Suppression>, AdminError> {
+        Ok(self.policies.list_suppressions(msp_id).await?)
+    }
+
+    /// Deletes a suppression rule.
+    ///
+    /// # Errors
+    /// NotFound when the MSP has no such rule.
+    pub async fn delete_suppression(&self, msp_id: &MspId, id: &str) -> Result<(), AdminError> {
+        if self.policies.delete_suppression(msp_id, id).await? { Ok(()) } else { Err(AdminError::NotFound(format!("suppression {id}"))) }
+    }
+
+    /// Alerts passing `filter`, `limit` at a time; `cursor` continues a previous page.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn alerts(
+        &self,
+        msp_id: &MspId,
+        filter: &AlertFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Alert>, Option<String>), AdminError> {
+        let limit = limit.clamp(1, 100);
+        let mut found = Vec::new();
+        let mut after = cursor.map(str::to_owned);
+        loop {
+            let page = self.alerts.list_alerts(msp_id, 100, after.as_deref()).await?;
+            for alert in page.alerts {
+                let id = alert.id.to_string();
+                if filter.accepts(&alert) {
+                    found.push(alert);
+                }
+                if found.len() == limit {
+                    return Ok((found, Some(id)));
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok((found, None)),
+            }
+        }
+    }
+
+    /// Changes an alert's triage, recording who changed what.
+    ///
+    /// # Errors
+    /// NotFound for an unknown alert; Invalid values.
+    pub async fn triage(&self, msp_id: &MspId, alert_id: &AlertId, update: &TriageUpdate, author: &str) -> Result<Alert, AdminError> {
+        if update.comment.as_ref().is_some_and(|c| c.trim().is_empty() || c.len() > 4000) {
+            return Err(invalid("comment: 1 to 4000 characters"));
+        }
+        for _ in 0..5 {
+            let mut alert =
+                self.alerts.get_alert(msp_id, alert_id).await?.ok_or_else(|| AdminError::NotFound(format!("alert {alert_id}")))?;
+            let now = self.clock.now();
+            let mut changes = Vec::new();
+            if let Some(status) = update.status
+                && status != alert.status
+            {
+                changes.push(("status", Some(format!("{:?}", alert.status)), Some(format!("{status:?}"))));
+                alert.status = status;
+                alert.resolved_at = (status == AlertStatus::Resolved).then_some(now);
+            }
+            if let Some(assignee) = &update.assignee {
+                let next = Some(assignee.trim().to_owned()).filter(|a| !a.is_empty());
+                if next != alert.triage.assignee {
+                    changes.push(("assignee", alert.triage.assignee.clone(), next.clone()));
+                    alert.triage.assignee = next;
+                }
+            }
+            if let Some(classification) = update.classification
+                && Some(classification) != alert.triage.classification
+            {
+                changes.push((
+                    "classification",
+                    alert.triage.classification.map(|c| format!("{c:?}")),
+                    Some(format!("{classification:?}")),
+                ));
+                alert.triage.classification = Some(classification);
+            }
+            if let Some(comment) = &update.comment {
+                alert.triage.comments.push(Comment { author: author.to_owned(), at: now, text: comment.trim().to_owned() });
+                changes.push(("comment", None, Some(comment.trim().chars().take(80).collect())));
+            }
+            if changes.is_empty() {
+                return Ok(alert);
+            }
+            for (field, from, to) in changes {
+                alert.triage.history.push(TriageChange { author: author.to_owned(), at: now, field: field.to_owned(), from, to });
+            }
+            let keep = |list_len: usize| list_len.saturating_sub(TRIAGE_KEPT);
+            let drop = keep(alert.triage.history.len());
+            alert.triage.history.drain(..drop);
+            let drop = keep(alert.triage.comments.len());
+            alert.triage.comments.drain(..drop);
+            alert.updated_at = now;
+            alert.version += 1;
+            match self.alerts.update_alert(&alert).await {
+                Ok(()) => return Ok(alert),
+                Err(StoreError::Conflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AdminError::Store(StoreError::Conflict { what: format!("alert {alert_id}") }))
+    }
+}
+
+fn view(stored: &[StoredPolicy], definition: &Arc<PolicyDefinition>) -> PolicyView {
+    let own = stored.iter().find(|s| s.definition.id == definition.id);
+    let source = match (catalogue::is_builtin(definition.id.as_str()), own.is_some()) {
+        (true, false) => "builtin",
+        (true, true) => "builtin-changed",
+        (false, _) => "custom",
+    };
+    PolicyView {
+        source,
+        policy: (**definition).clone(),
+        updated_at: own.map(|s| s.updated_at),
+        updated_by: own.map(|s| s.updated_by.clone()),
+    }
+}
