@@ -115,6 +115,9 @@ pub fn int_or_string(value: &Value) -> Option<i64> {
 /// or RFC 3339 with `Z`/offset.
 #[must_use]
 pub fn parse_creation_time(text: &str) -> Option<DateTime<Utc>> {
+    if let Some(fast) = parse_plain_utc(text) {
+        return Some(fast);
+    }
     if let Ok(parsed) = DateTime::parse_from_rfc3339(text) {
         return Some(parsed.with_timezone(&Utc));
     }
@@ -122,6 +125,20 @@ pub fn parse_creation_time(text: &str) -> Option<DateTime<Utc>> {
         .iter()
         .find_map(|format| NaiveDateTime::parse_from_str(text.trim_end_matches('Z'), format).ok())
         .map(|naive| naive.and_utc())
+}
+
+/// The form nearly every record uses, `YYYY-MM-DDTHH:MM:SS` (UTC, optionally with `Z`), read
+/// without a format parser: this runs once per record on the hot path.
+fn parse_plain_utc(text: &str) -> Option<DateTime<Utc>> {
+    let b = text.strip_suffix('Z').unwrap_or(text).as_bytes();
+    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| -> Option<u32> {
+        b[range].iter().try_fold(0u32, |n, d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')))
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(i32::try_from(number(0..4)?).ok()?, number(5..7)?, number(8..10)?)?;
+    Some(date.and_hms_opt(number(11..13)?, number(14..16)?, number(17..19)?)?.and_utc())
 }
 
 /// Strips ports and brackets: `[2001:db8::1]:443` → `2001:db8::1`, `10.1.2.3:5000` → `10.1.2.3`.
@@ -263,6 +280,17 @@ mod tests {
         assert_eq!(record.parameter("RedirectTo").as_deref(), Some("bob@evil.example"));
         assert_eq!(record.parameter("Name").as_deref(), Some("Fwd all"));
         assert_eq!(record.parameter("StopProcessingRules").as_deref(), Some(""));
+    }
+
+    #[test]
+    fn the_fast_path_reads_the_plain_form_like_chrono_and_refuses_impossible_dates() {
+        for text in ["2026-01-05T10:02:11", "2026-12-31T23:59:59Z", "2024-02-29T00:00:00"] {
+            let slow = NaiveDateTime::parse_from_str(text.trim_end_matches('Z'), "%Y-%m-%dT%H:%M:%S").unwrap().and_utc();
+            assert_eq!(parse_creation_time(text), Some(slow), "{text}");
+        }
+        for text in ["2026-02-30T10:02:11", "2026-01-05T25:02:11", "2026-01-05 10:02:1x", "20260105T100211"] {
+            assert_eq!(parse_plain_utc(text), None, "{text}");
+        }
     }
 
     #[test]

@@ -23,6 +23,9 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// (MSP, tenant, policy, UTC day): whose tickets count against a daily limit.
+type DailyKey = (MspId, TenantId, PolicyId, chrono::NaiveDate);
+
 /// [`ConfigStore`] in memory.
 #[derive(Debug, Default)]
 pub struct MemoryConfigStore {
@@ -163,7 +166,7 @@ pub struct MemoryAlertStore {
     alerts: Mutex<BTreeMap<(MspId, AlertId), Alert>>,
     counted: Mutex<HashSet<(MspId, AlertId, RecordId)>>,
     deliveries: Mutex<HashMap<(MspId, AlertId, Destination), Delivery>>,
-    daily: Mutex<HashMap<(MspId, TenantId, PolicyId, chrono::NaiveDate), HashSet<AlertId>>>,
+    daily: Mutex<HashMap<DailyKey, HashSet<AlertId>>>,
 }
 
 impl MemoryAlertStore {
@@ -523,10 +526,13 @@ impl SecurityAlertSource for MemorySecurityAlertSource {
     }
 }
 
+/// A stored trigger state: the state, its version, when it may be forgotten.
+type VersionedTriggerState = (TriggerState, u64, DateTime<Utc>);
+
 /// Trigger state in memory.
 #[derive(Debug, Default)]
 pub struct MemoryTriggerStore {
-    states: Mutex<HashMap<TriggerKey, (TriggerState, u64, DateTime<Utc>)>>,
+    states: Mutex<HashMap<TriggerKey, VersionedTriggerState>>,
 }
 
 #[async_trait]

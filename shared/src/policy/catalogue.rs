@@ -134,7 +134,7 @@ mod tests {
                 .records
                 .iter()
                 .map(|r| AuditRecord::from_value(r.clone()).unwrap_or_else(|e| panic!("{}: {e}", fixture.name)))
-                .filter_map(|r| policy.evaluate(&scope, &r))
+                .filter_map(|r| policy.evaluate_described(&scope, &r))
                 .filter(|m| !m.resolves)
                 .collect();
             let alerted = match &policy.trigger {

@@ -29,6 +29,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value, json};
 use std::borrow::Cow;
 use std::net::IpAddr;
+use std::ops::ControlFlow;
 
 /// The tenant facts a predicate may refer to.
 #[derive(Debug, Clone, Copy, Default)]
@@ -146,7 +147,7 @@ pub struct Predicate {
 #[derive(Debug, Clone)]
 enum Test {
     Texts(Vec<String>),
-    Regex(regex_lite::Regex),
+    Regex(regex::Regex),
     Networks(Vec<Network>),
     Number(f64),
     Tenant(TenantList),
@@ -337,10 +338,18 @@ impl Predicate {
     }
 
     fn matches(&self, record: &Map<String, Value>, tenant: &TenantContext<'_>) -> bool {
-        let values = self.field.resolve(record);
         match self.quantifier {
-            Quantifier::Any => values.iter().any(|v| self.test_value(v, tenant)),
-            Quantifier::All => !values.is_empty() && values.iter().all(|v| self.test_value(v, tenant)),
+            Quantifier::Any => self
+                .field
+                .visit(record, &mut |v| if self.test_value(v, tenant) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }),
+            Quantifier::All => {
+                let mut seen = false;
+                let failed = self.field.visit(record, &mut |v| {
+                    seen = true;
+                    if self.test_value(v, tenant) { ControlFlow::Continue(()) } else { ControlFlow::Break(()) }
+                });
+                seen && !failed
+            }
         }
     }
 
@@ -366,18 +375,22 @@ impl Predicate {
         }
     }
 
+    /// Compares `text` with expected values, which are stored lowercase unless the predicate is
+    /// case-sensitive (tenant lists are always lowercase). ASCII text is compared in place.
     fn compare_texts<'e>(&self, op: Operator, text: &str, mut expected: impl Iterator<Item = &'e str>) -> bool {
-        let folded: Cow<'_, str> = if self.case_sensitive { Cow::Borrowed(text) } else { fold(text) };
-        let text = folded.as_ref();
+        let exact = self.case_sensitive;
         match op {
-            Operator::Equals | Operator::In => expected.any(|e| text == fold_if(e, self.case_sensitive).as_ref()),
-            Operator::NotEquals => !expected.any(|e| text == fold_if(e, self.case_sensitive).as_ref()),
-            Operator::Contains => expected.any(|e| text.contains(fold_if(e, self.case_sensitive).as_ref())),
-            Operator::StartsWith => expected.any(|e| text.starts_with(fold_if(e, self.case_sensitive).as_ref())),
-            Operator::EndsWith => expected.any(|e| text.ends_with(fold_if(e, self.case_sensitive).as_ref())),
-            Operator::Glob => expected.any(|e| glob_matches(fold_if(e, self.case_sensitive).as_ref(), text)),
+            Operator::Equals | Operator::In => expected.any(|e| text_eq(text, e, exact)),
+            Operator::NotEquals => !expected.any(|e| text_eq(text, e, exact)),
+            Operator::Contains => expected.any(|e| text_contains(text, e, exact)),
+            Operator::StartsWith => expected.any(|e| text_starts_with(text, e, exact)),
+            Operator::EndsWith => expected.any(|e| text_ends_with(text, e, exact)),
+            Operator::Glob => {
+                let folded = fold_if(text, exact);
+                expected.any(|e| glob_matches(e, &folded))
+            }
             Operator::DomainIn | Operator::DomainNotIn => {
-                let domains: Vec<Cow<'_, str>> = expected.map(fold).collect();
+                let domains: Vec<&str> = expected.collect();
                 if domains.is_empty() {
                     // Without the tenant's domains nothing can be called internal or external.
                     return false;
@@ -386,13 +399,52 @@ impl Predicate {
                 if found.peek().is_none() {
                     return false;
                 }
-                let inside = |d: &str| {
-                    domains.iter().any(|known| d == known.as_ref() || d.strip_suffix(known.as_ref()).is_some_and(|p| p.ends_with('.')))
-                };
+                let inside = |d: &str| domains.iter().any(|known| d == *known || d.strip_suffix(known).is_some_and(|p| p.ends_with('.')));
                 if op == Operator::DomainIn { found.any(|d| inside(&d)) } else { found.any(|d| !inside(&d)) }
             }
             _ => false,
         }
+    }
+}
+
+fn text_eq(text: &str, expected: &str, exact: bool) -> bool {
+    if exact {
+        text == expected
+    } else if text.is_ascii() {
+        text.eq_ignore_ascii_case(expected)
+    } else {
+        text.to_lowercase() == expected
+    }
+}
+
+fn text_starts_with(text: &str, expected: &str, exact: bool) -> bool {
+    if exact {
+        text.starts_with(expected)
+    } else if text.is_ascii() {
+        text.len() >= expected.len() && text.as_bytes()[..expected.len()].eq_ignore_ascii_case(expected.as_bytes())
+    } else {
+        text.to_lowercase().starts_with(expected)
+    }
+}
+
+fn text_ends_with(text: &str, expected: &str, exact: bool) -> bool {
+    if exact {
+        text.ends_with(expected)
+    } else if text.is_ascii() {
+        text.len() >= expected.len() && text.as_bytes()[text.len() - expected.len()..].eq_ignore_ascii_case(expected.as_bytes())
+    } else {
+        text.to_lowercase().ends_with(expected)
+    }
+}
+
+fn text_contains(text: &str, expected: &str, exact: bool) -> bool {
+    if exact {
+        text.contains(expected)
+    } else if text.is_ascii() {
+        let needle = expected.as_bytes();
+        needle.is_empty() || text.as_bytes().windows(needle.len()).any(|window| window.eq_ignore_ascii_case(needle))
+    } else {
+        text.to_lowercase().contains(expected)
     }
 }
 
@@ -401,6 +453,7 @@ fn fold(text: &str) -> Cow<'_, str> {
 }
 
 fn fold_if(text: &str, case_sensitive: bool) -> Cow<'_, str> {
+    // Patterns are stored lowercase unless case-sensitive.
     if case_sensitive { Cow::Borrowed(text) } else { fold(text) }
 }
 
@@ -474,7 +527,7 @@ fn compile(op: Operator, value: Option<&Value>, value_from: Option<TenantList>, 
         Operator::Regex => {
             let pattern = value.as_str().ok_or("regex takes one pattern string")?;
             let pattern = if case_sensitive { pattern.to_owned() } else { format!("(?i){pattern}") };
-            regex_lite::Regex::new(&pattern).map(Test::Regex).map_err(|e| format!("invalid regex: {e}"))
+            regex::Regex::new(&pattern).map(Test::Regex).map_err(|e| format!("invalid regex: {e}"))
         }
         Operator::IpInCidr => {
             let networks: Result<Vec<Network>, String> = texts(value)?.iter().map(|t| Network::parse(t)).collect();
@@ -678,7 +731,7 @@ mod tests {
                     })
                     .collect::<String>()
             );
-            assert_eq!(glob_matches(&pattern, &text), regex_lite::Regex::new(&regex).unwrap().is_match(&text), "{pattern} vs {text}");
+            assert_eq!(glob_matches(&pattern, &text), regex::Regex::new(&regex).unwrap().is_match(&text), "{pattern} vs {text}");
         }
     }
 }

@@ -12,15 +12,22 @@
 //! * JSON inside a string (`ModifiedProperties` values, alert `Data`): decoded when the path goes
 //!   on into it, and a string holding a JSON array is flattened at the end of the path;
 //! * `Parameters` as one cmdlet-line string (`-Identity "x" -Force`): parsed like the list.
+//!
+//! Values are visited in place ([`FieldPath::visit`]): nothing is allocated unless JSON inside a
+//! string has to be decoded.
 
 use serde_json::{Map, Value};
 use std::borrow::Cow;
+use std::ops::ControlFlow;
 
 /// A parsed field path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldPath {
     text: String,
     segments: Vec<String>,
+    /// `joined[start][n - 1]`: segments `start..start + n` joined by dots, for Name/Value names
+    /// that contain dots (`Role.DisplayName`).
+    joined: Vec<Vec<String>>,
 }
 
 impl FieldPath {
@@ -37,7 +44,9 @@ impl FieldPath {
         if segments.iter().any(|s| s.trim().is_empty()) {
             return Err(format!("field path {trimmed:?} has an empty segment"));
         }
-        Ok(Self { text: trimmed.to_owned(), segments })
+        let joined =
+            (0..segments.len()).map(|start| (start + 1..=segments.len()).map(|end| segments[start..end].join(".")).collect()).collect();
+        Ok(Self { text: trimmed.to_owned(), segments, joined })
     }
 
     /// The path as written.
@@ -46,22 +55,117 @@ impl FieldPath {
         &self.text
     }
 
-    /// Every value the path reaches in `root` (empty when it reaches nothing). `null` values are
-    /// left out.
+    /// Whether the path names an IP address field (`ClientIP`, `ActorIpAddress`, …), whose
+    /// values are compared without port or brackets.
+    #[must_use]
+    pub fn is_ip_field(&self) -> bool {
+        self.segments.last().is_some_and(|s| {
+            let s = s.to_ascii_lowercase();
+            s.ends_with("ip") || s.ends_with("ipaddress")
+        })
+    }
+
+    /// Calls `f` with every value the path reaches in `root` (`null`s left out) until `f` breaks.
+    /// Returns whether it broke.
+    pub fn visit(&self, root: &Map<String, Value>, f: &mut dyn FnMut(&Value) -> ControlFlow<()>) -> bool {
+        match object_get(root, &self.segments[0]) {
+            Some(value) => self.walk(value, 1, f).is_break(),
+            None => false,
+        }
+    }
+
+    /// Every value the path reaches in `root` (empty when it reaches nothing).
     #[must_use]
     pub fn resolve<'a>(&self, root: &'a Map<String, Value>) -> Vec<Cow<'a, Value>> {
         let mut out = Vec::new();
-        let (first, rest) = self.segments.split_first().unwrap_or_else(|| unreachable!("a parsed path has a segment"));
-        if let Some(value) = object_get(root, first) {
-            walk(Cow::Borrowed(value), rest, &mut out);
-        }
+        self.visit(root, &mut |v| {
+            out.push(Cow::Owned(v.clone()));
+            ControlFlow::Continue(())
+        });
         out
     }
 
     /// The first value the path reaches, as text.
     #[must_use]
     pub fn first_text(&self, root: &Map<String, Value>) -> Option<String> {
-        self.resolve(root).first().and_then(|v| text_of(v).map(Cow::into_owned))
+        let mut found = None;
+        self.visit(root, &mut |v| match text_of(v) {
+            Some(text) => {
+                found = Some(text.into_owned());
+                ControlFlow::Break(())
+            }
+            None => ControlFlow::Continue(()),
+        });
+        found
+    }
+
+    fn walk(&self, value: &Value, at: usize, f: &mut dyn FnMut(&Value) -> ControlFlow<()>) -> ControlFlow<()> {
+        if at == self.segments.len() {
+            return finish(value, f);
+        }
+        match value {
+            Value::Array(items) => match self.select_named(items, at, f) {
+                Some(flow) => flow,
+                None => {
+                    for item in items {
+                        self.walk(item, at, f)?;
+                    }
+                    ControlFlow::Continue(())
+                }
+            },
+            Value::Object(map) => match object_get(map, &self.segments[at]) {
+                Some(child) => self.walk(child, at + 1, f),
+                None => ControlFlow::Continue(()),
+            },
+            Value::String(text) => {
+                let trimmed = text.trim_start();
+                if trimmed.starts_with('[') || trimmed.starts_with('{') {
+                    if let Ok(decoded) = serde_json::from_str::<Value>(text) {
+                        return self.walk(&decoded, at, f);
+                    }
+                } else if trimmed.starts_with('-')
+                    && let Some(pairs) = crate::audit::name_value_list(value)
+                {
+                    let list: Vec<Value> =
+                        pairs.into_iter().map(|(name, value)| serde_json::json!({"Name": name, "Value": value})).collect();
+                    return self.walk(&Value::Array(list), at, f);
+                }
+                ControlFlow::Continue(())
+            }
+            _ => ControlFlow::Continue(()),
+        }
+    }
+
+    /// Treats `items` as a Name/Value list and follows the entries named by the longest run of
+    /// segments from `at`. `None` when no entry has a matching name (the caller then flattens).
+    fn select_named(&self, items: &[Value], at: usize, f: &mut dyn FnMut(&Value) -> ControlFlow<()>) -> Option<ControlFlow<()>> {
+        let names = &self.joined[at];
+        for take in (1..=names.len()).rev() {
+            let name = &names[take - 1];
+            let mut found = false;
+            for item in items {
+                if !item.get("Name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(name)) {
+                    continue;
+                }
+                found = true;
+                let next = at + take;
+                let flow = if next == self.segments.len() {
+                    match ["Value", "NewValue"].into_iter().find_map(|key| item.get(key)) {
+                        Some(value) => finish(value, f),
+                        None => ControlFlow::Continue(()),
+                    }
+                } else {
+                    self.walk(item, next, f)
+                };
+                if flow.is_break() {
+                    return Some(flow);
+                }
+            }
+            if found {
+                return Some(ControlFlow::Continue(()));
+            }
+        }
+        None
     }
 }
 
@@ -72,129 +176,32 @@ fn object_get<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value
 /// Scalar text of a value: strings as they are, numbers and booleans printed, arrays and objects
 /// as JSON; `None` for null.
 #[must_use]
-pub fn text_of<'v>(value: &'v Value) -> Option<Cow<'v, str>> {
+pub fn text_of(value: &Value) -> Option<Cow<'_, str>> {
     match value {
         Value::Null => None,
         Value::String(s) => Some(Cow::Borrowed(s.as_str())),
-        Value::Bool(b) => Some(Cow::Owned(b.to_string())),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
         Value::Number(n) => Some(Cow::Owned(n.to_string())),
         other => Some(Cow::Owned(other.to_string())),
     }
 }
 
-fn push<'a>(value: Cow<'a, Value>, out: &mut Vec<Cow<'a, Value>>) {
-    if !value.is_null() {
-        out.push(value);
-    }
-}
-
-fn walk<'a>(value: Cow<'a, Value>, rest: &[String], out: &mut Vec<Cow<'a, Value>>) {
-    if rest.is_empty() {
-        return finish(value, out);
-    }
-    match value {
-        Cow::Borrowed(Value::Array(items)) => {
-            if !select_named(items.iter().map(Cow::Borrowed), rest, out) {
-                for item in items {
-                    walk(Cow::Borrowed(item), rest, out);
-                }
-            }
-        }
-        Cow::Owned(Value::Array(items)) => {
-            let named: Vec<Cow<'a, Value>> = items.into_iter().map(Cow::Owned).collect();
-            if !select_named(named.iter().cloned(), rest, out) {
-                for item in named {
-                    walk(item, rest, out);
-                }
-            }
-        }
-        Cow::Borrowed(Value::Object(map)) => {
-            if let Some(child) = object_get(map, &rest[0]) {
-                walk(Cow::Borrowed(child), &rest[1..], out);
-            }
-        }
-        Cow::Owned(Value::Object(mut map)) => {
-            let key = map.keys().find(|k| **k == rest[0] || k.eq_ignore_ascii_case(&rest[0])).cloned();
-            if let Some(child) = key.and_then(|k| map.remove(&k)) {
-                walk(Cow::Owned(child), &rest[1..], out);
-            }
-        }
-        Cow::Borrowed(Value::String(text)) => walk_into_string(text, rest, out),
-        Cow::Owned(Value::String(text)) => walk_into_string(&text, rest, out),
-        _ => {}
-    }
-}
-
-fn walk_into_string<'a>(text: &str, rest: &[String], out: &mut Vec<Cow<'a, Value>>) {
-    let trimmed = text.trim_start();
-    if trimmed.starts_with('[') || trimmed.starts_with('{') {
-        if let Ok(decoded) = serde_json::from_str::<Value>(text) {
-            walk(Cow::Owned(decoded), rest, out);
-        }
-    } else if trimmed.starts_with('-')
-        && let Some(pairs) = crate::audit::name_value_list(&Value::String(text.to_owned()))
-    {
-        let list: Vec<Value> = pairs.into_iter().map(|(name, value)| serde_json::json!({"Name": name, "Value": value})).collect();
-        walk(Cow::Owned(Value::Array(list)), rest, out);
-    }
-}
-
 /// At the end of a path: arrays are flattened, strings holding a JSON array decoded and flattened.
-fn finish<'a>(value: Cow<'a, Value>, out: &mut Vec<Cow<'a, Value>>) {
-    let decoded = match &*value {
-        Value::String(text) if text.trim_start().starts_with('[') => serde_json::from_str::<Value>(text).ok(),
-        _ => None,
-    };
-    if let Some(Value::Array(items)) = decoded {
-        items.into_iter().for_each(|item| finish(Cow::Owned(item), out));
-        return;
-    }
+fn finish(value: &Value, f: &mut dyn FnMut(&Value) -> ControlFlow<()>) -> ControlFlow<()> {
     match value {
-        Cow::Borrowed(Value::Array(items)) => items.iter().for_each(|item| finish(Cow::Borrowed(item), out)),
-        Cow::Owned(Value::Array(items)) => items.into_iter().for_each(|item| finish(Cow::Owned(item), out)),
-        other => push(other, out),
-    }
-}
-
-/// Treats `items` as a Name/Value list and selects the entries named by the longest prefix of
-/// `rest`. Returns `false` when no entry has a matching name (the caller then flattens).
-fn select_named<'a>(items: impl Iterator<Item = Cow<'a, Value>> + Clone, rest: &[String], out: &mut Vec<Cow<'a, Value>>) -> bool {
-    for take in (1..=rest.len()).rev() {
-        let name = if take == 1 { Cow::Borrowed(rest[0].as_str()) } else { Cow::Owned(rest[..take].join(".")) };
-        let mut found = false;
-        for item in items.clone() {
-            let matches = item.get("Name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(&name));
-            if !matches {
-                continue;
+        Value::Null => ControlFlow::Continue(()),
+        Value::Array(items) => {
+            for item in items {
+                finish(item, f)?;
             }
-            found = true;
-            let remaining = &rest[take..];
-            if remaining.is_empty() {
-                let pick =
-                    |item: &Value| -> Option<&'static str> { ["Value", "NewValue"].into_iter().find(|key| item.get(*key).is_some()) };
-                match item {
-                    Cow::Borrowed(entry) => {
-                        if let Some(key) = pick(entry) {
-                            finish(Cow::Borrowed(&entry[key]), out);
-                        }
-                    }
-                    Cow::Owned(mut entry) => {
-                        if let Some(key) = pick(&entry)
-                            && let Some(value) = entry.as_object_mut().and_then(|m| m.remove(key))
-                        {
-                            finish(Cow::Owned(value), out);
-                        }
-                    }
-                }
-            } else {
-                walk(item, remaining, out);
-            }
+            ControlFlow::Continue(())
         }
-        if found {
-            return true;
-        }
+        Value::String(text) if text.trim_start().starts_with('[') => match serde_json::from_str::<Value>(text) {
+            Ok(decoded @ Value::Array(_)) => finish(&decoded, f),
+            _ => f(value),
+        },
+        other => f(other),
     }
-    false
 }
 
 #[cfg(test)]

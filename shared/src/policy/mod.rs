@@ -84,9 +84,17 @@ impl Template {
 
 /// Every value of a path joined by ", ".
 fn joined(path: &FieldPath, record: &AuditRecord) -> Option<String> {
-    let values: Vec<String> =
-        path.resolve(&record.raw).iter().filter_map(|v| text_of(v).map(|t| t.into_owned())).filter(|t| !t.is_empty()).collect();
-    if values.is_empty() { None } else { Some(values.join(", ")) }
+    let mut out = String::new();
+    path.visit(&record.raw, &mut |v| {
+        if let Some(text) = text_of(v).filter(|t| !t.is_empty()) {
+            if !out.is_empty() {
+                out.push_str(", ");
+            }
+            out.push_str(&text);
+        }
+        std::ops::ControlFlow::Continue(())
+    });
+    if out.is_empty() { None } else { Some(out) }
 }
 
 /// How a compiled policy decides hits.
@@ -186,20 +194,17 @@ impl CompiledPolicy {
             if paths.is_empty() {
                 return "tenant".to_owned();
             }
-            paths
-                .iter()
-                .map(|p| {
-                    let value = p.first_text(&record.raw).unwrap_or_default();
-                    // The same address with and without a port is one key.
-                    let value = if p.as_str().to_ascii_lowercase().contains("ip") {
-                        crate::audit::normalise_client_ip(&value).unwrap_or(value)
-                    } else {
-                        value
-                    };
-                    value.to_lowercase()
-                })
-                .collect::<Vec<_>>()
-                .join("|")
+            let mut key = String::new();
+            for (i, p) in paths.iter().enumerate() {
+                if i > 0 {
+                    key.push('|');
+                }
+                let value = p.first_text(&record.raw).unwrap_or_default();
+                // The same address with and without a port is one key.
+                let value = if p.is_ip_field() { crate::audit::normalise_client_ip(&value).unwrap_or(value) } else { value };
+                key.push_str(&value.to_lowercase());
+            }
+            key
         };
         let group_key = key(&self.group_by);
         let (trigger_key, distinct) = match &self.trigger {
@@ -216,41 +221,66 @@ impl CompiledPolicy {
             ),
             None => (definition.name.clone(), definition.severity),
         };
-        let title = match &self.title {
+        let mut found = PolicyMatch {
+            group_key,
+            trigger_key,
+            distinct,
+            name,
+            severity,
+            title: String::new(),
+            facts: Vec::new(),
+            resolves,
+            record_id: record.id.clone(),
+            event_time: record.creation_time,
+            detail: None,
+        };
+        // Threshold and unusual-activity matches are only counted until they fire: what an
+        // alert shows is built for them when they do (see `describe`).
+        if matches!(self.trigger, CompiledTrigger::EveryTime) || resolves {
+            self.describe(record, &mut found);
+        }
+        Some(found)
+    }
+
+    /// Like [`Self::evaluate`], with the title, facts and details always built.
+    #[must_use]
+    pub fn evaluate_described(&self, scope: &TenantScope<'_>, record: &AuditRecord) -> Option<PolicyMatch> {
+        let mut found = self.evaluate(scope, record)?;
+        self.describe(record, &mut found);
+        Some(found)
+    }
+
+    /// Builds what the alert shows of a match (title, facts, activity, entities), once.
+    pub fn describe(&self, record: &AuditRecord, found: &mut PolicyMatch) {
+        if found.detail.is_some() {
+            return;
+        }
+        found.title = match &self.title {
             Some(template) => template.render(record),
-            None => format!("{name}: {} by {}", record.operation, actor(record)),
+            None => format!("{}: {} by {}", found.name, record.operation, actor(record)),
         };
         let mut facts = common_facts(record);
         let insert_at = facts.len() - 1;
-        let extra = self.facts.iter().filter_map(|(fact_name, path, time)| {
-            joined(path, record).map(|v| Fact::new(fact_name.clone(), if *time { format_time(&v) } else { v }))
-        });
-        let extra: Vec<Fact> = extra.collect();
+        let extra: Vec<Fact> = self
+            .facts
+            .iter()
+            .filter_map(|(fact_name, path, time)| {
+                joined(path, record).map(|v| Fact::new(fact_name.clone(), if *time { format_time(&v) } else { v }))
+            })
+            .collect();
         facts.splice(insert_at..insert_at, extra);
-        let detail = HitDetail {
+        found.facts = facts;
+        found.detail = Some(HitDetail {
             activity: ActivityEntry {
                 record_id: record.id.clone(),
                 time: record.creation_time,
                 operation: record.operation.clone(),
                 user: actor(record),
                 client_ip: record.client_ip(),
-                summary: title.clone(),
+                summary: found.title.clone(),
             },
             entities: entities_of(record),
-        };
-        Some(PolicyMatch {
-            group_key,
-            trigger_key,
-            distinct,
-            name,
-            severity,
-            title,
-            facts,
-            resolves,
-            record_id: record.id.clone(),
-            event_time: record.creation_time,
-            detail,
-        })
+        });
     }
 
     /// The alert a match belongs to when its aggregation window is the one containing `anchor`
@@ -340,15 +370,17 @@ fn entities_of(record: &AuditRecord) -> Entities {
     let collect = |list: &[FieldPath], ip: bool| -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for path in list {
-            for value in path.resolve(&record.raw) {
-                let Some(text) = text_of(&value) else { continue };
-                let text = if ip { crate::audit::normalise_client_ip(&text) } else { Some(text.trim().to_owned()) };
-                if let Some(text) = text.filter(|t| !t.is_empty())
-                    && !out.iter().any(|o| o.eq_ignore_ascii_case(&text))
-                {
-                    out.push(text);
+            path.visit(&record.raw, &mut |value| {
+                if let Some(text) = text_of(value) {
+                    let text = if ip { crate::audit::normalise_client_ip(&text) } else { Some(text.trim().to_owned()) };
+                    if let Some(text) = text.filter(|t| !t.is_empty())
+                        && !out.iter().any(|o| o.eq_ignore_ascii_case(&text))
+                    {
+                        out.push(text);
+                    }
                 }
-            }
+                std::ops::ControlFlow::Continue(())
+            });
         }
         out
     };
@@ -374,15 +406,17 @@ pub struct PolicyMatch {
     /// The alert's name (the policy's, or a passed-through alert's own).
     pub name: String,
     pub severity: Severity,
-    /// One line about this match.
+    /// One line about this match (once described).
     pub title: String,
-    /// Facts for the ticket.
+    /// Facts for the ticket (once described).
     pub facts: Vec<Fact>,
     /// The record says the condition cleared: resolve the alert instead of adding a hit.
     pub resolves: bool,
     pub record_id: RecordId,
     pub event_time: DateTime<Utc>,
-    pub detail: HitDetail,
+    /// What the alert shows of this match; `None` until [`CompiledPolicy::describe`] ran (every
+    /// match of an every-time policy is described at once).
+    pub detail: Option<HitDetail>,
 }
 
 /// The tenant an evaluation runs for.
@@ -469,13 +503,7 @@ impl PolicyEngine {
             .filter(|(index, _)| matches!(self.policies[*index].trigger, CompiledTrigger::EveryTime))
             .map(|(index, found)| {
                 let alert = self.policies[index].alert_for(scope, &found, found.event_time, now);
-                AlertHit {
-                    alert,
-                    record_id: found.record_id,
-                    event_time: found.event_time,
-                    resolves: found.resolves,
-                    detail: Some(found.detail),
-                }
+                AlertHit { alert, record_id: found.record_id, event_time: found.event_time, resolves: found.resolves, detail: found.detail }
             })
             .collect()
     }

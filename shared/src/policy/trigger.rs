@@ -313,7 +313,7 @@ mod tests {
         }
         let now_hour = start + BASELINE_HOURS;
         let t = DateTime::from_timestamp(now_hour * 3600 + 30, 0).unwrap();
-        state.apply("normal", &vec![t; 5]);
+        state.apply("normal", &[t; 5]);
         assert_eq!(state.unusual_at(t, 3), None, "5 is within the margin");
         state.apply("burst", &vec![t; 40]);
         let unusual = state.unusual_at(t, 3).expect("45 in an hour is unusual");

@@ -143,7 +143,9 @@ impl HitBatch {
     fn add(&mut self, alert: Alert, found: &PolicyMatch) {
         let hits = self.alerts.entry(alert.id.clone()).or_insert_with(|| AlertHits::new(alert));
         hits.records.push((found.record_id.clone(), found.event_time));
-        hits.details.insert(found.record_id.clone(), found.detail.clone());
+        if let Some(detail) = &found.detail {
+            hits.details.insert(found.record_id.clone(), detail.clone());
+        }
     }
 }
 
@@ -176,6 +178,7 @@ impl EvaluateService {
         let mut batch = HitBatch::default();
         let mut resolutions: Vec<AlertId> = Vec::new();
         let mut triggered: BTreeMap<(usize, String), Vec<PolicyMatch>> = BTreeMap::new();
+        let mut records: Vec<AuditRecord> = Vec::new();
         let mut engine_used = None;
         if message.stream == AuditStream::GraphAlerts {
             for value in &message.records {
@@ -187,9 +190,9 @@ impl EvaluateService {
             }
         } else {
             let (engine, suppressions) = self.cache.get(self.policies.as_ref(), &tenant.msp_id, &tenant.tenant_id, now).await?;
-            for value in message.records {
-                let record = AuditRecord::from_value(value)?;
-                for (index, found) in engine.evaluate(&scope, &record) {
+            records = message.records.into_iter().map(AuditRecord::from_value).collect::<Result<_, _>>()?;
+            for record in &records {
+                for (index, found) in engine.evaluate(&scope, record) {
                     let policy = engine.policy(index);
                     if found.resolves {
                         resolutions.push(policy.alert_for(&scope, &found, found.event_time, now).id);
@@ -197,7 +200,7 @@ impl EvaluateService {
                     }
                     let held_back = suppressions
                         .iter()
-                        .any(|rule| suppresses(rule, &tenant.tenant_id, policy.id(), policy.definition.category, &found, &record, now));
+                        .any(|rule| suppresses(rule, &tenant.tenant_id, policy.id(), policy.definition.category, &found, record, now));
                     if held_back {
                         report.suppressed += 1;
                         continue;
@@ -216,7 +219,7 @@ impl EvaluateService {
         let mut changed: Vec<Alert> = Vec::with_capacity(batch.alerts.len());
         if let Some((engine, _)) = engine_used {
             for ((index, key), matches) in &triggered {
-                let (alerts, below) = self.apply_trigger(&engine, *index, key, matches, &scope, &message.content_id, now).await?;
+                let (alerts, below) = self.apply_trigger(&engine, *index, key, matches, &records, &scope, &message.content_id, now).await?;
                 report.hits += matches.len() - below;
                 report.below_trigger += below;
                 changed.extend(alerts);
@@ -259,6 +262,7 @@ impl EvaluateService {
         index: usize,
         key: &str,
         matches: &[PolicyMatch],
+        records: &[AuditRecord],
         scope: &TenantScope<'_>,
         content_id: &str,
         now: DateTime<Utc>,
@@ -271,6 +275,15 @@ impl EvaluateService {
             key: key.to_owned(),
         };
         let by_record: HashMap<&str, &PolicyMatch> = matches.iter().map(|m| (m.record_id.as_str(), m)).collect();
+        let record_of: HashMap<&str, &AuditRecord> = records.iter().map(|r| (r.id.as_str(), r)).collect();
+        // What an alert shows of a match is built only for matches that fire.
+        let described = |found: &PolicyMatch| -> PolicyMatch {
+            let mut found = found.clone();
+            if let Some(record) = record_of.get(found.record_id.as_str()) {
+                policy.describe(record, &mut found);
+            }
+            found
+        };
         for _ in 0..TRIGGER_ATTEMPTS {
             let (stored, version) = self.triggers.load_trigger(&trigger_key).await?.map_or((None, 0), |(s, v)| (Some(s), v));
             let mut batch = HitBatch::default();
@@ -286,7 +299,7 @@ impl EvaluateService {
                         .collect();
                     for firing in state.observe(&observations, *count, *window, distinct.is_some()) {
                         let Some(anchor) = by_record.get(firing.anchor.as_str()) else { continue };
-                        let mut alert = policy.alert_for(scope, anchor, firing.anchor_time, now);
+                        let mut alert = policy.alert_for(scope, &described(anchor), firing.anchor_time, now);
                         let what = if distinct.is_some() { "distinct values" } else { "matches" };
                         alert.facts.push(Fact::new(
                             "Trigger",
@@ -294,8 +307,8 @@ impl EvaluateService {
                         ));
                         let hits = batch.alerts.entry(alert.id.clone()).or_insert_with(|| AlertHits::new(alert));
                         for (record_id, at) in firing.records {
-                            if let Some(found) = by_record.get(record_id.as_str()) {
-                                hits.details.insert(record_id.clone(), found.detail.clone());
+                            if let Some(detail) = by_record.get(record_id.as_str()).and_then(|found| described(found).detail) {
+                                hits.details.insert(record_id.clone(), detail);
                             }
                             hits.records.push((record_id, at));
                         }
@@ -312,6 +325,7 @@ impl EvaluateService {
                     state.apply(&message_token(content_id, matches), &times);
                     for found in matches {
                         if let Some(unusual) = state.unusual_at(found.event_time, *min_count) {
+                            let found = &described(found);
                             let mut alert = policy.alert_for(scope, found, found.event_time, now);
                             alert.facts.push(Fact::new(
                                 "Trigger",

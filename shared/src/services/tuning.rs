@@ -291,7 +291,7 @@ impl TuningService {
         for (index, value) in records.into_iter().enumerate() {
             match AuditRecord::from_value(value) {
                 Ok(record) => {
-                    if let Some(m) = compiled.evaluate(&scope, &record) {
+                    if let Some(m) = compiled.evaluate_described(&scope, &record) {
                         result.matches.push(serde_json::json!({"index": index, "record_id": m.record_id, "title": m.title, "group_key": m.group_key, "resolves": m.resolves}));
                         found.push(m);
                     }
