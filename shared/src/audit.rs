@@ -9,6 +9,8 @@
 use crate::ids::RecordId;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
+use std::ops::Range;
+use std::sync::OnceLock;
 
 /// Why a record cannot be used. The record is dead-lettered, never silently dropped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,7 +24,12 @@ pub enum RecordError {
 }
 
 /// One audit record: the common fields, plus the whole record as received.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// The record keeps its JSON text and an index of its top-level fields; a field is parsed the
+/// first time something asks for it ([`AuditRecord::field`]), and the whole object only when
+/// something needs all of it ([`AuditRecord::raw`]). Most policies look at a handful of fields
+/// of a record of 30, so evaluation parses little of what it reads.
+#[derive(Debug, Clone)]
 pub struct AuditRecord {
     /// `Id`: the dedupe key.
     pub id: RecordId,
@@ -36,8 +43,20 @@ pub struct AuditRecord {
     pub user_id: String,
     /// `Workload`; empty when absent.
     pub workload: String,
-    /// The record exactly as received.
-    pub raw: Map<String, Value>,
+    /// The record's JSON text, as received.
+    text: Box<str>,
+    /// Top-level fields: the key (raw, without quotes) and the value's span in `text`.
+    fields: Vec<(Range<usize>, Range<usize>)>,
+    /// Each top-level value, parsed on first use.
+    values: Vec<OnceLock<Value>>,
+    /// The whole object, parsed on first use.
+    full: OnceLock<Map<String, Value>>,
+}
+
+impl PartialEq for AuditRecord {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw() == other.raw()
+    }
 }
 
 impl AuditRecord {
@@ -46,34 +65,93 @@ impl AuditRecord {
     /// # Errors
     /// When a common field needed to key or route the record is missing or invalid.
     pub fn from_value(value: Value) -> Result<Self, RecordError> {
-        let Value::Object(raw) = value else {
+        let Value::Object(map) = value else {
             return Err(RecordError::NotAnObject);
         };
-        let id = match raw.get("Id").and_then(Value::as_str) {
+        let text = serde_json::to_string(&map).map_err(|e| RecordError::InvalidField { field: "record", reason: e.to_string() })?;
+        let record = Self::from_json(&text)?;
+        let _ = record.full.set(map);
+        Ok(record)
+    }
+
+    /// Reads a record from its JSON text (an object), indexing its top-level fields and parsing
+    /// only the common ones.
+    ///
+    /// # Errors
+    /// When the text is not a JSON object, or a common field needed to key or route the record
+    /// is missing or invalid.
+    pub fn from_json(json: &str) -> Result<Self, RecordError> {
+        let fields = index_object(json).ok_or(RecordError::NotAnObject)?;
+        let values = (0..fields.len()).map(|_| OnceLock::new()).collect();
+        let mut record = Self {
+            id: RecordId::parse("pending").unwrap_or_else(|_| unreachable!("a valid id")),
+            record_type: 0,
+            creation_time: DateTime::<Utc>::MIN_UTC,
+            operation: String::new(),
+            user_id: String::new(),
+            workload: String::new(),
+            text: json.into(),
+            fields,
+            values,
+            full: OnceLock::new(),
+        };
+        let id = match record.field("Id").and_then(Value::as_str) {
             Some(id) if !id.is_empty() => RecordId::parse(id).map_err(|e| RecordError::InvalidField { field: "Id", reason: e.reason })?,
             _ => return Err(RecordError::Missing("Id")),
         };
-        let record_type = raw
-            .get("RecordType")
+        let record_type = record
+            .field("RecordType")
             .and_then(int_or_string)
             .ok_or(RecordError::InvalidField { field: "RecordType", reason: "not an integer".into() })?;
-        let creation_time = match raw.get("CreationTime").and_then(Value::as_str) {
+        let creation_time = match record.field("CreationTime").and_then(Value::as_str) {
             Some(text) => parse_creation_time(text)
                 .ok_or_else(|| RecordError::InvalidField { field: "CreationTime", reason: format!("unrecognised time {text:?}") })?,
             None => return Err(RecordError::Missing("CreationTime")),
         };
-        let operation = match raw.get("Operation").and_then(Value::as_str) {
+        let operation = match record.field("Operation").and_then(Value::as_str) {
             Some(op) if !op.is_empty() => op.to_owned(),
             _ => return Err(RecordError::Missing("Operation")),
         };
-        let text = |key: &str| raw.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
-        Ok(Self { id, record_type, creation_time, operation, user_id: text("UserId"), workload: text("Workload"), raw })
+        let text = |key: &str| record.field(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let (user_id, workload) = (text("UserId"), text("Workload"));
+        record.id = id;
+        record.record_type = record_type;
+        record.creation_time = creation_time;
+        record.operation = operation;
+        record.user_id = user_id;
+        record.workload = workload;
+        Ok(record)
+    }
+
+    /// One top-level field (exact name, else compared ignoring ASCII case), parsed on first use.
+    #[must_use]
+    pub fn field(&self, key: &str) -> Option<&Value> {
+        let index = self
+            .fields
+            .iter()
+            .position(|(k, _)| &self.text[k.clone()] == key)
+            .or_else(|| self.fields.iter().position(|(k, _)| self.text[k.clone()].eq_ignore_ascii_case(key)))?;
+        let (_, span) = &self.fields[index];
+        let value = self.values[index].get_or_init(|| serde_json::from_str(&self.text[span.clone()]).unwrap_or(Value::Null));
+        (!value.is_null()).then_some(value)
+    }
+
+    /// The whole record as a JSON object, parsed on first use.
+    #[must_use]
+    pub fn raw(&self) -> &Map<String, Value> {
+        self.full.get_or_init(|| serde_json::from_str(&self.text).unwrap_or_default())
+    }
+
+    /// The record's JSON text, as received.
+    #[must_use]
+    pub fn json(&self) -> &str {
+        &self.text
     }
 
     /// A top-level string field, or `None` when absent or not a string.
     #[must_use]
     pub fn field_str(&self, key: &str) -> Option<&str> {
-        self.raw.get(key).and_then(Value::as_str)
+        self.field(key).and_then(Value::as_str)
     }
 
     /// `ResultStatus` says the operation failed (`False`, `Failed`, `Failure`).
@@ -85,7 +163,7 @@ impl AuditRecord {
     /// The cmdlet parameters of an Exchange admin record, from either wire shape.
     #[must_use]
     pub fn parameters(&self) -> Vec<(String, String)> {
-        self.raw.get("Parameters").and_then(name_value_list).unwrap_or_default()
+        self.field("Parameters").and_then(name_value_list).unwrap_or_default()
     }
 
     /// The value of one cmdlet parameter (name compared case-insensitively).
@@ -98,6 +176,99 @@ impl AuditRecord {
     #[must_use]
     pub fn client_ip(&self) -> Option<String> {
         self.field_str("ClientIP").and_then(normalise_client_ip)
+    }
+}
+
+/// Indexes the top level of a JSON object: each key's raw text (between its quotes) and its
+/// value's span. `None` when the text is not one object. Values are skipped, not checked: the
+/// text comes from a message serde_json has already validated, and a value that does not parse
+/// later reads as absent. A key containing escapes is compared in its escaped form.
+fn index_object(text: &str) -> Option<Vec<(Range<usize>, Range<usize>)>> {
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    let mut fields = Vec::with_capacity(32);
+    if b.get(i) == Some(&b'}') {
+        return (skip_ws(b, i + 1) == b.len()).then_some(fields);
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_end = skip_string(b, i)?;
+        let key = i + 1..key_end - 1;
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        let start = skip_ws(b, i + 1);
+        let end = skip_value(b, start)?;
+        fields.push((key, start..end));
+        i = skip_ws(b, end);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(b, i + 1),
+            Some(b'}') => return (skip_ws(b, i + 1) == b.len()).then_some(fields),
+            _ => return None,
+        }
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+        i += 1;
+    }
+    i
+}
+
+/// The index just past the string starting at `i` (its opening quote).
+fn skip_string(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    while j < b.len() {
+        match b[j] {
+            b'\\' => j += 2,
+            b'"' => return Some(j + 1),
+            _ => j += 1,
+        }
+    }
+    None
+}
+
+/// The index just past the value starting at `i`.
+fn skip_value(b: &[u8], i: usize) -> Option<usize> {
+    match b.get(i)? {
+        b'"' => skip_string(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while j < b.len() {
+                match b[j] {
+                    b'"' => {
+                        j = skip_string(b, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            None
+        }
+        _ => {
+            let mut j = i;
+            while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
+                j += 1;
+            }
+            (j > i).then_some(j)
+        }
     }
 }
 
@@ -291,6 +462,30 @@ mod tests {
         for text in ["2026-02-30T10:02:11", "2026-01-05T25:02:11", "2026-01-05 10:02:1x", "20260105T100211"] {
             assert_eq!(parse_plain_utc(text), None, "{text}");
         }
+    }
+
+    #[test]
+    fn fields_are_read_from_the_text_one_at_a_time_whatever_the_layout() {
+        let text = r#" { "Id" : "a\"b", "RecordType":15,"CreationTime":"2026-01-05T10:02:11", "Operation":"UserLoginFailed",
+            "Nested": {"x": [1, {"y": "}]"}], "z": "\\"}, "Empty": [], "Flag": true, "Nothing": null, "userid": "Alice@Contoso.com" } "#;
+        let record = AuditRecord::from_json(text).unwrap();
+        assert_eq!(record.id.as_str(), "a\"b");
+        assert_eq!(record.record_type, 15);
+        assert_eq!(record.user_id, "Alice@Contoso.com", "field names are matched ignoring case when no exact one exists");
+        assert_eq!(record.field("Nested"), Some(&json!({"x": [1, {"y": "}]"}], "z": "\\"})));
+        assert_eq!(record.field("Flag"), Some(&json!(true)));
+        assert_eq!(record.field("Nothing"), None);
+        assert_eq!(record.field("Missing"), None);
+        assert_eq!(record.raw().len(), 9);
+        assert_eq!(record, AuditRecord::from_value(serde_json::from_str(text).unwrap()).unwrap());
+    }
+
+    #[test]
+    fn text_that_is_not_one_object_is_refused() {
+        for text in ["[1]", "{\"Id\": \"x\"", "{\"Id\" \"x\"}", "{} {}", "\"Id\"", ""] {
+            assert_eq!(AuditRecord::from_json(text).unwrap_err(), RecordError::NotAnObject, "{text}");
+        }
+        assert_eq!(AuditRecord::from_json("{}").unwrap_err(), RecordError::Missing("Id"));
     }
 
     #[test]

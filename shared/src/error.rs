@@ -42,7 +42,7 @@ pub trait Classified: std::error::Error {
 }
 
 /// Errors from the stores (DynamoDB, in-memory).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A conditional write lost against a concurrent writer.
     #[error("concurrent modification of {what}")]
@@ -68,7 +68,7 @@ impl Classified for StoreError {
 }
 
 /// Errors from message queues (SQS, in-memory).
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum QueueError {
     /// The queue is throttling or unreachable.
     #[error("queue unavailable: {0}")]

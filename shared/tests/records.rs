@@ -358,7 +358,7 @@ fn unknown_record_type_is_other_with_all_raw_fields_kept() {
     let record = AuditRecord::from_value(value.clone()).unwrap();
     assert_eq!(record.record_type, 463);
     assert_eq!(parse(&record), Parsed { detail: RecordDetail::Other, diagnostic: None });
-    assert_eq!(Value::Object(record.raw.clone()), value);
+    assert_eq!(Value::Object(record.raw().clone()), value);
     assert_eq!(record.field_str("CampaignName"), Some("Q1 pulse"));
     assert_eq!(record.entities(), [Entity::User("ivy@fabrikam.com".into())]);
 }

@@ -10,7 +10,7 @@ use vigil::aws::policy_store::{DynamoPolicyStore, DynamoTriggerStore};
 use vigil::aws::sqs::SqsQueue;
 use vigil::clock::SystemClock;
 use vigil::lambda::metrics::MetricSet;
-use vigil::lambda::sqs_batch::process_batch;
+use vigil::lambda::sqs_batch::process_batch_together;
 use vigil::services::evaluate::{EvaluateService, PolicyCache};
 use vigil::settings::{ConfigError, required};
 
@@ -58,18 +58,20 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> EvaluateService {
     }
 }
 
-/// Handles one SQS batch, reporting each failed message for retry (and, eventually, the DLQ).
+/// Handles one SQS batch as a whole (threshold and baseline updates are combined per key across
+/// its messages), reporting each failed message for retry (and, eventually, the DLQ).
 pub async fn handle(service: &EvaluateService, event: SqsEvent) -> SqsBatchResponse {
     let metrics = MetricSet::new("alert-evaluator");
-    let response = process_batch(event, 4, &metrics, |body| {
-        let metrics = &metrics;
-        async move {
-            let report = service.handle(&body).await?;
-            metrics.count("RecordsEvaluated", None, report.records as f64);
-            metrics.count("PolicyHits", None, report.hits as f64);
-            metrics.count("MatchesSuppressed", None, report.suppressed as f64);
-            Ok::<(), vigil::services::evaluate::EvaluateError>(())
+    let counts = &metrics;
+    let response = process_batch_together(event, &metrics, |bodies| async move {
+        let results = service.handle_batch(&bodies).await;
+        for report in results.iter().flatten() {
+            counts.count("RecordsEvaluated", None, report.records as f64);
+            counts.count("PolicyHits", None, report.hits as f64);
+            counts.count("MatchesSuppressed", None, report.suppressed as f64);
+            counts.count("MatchesBelowTrigger", None, report.below_trigger as f64);
         }
+        results
     })
     .await;
     metrics.flush();

@@ -99,6 +99,61 @@ where
         .await
 }
 
+/// Like [`process_batch`] for a consumer that handles the batch as a whole (so it can combine
+/// work across messages) but still answers per message: `handler` gets every body and returns
+/// one result per body, in order. Messages without a body fail as invalid without reaching it.
+pub async fn process_batch_together<F, Fut, T, E>(event: SqsEvent, metrics: &MetricSet, handler: F) -> SqsBatchResponse
+where
+    F: FnOnce(Vec<String>) -> Fut,
+    Fut: Future<Output = Vec<Result<T, E>>>,
+    E: Classified + Display,
+{
+    let mut outcomes: Vec<MessageOutcome<T>> = Vec::with_capacity(event.records.len());
+    let mut bodies = Vec::new();
+    let mut with_body = Vec::new();
+    for message in event.records {
+        let message_id = message.message_id.clone().unwrap_or_default();
+        match message.body {
+            Some(body) => {
+                with_body.push((message_id, message.receipt_handle));
+                bodies.push(body);
+            }
+            None => {
+                error!(message = "Message has no body; it will be dead-lettered.", message_id = %message_id, error_class = "invalid");
+                outcomes.push(MessageOutcome {
+                    message_id,
+                    receipt_handle: message.receipt_handle,
+                    failure: Some("invalid"),
+                    retry_after: None,
+                    value: None,
+                });
+            }
+        }
+    }
+    let results = handler(bodies).await;
+    for ((message_id, receipt_handle), result) in with_body.into_iter().zip(results) {
+        outcomes.push(match result {
+            Ok(value) => MessageOutcome { message_id, receipt_handle, failure: None, retry_after: None, value: Some(value) },
+            Err(error) => {
+                let class = error.class().as_str();
+                match error.class() {
+                    crate::error::ErrorClass::Transient => {
+                        warn!(message = "Message failed; it will be retried.", message_id = %message_id, error_class = class, %error);
+                    }
+                    _ => error!(
+                        message = "Message cannot succeed; it will be dead-lettered after maxReceiveCount.",
+                        message_id = %message_id,
+                        error_class = class,
+                        %error
+                    ),
+                }
+                MessageOutcome { message_id, receipt_handle, failure: Some(class), retry_after: error.retry_after(), value: None }
+            }
+        });
+    }
+    batch_response(&outcomes, metrics)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +182,21 @@ mod tests {
         let documents = metrics.take_documents(0);
         assert_eq!(documents[0]["MessagesProcessed"], 2.0);
         assert!(documents[1..].iter().any(|d| d["ErrorClass"] == "permanent" && d["MessagesFailed"] == 1.0));
+    }
+
+    #[tokio::test]
+    async fn a_whole_batch_handler_answers_per_message_in_order() {
+        let mut event = SqsEvent::default();
+        event.records =
+            vec![message("ok", Some("fine")), message("empty", None), message("bad", Some("poison")), message("ok-2", Some("fine"))];
+        let metrics = MetricSet::new("test");
+        let response = process_batch_together(event, &metrics, |bodies: Vec<String>| async move {
+            assert_eq!(bodies, ["fine", "poison", "fine"], "bodies arrive in order, without the empty one");
+            bodies.into_iter().map(|b| if b == "poison" { Err(QueueError::Rejected("bad".into())) } else { Ok(()) }).collect::<Vec<_>>()
+        })
+        .await;
+        let mut failed: Vec<String> = response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect();
+        failed.sort();
+        assert_eq!(failed, ["bad", "empty"]);
     }
 }

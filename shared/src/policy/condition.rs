@@ -24,7 +24,7 @@
 //! the list is empty, as a tenant without configured domains has no notion of external), `gt`,
 //! `gte`, `lt`, `lte` (numeric), `exists` (a non-empty value).
 
-use super::field::{FieldPath, text_of};
+use super::field::{FieldPath, FieldSource, text_of};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value, json};
 use std::borrow::Cow;
@@ -263,7 +263,7 @@ impl Condition {
 
     /// Whether the record satisfies the condition.
     #[must_use]
-    pub fn matches(&self, record: &Map<String, Value>, tenant: &TenantContext<'_>) -> bool {
+    pub fn matches<S: FieldSource + ?Sized>(&self, record: &S, tenant: &TenantContext<'_>) -> bool {
         match self {
             Self::All(items) => items.iter().all(|c| c.matches(record, tenant)),
             Self::Any(items) => items.iter().any(|c| c.matches(record, tenant)),
@@ -337,7 +337,7 @@ impl Predicate {
         Value::Object(object)
     }
 
-    fn matches(&self, record: &Map<String, Value>, tenant: &TenantContext<'_>) -> bool {
+    fn matches<S: FieldSource + ?Sized>(&self, record: &S, tenant: &TenantContext<'_>) -> bool {
         match self.quantifier {
             Quantifier::Any => self
                 .field

@@ -20,6 +20,24 @@ use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::ops::ControlFlow;
 
+/// Where a path starts: a record's top-level fields.
+pub trait FieldSource {
+    /// A top-level field by name (exact, else ignoring ASCII case); `None` when absent or null.
+    fn top_field(&self, key: &str) -> Option<&Value>;
+}
+
+impl FieldSource for Map<String, Value> {
+    fn top_field(&self, key: &str) -> Option<&Value> {
+        object_get(self, key)
+    }
+}
+
+impl FieldSource for crate::audit::AuditRecord {
+    fn top_field(&self, key: &str) -> Option<&Value> {
+        self.field(key)
+    }
+}
+
 /// A parsed field path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldPath {
@@ -67,8 +85,8 @@ impl FieldPath {
 
     /// Calls `f` with every value the path reaches in `root` (`null`s left out) until `f` breaks.
     /// Returns whether it broke.
-    pub fn visit(&self, root: &Map<String, Value>, f: &mut dyn FnMut(&Value) -> ControlFlow<()>) -> bool {
-        match object_get(root, &self.segments[0]) {
+    pub fn visit<S: FieldSource + ?Sized>(&self, root: &S, f: &mut dyn FnMut(&Value) -> ControlFlow<()>) -> bool {
+        match root.top_field(&self.segments[0]) {
             Some(value) => self.walk(value, 1, f).is_break(),
             None => false,
         }
@@ -76,7 +94,7 @@ impl FieldPath {
 
     /// Every value the path reaches in `root` (empty when it reaches nothing).
     #[must_use]
-    pub fn resolve<'a>(&self, root: &'a Map<String, Value>) -> Vec<Cow<'a, Value>> {
+    pub fn resolve<'a, S: FieldSource + ?Sized>(&self, root: &'a S) -> Vec<Cow<'a, Value>> {
         let mut out = Vec::new();
         self.visit(root, &mut |v| {
             out.push(Cow::Owned(v.clone()));
@@ -87,7 +105,7 @@ impl FieldPath {
 
     /// The first value the path reaches, as text.
     #[must_use]
-    pub fn first_text(&self, root: &Map<String, Value>) -> Option<String> {
+    pub fn first_text<S: FieldSource + ?Sized>(&self, root: &S) -> Option<String> {
         let mut found = None;
         self.visit(root, &mut |v| match text_of(v) {
             Some(text) => {

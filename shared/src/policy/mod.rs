@@ -85,7 +85,7 @@ impl Template {
 /// Every value of a path joined by ", ".
 fn joined(path: &FieldPath, record: &AuditRecord) -> Option<String> {
     let mut out = String::new();
-    path.visit(&record.raw, &mut |v| {
+    path.visit(record, &mut |v| {
         if let Some(text) = text_of(v).filter(|t| !t.is_empty()) {
             if !out.is_empty() {
                 out.push_str(", ");
@@ -187,7 +187,7 @@ impl CompiledPolicy {
         if !resolves && !self.operation_matches(&record.operation) {
             return None;
         }
-        if !definition.scope.covers_user(&record.user_id) || !definition.conditions.matches(&record.raw, &scope.context) {
+        if !definition.scope.covers_user(&record.user_id) || !definition.conditions.matches(record, &scope.context) {
             return None;
         }
         let key = |paths: &[FieldPath]| -> String {
@@ -199,7 +199,7 @@ impl CompiledPolicy {
                 if i > 0 {
                     key.push('|');
                 }
-                let value = p.first_text(&record.raw).unwrap_or_default();
+                let value = p.first_text(record).unwrap_or_default();
                 // The same address with and without a port is one key.
                 let value = if p.is_ip_field() { crate::audit::normalise_client_ip(&value).unwrap_or(value) } else { value };
                 key.push_str(&value.to_lowercase());
@@ -210,14 +210,14 @@ impl CompiledPolicy {
         let (trigger_key, distinct) = match &self.trigger {
             CompiledTrigger::EveryTime => (None, None),
             CompiledTrigger::Threshold { group_by, distinct, .. } => {
-                (Some(key(group_by)), distinct.as_ref().map(|d| d.first_text(&record.raw).unwrap_or_default().to_lowercase()))
+                (Some(key(group_by)), distinct.as_ref().map(|d| d.first_text(record).unwrap_or_default().to_lowercase()))
             }
             CompiledTrigger::UnusualActivity { group_by, .. } => (Some(key(group_by)), None),
         };
         let (name, severity) = match &self.passthrough {
             Some((name_path, severity_path)) => (
-                name_path.first_text(&record.raw).filter(|n| !n.is_empty()).unwrap_or_else(|| definition.name.clone()),
-                severity_path.first_text(&record.raw).and_then(|s| parse_severity(&s)).unwrap_or(definition.severity),
+                name_path.first_text(record).filter(|n| !n.is_empty()).unwrap_or_else(|| definition.name.clone()),
+                severity_path.first_text(record).and_then(|s| parse_severity(&s)).unwrap_or(definition.severity),
             ),
             None => (definition.name.clone(), definition.severity),
         };
@@ -370,7 +370,7 @@ fn entities_of(record: &AuditRecord) -> Entities {
     let collect = |list: &[FieldPath], ip: bool| -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for path in list {
-            path.visit(&record.raw, &mut |value| {
+            path.visit(record, &mut |value| {
                 if let Some(text) = text_of(value) {
                     let text = if ip { crate::audit::normalise_client_ip(&text) } else { Some(text.trim().to_owned()) };
                     if let Some(text) = text.filter(|t| !t.is_empty())

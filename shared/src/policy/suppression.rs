@@ -36,7 +36,7 @@ pub fn suppresses(
         return false;
     }
     let Some(conditions) = &rule.conditions else { return true };
-    let mut view = record.raw.clone();
+    let mut view = record.raw().clone();
     view.insert(
         "Alert".to_owned(),
         json!({

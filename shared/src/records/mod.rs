@@ -170,7 +170,7 @@ pub struct Parsed {
 /// diagnostic, a malformed one `Other` with a diagnostic.
 #[must_use]
 pub fn parse(record: &AuditRecord) -> Parsed {
-    let f = &mut Fields::new(&record.raw);
+    let f = &mut Fields::new(record.raw());
     let read = match record.record_type {
         1 => ExchangeAdmin::read(f).map(RecordDetail::ExchangeAdmin),
         6 => SharePointFileOperation::read(f).map(RecordDetail::SharePointFile),

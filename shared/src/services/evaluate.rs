@@ -18,12 +18,13 @@ use crate::audit::{AuditRecord, RecordError};
 use crate::clock::Clock;
 use crate::error::{Classified, ErrorClass, QueueError, StoreError};
 use crate::ids::{AlertId, AuditStream, MspId, TenantId};
-use crate::messages::{AlertChangedMessage, AuditEventsMessage};
+use crate::messages::AlertChangedMessage;
 use crate::policy::condition::TenantContext;
 use crate::policy::suppression::suppresses;
 use crate::policy::trigger::{BaselineState, Observation, ThresholdState, TriggerState};
 use crate::policy::{CompiledTrigger, PolicyEngine, PolicyMatch, TenantScope, effective_definitions, engine_for_tenant, graph_alert_hit};
 use crate::ports::{AlertStore, ConfigStore, MessageQueue, PolicyStore, Suppression, TriggerKey, TriggerStateStore};
+use crate::tenant::Tenant;
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -54,6 +55,19 @@ impl Classified for EvaluateError {
             Self::Queue(e) => e.class(),
         }
     }
+}
+
+/// An events message as the evaluator reads it: the records stay JSON text until a policy asks
+/// for one of their fields (see [`AuditRecord`]). Same wire form as
+/// [`crate::messages::AuditEventsMessage`].
+#[derive(serde::Deserialize)]
+struct EventsEnvelope<'a> {
+    msp_id: MspId,
+    tenant_id: TenantId,
+    stream: AuditStream,
+    content_id: String,
+    #[serde(borrow)]
+    records: Vec<&'a serde_json::value::RawValue>,
 }
 
 /// What one message produced.
@@ -152,6 +166,41 @@ impl HitBatch {
 /// How often a trigger-state write is retried after losing a race.
 const TRIGGER_ATTEMPTS: usize = 8;
 
+/// One message, evaluated but not yet written.
+struct Prepared {
+    tenant: Tenant,
+    domains: Vec<String>,
+    break_glass: Vec<String>,
+    engine: Option<Arc<PolicyEngine>>,
+    records: Vec<AuditRecord>,
+    content_id: String,
+    batch: HitBatch,
+    resolutions: Vec<AlertId>,
+    /// Threshold / unusual-activity matches by (policy index in `engine`, trigger key).
+    triggered: BTreeMap<(usize, String), Vec<PolicyMatch>>,
+    report: EvaluationReport,
+}
+
+impl Prepared {
+    fn scope(&self) -> TenantScope<'_> {
+        TenantScope {
+            msp_id: &self.tenant.msp_id,
+            tenant_id: &self.tenant.tenant_id,
+            tenant_name: &self.tenant.name,
+            context: TenantContext { domains: &self.domains, break_glass_accounts: &self.break_glass },
+        }
+    }
+}
+
+/// One trigger key's matches in a batch, from the messages (by position) that brought them.
+struct TriggerWork {
+    /// The message whose engine and scope are used.
+    lead: usize,
+    index: usize,
+    key: String,
+    parts: Vec<usize>,
+}
+
 impl EvaluateService {
     /// Evaluates one events-queue message body.
     ///
@@ -159,39 +208,116 @@ impl EvaluateService {
     /// Invalid for a malformed message, permanent for an unknown tenant, transient when a
     /// store or queue fails (the whole message is then retried; repeating it is harmless).
     pub async fn handle(&self, body: &str) -> Result<EvaluationReport, EvaluateError> {
-        let message: AuditEventsMessage = serde_json::from_str(body).map_err(|e| EvaluateError::MalformedMessage(e.to_string()))?;
+        let mut results = self.handle_batch(std::slice::from_ref(&body.to_owned())).await;
+        results.pop().unwrap_or_else(|| Err(EvaluateError::MalformedMessage("no message".into())))
+    }
+
+    /// Evaluates one SQS batch. Each message succeeds or fails on its own, but the threshold
+    /// and unusual-activity matches of the whole batch are combined per (tenant, policy, key):
+    /// one state read and one conditional write per key per batch. When a key's update fails,
+    /// every message that contributed to it fails (and is retried; nothing is counted twice).
+    pub async fn handle_batch(&self, bodies: &[String]) -> Vec<Result<EvaluationReport, EvaluateError>> {
+        let now = self.clock.now();
+        let mut prepared: Vec<Result<Prepared, EvaluateError>> = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            prepared.push(self.prepare(body, now).await);
+        }
+        // Group trigger work across messages of the same tenant, policy and key.
+        let mut work: BTreeMap<(MspId, TenantId, String, String), TriggerWork> = BTreeMap::new();
+        for (position, message) in prepared.iter().enumerate() {
+            let Ok(message) = message else { continue };
+            let Some(engine) = &message.engine else { continue };
+            for (index, key) in message.triggered.keys() {
+                let policy_id = engine.policy(*index).id().to_string();
+                let entry = (message.tenant.msp_id.clone(), message.tenant.tenant_id.clone(), policy_id, key.clone());
+                work.entry(entry)
+                    .or_insert_with(|| TriggerWork { lead: position, index: *index, key: key.clone(), parts: Vec::new() })
+                    .parts
+                    .push(position);
+            }
+        }
+        let mut trigger_alerts: Vec<Vec<Alert>> = vec![Vec::new(); bodies.len()];
+        let mut trigger_failures: Vec<Option<EvaluateError>> = (0..bodies.len()).map(|_| None).collect();
+        for job in work.values() {
+            match self.apply_trigger(&prepared, job, now).await {
+                Ok((alerts, counts)) => {
+                    for (position, hits, below) in counts {
+                        if let Ok(message) = &mut prepared[position] {
+                            message.report.hits += hits;
+                            message.report.below_trigger += below;
+                        }
+                        trigger_alerts[position].extend(alerts.iter().cloned());
+                    }
+                }
+                Err(error) => {
+                    for position in &job.parts {
+                        if trigger_failures[*position].is_none() {
+                            trigger_failures[*position] = Some(copy_error(&error));
+                        }
+                    }
+                }
+            }
+        }
+        let mut results = Vec::with_capacity(bodies.len());
+        for (position, message) in prepared.into_iter().enumerate() {
+            let result = match (message, trigger_failures[position].take()) {
+                (Err(error), _) | (Ok(_), Some(error)) => Err(error),
+                (Ok(message), None) => self.finish(message, std::mem::take(&mut trigger_alerts[position]), now).await,
+            };
+            results.push(result);
+        }
+        results
+    }
+
+    /// Reads and evaluates one message: every-time hits, resolutions and trigger matches.
+    async fn prepare(&self, body: &str, now: DateTime<Utc>) -> Result<Prepared, EvaluateError> {
+        let message: EventsEnvelope<'_> = serde_json::from_str(body).map_err(|e| EvaluateError::MalformedMessage(e.to_string()))?;
         let tenant = self
             .config
             .get_tenant(&message.msp_id, &message.tenant_id)
             .await?
             .ok_or_else(|| EvaluateError::UnknownTenant { msp_id: message.msp_id.to_string(), tenant_id: message.tenant_id.to_string() })?;
-        let now = self.clock.now();
-        let break_glass: Vec<String> = tenant.break_glass_accounts.iter().map(|a| a.to_lowercase()).collect();
-        let domains: Vec<String> = tenant.domains.iter().map(|d| d.to_lowercase()).collect();
-        let scope = TenantScope {
-            msp_id: &tenant.msp_id,
-            tenant_id: &tenant.tenant_id,
-            tenant_name: &tenant.name,
-            context: TenantContext { domains: &domains, break_glass_accounts: &break_glass },
+        let mut prepared = Prepared {
+            domains: tenant.domains.iter().map(|d| d.to_lowercase()).collect(),
+            break_glass: tenant.break_glass_accounts.iter().map(|a| a.to_lowercase()).collect(),
+            tenant,
+            engine: None,
+            records: Vec::new(),
+            content_id: message.content_id.clone(),
+            batch: HitBatch::default(),
+            resolutions: Vec::new(),
+            triggered: BTreeMap::new(),
+            report: EvaluationReport { records: message.records.len(), ..EvaluationReport::default() },
         };
-        let mut report = EvaluationReport { records: message.records.len(), ..EvaluationReport::default() };
-        let mut batch = HitBatch::default();
-        let mut resolutions: Vec<AlertId> = Vec::new();
-        let mut triggered: BTreeMap<(usize, String), Vec<PolicyMatch>> = BTreeMap::new();
-        let mut records: Vec<AuditRecord> = Vec::new();
-        let mut engine_used = None;
         if message.stream == AuditStream::GraphAlerts {
-            for value in &message.records {
-                if let Some(hit) = graph_alert_hit(&scope, value, now) {
-                    report.hits += 1;
-                    let hits = batch.alerts.entry(hit.alert.id.clone()).or_insert_with(|| AlertHits::new(hit.alert.clone()));
-                    hits.records.push((hit.record_id, hit.event_time));
+            let mut batch = HitBatch::default();
+            let mut hits_count = 0;
+            {
+                let scope = prepared.scope();
+                for raw in &message.records {
+                    let value: serde_json::Value =
+                        serde_json::from_str(raw.get()).map_err(|e| EvaluateError::MalformedMessage(e.to_string()))?;
+                    if let Some(hit) = graph_alert_hit(&scope, &value, now) {
+                        hits_count += 1;
+                        let hits = batch.alerts.entry(hit.alert.id.clone()).or_insert_with(|| AlertHits::new(hit.alert.clone()));
+                        hits.records.push((hit.record_id, hit.event_time));
+                    }
                 }
             }
-        } else {
-            let (engine, suppressions) = self.cache.get(self.policies.as_ref(), &tenant.msp_id, &tenant.tenant_id, now).await?;
-            records = message.records.into_iter().map(AuditRecord::from_value).collect::<Result<_, _>>()?;
-            for record in &records {
+            prepared.batch = batch;
+            prepared.report.hits += hits_count;
+            return Ok(prepared);
+        }
+        let (engine, suppressions) =
+            self.cache.get(self.policies.as_ref(), &prepared.tenant.msp_id, &prepared.tenant.tenant_id, now).await?;
+        prepared.records = message.records.iter().map(|raw| AuditRecord::from_json(raw.get())).collect::<Result<_, _>>()?;
+        let mut batch = HitBatch::default();
+        let mut resolutions = Vec::new();
+        let mut triggered: BTreeMap<(usize, String), Vec<PolicyMatch>> = BTreeMap::new();
+        let (mut hits, mut suppressed) = (0, 0);
+        {
+            let scope = prepared.scope();
+            for record in &prepared.records {
                 for (index, found) in engine.evaluate(&scope, record) {
                     let policy = engine.policy(index);
                     if found.resolves {
@@ -200,40 +326,46 @@ impl EvaluateService {
                     }
                     let held_back = suppressions
                         .iter()
-                        .any(|rule| suppresses(rule, &tenant.tenant_id, policy.id(), policy.definition.category, &found, record, now));
+                        .any(|rule| suppresses(rule, scope.tenant_id, policy.id(), policy.definition.category, &found, record, now));
                     if held_back {
-                        report.suppressed += 1;
+                        suppressed += 1;
                         continue;
                     }
                     match &policy.trigger {
                         CompiledTrigger::EveryTime => {
-                            report.hits += 1;
+                            hits += 1;
                             batch.add(policy.alert_for(&scope, &found, found.event_time, now), &found);
                         }
                         _ => triggered.entry((index, found.trigger_key.clone().unwrap_or_default())).or_default().push(found),
                     }
                 }
             }
-            engine_used = Some((engine, suppressions));
         }
-        let mut changed: Vec<Alert> = Vec::with_capacity(batch.alerts.len());
-        if let Some((engine, _)) = engine_used {
-            for ((index, key), matches) in &triggered {
-                let (alerts, below) = self.apply_trigger(&engine, *index, key, matches, &records, &scope, &message.content_id, now).await?;
-                report.hits += matches.len() - below;
-                report.below_trigger += below;
-                changed.extend(alerts);
-            }
-        }
-        for hits in batch.alerts.values() {
+        prepared.batch = batch;
+        prepared.resolutions = resolutions;
+        prepared.triggered = triggered;
+        prepared.report.hits += hits;
+        prepared.report.suppressed += suppressed;
+        prepared.engine = Some(engine);
+        Ok(prepared)
+    }
+
+    /// Writes one message's every-time hits and resolutions, and announces every alert it
+    /// touched (shadow-mode alerts excepted).
+    async fn finish(&self, message: Prepared, trigger_alerts: Vec<Alert>, now: DateTime<Utc>) -> Result<EvaluationReport, EvaluateError> {
+        let mut report = message.report;
+        let mut changed: Vec<Alert> = trigger_alerts;
+        for hits in message.batch.alerts.values() {
             changed.push(self.alerts.record_hits(hits, now).await?);
         }
-        for alert_id in &resolutions {
-            if let Some(alert) = self.alerts.resolve_alert(&tenant.msp_id, alert_id, now).await? {
+        for alert_id in &message.resolutions {
+            if let Some(alert) = self.alerts.resolve_alert(&message.tenant.msp_id, alert_id, now).await? {
                 info!(message = "Alert resolved: its condition cleared.", alert_id = %alert.id);
                 changed.push(alert);
             }
         }
+        let mut seen = std::collections::HashSet::new();
+        changed.retain(|alert| seen.insert(alert.id.clone()));
         let announcements: Vec<String> = changed
             .iter()
             .filter(|alert| alert.detail.mode == PolicyMode::Active)
@@ -247,35 +379,48 @@ impl EvaluateService {
             info!(message = "Alert updated.", alert_id = %alert.id, policy_id = %alert.policy_id, hit_count = alert.hit_count, mode = alert.detail.mode.as_str());
         }
         report.alerts = changed.into_iter().map(|a| a.id).collect();
-        report.alerts.dedup();
         Ok(report)
     }
 
-    /// Runs one trigger key's matches of this message through its state: load, decide, write the
-    /// hits, then store the state at its version (again from the top when another writer won).
-    /// Returns the alerts the hits went to (as stored) and how many matches stayed below the
-    /// trigger.
-    #[allow(clippy::too_many_arguments)]
+    /// Runs one trigger key's matches from every message of the batch that has some through its
+    /// state: load, decide, write the hits, then store the state at its version (again from the
+    /// top when another writer won). Returns the alerts the hits went to (as stored) and, per
+    /// contributing message, how many of its matches became hits and how many stayed below.
     async fn apply_trigger(
         &self,
-        engine: &PolicyEngine,
-        index: usize,
-        key: &str,
-        matches: &[PolicyMatch],
-        records: &[AuditRecord],
-        scope: &TenantScope<'_>,
-        content_id: &str,
+        prepared: &[Result<Prepared, EvaluateError>],
+        job: &TriggerWork,
         now: DateTime<Utc>,
-    ) -> Result<(Vec<Alert>, usize), EvaluateError> {
-        let policy = engine.policy(index);
+    ) -> Result<(Vec<Alert>, Vec<(usize, usize, usize)>), EvaluateError> {
+        let Ok(lead) = &prepared[job.lead] else { return Ok((Vec::new(), Vec::new())) };
+        let Some(engine) = &lead.engine else { return Ok((Vec::new(), Vec::new())) };
+        let policy = engine.policy(job.index);
+        let scope = lead.scope();
+        // Each contributing message's matches of this policy and key.
+        let parts: Vec<(usize, &Prepared, &[PolicyMatch])> = job
+            .parts
+            .iter()
+            .filter_map(|position| {
+                let message = prepared[*position].as_ref().ok()?;
+                let engine = message.engine.as_ref()?;
+                let matches = message
+                    .triggered
+                    .iter()
+                    .find(|((index, key), _)| *key == job.key && engine.policy(*index).id() == policy.id())
+                    .map(|(_, matches)| matches.as_slice())?;
+                Some((*position, message, matches))
+            })
+            .collect();
         let trigger_key = TriggerKey {
             msp_id: scope.msp_id.clone(),
             tenant_id: scope.tenant_id.clone(),
             policy_id: policy.id().clone(),
-            key: key.to_owned(),
+            key: job.key.clone(),
         };
-        let by_record: HashMap<&str, &PolicyMatch> = matches.iter().map(|m| (m.record_id.as_str(), m)).collect();
-        let record_of: HashMap<&str, &AuditRecord> = records.iter().map(|r| (r.id.as_str(), r)).collect();
+        let by_record: HashMap<&str, &PolicyMatch> =
+            parts.iter().flat_map(|(_, _, m)| m.iter()).map(|m| (m.record_id.as_str(), m)).collect();
+        let record_of: HashMap<&str, &AuditRecord> =
+            parts.iter().flat_map(|(_, p, _)| p.records.iter()).map(|r| (r.id.as_str(), r)).collect();
         // What an alert shows of a match is built only for matches that fire.
         let described = |found: &PolicyMatch| -> PolicyMatch {
             let mut found = found.clone();
@@ -293,13 +438,13 @@ impl EvaluateService {
                         Some(TriggerState::Threshold(state)) => state,
                         _ => ThresholdState::default(),
                     };
-                    let observations: Vec<Observation> = matches
-                        .iter()
+                    let observations: Vec<Observation> = by_record
+                        .values()
                         .map(|m| Observation { record_id: m.record_id.clone(), at: m.event_time, distinct: m.distinct.clone() })
                         .collect();
                     for firing in state.observe(&observations, *count, *window, distinct.is_some()) {
                         let Some(anchor) = by_record.get(firing.anchor.as_str()) else { continue };
-                        let mut alert = policy.alert_for(scope, &described(anchor), firing.anchor_time, now);
+                        let mut alert = policy.alert_for(&scope, &described(anchor), firing.anchor_time, now);
                         let what = if distinct.is_some() { "distinct values" } else { "matches" };
                         alert.facts.push(Fact::new(
                             "Trigger",
@@ -321,12 +466,15 @@ impl EvaluateService {
                         Some(TriggerState::Baseline(state)) => state,
                         _ => BaselineState::default(),
                     };
-                    let times: Vec<DateTime<Utc>> = matches.iter().map(|m| m.event_time).collect();
-                    state.apply(&message_token(content_id, matches), &times);
-                    for found in matches {
+                    // Counted once per message, so a message retried in another batch adds nothing.
+                    for (_, message, matches) in &parts {
+                        let times: Vec<DateTime<Utc>> = matches.iter().map(|m| m.event_time).collect();
+                        state.apply(&message_token(&message.content_id, matches), &times);
+                    }
+                    for found in by_record.values() {
                         if let Some(unusual) = state.unusual_at(found.event_time, *min_count) {
                             let found = &described(found);
-                            let mut alert = policy.alert_for(scope, found, found.event_time, now);
+                            let mut alert = policy.alert_for(&scope, found, found.event_time, now);
                             alert.facts.push(Fact::new(
                                 "Trigger",
                                 format!(
@@ -343,7 +491,7 @@ impl EvaluateService {
                     let expires = state.expires();
                     (TriggerState::Baseline(state), expires)
                 }
-                CompiledTrigger::EveryTime => return Ok((Vec::new(), 0)),
+                CompiledTrigger::EveryTime => return Ok((Vec::new(), Vec::new())),
             };
             let mut alerts = Vec::with_capacity(batch.alerts.len());
             for hits in batch.alerts.values() {
@@ -353,14 +501,29 @@ impl EvaluateService {
                 Ok(()) => {
                     let hit_records: std::collections::HashSet<&str> =
                         batch.alerts.values().flat_map(|h| h.records.iter().map(|(id, _)| id.as_str())).collect();
-                    let below = matches.iter().filter(|m| !hit_records.contains(m.record_id.as_str())).count();
-                    return Ok((alerts, below));
+                    let counts = parts
+                        .iter()
+                        .map(|(position, _, matches)| {
+                            let hits = matches.iter().filter(|m| hit_records.contains(m.record_id.as_str())).count();
+                            (*position, hits, matches.len() - hits)
+                        })
+                        .collect();
+                    return Ok((alerts, counts));
                 }
                 Err(StoreError::Conflict { .. }) => {}
                 Err(other) => return Err(other.into()),
             }
         }
         Err(StoreError::Conflict { what: format!("trigger state of {}", policy.id()) }.into())
+    }
+}
+
+/// The same error again, for every message that shared a failed trigger update.
+fn copy_error(error: &EvaluateError) -> EvaluateError {
+    match error {
+        EvaluateError::Store(e) => EvaluateError::Store(e.clone()),
+        EvaluateError::Queue(e) => EvaluateError::Queue(e.clone()),
+        other => EvaluateError::Store(StoreError::Unavailable(other.to_string())),
     }
 }
 
@@ -599,6 +762,65 @@ mod tests {
         assert_eq!(brute_force_alerts(&f.alerts)[0].hit_count, 12, "the retry adds nothing twice");
         f.service.handle(&message(sign_ins("alice@contoso.com", 12, 13))).await.unwrap();
         assert_eq!(brute_force_alerts(&f.alerts)[0].hit_count, 13, "and the state carried on");
+    }
+
+    /// Counts trigger-state writes.
+    #[derive(Default)]
+    struct CountingSaves {
+        inner: MemoryTriggerStore,
+        saves: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl TriggerStateStore for CountingSaves {
+        async fn load_trigger(&self, key: &TriggerKey) -> Result<Option<(TriggerState, u64)>, StoreError> {
+            self.inner.load_trigger(key).await
+        }
+        async fn save_trigger(
+            &self,
+            key: &TriggerKey,
+            state: &TriggerState,
+            version: u64,
+            expires: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            self.saves.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.inner.save_trigger(key, state, version, expires).await
+        }
+    }
+
+    #[tokio::test]
+    async fn one_batch_combines_its_messages_per_trigger_key_into_one_state_write() {
+        let store = Arc::new(CountingSaves::default());
+        let f = fixture_with(store.clone()).await;
+        let bodies =
+            vec![message(sign_ins("alice@contoso.com", 0, 5)), message(sign_ins("alice@contoso.com", 5, 10)), "not json".to_owned()];
+        let results = f.service.handle_batch(&bodies).await;
+        assert!(results[0].is_ok() && results[1].is_ok());
+        assert_eq!(results[2].as_ref().unwrap_err().class(), ErrorClass::Invalid, "a poison message fails alone");
+        let alerts = brute_force_alerts(&f.alerts);
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].hit_count, 10, "five and five in one batch reach the threshold of ten");
+        let writes = store.saves.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(writes, 2, "one write per key per batch: brute force (alice) and password spray (the IP), not one per message");
+        assert_eq!(results[0].as_ref().unwrap().hits + results[1].as_ref().unwrap().hits, 10);
+    }
+
+    #[tokio::test]
+    async fn when_a_shared_trigger_update_fails_every_message_that_fed_it_is_retried_and_the_others_are_not() {
+        let store = Arc::new(FailingSave::default());
+        store.failures_left.store(1, std::sync::atomic::Ordering::SeqCst);
+        let f = fixture_with(store).await;
+        let bodies = vec![
+            message(sign_ins("alice@contoso.com", 0, 5)),
+            message(sign_ins("alice@contoso.com", 5, 6)),
+            message(vec![forwarding("f", 31)]),
+        ];
+        let results = f.service.handle_batch(&bodies).await;
+        assert_eq!(results[0].as_ref().unwrap_err().class(), ErrorClass::Transient);
+        assert_eq!(results[1].as_ref().unwrap_err().class(), ErrorClass::Transient);
+        assert_eq!(results[2].as_ref().unwrap().hits, 1, "a message that fed no failed key succeeds");
+        let retried = f.service.handle_batch(&bodies[..2]).await;
+        assert!(retried.iter().all(Result::is_ok));
     }
 
     #[tokio::test]
