@@ -7,6 +7,7 @@ use crate::stack::LocalStack;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde_json::{Value, json};
 use std::io::Write;
+use vigil::services::poll::PollReport;
 
 /// The demo customer tenant.
 pub const CONTOSO: &str = "5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11";
@@ -102,11 +103,16 @@ fn connection_tickets(tickets: &[vigil_simulators::connectwise::SimTicket]) -> V
     tickets.iter().filter(|t| t.body["summary"].as_str().unwrap_or_default().contains("Tenant connection problem")).cloned().collect()
 }
 
-async fn settle(stack: &LocalStack, out: &mut dyn Write) -> Result<(), DemoError> {
+/// Polls, waits until everything has flowed, and narrates what polling did since the last
+/// narration (webhook notifications may have fetched new content before the tick).
+async fn settle(stack: &LocalStack, out: &mut dyn Write, seen: &mut PollReport) -> Result<(), DemoError> {
     // Listing windows have one-second resolution and are half-open: content created in the
     // current second is listed by the next poll. Let the second pass, as a schedule would.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let report = stack.poll_and_settle(std::time::Duration::from_secs(60)).await.map_err(|e| fail(format!("poll: {e}")))?;
+    stack.poll_and_settle(std::time::Duration::from_secs(60)).await.map_err(|e| fail(format!("poll: {e}")))?;
+    let now = stack.stats.polling();
+    let report = crate::stack::report_since(&now, seen);
+    *seen = now;
     let _ = writeln!(
         out,
         "   audit-poller: {} stream(s) polled, {} blob(s) fetched, {} record(s) enqueued, {} already seen, {} quarantined",
@@ -121,6 +127,7 @@ async fn settle(stack: &LocalStack, out: &mut dyn Write) -> Result<(), DemoError
 /// When a step cannot be carried out (a failed *check* is reported in the outcome instead).
 pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome, DemoError> {
     let mut outcome = DemoOutcome::default();
+    let mut seen = stack.stats.polling();
     let _ = writeln!(out, "Vigil demo — local stack at {} (AWS on moto at {})", stack.api_url, stack.aws_endpoint);
 
     let _ = writeln!(out, "\n1. The operator creates the MSP \"demo-msp\" and issues its API token (vigil-admin).");
@@ -158,7 +165,7 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
         elevation_record("d0a1c1e2-0001-4000-8000-000000000004", at(40)),
     ];
     stack.m365.add_records(CONTOSO, "Audit.Exchange", first_blob.clone());
-    settle(stack, out).await?;
+    settle(stack, out, &mut seen).await?;
 
     let alerts = api.send(reqwest::Method::GET, "/v1/alerts", None).await?;
     let alerts = alerts["alerts"].as_array().cloned().unwrap_or_default();
@@ -200,7 +207,7 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
             forwarding_record("d0a1c1e2-0001-4000-8000-000000000006", at(60), "second@mail-collector.example"),
         ],
     );
-    settle(stack, out).await?;
+    settle(stack, out, &mut seen).await?;
     let tickets = stack.connectwise.tickets();
     for ticket in tickets.iter().filter(|t| !t.notes.is_empty()) {
         for note in &ticket.notes {
@@ -220,7 +227,7 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
 
     let _ = writeln!(out, "\n5. Microsoft delivers the first blob's records again (duplicates happen), and Vigil polls again.");
     stack.m365.add_records(CONTOSO, "Audit.Exchange", first_blob);
-    settle(stack, out).await?;
+    settle(stack, out, &mut seen).await?;
     let after = stack.connectwise.tickets();
     outcome.check(out, "no new ticket and no new note", after.len() == 2 && after.iter().map(|t| t.notes.len()).sum::<usize>() == 1);
 
@@ -257,7 +264,7 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     fabrikam_rule["OrganizationId"] = json!(FABRIKAM);
     fabrikam_rule["UserId"] = json!("carol@fabrikam.com");
     stack.m365.add_records(FABRIKAM, "Audit.Exchange", vec![fabrikam_rule]);
-    settle(stack, out).await?;
+    settle(stack, out, &mut seen).await?;
     let fabrikam_tickets: Vec<_> =
         stack.connectwise.tickets().into_iter().filter(|t| t.body["company"]["id"] == FABRIKAM_COMPANY_ID).collect();
     for ticket in &fabrikam_tickets {
@@ -274,7 +281,7 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     let _ = writeln!(out, "\n8. A Fabrikam admin removes Vigil's app (consent revoked); Vigil loses sight of the tenant.");
     stack.m365.revoke_consent(FABRIKAM);
     stack.m365.expire_tokens();
-    settle(stack, out).await?;
+    settle(stack, out, &mut seen).await?;
     let problem = connection_tickets(&stack.connectwise.tickets());
     for ticket in &problem {
         let _ = writeln!(out, "   ConnectWise ticket #{}: \"{}\"", ticket.id, ticket.body["summary"].as_str().unwrap_or("?"));
@@ -289,12 +296,12 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
             && description.contains("Fabrikam Inc")
             && description.contains("Time (UTC)"),
     );
-    settle(stack, out).await?;
+    settle(stack, out, &mut seen).await?;
     outcome.check(out, "polling on while it is broken adds no second ticket", connection_tickets(&stack.connectwise.tickets()).len() == 1);
 
     let _ = writeln!(out, "\n9. Consent is granted again; the next poll succeeds and the alert resolves itself.");
     stack.m365.restore_consent(FABRIKAM);
-    settle(stack, out).await?;
+    settle(stack, out, &mut seen).await?;
     let resolved = connection_tickets(&stack.connectwise.tickets());
     for note in resolved.iter().flat_map(|t| t.notes.iter()) {
         let _ = writeln!(out, "   note: {}", note["text"].as_str().unwrap_or("?").lines().next().unwrap_or_default());
@@ -310,14 +317,14 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     let guesses: Vec<Value> =
         (1..=12).map(|i| failed_sign_in(&format!("d0a1c1e2-0003-4000-8000-{i:012}"), at(100 + i * 20), "dave@contoso.com")).collect();
     stack.m365.add_records(CONTOSO, "Audit.AzureActiveDirectory", guesses[..9].to_vec());
-    settle(stack, out).await?;
+    settle(stack, out, &mut seen).await?;
     let brute = |alerts: &Value| -> Vec<Value> {
         alerts["alerts"].as_array().into_iter().flatten().filter(|a| a["policy_id"] == "builtin.brute-force").cloned().collect()
     };
     let after_nine = brute(&api.send(reqwest::Method::GET, "/v1/alerts?policy=builtin.brute-force", None).await?);
     outcome.check(out, "9 failures stay below the threshold of 10: no alert", after_nine.is_empty());
     stack.m365.add_records(CONTOSO, "Audit.AzureActiveDirectory", guesses[9..].to_vec());
-    settle(stack, out).await?;
+    settle(stack, out, &mut seen).await?;
     let fired = brute(&api.send(reqwest::Method::GET, "/v1/alerts?policy=builtin.brute-force", None).await?);
     for alert in &fired {
         let trigger = alert["facts"].as_array().into_iter().flatten().find(|f| f["name"] == "Trigger").and_then(|f| f["value"].as_str());
@@ -354,13 +361,30 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     let mut archive = forwarding_record("d0a1c1e2-0004-4000-8000-000000000001", at(400), "journal@archive-vendor.example");
     archive["UserId"] = json!("svc-archive@contoso.com");
     stack.m365.add_records(CONTOSO, "Audit.Exchange", vec![archive]);
-    settle(stack, out).await?;
+    settle(stack, out, &mut seen).await?;
     let alerts = api.send(reqwest::Method::GET, "/v1/alerts?policy=builtin.external-forwarding", None).await?;
     let archive_alerts = alerts["alerts"].as_array().into_iter().flatten().filter(|a| a["group_key"] == "svc-archive@contoso.com").count();
     outcome.check(
         out,
         "the archive account's forwarding matched but was suppressed: no alert, no ticket",
         archive_alerts == 0 && stack.connectwise.tickets().len() == before,
+    );
+
+    let _ = writeln!(out, "\n12. The MSP lifts the suppression; the archive account's next change raises the alert again.");
+    let id = created["id"].as_str().unwrap_or_default();
+    api.send(reqwest::Method::DELETE, &format!("/v1/suppressions/{id}"), None).await?;
+    let _ = writeln!(out, "   DELETE /v1/suppressions/{id}");
+    let mut again = forwarding_record("d0a1c1e2-0004-4000-8000-000000000002", at(410), "journal@archive-vendor.example");
+    again["UserId"] = json!("svc-archive@contoso.com");
+    stack.m365.add_records(CONTOSO, "Audit.Exchange", vec![again]);
+    settle(stack, out, &mut seen).await?;
+    let alerts = api.send(reqwest::Method::GET, "/v1/alerts?policy=builtin.external-forwarding", None).await?;
+    let archive: Vec<&Value> =
+        alerts["alerts"].as_array().into_iter().flatten().filter(|a| a["group_key"] == "svc-archive@contoso.com").collect();
+    outcome.check(
+        out,
+        "one alert with one hit (the suppressed record was held back, not counted later) and one new ticket",
+        archive.len() == 1 && archive[0]["hit_count"] == 1 && stack.connectwise.tickets().len() == before + 1,
     );
 
     let mut dead = 0;

@@ -35,26 +35,28 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::{HashMap, HashSet};
 
-type Item = HashMap<String, AttributeValue>;
+pub(super) type Item = HashMap<String, AttributeValue>;
 
 /// How long claims and markers are kept: past the 7-day content retention, with margin.
 const MARKER_RETENTION_DAYS: i64 = 8;
 /// TransactWriteItems takes at most 100 actions; keep room for the alert write.
 const HITS_PER_TRANSACTION: usize = 99;
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(super) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: i64) -> AttributeValue {
+pub(super) fn n(value: i64) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn key(pk: String, sk: String) -> Item {
+pub(super) fn key(pk: String, sk: String) -> Item {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
-fn store_error<E, R>(operation: &str, error: SdkError<E, R>) -> StoreError
+/// Classifies an SDK error: throttling, outages and transaction conflicts are transient
+/// (`Unavailable`), a lost condition is a `Conflict`, anything else is `Rejected`.
+pub(super) fn store_error<E, R>(operation: &str, error: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug,
@@ -63,6 +65,11 @@ where
         let code = service.err().code().unwrap_or("Unknown");
         let message = format!("{operation}: {code}: {}", service.err().message().unwrap_or_default());
         return match code {
+            "ConditionalCheckFailedException" => StoreError::Conflict { what: operation.to_owned() },
+            "TransactionCanceledException" if message.contains("ConditionalCheckFailed") => {
+                StoreError::Conflict { what: operation.to_owned() }
+            }
+            "TransactionCanceledException" if message.contains("TransactionConflict") => StoreError::Unavailable(message),
             "ProvisionedThroughputExceededException"
             | "ThrottlingException"
             | "RequestLimitExceeded"
@@ -169,7 +176,7 @@ async fn batch_put(client: &Client, table: &str, items: Vec<Item>, operation: &s
     Ok(())
 }
 
-fn msp_pk(msp_id: &MspId) -> String {
+pub(super) fn msp_pk(msp_id: &MspId) -> String {
     format!("MSP#{msp_id}")
 }
 

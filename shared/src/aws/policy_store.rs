@@ -12,6 +12,7 @@
 //! Every write of policy configuration is one transaction with an increment of the revision, so
 //! an evaluator that sees the revision unchanged may keep what it compiled.
 
+use super::dynamodb::{Item, key, msp_pk, s, store_error};
 use crate::error::StoreError;
 use crate::ids::{MspId, PolicyId, TenantId};
 use crate::policy::model::PolicyDefinition;
@@ -19,48 +20,9 @@ use crate::policy::trigger::TriggerState;
 use crate::ports::{PolicyStore, StoredPolicy, Suppression, TriggerKey, TriggerStateStore};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-
-type Item = HashMap<String, AttributeValue>;
-
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn key(pk: String, sk: String) -> Item {
-    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
-}
-
-fn store_error<E, R>(operation: &str, error: SdkError<E, R>) -> StoreError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
-{
-    if let SdkError::ServiceError(service) = &error {
-        let code = service.err().code().unwrap_or("Unknown");
-        let message = format!("{operation}: {code}: {}", service.err().message().unwrap_or_default());
-        return match code {
-            "ConditionalCheckFailedException" => StoreError::Conflict { what: operation.to_owned() },
-            "TransactionCanceledException" if message.contains("ConditionalCheckFailed") => {
-                StoreError::Conflict { what: operation.to_owned() }
-            }
-            "ProvisionedThroughputExceededException"
-            | "ThrottlingException"
-            | "RequestLimitExceeded"
-            | "InternalServerError"
-            | "ServiceUnavailable"
-            | "TransactionCanceledException"
-            | "TransactionConflictException"
-            | "TransactionInProgressException" => StoreError::Unavailable(message),
-            _ => StoreError::Rejected(message),
-        };
-    }
-    StoreError::Unavailable(format!("{operation}: {}", DisplayErrorContext(&error)))
-}
 
 fn text<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     item.get(name)
@@ -75,10 +37,6 @@ fn number(item: &Item, name: &str) -> u64 {
 
 fn json<T: serde::de::DeserializeOwned>(item: &Item, name: &str) -> Result<T, StoreError> {
     serde_json::from_str(text(item, name)?).map_err(|e| StoreError::Corrupt { what: name.to_owned(), reason: e.to_string() })
-}
-
-fn msp_pk(msp_id: &MspId) -> String {
-    format!("MSP#{msp_id}")
 }
 
 /// [`PolicyStore`] on the config table.

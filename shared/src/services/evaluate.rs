@@ -714,12 +714,14 @@ mod tests {
         assert!(brute_force_alerts(&f.alerts).is_empty());
     }
 
-    /// A trigger store whose next save fails after the hits were written: the crash window.
+    /// A trigger store that counts its writes and can fail the next ones after the hits were
+    /// written (the crash window) or lose them to another writer.
     #[derive(Default)]
     struct FailingSave {
         inner: MemoryTriggerStore,
         failures_left: std::sync::atomic::AtomicUsize,
         conflicts_left: std::sync::atomic::AtomicUsize,
+        saves: std::sync::atomic::AtomicUsize,
     }
 
     #[async_trait::async_trait]
@@ -735,6 +737,7 @@ mod tests {
             expires: DateTime<Utc>,
         ) -> Result<(), StoreError> {
             use std::sync::atomic::Ordering::SeqCst;
+            self.saves.fetch_add(1, SeqCst);
             if self.failures_left.load(SeqCst) > 0 {
                 self.failures_left.fetch_sub(1, SeqCst);
                 return Err(StoreError::Unavailable("injected: the state write never happened".into()));
@@ -764,33 +767,9 @@ mod tests {
         assert_eq!(brute_force_alerts(&f.alerts)[0].hit_count, 13, "and the state carried on");
     }
 
-    /// Counts trigger-state writes.
-    #[derive(Default)]
-    struct CountingSaves {
-        inner: MemoryTriggerStore,
-        saves: std::sync::atomic::AtomicUsize,
-    }
-
-    #[async_trait::async_trait]
-    impl TriggerStateStore for CountingSaves {
-        async fn load_trigger(&self, key: &TriggerKey) -> Result<Option<(TriggerState, u64)>, StoreError> {
-            self.inner.load_trigger(key).await
-        }
-        async fn save_trigger(
-            &self,
-            key: &TriggerKey,
-            state: &TriggerState,
-            version: u64,
-            expires: DateTime<Utc>,
-        ) -> Result<(), StoreError> {
-            self.saves.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            self.inner.save_trigger(key, state, version, expires).await
-        }
-    }
-
     #[tokio::test]
     async fn one_batch_combines_its_messages_per_trigger_key_into_one_state_write() {
-        let store = Arc::new(CountingSaves::default());
+        let store = Arc::new(FailingSave::default());
         let f = fixture_with(store.clone()).await;
         let bodies =
             vec![message(sign_ins("alice@contoso.com", 0, 5)), message(sign_ins("alice@contoso.com", 5, 10)), "not json".to_owned()];
