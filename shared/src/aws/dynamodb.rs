@@ -97,7 +97,7 @@ fn expires_at(now: DateTime<Utc>) -> AttributeValue {
     n((now + Duration::days(MARKER_RETENTION_DAYS)).timestamp())
 }
 
-async fn get(client: &Client, table: &str, item_key: Item, operation: &str) -> Result<Option<Item>, StoreError> {
+pub(super) async fn get(client: &Client, table: &str, item_key: Item, operation: &str) -> Result<Option<Item>, StoreError> {
     let output = client
         .get_item()
         .table_name(table)
@@ -124,7 +124,7 @@ async fn put(client: &Client, table: &str, item: Item, operation: &str) -> Resul
 }
 
 /// Every item of a partition whose sort key starts with `prefix`.
-async fn query_prefix(client: &Client, table: &str, pk: String, prefix: &str, operation: &str) -> Result<Vec<Item>, StoreError> {
+pub(super) async fn query_prefix(client: &Client, table: &str, pk: String, prefix: &str, operation: &str) -> Result<Vec<Item>, StoreError> {
     let mut items = Vec::new();
     let mut start: Option<Item> = None;
     loop {

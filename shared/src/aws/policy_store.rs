@@ -97,40 +97,11 @@ impl DynamoPolicyStore {
     }
 
     async fn get(&self, msp_id: &MspId, sk: &str, operation: &str) -> Result<Option<Item>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(msp_pk(msp_id), sk.to_owned())))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| store_error(operation, e))?;
-        Ok(output.item().cloned())
+        super::dynamodb::get(&self.client, &self.table, key(msp_pk(msp_id), sk.to_owned()), operation).await
     }
 
     async fn query(&self, msp_id: &MspId, prefix: &str, operation: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(msp_pk(msp_id)))
-                .expression_attribute_values(":prefix", s(prefix))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| store_error(operation, e))?;
-            items.extend(output.items().iter().cloned());
-            match output.last_evaluated_key() {
-                Some(last) if !last.is_empty() => start = Some(last.clone()),
-                _ => return Ok(items),
-            }
-        }
+        super::dynamodb::query_prefix(&self.client, &self.table, msp_pk(msp_id), prefix, operation).await
     }
 }
 

@@ -83,7 +83,7 @@ pub struct EvaluationReport {
     pub alerts: Vec<AlertId>,
 }
 
-/// How long compiled policies may be reused without checking the revision again.
+/// How long compiled policies are kept even while the MSP's policy revision stays the same.
 const CACHE_MAX_AGE_SECS: i64 = 300;
 
 struct CachedPolicies {
