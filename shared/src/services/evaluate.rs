@@ -218,10 +218,8 @@ impl EvaluateService {
     /// every message that contributed to it fails (and is retried; nothing is counted twice).
     pub async fn handle_batch(&self, bodies: &[String]) -> Vec<Result<EvaluationReport, EvaluateError>> {
         let now = self.clock.now();
-        let mut prepared: Vec<Result<Prepared, EvaluateError>> = Vec::with_capacity(bodies.len());
-        for body in bodies {
-            prepared.push(self.prepare(body, now).await);
-        }
+        let mut prepared: Vec<Result<Prepared, EvaluateError>> =
+            futures::future::join_all(bodies.iter().map(|body| self.prepare(body, now))).await;
         // Group trigger work across messages of the same tenant, policy and key.
         let mut work: BTreeMap<(MspId, TenantId, String, String), TriggerWork> = BTreeMap::new();
         for (position, message) in prepared.iter().enumerate() {
@@ -238,6 +236,7 @@ impl EvaluateService {
         }
         let mut trigger_alerts: Vec<Vec<Alert>> = vec![Vec::new(); bodies.len()];
         let mut trigger_failures: Vec<Option<EvaluateError>> = (0..bodies.len()).map(|_| None).collect();
+        // Trigger keys are applied one after another: messages of one batch often share a key.
         for job in work.values() {
             match self.apply_trigger(&prepared, job, now).await {
                 Ok((alerts, counts)) => {
@@ -258,15 +257,13 @@ impl EvaluateService {
                 }
             }
         }
-        let mut results = Vec::with_capacity(bodies.len());
-        for (position, message) in prepared.into_iter().enumerate() {
-            let result = match (message, trigger_failures[position].take()) {
+        let finishing = prepared.into_iter().zip(trigger_failures).zip(trigger_alerts).map(|((message, failure), alerts)| async move {
+            match (message, failure) {
                 (Err(error), _) | (Ok(_), Some(error)) => Err(error),
-                (Ok(message), None) => self.finish(message, std::mem::take(&mut trigger_alerts[position]), now).await,
-            };
-            results.push(result);
-        }
-        results
+                (Ok(message), None) => self.finish(message, alerts, now).await,
+            }
+        });
+        futures::future::join_all(finishing).await
     }
 
     /// Reads and evaluates one message: every-time hits, resolutions and trigger matches.
