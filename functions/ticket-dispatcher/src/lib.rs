@@ -7,6 +7,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use std::sync::Arc;
 use std::time::Duration;
 use vigil::aws::dynamodb::{DynamoAlertStore, DynamoConfigStore};
+use vigil::aws::policy_store::DynamoPolicyStore;
 use vigil::aws::secrets::SecretsManagerStore;
 use vigil::clock::SystemClock;
 use vigil::connectors::connectwise::ConnectWiseSinkProvider;
@@ -58,7 +59,8 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Result<DispatchService, reqwes
     ));
     Ok(DispatchService {
         config: config_store.clone(),
-        alerts: Arc::new(DynamoAlertStore::new(dynamo, config.alerts_table.clone())),
+        alerts: Arc::new(DynamoAlertStore::new(dynamo.clone(), config.alerts_table.clone())),
+        policies: Arc::new(DynamoPolicyStore::new(dynamo, config.config_table.clone())),
         sinks: Arc::new(ConnectWiseSinkProvider::new(config_store, secrets, vigil::connectors::http_client()?)),
         clock: Arc::new(SystemClock),
         settings: DispatchSettings { lease: chrono::Duration::seconds(config.lease_seconds.max(1)) },
@@ -79,6 +81,7 @@ pub async fn handle(service: &DispatchService, event: SqsEvent) -> SqsBatchRespo
                 DispatchOutcome::UpToDate => "AlreadyUpToDate",
                 DispatchOutcome::HeldByDailyLimit => "HeldByDailyLimit",
                 DispatchOutcome::Shadow => "ShadowNotDispatched",
+                DispatchOutcome::Suppressed => "SuppressedBeforeTicket",
             };
             metrics.count(metric, None, 1.0);
             Ok::<(), vigil::services::dispatch::DispatchError>(())

@@ -50,3 +50,52 @@ pub fn suppresses(
     );
     conditions.matches(&view, &TenantContext::default())
 }
+
+/// Whether `rule` keeps an alert that has no ticket yet from getting one: a live rule without
+/// event conditions whose scope (tenant, policy, user or group key) covers the alert. Rules with
+/// conditions over event fields only act at evaluation, where the events are.
+#[must_use]
+pub fn holds_back_ticket(rule: &Suppression, alert: &crate::alert::Alert, now: DateTime<Utc>) -> bool {
+    rule.conditions.is_none()
+        && rule.expires_at.is_none_or(|expiry| expiry > now)
+        && rule.tenant_id.as_ref().is_none_or(|t| *t == alert.tenant_id)
+        && rule.policy_id.as_ref().is_none_or(|p| *p == alert.policy_id)
+        && rule.user.as_ref().is_none_or(|u| u.eq_ignore_ascii_case(&alert.group_key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::MspId;
+
+    fn rule() -> Suppression {
+        let alert = crate::contract::sample_alert(Utc::now());
+        Suppression {
+            id: "s".into(),
+            msp_id: MspId::parse("acme").unwrap(),
+            tenant_id: Some(alert.tenant_id.clone()),
+            user: Some("ALICE@contoso.com".into()),
+            policy_id: Some(alert.policy_id.clone()),
+            conditions: None,
+            expires_at: None,
+            reason: "r".into(),
+            author: "a".into(),
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_rule_without_event_conditions_holds_back_the_tickets_of_alerts_it_covers() {
+        let alert = crate::contract::sample_alert(Utc::now());
+        let now = Utc::now();
+        assert!(holds_back_ticket(&rule(), &alert, now));
+        assert!(!holds_back_ticket(&Suppression { user: Some("bob@contoso.com".into()), ..rule() }, &alert, now));
+        assert!(!holds_back_ticket(&Suppression { expires_at: Some(now), ..rule() }, &alert, now), "expired");
+        let conditions = crate::policy::condition::Condition::from_json(&json!({"field": "ClientIP", "op": "exists"})).unwrap();
+        assert!(
+            !holds_back_ticket(&Suppression { conditions: Some(conditions), ..rule() }, &alert, now),
+            "event conditions act at evaluation only"
+        );
+        assert!(holds_back_ticket(&Suppression { user: None, policy_id: None, ..rule() }, &alert, now), "a tenant-wide rule");
+    }
+}

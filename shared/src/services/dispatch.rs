@@ -12,7 +12,8 @@ use crate::clock::Clock;
 use crate::error::{Classified, ErrorClass, SinkError, StoreError};
 use crate::ids::{AlertId, MspId};
 use crate::messages::AlertChangedMessage;
-use crate::ports::{AlertStore, ConfigStore, SinkSetupError, TicketSink, TicketSinkProvider};
+use crate::policy::suppression::holds_back_ticket;
+use crate::ports::{AlertStore, ConfigStore, PolicyStore, SinkSetupError, TicketSink, TicketSinkProvider};
 use crate::ticket::{Delivery, Destination, TicketNote, TicketRef, note_marker, resolution_marker};
 use chrono::Duration;
 use std::sync::Arc;
@@ -79,6 +80,8 @@ pub enum DispatchOutcome {
     HeldByDailyLimit,
     /// No ticket: the alert's policy runs in shadow mode.
     Shadow,
+    /// No ticket: a suppression rule created after the alert was raised covers it.
+    Suppressed,
 }
 
 /// Tunables of the dispatcher.
@@ -98,6 +101,8 @@ impl Default for DispatchSettings {
 pub struct DispatchService {
     pub config: Arc<dyn ConfigStore>,
     pub alerts: Arc<dyn AlertStore>,
+    /// Suppression rules, checked before an alert's first ticket.
+    pub policies: Arc<dyn PolicyStore>,
     pub sinks: Arc<dyn TicketSinkProvider>,
     pub clock: Arc<dyn Clock>,
     pub settings: DispatchSettings,
@@ -127,6 +132,14 @@ impl DispatchService {
             .unwrap_or_else(|| Delivery::new(msp_id.clone(), alert_id.clone(), destination));
         if alert.detail.mode == PolicyMode::Shadow {
             return Ok(DispatchOutcome::Shadow);
+        }
+        if current.ticket.is_none() && !current.create_attempted {
+            let now = self.clock.now();
+            let rules = self.policies.list_suppressions(msp_id).await?;
+            if let Some(rule) = rules.iter().find(|rule| holds_back_ticket(rule, &alert, now)) {
+                info!(message = "Alert suppressed before its first ticket.", alert_id = %alert.id, suppression_id = %rule.id);
+                return Ok(DispatchOutcome::Suppressed);
+            }
         }
         if current.ticket.is_none()
             && !current.create_attempted
@@ -299,6 +312,7 @@ mod tests {
     struct Fixture {
         service: DispatchService,
         alerts: Arc<MemoryAlertStore>,
+        policies: Arc<MemoryPolicyStore>,
         sink: Arc<MemoryTicketSink>,
         clock: Arc<ManualClock>,
         alert: Alert,
@@ -311,9 +325,16 @@ mod tests {
         let provider = MemoryTicketSinkProvider::default();
         let sink = provider.sink.clone();
         let clock = Arc::new(ManualClock::at(Utc::now()));
-        let service =
-            DispatchService { config, alerts, sinks: Arc::new(provider), clock: clock.clone(), settings: DispatchSettings::default() };
-        Fixture { service, alerts: memory, sink, clock, alert }
+        let policies = Arc::new(MemoryPolicyStore::default());
+        let service = DispatchService {
+            config,
+            alerts,
+            policies: policies.clone(),
+            sinks: Arc::new(provider),
+            clock: clock.clone(),
+            settings: DispatchSettings::default(),
+        };
+        Fixture { service, alerts: memory, policies, sink, clock, alert }
     }
 
     async fn fixture() -> Fixture {
@@ -360,6 +381,39 @@ mod tests {
             matches!(f.service.dispatch(&first.msp_id, &first.id).await.unwrap(), DispatchOutcome::NoteAdded(_)),
             "a ticketed alert still gets notes"
         );
+    }
+
+    #[tokio::test]
+    async fn a_suppression_created_after_an_alert_keeps_it_from_its_first_ticket_but_not_an_existing_one() {
+        let f = fixture().await;
+        let ticketed = hit(&f, &["r1"]).await;
+        assert!(matches!(f.service.dispatch(&ticketed.msp_id, &ticketed.id).await.unwrap(), DispatchOutcome::TicketCreated(_)));
+        let rule = crate::ports::Suppression {
+            id: "s1".into(),
+            msp_id: ticketed.msp_id.clone(),
+            tenant_id: Some(ticketed.tenant_id.clone()),
+            user: None,
+            policy_id: Some(ticketed.policy_id.clone()),
+            conditions: None,
+            expires_at: None,
+            reason: "known".into(),
+            author: "dana".into(),
+            created_at: Utc::now(),
+        };
+        f.policies.put_suppression(&rule).await.unwrap();
+        let mut later = f.alert.clone();
+        later.id = AlertId::derive(&["later"]);
+        f.alerts
+            .record_hits(&AlertHits::of_records(later.clone(), vec![(RecordId::parse("r2").unwrap(), later.first_seen)]), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(f.service.dispatch(&later.msp_id, &later.id).await.unwrap(), DispatchOutcome::Suppressed);
+        let more = hit(&f, &["r3"]).await;
+        assert!(
+            matches!(f.service.dispatch(&more.msp_id, &more.id).await.unwrap(), DispatchOutcome::NoteAdded(_)),
+            "a ticketed alert keeps its ticket up to date"
+        );
+        assert_eq!(f.sink.tickets().len(), 1);
     }
 
     #[tokio::test]
