@@ -126,11 +126,14 @@ impl AuditRecord {
     /// One top-level field (exact name, else compared ignoring ASCII case), parsed on first use.
     #[must_use]
     pub fn field(&self, key: &str) -> Option<&Value> {
+        // Byte comparisons, lengths first: this runs for every predicate of every policy.
+        let (text, wanted) = (self.text.as_bytes(), key.as_bytes());
+        let same_length = |k: &Range<usize>| k.len() == wanted.len();
         let index = self
             .fields
             .iter()
-            .position(|(k, _)| &self.text[k.clone()] == key)
-            .or_else(|| self.fields.iter().position(|(k, _)| self.text[k.clone()].eq_ignore_ascii_case(key)))?;
+            .position(|(k, _)| same_length(k) && text[k.clone()] == *wanted)
+            .or_else(|| self.fields.iter().position(|(k, _)| same_length(k) && text[k.clone()].eq_ignore_ascii_case(wanted)))?;
         let (_, span) = &self.fields[index];
         let value = self.values[index].get_or_init(|| serde_json::from_str(&self.text[span.clone()]).unwrap_or(Value::Null));
         (!value.is_null()).then_some(value)
@@ -226,14 +229,13 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 /// The index just past the string starting at `i` (its opening quote).
 fn skip_string(b: &[u8], i: usize) -> Option<usize> {
     let mut j = i + 1;
-    while j < b.len() {
-        match b[j] {
-            b'\\' => j += 2,
-            b'"' => return Some(j + 1),
-            _ => j += 1,
+    loop {
+        j += memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
+        if b[j] == b'"' {
+            return Some(j + 1);
         }
+        j += 2;
     }
-    None
 }
 
 /// The index just past the value starting at `i`.

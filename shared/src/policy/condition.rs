@@ -378,7 +378,12 @@ impl Predicate {
     /// Compares `text` with expected values, which are stored lowercase unless the predicate is
     /// case-sensitive (tenant lists are always lowercase). ASCII text is compared in place.
     fn compare_texts<'e>(&self, op: Operator, text: &str, mut expected: impl Iterator<Item = &'e str>) -> bool {
-        let exact = self.case_sensitive;
+        // Exact, or ASCII text folded in place; other text is lowercased once.
+        let folded: Option<String> = (!self.case_sensitive && !text.is_ascii()).then(|| text.to_lowercase());
+        let (text, exact) = match &folded {
+            Some(lower) => (lower.as_str(), true),
+            None => (text, self.case_sensitive),
+        };
         match op {
             Operator::Equals | Operator::In => expected.any(|e| text_eq(text, e, exact)),
             Operator::NotEquals => !expected.any(|e| text_eq(text, e, exact)),
@@ -407,44 +412,33 @@ impl Predicate {
     }
 }
 
+/// `exact`, or else `text` is ASCII and compared ignoring ASCII case (see `compare_texts`).
 fn text_eq(text: &str, expected: &str, exact: bool) -> bool {
-    if exact {
-        text == expected
-    } else if text.is_ascii() {
-        text.eq_ignore_ascii_case(expected)
-    } else {
-        text.to_lowercase() == expected
-    }
+    if exact { text == expected } else { text.eq_ignore_ascii_case(expected) }
 }
 
 fn text_starts_with(text: &str, expected: &str, exact: bool) -> bool {
     if exact {
         text.starts_with(expected)
-    } else if text.is_ascii() {
-        text.len() >= expected.len() && text.as_bytes()[..expected.len()].eq_ignore_ascii_case(expected.as_bytes())
     } else {
-        text.to_lowercase().starts_with(expected)
+        text.len() >= expected.len() && text.as_bytes()[..expected.len()].eq_ignore_ascii_case(expected.as_bytes())
     }
 }
 
 fn text_ends_with(text: &str, expected: &str, exact: bool) -> bool {
     if exact {
         text.ends_with(expected)
-    } else if text.is_ascii() {
-        text.len() >= expected.len() && text.as_bytes()[text.len() - expected.len()..].eq_ignore_ascii_case(expected.as_bytes())
     } else {
-        text.to_lowercase().ends_with(expected)
+        text.len() >= expected.len() && text.as_bytes()[text.len() - expected.len()..].eq_ignore_ascii_case(expected.as_bytes())
     }
 }
 
 fn text_contains(text: &str, expected: &str, exact: bool) -> bool {
     if exact {
         text.contains(expected)
-    } else if text.is_ascii() {
+    } else {
         let needle = expected.as_bytes();
         needle.is_empty() || text.as_bytes().windows(needle.len()).any(|window| window.eq_ignore_ascii_case(needle))
-    } else {
-        text.to_lowercase().contains(expected)
     }
 }
 
