@@ -228,12 +228,6 @@ impl Entities {
         }
         self.omitted = self.omitted.max(omitted);
     }
-
-    /// Whether no entity is known.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.users.is_empty() && self.ips.is_empty() && self.mailboxes.is_empty() && self.files.is_empty() && self.urls.is_empty()
-    }
 }
 
 /// The makeup of an alert.

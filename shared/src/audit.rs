@@ -145,12 +145,6 @@ impl AuditRecord {
         self.full.get_or_init(|| serde_json::from_str(&self.text).unwrap_or_default())
     }
 
-    /// The record's JSON text, as received.
-    #[must_use]
-    pub fn json(&self) -> &str {
-        &self.text
-    }
-
     /// A top-level string field, or `None` when absent or not a string.
     #[must_use]
     pub fn field_str(&self, key: &str) -> Option<&str> {

@@ -92,7 +92,8 @@ impl FieldPath {
         }
     }
 
-    /// Every value the path reaches in `root` (empty when it reaches nothing).
+    /// Every value the path reaches in `root` (empty when it reaches nothing); for tests.
+    #[cfg(test)]
     #[must_use]
     pub fn resolve<'a, S: FieldSource + ?Sized>(&self, root: &'a S) -> Vec<Cow<'a, Value>> {
         let mut out = Vec::new();

@@ -15,7 +15,7 @@ pub mod suppression;
 pub mod trigger;
 
 use crate::alert::{
-    ActivityEntry, AggregationWindow, Alert, AlertDetail, AlertStatus, Category, Entities, Fact, HitDetail, PolicyMode, Severity, Triage,
+    ActivityEntry, AggregationWindow, Alert, AlertDetail, AlertStatus, Category, Entities, Fact, HitDetail, Severity, Triage,
 };
 use crate::audit::AuditRecord;
 use crate::ids::{AlertId, MspId, PolicyId, RecordId, TenantId};
@@ -428,7 +428,7 @@ pub struct TenantScope<'a> {
     pub context: TenantContext<'a>,
 }
 
-/// One record matched one every-time policy: the alert it belongs to, as it would be created.
+/// One Graph security alert update: the Vigil alert it belongs to, as it would be created.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertHit {
     pub alert: Alert,
@@ -436,7 +436,6 @@ pub struct AlertHit {
     pub event_time: DateTime<Utc>,
     /// The record resolves the alert rather than adding a hit to it.
     pub resolves: bool,
-    pub detail: Option<HitDetail>,
 }
 
 /// A tenant's compiled policies, indexed by record type.
@@ -465,12 +464,6 @@ impl PolicyEngine {
         Self { policies, by_record_type, any_record_type }
     }
 
-    /// An engine over every built-in policy, as shipped.
-    #[must_use]
-    pub fn with_builtins() -> Self {
-        Self::new(catalogue::compiled_builtins().to_vec())
-    }
-
     /// The policies, in evaluation order.
     #[must_use]
     pub fn policies(&self) -> &[CompiledPolicy] {
@@ -493,32 +486,6 @@ impl PolicyEngine {
             .filter_map(|index| self.policies[*index].evaluate(scope, record).map(|found| (*index, found)))
             .collect()
     }
-
-    /// Every-time hits of one record (threshold and unusual-activity matches are left to the
-    /// trigger state): the simple path, for tests and the policy test endpoint.
-    #[must_use]
-    pub fn every_time_hits(&self, scope: &TenantScope<'_>, record: &AuditRecord, now: DateTime<Utc>) -> Vec<AlertHit> {
-        self.evaluate(scope, record)
-            .into_iter()
-            .filter(|(index, _)| matches!(self.policies[*index].trigger, CompiledTrigger::EveryTime))
-            .map(|(index, found)| {
-                let alert = self.policies[index].alert_for(scope, &found, found.event_time, now);
-                AlertHit { alert, record_id: found.record_id, event_time: found.event_time, resolves: found.resolves, detail: found.detail }
-            })
-            .collect()
-    }
-}
-
-/// Whether a policy is in scope for a tenant and not switched off for it.
-#[must_use]
-pub fn applies_to(definition: &PolicyDefinition, tenant: &TenantId) -> bool {
-    definition.enabled && definition.scope.covers_tenant(tenant)
-}
-
-/// The alert mode of a policy.
-#[must_use]
-pub fn mode_of(policy: &CompiledPolicy) -> PolicyMode {
-    policy.definition.mode
 }
 
 /// A Microsoft Graph security alert (`alerts_v2`) passed through as a Vigil alert with its own
@@ -592,7 +559,6 @@ pub fn graph_alert_hit(scope: &TenantScope<'_>, alert: &serde_json::Value, now: 
         record_id,
         event_time: updated,
         resolves: false,
-        detail: None,
     })
 }
 
