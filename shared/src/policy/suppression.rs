@@ -5,6 +5,7 @@
 
 use super::PolicyMatch;
 use super::condition::TenantContext;
+use super::field::FieldSource;
 use crate::alert::Category;
 use crate::audit::AuditRecord;
 use crate::ids::{PolicyId, TenantId};
@@ -36,19 +37,28 @@ pub fn suppresses(
         return false;
     }
     let Some(conditions) = &rule.conditions else { return true };
-    let mut view = record.raw().clone();
-    view.insert(
-        "Alert".to_owned(),
-        json!({
-            "PolicyId": policy_id.as_str(),
-            "Name": found.name,
-            "Severity": found.severity.as_str(),
-            "Category": category.as_str(),
-            "Title": found.title,
-            "GroupKey": found.group_key,
-        }),
-    );
-    conditions.matches(&view, &TenantContext::default())
+    let alert = json!({
+        "PolicyId": policy_id.as_str(),
+        "Name": found.name,
+        "Severity": found.severity.as_str(),
+        "Category": category.as_str(),
+        "Title": found.title,
+        "GroupKey": found.group_key,
+    });
+    conditions.matches(&AlertView { record, alert: &alert }, &TenantContext::default())
+}
+
+/// The record's fields, plus the alert's under `Alert`: what suppression conditions see. The
+/// record's fields are read where they are, not copied.
+struct AlertView<'a> {
+    record: &'a AuditRecord,
+    alert: &'a serde_json::Value,
+}
+
+impl FieldSource for AlertView<'_> {
+    fn top_field(&self, key: &str) -> Option<&serde_json::Value> {
+        if key.eq_ignore_ascii_case("Alert") { Some(self.alert) } else { self.record.field(key) }
+    }
 }
 
 /// Whether `rule` keeps an alert that has no ticket yet from getting one: a live rule without
