@@ -166,6 +166,26 @@ impl HitBatch {
 /// How often a trigger-state write is retried after losing a race.
 const TRIGGER_ATTEMPTS: usize = 8;
 
+type TenantKey = (MspId, TenantId);
+
+/// What the messages of one batch share: each tenant and its compiled policies are read once
+/// per batch, however many of its messages the batch holds.
+#[derive(Default)]
+struct BatchLookups {
+    tenants: Mutex<HashMap<TenantKey, Arc<tokio::sync::OnceCell<Option<Tenant>>>>>,
+    policies: Mutex<HashMap<TenantKey, Arc<tokio::sync::OnceCell<(Arc<PolicyEngine>, Arc<Vec<Suppression>>)>>>>,
+}
+
+impl BatchLookups {
+    fn tenant(&self, key: &TenantKey) -> Arc<tokio::sync::OnceCell<Option<Tenant>>> {
+        self.tenants.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(key.clone()).or_default().clone()
+    }
+
+    fn policies(&self, key: &TenantKey) -> Arc<tokio::sync::OnceCell<(Arc<PolicyEngine>, Arc<Vec<Suppression>>)>> {
+        self.policies.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(key.clone()).or_default().clone()
+    }
+}
+
 /// One message, evaluated but not yet written.
 struct Prepared {
     tenant: Tenant,
@@ -218,8 +238,9 @@ impl EvaluateService {
     /// every message that contributed to it fails (and is retried; nothing is counted twice).
     pub async fn handle_batch(&self, bodies: &[String]) -> Vec<Result<EvaluationReport, EvaluateError>> {
         let now = self.clock.now();
+        let lookups = BatchLookups::default();
         let mut prepared: Vec<Result<Prepared, EvaluateError>> =
-            futures::future::join_all(bodies.iter().map(|body| self.prepare(body, now))).await;
+            futures::future::join_all(bodies.iter().map(|body| self.prepare(body, &lookups, now))).await;
         // Group trigger work across messages of the same tenant, policy and key.
         let mut work: BTreeMap<(MspId, TenantId, String, String), TriggerWork> = BTreeMap::new();
         for (position, message) in prepared.iter().enumerate() {
@@ -267,12 +288,14 @@ impl EvaluateService {
     }
 
     /// Reads and evaluates one message: every-time hits, resolutions and trigger matches.
-    async fn prepare(&self, body: &str, now: DateTime<Utc>) -> Result<Prepared, EvaluateError> {
+    async fn prepare(&self, body: &str, lookups: &BatchLookups, now: DateTime<Utc>) -> Result<Prepared, EvaluateError> {
         let message: EventsEnvelope<'_> = serde_json::from_str(body).map_err(|e| EvaluateError::MalformedMessage(e.to_string()))?;
-        let tenant = self
-            .config
-            .get_tenant(&message.msp_id, &message.tenant_id)
+        let key = (message.msp_id.clone(), message.tenant_id.clone());
+        let tenant = lookups
+            .tenant(&key)
+            .get_or_try_init(|| self.config.get_tenant(&message.msp_id, &message.tenant_id))
             .await?
+            .clone()
             .ok_or_else(|| EvaluateError::UnknownTenant { msp_id: message.msp_id.to_string(), tenant_id: message.tenant_id.to_string() })?;
         let mut prepared = Prepared {
             domains: tenant.domains.iter().map(|d| d.to_lowercase()).collect(),
@@ -306,7 +329,7 @@ impl EvaluateService {
             return Ok(prepared);
         }
         let (engine, suppressions) =
-            self.cache.get(self.policies.as_ref(), &prepared.tenant.msp_id, &prepared.tenant.tenant_id, now).await?;
+            lookups.policies(&key).get_or_try_init(|| self.cache.get(self.policies.as_ref(), &key.0, &key.1, now)).await?.clone();
         prepared.records = message.records.iter().map(|raw| AuditRecord::from_json(raw.get())).collect::<Result<_, _>>()?;
         let mut batch = HitBatch::default();
         let mut resolutions = Vec::new();
