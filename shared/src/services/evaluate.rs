@@ -111,7 +111,7 @@ impl PolicyCache {
         msp_id: &MspId,
         tenant_id: &TenantId,
         now: DateTime<Utc>,
-    ) -> Result<(Arc<PolicyEngine>, Arc<Vec<Suppression>>), StoreError> {
+    ) -> Result<TenantPolicies, StoreError> {
         let revision = store.policy_revision(msp_id).await?;
         let key = (msp_id.clone(), tenant_id.clone());
         {
@@ -167,13 +167,15 @@ impl HitBatch {
 const TRIGGER_ATTEMPTS: usize = 8;
 
 type TenantKey = (MspId, TenantId);
+/// A tenant's compiled policies and its MSP's suppression rules.
+type TenantPolicies = (Arc<PolicyEngine>, Arc<Vec<Suppression>>);
 
 /// What the messages of one batch share: each tenant and its compiled policies are read once
 /// per batch, however many of its messages the batch holds.
 #[derive(Default)]
 struct BatchLookups {
     tenants: Mutex<HashMap<TenantKey, Arc<tokio::sync::OnceCell<Option<Tenant>>>>>,
-    policies: Mutex<HashMap<TenantKey, Arc<tokio::sync::OnceCell<(Arc<PolicyEngine>, Arc<Vec<Suppression>>)>>>>,
+    policies: Mutex<HashMap<TenantKey, Arc<tokio::sync::OnceCell<TenantPolicies>>>>,
 }
 
 impl BatchLookups {
@@ -181,7 +183,7 @@ impl BatchLookups {
         self.tenants.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(key.clone()).or_default().clone()
     }
 
-    fn policies(&self, key: &TenantKey) -> Arc<tokio::sync::OnceCell<(Arc<PolicyEngine>, Arc<Vec<Suppression>>)>> {
+    fn policies(&self, key: &TenantKey) -> Arc<tokio::sync::OnceCell<TenantPolicies>> {
         self.policies.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(key.clone()).or_default().clone()
     }
 }
