@@ -35,7 +35,7 @@ pub(crate) fn router() -> Router<AppState> {
         })
 }
 
-fn tenant_id(raw: &str) -> Result<TenantId, Problem> {
+pub(crate) fn tenant_id(raw: &str) -> Result<TenantId, Problem> {
     TenantId::parse(raw).map_err(|e| Problem::bad_request(e.to_string()))
 }
 

@@ -5,6 +5,7 @@
 use crate::AppState;
 use crate::extract::{ApiJson, Caller};
 use crate::problem::Problem;
+use crate::routes::tenant_id;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -38,10 +39,6 @@ fn author(headers: &HeaderMap) -> String {
 
 fn policy_id(raw: &str) -> Result<PolicyId, Problem> {
     PolicyId::parse(raw).map_err(|e| Problem::bad_request(e.to_string()))
-}
-
-fn tenant_id(raw: &str) -> Result<TenantId, Problem> {
-    TenantId::parse(raw).map_err(|e| Problem::bad_request(e.to_string()))
 }
 
 pub(crate) fn alert_id(raw: &str) -> Result<AlertId, Problem> {

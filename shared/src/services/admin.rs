@@ -37,6 +37,18 @@ pub enum AdminError {
     Random(String),
 }
 
+/// Mail domains as a tenant's configuration keeps them: trimmed, lowercase, checked.
+///
+/// # Errors
+/// Invalid for the first value that is not a domain name.
+pub fn mail_domains(domains: Vec<String>) -> Result<Vec<String>, AdminError> {
+    let domains: Vec<String> = domains.into_iter().map(|d| d.trim().to_ascii_lowercase()).collect();
+    if let Some(bad) = domains.iter().find(|d| d.is_empty() || !d.contains('.') || d.contains(|c: char| c.is_whitespace() || c == '@')) {
+        return Err(AdminError::Invalid(format!("{bad:?} is not a domain name")));
+    }
+    Ok(domains)
+}
+
 /// A tenant's alert together with its delivery state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertDetail {
@@ -110,11 +122,7 @@ impl AdminService {
         if name.is_empty() || name.len() > 256 {
             return Err(AdminError::Invalid("name must be 1 to 256 characters".into()));
         }
-        let domains: Vec<String> = domains.into_iter().map(|d| d.trim().to_ascii_lowercase()).collect();
-        if let Some(bad) = domains.iter().find(|d| d.is_empty() || !d.contains('.') || d.contains(|c: char| c.is_whitespace() || c == '@'))
-        {
-            return Err(AdminError::Invalid(format!("{bad:?} is not a domain name")));
-        }
+        let domains = mail_domains(domains)?;
         let tenant = Tenant {
             msp_id: msp_id.clone(),
             tenant_id,

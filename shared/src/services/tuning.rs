@@ -241,11 +241,7 @@ impl TuningService {
         domains: Vec<String>,
         break_glass_accounts: Vec<String>,
     ) -> Result<crate::tenant::Tenant, AdminError> {
-        let domains: Vec<String> = domains.into_iter().map(|d| d.trim().to_ascii_lowercase()).collect();
-        if let Some(bad) = domains.iter().find(|d| d.is_empty() || !d.contains('.') || d.contains(|c: char| c.is_whitespace() || c == '@'))
-        {
-            return Err(invalid(format!("{bad:?} is not a domain name")));
-        }
+        let domains = super::admin::mail_domains(domains)?;
         let accounts: Vec<String> = break_glass_accounts.into_iter().map(|a| a.trim().to_lowercase()).collect();
         if let Some(bad) = accounts.iter().find(|a| !a.contains('@') || a.contains(char::is_whitespace)) {
             return Err(invalid(format!("{bad:?} is not a user principal name")));
