@@ -43,14 +43,24 @@ pub struct AuditRecord {
     pub user_id: String,
     /// `Workload`; empty when absent.
     pub workload: String,
-    /// The record's JSON text, as received.
-    text: Box<str>,
-    /// Top-level fields: the key (raw, without quotes) and the value's span in `text`.
-    fields: Vec<(Range<usize>, Range<usize>)>,
-    /// Each top-level value, parsed on first use.
-    values: Vec<OnceLock<Value>>,
-    /// The whole object, parsed on first use.
-    full: OnceLock<Map<String, Value>>,
+    source: Source,
+}
+
+/// Where a record's fields come from.
+#[derive(Debug, Clone)]
+enum Source {
+    /// JSON text, as the evaluator receives it: indexed, each field parsed on first use.
+    Text {
+        text: Box<str>,
+        /// Top-level fields: the key (raw, without quotes) and the value's span in `text`.
+        fields: Vec<(Range<usize>, Range<usize>)>,
+        /// Each top-level value, parsed on first use.
+        values: Vec<OnceLock<Value>>,
+        /// The whole object, parsed on first use.
+        full: OnceLock<Map<String, Value>>,
+    },
+    /// An object already parsed (the poller's blobs, the policy test bench).
+    Object(Map<String, Value>),
 }
 
 impl PartialEq for AuditRecord {
@@ -60,7 +70,7 @@ impl PartialEq for AuditRecord {
 }
 
 impl AuditRecord {
-    /// Parses a record from its JSON value.
+    /// A record from its JSON value.
     ///
     /// # Errors
     /// When a common field needed to key or route the record is missing or invalid.
@@ -68,10 +78,7 @@ impl AuditRecord {
         let Value::Object(map) = value else {
             return Err(RecordError::NotAnObject);
         };
-        let text = serde_json::to_string(&map).map_err(|e| RecordError::InvalidField { field: "record", reason: e.to_string() })?;
-        let record = Self::from_json(&text)?;
-        let _ = record.full.set(map);
-        Ok(record)
+        Self::with_common_fields(Source::Object(map))
     }
 
     /// Reads a record from its JSON text (an object), indexing its top-level fields and parsing
@@ -83,66 +90,46 @@ impl AuditRecord {
     pub fn from_json(json: &str) -> Result<Self, RecordError> {
         let fields = index_object(json).ok_or(RecordError::NotAnObject)?;
         let values = (0..fields.len()).map(|_| OnceLock::new()).collect();
-        let mut record = Self {
-            id: RecordId::parse("pending").unwrap_or_else(|_| unreachable!("a valid id")),
-            record_type: 0,
-            creation_time: DateTime::<Utc>::MIN_UTC,
-            operation: String::new(),
-            user_id: String::new(),
-            workload: String::new(),
-            text: json.into(),
-            fields,
-            values,
-            full: OnceLock::new(),
-        };
-        let id = match record.field("Id").and_then(Value::as_str) {
+        Self::with_common_fields(Source::Text { text: json.into(), fields, values, full: OnceLock::new() })
+    }
+
+    fn with_common_fields(source: Source) -> Result<Self, RecordError> {
+        let field = |key: &str| source.field(key);
+        let id = match field("Id").and_then(Value::as_str) {
             Some(id) if !id.is_empty() => RecordId::parse(id).map_err(|e| RecordError::InvalidField { field: "Id", reason: e.reason })?,
             _ => return Err(RecordError::Missing("Id")),
         };
-        let record_type = record
-            .field("RecordType")
+        let record_type = field("RecordType")
             .and_then(int_or_string)
             .ok_or(RecordError::InvalidField { field: "RecordType", reason: "not an integer".into() })?;
-        let creation_time = match record.field("CreationTime").and_then(Value::as_str) {
+        let creation_time = match field("CreationTime").and_then(Value::as_str) {
             Some(text) => parse_creation_time(text)
                 .ok_or_else(|| RecordError::InvalidField { field: "CreationTime", reason: format!("unrecognised time {text:?}") })?,
             None => return Err(RecordError::Missing("CreationTime")),
         };
-        let operation = match record.field("Operation").and_then(Value::as_str) {
+        let operation = match field("Operation").and_then(Value::as_str) {
             Some(op) if !op.is_empty() => op.to_owned(),
             _ => return Err(RecordError::Missing("Operation")),
         };
-        let text = |key: &str| record.field(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let text = |key: &str| field(key).and_then(Value::as_str).unwrap_or_default().to_owned();
         let (user_id, workload) = (text("UserId"), text("Workload"));
-        record.id = id;
-        record.record_type = record_type;
-        record.creation_time = creation_time;
-        record.operation = operation;
-        record.user_id = user_id;
-        record.workload = workload;
-        Ok(record)
+        Ok(Self { id, record_type, creation_time, operation, user_id, workload, source })
     }
 
-    /// One top-level field (exact name, else compared ignoring ASCII case), parsed on first use.
+    /// One top-level field (exact name, else compared ignoring ASCII case); `None` when absent
+    /// or null. From text, it is parsed on first use.
     #[must_use]
     pub fn field(&self, key: &str) -> Option<&Value> {
-        // Byte comparisons, lengths first: this runs for every predicate of every policy.
-        let (text, wanted) = (self.text.as_bytes(), key.as_bytes());
-        let same_length = |k: &Range<usize>| k.len() == wanted.len();
-        let index = self
-            .fields
-            .iter()
-            .position(|(k, _)| same_length(k) && text[k.clone()] == *wanted)
-            .or_else(|| self.fields.iter().position(|(k, _)| same_length(k) && text[k.clone()].eq_ignore_ascii_case(wanted)))?;
-        let (_, span) = &self.fields[index];
-        let value = self.values[index].get_or_init(|| serde_json::from_str(&self.text[span.clone()]).unwrap_or(Value::Null));
-        (!value.is_null()).then_some(value)
+        self.source.field(key)
     }
 
-    /// The whole record as a JSON object, parsed on first use.
+    /// The whole record as a JSON object (from text, parsed on first use).
     #[must_use]
     pub fn raw(&self) -> &Map<String, Value> {
-        self.full.get_or_init(|| serde_json::from_str(&self.text).unwrap_or_default())
+        match &self.source {
+            Source::Text { text, full, .. } => full.get_or_init(|| serde_json::from_str(text).unwrap_or_default()),
+            Source::Object(map) => map,
+        }
     }
 
     /// A top-level string field, or `None` when absent or not a string.
@@ -173,6 +160,26 @@ impl AuditRecord {
     #[must_use]
     pub fn client_ip(&self) -> Option<String> {
         self.field_str("ClientIP").and_then(normalise_client_ip)
+    }
+}
+
+impl Source {
+    fn field(&self, key: &str) -> Option<&Value> {
+        let value = match self {
+            Source::Object(map) => map.get(key).or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))?,
+            Source::Text { text, fields, values, .. } => {
+                // Byte comparisons, lengths first: this runs for every predicate of every policy.
+                let (bytes, wanted) = (text.as_bytes(), key.as_bytes());
+                let same_length = |k: &Range<usize>| k.len() == wanted.len();
+                let index = fields
+                    .iter()
+                    .position(|(k, _)| same_length(k) && bytes[k.clone()] == *wanted)
+                    .or_else(|| fields.iter().position(|(k, _)| same_length(k) && bytes[k.clone()].eq_ignore_ascii_case(wanted)))?;
+                let span = fields[index].1.clone();
+                values[index].get_or_init(|| serde_json::from_str(&text[span]).unwrap_or(Value::Null))
+            }
+        };
+        (!value.is_null()).then_some(value)
     }
 }
 
