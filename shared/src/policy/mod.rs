@@ -613,3 +613,30 @@ pub fn engine_for_tenant(definitions: &[Arc<PolicyDefinition>], switches: &[(Pol
         .collect();
     PolicyEngine::new(compiled)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn matches_in_one_window_share_an_alert_id_and_the_next_window_does_not() {
+        let engine = PolicyEngine::new(catalogue::compiled_builtins().to_vec());
+        let msp = MspId::parse("acme").unwrap();
+        let tenant = TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap();
+        let scope = TenantScope { msp_id: &msp, tenant_id: &tenant, tenant_name: "Contoso", context: TenantContext::default() };
+        let alert_at = |time: &str| {
+            let record = AuditRecord::from_value(json!({"Id": format!("r-{time}"), "RecordType": 1, "CreationTime": time,
+                "Operation": "New-InboxRule", "UserId": "Alice@contoso.com", "Workload": "Exchange", "ResultStatus": "True",
+                "Parameters": [{"Name": "ForwardTo", "Value": "x@evil.example"}]}))
+            .unwrap();
+            let (index, found) = engine.evaluate(&scope, &record).into_iter().next().unwrap();
+            engine.policy(index).alert_for(&scope, &found, found.event_time, Utc::now())
+        };
+        let first = alert_at("2026-01-05T09:31:00");
+        assert_eq!(first.id, alert_at("2026-01-05T09:44:59").id, "same 15-minute window, same alert");
+        assert_ne!(first.id, alert_at("2026-01-05T09:45:00").id, "the next window starts a new alert");
+        assert_eq!(first.group_key, "alice@contoso.com");
+        assert_eq!(first.title, "Mail forwarding to x@evil.example set up by Alice@contoso.com");
+    }
+}
