@@ -92,6 +92,38 @@ pub struct M365AppCredentials {
     /// stored with the secret, filled in by the poller from the MSP. `None`: the deployment's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publisher_identifier: Option<String>,
+    /// The MSP that stored these credentials; never stored with the secret, filled in by the
+    /// poller from the secret's name. Part of the key of every token the credentials earn, so
+    /// two MSPs naming the same tenant and app never share a cached token.
+    #[serde(skip)]
+    pub msp_id: Option<MspId>,
+}
+
+impl M365AppCredentials {
+    /// Credentials of an app, not yet tied to an MSP.
+    #[must_use]
+    pub fn new(client_id: impl Into<String>, client_secret: SecretString) -> Self {
+        Self { client_id: client_id.into(), client_secret, publisher_identifier: None, msp_id: None }
+    }
+
+    /// These credentials, as held by `msp_id`.
+    #[must_use]
+    pub fn held_by(mut self, msp_id: &MspId) -> Self {
+        self.msp_id = Some(msp_id.clone());
+        self
+    }
+
+    /// Identifies the credential (client id, case-insensitively, and secret) without revealing
+    /// it: lowercase hex SHA-256. A cached token is only ever handed to the same fingerprint,
+    /// so a changed or wrong secret never reuses a token another secret earned.
+    #[must_use]
+    pub fn fingerprint(&self) -> String {
+        let mut digest = Sha256::new();
+        digest.update(self.client_id.to_ascii_lowercase().as_bytes());
+        digest.update([0u8]);
+        digest.update(self.client_secret.expose().as_bytes());
+        hex::encode(digest.finalize())
+    }
 }
 
 /// The SHA-256 of an API token; the only form in which tokens are stored.

@@ -42,7 +42,7 @@ fn tenant() -> TenantId {
 }
 
 fn credentials() -> M365AppCredentials {
-    M365AppCredentials { client_id: CLIENT_ID.into(), client_secret: SecretString::new(CLIENT_SECRET), publisher_identifier: None }
+    M365AppCredentials::new(CLIENT_ID, SecretString::new(CLIENT_SECRET))
 }
 
 fn last_hour() -> TimeWindow {
@@ -108,13 +108,28 @@ async fn a_tenant_with_revoked_consent_is_access_refused_and_permanent() {
 }
 
 #[tokio::test]
+async fn a_wrong_secret_is_refused_even_after_the_right_one_earned_a_token() {
+    let (sim, client) = m365().await;
+    let acme = credentials().held_by(&MspId::parse("acme").unwrap());
+    client.list_content(&tenant(), &acme, ContentType::Exchange, last_hour()).await.unwrap();
+    let before = token_requests(&sim);
+
+    let guessed = M365AppCredentials::new(CLIENT_ID, SecretString::new("guessed-secret")).held_by(&MspId::parse("other").unwrap());
+    let error = client.list_content(&tenant(), &guessed, ContentType::Exchange, last_hour()).await.unwrap_err();
+
+    assert!(matches!(&error, SourceError::AccessRefused { code, .. } if code == "AADSTS7000215"), "{error:?}");
+    assert_eq!(token_requests(&sim), before + 1, "the guessed secret had to face the token endpoint");
+    let same_secret_other_msp = credentials().held_by(&MspId::parse("other").unwrap());
+    client.list_content(&tenant(), &same_secret_other_msp, ContentType::Exchange, last_hour()).await.unwrap();
+    assert_eq!(token_requests(&sim), before + 2, "another MSP earns its own token, even with the same secret");
+    client.list_content(&tenant(), &acme, ContentType::Exchange, last_hour()).await.unwrap();
+    assert_eq!(token_requests(&sim), before + 2, "the first MSP's token is still cached for it");
+}
+
+#[tokio::test]
 async fn a_wrong_client_secret_is_access_refused_and_never_shown() {
     let (_sim, client) = m365().await;
-    let wrong = M365AppCredentials {
-        client_id: CLIENT_ID.into(),
-        client_secret: SecretString::new("wrong-secret-value-456"),
-        publisher_identifier: None,
-    };
+    let wrong = M365AppCredentials::new(CLIENT_ID, SecretString::new("wrong-secret-value-456"));
 
     let error = client.list_content(&tenant(), &wrong, ContentType::Exchange, last_hour()).await.unwrap_err();
 

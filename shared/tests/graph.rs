@@ -33,7 +33,7 @@ fn tenant() -> TenantId {
 }
 
 fn credentials() -> M365AppCredentials {
-    M365AppCredentials { client_id: CLIENT_ID.into(), client_secret: SecretString::new(CLIENT_SECRET), publisher_identifier: None }
+    M365AppCredentials::new(CLIENT_ID, SecretString::new(CLIENT_SECRET))
 }
 
 /// Graph's format: 7 fractional digits and `Z`.
@@ -228,11 +228,7 @@ async fn a_management_api_token_is_not_accepted_by_graph() {
 async fn revoked_consent_and_a_wrong_secret_are_access_refused_without_secrets() {
     let (sim, client) = graph().await;
     let since = Utc::now() - TimeDelta::hours(1);
-    let wrong = M365AppCredentials {
-        client_id: CLIENT_ID.into(),
-        client_secret: SecretString::new("wrong-secret-value-xyz"),
-        publisher_identifier: None,
-    };
+    let wrong = M365AppCredentials::new(CLIENT_ID, SecretString::new("wrong-secret-value-xyz"));
     let error = client.alerts_updated_since(&tenant(), &wrong, since).await.unwrap_err();
     assert!(matches!(&error, SourceError::AccessRefused { code, .. } if code == "AADSTS7000215"), "{error:?}");
     assert!(!format!("{error} {error:?}").contains("wrong-secret-value-xyz"));

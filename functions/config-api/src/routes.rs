@@ -107,14 +107,7 @@ async fn set_m365_credentials(
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<M365CredentialsBody>,
 ) -> Result<StatusCode, Problem> {
-    state
-        .admin
-        .set_m365_credentials(
-            &msp,
-            &tenant_id(&raw)?,
-            M365AppCredentials { client_id: body.client_id, client_secret: body.client_secret, publisher_identifier: None },
-        )
-        .await?;
+    state.admin.set_m365_credentials(&msp, &tenant_id(&raw)?, M365AppCredentials::new(body.client_id, body.client_secret)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

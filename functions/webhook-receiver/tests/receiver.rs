@@ -258,8 +258,7 @@ async fn the_simulator_validates_and_notifies_a_served_receiver() {
         "aaaa0000-bb11-2222-33cc-444444dddddd".into(),
     );
     let tenant_id = TenantId::parse(TENANT_A).unwrap();
-    let credentials =
-        M365AppCredentials { client_id: CLIENT_ID.into(), client_secret: SecretString::new("s3cret"), publisher_identifier: None };
+    let credentials = M365AppCredentials::new(CLIENT_ID, SecretString::new("s3cret"));
     let address = format!("{base}/webhooks/o365/acme/{TENANT_A}");
     let registration = WebhookRegistration { address: address.clone(), auth_id: SecretString::new(AUTH_A) };
 

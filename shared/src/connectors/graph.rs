@@ -1,7 +1,7 @@
 //! Microsoft Graph security alerts (`GET /v1.0/security/alerts_v2`) as a [`SecurityAlertSource`].
 //!
 //! The app-only Graph token (scope `{graph}/.default`, e.g. `https://graph.microsoft.com/.default`)
-//! comes from the shared `identity::TokenProvider`, cached per (tenant, client id, scope) and separate from
+//! comes from the shared `identity::TokenProvider`, cached per (MSP, tenant, scope, credential fingerprint) and separate from
 //! the Management Activity API's token. Graph has no tenant in its URLs: the token decides whose
 //! alerts are listed.
 //!

@@ -3,9 +3,15 @@
 //!
 //! A token is requested with the OAuth2 client-credentials grant against the customer tenant's v2
 //! token endpoint (`{login}/{tenant}/oauth2/v2.0/token`, `scope={resource}/.default`). One token is
-//! valid for exactly one resource, so tokens are cached in memory per (tenant, client id, scope)
-//! until five minutes before they expire (half their lifetime when that is shorter). A connector
-//! whose token is refused (`401`) calls [`TokenProvider::forget`] and asks again.
+//! valid for exactly one resource, so tokens are cached in memory until five minutes before they
+//! expire (half their lifetime when that is shorter). A connector whose token is refused (`401`)
+//! calls [`TokenProvider::forget`] and asks again.
+//!
+//! A cached token is found by (MSP, tenant, scope, credential fingerprint) — see [`TokenKey`].
+//! The client id alone is no key: it is public (it appears in every consent URL), so keying by it
+//! would hand a token one MSP earned with a valid secret to another MSP that names the same
+//! tenant and app with a wrong one. The fingerprint is a SHA-256 of client id and secret; the
+//! secret itself is never kept.
 //!
 //! Token endpoint failures are classified here, once (`shared/reference/microsoft-apis.md` §1.6):
 //! consent missing or revoked, bad or expired secret, unknown tenant … are
@@ -16,7 +22,7 @@
 
 use super::{redact, retry_after, transport_failure, truncate_chars};
 use crate::error::SourceError;
-use crate::ids::TenantId;
+use crate::ids::{MspId, TenantId};
 use crate::secret::SecretString;
 use crate::tenant::M365AppCredentials;
 use reqwest::StatusCode;
@@ -37,8 +43,16 @@ const ACCESS_REFUSED_AADSTS: [u64; 8] = [700_016, 65_001, 500_011, 7_000_215, 7_
 /// AADSTS codes that mean "slow down": loop detected, tenant throttled.
 const THROTTLED_AADSTS: [u64; 2] = [50_196, 90_055];
 
-/// Cache key: (tenant, lower-cased client id, scope).
-type TokenKey = (String, String, String);
+/// What a cached token is found by: the MSP holding the credentials, the tenant, the scope and
+/// the fingerprint of the credentials that earned it (never the secret itself). Whoever presents
+/// a different secret, or holds the same one as another MSP, asks the token endpoint again.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct TokenKey {
+    msp_id: Option<MspId>,
+    tenant_id: TenantId,
+    scope: String,
+    credential_fingerprint: String,
+}
 
 /// Requests and caches app-only access tokens for many tenants, apps and resources.
 pub(crate) struct TokenProvider {
@@ -79,10 +93,15 @@ impl TokenProvider {
     }
 
     fn key(tenant_id: &TenantId, credentials: &M365AppCredentials, scope: &str) -> TokenKey {
-        (tenant_id.as_str().to_owned(), credentials.client_id.to_ascii_lowercase(), scope.to_owned())
+        TokenKey {
+            msp_id: credentials.msp_id.clone(),
+            tenant_id: tenant_id.clone(),
+            scope: scope.to_owned(),
+            credential_fingerprint: credentials.fingerprint(),
+        }
     }
 
-    /// Drops the cached token for (tenant, app, scope), e.g. after the API refused it.
+    /// Drops the cached token for (MSP, tenant, credentials, scope), e.g. after the API refused it.
     pub(crate) fn forget(&self, tenant_id: &TenantId, credentials: &M365AppCredentials, scope: &str) {
         self.cache().remove(&Self::key(tenant_id, credentials, scope));
     }
@@ -145,9 +164,9 @@ impl TokenProvider {
     }
 
     #[cfg(test)]
-    fn cache_for_tests(&self, tenant: &str, client_id: &str, scope: &str, token: &str) {
+    fn cache_for_tests(&self, tenant_id: &TenantId, credentials: &M365AppCredentials, scope: &str, token: &str) {
         self.cache().insert(
-            (tenant.into(), client_id.into(), scope.into()),
+            Self::key(tenant_id, credentials, scope),
             CachedToken { token: SecretString::new(token), refresh_at: Instant::now() + Duration::from_secs(60) },
         );
     }
@@ -315,32 +334,76 @@ mod tests {
     }
 
     fn credentials() -> M365AppCredentials {
-        M365AppCredentials { client_id: "App-ID".into(), client_secret: SecretString::new("secret"), publisher_identifier: None }
+        M365AppCredentials::new("App-ID", SecretString::new("secret")).held_by(&MspId::parse("acme").unwrap())
+    }
+
+    const MANAGE: &str = "https://manage.example/.default";
+    const GRAPH: &str = "https://graph.example/.default";
+
+    /// A provider whose login host is unreachable: anything not served from the cache fails.
+    fn offline_provider() -> TokenProvider {
+        TokenProvider::new(reqwest::Client::new(), "http://127.0.0.1:9/")
+    }
+
+    async fn served_from_cache(provider: &TokenProvider, credentials: &M365AppCredentials, scope: &str) -> Option<String> {
+        provider.token(&tenant(), credentials, scope).await.ok().map(|t| t.expose().to_owned())
     }
 
     #[tokio::test]
     async fn tokens_are_cached_per_scope_and_forgotten_per_scope() {
-        // The login host is unreachable: anything not served from the cache fails.
-        let provider = TokenProvider::new(reqwest::Client::new(), "http://127.0.0.1:9/");
-        let tenant = tenant();
-        provider.cache_for_tests(tenant.as_str(), "app-id", "https://manage.example/.default", "eyJ-manage");
-        provider.cache_for_tests(tenant.as_str(), "app-id", "https://graph.example/.default", "eyJ-graph");
-        let manage = provider.token(&tenant, &credentials(), "https://manage.example/.default").await.unwrap();
-        let graph = provider.token(&tenant, &credentials(), "https://graph.example/.default").await.unwrap();
-        assert_eq!((manage.expose(), graph.expose()), ("eyJ-manage", "eyJ-graph"), "one token per resource; client ids match in any case");
+        let provider = offline_provider();
+        provider.cache_for_tests(&tenant(), &credentials(), MANAGE, "eyJ-manage");
+        provider.cache_for_tests(&tenant(), &credentials(), GRAPH, "eyJ-graph");
+        assert_eq!(served_from_cache(&provider, &credentials(), MANAGE).await.as_deref(), Some("eyJ-manage"));
+        assert_eq!(served_from_cache(&provider, &credentials(), GRAPH).await.as_deref(), Some("eyJ-graph"), "one token per resource");
 
-        provider.forget(&tenant, &credentials(), "https://graph.example/.default");
-        assert!(matches!(
-            provider.token(&tenant, &credentials(), "https://graph.example/.default").await,
-            Err(SourceError::Unavailable(_))
-        ));
-        assert_eq!(provider.token(&tenant, &credentials(), "https://manage.example/.default").await.unwrap().expose(), "eyJ-manage");
+        provider.forget(&tenant(), &credentials(), GRAPH);
+        assert!(matches!(provider.token(&tenant(), &credentials(), GRAPH).await, Err(SourceError::Unavailable(_))));
+        assert_eq!(served_from_cache(&provider, &credentials(), MANAGE).await.as_deref(), Some("eyJ-manage"));
+    }
+
+    #[tokio::test]
+    async fn client_ids_match_in_any_case() {
+        let provider = offline_provider();
+        provider.cache_for_tests(&tenant(), &credentials(), MANAGE, "eyJ-manage");
+        let mut shouting = credentials();
+        shouting.client_id = "APP-ID".into();
+        assert_eq!(served_from_cache(&provider, &shouting, MANAGE).await.as_deref(), Some("eyJ-manage"));
+    }
+
+    #[tokio::test]
+    async fn a_token_earned_with_one_secret_is_never_served_to_another_secret() {
+        let provider = offline_provider();
+        provider.cache_for_tests(&tenant(), &credentials(), MANAGE, "eyJ-earned");
+        let mut wrong = credentials();
+        wrong.client_secret = SecretString::new("not-the-secret");
+        assert_eq!(served_from_cache(&provider, &wrong, MANAGE).await, None, "a wrong secret must ask the token endpoint");
+        let rotated = M365AppCredentials::new("App-ID", SecretString::new("new-secret")).held_by(&MspId::parse("acme").unwrap());
+        assert_eq!(served_from_cache(&provider, &rotated, MANAGE).await, None, "a changed secret must ask again");
+    }
+
+    #[tokio::test]
+    async fn a_token_one_msp_earned_is_never_served_to_another_msp() {
+        let provider = offline_provider();
+        provider.cache_for_tests(&tenant(), &credentials(), MANAGE, "eyJ-acme");
+        let other_msp = M365AppCredentials::new("App-ID", SecretString::new("secret")).held_by(&MspId::parse("other").unwrap());
+        assert_eq!(served_from_cache(&provider, &other_msp, MANAGE).await, None, "same tenant, app and even secret: still another MSP");
+        let no_msp = M365AppCredentials::new("App-ID", SecretString::new("secret"));
+        assert_eq!(served_from_cache(&provider, &no_msp, MANAGE).await, None);
+    }
+
+    #[test]
+    fn the_cache_key_holds_a_fingerprint_not_the_secret() {
+        let key = TokenProvider::key(&tenant(), &credentials(), MANAGE);
+        assert!(!format!("{key:?}").contains("secret\""), "{key:?}");
+        assert_ne!(key.credential_fingerprint, "secret");
+        assert_eq!(key.credential_fingerprint.len(), 64);
     }
 
     #[test]
     fn debug_output_has_no_tokens() {
         let provider = TokenProvider::new(reqwest::Client::new(), "https://login.example");
-        provider.cache_for_tests("t", "c", "s", "eyJ-secret-token");
+        provider.cache_for_tests(&tenant(), &credentials(), MANAGE, "eyJ-secret-token");
         assert!(!format!("{provider:?}").contains("eyJ-secret-token"));
     }
 }

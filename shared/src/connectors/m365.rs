@@ -2,7 +2,7 @@
 //!
 //! Authentication is the OAuth2 client-credentials grant against the customer tenant's v2 token
 //! endpoint (`{login}/{tenant}/oauth2/v2.0/token`, scope `{management}/.default`). Tokens come
-//! from the shared `identity::TokenProvider`, cached per (tenant, client id, scope) until five minutes
+//! from the shared `identity::TokenProvider`, cached per (MSP, tenant, scope, credential fingerprint) until five minutes
 //! before they expire; a `401` from the API drops the cached token and retries once with a fresh
 //! one.
 //!
@@ -582,8 +582,7 @@ mod tests {
     #[test]
     fn an_msps_own_publisher_identifier_replaces_the_deployments() {
         let client = client();
-        let mut credentials =
-            M365AppCredentials { client_id: "app".into(), client_secret: SecretString::new("s"), publisher_identifier: None };
+        let mut credentials = M365AppCredentials::new("app", SecretString::new("s"));
         assert_eq!(client.publisher(&credentials), "pub-guid");
         credentials.publisher_identifier = Some("msp-own-guid".into());
         assert_eq!(client.publisher(&credentials), "msp-own-guid");

@@ -340,27 +340,14 @@ mod tests {
         let (service, secrets) = service();
         let acme = MspId::parse("acme").unwrap();
         service.register_tenant(&acme, tenant_id(), "Contoso", vec![]).await.unwrap();
-        service
-            .set_m365_credentials(
-                &acme,
-                &tenant_id(),
-                M365AppCredentials { client_id: "app".into(), client_secret: SecretString::new("s3cret"), publisher_identifier: None },
-            )
-            .await
-            .unwrap();
+        service.set_m365_credentials(&acme, &tenant_id(), M365AppCredentials::new("app", SecretString::new("s3cret"))).await.unwrap();
         let stored = secrets.get_secret(&SecretName::m365_app(&acme, &tenant_id())).await.unwrap().unwrap();
         assert!(stored.expose().contains("s3cret"));
         let tenant = service.tenant(&acme, &tenant_id()).await.unwrap();
         assert!(tenant.m365_credentials_set);
         assert!(!serde_json::to_string(&tenant).unwrap().contains("s3cret"));
         assert!(matches!(
-            service
-                .set_m365_credentials(
-                    &acme,
-                    &tenant_id(),
-                    M365AppCredentials { client_id: "app".into(), client_secret: SecretString::new(" "), publisher_identifier: None }
-                )
-                .await,
+            service.set_m365_credentials(&acme, &tenant_id(), M365AppCredentials::new("app", SecretString::new(" "))).await,
             Err(AdminError::Invalid(_))
         ));
     }

@@ -419,8 +419,10 @@ impl PollService {
     async fn credentials(&self, tenant: &Tenant) -> Result<M365AppCredentials, PollError> {
         let name = SecretName::m365_app(&tenant.msp_id, &tenant.tenant_id);
         let secret = self.secrets.get_secret(&name).await?.ok_or_else(|| PollError::MissingCredentials(tenant.tenant_id.to_string()))?;
-        let mut credentials: M365AppCredentials = serde_json::from_str(secret.expose())
+        let credentials: M365AppCredentials = serde_json::from_str(secret.expose())
             .map_err(|_| PollError::Secret(SecretError::Malformed { name: name.as_str().to_owned() }))?;
+        // Tokens these credentials earn are cached for this MSP alone.
+        let mut credentials = credentials.held_by(&tenant.msp_id);
         // Each MSP's calls count against its own PublisherIdentifier quota when it set one.
         credentials.publisher_identifier =
             self.config.get_msp(&tenant.msp_id).await?.and_then(|m| m.publisher_identifier).map(|p| p.to_string());
