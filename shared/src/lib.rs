@@ -28,6 +28,13 @@ pub mod contract;
 #[cfg(feature = "connectors")]
 pub mod connectors;
 
+/// Without the `connectors` feature, only the destination URL rules (the config API checks
+/// addresses before saving them, with or without HTTP clients).
+#[cfg(not(feature = "connectors"))]
+pub mod connectors {
+    pub mod destination_url;
+}
+
 #[cfg(feature = "aws")]
 pub mod aws;
 

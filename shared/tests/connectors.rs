@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use vigil::alert::{Alert, AlertStatus, Category, Fact, Severity};
 use vigil::connectors::connectwise::{ConnectWiseClient, ConnectWiseSinkProvider};
+use vigil::connectors::destination_url::{DestinationPolicy, destination_http_client};
 use vigil::connectors::http_client;
 use vigil::connectors::m365::{M365Endpoints, ManagementActivityClient};
 use vigil::error::{Classified, ErrorClass, SinkError, SourceError};
@@ -266,6 +267,13 @@ fn alert(user: &str) -> Alert {
     }
 }
 
+/// The simulator listens on 127.0.0.1 over http: the local stack's opt-in.
+const LOCAL: DestinationPolicy = DestinationPolicy::LOOPBACK_ALLOWED;
+
+fn local_http() -> reqwest::Client {
+    destination_http_client(LOCAL).unwrap()
+}
+
 fn cw_settings(sim: &ConnectWiseSimHandle) -> ConnectWiseSettings {
     ConnectWiseSettings { api_root: sim.api_root(), board_id: Some(1), priorities: PriorityMap { high: Some(8), ..PriorityMap::default() } }
 }
@@ -281,7 +289,7 @@ fn cw_credentials(sim: &cw_sim::ConnectWiseCredentials) -> ConnectWiseCredential
 
 async fn connectwise() -> (ConnectWiseSimHandle, ConnectWiseClient) {
     let sim = ConnectWiseSim::start(cw_sim::ConnectWiseCredentials::sample()).await.unwrap();
-    let client = ConnectWiseClient::new(http_client().unwrap(), cw_settings(&sim), cw_credentials(&sim.credentials()));
+    let client = ConnectWiseClient::new(local_http(), cw_settings(&sim), cw_credentials(&sim.credentials())).with_destination_policy(LOCAL);
     (sim, client)
 }
 
@@ -362,7 +370,7 @@ async fn wrong_keys_are_unauthorized_and_no_error_shows_the_private_key() {
     let (sim, _client) = connectwise().await;
     let mut wrong = cw_credentials(&sim.credentials());
     wrong.private_key = SecretString::new("WrongPrivateKey-0042");
-    let client = ConnectWiseClient::new(http_client().unwrap(), cw_settings(&sim), wrong);
+    let client = ConnectWiseClient::new(local_http(), cw_settings(&sim), wrong).with_destination_policy(LOCAL);
 
     let error = client.create_ticket(&alert("alice@contoso.com"), COMPANY_ID).await.unwrap_err();
 
@@ -375,10 +383,26 @@ async fn wrong_keys_are_unauthorized_and_no_error_shows_the_private_key() {
 }
 
 #[tokio::test]
+async fn without_the_loopback_opt_in_a_psa_on_loopback_is_never_called() {
+    let (sim, _client) = connectwise().await;
+    let strict = ConnectWiseClient::new(
+        destination_http_client(DestinationPolicy::STRICT).unwrap(),
+        cw_settings(&sim),
+        cw_credentials(&sim.credentials()),
+    );
+
+    let error = strict.create_ticket(&alert("alice@contoso.com"), COMPANY_ID).await.unwrap_err();
+
+    assert!(matches!(&error, SinkError::Rejected(m) if m.contains("must use https")), "{error:?}");
+    assert_eq!(error.class(), ErrorClass::Permanent);
+    assert!(sim.tickets().is_empty());
+}
+
+#[tokio::test]
 async fn an_unreachable_psa_is_unavailable() {
     let (sim, _client) = connectwise().await;
     let settings = ConnectWiseSettings { api_root: "http://127.0.0.1:1/v4_6_release/apis/3.0".into(), ..cw_settings(&sim) };
-    let client = ConnectWiseClient::new(http_client().unwrap(), settings, cw_credentials(&sim.credentials()));
+    let client = ConnectWiseClient::new(local_http(), settings, cw_credentials(&sim.credentials())).with_destination_policy(LOCAL);
     let error = client.find_ticket(&alert("alice@contoso.com")).await.unwrap_err();
     assert!(matches!(error, SinkError::Unavailable(_)), "{error:?}");
 }
@@ -392,7 +416,7 @@ async fn the_provider_builds_a_working_sink_from_stored_settings_and_keys() {
     config.put_connectwise_settings(&msp, &cw_settings(&sim)).await.unwrap();
     let keys = serde_json::to_string(&cw_credentials(&sim.credentials())).unwrap();
     secrets.put_secret(&SecretName::connectwise(&msp), &SecretString::new(keys)).await.unwrap();
-    let provider = ConnectWiseSinkProvider::new(config, secrets, http_client().unwrap());
+    let provider = ConnectWiseSinkProvider::new(config, secrets, local_http()).with_destination_policy(LOCAL);
 
     let sink = provider.sink_for(&msp, Destination::ConnectWise).await.unwrap();
     let alert = alert("alice@contoso.com");

@@ -24,11 +24,12 @@ mod tuning_routes;
 
 use aws_config::SdkConfig;
 use axum::Router;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use vigil::aws::dynamodb::{DynamoAlertStore, DynamoConfigStore, DynamoIngestState};
 use vigil::aws::policy_store::DynamoPolicyStore;
 use vigil::aws::secrets::SecretsManagerStore;
 use vigil::clock::SystemClock;
+use vigil::connectors::destination_url::DestinationPolicy;
 use vigil::services::admin::AdminService;
 use vigil::services::tuning::TuningService;
 use vigil::settings::{ConfigError, required};
@@ -51,6 +52,9 @@ pub struct Config {
     pub state_table: String,
     /// `SECRET_PREFIX`.
     pub secret_prefix: String,
+    /// `DESTINATION_ALLOW_LOOPBACK` (default `false`; only the local stack sets it): which PSA
+    /// addresses the API accepts.
+    pub destination_policy: DestinationPolicy,
 }
 
 impl Config {
@@ -64,13 +68,28 @@ impl Config {
             alerts_table: required(lookup, "ALERTS_TABLE")?,
             state_table: required(lookup, "STATE_TABLE")?,
             secret_prefix: required(lookup, "SECRET_PREFIX")?,
+            destination_policy: DestinationPolicy::from_lookup(lookup)?,
         })
     }
+}
+
+/// The process's [`DestinationPolicy`], set once by [`build`] from [`Config::destination_policy`].
+static DESTINATION_POLICY: OnceLock<DestinationPolicy> = OnceLock::new();
+
+/// The policy PSA addresses are checked with: the one [`build`] was configured with, strict
+/// when `build` never ran (an [`AppState`] assembled by hand, as in tests). A process-wide
+/// setting rather than a field of [`AppState`], so every place that assembles one stays as is.
+#[must_use]
+pub fn destination_policy() -> DestinationPolicy {
+    DESTINATION_POLICY.get().copied().unwrap_or_default()
 }
 
 /// Builds the state once per container.
 #[must_use]
 pub fn build(config: &Config, sdk: &SdkConfig) -> AppState {
+    if *DESTINATION_POLICY.get_or_init(|| config.destination_policy) != config.destination_policy {
+        tracing::warn!(policy = ?destination_policy(), "the destination policy is set once per process; a different one is ignored");
+    }
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let config_store = Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone()));
     let alert_store = Arc::new(DynamoAlertStore::new(dynamo.clone(), config.alerts_table.clone()));

@@ -151,7 +151,7 @@ async fn set_connectwise(
         private_key: body.private_key,
         client_id: body.client_id,
     };
-    state.admin.set_connectwise(&msp, settings, credentials).await?;
+    state.admin.set_connectwise(&msp, settings, credentials, crate::destination_policy()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

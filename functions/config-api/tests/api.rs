@@ -164,6 +164,37 @@ async fn credentials_are_write_only_and_never_echoed() {
 }
 
 #[tokio::test]
+async fn an_unsafe_psa_address_is_refused_with_a_problem_naming_api_root() {
+    let api = api().await;
+    let with_root = |api_root: &str| json!({"api_root": api_root, "company_id": "acme", "public_key": "pub", "private_key": "priv-secret", "client_id": "cid"});
+    for (api_root, reason) in [
+        ("http://api-na.myconnectwise.net/v4_6_release/apis/3.0", "must use https"),
+        ("https://127.0.0.1/v4_6_release/apis/3.0", "not a public address"),
+        ("http://127.0.0.1:8080/v4_6_release/apis/3.0", "must use https"),
+        ("https://[::1]/v4_6_release/apis/3.0", "not a public address"),
+        ("https://[::ffff:10.0.0.5]/v4_6_release/apis/3.0", "not a public address"),
+        ("https://10.0.0.5/v4_6_release/apis/3.0", "not a public address"),
+        ("https://192.168.1.10/v4_6_release/apis/3.0", "not a public address"),
+        ("https://169.254.169.254/v4_6_release/apis/3.0", "not a public address"),
+        ("https://[fe80::1]/v4_6_release/apis/3.0", "not a public address"),
+        ("https://api-na.myconnectwise.net:22/v4_6_release/apis/3.0", "port 22 is not allowed"),
+        ("http://localhost@evil.example/v4_6_release/apis/3.0", "must not contain a user name or password"),
+        ("https://user:pw@api-na.myconnectwise.net/v4_6_release/apis/3.0", "must not contain a user name or password"),
+        ("https://localhost/v4_6_release/apis/3.0", "names this machine"),
+        ("https://cw/v4_6_release/apis/3.0", "not a fully qualified host name"),
+    ] {
+        let refused = api.acme("PUT", "/v1/psa/connectwise", Some(with_root(api_root))).await;
+        assert_problem(&refused, StatusCode::UNPROCESSABLE_ENTITY);
+        let detail = refused.2["detail"].as_str().unwrap();
+        assert!(detail.starts_with("api_root: ") && detail.contains(reason), "{api_root}: {detail}");
+        assert!(!refused.2.to_string().contains("priv-secret"));
+    }
+    assert_eq!(api.acme("GET", "/v1/psa/connectwise", None).await.0, StatusCode::NOT_FOUND, "nothing was saved");
+    let accepted = with_root("https://api-na.myconnectwise.net/v4_6_release/apis/3.0");
+    assert_eq!(api.acme("PUT", "/v1/psa/connectwise", Some(accepted)).await.0, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
 async fn an_msp_chooses_a_tenants_streams_and_sees_their_health() {
     let api = api().await;
     api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": TENANT, "name": "Contoso"}))).await;

@@ -11,6 +11,7 @@ use vigil::aws::policy_store::DynamoPolicyStore;
 use vigil::aws::secrets::SecretsManagerStore;
 use vigil::clock::SystemClock;
 use vigil::connectors::connectwise::ConnectWiseSinkProvider;
+use vigil::connectors::destination_url::{DestinationPolicy, destination_http_client};
 use vigil::lambda::metrics::MetricSet;
 use vigil::lambda::sqs_batch::process_batch;
 use vigil::secret_cache::CachingSecretStore;
@@ -29,6 +30,9 @@ pub struct Config {
     /// `DELIVERY_LEASE_SECONDS` (default 60): how long one invocation owns a delivery;
     /// at least the function timeout.
     pub lease_seconds: i64,
+    /// `DESTINATION_ALLOW_LOOPBACK` (default `false`; only the local stack sets it): which PSA
+    /// addresses the dispatcher will call.
+    pub destination_policy: DestinationPolicy,
 }
 
 impl Config {
@@ -42,6 +46,7 @@ impl Config {
             alerts_table: required(lookup, "ALERTS_TABLE")?,
             secret_prefix: required(lookup, "SECRET_PREFIX")?,
             lease_seconds: parsed_or(lookup, "DELIVERY_LEASE_SECONDS", 60)?,
+            destination_policy: DestinationPolicy::from_lookup(lookup)?,
         })
     }
 }
@@ -61,7 +66,10 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Result<DispatchService, reqwes
         config: config_store.clone(),
         alerts: Arc::new(DynamoAlertStore::new(dynamo.clone(), config.alerts_table.clone())),
         policies: Arc::new(DynamoPolicyStore::new(dynamo, config.config_table.clone())),
-        sinks: Arc::new(ConnectWiseSinkProvider::new(config_store, secrets, vigil::connectors::http_client()?)),
+        sinks: Arc::new(
+            ConnectWiseSinkProvider::new(config_store, secrets, destination_http_client(config.destination_policy)?)
+                .with_destination_policy(config.destination_policy),
+        ),
         clock: Arc::new(SystemClock),
         settings: DispatchSettings { lease: chrono::Duration::seconds(config.lease_seconds.max(1)) },
     })

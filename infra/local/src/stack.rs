@@ -193,6 +193,9 @@ impl LocalStack {
             ("M365_LOGIN_BASE".to_owned(), m365.login_base()),
             ("M365_MANAGEMENT_BASE".to_owned(), m365.management_base()),
             ("M365_GRAPH_BASE".to_owned(), m365.graph_base()),
+            // The ConnectWise simulator listens on 127.0.0.1 over http: an explicit opt-in that
+            // template.yaml never makes (see vigil::connectors::destination_url).
+            (vigil::connectors::destination_url::ALLOW_LOOPBACK_VARIABLE.to_owned(), "true".to_owned()),
         ]);
         if let Some(lease) = options.delivery_lease_seconds {
             overrides.insert("DELIVERY_LEASE_SECONDS".into(), lease.to_string());

@@ -10,8 +10,14 @@
 //! timeouts, connection failures and 5xx are [`SinkError::Unavailable`], `401`/`403` are
 //! [`SinkError::Unauthorized`], anything else is [`SinkError::Rejected`] with ConnectWise's
 //! `code`, `message` and per-field `errors`. The keys never appear in an error or a log line.
+//!
+//! The API root is an MSP-supplied address: the provider refuses to build a client for one the
+//! [`DestinationPolicy`] refuses, the client checks every request URL again, and the dispatcher
+//! hands both the [`super::destination_url::destination_http_client`] (public addresses only,
+//! no redirect to another host).
 //! Wire format: `shared/reference/psa-apis.md` §1.
 
+use super::destination_url::DestinationPolicy;
 use super::{redact, retry_after, transport_failure, truncate_chars};
 use crate::alert::{Alert, Severity};
 use crate::error::{SecretError, SinkError};
@@ -164,6 +170,8 @@ pub struct ConnectWiseClient {
     headers: Option<HeaderMap>,
     /// Kept only to scrub it from anything the server echoes back.
     private_key: crate::secret::SecretString,
+    /// Checked on every request URL (strict unless the local stack opts into loopback).
+    policy: DestinationPolicy,
 }
 
 impl std::fmt::Debug for ConnectWiseClient {
@@ -195,11 +203,26 @@ struct NoteText {
 }
 
 impl ConnectWiseClient {
-    /// A client using `settings.api_root` (e.g. `https://api-na.myconnectwise.net/v4_6_release/apis/3.0`).
+    /// A client using `settings.api_root` (e.g. `https://api-na.myconnectwise.net/v4_6_release/apis/3.0`),
+    /// under the strict [`DestinationPolicy`]: a request to a refused address is never sent.
     #[must_use]
     pub fn new(http: reqwest::Client, settings: ConnectWiseSettings, credentials: ConnectWiseCredentials) -> Self {
         let api_root = settings.api_root.trim().trim_end_matches('/').to_owned();
-        Self { http, api_root, headers: request_headers(&credentials), private_key: credentials.private_key, settings }
+        Self {
+            http,
+            api_root,
+            headers: request_headers(&credentials),
+            private_key: credentials.private_key,
+            settings,
+            policy: DestinationPolicy::STRICT,
+        }
+    }
+
+    /// The same client under `policy` (the local stack's loopback opt-in).
+    #[must_use]
+    pub fn with_destination_policy(mut self, policy: DestinationPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Sends one request; a success is returned as its body text.
@@ -214,7 +237,11 @@ impl ConnectWiseClient {
         let Some(headers) = &self.headers else {
             return Err(SinkError::Unauthorized("the ConnectWise client id or API keys contain characters that cannot be sent".into()));
         };
-        let mut request = self.http.request(method, format!("{}{path}", self.api_root)).headers(headers.clone());
+        let url = self
+            .policy
+            .validate(&format!("{}{path}", self.api_root))
+            .map_err(|refused| SinkError::Rejected(format!("{operation}: the ConnectWise api_root is refused: {refused}")))?;
+        let mut request = self.http.request(method, url).headers(headers.clone());
         if !query.is_empty() {
             request = request.query(query);
         }
@@ -365,6 +392,7 @@ pub struct ConnectWiseSinkProvider {
     config: Arc<dyn ConfigStore>,
     secrets: Arc<dyn SecretStore>,
     http: reqwest::Client,
+    policy: DestinationPolicy,
     ttl: Duration,
     clients: Mutex<HashMap<MspId, (Instant, Arc<ConnectWiseClient>)>>,
 }
@@ -376,10 +404,19 @@ impl std::fmt::Debug for ConnectWiseSinkProvider {
 }
 
 impl ConnectWiseSinkProvider {
-    /// A provider reading settings from `config` and keys from `secrets`.
+    /// A provider reading settings from `config` and keys from `secrets`, under the strict
+    /// [`DestinationPolicy`]. `http` should be a
+    /// [`super::destination_url::destination_http_client`] of the same policy.
     #[must_use]
     pub fn new(config: Arc<dyn ConfigStore>, secrets: Arc<dyn SecretStore>, http: reqwest::Client) -> Self {
-        Self { config, secrets, http, ttl: CLIENT_CACHE_TTL, clients: Mutex::new(HashMap::new()) }
+        Self { config, secrets, http, policy: DestinationPolicy::STRICT, ttl: CLIENT_CACHE_TTL, clients: Mutex::new(HashMap::new()) }
+    }
+
+    /// Changes the policy the stored `api_root` must meet (the local stack's loopback opt-in).
+    #[must_use]
+    pub fn with_destination_policy(mut self, policy: DestinationPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Changes how long a built client is reused (zero: reload every time).
@@ -396,11 +433,17 @@ impl ConnectWiseSinkProvider {
 
     async fn build(&self, msp_id: &MspId) -> Result<ConnectWiseClient, SinkSetupError> {
         let settings = self.config.get_connectwise_settings(msp_id).await?.ok_or(SinkSetupError::NotConfigured("ConnectWise"))?;
+        if let Err(refused) = self.policy.validate(&settings.api_root) {
+            // Saved before the rules existed, or edited in the store: permanent until the MSP
+            // saves a permitted address. No request is made.
+            tracing::warn!(msp_id = %msp_id, reason = %refused, "the stored ConnectWise api_root is refused");
+            return Err(SinkSetupError::NotConfigured("a permitted ConnectWise api_root"));
+        }
         let name = SecretName::connectwise(msp_id);
         let secret = self.secrets.get_secret(&name).await?.ok_or(SinkSetupError::NotConfigured("ConnectWise"))?;
         let credentials: ConnectWiseCredentials =
             serde_json::from_str(secret.expose()).map_err(|_| SecretError::Malformed { name: name.as_str().to_owned() })?;
-        Ok(ConnectWiseClient::new(self.http.clone(), settings, credentials))
+        Ok(ConnectWiseClient::new(self.http.clone(), settings, credentials).with_destination_policy(self.policy))
     }
 }
 
@@ -618,5 +661,44 @@ mod tests {
         let a = uncached.sink_for(&msp, Destination::ConnectWise).await.unwrap();
         let b = uncached.sink_for(&msp, Destination::ConnectWise).await.unwrap();
         assert!(!Arc::ptr_eq(&a, &b), "an expired client is rebuilt");
+    }
+
+    #[tokio::test]
+    async fn the_provider_builds_no_client_for_a_stored_api_root_the_policy_refuses() {
+        let config = Arc::new(MemoryConfigStore::default());
+        let secrets = Arc::new(MemorySecretStore::default());
+        let msp = MspId::parse("acme").unwrap();
+        secrets
+            .put_secret(&SecretName::connectwise(&msp), &SecretString::new(serde_json::to_string(&client_credentials()).unwrap()))
+            .await
+            .unwrap();
+        let provider = ConnectWiseSinkProvider::new(config.clone(), secrets.clone(), reqwest::Client::new());
+        for api_root in
+            ["http://cw.example/v4_6_release/apis/3.0", "https://169.254.169.254/apis/3.0", "http://localhost@evil.example/apis/3.0"]
+        {
+            config.put_connectwise_settings(&msp, &ConnectWiseSettings { api_root: api_root.into(), ..settings() }).await.unwrap();
+            let refused = provider.sink_for(&msp, Destination::ConnectWise).await.err().unwrap();
+            assert!(matches!(refused, SinkSetupError::NotConfigured(_)), "{api_root}: {refused:?}");
+            assert_eq!(refused.to_string(), "the MSP has not configured a permitted ConnectWise api_root");
+        }
+        let local = ConnectWiseSettings { api_root: "http://127.0.0.1:9/v4_6_release/apis/3.0".into(), ..settings() };
+        config.put_connectwise_settings(&msp, &local).await.unwrap();
+        assert!(provider.sink_for(&msp, Destination::ConnectWise).await.is_err(), "strict by default");
+        let opted_in = ConnectWiseSinkProvider::new(config, secrets, reqwest::Client::new())
+            .with_destination_policy(DestinationPolicy::LOOPBACK_ALLOWED);
+        assert!(opted_in.sink_for(&msp, Destination::ConnectWise).await.is_ok(), "the local stack's opt-in");
+    }
+
+    #[tokio::test]
+    async fn the_client_sends_nothing_to_a_refused_address() {
+        let refused = ConnectWiseSettings { api_root: "http://10.0.0.5:22/v4_6_release/apis/3.0".into(), ..settings() };
+        let client = ConnectWiseClient::new(reqwest::Client::new(), refused, client_credentials());
+        let error = client.find_ticket(&alert()).await.unwrap_err();
+        assert!(matches!(&error, SinkError::Rejected(m) if m.contains("api_root is refused")), "{error:?}");
+        assert_eq!(error.class(), ErrorClass::Permanent);
+        let loopback = ConnectWiseSettings { api_root: "http://127.0.0.1:1/v4_6_release/apis/3.0".into(), ..settings() };
+        let client = ConnectWiseClient::new(reqwest::Client::new(), loopback, client_credentials())
+            .with_destination_policy(DestinationPolicy::LOOPBACK_ALLOWED);
+        assert!(matches!(client.find_ticket(&alert()).await, Err(SinkError::Unavailable(_))), "allowed, so tried (nothing listens)");
     }
 }

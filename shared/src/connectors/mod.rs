@@ -6,8 +6,12 @@
 //! ([`crate::error::SourceError`], [`crate::error::SinkError`]): throttling keeps the server's
 //! `Retry-After`, timeouts, connection failures and 5xx are transient, refusals are permanent.
 //! No error message or log line ever carries a secret (client secret, access token, PSA keys).
+//!
+//! Every address an MSP configures is checked by [`destination_url`] when saved, when a client
+//! is built, and at connection time.
 
 pub mod connectwise;
+pub mod destination_url;
 pub mod graph;
 pub(crate) mod identity;
 pub mod m365;
@@ -28,12 +32,17 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// # Errors
 /// When the TLS backend cannot be initialised.
 pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    http_client_builder().build()
+}
+
+/// The settings of [`http_client`], for clients that add to them
+/// ([`destination_url::destination_http_client`]).
+pub(crate) fn http_client_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
         .pool_idle_timeout(Duration::from_secs(50))
         .user_agent(concat!("vigil/", env!("CARGO_PKG_VERSION")))
-        .build()
 }
 
 /// The delay a response asks for in its `Retry-After` header, if any (see [`parse_retry_after`]).

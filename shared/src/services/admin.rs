@@ -182,21 +182,25 @@ impl AdminService {
     }
 
     /// Connects the MSP's ConnectWise Manage: settings in the config store, keys in the secret store.
+    /// `policy` decides which `api_root` addresses are acceptable (strict everywhere but the
+    /// local stack; see [`crate::connectors::destination_url`]).
     ///
     /// # Errors
-    /// Invalid for a bad URL or blank keys.
+    /// Invalid for a refused or malformed URL (the message starts with `api_root: `) or blank keys.
     pub async fn set_connectwise(
         &self,
         msp_id: &MspId,
         settings: ConnectWiseSettings,
         credentials: ConnectWiseCredentials,
+        policy: crate::connectors::destination_url::DestinationPolicy,
     ) -> Result<(), AdminError> {
-        let root = settings.api_root.trim_end_matches('/');
-        if !(root.starts_with("https://") || root.starts_with("http://127.0.0.1") || root.starts_with("http://localhost"))
-            || !root.contains("/apis/3.0")
-        {
+        let root = settings.api_root.trim().trim_end_matches('/');
+        if let Err(refused) = policy.validate(root) {
+            return Err(AdminError::Invalid(format!("api_root: {refused}")));
+        }
+        if !root.contains("/apis/3.0") {
             return Err(AdminError::Invalid(
-                "api_root must be an https URL ending in /apis/3.0, e.g. https://api-na.myconnectwise.net/v4_6_release/apis/3.0".into(),
+                "api_root: must end in /apis/3.0, e.g. https://api-na.myconnectwise.net/v4_6_release/apis/3.0".into(),
             ));
         }
         if [&credentials.company_id, &credentials.public_key, &credentials.client_id].iter().any(|v| v.trim().is_empty())
