@@ -3,10 +3,12 @@
 
 use crate::AppState;
 use crate::problem::Problem;
-use axum::extract::rejection::JsonRejection;
+use crate::strict_json::{BodyError, parse_object};
+use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use vigil::ids::MspId;
@@ -29,7 +31,9 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// A JSON body; malformed JSON, a wrong content type or wrong fields become problem+json.
+/// A JSON object body, read strictly ([`crate::strict_json`]): a body over the route's size limit
+/// is 413, one nested too deep or not JSON is 400, a wrong content type 415, and a top level that
+/// is not an object or a field of the wrong type 422 naming the field — all problem+json.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
@@ -37,14 +41,27 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = Problem;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(JsonRejection::JsonDataError(e)) => Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid request", e.body_text())),
-            Err(JsonRejection::JsonSyntaxError(e)) => Err(Problem::bad_request(format!("malformed JSON: {}", e.body_text()))),
-            Err(JsonRejection::MissingJsonContentType(_)) => {
-                Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type", "send Content-Type: application/json"))
+        if !is_json(request.headers()) {
+            return Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type", "send Content-Type: application/json"));
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "Payload too large", "the body is larger than this route accepts")
+            } else {
+                Problem::bad_request(rejection.body_text())
             }
-            Err(other) => Err(Problem::bad_request(other.body_text())),
+        })?;
+        match parse_object(&bytes) {
+            Ok(value) => Ok(ApiJson(value)),
+            Err(BodyError::Malformed(detail)) => Err(Problem::bad_request(detail)),
+            Err(BodyError::Invalid(detail)) => Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid request", detail)),
         }
     }
+}
+
+/// `application/json`, or any `application/…+json`, with or without parameters.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }

@@ -20,6 +20,7 @@
 pub mod extract;
 pub mod problem;
 mod routes;
+pub mod strict_json;
 mod tuning_routes;
 
 use aws_config::SdkConfig;
@@ -111,7 +112,15 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> AppState {
     }
 }
 
+/// Largest body most routes accept (tenants, credentials, suppressions, triage …).
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+/// Largest body of `POST /v1/policies` and `PUT /v1/policies/{id}`.
+pub const POLICY_BODY_LIMIT: usize = 256 * 1024;
+/// Largest body of `POST /v1/policies/test` (sample records included); under Lambda's 6 MB
+/// payload limit, so the caller gets a 413 problem rather than a gateway error.
+pub const POLICY_TEST_BODY_LIMIT: usize = 5 * 1024 * 1024;
+
 /// The router, callable in tests without a network.
 pub fn app(state: AppState) -> Router {
-    routes::router().with_state(state)
+    routes::router().layer(axum::extract::DefaultBodyLimit::max(DEFAULT_BODY_LIMIT)).with_state(state)
 }

@@ -6,7 +6,7 @@ use crate::AppState;
 use crate::extract::{ApiJson, Caller};
 use crate::problem::Problem;
 use crate::routes::tenant_id;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -18,9 +18,12 @@ use vigil::services::tuning::{AlertFilter, NewSuppression, SuppressFromAlert, Tr
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/policies", get(list_policies).post(create_policy))
-        .route("/v1/policies/test", post(test_policy))
-        .route("/v1/policies/{policy_id}", get(get_policy).put(replace_policy).delete(delete_policy))
+        .route("/v1/policies", get(list_policies).post(create_policy).layer(DefaultBodyLimit::max(crate::POLICY_BODY_LIMIT)))
+        .route("/v1/policies/test", post(test_policy).layer(DefaultBodyLimit::max(crate::POLICY_TEST_BODY_LIMIT)))
+        .route(
+            "/v1/policies/{policy_id}",
+            get(get_policy).put(replace_policy).delete(delete_policy).layer(DefaultBodyLimit::max(crate::POLICY_BODY_LIMIT)),
+        )
         .route("/v1/tenants/{tenant_id}/policies/{policy_id}", put(switch_policy))
         .route("/v1/tenants/{tenant_id}/policy-context", put(set_policy_context))
         .route("/v1/suppressions", get(list_suppressions).post(create_suppression))
