@@ -3,6 +3,7 @@
 //! on the same alert and later matches in the same window only raise its hit count.
 
 use crate::ids::{AlertId, MspId, PolicyId, RecordId, TenantId};
+use crate::limits::{TRIAGE_COMMENT_BYTES, TRIAGE_COMMENTS_KEPT, TRIAGE_HISTORY_KEPT};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -249,6 +250,10 @@ pub struct AlertDetail {
     /// The policy's daily ticket limit per tenant, applied by dispatch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daily_limit: Option<u32>,
+    /// Whether texts were cut or entries left out to keep the alert within
+    /// [`crate::limits::ALERT_BYTES`] (see [`Alert::fit_within`]); the counts stay exact.
+    #[serde(default)]
+    pub truncated: bool,
 }
 
 /// What one matching record brings to its alert beyond being counted.
@@ -286,20 +291,51 @@ pub struct TriageChange {
     pub to: Option<String>,
 }
 
-/// How many history entries and comments an alert keeps (the oldest go first).
-pub const TRIAGE_KEPT: usize = 100;
-
-/// Triage state of an alert.
+/// Triage state of an alert. Comments and history are bounded (see [`Triage::bound`]); what
+/// was dropped is counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Triage {
     #[serde(default)]
     pub assignee: Option<String>,
     #[serde(default)]
     pub classification: Option<Classification>,
+    /// The newest comments, oldest first.
     #[serde(default)]
     pub comments: Vec<Comment>,
+    /// The newest changes, oldest first.
     #[serde(default)]
     pub history: Vec<TriageChange>,
+    /// Older comments no longer kept.
+    #[serde(default)]
+    pub comments_dropped: u64,
+    /// Older history entries no longer kept.
+    #[serde(default)]
+    pub history_dropped: u64,
+}
+
+impl Triage {
+    /// Drops the oldest comments and history entries beyond what an alert keeps: at most
+    /// [`TRIAGE_COMMENTS_KEPT`] comments whose texts together fit [`TRIAGE_COMMENT_BYTES`], and
+    /// [`TRIAGE_HISTORY_KEPT`] history entries. Counts what it drops.
+    pub fn bound(&mut self) {
+        let mut total = 0;
+        let kept = self
+            .comments
+            .iter()
+            .rev()
+            .take(TRIAGE_COMMENTS_KEPT)
+            .take_while(|c| {
+                total += c.text.len();
+                total <= TRIAGE_COMMENT_BYTES
+            })
+            .count();
+        let dropped = self.comments.len() - kept;
+        self.comments.drain(..dropped);
+        self.comments_dropped += dropped as u64;
+        let dropped = self.history.len().saturating_sub(TRIAGE_HISTORY_KEPT);
+        self.history.drain(..dropped);
+        self.history_dropped += dropped as u64;
+    }
 }
 
 impl Alert {
@@ -370,7 +406,132 @@ impl Alert {
             self.hit_count += 1;
         }
         self.updated_at = now;
+        // Every store writes what `absorb` leaves, so no record's hit is lost to the item size.
+        self.fit_within(crate::limits::ALERT_BYTES);
         true
+    }
+
+    /// The size of the alert's JSON form, in bytes.
+    #[must_use]
+    pub fn json_size(&self) -> usize {
+        serde_json::to_vec(self).map_or(usize::MAX, |v| v.len())
+    }
+
+    /// Shrinks the alert until its JSON form has at most `max_bytes` bytes, deterministically:
+    /// long texts of the title, facts, activities, entities and activity counts are cut (each
+    /// ending in [`CUT_MARKER`]) to ever shorter lengths; then the latest activities, the entity
+    /// values, the facts beyond the first, and the oldest comments and history entries go.
+    /// Identity, hit count, times and what was dropped stay; `detail.truncated` tells it
+    /// happened. Returns whether anything was cut.
+    pub fn fit_within(&mut self, max_bytes: usize) -> bool {
+        if self.json_size() <= max_bytes {
+            return false;
+        }
+        self.detail.truncated = true;
+        for cap in [4096, 1024, 256, 64] {
+            self.cut_texts(cap);
+            if self.json_size() <= max_bytes {
+                return true;
+            }
+        }
+        // Then entries go, each estimated by its own size (one serialisation of the alert per
+        // round, not per entry); a round repeats while the estimate fell short.
+        loop {
+            let mut size = self.json_size();
+            if size <= max_bytes {
+                return true;
+            }
+            let mut left_out = shed(&mut self.detail.activities, End::Last, 1, &mut size, max_bytes);
+            if size > max_bytes {
+                let entities = &mut self.detail.entities;
+                for list in [&mut entities.users, &mut entities.ips, &mut entities.mailboxes, &mut entities.files, &mut entities.urls] {
+                    size = size.saturating_sub(json_len(&*list));
+                    left_out += list.len() as u64;
+                    entities.omitted += list.len() as u64;
+                    list.clear();
+                }
+            }
+            left_out += shed(&mut self.facts, End::Last, 1, &mut size, max_bytes);
+            let comments = shed(&mut self.triage.comments, End::First, 0, &mut size, max_bytes);
+            self.triage.comments_dropped += comments;
+            let history = shed(&mut self.triage.history, End::First, 0, &mut size, max_bytes);
+            self.triage.history_dropped += history;
+            if left_out + comments + history == 0 {
+                // Nothing left to leave out: the alert is as small as it gets.
+                return true;
+            }
+        }
+    }
+
+    /// Cuts every free text Vigil copied from records or policies to at most `cap` bytes.
+    fn cut_texts(&mut self, cap: usize) {
+        for text in [&mut self.title, &mut self.policy_name, &mut self.tenant_name, &mut self.detail.description] {
+            cut(text, cap);
+        }
+        for fact in &mut self.facts {
+            cut(&mut fact.name, cap);
+            cut(&mut fact.value, cap);
+        }
+        for activity in &mut self.detail.activities {
+            for text in [&mut activity.operation, &mut activity.user, &mut activity.summary] {
+                cut(text, cap);
+            }
+            if let Some(ip) = &mut activity.client_ip {
+                cut(ip, cap);
+            }
+        }
+        let entities = &mut self.detail.entities;
+        for list in [&mut entities.users, &mut entities.ips, &mut entities.mailboxes, &mut entities.files, &mut entities.urls] {
+            list.iter_mut().for_each(|value| cut(value, cap));
+        }
+        if self.detail.activity_counts.keys().any(|k| k.len() > cap) {
+            let counts = std::mem::take(&mut self.detail.activity_counts);
+            for (mut operation, count) in counts {
+                cut(&mut operation, cap);
+                *self.detail.activity_counts.entry(operation).or_default() += count;
+            }
+        }
+    }
+}
+
+/// Which end of a list entries leave from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    First,
+    Last,
+}
+
+/// Removes entries from `end` of `list` (keeping `keep`) while `size` exceeds `max`, lowering
+/// `size` by each entry's JSON size and its comma; returns how many went.
+fn shed<T: Serialize>(list: &mut Vec<T>, end: End, keep: usize, size: &mut usize, max: usize) -> u64 {
+    let mut count = 0;
+    while list.len() - count > keep && *size > max {
+        let index = if end == End::First { count } else { list.len() - 1 - count };
+        *size = size.saturating_sub(json_len(&list[index]) + 1);
+        count += 1;
+    }
+    match end {
+        End::First => {
+            list.drain(..count);
+        }
+        End::Last => list.truncate(list.len() - count),
+    }
+    count as u64
+}
+
+fn json_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    serde_json::to_vec(value).map_or(0, |v| v.len())
+}
+
+/// Ends a text that was cut to fit.
+pub const CUT_MARKER: &str = "… [truncated]";
+
+/// Cuts `text` to at most `cap` bytes (at a character boundary), ending in [`CUT_MARKER`].
+fn cut(text: &mut String, cap: usize) {
+    if text.len() > cap {
+        let keep = crate::limits::prefix(text, cap.saturating_sub(CUT_MARKER.len())).len();
+        text.truncate(keep);
+        text.push_str(CUT_MARKER);
     }
 }
 
@@ -410,5 +571,102 @@ mod tests {
         assert_eq!(alert.first_seen, at("2026-01-05T09:31:00Z"));
         assert_eq!(alert.last_seen, at("2026-01-05T09:42:00Z"));
         assert!(!alert.absorb(&[], &Default::default(), t0));
+    }
+
+    type Hits = (Vec<(RecordId, DateTime<Utc>)>, std::collections::HashMap<RecordId, HitDetail>);
+
+    /// `count` records, each with a summary and a URL of about `bytes` bytes.
+    fn big_hits(t0: DateTime<Utc>, count: u32, bytes: usize) -> Hits {
+        let mut records = Vec::new();
+        let mut details = std::collections::HashMap::new();
+        for n in 0..count {
+            let id = RecordId::parse(&format!("r{n}")).unwrap();
+            let activity = ActivityEntry {
+                record_id: id.clone(),
+                time: t0,
+                operation: "Set-InboxRule".into(),
+                user: "alice@contoso.com".into(),
+                client_ip: Some("203.0.113.7".into()),
+                summary: format!("{n} {}", "€".repeat(bytes / 3)),
+            };
+            details.insert(
+                id.clone(),
+                HitDetail {
+                    activity,
+                    entities: Entities { urls: vec![format!("https://{n}.example/{}", "p".repeat(bytes))], ..Entities::default() },
+                },
+            );
+            records.push((id, t0));
+        }
+        (records, details)
+    }
+
+    #[test]
+    fn an_alert_within_its_budget_is_left_as_it_is() {
+        let t0 = at("2026-01-05T09:40:00Z");
+        let mut alert = crate::contract::sample_alert(t0);
+        let (records, details) = big_hits(t0, 3, 100);
+        alert.absorb(&records, &details, t0);
+        let before = alert.clone();
+        assert!(!alert.fit_within(crate::limits::ALERT_BYTES));
+        assert_eq!(alert, before);
+        assert!(!alert.detail.truncated);
+    }
+
+    #[test]
+    fn an_alert_of_ten_100_kb_activities_is_cut_to_its_budget_with_every_hit_counted() {
+        let t0 = at("2026-01-05T09:40:00Z");
+        let mut alert = crate::contract::sample_alert(t0);
+        let (records, details) = big_hits(t0, 10, 100_000);
+        assert!(alert.absorb(&records, &details, t0));
+        assert_eq!(alert.hit_count, 10);
+        assert!(alert.detail.truncated);
+        assert!(alert.json_size() <= crate::limits::ALERT_BYTES, "{} bytes", alert.json_size());
+        assert_eq!(alert.detail.activities.len(), ACTIVITIES_KEPT, "cutting texts was enough");
+        assert!(alert.detail.activities.iter().all(|a| a.summary.ends_with(CUT_MARKER) && a.summary.len() <= 4096));
+        assert_eq!(alert.detail.activity_counts["Set-InboxRule"], 10);
+        let mut again = alert.clone();
+        assert!(!again.fit_within(crate::limits::ALERT_BYTES), "a fitted alert fits");
+        let mut replay = crate::contract::sample_alert(t0);
+        replay.absorb(&records, &details, t0);
+        assert_eq!(replay, alert, "deterministic");
+    }
+
+    #[test]
+    fn when_cutting_texts_is_not_enough_entries_go_until_the_alert_fits() {
+        let t0 = at("2026-01-05T09:40:00Z");
+        let mut alert = crate::contract::sample_alert(t0);
+        alert.facts = (0..20_000).map(|n| Fact::new(format!("fact {n}"), "v".repeat(1000))).collect();
+        alert.triage.comments =
+            (0..100).map(|n| Comment { author: "dana".into(), at: t0, text: format!("{n} {}", "c".repeat(3990)) }).collect();
+        assert!(alert.fit_within(crate::limits::ALERT_BYTES));
+        assert!(alert.json_size() <= crate::limits::ALERT_BYTES, "{} bytes", alert.json_size());
+        assert_eq!(alert.facts.len(), 1, "facts beyond the first go before the engineers' comments");
+        assert_eq!(alert.facts[0].name, "fact 0");
+        let kept = alert.triage.comments.len();
+        assert!(kept > 50 && kept < 100, "{kept}");
+        assert_eq!(alert.triage.comments_dropped, 100 - kept as u64, "the oldest comments go, counted");
+        assert!(alert.triage.comments.last().unwrap().text.starts_with("99 "));
+    }
+
+    #[test]
+    fn triage_keeps_its_newest_entries_and_counts_the_dropped() {
+        let t0 = at("2026-01-05T09:40:00Z");
+        let mut triage = Triage::default();
+        for n in 0..120 {
+            triage.comments.push(Comment { author: "dana".into(), at: t0, text: format!("{n:03}{}", "x".repeat(997)) });
+            triage.history.push(TriageChange {
+                author: "dana".into(),
+                at: t0,
+                field: "comment".into(),
+                from: None,
+                to: Some(n.to_string()),
+            });
+            triage.bound();
+        }
+        assert_eq!((triage.comments.len(), triage.comments_dropped), (32, 88), "32 KB of 1000-byte comments");
+        assert_eq!(triage.comments[0].text[..3], *"088");
+        assert_eq!((triage.history.len(), triage.history_dropped), (TRIAGE_HISTORY_KEPT, 70));
+        assert_eq!(triage.history[0].to.as_deref(), Some("70"));
     }
 }

@@ -333,6 +333,47 @@ pub async fn alert_store_contract(store: &dyn AlertStore) {
     done.lease_until = None;
     store.save_delivery(&done).await.unwrap();
     assert_eq!(store.get_delivery(&msp_id, &template.id, Destination::ConnectWise).await.unwrap(), Some(done));
+
+    oversized_hits_are_recorded_in_an_alert_cut_to_fit(store, &msp_id, &tenant_id, t0).await;
+}
+
+/// Ten matching records whose activities are 100 KB each: the alert is written cut to
+/// [`crate::limits::ALERT_BYTES`] and marked truncated, and every hit is counted once.
+async fn oversized_hits_are_recorded_in_an_alert_cut_to_fit(
+    store: &dyn AlertStore,
+    msp_id: &MspId,
+    tenant_id: &TenantId,
+    t0: DateTime<Utc>,
+) {
+    use crate::alert::{ActivityEntry, Entities, HitDetail};
+    let mut template = sample_alert_for(msp_id, tenant_id, t0);
+    template.id = AlertId::derive(&["oversized", msp_id.as_str()]);
+    let mut hits = AlertHits::new(template.clone());
+    for n in 0..10u32 {
+        let id = RecordId::parse(&format!("big{n}")).unwrap();
+        let at = t0 + Duration::seconds(i64::from(n));
+        let activity = ActivityEntry {
+            record_id: id.clone(),
+            time: at,
+            operation: "Set-InboxRule".into(),
+            user: "alice@contoso.com".into(),
+            client_ip: None,
+            summary: format!("{n}{}", "ü".repeat(50_000)),
+        };
+        hits.details.insert(
+            id.clone(),
+            HitDetail { activity, entities: Entities { files: vec![format!("{n}{}", "f".repeat(100_000))], ..Entities::default() } },
+        );
+        hits.records.push((id, at));
+    }
+    let written = store.record_hits(&hits, t0).await.unwrap();
+    let stored = store.get_alert(msp_id, &template.id).await.unwrap().unwrap();
+    assert_eq!(written, stored);
+    assert_eq!(stored.hit_count, 10, "every hit counts although the alert was cut");
+    assert!(stored.detail.truncated);
+    assert!(stored.json_size() <= crate::limits::ALERT_BYTES, "{} bytes", stored.json_size());
+    assert_eq!(stored.detail.activity_counts.get("Set-InboxRule"), Some(&10));
+    assert_eq!(store.record_hits(&hits, t0).await.unwrap().hit_count, 10, "the hit markers were written too");
 }
 
 /// What every [`SecretStore`] must do.

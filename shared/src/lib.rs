@@ -10,6 +10,7 @@ pub mod audit;
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod limits;
 pub mod memory;
 pub mod messages;
 pub mod policy;

@@ -58,6 +58,10 @@ impl FieldPath {
         if trimmed.is_empty() {
             return Err("a field path must not be empty".to_owned());
         }
+        // Each pair of segments is indexed below, so the length is bounded before splitting.
+        if trimmed.chars().nth(crate::limits::FIELD_PATH_CHARS).is_some() {
+            return Err(format!("a field path has at most {} characters", crate::limits::FIELD_PATH_CHARS));
+        }
         let segments: Vec<String> = trimmed.split('.').map(str::to_owned).collect();
         if segments.iter().any(|s| s.trim().is_empty()) {
             return Err(format!("field path {trimmed:?} has an empty segment"));

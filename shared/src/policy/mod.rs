@@ -204,14 +204,17 @@ impl CompiledPolicy {
                 let value = if p.is_ip_field() { crate::audit::normalise_client_ip(&value).unwrap_or(value) } else { value };
                 key.push_str(&value.to_lowercase());
             }
-            key
+            // Keys come from record values of any length; alert ids, trigger state and
+            // suppressions see the bounded key only.
+            crate::limits::bounded_key(key)
         };
         let group_key = key(&self.group_by);
         let (trigger_key, distinct) = match &self.trigger {
             CompiledTrigger::EveryTime => (None, None),
-            CompiledTrigger::Threshold { group_by, distinct, .. } => {
-                (Some(key(group_by)), distinct.as_ref().map(|d| d.first_text(record).unwrap_or_default().to_lowercase()))
-            }
+            CompiledTrigger::Threshold { group_by, distinct, .. } => (
+                Some(key(group_by)),
+                distinct.as_ref().map(|d| crate::limits::bounded_key(d.first_text(record).unwrap_or_default().to_lowercase())),
+            ),
             CompiledTrigger::UnusualActivity { group_by, .. } => (Some(key(group_by)), None),
         };
         let (name, severity) = match &self.passthrough {
@@ -520,13 +523,9 @@ pub fn graph_alert_hit(scope: &TenantScope<'_>, alert: &serde_json::Value, now: 
     }
     facts.push(Fact::new("Created (UTC)", created.format("%Y-%m-%d %H:%M:%S").to_string()));
     let record_id = RecordId::parse(&format!("graph:{id}:{}", text("lastUpdateDateTime")?)).ok()?;
-    let alert_id = AlertId::derive(&[
-        scope.msp_id.as_str(),
-        scope.tenant_id.as_str(),
-        policy.as_str(),
-        &id.to_lowercase(),
-        &window.0.timestamp().to_string(),
-    ]);
+    let group_key = crate::limits::bounded_key(id.to_lowercase());
+    let alert_id =
+        AlertId::derive(&[scope.msp_id.as_str(), scope.tenant_id.as_str(), policy.as_str(), &group_key, &window.0.timestamp().to_string()]);
     Some(AlertHit {
         alert: Alert {
             id: alert_id,
@@ -537,7 +536,7 @@ pub fn graph_alert_hit(scope: &TenantScope<'_>, alert: &serde_json::Value, now: 
             policy_name: "Microsoft 365 Defender alert".to_owned(),
             category: Category::ThreatManagement,
             severity,
-            group_key: id.to_lowercase(),
+            group_key,
             title,
             window_start: window.0,
             window_end: window.1,
@@ -638,5 +637,27 @@ mod tests {
         assert_ne!(first.id, alert_at("2026-01-05T09:45:00").id, "the next window starts a new alert");
         assert_eq!(first.group_key, "alice@contoso.com");
         assert_eq!(first.title, "Mail forwarding to x@evil.example set up by Alice@contoso.com");
+    }
+
+    #[test]
+    fn a_group_key_from_a_10_kb_value_is_bounded_and_still_names_one_alert() {
+        let engine = PolicyEngine::new(catalogue::compiled_builtins().to_vec());
+        let msp = MspId::parse("acme").unwrap();
+        let tenant = TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap();
+        let scope = TenantScope { msp_id: &msp, tenant_id: &tenant, tenant_name: "Contoso", context: TenantContext::default() };
+        let user = format!("{}@contoso.com", "Ünïcode".repeat(1100));
+        let alert_of = |id: &str, user: &str| {
+            let record = AuditRecord::from_value(json!({"Id": id, "RecordType": 1, "CreationTime": "2026-01-05T09:31:00",
+                "Operation": "New-InboxRule", "UserId": user, "Workload": "Exchange", "ResultStatus": "True",
+                "Parameters": [{"Name": "ForwardTo", "Value": "x@evil.example"}]}))
+            .unwrap();
+            let (index, found) = engine.evaluate(&scope, &record).into_iter().next().unwrap();
+            engine.policy(index).alert_for(&scope, &found, found.event_time, Utc::now())
+        };
+        let first = alert_of("r1", &user);
+        assert!(first.group_key.len() <= crate::limits::GROUP_KEY_BYTES, "{} bytes", first.group_key.len());
+        assert!(first.group_key.starts_with("ünïcodeünïcode"));
+        assert_eq!(alert_of("r2", &user).id, first.id, "the same long key names the same alert");
+        assert_ne!(alert_of("r3", &format!("x{user}")).id, first.id);
     }
 }

@@ -259,4 +259,145 @@ impl PolicyDefinition {
         }
         if problems.is_empty() { Ok(()) } else { Err(problems) }
     }
+
+    /// Checks the size limits of [`crate::limits`] on what an MSP writes: every text and list,
+    /// the conditions, and the whole policy. Every problem is listed. Kept apart from
+    /// [`Self::validate`] so that policies stored before a limit existed still compile.
+    ///
+    /// # Errors
+    /// The limits exceeded, each naming its field.
+    pub fn check_limits(&self) -> Result<(), Vec<String>> {
+        use crate::limits::{self as l, LimitError};
+        let scope = &self.scope;
+        let tenants = scope.tenants.as_deref().unwrap_or_default();
+        let mut checks: Vec<Result<(), LimitError>> = vec![
+            l::chars("name", &self.name, l::POLICY_NAME_CHARS),
+            l::chars("description", &self.description, l::POLICY_DESCRIPTION_CHARS),
+            l::chars("title", self.title.as_deref().unwrap_or_default(), l::POLICY_TITLE_CHARS),
+            l::entries("scope.tenants", tenants, l::POLICY_LIST_MAX),
+            l::entries("scope.excluded_tenants", &scope.excluded_tenants, l::POLICY_LIST_MAX),
+            l::list("scope.users", &scope.users, l::POLICY_LIST_MAX, l::USER_CHARS),
+            l::list("scope.excluded_users", &scope.excluded_users, l::POLICY_LIST_MAX, l::USER_CHARS),
+            l::entries("activity.record_types", &self.activity.record_types, l::POLICY_LIST_MAX),
+            l::list("activity.operations", &self.activity.operations, l::POLICY_LIST_MAX, l::OPERATION_CHARS),
+            l::list("resolve_operations", &self.resolve_operations, l::POLICY_LIST_MAX, l::OPERATION_CHARS),
+            l::condition("conditions", &self.conditions, l::CONDITION_BYTES),
+            l::list("aggregation.group_by", &self.aggregation.group_by, l::GROUP_BY_MAX, l::FIELD_PATH_CHARS),
+            l::entries("facts", &self.facts, l::POLICY_FACTS_MAX),
+            l::entries("notification.destinations", &self.notification.destinations, l::POLICY_LIST_MAX),
+        ];
+        match &self.trigger {
+            Trigger::EveryTime => {}
+            Trigger::Threshold { group_by, distinct, .. } => {
+                checks.push(l::list("trigger.group_by", group_by, l::GROUP_BY_MAX, l::FIELD_PATH_CHARS));
+                checks.push(l::chars("trigger.distinct", distinct.as_deref().unwrap_or_default(), l::FIELD_PATH_CHARS));
+            }
+            Trigger::UnusualActivity { group_by, .. } => {
+                checks.push(l::list("trigger.group_by", group_by, l::GROUP_BY_MAX, l::FIELD_PATH_CHARS));
+            }
+        }
+        for (i, fact) in self.facts.iter().enumerate() {
+            checks.push(l::chars(&format!("facts[{i}].name"), &fact.name, l::FACT_NAME_CHARS));
+            checks.push(l::chars(&format!("facts[{i}].field"), &fact.field, l::FIELD_PATH_CHARS));
+            checks.push(l::chars(&format!("facts[{i}].format"), fact.format.as_deref().unwrap_or_default(), l::FACT_NAME_CHARS));
+        }
+        if let Some(passthrough) = &self.passthrough {
+            checks.push(l::chars("passthrough.name_field", &passthrough.name_field, l::FIELD_PATH_CHARS));
+            checks.push(l::chars("passthrough.severity_field", &passthrough.severity_field, l::FIELD_PATH_CHARS));
+        }
+        let mut problems: Vec<String> = checks.into_iter().filter_map(Result::err).map(|e| e.to_string()).collect();
+        // Multi-byte text at every limit could still add up: the whole is bounded too.
+        if problems.is_empty()
+            && let Err(e) = l::json_bytes("policy", self, l::POLICY_BYTES)
+        {
+            problems.push(e.to_string());
+        }
+        if problems.is_empty() { Ok(()) } else { Err(problems) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::*;
+    use serde_json::json;
+
+    /// A policy with every text and list at its limit (ASCII).
+    fn at_every_limit() -> serde_json::Value {
+        let text = |n: usize| "x".repeat(n);
+        let path = |i: usize| format!("F{i:03}{}", "a".repeat(FIELD_PATH_CHARS - 4));
+        let tenant = |i: usize| format!("5e1f2c8a-7d41-4f0e-9a51-{i:012}");
+        let user = |i: usize| format!("{i:03}{}", "u".repeat(USER_CHARS - 3));
+        let operation = |i: usize| format!("{i:03}{}", "o".repeat(OPERATION_CHARS - 3));
+        let values: Vec<String> = (0..CONDITION_VALUES).map(|i| format!("{i:04}{}", "v".repeat(24))).collect();
+        json!({
+            "id": "custom.at-every-limit", "name": text(POLICY_NAME_CHARS), "description": text(POLICY_DESCRIPTION_CHARS),
+            "category": "ThreatManagement", "severity": "High",
+            "scope": {"tenants": (0..POLICY_LIST_MAX).map(tenant).collect::<Vec<_>>(),
+                      "excluded_tenants": (0..POLICY_LIST_MAX).map(|i| tenant(i + 1000)).collect::<Vec<_>>(),
+                      "users": (0..POLICY_LIST_MAX).map(user).collect::<Vec<_>>(),
+                      "excluded_users": (0..POLICY_LIST_MAX).map(user).collect::<Vec<_>>()},
+            "activity": {"record_types": (0..POLICY_LIST_MAX).collect::<Vec<_>>(),
+                         "operations": (0..POLICY_LIST_MAX).map(operation).collect::<Vec<_>>()},
+            "conditions": {"all": [{"field": "UserId", "op": "in", "value": values}]},
+            "trigger": {"type": "threshold", "count": 10, "window_minutes": 60,
+                        "group_by": (0..GROUP_BY_MAX).map(path).collect::<Vec<_>>(), "distinct": path(99)},
+            "aggregation": {"window_minutes": 15, "group_by": (0..GROUP_BY_MAX).map(|i| path(i + 10)).collect::<Vec<_>>()},
+            "resolve_operations": (0..POLICY_LIST_MAX).map(|i| operation(i + 100)).collect::<Vec<_>>(),
+            "title": text(POLICY_TITLE_CHARS),
+            "facts": (0..POLICY_FACTS_MAX).map(|i| json!({"name": format!("{i:03}{}", "n".repeat(FACT_NAME_CHARS - 3)),
+                                                           "field": path(i + 20), "format": "time"})).collect::<Vec<_>>(),
+            "passthrough": {"name_field": path(200), "severity_field": path(201)}
+        })
+    }
+
+    #[test]
+    fn a_policy_at_every_limit_is_accepted_and_stays_well_under_the_item_limit() {
+        let definition: PolicyDefinition = serde_json::from_value(at_every_limit()).unwrap();
+        assert_eq!(definition.validate(), Ok(()));
+        assert_eq!(definition.check_limits(), Ok(()));
+        let size = serde_json::to_vec(&definition).unwrap().len();
+        assert!(size <= POLICY_BYTES, "{size} bytes");
+        const { assert!(POLICY_BYTES < 400 * 1024 / 2, "well under DynamoDB's 400 KB item limit") };
+    }
+
+    #[test]
+    fn every_field_over_its_limit_is_named() {
+        let mut policy = at_every_limit();
+        policy["name"] = json!("x".repeat(POLICY_NAME_CHARS + 1));
+        policy["facts"].as_array_mut().unwrap().push(json!({"name": "one more", "field": "UserId"}));
+        policy["scope"]["users"].as_array_mut().unwrap().push(json!("bob@contoso.com"));
+        policy["activity"]["operations"][3] = json!("o".repeat(OPERATION_CHARS + 1));
+        policy["conditions"]["all"][0]["value"].as_array_mut().unwrap().push(json!("one-too-many"));
+        let definition: PolicyDefinition = serde_json::from_value(policy).unwrap();
+        assert_eq!(
+            definition.check_limits().unwrap_err(),
+            [
+                "name: at most 256 characters",
+                "scope.users: at most 100 entries",
+                "activity.operations[3]: at most 128 characters",
+                "conditions.all[0].value: at most 1000 entries",
+                "facts: at most 30 entries",
+            ]
+        );
+    }
+
+    #[test]
+    fn multi_byte_text_at_every_limit_is_stopped_by_the_policy_size_limit() {
+        let mut policy = at_every_limit();
+        let wide = |n: usize| "日".repeat(n);
+        policy["description"] = json!(wide(POLICY_DESCRIPTION_CHARS));
+        for list in ["users", "excluded_users"] {
+            policy["scope"][list] = json!((0..POLICY_LIST_MAX).map(|i| format!("{i:03}{}", wide(USER_CHARS - 3))).collect::<Vec<_>>());
+        }
+        let definition: PolicyDefinition = serde_json::from_value(policy).unwrap();
+        assert_eq!(definition.check_limits().unwrap_err(), [format!("policy: at most {POLICY_BYTES} bytes")]);
+    }
+
+    #[test]
+    fn the_built_in_policies_are_within_the_limits() {
+        for definition in crate::policy::catalogue::builtin_definitions() {
+            assert_eq!(definition.check_limits(), Ok(()), "{}", definition.id);
+        }
+    }
 }

@@ -7,6 +7,7 @@ use crate::clock::Clock;
 use crate::error::{SecretError, StoreError};
 use crate::ids::AuditStream;
 use crate::ids::{AlertId, MspId, TenantId};
+use crate::limits::{self, LimitError};
 use crate::ports::{AlertPage, AlertStore, ConfigStore, IngestStateStore, SecretName, SecretStore, StreamKey, StreamState, TenantChange};
 use crate::secret::SecretString;
 use crate::tenant::{ApiToken, ConnectWiseCredentials, ConnectWiseSettings, M365AppCredentials, Msp, Tenant};
@@ -37,12 +38,20 @@ pub enum AdminError {
     Random(String),
 }
 
+impl From<LimitError> for AdminError {
+    fn from(error: LimitError) -> Self {
+        Self::Invalid(error.to_string())
+    }
+}
+
 /// Mail domains as a tenant's configuration keeps them: trimmed, lowercase, checked.
 ///
 /// # Errors
-/// Invalid for the first value that is not a domain name.
+/// Invalid for too many, or for the first value that is too long or not a domain name.
 pub fn mail_domains(domains: Vec<String>) -> Result<Vec<String>, AdminError> {
+    limits::entries("domains", &domains, limits::DOMAINS_MAX)?;
     let domains: Vec<String> = domains.into_iter().map(|d| d.trim().to_ascii_lowercase()).collect();
+    limits::list("domains", &domains, limits::DOMAINS_MAX, limits::DOMAIN_CHARS)?;
     if let Some(bad) = domains.iter().find(|d| d.is_empty() || !d.contains('.') || d.contains(|c: char| c.is_whitespace() || c == '@')) {
         return Err(AdminError::Invalid(format!("{bad:?} is not a domain name")));
     }
@@ -119,9 +128,10 @@ impl AdminService {
         domains: Vec<String>,
     ) -> Result<Tenant, AdminError> {
         let name = name.trim();
-        if name.is_empty() || name.len() > 256 {
-            return Err(AdminError::Invalid("name must be 1 to 256 characters".into()));
+        if name.is_empty() {
+            return Err(AdminError::Invalid(format!("name: 1 to {} characters", limits::TENANT_NAME_CHARS)));
         }
+        limits::chars("name", name, limits::TENANT_NAME_CHARS)?;
         let domains = mail_domains(domains)?;
         let tenant = Tenant {
             msp_id: msp_id.clone(),
@@ -162,7 +172,7 @@ impl AdminService {
     /// Stores the Microsoft app credentials that reach a tenant (write-only).
     ///
     /// # Errors
-    /// NotFound for an unknown tenant, Invalid for blank values.
+    /// NotFound for an unknown tenant, Invalid for blank or too long values.
     pub async fn set_m365_credentials(
         &self,
         msp_id: &MspId,
@@ -172,6 +182,8 @@ impl AdminService {
         if credentials.client_id.trim().is_empty() || credentials.client_secret.is_blank() {
             return Err(AdminError::Invalid("client_id and client_secret are required".into()));
         }
+        limits::chars("client_id", &credentials.client_id, limits::M365_CLIENT_ID_CHARS)?;
+        limits::chars("client_secret", credentials.client_secret.expose(), limits::CLIENT_SECRET_CHARS)?;
         let tenant = self.tenant(msp_id, tenant_id).await?;
         let value = serde_json::to_string(&credentials).map_err(|e| AdminError::Invalid(e.to_string()))?;
         self.secrets.put_secret(&SecretName::m365_app(msp_id, tenant_id), &SecretString::new(value)).await?;
@@ -354,5 +366,36 @@ mod tests {
             service.set_m365_credentials(&acme, &tenant_id(), M365AppCredentials::new("app", SecretString::new(" "))).await,
             Err(AdminError::Invalid(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn tenant_names_domains_and_app_credentials_over_their_limits_are_refused_naming_the_field() {
+        let (service, secrets) = service();
+        let acme = MspId::parse("acme").unwrap();
+        let refused = |result: Result<(), AdminError>| match result {
+            Err(AdminError::Invalid(message)) => message,
+            other => panic!("{other:?}"),
+        };
+        let long_name = "n".repeat(limits::TENANT_NAME_CHARS + 1);
+        assert_eq!(
+            refused(service.register_tenant(&acme, tenant_id(), &long_name, vec![]).await.map(|_| ())),
+            "name: at most 256 characters"
+        );
+        let many: Vec<String> = (0..=limits::DOMAINS_MAX).map(|i| format!("d{i}.example")).collect();
+        assert_eq!(refused(service.register_tenant(&acme, tenant_id(), "Contoso", many).await.map(|_| ())), "domains: at most 500 entries");
+        let long = vec!["contoso.com".to_owned(), format!("{}.example", "d".repeat(250))];
+        assert_eq!(
+            refused(service.register_tenant(&acme, tenant_id(), "Contoso", long).await.map(|_| ())),
+            "domains[1]: at most 253 characters"
+        );
+        service.register_tenant(&acme, tenant_id(), "Contoso", vec!["contoso.com".into()]).await.unwrap();
+        let credentials = |id: String, secret: String| M365AppCredentials::new(id, SecretString::new(secret));
+        let huge_secret = credentials("app".into(), "s".repeat(1 << 20));
+        assert_eq!(refused(service.set_m365_credentials(&acme, &tenant_id(), huge_secret).await), "client_secret: at most 1024 characters");
+        let long_id = credentials("a".repeat(limits::M365_CLIENT_ID_CHARS + 1), "s3cret".into());
+        assert_eq!(refused(service.set_m365_credentials(&acme, &tenant_id(), long_id).await), "client_id: at most 256 characters");
+        assert_eq!(secrets.get_secret(&SecretName::m365_app(&acme, &tenant_id())).await.unwrap(), None, "nothing was stored");
+        let at_limit = credentials("app".into(), "s".repeat(limits::CLIENT_SECRET_CHARS));
+        service.set_m365_credentials(&acme, &tenant_id(), at_limit).await.unwrap();
     }
 }

@@ -4,11 +4,12 @@
 //! who changed what). Every method takes the authenticated caller's MSP id.
 
 use super::admin::AdminError;
-use crate::alert::{Alert, AlertStatus, Category, Classification, Comment, PolicyMode, Severity, TRIAGE_KEPT, TriageChange};
+use crate::alert::{Alert, AlertStatus, Category, Classification, Comment, PolicyMode, Severity, TriageChange};
 use crate::audit::AuditRecord;
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::ids::{AlertId, MspId, PolicyId, TenantId};
+use crate::limits;
 use crate::policy::condition::{Condition, TenantContext};
 use crate::policy::model::PolicyDefinition;
 use crate::policy::trigger::{Observation, ThresholdState};
@@ -131,6 +132,7 @@ fn invalid(detail: impl Into<String>) -> AdminError {
 /// Invalid with every problem found.
 pub fn parse_policy(body: Value) -> Result<PolicyDefinition, AdminError> {
     let definition: PolicyDefinition = serde_json::from_value(body).map_err(|e| invalid(format!("policy: {e}")))?;
+    definition.check_limits().map_err(|problems| invalid(problems.join("; ")))?;
     definition.validate().map_err(|problems| invalid(problems.join("; ")))?;
     Ok(definition)
 }
@@ -143,6 +145,18 @@ impl TuningService {
     pub async fn list_policies(&self, msp_id: &MspId) -> Result<Vec<PolicyView>, AdminError> {
         let stored = self.policies.list_policies(msp_id).await?;
         Ok(effective_definitions(&stored).into_iter().map(|definition| view(&stored, &definition)).collect())
+    }
+
+    /// The definition in force for the MSP under `policy_id`: its own policy or changed copy of
+    /// a built-in, else the built-in.
+    ///
+    /// # Errors
+    /// NotFound when neither a built-in nor the MSP's.
+    async fn policy_in_force(&self, msp_id: &MspId, policy_id: &PolicyId) -> Result<Arc<PolicyDefinition>, AdminError> {
+        match self.policies.get_policy(msp_id, policy_id).await? {
+            Some(stored) => Ok(Arc::new(stored.definition)),
+            None => catalogue::builtin(policy_id.as_str()).cloned().ok_or_else(|| AdminError::NotFound(format!("policy {policy_id}"))),
+        }
     }
 
     /// One policy.
@@ -242,7 +256,9 @@ impl TuningService {
         break_glass_accounts: Vec<String>,
     ) -> Result<crate::tenant::Tenant, AdminError> {
         let domains = super::admin::mail_domains(domains)?;
+        limits::entries("break_glass_accounts", &break_glass_accounts, limits::BREAK_GLASS_ACCOUNTS_MAX)?;
         let accounts: Vec<String> = break_glass_accounts.into_iter().map(|a| a.trim().to_lowercase()).collect();
+        limits::list("break_glass_accounts", &accounts, limits::BREAK_GLASS_ACCOUNTS_MAX, limits::USER_CHARS)?;
         if let Some(bad) = accounts.iter().find(|a| !a.contains('@') || a.contains(char::is_whitespace)) {
             return Err(invalid(format!("{bad:?} is not a user principal name")));
         }
@@ -263,8 +279,22 @@ impl TuningService {
         records: Vec<Value>,
         tenant_id: Option<&TenantId>,
     ) -> Result<PolicyTestResult, AdminError> {
-        let definition = parse_policy(policy)?;
-        let compiled = CompiledPolicy::compile(Arc::new(definition)).map_err(invalid)?;
+        let definition = match policy {
+            // An id: the policy in force for the MSP (its own, its copy of a built-in, or the built-in).
+            Value::String(id) => {
+                let id = PolicyId::parse(&id).map_err(|e| AdminError::NotFound(format!("policy {id:?} ({})", e.reason)))?;
+                self.policy_in_force(msp_id, &id).await?
+            }
+            body => {
+                let definition = parse_policy(body)?;
+                let id = definition.id.as_str();
+                if catalogue::is_builtin(id) && catalogue::builtin(id).is_none() {
+                    return Err(AdminError::NotFound(format!("built-in policy {id}")));
+                }
+                Arc::new(definition)
+            }
+        };
+        let compiled = CompiledPolicy::compile(definition).map_err(invalid)?;
         let tenant = match tenant_id {
             Some(id) => Some(self.config.get_tenant(msp_id, id).await?.ok_or_else(|| AdminError::NotFound(format!("tenant {id}")))?),
             None => None,
@@ -346,8 +376,18 @@ impl TuningService {
         if body.reason.trim().is_empty() {
             return Err(invalid("reason: say why these alerts are suppressed"));
         }
+        limits::chars("reason", body.reason.trim(), limits::SUPPRESSION_REASON_CHARS)?;
+        if let Some(user) = &body.user {
+            limits::chars("user", user.trim(), limits::USER_CHARS)?;
+        }
+        if let Some(conditions) = &body.conditions {
+            limits::condition("conditions", conditions, limits::SUPPRESSION_CONDITION_BYTES)?;
+        }
         if let Some(tenant_id) = &body.tenant_id {
             self.config.get_tenant(msp_id, tenant_id).await?.ok_or_else(|| AdminError::NotFound(format!("tenant {tenant_id}")))?;
+        }
+        if let Some(policy_id) = &body.policy_id {
+            self.policy_in_force(msp_id, policy_id).await?;
         }
         let now = self.clock.now();
         if body.expires_at.is_some_and(|e| e <= now) {
@@ -456,8 +496,14 @@ impl TuningService {
     /// # Errors
     /// NotFound for an unknown alert; Invalid values.
     pub async fn triage(&self, msp_id: &MspId, alert_id: &AlertId, update: &TriageUpdate, author: &str) -> Result<Alert, AdminError> {
-        if update.comment.as_ref().is_some_and(|c| c.trim().is_empty() || c.len() > 4000) {
-            return Err(invalid("comment: 1 to 4000 characters"));
+        if let Some(comment) = &update.comment {
+            if comment.trim().is_empty() {
+                return Err(invalid(format!("comment: 1 to {} characters", limits::COMMENT_CHARS)));
+            }
+            limits::chars("comment", comment.trim(), limits::COMMENT_CHARS)?;
+        }
+        if let Some(assignee) = &update.assignee {
+            limits::chars("assignee", assignee.trim(), limits::USER_CHARS)?;
         }
         for _ in 0..5 {
             let mut alert =
@@ -498,11 +544,9 @@ impl TuningService {
             for (field, from, to) in changes {
                 alert.triage.history.push(TriageChange { author: author.to_owned(), at: now, field: field.to_owned(), from, to });
             }
-            let keep = |list_len: usize| list_len.saturating_sub(TRIAGE_KEPT);
-            let drop = keep(alert.triage.history.len());
-            alert.triage.history.drain(..drop);
-            let drop = keep(alert.triage.comments.len());
-            alert.triage.comments.drain(..drop);
+            alert.triage.bound();
+            // An alert stored before these bounds may still be too large to write.
+            alert.fit_within(limits::ALERT_BYTES);
             alert.updated_at = now;
             alert.version += 1;
             match self.alerts.update_alert(&alert).await {
@@ -527,5 +571,84 @@ fn view(stored: &[StoredPolicy], definition: &Arc<PolicyDefinition>) -> PolicyVi
         policy: (**definition).clone(),
         updated_at: own.map(|s| s.updated_at),
         updated_by: own.map(|s| s.updated_by.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::memory::{MemoryAlertStore, MemoryConfigStore, MemoryPolicyStore};
+
+    fn service(alerts: Arc<MemoryAlertStore>) -> TuningService {
+        TuningService {
+            config: Arc::new(MemoryConfigStore::default()),
+            policies: Arc::new(MemoryPolicyStore::default()),
+            alerts,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// An alert with one hit, stored.
+    async fn stored_alert(alerts: &MemoryAlertStore) -> Alert {
+        let hits = crate::alert::AlertHits::of_records(
+            crate::contract::sample_alert(Utc::now()),
+            vec![(crate::ids::RecordId::parse("r1").unwrap(), Utc::now())],
+        );
+        alerts.record_hits(&hits, Utc::now()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_triage_history_keeps_the_newest_comments_within_its_byte_budget() {
+        let alerts = Arc::new(MemoryAlertStore::default());
+        let alert = stored_alert(&alerts).await;
+        let tuning = service(alerts.clone());
+        for n in 0..500 {
+            let update =
+                TriageUpdate { comment: Some(format!("{n:04}{}", "c".repeat(limits::COMMENT_CHARS - 4))), ..TriageUpdate::default() };
+            tuning.triage(&alert.msp_id, &alert.id, &update, "dana@msp.example").await.unwrap();
+        }
+        let read = alerts.get_alert(&alert.msp_id, &alert.id).await.unwrap().unwrap();
+        let triage = &read.triage;
+        let kept = limits::TRIAGE_COMMENT_BYTES / limits::COMMENT_CHARS;
+        assert_eq!(triage.comments.len(), kept);
+        assert_eq!(triage.comments_dropped, 500 - kept as u64);
+        assert!(triage.comments.last().unwrap().text.starts_with("0499"), "the newest stays");
+        assert!(triage.comments.first().unwrap().text.starts_with(&format!("{:04}", 500 - kept)), "the oldest go");
+        assert_eq!((triage.history.len(), triage.history_dropped), (limits::TRIAGE_HISTORY_KEPT, 500 - limits::TRIAGE_HISTORY_KEPT as u64));
+        assert!(read.json_size() < limits::TRIAGE_COMMENT_BYTES + 32 * 1024, "{} bytes", read.json_size());
+        assert!(!read.detail.truncated, "bounding triage is not truncating the alert");
+    }
+
+    #[tokio::test]
+    async fn triage_and_suppression_texts_over_their_limits_are_refused_naming_the_field() {
+        let alerts = Arc::new(MemoryAlertStore::default());
+        let alert = stored_alert(&alerts).await;
+        let tuning = service(alerts);
+        let refused = |result: Result<_, AdminError>| match result {
+            Err(AdminError::Invalid(message)) => message,
+            other => panic!("{other:?}"),
+        };
+        let long_comment = TriageUpdate { comment: Some("c".repeat(limits::COMMENT_CHARS + 1)), ..TriageUpdate::default() };
+        assert_eq!(
+            refused(tuning.triage(&alert.msp_id, &alert.id, &long_comment, "a").await.map(|_| ())),
+            "comment: at most 4000 characters"
+        );
+        let long_assignee = TriageUpdate { assignee: Some("a".repeat(limits::USER_CHARS + 1)), ..TriageUpdate::default() };
+        assert_eq!(
+            refused(tuning.triage(&alert.msp_id, &alert.id, &long_assignee, "a").await.map(|_| ())),
+            "assignee: at most 256 characters"
+        );
+        let suppression = |reason: String| NewSuppression {
+            tenant_id: None,
+            user: Some("alice@contoso.com".into()),
+            policy_id: None,
+            conditions: None,
+            expires_at: None,
+            reason,
+        };
+        let long_reason = tuning.create_suppression(&alert.msp_id, suppression("r".repeat(1_000_000)), "a").await;
+        assert_eq!(refused(long_reason.map(|_| ())), "reason: at most 1000 characters");
+        assert!(tuning.create_suppression(&alert.msp_id, suppression("r".repeat(limits::SUPPRESSION_REASON_CHARS)), "a").await.is_ok());
     }
 }
