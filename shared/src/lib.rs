@@ -25,6 +25,8 @@ pub mod ticket;
 
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
+#[cfg(any(test, feature = "contract"))]
+pub mod random_json;
 
 #[cfg(feature = "connectors")]
 pub mod connectors;

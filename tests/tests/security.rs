@@ -98,3 +98,60 @@ async fn no_audit_record_of_a_tenant_reaches_an_msp_without_valid_consent_for_it
     assert!(!tickets_of_company(&stack, 250).is_empty());
     stack.shutdown().await;
 }
+
+/// Every route that reads a body, with ids that exist.
+fn routes_with_bodies(alert_id: &str) -> Vec<(reqwest::Method, String)> {
+    use reqwest::Method;
+    vec![
+        (Method::POST, "/v1/tenants".into()),
+        (Method::PUT, format!("/v1/tenants/{TENANT}/m365-credentials")),
+        (Method::PUT, format!("/v1/tenants/{TENANT}/connectwise-company")),
+        (Method::PUT, format!("/v1/tenants/{TENANT}/streams")),
+        (Method::PUT, format!("/v1/tenants/{TENANT}/policy-context")),
+        (Method::PUT, format!("/v1/tenants/{TENANT}/policies/builtin.brute-force")),
+        (Method::PUT, "/v1/msp".into()),
+        (Method::PUT, "/v1/psa/connectwise".into()),
+        (Method::PATCH, format!("/v1/alerts/{alert_id}")),
+        (Method::POST, format!("/v1/alerts/{alert_id}/suppress")),
+        (Method::POST, "/v1/policies".into()),
+        (Method::PUT, "/v1/policies/custom.fuzzed".into()),
+        (Method::POST, "/v1/policies/test".into()),
+        (Method::POST, "/v1/suppressions".into()),
+    ]
+}
+
+#[tokio::test]
+async fn property_random_bodies_over_http_never_produce_a_5xx_or_a_dropped_connection() {
+    let stack = start_stack().await;
+    let msp = onboard(&stack, "fuzzed", TENANT, 250).await;
+    stack.m365.add_records(TENANT, "Audit.Exchange", vec![forwarding_record(TENANT, &record_id(1), in_current_window(10))]);
+    poll_and_settle(&stack).await;
+    let alert_id = msp.alerts().await[0]["id"].as_str().unwrap().to_owned();
+    let cases: u64 = std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let mut statuses = std::collections::BTreeMap::new();
+    for (method, path) in routes_with_bodies(&alert_id) {
+        for seed in 0..cases {
+            let body = vigil::random_json::RandomJson::new(seed.wrapping_add(path.len() as u64 * 7919)).body();
+            let response = msp
+                .http
+                .request(method.clone(), format!("{}{path}", msp.base))
+                .bearer_auth(&msp.token)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{method} {path} seed {seed}: the connection failed: {e}"));
+            let status = response.status().as_u16();
+            let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+            let text = response.text().await.unwrap();
+            assert!(
+                status < 300 || ((400..500).contains(&status) && content_type == "application/problem+json"),
+                "{method} {path} seed {seed}: {status} {text}\nbody: {}",
+                String::from_utf8_lossy(&body[..body.len().min(2_000)])
+            );
+            *statuses.entry(status).or_insert(0u32) += 1;
+        }
+    }
+    assert!(statuses.keys().any(|s| *s < 300) && statuses.contains_key(&422), "{statuses:?}");
+    stack.shutdown().await;
+}

@@ -94,6 +94,103 @@ mod tests {
         }
     }
 
+    /// The tenant of `crate::contract::sample_alert`.
+    const SAMPLE_TENANT: &str = "5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11";
+    const OTHER_TENANT: &str = "0badc0de-7d41-4f0e-9a51-2b7d0c9e4a11";
+
+    fn alert_in(tenant: &str) -> crate::alert::Alert {
+        crate::contract::sample_alert_for(&MspId::parse("acme").unwrap(), &TenantId::parse(tenant).unwrap(), Utc::now())
+    }
+
+    fn found(group_key: &str) -> PolicyMatch {
+        PolicyMatch {
+            group_key: group_key.into(),
+            trigger_key: None,
+            distinct: None,
+            name: "Creation of forwarding/redirect rule".into(),
+            severity: crate::alert::Severity::Informational,
+            title: "Forwarding rule".into(),
+            facts: Vec::new(),
+            resolves: false,
+            record_id: crate::ids::RecordId::parse("r-1").unwrap(),
+            event_time: Utc::now(),
+            detail: None,
+        }
+    }
+
+    fn record(user: &str) -> AuditRecord {
+        AuditRecord::from_value(json!({"Id": "r-1", "RecordType": 1, "CreationTime": "2026-01-05T10:00:00", "Operation": "New-InboxRule",
+            "UserId": user, "ClientIP": "203.0.113.7"}))
+        .unwrap()
+    }
+
+    fn suppresses_in(rule: &Suppression, tenant: &str, policy: &str, user: &str, now: DateTime<Utc>) -> bool {
+        let tenant = TenantId::parse(tenant).unwrap();
+        let policy = PolicyId::parse(policy).unwrap();
+        suppresses(rule, &tenant, &policy, Category::ThreatManagement, &found(user), &record(user), now)
+    }
+
+    #[test]
+    fn a_rule_scoped_to_one_tenant_never_suppresses_another_tenants_matches() {
+        let alert = alert_in(SAMPLE_TENANT);
+        let now = Utc::now();
+        let policy = alert.policy_id.as_str();
+        assert!(suppresses_in(&rule(), SAMPLE_TENANT, policy, "alice@contoso.com", now));
+        assert!(!suppresses_in(&rule(), OTHER_TENANT, policy, "alice@contoso.com", now), "another tenant's alice is not covered");
+        assert!(holds_back_ticket(&rule(), &alert, now));
+        assert!(!holds_back_ticket(&rule(), &alert_in(OTHER_TENANT), now), "nor are another tenant's tickets held back");
+        let tenant_wide = Suppression { user: None, policy_id: None, ..rule() };
+        assert!(!suppresses_in(&tenant_wide, OTHER_TENANT, policy, "bob@fabrikam.com", now));
+        assert!(!holds_back_ticket(&tenant_wide, &alert_in(OTHER_TENANT), now));
+        let msp_wide = Suppression { tenant_id: None, user: None, ..rule() };
+        assert!(suppresses_in(&msp_wide, OTHER_TENANT, policy, "bob@fabrikam.com", now), "no tenant: every tenant of the MSP");
+        assert!(holds_back_ticket(&msp_wide, &alert_in(OTHER_TENANT), now));
+    }
+
+    #[test]
+    fn a_rule_scoped_to_one_policy_or_user_leaves_the_others_alone() {
+        let now = Utc::now();
+        let tenant = SAMPLE_TENANT;
+        let policy = rule().policy_id.unwrap();
+        assert!(!suppresses_in(&rule(), tenant, "builtin.brute-force", "alice@contoso.com", now), "another policy");
+        assert!(!suppresses_in(&rule(), tenant, policy.as_str(), "bob@contoso.com", now), "another user");
+        let mut other_policy_alert = alert_in(tenant);
+        other_policy_alert.policy_id = PolicyId::parse("builtin.brute-force").unwrap();
+        assert!(!holds_back_ticket(&rule(), &other_policy_alert, now));
+        let by_group_key = Suppression { user: Some("ALICE@CONTOSO.COM".into()), ..rule() };
+        assert!(suppresses_in(&by_group_key, tenant, policy.as_str(), "alice@contoso.com", now), "users match in any case");
+    }
+
+    #[test]
+    fn a_rule_stops_at_its_expiry() {
+        let now = Utc::now();
+        let tenant = SAMPLE_TENANT;
+        let policy = rule().policy_id.unwrap();
+        let expiring = |at| Suppression { expires_at: Some(at), ..rule() };
+        assert!(suppresses_in(&expiring(now + chrono::Duration::seconds(1)), tenant, policy.as_str(), "alice@contoso.com", now));
+        assert!(!suppresses_in(&expiring(now), tenant, policy.as_str(), "alice@contoso.com", now), "expired at the instant");
+        assert!(holds_back_ticket(&expiring(now + chrono::Duration::seconds(1)), &alert_in(tenant), now));
+    }
+
+    #[test]
+    fn conditions_decide_over_the_event_and_the_alert() {
+        let now = Utc::now();
+        let tenant = SAMPLE_TENANT;
+        let policy = rule().policy_id.unwrap();
+        let with = |condition| Suppression {
+            conditions: Some(crate::policy::condition::Condition::from_json(&condition).unwrap()),
+            ..rule()
+        };
+        let ip = with(json!({"field": "ClientIP", "op": "equals", "value": "203.0.113.7"}));
+        assert!(suppresses_in(&ip, tenant, policy.as_str(), "alice@contoso.com", now));
+        let other_ip = with(json!({"field": "ClientIP", "op": "equals", "value": "198.51.100.1"}));
+        assert!(!suppresses_in(&other_ip, tenant, policy.as_str(), "alice@contoso.com", now));
+        let by_alert = with(json!({"field": "Alert.GroupKey", "op": "equals", "value": "alice@contoso.com"}));
+        assert!(suppresses_in(&by_alert, tenant, policy.as_str(), "alice@contoso.com", now));
+        let by_severity = with(json!({"field": "Alert.Severity", "op": "equals", "value": "High"}));
+        assert!(!suppresses_in(&by_severity, tenant, policy.as_str(), "alice@contoso.com", now));
+    }
+
     #[test]
     fn a_rule_without_event_conditions_holds_back_the_tickets_of_alerts_it_covers() {
         let alert = crate::contract::sample_alert(Utc::now());
