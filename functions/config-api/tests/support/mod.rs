@@ -1,0 +1,80 @@
+//! The config API in memory, for the integration tests: two MSPs (`acme`, `other`) with their
+//! tokens, in-memory stores, and a caller that sends any body to any route.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use config_api::{AppState, app};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::sync::Arc;
+use tower::ServiceExt;
+use vigil::clock::SystemClock;
+use vigil::ids::MspId;
+use vigil::memory::{MemoryAlertStore, MemoryConfigStore, MemorySecretStore};
+use vigil::services::admin::AdminService;
+
+pub const TENANT: &str = "5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11";
+
+pub struct Api {
+    pub state: AppState,
+    pub secrets: Arc<MemorySecretStore>,
+    pub acme_token: String,
+    pub other_token: String,
+}
+
+pub async fn api() -> Api {
+    let secrets = Arc::new(MemorySecretStore::default());
+    let admin = Arc::new(AdminService {
+        ingest: Arc::new(vigil::memory::MemoryIngestState::default()),
+        config: Arc::new(MemoryConfigStore::default()),
+        alerts: Arc::new(MemoryAlertStore::default()),
+        secrets: secrets.clone(),
+        clock: Arc::new(SystemClock),
+    });
+    let acme_token = admin.create_msp_with_token(&MspId::parse("acme").unwrap(), "Acme").await.unwrap().expose().to_owned();
+    let other_token = admin.create_msp_with_token(&MspId::parse("other").unwrap(), "Other").await.unwrap().expose().to_owned();
+    let tuning = Arc::new(vigil::services::tuning::TuningService {
+        config: admin.config.clone(),
+        policies: Arc::new(vigil::memory::MemoryPolicyStore::default()),
+        alerts: admin.alerts.clone(),
+        clock: Arc::new(SystemClock),
+    });
+    Api { state: AppState { admin, tuning }, secrets, acme_token, other_token }
+}
+
+impl Api {
+    /// Sends a request and returns (status, content type, JSON body or Null).
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (StatusCode, String, Value) {
+        self.call_bytes(method, path, token, body.map(|b| b.as_bytes().to_vec())).await
+    }
+
+    /// As [`Api::call`], with a body of raw bytes (not necessarily UTF-8 or JSON).
+    pub async fn call_bytes(&self, method: &str, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> (StatusCode, String, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let response = app(self.state.clone()).oneshot(request.body(Body::from(body.unwrap_or_default())).unwrap()).await.unwrap();
+        let status = response.status();
+        let content_type = response.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, content_type, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// As `acme`, with a JSON body.
+    pub async fn acme(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, String, Value) {
+        self.call(method, path, Some(&self.acme_token.clone()), body.map(|b| b.to_string()).as_deref()).await
+    }
+}
+
+/// Asserts an RFC 7807 problem with `status`.
+pub fn assert_problem(result: &(StatusCode, String, Value), status: StatusCode) {
+    assert_eq!(result.0, status, "{:?}", result.2);
+    assert_eq!(result.1, "application/problem+json");
+    assert_eq!(result.2["status"], status.as_u16());
+    assert!(result.2["title"].is_string() && result.2["detail"].is_string() && result.2["type"].is_string());
+}
