@@ -69,6 +69,9 @@ async fn no_audit_record_of_a_tenant_reaches_an_msp_without_valid_consent_for_it
     // app the tenant never consented to. Both poll in the same container A polled in.
     let msp_b = register_with(&stack, "msp-b", CONSENTED_APP, "guessed-secret", 260).await;
     let msp_c = register_with(&stack, "msp-c", UNCONSENTED_APP, "c-secret", 270).await;
+    // MSP D holds the same valid credentials as A (say, one app shared in a deployment): it
+    // must see every record too, so claims and blob markers must be its own, not A's.
+    let msp_d = register_with(&stack, "msp-d", CONSENTED_APP, "tenant-app-secret", 280).await;
     stack.m365.add_records(TENANT, "Audit.Exchange", vec![forwarding_record(TENANT, &record_id(2), in_current_window(20))]);
     poll_and_settle(&stack).await;
     // A second round: a token cached during the first must not help either.
@@ -76,6 +79,8 @@ async fn no_audit_record_of_a_tenant_reaches_an_msp_without_valid_consent_for_it
     poll_and_settle(&stack).await;
 
     assert_eq!(hits(&audit_alerts(&msp_a).await), 3, "A keeps seeing every record, exactly once");
+    assert_eq!(hits(&audit_alerts(&msp_d).await), 3, "D, with valid consent of its own, sees every record once: nothing A claimed");
+    assert!(tickets_of_company(&stack, 280).iter().any(|t| !t["summary"].as_str().unwrap_or_default().contains(CONNECTION_PROBLEM)));
     for (name, msp, company) in [("B (wrong secret)", &msp_b, 260), ("C (no consent)", &msp_c, 270)] {
         let leaked = audit_alerts(msp).await;
         assert!(leaked.is_empty(), "MSP {name} received alerts built from another MSP's tenant: {leaked:#?}");
