@@ -387,10 +387,65 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
         archive.len() == 1 && archive[0]["hit_count"] == 1 && stack.connectwise.tickets().len() == before + 1,
     );
 
+    rival_msp_claims_contoso(stack, out, &mut outcome, &api, &mut seen).await?;
+
     let mut dead = 0;
     for queue in ["PollJobsDeadLetterQueue", "EventsDeadLetterQueue", "TicketsDeadLetterQueue"] {
         dead += stack.peek(queue).await.map_err(|e| fail(e.to_string()))?.len();
     }
     outcome.check(out, "dead-letter queues are empty", dead == 0);
     Ok(outcome)
+}
+
+/// Step 13: another MSP names Contoso's tenant with Contoso's (public) app id and a guessed
+/// secret, and first tries to point its PSA at the cloud metadata address. It sees nothing.
+async fn rival_msp_claims_contoso(
+    stack: &LocalStack,
+    out: &mut dyn Write,
+    outcome: &mut DemoOutcome,
+    demo_msp: &Api,
+    seen: &mut PollReport,
+) -> Result<(), DemoError> {
+    let _ = writeln!(
+        out,
+        "\n13. A rival MSP registers Contoso's tenant id with Contoso's app id (public: it is in every consent link) and a guessed secret."
+    );
+    let token = stack.create_msp("rival-msp", "Rival MSP").await.map_err(|e| fail(e.to_string()))?;
+    let rival = Api { http: reqwest::Client::new(), base: stack.api_url.clone(), token: token.expose().to_owned() };
+    rival.send(reqwest::Method::POST, "/v1/tenants", Some(json!({"tenant_id": CONTOSO, "name": "Contoso (claimed)"}))).await?;
+    let credentials = json!({"client_id": APP_ID, "client_secret": "guessed-secret"});
+    rival.send(reqwest::Method::PUT, &format!("/v1/tenants/{CONTOSO}/m365-credentials"), Some(credentials)).await?;
+    let cw = stack.connectwise.credentials();
+    let metadata = json!({"api_root": "https://169.254.169.254/latest/meta-data/apis/3.0", "company_id": cw.company_id,
+        "public_key": cw.public_key, "private_key": cw.private_key, "client_id": cw.client_id});
+    let refused = rival.send(reqwest::Method::PUT, "/v1/psa/connectwise", Some(metadata)).await.err().map(|e| e.0).unwrap_or_default();
+    let detail = refused.find('{').and_then(|i| serde_json::from_str::<Value>(&refused[i..]).ok()).map(|p| p["detail"].clone());
+    let _ = writeln!(out, "   PUT /v1/psa/connectwise at 169.254.169.254 → {}", detail.unwrap_or(Value::Null));
+    outcome.check(out, "a PSA address on the cloud metadata service is refused (422)", refused.contains("422"));
+    let psa = json!({"api_root": stack.connectwise.api_root(), "company_id": cw.company_id, "public_key": cw.public_key,
+        "private_key": cw.private_key, "client_id": cw.client_id});
+    rival.send(reqwest::Method::PUT, "/v1/psa/connectwise", Some(psa)).await?;
+    rival.send(reqwest::Method::PUT, &format!("/v1/tenants/{CONTOSO}/connectwise-company"), Some(json!({"company_id": 299}))).await?;
+
+    let before = demo_msp.send(reqwest::Method::GET, "/v1/alerts?policy=builtin.external-forwarding&limit=100", None).await?;
+    let hits_of = |alerts: &Value| alerts["alerts"].as_array().into_iter().flatten().filter_map(|a| a["hit_count"].as_u64()).sum::<u64>();
+    let at = Utc::now().duration_trunc(Duration::minutes(15)).unwrap_or_else(|_| Utc::now());
+    stack.m365.add_records(
+        CONTOSO,
+        "Audit.Exchange",
+        vec![forwarding_record("d0a1c1e2-0005-4000-8000-000000000001", at, "drop@mail-collector.example")],
+    );
+    settle(stack, out, seen).await?;
+
+    let rival_alerts = rival.send(reqwest::Method::GET, "/v1/alerts", None).await?;
+    let names: Vec<&str> = rival_alerts["alerts"].as_array().into_iter().flatten().filter_map(|a| a["policy_name"].as_str()).collect();
+    let _ = writeln!(out, "   the rival's alerts: {names:?}");
+    outcome.check(
+        out,
+        "the rival sees none of Contoso's activity, only that it cannot connect (its own token request was refused)",
+        !names.is_empty() && names.iter().all(|n| *n == "Tenant connection problem"),
+    );
+    let after = demo_msp.send(reqwest::Method::GET, "/v1/alerts?policy=builtin.external-forwarding&limit=100", None).await?;
+    outcome.check(out, "the MSP that holds Contoso's consent still got the new record", hits_of(&after) == hits_of(&before) + 1);
+    Ok(())
 }
