@@ -177,10 +177,8 @@ mod tests {
         let now = Utc::now();
         let tenant = SAMPLE_TENANT;
         let policy = rule().policy_id.unwrap();
-        let with = |condition| Suppression {
-            conditions: Some(crate::policy::condition::Condition::from_json(&condition).unwrap()),
-            ..rule()
-        };
+        let with =
+            |condition| Suppression { conditions: Some(crate::policy::condition::Condition::from_json(&condition).unwrap()), ..rule() };
         let ip = with(json!({"field": "ClientIP", "op": "equals", "value": "203.0.113.7"}));
         assert!(suppresses_in(&ip, tenant, policy.as_str(), "alice@contoso.com", now));
         let other_ip = with(json!({"field": "ClientIP", "op": "equals", "value": "198.51.100.1"}));
