@@ -25,7 +25,7 @@ mod tuning_routes;
 
 use aws_config::SdkConfig;
 use axum::Router;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use vigil::aws::dynamodb::{DynamoAlertStore, DynamoConfigStore, DynamoIngestState};
 use vigil::aws::policy_store::DynamoPolicyStore;
 use vigil::aws::secrets::SecretsManagerStore;
@@ -40,6 +40,8 @@ use vigil::settings::{ConfigError, required};
 pub struct AppState {
     pub admin: Arc<AdminService>,
     pub tuning: Arc<TuningService>,
+    /// Which PSA addresses the API accepts (strict unless the local stack opts into loopback).
+    pub destination_policy: DestinationPolicy,
 }
 
 /// The API's configuration.
@@ -74,23 +76,9 @@ impl Config {
     }
 }
 
-/// The process's [`DestinationPolicy`], set once by [`build`] from [`Config::destination_policy`].
-static DESTINATION_POLICY: OnceLock<DestinationPolicy> = OnceLock::new();
-
-/// The policy PSA addresses are checked with: the one [`build`] was configured with, strict
-/// when `build` never ran (an [`AppState`] assembled by hand, as in tests). A process-wide
-/// setting rather than a field of [`AppState`], so every place that assembles one stays as is.
-#[must_use]
-pub fn destination_policy() -> DestinationPolicy {
-    DESTINATION_POLICY.get().copied().unwrap_or_default()
-}
-
 /// Builds the state once per container.
 #[must_use]
 pub fn build(config: &Config, sdk: &SdkConfig) -> AppState {
-    if *DESTINATION_POLICY.get_or_init(|| config.destination_policy) != config.destination_policy {
-        tracing::warn!(policy = ?destination_policy(), "the destination policy is set once per process; a different one is ignored");
-    }
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let config_store = Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone()));
     let alert_store = Arc::new(DynamoAlertStore::new(dynamo.clone(), config.alerts_table.clone()));
@@ -109,6 +97,7 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> AppState {
             secrets: Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk), config.secret_prefix.clone())),
             clock: Arc::new(SystemClock),
         }),
+        destination_policy: config.destination_policy,
     }
 }
 

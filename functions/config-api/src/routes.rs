@@ -151,9 +151,7 @@ async fn set_connectwise(
         private_key: body.private_key,
         client_id: body.client_id,
     };
-    // The key lengths are checked here, before the service's own checks (see `vigil::limits`).
-    vigil::limits::connectwise_credentials(&credentials).map_err(vigil::services::admin::AdminError::from)?;
-    state.admin.set_connectwise(&msp, settings, credentials, crate::destination_policy()).await?;
+    state.admin.set_connectwise(&msp, settings, credentials, state.destination_policy).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -36,7 +36,7 @@ fn author(headers: &HeaderMap) -> String {
         .get("x-vigil-actor")
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-        .filter(|a| !a.is_empty() && a.len() <= 128)
+        .filter(|a| !a.is_empty() && a.len() <= vigil::limits::ACTOR_CHARS)
         .map_or_else(|| "api".to_owned(), str::to_owned)
 }
 

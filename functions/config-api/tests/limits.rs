@@ -3,65 +3,21 @@
 //! dropped, never growing past what DynamoDB can store.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use config_api::{AppState, app};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use serde_json::{Value, json};
-use std::sync::Arc;
-use tower::ServiceExt;
-use vigil::clock::SystemClock;
+use support::{Api, TENANT};
 use vigil::ids::MspId;
 use vigil::limits;
-use vigil::memory::{MemoryAlertStore, MemoryConfigStore, MemorySecretStore};
 use vigil::ports::{SecretName, SecretStore};
-use vigil::services::admin::AdminService;
 
-const TENANT: &str = "5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11";
+mod support;
 
-struct Api {
-    state: AppState,
-    secrets: Arc<MemorySecretStore>,
-    acme_token: String,
-}
-
+/// The API with acme's tenant registered.
 async fn api() -> Api {
-    let secrets = Arc::new(MemorySecretStore::default());
-    let admin = Arc::new(AdminService {
-        ingest: Arc::new(vigil::memory::MemoryIngestState::default()),
-        config: Arc::new(MemoryConfigStore::default()),
-        alerts: Arc::new(MemoryAlertStore::default()),
-        secrets: secrets.clone(),
-        clock: Arc::new(SystemClock),
-    });
-    let acme_token = admin.create_msp_with_token(&MspId::parse("acme").unwrap(), "Acme").await.unwrap().expose().to_owned();
-    let tuning = Arc::new(vigil::services::tuning::TuningService {
-        config: admin.config.clone(),
-        policies: Arc::new(vigil::memory::MemoryPolicyStore::default()),
-        alerts: admin.alerts.clone(),
-        clock: Arc::new(SystemClock),
-    });
-    let api = Api { state: AppState { admin, tuning }, secrets, acme_token };
-    let created = api.acme("POST", "/v1/tenants", json!({"tenant_id": TENANT, "name": "Contoso", "domains": ["contoso.com"]})).await;
+    let api = support::api().await;
+    let created = api.send("POST", "/v1/tenants", json!({"tenant_id": TENANT, "name": "Contoso", "domains": ["contoso.com"]})).await;
     assert_eq!(created.0, StatusCode::CREATED, "{:?}", created.2);
     api
-}
-
-impl Api {
-    async fn acme(&self, method: &str, path: &str, body: Value) -> (StatusCode, String, Value) {
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::AUTHORIZATION, format!("Bearer {}", self.acme_token))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_string()))
-            .unwrap();
-        let response = app(self.state.clone()).oneshot(request).await.unwrap();
-        let status = response.status();
-        let content_type = response.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, content_type, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
-    }
 }
 
 /// A 413 problem: the body is over the route's size limit.
@@ -81,12 +37,12 @@ fn assert_refused(result: &(StatusCode, String, Value), detail: &str) {
 async fn an_oversized_client_secret_is_refused_and_nothing_is_stored() {
     let api = api().await;
     let path = format!("/v1/tenants/{TENANT}/m365-credentials");
-    assert_too_large(&api.acme("PUT", &path, json!({"client_id": "app", "client_secret": "s".repeat(1 << 20)})).await);
-    let long = api.acme("PUT", &path, json!({"client_id": "app", "client_secret": "s".repeat(limits::CLIENT_SECRET_CHARS + 1)})).await;
+    assert_too_large(&api.send("PUT", &path, json!({"client_id": "app", "client_secret": "s".repeat(1 << 20)})).await);
+    let long = api.send("PUT", &path, json!({"client_id": "app", "client_secret": "s".repeat(limits::CLIENT_SECRET_CHARS + 1)})).await;
     assert_refused(&long, "client_secret: at most 1024 characters");
     let tenant_id = vigil::ids::TenantId::parse(TENANT).unwrap();
     assert_eq!(api.secrets.get_secret(&SecretName::m365_app(&MspId::parse("acme").unwrap(), &tenant_id)).await.unwrap(), None);
-    let fine = api.acme("PUT", &path, json!({"client_id": "app", "client_secret": "s".repeat(limits::CLIENT_SECRET_CHARS)})).await;
+    let fine = api.send("PUT", &path, json!({"client_id": "app", "client_secret": "s".repeat(limits::CLIENT_SECRET_CHARS)})).await;
     assert_eq!(fine.0, StatusCode::NO_CONTENT, "{:?}", fine.2);
 }
 
@@ -101,7 +57,7 @@ async fn ninety_long_comment_patches_keep_answering_200_and_show_what_was_droppe
     for n in 0..90 {
         let comment = format!("{n:02} {}", "long triage note ".repeat(235));
         assert!(comment.chars().count() <= limits::COMMENT_CHARS);
-        let response = api.acme("PATCH", &path, json!({"comment": comment})).await;
+        let response = api.send("PATCH", &path, json!({"comment": comment})).await;
         assert_eq!(response.0, StatusCode::OK, "PATCH {n}: {:?}", response.2);
         last = response.2;
     }
@@ -112,9 +68,9 @@ async fn ninety_long_comment_patches_keep_answering_200_and_show_what_was_droppe
     assert!(triage["comments"][kept - 1]["text"].as_str().unwrap().starts_with("89 "), "the newest comment stays");
     assert_eq!(triage["history"].as_array().unwrap().len(), limits::TRIAGE_HISTORY_KEPT);
     assert_eq!(triage["history_dropped"], 90 - limits::TRIAGE_HISTORY_KEPT);
-    let stored = api.acme("GET", &path, Value::Null).await;
+    let stored = api.send("GET", &path, Value::Null).await;
     assert!(stored.2.to_string().len() < 100 * 1024, "{} bytes", stored.2.to_string().len());
-    let too_long = api.acme("PATCH", &path, json!({"comment": "c".repeat(limits::COMMENT_CHARS + 1)})).await;
+    let too_long = api.send("PATCH", &path, json!({"comment": "c".repeat(limits::COMMENT_CHARS + 1)})).await;
     assert_refused(&too_long, "comment: at most 4000 characters");
 }
 
@@ -122,14 +78,14 @@ async fn ninety_long_comment_patches_keep_answering_200_and_show_what_was_droppe
 async fn a_huge_suppression_reason_is_refused_naming_reason() {
     let api = api().await;
     let huge = json!({"tenant_id": TENANT, "user": "svc@contoso.com", "reason": "because ".repeat(100_000)});
-    assert_too_large(&api.acme("POST", "/v1/suppressions", huge).await);
+    assert_too_large(&api.send("POST", "/v1/suppressions", huge).await);
     let rule = json!({"tenant_id": TENANT, "user": "svc@contoso.com", "reason": "r".repeat(limits::SUPPRESSION_REASON_CHARS + 1)});
-    assert_refused(&api.acme("POST", "/v1/suppressions", rule).await, "reason: at most 1000 characters");
+    assert_refused(&api.send("POST", "/v1/suppressions", rule).await, "reason: at most 1000 characters");
     let values: Vec<String> = (0..1200).map(|i| format!("10.{}.{}.0/24", i / 256, i % 256)).collect();
     let wide = json!({"tenant_id": TENANT, "reason": "scanners", "conditions": {"field": "ClientIP", "op": "ip_in_cidr", "value": values}});
-    assert_refused(&api.acme("POST", "/v1/suppressions", wide).await, "conditions");
+    assert_refused(&api.send("POST", "/v1/suppressions", wide).await, "conditions");
     let fine = json!({"tenant_id": TENANT, "user": "svc@contoso.com", "reason": "r".repeat(limits::SUPPRESSION_REASON_CHARS)});
-    assert_eq!(api.acme("POST", "/v1/suppressions", fine).await.0, StatusCode::CREATED);
+    assert_eq!(api.send("POST", "/v1/suppressions", fine).await.0, StatusCode::CREATED);
 }
 
 #[tokio::test]
@@ -137,13 +93,13 @@ async fn a_policy_context_of_100000_domains_is_refused_naming_domains() {
     let api = api().await;
     let path = format!("/v1/tenants/{TENANT}/policy-context");
     let domains: Vec<String> = (0..100_000).map(|i| format!("d{i}.io")).collect();
-    assert_too_large(&api.acme("PUT", &path, json!({"domains": domains, "break_glass_accounts": []})).await);
+    assert_too_large(&api.send("PUT", &path, json!({"domains": domains, "break_glass_accounts": []})).await);
     let domains: Vec<String> = (0..=limits::DOMAINS_MAX).map(|i| format!("d{i}.io")).collect();
-    assert_refused(&api.acme("PUT", &path, json!({"domains": domains, "break_glass_accounts": []})).await, "domains: at most 500 entries");
+    assert_refused(&api.send("PUT", &path, json!({"domains": domains, "break_glass_accounts": []})).await, "domains: at most 500 entries");
     let accounts: Vec<String> = (0..=limits::BREAK_GLASS_ACCOUNTS_MAX).map(|i| format!("bg{i}@contoso.com")).collect();
     let context = json!({"domains": ["contoso.com"], "break_glass_accounts": accounts});
-    assert_refused(&api.acme("PUT", &path, context).await, "break_glass_accounts: at most 50 entries");
-    let fine = api.acme("PUT", &path, json!({"domains": ["contoso.com"], "break_glass_accounts": ["bg@contoso.com"]})).await;
+    assert_refused(&api.send("PUT", &path, context).await, "break_glass_accounts: at most 50 entries");
+    let fine = api.send("PUT", &path, json!({"domains": ["contoso.com"], "break_glass_accounts": ["bg@contoso.com"]})).await;
     assert_eq!(fine.0, StatusCode::OK, "{:?}", fine.2);
 }
 
@@ -152,7 +108,7 @@ async fn a_policy_over_a_limit_is_refused_naming_the_field() {
     let api = api().await;
     let policy = json!({"id": "custom.long", "name": "n".repeat(limits::POLICY_NAME_CHARS + 1), "category": "ThreatManagement",
                         "severity": "Low", "activity": {"operations": ["UserLoggedIn"]}});
-    assert_refused(&api.acme("POST", "/v1/policies", policy).await, "name: at most 256 characters");
+    assert_refused(&api.send("POST", "/v1/policies", policy).await, "name: at most 256 characters");
 }
 
 #[tokio::test]
@@ -160,5 +116,5 @@ async fn connectwise_keys_over_their_limit_are_refused_naming_the_field() {
     let api = api().await;
     let body = json!({"api_root": "https://api-na.myconnectwise.net/v4_6_release/apis/3.0", "company_id": "acme",
                       "public_key": "p".repeat(limits::CONNECTWISE_FIELD_CHARS + 1), "private_key": "k", "client_id": "c"});
-    assert_refused(&api.acme("PUT", "/v1/psa/connectwise", body).await, "public_key: at most 256 characters");
+    assert_refused(&api.send("PUT", "/v1/psa/connectwise", body).await, "public_key: at most 256 characters");
 }

@@ -149,6 +149,13 @@ fn description(alert: &Alert) -> String {
             let _ = writeln!(text, "{}: {}", fact.name, fact.value);
         }
     }
+    if alert.detail.truncated {
+        let _ = writeln!(text);
+        let _ = writeln!(
+            text,
+            "Note: this alert was too large to keep whole; long values and later activities were cut (the hit count is complete)."
+        );
+    }
     let _ = writeln!(text);
     let _ = write!(text, "Alert id: {}", alert.id);
     text
@@ -540,6 +547,17 @@ mod tests {
         ] {
             assert!(description.contains(expected), "missing {expected:?} in\n{description}");
         }
+        assert!(!description.contains("too large"));
+    }
+
+    #[test]
+    fn a_truncated_alert_says_so_on_its_ticket() {
+        let mut alert = alert();
+        alert.detail.truncated = true;
+        let body = ticket_body(&alert, &settings(), 250);
+        let description = body["initialDescription"].as_str().unwrap();
+        assert!(description.contains("too large to keep whole") && description.contains("the hit count is complete"), "{description}");
+        assert_eq!(schemas().validate("Ticket", &body), vec![]);
     }
 
     #[test]

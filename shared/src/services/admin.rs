@@ -220,6 +220,7 @@ impl AdminService {
         {
             return Err(AdminError::Invalid("company_id, public_key, private_key and client_id are required".into()));
         }
+        crate::limits::connectwise_credentials(&credentials)?;
         let settings = ConnectWiseSettings { api_root: root.to_owned(), ..settings };
         let value = serde_json::to_string(&credentials).map_err(|e| AdminError::Invalid(e.to_string()))?;
         self.secrets.put_secret(&SecretName::connectwise(msp_id), &SecretString::new(value)).await?;

@@ -10,6 +10,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use tower::ServiceExt;
 use vigil::clock::SystemClock;
+use vigil::connectors::destination_url::DestinationPolicy;
 use vigil::ids::MspId;
 use vigil::memory::{MemoryAlertStore, MemoryConfigStore, MemorySecretStore};
 use vigil::services::admin::AdminService;
@@ -40,7 +41,9 @@ pub async fn api() -> Api {
         alerts: admin.alerts.clone(),
         clock: Arc::new(SystemClock),
     });
-    Api { state: AppState { admin, tuning }, secrets, acme_token, other_token }
+    // Strict, as in production: PSA addresses on loopback are refused.
+    let state = AppState { admin, tuning, destination_policy: DestinationPolicy::default() };
+    Api { state, secrets, acme_token, other_token }
 }
 
 impl Api {
@@ -63,6 +66,11 @@ impl Api {
         let content_type = response.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         (status, content_type, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// As `acme`, with a JSON body (`null`: none).
+    pub async fn send(&self, method: &str, path: &str, body: Value) -> (StatusCode, String, Value) {
+        self.acme(method, path, Some(body).filter(|b| !b.is_null())).await
     }
 
     /// As `acme`, with a JSON body.
