@@ -122,6 +122,11 @@ pub enum SourceError {
     /// Consent missing or revoked, app disabled, permission missing (AADSTS700016, AF10001 …).
     #[error("access to the tenant was refused: {code}: {message}")]
     AccessRefused { code: String, message: String },
+    /// The time window of a listing was refused (AF20055 "not less than 24 hours" on the live
+    /// service, AF20030 bad or too old a range): list a shorter or later window, not the same
+    /// one again.
+    #[error("the audit source refused the time window: {code}: {message}")]
+    WindowRefused { code: String, message: String },
     /// Any other refusal that retrying will not fix (bad request, tenant offboarded).
     #[error("audit source rejected the request: {code}: {message}")]
     Rejected { code: String, message: String },
@@ -130,7 +135,7 @@ pub enum SourceError {
 impl Classified for SourceError {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::Throttled { .. } | Self::Unavailable(_) => ErrorClass::Transient,
+            Self::Throttled { .. } | Self::Unavailable(_) | Self::WindowRefused { .. } => ErrorClass::Transient,
             Self::AccessRefused { .. } | Self::Rejected { .. } => ErrorClass::Permanent,
         }
     }

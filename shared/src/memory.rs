@@ -371,7 +371,7 @@ impl AuditSource for MemoryAuditSource {
             || window.end - window.start > Duration::hours(24)
             || window.start < Utc::now() - Duration::days(7) - Duration::hours(1)
         {
-            return Err(SourceError::Rejected { code: "AF20030".into(), message: "invalid window".into() });
+            return Err(SourceError::WindowRefused { code: "AF20030".into(), message: "invalid window".into() });
         }
         Ok(lock(&self.blobs)
             .iter()

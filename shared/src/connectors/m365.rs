@@ -445,6 +445,9 @@ fn classify_management_error(status: StatusCode, retry_after: Option<Duration>, 
         let code = if code.is_empty() { format!("HTTP {}", status.as_u16()) } else { code };
         return SourceError::Unavailable(format!("{code}: {}", described("server error")));
     }
+    if matches!(code.as_str(), "AF20055" | "AF20030") {
+        return SourceError::WindowRefused { code, message: described("the time window was refused") };
+    }
     if code == "AF10001" {
         return SourceError::AccessRefused { code, message: described("the token lacks ActivityFeed.Read") };
     }
@@ -485,7 +488,7 @@ mod tests {
             matches!(classify(403, &af_body("AF10001", "The permission set () does not include ActivityFeed.Read.")), SourceError::AccessRefused { code, .. } if code == "AF10001")
         );
         assert!(
-            matches!(classify(400, &af_body("AF20030", "Start time and end time must ...")), SourceError::Rejected { code, .. } if code == "AF20030")
+            matches!(classify(400, &af_body("AF20030", "Start time and end time must ...")), SourceError::WindowRefused { code, .. } if code == "AF20030")
         );
         assert!(matches!(classify(404, &af_body("AF20051", "Content expired.")), SourceError::Rejected { code, .. } if code == "AF20051"));
         assert!(matches!(classify(404, "{\"Message\":\"No HTTP resource\"}"), SourceError::Rejected { code, .. } if code == "NotFound"));
