@@ -385,9 +385,8 @@ impl M365SimHandle {
         let st = self.inner.lock();
         let tkey = tenant_key(tenant_id);
         let blob = st.blobs.get(&tkey)?.iter().find(|b| b.content_id == content_id)?;
-        let client_id = st.tenants.get(&tkey).map(|t| t.client_id.clone()).unwrap_or_default();
         let uri = format!("{}/api/v1.0/{tenant_id}/activity/feed/audit/{}", self.inner.management_base(), blob.content_id);
-        Some(webhooks::notification_item(tenant_id, &client_id, &blob.content_type, &blob.content_id, &uri, blob.created))
+        Some(webhooks::notification_item(&blob.content_type, &blob.content_id, &uri, blob.created))
     }
 
     /// The tenant's subscription to `content_type` as `subscriptions/list` shows it (with its
@@ -659,12 +658,12 @@ impl Inner {
         let hook = st.tenants.get(&tenant_key(tenant_id)).and_then(|t| {
             let sub = t.subscriptions.get(content_type).filter(|s| s.enabled)?;
             let hook = sub.webhook.as_ref().filter(|w| w.status(Utc::now()) == WebhookStatus::Enabled)?;
-            Some((hook.id, hook.target(), t.client_id.clone()))
+            Some((hook.id, hook.target()))
         });
         drop(st);
-        if let Some((hook_id, target, client_id)) = hook {
+        if let Some((hook_id, target)) = hook {
             let uri = format!("{}/api/v1.0/{tenant_id}/activity/feed/audit/{content_id}", self.management_base());
-            let item = webhooks::notification_item(tenant_id, &client_id, content_type, &content_id, &uri, created);
+            let item = webhooks::notification_item(content_type, &content_id, &uri, created);
             let notification = Notification {
                 tenant_id: tenant_id.to_owned(),
                 content_type: content_type.to_owned(),

@@ -16,7 +16,15 @@
 //!   `authId` was given) and fails start with AF20021 unless the answer is `200`.
 //! * Notifications: one POST per new blob of a subscription whose webhook is enabled, body a
 //!   one-item array, `Content-Type: application/json; utf-8` (Microsoft's non-standard value),
-//!   `Webhook-AuthID` when set. Anything but `200` fails the attempt; a notification is tried
+//!   `Webhook-AuthID` when set. The items have the shape of a captured live notification:
+//!   `contentType`, `contentId`, `contentUri`, `contentCreated`, `contentExpiration`,
+//!   `notificationStatus` and `notificationSent`, and **no** `tenantId` or `clientId` (the
+//!   reference's §3.3 example shows them; the live service does not send them). Each try stamps
+//!   the two `notification…` fields afresh: `notificationSent` is the time of the try,
+//!   `notificationStatus` is `Succeeded` on the first try and `Failed` on a retry (the previous
+//!   try failed; the live values are unconfirmed). A hand-made item
+//!   (`M365SimHandle::send_notification_now`) keeps whatever of these fields it already has, so a
+//!   test can send `Failed` — or the documented shape with `tenantId` — on purpose. Anything but `200` fails the attempt; a notification is tried
 //!   [`ATTEMPTS_PER_NOTIFICATION`] times with a short, doubling delay (Microsoft: "exponentially
 //!   increasing intervals", counts undocumented). After [`DISABLE_AFTER_FAILURES`] consecutive
 //!   failed notifications the webhook's status becomes `disabled` (threshold undocumented); a
@@ -61,7 +69,8 @@ pub struct WebhookDelivery {
     pub error: Option<String>,
     /// `contentId` of each item sent.
     pub content_ids: Vec<String>,
-    /// The notification body (the array's items).
+    /// The notification body as this try sent it (the array's items; for an attempt that sent
+    /// nothing, the items it would have sent).
     pub items: Vec<Value>,
     pub sent_at: DateTime<Utc>,
     /// Sent by `M365SimHandle::send_notification_now`: not a service notification, never retried,
@@ -267,24 +276,34 @@ impl Webhook {
     }
 }
 
-/// One notification item (reference §3.3).
-pub(crate) fn notification_item(
-    tenant_id: &str,
-    client_id: &str,
-    content_type: &str,
-    content_id: &str,
-    content_uri: &str,
-    created: DateTime<Utc>,
-) -> Value {
+/// One notification item as the live service sends it: no `tenantId`, no `clientId` (module
+/// doc); [`stamp`] adds `notificationStatus` and `notificationSent` on each try.
+pub(crate) fn notification_item(content_type: &str, content_id: &str, content_uri: &str, created: DateTime<Utc>) -> Value {
     json!({
-        "tenantId": tenant_id,
-        "clientId": client_id,
         "contentType": content_type,
         "contentId": content_id,
         "contentUri": content_uri,
         "contentCreated": content_time(created),
         "contentExpiration": content_time(created + TimeDelta::days(RETENTION_DAYS)),
     })
+}
+
+/// The items as try number `attempt` sends them: `notificationSent` (the time of the try) and
+/// `notificationStatus` (`Succeeded` on the first try, `Failed` on a retry) added to every
+/// object item that does not carry them already.
+fn stamp(items: &[Value], attempt: u32, sent: DateTime<Utc>) -> Vec<Value> {
+    let status = if attempt > 1 { "Failed" } else { "Succeeded" };
+    items
+        .iter()
+        .map(|item| {
+            let mut item = item.clone();
+            if let Some(object) = item.as_object_mut() {
+                object.entry("notificationStatus").or_insert_with(|| json!(status));
+                object.entry("notificationSent").or_insert_with(|| json!(content_time(sent)));
+            }
+            item
+        })
+        .collect()
 }
 
 /// `2026-01-05T10:15:00.123Z`.
@@ -299,11 +318,13 @@ pub(crate) struct Attempt {
     status: Option<u16>,
     error: Option<String>,
     at: DateTime<Utc>,
+    /// The items this try POSTed (`None`: nothing was sent).
+    sent: Option<Vec<Value>>,
 }
 
 impl Attempt {
     pub(crate) fn failed(error: impl Into<String>) -> Self {
-        Self { attempt: 1, status: None, error: Some(error.into()), at: Utc::now() }
+        Self { attempt: 1, status: None, error: Some(error.into()), at: Utc::now(), sent: None }
     }
 
     fn succeeded(&self) -> bool {
@@ -337,7 +358,7 @@ impl Notification {
                 status: attempt.status,
                 error: attempt.error,
                 content_ids: content_ids.clone(),
-                items: self.items.clone(),
+                items: attempt.sent.unwrap_or_else(|| self.items.clone()),
                 sent_at: attempt.at,
                 manual: self.manual,
             })
@@ -431,9 +452,8 @@ pub(crate) async fn validate(target: &Target) -> Result<(), String> {
     }
 }
 
-/// POSTs one notification, trying up to `tries` times until a `200`.
+/// POSTs one notification, trying up to `tries` times until a `200`; each try is [`stamp`]ed.
 async fn notify(target: &Target, items: &[Value], tries: u32) -> Vec<Attempt> {
-    let body = Value::Array(items.to_vec()).to_string();
     let mut attempts = Vec::new();
     let mut delay = RETRY_DELAY;
     for attempt in 1..=tries.max(1) {
@@ -441,14 +461,16 @@ async fn notify(target: &Target, items: &[Value], tries: u32) -> Vec<Attempt> {
             tokio::time::sleep(delay).await;
             delay *= 2;
         }
-        let mut request = http().post(&target.address).header(reqwest::header::CONTENT_TYPE, NOTIFICATION_CONTENT_TYPE).body(body.clone());
+        let at = Utc::now();
+        let sent = stamp(items, attempt, at);
+        let body = Value::Array(sent.clone()).to_string();
+        let mut request = http().post(&target.address).header(reqwest::header::CONTENT_TYPE, NOTIFICATION_CONTENT_TYPE).body(body);
         if let Some(auth_id) = &target.auth_id {
             request = request.header("Webhook-AuthID", auth_id);
         }
-        let at = Utc::now();
         let outcome = match request.send().await {
-            Ok(response) => Attempt { attempt, status: Some(response.status().as_u16()), error: None, at },
-            Err(error) => Attempt { attempt, status: None, error: Some(describe(&error)), at },
+            Ok(response) => Attempt { attempt, status: Some(response.status().as_u16()), error: None, at, sent: Some(sent) },
+            Err(error) => Attempt { attempt, status: None, error: Some(describe(&error)), at, sent: Some(sent) },
         };
         let delivered = outcome.succeeded();
         attempts.push(outcome);

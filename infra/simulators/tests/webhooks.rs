@@ -232,13 +232,29 @@ async fn new_blobs_are_notified_with_microsofts_headers_and_fields() {
     assert_eq!(first_notification.headers["webhook-authid"], "auth-x");
     let item = &first_notification.body[0];
     assert_eq!(first_notification.body.as_array().unwrap().len(), 1);
-    assert_eq!(item["tenantId"], TENANT);
-    assert_eq!(item["clientId"], CLIENT_ID);
+    // As the live service sends them: no tenantId or clientId (the address says whose it is).
+    let mut fields: Vec<&str> = item.as_object().unwrap().keys().map(String::as_str).collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["contentCreated", "contentExpiration", "contentId", "contentType", "contentUri", "notificationSent", "notificationStatus"]
+    );
     assert_eq!(item["contentType"], "Audit.Exchange");
+    assert_eq!(item["notificationStatus"], "Succeeded", "a first try");
     assert!(item["contentUri"].as_str().unwrap().ends_with(&format!("/activity/feed/audit/{first}")));
-    assert!(item["contentCreated"].as_str().unwrap().ends_with('Z'));
-    assert!(item["contentExpiration"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(sim.notification_item(TENANT, &first).as_ref(), Some(item));
+    for time in ["contentCreated", "contentExpiration", "notificationSent"] {
+        assert!(item[time].as_str().unwrap().ends_with('Z'), "{time}: {item}");
+    }
+    let mut expected_item = sim.notification_item(TENANT, &first).unwrap();
+    assert!(expected_item.get("tenantId").is_none() && expected_item.get("clientId").is_none());
+    expected_item["notificationStatus"] = item["notificationStatus"].clone();
+    expected_item["notificationSent"] = item["notificationSent"].clone();
+    assert_eq!(&expected_item, item);
+    assert_eq!(
+        first_notification.body,
+        json!(deliveries.iter().find(|d| d.content_ids == [first.clone()]).unwrap().items),
+        "the log keeps what was sent"
+    );
 
     // The notification history of the subscription.
     let now = Utc::now();
@@ -259,7 +275,7 @@ async fn new_blobs_are_notified_with_microsofts_headers_and_fields() {
         .await
         .unwrap();
     assert_eq!(history.as_array().unwrap().len(), 3);
-    assert!(history.as_array().unwrap().iter().all(|h| h["notificationStatus"] == "success" && h["notificationSent"].is_string()));
+    assert!(history.as_array().unwrap().iter().all(|h| h["notificationStatus"] == "Succeeded" && h["notificationSent"].is_string()));
     sim.shutdown().await;
 }
 
@@ -277,6 +293,8 @@ async fn failed_notifications_are_retried_and_then_disable_the_webhook() {
         let attempts: Vec<u32> = deliveries[(round - 1) * 3..].iter().map(|d| d.attempt).collect();
         assert_eq!(attempts, vec![1, 2, 3], "one try and two retries");
         assert!(deliveries.iter().all(|d| d.status == Some(503)));
+        let statuses: Vec<&Value> = deliveries[(round - 1) * 3..].iter().map(|d| &d.items[0]["notificationStatus"]).collect();
+        assert_eq!(statuses, [&json!("Succeeded"), &json!("Failed"), &json!("Failed")], "a retry says the previous try failed");
     }
     assert_eq!(sim.subscription(TENANT, "Audit.General").unwrap()["webhook"]["status"], "disabled");
     assert_eq!(sim.subscription(TENANT, "Audit.General").unwrap()["status"], "enabled", "the subscription itself stays enabled");
@@ -340,6 +358,18 @@ async fn hand_made_notifications_can_be_duplicated_or_forged() {
     assert!(auth_ids.contains(&Some("forged")));
     assert!(auth_ids.contains(&None));
     assert!(notifications.iter().any(|n| n.body.as_array().unwrap().len() == 2), "the duplicated notification");
+
+    // A hand-made item keeps the notification fields it has: a test can send `Failed`, or the
+    // documented shape with tenantId and clientId.
+    let mut documented = item.clone();
+    documented["tenantId"] = json!(TENANT);
+    documented["clientId"] = json!(CLIENT_ID);
+    documented["notificationStatus"] = json!("Failed");
+    sim.send_notification_now(TENANT, "Audit.Exchange", vec![documented.clone()], Some("real"));
+    let sent = crate::deliveries(&sim, 5).await.pop().unwrap();
+    assert_eq!(sent.items[0]["notificationStatus"], "Failed");
+    assert_eq!((&sent.items[0]["tenantId"], &sent.items[0]["clientId"]), (&json!(TENANT), &json!(CLIENT_ID)));
+    assert!(sent.items[0]["notificationSent"].is_string());
 
     // Without a webhook the attempt is recorded as an error.
     sim.send_notification_now(TENANT, "Audit.General", vec![item], None);
