@@ -23,7 +23,9 @@
 //!
 //! Failure injection ([`crate::m365::M365Operation::GraphAlerts`]): `Throttle` answers `429`
 //! `TooManyRequests` and `ThrottleForbidden` `503` `serviceNotAvailable`, both with
-//! `Retry-After: 1`; `ServerError` answers `500` `generalException`.
+//! `Retry-After: 1`; `ThrottleFractional` answers the `429` with `Retry-After: 0.249` and
+//! `ThrottleWithoutRetryAfter` with no `Retry-After` at all; `ServerError` answers `500`
+//! `generalException`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -527,11 +529,16 @@ fn with_retry_after(mut resp: Response) -> Response {
 /// The answer to an injected failure (see the module documentation).
 pub(crate) fn failure(failure: M365Failure) -> Response {
     match failure {
-        M365Failure::Throttle => with_retry_after(graph_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequests",
-            "Too many requests. Retry after the time given in the Retry-After header.",
-        )),
+        M365Failure::Throttle | M365Failure::ThrottleFractional | M365Failure::ThrottleWithoutRetryAfter => {
+            crate::m365::throttle_retry_after(
+                failure,
+                graph_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "TooManyRequests",
+                    "Too many requests. Retry after the time given in the Retry-After header.",
+                ),
+            )
+        }
         M365Failure::ThrottleForbidden => {
             with_retry_after(graph_error(StatusCode::SERVICE_UNAVAILABLE, "serviceNotAvailable", "The service is temporarily unavailable."))
         }

@@ -16,6 +16,14 @@
 //! times) the simulator picks the documented-ish option and says so in a comment; it is
 //! deliberately *stricter* than the real service where that keeps clients honest.
 //!
+//! Observed live and reproduced by default: a content-list window of 24 hours or more, or one
+//! starting more than 7 days (+1 h) back, is refused with 400 `AF20055`; content is listed for 7
+//! days but a blob's `contentUri` serves for ~20 days (its `contentExpiration`); the start
+//! response spells `Audit.SharePoint` as `Audit.Sharepoint`; the notification history says
+//! `Succeeded`/`Failed`. Switches: [`M365SimHandle::set_disabled_after_start`] (AF20023 for the
+//! next N listings after a start) and the `ThrottleFractional` / `ThrottleWithoutRetryAfter`
+//! failures (`Retry-After: 0.249` / none).
+//!
 //! Everything is synchronous behind one `std::sync::Mutex`; no lock is ever held across an
 //! `.await`.
 //!
@@ -55,8 +63,11 @@ const MANAGEMENT_APP_ID: &str = "c5393580-f805-4401-95e8-94b7a6ef2fc2";
 const TOKEN_LIFETIME_SECS: i64 = 3599;
 /// Default content-list page size.
 const DEFAULT_PAGE_SIZE: usize = 100;
-/// Content blobs expire (and window starts are rejected) after this many days.
+/// Content is listed, and window starts are accepted, for this many days.
 const RETENTION_DAYS: i64 = 7;
+/// A blob's `contentUri` keeps serving for this many days (observed live: `contentExpiration`
+/// is ~20 days after `contentCreated`, although listing reaches back only [`RETENTION_DAYS`]).
+const BLOB_FETCH_DAYS: i64 = 20;
 /// Grace on the 7-day start-time rule (Elastic observed ~7 days + ~1 hour).
 const START_GRACE_MINUTES: i64 = 60;
 /// `PublisherId` shown in throttling messages when no `PublisherIdentifier` was sent.
@@ -103,7 +114,9 @@ pub enum M365Operation {
     /// `POST subscriptions/start`.
     StartSubscription,
     /// `GET /graph/v1.0/security/alerts_v2` (Microsoft Graph). `Throttle` answers 429 and
-    /// `ThrottleForbidden` 503, both with `Retry-After: 1`; `ServerError` answers 500.
+    /// `ThrottleForbidden` 503, both with `Retry-After: 1`; `ThrottleFractional` and
+    /// `ThrottleWithoutRetryAfter` answer 429 with `Retry-After: 0.249` and none; `ServerError`
+    /// answers 500.
     GraphAlerts,
     /// Any request to the token endpoint, the Management API or Graph (including list/stop
     /// subscriptions and notifications, which have no operation of their own).
@@ -121,6 +134,12 @@ pub enum M365Failure {
     ThrottleForbidden,
     /// HTTP 500 `AF50000` (token endpoint: 500 `server_error` AADSTS50000).
     ServerError,
+    /// Like [`Self::Throttle`] with a fractional `Retry-After: 0.249` (Graph has been seen sending
+    /// decimal seconds).
+    ThrottleFractional,
+    /// Like [`Self::Throttle`] without any `Retry-After` (several Graph services, and the
+    /// Management API as observed live, send none).
+    ThrottleWithoutRetryAfter,
 }
 
 /// Error returned when parsing an operation/failure name fails.
@@ -167,6 +186,8 @@ impl FromStr for M365Failure {
             "throttle" => Ok(Self::Throttle),
             "throttleforbidden" => Ok(Self::ThrottleForbidden),
             "servererror" => Ok(Self::ServerError),
+            "throttlefractional" => Ok(Self::ThrottleFractional),
+            "throttlewithoutretryafter" => Ok(Self::ThrottleWithoutRetryAfter),
             _ => Err(ParseNameError(s.to_owned())),
         }
     }
@@ -315,6 +336,13 @@ impl M365SimHandle {
         self.inner.lock().page_size = n.max(1);
     }
 
+    /// After every successful `subscriptions/start` from now on, the subscription's next
+    /// `list_calls` content listings answer AF20023 (disabled), as the live service was seen to do
+    /// for a while after a start; later listings succeed. Default 0 (enabled at once).
+    pub fn set_disabled_after_start(&self, list_calls: u32) {
+        self.inner.lock().disabled_after_start = list_calls;
+    }
+
     /// The next `times` requests matching `op` fail with `failure` (FIFO across injections).
     pub fn fail_next(&self, op: M365Operation, failure: M365Failure, times: u32) {
         self.inner.fail_next(op, failure, times);
@@ -445,6 +473,8 @@ struct SimState {
     graph: crate::graph::GraphState,
     /// Webhook notification POSTs, oldest first.
     webhook_deliveries: Vec<WebhookDelivery>,
+    /// Content listings answered AF20023 after each successful start (default 0).
+    disabled_after_start: u32,
 }
 
 struct Tenant {
@@ -458,6 +488,9 @@ struct Tenant {
 struct Subscription {
     enabled: bool,
     webhook: Option<Webhook>,
+    /// Content listings still answered AF20023 after the last successful start (see
+    /// [`M365SimHandle::set_disabled_after_start`]).
+    disabled_lists_left: u32,
 }
 
 struct Blob {
@@ -576,6 +609,7 @@ impl Inner {
                 seq: 0,
                 graph: crate::graph::GraphState::default(),
                 webhook_deliveries: Vec::new(),
+                disabled_after_start: 0,
             }),
         }
     }
@@ -874,19 +908,31 @@ fn aad_error(status: StatusCode, error: &str, code: u32, description: &str) -> R
     resp
 }
 
-fn with_retry_after(mut resp: Response) -> Response {
-    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+/// The `Retry-After` a throttling failure carries: `1`, `0.249` or none.
+pub(crate) fn throttle_retry_after(failure: M365Failure, mut resp: Response) -> Response {
+    let value = match failure {
+        M365Failure::ThrottleFractional => "0.249",
+        M365Failure::ThrottleWithoutRetryAfter => return resp,
+        _ => "1",
+    };
+    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(value));
     resp
 }
 
 fn token_failure(failure: M365Failure) -> Response {
     match failure {
-        M365Failure::Throttle | M365Failure::ThrottleForbidden => with_retry_after(aad_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "temporarily_unavailable",
-            90055,
-            "The request has been throttled. Tenant throttling threshold exceeded; retry later.",
-        )),
+        M365Failure::Throttle
+        | M365Failure::ThrottleForbidden
+        | M365Failure::ThrottleFractional
+        | M365Failure::ThrottleWithoutRetryAfter => throttle_retry_after(
+            failure,
+            aad_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "temporarily_unavailable",
+                90055,
+                "The request has been throttled. Tenant throttling threshold exceeded; retry later.",
+            ),
+        ),
         M365Failure::ServerError => aad_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",
@@ -900,7 +946,9 @@ fn management_failure(failure: M365Failure, op: Op, publisher: Option<&str>) -> 
     let publisher = publisher.filter(|p| !p.is_empty()).unwrap_or(ZERO_GUID);
     let throttled = format!("Too many requests. Method={}, PublisherId={publisher}", op.method_name());
     match failure {
-        M365Failure::Throttle => with_retry_after(af_error(StatusCode::TOO_MANY_REQUESTS, "AF429", &throttled)),
+        M365Failure::Throttle | M365Failure::ThrottleFractional | M365Failure::ThrottleWithoutRetryAfter => {
+            throttle_retry_after(failure, af_error(StatusCode::TOO_MANY_REQUESTS, "AF429", &throttled))
+        }
         // Microsoft's troubleshooting page shows 403 + AF429; whether Retry-After is sent is
         // unconfirmed, so this variant omits it (clients must back off on their own).
         M365Failure::ThrottleForbidden => af_error(StatusCode::FORBIDDEN, "AF429", &throttled),
@@ -1303,6 +1351,17 @@ fn content_type_param<'q>(ctx: &'q Ctx<'_>) -> Result<&'q str, AfError> {
     }
 }
 
+/// The start response: like [`subscription_json`], but with `contentType` cased the way the live
+/// service answers a start (`Audit.Sharepoint` for `Audit.SharePoint`): clients must compare
+/// content types case-insensitively.
+fn start_response_json(content_type: &str, sub: &Subscription) -> Value {
+    let mut body = subscription_json(content_type, sub);
+    if content_type == "Audit.SharePoint" {
+        body["contentType"] = json!("Audit.Sharepoint");
+    }
+    body
+}
+
 fn subscription_json(content_type: &str, sub: &Subscription) -> Value {
     json!({
         "contentType": content_type,
@@ -1332,6 +1391,7 @@ fn start_subscription(st: &mut SimState, ctx: &Ctx<'_>) -> Response {
         Ok(webhook) => webhook,
         Err(err) => return af_error(StatusCode::BAD_REQUEST, err.code, &err.message),
     };
+    let disabled_after_start = st.disabled_after_start;
     let Some(tenant) = st.tenants.get_mut(&ctx.tkey) else {
         return af_error(StatusCode::BAD_REQUEST, "AF20011", "Specified tenant ID does not exist in the system or has been deleted.");
     };
@@ -1353,10 +1413,12 @@ fn start_subscription(st: &mut SimState, ctx: &Ctx<'_>) -> Response {
         pending.extensions_mut().insert(PendingStart { tkey: ctx.tkey.clone(), content_type, request });
         return pending;
     }
-    let sub = tenant.subscriptions.entry(content_type.clone()).or_insert(Subscription { enabled: false, webhook: None });
+    let sub =
+        tenant.subscriptions.entry(content_type.clone()).or_insert(Subscription { enabled: false, webhook: None, disabled_lists_left: 0 });
     sub.enabled = true;
     sub.webhook = None;
-    json_response(StatusCode::OK, &subscription_json(&content_type, sub))
+    sub.disabled_lists_left = disabled_after_start;
+    json_response(StatusCode::OK, &start_response_json(&content_type, sub))
 }
 
 impl Inner {
@@ -1378,13 +1440,19 @@ impl Inner {
         let st = &mut *guard;
         st.seq += 1;
         let id = st.seq;
+        let disabled_after_start = st.disabled_after_start;
         let Some(tenant) = st.tenants.get_mut(&pending.tkey) else {
             return af_error(StatusCode::BAD_REQUEST, "AF20011", "Specified tenant ID does not exist in the system or has been deleted.");
         };
-        let sub = tenant.subscriptions.entry(pending.content_type.clone()).or_insert(Subscription { enabled: false, webhook: None });
+        let sub = tenant.subscriptions.entry(pending.content_type.clone()).or_insert(Subscription {
+            enabled: false,
+            webhook: None,
+            disabled_lists_left: 0,
+        });
         sub.enabled = true;
         sub.webhook = Some(Webhook::new(id, pending.request));
-        json_response(StatusCode::OK, &subscription_json(&pending.content_type, sub))
+        sub.disabled_lists_left = disabled_after_start;
+        json_response(StatusCode::OK, &start_response_json(&pending.content_type, sub))
     }
 }
 
@@ -1440,14 +1508,21 @@ fn window(ctx: &Ctx<'_>) -> Result<(DateTime<Utc>, DateTime<Utc>, String, String
             ));
         }
     };
+    // Documented as "less than or equal to 24 hours apart", but the live service refuses a window
+    // of exactly 24 hours with AF20055 (observed), and a start more than 7 days back with AF20055
+    // too (observed: -9 days). AF20030 (same message) is kept for an end not after the start.
     let oldest = ctx.now - TimeDelta::days(RETENTION_DAYS) - TimeDelta::minutes(START_GRACE_MINUTES);
-    if end <= start || end - start > TimeDelta::hours(24) || start < oldest {
-        return Err(AfError::bad_request(
-            "AF20030",
-            "Start time and end time must both be specified (or both omitted) and must be less than or equal to 24 hours apart, with the start time no more than 7 days in the past.",
-        ));
-    }
-    Ok((start, end, start_text, end_text))
+    let code = if end <= start {
+        "AF20030"
+    } else if end - start >= TimeDelta::hours(24) || start < oldest {
+        "AF20055"
+    } else {
+        return Ok((start, end, start_text, end_text));
+    };
+    Err(AfError::bad_request(
+        code,
+        "Start time and end time must both be specified (or both omitted) and must be less than or equal to 24 hours apart, with the start time no more than 7 days in the past.",
+    ))
 }
 
 fn new_page_token(now: DateTime<Utc>) -> String {
@@ -1462,6 +1537,14 @@ fn list_content(st: &mut SimState, ctx: &Ctx<'_>) -> Response {
     };
     if let Err(resp) = require_subscription(st, ctx, &content_type) {
         return resp.into_response();
+    }
+    // Observed live: a freshly started subscription can keep answering AF20023 for a while.
+    if let Some(sub) =
+        st.tenants.get_mut(&ctx.tkey).and_then(|t| t.subscriptions.get_mut(&content_type)).filter(|s| s.disabled_lists_left > 0)
+    {
+        sub.disabled_lists_left -= 1;
+        return AfError::bad_request("AF20023", "The subscription was disabled by the tenant administrator or service administrator.")
+            .into_response();
     }
 
     let (start, end, start_text, end_text, after) = match ctx.query.get_ci("nextPage").filter(|p| !p.is_empty()) {
@@ -1510,7 +1593,7 @@ fn list_content(st: &mut SimState, ctx: &Ctx<'_>) -> Response {
                     ctx.management_base, ctx.tenant, b.content_id
                 ),
                 "contentCreated": content_time(b.created),
-                "contentExpiration": content_time(b.created + TimeDelta::days(RETENTION_DAYS)),
+                "contentExpiration": content_time(b.created + TimeDelta::days(BLOB_FETCH_DAYS)),
             })
         })
         .collect();
@@ -1546,8 +1629,18 @@ fn list_notifications(st: &SimState, ctx: &Ctx<'_>) -> Response {
         Ok((start, end, _, _)) => (start, end),
         Err(resp) => return resp.into_response(),
     };
-    // Service notifications sent in the window (not `send_notification_now`).
-    json_response(StatusCode::OK, &Value::Array(webhooks::history(&st.webhook_deliveries, &ctx.tkey, &content_type, start, end)))
+    // Service notifications sent in the window (not `send_notification_now`), with the
+    // `notificationStatus` values the live service uses.
+    let mut history = webhooks::history(&st.webhook_deliveries, &ctx.tkey, &content_type, start, end);
+    for entry in &mut history {
+        let live = match entry["notificationStatus"].as_str() {
+            Some("success") => "Succeeded",
+            Some("failed") => "Failed",
+            _ => continue,
+        };
+        entry["notificationStatus"] = json!(live);
+    }
+    json_response(StatusCode::OK, &Value::Array(history))
 }
 
 fn fetch_blob(st: &mut SimState, ctx: &Ctx<'_>, content_id: &str) -> Response {
@@ -1555,12 +1648,9 @@ fn fetch_blob(st: &mut SimState, ctx: &Ctx<'_>, content_id: &str) -> Response {
     let Some(blob) = st.blobs.get(&ctx.tkey).and_then(|blobs| blobs.iter().find(|b| b.content_id == content_id)) else {
         return af_error(StatusCode::NOT_FOUND, "AF20050", "The specified content does not exist.");
     };
-    if blob.created <= ctx.now - TimeDelta::days(RETENTION_DAYS) {
-        return af_error(
-            StatusCode::NOT_FOUND,
-            "AF20051",
-            "Content requested with the content ID has already expired. Content older than 7 days cannot be retrieved.",
-        );
+    // Listing stops after 7 days, but the URI keeps serving until `contentExpiration`.
+    if blob.created <= ctx.now - TimeDelta::days(BLOB_FETCH_DAYS) {
+        return af_error(StatusCode::NOT_FOUND, "AF20051", "Content requested with the content ID has already expired.");
     }
     let disabled = st.tenants.get(&ctx.tkey).and_then(|t| t.subscriptions.get(&blob.content_type)).is_some_and(|s| !s.enabled);
     if disabled {
@@ -1631,6 +1721,7 @@ fn router(inner: Shared) -> Router {
         .route("/_sim/tenants/{tenant}/subscriptions", get(ctl_subscriptions))
         .route("/_sim/fail", post(ctl_fail))
         .route("/_sim/page-size", post(ctl_page_size))
+        .route("/_sim/disabled-after-start", post(ctl_disabled_after_start))
         .route("/_sim/requests", get(ctl_requests))
         .with_state(inner)
 }
@@ -1749,6 +1840,16 @@ struct CtlPageSize {
 async fn ctl_page_size(State(sim): State<Shared>, Json(req): Json<CtlPageSize>) -> Response {
     sim.lock().page_size = req.page_size.max(1);
     json_response(StatusCode::OK, &json!({ "page_size": req.page_size.max(1) }))
+}
+
+#[derive(Deserialize)]
+struct CtlDisabledAfterStart {
+    list_calls: u32,
+}
+
+async fn ctl_disabled_after_start(State(sim): State<Shared>, Json(req): Json<CtlDisabledAfterStart>) -> Response {
+    sim.lock().disabled_after_start = req.list_calls;
+    json_response(StatusCode::OK, &json!({ "list_calls": req.list_calls }))
 }
 
 async fn ctl_requests(State(sim): State<Shared>) -> Response {

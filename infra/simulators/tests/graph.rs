@@ -269,6 +269,15 @@ async fn injected_failures_throttle_and_fail() {
     sim.fail_next(M365Operation::GraphAlerts, M365Failure::ServerError, 1);
     assert_eq!(get(&alerts_url(&sim), Some(&token)).await.0, StatusCode::INTERNAL_SERVER_ERROR);
 
+    // Graph has been seen advising fractional seconds, and some services advise nothing.
+    sim.fail_next(M365Operation::GraphAlerts, M365Failure::ThrottleFractional, 1);
+    let (status, retry, body) = get(&alerts_url(&sim), Some(&token)).await;
+    assert_eq!((status, retry.as_deref()), (StatusCode::TOO_MANY_REQUESTS, Some("0.249")));
+    assert_eq!(body["error"]["code"], "TooManyRequests");
+    sim.fail_next(M365Operation::GraphAlerts, M365Failure::ThrottleWithoutRetryAfter, 1);
+    let (status, retry, _) = get(&alerts_url(&sim), Some(&token)).await;
+    assert_eq!((status, retry), (StatusCode::TOO_MANY_REQUESTS, None));
+
     // Failures for the Management API do not hit Graph.
     sim.fail_next(M365Operation::ListContent, M365Failure::Throttle, 1);
     assert_eq!(get(&alerts_url(&sim), Some(&token)).await.0, StatusCode::OK);

@@ -280,7 +280,7 @@ async fn start_twice_gives_af20024() {
 }
 
 #[tokio::test]
-async fn window_over_24h_gives_af20030() {
+async fn windows_of_24_hours_or_more_or_starting_over_7_days_back_give_af20055() {
     let sim = sim_with_tenants().await;
     let token = token(&sim, TENANT_A).await;
     start_subscription(&sim, TENANT_A, &token, "Audit.Exchange").await;
@@ -291,13 +291,30 @@ async fn window_over_24h_gives_af20030() {
     let end = fmt(now);
     let resp = list_content(&sim, TENANT_A, &token, "Audit.Exchange", &start, &end).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(af_code(resp).await, "AF20030");
+    assert_eq!(af_code(resp).await, "AF20055");
 
-    // Older than 7 days.
+    // Exactly 24 hours: documented as allowed, refused by the live service.
+    let day = now.date_naive();
+    let resp = list_content(&sim, TENANT_A, &token, "Audit.Exchange", &(day - TimeDelta::days(1)).to_string(), &day.to_string()).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "AF20055");
+    assert!(body["error"]["message"].as_str().unwrap().contains("24 hours"), "the live error body shape: {body}");
+    let resp = list_content(&sim, TENANT_A, &token, "Audit.Exchange", &fmt(now - TimeDelta::hours(24)), &fmt(now)).await;
+    assert_eq!(af_code(resp).await, "AF20055");
+    let resp =
+        list_content(&sim, TENANT_A, &token, "Audit.Exchange", &fmt(now - TimeDelta::hours(24) + TimeDelta::seconds(1)), &fmt(now)).await;
+    assert_eq!(resp.status(), StatusCode::OK, "just under 24 hours is fine");
+
+    // Starting more than 7 days (plus the ~1 hour the live service tolerates) back.
     let start = fmt(now - TimeDelta::days(8));
     let end = fmt(now - TimeDelta::days(8) + TimeDelta::hours(1));
     let resp = list_content(&sim, TENANT_A, &token, "Audit.Exchange", &start, &end).await;
-    assert_eq!(af_code(resp).await, "AF20030");
+    assert_eq!(af_code(resp).await, "AF20055");
+    let start = fmt(now - TimeDelta::days(7) + TimeDelta::minutes(5));
+    let end = fmt(now - TimeDelta::days(7) + TimeDelta::hours(1));
+    let resp = list_content(&sim, TENANT_A, &token, "Audit.Exchange", &start, &end).await;
+    assert_eq!(resp.status(), StatusCode::OK, "just inside 7 days is fine");
 
     // End before start.
     let resp = list_content(&sim, TENANT_A, &token, "Audit.Exchange", &end, &start).await;
@@ -310,10 +327,7 @@ async fn window_over_24h_gives_af20030() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(af_code(resp).await, "AF20002");
 
-    // Exactly 24 h in the date-only and minute formats is fine.
-    let day = now.date_naive();
-    let resp = list_content(&sim, TENANT_A, &token, "Audit.Exchange", &(day - TimeDelta::days(1)).to_string(), &day.to_string()).await;
-    assert_eq!(resp.status(), StatusCode::OK);
+    // The minute format is fine.
     let start = (now - TimeDelta::hours(2)).format("%Y-%m-%dT%H:%M").to_string();
     let end = now.format("%Y-%m-%dT%H:%M").to_string();
     let resp = list_content(&sim, TENANT_A, &token, "Audit.Exchange", &start, &end).await;
@@ -428,7 +442,7 @@ async fn blob_fetch_returns_records_and_raw_blob_returns_verbatim_body() {
     assert!(blob_paths[0].contains('$'), "{blob_paths:?}");
     assert!(blob_paths[1].contains("%24"), "{blob_paths:?}");
 
-    // Unknown blob → 404 AF20050; expired blob → AF20051.
+    // Unknown blob → 404 AF20050; expired blob (~20 days) → AF20051.
     let resp = client()
         .get(feed(&sim, TENANT_A, "audit/nope$nope"))
         .bearer_auth(&token)
@@ -438,7 +452,7 @@ async fn blob_fetch_returns_records_and_raw_blob_returns_verbatim_body() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(af_code(resp).await, "AF20050");
-    let old = sim.add_records_at(TENANT_A, "Audit.Exchange", Utc::now() - TimeDelta::days(8), vec![record]);
+    let old = sim.add_records_at(TENANT_A, "Audit.Exchange", Utc::now() - TimeDelta::days(21), vec![record]);
     let resp = client()
         .get(feed(&sim, TENANT_A, &format!("audit/{old}")))
         .bearer_auth(&token)
@@ -584,5 +598,101 @@ async fn latency_delays_token_and_api_responses() {
     let resp = start_subscription(&sim, TENANT_A, &token, "Audit.Exchange").await;
     assert!(resp.status().is_success());
     assert!(started.elapsed() >= latency, "API answered after {:?}", started.elapsed());
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_blob_older_than_7_days_is_no_longer_listed_but_its_uri_serves_for_about_20_days() {
+    let sim = sim_with_tenants().await;
+    let token = token(&sim, TENANT_A).await;
+    start_subscription(&sim, TENANT_A, &token, "Audit.Exchange").await;
+    let created = Utc::now() - TimeDelta::days(7) - TimeDelta::minutes(30);
+    let id = sim.add_records_at(TENANT_A, "Audit.Exchange", created, vec![exchange_record("old-1")]);
+    let fmt = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+
+    // Inside the start-time grace, so the window is accepted, but the blob is not listed.
+    let resp =
+        list_content(&sim, TENANT_A, &token, "Audit.Exchange", &fmt(created - TimeDelta::minutes(10)), &fmt(created + TimeDelta::hours(1)))
+            .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!([]));
+
+    let resp = client()
+        .get(feed(&sim, TENANT_A, &format!("audit/{id}")))
+        .bearer_auth(&token)
+        .query(&[("PublisherIdentifier", PUBLISHER)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let records: Value = resp.json().await.unwrap();
+    assert_eq!(records[0]["Id"], "old-1");
+
+    // A listed blob's contentExpiration is ~20 days after contentCreated, as observed live.
+    sim.add_records(TENANT_A, "Audit.Exchange", vec![exchange_record("new-1")]);
+    let (start, end) = window_now();
+    let listed: Value = list_content(&sim, TENANT_A, &token, "Audit.Exchange", &start, &end).await.json().await.unwrap();
+    let created: chrono::DateTime<Utc> = listed[0]["contentCreated"].as_str().unwrap().parse().unwrap();
+    let expires: chrono::DateTime<Utc> = listed[0]["contentExpiration"].as_str().unwrap().parse().unwrap();
+    assert_eq!(expires - created, TimeDelta::days(20));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_start_response_spells_sharepoint_as_the_live_service_does() {
+    let sim = sim_with_tenants().await;
+    let token = token(&sim, TENANT_A).await;
+    let resp = start_subscription(&sim, TENANT_A, &token, "Audit.SharePoint").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["contentType"], "Audit.Sharepoint");
+    // Other content types, and the subscription list, keep the documented spelling.
+    let body: Value = start_subscription(&sim, TENANT_A, &token, "Audit.Exchange").await.json().await.unwrap();
+    assert_eq!(body["contentType"], "Audit.Exchange");
+    assert_eq!(sim.subscriptions(TENANT_A), vec!["Audit.Exchange", "Audit.SharePoint"]);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn disabled_after_start_answers_af20023_for_the_next_n_listings_after_each_start() {
+    let sim = sim_with_tenants().await;
+    let token = token(&sim, TENANT_A).await;
+    let (start, end) = window_now();
+    sim.set_disabled_after_start(2);
+    assert_eq!(start_subscription(&sim, TENANT_A, &token, "Audit.Exchange").await.status(), StatusCode::OK);
+    for _ in 0..2 {
+        let resp = list_content(&sim, TENANT_A, &token, "Audit.Exchange", &start, &end).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(af_code(resp).await, "AF20023");
+    }
+    assert_eq!(list_content(&sim, TENANT_A, &token, "Audit.Exchange", &start, &end).await.status(), StatusCode::OK);
+
+    // The control endpoint sets the same switch; 0 turns it off.
+    let resp =
+        client().post(format!("{}/_sim/disabled-after-start", sim.base_url())).json(&json!({ "list_calls": 0 })).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(start_subscription(&sim, TENANT_A, &token, "Audit.General").await.status(), StatusCode::OK);
+    assert_eq!(list_content(&sim, TENANT_A, &token, "Audit.General", &start, &end).await.status(), StatusCode::OK);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn throttling_can_carry_a_fractional_retry_after_or_none() {
+    let sim = sim_with_tenants().await;
+    let token = token(&sim, TENANT_A).await;
+    start_subscription(&sim, TENANT_A, &token, "Audit.Exchange").await;
+    let (start, end) = window_now();
+
+    sim.fail_next(M365Operation::ListContent, "throttle_fractional".parse().unwrap(), 1);
+    let resp = list_content(&sim, TENANT_A, &token, "Audit.Exchange", &start, &end).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(resp.headers()["retry-after"], "0.249");
+    assert_eq!(af_code(resp).await, "AF429");
+
+    sim.fail_next(M365Operation::ListContent, M365Failure::ThrottleWithoutRetryAfter, 1);
+    let resp = list_content(&sim, TENANT_A, &token, "Audit.Exchange", &start, &end).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().get("retry-after").is_none());
+    assert_eq!(af_code(resp).await, "AF429");
     sim.shutdown().await;
 }
