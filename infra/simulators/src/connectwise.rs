@@ -27,9 +27,15 @@
 //! forward-only paging (`pagination-type: forward-only` + `pageId`); `fields` projections and
 //! `orderBy`.
 //!
+//! Like the live API, unknown members in a request body are refused: `400 InvalidObject` with an
+//! `InvalidField` error naming the member. A path no route matches answers the server's HTML
+//! `404` page (not JSON; an unknown ticket id is still the JSON `NotFound`); an injected 5xx is a
+//! server exception `{"code":"ConnectWiseApi","message":"…","errors":null}`; `GET` of one ticket
+//! returns the full live shape (`status` with `Sort` and `_info.status_href`, `_info` hrefs).
+//!
 //! Where the simulator is deliberately stricter than ConnectWise, to catch our own bugs:
-//! unknown JSON properties are rejected (CW ignores them), unknown fields in `conditions`,
-//! `orderBy` are rejected, and JSON bodies must be sent as `application/json`.
+//! unknown fields in `conditions` and `orderBy` are rejected, and JSON bodies must be sent as
+//! `application/json`.
 //!
 //! Failures can be injected per operation ([`ConnectWiseSimHandle::fail_next`]): a plain error
 //! status before any work, an error status *after* the work was committed (a crash after
@@ -491,9 +497,24 @@ fn status_from_u16(code: u16) -> StatusCode {
 }
 
 /// Body of an injected error status, e.g. `{"code":"InternalServerError","message":...}`.
+/// An injected failure. A 5xx has the live server-exception shape,
+/// `{"code":"ConnectWiseApi","message":"…","errors":null}`.
 fn injected_failure(status: StatusCode, when: &str) -> ApiError {
+    let message = format!("simulated failure ({when}): HTTP {}", status.as_u16());
+    if status.is_server_error() {
+        return ApiError { status, body: json!({"code": "ConnectWiseApi", "message": message, "errors": null}) };
+    }
     let code: String = status.canonical_reason().unwrap_or("Error").chars().filter(|c| c.is_ascii_alphanumeric()).collect();
-    cw_error(status, &code, &format!("simulated failure ({when}): HTTP {}", status.as_u16()))
+    cw_error(status, &code, &message)
+}
+
+/// What the live server (IIS) answers for a path no API route matches: an HTML page, not JSON.
+fn html_not_found(path: &str) -> Response {
+    let path = path.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let page = format!(
+        "<!DOCTYPE html>\n<html><head><title>404 - File or directory not found.</title></head>\n<body><div id=\"header\"><h1>Server Error</h1></div>\n<div id=\"content\"><h2>404 - File or directory not found.</h2>\n<h3>The resource you are looking for ({path}) might have been removed, had its name changed, or is temporarily unavailable.</h3></div></body></html>\n"
+    );
+    (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, "text/html")], page).into_response()
 }
 
 fn throttled() -> Response {
@@ -603,7 +624,7 @@ impl Shared {
             }
             _ => {}
         }
-        not_found(&format!("No resource matches {} {}", req.method, req.path)).into_response()
+        html_not_found(&req.path)
     }
 
     fn company_info(&self, company: &str) -> Response {
@@ -661,7 +682,7 @@ impl Shared {
             return e.into_response();
         }
         let Some(route) = Route::parse(&req.method, rest) else {
-            return not_found(&format!("No resource matches {} {}", req.method, req.path)).into_response();
+            return html_not_found(&req.path);
         };
 
         let mut state = self.lock();
@@ -729,7 +750,7 @@ impl Shared {
             Route::CountTickets => self.list(req, "Ticket", public_tickets(state), true),
             Route::CreateTicket => self.create_ticket(state, req),
             Route::GetTicket(id) => match state.tickets.get(&id) {
-                Some(t) => self.single(req, "Ticket", public_ticket(&t.body)),
+                Some(t) => self.single(req, "Ticket", self.full_ticket(&t.body)),
                 None => Err(ticket_not_found(id)),
             },
             Route::PatchTicket(id) => self.patch_ticket(state, id, req),
@@ -1163,6 +1184,52 @@ fn parse_fail_request(body: &Value) -> Result<(SimOperation, FailureMode, u32), 
 
 fn ticket_not_found(id: i64) -> ApiError {
     not_found(&format!("Ticket with id {id} was not found"))
+}
+
+impl Shared {
+    /// A ticket as `GET /service/tickets/{id}` returns it live: [`public_ticket`] plus the
+    /// server-made members — `status.Sort` and `status._info.status_href`, `company._info`,
+    /// and the ticket's `_info` hrefs. Output only: the stored ticket stays schema-valid.
+    fn full_ticket(&self, ticket: &Map<String, Value>) -> Value {
+        let root = format!("http://{}{API_PATH}", self.addr);
+        let mut t = public_ticket(ticket);
+        let id = t.get("id").and_then(Value::as_i64).unwrap_or_default();
+        if let Some(Value::Object(status)) = t.get_mut("status") {
+            let sid = status.get("id").and_then(Value::as_i64).unwrap_or_default();
+            let sort = STATUSES.iter().position(|(known, _, _)| *known == sid).unwrap_or(STATUSES.len());
+            status.insert("Sort".into(), json!(sort));
+            status.insert("_info".into(), json!({"status_href": format!("{root}/service/boards/1/statuses/{sid}")}));
+        }
+        if let Some(Value::Object(company)) = t.get_mut("company")
+            && let Some(cid) = company.get("id").and_then(Value::as_i64)
+        {
+            company.insert("_info".into(), json!({"company_href": format!("{root}/company/companies/{cid}")}));
+        }
+        if let Some(Value::Object(info)) = t.get_mut("_info") {
+            for (name, path) in [
+                ("activities_href", format!("/sales/activities?conditions=ticket/id={id}")),
+                ("scheduleentries_href", format!("/schedule/entries?conditions=type/id='S' AND objectId={id}")),
+                ("documents_href", format!("/system/documents?recordType=Ticket&recordId={id}")),
+                ("configurations_href", format!("/service/tickets/{id}/configurations")),
+                ("tasks_href", format!("/service/tickets/{id}/tasks")),
+                ("notes_href", format!("/service/tickets/{id}/notes")),
+                ("products_href", format!("/procurement/products?conditions=chargeToType='Ticket' AND chargeToId={id}")),
+                (
+                    "timeentries_href",
+                    format!("/time/entries?conditions=(chargeToType='ServiceTicket' OR chargeToType='ProjectTicket') AND chargeToId={id}"),
+                ),
+                (
+                    "expenseEntries_href",
+                    format!(
+                        "/expense/entries?conditions=(chargeToType='ServiceTicket' OR chargeToType='ProjectTicket') AND chargeToId={id}"
+                    ),
+                ),
+            ] {
+                info.insert(name.into(), json!(format!("{root}{path}")));
+            }
+        }
+        t
+    }
 }
 
 /// What the API returns for a stored ticket: everything but the `POST`-only fields.

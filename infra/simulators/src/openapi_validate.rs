@@ -16,9 +16,8 @@
 //! Deliberate differences from a general-purpose validator:
 //!
 //! * **Unknown properties are rejected** (when the schema lists `properties` and has no
-//!   `additionalProperties`). Real ConnectWise silently ignores unknown properties; being stricter
-//!   here catches typos in our own clients (`externalXref` instead of `externalXRef`) that would
-//!   otherwise be dropped without a trace by the real server.
+//!   `additionalProperties`), as the live ConnectWise API refuses unknown members with a `400`;
+//!   this also catches typos in our own clients (`externalXref` instead of `externalXRef`).
 //! * A schema of `type: object` with neither `properties` nor `additionalProperties` is treated
 //!   as "any JSON value". Such schemas come from .NET `object` members (for example
 //!   `CustomFieldValue.value`), which accept strings, numbers and booleans on the real API.

@@ -248,7 +248,7 @@ async fn rejects_company_without_id_or_identifier() {
 }
 
 #[tokio::test]
-async fn rejects_unknown_property() {
+async fn unknown_members_in_a_body_are_refused_as_the_live_api_does() {
     let sim = start().await;
     let (status, body) = create(&sim, json!({"summary": "x", "company": {"id": 250}, "externalXref": "typo"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -299,17 +299,55 @@ async fn rejects_body_that_is_not_sent_as_json() {
 }
 
 #[tokio::test]
-async fn unknown_paths_and_methods_answer_404_json() {
+async fn unknown_paths_and_methods_answer_the_servers_html_404_page() {
     let sim = start().await;
-    let (status, body) = send(api(&sim, Method::GET, "/service/nothing")).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(body["code"], "NotFound");
     let id = create_ok(&sim, minimal("x")).await;
-    let (status, body) = send(api(&sim, Method::DELETE, &format!("/service/tickets/{id}"))).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(body["code"], "NotFound");
-    let (status, _) = send(Client::new().get(format!("{}/elsewhere", sim.base_url()))).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    for req in [
+        api(&sim, Method::GET, "/service/nothing"),
+        api(&sim, Method::DELETE, &format!("/service/tickets/{id}")),
+        Client::new().get(format!("{}/elsewhere", sim.base_url())),
+    ] {
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        let page = resp.text().await.unwrap();
+        assert!(page.starts_with("<!DOCTYPE html>") && page.contains("404"), "{page}");
+    }
+    // An unknown ticket on a known route is still ConnectWise's JSON `NotFound`.
+    let (status, body) = send(api(&sim, Method::GET, "/service/tickets/999999")).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("NotFound")));
+}
+
+#[tokio::test]
+async fn injected_server_errors_have_the_connectwiseapi_exception_shape() {
+    let sim = start().await;
+    sim.fail_next(SimOperation::CreateTicket, FailureMode::Status(500), 1);
+    let (status, body) = create(&sim, minimal("x")).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["code"], "ConnectWiseApi");
+    assert!(body["message"].is_string());
+    assert!(body.get("errors").is_some_and(Value::is_null), "{body}");
+}
+
+#[tokio::test]
+async fn get_returns_a_ticket_in_the_full_live_shape() {
+    let sim = start().await;
+    let id = create_ok(&sim, minimal("full")).await;
+    let (status, ticket) = send(api(&sim, Method::GET, &format!("/service/tickets/{id}"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ticket["status"]["name"], "New");
+    assert!(ticket["status"]["Sort"].is_number(), "{ticket}");
+    assert!(ticket["status"]["_info"]["status_href"].as_str().unwrap().contains("/statuses/1"));
+    assert!(ticket["company"]["_info"]["company_href"].as_str().unwrap().ends_with("/company/companies/250"));
+    assert!(ticket["_info"]["notes_href"].as_str().unwrap().ends_with(&format!("/service/tickets/{id}/notes")));
+    assert!(ticket["_info"]["lastUpdated"].is_string());
+    // The decorations are output only: the ticket still patches.
+    let (status, _) = send(
+        api(&sim, Method::PATCH, &format!("/service/tickets/{id}"))
+            .json(&json!([{"op": "replace", "path": "/status", "value": {"id": 2}}])),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 // ------------------------------------------------------------------------------------------
