@@ -308,6 +308,14 @@ mod tests {
     }
 
     #[test]
+    fn content_types_are_read_case_insensitively_as_the_live_start_response_spells_them() {
+        assert_eq!(ContentType::from_wire("Audit.Sharepoint"), Some(ContentType::SharePoint));
+        assert_eq!(ContentType::from_wire("audit.exchange"), Some(ContentType::Exchange));
+        assert_eq!(AuditStream::try_from("Audit.Sharepoint".to_owned()).unwrap(), AuditStream::Content(ContentType::SharePoint));
+        assert_eq!(ContentType::from_wire("Audit.Share"), None);
+    }
+
+    #[test]
     fn msp_ids_are_lowercase_slugs() {
         assert!(MspId::parse("acme-msp").is_ok());
         assert!(MspId::parse("Acme").is_err());

@@ -164,6 +164,44 @@ async fn throttling_gives_throttled_with_the_servers_retry_after() {
 }
 
 #[tokio::test]
+async fn a_fractional_retry_after_is_rounded_up_and_a_missing_one_leaves_the_delay_to_the_caller() {
+    let (sim, client) = m365().await;
+    sim.fail_next(M365Operation::ListContent, M365Failure::ThrottleFractional, 1);
+    let error = client.list_content(&tenant(), &credentials(), ContentType::Exchange, last_hour()).await.unwrap_err();
+    assert!(matches!(error, SourceError::Throttled { retry_after: Some(delay) } if delay == Duration::from_secs(1)), "0.249: {error:?}");
+
+    sim.fail_next(M365Operation::ListContent, M365Failure::ThrottleWithoutRetryAfter, 1);
+    let error = client.list_content(&tenant(), &credentials(), ContentType::Exchange, last_hour()).await.unwrap_err();
+    assert!(matches!(error, SourceError::Throttled { retry_after: None }), "{error:?}");
+    assert_eq!(error.class(), ErrorClass::Transient);
+}
+
+#[tokio::test]
+async fn a_subscription_still_disabled_just_after_its_start_is_transient_and_later_lists() {
+    let (sim, client) = m365().await;
+    sim.set_disabled_after_start(1);
+    sim.add_records(TENANT, "Audit.Exchange", vec![record("lag-1")]);
+
+    let error = client.list_content(&tenant(), &credentials(), ContentType::Exchange, last_hour()).await.unwrap_err();
+    assert!(matches!(error, SourceError::Unavailable(ref message) if message.contains("AF20023")), "{error:?}");
+    assert_eq!(error.class(), ErrorClass::Transient);
+
+    let blobs = client.list_content(&tenant(), &credentials(), ContentType::Exchange, last_hour()).await.unwrap();
+    assert_eq!(blobs.len(), 1, "the next poll lists");
+}
+
+#[tokio::test]
+async fn starting_sharepoint_accepts_the_live_contenttype_spelling() {
+    let (sim, client) = m365().await;
+    sim.add_records(TENANT, "Audit.SharePoint", vec![record("sp-1")]);
+    // The listing starts the subscription; the start answers `"contentType":"Audit.Sharepoint"`.
+    let blobs = client.list_content(&tenant(), &credentials(), ContentType::SharePoint, last_hour()).await.unwrap();
+    assert_eq!(blobs.len(), 1);
+    assert_eq!(sim.subscriptions(TENANT), vec!["Audit.SharePoint"]);
+    assert_eq!(ContentType::from_wire("Audit.Sharepoint"), Some(ContentType::SharePoint));
+}
+
+#[tokio::test]
 async fn server_errors_and_token_endpoint_throttling_are_transient() {
     let (sim, client) = m365().await;
     sim.fail_next(M365Operation::ListContent, M365Failure::ServerError, 1);
@@ -352,6 +390,20 @@ async fn a_server_error_is_unavailable_and_transient() {
 
     assert!(matches!(error, SinkError::Unavailable(_)), "{error:?}");
     assert_eq!(error.class(), ErrorClass::Transient);
+    assert!(sim.tickets().is_empty());
+}
+
+#[tokio::test]
+async fn an_api_root_that_reaches_the_servers_html_404_page_is_rejected_permanently() {
+    let (sim, _client) = connectwise().await;
+    let mut settings = cw_settings(&sim);
+    settings.api_root = format!("{}/nowhere", sim.api_root());
+    let client = ConnectWiseClient::new(local_http(), settings, cw_credentials(&sim.credentials())).with_destination_policy(LOCAL);
+
+    let error = client.create_ticket(&alert("alice@contoso.com"), COMPANY_ID).await.unwrap_err();
+
+    assert!(matches!(&error, SinkError::Rejected(message) if message.contains("404")), "{error:?}");
+    assert_eq!(error.class(), ErrorClass::Permanent);
     assert!(sim.tickets().is_empty());
 }
 

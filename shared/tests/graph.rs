@@ -166,6 +166,14 @@ async fn throttling_gives_throttled_with_the_servers_retry_after() {
     let error = client.alerts_updated_since(&tenant(), &credentials(), since).await.unwrap_err();
     assert!(matches!(error, SourceError::Throttled { retry_after: Some(_) }), "503 is throttling too: {error:?}");
 
+    sim.fail_next(M365Operation::GraphAlerts, M365Failure::ThrottleFractional, 1);
+    let error = client.alerts_updated_since(&tenant(), &credentials(), since).await.unwrap_err();
+    assert_eq!(error.retry_after(), Some(Duration::from_secs(1)), "0.249 s is rounded up: {error:?}");
+
+    sim.fail_next(M365Operation::GraphAlerts, M365Failure::ThrottleWithoutRetryAfter, 1);
+    let error = client.alerts_updated_since(&tenant(), &credentials(), since).await.unwrap_err();
+    assert!(matches!(error, SourceError::Throttled { retry_after: None }), "no Retry-After: the caller's schedule: {error:?}");
+
     sim.fail_next(M365Operation::GraphAlerts, M365Failure::ServerError, 1);
     let error = client.alerts_updated_since(&tenant(), &credentials(), since).await.unwrap_err();
     assert!(matches!(error, SourceError::Unavailable(_)), "{error:?}");

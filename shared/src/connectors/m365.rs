@@ -9,7 +9,9 @@
 //! Every Management API request carries `PublisherIdentifier` (the vendor's tenant GUID), also
 //! the `NextPageUri` follow-ups and the `contentUri` blob downloads, where it is appended when
 //! missing. A listing that fails with AF20022 (no subscription) or AF20023 (disabled) starts the
-//! subscription and lists again, once.
+//! subscription and lists again, once; if that listing still fails so (the live service can
+//! answer AF20023 for a while after a start) the error is transient, not a refusal. The start
+//! response's body is not read, so its `contentType` spelling (`Audit.Sharepoint`) never matters.
 //!
 //! Starting a subscription can register a webhook (`{"webhook":{"address","authId","expiration"}}`
 //! in the start body); Microsoft validates the address during the call, and a failed validation
@@ -294,6 +296,15 @@ impl AuditSource for ManagementActivityClient {
                         blobs.clear();
                         pages = 0;
                         continue;
+                    }
+                    if missing_subscription {
+                        // Observed live: a subscription can answer AF20023 for a while after a
+                        // successful start. Not a refusal: list again later.
+                        let (code, _) = af_error(&failure.body).unwrap_or_default();
+                        tracing::warn!(tenant_id = %tenant_id, content_type = %content_type, code = %code, "subscription not enabled yet after its start");
+                        return Err(SourceError::Unavailable(format!(
+                            "list content: {code}: the subscription was started but is not enabled yet"
+                        )));
                     }
                     return Err(self.failure_error(failure, Operation::ListContent));
                 }

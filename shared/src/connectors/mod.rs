@@ -55,16 +55,39 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 /// Parses a `Retry-After` value: delay seconds (`"120"`) or, as RFC 9110 also allows, an
 /// HTTP date (relative to `now`; a date in the past means "now"). Clamped to
 /// [`MAX_RETRY_AFTER`]. `None` when the value is neither.
+///
+/// Decimal seconds (`"0.249"`, sent by Microsoft Graph although RFC 9110 allows only whole
+/// seconds) are honoured, rounded **up** to the next whole second: every consumer schedules in
+/// whole seconds (the poller's SQS visibility timeout), and rounding up never retries earlier
+/// than the server asked.
+///
+/// `None` (no header, or an unreadable one) leaves the delay to the caller's own schedule: the
+/// poller then does not shorten or lengthen the poll job's visibility, so the job comes back
+/// after the poll-jobs queue's visibility timeout (its redrive policy bounding the attempts), and
+/// the dispatcher, which never uses `Retry-After`, always retries on its queue's schedule.
 #[must_use]
 pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     let value = value.trim();
     let delay = if let Ok(seconds) = value.parse::<u64>() {
+        Duration::from_secs(seconds)
+    } else if let Some(seconds) = decimal_seconds_rounded_up(value) {
         Duration::from_secs(seconds)
     } else {
         let at = DateTime::parse_from_rfc2822(value).ok()?.with_timezone(&Utc);
         (at - now).to_std().unwrap_or(Duration::ZERO)
     };
     Some(delay.min(MAX_RETRY_AFTER))
+}
+
+/// `"1.5"` → 2, `"0.249"` → 1, `"3.000"` → 3; `None` unless digits, a dot and digits.
+fn decimal_seconds_rounded_up(value: &str) -> Option<u64> {
+    let (whole, fraction) = value.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !digits(fraction) {
+        return None;
+    }
+    let whole = whole.parse::<u64>().ok()?;
+    Some(if fraction.bytes().any(|b| b != b'0') { whole.saturating_add(1) } else { whole })
 }
 
 /// A short description of a transport failure (timeout, connection refused …) without the URL.
@@ -123,6 +146,27 @@ mod tests {
         assert_eq!(parse_retry_after("999999", now), Some(MAX_RETRY_AFTER), "absurd delays are clamped");
         assert_eq!(parse_retry_after("soon", now), None);
         assert_eq!(parse_retry_after("-3", now), None);
+    }
+
+    #[test]
+    fn a_decimal_retry_after_is_honoured_rounded_up_to_the_next_whole_second() {
+        let now = Utc.with_ymd_and_hms(2026, 1, 5, 10, 0, 0).unwrap();
+        assert_eq!(parse_retry_after("0.249", now), Some(Duration::from_secs(1)));
+        assert_eq!(parse_retry_after("1.5", now), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after("3.000", now), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after("0.0", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("99999.9", now), Some(MAX_RETRY_AFTER), "clamped like whole seconds");
+        for malformed in ["1.", ".5", "1.2.3", "-0.5", "1,5", "1.5s", "1e3"] {
+            assert_eq!(parse_retry_after(malformed, now), None, "{malformed}");
+        }
+    }
+
+    #[test]
+    fn a_missing_retry_after_leaves_the_delay_to_the_caller() {
+        assert_eq!(retry_after(&reqwest::header::HeaderMap::new()), None);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::RETRY_AFTER, reqwest::header::HeaderValue::from_static("0.249"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(1)));
     }
 
     #[test]
