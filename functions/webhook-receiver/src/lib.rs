@@ -16,12 +16,47 @@
 //!    nothing is enqueued.
 //! 3. Only then is the body read as JSON: an object with `validationCode` is the validation
 //!    handshake (200, nothing to do); an array is a notification; anything else → 400.
-//! 4. Notification items are read leniently: an item for another tenant, of an unknown content
-//!    type, or without the fields the poller needs is dropped with a warning. The rest is grouped
-//!    by content type into [`PollJob::Fetch`] jobs on the poll-jobs queue, and the answer is 200
-//!    (Microsoft counts anything else as a failed delivery and eventually disables the webhook).
-//!    The poller fetches the blobs; polling remains the safety net, and a blob announced twice,
-//!    or both announced and listed, is processed once.
+//! 4. Notification items are read one by one (see below); the usable ones are grouped by content
+//!    type into [`PollJob::Fetch`] jobs on the poll-jobs queue. The poller fetches the blobs;
+//!    polling remains the safety net, and a blob announced twice, or both announced and listed,
+//!    is processed once.
+//!
+//! # Notification items
+//!
+//! A live notification item carries `contentType`, `contentId`, `contentUri`, `contentCreated`,
+//! `contentExpiration`, `notificationStatus` and `notificationSent`, and **no** `tenantId` or
+//! `clientId` (the documented example shows both). So:
+//! - An item without `tenantId` (or with a blank one) belongs to the tenant the path names: the
+//!   path was authenticated by that tenant's own `Webhook-AuthID`, which is the proof of origin;
+//!   `tenantId`, when present, is only a cross-check.
+//! - An item whose `tenantId` names another tenant (compared case-insensitively) is refused: it
+//!   is not enqueued under this tenant, whose token could not fetch it anyway.
+//! - `notificationStatus` is not a filter: `Failed` says an earlier delivery failed, and the
+//!   content exists all the same, so the item is processed like any other.
+//! - An item that is not an object, lacks `contentType`/`contentId`/`contentUri`, names an
+//!   unknown content type (matched by [`ContentType::from_wire`]; the receiver does not rely on
+//!   exact casing, the live service writes `Audit.Sharepoint`) or whose `contentCreated` is
+//!   missing or not a date-time is dropped. A `contentId` repeated within one notification is
+//!   enqueued once.
+//!
+//! Nothing is dropped silently: every refused or dropped item is logged at `warn` with its
+//! position and reason, and counted in the EMF metric `NotificationItemsDropped`, whose
+//! `ErrorClass` dimension is the [`DropReason`] (a closed set; never a tenant id or free text),
+//! next to `NotificationItemsReceived` and `NotificationItemsEnqueued`. The body of the 200
+//! answer sums the notification up (`received`, `enqueued`, `duplicates`, `dropped` by reason):
+//! Microsoft ignores it, an operator replaying a notification can read it.
+//!
+//! # The answer when items are refused
+//!
+//! An authenticated notification that is a JSON array is answered **200** however many of its
+//! items were refused or dropped, even all of them. Microsoft retries anything but 200 with the
+//! *same* body and eventually disables the webhook: refusing the batch for one foreign or
+//! malformed item could never succeed, would hold back the good items of the batch, and would end
+//! with the tenant's webhook disabled. A refused item is a fact about the item, not a transient
+//! failure; the metric and the log make it visible, and polling still lists every blob that
+//! really exists. Non-2xx answers are kept for what a retry can fix: 503 when the tenant lookup
+//! or the queue is unavailable (then nothing is enqueued and Microsoft sends the notification
+//! again).
 //!
 //! The `authId` is a secret: it is never logged or stored.
 
@@ -33,15 +68,16 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use vigil::aws::dynamodb::DynamoConfigStore;
 use vigil::aws::sqs::SqsQueue;
 use vigil::ids::{ContentType, MspId, TenantId};
+use vigil::lambda::metrics::MetricSet;
 use vigil::messages::{AnnouncedBlob, PollJob};
 use vigil::ports::{ConfigStore, MessageQueue};
 use vigil::settings::{ConfigError, required};
@@ -51,6 +87,8 @@ pub const AUTH_HEADER: &str = "webhook-authid";
 /// At most this many blobs per [`PollJob::Fetch`] message (a few hundred bytes each, so a job
 /// stays far below the SQS message size limit however many items Microsoft batches).
 pub const MAX_BLOBS_PER_JOB: usize = 200;
+/// The `Service` dimension of the receiver's metrics.
+pub const SERVICE: &str = "webhook-receiver";
 
 /// Shared state of the router.
 #[derive(Clone)]
@@ -186,10 +224,8 @@ async fn o365_notification(
         }
     };
 
-    let received = items.len();
-    let grouped = group_blobs(&tenant_id, items);
-    let accepted: usize = grouped.values().map(Vec::len).sum();
-    let jobs = fetch_jobs(&msp_id, &tenant_id, grouped);
+    let outcome = read_items(&tenant_id, &items);
+    let jobs = fetch_jobs(&msp_id, &tenant_id, outcome.grouped.clone());
     let mut bodies = Vec::with_capacity(jobs.len());
     for job in &jobs {
         match serde_json::to_string(job) {
@@ -206,19 +242,187 @@ async fn o365_notification(
             return unavailable();
         }
     }
-    tracing::info!(msp_id = %msp_id, tenant_id = %tenant_id, received, accepted, jobs = bodies.len(), "webhook notification enqueued");
-    StatusCode::OK.into_response()
+    let metrics = MetricSet::new(SERVICE);
+    outcome.count_into(&metrics);
+    metrics.flush();
+    tracing::info!(
+        msp_id = %msp_id,
+        tenant_id = %tenant_id,
+        received = outcome.received,
+        enqueued = outcome.enqueued(),
+        duplicates = outcome.duplicates,
+        dropped = outcome.dropped_total(),
+        after_failed_delivery = outcome.after_failed_delivery,
+        jobs = bodies.len(),
+        "webhook notification enqueued"
+    );
+    (StatusCode::OK, axum::Json(outcome.summary())).into_response()
 }
 
-/// One notification item, as far as the poller needs it. Unknown fields are ignored.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct NotificationItem {
-    tenant_id: String,
-    content_type: String,
-    content_id: String,
-    content_uri: String,
-    content_created: String,
+/// Why a notification item was not enqueued: a closed set, so it can be a metric dimension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DropReason {
+    /// The item is not a JSON object.
+    NotAnObject,
+    /// `tenantId` is present and names another tenant than the authenticated path.
+    ForeignTenant,
+    /// No `contentType` string.
+    MissingContentType,
+    /// A `contentType` Vigil does not know.
+    UnknownContentType,
+    /// No (or an empty) `contentId`.
+    MissingContentId,
+    /// No (or an empty) `contentUri`.
+    MissingContentUri,
+    /// `contentCreated` is missing or not a date-time.
+    InvalidContentCreated,
+}
+
+impl DropReason {
+    /// Every reason, in a stable order.
+    pub const ALL: [Self; 7] = [
+        Self::NotAnObject,
+        Self::ForeignTenant,
+        Self::MissingContentType,
+        Self::UnknownContentType,
+        Self::MissingContentId,
+        Self::MissingContentUri,
+        Self::InvalidContentCreated,
+    ];
+
+    /// The metric dimension value and the key in the answer's `dropped`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotAnObject => "not_an_object",
+            Self::ForeignTenant => "foreign_tenant",
+            Self::MissingContentType => "missing_content_type",
+            Self::UnknownContentType => "unknown_content_type",
+            Self::MissingContentId => "missing_content_id",
+            Self::MissingContentUri => "missing_content_uri",
+            Self::InvalidContentCreated => "invalid_content_created",
+        }
+    }
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotAnObject => "the item is not a JSON object",
+            Self::ForeignTenant => "its tenantId names another tenant than the authenticated address",
+            Self::MissingContentType => "it has no contentType",
+            Self::UnknownContentType => "its contentType is not one Vigil knows",
+            Self::MissingContentId => "it has no contentId",
+            Self::MissingContentUri => "it has no contentUri",
+            Self::InvalidContentCreated => "its contentCreated is missing or not a date-time",
+        })
+    }
+}
+
+impl std::error::Error for DropReason {}
+
+/// What became of the items of one notification.
+#[derive(Debug, Default)]
+struct Outcome {
+    received: usize,
+    /// The usable blobs, by content type, without duplicate content ids.
+    grouped: BTreeMap<ContentType, Vec<AnnouncedBlob>>,
+    /// Items repeating a content id already in this notification.
+    duplicates: usize,
+    /// Usable items whose `notificationStatus` said an earlier delivery failed.
+    after_failed_delivery: usize,
+    dropped: BTreeMap<DropReason, usize>,
+}
+
+impl Outcome {
+    fn enqueued(&self) -> usize {
+        self.grouped.values().map(Vec::len).sum()
+    }
+
+    fn dropped_total(&self) -> usize {
+        self.dropped.values().sum()
+    }
+
+    /// `NotificationItemsReceived`, `NotificationItemsEnqueued`, and `NotificationItemsDropped`
+    /// under each reason that occurred.
+    fn count_into(&self, metrics: &MetricSet) {
+        #[allow(clippy::cast_precision_loss)]
+        let count = |n: usize| n as f64;
+        metrics.count("NotificationItemsReceived", None, count(self.received));
+        metrics.count("NotificationItemsEnqueued", None, count(self.enqueued()));
+        for (reason, n) in &self.dropped {
+            metrics.count("NotificationItemsDropped", Some(reason.as_str()), count(*n));
+        }
+    }
+
+    /// The body of the 200 answer.
+    fn summary(&self) -> Value {
+        let dropped: serde_json::Map<String, Value> =
+            self.dropped.iter().map(|(reason, n)| (reason.as_str().to_owned(), Value::from(*n))).collect();
+        serde_json::json!({
+            "received": self.received,
+            "enqueued": self.enqueued(),
+            "duplicates": self.duplicates,
+            "dropped": dropped,
+        })
+    }
+}
+
+/// A usable notification item.
+struct Item {
+    content_type: ContentType,
+    blob: AnnouncedBlob,
+    after_failed_delivery: bool,
+}
+
+/// A non-empty string field, trimmed.
+fn text<'a>(item: &'a serde_json::Map<String, Value>, field: &str) -> Option<&'a str> {
+    item.get(field).and_then(Value::as_str).map(str::trim).filter(|text| !text.is_empty())
+}
+
+/// Reads one item for the tenant the path names (module doc, "Notification items").
+fn read_item(tenant_id: &TenantId, item: &Value) -> Result<Item, DropReason> {
+    let item = item.as_object().ok_or(DropReason::NotAnObject)?;
+    match item.get("tenantId") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(named)) if named.trim().is_empty() || named.trim().eq_ignore_ascii_case(tenant_id.as_str()) => {}
+        Some(_) => return Err(DropReason::ForeignTenant),
+    }
+    let content_type = text(item, "contentType").ok_or(DropReason::MissingContentType)?;
+    let content_type = ContentType::from_wire(content_type).ok_or(DropReason::UnknownContentType)?;
+    let content_id = text(item, "contentId").ok_or(DropReason::MissingContentId)?;
+    let content_uri = text(item, "contentUri").ok_or(DropReason::MissingContentUri)?;
+    let content_created = text(item, "contentCreated").and_then(parse_content_created).ok_or(DropReason::InvalidContentCreated)?;
+    let after_failed_delivery = text(item, "notificationStatus").is_some_and(|status| status.eq_ignore_ascii_case("failed"));
+    Ok(Item {
+        content_type,
+        blob: AnnouncedBlob { content_id: content_id.to_owned(), content_uri: content_uri.to_owned(), content_created },
+        after_failed_delivery,
+    })
+}
+
+/// Reads every item: the usable ones grouped by content type without duplicate content ids,
+/// every other one logged at `warn` with its position and reason, and counted.
+fn read_items(tenant_id: &TenantId, items: &[Value]) -> Outcome {
+    let mut outcome = Outcome { received: items.len(), ..Outcome::default() };
+    for (index, item) in items.iter().enumerate() {
+        let item = match read_item(tenant_id, item) {
+            Ok(item) => item,
+            Err(reason) => {
+                tracing::warn!(tenant_id = %tenant_id, index, reason = reason.as_str(), "notification item dropped: {reason}");
+                *outcome.dropped.entry(reason).or_default() += 1;
+                continue;
+            }
+        };
+        let blobs = outcome.grouped.entry(item.content_type).or_default();
+        if blobs.iter().any(|blob| blob.content_id == item.blob.content_id) {
+            outcome.duplicates += 1;
+            continue;
+        }
+        outcome.after_failed_delivery += usize::from(item.after_failed_delivery);
+        blobs.push(item.blob);
+    }
+    outcome
 }
 
 /// `contentCreated`: RFC 3339 (`2026-01-05T10:15:00.123Z`), or, leniently, the same without an
@@ -229,43 +433,6 @@ fn parse_content_created(text: &str) -> Option<DateTime<Utc>> {
         .map(|at| at.with_timezone(&Utc))
         .ok()
         .or_else(|| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|at| at.and_utc()))
-}
-
-/// The usable items, by content type, without duplicate content ids. Every dropped item is
-/// logged with its position and the reason.
-fn group_blobs(tenant_id: &TenantId, items: Vec<Value>) -> BTreeMap<ContentType, Vec<AnnouncedBlob>> {
-    let mut grouped: BTreeMap<ContentType, Vec<AnnouncedBlob>> = BTreeMap::new();
-    for (index, item) in items.into_iter().enumerate() {
-        let item: NotificationItem = match serde_json::from_value(item) {
-            Ok(item) => item,
-            Err(error) => {
-                tracing::warn!(tenant_id = %tenant_id, index, error = %error, "notification item dropped: missing or invalid fields");
-                continue;
-            }
-        };
-        if !item.tenant_id.trim().eq_ignore_ascii_case(tenant_id.as_str()) {
-            tracing::warn!(tenant_id = %tenant_id, index, "notification item dropped: it belongs to another tenant");
-            continue;
-        }
-        let Some(content_type) = ContentType::from_wire(item.content_type.trim()) else {
-            tracing::warn!(tenant_id = %tenant_id, index, content_type = %item.content_type, "notification item dropped: unknown content type");
-            continue;
-        };
-        let Some(content_created) = parse_content_created(&item.content_created) else {
-            tracing::warn!(tenant_id = %tenant_id, index, "notification item dropped: contentCreated is not a date-time");
-            continue;
-        };
-        if item.content_id.is_empty() || item.content_uri.is_empty() {
-            tracing::warn!(tenant_id = %tenant_id, index, "notification item dropped: empty contentId or contentUri");
-            continue;
-        }
-        let blobs = grouped.entry(content_type).or_default();
-        if blobs.iter().any(|blob| blob.content_id == item.content_id) {
-            continue;
-        }
-        blobs.push(AnnouncedBlob { content_id: item.content_id, content_uri: item.content_uri, content_created });
-    }
-    grouped
 }
 
 /// One job per content type (split into [`MAX_BLOBS_PER_JOB`]-blob jobs if Microsoft batched
@@ -311,6 +478,46 @@ mod tests {
     }
 
     #[test]
+    fn dropped_items_are_counted_in_emf_under_their_reason_only() {
+        let tenant = TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap();
+        let good = serde_json::json!({
+            "contentType": "Audit.Sharepoint",
+            "contentId": "c1",
+            "contentUri": "https://manage.office.com/api/v1.0/x/activity/feed/audit/c1",
+            "contentCreated": "2026-01-05T10:15:00.123Z",
+            "notificationStatus": "Failed",
+        });
+        let mut foreign = good.clone();
+        foreign["tenantId"] = serde_json::json!("9a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d");
+        let mut undated = good.clone();
+        undated["contentId"] = serde_json::json!("c2");
+        undated["contentCreated"] = serde_json::json!("2026-13-45");
+        let outcome = read_items(&tenant, &[good.clone(), foreign, undated, good]);
+        assert_eq!((outcome.received, outcome.enqueued(), outcome.duplicates, outcome.after_failed_delivery), (4, 1, 1, 1));
+
+        let metrics = MetricSet::new(SERVICE);
+        outcome.count_into(&metrics);
+        let documents = metrics.take_documents(0);
+        let plain = documents.iter().find(|d| d.get("ErrorClass").is_none()).unwrap();
+        assert_eq!((plain["NotificationItemsReceived"].as_f64(), plain["NotificationItemsEnqueued"].as_f64()), (Some(4.0), Some(1.0)));
+        let mut dropped: Vec<(String, f64)> = documents
+            .iter()
+            .filter_map(|d| Some((d.get("ErrorClass")?.as_str()?.to_owned(), d["NotificationItemsDropped"].as_f64()?)))
+            .collect();
+        dropped.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(dropped, [("foreign_tenant".to_owned(), 1.0), ("invalid_content_created".to_owned(), 1.0)]);
+        assert!(documents.iter().all(|d| d["Service"] == SERVICE && !d.to_string().contains(tenant.as_str())), "bounded dimensions");
+    }
+
+    #[test]
+    fn drop_reasons_are_distinct_snake_case_names_with_a_description() {
+        let names: std::collections::BTreeSet<&str> = DropReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(names.len(), DropReason::ALL.len());
+        assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+        assert!(DropReason::ALL.iter().all(|r| !r.to_string().is_empty()));
+    }
+
+    #[test]
     fn large_notifications_are_split_into_bounded_jobs() {
         let tenant = TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap();
         let items: Vec<Value> = (0..450)
@@ -324,7 +531,7 @@ mod tests {
                 })
             })
             .collect();
-        let jobs = fetch_jobs(&MspId::parse("acme").unwrap(), &tenant, group_blobs(&tenant, items));
+        let jobs = fetch_jobs(&MspId::parse("acme").unwrap(), &tenant, read_items(&tenant, &items).grouped);
         assert_eq!(jobs.len(), 3);
         for job in &jobs {
             assert!(serde_json::to_string(job).unwrap().len() < vigil::messages::MAX_MESSAGE_BYTES);

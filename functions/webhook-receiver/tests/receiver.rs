@@ -1,7 +1,10 @@
 //! The webhook receiver's contract on in-memory adapters: only a notification carrying the
 //! tenant's own `Webhook-AuthID` is enqueued, as one fetch job per content type; everything else
-//! is refused with problem+json and enqueues nothing. Ends with the whole loop against the
-//! Microsoft 365 simulator: subscription start with validation, then notifications.
+//! is refused with problem+json and enqueues nothing. Items are read as the live service sends
+//! them (no `tenantId`: the authenticated address says whose they are); a foreign or unusable
+//! item is refused on its own, counted by reason, and the rest of the batch is still enqueued.
+//! Ends with the whole loop against the Microsoft 365 simulator: subscription start with
+//! validation, then notifications.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axum::body::Body;
@@ -91,6 +94,30 @@ fn item(tenant_id: &str, content_type: &str, content_id: &str) -> Value {
         "contentCreated": "2026-01-05T10:15:00.123Z",
         "contentExpiration": "2026-01-12T10:15:00.123Z",
     })
+}
+
+/// An item as the live service sends it: no `tenantId`, no `clientId`.
+fn live_item(content_type: &str, content_id: &str, status: &str) -> Value {
+    json!({
+        "contentType": content_type,
+        "contentId": content_id,
+        "contentUri": format!("https://manage.office.com/api/v1.0/{TENANT_A}/activity/feed/audit/{content_id}"),
+        "notificationStatus": status,
+        "contentCreated": "2026-01-05T10:15:00.123Z",
+        "notificationSent": "2026-01-05T10:16:02.456Z",
+        "contentExpiration": "2026-01-12T10:15:00.123Z",
+    })
+}
+
+/// The content ids of the fetch jobs, by content type, all for `acme` and tenant A.
+fn enqueued_for_tenant_a(jobs: Vec<PollJob>) -> Vec<(ContentType, Vec<String>)> {
+    jobs.into_iter()
+        .map(|job| {
+            let PollJob::Fetch { msp_id, tenant_id, content_type, blobs } = job else { panic!("not a fetch job") };
+            assert_eq!((msp_id.as_str(), tenant_id.as_str()), ("acme", TENANT_A));
+            (content_type, blobs.into_iter().map(|b| b.content_id).collect())
+        })
+        .collect()
 }
 
 fn assert_problem(status: StatusCode, kind: &str, body: &str, expected: StatusCode) {
@@ -196,6 +223,121 @@ async fn items_for_another_tenant_or_of_unknown_content_types_are_dropped() {
     let body = json!([item(TENANT_B, "Audit.Exchange", "other-tenant")]).to_string();
     let (status, _, _) = receiver.notify(TENANT_A, Some(AUTH_A), &body).await;
     assert_eq!(status, StatusCode::OK);
+    assert!(receiver.jobs().is_empty());
+}
+
+#[tokio::test]
+async fn an_item_without_tenant_id_is_enqueued_for_the_tenant_the_authenticated_address_names() {
+    let receiver = receiver().await;
+    // A captured live body: Microsoft's own casing of SharePoint, no tenantId, no clientId.
+    let body =
+        json!([live_item("Audit.Sharepoint", "20260105$sp$1", "Succeeded"), live_item("Audit.Exchange", "20260105$ex$1", "Succeeded")]);
+    let (status, _, response) = receiver.notify(TENANT_A, Some(AUTH_A), &body.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{response}");
+    let summary: Value = serde_json::from_str(&response).unwrap();
+    assert_eq!(summary, json!({"received": 2, "enqueued": 2, "duplicates": 0, "dropped": {}}));
+    let mut enqueued = enqueued_for_tenant_a(receiver.jobs());
+    enqueued.sort();
+    assert_eq!(
+        enqueued,
+        [(ContentType::Exchange, vec!["20260105$ex$1".to_owned()]), (ContentType::SharePoint, vec!["20260105$sp$1".to_owned()])]
+    );
+
+    // A blank or null tenantId says nothing either.
+    let mut blank = live_item("Audit.General", "blank", "Succeeded");
+    blank["tenantId"] = json!(" ");
+    let mut unset = live_item("Audit.General", "null", "Succeeded");
+    unset["tenantId"] = Value::Null;
+    let (status, _, response) = receiver.notify(TENANT_A, Some(AUTH_A), &json!([blank, unset]).to_string()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(serde_json::from_str::<Value>(&response).unwrap()["enqueued"], 2, "{response}");
+    assert_eq!(enqueued_for_tenant_a(receiver.jobs()), [(ContentType::General, vec!["blank".to_owned(), "null".to_owned()])]);
+}
+
+#[tokio::test]
+async fn an_item_naming_another_tenant_is_refused_and_counted_while_the_rest_is_enqueued() {
+    let receiver = receiver().await;
+    let body = json!([
+        item(TENANT_B, "Audit.Exchange", "of-tenant-b"),
+        live_item("Audit.Exchange", "ours", "Succeeded"),
+        item(&TENANT_A.to_ascii_uppercase(), "Audit.Exchange", "ours-documented-shape"),
+    ]);
+    let (status, _, response) = receiver.notify(TENANT_A, Some(AUTH_A), &body.to_string()).await;
+    // 200: a retry of the same body could never succeed and would end with the webhook disabled.
+    assert_eq!(status, StatusCode::OK, "{response}");
+    let summary: Value = serde_json::from_str(&response).unwrap();
+    assert_eq!(summary["dropped"], json!({"foreign_tenant": 1}));
+    assert_eq!((summary["received"].as_u64(), summary["enqueued"].as_u64()), (Some(3), Some(2)));
+    assert_eq!(
+        enqueued_for_tenant_a(receiver.jobs()),
+        [(ContentType::Exchange, vec!["ours".to_owned(), "ours-documented-shape".to_owned()])]
+    );
+}
+
+#[tokio::test]
+async fn an_item_whose_notification_status_is_failed_is_still_processed() {
+    let receiver = receiver().await;
+    let body = json!([live_item("Audit.General", "after-a-failed-delivery", "Failed")]);
+    let (status, _, response) = receiver.notify(TENANT_A, Some(AUTH_A), &body.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{response}");
+    assert_eq!(enqueued_for_tenant_a(receiver.jobs()), [(ContentType::General, vec!["after-a-failed-delivery".to_owned()])]);
+}
+
+#[tokio::test]
+async fn unusable_items_are_counted_by_reason_and_the_rest_of_the_batch_is_still_enqueued() {
+    let receiver = receiver().await;
+    let without = |field: &str, content_id: &str| {
+        let mut item = live_item("Audit.General", content_id, "Succeeded");
+        item.as_object_mut().unwrap().remove(field);
+        item
+    };
+    let with = |field: &str, value: Value, content_id: &str| {
+        let mut item = live_item("Audit.General", content_id, "Succeeded");
+        item[field] = value;
+        item
+    };
+    let body = json!([
+        without("contentId", "no-id"),
+        with("contentId", json!(""), "empty-id"),
+        without("contentUri", "no-uri"),
+        with("contentUri", json!(42), "numeric-uri"),
+        with("contentCreated", json!("yesterday"), "bad-time"),
+        without("contentCreated", "no-time"),
+        without("contentType", "no-type"),
+        with("contentType", json!("Audit.Bogus"), "bogus-type"),
+        json!("not an object"),
+        live_item("Audit.General", "good-1", "Succeeded"),
+        live_item("Audit.General", "good-1", "Succeeded"),
+        live_item("DLP.All", "good-2", "Failed"),
+    ]);
+    let (status, _, response) = receiver.notify(TENANT_A, Some(AUTH_A), &body.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{response}");
+    let summary: Value = serde_json::from_str(&response).unwrap();
+    assert_eq!(
+        summary,
+        json!({
+            "received": 12,
+            "enqueued": 2,
+            "duplicates": 1,
+            "dropped": {
+                "missing_content_id": 2,
+                "missing_content_uri": 2,
+                "invalid_content_created": 2,
+                "missing_content_type": 1,
+                "unknown_content_type": 1,
+                "not_an_object": 1,
+            },
+        })
+    );
+    let mut enqueued = enqueued_for_tenant_a(receiver.jobs());
+    enqueued.sort();
+    assert_eq!(enqueued, [(ContentType::General, vec!["good-1".to_owned()]), (ContentType::Dlp, vec!["good-2".to_owned()])]);
+
+    // Nothing usable at all: still 200 (nothing a retry could fix), nothing enqueued.
+    let body = json!([without("contentId", "no-id"), item(TENANT_B, "Audit.Exchange", "of-tenant-b")]);
+    let (status, _, response) = receiver.notify(TENANT_A, Some(AUTH_A), &body.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{response}");
+    assert_eq!(serde_json::from_str::<Value>(&response).unwrap()["dropped"], json!({"missing_content_id": 1, "foreign_tenant": 1}));
     assert!(receiver.jobs().is_empty());
 }
 
