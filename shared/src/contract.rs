@@ -122,12 +122,7 @@ fn tenant(msp_id: &MspId, tenant_id: &TenantId, name: &str) -> Tenant {
 pub async fn config_store_contract(store: &dyn ConfigStore) {
     let msp_id = unique_msp();
     let other_msp = unique_msp();
-    let msp = Msp {
-        id: msp_id.clone(),
-        name: "Acme".into(),
-        publisher_identifier: None,
-        created_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
-    };
+    let msp = Msp::new(msp_id.clone(), "Acme".into(), Utc.timestamp_opt(1_700_000_000, 0).unwrap());
     assert!(store.create_msp(&msp).await.unwrap(), "a new MSP is created");
     assert!(!store.create_msp(&Msp { name: "Other".into(), ..msp.clone() }).await.unwrap(), "creating it again is refused");
     assert_eq!(store.get_msp(&msp_id).await.unwrap(), Some(msp), "and leaves it unchanged");

@@ -367,10 +367,16 @@ impl AuditSource for MemoryAuditSource {
         self.check_failure()?;
         lock(&self.windows).push(window);
         // The same window rules as the real API.
-        if window.end <= window.start
-            || window.end - window.start > Duration::hours(24)
-            || window.start < Utc::now() - Duration::days(7) - Duration::hours(1)
-        {
+        // Microsoft documents "at most 24 hours" but refuses 24 hours exactly: AF20055.
+        if window.end - window.start >= Duration::hours(24) {
+            return Err(SourceError::WindowRefused {
+                code: "AF20055".into(),
+                message:
+                    "Start time and end time must both be specified (or both omitted) and must be less than or equal to 24 hours apart"
+                        .into(),
+            });
+        }
+        if window.end <= window.start || window.start < Utc::now() - Duration::days(7) - Duration::hours(1) {
             return Err(SourceError::WindowRefused { code: "AF20030".into(), message: "invalid window".into() });
         }
         Ok(lock(&self.blobs)

@@ -108,15 +108,58 @@ pub struct StreamState {
     #[serde(default)]
     pub problem_since: Option<DateTime<Utc>>,
     /// Intervals that were never covered because they left Microsoft's 7-day retention first.
+    /// Merged and bounded by [`StreamState::record_lost`], so it never grows per poll.
     #[serde(default)]
     pub lost: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    /// When a poll last moved `covered_until` forward (or succeeded); `None` before the first.
+    #[serde(default)]
+    pub advanced_at: Option<DateTime<Utc>>,
+    /// When the open "stream stuck" episode began (its alert is open), if any.
+    #[serde(default)]
+    pub stuck_since: Option<DateTime<Utc>>,
 }
 
 impl StreamState {
     /// A stream that starts covering at `start`.
     #[must_use]
     pub fn starting_at(start: DateTime<Utc>) -> Self {
-        Self { covered_until: start, last_success: None, consecutive_failures: 0, last_error: None, problem_since: None, lost: Vec::new() }
+        Self {
+            covered_until: start,
+            last_success: None,
+            consecutive_failures: 0,
+            last_error: None,
+            problem_since: None,
+            lost: Vec::new(),
+            advanced_at: None,
+            stuck_since: None,
+        }
+    }
+
+    /// The most lost intervals a ledger keeps; beyond it the oldest are merged (the merged
+    /// interval then also spans the covered time between them, erring towards "lost").
+    pub const LOST_INTERVALS_MAX: usize = 50;
+
+    /// Records `[from, to)` as lost: overlapping and adjacent intervals merge, and the list is
+    /// capped at [`Self::LOST_INTERVALS_MAX`], so a stream that stays wedged does not grow its
+    /// ledger item on every poll.
+    pub fn record_lost(&mut self, from: DateTime<Utc>, to: DateTime<Utc>) {
+        if to <= from {
+            return;
+        }
+        self.lost.push((from, to));
+        self.lost.sort();
+        let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::with_capacity(self.lost.len());
+        for (start, end) in self.lost.drain(..) {
+            match merged.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => merged.push((start, end)),
+            }
+        }
+        while merged.len() > Self::LOST_INTERVALS_MAX {
+            let (_, second_end) = merged.remove(1);
+            merged[0].1 = merged[0].1.max(second_end);
+        }
+        self.lost = merged;
     }
 }
 

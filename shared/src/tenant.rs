@@ -16,7 +16,38 @@ pub struct Msp {
     /// deployment's default.
     #[serde(default)]
     pub publisher_identifier: Option<TenantId>,
+    /// How far back, in hours, a new tenant's streams start (1 to 168; Microsoft keeps 7 days).
+    #[serde(default = "Msp::default_first_lookback_hours")]
+    pub first_lookback_hours: u32,
+    /// Alerts whose newest hit is older than this many hours (backfilled after an outage or a
+    /// first look-back) are raised but get no ticket; `None`: every alert gets one.
+    #[serde(default)]
+    pub backfill_ticket_max_age_hours: Option<u32>,
     pub created_at: DateTime<Utc>,
+}
+
+impl Msp {
+    /// The default of [`Msp::first_lookback_hours`].
+    pub const DEFAULT_FIRST_LOOKBACK_HOURS: u32 = 24;
+    /// The range [`Msp::first_lookback_hours`] must be in.
+    pub const FIRST_LOOKBACK_HOURS: std::ops::RangeInclusive<u32> = 1..=168;
+
+    fn default_first_lookback_hours() -> u32 {
+        Self::DEFAULT_FIRST_LOOKBACK_HOURS
+    }
+
+    /// A new MSP with default settings.
+    #[must_use]
+    pub fn new(id: MspId, name: String, created_at: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            name,
+            publisher_identifier: None,
+            first_lookback_hours: Self::DEFAULT_FIRST_LOOKBACK_HOURS,
+            backfill_ticket_max_age_hours: None,
+            created_at,
+        }
+    }
 }
 
 /// A customer tenant an MSP looks after.

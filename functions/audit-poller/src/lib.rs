@@ -49,6 +49,9 @@ pub struct Config {
     /// `WEBHOOK_BASE_URL` (optional): where Microsoft sends notifications, e.g.
     /// `https://<api>/webhooks/o365`; empty polls only.
     pub webhook_base: Option<String>,
+    /// `STREAM_STUCK_AFTER_MINUTES` (optional, default 360): how long a stream's coverage may
+    /// stay put before a "stream stuck" alert.
+    pub stream_stuck_after_minutes: Option<u32>,
 }
 
 impl Config {
@@ -71,7 +74,25 @@ impl Config {
             },
             graph_base: required(lookup, "M365_GRAPH_BASE")?,
             webhook_base: lookup("WEBHOOK_BASE_URL").filter(|v| !v.trim().is_empty()),
+            stream_stuck_after_minutes: match lookup("STREAM_STUCK_AFTER_MINUTES").filter(|v| !v.trim().is_empty()) {
+                None => None,
+                Some(raw) => Some(raw.trim().parse::<u32>().ok().filter(|m| *m > 0).ok_or_else(|| ConfigError::Invalid {
+                    name: "STREAM_STUCK_AFTER_MINUTES",
+                    reason: format!("{raw:?} is not a positive number of minutes"),
+                })?),
+            },
         })
+    }
+
+    /// The poller's tunables from this configuration.
+    #[must_use]
+    pub fn poll_settings(&self) -> PollSettings {
+        let defaults = PollSettings::default();
+        PollSettings {
+            webhook_base: self.webhook_base.clone(),
+            stuck_after: self.stream_stuck_after_minutes.map_or(defaults.stuck_after, |m| chrono::Duration::minutes(i64::from(m))),
+            ..defaults
+        }
     }
 }
 
@@ -134,7 +155,7 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Result<Poller, reqwest::Error>
         dead_letters: Arc::new(SqsQueue::new(sqs.clone(), config.events_dlq_url.clone())),
         jobs: Arc::new(SqsQueue::new(sqs.clone(), config.poll_jobs_queue_url.clone())),
         clock: Arc::new(SystemClock),
-        settings: PollSettings { webhook_base: config.webhook_base.clone(), ..PollSettings::default() },
+        settings: config.poll_settings(),
     };
     Ok(Poller { service, retry: Arc::new(SqsRetryDelay { sqs, queue_url: config.poll_jobs_queue_url.clone() }) })
 }
@@ -180,4 +201,25 @@ pub async fn handle_jobs(poller: &Poller, event: SqsEvent) -> (SqsBatchResponse,
     let response = batch_response(&outcomes, &metrics);
     metrics.flush();
     (response, report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name: &str| extra.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned()).or_else(|| Some(format!("{name}-value")))
+    }
+
+    #[test]
+    fn the_stuck_stream_delay_defaults_to_six_hours_and_can_be_set_in_minutes() {
+        let defaults = Config::from_lookup(&lookup(&[("STREAM_STUCK_AFTER_MINUTES", ""), ("WEBHOOK_BASE_URL", "")])).unwrap();
+        assert_eq!(defaults.poll_settings().stuck_after, chrono::Duration::hours(6));
+        let set = Config::from_lookup(&lookup(&[("STREAM_STUCK_AFTER_MINUTES", "90")])).unwrap();
+        assert_eq!(set.poll_settings().stuck_after, chrono::Duration::minutes(90));
+        assert!(matches!(
+            Config::from_lookup(&lookup(&[("STREAM_STUCK_AFTER_MINUTES", "soon")])),
+            Err(ConfigError::Invalid { name: "STREAM_STUCK_AFTER_MINUTES", .. })
+        ));
+    }
 }

@@ -7,7 +7,8 @@
 //! - `PUT /v1/tenants/{tenant_id}/m365-credentials` (write-only)
 //! - `PUT /v1/tenants/{tenant_id}/connectwise-company`
 //! - `GET /v1/tenants/{tenant_id}/streams` (coverage and health), `PUT` (choose streams)
-//! - `GET /v1/msp`, `PUT /v1/msp` (the MSP's own `publisher_identifier`)
+//! - `GET /v1/msp`, `PUT /v1/msp` (the MSP's own `publisher_identifier`, `first_lookback_hours`,
+//!   `backfill_ticket_max_age_hours`; absent fields keep their value)
 //! - `PUT /v1/psa/connectwise` (keys write-only), `GET /v1/psa/connectwise`
 //! - `GET /v1/alerts?limit=&cursor=&status=&severity=&category=&policy=&tenant=&mode=&from=&to=`,
 //!   `GET /v1/alerts/{alert_id}`, `PATCH /v1/alerts/{alert_id}` (status, assignee,

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use vigil::alert::Alert;
 use vigil::ids::{AlertId, AuditStream, TenantId};
 use vigil::secret::SecretString;
+use vigil::services::admin::MspSettingsChange;
 use vigil::services::poll::PollSettings;
 use vigil::tenant::{ConnectWiseCredentials, ConnectWiseSettings, M365AppCredentials, PriorityMap, Tenant};
 
@@ -219,15 +220,35 @@ async fn stream_health(
     Ok(Json(serde_json::json!({ "streams": streams })))
 }
 
+/// `PUT /v1/msp`: only the fields present change; `null` clears an optional one.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MspSettings {
     /// The MSP's own Entra tenant id (GUID), or null for the deployment's.
-    publisher_identifier: Option<TenantId>,
+    #[serde(default, deserialize_with = "present")]
+    publisher_identifier: Option<Option<TenantId>>,
+    /// How far back a new tenant's first poll looks, in hours (1 to 168).
+    #[serde(default)]
+    first_lookback_hours: Option<u32>,
+    /// Alerts whose newest hit is older than this many hours get no ticket; null: no limit.
+    #[serde(default, deserialize_with = "present")]
+    backfill_ticket_max_age_hours: Option<Option<u32>>,
+}
+
+/// A field that is present, even as `null`, is `Some`; an absent one stays `None` (default).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 fn msp_view(msp: &vigil::tenant::Msp) -> serde_json::Value {
-    serde_json::json!({ "msp_id": msp.id, "name": msp.name, "publisher_identifier": msp.publisher_identifier, "created_at": msp.created_at })
+    serde_json::json!({
+        "msp_id": msp.id,
+        "name": msp.name,
+        "publisher_identifier": msp.publisher_identifier,
+        "first_lookback_hours": msp.first_lookback_hours,
+        "backfill_ticket_max_age_hours": msp.backfill_ticket_max_age_hours,
+        "created_at": msp.created_at,
+    })
 }
 
 async fn get_msp(State(state): State<AppState>, Caller(msp): Caller) -> Result<Json<serde_json::Value>, Problem> {
@@ -239,5 +260,10 @@ async fn set_msp(
     Caller(msp): Caller,
     ApiJson(body): ApiJson<MspSettings>,
 ) -> Result<Json<serde_json::Value>, Problem> {
-    Ok(Json(msp_view(&state.admin.set_publisher_identifier(&msp, body.publisher_identifier).await?)))
+    let change = MspSettingsChange {
+        publisher_identifier: body.publisher_identifier,
+        first_lookback_hours: body.first_lookback_hours,
+        backfill_ticket_max_age_hours: body.backfill_ticket_max_age_hours,
+    };
+    Ok(Json(msp_view(&state.admin.update_msp_settings(&msp, change).await?)))
 }

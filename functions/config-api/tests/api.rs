@@ -170,6 +170,21 @@ async fn an_msp_sets_its_own_publisher_identifier() {
     assert_eq!(api.call("GET", "/v1/msp", Some(&other), None).await.2["publisher_identifier"], Value::Null, "one MSP's setting is its own");
 }
 
+#[tokio::test]
+async fn an_msp_sets_its_first_look_back_and_backfill_ticket_age_and_out_of_range_values_are_422() {
+    let api = api().await;
+    assert_eq!(api.acme("GET", "/v1/msp", None).await.2["first_lookback_hours"], 24);
+    api.acme("PUT", "/v1/msp", Some(json!({"publisher_identifier": "9a1c8f7e-0000-4000-8000-00000000aa02"}))).await;
+    let set = api.acme("PUT", "/v1/msp", Some(json!({"first_lookback_hours": 168, "backfill_ticket_max_age_hours": 48}))).await;
+    assert_eq!((set.2["first_lookback_hours"].clone(), set.2["backfill_ticket_max_age_hours"].clone()), (json!(168), json!(48)));
+    assert_eq!(set.2["publisher_identifier"], "9a1c8f7e-0000-4000-8000-00000000aa02", "absent fields keep their value");
+    let cleared = api.acme("PUT", "/v1/msp", Some(json!({"backfill_ticket_max_age_hours": null}))).await;
+    assert_eq!(cleared.2["backfill_ticket_max_age_hours"], Value::Null);
+    let refused = api.acme("PUT", "/v1/msp", Some(json!({"first_lookback_hours": 169}))).await;
+    assert_problem(&refused, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.2.to_string().contains("first_lookback_hours"), "{}", refused.2);
+}
+
 fn custom_policy(id: &str) -> Value {
     json!({
         "id": id, "name": "Legacy protocol sign-in", "category": "ThreatManagement", "severity": "Medium",

@@ -38,6 +38,14 @@ pub enum AdminError {
     Random(String),
 }
 
+/// A change to an MSP's settings: `None` keeps a field, `Some(None)` clears an optional one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MspSettingsChange {
+    pub publisher_identifier: Option<Option<TenantId>>,
+    pub first_lookback_hours: Option<u32>,
+    pub backfill_ticket_max_age_hours: Option<Option<u32>>,
+}
+
 impl From<LimitError> for AdminError {
     fn from(error: LimitError) -> Self {
         Self::Invalid(error.to_string())
@@ -91,7 +99,7 @@ impl AdminService {
     /// When the store fails or the random source fails.
     pub async fn create_msp_with_token(&self, msp_id: &MspId, name: &str) -> Result<SecretString, AdminError> {
         let now = self.clock.now();
-        self.config.create_msp(&Msp { id: msp_id.clone(), name: name.to_owned(), publisher_identifier: None, created_at: now }).await?;
+        self.config.create_msp(&Msp::new(msp_id.clone(), name.to_owned(), now)).await?;
         let (token, issued) = ApiToken::issue(msp_id).map_err(|e| AdminError::Random(e.to_string()))?;
         self.config.add_api_token(msp_id, &issued.hash, now).await?;
         Ok(token)
@@ -105,13 +113,32 @@ impl AdminService {
         self.config.get_msp(msp_id).await?.ok_or_else(|| AdminError::NotFound(format!("MSP {msp_id}")))
     }
 
-    /// Sets the MSP's own Entra tenant id, sent as `PublisherIdentifier` for its tenants.
+    /// Changes the MSP's settings; a field left `None` keeps its value.
     ///
     /// # Errors
-    /// NotFound when the MSP record is missing.
-    pub async fn set_publisher_identifier(&self, msp_id: &MspId, publisher_identifier: Option<TenantId>) -> Result<Msp, AdminError> {
+    /// NotFound when the MSP record is missing; Invalid (naming the field) when a value is out
+    /// of range.
+    pub async fn update_msp_settings(&self, msp_id: &MspId, change: MspSettingsChange) -> Result<Msp, AdminError> {
         let mut msp = self.msp(msp_id).await?;
-        msp.publisher_identifier = publisher_identifier;
+        if let Some(publisher_identifier) = change.publisher_identifier {
+            msp.publisher_identifier = publisher_identifier;
+        }
+        if let Some(hours) = change.first_lookback_hours {
+            if !Msp::FIRST_LOOKBACK_HOURS.contains(&hours) {
+                return Err(AdminError::Invalid(format!(
+                    "first_lookback_hours: {} to {} (Microsoft keeps audit content for 7 days)",
+                    Msp::FIRST_LOOKBACK_HOURS.start(),
+                    Msp::FIRST_LOOKBACK_HOURS.end()
+                )));
+            }
+            msp.first_lookback_hours = hours;
+        }
+        if let Some(max_age) = change.backfill_ticket_max_age_hours {
+            if max_age == Some(0) {
+                return Err(AdminError::Invalid("backfill_ticket_max_age_hours: at least 1, or null for no limit".into()));
+            }
+            msp.backfill_ticket_max_age_hours = max_age;
+        }
         self.config.put_msp(&msp).await?;
         Ok(msp)
     }
@@ -327,6 +354,43 @@ mod tests {
 
     fn tenant_id() -> TenantId {
         TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap()
+    }
+
+    #[tokio::test]
+    async fn msp_settings_change_only_the_fields_given_and_out_of_range_values_name_the_field() {
+        let (service, _) = service();
+        let acme = MspId::parse("acme").unwrap();
+        service.create_msp_with_token(&acme, "Acme").await.unwrap();
+        assert_eq!(service.msp(&acme).await.unwrap().first_lookback_hours, 24, "a day by default");
+        let publisher = TenantId::parse("9a1c8f7e-0000-4000-8000-00000000aa02").unwrap();
+        service
+            .update_msp_settings(&acme, MspSettingsChange { publisher_identifier: Some(Some(publisher.clone())), ..Default::default() })
+            .await
+            .unwrap();
+        let changed = service
+            .update_msp_settings(
+                &acme,
+                MspSettingsChange { first_lookback_hours: Some(168), backfill_ticket_max_age_hours: Some(Some(48)), ..Default::default() },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (changed.publisher_identifier, changed.first_lookback_hours, changed.backfill_ticket_max_age_hours),
+            (Some(publisher), 168, Some(48))
+        );
+        for wrong in [0, 169] {
+            let refused = service
+                .update_msp_settings(&acme, MspSettingsChange { first_lookback_hours: Some(wrong), ..Default::default() })
+                .await
+                .unwrap_err();
+            assert!(matches!(&refused, AdminError::Invalid(m) if m.contains("first_lookback_hours")), "{refused}");
+        }
+        let refused = service
+            .update_msp_settings(&acme, MspSettingsChange { backfill_ticket_max_age_hours: Some(Some(0)), ..Default::default() })
+            .await
+            .unwrap_err();
+        assert!(matches!(&refused, AdminError::Invalid(m) if m.contains("backfill_ticket_max_age_hours")), "{refused}");
+        assert_eq!(service.msp(&acme).await.unwrap().first_lookback_hours, 168, "a refused change changes nothing");
     }
 
     #[tokio::test]

@@ -6,11 +6,14 @@
 //! failing tenant never delays another. Webhook-announced blobs arrive as [`PollJob::Fetch`].
 //!
 //! **Coverage.** Each stream has a ledger ([`StreamState`]): everything before `covered_until`
-//! is listed and enqueued. A poll lists windows of at most 24 h from `covered_until - overlap`
-//! to now, so an outage is backfilled automatically when polling works again; what left
-//! Microsoft's 7-day retention first is recorded as lost. `covered_until` advances only after a
-//! window's records are enqueued. Overlapping windows and webhook/poll double announcements
-//! are safe: blobs are marked done and records are claimed by `(tenant, record Id)`.
+//! is listed and enqueued. A poll lists windows strictly shorter than 24 h (Microsoft refuses
+//! 24 h with `AF20055`) from `covered_until - overlap` to now, so an outage is backfilled
+//! automatically when polling works again; what left Microsoft's 7-day retention first is
+//! recorded as lost (merged, bounded). A refused window is halved and listed again, down to a
+//! floor; past it the job is retried later. `covered_until` advances only after a window's
+//! records are enqueued. A new stream starts the MSP's `first_lookback_hours` back. Overlapping
+//! windows and webhook/poll double announcements are safe: blobs are marked done and records
+//! are claimed by `(tenant, record Id)`.
 //!
 //! **Nothing lost silently.** A blob that is not a JSON array, or a record without the common
 //! fields, goes whole to the events dead-letter queue; the rest flows on.
@@ -18,7 +21,9 @@
 //! **Connection problems are alerts.** Refused access (revoked consent, disabled app, auditing
 //! off) at once, or repeated failures beyond a threshold, emit a `Vigil.ConnectionProblem`
 //! event that the built-in "Tenant connection problem" policy turns into an alert; the first
-//! successful poll afterwards emits `Vigil.ConnectionRestored`, which resolves it.
+//! successful poll afterwards emits `Vigil.ConnectionRestored`, which resolves it. A stream
+//! whose coverage has not moved for [`PollSettings::stuck_after`] (Microsoft answers, but not
+//! with content) emits `Vigil.StreamStuck` instead, and `Vigil.StreamMoving` once it moves.
 
 use crate::audit::AuditRecord;
 use crate::clock::Clock;
@@ -30,7 +35,7 @@ use crate::ports::{
     StreamKey, StreamState, TimeWindow,
 };
 use crate::ports::{SubscriptionManager, TenantChange, WebhookRegistration};
-use crate::tenant::{M365AppCredentials, Tenant, new_webhook_auth_id, webhook_auth_hash};
+use crate::tenant::{M365AppCredentials, Msp, Tenant, new_webhook_auth_id, webhook_auth_hash};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use futures::StreamExt;
 use serde_json::Value;
@@ -38,15 +43,24 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 mod events;
-pub use events::{CONNECTION_PROBLEM, CONNECTION_RESTORED};
+pub use events::{CONNECTION_PROBLEM, CONNECTION_RESTORED, STREAM_MOVING, STREAM_STUCK};
+
+/// How long a job whose window Microsoft keeps refusing waits before it is retried.
+pub const WINDOW_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Tunables of the poller.
 #[derive(Debug, Clone)]
 pub struct PollSettings {
     /// Streams polled for every tenant (unless the tenant narrows them).
     pub streams: Vec<AuditStream>,
-    /// How far back a brand-new stream starts.
-    pub initial_lookback: Duration,
+    /// The longest listing window: Microsoft refuses 24 hours (`AF20055`), so a margin less.
+    pub max_window: Duration,
+    /// The shortest window a refused one is halved down to before the job is retried later.
+    pub min_window: Duration,
+    /// How far back a window may start: Microsoft's 7 days minus a margin for clock skew.
+    pub retention: Duration,
+    /// How long a stream's coverage may stay put before a "stream stuck" alert.
+    pub stuck_after: Duration,
     /// How much of the covered time is listed again (blobs keep appearing late).
     pub overlap: Duration,
     /// How long a record claim is held before another run may take it over.
@@ -64,7 +78,10 @@ impl Default for PollSettings {
     fn default() -> Self {
         Self {
             streams: AuditStream::all(),
-            initial_lookback: Duration::hours(1),
+            max_window: Duration::hours(24) - Duration::minutes(10),
+            min_window: Duration::minutes(15),
+            retention: Duration::days(7) - Duration::minutes(15),
+            stuck_after: Duration::hours(6),
             overlap: Duration::minutes(30),
             claim_lease: Duration::minutes(5),
             blob_concurrency: 8,
@@ -89,6 +106,9 @@ pub enum PollError {
     Secret(#[from] SecretError),
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// Listing a window failed for a reason other than refused access; the job is retried.
+    #[error("listing {from} to {to} failed: {source}")]
+    Window { from: DateTime<Utc>, to: DateTime<Utc>, source: SourceError },
     #[error(transparent)]
     Queue(#[from] QueueError),
 }
@@ -101,12 +121,16 @@ impl Classified for PollError {
             Self::Store(e) => e.class(),
             Self::Secret(e) => e.class(),
             Self::Source(e) => e.class(),
+            // Retrying a stream is cheap and the next window may well work: never give up on it.
+            Self::Window { .. } => ErrorClass::Transient,
             Self::Queue(e) => e.class(),
         }
     }
     fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
             Self::Source(e) => e.retry_after(),
+            // Refused windows wait a while rather than the queue's visibility timeout.
+            Self::Window { source, .. } => source.retry_after().or_else(|| self.window_refused().then_some(WINDOW_RETRY_AFTER)),
             _ => None,
         }
     }
@@ -116,6 +140,12 @@ impl PollError {
     /// Whether this failure means the tenant no longer lets Vigil in (alert at once).
     fn access_refused(&self) -> bool {
         matches!(self, Self::MissingCredentials(_) | Self::Source(SourceError::AccessRefused { .. }))
+    }
+
+    /// Whether Microsoft answered but would not list the window (a stream problem, not a
+    /// connection problem: it becomes a "stream stuck" alert if it lasts).
+    fn window_refused(&self) -> bool {
+        matches!(self, Self::Window { source: SourceError::WindowRefused { .. } | SourceError::Rejected { .. }, .. })
     }
 
     /// A short, secret-free description for the ledger and the alert.
@@ -136,7 +166,11 @@ pub struct PollReport {
     pub quarantined: usize,
     /// Intervals recorded as lost (older than Microsoft's retention when reached).
     pub intervals_lost: usize,
+    /// Windows Microsoft refused, each listed again halved.
+    pub windows_refused: usize,
     pub connection_problems_resolved: usize,
+    pub streams_stuck: usize,
+    pub stuck_streams_moving: usize,
 }
 
 impl PollReport {
@@ -150,7 +184,10 @@ impl PollReport {
         self.records_skipped += other.records_skipped;
         self.quarantined += other.quarantined;
         self.intervals_lost += other.intervals_lost;
+        self.windows_refused += other.windows_refused;
         self.connection_problems_resolved += other.connection_problems_resolved;
+        self.streams_stuck += other.streams_stuck;
+        self.stuck_streams_moving += other.stuck_streams_moving;
     }
 }
 
@@ -285,8 +322,13 @@ impl PollService {
     pub async fn poll_stream(&self, tenant: &Tenant, stream: AuditStream) -> Result<PollReport, PollError> {
         let key = StreamKey { msp_id: tenant.msp_id.clone(), tenant_id: tenant.tenant_id.clone(), stream };
         let now = truncate_to_second(self.clock.now());
-        let mut ledger =
-            self.state.get_stream(&key).await?.unwrap_or_else(|| StreamState::starting_at(now - self.settings.initial_lookback));
+        let mut ledger = match self.state.get_stream(&key).await? {
+            Some(ledger) => ledger,
+            None => StreamState::starting_at(self.first_start(tenant, now).await?),
+        };
+        // Coverage that is only written off as lost is not progress.
+        let before =
+            if stream.content_type().is_some() { ledger.covered_until.max(self.oldest_listable(now)) } else { ledger.covered_until };
         let result = match stream.content_type() {
             Some(content_type) => self.poll_content(tenant, content_type, &key, &mut ledger, now).await,
             None => self.poll_security_alerts(tenant, &key, &mut ledger, now).await,
@@ -301,6 +343,7 @@ impl PollService {
                 ledger.consecutive_failures = 0;
                 ledger.last_error = None;
                 ledger.last_success = Some(self.clock.now());
+                self.watch_progress(tenant, stream, &mut ledger, true, before, now, &mut report).await?;
                 self.state.put_stream(&key, &ledger).await?;
                 report.streams_polled += 1;
                 info!(
@@ -316,13 +359,17 @@ impl PollService {
             Err(error) => {
                 ledger.consecutive_failures += 1;
                 ledger.last_error = Some(error.summary());
+                // A refused window is Microsoft answering: the stream, not the connection, is in
+                // trouble, and the stuck-stream alert speaks for it.
                 let raise = ledger.problem_since.is_none()
-                    && (error.access_refused() || ledger.consecutive_failures >= self.settings.failure_threshold);
+                    && (error.access_refused()
+                        || (!error.window_refused() && ledger.consecutive_failures >= self.settings.failure_threshold));
                 if raise {
                     let since = truncate_to_second(self.clock.now());
                     self.emit_connection_event(tenant, stream, &ledger, CONNECTION_PROBLEM, since, Some(&error)).await?;
                     ledger.problem_since = Some(since);
                 }
+                self.watch_progress(tenant, stream, &mut ledger, false, before, now, &mut PollReport::default()).await?;
                 self.state.put_stream(&key, &ledger).await?;
                 warn!(message = "Polling a stream failed.", error_class = error.class().as_str(), failures = ledger.consecutive_failures, alerted = raise, %error);
                 Err(error)
@@ -339,18 +386,30 @@ impl PollService {
         now: DateTime<Utc>,
     ) -> Result<PollReport, PollError> {
         let credentials = self.credentials(tenant).await?;
-        let oldest_available = now - Duration::days(7) + Duration::minutes(10);
+        let oldest_available = self.oldest_listable(now);
         let mut report = PollReport::default();
         if ledger.covered_until < oldest_available {
             warn!(message = "Audit content was lost: it left Microsoft's retention before it could be polled.", from = %ledger.covered_until, to = %oldest_available);
-            ledger.lost.push((ledger.covered_until, oldest_available));
+            ledger.record_lost(ledger.covered_until, oldest_available);
             ledger.covered_until = oldest_available;
             report.intervals_lost += 1;
         }
         let mut start = truncate_to_second((ledger.covered_until - self.settings.overlap).max(oldest_available));
+        let mut span = self.settings.max_window;
         while start < now {
-            let end = (start + Duration::hours(24)).min(now);
-            let mut blobs = self.source.list_content(&tenant.tenant_id, &credentials, content_type, TimeWindow { start, end }).await?;
+            let end = (start + span).min(now);
+            let window = TimeWindow { start, end };
+            let mut blobs = match self.source.list_content(&tenant.tenant_id, &credentials, content_type, window).await {
+                Ok(blobs) => blobs,
+                Err(SourceError::WindowRefused { code, message }) if end - start > self.settings.min_window => {
+                    span = ((end - start) / 2).max(self.settings.min_window);
+                    report.windows_refused += 1;
+                    warn!(message = "Microsoft refused a listing window; listing it again halved.", %start, %end, %code, %message);
+                    continue;
+                }
+                Err(error @ SourceError::AccessRefused { .. }) => return Err(error.into()),
+                Err(source) => return Err(PollError::Window { from: start, to: end, source }),
+            };
             blobs.sort_by(|a, b| (a.content_created, &a.content_id).cmp(&(b.content_created, &b.content_id)));
             report.windows_listed += 1;
             report.add(&self.process_blobs(tenant, &credentials, content_type, &blobs).await?);
@@ -361,6 +420,17 @@ impl PollService {
             start = end;
         }
         Ok(report)
+    }
+
+    /// The earliest instant a listing window may start.
+    fn oldest_listable(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        truncate_to_second(now - self.settings.retention)
+    }
+
+    /// Where a new stream starts: the MSP's first look-back (within Microsoft's retention).
+    async fn first_start(&self, tenant: &Tenant, now: DateTime<Utc>) -> Result<DateTime<Utc>, PollError> {
+        let hours = self.config.get_msp(&tenant.msp_id).await?.map_or(Msp::DEFAULT_FIRST_LOOKBACK_HOURS, |m| m.first_lookback_hours);
+        Ok((now - Duration::hours(i64::from(hours))).max(self.oldest_listable(now)))
     }
 
     async fn poll_security_alerts(

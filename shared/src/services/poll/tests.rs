@@ -168,7 +168,7 @@ async fn an_invalid_blob_is_dead_lettered_and_the_others_still_flow() {
 }
 
 #[tokio::test]
-async fn windows_never_exceed_24_hours_and_an_outage_is_backfilled() {
+async fn windows_are_always_shorter_than_24_hours_and_an_outage_is_backfilled() {
     let f = fixture().await;
     tick(&f).await;
     let outage_start = f.clock.now();
@@ -189,7 +189,8 @@ async fn windows_never_exceed_24_hours_and_an_outage_is_backfilled() {
     let (report, _) = tick(&f).await;
     assert!(ids(&enqueued(&f.events)).contains(&"during-outage".to_owned()), "the gap is backfilled");
     assert!(report.windows_listed >= 3, "two days and three hours take three windows or more");
-    assert!(f.source.windows().iter().all(|w| w.end - w.start <= Duration::hours(24)));
+    assert!(f.source.windows().iter().all(|w| w.end - w.start < Duration::hours(24)), "Microsoft refuses 24 hours exactly");
+    assert_eq!(report.windows_refused, 0);
 }
 
 #[tokio::test]
@@ -293,4 +294,193 @@ async fn each_graph_alert_update_is_one_event_and_repeats_are_skipped() {
     f.graph.upsert(&f.tenant.tenant_id, alert(t0 + Duration::minutes(5)));
     tick(&f).await;
     assert_eq!(enqueued(&f.events).len(), 1, "an update is a new event");
+}
+
+fn exchange_key(f: &Fixture) -> StreamKey {
+    StreamKey { msp_id: f.tenant.msp_id.clone(), tenant_id: f.tenant.tenant_id.clone(), stream: ContentType::Exchange.into() }
+}
+
+/// The in-memory source, but refusing windows longer than `longest` (as a Microsoft that has
+/// grown stricter would).
+struct Strict {
+    inner: Arc<MemoryAuditSource>,
+    longest: std::sync::Mutex<Duration>,
+}
+
+#[async_trait::async_trait]
+impl AuditSource for Strict {
+    async fn list_content(
+        &self,
+        tenant_id: &TenantId,
+        credentials: &M365AppCredentials,
+        content_type: ContentType,
+        window: TimeWindow,
+    ) -> Result<Vec<ContentBlob>, SourceError> {
+        if window.end - window.start > *self.longest.lock().unwrap() {
+            return Err(SourceError::WindowRefused { code: "AF20055".into(), message: "window too long".into() });
+        }
+        self.inner.list_content(tenant_id, credentials, content_type, window).await
+    }
+    async fn fetch_content(
+        &self,
+        tenant_id: &TenantId,
+        credentials: &M365AppCredentials,
+        blob: &ContentBlob,
+    ) -> Result<String, SourceError> {
+        self.inner.fetch_content(tenant_id, credentials, blob).await
+    }
+}
+
+fn strict(f: &mut Fixture, longest: Duration) -> Arc<Strict> {
+    let source = Arc::new(Strict { inner: f.source.clone(), longest: std::sync::Mutex::new(longest) });
+    f.service.source = source.clone();
+    source
+}
+
+#[tokio::test]
+async fn a_refused_window_is_halved_and_listed_again_within_the_job() {
+    let mut f = fixture().await;
+    strict(&mut f, Duration::hours(5));
+    f.service.state.put_stream(&exchange_key(&f), &StreamState::starting_at(f.clock.now() - Duration::hours(30))).await.unwrap();
+    f.source.publish(&f.tenant.tenant_id, ContentType::Exchange, f.clock.now() - Duration::hours(29), json!([record("early")]).to_string());
+    f.source.publish(&f.tenant.tenant_id, ContentType::Exchange, f.clock.now() - Duration::hours(1), json!([record("late")]).to_string());
+    let (report, failures) = tick(&f).await;
+    assert_eq!(failures, 0);
+    assert_eq!(report.windows_refused, 3, "23h50 → 11h55 → 5h57'30 → 2h58'45");
+    assert_eq!(ids(&enqueued(&f.events)), ["early", "late"]);
+    let ledger = f.service.state.get_stream(&exchange_key(&f)).await.unwrap().unwrap();
+    assert_eq!(ledger.covered_until, truncate_to_second(f.clock.now()));
+}
+
+#[tokio::test]
+async fn a_window_refused_even_at_the_floor_retries_the_job_later_and_raises_no_connection_problem() {
+    let mut f = fixture().await;
+    strict(&mut f, Duration::minutes(5));
+    let stuck_at = truncate_to_second(f.clock.now() - Duration::hours(2));
+    f.service.state.put_stream(&exchange_key(&f), &StreamState::starting_at(stuck_at)).await.unwrap();
+    let job =
+        PollJob::Stream { msp_id: f.tenant.msp_id.clone(), tenant_id: f.tenant.tenant_id.clone(), stream: ContentType::Exchange.into() };
+    for _ in 0..6 {
+        let error = f.service.run_job(job.clone()).await.unwrap_err();
+        assert_eq!(error.class(), ErrorClass::Transient, "the job is retried, not ended: {error}");
+        assert_eq!(error.retry_after(), Some(WINDOW_RETRY_AFTER));
+        assert!(error.to_string().contains("AF20055"));
+    }
+    assert!(connection_events(&f.events).is_empty(), "Microsoft answers: the connection is fine");
+    let ledger = f.service.state.get_stream(&exchange_key(&f)).await.unwrap().unwrap();
+    assert_eq!(ledger.covered_until, stuck_at);
+    assert!(ledger.last_error.unwrap().contains("AF20055"));
+}
+
+#[tokio::test]
+async fn a_stream_that_stops_moving_raises_stream_stuck_once_and_moving_again_resolves_it() {
+    let mut f = fixture().await;
+    tick(&f).await;
+    let refusing = strict(&mut f, Duration::zero());
+    for _ in 0..5 {
+        f.clock.advance(Duration::hours(1));
+        tick(&f).await;
+    }
+    assert!(connection_events(&f.events).is_empty(), "five hours: not yet");
+    for _ in 0..3 {
+        f.clock.advance(Duration::hours(1));
+        tick(&f).await;
+    }
+    let stuck = connection_events(&f.events);
+    assert_eq!(stuck.len(), 1, "one event per episode: {stuck:?}");
+    assert_eq!(stuck[0]["Operation"], STREAM_STUCK);
+    assert_eq!(stuck[0]["Stream"], "Audit.Exchange");
+    assert_eq!(stuck[0]["OrganizationName"], "Contoso");
+    assert!(stuck[0]["ErrorMessage"].as_str().unwrap().contains("AF20055"), "names Microsoft's last error");
+
+    *refusing.longest.lock().unwrap() = Duration::hours(24);
+    f.clock.advance(Duration::minutes(10));
+    let (report, _) = tick(&f).await;
+    assert_eq!(report.stuck_streams_moving, 1);
+    let moving = connection_events(&f.events);
+    assert_eq!(moving.len(), 1);
+    assert_eq!(moving[0]["Operation"], STREAM_MOVING);
+    assert_eq!(moving[0]["CreationTime"], stuck[0]["CreationTime"], "both events of an episode share its start");
+}
+
+#[tokio::test]
+async fn an_unreachable_tenant_is_a_connection_problem_not_also_a_stuck_stream() {
+    let f = fixture().await;
+    tick(&f).await;
+    f.source.set_failure(SourceFailure::AccessRefused);
+    for _ in 0..10 {
+        f.clock.advance(Duration::hours(1));
+        tick(&f).await;
+    }
+    let events = connection_events(&f.events);
+    assert!(events.iter().all(|e| e["Operation"] == CONNECTION_PROBLEM), "{events:?}");
+}
+
+#[tokio::test]
+async fn a_stream_wedged_beyond_the_retention_keeps_one_merged_lost_interval() {
+    let mut f = fixture().await;
+    strict(&mut f, Duration::zero());
+    f.service.state.put_stream(&exchange_key(&f), &StreamState::starting_at(f.clock.now() - Duration::days(30))).await.unwrap();
+    for _ in 0..20 {
+        tick(&f).await;
+        f.clock.advance(Duration::minutes(1));
+    }
+    let ledger = f.service.state.get_stream(&exchange_key(&f)).await.unwrap().unwrap();
+    assert_eq!(ledger.lost.len(), 1, "one interval, not one per tick: {:?}", ledger.lost);
+    let (from, to) = ledger.lost[0];
+    assert_eq!(to, ledger.covered_until);
+    assert!(to - from > Duration::days(23));
+}
+
+#[test]
+fn lost_intervals_merge_when_they_touch_and_stay_bounded() {
+    let t0 = Utc::now();
+    let mut ledger = StreamState::starting_at(t0);
+    ledger.record_lost(t0, t0 + Duration::hours(1));
+    ledger.record_lost(t0 + Duration::hours(1), t0 + Duration::hours(2));
+    ledger.record_lost(t0 + Duration::minutes(30), t0 + Duration::minutes(90));
+    assert_eq!(ledger.lost, [(t0, t0 + Duration::hours(2))]);
+    for i in 0..200 {
+        let at = t0 + Duration::hours(10 + 2 * i);
+        ledger.record_lost(at, at + Duration::hours(1));
+    }
+    assert_eq!(ledger.lost.len(), StreamState::LOST_INTERVALS_MAX);
+    assert_eq!(ledger.lost[0].0, t0, "the oldest are merged, never dropped");
+    assert_eq!(ledger.lost.last().unwrap().1, t0 + Duration::hours(10 + 2 * 199 + 1));
+}
+
+async fn first_window_start(f: &Fixture) -> DateTime<Utc> {
+    tick(f).await;
+    f.source.windows().iter().map(|w| w.start).min().unwrap()
+}
+
+#[tokio::test]
+async fn a_new_stream_looks_back_24_hours_by_default() {
+    let f = fixture().await;
+    f.source.publish(&f.tenant.tenant_id, ContentType::Exchange, f.clock.now() - Duration::hours(23), json!([record("old")]).to_string());
+    f.source.publish(&f.tenant.tenant_id, ContentType::Exchange, f.clock.now() - Duration::hours(25), json!([record("older")]).to_string());
+    let start = first_window_start(&f).await;
+    assert_eq!(truncate_to_second(f.clock.now()) - start, Duration::hours(24) + Duration::minutes(30), "24 hours and the overlap");
+    assert_eq!(ids(&enqueued(&f.events)), ["old"]);
+    assert!(f.source.windows().iter().all(|w| w.end - w.start < Duration::hours(24)));
+}
+
+#[tokio::test]
+async fn a_new_stream_looks_back_as_far_as_the_msp_chose_within_microsofts_seven_days() {
+    let f = fixture().await;
+    let mut msp = Msp::new(f.tenant.msp_id.clone(), "Acme".into(), f.clock.now());
+    msp.first_lookback_hours = 168;
+    f.service.config.put_msp(&msp).await.unwrap();
+    f.source.publish(
+        &f.tenant.tenant_id,
+        ContentType::Exchange,
+        f.clock.now() - Duration::days(6) - Duration::hours(23),
+        json!([record("a-week-ago")]).to_string(),
+    );
+    let start = first_window_start(&f).await;
+    assert_eq!(start, truncate_to_second(f.clock.now() - f.service.settings.retention), "no further back than Microsoft allows");
+    assert_eq!(ids(&enqueued(&f.events)), ["a-week-ago"]);
+    let ledger = f.service.state.get_stream(&exchange_key(&f)).await.unwrap().unwrap();
+    assert!(ledger.lost.is_empty(), "a first look-back loses nothing");
+    assert!(f.source.windows().len() >= 8, "seven days take eight windows or more");
 }
