@@ -9,6 +9,11 @@
 //! Order matters for exactly-once: hits are written before the trigger state that marks them
 //! reported, so a crash in between repeats the hits (idempotent), never loses them.
 //!
+//! Backfill: records polled late (after an outage, or a new tenant's first look-back) count
+//! toward aggregation and thresholds like any, but an alert whose newest hit is older than the
+//! MSP's `backfill_ticket_max_age_hours` is not announced, so it gets no ticket (it is still
+//! visible through the API). Vigil's own connection and stuck-stream alerts are always announced.
+//!
 //! Re-announcing an alert that did not change is deliberate: if a previous attempt stored the
 //! hits and crashed before announcing, the retry must still announce. The dispatcher is
 //! idempotent, so extra announcements cost a read, never a ticket.
@@ -24,7 +29,7 @@ use crate::policy::suppression::suppresses;
 use crate::policy::trigger::{BaselineState, Observation, ThresholdState, TriggerState};
 use crate::policy::{CompiledTrigger, PolicyEngine, PolicyMatch, TenantScope, effective_definitions, engine_for_tenant, graph_alert_hit};
 use crate::ports::{AlertStore, ConfigStore, MessageQueue, PolicyStore, Suppression, TriggerKey, TriggerStateStore};
-use crate::tenant::Tenant;
+use crate::tenant::{Msp, Tenant};
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -176,6 +181,7 @@ type TenantPolicies = (Arc<PolicyEngine>, Arc<Vec<Suppression>>);
 struct BatchLookups {
     tenants: Mutex<HashMap<TenantKey, Arc<tokio::sync::OnceCell<Option<Tenant>>>>>,
     policies: Mutex<HashMap<TenantKey, Arc<tokio::sync::OnceCell<TenantPolicies>>>>,
+    msps: Mutex<HashMap<MspId, Arc<tokio::sync::OnceCell<Option<Msp>>>>>,
 }
 
 impl BatchLookups {
@@ -186,7 +192,15 @@ impl BatchLookups {
     fn policies(&self, key: &TenantKey) -> Arc<tokio::sync::OnceCell<TenantPolicies>> {
         self.policies.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(key.clone()).or_default().clone()
     }
+
+    fn msp(&self, msp_id: &MspId) -> Arc<tokio::sync::OnceCell<Option<Msp>>> {
+        self.msps.lock().unwrap_or_else(std::sync::PoisonError::into_inner).entry(msp_id.clone()).or_default().clone()
+    }
 }
+
+/// Policies on Vigil's own events, whose alerts are always announced: their event time is an
+/// episode's start, which may well be older than the backfill ticket age.
+const ALWAYS_ANNOUNCED: [&str; 2] = ["builtin.tenant-connection-problem", "builtin.stream-stuck"];
 
 /// One message, evaluated but not yet written.
 struct Prepared {
@@ -198,6 +212,8 @@ struct Prepared {
     content_id: String,
     batch: HitBatch,
     resolutions: Vec<AlertId>,
+    /// Alerts whose newest hit is older than this get no ticket (the MSP's backfill setting).
+    ticket_max_age: Option<Duration>,
     /// Threshold / unusual-activity matches by (policy index in `engine`, trigger key).
     triggered: BTreeMap<(usize, String), Vec<PolicyMatch>>,
     report: EvaluationReport,
@@ -299,6 +315,13 @@ impl EvaluateService {
             .await?
             .clone()
             .ok_or_else(|| EvaluateError::UnknownTenant { msp_id: message.msp_id.to_string(), tenant_id: message.tenant_id.to_string() })?;
+        let ticket_max_age = lookups
+            .msp(&message.msp_id)
+            .get_or_try_init(|| self.config.get_msp(&message.msp_id))
+            .await?
+            .as_ref()
+            .and_then(|msp| msp.backfill_ticket_max_age_hours)
+            .map(|hours| Duration::hours(i64::from(hours)));
         let mut prepared = Prepared {
             domains: tenant.domains.iter().map(|d| d.to_lowercase()).collect(),
             break_glass: tenant.break_glass_accounts.iter().map(|a| a.to_lowercase()).collect(),
@@ -308,6 +331,7 @@ impl EvaluateService {
             content_id: message.content_id.clone(),
             batch: HitBatch::default(),
             resolutions: Vec::new(),
+            ticket_max_age,
             triggered: BTreeMap::new(),
             report: EvaluationReport { records: message.records.len(), ..EvaluationReport::default() },
         };
@@ -390,6 +414,15 @@ impl EvaluateService {
                 }
             }
         }
+        // Backfilled alerts (newest hit older than the MSP's limit) are raised without a ticket.
+        let backfilled = |alert: &Alert| {
+            message.ticket_max_age.is_some_and(|age| now - alert.last_seen > age) && !ALWAYS_ANNOUNCED.contains(&alert.policy_id.as_str())
+        };
+        let held_back: std::collections::HashSet<AlertId> =
+            changed.iter().filter(|alert| backfilled(alert)).map(|alert| alert.id.clone()).collect();
+        for alert_id in &held_back {
+            info!(message = "Alert raised from backfilled records; no ticket (older than the MSP's backfill ticket age).", alert_id = %alert_id);
+        }
         for alert_id in &message.resolutions {
             if let Some(alert) = self.alerts.resolve_alert(&message.tenant.msp_id, alert_id, now).await? {
                 info!(message = "Alert resolved: its condition cleared.", alert_id = %alert.id);
@@ -400,7 +433,7 @@ impl EvaluateService {
         changed.retain(|alert| seen.insert(alert.id.clone()));
         let announcements: Vec<String> = changed
             .iter()
-            .filter(|alert| alert.detail.mode == PolicyMode::Active)
+            .filter(|alert| alert.detail.mode == PolicyMode::Active && !held_back.contains(&alert.id))
             .map(|alert| {
                 serde_json::to_string(&AlertChangedMessage { msp_id: alert.msp_id.clone(), alert_id: alert.id.clone() })
                     .unwrap_or_else(|_| unreachable!("messages always serialise"))

@@ -408,3 +408,38 @@ async fn an_alert_that_cannot_be_written_keeps_neither_other_users_alerts_nor_it
         "alice's hit landed, bob's was not counted twice"
     );
 }
+
+#[tokio::test]
+async fn an_alert_from_backfilled_records_older_than_the_msps_limit_is_raised_without_a_ticket() {
+    let f = fixture_with(Arc::new(MemoryTriggerStore::default())).await;
+    let acme = MspId::parse("acme").unwrap();
+    let mut msp = crate::tenant::Msp::new(acme.clone(), "Acme".into(), f.clock.now());
+    msp.backfill_ticket_max_age_hours = Some(24);
+    f.service.config.put_msp(&msp).await.unwrap();
+    let three_days_ago = |id: &str, minute: u32| {
+        let mut record = forwarding(id, minute);
+        record["CreationTime"] = json!(format!("2026-01-02T09:{minute:02}:00"));
+        record
+    };
+    let old = f.service.handle(&message(vec![three_days_ago("old-1", 31), three_days_ago("old-2", 33)])).await.unwrap();
+    let alert = f.alerts.get_alert(&acme, &old.alerts[0]).await.unwrap().unwrap();
+    assert_eq!(alert.hit_count, 2, "backfilled records still count");
+    assert!(f.tickets.drain().is_empty(), "but the alert gets no ticket");
+
+    f.service.handle(&message(vec![forwarding("fresh", 31)])).await.unwrap();
+    assert_eq!(f.tickets.drain().len(), 1, "a recent alert is announced as always");
+
+    let connection = json!({"Id": "vigil-connection:x", "RecordType": 0, "CreationTime": "2026-01-02T09:30:00",
+        "Operation": "Vigil.ConnectionProblem", "UserId": "Vigil", "Workload": "Vigil", "OrganizationName": "Contoso"});
+    f.service.handle(&message(vec![connection])).await.unwrap();
+    assert_eq!(f.tickets.drain().len(), 1, "Vigil's own alerts are always announced, however old their episode");
+}
+
+#[tokio::test]
+async fn without_a_backfill_limit_an_old_alert_is_announced() {
+    let (service, _, tickets) = service().await;
+    let mut record = forwarding("old", 31);
+    record["CreationTime"] = json!("2026-01-02T09:31:00");
+    service.handle(&message(vec![record])).await.unwrap();
+    assert_eq!(tickets.drain().len(), 1);
+}
