@@ -126,8 +126,7 @@ impl TokenProvider {
         }
         let requested_at = Instant::now();
         let (token, lifetime) = self.request_token(tenant_id, credentials, scope).await?;
-        let keep_for = if lifetime > TOKEN_REFRESH_MARGIN * 2 { lifetime - TOKEN_REFRESH_MARGIN } else { lifetime / 2 };
-        self.cache().insert(key, CachedToken { token: token.clone(), refresh_at: requested_at + keep_for });
+        self.cache().insert(key, CachedToken { token: token.clone(), refresh_at: requested_at + keep_for(lifetime) });
         Ok(token)
     }
 
@@ -170,6 +169,12 @@ impl TokenProvider {
             CachedToken { token: SecretString::new(token), refresh_at: Instant::now() + Duration::from_secs(60) },
         );
     }
+}
+
+/// How long a token that lives `lifetime` is served from the cache: until
+/// [`TOKEN_REFRESH_MARGIN`] before it expires, or half its lifetime when that is shorter.
+fn keep_for(lifetime: Duration) -> Duration {
+    if lifetime > TOKEN_REFRESH_MARGIN * 2 { lifetime - TOKEN_REFRESH_MARGIN } else { lifetime / 2 }
 }
 
 /// `expires_in` is a number in v2 responses and a string in v1 responses.
@@ -398,6 +403,22 @@ mod tests {
         assert!(!format!("{key:?}").contains("secret\""), "{key:?}");
         assert_ne!(key.credential_fingerprint, "secret");
         assert_eq!(key.credential_fingerprint.len(), 64);
+    }
+
+    #[test]
+    fn tokens_are_refreshed_five_minutes_early_or_at_half_their_life() {
+        let secs = Duration::from_secs;
+        assert_eq!(keep_for(secs(3600)), secs(3300));
+        assert_eq!(keep_for(secs(601)), secs(301));
+        assert_eq!(keep_for(secs(600)), secs(300), "at twice the margin: half the lifetime");
+        assert_eq!(keep_for(secs(120)), secs(60));
+        assert_eq!(keep_for(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn debug_output_names_the_login_host() {
+        let provider = TokenProvider::new(reqwest::Client::new(), "https://login.example/");
+        assert_eq!(format!("{provider:?}"), "TokenProvider { login_base: \"https://login.example\", .. }");
     }
 
     #[test]
