@@ -122,7 +122,10 @@ pub fn report_since(after: &PollReport, before: &PollReport) -> PollReport {
         records_skipped: after.records_skipped - before.records_skipped,
         quarantined: after.quarantined - before.quarantined,
         intervals_lost: after.intervals_lost - before.intervals_lost,
+        windows_refused: after.windows_refused - before.windows_refused,
         connection_problems_resolved: after.connection_problems_resolved - before.connection_problems_resolved,
+        streams_stuck: after.streams_stuck - before.streams_stuck,
+        stuck_streams_moving: after.stuck_streams_moving - before.stuck_streams_moving,
     }
 }
 
