@@ -323,7 +323,8 @@ mod tests {
         let model = model();
         let env = |id: &str| {
             let vars = model.function(id).unwrap().environment.clone();
-            move |name: &str| vars.get(name).map(|_| "x".to_owned())
+            // Durations are numbers; every other variable is some text.
+            move |name: &str| vars.get(name).map(|_| if name.ends_with("_MINUTES") { "60".to_owned() } else { "x".to_owned() })
         };
         audit_poller::Config::from_lookup(&env("AuditPollerFunction")).unwrap();
         alert_evaluator::Config::from_lookup(&env("AlertEvaluatorFunction")).unwrap();
