@@ -1,13 +1,19 @@
-//! The built-in policy catalogue: Vigil's policies as data (`builtins/policies.json`), shipped
-//! with every deployment and on for every tenant unless an MSP turns one off. Each built-in has
-//! positive and negative fixture records (`builtins/fixtures.json`), written from the documented
-//! record schemas; the tests below run every fixture through its policy.
+//! The built-in policy catalogue: Vigil's policies as data (`builtins/*.json`, one file per
+//! family: the core set, Threat Intelligence, identity and mail), shipped with every deployment
+//! and on for every tenant unless an MSP turns one off. Each built-in has positive and negative
+//! fixture records (`builtins/*fixtures.json`, one beside each family), written from the
+//! documented record schemas; the tests below run every fixture through its policy.
 
 use super::CompiledPolicy;
 use super::model::PolicyDefinition;
 use std::sync::{Arc, OnceLock};
 
-const POLICIES: &str = include_str!("builtins/policies.json");
+/// The catalogue's families, each a JSON array of policy definitions.
+const POLICY_FILES: [&str; 3] = [
+    include_str!("builtins/policies.json"),
+    include_str!("builtins/threat-intelligence.json"),
+    include_str!("builtins/identity-and-mail.json"),
+];
 
 /// The built-in definitions, parsed once.
 ///
@@ -17,9 +23,15 @@ const POLICIES: &str = include_str!("builtins/policies.json");
 pub fn builtin_definitions() -> &'static [Arc<PolicyDefinition>] {
     static DEFINITIONS: OnceLock<Vec<Arc<PolicyDefinition>>> = OnceLock::new();
     DEFINITIONS.get_or_init(|| {
-        #[allow(clippy::expect_used)]
-        let list: Vec<PolicyDefinition> = serde_json::from_str(POLICIES).expect("the built-in catalogue is valid (tested)");
-        list.into_iter().map(Arc::new).collect()
+        POLICY_FILES
+            .iter()
+            .flat_map(|file| {
+                #[allow(clippy::expect_used)]
+                let list: Vec<PolicyDefinition> = serde_json::from_str(file).expect("the built-in catalogue is valid (tested)");
+                list
+            })
+            .map(Arc::new)
+            .collect()
     })
 }
 
@@ -54,7 +66,11 @@ mod tests {
     use serde::Deserialize;
     use serde_json::Value;
 
-    const FIXTURES: &str = include_str!("builtins/fixtures.json");
+    const FIXTURE_FILES: [&str; 3] = [
+        include_str!("builtins/fixtures.json"),
+        include_str!("builtins/threat-intelligence-fixtures.json"),
+        include_str!("builtins/identity-and-mail-fixtures.json"),
+    ];
 
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -81,7 +97,7 @@ mod tests {
     }
 
     fn fixtures() -> Vec<Fixture> {
-        serde_json::from_str(FIXTURES).unwrap()
+        FIXTURE_FILES.iter().flat_map(|file| serde_json::from_str::<Vec<Fixture>>(file).unwrap()).collect()
     }
 
     #[test]
