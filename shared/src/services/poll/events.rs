@@ -52,15 +52,7 @@ impl PollService {
             "ErrorMessage": error.map(PollError::summary).or_else(|| ledger.last_error.clone()),
             "ConsecutiveFailures": ledger.consecutive_failures,
         });
-        let message = AuditEventsMessage {
-            msp_id: tenant.msp_id.clone(),
-            tenant_id: tenant.tenant_id.clone(),
-            stream,
-            content_id: "vigil-connection".into(),
-            records: vec![record],
-        };
-        self.events.send_all(&[to_json(&message)]).await?;
-        Ok(())
+        self.send_synthetic(tenant, stream, "vigil-connection", record).await
     }
 
     /// Watches a stream's coverage after a poll: one that has not moved for
@@ -125,11 +117,23 @@ impl PollService {
             "ErrorMessage": ledger.last_error,
             "ConsecutiveFailures": ledger.consecutive_failures,
         });
+        self.send_synthetic(tenant, stream, "vigil-stream", record).await
+    }
+
+    /// Sends one of Vigil's own events about a tenant's stream to the evaluator, as if it were
+    /// an audit record of that stream.
+    async fn send_synthetic(
+        &self,
+        tenant: &Tenant,
+        stream: AuditStream,
+        content_id: &str,
+        record: serde_json::Value,
+    ) -> Result<(), PollError> {
         let message = AuditEventsMessage {
             msp_id: tenant.msp_id.clone(),
             tenant_id: tenant.tenant_id.clone(),
             stream,
-            content_id: "vigil-stream".into(),
+            content_id: content_id.into(),
             records: vec![record],
         };
         self.events.send_all(&[to_json(&message)]).await?;
