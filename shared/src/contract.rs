@@ -422,6 +422,42 @@ pub async fn trigger_state_contract(store: &dyn TriggerStateStore) {
     assert_eq!(store.load_trigger(&key).await.unwrap().map(|(_, v)| v), Some(2));
     let other = TriggerKey { key: "bob@contoso.com".into(), ..key.clone() };
     assert_eq!(store.load_trigger(&other).await.unwrap(), None, "keys do not collide");
+    baseline_state_round_trips(store).await;
+}
+
+/// An unusual-activity baseline is stored like threshold state: versioned, one winner per
+/// version, and its hourly counts (8 days of hours, large counts, gaps) read back exactly.
+async fn baseline_state_round_trips(store: &dyn TriggerStateStore) {
+    use crate::policy::trigger::{BASELINE_HOURS, BaselineState, TriggerState, hour_of};
+    let key = TriggerKey {
+        msp_id: unique_msp(),
+        tenant_id: unique_tenant(),
+        policy_id: PolicyId::parse("builtin.unusual-external-sharing").unwrap(),
+        key: "alice@contoso.com".into(),
+    };
+    assert_eq!(store.load_trigger(&key).await.unwrap(), None);
+    let now = Utc::now();
+    let newest = hour_of(now);
+    let mut baseline = BaselineState { first_hour: Some(newest - BASELINE_HOURS - 23), ..BaselineState::default() };
+    for hour in (newest - BASELINE_HOURS - 23..=newest).filter(|h| h % 5 != 0) {
+        let count = u32::try_from(hour % 7).unwrap() + if hour == newest { 4_000_000 } else { 1 };
+        baseline.hours.insert(hour, count);
+    }
+    baseline.applied = (0..64).map(|i| format!("message-{i}|{}", unique_suffix())).collect();
+    let state = TriggerState::Baseline(baseline.clone());
+    store.save_trigger(&key, &state, 0, baseline.expires()).await.unwrap();
+    let (loaded, version) = store.load_trigger(&key).await.unwrap().unwrap();
+    assert_eq!(version, 1);
+    let TriggerState::Baseline(loaded) = loaded else { panic!("a baseline loads as a baseline: {loaded:?}") };
+    assert_eq!(loaded.hours, baseline.hours, "every hourly count round-trips exactly");
+    assert_eq!(loaded, baseline);
+    let mut next = baseline.clone();
+    assert!(next.apply("one-more", &[now]));
+    let next = TriggerState::Baseline(next);
+    assert!(matches!(store.save_trigger(&key, &next, 0, now).await, Err(StoreError::Conflict { .. })), "version 0 only when absent");
+    store.save_trigger(&key, &next, 1, now + Duration::days(8)).await.unwrap();
+    assert!(matches!(store.save_trigger(&key, &state, 1, now).await, Err(StoreError::Conflict { .. })), "a stale writer loses");
+    assert_eq!(store.load_trigger(&key).await.unwrap(), Some((next, 2)), "the winner's counts are kept");
 }
 
 /// The contract of [`PolicyStore`]: policies, per-tenant switches and suppressions, each write

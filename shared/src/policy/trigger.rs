@@ -146,10 +146,30 @@ pub struct Unusual {
 pub struct BaselineState {
     /// The first hour (hours since the epoch) the key was seen: the warm-up starts there.
     pub first_hour: Option<i64>,
-    /// Match counts by hour since the epoch (the last 8 days).
+    /// Match counts by hour since the epoch (the last 8 days). Stored as a JSON object, whose
+    /// keys are text: read back through [`hours_from_text_keys`], since the tagged
+    /// [`TriggerState`] buffers its content and then no longer turns text keys into numbers.
+    #[serde(deserialize_with = "hours_from_text_keys")]
     pub hours: BTreeMap<i64, u32>,
     /// Messages already applied, newest last.
     pub applied: Vec<String>,
+}
+
+/// Reads hourly counts whose hour keys are text (as JSON object keys always are) or numbers.
+fn hours_from_text_keys<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<i64, u32>, D::Error> {
+    #[derive(Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+    #[serde(untagged)]
+    enum HourKey {
+        Number(i64),
+        Text(String),
+    }
+    let raw = BTreeMap::<HourKey, u32>::deserialize(deserializer)?;
+    raw.into_iter()
+        .map(|(key, count)| match key {
+            HourKey::Number(hour) => Ok((hour, count)),
+            HourKey::Text(text) => text.parse().map(|hour| (hour, count)).map_err(serde::de::Error::custom),
+        })
+        .collect()
 }
 
 /// Hours since the epoch.
@@ -291,6 +311,15 @@ mod tests {
             let times: Vec<DateTime<Utc>> = (0..per_hour).map(|_| DateTime::from_timestamp(h * 3600 + 60, 0).unwrap()).collect();
             state.apply(&format!("m{h}"), &times);
         }
+    }
+
+    #[test]
+    fn a_baseline_survives_the_json_it_is_stored_as() {
+        let mut state = BaselineState::default();
+        hourly(&mut state, 490_000, 30, 3);
+        let stored = TriggerState::Baseline(state);
+        let text = serde_json::to_string(&stored).unwrap();
+        assert_eq!(serde_json::from_str::<TriggerState>(&text).unwrap(), stored, "{text}");
     }
 
     #[test]
