@@ -14,9 +14,7 @@ pub mod model;
 pub mod suppression;
 pub mod trigger;
 
-use crate::alert::{
-    ActivityEntry, AggregationWindow, Alert, AlertDetail, AlertStatus, Category, Entities, Fact, HitDetail, Severity, Triage,
-};
+use crate::alert::{ActivityEntry, AggregationWindow, Alert, AlertDetail, AlertStatus, Entities, Fact, HitDetail, Severity, Triage};
 use crate::audit::AuditRecord;
 use crate::ids::{AlertId, MspId, PolicyId, RecordId, TenantId};
 use chrono::{DateTime, Utc};
@@ -26,7 +24,8 @@ use model::{PolicyDefinition, Trigger};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-/// The policy id of passed-through Microsoft Graph security alerts.
+/// The built-in that Microsoft Graph security alerts go through (see [`graph_alert_record`]);
+/// the id the pass-through had before it was a catalogue policy, so alert ids stay the same.
 pub const DEFENDER_POLICY: &str = "builtin.defender-alert";
 
 /// A title template: text with `{Field.Path}` placeholders.
@@ -116,7 +115,7 @@ pub struct CompiledPolicy {
     pub aggregation: AggregationWindow,
     title: Option<Template>,
     facts: Vec<(String, FieldPath, bool)>,
-    passthrough: Option<(FieldPath, FieldPath)>,
+    passthrough: Option<(Option<FieldPath>, FieldPath)>,
 }
 
 fn paths(list: &[String]) -> Result<Vec<FieldPath>, String> {
@@ -159,7 +158,9 @@ impl CompiledPolicy {
             passthrough: definition
                 .passthrough
                 .as_ref()
-                .map(|p| Ok::<_, String>((FieldPath::parse(&p.name_field)?, FieldPath::parse(&p.severity_field)?)))
+                .map(|p| {
+                    Ok::<_, String>((p.name_field.as_deref().map(FieldPath::parse).transpose()?, FieldPath::parse(&p.severity_field)?))
+                })
                 .transpose()?,
             definition,
         })
@@ -219,7 +220,11 @@ impl CompiledPolicy {
         };
         let (name, severity) = match &self.passthrough {
             Some((name_path, severity_path)) => (
-                name_path.first_text(record).filter(|n| !n.is_empty()).unwrap_or_else(|| definition.name.clone()),
+                name_path
+                    .as_ref()
+                    .and_then(|path| path.first_text(record))
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| definition.name.clone()),
                 severity_path.first_text(record).and_then(|s| parse_severity(&s)).unwrap_or(definition.severity),
             ),
             None => (definition.name.clone(), definition.severity),
@@ -431,16 +436,6 @@ pub struct TenantScope<'a> {
     pub context: TenantContext<'a>,
 }
 
-/// One Graph security alert update: the Vigil alert it belongs to, as it would be created.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlertHit {
-    pub alert: Alert,
-    pub record_id: RecordId,
-    pub event_time: DateTime<Utc>,
-    /// The record resolves the alert rather than adding a hit to it.
-    pub resolves: bool,
-}
-
 /// A tenant's compiled policies, indexed by record type.
 #[derive(Debug, Clone, Default)]
 pub struct PolicyEngine {
@@ -491,74 +486,41 @@ impl PolicyEngine {
     }
 }
 
-/// A Microsoft Graph security alert (`alerts_v2`) passed through as a Vigil alert with its own
-/// title and severity. All updates of one Graph alert join one Vigil alert (windowed by its
-/// creation time); each update is a hit.
+/// The record type of Graph security alert pseudo-records: 0, the record type of Vigil's own
+/// events (Microsoft's record types start at 1), told apart by their `Graph.` operations.
+pub const GRAPH_ALERT_RECORD_TYPE: i64 = 0;
+/// The operation of a Graph alert update that leaves the alert open.
+pub const GRAPH_ALERT_UPDATED: &str = "Graph.AlertUpdated";
+/// The operation of a Graph alert update whose status is `resolved`.
+pub const GRAPH_ALERT_RESOLVED: &str = "Graph.AlertResolved";
+
+/// A Microsoft Graph security alert update (`alerts_v2`, the Graph JSON object) as a
+/// pseudo audit record, so it goes through the policy engine ([`DEFENDER_POLICY`] and any MSP
+/// policy on record type [`GRAPH_ALERT_RECORD_TYPE`]): the alert's own fields unchanged
+/// (`id`, `title`, `severity`, `status`, `classification`, `serviceSource`, …) plus `Id`
+/// (`graph:{id}:{lastUpdateDateTime}`, one per update), `RecordType`, `CreationTime` (the
+/// update's time) and `Operation` ([`GRAPH_ALERT_RESOLVED`] when Microsoft resolved it, else
+/// [`GRAPH_ALERT_UPDATED`]). `None` without an id or update time.
 #[must_use]
-pub fn graph_alert_hit(scope: &TenantScope<'_>, alert: &serde_json::Value, now: DateTime<Utc>) -> Option<AlertHit> {
-    let text = |key: &str| alert.get(key).and_then(serde_json::Value::as_str);
-    let id = text("id")?;
-    let updated = text("lastUpdateDateTime").and_then(crate::audit::parse_creation_time)?;
-    let created = text("createdDateTime").and_then(crate::audit::parse_creation_time).unwrap_or(updated);
-    let severity = match text("severity").unwrap_or_default().to_ascii_lowercase().as_str() {
-        "high" => Severity::High,
-        "medium" => Severity::Medium,
-        "low" => Severity::Low,
-        _ => Severity::Informational,
-    };
-    let policy = PolicyId::parse(DEFENDER_POLICY).unwrap_or_else(|_| unreachable!("a valid id"));
-    let window = AggregationWindow::minutes(15).containing(created);
-    let title = text("title").unwrap_or("Microsoft 365 Defender alert").to_owned();
-    let mut facts = vec![Fact::new("Microsoft alert id", id), Fact::new("Severity (Microsoft)", text("severity").unwrap_or("unknown"))];
-    for (name, key) in [
-        ("Status", "status"),
-        ("Category", "category"),
-        ("Service", "serviceSource"),
-        ("Detection source", "detectionSource"),
-        ("Link", "alertWebUrl"),
-    ] {
-        if let Some(value) = text(key) {
-            facts.push(Fact::new(name, value));
-        }
-    }
-    facts.push(Fact::new("Created (UTC)", created.format("%Y-%m-%d %H:%M:%S").to_string()));
-    let record_id = RecordId::parse(&format!("graph:{id}:{}", text("lastUpdateDateTime")?)).ok()?;
-    let group_key = crate::limits::bounded_key(id.to_lowercase());
-    let alert_id =
-        AlertId::derive(&[scope.msp_id.as_str(), scope.tenant_id.as_str(), policy.as_str(), &group_key, &window.0.timestamp().to_string()]);
-    Some(AlertHit {
-        alert: Alert {
-            id: alert_id,
-            msp_id: scope.msp_id.clone(),
-            tenant_id: scope.tenant_id.clone(),
-            tenant_name: scope.tenant_name.to_owned(),
-            policy_id: policy,
-            policy_name: "Microsoft 365 Defender alert".to_owned(),
-            category: Category::ThreatManagement,
-            severity,
-            group_key,
-            title,
-            window_start: window.0,
-            window_end: window.1,
-            status: AlertStatus::New,
-            hit_count: 0,
-            first_seen: updated,
-            last_seen: updated,
-            facts,
-            created_at: now,
-            updated_at: now,
-            resolved_at: None,
-            version: 0,
-            detail: AlertDetail {
-                description: "An alert raised by Microsoft 365 Defender (Graph security alerts_v2), passed through.".to_owned(),
-                ..AlertDetail::default()
-            },
-            triage: Triage::default(),
-        },
-        record_id,
-        event_time: updated,
-        resolves: false,
-    })
+pub fn graph_alert_record(alert: &serde_json::Value) -> Option<AuditRecord> {
+    let mut object = alert.as_object()?.clone();
+    let text = |key: &str| object.get(key).and_then(serde_json::Value::as_str).map(str::to_owned);
+    let (id, updated) = (text("id")?, text("lastUpdateDateTime")?);
+    let resolved = text("status").is_some_and(|s| s.eq_ignore_ascii_case("resolved"));
+    object.insert("Id".into(), format!("graph:{id}:{updated}").into());
+    object.insert("RecordType".into(), GRAPH_ALERT_RECORD_TYPE.into());
+    object.insert("CreationTime".into(), updated.into());
+    object.insert("Operation".into(), if resolved { GRAPH_ALERT_RESOLVED } else { GRAPH_ALERT_UPDATED }.into());
+    object.insert("Workload".into(), "MicrosoftGraphSecurity".into());
+    AuditRecord::from_value(serde_json::Value::Object(object)).ok()
+}
+
+/// The time a Graph alert pseudo-record's alert window is anchored at: the alert's creation
+/// (so every update of one Graph alert, and its resolution, joins one Vigil alert), else the
+/// update's own time.
+#[must_use]
+pub fn graph_alert_anchor(record: &AuditRecord) -> DateTime<Utc> {
+    record.field_str("createdDateTime").and_then(crate::audit::parse_creation_time).unwrap_or(record.creation_time)
 }
 
 fn actor(record: &AuditRecord) -> String {

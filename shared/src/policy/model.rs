@@ -56,8 +56,8 @@ pub struct PolicyDefinition {
     /// Facts shown on the alert and its ticket, besides user, operation, time, IP and record id.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub facts: Vec<FactTemplate>,
-    /// For alerts Microsoft raised itself (record type 40): take the alert's name and severity
-    /// from the record.
+    /// For alerts Microsoft raised itself (record type 40, Graph security alerts): take the
+    /// alert's severity, and its name when `name_field` is given, from the record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passthrough: Option<Passthrough>,
     #[serde(default)]
@@ -179,7 +179,10 @@ pub struct FactTemplate {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Passthrough {
-    pub name_field: String,
+    /// Where the alert's own name is; absent: the policy's name (e.g. Graph alerts, whose title
+    /// is the alert's title and whose name stays the policy's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_field: Option<String>,
     pub severity_field: String,
 }
 
@@ -241,7 +244,9 @@ impl PolicyDefinition {
         }
         paths.extend(self.facts.iter().map(|f| ("facts.field", f.field.as_str())));
         if let Some(passthrough) = &self.passthrough {
-            paths.push(("passthrough.name_field", &passthrough.name_field));
+            if let Some(name_field) = &passthrough.name_field {
+                paths.push(("passthrough.name_field", name_field));
+            }
             paths.push(("passthrough.severity_field", &passthrough.severity_field));
         }
         for (at, path) in paths {
@@ -302,7 +307,7 @@ impl PolicyDefinition {
             checks.push(l::chars(&format!("facts[{i}].format"), fact.format.as_deref().unwrap_or_default(), l::FACT_NAME_CHARS));
         }
         if let Some(passthrough) = &self.passthrough {
-            checks.push(l::chars("passthrough.name_field", &passthrough.name_field, l::FIELD_PATH_CHARS));
+            checks.push(l::chars("passthrough.name_field", passthrough.name_field.as_deref().unwrap_or_default(), l::FIELD_PATH_CHARS));
             checks.push(l::chars("passthrough.severity_field", &passthrough.severity_field, l::FIELD_PATH_CHARS));
         }
         let mut problems: Vec<String> = checks.into_iter().filter_map(Result::err).map(|e| e.to_string()).collect();

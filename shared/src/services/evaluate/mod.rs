@@ -27,7 +27,10 @@ use crate::messages::AlertChangedMessage;
 use crate::policy::condition::TenantContext;
 use crate::policy::suppression::suppresses;
 use crate::policy::trigger::{BaselineState, Observation, ThresholdState, TriggerState};
-use crate::policy::{CompiledTrigger, PolicyEngine, PolicyMatch, TenantScope, effective_definitions, engine_for_tenant, graph_alert_hit};
+use crate::policy::{
+    CompiledTrigger, PolicyEngine, PolicyMatch, TenantScope, effective_definitions, engine_for_tenant, graph_alert_anchor,
+    graph_alert_record,
+};
 use crate::ports::{AlertStore, ConfigStore, MessageQueue, PolicyStore, Suppression, TriggerKey, TriggerStateStore};
 use crate::tenant::{Msp, Tenant};
 use chrono::{DateTime, Duration, Utc};
@@ -335,28 +338,22 @@ impl EvaluateService {
             triggered: BTreeMap::new(),
             report: EvaluationReport { records: message.records.len(), ..EvaluationReport::default() },
         };
-        if message.stream == AuditStream::GraphAlerts {
-            let mut batch = HitBatch::default();
-            let mut hits_count = 0;
-            {
-                let scope = prepared.scope();
-                for raw in &message.records {
-                    let value: serde_json::Value =
-                        serde_json::from_str(raw.get()).map_err(|e| EvaluateError::MalformedMessage(e.to_string()))?;
-                    if let Some(hit) = graph_alert_hit(&scope, &value, now) {
-                        hits_count += 1;
-                        let hits = batch.alerts.entry(hit.alert.id.clone()).or_insert_with(|| AlertHits::new(hit.alert.clone()));
-                        hits.records.push((hit.record_id, hit.event_time));
-                    }
-                }
-            }
-            prepared.batch = batch;
-            prepared.report.hits += hits_count;
-            return Ok(prepared);
-        }
         let (engine, suppressions) =
             lookups.policies(&key).get_or_try_init(|| self.cache.get(self.policies.as_ref(), &key.0, &key.1, now)).await?.clone();
-        prepared.records = message.records.iter().map(|raw| AuditRecord::from_json(raw.get())).collect::<Result<_, _>>()?;
+        // Graph security alerts go through the engine as pseudo-records (see
+        // `graph_alert_record`), their alert windows anchored at the Graph alert's creation.
+        let graph = message.stream == AuditStream::GraphAlerts;
+        prepared.records = if graph {
+            let mut records = Vec::with_capacity(message.records.len());
+            for raw in &message.records {
+                let value: serde_json::Value =
+                    serde_json::from_str(raw.get()).map_err(|e| EvaluateError::MalformedMessage(e.to_string()))?;
+                records.extend(graph_alert_record(&value));
+            }
+            records
+        } else {
+            message.records.iter().map(|raw| AuditRecord::from_json(raw.get())).collect::<Result<_, _>>()?
+        };
         let mut batch = HitBatch::default();
         let mut resolutions = Vec::new();
         let mut triggered: BTreeMap<(usize, String), Vec<PolicyMatch>> = BTreeMap::new();
@@ -366,8 +363,9 @@ impl EvaluateService {
             for record in &prepared.records {
                 for (index, found) in engine.evaluate(&scope, record) {
                     let policy = engine.policy(index);
+                    let anchor = if graph { graph_alert_anchor(record) } else { found.event_time };
                     if found.resolves {
-                        resolutions.push(policy.alert_for(&scope, &found, found.event_time, now).id);
+                        resolutions.push(policy.alert_for(&scope, &found, anchor, now).id);
                         continue;
                     }
                     let held_back = suppressions
@@ -380,7 +378,7 @@ impl EvaluateService {
                     match &policy.trigger {
                         CompiledTrigger::EveryTime => {
                             hits += 1;
-                            batch.add(policy.alert_for(&scope, &found, found.event_time, now), &found);
+                            batch.add(policy.alert_for(&scope, &found, anchor, now), &found);
                         }
                         _ => triggered.entry((index, found.trigger_key.clone().unwrap_or_default())).or_default().push(found),
                     }

@@ -117,17 +117,119 @@ async fn microsoft_records_cannot_pose_as_vigil_connection_events() {
 #[tokio::test]
 async fn graph_alert_updates_join_one_alert_with_microsofts_title_and_severity() {
     let (service, alerts, _) = service().await;
-    let alert = |updated: &str| {
-        json!({"id": "da637551227677560813_-961444813", "title": "Suspicious email forwarding activity", "severity": "high",
-        "createdDateTime": "2026-01-05T09:30:10Z", "lastUpdateDateTime": updated, "status": "new", "serviceSource": "microsoftDefenderForOffice365"})
-    };
-    let body = |updated: &str| message(vec![alert(updated)]).replace("\"stream\":\"Audit.Exchange\"", "\"stream\":\"Graph.AlertsV2\"");
+    let body = |updated: &str| graph_message(vec![graph_alert(updated, "new")]);
     let first = service.handle(&body("2026-01-05T09:30:10Z")).await.unwrap();
     service.handle(&body("2026-01-05T09:50:00Z")).await.unwrap();
     service.handle(&body("2026-01-05T09:50:00Z")).await.unwrap();
     let stored = alerts.get_alert(&MspId::parse("acme").unwrap(), &first.alerts[0]).await.unwrap().unwrap();
     assert_eq!((stored.hit_count, stored.severity), (2, crate::alert::Severity::High));
     assert_eq!(stored.title, "Suspicious email forwarding activity");
+    assert_eq!((stored.policy_id.as_str(), stored.policy_name.as_str()), (crate::policy::DEFENDER_POLICY, "Microsoft 365 Defender alert"));
+}
+
+fn graph_alert(updated: &str, status: &str) -> Value {
+    json!({"id": "da637551227677560813_-961444813", "title": "Suspicious email forwarding activity", "severity": "high",
+    "createdDateTime": "2026-01-05T09:30:10Z", "lastUpdateDateTime": updated, "status": status, "category": "Exfiltration",
+    "serviceSource": "microsoftDefenderForOffice365", "detectionSource": "microsoftDefenderForOffice365"})
+}
+
+fn graph_message(alerts: Vec<Value>) -> String {
+    message(alerts).replace("\"stream\":\"Audit.Exchange\"", "\"stream\":\"Graph.AlertsV2\"")
+}
+
+fn defender_alerts(alerts: &MemoryAlertStore) -> Vec<Alert> {
+    alerts.all().into_iter().filter(|a| a.policy_id.as_str() == crate::policy::DEFENDER_POLICY).collect()
+}
+
+#[tokio::test]
+async fn a_graph_alert_raises_nothing_for_a_tenant_with_the_defender_built_in_switched_off() {
+    let f = fixture_with(Arc::new(MemoryTriggerStore::default())).await;
+    f.policies
+        .set_tenant_policy(
+            &MspId::parse("acme").unwrap(),
+            &TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap(),
+            &crate::ids::PolicyId::parse(crate::policy::DEFENDER_POLICY).unwrap(),
+            false,
+        )
+        .await
+        .unwrap();
+    let report = f.service.handle(&graph_message(vec![graph_alert("2026-01-05T09:30:10Z", "new")])).await.unwrap();
+    assert_eq!(report.hits, 0);
+    assert!(defender_alerts(&f.alerts).is_empty());
+    assert!(f.tickets.drain().is_empty());
+}
+
+#[tokio::test]
+async fn a_suppression_on_a_graph_alert_field_holds_the_alert_back() {
+    let f = fixture_with(Arc::new(MemoryTriggerStore::default())).await;
+    let now = f.clock.now();
+    f.policies
+        .put_suppression(&Suppression {
+            id: "s1".into(),
+            msp_id: MspId::parse("acme").unwrap(),
+            tenant_id: None,
+            user: None,
+            policy_id: Some(crate::ids::PolicyId::parse(crate::policy::DEFENDER_POLICY).unwrap()),
+            conditions: Some(
+                crate::policy::condition::Condition::from_json(
+                    &json!({"field": "serviceSource", "op": "equals", "value": "microsoftDefenderForOffice365"}),
+                )
+                .unwrap(),
+            ),
+            expires_at: None,
+            reason: "handled in Defender by the customer".into(),
+            author: "dana".into(),
+            created_at: now,
+        })
+        .await
+        .unwrap();
+    let report = f.service.handle(&graph_message(vec![graph_alert("2026-01-05T09:30:10Z", "new")])).await.unwrap();
+    assert_eq!((report.hits, report.suppressed), (0, 1));
+    assert!(defender_alerts(&f.alerts).is_empty());
+    assert!(f.tickets.drain().is_empty());
+}
+
+#[tokio::test]
+async fn a_graph_alert_that_arrives_resolved_or_classified_false_or_benign_positive_opens_nothing() {
+    let f = fixture_with(Arc::new(MemoryTriggerStore::default())).await;
+    let resolved = graph_alert("2026-01-05T09:40:00Z", "resolved");
+    let mut false_positive = graph_alert("2026-01-05T09:41:00Z", "new");
+    false_positive["classification"] = json!("falsePositive");
+    let mut benign = graph_alert("2026-01-05T09:42:00Z", "inProgress");
+    benign["classification"] = json!("informationalExpectedActivity");
+    let report = f.service.handle(&graph_message(vec![resolved, false_positive, benign])).await.unwrap();
+    assert_eq!(report.hits, 0);
+    assert!(f.alerts.all().is_empty(), "{:#?}", f.alerts.all());
+    assert!(f.tickets.drain().is_empty());
+}
+
+#[tokio::test]
+async fn microsoft_resolving_a_graph_alert_later_resolves_vigils_alert_and_announces_it() {
+    let f = fixture_with(Arc::new(MemoryTriggerStore::default())).await;
+    let raised = f.service.handle(&graph_message(vec![graph_alert("2026-01-05T09:30:10Z", "new")])).await.unwrap();
+    assert_eq!(f.tickets.drain().len(), 1);
+    // Resolved an hour later: the update is outside the first update's window, the alert's
+    // creation time still names the same Vigil alert.
+    let mut resolved = graph_alert("2026-01-05T10:45:00Z", "resolved");
+    resolved["classification"] = json!("falsePositive");
+    let report = f.service.handle(&graph_message(vec![resolved])).await.unwrap();
+    assert_eq!(report.alerts, raised.alerts);
+    let alert = f.alerts.get_alert(&MspId::parse("acme").unwrap(), &raised.alerts[0]).await.unwrap().unwrap();
+    assert_eq!((alert.status, alert.hit_count), (crate::alert::AlertStatus::Resolved, 1), "the resolution is not a hit");
+    assert_eq!(f.tickets.drain().len(), 1, "the resolution is announced, so the ticket gets its note");
+}
+
+#[tokio::test]
+async fn a_shadow_copy_of_the_defender_built_in_raises_graph_alerts_that_are_never_announced() {
+    let f = fixture_with(Arc::new(MemoryTriggerStore::default())).await;
+    let mut shadow = (**crate::policy::catalogue::builtin(crate::policy::DEFENDER_POLICY).unwrap()).clone();
+    shadow.mode = PolicyMode::Shadow;
+    let stored = crate::ports::StoredPolicy { definition: shadow, updated_at: f.clock.now(), updated_by: "dana".into() };
+    f.policies.put_policy(&MspId::parse("acme").unwrap(), &stored).await.unwrap();
+    let report = f.service.handle(&graph_message(vec![graph_alert("2026-01-05T09:30:10Z", "new")])).await.unwrap();
+    assert_eq!(report.alerts.len(), 1);
+    assert_eq!(defender_alerts(&f.alerts)[0].detail.mode, PolicyMode::Shadow);
+    assert!(f.tickets.drain().is_empty());
 }
 
 fn failed_sign_in(id: &str, user: &str, second: u32) -> Value {
