@@ -149,3 +149,34 @@ pub async fn onboard_tenant(stack: &LocalStack, msp: &MspClient, tenant_id: &str
         .call(reqwest::Method::PUT, &format!("/v1/tenants/{tenant_id}/connectwise-company"), Some(json!({"company_id": company_id})))
         .await);
 }
+
+/// A SharePoint `FileAccessed` record of `user` (RecordType 6), which no built-in policy matches.
+#[must_use]
+pub fn file_accessed_record(tenant_id: &str, id: &str, user: &str, at: DateTime<Utc>) -> Value {
+    json!({
+        "CreationTime": at.format("%Y-%m-%dT%H:%M:%S").to_string(), "Id": id, "Operation": "FileAccessed",
+        "OrganizationId": tenant_id, "RecordType": 6, "UserKey": "i:0h.f|membership|10032001a2b3c4d5@live.com", "UserType": 0,
+        "Version": 1, "Workload": "SharePoint", "ClientIP": "203.0.113.77", "UserId": user,
+        "ObjectId": format!("https://contoso.sharepoint.com/sites/Finance/Shared Documents/{id}.xlsx"),
+        "SiteUrl": "https://contoso.sharepoint.com/sites/Finance/", "SourceFileName": format!("{id}.xlsx")
+    })
+}
+
+/// The stack's trigger state (threshold windows, unusual-activity baselines) in its state table,
+/// as the alert evaluator reads and writes it.
+#[must_use]
+pub fn trigger_store(stack: &LocalStack) -> vigil::aws::policy_store::DynamoTriggerStore {
+    vigil::aws::policy_store::DynamoTriggerStore::new(
+        aws_sdk_dynamodb::Client::new(&stack.sdk),
+        &stack.provisioned.table_names["StateTable"],
+    )
+}
+
+/// Stores `state` as the trigger state of `key` (replacing any), e.g. a week of baseline that
+/// would take a week of records to learn.
+pub async fn seed_trigger_state(stack: &LocalStack, key: &vigil::ports::TriggerKey, state: &vigil::policy::trigger::TriggerState) {
+    use vigil::ports::TriggerStateStore;
+    let store = trigger_store(stack);
+    let version = store.load_trigger(key).await.unwrap().map_or(0, |(_, version)| version);
+    store.save_trigger(key, state, version, Utc::now() + Duration::days(8)).await.unwrap();
+}
