@@ -141,6 +141,20 @@ pub struct Unusual {
     pub stddev: f64,
 }
 
+impl Unusual {
+    /// The alert's "Trigger" fact: the hour's count against its baseline.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        format!(
+            "{} matches in the hour from {} UTC; 7-day baseline {:.1} per hour (standard deviation {:.1})",
+            self.count,
+            self.hour_start.format("%Y-%m-%d %H:%M"),
+            self.mean,
+            self.stddev
+        )
+    }
+}
+
 /// The hourly history of one unusual-activity key.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BaselineState {

@@ -4,7 +4,7 @@
 //! who changed what). Every method takes the authenticated caller's MSP id.
 
 use super::admin::AdminError;
-use crate::alert::{Alert, AlertStatus, Category, Classification, Comment, PolicyMode, Severity, TriageChange};
+use crate::alert::{Alert, AlertStatus, Category, Classification, Comment, Fact, PolicyMode, Severity, TriageChange};
 use crate::audit::AuditRecord;
 use crate::clock::Clock;
 use crate::error::StoreError;
@@ -12,7 +12,7 @@ use crate::ids::{AlertId, MspId, PolicyId, TenantId};
 use crate::limits;
 use crate::policy::condition::{Condition, TenantContext};
 use crate::policy::model::PolicyDefinition;
-use crate::policy::trigger::{Observation, ThresholdState};
+use crate::policy::trigger::{BaselineState, Observation, ThresholdState, hour_of};
 use crate::policy::{CompiledPolicy, CompiledTrigger, TenantScope, catalogue, effective_definitions};
 use crate::ports::{AlertStore, ConfigStore, PolicyStore, StoredPolicy, Suppression, TenantChange};
 use chrono::{DateTime, Utc};
@@ -353,9 +353,30 @@ impl TuningService {
                     }
                 }
             }
-            CompiledTrigger::UnusualActivity { .. } => {
-                result.note =
-                    Some("unusual-activity policies alert against a 7-day baseline per key; the test shows which records match".into());
+            CompiledTrigger::UnusualActivity { min_count, .. } => {
+                // Replayed over the records' own timeline, hour by hour as the evaluator would
+                // have seen them: each key's baseline is what the earlier records taught it.
+                let mut by_key: BTreeMap<String, BTreeMap<i64, Vec<&crate::policy::PolicyMatch>>> = BTreeMap::new();
+                for m in &found {
+                    by_key.entry(m.trigger_key.clone().unwrap_or_default()).or_default().entry(hour_of(m.event_time)).or_default().push(m);
+                }
+                for hours in by_key.values() {
+                    let mut baseline = BaselineState::default();
+                    for (hour, matches) in hours {
+                        let times: Vec<DateTime<Utc>> = matches.iter().map(|m| m.event_time).collect();
+                        baseline.apply(&format!("hour-{hour}"), &times);
+                        let Some(unusual) = matches.first().and_then(|m| baseline.unusual_at(m.event_time, *min_count)) else { continue };
+                        for m in matches {
+                            let mut alert = compiled.alert_for(&scope, m, m.event_time, now);
+                            alert.facts.push(Fact::new("Trigger", unusual.describe()));
+                            add(alert, &[(m.record_id.clone(), m.event_time)]);
+                        }
+                    }
+                }
+                result.note = Some(
+                    "unusual-activity policies are replayed over the given records' own timeline: a key alerts only after 7 days of its records"
+                        .into(),
+                );
             }
         }
         result.alerts = alerts
@@ -596,6 +617,78 @@ mod tests {
             vec![(crate::ids::RecordId::parse("r1").unwrap(), Utc::now())],
         );
         alerts.record_hits(&hits, Utc::now()).await.unwrap()
+    }
+
+    /// A SharePoint `FileAccessed` record of `user`.
+    fn file_accessed(n: usize, user: &str, at: DateTime<Utc>) -> Value {
+        serde_json::json!({
+            "CreationTime": at.format("%Y-%m-%dT%H:%M:%S").to_string(), "Id": format!("aaaaaaaa-0000-4000-8000-{n:012}"),
+            "Operation": "FileAccessed", "OrganizationId": "5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11", "RecordType": 6,
+            "UserKey": "10032001A2B3C4D5", "UserType": 0, "Version": 1, "Workload": "SharePoint", "ClientIP": "203.0.113.77",
+            "UserId": user, "ObjectId": format!("https://contoso.sharepoint.com/sites/Finance/Shared Documents/{n}.xlsx")
+        })
+    }
+
+    fn file_access_policy(trigger: Value) -> Value {
+        serde_json::json!({
+            "id": "custom.file-access", "name": "File access", "description": "Trying a trigger on the test bench.",
+            "category": "InformationGovernance", "severity": "Medium",
+            "activity": {"record_types": [6], "operations": ["FileAccessed"]},
+            "conditions": {"field": "Workload", "op": "equals", "value": "SharePoint"},
+            "trigger": trigger, "aggregation": {"window_minutes": 60, "group_by": ["UserId"]},
+            "title": "File access by {UserId}"
+        })
+    }
+
+    fn hour_start(hour: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(hour * 3600, 0).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_test_bench_replays_an_unusual_activity_policy_over_the_records_own_week() {
+        let tuning = service(Arc::new(MemoryAlertStore::default()));
+        let msp = crate::contract::unique_msp();
+        let first = 490_000;
+        let mut records = Vec::new();
+        let mut add = |user: &str, hour: i64, n: usize| {
+            for _ in 0..n {
+                let record = file_accessed(records.len(), user, hour_start(hour));
+                records.push(record);
+            }
+        };
+        // alice: a week of two accesses an hour, then a normal hour (3) and a jump (30).
+        for hour in first..first + 168 {
+            add("alice@contoso.com", hour, 2);
+        }
+        add("alice@contoso.com", first + 168, 3);
+        add("alice@contoso.com", first + 169, 30);
+        // bob: the same jump with no week before it.
+        add("bob@contoso.com", first + 169, 30);
+        let policy = file_access_policy(serde_json::json!({"type": "unusual_activity", "group_by": ["UserId"], "min_count": 10}));
+        let result = tuning.test_policy(&msp, policy, records, None).await.unwrap();
+        assert_eq!(result.matches.len(), 2 * 168 + 3 + 30 + 30);
+        assert_eq!(result.alerts.len(), 1, "{:#?}", result.alerts);
+        let alert = &result.alerts[0];
+        assert_eq!((alert["group_key"].as_str(), alert["hit_count"].as_u64()), (Some("alice@contoso.com"), Some(30)));
+        let trigger = alert["facts"].as_array().unwrap().iter().find(|f| f["name"] == "Trigger").unwrap();
+        assert!(trigger["value"].as_str().unwrap().starts_with("30 matches in the hour"), "{trigger}");
+    }
+
+    #[tokio::test]
+    async fn the_test_bench_counts_a_threshold_over_the_records_own_times() {
+        let tuning = service(Arc::new(MemoryAlertStore::default()));
+        let msp = crate::contract::unique_msp();
+        let start = hour_start(490_000);
+        let minutes = |user: &str, first: usize, every: i64| -> Vec<Value> {
+            (0..3).map(|i| file_accessed(first + i, user, start + chrono::Duration::minutes(every * i as i64))).collect()
+        };
+        // Three in two minutes for alice; three an hour apart for bob.
+        let mut records = minutes("alice@contoso.com", 0, 1);
+        records.extend(minutes("bob@contoso.com", 10, 60));
+        let policy = file_access_policy(serde_json::json!({"type": "threshold", "count": 3, "window_minutes": 10, "group_by": ["UserId"]}));
+        let result = tuning.test_policy(&msp, policy, records, None).await.unwrap();
+        assert_eq!(result.alerts.len(), 1, "{:#?}", result.alerts);
+        assert_eq!((result.alerts[0]["group_key"].as_str(), result.alerts[0]["hit_count"].as_u64()), (Some("alice@contoso.com"), Some(3)));
     }
 
     #[tokio::test]

@@ -541,16 +541,7 @@ impl EvaluateService {
                         if let Some(unusual) = state.unusual_at(found.event_time, *min_count) {
                             let found = &described(found);
                             let mut alert = policy.alert_for(&scope, found, found.event_time, now);
-                            alert.facts.push(Fact::new(
-                                "Trigger",
-                                format!(
-                                    "{} matches in the hour from {} UTC; 7-day baseline {:.1} per hour (standard deviation {:.1})",
-                                    unusual.count,
-                                    unusual.hour_start.format("%Y-%m-%d %H:%M"),
-                                    unusual.mean,
-                                    unusual.stddev
-                                ),
-                            ));
+                            alert.facts.push(Fact::new("Trigger", unusual.describe()));
                             batch.add(alert, found);
                         }
                     }
