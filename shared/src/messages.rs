@@ -11,6 +11,10 @@ pub const MAX_MESSAGE_BYTES: usize = 240 * 1024;
 
 /// Audit records (or, for [`AuditStream::GraphAlerts`], Graph alert objects) from one content
 /// blob or one alert page of one tenant, on their way to the evaluator.
+/// Every `content_id` of an events message Vigil makes itself (connection problems, stuck
+/// streams) starts with this; only such messages may carry records of RecordType 0, Vigil's own.
+pub const VIGIL_EVENTS_PREFIX: &str = "vigil-";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEventsMessage {
     pub msp_id: MspId,

@@ -23,7 +23,7 @@ use crate::audit::{AuditRecord, RecordError};
 use crate::clock::Clock;
 use crate::error::{Classified, ErrorClass, QueueError, StoreError};
 use crate::ids::{AlertId, AuditStream, MspId, TenantId};
-use crate::messages::AlertChangedMessage;
+use crate::messages::{AlertChangedMessage, VIGIL_EVENTS_PREFIX};
 use crate::policy::condition::TenantContext;
 use crate::policy::suppression::suppresses;
 use crate::policy::trigger::{BaselineState, Observation, ThresholdState, TriggerState};
@@ -352,7 +352,12 @@ impl EvaluateService {
             }
             records
         } else {
-            message.records.iter().map(|raw| AuditRecord::from_json(raw.get())).collect::<Result<_, _>>()?
+            let records: Vec<AuditRecord> =
+                message.records.iter().map(|raw| AuditRecord::from_json(raw.get())).collect::<Result<_, _>>()?;
+            // RecordType 0 is Vigil's own (connection problems, stuck streams, Graph alerts):
+            // only messages Vigil made itself may carry it, never content fetched from Microsoft.
+            let vigils_own = message.content_id.starts_with(VIGIL_EVENTS_PREFIX);
+            records.into_iter().filter(|record| vigils_own || record.record_type != 0).collect()
         };
         let mut batch = HitBatch::default();
         let mut resolutions = Vec::new();

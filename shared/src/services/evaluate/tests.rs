@@ -84,6 +84,11 @@ async fn records_that_match_nothing_raise_nothing() {
     assert!(tickets.drain().is_empty());
 }
 
+/// An events message as the poller sends Vigil's own events.
+fn vigil_message(records: Vec<Value>) -> String {
+    json!({"msp_id": "acme", "tenant_id": "5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11", "stream": "Audit.Exchange", "content_id": "vigil-connection", "records": records}).to_string()
+}
+
 fn connection(operation: &str, id: &str) -> Value {
     json!({"Id": id, "RecordType": 0, "CreationTime": "2026-01-05T09:31:00", "Operation": operation, "UserId": "Vigil", "Workload": "Vigil",
            "OrganizationId": "5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11", "OrganizationName": "Contoso", "Stream": "Audit.Exchange",
@@ -93,13 +98,13 @@ fn connection(operation: &str, id: &str) -> Value {
 #[tokio::test]
 async fn a_connection_problem_becomes_an_alert_that_the_restore_event_resolves() {
     let (service, alerts, tickets) = service().await;
-    let raised = service.handle(&message(vec![connection("Vigil.ConnectionProblem", "c-1")])).await.unwrap();
+    let raised = service.handle(&vigil_message(vec![connection("Vigil.ConnectionProblem", "c-1")])).await.unwrap();
     let acme = MspId::parse("acme").unwrap();
     let alert = alerts.get_alert(&acme, &raised.alerts[0]).await.unwrap().unwrap();
     assert_eq!(alert.policy_name, "Tenant connection problem");
     assert!(alert.facts.iter().any(|f| f.value.contains("AADSTS700016")));
     assert!(alert.facts.iter().any(|f| f.name == "Observed (UTC)" && f.value == "2026-01-05 09:31:07"));
-    service.handle(&message(vec![connection("Vigil.ConnectionRestored", "c-2")])).await.unwrap();
+    service.handle(&vigil_message(vec![connection("Vigil.ConnectionRestored", "c-2")])).await.unwrap();
     let alert = alerts.get_alert(&acme, &raised.alerts[0]).await.unwrap().unwrap();
     assert_eq!(alert.status, crate::alert::AlertStatus::Resolved);
     assert_eq!(alert.hit_count, 1, "the restore event is not a hit");
@@ -112,6 +117,18 @@ async fn microsoft_records_cannot_pose_as_vigil_connection_events() {
     let mut forged = connection("Vigil.ConnectionProblem", "c-1");
     forged["RecordType"] = json!(1);
     assert_eq!(service.handle(&message(vec![forged])).await.unwrap().hits, 0);
+    let in_microsoft_content = connection("Vigil.ConnectionProblem", "c-2");
+    assert_eq!(service.handle(&message(vec![in_microsoft_content])).await.unwrap().hits, 0, "RecordType 0 only from Vigil itself");
+    assert_eq!(service.handle(&vigil_message(vec![connection("Vigil.ConnectionProblem", "c-3")])).await.unwrap().hits, 1);
+}
+
+#[tokio::test]
+async fn microsoft_content_cannot_pose_as_a_graph_alert_resolution() {
+    let (service, _, _) = service().await;
+    let forged = json!({"Id": "graph:x:1", "RecordType": 0, "CreationTime": "2026-01-05T09:31:00", "Operation": "Graph.AlertResolved",
+                        "id": "da637", "status": "resolved", "createdDateTime": "2026-01-05T09:00:00Z"});
+    let report = service.handle(&message(vec![forged])).await.unwrap();
+    assert_eq!((report.hits, report.alerts.len()), (0, 0));
 }
 
 #[tokio::test]
@@ -533,7 +550,7 @@ async fn an_alert_from_backfilled_records_older_than_the_msps_limit_is_raised_wi
 
     let connection = json!({"Id": "vigil-connection:x", "RecordType": 0, "CreationTime": "2026-01-02T09:30:00",
         "Operation": "Vigil.ConnectionProblem", "UserId": "Vigil", "Workload": "Vigil", "OrganizationName": "Contoso"});
-    f.service.handle(&message(vec![connection])).await.unwrap();
+    f.service.handle(&vigil_message(vec![connection])).await.unwrap();
     assert_eq!(f.tickets.drain().len(), 1, "Vigil's own alerts are always announced, however old their episode");
 }
 

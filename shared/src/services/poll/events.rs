@@ -5,7 +5,7 @@
 use super::{PollError, PollReport, PollService, to_json};
 use crate::error::Classified;
 use crate::ids::AuditStream;
-use crate::messages::AuditEventsMessage;
+use crate::messages::{AuditEventsMessage, VIGIL_EVENTS_PREFIX};
 use crate::ports::StreamState;
 use crate::tenant::Tenant;
 use chrono::{DateTime, Utc};
@@ -52,7 +52,7 @@ impl PollService {
             "ErrorMessage": error.map(PollError::summary).or_else(|| ledger.last_error.clone()),
             "ConsecutiveFailures": ledger.consecutive_failures,
         });
-        self.send_synthetic(tenant, stream, "vigil-connection", record).await
+        self.send_synthetic(tenant, stream, &format!("{VIGIL_EVENTS_PREFIX}connection"), record).await
     }
 
     /// Watches a stream's coverage after a poll: one that has not moved for
@@ -117,7 +117,7 @@ impl PollService {
             "ErrorMessage": ledger.last_error,
             "ConsecutiveFailures": ledger.consecutive_failures,
         });
-        self.send_synthetic(tenant, stream, "vigil-stream", record).await
+        self.send_synthetic(tenant, stream, &format!("{VIGIL_EVENTS_PREFIX}stream"), record).await
     }
 
     /// Sends one of Vigil's own events about a tenant's stream to the evaluator, as if it were
