@@ -414,7 +414,20 @@ impl Alert {
     /// The size of the alert's JSON form, in bytes.
     #[must_use]
     pub fn json_size(&self) -> usize {
-        serde_json::to_vec(self).map_or(usize::MAX, |v| v.len())
+        /// Counts what would be written, keeping none of it: sizing an alert on every write
+        /// must not copy up to 300 KB of JSON each time.
+        struct ByteCount(usize);
+        impl std::io::Write for ByteCount {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0 += bytes.len();
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut count = ByteCount(0);
+        serde_json::to_writer(&mut count, self).map_or(usize::MAX, |()| count.0)
     }
 
     /// Shrinks the alert until its JSON form has at most `max_bytes` bytes, deterministically:
@@ -611,6 +624,12 @@ mod tests {
         assert!(!alert.fit_within(crate::limits::ALERT_BYTES));
         assert_eq!(alert, before);
         assert!(!alert.detail.truncated);
+    }
+
+    #[test]
+    fn an_alerts_size_is_the_length_of_its_json() {
+        let alert = crate::contract::sample_alert(at("2026-01-05T09:40:00Z"));
+        assert_eq!(alert.json_size(), serde_json::to_vec(&alert).unwrap().len());
     }
 
     #[test]
