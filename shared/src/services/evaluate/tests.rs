@@ -84,6 +84,22 @@ async fn records_that_match_nothing_raise_nothing() {
     assert!(tickets.drain().is_empty());
 }
 
+/// acme's suppression `s1` of `policy` under `conditions`, for every tenant and user, forever.
+fn suppression(now: DateTime<Utc>, policy: &str, conditions: Value) -> Suppression {
+    Suppression {
+        id: "s1".into(),
+        msp_id: MspId::parse("acme").unwrap(),
+        tenant_id: None,
+        user: None,
+        policy_id: Some(crate::ids::PolicyId::parse(policy).unwrap()),
+        conditions: Some(crate::policy::condition::Condition::from_json(&conditions).unwrap()),
+        expires_at: None,
+        reason: "migration".into(),
+        author: "dana".into(),
+        created_at: now,
+    }
+}
+
 /// An events message as the poller sends Vigil's own events.
 fn vigil_message(records: Vec<Value>) -> String {
     json!({"msp_id": "acme", "tenant_id": "5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11", "stream": "Audit.Exchange", "content_id": "vigil-connection", "records": records}).to_string()
@@ -182,21 +198,12 @@ async fn a_suppression_on_a_graph_alert_field_holds_the_alert_back() {
     let now = f.clock.now();
     f.policies
         .put_suppression(&Suppression {
-            id: "s1".into(),
-            msp_id: MspId::parse("acme").unwrap(),
-            tenant_id: None,
-            user: None,
-            policy_id: Some(crate::ids::PolicyId::parse(crate::policy::DEFENDER_POLICY).unwrap()),
-            conditions: Some(
-                crate::policy::condition::Condition::from_json(
-                    &json!({"field": "serviceSource", "op": "equals", "value": "microsoftDefenderForOffice365"}),
-                )
-                .unwrap(),
-            ),
-            expires_at: None,
             reason: "handled in Defender by the customer".into(),
-            author: "dana".into(),
-            created_at: now,
+            ..suppression(
+                now,
+                crate::policy::DEFENDER_POLICY,
+                json!({"field": "serviceSource", "op": "equals", "value": "microsoftDefenderForOffice365"}),
+            )
         })
         .await
         .unwrap();
@@ -387,21 +394,9 @@ async fn a_suppression_holds_back_matches_until_it_expires() {
     let now = f.clock.now();
     f.policies
         .put_suppression(&Suppression {
-            id: "s1".into(),
-            msp_id: MspId::parse("acme").unwrap(),
-            tenant_id: None,
             user: Some("ALICE@contoso.com".into()),
-            policy_id: Some(crate::ids::PolicyId::parse("builtin.forwarding-rule").unwrap()),
-            conditions: Some(
-                crate::policy::condition::Condition::from_json(
-                    &json!({"field": "Alert.Severity", "op": "equals", "value": "Informational"}),
-                )
-                .unwrap(),
-            ),
             expires_at: Some(now + Duration::hours(1)),
-            reason: "migration".into(),
-            author: "dana".into(),
-            created_at: now,
+            ..suppression(now, "builtin.forwarding-rule", json!({"field": "Alert.Severity", "op": "equals", "value": "Informational"}))
         })
         .await
         .unwrap();
