@@ -30,7 +30,7 @@ impl Severity {
 }
 
 /// Alert category, as in Microsoft 365 alert policies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Category {
     DataLossPrevention,
     InformationGovernance,
@@ -250,6 +250,9 @@ pub struct AlertDetail {
     /// The policy's daily ticket limit per tenant, applied by dispatch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daily_limit: Option<u32>,
+    /// The destinations the policy chose (empty: every destination whose routing accepts it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destinations: Vec<crate::ids::DestinationId>,
     /// Whether texts were cut or entries left out to keep the alert within
     /// [`crate::limits::ALERT_BYTES`] (see [`Alert::fit_within`]); the counts stay exact.
     #[serde(default)]
@@ -406,6 +409,21 @@ impl Alert {
             self.hit_count += 1;
         }
         self.updated_at = now;
+        if self.status == AlertStatus::Resolved {
+            // New activity after the alert was resolved (its condition cleared, or a technician
+            // closed its ticket): the alert is open again, and its destinations open a new
+            // ticket that names the closed one.
+            self.status = AlertStatus::New;
+            self.resolved_at = None;
+            self.triage.history.push(TriageChange {
+                author: "vigil".into(),
+                at: now,
+                field: "status".into(),
+                from: Some("Resolved".into()),
+                to: Some("New".into()),
+            });
+            self.triage.bound();
+        }
         // Every store writes what `absorb` leaves, so no record's hit is lost to the item size.
         self.fit_within(crate::limits::ALERT_BYTES);
         true

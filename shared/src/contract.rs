@@ -5,15 +5,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 use crate::alert::{Alert, AlertHits, AlertStatus, Category, Fact, Severity};
+use crate::destination::{Destination, DestinationSettings, Routing};
 use crate::error::StoreError;
+use crate::ids::DestinationId;
 use crate::ids::{AlertId, ContentType, MspId, PolicyId, RecordId, TenantId};
 use crate::ports::{
     AlertStore, ClaimOutcome, ConfigStore, IngestStateStore, MessageQueue, PolicyStore, SecretName, SecretStore, StoredPolicy, StreamKey,
     StreamState, Suppression, TenantChange, TriggerKey, TriggerStateStore,
 };
+use crate::ports::{BudgetGrant, DestinationStore, RequestBudget};
 use crate::secret::SecretString;
-use crate::tenant::{ConnectWiseSettings, Msp, PriorityMap, Tenant, TokenHash};
-use crate::ticket::{Delivery, Destination, TicketRef};
+use crate::tenant::{Msp, Tenant, TokenHash};
+use crate::ticket::{Delivery, TicketRef, TicketState};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::collections::HashSet;
 use std::future::Future;
@@ -84,7 +87,7 @@ pub fn sample_alert_for(msp_id: &MspId, tenant_id: &TenantId, at: DateTime<Utc>)
     }
 }
 
-/// A registered tenant "Contoso", with credentials and mapped to ConnectWise company 250.
+/// A registered tenant "Contoso", with credentials and linked to company 250 in the destination `psa`.
 #[must_use]
 pub fn sample_tenant(msp_id: &MspId, tenant_id: &TenantId) -> Tenant {
     Tenant {
@@ -93,7 +96,8 @@ pub fn sample_tenant(msp_id: &MspId, tenant_id: &TenantId) -> Tenant {
         name: "Contoso".into(),
         domains: vec![],
         break_glass_accounts: vec![],
-        connectwise_company_id: Some(250),
+        company_links: [(DestinationId::parse("psa").unwrap(), "250".to_owned())].into(),
+        legacy_connectwise_company_id: None,
         m365_credentials_set: true,
         webhook_auth_hash: None,
         webhook_registered: false,
@@ -109,7 +113,8 @@ fn tenant(msp_id: &MspId, tenant_id: &TenantId, name: &str) -> Tenant {
         name: name.into(),
         domains: vec!["contoso.com".into()],
         break_glass_accounts: vec![],
-        connectwise_company_id: None,
+        company_links: std::collections::BTreeMap::new(),
+        legacy_connectwise_company_id: None,
         m365_credentials_set: false,
         webhook_auth_hash: None,
         webhook_registered: false,
@@ -145,7 +150,7 @@ pub async fn config_store_contract(store: &dyn ConfigStore) {
     assert!(store.create_tenant(&t2).await.unwrap());
     assert!(store.create_tenant(&foreign).await.unwrap(), "two MSPs may register the same tenant independently");
     let mut mapped = t1.clone();
-    mapped.connectwise_company_id = Some(250);
+    mapped.company_links.insert(DestinationId::parse("psa").unwrap(), "250".into());
     store.put_tenant(&mapped).await.unwrap();
     assert_eq!(store.get_tenant(&msp_id, &t1.tenant_id).await.unwrap(), Some(mapped.clone()));
     assert_eq!(store.get_tenant(&other_msp, &t1.tenant_id).await.unwrap(), Some(foreign.clone()));
@@ -158,25 +163,44 @@ pub async fn config_store_contract(store: &dyn ConfigStore) {
         assert!(all.contains(&(t.msp_id.to_string(), t.tenant_id.to_string())));
     }
 
-    let changed = store.update_tenant(&msp_id, &t2.tenant_id, &TenantChange::ConnectWiseCompany(77)).await.unwrap().unwrap();
-    assert_eq!(changed.connectwise_company_id, Some(77));
+    let psa = DestinationId::parse("psa").unwrap();
+    let link = |company: Option<&str>| TenantChange::CompanyLink { destination: psa.clone(), company: company.map(str::to_owned) };
+    let changed = store.update_tenant(&msp_id, &t2.tenant_id, &link(Some("77"))).await.unwrap().unwrap();
+    assert_eq!(changed.company_link(&psa).as_deref(), Some("77"));
+    let other = DestinationId::parse("other-psa").unwrap();
+    let both = store
+        .update_tenant(&msp_id, &t2.tenant_id, &TenantChange::CompanyLink { destination: other.clone(), company: Some("A-1".into()) })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (both.company_link(&psa).as_deref(), both.company_link(&other).as_deref()),
+        (Some("77"), Some("A-1")),
+        "one link per destination"
+    );
+    let unlinked = store
+        .update_tenant(&msp_id, &t2.tenant_id, &TenantChange::CompanyLink { destination: other, company: None })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(unlinked.company_links.len(), 1, "a link is removed alone");
     store.update_tenant(&msp_id, &t2.tenant_id, &TenantChange::Webhook { auth_hash: "ab12".into(), registered: true }).await.unwrap();
     store.update_tenant(&msp_id, &t2.tenant_id, &TenantChange::M365CredentialsSet).await.unwrap();
     let streams = vec![crate::ids::AuditStream::GraphAlerts];
     let after = store.update_tenant(&msp_id, &t2.tenant_id, &TenantChange::Streams(Some(streams.clone()))).await.unwrap().unwrap();
     assert_eq!(
         (
-            after.connectwise_company_id,
+            after.company_link(&psa),
             after.webhook_auth_hash.as_deref(),
             after.m365_credentials_set,
             after.streams,
             after.webhook_registered,
             after.name.as_str()
         ),
-        (Some(77), Some("ab12"), true, Some(streams), false, "Fabrikam"),
+        (Some("77".to_owned()), Some("ab12"), true, Some(streams), false, "Fabrikam"),
         "each change touches its own attributes only"
     );
-    assert_eq!(store.get_tenant(&msp_id, &t2.tenant_id).await.unwrap().unwrap().connectwise_company_id, Some(77));
+    assert_eq!(store.get_tenant(&msp_id, &t2.tenant_id).await.unwrap().unwrap().company_link(&psa).as_deref(), Some("77"));
     let cleared = store.update_tenant(&msp_id, &t2.tenant_id, &TenantChange::Streams(None)).await.unwrap().unwrap();
     assert_eq!(cleared.streams, None);
     assert_eq!(
@@ -184,16 +208,81 @@ pub async fn config_store_contract(store: &dyn ConfigStore) {
         None,
         "no tenant is created"
     );
+}
 
-    assert_eq!(store.get_connectwise_settings(&msp_id).await.unwrap(), None);
-    let settings = ConnectWiseSettings {
-        api_root: "https://cw.example/v4_6_release/apis/3.0".into(),
-        board_id: Some(1),
-        priorities: PriorityMap { high: Some(8), ..PriorityMap::default() },
-    };
-    store.put_connectwise_settings(&msp_id, &settings).await.unwrap();
-    assert_eq!(store.get_connectwise_settings(&msp_id).await.unwrap(), Some(settings));
-    assert_eq!(store.get_connectwise_settings(&other_msp).await.unwrap(), None);
+/// A destination of `msp_id` for tests: an Autotask one with the given id.
+#[must_use]
+pub fn sample_destination(msp_id: &MspId, id: &str) -> Destination {
+    Destination {
+        msp_id: msp_id.clone(),
+        id: DestinationId::parse(id).unwrap(),
+        name: format!("PSA {id}"),
+        enabled: true,
+        settings: DestinationSettings::ConnectWise {
+            api_root: "https://cw.example/v4_6_release/apis/3.0".into(),
+            ticket_type: None,
+            source: None,
+        },
+        routing: Routing { default_place: Some("1".into()), ..Routing::default() },
+        requests_per_hour: None,
+        credentials_set: true,
+        created_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+        updated_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+    }
+}
+
+/// What every [`DestinationStore`] must do.
+pub async fn destination_store_contract(store: &dyn DestinationStore) {
+    let msp_id = unique_msp();
+    let other_msp = unique_msp();
+    let a = sample_destination(&msp_id, "alpha");
+    let mut b = sample_destination(&msp_id, "beta");
+    b.routing.priorities.insert(crate::alert::Severity::High, "8".into());
+    let foreign = sample_destination(&other_msp, "alpha");
+    assert_eq!(store.get_destination(&msp_id, &a.id).await.unwrap(), None);
+    for d in [&a, &b, &foreign] {
+        store.put_destination(d).await.unwrap();
+    }
+    assert_eq!(store.get_destination(&msp_id, &b.id).await.unwrap(), Some(b.clone()), "routing round-trips");
+    let mut listed = store.list_destinations(&msp_id).await.unwrap();
+    listed.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(listed, vec![a.clone(), b.clone()], "an MSP lists only its own destinations");
+    let mut renamed = a.clone();
+    renamed.name = "Renamed".into();
+    store.put_destination(&renamed).await.unwrap();
+    assert_eq!(store.get_destination(&msp_id, &a.id).await.unwrap().unwrap().name, "Renamed", "put replaces");
+    let everyone: HashSet<(String, String)> =
+        store.list_all_destinations().await.unwrap().into_iter().map(|d| (d.msp_id.to_string(), d.id.to_string())).collect();
+    assert!(everyone.contains(&(other_msp.to_string(), "alpha".into())) && everyone.contains(&(msp_id.to_string(), "beta".into())));
+    assert!(store.delete_destination(&msp_id, &a.id).await.unwrap());
+    assert!(!store.delete_destination(&msp_id, &a.id).await.unwrap(), "nothing left to delete");
+    assert_eq!(store.get_destination(&other_msp, &a.id).await.unwrap(), Some(foreign), "another MSP's destination of the same id stays");
+}
+
+/// What every [`RequestBudget`] must do: never grant more than the share in a rolling hour,
+/// say how long to wait, and count each destination apart.
+pub async fn request_budget_contract(budget: &dyn RequestBudget) {
+    let msp_id = unique_msp();
+    let psa = DestinationId::parse("psa").unwrap();
+    let other = DestinationId::parse("other").unwrap();
+    let t0 = Utc::now();
+    for i in 0..10 {
+        assert_eq!(budget.take(&msp_id, &psa, 1, 10, t0 + Duration::minutes(i)).await.unwrap(), BudgetGrant::Granted, "request {i}");
+    }
+    match budget.take(&msp_id, &psa, 1, 10, t0 + Duration::minutes(30)).await.unwrap() {
+        BudgetGrant::Exhausted { retry_after } => {
+            let wait = retry_after.as_secs();
+            assert!((29 * 60..=31 * 60).contains(&wait), "the first request leaves the hour in ~30 minutes, not {wait} s");
+        }
+        BudgetGrant::Granted => panic!("an eleventh request within the hour must wait"),
+    }
+    assert_eq!(budget.take(&msp_id, &other, 1, 10, t0).await.unwrap(), BudgetGrant::Granted, "each destination has its own share");
+    assert_eq!(budget.take(&unique_msp(), &psa, 1, 10, t0).await.unwrap(), BudgetGrant::Granted, "and each MSP");
+    assert_eq!(
+        budget.take(&msp_id, &psa, 1, 10, t0 + Duration::minutes(61)).await.unwrap(),
+        BudgetGrant::Granted,
+        "an hour after the first request, it has left the window"
+    );
 }
 
 /// What every [`IngestStateStore`] must do.
@@ -314,8 +403,9 @@ pub async fn alert_store_contract(store: &dyn AlertStore) {
     lost_race.version += 1;
     assert!(matches!(store.update_alert(&lost_race).await, Err(StoreError::Conflict { .. })), "a stale update is refused");
 
-    assert_eq!(store.get_delivery(&msp_id, &template.id, Destination::ConnectWise).await.unwrap(), None);
-    let mut delivery = Delivery::new(msp_id.clone(), template.id.clone(), Destination::ConnectWise);
+    let psa = DestinationId::parse("psa").unwrap();
+    assert_eq!(store.get_delivery(&msp_id, &template.id, &psa).await.unwrap(), None);
+    let mut delivery = Delivery::new(msp_id.clone(), template.id.clone(), psa.clone());
     delivery.version = 1;
     delivery.create_attempted = true;
     delivery.lease_until = Some(t0);
@@ -323,11 +413,38 @@ pub async fn alert_store_contract(store: &dyn AlertStore) {
     assert!(matches!(store.save_delivery(&delivery).await, Err(StoreError::Conflict { .. })), "a stale version loses");
     let mut done = delivery.clone();
     done.version = 2;
-    done.ticket = Some(TicketRef { id: 1001 });
+    done.ticket = Some(TicketRef::new("1001"));
     done.notified_hits = 4;
     done.lease_until = None;
     store.save_delivery(&done).await.unwrap();
-    assert_eq!(store.get_delivery(&msp_id, &template.id, Destination::ConnectWise).await.unwrap(), Some(done));
+    assert_eq!(store.get_delivery(&msp_id, &template.id, &psa).await.unwrap(), Some(done.clone()));
+    assert_eq!(
+        store.list_open_tickets(&msp_id, &psa).await.unwrap(),
+        vec![(template.id.clone(), TicketRef::new("1001"))],
+        "an open ticket is indexed"
+    );
+    let other = DestinationId::parse("other").unwrap();
+    assert!(store.list_open_tickets(&msp_id, &other).await.unwrap().is_empty(), "per destination");
+    let mut held = Delivery::new(msp_id.clone(), template.id.clone(), other.clone());
+    held.version = 1;
+    held.held_unlinked = true;
+    store.save_delivery(&held).await.unwrap();
+    assert_eq!(store.list_held_deliveries(&msp_id, &other).await.unwrap(), vec![template.id.clone()], "a held delivery is indexed");
+    assert!(store.list_held_deliveries(&msp_id, &psa).await.unwrap().is_empty());
+    let mut both = store.list_deliveries(&msp_id, &template.id).await.unwrap();
+    both.sort_by(|x, y| x.destination.cmp(&y.destination));
+    assert_eq!(both.iter().map(|d| d.destination.as_str()).collect::<Vec<_>>(), ["other", "psa"], "one delivery per destination");
+    let mut released = held.clone();
+    released.version = 2;
+    released.held_unlinked = false;
+    store.save_delivery(&released).await.unwrap();
+    assert!(store.list_held_deliveries(&msp_id, &other).await.unwrap().is_empty(), "a released delivery leaves the held index");
+    let mut closed = done.clone();
+    closed.version = 3;
+    closed.psa_state = Some(TicketState::Closed { status: "Closed".into(), by: Some("jsmith".into()), at: None });
+    store.save_delivery(&closed).await.unwrap();
+    assert!(store.list_open_tickets(&msp_id, &psa).await.unwrap().is_empty(), "a ticket closed in the PSA leaves the open index");
+    assert!(store.list_open_tickets(&unique_msp(), &psa).await.unwrap().is_empty(), "another MSP sees none");
 
     oversized_hits_are_recorded_in_an_alert_cut_to_fit(store, &msp_id, &tenant_id, t0).await;
 }
@@ -374,14 +491,14 @@ async fn oversized_hits_are_recorded_in_an_alert_cut_to_fit(
 /// What every [`SecretStore`] must do.
 pub async fn secret_store_contract(store: &dyn SecretStore) {
     let msp_id = unique_msp();
-    let name = SecretName::connectwise(&msp_id);
+    let name = SecretName::destination(&msp_id, &DestinationId::parse("psa").unwrap());
     assert_eq!(store.get_secret(&name).await.unwrap(), None);
     store.put_secret(&name, &SecretString::new("{\"v\":1}")).await.unwrap();
     store.put_secret(&name, &SecretString::new("{\"v\":1}")).await.unwrap();
     assert_eq!(store.get_secret(&name).await.unwrap(), Some(SecretString::new("{\"v\":1}")), "repeating a write is harmless");
     store.put_secret(&name, &SecretString::new("{\"v\":2}")).await.unwrap();
     assert_eq!(store.get_secret(&name).await.unwrap(), Some(SecretString::new("{\"v\":2}")), "a new value replaces the old");
-    assert_eq!(store.get_secret(&SecretName::connectwise(&unique_msp())).await.unwrap(), None);
+    assert_eq!(store.get_secret(&SecretName::destination(&unique_msp(), &DestinationId::parse("psa").unwrap())).await.unwrap(), None);
 }
 
 /// What every [`MessageQueue`] must do; `receive_all` reads back everything sent so far.
@@ -537,6 +654,16 @@ mod tests {
     #[tokio::test]
     async fn memory_config_store_honours_the_contract() {
         config_store_contract(&MemoryConfigStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_destination_store_honours_the_contract() {
+        destination_store_contract(&MemoryConfigStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_request_budget_honours_the_contract() {
+        request_budget_contract(&MemoryRequestBudget::default()).await;
     }
 
     #[tokio::test]

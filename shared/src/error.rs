@@ -162,13 +162,16 @@ pub enum SinkError {
     /// The PSA rejected the request body (400) or the target does not exist (404).
     #[error("PSA rejected the request: {0}")]
     Rejected(String),
+    /// The ticket was deleted or merged into another: it will never take a note or a close.
+    #[error("the ticket is gone from the PSA: {0}")]
+    Gone(String),
 }
 
 impl Classified for SinkError {
     fn class(&self) -> ErrorClass {
         match self {
             Self::Throttled { .. } | Self::Unavailable(_) => ErrorClass::Transient,
-            Self::Unauthorized(_) | Self::Rejected(_) => ErrorClass::Permanent,
+            Self::Unauthorized(_) | Self::Rejected(_) | Self::Gone(_) => ErrorClass::Permanent,
         }
     }
     fn retry_after(&self) -> Option<Duration> {

@@ -85,6 +85,33 @@ impl MspId {
 }
 
 string_id!(
+    /// One of an MSP's destinations (a PSA, a mailbox, a webhook). Lowercase letters, digits and
+    /// `-`, 1 to 40 characters, starting with a letter; unique within the MSP and part of the
+    /// keys of its settings, secret, company links and deliveries.
+    DestinationId
+);
+
+impl DestinationId {
+    /// Parses a destination id.
+    ///
+    /// # Errors
+    /// When the id is empty, too long or has characters outside `[a-z0-9-]`.
+    pub fn parse(value: &str) -> Result<Self, IdError> {
+        let error = |reason: &str| IdError { kind: "destination id", reason: reason.to_owned() };
+        if !(1..=40).contains(&value.len()) {
+            return Err(error("must be 1 to 40 characters"));
+        }
+        if !value.starts_with(|c: char| c.is_ascii_lowercase()) {
+            return Err(error("must start with a lowercase letter"));
+        }
+        if !value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            return Err(error("only lowercase letters, digits and '-' are allowed"));
+        }
+        Ok(Self(value.to_owned()))
+    }
+}
+
+string_id!(
     /// A Microsoft Entra tenant id: a GUID, stored lowercase.
     TenantId
 );

@@ -8,6 +8,7 @@
 pub mod alert;
 pub mod audit;
 pub mod clock;
+pub mod destination;
 pub mod error;
 pub mod ids;
 pub mod limits;
@@ -16,6 +17,7 @@ pub mod messages;
 pub mod policy;
 pub mod ports;
 pub mod records;
+pub mod render;
 pub mod secret;
 pub mod secret_cache;
 pub mod services;
@@ -27,6 +29,8 @@ pub mod ticket;
 pub mod contract;
 #[cfg(any(test, feature = "contract"))]
 pub mod random_json;
+#[cfg(any(test, feature = "contract"))]
+pub mod ticket_contract;
 
 #[cfg(feature = "connectors")]
 pub mod connectors;

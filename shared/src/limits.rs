@@ -9,8 +9,8 @@
 //! field, e.g. `reason: at most 1000 characters`; the services answer it as `AdminError::Invalid`
 //! (HTTP 422).
 
+use crate::destination::DestinationCredentials;
 use crate::policy::condition::Condition;
-use crate::tenant::ConnectWiseCredentials;
 use serde_json::Value;
 
 /// A tenant's display name.
@@ -28,8 +28,14 @@ pub const USER_CHARS: usize = 256;
 pub const M365_CLIENT_ID_CHARS: usize = 256;
 /// A Microsoft 365 app's client secret (Entra secrets are about 40; Secrets Manager takes 64 KB).
 pub const CLIENT_SECRET_CHARS: usize = 1024;
-/// Each ConnectWise Manage key field: company_id, public_key, private_key, client_id.
-pub const CONNECTWISE_FIELD_CHARS: usize = 256;
+/// Each credential field of a destination (keys, user names, secrets, integration codes).
+pub const CREDENTIAL_FIELD_CHARS: usize = 256;
+/// A reference to something in a PSA (a company, board, queue, priority or status id).
+pub const PSA_REFERENCE_CHARS: usize = 64;
+/// A destination's name.
+pub const DESTINATION_NAME_CHARS: usize = 100;
+/// Destinations one MSP may have.
+pub const DESTINATIONS_MAX: usize = 50;
 
 /// A policy's name.
 pub const POLICY_NAME_CHARS: usize = 256;
@@ -91,6 +97,8 @@ pub enum LimitError {
     TooMany { field: String, max: usize },
     #[error("{field}: at most {max} bytes")]
     TooLarge { field: String, max: usize },
+    #[error("{field}: must not be blank")]
+    Blank { field: String },
 }
 
 /// Refuses text of more than `max` characters.
@@ -164,15 +172,28 @@ fn walk(at: &str, node: &Value, nodes: &mut usize) -> Result<(), LimitError> {
     Ok(())
 }
 
-/// Checks the ConnectWise Manage key fields against [`CONNECTWISE_FIELD_CHARS`].
+/// Checks each credential field of a destination against [`CREDENTIAL_FIELD_CHARS`] (named
+/// `credentials.<field>`), and that none is blank.
 ///
 /// # Errors
-/// The first field over its limit.
-pub fn connectwise_credentials(credentials: &ConnectWiseCredentials) -> Result<(), LimitError> {
-    chars("company_id", &credentials.company_id, CONNECTWISE_FIELD_CHARS)?;
-    chars("public_key", &credentials.public_key, CONNECTWISE_FIELD_CHARS)?;
-    chars("private_key", credentials.private_key.expose(), CONNECTWISE_FIELD_CHARS)?;
-    chars("client_id", &credentials.client_id, CONNECTWISE_FIELD_CHARS)
+/// The first field over its limit or blank.
+pub fn destination_credentials(credentials: &DestinationCredentials) -> Result<(), LimitError> {
+    let fields: Vec<(&str, &str)> = match credentials {
+        DestinationCredentials::ConnectWise { company_id, public_key, private_key, client_id } => {
+            vec![("company_id", company_id), ("public_key", public_key), ("private_key", private_key.expose()), ("client_id", client_id)]
+        }
+        DestinationCredentials::Autotask { username, secret, integration_code } => {
+            vec![("username", username), ("secret", secret.expose()), ("integration_code", integration_code.expose())]
+        }
+    };
+    for (name, value) in fields {
+        let field = format!("credentials.{name}");
+        if value.trim().is_empty() {
+            return Err(LimitError::Blank { field });
+        }
+        chars(&field, value, CREDENTIAL_FIELD_CHARS)?;
+    }
+    Ok(())
 }
 
 /// `text` cut to at most `max_bytes` bytes at a character boundary.
@@ -231,15 +252,19 @@ mod tests {
     }
 
     #[test]
-    fn connectwise_keys_are_bounded_each_by_name() {
-        let credentials = |private: &str| ConnectWiseCredentials {
+    fn destination_credentials_are_bounded_and_required_each_by_name() {
+        let credentials = |private: &str| DestinationCredentials::ConnectWise {
             company_id: "acme".into(),
             public_key: "pub".into(),
             private_key: SecretString::new(private),
             client_id: "cid".into(),
         };
-        assert_eq!(connectwise_credentials(&credentials("k")), Ok(()));
-        assert_eq!(connectwise_credentials(&credentials(&"k".repeat(257))).unwrap_err().to_string(), "private_key: at most 256 characters");
+        assert_eq!(destination_credentials(&credentials("k")), Ok(()));
+        assert_eq!(
+            destination_credentials(&credentials(&"k".repeat(257))).unwrap_err().to_string(),
+            "credentials.private_key: at most 256 characters"
+        );
+        assert_eq!(destination_credentials(&credentials(" ")).unwrap_err().to_string(), "credentials.private_key: must not be blank");
     }
 
     #[test]

@@ -47,9 +47,32 @@ pub struct AnnouncedBlob {
 
 /// "This alert changed; bring its tickets up to date."
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AlertChangedMessage {
     pub msp_id: MspId,
     pub alert_id: AlertId,
+    /// `None`: the change is fanned out, one message per destination the alert goes to;
+    /// `Some`: the delivery of the alert to this one destination.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination: Option<crate::ids::DestinationId>,
+}
+
+impl AlertChangedMessage {
+    /// The message announcing a change of `alert_id` to every destination.
+    #[must_use]
+    pub fn fan_out(msp_id: MspId, alert_id: AlertId) -> Self {
+        Self { msp_id, alert_id, destination: None }
+    }
+}
+
+/// A PSA said one of its tickets changed (a callback): read its state back now instead of
+/// waiting for the next scheduled read-back. Sent to the tickets queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicketChangedMessage {
+    pub msp_id: MspId,
+    pub destination: crate::ids::DestinationId,
+    pub ticket_id: String,
 }
 
 /// Something the poller could not use, kept whole for an operator (sent to the events DLQ).

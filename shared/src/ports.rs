@@ -4,14 +4,16 @@
 //! contract suite ([`crate::contract`]) that both must pass.
 
 use crate::alert::{Alert, AlertHits};
+use crate::destination::Destination;
 use crate::error::{QueueError, SecretError, SinkError, SourceError, StoreError};
-use crate::ids::{AlertId, AuditStream, ContentType, MspId, PolicyId, RecordId, TenantId};
+use crate::ids::{AlertId, AuditStream, ContentType, DestinationId, MspId, PolicyId, RecordId, TenantId};
 use crate::policy::condition::Condition;
 use crate::policy::model::PolicyDefinition;
 use crate::policy::trigger::TriggerState;
+use crate::render::RenderedTicket;
 use crate::secret::SecretString;
-use crate::tenant::{ConnectWiseSettings, M365AppCredentials, Msp, Tenant, TokenHash};
-use crate::ticket::{Delivery, Destination, TicketNote, TicketRef};
+use crate::tenant::{M365AppCredentials, Msp, Tenant, TokenHash};
+use crate::ticket::{Delivery, TicketNote, TicketRef, TicketState};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -40,14 +42,30 @@ pub trait ConfigStore: Send + Sync {
     async fn list_tenants(&self, msp_id: &MspId) -> Result<Vec<Tenant>, StoreError>;
     /// Every tenant of every MSP (the scheduler's view; never exposed through the API).
     async fn list_all_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
-    async fn put_connectwise_settings(&self, msp_id: &MspId, settings: &ConnectWiseSettings) -> Result<(), StoreError>;
-    async fn get_connectwise_settings(&self, msp_id: &MspId) -> Result<Option<ConnectWiseSettings>, StoreError>;
+}
+
+/// An MSP's destinations. Every key starts with the MSP id.
+#[async_trait]
+pub trait DestinationStore: Send + Sync {
+    /// Creates or replaces a destination.
+    async fn put_destination(&self, destination: &Destination) -> Result<(), StoreError>;
+    async fn get_destination(&self, msp_id: &MspId, id: &DestinationId) -> Result<Option<Destination>, StoreError>;
+    /// Every destination of the MSP, by id.
+    async fn list_destinations(&self, msp_id: &MspId) -> Result<Vec<Destination>, StoreError>;
+    /// `false` when there was nothing to delete.
+    async fn delete_destination(&self, msp_id: &MspId, id: &DestinationId) -> Result<bool, StoreError>;
+    /// Every destination of every MSP (the status read-back's view; never exposed through the API).
+    async fn list_all_destinations(&self) -> Result<Vec<Destination>, StoreError>;
 }
 
 /// A change to some attributes of a tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TenantChange {
-    ConnectWiseCompany(i64),
+    /// Links the tenant to a company of a destination (`None`: removes the link).
+    CompanyLink {
+        destination: DestinationId,
+        company: Option<String>,
+    },
     M365CredentialsSet,
     /// The streams, and `webhook_registered = false` so new content types get the webhook.
     Streams(Option<Vec<AuditStream>>),
@@ -66,7 +84,13 @@ impl TenantChange {
     /// Applies the change to an in-memory tenant.
     pub fn apply(&self, tenant: &mut Tenant) {
         match self {
-            Self::ConnectWiseCompany(id) => tenant.connectwise_company_id = Some(*id),
+            Self::CompanyLink { destination, company } => {
+                tenant.legacy_connectwise_company_id = None;
+                match company {
+                    Some(company) => tenant.company_links.insert(destination.clone(), company.clone()),
+                    None => tenant.company_links.remove(destination),
+                };
+            }
             Self::M365CredentialsSet => tenant.m365_credentials_set = true,
             Self::Streams(streams) => {
                 tenant.streams.clone_from(streams);
@@ -226,13 +250,20 @@ pub trait AlertStore: Send + Sync {
     async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError>;
     /// Lists an MSP's alerts, `limit` at a time.
     async fn list_alerts(&self, msp_id: &MspId, limit: usize, after: Option<&str>) -> Result<AlertPage, StoreError>;
-    async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: Destination) -> Result<Option<Delivery>, StoreError>;
+    async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: &DestinationId) -> Result<Option<Delivery>, StoreError>;
+    /// Every delivery of the alert (one per destination it went to).
+    async fn list_deliveries(&self, msp_id: &MspId, alert_id: &AlertId) -> Result<Vec<Delivery>, StoreError>;
+    /// The alerts whose current ticket in `destination` is open as far as Vigil knows (an index
+    /// kept by [`AlertStore::save_delivery`]; an entry may be stale, never missing).
+    async fn list_open_tickets(&self, msp_id: &MspId, destination: &DestinationId) -> Result<Vec<(AlertId, TicketRef)>, StoreError>;
+    /// The deliveries held because the tenant had no company link in `destination`.
+    async fn list_held_deliveries(&self, msp_id: &MspId, destination: &DestinationId) -> Result<Vec<AlertId>, StoreError>;
     /// Takes one of the `limit` tickets a policy may open for a tenant on `day` (UTC) for this
     /// alert. `true` when the alert holds a place (taking it again is a no-op), `false` when the
     /// day's places are all held by other alerts.
     async fn take_daily_ticket(&self, alert: &Alert, day: chrono::NaiveDate, limit: u32) -> Result<bool, StoreError>;
     /// Writes `delivery` only if the stored version is `delivery.version - 1` (absent for 1);
-    /// otherwise [`StoreError::Conflict`].
+    /// otherwise [`StoreError::Conflict`]. Keeps the open-ticket and held indexes in step.
     async fn save_delivery(&self, delivery: &Delivery) -> Result<(), StoreError>;
 }
 
@@ -247,9 +278,16 @@ impl SecretName {
         Self(format!("{msp_id}/tenants/{tenant_id}/m365"))
     }
 
-    /// The MSP's ConnectWise API keys.
+    /// The credentials of one of the MSP's destinations.
     #[must_use]
-    pub fn connectwise(msp_id: &MspId) -> Self {
+    pub fn destination(msp_id: &MspId, destination: &DestinationId) -> Self {
+        Self(format!("{msp_id}/destinations/{destination}"))
+    }
+
+    /// Where the ConnectWise keys lived before destinations were data (read once, to carry
+    /// them over to the destination `connectwise`).
+    #[must_use]
+    pub fn legacy_connectwise(msp_id: &MspId) -> Self {
         Self(format!("{msp_id}/psa/connectwise"))
     }
 
@@ -312,33 +350,127 @@ pub trait AuditSource: Send + Sync {
     ) -> Result<String, SourceError>;
 }
 
-/// A PSA that holds tickets for alerts.
-#[async_trait]
-pub trait TicketSink: Send + Sync {
-    /// The ticket already created for this alert, if any (found by the reference it carries).
-    async fn find_ticket(&self, alert: &Alert) -> Result<Option<TicketRef>, SinkError>;
-    /// Creates the alert's ticket under the given PSA company.
-    async fn create_ticket(&self, alert: &Alert, company_id: i64) -> Result<TicketRef, SinkError>;
-    async fn add_note(&self, ticket: &TicketRef, note: &TicketNote) -> Result<(), SinkError>;
-    /// Whether the ticket has a note containing `marker`.
-    async fn has_note(&self, ticket: &TicketRef, marker: &str) -> Result<bool, SinkError>;
+/// A new ticket: its rendered content and where it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTicket {
+    pub content: RenderedTicket,
+    /// The reference the ticket carries so it can be found again ([`crate::ticket::external_reference`]).
+    pub reference: String,
+    /// The PSA company (its id, as text).
+    pub company: String,
+    /// The board or queue (its id, as text); `None`: the PSA's default.
+    pub place: Option<String>,
+    /// The priority (its id, as text); `None`: the PSA's default.
+    pub priority: Option<String>,
 }
 
-/// Why no ticket sink could be built for an MSP.
+/// Something the config API can look up in a PSA, so an MSP maps tenants and routes without
+/// opening the PSA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Companies whose name or identifier contains `search` (all when `None`), active ones.
+    Companies {
+        search: Option<String>,
+    },
+    /// Boards (ConnectWise) or queues (Autotask).
+    Places,
+    Priorities,
+    /// Ticket statuses, of one board where statuses are per board.
+    Statuses {
+        place: Option<String>,
+    },
+    /// Contacts of a company, optionally only the one with this e-mail address.
+    Contacts {
+        company: String,
+        email: Option<String>,
+    },
+}
+
+/// One answer of a [`Lookup`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookupItem {
+    /// The id to put in a destination's settings or a company link.
+    pub id: String,
+    pub name: String,
+    /// For statuses: whether the status closes (completes) a ticket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closes: Option<bool>,
+    /// For contacts: the e-mail address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Whether the PSA marks it as its default.
+    #[serde(default)]
+    pub default: bool,
+}
+
+/// A PSA that keeps tickets for alerts. Ticket and company references are strings; every
+/// connector maps them to its own ids.
+#[async_trait]
+pub trait TicketSystem: Send + Sync {
+    /// The ticket carrying `reference`, if one exists (found after a lost response).
+    async fn find_ticket(&self, reference: &str) -> Result<Option<TicketRef>, SinkError>;
+    /// Creates a ticket. Links it to the company contact whose e-mail address is the content's
+    /// affected user, when there is one, else to the company's default contact.
+    async fn create_ticket(&self, ticket: &NewTicket) -> Result<TicketRef, SinkError>;
+    /// Adds a note. [`SinkError::Gone`] when the ticket was deleted or merged away.
+    async fn add_note(&self, ticket: &TicketRef, note: &TicketNote) -> Result<(), SinkError>;
+    /// Whether the ticket has a note containing `marker`. [`SinkError::Gone`] as above.
+    async fn has_note(&self, ticket: &TicketRef, marker: &str) -> Result<bool, SinkError>;
+    /// Closes (completes) the ticket with `status` (`None`: the first closing status of its
+    /// board or queue) and a resolution text where the PSA has one. Closing a closed ticket
+    /// succeeds; [`SinkError::Gone`] when the ticket is gone.
+    async fn close_ticket(&self, ticket: &TicketRef, status: Option<&str>, resolution: &str) -> Result<(), SinkError>;
+    /// The state of each ticket, in as few requests as the PSA allows (a ticket the PSA does
+    /// not know any more is [`TicketState::Gone`]).
+    async fn ticket_states(&self, tickets: &[TicketRef]) -> Result<Vec<(TicketRef, TicketState)>, SinkError>;
+    /// Looks something up for the config API.
+    async fn lookup(&self, what: &Lookup) -> Result<Vec<LookupItem>, SinkError>;
+    /// Checks the credentials and that the destination's places, priorities and statuses
+    /// exist, creating nothing. Returns each problem found (empty: all is well).
+    async fn check(&self, destination: &Destination) -> Result<Vec<String>, SinkError>;
+}
+
+/// Why no ticket system could be built for a destination.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkSetupError {
-    #[error("the MSP has not configured {0}")]
-    NotConfigured(&'static str),
+    #[error("the destination is not usable: {0}")]
+    NotConfigured(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
     Secret(#[from] SecretError),
 }
 
-/// Builds an MSP's ticket sink from its settings and credentials.
+/// Builds the ticket system of one destination from its settings and stored credentials.
 #[async_trait]
-pub trait TicketSinkProvider: Send + Sync {
-    async fn sink_for(&self, msp_id: &MspId, destination: Destination) -> Result<Arc<dyn TicketSink>, SinkSetupError>;
+pub trait TicketSystemProvider: Send + Sync {
+    async fn system_for(&self, destination: &Destination) -> Result<Arc<dyn TicketSystem>, SinkSetupError>;
+}
+
+/// What taking from a request budget gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetGrant {
+    Granted,
+    /// The share is used up; the oldest counted requests leave the rolling hour after this.
+    Exhausted {
+        retry_after: std::time::Duration,
+    },
+}
+
+/// Counts a destination's requests over a rolling hour, so Vigil keeps within the share of a
+/// PSA's allowance the MSP gave it.
+#[async_trait]
+pub trait RequestBudget: Send + Sync {
+    /// Takes `requests` from the destination's hourly share of `per_hour`, or says how long
+    /// to wait. Never grants more than `per_hour` in any rolling hour.
+    async fn take(
+        &self,
+        msp_id: &MspId,
+        destination: &DestinationId,
+        requests: u32,
+        per_hour: u32,
+        now: DateTime<Utc>,
+    ) -> Result<BudgetGrant, StoreError>;
 }
 
 /// Where Microsoft should send webhook notifications for a subscription.
@@ -450,4 +582,50 @@ pub trait PolicyStore: Send + Sync {
     async fn list_suppressions(&self, msp_id: &MspId) -> Result<Vec<Suppression>, StoreError>;
     /// `false` when there was nothing to delete.
     async fn delete_suppression(&self, msp_id: &MspId, id: &str) -> Result<bool, StoreError>;
+}
+
+/// What a connector asks before every request to a destination: one request from the
+/// destination's hourly share, if it has one. Refused, the connector fails the call with
+/// [`SinkError::Throttled`] carrying how long to wait, and the dispatcher delays the message.
+#[derive(Clone)]
+pub struct RequestGate {
+    budget: Option<(Arc<dyn RequestBudget>, MspId, DestinationId, u32)>,
+    clock: Arc<dyn crate::clock::Clock>,
+}
+
+impl std::fmt::Debug for RequestGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestGate").field("per_hour", &self.budget.as_ref().map(|b| b.3)).finish_non_exhaustive()
+    }
+}
+
+impl RequestGate {
+    /// A gate that admits every request (no share configured).
+    #[must_use]
+    pub fn open() -> Self {
+        Self { budget: None, clock: Arc::new(crate::clock::SystemClock) }
+    }
+
+    /// The gate of `destination`: its `requests_per_hour` share, counted in `budget`.
+    #[must_use]
+    pub fn for_destination(destination: &Destination, budget: Arc<dyn RequestBudget>, clock: Arc<dyn crate::clock::Clock>) -> Self {
+        Self {
+            budget: destination.requests_per_hour.map(|limit| (budget, destination.msp_id.clone(), destination.id.clone(), limit)),
+            clock,
+        }
+    }
+
+    /// Takes one request from the share.
+    ///
+    /// # Errors
+    /// [`SinkError::Throttled`] when the share is used up; [`SinkError::Unavailable`] when the
+    /// budget cannot be read (the request is not made).
+    pub async fn admit(&self) -> Result<(), SinkError> {
+        let Some((budget, msp_id, destination, per_hour)) = &self.budget else { return Ok(()) };
+        match budget.take(msp_id, destination, 1, *per_hour, self.clock.now()).await {
+            Ok(BudgetGrant::Granted) => Ok(()),
+            Ok(BudgetGrant::Exhausted { retry_after }) => Err(SinkError::Throttled { retry_after: Some(retry_after) }),
+            Err(error) => Err(SinkError::Unavailable(format!("request budget: {error}"))),
+        }
+    }
 }

@@ -53,7 +53,7 @@ mod tests {
     #[tokio::test]
     async fn reads_are_served_from_cache_until_the_ttl_passes() {
         let inner = Arc::new(MemorySecretStore::default());
-        let name = SecretName::connectwise(&MspId::parse("acme").unwrap());
+        let name = SecretName::destination(&MspId::parse("acme").unwrap(), &crate::ids::DestinationId::parse("psa").unwrap());
         inner.put_secret(&name, &SecretString::new("v1")).await.unwrap();
         let cache = CachingSecretStore::new(inner.clone(), Duration::from_secs(300));
         assert_eq!(cache.get_secret(&name).await.unwrap(), Some(SecretString::new("v1")));

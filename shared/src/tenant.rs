@@ -63,9 +63,14 @@ pub struct Tenant {
     /// Emergency-access accounts that should never sign in in normal times (lowercase UPNs).
     #[serde(default)]
     pub break_glass_accounts: Vec<String>,
-    /// The ConnectWise company this tenant's tickets are filed under.
-    #[serde(default)]
-    pub connectwise_company_id: Option<i64>,
+    /// The company this tenant's tickets are filed under, per destination (the PSA's company
+    /// id, as text).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub company_links: std::collections::BTreeMap<crate::ids::DestinationId, String>,
+    /// The ConnectWise company of a tenant stored before destinations were data; it counts as
+    /// the link to the destination `connectwise` until a link is set.
+    #[serde(default, rename = "connectwise_company_id", skip_serializing_if = "Option::is_none")]
+    pub legacy_connectwise_company_id: Option<i64>,
     /// Whether Microsoft app credentials were stored for the tenant (the values never are here).
     #[serde(default)]
     pub m365_credentials_set: bool,
@@ -82,36 +87,45 @@ pub struct Tenant {
     pub created_at: DateTime<Utc>,
 }
 
-/// The MSP's non-secret ConnectWise Manage settings.
+/// The MSP's ConnectWise Manage settings as stored before destinations were data; read once
+/// to carry them over to the destination `connectwise`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConnectWiseSettings {
-    /// API root, e.g. `https://api-na.myconnectwise.net/v4_6_release/apis/3.0`.
+pub struct LegacyConnectWiseSettings {
     pub api_root: String,
-    /// Service board for Vigil tickets.
     pub board_id: Option<i64>,
-    /// Priority ids per alert severity; a missing entry leaves the board default.
     #[serde(default)]
-    pub priorities: PriorityMap,
+    pub priorities: LegacyPriorityMap,
 }
 
-/// ConnectWise priority ids by alert severity.
+/// ConnectWise priority ids by alert severity, as stored before destinations were data.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PriorityMap {
+pub struct LegacyPriorityMap {
     pub high: Option<i64>,
     pub medium: Option<i64>,
     pub low: Option<i64>,
     pub informational: Option<i64>,
 }
 
-/// The MSP's ConnectWise API member keys. Stored only in the secret store.
+/// ConnectWise API member keys as stored before destinations were data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConnectWiseCredentials {
-    /// Login company id (the `{company}` in `company+publicKey`).
+pub struct LegacyConnectWiseCredentials {
     pub company_id: String,
     pub public_key: String,
     pub private_key: SecretString,
-    /// The integration's registered `clientId` GUID.
     pub client_id: String,
+}
+
+impl Tenant {
+    /// The tenant's company in `destination`, if linked.
+    #[must_use]
+    pub fn company_link(&self, destination: &crate::ids::DestinationId) -> Option<String> {
+        self.company_links.get(destination).cloned().or_else(|| {
+            (destination.as_str() == crate::destination::LEGACY_DESTINATION_ID)
+                .then_some(self.legacy_connectwise_company_id)
+                .flatten()
+                .map(|id| id.to_string())
+        })
+    }
 }
 
 /// Microsoft Entra app credentials that reach one customer tenant. Stored only in the secret store.

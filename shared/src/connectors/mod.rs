@@ -1,6 +1,6 @@
 //! HTTP connectors: the production adapters of [`crate::ports::AuditSource`] (the Office 365
-//! Management Activity API, [`m365`]) and [`crate::ports::TicketSink`] (ConnectWise Manage,
-//! [`connectwise`]).
+//! Management Activity API, [`m365`]) and [`crate::ports::TicketSystem`] (ConnectWise Manage,
+//! [`connectwise`]; Autotask, [`autotask`]), built per destination by [`psa::PsaProvider`].
 //!
 //! Both classify every failure once, where it happens, into the port's error type
 //! ([`crate::error::SourceError`], [`crate::error::SinkError`]): throttling keeps the server's
@@ -10,11 +10,13 @@
 //! Every address an MSP configures is checked by [`destination_url`] when saved, when a client
 //! is built, and at connection time.
 
+pub mod autotask;
 pub mod connectwise;
 pub mod destination_url;
 pub mod graph;
 pub(crate) mod identity;
 pub mod m365;
+pub mod psa;
 
 use chrono::{DateTime, Utc};
 use std::time::Duration;

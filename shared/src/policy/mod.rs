@@ -329,6 +329,7 @@ impl CompiledPolicy {
                 mode: self.definition.mode,
                 description: self.definition.description.clone(),
                 daily_limit: self.definition.notification.daily_limit,
+                destinations: self.definition.notification.destinations.clone(),
                 ..AlertDetail::default()
             },
             triage: Triage::default(),

@@ -6,8 +6,7 @@
 use super::condition::Condition;
 use super::field::FieldPath;
 use crate::alert::{Category, PolicyMode, Severity};
-use crate::ids::{PolicyId, TenantId};
-use crate::ticket::Destination;
+use crate::ids::{DestinationId, PolicyId, TenantId};
 use serde::{Deserialize, Serialize};
 
 fn yes() -> bool {
@@ -187,26 +186,27 @@ pub struct Passthrough {
 }
 
 /// Where alerts go and how many tickets a day a policy may open per tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Notification {
-    #[serde(default = "Notification::default_destinations")]
-    pub destinations: Vec<Destination>,
+    /// The MSP's destinations this policy's alerts go to, each subject to its own routing;
+    /// empty (the default): every ticketing destination whose routing accepts the alert.
+    /// The legacy value `connect_wise` (a PSA, before destinations were data) means the default.
+    #[serde(default, deserialize_with = "destination_choice", skip_serializing_if = "Vec::is_empty")]
+    pub destinations: Vec<DestinationId>,
     /// At most this many new tickets per tenant per UTC day; `None`: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daily_limit: Option<u32>,
 }
 
-impl Notification {
-    fn default_destinations() -> Vec<Destination> {
-        vec![Destination::ConnectWise]
-    }
-}
-
-impl Default for Notification {
-    fn default() -> Self {
-        Self { destinations: Self::default_destinations(), daily_limit: None }
-    }
+/// Reads `notification.destinations`: destination ids, with the legacy `connect_wise` dropped.
+fn destination_choice<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<DestinationId>, D::Error> {
+    let names: Vec<String> = Vec::deserialize(deserializer)?;
+    names
+        .into_iter()
+        .filter(|name| name != "connect_wise")
+        .map(|name| DestinationId::parse(&name).map_err(serde::de::Error::custom))
+        .collect()
 }
 
 impl PolicyDefinition {
@@ -258,9 +258,6 @@ impl PolicyDefinition {
             && let Err(e) = super::Template::parse(title)
         {
             problems.push(format!("title: {e}"));
-        }
-        if self.notification.destinations.is_empty() {
-            problems.push("notification.destinations: name at least one destination".to_owned());
         }
         if problems.is_empty() { Ok(()) } else { Err(problems) }
     }

@@ -6,12 +6,13 @@ use crate::alert::Alert;
 use crate::clock::Clock;
 use crate::error::{SecretError, StoreError};
 use crate::ids::AuditStream;
+use crate::ids::DestinationId;
 use crate::ids::{AlertId, MspId, TenantId};
 use crate::limits::{self, LimitError};
 use crate::ports::{AlertPage, AlertStore, ConfigStore, IngestStateStore, SecretName, SecretStore, StreamKey, StreamState, TenantChange};
 use crate::secret::SecretString;
-use crate::tenant::{ApiToken, ConnectWiseCredentials, ConnectWiseSettings, M365AppCredentials, Msp, Tenant};
-use crate::ticket::{Delivery, Destination};
+use crate::tenant::{ApiToken, M365AppCredentials, Msp, Tenant};
+use crate::ticket::Delivery;
 use std::sync::Arc;
 
 /// Why a configuration request failed. Each variant maps to one HTTP status in the API.
@@ -166,7 +167,8 @@ impl AdminService {
             name: name.to_owned(),
             domains,
             break_glass_accounts: Vec::new(),
-            connectwise_company_id: None,
+            company_links: std::collections::BTreeMap::new(),
+            legacy_connectwise_company_id: None,
             m365_credentials_set: false,
             webhook_auth_hash: None,
             webhook_registered: false,
@@ -220,58 +222,25 @@ impl AdminService {
         Ok(())
     }
 
-    /// Connects the MSP's ConnectWise Manage: settings in the config store, keys in the secret store.
-    /// `policy` decides which `api_root` addresses are acceptable (strict everywhere but the
-    /// local stack; see [`crate::connectors::destination_url`]).
+    /// Links a tenant to the company its tickets go to in one destination (`None`: unlinks it).
     ///
     /// # Errors
-    /// Invalid for a refused or malformed URL (the message starts with `api_root: `) or blank keys.
-    pub async fn set_connectwise(
+    /// NotFound for an unknown tenant, Invalid for a blank or over-long company reference.
+    pub async fn link_company(
         &self,
         msp_id: &MspId,
-        settings: ConnectWiseSettings,
-        credentials: ConnectWiseCredentials,
-        policy: crate::connectors::destination_url::DestinationPolicy,
-    ) -> Result<(), AdminError> {
-        let root = settings.api_root.trim().trim_end_matches('/');
-        if let Err(refused) = policy.validate(root) {
-            return Err(AdminError::Invalid(format!("api_root: {refused}")));
+        tenant_id: &TenantId,
+        destination: &DestinationId,
+        company: Option<String>,
+    ) -> Result<Tenant, AdminError> {
+        let company = company.map(|c| c.trim().to_owned());
+        if let Some(company) = &company {
+            if company.is_empty() {
+                return Err(AdminError::Invalid("company: must not be blank (null unlinks the tenant)".into()));
+            }
+            limits::chars("company", company, limits::PSA_REFERENCE_CHARS)?;
         }
-        if !root.contains("/apis/3.0") {
-            return Err(AdminError::Invalid(
-                "api_root: must end in /apis/3.0, e.g. https://api-na.myconnectwise.net/v4_6_release/apis/3.0".into(),
-            ));
-        }
-        if [&credentials.company_id, &credentials.public_key, &credentials.client_id].iter().any(|v| v.trim().is_empty())
-            || credentials.private_key.is_blank()
-        {
-            return Err(AdminError::Invalid("company_id, public_key, private_key and client_id are required".into()));
-        }
-        crate::limits::connectwise_credentials(&credentials)?;
-        let settings = ConnectWiseSettings { api_root: root.to_owned(), ..settings };
-        let value = serde_json::to_string(&credentials).map_err(|e| AdminError::Invalid(e.to_string()))?;
-        self.secrets.put_secret(&SecretName::connectwise(msp_id), &SecretString::new(value)).await?;
-        self.config.put_connectwise_settings(msp_id, &settings).await?;
-        Ok(())
-    }
-
-    /// The MSP's ConnectWise settings (never the keys).
-    ///
-    /// # Errors
-    /// NotFound when not configured.
-    pub async fn connectwise(&self, msp_id: &MspId) -> Result<ConnectWiseSettings, AdminError> {
-        self.config.get_connectwise_settings(msp_id).await?.ok_or_else(|| AdminError::NotFound("ConnectWise settings".into()))
-    }
-
-    /// Maps a tenant to the ConnectWise company its tickets go to.
-    ///
-    /// # Errors
-    /// NotFound for an unknown tenant, Invalid for a non-positive id.
-    pub async fn map_connectwise_company(&self, msp_id: &MspId, tenant_id: &TenantId, company_id: i64) -> Result<Tenant, AdminError> {
-        if company_id <= 0 {
-            return Err(AdminError::Invalid("company_id must be a positive ConnectWise company id".into()));
-        }
-        self.changed(msp_id, tenant_id, TenantChange::ConnectWiseCompany(company_id)).await
+        self.changed(msp_id, tenant_id, TenantChange::CompanyLink { destination: destination.clone(), company }).await
     }
 
     /// Changes some attributes of a tenant, leaving the rest as stored.
@@ -329,7 +298,7 @@ impl AdminService {
     /// NotFound when the MSP has no such alert.
     pub async fn alert(&self, msp_id: &MspId, alert_id: &AlertId) -> Result<AlertDetail, AdminError> {
         let alert = self.alerts.get_alert(msp_id, alert_id).await?.ok_or_else(|| AdminError::NotFound(format!("alert {alert_id}")))?;
-        let deliveries = self.alerts.get_delivery(msp_id, alert_id, Destination::ConnectWise).await?.into_iter().collect();
+        let deliveries = self.alerts.list_deliveries(msp_id, alert_id).await?;
         Ok(AlertDetail { alert, deliveries })
     }
 }
@@ -412,8 +381,12 @@ mod tests {
         service.register_tenant(&acme, tenant_id(), "Contoso", vec!["contoso.com".into()]).await.unwrap();
         assert!(matches!(service.register_tenant(&acme, tenant_id(), "Contoso", vec![]).await, Err(AdminError::Conflict(_))));
         assert!(matches!(service.tenant(&other, &tenant_id()).await, Err(AdminError::NotFound(_))));
-        assert!(matches!(service.map_connectwise_company(&other, &tenant_id(), 250).await, Err(AdminError::NotFound(_))));
-        assert_eq!(service.map_connectwise_company(&acme, &tenant_id(), 250).await.unwrap().connectwise_company_id, Some(250));
+        let psa = DestinationId::parse("psa").unwrap();
+        assert!(matches!(service.link_company(&other, &tenant_id(), &psa, Some("250".into())).await, Err(AdminError::NotFound(_))));
+        assert_eq!(
+            service.link_company(&acme, &tenant_id(), &psa, Some("250".into())).await.unwrap().company_link(&psa).as_deref(),
+            Some("250")
+        );
     }
 
     #[tokio::test]

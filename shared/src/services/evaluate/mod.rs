@@ -438,7 +438,7 @@ impl EvaluateService {
             .iter()
             .filter(|alert| alert.detail.mode == PolicyMode::Active && !held_back.contains(&alert.id))
             .map(|alert| {
-                serde_json::to_string(&AlertChangedMessage { msp_id: alert.msp_id.clone(), alert_id: alert.id.clone() })
+                serde_json::to_string(&AlertChangedMessage::fan_out(alert.msp_id.clone(), alert.id.clone()))
                     .unwrap_or_else(|_| unreachable!("messages always serialise"))
             })
             .collect();

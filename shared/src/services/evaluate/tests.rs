@@ -478,9 +478,22 @@ impl AlertStore for RefusesOneAlert {
         &self,
         msp_id: &MspId,
         alert_id: &AlertId,
-        destination: crate::ticket::Destination,
+        destination: &crate::ids::DestinationId,
     ) -> Result<Option<crate::ticket::Delivery>, StoreError> {
         self.inner.get_delivery(msp_id, alert_id, destination).await
+    }
+    async fn list_deliveries(&self, msp_id: &MspId, alert_id: &AlertId) -> Result<Vec<crate::ticket::Delivery>, StoreError> {
+        self.inner.list_deliveries(msp_id, alert_id).await
+    }
+    async fn list_open_tickets(
+        &self,
+        msp_id: &MspId,
+        destination: &crate::ids::DestinationId,
+    ) -> Result<Vec<(AlertId, crate::ticket::TicketRef)>, StoreError> {
+        self.inner.list_open_tickets(msp_id, destination).await
+    }
+    async fn list_held_deliveries(&self, msp_id: &MspId, destination: &crate::ids::DestinationId) -> Result<Vec<AlertId>, StoreError> {
+        self.inner.list_held_deliveries(msp_id, destination).await
     }
     async fn take_daily_ticket(&self, alert: &Alert, day: chrono::NaiveDate, limit: u32) -> Result<bool, StoreError> {
         self.inner.take_daily_ticket(alert, day, limit).await

@@ -1,23 +1,27 @@
 //! In-memory adapters for every port, for fast unit tests. They implement the same semantics
 //! as the AWS adapters (conditional writes, leases, idempotent hits) and pass the same contract
-//! suites; they are never the only proof.
+//! suites; they are never the only proof. The in-memory PSA is in [`tickets`].
+
+mod tickets;
+pub use tickets::*;
 
 use crate::alert::{Alert, AlertHits};
-use crate::error::{QueueError, SecretError, SinkError, SourceError, StoreError};
-use crate::ids::{AlertId, ContentType, MspId, PolicyId, RecordId, TenantId};
+use crate::destination::Destination;
+use crate::error::{QueueError, SecretError, SourceError, StoreError};
+use crate::ids::{AlertId, ContentType, DestinationId, MspId, PolicyId, RecordId, TenantId};
 use crate::policy::trigger::TriggerState;
 use crate::ports::{
-    AlertPage, AlertStore, AuditSource, ClaimOutcome, ConfigStore, ContentBlob, IngestStateStore, MessageQueue, PolicyStore, SecretName,
-    SecretStore, SecurityAlertSource, SinkSetupError, StoredPolicy, StreamKey, StreamState, SubscriptionManager, Suppression, TenantChange,
-    TicketSink, TicketSinkProvider, TimeWindow, TriggerKey, TriggerStateStore, WebhookRegistration,
+    AlertPage, AlertStore, AuditSource, ClaimOutcome, ConfigStore, ContentBlob, DestinationStore, IngestStateStore, MessageQueue,
+    PolicyStore, SecretName, SecretStore, SecurityAlertSource, StoredPolicy, StreamKey, StreamState, SubscriptionManager, Suppression,
+    TenantChange, TimeWindow, TriggerKey, TriggerStateStore, WebhookRegistration,
 };
 use crate::secret::SecretString;
-use crate::tenant::{ConnectWiseSettings, M365AppCredentials, Msp, Tenant, TokenHash};
-use crate::ticket::{Delivery, Destination, TicketNote, TicketRef, external_reference};
+use crate::tenant::{M365AppCredentials, Msp, Tenant, TokenHash};
+use crate::ticket::{Delivery, TicketRef};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -32,7 +36,7 @@ pub struct MemoryConfigStore {
     msps: Mutex<HashMap<MspId, Msp>>,
     tokens: Mutex<HashSet<(MspId, TokenHash)>>,
     tenants: Mutex<BTreeMap<(MspId, TenantId), Tenant>>,
-    connectwise: Mutex<HashMap<MspId, ConnectWiseSettings>>,
+    destinations: Mutex<BTreeMap<(MspId, DestinationId), Destination>>,
 }
 
 #[async_trait]
@@ -87,12 +91,25 @@ impl ConfigStore for MemoryConfigStore {
     async fn list_all_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         Ok(lock(&self.tenants).values().cloned().collect())
     }
-    async fn put_connectwise_settings(&self, msp_id: &MspId, settings: &ConnectWiseSettings) -> Result<(), StoreError> {
-        lock(&self.connectwise).insert(msp_id.clone(), settings.clone());
+}
+
+#[async_trait]
+impl DestinationStore for MemoryConfigStore {
+    async fn put_destination(&self, destination: &Destination) -> Result<(), StoreError> {
+        lock(&self.destinations).insert((destination.msp_id.clone(), destination.id.clone()), destination.clone());
         Ok(())
     }
-    async fn get_connectwise_settings(&self, msp_id: &MspId) -> Result<Option<ConnectWiseSettings>, StoreError> {
-        Ok(lock(&self.connectwise).get(msp_id).cloned())
+    async fn get_destination(&self, msp_id: &MspId, id: &DestinationId) -> Result<Option<Destination>, StoreError> {
+        Ok(lock(&self.destinations).get(&(msp_id.clone(), id.clone())).cloned())
+    }
+    async fn list_destinations(&self, msp_id: &MspId) -> Result<Vec<Destination>, StoreError> {
+        Ok(lock(&self.destinations).values().filter(|d| &d.msp_id == msp_id).cloned().collect())
+    }
+    async fn delete_destination(&self, msp_id: &MspId, id: &DestinationId) -> Result<bool, StoreError> {
+        Ok(lock(&self.destinations).remove(&(msp_id.clone(), id.clone())).is_some())
+    }
+    async fn list_all_destinations(&self) -> Result<Vec<Destination>, StoreError> {
+        Ok(lock(&self.destinations).values().cloned().collect())
     }
 }
 
@@ -165,7 +182,7 @@ impl IngestStateStore for MemoryIngestState {
 pub struct MemoryAlertStore {
     alerts: Mutex<BTreeMap<(MspId, AlertId), Alert>>,
     counted: Mutex<HashSet<(MspId, AlertId, RecordId)>>,
-    deliveries: Mutex<HashMap<(MspId, AlertId, Destination), Delivery>>,
+    deliveries: Mutex<BTreeMap<(MspId, AlertId, DestinationId), Delivery>>,
     daily: Mutex<HashMap<DailyKey, HashSet<AlertId>>>,
 }
 
@@ -238,12 +255,29 @@ impl AlertStore for MemoryAlertStore {
         }
         Ok(false)
     }
-    async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: Destination) -> Result<Option<Delivery>, StoreError> {
-        Ok(lock(&self.deliveries).get(&(msp_id.clone(), alert_id.clone(), destination)).cloned())
+    async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: &DestinationId) -> Result<Option<Delivery>, StoreError> {
+        Ok(lock(&self.deliveries).get(&(msp_id.clone(), alert_id.clone(), destination.clone())).cloned())
+    }
+    async fn list_deliveries(&self, msp_id: &MspId, alert_id: &AlertId) -> Result<Vec<Delivery>, StoreError> {
+        Ok(lock(&self.deliveries).values().filter(|d| &d.msp_id == msp_id && &d.alert_id == alert_id).cloned().collect())
+    }
+    async fn list_open_tickets(&self, msp_id: &MspId, destination: &DestinationId) -> Result<Vec<(AlertId, TicketRef)>, StoreError> {
+        Ok(lock(&self.deliveries)
+            .values()
+            .filter(|d| &d.msp_id == msp_id && &d.destination == destination && d.has_open_ticket())
+            .filter_map(|d| d.ticket.clone().map(|t| (d.alert_id.clone(), t)))
+            .collect())
+    }
+    async fn list_held_deliveries(&self, msp_id: &MspId, destination: &DestinationId) -> Result<Vec<AlertId>, StoreError> {
+        Ok(lock(&self.deliveries)
+            .values()
+            .filter(|d| &d.msp_id == msp_id && &d.destination == destination && d.held_unlinked)
+            .map(|d| d.alert_id.clone())
+            .collect())
     }
     async fn save_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
         let mut deliveries = lock(&self.deliveries);
-        let key = (delivery.msp_id.clone(), delivery.alert_id.clone(), delivery.destination);
+        let key = (delivery.msp_id.clone(), delivery.alert_id.clone(), delivery.destination.clone());
         let stored_version = deliveries.get(&key).map_or(0, |d| d.version);
         if delivery.version != stored_version + 1 {
             return Err(StoreError::Conflict { what: format!("delivery {}", delivery.alert_id) });
@@ -416,80 +450,6 @@ impl SubscriptionManager for MemoryAuditSource {
             lock(&self.registrations).push((content_type, webhook.address.clone(), webhook.auth_id.expose().to_owned()));
         }
         Ok(())
-    }
-}
-
-/// A ticket held by [`MemoryTicketSink`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemoryTicket {
-    pub id: i64,
-    pub company_id: i64,
-    pub external_reference: String,
-    pub summary: String,
-    pub notes: Vec<String>,
-}
-
-/// [`TicketSink`] in memory, with one-shot failure injection.
-#[derive(Debug, Default)]
-pub struct MemoryTicketSink {
-    tickets: Mutex<Vec<MemoryTicket>>,
-    fail_next_create: Mutex<Option<SinkError>>,
-}
-
-impl MemoryTicketSink {
-    /// Every ticket.
-    pub fn tickets(&self) -> Vec<MemoryTicket> {
-        lock(&self.tickets).clone()
-    }
-    /// Makes the next create fail with `error` (before creating anything).
-    pub fn fail_next_create(&self, error: SinkError) {
-        *lock(&self.fail_next_create) = Some(error);
-    }
-}
-
-#[async_trait]
-impl TicketSink for MemoryTicketSink {
-    async fn find_ticket(&self, alert: &Alert) -> Result<Option<TicketRef>, SinkError> {
-        let reference = external_reference(&alert.id);
-        Ok(lock(&self.tickets).iter().find(|t| t.external_reference == reference).map(|t| TicketRef { id: t.id }))
-    }
-    async fn create_ticket(&self, alert: &Alert, company_id: i64) -> Result<TicketRef, SinkError> {
-        if let Some(error) = lock(&self.fail_next_create).take() {
-            return Err(error);
-        }
-        let mut tickets = lock(&self.tickets);
-        let id = 1000 + tickets.len() as i64 + 1;
-        tickets.push(MemoryTicket {
-            id,
-            company_id,
-            external_reference: external_reference(&alert.id),
-            summary: alert.title.clone(),
-            notes: Vec::new(),
-        });
-        Ok(TicketRef { id })
-    }
-    async fn add_note(&self, ticket: &TicketRef, note: &TicketNote) -> Result<(), SinkError> {
-        let mut tickets = lock(&self.tickets);
-        let found =
-            tickets.iter_mut().find(|t| t.id == ticket.id).ok_or_else(|| SinkError::Rejected(format!("ticket {} not found", ticket.id)))?;
-        found.notes.push(note.text.clone());
-        Ok(())
-    }
-    async fn has_note(&self, ticket: &TicketRef, marker: &str) -> Result<bool, SinkError> {
-        Ok(lock(&self.tickets).iter().any(|t| t.id == ticket.id && t.notes.iter().any(|n| n.contains(marker))))
-    }
-}
-
-/// [`TicketSinkProvider`] that hands out one shared in-memory sink.
-#[derive(Debug, Default, Clone)]
-pub struct MemoryTicketSinkProvider {
-    pub sink: Arc<MemoryTicketSink>,
-}
-
-#[async_trait]
-impl TicketSinkProvider for MemoryTicketSinkProvider {
-    async fn sink_for(&self, _msp_id: &MspId, _destination: Destination) -> Result<Arc<dyn TicketSink>, SinkSetupError> {
-        Ok(self.sink.clone())
     }
 }
 

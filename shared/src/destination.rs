@@ -1,0 +1,363 @@
+//! Destinations: where an MSP's alerts go. A destination is data — an id, a name, a kind with
+//! its settings (one variant per kind), write-only credentials kept in the secret store under
+//! a per-destination name, an enabled flag and its routing: which alerts it takes, where in the
+//! PSA they land (a board or queue per category), the priority per severity, the status that
+//! closes a ticket, and what to do with a tenant that has no company link.
+//!
+//! Nothing here talks to a PSA: connectors map a destination's settings to their wire format.
+//! The vendor names below are the *kinds* a destination can have, nothing more.
+
+use crate::alert::{Alert, Category, Severity};
+use crate::ids::{DestinationId, MspId, PolicyId, TenantId};
+use crate::secret::SecretString;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The id the ConnectWise settings stored before destinations were data carry over to.
+pub const LEGACY_DESTINATION_ID: &str = "connectwise";
+
+/// What a destination is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DestinationKind {
+    ConnectWise,
+    Autotask,
+}
+
+impl DestinationKind {
+    /// The stable name used in the API and in metrics.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConnectWise => "connectwise",
+            Self::Autotask => "autotask",
+        }
+    }
+
+    /// Whether the destination keeps tickets (with a lifecycle), as opposed to a channel that
+    /// only hears about alerts.
+    #[must_use]
+    pub fn keeps_tickets(self) -> bool {
+        match self {
+            Self::ConnectWise | Self::Autotask => true,
+        }
+    }
+}
+
+/// A kind's own settings (non-secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum DestinationSettings {
+    ConnectWise {
+        /// API root, e.g. `https://api-na.myconnectwise.net/v4_6_release/apis/3.0`.
+        api_root: String,
+        /// Ticket type id on the board (optional).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ticket_type: Option<String>,
+        /// Ticket source id (optional).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+    },
+    Autotask {
+        /// The zone's REST root (`https://webservicesN.autotask.net/atservicesrest/`); `None`:
+        /// discovered from the API user name (`zoneInformation?user=`) and cached.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        zone_url: Option<String>,
+        /// Picklist values (the `value` of `Tickets/entityInformation/fields`), each optional.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        issue_type: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sub_issue_type: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ticket_type: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ticket_category: Option<String>,
+        /// The status a new ticket gets (`None`: the picklist's default, usually New).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        new_status: Option<String>,
+        /// Note type and publish picklist values for Vigil's notes (`None`: the defaults).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note_type: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note_publish: Option<String>,
+        /// `dueDateTime` of a new ticket, this many hours after creation (default 24).
+        #[serde(default = "default_due_hours")]
+        due_in_hours: u32,
+    },
+}
+
+fn default_due_hours() -> u32 {
+    24
+}
+
+impl DestinationSettings {
+    /// The kind these settings belong to.
+    #[must_use]
+    pub fn kind(&self) -> DestinationKind {
+        match self {
+            Self::ConnectWise { .. } => DestinationKind::ConnectWise,
+            Self::Autotask { .. } => DestinationKind::Autotask,
+        }
+    }
+
+    /// The MSP-supplied address this destination calls, if it has a fixed one (checked against
+    /// the destination URL policy before saving and before every call).
+    #[must_use]
+    pub fn address(&self) -> Option<&str> {
+        match self {
+            Self::ConnectWise { api_root, .. } => Some(api_root),
+            Self::Autotask { zone_url, .. } => zone_url.as_deref(),
+        }
+    }
+}
+
+/// A destination's credentials. Stored only in the secret store (as JSON), never returned.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum DestinationCredentials {
+    ConnectWise {
+        /// Login company id (the `{company}` in `company+publicKey`).
+        company_id: String,
+        public_key: String,
+        private_key: SecretString,
+        /// The integration's registered `clientId` GUID.
+        client_id: String,
+    },
+    Autotask {
+        /// The API-only user's user name (e-mail form).
+        username: String,
+        secret: SecretString,
+        /// The integration's tracking identifier (`ApiIntegrationCode`).
+        integration_code: SecretString,
+    },
+}
+
+impl std::fmt::Debug for DestinationCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::ConnectWise { company_id, public_key, client_id, .. } => f
+                .debug_struct("ConnectWise")
+                .field("company_id", company_id)
+                .field("public_key", public_key)
+                .field("private_key", &"<redacted>")
+                .field("client_id", client_id)
+                .finish(),
+            Self::Autotask { username, .. } => f
+                .debug_struct("Autotask")
+                .field("username", username)
+                .field("secret", &"<redacted>")
+                .field("integration_code", &"<redacted>")
+                .finish(),
+        }
+    }
+}
+
+impl DestinationCredentials {
+    /// The kind these credentials belong to.
+    #[must_use]
+    pub fn kind(&self) -> DestinationKind {
+        match self {
+            Self::ConnectWise { .. } => DestinationKind::ConnectWise,
+            Self::Autotask { .. } => DestinationKind::Autotask,
+        }
+    }
+}
+
+/// What happens to an alert of a tenant that has no company link for the destination.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+pub enum UnlinkedTenant {
+    /// Keep the alert's delivery waiting; it is delivered as soon as the tenant is linked.
+    #[default]
+    Hold,
+    /// File it under this catch-all company (the MSP's own, usually).
+    CatchAll { company: String },
+}
+
+/// Which alerts a destination takes and where in the PSA they land.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Routing {
+    /// Only these categories (empty: every category).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub categories: Vec<Category>,
+    /// Only alerts at least this severe (`None`: every severity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_severity: Option<Severity>,
+    /// Only these policies (empty: every policy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<PolicyId>,
+    /// Only these tenants (empty: every tenant).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<TenantId>,
+    /// The board (ConnectWise) or queue (Autotask) for alerts of a category without its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_place: Option<String>,
+    /// Board or queue per category.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub places: BTreeMap<Category, String>,
+    /// Priority per severity (a missing one: the PSA's default).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub priorities: BTreeMap<Severity, String>,
+    /// The status that closes a ticket; `None`: looked up per board/queue (the first closed
+    /// status of the ticket's board, Autotask's Complete).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_status: Option<String>,
+    /// What to do with a tenant without a company link.
+    #[serde(default)]
+    pub unlinked_tenant: UnlinkedTenant,
+}
+
+/// One of an MSP's destinations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Destination {
+    pub msp_id: MspId,
+    pub id: DestinationId,
+    pub name: String,
+    pub enabled: bool,
+    pub settings: DestinationSettings,
+    #[serde(default)]
+    pub routing: Routing,
+    /// The share of the PSA's request allowance Vigil may use per rolling hour (`None`: no
+    /// limit of Vigil's own; the PSA's throttling still applies). Autotask allows 10,000 per
+    /// database and hour, shared with every other integration of the MSP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_hour: Option<u32>,
+    /// Whether credentials were stored (the values never are here).
+    #[serde(default)]
+    pub credentials_set: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Destination {
+    /// The destination's kind.
+    #[must_use]
+    pub fn kind(&self) -> DestinationKind {
+        self.settings.kind()
+    }
+
+    /// Whether this destination's routing takes `alert` (ignoring the policy's own choice).
+    #[must_use]
+    pub fn accepts(&self, alert: &Alert) -> bool {
+        let routing = &self.routing;
+        self.enabled
+            && (routing.categories.is_empty() || routing.categories.contains(&alert.category))
+            && routing.min_severity.is_none_or(|min| alert.severity >= min)
+            && (routing.policies.is_empty() || routing.policies.contains(&alert.policy_id))
+            && (routing.tenants.is_empty() || routing.tenants.contains(&alert.tenant_id))
+    }
+
+    /// The board or queue for an alert of `category`.
+    #[must_use]
+    pub fn place_for(&self, category: Category) -> Option<&str> {
+        self.routing.places.get(&category).or(self.routing.default_place.as_ref()).map(String::as_str)
+    }
+
+    /// The priority for an alert of `severity`.
+    #[must_use]
+    pub fn priority_for(&self, severity: Severity) -> Option<&str> {
+        self.routing.priorities.get(&severity).map(String::as_str)
+    }
+}
+
+/// The destinations an alert goes to: those the alert's policy names (each must still accept
+/// it), or, when the policy names none, every enabled ticketing destination whose routing
+/// accepts it.
+#[must_use]
+pub fn destinations_for<'a>(all: &'a [Destination], alert: &Alert, chosen_by_policy: &[DestinationId]) -> Vec<&'a Destination> {
+    all.iter()
+        .filter(|d| d.msp_id == alert.msp_id && d.accepts(alert))
+        .filter(|d| if chosen_by_policy.is_empty() { d.kind().keeps_tickets() } else { chosen_by_policy.contains(&d.id) })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::sample_alert;
+
+    fn destination(id: &str, routing: Routing) -> Destination {
+        let alert = sample_alert(Utc::now());
+        Destination {
+            msp_id: alert.msp_id,
+            id: DestinationId::parse(id).unwrap(),
+            name: id.to_owned(),
+            enabled: true,
+            settings: DestinationSettings::Autotask {
+                zone_url: None,
+                source: None,
+                issue_type: None,
+                sub_issue_type: None,
+                ticket_type: None,
+                ticket_category: None,
+                new_status: None,
+                note_type: None,
+                note_publish: None,
+                due_in_hours: 24,
+            },
+            routing,
+            requests_per_hour: None,
+            credentials_set: true,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn routing_takes_an_alert_only_when_every_filter_accepts_it() {
+        let alert = sample_alert(Utc::now());
+        assert!(destination("all", Routing::default()).accepts(&alert));
+        let other_category = if alert.category == Category::MailFlow { Category::Permissions } else { Category::MailFlow };
+        assert!(!destination("cat", Routing { categories: vec![other_category], ..Routing::default() }).accepts(&alert));
+        assert!(destination("cat", Routing { categories: vec![alert.category], ..Routing::default() }).accepts(&alert));
+        let above = match alert.severity {
+            Severity::Informational => Severity::Low,
+            Severity::Low => Severity::Medium,
+            Severity::Medium | Severity::High => Severity::High,
+        };
+        let strict = destination("sev", Routing { min_severity: Some(above), ..Routing::default() });
+        assert_eq!(strict.accepts(&alert), alert.severity >= above);
+        assert!(destination("sev", Routing { min_severity: Some(alert.severity), ..Routing::default() }).accepts(&alert));
+        let other_tenant = TenantId::parse("99999999-9999-4999-8999-999999999999").unwrap();
+        assert!(!destination("ten", Routing { tenants: vec![other_tenant], ..Routing::default() }).accepts(&alert));
+        let mut off = destination("off", Routing::default());
+        off.enabled = false;
+        assert!(!off.accepts(&alert));
+    }
+
+    #[test]
+    fn a_policys_choice_narrows_the_destinations_and_no_choice_means_every_accepting_one() {
+        let alert = sample_alert(Utc::now());
+        let all = vec![destination("a", Routing::default()), destination("b", Routing::default())];
+        assert_eq!(destinations_for(&all, &alert, &[]).len(), 2);
+        let chosen = destinations_for(&all, &alert, &[DestinationId::parse("b").unwrap()]);
+        assert_eq!(chosen.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(), ["b"]);
+        let mut foreign = destination("c", Routing::default());
+        foreign.msp_id = MspId::parse("another-msp").unwrap();
+        assert!(destinations_for(&[foreign], &alert, &[]).is_empty(), "another MSP's destination never takes the alert");
+    }
+
+    #[test]
+    fn a_category_place_wins_over_the_default_place() {
+        let mut places = BTreeMap::new();
+        places.insert(Category::ThreatManagement, "security".to_owned());
+        let d = destination("p", Routing { default_place: Some("desk".into()), places, ..Routing::default() });
+        assert_eq!(d.place_for(Category::ThreatManagement), Some("security"));
+        assert_eq!(d.place_for(Category::MailFlow), Some("desk"));
+    }
+
+    #[test]
+    fn credentials_never_show_their_secrets_in_debug() {
+        let credentials = DestinationCredentials::Autotask {
+            username: "api@msp.example".into(),
+            secret: SecretString::new("s3cr3t-value"),
+            integration_code: SecretString::new("TRACKING-CODE"),
+        };
+        let shown = format!("{credentials:?}");
+        assert!(!shown.contains("s3cr3t") && !shown.contains("TRACKING"), "{shown}");
+    }
+}
