@@ -3,7 +3,7 @@
 
 use super::destination_url::DestinationPolicy;
 use crate::destination::{Destination, DestinationCredentials};
-use crate::ports::{RequestGate, SinkSetupError, TicketSystem};
+use crate::ports::{RequestGate, SinkSetupError};
 
 /// Placeholder.
 pub struct AutotaskClient;
@@ -19,7 +19,7 @@ impl AutotaskClient {
         _credentials: DestinationCredentials,
         _gate: RequestGate,
         _policy: DestinationPolicy,
-    ) -> Result<std::sync::Arc<dyn TicketSystem>, SinkSetupError> {
+    ) -> Result<Self, SinkSetupError> {
         Err(SinkSetupError::NotConfigured("the Autotask connector is not built yet".into()))
     }
 }
