@@ -4,7 +4,7 @@
 //! [`vigil::services::dispatch::DispatchService`].
 //!
 //! A failed delivery is retried after the PSA's `Retry-After`, or, for a transient failure,
-//! after an exponential backoff on the receive count ([`Backoff::TICKETS`]): with the queue's
+//! after an exponential backoff on the receive count ([`Backoff::TICKETS`] by default): with the queue's
 //! `maxReceiveCount` of 20, a delivery outlives hours of PSA outage instead of reaching the
 //! dead-letter queue. The HTTP client (and its TLS roots) is built on the first PSA call, not
 //! at start.
@@ -49,6 +49,9 @@ pub struct Config {
     pub lease_seconds: i64,
     /// `API_BASE_URL` (optional): Vigil's API address, for links in tickets.
     pub api_base: Option<String>,
+    /// `RETRY_FIRST_SECONDS` / `RETRY_MAX_SECONDS` (default 30 / 900): the backoff of a
+    /// transient failure without `Retry-After` (the local stack's tests shorten it).
+    pub backoff: Backoff,
     /// `DESTINATION_ALLOW_LOOPBACK` (default `false`; only the local stack sets it): which PSA
     /// addresses the dispatcher will call.
     pub destination_policy: DestinationPolicy,
@@ -68,6 +71,10 @@ impl Config {
             secret_prefix: required(lookup, "SECRET_PREFIX")?,
             lease_seconds: parsed_or(lookup, "DELIVERY_LEASE_SECONDS", 60)?,
             api_base: lookup("API_BASE_URL").filter(|v| !v.trim().is_empty()),
+            backoff: Backoff {
+                first: Duration::from_secs(parsed_or(lookup, "RETRY_FIRST_SECONDS", Backoff::TICKETS.first.as_secs())?.max(1)),
+                max: Duration::from_secs(parsed_or(lookup, "RETRY_MAX_SECONDS", Backoff::TICKETS.max.as_secs())?.max(1)),
+            },
             destination_policy: DestinationPolicy::from_lookup(lookup)?,
         })
     }
@@ -77,6 +84,7 @@ impl Config {
 pub struct Dispatcher {
     pub service: DispatchService,
     pub retry: Arc<dyn RetryDelay>,
+    pub backoff: Backoff,
 }
 
 struct SqsRetryDelay(SqsVisibility);
@@ -111,7 +119,11 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Dispatcher {
         clock,
         settings: DispatchSettings { lease: chrono::Duration::seconds(config.lease_seconds.max(1)), api_base: config.api_base.clone() },
     };
-    Dispatcher { service, retry: Arc::new(SqsRetryDelay(SqsVisibility { client: sqs, queue_url: config.tickets_queue_url.clone() })) }
+    Dispatcher {
+        service,
+        retry: Arc::new(SqsRetryDelay(SqsVisibility { client: sqs, queue_url: config.tickets_queue_url.clone() })),
+        backoff: config.backoff,
+    }
 }
 
 /// True when an invocation's payload is an SQS batch (else it is the read-back schedule's tick).
@@ -157,7 +169,7 @@ pub async fn handle(dispatcher: &Dispatcher, event: SqsEvent) -> SqsBatchRespons
             metrics.count(metric_of(value), None, 1.0);
         }
         let receive_count = receive_counts.get(&outcome.message_id).copied().unwrap_or(1);
-        if let (Some(delay), Some(handle)) = (retry_delay_for(outcome, receive_count, Backoff::TICKETS), outcome.receipt_handle.as_deref()) {
+        if let (Some(delay), Some(handle)) = (retry_delay_for(outcome, receive_count, dispatcher.backoff), outcome.receipt_handle.as_deref()) {
             dispatcher.retry.delay(handle, delay).await;
         }
     }
