@@ -849,3 +849,93 @@ async fn clones_share_the_server_and_shutdown_stops_it() {
     sim.shutdown().await;
     assert!(Client::new().get(&url).timeout(Duration::from_secs(2)).send().await.is_err());
 }
+
+// ---------------------------------------------------------------------------------------------
+// More routes
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn user_defined_fields_are_stored_and_queryable_with_udf_true() {
+    let sim = start().await;
+    let id = create_ok(&sim, with(minimal("UDF"), json!({"userDefinedFields": [{"name": "Vigil Alert Id", "value": "alert-42"}]}))).await;
+    create_ok(&sim, minimal("No UDF")).await;
+    assert_eq!(get_ticket(&sim, id).await["userDefinedFields"][0]["value"], json!("alert-42"));
+    let ids = query_ids(&sim, json!([{"op": "eq", "field": "vigil alert id", "udf": true, "value": "alert-42"}])).await;
+    assert_eq!(ids, vec![id]);
+}
+
+#[tokio::test]
+async fn single_notes_read_through_the_child_url_and_the_ticket_notes_entity() {
+    let sim = start().await;
+    let id = create_ok(&sim, minimal("Notes")).await;
+    let other = create_ok(&sim, minimal("Other")).await;
+    let (_, created) = add_note(&sim, id, note("one")).await;
+    let note_id = created["itemId"].as_i64().unwrap();
+    let (_, child) = send(api(&sim, Method::GET, &format!("/Tickets/{id}/Notes/{note_id}"))).await;
+    assert_eq!(child["item"]["description"], json!("one"));
+    assert!(child["item"]["createDateTime"].is_string());
+    let (_, wrong_parent) = send(api(&sim, Method::GET, &format!("/Tickets/{other}/Notes/{note_id}"))).await;
+    assert_eq!(wrong_parent, json!({"item": null}));
+    let (_, root) = send(api(&sim, Method::GET, &format!("/TicketNotes/{note_id}"))).await;
+    assert_eq!(root["item"]["ticketID"], json!(id));
+}
+
+#[tokio::test]
+async fn writes_are_attributed_to_the_impersonated_resource_when_one_is_named() {
+    let sim = start().await;
+    let tech = sim.add_resource("Pat Helpdesk");
+    let (status, body) =
+        send(api(&sim, Method::POST, "/Tickets").header("ImpersonationResourceId", tech.to_string()).json(&minimal("On behalf"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let item = get_ticket(&sim, body["itemId"].as_i64().unwrap()).await;
+    assert_eq!(item["creatorResourceID"], json!(tech));
+    let (status, _) = send(api(&sim, Method::POST, "/Tickets").header("ImpersonationResourceId", "1").json(&minimal("Nobody"))).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[tokio::test]
+async fn entity_information_describes_capabilities_and_user_defined_fields() {
+    let sim = start().await;
+    let (status, info) = send(api(&sim, Method::GET, "/Tickets/entityInformation")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(info["info"]["name"], json!("Ticket"));
+    assert_eq!(info["info"]["canCreate"], json!(true));
+    let (_, udfs) = send(api(&sim, Method::GET, "/Tickets/entityInformation/userDefinedFields")).await;
+    assert_eq!(udfs, json!({"fields": []}));
+}
+
+#[tokio::test]
+async fn control_routes_set_the_threshold_move_the_clock_and_add_companies_and_contacts() {
+    let sim = start().await;
+    let client = Client::new();
+    let control = |path: &str| format!("{}/_sim/{path}", sim.base_url());
+    assert_eq!(client.post(control("threshold")).json(&json!({"threshold": 1})).send().await.unwrap().status(), StatusCode::NO_CONTENT);
+    let (_, body) = send(client.post(control("companies")).json(&json!({"name": "Northwind"}))).await;
+    let company = body["id"].as_i64().unwrap();
+    let (_, body) = send(
+        client
+            .post(control("contacts"))
+            .json(&json!({"companyID": company, "emailAddress": "a@northwind.example", "firstName": "A", "lastName": "B"})),
+    )
+    .await;
+    let contact = body["id"].as_i64().unwrap();
+    create_ok(&sim, with(minimal("Northwind"), json!({"companyID": company, "contactID": contact}))).await;
+    assert_eq!(create(&sim, minimal("over")).await.0, StatusCode::TOO_MANY_REQUESTS);
+    let before = sim.now();
+    assert_eq!(
+        client.post(control("clock/advance")).json(&json!({"seconds": 3601})).send().await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert!(sim.now() - before >= chrono::Duration::seconds(3601));
+    create_ok(&sim, minimal("after an hour")).await;
+    assert_eq!(client.post(control("tickets/1/explode")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_server_stops_when_the_last_handle_is_dropped() {
+    let sim = start().await;
+    let url = format!("{}/atservicesrest/versioninformation", sim.base_url());
+    drop(sim);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(Client::new().get(&url).timeout(Duration::from_secs(2)).send().await.is_err());
+}

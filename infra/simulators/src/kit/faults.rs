@@ -105,3 +105,76 @@ impl<O: Operation> FaultPlan<O> {
         self.rules().clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Op {
+        Create,
+        Read,
+        Any,
+    }
+
+    impl Operation for Op {
+        fn from_name(name: &str) -> Option<Self> {
+            [Op::Create, Op::Read, Op::Any].into_iter().find(|o| o.name() == name)
+        }
+        fn name(self) -> &'static str {
+            match self {
+                Op::Create => "create",
+                Op::Read => "read",
+                Op::Any => "any",
+            }
+        }
+        fn is_any(self) -> bool {
+            self == Op::Any
+        }
+    }
+
+    #[test]
+    fn failures_are_consumed_in_the_order_they_were_armed_and_any_matches_every_operation() {
+        let plan = FaultPlan::<Op>::default();
+        plan.arm(Op::Create, FailureMode::Status(503), 2);
+        plan.arm(Op::Any, FailureMode::Throttle { retry_after: 3 }, 1);
+        plan.arm(Op::Read, FailureMode::Latency(10), 0);
+        assert_eq!(plan.armed(), 2, "times 0 arms nothing");
+        assert_eq!(plan.peek(Op::Read), Some(FailureMode::Throttle { retry_after: 3 }));
+        assert_eq!(plan.consume(Op::Create), Some(FailureMode::Status(503)));
+        assert_eq!(plan.consume(Op::Create), Some(FailureMode::Status(503)));
+        assert_eq!(plan.consume(Op::Create), Some(FailureMode::Throttle { retry_after: 3 }));
+        assert_eq!(plan.consume(Op::Read), None);
+        assert_eq!(plan.armed(), 0);
+    }
+
+    #[test]
+    fn peeking_leaves_an_after_commit_failure_armed() {
+        let plan = FaultPlan::<Op>::default();
+        plan.arm(Op::Create, FailureMode::AfterCommit(500), 1);
+        assert!(plan.peek(Op::Create).is_some_and(FailureMode::is_after_commit));
+        assert!(plan.peek(Op::Create).is_some());
+        plan.clear();
+        assert_eq!(plan.peek(Op::Create), None);
+    }
+
+    #[test]
+    fn fail_requests_parse_every_mode_with_defaults() {
+        use serde_json::json;
+        let parse = |v: serde_json::Value| super::super::parse_fail_request::<Op>(&v);
+        let r = parse(json!({"operation": "create"})).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((r.operation, r.mode, r.times), (Op::Create, FailureMode::Status(500), 1));
+        let modes = [
+            (json!({"operation": "read", "mode": "after_commit", "status": 502}), FailureMode::AfterCommit(502)),
+            (json!({"operation": "read", "mode": "throttle", "retry_after": 9}), FailureMode::Throttle { retry_after: 9 }),
+            (json!({"operation": "read", "mode": "hang_after_commit", "seconds": 4}), FailureMode::HangAfterCommit(4)),
+            (json!({"operation": "read", "mode": "latency", "ms": 20}), FailureMode::Latency(20)),
+        ];
+        for (body, mode) in modes {
+            assert_eq!(parse(body).map(|r| r.mode), Ok(mode));
+        }
+        assert!(parse(json!({"operation": "delete"})).is_err());
+        assert!(parse(json!({"operation": "read", "mode": "explode"})).is_err());
+        assert!(parse(json!({"operation": "read", "status": 99})).is_err());
+    }
+}

@@ -94,3 +94,28 @@ impl RequestLog {
         self.entries().clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_moves_forward_and_the_log_counts_a_window() {
+        let clock = SimClock::default();
+        let log = RequestLog::default();
+        let start = clock.now();
+        log.record("GET", "/a", clock.now(), "read");
+        clock.advance(Duration::from_secs(3600));
+        assert!(clock.now() - start >= chrono::Duration::seconds(3600));
+        log.record("POST", "/b", clock.now(), "create");
+        log.record("POST", "/c", clock.now(), "refused");
+        log.relabel_last("unauthorized");
+        let since = clock.now() - chrono::Duration::minutes(1);
+        assert_eq!(log.count_since(since, |_| true), 2);
+        assert_eq!(log.count_since(since, |r| r.operation != "unauthorized"), 1);
+        assert_eq!(log.request_count(), 3);
+        assert_eq!(log.requests()[0].path, "/a");
+        log.clear();
+        assert_eq!(log.request_count(), 0);
+    }
+}
