@@ -939,3 +939,29 @@ async fn the_server_stops_when_the_last_handle_is_dropped() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(Client::new().get(&url).timeout(Duration::from_secs(2)).send().await.is_err());
 }
+
+#[tokio::test]
+async fn assigning_a_resource_needs_both_the_resource_and_its_role() {
+    let sim = start().await;
+    let tech = sim.add_resource("Pat Helpdesk");
+    let (status, body) = create(&sim, with(minimal("Assign"), json!({"assignedResourceID": tech}))).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(errors(&body).contains("assignedResourceRoleID"));
+    let (status, body) = create(&sim, with(minimal("Assign"), json!({"assignedResourceID": 1, "assignedResourceRoleID": 29683461}))).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(errors(&body).contains("assignedResourceID"));
+    create_ok(&sim, with(minimal("Assign"), json!({"assignedResourceID": tech, "assignedResourceRoleID": 29683461}))).await;
+}
+
+#[tokio::test]
+async fn a_served_path_with_the_wrong_method_answers_405_and_an_unknown_path_404() {
+    let sim = start().await;
+    let (status, body) = send(api(&sim, Method::GET, "/Tickets")).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body, json!({"Message": "The requested resource does not support http method 'GET'."}));
+    let (status, body) = send(api(&sim, Method::DELETE, "/Tickets/5")).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    let (status, body) = send(api(&sim, Method::GET, "/Widgets/5")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!errors(&body).is_empty());
+}

@@ -21,7 +21,10 @@
 //!   * `POST|GET /Companies/query[/count]`, `GET /Companies/{id}`, and the same for `Contacts`;
 //!   * `GET /{Entity}/entityInformation`, `/entityInformation/fields` (with the simulator's
 //!     picklists, see [`picklists`]), `/entityInformation/userDefinedFields`;
-//!   * `GET /ThresholdInformation`.
+//!   * `GET /ThresholdInformation`;
+//!   * a served path with another method answers ASP.NET's `405 {"Message": "The requested
+//!     resource does not support http method 'GET'."}` (e.g. `GET /Tickets`); an unknown path
+//!     `404 {"errors": […]}`.
 //! * control routes without authentication: the kit's `POST /_sim/fail`, `POST /_sim/reset`,
 //!   `GET /_sim/requests`, plus `GET /_sim/tickets`, `POST /_sim/tickets/{id}/complete`
 //!   `{"by": "Resource name"}` or `{"byResourceID": N}`, `POST /_sim/tickets/{id}/delete`,

@@ -295,7 +295,10 @@ pub(crate) fn check_value(field: &FieldSpec, value: &Value) -> Result<Value, Str
             if let Some(list) = field.picklist
                 && !list.is_active(n)
             {
-                return Err(format!("{name}: {n} is not an active value of the {name} picklist."));
+                // The real API's wording for a bad picklist value or reference, plus detail.
+                return Err(format!(
+                    "Value does not reference an existing entity for {name} . {n} is not an active {name} picklist value."
+                ));
             }
             Ok(value.clone())
         }
@@ -305,7 +308,9 @@ pub(crate) fn check_value(field: &FieldSpec, value: &Value) -> Result<Value, Str
             let s = value.as_str().ok_or_else(|| format!("{name}: expected a string, got {value}."))?;
             let len = s.chars().count();
             match field.max_length {
-                Some(max) if len > max => Err(format!("{name}: the value exceeds the maximum length of {max} characters ({len} given).")),
+                Some(max) if len > max => {
+                    Err(format!("String value exceeds maximum length (field:{name}). The maximum is {max} characters; {len} were sent."))
+                }
                 _ => Ok(value.clone()),
             }
         }

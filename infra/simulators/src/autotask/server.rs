@@ -319,7 +319,7 @@ impl Shared {
                 }
                 let Some(route) = Route::parse(&req.method, rest) else {
                     self.record(req, LABEL_UNKNOWN);
-                    return Prepared::Done(unknown_route(req));
+                    return Prepared::Done(method_not_allowed(req, rest).unwrap_or_else(|| unknown_route(req)));
                 };
                 let op = route.operation();
                 self.record(req, op.name());
@@ -399,6 +399,19 @@ impl Shared {
         }
         self.vendor_control(req, rest)
     }
+}
+
+/// A path the API serves, with a method it does not: ASP.NET Web API's `405`,
+/// `{"Message": "The requested resource does not support http method 'GET'."}` (e.g. `GET
+/// /V1.0/Tickets`), as the real API answers.
+fn method_not_allowed(req: &SimRequest, rest: &[String]) -> Option<Response> {
+    let served = [Method::GET, Method::POST, Method::PATCH, Method::PUT].iter().any(|m| Route::parse(m, rest).is_some());
+    served.then(|| {
+        json_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &json!({"Message": format!("The requested resource does not support http method '{}'.", req.method)}),
+        )
+    })
 }
 
 fn unknown_route(req: &SimRequest) -> Response {

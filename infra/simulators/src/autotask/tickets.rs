@@ -9,7 +9,9 @@
 //! `ImpersonationResourceId` header's resource), `lastActivityDate` (every change, including
 //! new notes), `lastTrackedModificationDateTime`, and `completedDate`/`completedByResourceID`
 //! (set when the status becomes Complete (5), cleared when a completed ticket is reopened).
-//! Absent `ticketType` and `ticketCategory` take their picklists' defaults.
+//! Absent `ticketType` and `ticketCategory` take their picklists' defaults. Assigning a resource
+//! needs both `assignedResourceID` (an existing resource) and `assignedResourceRoleID` (any role
+//! id: the simulator keeps no role table), as the real API insists.
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -36,11 +38,11 @@ fn check_ticket(spec: &EntitySpec, state: &SimState, ticket: &Map<String, Value>
     if let Some(company) = int(ticket, "companyID")
         && !state.directory.company_exists(company)
     {
-        errors.push(format!("companyID: company {company} does not exist."));
+        errors.push(format!("Value does not reference an existing entity for companyID . Company {company} does not exist."));
     }
     if let Some(contact) = int(ticket, "contactID") {
         match state.directory.contact_company(contact) {
-            None => errors.push(format!("contactID: contact {contact} does not exist.")),
+            None => errors.push(format!("Value does not reference an existing entity for contactID . Contact {contact} does not exist.")),
             Some(owner) if Some(owner) != int(ticket, "companyID") => errors.push(format!(
                 "contactID: contact {contact} does not belong to company {}.",
                 ticket.get("companyID").unwrap_or(&Value::Null)
@@ -58,12 +60,14 @@ fn check_ticket(spec: &EntitySpec, state: &SimState, ticket: &Map<String, Value>
             ));
         }
     }
-    for field in ["assignedResourceID"] {
-        if let Some(r) = int(ticket, field)
-            && !state.directory.resources.contains_key(&r)
-        {
-            errors.push(format!("{field}: resource {r} does not exist."));
-        }
+    if let Some(r) = int(ticket, "assignedResourceID")
+        && !state.directory.resources.contains_key(&r)
+    {
+        errors.push(format!("Value does not reference an existing entity for assignedResourceID . Resource {r} does not exist."));
+    }
+    // The real API's rule (and wording) for assigning a resource.
+    if int(ticket, "assignedResourceID").is_some() != int(ticket, "assignedResourceRoleID").is_some() {
+        errors.push("When assigning a Resource, you must assign both a assignedResourceID and assignedResourceRoleID.".to_string());
     }
     if errors.is_empty() { Ok(()) } else { Err(ApiError::validation(errors)) }
 }
