@@ -965,3 +965,18 @@ async fn a_served_path_with_the_wrong_method_answers_405_and_an_unknown_path_404
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(!errors(&body).is_empty());
 }
+
+#[tokio::test]
+async fn a_scaled_clock_frees_the_threshold_in_real_milliseconds() {
+    let sim = start().await;
+    sim.set_threshold(2);
+    sim.set_clock_scale(0.0);
+    create_ok(&sim, minimal("one")).await;
+    create_ok(&sim, minimal("two")).await;
+    assert_eq!(create(&sim, minimal("three")).await.0, StatusCode::TOO_MANY_REQUESTS);
+    // 36,000× real speed: 150 ms real is 90 simulated minutes, past the rolling hour.
+    sim.set_clock_scale(36_000.0);
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    sim.set_clock_scale(0.0);
+    create_ok(&sim, minimal("three")).await;
+}

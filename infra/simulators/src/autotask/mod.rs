@@ -273,6 +273,11 @@ impl AutotaskSimHandle {
         self.shared.kit.clock.advance(by);
     }
 
+    /// From now on, the simulator's clock runs `scale` times as fast as real time (0 freezes it).
+    pub fn set_clock_scale(&self, scale: f64) {
+        self.shared.kit.clock.set_scale(scale);
+    }
+
     /// The simulator's "now".
     pub fn now(&self) -> DateTime<Utc> {
         self.shared.kit.clock.now()

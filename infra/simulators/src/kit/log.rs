@@ -2,32 +2,68 @@
 //!
 //! Every request a simulator receives (control routes excluded) is logged with the
 //! simulator's notion of "now" ([`SimClock`]). Tests move the clock forward with
-//! [`SimClock::advance`] to show time-based behaviour, such as a rolling-hour request
-//! threshold, without waiting.
+//! [`SimClock::advance`] (or speed up with [`SimClock::set_scale`]) to show time-based
+//! behaviour, such as a rolling-hour request threshold, without waiting.
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-/// The simulator's clock: real time plus an offset that only grows.
-#[derive(Debug, Default)]
+/// The simulator's clock: starts at real time, runs at `scale` × real speed (1 by default) and
+/// can be moved forward at once.
+#[derive(Debug)]
 pub struct SimClock {
-    offset: Mutex<chrono::Duration>,
+    state: Mutex<ClockState>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct ClockState {
+    /// Simulated time at `anchor_real`.
+    anchor_sim: DateTime<Utc>,
+    anchor_real: Instant,
+    scale: f64,
+}
+
+impl Default for SimClock {
+    fn default() -> Self {
+        SimClock { state: Mutex::new(ClockState { anchor_sim: Utc::now(), anchor_real: Instant::now(), scale: 1.0 }) }
+    }
+}
+
+impl ClockState {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = self.anchor_real.elapsed().as_secs_f64() * self.scale;
+        let elapsed = chrono::Duration::from_std(Duration::from_secs_f64(elapsed.clamp(0.0, 1e12))).unwrap_or(chrono::Duration::MAX);
+        self.anchor_sim.checked_add_signed(elapsed).unwrap_or(self.anchor_sim)
+    }
 }
 
 impl SimClock {
-    /// Real time shifted by everything [`advance`](Self::advance)d so far.
+    fn state(&self) -> std::sync::MutexGuard<'_, ClockState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The simulator's "now".
     pub fn now(&self) -> DateTime<Utc> {
-        Utc::now() + *self.offset.lock().unwrap_or_else(|e| e.into_inner())
+        self.state().now()
     }
 
     /// Moves the simulator's "now" forward by `by`.
     pub fn advance(&self, by: Duration) {
         let by = chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX);
-        let mut offset = self.offset.lock().unwrap_or_else(|e| e.into_inner());
-        *offset = offset.checked_add(&by).unwrap_or(chrono::Duration::MAX);
+        let mut state = self.state();
+        state.anchor_sim = state.anchor_sim.checked_add_signed(by).unwrap_or(state.anchor_sim);
+    }
+
+    /// From now on, simulated time runs `scale` times as fast as real time (e.g. 60: a
+    /// simulated hour per real minute; 0 freezes the clock). Negative or non-finite values count
+    /// as 0.
+    pub fn set_scale(&self, scale: f64) {
+        let mut state = self.state();
+        let now = state.now();
+        *state = ClockState { anchor_sim: now, anchor_real: Instant::now(), scale: if scale.is_finite() { scale.max(0.0) } else { 0.0 } };
     }
 }
 
@@ -117,5 +153,17 @@ mod tests {
         assert_eq!(log.requests()[0].path, "/a");
         log.clear();
         assert_eq!(log.request_count(), 0);
+    }
+
+    #[test]
+    fn a_scaled_clock_runs_faster_and_a_frozen_one_stands_still() {
+        let clock = SimClock::default();
+        clock.set_scale(0.0);
+        let frozen = clock.now();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(clock.now(), frozen);
+        clock.set_scale(3600.0);
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(clock.now() - frozen >= chrono::Duration::seconds(150), "50 ms at 3600x is 3 simulated minutes");
     }
 }
