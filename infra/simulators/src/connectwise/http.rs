@@ -10,8 +10,10 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::callbacks::CallbackRoute;
+use super::lookups::LookupRoute;
 use super::tickets::{public_tickets, ticket_not_found};
-use super::{API_VERSION, FailureMode, HANG_HEADER, MAX_BODY_BYTES, STATUSES, Shared, SimOperation, SimState};
+use super::{API_VERSION, FailureMode, HANG_HEADER, MAX_BODY_BYTES, Shared, SimOperation, SimState};
 use crate::openapi_validate::{Violation, ViolationCode};
 
 pub(super) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
@@ -89,17 +91,43 @@ pub(super) fn not_found(message: &str) -> ApiError {
     cw_error(StatusCode::NOT_FOUND, "NotFound", message)
 }
 
+/// One entry of an `InvalidObject` answer's `errors` list.
+#[derive(Debug, Clone)]
+pub(super) struct FieldError {
+    pub(super) field: String,
+    pub(super) code: &'static str,
+    pub(super) message: String,
+}
+
+impl From<&Violation> for FieldError {
+    fn from(v: &Violation) -> Self {
+        FieldError { field: v.field.clone(), code: v.code.as_str(), message: v.message.clone() }
+    }
+}
+
+/// A reference (`company`, `board`, `status`, …) that names nothing usable. The per-error code
+/// `InvalidObject` is what the live API answers for an unrecognised callback `level` (seen in a
+/// public client's recorded response); for ticket references it is [unconfirmed].
+pub(super) fn reference_error(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError { field: field.to_string(), code: "InvalidObject", message: message.into() }
+}
+
 /// ConnectWise's validation failure: `400 {"code":"InvalidObject","message":"ticket object is
 /// invalid","errors":[{"code","message","resource","field"}]}`.
 pub(super) fn invalid_object(resource: &str, violations: &[Violation]) -> ApiError {
-    let errors: Vec<Value> = violations
+    invalid_object_errors(resource, &violations.iter().map(FieldError::from).collect::<Vec<_>>())
+}
+
+/// [`invalid_object`] for errors that are not all schema violations.
+pub(super) fn invalid_object_errors(resource: &str, errors: &[FieldError]) -> ApiError {
+    let errors: Vec<Value> = errors
         .iter()
-        .map(|v| {
+        .map(|e| {
             json!({
-                "code": v.code.as_str(),
-                "message": v.message,
+                "code": e.code,
+                "message": e.message,
                 "resource": resource,
-                "field": v.field,
+                "field": e.field,
             })
         })
         .collect();
@@ -182,7 +210,8 @@ pub(super) fn parse_json_body(req: &SimRequest, resource: &str) -> Result<Value,
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Route {
     SystemInfo,
-    BoardStatuses(i64),
+    Lookup(LookupRoute),
+    Callback(CallbackRoute),
     ListTickets,
     CountTickets,
     CreateTicket,
@@ -202,9 +231,26 @@ impl Route {
         let id = |i: usize| segments.get(i).and_then(|s| s.parse::<i64>().ok());
         let get = method == Method::GET;
         let post = method == Method::POST;
+        let lookup = |l: LookupRoute| if get { Some(Route::Lookup(l)) } else { None };
         Some(match segs.as_slice() {
             ["system", "info"] if get => Route::SystemInfo,
-            ["service", "boards", _, "statuses"] if get => Route::BoardStatuses(id(2)?),
+            ["system", "callbacks"] if get => Route::Callback(CallbackRoute::List),
+            ["system", "callbacks"] if post => Route::Callback(CallbackRoute::Create),
+            ["system", "callbacks", _] if get => Route::Callback(CallbackRoute::Get(id(2)?)),
+            ["system", "callbacks", _] if method == Method::DELETE => Route::Callback(CallbackRoute::Delete(id(2)?)),
+            ["service", "boards"] => lookup(LookupRoute::Boards)?,
+            ["service", "boards", _] => lookup(LookupRoute::Board(id(2)?))?,
+            ["service", "boards", _, "statuses"] => lookup(LookupRoute::BoardStatuses(id(2)?))?,
+            ["service", "boards", _, "statuses", _] => lookup(LookupRoute::BoardStatus(id(2)?, id(4)?))?,
+            ["service", "boards", _, "types"] => lookup(LookupRoute::BoardTypes(id(2)?))?,
+            ["service", "priorities"] => lookup(LookupRoute::Priorities)?,
+            ["service", "priorities", _] => lookup(LookupRoute::Priority(id(2)?))?,
+            ["company", "companies"] => lookup(LookupRoute::Companies { count: false })?,
+            ["company", "companies", "count"] => lookup(LookupRoute::Companies { count: true })?,
+            ["company", "companies", _] => lookup(LookupRoute::Company(id(2)?))?,
+            ["company", "contacts"] => lookup(LookupRoute::Contacts { count: false })?,
+            ["company", "contacts", "count"] => lookup(LookupRoute::Contacts { count: true })?,
+            ["company", "contacts", _] => lookup(LookupRoute::Contact(id(2)?))?,
             ["service", "tickets"] if get => Route::ListTickets,
             ["service", "tickets"] if post => Route::CreateTicket,
             ["service", "tickets", "count"] if get => Route::CountTickets,
@@ -220,7 +266,8 @@ impl Route {
 
     pub(super) fn operation(self) -> SimOperation {
         match self {
-            Route::SystemInfo | Route::BoardStatuses(_) => SimOperation::Lookup,
+            Route::SystemInfo | Route::Lookup(_) => SimOperation::Lookup,
+            Route::Callback(_) => SimOperation::Callbacks,
             Route::ListTickets | Route::CountTickets => SimOperation::SearchTickets,
             Route::CreateTicket => SimOperation::CreateTicket,
             Route::GetTicket(_) => SimOperation::GetTicket,
@@ -245,6 +292,17 @@ impl Shared {
                 if login.eq_ignore_ascii_case("login") && info.eq_ignore_ascii_case("companyinfo") && req.method == Method::GET =>
             {
                 return self.company_info(company);
+            }
+            [codebase, rest @ ..]
+                if codebase.starts_with('v')
+                    && req.method == Method::GET
+                    && rest.iter().filter(|s| !s.is_empty()).map(|s| s.to_ascii_lowercase()).eq([
+                        "system",
+                        "callbackkey",
+                        "index.rails",
+                    ]) =>
+            {
+                return self.callback_key(req);
             }
             [codebase, apis, version, rest @ ..] if codebase.starts_with('v') && apis.eq_ignore_ascii_case("apis") && *version == "3.0" => {
                 let mut resp = self.api(req, rest);
@@ -310,26 +368,13 @@ impl Shared {
                     "cloudRegion": "NA",
                 }),
             )),
-            Route::BoardStatuses(board) => {
-                let items = STATUSES
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (id, name, closed))| {
-                        json!({
-                            "id": id, "name": name, "board": {"id": board},
-                            "sortOrder": i, "displayOnBoard": true, "inactive": false,
-                            "closedStatus": closed, "timeEntryNotAllowed": false,
-                            "defaultFlag": *id == 1,
-                        })
-                    })
-                    .collect();
-                self.list(req, "BoardStatus", items, false)
-            }
+            Route::Lookup(lookup) => self.lookup(state, lookup, req),
+            Route::Callback(callback) => self.callback_route(state, callback, req),
             Route::ListTickets => self.list(req, "Ticket", public_tickets(state), false),
             Route::CountTickets => self.list(req, "Ticket", public_tickets(state), true),
             Route::CreateTicket => self.create_ticket(state, req),
             Route::GetTicket(id) => match state.tickets.get(&id) {
-                Some(t) => self.single(req, "Ticket", self.full_ticket(&t.body)),
+                Some(t) => self.single(req, "Ticket", self.full_ticket(state, &t.body)),
                 None => Err(ticket_not_found(id)),
             },
             Route::PatchTicket(id) => self.patch_ticket(state, id, req),

@@ -10,6 +10,14 @@ use serde_json::{Map, Value, json};
 use super::http::{ApiError, SimRequest, bad_request, json_response};
 use super::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Shared, conditions};
 
+/// A child collection a list can be filtered on with `childConditions` (e.g. a contact's
+/// `communicationItems`, whose items are `ContactCommunicationItem`s).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ChildSpec {
+    pub(super) field: &'static str,
+    pub(super) schema: &'static str,
+}
+
 impl Shared {
     pub(super) fn single(&self, req: &SimRequest, schema: &str, item: Value) -> Result<Response, ApiError> {
         let fields = self.parse_fields(req, schema)?;
@@ -23,6 +31,20 @@ impl Shared {
     pub(super) fn resolve_field(&self, schema: &str, path: &str) -> Result<Vec<String>, String> {
         if let Some(p) = self.schemas.lookup_property(schema, path) {
             return Ok(p.canonical_path);
+        }
+        // `_info` is a free-form string map: `_info/lastUpdated`, `_info/updatedBy`, ….
+        if let Some((head, rest)) = path.split_once('/')
+            && head.eq_ignore_ascii_case("_info")
+            && !rest.is_empty()
+            && !rest.contains('/')
+            && self.schemas.lookup_property(schema, "_info").is_some()
+        {
+            return Ok(vec!["_info".to_string(), rest.to_string()]);
+        }
+        if let Some((head, _)) = path.split_once('/')
+            && self.schemas.lookup_property(schema, head).is_some_and(|p| p.type_name.as_deref() == Some("array"))
+        {
+            return Err(format!("{head} is a child collection of {schema}: filter it with childConditions"));
         }
         // Audit fields live in `_info` but are queried as top-level fields.
         for pseudo in ["lastUpdated", "dateEntered", "enteredBy", "updatedBy"] {
@@ -45,11 +67,45 @@ impl Shared {
         Ok(Some(out))
     }
 
-    pub(super) fn list(&self, req: &SimRequest, schema: &str, mut items: Vec<Value>, count_only: bool) -> Result<Response, ApiError> {
-        for unsupported in ["childConditions", "customFieldConditions"] {
-            if req.param(unsupported).is_some_and(|v| !v.trim().is_empty()) {
-                return Err(bad_request(&format!("{unsupported} is not supported by the simulator")));
-            }
+    pub(super) fn list(&self, req: &SimRequest, schema: &str, items: Vec<Value>, count_only: bool) -> Result<Response, ApiError> {
+        self.list_with_children(req, schema, items, count_only, None)
+    }
+
+    /// Resolves a `childConditions` field: `{child}/{property of the item schema}`.
+    fn resolve_child_field(&self, child: ChildSpec, path: &str) -> Result<Vec<String>, String> {
+        let rest = path
+            .split_once('/')
+            .filter(|(head, _)| head.eq_ignore_ascii_case(child.field))
+            .map(|(_, rest)| rest)
+            .ok_or_else(|| format!("childConditions fields must start with {}/, got {path:?}", child.field))?;
+        let p = self.schemas.lookup_property(child.schema, rest).ok_or_else(|| format!("unknown field {path:?}"))?;
+        Ok(std::iter::once(child.field.to_string()).chain(p.canonical_path).collect())
+    }
+
+    /// [`list`](Self::list) for a resource with a child collection `childConditions` may filter
+    /// on. An item matches when one element of the collection satisfies the whole expression.
+    pub(super) fn list_with_children(
+        &self,
+        req: &SimRequest,
+        schema: &str,
+        mut items: Vec<Value>,
+        count_only: bool,
+        children: Option<ChildSpec>,
+    ) -> Result<Response, ApiError> {
+        if req.param("customFieldConditions").is_some_and(|v| !v.trim().is_empty()) {
+            return Err(bad_request("customFieldConditions is not supported by the simulator"));
+        }
+        if let Some(text) = req.param("childConditions").filter(|c| !c.trim().is_empty()) {
+            let Some(child) = children else {
+                return Err(bad_request(&format!("childConditions is not supported for {schema} by the simulator")));
+            };
+            let cond = conditions::parse(&text, &|f| self.resolve_child_field(child, f))
+                .map_err(|e| bad_request(&format!("childConditions: {e}")))?;
+            items.retain(|item| {
+                item.get(child.field)
+                    .and_then(Value::as_array)
+                    .is_some_and(|elements| elements.iter().any(|e| cond.matches(&json!({ child.field: e }))))
+            });
         }
         if let Some(text) = req.param("conditions").filter(|c| !c.trim().is_empty()) {
             let cond =

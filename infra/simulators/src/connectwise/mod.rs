@@ -43,11 +43,15 @@
 //! `Retry-After: 1`.
 
 mod auth;
+mod callbacks;
 mod conditions;
 mod control;
 mod http;
 mod listing;
+mod lookups;
 mod notes;
+mod references;
+mod technician;
 mod tickets;
 
 use std::collections::BTreeMap;
@@ -59,11 +63,12 @@ use std::time::Duration;
 
 use axum::Router;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use auth::ConnectWiseCredentials;
+pub use callbacks::{CallbackDelivery, callback_signature};
 
 use crate::openapi_validate::SchemaSet;
 
@@ -75,6 +80,8 @@ pub const API_PATH: &str = "/v4_6_release/apis/3.0";
 pub const API_VERSION: &str = "2026.4";
 
 const SCHEMA_JSON: &str = include_str!("../../../schemas/connectwise-manage-ticketing-schemas.json");
+/// `Contact` and its closure (extract of the same spec), merged into the ticketing schemas.
+const CONTACT_SCHEMA_JSON: &str = include_str!("../../../schemas/connectwise-manage-contact-schemas.json");
 const FIRST_TICKET_ID: i64 = 1001;
 const FIRST_NOTE_ID: i64 = 1;
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -91,7 +98,20 @@ const READ_ONLY_TICKET_FIELDS: &[&str] = &["id", "_info", "closedFlag", "closedD
 
 fn schemas() -> Result<&'static SchemaSet, String> {
     static SCHEMAS: OnceLock<Result<SchemaSet, String>> = OnceLock::new();
-    SCHEMAS.get_or_init(|| SchemaSet::from_openapi_json(SCHEMA_JSON)).as_ref().map_err(Clone::clone)
+    SCHEMAS.get_or_init(build_schemas).as_ref().map_err(Clone::clone)
+}
+
+/// The ticketing extract, plus the contact extract and the hand-written `CallbackEntry` schema.
+fn build_schemas() -> Result<SchemaSet, String> {
+    let mut doc: Value = serde_json::from_str(SCHEMA_JSON).map_err(|e| format!("ticketing schemas: {e}"))?;
+    let contacts: Value = serde_json::from_str(CONTACT_SCHEMA_JSON).map_err(|e| format!("contact schemas: {e}"))?;
+    let target = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut).ok_or("ticketing schemas have no components")?;
+    let extra = contacts.pointer("/components/schemas").and_then(Value::as_object).ok_or("contact schemas have no components")?;
+    for (name, schema) in extra {
+        target.insert(name.clone(), schema.clone());
+    }
+    target.insert("CallbackEntry".to_string(), callbacks::callback_entry_schema());
+    SchemaSet::from_openapi_json(&doc.to_string())
 }
 
 /// An operation failures can be injected into.
@@ -109,8 +129,11 @@ pub enum SimOperation {
     AddNote,
     /// `GET /service/tickets/{id}/notes[...]`.
     ListNotes,
-    /// `GET /system/info`, `GET /service/boards/{id}/statuses`.
+    /// `GET /system/info`, boards (with their statuses and types), priorities, companies and
+    /// contacts.
     Lookup,
+    /// `POST|GET /system/callbacks`, `GET|DELETE /system/callbacks/{id}` (not the deliveries).
+    Callbacks,
     /// Every authenticated API request (not `/login/companyinfo`, not `/_sim`).
     Any,
 }
@@ -126,6 +149,7 @@ impl SimOperation {
             "add_note" => SimOperation::AddNote,
             "list_notes" => SimOperation::ListNotes,
             "lookup" => SimOperation::Lookup,
+            "callbacks" => SimOperation::Callbacks,
             "any" => SimOperation::Any,
             _ => return None,
         })
@@ -173,7 +197,9 @@ impl ConnectWiseSim {
         let schemas = schemas().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared { creds, schemas, addr, request_count: AtomicU64::new(0), state: Mutex::new(SimState::new()) });
+        let outbox = callbacks::Outbox::start();
+        let shared =
+            Arc::new(Shared { creds, schemas, addr, request_count: AtomicU64::new(0), state: Mutex::new(SimState::new()), outbox });
         let app = Router::new().fallback(http::handle).with_state(shared.clone());
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -239,7 +265,33 @@ impl ConnectWiseSimHandle {
         self.shared.request_count.load(AtomicOrdering::SeqCst)
     }
 
-    /// Forgets all tickets and notes, armed failures and the request count; ids restart.
+    /// Snapshot of the tickets deleted (or merged away) by a technician, ordered by id.
+    pub fn deleted_tickets(&self) -> Vec<SimTicket> {
+        self.shared.lock().deleted.iter().map(|(id, t)| t.sim_ticket(*id)).collect()
+    }
+
+    /// Adds a company (status Active, not deleted) and returns its id.
+    pub fn add_company(&self, identifier: &str, name: &str) -> i64 {
+        let mut state = self.shared.lock();
+        let id = state.next_company_id;
+        state.next_company_id += 1;
+        state.companies.insert(id, lookups::company_json(id, identifier, name, false, &http::now_rfc3339()));
+        id
+    }
+
+    /// Adds a contact of `company_id` with one default e-mail communication item and returns its
+    /// id. An unknown company is referenced by id only.
+    pub fn add_contact(&self, company_id: i64, first: &str, last: &str, email: &str) -> i64 {
+        let mut state = self.shared.lock();
+        let id = state.next_contact_id;
+        state.next_contact_id += 1;
+        let company = state.companies.get(&company_id).map_or_else(|| json!({"id": company_id}), lookups::company_reference);
+        state.contacts.insert(id, lookups::contact_json(id, company, first, last, email, &http::now_rfc3339()));
+        id
+    }
+
+    /// Forgets all tickets and notes, callbacks, added companies and contacts, armed failures,
+    /// the callback delivery log and the request count; ids restart and the seed data is back.
     pub fn reset(&self) {
         self.shared.reset();
     }
@@ -281,6 +333,7 @@ struct Shared {
     addr: SocketAddr,
     request_count: AtomicU64,
     state: Mutex<SimState>,
+    outbox: callbacks::Outbox,
 }
 
 struct FailRule {
@@ -294,20 +347,49 @@ struct StoredTicket {
     notes: Vec<Value>,
 }
 
+impl StoredTicket {
+    fn sim_ticket(&self, id: i64) -> SimTicket {
+        SimTicket { id, body: Value::Object(self.body.clone()), notes: self.notes.clone() }
+    }
+}
+
 struct SimState {
     tickets: BTreeMap<i64, StoredTicket>,
+    /// Tickets a technician deleted or merged into another: the API answers `404` for them.
+    deleted: BTreeMap<i64, StoredTicket>,
     next_ticket_id: i64,
     next_note_id: i64,
     failures: Vec<FailRule>,
+    companies: BTreeMap<i64, Value>,
+    next_company_id: i64,
+    contacts: BTreeMap<i64, Value>,
+    next_contact_id: i64,
+    callbacks: BTreeMap<i64, callbacks::CallbackEntry>,
+    next_callback_id: i64,
 }
 
 impl SimState {
     fn new() -> Self {
-        SimState { tickets: BTreeMap::new(), next_ticket_id: FIRST_TICKET_ID, next_note_id: FIRST_NOTE_ID, failures: Vec::new() }
+        let now = http::now_rfc3339();
+        let companies = lookups::seed_companies(&now);
+        let contacts = lookups::seed_contacts(&companies, &now);
+        SimState {
+            tickets: BTreeMap::new(),
+            deleted: BTreeMap::new(),
+            next_ticket_id: FIRST_TICKET_ID,
+            next_note_id: FIRST_NOTE_ID,
+            failures: Vec::new(),
+            companies,
+            next_company_id: lookups::FIRST_ADDED_COMPANY_ID,
+            contacts,
+            next_contact_id: lookups::FIRST_ADDED_CONTACT_ID,
+            callbacks: BTreeMap::new(),
+            next_callback_id: callbacks::FIRST_CALLBACK_ID,
+        }
     }
 
     fn snapshot(&self) -> Vec<SimTicket> {
-        self.tickets.iter().map(|(id, t)| SimTicket { id: *id, body: Value::Object(t.body.clone()), notes: t.notes.clone() }).collect()
+        self.tickets.iter().map(|(id, t)| t.sim_ticket(*id)).collect()
     }
 
     /// Index of the first armed failure that applies to `op`.
@@ -332,6 +414,7 @@ impl Shared {
 
     fn reset(&self) {
         *self.lock() = SimState::new();
+        self.outbox.clear_log();
         self.request_count.store(0, AtomicOrdering::SeqCst);
     }
 }

@@ -52,7 +52,7 @@ impl Shared {
         let note = Value::Object(note);
         if let Some(ticket) = state.tickets.get_mut(&id) {
             ticket.notes.push(note.clone());
-            touch(&mut ticket.body, &now);
+            touch(&mut ticket.body, &now, API_MEMBER);
         }
         Ok(json_response(StatusCode::CREATED, &note))
     }

@@ -1,11 +1,18 @@
 //! Tickets: create (`POST`), update (`PATCH` with JSON-Patch) and the shapes the API returns.
+//! References are checked in [`super::references`]; every successful create or update is
+//! announced to matching callbacks (`added` / `updated`).
 
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-use super::http::{ApiError, SimRequest, bad_request, invalid_object, json_response, not_found, now_rfc3339, parse_json_body, violation};
-use super::{API_MEMBER, API_PATH, POST_ONLY_TICKET_FIELDS, READ_ONLY_TICKET_FIELDS, STATUSES, Shared, SimState, StoredTicket};
+use super::http::{
+    ApiError, FieldError, SimRequest, bad_request, invalid_object, invalid_object_errors, json_response, not_found, now_rfc3339,
+    parse_json_body, violation,
+};
+use super::lookups::{self, ticket_board};
+use super::references::{check_references, is_closed_status};
+use super::{API_MEMBER, POST_ONLY_TICKET_FIELDS, READ_ONLY_TICKET_FIELDS, STATUSES, Shared, SimState, StoredTicket};
 use crate::openapi_validate::ViolationCode;
 
 impl Shared {
@@ -31,20 +38,19 @@ impl Shared {
                 violations.push(violation("company", ViolationCode::NullValue, "company must reference a company by id or identifier"));
             }
         }
-        if !violations.is_empty() {
-            return Err(invalid_object("ticket", &violations));
+        let mut errors: Vec<FieldError> = violations.iter().map(FieldError::from).collect();
+        let reference_errors = check_references(state, &mut ticket, &errors, true);
+        errors.extend(reference_errors);
+        if !errors.is_empty() {
+            return Err(invalid_object_errors("ticket", &errors));
         }
 
         let id = state.next_ticket_id;
         state.next_ticket_id += 1;
         let now = now_rfc3339();
         ticket.insert("id".into(), json!(id));
-        if !ticket.get("status").is_some_and(Value::is_object) {
-            ticket.insert("status".into(), json!({"id": 1, "name": "New"}));
-        }
-        normalize_status(&mut ticket);
         ticket.insert("closedFlag".into(), json!(false));
-        update_closed_fields(&mut ticket, &now);
+        update_closed_fields(&mut ticket, &now, API_MEMBER);
         ticket.insert(
             "_info".into(),
             json!({
@@ -53,6 +59,7 @@ impl Shared {
             }),
         );
         let public = public_ticket(&ticket);
+        self.emit_ticket_event(state, "added", id, &ticket, API_MEMBER, true);
         state.tickets.insert(id, StoredTicket { body: ticket, notes: Vec::new() });
         Ok(json_response(StatusCode::CREATED, &public))
     }
@@ -72,14 +79,17 @@ impl Shared {
             self.apply_patch_op(&mut ticket, op).map_err(|e| bad_request(&format!("patch operation {i}: {e}")))?;
         }
         let violations = self.schemas.validate("Ticket", &Value::Object(ticket.clone()));
-        if !violations.is_empty() {
-            return Err(invalid_object("ticket", &violations));
+        let mut errors: Vec<FieldError> = violations.iter().map(FieldError::from).collect();
+        let reference_errors = check_references(state, &mut ticket, &errors, false);
+        errors.extend(reference_errors);
+        if !errors.is_empty() {
+            return Err(invalid_object_errors("ticket", &errors));
         }
         let now = now_rfc3339();
-        normalize_status(&mut ticket);
-        update_closed_fields(&mut ticket, &now);
-        touch(&mut ticket, &now);
+        update_closed_fields(&mut ticket, &now, API_MEMBER);
+        touch(&mut ticket, &now, API_MEMBER);
         let public = public_ticket(&ticket);
+        self.emit_ticket_event(state, "updated", id, &ticket, API_MEMBER, true);
         if let Some(stored) = state.tickets.get_mut(&id) {
             stored.body = ticket;
         }
@@ -131,19 +141,43 @@ impl Shared {
     /// A ticket as `GET /service/tickets/{id}` returns it live: [`public_ticket`] plus the
     /// server-made members — `status.Sort` and `status._info.status_href`, `company._info`,
     /// and the ticket's `_info` hrefs. Output only: the stored ticket stays schema-valid.
-    pub(super) fn full_ticket(&self, ticket: &Map<String, Value>) -> Value {
-        let root = format!("http://{}{API_PATH}", self.addr);
+    ///
+    /// References are completed the way the live API returns them: `company` gains its
+    /// `identifier` and `name`, `board` and `priority` their `name`.
+    pub(super) fn full_ticket(&self, state: &SimState, ticket: &Map<String, Value>) -> Value {
+        let root = self.api_root_url();
         let mut t = public_ticket(ticket);
         let id = t.get("id").and_then(Value::as_i64).unwrap_or_default();
+        let board = ticket_board(ticket);
         if let Some(Value::Object(status)) = t.get_mut("status") {
             let sid = status.get("id").and_then(Value::as_i64).unwrap_or_default();
-            let sort = STATUSES.iter().position(|(known, _, _)| *known == sid).unwrap_or(STATUSES.len());
+            let sort = match board {
+                Some(b) => b.statuses.iter().position(|s| s.id == sid).unwrap_or(b.statuses.len()),
+                None => STATUSES.iter().position(|(known, _, _)| *known == sid).unwrap_or(STATUSES.len()),
+            };
+            let board_id = board.map_or(1, |b| b.id);
             status.insert("Sort".into(), json!(sort));
-            status.insert("_info".into(), json!({"status_href": format!("{root}/service/boards/1/statuses/{sid}")}));
+            status.insert("_info".into(), json!({"status_href": format!("{root}/service/boards/{board_id}/statuses/{sid}")}));
         }
-        if let Some(Value::Object(company)) = t.get_mut("company")
-            && let Some(cid) = company.get("id").and_then(Value::as_i64)
+        if let (Some(Value::Object(reference)), Some(b)) = (t.get_mut("board"), board) {
+            reference.insert("name".into(), json!(b.name));
+            reference.insert("_info".into(), json!({"board_href": format!("{root}/service/boards/{}", b.id)}));
+        }
+        if let Some(Value::Object(p)) = t.get_mut("priority")
+            && let Some((pid, name)) = lookups::priority(p.get("id").and_then(Value::as_i64), None)
         {
+            p.insert("name".into(), json!(name));
+            p.insert("_info".into(), json!({"priority_href": format!("{root}/service/priorities/{pid}")}));
+        }
+        let company_id = super::references::resolve_company(state, ticket.get("company")).ok().flatten();
+        if let Some(Value::Object(company)) = t.get_mut("company")
+            && let Some(cid) = company.get("id").and_then(Value::as_i64).or(company_id)
+        {
+            if let Some(known) = state.companies.get(&cid) {
+                company.insert("id".into(), json!(cid));
+                company.insert("identifier".into(), known["identifier"].clone());
+                company.insert("name".into(), known["name"].clone());
+            }
             company.insert("_info".into(), json!({"company_href": format!("{root}/company/companies/{cid}")}));
         }
         if let Some(Value::Object(info)) = t.get_mut("_info") {
@@ -186,49 +220,26 @@ pub(super) fn public_tickets(state: &SimState) -> Vec<Value> {
     state.tickets.values().map(|t| public_ticket(&t.body)).collect()
 }
 
-/// Completes a status reference from the status table (`{id}` gains its name, `{name}` its id).
-pub(super) fn normalize_status(ticket: &mut Map<String, Value>) {
-    let Some(Value::Object(status)) = ticket.get_mut("status") else {
-        return;
-    };
-    let id = status.get("id").and_then(Value::as_i64);
-    let name = status.get("name").and_then(Value::as_str).map(str::to_string);
-    let known = STATUSES
-        .iter()
-        .find(|(sid, sname, _)| Some(*sid) == id || (id.is_none() && name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(sname))));
-    if let Some((sid, sname, _)) = known {
-        status.insert("id".into(), json!(sid));
-        status.insert("name".into(), json!(sname));
-    }
-}
-
-/// A status closes the ticket when its id is 99 or its name is `Closed` / `>Closed`.
-pub(super) fn is_closed_status(status: Option<&Value>) -> bool {
-    let Some(status) = status else {
-        return false;
-    };
-    let id = status.get("id").and_then(Value::as_i64);
-    let name = status.get("name").and_then(Value::as_str).unwrap_or("").trim();
-    id == Some(99) || name.trim_start_matches('>').eq_ignore_ascii_case("closed")
-}
-
-pub(super) fn update_closed_fields(ticket: &mut Map<String, Value>, now: &str) {
-    let closed = is_closed_status(ticket.get("status"));
+/// Sets `closedFlag` from the status (board-specific when the ticket has a board); a ticket
+/// that becomes closed gets `closedDate` and `closedBy` (`member`), a reopened one loses them.
+pub(super) fn update_closed_fields(ticket: &mut Map<String, Value>, now: &str, member: &str) {
+    let closed = is_closed_status(ticket_board(ticket), ticket.get("status"));
     let was_closed = ticket.get("closedFlag").and_then(Value::as_bool) == Some(true);
     ticket.insert("closedFlag".into(), json!(closed));
     if closed && !was_closed {
         ticket.insert("closedDate".into(), json!(now));
-        ticket.insert("closedBy".into(), json!(API_MEMBER));
+        ticket.insert("closedBy".into(), json!(member));
     } else if !closed {
         ticket.remove("closedDate");
         ticket.remove("closedBy");
     }
 }
 
-pub(super) fn touch(obj: &mut Map<String, Value>, now: &str) {
+/// Records an update by `member` in `_info`.
+pub(super) fn touch(obj: &mut Map<String, Value>, now: &str, member: &str) {
     let info = obj.entry("_info").or_insert_with(|| json!({}));
     if let Value::Object(info) = info {
         info.insert("lastUpdated".into(), json!(now));
-        info.insert("updatedBy".into(), json!(API_MEMBER));
+        info.insert("updatedBy".into(), json!(member));
     }
 }
