@@ -21,7 +21,7 @@
 //! names and `CallbackObjectRecId` as above; a duplicate entry is refused with `ObjectExists`
 //! on `objectId` and a bad one with `InvalidField` `Invalid URL` / `InvalidObject` on `level`.
 //!
-//! Chosen, [unconfirmed]: one signing key per callback entry (exposed by
+//! Chosen, unconfirmed: one signing key per callback entry (exposed by
 //! [`super::ConnectWiseSimHandle::callback_signing_key`]); the key endpoint answers without
 //! credentials (one client sends none, another sends its `clientId`); the ticket id is appended
 //! to the entry's `url` as a raw string (amp-labs registers `…?recordId=` for that reason);

@@ -107,7 +107,7 @@ impl From<&Violation> for FieldError {
 
 /// A reference (`company`, `board`, `status`, …) that names nothing usable. The per-error code
 /// `InvalidObject` is what the live API answers for an unrecognised callback `level` (seen in a
-/// public client's recorded response); for ticket references it is [unconfirmed].
+/// public client's recorded response); for ticket references it is unconfirmed.
 pub(super) fn reference_error(field: &str, message: impl Into<String>) -> FieldError {
     FieldError { field: field.to_string(), code: "InvalidObject", message: message.into() }
 }

@@ -8,13 +8,23 @@
 //! * under `/{codebase}/apis/3.0` (the discovery answer says `v4_6_release/`; any `v…` codebase
 //!   is accepted, as the real cloud does):
 //!   * `POST /service/tickets`, `GET /service/tickets`, `GET /service/tickets/count`,
-//!     `GET|PATCH /service/tickets/{id}`;
+//!     `GET|PATCH /service/tickets/{id}` (`tickets.rs`, references checked in `references.rs`);
 //!   * `POST|GET /service/tickets/{id}/notes`, `GET /service/tickets/{id}/notes/count`,
-//!     `GET /service/tickets/{id}/notes/{noteId}`;
-//!   * `GET /service/boards/{id}/statuses` (a fixed status table: 1 `New`, 2 `In Progress`,
-//!     99 `>Closed`) and `GET /system/info`;
-//! * control endpoints without authentication: `GET /_sim/tickets`, `POST /_sim/fail`,
-//!   `POST /_sim/reset`.
+//!     `GET /service/tickets/{id}/notes/{noteId}` (`notes.rs`);
+//!   * lookups (`lookups.rs`): `GET /service/boards[/{id}]`, `/service/boards/{id}/statuses[/{id}]`
+//!     (board-specific tables), `/service/boards/{id}/types`, `/service/priorities[/{id}]`,
+//!     `/company/companies[/count|/{id}]`, `/company/contacts[/count|/{id}]` (with
+//!     `childConditions` on `communicationItems`), and `GET /system/info`;
+//!   * callbacks (`callbacks.rs`): `POST|GET /system/callbacks`, `GET|DELETE /system/callbacks/{id}`;
+//! * `GET /{codebase}/system/callbackkey/index.rails?companyName=…&id=…` — a callback's
+//!   signing key, the target of every delivery's `Metadata.key_url`;
+//! * control endpoints without authentication (`control.rs`): `GET /_sim/tickets`,
+//!   `POST /_sim/fail`, `POST /_sim/reset`, and technician actions (`technician.rs`)
+//!   `POST /_sim/tickets/{id}/close|reopen|delete|merge`.
+//!
+//! The modules: `auth.rs` (credentials, `Basic` + `clientId`, discovery), `http.rs` (plumbing,
+//! error shapes, routing, armed failures), `listing.rs` (`conditions`, `childConditions`,
+//! `orderBy`, `fields`, paging) over `conditions.rs` (the query language).
 //!
 //! What the simulator checks, like the real API (see `shared/reference/psa-apis.md` §1):
 //! `Authorization: Basic base64("{companyId}+{publicKey}:{privateKey}")` and a `clientId`
@@ -37,8 +47,8 @@
 //! unknown fields in `conditions` and `orderBy` are rejected, and JSON bodies must be sent as
 //! `application/json`.
 //!
-//! Failures can be injected per operation ([`ConnectWiseSimHandle::fail_next`]): a plain error
-//! status before any work, an error status *after* the work was committed (a crash after
+//! Failures can be injected per operation ([`ConnectWiseSimHandle::fail_next`]; lookups and
+//! callback registration have their own [`SimOperation`]s): a plain error status before any work, an error status *after* the work was committed (a crash after
 //! commit, the case that makes clients create duplicate tickets), or a `429` throttle with
 //! `Retry-After: 1`.
 

@@ -3,7 +3,7 @@
 //! (`POST /_sim/tickets/{id}/close|reopen|delete|merge`) and handle methods; every action is
 //! visible through the API afterwards and announced to matching callbacks.
 //!
-//! Merging [unconfirmed]: the merged ticket is closed (its board's first closed status) by the
+//! Merging (unconfirmed): the merged ticket is closed (its board's first closed status) by the
 //! member, gains the internal note `Merged into ticket #N` and `mergedParentTicket: {id: N}`,
 //! and is then removed, as ConnectWise deletes merged children: `GET` of it answers the JSON
 //! `404 NotFound` and searches no longer return it. The ticket merged into gains

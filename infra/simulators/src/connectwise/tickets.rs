@@ -1,5 +1,5 @@
 //! Tickets: create (`POST`), update (`PATCH` with JSON-Patch) and the shapes the API returns.
-//! References are checked in [`super::references`]; every successful create or update is
+//! References are checked in `references.rs`; every successful create or update is
 //! announced to matching callbacks (`added` / `updated`).
 
 use axum::http::StatusCode;
