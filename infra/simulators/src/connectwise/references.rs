@@ -11,8 +11,8 @@
 //! * `priority` must name a priority (by `id`, else `name`; a name-only reference gains its id).
 //! * `contact` (by `id`) must exist and belong to the ticket's company.
 //!
-//! Each failure is one `errors` entry with code `InvalidObject` naming the field [the per-error
-//! code is unconfirmed for ticket references].
+//! Each failure is one `errors` entry with code `InvalidObject` naming the field (the per-error
+//! code is unconfirmed for ticket references).
 
 use serde_json::{Map, Value, json};
 
