@@ -591,3 +591,18 @@ async fn companies_contacts_and_deliveries_are_reachable_over_the_control_routes
     assert_eq!(log[0]["status"], 200);
     assert!(log[0]["signature"].is_string() && log[0]["body"].is_string());
 }
+
+#[tokio::test]
+async fn a_self_suppressed_callback_skips_changes_made_with_the_api_members_own_keys() {
+    let sim = start().await;
+    let (base, mut rx) = receiver().await;
+    register(&sim, json!({"url": format!("{base}/cw/"), "objectId": 0, "type": "ticket", "level": "owner", "isSelfSuppressedFlag": true}))
+        .await;
+    let id = create_ok(&sim, json!({"summary": "x", "company": {"id": 250}})).await;
+    patch(&sim, id, json!([{"op": "replace", "path": "/summary", "value": "y"}])).await;
+    sim.close_ticket(id, "jsmith", None).unwrap();
+    let (uri, _, message, _) = next(&mut rx).await;
+    assert_eq!((uri, message["MemberId"].as_str()), (format!("/cw/{id}"), Some("jsmith")));
+    sim.wait_for_callbacks().await;
+    assert_eq!(sim.callback_deliveries().len(), 1, "only the technician's change was announced");
+}
