@@ -92,16 +92,16 @@ impl Config {
 
 /// Builds the state once per container.
 ///
-/// # Errors
-/// When the HTTP client for PSA calls cannot be built (no TLS backend).
+/// Makes no network call and loads no TLS roots: the PSA client is built on the first
+/// destination test or lookup.
 #[cfg(feature = "aws")]
-pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> Result<AppState, reqwest::Error> {
+#[must_use]
+pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
     use vigil::aws::dynamodb::{DynamoAlertStore, DynamoConfigStore, DynamoIngestState};
     use vigil::aws::policy_store::DynamoPolicyStore;
     use vigil::aws::secrets::SecretsManagerStore;
     use vigil::aws::sqs::SqsQueue;
     use vigil::clock::SystemClock;
-    use vigil::connectors::destination_url::destination_http_client;
     use vigil::connectors::psa::PsaProvider;
     use vigil::ports::{MessageQueue, RequestBudget, SecretStore};
 
@@ -125,21 +125,19 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> Result<AppState, r
         tickets: tickets.clone(),
         clock: Arc::new(SystemClock),
     });
-    // WIRING: DynamoRequestBudget (branch `stores`): lookups and tests count against the
-    // destination's `requests_per_hour` like the dispatcher's calls. Adjust the constructor
-    // (and the table) to the adapter when the branches meet.
+    // Lookups and tests count against the destination's `requests_per_hour` like the
+    // dispatcher's calls.
     let budget: Arc<dyn RequestBudget> = Arc::new(vigil::aws::request_budget::DynamoRequestBudget::new(dynamo, config.state_table.clone()));
     let policy = config.destination_policy;
-    let systems = PsaProvider::new(secrets, destination_http_client(policy)?, policy, budget, Arc::new(SystemClock));
+    let systems = PsaProvider::new(secrets, policy, budget, Arc::new(SystemClock));
     let destinations = Arc::new(DestinationsService {
         admin: admin.clone(),
-        // WIRING: DestinationStore for DynamoConfigStore (branch `stores`).
         destinations: config_store,
         systems: Arc::new(systems),
         tickets,
         policy,
     });
-    Ok(AppState { admin, tuning, destinations })
+    AppState { admin, tuning, destinations }
 }
 
 /// Largest body most routes accept (tenants, credentials, suppressions, triage …).
