@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use vigil::aws::dynamodb::{DynamoAlertStore, DynamoConfigStore};
 use vigil::aws::request_budget::DynamoRequestBudget;
@@ -19,6 +19,7 @@ use vigil::contract;
 use vigil::destination::{Destination, DestinationSettings, LEGACY_DESTINATION_ID};
 use vigil::ids::{AlertId, DestinationId};
 use vigil::ports::{AlertStore, BudgetGrant, ConfigStore, DestinationStore, RequestBudget, TenantChange};
+use vigil::tenant::Tenant;
 use vigil::ticket::TicketRef;
 
 /// A client on the moto server `with-moto.sh` started.
@@ -86,6 +87,12 @@ async fn a_configuration_stored_before_destinations_reads_as_the_destination_con
 async fn four_lambdas_sharing_a_budget_of_fifty_an_hour_are_granted_exactly_fifty() {
     let client = moto().await;
     concurrent_callers_never_exceed_the_share(&client, &table(&client, "alerts").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn company_links_written_at_once_to_a_tenant_without_links_are_all_kept() {
+    let client = moto().await;
+    company_links_written_at_once_are_all_kept(&client, &table(&client, "config").await).await;
 }
 
 // ---- the checks below are the same in tests/tests/contract_aws.rs ----
@@ -166,6 +173,11 @@ async fn legacy_configuration_carries_over(client: &Client, config_table: &str, 
     let delivery = alerts.get_delivery(&msp_id, &alert_id, &connectwise).await.unwrap().expect("a legacy delivery still reads");
     assert_eq!((delivery.ticket, delivery.version), (Some(TicketRef::new("1001")), 4));
     assert_eq!(alerts.list_deliveries(&msp_id, &alert_id).await.unwrap().len(), 1);
+    assert!(alerts.list_open_tickets(&msp_id, &connectwise).await.unwrap().is_empty(), "written before the index existed");
+    assert_eq!(alerts.index_earlier_deliveries().await.unwrap(), 1);
+    assert_eq!(alerts.list_open_tickets(&msp_id, &connectwise).await.unwrap(), vec![(alert_id.clone(), TicketRef::new("1001"))]);
+    assert_eq!(alerts.index_earlier_deliveries().await.unwrap(), 1, "indexing again is harmless");
+    assert_eq!(alerts.list_open_tickets(&msp_id, &connectwise).await.unwrap().len(), 1);
 
     let linked = config
         .update_tenant(&msp_id, &tenant_id, &TenantChange::CompanyLink { destination: connectwise.clone(), company: Some("300".into()) })
@@ -216,4 +228,35 @@ async fn concurrent_callers_never_exceed_the_share(client: &Client, alerts_table
         granted += caller.await.unwrap();
     }
     assert_eq!(granted, 50, "never more than the share, and no request refused while there was room");
+}
+
+/// Six callers link one tenant (whose item has no `company_links` map yet) to six
+/// destinations at once while a seventh records its webhook: every link and the webhook are
+/// kept, because each writer touches only its own map entry or attribute.
+async fn company_links_written_at_once_are_all_kept(client: &Client, config_table: &str) {
+    let config = Arc::new(DynamoConfigStore::new(client.clone(), config_table));
+    let msp_id = contract::unique_msp();
+    let tenant = Tenant { company_links: BTreeMap::new(), ..contract::sample_tenant(&msp_id, &contract::unique_tenant()) };
+    assert!(config.create_tenant(&tenant).await.unwrap());
+    let changes: Vec<TenantChange> = (0..6)
+        .map(|i| TenantChange::CompanyLink {
+            destination: DestinationId::parse(&format!("psa-{i}")).unwrap(),
+            company: Some(format!("{i}00")),
+        })
+        .chain([TenantChange::Webhook { auth_hash: "ab12".into(), registered: true }])
+        .collect();
+    let writers: Vec<_> = changes
+        .into_iter()
+        .map(|change| {
+            let (config, msp_id, tenant_id) = (config.clone(), msp_id.clone(), tenant.tenant_id.clone());
+            tokio::spawn(async move { config.update_tenant(&msp_id, &tenant_id, &change).await.unwrap().expect("the tenant exists") })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let stored = config.get_tenant(&msp_id, &tenant.tenant_id).await.unwrap().unwrap();
+    let links: Vec<(&str, &str)> = stored.company_links.iter().map(|(d, c)| (d.as_str(), c.as_str())).collect();
+    assert_eq!(links, [("psa-0", "000"), ("psa-1", "100"), ("psa-2", "200"), ("psa-3", "300"), ("psa-4", "400"), ("psa-5", "500")]);
+    assert_eq!((stored.webhook_auth_hash.as_deref(), stored.webhook_registered), (Some("ab12"), true));
 }

@@ -1,6 +1,6 @@
 //! [`AlertStore`] on the alerts table: alerts (optimistic concurrency on `version`), the
 //! per-record hit markers that make counting idempotent, and the daily ticket places. The
-//! deliveries and their indexes are in [`super::deliveries`].
+//! deliveries and their indexes are in `aws/deliveries.rs`.
 
 use super::dynamodb::{Item, expires_at, from_item, get, key, msp_pk, n, s, store_error, to_item};
 use crate::alert::{Alert, AlertHits};

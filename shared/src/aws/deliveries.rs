@@ -12,15 +12,16 @@
 //! transaction conflict (another writer on the same items at that instant) is retried here,
 //! which is safe because the version condition decides again.
 //!
-//! Deliveries written before these indexes existed are indexed on their next save.
+//! Deliveries written before these indexes existed are indexed on their next save, or all at
+//! once by [`DynamoAlertStore::index_earlier_deliveries`].
 //! Delivery keys keep the format of those legacy items (`DELIVERY#{alert}#connectwise`).
 
 use super::alert_store::DynamoAlertStore;
-use super::dynamodb::{Item, from_item, get, jitter, key, msp_pk, n, query_prefix, s, store_error, text, to_item};
+use super::dynamodb::{Item, from_item, get, jitter, key, msp_pk, n, query_prefix, s, scan_prefixes, store_error, text, to_item};
 use crate::error::StoreError;
 use crate::ids::{AlertId, DestinationId, MspId};
 use crate::ticket::{Delivery, TicketRef};
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem};
 
 /// How often a transaction that collided with another one is tried.
 const TRANSACTION_ATTEMPTS: u32 = 5;
@@ -35,6 +36,23 @@ fn open_ticket_prefix(destination: &DestinationId) -> String {
 
 fn held_prefix(destination: &DestinationId) -> String {
     format!("HELD#{destination}#")
+}
+
+/// The delivery's `OPENTICKET#` entry (with its ticket, when it has one).
+fn open_entry(delivery: &Delivery) -> Item {
+    let mut entry = key(msp_pk(&delivery.msp_id), format!("{}{}", open_ticket_prefix(&delivery.destination), delivery.alert_id));
+    entry.insert("alert_id".into(), s(delivery.alert_id.as_str()));
+    if let Some(ticket) = &delivery.ticket {
+        entry.insert("ticket".into(), s(ticket.id.clone()));
+    }
+    entry
+}
+
+/// The delivery's `HELD#` entry.
+fn held_entry(delivery: &Delivery) -> Item {
+    let mut entry = key(msp_pk(&delivery.msp_id), format!("{}{}", held_prefix(&delivery.destination), delivery.alert_id));
+    entry.insert("alert_id".into(), s(delivery.alert_id.as_str()));
+    entry
 }
 
 fn alert_id_of(item: &Item) -> Result<AlertId, StoreError> {
@@ -82,7 +100,7 @@ impl DynamoAlertStore {
             .collect()
     }
 
-    /// The put or delete of one index entry: a put (with `attributes`) when `present`.
+    /// The put of an index entry when it should be `present`, else the delete of its key.
     fn index_action(&self, present: bool, mut item: Item) -> Result<TransactWriteItem, StoreError> {
         let rejected = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Rejected(format!("save delivery: {e}"));
         Ok(if present {
@@ -96,10 +114,7 @@ impl DynamoAlertStore {
     }
 
     fn delivery_transaction(&self, delivery: &Delivery) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let pk = msp_pk(&delivery.msp_id);
-        let alert_id = &delivery.alert_id;
-        let destination = &delivery.destination;
-        let item = to_item(delivery, pk.clone(), delivery_sk(alert_id, destination))?;
+        let item = to_item(delivery, msp_pk(&delivery.msp_id), delivery_sk(&delivery.alert_id, &delivery.destination))?;
         let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
         put = if delivery.version <= 1 {
             put.condition_expression("attribute_not_exists(pk)")
@@ -109,20 +124,52 @@ impl DynamoAlertStore {
         };
         let put = put.build().map_err(|e| StoreError::Rejected(format!("save delivery: {e}")))?;
 
-        let open_ticket = delivery.ticket.as_ref().filter(|_| delivery.has_open_ticket());
-        let mut open_entry = key(pk.clone(), format!("{}{alert_id}", open_ticket_prefix(destination)));
-        open_entry.insert("alert_id".into(), s(alert_id.as_str()));
-        if let Some(ticket) = open_ticket {
-            open_entry.insert("ticket".into(), s(ticket.id.clone()));
-        }
-        let mut held_entry = key(pk, format!("{}{alert_id}", held_prefix(destination)));
-        held_entry.insert("alert_id".into(), s(alert_id.as_str()));
-
         Ok(vec![
             TransactWriteItem::builder().put(put).build(),
-            self.index_action(open_ticket.is_some(), open_entry)?,
-            self.index_action(delivery.held_unlinked, held_entry)?,
+            self.index_action(delivery.has_open_ticket(), open_entry(delivery))?,
+            self.index_action(delivery.held_unlinked, held_entry(delivery))?,
         ])
+    }
+
+    /// Indexes the deliveries saved before the indexes existed (run once after deploying this
+    /// layout, e.g. from the admin tool): every open or held delivery gets its entries, in a
+    /// transaction conditioned on the version read, so a delivery saved meanwhile (which wrote
+    /// its own entries) is left alone. One Scan of the alerts table; repeating it is harmless.
+    /// Returns how many deliveries were indexed.
+    ///
+    /// # Errors
+    /// When the table cannot be read or written, or holds a delivery it cannot read.
+    pub async fn index_earlier_deliveries(&self) -> Result<usize, StoreError> {
+        let mut indexed = 0;
+        for item in scan_prefixes(&self.client, &self.table, &["DELIVERY#"], "scan deliveries").await? {
+            let delivery: Delivery = from_item(item, "delivery")?;
+            let entries: Vec<Item> =
+                [delivery.has_open_ticket().then(|| open_entry(&delivery)), delivery.held_unlinked.then(|| held_entry(&delivery))]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+            if entries.is_empty() {
+                continue;
+            }
+            let unchanged = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(msp_pk(&delivery.msp_id), delivery_sk(&delivery.alert_id, &delivery.destination))))
+                .condition_expression("version = :read")
+                .expression_attribute_values(":read", n(i64::try_from(delivery.version).unwrap_or(i64::MAX)))
+                .build()
+                .map_err(|e| StoreError::Rejected(format!("index deliveries: {e}")))?;
+            let mut actions = vec![TransactWriteItem::builder().condition_check(unchanged).build()];
+            for entry in entries {
+                actions.push(self.index_action(true, entry)?);
+            }
+            match self.client.transact_write_items().set_transact_items(Some(actions)).send().await {
+                Ok(_) => indexed += 1,
+                // Saved (and indexed) meanwhile, or being saved right now: its own write indexes it.
+                Err(error) if error.as_service_error().is_some_and(|e| e.is_transaction_canceled_exception()) => {}
+                Err(error) => return Err(store_error("index deliveries", error)),
+            }
+        }
+        Ok(indexed)
     }
 
     /// Writes the delivery and its index entries in one transaction (see the module docs).

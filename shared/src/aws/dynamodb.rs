@@ -1,8 +1,8 @@
 //! DynamoDB adapters and the helpers they share. The adapters live one concern per module:
-//! [`DynamoConfigStore`] (MSPs, tenants, tokens: [`super::config_store`]; destinations:
-//! [`super::destinations`]), [`DynamoIngestState`] ([`super::ingest_state`]),
-//! [`DynamoAlertStore`] (alerts: [`super::alert_store`]; deliveries and their indexes:
-//! [`super::deliveries`]) and [`super::request_budget::DynamoRequestBudget`].
+//! [`DynamoConfigStore`] (MSPs, tenants, tokens in [`super::config_store`]; destinations in
+//! `aws/destinations.rs`), [`DynamoIngestState`] ([`super::ingest_state`]),
+//! [`DynamoAlertStore`] (alerts in [`super::alert_store`]; deliveries and their indexes in
+//! `aws/deliveries.rs`) and [`super::request_budget::DynamoRequestBudget`].
 //!
 //! Key layout (every partition key starts with the MSP id):
 //!
