@@ -4,6 +4,7 @@
 use super::dynamodb::{
     Item, condition_failed, from_item, get, jitter, key, msp_pk, put, put_if_absent, query_prefix, s, scan_prefixes, store_error, to_item,
 };
+use crate::destination::LEGACY_DESTINATION_ID;
 use crate::error::StoreError;
 use crate::ids::{DestinationId, MspId, TenantId};
 use crate::ports::{ConfigStore, TenantChange};
@@ -112,6 +113,11 @@ impl ConfigStore for DynamoConfigStore {
     }
 }
 
+/// The condition of a link written into the existing `company_links` map.
+const WITH_LINKS: &str = "attribute_exists(pk) AND attribute_exists(company_links)";
+/// The condition of a link written where the tenant has no `company_links` map yet.
+const WITHOUT_LINKS: &str = "attribute_exists(pk) AND attribute_not_exists(company_links)";
+
 /// One conditional UpdateItem of a tenant: its expressions, names and values.
 struct TenantUpdate {
     expression: String,
@@ -158,9 +164,10 @@ impl DynamoConfigStore {
         }
     }
 
-    /// Sets or removes one entry of the tenant's `company_links` map and removes the legacy
-    /// `connectwise_company_id`, touching no other attribute, so writers of different links
-    /// (or of other attributes) never undo each other.
+    /// Sets or removes one entry of the tenant's `company_links` map, touching no other
+    /// attribute, so writers of different links (or of other attributes) never undo each
+    /// other. A link to `connectwise` also removes the legacy `connectwise_company_id` (the new
+    /// link supersedes it); links to other destinations leave it.
     ///
     /// A document path into a map that does not exist yet is refused by DynamoDB, and
     /// `if_not_exists(company_links, ..)` cannot be combined with a write below the same path
@@ -174,29 +181,29 @@ impl DynamoConfigStore {
         destination: &DestinationId,
         company: Option<&str>,
     ) -> Result<Option<Tenant>, StoreError> {
+        let legacy = destination.as_str() == LEGACY_DESTINATION_ID;
+        let drop_legacy = if legacy { " REMOVE connectwise_company_id" } else { "" };
         for _ in 0..5 {
             let in_map = match company {
-                Some(company) => TenantUpdate::new(
-                    "SET company_links.#d = :c REMOVE connectwise_company_id",
-                    "attribute_exists(pk) AND attribute_exists(company_links)",
-                )
-                .value(":c", s(company)),
-                None => TenantUpdate::new(
-                    "REMOVE company_links.#d, connectwise_company_id",
-                    "attribute_exists(pk) AND attribute_exists(company_links)",
-                ),
+                Some(company) => TenantUpdate::new(format!("SET company_links.#d = :c{drop_legacy}"), WITH_LINKS).value(":c", s(company)),
+                None if legacy => TenantUpdate::new("REMOVE company_links.#d, connectwise_company_id", WITH_LINKS),
+                None => TenantUpdate::new("REMOVE company_links.#d", WITH_LINKS),
             }
             .name("#d", destination.as_str());
             if let Some(tenant) = self.try_update(tenant_key.clone(), in_map).await? {
                 return Ok(Some(tenant));
             }
             let without_map = match company {
-                Some(company) => TenantUpdate::new(
-                    "SET company_links = :links REMOVE connectwise_company_id",
-                    "attribute_exists(pk) AND attribute_not_exists(company_links)",
-                )
-                .value(":links", AttributeValue::M(HashMap::from([(destination.as_str().to_owned(), s(company))]))),
-                None => TenantUpdate::new("REMOVE connectwise_company_id", "attribute_exists(pk) AND attribute_not_exists(company_links)"),
+                Some(company) => Some(
+                    TenantUpdate::new(format!("SET company_links = :links{drop_legacy}"), WITHOUT_LINKS)
+                        .value(":links", AttributeValue::M(HashMap::from([(destination.as_str().to_owned(), s(company))]))),
+                ),
+                None if legacy => Some(TenantUpdate::new("REMOVE connectwise_company_id", WITHOUT_LINKS)),
+                // No links at all, so none to remove: the tenant stays as it is.
+                None => None,
+            };
+            let Some(without_map) = without_map else {
+                return get(&self.client, &self.table, tenant_key, "get tenant").await?.map(|item| from_item(item, "tenant")).transpose();
             };
             if let Some(tenant) = self.try_update(tenant_key.clone(), without_map).await? {
                 return Ok(Some(tenant));
