@@ -12,7 +12,7 @@ use crate::ports::{Lookup, LookupItem};
 use serde_json::Value;
 
 /// Companies (or contacts) one lookup returns at most.
-pub const LOOKUP_MAX: usize = 500;
+pub const LOOKUP_MAX: usize = 1000;
 
 fn picklist_items(fields: &EntityFields, field: &str, complete: Option<&str>) -> Vec<LookupItem> {
     fields
