@@ -415,3 +415,25 @@ async fn a_deleted_ticket_is_gone_for_states_notes_and_closing() {
     assert_eq!(closed.item["status"], 5);
     assert_eq!(closed.item["resolution"], "Resolved in Vigil.");
 }
+
+#[tokio::test]
+async fn the_provider_builds_the_autotask_connector_from_the_stored_credentials() {
+    use vigil::connectors::psa::PsaProvider;
+    use vigil::memory::MemorySecretStore;
+    use vigil::ports::{SecretName, SecretStore, TicketSystemProvider};
+    let (sim, _) = started().await;
+    let destination = destination(settings(Some(sim.zone_url())));
+    let secrets = Arc::new(MemorySecretStore::default());
+    let stored = serde_json::to_string(&credentials(&sim)).unwrap();
+    secrets.put_secret(&SecretName::destination(&destination.msp_id, &destination.id), &SecretString::new(stored)).await.unwrap();
+    let provider = PsaProvider::new(
+        secrets,
+        destination_http_client(POLICY).unwrap(),
+        POLICY,
+        Arc::new(MemoryRequestBudget::default()),
+        Arc::new(SystemClock),
+    );
+    let system = provider.system_for(&destination).await.unwrap();
+    let ticket = system.create_ticket(&new_ticket("vigil:provided")).await.unwrap();
+    assert_eq!(system.find_ticket("vigil:provided").await.unwrap(), Some(ticket));
+}

@@ -310,6 +310,98 @@ impl AutotaskClient {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::destination::Routing;
+    use crate::ids::{DestinationId, MspId};
+    use chrono::Utc;
+
+    const ZONE: &str = "https://webservices15.autotask.net/atservicesrest/";
+
+    fn destination(zone_url: Option<&str>) -> Destination {
+        Destination {
+            msp_id: MspId::parse("acme").unwrap(),
+            id: DestinationId::parse("autotask").unwrap(),
+            name: "Autotask".into(),
+            enabled: true,
+            settings: DestinationSettings::Autotask {
+                zone_url: zone_url.map(str::to_owned),
+                source: None,
+                issue_type: None,
+                sub_issue_type: None,
+                ticket_type: None,
+                ticket_category: None,
+                new_status: None,
+                note_type: None,
+                note_publish: None,
+                due_in_hours: 24,
+            },
+            routing: Routing::default(),
+            requests_per_hour: None,
+            credentials_set: true,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn credentials() -> DestinationCredentials {
+        DestinationCredentials::Autotask {
+            username: "api@msp.example".into(),
+            secret: SecretString::new("s3cret-value"),
+            integration_code: SecretString::new("TRACKING-CODE"),
+        }
+    }
+
+    fn client(zone_url: Option<&str>) -> Result<AutotaskClient, SinkSetupError> {
+        AutotaskClient::for_destination(
+            reqwest::Client::new(),
+            &destination(zone_url),
+            credentials(),
+            RequestGate::open(),
+            DestinationPolicy::STRICT,
+        )
+    }
+
+    #[tokio::test]
+    async fn a_next_page_url_must_be_permitted_and_stay_on_the_zones_host() {
+        let client = client(Some(ZONE)).unwrap();
+        let next = "https://webservices15.autotask.net/ATServicesRest/V1.0/Tickets/query/next?paging=%7B%7D";
+        assert_eq!(client.next_page(next).await.unwrap().as_str(), next);
+        for refused in [
+            "https://evil.example/ATServicesRest/V1.0/Tickets/query/next",
+            "http://webservices15.autotask.net/ATServicesRest/V1.0/Tickets/query/next",
+            "https://169.254.169.254/latest/meta-data",
+            "https://webservices15.autotask.net:8443/ATServicesRest/V1.0/Tickets/query/next",
+        ] {
+            assert!(matches!(client.next_page(refused).await, Err(SinkError::Rejected(_))), "{refused}");
+        }
+    }
+
+    #[test]
+    fn no_client_is_built_for_a_refused_zone_or_foreign_credentials() {
+        for zone in ["http://webservices15.autotask.net/atservicesrest/", "https://10.0.0.5/atservicesrest/", "https://localhost/x/"] {
+            assert!(matches!(client(Some(zone)), Err(SinkSetupError::NotConfigured(_))), "{zone}");
+        }
+        let foreign = DestinationCredentials::ConnectWise {
+            company_id: "acme".into(),
+            public_key: "pub".into(),
+            private_key: SecretString::new("private"),
+            client_id: "cid".into(),
+        };
+        let built = AutotaskClient::for_destination(
+            reqwest::Client::new(),
+            &destination(None),
+            foreign,
+            RequestGate::open(),
+            DestinationPolicy::STRICT,
+        );
+        assert!(matches!(built, Err(SinkSetupError::NotConfigured(_))));
+    }
+
+    #[test]
+    fn the_client_never_shows_its_secrets() {
+        let shown = format!("{:?}", client(Some(ZONE)).unwrap());
+        assert!(!shown.contains("s3cret-value") && !shown.contains("TRACKING-CODE"), "{shown}");
+        assert!(shown.contains("api@msp.example"));
+    }
 
     #[test]
     fn the_zone_url_gets_v1_0_appended_once() {
