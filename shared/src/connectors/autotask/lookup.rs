@@ -14,7 +14,7 @@ use serde_json::Value;
 /// Companies (or contacts) one lookup returns at most.
 pub const LOOKUP_MAX: usize = 1000;
 
-fn picklist_items(fields: &EntityFields, field: &str, complete: Option<&str>) -> Vec<LookupItem> {
+fn picklist_items(fields: &EntityFields, field: &str, closing: Option<&[String]>) -> Vec<LookupItem> {
     fields
         .picklist(field)
         .iter()
@@ -22,7 +22,7 @@ fn picklist_items(fields: &EntityFields, field: &str, complete: Option<&str>) ->
         .map(|v| LookupItem {
             id: v.value.clone(),
             name: v.label.clone(),
-            closes: complete.map(|c| c == v.value),
+            closes: closing.map(|c| c.contains(&v.value)),
             email: None,
             default: v.is_default,
         })
@@ -67,6 +67,28 @@ fn picklist_problems(destination: &Destination, settings: &Settings, tickets: &E
     {
         problems.push(format!("sub-issue type {sub} belongs to issue type {parent}, not {issue}"));
     }
+    let sent = [
+        ("companyID", true),
+        ("title", true),
+        ("description", true),
+        ("status", true),
+        ("priority", true),
+        ("dueDateTime", true),
+        ("externalID", true),
+        ("contactID", false),
+        ("queueID", routing.default_place.is_some() || !routing.places.is_empty()),
+        ("source", settings.source.is_some()),
+        ("issueType", settings.issue_type.is_some()),
+        ("subIssueType", settings.sub_issue_type.is_some()),
+        ("ticketType", settings.ticket_type.is_some()),
+        ("ticketCategory", settings.ticket_category.is_some()),
+    ];
+    for field in tickets.fields.iter().filter(|f| f.is_required && !f.is_read_only && !f.name.eq_ignore_ascii_case("id")) {
+        let covered = sent.iter().any(|(name, sent)| *sent && name.eq_ignore_ascii_case(&field.name));
+        if !covered && tickets.default_of(&field.name).is_none() {
+            problems.push(format!("Autotask requires the ticket field {}, which this destination does not set", field.name));
+        }
+    }
     if routing.closed_status.is_none() && tickets.complete_status(None).is_none() {
         problems.push("the status picklist has no Complete status; name the closed status in the routing".into());
     }
@@ -89,8 +111,8 @@ impl AutotaskClient {
             Lookup::Priorities => Ok(picklist_items(&*self.ticket_fields().await?, "priority", None)),
             Lookup::Statuses { .. } => {
                 let fields = self.ticket_fields().await?;
-                let complete = fields.complete_status(self.closed_status.as_deref());
-                Ok(picklist_items(&fields, "status", Some(complete.as_deref().unwrap_or_default())))
+                let closing = fields.closing_statuses(self.closed_status.as_deref());
+                Ok(picklist_items(&fields, "status", Some(&closing)))
             }
             Lookup::Companies { search } => {
                 let mut filter = vec![condition("eq", "isActive", true)];
@@ -150,5 +172,85 @@ impl AutotaskClient {
         let tickets = self.ticket_fields().await?;
         let notes = self.note_fields().await?;
         Ok(picklist_problems(destination, &settings, &tickets, &notes))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::destination::{DestinationSettings, Routing};
+    use crate::ids::{DestinationId, MspId};
+    use chrono::Utc;
+    use serde_json::json;
+
+    fn destination() -> Destination {
+        Destination {
+            msp_id: MspId::parse("acme").unwrap(),
+            id: DestinationId::parse("autotask").unwrap(),
+            name: "Autotask".into(),
+            enabled: true,
+            settings: DestinationSettings::Autotask {
+                zone_url: None,
+                source: None,
+                issue_type: None,
+                sub_issue_type: None,
+                ticket_type: None,
+                ticket_category: None,
+                new_status: None,
+                note_type: None,
+                note_publish: None,
+                due_in_hours: 24,
+            },
+            routing: Routing::default(),
+            requests_per_hour: None,
+            credentials_set: true,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn ticket_fields(extra: Value) -> EntityFields {
+        let mut fields = vec![
+            json!({"name": "id", "isRequired": true, "isReadOnly": true}),
+            json!({"name": "title", "isRequired": true}),
+            json!({"name": "status", "isRequired": true, "picklistValues": [
+                {"value": "1", "label": "New", "isDefaultValue": true, "isActive": true},
+                {"value": "5", "label": "Complete", "isActive": true}]}),
+            json!({"name": "queueID", "isRequired": true, "picklistValues": [{"value": "8", "label": "Level I", "isActive": true}]}),
+        ];
+        fields.push(extra);
+        EntityFields::parse(&json!({ "fields": fields }))
+    }
+
+    fn note_fields() -> EntityFields {
+        EntityFields::parse(&json!({"fields": [
+            {"name": "noteType", "picklistValues": [{"value": "3", "label": "Task Notes", "isDefaultValue": true, "isActive": true}]},
+            {"name": "publish", "picklistValues": [{"value": "1", "label": "All", "isDefaultValue": true, "isActive": true}]}
+        ]}))
+    }
+
+    #[test]
+    fn a_field_the_tenant_requires_and_vigil_does_not_set_is_a_problem() {
+        let mut destination = destination();
+        let settings = Settings::of(&destination.settings).unwrap();
+        let fields = ticket_fields(json!({"name": "billingCodeID", "isRequired": true}));
+        let problems = picklist_problems(&destination, &settings, &fields, &note_fields());
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("queueID")) && problems.iter().any(|p| p.contains("billingCodeID")), "{problems:?}");
+        destination.routing.default_place = Some("8".into());
+        let problems = picklist_problems(&destination, &settings, &fields, &note_fields());
+        assert_eq!(problems.len(), 1, "a routed queue covers queueID: {problems:?}");
+    }
+
+    #[test]
+    fn statuses_say_which_close_a_ticket() {
+        let fields = ticket_fields(json!({"name": "priority"}));
+        let closing = fields.closing_statuses(Some("1"));
+        let items = picklist_items(&fields, "status", Some(&closing));
+        assert!(items.iter().all(|i| i.closes == Some(true)), "the override and Complete both close");
+        let items = picklist_items(&fields, "status", Some(&fields.closing_statuses(None)));
+        assert_eq!(items.iter().filter(|i| i.closes == Some(true)).map(|i| i.name.as_str()).collect::<Vec<_>>(), ["Complete"]);
+        assert!(items.iter().any(|i| i.default && i.name == "New"));
     }
 }

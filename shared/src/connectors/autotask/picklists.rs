@@ -132,6 +132,19 @@ impl EntityFields {
             .or_else(|| self.picklist("status").iter().find(|v| v.label.eq_ignore_ascii_case(COMPLETE_LABEL)).map(|v| v.value.clone()))
     }
 
+    /// The statuses that mean a ticket is closed: Autotask's Complete (whatever closed it) and
+    /// the routing's closing status, if it names another.
+    #[must_use]
+    pub fn closing_statuses(&self, overridden: Option<&str>) -> Vec<String> {
+        let mut closing: Vec<String> = self.complete_status(None).into_iter().collect();
+        if let Some(overridden) = overridden.map(str::trim).filter(|s| !s.is_empty())
+            && !closing.iter().any(|c| c == overridden)
+        {
+            closing.push(overridden.to_owned());
+        }
+        closing
+    }
+
     /// Why `value` cannot be used in `name` (unknown or inactive), if it cannot.
     #[must_use]
     pub fn problem(&self, name: &str, value: &str) -> Option<String> {
@@ -191,6 +204,9 @@ mod tests {
         assert_eq!(fields.label("status", "5"), Some("Complete"));
         assert_eq!(fields.complete_status(None).as_deref(), Some("5"));
         assert_eq!(fields.complete_status(Some("12")).as_deref(), Some("12"), "the routing's override wins");
+        assert_eq!(fields.closing_statuses(Some("12")), ["5", "12"], "Complete still means closed");
+        assert_eq!(fields.closing_statuses(Some("5")), ["5"]);
+        assert_eq!(fields.closing_statuses(None), ["5"]);
         assert_eq!(fields.value("subIssueType", "101").unwrap().parent.as_deref(), Some("7"));
         assert!(fields.has("resolution") && !fields.has("bogus"));
         assert!(fields.picklist("resolution").is_empty());

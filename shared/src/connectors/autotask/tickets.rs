@@ -159,7 +159,7 @@ impl AutotaskClient {
         let Some(item) = self.ticket_item(id).await? else {
             return Err(SinkError::Gone(format!("Autotask ticket {id} no longer exists")));
         };
-        if value_text(item.get("status")) == complete {
+        if value_text(item.get("status")) == complete || fields.closing_statuses(None).contains(&value_text(item.get("status"))) {
             return Ok(());
         }
         let mut body = json!({"id": id, "status": numeric("status", &complete)?});
@@ -217,11 +217,11 @@ impl AutotaskClient {
             }
         }
         let fields = if found.is_empty() { None } else { Some(self.ticket_fields().await?) };
-        let complete = fields.as_ref().and_then(|f| f.complete_status(self.closed_status.as_deref()));
+        let closing = fields.as_ref().map(|f| f.closing_statuses(self.closed_status.as_deref())).unwrap_or_default();
         let status_of = |item: &Value| value_text(item.get("status"));
         let closers: Vec<i64> = found
             .values()
-            .filter(|item| complete.as_deref() == Some(status_of(item).as_str()))
+            .filter(|item| closing.contains(&status_of(item)))
             .filter_map(|item| item.get("completedByResourceID").and_then(Value::as_i64))
             .collect();
         let names = self.resource_names(&closers).await?;
@@ -234,7 +234,7 @@ impl AutotaskClient {
                     Some(item) => {
                         let value = status_of(item);
                         let label = fields.as_ref().and_then(|f| f.label("status", &value)).map_or_else(|| value.clone(), str::to_owned);
-                        if complete.as_deref() == Some(value.as_str()) {
+                        if closing.contains(&value) {
                             TicketState::Closed {
                                 status: label,
                                 by: item.get("completedByResourceID").and_then(Value::as_i64).and_then(|r| names.get(&r).cloned()),
