@@ -135,8 +135,17 @@ impl AutotaskClient {
         }
         let company = numeric("company", &ticket.company)?;
         let fields = self.ticket_fields().await?;
+        // Best effort: a refused contact query (an API user whose security level hides
+        // contacts) files the ticket without a contact rather than not at all.
         let contact = match ticket.content.affected_user.as_deref().filter(|e| e.contains('@')) {
-            Some(email) => self.contact_for(company, email).await?,
+            Some(email) => match self.contact_for(company, email).await {
+                Ok(contact) => contact,
+                Err(SinkError::Rejected(why)) => {
+                    tracing::info!(reason = %why, "Autotask contacts are not readable; filing the ticket without a contact");
+                    None
+                }
+                Err(other) => return Err(other),
+            },
             None => None,
         };
         let body = ticket_body(ticket, &self.settings, &fields, contact, Utc::now())?;
