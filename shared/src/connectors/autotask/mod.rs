@@ -23,6 +23,17 @@
 //! * **Errors** ([`errors`]): classified once; Autotask's validation-as-500 is `Rejected`.
 //!   A ticket that no longer exists (`GET Tickets/{id}` answers `{"item": null}`) is
 //!   [`SinkError::Gone`] for notes and closing.
+//!
+//! Choices where the reference is silent or unconfirmed (the simulator follows the same
+//! reading; verify against a sandbox tenant):
+//! * zone discovery is sent without the secret and integration code (it needs none);
+//! * a closer's name comes from `Resources/query` (`firstName lastName`); when that is refused
+//!   (the simulator does not serve it) the state says `resource #N`;
+//! * the note search's `contains` leaves out the marker's brackets (a SQL `LIKE` would read
+//!   them as a character class) and every hit is checked for the whole marker;
+//! * a contact is linked only by e-mail (Autotask has no default contact of a company), and a
+//!   refused contact query files the ticket without one;
+//! * throttling without `Retry-After` waits [`errors::DEFAULT_THROTTLE_DELAY`].
 
 mod client;
 pub mod errors;
