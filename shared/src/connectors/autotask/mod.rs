@@ -1,7 +1,7 @@
 //! Autotask PSA (Datto/Kaseya) as a [`TicketSystem`], built per destination by
 //! [`super::psa::PsaProvider`]. Wire format: `shared/reference/psa-apis.md` §2.
 //!
-//! * **Zone** ([`client`]): the destination's `zone_url`, or discovered without credentials at
+//! * **Zone** ([`AutotaskClient`]): the destination's `zone_url`, or discovered without credentials at
 //!   `GET https://webservices2.autotask.net/atservicesrest/v1.0/zoneInformation?user={username}`
 //!   and kept 24 h in a process-wide cache keyed by user name; `v1.0/` is appended to the
 //!   zone's `url`. Every URL (configured, discovered, each `nextPageUrl`) is checked against
