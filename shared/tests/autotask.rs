@@ -141,12 +141,9 @@ impl PsaHarness for AutotaskHarness {
     }
 }
 
-/// Every step passes up to the closer's name: the simulator serves no `Resources` entity, so a
-/// technician's completion reads back as "resource #N", not the technician's name the contract
-/// asks for. The steps after it are covered below
-/// (`a_deleted_ticket_is_gone_for_states_notes_and_closing`, the threshold and gate tests).
+/// The shared contract, including the closer's name, which the connector reads from the
+/// simulator's `Resources` entity.
 #[tokio::test]
-#[ignore = "the Autotask simulator serves no Resources/query, so the closer's name cannot be read (run with --ignored once it does)"]
 async fn the_autotask_connector_honours_the_ticket_system_contract() {
     let (sim, client) = started().await;
     ticket_system_contract(&AutotaskHarness { sim, system: Arc::new(client) }).await;
@@ -389,10 +386,27 @@ async fn a_technicians_completion_reads_back_as_closed_by_that_resource() {
     match &states[0].1 {
         TicketState::Closed { status, by, at } => {
             assert_eq!(status, "Complete");
-            // The simulator answers Resources/query with 404: the id stands in for the name.
-            assert_eq!(by.as_deref(), Some(format!("resource #{technician}").as_str()));
+            assert_eq!(by.as_deref(), Some("Jane Smith"), "firstName and lastName of the resource");
             assert!(at.is_some(), "completedDate is read");
         }
+        other => panic!("a completed ticket is closed, not {other:?}"),
+    }
+    assert_eq!(count_requests(&sim, "Resources/query"), 1);
+}
+
+#[tokio::test]
+async fn an_unreadable_resource_leaves_the_closer_named_by_its_id() {
+    let (sim, client) = started().await;
+    let ticket = client.create_ticket(&new_ticket("vigil:hidden-tech")).await.unwrap();
+    // Reads the status picklist once, so the only lookup left is the resource query.
+    client.ticket_states(std::slice::from_ref(&ticket)).await.unwrap();
+    let technician = sim.add_resource("Jane Smith");
+    sim.complete_ticket(ticket_id(&ticket), Some(technician)).unwrap();
+    // An API user whose security level hides resources is refused (a 4xx).
+    sim.fail_next(AutotaskOperation::Lookup, FailureMode::Status(404), 1);
+    let states = client.ticket_states(std::slice::from_ref(&ticket)).await.unwrap();
+    match &states[0].1 {
+        TicketState::Closed { by, .. } => assert_eq!(by.as_deref(), Some(format!("resource #{technician}").as_str())),
         other => panic!("a completed ticket is closed, not {other:?}"),
     }
 }

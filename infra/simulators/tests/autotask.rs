@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
-use vigil_simulators::autotask::directory::{CONTOSO_COMPANY_ID, CONTOSO_CONTACT_ID, OWN_COMPANY_ID};
+use vigil_simulators::autotask::directory::{
+    API_RESOURCE_ID, CONTOSO_COMPANY_ID, CONTOSO_CONTACT_ID, OWN_COMPANY_ID, TECHNICIAN_RESOURCE_ID,
+};
 use vigil_simulators::autotask::{AutotaskCredentials, AutotaskOperation, AutotaskSim, AutotaskSimHandle, FailureMode};
 
 async fn start() -> AutotaskSimHandle {
@@ -641,6 +643,104 @@ async fn companies_and_contacts_are_queryable_including_added_ones() {
     assert_eq!((item["firstName"].clone(), item["lastName"].clone(), item["isActive"].clone()), (json!("Olga"), json!("Ops"), json!(1)));
     let (_, one) = send(api(&sim, Method::GET, &format!("/Companies/{fabrikam}"))).await;
     assert_eq!(one["item"]["companyName"], json!("Fabrikam Inc"));
+}
+
+#[tokio::test]
+async fn resources_are_queried_by_id_with_the_display_name_split_into_first_and_last_name() {
+    let sim = start().await;
+    let jane = sim.add_resource("Jane Smith");
+    // Exactly what the connector sends to name the technicians who completed tickets.
+    let (status, body) = query(
+        &sim,
+        "Resources",
+        json!({"MaxRecords": 500, "IncludeFields": ["id", "firstName", "lastName", "userName"],
+               "filter": [{"op": "in", "field": "id", "value": [TECHNICIAN_RESOURCE_ID, jane, 1]}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["items"],
+        json!([
+            {"id": TECHNICIAN_RESOURCE_ID, "firstName": "Alex", "lastName": "Tech", "userName": "alex.tech"},
+            {"id": jane, "firstName": "Jane", "lastName": "Smith", "userName": "jane.smith"},
+        ])
+    );
+    assert!(body["pageDetails"]["nextPageUrl"].is_null());
+    let (status, count) = send(
+        api(&sim, Method::POST, "/Resources/query/count").json(&json!({"filter": [{"op": "eq", "field": "isActive", "value": true}]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{count}");
+    assert_eq!(count, json!({"queryCount": 3}), "Vigil API, Alex Tech and Jane Smith");
+    let search = json!({"filter": [{"op": "beginsWith", "field": "LASTNAME", "value": "smi"}]}).to_string();
+    let (status, found) = send(api(&sim, Method::GET, "/Resources/query").query(&[("search", search)])).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    assert_eq!(found["items"][0]["id"], json!(jane));
+    assert_eq!(found["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_resource_reads_back_by_id_in_camel_case_and_an_unknown_id_is_a_null_item() {
+    let sim = start().await;
+    let (status, body) = send(api(&sim, Method::GET, &format!("/resources/{API_RESOURCE_ID}"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let item = &body["item"];
+    assert_eq!(item["id"], json!(API_RESOURCE_ID));
+    assert_eq!((item["firstName"].clone(), item["lastName"].clone()), (json!("Vigil"), json!("API")));
+    assert_eq!(item["userName"], json!("vigil.api"));
+    assert_eq!(item["email"], json!("vigil.api@vigilsim.example"));
+    assert_eq!((item["isActive"].clone(), item["resourceType"].clone()), (json!(true), json!("Employee")));
+    assert!(item.as_object().unwrap().contains_key("officePhone"), "every ResourceModel field is present: {item}");
+    assert_eq!(item["userDefinedFields"], json!([]));
+    let (status, body) = send(api(&sim, Method::GET, "/Resources/1")).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"item": null})));
+}
+
+#[tokio::test]
+async fn an_unknown_resource_field_in_a_filter_or_include_fields_is_refused_with_http_500() {
+    let sim = start().await;
+    let (status, body) = query(&sim, "Resources", json!({"filter": [{"op": "eq", "field": "nickName", "value": "Al"}]})).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(errors(&body).contains("nickName") && errors(&body).contains("Resource"), "{body}");
+    let (status, body) =
+        query(&sim, "Resources", json!({"IncludeFields": ["id", "displayName"], "filter": [{"op": "exist", "field": "id"}]})).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(errors(&body).contains("displayName"), "{body}");
+    let (status, body) = query(&sim, "Resources", json!({"filter": [{"op": "eq", "field": "isActive", "value": "maybe"}]})).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(errors(&body).contains("isActive"), "{body}");
+}
+
+#[tokio::test]
+async fn resource_entity_information_is_read_only_and_lists_the_resource_model_fields() {
+    let sim = start().await;
+    let (status, info) = send(api(&sim, Method::GET, "/Resources/entityInformation")).await;
+    assert_eq!(status, StatusCode::OK, "{info}");
+    assert_eq!(info["info"]["name"], json!("Resource"));
+    assert_eq!((info["info"]["canQuery"].clone(), info["info"]["canCreate"].clone()), (json!(true), json!(false)));
+    let (_, fields) = send(api(&sim, Method::GET, "/Resources/entityInformation/fields")).await;
+    let names: Vec<&str> = fields["fields"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    for name in ["id", "firstName", "lastName", "email", "userName", "isActive", "resourceType"] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_technician_named_through_the_control_routes_reads_back_as_a_resource() {
+    let sim = start().await;
+    let client = Client::new();
+    let (status, body) = send(client.post(format!("{}/_sim/resources", sim.base_url())).json(&json!({"name": "Pat  Helpdesk"}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let pat = body["id"].as_i64().unwrap();
+    let (status, _) = send(client.post(format!("{}/_sim/resources", sim.base_url())).json(&json!({"name": "  "}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a blank name is refused");
+    let id = create_ok(&sim, minimal("Closed by name")).await;
+    let resp =
+        client.post(format!("{}/_sim/tickets/{id}/complete", sim.base_url())).json(&json!({"by": "pat helpdesk"})).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(get_ticket(&sim, id).await["completedByResourceID"], json!(pat), "the existing resource, matched by name");
+    let (_, body) = send(api(&sim, Method::GET, &format!("/Resources/{pat}"))).await;
+    assert_eq!((body["item"]["firstName"].clone(), body["item"]["lastName"].clone()), (json!("Pat"), json!("Helpdesk")));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@
 //! * `POST /_sim/threshold` `{"threshold": N}` → `204`;
 //! * `POST /_sim/clock/advance` `{"seconds": N}` → `204`;
 //! * `POST /_sim/companies` `{"name"}` → `{"id"}`;
-//! * `POST /_sim/contacts` `{"companyID", "emailAddress", "firstName", "lastName"}` → `{"id"}`.
+//! * `POST /_sim/contacts` `{"companyID", "emailAddress", "firstName", "lastName"}` → `{"id"}`;
+//! * `POST /_sim/resources` `{"name"}` (not blank; split into first and last name) → `{"id"}`.
 //!
 //! An unknown ticket answers `404 {"error"}`, a bad body `400 {"error"}`.
 
@@ -36,6 +37,10 @@ fn outcome(result: Result<(), String>) -> Response {
 
 fn str_member<'a>(body: &'a Value, name: &str) -> Result<&'a str, String> {
     body.get(name).and_then(Value::as_str).ok_or_else(|| format!("\"{name}\" (string) is required"))
+}
+
+fn non_blank<'a>(name: &str, value: &'a str) -> Result<&'a str, String> {
+    if value.trim().is_empty() { Err(format!("\"{name}\" must not be blank")) } else { Ok(value) }
 }
 
 impl Shared {
@@ -86,6 +91,10 @@ impl Shared {
             },
             ["companies"] if post => match str_member(&body, "name") {
                 Ok(name) => control_ok(&json!({"id": self.lock().directory.add_company(name)})),
+                Err(e) => control_error(&e),
+            },
+            ["resources"] if post => match str_member(&body, "name").and_then(|n| non_blank("name", n)) {
+                Ok(name) => control_ok(&json!({"id": self.lock().directory.add_resource(name)})),
                 Err(e) => control_error(&e),
             },
             ["contacts"] if post => {

@@ -1,11 +1,19 @@
 //! The simulated tenant's companies, contacts and resources (technicians): what `companyID`,
 //! `contactID` and `completedByResourceID` refer to, served read-only through
-//! `Companies/query`, `Contacts/query` and `GET /Companies/{id}`, `GET /Contacts/{id}`.
+//! `Companies/query`, `Contacts/query`, `Resources/query` and `GET /Companies/{id}`,
+//! `GET /Contacts/{id}`, `GET /Resources/{id}`.
 //!
 //! Defaults: company 0 (Autotask's own company, "Vigil Sim MSP"), 174 "Contoso Ltd" with
 //! contact 30682834 (it.admin@contoso.example, Ida Admin); resources 29682885 "Vigil API" (the API
 //! user) and 29682886 "Alex Tech". Added companies get ids from 175, contacts from 30682835,
 //! resources from 29682887.
+//!
+//! A resource is added by its display name, which the simulator splits at the first run of
+//! whitespace: the first word is `firstName`, the rest `lastName` ("Alex Tech" → Alex / Tech,
+//! "Mary Ann Lee" → Mary / Ann Lee, a one-word "jsmith" → jsmith / empty), so `firstName + " " +
+//! lastName` gives the name back. `userName` is the name lower-cased with each whitespace run
+//! replaced by a dot (`alex.tech`), `email` that user name at `vigilsim.example`; every resource
+//! is an active `Employee` (`resourceType`).
 
 use std::collections::BTreeMap;
 
@@ -27,7 +35,7 @@ const CREATE_DATE: &str = "2024-01-15T09:00:00.000Z";
 pub(crate) struct Directory {
     pub(crate) companies: BTreeMap<i64, Map<String, Value>>,
     pub(crate) contacts: BTreeMap<i64, Map<String, Value>>,
-    pub(crate) resources: BTreeMap<i64, String>,
+    pub(crate) resources: BTreeMap<i64, Map<String, Value>>,
     next_company_id: i64,
     next_contact_id: i64,
     next_resource_id: i64,
@@ -101,15 +109,34 @@ impl Directory {
     pub(crate) fn add_resource(&mut self, name: &str) -> i64 {
         let id = self.next_resource_id;
         self.next_resource_id += 1;
-        self.resources.insert(id, name.to_string());
+        let (first, last) = split_name(name);
+        let user_name = user_name(name);
+        self.resources.insert(
+            id,
+            object(json!({
+                "id": id,
+                "firstName": first,
+                "lastName": last,
+                "userName": user_name,
+                "email": format!("{user_name}@vigilsim.example"),
+                "isActive": true,
+                "resourceType": "Employee",
+            })),
+        );
         id
     }
 
-    /// The resource called `name` (case-insensitively); a new one when there is none.
+    /// The resource called `name` (whitespace-normalised, case-insensitively); a new one when
+    /// there is none.
     pub(crate) fn resource_named(&mut self, name: &str) -> i64 {
-        match self.resources.iter().find(|(_, n)| n.eq_ignore_ascii_case(name.trim())) {
+        let wanted = display_name(name);
+        let found = self.resources.iter().find(|(_, r)| {
+            let text = |field: &str| r.get(field).and_then(Value::as_str).unwrap_or_default().to_string();
+            display_name(&format!("{} {}", text("firstName"), text("lastName"))).eq_ignore_ascii_case(&wanted)
+        });
+        match found {
             Some((id, _)) => *id,
-            None => self.add_resource(name.trim()),
+            None => self.add_resource(&wanted),
         }
     }
 
@@ -120,5 +147,46 @@ impl Directory {
     /// The company a contact belongs to.
     pub(crate) fn contact_company(&self, contact_id: i64) -> Option<i64> {
         self.contacts.get(&contact_id).and_then(|c| c.get("companyID")).and_then(Value::as_i64)
+    }
+}
+
+/// `name` with surrounding whitespace trimmed and inner runs of whitespace made single spaces.
+fn display_name(name: &str) -> String {
+    name.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A resource's display name as `(firstName, lastName)`: the first word, then the rest.
+pub(crate) fn split_name(name: &str) -> (String, String) {
+    let name = display_name(name);
+    match name.split_once(' ') {
+        Some((first, last)) => (first.to_string(), last.to_string()),
+        None => (name, String::new()),
+    }
+}
+
+/// A resource's `userName`: the display name lower-cased, words joined by dots.
+fn user_name(name: &str) -> String {
+    display_name(name).to_lowercase().replace(' ', ".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_display_name_splits_into_first_name_and_the_rest_as_last_name() {
+        assert_eq!(split_name("Alex Tech"), ("Alex".to_string(), "Tech".to_string()));
+        assert_eq!(split_name("  Mary   Ann Lee "), ("Mary".to_string(), "Ann Lee".to_string()));
+        assert_eq!(split_name("jsmith"), ("jsmith".to_string(), String::new()));
+        assert_eq!(user_name(" Mary  Ann Lee"), "mary.ann.lee");
+    }
+
+    #[test]
+    fn resource_named_finds_an_existing_resource_whatever_the_case_and_spacing() {
+        let mut directory = Directory::new();
+        assert_eq!(directory.resource_named("  alex   TECH "), TECHNICIAN_RESOURCE_ID);
+        let added = directory.resource_named("Sam  Senior");
+        assert_eq!(directory.resources[&added]["lastName"], "Senior");
+        assert_eq!(directory.resource_named("sam senior"), added);
     }
 }

@@ -18,7 +18,9 @@
 //!     /TicketNotes` answers `405 {"errors":[…]}`), `GET /Tickets/{id}/Notes`,
 //!     `GET /Tickets/{id}/Notes/{noteId}`, `POST|GET /TicketNotes/query[/count]`,
 //!     `GET /TicketNotes/{id}`;
-//!   * `POST|GET /Companies/query[/count]`, `GET /Companies/{id}`, and the same for `Contacts`;
+//!   * `POST|GET /Companies/query[/count]`, `GET /Companies/{id}`, and the same for `Contacts`
+//!     and `Resources` (technicians: `{id, firstName, lastName, userName, email, isActive,
+//!     resourceType, …}`, the display name split into first and last name, see [`directory`]);
 //!   * `GET /{Entity}/entityInformation`, `/entityInformation/fields` (with the simulator's
 //!     picklists, see [`picklists`]), `/entityInformation/userDefinedFields`;
 //!   * `GET /ThresholdInformation`;
@@ -30,13 +32,16 @@
 //!   `{"by": "Resource name"}` or `{"byResourceID": N}`, `POST /_sim/tickets/{id}/delete`,
 //!   `POST /_sim/tickets/{id}/merge` `{"into": N}`, `POST /_sim/threshold` `{"threshold": N}`,
 //!   `POST /_sim/clock/advance` `{"seconds": N}`, `POST /_sim/companies` `{"name"}`,
-//!   `POST /_sim/contacts` `{"companyID","emailAddress","firstName","lastName"}`.
+//!   `POST /_sim/contacts` `{"companyID","emailAddress","firstName","lastName"}`,
+//!   `POST /_sim/resources` `{"name"}`.
 //!
 //! Validation follows the real API (see `shared/reference/psa-apis.md` §2): property names are
 //! case-insensitive on input and emitted camelCase; unknown properties are refused; required
 //! fields and max lengths come from the embedded constraints file
 //! (`infra/schemas/autotask-field-constraints.derived.json`), field names and types from the
-//! embedded swagger subset (`infra/schemas/autotask-ticketing-subset.json`); picklist fields must
+//! embedded swagger subset (`infra/schemas/autotask-ticketing-subset.json`, whose
+//! `ResourceModel` is the reference swagger's, unmodified, and gives the queryable `Resources`
+//! fields, so an unknown one is refused like an unknown `Contacts` field); picklist fields must
 //! hold active values; `companyID` must exist and `contactID` must belong to it. Validation
 //! failures answer **HTTP 500** `{"errors": ["…"]}` naming the field (Autotask's habit);
 //! malformed JSON answers `400 {"errors": […]}`. Read-only fields (`createDate`,
@@ -128,7 +133,7 @@ pub enum AutotaskOperation {
     AddNote,
     /// `GET /Tickets/{id}/Notes…`, `TicketNotes/query…`, `GET /TicketNotes/{id}`.
     QueryNotes,
-    /// Companies, contacts, entity information, threshold information.
+    /// Companies, contacts, resources, entity information, threshold information.
     Lookup,
     /// Every authenticated API request (not zone discovery, not `/_sim`).
     Any,
@@ -294,7 +299,8 @@ impl AutotaskSimHandle {
         self.shared.lock().directory.add_contact(company_id, email, first_name, last_name)
     }
 
-    /// Adds a resource (technician); returns its id.
+    /// Adds an active resource (technician) named `name` (split into `firstName` and
+    /// `lastName` at the first space, see [`directory`]); returns its id.
     pub fn add_resource(&self, name: &str) -> i64 {
         self.shared.lock().directory.add_resource(name)
     }

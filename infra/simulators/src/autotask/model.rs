@@ -21,10 +21,11 @@ pub(crate) enum Entity {
     TicketNotes,
     Companies,
     Contacts,
+    Resources,
 }
 
 impl Entity {
-    pub(crate) const ALL: [Entity; 4] = [Entity::Tickets, Entity::TicketNotes, Entity::Companies, Entity::Contacts];
+    pub(crate) const ALL: [Entity; 5] = [Entity::Tickets, Entity::TicketNotes, Entity::Companies, Entity::Contacts, Entity::Resources];
 
     /// The URL segment (`Tickets`), as emitted in page URLs.
     pub(crate) fn url_name(self) -> &'static str {
@@ -33,6 +34,7 @@ impl Entity {
             Entity::TicketNotes => "TicketNotes",
             Entity::Companies => "Companies",
             Entity::Contacts => "Contacts",
+            Entity::Resources => "Resources",
         }
     }
 
@@ -43,6 +45,7 @@ impl Entity {
             Entity::TicketNotes => "TicketNote",
             Entity::Companies => "Company",
             Entity::Contacts => "Contact",
+            Entity::Resources => "Resource",
         }
     }
 
@@ -56,6 +59,7 @@ impl Entity {
             Entity::TicketNotes => "TicketNoteModel",
             Entity::Companies => "CompanyModel",
             Entity::Contacts => "ContactModel",
+            Entity::Resources => "ResourceModel",
         }
     }
 
@@ -97,6 +101,7 @@ impl Entity {
             ],
             Entity::Companies => &["id", "createDate", "createdByResourceID", "lastActivityDate", "lastTrackedModifiedDateTime"],
             Entity::Contacts => &["id", "createDate", "lastActivityDate", "lastModifiedDate"],
+            Entity::Resources => &["id"],
         }
     }
 

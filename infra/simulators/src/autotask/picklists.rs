@@ -229,7 +229,7 @@ pub(crate) fn for_field(entity: Entity, field: &str) -> Option<&'static Picklist
         }
         Entity::TicketNotes => &[&NOTE_TYPE, &PUBLISH],
         Entity::Companies => &[&COMPANY_TYPE],
-        Entity::Contacts => &[],
+        Entity::Contacts | Entity::Resources => &[],
     };
     lists.iter().copied().find(|l| l.field == field)
 }
@@ -282,7 +282,7 @@ pub(crate) fn entity_information(entity: Entity) -> Value {
     let (create, update, delete) = match entity {
         Entity::Tickets => (true, true, false),
         Entity::TicketNotes => (true, true, false),
-        Entity::Companies | Entity::Contacts => (false, false, false),
+        Entity::Companies | Entity::Contacts | Entity::Resources => (false, false, false),
     };
     json!({
         "info": {

@@ -293,6 +293,7 @@ impl Shared {
             Entity::TicketNotes => &state.notes,
             Entity::Companies => &state.directory.companies,
             Entity::Contacts => &state.directory.contacts,
+            Entity::Resources => &state.directory.resources,
         };
         source.values().map(|m| full_item(spec, m)).collect()
     }

@@ -27,8 +27,8 @@
 //! Choices where the reference is silent or unconfirmed (the simulator follows the same
 //! reading; verify against a sandbox tenant):
 //! * zone discovery is sent without the secret and integration code (it needs none);
-//! * a closer's name comes from `Resources/query` (`firstName lastName`); when that is refused
-//!   (the simulator does not serve it) the state says `resource #N`;
+//! * a closer's name comes from `Resources/query` (`firstName lastName`, else `userName`);
+//!   when that is refused (an API user who may not read resources) the state says `resource #N`;
 //! * the note search's `contains` leaves out the marker's brackets (a SQL `LIKE` would read
 //!   them as a character class) and every hit is checked for the whole marker;
 //! * a contact is linked only by e-mail (Autotask has no default contact of a company), and a
