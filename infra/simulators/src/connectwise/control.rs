@@ -1,0 +1,116 @@
+//! Control endpoints under `/_sim` (no authentication): inspect tickets, arm failures, reset,
+//! and act as a technician:
+//!
+//! * `GET /_sim/tickets` — the stored tickets (`[{id, body, notes}]`);
+//! * `POST /_sim/fail` `{"operation","mode","status","times","seconds"}`;
+//! * `POST /_sim/reset`;
+//! * `POST /_sim/tickets/{id}/close` `{"by":"jsmith","status_id":99}` (`status_id` optional) →
+//!   `200` with the ticket; `…/reopen` `{"by","status_id"}` → `200` with the ticket;
+//!   `…/delete` `{"by"}` → `200 {"deleted": id}`; `…/merge` `{"into": N, "by"}` →
+//!   `200 {"merged": id, "into": N}`. `by` defaults to `admin1`. An unknown ticket answers
+//!   `404 {"error"}`, anything else wrong `400 {"error"}`.
+
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::http::{SimRequest, json_response, not_found};
+use super::technician::ActionError;
+use super::{FailRule, FailureMode, Shared, SimOperation};
+
+impl Shared {
+    pub(super) fn control(&self, req: &SimRequest, segments: &[&str]) -> Response {
+        let control_error = |msg: String| json_response(StatusCode::BAD_REQUEST, &json!({"error": msg}));
+        match (req.method.clone(), segments) {
+            (Method::GET, ["tickets"]) => {
+                let tickets = self.lock().snapshot();
+                json_response(StatusCode::OK, &serde_json::to_value(tickets).unwrap_or(Value::Null))
+            }
+            (Method::POST, ["reset"]) => {
+                self.reset();
+                json_response(StatusCode::OK, &json!({"reset": true}))
+            }
+            (Method::POST, ["fail"]) => {
+                let body: Value = match serde_json::from_slice(&req.body) {
+                    Ok(v) => v,
+                    Err(e) => return control_error(format!("body is not JSON: {e}")),
+                };
+                match parse_fail_request(&body) {
+                    Ok((op, mode, times)) => {
+                        if times > 0 {
+                            self.lock().failures.push(FailRule { op, mode, remaining: times });
+                        }
+                        json_response(StatusCode::OK, &json!({"armed": true}))
+                    }
+                    Err(e) => control_error(e),
+                }
+            }
+            (Method::POST, ["tickets", id, action]) => match id.parse::<i64>() {
+                Ok(id) => self.technician_route(req, id, action),
+                Err(_) => control_error(format!("ticket id must be an integer, got {id:?}")),
+            },
+            _ => not_found(&format!("No control endpoint {} {}", req.method, req.path)).into_response(),
+        }
+    }
+
+    fn technician_route(&self, req: &SimRequest, id: i64, action: &str) -> Response {
+        let body: Value = if req.body.iter().all(u8::is_ascii_whitespace) {
+            json!({})
+        } else {
+            match serde_json::from_slice(&req.body) {
+                Ok(v) => v,
+                Err(e) => return json_response(StatusCode::BAD_REQUEST, &json!({"error": format!("body is not JSON: {e}")})),
+            }
+        };
+        let by = body.get("by").and_then(Value::as_str).unwrap_or("admin1").to_string();
+        let status_id = body.get("status_id").and_then(Value::as_i64);
+        let mut state = self.lock();
+        let done = match action {
+            "close" => self.technician_close(&mut state, id, &by, status_id),
+            "reopen" => self.technician_reopen(&mut state, id, &by, status_id),
+            "delete" => self.technician_delete(&mut state, id, &by).map(|()| json!({"deleted": id})),
+            "merge" => match body.get("into").and_then(Value::as_i64) {
+                Some(into) => self.technician_merge(&mut state, id, into, &by).map(|()| json!({"merged": id, "into": into})),
+                None => Err(ActionError::Invalid("merge needs {\"into\": <ticket id>}".to_string())),
+            },
+            other => Err(ActionError::Invalid(format!("unknown ticket action {other:?} (close, reopen, delete, merge)"))),
+        };
+        match done {
+            Ok(v) => json_response(StatusCode::OK, &v),
+            Err(e @ ActionError::NotFound(_)) => json_response(StatusCode::NOT_FOUND, &json!({"error": e.message()})),
+            Err(e) => json_response(StatusCode::BAD_REQUEST, &json!({"error": e.message()})),
+        }
+    }
+}
+
+pub(super) fn parse_fail_request(body: &Value) -> Result<(SimOperation, FailureMode, u32), String> {
+    let op_name = body.get("operation").and_then(Value::as_str).unwrap_or("any");
+    let op = SimOperation::from_name(op_name).ok_or_else(|| format!("unknown operation {op_name:?}"))?;
+    let status = match body.get("status") {
+        None | Some(Value::Null) => 500,
+        Some(v) => v
+            .as_u64()
+            .and_then(|n| u16::try_from(n).ok())
+            .filter(|n| (100..=599).contains(n))
+            .ok_or_else(|| format!("status must be an HTTP status code, got {v}"))?,
+    };
+    let mode_name = body.get("mode").and_then(Value::as_str).unwrap_or("status");
+    let mode = match mode_name.to_ascii_lowercase().as_str() {
+        "status" => FailureMode::Status(status),
+        "after_commit" => FailureMode::AfterCommit(status),
+        "throttle" => FailureMode::Throttle,
+        "hang_after_commit" => {
+            FailureMode::HangAfterCommit(body.get("seconds").and_then(Value::as_u64).and_then(|n| u16::try_from(n).ok()).unwrap_or(60))
+        }
+        other => {
+            return Err(format!("unknown mode {other:?} (status, after_commit, hang_after_commit, throttle)"));
+        }
+    };
+    let times = match body.get("times") {
+        None | Some(Value::Null) => 1,
+        Some(v) => {
+            v.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| format!("times must be a non-negative integer, got {v}"))?
+        }
+    };
+    Ok((op, mode, times))
+}

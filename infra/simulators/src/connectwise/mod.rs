@@ -1,0 +1,430 @@
+//! A faithful in-process simulator of the ConnectWise Manage (ConnectWise PSA) REST API, for
+//! tests and the local stack.
+//!
+//! It serves, on `127.0.0.1` and a random port:
+//!
+//! * `GET /login/companyinfo/{company}` — unauthenticated codebase discovery (`null` for an
+//!   unknown company, like the real server);
+//! * under `/{codebase}/apis/3.0` (the discovery answer says `v4_6_release/`; any `v…` codebase
+//!   is accepted, as the real cloud does):
+//!   * `POST /service/tickets`, `GET /service/tickets`, `GET /service/tickets/count`,
+//!     `GET|PATCH /service/tickets/{id}` (`tickets.rs`, references checked in `references.rs`);
+//!   * `POST|GET /service/tickets/{id}/notes`, `GET /service/tickets/{id}/notes/count`,
+//!     `GET /service/tickets/{id}/notes/{noteId}` (`notes.rs`);
+//!   * lookups (`lookups.rs`): `GET /service/boards[/{id}]`, `/service/boards/{id}/statuses[/{id}]`
+//!     (board-specific tables), `/service/boards/{id}/types`, `/service/priorities[/{id}]`,
+//!     `/company/companies[/count|/{id}]`, `/company/contacts[/count|/{id}]` (with
+//!     `childConditions` on `communicationItems`), and `GET /system/info`;
+//!   * callbacks (`callbacks.rs`): `POST|GET /system/callbacks`, `GET|DELETE /system/callbacks/{id}`;
+//! * `GET /{codebase}/system/callbackkey/index.rails?companyName=…&id=…` — a callback's
+//!   signing key, the target of every delivery's `Metadata.key_url`;
+//! * control endpoints without authentication (`control.rs`): `GET /_sim/tickets`,
+//!   `POST /_sim/fail`, `POST /_sim/reset`, and technician actions (`technician.rs`)
+//!   `POST /_sim/tickets/{id}/close|reopen|delete|merge`.
+//!
+//! The modules: `auth.rs` (credentials, `Basic` + `clientId`, discovery), `http.rs` (plumbing,
+//! error shapes, routing, armed failures), `listing.rs` (`conditions`, `childConditions`,
+//! `orderBy`, `fields`, paging) over `conditions.rs` (the query language).
+//!
+//! What the simulator checks, like the real API (see `shared/reference/psa-apis.md` §1):
+//! `Authorization: Basic base64("{companyId}+{publicKey}:{privateKey}")` and a `clientId`
+//! header on every API request (header names case-insensitive); request bodies against the
+//! published OpenAPI component schemas (`Ticket`, `ServiceNote`, …) including the max lengths
+//! hidden in descriptions, answering ConnectWise's `400 InvalidObject` shape with per-field
+//! `errors`; the `conditions` query language (`=`, `!=`, `<`, `<=`, `>`, `>=`, `contains`,
+//! `like` with `*`, `in (…)`, `not`, `and`, `or`, parentheses, nested `a/b` paths, quoted strings,
+//! numbers, booleans, `null`, `[dates]`); `page`/`pageSize` paging with a `Link` header and
+//! forward-only paging (`pagination-type: forward-only` + `pageId`); `fields` projections and
+//! `orderBy`.
+//!
+//! Like the live API, unknown members in a request body are refused: `400 InvalidObject` with an
+//! `InvalidField` error naming the member. A path no route matches answers the server's HTML
+//! `404` page (not JSON; an unknown ticket id is still the JSON `NotFound`); an injected 5xx is a
+//! server exception `{"code":"ConnectWiseApi","message":"…","errors":null}`; `GET` of one ticket
+//! returns the full live shape (`status` with `Sort` and `_info.status_href`, `_info` hrefs).
+//!
+//! Where the simulator is deliberately stricter than ConnectWise, to catch our own bugs:
+//! unknown fields in `conditions` and `orderBy` are rejected, and JSON bodies must be sent as
+//! `application/json`.
+//!
+//! Failures can be injected per operation ([`ConnectWiseSimHandle::fail_next`]; lookups and
+//! callback registration have their own [`SimOperation`]s): a plain error status before any work, an error status *after* the work was committed (a crash after
+//! commit, the case that makes clients create duplicate tickets), or a `429` throttle with
+//! `Retry-After: 1`.
+
+mod auth;
+mod callbacks;
+mod conditions;
+mod control;
+mod http;
+mod listing;
+mod lookups;
+mod notes;
+mod references;
+mod technician;
+mod tickets;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use auth::ConnectWiseCredentials;
+pub use callbacks::{CallbackDelivery, callback_signature};
+
+use crate::openapi_validate::SchemaSet;
+
+/// The codebase the discovery endpoint advertises (with the trailing slash CW uses).
+pub const CODEBASE: &str = "v4_6_release/";
+/// Path of the API root below the base URL.
+pub const API_PATH: &str = "/v4_6_release/apis/3.0";
+/// Version of the ConnectWise model the embedded schemas describe.
+pub const API_VERSION: &str = "2026.4";
+
+const SCHEMA_JSON: &str = include_str!("../../../schemas/connectwise-manage-ticketing-schemas.json");
+/// `Contact` and its closure (extract of the same spec), merged into the ticketing schemas.
+const CONTACT_SCHEMA_JSON: &str = include_str!("../../../schemas/connectwise-manage-contact-schemas.json");
+const FIRST_TICKET_ID: i64 = 1001;
+const FIRST_NOTE_ID: i64 = 1;
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+const DEFAULT_PAGE_SIZE: usize = 25;
+const MAX_PAGE_SIZE: usize = 1000;
+/// Identifier of the API member the simulator pretends the keys belong to (`_info.updatedBy`).
+const API_MEMBER: &str = "VigilSimApi";
+/// Board status table: (id, name, closed). Ids not in the table are stored as sent.
+const STATUSES: &[(i64, &str, bool)] = &[(1, "New", false), (2, "In Progress", false), (99, ">Closed", true)];
+/// `POST`-only ticket fields that ConnectWise accepts but never returns.
+const POST_ONLY_TICKET_FIELDS: &[&str] = &["initialDescription", "initialInternalAnalysis", "initialResolution"];
+/// Ticket fields a `PATCH` may not change (server-maintained).
+const READ_ONLY_TICKET_FIELDS: &[&str] = &["id", "_info", "closedFlag", "closedDate", "closedBy"];
+
+fn schemas() -> Result<&'static SchemaSet, String> {
+    static SCHEMAS: OnceLock<Result<SchemaSet, String>> = OnceLock::new();
+    SCHEMAS.get_or_init(build_schemas).as_ref().map_err(Clone::clone)
+}
+
+/// The ticketing extract, plus the contact extract and the hand-written `CallbackEntry` schema.
+fn build_schemas() -> Result<SchemaSet, String> {
+    let mut doc: Value = serde_json::from_str(SCHEMA_JSON).map_err(|e| format!("ticketing schemas: {e}"))?;
+    let contacts: Value = serde_json::from_str(CONTACT_SCHEMA_JSON).map_err(|e| format!("contact schemas: {e}"))?;
+    let target = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut).ok_or("ticketing schemas have no components")?;
+    let extra = contacts.pointer("/components/schemas").and_then(Value::as_object).ok_or("contact schemas have no components")?;
+    for (name, schema) in extra {
+        target.insert(name.clone(), schema.clone());
+    }
+    target.insert("CallbackEntry".to_string(), callbacks::callback_entry_schema());
+    SchemaSet::from_openapi_json(&doc.to_string())
+}
+
+/// An operation failures can be injected into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SimOperation {
+    /// `POST /service/tickets`.
+    CreateTicket,
+    /// `GET /service/tickets/{id}`.
+    GetTicket,
+    /// `GET /service/tickets` and `GET /service/tickets/count`.
+    SearchTickets,
+    /// `PATCH /service/tickets/{id}`.
+    UpdateTicket,
+    /// `POST /service/tickets/{id}/notes`.
+    AddNote,
+    /// `GET /service/tickets/{id}/notes[...]`.
+    ListNotes,
+    /// `GET /system/info`, boards (with their statuses and types), priorities, companies and
+    /// contacts.
+    Lookup,
+    /// `POST|GET /system/callbacks`, `GET|DELETE /system/callbacks/{id}` (not the deliveries).
+    Callbacks,
+    /// Every authenticated API request (not `/login/companyinfo`, not `/_sim`).
+    Any,
+}
+
+impl SimOperation {
+    /// Parses the snake_case name used by `POST /_sim/fail` (`create_ticket`, `any`, …).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "create_ticket" => SimOperation::CreateTicket,
+            "get_ticket" => SimOperation::GetTicket,
+            "search_tickets" => SimOperation::SearchTickets,
+            "update_ticket" => SimOperation::UpdateTicket,
+            "add_note" => SimOperation::AddNote,
+            "list_notes" => SimOperation::ListNotes,
+            "lookup" => SimOperation::Lookup,
+            "callbacks" => SimOperation::Callbacks,
+            "any" => SimOperation::Any,
+            _ => return None,
+        })
+    }
+}
+
+/// How an injected failure behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureMode {
+    /// Answer this status without doing anything.
+    Status(u16),
+    /// Do the work (a ticket or note is stored) and then answer this status, like a crash after
+    /// commit. Only triggers when the work itself succeeds; a request that fails validation
+    /// gets its real error and leaves the injected failure armed.
+    AfterCommit(u16),
+    /// Answer `429 Too Many Requests` with `Retry-After: 1` without doing anything.
+    Throttle,
+    /// Do the work, then hold the response for this many seconds before sending it: the
+    /// client's caller is killed (e.g. a Lambda timeout) after the ticket exists but before it
+    /// learns the ticket id — a crash between "ticket created" and "ticket id stored".
+    HangAfterCommit(u16),
+}
+
+/// Internal marker from the synchronous request path to the async handler: hold the response.
+const HANG_HEADER: &str = "x-vigil-sim-hang-seconds";
+
+/// A stored ticket as the simulator sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimTicket {
+    pub id: i64,
+    /// The full stored ticket, including `POST`-only fields such as `initialDescription` that
+    /// the API never returns.
+    pub body: Value,
+    /// Notes in creation order.
+    pub notes: Vec<Value>,
+}
+
+/// Entry point: `ConnectWiseSim::start(creds).await`.
+pub struct ConnectWiseSim;
+
+impl ConnectWiseSim {
+    /// Binds `127.0.0.1:0` and serves the simulator on the current tokio runtime until the last
+    /// clone of the returned handle is dropped or [`ConnectWiseSimHandle::shutdown`] is called.
+    pub async fn start(creds: ConnectWiseCredentials) -> std::io::Result<ConnectWiseSimHandle> {
+        let schemas = schemas().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let outbox = callbacks::Outbox::start();
+        let shared =
+            Arc::new(Shared { creds, schemas, addr, request_count: AtomicU64::new(0), state: Mutex::new(SimState::new()), outbox });
+        let app = Router::new().fallback(http::handle).with_state(shared.clone());
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop_rx.await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::warn!(error = %e, "ConnectWise simulator stopped with an error");
+            }
+        });
+        tracing::debug!(%addr, "ConnectWise simulator listening");
+        Ok(ConnectWiseSimHandle { shared, guard: Arc::new(ServerGuard { stop: Mutex::new(Some(stop_tx)), task: Mutex::new(Some(task)) }) })
+    }
+}
+
+/// Handle on a running simulator. Clones share the server; it stops when the last clone is
+/// dropped or when [`shutdown`](Self::shutdown) is called on any clone.
+#[derive(Clone)]
+pub struct ConnectWiseSimHandle {
+    shared: Arc<Shared>,
+    guard: Arc<ServerGuard>,
+}
+
+impl fmt::Debug for ConnectWiseSimHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectWiseSimHandle").field("base_url", &self.base_url()).finish_non_exhaustive()
+    }
+}
+
+impl ConnectWiseSimHandle {
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.shared.addr)
+    }
+
+    /// `base_url() + "/v4_6_release/apis/3.0"`.
+    pub fn api_root(&self) -> String {
+        format!("{}{API_PATH}", self.base_url())
+    }
+
+    /// The credentials the simulator accepts.
+    pub fn credentials(&self) -> ConnectWiseCredentials {
+        self.shared.creds.clone()
+    }
+
+    /// Snapshot of all stored tickets, ordered by id.
+    pub fn tickets(&self) -> Vec<SimTicket> {
+        self.shared.lock().snapshot()
+    }
+
+    /// Arms a failure for the next `times` requests of `op` (`SimOperation::Any`: of any API
+    /// operation). Failures are consumed in the order they were armed.
+    pub fn fail_next(&self, op: SimOperation, mode: FailureMode, times: u32) {
+        if times > 0 {
+            self.shared.lock().failures.push(FailRule { op, mode, remaining: times });
+        }
+    }
+
+    /// Number of requests received, control endpoints (`/_sim/...`) excluded.
+    pub fn request_count(&self) -> u64 {
+        self.shared.request_count.load(AtomicOrdering::SeqCst)
+    }
+
+    /// Snapshot of the tickets deleted (or merged away) by a technician, ordered by id.
+    pub fn deleted_tickets(&self) -> Vec<SimTicket> {
+        self.shared.lock().deleted.iter().map(|(id, t)| t.sim_ticket(*id)).collect()
+    }
+
+    /// Adds a company (status Active, not deleted) and returns its id.
+    pub fn add_company(&self, identifier: &str, name: &str) -> i64 {
+        let mut state = self.shared.lock();
+        let id = state.next_company_id;
+        state.next_company_id += 1;
+        state.companies.insert(id, lookups::company_json(id, identifier, name, false, &http::now_rfc3339()));
+        id
+    }
+
+    /// Adds a contact of `company_id` with one default e-mail communication item and returns its
+    /// id. An unknown company is referenced by id only.
+    pub fn add_contact(&self, company_id: i64, first: &str, last: &str, email: &str) -> i64 {
+        let mut state = self.shared.lock();
+        let id = state.next_contact_id;
+        state.next_contact_id += 1;
+        let company = state.companies.get(&company_id).map_or_else(|| json!({"id": company_id}), lookups::company_reference);
+        state.contacts.insert(id, lookups::contact_json(id, company, first, last, email, &http::now_rfc3339()));
+        id
+    }
+
+    /// Forgets all tickets and notes, callbacks, added companies and contacts, armed failures,
+    /// the callback delivery log and the request count; ids restart and the seed data is back.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+
+    /// Stops the server and waits (up to 5 s) for it to finish.
+    pub async fn shutdown(self) {
+        self.guard.signal_stop();
+        let task = self.guard.task.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut task) = task
+            && tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+struct ServerGuard {
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl ServerGuard {
+    fn signal_stop(&self) {
+        if let Some(tx) = self.stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        self.signal_stop();
+    }
+}
+
+struct Shared {
+    creds: ConnectWiseCredentials,
+    schemas: &'static SchemaSet,
+    addr: SocketAddr,
+    request_count: AtomicU64,
+    state: Mutex<SimState>,
+    outbox: callbacks::Outbox,
+}
+
+struct FailRule {
+    op: SimOperation,
+    mode: FailureMode,
+    remaining: u32,
+}
+
+struct StoredTicket {
+    body: Map<String, Value>,
+    notes: Vec<Value>,
+}
+
+impl StoredTicket {
+    fn sim_ticket(&self, id: i64) -> SimTicket {
+        SimTicket { id, body: Value::Object(self.body.clone()), notes: self.notes.clone() }
+    }
+}
+
+struct SimState {
+    tickets: BTreeMap<i64, StoredTicket>,
+    /// Tickets a technician deleted or merged into another: the API answers `404` for them.
+    deleted: BTreeMap<i64, StoredTicket>,
+    next_ticket_id: i64,
+    next_note_id: i64,
+    failures: Vec<FailRule>,
+    companies: BTreeMap<i64, Value>,
+    next_company_id: i64,
+    contacts: BTreeMap<i64, Value>,
+    next_contact_id: i64,
+    callbacks: BTreeMap<i64, callbacks::CallbackEntry>,
+    next_callback_id: i64,
+}
+
+impl SimState {
+    fn new() -> Self {
+        let now = http::now_rfc3339();
+        let companies = lookups::seed_companies(&now);
+        let contacts = lookups::seed_contacts(&companies, &now);
+        SimState {
+            tickets: BTreeMap::new(),
+            deleted: BTreeMap::new(),
+            next_ticket_id: FIRST_TICKET_ID,
+            next_note_id: FIRST_NOTE_ID,
+            failures: Vec::new(),
+            companies,
+            next_company_id: lookups::FIRST_ADDED_COMPANY_ID,
+            contacts,
+            next_contact_id: lookups::FIRST_ADDED_CONTACT_ID,
+            callbacks: BTreeMap::new(),
+            next_callback_id: callbacks::FIRST_CALLBACK_ID,
+        }
+    }
+
+    fn snapshot(&self) -> Vec<SimTicket> {
+        self.tickets.iter().map(|(id, t)| t.sim_ticket(*id)).collect()
+    }
+
+    /// Index of the first armed failure that applies to `op`.
+    fn matching_failure(&self, op: SimOperation) -> Option<usize> {
+        self.failures.iter().position(|r| r.remaining > 0 && (r.op == op || r.op == SimOperation::Any))
+    }
+
+    fn consume_failure(&mut self, index: usize) {
+        if let Some(rule) = self.failures.get_mut(index) {
+            rule.remaining = rule.remaining.saturating_sub(1);
+            if rule.remaining == 0 {
+                self.failures.remove(index);
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, SimState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn reset(&self) {
+        *self.lock() = SimState::new();
+        self.outbox.clear_log();
+        self.request_count.store(0, AtomicOrdering::SeqCst);
+    }
+}
