@@ -428,6 +428,16 @@ pub trait TicketSystem: Send + Sync {
     /// Checks the credentials and that the destination's places, priorities and statuses
     /// exist, creating nothing. Returns each problem found (empty: all is well).
     async fn check(&self, destination: &Destination) -> Result<Vec<String>, SinkError>;
+    /// Asks the PSA to call `url` when a ticket changes, where the PSA has callbacks. Repeating
+    /// it keeps one registration. `false`: this PSA has no callbacks (polling covers it).
+    async fn register_callback(&self, _url: &str) -> Result<bool, SinkError> {
+        Ok(false)
+    }
+    /// Checks a callback the PSA sent (its raw body and headers, names lowercase) and returns the
+    /// ticket it names; `None` when it is not authentic or this PSA has no callbacks.
+    async fn verify_callback(&self, _body: &[u8], _headers: &[(String, String)]) -> Result<Option<TicketRef>, SinkError> {
+        Ok(None)
+    }
 }
 
 /// Why no ticket system could be built for a destination.

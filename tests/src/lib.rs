@@ -65,8 +65,30 @@ impl MspClient {
     }
 }
 
+/// The destination every onboarded MSP has: the ConnectWise simulator, board 7, a priority per
+/// severity.
+pub const CONNECTWISE: &str = "connectwise";
+
+/// The body of `PUT /v1/destinations/connectwise` for the stack's ConnectWise simulator.
+#[must_use]
+pub fn connectwise_destination(stack: &LocalStack) -> Value {
+    let cw = stack.connectwise.credentials();
+    json!({
+        "name": "ConnectWise Manage",
+        "settings": {"kind": "connectwise", "api_root": stack.connectwise.api_root()},
+        "routing": {"default_place": "7", "priorities": {"High": "1", "Medium": "2", "Low": "3", "Informational": "4"}},
+        "credentials": {"kind": "connectwise", "company_id": cw.company_id, "public_key": cw.public_key, "private_key": cw.private_key, "client_id": cw.client_id}
+    })
+}
+
+/// Links a tenant to a company of a destination through the config API.
+pub async fn link_company(msp: &MspClient, tenant_id: &str, destination: &str, company: &str) -> (u16, String, Value) {
+    msp.call(reqwest::Method::PUT, &format!("/v1/tenants/{tenant_id}/destinations/{destination}/company"), Some(json!({"company": company}))).await
+}
+
 /// Creates an MSP (operator) and onboards `tenant_id` through the config API: registration,
-/// Microsoft credentials (also consented in the simulator), ConnectWise keys, company mapping.
+/// Microsoft credentials (also consented in the simulator), the ConnectWise destination and the
+/// tenant's company link in it.
 pub async fn onboard(stack: &LocalStack, msp_id: &str, tenant_id: &str, company_id: i64) -> MspClient {
     let token = stack.create_msp(msp_id, "Test MSP").await.unwrap();
     let client = MspClient { http: reqwest::Client::new(), base: stack.api_url.clone(), token: token.expose().to_owned() };
@@ -87,13 +109,8 @@ pub async fn onboard(stack: &LocalStack, msp_id: &str, tenant_id: &str, company_
             Some(json!({"client_id": app_id, "client_secret": "tenant-app-secret"})),
         )
         .await);
-    let cw = stack.connectwise.credentials();
-    let settings = json!({"api_root": stack.connectwise.api_root(), "company_id": cw.company_id, "public_key": cw.public_key, "private_key": cw.private_key,
-        "client_id": cw.client_id, "board_id": 7, "priorities": {"high": 1, "medium": 2, "low": 3, "informational": 4}});
-    ok(client.call(reqwest::Method::PUT, "/v1/psa/connectwise", Some(settings)).await);
-    ok(client
-        .call(reqwest::Method::PUT, &format!("/v1/tenants/{tenant_id}/connectwise-company"), Some(json!({"company_id": company_id})))
-        .await);
+    ok(client.call(reqwest::Method::PUT, &format!("/v1/destinations/{CONNECTWISE}"), Some(connectwise_destination(stack))).await);
+    ok(link_company(&client, tenant_id, CONNECTWISE, &company_id.to_string()).await);
     client
 }
 
@@ -130,7 +147,7 @@ pub async fn poll_and_settle(stack: &LocalStack) -> vigil::services::poll::PollR
 
 /// Onboards one more tenant of an already onboarded MSP through the config API, as [`onboard`]
 /// does (registration as "Customer {company_id}", Microsoft credentials also consented in the
-/// simulator, ConnectWise company mapping); the MSP's ConnectWise keys are already stored.
+/// simulator, ConnectWise company link); the MSP's ConnectWise destination already exists.
 pub async fn onboard_tenant(stack: &LocalStack, msp: &MspClient, tenant_id: &str, company_id: i64) {
     let ok = |r: (u16, String, Value)| assert!((200..300).contains(&r.0), "{r:?}");
     let tenant =
@@ -145,9 +162,7 @@ pub async fn onboard_tenant(stack: &LocalStack, msp: &MspClient, tenant_id: &str
             Some(json!({"client_id": app_id, "client_secret": "tenant-app-secret"})),
         )
         .await);
-    ok(msp
-        .call(reqwest::Method::PUT, &format!("/v1/tenants/{tenant_id}/connectwise-company"), Some(json!({"company_id": company_id})))
-        .await);
+    ok(link_company(msp, tenant_id, CONNECTWISE, &company_id.to_string()).await);
 }
 
 /// A SharePoint `FileAccessed` record of `user` (RecordType 6), which no built-in policy matches.

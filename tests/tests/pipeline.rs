@@ -190,17 +190,9 @@ async fn config_api_over_the_wire_answers_bad_requests_with_problem_json() {
     let cases = [
         (nobody.call(reqwest::Method::GET, "/v1/tenants", None).await, 401),
         (other.call(reqwest::Method::GET, &format!("/v1/tenants/{TENANT}"), None).await, 404),
-        (other.call(reqwest::Method::PUT, &format!("/v1/tenants/{TENANT}/connectwise-company"), Some(json!({"company_id": 1}))).await, 404),
+        (vigil_tests::link_company(&other, TENANT, vigil_tests::CONNECTWISE, "1").await, 404),
         (acme.call(reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "no id"}))).await, 422),
-        (
-            acme.call(
-                reqwest::Method::PUT,
-                "/v1/tenants/6e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11/connectwise-company",
-                Some(json!({"company_id": 1})),
-            )
-            .await,
-            404,
-        ),
+        (vigil_tests::link_company(&acme, "6e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11", vigil_tests::CONNECTWISE, "1").await, 404),
         (acme.call(reqwest::Method::POST, "/v1/tenants", Some(json!({"tenant_id": TENANT, "name": "again"}))).await, 409),
     ];
     for (i, (response, status)) in cases.iter().enumerate() {

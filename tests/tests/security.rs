@@ -32,13 +32,8 @@ async fn register_with(stack: &LocalStack, msp_id: &str, client_id: &str, client
             Some(json!({"client_id": client_id, "client_secret": client_secret})),
         )
         .await);
-    let cw = stack.connectwise.credentials();
-    let settings = json!({"api_root": stack.connectwise.api_root(), "company_id": cw.company_id, "public_key": cw.public_key,
-        "private_key": cw.private_key, "client_id": cw.client_id, "board_id": 7});
-    ok(client.call(reqwest::Method::PUT, "/v1/psa/connectwise", Some(settings)).await);
-    ok(client
-        .call(reqwest::Method::PUT, &format!("/v1/tenants/{TENANT}/connectwise-company"), Some(json!({"company_id": company_id})))
-        .await);
+    ok(client.call(reqwest::Method::PUT, &format!("/v1/destinations/{}", vigil_tests::CONNECTWISE), Some(vigil_tests::connectwise_destination(stack))).await);
+    ok(vigil_tests::link_company(&client, TENANT, vigil_tests::CONNECTWISE, &company_id.to_string()).await);
     client
 }
 
@@ -110,12 +105,12 @@ fn routes_with_bodies(alert_id: &str) -> Vec<(reqwest::Method, String)> {
     vec![
         (Method::POST, "/v1/tenants".into()),
         (Method::PUT, format!("/v1/tenants/{TENANT}/m365-credentials")),
-        (Method::PUT, format!("/v1/tenants/{TENANT}/connectwise-company")),
+        (Method::PUT, format!("/v1/tenants/{TENANT}/destinations/connectwise/company")),
         (Method::PUT, format!("/v1/tenants/{TENANT}/streams")),
         (Method::PUT, format!("/v1/tenants/{TENANT}/policy-context")),
         (Method::PUT, format!("/v1/tenants/{TENANT}/policies/builtin.brute-force")),
         (Method::PUT, "/v1/msp".into()),
-        (Method::PUT, "/v1/psa/connectwise".into()),
+        (Method::PUT, "/v1/destinations/fuzzed".into()),
         (Method::PATCH, format!("/v1/alerts/{alert_id}")),
         (Method::POST, format!("/v1/alerts/{alert_id}/suppress")),
         (Method::POST, "/v1/policies".into()),

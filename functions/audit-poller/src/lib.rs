@@ -96,35 +96,15 @@ impl Config {
     }
 }
 
-/// Delays a message's next delivery (SQS `ChangeMessageVisibility`).
-#[async_trait]
-pub trait RetryDelay: Send + Sync {
-    /// Makes the message visible again only after `delay`.
-    async fn delay(&self, receipt_handle: &str, delay: Duration);
-}
+pub use vigil::lambda::retry::RetryDelay;
 
 /// [`RetryDelay`] on the poll-jobs queue.
-pub struct SqsRetryDelay {
-    pub sqs: aws_sdk_sqs::Client,
-    pub queue_url: String,
-}
+pub struct SqsRetryDelay(pub vigil::aws::sqs::SqsVisibility);
 
 #[async_trait]
 impl RetryDelay for SqsRetryDelay {
     async fn delay(&self, receipt_handle: &str, delay: Duration) {
-        let seconds = i32::try_from(delay.as_secs().clamp(1, 43_200)).unwrap_or(60);
-        if let Err(error) = self
-            .sqs
-            .change_message_visibility()
-            .queue_url(&self.queue_url)
-            .receipt_handle(receipt_handle)
-            .visibility_timeout(seconds)
-            .send()
-            .await
-        {
-            // The message still returns after the queue's visibility timeout: later, not lost.
-            tracing::warn!(message = "Could not delay a throttled poll job.", error = %aws_sdk_sqs::error::DisplayErrorContext(error));
-        }
+        self.0.delay(receipt_handle, delay).await;
     }
 }
 
@@ -157,7 +137,7 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Result<Poller, reqwest::Error>
         clock: Arc::new(SystemClock),
         settings: config.poll_settings(),
     };
-    Ok(Poller { service, retry: Arc::new(SqsRetryDelay { sqs, queue_url: config.poll_jobs_queue_url.clone() }) })
+    Ok(Poller { service, retry: Arc::new(SqsRetryDelay(vigil::aws::sqs::SqsVisibility { client: sqs, queue_url: config.poll_jobs_queue_url.clone() })) })
 }
 
 /// True when an invocation's payload is an SQS batch (else it is the schedule's tick).

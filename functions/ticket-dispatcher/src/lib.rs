@@ -1,35 +1,57 @@
-//! ticket-dispatcher: consumes the tickets queue and brings each announced alert's ConnectWise
-//! ticket up to date (create once, then notes). Glue only: the work is
+//! ticket-dispatcher: consumes the tickets queue and brings each alert's tickets up to date in
+//! every destination (fan-out, create, notes, close, replace), and on its schedule reads the
+//! state of open tickets back from each PSA. Glue only: the work is
 //! [`vigil::services::dispatch::DispatchService`].
+//!
+//! A failed delivery is retried after the PSA's `Retry-After`, or, for a transient failure,
+//! after an exponential backoff on the receive count ([`Backoff::TICKETS`] by default): with the queue's
+//! `maxReceiveCount` of 20, a delivery outlives hours of PSA outage instead of reaching the
+//! dead-letter queue. The HTTP client (and its TLS roots) is built on the first PSA call, not
+//! at start.
 
+use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use vigil::aws::dynamodb::{DynamoAlertStore, DynamoConfigStore};
 use vigil::aws::policy_store::DynamoPolicyStore;
+use vigil::aws::request_budget::DynamoRequestBudget;
 use vigil::aws::secrets::SecretsManagerStore;
+use vigil::aws::sqs::{SqsQueue, SqsVisibility};
 use vigil::clock::SystemClock;
-use vigil::connectors::connectwise::ConnectWiseSinkProvider;
-use vigil::connectors::destination_url::{DestinationPolicy, destination_http_client};
+use vigil::connectors::destination_url::DestinationPolicy;
+use vigil::connectors::psa::PsaProvider;
 use vigil::lambda::metrics::MetricSet;
-use vigil::lambda::sqs_batch::process_batch;
+use vigil::lambda::retry::{Backoff, RetryDelay, retry_delay_for};
+use vigil::lambda::sqs_batch::{batch_response, process_messages};
 use vigil::secret_cache::CachingSecretStore;
-use vigil::services::dispatch::{DispatchOutcome, DispatchService, DispatchSettings};
+use vigil::services::dispatch::readback::ReadBackReport;
+use vigil::services::dispatch::{DispatchError, DispatchOutcome, DispatchService, DispatchSettings};
 use vigil::settings::{ConfigError, parsed_or, required};
 
 /// The dispatcher's configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `CONFIG_TABLE`: tenants (company mapping) and PSA settings.
+    /// `CONFIG_TABLE`: tenants (company links) and destinations.
     pub config_table: String,
     /// `ALERTS_TABLE`: alerts and delivery state.
     pub alerts_table: String,
+    /// `STATE_TABLE`: the destinations' request budgets.
+    pub state_table: String,
+    /// `TICKETS_QUEUE_URL`: the queue this function consumes (fan-out sends to it).
+    pub tickets_queue_url: String,
     /// `SECRET_PREFIX`: Vigil's Secrets Manager prefix.
     pub secret_prefix: String,
     /// `DELIVERY_LEASE_SECONDS` (default 60): how long one invocation owns a delivery;
     /// at least the function timeout.
     pub lease_seconds: i64,
+    /// `API_BASE_URL` (optional): Vigil's API address, for links in tickets.
+    pub api_base: Option<String>,
+    /// `RETRY_FIRST_SECONDS` / `RETRY_MAX_SECONDS` (default 30 / 900): the backoff of a
+    /// transient failure without `Retry-After` (the local stack's tests shorten it).
+    pub backoff: Backoff,
     /// `DESTINATION_ALLOW_LOOPBACK` (default `false`; only the local stack sets it): which PSA
     /// addresses the dispatcher will call.
     pub destination_policy: DestinationPolicy,
@@ -44,58 +66,129 @@ impl Config {
         Ok(Self {
             config_table: required(lookup, "CONFIG_TABLE")?,
             alerts_table: required(lookup, "ALERTS_TABLE")?,
+            state_table: required(lookup, "STATE_TABLE")?,
+            tickets_queue_url: required(lookup, "TICKETS_QUEUE_URL")?,
             secret_prefix: required(lookup, "SECRET_PREFIX")?,
             lease_seconds: parsed_or(lookup, "DELIVERY_LEASE_SECONDS", 60)?,
+            api_base: lookup("API_BASE_URL").filter(|v| !v.trim().is_empty()),
+            backoff: Backoff {
+                first: Duration::from_secs(parsed_or(lookup, "RETRY_FIRST_SECONDS", Backoff::TICKETS.first.as_secs())?.max(1)),
+                max: Duration::from_secs(parsed_or(lookup, "RETRY_MAX_SECONDS", Backoff::TICKETS.max.as_secs())?.max(1)),
+            },
             destination_policy: DestinationPolicy::from_lookup(lookup)?,
         })
     }
 }
 
-/// Builds the service once per container.
-///
-/// # Errors
-/// When the HTTP client cannot be built.
-pub fn build(config: &Config, sdk: &SdkConfig) -> Result<DispatchService, reqwest::Error> {
+/// Everything the dispatcher's handlers need, built once per container.
+pub struct Dispatcher {
+    pub service: DispatchService,
+    pub retry: Arc<dyn RetryDelay>,
+    pub backoff: Backoff,
+}
+
+struct SqsRetryDelay(SqsVisibility);
+
+#[async_trait]
+impl RetryDelay for SqsRetryDelay {
+    async fn delay(&self, receipt_handle: &str, delay: Duration) {
+        self.0.delay(receipt_handle, delay).await;
+    }
+}
+
+/// Builds the dispatcher once per container. Makes no network call and loads no TLS roots:
+/// the PSA client is built on first use.
+#[must_use]
+pub fn build(config: &Config, sdk: &SdkConfig) -> Dispatcher {
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
     let config_store = Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone()));
     let secrets = Arc::new(CachingSecretStore::new(
         Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk), config.secret_prefix.clone())),
         Duration::from_secs(300),
     ));
-    Ok(DispatchService {
+    let clock = Arc::new(SystemClock);
+    let budget = Arc::new(DynamoRequestBudget::new(dynamo.clone(), config.state_table.clone()));
+    let service = DispatchService {
         config: config_store.clone(),
+        destinations: config_store,
         alerts: Arc::new(DynamoAlertStore::new(dynamo.clone(), config.alerts_table.clone())),
         policies: Arc::new(DynamoPolicyStore::new(dynamo, config.config_table.clone())),
-        sinks: Arc::new(
-            ConnectWiseSinkProvider::new(config_store, secrets, destination_http_client(config.destination_policy)?)
-                .with_destination_policy(config.destination_policy),
-        ),
-        clock: Arc::new(SystemClock),
-        settings: DispatchSettings { lease: chrono::Duration::seconds(config.lease_seconds.max(1)) },
-    })
+        systems: Arc::new(PsaProvider::new(secrets, config.destination_policy, budget, clock.clone())),
+        tickets: Arc::new(SqsQueue::new(sqs.clone(), config.tickets_queue_url.clone())),
+        clock,
+        settings: DispatchSettings { lease: chrono::Duration::seconds(config.lease_seconds.max(1)), api_base: config.api_base.clone() },
+    };
+    Dispatcher {
+        service,
+        retry: Arc::new(SqsRetryDelay(SqsVisibility { client: sqs, queue_url: config.tickets_queue_url.clone() })),
+        backoff: config.backoff,
+    }
 }
 
-/// Handles one SQS batch, reporting each failed message for retry (and, eventually, the DLQ).
-pub async fn handle(service: &DispatchService, event: SqsEvent) -> SqsBatchResponse {
+/// True when an invocation's payload is an SQS batch (else it is the read-back schedule's tick).
+#[must_use]
+pub fn is_sqs_batch(payload: &serde_json::Value) -> bool {
+    payload.get("Records").is_some_and(serde_json::Value::is_array)
+}
+
+fn metric_of(outcome: &DispatchOutcome) -> &'static str {
+    match outcome {
+        DispatchOutcome::FannedOut(_) => "ChangesFannedOut",
+        DispatchOutcome::TicketCreated(_) => "TicketsCreated",
+        DispatchOutcome::TicketRecovered(_) => "TicketsRecovered",
+        DispatchOutcome::TicketReplaced { .. } => "TicketsReplaced",
+        DispatchOutcome::NoteAdded(_) => "NotesAdded",
+        DispatchOutcome::TicketClosed(_) => "TicketsClosed",
+        DispatchOutcome::TicketGone(_) => "TicketsGone",
+        DispatchOutcome::UpToDate => "AlreadyUpToDate",
+        DispatchOutcome::HeldByDailyLimit => "HeldByDailyLimit",
+        DispatchOutcome::HeldUntilLinked => "HeldUntilLinked",
+        DispatchOutcome::Shadow => "ShadowNotDispatched",
+        DispatchOutcome::Suppressed => "SuppressedBeforeTicket",
+        DispatchOutcome::DestinationUnavailable => "DestinationUnavailable",
+        DispatchOutcome::StatesRead(_) => "TicketCallbacksRead",
+    }
+}
+
+/// Handles one SQS batch: each failed message is reported for retry and delayed by the PSA's
+/// `Retry-After` or the backoff.
+pub async fn handle(dispatcher: &Dispatcher, event: SqsEvent) -> SqsBatchResponse {
     let metrics = MetricSet::new("ticket-dispatcher");
-    let response = process_batch(event, 4, &metrics, |body| {
-        let metrics = &metrics;
-        async move {
-            let metric = match service.handle(&body).await? {
-                DispatchOutcome::TicketCreated(_) => "TicketsCreated",
-                DispatchOutcome::TicketRecovered(_) => "TicketsRecovered",
-                DispatchOutcome::NoteAdded(_) => "NotesAdded",
-                DispatchOutcome::ResolutionNoted(_) => "ResolutionsNoted",
-                DispatchOutcome::UpToDate => "AlreadyUpToDate",
-                DispatchOutcome::HeldByDailyLimit => "HeldByDailyLimit",
-                DispatchOutcome::Shadow => "ShadowNotDispatched",
-                DispatchOutcome::Suppressed => "SuppressedBeforeTicket",
-            };
-            metrics.count(metric, None, 1.0);
-            Ok::<(), vigil::services::dispatch::DispatchError>(())
+    let receive_counts: HashMap<String, u32> = event
+        .records
+        .iter()
+        .map(|m| {
+            let count = m.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+            (m.message_id.clone().unwrap_or_default(), count)
+        })
+        .collect();
+    let outcomes = process_messages(event.records, 4, |body| async move { dispatcher.service.handle(&body).await }).await;
+    for outcome in &outcomes {
+        if let Some(value) = &outcome.value {
+            metrics.count(metric_of(value), None, 1.0);
         }
-    })
-    .await;
+        let receive_count = receive_counts.get(&outcome.message_id).copied().unwrap_or(1);
+        if let (Some(delay), Some(handle)) = (retry_delay_for(outcome, receive_count, dispatcher.backoff), outcome.receipt_handle.as_deref()) {
+            dispatcher.retry.delay(handle, delay).await;
+        }
+    }
+    let response = batch_response(&outcomes, &metrics);
     metrics.flush();
     response
+}
+
+/// The schedule's tick: reads back the open tickets of every destination.
+///
+/// # Errors
+/// When destinations cannot be listed (one failing PSA is counted, not an error).
+pub async fn handle_tick(dispatcher: &Dispatcher) -> Result<ReadBackReport, DispatchError> {
+    let report = dispatcher.service.read_back_all().await?;
+    let metrics = MetricSet::new("ticket-dispatcher");
+    metrics.count("TicketStatesRead", None, report.checked as f64);
+    metrics.count("TicketsClosedInPsa", None, report.closed as f64);
+    metrics.count("TicketsGoneFromPsa", None, report.gone as f64);
+    metrics.count("ReadBackFailures", None, report.failed_destinations as f64);
+    metrics.flush();
+    Ok(report)
 }

@@ -3,6 +3,8 @@
 //!
 //! Routes:
 //! - `GET /webhooks/health`
+//! - `POST /webhooks/psa/{msp_id}/{destination_id}`: a PSA's callback that a ticket changed,
+//!   verified by the destination's connector on the raw body ([`psa_callbacks`]).
 //! - `POST /webhooks/o365/{msp_id}/{tenant_id}`: Office 365 Management Activity API webhooks
 //!   (reference §3). One address per tenant; the tenant's start-subscription registered it with a
 //!   random per-tenant `authId`, of which the tenant record keeps only the SHA-256
@@ -90,6 +92,8 @@ pub const MAX_BLOBS_PER_JOB: usize = 200;
 /// The `Service` dimension of the receiver's metrics.
 pub const SERVICE: &str = "webhook-receiver";
 
+pub mod psa_callbacks;
+
 /// Shared state of the router.
 #[derive(Clone)]
 pub struct AppState {
@@ -97,6 +101,8 @@ pub struct AppState {
     pub config: Arc<dyn ConfigStore>,
     /// The poll-jobs queue of the audit-poller.
     pub poll_jobs: Arc<dyn MessageQueue>,
+    /// PSA callbacks: destinations, their connectors, the dispatcher's tickets queue.
+    pub callbacks: psa_callbacks::CallbackState,
 }
 
 /// The function's configuration.
@@ -106,6 +112,14 @@ pub struct Config {
     pub config_table: String,
     /// `POLL_JOBS_QUEUE_URL`.
     pub poll_jobs_queue_url: String,
+    /// `TICKETS_QUEUE_URL`: where a verified PSA callback asks the dispatcher to read back.
+    pub tickets_queue_url: String,
+    /// `STATE_TABLE`: destinations' request budgets (verifying a callback may ask the PSA).
+    pub state_table: String,
+    /// `SECRET_PREFIX`: destination credentials (to fetch a callback's signing key).
+    pub secret_prefix: String,
+    /// `DESTINATION_ALLOW_LOOPBACK` (only the local stack sets it).
+    pub destination_policy: vigil::connectors::destination_url::DestinationPolicy,
 }
 
 impl Config {
@@ -114,16 +128,33 @@ impl Config {
     /// # Errors
     /// Names the first missing variable.
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        Ok(Self { config_table: required(lookup, "CONFIG_TABLE")?, poll_jobs_queue_url: required(lookup, "POLL_JOBS_QUEUE_URL")? })
+        Ok(Self {
+            config_table: required(lookup, "CONFIG_TABLE")?,
+            poll_jobs_queue_url: required(lookup, "POLL_JOBS_QUEUE_URL")?,
+            tickets_queue_url: required(lookup, "TICKETS_QUEUE_URL")?,
+            state_table: required(lookup, "STATE_TABLE")?,
+            secret_prefix: required(lookup, "SECRET_PREFIX")?,
+            destination_policy: vigil::connectors::destination_url::DestinationPolicy::from_lookup(lookup)?,
+        })
     }
 }
 
 /// Builds the state once per container.
 #[must_use]
 pub fn build(config: &Config, sdk: &SdkConfig) -> AppState {
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let config_store = Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone()));
+    let secrets = Arc::new(vigil::secret_cache::CachingSecretStore::new(
+        Arc::new(vigil::aws::secrets::SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk), config.secret_prefix.clone())),
+        std::time::Duration::from_secs(300),
+    ));
+    let budget = Arc::new(vigil::aws::request_budget::DynamoRequestBudget::new(dynamo, config.state_table.clone()));
+    let systems = Arc::new(vigil::connectors::psa::PsaProvider::new(secrets, config.destination_policy, budget, Arc::new(vigil::clock::SystemClock)));
     AppState {
-        config: Arc::new(DynamoConfigStore::new(aws_sdk_dynamodb::Client::new(sdk), config.config_table.clone())),
-        poll_jobs: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), config.poll_jobs_queue_url.clone())),
+        config: config_store.clone(),
+        poll_jobs: Arc::new(SqsQueue::new(sqs.clone(), config.poll_jobs_queue_url.clone())),
+        callbacks: psa_callbacks::CallbackState { destinations: config_store, systems, tickets: Arc::new(SqsQueue::new(sqs, config.tickets_queue_url.clone())) },
     }
 }
 
@@ -132,6 +163,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/webhooks/health", get(|| async { axum::Json(serde_json::json!({"status": "ok", "service": "webhook-receiver"})) }))
         .route("/webhooks/o365/{msp_id}/{tenant_id}", post(o365_notification))
+        .route("/webhooks/psa/{msp_id}/{destination_id}", post(psa_callbacks::receive).with_state(state.callbacks.clone()))
         .fallback(|| async { problem(StatusCode::NOT_FOUND, "Not found", "no such webhook route") })
         .with_state(state)
 }
@@ -139,7 +171,7 @@ pub fn app(state: AppState) -> Router {
 pub use vigil::tenant::webhook_auth_hash;
 
 /// An RFC 7807 `application/problem+json` response.
-fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
+pub(crate) fn problem(status: StatusCode, title: &str, detail: &str) -> Response {
     let slug = title.to_ascii_lowercase().replace(' ', "-");
     let body = serde_json::json!({
         "type": format!("https://vigil.dev/problems/{slug}"),

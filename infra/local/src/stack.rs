@@ -1,4 +1,4 @@
-//! The local stack: moto server, the Microsoft 365 and ConnectWise simulators, the resources
+//! The local stack: moto server, the Microsoft 365, ConnectWise and Autotask simulators, the resources
 //! template.yaml declares, and the real handlers of all five functions — a timer plays the
 //! EventBridge schedule, event source mappings play SQS → Lambda, a gateway plays the HTTP API.
 //! Everything listens on 127.0.0.1 only.
@@ -20,6 +20,7 @@ use vigil::ids::MspId;
 use vigil::secret::SecretString;
 use vigil::services::admin::AdminService;
 use vigil::services::poll::PollReport;
+use vigil_simulators::autotask::{AutotaskCredentials, AutotaskSim, AutotaskSimHandle};
 use vigil_simulators::connectwise::{ConnectWiseCredentials, ConnectWiseSim, ConnectWiseSimHandle};
 use vigil_simulators::m365::{M365Sim, M365SimHandle};
 
@@ -59,6 +60,9 @@ pub struct LocalOptions {
     pub function_timeout_override: Option<Duration>,
     /// Gateway port; `None` picks a free one.
     pub gateway_port: Option<u16>,
+    /// The dispatcher's first retry delay in seconds (`RETRY_FIRST_SECONDS`; the backoff's
+    /// longest is four times it); `None`: the template's 30 s doubling to 15 min.
+    pub retry_first_seconds: Option<u64>,
     /// The operator's publisher identifier (a GUID).
     pub publisher_identifier: String,
 }
@@ -75,6 +79,7 @@ impl LocalOptions {
             delivery_lease_seconds: Some(30),
             function_timeout_override: None,
             gateway_port: None,
+            retry_first_seconds: Some(2),
             publisher_identifier: "9a1c8f7e-0000-4000-8000-00000000aa01".into(),
         }
     }
@@ -89,6 +94,7 @@ impl LocalOptions {
             visibility_timeout_override: Some(2),
             delivery_lease_seconds: Some(2),
             function_timeout_override: Some(Duration::from_secs(8)),
+            retry_first_seconds: Some(1),
             ..Self::interactive()
         }
     }
@@ -137,6 +143,7 @@ pub struct LocalStack {
     pub aws_endpoint: String,
     pub m365: M365SimHandle,
     pub connectwise: ConnectWiseSimHandle,
+    pub autotask: AutotaskSimHandle,
     /// Base URL of the gateway (config API under `/v1`, webhooks under `/webhooks`).
     pub api_url: String,
     pub stats: Arc<StackStats>,
@@ -144,6 +151,7 @@ pub struct LocalStack {
     /// The operator's side of the config store (creating MSPs and tokens).
     pub operator: Arc<AdminService>,
     poller: Arc<audit_poller::Poller>,
+    dispatcher: Arc<ticket_dispatcher::Dispatcher>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     moto: Option<MotoServer>,
@@ -174,6 +182,7 @@ impl LocalStack {
         let sdk = vigil::aws::sdk_config_for_emulator(&aws_endpoint).await;
         let m365 = M365Sim::start().await?;
         let connectwise = ConnectWiseSim::start(ConnectWiseCredentials::sample()).await?;
+        let autotask = AutotaskSim::start(AutotaskCredentials::sample()).await?;
 
         let prefix = format!("vigil-{}-", vigil::contract::unique_suffix());
         let stage = format!("local{}", &prefix[6..12]);
@@ -203,6 +212,11 @@ impl LocalStack {
         if let Some(lease) = options.delivery_lease_seconds {
             overrides.insert("DELIVERY_LEASE_SECONDS".into(), lease.to_string());
         }
+        if let Some(first) = options.retry_first_seconds {
+            overrides.insert("RETRY_FIRST_SECONDS".into(), first.to_string());
+            overrides.insert("RETRY_MAX_SECONDS".into(), (first * 4).to_string());
+        }
+        overrides.insert("API_BASE_URL".into(), api_url.clone());
         let env_of = |id: &str| -> Result<BTreeMap<String, String>, StackError> {
             let mut env = provisioned.environment(&model, id, &overrides)?;
             for (k, v) in &overrides {
@@ -221,7 +235,7 @@ impl LocalStack {
         let evaluator = Arc::new(alert_evaluator::build(&evaluator_config, &sdk));
         let dispatcher_config =
             ticket_dispatcher::Config::from_lookup(&lookup(env_of("TicketDispatcherFunction")?)).map_err(config_error)?;
-        let dispatcher = Arc::new(ticket_dispatcher::build(&dispatcher_config, &sdk).map_err(config_error)?);
+        let dispatcher = Arc::new(ticket_dispatcher::build(&dispatcher_config, &sdk));
         let api_config = config_api::Config::from_lookup(&lookup(env_of("ConfigApiFunction")?)).map_err(config_error)?;
         let api_state = config_api::build(&api_config, &sdk);
         let webhook_config = webhook_receiver::Config::from_lookup(&lookup(env_of("WebhookReceiverFunction")?)).map_err(config_error)?;
@@ -288,18 +302,34 @@ impl LocalStack {
                         tasks.push(mapping.spawn(shutdown_rx.clone()));
                     }
                     EventSpec::Schedule { expression } => {
-                        if function.logical_id != "AuditPollerFunction" {
-                            return Err(StackError::Config(format!(
-                                "the local stack does not know how to schedule {}",
-                                function.logical_id
-                            )));
-                        }
                         let interval = match options.schedule_interval {
                             Some(interval) => interval,
                             None => Duration::from_secs(rate_seconds(&provisioned.resolve(expression)?)?),
                         };
+                        let tick: Tick = match function.logical_id.as_str() {
+                            "AuditPollerFunction" => {
+                                let poller = poller.clone();
+                                let stats = stats.clone();
+                                Arc::new(move || {
+                                    let poller = poller.clone();
+                                    let stats = stats.clone();
+                                    Box::pin(async move {
+                                        stats.ticks.fetch_add(1, Ordering::Relaxed);
+                                        audit_poller::handle_tick(&poller).await.map(|_| ()).map_err(|e| e.to_string())
+                                    })
+                                })
+                            }
+                            "TicketDispatcherFunction" => {
+                                let dispatcher = dispatcher.clone();
+                                Arc::new(move || {
+                                    let dispatcher = dispatcher.clone();
+                                    Box::pin(async move { ticket_dispatcher::handle_tick(&dispatcher).await.map(|_| ()).map_err(|e| e.to_string()) })
+                                })
+                            }
+                            other => return Err(StackError::Config(format!("the local stack does not know how to schedule {other}"))),
+                        };
                         if options.run_schedule {
-                            tasks.push(spawn_schedule(poller.clone(), stats.clone(), interval, shutdown_rx.clone()));
+                            tasks.push(spawn_schedule(function.logical_id.clone(), tick, interval, shutdown_rx.clone()));
                         }
                     }
                     EventSpec::HttpApi { path, .. } => {
@@ -332,11 +362,13 @@ impl LocalStack {
             aws_endpoint,
             m365,
             connectwise,
+            autotask,
             api_url,
             stats,
             mappings,
             operator,
             poller,
+            dispatcher,
             shutdown,
             tasks,
             moto,
@@ -371,6 +403,15 @@ impl LocalStack {
     pub async fn create_msp(&self, msp_id: &str, name: &str) -> Result<SecretString, StackError> {
         let id = MspId::parse(msp_id).map_err(|e| StackError::Other(e.to_string()))?;
         self.operator.create_msp_with_token(&id, name).await.map_err(|e| StackError::Other(e.to_string()))
+    }
+
+    /// Plays one tick of the dispatcher's read-back schedule now: every destination's open
+    /// tickets are read back from its PSA.
+    ///
+    /// # Errors
+    /// When the destinations cannot be listed.
+    pub async fn read_back(&self) -> Result<vigil::services::dispatch::readback::ReadBackReport, StackError> {
+        ticket_dispatcher::handle_tick(&self.dispatcher).await.map_err(|e| StackError::Other(e.to_string()))
     }
 
     /// Waits until the events and tickets queues are empty and nothing is in flight.
@@ -438,18 +479,17 @@ impl LocalStack {
         }
         self.m365.shutdown().await;
         self.connectwise.shutdown().await;
+        self.autotask.shutdown().await;
         if let Some(moto) = self.moto {
             moto.stop().await;
         }
     }
 }
 
-fn spawn_schedule(
-    poller: Arc<audit_poller::Poller>,
-    stats: Arc<StackStats>,
-    interval: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) -> JoinHandle<()> {
+/// One scheduled invocation of a function (its handler for an EventBridge tick).
+type Tick = Arc<dyn Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+
+fn spawn_schedule(function: String, tick: Tick, interval: Duration, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -457,9 +497,8 @@ fn spawn_schedule(
             tokio::select! {
                 _ = shutdown.changed() => return,
                 _ = ticker.tick() => {
-                    stats.ticks.fetch_add(1, Ordering::Relaxed);
-                    if let Err(error) = audit_poller::handle_tick(&poller).await {
-                        tracing::warn!(message = "Scheduled tick failed.", %error);
+                    if let Err(error) = tick().await {
+                        tracing::warn!(message = "Scheduled tick failed.", function = %function, %error);
                     }
                 }
             }

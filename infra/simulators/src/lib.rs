@@ -1,9 +1,13 @@
 //! Faithful local simulators of the third-party services Vigil talks to, for tests and the local
-//! stack: Microsoft 365 (identity platform token endpoint and Office 365 Management Activity API)
-//! and ConnectWise Manage. Each simulator is an in-process HTTP server bound to `127.0.0.1`.
+//! stack: Microsoft 365 (identity platform token endpoint and Office 365 Management Activity API),
+//! ConnectWise Manage and Autotask PSA. Each simulator is an in-process HTTP server bound to
+//! `127.0.0.1`. What the simulators share (server lifecycle, fault injection, request log, clock,
+//! control routes) lives in [`kit`].
 
+pub mod autotask;
 pub mod connectwise;
 pub(crate) mod graph;
+pub mod kit;
 pub mod m365;
 pub mod openapi_validate;
 pub mod webhooks;

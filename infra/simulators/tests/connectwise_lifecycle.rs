@@ -561,3 +561,48 @@ async fn failures_can_be_injected_into_lookups_and_callbacks() {
     let (_, contacts) = get(&sim, "/company/contacts", &[]).await;
     assert_eq!(ids(&contacts), vec![1, 2]);
 }
+
+#[tokio::test]
+async fn companies_contacts_and_deliveries_are_reachable_over_the_control_routes() {
+    let sim = start().await;
+    let (status, company) = control(&sim, "/companies", json!({"identifier": "Initech", "name": "Initech"})).await;
+    assert_eq!(status, StatusCode::OK);
+    let company_id = company["id"].as_i64().unwrap();
+    let (status, contact) = control(
+        &sim,
+        "/contacts",
+        json!({"company_id": company_id, "first_name": "Peter", "last_name": "Gibbons", "email": "peter@initech.example"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, found) = get(&sim, "/company/contacts", &[("childConditions", "communicationItems/value=\"peter@initech.example\"")]).await;
+    assert_eq!(ids(&found), vec![contact["id"].as_i64().unwrap()]);
+    assert_eq!(found[0]["company"]["identifier"], "Initech");
+    let (status, _) = control(&sim, "/contacts", json!({"company_id": company_id})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (base, mut rx) = receiver().await;
+    register(&sim, json!({"url": format!("{base}/cw/"), "objectId": company_id, "type": "ticket", "level": "company"})).await;
+    create_ok(&sim, json!({"summary": "x", "company": {"id": company_id}})).await;
+    next(&mut rx).await;
+    sim.wait_for_callbacks().await;
+    let (status, log) = send(Client::new().get(format!("{}/_sim/callback-deliveries", sim.base_url()))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(log[0]["status"], 200);
+    assert!(log[0]["signature"].is_string() && log[0]["body"].is_string());
+}
+
+#[tokio::test]
+async fn a_self_suppressed_callback_skips_changes_made_with_the_api_members_own_keys() {
+    let sim = start().await;
+    let (base, mut rx) = receiver().await;
+    register(&sim, json!({"url": format!("{base}/cw/"), "objectId": 0, "type": "ticket", "level": "owner", "isSelfSuppressedFlag": true}))
+        .await;
+    let id = create_ok(&sim, json!({"summary": "x", "company": {"id": 250}})).await;
+    patch(&sim, id, json!([{"op": "replace", "path": "/summary", "value": "y"}])).await;
+    sim.close_ticket(id, "jsmith", None).unwrap();
+    let (uri, _, message, _) = next(&mut rx).await;
+    assert_eq!((uri, message["MemberId"].as_str()), (format!("/cw/{id}"), Some("jsmith")));
+    sim.wait_for_callbacks().await;
+    assert_eq!(sim.callback_deliveries().len(), 1, "only the technician's change was announced");
+}

@@ -130,3 +130,24 @@ mod tests {
         assert!(batches(&["x".repeat(MAX_BATCH_BYTES + 1)]).is_err());
     }
 }
+
+/// Delays a message of one queue (`ChangeMessageVisibility`), for the consumers' retry delays
+/// ([`crate::ports`]-free: the Lambda glue uses it through its own `RetryDelay` trait).
+#[derive(Debug, Clone)]
+pub struct SqsVisibility {
+    pub client: Client,
+    pub queue_url: String,
+}
+
+impl SqsVisibility {
+    /// Makes the message visible again only after `delay` (1 s to 12 h). A failure is logged:
+    /// the message still returns after the queue's visibility timeout — later, not lost.
+    pub async fn delay(&self, receipt_handle: &str, delay: std::time::Duration) {
+        let seconds = i32::try_from(delay.as_secs().clamp(1, 43_200)).unwrap_or(60);
+        if let Err(error) =
+            self.client.change_message_visibility().queue_url(&self.queue_url).receipt_handle(receipt_handle).visibility_timeout(seconds).send().await
+        {
+            tracing::warn!(message = "Could not delay a message's retry.", error = %aws_sdk_sqs::error::DisplayErrorContext(error));
+        }
+    }
+}

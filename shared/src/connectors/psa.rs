@@ -28,7 +28,9 @@ type CacheKey = (MspId, DestinationId);
 /// Builds each destination's connector.
 pub struct PsaProvider {
     secrets: Arc<dyn SecretStore>,
-    http: reqwest::Client,
+    /// Built on the first PSA call, not at start: loading TLS roots costs milliseconds of cold
+    /// start that a Lambda without PSA work should not pay.
+    http: std::sync::OnceLock<reqwest::Client>,
     policy: DestinationPolicy,
     budget: Arc<dyn RequestBudget>,
     clock: Arc<dyn Clock>,
@@ -43,18 +45,28 @@ impl std::fmt::Debug for PsaProvider {
 }
 
 impl PsaProvider {
-    /// A provider reading credentials from `secrets`, calling PSAs through `http` (a
-    /// [`super::destination_url::destination_http_client`] of `policy`), counting requests in
-    /// `budget`.
+    /// A provider reading credentials from `secrets`, calling PSAs through a
+    /// [`super::destination_url::destination_http_client`] of `policy` (built on first use),
+    /// counting requests in `budget`.
     #[must_use]
-    pub fn new(
-        secrets: Arc<dyn SecretStore>,
-        http: reqwest::Client,
-        policy: DestinationPolicy,
-        budget: Arc<dyn RequestBudget>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        Self { secrets, http, policy, budget, clock, ttl: CLIENT_CACHE_TTL, cache: Mutex::new(HashMap::new()) }
+    pub fn new(secrets: Arc<dyn SecretStore>, policy: DestinationPolicy, budget: Arc<dyn RequestBudget>, clock: Arc<dyn Clock>) -> Self {
+        Self { secrets, http: std::sync::OnceLock::new(), policy, budget, clock, ttl: CLIENT_CACHE_TTL, cache: Mutex::new(HashMap::new()) }
+    }
+
+    /// Uses `http` instead of building a client (tests).
+    #[must_use]
+    pub fn with_http(self, http: reqwest::Client) -> Self {
+        let _ = self.http.set(http);
+        self
+    }
+
+    fn http(&self) -> Result<reqwest::Client, SinkSetupError> {
+        if let Some(http) = self.http.get() {
+            return Ok(http.clone());
+        }
+        let built = super::destination_url::destination_http_client(self.policy)
+            .map_err(|e| SinkSetupError::NotConfigured(format!("no HTTP client: {e}")))?;
+        Ok(self.http.get_or_init(|| built).clone())
     }
 
     /// Changes how long a built connector is reused (zero: rebuild every time).
@@ -102,7 +114,7 @@ impl PsaProvider {
             return Err(SinkSetupError::NotConfigured(format!("destination {}'s credentials are for another kind", destination.id)));
         }
         let gate = RequestGate::for_destination(destination, self.budget.clone(), self.clock.clone());
-        let http = self.http.clone();
+        let http = self.http()?;
         Ok(match destination.kind() {
             crate::destination::DestinationKind::ConnectWise => {
                 Arc::new(ConnectWiseClient::for_destination(http, destination, credentials, gate, self.policy)?)

@@ -1,6 +1,8 @@
-//! Lambda glue shared by every function: telemetry setup and SQS partial-batch processing.
+//! Lambda glue shared by every function: telemetry setup, SQS partial-batch processing and
+//! retry delays.
 
 pub mod metrics;
+pub mod retry;
 pub mod sqs_batch;
 
 /// Initialises `tracing` the way the Lambda runtime recommends: JSON when the function's

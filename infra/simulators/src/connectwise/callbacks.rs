@@ -373,7 +373,7 @@ impl Shared {
         state.next_callback_id += 1;
         let flag = |name: &str| input.get(name).and_then(Value::as_bool).unwrap_or(false);
         let now = now_rfc3339();
-        let body = json!({
+        let body: Map<String, Value> = serde_json::from_value(json!({
             "id": id,
             "description": input.get("description").and_then(Value::as_str).unwrap_or(""),
             "url": url,
@@ -387,10 +387,8 @@ impl Shared {
             "isSelfSuppressedFlag": flag("isSelfSuppressedFlag"),
             "connectWiseID": random_guid(),
             "_info": {"lastUpdated": now, "updatedBy": API_MEMBER},
-        });
-        let Value::Object(body) = body else {
-            return Err(not_found("unreachable"));
-        };
+        }))
+        .unwrap_or_default();
         let mut key_bytes = [0u8; 24];
         let _ = getrandom::fill(&mut key_bytes);
         let signing_key = format!("{}{}", BASE64.encode(key_bytes), random_guid().replace('-', ""));

@@ -8,7 +8,11 @@
 //!   `200` with the ticket; `…/reopen` `{"by","status_id"}` → `200` with the ticket;
 //!   `…/delete` `{"by"}` → `200 {"deleted": id}`; `…/merge` `{"into": N, "by"}` →
 //!   `200 {"merged": id, "into": N}`. `by` defaults to `admin1`. An unknown ticket answers
-//!   `404 {"error"}`, anything else wrong `400 {"error"}`.
+//!   `404 {"error"}`, anything else wrong `400 {"error"}`;
+//! * `POST /_sim/companies` `{"identifier","name"}` → `200 {"id"}`; `POST /_sim/contacts`
+//!   `{"company_id","first_name","last_name","email"}` → `200 {"id"}` (the handle's
+//!   `add_company` / `add_contact`);
+//! * `GET /_sim/callback-deliveries` — every callback delivery attempted so far.
 
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -44,6 +48,27 @@ impl Shared {
                     }
                     Err(e) => control_error(e),
                 }
+            }
+            (Method::POST, ["companies"]) => {
+                let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+                match (body.get("identifier").and_then(Value::as_str), body.get("name").and_then(Value::as_str)) {
+                    (Some(identifier), Some(name)) => json_response(StatusCode::OK, &json!({"id": self.add_company(identifier, name)})),
+                    _ => control_error("expected {\"identifier\": \"…\", \"name\": \"…\"}".to_string()),
+                }
+            }
+            (Method::POST, ["contacts"]) => {
+                let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+                let text = |k: &str| body.get(k).and_then(Value::as_str);
+                match (body.get("company_id").and_then(Value::as_i64), text("first_name"), text("last_name"), text("email")) {
+                    (Some(company), Some(first), Some(last), Some(email)) => {
+                        json_response(StatusCode::OK, &json!({"id": self.add_contact(company, first, last, email)}))
+                    }
+                    _ => control_error("expected {\"company_id\", \"first_name\", \"last_name\", \"email\"}".to_string()),
+                }
+            }
+            (Method::GET, ["callback-deliveries"]) => {
+                let log = self.outbox.log().clone();
+                json_response(StatusCode::OK, &serde_json::to_value(log).unwrap_or(Value::Null))
             }
             (Method::POST, ["tickets", id, action]) => match id.parse::<i64>() {
                 Ok(id) => self.technician_route(req, id, action),

@@ -282,22 +282,13 @@ impl ConnectWiseSimHandle {
 
     /// Adds a company (status Active, not deleted) and returns its id.
     pub fn add_company(&self, identifier: &str, name: &str) -> i64 {
-        let mut state = self.shared.lock();
-        let id = state.next_company_id;
-        state.next_company_id += 1;
-        state.companies.insert(id, lookups::company_json(id, identifier, name, false, &http::now_rfc3339()));
-        id
+        self.shared.add_company(identifier, name)
     }
 
     /// Adds a contact of `company_id` with one default e-mail communication item and returns its
     /// id. An unknown company is referenced by id only.
     pub fn add_contact(&self, company_id: i64, first: &str, last: &str, email: &str) -> i64 {
-        let mut state = self.shared.lock();
-        let id = state.next_contact_id;
-        state.next_contact_id += 1;
-        let company = state.companies.get(&company_id).map_or_else(|| json!({"id": company_id}), lookups::company_reference);
-        state.contacts.insert(id, lookups::contact_json(id, company, first, last, email, &http::now_rfc3339()));
-        id
+        self.shared.add_contact(company_id, first, last, email)
     }
 
     /// Forgets all tickets and notes, callbacks, added companies and contacts, armed failures,
@@ -420,6 +411,23 @@ impl SimState {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, SimState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn add_company(&self, identifier: &str, name: &str) -> i64 {
+        let mut state = self.lock();
+        let id = state.next_company_id;
+        state.next_company_id += 1;
+        state.companies.insert(id, lookups::company_json(id, identifier, name, false, &http::now_rfc3339()));
+        id
+    }
+
+    fn add_contact(&self, company_id: i64, first: &str, last: &str, email: &str) -> i64 {
+        let mut state = self.lock();
+        let id = state.next_contact_id;
+        state.next_contact_id += 1;
+        let company = state.companies.get(&company_id).map_or_else(|| json!({"id": company_id}), lookups::company_reference);
+        state.contacts.insert(id, lookups::contact_json(id, company, first, last, email, &http::now_rfc3339()));
+        id
     }
 
     fn reset(&self) {
