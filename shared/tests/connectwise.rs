@@ -451,7 +451,8 @@ async fn the_provider_builds_a_working_connector_from_a_destination_and_its_stor
     let d = destination(&sim, routed_to_vigil_board());
     let keys = serde_json::to_string(&credentials(&sim)).unwrap();
     secrets.put_secret(&SecretName::destination(&d.msp_id, &d.id), &SecretString::new(keys)).await.unwrap();
-    let provider = PsaProvider::new(secrets.clone(), local_http(), LOCAL, Arc::new(MemoryRequestBudget::default()), Arc::new(SystemClock));
+    let provider =
+        PsaProvider::new(secrets.clone(), LOCAL, Arc::new(MemoryRequestBudget::default()), Arc::new(SystemClock)).with_http(local_http());
 
     let system = provider.system_for(&d).await.unwrap();
     let ticket = system.create_ticket(&new_ticket("vigil:provided", "alice@contoso.com", None)).await.unwrap();

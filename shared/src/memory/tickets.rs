@@ -227,10 +227,13 @@ impl TicketSystemProvider for MemoryTicketSystemProvider {
     }
 }
 
+/// When each counted request of a destination was granted, oldest first.
+type GrantLog = HashMap<(MspId, DestinationId), VecDeque<DateTime<Utc>>>;
+
 /// [`RequestBudget`] in memory: a log of granted requests per destination.
 #[derive(Debug, Default)]
 pub struct MemoryRequestBudget {
-    granted: Mutex<HashMap<(MspId, DestinationId), VecDeque<DateTime<Utc>>>>,
+    granted: Mutex<GrantLog>,
 }
 
 #[async_trait]
