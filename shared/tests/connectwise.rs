@@ -262,6 +262,18 @@ async fn a_closed_status_override_is_used_and_a_closed_ticket_is_left_as_it_is()
 }
 
 #[tokio::test]
+async fn a_closed_status_override_that_does_not_close_is_refused_permanently() {
+    let (_sim, client) = connectwise().await;
+    let ticket = client.create_ticket(&new_ticket("vigil:open", "x", Some(SECURITY_BOARD))).await.unwrap();
+
+    let error = client.close_ticket(&ticket, Some("12"), "resolved").await.unwrap_err();
+
+    assert!(matches!(&error, SinkError::Rejected(m) if m.contains("does not close")), "{error:?}");
+    let states = client.ticket_states(std::slice::from_ref(&ticket)).await.unwrap();
+    assert!(matches!(&states[0].1, TicketState::Open { status } if status == "Assigned"), "{states:?}");
+}
+
+#[tokio::test]
 async fn states_are_read_fifty_tickets_a_request_and_a_ticket_not_returned_is_gone() {
     let (sim, client) = connectwise().await;
     let mut tickets = Vec::new();
@@ -351,6 +363,18 @@ async fn the_check_finds_a_missing_board_a_missing_priority_and_a_status_that_do
     assert!(problems[1].contains("priority for Low alerts (77) does not exist"), "{problems:#?}");
     assert!(problems[2].contains("does not close tickets on board 7"), "{problems:#?}");
     assert!(sim.tickets().is_empty(), "the check creates nothing");
+}
+
+#[tokio::test]
+async fn the_check_finds_a_ticket_type_that_is_not_a_type_of_every_routed_board() {
+    let (sim, client) = connectwise().await;
+    let mut d = destination(&sim, routed_to_vigil_board());
+    d.settings =
+        DestinationSettings::ConnectWise { api_root: sim.api_root(), ticket_type: Some("Microsoft 365 Alert".into()), source: None };
+    assert_eq!(client.check(&d).await.unwrap(), Vec::<String>::new());
+
+    d.routing.places.insert(Category::ThreatManagement, SECURITY_BOARD.into());
+    assert_eq!(client.check(&d).await.unwrap(), ["the ticket type (Microsoft 365 Alert) is not a type of board 2"]);
 }
 
 #[tokio::test]

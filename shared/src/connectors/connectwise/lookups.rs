@@ -12,12 +12,13 @@
 //!   E-mail addresses live in the contact's `communicationItems` child collection, which
 //!   `conditions` cannot reach; `childConditions=communicationItems/value="…"` is what working
 //!   open-source clients send (confirmed in clients, not in ConnectWise's own documentation);
-//! * check: `GET /system/info`, the boards, the priorities, and each routed board's statuses.
+//! * check: `GET /system/info`, the boards, the priorities, and each routed board's types (when
+//!   the destination sets a ticket type) and statuses (when it sets a closed status).
 
 use super::ConnectWiseClient;
 use super::body::{company_condition, company_id, names, positive_id, quoted};
 use super::http::Missing;
-use crate::destination::Destination;
+use crate::destination::{Destination, DestinationSettings};
 use crate::error::SinkError;
 use crate::ports::{Lookup, LookupItem};
 use serde::Deserialize;
@@ -213,8 +214,8 @@ impl ConnectWiseClient {
     }
 
     /// The problems of `destination` in this PSA: refused credentials, a routed board or
-    /// priority that does not exist, a closed status that is not a closed status of each routed
-    /// board. Creates nothing.
+    /// priority that does not exist, a ticket type that is not a type of each routed board, a
+    /// closed status that is not a closed status of each routed board. Creates nothing.
     pub(super) async fn check_destination(&self, destination: &Destination) -> Result<Vec<String>, SinkError> {
         let mut problems = Vec::new();
         match self.get::<Value>("/system/info", &[], "check credentials", Missing::Rejected).await {
@@ -250,6 +251,16 @@ impl ConnectWiseClient {
             for (severity, priority) in &routing.priorities {
                 if !priorities.iter().any(|p| names(priority, p.id, &p.name)) {
                     problems.push(format!("the priority for {} alerts ({priority}) does not exist in ConnectWise", severity.as_str()));
+                }
+            }
+        }
+        if let DestinationSettings::ConnectWise { ticket_type: Some(ticket_type), .. } = &destination.settings {
+            for board in &routed_boards {
+                let path = format!("/service/boards/{board}/types");
+                let types: Vec<Named> =
+                    self.get_all(&path, &[("fields", "id,name,inactiveFlag")], "look up ticket types", LOOKUP_PAGES).await?;
+                if !types.iter().any(|t| t.inactive_flag != Some(true) && names(ticket_type, t.id, &t.name)) {
+                    problems.push(format!("the ticket type ({ticket_type}) is not a type of board {board}"));
                 }
             }
         }

@@ -67,7 +67,7 @@ struct TicketStateRow {
     closed_date: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct TicketForClose {
     #[serde(default)]
@@ -178,7 +178,13 @@ impl ConnectWiseClient {
             }
         };
         let patch = json!([{ "op": "replace", "path": "/status", "value": value }]);
-        self.call(Method::PATCH, &path, &[], Some(&patch), "close ticket", Missing::Gone).await?;
+        let text = self.call(Method::PATCH, &path, &[], Some(&patch), "close ticket", Missing::Gone).await?;
+        // The answer is the ticket as changed: a status that does not close (a misconfigured
+        // override) leaves it open, which is the MSP's to fix, not a reason to retry.
+        let changed: TicketForClose = serde_json::from_str(&text).unwrap_or_default();
+        if changed.closed_flag == Some(false) {
+            return Err(SinkError::Rejected(format!("close ticket: status {value} does not close ticket {id} on its board")));
+        }
         tracing::info!(ticket_id = id, "closed ConnectWise ticket");
         Ok(())
     }
