@@ -36,6 +36,15 @@ pub const PSA_REFERENCE_CHARS: usize = 64;
 pub const DESTINATION_NAME_CHARS: usize = 100;
 /// Destinations one MSP may have.
 pub const DESTINATIONS_MAX: usize = 50;
+/// Entries of each routing list of a destination (categories, policies, tenants).
+pub const ROUTING_LIST_MAX: usize = 1000;
+/// The largest `requests_per_hour` share a destination may give Vigil (Autotask allows 10,000
+/// per database and hour in all).
+pub const REQUESTS_PER_HOUR_MAX: u32 = 10_000;
+/// How far ahead (hours) an Autotask ticket's due date may be set: a year.
+pub const DUE_IN_HOURS_MAX: u32 = 24 * 366;
+/// The search text of a PSA lookup.
+pub const LOOKUP_SEARCH_CHARS: usize = 100;
 
 /// A policy's name.
 pub const POLICY_NAME_CHARS: usize = 256;

@@ -3,36 +3,45 @@
 //! and write is keyed by it. Credentials are write-only. Errors are RFC 7807 problem+json.
 //!
 //! Routes:
-//! - `POST /v1/tenants`, `GET /v1/tenants`, `GET /v1/tenants/{tenant_id}`
+//! - `POST /v1/tenants`, `GET /v1/tenants`, `GET /v1/tenants/{tenant_id}` (with `company_links`)
 //! - `PUT /v1/tenants/{tenant_id}/m365-credentials` (write-only)
-//! - `PUT /v1/tenants/{tenant_id}/connectwise-company`
+//! - `PUT /v1/tenants/{tenant_id}/destinations/{destination_id}/company` (`null` unlinks;
+//!   linking releases the tenant's alerts the destination held)
 //! - `GET /v1/tenants/{tenant_id}/streams` (coverage and health), `PUT` (choose streams)
 //! - `GET /v1/msp`, `PUT /v1/msp` (the MSP's own `publisher_identifier`, `first_lookback_hours`,
 //!   `backfill_ticket_max_age_hours`; absent fields keep their value)
-//! - `PUT /v1/psa/connectwise` (keys write-only), `GET /v1/psa/connectwise`
+//! - `GET /v1/destinations`, `GET|PUT|DELETE /v1/destinations/{destination_id}` (credentials
+//!   write-only), `POST /v1/destinations/{destination_id}/test`, and lookups in the PSA:
+//!   `GET /v1/destinations/{destination_id}/companies?search=`, `/places`, `/priorities`,
+//!   `/statuses?place=`, `/contacts?company=&email=`
 //! - `GET /v1/alerts?limit=&cursor=&status=&severity=&category=&policy=&tenant=&mode=&from=&to=`,
-//!   `GET /v1/alerts/{alert_id}`, `PATCH /v1/alerts/{alert_id}` (status, assignee,
-//!   classification, comment), `POST /v1/alerts/{alert_id}/suppress`
+//!   `GET /v1/alerts/{alert_id}` (with each destination's delivery), `PATCH /v1/alerts/{alert_id}`
+//!   (status, assignee, classification, comment; resolving announces the alert so its tickets
+//!   close), `POST /v1/alerts/{alert_id}/suppress`
 //! - `GET|POST /v1/policies`, `GET|PUT|DELETE /v1/policies/{policy_id}`, `POST /v1/policies/test`
 //! - `PUT /v1/tenants/{tenant_id}/policies/{policy_id}` (on/off per tenant),
 //!   `PUT /v1/tenants/{tenant_id}/policy-context` (mail domains, break-glass accounts)
 //! - `GET|POST /v1/suppressions`, `DELETE /v1/suppressions/{suppression_id}`
+//! - Gone (410, naming the route that replaced them): `PUT|GET /v1/psa/connectwise`,
+//!   `PUT /v1/tenants/{tenant_id}/connectwise-company`. Settings saved through them carry over
+//!   as the destination `connectwise`.
+//!
+//! The router needs no AWS: [`build`] (the production wiring) and the Lambda binary are behind
+//! the default `aws` feature, so `cargo test -p config-api --no-default-features` runs every
+//! route on the in-memory adapters.
 
+mod destination_routes;
 pub mod extract;
 pub mod problem;
 mod routes;
 pub mod strict_json;
 mod tuning_routes;
 
-use aws_config::SdkConfig;
 use axum::Router;
 use std::sync::Arc;
-use vigil::aws::dynamodb::{DynamoAlertStore, DynamoConfigStore, DynamoIngestState};
-use vigil::aws::policy_store::DynamoPolicyStore;
-use vigil::aws::secrets::SecretsManagerStore;
-use vigil::clock::SystemClock;
 use vigil::connectors::destination_url::DestinationPolicy;
 use vigil::services::admin::AdminService;
+use vigil::services::destinations::DestinationsService;
 use vigil::services::tuning::TuningService;
 use vigil::settings::{ConfigError, required};
 
@@ -41,8 +50,8 @@ use vigil::settings::{ConfigError, required};
 pub struct AppState {
     pub admin: Arc<AdminService>,
     pub tuning: Arc<TuningService>,
-    /// Which PSA addresses the API accepts (strict unless the local stack opts into loopback).
-    pub destination_policy: DestinationPolicy,
+    /// Destinations, their PSA lookups and the tenants' company links.
+    pub destinations: Arc<DestinationsService>,
 }
 
 /// The API's configuration.
@@ -56,8 +65,11 @@ pub struct Config {
     pub state_table: String,
     /// `SECRET_PREFIX`.
     pub secret_prefix: String,
+    /// `TICKETS_QUEUE_URL`: where alerts resolved through the API, and alerts released by a
+    /// company link, are announced to the ticket dispatcher.
+    pub tickets_queue_url: String,
     /// `DESTINATION_ALLOW_LOOPBACK` (default `false`; only the local stack sets it): which PSA
-    /// addresses the API accepts.
+    /// addresses the API accepts and calls.
     pub destination_policy: DestinationPolicy,
 }
 
@@ -72,34 +84,60 @@ impl Config {
             alerts_table: required(lookup, "ALERTS_TABLE")?,
             state_table: required(lookup, "STATE_TABLE")?,
             secret_prefix: required(lookup, "SECRET_PREFIX")?,
+            tickets_queue_url: required(lookup, "TICKETS_QUEUE_URL")?,
             destination_policy: DestinationPolicy::from_lookup(lookup)?,
         })
     }
 }
 
 /// Builds the state once per container.
+///
+/// Makes no network call and loads no TLS roots: the PSA client is built on the first
+/// destination test or lookup.
+#[cfg(feature = "aws")]
 #[must_use]
-pub fn build(config: &Config, sdk: &SdkConfig) -> AppState {
+pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
+    use vigil::aws::dynamodb::{DynamoAlertStore, DynamoConfigStore, DynamoIngestState};
+    use vigil::aws::policy_store::DynamoPolicyStore;
+    use vigil::aws::secrets::SecretsManagerStore;
+    use vigil::aws::sqs::SqsQueue;
+    use vigil::clock::SystemClock;
+    use vigil::connectors::psa::PsaProvider;
+    use vigil::ports::{MessageQueue, RequestBudget, SecretStore};
+
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let config_store = Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone()));
     let alert_store = Arc::new(DynamoAlertStore::new(dynamo.clone(), config.alerts_table.clone()));
+    let secrets: Arc<dyn SecretStore> =
+        Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk), config.secret_prefix.clone()));
+    let tickets: Arc<dyn MessageQueue> = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), config.tickets_queue_url.clone()));
+    let admin = Arc::new(AdminService {
+        config: config_store.clone(),
+        alerts: alert_store.clone(),
+        ingest: Arc::new(DynamoIngestState::new(dynamo.clone(), config.state_table.clone())),
+        secrets: secrets.clone(),
+        clock: Arc::new(SystemClock),
+    });
     let tuning = Arc::new(TuningService {
         config: config_store.clone(),
         policies: Arc::new(DynamoPolicyStore::new(dynamo.clone(), config.config_table.clone())),
-        alerts: alert_store.clone(),
+        alerts: alert_store,
+        tickets: tickets.clone(),
         clock: Arc::new(SystemClock),
     });
-    AppState {
-        tuning,
-        admin: Arc::new(AdminService {
-            config: config_store,
-            alerts: alert_store,
-            ingest: Arc::new(DynamoIngestState::new(dynamo, config.state_table.clone())),
-            secrets: Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk), config.secret_prefix.clone())),
-            clock: Arc::new(SystemClock),
-        }),
-        destination_policy: config.destination_policy,
-    }
+    // Lookups and tests count against the destination's `requests_per_hour` like the
+    // dispatcher's calls.
+    let budget: Arc<dyn RequestBudget> = Arc::new(vigil::aws::request_budget::DynamoRequestBudget::new(dynamo, config.state_table.clone()));
+    let policy = config.destination_policy;
+    let systems = PsaProvider::new(secrets, policy, budget, Arc::new(SystemClock));
+    let destinations = Arc::new(DestinationsService {
+        admin: admin.clone(),
+        destinations: config_store,
+        systems: Arc::new(systems),
+        tickets,
+        policy,
+    });
+    AppState { admin, tuning, destinations }
 }
 
 /// Largest body most routes accept (tenants, credentials, suppressions, triage …).

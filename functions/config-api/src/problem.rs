@@ -35,6 +35,12 @@ impl Problem {
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "Not found", detail)
     }
+
+    /// 410 for a route that was replaced; `detail` names its successor.
+    #[must_use]
+    pub fn gone(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::GONE, "Gone", detail)
+    }
 }
 
 impl IntoResponse for Problem {
@@ -60,6 +66,13 @@ impl From<AdminError> for Problem {
             AdminError::Secret(e) => {
                 tracing::error!(message = "Secret store failure in the config API.", error = %e);
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable", "a backend is unavailable; retry later")
+            }
+            AdminError::Queue(e) => {
+                tracing::error!(message = "Queue failure in the config API.", error = %e);
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Service unavailable", "a backend is unavailable; retry later")
+            }
+            AdminError::Upstream(complaint) => {
+                Problem::new(StatusCode::BAD_GATEWAY, "Bad gateway", format!("the PSA answered: {complaint}"))
             }
             AdminError::Random(e) => {
                 tracing::error!(message = "Random source failure.", error = %e);

@@ -1,4 +1,6 @@
-//! Route handlers: parse, call [`vigil::services::admin::AdminService`], map the result.
+//! Route handlers: parse, call [`vigil::services::admin::AdminService`], map the result. The
+//! destination routes are in [`crate::destination_routes`], policies, suppressions and triage
+//! in [`crate::tuning_routes`].
 
 use crate::AppState;
 use crate::extract::{ApiJson, Caller};
@@ -10,12 +12,14 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use vigil::alert::Alert;
-use vigil::ids::{AlertId, AuditStream, TenantId};
+use vigil::ids::{AlertId, AuditStream, DestinationId, TenantId};
 use vigil::secret::SecretString;
 use vigil::services::admin::MspSettingsChange;
 use vigil::services::poll::PollSettings;
-use vigil::tenant::{ConnectWiseCredentials, ConnectWiseSettings, M365AppCredentials, PriorityMap, Tenant};
+use vigil::tenant::{M365AppCredentials, Tenant};
+use vigil::ticket::{Delivery, TicketState};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -24,12 +28,13 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/tenants", get(list_tenants).post(register_tenant))
         .route("/v1/tenants/{tenant_id}", get(get_tenant))
         .route("/v1/tenants/{tenant_id}/m365-credentials", put(set_m365_credentials))
-        .route("/v1/tenants/{tenant_id}/connectwise-company", put(map_company))
+        .route("/v1/tenants/{tenant_id}/connectwise-company", put(company_route_gone))
         .route("/v1/tenants/{tenant_id}/streams", get(stream_health).put(set_streams))
-        .route("/v1/psa/connectwise", put(set_connectwise).get(get_connectwise))
+        .route("/v1/psa/connectwise", put(psa_route_gone).get(psa_route_gone))
         .route("/v1/alerts", get(crate::tuning_routes::list_alerts))
         .route("/v1/alerts/{alert_id}", get(get_alert).patch(crate::tuning_routes::triage_alert))
         .merge(crate::tuning_routes::router())
+        .merge(crate::destination_routes::router())
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "this route does not accept that method")
@@ -42,11 +47,13 @@ pub(crate) fn tenant_id(raw: &str) -> Result<TenantId, Problem> {
 
 /// A tenant as the API shows it.
 #[derive(Debug, Serialize)]
-struct TenantView {
+pub(crate) struct TenantView {
     tenant_id: String,
     name: String,
     domains: Vec<String>,
-    connectwise_company_id: Option<i64>,
+    /// The tenant's company per destination (a link stored before destinations were data
+    /// shows as the destination `connectwise`'s).
+    company_links: BTreeMap<DestinationId, String>,
     m365_credentials_set: bool,
     webhook_registered: bool,
     streams: Option<Vec<AuditStream>>,
@@ -55,11 +62,17 @@ struct TenantView {
 
 impl From<Tenant> for TenantView {
     fn from(t: Tenant) -> Self {
+        let mut company_links = t.company_links.clone();
+        if let Ok(legacy) = DestinationId::parse(vigil::destination::LEGACY_DESTINATION_ID)
+            && let Some(company) = t.company_link(&legacy)
+        {
+            company_links.entry(legacy).or_insert(company);
+        }
         Self {
             tenant_id: t.tenant_id.to_string(),
             name: t.name,
             domains: t.domains,
-            connectwise_company_id: t.connectwise_company_id,
+            company_links,
             m365_credentials_set: t.m365_credentials_set,
             webhook_registered: t.webhook_registered,
             streams: t.streams,
@@ -112,71 +125,75 @@ async fn set_m365_credentials(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CompanyMapping {
-    company_id: i64,
+/// `PUT|GET /v1/psa/connectwise`: replaced by destinations.
+async fn psa_route_gone() -> Problem {
+    Problem::gone(
+        "PSA settings are destinations now: PUT /v1/destinations/{destination_id} with {\"name\", \"settings\": {\"kind\": \"connectwise\", \"api_root\": …}, \"routing\", \"credentials\"}; \
+         settings saved here before carry over as the destination `connectwise` (GET /v1/destinations/connectwise)",
+    )
 }
 
-async fn map_company(
-    State(state): State<AppState>,
-    Caller(msp): Caller,
-    Path(raw): Path<String>,
-    ApiJson(body): ApiJson<CompanyMapping>,
-) -> Result<Json<TenantView>, Problem> {
-    Ok(Json(state.admin.map_connectwise_company(&msp, &tenant_id(&raw)?, body.company_id).await?.into()))
+/// `PUT /v1/tenants/{tenant_id}/connectwise-company`: replaced by per-destination links.
+async fn company_route_gone() -> Problem {
+    Problem::gone(
+        "company links are per destination now: PUT /v1/tenants/{tenant_id}/destinations/{destination_id}/company with {\"company\": \"250\"}; \
+         a company saved here before counts as the link to the destination `connectwise`",
+    )
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConnectWiseBody {
-    api_root: String,
-    company_id: String,
-    public_key: String,
-    private_key: SecretString,
-    client_id: String,
-    board_id: Option<i64>,
-    #[serde(default)]
-    priorities: PriorityMap,
+/// A ticket filed for the alert before the current one.
+#[derive(Debug, Serialize)]
+struct EarlierTicketView {
+    ticket: String,
+    /// `closed` (by a technician) or `gone` (deleted or merged in the PSA).
+    ended: String,
+    at: DateTime<Utc>,
 }
 
-async fn set_connectwise(
-    State(state): State<AppState>,
-    Caller(msp): Caller,
-    ApiJson(body): ApiJson<ConnectWiseBody>,
-) -> Result<StatusCode, Problem> {
-    let settings = ConnectWiseSettings { api_root: body.api_root, board_id: body.board_id, priorities: body.priorities };
-    let credentials = ConnectWiseCredentials {
-        company_id: body.company_id,
-        public_key: body.public_key,
-        private_key: body.private_key,
-        client_id: body.client_id,
-    };
-    state.admin.set_connectwise(&msp, settings, credentials, state.destination_policy).await?;
-    Ok(StatusCode::NO_CONTENT)
+/// The alert's delivery to one destination.
+#[derive(Debug, Serialize)]
+struct DeliveryView {
+    destination: DestinationId,
+    /// The PSA's id of the current ticket, once filed.
+    ticket: Option<String>,
+    /// The ticket's state as last read from the PSA.
+    psa_state: Option<TicketState>,
+    earlier_tickets: Vec<EarlierTicketView>,
+    /// Vigil closed the ticket (the alert resolved).
+    closed: bool,
+    /// Waiting for the tenant's company link in this destination.
+    held_until_linked: bool,
 }
 
-async fn get_connectwise(State(state): State<AppState>, Caller(msp): Caller) -> Result<Json<ConnectWiseSettings>, Problem> {
-    Ok(Json(state.admin.connectwise(&msp).await?))
+impl From<Delivery> for DeliveryView {
+    fn from(d: Delivery) -> Self {
+        Self {
+            destination: d.destination,
+            ticket: d.ticket.map(|t| t.id),
+            psa_state: d.psa_state,
+            earlier_tickets: d
+                .earlier_tickets
+                .into_iter()
+                .map(|e| EarlierTicketView { ticket: e.ticket.id, ended: e.ended, at: e.at })
+                .collect(),
+            closed: d.closed,
+            held_until_linked: d.held_unlinked,
+        }
+    }
 }
 
-/// An alert with its ticket deliveries.
+/// An alert with its delivery to each destination.
 #[derive(Debug, Serialize)]
 struct AlertView {
     #[serde(flatten)]
     alert: Alert,
-    tickets: Vec<serde_json::Value>,
+    deliveries: Vec<DeliveryView>,
 }
 
 async fn get_alert(State(state): State<AppState>, Caller(msp): Caller, Path(raw): Path<String>) -> Result<Json<AlertView>, Problem> {
     let alert_id = AlertId::parse(&raw).map_err(|_| Problem::not_found(format!("alert {raw} not found")))?;
     let detail = state.admin.alert(&msp, &alert_id).await?;
-    let tickets = detail
-        .deliveries
-        .iter()
-        .map(|d| serde_json::json!({ "destination": d.destination, "ticket_id": d.ticket.as_ref().map(|t| t.id), "notified_hits": d.notified_hits }))
-        .collect();
-    Ok(Json(AlertView { alert: detail.alert, tickets }))
+    Ok(Json(AlertView { alert: detail.alert, deliveries: detail.deliveries.into_iter().map(DeliveryView::from).collect() }))
 }
 
 #[derive(Debug, Deserialize)]

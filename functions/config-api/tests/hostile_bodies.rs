@@ -31,6 +31,9 @@ async fn json_nested_ten_thousand_deep_is_a_400_problem_on_every_json_route() {
         ("POST", "/v1/policies/test".to_owned(), format!("{{\"policy\": {{}}, \"records\": [{}]}}", nested_objects(10_000))),
         ("PUT", format!("/v1/tenants/{TENANT}/m365-credentials"), nested_objects(10_000)),
         ("POST", "/v1/suppressions".to_owned(), format!("{{\"reason\": \"x\", \"conditions\": {}}}", nested_objects(10_000))),
+        ("PUT", "/v1/destinations/psa".to_owned(), format!("{{\"name\": \"x\", \"settings\": {}}}", nested_objects(10_000))),
+        ("PUT", "/v1/destinations/psa".to_owned(), format!("{{\"name\": \"x\", \"routing\": {{\"tenants\": {deep}}}}}")),
+        ("PUT", format!("/v1/tenants/{TENANT}/destinations/psa/company"), format!("{{\"company\": {deep}}}")),
     ] {
         let result = api.call(method, &path, Some(&token), Some(&body)).await;
         assert!(result.0.is_client_error(), "{method} {path}: {result:?}");
@@ -66,16 +69,12 @@ async fn a_json_array_where_an_object_is_expected_is_a_422_problem_and_changes_n
     assert_problem(&result, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(result.2["detail"].as_str().unwrap().contains("must be a JSON object"), "{:?}", result.2);
     assert_eq!(api.acme("GET", &format!("/v1/tenants/{TENANT}"), None).await.2["domains"], json!(["contoso.com"]), "nothing was cleared");
-    let nested = api
-        .acme(
-            "PUT",
-            "/v1/psa/connectwise",
-            Some(json!({"api_root": "https://na.myconnectwise.net/v4_6_release/apis/3.0",
-        "company_id": "acme", "public_key": "p", "private_key": "k", "client_id": "c", "priorities": [1, 2, 3, 4]})),
-        )
-        .await;
+    let mut destination = support::connectwise_destination();
+    destination["routing"]["priorities"] = json!([1, 2, 3, 4]);
+    let nested = api.acme("PUT", "/v1/destinations/psa", Some(destination)).await;
     assert_problem(&nested, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(nested.2["detail"].as_str().unwrap().starts_with("priorities: "), "{:?}", nested.2);
+    assert!(nested.2["detail"].as_str().unwrap().starts_with("routing.priorities: "), "{:?}", nested.2);
+    assert_problem(&api.acme("GET", "/v1/destinations/psa", None).await, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -99,6 +98,10 @@ fn routes_with_bodies(alert_id: &str) -> Vec<(&'static str, String)> {
         ("POST", "/v1/tenants".into()),
         ("PUT", format!("/v1/tenants/{TENANT}/m365-credentials")),
         ("PUT", format!("/v1/tenants/{TENANT}/connectwise-company")),
+        ("PUT", format!("/v1/tenants/{TENANT}/destinations/psa/company")),
+        ("PUT", "/v1/destinations/fuzzed".into()),
+        ("PUT", "/v1/destinations/psa".into()),
+        ("POST", "/v1/destinations/psa/test".into()),
         ("PUT", format!("/v1/tenants/{TENANT}/streams")),
         ("PUT", format!("/v1/tenants/{TENANT}/policy-context")),
         ("PUT", format!("/v1/tenants/{TENANT}/policies/builtin.brute-force")),
@@ -113,7 +116,9 @@ fn routes_with_bodies(alert_id: &str) -> Vec<(&'static str, String)> {
         ("POST", "/v1/suppressions".into()),
         ("GET", "/v1/alerts".into()),
         ("GET", format!("/v1/tenants/{TENANT}/streams")),
+        ("GET", "/v1/destinations/psa/companies".into()),
         ("DELETE", "/v1/policies/custom.fuzzed".into()),
+        ("DELETE", "/v1/destinations/fuzzed".into()),
     ]
 }
 
@@ -122,6 +127,7 @@ async fn property_random_bodies_never_produce_a_5xx_on_any_route() {
     let api = api().await;
     let token = api.acme_token.clone();
     api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": TENANT, "name": "Contoso"}))).await;
+    api.acme("PUT", "/v1/destinations/psa", Some(support::connectwise_destination())).await;
     let alert = vigil::contract::sample_alert(chrono::Utc::now());
     api.state.admin.alerts.record_hits(&vigil::alert::AlertHits::new(alert.clone()), chrono::Utc::now()).await.unwrap();
     let cases: u64 = std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(150);

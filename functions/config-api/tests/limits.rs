@@ -112,9 +112,36 @@ async fn a_policy_over_a_limit_is_refused_naming_the_field() {
 }
 
 #[tokio::test]
-async fn connectwise_keys_over_their_limit_are_refused_naming_the_field() {
+async fn destination_keys_over_their_limit_are_refused_naming_the_field_and_nothing_is_stored() {
     let api = api().await;
-    let body = json!({"api_root": "https://api-na.myconnectwise.net/v4_6_release/apis/3.0", "company_id": "acme",
-                      "public_key": "p".repeat(limits::CONNECTWISE_FIELD_CHARS + 1), "private_key": "k", "client_id": "c"});
-    assert_refused(&api.send("PUT", "/v1/psa/connectwise", body).await, "public_key: at most 256 characters");
+    let mut body = support::connectwise_destination();
+    body["credentials"]["public_key"] = json!("p".repeat(limits::CREDENTIAL_FIELD_CHARS + 1));
+    assert_refused(&api.send("PUT", "/v1/destinations/psa", body).await, "credentials.public_key: at most 256 characters");
+    let psa = vigil::ids::DestinationId::parse("psa").unwrap();
+    assert_eq!(api.secrets.get_secret(&SecretName::destination(&MspId::parse("acme").unwrap(), &psa)).await.unwrap(), None);
+    let mut name = support::connectwise_destination();
+    name["name"] = json!("n".repeat(limits::DESTINATION_NAME_CHARS + 1));
+    assert_refused(&api.send("PUT", "/v1/destinations/psa", name).await, "name: at most 100 characters");
+}
+
+#[tokio::test]
+async fn an_msps_fifty_first_destination_is_refused_naming_destinations() {
+    let api = api().await;
+    for n in 0..limits::DESTINATIONS_MAX {
+        let created = api.send("PUT", &format!("/v1/destinations/d{n}"), support::connectwise_destination()).await;
+        assert_eq!(created.0, StatusCode::CREATED, "{:?}", created.2);
+    }
+    assert_refused(
+        &api.send("PUT", "/v1/destinations/one-more", support::connectwise_destination()).await,
+        "destinations: at most 50 entries",
+    );
+}
+
+#[tokio::test]
+async fn a_company_link_over_its_limit_is_refused_naming_company() {
+    let api = api().await;
+    api.send("PUT", "/v1/destinations/psa", support::connectwise_destination()).await;
+    let path = format!("/v1/tenants/{TENANT}/destinations/psa/company");
+    let long = json!({"company": "1".repeat(limits::PSA_REFERENCE_CHARS + 1)});
+    assert_refused(&api.send("PUT", &path, long).await, "company: at most 64 characters");
 }

@@ -23,7 +23,7 @@ const FABRIKAM_COMPANY_ID: i64 = 251;
 #[error("{0}")]
 pub struct DemoError(pub String);
 
-fn fail(message: impl Into<String>) -> DemoError {
+pub(crate) fn fail(message: impl Into<String>) -> DemoError {
     DemoError(message.into())
 }
 
@@ -34,7 +34,7 @@ pub struct DemoOutcome {
 }
 
 impl DemoOutcome {
-    fn check(&mut self, out: &mut dyn Write, what: &str, ok: bool) {
+    pub(crate) fn check(&mut self, out: &mut dyn Write, what: &str, ok: bool) {
         let _ = writeln!(out, "   [{}] {what}", if ok { "ok" } else { "FAILED" });
         self.checks.push((what.to_owned(), ok));
     }
@@ -46,14 +46,14 @@ impl DemoOutcome {
     }
 }
 
-struct Api {
+pub(crate) struct Api {
     http: reqwest::Client,
     base: String,
     token: String,
 }
 
 impl Api {
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, DemoError> {
+    pub(crate) async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, DemoError> {
         let mut request = self.http.request(method.clone(), format!("{}{path}", self.base)).bearer_auth(&self.token);
         if let Some(body) = body {
             request = request.json(&body);
@@ -68,7 +68,7 @@ impl Api {
     }
 }
 
-fn forwarding_record(id: &str, at: DateTime<Utc>, target: &str) -> Value {
+pub(crate) fn forwarding_record(id: &str, at: DateTime<Utc>, target: &str) -> Value {
     json!({
         "CreationTime": at.format("%Y-%m-%dT%H:%M:%S").to_string(), "Id": id, "Operation": "New-InboxRule",
         "OrganizationId": CONTOSO, "RecordType": 1, "ResultStatus": "True", "UserKey": "10032001A2B3C4D5", "UserType": 0,
@@ -105,7 +105,7 @@ fn connection_tickets(tickets: &[vigil_simulators::connectwise::SimTicket]) -> V
 
 /// Polls, waits until everything has flowed, and narrates what polling did since the last
 /// narration (webhook notifications may have fetched new content before the tick).
-async fn settle(stack: &LocalStack, out: &mut dyn Write, seen: &mut PollReport) -> Result<(), DemoError> {
+pub(crate) async fn settle(stack: &LocalStack, out: &mut dyn Write, seen: &mut PollReport) -> Result<(), DemoError> {
     // Listing windows have one-second resolution and are half-open: content created in the
     // current second is listed by the next poll. Let the second pass, as a schedule would.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
@@ -147,12 +147,17 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     .await?;
     let _ = writeln!(out, "   PUT  /v1/tenants/{{id}}/m365-credentials            → stored in Secrets Manager (write-only)");
     let cw = stack.connectwise.credentials();
-    let settings = json!({"api_root": stack.connectwise.api_root(), "company_id": cw.company_id, "public_key": cw.public_key, "private_key": cw.private_key,
-        "client_id": cw.client_id, "board_id": 1, "priorities": {"high": 8, "medium": 9, "low": 10, "informational": 11}});
-    api.send(reqwest::Method::PUT, "/v1/psa/connectwise", Some(settings)).await?;
-    let _ = writeln!(out, "   PUT  /v1/psa/connectwise                          → ConnectWise connected (keys write-only)");
-    api.send(reqwest::Method::PUT, &format!("/v1/tenants/{CONTOSO}/connectwise-company"), Some(json!({"company_id": COMPANY_ID}))).await?;
-    let _ = writeln!(out, "   PUT  /v1/tenants/{{id}}/connectwise-company         → Contoso → ConnectWise company {COMPANY_ID}");
+    let connectwise = json!({
+        "name": "ConnectWise Manage",
+        "settings": {"kind": "connectwise", "api_root": stack.connectwise.api_root()},
+        "routing": {"default_place": "1", "priorities": {"High": "8", "Medium": "9", "Low": "10", "Informational": "11"}},
+        "credentials": {"kind": "connectwise", "company_id": cw.company_id, "public_key": cw.public_key, "private_key": cw.private_key, "client_id": cw.client_id}
+    });
+    api.send(reqwest::Method::PUT, "/v1/destinations/connectwise", Some(connectwise)).await?;
+    let _ = writeln!(out, "   PUT  /v1/destinations/connectwise                 → ConnectWise Manage: every alert, board 1 (keys write-only)");
+    api.send(reqwest::Method::PUT, &format!("/v1/tenants/{CONTOSO}/destinations/connectwise/company"), Some(json!({"company": COMPANY_ID.to_string()})))
+        .await?;
+    let _ = writeln!(out, "   PUT  /v1/tenants/{{id}}/destinations/connectwise/company → Contoso → ConnectWise company {COMPANY_ID}");
 
     let now = Utc::now();
     let window_start = now.duration_trunc(Duration::minutes(15)).unwrap_or(now);
@@ -240,7 +245,10 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     references.sort_unstable();
     references.dedup();
     outcome.check(out, "every ticket carries a distinct alert reference", references.len() == after.len());
-    let _ = writeln!(out, "\n7. The MSP onboards a second customer, Fabrikam, mapped to ConnectWise company {FABRIKAM_COMPANY_ID}.");
+    let _ = writeln!(
+        out,
+        "\n7. The MSP onboards a second customer, Fabrikam: ConnectWise company {FABRIKAM_COMPANY_ID}, and its security alerts also go to Autotask."
+    );
     stack.m365.add_tenant(FABRIKAM, APP_ID, APP_SECRET);
     api.send(
         reqwest::Method::POST,
@@ -256,10 +264,11 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     .await?;
     api.send(
         reqwest::Method::PUT,
-        &format!("/v1/tenants/{FABRIKAM}/connectwise-company"),
-        Some(json!({"company_id": FABRIKAM_COMPANY_ID})),
+        &format!("/v1/tenants/{FABRIKAM}/destinations/connectwise/company"),
+        Some(json!({"company": FABRIKAM_COMPANY_ID.to_string()})),
     )
     .await?;
+    crate::demo_psa::add_autotask_for_fabrikam(stack, out, &api).await?;
     let mut fabrikam_rule = forwarding_record("f0a1c1e2-0002-4000-8000-000000000001", at(70), "exfil@mail-collector.example");
     fabrikam_rule["OrganizationId"] = json!(FABRIKAM);
     fabrikam_rule["UserId"] = json!("carol@fabrikam.com");
@@ -277,6 +286,12 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
         );
     }
     outcome.check(out, "Fabrikam's alert became one ticket under its own company", fabrikam_tickets.len() == 1);
+    crate::demo_psa::narrate_autotask(stack, out);
+    outcome.check(
+        out,
+        "and one Autotask ticket in the Security Operations queue (Contoso's alerts stay out of Autotask)",
+        crate::demo_psa::autotask_tickets_of(stack, "Mail forwarding").len() == 1 && stack.autotask.tickets().len() == 1,
+    );
 
     let _ = writeln!(out, "\n8. A Fabrikam admin removes Vigil's app (consent revoked); Vigil loses sight of the tenant.");
     stack.m365.revoke_consent(FABRIKAM);
@@ -296,6 +311,7 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
             && description.contains("Fabrikam Inc")
             && description.contains("Time (UTC)"),
     );
+    outcome.check(out, "the connection problem is also an Autotask ticket", crate::demo_psa::autotask_tickets_of(stack, "Tenant connection problem").len() == 1);
     settle(stack, out, &mut seen).await?;
     outcome.check(out, "polling on while it is broken adds no second ticket", connection_tickets(&stack.connectwise.tickets()).len() == 1);
 
@@ -308,8 +324,16 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     }
     outcome.check(
         out,
-        "the connection-problem ticket got a 'resolved' note",
-        resolved.len() == 1 && resolved[0].notes.iter().any(|n| n["text"].as_str().unwrap_or_default().contains("resolved")),
+        "the connection-problem ticket got a 'resolved' note and Vigil closed it",
+        resolved.len() == 1
+            && resolved[0].notes.iter().any(|n| n["text"].as_str().unwrap_or_default().contains("resolved"))
+            && resolved[0].body["closedFlag"] == true,
+    );
+    let autotask_problem = crate::demo_psa::autotask_tickets_of(stack, "Tenant connection problem");
+    outcome.check(
+        out,
+        "and closed its Autotask ticket (status Complete)",
+        autotask_problem.len() == 1 && autotask_problem[0].item["status"] == crate::demo_psa::AUTOTASK_COMPLETE,
     );
 
     let _ = writeln!(out, "\n10. Someone guesses dave's password: 9 failed sign-ins, then 3 more, within ten minutes.");
@@ -387,6 +411,7 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
         archive.len() == 1 && archive[0]["hit_count"] == 1 && stack.connectwise.tickets().len() == before + 1,
     );
 
+    crate::demo_psa::technician_closes_then_refire(stack, out, &mut outcome, &api, &mut seen).await?;
     rival_msp_claims_contoso(stack, out, &mut outcome, &api, &mut seen).await?;
 
     let mut dead = 0;
@@ -397,7 +422,7 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     Ok(outcome)
 }
 
-/// Step 13: another MSP names Contoso's tenant with Contoso's (public) app id and a guessed
+/// Step 15: another MSP names Contoso's tenant with Contoso's (public) app id and a guessed
 /// secret, and first tries to point its PSA at the cloud metadata address. It sees nothing.
 async fn rival_msp_claims_contoso(
     stack: &LocalStack,
@@ -408,7 +433,7 @@ async fn rival_msp_claims_contoso(
 ) -> Result<(), DemoError> {
     let _ = writeln!(
         out,
-        "\n13. A rival MSP registers Contoso's tenant id with Contoso's app id (public: it is in every consent link) and a guessed secret."
+        "\n15. A rival MSP registers Contoso's tenant id with Contoso's app id (public: it is in every consent link) and a guessed secret."
     );
     let token = stack.create_msp("rival-msp", "Rival MSP").await.map_err(|e| fail(e.to_string()))?;
     let rival = Api { http: reqwest::Client::new(), base: stack.api_url.clone(), token: token.expose().to_owned() };
@@ -416,16 +441,17 @@ async fn rival_msp_claims_contoso(
     let credentials = json!({"client_id": APP_ID, "client_secret": "guessed-secret"});
     rival.send(reqwest::Method::PUT, &format!("/v1/tenants/{CONTOSO}/m365-credentials"), Some(credentials)).await?;
     let cw = stack.connectwise.credentials();
-    let metadata = json!({"api_root": "https://169.254.169.254/latest/meta-data/apis/3.0", "company_id": cw.company_id,
-        "public_key": cw.public_key, "private_key": cw.private_key, "client_id": cw.client_id});
-    let refused = rival.send(reqwest::Method::PUT, "/v1/psa/connectwise", Some(metadata)).await.err().map(|e| e.0).unwrap_or_default();
+    let destination = |api_root: &str| {
+        json!({"name": "Rival PSA", "settings": {"kind": "connectwise", "api_root": api_root},
+               "credentials": {"kind": "connectwise", "company_id": cw.company_id, "public_key": cw.public_key, "private_key": cw.private_key, "client_id": cw.client_id}})
+    };
+    let metadata = destination("https://169.254.169.254/latest/meta-data/apis/3.0");
+    let refused = rival.send(reqwest::Method::PUT, "/v1/destinations/psa", Some(metadata)).await.err().map(|e| e.0).unwrap_or_default();
     let detail = refused.find('{').and_then(|i| serde_json::from_str::<Value>(&refused[i..]).ok()).map(|p| p["detail"].clone());
-    let _ = writeln!(out, "   PUT /v1/psa/connectwise at 169.254.169.254 → {}", detail.unwrap_or(Value::Null));
+    let _ = writeln!(out, "   PUT /v1/destinations/psa at 169.254.169.254 → {}", detail.unwrap_or(Value::Null));
     outcome.check(out, "a PSA address on the cloud metadata service is refused (422)", refused.contains("422"));
-    let psa = json!({"api_root": stack.connectwise.api_root(), "company_id": cw.company_id, "public_key": cw.public_key,
-        "private_key": cw.private_key, "client_id": cw.client_id});
-    rival.send(reqwest::Method::PUT, "/v1/psa/connectwise", Some(psa)).await?;
-    rival.send(reqwest::Method::PUT, &format!("/v1/tenants/{CONTOSO}/connectwise-company"), Some(json!({"company_id": 299}))).await?;
+    rival.send(reqwest::Method::PUT, "/v1/destinations/psa", Some(destination(&stack.connectwise.api_root()))).await?;
+    rival.send(reqwest::Method::PUT, &format!("/v1/tenants/{CONTOSO}/destinations/psa/company"), Some(json!({"company": "299"}))).await?;
 
     let before = demo_msp.send(reqwest::Method::GET, "/v1/alerts?policy=builtin.external-forwarding&limit=100", None).await?;
     let hits_of = |alerts: &Value| alerts["alerts"].as_array().into_iter().flatten().filter_map(|a| a["hit_count"].as_u64()).sum::<u64>();

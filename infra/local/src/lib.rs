@@ -1,8 +1,9 @@
 //! Vigil off AWS: reads template.yaml, provisions its tables and queues on moto server, starts
-//! the Microsoft 365 and ConnectWise simulators, and runs the real handlers of every function
+//! the Microsoft 365, ConnectWise and Autotask simulators, and runs the real handlers of every function
 //! behind a local schedule, local SQS event source mappings and a local HTTP gateway.
 
 pub mod demo;
+mod demo_psa;
 pub mod esm;
 pub mod gateway;
 pub mod moto;

@@ -25,9 +25,8 @@
 //! the strict rules. It is configuration like any other setting: a function reads
 //! `DESTINATION_ALLOW_LOOPBACK` through its `Config::from_lookup` (see
 //! [`DestinationPolicy::from_lookup`]). The ticket dispatcher hands the policy to the client and
-//! provider it builds; the config API keeps it process-wide, set once by its `build` (strict if
-//! `build` never ran), so the many places that assemble its state or the admin service by hand
-//! stay unchanged, and passes it to the admin use case that saves an address. Only `infra/local`
+//! provider it builds; the config API hands it to its destinations service, which checks every
+//! address before saving it and builds PSA clients (for tests and lookups) with it. Only `infra/local`
 //! sets the variable, for every function it runs; `template.yaml` never does (a test below
 //! checks).
 

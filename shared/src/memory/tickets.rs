@@ -41,6 +41,8 @@ pub enum MemoryOperation {
     HasNote,
     Close,
     States,
+    Lookup,
+    Check,
 }
 
 /// A failure armed for the next call of an operation.
@@ -58,6 +60,7 @@ pub struct MemoryTicketSystem {
     tickets: Mutex<Vec<MemoryTicket>>,
     failures: Mutex<Vec<(MemoryOperation, MemoryFailure)>>,
     calls: Mutex<Vec<MemoryOperation>>,
+    problems: Mutex<Vec<String>>,
 }
 
 impl MemoryTicketSystem {
@@ -76,6 +79,10 @@ impl MemoryTicketSystem {
     /// Makes the next create fail with `error` (before creating anything).
     pub fn fail_next_create(&self, error: SinkError) {
         self.fail_next(MemoryOperation::Create, MemoryFailure::Before(error));
+    }
+    /// Makes every `check` report these problems (none by default).
+    pub fn report_problems(&self, problems: Vec<String>) {
+        *lock(&self.problems) = problems;
     }
     /// How many calls of `operation` were made.
     pub fn calls(&self, operation: MemoryOperation) -> usize {
@@ -193,6 +200,7 @@ impl TicketSystem for MemoryTicketSystem {
         finish(states, after)
     }
     async fn lookup(&self, what: &Lookup) -> Result<Vec<LookupItem>, SinkError> {
+        self.enter(MemoryOperation::Lookup)?;
         let item = |id: &str, name: &str| LookupItem { id: id.into(), name: name.into(), closes: None, email: None, default: false };
         Ok(match what {
             Lookup::Companies { .. } => vec![item("250", "Contoso")],
@@ -203,7 +211,8 @@ impl TicketSystem for MemoryTicketSystem {
         })
     }
     async fn check(&self, _destination: &Destination) -> Result<Vec<String>, SinkError> {
-        Ok(Vec::new())
+        let after = self.enter(MemoryOperation::Check)?;
+        finish(lock(&self.problems).clone(), after)
     }
 }
 
@@ -211,6 +220,7 @@ impl TicketSystem for MemoryTicketSystem {
 #[derive(Debug, Default, Clone)]
 pub struct MemoryTicketSystemProvider {
     systems: Arc<Mutex<HashMap<DestinationId, Arc<MemoryTicketSystem>>>>,
+    not_configured: Arc<Mutex<HashMap<DestinationId, String>>>,
 }
 
 impl MemoryTicketSystemProvider {
@@ -218,16 +228,23 @@ impl MemoryTicketSystemProvider {
     pub fn system(&self, destination: &DestinationId) -> Arc<MemoryTicketSystem> {
         lock(&self.systems).entry(destination.clone()).or_default().clone()
     }
+    /// Makes building `destination`'s PSA fail as [`SinkSetupError::NotConfigured`] with `why`.
+    pub fn refuse_setup(&self, destination: &DestinationId, why: &str) {
+        lock(&self.not_configured).insert(destination.clone(), why.to_owned());
+    }
 }
 
 #[async_trait]
 impl TicketSystemProvider for MemoryTicketSystemProvider {
     async fn system_for(&self, destination: &Destination) -> Result<Arc<dyn TicketSystem>, SinkSetupError> {
+        if let Some(why) = lock(&self.not_configured).get(&destination.id) {
+            return Err(SinkSetupError::NotConfigured(why.clone()));
+        }
         Ok(self.system(&destination.id))
     }
 }
 
-/// When each counted request of a destination was granted, oldest first.
+/// When each granted request of one (MSP, destination) was granted, oldest first.
 type GrantLog = HashMap<(MspId, DestinationId), VecDeque<DateTime<Utc>>>;
 
 /// [`RequestBudget`] in memory: a log of granted requests per destination.

@@ -4,7 +4,7 @@
 
 use crate::alert::Alert;
 use crate::clock::Clock;
-use crate::error::{SecretError, StoreError};
+use crate::error::{QueueError, SecretError, StoreError};
 use crate::ids::AuditStream;
 use crate::ids::DestinationId;
 use crate::ids::{AlertId, MspId, TenantId};
@@ -35,6 +35,12 @@ pub enum AdminError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// 503: a message could not be queued.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// 502: a PSA refused or failed a lookup; the text names its complaint (no secrets).
+    #[error("the PSA answered: {0}")]
+    Upstream(String),
     #[error("could not generate a token: {0}")]
     Random(String),
 }

@@ -2,6 +2,10 @@
 //! of built-ins), per-tenant switches, the policy test bench, suppression rules, and the alert
 //! lifecycle (filtered listing, status, assignee, classification, comments, with a history of
 //! who changed what). Every method takes the authenticated caller's MSP id.
+//!
+//! Resolving an alert through the API (or taking it back from Resolved) announces it on the
+//! tickets queue ([`AlertChangedMessage::fan_out`]), so the dispatcher closes (or carries on
+//! with) its tickets in every destination.
 
 use super::admin::AdminError;
 use crate::alert::{Alert, AlertStatus, Category, Classification, Comment, Fact, PolicyMode, Severity, TriageChange};
@@ -10,11 +14,12 @@ use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::ids::{AlertId, MspId, PolicyId, TenantId};
 use crate::limits;
+use crate::messages::AlertChangedMessage;
 use crate::policy::condition::{Condition, TenantContext};
 use crate::policy::model::PolicyDefinition;
 use crate::policy::trigger::{BaselineState, Observation, ThresholdState, hour_of};
 use crate::policy::{CompiledPolicy, CompiledTrigger, TenantScope, catalogue, effective_definitions};
-use crate::ports::{AlertStore, ConfigStore, PolicyStore, StoredPolicy, Suppression, TenantChange};
+use crate::ports::{AlertStore, ConfigStore, MessageQueue, PolicyStore, StoredPolicy, Suppression, TenantChange};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -119,6 +124,8 @@ pub struct TuningService {
     pub config: Arc<dyn ConfigStore>,
     pub policies: Arc<dyn PolicyStore>,
     pub alerts: Arc<dyn AlertStore>,
+    /// The tickets queue: a change to or from Resolved is announced on it.
+    pub tickets: Arc<dyn MessageQueue>,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -512,10 +519,13 @@ impl TuningService {
         }
     }
 
-    /// Changes an alert's triage, recording who changed what.
+    /// Changes an alert's triage, recording who changed what. A request naming a status when
+    /// the alert is or becomes Resolved announces the alert on the tickets queue, even when the
+    /// status did not change: a request retried after a failed announcement announces again,
+    /// and the dispatcher makes a repeated announcement harmless.
     ///
     /// # Errors
-    /// NotFound for an unknown alert; Invalid values.
+    /// NotFound for an unknown alert; Invalid values; a queue failure (the change is stored).
     pub async fn triage(&self, msp_id: &MspId, alert_id: &AlertId, update: &TriageUpdate, author: &str) -> Result<Alert, AdminError> {
         if let Some(comment) = &update.comment {
             if comment.trim().is_empty() {
@@ -530,6 +540,7 @@ impl TuningService {
             let mut alert =
                 self.alerts.get_alert(msp_id, alert_id).await?.ok_or_else(|| AdminError::NotFound(format!("alert {alert_id}")))?;
             let now = self.clock.now();
+            let announce = update.status.is_some_and(|status| status == AlertStatus::Resolved || alert.status == AlertStatus::Resolved);
             let mut changes = Vec::new();
             if let Some(status) = update.status
                 && status != alert.status
@@ -560,7 +571,7 @@ impl TuningService {
                 changes.push(("comment", None, Some(comment.trim().chars().take(80).collect())));
             }
             if changes.is_empty() {
-                return Ok(alert);
+                return self.announced(alert, announce).await;
             }
             for (field, from, to) in changes {
                 alert.triage.history.push(TriageChange { author: author.to_owned(), at: now, field: field.to_owned(), from, to });
@@ -571,12 +582,22 @@ impl TuningService {
             alert.updated_at = now;
             alert.version += 1;
             match self.alerts.update_alert(&alert).await {
-                Ok(()) => return Ok(alert),
+                Ok(()) => return self.announced(alert, announce).await,
                 Err(StoreError::Conflict { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
         }
         Err(AdminError::Store(StoreError::Conflict { what: format!("alert {alert_id}") }))
+    }
+
+    /// `alert`, after announcing it to every destination when `announce`.
+    async fn announced(&self, alert: Alert, announce: bool) -> Result<Alert, AdminError> {
+        if announce {
+            let message = AlertChangedMessage::fan_out(alert.msp_id.clone(), alert.id.clone());
+            let body = serde_json::to_string(&message).map_err(|e| invalid(e.to_string()))?;
+            self.tickets.send_all(&[body]).await?;
+        }
+        Ok(alert)
     }
 }
 
@@ -599,15 +620,45 @@ fn view(stored: &[StoredPolicy], definition: &Arc<PolicyDefinition>) -> PolicyVi
 mod tests {
     use super::*;
     use crate::clock::SystemClock;
-    use crate::memory::{MemoryAlertStore, MemoryConfigStore, MemoryPolicyStore};
+    use crate::memory::{MemoryAlertStore, MemoryConfigStore, MemoryPolicyStore, MemoryQueue};
 
     fn service(alerts: Arc<MemoryAlertStore>) -> TuningService {
+        service_with_queue(alerts, Arc::new(MemoryQueue::default()))
+    }
+
+    fn service_with_queue(alerts: Arc<MemoryAlertStore>, tickets: Arc<MemoryQueue>) -> TuningService {
         TuningService {
             config: Arc::new(MemoryConfigStore::default()),
             policies: Arc::new(MemoryPolicyStore::default()),
             alerts,
+            tickets,
             clock: Arc::new(SystemClock),
         }
+    }
+
+    #[tokio::test]
+    async fn resolving_an_alert_or_taking_it_back_announces_it_to_every_destination_and_other_changes_do_not() {
+        let alerts = Arc::new(MemoryAlertStore::default());
+        let alert = stored_alert(&alerts).await;
+        let queue = Arc::new(MemoryQueue::default());
+        let tuning = service_with_queue(alerts, queue.clone());
+        let status = |status| TriageUpdate { status: Some(status), ..TriageUpdate::default() };
+        let fan_out = serde_json::to_string(&AlertChangedMessage::fan_out(alert.msp_id.clone(), alert.id.clone())).unwrap();
+        tuning
+            .triage(&alert.msp_id, &alert.id, &TriageUpdate { comment: Some("looking".into()), ..TriageUpdate::default() }, "a")
+            .await
+            .unwrap();
+        assert!(queue.drain().is_empty(), "a comment closes no ticket");
+        let resolved = tuning.triage(&alert.msp_id, &alert.id, &status(AlertStatus::Resolved), "a").await.unwrap();
+        assert_eq!(resolved.status, AlertStatus::Resolved);
+        assert_eq!(queue.drain(), std::slice::from_ref(&fan_out));
+        tuning.triage(&alert.msp_id, &alert.id, &status(AlertStatus::Resolved), "a").await.unwrap();
+        assert_eq!(queue.drain(), std::slice::from_ref(&fan_out), "a retried request announces again");
+        let reopened = tuning.triage(&alert.msp_id, &alert.id, &status(AlertStatus::New), "a").await.unwrap();
+        assert_eq!(reopened.status, AlertStatus::New);
+        assert_eq!(queue.drain(), [fan_out], "taking it back from Resolved is announced too");
+        tuning.triage(&alert.msp_id, &alert.id, &status(AlertStatus::New), "a").await.unwrap();
+        assert!(queue.drain().is_empty(), "a status that neither is nor was Resolved announces nothing");
     }
 
     /// An alert with one hit, stored.

@@ -1,5 +1,6 @@
 //! The config API in memory, for the integration tests: two MSPs (`acme`, `other`) with their
-//! tokens, in-memory stores, and a caller that sends any body to any route.
+//! tokens, in-memory stores, an in-memory PSA per destination, the tickets queue, and a caller
+//! that sends any body to any route.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
 use axum::body::Body;
@@ -12,38 +13,71 @@ use tower::ServiceExt;
 use vigil::clock::SystemClock;
 use vigil::connectors::destination_url::DestinationPolicy;
 use vigil::ids::MspId;
-use vigil::memory::{MemoryAlertStore, MemoryConfigStore, MemorySecretStore};
+use vigil::memory::{MemoryAlertStore, MemoryConfigStore, MemoryQueue, MemorySecretStore, MemoryTicketSystemProvider};
 use vigil::services::admin::AdminService;
+use vigil::services::destinations::DestinationsService;
 
 pub const TENANT: &str = "5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11";
+
+/// A ConnectWise API root the strict destination policy accepts.
+pub const CW_ROOT: &str = "https://api-na.myconnectwise.net/v4_6_release/apis/3.0";
+
+/// ConnectWise credentials whose private key is `priv-secret`.
+pub fn connectwise_credentials() -> Value {
+    serde_json::json!({"kind": "connectwise", "company_id": "acme", "public_key": "pub", "private_key": "priv-secret",
+                       "client_id": "3f0c0a3e-0000-4000-8000-000000000001"})
+}
+
+/// A `PUT /v1/destinations/{id}` body: a ConnectWise destination with credentials.
+pub fn connectwise_destination() -> Value {
+    serde_json::json!({
+        "name": "ConnectWise", "settings": {"kind": "connectwise", "api_root": CW_ROOT},
+        "routing": {"default_place": "1", "priorities": {"High": "8"}}, "credentials": connectwise_credentials()
+    })
+}
 
 pub struct Api {
     pub state: AppState,
     pub secrets: Arc<MemorySecretStore>,
+    /// One in-memory PSA per destination id.
+    pub psa: MemoryTicketSystemProvider,
+    /// The tickets queue (what the dispatcher would receive).
+    pub tickets: Arc<MemoryQueue>,
     pub acme_token: String,
     pub other_token: String,
 }
 
 pub async fn api() -> Api {
     let secrets = Arc::new(MemorySecretStore::default());
+    let config = Arc::new(MemoryConfigStore::default());
     let admin = Arc::new(AdminService {
         ingest: Arc::new(vigil::memory::MemoryIngestState::default()),
-        config: Arc::new(MemoryConfigStore::default()),
+        config: config.clone(),
         alerts: Arc::new(MemoryAlertStore::default()),
         secrets: secrets.clone(),
         clock: Arc::new(SystemClock),
     });
     let acme_token = admin.create_msp_with_token(&MspId::parse("acme").unwrap(), "Acme").await.unwrap().expose().to_owned();
     let other_token = admin.create_msp_with_token(&MspId::parse("other").unwrap(), "Other").await.unwrap().expose().to_owned();
+    let tickets = Arc::new(MemoryQueue::default());
     let tuning = Arc::new(vigil::services::tuning::TuningService {
         config: admin.config.clone(),
         policies: Arc::new(vigil::memory::MemoryPolicyStore::default()),
         alerts: admin.alerts.clone(),
+        tickets: tickets.clone(),
         clock: Arc::new(SystemClock),
     });
-    // Strict, as in production: PSA addresses on loopback are refused.
-    let state = AppState { admin, tuning, destination_policy: DestinationPolicy::default() };
-    Api { state, secrets, acme_token, other_token }
+    let psa = MemoryTicketSystemProvider::default();
+    let destinations = Arc::new(DestinationsService {
+        admin: admin.clone(),
+        destinations: config,
+        systems: Arc::new(psa.clone()),
+        tickets: tickets.clone(),
+        // Strict, as in production: PSA addresses on loopback are refused.
+        policy: DestinationPolicy::default(),
+    });
+    let state = AppState { admin, tuning, destinations };
+    Api { state, secrets, psa, tickets, acme_token, other_token }
 }
 
 impl Api {
