@@ -196,6 +196,20 @@ async fn a_ticket_is_linked_to_the_company_contact_with_the_affected_users_addre
 }
 
 #[tokio::test]
+async fn a_contact_lookup_the_api_member_may_not_make_still_files_the_ticket_under_the_default_contact() {
+    let (sim, client) = connectwise().await;
+    sim.fail_next(SimOperation::Lookup, FailureMode::Status(403), 1);
+
+    let ticket = client.create_ticket(&new_ticket("vigil:no-contacts", "alice@contoso.com", None)).await.unwrap();
+
+    assert!(stored(&sim, &ticket).get("contact").is_none());
+    sim.fail_next(SimOperation::Lookup, FailureMode::Status(503), 1);
+    let error = client.create_ticket(&new_ticket("vigil:later", "alice@contoso.com", None)).await.unwrap_err();
+    assert!(matches!(error, SinkError::Unavailable(_)), "an outage is retried, not skipped: {error:?}");
+    assert_eq!(sim.tickets().len(), 1);
+}
+
+#[tokio::test]
 async fn a_company_that_is_not_a_connectwise_id_is_refused_before_anything_is_sent() {
     let (sim, client) = connectwise().await;
     let mut ticket = new_ticket("vigil:x", "alice@contoso.com", None);

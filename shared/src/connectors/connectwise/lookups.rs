@@ -12,7 +12,8 @@
 //!   E-mail addresses live in the contact's `communicationItems` child collection, which
 //!   `conditions` cannot reach; `childConditions=communicationItems/value="…"` is what working
 //!   open-source clients send (confirmed in clients, not in ConnectWise's own documentation);
-//! * check: `GET /system/info`, the boards, the priorities, and each routed board's types (when
+//! * check: `GET /system/info`, the boards, the priorities, one contact (may the API member read
+//!   contacts?), and each routed board's types (when
 //!   the destination sets a ticket type) and statuses (when it sets a closed status).
 
 use super::ConnectWiseClient;
@@ -214,8 +215,9 @@ impl ConnectWiseClient {
     }
 
     /// The problems of `destination` in this PSA: refused credentials, a routed board or
-    /// priority that does not exist, a ticket type that is not a type of each routed board, a
-    /// closed status that is not a closed status of each routed board. Creates nothing.
+    /// priority that does not exist, contacts the API member may not read, a ticket type that is
+    /// not a type of each routed board, a closed status that is not a closed status of each
+    /// routed board. Creates nothing.
     pub(super) async fn check_destination(&self, destination: &Destination) -> Result<Vec<String>, SinkError> {
         let mut problems = Vec::new();
         match self.get::<Value>("/system/info", &[], "check credentials", Missing::Rejected).await {
@@ -253,6 +255,14 @@ impl ConnectWiseClient {
                     problems.push(format!("the priority for {} alerts ({priority}) does not exist in ConnectWise", severity.as_str()));
                 }
             }
+        }
+        let contacts = [("fields", "id"), ("pageSize", "1")];
+        match self.get::<Vec<Value>>("/company/contacts", &contacts, "look up contacts", Missing::Rejected).await {
+            Ok(_) => {}
+            Err(SinkError::Unauthorized(_) | SinkError::Rejected(_)) => {
+                problems.push("the API member may not read contacts: tickets will not be linked to the affected user's contact".to_owned())
+            }
+            Err(other) => return Err(other),
         }
         if let DestinationSettings::ConnectWise { ticket_type: Some(ticket_type), .. } = &destination.settings {
             for board in &routed_boards {

@@ -109,7 +109,16 @@ impl ConnectWiseClient {
     pub(super) async fn create(&self, ticket: &NewTicket) -> Result<TicketRef, SinkError> {
         let company = company_id(&ticket.company)?;
         let contact = match ticket.content.affected_user.as_deref().map(str::trim).filter(|user| user.contains('@')) {
-            Some(email) => self.contact_by_email(company, email).await?,
+            Some(email) => match self.contact_by_email(company, email).await {
+                Ok(contact) => contact,
+                // The link is a convenience: an API member that may not read contacts still
+                // files tickets (under the company's default contact). Transient failures retry.
+                Err(error @ (SinkError::Unauthorized(_) | SinkError::Rejected(_))) => {
+                    tracing::warn!(error = %error, "could not look up the affected user's contact; the ticket gets the company's default");
+                    None
+                }
+                Err(error) => return Err(error),
+            },
             None => None,
         };
         let body = ticket_body(ticket, self.ticket_type.as_deref(), self.source.as_deref(), contact)?;
