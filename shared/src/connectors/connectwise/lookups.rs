@@ -14,7 +14,7 @@
 //!   open-source clients send (confirmed in clients, not in ConnectWise's own documentation);
 //! * check: `GET /system/info`, the boards, the priorities, one contact (may the API member read
 //!   contacts?), and each routed board's types (when
-//!   the destination sets a ticket type) and statuses (when it sets a closed status).
+//!   the destination sets a ticket type) and statuses.
 
 use super::ConnectWiseClient;
 use super::body::{company_condition, company_id, names, positive_id, quoted};
@@ -217,7 +217,7 @@ impl ConnectWiseClient {
     /// The problems of `destination` in this PSA: refused credentials, a routed board or
     /// priority that does not exist, contacts the API member may not read, a ticket type that is
     /// not a type of each routed board, a closed status that is not a closed status of each
-    /// routed board. Creates nothing.
+    /// routed board (or, without one, a routed board without any closed status). Creates nothing.
     pub(super) async fn check_destination(&self, destination: &Destination) -> Result<Vec<String>, SinkError> {
         let mut problems = Vec::new();
         match self.get::<Value>("/system/info", &[], "check credentials", Missing::Rejected).await {
@@ -274,19 +274,23 @@ impl ConnectWiseClient {
                 }
             }
         }
-        if let Some(closed) = &routing.closed_status {
-            for board in routed_boards {
-                let statuses = self.board_statuses(board).await?;
-                match statuses.iter().find(|s| names(closed, s.id, &s.name)) {
-                    None => problems.push(format!("the closed status ({closed}) is not a status of board {board}")),
-                    Some(status) if !status.closes() => {
-                        problems.push(format!("the closed status ({closed}, {}) does not close tickets on board {board}", status.name));
-                    }
-                    Some(status) if !status.usable() => {
-                        problems.push(format!("the closed status ({closed}, {}) is inactive on board {board}", status.name));
-                    }
-                    Some(_) => {}
+        for board in routed_boards {
+            let statuses = self.board_statuses(board).await?;
+            let Some(closed) = &routing.closed_status else {
+                if !statuses.iter().any(|s| s.usable() && s.closes()) {
+                    problems.push(format!("board {board} has no closed status, so Vigil cannot close its tickets"));
                 }
+                continue;
+            };
+            match statuses.iter().find(|s| names(closed, s.id, &s.name)) {
+                None => problems.push(format!("the closed status ({closed}) is not a status of board {board}")),
+                Some(status) if !status.closes() => {
+                    problems.push(format!("the closed status ({closed}, {}) does not close tickets on board {board}", status.name));
+                }
+                Some(status) if !status.usable() => {
+                    problems.push(format!("the closed status ({closed}, {}) is inactive on board {board}", status.name));
+                }
+                Some(_) => {}
             }
         }
         Ok(problems)
