@@ -208,6 +208,23 @@ pub async fn config_store_contract(store: &dyn ConfigStore) {
         None,
         "no tenant is created"
     );
+
+    let connectwise = DestinationId::parse(crate::destination::LEGACY_DESTINATION_ID).unwrap();
+    let legacy = Tenant { legacy_connectwise_company_id: Some(250), ..tenant(&msp_id, &unique_tenant(), "Legacy") };
+    assert!(store.create_tenant(&legacy).await.unwrap());
+    let elsewhere = store.update_tenant(&msp_id, &legacy.tenant_id, &link(Some("9"))).await.unwrap().unwrap();
+    assert_eq!(
+        (elsewhere.company_link(&connectwise).as_deref(), elsewhere.company_link(&psa).as_deref()),
+        (Some("250"), Some("9")),
+        "a link to another destination keeps the legacy ConnectWise company"
+    );
+    let unlink_connectwise = TenantChange::CompanyLink { destination: connectwise.clone(), company: None };
+    let unlinked = store.update_tenant(&msp_id, &legacy.tenant_id, &unlink_connectwise).await.unwrap().unwrap();
+    assert_eq!(
+        (unlinked.company_link(&connectwise), unlinked.company_link(&psa).as_deref()),
+        (None, Some("9")),
+        "unlinking `connectwise` drops the legacy company too"
+    );
 }
 
 /// A destination of `msp_id` for tests: an Autotask one with the given id.

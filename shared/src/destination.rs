@@ -10,6 +10,7 @@
 use crate::alert::{Alert, Category, Severity};
 use crate::ids::{DestinationId, MspId, PolicyId, TenantId};
 use crate::secret::SecretString;
+use crate::tenant::LegacyConnectWiseSettings;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -264,6 +265,37 @@ impl Destination {
     }
 }
 
+impl Destination {
+    /// The destination `connectwise` an MSP configured before destinations were data: its
+    /// stored ConnectWise settings (API root, board, priority per severity), enabled, with
+    /// the credentials it had (stored under the legacy secret name). Dated the Unix epoch,
+    /// as the legacy settings carried no time.
+    #[must_use]
+    pub fn from_legacy(msp_id: &MspId, legacy: &LegacyConnectWiseSettings) -> Self {
+        let priorities = [
+            (Severity::High, legacy.priorities.high),
+            (Severity::Medium, legacy.priorities.medium),
+            (Severity::Low, legacy.priorities.low),
+            (Severity::Informational, legacy.priorities.informational),
+        ]
+        .into_iter()
+        .filter_map(|(severity, id)| id.map(|id| (severity, id.to_string())))
+        .collect();
+        Self {
+            msp_id: msp_id.clone(),
+            id: DestinationId::parse(LEGACY_DESTINATION_ID).unwrap_or_else(|_| unreachable!("the legacy id is a valid id")),
+            name: "ConnectWise Manage".to_owned(),
+            enabled: true,
+            settings: DestinationSettings::ConnectWise { api_root: legacy.api_root.clone(), ticket_type: None, source: None },
+            routing: Routing { default_place: legacy.board_id.map(|id| id.to_string()), priorities, ..Routing::default() },
+            requests_per_hour: None,
+            credentials_set: true,
+            created_at: DateTime::UNIX_EPOCH,
+            updated_at: DateTime::UNIX_EPOCH,
+        }
+    }
+}
+
 /// The destinations an alert goes to: those the alert's policy names (each must still accept
 /// it), or, when the policy names none, every enabled ticketing destination whose routing
 /// accepts it.
@@ -359,5 +391,34 @@ mod tests {
         };
         let shown = format!("{credentials:?}");
         assert!(!shown.contains("s3cr3t") && !shown.contains("TRACKING"), "{shown}");
+    }
+
+    #[test]
+    fn legacy_connectwise_settings_carry_over_as_the_destination_connectwise() {
+        use crate::tenant::LegacyPriorityMap;
+        let msp = MspId::parse("acme-msp").unwrap();
+        let legacy = LegacyConnectWiseSettings {
+            api_root: "https://api-na.myconnectwise.net/v4_6_release/apis/3.0".into(),
+            board_id: Some(12),
+            priorities: LegacyPriorityMap { high: Some(1), medium: Some(2), low: None, informational: Some(4) },
+        };
+        let d = Destination::from_legacy(&msp, &legacy);
+        assert_eq!((d.msp_id.as_str(), d.id.as_str(), d.name.as_str()), ("acme-msp", LEGACY_DESTINATION_ID, "ConnectWise Manage"));
+        assert!(d.enabled && d.credentials_set);
+        assert_eq!(d.settings.address(), Some(legacy.api_root.as_str()));
+        assert_eq!(d.kind(), DestinationKind::ConnectWise);
+        assert_eq!(d.routing.default_place.as_deref(), Some("12"));
+        assert_eq!(
+            (
+                d.priority_for(Severity::High),
+                d.priority_for(Severity::Medium),
+                d.priority_for(Severity::Low),
+                d.priority_for(Severity::Informational)
+            ),
+            (Some("1"), Some("2"), None, Some("4")),
+            "a severity without a legacy priority keeps the PSA's default"
+        );
+        assert_eq!(d.routing.unlinked_tenant, UnlinkedTenant::Hold);
+        assert_eq!((d.created_at, d.updated_at), (DateTime::UNIX_EPOCH, DateTime::UNIX_EPOCH));
     }
 }

@@ -85,7 +85,11 @@ impl TenantChange {
     pub fn apply(&self, tenant: &mut Tenant) {
         match self {
             Self::CompanyLink { destination, company } => {
-                tenant.legacy_connectwise_company_id = None;
+                // A link to `connectwise` supersedes the legacy company; a link to another
+                // destination leaves it (it is still the tenant's ConnectWise company).
+                if destination.as_str() == crate::destination::LEGACY_DESTINATION_ID {
+                    tenant.legacy_connectwise_company_id = None;
+                }
                 match company {
                     Some(company) => tenant.company_links.insert(destination.clone(), company.clone()),
                     None => tenant.company_links.remove(destination),

@@ -36,10 +36,8 @@ use vigil::settings::{ConfigError, parsed_or, required};
 pub struct Config {
     /// `CONFIG_TABLE`: tenants (company links) and destinations.
     pub config_table: String,
-    /// `ALERTS_TABLE`: alerts and delivery state.
+    /// `ALERTS_TABLE`: alerts, delivery state and the destinations' request budgets.
     pub alerts_table: String,
-    /// `STATE_TABLE`: the destinations' request budgets.
-    pub state_table: String,
     /// `TICKETS_QUEUE_URL`: the queue this function consumes (fan-out sends to it).
     pub tickets_queue_url: String,
     /// `SECRET_PREFIX`: Vigil's Secrets Manager prefix.
@@ -66,7 +64,6 @@ impl Config {
         Ok(Self {
             config_table: required(lookup, "CONFIG_TABLE")?,
             alerts_table: required(lookup, "ALERTS_TABLE")?,
-            state_table: required(lookup, "STATE_TABLE")?,
             tickets_queue_url: required(lookup, "TICKETS_QUEUE_URL")?,
             secret_prefix: required(lookup, "SECRET_PREFIX")?,
             lease_seconds: parsed_or(lookup, "DELIVERY_LEASE_SECONDS", 60)?,
@@ -108,7 +105,8 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Dispatcher {
         Duration::from_secs(300),
     ));
     let clock = Arc::new(SystemClock);
-    let budget = Arc::new(DynamoRequestBudget::new(dynamo.clone(), config.state_table.clone()));
+    // The destinations' request budgets live beside the deliveries.
+    let budget = Arc::new(DynamoRequestBudget::new(dynamo.clone(), config.alerts_table.clone()));
     let service = DispatchService {
         config: config_store.clone(),
         destinations: config_store,

@@ -114,8 +114,8 @@ pub struct Config {
     pub poll_jobs_queue_url: String,
     /// `TICKETS_QUEUE_URL`: where a verified PSA callback asks the dispatcher to read back.
     pub tickets_queue_url: String,
-    /// `STATE_TABLE`: destinations' request budgets (verifying a callback may ask the PSA).
-    pub state_table: String,
+    /// `ALERTS_TABLE`: destinations' request budgets (verifying a callback may ask the PSA).
+    pub alerts_table: String,
     /// `SECRET_PREFIX`: destination credentials (to fetch a callback's signing key).
     pub secret_prefix: String,
     /// `DESTINATION_ALLOW_LOOPBACK` (only the local stack sets it).
@@ -132,7 +132,7 @@ impl Config {
             config_table: required(lookup, "CONFIG_TABLE")?,
             poll_jobs_queue_url: required(lookup, "POLL_JOBS_QUEUE_URL")?,
             tickets_queue_url: required(lookup, "TICKETS_QUEUE_URL")?,
-            state_table: required(lookup, "STATE_TABLE")?,
+            alerts_table: required(lookup, "ALERTS_TABLE")?,
             secret_prefix: required(lookup, "SECRET_PREFIX")?,
             destination_policy: vigil::connectors::destination_url::DestinationPolicy::from_lookup(lookup)?,
         })
@@ -149,7 +149,7 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> AppState {
         Arc::new(vigil::aws::secrets::SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk), config.secret_prefix.clone())),
         std::time::Duration::from_secs(300),
     ));
-    let budget = Arc::new(vigil::aws::request_budget::DynamoRequestBudget::new(dynamo, config.state_table.clone()));
+    let budget = Arc::new(vigil::aws::request_budget::DynamoRequestBudget::new(dynamo, config.alerts_table.clone()));
     let systems = Arc::new(vigil::connectors::psa::PsaProvider::new(secrets, config.destination_policy, budget, Arc::new(vigil::clock::SystemClock)));
     AppState {
         config: config_store.clone(),

@@ -1,8 +1,14 @@
 //! AWS adapters for the ports: DynamoDB stores, SQS queues, Secrets Manager. Compiled only with
 //! the `aws` feature, so the domain provably builds without any AWS crate.
 
+pub mod alert_store;
+pub mod config_store;
+mod deliveries;
+mod destinations;
 pub mod dynamodb;
+pub mod ingest_state;
 pub mod policy_store;
+pub mod request_budget;
 pub mod secrets;
 pub mod sqs;
 
