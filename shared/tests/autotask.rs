@@ -440,13 +440,8 @@ async fn the_provider_builds_the_autotask_connector_from_the_stored_credentials(
     let secrets = Arc::new(MemorySecretStore::default());
     let stored = serde_json::to_string(&credentials(&sim)).unwrap();
     secrets.put_secret(&SecretName::destination(&destination.msp_id, &destination.id), &SecretString::new(stored)).await.unwrap();
-    let provider = PsaProvider::new(
-        secrets,
-        destination_http_client(POLICY).unwrap(),
-        POLICY,
-        Arc::new(MemoryRequestBudget::default()),
-        Arc::new(SystemClock),
-    );
+    let provider = PsaProvider::new(secrets, POLICY, Arc::new(MemoryRequestBudget::default()), Arc::new(SystemClock))
+        .with_http(destination_http_client(POLICY).unwrap());
     let system = provider.system_for(&destination).await.unwrap();
     let ticket = system.create_ticket(&new_ticket("vigil:provided")).await.unwrap();
     assert_eq!(system.find_ticket("vigil:provided").await.unwrap(), Some(ticket));

@@ -1,24 +1,17 @@
-//! The HTTP connectors against the project's simulators of Microsoft 365 (token endpoint and
-//! Management Activity API) and ConnectWise Manage, each started on `127.0.0.1` per test.
+//! The Microsoft 365 connector against the project's simulator of the token endpoint and the
+//! Management Activity API, started on `127.0.0.1` per test. (ConnectWise: `connectwise.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use chrono::{Duration as TimeDelta, TimeZone, Utc};
+use chrono::{Duration as TimeDelta, Utc};
 use serde_json::json;
-use std::sync::Arc;
 use std::time::Duration;
-use vigil::alert::{Alert, AlertStatus, Category, Fact, Severity};
-use vigil::connectors::connectwise::{ConnectWiseClient, ConnectWiseSinkProvider};
-use vigil::connectors::destination_url::{DestinationPolicy, destination_http_client};
 use vigil::connectors::http_client;
 use vigil::connectors::m365::{M365Endpoints, ManagementActivityClient};
-use vigil::error::{Classified, ErrorClass, SinkError, SourceError};
-use vigil::ids::{AlertId, ContentType, MspId, PolicyId, TenantId};
-use vigil::memory::{MemoryConfigStore, MemorySecretStore};
-use vigil::ports::{AuditSource, ConfigStore, SecretName, SecretStore, TicketSink, TicketSinkProvider, TimeWindow};
+use vigil::error::{Classified, ErrorClass, SourceError};
+use vigil::ids::{ContentType, MspId, TenantId};
+use vigil::ports::{AuditSource, TimeWindow};
 use vigil::secret::SecretString;
-use vigil::tenant::{ConnectWiseCredentials, ConnectWiseSettings, M365AppCredentials, PriorityMap};
-use vigil::ticket::{Destination, TicketNote, TicketRef, note_marker};
-use vigil_simulators::connectwise::{self as cw_sim, ConnectWiseSim, ConnectWiseSimHandle, FailureMode, SimOperation};
+use vigil::tenant::M365AppCredentials;
 use vigil_simulators::m365::{M365Failure, M365Operation, M365Sim, M365SimHandle};
 
 const TENANT: &str = "5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11";
@@ -267,216 +260,6 @@ async fn an_unreachable_service_is_unavailable() {
     let client = ManagementActivityClient::new(http_client().unwrap(), endpoints, PUBLISHER.into());
     let error = client.list_content(&tenant(), &credentials(), ContentType::Exchange, last_hour()).await.unwrap_err();
     assert!(matches!(error, SourceError::Unavailable(_)), "{error:?}");
-}
-
-// ---------------------------------------------------------------------------------------------
-// ConnectWise
-// ---------------------------------------------------------------------------------------------
-
-const COMPANY_ID: i64 = 250;
-
-fn alert(user: &str) -> Alert {
-    let at = Utc.with_ymd_and_hms(2026, 1, 5, 9, 41, 27).unwrap();
-    let window_start = Utc.with_ymd_and_hms(2026, 1, 5, 9, 30, 0).unwrap();
-    Alert {
-        id: AlertId::derive(&["acme", TENANT, "builtin.forwarding-rule", user, "0"]),
-        msp_id: MspId::parse("acme").unwrap(),
-        tenant_id: tenant(),
-        tenant_name: "Contoso".into(),
-        policy_id: PolicyId::parse("builtin.forwarding-rule").unwrap(),
-        policy_name: "Forwarding rule".into(),
-        category: Category::ThreatManagement,
-        severity: Severity::High,
-        group_key: user.into(),
-        title: format!("Mail forwarding to x@evil.example set up by {user}"),
-        window_start,
-        window_end: window_start + TimeDelta::minutes(15),
-        status: AlertStatus::New,
-        hit_count: 1,
-        first_seen: at,
-        last_seen: at,
-        facts: vec![Fact::new("User", user), Fact::new("ForwardTo", "x@evil.example")],
-        created_at: at,
-        updated_at: at,
-        resolved_at: None,
-        version: 1,
-        detail: Default::default(),
-        triage: Default::default(),
-    }
-}
-
-/// The simulator listens on 127.0.0.1 over http: the local stack's opt-in.
-const LOCAL: DestinationPolicy = DestinationPolicy::LOOPBACK_ALLOWED;
-
-fn local_http() -> reqwest::Client {
-    destination_http_client(LOCAL).unwrap()
-}
-
-fn cw_settings(sim: &ConnectWiseSimHandle) -> ConnectWiseSettings {
-    ConnectWiseSettings { api_root: sim.api_root(), board_id: Some(1), priorities: PriorityMap { high: Some(8), ..PriorityMap::default() } }
-}
-
-fn cw_credentials(sim: &cw_sim::ConnectWiseCredentials) -> ConnectWiseCredentials {
-    ConnectWiseCredentials {
-        company_id: sim.company_id.clone(),
-        public_key: sim.public_key.clone(),
-        private_key: SecretString::new(sim.private_key.clone()),
-        client_id: sim.client_id.clone(),
-    }
-}
-
-async fn connectwise() -> (ConnectWiseSimHandle, ConnectWiseClient) {
-    let sim = ConnectWiseSim::start(cw_sim::ConnectWiseCredentials::sample()).await.unwrap();
-    let client = ConnectWiseClient::new(local_http(), cw_settings(&sim), cw_credentials(&sim.credentials())).with_destination_policy(LOCAL);
-    (sim, client)
-}
-
-#[tokio::test]
-async fn creates_a_schema_valid_ticket_and_finds_it_by_its_external_reference() {
-    let (sim, client) = connectwise().await;
-    let alert = alert("alice@contoso.com");
-    assert_eq!(client.find_ticket(&alert).await.unwrap(), None);
-
-    let ticket = client.create_ticket(&alert, COMPANY_ID).await.unwrap();
-
-    let stored = sim.tickets();
-    assert_eq!(stored.len(), 1, "the simulator validated the body against the Ticket schema and stored it");
-    assert_eq!(stored[0].id, ticket.id);
-    let body = &stored[0].body;
-    assert_eq!(body["externalXRef"], format!("vigil:{}", alert.id));
-    assert_eq!(body["company"]["id"], COMPANY_ID);
-    assert_eq!(body["board"]["id"], 1);
-    assert_eq!(body["priority"]["id"], 8);
-    assert!(body["summary"].as_str().unwrap().chars().count() <= 100);
-    assert!(body["initialDescription"].as_str().unwrap().contains("ForwardTo: x@evil.example"));
-    assert_eq!(client.find_ticket(&alert).await.unwrap(), Some(ticket));
-    assert_eq!(client.find_ticket(&self::alert("bob@contoso.com")).await.unwrap(), None, "another alert has no ticket");
-}
-
-#[tokio::test]
-async fn adds_a_note_and_has_note_finds_its_marker() {
-    let (sim, client) = connectwise().await;
-    let alert = alert("alice@contoso.com");
-    let ticket = client.create_ticket(&alert, COMPANY_ID).await.unwrap();
-    let marker = note_marker(&alert.id, 2);
-    assert!(!client.has_note(&ticket, &marker).await.unwrap());
-
-    client
-        .add_note(&ticket, &TicketNote { text: format!("The alert fired again (2 hits).\n{marker}"), marker: marker.clone() })
-        .await
-        .unwrap();
-
-    assert!(client.has_note(&ticket, &marker).await.unwrap());
-    assert!(!client.has_note(&ticket, &note_marker(&alert.id, 3)).await.unwrap());
-    let notes = &sim.tickets()[0].notes;
-    assert_eq!(notes.len(), 1);
-    assert_eq!(notes[0]["internalAnalysisFlag"], true);
-}
-
-#[tokio::test]
-async fn a_note_on_a_missing_ticket_is_rejected() {
-    let (_sim, client) = connectwise().await;
-    let error = client.add_note(&TicketRef { id: 999_999 }, &TicketNote { text: "x".into(), marker: "x".into() }).await.unwrap_err();
-    assert!(matches!(&error, SinkError::Rejected(message) if message.contains("404")), "{error:?}");
-    assert_eq!(error.class(), ErrorClass::Permanent);
-}
-
-#[tokio::test]
-async fn a_server_error_is_unavailable_and_transient() {
-    let (sim, client) = connectwise().await;
-    sim.fail_next(SimOperation::CreateTicket, FailureMode::Status(500), 1);
-
-    let error = client.create_ticket(&alert("alice@contoso.com"), COMPANY_ID).await.unwrap_err();
-
-    assert!(matches!(error, SinkError::Unavailable(_)), "{error:?}");
-    assert_eq!(error.class(), ErrorClass::Transient);
-    assert!(sim.tickets().is_empty());
-}
-
-#[tokio::test]
-async fn an_api_root_that_reaches_the_servers_html_404_page_is_rejected_permanently() {
-    let (sim, _client) = connectwise().await;
-    let mut settings = cw_settings(&sim);
-    settings.api_root = format!("{}/nowhere", sim.api_root());
-    let client = ConnectWiseClient::new(local_http(), settings, cw_credentials(&sim.credentials())).with_destination_policy(LOCAL);
-
-    let error = client.create_ticket(&alert("alice@contoso.com"), COMPANY_ID).await.unwrap_err();
-
-    assert!(matches!(&error, SinkError::Rejected(message) if message.contains("404")), "{error:?}");
-    assert_eq!(error.class(), ErrorClass::Permanent);
-    assert!(sim.tickets().is_empty());
-}
-
-#[tokio::test]
-async fn throttling_is_throttled_with_retry_after() {
-    let (sim, client) = connectwise().await;
-    sim.fail_next(SimOperation::SearchTickets, FailureMode::Throttle, 1);
-
-    let error = client.find_ticket(&alert("alice@contoso.com")).await.unwrap_err();
-
-    assert!(matches!(error, SinkError::Throttled { retry_after: Some(delay) } if delay == Duration::from_secs(1)), "{error:?}");
-}
-
-#[tokio::test]
-async fn wrong_keys_are_unauthorized_and_no_error_shows_the_private_key() {
-    let (sim, _client) = connectwise().await;
-    let mut wrong = cw_credentials(&sim.credentials());
-    wrong.private_key = SecretString::new("WrongPrivateKey-0042");
-    let client = ConnectWiseClient::new(local_http(), cw_settings(&sim), wrong).with_destination_policy(LOCAL);
-
-    let error = client.create_ticket(&alert("alice@contoso.com"), COMPANY_ID).await.unwrap_err();
-
-    assert!(matches!(error, SinkError::Unauthorized(_)), "{error:?}");
-    assert_eq!(error.class(), ErrorClass::Permanent);
-    let rendered = format!("{error} {error:?} {client:?}");
-    assert!(!rendered.contains("WrongPrivateKey-0042") && !rendered.contains("Basic "), "{rendered}");
-    let real_key = sim.credentials().private_key;
-    assert!(!rendered.contains(&real_key));
-}
-
-#[tokio::test]
-async fn without_the_loopback_opt_in_a_psa_on_loopback_is_never_called() {
-    let (sim, _client) = connectwise().await;
-    let strict = ConnectWiseClient::new(
-        destination_http_client(DestinationPolicy::STRICT).unwrap(),
-        cw_settings(&sim),
-        cw_credentials(&sim.credentials()),
-    );
-
-    let error = strict.create_ticket(&alert("alice@contoso.com"), COMPANY_ID).await.unwrap_err();
-
-    assert!(matches!(&error, SinkError::Rejected(m) if m.contains("must use https")), "{error:?}");
-    assert_eq!(error.class(), ErrorClass::Permanent);
-    assert!(sim.tickets().is_empty());
-}
-
-#[tokio::test]
-async fn an_unreachable_psa_is_unavailable() {
-    let (sim, _client) = connectwise().await;
-    let settings = ConnectWiseSettings { api_root: "http://127.0.0.1:1/v4_6_release/apis/3.0".into(), ..cw_settings(&sim) };
-    let client = ConnectWiseClient::new(local_http(), settings, cw_credentials(&sim.credentials())).with_destination_policy(LOCAL);
-    let error = client.find_ticket(&alert("alice@contoso.com")).await.unwrap_err();
-    assert!(matches!(error, SinkError::Unavailable(_)), "{error:?}");
-}
-
-#[tokio::test]
-async fn the_provider_builds_a_working_sink_from_stored_settings_and_keys() {
-    let (sim, _client) = connectwise().await;
-    let config = Arc::new(MemoryConfigStore::default());
-    let secrets = Arc::new(MemorySecretStore::default());
-    let msp = MspId::parse("acme").unwrap();
-    config.put_connectwise_settings(&msp, &cw_settings(&sim)).await.unwrap();
-    let keys = serde_json::to_string(&cw_credentials(&sim.credentials())).unwrap();
-    secrets.put_secret(&SecretName::connectwise(&msp), &SecretString::new(keys)).await.unwrap();
-    let provider = ConnectWiseSinkProvider::new(config, secrets, local_http()).with_destination_policy(LOCAL);
-
-    let sink = provider.sink_for(&msp, Destination::ConnectWise).await.unwrap();
-    let alert = alert("alice@contoso.com");
-    let ticket = sink.create_ticket(&alert, COMPANY_ID).await.unwrap();
-
-    assert_eq!(sink.find_ticket(&alert).await.unwrap(), Some(ticket));
-    let other = MspId::parse("other-msp").unwrap();
-    assert!(provider.sink_for(&other, Destination::ConnectWise).await.is_err(), "an MSP without settings has no sink");
 }
 
 #[tokio::test]

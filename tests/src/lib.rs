@@ -83,7 +83,12 @@ pub fn connectwise_destination(stack: &LocalStack) -> Value {
 
 /// Links a tenant to a company of a destination through the config API.
 pub async fn link_company(msp: &MspClient, tenant_id: &str, destination: &str, company: &str) -> (u16, String, Value) {
-    msp.call(reqwest::Method::PUT, &format!("/v1/tenants/{tenant_id}/destinations/{destination}/company"), Some(json!({"company": company}))).await
+    msp.call(
+        reqwest::Method::PUT,
+        &format!("/v1/tenants/{tenant_id}/destinations/{destination}/company"),
+        Some(json!({"company": company})),
+    )
+    .await
 }
 
 /// Creates an MSP (operator) and onboards `tenant_id` through the config API: registration,

@@ -108,7 +108,10 @@ async fn a_technician_completing_the_autotask_ticket_resolves_the_alert_closes_t
     forward(&stack, 1..2).await;
     let at = autotask_tickets(&stack);
     assert_eq!(at.len(), 2, "a hit after the close opens a new ticket");
-    assert!(at[0].notes.iter().all(|n| !n["description"].as_str().unwrap_or_default().contains("matched again")), "never a note on the closed one");
+    assert!(
+        at[0].notes.iter().all(|n| !n["description"].as_str().unwrap_or_default().contains("matched again")),
+        "never a note on the closed one"
+    );
     assert!(at[1].item["description"].as_str().unwrap().contains(&format!("#{first}")), "the new ticket names the old: {:#}", at[1].item);
     assert_eq!(stack.connectwise.tickets().len(), 2, "ConnectWise also gets a new ticket, as its old one was closed");
     stack.shutdown().await;
@@ -120,7 +123,7 @@ async fn a_technician_closing_the_connectwise_ticket_resolves_the_alert_with_the
     let msp = onboard(&stack, "acme", TENANT, 250).await;
     forward(&stack, 0..1).await;
     let ticket = stack.connectwise.tickets()[0].id;
-    stack.connectwise.close_ticket(ticket, "jsmith").unwrap();
+    stack.connectwise.close_ticket(ticket, "jsmith", None).unwrap();
     assert_eq!(stack.read_back().await.unwrap().closed, 1);
     let alert = &msp.alerts().await[0];
     assert_eq!(alert["status"], "Resolved");
@@ -186,9 +189,10 @@ async fn a_throttled_autotask_create_is_retried_no_sooner_than_its_retry_after()
     both_psas(&stack).await;
     stack.autotask.fail_next(AutotaskOperation::CreateTicket, KitFailure::Throttle { retry_after: 4 }, 1);
     forward(&stack, 0..1).await;
-    let creates: Vec<_> = stack.autotask.requests().into_iter().filter(|r| r.method == "POST" && r.path.to_ascii_lowercase().ends_with("/tickets")).collect();
+    let creates: Vec<_> =
+        stack.autotask.requests().into_iter().filter(|r| r.method == "POST" && r.path.to_ascii_lowercase().ends_with("/tickets")).collect();
     assert_eq!(creates.len(), 2, "throttled once, then created: {creates:#?}");
-    let waited = (creates[1].at - creates[0].at).num_milliseconds();
+    let waited = (creates[1].timestamp - creates[0].timestamp).num_milliseconds();
     assert!(waited >= 4_000, "the retry came {waited} ms after a Retry-After of 4 s");
     assert_eq!(autotask_tickets(&stack).len(), 1);
     stack.shutdown().await;

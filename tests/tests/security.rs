@@ -32,7 +32,13 @@ async fn register_with(stack: &LocalStack, msp_id: &str, client_id: &str, client
             Some(json!({"client_id": client_id, "client_secret": client_secret})),
         )
         .await);
-    ok(client.call(reqwest::Method::PUT, &format!("/v1/destinations/{}", vigil_tests::CONNECTWISE), Some(vigil_tests::connectwise_destination(stack))).await);
+    ok(client
+        .call(
+            reqwest::Method::PUT,
+            &format!("/v1/destinations/{}", vigil_tests::CONNECTWISE),
+            Some(vigil_tests::connectwise_destination(stack)),
+        )
+        .await);
     ok(vigil_tests::link_company(&client, TENANT, vigil_tests::CONNECTWISE, &company_id.to_string()).await);
     client
 }

@@ -137,7 +137,10 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Result<Poller, reqwest::Error>
         clock: Arc::new(SystemClock),
         settings: config.poll_settings(),
     };
-    Ok(Poller { service, retry: Arc::new(SqsRetryDelay(vigil::aws::sqs::SqsVisibility { client: sqs, queue_url: config.poll_jobs_queue_url.clone() })) })
+    Ok(Poller {
+        service,
+        retry: Arc::new(SqsRetryDelay(vigil::aws::sqs::SqsVisibility { client: sqs, queue_url: config.poll_jobs_queue_url.clone() })),
+    })
 }
 
 /// True when an invocation's payload is an SQS batch (else it is the schedule's tick).

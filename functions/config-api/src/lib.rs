@@ -127,16 +127,12 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
     });
     // Lookups and tests count against the destination's `requests_per_hour` like the
     // dispatcher's calls.
-    let budget: Arc<dyn RequestBudget> = Arc::new(vigil::aws::request_budget::DynamoRequestBudget::new(dynamo, config.alerts_table.clone()));
+    let budget: Arc<dyn RequestBudget> =
+        Arc::new(vigil::aws::request_budget::DynamoRequestBudget::new(dynamo, config.alerts_table.clone()));
     let policy = config.destination_policy;
     let systems = PsaProvider::new(secrets, policy, budget, Arc::new(SystemClock));
-    let destinations = Arc::new(DestinationsService {
-        admin: admin.clone(),
-        destinations: config_store,
-        systems: Arc::new(systems),
-        tickets,
-        policy,
-    });
+    let destinations =
+        Arc::new(DestinationsService { admin: admin.clone(), destinations: config_store, systems: Arc::new(systems), tickets, policy });
     AppState { admin, tuning, destinations }
 }
 

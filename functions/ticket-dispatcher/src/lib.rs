@@ -167,7 +167,9 @@ pub async fn handle(dispatcher: &Dispatcher, event: SqsEvent) -> SqsBatchRespons
             metrics.count(metric_of(value), None, 1.0);
         }
         let receive_count = receive_counts.get(&outcome.message_id).copied().unwrap_or(1);
-        if let (Some(delay), Some(handle)) = (retry_delay_for(outcome, receive_count, dispatcher.backoff), outcome.receipt_handle.as_deref()) {
+        if let (Some(delay), Some(handle)) =
+            (retry_delay_for(outcome, receive_count, dispatcher.backoff), outcome.receipt_handle.as_deref())
+        {
             dispatcher.retry.delay(handle, delay).await;
         }
     }

@@ -150,11 +150,16 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> AppState {
         std::time::Duration::from_secs(300),
     ));
     let budget = Arc::new(vigil::aws::request_budget::DynamoRequestBudget::new(dynamo, config.alerts_table.clone()));
-    let systems = Arc::new(vigil::connectors::psa::PsaProvider::new(secrets, config.destination_policy, budget, Arc::new(vigil::clock::SystemClock)));
+    let systems =
+        Arc::new(vigil::connectors::psa::PsaProvider::new(secrets, config.destination_policy, budget, Arc::new(vigil::clock::SystemClock)));
     AppState {
         config: config_store.clone(),
         poll_jobs: Arc::new(SqsQueue::new(sqs.clone(), config.poll_jobs_queue_url.clone())),
-        callbacks: psa_callbacks::CallbackState { destinations: config_store, systems, tickets: Arc::new(SqsQueue::new(sqs, config.tickets_queue_url.clone())) },
+        callbacks: psa_callbacks::CallbackState {
+            destinations: config_store,
+            systems,
+            tickets: Arc::new(SqsQueue::new(sqs, config.tickets_queue_url.clone())),
+        },
     }
 }
 

@@ -10,7 +10,6 @@
 //! learns nothing. A PSA that cannot be asked for the key answers 503 (the PSA retries).
 
 use crate::problem;
-use vigil::ports::TicketSystem as _;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -35,7 +34,12 @@ fn unauthorized() -> Response {
 }
 
 /// Handles one PSA callback.
-pub async fn receive(State(state): State<CallbackState>, Path((msp, destination)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn receive(
+    State(state): State<CallbackState>,
+    Path((msp, destination)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let (Ok(msp_id), Ok(destination_id)) = (MspId::parse(&msp), DestinationId::parse(&destination)) else {
         return unauthorized();
     };
@@ -54,8 +58,10 @@ pub async fn receive(State(state): State<CallbackState>, Path((msp, destination)
             return unauthorized();
         }
     };
-    let headers: Vec<(String, String)> =
-        headers.iter().filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str().to_ascii_lowercase(), v.to_owned()))).collect();
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str().to_ascii_lowercase(), v.to_owned())))
+        .collect();
     let ticket = match system.verify_callback(&body, &headers).await {
         Ok(Some(ticket)) => ticket,
         Ok(None) => {

@@ -44,7 +44,8 @@ fn tenant(tenant_id: &str, auth_id: Option<&str>) -> Tenant {
         name: "Customer".into(),
         domains: vec![],
         break_glass_accounts: vec![],
-        connectwise_company_id: None,
+        company_links: Default::default(),
+        legacy_connectwise_company_id: None,
         m365_credentials_set: true,
         webhook_auth_hash: auth_id.map(webhook_auth_hash),
         webhook_registered: auth_id.is_some(),
@@ -59,7 +60,12 @@ async fn receiver() -> Receiver {
     config.create_tenant(&tenant(TENANT_B, Some(AUTH_B))).await.unwrap();
     config.create_tenant(&tenant(TENANT_NO_HOOK, None)).await.unwrap();
     let queue = Arc::new(MemoryQueue::default());
-    Receiver { state: AppState { config, poll_jobs: queue.clone() }, queue }
+    let callbacks = webhook_receiver::psa_callbacks::CallbackState {
+        destinations: config.clone(),
+        systems: Arc::new(vigil::memory::MemoryTicketSystemProvider::default()),
+        tickets: Arc::new(MemoryQueue::default()),
+    };
+    Receiver { state: AppState { config, poll_jobs: queue.clone(), callbacks }, queue }
 }
 
 impl Receiver {

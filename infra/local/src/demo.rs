@@ -154,9 +154,14 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
         "credentials": {"kind": "connectwise", "company_id": cw.company_id, "public_key": cw.public_key, "private_key": cw.private_key, "client_id": cw.client_id}
     });
     api.send(reqwest::Method::PUT, "/v1/destinations/connectwise", Some(connectwise)).await?;
-    let _ = writeln!(out, "   PUT  /v1/destinations/connectwise                 → ConnectWise Manage: every alert, board 1 (keys write-only)");
-    api.send(reqwest::Method::PUT, &format!("/v1/tenants/{CONTOSO}/destinations/connectwise/company"), Some(json!({"company": COMPANY_ID.to_string()})))
-        .await?;
+    let _ =
+        writeln!(out, "   PUT  /v1/destinations/connectwise                 → ConnectWise Manage: every alert, board 1 (keys write-only)");
+    api.send(
+        reqwest::Method::PUT,
+        &format!("/v1/tenants/{CONTOSO}/destinations/connectwise/company"),
+        Some(json!({"company": COMPANY_ID.to_string()})),
+    )
+    .await?;
     let _ = writeln!(out, "   PUT  /v1/tenants/{{id}}/destinations/connectwise/company → Contoso → ConnectWise company {COMPANY_ID}");
 
     let now = Utc::now();
@@ -311,7 +316,11 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
             && description.contains("Fabrikam Inc")
             && description.contains("Time (UTC)"),
     );
-    outcome.check(out, "the connection problem is also an Autotask ticket", crate::demo_psa::autotask_tickets_of(stack, "Tenant connection problem").len() == 1);
+    outcome.check(
+        out,
+        "the connection problem is also an Autotask ticket",
+        crate::demo_psa::autotask_tickets_of(stack, "Tenant connection problem").len() == 1,
+    );
     settle(stack, out, &mut seen).await?;
     outcome.check(out, "polling on while it is broken adds no second ticket", connection_tickets(&stack.connectwise.tickets()).len() == 1);
 

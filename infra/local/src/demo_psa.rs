@@ -7,7 +7,7 @@ use crate::demo::{Api, DemoError, DemoOutcome, FABRIKAM, fail, forwarding_record
 use crate::stack::LocalStack;
 use chrono::{Duration, DurationRound, Utc};
 use serde_json::{Value, json};
-use std::fmt::Write;
+use std::io::Write;
 use vigil::services::poll::PollReport;
 use vigil_simulators::autotask::SimTicket;
 
@@ -32,7 +32,10 @@ pub(crate) async fn add_autotask_for_fabrikam(stack: &LocalStack, out: &mut dyn 
         "credentials": {"kind": "autotask", "username": at.username, "secret": at.secret, "integration_code": at.integration_code}
     });
     api.send(reqwest::Method::PUT, "/v1/destinations/autotask", Some(destination)).await?;
-    let _ = writeln!(out, "   PUT  /v1/destinations/autotask                    → Autotask: Fabrikam's threat and connection alerts, Security Operations queue");
+    let _ = writeln!(
+        out,
+        "   PUT  /v1/destinations/autotask                    → Autotask: Fabrikam's threat and connection alerts, Security Operations queue"
+    );
     let test = api.send(reqwest::Method::POST, "/v1/destinations/autotask/test", None).await?;
     let _ = writeln!(out, "   POST /v1/destinations/autotask/test               → ok: {}, problems: {}", test["ok"], test["problems"]);
     let queues = api.send(reqwest::Method::GET, "/v1/destinations/autotask/places", None).await?;
@@ -69,7 +72,12 @@ pub(crate) fn narrate_autotask(stack: &LocalStack, out: &mut dyn Write) {
 }
 
 fn fabrikam_forwarding(alerts: &Value) -> Option<Value> {
-    alerts["alerts"].as_array().into_iter().flatten().find(|a| a["tenant_id"] == FABRIKAM && a["policy_id"] == "builtin.external-forwarding").cloned()
+    alerts["alerts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|a| a["tenant_id"] == FABRIKAM && a["policy_id"] == "builtin.external-forwarding")
+        .cloned()
 }
 
 /// Steps 13 and 14.
@@ -85,7 +93,11 @@ pub(crate) async fn technician_closes_then_refire(
     stack.autotask.complete_ticket(ticket.id, Some(TECHNICIAN)).map_err(fail)?;
     let report = stack.read_back().await.map_err(|e| fail(e.to_string()))?;
     stack.wait_idle(std::time::Duration::from_secs(60)).await.map_err(|e| fail(e.to_string()))?;
-    let _ = writeln!(out, "   ticket-dispatcher read-back: {} ticket(s) read, {} closed in a PSA, {} gone", report.checked, report.closed, report.gone);
+    let _ = writeln!(
+        out,
+        "   ticket-dispatcher read-back: {} ticket(s) read, {} closed in a PSA, {} gone",
+        report.checked, report.closed, report.gone
+    );
     let alerts = api.send(reqwest::Method::GET, "/v1/alerts?limit=100", None).await?;
     let alert = fabrikam_forwarding(&alerts).ok_or_else(|| fail("no Fabrikam forwarding alert"))?;
     let id = alert["id"].as_str().unwrap_or_default().to_owned();
@@ -99,8 +111,17 @@ pub(crate) async fn technician_closes_then_refire(
         .unwrap_or("?")
         .to_owned();
     let _ = writeln!(out, "   alert {id}: status {}, resolved by {closer}", detail["status"]);
-    outcome.check(out, "the alert is Resolved in Vigil, with the technician in its history", detail["status"] == "Resolved" && closer.contains("Alex"));
-    let cw = stack.connectwise.tickets().into_iter().filter(|t| t.body["company"]["id"] == 251 && t.body["summary"].as_str().unwrap_or_default().contains("forwarding")).collect::<Vec<_>>();
+    outcome.check(
+        out,
+        "the alert is Resolved in Vigil, with the technician in its history",
+        detail["status"] == "Resolved" && closer.contains("Alex"),
+    );
+    let cw = stack
+        .connectwise
+        .tickets()
+        .into_iter()
+        .filter(|t| t.body["company"]["id"] == 251 && t.body["summary"].as_str().unwrap_or_default().contains("forwarding"))
+        .collect::<Vec<_>>();
     outcome.check(out, "and Vigil closed the alert's ConnectWise ticket", cw.len() == 1 && cw[0].body["closedFlag"] == true);
 
     let _ = writeln!(out, "\n14. carol changes the forwarding again in the same window: the alert re-fires.");
@@ -115,8 +136,13 @@ pub(crate) async fn technician_closes_then_refire(
         let _ = writeln!(out, "   Autotask ticket #{}: status {}", ticket.id, ticket.item["status"]);
     }
     let newest = forwarding.iter().max_by_key(|t| t.id);
-    let names_old = newest.is_some_and(|t| t.id != ticket.id && t.item["description"].as_str().unwrap_or_default().contains(&format!("#{}", ticket.id)));
-    outcome.check(out, "a new Autotask ticket names the completed one (never a note on a closed ticket)", forwarding.len() == 2 && names_old);
+    let names_old = newest
+        .is_some_and(|t| t.id != ticket.id && t.item["description"].as_str().unwrap_or_default().contains(&format!("#{}", ticket.id)));
+    outcome.check(
+        out,
+        "a new Autotask ticket names the completed one (never a note on a closed ticket)",
+        forwarding.len() == 2 && names_old,
+    );
     let old_notes = forwarding.iter().find(|t| t.id == ticket.id).map_or(0, |t| t.notes.len());
     outcome.check(out, "the completed ticket got nothing after its close", old_notes == ticket.notes.len());
     let alerts = api.send(reqwest::Method::GET, "/v1/alerts?limit=100", None).await?;

@@ -323,7 +323,9 @@ impl LocalStack {
                                 let dispatcher = dispatcher.clone();
                                 Arc::new(move || {
                                     let dispatcher = dispatcher.clone();
-                                    Box::pin(async move { ticket_dispatcher::handle_tick(&dispatcher).await.map(|_| ()).map_err(|e| e.to_string()) })
+                                    Box::pin(async move {
+                                        ticket_dispatcher::handle_tick(&dispatcher).await.map(|_| ()).map_err(|e| e.to_string())
+                                    })
                                 })
                             }
                             other => return Err(StackError::Config(format!("the local stack does not know how to schedule {other}"))),

@@ -144,8 +144,14 @@ impl SqsVisibility {
     /// the message still returns after the queue's visibility timeout — later, not lost.
     pub async fn delay(&self, receipt_handle: &str, delay: std::time::Duration) {
         let seconds = i32::try_from(delay.as_secs().clamp(1, 43_200)).unwrap_or(60);
-        if let Err(error) =
-            self.client.change_message_visibility().queue_url(&self.queue_url).receipt_handle(receipt_handle).visibility_timeout(seconds).send().await
+        if let Err(error) = self
+            .client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
         {
             tracing::warn!(message = "Could not delay a message's retry.", error = %aws_sdk_sqs::error::DisplayErrorContext(error));
         }

@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(300);
 
 type CacheKey = (MspId, DestinationId);
+/// A built connector: when, for which version of its destination (`updated_at`), and the connector.
+type CacheEntry = (Instant, DateTime<Utc>, Arc<dyn TicketSystem>);
 
 /// Builds each destination's connector.
 pub struct PsaProvider {
@@ -35,7 +37,7 @@ pub struct PsaProvider {
     budget: Arc<dyn RequestBudget>,
     clock: Arc<dyn Clock>,
     ttl: Duration,
-    cache: Mutex<HashMap<CacheKey, (Instant, DateTime<Utc>, Arc<dyn TicketSystem>)>>,
+    cache: Mutex<HashMap<CacheKey, CacheEntry>>,
 }
 
 impl std::fmt::Debug for PsaProvider {
