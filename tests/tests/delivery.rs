@@ -205,6 +205,8 @@ async fn an_autotask_outage_holds_back_only_autotask_and_its_backlog_is_delivere
     stack.autotask.fail_next(AutotaskOperation::Any, KitFailure::Status(503), 6);
     let records: Vec<Value> = (0..3).map(|i| forwarding_record(TENANT, &record_id(i), in_current_window(i as i64))).collect();
     stack.m365.add_records(TENANT, "Audit.Exchange", records);
+    // Content is listed once its second has passed (windows are half-open, one-second resolution).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     stack.tick().await.unwrap();
     // ConnectWise gets its ticket while Autotask is down.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
