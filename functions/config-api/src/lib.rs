@@ -71,6 +71,9 @@ pub struct Config {
     /// `DESTINATION_ALLOW_LOOPBACK` (default `false`; only the local stack sets it): which PSA
     /// addresses the API accepts and calls.
     pub destination_policy: DestinationPolicy,
+    /// `PSA_CALLBACK_BASE_URL` (optional): where PSAs with callbacks call Vigil back
+    /// (`https://…/webhooks/psa`); unset: polling only.
+    pub callback_base: Option<String>,
 }
 
 impl Config {
@@ -86,6 +89,7 @@ impl Config {
             secret_prefix: required(lookup, "SECRET_PREFIX")?,
             tickets_queue_url: required(lookup, "TICKETS_QUEUE_URL")?,
             destination_policy: DestinationPolicy::from_lookup(lookup)?,
+            callback_base: lookup("PSA_CALLBACK_BASE_URL").filter(|v| !v.trim().is_empty()),
         })
     }
 }
@@ -131,8 +135,14 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
         Arc::new(vigil::aws::request_budget::DynamoRequestBudget::new(dynamo, config.alerts_table.clone()));
     let policy = config.destination_policy;
     let systems = PsaProvider::new(secrets, policy, budget, Arc::new(SystemClock));
-    let destinations =
-        Arc::new(DestinationsService { admin: admin.clone(), destinations: config_store, systems: Arc::new(systems), tickets, policy });
+    let destinations = Arc::new(DestinationsService {
+        admin: admin.clone(),
+        destinations: config_store,
+        systems: Arc::new(systems),
+        tickets,
+        policy,
+        callback_base: config.callback_base.clone(),
+    });
     AppState { admin, tuning, destinations }
 }
 

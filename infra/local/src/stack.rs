@@ -217,6 +217,7 @@ impl LocalStack {
             overrides.insert("RETRY_MAX_SECONDS".into(), (first * 4).to_string());
         }
         overrides.insert("API_BASE_URL".into(), api_url.clone());
+        overrides.insert("PSA_CALLBACK_BASE_URL".into(), format!("{api_url}/webhooks/psa"));
         let env_of = |id: &str| -> Result<BTreeMap<String, String>, StackError> {
             let mut env = provisioned.environment(&model, id, &overrides)?;
             for (k, v) in &overrides {

@@ -70,6 +70,8 @@ pub struct DestinationsService {
     pub tickets: Arc<dyn MessageQueue>,
     /// Which PSA addresses are acceptable.
     pub policy: DestinationPolicy,
+    /// Where PSAs with callbacks should call Vigil back (`…/webhooks/psa`); `None`: polling only.
+    pub callback_base: Option<String>,
 }
 
 fn invalid(detail: impl Into<String>) -> AdminError {
@@ -278,7 +280,30 @@ impl DestinationsService {
             updated_at: now,
         };
         self.destinations.put_destination(&destination).await?;
+        self.register_callback(&destination).await;
         Ok((destination, existing.is_none()))
+    }
+
+    /// Asks the destination's PSA to call Vigil back when a ticket changes, where it has
+    /// callbacks. A failure only costs speed (the scheduled read-back covers every ticket), so it
+    /// is logged, not returned.
+    async fn register_callback(&self, destination: &Destination) {
+        let Some(base) = &self.callback_base else { return };
+        if !destination.enabled {
+            return;
+        }
+        let url = format!("{}/{}/{}?recordId=", base.trim_end_matches('/'), destination.msp_id, destination.id);
+        let registered = match self.systems.system_for(destination).await {
+            Ok(system) => system.register_callback(&url).await.map_err(|e| e.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        match registered {
+            Ok(true) => tracing::info!(message = "PSA callback registered.", destination = %destination.id),
+            Ok(false) => {}
+            Err(error) => {
+                tracing::warn!(message = "Could not register a PSA callback; the read-back still covers it.", destination = %destination.id, %error)
+            }
+        }
     }
 
     /// One of the MSP's destinations.

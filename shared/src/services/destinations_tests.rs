@@ -36,6 +36,7 @@ fn harness() -> Harness {
         systems: Arc::new(psa.clone()),
         tickets: queue.clone(),
         policy: DestinationPolicy::default(),
+        callback_base: None,
     };
     Harness { service, secrets, alerts, psa, queue }
 }

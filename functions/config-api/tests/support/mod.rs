@@ -75,6 +75,7 @@ pub async fn api() -> Api {
         tickets: tickets.clone(),
         // Strict, as in production: PSA addresses on loopback are refused.
         policy: DestinationPolicy::default(),
+        callback_base: None,
     });
     let state = AppState { admin, tuning, destinations };
     Api { state, secrets, psa, tickets, acme_token, other_token }

@@ -23,6 +23,7 @@
 //! Wire format: `shared/reference/psa-apis.md` §1.
 
 pub mod body;
+pub mod callbacks;
 pub mod http;
 mod lookups;
 mod tickets;
@@ -62,6 +63,8 @@ pub struct ConnectWiseClient {
     /// Board id → the id of its first closed status (statuses rarely change; a rebuilt client
     /// reads them again).
     closed_statuses: Mutex<HashMap<i64, i64>>,
+    /// Callback `key_url` → the signing key it served.
+    signing_keys: Mutex<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for ConnectWiseClient {
@@ -116,6 +119,7 @@ impl ConnectWiseClient {
             policy,
             gate,
             closed_statuses: Mutex::new(HashMap::new()),
+            signing_keys: Mutex::new(HashMap::new()),
         })
     }
 }
@@ -154,6 +158,14 @@ impl TicketSystem for ConnectWiseClient {
 
     async fn check(&self, destination: &Destination) -> Result<Vec<String>, SinkError> {
         self.check_destination(destination).await
+    }
+
+    async fn register_callback(&self, url: &str) -> Result<bool, SinkError> {
+        self.register_ticket_callback(url).await
+    }
+
+    async fn verify_callback(&self, body: &[u8], headers: &[(String, String)]) -> Result<Option<TicketRef>, SinkError> {
+        self.verify_ticket_callback(body, headers).await
     }
 }
 
