@@ -236,3 +236,29 @@ async fn a_tenant_without_a_company_link_is_held_and_delivered_when_linked() {
     assert_eq!(autotask_tickets(&stack).len(), 1, "linking the tenant delivered the held alert");
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connectwise_callback_resolves_the_alert_without_waiting_for_the_read_back_and_a_forged_one_is_refused() {
+    let stack = start_stack().await;
+    let msp = onboard(&stack, "acme", TENANT, 250).await;
+    assert_eq!(stack.connectwise.callbacks().len(), 1, "saving the destination registered Vigil's callback: {:#?}", stack.connectwise.callbacks());
+    forward(&stack, 0..1).await;
+    let ticket = stack.connectwise.tickets()[0].id;
+
+    let forged = reqwest::Client::new()
+        .post(format!("{}/webhooks/psa/acme/connectwise?recordId={ticket}", stack.api_url))
+        .header("x-content-signature", "bm90IGEgc2lnbmF0dXJl")
+        .json(&json!({"ID": ticket, "Action": "updated", "Type": "ticket", "Metadata": {"key_url": "https://evil.example/key"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401, "a callback not signed by the destination's PSA is refused");
+
+    stack.connectwise.close_ticket(ticket, "jsmith", None).unwrap();
+    stack.connectwise.wait_for_callbacks().await;
+    let delivered = stack.connectwise.callback_deliveries();
+    assert!(delivered.iter().any(|d| d.status == Some(200)), "the receiver accepted the signed callback: {delivered:#?}");
+    stack.wait_idle(Duration::from_secs(30)).await.unwrap();
+    assert_eq!(msp.alerts().await[0]["status"], "Resolved", "the callback made the dispatcher read the ticket back");
+    stack.shutdown().await;
+}

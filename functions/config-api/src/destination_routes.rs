@@ -130,9 +130,11 @@ async fn put_destination(
     State(state): State<AppState>,
     Caller(msp): Caller,
     Path(raw): Path<String>,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<DestinationRequest>,
 ) -> Result<Response, Problem> {
-    let (destination, created) = state.destinations.put(&msp, &destination_id(&raw)?, body).await?;
+    let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok());
+    let (destination, created) = state.destinations.put(&msp, &destination_id(&raw)?, body, host).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(DestinationView::from(destination))).into_response())
 }

@@ -72,7 +72,8 @@ pub struct Config {
     /// addresses the API accepts and calls.
     pub destination_policy: DestinationPolicy,
     /// `PSA_CALLBACK_BASE_URL` (optional): where PSAs with callbacks call Vigil back
-    /// (`https://…/webhooks/psa`); unset: polling only.
+    /// (`…/webhooks/psa`); unset: `https://{the API's host}/webhooks/psa` (the local stack sets
+    /// it, its gateway speaking plain http).
     pub callback_base: Option<String>,
 }
 

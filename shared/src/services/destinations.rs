@@ -70,8 +70,14 @@ pub struct DestinationsService {
     pub tickets: Arc<dyn MessageQueue>,
     /// Which PSA addresses are acceptable.
     pub policy: DestinationPolicy,
-    /// Where PSAs with callbacks should call Vigil back (`…/webhooks/psa`); `None`: polling only.
+    /// Where PSAs with callbacks should call Vigil back (`…/webhooks/psa`), when configured;
+    /// `None`: derived from the host the API was called on (see [`DestinationsService::put`]).
     pub callback_base: Option<String>,
+}
+
+/// A host name with an optional port, nothing else (it ends up in a URL the PSA calls).
+fn is_host(host: &str) -> bool {
+    !host.is_empty() && host.len() <= 253 && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':'))
 }
 
 fn invalid(detail: impl Into<String>) -> AdminError {
@@ -239,7 +245,15 @@ impl DestinationsService {
     /// # Errors
     /// Invalid (naming the field) for any refused value, for missing credentials on create or
     /// on a change of kind, and when the MSP already has [`limits::DESTINATIONS_MAX`].
-    pub async fn put(&self, msp_id: &MspId, id: &DestinationId, request: DestinationRequest) -> Result<(Destination, bool), AdminError> {
+    /// `api_host` is the host the API was called on (API Gateway's): unless a callback base is
+    /// configured, a PSA with callbacks calls back `https://{api_host}/webhooks/psa/…`.
+    pub async fn put(
+        &self,
+        msp_id: &MspId,
+        id: &DestinationId,
+        request: DestinationRequest,
+        api_host: Option<&str>,
+    ) -> Result<(Destination, bool), AdminError> {
         validate(&request, self.policy)?;
         let existing = self.destinations.get_destination(msp_id, id).await?;
         match (&existing, &request.credentials) {
@@ -280,15 +294,17 @@ impl DestinationsService {
             updated_at: now,
         };
         self.destinations.put_destination(&destination).await?;
-        self.register_callback(&destination).await;
+        let host_base = api_host.filter(|h| is_host(h)).map(|h| format!("https://{h}/webhooks/psa"));
+        if let Some(base) = self.callback_base.clone().or(host_base) {
+            self.register_callback(&destination, &base).await;
+        }
         Ok((destination, existing.is_none()))
     }
 
     /// Asks the destination's PSA to call Vigil back when a ticket changes, where it has
     /// callbacks. A failure only costs speed (the scheduled read-back covers every ticket), so it
     /// is logged, not returned.
-    async fn register_callback(&self, destination: &Destination) {
-        let Some(base) = &self.callback_base else { return };
+    async fn register_callback(&self, destination: &Destination, base: &str) {
         if !destination.enabled {
             return;
         }

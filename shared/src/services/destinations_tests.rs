@@ -96,15 +96,15 @@ fn refusal(result: Result<impl std::fmt::Debug, AdminError>) -> String {
 async fn creating_needs_credentials_which_go_to_the_secret_store_and_replacing_keeps_them() {
     let h = harness();
     let without = DestinationRequest { credentials: None, ..request() };
-    assert_eq!(refusal(h.service.put(&acme(), &id("psa"), without.clone()).await), "credentials: required when creating a destination");
-    let (created, was_created) = h.service.put(&acme(), &id("psa"), request()).await.unwrap();
+    assert_eq!(refusal(h.service.put(&acme(), &id("psa"), without.clone(), None).await), "credentials: required when creating a destination");
+    let (created, was_created) = h.service.put(&acme(), &id("psa"), request(), None).await.unwrap();
     assert!(was_created && created.credentials_set);
     let secret = h.secrets.get_secret(&SecretName::destination(&acme(), &id("psa"))).await.unwrap().unwrap();
     let stored: DestinationCredentials = serde_json::from_str(secret.expose()).unwrap();
     assert_eq!(stored, connectwise_credentials());
     assert!(!serde_json::to_string(&created).unwrap().contains("priv-secret"), "the destination never holds the keys");
     let renamed = DestinationRequest { name: " Service desk ".into(), enabled: false, ..without };
-    let (replaced, was_created) = h.service.put(&acme(), &id("psa"), renamed).await.unwrap();
+    let (replaced, was_created) = h.service.put(&acme(), &id("psa"), renamed, None).await.unwrap();
     assert!(!was_created);
     assert_eq!((replaced.name.as_str(), replaced.enabled, replaced.credentials_set), ("Service desk", false, true));
     assert_eq!(replaced.created_at, created.created_at);
@@ -114,7 +114,7 @@ async fn creating_needs_credentials_which_go_to_the_secret_store_and_replacing_k
 #[tokio::test]
 async fn changing_the_kind_needs_credentials_of_the_new_kind() {
     let h = harness();
-    h.service.put(&acme(), &id("psa"), request()).await.unwrap();
+    h.service.put(&acme(), &id("psa"), request(), None).await.unwrap();
     let autotask = DestinationSettings::Autotask {
         zone_url: None,
         source: None,
@@ -128,14 +128,14 @@ async fn changing_the_kind_needs_credentials_of_the_new_kind() {
         due_in_hours: 24,
     };
     let bare = DestinationRequest { settings: autotask.clone(), credentials: None, ..request() };
-    assert!(refusal(h.service.put(&acme(), &id("psa"), bare).await).starts_with("credentials: required when the kind changes"));
+    assert!(refusal(h.service.put(&acme(), &id("psa"), bare, None).await).starts_with("credentials: required when the kind changes"));
     let mismatched = DestinationRequest { settings: autotask.clone(), ..request() };
     assert_eq!(
-        refusal(h.service.put(&acme(), &id("psa"), mismatched).await),
+        refusal(h.service.put(&acme(), &id("psa"), mismatched, None).await),
         "credentials.kind: connectwise credentials for a autotask destination"
     );
     let matching = DestinationRequest { settings: autotask, credentials: Some(autotask_credentials()), ..request() };
-    assert_eq!(h.service.put(&acme(), &id("psa"), matching).await.unwrap().0.kind(), crate::destination::DestinationKind::Autotask);
+    assert_eq!(h.service.put(&acme(), &id("psa"), matching, None).await.unwrap().0.kind(), crate::destination::DestinationKind::Autotask);
 }
 
 #[test]
@@ -185,17 +185,17 @@ fn every_refused_value_is_named_by_its_field() {
 async fn an_msp_has_at_most_fifty_destinations_but_may_still_replace_one() {
     let h = harness();
     for n in 0..limits::DESTINATIONS_MAX {
-        h.service.put(&acme(), &id(&format!("d{n}")), request()).await.unwrap();
+        h.service.put(&acme(), &id(&format!("d{n}")), request(), None).await.unwrap();
     }
-    assert_eq!(refusal(h.service.put(&acme(), &id("one-more"), request()).await), "destinations: at most 50 entries");
-    assert!(h.service.put(&acme(), &id("d0"), request()).await.is_ok());
-    assert!(h.service.put(&MspId::parse("other").unwrap(), &id("one-more"), request()).await.is_ok(), "the limit is per MSP");
+    assert_eq!(refusal(h.service.put(&acme(), &id("one-more"), request(), None).await), "destinations: at most 50 entries");
+    assert!(h.service.put(&acme(), &id("d0"), request(), None).await.is_ok());
+    assert!(h.service.put(&MspId::parse("other").unwrap(), &id("one-more"), request(), None).await.is_ok(), "the limit is per MSP");
 }
 
 #[tokio::test]
 async fn another_msps_destination_is_not_found_anywhere() {
     let h = harness();
-    h.service.put(&acme(), &id("psa"), request()).await.unwrap();
+    h.service.put(&acme(), &id("psa"), request(), None).await.unwrap();
     let other = MspId::parse("other").unwrap();
     assert!(matches!(h.service.get(&other, &id("psa")).await, Err(AdminError::NotFound(_))));
     assert!(matches!(h.service.test(&other, &id("psa")).await, Err(AdminError::NotFound(_))));
@@ -209,7 +209,7 @@ async fn another_msps_destination_is_not_found_anywhere() {
 #[tokio::test]
 async fn a_test_reports_the_psas_problems_and_a_setup_failure_as_a_result() {
     let h = harness();
-    h.service.put(&acme(), &id("psa"), request()).await.unwrap();
+    h.service.put(&acme(), &id("psa"), request(), None).await.unwrap();
     assert_eq!(h.service.test(&acme(), &id("psa")).await.unwrap(), DestinationTest { ok: true, problems: vec![] });
     h.psa.system(&id("psa")).report_problems(vec!["board 7 does not exist".into()]);
     assert_eq!(h.service.test(&acme(), &id("psa")).await.unwrap().problems, ["board 7 does not exist"]);
@@ -225,7 +225,7 @@ async fn a_test_reports_the_psas_problems_and_a_setup_failure_as_a_result() {
 #[tokio::test]
 async fn a_lookup_answers_the_psas_items_and_a_psa_failure_is_an_upstream_error_with_a_bounded_complaint() {
     let h = harness();
-    h.service.put(&acme(), &id("psa"), request()).await.unwrap();
+    h.service.put(&acme(), &id("psa"), request(), None).await.unwrap();
     let companies = h.service.lookup(&acme(), &id("psa"), &Lookup::Companies { search: Some("Con".into()) }).await.unwrap();
     assert_eq!(companies[0].id, "250");
     let long = "x".repeat(10_000);
@@ -262,8 +262,8 @@ async fn linking_a_tenant_announces_its_held_alerts_to_that_destination_only() {
     for tenant in [&contoso, &fabrikam] {
         h.service.admin.register_tenant(&acme(), tenant.clone(), "Tenant", vec![]).await.unwrap();
     }
-    h.service.put(&acme(), &id("psa"), request()).await.unwrap();
-    h.service.put(&acme(), &id("other-psa"), request()).await.unwrap();
+    h.service.put(&acme(), &id("psa"), request(), None).await.unwrap();
+    h.service.put(&acme(), &id("other-psa"), request(), None).await.unwrap();
     let held = held_alert(&h, &contoso, "psa").await;
     held_alert(&h, &fabrikam, "psa").await;
     let linked = h.service.link_company(&acme(), &contoso, &id("psa"), Some("250".into())).await.unwrap();
