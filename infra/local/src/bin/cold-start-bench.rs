@@ -328,7 +328,9 @@ async fn start_once(
     let output = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
     let errors = output.try_clone().map_err(|e| e.to_string())?;
     let mut command = tokio::process::Command::new(&target.path);
-    command.env_clear().envs(&target.env).stdin(Stdio::null()).stdout(output).stderr(errors).kill_on_drop(true);
+    // A process group of its own, killed whole: a wrapper (`strace -f`, a shell script) must
+    // not leave the real process behind to take the next start's event.
+    command.env_clear().envs(&target.env).stdin(Stdio::null()).stdout(output).stderr(errors).kill_on_drop(true).process_group(0);
     let started = Instant::now();
     *api.current.lock().unwrap_or_else(PoisonError::into_inner) =
         Some(Current { started, request_id: request_id.clone(), function_arn, event, served: false });
@@ -351,6 +353,9 @@ async fn start_once(
     })
     .await
     .unwrap_or_else(|_| Err(format!("no response within {timeout:?}")));
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).stderr(Stdio::null()).status();
+    }
     let _ = child.kill().await;
     *api.current.lock().unwrap_or_else(PoisonError::into_inner) = None;
     let first_response = outcome.map_err(|e| format!("{e} (output: {})", log.display()))?;
