@@ -17,6 +17,7 @@ use vigil::aws::dynamodb::{DynamoConfigStore, DynamoIngestState};
 use vigil::aws::secrets::SecretsManagerStore;
 use vigil::aws::sqs::SqsQueue;
 use vigil::clock::SystemClock;
+use vigil::connectors::LazyHttp;
 use vigil::connectors::graph::GraphAlertsClient;
 use vigil::connectors::m365::{M365Endpoints, ManagementActivityClient};
 use vigil::lambda::metrics::MetricSet;
@@ -116,13 +117,15 @@ pub struct Poller {
 
 /// Builds the poller once per container.
 ///
-/// # Errors
-/// When the HTTP client cannot be built.
-pub fn build(config: &Config, sdk: &SdkConfig) -> Result<Poller, reqwest::Error> {
+/// Only cheap work here: the SDK clients share `sdk`'s HTTP client, and the Microsoft clients
+/// share one [`LazyHttp`], built on the first Microsoft request rather than at cold start (an
+/// empty batch or a tick with no tenants never pays for it).
+#[must_use]
+pub fn build(config: &Config, sdk: &SdkConfig) -> Poller {
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let secrets = SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk), config.secret_prefix.clone());
-    let http = vigil::connectors::http_client()?;
+    let http = LazyHttp::new();
     let management = Arc::new(ManagementActivityClient::new(http.clone(), config.endpoints.clone(), config.publisher_identifier.clone()));
     let service = PollService {
         config: Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone())),
@@ -137,10 +140,10 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Result<Poller, reqwest::Error>
         clock: Arc::new(SystemClock),
         settings: config.poll_settings(),
     };
-    Ok(Poller {
+    Poller {
         service,
         retry: Arc::new(SqsRetryDelay(vigil::aws::sqs::SqsVisibility { client: sqs, queue_url: config.poll_jobs_queue_url.clone() })),
-    })
+    }
 }
 
 /// True when an invocation's payload is an SQS batch (else it is the schedule's tick).

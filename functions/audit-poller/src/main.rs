@@ -10,7 +10,7 @@ async fn main() -> Result<(), Error> {
     vigil::lambda::init_telemetry();
     let config = audit_poller::Config::from_lookup(&vigil::settings::process_env)?;
     let sdk = vigil::aws::sdk_config_from_env().await;
-    let poller = audit_poller::build(&config, &sdk)?;
+    let poller = audit_poller::build(&config, &sdk);
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async {
         if audit_poller::is_sqs_batch(&event.payload) {
             let batch: SqsEvent = serde_json::from_value(event.payload)?;

@@ -229,7 +229,7 @@ impl LocalStack {
 
         // Build every function exactly as its main.rs does, from the template's environment.
         let poller_config = audit_poller::Config::from_lookup(&lookup(env_of("AuditPollerFunction")?)).map_err(config_error)?;
-        let poller = Arc::new(audit_poller::build(&poller_config, &sdk).map_err(config_error)?);
+        let poller = Arc::new(audit_poller::build(&poller_config, &sdk));
         // Poll jobs whose stream fails are retried by SQS; one failing stream must not make the
         // others wait, and the local clock of retries follows the visibility timeout.
         let evaluator_config = alert_evaluator::Config::from_lookup(&lookup(env_of("AlertEvaluatorFunction")?)).map_err(config_error)?;

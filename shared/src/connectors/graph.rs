@@ -21,7 +21,7 @@
 //! the client secret nor an access token ever appears in an error or a log line.
 
 use super::identity::TokenProvider;
-use super::{redact, retry_after, transport_failure, truncate_chars};
+use super::{LazyHttp, redact, retry_after, transport_failure, truncate_chars};
 use crate::error::SourceError;
 use crate::ids::TenantId;
 use crate::ports::SecurityAlertSource;
@@ -48,7 +48,8 @@ const PREFER: &str = "include-unknown-enum-members";
 
 /// A client of Microsoft Graph's security alerts for many customer tenants.
 pub struct GraphAlertsClient {
-    http: reqwest::Client,
+    /// Built on the first request (see [`LazyHttp`]).
+    http: LazyHttp,
     /// Graph root without a trailing slash, e.g. `https://graph.microsoft.com`.
     graph_base: String,
     tokens: TokenProvider,
@@ -71,8 +72,12 @@ impl GraphAlertsClient {
     /// A client for one cloud: `login_base` is the token host (e.g.
     /// `https://login.microsoftonline.com`), `graph_base` the Graph root (e.g.
     /// `https://graph.microsoft.com`), which is also the token scope's resource.
+    ///
+    /// `http` is a [`LazyHttp`] (built on the first request; pass clones of one to share it) or
+    /// a `reqwest::Client` already built.
     #[must_use]
-    pub fn new(http: reqwest::Client, login_base: String, graph_base: String) -> Self {
+    pub fn new(http: impl Into<LazyHttp>, login_base: String, graph_base: String) -> Self {
+        let http = http.into();
         let tokens = TokenProvider::new(http.clone(), &login_base);
         Self { http, graph_base: graph_base.trim_end_matches('/').to_owned(), tokens }
     }
@@ -125,6 +130,7 @@ impl GraphAlertsClient {
             let token = self.tokens.token(tenant_id, credentials, &scope).await?;
             let response = self
                 .http
+                .for_request("list alerts")?
                 .get(url.clone())
                 .bearer_auth(token.expose())
                 .header(reqwest::header::ACCEPT, "application/json")

@@ -56,7 +56,7 @@ struct TokenKey {
 
 /// Requests and caches app-only access tokens for many tenants, apps and resources.
 pub(crate) struct TokenProvider {
-    http: reqwest::Client,
+    http: super::LazyHttp,
     /// Token host without a trailing slash, e.g. `https://login.microsoftonline.com`.
     login_base: String,
     /// Never held across an `.await`.
@@ -79,9 +79,9 @@ impl std::fmt::Debug for TokenProvider {
 
 impl TokenProvider {
     /// A provider for one cloud's token host (`login_base`, e.g. `https://login.microsoftonline.com`).
-    pub(crate) fn new(http: reqwest::Client, login_base: &str) -> Self {
+    pub(crate) fn new(http: impl Into<super::LazyHttp>, login_base: &str) -> Self {
         Self {
-            http,
+            http: http.into(),
             login_base: login_base.trim_end_matches('/').to_owned(),
             tokens: Mutex::new(HashMap::new()),
             fetching: Mutex::new(HashMap::new()),
@@ -147,8 +147,14 @@ impl TokenProvider {
             ("grant_type", "client_credentials"),
             ("scope", scope),
         ];
-        let response =
-            self.http.post(url).form(&form).send().await.map_err(|e| SourceError::Unavailable(transport_failure("token request", &e)))?;
+        let response = self
+            .http
+            .for_request("token request")?
+            .post(url)
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| SourceError::Unavailable(transport_failure("token request", &e)))?;
         let status = response.status();
         let retry = retry_after(response.headers());
         let body = response.text().await.map_err(|e| SourceError::Unavailable(transport_failure("token request", &e)))?;

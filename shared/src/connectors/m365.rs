@@ -25,7 +25,7 @@
 //! an error or a log line.
 
 use super::identity::TokenProvider;
-use super::{retry_after, transport_failure, truncate_chars};
+use super::{LazyHttp, retry_after, transport_failure, truncate_chars};
 use crate::error::SourceError;
 use crate::ids::{ContentType, TenantId};
 use crate::ports::{AuditSource, ContentBlob, SubscriptionManager, TimeWindow, WebhookRegistration};
@@ -72,7 +72,8 @@ impl M365Endpoints {
 
 /// A client of the Office 365 Management Activity API for many customer tenants.
 pub struct ManagementActivityClient {
-    http: reqwest::Client,
+    /// Built on the first request (see [`LazyHttp`]).
+    http: LazyHttp,
     endpoints: M365Endpoints,
     publisher_identifier: String,
     /// Access tokens for the Management API's scope.
@@ -116,8 +117,12 @@ struct Failure {
 impl ManagementActivityClient {
     /// A client for one cloud. `publisher_identifier` is the vendor's (Vigil operator's) tenant
     /// GUID, sent with every request so throttling counts against our own quota.
+    ///
+    /// `http` is a [`LazyHttp`] (built on the first request; pass clones of one to share it) or
+    /// a `reqwest::Client` already built.
     #[must_use]
-    pub fn new(http: reqwest::Client, endpoints: M365Endpoints, publisher_identifier: String) -> Self {
+    pub fn new(http: impl Into<LazyHttp>, endpoints: M365Endpoints, publisher_identifier: String) -> Self {
+        let http = http.into();
         let tokens = TokenProvider::new(http.clone(), endpoints.login());
         Self { http, endpoints, publisher_identifier, tokens }
     }
@@ -163,7 +168,7 @@ impl ManagementActivityClient {
         let mut refreshed = false;
         loop {
             let token = self.token(tenant_id, credentials).await?;
-            let mut request = self.http.request(method.clone(), url.clone()).bearer_auth(token.expose());
+            let mut request = self.http.for_request(operation.as_str())?.request(method.clone(), url.clone()).bearer_auth(token.expose());
             if method == reqwest::Method::POST {
                 request = match json_body {
                     Some(body) => request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_owned()),

@@ -18,7 +18,9 @@ pub(crate) mod identity;
 pub mod m365;
 pub mod psa;
 
+use crate::error::SourceError;
 use chrono::{DateTime, Utc};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Time allowed to establish a TCP/TLS connection.
@@ -35,6 +37,62 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 /// When the TLS backend cannot be initialised.
 pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
     http_client_builder().build()
+}
+
+/// A [`http_client`] built on first use and shared by every clone: the poller's Management
+/// Activity, Graph and token clients hold clones of one, so a container builds at most one
+/// client, and only once it makes its first request.
+///
+/// Building a `reqwest` client sets up rustls and loads the TLS roots again (the AWS SDK has
+/// its own): milliseconds of cold start that an invocation making no Microsoft call (an empty
+/// batch, a tick with no tenants) should not pay.
+#[derive(Clone, Default)]
+pub struct LazyHttp(Arc<OnceLock<reqwest::Client>>);
+
+impl std::fmt::Debug for LazyHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("LazyHttp").field(&if self.0.get().is_some() { "built" } else { "not built" }).finish()
+    }
+}
+
+impl LazyHttp {
+    /// A [`http_client`] not built yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// True once the client exists (built on use, or given).
+    #[must_use]
+    pub fn is_built(&self) -> bool {
+        self.0.get().is_some()
+    }
+
+    /// The client, built now if this is the first use. A build that fails is not kept: the
+    /// next request tries again.
+    ///
+    /// # Errors
+    /// When the TLS backend cannot be initialised.
+    pub fn get(&self) -> Result<&reqwest::Client, reqwest::Error> {
+        if let Some(client) = self.0.get() {
+            return Ok(client);
+        }
+        let built = http_client()?;
+        Ok(self.0.get_or_init(|| built))
+    }
+
+    /// [`Self::get`] for a connector: a client that cannot be built makes `operation`
+    /// unavailable (transient), like a connection failure would.
+    pub(crate) fn for_request(&self, operation: &str) -> Result<&reqwest::Client, SourceError> {
+        self.get().map_err(|e| SourceError::Unavailable(transport_failure(operation, &e)))
+    }
+}
+
+impl From<reqwest::Client> for LazyHttp {
+    /// A client already built (tests, or a caller with settings of its own).
+    fn from(client: reqwest::Client) -> Self {
+        Self(Arc::new(OnceLock::from(client)))
+    }
 }
 
 /// The settings of [`http_client`], for clients that add to them
@@ -195,5 +253,16 @@ mod tests {
     #[test]
     fn the_shared_client_builds() {
         assert!(http_client().is_ok());
+    }
+
+    #[test]
+    fn a_lazy_client_is_built_once_on_first_use_and_shared_by_its_clones() {
+        let lazy = LazyHttp::new();
+        let clone = lazy.clone();
+        assert!(!lazy.is_built() && !clone.is_built(), "nothing is built before the first request");
+        let first: *const reqwest::Client = lazy.get().unwrap();
+        assert!(clone.is_built(), "clones share the client");
+        assert!(std::ptr::eq(first, clone.get().unwrap()));
+        assert!(LazyHttp::from(reqwest::Client::new()).is_built(), "a given client is used as is");
     }
 }

@@ -236,7 +236,7 @@ impl Bench {
             ("M365_GRAPH_BASE", sim.graph_base()),
         ]);
         let config = Config::from_lookup(&|name| environment.get(name).cloned())?;
-        let poller = audit_poller::build(&config, sdk)?;
+        let poller = audit_poller::build(&config, sdk);
         Ok(Self { args, sqs: aws_sdk_sqs::Client::new(sdk), provisioned, poller, sim, tenants })
     }
 
