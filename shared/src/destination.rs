@@ -95,6 +95,23 @@ fn default_due_hours() -> u32 {
 }
 
 impl DestinationSettings {
+    /// Autotask settings with every picklist value left to the PSA's defaults.
+    #[must_use]
+    pub fn autotask(zone_url: Option<String>) -> Self {
+        Self::Autotask {
+            zone_url,
+            source: None,
+            issue_type: None,
+            sub_issue_type: None,
+            ticket_type: None,
+            ticket_category: None,
+            new_status: None,
+            note_type: None,
+            note_publish: None,
+            due_in_hours: default_due_hours(),
+        }
+    }
+
     /// The kind these settings belong to.
     #[must_use]
     pub fn kind(&self) -> DestinationKind {
@@ -319,18 +336,7 @@ mod tests {
             id: DestinationId::parse(id).unwrap(),
             name: id.to_owned(),
             enabled: true,
-            settings: DestinationSettings::Autotask {
-                zone_url: None,
-                source: None,
-                issue_type: None,
-                sub_issue_type: None,
-                ticket_type: None,
-                ticket_category: None,
-                new_status: None,
-                note_type: None,
-                note_publish: None,
-                due_in_hours: 24,
-            },
+            settings: DestinationSettings::autotask(None),
             routing,
             requests_per_hour: None,
             credentials_set: true,

@@ -27,18 +27,7 @@ const POLICY: DestinationPolicy = DestinationPolicy::LOOPBACK_ALLOWED;
 const SECURITY_OPERATIONS_QUEUE: &str = "29683481";
 
 fn settings(zone_url: Option<String>) -> DestinationSettings {
-    DestinationSettings::Autotask {
-        zone_url,
-        source: None,
-        issue_type: None,
-        sub_issue_type: None,
-        ticket_type: None,
-        ticket_category: None,
-        new_status: None,
-        note_type: None,
-        note_publish: None,
-        due_in_hours: 24,
-    }
+    DestinationSettings::autotask(zone_url)
 }
 
 fn destination(settings: DestinationSettings) -> Destination {

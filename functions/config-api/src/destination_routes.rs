@@ -42,11 +42,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/destinations", get(list_destinations))
         .route("/v1/destinations/{destination_id}", get(get_destination).put(put_destination).delete(delete_destination))
         .route("/v1/destinations/{destination_id}/test", post(test_destination))
-        .route("/v1/destinations/{destination_id}/companies", get(companies))
-        .route("/v1/destinations/{destination_id}/places", get(places))
-        .route("/v1/destinations/{destination_id}/priorities", get(priorities))
-        .route("/v1/destinations/{destination_id}/statuses", get(statuses))
-        .route("/v1/destinations/{destination_id}/contacts", get(contacts))
+        .route("/v1/destinations/{destination_id}/companies", get(lookup::<CompanyQuery>))
+        .route("/v1/destinations/{destination_id}/places", get(lookup::<PlacesQuery>))
+        .route("/v1/destinations/{destination_id}/priorities", get(lookup::<PrioritiesQuery>))
+        .route("/v1/destinations/{destination_id}/statuses", get(lookup::<StatusQuery>))
+        .route("/v1/destinations/{destination_id}/contacts", get(lookup::<ContactQuery>))
         .route("/v1/tenants/{tenant_id}/destinations/{destination_id}/company", put(link_company))
 }
 
@@ -152,6 +152,11 @@ async fn test_destination(
     Ok(Json(state.destinations.test(&msp, &destination_id(&raw)?).await?))
 }
 
+/// The query string of one lookup route, and the lookup it asks for.
+trait LookupQuery: serde::de::DeserializeOwned + Send + 'static {
+    fn lookup(self) -> Lookup;
+}
+
 /// `?search=` of `companies`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -159,11 +164,23 @@ struct CompanyQuery {
     search: Option<String>,
 }
 
+impl LookupQuery for CompanyQuery {
+    fn lookup(self) -> Lookup {
+        Lookup::Companies { search: self.search.filter(|s| !s.trim().is_empty()) }
+    }
+}
+
 /// `?place=` of `statuses`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StatusQuery {
     place: Option<String>,
+}
+
+impl LookupQuery for StatusQuery {
+    fn lookup(self) -> Lookup {
+        Lookup::Statuses { place: self.place }
+    }
 }
 
 /// `?company=&email=` of `contacts`.
@@ -174,68 +191,44 @@ struct ContactQuery {
     email: Option<String>,
 }
 
-/// No query parameters.
+impl LookupQuery for ContactQuery {
+    fn lookup(self) -> Lookup {
+        Lookup::Contacts { company: self.company, email: self.email.filter(|e| !e.trim().is_empty()) }
+    }
+}
+
+/// `places`: no query parameters.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NoQuery {}
+struct PlacesQuery {}
 
-fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, Problem> {
-    query.map(|Query(q)| q).map_err(|e| Problem::bad_request(e.body_text()))
+impl LookupQuery for PlacesQuery {
+    fn lookup(self) -> Lookup {
+        Lookup::Places
+    }
 }
 
-async fn lookup(state: &AppState, msp: &vigil::ids::MspId, raw: &str, what: Lookup) -> Result<Json<LookupList>, Problem> {
-    let items = state.destinations.lookup(msp, &destination_id(raw)?, &what).await?;
+/// `priorities`: no query parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrioritiesQuery {}
+
+impl LookupQuery for PrioritiesQuery {
+    fn lookup(self) -> Lookup {
+        Lookup::Priorities
+    }
+}
+
+/// One lookup route: its query string (400 when malformed or unknown), then the PSA.
+async fn lookup<Q: LookupQuery>(
+    State(state): State<AppState>,
+    Caller(msp): Caller,
+    Path(raw): Path<String>,
+    q: Result<Query<Q>, QueryRejection>,
+) -> Result<Json<LookupList>, Problem> {
+    let what = q.map(|Query(q)| q.lookup()).map_err(|e| Problem::bad_request(e.body_text()))?;
+    let items = state.destinations.lookup(&msp, &destination_id(&raw)?, &what).await?;
     Ok(Json(LookupList { items }))
-}
-
-async fn companies(
-    State(state): State<AppState>,
-    Caller(msp): Caller,
-    Path(raw): Path<String>,
-    q: Result<Query<CompanyQuery>, QueryRejection>,
-) -> Result<Json<LookupList>, Problem> {
-    let q = query(q)?;
-    lookup(&state, &msp, &raw, Lookup::Companies { search: q.search.filter(|s| !s.trim().is_empty()) }).await
-}
-
-async fn places(
-    State(state): State<AppState>,
-    Caller(msp): Caller,
-    Path(raw): Path<String>,
-    q: Result<Query<NoQuery>, QueryRejection>,
-) -> Result<Json<LookupList>, Problem> {
-    query(q)?;
-    lookup(&state, &msp, &raw, Lookup::Places).await
-}
-
-async fn priorities(
-    State(state): State<AppState>,
-    Caller(msp): Caller,
-    Path(raw): Path<String>,
-    q: Result<Query<NoQuery>, QueryRejection>,
-) -> Result<Json<LookupList>, Problem> {
-    query(q)?;
-    lookup(&state, &msp, &raw, Lookup::Priorities).await
-}
-
-async fn statuses(
-    State(state): State<AppState>,
-    Caller(msp): Caller,
-    Path(raw): Path<String>,
-    q: Result<Query<StatusQuery>, QueryRejection>,
-) -> Result<Json<LookupList>, Problem> {
-    let q = query(q)?;
-    lookup(&state, &msp, &raw, Lookup::Statuses { place: q.place }).await
-}
-
-async fn contacts(
-    State(state): State<AppState>,
-    Caller(msp): Caller,
-    Path(raw): Path<String>,
-    q: Result<Query<ContactQuery>, QueryRejection>,
-) -> Result<Json<LookupList>, Problem> {
-    let q = query(q)?;
-    lookup(&state, &msp, &raw, Lookup::Contacts { company: q.company, email: q.email.filter(|e| !e.trim().is_empty()) }).await
 }
 
 async fn link_company(

@@ -118,18 +118,7 @@ async fn creating_needs_credentials_which_go_to_the_secret_store_and_replacing_k
 async fn changing_the_kind_needs_credentials_of_the_new_kind() {
     let h = harness();
     h.service.put(&acme(), &id("psa"), request(), None).await.unwrap();
-    let autotask = DestinationSettings::Autotask {
-        zone_url: None,
-        source: None,
-        issue_type: None,
-        sub_issue_type: None,
-        ticket_type: None,
-        ticket_category: None,
-        new_status: None,
-        note_type: None,
-        note_publish: None,
-        due_in_hours: 24,
-    };
+    let autotask = DestinationSettings::autotask(None);
     let bare = DestinationRequest { settings: autotask.clone(), credentials: None, ..request() };
     assert!(refusal(h.service.put(&acme(), &id("psa"), bare, None).await).starts_with("credentials: required when the kind changes"));
     let mismatched = DestinationRequest { settings: autotask.clone(), ..request() };

@@ -71,6 +71,12 @@ impl Fixture {
     async fn stored(&self) -> Alert {
         self.alerts.get_alert(&self.alert.msp_id, &self.alert.id).await.unwrap().unwrap()
     }
+    /// Links the fixture's tenant to `company` in `destination`.
+    async fn link(&self, destination: DestinationId, company: &str) {
+        let change = crate::ports::TenantChange::CompanyLink { destination, company: Some(company.to_owned()) };
+        self.config.update_tenant(&self.alert.msp_id, &self.alert.tenant_id, &change).await.unwrap();
+    }
+
     async fn add_destination(&self, id: &str, change: impl FnOnce(&mut crate::destination::Destination)) -> DestinationId {
         let mut destination = sample_destination(&self.alert.msp_id, id);
         change(&mut destination);
@@ -132,14 +138,7 @@ async fn a_policy_that_names_a_destination_sends_its_alerts_there_only() {
 async fn one_psa_that_is_down_does_not_keep_another_from_its_ticket() {
     let f = fixture().await;
     let second = f.add_destination("second", |_| {}).await;
-    f.config
-        .update_tenant(
-            &f.alert.msp_id,
-            &f.alert.tenant_id,
-            &crate::ports::TenantChange::CompanyLink { destination: second.clone(), company: Some("S-9".into()) },
-        )
-        .await
-        .unwrap();
+    f.link(second.clone(), "S-9").await;
     f.hit(&["a"]).await;
     f.system().fail_next_create(SinkError::Unavailable("503".into()));
     assert_eq!(f.dispatch().await.unwrap_err().class(), ErrorClass::Transient);
@@ -272,14 +271,7 @@ async fn the_read_back_records_a_gone_ticket_once() {
 async fn a_ticket_closed_in_one_psa_closes_the_alerts_ticket_in_the_other() {
     let f = fixture().await;
     let second = f.add_destination("second", |_| {}).await;
-    f.config
-        .update_tenant(
-            &f.alert.msp_id,
-            &f.alert.tenant_id,
-            &crate::ports::TenantChange::CompanyLink { destination: second.clone(), company: Some("S-9".into()) },
-        )
-        .await
-        .unwrap();
+    f.link(second.clone(), "S-9").await;
     f.hit(&["a"]).await;
     let DispatchOutcome::TicketCreated(first) = f.dispatch().await.unwrap() else { panic!("ticket expected") };
     f.service.dispatch(&f.alert.msp_id, &f.alert.id, &second).await.unwrap();
@@ -299,14 +291,7 @@ async fn an_unlinked_tenant_is_held_by_default_and_delivered_once_linked() {
     f.hit(&["a"]).await;
     assert_eq!(f.service.dispatch(&f.alert.msp_id, &f.alert.id, &held).await.unwrap(), DispatchOutcome::HeldUntilLinked);
     assert_eq!(f.alerts.list_held_deliveries(&f.alert.msp_id, &held).await.unwrap(), vec![f.alert.id.clone()]);
-    f.config
-        .update_tenant(
-            &f.alert.msp_id,
-            &f.alert.tenant_id,
-            &crate::ports::TenantChange::CompanyLink { destination: held.clone(), company: Some("H-1".into()) },
-        )
-        .await
-        .unwrap();
+    f.link(held.clone(), "H-1").await;
     assert!(matches!(f.service.dispatch(&f.alert.msp_id, &f.alert.id, &held).await.unwrap(), DispatchOutcome::TicketCreated(_)));
     assert!(f.alerts.list_held_deliveries(&f.alert.msp_id, &held).await.unwrap().is_empty());
 }
