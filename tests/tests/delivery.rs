@@ -267,3 +267,20 @@ async fn a_connectwise_callback_resolves_the_alert_without_waiting_for_the_read_
     assert_eq!(msp.alerts().await[0]["status"], "Resolved", "the callback made the dispatcher read the ticket back");
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connectwise_note_committed_then_failed_is_not_added_twice() {
+    let stack = start_stack().await;
+    onboard(&stack, "acme", TENANT, 250).await;
+    forward(&stack, 0..1).await;
+    stack.connectwise.fail_next(
+        vigil_simulators::connectwise::SimOperation::AddNote,
+        vigil_simulators::connectwise::FailureMode::AfterCommit(500),
+        1,
+    );
+    forward(&stack, 1..3).await;
+    let notes = &stack.connectwise.tickets()[0].notes;
+    let hits: Vec<_> = notes.iter().filter(|n| n["text"].as_str().unwrap_or_default().contains("matched again")).collect();
+    assert_eq!(hits.len(), 1, "{notes:#?}");
+    stack.shutdown().await;
+}
