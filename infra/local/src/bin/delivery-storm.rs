@@ -147,6 +147,11 @@ async fn bench(args: Args) -> Result<bool, BenchError> {
         requests.len(),
         ratio(requests.len(), report.delivered_after.len() as f64)
     );
+    let mut by_operation = std::collections::BTreeMap::<String, usize>::new();
+    for request in sim.requests() {
+        *by_operation.entry(request.operation).or_default() += 1;
+    }
+    println!("  requests by operation       {by_operation:?}");
     println!("  max requests in a rolling hour  {} (share {})", check.max_in_hour, args.share);
     println!("  messages handled            {} ({} throttled)", report.attempts, report.throttled);
     println!("  most receives of a message  {} (tickets queue maxReceiveCount {TICKETS_MAX_RECEIVES})", report.max_receives);
