@@ -21,6 +21,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::collections::HashSet;
 use std::future::Future;
 
+#[cfg(feature = "connectors")]
+pub mod delivery_storm;
+
 /// A random suffix for ids that must not collide across runs.
 #[must_use]
 pub fn unique_suffix() -> String {
