@@ -528,13 +528,14 @@ where
     Fut: Future<Output = Vec<String>>,
 {
     let bodies: Vec<String> = (0..23).map(|i| format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(20_000))).collect();
-    queue.send_all(&bodies).await.unwrap();
+    queue.send_all(&bodies[..20]).await.unwrap();
     queue.send_all(&[]).await.unwrap();
+    queue.send_delayed(&bodies[20..], std::time::Duration::from_secs(1)).await.unwrap();
     let mut received = receive_all().await;
     received.sort();
     let mut expected = bodies.clone();
     expected.sort();
-    assert_eq!(received, expected, "every message arrives once, whatever the batching");
+    assert_eq!(received, expected, "every message arrives once, whatever the batching, delayed ones after their delay");
 }
 
 /// The contract of [`TriggerStateStore`]: versioned writes, one winner per version.
@@ -704,6 +705,7 @@ mod tests {
     #[tokio::test]
     async fn memory_queue_honours_the_contract() {
         let queue = MemoryQueue::default();
-        message_queue_contract(&queue, || async { queue.drain() }).await;
+        message_queue_contract(&queue, || async { queue.drain().into_iter().chain(queue.drain_delayed().into_iter().map(|(b, _)| b)).collect() })
+            .await;
     }
 }

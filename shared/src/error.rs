@@ -165,18 +165,23 @@ pub enum SinkError {
     /// The ticket was deleted or merged into another: it will never take a note or a close.
     #[error("the ticket is gone from the PSA: {0}")]
     Gone(String),
+    /// Vigil's own share of the destination's request allowance is used up: the request was
+    /// not sent. Retry after the given delay.
+    #[error("the destination's hourly request share is used up")]
+    OverBudget { retry_after: Duration },
 }
 
 impl Classified for SinkError {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::Throttled { .. } | Self::Unavailable(_) => ErrorClass::Transient,
+            Self::Throttled { .. } | Self::Unavailable(_) | Self::OverBudget { .. } => ErrorClass::Transient,
             Self::Unauthorized(_) | Self::Rejected(_) | Self::Gone(_) => ErrorClass::Permanent,
         }
     }
     fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Throttled { retry_after } => *retry_after,
+            Self::OverBudget { retry_after } => Some(*retry_after),
             _ => None,
         }
     }

@@ -316,7 +316,13 @@ pub trait SecretStore: Send + Sync {
 pub trait MessageQueue: Send + Sync {
     /// Sends every body or fails; on failure some may have been sent (receivers are idempotent).
     async fn send_all(&self, bodies: &[String]) -> Result<(), QueueError>;
+    /// Like [`MessageQueue::send_all`], each message becoming visible only after `delay`
+    /// (at most [`MAX_MESSAGE_DELAY`]; longer is cut to it).
+    async fn send_delayed(&self, bodies: &[String], delay: std::time::Duration) -> Result<(), QueueError>;
 }
+
+/// The longest delay a queue message can have (SQS `DelaySeconds` allows 15 minutes).
+pub const MAX_MESSAGE_DELAY: std::time::Duration = std::time::Duration::from_secs(900);
 
 /// A half-open time window `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -600,7 +606,8 @@ pub trait PolicyStore: Send + Sync {
 
 /// What a connector asks before every request to a destination: one request from the
 /// destination's hourly share, if it has one. Refused, the connector fails the call with
-/// [`SinkError::Throttled`] carrying how long to wait, and the dispatcher delays the message.
+/// [`SinkError::OverBudget`] carrying how long to wait (nothing was sent), and the dispatcher
+/// puts the delivery back on the queue for then.
 #[derive(Clone)]
 pub struct RequestGate {
     budget: Option<(Arc<dyn RequestBudget>, MspId, DestinationId, u32)>,
@@ -632,13 +639,13 @@ impl RequestGate {
     /// Takes one request from the share.
     ///
     /// # Errors
-    /// [`SinkError::Throttled`] when the share is used up; [`SinkError::Unavailable`] when the
+    /// [`SinkError::OverBudget`] when the share is used up; [`SinkError::Unavailable`] when the
     /// budget cannot be read (the request is not made).
     pub async fn admit(&self) -> Result<(), SinkError> {
         let Some((budget, msp_id, destination, per_hour)) = &self.budget else { return Ok(()) };
         match budget.take(msp_id, destination, 1, *per_hour, self.clock.now()).await {
             Ok(BudgetGrant::Granted) => Ok(()),
-            Ok(BudgetGrant::Exhausted { retry_after }) => Err(SinkError::Throttled { retry_after: Some(retry_after) }),
+            Ok(BudgetGrant::Exhausted { retry_after }) => Err(SinkError::OverBudget { retry_after }),
             Err(error) => Err(SinkError::Unavailable(format!("request budget: {error}"))),
         }
     }

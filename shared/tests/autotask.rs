@@ -332,7 +332,7 @@ async fn the_request_gate_stops_requests_once_the_share_is_used_up() {
         client.find_ticket("vigil:x").await.unwrap();
     }
     match client.find_ticket("vigil:x").await {
-        Err(SinkError::Throttled { retry_after: Some(delay) }) => assert!(delay > Duration::ZERO),
+        Err(SinkError::OverBudget { retry_after }) => assert!(retry_after > Duration::ZERO),
         other => panic!("the fourth request is refused by the gate, not {other:?}"),
     }
     assert_eq!(sim.request_count(), 3, "the refused request was never sent");

@@ -437,7 +437,7 @@ async fn every_request_passes_the_gate_and_an_exhausted_share_sends_nothing() {
         client.lookup(&Lookup::Places).await.unwrap_err(),
         client.add_note(&ticket, &TicketNote { text: "x".into(), marker: "x".into() }).await.unwrap_err(),
     ] {
-        assert!(matches!(refused, SinkError::Throttled { retry_after: Some(wait) } if wait > Duration::ZERO), "{refused:?}");
+        assert!(matches!(refused, SinkError::OverBudget { retry_after } if retry_after > Duration::ZERO), "{refused:?}");
     }
     assert_eq!(sim.request_count(), sent, "nothing reached ConnectWise");
 }

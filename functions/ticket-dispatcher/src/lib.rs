@@ -146,6 +146,7 @@ fn metric_of(outcome: &DispatchOutcome) -> &'static str {
         DispatchOutcome::Suppressed => "SuppressedBeforeTicket",
         DispatchOutcome::DestinationUnavailable => "DestinationUnavailable",
         DispatchOutcome::StatesRead(_) => "TicketCallbacksRead",
+        DispatchOutcome::Deferred(_) => "DeliveriesDeferredOverShare",
     }
 }
 

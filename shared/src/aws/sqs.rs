@@ -75,6 +75,18 @@ fn batches(bodies: &[String]) -> Result<Vec<Vec<&String>>, QueueError> {
 #[async_trait]
 impl MessageQueue for SqsQueue {
     async fn send_all(&self, bodies: &[String]) -> Result<(), QueueError> {
+        self.send(bodies, None).await
+    }
+
+    async fn send_delayed(&self, bodies: &[String], delay: std::time::Duration) -> Result<(), QueueError> {
+        let seconds = i32::try_from(delay.min(crate::ports::MAX_MESSAGE_DELAY).as_secs()).unwrap_or(900);
+        self.send(bodies, Some(seconds)).await
+    }
+}
+
+impl SqsQueue {
+    /// Sends in batches of SQS's size limits, retrying entries SQS failed on its side.
+    async fn send(&self, bodies: &[String], delay_seconds: Option<i32>) -> Result<(), QueueError> {
         for batch in batches(bodies)? {
             let mut pending: Vec<(String, &String)> = batch.into_iter().enumerate().map(|(i, body)| (i.to_string(), body)).collect();
             for attempt in 0..5u32 {
@@ -84,6 +96,7 @@ impl MessageQueue for SqsQueue {
                         SendMessageBatchRequestEntry::builder()
                             .id(id)
                             .message_body(body.as_str())
+                            .set_delay_seconds(delay_seconds)
                             .build()
                             .map_err(|e| QueueError::Rejected(e.to_string()))
                     })

@@ -233,6 +233,15 @@ impl Storm {
                         seq += 1;
                     }
                 }
+                Ok(DispatchOutcome::Deferred(_)) => {
+                    // Put back as a new message (its receive count starts over), as SQS does.
+                    report.throttled += 1;
+                    for (body, delay) in self.queue.drain_delayed() {
+                        let due = handled_at + chrono::TimeDelta::from_std(delay).unwrap_or(HOUR);
+                        queue.push(Reverse(Queued { due, seq, receives: 0, body }));
+                        seq += 1;
+                    }
+                }
                 Ok(DispatchOutcome::TicketCreated(_) | DispatchOutcome::TicketRecovered(_)) => {
                     report.delivered_after.push(handled_at - start);
                     report.simulated = handled_at - start;

@@ -308,12 +308,18 @@ impl SecretStore for MemorySecretStore {
 #[derive(Debug, Default)]
 pub struct MemoryQueue {
     sent: Mutex<Vec<String>>,
+    delayed: Mutex<Vec<(String, std::time::Duration)>>,
 }
 
 impl MemoryQueue {
-    /// Takes every message sent so far.
+    /// Takes every message sent so far without a delay.
     pub fn drain(&self) -> Vec<String> {
         std::mem::take(&mut *lock(&self.sent))
+    }
+
+    /// Takes every message sent so far with a delay, and its delay.
+    pub fn drain_delayed(&self) -> Vec<(String, std::time::Duration)> {
+        std::mem::take(&mut *lock(&self.delayed))
     }
 }
 
@@ -321,6 +327,12 @@ impl MemoryQueue {
 impl MessageQueue for MemoryQueue {
     async fn send_all(&self, bodies: &[String]) -> Result<(), QueueError> {
         lock(&self.sent).extend(bodies.iter().cloned());
+        Ok(())
+    }
+
+    async fn send_delayed(&self, bodies: &[String], delay: std::time::Duration) -> Result<(), QueueError> {
+        let delay = delay.min(crate::ports::MAX_MESSAGE_DELAY);
+        lock(&self.delayed).extend(bodies.iter().map(|b| (b.clone(), delay)));
         Ok(())
     }
 }

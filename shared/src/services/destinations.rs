@@ -208,9 +208,12 @@ pub fn psa_complaint(error: &SinkError) -> String {
         SinkError::Unavailable(complaint) => format!("PSA unavailable: {complaint}"),
         SinkError::Gone(complaint) => format!("not found: {complaint}"),
         SinkError::Throttled { retry_after } => match retry_after {
-            Some(wait) => format!("throttled (by the PSA or this destination's requests_per_hour): retry in {} s", wait.as_secs()),
-            None => "throttled (by the PSA or this destination's requests_per_hour): retry later".to_owned(),
+            Some(wait) => format!("throttled by the PSA: retry in {} s", wait.as_secs()),
+            None => "throttled by the PSA: retry later".to_owned(),
         },
+        SinkError::OverBudget { retry_after } => {
+            format!("this destination's requests_per_hour is used up: retry in {} s", retry_after.as_secs())
+        }
     };
     bounded(&text)
 }

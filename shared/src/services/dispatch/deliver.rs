@@ -197,7 +197,16 @@ impl Work<'_> {
                     place: self.destination.place_for(alert.category).map(str::to_owned),
                     priority: self.destination.priority_for(alert.severity).map(str::to_owned),
                 };
-                let created = self.system.create_ticket(&ticket).await?;
+                let created = match self.system.create_ticket(&ticket).await {
+                    Ok(created) => created,
+                    Err(refused @ SinkError::OverBudget { .. }) => {
+                        // Vigil's own share refused a request of the create: the create itself
+                        // was not sent, so no ticket can exist unrecorded from this attempt.
+                        delivery.create_attempted = may_have_unrecorded_ticket;
+                        return Err(refused.into());
+                    }
+                    Err(other) => return Err(other.into()),
+                };
                 let outcome = match replaced {
                     Some(earlier) => DispatchOutcome::TicketReplaced { earlier, ticket: created.clone() },
                     None => DispatchOutcome::TicketCreated(created.clone()),
@@ -255,7 +264,13 @@ impl Work<'_> {
             let note = hits_note(alert, delivery.notified_hits);
             delivery.pending_note_hits = Some(alert.hit_count);
             save(self.svc, delivery).await?;
-            self.system.add_note(&ticket, &note).await?;
+            if let Err(error) = self.system.add_note(&ticket, &note).await {
+                if matches!(error, SinkError::OverBudget { .. }) {
+                    // Refused before it was sent: no note can exist from this attempt.
+                    delivery.pending_note_hits = None;
+                }
+                return Err(error.into());
+            }
             delivery.notified_hits = alert.hit_count;
             delivery.pending_note_hits = None;
             outcome = DispatchOutcome::NoteAdded(ticket.clone());
@@ -293,7 +308,12 @@ impl Work<'_> {
             } else {
                 delivery.resolution_note_pending = true;
                 save(self.svc, delivery).await?;
-                self.system.add_note(&ticket, &note).await?;
+                if let Err(error) = self.system.add_note(&ticket, &note).await {
+                    if matches!(error, SinkError::OverBudget { .. }) {
+                        delivery.resolution_note_pending = false;
+                    }
+                    return Err(error.into());
+                }
                 delivery.resolution_noted = true;
                 acted = true;
             }

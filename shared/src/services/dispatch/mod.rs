@@ -104,6 +104,10 @@ pub enum DispatchOutcome {
     DestinationUnavailable,
     /// A ticket's state was read back (from a PSA callback).
     StatesRead(readback::ReadBackReport),
+    /// The destination's hourly request share is used up: the delivery was put back on the
+    /// queue as a new message that becomes visible after this delay (waiting for the share never
+    /// counts toward the dead-letter queue's receive limit).
+    Deferred(std::time::Duration),
 }
 
 /// Tunables of the dispatcher.
@@ -135,6 +139,18 @@ pub struct DispatchService {
     pub settings: DispatchSettings,
 }
 
+/// How far deferred deliveries are spread beyond the share's own wait.
+pub const DEFER_SPREAD: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A spread in `[0, DEFER_SPREAD)` that differs between messages and between attempts, without
+/// a random source (so tests replay).
+fn deterministic_spread(body: &str, now: i64) -> std::time::Duration {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new().chain_update(body.as_bytes()).chain_update(now.to_be_bytes()).finalize();
+    let n = u64::from_be_bytes([digest[0], digest[1], digest[2], digest[3], digest[4], digest[5], digest[6], digest[7]]);
+    std::time::Duration::from_secs(n % DEFER_SPREAD.as_secs())
+}
+
 /// A message of the tickets queue.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(untagged)]
@@ -149,6 +165,28 @@ impl DispatchService {
     /// # Errors
     /// See [`DispatchError`]; its class decides retry or dead-letter.
     pub async fn handle(&self, body: &str) -> Result<DispatchOutcome, DispatchError> {
+        match self.handle_once(body).await {
+            Err(DispatchError::Sink(SinkError::OverBudget { retry_after })) => self.defer(body, retry_after).await,
+            other => other,
+        }
+    }
+
+    /// Puts `body` back on the tickets queue for when the share has room again, spread over
+    /// up to [`DEFER_SPREAD`] so a backlog does not wake all at once for the one request that
+    /// leaves the window first. A failure to re-send keeps the message for an ordinary retry.
+    async fn defer(&self, body: &str, retry_after: std::time::Duration) -> Result<DispatchOutcome, DispatchError> {
+        let spread = deterministic_spread(body, self.clock.now().timestamp());
+        let delay = (retry_after + spread).min(crate::ports::MAX_MESSAGE_DELAY).max(std::time::Duration::from_secs(1));
+        match self.tickets.send_delayed(&[body.to_owned()], delay).await {
+            Ok(()) => Ok(DispatchOutcome::Deferred(delay)),
+            Err(error) => {
+                tracing::warn!(message = "Could not defer a delivery over its request share; it is retried instead.", %error);
+                Err(DispatchError::Sink(SinkError::OverBudget { retry_after }))
+            }
+        }
+    }
+
+    async fn handle_once(&self, body: &str) -> Result<DispatchOutcome, DispatchError> {
         let message: TicketsMessage = serde_json::from_str(body).map_err(|e| DispatchError::MalformedMessage(e.to_string()))?;
         match message {
             TicketsMessage::Alert(AlertChangedMessage { msp_id, alert_id, destination: None }) => self.fan_out(&msp_id, &alert_id).await,
