@@ -705,7 +705,9 @@ mod tests {
     #[tokio::test]
     async fn memory_queue_honours_the_contract() {
         let queue = MemoryQueue::default();
-        message_queue_contract(&queue, || async { queue.drain().into_iter().chain(queue.drain_delayed().into_iter().map(|(b, _)| b)).collect() })
-            .await;
+        message_queue_contract(&queue, || async {
+            queue.drain().into_iter().chain(queue.drain_delayed().into_iter().map(|(b, _)| b)).collect()
+        })
+        .await;
     }
 }

@@ -530,3 +530,39 @@ async fn a_malformed_message_is_invalid_and_a_ticket_callback_reads_that_ticket_
     assert_eq!(report.closed, 1);
     assert_eq!(f.stored().await.status, AlertStatus::Resolved);
 }
+
+#[tokio::test]
+async fn a_delivery_over_its_request_share_is_deferred_as_a_new_message_and_its_create_is_not_an_attempt() {
+    let f = fixture().await;
+    f.hit(&["a"]).await;
+    let wait = std::time::Duration::from_secs(40);
+    f.system().fail_next(MemoryOperation::Create, MemoryFailure::Before(SinkError::OverBudget { retry_after: wait }));
+    let body = serde_json::to_string(&AlertChangedMessage {
+        msp_id: f.alert.msp_id.clone(),
+        alert_id: f.alert.id.clone(),
+        destination: Some(f.psa.clone()),
+    })
+    .unwrap();
+    let DispatchOutcome::Deferred(delay) = f.service.handle(&body).await.unwrap() else { panic!("deferred expected") };
+    assert!(delay >= wait && delay < wait + DEFER_SPREAD, "{delay:?}");
+    assert_eq!(f.queue.drain_delayed(), vec![(body.clone(), delay)], "the same delivery, re-sent with the delay");
+    assert!(!f.delivery().await.create_attempted, "the refused create was never sent: no find before the next try");
+    assert!(matches!(f.service.handle(&body).await.unwrap(), DispatchOutcome::TicketCreated(_)));
+    assert_eq!(f.system().calls(MemoryOperation::Find), 0);
+}
+
+#[tokio::test]
+async fn a_note_over_the_request_share_is_not_left_pending() {
+    let f = fixture().await;
+    f.hit(&["a"]).await;
+    f.dispatch().await.unwrap();
+    f.hit(&["b"]).await;
+    f.system().fail_next(
+        MemoryOperation::AddNote,
+        MemoryFailure::Before(SinkError::OverBudget { retry_after: std::time::Duration::from_secs(5) }),
+    );
+    assert!(f.dispatch().await.is_err());
+    assert_eq!(f.delivery().await.pending_note_hits, None, "the refused note was never sent");
+    assert!(matches!(f.dispatch().await.unwrap(), DispatchOutcome::NoteAdded(_)));
+    assert_eq!(f.system().calls(MemoryOperation::HasNote), 0, "no marker search for a note that was never sent");
+}
