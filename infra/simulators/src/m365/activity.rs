@@ -56,7 +56,8 @@ impl Inner {
         let segments: Vec<&str> = rest.splitn(2, '/').collect();
         let mut guard = self.lock();
         let st = &mut *guard;
-        st.log(method, uri);
+        let op = classify(method, &segments);
+        self.log(method, uri, op);
         let publisher = ctx.query.get_ci("PublisherIdentifier").filter(|p| !p.is_empty());
         if publisher.is_none() {
             st.missing_publisher += 1;
@@ -65,8 +66,7 @@ impl Inner {
             return not_found(uri);
         }
 
-        let op = classify(method, &segments);
-        if let Some(failure) = st.take_failure(op) {
+        if let Some(failure) = self.take_failure(op) {
             return management_failure(failure, op, publisher);
         }
 

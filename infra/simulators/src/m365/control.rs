@@ -105,6 +105,6 @@ pub(super) async fn ctl_disabled_after_start(State(sim): State<Shared>, Json(req
 }
 
 pub(super) async fn ctl_requests(State(sim): State<Shared>) -> Response {
-    let requests = sim.lock().requests.clone();
-    json_response(StatusCode::OK, &json!(requests))
+    // A bare array, not the kit's `{"requests", "count"}`: scripts read it that way.
+    json_response(StatusCode::OK, &json!(sim.request_log()))
 }

@@ -95,10 +95,25 @@ impl FromStr for M365Failure {
     }
 }
 
-pub(super) struct PendingFailure {
-    pub(super) op: M365Operation,
-    pub(super) failure: M365Failure,
-    pub(super) remaining: u32,
+impl Operation for M365Operation {
+    fn from_name(name: &str) -> Option<Self> {
+        name.parse().ok()
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            M365Operation::Token => "token",
+            M365Operation::ListContent => "list_content",
+            M365Operation::FetchBlob => "fetch_blob",
+            M365Operation::StartSubscription => "start_subscription",
+            M365Operation::GraphAlerts => "graph_alerts",
+            M365Operation::Any => "any",
+        }
+    }
+
+    fn is_any(self) -> bool {
+        self == M365Operation::Any
+    }
 }
 
 /// Internal classification of a request for failure injection.
@@ -113,14 +128,25 @@ pub(super) enum Op {
 }
 
 impl Op {
-    pub(super) fn matches(self, op: M365Operation) -> bool {
-        match op {
-            M365Operation::Any => true,
-            M365Operation::Token => self == Op::Token,
-            M365Operation::ListContent => self == Op::ListContent,
-            M365Operation::FetchBlob => self == Op::FetchBlob,
-            M365Operation::StartSubscription => self == Op::StartSubscription,
-            M365Operation::GraphAlerts => self == Op::GraphAlerts,
+    /// The operation a request of this kind looks up in the fault plan. A request without an
+    /// operation of its own (list/stop subscriptions, notifications) looks up `Any`, so only
+    /// failures armed for `Any` apply to it, as before the kit.
+    pub(super) fn plan_key(self) -> M365Operation {
+        match self {
+            Op::Token => M365Operation::Token,
+            Op::ListContent => M365Operation::ListContent,
+            Op::FetchBlob => M365Operation::FetchBlob,
+            Op::StartSubscription => M365Operation::StartSubscription,
+            Op::GraphAlerts => M365Operation::GraphAlerts,
+            Op::Other => M365Operation::Any,
+        }
+    }
+
+    /// The operation name in the request log (`other` for requests without their own).
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            Op::Other => "other",
+            op => op.plan_key().name(),
         }
     }
 

@@ -75,8 +75,8 @@ impl Inner {
         let form = Params::parse(body);
         let mut guard = self.lock();
         let st = &mut *guard;
-        st.log(&Method::POST, uri);
-        if let Some(failure) = st.take_failure(Op::Token) {
+        self.log(&Method::POST, uri, Op::Token);
+        if let Some(failure) = self.take_failure(Op::Token) {
             return token_failure(failure);
         }
 

@@ -25,7 +25,16 @@
 //! failures (`Retry-After: 0.249` / none).
 //!
 //! Everything is synchronous behind one `std::sync::Mutex`; no lock is ever held across an
-//! `.await`.
+//! `.await`. The server lifecycle, the fault plan (queueing, `Any`, consumption) and the request
+//! log come from the shared [`kit`](crate::kit); the failure kinds ([`M365Failure`]) stay here
+//! because they are Microsoft's throttling shapes (403 `AF429`, fractional or missing
+//! `Retry-After`), not the kit's generic [`FailureMode`](crate::kit::FailureMode).
+//!
+//! The modules: `identity.rs` (token endpoint), `activity.rs` (Management Activity API
+//! listing, notifications and blob fetches), `subscriptions.rs` (start/stop/list),
+//! `faults.rs` (operation and failure names, the failure responses), `state.rs` (tenants,
+//! blobs, tokens), `wire.rs` (parameters, formats, error shapes), `routes.rs` (HTTP wiring,
+//! Graph alerts) and `control.rs` (`/_sim`).
 //!
 //! Webhooks (section 3: the validation handshake during `subscriptions/start`, notifications for
 //! new blobs, retries, disabling) are modelled in [`crate::webhooks`]; the outbound calls run
@@ -48,10 +57,9 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use url::Url;
 
+use crate::kit::{Kit, Operation, SimServer};
 use crate::webhooks::{self, Notification, PendingStart, Webhook, WebhookDelivery, WebhookStatus};
 
 mod activity;
@@ -105,17 +113,8 @@ impl M365Sim {
         let addr = listener.local_addr()?;
         let inner = Arc::new(Inner::new(format!("http://127.0.0.1:{}", addr.port())));
         let app = router(Arc::clone(&inner));
-        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-        let join = tokio::spawn(async move {
-            let server = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = shutdown_rx.await;
-            });
-            if let Err(err) = server.await {
-                tracing::warn!(error = %err, "m365 simulator server stopped with an error");
-            }
-        });
-        tracing::debug!(base_url = %inner.base_url, "m365 simulator started");
-        Ok(M365SimHandle { inner, server: Arc::new(Mutex::new(Some(ServerTask { shutdown: shutdown_tx, join }))) })
+        let server = SimServer::serve("m365", listener, app)?;
+        Ok(M365SimHandle { inner, server })
     }
 }
 
@@ -147,12 +146,7 @@ impl SimRequest {
 #[derive(Clone)]
 pub struct M365SimHandle {
     inner: Arc<Inner>,
-    server: Arc<Mutex<Option<ServerTask>>>,
-}
-
-struct ServerTask {
-    shutdown: oneshot::Sender<()>,
-    join: JoinHandle<()>,
+    server: SimServer,
 }
 
 impl fmt::Debug for M365SimHandle {
@@ -281,7 +275,7 @@ impl M365SimHandle {
 
     /// Every login/manage request received so far, oldest first.
     pub fn request_log(&self) -> Vec<SimRequest> {
-        self.inner.lock().requests.clone()
+        self.inner.request_log()
     }
 
     /// Management API requests that arrived without a (non-empty) `PublisherIdentifier` query
@@ -360,14 +354,7 @@ impl M365SimHandle {
 
     /// Stops the server (graceful, at most ~2 s, then aborted). Other clones become inert.
     pub async fn shutdown(self) {
-        let task = self.server.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(task) = task {
-            let _ = task.shutdown.send(());
-            let mut join = task.join;
-            if tokio::time::timeout(std::time::Duration::from_secs(2), &mut join).await.is_err() {
-                join.abort();
-            }
-        }
+        self.server.shutdown_within(std::time::Duration::from_secs(2)).await;
     }
 }
 

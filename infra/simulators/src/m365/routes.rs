@@ -17,8 +17,8 @@ impl Inner {
     pub(super) fn handle_graph_alerts(&self, uri: &Uri, headers: &HeaderMap) -> Response {
         let mut guard = self.lock();
         let st = &mut *guard;
-        st.log(&Method::GET, uri);
-        if let Some(failure) = st.take_failure(Op::GraphAlerts) {
+        self.log(&Method::GET, uri, Op::GraphAlerts);
+        if let Some(failure) = self.take_failure(Op::GraphAlerts) {
             return crate::graph::failure(failure);
         }
         let caller = bearer_token(headers).and_then(|t| st.tokens.get(t)).map(|t| crate::graph::Caller {

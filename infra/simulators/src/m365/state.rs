@@ -9,6 +9,8 @@ pub(super) struct Inner {
     pub(super) state: Mutex<SimState>,
     /// Delay before answering token, Management API and Graph requests, in microseconds.
     pub(super) latency_micros: AtomicU64,
+    /// The kit's fault plan (with Microsoft 365's own failure kinds), request log and clock.
+    pub(super) kit: Kit<M365Operation, M365Failure>,
 }
 
 pub(super) struct SimState {
@@ -18,8 +20,6 @@ pub(super) struct SimState {
     pub(super) blobs: HashMap<String, Vec<Blob>>,
     pub(super) tokens: HashMap<String, IssuedToken>,
     pub(super) pages: HashMap<String, PageCursor>,
-    pub(super) failures: Vec<PendingFailure>,
-    pub(super) requests: Vec<SimRequest>,
     pub(super) page_size: usize,
     pub(super) blob_fetches: u64,
     pub(super) missing_publisher: u64,
@@ -83,39 +83,34 @@ pub(super) fn tenant_key(tenant: &str) -> String {
     tenant.to_ascii_lowercase()
 }
 
-impl SimState {
-    pub(super) fn log(&mut self, method: &Method, uri: &Uri) {
-        self.requests.push(SimRequest {
-            method: method.as_str().to_owned(),
-            path: uri.path().to_owned(),
-            query: uri.query().unwrap_or_default().to_owned(),
-        });
-    }
-
-    pub(super) fn take_failure(&mut self, op: Op) -> Option<M365Failure> {
-        let idx = self.failures.iter().position(|f| f.remaining > 0 && op.matches(f.op))?;
-        let entry = &mut self.failures[idx];
-        entry.remaining -= 1;
-        let failure = entry.failure;
-        if entry.remaining == 0 {
-            self.failures.remove(idx);
-        }
-        Some(failure)
-    }
-}
-
 impl Inner {
+    /// The request log as [`SimRequest`]s, oldest first.
+    pub(super) fn request_log(&self) -> Vec<SimRequest> {
+        let entries = self.kit.log.requests();
+        entries.into_iter().map(|r| SimRequest { method: r.method, path: r.path, query: r.query }).collect()
+    }
+
+    /// Logs a login, manage or Graph request (with its query string) in the kit's request log.
+    pub(super) fn log(&self, method: &Method, uri: &Uri, op: Op) {
+        let log = &self.kit.log;
+        log.record_with_query(method.as_str(), uri.path(), uri.query().unwrap_or_default(), self.kit.clock.now(), op.label());
+    }
+
+    /// Consumes the first armed failure that applies to a request of kind `op`.
+    pub(super) fn take_failure(&self, op: Op) -> Option<M365Failure> {
+        self.kit.faults.consume(op.plan_key())
+    }
+
     pub(super) fn new(base_url: String) -> Self {
         Self {
             base_url,
             latency_micros: AtomicU64::new(0),
+            kit: Kit::new(),
             state: Mutex::new(SimState {
                 tenants: HashMap::new(),
                 blobs: HashMap::new(),
                 tokens: HashMap::new(),
                 pages: HashMap::new(),
-                failures: Vec::new(),
-                requests: Vec::new(),
                 page_size: DEFAULT_PAGE_SIZE,
                 blob_fetches: 0,
                 missing_publisher: 0,
@@ -173,10 +168,7 @@ impl Inner {
     }
 
     pub(super) fn fail_next(&self, op: M365Operation, failure: M365Failure, times: u32) {
-        if times == 0 {
-            return;
-        }
-        self.lock().failures.push(PendingFailure { op, failure, remaining: times });
+        self.kit.faults.arm(op, failure, times);
     }
 
     pub(super) fn subscriptions(&self, tenant_id: &str) -> Vec<String> {
