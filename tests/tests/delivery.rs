@@ -241,12 +241,7 @@ async fn a_tenant_without_a_company_link_is_held_and_delivered_when_linked() {
 async fn a_connectwise_callback_resolves_the_alert_without_waiting_for_the_read_back_and_a_forged_one_is_refused() {
     let stack = start_stack().await;
     let msp = onboard(&stack, "acme", TENANT, 250).await;
-    assert_eq!(
-        stack.connectwise.callbacks().len(),
-        1,
-        "saving the destination registered Vigil's callback: {:#?}",
-        stack.connectwise.callbacks()
-    );
+    assert_eq!(stack.connectwise.callbacks().len(), 1, "saving the destination registered Vigil's callback: {:#?}", stack.connectwise.callbacks());
     forward(&stack, 0..1).await;
     let ticket = stack.connectwise.tickets()[0].id;
 

@@ -136,11 +136,7 @@ async fn a_dispatcher_killed_after_ticket_creation_and_before_the_state_write_le
     assert_eq!(stack.connectwise.tickets().len(), 1);
     let alert_id = msp.alerts().await[0]["id"].as_str().unwrap().to_owned();
     let detail = msp.call(reqwest::Method::GET, &format!("/v1/alerts/{alert_id}"), None).await;
-    assert_eq!(
-        detail.2["deliveries"][0]["ticket"]["id"],
-        stack.connectwise.tickets()[0].id.to_string(),
-        "the recovered ticket id is stored"
-    );
+    assert_eq!(detail.2["deliveries"][0]["ticket"]["id"], stack.connectwise.tickets()[0].id.to_string(), "the recovered ticket id is stored");
     stack.shutdown().await;
 }
 

@@ -96,10 +96,7 @@ fn refusal(result: Result<impl std::fmt::Debug, AdminError>) -> String {
 async fn creating_needs_credentials_which_go_to_the_secret_store_and_replacing_keeps_them() {
     let h = harness();
     let without = DestinationRequest { credentials: None, ..request() };
-    assert_eq!(
-        refusal(h.service.put(&acme(), &id("psa"), without.clone(), None).await),
-        "credentials: required when creating a destination"
-    );
+    assert_eq!(refusal(h.service.put(&acme(), &id("psa"), without.clone(), None).await), "credentials: required when creating a destination");
     let (created, was_created) = h.service.put(&acme(), &id("psa"), request(), None).await.unwrap();
     assert!(was_created && created.credentials_set);
     let secret = h.secrets.get_secret(&SecretName::destination(&acme(), &id("psa"))).await.unwrap().unwrap();
