@@ -2,7 +2,20 @@
 //! authorization, content listing (windows, paging), the notification history and blob fetches.
 //! Subscription start/stop/list live in `subscriptions.rs`.
 
-use super::*;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{Value, json};
+
+use crate::webhooks;
+
+use super::faults::{Op, management_failure};
+use super::state::{Blob, BlobBody, Inner, PageCursor, SimState, tenant_key};
+use super::subscriptions::{list_subscriptions, require_subscription, start_subscription, stop_subscription};
+use super::wire::{
+    AfError, Params, af_error, bearer_token, content_time, json_response, parse_window_time, random_bytes, unauthorized, window_time,
+};
+use super::{BLOB_FETCH_DAYS, CONTENT_TYPES, RETENTION_DAYS, START_GRACE_MINUTES};
 
 /// Per-request context for the Management API handlers.
 pub(super) struct Ctx<'a> {

@@ -2,7 +2,18 @@
 //! records and raw blobs, consent, subscriptions, failures, page size, disabled-after-start and
 //! the request log.
 
-use super::*;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::faults::{M365Failure, M365Operation};
+use super::routes::Shared;
+use super::state::{BlobBody, tenant_key};
+use super::wire::json_response;
 
 #[derive(Deserialize)]
 pub(super) struct CtlTenant {

@@ -2,7 +2,16 @@
 //! ([`M365Operation`], [`M365Failure`]), the internal request classification ([`Op`]) and the
 //! error responses an injected failure produces on the token endpoint and the Management API.
 
-use super::*;
+use std::fmt;
+use std::str::FromStr;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+
+use crate::kit::Operation;
+
+use super::ZERO_GUID;
+use super::wire::{aad_error, af_error};
 
 /// Which simulated operation a [`M365SimHandle::fail_next`] injection applies to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -210,5 +219,17 @@ pub(super) fn management_failure(failure: M365Failure, op: Op, publisher: Option
         M365Failure::ServerError => {
             af_error(StatusCode::INTERNAL_SERVER_ERROR, "AF50000", "An internal error occurred. Retry the request.")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{M365Failure, M365Operation};
+
+    #[test]
+    fn names_parse_leniently() {
+        assert_eq!("list_content".parse::<M365Operation>(), Ok(M365Operation::ListContent));
+        assert_eq!("ThrottleForbidden".parse::<M365Failure>(), Ok(M365Failure::ThrottleForbidden));
+        assert!("nope".parse::<M365Failure>().is_err());
     }
 }

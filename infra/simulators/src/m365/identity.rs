@@ -1,7 +1,17 @@
 //! The Microsoft identity platform token endpoint (OAuth2 client credentials, v1 and v2):
 //! `{base}/login/{tenant}/oauth2/v2.0/token` and `{base}/login/{tenant}/oauth2/token`.
 
-use super::*;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::Response;
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::json;
+
+use super::TOKEN_LIFETIME_SECS;
+use super::faults::{Op, token_failure};
+use super::state::{Inner, IssuedToken, tenant_key};
+use super::wire::{Params, aad_error, json_response, new_guid, no_store, random_bytes};
 
 /// `client_id`/`client_secret` from the form body, falling back to HTTP Basic (RFC 6749 2.3.1:
 /// both parts form-urlencoded before base64).

@@ -40,27 +40,21 @@
 //! new blobs, retries, disabling) are modelled in [`crate::webhooks`]; the outbound calls run
 //! outside the lock.
 
-use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
-use axum::{Json, Router};
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeDelta, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use url::Url;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::kit::{Kit, Operation, SimServer};
-use crate::webhooks::{self, Notification, PendingStart, Webhook, WebhookDelivery, WebhookStatus};
+use crate::kit::SimServer;
+use crate::webhooks::{self, Notification, WebhookDelivery};
+
+use routes::router;
+use state::{BlobBody, Inner, tenant_key};
+use subscriptions::subscription_json;
+use wire::Params;
 
 mod activity;
 mod control;
@@ -73,15 +67,6 @@ mod wire;
 
 pub(crate) use faults::throttle_retry_after;
 pub use faults::{M365Failure, M365Operation, ParseNameError};
-
-use activity::*;
-use control::*;
-use faults::*;
-use identity::*;
-use routes::*;
-use state::*;
-use subscriptions::*;
-use wire::*;
 
 /// The five content types the Management Activity API knows.
 pub const CONTENT_TYPES: [&str; 5] = ["Audit.AzureActiveDirectory", "Audit.Exchange", "Audit.SharePoint", "Audit.General", "DLP.All"];
@@ -355,34 +340,5 @@ impl M365SimHandle {
     /// Stops the server (graceful, at most ~2 s, then aborted). Other clones become inert.
     pub async fn shutdown(self) {
         self.server.shutdown_within(std::time::Duration::from_secs(2)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn window_time_formats() {
-        assert!(parse_window_time("2026-01-05").is_some());
-        assert!(parse_window_time("2026-01-05T10:15").is_some());
-        assert!(parse_window_time("2026-01-05T10:15:00").is_some());
-        assert!(parse_window_time("2026-01-05T10:15:00Z").is_none());
-        assert!(parse_window_time("2026-01-05T10:15:00.123").is_none());
-        assert!(parse_window_time("2026-01-05T10:15:00+00:00").is_none());
-    }
-
-    #[test]
-    fn names_parse_leniently() {
-        assert_eq!("list_content".parse::<M365Operation>(), Ok(M365Operation::ListContent));
-        assert_eq!("ThrottleForbidden".parse::<M365Failure>(), Ok(M365Failure::ThrottleForbidden));
-        assert!("nope".parse::<M365Failure>().is_err());
-    }
-
-    #[test]
-    fn guid_shape() {
-        let g = new_guid();
-        assert_eq!(g.len(), 36);
-        assert_eq!(g.matches('-').count(), 4);
     }
 }

@@ -1,7 +1,26 @@
 //! HTTP wiring of the Microsoft 365 simulator: the axum router and the async handlers for the
 //! token endpoint, the Management Activity API and Microsoft Graph security alerts.
 
-use super::*;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
+use axum::routing::{any, get, post};
+use chrono::Utc;
+
+use crate::webhooks::PendingStart;
+
+use super::control::{
+    ctl_add_raw_blob, ctl_add_records, ctl_add_tenant, ctl_consent, ctl_disabled_after_start, ctl_fail, ctl_page_size, ctl_requests,
+    ctl_subscriptions,
+};
+use super::faults::Op;
+use super::identity::TokenVersion;
+use super::state::Inner;
+use super::wire::bearer_token;
 
 pub(super) async fn graph_alerts(State(sim): State<Arc<Inner>>, uri: Uri, headers: HeaderMap) -> Response {
     sim.delay().await;

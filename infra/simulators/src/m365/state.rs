@@ -2,7 +2,21 @@
 //! blobs, issued tokens, listing cursors, and the background webhook notifications that adding
 //! a blob triggers.
 
-use super::*;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::http::{Method, Uri};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use url::Url;
+
+use crate::kit::Kit;
+use crate::webhooks::{self, Notification, Webhook, WebhookDelivery, WebhookStatus};
+
+use super::faults::{M365Failure, M365Operation, Op};
+use super::wire::truncate_ms;
+use super::{DEFAULT_PAGE_SIZE, MANAGEMENT_APP_ID, SimRequest};
 
 pub(super) struct Inner {
     pub(super) base_url: String,

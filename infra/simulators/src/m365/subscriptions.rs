@@ -1,7 +1,15 @@
 //! Management Activity API subscriptions: `subscriptions/start` (with the webhook validation
 //! handshake run outside the lock), `subscriptions/stop` and `subscriptions/list`.
 
-use super::*;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::webhooks::{self, PendingStart, Webhook, WebhookStatus};
+
+use super::activity::{Ctx, content_type_param};
+use super::state::{Inner, SimState, Subscription};
+use super::wire::{AfError, af_error, json_response};
 
 /// The start response: like [`subscription_json`], but with `contentType` cased the way the live
 /// service answers a start (`Audit.Sharepoint` for `Audit.SharePoint`): clients must compare

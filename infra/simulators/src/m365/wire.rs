@@ -1,7 +1,12 @@
 //! Wire helpers shared by the Microsoft 365 simulator's endpoints: form/query parameters, ids,
 //! time formats, and the identity platform and Management API error shapes.
 
-use super::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde_json::{Value, json};
 
 /// Decoded `application/x-www-form-urlencoded` pairs (query strings and token request bodies).
 pub(super) struct Params(Vec<(String, String)>);
@@ -146,4 +151,26 @@ pub(super) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim()).filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{new_guid, parse_window_time};
+
+    #[test]
+    fn window_time_formats() {
+        assert!(parse_window_time("2026-01-05").is_some());
+        assert!(parse_window_time("2026-01-05T10:15").is_some());
+        assert!(parse_window_time("2026-01-05T10:15:00").is_some());
+        assert!(parse_window_time("2026-01-05T10:15:00Z").is_none());
+        assert!(parse_window_time("2026-01-05T10:15:00.123").is_none());
+        assert!(parse_window_time("2026-01-05T10:15:00+00:00").is_none());
+    }
+
+    #[test]
+    fn guid_shape() {
+        let g = new_guid();
+        assert_eq!(g.len(), 36);
+        assert_eq!(g.matches('-').count(), 4);
+    }
 }
