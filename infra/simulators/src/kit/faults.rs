@@ -160,6 +160,21 @@ mod tests {
     }
 
     #[test]
+    fn a_vendor_failure_kind_queues_like_the_kits() {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum Vendor {
+            Throttle,
+            Broken,
+        }
+        let plan = FaultPlan::<Op, Vendor>::default();
+        plan.arm(Op::Read, Vendor::Throttle, 1);
+        plan.arm(Op::Any, Vendor::Broken, 1);
+        assert_eq!(plan.consume(Op::Create), Some(Vendor::Broken), "the Any rule applies; the Read rule does not");
+        assert_eq!(plan.consume(Op::Read), Some(Vendor::Throttle));
+        assert_eq!(plan.consume(Op::Read), None);
+    }
+
+    #[test]
     fn peeking_leaves_an_after_commit_failure_armed() {
         let plan = FaultPlan::<Op>::default();
         plan.arm(Op::Create, FailureMode::AfterCommit(500), 1);

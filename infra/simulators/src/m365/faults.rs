@@ -224,7 +224,20 @@ pub(super) fn management_failure(failure: M365Failure, op: Op, publisher: Option
 
 #[cfg(test)]
 mod tests {
-    use super::{M365Failure, M365Operation};
+    use super::{M365Failure, M365Operation, Op};
+    use crate::kit::FaultPlan;
+
+    #[test]
+    fn requests_without_an_operation_only_see_failures_armed_for_any() {
+        let plan = FaultPlan::<M365Operation, M365Failure>::default();
+        plan.arm(M365Operation::ListContent, M365Failure::Throttle, 1);
+        assert_eq!(plan.consume(Op::Other.plan_key()), None);
+        plan.arm(M365Operation::Any, M365Failure::ServerError, 1);
+        assert_eq!(plan.consume(Op::Other.plan_key()), Some(M365Failure::ServerError));
+        assert_eq!(plan.consume(Op::ListContent.plan_key()), Some(M365Failure::Throttle));
+        assert_eq!(Op::Other.label(), "other");
+        assert_eq!(Op::FetchBlob.label(), "fetch_blob");
+    }
 
     #[test]
     fn names_parse_leniently() {
