@@ -12,7 +12,14 @@
 //! * `POST /_sim/companies` `{"identifier","name"}` → `200 {"id"}`; `POST /_sim/contacts`
 //!   `{"company_id","first_name","last_name","email"}` → `200 {"id"}` (the handle's
 //!   `add_company` / `add_contact`);
-//! * `GET /_sim/callback-deliveries` — every callback delivery attempted so far.
+//! * `GET /_sim/callback-deliveries` — every callback delivery attempted so far;
+//! * `GET /_sim/requests` — the kit's request log, `{"requests": [{"method","path","timestamp",
+//!   "operation"}], "count": N}`.
+//!
+//! `/_sim/fail` and `/_sim/reset` stay here rather than being the kit's: they answer `200` with a
+//! body (`{"armed": true}`, `{"reset": true}`) where the kit answers `204`, `operation` defaults to
+//! `any` and `hang_after_commit` to 60 s, and a throttle has no `retry_after`; the armed failures
+//! go to the kit's fault plan.
 
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +27,8 @@ use serde_json::{Value, json};
 
 use super::http::{SimRequest, json_response, not_found};
 use super::technician::ActionError;
-use super::{FailRule, FailureMode, Shared, SimOperation};
+use super::{FailureMode, Shared, SimOperation};
+use crate::kit::control::requests_response;
 
 impl Shared {
     pub(super) fn control(&self, req: &SimRequest, segments: &[&str]) -> Response {
@@ -41,9 +49,7 @@ impl Shared {
                 };
                 match parse_fail_request(&body) {
                     Ok((op, mode, times)) => {
-                        if times > 0 {
-                            self.lock().failures.push(FailRule { op, mode, remaining: times });
-                        }
+                        self.kit.faults.arm(op, mode, times);
                         json_response(StatusCode::OK, &json!({"armed": true}))
                     }
                     Err(e) => control_error(e),
@@ -66,6 +72,7 @@ impl Shared {
                     _ => control_error("expected {\"company_id\", \"first_name\", \"last_name\", \"email\"}".to_string()),
                 }
             }
+            (Method::GET, ["requests"]) => requests_response(&self.kit.log),
             (Method::GET, ["callback-deliveries"]) => {
                 let log = self.outbox.log().clone();
                 json_response(StatusCode::OK, &serde_json::to_value(log).unwrap_or(Value::Null))

@@ -2,7 +2,6 @@
 //! of API paths to operations, and armed-failure handling around each operation.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering as AtomicOrdering;
 
 use axum::body::{Bytes, to_bytes};
 use axum::extract::{Request, State};
@@ -14,6 +13,7 @@ use super::callbacks::CallbackRoute;
 use super::lookups::LookupRoute;
 use super::tickets::{public_tickets, ticket_not_found};
 use super::{API_VERSION, FailureMode, HANG_HEADER, MAX_BODY_BYTES, Shared, SimOperation, SimState};
+use crate::kit::Operation;
 use crate::openapi_validate::{Violation, ViolationCode};
 
 pub(super) async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
@@ -285,12 +285,11 @@ impl Shared {
         if segments.first() == Some(&"_sim") {
             return self.control(req, &segments[1..]);
         }
-        self.request_count.fetch_add(1, AtomicOrdering::SeqCst);
-
         match segments.as_slice() {
             [login, info, company]
                 if login.eq_ignore_ascii_case("login") && info.eq_ignore_ascii_case("companyinfo") && req.method == Method::GET =>
             {
+                self.record(req, "company_info");
                 return self.company_info(company);
             }
             [codebase, rest @ ..]
@@ -302,6 +301,7 @@ impl Shared {
                         "index.rails",
                     ]) =>
             {
+                self.record(req, "callback_key");
                 return self.callback_key(req);
             }
             [codebase, apis, version, rest @ ..] if codebase.starts_with('v') && apis.eq_ignore_ascii_case("apis") && *version == "3.0" => {
@@ -311,50 +311,55 @@ impl Shared {
             }
             _ => {}
         }
+        self.record(req, "unrouted");
         html_not_found(&req.path)
     }
 
+    /// Logs a request (control endpoints are never logged) in the kit's request log.
+    fn record(&self, req: &SimRequest, operation: &str) {
+        self.kit.log.record(req.method.as_str(), &req.path, self.kit.clock.now(), operation);
+    }
+
     pub(super) fn api(&self, req: &SimRequest, rest: &[&str]) -> Response {
+        let route = Route::parse(&req.method, rest);
+        self.record(req, route.map_or("unrouted", |r| r.operation().name()));
         if let Err(e) = self.authenticate(req) {
             return e.into_response();
         }
-        let Some(route) = Route::parse(&req.method, rest) else {
+        let Some(route) = route else {
             return html_not_found(&req.path);
         };
 
+        // The state lock is held from the peek to the consume, and every consumer holds it: the
+        // failure consumed is the one peeked (arming only appends).
         let mut state = self.lock();
-        let armed = state.matching_failure(route.operation());
-        if let Some(index) = armed {
-            match state.failures[index].mode {
-                FailureMode::Status(code) => {
-                    state.consume_failure(index);
-                    return injected_failure(status_from_u16(code), "before processing").into_response();
-                }
-                FailureMode::Throttle => {
-                    state.consume_failure(index);
-                    return throttled();
-                }
-                FailureMode::AfterCommit(_) | FailureMode::HangAfterCommit(_) => {}
+        let op = route.operation();
+        let armed = self.kit.faults.peek(op);
+        match armed {
+            Some(FailureMode::Status(code)) => {
+                self.kit.faults.consume(op);
+                return injected_failure(status_from_u16(code), "before processing").into_response();
             }
+            Some(FailureMode::Throttle) => {
+                self.kit.faults.consume(op);
+                return throttled();
+            }
+            Some(FailureMode::AfterCommit(_) | FailureMode::HangAfterCommit(_)) | None => {}
         }
         let resp = self.execute(&mut state, route, req);
-        if let Some(index) = armed
-            && let FailureMode::AfterCommit(code) = state.failures[index].mode
-            && resp.status().is_success()
-        {
-            state.consume_failure(index);
-            return injected_failure(status_from_u16(code), "after commit").into_response();
+        match armed {
+            Some(FailureMode::AfterCommit(code)) if resp.status().is_success() => {
+                self.kit.faults.consume(op);
+                injected_failure(status_from_u16(code), "after commit").into_response()
+            }
+            Some(FailureMode::HangAfterCommit(seconds)) if resp.status().is_success() => {
+                self.kit.faults.consume(op);
+                let mut resp = resp;
+                resp.headers_mut().insert(HeaderName::from_static(HANG_HEADER), HeaderValue::from(seconds));
+                resp
+            }
+            _ => resp,
         }
-        if let Some(index) = armed
-            && let FailureMode::HangAfterCommit(seconds) = state.failures[index].mode
-            && resp.status().is_success()
-        {
-            state.consume_failure(index);
-            let mut resp = resp;
-            resp.headers_mut().insert(HeaderName::from_static(HANG_HEADER), HeaderValue::from(seconds));
-            return resp;
-        }
-        resp
     }
 
     pub(super) fn execute(&self, state: &mut SimState, route: Route, req: &SimRequest) -> Response {

@@ -1,5 +1,6 @@
 //! A faithful in-process simulator of the ConnectWise Manage (ConnectWise PSA) REST API, for
-//! tests and the local stack.
+//! tests and the local stack, on the shared [`kit`](crate::kit) (server lifecycle, fault plan,
+//! request log).
 //!
 //! It serves, on `127.0.0.1` and a random port:
 //!
@@ -19,7 +20,7 @@
 //! * `GET /{codebase}/system/callbackkey/index.rails?companyName=…&id=…` — a callback's
 //!   signing key, the target of every delivery's `Metadata.key_url`;
 //! * control endpoints without authentication (`control.rs`): `GET /_sim/tickets`,
-//!   `POST /_sim/fail`, `POST /_sim/reset`, and technician actions (`technician.rs`)
+//!   `POST /_sim/fail`, `POST /_sim/reset`, `GET /_sim/requests`, and technician actions (`technician.rs`)
 //!   `POST /_sim/tickets/{id}/close|reopen|delete|merge`.
 //!
 //! The modules: `auth.rs` (credentials, `Basic` + `clientId`, discovery), `http.rs` (plumbing,
@@ -67,19 +68,16 @@ mod tickets;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
 
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 pub use auth::ConnectWiseCredentials;
 pub use callbacks::{CallbackDelivery, callback_signature};
 
+use crate::kit::{Kit, LoggedRequest, Operation, SimServer};
 use crate::openapi_validate::SchemaSet;
 
 /// The codebase the discovery endpoint advertises (with the trailing slash CW uses).
@@ -166,7 +164,34 @@ impl SimOperation {
     }
 }
 
-/// How an injected failure behaves.
+impl Operation for SimOperation {
+    fn from_name(name: &str) -> Option<Self> {
+        SimOperation::from_name(name)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            SimOperation::CreateTicket => "create_ticket",
+            SimOperation::GetTicket => "get_ticket",
+            SimOperation::SearchTickets => "search_tickets",
+            SimOperation::UpdateTicket => "update_ticket",
+            SimOperation::AddNote => "add_note",
+            SimOperation::ListNotes => "list_notes",
+            SimOperation::Lookup => "lookup",
+            SimOperation::Callbacks => "callbacks",
+            SimOperation::Any => "any",
+        }
+    }
+
+    fn is_any(self) -> bool {
+        self == SimOperation::Any
+    }
+}
+
+/// How an injected failure behaves. ConnectWise keeps its own kind rather than the kit's
+/// [`FailureMode`](crate::kit::FailureMode): its throttle always answers `Retry-After: 1` (a
+/// unit variant callers match on) and it has no latency mode; the kit's [`FaultPlan`](
+/// crate::kit::FaultPlan) queues it all the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FailureMode {
     /// Answer this status without doing anything.
@@ -208,22 +233,10 @@ impl ConnectWiseSim {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
         let addr = listener.local_addr()?;
         let outbox = callbacks::Outbox::start();
-        let shared =
-            Arc::new(Shared { creds, schemas, addr, request_count: AtomicU64::new(0), state: Mutex::new(SimState::new()), outbox });
+        let shared = Arc::new(Shared { creds, schemas, addr, kit: Kit::new(), state: Mutex::new(SimState::new()), outbox });
         let app = Router::new().fallback(http::handle).with_state(shared.clone());
-        let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop_rx.await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::warn!(error = %e, "ConnectWise simulator stopped with an error");
-            }
-        });
-        tracing::debug!(%addr, "ConnectWise simulator listening");
-        Ok(ConnectWiseSimHandle { shared, guard: Arc::new(ServerGuard { stop: Mutex::new(Some(stop_tx)), task: Mutex::new(Some(task)) }) })
+        let server = SimServer::serve("connectwise", listener, app)?;
+        Ok(ConnectWiseSimHandle { shared, server })
     }
 }
 
@@ -232,7 +245,7 @@ impl ConnectWiseSim {
 #[derive(Clone)]
 pub struct ConnectWiseSimHandle {
     shared: Arc<Shared>,
-    guard: Arc<ServerGuard>,
+    server: SimServer,
 }
 
 impl fmt::Debug for ConnectWiseSimHandle {
@@ -265,14 +278,18 @@ impl ConnectWiseSimHandle {
     /// Arms a failure for the next `times` requests of `op` (`SimOperation::Any`: of any API
     /// operation). Failures are consumed in the order they were armed.
     pub fn fail_next(&self, op: SimOperation, mode: FailureMode, times: u32) {
-        if times > 0 {
-            self.shared.lock().failures.push(FailRule { op, mode, remaining: times });
-        }
+        self.shared.kit.faults.arm(op, mode, times);
     }
 
     /// Number of requests received, control endpoints (`/_sim/...`) excluded.
     pub fn request_count(&self) -> u64 {
-        self.shared.request_count.load(AtomicOrdering::SeqCst)
+        self.shared.kit.log.request_count()
+    }
+
+    /// Every request received (control endpoints excluded), oldest first, with the operation
+    /// it was routed to (`company_info`, `callback_key`, `unrouted` for the others).
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.shared.kit.log.requests()
     }
 
     /// Snapshot of the tickets deleted (or merged away) by a technician, ordered by id.
@@ -299,32 +316,7 @@ impl ConnectWiseSimHandle {
 
     /// Stops the server and waits (up to 5 s) for it to finish.
     pub async fn shutdown(self) {
-        self.guard.signal_stop();
-        let task = self.guard.task.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(mut task) = task
-            && tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err()
-        {
-            task.abort();
-        }
-    }
-}
-
-struct ServerGuard {
-    stop: Mutex<Option<oneshot::Sender<()>>>,
-    task: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl ServerGuard {
-    fn signal_stop(&self) {
-        if let Some(tx) = self.stop.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-impl Drop for ServerGuard {
-    fn drop(&mut self) {
-        self.signal_stop();
+        self.server.shutdown().await;
     }
 }
 
@@ -332,15 +324,10 @@ struct Shared {
     creds: ConnectWiseCredentials,
     schemas: &'static SchemaSet,
     addr: SocketAddr,
-    request_count: AtomicU64,
+    /// The kit's fault plan (with ConnectWise's failure kind), request log and clock.
+    kit: Kit<SimOperation, FailureMode>,
     state: Mutex<SimState>,
     outbox: callbacks::Outbox,
-}
-
-struct FailRule {
-    op: SimOperation,
-    mode: FailureMode,
-    remaining: u32,
 }
 
 struct StoredTicket {
@@ -360,7 +347,6 @@ struct SimState {
     deleted: BTreeMap<i64, StoredTicket>,
     next_ticket_id: i64,
     next_note_id: i64,
-    failures: Vec<FailRule>,
     companies: BTreeMap<i64, Value>,
     next_company_id: i64,
     contacts: BTreeMap<i64, Value>,
@@ -379,7 +365,6 @@ impl SimState {
             deleted: BTreeMap::new(),
             next_ticket_id: FIRST_TICKET_ID,
             next_note_id: FIRST_NOTE_ID,
-            failures: Vec::new(),
             companies,
             next_company_id: lookups::FIRST_ADDED_COMPANY_ID,
             contacts,
@@ -391,20 +376,6 @@ impl SimState {
 
     fn snapshot(&self) -> Vec<SimTicket> {
         self.tickets.iter().map(|(id, t)| t.sim_ticket(*id)).collect()
-    }
-
-    /// Index of the first armed failure that applies to `op`.
-    fn matching_failure(&self, op: SimOperation) -> Option<usize> {
-        self.failures.iter().position(|r| r.remaining > 0 && (r.op == op || r.op == SimOperation::Any))
-    }
-
-    fn consume_failure(&mut self, index: usize) {
-        if let Some(rule) = self.failures.get_mut(index) {
-            rule.remaining = rule.remaining.saturating_sub(1);
-            if rule.remaining == 0 {
-                self.failures.remove(index);
-            }
-        }
     }
 }
 
@@ -433,6 +404,6 @@ impl Shared {
     fn reset(&self) {
         *self.lock() = SimState::new();
         self.outbox.clear_log();
-        self.request_count.store(0, AtomicOrdering::SeqCst);
+        self.kit.reset();
     }
 }

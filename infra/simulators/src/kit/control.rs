@@ -14,7 +14,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{FailureMode, Kit, Operation};
+use super::{FailureMode, Kit, Operation, RequestLog};
 
 /// A parsed `POST /_sim/fail` body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +71,13 @@ pub fn control_ok(body: &Value) -> Response {
     control_json(StatusCode::OK, body)
 }
 
+/// The `GET /_sim/requests` answer: `{"requests": [...], "count": N}`.
+pub fn requests_response(log: &RequestLog) -> Response {
+    let requests = log.requests();
+    let count = requests.len();
+    control_ok(&json!({"requests": requests, "count": count}))
+}
+
 impl<O: Operation> Kit<O> {
     /// Answers the shared control routes. `rest` is the path below `/_sim` split on `/`;
     /// `reset_vendor` forgets the vendor's own state on `POST /_sim/reset`. Returns `None` for
@@ -92,11 +99,7 @@ impl<O: Operation> Kit<O> {
                 reset_vendor();
                 Some(StatusCode::NO_CONTENT.into_response())
             }
-            ("GET", ["requests"]) => {
-                let requests = self.log.requests();
-                let count = requests.len();
-                Some(control_ok(&json!({"requests": requests, "count": count})))
-            }
+            ("GET", ["requests"]) => Some(requests_response(&self.log)),
             _ => None,
         }
     }

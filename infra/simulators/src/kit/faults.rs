@@ -4,6 +4,11 @@
 //!
 //! Rules are consumed in the order they were armed; a rule armed for the vendor's "any"
 //! operation applies to every operation.
+//!
+//! The plan is generic over the failure kind too ([`FailureKind`], [`FailureMode`] by
+//! default): a vendor whose failures are not the kit's (Microsoft 365's throttling variants,
+//! ConnectWise's fixed `Retry-After: 1` throttle) keeps its own kind and still shares the
+//! queueing, matching and consumption rules.
 
 use std::fmt;
 use std::sync::Mutex;
@@ -17,6 +22,12 @@ pub trait Operation: Copy + Eq + fmt::Debug + Send + Sync + 'static {
     /// Whether this is the wildcard that matches every operation.
     fn is_any(self) -> bool;
 }
+
+/// What a [`FaultPlan`] can hold as the failure to inject: the kit's [`FailureMode`] or a
+/// vendor's own kind.
+pub trait FailureKind: Copy + fmt::Debug + Send + Sync + 'static {}
+
+impl<T: Copy + fmt::Debug + Send + Sync + 'static> FailureKind for T {}
 
 /// How an injected failure behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,43 +59,43 @@ impl FailureMode {
 }
 
 #[derive(Debug, Clone)]
-struct FailRule<O> {
+struct FailRule<O, M> {
     op: O,
-    mode: FailureMode,
+    mode: M,
     remaining: u32,
 }
 
 /// The armed failures of one simulator.
 #[derive(Debug)]
-pub struct FaultPlan<O: Operation> {
-    rules: Mutex<Vec<FailRule<O>>>,
+pub struct FaultPlan<O: Operation, M: FailureKind = FailureMode> {
+    rules: Mutex<Vec<FailRule<O, M>>>,
 }
 
-impl<O: Operation> Default for FaultPlan<O> {
+impl<O: Operation, M: FailureKind> Default for FaultPlan<O, M> {
     fn default() -> Self {
         FaultPlan { rules: Mutex::new(Vec::new()) }
     }
 }
 
-impl<O: Operation> FaultPlan<O> {
-    fn rules(&self) -> std::sync::MutexGuard<'_, Vec<FailRule<O>>> {
+impl<O: Operation, M: FailureKind> FaultPlan<O, M> {
+    fn rules(&self) -> std::sync::MutexGuard<'_, Vec<FailRule<O, M>>> {
         self.rules.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Arms `mode` for the next `times` requests of `op` (nothing when `times` is 0).
-    pub fn arm(&self, op: O, mode: FailureMode, times: u32) {
+    pub fn arm(&self, op: O, mode: M, times: u32) {
         if times > 0 {
             self.rules().push(FailRule { op, mode, remaining: times });
         }
     }
 
     /// The first armed failure that applies to `op`, without consuming it.
-    pub fn peek(&self, op: O) -> Option<FailureMode> {
+    pub fn peek(&self, op: O) -> Option<M> {
         self.rules().iter().find(|r| r.remaining > 0 && (r.op == op || r.op.is_any())).map(|r| r.mode)
     }
 
     /// Consumes one use of the first armed failure that applies to `op` and returns it.
-    pub fn consume(&self, op: O) -> Option<FailureMode> {
+    pub fn consume(&self, op: O) -> Option<M> {
         let mut rules = self.rules();
         let index = rules.iter().position(|r| r.remaining > 0 && (r.op == op || r.op.is_any()))?;
         let mode = rules[index].mode;
@@ -146,6 +157,21 @@ mod tests {
         assert_eq!(plan.consume(Op::Create), Some(FailureMode::Throttle { retry_after: 3 }));
         assert_eq!(plan.consume(Op::Read), None);
         assert_eq!(plan.armed(), 0);
+    }
+
+    #[test]
+    fn a_vendor_failure_kind_queues_like_the_kits() {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        enum Vendor {
+            Throttle,
+            Broken,
+        }
+        let plan = FaultPlan::<Op, Vendor>::default();
+        plan.arm(Op::Read, Vendor::Throttle, 1);
+        plan.arm(Op::Any, Vendor::Broken, 1);
+        assert_eq!(plan.consume(Op::Create), Some(Vendor::Broken), "the Any rule applies; the Read rule does not");
+        assert_eq!(plan.consume(Op::Read), Some(Vendor::Throttle));
+        assert_eq!(plan.consume(Op::Read), None);
     }
 
     #[test]

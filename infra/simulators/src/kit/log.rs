@@ -74,6 +74,10 @@ pub struct LoggedRequest {
     pub method: String,
     /// Path as received (no query string).
     pub path: String,
+    /// Raw query string without `?`, when the vendor keeps it (empty otherwise; not serialized
+    /// when empty).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub query: String,
     /// When it arrived, on the simulator's clock.
     pub timestamp: DateTime<Utc>,
     /// The vendor's operation name (`create_ticket`, …), or a marker such as `unauthorized`
@@ -92,11 +96,17 @@ impl RequestLog {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Appends an entry.
+    /// Appends an entry (without a query string).
     pub fn record(&self, method: &str, path: &str, timestamp: DateTime<Utc>, operation: &str) {
+        self.record_with_query(method, path, "", timestamp, operation);
+    }
+
+    /// Appends an entry that keeps the raw query string.
+    pub fn record_with_query(&self, method: &str, path: &str, query: &str, timestamp: DateTime<Utc>, operation: &str) {
         self.entries().push(LoggedRequest {
             method: method.to_string(),
             path: path.to_string(),
+            query: query.to_string(),
             timestamp,
             operation: operation.to_string(),
         });

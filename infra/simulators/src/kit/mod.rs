@@ -22,28 +22,29 @@ pub mod log;
 pub mod server;
 
 pub use control::{FailRequest, parse_fail_request};
-pub use faults::{FailureMode, FaultPlan, Operation};
+pub use faults::{FailureKind, FailureMode, FaultPlan, Operation};
 pub use log::{LoggedRequest, RequestLog, SimClock};
 pub use server::SimServer;
 
-/// The shared per-simulator machinery, generic over the vendor's operation names.
+/// The shared per-simulator machinery, generic over the vendor's operation names and the
+/// failure kind it injects (the kit's [`FailureMode`] unless the vendor's differ).
 #[derive(Debug)]
-pub struct Kit<O: Operation> {
+pub struct Kit<O: Operation, M: FailureKind = FailureMode> {
     /// The simulator's notion of "now".
     pub clock: SimClock,
     /// Armed failures.
-    pub faults: FaultPlan<O>,
+    pub faults: FaultPlan<O, M>,
     /// Every request received (control routes excluded).
     pub log: RequestLog,
 }
 
-impl<O: Operation> Default for Kit<O> {
+impl<O: Operation, M: FailureKind> Default for Kit<O, M> {
     fn default() -> Self {
         Kit { clock: SimClock::default(), faults: FaultPlan::default(), log: RequestLog::default() }
     }
 }
 
-impl<O: Operation> Kit<O> {
+impl<O: Operation, M: FailureKind> Kit<O, M> {
     /// A kit with a real-time clock, no armed failures and an empty log.
     pub fn new() -> Self {
         Self::default()

@@ -63,10 +63,15 @@ impl SimServer {
     /// Stops the server (for every clone) and waits up to 5 s for it to finish; in-flight
     /// requests that hang longer are aborted.
     pub async fn shutdown(&self) {
+        self.shutdown_within(Duration::from_secs(5)).await;
+    }
+
+    /// [`shutdown`](Self::shutdown) with another grace period for in-flight requests.
+    pub async fn shutdown_within(&self, grace: Duration) {
         self.guard.signal_stop();
         let task = self.guard.task.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(mut task) = task
-            && tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err()
+            && tokio::time::timeout(grace, &mut task).await.is_err()
         {
             task.abort();
         }

@@ -1,0 +1,121 @@
+//! The Microsoft 365 simulator's control endpoints under `/_sim` (no authentication): tenants,
+//! records and raw blobs, consent, subscriptions, failures, page size, disabled-after-start and
+//! the request log.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::faults::{M365Failure, M365Operation};
+use super::routes::Shared;
+use super::state::{BlobBody, tenant_key};
+use super::wire::json_response;
+
+#[derive(Deserialize)]
+pub(super) struct CtlTenant {
+    pub(super) tenant_id: String,
+    pub(super) client_id: String,
+    pub(super) client_secret: String,
+}
+
+pub(super) async fn ctl_add_tenant(State(sim): State<Shared>, Json(req): Json<CtlTenant>) -> Response {
+    sim.add_tenant(&req.tenant_id, &req.client_id, &req.client_secret);
+    json_response(StatusCode::CREATED, &json!({ "tenant_id": req.tenant_id, "client_id": req.client_id }))
+}
+
+#[derive(Deserialize)]
+pub(super) struct CtlRecords {
+    pub(super) content_type: String,
+    pub(super) records: Vec<Value>,
+}
+
+pub(super) async fn ctl_add_records(State(sim): State<Shared>, Path(tenant): Path<String>, Json(req): Json<CtlRecords>) -> Response {
+    let id = sim.add_blob(&tenant, &req.content_type, Utc::now(), BlobBody::Records(req.records));
+    json_response(StatusCode::CREATED, &json!({ "contentId": id }))
+}
+
+#[derive(Deserialize)]
+pub(super) struct CtlRawBlob {
+    pub(super) content_type: String,
+    pub(super) body: String,
+}
+
+pub(super) async fn ctl_add_raw_blob(State(sim): State<Shared>, Path(tenant): Path<String>, Json(req): Json<CtlRawBlob>) -> Response {
+    let id = sim.add_blob(&tenant, &req.content_type, Utc::now(), BlobBody::Raw(req.body));
+    json_response(StatusCode::CREATED, &json!({ "contentId": id }))
+}
+
+#[derive(Deserialize)]
+pub(super) struct CtlConsent {
+    pub(super) granted: bool,
+}
+
+pub(super) async fn ctl_consent(State(sim): State<Shared>, Path(tenant): Path<String>, Json(req): Json<CtlConsent>) -> Response {
+    if !sim.lock().tenants.contains_key(&tenant_key(&tenant)) {
+        return json_response(StatusCode::NOT_FOUND, &json!({ "error": format!("unknown tenant {tenant}") }));
+    }
+    sim.set_consent(&tenant, req.granted);
+    json_response(StatusCode::OK, &json!({ "granted": req.granted }))
+}
+
+pub(super) async fn ctl_subscriptions(State(sim): State<Shared>, Path(tenant): Path<String>) -> Response {
+    json_response(StatusCode::OK, &json!(sim.subscriptions(&tenant)))
+}
+
+#[derive(Deserialize)]
+pub(super) struct CtlFail {
+    pub(super) operation: String,
+    pub(super) failure: String,
+    #[serde(default = "one")]
+    pub(super) times: u32,
+}
+
+pub(super) fn one() -> u32 {
+    1
+}
+
+pub(super) async fn ctl_fail(State(sim): State<Shared>, Json(req): Json<CtlFail>) -> Response {
+    let op = match req.operation.parse::<M365Operation>() {
+        Ok(op) => op,
+        Err(e) => {
+            return json_response(StatusCode::BAD_REQUEST, &json!({ "error": e.to_string() }));
+        }
+    };
+    let failure = match req.failure.parse::<M365Failure>() {
+        Ok(f) => f,
+        Err(e) => {
+            return json_response(StatusCode::BAD_REQUEST, &json!({ "error": e.to_string() }));
+        }
+    };
+    sim.fail_next(op, failure, req.times);
+    json_response(StatusCode::OK, &json!({ "operation": format!("{op:?}"), "failure": format!("{failure:?}"), "times": req.times }))
+}
+
+#[derive(Deserialize)]
+pub(super) struct CtlPageSize {
+    pub(super) page_size: usize,
+}
+
+pub(super) async fn ctl_page_size(State(sim): State<Shared>, Json(req): Json<CtlPageSize>) -> Response {
+    sim.lock().page_size = req.page_size.max(1);
+    json_response(StatusCode::OK, &json!({ "page_size": req.page_size.max(1) }))
+}
+
+#[derive(Deserialize)]
+pub(super) struct CtlDisabledAfterStart {
+    pub(super) list_calls: u32,
+}
+
+pub(super) async fn ctl_disabled_after_start(State(sim): State<Shared>, Json(req): Json<CtlDisabledAfterStart>) -> Response {
+    sim.lock().disabled_after_start = req.list_calls;
+    json_response(StatusCode::OK, &json!({ "list_calls": req.list_calls }))
+}
+
+pub(super) async fn ctl_requests(State(sim): State<Shared>) -> Response {
+    // A bare array, not the kit's `{"requests", "count"}`: scripts read it that way.
+    json_response(StatusCode::OK, &json!(sim.request_log()))
+}

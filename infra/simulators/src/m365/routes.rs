@@ -1,0 +1,99 @@
+//! HTTP wiring of the Microsoft 365 simulator: the axum router and the async handlers for the
+//! token endpoint, the Management Activity API and Microsoft Graph security alerts.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::Response;
+use axum::routing::{any, get, post};
+use chrono::Utc;
+
+use crate::webhooks::PendingStart;
+
+use super::control::{
+    ctl_add_raw_blob, ctl_add_records, ctl_add_tenant, ctl_consent, ctl_disabled_after_start, ctl_fail, ctl_page_size, ctl_requests,
+    ctl_subscriptions,
+};
+use super::faults::Op;
+use super::identity::TokenVersion;
+use super::state::Inner;
+use super::wire::bearer_token;
+
+pub(super) async fn graph_alerts(State(sim): State<Arc<Inner>>, uri: Uri, headers: HeaderMap) -> Response {
+    sim.delay().await;
+    sim.handle_graph_alerts(&uri, &headers)
+}
+
+impl Inner {
+    pub(super) fn graph_base(&self) -> String {
+        format!("{}/graph", self.base_url)
+    }
+
+    /// `GET /graph/v1.0/security/alerts_v2`: the bearer token decides the tenant.
+    pub(super) fn handle_graph_alerts(&self, uri: &Uri, headers: &HeaderMap) -> Response {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        self.log(&Method::GET, uri, Op::GraphAlerts);
+        if let Some(failure) = self.take_failure(Op::GraphAlerts) {
+            return crate::graph::failure(failure);
+        }
+        let caller = bearer_token(headers).and_then(|t| st.tokens.get(t)).map(|t| crate::graph::Caller {
+            tenant: t.tenant.clone(),
+            audience: t.audience.clone(),
+            expires: t.expires,
+            has_role: t.has_role,
+            tenant_exists: st.tenants.contains_key(&t.tenant),
+        });
+        let page_size = st.page_size;
+        st.graph.list_alerts(caller, self.port(), uri.query().unwrap_or_default(), &self.graph_base(), page_size, Utc::now())
+    }
+}
+
+pub(super) type Shared = Arc<Inner>;
+
+pub(super) fn router(inner: Shared) -> Router {
+    Router::new()
+        .route("/login/{tenant}/oauth2/v2.0/token", post(token_v2))
+        .route("/login/{tenant}/oauth2/token", post(token_v1))
+        .route("/manage/api/{version}/{tenant}/activity/feed/{*rest}", any(manage))
+        .route("/graph/v1.0/security/alerts_v2", get(graph_alerts))
+        .route("/_sim/tenants", post(ctl_add_tenant))
+        .route("/_sim/tenants/{tenant}/records", post(ctl_add_records))
+        .route("/_sim/tenants/{tenant}/raw-blob", post(ctl_add_raw_blob))
+        .route("/_sim/tenants/{tenant}/consent", post(ctl_consent))
+        .route("/_sim/tenants/{tenant}/subscriptions", get(ctl_subscriptions))
+        .route("/_sim/fail", post(ctl_fail))
+        .route("/_sim/page-size", post(ctl_page_size))
+        .route("/_sim/disabled-after-start", post(ctl_disabled_after_start))
+        .route("/_sim/requests", get(ctl_requests))
+        .with_state(inner)
+}
+
+pub(super) async fn token_v2(State(sim): State<Shared>, Path(tenant): Path<String>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    sim.delay().await;
+    sim.handle_token(TokenVersion::V2, &tenant, &uri, &headers, &body)
+}
+
+pub(super) async fn token_v1(State(sim): State<Shared>, Path(tenant): Path<String>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    sim.delay().await;
+    sim.handle_token(TokenVersion::V1, &tenant, &uri, &headers, &body)
+}
+
+pub(super) async fn manage(
+    State(sim): State<Shared>,
+    Path((version, tenant, rest)): Path<(String, String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    sim.delay().await;
+    let mut resp = sim.handle_manage(&method, &uri, &headers, &version, &tenant, &rest, &body);
+    match resp.extensions_mut().remove::<PendingStart>() {
+        Some(pending) => sim.finish_start(pending).await,
+        None => resp,
+    }
+}
