@@ -566,3 +566,44 @@ async fn a_note_over_the_request_share_is_not_left_pending() {
     assert!(matches!(f.dispatch().await.unwrap(), DispatchOutcome::NoteAdded(_)));
     assert_eq!(f.system().calls(MemoryOperation::HasNote), 0, "no marker search for a note that was never sent");
 }
+
+#[tokio::test]
+async fn a_ticket_created_just_before_a_crash_is_found_and_closed_when_the_alert_resolved_meanwhile() {
+    let f = fixture().await;
+    f.hit(&["a"]).await;
+    f.system().fail_next(MemoryOperation::Create, MemoryFailure::AfterCommit(SinkError::Unavailable("response lost".into())));
+    assert!(f.dispatch().await.is_err());
+    f.alerts.resolve_alert(&f.alert.msp_id, &f.alert.id, Utc::now()).await.unwrap();
+    assert!(matches!(f.dispatch().await.unwrap(), DispatchOutcome::TicketRecovered(_)));
+    let tickets = f.system().tickets();
+    assert_eq!(tickets.len(), 1);
+    assert_eq!(tickets[0].closed_by.as_deref(), Some("vigil"), "the recovered ticket of a resolved alert is closed");
+}
+
+#[tokio::test]
+async fn a_delivery_with_nothing_to_do_is_neither_leased_nor_written() {
+    let f = fixture().await;
+    // Resolved before it ever needed a ticket: no delivery record at all.
+    f.hit(&["a"]).await;
+    f.alerts.resolve_alert(&f.alert.msp_id, &f.alert.id, Utc::now()).await.unwrap();
+    assert_eq!(f.dispatch().await.unwrap(), DispatchOutcome::UpToDate);
+    assert!(f.alerts.get_delivery(&f.alert.msp_id, &f.alert.id, &f.psa).await.unwrap().is_none());
+    // An open ticket that already describes every hit.
+    let mut other = f.alert.clone();
+    other.id = AlertId::derive(&["other"]);
+    f.alerts
+        .record_hits(&AlertHits::of_records(other.clone(), vec![(RecordId::parse("b").unwrap(), other.first_seen)]), Utc::now())
+        .await
+        .unwrap();
+    f.service.dispatch(&other.msp_id, &other.id, &f.psa).await.unwrap();
+    let version = |d: Option<Delivery>| d.map(|d| d.version);
+    let before = version(f.alerts.get_delivery(&other.msp_id, &other.id, &f.psa).await.unwrap());
+    assert_eq!(f.service.dispatch(&other.msp_id, &other.id, &f.psa).await.unwrap(), DispatchOutcome::UpToDate);
+    assert_eq!(version(f.alerts.get_delivery(&other.msp_id, &other.id, &f.psa).await.unwrap()), before, "not written again");
+    // Resolved, noted and closed.
+    f.alerts.resolve_alert(&other.msp_id, &other.id, Utc::now()).await.unwrap();
+    f.service.dispatch(&other.msp_id, &other.id, &f.psa).await.unwrap();
+    let closed = version(f.alerts.get_delivery(&other.msp_id, &other.id, &f.psa).await.unwrap());
+    assert_eq!(f.service.dispatch(&other.msp_id, &other.id, &f.psa).await.unwrap(), DispatchOutcome::UpToDate);
+    assert_eq!(version(f.alerts.get_delivery(&other.msp_id, &other.id, &f.psa).await.unwrap()), closed, "not written again");
+}
