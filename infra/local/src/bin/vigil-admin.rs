@@ -1,5 +1,9 @@
-//! Operator tool: `vigil-admin create-msp <msp-id> <display name>` creates an MSP in the config
-//! table and prints a new API token for it (shown once; only its hash is stored).
+//! Operator tool:
+//! - `vigil-admin create-msp <msp-id> <display name>` creates an MSP in the config table and
+//!   prints a new API token for it (shown once; only its hash is stored);
+//! - `vigil-admin index-deliveries` indexes the open tickets and held alerts of deliveries saved
+//!   before destinations (once, after upgrading; repeating it is harmless), so the ticket
+//!   read-back sees them.
 //!
 //! Reads `CONFIG_TABLE` and `ALERTS_TABLE` (the stack outputs `ConfigTableName`,
 //! `AlertsTableName`) and the usual AWS environment (`AWS_PROFILE`/`AWS_REGION`, or
@@ -16,8 +20,13 @@ use vigil::services::admin::AdminService;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("index-deliveries") {
+        return index_deliveries().await;
+    }
     let (Some("create-msp"), Some(id), Some(name)) = (args.first().map(String::as_str), args.get(1), args.get(2)) else {
-        eprintln!("usage: vigil-admin create-msp <msp-id> <display name>\n  env: CONFIG_TABLE, ALERTS_TABLE, AWS credentials/region");
+        eprintln!(
+            "usage: vigil-admin create-msp <msp-id> <display name> | vigil-admin index-deliveries\n  env: CONFIG_TABLE, ALERTS_TABLE, AWS credentials/region"
+        );
         return ExitCode::from(2);
     };
     let msp_id = match MspId::parse(id) {
@@ -50,6 +59,26 @@ async fn main() -> ExitCode {
         }
         Err(error) => {
             eprintln!("could not create the MSP: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Indexes deliveries saved before the open-ticket and held indexes existed.
+async fn index_deliveries() -> ExitCode {
+    let Ok(alerts_table) = std::env::var("ALERTS_TABLE") else {
+        eprintln!("set ALERTS_TABLE to the stack's alerts table name");
+        return ExitCode::from(2);
+    };
+    let sdk = vigil::aws::sdk_config_from_env().await;
+    let store = DynamoAlertStore::new(aws_sdk_dynamodb::Client::new(&sdk), alerts_table);
+    match store.index_earlier_deliveries().await {
+        Ok(indexed) => {
+            println!("{indexed} deliveries indexed.");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("could not index deliveries: {error}");
             ExitCode::FAILURE
         }
     }

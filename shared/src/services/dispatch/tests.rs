@@ -173,6 +173,7 @@ async fn a_resolved_alert_gets_one_resolution_note_and_its_ticket_is_closed_once
     assert!(ticket.notes[0].contains("resolved"));
     assert_eq!(ticket.closed_by.as_deref(), Some("vigil"));
     assert_eq!(f.system().calls(MemoryOperation::Close), 1);
+    assert_eq!(f.system().calls(MemoryOperation::HasNote), 0, "no marker search when no note was pending");
 }
 
 #[tokio::test]
@@ -238,7 +239,9 @@ async fn a_hit_on_a_ticket_closed_since_the_last_read_back_still_opens_a_new_tic
     f.system().close_by_technician(&first.id, "jsmith");
     f.hit(&["b"]).await;
     assert!(matches!(f.dispatch().await.unwrap(), DispatchOutcome::TicketReplaced { .. }));
-    assert!(f.system().tickets()[0].notes.is_empty());
+    let tickets = f.system().tickets();
+    assert!(tickets[0].notes.is_empty());
+    assert_eq!(tickets[1].company, "250", "the new ticket goes to the tenant's company");
 }
 
 #[tokio::test]
@@ -417,7 +420,8 @@ async fn a_crash_between_ticket_creation_and_state_write_never_duplicates_the_ti
     assert!(f.dispatch().await.is_err(), "the state write fails after the ticket exists");
     assert_eq!(f.system().tickets().len(), 1);
     *crashing.down.lock().unwrap() = false;
-    // The crashed invocation may not have released its lease: wait it out.
+    // The crashed invocation did not release its lease: another invocation waits it out.
+    assert!(matches!(f.dispatch().await.unwrap_err(), DispatchError::Busy(_)), "the lease is held for the whole delivery");
     f.clock.advance(Duration::seconds(61));
     assert!(matches!(f.dispatch().await.unwrap(), DispatchOutcome::TicketRecovered(_)));
     assert_eq!(f.system().tickets().len(), 1);
@@ -527,7 +531,7 @@ async fn a_malformed_message_is_invalid_and_a_ticket_callback_reads_that_ticket_
     f.system().close_by_technician(&ticket.id, "jsmith");
     let body = serde_json::json!({"msp_id": f.alert.msp_id, "destination": "psa", "ticket_id": ticket.id}).to_string();
     let DispatchOutcome::StatesRead(report) = f.service.handle(&body).await.unwrap() else { panic!("a read-back expected") };
-    assert_eq!(report.closed, 1);
+    assert_eq!((report.checked, report.closed), (1, 1));
     assert_eq!(f.stored().await.status, AlertStatus::Resolved);
 }
 
@@ -606,4 +610,129 @@ async fn a_delivery_with_nothing_to_do_is_neither_leased_nor_written() {
     let closed = version(f.alerts.get_delivery(&other.msp_id, &other.id, &f.psa).await.unwrap());
     assert_eq!(f.service.dispatch(&other.msp_id, &other.id, &f.psa).await.unwrap(), DispatchOutcome::UpToDate);
     assert_eq!(version(f.alerts.get_delivery(&other.msp_id, &other.id, &f.psa).await.unwrap()), closed, "not written again");
+}
+
+#[tokio::test]
+async fn a_suppression_created_after_an_unrecorded_create_does_not_keep_the_ticket_from_being_recorded() {
+    let f = fixture().await;
+    f.hit(&["a"]).await;
+    f.system().fail_next(MemoryOperation::Create, MemoryFailure::AfterCommit(SinkError::Unavailable("response lost".into())));
+    assert!(f.dispatch().await.is_err());
+    let rule = Suppression {
+        id: "late".into(),
+        msp_id: f.alert.msp_id.clone(),
+        tenant_id: None,
+        user: None,
+        policy_id: Some(f.alert.policy_id.clone()),
+        conditions: None,
+        expires_at: None,
+        reason: "added after the ticket".into(),
+        author: "dana".into(),
+        created_at: Utc::now(),
+    };
+    f.policies.put_suppression(&rule).await.unwrap();
+    assert!(
+        matches!(f.dispatch().await.unwrap(), DispatchOutcome::TicketRecovered(_)),
+        "the ticket exists: it is recorded, not suppressed"
+    );
+}
+
+#[tokio::test]
+async fn an_alert_that_resolved_after_a_create_that_never_reached_the_psa_gets_no_ticket() {
+    let f = fixture().await;
+    f.hit(&["a"]).await;
+    f.system().fail_next_create(SinkError::Unavailable("503".into()));
+    assert!(f.dispatch().await.is_err());
+    f.alerts.resolve_alert(&f.alert.msp_id, &f.alert.id, Utc::now()).await.unwrap();
+    assert_eq!(f.dispatch().await.unwrap(), DispatchOutcome::UpToDate);
+    assert!(f.system().tickets().is_empty(), "looked for, not found, and not created for a resolved alert");
+}
+
+/// An alert store whose delivery write fails once (a DynamoDB hiccup): when armed with N, the
+/// write after the next N succeeds fails.
+struct FailsOneSave {
+    inner: Arc<MemoryAlertStore>,
+    countdown: std::sync::atomic::AtomicI64,
+}
+
+#[async_trait::async_trait]
+impl AlertStore for FailsOneSave {
+    async fn record_hits(&self, hits: &AlertHits, now: chrono::DateTime<Utc>) -> Result<Alert, StoreError> {
+        self.inner.record_hits(hits, now).await
+    }
+    async fn get_alert(&self, msp_id: &MspId, alert_id: &AlertId) -> Result<Option<Alert>, StoreError> {
+        self.inner.get_alert(msp_id, alert_id).await
+    }
+    async fn resolve_alert(&self, msp_id: &MspId, alert_id: &AlertId, at: chrono::DateTime<Utc>) -> Result<Option<Alert>, StoreError> {
+        self.inner.resolve_alert(msp_id, alert_id, at).await
+    }
+    async fn list_alerts(&self, msp_id: &MspId, limit: usize, after: Option<&str>) -> Result<crate::ports::AlertPage, StoreError> {
+        self.inner.list_alerts(msp_id, limit, after).await
+    }
+    async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError> {
+        self.inner.update_alert(alert).await
+    }
+    async fn take_daily_ticket(&self, alert: &Alert, day: chrono::NaiveDate, limit: u32) -> Result<bool, StoreError> {
+        self.inner.take_daily_ticket(alert, day, limit).await
+    }
+    async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: &DestinationId) -> Result<Option<Delivery>, StoreError> {
+        self.inner.get_delivery(msp_id, alert_id, destination).await
+    }
+    async fn list_deliveries(&self, msp_id: &MspId, alert_id: &AlertId) -> Result<Vec<Delivery>, StoreError> {
+        self.inner.list_deliveries(msp_id, alert_id).await
+    }
+    async fn list_open_tickets(&self, msp_id: &MspId, destination: &DestinationId) -> Result<Vec<(AlertId, TicketRef)>, StoreError> {
+        self.inner.list_open_tickets(msp_id, destination).await
+    }
+    async fn list_held_deliveries(&self, msp_id: &MspId, destination: &DestinationId) -> Result<Vec<AlertId>, StoreError> {
+        self.inner.list_held_deliveries(msp_id, destination).await
+    }
+    async fn save_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
+        if self.countdown.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            return Err(StoreError::Unavailable("injected: one failed write".into()));
+        }
+        self.inner.save_delivery(delivery).await
+    }
+}
+
+#[tokio::test]
+async fn a_write_that_fails_mid_delivery_still_releases_the_lease_so_the_retry_proceeds_at_once() {
+    let memory = Arc::new(MemoryAlertStore::default());
+    let flaky = Arc::new(FailsOneSave { inner: memory.clone(), countdown: std::sync::atomic::AtomicI64::new(-1) });
+    let f = fixture_with(flaky.clone(), memory).await;
+    f.hit(&["a"]).await;
+    f.dispatch().await.unwrap();
+    f.hit(&["b"]).await;
+    // The lease write succeeds, the note's intent write fails: the lease must still be released.
+    flaky.countdown.store(1, std::sync::atomic::Ordering::SeqCst);
+    assert!(f.dispatch().await.is_err());
+    assert_eq!(f.delivery().await.lease_until, None, "the lease was released after the failed write");
+    assert!(matches!(f.dispatch().await.unwrap(), DispatchOutcome::NoteAdded(_)), "the retry is not held back by a stale lease");
+}
+
+#[tokio::test]
+async fn the_read_back_adds_up_every_destination_and_skips_disabled_ones() {
+    let f = fixture().await;
+    let second = f.add_destination("second", |_| {}).await;
+    f.link(second.clone(), "S-9").await;
+    f.hit(&["a"]).await;
+    f.dispatch().await.unwrap();
+    f.service.dispatch(&f.alert.msp_id, &f.alert.id, &second).await.unwrap();
+    assert_eq!(f.service.read_back_all().await.unwrap().checked, 2, "one open ticket in each destination");
+    f.add_destination("second", |d| d.enabled = false).await;
+    assert_eq!(f.service.read_back_all().await.unwrap().checked, 1, "a disabled destination is not read");
+    assert_eq!(f.psas.system(&second).calls(MemoryOperation::States), 1);
+}
+
+#[tokio::test]
+async fn one_psa_that_cannot_be_read_back_is_counted_and_the_others_are_still_read() {
+    let f = fixture().await;
+    let second = f.add_destination("second", |_| {}).await;
+    f.link(second.clone(), "S-9").await;
+    f.hit(&["a"]).await;
+    f.dispatch().await.unwrap();
+    f.service.dispatch(&f.alert.msp_id, &f.alert.id, &second).await.unwrap();
+    f.psas.system(&second).fail_next(MemoryOperation::States, MemoryFailure::Before(SinkError::Unavailable("503".into())));
+    let report = f.service.read_back_all().await.unwrap();
+    assert_eq!((report.checked, report.failed_destinations), (1, 1), "{report:?}");
 }
