@@ -46,10 +46,14 @@ fn due(alert: &Alert, delivery: &Delivery) -> Due {
                 Due::Nothing
             }
         }
+        // An open ticket: a resolved alert's is always to be noted and closed (Vigil's own close
+        // makes it not open), else a pending note or new hits need a note.
         Some(_) => {
-            let note_due = delivery.pending_note_hits.is_some() || alert.hit_count > delivery.notified_hits;
-            let close_due = resolved && (!delivery.resolution_noted || !delivery.closed);
-            if note_due || close_due || delivery.resolution_note_pending || delivery.close_pending { Due::Update } else { Due::Nothing }
+            if resolved || delivery.pending_note_hits.is_some() || alert.hit_count > delivery.notified_hits {
+                Due::Update
+            } else {
+                Due::Nothing
+            }
         }
     }
 }
