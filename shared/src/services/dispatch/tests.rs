@@ -355,15 +355,24 @@ async fn a_throttled_psa_is_transient_and_keeps_its_retry_after() {
     assert!(matches!(f.dispatch().await.unwrap(), DispatchOutcome::TicketCreated(_)), "the lease was released");
 }
 
-/// An alert store whose process "dies" at the write that records a created ticket.
-struct CrashAfterTicket {
+/// An alert store whose delivery writes fail while `refuses` says so (it sees each write):
+/// a process that dies, a DynamoDB hiccup.
+struct FailingWrites {
     inner: Arc<MemoryAlertStore>,
-    crashed: std::sync::Mutex<bool>,
-    down: std::sync::Mutex<bool>,
+    refuses: std::sync::Mutex<Box<dyn FnMut(&Delivery) -> bool + Send>>,
+}
+
+impl FailingWrites {
+    fn new(inner: Arc<MemoryAlertStore>) -> Arc<Self> {
+        Arc::new(Self { inner, refuses: std::sync::Mutex::new(Box::new(|_| false)) })
+    }
+    fn refuse(&self, rule: impl FnMut(&Delivery) -> bool + Send + 'static) {
+        *self.refuses.lock().unwrap() = Box::new(rule);
+    }
 }
 
 #[async_trait::async_trait]
-impl AlertStore for CrashAfterTicket {
+impl AlertStore for FailingWrites {
     async fn record_hits(&self, hits: &AlertHits, now: chrono::DateTime<Utc>) -> Result<Alert, StoreError> {
         self.inner.record_hits(hits, now).await
     }
@@ -395,16 +404,8 @@ impl AlertStore for CrashAfterTicket {
         self.inner.list_held_deliveries(msp_id, destination).await
     }
     async fn save_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
-        {
-            let mut crashed = self.crashed.lock().unwrap();
-            let mut down = self.down.lock().unwrap();
-            if delivery.ticket.is_some() && !*crashed {
-                *crashed = true;
-                *down = true;
-            }
-            if *down {
-                return Err(StoreError::Unavailable("injected crash".into()));
-            }
+        if (self.refuses.lock().unwrap())(delivery) {
+            return Err(StoreError::Unavailable("injected: the write failed".into()));
         }
         self.inner.save_delivery(delivery).await
     }
@@ -413,13 +414,18 @@ impl AlertStore for CrashAfterTicket {
 #[tokio::test]
 async fn a_crash_between_ticket_creation_and_state_write_never_duplicates_the_ticket() {
     let memory = Arc::new(MemoryAlertStore::default());
-    let crashing =
-        Arc::new(CrashAfterTicket { inner: memory.clone(), crashed: std::sync::Mutex::new(false), down: std::sync::Mutex::new(false) });
+    let crashing = FailingWrites::new(memory.clone());
+    // The process dies at the write that records the created ticket: nothing is written after.
+    let mut down = false;
+    crashing.refuse(move |delivery| {
+        down |= delivery.ticket.is_some();
+        down
+    });
     let f = fixture_with(crashing.clone(), memory).await;
     f.hit(&["a"]).await;
     assert!(f.dispatch().await.is_err(), "the state write fails after the ticket exists");
     assert_eq!(f.system().tickets().len(), 1);
-    *crashing.down.lock().unwrap() = false;
+    crashing.refuse(|_| false);
     // The crashed invocation did not release its lease: another invocation waits it out.
     assert!(matches!(f.dispatch().await.unwrap_err(), DispatchError::Busy(_)), "the lease is held for the whole delivery");
     f.clock.advance(Duration::seconds(61));
@@ -648,63 +654,20 @@ async fn an_alert_that_resolved_after_a_create_that_never_reached_the_psa_gets_n
     assert!(f.system().tickets().is_empty(), "looked for, not found, and not created for a resolved alert");
 }
 
-/// An alert store whose delivery write fails once (a DynamoDB hiccup): when armed with N, the
-/// write after the next N succeeds fails.
-struct FailsOneSave {
-    inner: Arc<MemoryAlertStore>,
-    countdown: std::sync::atomic::AtomicI64,
-}
-
-#[async_trait::async_trait]
-impl AlertStore for FailsOneSave {
-    async fn record_hits(&self, hits: &AlertHits, now: chrono::DateTime<Utc>) -> Result<Alert, StoreError> {
-        self.inner.record_hits(hits, now).await
-    }
-    async fn get_alert(&self, msp_id: &MspId, alert_id: &AlertId) -> Result<Option<Alert>, StoreError> {
-        self.inner.get_alert(msp_id, alert_id).await
-    }
-    async fn resolve_alert(&self, msp_id: &MspId, alert_id: &AlertId, at: chrono::DateTime<Utc>) -> Result<Option<Alert>, StoreError> {
-        self.inner.resolve_alert(msp_id, alert_id, at).await
-    }
-    async fn list_alerts(&self, msp_id: &MspId, limit: usize, after: Option<&str>) -> Result<crate::ports::AlertPage, StoreError> {
-        self.inner.list_alerts(msp_id, limit, after).await
-    }
-    async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError> {
-        self.inner.update_alert(alert).await
-    }
-    async fn take_daily_ticket(&self, alert: &Alert, day: chrono::NaiveDate, limit: u32) -> Result<bool, StoreError> {
-        self.inner.take_daily_ticket(alert, day, limit).await
-    }
-    async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: &DestinationId) -> Result<Option<Delivery>, StoreError> {
-        self.inner.get_delivery(msp_id, alert_id, destination).await
-    }
-    async fn list_deliveries(&self, msp_id: &MspId, alert_id: &AlertId) -> Result<Vec<Delivery>, StoreError> {
-        self.inner.list_deliveries(msp_id, alert_id).await
-    }
-    async fn list_open_tickets(&self, msp_id: &MspId, destination: &DestinationId) -> Result<Vec<(AlertId, TicketRef)>, StoreError> {
-        self.inner.list_open_tickets(msp_id, destination).await
-    }
-    async fn list_held_deliveries(&self, msp_id: &MspId, destination: &DestinationId) -> Result<Vec<AlertId>, StoreError> {
-        self.inner.list_held_deliveries(msp_id, destination).await
-    }
-    async fn save_delivery(&self, delivery: &Delivery) -> Result<(), StoreError> {
-        if self.countdown.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 0 {
-            return Err(StoreError::Unavailable("injected: one failed write".into()));
-        }
-        self.inner.save_delivery(delivery).await
-    }
-}
-
 #[tokio::test]
 async fn a_write_that_fails_mid_delivery_still_releases_the_lease_so_the_retry_proceeds_at_once() {
     let memory = Arc::new(MemoryAlertStore::default());
-    let flaky = Arc::new(FailsOneSave { inner: memory.clone(), countdown: std::sync::atomic::AtomicI64::new(-1) });
+    let flaky = FailingWrites::new(memory.clone());
     let f = fixture_with(flaky.clone(), memory).await;
     f.hit(&["a"]).await;
     f.dispatch().await.unwrap();
     f.hit(&["b"]).await;
     // The lease write succeeds, the note's intent write fails: the lease must still be released.
-    flaky.countdown.store(1, std::sync::atomic::Ordering::SeqCst);
+    let mut writes = 0;
+    flaky.refuse(move |_| {
+        writes += 1;
+        writes == 2
+    });
     assert!(f.dispatch().await.is_err());
     assert_eq!(f.delivery().await.lease_until, None, "the lease was released after the failed write");
     assert!(matches!(f.dispatch().await.unwrap(), DispatchOutcome::NoteAdded(_)), "the retry is not held back by a stale lease");
