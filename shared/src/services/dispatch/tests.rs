@@ -359,8 +359,11 @@ async fn a_throttled_psa_is_transient_and_keeps_its_retry_after() {
 /// a process that dies, a DynamoDB hiccup.
 struct FailingWrites {
     inner: Arc<MemoryAlertStore>,
-    refuses: std::sync::Mutex<Box<dyn FnMut(&Delivery) -> bool + Send>>,
+    refuses: std::sync::Mutex<WriteRule>,
 }
+
+/// Whether a delivery write fails.
+type WriteRule = Box<dyn FnMut(&Delivery) -> bool + Send>;
 
 impl FailingWrites {
     fn new(inner: Arc<MemoryAlertStore>) -> Arc<Self> {
