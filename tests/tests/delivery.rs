@@ -284,3 +284,23 @@ async fn a_connectwise_note_committed_then_failed_is_not_added_twice() {
     assert_eq!(hits.len(), 1, "{notes:#?}");
     stack.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_connectwise_create_is_retried_no_sooner_than_its_retry_after() {
+    let stack = start_stack().await;
+    onboard(&stack, "acme", TENANT, 250).await;
+    // ConnectWise's throttle answers 429 with `Retry-After: 1`.
+    stack.connectwise.fail_next(
+        vigil_simulators::connectwise::SimOperation::CreateTicket,
+        vigil_simulators::connectwise::FailureMode::Throttle,
+        1,
+    );
+    forward(&stack, 0..1).await;
+    let creates: Vec<_> =
+        stack.connectwise.requests().into_iter().filter(|r| r.method == "POST" && r.path.ends_with("/service/tickets")).collect();
+    assert_eq!(creates.len(), 2, "throttled once, then created: {creates:#?}");
+    let waited = (creates[1].timestamp - creates[0].timestamp).num_milliseconds();
+    assert!(waited >= 1_000, "the retry came {waited} ms after a Retry-After of 1 s");
+    assert_eq!(stack.connectwise.tickets().len(), 1);
+    stack.shutdown().await;
+}
