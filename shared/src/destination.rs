@@ -60,46 +60,46 @@ pub enum DestinationSettings {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         source: Option<String>,
     },
-    Autotask {
-        /// The zone's REST root (`https://webservicesN.autotask.net/atservicesrest/`); `None`:
-        /// discovered from the API user name (`zoneInformation?user=`) and cached.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        zone_url: Option<String>,
-        /// Picklist values (the `value` of `Tickets/entityInformation/fields`), each optional.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        source: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        issue_type: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        sub_issue_type: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        ticket_type: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        ticket_category: Option<String>,
-        /// The status a new ticket gets (`None`: the picklist's default, usually New).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        new_status: Option<String>,
-        /// Note type and publish picklist values for Vigil's notes (`None`: the defaults).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        note_type: Option<String>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        note_publish: Option<String>,
-        /// `dueDateTime` of a new ticket, this many hours after creation (default 24).
-        #[serde(default = "default_due_hours")]
-        due_in_hours: u32,
-    },
+    Autotask(AutotaskSettings),
 }
 
-fn default_due_hours() -> u32 {
-    24
+/// An Autotask destination's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutotaskSettings {
+    /// The zone's REST root (`https://webservicesN.autotask.net/atservicesrest/`); `None`:
+    /// discovered from the API user name (`zoneInformation?user=`) and cached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_url: Option<String>,
+    /// Picklist values (the `value` of `Tickets/entityInformation/fields`), each optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_issue_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_category: Option<String>,
+    /// The status a new ticket gets (`None`: the picklist's default, usually New).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_status: Option<String>,
+    /// Note type and publish picklist values for Vigil's notes (`None`: the defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note_publish: Option<String>,
+    /// `dueDateTime` of a new ticket, this many hours after creation (default 24).
+    #[serde(default = "default_due_hours")]
+    pub due_in_hours: u32,
 }
 
-impl DestinationSettings {
-    /// Autotask settings with every picklist value left to the PSA's defaults.
-    #[must_use]
-    pub fn autotask(zone_url: Option<String>) -> Self {
-        Self::Autotask {
-            zone_url,
+impl Default for AutotaskSettings {
+    /// Discovered zone, every picklist value left to the PSA's defaults, due in 24 hours.
+    fn default() -> Self {
+        Self {
+            zone_url: None,
             source: None,
             issue_type: None,
             sub_issue_type: None,
@@ -111,13 +111,34 @@ impl DestinationSettings {
             due_in_hours: default_due_hours(),
         }
     }
+}
+
+fn default_due_hours() -> u32 {
+    24
+}
+
+impl DestinationSettings {
+    /// Autotask settings with every picklist value left to the PSA's defaults.
+    #[must_use]
+    pub fn autotask(zone_url: Option<String>) -> Self {
+        Self::Autotask(AutotaskSettings { zone_url, ..AutotaskSettings::default() })
+    }
+
+    /// The Autotask settings, when these are an Autotask destination's.
+    #[must_use]
+    pub fn as_autotask(&self) -> Option<&AutotaskSettings> {
+        match self {
+            Self::Autotask(settings) => Some(settings),
+            Self::ConnectWise { .. } => None,
+        }
+    }
 
     /// The kind these settings belong to.
     #[must_use]
     pub fn kind(&self) -> DestinationKind {
         match self {
             Self::ConnectWise { .. } => DestinationKind::ConnectWise,
-            Self::Autotask { .. } => DestinationKind::Autotask,
+            Self::Autotask(_) => DestinationKind::Autotask,
         }
     }
 
@@ -127,7 +148,7 @@ impl DestinationSettings {
     pub fn address(&self) -> Option<&str> {
         match self {
             Self::ConnectWise { api_root, .. } => Some(api_root),
-            Self::Autotask { zone_url, .. } => zone_url.as_deref(),
+            Self::Autotask(settings) => settings.zone_url.as_deref(),
         }
     }
 }
@@ -386,6 +407,15 @@ mod tests {
         let d = destination("p", Routing { default_place: Some("desk".into()), places, ..Routing::default() });
         assert_eq!(d.place_for(Category::ThreatManagement), Some("security"));
         assert_eq!(d.place_for(Category::MailFlow), Some("desk"));
+    }
+
+    #[test]
+    fn settings_read_by_kind_with_defaults_and_refuse_unknown_members() {
+        let read: DestinationSettings = serde_json::from_str(r#"{"kind": "autotask", "source": "8"}"#).unwrap();
+        assert_eq!(read, DestinationSettings::Autotask(AutotaskSettings { source: Some("8".into()), ..AutotaskSettings::default() }));
+        assert_eq!(read.as_autotask().map(|s| s.due_in_hours), Some(24));
+        assert!(serde_json::from_str::<DestinationSettings>(r#"{"kind": "autotask", "queue": "8"}"#).is_err());
+        assert!(serde_json::from_str::<DestinationSettings>(r#"{"kind": "connectwise", "api_root": "x", "board": 1}"#).is_err());
     }
 
     #[test]

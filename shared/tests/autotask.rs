@@ -11,7 +11,7 @@ use std::time::Duration;
 use vigil::clock::SystemClock;
 use vigil::connectors::autotask::AutotaskClient;
 use vigil::connectors::destination_url::{DestinationPolicy, destination_http_client};
-use vigil::destination::{Destination, DestinationCredentials, DestinationSettings, Routing};
+use vigil::destination::{AutotaskSettings, Destination, DestinationCredentials, DestinationSettings, Routing};
 use vigil::error::SinkError;
 use vigil::ids::{DestinationId, MspId};
 use vigil::memory::MemoryRequestBudget;
@@ -220,7 +220,7 @@ async fn picklist_defaults_fill_what_the_destination_leaves_open() {
 #[tokio::test]
 async fn configured_picklist_values_are_sent() {
     let sim = AutotaskSim::start(vigil_simulators::autotask::AutotaskCredentials::sample()).await.unwrap();
-    let configured = DestinationSettings::Autotask {
+    let configured = DestinationSettings::Autotask(AutotaskSettings {
         zone_url: Some(sim.zone_url()),
         source: Some("8".into()),
         issue_type: Some("7".into()),
@@ -231,7 +231,7 @@ async fn configured_picklist_values_are_sent() {
         note_type: Some("1".into()),
         note_publish: Some("2".into()),
         due_in_hours: 4,
-    };
+    });
     let client = client_for(&sim, &destination(configured), credentials(&sim), RequestGate::open());
     let ticket = client.create_ticket(&NewTicket { priority: Some("1".into()), ..new_ticket("vigil:configured") }).await.unwrap();
     client.add_note(&ticket, &TicketNote { text: "n [m:2]".into(), marker: "[m:2]".into() }).await.unwrap();
@@ -293,18 +293,14 @@ async fn check_names_unknown_and_inactive_values_and_creates_nothing() {
     let mut bad = good.clone();
     bad.routing.default_place = Some("29683482".into());
     bad.routing.closed_status = Some("999".into());
-    bad.settings = DestinationSettings::Autotask {
+    bad.settings = DestinationSettings::Autotask(AutotaskSettings {
         zone_url: Some(sim.zone_url()),
         source: Some("12".into()),
         issue_type: Some("9".into()),
         sub_issue_type: Some("101".into()),
-        ticket_type: None,
-        ticket_category: None,
-        new_status: None,
         note_type: Some("18".into()),
-        note_publish: None,
-        due_in_hours: 24,
-    };
+        ..AutotaskSettings::default()
+    });
     let problems = client.check(&bad).await.unwrap();
     assert_eq!(problems.len(), 5, "{problems:#?}");
     assert!(problems.iter().any(|p| p.contains("default queue") && p.contains("inactive")), "{problems:#?}");

@@ -25,18 +25,7 @@ async fn storm_of_sixty(pace: Duration, max_receives: u32) -> (StormCheck, Drain
     let storm = Storm::new(StormSetup {
         alerts: 60,
         share: 100,
-        settings: DestinationSettings::Autotask {
-            zone_url: Some(sim.zone_url()),
-            source: None,
-            issue_type: None,
-            sub_issue_type: None,
-            ticket_type: None,
-            ticket_category: None,
-            new_status: None,
-            note_type: None,
-            note_publish: None,
-            due_in_hours: 24,
-        },
+        settings: DestinationSettings::autotask(Some(sim.zone_url())),
         credentials: DestinationCredentials::Autotask {
             username: c.username,
             secret: SecretString::new(c.secret),

@@ -110,7 +110,7 @@ fn settings(settings: &DestinationSettings, policy: DestinationPolicy) -> Result
             reference("settings.ticket_type", ticket_type.as_deref())?;
             reference("settings.source", source.as_deref())?;
         }
-        DestinationSettings::Autotask {
+        DestinationSettings::Autotask(crate::destination::AutotaskSettings {
             zone_url,
             source,
             issue_type,
@@ -121,7 +121,7 @@ fn settings(settings: &DestinationSettings, policy: DestinationPolicy) -> Result
             note_type,
             note_publish,
             due_in_hours,
-        } => {
+        }) => {
             if let Some(zone_url) = zone_url {
                 address("settings.zone_url", zone_url, policy)?;
             }

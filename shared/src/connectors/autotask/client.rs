@@ -6,7 +6,7 @@ use super::errors::{Scrub, classify};
 use super::picklists::EntityFields;
 use crate::connectors::destination_url::DestinationPolicy;
 use crate::connectors::{retry_after, transport_failure};
-use crate::destination::{Destination, DestinationCredentials, DestinationSettings};
+use crate::destination::{Destination, DestinationCredentials};
 use crate::error::SinkError;
 use crate::ports::{RequestGate, SinkSetupError};
 use crate::secret::SecretString;
@@ -24,52 +24,7 @@ pub const DEFAULT_DISCOVERY_BASE: &str = "https://webservices2.autotask.net";
 pub const ZONE_CACHE_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// The destination's non-secret Autotask settings, as the connector uses them.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Settings {
-    pub zone_url: Option<String>,
-    pub source: Option<String>,
-    pub issue_type: Option<String>,
-    pub sub_issue_type: Option<String>,
-    pub ticket_type: Option<String>,
-    pub ticket_category: Option<String>,
-    pub new_status: Option<String>,
-    pub note_type: Option<String>,
-    pub note_publish: Option<String>,
-    pub due_in_hours: u32,
-}
-
-impl Settings {
-    /// The Autotask settings of `settings`; `None` for another kind.
-    #[must_use]
-    pub fn of(settings: &DestinationSettings) -> Option<Self> {
-        match settings {
-            DestinationSettings::Autotask {
-                zone_url,
-                source,
-                issue_type,
-                sub_issue_type,
-                ticket_type,
-                ticket_category,
-                new_status,
-                note_type,
-                note_publish,
-                due_in_hours,
-            } => Some(Self {
-                zone_url: zone_url.clone(),
-                source: source.clone(),
-                issue_type: issue_type.clone(),
-                sub_issue_type: sub_issue_type.clone(),
-                ticket_type: ticket_type.clone(),
-                ticket_category: ticket_category.clone(),
-                new_status: new_status.clone(),
-                note_type: note_type.clone(),
-                note_publish: note_publish.clone(),
-                due_in_hours: *due_in_hours,
-            }),
-            DestinationSettings::ConnectWise { .. } => None,
-        }
-    }
-}
+pub type Settings = crate::destination::AutotaskSettings;
 
 /// Discovered zones, process-wide, keyed by (discovery base, lower-case user name): every
 /// destination of the same API user shares one discovery per [`ZONE_CACHE_TTL`], and a warm
@@ -154,7 +109,7 @@ impl AutotaskClient {
         policy: DestinationPolicy,
     ) -> Result<Self, SinkSetupError> {
         let not_configured = |why: &str| SinkSetupError::NotConfigured(format!("destination {}: {why}", destination.id));
-        let settings = Settings::of(&destination.settings).ok_or_else(|| not_configured("not an Autotask destination"))?;
+        let settings = destination.settings.as_autotask().cloned().ok_or_else(|| not_configured("not an Autotask destination"))?;
         let DestinationCredentials::Autotask { username, secret, integration_code } = credentials else {
             return Err(not_configured("the credentials are not Autotask credentials"));
         };
@@ -322,7 +277,7 @@ mod tests {
             id: DestinationId::parse("autotask").unwrap(),
             name: "Autotask".into(),
             enabled: true,
-            settings: DestinationSettings::autotask(zone_url.map(str::to_owned)),
+            settings: crate::destination::DestinationSettings::autotask(zone_url.map(str::to_owned)),
             routing: Routing::default(),
             requests_per_hour: None,
             credentials_set: true,

@@ -160,7 +160,7 @@ impl AutotaskClient {
     }
 
     pub(super) async fn check_destination(&self, destination: &Destination) -> Result<Vec<String>, SinkError> {
-        let Some(settings) = Settings::of(&destination.settings) else {
+        let Some(settings) = destination.settings.as_autotask().cloned() else {
             return Ok(vec!["the destination is not an Autotask destination".into()]);
         };
         match self.get("ThresholdInformation", "check credentials").await {
@@ -222,7 +222,7 @@ mod tests {
     #[test]
     fn a_field_the_tenant_requires_and_vigil_does_not_set_is_a_problem() {
         let mut destination = destination();
-        let settings = Settings::of(&destination.settings).unwrap();
+        let settings = destination.settings.as_autotask().cloned().unwrap();
         let fields = ticket_fields(json!({"name": "billingCodeID", "isRequired": true}));
         let problems = picklist_problems(&destination, &settings, &fields, &note_fields());
         assert_eq!(problems.len(), 2, "{problems:?}");
