@@ -4,7 +4,7 @@
 //! alert reference at the end).
 
 use crate::alert::{Alert, AlertStatus, Category, Severity};
-use crate::ticket::{EarlierTicket, TicketNote, TicketRef, note_marker, resolution_marker};
+use crate::ticket::{EarlierTicket, TicketNote, note_marker, resolution_marker};
 use chrono::{DateTime, Utc};
 use std::fmt::Write as _;
 
@@ -251,16 +251,11 @@ pub fn resolution_text(alert: &Alert) -> String {
     format!("Resolved in Vigil: \"{}\" ({}).", alert.policy_name, alert.id)
 }
 
-/// Names the earlier ticket when telling the PSA about a new one.
-#[must_use]
-pub fn continues(ticket: &TicketRef) -> String {
-    format!("continues {ticket}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::contract::sample_alert;
+    use crate::ticket::TicketRef;
 
     #[test]
     fn the_title_drops_the_tenant_before_cutting_and_the_text_keeps_its_footer_within_any_limit() {

@@ -80,10 +80,9 @@ async fn one_alert_becomes_one_ticket_in_each_psa_whose_routing_takes_it() {
     stack.m365.add_records(TENANT, "Audit.Exchange", vec![elevation]);
     poll_and_settle(&stack).await;
     let permissions = msp.alerts().await.into_iter().filter(|a| a["category"] == "Permissions").count();
-    if permissions > 0 {
-        assert_eq!(stack.connectwise.tickets().len(), 2);
-        assert_eq!(autotask_tickets(&stack).len(), 1, "Autotask's routing does not take Permissions alerts");
-    }
+    assert_eq!(permissions, 1, "the elevation raised a Permissions alert");
+    assert_eq!(stack.connectwise.tickets().len(), 2);
+    assert_eq!(autotask_tickets(&stack).len(), 1, "Autotask's routing does not take Permissions alerts");
     stack.shutdown().await;
 }
 
