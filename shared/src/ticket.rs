@@ -120,7 +120,8 @@ pub struct Delivery {
     /// Closing was attempted (closing twice is harmless, but it is recorded like every effect).
     #[serde(default)]
     pub close_pending: bool,
-    /// The ticket's state as last read from the PSA, and when.
+    /// The ticket's state as last read from the PSA, and when it was read as such (a
+    /// read-back that finds it unchanged writes nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub psa_state: Option<TicketState>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

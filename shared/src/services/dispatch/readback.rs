@@ -137,14 +137,19 @@ impl DispatchService {
             // A delivery is in flight; the next read-back sees the ticket again.
             return Ok(());
         }
-        let alert = self.alerts.get_alert(msp_id, alert_id).await?;
-        let hits = alert.as_ref().map_or(0, |a| a.hit_count);
+        if delivery.psa_state.as_ref() == Some(&state) {
+            // Unchanged since the last read-back: nothing to write (every open ticket is read
+            // every few minutes; a write each time would cost more than the read).
+            return Ok(());
+        }
         delivery.psa_checked_at = Some(now);
+        if let TicketState::Open { .. } = state {
+            delivery.psa_state = Some(state);
+            return save(self, &mut delivery).await;
+        }
+        let hits = self.alerts.get_alert(msp_id, alert_id).await?.map_or(0, |a| a.hit_count);
         match &state {
-            TicketState::Open { .. } => {
-                delivery.psa_state = Some(state);
-                save(self, &mut delivery).await?;
-            }
+            TicketState::Open { .. } => {}
             TicketState::Closed { by, at, status } => {
                 delivery.closed_in_psa_at_hits = Some(hits);
                 delivery.notified_hits = delivery.notified_hits.max(hits);
