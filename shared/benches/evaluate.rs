@@ -1,5 +1,6 @@
 //! Benchmark of the policy evaluator: parse + evaluate audit records against 100 enabled policies,
-//! in memory, on one thread. Target: at least 200,000 records per second per core.
+//! in memory, on one thread. Target: at least 250,000 records per second per core, and at least
+//! half the speed of parsing alone (so evaluating 100 policies costs no more than reading the record).
 //!
 //! ```text
 //! cargo bench -p vigil --bench evaluate                        # full run: ~20,000 records, 5 rounds
@@ -14,14 +15,17 @@
 //! * parse only: what the evaluator does per record — serde_json reads the record as raw (validated)
 //!   JSON text, `AuditRecord::from_json` indexes its top-level fields and parses the common ones
 //!   (other fields are parsed when a policy first reads them);
-//! * parse + evaluate: the above + `PolicyEngine::evaluate`;
-//! * and, to see where the time goes: JSON scanning and JSON-to-`Value` alone, evaluate only (on
-//!   parsed records), the condition trees alone, costs per record type, the costliest policies,
+//! * parse + evaluate: the above + `PolicyEngine::evaluate` (policies read fields through the
+//!   record's JSON tape, so a field is scanned once per record whichever policies read it);
+//! * and, to see where the time goes: JSON validation and JSON-to-`Value` alone, evaluate only and
+//!   the condition trees alone (each round on records parsed afresh before it, untimed, so no
+//!   field is already read), costs per record type, the costliest policies,
 //!   and the cost of single predicates by operator.
 //!
 //! Run outside `cargo bench` (no `--bench` argument, e.g. `cargo test --benches`) it runs the quick
 //! variant. `VIGIL_BENCH_RECORDS` and `VIGIL_BENCH_ROUNDS` override the corpus size and rounds;
-//! `VIGIL_BENCH_PROFILE=1` runs only the parse + evaluate loop (to run under `perf record`).
+//! `VIGIL_BENCH_PROFILE=1` runs only the parse + evaluate loop, `VIGIL_BENCH_PROFILE=parse` only the
+//! parse loop (to run under `perf record` or `valgrind --tool=callgrind`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::cast_precision_loss, clippy::cast_possible_truncation)]
 
@@ -36,7 +40,10 @@ use vigil::policy::condition::{Condition, TenantContext};
 use vigil::policy::model::PolicyDefinition;
 use vigil::policy::{CompiledPolicy, CompiledTrigger, PolicyEngine, TenantScope, catalogue};
 
-const TARGET: f64 = 200_000.0;
+/// Records per second per core for parse + evaluate.
+const TARGET: f64 = 250_000.0;
+/// Parse + evaluate at least this share of the speed of parse alone.
+const RATIO_TARGET: f64 = 0.5;
 const POLICY_COUNT: usize = 100;
 
 const ORG: &str = "5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11";
@@ -1376,8 +1383,8 @@ impl Gen {
 
 struct Settings {
     quick: bool,
-    /// Only the parse + evaluate loop (for a profiler).
-    profile: bool,
+    /// Only one loop, for a profiler: `1` parse + evaluate, `parse` parse only.
+    profile: Option<String>,
     records: usize,
     rounds: usize,
 }
@@ -1388,7 +1395,7 @@ fn settings() -> Settings {
     let number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0);
     Settings {
         quick,
-        profile: std::env::var("VIGIL_BENCH_PROFILE").is_ok_and(|v| !v.is_empty() && v != "0"),
+        profile: std::env::var("VIGIL_BENCH_PROFILE").ok().filter(|v| !v.is_empty() && v != "0"),
         records: number("VIGIL_BENCH_RECORDS").unwrap_or(if quick { 500 } else { 20_000 }),
         rounds: number("VIGIL_BENCH_ROUNDS").unwrap_or(if quick { 1 } else { 5 }),
     }
@@ -1429,6 +1436,24 @@ fn measure<T>(rounds: usize, records: usize, mut f: impl FnMut() -> T) -> (Vec<f
         let out = black_box(f());
         rates.push(rate(records, start.elapsed()));
         last = Some(out);
+    }
+    (rates, last.expect("at least one round"))
+}
+
+/// Like [`measure`], with `setup` run before each round and left out of its time (the
+/// evaluate-only lines get freshly parsed records each round, as the evaluator does: nothing
+/// read by an earlier round is already parsed).
+fn measure_fresh<S, T>(rounds: usize, records: usize, mut setup: impl FnMut() -> S, mut f: impl FnMut(&S) -> T) -> (Vec<f64>, T) {
+    black_box(f(&setup()));
+    let mut rates = Vec::with_capacity(rounds);
+    let mut last = None;
+    for _ in 0..rounds {
+        let input = setup();
+        let start = Instant::now();
+        let out = black_box(f(&input));
+        rates.push(rate(records, start.elapsed()));
+        last = Some(out);
+        drop(input);
     }
     (rates, last.expect("at least one round"))
 }
@@ -1575,10 +1600,22 @@ fn main() {
         }
         matches
     };
-    if settings.profile {
-        // Only the parse + evaluate loop, for a profiler (`perf record`).
-        let (rates, _) = measure(settings.rounds, n, parse_and_evaluate);
-        show("parse + evaluate", &rates);
+    let parse_only = || {
+        let mut types = 0i64;
+        for text in &corpus {
+            let record = parse(black_box(text));
+            types += record.record_type;
+            black_box(&record);
+        }
+        types
+    };
+    if let Some(loop_name) = settings.profile.as_deref() {
+        // Only one loop, for a profiler (`perf record`, `valgrind --tool=callgrind`).
+        if loop_name == "parse" {
+            show("parse only", &measure(settings.rounds, n, parse_only).0);
+        } else {
+            show("parse + evaluate", &measure(settings.rounds, n, parse_and_evaluate).0);
+        }
         return;
     }
     println!("\nrounds: {} after 1 warm-up pass (median shown)", settings.rounds);
@@ -1597,28 +1634,21 @@ fn main() {
             black_box(scanned);
         }
     });
-    let (parse_rates, _) = measure(settings.rounds, n, || {
-        let mut types = 0i64;
-        for text in &corpus {
-            let record = parse(black_box(text));
-            types += record.record_type;
-            black_box(&record);
-        }
-        types
-    });
+    let (parse_rates, _) = measure(settings.rounds, n, parse_only);
     let (full_rates, full_matches) = measure(settings.rounds, n, parse_and_evaluate);
-    let (eval_rates, eval_matches) = measure(settings.rounds, n, || {
+    let fresh = || corpus.iter().map(|t| parse(t)).collect::<Vec<AuditRecord>>();
+    let (eval_rates, eval_matches) = measure_fresh(settings.rounds, n, fresh, |records| {
         let mut matches = 0usize;
-        for record in &parsed {
+        for record in records {
             let found = engine.evaluate(black_box(&scope), black_box(record));
             matches += found.len();
             black_box(&found);
         }
         matches
     });
-    let (cond_rates, cond_hits) = measure(settings.rounds, n, || {
+    let (cond_rates, cond_hits) = measure_fresh(settings.rounds, n, fresh, |records| {
         let mut hits = 0usize;
-        for record in &parsed {
+        for record in records {
             for policy in engine.policies() {
                 if candidate(policy, record) && reaches_conditions(policy, record) {
                     hits += usize::from(policy.definition.conditions.matches(record, &scope.context));
@@ -1636,22 +1666,25 @@ fn main() {
     let json_rate = show("JSON text -> serde_json::Value", &json_rates);
     let parse_rate = show("parse only (raw JSON + AuditRecord::from_json)", &parse_rates);
     let full_rate = show("parse + evaluate", &full_rates);
-    let eval_rate = show("evaluate only (parsed records)", &eval_rates);
-    let cond_rate = show("condition trees only", &cond_rates);
+    let eval_rate = show("evaluate only (fresh records)", &eval_rates);
+    let cond_rate = show("condition trees only (fresh records)", &cond_rates);
 
-    // Where the time goes, per record.
+    // Where the time goes, per record. Each line is its own measurement; the differences are
+    // estimates (each is a difference of two medians).
     let ns = |r: f64| 1e9 / r;
     println!(
-        "\nper record (from the medians): JSON {:.0} ns (of which scanning {:.0} ns, building the Value tree the rest), AuditRecord::from_json {:.0} ns, evaluate {:.0} ns (conditions {:.0} ns, the rest: \
-              dispatch and building {} matches/record {:.0} ns); parse share of parse+evaluate {:.0}%",
-        ns(json_rate),
+        "\nper record (from the medians): parse {:.0} ns = JSON validation {:.0} ns + AuditRecord::from_json {:.0} ns; evaluate {:.0} ns \
+         (measured alone on fresh records; parse + evaluate - parse = {:.0} ns): conditions {:.0} ns, the rest (dispatch, \
+         building {} matches/record) {:.0} ns; for comparison, a full serde_json::Value of the record takes {:.0} ns",
+        ns(parse_rate),
         ns(scan_rate),
-        ns(parse_rate) - ns(json_rate),
+        ns(parse_rate) - ns(scan_rate),
         ns(eval_rate),
+        ns(full_rate) - ns(parse_rate),
         ns(cond_rate),
         format_args!("{:.2}", match_count as f64 / n.max(1) as f64),
         ns(eval_rate) - ns(cond_rate),
-        100.0 * ns(parse_rate) / ns(full_rate)
+        ns(json_rate),
     );
 
     // Policies tried per record and cost per record type.
@@ -1669,7 +1702,9 @@ fn main() {
         let found: usize = records.iter().map(|r| engine.evaluate(&scope, r).len()).sum();
         let rounds = settings.rounds.min(3);
         let (parse_rates, _) = measure(rounds, texts.len(), || texts.iter().map(|t| parse(t).record_type).sum::<i64>());
-        let (eval_rates, _) = measure(rounds, records.len(), || records.iter().map(|r| engine.evaluate(&scope, r).len()).sum::<usize>());
+        let fresh = || texts.iter().map(|t| parse(t)).collect::<Vec<AuditRecord>>();
+        let (eval_rates, _) =
+            measure_fresh(rounds, texts.len(), fresh, |records| records.iter().map(|r| engine.evaluate(&scope, r).len()).sum::<usize>());
         println!(
             "  type {record_type:>3}: {:>5.1}%  {:>5.0} B  {:>5.1} / {:>5.2} policies  {:>5.2} matches  parse {:>6.0} ns  evaluate {:>7.0} ns",
             100.0 * count / n.max(1) as f64,
@@ -1746,9 +1781,10 @@ fn main() {
         println!("  {ns:>7.0} ns  {text}");
     }
 
+    let ratio = full_rate / parse_rate;
     println!(
         "\nevaluate: {full_rate:.0} records/s per core (parse+evaluate, {policies} policies); parse only {parse_rate:.0} records/s; \
-         target {TARGET:.0}: {}",
-        if full_rate >= TARGET { "met" } else { "NOT met" }
+         ratio {ratio:.2}x parse-only; target {TARGET:.0} records/s and {RATIO_TARGET:.2}x: {}",
+        if full_rate >= TARGET && ratio >= RATIO_TARGET { "met" } else { "NOT met" }
     );
 }

@@ -9,8 +9,11 @@
 use crate::ids::RecordId;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
+use crate::tape::{Kind, NodeRef, Tape, skip_string, skip_ws};
+use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Why a record cannot be used. The record is dead-lettered, never silently dropped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -47,20 +50,39 @@ pub struct AuditRecord {
 }
 
 /// Where a record's fields come from.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 enum Source {
     /// JSON text, as the evaluator receives it: indexed, each field parsed on first use.
-    Text {
-        text: Box<str>,
-        /// Top-level fields: the key (raw, without quotes) and the value's span in `text`.
-        fields: Vec<(Range<usize>, Range<usize>)>,
-        /// Each top-level value, parsed on first use.
-        values: Vec<OnceLock<Value>>,
-        /// The whole object, parsed on first use.
-        full: OnceLock<Map<String, Value>>,
-    },
-    /// An object already parsed (the poller's blobs, the policy test bench).
-    Object(Map<String, Value>),
+    Text(TextSource),
+    /// An object already parsed (the poller's blobs, the policy test bench); policy paths read
+    /// it through its text, printed on first use.
+    Object { map: Map<String, Value>, text: OnceLock<TextSource> },
+}
+
+impl Clone for Source {
+    fn clone(&self) -> Self {
+        match self {
+            Source::Text(text) => Source::Text(TextSource::new(text.text.clone()).unwrap_or_else(TextSource::empty)),
+            Source::Object { map, .. } => Source::Object { map: map.clone(), text: OnceLock::new() },
+        }
+    }
+}
+
+/// A record's JSON text, its top-level fields indexed, each field read on first use.
+#[derive(Debug)]
+struct TextSource {
+    text: Box<str>,
+    /// Top-level fields: the key (raw, without quotes) and the value's span in `text`.
+    fields: Vec<(Range<usize>, Range<usize>)>,
+    /// Each key's [`key_print`], so a lookup compares one number per field.
+    prints: Vec<u64>,
+    /// Each top-level value as a `serde_json::Value`, parsed on first use (for callers that
+    /// want one; policies read the tapes, so the list itself is made on first use too).
+    values: OnceLock<Vec<OnceLock<Value>>>,
+    /// Each top-level value's tape, built on first use by a policy path (`None`: not JSON).
+    tapes: Vec<OnceLock<Option<Tape>>>,
+    /// The whole object, parsed on first use.
+    full: OnceLock<Map<String, Value>>,
 }
 
 impl PartialEq for AuditRecord {
@@ -78,7 +100,11 @@ impl AuditRecord {
         let Value::Object(map) = value else {
             return Err(RecordError::NotAnObject);
         };
-        Self::with_common_fields(Source::Object(map))
+        let common = {
+            let field = |key: &str| object_get(&map, key);
+            CommonFields::read(|key| field(key).and_then(Value::as_str).map(Cow::Borrowed), |key| field(key).and_then(int_or_string))?
+        };
+        Ok(common.into_record(Source::Object { map, text: OnceLock::new() }))
     }
 
     /// Reads a record from its JSON text (an object), indexing its top-level fields and parsing
@@ -88,47 +114,41 @@ impl AuditRecord {
     /// When the text is not a JSON object, or a common field needed to key or route the record
     /// is missing or invalid.
     pub fn from_json(json: &str) -> Result<Self, RecordError> {
-        let fields = index_object(json).ok_or(RecordError::NotAnObject)?;
-        let values = (0..fields.len()).map(|_| OnceLock::new()).collect();
-        Self::with_common_fields(Source::Text { text: json.into(), fields, values, full: OnceLock::new() })
-    }
-
-    fn with_common_fields(source: Source) -> Result<Self, RecordError> {
-        let field = |key: &str| source.field(key);
-        let id = match field("Id").and_then(Value::as_str) {
-            Some(id) if !id.is_empty() => RecordId::parse(id).map_err(|e| RecordError::InvalidField { field: "Id", reason: e.reason })?,
-            _ => return Err(RecordError::Missing("Id")),
-        };
-        let record_type = field("RecordType")
-            .and_then(int_or_string)
-            .ok_or(RecordError::InvalidField { field: "RecordType", reason: "not an integer".into() })?;
-        let creation_time = match field("CreationTime").and_then(Value::as_str) {
-            Some(text) => parse_creation_time(text)
-                .ok_or_else(|| RecordError::InvalidField { field: "CreationTime", reason: format!("unrecognised time {text:?}") })?,
-            None => return Err(RecordError::Missing("CreationTime")),
-        };
-        let operation = match field("Operation").and_then(Value::as_str) {
-            Some(op) if !op.is_empty() => op.to_owned(),
-            _ => return Err(RecordError::Missing("Operation")),
-        };
-        let text = |key: &str| field(key).and_then(Value::as_str).unwrap_or_default().to_owned();
-        let (user_id, workload) = (text("UserId"), text("Workload"));
-        Ok(Self { id, record_type, creation_time, operation, user_id, workload, source })
+        let source = TextSource::new(json.into()).ok_or(RecordError::NotAnObject)?;
+        let common = CommonFields::read(|key| source.common_str(key), |key| source.common_int(key))?;
+        Ok(common.into_record(Source::Text(source)))
     }
 
     /// One top-level field (exact name, else compared ignoring ASCII case); `None` when absent
     /// or null. From text, it is parsed on first use.
     #[must_use]
     pub fn field(&self, key: &str) -> Option<&Value> {
-        self.source.field(key)
+        match &self.source {
+            Source::Object { map, .. } => object_get(map, key),
+            Source::Text(source) => source.value(key),
+        }
+    }
+
+    /// One top-level field as a tape node (what policy paths read); `None` when absent or null.
+    /// `hint` remembers where the field was last found: records of one type list their fields
+    /// in the same order, so the next record usually has it at the same place.
+    #[must_use]
+    pub fn field_node(&self, key: &str, hint: Option<&AtomicU32>) -> Option<NodeRef<'_>> {
+        let source = match &self.source {
+            Source::Text(source) => source,
+            Source::Object { map, text } => text.get_or_init(|| {
+                TextSource::new(serde_json::to_string(map).unwrap_or_default().into()).unwrap_or_else(TextSource::empty)
+            }),
+        };
+        source.node(key, hint)
     }
 
     /// The whole record as a JSON object (from text, parsed on first use).
     #[must_use]
     pub fn raw(&self) -> &Map<String, Value> {
         match &self.source {
-            Source::Text { text, full, .. } => full.get_or_init(|| serde_json::from_str(text).unwrap_or_default()),
-            Source::Object(map) => map,
+            Source::Text(source) => source.full.get_or_init(|| serde_json::from_str(&source.text).unwrap_or_default()),
+            Source::Object { map, .. } => map,
         }
     }
 
@@ -163,24 +183,139 @@ impl AuditRecord {
     }
 }
 
-impl Source {
-    fn field(&self, key: &str) -> Option<&Value> {
-        let value = match self {
-            Source::Object(map) => map.get(key).or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))?,
-            Source::Text { text, fields, values, .. } => {
-                // Byte comparisons, lengths first: this runs for every predicate of every policy.
-                let (bytes, wanted) = (text.as_bytes(), key.as_bytes());
-                let same_length = |k: &Range<usize>| k.len() == wanted.len();
-                let index = fields
-                    .iter()
-                    .position(|(k, _)| same_length(k) && bytes[k.clone()] == *wanted)
-                    .or_else(|| fields.iter().position(|(k, _)| same_length(k) && bytes[k.clone()].eq_ignore_ascii_case(wanted)))?;
-                let span = fields[index].1.clone();
-                values[index].get_or_init(|| serde_json::from_str(&text[span]).unwrap_or(Value::Null))
-            }
+/// The common fields every record must have, read before the record is built.
+struct CommonFields {
+    id: RecordId,
+    record_type: i64,
+    creation_time: DateTime<Utc>,
+    operation: String,
+    user_id: String,
+    workload: String,
+}
+
+impl CommonFields {
+    fn read<'a>(
+        text: impl Fn(&str) -> Option<Cow<'a, str>>,
+        int: impl Fn(&str) -> Option<i64>,
+    ) -> Result<Self, RecordError> {
+        let id = match text("Id") {
+            Some(id) if !id.is_empty() => RecordId::parse(&id).map_err(|e| RecordError::InvalidField { field: "Id", reason: e.reason })?,
+            _ => return Err(RecordError::Missing("Id")),
         };
+        let record_type = int("RecordType").ok_or(RecordError::InvalidField { field: "RecordType", reason: "not an integer".into() })?;
+        let creation_time = match text("CreationTime") {
+            Some(time) => parse_creation_time(&time)
+                .ok_or_else(|| RecordError::InvalidField { field: "CreationTime", reason: format!("unrecognised time {time:?}") })?,
+            None => return Err(RecordError::Missing("CreationTime")),
+        };
+        let operation = match text("Operation") {
+            Some(op) if !op.is_empty() => op.into_owned(),
+            _ => return Err(RecordError::Missing("Operation")),
+        };
+        let owned = |key: &str| text(key).map(Cow::into_owned).unwrap_or_default();
+        Ok(Self { id, record_type, creation_time, operation, user_id: owned("UserId"), workload: owned("Workload") })
+    }
+
+    fn into_record(self, source: Source) -> AuditRecord {
+        let Self { id, record_type, creation_time, operation, user_id, workload } = self;
+        AuditRecord { id, record_type, creation_time, operation, user_id, workload, source }
+    }
+}
+
+fn object_get<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    let value = map.get(key).or_else(|| map.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))?;
+    (!value.is_null()).then_some(value)
+}
+
+impl TextSource {
+    fn new(text: Box<str>) -> Option<Self> {
+        let fields = index_object(&text)?;
+        let tapes = (0..fields.len()).map(|_| OnceLock::new()).collect();
+        let prints = fields.iter().map(|(key, _)| key_print(&text.as_bytes()[key.clone()])).collect();
+        Some(Self { text, fields, prints, values: OnceLock::new(), tapes, full: OnceLock::new() })
+    }
+
+    fn empty() -> Self {
+        Self { text: "{}".into(), fields: Vec::new(), prints: Vec::new(), values: OnceLock::new(), tapes: Vec::new(), full: OnceLock::new() }
+    }
+
+    /// Where a top-level field is: the exact key, else ignoring ASCII case. Byte comparisons,
+    /// lengths first, the hinted place first: this runs for every path of every policy.
+    fn position(&self, key: &str, hint: Option<&AtomicU32>) -> Option<usize> {
+        let (bytes, wanted) = (self.text.as_bytes(), key.as_bytes());
+        let exact = |k: &Range<usize>| k.len() == wanted.len() && bytes[k.clone()] == *wanted;
+        if let Some(at) = hint.map(|h| h.load(Ordering::Relaxed) as usize)
+            && self.fields.get(at).is_some_and(|(k, _)| exact(k))
+        {
+            return Some(at);
+        }
+        let print = key_print(wanted);
+        let (mut found, mut folded) = (None, None);
+        for (at, _) in self.prints.iter().enumerate().filter(|(_, p)| **p == print) {
+            let key = &bytes[self.fields[at].0.clone()];
+            if key == wanted {
+                found = Some(at);
+                break;
+            }
+            if folded.is_none() && key.eq_ignore_ascii_case(wanted) {
+                folded = Some(at);
+            }
+        }
+        let found = found.or(folded)?;
+        if let Some(hint) = hint {
+            hint.store(u32::try_from(found).unwrap_or(0), Ordering::Relaxed);
+        }
+        Some(found)
+    }
+
+    fn value(&self, key: &str) -> Option<&Value> {
+        let index = self.position(key, None)?;
+        let span = self.fields[index].1.clone();
+        let values = self.values.get_or_init(|| (0..self.fields.len()).map(|_| OnceLock::new()).collect());
+        let value = values[index].get_or_init(|| serde_json::from_str(&self.text[span]).unwrap_or(Value::Null));
         (!value.is_null()).then_some(value)
     }
+
+    fn node(&self, key: &str, hint: Option<&AtomicU32>) -> Option<NodeRef<'_>> {
+        let index = self.position(key, hint)?;
+        let tape = self.tapes[index].get_or_init(|| Tape::build(&self.text, self.fields[index].1.clone())).as_ref()?;
+        let node = tape.root(&self.text);
+        (node.kind() != Kind::Null).then_some(node)
+    }
+
+    /// A common field's text, read from the record's text without building a value.
+    fn common_str(&self, key: &str) -> Option<Cow<'_, str>> {
+        let span = self.fields[self.position(key, None)?].1.clone();
+        let raw = &self.text[span.clone()];
+        match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
+            Some(inner) if !inner.contains('\\') => Some(Cow::Borrowed(inner)),
+            Some(_) => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),
+            None => None,
+        }
+    }
+
+    /// A common field that is a number, or a string holding one.
+    fn common_int(&self, key: &str) -> Option<i64> {
+        let span = self.fields[self.position(key, None)?].1.clone();
+        let raw = &self.text[span];
+        match raw.strip_prefix('"') {
+            Some(_) => self.common_str(key)?.trim().parse().ok(),
+            None => raw.parse().ok(),
+        }
+    }
+}
+
+/// A number that two keys equal ignoring ASCII case share: the length and the first four and
+/// last three bytes, folded. Keys with different prints differ.
+fn key_print(key: &[u8]) -> u64 {
+    let mut print = (key.len() as u64 & 0xff) << 56;
+    for (i, b) in key.iter().take(4).enumerate() {
+        print |= u64::from(b.to_ascii_lowercase()) << (i * 8);
+    }
+    for (i, b) in key.iter().rev().take(3).enumerate() {
+        print |= u64::from(b.to_ascii_lowercase()) << (32 + i * 8);
+    }
+    print
 }
 
 /// Indexes the top level of a JSON object: each key's raw text (between its quotes) and its
@@ -217,25 +352,6 @@ fn index_object(text: &str) -> Option<Vec<(Range<usize>, Range<usize>)>> {
             Some(b'}') => return (skip_ws(b, i + 1) == b.len()).then_some(fields),
             _ => return None,
         }
-    }
-}
-
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
-        i += 1;
-    }
-    i
-}
-
-/// The index just past the string starting at `i` (its opening quote).
-fn skip_string(b: &[u8], i: usize) -> Option<usize> {
-    let mut j = i + 1;
-    loop {
-        j += memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
-        if b[j] == b'"' {
-            return Some(j + 1);
-        }
-        j += 2;
     }
 }
 
@@ -318,18 +434,24 @@ fn parse_plain_utc(text: &str) -> Option<DateTime<Utc>> {
 /// Strips ports and brackets: `[2001:db8::1]:443` → `2001:db8::1`, `10.1.2.3:5000` → `10.1.2.3`.
 #[must_use]
 pub fn normalise_client_ip(text: &str) -> Option<String> {
+    client_ip_text(text).map(str::to_owned)
+}
+
+/// [`normalise_client_ip`] without copying: the address's part of `text`.
+#[must_use]
+pub fn client_ip_text(text: &str) -> Option<&str> {
     let text = text.trim();
     if text.is_empty() || text.eq_ignore_ascii_case("<null>") {
         return None;
     }
     if let Some(rest) = text.strip_prefix('[') {
-        return rest.split(']').next().map(str::to_owned);
+        return rest.split(']').next();
     }
     // One colon: IPv4 (or host) with a port. More colons: a bare IPv6 address.
-    if text.matches(':').count() == 1 {
-        return text.split(':').next().map(str::to_owned);
+    if text.bytes().filter(|b| *b == b':').count() == 1 {
+        return text.split(':').next();
     }
-    Some(text.to_owned())
+    Some(text)
 }
 
 /// A Name/Value list in either wire shape: an array of `{"Name", "Value"}` objects (entries

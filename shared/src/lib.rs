@@ -22,6 +22,7 @@ pub mod secret;
 pub mod secret_cache;
 pub mod services;
 pub mod settings;
+pub mod tape;
 pub mod tenant;
 pub mod ticket;
 

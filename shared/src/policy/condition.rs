@@ -24,7 +24,7 @@
 //! the list is empty, as a tenant without configured domains has no notion of external), `gt`,
 //! `gte`, `lt`, `lte` (numeric), `exists` (a non-empty value).
 
-use super::field::{FieldPath, FieldSource, text_of};
+use super::field::{FieldPath, FieldSource};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value, json};
 use std::borrow::Cow;
@@ -318,7 +318,7 @@ impl Predicate {
         Ok(Self { field, op, quantifier, case_sensitive, value, value_from, test })
     }
 
-    fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let mut object = Map::new();
         object.insert("field".into(), json!(self.field.as_str()));
         object.insert("op".into(), json!(self.op.as_str()));
@@ -337,7 +337,7 @@ impl Predicate {
         Value::Object(object)
     }
 
-    fn matches<S: FieldSource + ?Sized>(&self, record: &S, tenant: &TenantContext<'_>) -> bool {
+    pub(crate) fn matches<S: FieldSource + ?Sized>(&self, record: &S, tenant: &TenantContext<'_>) -> bool {
         match self.quantifier {
             Quantifier::Any => self
                 .field
@@ -353,17 +353,13 @@ impl Predicate {
         }
     }
 
-    fn test_value(&self, value: &Value, tenant: &TenantContext<'_>) -> bool {
-        let Some(text) = text_of(value) else {
-            return false;
-        };
-        let text = text.as_ref();
+    fn test_value(&self, text: &str, tenant: &TenantContext<'_>) -> bool {
         match (&self.test, self.op) {
             (Test::Exists, _) => !text.trim().is_empty(),
             (Test::Texts(expected), op) => self.compare_texts(op, text, expected.iter().map(String::as_str)),
             (Test::Tenant(list), op) => self.compare_texts(op, text, list.values(tenant).iter().map(String::as_str)),
             (Test::Regex(regex), _) => regex.is_match(text),
-            (Test::Networks(networks), _) => crate::audit::normalise_client_ip(text)
+            (Test::Networks(networks), _) => crate::audit::client_ip_text(text)
                 .and_then(|ip| ip.parse::<IpAddr>().ok())
                 .is_some_and(|ip| networks.iter().any(|n| n.contains(ip))),
             (Test::Number(bound), op) => text.trim().parse::<f64>().is_ok_and(|n| match op {
@@ -550,7 +546,7 @@ mod tests {
 
     fn holds(cond: Value, record: Value) -> bool {
         let tenant = TenantContext::default();
-        condition(cond).matches(record.as_object().unwrap(), &tenant)
+        condition(cond).matches(&crate::tape::Doc::from_value(&record), &tenant)
     }
 
     #[test]
@@ -622,7 +618,7 @@ mod tests {
         let tenant = TenantContext { domains: &domains, break_glass_accounts: &[] };
         let external = condition(json!({"field": "Parameters.ForwardTo", "op": "domain_not_in", "value_from": "tenant.domains"}));
         let record = |to: &str| json!({"Parameters": [{"Name": "ForwardTo", "Value": to}]});
-        let external_to = |to: &str| external.matches(record(to).as_object().unwrap(), &tenant);
+        let external_to = |to: &str| external.matches(&crate::tape::Doc::from_value(&record(to)), &tenant);
         assert!(external_to("smtp:x@evil.example"));
         assert!(!external_to("bob@contoso.com"));
         assert!(!external_to("bob@mail.contoso.com"), "subdomains are internal");

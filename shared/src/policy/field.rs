@@ -13,30 +13,54 @@
 //!   on into it, and a string holding a JSON array is flattened at the end of the path;
 //! * `Parameters` as one cmdlet-line string (`-Identity "x" -Force`): parsed like the list.
 //!
-//! Values are visited in place ([`FieldPath::visit`]): nothing is allocated unless JSON inside a
-//! string has to be decoded.
+//! Values are visited in place, on the record's JSON tape ([`crate::tape`]): nothing is
+//! allocated but a field's tape, and what a string holds is decoded once per record however
+//! many policies read it.
 
-use serde_json::{Map, Value};
+use crate::tape::{Doc, Kind, NodeRef};
+use serde_json::Value;
 use std::borrow::Cow;
 use std::ops::ControlFlow;
+use std::sync::atomic::AtomicU32;
 
 /// Where a path starts: a record's top-level fields.
 pub trait FieldSource {
     /// A top-level field by name (exact, else ignoring ASCII case); `None` when absent or null.
-    fn top_field(&self, key: &str) -> Option<&Value>;
-}
-
-impl FieldSource for Map<String, Value> {
-    fn top_field(&self, key: &str) -> Option<&Value> {
-        object_get(self, key)
-    }
+    /// `hint` is the path's memory of where the field was last found (see
+    /// [`crate::audit::AuditRecord::field_node`]); a source may ignore it.
+    fn top_field(&self, key: &str, hint: Option<&AtomicU32>) -> Option<NodeRef<'_>>;
 }
 
 impl FieldSource for crate::audit::AuditRecord {
-    fn top_field(&self, key: &str) -> Option<&Value> {
-        self.field(key)
+    fn top_field(&self, key: &str, hint: Option<&AtomicU32>) -> Option<NodeRef<'_>> {
+        self.field_node(key, hint)
     }
 }
+
+/// A document whose root is an object: its members are the top-level fields.
+impl FieldSource for Doc {
+    fn top_field(&self, key: &str, _hint: Option<&AtomicU32>) -> Option<NodeRef<'_>> {
+        self.root().member(key).filter(|node| node.kind() != Kind::Null)
+    }
+}
+
+/// A path's memory of where its first segment was last found among a record's fields.
+#[derive(Debug, Default)]
+struct Hint(AtomicU32);
+
+impl Clone for Hint {
+    fn clone(&self) -> Self {
+        Self(AtomicU32::new(self.0.load(std::sync::atomic::Ordering::Relaxed)))
+    }
+}
+
+impl PartialEq for Hint {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Hint {}
 
 /// A parsed field path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +70,7 @@ pub struct FieldPath {
     /// `joined[start][n - 1]`: segments `start..start + n` joined by dots, for Name/Value names
     /// that contain dots (`Role.DisplayName`).
     joined: Vec<Vec<String>>,
+    hint: Hint,
 }
 
 impl FieldPath {
@@ -68,7 +93,7 @@ impl FieldPath {
         }
         let joined =
             (0..segments.len()).map(|start| (start + 1..=segments.len()).map(|end| segments[start..end].join(".")).collect()).collect();
-        Ok(Self { text: trimmed.to_owned(), segments, joined })
+        Ok(Self { text: trimmed.to_owned(), segments, joined, hint: Hint::default() })
     }
 
     /// The path as written.
@@ -87,22 +112,21 @@ impl FieldPath {
         })
     }
 
-    /// Calls `f` with every value the path reaches in `root` (`null`s left out) until `f` breaks.
-    /// Returns whether it broke.
-    pub fn visit<S: FieldSource + ?Sized>(&self, root: &S, f: &mut dyn FnMut(&Value) -> ControlFlow<()>) -> bool {
-        match root.top_field(&self.segments[0]) {
-            Some(value) => self.walk(value, 1, f).is_break(),
+    /// Calls `f` with the text of every value the path reaches in `root` (`null`s left out;
+    /// see [`NodeRef::text`]) until `f` breaks. Returns whether it broke.
+    pub fn visit<S: FieldSource + ?Sized>(&self, root: &S, f: &mut dyn FnMut(&str) -> ControlFlow<()>) -> bool {
+        match root.top_field(&self.segments[0], Some(&self.hint.0)) {
+            Some(node) => self.walk(node, 1, f).is_break(),
             None => false,
         }
     }
 
-    /// Every value the path reaches in `root` (empty when it reaches nothing); for tests.
-    #[cfg(test)]
+    /// Every value the path reaches in `root` (empty when it reaches nothing), as text.
     #[must_use]
-    pub fn resolve<'a, S: FieldSource + ?Sized>(&self, root: &'a S) -> Vec<Cow<'a, Value>> {
+    pub fn resolve<S: FieldSource + ?Sized>(&self, root: &S) -> Vec<String> {
         let mut out = Vec::new();
-        self.visit(root, &mut |v| {
-            out.push(Cow::Owned(v.clone()));
+        self.visit(root, &mut |text| {
+            out.push(text.to_owned());
             ControlFlow::Continue(())
         });
         out
@@ -112,68 +136,55 @@ impl FieldPath {
     #[must_use]
     pub fn first_text<S: FieldSource + ?Sized>(&self, root: &S) -> Option<String> {
         let mut found = None;
-        self.visit(root, &mut |v| match text_of(v) {
-            Some(text) => {
-                found = Some(text.into_owned());
-                ControlFlow::Break(())
-            }
-            None => ControlFlow::Continue(()),
+        self.visit(root, &mut |text| {
+            found = Some(text.to_owned());
+            ControlFlow::Break(())
         });
         found
     }
 
-    fn walk(&self, value: &Value, at: usize, f: &mut dyn FnMut(&Value) -> ControlFlow<()>) -> ControlFlow<()> {
+    fn walk(&self, node: NodeRef<'_>, at: usize, f: &mut dyn FnMut(&str) -> ControlFlow<()>) -> ControlFlow<()> {
         if at == self.segments.len() {
-            return finish(value, f);
+            return finish(node, f);
         }
-        match value {
-            Value::Array(items) => match self.select_named(items, at, f) {
+        match node.kind() {
+            Kind::Array => match self.select_named(node, at, f) {
                 Some(flow) => flow,
                 None => {
-                    for item in items {
+                    for item in node.items() {
                         self.walk(item, at, f)?;
                     }
                     ControlFlow::Continue(())
                 }
             },
-            Value::Object(map) => match object_get(map, &self.segments[at]) {
+            Kind::Object => match node.member(&self.segments[at]) {
                 Some(child) => self.walk(child, at + 1, f),
                 None => ControlFlow::Continue(()),
             },
-            Value::String(text) => {
-                let trimmed = text.trim_start();
-                if trimmed.starts_with('[') || trimmed.starts_with('{') {
-                    if let Ok(decoded) = serde_json::from_str::<Value>(text) {
-                        return self.walk(&decoded, at, f);
-                    }
-                } else if trimmed.starts_with('-')
-                    && let Some(pairs) = crate::audit::name_value_list(value)
-                {
-                    let list: Vec<Value> =
-                        pairs.into_iter().map(|(name, value)| serde_json::json!({"Name": name, "Value": value})).collect();
-                    return self.walk(&Value::Array(list), at, f);
-                }
-                ControlFlow::Continue(())
-            }
+            // JSON inside a string, or a cmdlet line: followed as what it holds.
+            Kind::String => match node.inner() {
+                Some(inner) => self.walk(inner, at, f),
+                None => ControlFlow::Continue(()),
+            },
             _ => ControlFlow::Continue(()),
         }
     }
 
-    /// Treats `items` as a Name/Value list and follows the entries named by the longest run of
+    /// Treats `list` as a Name/Value list and follows the entries named by the longest run of
     /// segments from `at`. `None` when no entry has a matching name (the caller then flattens).
-    fn select_named(&self, items: &[Value], at: usize, f: &mut dyn FnMut(&Value) -> ControlFlow<()>) -> Option<ControlFlow<()>> {
+    fn select_named(&self, list: NodeRef<'_>, at: usize, f: &mut dyn FnMut(&str) -> ControlFlow<()>) -> Option<ControlFlow<()>> {
         let names = &self.joined[at];
         for take in (1..=names.len()).rev() {
             let name = &names[take - 1];
             let mut found = false;
-            for item in items {
-                if !item.get("Name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case(name)) {
+            for item in list.items() {
+                if !item.member_exact("Name").and_then(|n| n.str()).is_some_and(|n| n.eq_ignore_ascii_case(name)) {
                     continue;
                 }
                 found = true;
                 let next = at + take;
                 let flow = if next == self.segments.len() {
-                    match ["Value", "NewValue"].into_iter().find_map(|key| item.get(key)) {
+                    match item.member_exact("Value").or_else(|| item.member_exact("NewValue")) {
                         Some(value) => finish(value, f),
                         None => ControlFlow::Continue(()),
                     }
@@ -192,10 +203,6 @@ impl FieldPath {
     }
 }
 
-fn object_get<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
-    object.get(key).or_else(|| object.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v))
-}
-
 /// Scalar text of a value: strings as they are, numbers and booleans printed, arrays and objects
 /// as JSON; `None` for null.
 #[must_use]
@@ -210,20 +217,28 @@ pub fn text_of(value: &Value) -> Option<Cow<'_, str>> {
 }
 
 /// At the end of a path: arrays are flattened, strings holding a JSON array decoded and flattened.
-fn finish(value: &Value, f: &mut dyn FnMut(&Value) -> ControlFlow<()>) -> ControlFlow<()> {
-    match value {
-        Value::Null => ControlFlow::Continue(()),
-        Value::Array(items) => {
-            for item in items {
+fn finish(node: NodeRef<'_>, f: &mut dyn FnMut(&str) -> ControlFlow<()>) -> ControlFlow<()> {
+    match node.kind() {
+        Kind::Null => ControlFlow::Continue(()),
+        Kind::Array => {
+            for item in node.items() {
                 finish(item, f)?;
             }
             ControlFlow::Continue(())
         }
-        Value::String(text) if text.trim_start().starts_with('[') => match serde_json::from_str::<Value>(text) {
-            Ok(decoded @ Value::Array(_)) => finish(&decoded, f),
-            _ => f(value),
+        Kind::String => {
+            let text = node.str().unwrap_or_default();
+            if text.trim_start().starts_with('[')
+                && let Some(inner) = node.inner().filter(|inner| inner.kind() == Kind::Array)
+            {
+                return finish(inner, f);
+            }
+            f(text)
+        }
+        _ => match node.text() {
+            Some(text) => f(&text),
+            None => ControlFlow::Continue(()),
         },
-        other => f(other),
     }
 }
 
@@ -233,12 +248,7 @@ mod tests {
     use serde_json::json;
 
     fn texts(path: &str, record: &Value) -> Vec<String> {
-        FieldPath::parse(path)
-            .unwrap()
-            .resolve(record.as_object().unwrap())
-            .iter()
-            .filter_map(|v| text_of(v).map(Cow::into_owned))
-            .collect()
+        FieldPath::parse(path).unwrap().resolve(&Doc::from_value(record))
     }
 
     #[test]

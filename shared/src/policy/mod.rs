@@ -11,6 +11,7 @@ pub mod catalogue;
 pub mod condition;
 pub mod field;
 pub mod model;
+mod plan;
 pub mod suppression;
 pub mod trigger;
 
@@ -19,7 +20,7 @@ use crate::audit::AuditRecord;
 use crate::ids::{AlertId, MspId, PolicyId, RecordId, TenantId};
 use chrono::{DateTime, Utc};
 use condition::TenantContext;
-use field::{FieldPath, text_of};
+use field::FieldPath;
 use model::{PolicyDefinition, Trigger};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -84,12 +85,12 @@ impl Template {
 /// Every value of a path joined by ", ".
 fn joined(path: &FieldPath, record: &AuditRecord) -> Option<String> {
     let mut out = String::new();
-    path.visit(record, &mut |v| {
-        if let Some(text) = text_of(v).filter(|t| !t.is_empty()) {
+    path.visit(record, &mut |text| {
+        if !text.is_empty() {
             if !out.is_empty() {
                 out.push_str(", ");
             }
-            out.push_str(&text);
+            out.push_str(text);
         }
         std::ops::ControlFlow::Continue(())
     });
@@ -180,6 +181,11 @@ impl CompiledPolicy {
     /// conditions.
     #[must_use]
     pub fn evaluate(&self, scope: &TenantScope<'_>, record: &AuditRecord) -> Option<PolicyMatch> {
+        self.evaluate_with(record, || self.definition.conditions.matches(record, &scope.context))
+    }
+
+    /// [`Self::evaluate`], with the conditions answered by `conditions` (the engine's plan).
+    fn evaluate_with(&self, record: &AuditRecord, conditions: impl FnOnce() -> bool) -> Option<PolicyMatch> {
         let definition = &*self.definition;
         if !definition.activity.record_types.is_empty() && !definition.activity.record_types.contains(&record.record_type) {
             return None;
@@ -188,7 +194,7 @@ impl CompiledPolicy {
         if !resolves && !self.operation_matches(&record.operation) {
             return None;
         }
-        if !definition.scope.covers_user(&record.user_id) || !definition.conditions.matches(record, &scope.context) {
+        if !definition.scope.covers_user(&record.user_id) || !conditions() {
             return None;
         }
         let key = |paths: &[FieldPath]| -> String {
@@ -379,14 +385,12 @@ fn entities_of(record: &AuditRecord) -> Entities {
     let collect = |list: &[FieldPath], ip: bool| -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for path in list {
-            path.visit(record, &mut |value| {
-                if let Some(text) = text_of(value) {
-                    let text = if ip { crate::audit::normalise_client_ip(&text) } else { Some(text.trim().to_owned()) };
-                    if let Some(text) = text.filter(|t| !t.is_empty())
-                        && !out.iter().any(|o| o.eq_ignore_ascii_case(&text))
-                    {
-                        out.push(text);
-                    }
+            path.visit(record, &mut |text| {
+                let text = if ip { crate::audit::client_ip_text(text) } else { Some(text.trim()) };
+                if let Some(text) = text.filter(|t| !t.is_empty())
+                    && !out.iter().any(|o| o.eq_ignore_ascii_case(text))
+                {
+                    out.push(text.to_owned());
                 }
                 std::ops::ControlFlow::Continue(())
             });
@@ -437,12 +441,47 @@ pub struct TenantScope<'a> {
     pub context: TenantContext<'a>,
 }
 
-/// A tenant's compiled policies, indexed by record type.
+/// A tenant's compiled policies, indexed by record type and operation.
 #[derive(Debug, Clone, Default)]
 pub struct PolicyEngine {
     policies: Vec<CompiledPolicy>,
-    by_record_type: HashMap<i64, Vec<usize>>,
-    any_record_type: Vec<usize>,
+    by_record_type: HashMap<i64, Candidates>,
+    any_record_type: Candidates,
+    plans: plan::Plans,
+}
+
+/// The policies that may match a record with a given operation: those without an operation
+/// list, and those naming the operation (lowercase) among their operations or resolve
+/// operations. Each policy is in one list or under each of its operations, once.
+#[derive(Debug, Clone, Default)]
+struct Candidates {
+    any_operation: Vec<usize>,
+    by_operation: HashMap<String, Vec<usize>>,
+}
+
+impl Candidates {
+    fn add(&mut self, index: usize, policy: &CompiledPolicy) {
+        if policy.operations.is_empty() {
+            self.any_operation.push(index);
+            return;
+        }
+        for operation in policy.operations.iter().chain(&policy.resolve_operations) {
+            let list = self.by_operation.entry(operation.clone()).or_default();
+            if list.last() != Some(&index) {
+                list.push(index);
+            }
+        }
+    }
+
+    /// Appends the candidates for `operation` (lowercase) to `out`, in policy order.
+    fn collect(&self, operation: &str, out: &mut Vec<usize>) {
+        let start = out.len();
+        out.extend_from_slice(&self.any_operation);
+        if let Some(named) = self.by_operation.get(operation) {
+            out.extend_from_slice(named);
+            out[start..].sort_unstable();
+        }
+    }
 }
 
 impl PolicyEngine {
@@ -450,17 +489,18 @@ impl PolicyEngine {
     #[must_use]
     pub fn new(policies: Vec<CompiledPolicy>) -> Self {
         let policies: Vec<CompiledPolicy> = policies.into_iter().filter(|p| p.definition.enabled).collect();
-        let mut by_record_type: HashMap<i64, Vec<usize>> = HashMap::new();
-        let mut any_record_type = Vec::new();
+        let mut by_record_type: HashMap<i64, Candidates> = HashMap::new();
+        let mut any_record_type = Candidates::default();
         for (index, policy) in policies.iter().enumerate() {
             if policy.definition.activity.record_types.is_empty() {
-                any_record_type.push(index);
+                any_record_type.add(index, policy);
             }
             for record_type in &policy.definition.activity.record_types {
-                by_record_type.entry(*record_type).or_default().push(index);
+                by_record_type.entry(*record_type).or_default().add(index, policy);
             }
         }
-        Self { policies, by_record_type, any_record_type }
+        let plans = plan::Plans::new(policies.iter().map(|p| &p.definition.conditions));
+        Self { policies, by_record_type, any_record_type, plans }
     }
 
     /// The policies, in evaluation order.
@@ -478,13 +518,36 @@ impl PolicyEngine {
     /// Every match of one record, with the index of its policy.
     #[must_use]
     pub fn evaluate(&self, scope: &TenantScope<'_>, record: &AuditRecord) -> Vec<(usize, PolicyMatch)> {
-        let typed = self.by_record_type.get(&record.record_type).map_or(&[][..], Vec::as_slice);
-        typed
-            .iter()
-            .chain(self.any_record_type.iter())
-            .filter_map(|index| self.policies[*index].evaluate(scope, record).map(|found| (*index, found)))
-            .collect()
+        let mut buffer = [0u8; 64];
+        let operation = lowercase(&record.operation, &mut buffer);
+        let mut candidates = Vec::with_capacity(16);
+        if let Some(typed) = self.by_record_type.get(&record.record_type) {
+            typed.collect(&operation, &mut candidates);
+        }
+        self.any_record_type.collect(&operation, &mut candidates);
+        let mut memo = self.plans.memo();
+        let mut found = Vec::new();
+        for index in candidates {
+            let matches = || self.plans.matches(index, record, &scope.context, &mut memo);
+            if let Some(one) = self.policies[index].evaluate_with(record, matches) {
+                found.push((index, one));
+            }
+        }
+        found
     }
+}
+
+/// `text` lowercased, in `buffer` when it is short ASCII (an operation name nearly always is).
+fn lowercase<'a>(text: &'a str, buffer: &'a mut [u8; 64]) -> std::borrow::Cow<'a, str> {
+    if text.len() <= buffer.len() && text.is_ascii() {
+        let lower = &mut buffer[..text.len()];
+        lower.copy_from_slice(text.as_bytes());
+        lower.make_ascii_lowercase();
+        if let Ok(lower) = std::str::from_utf8(lower) {
+            return std::borrow::Cow::Borrowed(lower);
+        }
+    }
+    std::borrow::Cow::Owned(text.to_lowercase())
 }
 
 /// The record type of Graph security alert pseudo-records: 0, the record type of Vigil's own

@@ -45,19 +45,19 @@ pub fn suppresses(
         "Title": found.title,
         "GroupKey": found.group_key,
     });
-    conditions.matches(&AlertView { record, alert: &alert }, &TenantContext::default())
+    conditions.matches(&AlertView { record, alert: crate::tape::Doc::from_value(&alert) }, &TenantContext::default())
 }
 
 /// The record's fields, plus the alert's under `Alert`: what suppression conditions see. The
 /// record's fields are read where they are, not copied.
 struct AlertView<'a> {
     record: &'a AuditRecord,
-    alert: &'a serde_json::Value,
+    alert: crate::tape::Doc,
 }
 
 impl FieldSource for AlertView<'_> {
-    fn top_field(&self, key: &str) -> Option<&serde_json::Value> {
-        if key.eq_ignore_ascii_case("Alert") { Some(self.alert) } else { self.record.field(key) }
+    fn top_field(&self, key: &str, hint: Option<&std::sync::atomic::AtomicU32>) -> Option<crate::tape::NodeRef<'_>> {
+        if key.eq_ignore_ascii_case("Alert") { Some(self.alert.root()) } else { self.record.field_node(key, hint) }
     }
 }
 

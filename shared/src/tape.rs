@@ -1,0 +1,421 @@
+//! A JSON tape: one pass over a value's text records each node's kind, its span and where its
+//! subtree ends, so policy field paths walk the record's own text instead of a tree of
+//! allocated `serde_json::Value`s (one allocation per field instead of one per string, key and
+//! object). A string is unescaped, and JSON held inside a string (or a cmdlet line) decoded, at
+//! most once per node, on first use, and shared by every policy that reads it.
+//!
+//! The text is JSON a parser has already validated (the evaluator reads each message with
+//! serde_json first); the tape still refuses what it cannot follow (unbalanced brackets, a bad
+//! literal, nesting deeper than [`MAX_DEPTH`], trailing text) and a field it refuses reads as
+//! absent, never as something else.
+
+use serde_json::Value;
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+/// Nesting deeper than this is refused (serde_json's own limit is 128).
+pub const MAX_DEPTH: usize = 128;
+
+/// What a node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Null,
+    True,
+    False,
+    Number,
+    String,
+    Array,
+    Object,
+}
+
+#[derive(Debug)]
+struct Node {
+    kind: Kind,
+    /// A string whose content holds a backslash (so it must be unescaped to be read).
+    escaped: bool,
+    /// A member of an object: its key's raw content (between the quotes); `(0, 0)` otherwise.
+    key: (u32, u32),
+    /// A string: its content between the quotes; any other value: all of it.
+    span: (u32, u32),
+    /// The index of the first node after this node's subtree.
+    next: u32,
+    /// An escaped string's text, unescaped on first use.
+    unescaped: OnceLock<Box<str>>,
+    /// What a string holds when read as JSON (`[`/`{`) or as a cmdlet line (`-Name value`),
+    /// decoded on first use; `None` when it is neither.
+    inner: OnceLock<Option<Box<Doc>>>,
+}
+
+/// The tape of one value inside a text it does not own (a record's top-level field).
+#[derive(Debug, Default)]
+pub struct Tape {
+    nodes: Vec<Node>,
+}
+
+/// A text with its own tape: JSON decoded from inside a string, or a whole small document.
+#[derive(Debug)]
+pub struct Doc {
+    text: Box<str>,
+    tape: Tape,
+}
+
+/// One node of a tape, with the text it spans.
+#[derive(Clone, Copy)]
+pub struct NodeRef<'a> {
+    text: &'a str,
+    nodes: &'a [Node],
+    index: usize,
+}
+
+impl Tape {
+    /// The tape of the value spanning `range` of `text`; `None` when that is not one JSON value.
+    #[must_use]
+    pub fn build(text: &str, range: std::ops::Range<usize>) -> Option<Self> {
+        let bytes = text.as_bytes().get(..range.end)?;
+        let mut tape = Self { nodes: Vec::with_capacity(8) };
+        let end = tape.value(bytes, range.start, (0, 0), 0)?;
+        (skip_ws(bytes, end) == range.end).then_some(tape)
+    }
+
+    /// The root node, over the text the tape was built from.
+    #[must_use]
+    pub fn root<'a>(&'a self, text: &'a str) -> NodeRef<'a> {
+        NodeRef { text, nodes: &self.nodes, index: 0 }
+    }
+
+    fn push(&mut self, kind: Kind, key: (u32, u32), span: (usize, usize), escaped: bool) -> usize {
+        let index = self.nodes.len();
+        self.nodes.push(Node {
+            kind,
+            escaped,
+            key,
+            span: (offset(span.0), offset(span.1)),
+            next: offset(index + 1),
+            unescaped: OnceLock::new(),
+            inner: OnceLock::new(),
+        });
+        index
+    }
+
+    /// Reads the value at `i` (after whitespace); returns the index just past it.
+    fn value(&mut self, b: &[u8], i: usize, key: (u32, u32), depth: usize) -> Option<usize> {
+        let i = skip_ws(b, i);
+        match *b.get(i)? {
+            b'"' => {
+                let end = skip_string(b, i)?;
+                let escaped = memchr::memchr(b'\\', &b[i + 1..end - 1]).is_some();
+                self.push(Kind::String, key, (i + 1, end - 1), escaped);
+                Some(end)
+            }
+            open @ (b'{' | b'[') => {
+                if depth >= MAX_DEPTH {
+                    return None;
+                }
+                let (kind, close) = if open == b'{' { (Kind::Object, b'}') } else { (Kind::Array, b']') };
+                let index = self.push(kind, key, (i, i), false);
+                let mut j = skip_ws(b, i + 1);
+                if b.get(j) == Some(&close) {
+                    j += 1;
+                } else {
+                    loop {
+                        let member_key = if kind == Kind::Object {
+                            if b.get(j) != Some(&b'"') {
+                                return None;
+                            }
+                            let key_end = skip_string(b, j)?;
+                            let member_key = (offset(j + 1), offset(key_end - 1));
+                            j = skip_ws(b, key_end);
+                            if b.get(j) != Some(&b':') {
+                                return None;
+                            }
+                            j += 1;
+                            member_key
+                        } else {
+                            (0, 0)
+                        };
+                        j = skip_ws(b, self.value(b, j, member_key, depth + 1)?);
+                        match b.get(j) {
+                            Some(b',') => j = skip_ws(b, j + 1),
+                            Some(c) if *c == close => {
+                                j += 1;
+                                break;
+                            }
+                            _ => return None,
+                        }
+                    }
+                }
+                let next = offset(self.nodes.len());
+                let node = &mut self.nodes[index];
+                node.span.1 = offset(j);
+                node.next = next;
+                Some(j)
+            }
+            first => {
+                let (kind, literal): (Kind, &[u8]) = match first {
+                    b't' => (Kind::True, b"true"),
+                    b'f' => (Kind::False, b"false"),
+                    b'n' => (Kind::Null, b"null"),
+                    _ => (Kind::Number, b""),
+                };
+                let end = if kind == Kind::Number {
+                    let len = b[i..].iter().take_while(|c| matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')).count();
+                    (len > 0).then_some(i + len)?
+                } else {
+                    b[i..].starts_with(literal).then_some(i + literal.len())?
+                };
+                self.push(kind, key, (i, end), false);
+                Some(end)
+            }
+        }
+    }
+}
+
+impl Doc {
+    /// A document over its own text; `None` when the text is not one JSON value.
+    #[must_use]
+    pub fn parse(text: Box<str>) -> Option<Self> {
+        let start = skip_ws(text.as_bytes(), 0);
+        let tape = Tape::build(&text, start..text.len())?;
+        Some(Self { text, tape })
+    }
+
+    /// A document holding `value`.
+    #[must_use]
+    pub fn from_value(value: &Value) -> Self {
+        Self::parse(value.to_string().into()).unwrap_or_else(|| Self { text: "null".into(), tape: Tape::null() })
+    }
+
+    /// The document's value.
+    #[must_use]
+    pub fn root(&self) -> NodeRef<'_> {
+        self.tape.root(&self.text)
+    }
+}
+
+impl Tape {
+    fn null() -> Self {
+        let mut tape = Self::default();
+        tape.push(Kind::Null, (0, 0), (0, 4), false);
+        tape
+    }
+}
+
+impl<'a> NodeRef<'a> {
+    fn node(&self) -> &'a Node {
+        &self.nodes[self.index]
+    }
+
+    fn slice(&self, (start, end): (u32, u32)) -> &'a str {
+        &self.text[start as usize..end as usize]
+    }
+
+    /// What the node is.
+    #[must_use]
+    pub fn kind(&self) -> Kind {
+        self.node().kind
+    }
+
+    /// The node's JSON text as it appears in the document (a string without its quotes).
+    #[must_use]
+    pub fn raw(&self) -> &'a str {
+        self.slice(self.node().span)
+    }
+
+    /// A string's text, unescaped; `None` for other kinds.
+    #[must_use]
+    pub fn str(&self) -> Option<&'a str> {
+        let node = self.node();
+        if node.kind != Kind::String {
+            return None;
+        }
+        let raw = self.slice(node.span);
+        if !node.escaped {
+            return Some(raw);
+        }
+        Some(node.unescaped.get_or_init(|| {
+            let quoted = &self.text[node.span.0 as usize - 1..node.span.1 as usize + 1];
+            serde_json::from_str::<String>(quoted).map_or_else(|_| raw.into(), String::into_boxed_str)
+        }))
+    }
+
+    /// The node as text, as a predicate compares it: a string as it is, `true`/`false`, a
+    /// number as serde_json prints it, an object or array as compact JSON; `None` for null.
+    #[must_use]
+    pub fn text(&self) -> Option<Cow<'a, str>> {
+        match self.kind() {
+            Kind::Null => None,
+            Kind::String => self.str().map(Cow::Borrowed),
+            Kind::True => Some(Cow::Borrowed("true")),
+            Kind::False => Some(Cow::Borrowed("false")),
+            Kind::Number => {
+                let raw = self.raw();
+                let digits = raw.strip_prefix('-').unwrap_or(raw);
+                // Integers print as written; anything else the way serde_json prints its value.
+                if !digits.is_empty() && digits.len() <= 18 && digits.bytes().all(|c| c.is_ascii_digit()) {
+                    Some(Cow::Borrowed(raw))
+                } else {
+                    Some(Cow::Owned(serde_json::from_str::<serde_json::Number>(raw).map_or_else(|_| raw.to_owned(), |n| n.to_string())))
+                }
+            }
+            Kind::Array | Kind::Object => {
+                Some(Cow::Owned(serde_json::from_str::<Value>(self.raw()).map_or_else(|_| self.raw().to_owned(), |v| v.to_string())))
+            }
+        }
+    }
+
+    /// The node as a `serde_json::Value` (parsed now; for what is not on the hot path).
+    #[must_use]
+    pub fn to_value(&self) -> Value {
+        match self.kind() {
+            Kind::String => Value::String(self.str().unwrap_or_default().to_owned()),
+            _ => serde_json::from_str(self.raw()).unwrap_or(Value::Null),
+        }
+    }
+
+    /// The items of an array or the members of an object, in document order (nothing for
+    /// other kinds).
+    pub fn items(&self) -> impl Iterator<Item = NodeRef<'a>> + use<'a> {
+        let (text, nodes) = (self.text, self.nodes);
+        let node = self.node();
+        let end = if matches!(node.kind, Kind::Array | Kind::Object) { node.next as usize } else { self.index + 1 };
+        let mut at = self.index + 1;
+        std::iter::from_fn(move || {
+            (at < end).then(|| {
+                let item = NodeRef { text, nodes, index: at };
+                at = nodes[at].next as usize;
+                item
+            })
+        })
+    }
+
+    /// A member's key, raw (escapes left as written).
+    #[must_use]
+    pub fn key(&self) -> &'a str {
+        self.slice(self.node().key)
+    }
+
+    /// An object's member by key: the exact key, else the first ignoring ASCII case.
+    #[must_use]
+    pub fn member(&self, key: &str) -> Option<NodeRef<'a>> {
+        if self.kind() != Kind::Object {
+            return None;
+        }
+        self.member_exact(key).or_else(|| self.items().find(|m| m.key().eq_ignore_ascii_case(key)))
+    }
+
+    /// An object's member with exactly this key.
+    #[must_use]
+    pub fn member_exact(&self, key: &str) -> Option<NodeRef<'a>> {
+        if self.kind() != Kind::Object {
+            return None;
+        }
+        self.items().find(|m| m.key() == key)
+    }
+
+    /// What a string holds: its JSON when it starts with `[` or `{`, its parameters as a
+    /// Name/Value list when it is a cmdlet line (starts with `-`); decoded once per node.
+    #[must_use]
+    pub fn inner(&self) -> Option<NodeRef<'a>> {
+        let text = self.str()?;
+        let node = self.node();
+        let decoded = node.inner.get_or_init(|| {
+            let trimmed = text.trim_start();
+            if trimmed.starts_with('[') || trimmed.starts_with('{') {
+                Doc::parse(trimmed.into()).map(Box::new)
+            } else if trimmed.starts_with('-') {
+                let pairs = crate::audit::name_value_list(&Value::String(text.to_owned())).unwrap_or_default();
+                let list: Vec<Value> = pairs.into_iter().map(|(name, value)| serde_json::json!({"Name": name, "Value": value})).collect();
+                Some(Box::new(Doc::from_value(&Value::Array(list))))
+            } else {
+                None
+            }
+        });
+        decoded.as_deref().map(Doc::root)
+    }
+}
+
+fn offset(at: usize) -> u32 {
+    u32::try_from(at).unwrap_or(u32::MAX)
+}
+
+/// The index of the first non-whitespace byte at or after `i`.
+pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+        i += 1;
+    }
+    i
+}
+
+/// The index just past the string starting at `i` (its opening quote).
+pub(crate) fn skip_string(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    loop {
+        j += memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
+        if b[j] == b'"' {
+            return Some(j + 1);
+        }
+        j += 2;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc(value: &Value) -> Doc {
+        Doc::from_value(value)
+    }
+
+    #[test]
+    fn every_kind_reads_back_as_serde_json_prints_it() {
+        let value = json!({"s": "a\"b", "n": -12, "f": 1.50, "t": true, "x": false, "z": null, "a": [1, {"k": "v"}], "o": {"b": 2, "a": 1}});
+        let doc = doc(&value);
+        let root = doc.root();
+        for (key, expected) in value.as_object().unwrap() {
+            let member = root.member(key).unwrap();
+            let text = crate::policy::field::text_of(expected).map(Cow::into_owned);
+            assert_eq!(member.text().map(Cow::into_owned), text, "{key}");
+            assert_eq!(member.to_value(), *expected, "{key}");
+        }
+    }
+
+    #[test]
+    fn members_are_found_exactly_first_then_ignoring_case() {
+        let doc = Doc::parse(r#"{"userid": 1, "UserId": 2}"#.into()).unwrap();
+        assert_eq!(doc.root().member("UserId").unwrap().raw(), "2");
+        assert_eq!(doc.root().member("USERID").unwrap().raw(), "1");
+        assert!(doc.root().member("Other").is_none());
+    }
+
+    #[test]
+    fn items_skip_whole_subtrees() {
+        let doc = Doc::parse(r#"[[1, [2, 3]], {"a": [4]}, "x"]"#.into()).unwrap();
+        let items: Vec<String> = doc.root().items().map(|i| i.raw().to_owned()).collect();
+        assert_eq!(items, [r"[1, [2, 3]]", r#"{"a": [4]}"#, "x"]);
+    }
+
+    #[test]
+    fn json_and_cmdlet_lines_inside_strings_are_decoded_once() {
+        let doc = doc(&json!({"m": "[{\"State\":1}]", "p": "-Identity \"a b\" -Force", "s": "plain"}));
+        let inner = doc.root().member("m").unwrap().inner().unwrap();
+        assert_eq!(inner.kind(), Kind::Array);
+        assert_eq!(inner.items().next().unwrap().member("State").unwrap().raw(), "1");
+        let again = doc.root().member("m").unwrap().inner().unwrap();
+        assert!(std::ptr::eq(inner.text, again.text), "the decoded document is kept");
+        let params: Vec<String> = doc.root().member("p").unwrap().inner().unwrap().items().map(|i| i.text().unwrap().into_owned()).collect();
+        assert_eq!(params, [r#"{"Name":"Identity","Value":"a b"}"#, r#"{"Name":"Force","Value":""}"#]);
+        assert!(doc.root().member("s").unwrap().inner().is_none());
+    }
+
+    #[test]
+    fn what_is_not_one_json_value_is_refused() {
+        for text in ["", "[1, 2", "{\"a\" 1}", "tru", "[1] x", "{\"a\": 1,}"] {
+            assert!(Doc::parse(text.into()).is_none(), "{text:?}");
+        }
+        let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
+        assert!(Doc::parse(deep.into()).is_none(), "nesting is bounded");
+        let fine = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        assert!(Doc::parse(fine.into()).is_some());
+    }
+}
