@@ -6,4 +6,5 @@ pub mod destinations;
 pub mod dispatch;
 pub mod evaluate;
 pub mod poll;
+pub mod shadow;
 pub mod tuning;
