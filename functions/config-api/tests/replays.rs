@@ -1,7 +1,7 @@
 //! The replay routes in process, on in-memory stores: a request answers 202 with the replay's
-//! address and queues one job for the audit-poller; bad requests are problem+json; another
-//! MSP's tenant or replay is 404. (The run itself is tested in `vigil`'s poller tests and end
-//! to end in `tests/tests/replay.rs`.)
+//! address and queues one job for the audit-poller; bad requests are problem+json; a second
+//! while the first is unfinished is 409; another MSP's tenant or replay is 404. (The run itself
+//! is tested in `vigil`'s poller tests and end to end in `tests/tests/replay.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use axum::http::StatusCode;
@@ -26,6 +26,10 @@ async fn a_replay_request_answers_202_with_its_address_and_queues_one_poller_job
     let job: serde_json::Value = serde_json::from_str(&jobs[0]).unwrap();
     assert_eq!((job["kind"].as_str(), job["replay_id"].as_str()), (Some("replay"), Some(id)));
     assert!(api.tickets.drain().is_empty(), "nothing for the dispatcher");
+
+    let again = api.acme("POST", &path, Some(json!({"policy_id": "builtin.brute-force"}))).await;
+    assert_problem(&again, StatusCode::CONFLICT);
+    assert!(again.2["detail"].as_str().unwrap().contains(id), "names the unfinished replay: {}", again.2);
 
     let read = api.acme("GET", &format!("{path}/{id}"), None).await;
     assert_eq!((read.0, read.2["replay_id"].as_str()), (StatusCode::OK, Some(id)));

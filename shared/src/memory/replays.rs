@@ -13,6 +13,7 @@ use std::sync::Mutex;
 #[derive(Debug, Default)]
 pub struct MemoryReplayStore {
     replays: Mutex<HashMap<(MspId, TenantId, String), Replay>>,
+    latest: Mutex<HashMap<(MspId, TenantId), String>>,
 }
 
 impl MemoryReplayStore {
@@ -31,5 +32,12 @@ impl ReplayStore for MemoryReplayStore {
     }
     async fn get_replay(&self, msp_id: &MspId, tenant_id: &TenantId, replay_id: &str) -> Result<Option<Replay>, StoreError> {
         Ok(lock(&self.replays).get(&(msp_id.clone(), tenant_id.clone(), replay_id.to_owned())).cloned())
+    }
+    async fn set_latest_replay(&self, msp_id: &MspId, tenant_id: &TenantId, replay_id: &str) -> Result<(), StoreError> {
+        lock(&self.latest).insert((msp_id.clone(), tenant_id.clone()), replay_id.to_owned());
+        Ok(())
+    }
+    async fn latest_replay(&self, msp_id: &MspId, tenant_id: &TenantId) -> Result<Option<String>, StoreError> {
+        Ok(lock(&self.latest).get(&(msp_id.clone(), tenant_id.clone())).cloned())
     }
 }

@@ -13,7 +13,7 @@ use crate::messages::PollJob;
 use crate::policy::{CompiledPolicy, GRAPH_ALERT_RECORD_TYPE};
 use crate::ports::{MessageQueue, ReplayStore};
 use crate::replay::{self, Replay, ReplayStatus};
-use chrono::{Duration, DurationRound};
+use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 use std::sync::Arc;
@@ -41,6 +41,9 @@ pub struct ReplayService {
     pub clock: Arc<dyn Clock>,
 }
 
+/// How long an unfinished replay that has not moved blocks the next one of its tenant.
+pub const STALLED_AFTER_MINUTES: i64 = 15;
+
 fn invalid(detail: impl Into<String>) -> AdminError {
     AdminError::Invalid(detail.into())
 }
@@ -51,7 +54,8 @@ impl ReplayService {
     /// # Errors
     /// Invalid request (both or neither policy form, hours out of range, a definition that does
     /// not parse or compile, a policy that reads no Management Activity content), NotFound for
-    /// an unknown tenant or policy, Queue when the job cannot be sent.
+    /// an unknown tenant or policy, Conflict while the tenant's previous replay is unfinished,
+    /// Queue when the job cannot be sent.
     pub async fn start(&self, msp_id: &MspId, tenant_id: &TenantId, request: ReplayRequest) -> Result<Replay, AdminError> {
         let hours = request.hours.unwrap_or(replay::HOURS_MAX);
         if !(1..=replay::HOURS_MAX).contains(&hours) {
@@ -65,6 +69,10 @@ impl ReplayService {
         };
         let tenant =
             self.tuning.config.get_tenant(msp_id, tenant_id).await?.ok_or_else(|| AdminError::NotFound(format!("tenant {tenant_id}")))?;
+        // Whole seconds: listing windows have one-second resolution.
+        let now = self.clock.now();
+        let now = now.duration_trunc(Duration::seconds(1)).unwrap_or(now);
+        self.refuse_a_second_at_once(msp_id, tenant_id, now).await?;
         let definition = self.tuning.definition_for(msp_id, policy).await?;
         CompiledPolicy::compile(definition.clone()).map_err(invalid)?;
         let record_types = &definition.activity.record_types;
@@ -87,9 +95,6 @@ impl ReplayService {
         if switched_off {
             notes.push("the policy is switched off for this tenant: replayed as if it were on".to_owned());
         }
-        // Whole seconds: listing windows have one-second resolution.
-        let now = self.clock.now();
-        let now = now.duration_trunc(Duration::seconds(1)).unwrap_or(now);
         let mut bytes = [0u8; 8];
         getrandom::fill(&mut bytes).map_err(|e| AdminError::Random(e.to_string()))?;
         let replay = Replay {
@@ -119,10 +124,24 @@ impl ReplayService {
             run_note: None,
         };
         self.replays.put_replay(&replay).await?;
+        self.replays.set_latest_replay(msp_id, tenant_id, &replay.id).await?;
         let job = PollJob::Replay { msp_id: msp_id.clone(), tenant_id: tenant_id.clone(), replay_id: replay.id.clone() };
         let body = serde_json::to_string(&job).unwrap_or_else(|_| unreachable!("jobs always serialise"));
         self.jobs.send_all(&[body]).await?;
         Ok(replay)
+    }
+
+    /// One replay per tenant at a time: each lists a week of content on the tenant's Microsoft
+    /// quota, which live polling shares. A replay not finished but silent for
+    /// [`STALLED_AFTER_MINUTES`] (its runs keep failing, its job was lost) no longer blocks.
+    async fn refuse_a_second_at_once(&self, msp_id: &MspId, tenant_id: &TenantId, now: DateTime<Utc>) -> Result<(), AdminError> {
+        let Some(latest) = self.replays.latest_replay(msp_id, tenant_id).await? else { return Ok(()) };
+        let Some(replay) = self.replays.get_replay(msp_id, tenant_id, &latest).await? else { return Ok(()) };
+        if !replay.status.is_final() && now - replay.updated_at < Duration::minutes(STALLED_AFTER_MINUTES) {
+            let status = serde_json::to_value(replay.status).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            return Err(AdminError::Conflict(format!("an unfinished replay of this tenant ({latest}, {status})")));
+        }
+        Ok(())
     }
 
     /// One replay of the tenant.

@@ -282,3 +282,20 @@ async fn a_replay_of_a_policy_switched_off_for_the_tenant_runs_and_says_so() {
     let note = done.view()["note"].as_str().unwrap().to_owned();
     assert!(note.contains("switched off") && note.contains("no longer listed"), "the run keeps the request's note: {note}");
 }
+
+#[tokio::test]
+async fn a_tenant_has_one_unfinished_replay_at_a_time_unless_it_has_stalled() {
+    let f = fixture().await;
+    let first = f.api.start(&f.msp, &f.tenant, by_id("builtin.external-forwarding")).await.unwrap();
+    let second = f.api.start(&f.msp, &f.tenant, by_id("builtin.brute-force")).await;
+    assert!(matches!(&second, Err(AdminError::Conflict(what)) if what.contains(&first.id) && what.contains("queued")), "{second:?}");
+    run_jobs(&f).await;
+    let after_done = f.api.start(&f.msp, &f.tenant, by_id("builtin.brute-force")).await.unwrap();
+    assert_eq!(f.replays.all().len(), 2);
+
+    // Its job was lost: once it has not moved for a while, it no longer blocks.
+    let mut stalled = after_done.clone();
+    stalled.updated_at = f.now - Duration::minutes(crate::services::replay::STALLED_AFTER_MINUTES + 1);
+    f.replays.put_replay(&stalled).await.unwrap();
+    assert!(f.api.start(&f.msp, &f.tenant, by_id("builtin.brute-force")).await.is_ok());
+}
