@@ -657,6 +657,70 @@ pub async fn policy_store_contract(store: &dyn PolicyStore) {
     assert!(store.policy_revision(&msp_id).await.unwrap() > r3);
 }
 
+/// [`ReplayStore`](crate::ports::ReplayStore): a replay reads back whole, a put overwrites it
+/// (never adds), replays are kept per MSP and tenant, and the latest one per tenant is kept.
+pub async fn replay_store_contract(store: &dyn crate::ports::ReplayStore) {
+    use crate::replay::{ContentProgress, Replay, ReplayStatus, WouldBeAlert};
+    let (msp_id, tenant_id) = (unique_msp(), unique_tenant());
+    let now = Utc::now();
+    let policy = (**crate::policy::catalogue::builtin("builtin.external-forwarding").unwrap()).clone();
+    let id = format!("rpl-{}0000", unique_suffix());
+    let mut replay = Replay {
+        id: id.clone(),
+        msp_id: msp_id.clone(),
+        tenant_id: tenant_id.clone(),
+        policy,
+        hours: 168,
+        from: now - Duration::hours(168),
+        to: now,
+        content_types: vec![ContentType::Exchange],
+        status: ReplayStatus::Queued,
+        created_at: now,
+        updated_at: now,
+        attempts: 0,
+        progress: Vec::new(),
+        records_scanned: 0,
+        blobs_fetched: 0,
+        records_rejected: 0,
+        matches: 0,
+        alerts_total: 0,
+        hits_total: 0,
+        alerts: Vec::new(),
+        truncated: None,
+        error: None,
+        note: Some("the policy is switched off for this tenant".into()),
+        run_note: None,
+    };
+    assert!(store.get_replay(&msp_id, &tenant_id, &id).await.unwrap().is_none());
+    assert!(store.latest_replay(&msp_id, &tenant_id).await.unwrap().is_none());
+    store.put_replay(&replay).await.unwrap();
+    store.set_latest_replay(&msp_id, &tenant_id, &id).await.unwrap();
+    assert_eq!(store.latest_replay(&msp_id, &tenant_id).await.unwrap().as_deref(), Some(id.as_str()));
+    assert_eq!(store.get_replay(&msp_id, &tenant_id, &id).await.unwrap().unwrap().view(), replay.view());
+
+    replay.restart(now);
+    replay.progress = vec![ContentProgress { records_scanned: 3, listed_until: Some(now), ..ContentProgress::new(ContentType::Exchange) }];
+    replay.records_scanned = 3;
+    replay.alerts = vec![WouldBeAlert {
+        alert_id: AlertId::derive(&["contract", &id]),
+        title: "External mail forwarding".into(),
+        severity: Severity::High,
+        group_key: "alice@contoso.com".into(),
+        hit_count: 1,
+        first_seen: now,
+        last_seen: now,
+    }];
+    replay.status = ReplayStatus::Done;
+    store.put_replay(&replay).await.unwrap();
+    let read = store.get_replay(&msp_id, &tenant_id, &id).await.unwrap().unwrap();
+    assert_eq!(read.view(), replay.view(), "overwritten whole");
+    assert_eq!(read.policy.id, replay.policy.id);
+
+    assert!(store.get_replay(&unique_msp(), &tenant_id, &id).await.unwrap().is_none(), "another MSP's key");
+    assert!(store.get_replay(&msp_id, &unique_tenant(), &id).await.unwrap().is_none(), "another tenant's key");
+    assert!(store.latest_replay(&unique_msp(), &tenant_id).await.unwrap().is_none());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -695,6 +759,11 @@ mod tests {
     #[tokio::test]
     async fn memory_alert_store_honours_the_contract() {
         alert_store_contract(&MemoryAlertStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_replay_store_honours_the_contract() {
+        replay_store_contract(&MemoryReplayStore::default()).await;
     }
 
     #[tokio::test]

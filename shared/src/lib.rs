@@ -18,6 +18,7 @@ pub mod policy;
 pub mod ports;
 pub mod records;
 pub mod render;
+pub mod replay;
 pub mod secret;
 pub mod secret_cache;
 pub mod services;

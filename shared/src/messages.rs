@@ -35,6 +35,9 @@ pub enum PollJob {
     /// Fetch content blobs Microsoft announced by webhook (polling remains the safety net; a
     /// blob both announced and listed is processed once).
     Fetch { msp_id: MspId, tenant_id: TenantId, content_type: ContentType, blobs: Vec<AnnouncedBlob> },
+    /// Run a stored replay ([`crate::replay::Replay`]): its policy in shadow over the tenant's
+    /// listed content, nothing enqueued for evaluation (sent by the config API).
+    Replay { msp_id: MspId, tenant_id: TenantId, replay_id: String },
 }
 
 /// A content blob from a webhook notification.

@@ -650,3 +650,14 @@ impl RequestGate {
         }
     }
 }
+
+/// Replays ([`crate::replay::Replay`]), each kept a while after it was requested (then expired).
+#[async_trait]
+pub trait ReplayStore: Send + Sync {
+    /// Creates or replaces the replay (a run overwrites what it found, never adds to it).
+    async fn put_replay(&self, replay: &crate::replay::Replay) -> Result<(), StoreError>;
+    async fn get_replay(&self, msp_id: &MspId, tenant_id: &TenantId, replay_id: &str) -> Result<Option<crate::replay::Replay>, StoreError>;
+    /// Remembers `replay_id` as the tenant's latest replay (one small item per tenant).
+    async fn set_latest_replay(&self, msp_id: &MspId, tenant_id: &TenantId, replay_id: &str) -> Result<(), StoreError>;
+    async fn latest_replay(&self, msp_id: &MspId, tenant_id: &TenantId) -> Result<Option<String>, StoreError>;
+}

@@ -81,6 +81,14 @@ async fn dynamodb_alert_store_honours_the_contract() {
 }
 
 #[tokio::test]
+async fn dynamodb_replay_store_honours_the_contract() {
+    let (sdk, _moto) = moto_sdk().await;
+    let stack = provisioned(&sdk).await;
+    let store = vigil::aws::replays::DynamoReplayStore::new(aws_sdk_dynamodb::Client::new(&sdk), &stack.table_names["StateTable"]);
+    contract::replay_store_contract(&store).await;
+}
+
+#[tokio::test]
 async fn dynamodb_trigger_store_honours_the_contract() {
     let (sdk, _moto) = moto_sdk().await;
     let stack = provisioned(&sdk).await;

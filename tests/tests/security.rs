@@ -122,6 +122,7 @@ fn routes_with_bodies(alert_id: &str) -> Vec<(reqwest::Method, String)> {
         (Method::POST, "/v1/policies".into()),
         (Method::PUT, "/v1/policies/custom.fuzzed".into()),
         (Method::POST, "/v1/policies/test".into()),
+        (Method::POST, format!("/v1/tenants/{TENANT}/replays")),
         (Method::POST, "/v1/suppressions".into()),
     ]
 }

@@ -129,7 +129,7 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Poller {
     let management = Arc::new(ManagementActivityClient::new(http.clone(), config.endpoints.clone(), config.publisher_identifier.clone()));
     let service = PollService {
         config: Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone())),
-        state: Arc::new(DynamoIngestState::new(dynamo, config.state_table.clone())),
+        state: Arc::new(DynamoIngestState::new(dynamo.clone(), config.state_table.clone())),
         secrets: Arc::new(CachingSecretStore::new(Arc::new(secrets), Duration::from_secs(300))),
         source: management.clone(),
         subscriptions: management,
@@ -137,6 +137,7 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Poller {
         events: Arc::new(SqsQueue::new(sqs.clone(), config.events_queue_url.clone())),
         dead_letters: Arc::new(SqsQueue::new(sqs.clone(), config.events_dlq_url.clone())),
         jobs: Arc::new(SqsQueue::new(sqs.clone(), config.poll_jobs_queue_url.clone())),
+        replays: Arc::new(vigil::aws::replays::DynamoReplayStore::new(dynamo.clone(), config.state_table.clone())),
         clock: Arc::new(SystemClock),
         settings: config.poll_settings(),
     };

@@ -22,6 +22,9 @@
 //! - `PUT /v1/tenants/{tenant_id}/policies/{policy_id}` (on/off per tenant),
 //!   `PUT /v1/tenants/{tenant_id}/policy-context` (mail domains, break-glass accounts)
 //! - `GET|POST /v1/suppressions`, `DELETE /v1/suppressions/{suppression_id}`
+//! - `POST /v1/tenants/{tenant_id}/replays` (a policy in shadow over the tenant's last hours of
+//!   audit content, run by the audit-poller: 202 and `Location`),
+//!   `GET /v1/tenants/{tenant_id}/replays/{replay_id}` (status, progress, would-be alerts)
 //! - Gone (410, naming the route that replaced them): `PUT|GET /v1/psa/connectwise`,
 //!   `PUT /v1/tenants/{tenant_id}/connectwise-company`. Settings saved through them carry over
 //!   as the destination `connectwise`.
@@ -33,6 +36,7 @@
 mod destination_routes;
 pub mod extract;
 pub mod problem;
+mod replay_routes;
 mod routes;
 pub mod strict_json;
 mod tuning_routes;
@@ -42,6 +46,7 @@ use std::sync::Arc;
 use vigil::connectors::destination_url::DestinationPolicy;
 use vigil::services::admin::AdminService;
 use vigil::services::destinations::DestinationsService;
+use vigil::services::replay::ReplayService;
 use vigil::services::tuning::TuningService;
 use vigil::settings::{ConfigError, required};
 
@@ -52,6 +57,8 @@ pub struct AppState {
     pub tuning: Arc<TuningService>,
     /// Destinations, their PSA lookups and the tenants' company links.
     pub destinations: Arc<DestinationsService>,
+    /// Replays of a policy over a tenant's last days (run by the audit-poller).
+    pub replays: Arc<ReplayService>,
 }
 
 /// The API's configuration.
@@ -68,6 +75,8 @@ pub struct Config {
     /// `TICKETS_QUEUE_URL`: where alerts resolved through the API, and alerts released by a
     /// company link, are announced to the ticket dispatcher.
     pub tickets_queue_url: String,
+    /// `POLL_JOBS_QUEUE_URL`: where replays are sent to the audit-poller.
+    pub poll_jobs_queue_url: String,
     /// `DESTINATION_ALLOW_LOOPBACK` (default `false`; only the local stack sets it): which PSA
     /// addresses the API accepts and calls.
     pub destination_policy: DestinationPolicy,
@@ -89,6 +98,7 @@ impl Config {
             state_table: required(lookup, "STATE_TABLE")?,
             secret_prefix: required(lookup, "SECRET_PREFIX")?,
             tickets_queue_url: required(lookup, "TICKETS_QUEUE_URL")?,
+            poll_jobs_queue_url: required(lookup, "POLL_JOBS_QUEUE_URL")?,
             destination_policy: DestinationPolicy::from_lookup(lookup)?,
             callback_base: lookup("PSA_CALLBACK_BASE_URL").filter(|v| !v.trim().is_empty()),
         })
@@ -115,7 +125,8 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
     let alert_store = Arc::new(DynamoAlertStore::new(dynamo.clone(), config.alerts_table.clone()));
     let secrets: Arc<dyn SecretStore> =
         Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk), config.secret_prefix.clone()));
-    let tickets: Arc<dyn MessageQueue> = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), config.tickets_queue_url.clone()));
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let tickets: Arc<dyn MessageQueue> = Arc::new(SqsQueue::new(sqs.clone(), config.tickets_queue_url.clone()));
     let admin = Arc::new(AdminService {
         config: config_store.clone(),
         alerts: alert_store.clone(),
@@ -128,6 +139,12 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
         policies: Arc::new(DynamoPolicyStore::new(dynamo.clone(), config.config_table.clone())),
         alerts: alert_store,
         tickets: tickets.clone(),
+        clock: Arc::new(SystemClock),
+    });
+    let replays = Arc::new(ReplayService {
+        tuning: tuning.clone(),
+        replays: Arc::new(vigil::aws::replays::DynamoReplayStore::new(dynamo.clone(), config.state_table.clone())),
+        jobs: Arc::new(SqsQueue::new(sqs, config.poll_jobs_queue_url.clone())),
         clock: Arc::new(SystemClock),
     });
     // Lookups and tests count against the destination's `requests_per_hour` like the
@@ -144,7 +161,7 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
         policy,
         callback_base: config.callback_base.clone(),
     });
-    AppState { admin, tuning, destinations }
+    AppState { admin, tuning, destinations, replays }
 }
 
 /// Largest body most routes accept (tenants, credentials, suppressions, triage …).

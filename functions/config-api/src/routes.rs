@@ -35,6 +35,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/alerts/{alert_id}", get(get_alert).patch(crate::tuning_routes::triage_alert))
         .merge(crate::tuning_routes::router())
         .merge(crate::destination_routes::router())
+        .merge(crate::replay_routes::router())
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "this route does not accept that method")

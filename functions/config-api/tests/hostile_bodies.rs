@@ -113,6 +113,7 @@ fn routes_with_bodies(alert_id: &str) -> Vec<(&'static str, String)> {
         ("PUT", "/v1/policies/custom.fuzzed".into()),
         ("PUT", "/v1/policies/builtin.brute-force".into()),
         ("POST", "/v1/policies/test".into()),
+        ("POST", format!("/v1/tenants/{TENANT}/replays")),
         ("POST", "/v1/suppressions".into()),
         ("GET", "/v1/alerts".into()),
         ("GET", format!("/v1/tenants/{TENANT}/streams")),

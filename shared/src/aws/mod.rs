@@ -8,6 +8,7 @@ mod destinations;
 pub mod dynamodb;
 pub mod ingest_state;
 pub mod policy_store;
+pub mod replays;
 pub mod request_budget;
 pub mod secrets;
 pub mod sqs;

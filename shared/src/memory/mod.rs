@@ -2,7 +2,9 @@
 //! as the AWS adapters (conditional writes, leases, idempotent hits) and pass the same contract
 //! suites; they are never the only proof. The in-memory PSA is in [`tickets`].
 
+mod replays;
 mod tickets;
+pub use replays::MemoryReplayStore;
 pub use tickets::*;
 
 use crate::alert::{Alert, AlertHits};

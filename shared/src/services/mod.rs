@@ -6,4 +6,6 @@ pub mod destinations;
 pub mod dispatch;
 pub mod evaluate;
 pub mod poll;
+pub mod replay;
+pub mod shadow;
 pub mod tuning;

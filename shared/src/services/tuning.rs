@@ -8,22 +8,21 @@
 //! with) its tickets in every destination.
 
 use super::admin::AdminError;
-use crate::alert::{Alert, AlertStatus, Category, Classification, Comment, Fact, PolicyMode, Severity, TriageChange};
+use super::shadow::{self, ShadowTenant};
+use crate::alert::{Alert, AlertStatus, Category, Classification, Comment, PolicyMode, Severity, TriageChange};
 use crate::audit::AuditRecord;
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::ids::{AlertId, MspId, PolicyId, TenantId};
 use crate::limits;
 use crate::messages::AlertChangedMessage;
-use crate::policy::condition::{Condition, TenantContext};
+use crate::policy::condition::Condition;
 use crate::policy::model::PolicyDefinition;
-use crate::policy::trigger::{BaselineState, Observation, ThresholdState, hour_of};
-use crate::policy::{CompiledPolicy, CompiledTrigger, TenantScope, catalogue, effective_definitions};
+use crate::policy::{CompiledPolicy, CompiledTrigger, catalogue, effective_definitions};
 use crate::ports::{AlertStore, ConfigStore, MessageQueue, PolicyStore, StoredPolicy, Suppression, TenantChange};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// A policy as the API lists it.
@@ -166,6 +165,29 @@ impl TuningService {
         }
     }
 
+    /// The definition a test or replay runs: a string is a policy id (the policy in force for
+    /// the MSP), anything else a definition given whole.
+    ///
+    /// # Errors
+    /// NotFound for an unknown id or built-in, Invalid for a definition that does not parse.
+    pub(crate) async fn definition_for(&self, msp_id: &MspId, policy: Value) -> Result<Arc<PolicyDefinition>, AdminError> {
+        match policy {
+            // An id: the policy in force for the MSP (its own, its copy of a built-in, or the built-in).
+            Value::String(id) => {
+                let id = PolicyId::parse(&id).map_err(|e| AdminError::NotFound(format!("policy {id:?} ({})", e.reason)))?;
+                self.policy_in_force(msp_id, &id).await
+            }
+            body => {
+                let definition = parse_policy(body)?;
+                let id = definition.id.as_str();
+                if catalogue::is_builtin(id) && catalogue::builtin(id).is_none() {
+                    return Err(AdminError::NotFound(format!("built-in policy {id}")));
+                }
+                Ok(Arc::new(definition))
+            }
+        }
+    }
+
     /// One policy.
     ///
     /// # Errors
@@ -286,37 +308,16 @@ impl TuningService {
         records: Vec<Value>,
         tenant_id: Option<&TenantId>,
     ) -> Result<PolicyTestResult, AdminError> {
-        let definition = match policy {
-            // An id: the policy in force for the MSP (its own, its copy of a built-in, or the built-in).
-            Value::String(id) => {
-                let id = PolicyId::parse(&id).map_err(|e| AdminError::NotFound(format!("policy {id:?} ({})", e.reason)))?;
-                self.policy_in_force(msp_id, &id).await?
-            }
-            body => {
-                let definition = parse_policy(body)?;
-                let id = definition.id.as_str();
-                if catalogue::is_builtin(id) && catalogue::builtin(id).is_none() {
-                    return Err(AdminError::NotFound(format!("built-in policy {id}")));
-                }
-                Arc::new(definition)
-            }
-        };
+        let definition = self.definition_for(msp_id, policy).await?;
         let compiled = CompiledPolicy::compile(definition).map_err(invalid)?;
         let tenant = match tenant_id {
-            Some(id) => Some(self.config.get_tenant(msp_id, id).await?.ok_or_else(|| AdminError::NotFound(format!("tenant {id}")))?),
-            None => None,
+            Some(id) => {
+                let tenant = self.config.get_tenant(msp_id, id).await?.ok_or_else(|| AdminError::NotFound(format!("tenant {id}")))?;
+                ShadowTenant::of(&tenant)
+            }
+            None => ShadowTenant::placeholder(),
         };
-        let test_tenant = TenantId::parse("00000000-0000-0000-0000-000000000000").map_err(|e| invalid(e.reason))?;
-        let (tenant_id, name, domains, accounts) = match &tenant {
-            Some(t) => (t.tenant_id.clone(), t.name.clone(), t.domains.clone(), t.break_glass_accounts.clone()),
-            None => (test_tenant, "Test tenant".to_owned(), Vec::new(), Vec::new()),
-        };
-        let scope = TenantScope {
-            msp_id,
-            tenant_id: &tenant_id,
-            tenant_name: &name,
-            context: TenantContext { domains: &domains, break_glass_accounts: &accounts },
-        };
+        let scope = tenant.scope(msp_id);
         let now = self.clock.now();
         let mut result =
             PolicyTestResult { records: records.len(), matches: Vec::new(), alerts: Vec::new(), rejected: Vec::new(), note: None };
@@ -332,67 +333,10 @@ impl TuningService {
                 Err(e) => result.rejected.push(serde_json::json!({"index": index, "error": e.to_string()})),
             }
         }
-        let mut alerts: BTreeMap<AlertId, Alert> = BTreeMap::new();
-        let mut add = |alert: Alert, records: &[(crate::ids::RecordId, DateTime<Utc>)]| {
-            let entry = alerts.entry(alert.id.clone()).or_insert(alert);
-            entry.absorb(records, &Default::default(), now);
-        };
-        match &compiled.trigger {
-            CompiledTrigger::EveryTime => {
-                for m in found.iter().filter(|m| !m.resolves) {
-                    add(compiled.alert_for(&scope, m, m.event_time, now), &[(m.record_id.clone(), m.event_time)]);
-                }
-            }
-            CompiledTrigger::Threshold { count, window, distinct, .. } => {
-                let mut by_key: BTreeMap<String, Vec<&crate::policy::PolicyMatch>> = BTreeMap::new();
-                for m in &found {
-                    by_key.entry(m.trigger_key.clone().unwrap_or_default()).or_default().push(m);
-                }
-                for matches in by_key.values() {
-                    let observations: Vec<Observation> = matches
-                        .iter()
-                        .map(|m| Observation { record_id: m.record_id.clone(), at: m.event_time, distinct: m.distinct.clone() })
-                        .collect();
-                    for firing in ThresholdState::default().observe(&observations, *count, *window, distinct.is_some()) {
-                        if let Some(anchor) = matches.iter().find(|m| m.record_id == firing.anchor) {
-                            add(compiled.alert_for(&scope, anchor, firing.anchor_time, now), &firing.records);
-                        }
-                    }
-                }
-            }
-            CompiledTrigger::UnusualActivity { min_count, .. } => {
-                // Replayed over the records' own timeline, hour by hour as the evaluator would
-                // have seen them: each key's baseline is what the earlier records taught it.
-                let mut by_key: BTreeMap<String, BTreeMap<i64, Vec<&crate::policy::PolicyMatch>>> = BTreeMap::new();
-                for m in &found {
-                    by_key.entry(m.trigger_key.clone().unwrap_or_default()).or_default().entry(hour_of(m.event_time)).or_default().push(m);
-                }
-                for hours in by_key.values() {
-                    let mut baseline = BaselineState::default();
-                    for (hour, matches) in hours {
-                        let times: Vec<DateTime<Utc>> = matches.iter().map(|m| m.event_time).collect();
-                        baseline.apply(&format!("hour-{hour}"), &times);
-                        let Some(unusual) = matches.first().and_then(|m| baseline.unusual_at(m.event_time, *min_count)) else { continue };
-                        for m in matches {
-                            let mut alert = compiled.alert_for(&scope, m, m.event_time, now);
-                            alert.facts.push(Fact::new("Trigger", unusual.describe()));
-                            add(alert, &[(m.record_id.clone(), m.event_time)]);
-                        }
-                    }
-                }
-                result.note = Some(
-                    "unusual-activity policies are replayed over the given records' own timeline: a key alerts only after 7 days of its records"
-                        .into(),
-                );
-            }
+        if matches!(compiled.trigger, CompiledTrigger::UnusualActivity { .. }) {
+            result.note = Some(shadow::UNUSUAL_ACTIVITY_NOTE.into());
         }
-        result.alerts = alerts
-            .into_values()
-            .map(|a| {
-                serde_json::json!({"alert_id": a.id, "title": a.title, "name": a.policy_name, "severity": a.severity, "group_key": a.group_key,
-                                   "hit_count": a.hit_count, "first_seen": a.first_seen, "last_seen": a.last_seen, "facts": a.facts, "mode": a.detail.mode})
-            })
-            .collect();
+        result.alerts = shadow::alerts_from_matches(&compiled, &scope, &found, now).iter().map(shadow::alert_summary).collect();
         Ok(result)
     }
 

@@ -43,6 +43,8 @@ pub struct Api {
     pub psa: MemoryTicketSystemProvider,
     /// The tickets queue (what the dispatcher would receive).
     pub tickets: Arc<MemoryQueue>,
+    /// The poll-jobs queue (what the audit-poller would receive: replays).
+    pub poll_jobs: Arc<MemoryQueue>,
     pub acme_token: String,
     pub other_token: String,
 }
@@ -77,8 +79,15 @@ pub async fn api() -> Api {
         policy: DestinationPolicy::default(),
         callback_base: None,
     });
-    let state = AppState { admin, tuning, destinations };
-    Api { state, secrets, psa, tickets, acme_token, other_token }
+    let poll_jobs = Arc::new(MemoryQueue::default());
+    let replays = Arc::new(vigil::services::replay::ReplayService {
+        tuning: tuning.clone(),
+        replays: Arc::new(vigil::memory::MemoryReplayStore::default()),
+        jobs: poll_jobs.clone(),
+        clock: Arc::new(SystemClock),
+    });
+    let state = AppState { admin, tuning, destinations, replays };
+    Api { state, secrets, psa, tickets, poll_jobs, acme_token, other_token }
 }
 
 impl Api {

@@ -31,8 +31,8 @@ use crate::error::{Classified, ErrorClass, QueueError, SecretError, SourceError,
 use crate::ids::{AuditStream, ContentType, RecordId};
 use crate::messages::{AnnouncedBlob, AuditEventsMessage, PollJob, QuarantinedContent, pack_records, truncate_to};
 use crate::ports::{
-    AuditSource, ClaimOutcome, ConfigStore, ContentBlob, IngestStateStore, MessageQueue, SecretName, SecretStore, SecurityAlertSource,
-    StreamKey, StreamState, TimeWindow,
+    AuditSource, ClaimOutcome, ConfigStore, ContentBlob, IngestStateStore, MessageQueue, ReplayStore, SecretName, SecretStore,
+    SecurityAlertSource, StreamKey, StreamState, TimeWindow,
 };
 use crate::ports::{SubscriptionManager, TenantChange, WebhookRegistration};
 use crate::tenant::{M365AppCredentials, Msp, Tenant, new_webhook_auth_id, webhook_auth_hash};
@@ -43,6 +43,7 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 mod events;
+mod replay;
 pub use events::{CONNECTION_PROBLEM, CONNECTION_RESTORED, STREAM_MOVING, STREAM_STUCK};
 
 /// How long a job whose window Microsoft keeps refusing waits before it is retried.
@@ -72,6 +73,9 @@ pub struct PollSettings {
     /// Base address of Vigil's webhook receiver for Microsoft notifications
     /// (`{base}/{msp}/{tenant}`); `None` polls only.
     pub webhook_base: Option<String>,
+    /// How long one replay run may read before it stops and reports itself truncated (under
+    /// the poller's timeout).
+    pub replay_budget: std::time::Duration,
 }
 
 impl Default for PollSettings {
@@ -87,6 +91,7 @@ impl Default for PollSettings {
             blob_concurrency: 8,
             failure_threshold: 5,
             webhook_base: None,
+            replay_budget: std::time::Duration::from_secs(80),
         }
     }
 }
@@ -205,6 +210,8 @@ pub struct PollService {
     pub dead_letters: Arc<dyn MessageQueue>,
     /// The poll-jobs queue.
     pub jobs: Arc<dyn MessageQueue>,
+    /// Replays requested through the API, run as poll jobs.
+    pub replays: Arc<dyn ReplayStore>,
     pub clock: Arc<dyn Clock>,
     pub settings: PollSettings,
 }
@@ -310,6 +317,10 @@ impl PollService {
                     })
                     .collect();
                 self.process_blobs(&tenant, &credentials, content_type, &blobs).await
+            }
+            PollJob::Replay { msp_id, tenant_id, replay_id } => {
+                let span = tracing::info_span!("replay", msp_id = %msp_id, tenant_id = %tenant_id, replay_id = %replay_id);
+                tracing::Instrument::instrument(self.run_replay(&msp_id, &tenant_id, &replay_id), span).await
             }
         }
     }

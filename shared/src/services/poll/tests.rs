@@ -45,6 +45,7 @@ async fn fixture() -> Fixture {
         events: events.clone(),
         dead_letters: dead_letters.clone(),
         jobs: jobs.clone(),
+        replays: Arc::new(MemoryReplayStore::default()),
         clock: clock.clone(),
         settings: PollSettings { streams: vec![ContentType::Exchange.into(), AuditStream::GraphAlerts], ..PollSettings::default() },
     };
