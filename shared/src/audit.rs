@@ -76,6 +76,9 @@ struct TextSource {
     fields: Vec<(Range<usize>, Range<usize>)>,
     /// Each key's [`key_print`], so a lookup compares one number per field.
     prints: Vec<u64>,
+    /// A 256-bit filter of the prints: a key whose bit is clear is not in the record, found
+    /// without a scan (most policies ask for some fields a record does not have).
+    present: [u64; 4],
     /// Each top-level value as a `serde_json::Value`, parsed on first use (for callers that
     /// want one; policies read the tapes, so the list itself is made on first use too).
     values: OnceLock<Vec<OnceLock<Value>>>,
@@ -231,25 +234,34 @@ impl TextSource {
     fn new(text: Box<str>) -> Option<Self> {
         let fields = index_object(&text)?;
         let tapes = (0..fields.len()).map(|_| OnceLock::new()).collect();
-        let prints = fields.iter().map(|(key, _)| key_print(&text.as_bytes()[key.clone()])).collect();
-        Some(Self { text, fields, prints, values: OnceLock::new(), tapes, full: OnceLock::new() })
+        let prints: Vec<u64> = fields.iter().map(|(key, _)| key_print(&text.as_bytes()[key.clone()])).collect();
+        let mut present = [0u64; 4];
+        for print in &prints {
+            let bit = filter_bit(*print);
+            present[bit / 64] |= 1 << (bit % 64);
+        }
+        Some(Self { text, fields, prints, present, values: OnceLock::new(), tapes, full: OnceLock::new() })
     }
 
     fn empty() -> Self {
-        Self { text: "{}".into(), fields: Vec::new(), prints: Vec::new(), values: OnceLock::new(), tapes: Vec::new(), full: OnceLock::new() }
+        Self { text: "{}".into(), fields: Vec::new(), prints: Vec::new(), present: [0; 4], values: OnceLock::new(), tapes: Vec::new(), full: OnceLock::new() }
     }
 
     /// Where a top-level field is: the exact key, else ignoring ASCII case. Byte comparisons,
     /// lengths first, the hinted place first: this runs for every path of every policy.
     fn position(&self, key: &str, hint: Option<&AtomicU32>) -> Option<usize> {
         let (bytes, wanted) = (self.text.as_bytes(), key.as_bytes());
-        let exact = |k: &Range<usize>| k.len() == wanted.len() && bytes[k.clone()] == *wanted;
+        let print = key_print(wanted);
+        let bit = filter_bit(print);
+        if self.present[bit / 64] & (1 << (bit % 64)) == 0 {
+            return None;
+        }
         if let Some(at) = hint.map(|h| h.load(Ordering::Relaxed) as usize)
-            && self.fields.get(at).is_some_and(|(k, _)| exact(k))
+            && self.prints.get(at) == Some(&print)
+            && bytes[self.fields[at].0.clone()] == *wanted
         {
             return Some(at);
         }
-        let print = key_print(wanted);
         let (mut found, mut folded) = (None, None);
         for (at, _) in self.prints.iter().enumerate().filter(|(_, p)| **p == print) {
             let key = &bytes[self.fields[at].0.clone()];
@@ -316,6 +328,11 @@ fn key_print(key: &[u8]) -> u64 {
         print |= u64::from(b.to_ascii_lowercase()) << (32 + i * 8);
     }
     print
+}
+
+/// A print's bit in the 256-bit filter of a record's keys.
+fn filter_bit(print: u64) -> usize {
+    (print.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize
 }
 
 /// Indexes the top level of a JSON object: each key's raw text (between its quotes) and its

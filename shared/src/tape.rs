@@ -39,11 +39,19 @@ struct Node {
     span: (u32, u32),
     /// The index of the first node after this node's subtree.
     next: u32,
-    /// An escaped string's text, unescaped on first use.
-    unescaped: OnceLock<Box<str>>,
-    /// What a string holds when read as JSON (`[`/`{`) or as a cmdlet line (`-Name value`),
+    /// A string's unescaped text and what it holds, made on first use (kept out of line: most
+    /// nodes never need it).
+    cache: OnceLock<Box<StringCache>>,
+}
+
+/// What a string node learns on first use.
+#[derive(Debug)]
+struct StringCache {
+    /// The text unescaped (`None` when it has no escapes: the raw text is the text).
+    unescaped: Option<Box<str>>,
+    /// What the string holds when read as JSON (`[`/`{`) or as a cmdlet line (`-Name value`),
     /// decoded on first use; `None` when it is neither.
-    inner: OnceLock<Option<Box<Doc>>>,
+    inner: OnceLock<Option<Doc>>,
 }
 
 /// The tape of one value inside a text it does not own (a record's top-level field).
@@ -72,7 +80,8 @@ impl Tape {
     #[must_use]
     pub fn build(text: &str, range: std::ops::Range<usize>) -> Option<Self> {
         let bytes = text.as_bytes().get(..range.end)?;
-        let mut tape = Self { nodes: Vec::with_capacity(8) };
+        // About one node per 24 bytes of JSON, so the list rarely grows.
+        let mut tape = Self { nodes: Vec::with_capacity(1 + range.len() / 24) };
         let end = tape.value(bytes, range.start, (0, 0), 0)?;
         (skip_ws(bytes, end) == range.end).then_some(tape)
     }
@@ -91,8 +100,7 @@ impl Tape {
             key,
             span: (offset(span.0), offset(span.1)),
             next: offset(index + 1),
-            unescaped: OnceLock::new(),
-            inner: OnceLock::new(),
+            cache: OnceLock::new(),
         });
         index
     }
@@ -232,10 +240,18 @@ impl<'a> NodeRef<'a> {
         if !node.escaped {
             return Some(raw);
         }
-        Some(node.unescaped.get_or_init(|| {
-            let quoted = &self.text[node.span.0 as usize - 1..node.span.1 as usize + 1];
-            serde_json::from_str::<String>(quoted).map_or_else(|_| raw.into(), String::into_boxed_str)
-        }))
+        Some(self.cache().unescaped.as_deref().unwrap_or(raw))
+    }
+
+    fn cache(&self) -> &'a StringCache {
+        let node = self.node();
+        node.cache.get_or_init(|| {
+            let unescaped = node.escaped.then(|| {
+                let quoted = &self.text[node.span.0 as usize - 1..node.span.1 as usize + 1];
+                serde_json::from_str::<String>(quoted).map_or_else(|_| self.slice(node.span).into(), String::into_boxed_str)
+            });
+            Box::new(StringCache { unescaped, inner: OnceLock::new() })
+        })
     }
 
     /// The node as text, as a predicate compares it: a string as it is, `true`/`false`, a
@@ -317,20 +333,19 @@ impl<'a> NodeRef<'a> {
     #[must_use]
     pub fn inner(&self) -> Option<NodeRef<'a>> {
         let text = self.str()?;
-        let node = self.node();
-        let decoded = node.inner.get_or_init(|| {
+        let decoded = self.cache().inner.get_or_init(|| {
             let trimmed = text.trim_start();
             if trimmed.starts_with('[') || trimmed.starts_with('{') {
-                Doc::parse(trimmed.into()).map(Box::new)
+                Doc::parse(trimmed.into())
             } else if trimmed.starts_with('-') {
                 let pairs = crate::audit::name_value_list(&Value::String(text.to_owned())).unwrap_or_default();
                 let list: Vec<Value> = pairs.into_iter().map(|(name, value)| serde_json::json!({"Name": name, "Value": value})).collect();
-                Some(Box::new(Doc::from_value(&Value::Array(list))))
+                Some(Doc::from_value(&Value::Array(list)))
             } else {
                 None
             }
         });
-        decoded.as_deref().map(Doc::root)
+        decoded.as_ref().map(Doc::root)
     }
 }
 
