@@ -1,18 +1,20 @@
 //! The built-in policy catalogue: Vigil's policies as data (`builtins/*.json`, one file per
-//! family: the core set, Threat Intelligence, identity and mail), shipped with every deployment
-//! and on for every tenant unless an MSP turns one off. Each built-in has positive and negative
-//! fixture records (`builtins/*fixtures.json`, one beside each family), written from the
-//! documented record schemas; the tests below run every fixture through its policy.
+//! family: the core set, Threat Intelligence, identity and mail, access and submissions),
+//! shipped with every deployment and on for every tenant unless an MSP turns one off. Each
+//! built-in has positive and negative fixture records (`builtins/*fixtures.json`, one beside each
+//! family, plus `variant-fixtures.json` for variants of built-ins in other families), written
+//! from the documented record schemas; the tests below run every fixture through its policy.
 
 use super::CompiledPolicy;
 use super::model::PolicyDefinition;
 use std::sync::{Arc, OnceLock};
 
 /// The catalogue's families, each a JSON array of policy definitions.
-const POLICY_FILES: [&str; 3] = [
+const POLICY_FILES: [&str; 4] = [
     include_str!("builtins/policies.json"),
     include_str!("builtins/threat-intelligence.json"),
     include_str!("builtins/identity-and-mail.json"),
+    include_str!("builtins/access-and-submissions.json"),
 ];
 
 /// The built-in definitions, parsed once.
@@ -66,10 +68,12 @@ mod tests {
     use serde::Deserialize;
     use serde_json::Value;
 
-    const FIXTURE_FILES: [&str; 3] = [
+    const FIXTURE_FILES: [&str; 5] = [
         include_str!("builtins/fixtures.json"),
         include_str!("builtins/threat-intelligence-fixtures.json"),
         include_str!("builtins/identity-and-mail-fixtures.json"),
+        include_str!("builtins/access-and-submissions-fixtures.json"),
+        include_str!("builtins/variant-fixtures.json"),
     ];
 
     #[derive(Deserialize)]
