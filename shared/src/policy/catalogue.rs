@@ -4,9 +4,15 @@
 //! built-in has positive and negative fixture records (`builtins/*fixtures.json`, one beside each
 //! family, plus `variant-fixtures.json` for variants of built-ins in other families), written
 //! from the documented record schemas; the tests below run every fixture through its policy.
+//!
+//! Each built-in also lists its documented variants (`builtins/variants.json`): the ways to make
+//! the same change (portal, cmdlet parameters, Graph, record types), each either proved by a
+//! positive fixture or marked not covered with the reason.
 
 use super::CompiledPolicy;
 use super::model::PolicyDefinition;
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 /// The catalogue's families, each a JSON array of policy definitions.
@@ -16,6 +22,35 @@ const POLICY_FILES: [&str; 4] = [
     include_str!("builtins/identity-and-mail.json"),
     include_str!("builtins/access-and-submissions.json"),
 ];
+
+/// One documented way to make the change a built-in watches for.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// The way, as an admin or attacker would do it (tool, cmdlet and parameters, operation).
+    pub how: String,
+    /// The positive fixture of the built-in that proves the variant is covered.
+    #[serde(default)]
+    pub fixture: Option<String>,
+    /// Why the variant is not covered (set exactly when `fixture` is not).
+    #[serde(default)]
+    pub not_covered: Option<String>,
+}
+
+/// Every built-in's documented variants, by built-in id (kept beside the definitions, not in
+/// them, so the policy model MSPs write stays as it is).
+///
+/// # Panics
+/// Never in a tested build: the file is parsed by the tests.
+#[must_use]
+pub fn builtin_variants() -> &'static BTreeMap<String, Vec<Variant>> {
+    static VARIANTS: OnceLock<BTreeMap<String, Vec<Variant>>> = OnceLock::new();
+    VARIANTS.get_or_init(|| {
+        #[allow(clippy::expect_used)]
+        let variants = serde_json::from_str(include_str!("builtins/variants.json")).expect("the variants file is valid (tested)");
+        variants
+    })
+}
 
 /// The built-in definitions, parsed once.
 ///
@@ -194,6 +229,43 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "{} fixture(s) failed:\n{}", failures.len(), failures.join("\n"));
+    }
+
+    #[test]
+    fn every_builtin_lists_its_variants_and_each_covered_one_names_a_positive_fixture_of_that_builtin() {
+        let fixtures = fixtures();
+        let variants = builtin_variants();
+        let mut problems = Vec::new();
+        for definition in builtin_definitions() {
+            let id = definition.id.as_str();
+            let Some(list) = variants.get(id).filter(|list| !list.is_empty()) else {
+                problems.push(format!("{id}: no variants listed"));
+                continue;
+            };
+            if !list.iter().any(|v| v.fixture.is_some()) {
+                problems.push(format!("{id}: no variant is covered"));
+            }
+            for variant in list {
+                match (&variant.fixture, &variant.not_covered) {
+                    (Some(name), None) => {
+                        let proof = fixtures.iter().find(|f| f.policy == id && &f.name == name);
+                        match proof {
+                            None => problems.push(format!("{id} / {:?}: no fixture {name:?} of this built-in", variant.how)),
+                            Some(f) if !f.alert => problems.push(format!("{id} / {:?}: fixture {name:?} is a negative one", variant.how)),
+                            Some(_) => {}
+                        }
+                    }
+                    (None, Some(why)) if !why.trim().is_empty() => {}
+                    _ => problems.push(format!("{id} / {:?}: give either a fixture or why it is not covered", variant.how)),
+                }
+            }
+        }
+        for id in variants.keys() {
+            if builtin(id).is_none() {
+                problems.push(format!("variants listed for an unknown built-in {id}"));
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 
     #[test]
