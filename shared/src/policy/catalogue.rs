@@ -7,13 +7,16 @@
 //!
 //! Each built-in also lists its documented variants (`builtins/variants.json`): the ways to make
 //! the same change (portal, cmdlet parameters, Graph, record types), each either proved by a
-//! positive fixture or marked not covered with the reason.
+//! positive fixture or marked not covered with the reason. The README's catalogue table is
+//! generated from both ([`table`]).
 
 use super::CompiledPolicy;
 use super::model::PolicyDefinition;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
+
+pub mod table;
 
 /// The catalogue's families, each a JSON array of policy definitions.
 const POLICY_FILES: [&str; 4] = [
