@@ -272,6 +272,46 @@ mod tests {
     }
 
     #[test]
+    fn fixture_names_are_unique_per_builtin_so_a_variant_names_one_fixture() {
+        let fixtures = fixtures();
+        let mut names: Vec<(&str, &str)> = fixtures.iter().map(|f| (f.policy.as_str(), f.name.as_str())).collect();
+        names.sort_unstable();
+        let duplicates: Vec<_> = names.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+        assert!(duplicates.is_empty(), "{duplicates:?}");
+    }
+
+    /// Every `in` list a definition's conditions hold for `field`.
+    fn lists_for(definition: &PolicyDefinition, field: &str) -> Vec<Value> {
+        fn walk(node: &Value, field: &str, found: &mut Vec<Value>) {
+            match node {
+                Value::Object(map) => {
+                    if map.get("field").and_then(Value::as_str) == Some(field) && map.get("op").and_then(Value::as_str) == Some("in") {
+                        found.extend(map.get("value").cloned());
+                    }
+                    map.values().for_each(|v| walk(v, field, found));
+                }
+                Value::Array(items) => items.iter().for_each(|v| walk(v, field, found)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        walk(&serde_json::to_value(&definition.conditions).unwrap(), field, &mut found);
+        found
+    }
+
+    #[test]
+    fn the_role_policies_share_one_list_of_privileged_roles() {
+        let reference = builtin("builtin.privileged-role-added").unwrap();
+        for field in ["ModifiedProperties.Role.DisplayName", "ModifiedProperties.Role.TemplateId"] {
+            let expected = lists_for(reference, field);
+            assert_eq!(expected.len(), 1, "{field}");
+            for id in ["builtin.new-user-privileged-role", "builtin.guest-privileged-role"] {
+                assert_eq!(lists_for(builtin(id).unwrap(), field), expected, "{id}: {field}");
+            }
+        }
+    }
+
+    #[test]
     fn the_catalogue_covers_every_trigger_kind() {
         let kinds = |f: fn(&Trigger) -> bool| builtin_definitions().iter().any(|d| f(&d.trigger));
         assert!(kinds(|t| matches!(t, Trigger::EveryTime)));
