@@ -66,10 +66,20 @@ fn record_types(types: &[i64]) -> String {
     types.iter().map(|t| format!("RT{t}")).collect::<Vec<_>>().join(", ")
 }
 
+/// An aggregation window, after "per": "hour", "day", "15 min".
 fn minutes(window: u32) -> String {
     match window {
         60 => "hour".to_owned(),
         1440 => "day".to_owned(),
+        w => format!("{w} min"),
+    }
+}
+
+/// A sliding window's length: "an hour", "a day", "30 min".
+fn span(window: u32) -> String {
+    match window {
+        60 => "an hour".to_owned(),
+        1440 => "a day".to_owned(),
         w => format!("{w} min"),
     }
 }
@@ -91,7 +101,7 @@ fn trigger(definition: &PolicyDefinition) -> String {
         Trigger::Threshold { count, window_minutes, group_by, distinct } => {
             let group = if group_by.is_empty() { &definition.aggregation.group_by } else { group_by };
             let what = distinct.as_ref().map_or_else(String::new, |field| format!(" distinct `{field}`"));
-            format!("threshold: {count}{what} in {} per {}", minutes(*window_minutes), keys(group))
+            format!("threshold: {count}{what} within {} per {}", span(*window_minutes), keys(group))
         }
         Trigger::UnusualActivity { group_by, min_count } => {
             let group = if group_by.is_empty() { &definition.aggregation.group_by } else { group_by };
@@ -137,7 +147,7 @@ mod tests {
         assert!(row.contains("with -Parameter:$false syntax"), "{row}");
         assert!(row.ends_with("| Purview portal |"), "{row}");
         let spray = rows.iter().find(|r| r.starts_with("| `builtin.password-spray` |")).unwrap();
-        assert!(spray.contains("| threshold: 10 distinct `UserId` in 30 min per `ClientIP` |"), "{spray}");
+        assert!(spray.contains("| threshold: 10 distinct `UserId` within 30 min per `ClientIP` |"), "{spray}");
     }
 
     #[test]
