@@ -1,5 +1,6 @@
 //! The `make demo` scenario: an MSP onboards a tenant through the config API, the simulated
-//! tenant produces forwarding-rule and admin-elevation audit records, and Vigil polls, raises
+//! tenant produces forwarding-rule and admin-elevation audit records (later also a Safe Links
+//! click-through and a malware detection in a file, see `demo_threats`), and Vigil polls, raises
 //! alerts and opens exactly one ConnectWise ticket per alert (later hits become a note; the same
 //! content polled again changes nothing). Every step is narrated and checked.
 
@@ -421,6 +422,7 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     );
 
     crate::demo_psa::technician_closes_then_refire(stack, out, &mut outcome, &api, &mut seen).await?;
+    crate::demo_threats::defender_threats(stack, out, &mut outcome, &api, &mut seen).await?;
     rival_msp_claims_contoso(stack, out, &mut outcome, &api, &mut seen).await?;
 
     let mut dead = 0;
@@ -431,7 +433,7 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     Ok(outcome)
 }
 
-/// Step 15: another MSP names Contoso's tenant with Contoso's (public) app id and a guessed
+/// Step 16: another MSP names Contoso's tenant with Contoso's (public) app id and a guessed
 /// secret, and first tries to point its PSA at the cloud metadata address. It sees nothing.
 async fn rival_msp_claims_contoso(
     stack: &LocalStack,
@@ -442,7 +444,7 @@ async fn rival_msp_claims_contoso(
 ) -> Result<(), DemoError> {
     let _ = writeln!(
         out,
-        "\n15. A rival MSP registers Contoso's tenant id with Contoso's app id (public: it is in every consent link) and a guessed secret."
+        "\n16. A rival MSP registers Contoso's tenant id with Contoso's app id (public: it is in every consent link) and a guessed secret."
     );
     let token = stack.create_msp("rival-msp", "Rival MSP").await.map_err(|e| fail(e.to_string()))?;
     let rival = Api { http: reqwest::Client::new(), base: stack.api_url.clone(), token: token.expose().to_owned() };

@@ -4,6 +4,7 @@
 
 pub mod demo;
 mod demo_psa;
+mod demo_threats;
 pub mod esm;
 pub mod gateway;
 pub mod moto;

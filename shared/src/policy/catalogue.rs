@@ -1,19 +1,59 @@
 //! The built-in policy catalogue: Vigil's policies as data (`builtins/*.json`, one file per
-//! family: the core set, Threat Intelligence, identity and mail), shipped with every deployment
-//! and on for every tenant unless an MSP turns one off. Each built-in has positive and negative
-//! fixture records (`builtins/*fixtures.json`, one beside each family), written from the
-//! documented record schemas; the tests below run every fixture through its policy.
+//! family: the core set, Threat Intelligence, identity and mail, access and submissions),
+//! shipped with every deployment and on for every tenant unless an MSP turns one off. Each
+//! built-in has positive and negative fixture records (`builtins/*fixtures.json`, one beside each
+//! family, plus `variant-fixtures.json` for variants of built-ins in other families), written
+//! from the documented record schemas; the tests below run every fixture through its policy.
+//!
+//! Each built-in also lists its documented variants (`builtins/variants.json`): the ways to make
+//! the same change (portal, cmdlet parameters, Graph, record types), each either proved by a
+//! positive fixture or marked not covered with the reason. The README's catalogue table is
+//! generated from both ([`table`]).
 
 use super::CompiledPolicy;
 use super::model::PolicyDefinition;
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
+pub mod table;
+
 /// The catalogue's families, each a JSON array of policy definitions.
-const POLICY_FILES: [&str; 3] = [
+const POLICY_FILES: [&str; 4] = [
     include_str!("builtins/policies.json"),
     include_str!("builtins/threat-intelligence.json"),
     include_str!("builtins/identity-and-mail.json"),
+    include_str!("builtins/access-and-submissions.json"),
 ];
+
+/// One documented way to make the change a built-in watches for.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// The way, as an admin or attacker would do it (tool, cmdlet and parameters, operation).
+    pub how: String,
+    /// The positive fixture of the built-in that proves the variant is covered.
+    #[serde(default)]
+    pub fixture: Option<String>,
+    /// Why the variant is not covered (set exactly when `fixture` is not).
+    #[serde(default)]
+    pub not_covered: Option<String>,
+}
+
+/// Every built-in's documented variants, by built-in id (kept beside the definitions, not in
+/// them, so the policy model MSPs write stays as it is).
+///
+/// # Panics
+/// Never in a tested build: the file is parsed by the tests.
+#[must_use]
+pub fn builtin_variants() -> &'static BTreeMap<String, Vec<Variant>> {
+    static VARIANTS: OnceLock<BTreeMap<String, Vec<Variant>>> = OnceLock::new();
+    VARIANTS.get_or_init(|| {
+        #[allow(clippy::expect_used)]
+        let variants = serde_json::from_str(include_str!("builtins/variants.json")).expect("the variants file is valid (tested)");
+        variants
+    })
+}
 
 /// The built-in definitions, parsed once.
 ///
@@ -66,10 +106,12 @@ mod tests {
     use serde::Deserialize;
     use serde_json::Value;
 
-    const FIXTURE_FILES: [&str; 3] = [
+    const FIXTURE_FILES: [&str; 5] = [
         include_str!("builtins/fixtures.json"),
         include_str!("builtins/threat-intelligence-fixtures.json"),
         include_str!("builtins/identity-and-mail-fixtures.json"),
+        include_str!("builtins/access-and-submissions-fixtures.json"),
+        include_str!("builtins/variant-fixtures.json"),
     ];
 
     #[derive(Deserialize)]
@@ -190,6 +232,83 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "{} fixture(s) failed:\n{}", failures.len(), failures.join("\n"));
+    }
+
+    #[test]
+    fn every_builtin_lists_its_variants_and_each_covered_one_names_a_positive_fixture_of_that_builtin() {
+        let fixtures = fixtures();
+        let variants = builtin_variants();
+        let mut problems = Vec::new();
+        for definition in builtin_definitions() {
+            let id = definition.id.as_str();
+            let Some(list) = variants.get(id).filter(|list| !list.is_empty()) else {
+                problems.push(format!("{id}: no variants listed"));
+                continue;
+            };
+            if !list.iter().any(|v| v.fixture.is_some()) {
+                problems.push(format!("{id}: no variant is covered"));
+            }
+            for variant in list {
+                match (&variant.fixture, &variant.not_covered) {
+                    (Some(name), None) => {
+                        let proof = fixtures.iter().find(|f| f.policy == id && &f.name == name);
+                        match proof {
+                            None => problems.push(format!("{id} / {:?}: no fixture {name:?} of this built-in", variant.how)),
+                            Some(f) if !f.alert => problems.push(format!("{id} / {:?}: fixture {name:?} is a negative one", variant.how)),
+                            Some(_) => {}
+                        }
+                    }
+                    (None, Some(why)) if !why.trim().is_empty() => {}
+                    _ => problems.push(format!("{id} / {:?}: give either a fixture or why it is not covered", variant.how)),
+                }
+            }
+        }
+        for id in variants.keys() {
+            if builtin(id).is_none() {
+                problems.push(format!("variants listed for an unknown built-in {id}"));
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn fixture_names_are_unique_per_builtin_so_a_variant_names_one_fixture() {
+        let fixtures = fixtures();
+        let mut names: Vec<(&str, &str)> = fixtures.iter().map(|f| (f.policy.as_str(), f.name.as_str())).collect();
+        names.sort_unstable();
+        let duplicates: Vec<_> = names.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect();
+        assert!(duplicates.is_empty(), "{duplicates:?}");
+    }
+
+    /// Every `in` list a definition's conditions hold for `field`.
+    fn lists_for(definition: &PolicyDefinition, field: &str) -> Vec<Value> {
+        fn walk(node: &Value, field: &str, found: &mut Vec<Value>) {
+            match node {
+                Value::Object(map) => {
+                    if map.get("field").and_then(Value::as_str) == Some(field) && map.get("op").and_then(Value::as_str) == Some("in") {
+                        found.extend(map.get("value").cloned());
+                    }
+                    map.values().for_each(|v| walk(v, field, found));
+                }
+                Value::Array(items) => items.iter().for_each(|v| walk(v, field, found)),
+                _ => {}
+            }
+        }
+        let mut found = Vec::new();
+        walk(&serde_json::to_value(&definition.conditions).unwrap(), field, &mut found);
+        found
+    }
+
+    #[test]
+    fn the_role_policies_share_one_list_of_privileged_roles() {
+        let reference = builtin("builtin.privileged-role-added").unwrap();
+        for field in ["ModifiedProperties.Role.DisplayName", "ModifiedProperties.Role.TemplateId"] {
+            let expected = lists_for(reference, field);
+            assert_eq!(expected.len(), 1, "{field}");
+            for id in ["builtin.new-user-privileged-role", "builtin.guest-privileged-role"] {
+                assert_eq!(lists_for(builtin(id).unwrap(), field), expected, "{id}: {field}");
+            }
+        }
     }
 
     #[test]
