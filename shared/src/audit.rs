@@ -7,11 +7,10 @@
 //! string, `ClientIP` with ports and brackets.
 
 use crate::ids::RecordId;
+use crate::tape::{Kind, NodeRef, Tape, skip_ws};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
-use crate::tape::{Kind, NodeRef, Tape, skip_string, skip_ws};
 use std::borrow::Cow;
-use std::ops::Range;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -68,22 +67,22 @@ impl Clone for Source {
     }
 }
 
-/// A record's JSON text, its top-level fields indexed, each field read on first use.
+/// A record's JSON text and its tape (one pass over the text at parse, one list of nodes), the
+/// top-level fields indexed for lookup.
 #[derive(Debug)]
 struct TextSource {
     text: Box<str>,
-    /// Top-level fields: the key (raw, without quotes) and the value's span in `text`.
-    fields: Vec<(Range<usize>, Range<usize>)>,
-    /// Each key's [`key_print`], so a lookup compares one number per field.
-    prints: Vec<u64>,
+    /// The whole record; node 0 is the object.
+    tape: Tape,
+    /// Each top-level field: its key's [`key_print`] (a lookup compares one number per field)
+    /// and its node in the tape.
+    top: Vec<(u64, u32)>,
     /// A 256-bit filter of the prints: a key whose bit is clear is not in the record, found
     /// without a scan (most policies ask for some fields a record does not have).
     present: [u64; 4],
     /// Each top-level value as a `serde_json::Value`, parsed on first use (for callers that
-    /// want one; policies read the tapes, so the list itself is made on first use too).
+    /// want one; policies read the tape, so the list itself is made on first use too).
     values: OnceLock<Vec<OnceLock<Value>>>,
-    /// Each top-level value's tape, built on first use by a policy path (`None`: not JSON).
-    tapes: Vec<OnceLock<Option<Tape>>>,
     /// The whole object, parsed on first use.
     full: OnceLock<Map<String, Value>>,
 }
@@ -139,9 +138,8 @@ impl AuditRecord {
     pub fn field_node(&self, key: &str, hint: Option<&AtomicU32>) -> Option<NodeRef<'_>> {
         let source = match &self.source {
             Source::Text(source) => source,
-            Source::Object { map, text } => text.get_or_init(|| {
-                TextSource::new(serde_json::to_string(map).unwrap_or_default().into()).unwrap_or_else(TextSource::empty)
-            }),
+            Source::Object { map, text } => text
+                .get_or_init(|| TextSource::new(serde_json::to_string(map).unwrap_or_default().into()).unwrap_or_else(TextSource::empty)),
         };
         source.node(key, hint)
     }
@@ -197,10 +195,7 @@ struct CommonFields {
 }
 
 impl CommonFields {
-    fn read<'a>(
-        text: impl Fn(&str) -> Option<Cow<'a, str>>,
-        int: impl Fn(&str) -> Option<i64>,
-    ) -> Result<Self, RecordError> {
+    fn read<'a>(text: impl Fn(&str) -> Option<Cow<'a, str>>, int: impl Fn(&str) -> Option<i64>) -> Result<Self, RecordError> {
         let id = match text("Id") {
             Some(id) if !id.is_empty() => RecordId::parse(&id).map_err(|e| RecordError::InvalidField { field: "Id", reason: e.reason })?,
             _ => return Err(RecordError::Missing("Id")),
@@ -232,44 +227,52 @@ fn object_get<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
 
 impl TextSource {
     fn new(text: Box<str>) -> Option<Self> {
-        let fields = index_object(&text)?;
-        let tapes = (0..fields.len()).map(|_| OnceLock::new()).collect();
-        let prints: Vec<u64> = fields.iter().map(|(key, _)| key_print(&text.as_bytes()[key.clone()])).collect();
+        let start = skip_ws(text.as_bytes(), 0);
+        let tape = Tape::build(&text, start..text.len())?;
+        let root = tape.root(&text);
+        if root.kind() != Kind::Object {
+            return None;
+        }
+        let top: Vec<(u64, u32)> =
+            root.items().map(|member| (key_print(member.key().as_bytes()), u32::try_from(member.index()).unwrap_or(u32::MAX))).collect();
         let mut present = [0u64; 4];
-        for print in &prints {
+        for (print, _) in &top {
             let bit = filter_bit(*print);
             present[bit / 64] |= 1 << (bit % 64);
         }
-        Some(Self { text, fields, prints, present, values: OnceLock::new(), tapes, full: OnceLock::new() })
+        Some(Self { text, tape, top, present, values: OnceLock::new(), full: OnceLock::new() })
     }
 
     fn empty() -> Self {
-        Self { text: "{}".into(), fields: Vec::new(), prints: Vec::new(), present: [0; 4], values: OnceLock::new(), tapes: Vec::new(), full: OnceLock::new() }
+        Self::new("{}".into()).unwrap_or_else(|| unreachable!("{{}} is an object"))
     }
 
-    /// Where a top-level field is: the exact key, else ignoring ASCII case. Byte comparisons,
-    /// lengths first, the hinted place first: this runs for every path of every policy.
+    fn member(&self, at: usize) -> NodeRef<'_> {
+        self.tape.node(&self.text, self.top[at].1 as usize)
+    }
+
+    /// Where a top-level field is: the exact key, else ignoring ASCII case. The filter first,
+    /// then the hinted place, then prints: this runs for every path of every policy.
     fn position(&self, key: &str, hint: Option<&AtomicU32>) -> Option<usize> {
-        let (bytes, wanted) = (self.text.as_bytes(), key.as_bytes());
-        let print = key_print(wanted);
+        let print = key_print(key.as_bytes());
         let bit = filter_bit(print);
         if self.present[bit / 64] & (1 << (bit % 64)) == 0 {
             return None;
         }
         if let Some(at) = hint.map(|h| h.load(Ordering::Relaxed) as usize)
-            && self.prints.get(at) == Some(&print)
-            && bytes[self.fields[at].0.clone()] == *wanted
+            && self.top.get(at).is_some_and(|(p, _)| *p == print)
+            && self.member(at).key() == key
         {
             return Some(at);
         }
         let (mut found, mut folded) = (None, None);
-        for (at, _) in self.prints.iter().enumerate().filter(|(_, p)| **p == print) {
-            let key = &bytes[self.fields[at].0.clone()];
-            if key == wanted {
+        for (at, _) in self.top.iter().enumerate().filter(|(_, (p, _))| *p == print) {
+            let member = self.member(at).key();
+            if member == key {
                 found = Some(at);
                 break;
             }
-            if folded.is_none() && key.eq_ignore_ascii_case(wanted) {
+            if folded.is_none() && member.eq_ignore_ascii_case(key) {
                 folded = Some(at);
             }
         }
@@ -281,38 +284,29 @@ impl TextSource {
     }
 
     fn value(&self, key: &str) -> Option<&Value> {
-        let index = self.position(key, None)?;
-        let span = self.fields[index].1.clone();
-        let values = self.values.get_or_init(|| (0..self.fields.len()).map(|_| OnceLock::new()).collect());
-        let value = values[index].get_or_init(|| serde_json::from_str(&self.text[span]).unwrap_or(Value::Null));
+        let at = self.position(key, None)?;
+        let values = self.values.get_or_init(|| (0..self.top.len()).map(|_| OnceLock::new()).collect());
+        let value = values[at].get_or_init(|| self.member(at).to_value());
         (!value.is_null()).then_some(value)
     }
 
     fn node(&self, key: &str, hint: Option<&AtomicU32>) -> Option<NodeRef<'_>> {
-        let index = self.position(key, hint)?;
-        let tape = self.tapes[index].get_or_init(|| Tape::build(&self.text, self.fields[index].1.clone())).as_ref()?;
-        let node = tape.root(&self.text);
+        let node = self.member(self.position(key, hint)?);
         (node.kind() != Kind::Null).then_some(node)
     }
 
-    /// A common field's text, read from the record's text without building a value.
+    /// A common field's text, read from the tape without building a value.
     fn common_str(&self, key: &str) -> Option<Cow<'_, str>> {
-        let span = self.fields[self.position(key, None)?].1.clone();
-        let raw = &self.text[span.clone()];
-        match raw.strip_prefix('"').and_then(|r| r.strip_suffix('"')) {
-            Some(inner) if !inner.contains('\\') => Some(Cow::Borrowed(inner)),
-            Some(_) => serde_json::from_str::<String>(raw).ok().map(Cow::Owned),
-            None => None,
-        }
+        self.node(key, None)?.str().map(Cow::Borrowed)
     }
 
     /// A common field that is a number, or a string holding one.
     fn common_int(&self, key: &str) -> Option<i64> {
-        let span = self.fields[self.position(key, None)?].1.clone();
-        let raw = &self.text[span];
-        match raw.strip_prefix('"') {
-            Some(_) => self.common_str(key)?.trim().parse().ok(),
-            None => raw.parse().ok(),
+        let node = self.node(key, None)?;
+        match node.kind() {
+            Kind::Number => node.raw().parse().ok(),
+            Kind::String => node.str()?.trim().parse().ok(),
+            _ => None,
         }
     }
 }
@@ -333,79 +327,6 @@ fn key_print(key: &[u8]) -> u64 {
 /// A print's bit in the 256-bit filter of a record's keys.
 fn filter_bit(print: u64) -> usize {
     (print.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize
-}
-
-/// Indexes the top level of a JSON object: each key's raw text (between its quotes) and its
-/// value's span. `None` when the text is not one object. Values are skipped, not checked: the
-/// text comes from a message serde_json has already validated, and a value that does not parse
-/// later reads as absent. A key containing escapes is compared in its escaped form.
-fn index_object(text: &str) -> Option<Vec<(Range<usize>, Range<usize>)>> {
-    let b = text.as_bytes();
-    let mut i = skip_ws(b, 0);
-    if b.get(i) != Some(&b'{') {
-        return None;
-    }
-    i = skip_ws(b, i + 1);
-    let mut fields = Vec::with_capacity(32);
-    if b.get(i) == Some(&b'}') {
-        return (skip_ws(b, i + 1) == b.len()).then_some(fields);
-    }
-    loop {
-        if b.get(i) != Some(&b'"') {
-            return None;
-        }
-        let key_end = skip_string(b, i)?;
-        let key = i + 1..key_end - 1;
-        i = skip_ws(b, key_end);
-        if b.get(i) != Some(&b':') {
-            return None;
-        }
-        let start = skip_ws(b, i + 1);
-        let end = skip_value(b, start)?;
-        fields.push((key, start..end));
-        i = skip_ws(b, end);
-        match b.get(i) {
-            Some(b',') => i = skip_ws(b, i + 1),
-            Some(b'}') => return (skip_ws(b, i + 1) == b.len()).then_some(fields),
-            _ => return None,
-        }
-    }
-}
-
-/// The index just past the value starting at `i`.
-fn skip_value(b: &[u8], i: usize) -> Option<usize> {
-    match b.get(i)? {
-        b'"' => skip_string(b, i),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut j = i;
-            while j < b.len() {
-                match b[j] {
-                    b'"' => {
-                        j = skip_string(b, j)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some(j + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                j += 1;
-            }
-            None
-        }
-        _ => {
-            let mut j = i;
-            while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
-                j += 1;
-            }
-            (j > i).then_some(j)
-        }
-    }
 }
 
 /// Accepts `42` and `"42"`.

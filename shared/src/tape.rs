@@ -80,8 +80,8 @@ impl Tape {
     #[must_use]
     pub fn build(text: &str, range: std::ops::Range<usize>) -> Option<Self> {
         let bytes = text.as_bytes().get(..range.end)?;
-        // About one node per 24 bytes of JSON, so the list rarely grows.
-        let mut tape = Self { nodes: Vec::with_capacity(1 + range.len() / 24) };
+        // About one node per 16 bytes of JSON, so the list rarely grows.
+        let mut tape = Self { nodes: Vec::with_capacity(1 + range.len() / 16) };
         let end = tape.value(bytes, range.start, (0, 0), 0)?;
         (skip_ws(bytes, end) == range.end).then_some(tape)
     }
@@ -89,7 +89,13 @@ impl Tape {
     /// The root node, over the text the tape was built from.
     #[must_use]
     pub fn root<'a>(&'a self, text: &'a str) -> NodeRef<'a> {
-        NodeRef { text, nodes: &self.nodes, index: 0 }
+        self.node(text, 0)
+    }
+
+    /// The node at `index` (see [`NodeRef::index`]).
+    #[must_use]
+    pub fn node<'a>(&'a self, text: &'a str, index: usize) -> NodeRef<'a> {
+        NodeRef { text, nodes: &self.nodes, index }
     }
 
     fn push(&mut self, kind: Kind, key: (u32, u32), span: (usize, usize), escaped: bool) -> usize {
@@ -110,8 +116,7 @@ impl Tape {
         let i = skip_ws(b, i);
         match *b.get(i)? {
             b'"' => {
-                let end = skip_string(b, i)?;
-                let escaped = memchr::memchr(b'\\', &b[i + 1..end - 1]).is_some();
+                let (end, escaped) = scan_string(b, i)?;
                 self.push(Kind::String, key, (i + 1, end - 1), escaped);
                 Some(end)
             }
@@ -215,6 +220,12 @@ impl<'a> NodeRef<'a> {
 
     fn slice(&self, (start, end): (u32, u32)) -> &'a str {
         &self.text[start as usize..end as usize]
+    }
+
+    /// The node's place in its tape.
+    #[must_use]
+    pub fn index(&self) -> usize {
+        self.index
     }
 
     /// What the node is.
@@ -363,13 +374,39 @@ pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
 
 /// The index just past the string starting at `i` (its opening quote).
 pub(crate) fn skip_string(b: &[u8], i: usize) -> Option<usize> {
-    let mut j = i + 1;
+    scan_string(b, i).map(|(end, _)| end)
+}
+
+/// The index just past the string starting at `i` (its opening quote), and whether it holds a
+/// backslash. Eight bytes at a time: a word is tested for `"` and `\\` with bit arithmetic.
+fn scan_string(b: &[u8], i: usize) -> Option<(usize, bool)> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each byte of `word` that equals `byte` (exact for the lowest such byte).
+    let find = |word: u64, byte: u8| {
+        let x = word ^ (ONES * u64::from(byte));
+        x.wrapping_sub(ONES) & !x & HIGHS
+    };
+    let (mut j, mut escaped) = (i + 1, false);
     loop {
-        j += memchr::memchr2(b'"', b'\\', b.get(j..)?)?;
-        if b[j] == b'"' {
-            return Some(j + 1);
+        while let Some(chunk) = b.get(j..j + 8) {
+            let word = u64::from_le_bytes(chunk.try_into().ok()?);
+            let hits = find(word, b'"') | find(word, b'\\');
+            if hits == 0 {
+                j += 8;
+            } else {
+                j += (hits.trailing_zeros() / 8) as usize;
+                break;
+            }
         }
-        j += 2;
+        match b.get(j)? {
+            b'"' => return Some((j + 1, escaped)),
+            b'\\' => {
+                escaped = true;
+                j += 2;
+            }
+            _ => j += 1,
+        }
     }
 }
 
@@ -384,7 +421,8 @@ mod tests {
 
     #[test]
     fn every_kind_reads_back_as_serde_json_prints_it() {
-        let value = json!({"s": "a\"b", "n": -12, "f": 1.50, "t": true, "x": false, "z": null, "a": [1, {"k": "v"}], "o": {"b": 2, "a": 1}});
+        let value =
+            json!({"s": "a\"b", "n": -12, "f": 1.50, "t": true, "x": false, "z": null, "a": [1, {"k": "v"}], "o": {"b": 2, "a": 1}});
         let doc = doc(&value);
         let root = doc.root();
         for (key, expected) in value.as_object().unwrap() {
@@ -418,9 +456,28 @@ mod tests {
         assert_eq!(inner.items().next().unwrap().member("State").unwrap().raw(), "1");
         let again = doc.root().member("m").unwrap().inner().unwrap();
         assert!(std::ptr::eq(inner.text, again.text), "the decoded document is kept");
-        let params: Vec<String> = doc.root().member("p").unwrap().inner().unwrap().items().map(|i| i.text().unwrap().into_owned()).collect();
+        let params: Vec<String> =
+            doc.root().member("p").unwrap().inner().unwrap().items().map(|i| i.text().unwrap().into_owned()).collect();
         assert_eq!(params, [r#"{"Name":"Identity","Value":"a b"}"#, r#"{"Name":"Force","Value":""}"#]);
         assert!(doc.root().member("s").unwrap().inner().is_none());
+    }
+
+    #[test]
+    fn strings_end_at_their_closing_quote_wherever_it_falls_in_a_word() {
+        for len in 0usize..40 {
+            for escape_at in [None, Some(0), Some(7), Some(8), Some(len.saturating_sub(1))] {
+                let mut content: String = "x".repeat(len);
+                if let Some(at) = escape_at.filter(|at| *at < len) {
+                    content.replace_range(at..=at, "\\\"");
+                }
+                let text = format!("\"{content}\" tail");
+                let (end, escaped) = scan_string(text.as_bytes(), 0).unwrap();
+                assert_eq!(end, content.len() + 2, "{text:?}");
+                assert_eq!(escaped, content.contains('\\'), "{text:?}");
+            }
+        }
+        assert!(scan_string(b"\"never closed", 0).is_none());
+        assert!(scan_string(b"\"ends in an escape\\", 0).is_none());
     }
 
     #[test]

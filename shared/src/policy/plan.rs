@@ -119,7 +119,11 @@ mod tests {
             let record = record(status, ip);
             let mut memo = plans.memo();
             for (index, condition) in conditions.iter().enumerate() {
-                assert_eq!(plans.matches(index, &record, &tenant, &mut memo), condition.matches(&record, &tenant), "{status} {ip} #{index}");
+                assert_eq!(
+                    plans.matches(index, &record, &tenant, &mut memo),
+                    condition.matches(&record, &tenant),
+                    "{status} {ip} #{index}"
+                );
             }
         }
     }
