@@ -22,7 +22,7 @@ use crate::alert::{Alert, AlertHits, Fact, PolicyMode};
 use crate::audit::{AuditRecord, RecordError};
 use crate::clock::Clock;
 use crate::error::{Classified, ErrorClass, QueueError, StoreError};
-use crate::ids::{AlertId, AuditStream, MspId, TenantId};
+use crate::ids::{AlertId, AuditStream, MspId, PolicyId, TenantId};
 use crate::messages::{AlertChangedMessage, VIGIL_EVENTS_PREFIX};
 use crate::policy::condition::TenantContext;
 use crate::policy::suppression::suppresses;
@@ -31,7 +31,7 @@ use crate::policy::{
     CompiledTrigger, PolicyEngine, PolicyMatch, TenantScope, effective_definitions, engine_for_tenant, graph_alert_anchor,
     graph_alert_record,
 };
-use crate::ports::{AlertStore, ConfigStore, MessageQueue, PolicyStore, Suppression, TriggerKey, TriggerStateStore};
+use crate::ports::{AlertStore, ConfigStore, MessageQueue, PolicyStore, StoredPolicy, Suppression, TriggerKey, TriggerStateStore};
 use crate::tenant::{Msp, Tenant};
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
@@ -95,6 +95,8 @@ pub struct EvaluationReport {
 const CACHE_MAX_AGE_SECS: i64 = 300;
 
 struct CachedPolicies {
+    /// A revision the policy lists were read after: they are at least that new, so while the
+    /// MSP's revision still reads this, they are current.
     revision: u64,
     loaded_at: DateTime<Utc>,
     engine: Arc<PolicyEngine>,
@@ -103,16 +105,30 @@ struct CachedPolicies {
 
 /// Compiled policies per tenant for the life of a warm container; reloaded when the MSP's
 /// policy revision changes or after five minutes.
+///
+/// Round trips: a warm tenant costs one read (the revision), a cold one reads the revision and
+/// the three policy lists at once. Lists read alongside a revision may predate it (a write can
+/// land between the two), so they are kept under the newest revision this container had read
+/// *before* they were requested — never under the one read with them. The first load of an
+/// MSP after a cold start has no such revision and is not kept; the next batch loads again,
+/// still in one round trip, and keeps it. A revision that moves under a kept entry is
+/// followed by the lists in a second round trip, kept under the revision just read.
 #[derive(Default)]
 pub struct PolicyCache {
     entries: Mutex<HashMap<(MspId, TenantId), CachedPolicies>>,
+    /// The newest policy revision read per MSP (the counter only grows).
+    seen: Mutex<HashMap<MspId, u64>>,
 }
+
+/// An MSP's policies, the tenant's switches and the MSP's suppression rules, as read.
+type PolicyLists = (Vec<StoredPolicy>, Vec<(PolicyId, bool)>, Vec<Suppression>);
 
 impl PolicyCache {
     /// The tenant's engine and the MSP's suppression rules.
     ///
     /// # Errors
-    /// When the policy store cannot be read.
+    /// When the policy store cannot be read (the first failing read in the order revision,
+    /// policies, switches, suppressions).
     pub async fn get(
         &self,
         store: &dyn PolicyStore,
@@ -120,27 +136,64 @@ impl PolicyCache {
         tenant_id: &TenantId,
         now: DateTime<Utc>,
     ) -> Result<TenantPolicies, StoreError> {
-        let revision = store.policy_revision(msp_id).await?;
         let key = (msp_id.clone(), tenant_id.clone());
-        {
+        let fresh = {
             let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(cached) = entries.get(&key)
-                && cached.revision == revision
-                && now - cached.loaded_at < Duration::seconds(CACHE_MAX_AGE_SECS)
-            {
-                return Ok((cached.engine.clone(), cached.suppressions.clone()));
+            entries
+                .get(&key)
+                .filter(|cached| now - cached.loaded_at < Duration::seconds(CACHE_MAX_AGE_SECS))
+                .map(|cached| (cached.revision, cached.engine.clone(), cached.suppressions.clone()))
+        };
+        if let Some((revision, engine, suppressions)) = fresh {
+            // Warm: the revision alone says whether the entry is current.
+            let current = store.policy_revision(msp_id).await?;
+            self.saw(msp_id, current);
+            if current == revision {
+                return Ok((engine, suppressions));
+            }
+            let lists = read_lists(store, msp_id, tenant_id).await?;
+            return Ok(self.compile(key, Some(current), now, lists));
+        }
+        // Cold: the lists are needed whatever the revision reads, so both go out at once.
+        let before = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(msp_id).copied();
+        let (current, lists) = futures::join!(store.policy_revision(msp_id), read_lists(store, msp_id, tenant_id));
+        let current = current?;
+        let lists = lists?;
+        self.saw(msp_id, current);
+        Ok(self.compile(key, before, now, lists))
+    }
+
+    fn saw(&self, msp_id: &MspId, revision: u64) {
+        let mut seen = self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let newest = seen.entry(msp_id.clone()).or_default();
+        *newest = (*newest).max(revision);
+    }
+
+    /// Compiles what was read and keeps it under `revision` (when one is known to precede it).
+    fn compile(&self, key: (MspId, TenantId), revision: Option<u64>, now: DateTime<Utc>, lists: PolicyLists) -> TenantPolicies {
+        let (stored, switches, suppressions) = lists;
+        let engine = Arc::new(engine_for_tenant(&effective_definitions(&stored), &switches, &key.1));
+        let suppressions = Arc::new(suppressions);
+        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match revision {
+            Some(revision) => {
+                entries
+                    .insert(key, CachedPolicies { revision, loaded_at: now, engine: engine.clone(), suppressions: suppressions.clone() });
+            }
+            None => {
+                entries.remove(&key);
             }
         }
-        let stored = store.list_policies(msp_id).await?;
-        let switches = store.tenant_policies(msp_id, tenant_id).await?;
-        let suppressions = Arc::new(store.list_suppressions(msp_id).await?);
-        let engine = Arc::new(engine_for_tenant(&effective_definitions(&stored), &switches, tenant_id));
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(key, CachedPolicies { revision, loaded_at: now, engine: engine.clone(), suppressions: suppressions.clone() });
-        Ok((engine, suppressions))
+        (engine, suppressions)
     }
+}
+
+/// The three policy lists, read at once; the first error in their order wins, as it did when
+/// they were read one after another.
+async fn read_lists(store: &dyn PolicyStore, msp_id: &MspId, tenant_id: &TenantId) -> Result<PolicyLists, StoreError> {
+    let (stored, switches, suppressions) =
+        futures::join!(store.list_policies(msp_id), store.tenant_policies(msp_id, tenant_id), store.list_suppressions(msp_id));
+    Ok((stored?, switches?, suppressions?))
 }
 
 /// The evaluation use case.
@@ -312,19 +365,18 @@ impl EvaluateService {
     async fn prepare(&self, body: &str, lookups: &BatchLookups, now: DateTime<Utc>) -> Result<Prepared, EvaluateError> {
         let message: EventsEnvelope<'_> = serde_json::from_str(body).map_err(|e| EvaluateError::MalformedMessage(e.to_string()))?;
         let key = (message.msp_id.clone(), message.tenant_id.clone());
-        let tenant = lookups
-            .tenant(&key)
-            .get_or_try_init(|| self.config.get_tenant(&message.msp_id, &message.tenant_id))
-            .await?
-            .clone()
+        // The tenant, its MSP and its policies are independent reads: one round trip for all
+        // (on a warm container the policies are one revision read). Their results are looked
+        // at in the order they used to be read, so the same failure wins as before.
+        let (tenant, msp, policies) = futures::join!(
+            async { lookups.tenant(&key).get_or_try_init(|| self.config.get_tenant(&message.msp_id, &message.tenant_id)).await.cloned() },
+            async { lookups.msp(&message.msp_id).get_or_try_init(|| self.config.get_msp(&message.msp_id)).await.cloned() },
+            async { lookups.policies(&key).get_or_try_init(|| self.cache.get(self.policies.as_ref(), &key.0, &key.1, now)).await.cloned() },
+        );
+        let tenant = tenant?
             .ok_or_else(|| EvaluateError::UnknownTenant { msp_id: message.msp_id.to_string(), tenant_id: message.tenant_id.to_string() })?;
-        let ticket_max_age = lookups
-            .msp(&message.msp_id)
-            .get_or_try_init(|| self.config.get_msp(&message.msp_id))
-            .await?
-            .as_ref()
-            .and_then(|msp| msp.backfill_ticket_max_age_hours)
-            .map(|hours| Duration::hours(i64::from(hours)));
+        let ticket_max_age = msp?.as_ref().and_then(|msp| msp.backfill_ticket_max_age_hours).map(|hours| Duration::hours(i64::from(hours)));
+        let (engine, suppressions) = policies?;
         let mut prepared = Prepared {
             domains: tenant.domains.iter().map(|d| d.to_lowercase()).collect(),
             break_glass: tenant.break_glass_accounts.iter().map(|a| a.to_lowercase()).collect(),
@@ -338,8 +390,6 @@ impl EvaluateService {
             triggered: BTreeMap::new(),
             report: EvaluationReport { records: message.records.len(), ..EvaluationReport::default() },
         };
-        let (engine, suppressions) =
-            lookups.policies(&key).get_or_try_init(|| self.cache.get(self.policies.as_ref(), &key.0, &key.1, now)).await?.clone();
         // Graph security alerts go through the engine as pseudo-records (see
         // `graph_alert_record`), their alert windows anchored at the Graph alert's creation.
         let graph = message.stream == AuditStream::GraphAlerts;
@@ -601,5 +651,7 @@ fn message_token(content_id: &str, matches: &[PolicyMatch]) -> String {
     hex::encode(&digest.finalize()[..12])
 }
 
+#[cfg(test)]
+mod reads_tests;
 #[cfg(test)]
 mod tests;
