@@ -12,7 +12,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
+use crate::policy::field::FieldHint;
+use std::sync::atomic::Ordering;
 
 /// Why a record cannot be used. The record is dead-lettered, never silently dropped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -135,7 +136,7 @@ impl AuditRecord {
     /// `hint` remembers where the field was last found: records of one type list their fields
     /// in the same order, so the next record usually has it at the same place.
     #[must_use]
-    pub fn field_node(&self, key: &str, hint: Option<&AtomicU32>) -> Option<NodeRef<'_>> {
+    pub fn field_node(&self, key: &str, hint: Option<&FieldHint>) -> Option<NodeRef<'_>> {
         let source = match &self.source {
             Source::Text(source) => source,
             Source::Object { map, text } => text
@@ -233,8 +234,8 @@ impl TextSource {
         if root.kind() != Kind::Object {
             return None;
         }
-        let top: Vec<(u64, u32)> =
-            root.items().map(|member| (key_print(member.key().as_bytes()), u32::try_from(member.index()).unwrap_or(u32::MAX))).collect();
+        let mut top: Vec<(u64, u32)> = Vec::with_capacity(48);
+        top.extend(root.items().map(|member| (key_print(member.key().as_bytes()), u32::try_from(member.index()).unwrap_or(u32::MAX))));
         let mut present = [0u64; 4];
         for (print, _) in &top {
             let bit = filter_bit(*print);
@@ -253,13 +254,13 @@ impl TextSource {
 
     /// Where a top-level field is: the exact key, else ignoring ASCII case. The filter first,
     /// then the hinted place, then prints: this runs for every path of every policy.
-    fn position(&self, key: &str, hint: Option<&AtomicU32>) -> Option<usize> {
-        let print = key_print(key.as_bytes());
+    fn position(&self, key: &str, hint: Option<&FieldHint>) -> Option<usize> {
+        let print = hint.map_or_else(|| key_print(key.as_bytes()), |h| h.print);
         let bit = filter_bit(print);
         if self.present[bit / 64] & (1 << (bit % 64)) == 0 {
             return None;
         }
-        if let Some(at) = hint.map(|h| h.load(Ordering::Relaxed) as usize)
+        if let Some(at) = hint.map(|h| h.at.load(Ordering::Relaxed) as usize)
             && self.top.get(at).is_some_and(|(p, _)| *p == print)
             && self.member(at).key() == key
         {
@@ -278,7 +279,7 @@ impl TextSource {
         }
         let found = found.or(folded)?;
         if let Some(hint) = hint {
-            hint.store(u32::try_from(found).unwrap_or(0), Ordering::Relaxed);
+            hint.at.store(u32::try_from(found).unwrap_or(0), Ordering::Relaxed);
         }
         Some(found)
     }
@@ -290,7 +291,7 @@ impl TextSource {
         (!value.is_null()).then_some(value)
     }
 
-    fn node(&self, key: &str, hint: Option<&AtomicU32>) -> Option<NodeRef<'_>> {
+    fn node(&self, key: &str, hint: Option<&FieldHint>) -> Option<NodeRef<'_>> {
         let node = self.member(self.position(key, hint)?);
         (node.kind() != Kind::Null).then_some(node)
     }
@@ -313,7 +314,7 @@ impl TextSource {
 
 /// A number that two keys equal ignoring ASCII case share: the length and the first four and
 /// last three bytes, folded. Keys with different prints differ.
-fn key_print(key: &[u8]) -> u64 {
+pub(crate) fn key_print(key: &[u8]) -> u64 {
     let mut print = (key.len() as u64 & 0xff) << 56;
     for (i, b) in key.iter().take(4).enumerate() {
         print |= u64::from(b.to_ascii_lowercase()) << (i * 8);

@@ -39,6 +39,9 @@ struct Node {
     span: (u32, u32),
     /// The index of the first node after this node's subtree.
     next: u32,
+    /// An object's first member keyed exactly `Name` (its node index; 0: none), so a
+    /// Name/Value list is searched without reading each entry's keys.
+    name: u32,
     /// A string's unescaped text and what it holds, made on first use (kept out of line: most
     /// nodes never need it).
     cache: OnceLock<Box<StringCache>>,
@@ -80,8 +83,9 @@ impl Tape {
     #[must_use]
     pub fn build(text: &str, range: std::ops::Range<usize>) -> Option<Self> {
         let bytes = text.as_bytes().get(..range.end)?;
-        // About one node per 16 bytes of JSON, so the list rarely grows.
-        let mut tape = Self { nodes: Vec::with_capacity(1 + range.len() / 16) };
+        // Room for a node per 12 bytes of JSON (records have about one per 20), so the list
+        // rarely grows.
+        let mut tape = Self { nodes: Vec::with_capacity(1 + range.len() / 12) };
         let end = tape.value(bytes, range.start, (0, 0), 0)?;
         (skip_ws(bytes, end) == range.end).then_some(tape)
     }
@@ -106,6 +110,7 @@ impl Tape {
             key,
             span: (offset(span.0), offset(span.1)),
             next: offset(index + 1),
+            name: 0,
             cache: OnceLock::new(),
         });
         index
@@ -146,7 +151,11 @@ impl Tape {
                         } else {
                             (0, 0)
                         };
+                        let member = self.nodes.len();
                         j = skip_ws(b, self.value(b, j, member_key, depth + 1)?);
+                        if self.nodes[index].name == 0 && &b[member_key.0 as usize..member_key.1 as usize] == b"Name" {
+                            self.nodes[index].name = offset(member);
+                        }
                         match b.get(j) {
                             Some(b',') => j = skip_ws(b, j + 1),
                             Some(c) if *c == close => {
@@ -328,6 +337,13 @@ impl<'a> NodeRef<'a> {
             return None;
         }
         self.member_exact(key).or_else(|| self.items().find(|m| m.key().eq_ignore_ascii_case(key)))
+    }
+
+    /// An object's first member keyed exactly `Name` (found at parse, not searched).
+    #[must_use]
+    pub fn name_member(&self) -> Option<NodeRef<'a>> {
+        let name = self.node().name as usize;
+        (self.kind() == Kind::Object && name != 0).then_some(NodeRef { text: self.text, nodes: self.nodes, index: name })
     }
 
     /// An object's member with exactly this key.

@@ -28,39 +28,50 @@ pub trait FieldSource {
     /// A top-level field by name (exact, else ignoring ASCII case); `None` when absent or null.
     /// `hint` is the path's memory of where the field was last found (see
     /// [`crate::audit::AuditRecord::field_node`]); a source may ignore it.
-    fn top_field(&self, key: &str, hint: Option<&AtomicU32>) -> Option<NodeRef<'_>>;
+    fn top_field(&self, key: &str, hint: Option<&FieldHint>) -> Option<NodeRef<'_>>;
 }
 
 impl FieldSource for crate::audit::AuditRecord {
-    fn top_field(&self, key: &str, hint: Option<&AtomicU32>) -> Option<NodeRef<'_>> {
+    fn top_field(&self, key: &str, hint: Option<&FieldHint>) -> Option<NodeRef<'_>> {
         self.field_node(key, hint)
     }
 }
 
 /// A document whose root is an object: its members are the top-level fields.
 impl FieldSource for Doc {
-    fn top_field(&self, key: &str, _hint: Option<&AtomicU32>) -> Option<NodeRef<'_>> {
+    fn top_field(&self, key: &str, _hint: Option<&FieldHint>) -> Option<NodeRef<'_>> {
         self.root().member(key).filter(|node| node.kind() != Kind::Null)
     }
 }
 
-/// A path's memory of where its first segment was last found among a record's fields.
+/// What a path knows about its first segment before it looks: the key's print (see
+/// [`crate::audit::AuditRecord::field_node`]) and where it was last found among a record's
+/// fields (records of one type list their fields in the same order).
 #[derive(Debug, Default)]
-struct Hint(AtomicU32);
+pub struct FieldHint {
+    pub(crate) print: u64,
+    pub(crate) at: AtomicU32,
+}
 
-impl Clone for Hint {
-    fn clone(&self) -> Self {
-        Self(AtomicU32::new(self.0.load(std::sync::atomic::Ordering::Relaxed)))
+impl FieldHint {
+    fn new(key: &str) -> Self {
+        Self { print: crate::audit::key_print(key.as_bytes()), at: AtomicU32::new(0) }
     }
 }
 
-impl PartialEq for Hint {
+impl Clone for FieldHint {
+    fn clone(&self) -> Self {
+        Self { print: self.print, at: AtomicU32::new(self.at.load(std::sync::atomic::Ordering::Relaxed)) }
+    }
+}
+
+impl PartialEq for FieldHint {
     fn eq(&self, _other: &Self) -> bool {
         true
     }
 }
 
-impl Eq for Hint {}
+impl Eq for FieldHint {}
 
 /// A parsed field path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +81,7 @@ pub struct FieldPath {
     /// `joined[start][n - 1]`: segments `start..start + n` joined by dots, for Name/Value names
     /// that contain dots (`Role.DisplayName`).
     joined: Vec<Vec<String>>,
-    hint: Hint,
+    hint: FieldHint,
 }
 
 impl FieldPath {
@@ -93,7 +104,8 @@ impl FieldPath {
         }
         let joined =
             (0..segments.len()).map(|start| (start + 1..=segments.len()).map(|end| segments[start..end].join(".")).collect()).collect();
-        Ok(Self { text: trimmed.to_owned(), segments, joined, hint: Hint::default() })
+        let hint = FieldHint::new(&segments[0]);
+        Ok(Self { text: trimmed.to_owned(), segments, joined, hint })
     }
 
     /// The path as written.
@@ -115,7 +127,7 @@ impl FieldPath {
     /// Calls `f` with the text of every value the path reaches in `root` (`null`s left out;
     /// see [`NodeRef::text`]) until `f` breaks. Returns whether it broke.
     pub fn visit<S: FieldSource + ?Sized>(&self, root: &S, f: &mut dyn FnMut(&str) -> ControlFlow<()>) -> bool {
-        match root.top_field(&self.segments[0], Some(&self.hint.0)) {
+        match root.top_field(&self.segments[0], Some(&self.hint)) {
             Some(node) => self.walk(node, 1, f).is_break(),
             None => false,
         }
@@ -178,7 +190,7 @@ impl FieldPath {
             let name = &names[take - 1];
             let mut found = false;
             for item in list.items() {
-                if !item.member_exact("Name").and_then(|n| n.str()).is_some_and(|n| n.eq_ignore_ascii_case(name)) {
+                if !item.name_member().and_then(|n| n.str()).is_some_and(|n| n.eq_ignore_ascii_case(name)) {
                     continue;
                 }
                 found = true;

@@ -445,10 +445,32 @@ pub struct TenantScope<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct PolicyEngine {
     policies: Vec<CompiledPolicy>,
-    by_record_type: HashMap<i64, Candidates>,
+    by_record_type: HashMap<i64, Candidates, FastHash>,
     any_record_type: Candidates,
     plans: plan::Plans,
 }
+
+/// FNV-1a: the engine's maps have short keys (a record type, an operation name) chosen by
+/// Vigil and the MSP's own policies, looked up once per record, so a fast hash beats SipHash's
+/// flooding resistance here.
+#[derive(Debug, Clone, Copy, Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for byte in bytes {
+            hash = (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+}
+
+type FastHash = std::hash::BuildHasherDefault<Fnv>;
 
 /// The policies that may match a record with a given operation: those without an operation
 /// list, and those naming the operation (lowercase) among their operations or resolve
@@ -456,7 +478,7 @@ pub struct PolicyEngine {
 #[derive(Debug, Clone, Default)]
 struct Candidates {
     any_operation: Vec<usize>,
-    by_operation: HashMap<String, Vec<usize>>,
+    by_operation: HashMap<String, Vec<usize>, FastHash>,
 }
 
 impl Candidates {
@@ -489,7 +511,7 @@ impl PolicyEngine {
     #[must_use]
     pub fn new(policies: Vec<CompiledPolicy>) -> Self {
         let policies: Vec<CompiledPolicy> = policies.into_iter().filter(|p| p.definition.enabled).collect();
-        let mut by_record_type: HashMap<i64, Candidates> = HashMap::new();
+        let mut by_record_type: HashMap<i64, Candidates, FastHash> = HashMap::default();
         let mut any_record_type = Candidates::default();
         for (index, policy) in policies.iter().enumerate() {
             if policy.definition.activity.record_types.is_empty() {

@@ -23,8 +23,23 @@ pub(super) struct Plans {
     plans: Vec<Plan>,
 }
 
-/// One record's answers: per predicate number, unknown, false or true.
-pub(super) struct Memo(Vec<u8>);
+/// One record's answers: per predicate number, unknown, false or true. On the stack when the
+/// engine has at most [`STACK_MEMO`] distinct predicates (nearly always).
+pub(super) enum Memo {
+    Stack([u8; STACK_MEMO]),
+    Heap(Vec<u8>),
+}
+
+const STACK_MEMO: usize = 1024;
+
+impl Memo {
+    fn slots(&mut self) -> &mut [u8] {
+        match self {
+            Self::Stack(slots) => slots,
+            Self::Heap(slots) => slots,
+        }
+    }
+}
 
 const UNKNOWN: u8 = 0;
 const FALSE: u8 = 1;
@@ -41,7 +56,7 @@ impl Plans {
 
     /// A memo for one record.
     pub(super) fn memo(&self) -> Memo {
-        Memo(vec![UNKNOWN; self.tests.len()])
+        if self.tests.len() <= STACK_MEMO { Memo::Stack([UNKNOWN; STACK_MEMO]) } else { Memo::Heap(vec![UNKNOWN; self.tests.len()]) }
     }
 
     /// Whether `record` satisfies the conditions of the policy at `index`; the same answer as
@@ -55,10 +70,10 @@ impl Plans {
             Plan::All(items) => items.iter().all(|item| self.run(item, record, tenant, memo)),
             Plan::Any(items) => items.iter().any(|item| self.run(item, record, tenant, memo)),
             Plan::Not(inner) => !self.run(inner, record, tenant, memo),
-            Plan::Test(number) => match memo.0[*number] {
+            Plan::Test(number) => match memo.slots()[*number] {
                 UNKNOWN => {
                     let holds = self.tests[*number].matches(record, tenant);
-                    memo.0[*number] = if holds { TRUE } else { FALSE };
+                    memo.slots()[*number] = if holds { TRUE } else { FALSE };
                     holds
                 }
                 known => known == TRUE,

@@ -56,7 +56,7 @@ struct AlertView<'a> {
 }
 
 impl FieldSource for AlertView<'_> {
-    fn top_field(&self, key: &str, hint: Option<&std::sync::atomic::AtomicU32>) -> Option<crate::tape::NodeRef<'_>> {
+    fn top_field(&self, key: &str, hint: Option<&super::field::FieldHint>) -> Option<crate::tape::NodeRef<'_>> {
         if key.eq_ignore_ascii_case("Alert") { Some(self.alert.root()) } else { self.record.field_node(key, hint) }
     }
 }
