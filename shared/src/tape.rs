@@ -42,9 +42,6 @@ struct Node {
     /// An object's first member keyed exactly `Name` (its node index; 0: none), so a
     /// Name/Value list is searched without reading each entry's keys.
     name: u32,
-    /// A string's unescaped text and what it holds, made on first use (kept out of line: most
-    /// nodes never need it).
-    cache: OnceLock<Box<StringCache>>,
 }
 
 /// What a string node learns on first use.
@@ -57,10 +54,14 @@ struct StringCache {
     inner: OnceLock<Option<Doc>>,
 }
 
-/// The tape of one value inside a text it does not own (a record's top-level field).
+/// The tape of one value inside a text it does not own (a whole record, whose text the
+/// record keeps beside it).
 #[derive(Debug, Default)]
 pub struct Tape {
     nodes: Vec<Node>,
+    /// What string nodes learn on first use, by node index; the list itself is made when the
+    /// first string needs it (kept apart so the nodes stay small: most never need it).
+    caches: OnceLock<Box<[OnceLock<Box<StringCache>>]>>,
 }
 
 /// A text with its own tape: JSON decoded from inside a string, or a whole small document.
@@ -74,7 +75,7 @@ pub struct Doc {
 #[derive(Clone, Copy)]
 pub struct NodeRef<'a> {
     text: &'a str,
-    nodes: &'a [Node],
+    tape: &'a Tape,
     index: usize,
 }
 
@@ -85,7 +86,7 @@ impl Tape {
         let bytes = text.as_bytes().get(..range.end)?;
         // Room for a node per 12 bytes of JSON (records have about one per 20), so the list
         // rarely grows.
-        let mut tape = Self { nodes: Vec::with_capacity(1 + range.len() / 12) };
+        let mut tape = Self { nodes: Vec::with_capacity(1 + range.len() / 12), caches: OnceLock::new() };
         let end = tape.value(bytes, range.start, (0, 0), 0)?;
         (skip_ws(bytes, end) == range.end).then_some(tape)
     }
@@ -99,7 +100,7 @@ impl Tape {
     /// The node at `index` (see [`NodeRef::index`]).
     #[must_use]
     pub fn node<'a>(&'a self, text: &'a str, index: usize) -> NodeRef<'a> {
-        NodeRef { text, nodes: &self.nodes, index }
+        NodeRef { text, tape: self, index }
     }
 
     fn push(&mut self, kind: Kind, key: (u32, u32), span: (usize, usize), escaped: bool) -> usize {
@@ -111,7 +112,6 @@ impl Tape {
             span: (offset(span.0), offset(span.1)),
             next: offset(index + 1),
             name: 0,
-            cache: OnceLock::new(),
         });
         index
     }
@@ -224,7 +224,7 @@ impl Tape {
 
 impl<'a> NodeRef<'a> {
     fn node(&self) -> &'a Node {
-        &self.nodes[self.index]
+        &self.tape.nodes[self.index]
     }
 
     fn slice(&self, (start, end): (u32, u32)) -> &'a str {
@@ -265,7 +265,8 @@ impl<'a> NodeRef<'a> {
 
     fn cache(&self) -> &'a StringCache {
         let node = self.node();
-        node.cache.get_or_init(|| {
+        let caches = self.tape.caches.get_or_init(|| (0..self.tape.nodes.len()).map(|_| OnceLock::new()).collect());
+        caches[self.index].get_or_init(|| {
             let unescaped = node.escaped.then(|| {
                 let quoted = &self.text[node.span.0 as usize - 1..node.span.1 as usize + 1];
                 serde_json::from_str::<String>(quoted).map_or_else(|_| self.slice(node.span).into(), String::into_boxed_str)
@@ -311,14 +312,14 @@ impl<'a> NodeRef<'a> {
     /// The items of an array or the members of an object, in document order (nothing for
     /// other kinds).
     pub fn items(&self) -> impl Iterator<Item = NodeRef<'a>> + use<'a> {
-        let (text, nodes) = (self.text, self.nodes);
+        let (text, tape) = (self.text, self.tape);
         let node = self.node();
         let end = if matches!(node.kind, Kind::Array | Kind::Object) { node.next as usize } else { self.index + 1 };
         let mut at = self.index + 1;
         std::iter::from_fn(move || {
             (at < end).then(|| {
-                let item = NodeRef { text, nodes, index: at };
-                at = nodes[at].next as usize;
+                let item = NodeRef { text, tape, index: at };
+                at = tape.nodes[at].next as usize;
                 item
             })
         })
@@ -343,7 +344,7 @@ impl<'a> NodeRef<'a> {
     #[must_use]
     pub fn name_member(&self) -> Option<NodeRef<'a>> {
         let name = self.node().name as usize;
-        (self.kind() == Kind::Object && name != 0).then_some(NodeRef { text: self.text, nodes: self.nodes, index: name })
+        (self.kind() == Kind::Object && name != 0).then_some(NodeRef { text: self.text, tape: self.tape, index: name })
     }
 
     /// An object's member with exactly this key.
