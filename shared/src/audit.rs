@@ -7,12 +7,12 @@
 //! string, `ClientIP` with ports and brackets.
 
 use crate::ids::RecordId;
+use crate::policy::field::FieldHint;
 use crate::tape::{Kind, NodeRef, Tape, skip_ws};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::sync::OnceLock;
-use crate::policy::field::FieldHint;
 use std::sync::atomic::Ordering;
 
 /// Why a record cannot be used. The record is dead-lettered, never silently dropped.
@@ -313,16 +313,19 @@ impl TextSource {
 }
 
 /// A number that two keys equal ignoring ASCII case share: the length and the first four and
-/// last three bytes, folded. Keys with different prints differ.
+/// last three bytes with the ASCII case bit set. Keys with different prints differ (keys that
+/// differ only where the case bit is, e.g. `@` and a backquote, may share one: lookups compare
+/// the key itself after the print).
 pub(crate) fn key_print(key: &[u8]) -> u64 {
-    let mut print = (key.len() as u64 & 0xff) << 56;
-    for (i, b) in key.iter().take(4).enumerate() {
-        print |= u64::from(b.to_ascii_lowercase()) << (i * 8);
-    }
-    for (i, b) in key.iter().rev().take(3).enumerate() {
-        print |= u64::from(b.to_ascii_lowercase()) << (32 + i * 8);
-    }
-    print
+    const CASE: u32 = 0x2020_2020;
+    let word = |bytes: &[u8]| {
+        let mut padded = [0u8; 4];
+        padded[..bytes.len()].copy_from_slice(bytes);
+        u32::from_le_bytes(padded) | CASE
+    };
+    let first = word(&key[..key.len().min(4)]);
+    let last = word(&key[key.len().saturating_sub(3)..]) & 0x00ff_ffff;
+    ((key.len() as u64 & 0xff) << 56) | (u64::from(last) << 32) | u64::from(first)
 }
 
 /// A print's bit in the 256-bit filter of a record's keys.
@@ -542,6 +545,22 @@ mod tests {
         assert_eq!(record.field("Missing"), None);
         assert_eq!(record.raw().len(), 9);
         assert_eq!(record, AuditRecord::from_value(serde_json::from_str(text).unwrap()).unwrap());
+    }
+
+    #[test]
+    fn keys_equal_ignoring_case_share_a_print_and_short_keys_have_one() {
+        for (a, b) in [("UserId", "userid"), ("Id", "ID"), ("a", "A"), ("", ""), ("ClientIP", "CLIENTip")] {
+            assert_eq!(key_print(a.as_bytes()), key_print(b.as_bytes()), "{a} {b}");
+        }
+        for (a, b) in [("UserId", "UserKey"), ("ClientIP", "ClientIPAddress"), ("Id", "Ip"), ("Operation", "Organization")] {
+            assert_ne!(key_print(a.as_bytes()), key_print(b.as_bytes()), "{a} {b}");
+        }
+        let record =
+            AuditRecord::from_json(r#"{"Id":"r-1","RecordType":1,"CreationTime":"2026-01-05T10:00:00","Operation":"X","ip":"a","IP":"b"}"#)
+                .unwrap();
+        assert_eq!(record.field_str("IP"), Some("b"), "the exact key wins over one equal ignoring case");
+        assert_eq!(record.field_str("Ip"), Some("a"), "else the first equal ignoring case");
+        assert_eq!(record.field_str("Missing"), None);
     }
 
     #[test]

@@ -105,14 +105,7 @@ impl Tape {
 
     fn push(&mut self, kind: Kind, key: (u32, u32), span: (usize, usize), escaped: bool) -> usize {
         let index = self.nodes.len();
-        self.nodes.push(Node {
-            kind,
-            escaped,
-            key,
-            span: (offset(span.0), offset(span.1)),
-            next: offset(index + 1),
-            name: 0,
-        });
+        self.nodes.push(Node { kind, escaped, key, span: (offset(span.0), offset(span.1)), next: offset(index + 1), name: 0 });
         index
     }
 

@@ -255,6 +255,10 @@ fn finish(node: NodeRef<'_>, f: &mut dyn FnMut(&str) -> ControlFlow<()>) -> Cont
 }
 
 #[cfg(test)]
+#[path = "field_reference_tests.rs"]
+mod reference_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
