@@ -18,8 +18,8 @@
 //! * parse + evaluate: the above + `PolicyEngine::evaluate` (policies read fields through the
 //!   record's JSON tape, so a field is scanned once per record whichever policies read it);
 //! * and, to see where the time goes: JSON validation and JSON-to-`Value` alone, evaluate only and
-//!   the condition trees alone (each round on records parsed afresh before it, untimed, so no
-//!   field is already read), costs per record type, the costliest policies,
+//!   the condition trees alone (on records parsed afresh, untimed, a blob's worth at a time, so
+//!   nothing is already read and nothing is timed cold), costs per record type, the costliest policies,
 //!   and the cost of single predicates by operator.
 //!
 //! Run outside `cargo bench` (no `--bench` argument, e.g. `cargo test --benches`) it runs the quick
@@ -1472,22 +1472,34 @@ fn measure<T>(rounds: usize, records: usize, mut f: impl FnMut() -> T) -> (Vec<f
     (rates, last.expect("at least one round"))
 }
 
-/// Like [`measure`], with `setup` run before each round and left out of its time (the
-/// evaluate-only lines get freshly parsed records each round, as the evaluator does: nothing
-/// read by an earlier round is already parsed).
-fn measure_fresh<S, T>(rounds: usize, records: usize, mut setup: impl FnMut() -> S, mut f: impl FnMut(&S) -> T) -> (Vec<f64>, T) {
-    black_box(f(&setup()));
+/// Records parsed at a time by [`measure_fresh`]: about a content blob's worth.
+const CHUNK: usize = 64;
+
+/// Evaluate-only timing as the evaluator meets records: each chunk of [`CHUNK`] texts is parsed
+/// (untimed) and then handed to `f` (timed) while still in cache, so nothing read by an earlier
+/// round is already parsed and nothing is timed cold either. Returns each round's records/s
+/// and the last round's sum of `f`.
+fn measure_fresh(rounds: usize, texts: &[&str], mut f: impl FnMut(&[AuditRecord]) -> usize) -> (Vec<f64>, usize) {
+    let mut round = || {
+        let (mut elapsed, mut out) = (Duration::ZERO, 0);
+        for chunk in texts.chunks(CHUNK) {
+            let records: Vec<AuditRecord> = chunk.iter().map(|t| parse(t)).collect();
+            let start = Clock::start();
+            out += black_box(f(&records));
+            elapsed += start.elapsed();
+            drop(records);
+        }
+        (elapsed, out)
+    };
+    black_box(round());
     let mut rates = Vec::with_capacity(rounds);
-    let mut last = None;
+    let mut last = 0;
     for _ in 0..rounds {
-        let input = setup();
-        let start = Clock::start();
-        let out = black_box(f(&input));
-        rates.push(rate(records, start.elapsed()));
-        last = Some(out);
-        drop(input);
+        let (elapsed, out) = round();
+        rates.push(rate(texts.len(), elapsed));
+        last = out;
     }
-    (rates, last.expect("at least one round"))
+    (rates, last)
 }
 
 fn show(label: &str, rates: &[f64]) -> f64 {
@@ -1672,8 +1684,8 @@ fn main() {
     });
     let (parse_rates, _) = measure(settings.rounds, n, parse_only);
     let (full_rates, full_matches) = measure(settings.rounds, n, parse_and_evaluate);
-    let fresh = || corpus.iter().map(|t| parse(t)).collect::<Vec<AuditRecord>>();
-    let (eval_rates, eval_matches) = measure_fresh(settings.rounds, n, fresh, |records| {
+    let texts: Vec<&str> = corpus.iter().map(String::as_str).collect();
+    let (eval_rates, eval_matches) = measure_fresh(settings.rounds, &texts, |records| {
         let mut matches = 0usize;
         for record in records {
             let found = engine.evaluate(black_box(&scope), black_box(record));
@@ -1682,7 +1694,7 @@ fn main() {
         }
         matches
     });
-    let (cond_rates, cond_hits) = measure_fresh(settings.rounds, n, fresh, |records| {
+    let (cond_rates, cond_hits) = measure_fresh(settings.rounds, &texts, |records| {
         let mut hits = 0usize;
         for record in records {
             for policy in engine.policies() {
@@ -1738,9 +1750,8 @@ fn main() {
         let found: usize = records.iter().map(|r| engine.evaluate(&scope, r).len()).sum();
         let rounds = settings.rounds.min(3);
         let (parse_rates, _) = measure(rounds, texts.len(), || texts.iter().map(|t| parse(t).record_type).sum::<i64>());
-        let fresh = || texts.iter().map(|t| parse(t)).collect::<Vec<AuditRecord>>();
         let (eval_rates, _) =
-            measure_fresh(rounds, texts.len(), fresh, |records| records.iter().map(|r| engine.evaluate(&scope, r).len()).sum::<usize>());
+            measure_fresh(rounds, &texts, |records| records.iter().map(|r| engine.evaluate(&scope, r).len()).sum::<usize>());
         println!(
             "  type {record_type:>3}: {:>5.1}%  {:>5.0} B  {:>5.1} / {:>5.2} policies  {:>5.2} matches  parse {:>6.0} ns  evaluate {:>7.0} ns",
             100.0 * count / n.max(1) as f64,

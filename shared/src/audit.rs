@@ -62,7 +62,7 @@ enum Source {
 impl Clone for Source {
     fn clone(&self) -> Self {
         match self {
-            Source::Text(text) => Source::Text(TextSource::new(text.text.clone()).unwrap_or_else(TextSource::empty)),
+            Source::Text(text) => Source::Text(TextSource::new(&text.text).unwrap_or_else(TextSource::empty)),
             Source::Object { map, .. } => Source::Object { map: map.clone(), text: OnceLock::new() },
         }
     }
@@ -72,7 +72,8 @@ impl Clone for Source {
 /// top-level fields indexed for lookup.
 #[derive(Debug)]
 struct TextSource {
-    text: Box<str>,
+    /// The record's JSON (a buffer reused from a dropped record of this thread when one is free).
+    text: String,
     /// The whole record; node 0 is the object.
     tape: Tape,
     /// Each top-level field: its key's [`key_print`] (a lookup compares one number per field)
@@ -117,7 +118,7 @@ impl AuditRecord {
     /// When the text is not a JSON object, or a common field needed to key or route the record
     /// is missing or invalid.
     pub fn from_json(json: &str) -> Result<Self, RecordError> {
-        let source = TextSource::new(json.into()).ok_or(RecordError::NotAnObject)?;
+        let source = TextSource::new(json).ok_or(RecordError::NotAnObject)?;
         let common = CommonFields::read(|key| source.common_str(key), |key| source.common_int(key))?;
         Ok(common.into_record(Source::Text(source)))
     }
@@ -139,8 +140,9 @@ impl AuditRecord {
     pub fn field_node(&self, key: &str, hint: Option<&FieldHint>) -> Option<NodeRef<'_>> {
         let source = match &self.source {
             Source::Text(source) => source,
-            Source::Object { map, text } => text
-                .get_or_init(|| TextSource::new(serde_json::to_string(map).unwrap_or_default().into()).unwrap_or_else(TextSource::empty)),
+            Source::Object { map, text } => {
+                text.get_or_init(|| TextSource::new(&serde_json::to_string(map).unwrap_or_default()).unwrap_or_else(TextSource::empty))
+            }
         };
         source.node(key, hint)
     }
@@ -227,7 +229,9 @@ fn object_get<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
 }
 
 impl TextSource {
-    fn new(text: Box<str>) -> Option<Self> {
+    fn new(json: &str) -> Option<Self> {
+        let mut text = SPARE_TEXTS.try_with(|spare| spare.borrow_mut().pop()).ok().flatten().unwrap_or_default();
+        text.push_str(json);
         let start = skip_ws(text.as_bytes(), 0);
         let tape = Tape::build(&text, start..text.len())?;
         let root = tape.root(&text);
@@ -245,7 +249,7 @@ impl TextSource {
     }
 
     fn empty() -> Self {
-        Self::new("{}".into()).unwrap_or_else(|| unreachable!("{{}} is an object"))
+        Self::new("{}").unwrap_or_else(|| unreachable!("{{}} is an object"))
     }
 
     fn member(&self, at: usize) -> NodeRef<'_> {
@@ -309,6 +313,32 @@ impl TextSource {
             Kind::String => node.str()?.trim().parse().ok(),
             _ => None,
         }
+    }
+}
+
+/// How many text buffers a thread keeps for reuse, and the largest it keeps.
+const SPARE_TEXTS_KEPT: usize = 64;
+const SPARE_TEXT_BYTES: usize = 16 * 1024;
+
+thread_local! {
+    /// Text buffers of dropped records, reused by the next records read on the same thread
+    /// (a record of a kilobyte or two is too big for the allocator's fast path).
+    static SPARE_TEXTS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Drop for TextSource {
+    fn drop(&mut self) {
+        let mut text = std::mem::take(&mut self.text);
+        if text.capacity() == 0 || text.capacity() > SPARE_TEXT_BYTES {
+            return;
+        }
+        text.clear();
+        let _ = SPARE_TEXTS.try_with(|spare| {
+            let mut spare = spare.borrow_mut();
+            if spare.len() < SPARE_TEXTS_KEPT {
+                spare.push(text);
+            }
+        });
     }
 }
 

@@ -11,10 +11,22 @@
 
 use serde_json::Value;
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
 /// Nesting deeper than this is refused (serde_json's own limit is 128).
 pub const MAX_DEPTH: usize = 128;
+
+/// How many node lists a thread keeps for reuse, and the largest it keeps.
+const SPARE_LISTS: usize = 64;
+const SPARE_LIST_NODES: usize = 2048;
+
+thread_local! {
+    /// Node lists of dropped tapes, reused by the next tapes built on the same thread: records
+    /// are read and dropped by the thousand, and a list of a few kilobytes is too big for the
+    /// allocator's fast path.
+    static SPARE_NODES: RefCell<Vec<Vec<Node>>> = const { RefCell::new(Vec::new()) };
+}
 
 /// What a node is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,7 +98,9 @@ impl Tape {
         let bytes = text.as_bytes().get(..range.end)?;
         // Room for a node per 12 bytes of JSON (records have about one per 20), so the list
         // rarely grows.
-        let mut tape = Self { nodes: Vec::with_capacity(1 + range.len() / 12), caches: OnceLock::new() };
+        let mut nodes = SPARE_NODES.try_with(|spare| spare.borrow_mut().pop()).ok().flatten().unwrap_or_default();
+        nodes.reserve(1 + range.len() / 12);
+        let mut tape = Self { nodes, caches: OnceLock::new() };
         let end = tape.value(bytes, range.start, (0, 0), 0)?;
         (skip_ws(bytes, end) == range.end).then_some(tape)
     }
@@ -182,6 +196,22 @@ impl Tape {
                 Some(end)
             }
         }
+    }
+}
+
+impl Drop for Tape {
+    fn drop(&mut self) {
+        let mut nodes = std::mem::take(&mut self.nodes);
+        if nodes.capacity() == 0 || nodes.capacity() > SPARE_LIST_NODES {
+            return;
+        }
+        nodes.clear();
+        let _ = SPARE_NODES.try_with(|spare| {
+            let mut spare = spare.borrow_mut();
+            if spare.len() < SPARE_LISTS {
+                spare.push(nodes);
+            }
+        });
     }
 }
 

@@ -495,14 +495,25 @@ impl Candidates {
         }
     }
 
-    /// Appends the candidates for `operation` (lowercase) to `out`, in policy order.
-    fn collect(&self, operation: &str, out: &mut Vec<usize>) {
-        let start = out.len();
-        out.extend_from_slice(&self.any_operation);
-        if let Some(named) = self.by_operation.get(operation) {
-            out.extend_from_slice(named);
-            out[start..].sort_unstable();
-        }
+    /// The candidates for `operation` (lowercase), in policy order: the two sorted lists merged.
+    fn for_operation<'a>(&'a self, operation: &str) -> impl Iterator<Item = usize> + 'a {
+        let (any, named) = (&self.any_operation[..], self.by_operation.get(operation).map_or(&[][..], Vec::as_slice));
+        let (mut i, mut j) = (0, 0);
+        std::iter::from_fn(move || match (any.get(i), named.get(j)) {
+            (Some(a), Some(n)) if a <= n => {
+                i += 1;
+                Some(*a)
+            }
+            (_, Some(n)) => {
+                j += 1;
+                Some(*n)
+            }
+            (Some(a), None) => {
+                i += 1;
+                Some(*a)
+            }
+            (None, None) => None,
+        })
     }
 }
 
@@ -542,11 +553,8 @@ impl PolicyEngine {
     pub fn evaluate(&self, scope: &TenantScope<'_>, record: &AuditRecord) -> Vec<(usize, PolicyMatch)> {
         let mut buffer = [0u8; 64];
         let operation = lowercase(&record.operation, &mut buffer);
-        let mut candidates = Vec::with_capacity(16);
-        if let Some(typed) = self.by_record_type.get(&record.record_type) {
-            typed.collect(&operation, &mut candidates);
-        }
-        self.any_record_type.collect(&operation, &mut candidates);
+        let typed = self.by_record_type.get(&record.record_type).into_iter().flat_map(|typed| typed.for_operation(&operation));
+        let candidates = typed.chain(self.any_record_type.for_operation(&operation));
         let mut memo = self.plans.memo();
         let mut found = Vec::new();
         for index in candidates {
@@ -665,6 +673,37 @@ pub fn engine_for_tenant(definitions: &[Arc<PolicyDefinition>], switches: &[(Pol
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_record_reaches_the_policies_of_its_type_and_operation_in_policy_order() {
+        let policy = |id: &str, activity: serde_json::Value, resolve: &[&str]| {
+            let definition: PolicyDefinition = serde_json::from_value(json!({"id": id, "name": id, "category": "Others",
+                "severity": "Low", "activity": activity, "resolve_operations": resolve}))
+            .unwrap();
+            CompiledPolicy::compile(Arc::new(definition)).unwrap()
+        };
+        let engine = PolicyEngine::new(vec![
+            policy("custom.typed-named", json!({"record_types": [1], "operations": ["New-InboxRule", "Set-InboxRule"]}), &[]),
+            policy("custom.any-type-named", json!({"operations": ["new-inboxrule"]}), &[]),
+            policy("custom.typed-any-op", json!({"record_types": [1]}), &[]),
+            policy("custom.other-op", json!({"record_types": [1], "operations": ["Set-Mailbox"]}), &[]),
+            policy("custom.other-type", json!({"record_types": [2], "operations": ["New-InboxRule"]}), &[]),
+            policy("custom.resolves", json!({"record_types": [1], "operations": ["Set-Mailbox"]}), &["New-InboxRule"]),
+            policy("custom.any-type-any-op", json!({}), &[]),
+        ]);
+        let msp = MspId::parse("acme").unwrap();
+        let tenant = TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap();
+        let scope = TenantScope { msp_id: &msp, tenant_id: &tenant, tenant_name: "Contoso", context: TenantContext::default() };
+        let record = AuditRecord::from_value(json!({"Id": "r-1", "RecordType": 1, "CreationTime": "2026-01-05T09:31:00",
+            "Operation": "NEW-InboxRule", "UserId": "alice@contoso.com"}))
+        .unwrap();
+        let reached: Vec<&str> = engine.evaluate(&scope, &record).iter().map(|(index, _)| engine.policy(*index).id().as_str()).collect();
+        assert_eq!(
+            reached,
+            ["custom.typed-named", "custom.typed-any-op", "custom.resolves", "custom.any-type-named", "custom.any-type-any-op"],
+            "the record type's policies first, then those of any type, each in policy order; operations compared ignoring case"
+        );
+    }
 
     #[test]
     fn matches_in_one_window_share_an_alert_id_and_the_next_window_does_not() {
