@@ -21,8 +21,11 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::collections::HashSet;
 use std::future::Future;
 
+mod alert_changes;
 #[cfg(feature = "connectors")]
 pub mod delivery_storm;
+
+pub use alert_changes::alert_change_index_contract;
 
 /// A random suffix for ids that must not collide across runs.
 #[must_use]
@@ -759,6 +762,11 @@ mod tests {
     #[tokio::test]
     async fn memory_alert_store_honours_the_contract() {
         alert_store_contract(&MemoryAlertStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_alert_store_keeps_the_change_index_contract() {
+        alert_change_index_contract(&MemoryAlertStore::default()).await;
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! AWS adapters for the ports: DynamoDB stores, SQS queues, Secrets Manager. Compiled only with
 //! the `aws` feature, so the domain provably builds without any AWS crate.
 
+mod alert_changes;
 pub mod alert_store;
 pub mod config_store;
 mod deliveries;
