@@ -14,10 +14,14 @@
 //!   write-only), `POST /v1/destinations/{destination_id}/test`, and lookups in the PSA:
 //!   `GET /v1/destinations/{destination_id}/companies?search=`, `/places`, `/priorities`,
 //!   `/statuses?place=`, `/contacts?company=&email=`
-//! - `GET /v1/alerts?limit=&cursor=&status=&severity=&category=&policy=&tenant=&mode=&from=&to=`,
+//! - `GET /v1/alerts?limit=&cursor=&status=&severity=&category=&policy=&tenant=&mode=&from=&to=`
+//!   (newest change first; a page may be short of `limit` when filters pass few alerts, and
+//!   `next_cursor` continues it),
 //!   `GET /v1/alerts/{alert_id}` (with each destination's delivery), `PATCH /v1/alerts/{alert_id}`
 //!   (status, assignee, classification, comment; resolving announces the alert so its tickets
 //!   close), `POST /v1/alerts/{alert_id}/suppress`
+//! - `GET /v1/siem/alerts?since=&limit=`: the SIEM feed (alerts created or changed after the
+//!   cursor, oldest change first, at least once; changes are held back for a settle window)
 //! - `GET|POST /v1/policies`, `GET|PUT|DELETE /v1/policies/{policy_id}`, `POST /v1/policies/test`
 //! - `PUT /v1/tenants/{tenant_id}/policies/{policy_id}` (on/off per tenant),
 //!   `PUT /v1/tenants/{tenant_id}/policy-context` (mail domains, break-glass accounts)
@@ -38,6 +42,7 @@ pub mod extract;
 pub mod problem;
 mod replay_routes;
 mod routes;
+mod siem_routes;
 pub mod strict_json;
 mod tuning_routes;
 

@@ -1,0 +1,73 @@
+//! `GET /v1/siem/alerts?since=&limit=`: the SIEM feed — every alert created or changed after
+//! the cursor, oldest change first, at least once, with a cursor that survives restarts (it is
+//! a position in the alerts' change index, not server state). See
+//! [`vigil::services::alert_feed`] for the guarantee and the settle window.
+
+use crate::AppState;
+use crate::extract::Caller;
+use crate::problem::Problem;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use vigil::alert::Alert;
+use vigil::services::alert_feed::{CursorUse, FEED_MAX, SETTLE_WINDOW, decode_cursor};
+
+pub(crate) fn router() -> Router<AppState> {
+    Router::new().route("/v1/siem/alerts", get(feed))
+}
+
+/// The feed's query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedQuery {
+    /// The `next_cursor` of the previous poll; absent: from the oldest retained alert.
+    since: Option<String>,
+    /// 1 to 500 (default 100).
+    limit: Option<usize>,
+}
+
+/// An alert as the feed returns it: the alert (schema `infra/schemas/siem-alert.schema.json`)
+/// and when its last change was stored.
+#[derive(Debug, Serialize)]
+struct FeedAlert {
+    #[serde(flatten)]
+    alert: Alert,
+    changed_at: DateTime<Utc>,
+}
+
+/// One poll.
+#[derive(Debug, Serialize)]
+struct FeedResponse {
+    alerts: Vec<FeedAlert>,
+    /// Poll with this next time (also when `alerts` is empty).
+    next_cursor: String,
+    /// Every change stored before this time is in this page or an earlier one.
+    settled_until: DateTime<Utc>,
+    /// More changes are waiting: poll again now rather than at the next interval.
+    has_more: bool,
+}
+
+async fn feed(
+    State(state): State<AppState>,
+    Caller(msp): Caller,
+    query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<FeedResponse>, Problem> {
+    let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=FEED_MAX).contains(&limit) {
+        return Err(Problem::bad_request(format!("limit: 1 to {FEED_MAX}")));
+    }
+    let after = match &query.since {
+        Some(cursor) => decode_cursor(cursor, CursorUse::Feed, &msp).map_err(|e| Problem::bad_request(format!("since: {e}")))?,
+        None => None,
+    };
+    let page = state.tuning.alert_changes(&msp, after, limit, SETTLE_WINDOW).await?;
+    Ok(Json(FeedResponse {
+        alerts: page.alerts.into_iter().map(|entry| FeedAlert { changed_at: entry.key.at(), alert: entry.alert }).collect(),
+        next_cursor: page.next_cursor,
+        settled_until: page.settled_until,
+        has_more: page.more,
+    }))
+}
