@@ -23,6 +23,14 @@ impl ChangeKey {
         Self(format!("{}#{alert_id}", time_bound(at)))
     }
 
+    /// The position just before every key written at `at` or later (the lowest alert id at
+    /// that millisecond): reading after it starts at `at`. An alert whose id is all zeros
+    /// (a SHA-256 prefix, so never in practice) written at exactly `at` would sort as read.
+    #[must_use]
+    pub fn start_of(at: DateTime<Utc>) -> Self {
+        Self(format!("{}#{}", time_bound(at), "0".repeat(32)))
+    }
+
     /// Reads a key back; `None` unless it is a well-formed key.
     #[must_use]
     pub fn parse(raw: &str) -> Option<Self> {
@@ -93,7 +101,7 @@ pub struct ChangeQuery {
     pub newest_first: bool,
     /// Continue after this key (exclusive), in the reading direction.
     pub after: Option<ChangeKey>,
-    /// Only changes written before this time (the feed's settle window).
+    /// Only changes written before this time.
     pub changed_before: Option<DateTime<Utc>>,
     /// Only changes written at or after this time.
     pub changed_since: Option<DateTime<Utc>>,
@@ -156,5 +164,11 @@ mod tests {
         let bound = time_bound(t);
         assert!(ChangeKey::new(t, &AlertId::derive(&["a"])).as_str() > bound.as_str());
         assert!(ChangeKey::new(t - chrono::Duration::milliseconds(1), &AlertId::derive(&["z"])).as_str() < bound.as_str());
+        let start = ChangeKey::start_of(t);
+        assert!(
+            start < ChangeKey::new(t, &AlertId::derive(&["a"]))
+                && start > ChangeKey::new(t - chrono::Duration::milliseconds(1), &AlertId::derive(&["z"]))
+        );
+        assert_eq!(ChangeKey::parse(start.as_str()), Some(start));
     }
 }

@@ -21,7 +21,8 @@
 //!   (status, assignee, classification, comment; resolving announces the alert so its tickets
 //!   close), `POST /v1/alerts/{alert_id}/suppress`
 //! - `GET /v1/siem/alerts?since=&limit=`: the SIEM feed (alerts created or changed after the
-//!   cursor, oldest change first, at least once; changes are held back for a settle window)
+//!   cursor, in the order of the changes, at least once; a caught-up feed re-reads the last
+//!   minute, so deduplicate on `id` + `version`)
 //! - `GET|POST /v1/policies`, `GET|PUT|DELETE /v1/policies/{policy_id}`, `POST /v1/policies/test`
 //! - `PUT /v1/tenants/{tenant_id}/policies/{policy_id}` (on/off per tenant),
 //!   `PUT /v1/tenants/{tenant_id}/policy-context` (mail domains, break-glass accounts)

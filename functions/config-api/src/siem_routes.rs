@@ -1,7 +1,7 @@
 //! `GET /v1/siem/alerts?since=&limit=`: the SIEM feed — every alert created or changed after
-//! the cursor, oldest change first, at least once, with a cursor that survives restarts (it is
-//! a position in the alerts' change index, not server state). See
-//! [`vigil::services::alert_feed`] for the guarantee and the settle window.
+//! the cursor, in the order of the changes, at least once, with a cursor that survives restarts
+//! (it is a position in the alerts' change index, not server state). See
+//! [`vigil::services::alert_feed`] for the guarantee and the overlap a caught-up feed re-reads.
 
 use crate::AppState;
 use crate::extract::Caller;
@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use vigil::alert::Alert;
-use vigil::services::alert_feed::{CursorUse, FEED_MAX, SETTLE_WINDOW, decode_cursor};
+use vigil::services::alert_feed::{CursorUse, FEED_MAX, OVERLAP, decode_cursor};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/v1/siem/alerts", get(feed))
@@ -28,8 +28,9 @@ struct FeedQuery {
     limit: Option<usize>,
 }
 
-/// An alert as the feed returns it: the alert (schema `infra/schemas/siem-alert.schema.json`)
-/// and when its last change was stored.
+/// An alert as the feed returns it (schema `infra/schemas/siem-alert.schema.json`): the alert
+/// and when its last change was stored. A change may come more than once: deduplicate on `id`
+/// and `version`.
 #[derive(Debug, Serialize)]
 struct FeedAlert {
     #[serde(flatten)]
@@ -43,8 +44,6 @@ struct FeedResponse {
     alerts: Vec<FeedAlert>,
     /// Poll with this next time (also when `alerts` is empty).
     next_cursor: String,
-    /// Every change stored before this time is in this page or an earlier one.
-    settled_until: DateTime<Utc>,
     /// More changes are waiting: poll again now rather than at the next interval.
     has_more: bool,
 }
@@ -59,15 +58,14 @@ async fn feed(
     if !(1..=FEED_MAX).contains(&limit) {
         return Err(Problem::bad_request(format!("limit: 1 to {FEED_MAX}")));
     }
-    let after = match &query.since {
+    let position = match &query.since {
         Some(cursor) => decode_cursor(cursor, CursorUse::Feed, &msp).map_err(|e| Problem::bad_request(format!("since: {e}")))?,
-        None => None,
+        None => vigil::services::alert_feed::Position::default(),
     };
-    let page = state.tuning.alert_changes(&msp, after, limit, SETTLE_WINDOW).await?;
+    let page = state.tuning.alert_changes(&msp, position, limit, OVERLAP).await?;
     Ok(Json(FeedResponse {
         alerts: page.alerts.into_iter().map(|entry| FeedAlert { changed_at: entry.key.at(), alert: entry.alert }).collect(),
         next_cursor: page.next_cursor,
-        settled_until: page.settled_until,
         has_more: page.more,
     }))
 }

@@ -14,7 +14,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vigil::ids::{AlertId, PolicyId, TenantId};
-use vigil::services::alert_feed::{CursorUse, decode_cursor, encode_cursor};
+use vigil::services::alert_feed::{CursorUse, Position, decode_cursor, encode_cursor};
 use vigil::services::tuning::{AlertFilter, NewSuppression, SuppressFromAlert, TriageUpdate};
 
 pub(crate) fn router() -> Router<AppState> {
@@ -187,7 +187,7 @@ pub(crate) async fn list_alerts(
 ) -> Result<Json<Value>, Problem> {
     let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
     let after = match &query.cursor {
-        Some(cursor) => decode_cursor(cursor, CursorUse::List, &msp).map_err(|e| Problem::bad_request(format!("cursor: {e}")))?,
+        Some(cursor) => decode_cursor(cursor, CursorUse::List, &msp).map_err(|e| Problem::bad_request(format!("cursor: {e}")))?.after,
         None => None,
     };
     let filter = AlertFilter {
@@ -201,7 +201,7 @@ pub(crate) async fn list_alerts(
         to: query.to,
     };
     let (alerts, next) = state.tuning.alerts(&msp, &filter, query.limit.unwrap_or(50), after).await?;
-    let next_cursor = next.map(|key| encode_cursor(CursorUse::List, &msp, Some(&key)));
+    let next_cursor = next.map(|key| encode_cursor(CursorUse::List, &msp, &Position::after(key)));
     Ok(Json(json!({ "alerts": alerts, "next_cursor": next_cursor })))
 }
 

@@ -1,6 +1,6 @@
 //! The SIEM feed (`GET /v1/siem/alerts`) and the time-ordered alert list through the router on
-//! the in-memory stores: changes come oldest first after the settle window, the cursor carries
-//! a poll on, and cursors that are malformed, another MSP's or another route's are refused
+//! the in-memory stores: changes come in order at once, the cursor carries a poll on (a
+//! caught-up poll reads the last minute again), and cursors that are malformed, another MSP's or another route's are refused
 //! with 400 problem+json.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,25 +9,9 @@ mod support;
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
-use std::sync::Arc;
 use support::{Api, api, assert_problem};
 use vigil::alert::AlertHits;
-use vigil::clock::ManualClock;
 use vigil::ids::{MspId, RecordId, TenantId};
-
-/// The API with the service clock at `clock`: alerts are stamped with the wall clock, so a
-/// clock set past the settle window sees them settled.
-fn with_clock(mut api: Api, clock: Arc<ManualClock>) -> Api {
-    let t = &api.state.tuning;
-    api.state.tuning = Arc::new(vigil::services::tuning::TuningService {
-        config: t.config.clone(),
-        policies: t.policies.clone(),
-        alerts: t.alerts.clone(),
-        tickets: t.tickets.clone(),
-        clock,
-    });
-    api
-}
 
 async fn raise(api: &Api, msp: &str, tenant_hour: i64) -> String {
     let msp_id = MspId::parse(msp).unwrap();
@@ -44,37 +28,35 @@ fn ids(body: &Value) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn the_feed_returns_changes_oldest_first_once_settled_and_its_cursor_carries_on() {
-    let clock = Arc::new(ManualClock::at(Utc::now()));
-    let api = with_clock(api().await, clock.clone());
+async fn the_feed_returns_changes_in_order_straight_away_and_its_cursor_carries_on() {
+    let api = api().await;
     let (first, second) = (raise(&api, "acme", 3).await, raise(&api, "acme", 2).await);
     raise(&api, "other", 1).await;
 
-    let (status, _, unsettled) = api.acme("GET", "/v1/siem/alerts", None).await;
+    let (status, _, page) = api.acme("GET", "/v1/siem/alerts?limit=1", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(ids(&unsettled).is_empty(), "changes younger than the settle window are held back");
-    let start = unsettled["next_cursor"].as_str().unwrap().to_owned();
-
-    clock.advance(Duration::minutes(2));
-    let page = api.acme("GET", &format!("/v1/siem/alerts?since={start}&limit=1"), None).await.2;
     assert_eq!(ids(&page), vec![first.clone()]);
     assert_eq!(page["has_more"], true);
     assert!(page["alerts"][0]["changed_at"].is_string() && page["alerts"][0]["tenant_id"] == support::TENANT);
     let next = page["next_cursor"].as_str().unwrap().to_owned();
     let page = api.acme("GET", &format!("/v1/siem/alerts?since={next}"), None).await.2;
     assert_eq!(ids(&page), vec![second.clone()], "another MSP's alerts never show");
-    let caught_up = page["next_cursor"].as_str().unwrap().to_owned();
-    let idle = api.acme("GET", &format!("/v1/siem/alerts?since={caught_up}"), None).await.2;
-    assert!(ids(&idle).is_empty());
-    assert_eq!(idle["next_cursor"], caught_up.as_str(), "an empty poll keeps the position");
+    assert_eq!(page["has_more"], false);
 
-    // A triage is a change: the first alert comes again, after the settle window.
+    // Caught up: the next poll reads the last minute again (the overlap), so recent changes
+    // come again with the same version.
+    let caught_up = page["next_cursor"].as_str().unwrap().to_owned();
+    let overlap = api.acme("GET", &format!("/v1/siem/alerts?since={caught_up}"), None).await.2;
+    assert_eq!(ids(&overlap), vec![first.clone(), second.clone()]);
+    assert_eq!(overlap["alerts"][0]["version"], 1);
+
+    // A triage is a change: the first alert comes after the second now, as triaged.
     let patched = api.acme("PATCH", &format!("/v1/alerts/{first}"), Some(json!({"status": "InProgress"}))).await;
     assert_eq!(patched.0, StatusCode::OK);
-    clock.advance(Duration::minutes(2));
-    let again = api.acme("GET", &format!("/v1/siem/alerts?since={caught_up}"), None).await.2;
-    assert_eq!(ids(&again), vec![first]);
-    assert_eq!(again["alerts"][0]["status"], "InProgress");
+    let after_triage = api.acme("GET", &format!("/v1/siem/alerts?since={}", overlap["next_cursor"].as_str().unwrap()), None).await.2;
+    assert_eq!(ids(&after_triage), vec![second, first]);
+    assert_eq!(after_triage["alerts"][1]["status"], "InProgress");
+    assert_eq!(after_triage["alerts"][1]["version"], 2);
 }
 
 #[tokio::test]

@@ -4,31 +4,37 @@
 //! the API hands out.
 //!
 //! **The feed's guarantee.** Each alert write is stamped with the writer's clock at the moment
-//! it writes, and the feed only returns changes stamped more than [`SETTLE_WINDOW`] before the
-//! reader's clock. A change can therefore be passed over only if it became visible in the index
-//! more than the settle window after its stamp: a write that took longer than that from stamp
-//! to commit (every function that writes alerts times out after 30 s), clocks further apart than
-//! that (Lambda hosts keep NTP time, milliseconds apart), or the GSI lagging the table by that
-//! much (normally well under a second). Within those bounds a consumer that polls with the
-//! cursor it was last given sees every alert change, in the order of the stamps, at least once:
-//! an alert changed several times between two polls appears once, as it is after its last
-//! change; one changed after a poll appears again in a later poll. Nothing is held back longer
-//! than the settle window.
+//! it writes ([`crate::changes`]). A write may become visible in the index a little after its
+//! stamp — a slow commit, clocks a little apart, the GSI trailing the table — so a reader that
+//! simply continued after the last key it returned could pass over a change stamped before that
+//! key but committed after the read. The feed therefore re-reads an overlap: when a poll
+//! catches up, the next poll starts again from [`OVERLAP`] before the time of the first poll of
+//! that catch-up (never before where that one started). Within those bounds — a write visible
+//! in the index less than [`OVERLAP`] after its stamp (every function that writes alerts times
+//! out after 30 s; Lambda hosts keep NTP time; the GSI normally trails by well under a second)
+//! — a consumer that polls with the cursor it was last given sees every alert change at least
+//! once. Each page is in stamp order. An alert changed several times between two polls appears
+//! once, as it is after its last change; a change already returned comes again in the polls
+//! made within [`OVERLAP`] of it (consumers deduplicate on `id` + `version`). Nothing is held
+//! back: an alert changed every few seconds still appears in every poll.
 //!
-//! **Cursors** are opaque to callers: hex of `v1`, the cursor's use (feed or list), the MSP id
-//! and the last change key read. A cursor carries no authority (it only says where to continue
-//! in the caller's own index), and one that is malformed, made for the other use or for another
-//! MSP is refused.
+//! (Holding back the last minute instead — returning only changes older than the window — would
+//! never return an alert that keeps changing more often than the window.)
+//!
+//! **Cursors** are opaque to callers: hex of `v1`, the cursor's use (feed or list), the MSP id,
+//! the last change key read and, for the feed in the middle of a catch-up, where the overlap
+//! starts. A cursor carries no authority (it only says where to continue in the caller's own
+//! index), and one that is malformed, made for the other use or for another MSP is refused.
 
 use super::admin::AdminError;
 use super::tuning::{AlertFilter, TuningService};
 use crate::alert::Alert;
 use crate::changes::{AlertSelection, ChangeKey, ChangeQuery, ChangedAlert};
 use crate::ids::MspId;
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 
-/// How long a change is held back from the feed after its stamp (see the module docs).
-pub const SETTLE_WINDOW: Duration = Duration::seconds(60);
+/// How far back a caught-up feed reads again (see the module docs).
+pub const OVERLAP: Duration = Duration::seconds(60);
 /// Most alerts the feed returns at once.
 pub const FEED_MAX: usize = 500;
 /// Index entries one list request looks at, at most, before it returns what it found (a page
@@ -68,10 +74,28 @@ pub enum CursorError {
     OtherUse,
 }
 
-/// Encodes a position for `msp_id`; `None` is the start.
+/// Where a read of the change index continues.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Position {
+    /// Continue after this key; `None`: from the start.
+    pub after: Option<ChangeKey>,
+    /// The feed only, in the middle of a catch-up: where the next catch-up starts.
+    pub overlap_from: Option<ChangeKey>,
+}
+
+impl Position {
+    /// Continue after `key`.
+    #[must_use]
+    pub fn after(key: ChangeKey) -> Self {
+        Self { after: Some(key), overlap_from: None }
+    }
+}
+
+/// Encodes a position for `msp_id`.
 #[must_use]
-pub fn encode_cursor(use_: CursorUse, msp_id: &MspId, key: Option<&ChangeKey>) -> String {
-    let text = format!("v1\n{}\n{msp_id}\n{}", use_.tag(), key.map_or("", ChangeKey::as_str));
+pub fn encode_cursor(use_: CursorUse, msp_id: &MspId, position: &Position) -> String {
+    let key = |k: &Option<ChangeKey>| k.as_ref().map_or(String::new(), |k| k.as_str().to_owned());
+    let text = format!("v1\n{}\n{msp_id}\n{}\n{}", use_.tag(), key(&position.after), key(&position.overlap_from));
     text.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -79,8 +103,8 @@ pub fn encode_cursor(use_: CursorUse, msp_id: &MspId, key: Option<&ChangeKey>) -
 ///
 /// # Errors
 /// When it is malformed, for another MSP or for another use.
-pub fn decode_cursor(raw: &str, use_: CursorUse, msp_id: &MspId) -> Result<Option<ChangeKey>, CursorError> {
-    if raw.len() > 512 || raw.len() % 2 != 0 {
+pub fn decode_cursor(raw: &str, use_: CursorUse, msp_id: &MspId) -> Result<Position, CursorError> {
+    if raw.len() > 600 || raw.len() % 2 != 0 {
         return Err(CursorError::Malformed);
     }
     let bytes = (0..raw.len())
@@ -89,65 +113,59 @@ pub fn decode_cursor(raw: &str, use_: CursorUse, msp_id: &MspId) -> Result<Optio
         .collect::<Option<Vec<u8>>>()
         .ok_or(CursorError::Malformed)?;
     let text = String::from_utf8(bytes).map_err(|_| CursorError::Malformed)?;
-    let mut parts = text.split('\n');
-    let (Some("v1"), Some(tag), Some(msp), Some(key), None) = (parts.next(), parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(CursorError::Malformed);
-    };
-    let key = if key.is_empty() { None } else { Some(ChangeKey::parse(key).ok_or(CursorError::Malformed)?) };
-    if MspId::parse(msp).is_err() || !matches!(tag, "feed" | "list") {
+    let parts: Vec<&str> = text.split('\n').collect();
+    let [version, tag, msp, after, overlap_from] = parts.as_slice() else { return Err(CursorError::Malformed) };
+    let key = |raw: &str| if raw.is_empty() { Ok(None) } else { ChangeKey::parse(raw).map(Some).ok_or(CursorError::Malformed) };
+    let position = Position { after: key(after)?, overlap_from: key(overlap_from)? };
+    if *version != "v1" || MspId::parse(msp).is_err() || !matches!(*tag, "feed" | "list") {
         return Err(CursorError::Malformed);
     }
-    if msp != msp_id.as_str() {
+    if *msp != msp_id.as_str() {
         return Err(CursorError::OtherMsp);
     }
-    if tag != use_.tag() {
+    if *tag != use_.tag() {
         return Err(CursorError::OtherUse);
     }
-    Ok(key)
+    if use_ == CursorUse::List && position.overlap_from.is_some() {
+        return Err(CursorError::Malformed);
+    }
+    Ok(position)
 }
 
 /// One poll of the feed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeedPage {
-    /// Oldest change first.
+    /// In stamp order.
     pub alerts: Vec<ChangedAlert>,
-    /// Poll again with this, whether or not anything came (it never goes backwards).
+    /// Poll again with this, whether or not anything came.
     pub next_cursor: String,
-    /// Changes stamped before this are all in or before this page.
-    pub settled_until: DateTime<Utc>,
-    /// More settled changes are waiting: poll again straight away.
+    /// The page was cut at the limit: poll again straight away.
     pub more: bool,
 }
 
 impl TuningService {
-    /// The MSP's alerts changed after `after` (the start when `None`) and more than `settle`
-    /// ago, oldest change first, at most `limit` (1 to [`FEED_MAX`]).
+    /// The MSP's alerts changed after `position`, in stamp order, at most `limit` (1 to
+    /// [`FEED_MAX`]); a caught-up feed reads `overlap` again (see the module docs).
     ///
     /// # Errors
     /// When the store fails.
-    pub async fn alert_changes(
-        &self,
-        msp_id: &MspId,
-        after: Option<ChangeKey>,
-        limit: usize,
-        settle: Duration,
-    ) -> Result<FeedPage, AdminError> {
-        let settled_until = self.clock.now() - settle;
-        let query = ChangeQuery {
-            newest_first: false,
-            after: after.clone(),
-            changed_before: Some(settled_until),
-            read: limit.clamp(1, FEED_MAX),
-            ..ChangeQuery::default()
-        };
+    pub async fn alert_changes(&self, msp_id: &MspId, position: Position, limit: usize, overlap: Duration) -> Result<FeedPage, AdminError> {
+        let now = self.clock.now();
+        // The next catch-up starts where this one started, or `overlap` before its first poll,
+        // whichever is later.
+        let overlap_from = position.overlap_from.clone().unwrap_or_else(|| {
+            let recent = ChangeKey::start_of(now - overlap);
+            position.after.clone().map_or(recent.clone(), |after| after.max(recent))
+        });
+        let query =
+            ChangeQuery { newest_first: false, after: position.after.clone(), read: limit.clamp(1, FEED_MAX), ..ChangeQuery::default() };
         let page = self.alerts.alerts_by_change(msp_id, &query).await?;
-        let position = page.last_read.or(after);
-        Ok(FeedPage {
-            alerts: page.alerts,
-            next_cursor: encode_cursor(CursorUse::Feed, msp_id, position.as_ref()),
-            settled_until,
-            more: page.more,
-        })
+        let next = if page.more {
+            Position { after: page.last_read.or(position.after), overlap_from: Some(overlap_from) }
+        } else {
+            Position::after(overlap_from)
+        };
+        Ok(FeedPage { alerts: page.alerts, next_cursor: encode_cursor(CursorUse::Feed, msp_id, &next), more: page.more })
     }
 
     /// Alerts passing `filter`, newest change first, `limit` at a time (1 to 100); `after`
@@ -202,6 +220,7 @@ impl TuningService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
 
     fn msp(id: &str) -> MspId {
         MspId::parse(id).unwrap()
@@ -210,20 +229,66 @@ mod tests {
     #[test]
     fn a_cursor_reads_back_only_for_its_msp_and_use() {
         let key = ChangeKey::new(Utc::now(), &crate::ids::AlertId::derive(&["a"]));
-        let cursor = encode_cursor(CursorUse::Feed, &msp("acme"), Some(&key));
-        assert_eq!(decode_cursor(&cursor, CursorUse::Feed, &msp("acme")), Ok(Some(key)));
+        let position = Position { after: Some(key.clone()), overlap_from: Some(ChangeKey::start_of(Utc::now())) };
+        let cursor = encode_cursor(CursorUse::Feed, &msp("acme"), &position);
+        assert_eq!(decode_cursor(&cursor, CursorUse::Feed, &msp("acme")), Ok(position));
         assert_eq!(decode_cursor(&cursor, CursorUse::Feed, &msp("other")), Err(CursorError::OtherMsp));
         assert_eq!(decode_cursor(&cursor, CursorUse::List, &msp("acme")), Err(CursorError::OtherUse));
-        let start = encode_cursor(CursorUse::List, &msp("acme"), None);
-        assert_eq!(decode_cursor(&start, CursorUse::List, &msp("acme")), Ok(None));
+        let list = encode_cursor(CursorUse::List, &msp("acme"), &Position::after(key.clone()));
+        assert_eq!(decode_cursor(&list, CursorUse::List, &msp("acme")), Ok(Position::after(key)));
+        let start = encode_cursor(CursorUse::Feed, &msp("acme"), &Position::default());
+        assert_eq!(decode_cursor(&start, CursorUse::Feed, &msp("acme")), Ok(Position::default()));
     }
 
     #[test]
     fn malformed_cursors_are_refused() {
-        let tampered = encode_cursor(CursorUse::Feed, &msp("acme"), None) + "2023";
-        let not_a_key = "v1\nfeed\nacme\nyesterday".bytes().map(|b| format!("{b:02x}")).collect::<String>();
-        for raw in ["", "zz", "abc", "0123456789abcdef01234567", tampered.as_str(), not_a_key.as_str(), &"00".repeat(300)] {
+        let hex = |text: &str| text.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+        let tampered = encode_cursor(CursorUse::Feed, &msp("acme"), &Position::default()) + "2023";
+        let not_a_key = hex("v1\nfeed\nacme\nyesterday\n");
+        let list_with_overlap = hex(&format!("v1\nlist\nacme\n\n{}", ChangeKey::start_of(Utc::now()).as_str()));
+        let too_long = "00".repeat(301);
+        for raw in ["", "zz", "abc", "0123456789abcdef01234567", &tampered, &not_a_key, &too_long, &hex("v2\nfeed\nacme\n\n")] {
             assert_eq!(decode_cursor(raw, CursorUse::Feed, &msp("acme")), Err(CursorError::Malformed), "{raw}");
         }
+        assert_eq!(decode_cursor(&list_with_overlap, CursorUse::List, &msp("acme")), Err(CursorError::Malformed));
+    }
+
+    #[tokio::test]
+    async fn a_caught_up_feed_reads_the_overlap_again_and_then_moves_past_it() {
+        use crate::alert::AlertHits;
+        use crate::clock::ManualClock;
+        use crate::ids::{RecordId, TenantId};
+        use crate::memory::{MemoryAlertStore, MemoryConfigStore, MemoryPolicyStore, MemoryQueue};
+        use crate::ports::AlertStore;
+        use std::sync::Arc;
+
+        let alerts = Arc::new(MemoryAlertStore::default());
+        let clock = Arc::new(ManualClock::at(Utc::now()));
+        let tuning = TuningService {
+            config: Arc::new(MemoryConfigStore::default()),
+            policies: Arc::new(MemoryPolicyStore::default()),
+            alerts: alerts.clone(),
+            tickets: Arc::new(MemoryQueue::default()),
+            clock: clock.clone(),
+        };
+        let (acme, tenant) = (msp("acme"), TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap());
+        let alert = crate::contract::sample_alert_for(&acme, &tenant, Utc::now());
+        alerts.record_hits(&AlertHits::of_records(alert, vec![(RecordId::parse("r1").unwrap(), Utc::now())]), Utc::now()).await.unwrap();
+        let poll = |cursor: Option<String>| {
+            let tuning = &tuning;
+            let acme = acme.clone();
+            async move {
+                let position = cursor.map(|c| decode_cursor(&c, CursorUse::Feed, &acme).unwrap()).unwrap_or_default();
+                tuning.alert_changes(&acme, position, 10, OVERLAP).await.unwrap()
+            }
+        };
+        let first = poll(None).await;
+        assert_eq!(first.alerts.len(), 1, "nothing is held back");
+        let again = poll(Some(first.next_cursor.clone())).await;
+        assert_eq!(again.alerts, first.alerts, "within the overlap, a change comes again (same version)");
+        clock.advance(Duration::minutes(2));
+        let after_overlap = poll(Some(again.next_cursor)).await;
+        assert_eq!(after_overlap.alerts.len(), 1, "the poll that leaves the overlap reads it one last time");
+        assert!(poll(Some(after_overlap.next_cursor)).await.alerts.is_empty(), "then the feed has moved past it");
     }
 }
