@@ -502,6 +502,44 @@ pub trait RequestBudget: Send + Sync {
     ) -> Result<BudgetGrant, StoreError>;
 }
 
+/// What a rate limit decided about one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    Allowed,
+    /// The window's requests are used up; the next window opens after this.
+    Limited {
+        retry_after: std::time::Duration,
+    },
+}
+
+/// Counts a caller's requests to a class of routes in fixed windows, shared by every instance
+/// of the API: `caller` is a fingerprint of the API token (never the token), `class` names the
+/// routes (`lookups`, `destination-tests`).
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Counts one request in the window of `window` that holds `now`, allowed while the window
+    /// has counted fewer than `limit`; a refused request is not counted.
+    async fn admit(
+        &self,
+        msp_id: &MspId,
+        caller: &str,
+        class: &str,
+        limit: u32,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<RateDecision, StoreError>;
+}
+
+/// The window of `window` holding `now`: its start (epoch seconds) and how long until it ends
+/// (at least a second).
+#[must_use]
+pub fn rate_window(window: Duration, now: DateTime<Utc>) -> (i64, std::time::Duration) {
+    let length = window.num_seconds().max(1);
+    let start = now.timestamp().div_euclid(length) * length;
+    let left = u64::try_from(start + length - now.timestamp()).unwrap_or(1).max(1);
+    (start, std::time::Duration::from_secs(left))
+}
+
 /// Where Microsoft should send webhook notifications for a subscription.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookRegistration {

@@ -74,6 +74,14 @@ async fn dynamodb_alert_store_keeps_the_change_index_contract_on_its_gsi() {
 }
 
 #[tokio::test]
+async fn dynamodb_rate_limiter_honours_the_contract() {
+    let (sdk, _moto) = moto_sdk().await;
+    let stack = provisioned(&sdk).await;
+    let limiter = vigil::aws::rate_limits::DynamoRateLimiter::new(Client::new(&sdk), &stack.table_names["AlertsTable"]);
+    contract::rate_limiter_contract(&limiter).await;
+}
+
+#[tokio::test]
 async fn alerts_written_before_the_change_index_are_stamped_once_by_the_backfill() {
     let (sdk, _moto) = moto_sdk().await;
     let stack = provisioned(&sdk).await;

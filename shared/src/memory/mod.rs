@@ -634,3 +634,31 @@ impl PolicyStore for MemoryPolicyStore {
         Ok(removed)
     }
 }
+
+/// [`crate::ports::RateLimiter`] in memory.
+#[derive(Debug, Default)]
+pub struct MemoryRateLimiter {
+    counts: Mutex<HashMap<(MspId, String, String, i64), u32>>,
+}
+
+#[async_trait]
+impl crate::ports::RateLimiter for MemoryRateLimiter {
+    async fn admit(
+        &self,
+        msp_id: &MspId,
+        caller: &str,
+        class: &str,
+        limit: u32,
+        window: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<crate::ports::RateDecision, StoreError> {
+        let (start, retry_after) = crate::ports::rate_window(window, now);
+        let mut counts = lock(&self.counts);
+        let count = counts.entry((msp_id.clone(), caller.to_owned(), class.to_owned(), start)).or_default();
+        if *count >= limit {
+            return Ok(crate::ports::RateDecision::Limited { retry_after });
+        }
+        *count += 1;
+        Ok(crate::ports::RateDecision::Allowed)
+    }
+}
