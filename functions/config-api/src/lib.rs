@@ -21,7 +21,7 @@
 //!   `GET /v1/alerts/{alert_id}` (with each destination's delivery), `PATCH /v1/alerts/{alert_id}`
 //!   (status, assignee, classification, comment; resolving announces the alert so its tickets
 //!   close), `POST /v1/alerts/{alert_id}/suppress`
-//! - `GET /v1/siem/alerts?since=&limit=`: the SIEM feed (alerts created or changed after the
+//! - `GET /v1/siem/alerts?since=&limit=&from=&to=`: the SIEM feed (alerts created or changed after the
 //!   cursor, in the order of the changes, at least once; a caught-up feed re-reads the last
 //!   minute, so deduplicate on `id` + `version`)
 //! - `GET|POST /v1/policies`, `GET|PUT|DELETE /v1/policies/{policy_id}`, `POST /v1/policies/test`

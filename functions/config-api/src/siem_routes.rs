@@ -1,4 +1,4 @@
-//! `GET /v1/siem/alerts?since=&limit=`: the SIEM feed — every alert created or changed after
+//! `GET /v1/siem/alerts?since=&limit=&from=&to=`: the SIEM feed — every alert created or changed after
 //! the cursor, in the order of the changes, at least once, with a cursor that survives restarts
 //! (it is a position in the alerts' change index, not server state). See
 //! [`vigil::services::alert_feed`] for the guarantee and the overlap a caught-up feed re-reads.
@@ -12,7 +12,8 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use vigil::alert::Alert;
-use vigil::services::alert_feed::{CursorUse, FEED_MAX, OVERLAP, decode_cursor};
+use vigil::changes::ChangeKey;
+use vigil::services::alert_feed::{CursorUse, FEED_MAX, OVERLAP, Position, decode_cursor};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new().route("/v1/siem/alerts", get(feed))
@@ -26,6 +27,11 @@ struct FeedQuery {
     since: Option<String>,
     /// 1 to 500 (default 100).
     limit: Option<usize>,
+    /// For pollers that read time windows: changes stored at or after this time (when there
+    /// is no `since`; `since` wins, so a window can be paged with it).
+    from: Option<DateTime<Utc>>,
+    /// For pollers that read time windows: changes stored before this time.
+    to: Option<DateTime<Utc>>,
 }
 
 /// An alert as the feed returns it (schema `infra/schemas/siem-alert.schema.json`): the alert
@@ -60,9 +66,9 @@ async fn feed(
     }
     let position = match &query.since {
         Some(cursor) => decode_cursor(cursor, CursorUse::Feed, &msp).map_err(|e| Problem::bad_request(format!("since: {e}")))?,
-        None => vigil::services::alert_feed::Position::default(),
+        None => query.from.map(|from| Position::after(ChangeKey::start_of(from))).unwrap_or_default(),
     };
-    let page = state.tuning.alert_changes(&msp, position, limit, OVERLAP).await?;
+    let page = state.tuning.alert_changes(&msp, position, query.to, limit, OVERLAP).await?;
     Ok(Json(FeedResponse {
         alerts: page.alerts.into_iter().map(|entry| FeedAlert { changed_at: entry.key.at(), alert: entry.alert }).collect(),
         next_cursor: page.next_cursor,

@@ -31,7 +31,7 @@ use super::tuning::{AlertFilter, TuningService};
 use crate::alert::Alert;
 use crate::changes::{AlertSelection, ChangeKey, ChangeQuery, ChangedAlert};
 use crate::ids::MspId;
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 
 /// How far back a caught-up feed reads again (see the module docs).
 pub const OVERLAP: Duration = Duration::seconds(60);
@@ -144,12 +144,20 @@ pub struct FeedPage {
 }
 
 impl TuningService {
-    /// The MSP's alerts changed after `position`, in stamp order, at most `limit` (1 to
-    /// [`FEED_MAX`]); a caught-up feed reads `overlap` again (see the module docs).
+    /// The MSP's alerts changed after `position` (and before `until`, for pollers that read
+    /// time windows), in stamp order, at most `limit` (1 to [`FEED_MAX`]); a caught-up feed
+    /// reads `overlap` again (see the module docs).
     ///
     /// # Errors
     /// When the store fails.
-    pub async fn alert_changes(&self, msp_id: &MspId, position: Position, limit: usize, overlap: Duration) -> Result<FeedPage, AdminError> {
+    pub async fn alert_changes(
+        &self,
+        msp_id: &MspId,
+        position: Position,
+        until: Option<DateTime<Utc>>,
+        limit: usize,
+        overlap: Duration,
+    ) -> Result<FeedPage, AdminError> {
         let now = self.clock.now();
         // The next catch-up starts where this one started, or `overlap` before its first poll,
         // whichever is later.
@@ -157,8 +165,13 @@ impl TuningService {
             let recent = ChangeKey::start_of(now - overlap);
             position.after.clone().map_or(recent.clone(), |after| after.max(recent))
         });
-        let query =
-            ChangeQuery { newest_first: false, after: position.after.clone(), read: limit.clamp(1, FEED_MAX), ..ChangeQuery::default() };
+        let query = ChangeQuery {
+            newest_first: false,
+            after: position.after.clone(),
+            changed_before: until,
+            read: limit.clamp(1, FEED_MAX),
+            ..ChangeQuery::default()
+        };
         let page = self.alerts.alerts_by_change(msp_id, &query).await?;
         let next = if page.more {
             Position { after: page.last_read.or(position.after), overlap_from: Some(overlap_from) }
@@ -220,7 +233,6 @@ impl TuningService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
 
     fn msp(id: &str) -> MspId {
         MspId::parse(id).unwrap()
@@ -279,7 +291,7 @@ mod tests {
             let acme = acme.clone();
             async move {
                 let position = cursor.map(|c| decode_cursor(&c, CursorUse::Feed, &acme).unwrap()).unwrap_or_default();
-                tuning.alert_changes(&acme, position, 10, OVERLAP).await.unwrap()
+                tuning.alert_changes(&acme, position, None, 10, OVERLAP).await.unwrap()
             }
         };
         let first = poll(None).await;
