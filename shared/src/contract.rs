@@ -21,8 +21,13 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use std::collections::HashSet;
 use std::future::Future;
 
+mod alert_changes;
 #[cfg(feature = "connectors")]
 pub mod delivery_storm;
+mod rate_limits;
+
+pub use alert_changes::alert_change_index_contract;
+pub use rate_limits::rate_limiter_contract;
 
 /// A random suffix for ids that must not collide across runs.
 #[must_use]
@@ -759,6 +764,16 @@ mod tests {
     #[tokio::test]
     async fn memory_alert_store_honours_the_contract() {
         alert_store_contract(&MemoryAlertStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_rate_limiter_honours_the_contract() {
+        rate_limiter_contract(&crate::memory::MemoryRateLimiter::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_alert_store_keeps_the_change_index_contract() {
+        alert_change_index_contract(&MemoryAlertStore::default()).await;
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@
 
 pub mod alert;
 pub mod audit;
+pub mod changes;
 pub mod clock;
 pub mod destination;
 pub mod error;

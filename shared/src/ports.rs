@@ -4,6 +4,7 @@
 //! contract suite ([`crate::contract`]) that both must pass.
 
 use crate::alert::{Alert, AlertHits};
+use crate::changes::{ChangePage, ChangeQuery};
 use crate::destination::Destination;
 use crate::error::{QueueError, SecretError, SinkError, SourceError, StoreError};
 use crate::ids::{AlertId, AuditStream, ContentType, DestinationId, MspId, PolicyId, RecordId, TenantId};
@@ -252,8 +253,16 @@ pub trait AlertStore: Send + Sync {
     /// Replaces an alert's triage and status if the stored version is `alert.version - 1`;
     /// otherwise [`StoreError::Conflict`].
     async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError>;
-    /// Lists an MSP's alerts, `limit` at a time.
+    /// Lists an MSP's alerts in key order (not time order), `limit` at a time.
     async fn list_alerts(&self, msp_id: &MspId, limit: usize, after: Option<&str>) -> Result<AlertPage, StoreError>;
+    /// Reads the MSP's change index ([`crate::changes`]): alerts in the order they were last
+    /// written, each under its latest key only, looking at no more than `query.read` entries.
+    /// Every alert write above stamps the alert anew (a key that sorts after its previous one).
+    /// (Test doubles that wrap a store for other purposes may leave it out: it then refuses.)
+    async fn alerts_by_change(&self, msp_id: &MspId, query: &ChangeQuery) -> Result<ChangePage, StoreError> {
+        let _ = (msp_id, query);
+        Err(StoreError::Rejected("this alert store keeps no change index".into()))
+    }
     async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: &DestinationId) -> Result<Option<Delivery>, StoreError>;
     /// Every delivery of the alert (one per destination it went to).
     async fn list_deliveries(&self, msp_id: &MspId, alert_id: &AlertId) -> Result<Vec<Delivery>, StoreError>;
@@ -491,6 +500,44 @@ pub trait RequestBudget: Send + Sync {
         per_hour: u32,
         now: DateTime<Utc>,
     ) -> Result<BudgetGrant, StoreError>;
+}
+
+/// What a rate limit decided about one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    Allowed,
+    /// The window's requests are used up; the next window opens after this.
+    Limited {
+        retry_after: std::time::Duration,
+    },
+}
+
+/// Counts a caller's requests to a class of routes in fixed windows, shared by every instance
+/// of the API: `caller` is a fingerprint of the API token (never the token), `class` names the
+/// routes (`lookups`, `destination-tests`).
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Counts one request in the window of `window` that holds `now`, allowed while the window
+    /// has counted fewer than `limit`; a refused request is not counted.
+    async fn admit(
+        &self,
+        msp_id: &MspId,
+        caller: &str,
+        class: &str,
+        limit: u32,
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<RateDecision, StoreError>;
+}
+
+/// The window of `window` holding `now`: its start (epoch seconds) and how long until it ends
+/// (at least a second).
+#[must_use]
+pub fn rate_window(window: Duration, now: DateTime<Utc>) -> (i64, std::time::Duration) {
+    let length = window.num_seconds().max(1);
+    let start = now.timestamp().div_euclid(length) * length;
+    let left = u64::try_from(start + length - now.timestamp()).unwrap_or(1).max(1);
+    (start, std::time::Duration::from_secs(left))
 }
 
 /// Where Microsoft should send webhook notifications for a subscription.

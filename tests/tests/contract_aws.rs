@@ -67,6 +67,53 @@ async fn four_lambdas_sharing_a_budget_of_fifty_an_hour_are_granted_exactly_fift
 }
 
 #[tokio::test]
+async fn dynamodb_alert_store_keeps_the_change_index_contract_on_its_gsi() {
+    let (sdk, _moto) = moto_sdk().await;
+    let stack = provisioned(&sdk).await;
+    contract::alert_change_index_contract(&DynamoAlertStore::new(Client::new(&sdk), &stack.table_names["AlertsTable"])).await;
+}
+
+#[tokio::test]
+async fn dynamodb_rate_limiter_honours_the_contract() {
+    let (sdk, _moto) = moto_sdk().await;
+    let stack = provisioned(&sdk).await;
+    let limiter = vigil::aws::rate_limits::DynamoRateLimiter::new(Client::new(&sdk), &stack.table_names["AlertsTable"]);
+    contract::rate_limiter_contract(&limiter).await;
+}
+
+#[tokio::test]
+async fn alerts_written_before_the_change_index_are_stamped_once_by_the_backfill() {
+    let (sdk, _moto) = moto_sdk().await;
+    let stack = provisioned(&sdk).await;
+    let (client, table) = (Client::new(&sdk), stack.table_names["AlertsTable"].clone());
+    let alerts = DynamoAlertStore::new(client.clone(), &table);
+    let (msp_id, tenant_id) = (contract::unique_msp(), contract::unique_tenant());
+    let at = chrono::Utc::now() - chrono::Duration::days(3);
+    let record = (vigil::ids::RecordId::parse("r1").unwrap(), at);
+    let hits = vigil::alert::AlertHits::of_records(contract::sample_alert_for(&msp_id, &tenant_id, at), vec![record]);
+    let stored = alerts.record_hits(&hits, at).await.unwrap();
+    // As an alert written before the index existed: no `changed`.
+    client
+        .update_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S(format!("MSP#{msp_id}")))
+        .key("sk", AttributeValue::S(format!("ALERT#{}", stored.id)))
+        .update_expression("REMOVE changed")
+        .send()
+        .await
+        .unwrap();
+    let everything = vigil::changes::ChangeQuery { read: 10, ..Default::default() };
+    assert!(alerts.alerts_by_change(&msp_id, &everything).await.unwrap().alerts.is_empty(), "not in the index yet");
+
+    assert!(alerts.index_earlier_alerts().await.unwrap() >= 1);
+    let page = alerts.alerts_by_change(&msp_id, &everything).await.unwrap();
+    assert_eq!(page.alerts.len(), 1);
+    assert_eq!(page.alerts[0].key, vigil::changes::ChangeKey::new(stored.updated_at, &stored.id), "stamped with its last update");
+    alerts.index_earlier_alerts().await.unwrap();
+    assert_eq!(alerts.alerts_by_change(&msp_id, &everything).await.unwrap().alerts, page.alerts, "stamping again changes nothing");
+}
+
+#[tokio::test]
 async fn dynamodb_ingest_state_honours_the_contract() {
     let (sdk, _moto) = moto_sdk().await;
     let stack = provisioned(&sdk).await;

@@ -23,6 +23,7 @@
 use crate::AppState;
 use crate::extract::{ApiJson, Caller};
 use crate::problem::Problem;
+use crate::rate_limits::{Admitted, DestinationTests, Lookups};
 use crate::routes::{TenantView, tenant_id};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -147,6 +148,7 @@ async fn delete_destination(State(state): State<AppState>, Caller(msp): Caller, 
 async fn test_destination(
     State(state): State<AppState>,
     Caller(msp): Caller,
+    _admitted: Admitted<DestinationTests>,
     Path(raw): Path<String>,
 ) -> Result<Json<DestinationTest>, Problem> {
     Ok(Json(state.destinations.test(&msp, &destination_id(&raw)?).await?))
@@ -223,6 +225,7 @@ impl LookupQuery for PrioritiesQuery {
 async fn lookup<Q: LookupQuery>(
     State(state): State<AppState>,
     Caller(msp): Caller,
+    _admitted: Admitted<Lookups>,
     Path(raw): Path<String>,
     q: Result<Query<Q>, QueryRejection>,
 ) -> Result<Json<LookupList>, Problem> {

@@ -13,11 +13,17 @@
 //! - `GET /v1/destinations`, `GET|PUT|DELETE /v1/destinations/{destination_id}` (credentials
 //!   write-only), `POST /v1/destinations/{destination_id}/test`, and lookups in the PSA:
 //!   `GET /v1/destinations/{destination_id}/companies?search=`, `/places`, `/priorities`,
-//!   `/statuses?place=`, `/contacts?company=&email=`
-//! - `GET /v1/alerts?limit=&cursor=&status=&severity=&category=&policy=&tenant=&mode=&from=&to=`,
+//!   `/statuses?place=`, `/contacts?company=&email=` (tests and lookups call the PSA: each is
+//!   limited per API token per minute, then 429 with `Retry-After`)
+//! - `GET /v1/alerts?limit=&cursor=&status=&severity=&category=&policy=&tenant=&mode=&from=&to=`
+//!   (newest change first; a page may be short of `limit` when filters pass few alerts, and
+//!   `next_cursor` continues it),
 //!   `GET /v1/alerts/{alert_id}` (with each destination's delivery), `PATCH /v1/alerts/{alert_id}`
 //!   (status, assignee, classification, comment; resolving announces the alert so its tickets
 //!   close), `POST /v1/alerts/{alert_id}/suppress`
+//! - `GET /v1/siem/alerts?since=&limit=&from=&to=`: the SIEM feed (alerts created or changed after the
+//!   cursor, in the order of the changes, at least once; a caught-up feed re-reads the last
+//!   minute, so deduplicate on `id` + `version`)
 //! - `GET|POST /v1/policies`, `GET|PUT|DELETE /v1/policies/{policy_id}`, `POST /v1/policies/test`
 //! - `PUT /v1/tenants/{tenant_id}/policies/{policy_id}` (on/off per tenant),
 //!   `PUT /v1/tenants/{tenant_id}/policy-context` (mail domains, break-glass accounts)
@@ -36,8 +42,10 @@
 mod destination_routes;
 pub mod extract;
 pub mod problem;
+pub mod rate_limits;
 mod replay_routes;
 mod routes;
+mod siem_routes;
 pub mod strict_json;
 mod tuning_routes;
 
@@ -59,6 +67,8 @@ pub struct AppState {
     pub destinations: Arc<DestinationsService>,
     /// Replays of a policy over a tenant's last days (run by the audit-poller).
     pub replays: Arc<ReplayService>,
+    /// Per-token counts of the routes that call a PSA ([`rate_limits`]).
+    pub rate_limits: Arc<dyn vigil::ports::RateLimiter>,
 }
 
 /// The API's configuration.
@@ -150,7 +160,8 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
     // Lookups and tests count against the destination's `requests_per_hour` like the
     // dispatcher's calls.
     let budget: Arc<dyn RequestBudget> =
-        Arc::new(vigil::aws::request_budget::DynamoRequestBudget::new(dynamo, config.alerts_table.clone()));
+        Arc::new(vigil::aws::request_budget::DynamoRequestBudget::new(dynamo.clone(), config.alerts_table.clone()));
+    let rate_limits = Arc::new(vigil::aws::rate_limits::DynamoRateLimiter::new(dynamo, config.alerts_table.clone()));
     let policy = config.destination_policy;
     let systems = PsaProvider::new(secrets, policy, budget, Arc::new(SystemClock));
     let destinations = Arc::new(DestinationsService {
@@ -161,7 +172,7 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
         policy,
         callback_base: config.callback_base.clone(),
     });
-    AppState { admin, tuning, destinations, replays }
+    AppState { admin, tuning, destinations, replays, rate_limits }
 }
 
 /// Largest body most routes accept (tenants, credentials, suppressions, triage …).

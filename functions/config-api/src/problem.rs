@@ -14,6 +14,9 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
+    /// Sent as `Retry-After` (seconds), not in the body.
+    #[serde(skip)]
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl Problem {
@@ -21,7 +24,13 @@ impl Problem {
     #[must_use]
     pub fn new(status: StatusCode, title: &str, detail: impl Into<String>) -> Self {
         let slug = title.to_ascii_lowercase().replace(' ', "-");
-        Self { kind: format!("https://vigil.dev/problems/{slug}"), title: title.to_owned(), status: status.as_u16(), detail: detail.into() }
+        Self {
+            kind: format!("https://vigil.dev/problems/{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            retry_after: None,
+        }
     }
 
     /// 400 for a request that cannot be understood.
@@ -36,6 +45,12 @@ impl Problem {
         Self::new(StatusCode::NOT_FOUND, "Not found", detail)
     }
 
+    /// 429 with `Retry-After`.
+    #[must_use]
+    pub fn too_many_requests(detail: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        Self { retry_after: Some(retry_after), ..Self::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests", detail) }
+    }
+
     /// 410 for a route that was replaced; `detail` names its successor.
     #[must_use]
     pub fn gone(detail: impl Into<String>) -> Self {
@@ -46,7 +61,12 @@ impl Problem {
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, [(header::CONTENT_TYPE, "application/problem+json")], Json(self)).into_response()
+        let retry_after = self.retry_after.map(|wait| wait.as_secs().max(1));
+        let mut response = (status, [(header::CONTENT_TYPE, "application/problem+json")], Json(self)).into_response();
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

@@ -14,6 +14,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use vigil::ids::{AlertId, PolicyId, TenantId};
+use vigil::services::alert_feed::{CursorUse, Position, decode_cursor, encode_cursor};
 use vigil::services::tuning::{AlertFilter, NewSuppression, SuppressFromAlert, TriageUpdate};
 
 pub(crate) fn router() -> Router<AppState> {
@@ -185,9 +186,10 @@ pub(crate) async fn list_alerts(
     query: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
-    if let Some(cursor) = &query.cursor {
-        AlertId::parse(cursor).map_err(|_| Problem::bad_request("cursor is not one this API returned"))?;
-    }
+    let after = match &query.cursor {
+        Some(cursor) => decode_cursor(cursor, CursorUse::List, &msp).map_err(|e| Problem::bad_request(format!("cursor: {e}")))?.after,
+        None => None,
+    };
     let filter = AlertFilter {
         status: query.status,
         severity: query.severity,
@@ -198,8 +200,9 @@ pub(crate) async fn list_alerts(
         from: query.from,
         to: query.to,
     };
-    let (alerts, next) = state.tuning.alerts(&msp, &filter, query.limit.unwrap_or(50), query.cursor.as_deref()).await?;
-    Ok(Json(json!({ "alerts": alerts, "next_cursor": next })))
+    let (alerts, next) = state.tuning.alerts(&msp, &filter, query.limit.unwrap_or(50), after).await?;
+    let next_cursor = next.map(|key| encode_cursor(CursorUse::List, &msp, &Position::after(key)));
+    Ok(Json(json!({ "alerts": alerts, "next_cursor": next_cursor })))
 }
 
 pub(crate) async fn triage_alert(

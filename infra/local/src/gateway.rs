@@ -15,10 +15,12 @@ pub struct Route {
     pub router: Router,
 }
 
-/// Converts a template path such as `/v1/{proxy+}` to its prefix `/v1/`.
+/// Converts a template path such as `/v1/{proxy+}` to its prefix `/v1/` (the path up to its
+/// first parameter). A route declared beside a function's proxy route only to give it its own
+/// throttling (`/v1/destinations/{destination_id}/test`) reaches the same function.
 #[must_use]
 pub fn route_prefix(template_path: &str) -> String {
-    template_path.split("{proxy+}").next().unwrap_or(template_path).to_owned()
+    template_path.split('{').next().unwrap_or(template_path).to_owned()
 }
 
 /// The gateway router.
@@ -47,5 +49,6 @@ mod tests {
     fn proxy_paths_become_prefixes() {
         assert_eq!(route_prefix("/v1/{proxy+}"), "/v1/");
         assert_eq!(route_prefix("/webhooks/{proxy+}"), "/webhooks/");
+        assert_eq!(route_prefix("/v1/destinations/{destination_id}/test"), "/v1/destinations/");
     }
 }

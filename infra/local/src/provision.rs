@@ -3,7 +3,10 @@
 //! moto's CloudFormation skips the SAM transform, so the local stack reads the template itself.
 
 use crate::template::{StackModel, TemplateValue};
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
 use aws_sdk_sqs::types::QueueAttributeName;
 use std::collections::{BTreeMap, HashMap};
 
@@ -76,6 +79,21 @@ pub async fn provision(model: &StackModel, sdk: &aws_config::SdkConfig, options:
                     .build()
                     .map_err(|e| aws_error(&name, e))?,
             );
+        }
+        for index in &table.indexes {
+            let mut gsi = GlobalSecondaryIndex::builder()
+                .index_name(&index.name)
+                .projection(Projection::builder().projection_type(ProjectionType::All).build());
+            for (attribute, kind) in &index.key_schema {
+                gsi = gsi.key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name(attribute)
+                        .key_type(KeyType::from(kind.as_str()))
+                        .build()
+                        .map_err(|e| aws_error(&name, e))?,
+                );
+            }
+            request = request.global_secondary_indexes(gsi.build().map_err(|e| aws_error(&name, e))?);
         }
         request.send().await.map_err(|e| aws_error(&name, aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
         if let Some(ttl) = &table.ttl_attribute {

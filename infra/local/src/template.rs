@@ -38,6 +38,16 @@ pub struct TableSpec {
     /// (attribute name, HASH|RANGE) pairs.
     pub key_schema: Vec<(String, String)>,
     pub ttl_attribute: Option<String>,
+    /// Global secondary indexes, all attributes projected.
+    pub indexes: Vec<IndexSpec>,
+}
+
+/// A global secondary index of a table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexSpec {
+    pub name: String,
+    /// (attribute name, HASH|RANGE) pairs.
+    pub key_schema: Vec<(String, String)>,
 }
 
 /// An SQS queue.
@@ -115,6 +125,22 @@ fn pairs(list: Option<&Value>, first: &str, second: &str) -> Vec<(String, String
         .unwrap_or_default()
 }
 
+/// A table's GSIs; the local stack creates them with every attribute projected, so it refuses
+/// any other projection rather than create an index that reads differently from AWS's.
+fn indexes(list: Option<&Value>) -> Result<Vec<IndexSpec>, TemplateError> {
+    let mut found = Vec::new();
+    for index in list.and_then(Value::as_sequence).into_iter().flatten() {
+        let name =
+            index.get("IndexName").and_then(Value::as_str).ok_or_else(|| TemplateError::Unsupported("a GSI without IndexName".into()))?;
+        let projection = index.get("Projection").and_then(|p| p.get("ProjectionType")).and_then(Value::as_str);
+        if projection != Some("ALL") {
+            return Err(TemplateError::Unsupported(format!("GSI {name}: only ProjectionType ALL")));
+        }
+        found.push(IndexSpec { name: name.to_owned(), key_schema: pairs(index.get("KeySchema"), "AttributeName", "KeyType") });
+    }
+    Ok(found)
+}
+
 fn environment(properties: Option<&Value>) -> Result<BTreeMap<String, TemplateValue>, TemplateError> {
     let mut env = BTreeMap::new();
     if let Some(vars) = properties.and_then(|p| p.get("Environment")).and_then(|e| e.get("Variables")).and_then(Value::as_mapping) {
@@ -176,6 +202,7 @@ impl StackModel {
                             .and_then(|t| t.get("AttributeName"))
                             .and_then(Value::as_str)
                             .map(str::to_owned),
+                        indexes: indexes(properties.and_then(|p| p.get("GlobalSecondaryIndexes")))?,
                     });
                 }
                 "AWS::SQS::Queue" => {
@@ -330,6 +357,15 @@ mod tests {
         alert_evaluator::Config::from_lookup(&env("AlertEvaluatorFunction")).unwrap();
         ticket_dispatcher::Config::from_lookup(&env("TicketDispatcherFunction")).unwrap();
         config_api::Config::from_lookup(&env("ConfigApiFunction")).unwrap();
+    }
+
+    #[test]
+    fn the_alerts_table_orders_each_msps_alerts_by_change_in_a_gsi_the_local_stack_creates() {
+        let model = model();
+        let alerts = model.tables.iter().find(|t| t.logical_id == "AlertsTable").unwrap();
+        let keys = vec![("pk".to_owned(), "HASH".to_owned()), ("changed".to_owned(), "RANGE".to_owned())];
+        assert_eq!(alerts.indexes, vec![IndexSpec { name: "by-change".into(), key_schema: keys }]);
+        assert!(alerts.attributes.contains(&("changed".to_owned(), "S".to_owned())));
     }
 
     #[test]

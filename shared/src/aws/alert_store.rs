@@ -1,9 +1,11 @@
 //! [`AlertStore`] on the alerts table: alerts (optimistic concurrency on `version`), the
 //! per-record hit markers that make counting idempotent, and the daily ticket places. The
-//! deliveries and their indexes are in `aws/deliveries.rs`.
+//! deliveries and their indexes are in `aws/deliveries.rs`, the change index (the `by-change`
+//! GSI every alert write stamps) in `aws/alert_changes.rs`.
 
 use super::dynamodb::{Item, expires_at, from_item, get, key, msp_pk, n, s, store_error, to_item};
 use crate::alert::{Alert, AlertHits};
+use crate::changes::{ChangeKey, ChangePage, ChangeQuery};
 use crate::error::StoreError;
 use crate::ids::{AlertId, DestinationId, MspId, RecordId};
 use crate::ports::{AlertPage, AlertStore};
@@ -33,6 +35,14 @@ impl DynamoAlertStore {
 
     fn alert_key(msp_id: &MspId, alert_id: &AlertId) -> Item {
         key(msp_pk(msp_id), format!("ALERT#{alert_id}"))
+    }
+
+    /// The alert's item, stamped with its change key (see `aws/alert_changes.rs`): every write
+    /// of an alert goes through here, so every write moves it in the change index.
+    fn alert_item(alert: &Alert) -> Result<Item, StoreError> {
+        let mut item = to_item(alert, msp_pk(&alert.msp_id), format!("ALERT#{}", alert.id))?;
+        item.insert(super::alert_changes::CHANGED.into(), s(ChangeKey::new(Utc::now(), &alert.id).as_str()));
+        Ok(item)
     }
 
     fn hit_key(msp_id: &MspId, alert_id: &AlertId, record_id: &RecordId) -> Item {
@@ -100,7 +110,7 @@ impl DynamoAlertStore {
                 .map_err(|e| StoreError::Rejected(e.to_string()))?;
             actions.push(TransactWriteItem::builder().put(put).build());
         }
-        let item = to_item(alert, msp_pk(&alert.msp_id), format!("ALERT#{}", alert.id))?;
+        let item = Self::alert_item(alert)?;
         let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
         put = if previous_version == 0 {
             put.condition_expression("attribute_not_exists(pk)")
@@ -167,7 +177,7 @@ impl AlertStore for DynamoAlertStore {
                 return Ok(Some(alert));
             }
             alert.version += 1;
-            let item = to_item(&alert, msp_pk(msp_id), format!("ALERT#{alert_id}"))?;
+            let item = Self::alert_item(&alert)?;
             let result = self
                 .client
                 .put_item()
@@ -186,7 +196,7 @@ impl AlertStore for DynamoAlertStore {
         Err(StoreError::Conflict { what: format!("alert {alert_id}") })
     }
     async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError> {
-        let item = to_item(alert, msp_pk(&alert.msp_id), format!("ALERT#{}", alert.id))?;
+        let item = Self::alert_item(alert)?;
         let previous = i64::try_from(alert.version.saturating_sub(1)).unwrap_or(i64::MAX);
         match self
             .client
@@ -227,6 +237,9 @@ impl AlertStore for DynamoAlertStore {
             .and_then(|sk| sk.strip_prefix("ALERT#"))
             .map(str::to_owned);
         Ok(AlertPage { alerts, next })
+    }
+    async fn alerts_by_change(&self, msp_id: &MspId, query: &ChangeQuery) -> Result<ChangePage, StoreError> {
+        self.read_changes(msp_id, query).await
     }
     async fn take_daily_ticket(&self, alert: &Alert, day: chrono::NaiveDate, limit: u32) -> Result<bool, StoreError> {
         let sk = format!("DAILY#{}#{}#{day}", alert.tenant_id, alert.policy_id);

@@ -1,6 +1,7 @@
 //! AWS adapters for the ports: DynamoDB stores, SQS queues, Secrets Manager. Compiled only with
 //! the `aws` feature, so the domain provably builds without any AWS crate.
 
+mod alert_changes;
 pub mod alert_store;
 pub mod config_store;
 mod deliveries;
@@ -8,6 +9,7 @@ mod destinations;
 pub mod dynamodb;
 pub mod ingest_state;
 pub mod policy_store;
+pub mod rate_limits;
 pub mod replays;
 pub mod request_budget;
 pub mod secrets;

@@ -8,6 +8,7 @@ pub use replays::MemoryReplayStore;
 pub use tickets::*;
 
 use crate::alert::{Alert, AlertHits};
+use crate::changes::{self, ChangeKey, ChangePage, ChangeQuery, ChangedAlert};
 use crate::destination::Destination;
 use crate::error::{QueueError, SecretError, SourceError, StoreError};
 use crate::ids::{AlertId, ContentType, DestinationId, MspId, PolicyId, RecordId, TenantId};
@@ -183,6 +184,8 @@ impl IngestStateStore for MemoryIngestState {
 #[derive(Debug, Default)]
 pub struct MemoryAlertStore {
     alerts: Mutex<BTreeMap<(MspId, AlertId), Alert>>,
+    /// Each alert's change key (its latest write), as the DynamoDB index keeps it.
+    changed: Mutex<HashMap<(MspId, AlertId), ChangeKey>>,
     counted: Mutex<HashSet<(MspId, AlertId, RecordId)>>,
     deliveries: Mutex<BTreeMap<(MspId, AlertId, DestinationId), Delivery>>,
     daily: Mutex<HashMap<DailyKey, HashSet<AlertId>>>,
@@ -193,6 +196,14 @@ impl MemoryAlertStore {
     #[must_use]
     pub fn all(&self) -> Vec<Alert> {
         lock(&self.alerts).values().cloned().collect()
+    }
+
+    /// Stamps a write of the alert: the wall clock, always after the alert's previous key.
+    fn stamp(&self, msp_id: &MspId, alert_id: &AlertId) {
+        let mut changed = lock(&self.changed);
+        let key = (msp_id.clone(), alert_id.clone());
+        let next = changes::stamp(Utc::now(), alert_id, changed.get(&key));
+        changed.insert(key, next);
     }
 }
 
@@ -213,6 +224,7 @@ impl AlertStore for MemoryAlertStore {
                 counted.insert((key.0.clone(), key.1.clone(), id.clone()));
             }
             alerts.insert(key, alert.clone());
+            self.stamp(&alert.msp_id, &alert.id);
         }
         Ok(alert)
     }
@@ -224,6 +236,7 @@ impl AlertStore for MemoryAlertStore {
         let Some(alert) = alerts.get_mut(&(msp_id.clone(), alert_id.clone())) else { return Ok(None) };
         if alert.resolve(at) {
             alert.version += 1;
+            self.stamp(msp_id, alert_id);
         }
         Ok(Some(alert.clone()))
     }
@@ -233,6 +246,7 @@ impl AlertStore for MemoryAlertStore {
         match alerts.get(&key) {
             Some(stored) if stored.version + 1 == alert.version => {
                 alerts.insert(key, alert.clone());
+                self.stamp(&alert.msp_id, &alert.id);
                 Ok(())
             }
             _ => Err(StoreError::Conflict { what: format!("alert {}", alert.id) }),
@@ -244,6 +258,33 @@ impl AlertStore for MemoryAlertStore {
         let page: Vec<Alert> = matching.by_ref().take(limit.max(1)).cloned().collect();
         let next = if matching.next().is_some() { page.last().map(|a| a.id.to_string()) } else { None };
         Ok(AlertPage { alerts: page, next })
+    }
+    async fn alerts_by_change(&self, msp_id: &MspId, query: &ChangeQuery) -> Result<ChangePage, StoreError> {
+        let alerts = lock(&self.alerts);
+        let changed = lock(&self.changed);
+        let since = query.changed_since.map(changes::time_bound);
+        let before = query.changed_before.map(changes::time_bound);
+        let mut in_range: Vec<(&ChangeKey, &Alert)> = changed
+            .iter()
+            .filter(|((msp, _), _)| msp == msp_id)
+            .filter(|(_, key)| since.as_deref().is_none_or(|s| key.as_str() >= s) && before.as_deref().is_none_or(|b| key.as_str() < b))
+            .filter(|(_, key)| query.after.as_ref().is_none_or(|after| if query.newest_first { *key < after } else { *key > after }))
+            .filter_map(|(id, key)| alerts.get(id).map(|alert| (key, alert)))
+            .collect();
+        in_range.sort_by(|a, b| if query.newest_first { b.0.cmp(a.0) } else { a.0.cmp(b.0) });
+        let read = query.read.clamp(1, changes::MAX_READ);
+        let more = in_range.len() > read;
+        in_range.truncate(read);
+        Ok(ChangePage {
+            last_read: in_range.last().map(|(key, _)| (*key).clone()),
+            read: in_range.len(),
+            alerts: in_range
+                .into_iter()
+                .filter(|(_, alert)| query.selection.accepts(alert))
+                .map(|(key, alert)| ChangedAlert { key: key.clone(), alert: alert.clone() })
+                .collect(),
+            more,
+        })
     }
     async fn take_daily_ticket(&self, alert: &Alert, day: chrono::NaiveDate, limit: u32) -> Result<bool, StoreError> {
         let mut daily = lock(&self.daily);
@@ -591,5 +632,33 @@ impl PolicyStore for MemoryPolicyStore {
         let removed = lock(&self.suppressions).remove(&(msp_id.clone(), id.to_owned())).is_some();
         self.bump(msp_id);
         Ok(removed)
+    }
+}
+
+/// [`crate::ports::RateLimiter`] in memory.
+#[derive(Debug, Default)]
+pub struct MemoryRateLimiter {
+    counts: Mutex<HashMap<(MspId, String, String, i64), u32>>,
+}
+
+#[async_trait]
+impl crate::ports::RateLimiter for MemoryRateLimiter {
+    async fn admit(
+        &self,
+        msp_id: &MspId,
+        caller: &str,
+        class: &str,
+        limit: u32,
+        window: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<crate::ports::RateDecision, StoreError> {
+        let (start, retry_after) = crate::ports::rate_window(window, now);
+        let mut counts = lock(&self.counts);
+        let count = counts.entry((msp_id.clone(), caller.to_owned(), class.to_owned(), start)).or_default();
+        if *count >= limit {
+            return Ok(crate::ports::RateDecision::Limited { retry_after });
+        }
+        *count += 1;
+        Ok(crate::ports::RateDecision::Allowed)
     }
 }

@@ -2,6 +2,7 @@
 //! and is called by a thin handler once per message or request.
 
 pub mod admin;
+pub mod alert_feed;
 pub mod destinations;
 pub mod dispatch;
 pub mod evaluate;

@@ -3,6 +3,8 @@
 //! lifecycle (filtered listing, status, assignee, classification, comments, with a history of
 //! who changed what). Every method takes the authenticated caller's MSP id.
 //!
+//! Time-ordered alert reads (the list and the SIEM feed) are in [`super::alert_feed`].
+//!
 //! Resolving an alert through the API (or taking it back from Resolved) announces it on the
 //! tickets queue ([`AlertChangedMessage::fan_out`]), so the dispatcher closes (or carries on
 //! with) its tickets in every destination.
@@ -54,7 +56,7 @@ pub struct AlertFilter {
 }
 
 impl AlertFilter {
-    fn accepts(&self, alert: &Alert) -> bool {
+    pub(crate) fn accepts(&self, alert: &Alert) -> bool {
         self.status.is_none_or(|s| s == alert.status)
             && self.severity.is_none_or(|s| s == alert.severity)
             && self.category.is_none_or(|c| c == alert.category)
@@ -429,38 +431,6 @@ impl TuningService {
     /// NotFound when the MSP has no such rule.
     pub async fn delete_suppression(&self, msp_id: &MspId, id: &str) -> Result<(), AdminError> {
         if self.policies.delete_suppression(msp_id, id).await? { Ok(()) } else { Err(AdminError::NotFound(format!("suppression {id}"))) }
-    }
-
-    /// Alerts passing `filter`, `limit` at a time; `cursor` continues a previous page.
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub async fn alerts(
-        &self,
-        msp_id: &MspId,
-        filter: &AlertFilter,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<(Vec<Alert>, Option<String>), AdminError> {
-        let limit = limit.clamp(1, 100);
-        let mut found = Vec::new();
-        let mut after = cursor.map(str::to_owned);
-        loop {
-            let page = self.alerts.list_alerts(msp_id, 100, after.as_deref()).await?;
-            for alert in page.alerts {
-                let id = alert.id.to_string();
-                if filter.accepts(&alert) {
-                    found.push(alert);
-                }
-                if found.len() == limit {
-                    return Ok((found, Some(id)));
-                }
-            }
-            match page.next {
-                Some(next) => after = Some(next),
-                None => return Ok((found, None)),
-            }
-        }
     }
 
     /// Changes an alert's triage, recording who changed what. A request naming a status when

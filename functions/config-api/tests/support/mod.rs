@@ -86,7 +86,8 @@ pub async fn api() -> Api {
         jobs: poll_jobs.clone(),
         clock: Arc::new(SystemClock),
     });
-    let state = AppState { admin, tuning, destinations, replays };
+    let rate_limits = Arc::new(vigil::memory::MemoryRateLimiter::default());
+    let state = AppState { admin, tuning, destinations, replays, rate_limits };
     Api { state, secrets, psa, tickets, poll_jobs, acme_token, other_token }
 }
 
@@ -110,6 +111,15 @@ impl Api {
         let content_type = response.headers().get(header::CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         (status, content_type, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// A bodiless request with `token`, returning (status, headers, JSON body or Null).
+    pub async fn call_with_headers(&self, method: &str, path: &str, token: &str) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let request = Request::builder().method(method).uri(path).header(header::AUTHORIZATION, format!("Bearer {token}"));
+        let response = app(self.state.clone()).oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+        let (status, headers) = (response.status(), response.headers().clone());
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        (status, headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
     /// As `acme`, with a JSON body (`null`: none).

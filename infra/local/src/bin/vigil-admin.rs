@@ -3,7 +3,10 @@
 //!   prints a new API token for it (shown once; only its hash is stored);
 //! - `vigil-admin index-deliveries` indexes the open tickets and held alerts of deliveries saved
 //!   before destinations (once, after upgrading; repeating it is harmless), so the ticket
-//!   read-back sees them.
+//!   read-back sees them;
+//! - `vigil-admin index-alerts` stamps alerts written before the change index (the alerts
+//!   table's `by-change` GSI) with the time they were last updated (once, after upgrading;
+//!   repeating it is harmless), so the SIEM feed and the alert list see them.
 //!
 //! Reads `CONFIG_TABLE` and `ALERTS_TABLE` (the stack outputs `ConfigTableName`,
 //! `AlertsTableName`) and the usual AWS environment (`AWS_PROFILE`/`AWS_REGION`, or
@@ -23,9 +26,12 @@ async fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some("index-deliveries") {
         return index_deliveries().await;
     }
+    if args.first().map(String::as_str) == Some("index-alerts") {
+        return index_alerts().await;
+    }
     let (Some("create-msp"), Some(id), Some(name)) = (args.first().map(String::as_str), args.get(1), args.get(2)) else {
         eprintln!(
-            "usage: vigil-admin create-msp <msp-id> <display name> | vigil-admin index-deliveries\n  env: CONFIG_TABLE, ALERTS_TABLE, AWS credentials/region"
+            "usage: vigil-admin create-msp <msp-id> <display name> | vigil-admin index-deliveries | vigil-admin index-alerts\n  env: CONFIG_TABLE, ALERTS_TABLE, AWS credentials/region"
         );
         return ExitCode::from(2);
     };
@@ -79,6 +85,26 @@ async fn index_deliveries() -> ExitCode {
         }
         Err(error) => {
             eprintln!("could not index deliveries: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Stamps alerts written before the change index existed.
+async fn index_alerts() -> ExitCode {
+    let Ok(alerts_table) = std::env::var("ALERTS_TABLE") else {
+        eprintln!("set ALERTS_TABLE to the stack's alerts table name");
+        return ExitCode::from(2);
+    };
+    let sdk = vigil::aws::sdk_config_from_env().await;
+    let store = DynamoAlertStore::new(aws_sdk_dynamodb::Client::new(&sdk), alerts_table);
+    match store.index_earlier_alerts().await {
+        Ok(stamped) => {
+            println!("{stamped} alerts indexed.");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("could not index alerts: {error}");
             ExitCode::FAILURE
         }
     }

@@ -391,6 +391,13 @@ impl AlertStore for FailingWrites {
     async fn update_alert(&self, alert: &Alert) -> Result<(), StoreError> {
         self.inner.update_alert(alert).await
     }
+    async fn alerts_by_change(
+        &self,
+        msp_id: &MspId,
+        query: &crate::changes::ChangeQuery,
+    ) -> Result<crate::changes::ChangePage, StoreError> {
+        self.inner.alerts_by_change(msp_id, query).await
+    }
     async fn take_daily_ticket(&self, alert: &Alert, day: chrono::NaiveDate, limit: u32) -> Result<bool, StoreError> {
         self.inner.take_daily_ticket(alert, day, limit).await
     }

@@ -1,0 +1,167 @@
+//! The change index of alerts on DynamoDB ([`crate::changes`]).
+//!
+//! **Layout.** Every alert item carries `changed` = `{write time, ms}#{alert id}`, written by
+//! each alert write (`DynamoAlertStore::alert_item`). The alerts table's GSI `by-change` is
+//! keyed `pk` (`MSP#{msp}`, the MSP's partition) and `changed`, projecting all attributes. Only
+//! alert items have `changed`, so the index holds alerts and nothing else (deliveries, index
+//! entries, budgets and daily places share the partition but not the index).
+//!
+//! **Reads.** One Query on the GSI per call: `pk = MSP#{msp} AND changed BETWEEN lo AND hi`,
+//! where the bounds come from the query's times and its `after` key, in the requested
+//! direction, with `Limit` = entries to look at and the selection (status, severity, tenant) as
+//! a FilterExpression — so filtered reads cost what they look at, never the whole partition.
+//! The GSI is eventually consistent: a write shows up in it within about a second (the feed's
+//! settle window is far longer).
+//!
+//! **Backfill.** Alerts written before the index existed have no `changed`:
+//! [`DynamoAlertStore::index_earlier_alerts`] stamps them from their `updated_at`.
+
+use super::alert_store::DynamoAlertStore;
+use super::dynamodb::{Item, from_item, msp_pk, n, s, scan_prefixes, store_error, text};
+use crate::alert::Alert;
+use crate::changes::{self, ChangeKey, ChangePage, ChangeQuery, ChangedAlert};
+use crate::error::StoreError;
+use crate::ids::MspId;
+
+/// The attribute holding an alert's change key.
+pub(super) const CHANGED: &str = "changed";
+/// The GSI over (`pk`, `changed`).
+pub(super) const CHANGE_INDEX: &str = "by-change";
+
+/// Sorts before every key (keys start with a digit).
+const LOWEST: &str = "0";
+/// Sorts after every key.
+const HIGHEST: &str = "~";
+
+impl DynamoAlertStore {
+    pub(super) async fn read_changes(&self, msp_id: &MspId, query: &ChangeQuery) -> Result<ChangePage, StoreError> {
+        let since = query.changed_since.map(changes::time_bound);
+        let before = query.changed_before.map(changes::time_bound);
+        let after = query.after.as_ref().map(ChangeKey::as_str);
+        // BETWEEN is inclusive: `after` itself is read (at most one entry) and dropped below;
+        // a time bound sorts before every key written at that time, so keys at `changed_before`
+        // fall outside and keys at `changed_since` inside.
+        let (lo, hi) = if query.newest_first {
+            (since.as_deref().unwrap_or(LOWEST), min(after, before.as_deref()).unwrap_or(HIGHEST))
+        } else {
+            (max(after, since.as_deref()).unwrap_or(LOWEST), before.as_deref().unwrap_or(HIGHEST))
+        };
+        if lo > hi {
+            return Ok(ChangePage::default());
+        }
+        let read = query.read.clamp(1, changes::MAX_READ);
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(CHANGE_INDEX)
+            .key_condition_expression("pk = :pk AND changed BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(msp_pk(msp_id)))
+            .expression_attribute_values(":lo", s(lo))
+            .expression_attribute_values(":hi", s(hi))
+            .scan_index_forward(!query.newest_first)
+            .limit(i32::try_from(read + usize::from(after.is_some())).unwrap_or(i32::MAX));
+        let mut filters = Vec::new();
+        if let Some(status) = query.selection.status {
+            filters.push("#status = :status");
+            request = request.expression_attribute_names("#status", "status").expression_attribute_values(":status", enum_text(&status)?);
+        }
+        if let Some(severity) = query.selection.severity {
+            filters.push("severity = :severity");
+            request = request.expression_attribute_values(":severity", enum_text(&severity)?);
+        }
+        if let Some(tenant) = &query.selection.tenant {
+            filters.push("tenant_id = :tenant");
+            request = request.expression_attribute_values(":tenant", s(tenant.as_str()));
+        }
+        if !filters.is_empty() {
+            request = request.filter_expression(filters.join(" AND "));
+        }
+        let output = request.send().await.map_err(|e| store_error("read alert changes", e))?;
+        let mut alerts = Vec::with_capacity(output.items().len());
+        for item in output.items() {
+            let key = change_key(item)?;
+            // The entry at `after` is looked at (counting against Limit: a filter may not name an
+            // index key) but never returned.
+            if Some(key.as_str()) != after {
+                alerts.push(ChangedAlert { key, alert: from_item(item.clone(), "alert")? });
+            }
+        }
+        let last_evaluated = output.last_evaluated_key().filter(|k| !k.is_empty());
+        let last_read = match last_evaluated {
+            Some(last) => Some(change_key(last)?),
+            None => alerts.last().map(|a| a.key.clone()),
+        };
+        let scanned = usize::try_from(output.scanned_count()).unwrap_or(0);
+        Ok(ChangePage {
+            alerts,
+            last_read,
+            read: scanned.saturating_sub(usize::from(after.is_some())).min(read),
+            more: last_evaluated.is_some(),
+        })
+    }
+
+    /// Stamps alerts written before the change index existed (run once after deploying it,
+    /// from `vigil-admin index-alerts`): each alert without `changed` gets the key of its
+    /// `updated_at`, conditioned on it still lacking one (an alert written meanwhile was stamped
+    /// by its own write). One Scan of the alerts table; repeating it is harmless. Returns how
+    /// many alerts were stamped.
+    ///
+    /// # Errors
+    /// When the table cannot be read or written, or holds an alert it cannot read.
+    pub async fn index_earlier_alerts(&self) -> Result<usize, StoreError> {
+        let mut stamped = 0;
+        for item in scan_prefixes(&self.client, &self.table, &["ALERT#"], "scan alerts").await? {
+            if item.contains_key(CHANGED) {
+                continue;
+            }
+            let (pk, sk) = (text(&item, "pk")?.to_owned(), text(&item, "sk")?.to_owned());
+            let alert: Alert = from_item(item, "alert")?;
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(pk))
+                .key("sk", s(sk))
+                .update_expression("SET changed = :changed")
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(changed) AND version = :version")
+                .expression_attribute_values(":changed", s(ChangeKey::new(alert.updated_at, &alert.id).as_str()))
+                .expression_attribute_values(":version", n(i64::try_from(alert.version).unwrap_or(i64::MAX)))
+                .send()
+                .await;
+            match result {
+                Ok(_) => stamped += 1,
+                Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(error) => return Err(store_error("stamp alert", error)),
+            }
+        }
+        Ok(stamped)
+    }
+}
+
+fn change_key(item: &Item) -> Result<ChangeKey, StoreError> {
+    let raw = text(item, CHANGED)?;
+    ChangeKey::parse(raw).ok_or_else(|| StoreError::Corrupt { what: CHANGED.to_owned(), reason: format!("not a change key: {raw}") })
+}
+
+/// How a unit enum (status, severity) is stored: its serde name.
+fn enum_text<T: serde::Serialize>(value: &T) -> Result<aws_sdk_dynamodb::types::AttributeValue, StoreError> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => Ok(s(text)),
+        _ => Err(StoreError::Rejected("a filter value is not a name".into())),
+    }
+}
+
+fn min<'a>(a: Option<&'a str>, b: Option<&'a str>) -> Option<&'a str> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn max<'a>(a: Option<&'a str>, b: Option<&'a str>) -> Option<&'a str> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
