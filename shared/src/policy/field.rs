@@ -82,6 +82,8 @@ pub struct FieldPath {
     /// that contain dots (`Role.DisplayName`).
     joined: Vec<Vec<String>>,
     hint: FieldHint,
+    /// The last segment names an IP address field (see [`Self::is_ip_field`]).
+    ip: bool,
 }
 
 impl FieldPath {
@@ -105,7 +107,11 @@ impl FieldPath {
         let joined =
             (0..segments.len()).map(|start| (start + 1..=segments.len()).map(|end| segments[start..end].join(".")).collect()).collect();
         let hint = FieldHint::new(&segments[0]);
-        Ok(Self { text: trimmed.to_owned(), segments, joined, hint })
+        let ip = segments.last().is_some_and(|s| {
+            let s = s.to_ascii_lowercase();
+            s.ends_with("ip") || s.ends_with("ipaddress")
+        });
+        Ok(Self { text: trimmed.to_owned(), segments, joined, hint, ip })
     }
 
     /// The path as written.
@@ -118,10 +124,7 @@ impl FieldPath {
     /// values are compared without port or brackets.
     #[must_use]
     pub fn is_ip_field(&self) -> bool {
-        self.segments.last().is_some_and(|s| {
-            let s = s.to_ascii_lowercase();
-            s.ends_with("ip") || s.ends_with("ipaddress")
-        })
+        self.ip
     }
 
     /// Calls `f` with the text of every value the path reaches in `root` (`null`s left out;

@@ -206,23 +206,31 @@ impl CompiledPolicy {
                 if i > 0 {
                     key.push('|');
                 }
-                let value = p.first_text(record).unwrap_or_default();
-                // The same address with and without a port is one key.
-                let value = if p.is_ip_field() { crate::audit::normalise_client_ip(&value).unwrap_or(value) } else { value };
-                key.push_str(&value.to_lowercase());
+                // The first value, lowercase; the same address with and without a port is one key.
+                p.visit(record, &mut |text| {
+                    let text = if p.is_ip_field() { crate::audit::client_ip_text(text).unwrap_or(text) } else { text };
+                    if text.is_ascii() {
+                        key.extend(text.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+                    } else {
+                        key.push_str(&text.to_lowercase());
+                    }
+                    std::ops::ControlFlow::Break(())
+                });
             }
             // Keys come from record values of any length; alert ids, trigger state and
             // suppressions see the bounded key only.
             crate::limits::bounded_key(key)
         };
         let group_key = key(&self.group_by);
+        // A trigger grouped like the alert (the usual case) has the same key: built once.
+        let trigger_key = |paths: &[FieldPath]| if paths == self.group_by.as_slice() { group_key.clone() } else { key(paths) };
         let (trigger_key, distinct) = match &self.trigger {
             CompiledTrigger::EveryTime => (None, None),
             CompiledTrigger::Threshold { group_by, distinct, .. } => (
-                Some(key(group_by)),
+                Some(trigger_key(group_by)),
                 distinct.as_ref().map(|d| crate::limits::bounded_key(d.first_text(record).unwrap_or_default().to_lowercase())),
             ),
-            CompiledTrigger::UnusualActivity { group_by, .. } => (Some(key(group_by)), None),
+            CompiledTrigger::UnusualActivity { group_by, .. } => (Some(trigger_key(group_by)), None),
         };
         let (name, severity) = match &self.passthrough {
             Some((name_path, severity_path)) => (

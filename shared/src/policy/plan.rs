@@ -25,6 +25,7 @@ pub(super) struct Plans {
 
 /// One record's answers: per predicate number, unknown, false or true. On the stack when the
 /// engine has at most [`STACK_MEMO`] distinct predicates (nearly always).
+#[allow(clippy::large_enum_variant)] // On the stack on purpose: no allocation per record.
 pub(super) enum Memo {
     Stack([u8; STACK_MEMO]),
     Heap(Vec<u8>),
