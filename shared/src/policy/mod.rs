@@ -181,19 +181,27 @@ impl CompiledPolicy {
     /// conditions.
     #[must_use]
     pub fn evaluate(&self, scope: &TenantScope<'_>, record: &AuditRecord) -> Option<PolicyMatch> {
-        self.evaluate_with(record, || self.definition.conditions.matches(record, &scope.context))
-    }
-
-    /// [`Self::evaluate`], with the conditions answered by `conditions` (the engine's plan).
-    fn evaluate_with(&self, record: &AuditRecord, conditions: impl FnOnce() -> bool) -> Option<PolicyMatch> {
         let definition = &*self.definition;
         if !definition.activity.record_types.is_empty() && !definition.activity.record_types.contains(&record.record_type) {
             return None;
         }
-        let resolves = self.resolve_operations.iter().any(|o| o.eq_ignore_ascii_case(&record.operation));
+        let resolves = self.resolves(record);
         if !resolves && !self.operation_matches(&record.operation) {
             return None;
         }
+        self.evaluate_with(record, resolves, || self.definition.conditions.matches(record, &scope.context))
+    }
+
+    /// Whether the record's operation is one of the policy's resolve operations.
+    fn resolves(&self, record: &AuditRecord) -> bool {
+        !self.resolve_operations.is_empty() && self.resolve_operations.iter().any(|o| o.eq_ignore_ascii_case(&record.operation))
+    }
+
+    /// [`Self::evaluate`] for a record whose type and operation are known to be the policy's
+    /// (the engine's index chose it), with the conditions answered by `conditions` (the
+    /// engine's plan).
+    fn evaluate_with(&self, record: &AuditRecord, resolves: bool, conditions: impl FnOnce() -> bool) -> Option<PolicyMatch> {
+        let definition = &*self.definition;
         if !definition.scope.covers_user(&record.user_id) || !conditions() {
             return None;
         }
@@ -566,8 +574,9 @@ impl PolicyEngine {
         let mut memo = self.plans.memo();
         let mut found = Vec::new();
         for index in candidates {
+            let policy = &self.policies[index];
             let matches = || self.plans.matches(index, record, &scope.context, &mut memo);
-            if let Some(one) = self.policies[index].evaluate_with(record, matches) {
+            if let Some(one) = policy.evaluate_with(record, policy.resolves(record), matches) {
                 found.push((index, one));
             }
         }
