@@ -76,9 +76,6 @@ struct TextSource {
     text: String,
     /// The whole record; node 0 is the object.
     tape: Tape,
-    /// Each top-level field: its key's [`key_print`] (a lookup compares one number per field)
-    /// and its node in the tape.
-    top: Vec<(u64, u32)>,
     /// A 256-bit filter of the prints: a key whose bit is clear is not in the record, found
     /// without a scan (most policies ask for some fields a record does not have).
     present: [u64; 4],
@@ -233,19 +230,16 @@ impl TextSource {
         let mut text = SPARE_TEXTS.try_with(|spare| spare.borrow_mut().pop()).ok().flatten().unwrap_or_default();
         text.push_str(json);
         let start = skip_ws(text.as_bytes(), 0);
-        let tape = Tape::build(&text, start..text.len())?;
-        let root = tape.root(&text);
-        if root.kind() != Kind::Object {
+        let tape = Tape::build_record(&text, start..text.len())?;
+        if tape.root(&text).kind() != Kind::Object {
             return None;
         }
-        let mut top: Vec<(u64, u32)> = Vec::with_capacity(48);
-        top.extend(root.items().map(|member| (key_print(member.key().as_bytes()), u32::try_from(member.index()).unwrap_or(u32::MAX))));
         let mut present = [0u64; 4];
-        for (print, _) in &top {
+        for (print, _) in tape.top() {
             let bit = filter_bit(*print);
             present[bit / 64] |= 1 << (bit % 64);
         }
-        Some(Self { text, tape, top, present, values: OnceLock::new(), full: OnceLock::new() })
+        Some(Self { text, tape, present, values: OnceLock::new(), full: OnceLock::new() })
     }
 
     fn empty() -> Self {
@@ -253,7 +247,7 @@ impl TextSource {
     }
 
     fn member(&self, at: usize) -> NodeRef<'_> {
-        self.tape.node(&self.text, self.top[at].1 as usize)
+        self.tape.node(&self.text, self.tape.top()[at].1 as usize)
     }
 
     /// Where a top-level field is: the exact key, else ignoring ASCII case. The filter first,
@@ -265,13 +259,13 @@ impl TextSource {
             return None;
         }
         if let Some(at) = hint.map(|h| h.at.load(Ordering::Relaxed) as usize)
-            && self.top.get(at).is_some_and(|(p, _)| *p == print)
+            && self.tape.top().get(at).is_some_and(|(p, _)| *p == print)
             && self.member(at).key() == key
         {
             return Some(at);
         }
         let (mut found, mut folded) = (None, None);
-        for (at, _) in self.top.iter().enumerate().filter(|(_, (p, _))| *p == print) {
+        for (at, _) in self.tape.top().iter().enumerate().filter(|(_, (p, _))| *p == print) {
             let member = self.member(at).key();
             if member == key {
                 found = Some(at);
@@ -290,7 +284,7 @@ impl TextSource {
 
     fn value(&self, key: &str) -> Option<&Value> {
         let at = self.position(key, None)?;
-        let values = self.values.get_or_init(|| (0..self.top.len()).map(|_| OnceLock::new()).collect());
+        let values = self.values.get_or_init(|| (0..self.tape.top().len()).map(|_| OnceLock::new()).collect());
         let value = values[at].get_or_init(|| self.member(at).to_value());
         (!value.is_null()).then_some(value)
     }

@@ -68,12 +68,16 @@ struct StringCache {
 
 /// The tape of one value inside a text it does not own (a whole record, whose text the
 /// record keeps beside it).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Tape {
     nodes: Vec<Node>,
     /// What string nodes learn on first use, by node index; the list itself is made when the
     /// first string needs it (kept apart so the nodes stay small: most never need it).
     caches: OnceLock<Box<[OnceLock<Box<StringCache>>]>>,
+    /// With [`Tape::build_record`]: the root object's members, each as its key's print (see
+    /// [`crate::audit::key_print`]) and its node, noted while they are read.
+    top: Vec<(u64, u32)>,
+    record: bool,
 }
 
 /// A text with its own tape: JSON decoded from inside a string, or a whole small document.
@@ -95,12 +99,30 @@ impl Tape {
     /// The tape of the value spanning `range` of `text`; `None` when that is not one JSON value.
     #[must_use]
     pub fn build(text: &str, range: std::ops::Range<usize>) -> Option<Self> {
+        Self::build_as(text, range, false)
+    }
+
+    /// Like [`Self::build`], noting the root object's members for lookup as it goes
+    /// ([`Self::top`]): a record's top-level fields.
+    #[must_use]
+    pub fn build_record(text: &str, range: std::ops::Range<usize>) -> Option<Self> {
+        Self::build_as(text, range, true)
+    }
+
+    /// The root object's members as noted by [`Self::build_record`]: each key's print and node.
+    #[must_use]
+    pub fn top(&self) -> &[(u64, u32)] {
+        &self.top
+    }
+
+    fn build_as(text: &str, range: std::ops::Range<usize>, record: bool) -> Option<Self> {
         let bytes = text.as_bytes().get(..range.end)?;
         // Room for a node per 12 bytes of JSON (records have about one per 20), so the list
         // rarely grows.
         let mut nodes = SPARE_NODES.try_with(|spare| spare.borrow_mut().pop()).ok().flatten().unwrap_or_default();
         nodes.reserve(1 + range.len() / 12);
-        let mut tape = Self { nodes, caches: OnceLock::new() };
+        let top = if record { Vec::with_capacity(48) } else { Vec::new() };
+        let mut tape = Self { nodes, caches: OnceLock::new(), top, record };
         let end = tape.value(bytes, range.start, (0, 0), 0)?;
         (skip_ws(bytes, end) == range.end).then_some(tape)
     }
@@ -160,8 +182,12 @@ impl Tape {
                         };
                         let member = self.nodes.len();
                         j = skip_ws(b, self.value(b, j, member_key, depth + 1)?);
-                        if self.nodes[index].name == 0 && &b[member_key.0 as usize..member_key.1 as usize] == b"Name" {
+                        let key_bytes = &b[member_key.0 as usize..member_key.1 as usize];
+                        if self.nodes[index].name == 0 && key_bytes == b"Name" {
                             self.nodes[index].name = offset(member);
+                        }
+                        if depth == 0 && self.record && kind == Kind::Object {
+                            self.top.push((crate::audit::key_print(key_bytes), offset(member)));
                         }
                         match b.get(j) {
                             Some(b',') => j = skip_ws(b, j + 1),
@@ -239,7 +265,7 @@ impl Doc {
 
 impl Tape {
     fn null() -> Self {
-        let mut tape = Self::default();
+        let mut tape = Self { nodes: Vec::new(), caches: OnceLock::new(), top: Vec::new(), record: false };
         tape.push(Kind::Null, (0, 0), (0, 4), false);
         tape
     }
