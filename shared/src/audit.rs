@@ -260,14 +260,14 @@ impl TextSource {
         }
         if let Some(at) = hint.map(|h| h.at.load(Ordering::Relaxed) as usize)
             && self.tape.top().get(at).is_some_and(|(p, _)| *p == print)
-            && self.member(at).key() == key
+            && same_bytes(self.member(at).key().as_bytes(), key.as_bytes())
         {
             return Some(at);
         }
         let (mut found, mut folded) = (None, None);
         for (at, _) in self.tape.top().iter().enumerate().filter(|(_, (p, _))| *p == print) {
             let member = self.member(at).key();
-            if member == key {
+            if same_bytes(member.as_bytes(), key.as_bytes()) {
                 found = Some(at);
                 break;
             }
@@ -350,6 +350,20 @@ pub(crate) fn key_print(key: &[u8]) -> u64 {
     let first = word(&key[..key.len().min(4)]);
     let last = word(&key[key.len().saturating_sub(3)..]) & 0x00ff_ffff;
     ((key.len() as u64 & 0xff) << 56) | (u64::from(last) << 32) | u64::from(first)
+}
+
+/// `a == b`, for the short keys of records without a call to `memcmp`: two words from each
+/// end compared when both are at most 16 bytes long.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let len = a.len();
+    if len != b.len() {
+        return false;
+    }
+    if !(8..=16).contains(&len) {
+        return a == b;
+    }
+    let word = |bytes: &[u8], at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or_default());
+    word(a, 0) == word(b, 0) && word(a, len - 8) == word(b, len - 8)
 }
 
 /// A print's bit in the 256-bit filter of a record's keys.
@@ -569,6 +583,22 @@ mod tests {
         assert_eq!(record.field("Missing"), None);
         assert_eq!(record.raw().len(), 9);
         assert_eq!(record, AuditRecord::from_value(serde_json::from_str(text).unwrap()).unwrap());
+    }
+
+    #[test]
+    fn short_keys_compare_equal_exactly_when_every_byte_is_equal() {
+        let keys = ["", "Id", "UserId", "Workload", "ClientIP", "CreationTime", "OrganizationId", "ResultStatusX", "ClientIPAddress1"];
+        for a in keys {
+            for b in keys {
+                assert_eq!(same_bytes(a.as_bytes(), b.as_bytes()), a == b, "{a} {b}");
+            }
+            let mut changed = a.as_bytes().to_vec();
+            for at in 0..changed.len() {
+                changed[at] ^= 0x20;
+                assert!(!same_bytes(a.as_bytes(), &changed), "{a} with byte {at} changed");
+                changed[at] ^= 0x20;
+            }
+        }
     }
 
     #[test]
