@@ -149,7 +149,9 @@ impl RecordId {
     /// # Errors
     /// When the id is empty, too long or has control characters.
     pub fn parse(value: &str) -> Result<Self, IdError> {
-        if value.is_empty() || value.len() > 128 || value.chars().any(char::is_control) {
+        // ASCII (every id Microsoft sends) is checked byte by byte; other text by character.
+        let control = if value.is_ascii() { value.bytes().any(|b| b.is_ascii_control()) } else { value.chars().any(char::is_control) };
+        if value.is_empty() || value.len() > 128 || control {
             return Err(IdError { kind: "record id", reason: "must be 1 to 128 printable characters".into() });
         }
         Ok(Self(value.to_owned()))

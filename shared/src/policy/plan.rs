@@ -31,7 +31,7 @@ pub(super) enum Memo {
     Heap(Vec<u8>),
 }
 
-const STACK_MEMO: usize = 1024;
+const STACK_MEMO: usize = 512;
 
 impl Memo {
     fn slots(&mut self) -> &mut [u8] {
