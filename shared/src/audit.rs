@@ -296,12 +296,12 @@ impl TextSource {
 
     /// A common field's text, read from the tape without building a value.
     fn common_str(&self, key: &str) -> Option<Cow<'_, str>> {
-        self.node(key, None)?.str().map(Cow::Borrowed)
+        self.node(key, common_hint(key))?.str().map(Cow::Borrowed)
     }
 
     /// A common field that is a number, or a string holding one.
     fn common_int(&self, key: &str) -> Option<i64> {
-        let node = self.node(key, None)?;
+        let node = self.node(key, common_hint(key))?;
         match node.kind() {
             Kind::Number => node.raw().parse().ok(),
             Kind::String => node.str()?.trim().parse().ok(),
@@ -334,6 +334,15 @@ impl Drop for TextSource {
             }
         });
     }
+}
+
+/// The common fields' lookup hints, shared by every record read (records list them in the same
+/// places, so after the first record each is found at once).
+fn common_hint(key: &str) -> Option<&'static FieldHint> {
+    static HINTS: std::sync::LazyLock<[(&str, FieldHint); 6]> = std::sync::LazyLock::new(|| {
+        ["Id", "RecordType", "CreationTime", "Operation", "UserId", "Workload"].map(|key| (key, FieldHint::new(key)))
+    });
+    HINTS.iter().find(|(name, _)| *name == key).map(|(_, hint)| hint)
 }
 
 /// A number that two keys equal ignoring ASCII case share: the length and the first four and

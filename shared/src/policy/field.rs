@@ -54,7 +54,9 @@ pub struct FieldHint {
 }
 
 impl FieldHint {
-    fn new(key: &str) -> Self {
+    /// The hint of a path starting at `key`.
+    #[must_use]
+    pub fn new(key: &str) -> Self {
         Self { print: crate::audit::key_print(key.as_bytes()), at: AtomicU32::new(0) }
     }
 }
