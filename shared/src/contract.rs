@@ -670,32 +670,8 @@ pub async fn replay_store_contract(store: &dyn crate::ports::ReplayStore) {
     let now = Utc::now();
     let policy = (**crate::policy::catalogue::builtin("builtin.external-forwarding").unwrap()).clone();
     let id = format!("rpl-{}0000", unique_suffix());
-    let mut replay = Replay {
-        id: id.clone(),
-        msp_id: msp_id.clone(),
-        tenant_id: tenant_id.clone(),
-        policy,
-        hours: 168,
-        from: now - Duration::hours(168),
-        to: now,
-        content_types: vec![ContentType::Exchange],
-        status: ReplayStatus::Queued,
-        created_at: now,
-        updated_at: now,
-        attempts: 0,
-        progress: Vec::new(),
-        records_scanned: 0,
-        blobs_fetched: 0,
-        records_rejected: 0,
-        matches: 0,
-        alerts_total: 0,
-        hits_total: 0,
-        alerts: Vec::new(),
-        truncated: None,
-        error: None,
-        note: Some("the policy is switched off for this tenant".into()),
-        run_note: None,
-    };
+    let note = Some("the policy is switched off for this tenant".to_owned());
+    let mut replay = Replay::queued(id.clone(), msp_id.clone(), tenant_id.clone(), policy, 168, vec![ContentType::Exchange], note, now);
     assert!(store.get_replay(&msp_id, &tenant_id, &id).await.unwrap().is_none());
     assert!(store.latest_replay(&msp_id, &tenant_id).await.unwrap().is_none());
     store.put_replay(&replay).await.unwrap();

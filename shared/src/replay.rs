@@ -137,6 +137,47 @@ pub struct Replay {
 }
 
 impl Replay {
+    /// A replay of `policy` over the `hours` before `now`, queued, nothing found yet.
+    #[must_use]
+    #[allow(clippy::too_many_arguments)] // One constructor for the service and its contract.
+    pub fn queued(
+        id: String,
+        msp_id: MspId,
+        tenant_id: TenantId,
+        policy: PolicyDefinition,
+        hours: u32,
+        content_types: Vec<ContentType>,
+        note: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id,
+            msp_id,
+            tenant_id,
+            policy,
+            hours,
+            from: now - chrono::Duration::hours(i64::from(hours)),
+            to: now,
+            content_types,
+            status: ReplayStatus::Queued,
+            created_at: now,
+            updated_at: now,
+            attempts: 0,
+            progress: Vec::new(),
+            records_scanned: 0,
+            blobs_fetched: 0,
+            records_rejected: 0,
+            matches: 0,
+            alerts_total: 0,
+            hits_total: 0,
+            alerts: Vec::new(),
+            truncated: None,
+            error: None,
+            note,
+            run_note: None,
+        }
+    }
+
     /// Forgets what an earlier run found: a run always recomputes from the start, so a
     /// redelivered job never counts anything twice.
     pub fn restart(&mut self, now: DateTime<Utc>) {

@@ -12,7 +12,7 @@ use crate::ids::{AuditStream, ContentType, MspId, TenantId};
 use crate::messages::PollJob;
 use crate::policy::{CompiledPolicy, GRAPH_ALERT_RECORD_TYPE};
 use crate::ports::{MessageQueue, ReplayStore};
-use crate::replay::{self, Replay, ReplayStatus};
+use crate::replay::{self, Replay};
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::Deserialize;
 use serde_json::Value;
@@ -97,32 +97,9 @@ impl ReplayService {
         }
         let mut bytes = [0u8; 8];
         getrandom::fill(&mut bytes).map_err(|e| AdminError::Random(e.to_string()))?;
-        let replay = Replay {
-            id: format!("rpl-{}", hex::encode(bytes)),
-            msp_id: msp_id.clone(),
-            tenant_id: tenant_id.clone(),
-            policy: (*definition).clone(),
-            hours,
-            from: now - Duration::hours(i64::from(hours)),
-            to: now,
-            content_types,
-            status: ReplayStatus::Queued,
-            created_at: now,
-            updated_at: now,
-            attempts: 0,
-            progress: Vec::new(),
-            records_scanned: 0,
-            blobs_fetched: 0,
-            records_rejected: 0,
-            matches: 0,
-            alerts_total: 0,
-            hits_total: 0,
-            alerts: Vec::new(),
-            truncated: None,
-            error: None,
-            note: (!notes.is_empty()).then(|| notes.join("; ")),
-            run_note: None,
-        };
+        let note = (!notes.is_empty()).then(|| notes.join("; "));
+        let id = format!("rpl-{}", hex::encode(bytes));
+        let replay = Replay::queued(id, msp_id.clone(), tenant_id.clone(), (*definition).clone(), hours, content_types, note, now);
         self.replays.put_replay(&replay).await?;
         self.replays.set_latest_replay(msp_id, tenant_id, &replay.id).await?;
         let job = PollJob::Replay { msp_id: msp_id.clone(), tenant_id: tenant_id.clone(), replay_id: replay.id.clone() };
