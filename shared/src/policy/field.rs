@@ -319,6 +319,18 @@ mod tests {
     }
 
     #[test]
+    fn paths_are_equal_by_what_they_name_whatever_their_hints_learned() {
+        let (used, fresh) = (FieldPath::parse("UserId").unwrap(), FieldPath::parse("UserId").unwrap());
+        let record = Doc::from_value(&json!({"Id": "r", "Other": 1, "UserId": "alice"}));
+        assert_eq!(used.first_text(&record).as_deref(), Some("alice"));
+        used.hint.at.store(2, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(used, fresh);
+        assert_ne!(used, FieldPath::parse("UserKey").unwrap());
+        assert!(FieldPath::parse("ClientIP").unwrap().is_ip_field() && FieldPath::parse("Actor.IPAddress").unwrap().is_ip_field());
+        assert!(!FieldPath::parse("UserId").unwrap().is_ip_field());
+    }
+
+    #[test]
     fn empty_paths_and_segments_are_refused() {
         assert!(FieldPath::parse("").is_err());
         assert!(FieldPath::parse("Parameters..X").is_err());

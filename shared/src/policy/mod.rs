@@ -723,6 +723,30 @@ mod tests {
     }
 
     #[test]
+    fn an_address_in_a_group_key_is_one_key_with_or_without_port_and_other_fields_are_kept_as_they_are() {
+        let grouped = |by: &str| {
+            let definition: PolicyDefinition = serde_json::from_value(json!({"id": "custom.grouped", "name": "Grouped",
+                "category": "Others", "severity": "Low", "activity": {}, "aggregation": {"window_minutes": 60, "group_by": [by]}}))
+            .unwrap();
+            CompiledPolicy::compile(Arc::new(definition)).unwrap()
+        };
+        let msp = MspId::parse("acme").unwrap();
+        let tenant = TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap();
+        let scope = TenantScope { msp_id: &msp, tenant_id: &tenant, tenant_name: "Contoso", context: TenantContext::default() };
+        let key = |policy: &CompiledPolicy, field: &str, value: &str| {
+            let record = AuditRecord::from_value(json!({"Id": "r-1", "RecordType": 15, "CreationTime": "2026-01-05T09:31:00",
+                "Operation": "UserLoggedIn", field: value}))
+            .unwrap();
+            policy.evaluate(&scope, &record).unwrap().group_key
+        };
+        let by_ip = grouped("ClientIP");
+        assert_eq!(key(&by_ip, "ClientIP", "[2001:DB8::1]:443"), "2001:db8::1");
+        assert_eq!(key(&by_ip, "ClientIP", "2001:db8::1"), "2001:db8::1");
+        assert_eq!(key(&grouped("ActorIpAddress"), "ActorIpAddress", "10.1.2.3:5000"), "10.1.2.3");
+        assert_eq!(key(&grouped("UserId"), "UserId", "Svc:5000"), "svc:5000", "not an address field: only lowercased");
+    }
+
+    #[test]
     fn matches_in_one_window_share_an_alert_id_and_the_next_window_does_not() {
         let engine = PolicyEngine::new(catalogue::compiled_builtins().to_vec());
         let msp = MspId::parse("acme").unwrap();
