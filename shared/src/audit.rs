@@ -180,7 +180,8 @@ impl AuditRecord {
     /// `ClientIP` without port or brackets; `None` when empty or `<null>`.
     #[must_use]
     pub fn client_ip(&self) -> Option<String> {
-        self.field_str("ClientIP").and_then(normalise_client_ip)
+        // Read through the tape: no `serde_json::Value` is built for it.
+        self.field_node("ClientIP", None).and_then(|node| node.str()).and_then(client_ip_text).map(str::to_owned)
     }
 }
 
@@ -378,6 +379,14 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 /// A print's bit in the 256-bit filter of a record's keys.
 fn filter_bit(print: u64) -> usize {
     (print.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize
+}
+
+/// `YYYY-MM-DD HH:MM:SS`, as tickets and facts show UTC times (written out, not through a
+/// format string parsed on every call).
+#[must_use]
+pub fn plain_utc(time: DateTime<Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    format!("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", time.year(), time.month(), time.day(), time.hour(), time.minute(), time.second())
 }
 
 /// Accepts `42` and `"42"`.
@@ -664,6 +673,14 @@ mod tests {
         assert_eq!(json_in_string(&json!("not json")), None);
         assert_eq!(json_in_string(&json!("")), None);
         assert_eq!(json_in_string(&json!(5)), None);
+    }
+
+    #[test]
+    fn plain_utc_times_read_as_the_format_string_would_write_them() {
+        for text in ["2026-01-05T09:04:07", "1999-12-31T23:59:59", "2026-02-28T00:00:00Z"] {
+            let time = parse_creation_time(text).unwrap();
+            assert_eq!(plain_utc(time), time.format("%Y-%m-%d %H:%M:%S").to_string());
+        }
     }
 
     #[test]

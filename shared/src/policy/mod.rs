@@ -370,7 +370,7 @@ fn parse_severity(text: &str) -> Option<Severity> {
 }
 
 fn format_time(text: &str) -> String {
-    crate::audit::parse_creation_time(text).map_or_else(|| text.to_owned(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+    crate::audit::parse_creation_time(text).map_or_else(|| text.to_owned(), crate::audit::plain_utc)
 }
 
 struct EntityPaths {
@@ -642,7 +642,7 @@ fn common_facts(record: &AuditRecord) -> Vec<Fact> {
     let mut facts = vec![
         Fact::new("User", actor(record)),
         Fact::new("Operation", record.operation.clone()),
-        Fact::new("Time (UTC)", record.creation_time.format("%Y-%m-%d %H:%M:%S").to_string()),
+        Fact::new("Time (UTC)", crate::audit::plain_utc(record.creation_time)),
     ];
     if let Some(ip) = record.client_ip() {
         facts.push(Fact::new("Client IP", ip));
