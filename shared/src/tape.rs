@@ -169,7 +169,7 @@ impl Tape {
                             if b.get(j) != Some(&b'"') {
                                 return None;
                             }
-                            let key_end = skip_string(b, j)?;
+                            let (key_end, _) = scan_string(b, j)?;
                             let member_key = (offset(j + 1), offset(key_end - 1));
                             j = skip_ws(b, key_end);
                             if b.get(j) != Some(&b':') {
@@ -436,11 +436,6 @@ pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
         i += 1;
     }
     i
-}
-
-/// The index just past the string starting at `i` (its opening quote).
-pub(crate) fn skip_string(b: &[u8], i: usize) -> Option<usize> {
-    scan_string(b, i).map(|(end, _)| end)
 }
 
 /// The index just past the string starting at `i` (its opening quote), and whether it holds a

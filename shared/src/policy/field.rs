@@ -18,8 +18,6 @@
 //! many policies read it.
 
 use crate::tape::{Doc, Kind, NodeRef};
-use serde_json::Value;
-use std::borrow::Cow;
 use std::ops::ControlFlow;
 use std::sync::atomic::AtomicU32;
 
@@ -138,7 +136,8 @@ impl FieldPath {
         }
     }
 
-    /// Every value the path reaches in `root` (empty when it reaches nothing), as text.
+    /// Every value the path reaches in `root` (empty when it reaches nothing), as text; for tests.
+    #[cfg(test)]
     #[must_use]
     pub fn resolve<S: FieldSource + ?Sized>(&self, root: &S) -> Vec<String> {
         let mut out = Vec::new();
@@ -220,10 +219,14 @@ impl FieldPath {
     }
 }
 
-/// Scalar text of a value: strings as they are, numbers and booleans printed, arrays and objects
-/// as JSON; `None` for null.
+/// Scalar text of a `serde_json::Value` as paths read it before the tape (strings as they are,
+/// numbers and booleans printed, arrays and objects as JSON; `None` for null): the reference
+/// [`NodeRef::text`] is tested against.
+#[cfg(test)]
 #[must_use]
-pub fn text_of(value: &Value) -> Option<Cow<'_, str>> {
+pub(crate) fn text_of(value: &serde_json::Value) -> Option<std::borrow::Cow<'_, str>> {
+    use serde_json::Value;
+    use std::borrow::Cow;
     match value {
         Value::Null => None,
         Value::String(s) => Some(Cow::Borrowed(s.as_str())),
@@ -266,7 +269,7 @@ mod reference_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn texts(path: &str, record: &Value) -> Vec<String> {
         FieldPath::parse(path).unwrap().resolve(&Doc::from_value(record))

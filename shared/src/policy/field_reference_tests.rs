@@ -4,7 +4,8 @@
 
 use super::*;
 use crate::audit::AuditRecord;
-use serde_json::{Map, json};
+use serde_json::{Map, Value, json};
+use std::borrow::Cow;
 
 /// The walker paths used before the tape: a `serde_json::Value` tree, decoded per visit.
 struct Reference<'a> {
