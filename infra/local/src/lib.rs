@@ -2,6 +2,7 @@
 //! the Microsoft 365, ConnectWise and Autotask simulators, and runs the real handlers of every function
 //! behind a local schedule, local SQS event source mappings and a local HTTP gateway.
 
+pub mod bench_cli;
 pub mod demo;
 mod demo_psa;
 mod demo_threats;

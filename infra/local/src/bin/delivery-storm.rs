@@ -155,31 +155,17 @@ async fn bench(args: Args) -> Result<bool, BenchError> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    let args = match Args::parse(&raw) {
-        Ok(args) => args,
-        Err(message) => {
-            if !message.is_empty() {
-                eprintln!("delivery-storm: {message}");
-            }
-            eprintln!("usage: delivery-storm [--alerts 2000] [--share 1000] [--pace-ms 0] [--max-receives 20]");
-            return ExitCode::from(2);
-        }
+    let verdicts = vigil_local::bench_cli::Verdicts {
+        passed: "no rolling hour over the share; every alert has exactly one ticket.",
+        failed: "see the problems above.",
     };
-    match bench(args).await {
-        Ok(true) => {
-            println!("BENCH PASSED: no rolling hour over the share; every alert has exactly one ticket.");
-            ExitCode::SUCCESS
-        }
-        Ok(false) => {
-            println!("BENCH FAILED: see the problems above.");
-            ExitCode::FAILURE
-        }
-        Err(error) => {
-            eprintln!("delivery-storm: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    vigil_local::bench_cli::run(
+        "delivery-storm",
+        "delivery-storm [--alerts 2000] [--share 1000] [--pace-ms 0] [--max-receives 20]",
+        "error",
+        Args::parse,
+        bench,
+        verdicts,
+    )
+    .await
 }

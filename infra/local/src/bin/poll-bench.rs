@@ -511,31 +511,17 @@ async fn bench(args: Args) -> Result<bool, BenchError> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    let args = match Args::parse(&raw) {
-        Ok(args) => args,
-        Err(message) => {
-            if !message.is_empty() {
-                eprintln!("poll-bench: {message}");
-            }
-            eprintln!("usage: poll-bench [--tenants 50] [--blobs 2] [--records 50] [--latency-ms 100]");
-            return ExitCode::from(2);
-        }
+    let verdicts = vigil_local::bench_cli::Verdicts {
+        passed: "every record was enqueued exactly once.",
+        failed: "records were lost, duplicated or dead-lettered, or jobs failed (see above).",
     };
-    match bench(args).await {
-        Ok(true) => {
-            println!("BENCH PASSED: every record was enqueued exactly once.");
-            ExitCode::SUCCESS
-        }
-        Ok(false) => {
-            println!("BENCH FAILED: records were lost, duplicated or dead-lettered, or jobs failed (see above).");
-            ExitCode::FAILURE
-        }
-        Err(error) => {
-            eprintln!("poll-bench: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    vigil_local::bench_cli::run(
+        "poll-bench",
+        "poll-bench [--tenants 50] [--blobs 2] [--records 50] [--latency-ms 100]",
+        "warn",
+        Args::parse,
+        bench,
+        verdicts,
+    )
+    .await
 }
