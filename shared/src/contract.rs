@@ -131,6 +131,97 @@ fn tenant(msp_id: &MspId, tenant_id: &TenantId, name: &str) -> Tenant {
     }
 }
 
+/// A principal of `msp_id` for contract tests.
+#[must_use]
+pub fn sample_principal(msp_id: &MspId, id: &str, role: crate::access::Role) -> crate::access::Principal {
+    let at = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+    crate::access::Principal {
+        msp_id: msp_id.clone(),
+        principal_id: crate::ids::PrincipalId::parse(id).unwrap(),
+        name: format!("Principal {id}"),
+        email: Some(format!("{id}@msp.example")),
+        role,
+        categories: Some([crate::alert::Category::ThreatManagement].into()),
+        scopes: std::collections::BTreeSet::new(),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+/// What every [`crate::ports::PrincipalStore`] must do.
+pub async fn principal_store_contract(store: &dyn crate::ports::PrincipalStore) {
+    use crate::access::{Role, StoredToken};
+    use crate::ids::TokenId;
+    let (msp_id, other_msp) = (unique_msp(), unique_msp());
+    let analyst = sample_principal(&msp_id, "p-analyst", Role::Analyst);
+    let owner = sample_principal(&msp_id, "p-owner", Role::Owner);
+    store.put_principal(&analyst).await.unwrap();
+    store.put_principal(&owner).await.unwrap();
+    assert_eq!(store.get_principal(&msp_id, &analyst.principal_id).await.unwrap(), Some(analyst.clone()), "read back whole");
+    assert_eq!(store.get_principal(&other_msp, &analyst.principal_id).await.unwrap(), None, "another MSP never reads it");
+    let listed: Vec<_> = store.list_principals(&msp_id).await.unwrap().into_iter().map(|p| p.principal_id).collect();
+    assert_eq!(listed, vec![analyst.principal_id.clone(), owner.principal_id.clone()], "listed by id");
+    assert!(store.list_principals(&other_msp).await.unwrap().is_empty());
+    let mut changed = analyst.clone();
+    changed.role = Role::ReadOnly;
+    store.put_principal(&changed).await.unwrap();
+    assert_eq!(store.get_principal(&msp_id, &analyst.principal_id).await.unwrap().unwrap().role, Role::ReadOnly, "replaced");
+    assert!(!store.delete_principal(&other_msp, &owner.principal_id).await.unwrap(), "another MSP cannot delete it");
+    assert!(store.delete_principal(&msp_id, &owner.principal_id).await.unwrap());
+    assert!(!store.delete_principal(&msp_id, &owner.principal_id).await.unwrap(), "nothing left to delete");
+
+    let at = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+    let token = |n: i64| StoredToken {
+        msp_id: msp_id.clone(),
+        hash: TokenHash(format!("{}{n}", unique_suffix())),
+        token_id: TokenId::parse(&format!("t-{n}")).unwrap(),
+        principal_id: Some(analyst.principal_id.clone()),
+        name: format!("token {n}"),
+        created_at: at + Duration::seconds(n),
+        expires_at: Some(at + Duration::days(90)),
+        revoked_at: None,
+        ends_with: "abcd".into(),
+    };
+    let (second, first) = (token(2), token(1));
+    store.put_token(&second).await.unwrap();
+    store.put_token(&first).await.unwrap();
+    assert_eq!(store.token(&msp_id, &first.hash).await.unwrap(), Some(first.clone()));
+    assert_eq!(store.token(&other_msp, &first.hash).await.unwrap(), None, "a token belongs to one MSP only");
+    let ids: Vec<_> = store.tokens(&msp_id).await.unwrap().into_iter().map(|t| t.token_id).collect();
+    assert_eq!(ids, vec![first.token_id.clone(), second.token_id.clone()], "oldest first");
+    let revoked = StoredToken { revoked_at: Some(at + Duration::hours(1)), ..first.clone() };
+    store.put_token(&revoked).await.unwrap();
+    assert_eq!(store.token(&msp_id, &first.hash).await.unwrap(), Some(revoked), "revocation is stored");
+    store.delete_token(&msp_id, &first.hash).await.unwrap();
+    assert_eq!(store.token(&msp_id, &first.hash).await.unwrap(), None);
+    assert_eq!(store.tokens(&msp_id).await.unwrap().len(), 1);
+    assert!(store.tokens(&other_msp).await.unwrap().is_empty());
+}
+
+/// What every [`crate::ports::AuditLog`] must do.
+pub async fn audit_log_contract(log: &dyn crate::ports::AuditLog) {
+    use crate::access::{Access, AuditEntry};
+    let (msp_id, other_msp) = (unique_msp(), unique_msp());
+    let access = Access::operator(&msp_id);
+    let at = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+    let mut written = Vec::new();
+    for i in 0..7 {
+        let entry = AuditEntry::new(&access, at + Duration::seconds(i), "tenant.registered", &format!("tenant {i}")).unwrap();
+        log.append(&entry).await.unwrap();
+        written.push(entry);
+    }
+    log.append(&AuditEntry::new(&Access::operator(&other_msp), at, "policy.created", "x").unwrap()).await.unwrap();
+    written.reverse();
+    let first = log.entries(&msp_id, 3, None).await.unwrap();
+    assert_eq!(first.entries, written[..3].to_vec(), "newest first, whole");
+    let second = log.entries(&msp_id, 3, first.next.as_deref()).await.unwrap();
+    assert_eq!(second.entries, written[3..6].to_vec(), "a page continues after the last entry of the one before");
+    let third = log.entries(&msp_id, 3, second.next.as_deref()).await.unwrap();
+    assert_eq!(third.entries, written[6..].to_vec());
+    assert_eq!(third.next, None, "the last page says so");
+    assert_eq!(log.entries(&other_msp, 10, None).await.unwrap().entries.len(), 1, "each MSP reads its own log");
+}
+
 /// What every [`ConfigStore`] must do.
 pub async fn config_store_contract(store: &dyn ConfigStore) {
     let msp_id = unique_msp();
@@ -144,11 +235,6 @@ pub async fn config_store_contract(store: &dyn ConfigStore) {
     with_publisher.publisher_identifier = Some(unique_tenant());
     store.put_msp(&with_publisher).await.unwrap();
     assert_eq!(store.get_msp(&msp_id).await.unwrap(), Some(with_publisher), "settings are replaced");
-
-    let hash = TokenHash(unique_suffix());
-    store.add_api_token(&msp_id, &hash, Utc::now()).await.unwrap();
-    assert!(store.api_token_exists(&msp_id, &hash).await.unwrap());
-    assert!(!store.api_token_exists(&other_msp, &hash).await.unwrap(), "a token belongs to one MSP only");
 
     let t1 = tenant(&msp_id, &unique_tenant(), "Contoso");
     let t2 = tenant(&msp_id, &unique_tenant(), "Fabrikam");
@@ -720,6 +806,16 @@ mod tests {
     #[tokio::test]
     async fn memory_config_store_honours_the_contract() {
         config_store_contract(&MemoryConfigStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_principal_store_honours_the_contract() {
+        principal_store_contract(&MemoryConfigStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_audit_log_honours_the_contract() {
+        audit_log_contract(&MemoryConfigStore::default()).await;
     }
 
     #[tokio::test]

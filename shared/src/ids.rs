@@ -112,6 +112,39 @@ impl DestinationId {
 }
 
 string_id!(
+    /// A member of an MSP's staff, or an automation, that holds API tokens
+    /// ([`crate::access::Principal`]). Generated (`p-` and 16 hex digits); parsed with the rules
+    /// of [`DestinationId`].
+    PrincipalId
+);
+
+impl PrincipalId {
+    /// Parses a principal id.
+    ///
+    /// # Errors
+    /// When the id is empty, too long or has characters outside `[a-z0-9-]`.
+    pub fn parse(value: &str) -> Result<Self, IdError> {
+        DestinationId::parse(value).map(|id| Self(id.0)).map_err(|e| IdError { kind: "principal id", reason: e.reason })
+    }
+}
+
+string_id!(
+    /// One API token of a principal (never the token itself): generated (`t-` and 16 hex
+    /// digits); parsed with the rules of [`DestinationId`].
+    TokenId
+);
+
+impl TokenId {
+    /// Parses a token id.
+    ///
+    /// # Errors
+    /// When the id is empty, too long or has characters outside `[a-z0-9-]`.
+    pub fn parse(value: &str) -> Result<Self, IdError> {
+        DestinationId::parse(value).map(|id| Self(id.0)).map_err(|e| IdError { kind: "token id", reason: e.reason })
+    }
+}
+
+string_id!(
     /// A Microsoft Entra tenant id: a GUID, stored lowercase.
     TenantId
 );

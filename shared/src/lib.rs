@@ -5,6 +5,7 @@
 //! `aws` feature, HTTP connectors to Microsoft 365 and ConnectWise behind `connectors`, and the
 //! Lambda glue shared by the functions behind `lambda`. `cargo test -p vigil` builds none of them.
 
+pub mod access;
 pub mod alert;
 pub mod audit;
 pub mod changes;

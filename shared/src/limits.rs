@@ -82,8 +82,6 @@ pub const SUPPRESSION_CONDITION_BYTES: usize = 16 * 1024;
 
 /// A triage comment.
 pub const COMMENT_CHARS: usize = 4000;
-/// The `X-Vigil-Actor` header naming who made a change (bytes; longer ones read as `api`).
-pub const ACTOR_CHARS: usize = 128;
 /// Triage comments an alert keeps (the newest).
 pub const TRIAGE_COMMENTS_KEPT: usize = 100;
 /// Total text of the triage comments an alert keeps, in bytes.

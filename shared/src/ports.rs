@@ -3,11 +3,12 @@
 //! ([`crate::memory`]) and a production adapter (DynamoDB, SQS, Secrets Manager, HTTP), and one
 //! contract suite ([`crate::contract`]) that both must pass.
 
+use crate::access::{AuditEntry, AuditPage, Principal, StoredToken};
 use crate::alert::{Alert, AlertHits};
 use crate::changes::{ChangePage, ChangeQuery};
 use crate::destination::Destination;
 use crate::error::{QueueError, SecretError, SinkError, SourceError, StoreError};
-use crate::ids::{AlertId, AuditStream, ContentType, DestinationId, MspId, PolicyId, RecordId, TenantId};
+use crate::ids::{AlertId, AuditStream, ContentType, DestinationId, MspId, PolicyId, PrincipalId, RecordId, TenantId};
 use crate::policy::condition::Condition;
 use crate::policy::model::PolicyDefinition;
 use crate::policy::trigger::TriggerState;
@@ -28,9 +29,6 @@ pub trait ConfigStore: Send + Sync {
     async fn get_msp(&self, msp_id: &MspId) -> Result<Option<Msp>, StoreError>;
     /// Replaces an MSP's record (its settings).
     async fn put_msp(&self, msp: &Msp) -> Result<(), StoreError>;
-    /// Stores the hash of a newly issued API token.
-    async fn add_api_token(&self, msp_id: &MspId, hash: &TokenHash, now: DateTime<Utc>) -> Result<(), StoreError>;
-    async fn api_token_exists(&self, msp_id: &MspId, hash: &TokenHash) -> Result<bool, StoreError>;
     /// Creates a tenant; `false` if the MSP already has it (unchanged).
     async fn create_tenant(&self, tenant: &Tenant) -> Result<bool, StoreError>;
     /// Replaces a tenant record.
@@ -43,6 +41,36 @@ pub trait ConfigStore: Send + Sync {
     async fn list_tenants(&self, msp_id: &MspId) -> Result<Vec<Tenant>, StoreError>;
     /// Every tenant of every MSP (the scheduler's view; never exposed through the API).
     async fn list_all_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+}
+
+/// An MSP's principals and their API tokens (stored as hashes). Every key starts with the MSP
+/// id; a token is found by the MSP id its text names and its hash.
+#[async_trait]
+pub trait PrincipalStore: Send + Sync {
+    /// Creates or replaces a principal.
+    async fn put_principal(&self, principal: &Principal) -> Result<(), StoreError>;
+    async fn get_principal(&self, msp_id: &MspId, id: &PrincipalId) -> Result<Option<Principal>, StoreError>;
+    /// Every principal of the MSP, by id.
+    async fn list_principals(&self, msp_id: &MspId) -> Result<Vec<Principal>, StoreError>;
+    /// `false` when there was nothing to delete. The principal's tokens stay (revoked by the
+    /// caller first).
+    async fn delete_principal(&self, msp_id: &MspId, id: &PrincipalId) -> Result<bool, StoreError>;
+    /// Creates or replaces a token.
+    async fn put_token(&self, token: &StoredToken) -> Result<(), StoreError>;
+    /// The token with this hash, under this MSP only.
+    async fn token(&self, msp_id: &MspId, hash: &TokenHash) -> Result<Option<StoredToken>, StoreError>;
+    /// Every token of the MSP (legacy tokens included), oldest first.
+    async fn tokens(&self, msp_id: &MspId) -> Result<Vec<StoredToken>, StoreError>;
+    async fn delete_token(&self, msp_id: &MspId, hash: &TokenHash) -> Result<(), StoreError>;
+}
+
+/// An MSP's configuration audit log: append-only, read newest first, kept
+/// [`crate::access::AUDIT_RETENTION_DAYS`].
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// Up to `limit` entries older than the entry `before` (newest first from the start).
+    async fn entries(&self, msp_id: &MspId, limit: usize, before: Option<&str>) -> Result<AuditPage, StoreError>;
 }
 
 /// An MSP's destinations. Every key starts with the MSP id.

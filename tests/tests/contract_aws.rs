@@ -39,6 +39,40 @@ async fn dynamodb_config_store_honours_the_contract() {
 }
 
 #[tokio::test]
+async fn dynamodb_principal_store_and_audit_log_honour_their_contracts() {
+    let (sdk, _moto) = moto_sdk().await;
+    let stack = provisioned(&sdk).await;
+    let store = DynamoConfigStore::new(Client::new(&sdk), &stack.table_names["ConfigTable"]);
+    contract::principal_store_contract(&store).await;
+    contract::audit_log_contract(&store).await;
+}
+
+#[tokio::test]
+async fn a_token_stored_before_principals_still_reads_as_a_legacy_owner_token() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use vigil::ports::PrincipalStore;
+    let (sdk, _moto) = moto_sdk().await;
+    let stack = provisioned(&sdk).await;
+    let table = &stack.table_names["ConfigTable"];
+    let msp_id = contract::unique_msp();
+    let hash = format!("{:0>64}", contract::unique_suffix());
+    Client::new(&sdk)
+        .put_item()
+        .table_name(table)
+        .item("pk", AttributeValue::S(format!("MSP#{msp_id}")))
+        .item("sk", AttributeValue::S(format!("TOKEN#{hash}")))
+        .item("created_at", AttributeValue::S("2026-01-02T03:04:05+00:00".into()))
+        .send()
+        .await
+        .unwrap();
+    let store = DynamoConfigStore::new(Client::new(&sdk), table);
+    let token = store.token(&msp_id, &vigil::tenant::TokenHash(hash.clone())).await.unwrap().expect("the legacy item is found");
+    assert_eq!(token.principal_id, None, "it acts as an owner");
+    assert!(token.is_live(chrono::Utc::now()), "and never expires on its own");
+    assert_eq!(store.tokens(&msp_id).await.unwrap().len(), 1, "and is listed, so an owner can revoke it");
+}
+
+#[tokio::test]
 async fn dynamodb_destination_store_honours_the_contract() {
     let (sdk, _moto) = moto_sdk().await;
     let stack = provisioned(&sdk).await;

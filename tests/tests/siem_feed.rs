@@ -87,6 +87,7 @@ async fn a_reader_following_the_feed_during_concurrent_updates_misses_nothing_an
         alerts: store.clone(),
         tickets: Arc::new(MemoryQueue::default()),
         clock: Arc::new(SystemClock),
+        audit: vigil::services::access::AuditTrail { log: Arc::new(MemoryConfigStore::default()), clock: Arc::new(SystemClock) },
     };
     let (msp_id, tenant_id) = (contract::unique_msp(), contract::unique_tenant());
     let t0 = Utc::now() - Duration::days(1);
@@ -131,7 +132,7 @@ async fn a_reader_following_the_feed_during_concurrent_updates_misses_nothing_an
     let mut writes_done_at = None;
     loop {
         let position = cursor.as_deref().map(|c| decode_cursor(c, CursorUse::Feed, &msp_id).unwrap()).unwrap_or_default();
-        let page = tuning.alert_changes(&msp_id, position, None, 4, OVERLAP).await.unwrap();
+        let page = tuning.alert_changes(&vigil::access::Access::operator(&msp_id), position, None, 4, OVERLAP).await.unwrap();
         polls += 1;
         let keys: Vec<&ChangeKey> = page.alerts.iter().map(|e| &e.key).collect();
         assert!(keys.windows(2).all(|w| w[0] < w[1]), "order kept within a page: {keys:?}");

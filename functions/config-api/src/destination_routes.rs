@@ -114,44 +114,44 @@ fn nullable<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<
     Option::<String>::deserialize(deserializer)
 }
 
-async fn list_destinations(State(state): State<AppState>, Caller(msp): Caller) -> Result<Json<DestinationList>, Problem> {
-    let destinations = state.destinations.list(&msp).await?.into_iter().map(DestinationView::from).collect();
+async fn list_destinations(State(state): State<AppState>, Caller(access): Caller) -> Result<Json<DestinationList>, Problem> {
+    let destinations = state.destinations.list(&access).await?.into_iter().map(DestinationView::from).collect();
     Ok(Json(DestinationList { destinations }))
 }
 
 async fn get_destination(
     State(state): State<AppState>,
-    Caller(msp): Caller,
+    Caller(access): Caller,
     Path(raw): Path<String>,
 ) -> Result<Json<DestinationView>, Problem> {
-    Ok(Json(state.destinations.get(&msp, &destination_id(&raw)?).await?.into()))
+    Ok(Json(state.destinations.get(&access, &destination_id(&raw)?).await?.into()))
 }
 
 async fn put_destination(
     State(state): State<AppState>,
-    Caller(msp): Caller,
+    Caller(access): Caller,
     Path(raw): Path<String>,
     headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<DestinationRequest>,
 ) -> Result<Response, Problem> {
     let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok());
-    let (destination, created) = state.destinations.put(&msp, &destination_id(&raw)?, body, host).await?;
+    let (destination, created) = state.destinations.put(&access, &destination_id(&raw)?, body, host).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, Json(DestinationView::from(destination))).into_response())
 }
 
-async fn delete_destination(State(state): State<AppState>, Caller(msp): Caller, Path(raw): Path<String>) -> Result<StatusCode, Problem> {
-    state.destinations.delete(&msp, &destination_id(&raw)?).await?;
+async fn delete_destination(State(state): State<AppState>, Caller(access): Caller, Path(raw): Path<String>) -> Result<StatusCode, Problem> {
+    state.destinations.delete(&access, &destination_id(&raw)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn test_destination(
     State(state): State<AppState>,
-    Caller(msp): Caller,
+    Caller(access): Caller,
     _admitted: Admitted<DestinationTests>,
     Path(raw): Path<String>,
 ) -> Result<Json<DestinationTest>, Problem> {
-    Ok(Json(state.destinations.test(&msp, &destination_id(&raw)?).await?))
+    Ok(Json(state.destinations.test(&access, &destination_id(&raw)?).await?))
 }
 
 /// The query string of one lookup route, and the lookup it asks for.
@@ -224,22 +224,22 @@ impl LookupQuery for PrioritiesQuery {
 /// One lookup route: its query string (400 when malformed or unknown), then the PSA.
 async fn lookup<Q: LookupQuery>(
     State(state): State<AppState>,
-    Caller(msp): Caller,
+    Caller(access): Caller,
     _admitted: Admitted<Lookups>,
     Path(raw): Path<String>,
     q: Result<Query<Q>, QueryRejection>,
 ) -> Result<Json<LookupList>, Problem> {
     let what = q.map(|Query(q)| q.lookup()).map_err(|e| Problem::bad_request(e.body_text()))?;
-    let items = state.destinations.lookup(&msp, &destination_id(&raw)?, &what).await?;
+    let items = state.destinations.lookup(&access, &destination_id(&raw)?, &what).await?;
     Ok(Json(LookupList { items }))
 }
 
 async fn link_company(
     State(state): State<AppState>,
-    Caller(msp): Caller,
+    Caller(access): Caller,
     Path((tenant, destination)): Path<(String, String)>,
     ApiJson(body): ApiJson<CompanyLinkBody>,
 ) -> Result<Json<TenantView>, Problem> {
     let (tenant, destination) = (tenant_id(&tenant)?, destination_id(&destination)?);
-    Ok(Json(state.destinations.link_company(&msp, &tenant, &destination, body.company).await?.into()))
+    Ok(Json(state.destinations.link_company(&access, &tenant, &destination, body.company).await?.into()))
 }

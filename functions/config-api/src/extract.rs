@@ -1,4 +1,4 @@
-//! Extractors whose rejections are problem+json: the caller's MSP (from the bearer token),
+//! Extractors whose rejections are problem+json: the caller's access (from the bearer token),
 //! JSON bodies, and path identifiers.
 
 use crate::AppState;
@@ -11,12 +11,12 @@ use axum::http::StatusCode;
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use vigil::ids::MspId;
+use vigil::access::Access;
 
-/// The authenticated caller's MSP. Every handler that touches data takes this, and only this,
-/// as the tenancy key.
+/// The authenticated caller: its MSP, principal, role and alert categories. Every handler that
+/// touches data takes this and hands it to the service, which checks it.
 #[derive(Debug, Clone)]
-pub struct Caller(pub MspId);
+pub struct Caller(pub Access);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = Problem;
@@ -27,7 +27,7 @@ impl FromRequestParts<AppState> for Caller {
         if token.is_empty() {
             return Err(Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", "send Authorization: Bearer <your Vigil API token>"));
         }
-        Ok(Caller(state.admin.authenticate(token).await?))
+        Ok(Caller(state.access.authenticate(token).await?))
     }
 }
 

@@ -1,6 +1,8 @@
 //! config-api: the MSP-facing REST API behind API Gateway (`/v1/...`). Every route except
-//! health requires `Authorization: Bearer <token>`; the token decides the MSP, and every read
-//! and write is keyed by it. Credentials are write-only. Errors are RFC 7807 problem+json.
+//! health requires `Authorization: Bearer <token>`; the token decides the MSP and the
+//! principal, whose role (or an automation's scopes) and alert categories the services check
+//! ([`vigil::access`]); every read and write is keyed by the MSP. Credentials are write-only.
+//! Errors are RFC 7807 problem+json (403 when the role does not allow a route).
 //!
 //! Routes:
 //! - `POST /v1/tenants`, `GET /v1/tenants`, `GET /v1/tenants/{tenant_id}` (with `company_links`)
@@ -31,6 +33,13 @@
 //! - `POST /v1/tenants/{tenant_id}/replays` (a policy in shadow over the tenant's last hours of
 //!   audit content, run by the audit-poller: 202 and `Location`),
 //!   `GET /v1/tenants/{tenant_id}/replays/{replay_id}` (status, progress, would-be alerts)
+//! - `GET /v1/me` (the caller's principal, role and permissions); owners (principals:manage):
+//!   `GET|POST /v1/principals`, `GET|PATCH|DELETE /v1/principals/{principal_id}`,
+//!   `GET|POST /v1/principals/{principal_id}/tokens` (a token's text is in the answer to its
+//!   creation only), `DELETE /v1/principals/{principal_id}/tokens/{token_id}` (revoke),
+//!   `POST /v1/principals/{principal_id}/tokens/{token_id}/rotate`
+//! - `GET /v1/audit-log?limit=&cursor=`: every configuration change, newest first, with the
+//!   principal who made it
 //! - Gone (410, naming the route that replaced them): `PUT|GET /v1/psa/connectwise`,
 //!   `PUT /v1/tenants/{tenant_id}/connectwise-company`. Settings saved through them carry over
 //!   as the destination `connectwise`.
@@ -39,6 +48,7 @@
 //! the default `aws` feature, so `cargo test -p config-api --no-default-features` runs every
 //! route on the in-memory adapters.
 
+mod access_routes;
 mod destination_routes;
 pub mod extract;
 pub mod problem;
@@ -52,6 +62,7 @@ mod tuning_routes;
 use axum::Router;
 use std::sync::Arc;
 use vigil::connectors::destination_url::DestinationPolicy;
+use vigil::services::access::AccessService;
 use vigil::services::admin::AdminService;
 use vigil::services::destinations::DestinationsService;
 use vigil::services::replay::ReplayService;
@@ -61,6 +72,8 @@ use vigil::settings::{ConfigError, required};
 /// Shared state of the router.
 #[derive(Clone)]
 pub struct AppState {
+    /// Who a token is; principals, tokens and the audit log.
+    pub access: Arc<AccessService>,
     pub admin: Arc<AdminService>,
     pub tuning: Arc<TuningService>,
     /// Destinations, their PSA lookups and the tenants' company links.
@@ -132,6 +145,13 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
 
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let config_store = Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone()));
+    let audit = vigil::services::access::AuditTrail { log: config_store.clone(), clock: Arc::new(SystemClock) };
+    let access = Arc::new(AccessService {
+        config: config_store.clone(),
+        principals: config_store.clone(),
+        audit: audit.clone(),
+        clock: Arc::new(SystemClock),
+    });
     let alert_store = Arc::new(DynamoAlertStore::new(dynamo.clone(), config.alerts_table.clone()));
     let secrets: Arc<dyn SecretStore> =
         Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk), config.secret_prefix.clone()));
@@ -143,6 +163,7 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
         ingest: Arc::new(DynamoIngestState::new(dynamo.clone(), config.state_table.clone())),
         secrets: secrets.clone(),
         clock: Arc::new(SystemClock),
+        audit: audit.clone(),
     });
     let tuning = Arc::new(TuningService {
         config: config_store.clone(),
@@ -150,6 +171,7 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
         alerts: alert_store,
         tickets: tickets.clone(),
         clock: Arc::new(SystemClock),
+        audit,
     });
     let replays = Arc::new(ReplayService {
         tuning: tuning.clone(),
@@ -172,7 +194,7 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
         policy,
         callback_base: config.callback_base.clone(),
     });
-    AppState { admin, tuning, destinations, replays, rate_limits }
+    AppState { access, admin, tuning, destinations, replays, rate_limits }
 }
 
 /// Largest body most routes accept (tenants, credentials, suppressions, triage …).

@@ -76,6 +76,8 @@ impl From<AdminError> for Problem {
             AdminError::Unauthenticated => {
                 Problem::new(StatusCode::UNAUTHORIZED, "Unauthorized", "send Authorization: Bearer <your Vigil API token>")
             }
+            AdminError::Forbidden(detail) => Problem::new(StatusCode::FORBIDDEN, "Forbidden", detail),
+            AdminError::Refused(detail) => Problem::new(StatusCode::CONFLICT, "Conflict", detail),
             AdminError::NotFound(what) => Problem::not_found(format!("{what} not found")),
             AdminError::Conflict(what) => Problem::new(StatusCode::CONFLICT, "Conflict", format!("{what} already exists")),
             AdminError::Invalid(detail) => Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid request", detail),

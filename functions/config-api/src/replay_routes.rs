@@ -25,20 +25,20 @@ pub(crate) fn router() -> Router<AppState> {
 
 async fn start_replay(
     State(state): State<AppState>,
-    Caller(msp): Caller,
+    Caller(access): Caller,
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<ReplayRequest>,
 ) -> Result<Response, Problem> {
     let tenant = tenant_id(&raw)?;
-    let replay = state.replays.start(&msp, &tenant, body).await?;
+    let replay = state.replays.start(&access, &tenant, body).await?;
     let location = format!("/v1/tenants/{tenant}/replays/{}", replay.id);
     Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(replay.view())).into_response())
 }
 
 async fn get_replay(
     State(state): State<AppState>,
-    Caller(msp): Caller,
+    Caller(access): Caller,
     Path((tenant, replay)): Path<(String, String)>,
 ) -> Result<Json<Value>, Problem> {
-    Ok(Json(state.replays.get(&msp, &tenant_id(&tenant)?, &replay).await?.view()))
+    Ok(Json(state.replays.get(&access, &tenant_id(&tenant)?, &replay).await?.view()))
 }

@@ -37,6 +37,7 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(crate::destination_routes::router())
         .merge(crate::replay_routes::router())
         .merge(crate::siem_routes::router())
+        .merge(crate::access_routes::router())
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "this route does not accept that method")
@@ -94,20 +95,20 @@ struct RegisterTenant {
 
 async fn register_tenant(
     State(state): State<AppState>,
-    Caller(msp): Caller,
+    Caller(access): Caller,
     ApiJson(body): ApiJson<RegisterTenant>,
 ) -> Result<Response, Problem> {
-    let tenant = state.admin.register_tenant(&msp, body.tenant_id, &body.name, body.domains).await?;
+    let tenant = state.admin.register_tenant(&access, body.tenant_id, &body.name, body.domains).await?;
     Ok((StatusCode::CREATED, Json(TenantView::from(tenant))).into_response())
 }
 
-async fn list_tenants(State(state): State<AppState>, Caller(msp): Caller) -> Result<Json<serde_json::Value>, Problem> {
-    let tenants: Vec<TenantView> = state.admin.tenants(&msp).await?.into_iter().map(TenantView::from).collect();
+async fn list_tenants(State(state): State<AppState>, Caller(access): Caller) -> Result<Json<serde_json::Value>, Problem> {
+    let tenants: Vec<TenantView> = state.admin.tenants(&access).await?.into_iter().map(TenantView::from).collect();
     Ok(Json(serde_json::json!({ "tenants": tenants })))
 }
 
-async fn get_tenant(State(state): State<AppState>, Caller(msp): Caller, Path(raw): Path<String>) -> Result<Json<TenantView>, Problem> {
-    Ok(Json(state.admin.tenant(&msp, &tenant_id(&raw)?).await?.into()))
+async fn get_tenant(State(state): State<AppState>, Caller(access): Caller, Path(raw): Path<String>) -> Result<Json<TenantView>, Problem> {
+    Ok(Json(state.admin.tenant(&access, &tenant_id(&raw)?).await?.into()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,11 +120,11 @@ struct M365CredentialsBody {
 
 async fn set_m365_credentials(
     State(state): State<AppState>,
-    Caller(msp): Caller,
+    Caller(access): Caller,
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<M365CredentialsBody>,
 ) -> Result<StatusCode, Problem> {
-    state.admin.set_m365_credentials(&msp, &tenant_id(&raw)?, M365AppCredentials::new(body.client_id, body.client_secret)).await?;
+    state.admin.set_m365_credentials(&access, &tenant_id(&raw)?, M365AppCredentials::new(body.client_id, body.client_secret)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -192,9 +193,9 @@ struct AlertView {
     deliveries: Vec<DeliveryView>,
 }
 
-async fn get_alert(State(state): State<AppState>, Caller(msp): Caller, Path(raw): Path<String>) -> Result<Json<AlertView>, Problem> {
+async fn get_alert(State(state): State<AppState>, Caller(access): Caller, Path(raw): Path<String>) -> Result<Json<AlertView>, Problem> {
     let alert_id = AlertId::parse(&raw).map_err(|_| Problem::not_found(format!("alert {raw} not found")))?;
-    let detail = state.admin.alert(&msp, &alert_id).await?;
+    let detail = state.admin.alert(&access, &alert_id).await?;
     Ok(Json(AlertView { alert: detail.alert, deliveries: detail.deliveries.into_iter().map(DeliveryView::from).collect() }))
 }
 
@@ -207,19 +208,19 @@ struct StreamsBody {
 
 async fn set_streams(
     State(state): State<AppState>,
-    Caller(msp): Caller,
+    Caller(access): Caller,
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<StreamsBody>,
 ) -> Result<Json<TenantView>, Problem> {
-    Ok(Json(state.admin.set_streams(&msp, &tenant_id(&raw)?, body.streams).await?.into()))
+    Ok(Json(state.admin.set_streams(&access, &tenant_id(&raw)?, body.streams).await?.into()))
 }
 
 async fn stream_health(
     State(state): State<AppState>,
-    Caller(msp): Caller,
+    Caller(access): Caller,
     Path(raw): Path<String>,
 ) -> Result<Json<serde_json::Value>, Problem> {
-    let health = state.admin.stream_health(&msp, &tenant_id(&raw)?, &PollSettings::default().streams).await?;
+    let health = state.admin.stream_health(&access, &tenant_id(&raw)?, &PollSettings::default().streams).await?;
     let streams: Vec<serde_json::Value> = health
         .into_iter()
         .map(|(stream, ledger)| match ledger {
@@ -270,13 +271,13 @@ fn msp_view(msp: &vigil::tenant::Msp) -> serde_json::Value {
     })
 }
 
-async fn get_msp(State(state): State<AppState>, Caller(msp): Caller) -> Result<Json<serde_json::Value>, Problem> {
-    Ok(Json(msp_view(&state.admin.msp(&msp).await?)))
+async fn get_msp(State(state): State<AppState>, Caller(access): Caller) -> Result<Json<serde_json::Value>, Problem> {
+    Ok(Json(msp_view(&state.admin.msp(&access).await?)))
 }
 
 async fn set_msp(
     State(state): State<AppState>,
-    Caller(msp): Caller,
+    Caller(access): Caller,
     ApiJson(body): ApiJson<MspSettings>,
 ) -> Result<Json<serde_json::Value>, Problem> {
     let change = MspSettingsChange {
@@ -284,5 +285,5 @@ async fn set_msp(
         first_lookback_hours: body.first_lookback_hours,
         backfill_ticket_max_age_hours: body.backfill_ticket_max_age_hours,
     };
-    Ok(Json(msp_view(&state.admin.update_msp_settings(&msp, change).await?)))
+    Ok(Json(msp_view(&state.admin.update_msp_settings(&access, change).await?)))
 }

@@ -56,7 +56,7 @@ struct FeedResponse {
 
 async fn feed(
     State(state): State<AppState>,
-    Caller(msp): Caller,
+    Caller(access): Caller,
     query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<FeedResponse>, Problem> {
     let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
@@ -65,10 +65,10 @@ async fn feed(
         return Err(Problem::bad_request(format!("limit: 1 to {FEED_MAX}")));
     }
     let position = match &query.since {
-        Some(cursor) => decode_cursor(cursor, CursorUse::Feed, &msp).map_err(|e| Problem::bad_request(format!("since: {e}")))?,
+        Some(cursor) => decode_cursor(cursor, CursorUse::Feed, access.msp_id()).map_err(|e| Problem::bad_request(format!("since: {e}")))?,
         None => query.from.map(|from| Position::after(ChangeKey::start_of(from))).unwrap_or_default(),
     };
-    let page = state.tuning.alert_changes(&msp, position, query.to, limit, OVERLAP).await?;
+    let page = state.tuning.alert_changes(&access, position, query.to, limit, OVERLAP).await?;
     Ok(Json(FeedResponse {
         alerts: page.alerts.into_iter().map(|entry| FeedAlert { changed_at: entry.key.at(), alert: entry.alert }).collect(),
         next_cursor: page.next_cursor,

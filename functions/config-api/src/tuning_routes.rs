@@ -1,13 +1,13 @@
 //! Routes for policies, suppressions and alert triage: parse, call
-//! [`vigil::services::tuning::TuningService`], map the result. Who made a change is taken from
-//! the optional `X-Vigil-Actor` header (an engineer's name or e-mail), else "api".
+//! [`vigil::services::tuning::TuningService`], map the result. Who made a change is the
+//! authenticated principal (an `X-Vigil-Actor` header, which older clients sent, is ignored).
 
 use crate::AppState;
 use crate::extract::{ApiJson, Caller};
 use crate::problem::Problem;
 use crate::routes::tenant_id;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -32,15 +32,6 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/alerts/{alert_id}/suppress", post(suppress_like))
 }
 
-fn author(headers: &HeaderMap) -> String {
-    headers
-        .get("x-vigil-actor")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|a| !a.is_empty() && a.len() <= vigil::limits::ACTOR_CHARS)
-        .map_or_else(|| "api".to_owned(), str::to_owned)
-}
-
 fn policy_id(raw: &str) -> Result<PolicyId, Problem> {
     PolicyId::parse(raw).map_err(|e| Problem::bad_request(e.to_string()))
 }
@@ -49,36 +40,30 @@ pub(crate) fn alert_id(raw: &str) -> Result<AlertId, Problem> {
     AlertId::parse(raw).map_err(|e| Problem::bad_request(e.to_string()))
 }
 
-async fn list_policies(State(state): State<AppState>, Caller(msp): Caller) -> Result<Json<Value>, Problem> {
-    Ok(Json(json!({ "policies": state.tuning.list_policies(&msp).await? })))
+async fn list_policies(State(state): State<AppState>, Caller(access): Caller) -> Result<Json<Value>, Problem> {
+    Ok(Json(json!({ "policies": state.tuning.list_policies(&access).await? })))
 }
 
-async fn get_policy(State(state): State<AppState>, Caller(msp): Caller, Path(raw): Path<String>) -> Result<Json<Value>, Problem> {
-    Ok(Json(json!(state.tuning.policy(&msp, &policy_id(&raw)?).await?)))
+async fn get_policy(State(state): State<AppState>, Caller(access): Caller, Path(raw): Path<String>) -> Result<Json<Value>, Problem> {
+    Ok(Json(json!(state.tuning.policy(&access, &policy_id(&raw)?).await?)))
 }
 
-async fn create_policy(
-    State(state): State<AppState>,
-    Caller(msp): Caller,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<Value>,
-) -> Result<Response, Problem> {
-    let view = state.tuning.put_policy(&msp, None, body, &author(&headers), true).await?;
+async fn create_policy(State(state): State<AppState>, Caller(access): Caller, ApiJson(body): ApiJson<Value>) -> Result<Response, Problem> {
+    let view = state.tuning.put_policy(&access, None, body, true).await?;
     Ok((StatusCode::CREATED, Json(json!(view))).into_response())
 }
 
 async fn replace_policy(
     State(state): State<AppState>,
-    Caller(msp): Caller,
-    headers: HeaderMap,
+    Caller(access): Caller,
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<Value>, Problem> {
-    Ok(Json(json!(state.tuning.put_policy(&msp, Some(&policy_id(&raw)?), body, &author(&headers), false).await?)))
+    Ok(Json(json!(state.tuning.put_policy(&access, Some(&policy_id(&raw)?), body, false).await?)))
 }
 
-async fn delete_policy(State(state): State<AppState>, Caller(msp): Caller, Path(raw): Path<String>) -> Result<StatusCode, Problem> {
-    state.tuning.delete_policy(&msp, &policy_id(&raw)?).await?;
+async fn delete_policy(State(state): State<AppState>, Caller(access): Caller, Path(raw): Path<String>) -> Result<StatusCode, Problem> {
+    state.tuning.delete_policy(&access, &policy_id(&raw)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -91,11 +76,15 @@ struct TestBody {
     tenant_id: Option<TenantId>,
 }
 
-async fn test_policy(State(state): State<AppState>, Caller(msp): Caller, ApiJson(body): ApiJson<TestBody>) -> Result<Json<Value>, Problem> {
+async fn test_policy(
+    State(state): State<AppState>,
+    Caller(access): Caller,
+    ApiJson(body): ApiJson<TestBody>,
+) -> Result<Json<Value>, Problem> {
     if body.records.len() > 10_000 {
         return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid request", "at most 10,000 records per test"));
     }
-    Ok(Json(json!(state.tuning.test_policy(&msp, body.policy, body.records, body.tenant_id.as_ref()).await?)))
+    Ok(Json(json!(state.tuning.test_policy(&access, body.policy, body.records, body.tenant_id.as_ref()).await?)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,12 +95,12 @@ struct SwitchBody {
 
 async fn switch_policy(
     State(state): State<AppState>,
-    Caller(msp): Caller,
+    Caller(access): Caller,
     Path((tenant, policy)): Path<(String, String)>,
     ApiJson(body): ApiJson<SwitchBody>,
 ) -> Result<Json<Value>, Problem> {
     let (tenant, policy) = (tenant_id(&tenant)?, policy_id(&policy)?);
-    state.tuning.set_tenant_policy(&msp, &tenant, &policy, body.enabled).await?;
+    state.tuning.set_tenant_policy(&access, &tenant, &policy, body.enabled).await?;
     Ok(Json(json!({ "tenant_id": tenant, "policy_id": policy, "enabled": body.enabled })))
 }
 
@@ -126,41 +115,39 @@ struct PolicyContextBody {
 
 async fn set_policy_context(
     State(state): State<AppState>,
-    Caller(msp): Caller,
+    Caller(access): Caller,
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<PolicyContextBody>,
 ) -> Result<Json<Value>, Problem> {
-    let tenant = state.tuning.set_policy_context(&msp, &tenant_id(&raw)?, body.domains, body.break_glass_accounts).await?;
+    let tenant = state.tuning.set_policy_context(&access, &tenant_id(&raw)?, body.domains, body.break_glass_accounts).await?;
     Ok(Json(json!({ "tenant_id": tenant.tenant_id, "domains": tenant.domains, "break_glass_accounts": tenant.break_glass_accounts })))
 }
 
-async fn list_suppressions(State(state): State<AppState>, Caller(msp): Caller) -> Result<Json<Value>, Problem> {
-    Ok(Json(json!({ "suppressions": state.tuning.suppressions(&msp).await? })))
+async fn list_suppressions(State(state): State<AppState>, Caller(access): Caller) -> Result<Json<Value>, Problem> {
+    Ok(Json(json!({ "suppressions": state.tuning.suppressions(&access).await? })))
 }
 
 async fn create_suppression(
     State(state): State<AppState>,
-    Caller(msp): Caller,
-    headers: HeaderMap,
+    Caller(access): Caller,
     ApiJson(body): ApiJson<NewSuppression>,
 ) -> Result<Response, Problem> {
-    let created = state.tuning.create_suppression(&msp, body, &author(&headers)).await?;
+    let created = state.tuning.create_suppression(&access, body).await?;
     Ok((StatusCode::CREATED, Json(json!(created))).into_response())
 }
 
-async fn delete_suppression(State(state): State<AppState>, Caller(msp): Caller, Path(id): Path<String>) -> Result<StatusCode, Problem> {
-    state.tuning.delete_suppression(&msp, &id).await?;
+async fn delete_suppression(State(state): State<AppState>, Caller(access): Caller, Path(id): Path<String>) -> Result<StatusCode, Problem> {
+    state.tuning.delete_suppression(&access, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn suppress_like(
     State(state): State<AppState>,
-    Caller(msp): Caller,
-    headers: HeaderMap,
+    Caller(access): Caller,
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<SuppressFromAlert>,
 ) -> Result<Response, Problem> {
-    let created = state.tuning.suppress_like(&msp, &alert_id(&raw)?, body, &author(&headers)).await?;
+    let created = state.tuning.suppress_like(&access, &alert_id(&raw)?, body).await?;
     Ok((StatusCode::CREATED, Json(json!(created))).into_response())
 }
 
@@ -182,12 +169,14 @@ pub(crate) struct AlertQuery {
 
 pub(crate) async fn list_alerts(
     State(state): State<AppState>,
-    Caller(msp): Caller,
+    Caller(access): Caller,
     query: Result<Query<AlertQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
     let after = match &query.cursor {
-        Some(cursor) => decode_cursor(cursor, CursorUse::List, &msp).map_err(|e| Problem::bad_request(format!("cursor: {e}")))?.after,
+        Some(cursor) => {
+            decode_cursor(cursor, CursorUse::List, access.msp_id()).map_err(|e| Problem::bad_request(format!("cursor: {e}")))?.after
+        }
         None => None,
     };
     let filter = AlertFilter {
@@ -200,17 +189,16 @@ pub(crate) async fn list_alerts(
         from: query.from,
         to: query.to,
     };
-    let (alerts, next) = state.tuning.alerts(&msp, &filter, query.limit.unwrap_or(50), after).await?;
-    let next_cursor = next.map(|key| encode_cursor(CursorUse::List, &msp, &Position::after(key)));
+    let (alerts, next) = state.tuning.alerts(&access, &filter, query.limit.unwrap_or(50), after).await?;
+    let next_cursor = next.map(|key| encode_cursor(CursorUse::List, access.msp_id(), &Position::after(key)));
     Ok(Json(json!({ "alerts": alerts, "next_cursor": next_cursor })))
 }
 
 pub(crate) async fn triage_alert(
     State(state): State<AppState>,
-    Caller(msp): Caller,
-    headers: HeaderMap,
+    Caller(access): Caller,
     Path(raw): Path<String>,
     ApiJson(body): ApiJson<TriageUpdate>,
 ) -> Result<Json<Value>, Problem> {
-    Ok(Json(json!(state.tuning.triage(&msp, &alert_id(&raw)?, &body, &author(&headers)).await?)))
+    Ok(Json(json!(state.tuning.triage(&access, &alert_id(&raw)?, &body).await?)))
 }

@@ -9,7 +9,6 @@ use axum::http::{StatusCode, header};
 use config_api::rate_limits::{DestinationTests, Lookups, RouteClass};
 use serde_json::json;
 use support::{api, connectwise_destination};
-use vigil::ids::MspId;
 
 /// Counts are per minute of the clock: start a test early enough in a minute to finish in it.
 async fn early_in_a_minute() {
@@ -37,7 +36,8 @@ async fn destination_tests_past_the_per_token_limit_are_429_with_retry_after() {
     assert!(body["detail"].as_str().unwrap().contains("per minute per API token"));
 
     // The MSP's second token, and another MSP, have their own counts.
-    let second = api.state.admin.create_msp_with_token(&MspId::parse("acme").unwrap(), "Acme").await.unwrap().expose().to_owned();
+    let owner = api.state.access.authenticate(&token).await.unwrap();
+    let second = api.token_for("acme", owner.principal_id()).await;
     assert_eq!(api.call_with_headers("POST", "/v1/destinations/psa/test", &second).await.0, StatusCode::OK);
     let other = api.other_token.clone();
     assert_eq!(

@@ -54,6 +54,11 @@ pub(crate) struct Api {
 }
 
 impl Api {
+    /// The same API, called with another token.
+    pub(crate) fn as_token(&self, token: &str) -> Api {
+        Api { http: self.http.clone(), base: self.base.clone(), token: token.to_owned() }
+    }
+
     pub(crate) async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, DemoError> {
         let mut request = self.http.request(method.clone(), format!("{}{path}", self.base)).bearer_auth(&self.token);
         if let Some(body) = body {
@@ -424,6 +429,7 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     crate::demo_psa::technician_closes_then_refire(stack, out, &mut outcome, &api, &mut seen).await?;
     crate::demo_threats::defender_threats(stack, out, &mut outcome, &api, &mut seen).await?;
     rival_msp_claims_contoso(stack, out, &mut outcome, &api, &mut seen).await?;
+    crate::demo_roles::analyst_limited_to_threat_management(stack, out, &mut outcome, &api, &mut seen).await?;
 
     let mut dead = 0;
     for queue in ["PollJobsDeadLetterQueue", "EventsDeadLetterQueue", "TicketsDeadLetterQueue"] {

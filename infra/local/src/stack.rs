@@ -18,7 +18,6 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use vigil::ids::MspId;
 use vigil::secret::SecretString;
-use vigil::services::admin::AdminService;
 use vigil::services::poll::PollReport;
 use vigil_simulators::autotask::{AutotaskCredentials, AutotaskSim, AutotaskSimHandle};
 use vigil_simulators::connectwise::{ConnectWiseCredentials, ConnectWiseSim, ConnectWiseSimHandle};
@@ -148,8 +147,8 @@ pub struct LocalStack {
     pub api_url: String,
     pub stats: Arc<StackStats>,
     pub mappings: BTreeMap<String, Arc<MappingStats>>,
-    /// The operator's side of the config store (creating MSPs and tokens).
-    pub operator: Arc<AdminService>,
+    /// The operator's side of the config store (creating MSPs and their first owners).
+    pub operator: Arc<vigil::services::access::AccessService>,
     poller: Arc<audit_poller::Poller>,
     dispatcher: Arc<ticket_dispatcher::Dispatcher>,
     shutdown: watch::Sender<bool>,
@@ -241,7 +240,7 @@ impl LocalStack {
         let api_state = config_api::build(&api_config, &sdk);
         let webhook_config = webhook_receiver::Config::from_lookup(&lookup(env_of("WebhookReceiverFunction")?)).map_err(config_error)?;
         let webhook_state = webhook_receiver::build(&webhook_config, &sdk);
-        let operator = api_state.admin.clone();
+        let operator = api_state.access.clone();
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -399,13 +398,17 @@ impl LocalStack {
         Ok(report_since(&self.stats.polling(), &before))
     }
 
-    /// Operator action: creates an MSP and returns a new API token for it.
+    /// Operator action (as `vigil-admin create-msp`): creates an MSP and its first owner, and
+    /// returns the owner's API token.
     ///
     /// # Errors
     /// When the store fails.
     pub async fn create_msp(&self, msp_id: &str, name: &str) -> Result<SecretString, StackError> {
         let id = MspId::parse(msp_id).map_err(|e| StackError::Other(e.to_string()))?;
-        self.operator.create_msp_with_token(&id, name).await.map_err(|e| StackError::Other(e.to_string()))
+        let email = format!("owner@{msp_id}.example");
+        let (_, issued) =
+            self.operator.create_msp_with_owner(&id, name, "Owner", &email).await.map_err(|e| StackError::Other(e.to_string()))?;
+        Ok(issued.token)
     }
 
     /// Plays one tick of the dispatcher's read-back schedule now: every destination's open

@@ -8,11 +8,10 @@ use crate::destination::LEGACY_DESTINATION_ID;
 use crate::error::StoreError;
 use crate::ids::{DestinationId, MspId, TenantId};
 use crate::ports::{ConfigStore, TenantChange};
-use crate::tenant::{Msp, Tenant, TokenHash};
+use crate::tenant::{Msp, Tenant};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
-use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
 /// [`ConfigStore`] on DynamoDB.
@@ -40,14 +39,6 @@ impl ConfigStore for DynamoConfigStore {
     }
     async fn put_msp(&self, msp: &Msp) -> Result<(), StoreError> {
         put(&self.client, &self.table, to_item(msp, msp_pk(&msp.id), "PROFILE".into())?, "put MSP").await
-    }
-    async fn add_api_token(&self, msp_id: &MspId, hash: &TokenHash, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut item = key(msp_pk(msp_id), format!("TOKEN#{}", hash.0));
-        item.insert("created_at".into(), s(now.to_rfc3339()));
-        put(&self.client, &self.table, item, "add API token").await
-    }
-    async fn api_token_exists(&self, msp_id: &MspId, hash: &TokenHash) -> Result<bool, StoreError> {
-        Ok(get(&self.client, &self.table, key(msp_pk(msp_id), format!("TOKEN#{}", hash.0)), "check API token").await?.is_some())
     }
     async fn create_tenant(&self, tenant: &Tenant) -> Result<bool, StoreError> {
         put_if_absent(

@@ -9,6 +9,7 @@ mod destinations;
 pub mod dynamodb;
 pub mod ingest_state;
 pub mod policy_store;
+pub mod principals;
 pub mod rate_limits;
 pub mod replays;
 pub mod request_budget;

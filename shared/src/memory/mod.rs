@@ -7,16 +7,17 @@ mod tickets;
 pub use replays::MemoryReplayStore;
 pub use tickets::*;
 
+use crate::access::{AuditEntry, AuditPage, Principal, StoredToken};
 use crate::alert::{Alert, AlertHits};
 use crate::changes::{self, ChangeKey, ChangePage, ChangeQuery, ChangedAlert};
 use crate::destination::Destination;
 use crate::error::{QueueError, SecretError, SourceError, StoreError};
-use crate::ids::{AlertId, ContentType, DestinationId, MspId, PolicyId, RecordId, TenantId};
+use crate::ids::{AlertId, ContentType, DestinationId, MspId, PolicyId, PrincipalId, RecordId, TenantId};
 use crate::policy::trigger::TriggerState;
 use crate::ports::{
-    AlertPage, AlertStore, AuditSource, ClaimOutcome, ConfigStore, ContentBlob, DestinationStore, IngestStateStore, MessageQueue,
-    PolicyStore, SecretName, SecretStore, SecurityAlertSource, StoredPolicy, StreamKey, StreamState, SubscriptionManager, Suppression,
-    TenantChange, TimeWindow, TriggerKey, TriggerStateStore, WebhookRegistration,
+    AlertPage, AlertStore, AuditLog, AuditSource, ClaimOutcome, ConfigStore, ContentBlob, DestinationStore, IngestStateStore, MessageQueue,
+    PolicyStore, PrincipalStore, SecretName, SecretStore, SecurityAlertSource, StoredPolicy, StreamKey, StreamState, SubscriptionManager,
+    Suppression, TenantChange, TimeWindow, TriggerKey, TriggerStateStore, WebhookRegistration,
 };
 use crate::secret::SecretString;
 use crate::tenant::{M365AppCredentials, Msp, Tenant, TokenHash};
@@ -30,6 +31,65 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+#[async_trait]
+impl PrincipalStore for MemoryConfigStore {
+    async fn put_principal(&self, principal: &Principal) -> Result<(), StoreError> {
+        lock(&self.principals).insert((principal.msp_id.clone(), principal.principal_id.clone()), principal.clone());
+        Ok(())
+    }
+    async fn get_principal(&self, msp_id: &MspId, id: &PrincipalId) -> Result<Option<Principal>, StoreError> {
+        Ok(lock(&self.principals).get(&(msp_id.clone(), id.clone())).cloned())
+    }
+    async fn list_principals(&self, msp_id: &MspId) -> Result<Vec<Principal>, StoreError> {
+        Ok(lock(&self.principals).values().filter(|p| p.msp_id == *msp_id).cloned().collect())
+    }
+    async fn delete_principal(&self, msp_id: &MspId, id: &PrincipalId) -> Result<bool, StoreError> {
+        Ok(lock(&self.principals).remove(&(msp_id.clone(), id.clone())).is_some())
+    }
+    async fn put_token(&self, token: &StoredToken) -> Result<(), StoreError> {
+        let mut tokens = lock(&self.tokens);
+        match tokens.iter_mut().find(|t| t.msp_id == token.msp_id && t.hash == token.hash) {
+            Some(stored) => *stored = token.clone(),
+            None => tokens.push(token.clone()),
+        }
+        Ok(())
+    }
+    async fn token(&self, msp_id: &MspId, hash: &TokenHash) -> Result<Option<StoredToken>, StoreError> {
+        Ok(lock(&self.tokens).iter().find(|t| t.msp_id == *msp_id && t.hash == *hash).cloned())
+    }
+    async fn tokens(&self, msp_id: &MspId) -> Result<Vec<StoredToken>, StoreError> {
+        let mut tokens: Vec<StoredToken> = lock(&self.tokens).iter().filter(|t| t.msp_id == *msp_id).cloned().collect();
+        tokens.sort_by_key(|t| t.created_at);
+        Ok(tokens)
+    }
+    async fn delete_token(&self, msp_id: &MspId, hash: &TokenHash) -> Result<(), StoreError> {
+        lock(&self.tokens).retain(|t| !(t.msp_id == *msp_id && t.hash == *hash));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl AuditLog for MemoryConfigStore {
+    async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        lock(&self.audit).insert((entry.msp_id.clone(), entry.entry_id.clone()), entry.clone());
+        Ok(())
+    }
+    async fn entries(&self, msp_id: &MspId, limit: usize, before: Option<&str>) -> Result<AuditPage, StoreError> {
+        let audit = lock(&self.audit);
+        let mut entries: Vec<AuditEntry> = audit
+            .range((msp_id.clone(), String::new())..)
+            .take_while(|((msp, _), _)| msp == msp_id)
+            .filter(|((_, id), _)| before.is_none_or(|b| id.as_str() < b))
+            .map(|(_, entry)| entry.clone())
+            .collect();
+        entries.reverse();
+        let more = entries.len() > limit;
+        entries.truncate(limit);
+        let next = if more { entries.last().map(|e| e.entry_id.clone()) } else { None };
+        Ok(AuditPage { entries, next })
+    }
+}
+
 /// (MSP, tenant, policy, UTC day): whose tickets count against a daily limit.
 type DailyKey = (MspId, TenantId, PolicyId, chrono::NaiveDate);
 
@@ -37,7 +97,10 @@ type DailyKey = (MspId, TenantId, PolicyId, chrono::NaiveDate);
 #[derive(Debug, Default)]
 pub struct MemoryConfigStore {
     msps: Mutex<HashMap<MspId, Msp>>,
-    tokens: Mutex<HashSet<(MspId, TokenHash)>>,
+    /// Tokens in the order they were first stored.
+    tokens: Mutex<Vec<StoredToken>>,
+    principals: Mutex<BTreeMap<(MspId, PrincipalId), Principal>>,
+    audit: Mutex<BTreeMap<(MspId, String), AuditEntry>>,
     tenants: Mutex<BTreeMap<(MspId, TenantId), Tenant>>,
     destinations: Mutex<BTreeMap<(MspId, DestinationId), Destination>>,
 }
@@ -58,13 +121,6 @@ impl ConfigStore for MemoryConfigStore {
     async fn put_msp(&self, msp: &Msp) -> Result<(), StoreError> {
         lock(&self.msps).insert(msp.id.clone(), msp.clone());
         Ok(())
-    }
-    async fn add_api_token(&self, msp_id: &MspId, hash: &TokenHash, _now: DateTime<Utc>) -> Result<(), StoreError> {
-        lock(&self.tokens).insert((msp_id.clone(), hash.clone()));
-        Ok(())
-    }
-    async fn api_token_exists(&self, msp_id: &MspId, hash: &TokenHash) -> Result<bool, StoreError> {
-        Ok(lock(&self.tokens).contains(&(msp_id.clone(), hash.clone())))
     }
     async fn create_tenant(&self, tenant: &Tenant) -> Result<bool, StoreError> {
         let mut tenants = lock(&self.tenants);

@@ -1,7 +1,10 @@
-//! The MSP-facing configuration use cases behind the config API, plus the operator's
-//! "create an MSP and issue its token". Every method takes the MSP id of the *authenticated
-//! caller*; nothing here reads an MSP id from a request body.
+//! The MSP-facing configuration use cases behind the config API: the MSP's settings, tenants,
+//! their credentials and streams, and alert details. Every method takes the *authenticated
+//! caller's* [`Access`] and checks its permission before anything is read; nothing here reads
+//! an MSP id from a request body. Changes are recorded in the audit log.
 
+use super::access::AuditTrail;
+use crate::access::{Access, Permission};
 use crate::alert::Alert;
 use crate::clock::Clock;
 use crate::error::{QueueError, SecretError, StoreError};
@@ -9,9 +12,9 @@ use crate::ids::AuditStream;
 use crate::ids::DestinationId;
 use crate::ids::{AlertId, MspId, TenantId};
 use crate::limits::{self, LimitError};
-use crate::ports::{AlertPage, AlertStore, ConfigStore, IngestStateStore, SecretName, SecretStore, StreamKey, StreamState, TenantChange};
+use crate::ports::{AlertStore, ConfigStore, IngestStateStore, SecretName, SecretStore, StreamKey, StreamState, TenantChange};
 use crate::secret::SecretString;
-use crate::tenant::{ApiToken, M365AppCredentials, Msp, Tenant};
+use crate::tenant::{M365AppCredentials, Msp, Tenant};
 use crate::ticket::Delivery;
 use std::sync::Arc;
 
@@ -21,6 +24,12 @@ pub enum AdminError {
     /// 401: no usable credentials.
     #[error("missing or invalid API token")]
     Unauthenticated,
+    /// 403: the caller is authenticated but its role or scopes do not allow this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 409: the request conflicts with the current state (the text says how).
+    #[error("{0}")]
+    Refused(String),
     /// 404: the thing does not exist for this MSP (also when it belongs to another MSP).
     #[error("{0} not found")]
     NotFound(String),
@@ -88,35 +97,17 @@ pub struct AdminService {
     pub ingest: Arc<dyn IngestStateStore>,
     pub secrets: Arc<dyn SecretStore>,
     pub clock: Arc<dyn Clock>,
+    /// Where configuration changes are recorded.
+    pub audit: AuditTrail,
 }
 
 impl AdminService {
-    /// Resolves a bearer token to the MSP it belongs to.
-    ///
-    /// # Errors
-    /// [`AdminError::Unauthenticated`] for a malformed or unknown token.
-    pub async fn authenticate(&self, bearer: &str) -> Result<MspId, AdminError> {
-        let token = ApiToken::parse(bearer).map_err(|_| AdminError::Unauthenticated)?;
-        if self.config.api_token_exists(&token.msp_id, &token.hash).await? { Ok(token.msp_id) } else { Err(AdminError::Unauthenticated) }
-    }
-
-    /// Operator only: creates an MSP (or reuses an existing one) and issues a new API token.
-    ///
-    /// # Errors
-    /// When the store fails or the random source fails.
-    pub async fn create_msp_with_token(&self, msp_id: &MspId, name: &str) -> Result<SecretString, AdminError> {
-        let now = self.clock.now();
-        self.config.create_msp(&Msp::new(msp_id.clone(), name.to_owned(), now)).await?;
-        let (token, issued) = ApiToken::issue(msp_id).map_err(|e| AdminError::Random(e.to_string()))?;
-        self.config.add_api_token(msp_id, &issued.hash, now).await?;
-        Ok(token)
-    }
-
     /// The caller's MSP record (its settings).
     ///
     /// # Errors
     /// NotFound when the MSP record is missing.
-    pub async fn msp(&self, msp_id: &MspId) -> Result<Msp, AdminError> {
+    pub async fn msp(&self, access: &Access) -> Result<Msp, AdminError> {
+        let msp_id = access.permit(Permission::ConfigRead)?;
         self.config.get_msp(msp_id).await?.ok_or_else(|| AdminError::NotFound(format!("MSP {msp_id}")))
     }
 
@@ -125,8 +116,9 @@ impl AdminService {
     /// # Errors
     /// NotFound when the MSP record is missing; Invalid (naming the field) when a value is out
     /// of range.
-    pub async fn update_msp_settings(&self, msp_id: &MspId, change: MspSettingsChange) -> Result<Msp, AdminError> {
-        let mut msp = self.msp(msp_id).await?;
+    pub async fn update_msp_settings(&self, access: &Access, change: MspSettingsChange) -> Result<Msp, AdminError> {
+        let msp_id = access.permit(Permission::ConfigWrite)?;
+        let mut msp = self.config.get_msp(msp_id).await?.ok_or_else(|| AdminError::NotFound(format!("MSP {msp_id}")))?;
         if let Some(publisher_identifier) = change.publisher_identifier {
             msp.publisher_identifier = publisher_identifier;
         }
@@ -147,6 +139,7 @@ impl AdminService {
             msp.backfill_ticket_max_age_hours = max_age;
         }
         self.config.put_msp(&msp).await?;
+        self.audit.record(access, "msp.settings-changed", format!("MSP {msp_id}")).await?;
         Ok(msp)
     }
 
@@ -156,11 +149,12 @@ impl AdminService {
     /// Invalid name, or Conflict when the MSP already has the tenant.
     pub async fn register_tenant(
         &self,
-        msp_id: &MspId,
+        access: &Access,
         tenant_id: TenantId,
         name: &str,
         domains: Vec<String>,
     ) -> Result<Tenant, AdminError> {
+        let msp_id = access.permit(Permission::ConfigWrite)?;
         let name = name.trim();
         if name.is_empty() {
             return Err(AdminError::Invalid(format!("name: 1 to {} characters", limits::TENANT_NAME_CHARS)));
@@ -182,6 +176,7 @@ impl AdminService {
             created_at: self.clock.now(),
         };
         if self.config.create_tenant(&tenant).await? {
+            self.audit.record(access, "tenant.registered", format!("tenant {} ({})", tenant.tenant_id, tenant.name)).await?;
             Ok(tenant)
         } else {
             Err(AdminError::Conflict(format!("tenant {}", tenant.tenant_id)))
@@ -192,7 +187,11 @@ impl AdminService {
     ///
     /// # Errors
     /// NotFound when the MSP has no such tenant.
-    pub async fn tenant(&self, msp_id: &MspId, tenant_id: &TenantId) -> Result<Tenant, AdminError> {
+    pub async fn tenant(&self, access: &Access, tenant_id: &TenantId) -> Result<Tenant, AdminError> {
+        self.tenant_of(access.permit(Permission::ConfigRead)?, tenant_id).await
+    }
+
+    pub(crate) async fn tenant_of(&self, msp_id: &MspId, tenant_id: &TenantId) -> Result<Tenant, AdminError> {
         self.config.get_tenant(msp_id, tenant_id).await?.ok_or_else(|| AdminError::NotFound(format!("tenant {tenant_id}")))
     }
 
@@ -200,7 +199,8 @@ impl AdminService {
     ///
     /// # Errors
     /// When the store fails.
-    pub async fn tenants(&self, msp_id: &MspId) -> Result<Vec<Tenant>, AdminError> {
+    pub async fn tenants(&self, access: &Access) -> Result<Vec<Tenant>, AdminError> {
+        let msp_id = access.permit(Permission::ConfigRead)?;
         Ok(self.config.list_tenants(msp_id).await?)
     }
 
@@ -210,29 +210,30 @@ impl AdminService {
     /// NotFound for an unknown tenant, Invalid for blank or too long values.
     pub async fn set_m365_credentials(
         &self,
-        msp_id: &MspId,
+        access: &Access,
         tenant_id: &TenantId,
         credentials: M365AppCredentials,
     ) -> Result<(), AdminError> {
+        let msp_id = access.permit(Permission::CredentialsWrite)?;
         if credentials.client_id.trim().is_empty() || credentials.client_secret.is_blank() {
             return Err(AdminError::Invalid("client_id and client_secret are required".into()));
         }
         limits::chars("client_id", &credentials.client_id, limits::M365_CLIENT_ID_CHARS)?;
         limits::chars("client_secret", credentials.client_secret.expose(), limits::CLIENT_SECRET_CHARS)?;
-        let tenant = self.tenant(msp_id, tenant_id).await?;
+        let tenant = self.tenant_of(msp_id, tenant_id).await?;
         let value = serde_json::to_string(&credentials).map_err(|e| AdminError::Invalid(e.to_string()))?;
         self.secrets.put_secret(&SecretName::m365_app(msp_id, tenant_id), &SecretString::new(value)).await?;
         if !tenant.m365_credentials_set {
             self.changed(msp_id, tenant_id, TenantChange::M365CredentialsSet).await?;
         }
-        Ok(())
+        self.audit.record(access, "tenant.m365-credentials-set", format!("tenant {tenant_id}")).await
     }
 
     /// Links a tenant to the company its tickets go to in one destination (`None`: unlinks it).
     ///
     /// # Errors
     /// NotFound for an unknown tenant, Invalid for a blank or over-long company reference.
-    pub async fn link_company(
+    pub(crate) async fn link_company(
         &self,
         msp_id: &MspId,
         tenant_id: &TenantId,
@@ -258,7 +259,13 @@ impl AdminService {
     ///
     /// # Errors
     /// NotFound for an unknown tenant, Invalid for an empty list.
-    pub async fn set_streams(&self, msp_id: &MspId, tenant_id: &TenantId, streams: Option<Vec<AuditStream>>) -> Result<Tenant, AdminError> {
+    pub async fn set_streams(
+        &self,
+        access: &Access,
+        tenant_id: &TenantId,
+        streams: Option<Vec<AuditStream>>,
+    ) -> Result<Tenant, AdminError> {
+        let msp_id = access.permit(Permission::ConfigWrite)?;
         if streams.as_ref().is_some_and(Vec::is_empty) {
             return Err(AdminError::Invalid("streams must name at least one stream, or be null for the defaults".into()));
         }
@@ -268,7 +275,9 @@ impl AdminService {
             s
         });
         // Also marks the webhook unregistered: new content types need it on their subscriptions.
-        self.changed(msp_id, tenant_id, TenantChange::Streams(streams)).await
+        let tenant = self.changed(msp_id, tenant_id, TenantChange::Streams(streams)).await?;
+        self.audit.record(access, "tenant.streams-changed", format!("tenant {tenant_id}")).await?;
+        Ok(tenant)
     }
 
     /// The health of each stream of a tenant: coverage, last success, failures, losses.
@@ -277,11 +286,12 @@ impl AdminService {
     /// NotFound for an unknown tenant.
     pub async fn stream_health(
         &self,
-        msp_id: &MspId,
+        access: &Access,
         tenant_id: &TenantId,
         default_streams: &[AuditStream],
     ) -> Result<Vec<(AuditStream, Option<StreamState>)>, AdminError> {
-        let tenant = self.tenant(msp_id, tenant_id).await?;
+        let msp_id = access.permit(Permission::ConfigRead)?;
+        let tenant = self.tenant_of(msp_id, tenant_id).await?;
         let mut health = Vec::new();
         for stream in tenant.streams.clone().unwrap_or_else(|| default_streams.to_vec()) {
             let key = StreamKey { msp_id: msp_id.clone(), tenant_id: tenant_id.clone(), stream };
@@ -290,20 +300,19 @@ impl AdminService {
         Ok(health)
     }
 
-    /// A page of the MSP's alerts.
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub async fn alerts(&self, msp_id: &MspId, limit: usize, after: Option<&str>) -> Result<AlertPage, AdminError> {
-        Ok(self.alerts.list_alerts(msp_id, limit.clamp(1, 100), after).await?)
-    }
-
     /// One alert and its deliveries.
     ///
     /// # Errors
-    /// NotFound when the MSP has no such alert.
-    pub async fn alert(&self, msp_id: &MspId, alert_id: &AlertId) -> Result<AlertDetail, AdminError> {
-        let alert = self.alerts.get_alert(msp_id, alert_id).await?.ok_or_else(|| AdminError::NotFound(format!("alert {alert_id}")))?;
+    /// Forbidden without alerts:read; NotFound when the MSP has no such alert, or it is of a
+    /// category the caller does not see.
+    pub async fn alert(&self, access: &Access, alert_id: &AlertId) -> Result<AlertDetail, AdminError> {
+        let msp_id = access.permit(Permission::AlertsRead)?;
+        let alert = self
+            .alerts
+            .get_alert(msp_id, alert_id)
+            .await?
+            .filter(|alert| access.sees(alert.category))
+            .ok_or_else(|| AdminError::NotFound(format!("alert {alert_id}")))?;
         let deliveries = self.alerts.list_deliveries(msp_id, alert_id).await?;
         Ok(AlertDetail { alert, deliveries })
     }
@@ -323,6 +332,7 @@ mod tests {
             alerts: Arc::new(MemoryAlertStore::default()),
             secrets: secrets.clone(),
             clock: Arc::new(SystemClock),
+            audit: AuditTrail { log: Arc::new(MemoryConfigStore::default()), clock: Arc::new(SystemClock) },
         };
         (service, secrets)
     }
@@ -335,16 +345,19 @@ mod tests {
     async fn msp_settings_change_only_the_fields_given_and_out_of_range_values_name_the_field() {
         let (service, _) = service();
         let acme = MspId::parse("acme").unwrap();
-        service.create_msp_with_token(&acme, "Acme").await.unwrap();
-        assert_eq!(service.msp(&acme).await.unwrap().first_lookback_hours, 24, "a day by default");
+        service.config.create_msp(&Msp::new(acme.clone(), "Acme".into(), chrono::Utc::now())).await.unwrap();
+        assert_eq!(service.msp(&Access::operator(&acme)).await.unwrap().first_lookback_hours, 24, "a day by default");
         let publisher = TenantId::parse("9a1c8f7e-0000-4000-8000-00000000aa02").unwrap();
         service
-            .update_msp_settings(&acme, MspSettingsChange { publisher_identifier: Some(Some(publisher.clone())), ..Default::default() })
+            .update_msp_settings(
+                &crate::access::Access::operator(&acme),
+                MspSettingsChange { publisher_identifier: Some(Some(publisher.clone())), ..Default::default() },
+            )
             .await
             .unwrap();
         let changed = service
             .update_msp_settings(
-                &acme,
+                &crate::access::Access::operator(&acme),
                 MspSettingsChange { first_lookback_hours: Some(168), backfill_ticket_max_age_hours: Some(Some(48)), ..Default::default() },
             )
             .await
@@ -355,28 +368,23 @@ mod tests {
         );
         for wrong in [0, 169] {
             let refused = service
-                .update_msp_settings(&acme, MspSettingsChange { first_lookback_hours: Some(wrong), ..Default::default() })
+                .update_msp_settings(
+                    &crate::access::Access::operator(&acme),
+                    MspSettingsChange { first_lookback_hours: Some(wrong), ..Default::default() },
+                )
                 .await
                 .unwrap_err();
             assert!(matches!(&refused, AdminError::Invalid(m) if m.contains("first_lookback_hours")), "{refused}");
         }
         let refused = service
-            .update_msp_settings(&acme, MspSettingsChange { backfill_ticket_max_age_hours: Some(Some(0)), ..Default::default() })
+            .update_msp_settings(
+                &crate::access::Access::operator(&acme),
+                MspSettingsChange { backfill_ticket_max_age_hours: Some(Some(0)), ..Default::default() },
+            )
             .await
             .unwrap_err();
         assert!(matches!(&refused, AdminError::Invalid(m) if m.contains("backfill_ticket_max_age_hours")), "{refused}");
-        assert_eq!(service.msp(&acme).await.unwrap().first_lookback_hours, 168, "a refused change changes nothing");
-    }
-
-    #[tokio::test]
-    async fn an_issued_token_authenticates_as_its_msp_only() {
-        let (service, _) = service();
-        let acme = MspId::parse("acme").unwrap();
-        let token = service.create_msp_with_token(&acme, "Acme").await.unwrap();
-        assert_eq!(service.authenticate(token.expose()).await.unwrap(), acme);
-        let forged = token.expose().replacen("vgl_acme_", "vgl_other_", 1);
-        assert!(matches!(service.authenticate(&forged).await, Err(AdminError::Unauthenticated)));
-        assert!(matches!(service.authenticate("nonsense").await, Err(AdminError::Unauthenticated)));
+        assert_eq!(service.msp(&Access::operator(&acme)).await.unwrap().first_lookback_hours, 168, "a refused change changes nothing");
     }
 
     #[tokio::test]
@@ -384,9 +392,12 @@ mod tests {
         let (service, _) = service();
         let acme = MspId::parse("acme").unwrap();
         let other = MspId::parse("other").unwrap();
-        service.register_tenant(&acme, tenant_id(), "Contoso", vec!["contoso.com".into()]).await.unwrap();
-        assert!(matches!(service.register_tenant(&acme, tenant_id(), "Contoso", vec![]).await, Err(AdminError::Conflict(_))));
-        assert!(matches!(service.tenant(&other, &tenant_id()).await, Err(AdminError::NotFound(_))));
+        service.register_tenant(&Access::operator(&acme), tenant_id(), "Contoso", vec!["contoso.com".into()]).await.unwrap();
+        assert!(matches!(
+            service.register_tenant(&Access::operator(&acme), tenant_id(), "Contoso", vec![]).await,
+            Err(AdminError::Conflict(_))
+        ));
+        assert!(matches!(service.tenant(&Access::operator(&other), &tenant_id()).await, Err(AdminError::NotFound(_))));
         let psa = DestinationId::parse("psa").unwrap();
         assert!(matches!(service.link_company(&other, &tenant_id(), &psa, Some("250".into())).await, Err(AdminError::NotFound(_))));
         assert_eq!(
@@ -399,15 +410,20 @@ mod tests {
     async fn credentials_go_to_the_secret_store_under_the_msp_and_only_a_flag_to_config() {
         let (service, secrets) = service();
         let acme = MspId::parse("acme").unwrap();
-        service.register_tenant(&acme, tenant_id(), "Contoso", vec![]).await.unwrap();
-        service.set_m365_credentials(&acme, &tenant_id(), M365AppCredentials::new("app", SecretString::new("s3cret"))).await.unwrap();
+        service.register_tenant(&Access::operator(&acme), tenant_id(), "Contoso", vec![]).await.unwrap();
+        service
+            .set_m365_credentials(&Access::operator(&acme), &tenant_id(), M365AppCredentials::new("app", SecretString::new("s3cret")))
+            .await
+            .unwrap();
         let stored = secrets.get_secret(&SecretName::m365_app(&acme, &tenant_id())).await.unwrap().unwrap();
         assert!(stored.expose().contains("s3cret"));
-        let tenant = service.tenant(&acme, &tenant_id()).await.unwrap();
+        let tenant = service.tenant(&Access::operator(&acme), &tenant_id()).await.unwrap();
         assert!(tenant.m365_credentials_set);
         assert!(!serde_json::to_string(&tenant).unwrap().contains("s3cret"));
         assert!(matches!(
-            service.set_m365_credentials(&acme, &tenant_id(), M365AppCredentials::new("app", SecretString::new(" "))).await,
+            service
+                .set_m365_credentials(&Access::operator(&acme), &tenant_id(), M365AppCredentials::new("app", SecretString::new(" ")))
+                .await,
             Err(AdminError::Invalid(_))
         ));
     }
@@ -422,24 +438,33 @@ mod tests {
         };
         let long_name = "n".repeat(limits::TENANT_NAME_CHARS + 1);
         assert_eq!(
-            refused(service.register_tenant(&acme, tenant_id(), &long_name, vec![]).await.map(|_| ())),
+            refused(service.register_tenant(&Access::operator(&acme), tenant_id(), &long_name, vec![]).await.map(|_| ())),
             "name: at most 256 characters"
         );
         let many: Vec<String> = (0..=limits::DOMAINS_MAX).map(|i| format!("d{i}.example")).collect();
-        assert_eq!(refused(service.register_tenant(&acme, tenant_id(), "Contoso", many).await.map(|_| ())), "domains: at most 500 entries");
+        assert_eq!(
+            refused(service.register_tenant(&Access::operator(&acme), tenant_id(), "Contoso", many).await.map(|_| ())),
+            "domains: at most 500 entries"
+        );
         let long = vec!["contoso.com".to_owned(), format!("{}.example", "d".repeat(250))];
         assert_eq!(
-            refused(service.register_tenant(&acme, tenant_id(), "Contoso", long).await.map(|_| ())),
+            refused(service.register_tenant(&Access::operator(&acme), tenant_id(), "Contoso", long).await.map(|_| ())),
             "domains[1]: at most 253 characters"
         );
-        service.register_tenant(&acme, tenant_id(), "Contoso", vec!["contoso.com".into()]).await.unwrap();
+        service.register_tenant(&Access::operator(&acme), tenant_id(), "Contoso", vec!["contoso.com".into()]).await.unwrap();
         let credentials = |id: String, secret: String| M365AppCredentials::new(id, SecretString::new(secret));
         let huge_secret = credentials("app".into(), "s".repeat(1 << 20));
-        assert_eq!(refused(service.set_m365_credentials(&acme, &tenant_id(), huge_secret).await), "client_secret: at most 1024 characters");
+        assert_eq!(
+            refused(service.set_m365_credentials(&Access::operator(&acme), &tenant_id(), huge_secret).await),
+            "client_secret: at most 1024 characters"
+        );
         let long_id = credentials("a".repeat(limits::M365_CLIENT_ID_CHARS + 1), "s3cret".into());
-        assert_eq!(refused(service.set_m365_credentials(&acme, &tenant_id(), long_id).await), "client_id: at most 256 characters");
+        assert_eq!(
+            refused(service.set_m365_credentials(&Access::operator(&acme), &tenant_id(), long_id).await),
+            "client_id: at most 256 characters"
+        );
         assert_eq!(secrets.get_secret(&SecretName::m365_app(&acme, &tenant_id())).await.unwrap(), None, "nothing was stored");
         let at_limit = credentials("app".into(), "s".repeat(limits::CLIENT_SECRET_CHARS));
-        service.set_m365_credentials(&acme, &tenant_id(), at_limit).await.unwrap();
+        service.set_m365_credentials(&Access::operator(&acme), &tenant_id(), at_limit).await.unwrap();
     }
 }

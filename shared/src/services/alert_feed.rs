@@ -28,6 +28,7 @@
 
 use super::admin::AdminError;
 use super::tuning::{AlertFilter, TuningService};
+use crate::access::{Access, Permission};
 use crate::alert::Alert;
 use crate::changes::{AlertSelection, ChangeKey, ChangeQuery, ChangedAlert};
 use crate::ids::MspId;
@@ -148,16 +149,20 @@ impl TuningService {
     /// time windows), in stamp order, at most `limit` (1 to [`FEED_MAX`]); a caught-up feed
     /// reads `overlap` again (see the module docs).
     ///
+    /// Alerts of categories the caller does not see are left out (the cursor still moves past
+    /// them).
+    ///
     /// # Errors
-    /// When the store fails.
+    /// Forbidden without alerts:read; when the store fails.
     pub async fn alert_changes(
         &self,
-        msp_id: &MspId,
+        access: &Access,
         position: Position,
         until: Option<DateTime<Utc>>,
         limit: usize,
         overlap: Duration,
     ) -> Result<FeedPage, AdminError> {
+        let msp_id = access.permit(Permission::AlertsRead)?;
         let now = self.clock.now();
         // The next catch-up starts where this one started, or `overlap` before its first poll,
         // whichever is later.
@@ -172,7 +177,8 @@ impl TuningService {
             read: limit.clamp(1, FEED_MAX),
             ..ChangeQuery::default()
         };
-        let page = self.alerts.alerts_by_change(msp_id, &query).await?;
+        let mut page = self.alerts.alerts_by_change(msp_id, &query).await?;
+        page.alerts.retain(|entry| access.sees(entry.alert.category));
         let next = if page.more {
             Position { after: page.last_read.or(position.after), overlap_from: Some(overlap_from) }
         } else {
@@ -185,17 +191,18 @@ impl TuningService {
     /// continues a previous page. Status, severity and tenant are applied while the index is
     /// read; the rest on what it returns. One call looks at no more than [`LIST_READ_BUDGET`]
     /// index entries, so a page may be short, and the next position is returned whenever the
-    /// index may hold more.
+    /// index may hold more. Alerts of categories the caller does not see are never returned.
     ///
     /// # Errors
-    /// When the store fails.
+    /// Forbidden without alerts:read; when the store fails.
     pub async fn alerts(
         &self,
-        msp_id: &MspId,
+        access: &Access,
         filter: &AlertFilter,
         limit: usize,
         after: Option<ChangeKey>,
     ) -> Result<(Vec<Alert>, Option<ChangeKey>), AdminError> {
+        let msp_id = access.permit(Permission::AlertsRead)?;
         let limit = limit.clamp(1, 100);
         let mut query = ChangeQuery {
             newest_first: true,
@@ -212,7 +219,7 @@ impl TuningService {
             let page = self.alerts.alerts_by_change(msp_id, &query).await?;
             looked_at += page.read.max(1);
             for entry in page.alerts {
-                if filter.accepts(&entry.alert) {
+                if filter.accepts(&entry.alert) && access.sees(entry.alert.category) {
                     found.push(entry.alert);
                     if found.len() == limit {
                         return Ok((found, Some(entry.key)));
@@ -282,6 +289,10 @@ mod tests {
             alerts: alerts.clone(),
             tickets: Arc::new(MemoryQueue::default()),
             clock: clock.clone(),
+            audit: crate::services::access::AuditTrail {
+                log: Arc::new(crate::memory::MemoryConfigStore::default()),
+                clock: Arc::new(crate::clock::SystemClock),
+            },
         };
         let (acme, tenant) = (msp("acme"), TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap());
         let alert = crate::contract::sample_alert_for(&acme, &tenant, Utc::now());
@@ -291,7 +302,7 @@ mod tests {
             let acme = acme.clone();
             async move {
                 let position = cursor.map(|c| decode_cursor(&c, CursorUse::Feed, &acme).unwrap()).unwrap_or_default();
-                tuning.alert_changes(&acme, position, None, 10, OVERLAP).await.unwrap()
+                tuning.alert_changes(&crate::access::Access::operator(&acme), position, None, 10, OVERLAP).await.unwrap()
             }
         };
         let first = poll(None).await;

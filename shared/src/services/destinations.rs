@@ -15,6 +15,7 @@
 //! alerts' deliveries to it (the alert view keeps showing the tickets that were filed).
 
 use super::admin::{AdminError, AdminService};
+use crate::access::{Access, Permission};
 use crate::connectors::destination_url::DestinationPolicy;
 use crate::destination::{Destination, DestinationCredentials, DestinationSettings, Routing, UnlinkedTenant};
 use crate::error::{SecretError, SinkError};
@@ -252,11 +253,15 @@ impl DestinationsService {
     /// configured, a PSA with callbacks calls back `https://{api_host}/webhooks/psa/…`.
     pub async fn put(
         &self,
-        msp_id: &MspId,
+        access: &Access,
         id: &DestinationId,
         request: DestinationRequest,
         api_host: Option<&str>,
     ) -> Result<(Destination, bool), AdminError> {
+        let msp_id = access.permit(Permission::ConfigWrite)?;
+        if request.credentials.is_some() {
+            access.permit(Permission::CredentialsWrite)?;
+        }
         validate(&request, self.policy)?;
         let existing = self.destinations.get_destination(msp_id, id).await?;
         match (&existing, &request.credentials) {
@@ -297,6 +302,9 @@ impl DestinationsService {
             updated_at: now,
         };
         self.destinations.put_destination(&destination).await?;
+        let action = if existing.is_none() { "destination.created" } else { "destination.replaced" };
+        let credentials = if wrote_credentials { ", credentials written" } else { "" };
+        self.admin.audit.record(access, action, format!("destination {id} ({}{credentials})", destination.kind().as_str())).await?;
         let host_base = api_host.filter(|h| is_host(h)).map(|h| format!("https://{h}/webhooks/psa"));
         if let Some(base) = self.callback_base.clone().or(host_base) {
             self.register_callback(&destination, &base).await;
@@ -328,8 +336,12 @@ impl DestinationsService {
     /// One of the MSP's destinations.
     ///
     /// # Errors
-    /// NotFound when the MSP has no such destination.
-    pub async fn get(&self, msp_id: &MspId, id: &DestinationId) -> Result<Destination, AdminError> {
+    /// Forbidden without config:read; NotFound when the MSP has no such destination.
+    pub async fn get(&self, access: &Access, id: &DestinationId) -> Result<Destination, AdminError> {
+        self.destination_of(access.permit(Permission::ConfigRead)?, id).await
+    }
+
+    async fn destination_of(&self, msp_id: &MspId, id: &DestinationId) -> Result<Destination, AdminError> {
         self.destinations.get_destination(msp_id, id).await?.ok_or_else(|| AdminError::NotFound(format!("destination {id}")))
     }
 
@@ -337,7 +349,8 @@ impl DestinationsService {
     ///
     /// # Errors
     /// When the store fails.
-    pub async fn list(&self, msp_id: &MspId) -> Result<Vec<Destination>, AdminError> {
+    pub async fn list(&self, access: &Access) -> Result<Vec<Destination>, AdminError> {
+        let msp_id = access.permit(Permission::ConfigRead)?;
         let mut destinations = self.destinations.list_destinations(msp_id).await?;
         destinations.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(destinations)
@@ -347,9 +360,10 @@ impl DestinationsService {
     ///
     /// # Errors
     /// NotFound when the MSP has no such destination.
-    pub async fn delete(&self, msp_id: &MspId, id: &DestinationId) -> Result<(), AdminError> {
+    pub async fn delete(&self, access: &Access, id: &DestinationId) -> Result<(), AdminError> {
+        let msp_id = access.permit(Permission::ConfigWrite)?;
         if self.destinations.delete_destination(msp_id, id).await? {
-            Ok(())
+            self.admin.audit.record(access, "destination.deleted", format!("destination {id}")).await
         } else {
             Err(AdminError::NotFound(format!("destination {id}")))
         }
@@ -361,8 +375,8 @@ impl DestinationsService {
     ///
     /// # Errors
     /// NotFound for an unknown destination; a backend (store, secret store) failure.
-    pub async fn test(&self, msp_id: &MspId, id: &DestinationId) -> Result<DestinationTest, AdminError> {
-        let destination = self.get(msp_id, id).await?;
+    pub async fn test(&self, access: &Access, id: &DestinationId) -> Result<DestinationTest, AdminError> {
+        let destination = self.destination_of(access.permit(Permission::ConfigWrite)?, id).await?;
         let system = match self.systems.system_for(&destination).await {
             Ok(system) => system,
             Err(error) => return Ok(DestinationTest { ok: false, problems: vec![setup_problem(error)?] }),
@@ -379,7 +393,8 @@ impl DestinationsService {
     /// # Errors
     /// NotFound for an unknown destination; Invalid for an over-long or blank parameter or a
     /// destination that cannot be set up; [`AdminError::Upstream`] naming the PSA's complaint.
-    pub async fn lookup(&self, msp_id: &MspId, id: &DestinationId, what: &Lookup) -> Result<Vec<LookupItem>, AdminError> {
+    pub async fn lookup(&self, access: &Access, id: &DestinationId, what: &Lookup) -> Result<Vec<LookupItem>, AdminError> {
+        let msp_id = access.permit(Permission::ConfigWrite)?;
         match what {
             Lookup::Companies { search } => {
                 if let Some(search) = search {
@@ -395,7 +410,7 @@ impl DestinationsService {
             }
             Lookup::Places | Lookup::Priorities => {}
         }
-        let destination = self.get(msp_id, id).await?;
+        let destination = self.destination_of(msp_id, id).await?;
         let system = match self.systems.system_for(&destination).await {
             Ok(system) => system,
             Err(error) => return Err(invalid(setup_problem(error)?)),
@@ -414,17 +429,20 @@ impl DestinationsService {
     /// blank or over-long company; a backend failure.
     pub async fn link_company(
         &self,
-        msp_id: &MspId,
+        access: &Access,
         tenant_id: &TenantId,
         id: &DestinationId,
         company: Option<String>,
     ) -> Result<Tenant, AdminError> {
+        let msp_id = access.permit(Permission::ConfigWrite)?;
         let linking = company.is_some();
         if linking {
             // Unlinking works for a deleted destination too; linking needs one.
-            self.get(msp_id, id).await?;
+            self.destination_of(msp_id, id).await?;
         }
+        let what = company.as_deref().map_or_else(|| "unlinked".to_owned(), |c| format!("linked to company {c}"));
         let tenant = self.admin.link_company(msp_id, tenant_id, id, company).await?;
+        self.admin.audit.record(access, "tenant.company-linked", format!("tenant {tenant_id} in destination {id} {what}")).await?;
         if linking {
             self.release_held(msp_id, tenant_id, id).await?;
         }

@@ -27,6 +27,10 @@ fn harness() -> Harness {
         ingest: Arc::new(MemoryIngestState::default()),
         secrets: secrets.clone(),
         clock: Arc::new(SystemClock),
+        audit: crate::services::access::AuditTrail {
+            log: Arc::new(crate::memory::MemoryConfigStore::default()),
+            clock: Arc::new(crate::clock::SystemClock),
+        },
     });
     let psa = MemoryTicketSystemProvider::default();
     let queue = Arc::new(MemoryQueue::default());
@@ -97,37 +101,43 @@ async fn creating_needs_credentials_which_go_to_the_secret_store_and_replacing_k
     let h = harness();
     let without = DestinationRequest { credentials: None, ..request() };
     assert_eq!(
-        refusal(h.service.put(&acme(), &id("psa"), without.clone(), None).await),
+        refusal(h.service.put(&crate::access::Access::operator(&acme()), &id("psa"), without.clone(), None).await),
         "credentials: required when creating a destination"
     );
-    let (created, was_created) = h.service.put(&acme(), &id("psa"), request(), None).await.unwrap();
+    let (created, was_created) = h.service.put(&crate::access::Access::operator(&acme()), &id("psa"), request(), None).await.unwrap();
     assert!(was_created && created.credentials_set);
     let secret = h.secrets.get_secret(&SecretName::destination(&acme(), &id("psa"))).await.unwrap().unwrap();
     let stored: DestinationCredentials = serde_json::from_str(secret.expose()).unwrap();
     assert_eq!(stored, connectwise_credentials());
     assert!(!serde_json::to_string(&created).unwrap().contains("priv-secret"), "the destination never holds the keys");
     let renamed = DestinationRequest { name: " Service desk ".into(), enabled: false, ..without };
-    let (replaced, was_created) = h.service.put(&acme(), &id("psa"), renamed, None).await.unwrap();
+    let (replaced, was_created) = h.service.put(&crate::access::Access::operator(&acme()), &id("psa"), renamed, None).await.unwrap();
     assert!(!was_created);
     assert_eq!((replaced.name.as_str(), replaced.enabled, replaced.credentials_set), ("Service desk", false, true));
     assert_eq!(replaced.created_at, created.created_at);
-    assert_eq!(h.service.get(&acme(), &id("psa")).await.unwrap(), replaced);
+    assert_eq!(h.service.get(&crate::access::Access::operator(&acme()), &id("psa")).await.unwrap(), replaced);
 }
 
 #[tokio::test]
 async fn changing_the_kind_needs_credentials_of_the_new_kind() {
     let h = harness();
-    h.service.put(&acme(), &id("psa"), request(), None).await.unwrap();
+    h.service.put(&crate::access::Access::operator(&acme()), &id("psa"), request(), None).await.unwrap();
     let autotask = DestinationSettings::autotask(None);
     let bare = DestinationRequest { settings: autotask.clone(), credentials: None, ..request() };
-    assert!(refusal(h.service.put(&acme(), &id("psa"), bare, None).await).starts_with("credentials: required when the kind changes"));
+    assert!(
+        refusal(h.service.put(&crate::access::Access::operator(&acme()), &id("psa"), bare, None).await)
+            .starts_with("credentials: required when the kind changes")
+    );
     let mismatched = DestinationRequest { settings: autotask.clone(), ..request() };
     assert_eq!(
-        refusal(h.service.put(&acme(), &id("psa"), mismatched, None).await),
+        refusal(h.service.put(&crate::access::Access::operator(&acme()), &id("psa"), mismatched, None).await),
         "credentials.kind: connectwise credentials for a autotask destination"
     );
     let matching = DestinationRequest { settings: autotask, credentials: Some(autotask_credentials()), ..request() };
-    assert_eq!(h.service.put(&acme(), &id("psa"), matching, None).await.unwrap().0.kind(), crate::destination::DestinationKind::Autotask);
+    assert_eq!(
+        h.service.put(&crate::access::Access::operator(&acme()), &id("psa"), matching, None).await.unwrap().0.kind(),
+        crate::destination::DestinationKind::Autotask
+    );
 }
 
 #[test]
@@ -177,39 +187,51 @@ fn every_refused_value_is_named_by_its_field() {
 async fn an_msp_has_at_most_fifty_destinations_but_may_still_replace_one() {
     let h = harness();
     for n in 0..limits::DESTINATIONS_MAX {
-        h.service.put(&acme(), &id(&format!("d{n}")), request(), None).await.unwrap();
+        h.service.put(&crate::access::Access::operator(&acme()), &id(&format!("d{n}")), request(), None).await.unwrap();
     }
-    assert_eq!(refusal(h.service.put(&acme(), &id("one-more"), request(), None).await), "destinations: at most 50 entries");
-    assert!(h.service.put(&acme(), &id("d0"), request(), None).await.is_ok());
-    assert!(h.service.put(&MspId::parse("other").unwrap(), &id("one-more"), request(), None).await.is_ok(), "the limit is per MSP");
+    assert_eq!(
+        refusal(h.service.put(&crate::access::Access::operator(&acme()), &id("one-more"), request(), None).await),
+        "destinations: at most 50 entries"
+    );
+    assert!(h.service.put(&crate::access::Access::operator(&acme()), &id("d0"), request(), None).await.is_ok());
+    assert!(
+        h.service.put(&crate::access::Access::operator(&MspId::parse("other").unwrap()), &id("one-more"), request(), None).await.is_ok(),
+        "the limit is per MSP"
+    );
 }
 
 #[tokio::test]
 async fn another_msps_destination_is_not_found_anywhere() {
     let h = harness();
-    h.service.put(&acme(), &id("psa"), request(), None).await.unwrap();
+    h.service.put(&crate::access::Access::operator(&acme()), &id("psa"), request(), None).await.unwrap();
     let other = MspId::parse("other").unwrap();
-    assert!(matches!(h.service.get(&other, &id("psa")).await, Err(AdminError::NotFound(_))));
-    assert!(matches!(h.service.test(&other, &id("psa")).await, Err(AdminError::NotFound(_))));
-    assert!(matches!(h.service.lookup(&other, &id("psa"), &Lookup::Places).await, Err(AdminError::NotFound(_))));
-    assert!(matches!(h.service.delete(&other, &id("psa")).await, Err(AdminError::NotFound(_))));
-    assert!(h.service.list(&other).await.unwrap().is_empty());
-    h.service.delete(&acme(), &id("psa")).await.unwrap();
+    assert!(matches!(h.service.get(&crate::access::Access::operator(&other), &id("psa")).await, Err(AdminError::NotFound(_))));
+    assert!(matches!(h.service.test(&crate::access::Access::operator(&other), &id("psa")).await, Err(AdminError::NotFound(_))));
+    assert!(matches!(
+        h.service.lookup(&crate::access::Access::operator(&other), &id("psa"), &Lookup::Places).await,
+        Err(AdminError::NotFound(_))
+    ));
+    assert!(matches!(h.service.delete(&crate::access::Access::operator(&other), &id("psa")).await, Err(AdminError::NotFound(_))));
+    assert!(h.service.list(&crate::access::Access::operator(&other)).await.unwrap().is_empty());
+    h.service.delete(&crate::access::Access::operator(&acme()), &id("psa")).await.unwrap();
     assert!(h.secrets.get_secret(&SecretName::destination(&acme(), &id("psa"))).await.unwrap().is_some(), "the secret is left");
 }
 
 #[tokio::test]
 async fn a_test_reports_the_psas_problems_and_a_setup_failure_as_a_result() {
     let h = harness();
-    h.service.put(&acme(), &id("psa"), request(), None).await.unwrap();
-    assert_eq!(h.service.test(&acme(), &id("psa")).await.unwrap(), DestinationTest { ok: true, problems: vec![] });
+    h.service.put(&crate::access::Access::operator(&acme()), &id("psa"), request(), None).await.unwrap();
+    assert_eq!(
+        h.service.test(&crate::access::Access::operator(&acme()), &id("psa")).await.unwrap(),
+        DestinationTest { ok: true, problems: vec![] }
+    );
     h.psa.system(&id("psa")).report_problems(vec!["board 7 does not exist".into()]);
-    assert_eq!(h.service.test(&acme(), &id("psa")).await.unwrap().problems, ["board 7 does not exist"]);
+    assert_eq!(h.service.test(&crate::access::Access::operator(&acme()), &id("psa")).await.unwrap().problems, ["board 7 does not exist"]);
     h.psa.system(&id("psa")).fail_next(MemoryOperation::Check, MemoryFailure::Before(SinkError::Unauthorized("401 bad keys".into())));
-    let refused = h.service.test(&acme(), &id("psa")).await.unwrap();
+    let refused = h.service.test(&crate::access::Access::operator(&acme()), &id("psa")).await.unwrap();
     assert_eq!((refused.ok, refused.problems), (false, vec!["credentials refused: 401 bad keys".to_owned()]));
     h.psa.refuse_setup(&id("psa"), "destination psa has a refused address");
-    let unusable = h.service.test(&acme(), &id("psa")).await.unwrap();
+    let unusable = h.service.test(&crate::access::Access::operator(&acme()), &id("psa")).await.unwrap();
     assert_eq!((unusable.ok, unusable.problems), (false, vec!["destination psa has a refused address".to_owned()]));
     assert!(h.psa.system(&id("psa")).tickets().is_empty(), "a test creates nothing");
 }
@@ -217,12 +239,16 @@ async fn a_test_reports_the_psas_problems_and_a_setup_failure_as_a_result() {
 #[tokio::test]
 async fn a_lookup_answers_the_psas_items_and_a_psa_failure_is_an_upstream_error_with_a_bounded_complaint() {
     let h = harness();
-    h.service.put(&acme(), &id("psa"), request(), None).await.unwrap();
-    let companies = h.service.lookup(&acme(), &id("psa"), &Lookup::Companies { search: Some("Con".into()) }).await.unwrap();
+    h.service.put(&crate::access::Access::operator(&acme()), &id("psa"), request(), None).await.unwrap();
+    let companies = h
+        .service
+        .lookup(&crate::access::Access::operator(&acme()), &id("psa"), &Lookup::Companies { search: Some("Con".into()) })
+        .await
+        .unwrap();
     assert_eq!(companies[0].id, "250");
     let long = "x".repeat(10_000);
     h.psa.system(&id("psa")).fail_next(MemoryOperation::Lookup, MemoryFailure::Before(SinkError::Rejected(long)));
-    match h.service.lookup(&acme(), &id("psa"), &Lookup::Places).await {
+    match h.service.lookup(&crate::access::Access::operator(&acme()), &id("psa"), &Lookup::Places).await {
         Err(AdminError::Upstream(complaint)) => {
             assert!(complaint.starts_with("request rejected: xxx"));
             assert_eq!(complaint.chars().count(), PSA_COMPLAINT_CHARS);
@@ -230,9 +256,15 @@ async fn a_lookup_answers_the_psas_items_and_a_psa_failure_is_an_upstream_error_
         other => panic!("{other:?}"),
     }
     let search = Lookup::Companies { search: Some("s".repeat(limits::LOOKUP_SEARCH_CHARS + 1)) };
-    assert_eq!(refusal(h.service.lookup(&acme(), &id("psa"), &search).await), "search: at most 100 characters");
+    assert_eq!(
+        refusal(h.service.lookup(&crate::access::Access::operator(&acme()), &id("psa"), &search).await),
+        "search: at most 100 characters"
+    );
     let contacts = Lookup::Contacts { company: " ".into(), email: None };
-    assert_eq!(refusal(h.service.lookup(&acme(), &id("psa"), &contacts).await), "company: must not be blank");
+    assert_eq!(
+        refusal(h.service.lookup(&crate::access::Access::operator(&acme()), &id("psa"), &contacts).await),
+        "company: must not be blank"
+    );
 }
 
 /// Stores an alert of `tenant` held by `destination` for want of a company link.
@@ -252,19 +284,22 @@ async fn linking_a_tenant_announces_its_held_alerts_to_that_destination_only() {
     let h = harness();
     let (contoso, fabrikam) = (unique_tenant(), unique_tenant());
     for tenant in [&contoso, &fabrikam] {
-        h.service.admin.register_tenant(&acme(), tenant.clone(), "Tenant", vec![]).await.unwrap();
+        h.service.admin.register_tenant(&crate::access::Access::operator(&acme()), tenant.clone(), "Tenant", vec![]).await.unwrap();
     }
-    h.service.put(&acme(), &id("psa"), request(), None).await.unwrap();
-    h.service.put(&acme(), &id("other-psa"), request(), None).await.unwrap();
+    h.service.put(&crate::access::Access::operator(&acme()), &id("psa"), request(), None).await.unwrap();
+    h.service.put(&crate::access::Access::operator(&acme()), &id("other-psa"), request(), None).await.unwrap();
     let held = held_alert(&h, &contoso, "psa").await;
     held_alert(&h, &fabrikam, "psa").await;
-    let linked = h.service.link_company(&acme(), &contoso, &id("psa"), Some("250".into())).await.unwrap();
+    let linked = h.service.link_company(&crate::access::Access::operator(&acme()), &contoso, &id("psa"), Some("250".into())).await.unwrap();
     assert_eq!(linked.company_link(&id("psa")).as_deref(), Some("250"));
     let sent: Vec<AlertChangedMessage> = h.queue.drain().iter().map(|body| serde_json::from_str(body).unwrap()).collect();
     assert_eq!(sent, [AlertChangedMessage { msp_id: acme(), alert_id: held, destination: Some(id("psa")) }]);
-    h.service.link_company(&acme(), &contoso, &id("other-psa"), Some("7".into())).await.unwrap();
+    h.service.link_company(&crate::access::Access::operator(&acme()), &contoso, &id("other-psa"), Some("7".into())).await.unwrap();
     assert!(h.queue.drain().is_empty(), "nothing is held by the other destination");
-    h.service.link_company(&acme(), &contoso, &id("psa"), None).await.unwrap();
+    h.service.link_company(&crate::access::Access::operator(&acme()), &contoso, &id("psa"), None).await.unwrap();
     assert!(h.queue.drain().is_empty(), "unlinking announces nothing");
-    assert!(matches!(h.service.link_company(&acme(), &contoso, &id("nowhere"), Some("1".into())).await, Err(AdminError::NotFound(_))));
+    assert!(matches!(
+        h.service.link_company(&crate::access::Access::operator(&acme()), &contoso, &id("nowhere"), Some("1".into())).await,
+        Err(AdminError::NotFound(_))
+    ));
 }

@@ -7,6 +7,7 @@
 
 use super::admin::AdminError;
 use super::tuning::TuningService;
+use crate::access::{Access, Permission};
 use crate::clock::Clock;
 use crate::ids::{AuditStream, ContentType, MspId, TenantId};
 use crate::messages::PollJob;
@@ -56,7 +57,8 @@ impl ReplayService {
     /// not parse or compile, a policy that reads no Management Activity content), NotFound for
     /// an unknown tenant or policy, Conflict while the tenant's previous replay is unfinished,
     /// Queue when the job cannot be sent.
-    pub async fn start(&self, msp_id: &MspId, tenant_id: &TenantId, request: ReplayRequest) -> Result<Replay, AdminError> {
+    pub async fn start(&self, access: &Access, tenant_id: &TenantId, request: ReplayRequest) -> Result<Replay, AdminError> {
+        let msp_id = access.permit(Permission::ConfigWrite)?;
         let hours = request.hours.unwrap_or(replay::HOURS_MAX);
         if !(1..=replay::HOURS_MAX).contains(&hours) {
             return Err(invalid(format!("hours: between 1 and {} (Microsoft lists content for 7 days)", replay::HOURS_MAX)));
@@ -125,7 +127,8 @@ impl ReplayService {
     ///
     /// # Errors
     /// NotFound for an unknown tenant or replay (also another MSP's, or one that expired).
-    pub async fn get(&self, msp_id: &MspId, tenant_id: &TenantId, replay_id: &str) -> Result<Replay, AdminError> {
+    pub async fn get(&self, access: &Access, tenant_id: &TenantId, replay_id: &str) -> Result<Replay, AdminError> {
+        let msp_id = access.permit(Permission::ConfigRead)?;
         let not_found = || AdminError::NotFound(format!("replay {replay_id}"));
         if !replay::is_replay_id(replay_id) {
             return Err(not_found());

@@ -1,7 +1,10 @@
 //! Alert tuning and triage behind the config API: policy CRUD (own policies and changed copies
 //! of built-ins), per-tenant switches, the policy test bench, suppression rules, and the alert
 //! lifecycle (filtered listing, status, assignee, classification, comments, with a history of
-//! who changed what). Every method takes the authenticated caller's MSP id.
+//! who changed what). Every method takes the authenticated caller's [`Access`] and checks its
+//! permission; a principal limited to some alert categories sees only their policies, alerts
+//! and suppressions. Configuration changes are recorded in the audit log; triage is recorded
+//! in the alert's history under the authenticated principal.
 //!
 //! Time-ordered alert reads (the list and the SIEM feed) are in [`super::alert_feed`].
 //!
@@ -9,8 +12,10 @@
 //! tickets queue ([`AlertChangedMessage::fan_out`]), so the dispatcher closes (or carries on
 //! with) its tickets in every destination.
 
+use super::access::AuditTrail;
 use super::admin::AdminError;
 use super::shadow::{self, ShadowTenant};
+use crate::access::{Access, Permission};
 use crate::alert::{Alert, AlertStatus, Category, Classification, Comment, PolicyMode, Severity, TriageChange};
 use crate::audit::AuditRecord;
 use crate::clock::Clock;
@@ -128,6 +133,8 @@ pub struct TuningService {
     /// The tickets queue: a change to or from Resolved is announced on it.
     pub tickets: Arc<dyn MessageQueue>,
     pub clock: Arc<dyn Clock>,
+    /// Where configuration changes are recorded.
+    pub audit: AuditTrail,
 }
 
 fn invalid(detail: impl Into<String>) -> AdminError {
@@ -149,10 +156,15 @@ impl TuningService {
     /// Every policy in force for the MSP, built-ins first.
     ///
     /// # Errors
-    /// When the store fails.
-    pub async fn list_policies(&self, msp_id: &MspId) -> Result<Vec<PolicyView>, AdminError> {
+    /// Forbidden without config:read; when the store fails.
+    pub async fn list_policies(&self, access: &Access) -> Result<Vec<PolicyView>, AdminError> {
+        let msp_id = access.permit(Permission::ConfigRead)?;
         let stored = self.policies.list_policies(msp_id).await?;
-        Ok(effective_definitions(&stored).into_iter().map(|definition| view(&stored, &definition)).collect())
+        Ok(effective_definitions(&stored)
+            .into_iter()
+            .filter(|definition| access.sees(definition.category))
+            .map(|definition| view(&stored, &definition))
+            .collect())
     }
 
     /// The definition in force for the MSP under `policy_id`: its own policy or changed copy of
@@ -193,8 +205,15 @@ impl TuningService {
     /// One policy.
     ///
     /// # Errors
-    /// NotFound when neither a built-in nor the MSP's.
-    pub async fn policy(&self, msp_id: &MspId, policy_id: &PolicyId) -> Result<PolicyView, AdminError> {
+    /// Forbidden without config:read; NotFound when neither a built-in nor the MSP's, or of a
+    /// category the caller does not see.
+    pub async fn policy(&self, access: &Access, policy_id: &PolicyId) -> Result<PolicyView, AdminError> {
+        let msp_id = access.permit(Permission::ConfigRead)?;
+        let found = self.policy_of(msp_id, policy_id).await?;
+        if access.sees(found.policy.category) { Ok(found) } else { Err(AdminError::NotFound(format!("policy {policy_id}"))) }
+    }
+
+    async fn policy_of(&self, msp_id: &MspId, policy_id: &PolicyId) -> Result<PolicyView, AdminError> {
         let stored: Vec<StoredPolicy> = self.policies.get_policy(msp_id, policy_id).await?.into_iter().collect();
         let definition = stored
             .first()
@@ -211,12 +230,12 @@ impl TuningService {
     /// Invalid body, Conflict when creating an existing id, NotFound for an unknown built-in.
     pub async fn put_policy(
         &self,
-        msp_id: &MspId,
+        access: &Access,
         path_id: Option<&PolicyId>,
         mut body: Value,
-        author: &str,
         create_only: bool,
     ) -> Result<PolicyView, AdminError> {
+        let msp_id = access.permit(Permission::ConfigWrite)?;
         if let (Some(id), Some(object)) = (path_id, body.as_object_mut()) {
             match object.get("id").and_then(Value::as_str) {
                 None => {
@@ -242,8 +261,10 @@ impl TuningService {
             return Err(AdminError::Conflict(format!("policy {id}")));
         }
         CompiledPolicy::compile(Arc::new(definition.clone())).map_err(invalid)?;
-        let stored = StoredPolicy { definition, updated_at: self.clock.now(), updated_by: author.to_owned() };
+        let stored = StoredPolicy { definition, updated_at: self.clock.now(), updated_by: access.actor() };
         self.policies.put_policy(msp_id, &stored).await?;
+        let action = if create_only { "policy.created" } else { "policy.replaced" };
+        self.audit.record(access, action, format!("policy {}", stored.definition.id)).await?;
         Ok(view(std::slice::from_ref(&stored), &Arc::new(stored.definition.clone())))
     }
 
@@ -251,9 +272,10 @@ impl TuningService {
     ///
     /// # Errors
     /// NotFound when there is nothing of the MSP's to delete.
-    pub async fn delete_policy(&self, msp_id: &MspId, policy_id: &PolicyId) -> Result<(), AdminError> {
+    pub async fn delete_policy(&self, access: &Access, policy_id: &PolicyId) -> Result<(), AdminError> {
+        let msp_id = access.permit(Permission::ConfigWrite)?;
         if self.policies.delete_policy(msp_id, policy_id).await? {
-            Ok(())
+            self.audit.record(access, "policy.deleted", format!("policy {policy_id}")).await
         } else {
             Err(AdminError::NotFound(format!("policy {policy_id}")))
         }
@@ -265,14 +287,17 @@ impl TuningService {
     /// NotFound for an unknown tenant or policy.
     pub async fn set_tenant_policy(
         &self,
-        msp_id: &MspId,
+        access: &Access,
         tenant_id: &TenantId,
         policy_id: &PolicyId,
         enabled: bool,
     ) -> Result<(), AdminError> {
+        let msp_id = access.permit(Permission::ConfigWrite)?;
         self.config.get_tenant(msp_id, tenant_id).await?.ok_or_else(|| AdminError::NotFound(format!("tenant {tenant_id}")))?;
-        self.policy(msp_id, policy_id).await?;
-        Ok(self.policies.set_tenant_policy(msp_id, tenant_id, policy_id, enabled).await?)
+        self.policy_of(msp_id, policy_id).await?;
+        self.policies.set_tenant_policy(msp_id, tenant_id, policy_id, enabled).await?;
+        let state = if enabled { "on" } else { "off" };
+        self.audit.record(access, "tenant.policy-switched", format!("policy {policy_id} {state} for tenant {tenant_id}")).await
     }
 
     /// Sets what policies know of a tenant: its mail domains and break-glass accounts.
@@ -281,11 +306,12 @@ impl TuningService {
     /// Invalid values, NotFound for an unknown tenant.
     pub async fn set_policy_context(
         &self,
-        msp_id: &MspId,
+        access: &Access,
         tenant_id: &TenantId,
         domains: Vec<String>,
         break_glass_accounts: Vec<String>,
     ) -> Result<crate::tenant::Tenant, AdminError> {
+        let msp_id = access.permit(Permission::ConfigWrite)?;
         let domains = super::admin::mail_domains(domains)?;
         limits::entries("break_glass_accounts", &break_glass_accounts, limits::BREAK_GLASS_ACCOUNTS_MAX)?;
         let accounts: Vec<String> = break_glass_accounts.into_iter().map(|a| a.trim().to_lowercase()).collect();
@@ -295,7 +321,13 @@ impl TuningService {
         }
         let change = TenantChange::PolicyContext { domains, break_glass_accounts: accounts };
         // Evaluators read the tenant with every message, so the change applies at once.
-        self.config.update_tenant(msp_id, tenant_id, &change).await?.ok_or_else(|| AdminError::NotFound(format!("tenant {tenant_id}")))
+        let tenant = self
+            .config
+            .update_tenant(msp_id, tenant_id, &change)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("tenant {tenant_id}")))?;
+        self.audit.record(access, "tenant.policy-context-changed", format!("tenant {tenant_id}")).await?;
+        Ok(tenant)
     }
 
     /// Runs a policy over fixture records without storing anything: what would match and what
@@ -305,11 +337,12 @@ impl TuningService {
     /// Invalid policy, NotFound for an unknown tenant.
     pub async fn test_policy(
         &self,
-        msp_id: &MspId,
+        access: &Access,
         policy: Value,
         records: Vec<Value>,
         tenant_id: Option<&TenantId>,
     ) -> Result<PolicyTestResult, AdminError> {
+        let msp_id = access.permit(Permission::ConfigWrite)?;
         let definition = self.definition_for(msp_id, policy).await?;
         let compiled = CompiledPolicy::compile(definition).map_err(invalid)?;
         let tenant = match tenant_id {
@@ -345,8 +378,15 @@ impl TuningService {
     /// Creates a suppression rule.
     ///
     /// # Errors
-    /// Invalid values, NotFound for an unknown tenant.
-    pub async fn create_suppression(&self, msp_id: &MspId, body: NewSuppression, author: &str) -> Result<Suppression, AdminError> {
+    /// Forbidden without suppressions:write, or, for a principal limited to some categories,
+    /// without a `policy_id` of one of them; Invalid values, NotFound for an unknown tenant.
+    pub async fn create_suppression(&self, access: &Access, body: NewSuppression) -> Result<Suppression, AdminError> {
+        let msp_id = access.permit(Permission::SuppressionsWrite)?;
+        if !access.sees_every_category() && body.policy_id.is_none() {
+            return Err(AdminError::Forbidden(
+                "a principal limited to some alert categories suppresses one policy at a time: name its policy_id".into(),
+            ));
+        }
         if body.reason.trim().is_empty() {
             return Err(invalid("reason: say why these alerts are suppressed"));
         }
@@ -361,7 +401,10 @@ impl TuningService {
             self.config.get_tenant(msp_id, tenant_id).await?.ok_or_else(|| AdminError::NotFound(format!("tenant {tenant_id}")))?;
         }
         if let Some(policy_id) = &body.policy_id {
-            self.policy_in_force(msp_id, policy_id).await?;
+            let policy = self.policy_in_force(msp_id, policy_id).await?;
+            if !access.sees(policy.category) {
+                return Err(AdminError::NotFound(format!("policy {policy_id}")));
+            }
         }
         let now = self.clock.now();
         if body.expires_at.is_some_and(|e| e <= now) {
@@ -381,10 +424,11 @@ impl TuningService {
             conditions: body.conditions,
             expires_at: body.expires_at,
             reason: body.reason.trim().to_owned(),
-            author: author.to_owned(),
+            author: access.actor(),
             created_at: now,
         };
         self.policies.put_suppression(&suppression).await?;
+        self.audit.record(access, "suppression.created", format!("suppression {} ({})", suppression.id, suppression.reason)).await?;
         Ok(suppression)
     }
 
@@ -392,15 +436,17 @@ impl TuningService {
     /// scope is `tenant`).
     ///
     /// # Errors
-    /// NotFound for an unknown alert, Invalid values.
-    pub async fn suppress_like(
-        &self,
-        msp_id: &MspId,
-        alert_id: &AlertId,
-        body: SuppressFromAlert,
-        author: &str,
-    ) -> Result<Suppression, AdminError> {
-        let alert = self.alerts.get_alert(msp_id, alert_id).await?.ok_or_else(|| AdminError::NotFound(format!("alert {alert_id}")))?;
+    /// Forbidden without alerts:read and suppressions:write; NotFound for an unknown alert or
+    /// one the caller does not see; Invalid values.
+    pub async fn suppress_like(&self, access: &Access, alert_id: &AlertId, body: SuppressFromAlert) -> Result<Suppression, AdminError> {
+        access.permit(Permission::AlertsRead)?;
+        let msp_id = access.permit(Permission::SuppressionsWrite)?;
+        let alert = self
+            .alerts
+            .get_alert(msp_id, alert_id)
+            .await?
+            .filter(|alert| access.sees(alert.category))
+            .ok_or_else(|| AdminError::NotFound(format!("alert {alert_id}")))?;
         let user = match body.scope.as_deref() {
             None | Some("user") => Some(alert.group_key.clone()),
             Some("tenant") => None,
@@ -414,23 +460,58 @@ impl TuningService {
             expires_at: body.expires_at,
             reason: body.reason,
         };
-        self.create_suppression(msp_id, request, author).await
+        self.create_suppression(access, request).await
     }
 
     /// The MSP's suppression rules.
     ///
     /// # Errors
-    /// When the store fails.
-    pub async fn suppressions(&self, msp_id: &MspId) -> Result<Vec<Suppression>, AdminError> {
-        Ok(self.policies.list_suppressions(msp_id).await?)
+    /// Forbidden without config:read. A principal limited to some categories sees the rules
+    /// naming a policy of them.
+    pub async fn suppressions(&self, access: &Access) -> Result<Vec<Suppression>, AdminError> {
+        let msp_id = access.permit(Permission::ConfigRead)?;
+        let mut visible = Vec::new();
+        for suppression in self.policies.list_suppressions(msp_id).await? {
+            if self.suppression_visible(access, &suppression).await? {
+                visible.push(suppression);
+            }
+        }
+        Ok(visible)
+    }
+
+    /// Whether a category-limited caller may see (and delete) a suppression: it names a policy
+    /// of the caller's categories.
+    async fn suppression_visible(&self, access: &Access, suppression: &Suppression) -> Result<bool, AdminError> {
+        if access.sees_every_category() {
+            return Ok(true);
+        }
+        let Some(policy_id) = &suppression.policy_id else { return Ok(false) };
+        match self.policy_in_force(access.msp_id(), policy_id).await {
+            Ok(policy) => Ok(access.sees(policy.category)),
+            Err(AdminError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Deletes a suppression rule.
     ///
     /// # Errors
-    /// NotFound when the MSP has no such rule.
-    pub async fn delete_suppression(&self, msp_id: &MspId, id: &str) -> Result<(), AdminError> {
-        if self.policies.delete_suppression(msp_id, id).await? { Ok(()) } else { Err(AdminError::NotFound(format!("suppression {id}"))) }
+    /// Forbidden without suppressions:write; NotFound when the MSP has no such rule, or the
+    /// caller does not see it.
+    pub async fn delete_suppression(&self, access: &Access, id: &str) -> Result<(), AdminError> {
+        let msp_id = access.permit(Permission::SuppressionsWrite)?;
+        let not_found = || AdminError::NotFound(format!("suppression {id}"));
+        if !access.sees_every_category() {
+            let stored = self.policies.list_suppressions(msp_id).await?.into_iter().find(|s| s.id == id).ok_or_else(not_found)?;
+            if !self.suppression_visible(access, &stored).await? {
+                return Err(not_found());
+            }
+        }
+        if self.policies.delete_suppression(msp_id, id).await? {
+            self.audit.record(access, "suppression.deleted", format!("suppression {id}")).await
+        } else {
+            Err(not_found())
+        }
     }
 
     /// Changes an alert's triage, recording who changed what. A request naming a status when
@@ -439,8 +520,12 @@ impl TuningService {
     /// and the dispatcher makes a repeated announcement harmless.
     ///
     /// # Errors
-    /// NotFound for an unknown alert; Invalid values; a queue failure (the change is stored).
-    pub async fn triage(&self, msp_id: &MspId, alert_id: &AlertId, update: &TriageUpdate, author: &str) -> Result<Alert, AdminError> {
+    /// Forbidden without alerts:triage; NotFound for an unknown alert or one the caller does not
+    /// see; Invalid values; a queue failure (the change is stored).
+    pub async fn triage(&self, access: &Access, alert_id: &AlertId, update: &TriageUpdate) -> Result<Alert, AdminError> {
+        let msp_id = access.permit(Permission::AlertsTriage)?;
+        let author = access.actor();
+        let author = author.as_str();
         if let Some(comment) = &update.comment {
             if comment.trim().is_empty() {
                 return Err(invalid(format!("comment: 1 to {} characters", limits::COMMENT_CHARS)));
@@ -451,8 +536,12 @@ impl TuningService {
             limits::chars("assignee", assignee.trim(), limits::USER_CHARS)?;
         }
         for _ in 0..5 {
-            let mut alert =
-                self.alerts.get_alert(msp_id, alert_id).await?.ok_or_else(|| AdminError::NotFound(format!("alert {alert_id}")))?;
+            let mut alert = self
+                .alerts
+                .get_alert(msp_id, alert_id)
+                .await?
+                .filter(|alert| access.sees(alert.category))
+                .ok_or_else(|| AdminError::NotFound(format!("alert {alert_id}")))?;
             let now = self.clock.now();
             let announce = update.status.is_some_and(|status| status == AlertStatus::Resolved || alert.status == AlertStatus::Resolved);
             let mut changes = Vec::new();
@@ -547,6 +636,10 @@ mod tests {
             alerts,
             tickets,
             clock: Arc::new(SystemClock),
+            audit: crate::services::access::AuditTrail {
+                log: Arc::new(crate::memory::MemoryConfigStore::default()),
+                clock: Arc::new(crate::clock::SystemClock),
+            },
         }
     }
 
@@ -559,19 +652,23 @@ mod tests {
         let status = |status| TriageUpdate { status: Some(status), ..TriageUpdate::default() };
         let fan_out = serde_json::to_string(&AlertChangedMessage::fan_out(alert.msp_id.clone(), alert.id.clone())).unwrap();
         tuning
-            .triage(&alert.msp_id, &alert.id, &TriageUpdate { comment: Some("looking".into()), ..TriageUpdate::default() }, "a")
+            .triage(
+                &Access::operator(&alert.msp_id),
+                &alert.id,
+                &TriageUpdate { comment: Some("looking".into()), ..TriageUpdate::default() },
+            )
             .await
             .unwrap();
         assert!(queue.drain().is_empty(), "a comment closes no ticket");
-        let resolved = tuning.triage(&alert.msp_id, &alert.id, &status(AlertStatus::Resolved), "a").await.unwrap();
+        let resolved = tuning.triage(&Access::operator(&alert.msp_id), &alert.id, &status(AlertStatus::Resolved)).await.unwrap();
         assert_eq!(resolved.status, AlertStatus::Resolved);
         assert_eq!(queue.drain(), std::slice::from_ref(&fan_out));
-        tuning.triage(&alert.msp_id, &alert.id, &status(AlertStatus::Resolved), "a").await.unwrap();
+        tuning.triage(&Access::operator(&alert.msp_id), &alert.id, &status(AlertStatus::Resolved)).await.unwrap();
         assert_eq!(queue.drain(), std::slice::from_ref(&fan_out), "a retried request announces again");
-        let reopened = tuning.triage(&alert.msp_id, &alert.id, &status(AlertStatus::New), "a").await.unwrap();
+        let reopened = tuning.triage(&Access::operator(&alert.msp_id), &alert.id, &status(AlertStatus::New)).await.unwrap();
         assert_eq!(reopened.status, AlertStatus::New);
         assert_eq!(queue.drain(), [fan_out], "taking it back from Resolved is announced too");
-        tuning.triage(&alert.msp_id, &alert.id, &status(AlertStatus::New), "a").await.unwrap();
+        tuning.triage(&Access::operator(&alert.msp_id), &alert.id, &status(AlertStatus::New)).await.unwrap();
         assert!(queue.drain().is_empty(), "a status that neither is nor was Resolved announces nothing");
     }
 
@@ -630,7 +727,7 @@ mod tests {
         // bob: the same jump with no week before it.
         add("bob@contoso.com", first + 169, 30);
         let policy = file_access_policy(serde_json::json!({"type": "unusual_activity", "group_by": ["UserId"], "min_count": 10}));
-        let result = tuning.test_policy(&msp, policy, records, None).await.unwrap();
+        let result = tuning.test_policy(&crate::access::Access::operator(&msp), policy, records, None).await.unwrap();
         assert_eq!(result.matches.len(), 2 * 168 + 3 + 30 + 30);
         assert_eq!(result.alerts.len(), 1, "{:#?}", result.alerts);
         let alert = &result.alerts[0];
@@ -651,7 +748,7 @@ mod tests {
         let mut records = minutes("alice@contoso.com", 0, 1);
         records.extend(minutes("bob@contoso.com", 10, 60));
         let policy = file_access_policy(serde_json::json!({"type": "threshold", "count": 3, "window_minutes": 10, "group_by": ["UserId"]}));
-        let result = tuning.test_policy(&msp, policy, records, None).await.unwrap();
+        let result = tuning.test_policy(&crate::access::Access::operator(&msp), policy, records, None).await.unwrap();
         assert_eq!(result.alerts.len(), 1, "{:#?}", result.alerts);
         assert_eq!((result.alerts[0]["group_key"].as_str(), result.alerts[0]["hit_count"].as_u64()), (Some("alice@contoso.com"), Some(3)));
     }
@@ -664,7 +761,7 @@ mod tests {
         for n in 0..500 {
             let update =
                 TriageUpdate { comment: Some(format!("{n:04}{}", "c".repeat(limits::COMMENT_CHARS - 4))), ..TriageUpdate::default() };
-            tuning.triage(&alert.msp_id, &alert.id, &update, "dana@msp.example").await.unwrap();
+            tuning.triage(&Access::operator(&alert.msp_id), &alert.id, &update).await.unwrap();
         }
         let read = alerts.get_alert(&alert.msp_id, &alert.id).await.unwrap().unwrap();
         let triage = &read.triage;
@@ -689,12 +786,12 @@ mod tests {
         };
         let long_comment = TriageUpdate { comment: Some("c".repeat(limits::COMMENT_CHARS + 1)), ..TriageUpdate::default() };
         assert_eq!(
-            refused(tuning.triage(&alert.msp_id, &alert.id, &long_comment, "a").await.map(|_| ())),
+            refused(tuning.triage(&Access::operator(&alert.msp_id), &alert.id, &long_comment).await.map(|_| ())),
             "comment: at most 4000 characters"
         );
         let long_assignee = TriageUpdate { assignee: Some("a".repeat(limits::USER_CHARS + 1)), ..TriageUpdate::default() };
         assert_eq!(
-            refused(tuning.triage(&alert.msp_id, &alert.id, &long_assignee, "a").await.map(|_| ())),
+            refused(tuning.triage(&Access::operator(&alert.msp_id), &alert.id, &long_assignee).await.map(|_| ())),
             "assignee: at most 256 characters"
         );
         let suppression = |reason: String| NewSuppression {
@@ -705,8 +802,13 @@ mod tests {
             expires_at: None,
             reason,
         };
-        let long_reason = tuning.create_suppression(&alert.msp_id, suppression("r".repeat(1_000_000)), "a").await;
+        let long_reason = tuning.create_suppression(&Access::operator(&alert.msp_id), suppression("r".repeat(1_000_000))).await;
         assert_eq!(refused(long_reason.map(|_| ())), "reason: at most 1000 characters");
-        assert!(tuning.create_suppression(&alert.msp_id, suppression("r".repeat(limits::SUPPRESSION_REASON_CHARS)), "a").await.is_ok());
+        assert!(
+            tuning
+                .create_suppression(&Access::operator(&alert.msp_id), suppression("r".repeat(limits::SUPPRESSION_REASON_CHARS)))
+                .await
+                .is_ok()
+        );
     }
 }

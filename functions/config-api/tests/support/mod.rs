@@ -14,6 +14,7 @@ use vigil::clock::SystemClock;
 use vigil::connectors::destination_url::DestinationPolicy;
 use vigil::ids::MspId;
 use vigil::memory::{MemoryAlertStore, MemoryConfigStore, MemoryQueue, MemorySecretStore, MemoryTicketSystemProvider};
+use vigil::services::access::{AccessService, AuditTrail, NewToken};
 use vigil::services::admin::AdminService;
 use vigil::services::destinations::DestinationsService;
 
@@ -52,15 +53,29 @@ pub struct Api {
 pub async fn api() -> Api {
     let secrets = Arc::new(MemorySecretStore::default());
     let config = Arc::new(MemoryConfigStore::default());
+    let audit = AuditTrail { log: config.clone(), clock: Arc::new(SystemClock) };
+    let access =
+        Arc::new(AccessService { config: config.clone(), principals: config.clone(), audit: audit.clone(), clock: Arc::new(SystemClock) });
     let admin = Arc::new(AdminService {
         ingest: Arc::new(vigil::memory::MemoryIngestState::default()),
         config: config.clone(),
         alerts: Arc::new(MemoryAlertStore::default()),
         secrets: secrets.clone(),
         clock: Arc::new(SystemClock),
+        audit: audit.clone(),
     });
-    let acme_token = admin.create_msp_with_token(&MspId::parse("acme").unwrap(), "Acme").await.unwrap().expose().to_owned();
-    let other_token = admin.create_msp_with_token(&MspId::parse("other").unwrap(), "Other").await.unwrap().expose().to_owned();
+    let owner_token = |msp: &'static str| {
+        let access = access.clone();
+        async move {
+            let (_, issued) = access
+                .create_msp_with_owner(&MspId::parse(msp).unwrap(), msp, "Olive Owner", &format!("olive@{msp}.example"))
+                .await
+                .unwrap();
+            issued.token.expose().to_owned()
+        }
+    };
+    let acme_token = owner_token("acme").await;
+    let other_token = owner_token("other").await;
     let tickets = Arc::new(MemoryQueue::default());
     let tuning = Arc::new(vigil::services::tuning::TuningService {
         config: admin.config.clone(),
@@ -68,6 +83,7 @@ pub async fn api() -> Api {
         alerts: admin.alerts.clone(),
         tickets: tickets.clone(),
         clock: Arc::new(SystemClock),
+        audit,
     });
     let psa = MemoryTicketSystemProvider::default();
     let destinations = Arc::new(DestinationsService {
@@ -87,7 +103,7 @@ pub async fn api() -> Api {
         clock: Arc::new(SystemClock),
     });
     let rate_limits = Arc::new(vigil::memory::MemoryRateLimiter::default());
-    let state = AppState { admin, tuning, destinations, replays, rate_limits };
+    let state = AppState { access, admin, tuning, destinations, replays, rate_limits };
     Api { state, secrets, psa, tickets, poll_jobs, acme_token, other_token }
 }
 
@@ -130,6 +146,15 @@ impl Api {
     /// As `acme`, with a JSON body.
     pub async fn acme(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, String, Value) {
         self.call(method, path, Some(&self.acme_token.clone()), body.map(|b| b.to_string()).as_deref()).await
+    }
+}
+
+impl Api {
+    /// A new token of `msp`'s principal `principal_id`, issued by the operator.
+    pub async fn token_for(&self, msp: &str, principal_id: &vigil::ids::PrincipalId) -> String {
+        let operator = vigil::access::Access::operator(&MspId::parse(msp).unwrap());
+        let request = NewToken { name: "test".into(), expires_in_days: None };
+        self.state.access.issue_token(&operator, principal_id, request).await.unwrap().token.expose().to_owned()
     }
 }
 

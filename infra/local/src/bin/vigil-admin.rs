@@ -1,6 +1,9 @@
 //! Operator tool:
-//! - `vigil-admin create-msp <msp-id> <display name>` creates an MSP in the config table and
-//!   prints a new API token for it (shown once; only its hash is stored);
+//! - `vigil-admin create-msp <msp-id> <display name> <owner name> <owner e-mail>` creates an MSP
+//!   in the config table (or keeps an existing one) and its first owner, and prints the owner's
+//!   API token (shown once; only its hash is stored). Every other principal and token is made
+//!   through the API by an owner; running it again for an existing MSP adds another owner (the
+//!   way back in for an MSP that lost its owners' tokens);
 //! - `vigil-admin index-deliveries` indexes the open tickets and held alerts of deliveries saved
 //!   before destinations (once, after upgrading; repeating it is harmless), so the ticket
 //!   read-back sees them;
@@ -15,10 +18,9 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 use vigil::aws::dynamodb::{DynamoAlertStore, DynamoConfigStore};
-use vigil::aws::secrets::SecretsManagerStore;
 use vigil::clock::SystemClock;
 use vigil::ids::MspId;
-use vigil::services::admin::AdminService;
+use vigil::services::access::{AccessService, AuditTrail};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -29,9 +31,11 @@ async fn main() -> ExitCode {
     if args.first().map(String::as_str) == Some("index-alerts") {
         return index_alerts().await;
     }
-    let (Some("create-msp"), Some(id), Some(name)) = (args.first().map(String::as_str), args.get(1), args.get(2)) else {
+    let (Some("create-msp"), Some(id), Some(name), Some(owner), Some(email)) =
+        (args.first().map(String::as_str), args.get(1), args.get(2), args.get(3), args.get(4))
+    else {
         eprintln!(
-            "usage: vigil-admin create-msp <msp-id> <display name> | vigil-admin index-deliveries | vigil-admin index-alerts\n  env: CONFIG_TABLE, ALERTS_TABLE, AWS credentials/region"
+            "usage: vigil-admin create-msp <msp-id> <display name> <owner name> <owner e-mail> | vigil-admin index-deliveries | vigil-admin index-alerts\n  env: CONFIG_TABLE, ALERTS_TABLE, AWS credentials/region"
         );
         return ExitCode::from(2);
     };
@@ -42,25 +46,27 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (Ok(config_table), Ok(alerts_table)) = (std::env::var("CONFIG_TABLE"), std::env::var("ALERTS_TABLE")) else {
-        eprintln!("set CONFIG_TABLE and ALERTS_TABLE to the stack's table names");
+    let Ok(config_table) = std::env::var("CONFIG_TABLE") else {
+        eprintln!("set CONFIG_TABLE to the stack's config table name");
         return ExitCode::from(2);
     };
     let sdk = vigil::aws::sdk_config_from_env().await;
-    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-    let admin = AdminService {
-        ingest: Arc::new(vigil::memory::MemoryIngestState::default()),
-        config: Arc::new(DynamoConfigStore::new(dynamo.clone(), config_table)),
-        alerts: Arc::new(DynamoAlertStore::new(dynamo, alerts_table)),
-        secrets: Arc::new(SecretsManagerStore::new(
-            aws_sdk_secretsmanager::Client::new(&sdk),
-            std::env::var("SECRET_PREFIX").unwrap_or_default(),
-        )),
+    let store = Arc::new(DynamoConfigStore::new(aws_sdk_dynamodb::Client::new(&sdk), config_table));
+    let access = AccessService {
+        config: store.clone(),
+        principals: store.clone(),
+        audit: AuditTrail { log: store, clock: Arc::new(SystemClock) },
         clock: Arc::new(SystemClock),
     };
-    match admin.create_msp_with_token(&msp_id, name).await {
-        Ok(token) => {
-            println!("MSP {msp_id} is ready. Its API token (shown once, store it in your password manager):\n{}", token.expose());
+    match access.create_msp_with_owner(&msp_id, name, owner, email).await {
+        Ok((principal, issued)) => {
+            println!(
+                "MSP {msp_id} is ready; its owner {} is principal {}. The owner's API token (shown once, store it in your password manager; it expires {}):\n{}",
+                principal.name,
+                principal.principal_id,
+                issued.stored.expires_at.map_or_else(|| "never".to_owned(), |at| at.date_naive().to_string()),
+                issued.token.expose()
+            );
             ExitCode::SUCCESS
         }
         Err(error) => {

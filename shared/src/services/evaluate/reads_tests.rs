@@ -7,7 +7,6 @@ use super::*;
 use crate::ids::{MspId, PolicyId, TenantId};
 use crate::memory::*;
 use crate::ports::{StoredPolicy, TenantChange};
-use crate::tenant::TokenHash;
 use serde_json::json;
 
 /// How long a read waits for the rest of its round before it goes alone.
@@ -106,12 +105,6 @@ impl ConfigStore for Gated<MemoryConfigStore> {
     }
     async fn put_msp(&self, msp: &Msp) -> Result<(), StoreError> {
         self.inner.put_msp(msp).await
-    }
-    async fn add_api_token(&self, msp_id: &MspId, hash: &TokenHash, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.inner.add_api_token(msp_id, hash, now).await
-    }
-    async fn api_token_exists(&self, msp_id: &MspId, hash: &TokenHash) -> Result<bool, StoreError> {
-        self.inner.api_token_exists(msp_id, hash).await
     }
     async fn create_tenant(&self, tenant: &Tenant) -> Result<bool, StoreError> {
         self.inner.create_tenant(tenant).await

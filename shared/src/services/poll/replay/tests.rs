@@ -74,6 +74,10 @@ async fn fixture() -> Fixture {
         alerts: alerts.clone(),
         tickets: tickets.clone(),
         clock: clock.clone(),
+        audit: crate::services::access::AuditTrail {
+            log: Arc::new(crate::memory::MemoryConfigStore::default()),
+            clock: Arc::new(crate::clock::SystemClock),
+        },
     });
     let api = ReplayService { tuning, replays: replays.clone(), jobs: jobs.clone(), clock };
     Fixture { poller, api, source, state, events, dead_letters, jobs, replays, alerts, tickets, policies, msp, tenant, now }
@@ -128,12 +132,12 @@ fn publish_a_week(f: &Fixture) -> Vec<DateTime<Utc>> {
 async fn a_replay_over_seven_days_reports_one_would_be_alert_per_forwarding_day_and_raises_nothing() {
     let f = fixture().await;
     let times = publish_a_week(&f);
-    let queued = f.api.start(&f.msp, &f.tenant, by_id("builtin.external-forwarding")).await.unwrap();
+    let queued = f.api.start(&crate::access::Access::operator(&f.msp), &f.tenant, by_id("builtin.external-forwarding")).await.unwrap();
     assert_eq!((queued.status, queued.hours), (ReplayStatus::Queued, 168));
     let results = run_jobs(&f).await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
 
-    let done = f.api.get(&f.msp, &f.tenant, &queued.id).await.unwrap();
+    let done = f.api.get(&crate::access::Access::operator(&f.msp), &f.tenant, &queued.id).await.unwrap();
     assert_eq!(done.status, ReplayStatus::Done, "{done:#?}");
     assert_eq!((done.alerts_total, done.hits_total, done.matches), (6, 6, 6), "a duplicated record counts once: {done:#?}");
     let firsts: Vec<DateTime<Utc>> = done.alerts.iter().map(|a| a.first_seen).collect();
@@ -161,7 +165,7 @@ async fn a_replay_over_seven_days_reports_one_would_be_alert_per_forwarding_day_
 async fn a_redelivered_replay_job_never_counts_a_record_twice() {
     let f = fixture().await;
     publish_a_week(&f);
-    let queued = f.api.start(&f.msp, &f.tenant, by_id("builtin.external-forwarding")).await.unwrap();
+    let queued = f.api.start(&crate::access::Access::operator(&f.msp), &f.tenant, by_id("builtin.external-forwarding")).await.unwrap();
     let job = f.jobs.drain().pop().unwrap();
     // The first run was killed mid-way: the stored replay says running with partial counts.
     let mut crashed = queued.clone();
@@ -170,12 +174,12 @@ async fn a_redelivered_replay_job_never_counts_a_record_twice() {
     crashed.alerts_total = 2;
     f.replays.put_replay(&crashed).await.unwrap();
     f.poller.handle_job(&job).await.unwrap();
-    let first = f.api.get(&f.msp, &f.tenant, &queued.id).await.unwrap();
+    let first = f.api.get(&crate::access::Access::operator(&f.msp), &f.tenant, &queued.id).await.unwrap();
     assert_eq!((first.status, first.attempts, first.records_scanned, first.alerts_total), (ReplayStatus::Done, 2, 18, 6));
     // Delivered once more after it finished: nothing changes, nothing is listed again.
     let listed = f.source.windows().len();
     f.poller.handle_job(&job).await.unwrap();
-    assert_eq!(f.api.get(&f.msp, &f.tenant, &queued.id).await.unwrap().view(), first.view());
+    assert_eq!(f.api.get(&crate::access::Access::operator(&f.msp), &f.tenant, &queued.id).await.unwrap().view(), first.view());
     assert_eq!(f.source.windows().len(), listed);
 }
 
@@ -184,9 +188,9 @@ async fn a_replay_that_runs_out_of_time_stops_and_says_what_it_did_not_read() {
     let mut f = fixture().await;
     publish_a_week(&f);
     f.poller.settings.replay_budget = std::time::Duration::ZERO;
-    let queued = f.api.start(&f.msp, &f.tenant, by_id("builtin.external-forwarding")).await.unwrap();
+    let queued = f.api.start(&crate::access::Access::operator(&f.msp), &f.tenant, by_id("builtin.external-forwarding")).await.unwrap();
     run_jobs(&f).await;
-    let done = f.api.get(&f.msp, &f.tenant, &queued.id).await.unwrap();
+    let done = f.api.get(&crate::access::Access::operator(&f.msp), &f.tenant, &queued.id).await.unwrap();
     assert_eq!(done.status, ReplayStatus::Done);
     let truncated = done.truncated.unwrap();
     assert!(truncated.contains("time budget") && truncated.contains("not read"), "{truncated}");
@@ -206,9 +210,9 @@ async fn a_replay_of_a_given_threshold_definition_over_fewer_hours_reads_only_th
                         "activity": {"record_types": [1], "operations": ["New-InboxRule"]},
                         "trigger": {"type": "threshold", "count": 3, "window_minutes": 10, "group_by": ["UserId"]}});
     let request = ReplayRequest { policy: Some(policy), hours: Some(24), ..ReplayRequest::default() };
-    let queued = f.api.start(&f.msp, &f.tenant, request).await.unwrap();
+    let queued = f.api.start(&crate::access::Access::operator(&f.msp), &f.tenant, request).await.unwrap();
     run_jobs(&f).await;
-    let done = f.api.get(&f.msp, &f.tenant, &queued.id).await.unwrap();
+    let done = f.api.get(&crate::access::Access::operator(&f.msp), &f.tenant, &queued.id).await.unwrap();
     assert_eq!((done.status, done.matches, done.alerts_total, done.hits_total), (ReplayStatus::Done, 4, 1, 3), "{done:#?}");
     assert_eq!(done.alerts[0].group_key, "alice@contoso.com");
     assert!(f.source.windows().iter().all(|w| w.start >= f.now - Duration::hours(24)));
@@ -218,10 +222,10 @@ async fn a_replay_of_a_given_threshold_definition_over_fewer_hours_reads_only_th
 async fn a_tenant_that_refuses_access_ends_the_replay_as_failed_without_a_retry() {
     let f = fixture().await;
     f.source.set_failure(SourceFailure::AccessRefused);
-    let queued = f.api.start(&f.msp, &f.tenant, by_id("builtin.external-forwarding")).await.unwrap();
+    let queued = f.api.start(&crate::access::Access::operator(&f.msp), &f.tenant, by_id("builtin.external-forwarding")).await.unwrap();
     let results = run_jobs(&f).await;
     assert!(results.iter().all(Result::is_ok), "a refusal is not retried: {results:?}");
-    let failed = f.api.get(&f.msp, &f.tenant, &queued.id).await.unwrap();
+    let failed = f.api.get(&crate::access::Access::operator(&f.msp), &f.tenant, &queued.id).await.unwrap();
     assert_eq!(failed.status, ReplayStatus::Failed);
     assert!(failed.error.unwrap().contains("AADSTS700016"));
 }
@@ -230,14 +234,14 @@ async fn a_tenant_that_refuses_access_ends_the_replay_as_failed_without_a_retry(
 async fn microsoft_being_down_retries_the_replay_job_a_few_times_then_fails_it() {
     let f = fixture().await;
     f.source.set_failure(SourceFailure::Unavailable);
-    let queued = f.api.start(&f.msp, &f.tenant, by_id("builtin.external-forwarding")).await.unwrap();
+    let queued = f.api.start(&crate::access::Access::operator(&f.msp), &f.tenant, by_id("builtin.external-forwarding")).await.unwrap();
     let job = f.jobs.drain().pop().unwrap();
     for attempt in 1..super::ATTEMPTS_MAX {
         assert!(f.poller.handle_job(&job).await.is_err(), "attempt {attempt} is retried");
-        assert_eq!(f.api.get(&f.msp, &f.tenant, &queued.id).await.unwrap().status, ReplayStatus::Running);
+        assert_eq!(f.api.get(&crate::access::Access::operator(&f.msp), &f.tenant, &queued.id).await.unwrap().status, ReplayStatus::Running);
     }
     assert!(f.poller.handle_job(&job).await.is_ok(), "the last attempt ends it");
-    assert_eq!(f.api.get(&f.msp, &f.tenant, &queued.id).await.unwrap().status, ReplayStatus::Failed);
+    assert_eq!(f.api.get(&crate::access::Access::operator(&f.msp), &f.tenant, &queued.id).await.unwrap().status, ReplayStatus::Failed);
 }
 
 #[tokio::test]
@@ -247,26 +251,32 @@ async fn replay_requests_are_checked_before_anything_is_stored_or_queued() {
     let not_found = |result: Result<Replay, AdminError>| matches!(result, Err(AdminError::NotFound(_)));
     for hours in [0, 169, 10_000] {
         let request = ReplayRequest { hours: Some(hours), ..by_id("builtin.external-forwarding") };
-        assert!(invalid(f.api.start(&f.msp, &f.tenant, request).await), "hours {hours}");
+        assert!(invalid(f.api.start(&crate::access::Access::operator(&f.msp), &f.tenant, request).await), "hours {hours}");
     }
     let both = ReplayRequest { policy: Some(json!({})), ..by_id("builtin.external-forwarding") };
-    assert!(invalid(f.api.start(&f.msp, &f.tenant, both).await));
-    assert!(invalid(f.api.start(&f.msp, &f.tenant, ReplayRequest::default()).await));
+    assert!(invalid(f.api.start(&crate::access::Access::operator(&f.msp), &f.tenant, both).await));
+    assert!(invalid(f.api.start(&crate::access::Access::operator(&f.msp), &f.tenant, ReplayRequest::default()).await));
     let not_a_definition = ReplayRequest { policy: Some(json!([1])), ..ReplayRequest::default() };
-    assert!(invalid(f.api.start(&f.msp, &f.tenant, not_a_definition).await));
+    assert!(invalid(f.api.start(&crate::access::Access::operator(&f.msp), &f.tenant, not_a_definition).await));
     let graph_only = by_id("builtin.defender-alert");
-    assert!(invalid(f.api.start(&f.msp, &f.tenant, graph_only).await), "Graph alerts are not audit content");
-    assert!(not_found(f.api.start(&f.msp, &f.tenant, by_id("custom.nothing-here")).await));
+    assert!(
+        invalid(f.api.start(&crate::access::Access::operator(&f.msp), &f.tenant, graph_only).await),
+        "Graph alerts are not audit content"
+    );
+    assert!(not_found(f.api.start(&crate::access::Access::operator(&f.msp), &f.tenant, by_id("custom.nothing-here")).await));
     let unknown_tenant = TenantId::parse("0c1d2e3f-4a5b-4c6d-8e7f-901234567890").unwrap();
-    assert!(not_found(f.api.start(&f.msp, &unknown_tenant, by_id("builtin.external-forwarding")).await));
+    assert!(not_found(f.api.start(&crate::access::Access::operator(&f.msp), &unknown_tenant, by_id("builtin.external-forwarding")).await));
     let other_msp = MspId::parse("other").unwrap();
-    assert!(not_found(f.api.start(&other_msp, &f.tenant, by_id("builtin.external-forwarding")).await), "another MSP's tenant");
+    assert!(
+        not_found(f.api.start(&crate::access::Access::operator(&other_msp), &f.tenant, by_id("builtin.external-forwarding")).await),
+        "another MSP's tenant"
+    );
     assert!(f.jobs.drain().is_empty() && f.replays.all().is_empty());
 
-    let queued = f.api.start(&f.msp, &f.tenant, by_id("builtin.external-forwarding")).await.unwrap();
-    assert!(f.api.get(&other_msp, &f.tenant, &queued.id).await.is_err(), "another MSP never reads it");
-    assert!(not_found(f.api.get(&f.msp, &f.tenant, "rpl-0000000000000000").await));
-    assert!(not_found(f.api.get(&f.msp, &f.tenant, "../../etc").await));
+    let queued = f.api.start(&crate::access::Access::operator(&f.msp), &f.tenant, by_id("builtin.external-forwarding")).await.unwrap();
+    assert!(f.api.get(&crate::access::Access::operator(&other_msp), &f.tenant, &queued.id).await.is_err(), "another MSP never reads it");
+    assert!(not_found(f.api.get(&crate::access::Access::operator(&f.msp), &f.tenant, "rpl-0000000000000000").await));
+    assert!(not_found(f.api.get(&crate::access::Access::operator(&f.msp), &f.tenant, "../../etc").await));
 }
 
 #[tokio::test]
@@ -274,10 +284,10 @@ async fn a_replay_of_a_policy_switched_off_for_the_tenant_runs_and_says_so() {
     let f = fixture().await;
     let policy = PolicyId::parse("builtin.external-forwarding").unwrap();
     f.policies.set_tenant_policy(&f.msp, &f.tenant, &policy, false).await.unwrap();
-    let queued = f.api.start(&f.msp, &f.tenant, by_id("builtin.external-forwarding")).await.unwrap();
+    let queued = f.api.start(&crate::access::Access::operator(&f.msp), &f.tenant, by_id("builtin.external-forwarding")).await.unwrap();
     assert!(queued.note.as_deref().unwrap().contains("switched off"));
     run_jobs(&f).await;
-    let done = f.api.get(&f.msp, &f.tenant, &queued.id).await.unwrap();
+    let done = f.api.get(&crate::access::Access::operator(&f.msp), &f.tenant, &queued.id).await.unwrap();
     assert_eq!(done.status, ReplayStatus::Done);
     let note = done.view()["note"].as_str().unwrap().to_owned();
     assert!(note.contains("switched off") && note.contains("no longer listed"), "the run keeps the request's note: {note}");
@@ -286,16 +296,16 @@ async fn a_replay_of_a_policy_switched_off_for_the_tenant_runs_and_says_so() {
 #[tokio::test]
 async fn a_tenant_has_one_unfinished_replay_at_a_time_unless_it_has_stalled() {
     let f = fixture().await;
-    let first = f.api.start(&f.msp, &f.tenant, by_id("builtin.external-forwarding")).await.unwrap();
-    let second = f.api.start(&f.msp, &f.tenant, by_id("builtin.brute-force")).await;
+    let first = f.api.start(&crate::access::Access::operator(&f.msp), &f.tenant, by_id("builtin.external-forwarding")).await.unwrap();
+    let second = f.api.start(&crate::access::Access::operator(&f.msp), &f.tenant, by_id("builtin.brute-force")).await;
     assert!(matches!(&second, Err(AdminError::Conflict(what)) if what.contains(&first.id) && what.contains("queued")), "{second:?}");
     run_jobs(&f).await;
-    let after_done = f.api.start(&f.msp, &f.tenant, by_id("builtin.brute-force")).await.unwrap();
+    let after_done = f.api.start(&crate::access::Access::operator(&f.msp), &f.tenant, by_id("builtin.brute-force")).await.unwrap();
     assert_eq!(f.replays.all().len(), 2);
 
     // Its job was lost: once it has not moved for a while, it no longer blocks.
     let mut stalled = after_done.clone();
     stalled.updated_at = f.now - Duration::minutes(crate::services::replay::STALLED_AFTER_MINUTES + 1);
     f.replays.put_replay(&stalled).await.unwrap();
-    assert!(f.api.start(&f.msp, &f.tenant, by_id("builtin.brute-force")).await.is_ok());
+    assert!(f.api.start(&crate::access::Access::operator(&f.msp), &f.tenant, by_id("builtin.brute-force")).await.is_ok());
 }
