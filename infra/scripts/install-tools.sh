@@ -2,7 +2,8 @@
 # install-tools.sh — install Vigil's pinned Python tooling into a project-local venv.
 #
 # Usage:
-#   infra/scripts/install-tools.sh              # moto server, AWS SAM CLI, cargo-lambda, cfn-lint
+#   infra/scripts/install-tools.sh              # moto server, AWS SAM CLI, cargo-lambda, cfn-lint,
+#                                               # schemathesis, openapi-spec-validator
 #   infra/scripts/install-tools.sh --moto-only  # just moto[server] (enough for the test suite)
 #   infra/scripts/install-tools.sh --help
 #
@@ -13,6 +14,9 @@
 # <hash> is the SHA-256 of the requirement list. A rerun with the same list is a no-op; changing a
 # pin, or asking for the full set after --moto-only, installs again. The full set includes
 # moto[server], so after a full install `--moto-only` is already satisfied.
+#
+# schemathesis fuzzes the config API against its OpenAPI document in `make test`;
+# openapi-spec-validator checks that document against the OpenAPI 3.1 schema.
 #
 # Needs only python3 (>= 3.9, with the venv module; PYTHON=/path/to/python3 picks another one)
 # and access to PyPI (or a mirror / find-links set through the usual PIP_* variables or pip.conf).
@@ -25,7 +29,7 @@ set -euo pipefail
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
 MOTO_REQ='moto[server]==5.2.5'
-FULL_REQS=("$MOTO_REQ" 'aws-sam-cli==1.170.0' 'cargo-lambda==1.9.2' 'cfn-lint==1.53.3')
+FULL_REQS=("$MOTO_REQ" 'aws-sam-cli==1.170.0' 'cargo-lambda==1.9.2' 'cfn-lint==1.53.3' 'schemathesis==4.32.5' 'openapi-spec-validator==0.9.0')
 
 mode=full
 for arg in "$@"; do

@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 /// One thing a principal may do. Roles are fixed sets of these; automations hold an explicit
 /// list (their scopes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Permission {
     /// List and read alerts, their counts and the SIEM feed (within the principal's categories).
     #[serde(rename = "alerts:read")]
@@ -83,6 +84,7 @@ impl Permission {
 
 /// A principal's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     /// Everything, including principals and credentials.
@@ -151,6 +153,7 @@ pub const AUDIT_RETENTION_DAYS: i64 = 400;
 
 /// A member of an MSP's staff, or an automation, that authenticates with its API tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Principal {
     pub msp_id: MspId,
     pub principal_id: PrincipalId,
@@ -222,6 +225,7 @@ impl Principal {
 
 /// An API token as stored: its hash, never the token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StoredToken {
     pub msp_id: MspId,
     pub hash: TokenHash,
@@ -369,6 +373,7 @@ impl Access {
 
 /// Who made a change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Actor {
     pub principal_id: PrincipalId,
     pub name: String,
@@ -376,6 +381,7 @@ pub struct Actor {
 
 /// One change to an MSP's configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     pub msp_id: MspId,
     /// Orders entries: `{milliseconds since the epoch, 13 digits}-{random hex}`.

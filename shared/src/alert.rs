@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 /// Alert severity, as in Microsoft 365 alert policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Severity {
     Informational,
     Low,
@@ -31,6 +32,7 @@ impl Severity {
 
 /// Alert category, as in Microsoft 365 alert policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Category {
     DataLossPrevention,
     InformationGovernance,
@@ -57,6 +59,7 @@ impl Category {
 
 /// Triage status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AlertStatus {
     New,
     InProgress,
@@ -65,6 +68,7 @@ pub enum AlertStatus {
 
 /// One named fact about an alert, shown in tickets and the API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Fact {
     pub name: String,
     pub value: String,
@@ -110,6 +114,7 @@ impl AggregationWindow {
 
 /// An alert and its aggregated state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Alert {
     pub id: AlertId,
     pub msp_id: MspId,
@@ -150,6 +155,7 @@ pub struct Alert {
 
 /// Whether a policy's alerts reach the PSA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PolicyMode {
     /// Alerts are raised and dispatched.
     #[default]
@@ -176,6 +182,7 @@ pub const ENTITIES_KEPT: usize = 25;
 
 /// One matching event, as shown on the alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActivityEntry {
     pub record_id: RecordId,
     pub time: DateTime<Utc>,
@@ -189,6 +196,7 @@ pub struct ActivityEntry {
 
 /// The things an alert is about, each kind bounded to [`ENTITIES_KEPT`] values.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Entities {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<String>,
@@ -233,6 +241,7 @@ impl Entities {
 
 /// The makeup of an alert.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertDetail {
     #[serde(default)]
     pub mode: PolicyMode,
@@ -268,6 +277,7 @@ pub struct HitDetail {
 
 /// An engineer's verdict on an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Classification {
     TruePositive,
     BenignPositive,
@@ -276,6 +286,7 @@ pub enum Classification {
 
 /// A comment on an alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Comment {
     pub author: String,
     pub at: DateTime<Utc>,
@@ -284,6 +295,7 @@ pub struct Comment {
 
 /// One change to an alert's triage: who changed what, when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TriageChange {
     pub author: String,
     pub at: DateTime<Utc>,
@@ -297,6 +309,7 @@ pub struct TriageChange {
 /// Triage state of an alert. Comments and history are bounded (see [`Triage::bound`]); what
 /// was dropped is counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Triage {
     #[serde(default)]
     pub assignee: Option<String>,

@@ -20,6 +20,7 @@ pub const LEGACY_DESTINATION_ID: &str = "connectwise";
 
 /// What a destination is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DestinationKind {
     ConnectWise,
@@ -48,6 +49,7 @@ impl DestinationKind {
 
 /// A kind's own settings (non-secret).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum DestinationSettings {
     ConnectWise {
@@ -65,6 +67,7 @@ pub enum DestinationSettings {
 
 /// An Autotask destination's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AutotaskSettings {
     /// The zone's REST root (`https://webservicesN.autotask.net/atservicesrest/`); `None`:
@@ -155,6 +158,7 @@ impl DestinationSettings {
 
 /// A destination's credentials. Stored only in the secret store (as JSON), never returned.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum DestinationCredentials {
     ConnectWise {
@@ -207,6 +211,7 @@ impl DestinationCredentials {
 
 /// What happens to an alert of a tenant that has no company link for the destination.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum UnlinkedTenant {
     /// Keep the alert's delivery waiting; it is delivered as soon as the tenant is linked.
@@ -218,6 +223,7 @@ pub enum UnlinkedTenant {
 
 /// Which alerts a destination takes and where in the PSA they land.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Routing {
     /// Only these categories (empty: every category).
@@ -252,6 +258,7 @@ pub struct Routing {
 
 /// One of an MSP's destinations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Destination {
     pub msp_id: MspId,
     pub id: DestinationId,

@@ -19,6 +19,7 @@ macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
@@ -246,6 +247,7 @@ impl PolicyId {
 
 /// A Management Activity API content type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ContentType {
     #[serde(rename = "Audit.AzureActiveDirectory")]
     AzureActiveDirectory,
@@ -294,6 +296,7 @@ impl ContentType {
 /// Microsoft Graph security alerts (`alerts_v2`). Written as the content type's wire name or
 /// `Graph.AlertsV2`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(try_from = "String", into = "String")]
 pub enum AuditStream {
     Content(ContentType),

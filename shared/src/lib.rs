@@ -16,6 +16,8 @@ pub mod ids;
 pub mod limits;
 pub mod memory;
 pub mod messages;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod policy;
 pub mod ports;
 pub mod records;

@@ -152,6 +152,7 @@ pub struct StreamKey {
 /// The coverage ledger of one stream: how far it is covered, how healthy polling is, and what
 /// could not be covered any more (content Microsoft no longer holds).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StreamState {
     /// Everything before this instant has been listed and enqueued.
     pub covered_until: DateTime<Utc>,
@@ -435,6 +436,7 @@ pub enum Lookup {
 
 /// One answer of a [`Lookup`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LookupItem {
     /// The id to put in a destination's settings or a company link.
     pub id: String,
@@ -634,6 +636,7 @@ pub struct StoredPolicy {
 
 /// A rule that keeps matching alerts from being raised.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Suppression {
     pub id: String,
     pub msp_id: MspId,

@@ -10,12 +10,11 @@
 //! it reported as `truncated`.
 
 use crate::alert::{Alert, Severity};
-use crate::ids::{AlertId, ContentType, MspId, TenantId};
+use crate::ids::{AlertId, ContentType, MspId, PolicyId, TenantId};
 use crate::messages::truncate_to;
 use crate::policy::model::PolicyDefinition;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// The longest look-back: Microsoft keeps content listable for 7 days.
 pub const HOURS_MAX: u32 = 168;
@@ -32,6 +31,7 @@ const SUMMARY_TEXT_CHARS: usize = 256;
 
 /// Where a replay is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReplayStatus {
     Queued,
@@ -50,6 +50,7 @@ impl ReplayStatus {
 
 /// How far a replay got in one content type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ContentProgress {
     pub content_type: ContentType,
     pub windows_listed: u64,
@@ -70,6 +71,7 @@ impl ContentProgress {
 
 /// One alert the policy would have raised.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WouldBeAlert {
     pub alert_id: AlertId,
     pub title: String,
@@ -98,6 +100,7 @@ impl WouldBeAlert {
 
 /// A replay and, once run, what it found.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Replay {
     /// `rpl-` and 16 hex digits.
     pub id: String,
@@ -217,19 +220,66 @@ impl Replay {
 
     /// What the API answers: everything but the whole definition (its id and name instead).
     #[must_use]
-    pub fn view(&self) -> Value {
+    pub fn view(&self) -> ReplayView {
         let notes: Vec<&str> = [self.note.as_deref(), self.run_note.as_deref()].into_iter().flatten().collect();
-        let note = (!notes.is_empty()).then(|| notes.join("; "));
-        serde_json::json!({
-            "replay_id": self.id, "tenant_id": self.tenant_id, "policy_id": self.policy.id, "policy_name": self.policy.name,
-            "hours": self.hours, "from": self.from, "to": self.to, "status": self.status, "created_at": self.created_at,
-            "updated_at": self.updated_at, "attempts": self.attempts, "records_scanned": self.records_scanned,
-            "blobs_fetched": self.blobs_fetched, "records_rejected": self.records_rejected, "matches": self.matches,
-            "progress": self.progress, "alerts_total": self.alerts_total, "hits_total": self.hits_total,
-            "alerts_shown": self.alerts.len(), "alerts": self.alerts, "truncated": self.truncated, "error": self.error,
-            "note": note,
-        })
+        ReplayView {
+            replay_id: self.id.clone(),
+            tenant_id: self.tenant_id.clone(),
+            policy_id: self.policy.id.clone(),
+            policy_name: self.policy.name.clone(),
+            hours: self.hours,
+            from: self.from,
+            to: self.to,
+            status: self.status,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            attempts: self.attempts,
+            records_scanned: self.records_scanned,
+            blobs_fetched: self.blobs_fetched,
+            records_rejected: self.records_rejected,
+            matches: self.matches,
+            progress: self.progress.clone(),
+            alerts_total: self.alerts_total,
+            hits_total: self.hits_total,
+            alerts_shown: self.alerts.len(),
+            alerts: self.alerts.clone(),
+            truncated: self.truncated.clone(),
+            error: self.error.clone(),
+            note: (!notes.is_empty()).then(|| notes.join("; ")),
+        }
     }
+}
+
+/// A replay as the API shows it: everything but the whole definition (its id and name
+/// instead).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReplayView {
+    pub replay_id: String,
+    pub tenant_id: TenantId,
+    pub policy_id: PolicyId,
+    pub policy_name: String,
+    pub hours: u32,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub status: ReplayStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub attempts: u32,
+    pub records_scanned: u64,
+    pub blobs_fetched: u64,
+    pub records_rejected: u64,
+    pub matches: u64,
+    pub progress: Vec<ContentProgress>,
+    pub alerts_total: u64,
+    pub hits_total: u64,
+    pub alerts_shown: usize,
+    /// The first [`ALERTS_KEPT`] would-be alerts by first hit.
+    pub alerts: Vec<WouldBeAlert>,
+    pub truncated: Option<String>,
+    pub error: Option<String>,
+    /// What the request and the last run found worth saying.
+    pub note: Option<String>,
 }
 
 /// Whether `id` has the shape of a replay id (anything else is unknown without a store read).

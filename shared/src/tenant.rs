@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 /// An MSP using Vigil.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Msp {
     pub id: MspId,
     pub name: String,
@@ -52,6 +53,7 @@ impl Msp {
 
 /// A customer tenant an MSP looks after.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Tenant {
     pub msp_id: MspId,
     pub tenant_id: TenantId,
@@ -90,6 +92,7 @@ pub struct Tenant {
 /// The MSP's ConnectWise Manage settings as stored before destinations were data; read once
 /// to carry them over to the destination `connectwise`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LegacyConnectWiseSettings {
     pub api_root: String,
     pub board_id: Option<i64>,
@@ -99,6 +102,7 @@ pub struct LegacyConnectWiseSettings {
 
 /// ConnectWise priority ids by alert severity, as stored before destinations were data.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LegacyPriorityMap {
     pub high: Option<i64>,
     pub medium: Option<i64>,
@@ -108,6 +112,7 @@ pub struct LegacyPriorityMap {
 
 /// ConnectWise API member keys as stored before destinations were data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LegacyConnectWiseCredentials {
     pub company_id: String,
     pub public_key: String,
@@ -130,6 +135,7 @@ impl Tenant {
 
 /// Microsoft Entra app credentials that reach one customer tenant. Stored only in the secret store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct M365AppCredentials {
     pub client_id: String,
     pub client_secret: SecretString,
@@ -173,6 +179,7 @@ impl M365AppCredentials {
 
 /// The SHA-256 of an API token; the only form in which tokens are stored.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenHash(pub String);
 
 /// An MSP's bearer token: `vgl_<msp id>_<43 random url-safe characters>`. The MSP id inside

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 /// A ticket in a PSA: the PSA's own id, as text (ConnectWise and Autotask use numbers, others
 /// do not). Reads the numbers older delivery records stored.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TicketRef {
     #[serde(deserialize_with = "text_or_number")]
     pub id: String,
@@ -56,6 +57,7 @@ pub struct TicketNote {
 
 /// What a PSA says of a ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum TicketState {
     /// Open, in this status (its name).
@@ -82,6 +84,7 @@ impl TicketState {
 
 /// A ticket Vigil filed before this one for the same alert (closed by a technician, or gone).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EarlierTicket {
     pub ticket: TicketRef,
     /// Why it is no longer the alert's ticket: `closed` or `gone`.
@@ -95,6 +98,7 @@ pub struct EarlierTicket {
 /// `pending_note_hits`, `resolution_note_pending` and `close_pending` say an effect may have
 /// happened without being recorded, so the next attempt looks it up in the PSA first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Delivery {
     pub msp_id: MspId,
     pub alert_id: AlertId,

@@ -38,7 +38,7 @@ fn token_id(raw: &str) -> Result<TokenId, Problem> {
 }
 
 /// A principal as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct PrincipalView {
     principal_id: PrincipalId,
     name: String,
@@ -69,7 +69,7 @@ impl From<&Principal> for PrincipalView {
 }
 
 /// A token as the API lists it: never its text or hash.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct TokenView {
     token_id: TokenId,
     name: String,
@@ -95,8 +95,20 @@ impl TokenView {
     }
 }
 
+/// The MSP's principals.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct PrincipalList {
+    principals: Vec<PrincipalView>,
+}
+
+/// A principal's tokens.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct TokenList {
+    tokens: Vec<TokenView>,
+}
+
 /// A token just issued: the one answer that holds its text.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct IssuedTokenView {
     /// Shown once: store it now.
     token: String,
@@ -111,7 +123,7 @@ fn issued(state: &AppState, issued: &IssuedToken) -> Response {
 }
 
 /// `GET /v1/me`: who the token is.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct MeView {
     principal_id: PrincipalId,
     name: String,
@@ -120,7 +132,9 @@ pub(crate) struct MeView {
     permissions: BTreeSet<Permission>,
 }
 
-async fn me(State(state): State<AppState>, Caller(access): Caller) -> Result<Json<MeView>, Problem> {
+/// Who the token is: principal, role, categories, permissions.
+#[utoipa::path(get, path = "/v1/me", tag = "principals", responses((status = 200, body = MeView)))]
+pub(crate) async fn me(State(state): State<AppState>, Caller(access): Caller) -> Result<Json<MeView>, Problem> {
     let principal = state.access.me(&access).await?;
     let permissions = Permission::ALL.into_iter().filter(|p| access.may(*p)).collect();
     Ok(Json(MeView {
@@ -132,12 +146,17 @@ async fn me(State(state): State<AppState>, Caller(access): Caller) -> Result<Jso
     }))
 }
 
-async fn list_principals(State(state): State<AppState>, Caller(access): Caller) -> Result<Json<serde_json::Value>, Problem> {
+/// The MSP's principals.
+#[utoipa::path(get, path = "/v1/principals", tag = "principals", responses((status = 200, body = PrincipalList)))]
+pub(crate) async fn list_principals(State(state): State<AppState>, Caller(access): Caller) -> Result<Json<PrincipalList>, Problem> {
     let principals: Vec<PrincipalView> = state.access.principals(&access).await?.iter().map(PrincipalView::from).collect();
-    Ok(Json(serde_json::json!({ "principals": principals })))
+    Ok(Json(PrincipalList { principals }))
 }
 
-async fn create_principal(
+/// Creates a principal (without tokens).
+#[utoipa::path(post, path = "/v1/principals", tag = "principals", request_body = NewPrincipal, responses((status = 201, body = PrincipalView),
+    (status = 409, description = "The MSP has as many principals as it may", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn create_principal(
     State(state): State<AppState>,
     Caller(access): Caller,
     ApiJson(body): ApiJson<NewPrincipal>,
@@ -146,7 +165,9 @@ async fn create_principal(
     Ok((StatusCode::CREATED, Json(PrincipalView::from(&principal))).into_response())
 }
 
-async fn get_principal(
+/// One principal.
+#[utoipa::path(get, path = "/v1/principals/{principal_id}", tag = "principals", params(("principal_id" = String, Path, description = "p-…")), responses((status = 200, body = PrincipalView)))]
+pub(crate) async fn get_principal(
     State(state): State<AppState>,
     Caller(access): Caller,
     Path(raw): Path<String>,
@@ -154,7 +175,10 @@ async fn get_principal(
     Ok(Json(PrincipalView::from(&state.access.principal(&access, &principal_id(&raw)?).await?)))
 }
 
-async fn update_principal(
+/// Changes a principal; the last owner stays an owner.
+#[utoipa::path(patch, path = "/v1/principals/{principal_id}", tag = "principals", request_body = PrincipalChange, params(("principal_id" = String, Path, description = "p-…")),
+    responses((status = 200, body = PrincipalView), (status = 409, description = "The MSP's last owner", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn update_principal(
     State(state): State<AppState>,
     Caller(access): Caller,
     Path(raw): Path<String>,
@@ -163,22 +187,34 @@ async fn update_principal(
     Ok(Json(PrincipalView::from(&state.access.update_principal(&access, &principal_id(&raw)?, body).await?)))
 }
 
-async fn delete_principal(State(state): State<AppState>, Caller(access): Caller, Path(raw): Path<String>) -> Result<StatusCode, Problem> {
+/// Deletes a principal and revokes its tokens; the last owner stays.
+#[utoipa::path(delete, path = "/v1/principals/{principal_id}", tag = "principals", params(("principal_id" = String, Path, description = "p-…")),
+    responses((status = 204, description = "Deleted"), (status = 409, description = "The MSP's last owner", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn delete_principal(
+    State(state): State<AppState>,
+    Caller(access): Caller,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, Problem> {
     state.access.delete_principal(&access, &principal_id(&raw)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn list_tokens(
+/// A principal's tokens (never their text).
+#[utoipa::path(get, path = "/v1/principals/{principal_id}/tokens", tag = "principals", params(("principal_id" = String, Path, description = "p-…")), responses((status = 200, body = TokenList)))]
+pub(crate) async fn list_tokens(
     State(state): State<AppState>,
     Caller(access): Caller,
     Path(raw): Path<String>,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Result<Json<TokenList>, Problem> {
     let now = state.access.clock.now();
     let tokens: Vec<TokenView> = state.access.tokens(&access, &principal_id(&raw)?).await?.iter().map(|t| TokenView::of(t, now)).collect();
-    Ok(Json(serde_json::json!({ "tokens": tokens })))
+    Ok(Json(TokenList { tokens }))
 }
 
-async fn issue_token(
+/// Issues a token: the answer is the only time its text is shown.
+#[utoipa::path(post, path = "/v1/principals/{principal_id}/tokens", tag = "principals", request_body = NewToken, params(("principal_id" = String, Path, description = "p-…")),
+    responses((status = 201, body = IssuedTokenView), (status = 409, description = "The principal holds as many live tokens as it may", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn issue_token(
     State(state): State<AppState>,
     Caller(access): Caller,
     Path(raw): Path<String>,
@@ -188,7 +224,10 @@ async fn issue_token(
     Ok(issued(&state, &token))
 }
 
-async fn revoke_token(
+/// Revokes a token at once.
+#[utoipa::path(delete, path = "/v1/principals/{principal_id}/tokens/{token_id}", tag = "principals", params(("principal_id" = String, Path, description = "p-…"), ("token_id" = String, Path, description = "t-…")),
+    responses((status = 204, description = "Revoked")))]
+pub(crate) async fn revoke_token(
     State(state): State<AppState>,
     Caller(access): Caller,
     Path((principal, token)): Path<(String, String)>,
@@ -198,7 +237,7 @@ async fn revoke_token(
 }
 
 /// `POST …/rotate` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Rotation {
     /// How long the old token keeps working, 0 to 1,440 minutes (default 0: it stops at once).
@@ -206,7 +245,10 @@ pub(crate) struct Rotation {
     grace_minutes: u32,
 }
 
-async fn rotate_token(
+/// Rotates a token: a new one, the old one revoked after the grace period.
+#[utoipa::path(post, path = "/v1/principals/{principal_id}/tokens/{token_id}/rotate", tag = "principals", request_body = Rotation, params(("principal_id" = String, Path, description = "p-…"), ("token_id" = String, Path, description = "t-…")),
+    responses((status = 201, body = IssuedTokenView), (status = 409, description = "The token is expired or revoked", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn rotate_token(
     State(state): State<AppState>,
     Caller(access): Caller,
     Path((principal, token)): Path<(String, String)>,
@@ -217,21 +259,27 @@ async fn rotate_token(
 }
 
 /// `GET /v1/audit-log` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AuditQuery {
+    /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<usize>,
+    /// `next_cursor` of the page before.
     cursor: Option<String>,
 }
 
 /// A page of the audit log.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct AuditLogView {
     entries: Vec<AuditEntry>,
     next_cursor: Option<String>,
 }
 
-async fn audit_log(
+/// The MSP's configuration audit log, newest first.
+#[utoipa::path(get, path = "/v1/audit-log", tag = "principals", params(AuditQuery), responses((status = 200, body = AuditLogView)))]
+pub(crate) async fn audit_log(
     State(state): State<AppState>,
     Caller(access): Caller,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,

@@ -43,11 +43,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/destinations", get(list_destinations))
         .route("/v1/destinations/{destination_id}", get(get_destination).put(put_destination).delete(delete_destination))
         .route("/v1/destinations/{destination_id}/test", post(test_destination))
-        .route("/v1/destinations/{destination_id}/companies", get(lookup::<CompanyQuery>))
-        .route("/v1/destinations/{destination_id}/places", get(lookup::<PlacesQuery>))
-        .route("/v1/destinations/{destination_id}/priorities", get(lookup::<PrioritiesQuery>))
-        .route("/v1/destinations/{destination_id}/statuses", get(lookup::<StatusQuery>))
-        .route("/v1/destinations/{destination_id}/contacts", get(lookup::<ContactQuery>))
+        .route("/v1/destinations/{destination_id}/companies", get(companies))
+        .route("/v1/destinations/{destination_id}/places", get(places))
+        .route("/v1/destinations/{destination_id}/priorities", get(priorities))
+        .route("/v1/destinations/{destination_id}/statuses", get(statuses))
+        .route("/v1/destinations/{destination_id}/contacts", get(contacts))
         .route("/v1/tenants/{tenant_id}/destinations/{destination_id}/company", put(link_company))
 }
 
@@ -56,7 +56,7 @@ fn destination_id(raw: &str) -> Result<DestinationId, Problem> {
 }
 
 /// A destination as the API shows it: everything but the credentials.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DestinationView {
     pub id: DestinationId,
     pub name: String,
@@ -89,22 +89,23 @@ impl From<Destination> for DestinationView {
 }
 
 /// `GET /v1/destinations`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DestinationList {
     pub destinations: Vec<DestinationView>,
 }
 
 /// What a lookup found in the PSA.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LookupList {
     pub items: Vec<LookupItem>,
 }
 
 /// `PUT /v1/tenants/{tenant_id}/destinations/{destination_id}/company`: the company's id in
 /// the PSA, or `null` to unlink. The field is required.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompanyLinkBody {
+    /// The company's id in the destination's PSA; `null` unlinks the tenant.
     #[serde(deserialize_with = "nullable")]
     pub company: Option<String>,
 }
@@ -114,12 +115,17 @@ fn nullable<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<
     Option::<String>::deserialize(deserializer)
 }
 
-async fn list_destinations(State(state): State<AppState>, Caller(access): Caller) -> Result<Json<DestinationList>, Problem> {
+/// The MSP's destinations.
+#[utoipa::path(get, path = "/v1/destinations", tag = "destinations", responses((status = 200, body = DestinationList)))]
+pub(crate) async fn list_destinations(State(state): State<AppState>, Caller(access): Caller) -> Result<Json<DestinationList>, Problem> {
     let destinations = state.destinations.list(&access).await?.into_iter().map(DestinationView::from).collect();
     Ok(Json(DestinationList { destinations }))
 }
 
-async fn get_destination(
+/// One destination (never its credentials).
+#[utoipa::path(get, path = "/v1/destinations/{destination_id}", tag = "destinations", params(("destination_id" = String, Path, description = "The destination's id")),
+    responses((status = 200, body = DestinationView)))]
+pub(crate) async fn get_destination(
     State(state): State<AppState>,
     Caller(access): Caller,
     Path(raw): Path<String>,
@@ -127,7 +133,12 @@ async fn get_destination(
     Ok(Json(state.destinations.get(&access, &destination_id(&raw)?).await?.into()))
 }
 
-async fn put_destination(
+/// Creates or replaces a destination; credentials are write-only (required on create and on a
+/// change of kind).
+#[utoipa::path(put, path = "/v1/destinations/{destination_id}", tag = "destinations", request_body = DestinationRequest,
+    params(("destination_id" = String, Path, description = "The destination's id")),
+    responses((status = 200, description = "Replaced", body = DestinationView), (status = 201, description = "Created", body = DestinationView)))]
+pub(crate) async fn put_destination(
     State(state): State<AppState>,
     Caller(access): Caller,
     Path(raw): Path<String>,
@@ -140,12 +151,22 @@ async fn put_destination(
     Ok((status, Json(DestinationView::from(destination))).into_response())
 }
 
-async fn delete_destination(State(state): State<AppState>, Caller(access): Caller, Path(raw): Path<String>) -> Result<StatusCode, Problem> {
+/// Deletes a destination.
+#[utoipa::path(delete, path = "/v1/destinations/{destination_id}", tag = "destinations", params(("destination_id" = String, Path, description = "The destination's id")),
+    responses((status = 204, description = "Deleted")))]
+pub(crate) async fn delete_destination(
+    State(state): State<AppState>,
+    Caller(access): Caller,
+    Path(raw): Path<String>,
+) -> Result<StatusCode, Problem> {
     state.destinations.delete(&access, &destination_id(&raw)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn test_destination(
+/// Asks the PSA whether the destination works, creating nothing (at most 6 a minute per token).
+#[utoipa::path(post, path = "/v1/destinations/{destination_id}/test", tag = "destinations", params(("destination_id" = String, Path, description = "The destination's id")),
+    responses((status = 200, body = DestinationTest)))]
+pub(crate) async fn test_destination(
     State(state): State<AppState>,
     Caller(access): Caller,
     _admitted: Admitted<DestinationTests>,
@@ -160,9 +181,10 @@ trait LookupQuery: serde::de::DeserializeOwned + Send + 'static {
 }
 
 /// `?search=` of `companies`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct CompanyQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct CompanyQuery {
     search: Option<String>,
 }
 
@@ -173,9 +195,10 @@ impl LookupQuery for CompanyQuery {
 }
 
 /// `?place=` of `statuses`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct StatusQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct StatusQuery {
     place: Option<String>,
 }
 
@@ -186,9 +209,10 @@ impl LookupQuery for StatusQuery {
 }
 
 /// `?company=&email=` of `contacts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ContactQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct ContactQuery {
     company: String,
     email: Option<String>,
 }
@@ -202,7 +226,7 @@ impl LookupQuery for ContactQuery {
 /// `places`: no query parameters.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PlacesQuery {}
+pub(crate) struct PlacesQuery {}
 
 impl LookupQuery for PlacesQuery {
     fn lookup(self) -> Lookup {
@@ -213,7 +237,7 @@ impl LookupQuery for PlacesQuery {
 /// `priorities`: no query parameters.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PrioritiesQuery {}
+pub(crate) struct PrioritiesQuery {}
 
 impl LookupQuery for PrioritiesQuery {
     fn lookup(self) -> Lookup {
@@ -222,6 +246,76 @@ impl LookupQuery for PrioritiesQuery {
 }
 
 /// One lookup route: its query string (400 when malformed or unknown), then the PSA.
+/// Companies in the destination's PSA (at most 60 lookups a minute per token).
+#[utoipa::path(get, path = "/v1/destinations/{destination_id}/companies", tag = "destinations",
+    params(("destination_id" = String, Path, description = "The destination's id"), CompanyQuery),
+    responses((status = 200, body = LookupList), (status = 502, description = "The PSA refused or failed", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn companies(
+    state: State<AppState>,
+    caller: Caller,
+    admitted: Admitted<Lookups>,
+    path: Path<String>,
+    q: Result<Query<CompanyQuery>, QueryRejection>,
+) -> Result<Json<LookupList>, Problem> {
+    lookup(state, caller, admitted, path, q).await
+}
+
+/// Boards (ConnectWise) or queues (Autotask).
+#[utoipa::path(get, path = "/v1/destinations/{destination_id}/places", tag = "destinations",
+    params(("destination_id" = String, Path, description = "The destination's id")),
+    responses((status = 200, body = LookupList), (status = 502, description = "The PSA refused or failed", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn places(
+    state: State<AppState>,
+    caller: Caller,
+    admitted: Admitted<Lookups>,
+    path: Path<String>,
+    q: Result<Query<PlacesQuery>, QueryRejection>,
+) -> Result<Json<LookupList>, Problem> {
+    lookup(state, caller, admitted, path, q).await
+}
+
+/// Ticket priorities.
+#[utoipa::path(get, path = "/v1/destinations/{destination_id}/priorities", tag = "destinations",
+    params(("destination_id" = String, Path, description = "The destination's id")),
+    responses((status = 200, body = LookupList), (status = 502, description = "The PSA refused or failed", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn priorities(
+    state: State<AppState>,
+    caller: Caller,
+    admitted: Admitted<Lookups>,
+    path: Path<String>,
+    q: Result<Query<PrioritiesQuery>, QueryRejection>,
+) -> Result<Json<LookupList>, Problem> {
+    lookup(state, caller, admitted, path, q).await
+}
+
+/// Ticket statuses (of a board, for ConnectWise).
+#[utoipa::path(get, path = "/v1/destinations/{destination_id}/statuses", tag = "destinations",
+    params(("destination_id" = String, Path, description = "The destination's id"), StatusQuery),
+    responses((status = 200, body = LookupList), (status = 502, description = "The PSA refused or failed", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn statuses(
+    state: State<AppState>,
+    caller: Caller,
+    admitted: Admitted<Lookups>,
+    path: Path<String>,
+    q: Result<Query<StatusQuery>, QueryRejection>,
+) -> Result<Json<LookupList>, Problem> {
+    lookup(state, caller, admitted, path, q).await
+}
+
+/// Contacts of a company (by e-mail).
+#[utoipa::path(get, path = "/v1/destinations/{destination_id}/contacts", tag = "destinations",
+    params(("destination_id" = String, Path, description = "The destination's id"), ContactQuery),
+    responses((status = 200, body = LookupList), (status = 502, description = "The PSA refused or failed", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn contacts(
+    state: State<AppState>,
+    caller: Caller,
+    admitted: Admitted<Lookups>,
+    path: Path<String>,
+    q: Result<Query<ContactQuery>, QueryRejection>,
+) -> Result<Json<LookupList>, Problem> {
+    lookup(state, caller, admitted, path, q).await
+}
+
 async fn lookup<Q: LookupQuery>(
     State(state): State<AppState>,
     Caller(access): Caller,
@@ -234,7 +328,12 @@ async fn lookup<Q: LookupQuery>(
     Ok(Json(LookupList { items }))
 }
 
-async fn link_company(
+/// Links the tenant to its company in one destination (`null` unlinks); alerts held for the
+/// link are delivered.
+#[utoipa::path(put, path = "/v1/tenants/{tenant_id}/destinations/{destination_id}/company", tag = "tenants", request_body = CompanyLinkBody,
+    params(("tenant_id" = String, Path, description = "The tenant's Entra id (GUID)"), ("destination_id" = String, Path, description = "The destination's id")),
+    responses((status = 200, body = TenantView)))]
+pub(crate) async fn link_company(
     State(state): State<AppState>,
     Caller(access): Caller,
     Path((tenant, destination)): Path<(String, String)>,

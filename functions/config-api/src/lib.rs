@@ -51,6 +51,7 @@
 mod access_routes;
 mod destination_routes;
 pub mod extract;
+pub mod openapi;
 pub mod problem;
 pub mod rate_limits;
 mod replay_routes;

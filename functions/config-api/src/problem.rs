@@ -7,8 +7,9 @@ use serde::Serialize;
 use vigil::services::admin::AdminError;
 
 /// A `application/problem+json` response.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// A URI naming the kind of problem.
     #[serde(rename = "type")]
     pub kind: String,
     pub title: String,

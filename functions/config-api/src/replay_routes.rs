@@ -13,7 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::Value;
+use vigil::replay::ReplayView;
 use vigil::services::replay::ReplayRequest;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -23,7 +23,13 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/tenants/{tenant_id}/replays/{replay_id}", get(get_replay))
 }
 
-async fn start_replay(
+/// Replays a policy in shadow over the tenant's last hours of audit content (run by the
+/// audit-poller).
+#[utoipa::path(post, path = "/v1/tenants/{tenant_id}/replays", tag = "policies", request_body = ReplayRequest,
+    params(("tenant_id" = String, Path, description = "The tenant's Entra id (GUID)")),
+    responses((status = 202, body = ReplayView, headers(("Location" = String, description = "Where to read the replay"))),
+        (status = 409, description = "The tenant's previous replay is unfinished", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn start_replay(
     State(state): State<AppState>,
     Caller(access): Caller,
     Path(raw): Path<String>,
@@ -35,10 +41,14 @@ async fn start_replay(
     Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(replay.view())).into_response())
 }
 
-async fn get_replay(
+/// One replay: status, progress, would-be alerts.
+#[utoipa::path(get, path = "/v1/tenants/{tenant_id}/replays/{replay_id}", tag = "policies",
+    params(("tenant_id" = String, Path, description = "The tenant's Entra id (GUID)"), ("replay_id" = String, Path, description = "rpl-…")),
+    responses((status = 200, body = ReplayView)))]
+pub(crate) async fn get_replay(
     State(state): State<AppState>,
     Caller(access): Caller,
     Path((tenant, replay)): Path<(String, String)>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<ReplayView>, Problem> {
     Ok(Json(state.replays.get(&access, &tenant_id(&tenant)?, &replay).await?.view()))
 }

@@ -23,14 +23,15 @@ use vigil::ticket::{Delivery, TicketState};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/health", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route("/v1/health", get(health))
+        .route("/v1/openapi.json", get(crate::openapi::openapi_json))
         .route("/v1/msp", get(get_msp).put(set_msp))
         .route("/v1/tenants", get(list_tenants).post(register_tenant))
         .route("/v1/tenants/{tenant_id}", get(get_tenant))
         .route("/v1/tenants/{tenant_id}/m365-credentials", put(set_m365_credentials))
         .route("/v1/tenants/{tenant_id}/connectwise-company", put(company_route_gone))
         .route("/v1/tenants/{tenant_id}/streams", get(stream_health).put(set_streams))
-        .route("/v1/psa/connectwise", put(psa_route_gone).get(psa_route_gone))
+        .route("/v1/psa/connectwise", put(psa_route_gone_put).get(psa_route_gone_get))
         .route("/v1/alerts", get(crate::tuning_routes::list_alerts))
         .route("/v1/alerts/{alert_id}", get(get_alert).patch(crate::tuning_routes::triage_alert))
         .merge(crate::tuning_routes::router())
@@ -44,12 +45,25 @@ pub(crate) fn router() -> Router<AppState> {
         })
 }
 
+/// `GET /v1/health`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+/// `GET /v1/health`: the API answers.
+#[utoipa::path(get, path = "/v1/health", tag = "meta", responses((status = 200, body = Health)))]
+pub(crate) async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
 pub(crate) fn tenant_id(raw: &str) -> Result<TenantId, Problem> {
     TenantId::parse(raw).map_err(|e| Problem::bad_request(e.to_string()))
 }
 
 /// A tenant as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct TenantView {
     tenant_id: String,
     name: String,
@@ -84,16 +98,20 @@ impl From<Tenant> for TenantView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /v1/tenants`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RegisterTenant {
+pub(crate) struct RegisterTenant {
     tenant_id: TenantId,
     name: String,
     #[serde(default)]
     domains: Vec<String>,
 }
 
-async fn register_tenant(
+/// Registers a customer tenant.
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = RegisterTenant,
+    responses((status = 201, body = TenantView), (status = 409, description = "Already registered", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn register_tenant(
     State(state): State<AppState>,
     Caller(access): Caller,
     ApiJson(body): ApiJson<RegisterTenant>,
@@ -102,23 +120,43 @@ async fn register_tenant(
     Ok((StatusCode::CREATED, Json(TenantView::from(tenant))).into_response())
 }
 
-async fn list_tenants(State(state): State<AppState>, Caller(access): Caller) -> Result<Json<serde_json::Value>, Problem> {
-    let tenants: Vec<TenantView> = state.admin.tenants(&access).await?.into_iter().map(TenantView::from).collect();
-    Ok(Json(serde_json::json!({ "tenants": tenants })))
+/// The MSP's tenants.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct TenantList {
+    tenants: Vec<TenantView>,
 }
 
-async fn get_tenant(State(state): State<AppState>, Caller(access): Caller, Path(raw): Path<String>) -> Result<Json<TenantView>, Problem> {
+/// The MSP's tenants.
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", responses((status = 200, body = TenantList)))]
+pub(crate) async fn list_tenants(State(state): State<AppState>, Caller(access): Caller) -> Result<Json<TenantList>, Problem> {
+    let tenants: Vec<TenantView> = state.admin.tenants(&access).await?.into_iter().map(TenantView::from).collect();
+    Ok(Json(TenantList { tenants }))
+}
+
+/// One tenant.
+#[utoipa::path(get, path = "/v1/tenants/{tenant_id}", tag = "tenants", params(("tenant_id" = String, Path, description = "The tenant's Entra id (GUID)")),
+    responses((status = 200, body = TenantView)))]
+pub(crate) async fn get_tenant(
+    State(state): State<AppState>,
+    Caller(access): Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<TenantView>, Problem> {
     Ok(Json(state.admin.tenant(&access, &tenant_id(&raw)?).await?.into()))
 }
 
-#[derive(Debug, Deserialize)]
+/// `PUT /v1/tenants/{tenant_id}/m365-credentials` (write-only).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct M365CredentialsBody {
+pub(crate) struct M365CredentialsBody {
     client_id: String,
     client_secret: SecretString,
 }
 
-async fn set_m365_credentials(
+/// Stores the Microsoft 365 app credentials that reach the tenant (write-only).
+#[utoipa::path(put, path = "/v1/tenants/{tenant_id}/m365-credentials", tag = "tenants", request_body = M365CredentialsBody,
+    params(("tenant_id" = String, Path, description = "The tenant's Entra id (GUID)")),
+    responses((status = 204, description = "Stored")))]
+pub(crate) async fn set_m365_credentials(
     State(state): State<AppState>,
     Caller(access): Caller,
     Path(raw): Path<String>,
@@ -128,8 +166,19 @@ async fn set_m365_credentials(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `PUT|GET /v1/psa/connectwise`: replaced by destinations.
-async fn psa_route_gone() -> Problem {
+/// `GET /v1/psa/connectwise`: replaced by destinations.
+#[utoipa::path(get, path = "/v1/psa/connectwise", tag = "gone", responses((status = 410, description = "Replaced by destinations", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn psa_route_gone_get() -> Problem {
+    psa_route_gone()
+}
+
+/// `PUT /v1/psa/connectwise`: replaced by destinations.
+#[utoipa::path(put, path = "/v1/psa/connectwise", tag = "gone", responses((status = 410, description = "Replaced by destinations", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn psa_route_gone_put() -> Problem {
+    psa_route_gone()
+}
+
+fn psa_route_gone() -> Problem {
     Problem::gone(
         "PSA settings are destinations now: PUT /v1/destinations/{destination_id} with {\"name\", \"settings\": {\"kind\": \"connectwise\", \"api_root\": …}, \"routing\", \"credentials\"}; \
          settings saved here before carry over as the destination `connectwise` (GET /v1/destinations/connectwise)",
@@ -137,7 +186,9 @@ async fn psa_route_gone() -> Problem {
 }
 
 /// `PUT /v1/tenants/{tenant_id}/connectwise-company`: replaced by per-destination links.
-async fn company_route_gone() -> Problem {
+#[utoipa::path(put, path = "/v1/tenants/{tenant_id}/connectwise-company", tag = "gone", params(("tenant_id" = String, Path, description = "The tenant's Entra id (GUID)")),
+    responses((status = 410, description = "Replaced by per-destination company links", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn company_route_gone() -> Problem {
     Problem::gone(
         "company links are per destination now: PUT /v1/tenants/{tenant_id}/destinations/{destination_id}/company with {\"company\": \"250\"}; \
          a company saved here before counts as the link to the destination `connectwise`",
@@ -145,7 +196,7 @@ async fn company_route_gone() -> Problem {
 }
 
 /// A ticket filed for the alert before the current one.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct EarlierTicketView {
     ticket: String,
     /// `closed` (by a technician) or `gone` (deleted or merged in the PSA).
@@ -154,7 +205,7 @@ struct EarlierTicketView {
 }
 
 /// The alert's delivery to one destination.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct DeliveryView {
     destination: DestinationId,
     /// The PSA's id of the current ticket, once filed.
@@ -186,27 +237,38 @@ impl From<Delivery> for DeliveryView {
 }
 
 /// An alert with its delivery to each destination.
-#[derive(Debug, Serialize)]
-struct AlertView {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct AlertView {
     #[serde(flatten)]
     alert: Alert,
     deliveries: Vec<DeliveryView>,
 }
 
-async fn get_alert(State(state): State<AppState>, Caller(access): Caller, Path(raw): Path<String>) -> Result<Json<AlertView>, Problem> {
+/// One alert (activities, entities, triage) with its delivery to each destination.
+#[utoipa::path(get, path = "/v1/alerts/{alert_id}", tag = "alerts", params(("alert_id" = String, Path, description = "The alert's id")),
+    responses((status = 200, body = AlertView)))]
+pub(crate) async fn get_alert(
+    State(state): State<AppState>,
+    Caller(access): Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<AlertView>, Problem> {
     let alert_id = AlertId::parse(&raw).map_err(|_| Problem::not_found(format!("alert {raw} not found")))?;
     let detail = state.admin.alert(&access, &alert_id).await?;
     Ok(Json(AlertView { alert: detail.alert, deliveries: detail.deliveries.into_iter().map(DeliveryView::from).collect() }))
 }
 
-#[derive(Debug, Deserialize)]
+/// `PUT /v1/tenants/{tenant_id}/streams`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct StreamsBody {
+pub(crate) struct StreamsBody {
     /// Stream names (`Audit.Exchange`, …, `Graph.AlertsV2`), or null for Vigil's defaults.
     streams: Option<Vec<AuditStream>>,
 }
 
-async fn set_streams(
+/// Chooses which audit streams are polled for the tenant.
+#[utoipa::path(put, path = "/v1/tenants/{tenant_id}/streams", tag = "tenants", request_body = StreamsBody,
+    params(("tenant_id" = String, Path, description = "The tenant's Entra id (GUID)")), responses((status = 200, body = TenantView)))]
+pub(crate) async fn set_streams(
     State(state): State<AppState>,
     Caller(access): Caller,
     Path(raw): Path<String>,
@@ -215,43 +277,97 @@ async fn set_streams(
     Ok(Json(state.admin.set_streams(&access, &tenant_id(&raw)?, body.streams).await?.into()))
 }
 
-async fn stream_health(
+/// An interval of audit content Microsoft no longer holds, lost to an outage.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct LostInterval {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+/// One stream's health.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct StreamHealth {
+    stream: AuditStream,
+    /// `not polled yet`, `healthy`, `failing` or `connection problem`.
+    status: &'static str,
+    /// The rest are absent until the stream's first poll.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    covered_until: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_success: Option<Option<DateTime<Utc>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consecutive_failures: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    problem_since: Option<Option<DateTime<Utc>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lost_intervals: Option<Vec<LostInterval>>,
+}
+
+/// The health of each of a tenant's streams.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct StreamHealthList {
+    streams: Vec<StreamHealth>,
+}
+
+/// Coverage and health of each stream of the tenant.
+#[utoipa::path(get, path = "/v1/tenants/{tenant_id}/streams", tag = "tenants",
+    params(("tenant_id" = String, Path, description = "The tenant's Entra id (GUID)")), responses((status = 200, body = StreamHealthList)))]
+pub(crate) async fn stream_health(
     State(state): State<AppState>,
     Caller(access): Caller,
     Path(raw): Path<String>,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Result<Json<StreamHealthList>, Problem> {
     let health = state.admin.stream_health(&access, &tenant_id(&raw)?, &PollSettings::default().streams).await?;
-    let streams: Vec<serde_json::Value> = health
+    let streams = health
         .into_iter()
         .map(|(stream, ledger)| match ledger {
-            None => serde_json::json!({ "stream": stream, "status": "not polled yet" }),
-            Some(l) => serde_json::json!({
-                "stream": stream,
-                "status": if l.problem_since.is_some() { "connection problem" } else if l.consecutive_failures > 0 { "failing" } else { "healthy" },
-                "covered_until": l.covered_until,
-                "last_success": l.last_success,
-                "consecutive_failures": l.consecutive_failures,
-                "last_error": l.last_error,
-                "problem_since": l.problem_since,
-                "lost_intervals": l.lost.iter().map(|(from, to)| serde_json::json!({"from": from, "to": to})).collect::<Vec<_>>(),
-            }),
+            None => StreamHealth {
+                stream,
+                status: "not polled yet",
+                covered_until: None,
+                last_success: None,
+                consecutive_failures: None,
+                last_error: None,
+                problem_since: None,
+                lost_intervals: None,
+            },
+            Some(l) => StreamHealth {
+                stream,
+                status: if l.problem_since.is_some() {
+                    "connection problem"
+                } else if l.consecutive_failures > 0 {
+                    "failing"
+                } else {
+                    "healthy"
+                },
+                covered_until: Some(l.covered_until),
+                last_success: Some(l.last_success),
+                consecutive_failures: Some(l.consecutive_failures),
+                last_error: Some(l.last_error),
+                problem_since: Some(l.problem_since),
+                lost_intervals: Some(l.lost.iter().map(|(from, to)| LostInterval { from: *from, to: *to }).collect()),
+            },
         })
         .collect();
-    Ok(Json(serde_json::json!({ "streams": streams })))
+    Ok(Json(StreamHealthList { streams }))
 }
 
 /// `PUT /v1/msp`: only the fields present change; `null` clears an optional one.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct MspSettings {
+pub(crate) struct MspSettings {
     /// The MSP's own Entra tenant id (GUID), or null for the deployment's.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     publisher_identifier: Option<Option<TenantId>>,
     /// How far back a new tenant's first poll looks, in hours (1 to 168).
     #[serde(default)]
     first_lookback_hours: Option<u32>,
     /// Alerts whose newest hit is older than this many hours get no ticket; null: no limit.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>)]
     backfill_ticket_max_age_hours: Option<Option<u32>>,
 }
 
@@ -260,26 +376,41 @@ fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(deserializer: 
     Option::<T>::deserialize(deserializer).map(Some)
 }
 
-fn msp_view(msp: &vigil::tenant::Msp) -> serde_json::Value {
-    serde_json::json!({
-        "msp_id": msp.id,
-        "name": msp.name,
-        "publisher_identifier": msp.publisher_identifier,
-        "first_lookback_hours": msp.first_lookback_hours,
-        "backfill_ticket_max_age_hours": msp.backfill_ticket_max_age_hours,
-        "created_at": msp.created_at,
-    })
+/// The caller's MSP and its settings.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct MspView {
+    msp_id: vigil::ids::MspId,
+    name: String,
+    publisher_identifier: Option<TenantId>,
+    first_lookback_hours: u32,
+    backfill_ticket_max_age_hours: Option<u32>,
+    created_at: DateTime<Utc>,
 }
 
-async fn get_msp(State(state): State<AppState>, Caller(access): Caller) -> Result<Json<serde_json::Value>, Problem> {
+fn msp_view(msp: &vigil::tenant::Msp) -> MspView {
+    MspView {
+        msp_id: msp.id.clone(),
+        name: msp.name.clone(),
+        publisher_identifier: msp.publisher_identifier.clone(),
+        first_lookback_hours: msp.first_lookback_hours,
+        backfill_ticket_max_age_hours: msp.backfill_ticket_max_age_hours,
+        created_at: msp.created_at,
+    }
+}
+
+/// The caller's MSP and its settings.
+#[utoipa::path(get, path = "/v1/msp", tag = "msp", responses((status = 200, body = MspView)))]
+pub(crate) async fn get_msp(State(state): State<AppState>, Caller(access): Caller) -> Result<Json<MspView>, Problem> {
     Ok(Json(msp_view(&state.admin.msp(&access).await?)))
 }
 
-async fn set_msp(
+/// Changes the MSP's settings; fields left out keep their value.
+#[utoipa::path(put, path = "/v1/msp", tag = "msp", request_body = MspSettings, responses((status = 200, body = MspView)))]
+pub(crate) async fn set_msp(
     State(state): State<AppState>,
     Caller(access): Caller,
     ApiJson(body): ApiJson<MspSettings>,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Result<Json<MspView>, Problem> {
     let change = MspSettingsChange {
         publisher_identifier: body.publisher_identifier,
         first_lookback_hours: body.first_lookback_hours,

@@ -16,16 +16,18 @@ use vigil::changes::ChangeKey;
 use vigil::services::alert_feed::{CursorUse, FEED_MAX, OVERLAP, Position, decode_cursor};
 
 pub(crate) fn router() -> Router<AppState> {
-    Router::new().route("/v1/siem/alerts", get(feed))
+    Router::new().route("/v1/siem/alerts", get(siem_alerts))
 }
 
 /// The feed's query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct FeedQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct FeedQuery {
     /// The `next_cursor` of the previous poll; absent: from the oldest retained alert.
     since: Option<String>,
     /// 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<usize>,
     /// For pollers that read time windows: changes stored at or after this time (when there
     /// is no `since`; `since` wins, so a window can be paged with it).
@@ -37,16 +39,16 @@ struct FeedQuery {
 /// An alert as the feed returns it (schema `infra/schemas/siem-alert.schema.json`): the alert
 /// and when its last change was stored. A change may come more than once: deduplicate on `id`
 /// and `version`.
-#[derive(Debug, Serialize)]
-struct FeedAlert {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct FeedAlert {
     #[serde(flatten)]
     alert: Alert,
     changed_at: DateTime<Utc>,
 }
 
 /// One poll.
-#[derive(Debug, Serialize)]
-struct FeedResponse {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct FeedResponse {
     alerts: Vec<FeedAlert>,
     /// Poll with this next time (also when `alerts` is empty).
     next_cursor: String,
@@ -54,7 +56,10 @@ struct FeedResponse {
     has_more: bool,
 }
 
-async fn feed(
+/// The SIEM feed: alerts created or changed after the cursor, in the order of the changes, at
+/// least once (deduplicate on `id` + `version`).
+#[utoipa::path(get, path = "/v1/siem/alerts", tag = "alerts", params(FeedQuery), responses((status = 200, body = FeedResponse)))]
+pub(crate) async fn siem_alerts(
     State(state): State<AppState>,
     Caller(access): Caller,
     query: Result<Query<FeedQuery>, axum::extract::rejection::QueryRejection>,

@@ -23,6 +23,7 @@ fn by_user() -> Vec<String> {
 
 /// An alert policy.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PolicyDefinition {
     pub id: PolicyId,
@@ -65,6 +66,7 @@ pub struct PolicyDefinition {
 
 /// Which tenants and users a policy covers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PolicyScope {
     /// `None`: every tenant of the MSP.
@@ -96,6 +98,7 @@ impl PolicyScope {
 
 /// The activity a policy looks at: record types and operations (empty: any).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ActivityFilter {
     #[serde(default)]
@@ -107,6 +110,7 @@ pub struct ActivityFilter {
 
 /// When matches become alerts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Trigger {
     /// Every match is a hit.
@@ -146,6 +150,7 @@ impl UnusualDefaults {
 
 /// How matches join alerts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Aggregation {
     /// Matches of one group within this many minutes (epoch-aligned windows) join one alert.
@@ -165,6 +170,7 @@ impl Default for Aggregation {
 
 /// A fact on the alert, read from a field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FactTemplate {
     pub name: String,
@@ -176,6 +182,7 @@ pub struct FactTemplate {
 
 /// Where a Microsoft-raised alert keeps its own name and severity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Passthrough {
     /// Where the alert's own name is; absent: the policy's name (e.g. Graph alerts, whose title
@@ -187,6 +194,7 @@ pub struct Passthrough {
 
 /// Where alerts go and how many tickets a day a policy may open per tenant.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Notification {
     /// The MSP's destinations this policy's alerts go to, each subject to its own routing;

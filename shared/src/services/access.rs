@@ -40,6 +40,7 @@ impl AuditTrail {
 
 /// A new principal as the API accepts it.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewPrincipal {
     pub name: String,
@@ -55,6 +56,7 @@ pub struct NewPrincipal {
 /// A change to a principal; absent fields stay as they are (`categories: null` lifts the
 /// limit).
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PrincipalChange {
     pub name: Option<String>,
@@ -76,6 +78,7 @@ where
 
 /// A token request.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewToken {
     /// What the token is for ("SIEM connector", "laptop").

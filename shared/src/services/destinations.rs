@@ -34,6 +34,7 @@ pub const PSA_COMPLAINT_CHARS: usize = 300;
 /// `PUT /v1/destinations/{id}`: the whole destination. Credentials may be left out when
 /// replacing a destination of the same kind (the stored ones stay); creating one needs them.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DestinationRequest {
     pub name: String,
@@ -55,6 +56,7 @@ fn enabled_by_default() -> bool {
 /// What `test` found: `ok` when the PSA accepted the credentials and knows every board or
 /// queue, priority and status the destination names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DestinationTest {
     pub ok: bool,
     pub problems: Vec<String>,

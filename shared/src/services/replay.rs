@@ -22,6 +22,7 @@ use std::sync::Arc;
 /// The body of `POST /v1/tenants/{t}/replays`: a policy by id or given whole, and how many
 /// hours back (1–168, default 168).
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ReplayRequest {
     #[serde(default)]

@@ -34,6 +34,7 @@ use std::sync::Arc;
 
 /// A policy as the API lists it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PolicyView {
     /// `builtin`, `builtin-changed` (the MSP's copy of a built-in) or `custom`.
     pub source: &'static str,
@@ -46,6 +47,7 @@ pub struct PolicyView {
 
 /// Alert filters of the list endpoint; every given one must hold.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AlertFilter {
     pub status: Option<AlertStatus>,
@@ -75,6 +77,7 @@ impl AlertFilter {
 
 /// A change to an alert's triage; absent fields stay as they are.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TriageUpdate {
     pub status: Option<AlertStatus>,
@@ -86,6 +89,7 @@ pub struct TriageUpdate {
 
 /// A new suppression rule as the API accepts it.
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewSuppression {
     #[serde(default)]
@@ -103,6 +107,7 @@ pub struct NewSuppression {
 
 /// "Suppress alerts like this one".
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SuppressFromAlert {
     /// `user` (default): this policy, tenant and user/group; `tenant`: this policy and tenant.
@@ -115,6 +120,7 @@ pub struct SuppressFromAlert {
 
 /// What the test bench found.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PolicyTestResult {
     pub records: usize,
     pub matches: Vec<Value>,

@@ -289,7 +289,7 @@ async fn a_replay_of_a_policy_switched_off_for_the_tenant_runs_and_says_so() {
     run_jobs(&f).await;
     let done = f.api.get(&crate::access::Access::operator(&f.msp), &f.tenant, &queued.id).await.unwrap();
     assert_eq!(done.status, ReplayStatus::Done);
-    let note = done.view()["note"].as_str().unwrap().to_owned();
+    let note = done.view().note.unwrap();
     assert!(note.contains("switched off") && note.contains("no longer listed"), "the run keeps the request's note: {note}");
 }
 

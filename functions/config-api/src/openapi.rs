@@ -1,0 +1,156 @@
+//! The API's OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]` annotations
+//! and the request and response types, so it cannot drift from the code. Served at
+//! `GET /v1/openapi.json` and checked in at `functions/config-api/openapi.json` (a test fails
+//! when the two differ: `VIGIL_UPDATE_OPENAPI=1 cargo test -p config-api --test openapi`
+//! rewrites it).
+//!
+//! Every error is RFC 7807 `application/problem+json`. The statuses every authenticated route
+//! can answer (400, 401, 403, 404, 422, 429, 500, 503; 413 and 415 for routes with a body) are
+//! added to each operation here; the ones particular to a route (409, 410, 502) are in its
+//! annotation.
+
+use crate::problem::Problem;
+use axum::Json;
+use axum::response::IntoResponse;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDocument, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Vigil config API",
+        description = "Microsoft 365 security monitoring for MSPs: tenants, destinations (PSAs), alert policies, alerts and their triage, the SIEM feed, staff principals and the audit log. Every route but health and this document takes `Authorization: Bearer <token>`; the token's principal decides what the caller may do and see (see the role table in the README).",
+        version = "1"
+    ),
+    paths(
+        crate::routes::health,
+        crate::openapi::openapi_json,
+        crate::routes::get_msp,
+        crate::routes::set_msp,
+        crate::routes::list_tenants,
+        crate::routes::register_tenant,
+        crate::routes::get_tenant,
+        crate::routes::set_m365_credentials,
+        crate::routes::stream_health,
+        crate::routes::set_streams,
+        crate::routes::get_alert,
+        crate::routes::company_route_gone,
+        crate::routes::psa_route_gone_get,
+        crate::routes::psa_route_gone_put,
+        crate::tuning_routes::list_alerts,
+        crate::tuning_routes::triage_alert,
+        crate::tuning_routes::suppress_like,
+        crate::tuning_routes::list_policies,
+        crate::tuning_routes::create_policy,
+        crate::tuning_routes::get_policy,
+        crate::tuning_routes::replace_policy,
+        crate::tuning_routes::delete_policy,
+        crate::tuning_routes::test_policy,
+        crate::tuning_routes::switch_policy,
+        crate::tuning_routes::set_policy_context,
+        crate::tuning_routes::list_suppressions,
+        crate::tuning_routes::create_suppression,
+        crate::tuning_routes::delete_suppression,
+        crate::siem_routes::siem_alerts,
+        crate::destination_routes::list_destinations,
+        crate::destination_routes::get_destination,
+        crate::destination_routes::put_destination,
+        crate::destination_routes::delete_destination,
+        crate::destination_routes::test_destination,
+        crate::destination_routes::companies,
+        crate::destination_routes::places,
+        crate::destination_routes::priorities,
+        crate::destination_routes::statuses,
+        crate::destination_routes::contacts,
+        crate::destination_routes::link_company,
+        crate::replay_routes::start_replay,
+        crate::replay_routes::get_replay,
+        crate::access_routes::me,
+        crate::access_routes::list_principals,
+        crate::access_routes::create_principal,
+        crate::access_routes::get_principal,
+        crate::access_routes::update_principal,
+        crate::access_routes::delete_principal,
+        crate::access_routes::list_tokens,
+        crate::access_routes::issue_token,
+        crate::access_routes::revoke_token,
+        crate::access_routes::rotate_token,
+        crate::access_routes::audit_log,
+    ),
+    components(schemas(Problem, vigil::policy::condition::Condition, vigil::secret::SecretString)),
+    modifiers(&Conventions),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+/// The bearer scheme, the public routes, and the problem responses every route shares.
+struct Conventions;
+
+/// Routes anyone may call.
+const PUBLIC: [&str; 2] = ["/v1/health", "/v1/openapi.json"];
+
+fn problem(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/problem+json", ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+        .build()
+}
+
+fn add_shared_problems(operation: &mut Operation) {
+    let has_body = operation.request_body.is_some();
+    let responses = &mut operation.responses.responses;
+    let mut shared = vec![
+        ("400", "The path, query or body cannot be read (a malformed id, cursor or JSON)"),
+        ("401", "Missing, unknown, expired or revoked API token"),
+        ("403", "The token's role or scopes do not allow this route"),
+        ("404", "Not found for this MSP (also another MSP's, or of a category the caller does not see)"),
+        ("422", "Well-formed but not acceptable; the detail names the field"),
+        ("429", "Over a rate limit; `Retry-After` says when to retry"),
+        ("500", "An unexpected failure"),
+        ("503", "A backend is unavailable; retry"),
+    ];
+    if has_body {
+        shared.push(("413", "The body is larger than this route accepts"));
+        shared.push(("415", "The body is not `application/json`"));
+    }
+    for (status, description) in shared {
+        responses.entry(status.to_owned()).or_insert_with(|| problem(description).into());
+    }
+}
+
+impl Modify for Conventions {
+    fn modify(&self, openapi: &mut OpenApiDocument) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some("A Vigil API token: vgl_<msp>_<secret>")).build(),
+            ),
+        );
+        for (path, item) in &mut openapi.paths.paths {
+            let public = PUBLIC.contains(&path.as_str());
+            for operation in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten() {
+                if public {
+                    operation.security = Some(Vec::new());
+                } else {
+                    add_shared_problems(operation);
+                }
+            }
+        }
+    }
+}
+
+/// The OpenAPI 3.1 document of this API.
+#[must_use]
+pub fn document() -> OpenApiDocument {
+    ApiDoc::openapi()
+}
+
+/// `GET /v1/openapi.json`.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "meta", responses((status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json")))]
+pub(crate) async fn openapi_json() -> impl IntoResponse {
+    Json(document())
+}
