@@ -162,6 +162,10 @@ pub enum SinkError {
     /// The PSA rejected the request body (400) or the target does not exist (404).
     #[error("PSA rejected the request: {0}")]
     Rejected(String),
+    /// A value Vigil was given cannot be what the PSA needs (a reference that is not one of its
+    /// ids, a missing parameter): nothing was sent.
+    #[error("not a request this PSA can take: {0}")]
+    Invalid(String),
     /// The ticket was deleted or merged into another: it will never take a note or a close.
     #[error("the ticket is gone from the PSA: {0}")]
     Gone(String),
@@ -175,7 +179,7 @@ impl Classified for SinkError {
     fn class(&self) -> ErrorClass {
         match self {
             Self::Throttled { .. } | Self::Unavailable(_) | Self::OverBudget { .. } => ErrorClass::Transient,
-            Self::Unauthorized(_) | Self::Rejected(_) | Self::Gone(_) => ErrorClass::Permanent,
+            Self::Unauthorized(_) | Self::Rejected(_) | Self::Invalid(_) | Self::Gone(_) => ErrorClass::Permanent,
         }
     }
     fn retry_after(&self) -> Option<Duration> {

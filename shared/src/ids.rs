@@ -296,7 +296,6 @@ impl ContentType {
 /// Microsoft Graph security alerts (`alerts_v2`). Written as the content type's wire name or
 /// `Graph.AlertsV2`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(try_from = "String", into = "String")]
 pub enum AuditStream {
     Content(ContentType),

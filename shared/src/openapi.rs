@@ -1,6 +1,6 @@
 //! OpenAPI schemas written by hand, for the types whose JSON form serde does not derive: a
-//! write-only secret, and a policy condition tree (parsed by hand, so its grammar is stated
-//! here). Only built with the `openapi` feature (the config API's).
+//! write-only secret, an audit stream (written as its wire name), and a policy condition tree
+//! (parsed by hand, so its grammar is stated here). Only built with the `openapi` feature (the config API's).
 
 use crate::policy::condition::Condition;
 use crate::secret::SecretString;
@@ -19,6 +19,19 @@ impl PartialSchema for SecretString {
 }
 
 impl ToSchema for SecretString {}
+
+impl PartialSchema for crate::ids::AuditStream {
+    fn schema() -> RefOr<Schema> {
+        let names: Vec<&str> = crate::ids::AuditStream::all().into_iter().map(crate::ids::AuditStream::as_str).collect();
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(names))
+            .description(Some("A Management Activity API content type, or Graph.AlertsV2 (Microsoft Graph security alerts)."))
+            .into()
+    }
+}
+
+impl ToSchema for crate::ids::AuditStream {}
 
 /// The operators a predicate may use (the names [`Condition`] parses).
 const OPERATORS: [&str; 16] = [

@@ -80,7 +80,7 @@ use utoipa::{Modify, OpenApi};
         crate::access_routes::rotate_token,
         crate::access_routes::audit_log,
     ),
-    components(schemas(Problem, vigil::policy::condition::Condition, vigil::secret::SecretString)),
+    components(schemas(Problem, vigil::policy::condition::Condition, vigil::secret::SecretString, vigil::ids::AuditStream)),
     modifiers(&Conventions),
     security(("bearer" = []))
 )]
@@ -121,6 +121,66 @@ fn add_shared_problems(operation: &mut Operation) {
     }
 }
 
+/// A link for stateful testing and clients: what a creation answers leads to the operations
+/// on what it created.
+struct DocLink {
+    /// The creating operation (a POST).
+    path: &'static str,
+    status: &'static str,
+    name: &'static str,
+    /// The operation id it leads to (the handler's name).
+    target: &'static str,
+    parameters: &'static [(&'static str, &'static str)],
+}
+
+const fn link(
+    path: &'static str,
+    status: &'static str,
+    name: &'static str,
+    target: &'static str,
+    parameters: &'static [(&'static str, &'static str)],
+) -> DocLink {
+    DocLink { path, status, name, target, parameters }
+}
+
+const TENANT_FROM_BODY: &[(&str, &str)] = &[("tenant_id", "$response.body#/tenant_id")];
+const PRINCIPAL_FROM_BODY: &[(&str, &str)] = &[("principal_id", "$response.body#/principal_id")];
+const TOKEN_FROM_BODY: &[(&str, &str)] = &[("principal_id", "$request.path.principal_id"), ("token_id", "$response.body#/token_id")];
+const POLICY_FROM_BODY: &[(&str, &str)] = &[("policy_id", "$response.body#/policy/id")];
+
+const LINKS: &[DocLink] = &[
+    link("/v1/tenants", "201", "ReadTenant", "get_tenant", TENANT_FROM_BODY),
+    link("/v1/tenants", "201", "TenantStreams", "stream_health", TENANT_FROM_BODY),
+    link("/v1/principals", "201", "ReadPrincipal", "get_principal", PRINCIPAL_FROM_BODY),
+    link("/v1/principals", "201", "IssueToken", "issue_token", PRINCIPAL_FROM_BODY),
+    link("/v1/principals", "201", "DeletePrincipal", "delete_principal", PRINCIPAL_FROM_BODY),
+    link("/v1/principals/{principal_id}/tokens", "201", "RevokeToken", "revoke_token", TOKEN_FROM_BODY),
+    link("/v1/principals/{principal_id}/tokens", "201", "RotateToken", "rotate_token", TOKEN_FROM_BODY),
+    link("/v1/suppressions", "201", "DeleteSuppression", "delete_suppression", &[("suppression_id", "$response.body#/id")]),
+    link("/v1/policies", "201", "ReadPolicy", "get_policy", POLICY_FROM_BODY),
+    link("/v1/policies", "201", "DeletePolicy", "delete_policy", POLICY_FROM_BODY),
+    link(
+        "/v1/tenants/{tenant_id}/replays",
+        "202",
+        "ReadReplay",
+        "get_replay",
+        &[("tenant_id", "$request.path.tenant_id"), ("replay_id", "$response.body#/replay_id")],
+    ),
+];
+
+/// Adds [`LINKS`] to the document's JSON. (utoipa 5.5 writes a link's `operationId` as
+/// `operation_id`, which the OpenAPI schema refuses, so links are written here.)
+fn add_links(document: &mut serde_json::Value) {
+    for link in LINKS {
+        let pointer = format!("/paths/{}/post/responses/{}", link.path.replace('~', "~0").replace('/', "~1"), link.status);
+        let Some(response) = document.pointer_mut(&pointer).and_then(serde_json::Value::as_object_mut) else { continue };
+        let parameters: serde_json::Map<String, serde_json::Value> =
+            link.parameters.iter().map(|(name, value)| ((*name).to_owned(), serde_json::Value::from(*value))).collect();
+        let links = response.entry("links").or_insert_with(|| serde_json::json!({}));
+        links[link.name] = serde_json::json!({"operationId": link.target, "parameters": parameters});
+    }
+}
+
 impl Modify for Conventions {
     fn modify(&self, openapi: &mut OpenApiDocument) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -143,10 +203,12 @@ impl Modify for Conventions {
     }
 }
 
-/// The OpenAPI 3.1 document of this API.
+/// The OpenAPI 3.1 document of this API, as JSON.
 #[must_use]
-pub fn document() -> OpenApiDocument {
-    ApiDoc::openapi()
+pub fn document() -> serde_json::Value {
+    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|_| unreachable!("the document always serialises"));
+    add_links(&mut document);
+    document
 }
 
 /// `GET /v1/openapi.json`.

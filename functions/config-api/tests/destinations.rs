@@ -204,7 +204,7 @@ async fn a_test_returns_the_psas_problems_and_a_credential_failure_as_a_result()
 }
 
 #[tokio::test]
-async fn lookups_answer_the_psas_items_and_a_psa_failure_is_a_502_naming_its_complaint() {
+async fn lookups_answer_the_psas_items_a_psa_failure_is_a_502_naming_its_complaint_and_a_parameter_it_cannot_take_a_422() {
     let api = api_with_psa().await;
     let companies = api.send("GET", "/v1/destinations/psa/companies?search=Con", Value::Null).await;
     assert_eq!(companies.2, json!({"items": [{"id": "250", "name": "Contoso", "default": false}]}));
@@ -224,6 +224,10 @@ async fn lookups_answer_the_psas_items_and_a_psa_failure_is_a_502_naming_its_com
     let detail = failed.2["detail"].as_str().unwrap();
     assert!(detail.starts_with("the PSA answered: request rejected: 400 conditions: unknown field 'nmae'"), "{detail}");
     assert!(detail.chars().count() < 400, "bounded: {} characters", detail.chars().count());
+    let invalid = SinkError::Invalid("\"Contoso\" is not a ConnectWise company id".into());
+    api.psa.system(&psa()).fail_next(MemoryOperation::Lookup, MemoryFailure::Before(invalid));
+    let caller_error = api.send("GET", "/v1/destinations/psa/contacts?company=Contoso", Value::Null).await;
+    assert_refused(&caller_error, "\"Contoso\" is not a ConnectWise company id");
     api.psa.refuse_setup(&psa(), "destination psa has a refused address");
     assert_refused(&api.send("GET", "/v1/destinations/psa/places", Value::Null).await, "destination psa has a refused address");
 }

@@ -78,6 +78,32 @@ fn every_error_response_is_a_problem_and_every_route_needs_a_token_but_health_an
         }
     }
     assert!(operations >= 50, "{operations} operations");
+    // Every link names an operation of the document, with the parameters it takes.
+    let ids: std::collections::BTreeMap<String, Vec<String>> = document["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .map(|op| {
+            let names = op["parameters"].as_array().into_iter().flatten().map(|p| p["name"].as_str().unwrap().to_owned()).collect();
+            (op["operationId"].as_str().unwrap().to_owned(), names)
+        })
+        .collect();
+    let mut links = 0;
+    for item in document["paths"].as_object().unwrap().values() {
+        for op in item.as_object().unwrap().values() {
+            for response in op["responses"].as_object().unwrap().values() {
+                for link in response["links"].as_object().into_iter().flat_map(|l| l.values()) {
+                    links += 1;
+                    let target = &ids[link["operationId"].as_str().unwrap()];
+                    for parameter in link["parameters"].as_object().unwrap().keys() {
+                        assert!(target.contains(parameter), "{link}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(links >= 10, "{links} links");
 }
 
 /// A concrete path for a templated one.

@@ -208,6 +208,7 @@ pub fn psa_complaint(error: &SinkError) -> String {
     let text = match error {
         SinkError::Unauthorized(complaint) => format!("credentials refused: {complaint}"),
         SinkError::Rejected(complaint) => format!("request rejected: {complaint}"),
+        SinkError::Invalid(complaint) => complaint.clone(),
         SinkError::Unavailable(complaint) => format!("PSA unavailable: {complaint}"),
         SinkError::Gone(complaint) => format!("not found: {complaint}"),
         SinkError::Throttled { retry_after } => match retry_after {
@@ -417,7 +418,12 @@ impl DestinationsService {
             Ok(system) => system,
             Err(error) => return Err(invalid(setup_problem(error)?)),
         };
-        system.lookup(what).await.map_err(|error| AdminError::Upstream(psa_complaint(&error)))
+        system.lookup(what).await.map_err(|error| match error {
+            // The caller's parameters (or the destination's settings) cannot be a lookup in
+            // this PSA: the caller's to fix, not the PSA's failure.
+            SinkError::Invalid(_) => AdminError::Invalid(psa_complaint(&error)),
+            error => AdminError::Upstream(psa_complaint(&error)),
+        })
     }
 
     /// Links a tenant to its company in a destination (`None`: unlinks it). Linking announces

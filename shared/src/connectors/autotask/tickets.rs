@@ -24,7 +24,7 @@ pub const EXTERNAL_ID_MAX: usize = 50;
 
 /// An Autotask id (a ticket, company, contact or picklist value) from its text.
 pub(super) fn numeric(what: &str, text: &str) -> Result<i64, SinkError> {
-    text.trim().parse::<i64>().map_err(|_| SinkError::Rejected(format!("{what} {text:?} is not an Autotask id (a number)")))
+    text.trim().parse::<i64>().map_err(|_| SinkError::Invalid(format!("{what} {text:?} is not an Autotask id (a number)")))
 }
 
 /// The `POST Tickets` body for `ticket`: `status` and `priority` are the ticket's (or the

@@ -20,7 +20,7 @@ pub const DESCRIPTION_MAX: usize = 8000;
 /// uses the company's default contact).
 ///
 /// # Errors
-/// [`SinkError::Rejected`] when the company is not a ConnectWise company id or the reference
+/// [`SinkError::Invalid`] when the company is not a ConnectWise company id or the reference
 /// does not fit `externalXRef` (then the ticket could never be found again).
 pub fn ticket_body(ticket: &NewTicket, ticket_type: Option<&str>, source: Option<&str>, contact: Option<i64>) -> Result<Value, SinkError> {
     let company = company_id(&ticket.company)?;
@@ -84,7 +84,7 @@ pub(super) fn utf16_len(text: &str) -> usize {
 /// # Errors
 /// [`SinkError::Rejected`] unless it is a positive number.
 pub(super) fn company_id(company: &str) -> Result<i64, SinkError> {
-    positive_id(company).ok_or_else(|| SinkError::Rejected(format!("{company:?} is not a ConnectWise company id")))
+    positive_id(company).ok_or_else(|| SinkError::Invalid(format!("{company:?} is not a ConnectWise company id")))
 }
 
 /// A ConnectWise record id (ticket, board, contact …), when `text` is one.

@@ -135,7 +135,7 @@ impl ConnectWiseClient {
             }
             Lookup::Statuses { place } => {
                 let Some(place) = place.as_deref().or(self.default_place.as_deref()) else {
-                    return Err(SinkError::Rejected("look up statuses: name a board (the destination has no default board)".into()));
+                    return Err(SinkError::Invalid("look up statuses: name a board (the destination has no default board)".into()));
                 };
                 let board = self.board_id(place).await?;
                 let statuses = self.board_statuses(board).await?;
@@ -191,7 +191,7 @@ impl ConnectWiseClient {
         let boards: Vec<Named> = self
             .get("/service/boards", &[("conditions", conditions.as_str()), ("fields", "id,name")], "look up boards", Missing::Rejected)
             .await?;
-        boards.first().map(|b| b.id).ok_or_else(|| SinkError::Rejected(format!("look up boards: there is no board named {place:?}")))
+        boards.first().map(|b| b.id).ok_or_else(|| SinkError::Invalid(format!("look up boards: there is no board named {place:?}")))
     }
 
     async fn board_statuses(&self, board: i64) -> Result<Vec<BoardStatus>, SinkError> {
