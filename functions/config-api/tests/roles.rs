@@ -300,7 +300,13 @@ async fn an_analyst_limited_to_threat_management_never_sees_a_data_loss_preventi
         let id = rule["id"].as_str().unwrap();
         assert_problem(&as_analyst("DELETE", format!("/v1/suppressions/{id}"), None).await, StatusCode::NOT_FOUND);
     }
+    let replay = api.send("POST", &format!("/v1/tenants/{}/replays", support::TENANT), json!({"policy_id": DLP_POLICY, "hours": 1})).await;
+    assert_eq!(replay.0, StatusCode::ACCEPTED, "{:?}", replay.2);
+    let replay_path = format!("/v1/tenants/{}/replays/{}", support::TENANT, replay.2["replay_id"].as_str().unwrap());
+    assert_eq!(api.acme("GET", &replay_path, None).await.0, StatusCode::OK);
     let (_, reader) = principal(&api, Role::ReadOnly, Some(&[Category::ThreatManagement]), &[]).await;
+    let hidden = api.call("GET", &replay_path, Some(&reader), None).await;
+    assert_problem(&hidden, StatusCode::NOT_FOUND);
     let read = api.call("GET", &format!("/v1/alerts/{}", seed.tm_alert), Some(&reader), None).await;
     assert_eq!(read.0, StatusCode::OK, "a reader reads its categories");
     let patched = api.call("PATCH", &format!("/v1/alerts/{}", seed.tm_alert), Some(&reader), Some(r#"{"status": "Resolved"}"#)).await;

@@ -134,6 +134,11 @@ impl ReplayService {
         if !replay::is_replay_id(replay_id) {
             return Err(not_found());
         }
-        self.replays.get_replay(msp_id, tenant_id, replay_id).await?.ok_or_else(not_found)
+        // A principal limited to some categories never sees would-be alerts of the others.
+        self.replays
+            .get_replay(msp_id, tenant_id, replay_id)
+            .await?
+            .filter(|replay| access.sees(replay.policy.category))
+            .ok_or_else(not_found)
     }
 }
