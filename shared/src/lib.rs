@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod policy;
 pub mod ports;
 pub mod records;
+pub mod relationships;
 pub mod render;
 pub mod replay;
 pub mod secret;
