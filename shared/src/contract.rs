@@ -198,6 +198,57 @@ pub async fn principal_store_contract(store: &dyn crate::ports::PrincipalStore) 
     assert!(store.tokens(&other_msp).await.unwrap().is_empty());
 }
 
+/// An active GDAP relationship `id` of customer `tenant` for contract tests.
+#[must_use]
+pub fn sample_relationship(id: &str, tenant: &TenantId) -> crate::relationships::AdminRelationship {
+    use crate::relationships::{AccessAssignment, AdminRelationship, AssignmentStatus, RelationshipKind, RelationshipStatus};
+    let at = Utc.timestamp_opt(1_760_000_000, 0).unwrap();
+    AdminRelationship {
+        id: id.to_owned(),
+        display_name: format!("{id} access"),
+        kind: RelationshipKind::Gdap,
+        status: RelationshipStatus::Active,
+        customer_tenant_id: tenant.clone(),
+        customer_name: "Contoso".into(),
+        roles: vec!["729827e3-9c14-49f7-bb1b-9608f156bbb8".into()],
+        duration_days: Some(730),
+        auto_extend_days: 180,
+        created_at: at,
+        activated_at: Some(at + Duration::hours(1)),
+        ends_at: Some(at + Duration::days(730)),
+        access_assignments: vec![AccessAssignment {
+            id: "a1".into(),
+            status: AssignmentStatus::Active,
+            group_id: "9b0e3a1c-0000-4000-8000-000000000001".into(),
+            roles: vec!["729827e3-9c14-49f7-bb1b-9608f156bbb8".into()],
+        }],
+    }
+}
+
+/// What every [`crate::ports::RelationshipStore`] must do.
+pub async fn relationship_store_contract(store: &dyn crate::ports::RelationshipStore) {
+    use crate::relationships::{PartnerActivity, RelationshipStatus};
+    let (msp_id, other_msp) = (unique_msp(), unique_msp());
+    let (t1, t2) = (unique_tenant(), unique_tenant());
+    let (a, b, c) = (sample_relationship("rel-a", &t1), sample_relationship("rel-b", &t2), sample_relationship("rel-c", &t2));
+    store.replace_relationships(&msp_id, &[b.clone(), a.clone()]).await.unwrap();
+    assert_eq!(store.relationships(&msp_id).await.unwrap(), vec![a.clone(), b.clone()], "whole, by id");
+    assert!(store.relationships(&other_msp).await.unwrap().is_empty(), "another MSP reads none");
+    let terminated = crate::relationships::AdminRelationship { status: RelationshipStatus::Terminated, ..a.clone() };
+    store.replace_relationships(&msp_id, &[terminated.clone(), c.clone()]).await.unwrap();
+    assert_eq!(store.relationships(&msp_id).await.unwrap(), vec![terminated, c], "replaced; one no longer listed is gone");
+    store.replace_relationships(&other_msp, &[b.clone()]).await.unwrap();
+    assert_eq!(store.relationships(&msp_id).await.unwrap().len(), 2, "another MSP's read replaces only its own");
+
+    let seen =
+        PartnerActivity { last_sign_in: Some(Utc.timestamp_opt(1_765_000_000, 0).unwrap()), agents_last_day: 2, sign_ins_last_day: 7 };
+    store.put_activity(&msp_id, &t1, &seen).await.unwrap();
+    store.put_activity(&msp_id, &t2, &PartnerActivity::default()).await.unwrap();
+    let activities = store.activities(&msp_id).await.unwrap();
+    assert_eq!((activities.len(), activities.get(&t1)), (2, Some(&seen)));
+    assert!(store.activities(&other_msp).await.unwrap().is_empty());
+}
+
 /// What every [`crate::ports::AuditLog`] must do.
 pub async fn audit_log_contract(log: &dyn crate::ports::AuditLog) {
     use crate::access::{Access, AuditEntry};
@@ -811,6 +862,11 @@ mod tests {
     #[tokio::test]
     async fn memory_principal_store_honours_the_contract() {
         principal_store_contract(&MemoryConfigStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_relationship_store_honours_the_contract() {
+        relationship_store_contract(&MemoryConfigStore::default()).await;
     }
 
     #[tokio::test]

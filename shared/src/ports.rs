@@ -12,6 +12,7 @@ use crate::ids::{AlertId, AuditStream, ContentType, DestinationId, MspId, Policy
 use crate::policy::condition::Condition;
 use crate::policy::model::PolicyDefinition;
 use crate::policy::trigger::TriggerState;
+use crate::relationships::{AdminRelationship, PartnerActivity};
 use crate::render::RenderedTicket;
 use crate::secret::SecretString;
 use crate::tenant::{M365AppCredentials, Msp, Tenant, TokenHash};
@@ -71,6 +72,21 @@ pub trait AuditLog: Send + Sync {
     async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError>;
     /// Up to `limit` entries older than the entry `before` (newest first from the start).
     async fn entries(&self, msp_id: &MspId, limit: usize, before: Option<&str>) -> Result<AuditPage, StoreError>;
+}
+
+/// What the MSP's partner tenant last said about its admin relationships with customers, and
+/// partner technicians' activity per customer. Every key starts with the MSP id.
+#[async_trait]
+pub trait RelationshipStore: Send + Sync {
+    /// Makes `relationships` the MSP's relationships (a fresh read of the partner tenant):
+    /// each is written, and any stored one no longer listed is deleted.
+    async fn replace_relationships(&self, msp_id: &MspId, relationships: &[AdminRelationship]) -> Result<(), StoreError>;
+    /// The MSP's relationships, by id.
+    async fn relationships(&self, msp_id: &MspId) -> Result<Vec<AdminRelationship>, StoreError>;
+    /// Replaces what is known of partner activity in one customer tenant.
+    async fn put_activity(&self, msp_id: &MspId, tenant_id: &TenantId, activity: &PartnerActivity) -> Result<(), StoreError>;
+    /// Partner activity per customer tenant.
+    async fn activities(&self, msp_id: &MspId) -> Result<std::collections::BTreeMap<TenantId, PartnerActivity>, StoreError>;
 }
 
 /// An MSP's destinations. Every key starts with the MSP id.

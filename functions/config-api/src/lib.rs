@@ -38,6 +38,9 @@
 //!   `GET|POST /v1/principals/{principal_id}/tokens` (a token's text is in the answer to its
 //!   creation only), `DELETE /v1/principals/{principal_id}/tokens/{token_id}` (revoke),
 //!   `POST /v1/principals/{principal_id}/tokens/{token_id}/rotate`
+//! - `GET /v1/admin-relationships?bucket=&recommendation=&kind=&status=&customer=&sort=&limit=&cursor=`
+//!   (the MSP's delegated admin access to each customer, with the summary),
+//!   `GET /v1/admin-relationships/summary`, `GET /v1/admin-relationships/export` (CSV)
 //! - `GET /v1/audit-log?limit=&cursor=`: every configuration change, newest first, with the
 //!   principal who made it
 //! - Gone (410, naming the route that replaced them): `PUT|GET /v1/psa/connectwise`,
@@ -54,6 +57,7 @@ pub mod extract;
 pub mod openapi;
 pub mod problem;
 pub mod rate_limits;
+mod relationship_routes;
 mod replay_routes;
 mod routes;
 mod siem_routes;
@@ -81,6 +85,8 @@ pub struct AppState {
     pub destinations: Arc<DestinationsService>,
     /// Replays of a policy over a tenant's last days (run by the audit-poller).
     pub replays: Arc<ReplayService>,
+    /// The admin-relationship report.
+    pub relationships: Arc<vigil::services::relationships::RelationshipReportService>,
     /// Per-token counts of the routes that call a PSA ([`rate_limits`]).
     pub rate_limits: Arc<dyn vigil::ports::RateLimiter>,
 }
@@ -146,6 +152,7 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
 
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let config_store = Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone()));
+    let config_store_for_report = config_store.clone();
     let audit = vigil::services::access::AuditTrail { log: config_store.clone(), clock: Arc::new(SystemClock) };
     let access = Arc::new(AccessService {
         config: config_store.clone(),
@@ -195,7 +202,11 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
         policy,
         callback_base: config.callback_base.clone(),
     });
-    AppState { access, admin, tuning, destinations, replays, rate_limits }
+    let relationships = Arc::new(vigil::services::relationships::RelationshipReportService {
+        store: config_store_for_report,
+        clock: Arc::new(SystemClock),
+    });
+    AppState { access, admin, tuning, destinations, replays, relationships, rate_limits }
 }
 
 /// Largest body most routes accept (tenants, credentials, suppressions, triage …).

@@ -11,6 +11,7 @@ pub mod ingest_state;
 pub mod policy_store;
 pub mod principals;
 pub mod rate_limits;
+pub mod relationships;
 pub mod replays;
 pub mod request_budget;
 pub mod secrets;

@@ -16,9 +16,10 @@ use crate::ids::{AlertId, ContentType, DestinationId, MspId, PolicyId, Principal
 use crate::policy::trigger::TriggerState;
 use crate::ports::{
     AlertPage, AlertStore, AuditLog, AuditSource, ClaimOutcome, ConfigStore, ContentBlob, DestinationStore, IngestStateStore, MessageQueue,
-    PolicyStore, PrincipalStore, SecretName, SecretStore, SecurityAlertSource, StoredPolicy, StreamKey, StreamState, SubscriptionManager,
-    Suppression, TenantChange, TimeWindow, TriggerKey, TriggerStateStore, WebhookRegistration,
+    PolicyStore, PrincipalStore, RelationshipStore, SecretName, SecretStore, SecurityAlertSource, StoredPolicy, StreamKey, StreamState,
+    SubscriptionManager, Suppression, TenantChange, TimeWindow, TriggerKey, TriggerStateStore, WebhookRegistration,
 };
+use crate::relationships::{AdminRelationship, PartnerActivity};
 use crate::secret::SecretString;
 use crate::tenant::{M365AppCredentials, Msp, Tenant, TokenHash};
 use crate::ticket::{Delivery, TicketRef};
@@ -69,6 +70,30 @@ impl PrincipalStore for MemoryConfigStore {
 }
 
 #[async_trait]
+impl RelationshipStore for MemoryConfigStore {
+    async fn replace_relationships(&self, msp_id: &MspId, relationships: &[AdminRelationship]) -> Result<(), StoreError> {
+        let mut sorted = relationships.to_vec();
+        sorted.sort_by(|a, b| a.id.cmp(&b.id));
+        lock(&self.relationships).insert(msp_id.clone(), sorted);
+        Ok(())
+    }
+    async fn relationships(&self, msp_id: &MspId) -> Result<Vec<AdminRelationship>, StoreError> {
+        Ok(lock(&self.relationships).get(msp_id).cloned().unwrap_or_default())
+    }
+    async fn put_activity(&self, msp_id: &MspId, tenant_id: &TenantId, activity: &PartnerActivity) -> Result<(), StoreError> {
+        lock(&self.activities).insert((msp_id.clone(), tenant_id.clone()), activity.clone());
+        Ok(())
+    }
+    async fn activities(&self, msp_id: &MspId) -> Result<BTreeMap<TenantId, PartnerActivity>, StoreError> {
+        Ok(lock(&self.activities)
+            .iter()
+            .filter(|((msp, _), _)| msp == msp_id)
+            .map(|((_, tenant), a)| (tenant.clone(), a.clone()))
+            .collect())
+    }
+}
+
+#[async_trait]
 impl AuditLog for MemoryConfigStore {
     async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
         lock(&self.audit).insert((entry.msp_id.clone(), entry.entry_id.clone()), entry.clone());
@@ -101,6 +126,8 @@ pub struct MemoryConfigStore {
     tokens: Mutex<Vec<StoredToken>>,
     principals: Mutex<BTreeMap<(MspId, PrincipalId), Principal>>,
     audit: Mutex<BTreeMap<(MspId, String), AuditEntry>>,
+    relationships: Mutex<BTreeMap<MspId, Vec<AdminRelationship>>>,
+    activities: Mutex<BTreeMap<(MspId, TenantId), PartnerActivity>>,
     tenants: Mutex<BTreeMap<(MspId, TenantId), Tenant>>,
     destinations: Mutex<BTreeMap<(MspId, DestinationId), Destination>>,
 }

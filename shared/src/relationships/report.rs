@@ -20,17 +20,21 @@ pub const REMOVE_AFTER_DAYS: i64 = 60;
 pub const NEW_WITHIN_DAYS: i64 = 7;
 
 /// How long partner technicians have not used a customer's access.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum InactivityBucket {
     /// Used within the last 30 days (29 days or fewer).
+    #[serde(rename = "recent")]
     Recent,
     /// 30 to 60 days.
+    #[serde(rename = "30_to_60_days")]
     Days30To60,
     /// 61 to 90 days.
+    #[serde(rename = "60_to_90_days")]
     Days60To90,
     /// More than 90 days.
+    #[serde(rename = "over_90_days")]
     Over90Days,
 }
 
@@ -48,7 +52,7 @@ impl InactivityBucket {
 }
 
 /// What to do about a relationship.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Recommendation {

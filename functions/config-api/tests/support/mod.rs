@@ -88,7 +88,7 @@ pub async fn api() -> Api {
     let psa = MemoryTicketSystemProvider::default();
     let destinations = Arc::new(DestinationsService {
         admin: admin.clone(),
-        destinations: config,
+        destinations: config.clone(),
         systems: Arc::new(psa.clone()),
         tickets: tickets.clone(),
         // Strict, as in production: PSA addresses on loopback are refused.
@@ -103,7 +103,9 @@ pub async fn api() -> Api {
         clock: Arc::new(SystemClock),
     });
     let rate_limits = Arc::new(vigil::memory::MemoryRateLimiter::default());
-    let state = AppState { access, admin, tuning, destinations, replays, rate_limits };
+    let relationships =
+        Arc::new(vigil::services::relationships::RelationshipReportService { store: config.clone(), clock: Arc::new(SystemClock) });
+    let state = AppState { access, admin, tuning, destinations, replays, relationships, rate_limits };
     Api { state, secrets, psa, tickets, poll_jobs, acme_token, other_token }
 }
 
