@@ -237,7 +237,7 @@ pub async fn relationship_store_contract(store: &dyn crate::ports::RelationshipS
     let terminated = crate::relationships::AdminRelationship { status: RelationshipStatus::Terminated, ..a.clone() };
     store.replace_relationships(&msp_id, &[terminated.clone(), c.clone()]).await.unwrap();
     assert_eq!(store.relationships(&msp_id).await.unwrap(), vec![terminated, c], "replaced; one no longer listed is gone");
-    store.replace_relationships(&other_msp, &[b.clone()]).await.unwrap();
+    store.replace_relationships(&other_msp, std::slice::from_ref(&b)).await.unwrap();
     assert_eq!(store.relationships(&msp_id).await.unwrap().len(), 2, "another MSP's read replaces only its own");
 
     let seen =

@@ -232,3 +232,34 @@ async fn every_principal_and_token_change_is_in_the_audit_log_with_the_authentic
     let olive_again = f.service.authenticate(ann_token.token.expose()).await.unwrap();
     assert!(f.service.audit_log(&olive_again, 0, None).await.is_err(), "limit 1 to 200");
 }
+
+#[tokio::test]
+async fn the_last_owner_may_still_change_its_own_name_and_tokens_are_named_within_bounds() {
+    let f = fixture();
+    let (olive, owner_token) = f.service.create_msp_with_owner(&f.msp, "Acme", "Olive", "olive@acme.example").await.unwrap();
+    let owner = f.service.authenticate(owner_token.token.expose()).await.unwrap();
+    let renamed = PrincipalChange { name: Some("Olive O.".into()), ..Default::default() };
+    assert_eq!(
+        f.service.update_principal(&owner, &olive.principal_id, renamed).await.unwrap().name,
+        "Olive O.",
+        "staying an owner is no loss"
+    );
+    let name = |n: usize| NewToken { name: "n".repeat(n), expires_in_days: None };
+    assert!(f.service.issue_token(&owner, &olive.principal_id, name(crate::access::NAME_CHARS)).await.is_ok());
+    for bad in [0, crate::access::NAME_CHARS + 1] {
+        assert!(matches!(f.service.issue_token(&owner, &olive.principal_id, name(bad)).await, Err(AdminError::Invalid(_))), "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn a_token_revoked_recently_stays_listed_so_its_holder_sees_why_it_fails() {
+    let f = fixture();
+    let (olive, owner_token) = f.service.create_msp_with_owner(&f.msp, "Acme", "Olive", "olive@acme.example").await.unwrap();
+    let owner = f.service.authenticate(owner_token.token.expose()).await.unwrap();
+    let laptop = f.service.issue_token(&owner, &olive.principal_id, named("laptop")).await.unwrap();
+    f.service.revoke_token(&owner, &olive.principal_id, &laptop.stored.token_id).await.unwrap();
+    f.clock.advance(Duration::days(1));
+    f.service.issue_token(&owner, &olive.principal_id, named("desktop")).await.unwrap();
+    let listed = f.service.tokens(&owner, &olive.principal_id).await.unwrap();
+    assert!(listed.iter().any(|t| t.token_id == laptop.stored.token_id && t.revoked_at.is_some()), "{listed:?}");
+}

@@ -678,6 +678,48 @@ mod tests {
         assert!(queue.drain().is_empty(), "a status that neither is nor was Resolved announces nothing");
     }
 
+    /// An analyst of `msp` limited to Threat management.
+    fn threat_analyst(msp: &MspId) -> Access {
+        let now = Utc::now();
+        Access::of(&crate::access::Principal {
+            msp_id: msp.clone(),
+            principal_id: crate::ids::PrincipalId::parse("p-ann").unwrap(),
+            name: "Ann".into(),
+            email: Some("ann@msp.example".into()),
+            role: crate::access::Role::Analyst,
+            categories: Some([Category::ThreatManagement].into()),
+            scopes: Default::default(),
+            created_at: now,
+            updated_at: now,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_category_limited_analyst_suppresses_only_policies_of_its_categories_and_sees_only_their_rules() {
+        let tuning = service(Arc::new(MemoryAlertStore::default()));
+        let msp = MspId::parse("acme").unwrap();
+        let (owner, analyst) = (Access::operator(&msp), threat_analyst(&msp));
+        let rule = |policy: Option<&str>| NewSuppression {
+            tenant_id: None,
+            user: Some("svc@contoso.com".into()),
+            policy_id: policy.map(|p| PolicyId::parse(p).unwrap()),
+            conditions: None,
+            expires_at: None,
+            reason: "known service account".into(),
+        };
+        assert!(matches!(tuning.create_suppression(&analyst, rule(None)).await, Err(AdminError::Forbidden(_))), "a rule of every policy");
+        let dlp = tuning.create_suppression(&analyst, rule(Some("builtin.mass-download"))).await;
+        assert!(matches!(dlp, Err(AdminError::NotFound(_))), "another category's policy is not there for it");
+        let own = tuning.create_suppression(&analyst, rule(Some("builtin.forwarding-rule"))).await.unwrap();
+        assert_eq!(own.author, "Ann (p-ann)");
+        let owners = tuning.create_suppression(&owner, rule(None)).await.unwrap();
+        let visible: Vec<String> = tuning.suppressions(&analyst).await.unwrap().into_iter().map(|s| s.id).collect();
+        assert_eq!(visible, vec![own.id.clone()]);
+        assert_eq!(tuning.suppressions(&owner).await.unwrap().len(), 2, "the owner sees every rule");
+        assert!(matches!(tuning.delete_suppression(&analyst, &owners.id).await, Err(AdminError::NotFound(_))));
+        tuning.delete_suppression(&analyst, &own.id).await.unwrap();
+    }
+
     /// An alert with one hit, stored.
     async fn stored_alert(alerts: &MemoryAlertStore) -> Alert {
         let hits = crate::alert::AlertHits::of_records(
