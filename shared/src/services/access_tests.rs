@@ -263,3 +263,50 @@ async fn a_token_revoked_recently_stays_listed_so_its_holder_sees_why_it_fails()
     let listed = f.service.tokens(&owner, &olive.principal_id).await.unwrap();
     assert!(listed.iter().any(|t| t.token_id == laptop.stored.token_id && t.revoked_at.is_some()), "{listed:?}");
 }
+
+#[tokio::test]
+async fn revoking_a_token_in_its_rotation_grace_period_stops_it_at_once_and_the_grace_is_at_most_a_day() {
+    let f = fixture();
+    let (olive, owner_token) = f.service.create_msp_with_owner(&f.msp, "Acme", "Olive", "olive@acme.example").await.unwrap();
+    let owner = f.service.authenticate(owner_token.token.expose()).await.unwrap();
+    let old = f.service.issue_token(&owner, &olive.principal_id, named("siem")).await.unwrap();
+    assert!(matches!(f.service.rotate_token(&owner, &olive.principal_id, &old.stored.token_id, 1_441).await, Err(AdminError::Invalid(_))));
+    f.service.rotate_token(&owner, &olive.principal_id, &old.stored.token_id, 1_440).await.unwrap();
+    assert!(f.service.authenticate(old.token.expose()).await.is_ok(), "a day of grace");
+    let revoked = f.service.revoke_token(&owner, &olive.principal_id, &old.stored.token_id).await.unwrap();
+    assert_eq!(revoked.revoked_at, Some(f.clock.now()), "revoked now, not at the end of the grace");
+    assert!(matches!(f.service.authenticate(old.token.expose()).await, Err(AdminError::Unauthenticated)));
+}
+
+#[tokio::test]
+async fn a_token_dead_for_exactly_30_days_is_kept_and_one_dead_longer_is_dropped() {
+    let f = fixture();
+    let (olive, owner_token) = f.service.create_msp_with_owner(&f.msp, "Acme", "Olive", "olive@acme.example").await.unwrap();
+    let owner = f.service.authenticate(owner_token.token.expose()).await.unwrap();
+    let old = f.service.issue_token(&owner, &olive.principal_id, named("old")).await.unwrap();
+    f.service.revoke_token(&owner, &olive.principal_id, &old.stored.token_id).await.unwrap();
+    f.clock.advance(Duration::days(30));
+    f.service.issue_token(&owner, &olive.principal_id, named("a")).await.unwrap();
+    let listed = f.service.tokens(&owner, &olive.principal_id).await.unwrap();
+    assert!(listed.iter().any(|t| t.name == "old"), "dead for exactly 30 days");
+    f.clock.advance(Duration::seconds(1));
+    f.service.issue_token(&owner, &olive.principal_id, named("b")).await.unwrap();
+    let listed = f.service.tokens(&owner, &olive.principal_id).await.unwrap();
+    assert!(!listed.iter().any(|t| t.name == "old"), "dead for longer");
+}
+
+#[tokio::test]
+async fn the_audit_log_takes_only_the_cursors_it_gives() {
+    let f = fixture();
+    let (_, owner_token) = f.service.create_msp_with_owner(&f.msp, "Acme", "Olive", "olive@acme.example").await.unwrap();
+    let owner = f.service.authenticate(owner_token.token.expose()).await.unwrap();
+    let page = f.service.audit_log(&owner, 1, None).await.unwrap();
+    let cursor = page.next.unwrap();
+    assert!(cursor.contains('-'));
+    assert_eq!(f.service.audit_log(&owner, 1, Some(&cursor)).await.unwrap().entries.len(), 1, "its own cursor is taken");
+    assert!(f.service.audit_log(&owner, 200, Some(&"0".repeat(40))).await.is_ok(), "40 characters");
+    for bad in ["0".repeat(41), "12ab;".to_owned(), "AUDIT#".to_owned()] {
+        assert!(matches!(f.service.audit_log(&owner, 1, Some(&bad)).await, Err(AdminError::Invalid(_))), "{bad}");
+    }
+    assert!(matches!(f.service.audit_log(&owner, 201, None).await, Err(AdminError::Invalid(_))));
+}
