@@ -609,6 +609,19 @@ pub trait SubscriptionManager: Send + Sync {
     ) -> Result<(), SourceError>;
 }
 
+/// The GDAP relationships of an MSP's own partner tenant (the first source whose credentials
+/// belong to the MSP rather than to a customer tenant).
+#[async_trait]
+pub trait AdminRelationshipSource: Send + Sync {
+    /// Every delegated admin relationship of `partner_tenant`, with its access assignments
+    /// (fetched for relationships that are not terminated or expired).
+    async fn relationships(
+        &self,
+        partner_tenant: &TenantId,
+        credentials: &M365AppCredentials,
+    ) -> Result<Vec<AdminRelationship>, SourceError>;
+}
+
 /// Microsoft Graph security alerts (`/security/alerts_v2`).
 #[async_trait]
 pub trait SecurityAlertSource: Send + Sync {

@@ -303,7 +303,7 @@ impl GraphState {
 }
 
 /// Why a caller is turned away.
-enum Refusal {
+pub(crate) enum Refusal {
     /// `401 InvalidAuthenticationToken` with this message.
     Unauthenticated(&'static str),
     /// `403 Forbidden`: the token lacks [`ALERTS_ROLE`].
@@ -324,7 +324,7 @@ impl IntoResponse for Refusal {
 }
 
 /// The caller's tenant, or why Graph answers `401`/`403`.
-fn authenticate(caller: Option<Caller>, sim_port: Option<u16>, now: DateTime<Utc>) -> Result<String, Refusal> {
+pub(crate) fn authenticate(caller: Option<Caller>, sim_port: Option<u16>, now: DateTime<Utc>) -> Result<String, Refusal> {
     let Some(caller) = caller else {
         return Err(Refusal::Unauthenticated("Access token is empty or not valid."));
     };
@@ -344,7 +344,7 @@ fn authenticate(caller: Option<Caller>, sim_port: Option<u16>, now: DateTime<Utc
 }
 
 /// The value of OData system query option `$name` (the `$` is optional, as in Graph v1.0).
-fn option(params: &[(String, String)], name: &str) -> Option<String> {
+pub(crate) fn option(params: &[(String, String)], name: &str) -> Option<String> {
     params.iter().find(|(k, _)| k.strip_prefix('$').unwrap_or(k).eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
 }
 
@@ -489,12 +489,12 @@ fn random_bytes() -> [u8; 12] {
     buf
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], body.to_string()).into_response()
 }
 
 /// Graph error body: `{"error":{"code":…,"message":…,"innerError":{"date","request-id","client-request-id"}}}`.
-fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
+pub(crate) fn graph_error(status: StatusCode, code: &str, message: &str) -> Response {
     let request_id = hex::encode(random_bytes());
     let body = json!({
         "error": {

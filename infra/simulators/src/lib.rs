@@ -10,4 +10,5 @@ pub(crate) mod graph;
 pub mod kit;
 pub mod m365;
 pub mod openapi_validate;
+pub(crate) mod partner;
 pub mod webhooks;

@@ -47,7 +47,15 @@ const ALERTS_PATH: &str = "/v1.0/security/alerts_v2";
 const PREFER: &str = "include-unknown-enum-members";
 
 /// A client of Microsoft Graph's security alerts for many customer tenants.
+#[derive(Debug)]
 pub struct GraphAlertsClient {
+    reader: GraphReader,
+}
+
+/// Reads Microsoft Graph collections with app-only tokens: one GET with the token of a
+/// tenant, retried once with a new token after a `401`, failures classified; nextLinks
+/// followed on Graph's origin only. Shared by every Graph source.
+pub(super) struct GraphReader {
     /// Built on the first request (see [`LazyHttp`]).
     http: LazyHttp,
     /// Graph root without a trailing slash, e.g. `https://graph.microsoft.com`.
@@ -55,11 +63,22 @@ pub struct GraphAlertsClient {
     tokens: TokenProvider,
 }
 
-impl std::fmt::Debug for GraphAlertsClient {
+impl std::fmt::Debug for GraphReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GraphAlertsClient").field("graph_base", &self.graph_base).field("tokens", &self.tokens).finish()
+        f.debug_struct("GraphReader").field("graph_base", &self.graph_base).field("tokens", &self.tokens).finish()
     }
 }
+
+/// What a Graph read is, for its errors: what it does, and the app role it needs.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct GraphRead {
+    /// `list alerts`, `list admin relationships` …
+    pub(super) what: &'static str,
+    /// Said when Graph answers 403, e.g. `the app lacks SecurityAlert.Read.All in the tenant`.
+    pub(super) missing_role: &'static str,
+}
+
+const ALERTS_READ: GraphRead = GraphRead { what: "list alerts", missing_role: "the app lacks SecurityAlert.Read.All in the tenant" };
 
 /// A Graph answer that was not a success.
 struct Failure {
@@ -77,18 +96,7 @@ impl GraphAlertsClient {
     /// a `reqwest::Client` already built.
     #[must_use]
     pub fn new(http: impl Into<LazyHttp>, login_base: String, graph_base: String) -> Self {
-        let http = http.into();
-        let tokens = TokenProvider::new(http.clone(), &login_base);
-        Self { http, graph_base: graph_base.trim_end_matches('/').to_owned(), tokens }
-    }
-
-    fn scope(&self) -> String {
-        format!("{}/.default", self.graph_base)
-    }
-
-    fn base_url(&self) -> Result<Url, SourceError> {
-        Url::parse(&format!("{}/", self.graph_base))
-            .map_err(|e| SourceError::Rejected { code: "InvalidUrl".into(), message: format!("graph base: {e}") })
+        Self { reader: GraphReader::new(http, &login_base, &graph_base) }
     }
 
     /// The first page's URL: alerts updated at or after `since`, oldest update first.
@@ -99,21 +107,46 @@ impl GraphAlertsClient {
             .map(|(name, value)| format!("{name}={}", encode_query_value(value)))
             .collect::<Vec<_>>()
             .join("&");
-        Url::parse(&format!("{}{ALERTS_PATH}?{query}", self.graph_base))
-            .map_err(|e| SourceError::Rejected { code: "InvalidUrl".into(), message: format!("list alerts: {e}") })
+        self.reader.url(&format!("{ALERTS_PATH}?{query}"), ALERTS_READ)
+    }
+}
+
+impl GraphReader {
+    /// A reader of one cloud's Graph (`graph_base`), with tokens from `login_base`.
+    pub(super) fn new(http: impl Into<LazyHttp>, login_base: &str, graph_base: &str) -> Self {
+        let http = http.into();
+        let tokens = TokenProvider::new(http.clone(), login_base);
+        Self { http, graph_base: graph_base.trim_end_matches('/').to_owned(), tokens }
+    }
+
+    /// The token scope: `{graph}/.default`.
+    pub(super) fn scope(&self) -> String {
+        format!("{}/.default", self.graph_base)
+    }
+
+    fn base_url(&self) -> Result<Url, SourceError> {
+        Url::parse(&format!("{}/", self.graph_base))
+            .map_err(|e| SourceError::Rejected { code: "InvalidUrl".into(), message: format!("graph base: {e}") })
+    }
+
+    /// A URL below the Graph root (`path_and_query` starts with `/`).
+    pub(super) fn url(&self, path_and_query: &str, read: GraphRead) -> Result<Url, SourceError> {
+        Url::parse(&format!("{}{path_and_query}", self.graph_base))
+            .map_err(|e| SourceError::Rejected { code: "InvalidUrl".into(), message: format!("{}: {e}", read.what) })
     }
 
     /// An `@odata.nextLink` as a URL we will send our bearer token to: on Graph's origin only.
-    fn next_url(&self, raw: &str) -> Result<Url, SourceError> {
+    pub(super) fn next_url(&self, raw: &str, read: GraphRead) -> Result<Url, SourceError> {
         let base = self.base_url()?;
         let url = base
             .join(raw.trim())
-            .map_err(|e| SourceError::Rejected { code: "InvalidUrl".into(), message: format!("list alerts: nextLink: {e}") })?;
+            .map_err(|e| SourceError::Rejected { code: "InvalidUrl".into(), message: format!("{}: nextLink: {e}", read.what) })?;
         if url.origin() != base.origin() {
             return Err(SourceError::Rejected {
                 code: "ForeignUrl".into(),
                 message: format!(
-                    "list alerts: the nextLink pointed to {} instead of {}",
+                    "{}: the nextLink pointed to {} instead of {}",
+                    read.what,
                     url.origin().ascii_serialization(),
                     base.origin().ascii_serialization()
                 ),
@@ -123,21 +156,27 @@ impl GraphAlertsClient {
     }
 
     /// GETs one page with a bearer token; on `401` forgets the token and tries once more.
-    async fn get(&self, tenant_id: &TenantId, credentials: &M365AppCredentials, url: &Url) -> Result<String, SourceError> {
+    pub(super) async fn get(
+        &self,
+        tenant_id: &TenantId,
+        credentials: &M365AppCredentials,
+        url: &Url,
+        read: GraphRead,
+    ) -> Result<String, SourceError> {
         let scope = self.scope();
         let mut refreshed = false;
         loop {
             let token = self.tokens.token(tenant_id, credentials, &scope).await?;
             let response = self
                 .http
-                .for_request("list alerts")?
+                .for_request(read.what)?
                 .get(url.clone())
                 .bearer_auth(token.expose())
                 .header(reqwest::header::ACCEPT, "application/json")
                 .header("Prefer", PREFER)
                 .send()
                 .await
-                .map_err(|e| SourceError::Unavailable(transport_failure("list alerts", &e)))?;
+                .map_err(|e| SourceError::Unavailable(transport_failure(read.what, &e)))?;
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED && !refreshed {
                 tracing::debug!(tenant_id = %tenant_id, "Graph refused the access token; requesting a new one");
@@ -146,7 +185,7 @@ impl GraphAlertsClient {
                 continue;
             }
             let retry = retry_after(response.headers());
-            let body = response.text().await.map_err(|e| SourceError::Unavailable(transport_failure("list alerts", &e)))?;
+            let body = response.text().await.map_err(|e| SourceError::Unavailable(transport_failure(read.what, &e)))?;
             if status.is_success() {
                 return Ok(body);
             }
@@ -155,8 +194,8 @@ impl GraphAlertsClient {
                 self.tokens.forget(tenant_id, credentials, &scope);
             }
             let failure = Failure { status, retry_after: retry, body };
-            let error = classify_graph_error(&failure, &[token.expose(), credentials.client_secret.expose()]);
-            tracing::warn!(tenant_id = %tenant_id, status = status.as_u16(), error = %error, "Graph security alerts request failed");
+            let error = classify_graph_error(&failure, &[token.expose(), credentials.client_secret.expose()], read);
+            tracing::warn!(tenant_id = %tenant_id, status = status.as_u16(), error = %error, what = read.what, "Graph request failed");
             return Err(error);
         }
     }
@@ -178,10 +217,10 @@ impl SecurityAlertSource for GraphAlertsClient {
             if pages > MAX_PAGES {
                 return Err(SourceError::Unavailable(format!("list alerts: more than {MAX_PAGES} pages; the paging does not end")));
             }
-            let page = parse_page(&self.get(tenant_id, credentials, &url).await?)?;
+            let page = parse_page(&self.reader.get(tenant_id, credentials, &url, ALERTS_READ).await?)?;
             alerts.extend(page.value);
             match page.next_link.as_deref().map(str::trim).filter(|next| !next.is_empty()) {
-                Some(next) => url = self.next_url(next)?,
+                Some(next) => url = self.reader.next_url(next, ALERTS_READ)?,
                 None => break,
             }
         }
@@ -269,7 +308,7 @@ fn graph_error(body: &str) -> (String, String) {
 }
 
 /// Classifies a failed Graph request; every string in `secrets` is scrubbed from the message.
-fn classify_graph_error(failure: &Failure, secrets: &[&str]) -> SourceError {
+fn classify_graph_error(failure: &Failure, secrets: &[&str], read: GraphRead) -> SourceError {
     let status = failure.status;
     let (code, message) = graph_error(&failure.body);
     let message = secrets.iter().fold(truncate_chars(&message, MAX_MESSAGE_CHARS), |message, secret| redact(&message, secret));
@@ -280,7 +319,8 @@ fn classify_graph_error(failure: &Failure, secrets: &[&str]) -> SourceError {
     }
     if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
         return SourceError::Unavailable(format!(
-            "list alerts: {}: {}",
+            "{}: {}: {}",
+            read.what,
             code_or(&format!("HTTP {}", status.as_u16())),
             described("server error")
         ));
@@ -290,10 +330,7 @@ fn classify_graph_error(failure: &Failure, secrets: &[&str]) -> SourceError {
             code: code_or("InvalidAuthenticationToken"),
             message: described("a freshly issued token was refused"),
         },
-        StatusCode::FORBIDDEN => SourceError::AccessRefused {
-            code: code_or("Forbidden"),
-            message: described("the app lacks SecurityAlert.Read.All in the tenant"),
-        },
+        StatusCode::FORBIDDEN => SourceError::AccessRefused { code: code_or("Forbidden"), message: described(read.missing_role) },
         StatusCode::NOT_FOUND => SourceError::Rejected { code: code_or("NotFound"), message: described("not found") },
         _ => SourceError::Rejected { code: code_or(&format!("HTTP {}", status.as_u16())), message: described("request refused") },
     }
@@ -321,7 +358,7 @@ mod tests {
         );
         let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
         assert_eq!(pairs[0], ("$filter".into(), "lastUpdateDateTime ge 2026-01-05T10:00:00Z".into()));
-        assert_eq!(client().scope(), "https://graph.example/.default");
+        assert_eq!(client().reader.scope(), "https://graph.example/.default");
     }
 
     #[test]
@@ -335,10 +372,14 @@ mod tests {
     #[test]
     fn next_links_are_followed_only_on_the_graph_origin() {
         let client = client();
-        let next = client.next_url("https://graph.example/v1.0/security/alerts_v2?$top=100&$skiptoken=abc%3D%3D").unwrap();
+        let next =
+            client.reader.next_url("https://graph.example/v1.0/security/alerts_v2?$top=100&$skiptoken=abc%3D%3D", ALERTS_READ).unwrap();
         assert_eq!(next.as_str(), "https://graph.example/v1.0/security/alerts_v2?$top=100&$skiptoken=abc%3D%3D", "kept verbatim");
         for foreign in ["https://evil.example/v1.0/security/alerts_v2", "http://graph.example/x", "https://graph.example:8443/x"] {
-            assert!(matches!(client.next_url(foreign), Err(SourceError::Rejected { code, .. }) if code == "ForeignUrl"), "{foreign}");
+            assert!(
+                matches!(client.reader.next_url(foreign, ALERTS_READ), Err(SourceError::Rejected { code, .. }) if code == "ForeignUrl"),
+                "{foreign}"
+            );
         }
     }
 
@@ -352,43 +393,43 @@ mod tests {
 
     #[test]
     fn graph_errors_are_classified() {
-        let throttled = classify_graph_error(&failure(429, Some(3), &graph_body("TooManyRequests", "slow down")), &[]);
+        let throttled = classify_graph_error(&failure(429, Some(3), &graph_body("TooManyRequests", "slow down")), &[], ALERTS_READ);
         assert!(matches!(throttled, SourceError::Throttled { .. }));
         assert_eq!(throttled.retry_after(), Some(Duration::from_secs(3)));
         assert!(matches!(
-            classify_graph_error(&failure(503, None, "Service Unavailable"), &[]),
+            classify_graph_error(&failure(503, None, "Service Unavailable"), &[], ALERTS_READ),
             SourceError::Throttled { retry_after: None }
         ));
         for status in [500, 502, 504, 408] {
-            let error = classify_graph_error(&failure(status, None, &graph_body("generalException", "boom")), &[]);
+            let error = classify_graph_error(&failure(status, None, &graph_body("generalException", "boom")), &[], ALERTS_READ);
             assert!(matches!(error, SourceError::Unavailable(_)), "{status}");
             assert_eq!(error.class(), ErrorClass::Transient);
         }
-        let forbidden = classify_graph_error(&failure(403, None, &graph_body("Forbidden", "Missing application roles.")), &[]);
+        let forbidden = classify_graph_error(&failure(403, None, &graph_body("Forbidden", "Missing application roles.")), &[], ALERTS_READ);
         assert!(
             matches!(&forbidden, SourceError::AccessRefused { code, message } if code == "Forbidden" && message == "Missing application roles.")
         );
         assert_eq!(forbidden.class(), ErrorClass::Permanent);
         assert!(
-            matches!(classify_graph_error(&failure(403, None, ""), &[]), SourceError::AccessRefused { code, .. } if code == "Forbidden")
+            matches!(classify_graph_error(&failure(403, None, ""), &[], ALERTS_READ), SourceError::AccessRefused { code, .. } if code == "Forbidden")
         );
         assert!(matches!(
-            classify_graph_error(&failure(401, None, &graph_body("InvalidAuthenticationToken", "Access token has expired.")), &[]),
+            classify_graph_error(&failure(401, None, &graph_body("InvalidAuthenticationToken", "Access token has expired.")), &[], ALERTS_READ),
             SourceError::AccessRefused { code, .. } if code == "InvalidAuthenticationToken"
         ));
         assert!(matches!(
-            classify_graph_error(&failure(400, None, &graph_body("BadRequest", "Invalid filter clause")), &[]),
+            classify_graph_error(&failure(400, None, &graph_body("BadRequest", "Invalid filter clause")), &[], ALERTS_READ),
             SourceError::Rejected { code, .. } if code == "BadRequest"
         ));
         assert!(
-            matches!(classify_graph_error(&failure(404, None, "<html/>"), &[]), SourceError::Rejected { code, .. } if code == "NotFound")
+            matches!(classify_graph_error(&failure(404, None, "<html/>"), &[], ALERTS_READ), SourceError::Rejected { code, .. } if code == "NotFound")
         );
     }
 
     #[test]
     fn secrets_echoed_by_graph_never_reach_an_error() {
         let body = graph_body("InvalidAuthenticationToken", "Token eyJ-access-token-value is bad; secret hunter2-secret");
-        let error = classify_graph_error(&failure(401, None, &body), &["eyJ-access-token-value", "hunter2-secret"]);
+        let error = classify_graph_error(&failure(401, None, &body), &["eyJ-access-token-value", "hunter2-secret"], ALERTS_READ);
         let rendered = format!("{error} {error:?}");
         assert!(!rendered.contains("eyJ-access") && !rendered.contains("hunter2"), "{rendered}");
     }

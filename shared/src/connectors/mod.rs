@@ -16,6 +16,7 @@ pub mod destination_url;
 pub mod graph;
 pub(crate) mod identity;
 pub mod m365;
+pub mod partner;
 pub mod psa;
 
 use crate::error::SourceError;

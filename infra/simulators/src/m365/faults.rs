@@ -29,6 +29,10 @@ pub enum M365Operation {
     /// `ThrottleWithoutRetryAfter` answer 429 with `Retry-After: 0.249` and none; `ServerError`
     /// answers 500.
     GraphAlerts,
+    /// `GET /graph/v1.0/tenantRelationships/delegatedAdminRelationships` and its
+    /// `accessAssignments` (the partner tenant's GDAP relationships); failures as for
+    /// [`Self::GraphAlerts`].
+    PartnerRelationships,
     /// Any request to the token endpoint, the Management API or Graph (including list/stop
     /// subscriptions and notifications, which have no operation of their own).
     Any,
@@ -81,6 +85,7 @@ impl FromStr for M365Operation {
             "fetchblob" => Ok(Self::FetchBlob),
             "startsubscription" => Ok(Self::StartSubscription),
             "graphalerts" => Ok(Self::GraphAlerts),
+            "partnerrelationships" => Ok(Self::PartnerRelationships),
             "any" => Ok(Self::Any),
             _ => Err(ParseNameError(s.to_owned())),
         }
@@ -116,6 +121,7 @@ impl Operation for M365Operation {
             M365Operation::FetchBlob => "fetch_blob",
             M365Operation::StartSubscription => "start_subscription",
             M365Operation::GraphAlerts => "graph_alerts",
+            M365Operation::PartnerRelationships => "partner_relationships",
             M365Operation::Any => "any",
         }
     }
@@ -133,6 +139,7 @@ pub(super) enum Op {
     FetchBlob,
     StartSubscription,
     GraphAlerts,
+    PartnerRelationships,
     Other,
 }
 
@@ -147,6 +154,7 @@ impl Op {
             Op::FetchBlob => M365Operation::FetchBlob,
             Op::StartSubscription => M365Operation::StartSubscription,
             Op::GraphAlerts => M365Operation::GraphAlerts,
+            Op::PartnerRelationships => M365Operation::PartnerRelationships,
             Op::Other => M365Operation::Any,
         }
     }
@@ -167,6 +175,7 @@ impl Op {
             Op::FetchBlob => "GetBlob",
             Op::StartSubscription => "StartSubscription",
             Op::GraphAlerts => "ListAlerts",
+            Op::PartnerRelationships => "ListDelegatedAdminRelationships",
             Op::Other => "Subscriptions",
         }
     }

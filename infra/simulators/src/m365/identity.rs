@@ -39,7 +39,7 @@ pub(super) fn client_credentials(form: &Params, headers: &HeaderMap) -> (Option<
 }
 
 /// An unsigned, JWT-shaped opaque token (header.payload.garbage-signature).
-pub(super) fn make_access_token(tenant: &str, client_id: &str, audience: &str, now: DateTime<Utc>, role: Option<&str>) -> String {
+pub(super) fn make_access_token(tenant: &str, client_id: &str, audience: &str, now: DateTime<Utc>, roles: &[&str]) -> String {
     let header = json!({ "typ": "JWT", "alg": "RS256", "x5t": "vigil-sim", "kid": "vigil-sim" });
     let iat = now.timestamp() - 300;
     let issuer = format!("https://sts.windows.net/{tenant}/");
@@ -60,10 +60,10 @@ pub(super) fn make_access_token(tenant: &str, client_id: &str, audience: &str, n
         "uti": URL_SAFE_NO_PAD.encode(random_bytes::<16>()),
         "ver": "1.0",
     });
-    if let Some(role) = role {
-        if let Some(obj) = claims.as_object_mut() {
-            obj.insert("roles".to_owned(), json!([role]));
-        }
+    if !roles.is_empty()
+        && let Some(obj) = claims.as_object_mut()
+    {
+        obj.insert("roles".to_owned(), json!(roles));
     }
     format!(
         "{}.{}.{}",
@@ -220,15 +220,25 @@ impl Inner {
         }
 
         // The app role in the token depends on its resource, like the real `roles` claim.
-        let (has_role, role) = if crate::graph::is_graph_audience(&resource, self.port()) {
+        let graph = crate::graph::is_graph_audience(&resource, self.port());
+        let (has_role, role) = if graph {
             (st.graph.role_granted(&tkey), crate::graph::ALERTS_ROLE)
         } else {
             (registered.activity_feed_role, "ActivityFeed.Read")
         };
-        let access_token = make_access_token(tenant, &client_id, &resource, now, has_role.then_some(role));
+        let partner_role = graph && st.partner.role_granted(&tkey);
+        let roles: Vec<&str> =
+            [has_role.then_some(role), partner_role.then_some(crate::partner::RELATIONSHIPS_ROLE)].into_iter().flatten().collect();
+        let access_token = make_access_token(tenant, &client_id, &resource, now, &roles);
         st.tokens.insert(
             access_token.clone(),
-            IssuedToken { tenant: tkey, audience: resource.clone(), expires: now + TimeDelta::seconds(TOKEN_LIFETIME_SECS), has_role },
+            IssuedToken {
+                tenant: tkey,
+                audience: resource.clone(),
+                expires: now + TimeDelta::seconds(TOKEN_LIFETIME_SECS),
+                has_role,
+                partner_role,
+            },
         );
 
         let body = match version {

@@ -210,6 +210,23 @@ impl M365SimHandle {
         self.inner.lock().graph.set_role(tenant_id, granted);
     }
 
+    /// Adds a GDAP relationship (`delegatedAdminRelationship` JSON, as Graph lists it) to the
+    /// partner tenant `partner_tenant_id`; one with the `id` of a stored one replaces it.
+    pub fn add_partner_relationship(&self, partner_tenant_id: &str, relationship: Value) {
+        self.inner.lock().partner.add_relationship(partner_tenant_id, relationship);
+    }
+
+    /// Adds an access assignment (`delegatedAdminAccessAssignment` JSON) to a relationship.
+    pub fn add_access_assignment(&self, relationship_id: &str, assignment: Value) {
+        self.inner.lock().partner.add_assignment(relationship_id, assignment);
+    }
+
+    /// Whether `DelegatedAdminRelationship.Read.All` is consented in the partner tenant
+    /// (default: no). Decided when a Graph token is issued, like the token's `roles` claim.
+    pub fn set_partner_role(&self, partner_tenant_id: &str, granted: bool) {
+        self.inner.lock().partner.set_role(partner_tenant_id, granted);
+    }
+
     /// Makes every token issued so far expired (API calls with them → 401).
     pub fn expire_tokens(&self) {
         let past = Utc::now() - TimeDelta::seconds(1);

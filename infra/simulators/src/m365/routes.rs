@@ -52,6 +52,38 @@ impl Inner {
     }
 }
 
+pub(super) async fn partner_relationships(State(sim): State<Arc<Inner>>, uri: Uri, headers: HeaderMap) -> Response {
+    sim.delay().await;
+    sim.handle_partner(&uri, &headers, None)
+}
+
+pub(super) async fn partner_assignments(State(sim): State<Arc<Inner>>, Path(id): Path<String>, uri: Uri, headers: HeaderMap) -> Response {
+    sim.delay().await;
+    sim.handle_partner(&uri, &headers, Some(&id))
+}
+
+impl Inner {
+    /// The partner tenant's GDAP relationships, or one relationship's access assignments: the
+    /// bearer token decides the partner tenant.
+    fn handle_partner(&self, uri: &Uri, headers: &HeaderMap, relationship: Option<&str>) -> Response {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        self.log(&Method::GET, uri, Op::PartnerRelationships);
+        if let Some(failure) = self.take_failure(Op::PartnerRelationships) {
+            return crate::graph::failure(failure);
+        }
+        let caller = bearer_token(headers).and_then(|t| st.tokens.get(t)).map(|t| crate::graph::Caller {
+            tenant: t.tenant.clone(),
+            audience: t.audience.clone(),
+            expires: t.expires,
+            has_role: t.partner_role,
+            tenant_exists: st.tenants.contains_key(&t.tenant),
+        });
+        let base = self.graph_base();
+        st.partner.list(caller, self.port(), relationship, uri.query().unwrap_or_default(), &base, Utc::now())
+    }
+}
+
 pub(super) type Shared = Arc<Inner>;
 
 pub(super) fn router(inner: Shared) -> Router {
@@ -60,6 +92,8 @@ pub(super) fn router(inner: Shared) -> Router {
         .route("/login/{tenant}/oauth2/token", post(token_v1))
         .route("/manage/api/{version}/{tenant}/activity/feed/{*rest}", any(manage))
         .route("/graph/v1.0/security/alerts_v2", get(graph_alerts))
+        .route("/graph/v1.0/tenantRelationships/delegatedAdminRelationships", get(partner_relationships))
+        .route("/graph/v1.0/tenantRelationships/delegatedAdminRelationships/{id}/accessAssignments", get(partner_assignments))
         .route("/_sim/tenants", post(ctl_add_tenant))
         .route("/_sim/tenants/{tenant}/records", post(ctl_add_records))
         .route("/_sim/tenants/{tenant}/raw-blob", post(ctl_add_raw_blob))

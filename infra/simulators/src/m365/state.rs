@@ -40,6 +40,8 @@ pub(super) struct SimState {
     pub(super) seq: u64,
     /// Microsoft Graph security alerts (see `graph.rs`).
     pub(super) graph: crate::graph::GraphState,
+    /// GDAP relationships of partner tenants.
+    pub(super) partner: crate::partner::PartnerState,
     /// Webhook notification POSTs, oldest first.
     pub(super) webhook_deliveries: Vec<WebhookDelivery>,
     /// Content listings answered AF20023 after each successful start (default 0).
@@ -80,6 +82,8 @@ pub(super) struct IssuedToken {
     pub(super) audience: String,
     pub(super) expires: DateTime<Utc>,
     pub(super) has_role: bool,
+    /// The Graph token carries `DelegatedAdminRelationship.Read.All`.
+    pub(super) partner_role: bool,
 }
 
 pub(super) struct PageCursor {
@@ -130,6 +134,7 @@ impl Inner {
                 missing_publisher: 0,
                 seq: 0,
                 graph: crate::graph::GraphState::default(),
+                partner: crate::partner::PartnerState::default(),
                 webhook_deliveries: Vec::new(),
                 disabled_after_start: 0,
             }),

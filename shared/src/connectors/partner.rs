@@ -1,0 +1,106 @@
+//! The MSP's own partner tenant on Microsoft Graph: its GDAP relationships
+//! (`GET /v1.0/tenantRelationships/delegatedAdminRelationships`, `$top=300`, every
+//! `@odata.nextLink`) and each live relationship's access assignments (`…/{id}/accessAssignments`),
+//! read with an app-only token of the partner tenant (`DelegatedAdminRelationship.Read.All`)
+//! through the shared [`GraphReader`] (token per MSP and tenant, a `401` retried once with a new
+//! token, failures classified as for Graph alerts). A relationship Graph sends that cannot be read
+//! (a customer id that is not a GUID) is left out with a warning naming it; the others are kept.
+
+use super::LazyHttp;
+use super::graph::{GraphRead, GraphReader};
+use crate::error::SourceError;
+use crate::ids::TenantId;
+use crate::ports::AdminRelationshipSource;
+use crate::relationships::wire::{AssignmentPage, AssignmentWire, RelationshipPage};
+use crate::relationships::{AdminRelationship, RelationshipStatus};
+use crate::tenant::M365AppCredentials;
+use async_trait::async_trait;
+
+const RELATIONSHIPS_PATH: &str = "/v1.0/tenantRelationships/delegatedAdminRelationships";
+/// Listing stops (as unavailable) after this many pages: a nextLink loop, not real data.
+const MAX_PAGES: usize = 200;
+const RELATIONSHIPS_READ: GraphRead =
+    GraphRead { what: "list admin relationships", missing_role: "the app lacks DelegatedAdminRelationship.Read.All in the partner tenant" };
+const ASSIGNMENTS_READ: GraphRead =
+    GraphRead { what: "list access assignments", missing_role: "the app lacks DelegatedAdminRelationship.Read.All in the partner tenant" };
+
+/// A client of partner tenants' GDAP relationships.
+#[derive(Debug)]
+pub struct PartnerRelationshipsClient {
+    reader: GraphReader,
+}
+
+impl PartnerRelationshipsClient {
+    /// A client for one cloud: `login_base` the token host, `graph_base` the Graph root.
+    #[must_use]
+    pub fn new(http: impl Into<LazyHttp>, login_base: String, graph_base: String) -> Self {
+        Self { reader: GraphReader::new(http, &login_base, &graph_base) }
+    }
+
+    async fn assignments(
+        &self,
+        partner: &TenantId,
+        credentials: &M365AppCredentials,
+        id: &str,
+    ) -> Result<Vec<AssignmentWire>, SourceError> {
+        let mut url =
+            self.reader.url(&format!("{RELATIONSHIPS_PATH}/{}/accessAssignments?$top=100", path_segment(id)), ASSIGNMENTS_READ)?;
+        let mut assignments = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let body = self.reader.get(partner, credentials, &url, ASSIGNMENTS_READ).await?;
+            let page: AssignmentPage = serde_json::from_str(&body)
+                .map_err(|e| SourceError::Unavailable(format!("list access assignments: unexpected response body: {e}")))?;
+            assignments.extend(page.value);
+            match page.next_link.as_deref().map(str::trim).filter(|next| !next.is_empty()) {
+                Some(next) => url = self.reader.next_url(next, ASSIGNMENTS_READ)?,
+                None => return Ok(assignments),
+            }
+        }
+        Err(SourceError::Unavailable(format!("list access assignments: more than {MAX_PAGES} pages; the paging does not end")))
+    }
+}
+
+/// A relationship id as one path segment (ids are two GUIDs joined; anything else is escaped).
+fn path_segment(id: &str) -> String {
+    id.bytes().map(|b| if b.is_ascii_alphanumeric() || b == b'-' { char::from(b).to_string() } else { format!("%{b:02X}") }).collect()
+}
+
+#[async_trait]
+impl AdminRelationshipSource for PartnerRelationshipsClient {
+    async fn relationships(
+        &self,
+        partner_tenant: &TenantId,
+        credentials: &M365AppCredentials,
+    ) -> Result<Vec<AdminRelationship>, SourceError> {
+        let mut url = self.reader.url(&format!("{RELATIONSHIPS_PATH}?$top=300"), RELATIONSHIPS_READ)?;
+        let mut listed = Vec::new();
+        let mut pages = 0;
+        loop {
+            pages += 1;
+            if pages > MAX_PAGES {
+                return Err(SourceError::Unavailable(format!(
+                    "list admin relationships: more than {MAX_PAGES} pages; the paging does not end"
+                )));
+            }
+            let body = self.reader.get(partner_tenant, credentials, &url, RELATIONSHIPS_READ).await?;
+            let page: RelationshipPage = serde_json::from_str(&body)
+                .map_err(|e| SourceError::Unavailable(format!("list admin relationships: unexpected response body: {e}")))?;
+            listed.extend(page.value);
+            match page.next_link.as_deref().map(str::trim).filter(|next| !next.is_empty()) {
+                Some(next) => url = self.reader.next_url(next, RELATIONSHIPS_READ)?,
+                None => break,
+            }
+        }
+        let mut relationships = Vec::with_capacity(listed.len());
+        for wire in listed {
+            let ended = matches!(wire.status, RelationshipStatus::Terminated | RelationshipStatus::Expired);
+            let assignments = if ended { Vec::new() } else { self.assignments(partner_tenant, credentials, &wire.id).await? };
+            match wire.into_relationship(assignments) {
+                Ok(relationship) => relationships.push(relationship),
+                Err(reason) => tracing::warn!(partner_tenant = %partner_tenant, %reason, "Left out an admin relationship Graph listed"),
+            }
+        }
+        tracing::debug!(partner_tenant = %partner_tenant, relationships = relationships.len(), pages, "listed admin relationships");
+        Ok(relationships)
+    }
+}
