@@ -247,6 +247,13 @@ pub async fn relationship_store_contract(store: &dyn crate::ports::RelationshipS
     let activities = store.activities(&msp_id).await.unwrap();
     assert_eq!((activities.len(), activities.get(&t1)), (2, Some(&seen)));
     assert!(store.activities(&other_msp).await.unwrap().is_empty());
+
+    assert_eq!(store.refresh_state(&msp_id).await.unwrap(), None);
+    let at = Utc.timestamp_opt(1_765_000_000, 0).unwrap();
+    let refresh = crate::relationships::RelationshipRefreshState { at, relationships: 2, error: None, last_success: Some(at) };
+    store.put_refresh(&msp_id, &refresh).await.unwrap();
+    assert_eq!(store.refresh_state(&msp_id).await.unwrap(), Some(refresh));
+    assert_eq!(store.refresh_state(&other_msp).await.unwrap(), None);
 }
 
 /// What every [`crate::ports::AuditLog`] must do.

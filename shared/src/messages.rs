@@ -38,6 +38,9 @@ pub enum PollJob {
     /// Run a stored replay ([`crate::replay::Replay`]): its policy in shadow over the tenant's
     /// listed content, nothing enqueued for evaluation (sent by the config API).
     Replay { msp_id: MspId, tenant_id: TenantId, replay_id: String },
+    /// Read the MSP's own partner tenant: its GDAP relationships with customers (sent by the
+    /// tick, daily per MSP).
+    AdminRelationships { msp_id: MspId },
 }
 
 /// A content blob from a webhook notification.

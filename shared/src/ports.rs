@@ -12,7 +12,7 @@ use crate::ids::{AlertId, AuditStream, ContentType, DestinationId, MspId, Policy
 use crate::policy::condition::Condition;
 use crate::policy::model::PolicyDefinition;
 use crate::policy::trigger::TriggerState;
-use crate::relationships::{AdminRelationship, PartnerActivity};
+use crate::relationships::{AdminRelationship, PartnerActivity, RelationshipRefreshState};
 use crate::render::RenderedTicket;
 use crate::secret::SecretString;
 use crate::tenant::{M365AppCredentials, Msp, Tenant, TokenHash};
@@ -87,6 +87,9 @@ pub trait RelationshipStore: Send + Sync {
     async fn put_activity(&self, msp_id: &MspId, tenant_id: &TenantId, activity: &PartnerActivity) -> Result<(), StoreError>;
     /// Partner activity per customer tenant.
     async fn activities(&self, msp_id: &MspId) -> Result<std::collections::BTreeMap<TenantId, PartnerActivity>, StoreError>;
+    /// Records how the last read of the partner tenant went.
+    async fn put_refresh(&self, msp_id: &MspId, refresh: &RelationshipRefreshState) -> Result<(), StoreError>;
+    async fn refresh_state(&self, msp_id: &MspId) -> Result<Option<RelationshipRefreshState>, StoreError>;
 }
 
 /// An MSP's destinations. Every key starts with the MSP id.
@@ -334,6 +337,12 @@ impl SecretName {
     #[must_use]
     pub fn m365_app(msp_id: &MspId, tenant_id: &TenantId) -> Self {
         Self(format!("{msp_id}/tenants/{tenant_id}/m365"))
+    }
+
+    /// The app credentials of the MSP's own partner tenant (GDAP relationships).
+    #[must_use]
+    pub fn partner_app(msp_id: &MspId) -> Self {
+        Self(format!("{msp_id}/partner/m365"))
     }
 
     /// The credentials of one of the MSP's destinations.

@@ -24,6 +24,11 @@ pub struct Msp {
     /// first look-back) are raised but get no ticket; `None`: every alert gets one.
     #[serde(default)]
     pub backfill_ticket_max_age_hours: Option<u32>,
+    /// The MSP's own partner tenant, whose GDAP relationships with its customers Vigil reads
+    /// (with the app credentials at [`crate::ports::SecretName::partner_app`]); `None`: not
+    /// connected.
+    #[serde(default)]
+    pub partner_tenant_id: Option<TenantId>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -46,6 +51,7 @@ impl Msp {
             publisher_identifier: None,
             first_lookback_hours: Self::DEFAULT_FIRST_LOOKBACK_HOURS,
             backfill_ticket_max_age_hours: None,
+            partner_tenant_id: None,
             created_at,
         }
     }

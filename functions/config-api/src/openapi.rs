@@ -30,6 +30,7 @@ use utoipa::{Modify, OpenApi};
         crate::openapi::openapi_json,
         crate::routes::get_msp,
         crate::routes::set_msp,
+        crate::routes::connect_partner_tenant,
         crate::routes::list_tenants,
         crate::routes::register_tenant,
         crate::routes::get_tenant,

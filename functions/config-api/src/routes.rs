@@ -26,6 +26,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(crate::openapi::openapi_json))
         .route("/v1/msp", get(get_msp).put(set_msp))
+        .route("/v1/msp/partner-tenant", put(connect_partner_tenant))
         .route("/v1/tenants", get(list_tenants).post(register_tenant))
         .route("/v1/tenants/{tenant_id}", get(get_tenant))
         .route("/v1/tenants/{tenant_id}/m365-credentials", put(set_m365_credentials))
@@ -385,6 +386,9 @@ pub(crate) struct MspView {
     publisher_identifier: Option<TenantId>,
     first_lookback_hours: u32,
     backfill_ticket_max_age_hours: Option<u32>,
+    /// The MSP's own partner tenant, whose GDAP relationships Vigil reads daily; `null`: not
+    /// connected.
+    partner_tenant_id: Option<TenantId>,
     created_at: DateTime<Utc>,
 }
 
@@ -395,8 +399,33 @@ fn msp_view(msp: &vigil::tenant::Msp) -> MspView {
         publisher_identifier: msp.publisher_identifier.clone(),
         first_lookback_hours: msp.first_lookback_hours,
         backfill_ticket_max_age_hours: msp.backfill_ticket_max_age_hours,
+        partner_tenant_id: msp.partner_tenant_id.clone(),
         created_at: msp.created_at,
     }
+}
+
+/// `PUT /v1/msp/partner-tenant`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PartnerTenantBody {
+    /// The MSP's own Entra tenant (its Partner Center tenant).
+    tenant_id: TenantId,
+    /// An app registered there with `DelegatedAdminRelationship.Read.All` (application), admin
+    /// consented.
+    client_id: String,
+    client_secret: SecretString,
+}
+
+/// Connects the MSP's own partner tenant, whose GDAP relationships with customers Vigil reads
+/// daily for the admin-relationship report (credentials write-only).
+#[utoipa::path(put, path = "/v1/msp/partner-tenant", tag = "msp", request_body = PartnerTenantBody, responses((status = 200, body = MspView)))]
+pub(crate) async fn connect_partner_tenant(
+    State(state): State<AppState>,
+    Caller(access): Caller,
+    ApiJson(body): ApiJson<PartnerTenantBody>,
+) -> Result<Json<MspView>, Problem> {
+    let credentials = M365AppCredentials::new(body.client_id, body.client_secret);
+    Ok(Json(msp_view(&state.admin.connect_partner_tenant(&access, body.tenant_id, credentials).await?)))
 }
 
 /// The caller's MSP and its settings.

@@ -106,6 +106,13 @@ fn routes(seed: &Seed) -> Vec<Route> {
         route("GET", "/v1/me".into(), None, &[], StatusCode::OK),
         route("GET", "/v1/msp".into(), None, &[ConfigRead], StatusCode::OK),
         route("PUT", "/v1/msp".into(), Some(json!({"first_lookback_hours": 24})), &[ConfigWrite], StatusCode::OK),
+        route(
+            "PUT",
+            "/v1/msp/partner-tenant".into(),
+            Some(json!({"tenant_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "client_id": "partner-app", "client_secret": "s3cret"})),
+            &[CredentialsWrite],
+            StatusCode::OK,
+        ),
         route("GET", "/v1/tenants".into(), None, &[ConfigRead], StatusCode::OK),
         route("GET", format!("/v1/tenants/{t}"), None, &[ConfigRead], StatusCode::OK),
         route(
@@ -456,6 +463,7 @@ async fn the_actor_of_every_change_is_the_authenticated_principal_and_every_conf
         "destination.replaced",
         "destination.deleted",
         "msp.settings-changed",
+        "msp.partner-tenant-connected",
         "policy.created",
         "policy.replaced",
         "policy.deleted",

@@ -4,16 +4,18 @@
 //! activity.
 
 use super::config_store::DynamoConfigStore;
-use super::dynamodb::{batch_put, from_item, key, msp_pk, put, query_prefix, store_error, text, to_item};
+use super::dynamodb::{batch_put, from_item, get, key, msp_pk, put, query_prefix, store_error, text, to_item};
 use crate::error::StoreError;
 use crate::ids::{MspId, TenantId};
 use crate::ports::RelationshipStore;
-use crate::relationships::{AdminRelationship, PartnerActivity};
+use crate::relationships::{AdminRelationship, PartnerActivity, RelationshipRefreshState};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashSet};
 
 const RELATIONSHIP_PREFIX: &str = "ADMINREL#";
 const ACTIVITY_PREFIX: &str = "PARTNERACT#";
+/// How the last read of the partner tenant went (one item per MSP).
+const REFRESH_SK: &str = "ADMINREL-REFRESH";
 
 #[async_trait]
 impl RelationshipStore for DynamoConfigStore {
@@ -49,6 +51,15 @@ impl RelationshipStore for DynamoConfigStore {
     async fn put_activity(&self, msp_id: &MspId, tenant_id: &TenantId, activity: &PartnerActivity) -> Result<(), StoreError> {
         let item = to_item(activity, msp_pk(msp_id), format!("{ACTIVITY_PREFIX}{tenant_id}"))?;
         put(&self.client, &self.table, item, "put partner activity").await
+    }
+    async fn put_refresh(&self, msp_id: &MspId, refresh: &RelationshipRefreshState) -> Result<(), StoreError> {
+        put(&self.client, &self.table, to_item(refresh, msp_pk(msp_id), REFRESH_SK.into())?, "put admin-relationship refresh").await
+    }
+    async fn refresh_state(&self, msp_id: &MspId) -> Result<Option<RelationshipRefreshState>, StoreError> {
+        get(&self.client, &self.table, key(msp_pk(msp_id), REFRESH_SK.into()), "get admin-relationship refresh")
+            .await?
+            .map(|item| from_item(item, "admin-relationship refresh"))
+            .transpose()
     }
     async fn activities(&self, msp_id: &MspId) -> Result<BTreeMap<TenantId, PartnerActivity>, StoreError> {
         let mut activities = BTreeMap::new();

@@ -19,7 +19,7 @@ use crate::ports::{
     PolicyStore, PrincipalStore, RelationshipStore, SecretName, SecretStore, SecurityAlertSource, StoredPolicy, StreamKey, StreamState,
     SubscriptionManager, Suppression, TenantChange, TimeWindow, TriggerKey, TriggerStateStore, WebhookRegistration,
 };
-use crate::relationships::{AdminRelationship, PartnerActivity};
+use crate::relationships::{AdminRelationship, PartnerActivity, RelationshipRefreshState};
 use crate::secret::SecretString;
 use crate::tenant::{M365AppCredentials, Msp, Tenant, TokenHash};
 use crate::ticket::{Delivery, TicketRef};
@@ -69,6 +69,48 @@ impl PrincipalStore for MemoryConfigStore {
     }
 }
 
+/// [`crate::ports::AdminRelationshipSource`] in memory: relationships per partner tenant, and
+/// failures to answer with, one per read.
+#[derive(Debug, Default)]
+pub struct MemoryRelationshipSource {
+    relationships: Mutex<HashMap<TenantId, Vec<AdminRelationship>>>,
+    failures: Mutex<Vec<SourceError>>,
+    reads: Mutex<usize>,
+}
+
+impl MemoryRelationshipSource {
+    /// What `partner` lists from now on.
+    pub fn set(&self, partner: &TenantId, relationships: Vec<AdminRelationship>) {
+        lock(&self.relationships).insert(partner.clone(), relationships);
+    }
+
+    /// The next read fails with `error`.
+    pub fn fail_next(&self, error: SourceError) {
+        lock(&self.failures).push(error);
+    }
+
+    /// Reads so far.
+    #[must_use]
+    pub fn reads(&self) -> usize {
+        *lock(&self.reads)
+    }
+}
+
+#[async_trait]
+impl crate::ports::AdminRelationshipSource for MemoryRelationshipSource {
+    async fn relationships(
+        &self,
+        partner_tenant: &TenantId,
+        _credentials: &M365AppCredentials,
+    ) -> Result<Vec<AdminRelationship>, SourceError> {
+        *lock(&self.reads) += 1;
+        if let Some(error) = lock(&self.failures).pop() {
+            return Err(error);
+        }
+        Ok(lock(&self.relationships).get(partner_tenant).cloned().unwrap_or_default())
+    }
+}
+
 #[async_trait]
 impl RelationshipStore for MemoryConfigStore {
     async fn replace_relationships(&self, msp_id: &MspId, relationships: &[AdminRelationship]) -> Result<(), StoreError> {
@@ -90,6 +132,13 @@ impl RelationshipStore for MemoryConfigStore {
             .filter(|((msp, _), _)| msp == msp_id)
             .map(|((_, tenant), a)| (tenant.clone(), a.clone()))
             .collect())
+    }
+    async fn put_refresh(&self, msp_id: &MspId, refresh: &RelationshipRefreshState) -> Result<(), StoreError> {
+        lock(&self.refreshes).insert(msp_id.clone(), refresh.clone());
+        Ok(())
+    }
+    async fn refresh_state(&self, msp_id: &MspId) -> Result<Option<RelationshipRefreshState>, StoreError> {
+        Ok(lock(&self.refreshes).get(msp_id).cloned())
     }
 }
 
@@ -128,6 +177,7 @@ pub struct MemoryConfigStore {
     audit: Mutex<BTreeMap<(MspId, String), AuditEntry>>,
     relationships: Mutex<BTreeMap<MspId, Vec<AdminRelationship>>>,
     activities: Mutex<BTreeMap<(MspId, TenantId), PartnerActivity>>,
+    refreshes: Mutex<BTreeMap<MspId, RelationshipRefreshState>>,
     tenants: Mutex<BTreeMap<(MspId, TenantId), Tenant>>,
     destinations: Mutex<BTreeMap<(MspId, DestinationId), Destination>>,
 }

@@ -119,6 +119,20 @@ impl AdminRelationship {
     }
 }
 
+/// How the last read of the MSP's partner tenant went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RelationshipRefreshState {
+    /// When the read ended.
+    pub at: DateTime<Utc>,
+    /// Relationships read (the last successful read's count when this one failed).
+    pub relationships: usize,
+    /// Why it failed; `None`: it worked.
+    pub error: Option<String>,
+    /// When the last successful read ended.
+    pub last_success: Option<DateTime<Utc>>,
+}
+
 /// Partner technicians' activity in one customer tenant, from whatever signals Vigil has
 /// (customer sign-in logs, the partner's outbound sign-ins, audit records of partner
 /// technicians), merged.

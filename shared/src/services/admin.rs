@@ -204,6 +204,34 @@ impl AdminService {
         Ok(self.config.list_tenants(msp_id).await?)
     }
 
+    /// Connects the MSP's own partner tenant: its id, and the app credentials (write-only) with
+    /// `DelegatedAdminRelationship.Read.All` that read its GDAP relationships; the next tick
+    /// reads it.
+    ///
+    /// # Errors
+    /// Forbidden without credentials:write; Invalid for blank or too long values.
+    pub async fn connect_partner_tenant(
+        &self,
+        access: &Access,
+        partner_tenant_id: TenantId,
+        credentials: M365AppCredentials,
+    ) -> Result<Msp, AdminError> {
+        let msp_id = access.permit(Permission::CredentialsWrite)?;
+        if credentials.client_id.trim().is_empty() || credentials.client_secret.is_blank() {
+            return Err(AdminError::Invalid("client_id and client_secret are required".into()));
+        }
+        limits::chars("client_id", &credentials.client_id, limits::M365_CLIENT_ID_CHARS)?;
+        limits::chars("client_secret", credentials.client_secret.expose(), limits::CLIENT_SECRET_CHARS)?;
+        let mut msp = self.config.get_msp(msp_id).await?.ok_or_else(|| AdminError::NotFound(format!("MSP {msp_id}")))?;
+        let value = serde_json::to_string(&credentials).map_err(|e| AdminError::Invalid(e.to_string()))?;
+        // The secret first: a connected partner tenant always has the credentials it claims.
+        self.secrets.put_secret(&SecretName::partner_app(msp_id), &SecretString::new(value)).await?;
+        msp.partner_tenant_id = Some(partner_tenant_id.clone());
+        self.config.put_msp(&msp).await?;
+        self.audit.record(access, "msp.partner-tenant-connected", format!("partner tenant {partner_tenant_id}")).await?;
+        Ok(msp)
+    }
+
     /// Stores the Microsoft app credentials that reach a tenant (write-only).
     ///
     /// # Errors

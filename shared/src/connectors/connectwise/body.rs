@@ -235,7 +235,10 @@ mod tests {
     fn a_company_that_is_not_a_connectwise_id_or_an_overlong_reference_is_refused() {
         let mut ticket = new_ticket(&alert());
         ticket.company = "Contoso".into();
-        assert!(matches!(ticket_body(&ticket, None, None, None), Err(SinkError::Rejected(m)) if m.contains("company id")));
+        assert!(
+            matches!(ticket_body(&ticket, None, None, None), Err(SinkError::Invalid(m)) if m.contains("company id")),
+            "nothing is sent"
+        );
         ticket.company = "-3".into();
         assert!(ticket_body(&ticket, None, None, None).is_err());
         ticket.company = " 250 ".into();

@@ -43,8 +43,10 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 mod events;
+mod relationships;
 mod replay;
 pub use events::{CONNECTION_PROBLEM, CONNECTION_RESTORED, STREAM_MOVING, STREAM_STUCK};
+pub use relationships::READ_EVERY_HOURS;
 
 /// How long a job whose window Microsoft keeps refusing waits before it is retried.
 pub const WINDOW_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
@@ -212,6 +214,10 @@ pub struct PollService {
     pub jobs: Arc<dyn MessageQueue>,
     /// Replays requested through the API, run as poll jobs.
     pub replays: Arc<dyn ReplayStore>,
+    /// The MSPs' own partner tenants (GDAP relationships).
+    pub relationship_source: Arc<dyn crate::ports::AdminRelationshipSource>,
+    /// Where partner tenants' relationships are kept for the report.
+    pub relationships: Arc<dyn crate::ports::RelationshipStore>,
     pub clock: Arc<dyn Clock>,
     pub settings: PollSettings,
 }
@@ -235,6 +241,7 @@ impl PollService {
                     stream,
                 })
             })
+            .chain(self.partner_jobs(&tenants).await?)
             .map(|job| to_json(&job))
             .collect();
         self.jobs.send_all(&jobs).await?;
@@ -321,6 +328,10 @@ impl PollService {
             PollJob::Replay { msp_id, tenant_id, replay_id } => {
                 let span = tracing::info_span!("replay", msp_id = %msp_id, tenant_id = %tenant_id, replay_id = %replay_id);
                 tracing::Instrument::instrument(self.run_replay(&msp_id, &tenant_id, &replay_id), span).await
+            }
+            PollJob::AdminRelationships { msp_id } => {
+                let span = tracing::info_span!("partner_tenant", msp_id = %msp_id);
+                tracing::Instrument::instrument(self.read_partner_tenant(&msp_id), span).await
             }
         }
     }

@@ -46,6 +46,8 @@ async fn fixture() -> Fixture {
         dead_letters: dead_letters.clone(),
         jobs: jobs.clone(),
         replays: Arc::new(MemoryReplayStore::default()),
+        relationship_source: Arc::new(crate::memory::MemoryRelationshipSource::default()),
+        relationships: Arc::new(MemoryConfigStore::default()),
         clock: clock.clone(),
         settings: PollSettings { streams: vec![ContentType::Exchange.into(), AuditStream::GraphAlerts], ..PollSettings::default() },
     };

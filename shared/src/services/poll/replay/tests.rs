@@ -65,6 +65,8 @@ async fn fixture() -> Fixture {
         dead_letters: dead_letters.clone(),
         jobs: jobs.clone(),
         replays: replays.clone(),
+        relationship_source: Arc::new(crate::memory::MemoryRelationshipSource::default()),
+        relationships: Arc::new(crate::memory::MemoryConfigStore::default()),
         clock: clock.clone(),
         settings: PollSettings::default(),
     };
