@@ -218,7 +218,7 @@ async fn a_company_that_is_not_a_connectwise_id_is_refused_before_anything_is_se
 
     let error = client.create_ticket(&ticket).await.unwrap_err();
 
-    assert!(matches!(error, SinkError::Rejected(_)), "{error:?}");
+    assert!(matches!(error, SinkError::Invalid(_)), "{error:?}");
     assert_eq!(sim.request_count(), before);
 }
 
