@@ -82,6 +82,24 @@ pub fn mail_domains(domains: Vec<String>) -> Result<Vec<String>, AdminError> {
     Ok(domains)
 }
 
+/// The caller's alert `alert_id`: NotFound when the MSP has none, or when it is of a category
+/// the caller does not see (the same answer, so a limited principal learns nothing of it).
+///
+/// # Errors
+/// NotFound, or a store failure.
+pub(crate) async fn visible_alert(
+    alerts: &dyn AlertStore,
+    access: &Access,
+    msp_id: &MspId,
+    alert_id: &AlertId,
+) -> Result<Alert, AdminError> {
+    alerts
+        .get_alert(msp_id, alert_id)
+        .await?
+        .filter(|alert| access.sees(alert.category))
+        .ok_or_else(|| AdminError::NotFound(format!("alert {alert_id}")))
+}
+
 /// A tenant's alert together with its delivery state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertDetail {
@@ -335,12 +353,7 @@ impl AdminService {
     /// category the caller does not see.
     pub async fn alert(&self, access: &Access, alert_id: &AlertId) -> Result<AlertDetail, AdminError> {
         let msp_id = access.permit(Permission::AlertsRead)?;
-        let alert = self
-            .alerts
-            .get_alert(msp_id, alert_id)
-            .await?
-            .filter(|alert| access.sees(alert.category))
-            .ok_or_else(|| AdminError::NotFound(format!("alert {alert_id}")))?;
+        let alert = visible_alert(self.alerts.as_ref(), access, msp_id, alert_id).await?;
         let deliveries = self.alerts.list_deliveries(msp_id, alert_id).await?;
         Ok(AlertDetail { alert, deliveries })
     }

@@ -447,12 +447,7 @@ impl TuningService {
     pub async fn suppress_like(&self, access: &Access, alert_id: &AlertId, body: SuppressFromAlert) -> Result<Suppression, AdminError> {
         access.permit(Permission::AlertsRead)?;
         let msp_id = access.permit(Permission::SuppressionsWrite)?;
-        let alert = self
-            .alerts
-            .get_alert(msp_id, alert_id)
-            .await?
-            .filter(|alert| access.sees(alert.category))
-            .ok_or_else(|| AdminError::NotFound(format!("alert {alert_id}")))?;
+        let alert = super::admin::visible_alert(self.alerts.as_ref(), access, msp_id, alert_id).await?;
         let user = match body.scope.as_deref() {
             None | Some("user") => Some(alert.group_key.clone()),
             Some("tenant") => None,
@@ -542,12 +537,7 @@ impl TuningService {
             limits::chars("assignee", assignee.trim(), limits::USER_CHARS)?;
         }
         for _ in 0..5 {
-            let mut alert = self
-                .alerts
-                .get_alert(msp_id, alert_id)
-                .await?
-                .filter(|alert| access.sees(alert.category))
-                .ok_or_else(|| AdminError::NotFound(format!("alert {alert_id}")))?;
+            let mut alert = super::admin::visible_alert(self.alerts.as_ref(), access, msp_id, alert_id).await?;
             let now = self.clock.now();
             let announce = update.status.is_some_and(|status| status == AlertStatus::Resolved || alert.status == AlertStatus::Resolved);
             let mut changes = Vec::new();
