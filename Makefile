@@ -3,7 +3,8 @@
 #   make test   every check and test (what CI runs)
 # and a few more:
 #   make up     keep the local stack running and print its URLs (Ctrl-C to stop)
-#   make tools  install the pinned Python tools into .tools/ (moto, SAM CLI, cfn-lint, cargo-lambda)
+#   make tools  install the pinned Python tools into .tools/ (moto, SAM CLI, cfn-lint, cargo-lambda,
+#               schemathesis, openapi-spec-validator)
 #   make lint   fmt, clippy and template lint only
 #   make sam-build  build the Lambda bundles for arm64 with SAM + cargo-lambda (slow: ~10 min)
 
