@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use vigil::relationships::report::{InactivityBucket, Recommendation, ReportRow, ReportSummary};
-use vigil::relationships::{RelationshipKind, RelationshipStatus};
+use vigil::relationships::{RelationshipKind, RelationshipRefreshState, RelationshipStatus};
 use vigil::services::relationships::ReportQuery;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -68,6 +68,8 @@ pub(crate) struct RelationshipReport {
     summary: ReportSummary,
     /// When the figures were computed (days are counted to this time).
     as_of: DateTime<Utc>,
+    /// How the last read of the partner tenant went (`null`: never read).
+    last_read: Option<RelationshipRefreshState>,
 }
 
 fn query<T>(query: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, Problem> {
@@ -84,7 +86,13 @@ pub(crate) async fn admin_relationships(
     q: Result<Query<RelationshipQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<RelationshipReport>, Problem> {
     let page = state.relationships.report(&access, &query(q)?.into()).await?;
-    Ok(Json(RelationshipReport { relationships: page.rows, next_cursor: page.next_cursor, summary: page.summary, as_of: page.as_of }))
+    Ok(Json(RelationshipReport {
+        relationships: page.rows,
+        next_cursor: page.next_cursor,
+        summary: page.summary,
+        as_of: page.as_of,
+        last_read: page.last_read,
+    }))
 }
 
 /// Counts per inactivity bucket and finding across every customer.

@@ -20,6 +20,7 @@ async fn the_report_answers_json_pages_with_the_summary_and_a_csv_export() {
     assert_eq!(page["relationships"].as_array().unwrap().len(), 2);
     assert_eq!(page["summary"]["relationships"], 3);
     assert_eq!(page["relationships"][0]["kind"], "gdap");
+    assert!(page["last_read"].is_null(), "the partner tenant was never read");
     let next = page["next_cursor"].as_str().unwrap();
     let rest = api.acme("GET", &format!("/v1/admin-relationships?limit=2&sort=-days_enabled&cursor={next}"), None).await.2;
     assert_eq!((rest["relationships"].as_array().unwrap().len(), rest["next_cursor"].is_null()), (1, true));

@@ -13,7 +13,7 @@ use crate::alert::Category;
 use crate::clock::Clock;
 use crate::ports::RelationshipStore;
 use crate::relationships::report::{InactivityBucket, Recommendation, ReportRow, ReportSummary};
-use crate::relationships::{RelationshipKind, RelationshipStatus};
+use crate::relationships::{RelationshipKind, RelationshipRefreshState, RelationshipStatus};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::cmp::Ordering;
@@ -49,6 +49,8 @@ pub struct ReportPage {
     /// Across every relationship, whatever the filters.
     pub summary: ReportSummary,
     pub as_of: DateTime<Utc>,
+    /// How the last read of the partner tenant went (`None`: never read).
+    pub last_read: Option<RelationshipRefreshState>,
 }
 
 /// The report use cases.
@@ -143,7 +145,9 @@ impl RelationshipReportService {
         let end = start.saturating_add(limit).min(rows.len());
         let next_cursor = (end < rows.len()).then(|| format!("r1.{end}"));
         let page = rows.get(start.min(rows.len())..end).unwrap_or_default().to_vec();
-        Ok(ReportPage { rows: page, next_cursor, summary, as_of: self.clock.now() })
+        // The caller's permission was checked reading the rows.
+        let last_read = self.store.refresh_state(access.msp_id()).await?;
+        Ok(ReportPage { rows: page, next_cursor, summary, as_of: self.clock.now(), last_read })
     }
 
     /// The counts across every customer.
@@ -272,6 +276,10 @@ mod tests {
         assert_eq!(names(&service.report(&owner, &named).await.unwrap()), vec!["Fabrikam, Inc."]);
         let by_id = ReportQuery { customer: Some(tenant(4).to_string()), ..ReportQuery::default() };
         assert_eq!(names(&service.report(&owner, &by_id).await.unwrap()), vec!["Adatum"]);
+        assert_eq!(first.last_read, None, "never read");
+        let read = RelationshipRefreshState { at: first.as_of, relationships: 4, error: Some("throttled".into()), last_success: None };
+        service.store.put_refresh(&msp, &read).await.unwrap();
+        assert_eq!(service.report(&owner, &ReportQuery::default()).await.unwrap().last_read, Some(read), "how the last read went");
         for bad in [
             ReportQuery { sort: Some("name".into()), ..ReportQuery::default() },
             ReportQuery { limit: Some(0), ..ReportQuery::default() },
