@@ -144,6 +144,10 @@ fn routes(seed: &Seed) -> Vec<Route> {
         ),
         route("POST", "/v1/destinations/psa/test".into(), None, &[ConfigWrite], StatusCode::OK),
         route("GET", "/v1/destinations/psa/places".into(), None, &[ConfigWrite], StatusCode::OK),
+        route("GET", "/v1/destinations/psa/companies?search=Con".into(), None, &[ConfigWrite], StatusCode::OK),
+        route("GET", "/v1/destinations/psa/priorities".into(), None, &[ConfigWrite], StatusCode::OK),
+        route("GET", "/v1/destinations/psa/statuses?place=1".into(), None, &[ConfigWrite], StatusCode::OK),
+        route("GET", "/v1/destinations/psa/contacts?company=250".into(), None, &[ConfigWrite], StatusCode::OK),
         route("GET", "/v1/alerts".into(), None, &[AlertsRead], StatusCode::OK),
         route("GET", format!("/v1/alerts/{alert}"), None, &[AlertsRead], StatusCode::OK),
         route("PATCH", format!("/v1/alerts/{alert}"), Some(json!({"comment": "looked"})), &[AlertsTriage], StatusCode::OK),
@@ -483,4 +487,30 @@ async fn the_actor_of_every_change_is_the_authenticated_principal_and_every_conf
     let next = api.acme("GET", &format!("/v1/audit-log?limit=2&cursor={}", page["next_cursor"].as_str().unwrap()), None).await.2;
     assert_eq!(next["entries"][0], entries[2], "pages continue");
     assert_problem(&api.acme("GET", "/v1/audit-log?cursor=%27%3B", None).await, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// Whether a concrete path (query left out) is an instance of an OpenAPI path template.
+fn instance_of(path: &str, template: &str) -> bool {
+    let path = path.split('?').next().unwrap_or_default();
+    let (parts, templates): (Vec<&str>, Vec<&str>) = (path.split('/').collect(), template.split('/').collect());
+    parts.len() == templates.len() && parts.iter().zip(&templates).all(|(p, t)| (t.starts_with('{') && t.ends_with('}')) || p == t)
+}
+
+#[tokio::test]
+async fn the_matrix_covers_every_documented_operation_so_a_new_route_cannot_skip_it() {
+    let api = api().await;
+    let seed = seed(&api).await;
+    let matrix = routes(&seed);
+    let document = config_api::openapi::document();
+    let public_or_gone = ["/v1/health", "/v1/openapi.json", "/v1/psa/connectwise", "/v1/tenants/{tenant_id}/connectwise-company"];
+    let mut missing = Vec::new();
+    for (template, item) in document["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let covered = matrix.iter().any(|r| r.method.eq_ignore_ascii_case(method) && instance_of(&r.path, template));
+            if !covered && !public_or_gone.contains(&template.as_str()) {
+                missing.push(format!("{} {template}", method.to_uppercase()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "operations the role matrix does not call: {missing:?}");
 }
