@@ -10,9 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use vigil::relationships::report::{InactivityBucket, Recommendation, ReportRow, ReportSummary};
-use vigil::relationships::{RelationshipKind, RelationshipRefreshState, RelationshipStatus};
+use serde::Serialize;
+use vigil::relationships::RelationshipRefreshState;
+use vigil::relationships::report::{ReportRow, ReportSummary};
 use vigil::services::relationships::ReportQuery;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -20,42 +20,6 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/admin-relationships", get(admin_relationships))
         .route("/v1/admin-relationships/summary", get(admin_relationship_summary))
         .route("/v1/admin-relationships/export", get(admin_relationship_export))
-}
-
-/// `GET /v1/admin-relationships` query.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct RelationshipQuery {
-    bucket: Option<InactivityBucket>,
-    recommendation: Option<Recommendation>,
-    kind: Option<RelationshipKind>,
-    status: Option<RelationshipStatus>,
-    /// A customer's tenant id, or part of its name (any case).
-    customer: Option<String>,
-    /// `customer` (default), `days_inactive`, `days_enabled` or `ends_at`; `-` first for
-    /// descending.
-    sort: Option<String>,
-    /// 1 to 200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<usize>,
-    /// `next_cursor` of the page before.
-    cursor: Option<String>,
-}
-
-impl From<RelationshipQuery> for ReportQuery {
-    fn from(q: RelationshipQuery) -> Self {
-        ReportQuery {
-            bucket: q.bucket,
-            recommendation: q.recommendation,
-            kind: q.kind,
-            status: q.status,
-            customer: q.customer,
-            sort: q.sort,
-            limit: q.limit,
-            cursor: q.cursor,
-        }
-    }
 }
 
 /// A page of the report.
@@ -78,14 +42,14 @@ fn query<T>(query: Result<Query<T>, axum::extract::rejection::QueryRejection>) -
 
 /// The MSP's admin relationships with its customers (GDAP, and DAP where listed): roles,
 /// access assignments, days enabled, partner sign-ins, inactivity bucket, recommendation.
-#[utoipa::path(get, path = "/v1/admin-relationships", tag = "admin relationships", params(RelationshipQuery),
+#[utoipa::path(get, path = "/v1/admin-relationships", tag = "admin relationships", params(ReportQuery),
     responses((status = 200, body = RelationshipReport)))]
 pub(crate) async fn admin_relationships(
     State(state): State<AppState>,
     Caller(access): Caller,
-    q: Result<Query<RelationshipQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<RelationshipReport>, Problem> {
-    let page = state.relationships.report(&access, &query(q)?.into()).await?;
+    let page = state.relationships.report(&access, &query(q)?).await?;
     Ok(Json(RelationshipReport {
         relationships: page.rows,
         next_cursor: page.next_cursor,
@@ -105,14 +69,14 @@ pub(crate) async fn admin_relationship_summary(
 }
 
 /// The report (every row passing the filters; `limit` and `cursor` are ignored) as CSV.
-#[utoipa::path(get, path = "/v1/admin-relationships/export", tag = "admin relationships", params(RelationshipQuery),
+#[utoipa::path(get, path = "/v1/admin-relationships/export", tag = "admin relationships", params(ReportQuery),
     responses((status = 200, description = "RFC 4180 CSV with a header row", content_type = "text/csv", body = String)))]
 pub(crate) async fn admin_relationship_export(
     State(state): State<AppState>,
     Caller(access): Caller,
-    q: Result<Query<RelationshipQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Problem> {
-    let csv = state.relationships.csv(&access, &query(q)?.into()).await?;
+    let csv = state.relationships.csv(&access, &query(q)?).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),

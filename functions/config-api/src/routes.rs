@@ -361,21 +361,16 @@ pub(crate) async fn stream_health(
 #[serde(deny_unknown_fields)]
 pub(crate) struct MspSettings {
     /// The MSP's own Entra tenant id (GUID), or null for the deployment's.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "vigil::services::present")]
     #[schema(value_type = Option<String>)]
     publisher_identifier: Option<Option<TenantId>>,
     /// How far back a new tenant's first poll looks, in hours (1 to 168).
     #[serde(default)]
     first_lookback_hours: Option<u32>,
     /// Alerts whose newest hit is older than this many hours get no ticket; null: no limit.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "vigil::services::present")]
     #[schema(value_type = Option<u32>)]
     backfill_ticket_max_age_hours: Option<Option<u32>>,
-}
-
-/// A field that is present, even as `null`, is `Some`; an absent one stays `None` (default).
-fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// The caller's MSP and its settings.

@@ -62,18 +62,9 @@ pub struct PrincipalChange {
     pub name: Option<String>,
     pub email: Option<String>,
     pub role: Option<Role>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::present")]
     pub categories: Option<Option<BTreeSet<Category>>>,
     pub scopes: Option<BTreeSet<Permission>>,
-}
-
-/// `Some(value)` for a field that is present (even `null`), so `null` differs from absent.
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// A token request.

@@ -12,3 +12,16 @@ pub mod relationships;
 pub mod replay;
 pub mod shadow;
 pub mod tuning;
+
+/// Reads an optional request field so that `null` differs from absent: absent stays `None`
+/// (with `#[serde(default)]`), present — even as `null` — is `Some`.
+///
+/// # Errors
+/// When the value present is not a `T`.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}

@@ -24,6 +24,7 @@ pub const PAGE_MAX: usize = 200;
 
 /// Filters, order and paging of the report; every filter given must hold.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
 #[serde(deny_unknown_fields)]
 pub struct ReportQuery {
     pub bucket: Option<InactivityBucket>,
@@ -35,7 +36,8 @@ pub struct ReportQuery {
     /// `customer` (default), `days_inactive`, `days_enabled` or `ends_at`; `-` first for
     /// descending.
     pub sort: Option<String>,
-    /// 1 to [`PAGE_MAX`] (default 50).
+    /// 1 to 200 (default 50).
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 200))]
     pub limit: Option<usize>,
     /// `next_cursor` of the page before.
     pub cursor: Option<String>,
@@ -169,15 +171,14 @@ impl RelationshipReportService {
             "customer,customer_tenant_id,relationship,relationship_id,type,status,roles,global_administrator,active_assignments,assignments,days_enabled,days_enabled_exact,established,established_last_7_days,ends,auto_extend,agents_last_day,sign_ins_last_day,last_partner_sign_in,days_inactive,bucket,recommendations\r\n",
         );
         let time = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
-        let json = |v: &dyn erased::Name| v.name();
         for row in rows {
             let cells = [
                 row.customer_name.clone(),
                 row.customer_tenant_id.to_string(),
                 row.relationship_name.clone(),
                 row.relationship_id.clone(),
-                json(&row.kind),
-                json(&row.status),
+                serde_name(&row.kind),
+                serde_name(&row.status),
                 row.roles.join(";"),
                 row.includes_global_administrator.to_string(),
                 row.active_assignments.to_string(),
@@ -192,8 +193,8 @@ impl RelationshipReportService {
                 row.sign_ins_last_day.to_string(),
                 time(row.last_partner_sign_in),
                 row.days_inactive.to_string(),
-                json(&row.bucket),
-                row.recommendations.iter().map(|r| json(r)).collect::<Vec<_>>().join(";"),
+                serde_name(&row.bucket),
+                row.recommendations.iter().map(serde_name).collect::<Vec<_>>().join(";"),
             ];
             out.push_str(&cells.iter().map(|c| csv_cell(c)).collect::<Vec<_>>().join(","));
             out.push_str("\r\n");
@@ -202,17 +203,9 @@ impl RelationshipReportService {
     }
 }
 
-mod erased {
-    /// A value's serde name (its JSON string).
-    pub(super) trait Name {
-        fn name(&self) -> String;
-    }
-
-    impl<T: serde::Serialize> Name for T {
-        fn name(&self) -> String {
-            serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-        }
-    }
+/// A value's serde name (its JSON string: `gdap`, `over_90_days` …).
+fn serde_name<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 /// One CSV cell: quoted when it holds a comma, quote or line break; a leading `=`, `+`, `-`,
