@@ -262,6 +262,10 @@ pub struct AlertDetail {
     /// The destinations the policy chose (empty: every destination whose routing accepts it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub destinations: Vec<crate::ids::DestinationId>,
+    /// The alert is about the MSP's own delegated access to the tenant (an admin-relationship
+    /// finding): dispatch files it under the MSP's own company where a destination names one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub about_msp_access: bool,
     /// Whether texts were cut or entries left out to keep the alert within
     /// [`crate::limits::ALERT_BYTES`] (see [`Alert::fit_within`]); the counts stay exact.
     #[serde(default)]

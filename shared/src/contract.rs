@@ -254,6 +254,70 @@ pub async fn relationship_store_contract(store: &dyn crate::ports::RelationshipS
     store.put_refresh(&msp_id, &refresh).await.unwrap();
     assert_eq!(store.refresh_state(&msp_id).await.unwrap(), Some(refresh));
     assert_eq!(store.refresh_state(&other_msp).await.unwrap(), None);
+
+    relationship_findings_contract(store, &msp_id, &other_msp).await;
+    removal_contract(store, &msp_id, &other_msp, &t1).await;
+}
+
+async fn relationship_findings_contract(store: &dyn crate::ports::RelationshipStore, msp_id: &MspId, other_msp: &MspId) {
+    use crate::relationships::findings::{FindingKind, RaisedFinding};
+    let since = Utc.timestamp_opt(1_765_000_000, 0).unwrap();
+    let raised = vec![
+        RaisedFinding { kind: FindingKind::UnusedOver60Days, since },
+        RaisedFinding { kind: FindingKind::GlobalAdministrator, since: since + Duration::days(1) },
+    ];
+    store.put_findings(msp_id, "rel-a", &raised).await.unwrap();
+    store.put_findings(msp_id, "rel-b", &raised[..1]).await.unwrap();
+    let all = store.findings(msp_id).await.unwrap();
+    assert_eq!((all.len(), all.get("rel-a")), (2, Some(&raised)));
+    assert!(store.findings(other_msp).await.unwrap().is_empty(), "another MSP reads none");
+    store.put_findings(msp_id, "rel-b", &[]).await.unwrap();
+    assert_eq!(store.findings(msp_id).await.unwrap().keys().collect::<Vec<_>>(), vec!["rel-a"], "none: forgotten");
+    assert_eq!(store.relationships(msp_id).await.unwrap().len(), 2, "findings are not relationships");
+}
+
+async fn removal_contract(store: &dyn crate::ports::RelationshipStore, msp_id: &MspId, other_msp: &MspId, tenant: &TenantId) {
+    use crate::relationships::removal::{Removal, RemovalPreview, RemovalStatus};
+    let at = Utc.timestamp_opt(1_765_000_000, 0).unwrap();
+    let preview = RemovalPreview {
+        msp_id: msp_id.clone(),
+        token_hash: "ab12".into(),
+        items: Vec::new(),
+        created_by: "Ann (p1)".into(),
+        created_at: at,
+        expires_at: at + Duration::minutes(10),
+    };
+    store.put_preview(&preview).await.unwrap();
+    assert_eq!(store.take_preview(other_msp, "ab12").await.unwrap(), None, "another MSP cannot take it");
+    assert_eq!(store.take_preview(msp_id, "ab13").await.unwrap(), None);
+    assert_eq!(store.take_preview(msp_id, "ab12").await.unwrap(), Some(preview.clone()), "taken whole");
+    assert_eq!(store.take_preview(msp_id, "ab12").await.unwrap(), None, "a preview is taken once");
+
+    let removal = Removal {
+        msp_id: msp_id.clone(),
+        relationship_id: "rel-a".into(),
+        relationship_name: "rel-a access".into(),
+        customer_tenant_id: tenant.clone(),
+        customer_name: "Contoso".into(),
+        status: RemovalStatus::Requested,
+        requested_by: "Ann (p1)".into(),
+        requested_at: at,
+        request_id: None,
+        completed_at: None,
+        error: None,
+    };
+    assert!(store.create_removal(&removal).await.unwrap());
+    assert!(
+        !store.create_removal(&Removal { requested_by: "Bob".into(), ..removal.clone() }).await.unwrap(),
+        "one removal per relationship"
+    );
+    assert_eq!(store.removal(msp_id, "rel-a").await.unwrap(), Some(removal.clone()), "the first one stays");
+    let done = Removal { status: RemovalStatus::Terminated, request_id: Some("req-1".into()), completed_at: Some(at), ..removal };
+    store.put_removal(&done).await.unwrap();
+    assert_eq!(store.removals(msp_id).await.unwrap(), vec![done]);
+    assert_eq!(store.removal(other_msp, "rel-a").await.unwrap(), None);
+    assert!(store.removals(other_msp).await.unwrap().is_empty());
+    assert_eq!(store.relationships(msp_id).await.unwrap().len(), 2, "removals are not relationships");
 }
 
 /// What every [`crate::ports::AuditLog`] must do.

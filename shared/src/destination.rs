@@ -254,6 +254,11 @@ pub struct Routing {
     /// What to do with a tenant without a company link.
     #[serde(default)]
     pub unlinked_tenant: UnlinkedTenant,
+    /// The MSP's own company in this destination: alerts about the MSP's own delegated access
+    /// (admin relationships) are filed under it when set; unset, under the customer's company
+    /// (or as `unlinked_tenant` says, for a customer without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_company: Option<String>,
 }
 
 /// One of an MSP's destinations.

@@ -14,6 +14,10 @@ pub const MAX_MESSAGE_BYTES: usize = 240 * 1024;
 /// Every `content_id` of an events message Vigil makes itself (connection problems, stuck
 /// streams) starts with this; only such messages may carry records of RecordType 0, Vigil's own.
 pub const VIGIL_EVENTS_PREFIX: &str = "vigil-";
+/// The `content_id` of events messages that carry admin-relationship findings (see
+/// [`crate::relationships::findings`]): about the MSP's own access to a customer, which need
+/// not be a Vigil tenant.
+pub const ADMIN_RELATIONSHIP_EVENTS: &str = "vigil-adminrel";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEventsMessage {
@@ -40,7 +44,16 @@ pub enum PollJob {
     Replay { msp_id: MspId, tenant_id: TenantId, replay_id: String },
     /// Read the MSP's own partner tenant: its GDAP relationships with customers (sent by the
     /// tick, daily per MSP).
-    AdminRelationships { msp_id: MspId },
+    AdminRelationships {
+        msp_id: MspId,
+        /// When the tick asked for the read: the time findings raised by it carry, the same on
+        /// every retry of the job (`None`: the time it runs).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<DateTime<Utc>>,
+    },
+    /// Carry out a confirmed removal of one admin relationship (sent by the config API; sent
+    /// again by the job itself, delayed, while Graph is still terminating it).
+    RemoveRelationship { msp_id: MspId, relationship_id: String },
 }
 
 /// A content blob from a webhook notification.

@@ -12,7 +12,9 @@ use crate::ids::{AlertId, AuditStream, ContentType, DestinationId, MspId, Policy
 use crate::policy::condition::Condition;
 use crate::policy::model::PolicyDefinition;
 use crate::policy::trigger::TriggerState;
-use crate::relationships::{AdminRelationship, PartnerActivity, RelationshipRefreshState};
+use crate::relationships::findings::RaisedFinding;
+use crate::relationships::removal::{RelationshipRequest, Removal, RemovalPreview};
+use crate::relationships::{AdminRelationship, PartnerActivity, RelationshipRefreshState, RelationshipStatus};
 use crate::render::RenderedTicket;
 use crate::secret::SecretString;
 use crate::tenant::{M365AppCredentials, Msp, Tenant, TokenHash};
@@ -90,6 +92,23 @@ pub trait RelationshipStore: Send + Sync {
     /// Records how the last read of the partner tenant went.
     async fn put_refresh(&self, msp_id: &MspId, refresh: &RelationshipRefreshState) -> Result<(), StoreError>;
     async fn refresh_state(&self, msp_id: &MspId) -> Result<Option<RelationshipRefreshState>, StoreError>;
+    /// Makes `findings` the ones raised on one relationship (none: forgets it).
+    async fn put_findings(&self, msp_id: &MspId, relationship_id: &str, findings: &[RaisedFinding]) -> Result<(), StoreError>;
+    /// The findings raised, per relationship id (relationships with none left out).
+    async fn findings(&self, msp_id: &MspId) -> Result<std::collections::BTreeMap<String, Vec<RaisedFinding>>, StoreError>;
+    /// Keeps a removal preview until it is taken or expires.
+    async fn put_preview(&self, preview: &RemovalPreview) -> Result<(), StoreError>;
+    /// Takes the MSP's preview with this token hash: it is gone afterwards, so one preview
+    /// confirms once (of two concurrent takers, one gets it). Expired previews are returned;
+    /// the caller refuses them.
+    async fn take_preview(&self, msp_id: &MspId, token_hash: &str) -> Result<Option<RemovalPreview>, StoreError>;
+    /// Records a new removal; `false` (nothing written) when one of the relationship exists.
+    async fn create_removal(&self, removal: &Removal) -> Result<bool, StoreError>;
+    /// Replaces a removal (its one executor moves it on).
+    async fn put_removal(&self, removal: &Removal) -> Result<(), StoreError>;
+    async fn removal(&self, msp_id: &MspId, relationship_id: &str) -> Result<Option<Removal>, StoreError>;
+    /// Every removal of the MSP, by relationship id.
+    async fn removals(&self, msp_id: &MspId) -> Result<Vec<Removal>, StoreError>;
 }
 
 /// An MSP's destinations. Every key starts with the MSP id.
@@ -629,6 +648,27 @@ pub trait AdminRelationshipSource: Send + Sync {
         partner_tenant: &TenantId,
         credentials: &M365AppCredentials,
     ) -> Result<Vec<AdminRelationship>, SourceError>;
+    /// One relationship's status now (`None`: Graph no longer has it).
+    async fn relationship_status(
+        &self,
+        partner_tenant: &TenantId,
+        credentials: &M365AppCredentials,
+        relationship_id: &str,
+    ) -> Result<Option<RelationshipStatus>, SourceError>;
+    /// The lifecycle requests made on a relationship (to find a terminate request already made).
+    async fn requests(
+        &self,
+        partner_tenant: &TenantId,
+        credentials: &M365AppCredentials,
+        relationship_id: &str,
+    ) -> Result<Vec<RelationshipRequest>, SourceError>;
+    /// Asks Graph to terminate a relationship (`DelegatedAdminRelationship.ReadWrite.All`).
+    async fn request_termination(
+        &self,
+        partner_tenant: &TenantId,
+        credentials: &M365AppCredentials,
+        relationship_id: &str,
+    ) -> Result<RelationshipRequest, SourceError>;
 }
 
 /// Microsoft Graph security alerts (`/security/alerts_v2`).

@@ -1,13 +1,17 @@
 //! [`RelationshipStore`] on the config table, in the MSP's partition: `ADMINREL#{relationship
 //! id}` per admin relationship (a relationship is small; an MSP with thousands of customers has
 //! thousands of items, never one large one) and `PARTNERACT#{tenant id}` per customer's partner
-//! activity.
+//! activity; `ADMINREL-FINDINGS#{relationship id}` for the findings raised on a relationship,
+//! `ADMINREL-PREVIEW#{token hash}` for a removal preview (purged by the table's TTL a day after
+//! it expired) and `ADMINREL-REMOVAL#{relationship id}` per removal.
 
 use super::config_store::DynamoConfigStore;
-use super::dynamodb::{batch_put, from_item, get, key, msp_pk, put, query_prefix, store_error, text, to_item};
+use super::dynamodb::{batch_put, from_item, get, key, msp_pk, n, put, put_if_absent, query_prefix, store_error, text, to_item};
 use crate::error::StoreError;
 use crate::ids::{MspId, TenantId};
 use crate::ports::RelationshipStore;
+use crate::relationships::findings::RaisedFinding;
+use crate::relationships::removal::{Removal, RemovalPreview};
 use crate::relationships::{AdminRelationship, PartnerActivity, RelationshipRefreshState};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashSet};
@@ -16,6 +20,16 @@ const RELATIONSHIP_PREFIX: &str = "ADMINREL#";
 const ACTIVITY_PREFIX: &str = "PARTNERACT#";
 /// How the last read of the partner tenant went (one item per MSP).
 const REFRESH_SK: &str = "ADMINREL-REFRESH";
+const FINDINGS_PREFIX: &str = "ADMINREL-FINDINGS#";
+const PREVIEW_PREFIX: &str = "ADMINREL-PREVIEW#";
+const REMOVAL_PREFIX: &str = "ADMINREL-REMOVAL#";
+
+/// The findings of one relationship, as stored.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredFindings {
+    relationship_id: String,
+    findings: Vec<RaisedFinding>,
+}
 
 #[async_trait]
 impl RelationshipStore for DynamoConfigStore {
@@ -60,6 +74,66 @@ impl RelationshipStore for DynamoConfigStore {
             .await?
             .map(|item| from_item(item, "admin-relationship refresh"))
             .transpose()
+    }
+    async fn put_findings(&self, msp_id: &MspId, relationship_id: &str, findings: &[RaisedFinding]) -> Result<(), StoreError> {
+        let sk = format!("{FINDINGS_PREFIX}{relationship_id}");
+        if findings.is_empty() {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(msp_pk(msp_id), sk)))
+                .send()
+                .await
+                .map_err(|e| store_error("delete relationship findings", e))?;
+            return Ok(());
+        }
+        let stored = StoredFindings { relationship_id: relationship_id.to_owned(), findings: findings.to_vec() };
+        put(&self.client, &self.table, to_item(&stored, msp_pk(msp_id), sk)?, "put relationship findings").await
+    }
+    async fn findings(&self, msp_id: &MspId) -> Result<BTreeMap<String, Vec<RaisedFinding>>, StoreError> {
+        query_prefix(&self.client, &self.table, msp_pk(msp_id), FINDINGS_PREFIX, "list relationship findings")
+            .await?
+            .into_iter()
+            .map(|item| from_item::<StoredFindings>(item, "relationship findings").map(|s| (s.relationship_id, s.findings)))
+            .collect()
+    }
+    async fn put_preview(&self, preview: &RemovalPreview) -> Result<(), StoreError> {
+        let mut item = to_item(preview, msp_pk(&preview.msp_id), format!("{PREVIEW_PREFIX}{}", preview.token_hash))?;
+        item.insert("purge_at".into(), n((preview.expires_at + chrono::Duration::days(1)).timestamp()));
+        put(&self.client, &self.table, item, "put removal preview").await
+    }
+    async fn take_preview(&self, msp_id: &MspId, token_hash: &str) -> Result<Option<RemovalPreview>, StoreError> {
+        let output = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(msp_pk(msp_id), format!("{PREVIEW_PREFIX}{token_hash}"))))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| store_error("take removal preview", e))?;
+        output.attributes.filter(|old| !old.is_empty()).map(|old| from_item(old, "removal preview")).transpose()
+    }
+    async fn create_removal(&self, removal: &Removal) -> Result<bool, StoreError> {
+        let item = to_item(removal, msp_pk(&removal.msp_id), format!("{REMOVAL_PREFIX}{}", removal.relationship_id))?;
+        put_if_absent(&self.client, &self.table, item, "create removal").await
+    }
+    async fn put_removal(&self, removal: &Removal) -> Result<(), StoreError> {
+        let item = to_item(removal, msp_pk(&removal.msp_id), format!("{REMOVAL_PREFIX}{}", removal.relationship_id))?;
+        put(&self.client, &self.table, item, "put removal").await
+    }
+    async fn removal(&self, msp_id: &MspId, relationship_id: &str) -> Result<Option<Removal>, StoreError> {
+        get(&self.client, &self.table, key(msp_pk(msp_id), format!("{REMOVAL_PREFIX}{relationship_id}")), "get removal")
+            .await?
+            .map(|item| from_item(item, "removal"))
+            .transpose()
+    }
+    async fn removals(&self, msp_id: &MspId) -> Result<Vec<Removal>, StoreError> {
+        query_prefix(&self.client, &self.table, msp_pk(msp_id), REMOVAL_PREFIX, "list removals")
+            .await?
+            .into_iter()
+            .map(|item| from_item(item, "removal"))
+            .collect()
     }
     async fn activities(&self, msp_id: &MspId) -> Result<BTreeMap<TenantId, PartnerActivity>, StoreError> {
         let mut activities = BTreeMap::new();

@@ -163,20 +163,62 @@ impl GraphReader {
         url: &Url,
         read: GraphRead,
     ) -> Result<String, SourceError> {
+        self.send(tenant_id, credentials, reqwest::Method::GET, url, None, read)
+            .await?
+            .ok_or_else(|| SourceError::Unavailable(format!("{}: Graph answered 404 Not Found", read.what)))
+    }
+
+    /// [`Self::get`], with `None` when Graph answers `404 Not Found` (the object is gone).
+    pub(super) async fn get_if_found(
+        &self,
+        tenant_id: &TenantId,
+        credentials: &M365AppCredentials,
+        url: &Url,
+        read: GraphRead,
+    ) -> Result<Option<String>, SourceError> {
+        self.send(tenant_id, credentials, reqwest::Method::GET, url, None, read).await
+    }
+
+    /// POSTs a JSON body; the response body of a `2xx`.
+    pub(super) async fn post(
+        &self,
+        tenant_id: &TenantId,
+        credentials: &M365AppCredentials,
+        url: &Url,
+        body: &serde_json::Value,
+        read: GraphRead,
+    ) -> Result<String, SourceError> {
+        self.send(tenant_id, credentials, reqwest::Method::POST, url, Some(body), read)
+            .await?
+            .ok_or_else(|| SourceError::Unavailable(format!("{}: Graph answered 404 Not Found", read.what)))
+    }
+
+    /// One request with a bearer token; on `401` forgets the token and tries once more. `None`
+    /// on `404`.
+    async fn send(
+        &self,
+        tenant_id: &TenantId,
+        credentials: &M365AppCredentials,
+        method: reqwest::Method,
+        url: &Url,
+        body: Option<&serde_json::Value>,
+        read: GraphRead,
+    ) -> Result<Option<String>, SourceError> {
         let scope = self.scope();
         let mut refreshed = false;
         loop {
             let token = self.tokens.token(tenant_id, credentials, &scope).await?;
-            let response = self
+            let mut request = self
                 .http
                 .for_request(read.what)?
-                .get(url.clone())
+                .request(method.clone(), url.clone())
                 .bearer_auth(token.expose())
                 .header(reqwest::header::ACCEPT, "application/json")
-                .header("Prefer", PREFER)
-                .send()
-                .await
-                .map_err(|e| SourceError::Unavailable(transport_failure(read.what, &e)))?;
+                .header("Prefer", PREFER);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.map_err(|e| SourceError::Unavailable(transport_failure(read.what, &e)))?;
             let status = response.status();
             if status == StatusCode::UNAUTHORIZED && !refreshed {
                 tracing::debug!(tenant_id = %tenant_id, "Graph refused the access token; requesting a new one");
@@ -187,7 +229,10 @@ impl GraphReader {
             let retry = retry_after(response.headers());
             let body = response.text().await.map_err(|e| SourceError::Unavailable(transport_failure(read.what, &e)))?;
             if status.is_success() {
-                return Ok(body);
+                return Ok(Some(body));
+            }
+            if status == StatusCode::NOT_FOUND {
+                return Ok(None);
             }
             if status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED {
                 // A role granted since this token was issued only shows up in a new token.

@@ -5,12 +5,18 @@
 //! through the shared [`GraphReader`] (token per MSP and tenant, a `401` retried once with a new
 //! token, failures classified as for Graph alerts). A relationship Graph sends that cannot be read
 //! (a customer id that is not a GUID) is left out with a warning naming it; the others are kept.
+//!
+//! Removal (`DelegatedAdminRelationship.ReadWrite.All`): `POST …/{id}/requests` with
+//! `{"action": "terminate"}`, `GET …/{id}/requests` to find one already made, and
+//! `GET …/{id}` to follow the relationship through `terminationRequested` and `terminating` to
+//! `terminated`.
 
 use super::LazyHttp;
 use super::graph::{GraphRead, GraphReader};
 use crate::error::SourceError;
 use crate::ids::TenantId;
 use crate::ports::AdminRelationshipSource;
+use crate::relationships::removal::RelationshipRequest;
 use crate::relationships::wire::{AssignmentPage, AssignmentWire, RelationshipPage};
 use crate::relationships::{AdminRelationship, RelationshipStatus};
 use crate::tenant::M365AppCredentials;
@@ -23,6 +29,32 @@ const RELATIONSHIPS_READ: GraphRead =
     GraphRead { what: "list admin relationships", missing_role: "the app lacks DelegatedAdminRelationship.Read.All in the partner tenant" };
 const ASSIGNMENTS_READ: GraphRead =
     GraphRead { what: "list access assignments", missing_role: "the app lacks DelegatedAdminRelationship.Read.All in the partner tenant" };
+const STATUS_READ: GraphRead = GraphRead {
+    what: "read an admin relationship",
+    missing_role: "the app lacks DelegatedAdminRelationship.Read.All in the partner tenant",
+};
+const REQUESTS_READ: GraphRead = GraphRead {
+    what: "list relationship requests",
+    missing_role: "the app lacks DelegatedAdminRelationship.Read.All in the partner tenant",
+};
+const TERMINATE: GraphRead = GraphRead {
+    what: "terminate an admin relationship",
+    missing_role: "the app lacks DelegatedAdminRelationship.ReadWrite.All in the partner tenant (needed to remove relationships)",
+};
+
+/// A page of relationship requests.
+#[derive(serde::Deserialize)]
+struct RequestPage {
+    value: Vec<RelationshipRequest>,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+}
+
+/// The one field of a relationship read to follow its termination.
+#[derive(serde::Deserialize)]
+struct StatusOnly {
+    status: RelationshipStatus,
+}
 
 /// A client of partner tenants' GDAP relationships.
 #[derive(Debug)]
@@ -102,5 +134,51 @@ impl AdminRelationshipSource for PartnerRelationshipsClient {
         }
         tracing::debug!(partner_tenant = %partner_tenant, relationships = relationships.len(), pages, "listed admin relationships");
         Ok(relationships)
+    }
+
+    async fn relationship_status(
+        &self,
+        partner_tenant: &TenantId,
+        credentials: &M365AppCredentials,
+        relationship_id: &str,
+    ) -> Result<Option<RelationshipStatus>, SourceError> {
+        let url = self.reader.url(&format!("{RELATIONSHIPS_PATH}/{}", path_segment(relationship_id)), STATUS_READ)?;
+        let Some(body) = self.reader.get_if_found(partner_tenant, credentials, &url, STATUS_READ).await? else { return Ok(None) };
+        let read: StatusOnly = serde_json::from_str(&body)
+            .map_err(|e| SourceError::Unavailable(format!("read an admin relationship: unexpected response body: {e}")))?;
+        Ok(Some(read.status))
+    }
+
+    async fn requests(
+        &self,
+        partner_tenant: &TenantId,
+        credentials: &M365AppCredentials,
+        relationship_id: &str,
+    ) -> Result<Vec<RelationshipRequest>, SourceError> {
+        let mut url = self.reader.url(&format!("{RELATIONSHIPS_PATH}/{}/requests", path_segment(relationship_id)), REQUESTS_READ)?;
+        let mut requests = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let body = self.reader.get(partner_tenant, credentials, &url, REQUESTS_READ).await?;
+            let page: RequestPage = serde_json::from_str(&body)
+                .map_err(|e| SourceError::Unavailable(format!("list relationship requests: unexpected response body: {e}")))?;
+            requests.extend(page.value);
+            match page.next_link.as_deref().map(str::trim).filter(|next| !next.is_empty()) {
+                Some(next) => url = self.reader.next_url(next, REQUESTS_READ)?,
+                None => return Ok(requests),
+            }
+        }
+        Err(SourceError::Unavailable(format!("list relationship requests: more than {MAX_PAGES} pages; the paging does not end")))
+    }
+
+    async fn request_termination(
+        &self,
+        partner_tenant: &TenantId,
+        credentials: &M365AppCredentials,
+        relationship_id: &str,
+    ) -> Result<RelationshipRequest, SourceError> {
+        let url = self.reader.url(&format!("{RELATIONSHIPS_PATH}/{}/requests", path_segment(relationship_id)), TERMINATE)?;
+        let body = self.reader.post(partner_tenant, credentials, &url, &serde_json::json!({"action": "terminate"}), TERMINATE).await?;
+        serde_json::from_str(&body)
+            .map_err(|e| SourceError::Unavailable(format!("terminate an admin relationship: unexpected response body: {e}")))
     }
 }

@@ -2,8 +2,10 @@
 //! as the AWS adapters (conditional writes, leases, idempotent hits) and pass the same contract
 //! suites; they are never the only proof. The in-memory PSA is in [`tickets`].
 
+mod relationships;
 mod replays;
 mod tickets;
+pub use relationships::MemoryRelationshipSource;
 pub use replays::MemoryReplayStore;
 pub use tickets::*;
 
@@ -16,8 +18,8 @@ use crate::ids::{AlertId, ContentType, DestinationId, MspId, PolicyId, Principal
 use crate::policy::trigger::TriggerState;
 use crate::ports::{
     AlertPage, AlertStore, AuditLog, AuditSource, ClaimOutcome, ConfigStore, ContentBlob, DestinationStore, IngestStateStore, MessageQueue,
-    PolicyStore, PrincipalStore, RelationshipStore, SecretName, SecretStore, SecurityAlertSource, StoredPolicy, StreamKey, StreamState,
-    SubscriptionManager, Suppression, TenantChange, TimeWindow, TriggerKey, TriggerStateStore, WebhookRegistration,
+    PolicyStore, PrincipalStore, SecretName, SecretStore, SecurityAlertSource, StoredPolicy, StreamKey, StreamState, SubscriptionManager,
+    Suppression, TenantChange, TimeWindow, TriggerKey, TriggerStateStore, WebhookRegistration,
 };
 use crate::relationships::{AdminRelationship, PartnerActivity, RelationshipRefreshState};
 use crate::secret::SecretString;
@@ -69,79 +71,6 @@ impl PrincipalStore for MemoryConfigStore {
     }
 }
 
-/// [`crate::ports::AdminRelationshipSource`] in memory: relationships per partner tenant, and
-/// failures to answer with, one per read.
-#[derive(Debug, Default)]
-pub struct MemoryRelationshipSource {
-    relationships: Mutex<HashMap<TenantId, Vec<AdminRelationship>>>,
-    failures: Mutex<Vec<SourceError>>,
-    reads: Mutex<usize>,
-}
-
-impl MemoryRelationshipSource {
-    /// What `partner` lists from now on.
-    pub fn set(&self, partner: &TenantId, relationships: Vec<AdminRelationship>) {
-        lock(&self.relationships).insert(partner.clone(), relationships);
-    }
-
-    /// The next read fails with `error`.
-    pub fn fail_next(&self, error: SourceError) {
-        lock(&self.failures).push(error);
-    }
-
-    /// Reads so far.
-    #[must_use]
-    pub fn reads(&self) -> usize {
-        *lock(&self.reads)
-    }
-}
-
-#[async_trait]
-impl crate::ports::AdminRelationshipSource for MemoryRelationshipSource {
-    async fn relationships(
-        &self,
-        partner_tenant: &TenantId,
-        _credentials: &M365AppCredentials,
-    ) -> Result<Vec<AdminRelationship>, SourceError> {
-        *lock(&self.reads) += 1;
-        if let Some(error) = lock(&self.failures).pop() {
-            return Err(error);
-        }
-        Ok(lock(&self.relationships).get(partner_tenant).cloned().unwrap_or_default())
-    }
-}
-
-#[async_trait]
-impl RelationshipStore for MemoryConfigStore {
-    async fn replace_relationships(&self, msp_id: &MspId, relationships: &[AdminRelationship]) -> Result<(), StoreError> {
-        let mut sorted = relationships.to_vec();
-        sorted.sort_by(|a, b| a.id.cmp(&b.id));
-        lock(&self.relationships).insert(msp_id.clone(), sorted);
-        Ok(())
-    }
-    async fn relationships(&self, msp_id: &MspId) -> Result<Vec<AdminRelationship>, StoreError> {
-        Ok(lock(&self.relationships).get(msp_id).cloned().unwrap_or_default())
-    }
-    async fn put_activity(&self, msp_id: &MspId, tenant_id: &TenantId, activity: &PartnerActivity) -> Result<(), StoreError> {
-        lock(&self.activities).insert((msp_id.clone(), tenant_id.clone()), activity.clone());
-        Ok(())
-    }
-    async fn activities(&self, msp_id: &MspId) -> Result<BTreeMap<TenantId, PartnerActivity>, StoreError> {
-        Ok(lock(&self.activities)
-            .iter()
-            .filter(|((msp, _), _)| msp == msp_id)
-            .map(|((_, tenant), a)| (tenant.clone(), a.clone()))
-            .collect())
-    }
-    async fn put_refresh(&self, msp_id: &MspId, refresh: &RelationshipRefreshState) -> Result<(), StoreError> {
-        lock(&self.refreshes).insert(msp_id.clone(), refresh.clone());
-        Ok(())
-    }
-    async fn refresh_state(&self, msp_id: &MspId) -> Result<Option<RelationshipRefreshState>, StoreError> {
-        Ok(lock(&self.refreshes).get(msp_id).cloned())
-    }
-}
-
 #[async_trait]
 impl AuditLog for MemoryConfigStore {
     async fn append(&self, entry: &AuditEntry) -> Result<(), StoreError> {
@@ -178,6 +107,9 @@ pub struct MemoryConfigStore {
     relationships: Mutex<BTreeMap<MspId, Vec<AdminRelationship>>>,
     activities: Mutex<BTreeMap<(MspId, TenantId), PartnerActivity>>,
     refreshes: Mutex<BTreeMap<MspId, RelationshipRefreshState>>,
+    findings: Mutex<BTreeMap<(MspId, String), Vec<crate::relationships::findings::RaisedFinding>>>,
+    previews: Mutex<BTreeMap<(MspId, String), crate::relationships::removal::RemovalPreview>>,
+    removals: Mutex<BTreeMap<(MspId, String), crate::relationships::removal::Removal>>,
     tenants: Mutex<BTreeMap<(MspId, TenantId), Tenant>>,
     destinations: Mutex<BTreeMap<(MspId, DestinationId), Destination>>,
 }

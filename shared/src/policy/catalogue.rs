@@ -19,11 +19,12 @@ use std::sync::{Arc, OnceLock};
 pub mod table;
 
 /// The catalogue's families, each a JSON array of policy definitions.
-const POLICY_FILES: [&str; 4] = [
+const POLICY_FILES: [&str; 5] = [
     include_str!("builtins/policies.json"),
     include_str!("builtins/threat-intelligence.json"),
     include_str!("builtins/identity-and-mail.json"),
     include_str!("builtins/access-and-submissions.json"),
+    include_str!("builtins/admin-relationships.json"),
 ];
 
 /// One documented way to make the change a built-in watches for.
@@ -106,12 +107,13 @@ mod tests {
     use serde::Deserialize;
     use serde_json::Value;
 
-    const FIXTURE_FILES: [&str; 5] = [
+    const FIXTURE_FILES: [&str; 6] = [
         include_str!("builtins/fixtures.json"),
         include_str!("builtins/threat-intelligence-fixtures.json"),
         include_str!("builtins/identity-and-mail-fixtures.json"),
         include_str!("builtins/access-and-submissions-fixtures.json"),
         include_str!("builtins/variant-fixtures.json"),
+        include_str!("builtins/admin-relationships-fixtures.json"),
     ];
 
     #[derive(Deserialize)]

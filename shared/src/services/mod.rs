@@ -8,6 +8,7 @@ pub mod destinations;
 pub mod dispatch;
 pub mod evaluate;
 pub mod poll;
+pub mod relationship_removal;
 pub mod relationships;
 pub mod replay;
 pub mod shadow;

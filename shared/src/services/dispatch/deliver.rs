@@ -101,15 +101,9 @@ pub(super) async fn deliver(
         return Err(DispatchError::Busy(alert_id.to_string()));
     }
     let company = if matches!(due, Due::Create | Due::Replace) {
-        let tenant = svc
-            .config
-            .get_tenant(msp_id, &alert.tenant_id)
-            .await?
-            .ok_or_else(|| DispatchError::UnknownTenant(alert.tenant_id.to_string()))?;
-        match (tenant.company_link(destination_id), &destination.routing.unlinked_tenant) {
-            (Some(company), _) => Some(company),
-            (None, UnlinkedTenant::CatchAll { company }) => Some(company.clone()),
-            (None, UnlinkedTenant::Hold) => {
+        match company_for(svc, &alert, &destination).await? {
+            Some(company) => Some(company),
+            None => {
                 if !current.held_unlinked {
                     let mut held = current.clone();
                     held.held_unlinked = true;
@@ -285,20 +279,9 @@ impl Work<'_> {
         Ok(outcome)
     }
 
-    /// The company of the alert's tenant in this destination, or its catch-all.
+    /// The company the alert's ticket goes to in this destination (see [`company_for`]).
     async fn company(&self) -> Result<Option<String>, DispatchError> {
-        let alert = self.alert;
-        let tenant = self
-            .svc
-            .config
-            .get_tenant(&alert.msp_id, &alert.tenant_id)
-            .await?
-            .ok_or_else(|| DispatchError::UnknownTenant(alert.tenant_id.to_string()))?;
-        Ok(match (tenant.company_link(&self.destination.id), &self.destination.routing.unlinked_tenant) {
-            (Some(company), _) => Some(company),
-            (None, UnlinkedTenant::CatchAll { company }) => Some(company.clone()),
-            (None, UnlinkedTenant::Hold) => None,
-        })
+        company_for(self.svc, self.alert, self.destination).await
     }
 
     /// The resolution note (once), then the close (once). Returns whether anything was done.
@@ -370,4 +353,29 @@ pub(super) async fn save(svc: &DispatchService, delivery: &mut Delivery) -> Resu
         Err(StoreError::Conflict { .. }) => Err(DispatchError::Busy(delivery.alert_id.to_string())),
         Err(other) => Err(other.into()),
     }
+}
+
+/// The company an alert's ticket is filed under in a destination: the MSP's own company for an
+/// alert about the MSP's own access when the destination names one, else the tenant's linked
+/// company, else the catch-all; `None`: held until the tenant is linked. A customer that is not
+/// a Vigil tenant (admin-relationship alerts only) has no link.
+///
+/// # Errors
+/// UnknownTenant for any other alert of an unregistered tenant; store failures.
+async fn company_for(svc: &DispatchService, alert: &Alert, destination: &Destination) -> Result<Option<String>, DispatchError> {
+    if alert.detail.about_msp_access
+        && let Some(own) = &destination.routing.own_company
+    {
+        return Ok(Some(own.clone()));
+    }
+    let link = match svc.config.get_tenant(&alert.msp_id, &alert.tenant_id).await? {
+        Some(tenant) => tenant.company_link(&destination.id),
+        None if alert.detail.about_msp_access => None,
+        None => return Err(DispatchError::UnknownTenant(alert.tenant_id.to_string())),
+    };
+    Ok(match (link, &destination.routing.unlinked_tenant) {
+        (Some(company), _) => Some(company),
+        (None, UnlinkedTenant::CatchAll { company }) => Some(company.clone()),
+        (None, UnlinkedTenant::Hold) => None,
+    })
 }

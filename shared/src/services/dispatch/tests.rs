@@ -709,3 +709,48 @@ async fn one_psa_that_cannot_be_read_back_is_counted_and_the_others_are_still_re
     let report = f.service.read_back_all().await.unwrap();
     assert_eq!((report.checked, report.failed_destinations), (1, 1), "{report:?}");
 }
+
+#[tokio::test]
+async fn an_alert_about_the_msps_own_access_goes_to_the_msps_own_company_where_the_destination_names_one() {
+    let mut f = fixture().await;
+    f.alert.detail.about_msp_access = true;
+    f.add_destination("psa", |d| d.routing.own_company = Some("9000".into())).await;
+    f.hit(&["a"]).await;
+    assert!(matches!(f.dispatch().await.unwrap(), DispatchOutcome::TicketCreated(_)));
+    assert_eq!(f.system().tickets()[0].company, "9000");
+}
+
+#[tokio::test]
+async fn without_an_own_company_an_alert_about_the_msps_access_goes_to_the_customers_company() {
+    let mut f = fixture().await;
+    f.alert.detail.about_msp_access = true;
+    f.hit(&["a"]).await;
+    assert!(matches!(f.dispatch().await.unwrap(), DispatchOutcome::TicketCreated(_)));
+    assert_eq!(f.system().tickets()[0].company, "250");
+}
+
+#[tokio::test]
+async fn the_own_company_never_takes_an_alert_about_activity_in_a_customer_tenant() {
+    let f = fixture().await;
+    f.add_destination("psa", |d| d.routing.own_company = Some("9000".into())).await;
+    f.hit(&["a"]).await;
+    assert!(matches!(f.dispatch().await.unwrap(), DispatchOutcome::TicketCreated(_)));
+    assert_eq!(f.system().tickets()[0].company, "250", "the customer's own company");
+}
+
+#[tokio::test]
+async fn an_alert_about_access_to_a_customer_vigil_does_not_monitor_uses_the_catch_all_or_waits_and_any_other_is_refused() {
+    let mut f = fixture().await;
+    f.alert.tenant_id = crate::contract::unique_tenant();
+    f.alert.detail.about_msp_access = true;
+    f.hit(&["a"]).await;
+    assert_eq!(f.dispatch().await.unwrap(), DispatchOutcome::HeldUntilLinked, "no link, no catch-all, no own company");
+    f.add_destination("psa", |d| d.routing.unlinked_tenant = UnlinkedTenant::CatchAll { company: "777".into() }).await;
+    assert!(matches!(f.dispatch().await.unwrap(), DispatchOutcome::TicketCreated(_)));
+    assert_eq!(f.system().tickets()[0].company, "777");
+
+    let mut g = fixture().await;
+    g.alert.tenant_id = crate::contract::unique_tenant();
+    g.hit(&["a"]).await;
+    assert!(matches!(g.dispatch().await, Err(DispatchError::UnknownTenant(_))), "a tenant alert of an unregistered tenant");
+}

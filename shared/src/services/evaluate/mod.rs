@@ -23,7 +23,7 @@ use crate::audit::{AuditRecord, RecordError};
 use crate::clock::Clock;
 use crate::error::{Classified, ErrorClass, QueueError, StoreError};
 use crate::ids::{AlertId, AuditStream, MspId, PolicyId, TenantId};
-use crate::messages::{AlertChangedMessage, VIGIL_EVENTS_PREFIX};
+use crate::messages::{ADMIN_RELATIONSHIP_EVENTS, AlertChangedMessage, VIGIL_EVENTS_PREFIX};
 use crate::policy::condition::TenantContext;
 use crate::policy::suppression::suppresses;
 use crate::policy::trigger::{BaselineState, Observation, ThresholdState, TriggerState};
@@ -258,6 +258,30 @@ impl BatchLookups {
 /// episode's start, which may well be older than the backfill ticket age.
 const ALWAYS_ANNOUNCED: [&str; 2] = ["builtin.tenant-connection-problem", "builtin.stream-stuck"];
 
+/// A customer the partner tenant lists that is not a Vigil tenant of the MSP, named as the
+/// findings name it.
+fn unregistered_customer(message: &EventsEnvelope<'_>) -> Tenant {
+    let name = message
+        .records
+        .iter()
+        .find_map(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok()?.get("OrganizationName")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| message.tenant_id.to_string());
+    Tenant {
+        msp_id: message.msp_id.clone(),
+        tenant_id: message.tenant_id.clone(),
+        name,
+        domains: Vec::new(),
+        break_glass_accounts: Vec::new(),
+        company_links: BTreeMap::new(),
+        legacy_connectwise_company_id: None,
+        m365_credentials_set: false,
+        webhook_auth_hash: None,
+        webhook_registered: false,
+        streams: Some(Vec::new()),
+        created_at: DateTime::<Utc>::UNIX_EPOCH,
+    }
+}
+
 /// One message, evaluated but not yet written.
 struct Prepared {
     tenant: Tenant,
@@ -266,6 +290,9 @@ struct Prepared {
     engine: Option<Arc<PolicyEngine>>,
     records: Vec<AuditRecord>,
     content_id: String,
+    /// The message is about the MSP's own delegated access to the tenant (admin-relationship
+    /// findings), not about activity in it: its alerts say so, for dispatch to file them.
+    about_msp_access: bool,
     batch: HitBatch,
     resolutions: Vec<AlertId>,
     /// Alerts whose newest hit is older than this get no ticket (the MSP's backfill setting).
@@ -373,8 +400,17 @@ impl EvaluateService {
             async { lookups.msp(&message.msp_id).get_or_try_init(|| self.config.get_msp(&message.msp_id)).await.cloned() },
             async { lookups.policies(&key).get_or_try_init(|| self.cache.get(self.policies.as_ref(), &key.0, &key.1, now)).await.cloned() },
         );
-        let tenant = tenant?
-            .ok_or_else(|| EvaluateError::UnknownTenant { msp_id: message.msp_id.to_string(), tenant_id: message.tenant_id.to_string() })?;
+        // Admin-relationship findings are about every customer the partner tenant lists,
+        // monitored by Vigil or not: an unregistered customer is a tenant with nothing but its
+        // name (no domains, no company links).
+        let about_msp_access = message.content_id == ADMIN_RELATIONSHIP_EVENTS;
+        let tenant = match tenant? {
+            Some(tenant) => tenant,
+            None if about_msp_access => unregistered_customer(&message),
+            None => {
+                return Err(EvaluateError::UnknownTenant { msp_id: message.msp_id.to_string(), tenant_id: message.tenant_id.to_string() });
+            }
+        };
         let ticket_max_age = msp?.as_ref().and_then(|msp| msp.backfill_ticket_max_age_hours).map(|hours| Duration::hours(i64::from(hours)));
         let (engine, suppressions) = policies?;
         let mut prepared = Prepared {
@@ -384,6 +420,7 @@ impl EvaluateService {
             engine: None,
             records: Vec::new(),
             content_id: message.content_id.clone(),
+            about_msp_access,
             batch: HitBatch::default(),
             resolutions: Vec::new(),
             ticket_max_age,
@@ -433,7 +470,9 @@ impl EvaluateService {
                     match &policy.trigger {
                         CompiledTrigger::EveryTime => {
                             hits += 1;
-                            batch.add(policy.alert_for(&scope, &found, anchor, now), &found);
+                            let mut alert = policy.alert_for(&scope, &found, anchor, now);
+                            alert.detail.about_msp_access = about_msp_access;
+                            batch.add(alert, &found);
                         }
                         _ => triggered.entry((index, found.trigger_key.clone().unwrap_or_default())).or_default().push(found),
                     }
@@ -469,7 +508,9 @@ impl EvaluateService {
         }
         // Backfilled alerts (newest hit older than the MSP's limit) are raised without a ticket.
         let backfilled = |alert: &Alert| {
-            message.ticket_max_age.is_some_and(|age| now - alert.last_seen > age) && !ALWAYS_ANNOUNCED.contains(&alert.policy_id.as_str())
+            message.ticket_max_age.is_some_and(|age| now - alert.last_seen > age)
+                && !ALWAYS_ANNOUNCED.contains(&alert.policy_id.as_str())
+                && !alert.detail.about_msp_access
         };
         let held_back: std::collections::HashSet<AlertId> =
             changed.iter().filter(|alert| backfilled(alert)).map(|alert| alert.id.clone()).collect();
@@ -566,6 +607,7 @@ impl EvaluateService {
                     for firing in state.observe(&observations, *count, *window, distinct.is_some()) {
                         let Some(anchor) = by_record.get(firing.anchor.as_str()) else { continue };
                         let mut alert = policy.alert_for(&scope, &described(anchor), firing.anchor_time, now);
+                        alert.detail.about_msp_access = lead.about_msp_access;
                         let what = if distinct.is_some() { "distinct values" } else { "matches" };
                         alert.facts.push(Fact::new(
                             "Trigger",
@@ -596,6 +638,7 @@ impl EvaluateService {
                         if let Some(unusual) = state.unusual_at(found.event_time, *min_count) {
                             let found = &described(found);
                             let mut alert = policy.alert_for(&scope, found, found.event_time, now);
+                            alert.detail.about_msp_access = lead.about_msp_access;
                             alert.facts.push(Fact::new("Trigger", unusual.describe()));
                             batch.add(alert, found);
                         }

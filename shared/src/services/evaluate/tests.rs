@@ -570,3 +570,45 @@ async fn without_a_backfill_limit_an_old_alert_is_announced() {
     service.handle(&message(vec![record])).await.unwrap();
     assert_eq!(tickets.drain().len(), 1);
 }
+
+/// An admin-relationship finding event about customer `tenant` (not a Vigil tenant), raised or
+/// cleared, as the partner-tenant read makes it.
+fn finding_message(tenant: &str, raised: bool) -> String {
+    use crate::relationships::findings::{FindingKind, Transition, finding_event};
+    let customer = TenantId::parse(tenant).unwrap();
+    let relationship = crate::contract::sample_relationship("rel-9", &customer);
+    let since = chrono::DateTime::parse_from_rfc3339("2026-01-05T06:00:00Z").unwrap().with_timezone(&chrono::Utc);
+    let transition = Transition { relationship: &relationship, kind: FindingKind::UnusedOver90Days, since, raised };
+    let record = finding_event(&transition, &crate::relationships::PartnerActivity::default(), since);
+    json!({"msp_id": "acme", "tenant_id": tenant, "stream": "Audit.AzureActiveDirectory",
+           "content_id": crate::messages::ADMIN_RELATIONSHIP_EVENTS, "records": [record]})
+    .to_string()
+}
+
+#[tokio::test]
+async fn an_admin_relationship_finding_about_a_customer_vigil_does_not_monitor_raises_an_alert_about_the_msps_access_and_clears_it() {
+    let (service, alerts, tickets) = service().await;
+    let stranger = "0b0b0b0b-1111-4222-8333-444444444444";
+    let raised = service.handle(&finding_message(stranger, true)).await.unwrap();
+    assert_eq!(raised.alerts.len(), 1);
+    let alert = alerts.get_alert(&MspId::parse("acme").unwrap(), &raised.alerts[0]).await.unwrap().unwrap();
+    assert_eq!((alert.policy_id.as_str(), alert.tenant_name.as_str()), ("builtin.gdap-unused-90-days", "Contoso"));
+    assert!(alert.detail.about_msp_access, "dispatch files it as the MSP's own");
+    assert_eq!(alert.title, "Delegated admin access to Contoso unused for over 90 days");
+    assert_eq!(tickets.drain().len(), 1);
+    let cleared = service.handle(&finding_message(stranger, false)).await.unwrap();
+    assert_eq!(cleared.alerts, raised.alerts, "the same alert");
+    let alert = alerts.get_alert(&MspId::parse("acme").unwrap(), &raised.alerts[0]).await.unwrap().unwrap();
+    assert_eq!(alert.status, crate::alert::AlertStatus::Resolved);
+}
+
+#[tokio::test]
+async fn only_admin_relationship_findings_may_name_a_tenant_that_is_not_registered() {
+    let (service, _, tickets) = service().await;
+    let stranger = "0b0b0b0b-1111-4222-8333-444444444444";
+    let posing = finding_message(stranger, true).replace(crate::messages::ADMIN_RELATIONSHIP_EVENTS, "vigil-connection");
+    assert!(matches!(service.handle(&posing).await, Err(EvaluateError::UnknownTenant { .. })));
+    let content = message(vec![forwarding("a", 31)]).replace("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11", stranger);
+    assert!(matches!(service.handle(&content).await, Err(EvaluateError::UnknownTenant { .. })));
+    assert!(tickets.drain().is_empty());
+}

@@ -44,6 +44,8 @@ use tracing::{info, warn};
 
 mod events;
 mod relationships;
+mod removal;
+pub use removal::{FOLLOW_UP_DELAY, RESUME_REMOVALS_AFTER_MINUTES};
 mod replay;
 pub use events::{CONNECTION_PROBLEM, CONNECTION_RESTORED, STREAM_MOVING, STREAM_STUCK};
 pub use relationships::READ_EVERY_HOURS;
@@ -329,9 +331,13 @@ impl PollService {
                 let span = tracing::info_span!("replay", msp_id = %msp_id, tenant_id = %tenant_id, replay_id = %replay_id);
                 tracing::Instrument::instrument(self.run_replay(&msp_id, &tenant_id, &replay_id), span).await
             }
-            PollJob::AdminRelationships { msp_id } => {
+            PollJob::AdminRelationships { msp_id, at } => {
                 let span = tracing::info_span!("partner_tenant", msp_id = %msp_id);
-                tracing::Instrument::instrument(self.read_partner_tenant(&msp_id), span).await
+                tracing::Instrument::instrument(self.read_partner_tenant(&msp_id, at), span).await
+            }
+            PollJob::RemoveRelationship { msp_id, relationship_id } => {
+                let span = tracing::info_span!("relationship_removal", msp_id = %msp_id, relationship_id = %relationship_id);
+                tracing::Instrument::instrument(self.remove_relationship(&msp_id, &relationship_id), span).await
             }
         }
     }

@@ -3,19 +3,31 @@
 //! ([`crate::ports::RelationshipStore`]), and how the read went is kept beside them. The tick
 //! sends one job per MSP whose partner tenant is connected and was last read
 //! [`READ_EVERY_HOURS`] ago or more; the job is retried while the failure is transient.
+//!
+//! Each successful read also compares the findings that hold now with those raised before
+//! ([`crate::relationships::findings`]) and sends the new and cleared ones to the evaluator as
+//! Vigil's own events, one message per customer tenant: the built-in admin-relationship
+//! policies turn them into alerts and resolve them. The events are sent before the findings
+//! are stored, and they carry the tick's time, so a retried job sends the same events again
+//! (the evaluator counts a record once) rather than losing or doubling one.
 
+use super::to_json;
 use super::{PollError, PollReport, PollService};
-use crate::ids::MspId;
-use crate::messages::PollJob;
+use crate::ids::{AuditStream, ContentType, MspId, TenantId};
+use crate::messages::{ADMIN_RELATIONSHIP_EVENTS, AuditEventsMessage, PollJob};
 use crate::ports::SecretName;
-use crate::relationships::RelationshipRefreshState;
+use crate::relationships::findings::{FindingInputs, Transition, finding_event, transitions};
+use crate::relationships::removal::{Removal, RemovalStatus};
+use crate::relationships::{AdminRelationship, PartnerActivity, RelationshipRefreshState, RelationshipStatus};
 use crate::tenant::{M365AppCredentials, Tenant};
-use chrono::Duration;
-use std::collections::BTreeSet;
+use chrono::{DateTime, Duration, Utc};
+use std::collections::{BTreeMap, BTreeSet};
 use tracing::{info, warn};
 
 /// How often a partner tenant is read.
 pub const READ_EVERY_HOURS: i64 = 24;
+/// Findings events per message (each is about 1 KB).
+const EVENTS_PER_MESSAGE: usize = 100;
 
 impl PollService {
     /// The jobs the tick sends for partner tenants due for a read: MSPs with at least one
@@ -31,8 +43,9 @@ impl PollService {
             }
             let last = self.relationships.refresh_state(msp_id).await?;
             if last.is_none_or(|read| now - read.at >= Duration::hours(READ_EVERY_HOURS)) {
-                jobs.push(PollJob::AdminRelationships { msp_id: msp_id.clone() });
+                jobs.push(PollJob::AdminRelationships { msp_id: msp_id.clone(), at: Some(now) });
             }
+            jobs.extend(self.removals_to_resume(msp_id, now).await?);
         }
         Ok(jobs)
     }
@@ -43,19 +56,18 @@ impl PollService {
     ///
     /// # Errors
     /// Transient failures (throttling, outages) and store failures, for the queue to retry.
-    pub async fn read_partner_tenant(&self, msp_id: &MspId) -> Result<PollReport, PollError> {
+    pub async fn read_partner_tenant(&self, msp_id: &MspId, at: Option<DateTime<Utc>>) -> Result<PollReport, PollError> {
         let Some(msp) = self.config.get_msp(msp_id).await? else { return Ok(PollReport::default()) };
         let Some(partner) = msp.partner_tenant_id else { return Ok(PollReport::default()) };
         let now = self.clock.now();
         let previous = self.relationships.refresh_state(msp_id).await?;
-        let secret = self.secrets.get_secret(&SecretName::partner_app(msp_id)).await?;
-        let credentials = secret.and_then(|s| serde_json::from_str::<M365AppCredentials>(s.expose()).ok()).map(|c| c.held_by(msp_id));
-        let read = match credentials {
+        let read = match self.partner_credentials(msp_id).await? {
             Some(credentials) => self.relationship_source.relationships(&partner, &credentials).await.map_err(PollError::from),
             None => Err(PollError::MissingCredentials(format!("partner tenant {partner}"))),
         };
         match read {
             Ok(relationships) => {
+                self.announce_findings(msp_id, &relationships, at.unwrap_or(now)).await?;
                 self.relationships.replace_relationships(msp_id, &relationships).await?;
                 let state = RelationshipRefreshState { at: now, relationships: relationships.len(), error: None, last_success: Some(now) };
                 self.relationships.put_refresh(msp_id, &state).await?;
@@ -78,6 +90,84 @@ impl PollService {
                 }
             }
         }
+    }
+
+    /// The MSP's partner-tenant app credentials (`None`: none usable are stored).
+    pub(super) async fn partner_credentials(&self, msp_id: &MspId) -> Result<Option<M365AppCredentials>, PollError> {
+        let secret = self.secrets.get_secret(&SecretName::partner_app(msp_id)).await?;
+        Ok(secret.and_then(|s| serde_json::from_str::<M365AppCredentials>(s.expose()).ok()).map(|c| c.held_by(msp_id)))
+    }
+
+    /// Sends the findings that start or stop holding with this read, then stores what is
+    /// raised. Removals Vigil carried out that the read shows terminated are recorded as done.
+    async fn announce_findings(&self, msp_id: &MspId, relationships: &[AdminRelationship], at: DateTime<Utc>) -> Result<(), PollError> {
+        let previous = self.relationships.relationships(msp_id).await?;
+        let activities = self.relationships.activities(msp_id).await?;
+        let raised = self.relationships.findings(msp_id).await?;
+        let removals = self.relationships.removals(msp_id).await?;
+        for removal in removals.iter().filter(|r| !r.finished()) {
+            let terminated = relationships.iter().any(|r| r.id == removal.relationship_id && r.status == RelationshipStatus::Terminated);
+            if terminated {
+                let done = Removal { status: RemovalStatus::Terminated, completed_at: Some(at), ..removal.clone() };
+                self.relationships.put_removal(&done).await?;
+            }
+        }
+        let removed_by_vigil: BTreeSet<String> =
+            removals.into_iter().filter(|r| r.status != RemovalStatus::Failed).map(|r| r.relationship_id).collect();
+        let inputs = FindingInputs {
+            relationships,
+            previous: &previous,
+            activities: &activities,
+            raised: &raised,
+            removed_by_vigil: &removed_by_vigil,
+            now: at,
+        };
+        let (changes, after) = transitions(&inputs);
+        self.send_findings(msp_id, &changes, &activities, at).await?;
+        let touched: BTreeSet<&str> = changes.iter().map(|t| t.relationship.id.as_str()).collect();
+        for id in touched {
+            self.relationships.put_findings(msp_id, id, after.get(id).map(Vec::as_slice).unwrap_or_default()).await?;
+        }
+        if !changes.is_empty() {
+            let raised = changes.iter().filter(|t| t.raised).count();
+            info!(message = "Admin-relationship findings changed.", msp_id = %msp_id, raised, cleared = changes.len() - raised);
+        }
+        Ok(())
+    }
+
+    /// Sends findings events: one message per customer tenant (split past
+    /// [`EVENTS_PER_MESSAGE`]).
+    pub(super) async fn send_findings(
+        &self,
+        msp_id: &MspId,
+        changes: &[Transition<'_>],
+        activities: &BTreeMap<TenantId, PartnerActivity>,
+        at: DateTime<Utc>,
+    ) -> Result<(), PollError> {
+        let mut by_customer: BTreeMap<&TenantId, Vec<serde_json::Value>> = BTreeMap::new();
+        for change in changes {
+            let customer = &change.relationship.customer_tenant_id;
+            let activity = activities.get(customer).cloned().unwrap_or_default();
+            by_customer.entry(customer).or_default().push(finding_event(change, &activity, at));
+        }
+        let mut messages = Vec::new();
+        for (customer, records) in by_customer {
+            for chunk in records.chunks(EVENTS_PER_MESSAGE) {
+                messages.push(to_json(&AuditEventsMessage {
+                    msp_id: msp_id.clone(),
+                    tenant_id: customer.clone(),
+                    // Delegated admin access is an Entra ID matter; the stream only labels the
+                    // message (Vigil's own events are told apart by their label).
+                    stream: AuditStream::Content(ContentType::AzureActiveDirectory),
+                    content_id: ADMIN_RELATIONSHIP_EVENTS.to_owned(),
+                    records: chunk.to_vec(),
+                }));
+            }
+        }
+        if !messages.is_empty() {
+            self.events.send_all(&messages).await?;
+        }
+        Ok(())
     }
 }
 

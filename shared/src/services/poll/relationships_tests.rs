@@ -1,13 +1,14 @@
 //! Tests of the partner-tenant read: scheduled once a day per connected MSP, relationships
 //! replaced, a refusal recorded and not retried, a transient failure retried, and an MSP that
-//! disconnected skipped.
+//! disconnected skipped; findings sent once as Vigil's own events and cleared once; confirmed
+//! removals carried out once under retries and crashes.
 
 use super::*;
 use crate::clock::{Clock, ManualClock};
 use crate::error::{Classified, ErrorClass, SourceError};
 use crate::ids::TenantId;
 use crate::memory::*;
-use crate::ports::{ConfigStore, RelationshipStore, SecretStore as _};
+use crate::ports::{AdminRelationshipSource as _, ConfigStore, RelationshipStore, SecretStore as _};
 use crate::secret::SecretString;
 use crate::services::poll::PollSettings;
 use crate::tenant::Msp;
@@ -21,6 +22,7 @@ struct Fixture {
     config: Arc<MemoryConfigStore>,
     source: Arc<MemoryRelationshipSource>,
     jobs: Arc<MemoryQueue>,
+    events: Arc<MemoryQueue>,
     clock: Arc<ManualClock>,
     msp: MspId,
 }
@@ -40,6 +42,7 @@ async fn fixture() -> Fixture {
     source.set(&TenantId::parse(PARTNER).unwrap(), vec![crate::contract::sample_relationship("rel-1", &customer)]);
     let audit = Arc::new(MemoryAuditSource::default());
     let jobs = Arc::new(MemoryQueue::default());
+    let events = Arc::new(MemoryQueue::default());
     let clock = Arc::new(ManualClock::at(Utc::now()));
     let service = PollService {
         config: config.clone(),
@@ -48,7 +51,7 @@ async fn fixture() -> Fixture {
         source: audit.clone(),
         subscriptions: audit,
         security_alerts: Arc::new(MemorySecurityAlertSource::default()),
-        events: Arc::new(MemoryQueue::default()),
+        events: events.clone(),
         dead_letters: Arc::new(MemoryQueue::default()),
         jobs: jobs.clone(),
         replays: Arc::new(MemoryReplayStore::default()),
@@ -57,7 +60,7 @@ async fn fixture() -> Fixture {
         clock: clock.clone(),
         settings: PollSettings { streams: vec![], ..PollSettings::default() },
     };
-    Fixture { service, config, source, jobs, clock, msp }
+    Fixture { service, config, source, jobs, events, clock, msp }
 }
 
 /// The partner-tenant jobs of one tick.
@@ -75,7 +78,7 @@ async fn partner_jobs_of_a_tick(f: &Fixture) -> Vec<PollJob> {
 async fn a_connected_partner_tenant_is_read_once_a_day_and_its_relationships_replace_the_stored_ones() {
     let f = fixture().await;
     let jobs = partner_jobs_of_a_tick(&f).await;
-    assert_eq!(jobs, vec![PollJob::AdminRelationships { msp_id: f.msp.clone() }]);
+    assert_eq!(jobs, vec![PollJob::AdminRelationships { msp_id: f.msp.clone(), at: Some(f.clock.now()) }]);
     f.service.run_job(jobs[0].clone()).await.unwrap();
     assert_eq!(f.config.relationships(&f.msp).await.unwrap().len(), 1);
     let state = f.config.refresh_state(&f.msp).await.unwrap().unwrap();
@@ -85,27 +88,27 @@ async fn a_connected_partner_tenant_is_read_once_a_day_and_its_relationships_rep
     f.clock.advance(chrono::Duration::seconds(1));
     assert_eq!(partner_jobs_of_a_tick(&f).await.len(), 1, "a day later");
     f.source.set(&TenantId::parse(PARTNER).unwrap(), vec![]);
-    f.service.read_partner_tenant(&f.msp).await.unwrap();
+    f.service.read_partner_tenant(&f.msp, None).await.unwrap();
     assert!(f.config.relationships(&f.msp).await.unwrap().is_empty(), "a relationship no longer listed is gone");
 }
 
 #[tokio::test]
 async fn a_refused_read_is_recorded_and_kept_until_tomorrow_and_a_transient_one_is_retried() {
     let f = fixture().await;
-    f.service.read_partner_tenant(&f.msp).await.unwrap();
+    f.service.read_partner_tenant(&f.msp, None).await.unwrap();
     f.clock.advance(chrono::Duration::hours(1));
     f.source.fail_next(SourceError::AccessRefused {
         code: "Forbidden".into(),
         message: "the app lacks DelegatedAdminRelationship.Read.All".into(),
     });
-    f.service.read_partner_tenant(&f.msp).await.unwrap();
+    f.service.read_partner_tenant(&f.msp, None).await.unwrap();
     let state = f.config.refresh_state(&f.msp).await.unwrap().unwrap();
     assert!(state.error.as_deref().unwrap().contains("DelegatedAdminRelationship.Read.All"), "{state:?}");
     assert_eq!(state.relationships, 1, "the last good read's count, whose relationships stay");
     assert_eq!(f.config.relationships(&f.msp).await.unwrap().len(), 1);
     assert!(partner_jobs_of_a_tick(&f).await.is_empty(), "a refusal waits for the next day");
     f.source.fail_next(SourceError::Throttled { retry_after: None });
-    let error = f.service.read_partner_tenant(&f.msp).await.unwrap_err();
+    let error = f.service.read_partner_tenant(&f.msp, None).await.unwrap_err();
     assert_eq!(error.class(), ErrorClass::Transient, "the queue retries it");
 }
 
@@ -114,12 +117,171 @@ async fn an_msp_without_a_partner_tenant_or_its_credentials_is_not_read() {
     let f = fixture().await;
     f.config.put_msp(&Msp::new(f.msp.clone(), "Acme".into(), Utc::now())).await.unwrap();
     assert!(partner_jobs_of_a_tick(&f).await.is_empty());
-    f.service.read_partner_tenant(&f.msp).await.unwrap();
+    f.service.read_partner_tenant(&f.msp, None).await.unwrap();
     assert_eq!(f.source.reads(), 0, "a job sent before it disconnected does nothing");
     let mut g = fixture().await;
     g.service.secrets = Arc::new(MemorySecretStore::default());
-    g.service.read_partner_tenant(&g.msp).await.unwrap();
+    g.service.read_partner_tenant(&g.msp, None).await.unwrap();
     let state = g.config.refresh_state(&g.msp).await.unwrap().unwrap();
     assert!(state.error.unwrap().contains("no Microsoft app credentials"), "missing credentials are recorded, not retried");
     assert_eq!(g.source.reads(), 0);
+}
+
+/// The findings events sent so far: (operation, finding, id, creation time), in order.
+fn findings_sent(f: &Fixture) -> Vec<(String, String, String, String)> {
+    f.events
+        .drain()
+        .iter()
+        .flat_map(|body| {
+            let message: crate::messages::AuditEventsMessage = serde_json::from_str(body).unwrap();
+            assert_eq!(message.content_id, crate::messages::ADMIN_RELATIONSHIP_EVENTS);
+            message.records
+        })
+        .map(|r| {
+            let text = |key: &str| r[key].as_str().unwrap_or_default().to_owned();
+            (text("Operation"), text("Finding"), text("Id"), text("CreationTime"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn each_finding_is_sent_once_and_its_clearing_once_with_the_time_it_was_first_seen() {
+    let f = fixture().await;
+    f.service.read_partner_tenant(&f.msp, None).await.unwrap();
+    let raised = findings_sent(&f);
+    let kinds: Vec<(&str, &str)> = raised.iter().map(|(op, kind, ..)| (op.as_str(), kind.as_str())).collect();
+    assert_eq!(
+        kinds,
+        vec![("Vigil.AdminRelationshipFinding", "unused_over_60_days"), ("Vigil.AdminRelationshipFinding", "unused_over_90_days")],
+        "never used since it was granted, over a year ago"
+    );
+    f.clock.advance(chrono::Duration::days(1));
+    f.service.read_partner_tenant(&f.msp, None).await.unwrap();
+    assert!(findings_sent(&f).is_empty(), "a finding that still holds is not sent again");
+    let customer = f.config.relationships(&f.msp).await.unwrap()[0].customer_tenant_id.clone();
+    let used = crate::relationships::PartnerActivity { last_sign_in: Some(f.clock.now()), agents_last_day: 1, sign_ins_last_day: 1 };
+    f.config.put_activity(&f.msp, &customer, &used).await.unwrap();
+    f.clock.advance(chrono::Duration::days(1));
+    f.service.read_partner_tenant(&f.msp, None).await.unwrap();
+    let cleared = findings_sent(&f);
+    assert_eq!(cleared.len(), 2);
+    for ((op, kind, id, at), (_, raised_kind, raised_id, raised_at)) in cleared.iter().zip(&raised) {
+        assert_eq!((op.as_str(), kind, at), ("Vigil.AdminRelationshipFindingCleared", raised_kind, raised_at), "same alert window");
+        assert_ne!(id, raised_id);
+    }
+    assert!(f.config.findings(&f.msp).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_read_retried_after_a_crash_sends_the_same_events_again_not_new_ones() {
+    let f = fixture().await;
+    let tick = f.clock.now();
+    f.service.run_job(PollJob::AdminRelationships { msp_id: f.msp.clone(), at: Some(tick) }).await.unwrap();
+    let first = findings_sent(&f);
+    // The job stopped after sending, before the findings were stored; SQS delivers it again.
+    f.config.put_findings(&f.msp, "rel-1", &[]).await.unwrap();
+    f.config.replace_relationships(&f.msp, &[]).await.unwrap();
+    f.clock.advance(chrono::Duration::minutes(5));
+    f.service.run_job(PollJob::AdminRelationships { msp_id: f.msp.clone(), at: Some(tick) }).await.unwrap();
+    assert_eq!(findings_sent(&f), first, "the same record ids, which the evaluator counts once");
+}
+
+/// A confirmed removal of `rel-1`, as the config API records it.
+async fn confirmed_removal(f: &Fixture) {
+    f.service.read_partner_tenant(&f.msp, None).await.unwrap();
+    findings_sent(f);
+    let relationship = f.config.relationships(&f.msp).await.unwrap().remove(0);
+    let removal = Removal {
+        msp_id: f.msp.clone(),
+        relationship_id: relationship.id.clone(),
+        relationship_name: relationship.display_name.clone(),
+        customer_tenant_id: relationship.customer_tenant_id.clone(),
+        customer_name: relationship.customer_name.clone(),
+        status: RemovalStatus::Requested,
+        requested_by: "Olive (olive)".into(),
+        requested_at: f.clock.now(),
+        request_id: None,
+        completed_at: None,
+        error: None,
+    };
+    assert!(f.config.create_removal(&removal).await.unwrap());
+}
+
+/// Runs the removal job as SQS would: again each time it put itself back with a delay.
+async fn run_removal_to_its_end(f: &Fixture) -> usize {
+    let mut runs = 0;
+    let mut job = PollJob::RemoveRelationship { msp_id: f.msp.clone(), relationship_id: "rel-1".into() };
+    loop {
+        f.service.run_job(job.clone()).await.unwrap();
+        runs += 1;
+        let delayed = f.jobs.drain_delayed();
+        let Some((body, delay)) = delayed.into_iter().next() else { return runs };
+        assert_eq!(delay, crate::services::poll::FOLLOW_UP_DELAY);
+        job = serde_json::from_str(&body).unwrap();
+        assert!(runs < 10, "the termination never ended");
+    }
+}
+
+#[tokio::test]
+async fn a_confirmed_removal_terminates_once_follows_graph_to_terminated_and_clears_the_findings() {
+    let f = fixture().await;
+    confirmed_removal(&f).await;
+    let runs = run_removal_to_its_end(&f).await;
+    assert_eq!(f.source.terminations(), 1);
+    assert_eq!(runs, 3, "terminationRequested, terminating, terminated");
+    let removal = f.config.removal(&f.msp, "rel-1").await.unwrap().unwrap();
+    assert_eq!((removal.status, removal.request_id.as_deref()), (RemovalStatus::Terminated, Some("req-rel-1")));
+    assert!(removal.completed_at.is_some());
+    let cleared = findings_sent(&f);
+    assert_eq!(cleared.len(), 2, "both unused-access findings clear: {cleared:?}");
+    assert!(cleared.iter().all(|(op, ..)| op == "Vigil.AdminRelationshipFindingCleared"));
+    assert_eq!(f.config.relationships(&f.msp).await.unwrap()[0].status, RelationshipStatus::Terminated, "the report says so");
+    f.service.run_job(PollJob::RemoveRelationship { msp_id: f.msp.clone(), relationship_id: "rel-1".into() }).await.unwrap();
+    assert_eq!(f.source.terminations(), 1, "a finished removal redelivered does nothing");
+    f.clock.advance(chrono::Duration::days(1));
+    f.service.read_partner_tenant(&f.msp, None).await.unwrap();
+    assert!(findings_sent(&f).is_empty(), "Vigil's own removal is not the customer terminating access");
+}
+
+#[tokio::test]
+async fn a_crash_between_the_terminate_request_and_recording_it_does_not_request_it_again() {
+    let f = fixture().await;
+    confirmed_removal(&f).await;
+    let partner = TenantId::parse(PARTNER).unwrap();
+    let credentials = f.service.partner_credentials(&f.msp).await.unwrap().unwrap();
+    f.source.request_termination(&partner, &credentials, "rel-1").await.unwrap();
+    run_removal_to_its_end(&f).await;
+    assert_eq!(f.source.terminations(), 1, "the request already made was found and followed");
+    let removal = f.config.removal(&f.msp, "rel-1").await.unwrap().unwrap();
+    assert_eq!((removal.status, removal.request_id.as_deref()), (RemovalStatus::Terminated, Some("req-rel-1")));
+}
+
+#[tokio::test]
+async fn a_transient_failure_is_retried_and_a_refusal_fails_the_removal_with_graphs_reason() {
+    let f = fixture().await;
+    confirmed_removal(&f).await;
+    f.source.fail_next(SourceError::Throttled { retry_after: None });
+    let job = PollJob::RemoveRelationship { msp_id: f.msp.clone(), relationship_id: "rel-1".into() };
+    assert_eq!(f.service.run_job(job.clone()).await.unwrap_err().class(), ErrorClass::Transient);
+    assert_eq!(f.config.removal(&f.msp, "rel-1").await.unwrap().unwrap().status, RemovalStatus::Requested);
+    let mut expired = crate::contract::sample_relationship("rel-1", &f.config.relationships(&f.msp).await.unwrap()[0].customer_tenant_id);
+    expired.status = RelationshipStatus::Expired;
+    f.source.set(&TenantId::parse(PARTNER).unwrap(), vec![expired]);
+    f.service.run_job(job).await.unwrap();
+    let removal = f.config.removal(&f.msp, "rel-1").await.unwrap().unwrap();
+    assert_eq!(removal.status, RemovalStatus::Failed);
+    assert!(removal.error.as_deref().is_some_and(|e| e.contains("Expired")), "{removal:?}");
+    assert_eq!(f.source.terminations(), 0);
+}
+
+#[tokio::test]
+async fn an_unfinished_removal_is_queued_again_by_the_tick_after_a_while() {
+    let f = fixture().await;
+    confirmed_removal(&f).await;
+    let removals = |jobs: Vec<String>| jobs.iter().filter(|b| b.contains("remove_relationship")).count();
+    f.service.fan_out().await.unwrap();
+    assert_eq!(removals(f.jobs.drain()), 0, "its own job is still on the queue");
+    f.clock.advance(chrono::Duration::minutes(crate::services::poll::RESUME_REMOVALS_AFTER_MINUTES));
+    f.service.fan_out().await.unwrap();
+    assert_eq!(removals(f.jobs.drain()), 1);
 }

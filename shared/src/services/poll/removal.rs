@@ -1,0 +1,122 @@
+//! Confirmed removals of admin relationships ([`crate::relationships::removal`]), carried out
+//! one job per relationship: the terminate request is made once (a request an interrupted
+//! attempt made is found in Graph's list of requests before asking again), then the
+//! relationship is followed, the job putting itself back on the queue with a delay while Graph
+//! is still terminating it. Once it is terminated its findings clear, which resolves their
+//! alerts and closes their tickets. A removal left unfinished (its job lost or never queued) is
+//! queued again by the tick.
+
+use super::{PollError, PollReport, PollService, to_json};
+use crate::error::{Classified, ErrorClass};
+use crate::ids::MspId;
+use crate::messages::PollJob;
+use crate::relationships::RelationshipStatus;
+use crate::relationships::findings::Transition;
+use crate::relationships::removal::{Removal, RemovalStatus, RequestStatus};
+use chrono::{DateTime, Duration, Utc};
+use tracing::{info, warn};
+
+/// A removal unfinished this long after it was confirmed is queued again by the tick.
+pub const RESUME_REMOVALS_AFTER_MINUTES: i64 = 15;
+/// How long a removal job waits before looking again at a relationship Graph is terminating.
+pub const FOLLOW_UP_DELAY: std::time::Duration = std::time::Duration::from_secs(30);
+
+impl PollService {
+    /// Jobs for the MSP's removals unfinished [`RESUME_REMOVALS_AFTER_MINUTES`] after their
+    /// confirmation.
+    pub(super) async fn removals_to_resume(&self, msp_id: &MspId, now: DateTime<Utc>) -> Result<Vec<PollJob>, PollError> {
+        Ok(self
+            .relationships
+            .removals(msp_id)
+            .await?
+            .into_iter()
+            .filter(|r| !r.finished() && now - r.requested_at >= Duration::minutes(RESUME_REMOVALS_AFTER_MINUTES))
+            .map(|r| PollJob::RemoveRelationship { msp_id: msp_id.clone(), relationship_id: r.relationship_id })
+            .collect())
+    }
+
+    /// Carries a confirmed removal one step further: the terminate request (once), then the
+    /// relationship's status until it is terminated.
+    ///
+    /// # Errors
+    /// Transient Graph, store and queue failures, for the queue to retry (every step is safe to
+    /// repeat).
+    pub async fn remove_relationship(&self, msp_id: &MspId, relationship_id: &str) -> Result<PollReport, PollError> {
+        let Some(mut removal) = self.relationships.removal(msp_id, relationship_id).await? else { return Ok(PollReport::default()) };
+        if removal.finished() {
+            return Ok(PollReport::default());
+        }
+        let partner = self.config.get_msp(msp_id).await?.and_then(|msp| msp.partner_tenant_id);
+        let credentials = match &partner {
+            Some(_) => self.partner_credentials(msp_id).await?,
+            None => None,
+        };
+        let (Some(partner), Some(credentials)) = (partner, credentials) else {
+            return self.fail_removal(removal, "the partner tenant is not connected, or its credentials are gone".into()).await;
+        };
+        let source = &self.relationship_source;
+        if removal.request_id.is_none() {
+            let made = source.requests(&partner, &credentials, relationship_id).await?;
+            let earlier = made.into_iter().find(|r| r.action.eq_ignore_ascii_case("terminate") && r.status != RequestStatus::Failed);
+            let request = match earlier {
+                Some(request) => request,
+                None => match source.request_termination(&partner, &credentials, relationship_id).await {
+                    Ok(request) => request,
+                    Err(error) if error.class() == ErrorClass::Transient => return Err(error.into()),
+                    Err(error) => return self.fail_removal(removal, error.to_string()).await,
+                },
+            };
+            info!(message = "Graph accepted the termination of an admin relationship.", msp_id = %msp_id, relationship_id, request_id = %request.id);
+            removal.request_id = Some(request.id);
+            removal.status = RemovalStatus::Terminating;
+            self.relationships.put_removal(&removal).await?;
+        }
+        let status = source.relationship_status(&partner, &credentials, relationship_id).await?;
+        if matches!(status, Some(RelationshipStatus::Terminated) | None) {
+            return self.finish_removal(removal).await;
+        }
+        if !matches!(status, Some(RelationshipStatus::TerminationRequested | RelationshipStatus::Terminating)) {
+            let requests = source.requests(&partner, &credentials, relationship_id).await?;
+            let failed = requests.iter().any(|r| Some(&r.id) == removal.request_id.as_ref() && r.status == RequestStatus::Failed);
+            if failed {
+                return self.fail_removal(removal, format!("Graph's terminate request failed; the relationship is still {status:?}")).await;
+            }
+        }
+        let job = PollJob::RemoveRelationship { msp_id: msp_id.clone(), relationship_id: relationship_id.to_owned() };
+        self.jobs.send_delayed(&[to_json(&job)], FOLLOW_UP_DELAY).await?;
+        Ok(PollReport::default())
+    }
+
+    async fn fail_removal(&self, mut removal: Removal, error: String) -> Result<PollReport, PollError> {
+        warn!(message = "An admin-relationship removal failed.", msp_id = %removal.msp_id, relationship_id = %removal.relationship_id, %error);
+        removal.status = RemovalStatus::Failed;
+        removal.error = Some(error);
+        removal.completed_at = Some(self.clock.now());
+        self.relationships.put_removal(&removal).await?;
+        Ok(PollReport::default())
+    }
+
+    /// The relationship is terminated: its findings clear (their alerts resolve), the stored
+    /// relationship says so, and the removal is done. Each step is safe to repeat.
+    async fn finish_removal(&self, mut removal: Removal) -> Result<PollReport, PollError> {
+        let msp_id = removal.msp_id.clone();
+        let now = self.clock.now();
+        let mut relationships = self.relationships.relationships(&msp_id).await?;
+        if let Some(stored) = relationships.iter_mut().find(|r| r.id == removal.relationship_id) {
+            stored.status = RelationshipStatus::Terminated;
+            let relationship = stored.clone();
+            let raised = self.relationships.findings(&msp_id).await?.remove(&relationship.id).unwrap_or_default();
+            let cleared: Vec<Transition<'_>> =
+                raised.iter().map(|r| Transition { relationship: &relationship, kind: r.kind, since: r.since, raised: false }).collect();
+            let activities = self.relationships.activities(&msp_id).await?;
+            self.send_findings(&msp_id, &cleared, &activities, now).await?;
+            self.relationships.put_findings(&msp_id, &relationship.id, &[]).await?;
+            self.relationships.replace_relationships(&msp_id, &relationships).await?;
+        }
+        removal.status = RemovalStatus::Terminated;
+        removal.completed_at = Some(now);
+        self.relationships.put_removal(&removal).await?;
+        info!(message = "Admin relationship removed.", msp_id = %msp_id, relationship_id = %removal.relationship_id, requested_by = %removal.requested_by);
+        Ok(PollReport::default())
+    }
+}
