@@ -123,3 +123,56 @@ async fn throttling_is_transient_with_the_servers_retry_after_and_a_bad_relation
     let read = client.relationships(&tenant(), &credentials()).await.unwrap();
     assert_eq!(read.len(), 1, "the unreadable relationship is left out, the other kept");
 }
+
+#[tokio::test]
+async fn a_termination_is_requested_once_and_followed_through_terminating_to_terminated() {
+    let (sim, client) = partner(2).await;
+    sim.set_partner_write_role(PARTNER, true);
+    let id = format!("{PARTNER}-{}", customer(1));
+    assert_eq!(client.requests(&tenant(), &credentials(), &id).await.unwrap(), vec![]);
+    let request = client.request_termination(&tenant(), &credentials(), &id).await.unwrap();
+    assert_eq!((request.action.as_str(), request.status), ("terminate", vigil::relationships::removal::RequestStatus::Created));
+    let listed = client.requests(&tenant(), &credentials(), &id).await.unwrap();
+    assert_eq!(listed, vec![request.clone()], "the request is found again by listing them");
+    let again = client.request_termination(&tenant(), &credentials(), &id).await.unwrap_err();
+    assert_eq!(again.class(), ErrorClass::Permanent, "a second termination is refused: {again}");
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        seen.push(client.relationship_status(&tenant(), &credentials(), &id).await.unwrap().unwrap());
+    }
+    assert_eq!(seen, vec![RelationshipStatus::TerminationRequested, RelationshipStatus::Terminating, RelationshipStatus::Terminated]);
+    let done = client.requests(&tenant(), &credentials(), &id).await.unwrap();
+    assert_eq!(done[0].status, vigil::relationships::removal::RequestStatus::Succeeded);
+    let other = format!("{PARTNER}-{}", customer(0));
+    assert_eq!(
+        client.relationship_status(&tenant(), &credentials(), &other).await.unwrap(),
+        Some(RelationshipStatus::Active),
+        "only the chosen one"
+    );
+    assert_eq!(client.relationship_status(&tenant(), &credentials(), "unknown-id").await.unwrap(), None, "404 is gone");
+    let posts = sim.request_log().iter().filter(|r| r.method == "POST" && r.path.ends_with("/requests")).count();
+    assert_eq!(posts, 2);
+}
+
+#[tokio::test]
+async fn without_the_write_permission_a_termination_is_refused_naming_it_and_nothing_changes() {
+    let (sim, client) = partner(1).await;
+    let id = format!("{PARTNER}-{}", customer(0));
+    let refused = client.request_termination(&tenant(), &credentials(), &id).await.unwrap_err();
+    assert!(matches!(refused, SourceError::AccessRefused { .. }), "{refused:?}");
+    assert!(refused.to_string().contains("ReadWrite.All"), "{refused}");
+    assert_eq!(sim.partner_relationship_status(&id).as_deref(), Some("active"));
+    let foreign = client.request_termination(&TenantId::parse(OTHER_PARTNER).unwrap(), &credentials(), &id).await.unwrap_err();
+    assert_eq!(foreign.class(), ErrorClass::Permanent, "another partner's tenant cannot reach it: {foreign}");
+}
+
+#[tokio::test]
+async fn a_throttled_termination_is_transient() {
+    let (sim, client) = partner(1).await;
+    sim.set_partner_write_role(PARTNER, true);
+    sim.fail_next(M365Operation::PartnerRelationships, M365Failure::Throttle, 1);
+    let id = format!("{PARTNER}-{}", customer(0));
+    let error = client.request_termination(&tenant(), &credentials(), &id).await.unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Transient);
+    assert_eq!(sim.partner_relationship_status(&id).as_deref(), Some("active"), "nothing was done");
+}

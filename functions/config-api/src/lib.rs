@@ -40,7 +40,9 @@
 //!   `POST /v1/principals/{principal_id}/tokens/{token_id}/rotate`
 //! - `GET /v1/admin-relationships?bucket=&recommendation=&kind=&status=&customer=&sort=&limit=&cursor=`
 //!   (the MSP's delegated admin access to each customer, with the summary),
-//!   `GET /v1/admin-relationships/summary`, `GET /v1/admin-relationships/export` (CSV)
+//!   `GET /v1/admin-relationships/summary`, `GET /v1/admin-relationships/export` (CSV);
+//!   `POST /v1/admin-relationships/removal-previews`, `POST /v1/admin-relationships/removals`
+//!   (with the preview's token), `GET /v1/admin-relationships/removals`
 //! - `GET /v1/audit-log?limit=&cursor=`: every configuration change, newest first, with the
 //!   principal who made it
 //! - Gone (410, naming the route that replaced them): `PUT|GET /v1/psa/connectwise`,
@@ -87,6 +89,8 @@ pub struct AppState {
     pub replays: Arc<ReplayService>,
     /// The admin-relationship report.
     pub relationships: Arc<vigil::services::relationships::RelationshipReportService>,
+    /// Previews and confirmations of admin-relationship removals (run by the audit-poller).
+    pub removals: Arc<vigil::services::relationship_removal::RelationshipRemovalService>,
     /// Per-token counts of the routes that call a PSA ([`rate_limits`]).
     pub rate_limits: Arc<dyn vigil::ports::RateLimiter>,
 }
@@ -179,12 +183,19 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
         alerts: alert_store,
         tickets: tickets.clone(),
         clock: Arc::new(SystemClock),
-        audit,
+        audit: audit.clone(),
+    });
+    let poll_jobs: Arc<dyn MessageQueue> = Arc::new(SqsQueue::new(sqs, config.poll_jobs_queue_url.clone()));
+    let removals = Arc::new(vigil::services::relationship_removal::RelationshipRemovalService {
+        store: config_store.clone(),
+        jobs: poll_jobs.clone(),
+        audit: audit.clone(),
+        clock: Arc::new(SystemClock),
     });
     let replays = Arc::new(ReplayService {
         tuning: tuning.clone(),
         replays: Arc::new(vigil::aws::replays::DynamoReplayStore::new(dynamo.clone(), config.state_table.clone())),
-        jobs: Arc::new(SqsQueue::new(sqs, config.poll_jobs_queue_url.clone())),
+        jobs: poll_jobs,
         clock: Arc::new(SystemClock),
     });
     // Lookups and tests count against the destination's `requests_per_hour` like the
@@ -206,7 +217,7 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
         store: config_store_for_report,
         clock: Arc::new(SystemClock),
     });
-    AppState { access, admin, tuning, destinations, replays, relationships, rate_limits }
+    AppState { access, admin, tuning, destinations, replays, relationships, removals, rate_limits }
 }
 
 /// Largest body most routes accept (tenants, credentials, suppressions, triage …).

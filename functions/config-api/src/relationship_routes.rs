@@ -1,18 +1,22 @@
-//! Routes of the admin-relationship report: parse, call
-//! [`vigil::services::relationships::RelationshipReportService`], map the result.
+//! Routes of the admin-relationship report and of removals: parse, call
+//! [`vigil::services::relationships::RelationshipReportService`] or
+//! [`vigil::services::relationship_removal::RelationshipRemovalService`], map the result.
 
 use crate::AppState;
-use crate::extract::Caller;
+use crate::extract::{ApiJson, Caller};
 use crate::problem::Problem;
 use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use vigil::relationships::RelationshipRefreshState;
+use vigil::relationships::removal::Removal;
 use vigil::relationships::report::{ReportRow, ReportSummary};
+use vigil::services::relationship_removal::{ConfirmRequest, PreviewRequest, PreviewResponse};
 use vigil::services::relationships::ReportQuery;
 
 pub(crate) fn router() -> Router<AppState> {
@@ -20,6 +24,50 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/admin-relationships", get(admin_relationships))
         .route("/v1/admin-relationships/summary", get(admin_relationship_summary))
         .route("/v1/admin-relationships/export", get(admin_relationship_export))
+        .route("/v1/admin-relationships/removal-previews", post(preview_removal))
+        .route("/v1/admin-relationships/removals", post(confirm_removal).get(list_removals))
+}
+
+/// Removals of admin relationships.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct RemovalList {
+    removals: Vec<Removal>,
+}
+
+/// Previews removing admin relationships: per relationship what will be removed, which
+/// partner groups lose access and what stops working, and whether Vigil can remove it. Removes
+/// nothing; the token (shown once) confirms it within 10 minutes. Needs
+/// `relationships:remove`.
+#[utoipa::path(post, path = "/v1/admin-relationships/removal-previews", tag = "admin relationships", request_body = PreviewRequest,
+    responses((status = 201, body = PreviewResponse)))]
+pub(crate) async fn preview_removal(
+    State(state): State<AppState>,
+    Caller(access): Caller,
+    ApiJson(request): ApiJson<PreviewRequest>,
+) -> Result<Response, Problem> {
+    let preview = state.removals.preview(&access, &request).await?;
+    Ok((StatusCode::CREATED, [(header::CACHE_CONTROL, "no-store")], Json(preview)).into_response())
+}
+
+/// Confirms a preview with its token: each removable relationship is terminated through Graph
+/// by the audit-poller (follow it with `GET /v1/admin-relationships/removals`). The token is
+/// used up. Needs `relationships:remove`.
+#[utoipa::path(post, path = "/v1/admin-relationships/removals", tag = "admin relationships", request_body = ConfirmRequest,
+    responses((status = 202, body = RemovalList)))]
+pub(crate) async fn confirm_removal(
+    State(state): State<AppState>,
+    Caller(access): Caller,
+    ApiJson(request): ApiJson<ConfirmRequest>,
+) -> Result<Response, Problem> {
+    let removals = state.removals.confirm(&access, &request).await?;
+    Ok((StatusCode::ACCEPTED, Json(RemovalList { removals })).into_response())
+}
+
+/// Every removal of the MSP's admin relationships, newest first: who asked, when, and how far
+/// Graph has got.
+#[utoipa::path(get, path = "/v1/admin-relationships/removals", tag = "admin relationships", responses((status = 200, body = RemovalList)))]
+pub(crate) async fn list_removals(State(state): State<AppState>, Caller(access): Caller) -> Result<Json<RemovalList>, Problem> {
+    Ok(Json(RemovalList { removals: state.removals.removals(&access).await? }))
 }
 
 /// A page of the report.

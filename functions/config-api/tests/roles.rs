@@ -214,6 +214,21 @@ fn routes(seed: &Seed) -> Vec<Route> {
         permissions_category("GET", "/v1/admin-relationships", &[ConfigRead]),
         permissions_category("GET", "/v1/admin-relationships/summary", &[ConfigRead]),
         permissions_category("GET", "/v1/admin-relationships/export?sort=-days_inactive", &[ConfigRead]),
+        permissions_category("GET", "/v1/admin-relationships/removals", &[ConfigRead]),
+        route(
+            "POST",
+            "/v1/admin-relationships/removal-previews".into(),
+            Some(json!({"relationship_ids": ["rel-1"]})),
+            &[RelationshipsRemove],
+            StatusCode::CREATED,
+        ),
+        route(
+            "POST",
+            "/v1/admin-relationships/removals".into(),
+            Some(json!({"token": "vrp_unknown"})),
+            &[RelationshipsRemove],
+            StatusCode::NOT_FOUND,
+        ),
         route("DELETE", "/v1/policies/custom.seeded".into(), None, &[ConfigWrite], StatusCode::NO_CONTENT),
         route("DELETE", "/v1/destinations/psa".into(), None, &[ConfigWrite], StatusCode::NO_CONTENT),
     ]

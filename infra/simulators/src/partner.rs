@@ -12,8 +12,20 @@
 //!   simulator's smaller page size) pages the listing; a page with more behind it has an
 //!   absolute `@odata.nextLink` with a `$skiptoken`. A nextLink whose `$top` was changed, or an
 //!   unknown or another tenant's skip token, is `400 BadRequest`. Other options are `400`.
+//! * `GET …/delegatedAdminRelationships/{id}` reads one relationship. A relationship being
+//!   terminated moves one status on at each read (`terminationRequested` → `terminating` →
+//!   `terminated`, its `endDateTime` then set and its terminate request `succeeded`), the way a
+//!   caller following the long-running termination sees it progress.
+//! * `GET …/{id}/requests` lists the lifecycle requests made on a relationship; `POST
+//!   …/{id}/requests` with `{"action": "terminate"}` (also `lockForApproval`, `approve`,
+//!   `reject` are known actions; only `terminate` is simulated) needs
+//!   `DelegatedAdminRelationship.ReadWrite.All` (else `403`), answers `201 Created` with the
+//!   request (`status` `created`) and a `Location`, and moves the relationship to
+//!   `terminationRequested`. Terminating a relationship that is not active, expiring or pending
+//!   approval, or one with a terminate request under way, is `400 BadRequest`; another partner's
+//!   or an unknown relationship is `404`.
 //! * Failure injection: [`crate::m365::M365Operation::PartnerRelationships`], answered as for
-//!   Graph alerts (429 / 503 with `Retry-After`, 500).
+//!   Graph alerts (429 / 503 with `Retry-After`, 500), for every call above.
 
 use std::collections::{HashMap, HashSet};
 
@@ -26,6 +38,8 @@ use crate::graph::{Caller, graph_error, json_response, option};
 
 /// The application permission the listing requires.
 pub(crate) const RELATIONSHIPS_ROLE: &str = "DelegatedAdminRelationship.Read.All";
+/// The application permission lifecycle requests (termination) require.
+pub(crate) const RELATIONSHIPS_WRITE_ROLE: &str = "DelegatedAdminRelationship.ReadWrite.All";
 const RELATIONSHIPS_PATH: &str = "/v1.0/tenantRelationships/delegatedAdminRelationships";
 const MAX_TOP: usize = 300;
 const ASSIGNMENTS_PAGE: usize = 100;
@@ -39,14 +53,199 @@ pub(crate) struct PartnerState {
     assignments: HashMap<String, Vec<Value>>,
     /// Partner tenants where `DelegatedAdminRelationship.Read.All` is consented.
     granted: HashSet<String>,
+    /// Partner tenants where `DelegatedAdminRelationship.ReadWrite.All` is consented.
+    writable: HashSet<String>,
+    /// Lifecycle requests by relationship id, in the order made.
+    requests: HashMap<String, Vec<Value>>,
     /// Open `$skiptoken`s: (partner tenant, relationship or none, `$top` text, offset).
     pages: HashMap<String, (String, Option<String>, Option<String>, usize)>,
     seq: u64,
 }
 
 impl PartnerState {
+    /// Whether a token of the tenant carries the read role (the write role includes it).
     pub(crate) fn role_granted(&self, tenant_key: &str) -> bool {
-        self.granted.contains(tenant_key)
+        self.granted.contains(tenant_key) || self.writable.contains(tenant_key)
+    }
+
+    /// Whether a token of the tenant carries `DelegatedAdminRelationship.ReadWrite.All`.
+    pub(crate) fn write_granted(&self, tenant_key: &str) -> bool {
+        self.writable.contains(tenant_key)
+    }
+
+    pub(crate) fn set_write_role(&mut self, tenant_id: &str, granted: bool) {
+        let key = tenant_id.to_ascii_lowercase();
+        if granted {
+            self.writable.insert(key);
+        } else {
+            self.writable.remove(&key);
+        }
+    }
+
+    /// Moves a relationship's times `days` into the past (created, activated, end), as if it
+    /// had been established that much earlier. `false`: no such relationship.
+    pub(crate) fn age(&mut self, relationship_id: &str, days: i64) -> bool {
+        let Some(relationship) = self.find_mut(relationship_id) else { return false };
+        for field in ["createdDateTime", "activatedDateTime", "endDateTime", "lastModifiedDateTime"] {
+            let shifted = relationship
+                .get(field)
+                .and_then(Value::as_str)
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| (t.with_timezone(&Utc) - chrono::Duration::days(days)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            if let Some(shifted) = shifted {
+                relationship[field] = json!(shifted);
+            }
+        }
+        true
+    }
+
+    /// A relationship's status now (for tests and the demo).
+    pub(crate) fn status(&self, relationship_id: &str) -> Option<String> {
+        self.relationships
+            .values()
+            .flatten()
+            .find(|r| r.get("id").and_then(Value::as_str) == Some(relationship_id))
+            .and_then(|r| r.get("status").and_then(Value::as_str).map(str::to_owned))
+    }
+
+    fn find_mut(&mut self, relationship_id: &str) -> Option<&mut Value> {
+        self.relationships.values_mut().flatten().find(|r| r.get("id").and_then(Value::as_str) == Some(relationship_id))
+    }
+
+    /// The caller's own relationship `id`, or the `404` Graph answers.
+    fn owned_mut(&mut self, tenant: &str, id: &str) -> Result<&mut Value, Box<Response>> {
+        self.relationships
+            .get_mut(tenant)
+            .and_then(|list| list.iter_mut().find(|r| r.get("id").and_then(Value::as_str) == Some(id)))
+            .ok_or_else(|| {
+                Box::new(graph_error(
+                    StatusCode::NOT_FOUND,
+                    "ResourceNotFound",
+                    &format!("The delegated admin relationship {id} was not found."),
+                ))
+            })
+    }
+
+    /// `GET …/{id}`: one relationship, a termination under way moving one status on.
+    pub(crate) fn read_one(&mut self, caller: Option<Caller>, sim_port: Option<u16>, id: &str, now: DateTime<Utc>) -> Response {
+        let tenant = match authenticate_partner(caller, sim_port, now) {
+            Ok(tenant) => tenant,
+            Err(refusal) => return *refusal,
+        };
+        let relationship = match self.owned_mut(&tenant, id) {
+            Ok(relationship) => relationship,
+            Err(missing) => return *missing,
+        };
+        let seen = relationship.clone();
+        let next = match relationship.get("status").and_then(Value::as_str) {
+            Some("terminationRequested") => Some("terminating"),
+            Some("terminating") => Some("terminated"),
+            _ => None,
+        };
+        if let Some(next) = next {
+            relationship["status"] = json!(next);
+            relationship["lastModifiedDateTime"] = json!(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            if next == "terminated" {
+                relationship["endDateTime"] = json!(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                for request in self.requests.get_mut(id).into_iter().flatten() {
+                    if request["action"] == "terminate" {
+                        request["status"] = json!("succeeded");
+                        request["lastModifiedDateTime"] = json!(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+                    }
+                }
+            }
+        }
+        let mut body = seen;
+        body["@odata.context"] =
+            json!("https://graph.microsoft.com/v1.0/$metadata#tenantRelationships/delegatedAdminRelationships/$entity");
+        json_response(StatusCode::OK, &body)
+    }
+
+    /// `GET …/{id}/requests`.
+    pub(crate) fn list_requests(&mut self, caller: Option<Caller>, sim_port: Option<u16>, id: &str, now: DateTime<Utc>) -> Response {
+        let tenant = match authenticate_partner(caller, sim_port, now) {
+            Ok(tenant) => tenant,
+            Err(refusal) => return *refusal,
+        };
+        if let Err(missing) = self.owned_mut(&tenant, id) {
+            return *missing;
+        }
+        let value = self.requests.get(id).cloned().unwrap_or_default();
+        json_response(
+            StatusCode::OK,
+            &json!({"@odata.context": format!("https://graph.microsoft.com/v1.0/$metadata#{RELATIONSHIPS_PATH}('{id}')/requests"), "value": value}),
+        )
+    }
+
+    /// `POST …/{id}/requests`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn create_request(
+        &mut self,
+        caller: Option<Caller>,
+        can_write: bool,
+        sim_port: Option<u16>,
+        id: &str,
+        body: &[u8],
+        graph_base: &str,
+        now: DateTime<Utc>,
+    ) -> Response {
+        let tenant = match authenticate_partner(caller, sim_port, now) {
+            Ok(tenant) => tenant,
+            Err(refusal) => return *refusal,
+        };
+        if !can_write {
+            return graph_error(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                &format!("Missing application roles. API required roles: {RELATIONSHIPS_WRITE_ROLE}."),
+            );
+        }
+        let action = match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(fields)) => match fields.get("action").and_then(Value::as_str) {
+                Some(action) if ["lockForApproval", "approve", "terminate", "reject"].contains(&action) => action.to_owned(),
+                Some(other) => {
+                    return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("Invalid action '{other}'."));
+                }
+                None => return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "The action property is required."),
+            },
+            _ => return graph_error(StatusCode::BAD_REQUEST, "BadRequest", "The request body must be a JSON object."),
+        };
+        if action != "terminate" {
+            return graph_error(StatusCode::BAD_REQUEST, "BadRequest", &format!("The simulator does not carry out '{action}'."));
+        }
+        let under_way = self.requests.get(id).into_iter().flatten().any(|r| r["action"] == "terminate" && r["status"] != "failed");
+        let relationship = match self.owned_mut(&tenant, id) {
+            Ok(relationship) => relationship,
+            Err(missing) => return *missing,
+        };
+        let status = relationship.get("status").and_then(Value::as_str).unwrap_or_default().to_owned();
+        if under_way || !["active", "expiring", "approvalPending"].contains(&status.as_str()) {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                &format!("The relationship is {status}; it cannot be terminated (a termination may already be under way)."),
+            );
+        }
+        relationship["status"] = json!("terminationRequested");
+        let at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        relationship["lastModifiedDateTime"] = json!(at);
+        self.seq += 1;
+        let request_id = format!("{}-{:04x}", hex::encode(random()), self.seq);
+        let request = json!({
+            "@odata.type": "#microsoft.graph.delegatedAdminRelationshipRequest",
+            "id": request_id,
+            "action": action,
+            "status": "created",
+            "createdDateTime": at,
+            "lastModifiedDateTime": at,
+        });
+        self.requests.entry(id.to_owned()).or_default().push(request.clone());
+        let location = format!("{graph_base}{RELATIONSHIPS_PATH}/{id}/requests/{request_id}");
+        let mut response = json_response(StatusCode::CREATED, &request);
+        if let Ok(value) = axum::http::HeaderValue::from_str(&location) {
+            response.headers_mut().insert(axum::http::header::LOCATION, value);
+        }
+        response
     }
 
     pub(crate) fn set_role(&mut self, tenant_id: &str, granted: bool) {
@@ -155,6 +354,20 @@ impl PartnerState {
         }
         json_response(StatusCode::OK, &body)
     }
+}
+
+/// The caller's partner tenant, or the refusal Graph answers (`403` without the read role).
+fn authenticate_partner(caller: Option<Caller>, sim_port: Option<u16>, now: DateTime<Utc>) -> Result<String, Box<Response>> {
+    crate::graph::authenticate(caller, sim_port, now).map_err(|refusal| {
+        Box::new(match refusal {
+            crate::graph::Refusal::MissingRole => graph_error(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                &format!("Missing application roles. API required roles: {RELATIONSHIPS_ROLE},{RELATIONSHIPS_WRITE_ROLE}."),
+            ),
+            refusal => refusal.into_response(),
+        })
+    })
 }
 
 fn random() -> [u8; 8] {

@@ -102,6 +102,8 @@ impl RelationshipRemovalService {
             expires_at: now + Duration::minutes(PREVIEW_MINUTES),
         };
         self.store.put_preview(&preview).await?;
+        let chosen: Vec<&str> = items.iter().map(|i| i.relationship_id.as_str()).collect();
+        self.audit.record(access, "admin-relationship.removal-previewed", chosen.join(", ")).await?;
         let removable = items.iter().filter(|i| i.removable).count();
         Ok(PreviewResponse { token, expires_at: preview.expires_at, items, removable })
     }
@@ -182,9 +184,13 @@ impl RelationshipRemovalService {
     /// Every removal of the MSP, newest first.
     ///
     /// # Errors
-    /// Forbidden without config:read.
+    /// Forbidden without config:read, or for a principal limited to categories other than
+    /// Permissions (as the report).
     pub async fn removals(&self, access: &Access) -> Result<Vec<Removal>, AdminError> {
         access.permit(Permission::ConfigRead)?;
+        if !access.sees(crate::alert::Category::Permissions) {
+            return Err(AdminError::Forbidden("admin-relationship removals need the Permissions alert category".into()));
+        }
         let mut removals = self.store.removals(access.msp_id()).await?;
         removals.sort_by(|a, b| b.requested_at.cmp(&a.requested_at).then_with(|| a.relationship_id.cmp(&b.relationship_id)));
         Ok(removals)

@@ -124,7 +124,13 @@ async fn confirming_records_one_removal_and_one_job_per_removable_relationship_n
     assert_eq!(job, PollJob::RemoveRelationship { msp_id: f.msp.clone(), relationship_id: plain.clone() });
     let trail = f.store.entries(&f.msp, 10, None).await.unwrap().entries;
     assert_eq!(trail.iter().filter(|e| e.action == "admin-relationship.removal-confirmed").count(), 2);
-    assert!(trail.iter().all(|e| e.actor.name == "oscar name"), "the trail names who confirmed");
+    assert!(
+        trail.iter().filter(|e| e.action == "admin-relationship.removal-confirmed").all(|e| e.actor.name == "oscar name"),
+        "the trail names who confirmed"
+    );
+    let previewed: Vec<_> = trail.iter().filter(|e| e.action == "admin-relationship.removal-previewed").collect();
+    assert_eq!(previewed.len(), 1);
+    assert_eq!((previewed[0].actor.name.as_str(), previewed[0].target.as_str()), ("olive name", "rel-plain, rel-admin, dap-x"));
     assert!(matches!(f.service.confirm(&olive, &ConfirmRequest { token: preview.token }).await, Err(AdminError::NotFound(_))), "once");
     assert!(f.jobs.drain().is_empty());
 }

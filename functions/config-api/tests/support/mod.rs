@@ -83,7 +83,7 @@ pub async fn api() -> Api {
         alerts: admin.alerts.clone(),
         tickets: tickets.clone(),
         clock: Arc::new(SystemClock),
-        audit,
+        audit: audit.clone(),
     });
     let psa = MemoryTicketSystemProvider::default();
     let destinations = Arc::new(DestinationsService {
@@ -105,7 +105,13 @@ pub async fn api() -> Api {
     let rate_limits = Arc::new(vigil::memory::MemoryRateLimiter::default());
     let relationships =
         Arc::new(vigil::services::relationships::RelationshipReportService { store: config.clone(), clock: Arc::new(SystemClock) });
-    let state = AppState { access, admin, tuning, destinations, replays, relationships, rate_limits };
+    let removals = Arc::new(vigil::services::relationship_removal::RelationshipRemovalService {
+        store: config.clone(),
+        jobs: poll_jobs.clone(),
+        audit,
+        clock: Arc::new(SystemClock),
+    });
+    let state = AppState { access, admin, tuning, destinations, replays, relationships, removals, rate_limits };
     Api { state, secrets, psa, tickets, poll_jobs, acme_token, other_token }
 }
 

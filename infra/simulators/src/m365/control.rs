@@ -1,6 +1,6 @@
 //! The Microsoft 365 simulator's control endpoints under `/_sim` (no authentication): tenants,
 //! records and raw blobs, consent, subscriptions, failures, page size, disabled-after-start and
-//! the request log.
+//! the request log; partner relationships (add, age).
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -118,4 +118,39 @@ pub(super) async fn ctl_disabled_after_start(State(sim): State<Shared>, Json(req
 pub(super) async fn ctl_requests(State(sim): State<Shared>) -> Response {
     // A bare array, not the kit's `{"requests", "count"}`: scripts read it that way.
     json_response(StatusCode::OK, &json!(sim.request_log()))
+}
+
+#[derive(Deserialize)]
+pub(super) struct CtlAge {
+    pub(super) days: i64,
+}
+
+/// Adds (or replaces) a relationship of a partner tenant, with its access assignments under
+/// `accessAssignments` (kept apart, as Graph lists them).
+pub(super) async fn ctl_add_partner_relationship(
+    State(sim): State<Shared>,
+    Path(tenant): Path<String>,
+    Json(mut relationship): Json<Value>,
+) -> Response {
+    let assignments = relationship.as_object_mut().and_then(|o| o.remove("accessAssignments"));
+    let Some(id) = relationship.get("id").and_then(Value::as_str).map(str::to_owned) else {
+        return json_response(StatusCode::BAD_REQUEST, &json!({"error": "the relationship needs an id"}));
+    };
+    let mut state = sim.lock();
+    state.partner.add_relationship(&tenant, relationship);
+    for assignment in assignments.and_then(|a| a.as_array().cloned()).unwrap_or_default() {
+        state.partner.add_assignment(&id, assignment);
+    }
+    drop(state);
+    json_response(StatusCode::CREATED, &json!({ "id": id }))
+}
+
+/// Moves a relationship's times `days` into the past.
+pub(super) async fn ctl_age_partner_relationship(State(sim): State<Shared>, Path(id): Path<String>, Json(req): Json<CtlAge>) -> Response {
+    let aged = sim.lock().partner.age(&id, req.days);
+    if aged {
+        json_response(StatusCode::OK, &json!({ "id": id, "aged_days": req.days }))
+    } else {
+        json_response(StatusCode::NOT_FOUND, &json!({"error": format!("no relationship {id}")}))
+    }
 }

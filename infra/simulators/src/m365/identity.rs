@@ -227,8 +227,15 @@ impl Inner {
             (registered.activity_feed_role, "ActivityFeed.Read")
         };
         let partner_role = graph && st.partner.role_granted(&tkey);
-        let roles: Vec<&str> =
-            [has_role.then_some(role), partner_role.then_some(crate::partner::RELATIONSHIPS_ROLE)].into_iter().flatten().collect();
+        let partner_write = graph && st.partner.write_granted(&tkey);
+        let roles: Vec<&str> = [
+            has_role.then_some(role),
+            partner_role.then_some(crate::partner::RELATIONSHIPS_ROLE),
+            partner_write.then_some(crate::partner::RELATIONSHIPS_WRITE_ROLE),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let access_token = make_access_token(tenant, &client_id, &resource, now, &roles);
         st.tokens.insert(
             access_token.clone(),
@@ -238,6 +245,7 @@ impl Inner {
                 expires: now + TimeDelta::seconds(TOKEN_LIFETIME_SECS),
                 has_role,
                 partner_role,
+                partner_write,
             },
         );
 

@@ -227,6 +227,24 @@ impl M365SimHandle {
         self.inner.lock().partner.set_role(partner_tenant_id, granted);
     }
 
+    /// Whether `DelegatedAdminRelationship.ReadWrite.All` is consented in the partner tenant
+    /// (default: no; it includes the read role). Decided when a Graph token is issued.
+    pub fn set_partner_write_role(&self, partner_tenant_id: &str, granted: bool) {
+        self.inner.lock().partner.set_write_role(partner_tenant_id, granted);
+    }
+
+    /// Moves a relationship's times `days` into the past, as if established that much earlier;
+    /// `false`: no such relationship.
+    pub fn age_partner_relationship(&self, relationship_id: &str, days: i64) -> bool {
+        self.inner.lock().partner.age(relationship_id, days)
+    }
+
+    /// A partner relationship's status now (`None`: unknown).
+    #[must_use]
+    pub fn partner_relationship_status(&self, relationship_id: &str) -> Option<String> {
+        self.inner.lock().partner.status(relationship_id)
+    }
+
     /// Makes every token issued so far expired (API calls with them → 401).
     pub fn expire_tokens(&self) {
         let past = Utc::now() - TimeDelta::seconds(1);

@@ -14,8 +14,8 @@ use chrono::Utc;
 use crate::webhooks::PendingStart;
 
 use super::control::{
-    ctl_add_raw_blob, ctl_add_records, ctl_add_tenant, ctl_consent, ctl_disabled_after_start, ctl_fail, ctl_page_size, ctl_requests,
-    ctl_subscriptions,
+    ctl_add_partner_relationship, ctl_add_raw_blob, ctl_add_records, ctl_add_tenant, ctl_age_partner_relationship, ctl_consent,
+    ctl_disabled_after_start, ctl_fail, ctl_page_size, ctl_requests, ctl_subscriptions,
 };
 use super::faults::Op;
 use super::identity::TokenVersion;
@@ -62,7 +62,58 @@ pub(super) async fn partner_assignments(State(sim): State<Arc<Inner>>, Path(id):
     sim.handle_partner(&uri, &headers, Some(&id))
 }
 
+pub(super) async fn partner_relationship(State(sim): State<Arc<Inner>>, Path(id): Path<String>, uri: Uri, headers: HeaderMap) -> Response {
+    sim.delay().await;
+    sim.partner_call(&Method::GET, &uri, &headers, |st, caller, _, port, _| st.partner.read_one(caller, port, &id, Utc::now()))
+}
+
+pub(super) async fn partner_requests(State(sim): State<Arc<Inner>>, Path(id): Path<String>, uri: Uri, headers: HeaderMap) -> Response {
+    sim.delay().await;
+    sim.partner_call(&Method::GET, &uri, &headers, |st, caller, _, port, _| st.partner.list_requests(caller, port, &id, Utc::now()))
+}
+
+pub(super) async fn partner_create_request(
+    State(sim): State<Arc<Inner>>,
+    Path(id): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    sim.delay().await;
+    sim.partner_call(&Method::POST, &uri, &headers, |st, caller, can_write, port, base| {
+        st.partner.create_request(caller, can_write, port, &id, &body, base, Utc::now())
+    })
+}
+
 impl Inner {
+    /// One call of the partner side beyond the listings: logged, failures injected, the bearer
+    /// token read (`can_write`: it carries `DelegatedAdminRelationship.ReadWrite.All`).
+    fn partner_call(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        answer: impl FnOnce(&mut super::state::SimState, Option<crate::graph::Caller>, bool, Option<u16>, &str) -> Response,
+    ) -> Response {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        self.log(method, uri, Op::PartnerRelationships);
+        if let Some(failure) = self.take_failure(Op::PartnerRelationships) {
+            return crate::graph::failure(failure);
+        }
+        let token = bearer_token(headers).and_then(|t| st.tokens.get(t));
+        let can_write = token.is_some_and(|t| t.partner_write);
+        let caller = token.map(|t| crate::graph::Caller {
+            tenant: t.tenant.clone(),
+            audience: t.audience.clone(),
+            expires: t.expires,
+            has_role: t.partner_role,
+            tenant_exists: st.tenants.contains_key(&t.tenant),
+        });
+        let base = self.graph_base();
+        answer(st, caller, can_write, self.port(), &base)
+    }
+
     /// The partner tenant's GDAP relationships, or one relationship's access assignments: the
     /// bearer token decides the partner tenant.
     fn handle_partner(&self, uri: &Uri, headers: &HeaderMap, relationship: Option<&str>) -> Response {
@@ -93,7 +144,14 @@ pub(super) fn router(inner: Shared) -> Router {
         .route("/manage/api/{version}/{tenant}/activity/feed/{*rest}", any(manage))
         .route("/graph/v1.0/security/alerts_v2", get(graph_alerts))
         .route("/graph/v1.0/tenantRelationships/delegatedAdminRelationships", get(partner_relationships))
+        .route("/graph/v1.0/tenantRelationships/delegatedAdminRelationships/{id}", get(partner_relationship))
         .route("/graph/v1.0/tenantRelationships/delegatedAdminRelationships/{id}/accessAssignments", get(partner_assignments))
+        .route(
+            "/graph/v1.0/tenantRelationships/delegatedAdminRelationships/{id}/requests",
+            get(partner_requests).post(partner_create_request),
+        )
+        .route("/_sim/partner/{tenant}/relationships", post(ctl_add_partner_relationship))
+        .route("/_sim/partner/relationships/{id}/age", post(ctl_age_partner_relationship))
         .route("/_sim/tenants", post(ctl_add_tenant))
         .route("/_sim/tenants/{tenant}/records", post(ctl_add_records))
         .route("/_sim/tenants/{tenant}/raw-blob", post(ctl_add_raw_blob))

@@ -84,6 +84,8 @@ pub(super) struct IssuedToken {
     pub(super) has_role: bool,
     /// The Graph token carries `DelegatedAdminRelationship.Read.All`.
     pub(super) partner_role: bool,
+    /// The Graph token carries `DelegatedAdminRelationship.ReadWrite.All`.
+    pub(super) partner_write: bool,
 }
 
 pub(super) struct PageCursor {
