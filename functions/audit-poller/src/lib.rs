@@ -53,6 +53,9 @@ pub struct Config {
     /// `STREAM_STUCK_AFTER_MINUTES` (optional, default 360): how long a stream's coverage may
     /// stay put before a "stream stuck" alert.
     pub stream_stuck_after_minutes: Option<u32>,
+    /// `REMOVAL_FOLLOW_UP_SECONDS` (optional, default 30): how long a removal job waits before
+    /// looking again at an admin relationship Graph is still terminating.
+    pub removal_follow_up_seconds: Option<u32>,
 }
 
 impl Config {
@@ -82,6 +85,12 @@ impl Config {
                     reason: format!("{raw:?} is not a positive number of minutes"),
                 })?),
             },
+            removal_follow_up_seconds: match lookup("REMOVAL_FOLLOW_UP_SECONDS").filter(|v| !v.trim().is_empty()) {
+                None => None,
+                Some(raw) => Some(raw.trim().parse::<u32>().ok().filter(|s| (1..=900).contains(s)).ok_or_else(|| {
+                    ConfigError::Invalid { name: "REMOVAL_FOLLOW_UP_SECONDS", reason: format!("{raw:?} is not 1 to 900 seconds") }
+                })?),
+            },
         })
     }
 
@@ -92,6 +101,9 @@ impl Config {
         PollSettings {
             webhook_base: self.webhook_base.clone(),
             stuck_after: self.stream_stuck_after_minutes.map_or(defaults.stuck_after, |m| chrono::Duration::minutes(i64::from(m))),
+            removal_follow_up: self
+                .removal_follow_up_seconds
+                .map_or(defaults.removal_follow_up, |s| std::time::Duration::from_secs(u64::from(s))),
             ..defaults
         }
     }
@@ -201,7 +213,14 @@ mod tests {
     use super::*;
 
     fn lookup(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name: &str| extra.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned()).or_else(|| Some(format!("{name}-value")))
+        move |name: &str| {
+            let optional = ["STREAM_STUCK_AFTER_MINUTES", "REMOVAL_FOLLOW_UP_SECONDS", "WEBHOOK_BASE_URL"];
+            extra
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+                .or_else(|| (!optional.contains(&name)).then(|| format!("{name}-value")))
+        }
     }
 
     #[test]
@@ -214,5 +233,18 @@ mod tests {
             Config::from_lookup(&lookup(&[("STREAM_STUCK_AFTER_MINUTES", "soon")])),
             Err(ConfigError::Invalid { name: "STREAM_STUCK_AFTER_MINUTES", .. })
         ));
+    }
+
+    #[test]
+    fn removals_are_followed_every_30_seconds_unless_set_between_1_and_900() {
+        let defaults = Config::from_lookup(&lookup(&[])).unwrap();
+        assert_eq!(defaults.poll_settings().removal_follow_up, std::time::Duration::from_secs(30));
+        let set = Config::from_lookup(&lookup(&[("REMOVAL_FOLLOW_UP_SECONDS", "1")])).unwrap();
+        assert_eq!(set.poll_settings().removal_follow_up, std::time::Duration::from_secs(1));
+        for bad in
+            [&[("REMOVAL_FOLLOW_UP_SECONDS", "0")], &[("REMOVAL_FOLLOW_UP_SECONDS", "901")], &[("REMOVAL_FOLLOW_UP_SECONDS", "soon")]]
+        {
+            assert!(matches!(Config::from_lookup(&lookup(bad)), Err(ConfigError::Invalid { name: "REMOVAL_FOLLOW_UP_SECONDS", .. })));
+        }
     }
 }

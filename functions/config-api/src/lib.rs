@@ -42,7 +42,8 @@
 //!   (the MSP's delegated admin access to each customer, with the summary),
 //!   `GET /v1/admin-relationships/summary`, `GET /v1/admin-relationships/export` (CSV);
 //!   `POST /v1/admin-relationships/removal-previews`, `POST /v1/admin-relationships/removals`
-//!   (with the preview's token), `GET /v1/admin-relationships/removals`
+//!   (with the preview's token), `GET /v1/admin-relationships/removals`,
+//!   `POST /v1/admin-relationships/refresh` (read the partner tenant now)
 //! - `GET /v1/audit-log?limit=&cursor=`: every configuration change, newest first, with the
 //!   principal who made it
 //! - Gone (410, naming the route that replaced them): `PUT|GET /v1/psa/connectwise`,
@@ -186,6 +187,7 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
         audit: audit.clone(),
     });
     let poll_jobs: Arc<dyn MessageQueue> = Arc::new(SqsQueue::new(sqs, config.poll_jobs_queue_url.clone()));
+    let poll_jobs_for_report = poll_jobs.clone();
     let removals = Arc::new(vigil::services::relationship_removal::RelationshipRemovalService {
         store: config_store.clone(),
         jobs: poll_jobs.clone(),
@@ -214,7 +216,9 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
         callback_base: config.callback_base.clone(),
     });
     let relationships = Arc::new(vigil::services::relationships::RelationshipReportService {
-        store: config_store_for_report,
+        store: config_store_for_report.clone(),
+        config: config_store_for_report,
+        jobs: poll_jobs_for_report,
         clock: Arc::new(SystemClock),
     });
     AppState { access, admin, tuning, destinations, replays, relationships, removals, rate_limits }

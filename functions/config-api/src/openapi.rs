@@ -86,6 +86,7 @@ use utoipa::{Modify, OpenApi};
         crate::relationship_routes::preview_removal,
         crate::relationship_routes::confirm_removal,
         crate::relationship_routes::list_removals,
+        crate::relationship_routes::refresh,
     ),
     components(schemas(Problem, vigil::policy::condition::Condition, vigil::secret::SecretString, vigil::ids::AuditStream)),
     modifiers(&Conventions),

@@ -26,6 +26,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/admin-relationships/export", get(admin_relationship_export))
         .route("/v1/admin-relationships/removal-previews", post(preview_removal))
         .route("/v1/admin-relationships/removals", post(confirm_removal).get(list_removals))
+        .route("/v1/admin-relationships/refresh", post(refresh))
 }
 
 /// Removals of admin relationships.
@@ -133,4 +134,12 @@ pub(crate) async fn admin_relationship_export(
         csv,
     )
         .into_response())
+}
+
+/// Reads the partner tenant now instead of at the next daily read (at most once per 5
+/// minutes); the report's `last_read` says when it was done.
+#[utoipa::path(post, path = "/v1/admin-relationships/refresh", tag = "admin relationships", responses((status = 202, description = "The read is queued")))]
+pub(crate) async fn refresh(State(state): State<AppState>, Caller(access): Caller) -> Result<StatusCode, Problem> {
+    state.relationships.refresh(&access).await?;
+    Ok(StatusCode::ACCEPTED)
 }

@@ -106,6 +106,8 @@ fn routes(seed: &Seed) -> Vec<Route> {
         route("GET", "/v1/me".into(), None, &[], StatusCode::OK),
         route("GET", "/v1/msp".into(), None, &[ConfigRead], StatusCode::OK),
         route("PUT", "/v1/msp".into(), Some(json!({"first_lookback_hours": 24})), &[ConfigWrite], StatusCode::OK),
+        // Before the partner tenant is connected: refused.
+        route("POST", "/v1/admin-relationships/refresh".into(), None, &[ConfigWrite], StatusCode::CONFLICT),
         route(
             "PUT",
             "/v1/msp/partner-tenant".into(),

@@ -215,6 +215,8 @@ impl LocalStack {
             overrides.insert("RETRY_FIRST_SECONDS".into(), first.to_string());
             overrides.insert("RETRY_MAX_SECONDS".into(), (first * 4).to_string());
         }
+        // Removals are followed every second here (the simulator terminates in three reads).
+        overrides.insert("REMOVAL_FOLLOW_UP_SECONDS".into(), "1".into());
         overrides.insert("API_BASE_URL".into(), api_url.clone());
         overrides.insert("PSA_CALLBACK_BASE_URL".into(), format!("{api_url}/webhooks/psa"));
         let env_of = |id: &str| -> Result<BTreeMap<String, String>, StackError> {
@@ -441,7 +443,7 @@ impl LocalStack {
         Err(StackError::NotIdle(timeout))
     }
 
-    /// Visible plus in-flight messages of a queue.
+    /// Visible, in-flight and delayed messages of a queue.
     ///
     /// # Errors
     /// When SQS cannot be asked.
@@ -452,12 +454,15 @@ impl LocalStack {
             .queue_url(url)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
             .send()
             .await
             .map_err(|e| StackError::Other(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
         let attributes = output.attributes().cloned().unwrap_or_default();
         let count = |name: QueueAttributeName| attributes.get(&name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-        Ok(count(QueueAttributeName::ApproximateNumberOfMessages) + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible))
+        Ok(count(QueueAttributeName::ApproximateNumberOfMessages)
+            + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            + count(QueueAttributeName::ApproximateNumberOfMessagesDelayed))
     }
 
     /// Reads (without deleting) the bodies waiting in a queue, e.g. a dead-letter queue.

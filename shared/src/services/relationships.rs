@@ -58,8 +58,15 @@ pub struct ReportPage {
 /// The report use cases.
 pub struct RelationshipReportService {
     pub store: Arc<dyn RelationshipStore>,
+    /// Whether the MSP's partner tenant is connected (for a read on request).
+    pub config: Arc<dyn crate::ports::ConfigStore>,
+    /// The poll-jobs queue, for a read on request.
+    pub jobs: Arc<dyn crate::ports::MessageQueue>,
     pub clock: Arc<dyn Clock>,
 }
+
+/// A read on request is refused this soon after the last one.
+pub const REFRESH_AFTER_MINUTES: i64 = 5;
 
 fn invalid(detail: impl Into<String>) -> AdminError {
     AdminError::Invalid(detail.into())
@@ -85,6 +92,32 @@ fn order(sort: Option<&str>) -> Result<(Order, bool), AdminError> {
 }
 
 impl RelationshipReportService {
+    /// Asks the audit-poller to read the partner tenant now rather than at the next daily read
+    /// (after fixing an assignment, or to see a removal or a new relationship sooner).
+    ///
+    /// # Errors
+    /// Forbidden without config:write; Refused (409) when no partner tenant is connected or the
+    /// last read is less than [`REFRESH_AFTER_MINUTES`] old.
+    pub async fn refresh(&self, access: &Access) -> Result<(), AdminError> {
+        let msp_id = access.permit(Permission::ConfigWrite)?;
+        let connected = self.config.get_msp(msp_id).await?.is_some_and(|msp| msp.partner_tenant_id.is_some());
+        if !connected {
+            return Err(AdminError::Refused("no partner tenant is connected (PUT /v1/msp/partner-tenant)".into()));
+        }
+        let now = self.clock.now();
+        if let Some(last) = self.store.refresh_state(msp_id).await?
+            && now - last.at < chrono::Duration::minutes(REFRESH_AFTER_MINUTES)
+        {
+            return Err(AdminError::Refused(format!(
+                "the partner tenant was read at {}; ask again {REFRESH_AFTER_MINUTES} minutes after that",
+                last.at.to_rfc3339()
+            )));
+        }
+        let job = crate::messages::PollJob::AdminRelationships { msp_id: msp_id.clone(), at: Some(now) };
+        self.jobs.send_all(&[serde_json::to_string(&job).unwrap_or_else(|_| unreachable!("jobs always serialise"))]).await?;
+        Ok(())
+    }
+
     /// Every row, at `now`, and the caller's MSP.
     async fn rows(&self, access: &Access) -> Result<Vec<ReportRow>, AdminError> {
         let msp_id = access.permit(Permission::ConfigRead)?;
@@ -243,7 +276,13 @@ mod tests {
             store.put_activity(&msp, &tenant(n), &seen).await.unwrap();
         }
         store.replace_relationships(&msp, &relationships).await.unwrap();
-        (RelationshipReportService { store, clock: Arc::new(ManualClock::at(now)) }, msp)
+        let service = RelationshipReportService {
+            store: store.clone(),
+            config: store,
+            jobs: Arc::new(crate::memory::MemoryQueue::default()),
+            clock: Arc::new(ManualClock::at(now)),
+        };
+        (service, msp)
     }
 
     fn names(page: &ReportPage) -> Vec<&str> {
@@ -316,5 +355,34 @@ mod tests {
         assert_eq!(service.summary(&permissions).await.unwrap().relationships, 4);
         let other = Access::operator(&MspId::parse("other").unwrap());
         assert_eq!(service.summary(&other).await.unwrap().relationships, 0, "another MSP's report is its own");
+    }
+
+    #[tokio::test]
+    async fn a_read_on_request_needs_a_connected_partner_tenant_and_five_minutes_since_the_last_read() {
+        let store = Arc::new(MemoryConfigStore::default());
+        let jobs = Arc::new(crate::memory::MemoryQueue::default());
+        let now = Utc.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).unwrap();
+        let service = RelationshipReportService {
+            store: store.clone(),
+            config: store.clone(),
+            jobs: jobs.clone(),
+            clock: Arc::new(ManualClock::at(now)),
+        };
+        let msp = MspId::parse("acme").unwrap();
+        let owner = Access::operator(&msp);
+        let mut profile = crate::tenant::Msp::new(msp.clone(), "Acme".into(), now);
+        crate::ports::ConfigStore::create_msp(store.as_ref(), &profile).await.unwrap();
+        assert!(matches!(service.refresh(&owner).await, Err(AdminError::Refused(_))), "not connected");
+        profile.partner_tenant_id = Some(tenant(99));
+        crate::ports::ConfigStore::put_msp(store.as_ref(), &profile).await.unwrap();
+        let last = RelationshipRefreshState { at: now - Duration::minutes(4), relationships: 0, error: None, last_success: None };
+        store.put_refresh(&msp, &last).await.unwrap();
+        assert!(matches!(service.refresh(&owner).await, Err(AdminError::Refused(_))), "read 4 minutes ago");
+        store.put_refresh(&msp, &RelationshipRefreshState { at: now - Duration::minutes(5), ..last }).await.unwrap();
+        service.refresh(&owner).await.unwrap();
+        let sent: Vec<crate::messages::PollJob> = jobs.drain().iter().map(|b| serde_json::from_str(b).unwrap()).collect();
+        assert_eq!(sent, vec![crate::messages::PollJob::AdminRelationships { msp_id: msp.clone(), at: Some(now) }]);
+        let stranger = Access::operator(&MspId::parse("other").unwrap());
+        assert!(matches!(service.refresh(&stranger).await, Err(AdminError::Refused(_))), "another MSP's partner tenant is not its own");
     }
 }

@@ -103,8 +103,12 @@ pub async fn api() -> Api {
         clock: Arc::new(SystemClock),
     });
     let rate_limits = Arc::new(vigil::memory::MemoryRateLimiter::default());
-    let relationships =
-        Arc::new(vigil::services::relationships::RelationshipReportService { store: config.clone(), clock: Arc::new(SystemClock) });
+    let relationships = Arc::new(vigil::services::relationships::RelationshipReportService {
+        store: config.clone(),
+        config: config.clone(),
+        jobs: poll_jobs.clone(),
+        clock: Arc::new(SystemClock),
+    });
     let removals = Arc::new(vigil::services::relationship_removal::RelationshipRemovalService {
         store: config.clone(),
         jobs: poll_jobs.clone(),

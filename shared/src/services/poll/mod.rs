@@ -80,6 +80,9 @@ pub struct PollSettings {
     /// How long one replay run may read before it stops and reports itself truncated (under
     /// the poller's timeout).
     pub replay_budget: std::time::Duration,
+    /// How long a removal job waits before looking again at a relationship Graph is still
+    /// terminating.
+    pub removal_follow_up: std::time::Duration,
 }
 
 impl Default for PollSettings {
@@ -96,6 +99,7 @@ impl Default for PollSettings {
             failure_threshold: 5,
             webhook_base: None,
             replay_budget: std::time::Duration::from_secs(80),
+            removal_follow_up: FOLLOW_UP_DELAY,
         }
     }
 }

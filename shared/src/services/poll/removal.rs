@@ -18,7 +18,8 @@ use tracing::{info, warn};
 
 /// A removal unfinished this long after it was confirmed is queued again by the tick.
 pub const RESUME_REMOVALS_AFTER_MINUTES: i64 = 15;
-/// How long a removal job waits before looking again at a relationship Graph is terminating.
+/// How long a removal job waits, by default, before looking again at a relationship Graph is
+/// terminating ([`super::PollSettings::removal_follow_up`]).
 pub const FOLLOW_UP_DELAY: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl PollService {
@@ -83,7 +84,7 @@ impl PollService {
             }
         }
         let job = PollJob::RemoveRelationship { msp_id: msp_id.clone(), relationship_id: relationship_id.to_owned() };
-        self.jobs.send_delayed(&[to_json(&job)], FOLLOW_UP_DELAY).await?;
+        self.jobs.send_delayed(&[to_json(&job)], self.settings.removal_follow_up).await?;
         Ok(PollReport::default())
     }
 
