@@ -2,7 +2,9 @@
 //! tenant produces forwarding-rule and admin-elevation audit records (later also a Safe Links
 //! click-through and a malware detection in a file, see `demo_threats`), and Vigil polls, raises
 //! alerts and opens exactly one ConnectWise ticket per alert (later hits become a note; the same
-//! content polled again changes nothing). Every step is narrated and checked.
+//! content polled again changes nothing). Later steps add destinations, suppressions, staff
+//! roles, and the MSP's own delegated access to its customers (`demo_relationships`). Every
+//! step is narrated and checked.
 
 use crate::stack::LocalStack;
 use chrono::{DateTime, Duration, DurationRound, Utc};
@@ -430,6 +432,7 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     crate::demo_threats::defender_threats(stack, out, &mut outcome, &api, &mut seen).await?;
     rival_msp_claims_contoso(stack, out, &mut outcome, &api, &mut seen).await?;
     crate::demo_roles::analyst_limited_to_threat_management(stack, out, &mut outcome, &api, &mut seen).await?;
+    crate::demo_relationships::partner_tenant_report_and_removal(stack, out, &mut outcome, &api, &mut seen).await?;
 
     let mut dead = 0;
     for queue in ["PollJobsDeadLetterQueue", "EventsDeadLetterQueue", "TicketsDeadLetterQueue"] {

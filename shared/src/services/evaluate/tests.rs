@@ -594,7 +594,7 @@ async fn an_admin_relationship_finding_about_a_customer_vigil_does_not_monitor_r
     let alert = alerts.get_alert(&MspId::parse("acme").unwrap(), &raised.alerts[0]).await.unwrap().unwrap();
     assert_eq!((alert.policy_id.as_str(), alert.tenant_name.as_str()), ("builtin.gdap-unused-90-days", "Contoso"));
     assert!(alert.detail.about_msp_access, "dispatch files it as the MSP's own");
-    assert_eq!(alert.title, "Delegated admin access to Contoso unused for over 90 days");
+    assert_eq!(alert.title, "Contoso (rel-9 access)");
     assert_eq!(tickets.drain().len(), 1);
     let cleared = service.handle(&finding_message(stranger, false)).await.unwrap();
     assert_eq!(cleared.alerts, raised.alerts, "the same alert");
