@@ -250,7 +250,13 @@ pub async fn relationship_store_contract(store: &dyn crate::ports::RelationshipS
 
     assert_eq!(store.refresh_state(&msp_id).await.unwrap(), None);
     let at = Utc.timestamp_opt(1_765_000_000, 0).unwrap();
-    let refresh = crate::relationships::RelationshipRefreshState { at, relationships: 2, error: None, last_success: Some(at) };
+    let refresh = crate::relationships::RelationshipRefreshState {
+        at,
+        relationships: 2,
+        error: None,
+        last_success: Some(at),
+        activity_error: Some("no AuditLog.Read.All".into()),
+    };
     store.put_refresh(&msp_id, &refresh).await.unwrap();
     assert_eq!(store.refresh_state(&msp_id).await.unwrap(), Some(refresh));
     assert_eq!(store.refresh_state(&other_msp).await.unwrap(), None);

@@ -662,6 +662,14 @@ pub trait AdminRelationshipSource: Send + Sync {
         credentials: &M365AppCredentials,
         relationship_id: &str,
     ) -> Result<Vec<RelationshipRequest>, SourceError>;
+    /// The tenant's Entra ID sign-ins since `since` (`AuditLog.Read.All`; the tenant needs Entra
+    /// ID P1/P2): read in the partner tenant, its users' sign-ins into customers.
+    async fn sign_ins(
+        &self,
+        tenant: &TenantId,
+        credentials: &M365AppCredentials,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<crate::relationships::activity::SignIn>, SourceError>;
     /// Asks Graph to terminate a relationship (`DelegatedAdminRelationship.ReadWrite.All`).
     async fn request_termination(
         &self,

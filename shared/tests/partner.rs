@@ -176,3 +176,51 @@ async fn a_throttled_termination_is_transient() {
     assert_eq!(error.class(), ErrorClass::Transient);
     assert_eq!(sim.partner_relationship_status(&id).as_deref(), Some("active"), "nothing was done");
 }
+
+fn sign_in(n: u32, customer: &str, at: chrono::DateTime<chrono::Utc>) -> Value {
+    json!({
+        "id": format!("sign-in-{n}"), "createdDateTime": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "userId": format!("user-{}", n % 3), "userPrincipalName": format!("tech{}@partner.example", n % 3),
+        "userDisplayName": "Partner Technician", "appDisplayName": "Microsoft 365 admin center",
+        "homeTenantId": PARTNER, "resourceTenantId": customer, "crossTenantAccessType": "serviceProvider",
+        "status": {"errorCode": 0, "failureReason": null}
+    })
+}
+
+#[tokio::test]
+async fn sign_ins_since_a_time_are_read_over_every_page_and_partner_sign_ins_are_found_by_tenant_ids() {
+    let (sim, client) = partner(0).await;
+    sim.set_sign_in_role(PARTNER, true);
+    let now = chrono::Utc::now();
+    for n in 0..2_100 {
+        sim.add_sign_in(PARTNER, sign_in(n, &customer(n % 2), now - chrono::Duration::minutes(i64::from(n))));
+    }
+    sim.add_sign_in(PARTNER, sign_in(9_999, &customer(1), now - chrono::Duration::days(3)));
+    let since = now - chrono::Duration::days(2);
+    let read = client.sign_ins(&tenant(), &credentials(), since).await.unwrap();
+    assert_eq!(read.len(), 2_100, "three pages of 1,000, the one older than `since` filtered out by Graph");
+    let pages = sim.request_log().iter().filter(|r| r.path.ends_with("/auditLogs/signIns")).count();
+    assert_eq!(pages, 3);
+    let first = sim.request_log().into_iter().find(|r| r.path.ends_with("/auditLogs/signIns")).unwrap();
+    assert!(first.query.contains("createdDateTime"), "filtered server-side: {}", first.query);
+    let activity = vigil::relationships::activity::activity_from_sign_ins(&read, &tenant(), &Default::default(), now);
+    assert_eq!(activity.len(), 2);
+    assert_eq!(activity[&TenantId::parse(&customer(0)).unwrap()].agents_last_day, 3);
+}
+
+#[tokio::test]
+async fn sign_ins_without_the_permission_or_the_licence_are_refused_naming_what_is_missing() {
+    let (sim, client) = partner(0).await;
+    let since = chrono::Utc::now() - chrono::Duration::days(1);
+    let refused = client.sign_ins(&tenant(), &credentials(), since).await.unwrap_err();
+    assert!(matches!(refused, SourceError::AccessRefused { .. }), "{refused:?}");
+    assert!(refused.to_string().contains("AuditLog.Read.All"), "{refused}");
+    sim.set_sign_in_role(PARTNER, true);
+    sim.set_premium_licence(PARTNER, false);
+    let unlicensed = client.sign_ins(&tenant(), &credentials(), since).await.unwrap_err();
+    assert_eq!(unlicensed.class(), ErrorClass::Permanent, "{unlicensed}");
+    sim.fail_next(M365Operation::SignIns, M365Failure::Throttle, 1);
+    sim.set_premium_licence(PARTNER, true);
+    assert_eq!(client.sign_ins(&tenant(), &credentials(), since).await.unwrap_err().class(), ErrorClass::Transient);
+    assert_eq!(client.sign_ins(&tenant(), &credentials(), since).await.unwrap(), vec![]);
+}

@@ -1,6 +1,7 @@
 //! Admin-relationship monitoring on the local stack (moto, the Microsoft 365 simulator's
 //! partner side, ConnectWise, every handler): the daily read of the MSP's partner tenant turns
-//! unused delegated access into one ticket per finding, a second read adds nothing, and a
+//! unused delegated access into one ticket per finding (access a technician signed in with an
+//! hour ago, per the partner tenant's sign-in logs, raises none), a second read adds nothing, and a
 //! previewed and confirmed removal terminates exactly the chosen relationship once (through a
 //! throttled first attempt), which resolves the findings and closes their tickets.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -53,12 +54,20 @@ async fn unused_delegated_access_becomes_one_ticket_per_finding_and_a_confirmed_
     let msp = onboard(&stack, MSP, TENANT, 250).await;
     stack.m365.add_tenant(PARTNER, PARTNER_APP, PARTNER_SECRET);
     stack.m365.set_partner_write_role(PARTNER, true);
+    stack.m365.set_sign_in_role(PARTNER, true);
     let unused = format!("{PARTNER}-{TENANT}");
     let used = format!("{PARTNER}-{OTHER_CUSTOMER}");
     stack.m365.add_partner_relationship(PARTNER, relationship(&unused, TENANT, "Contoso", 100));
     stack.m365.add_access_assignment(&unused, assignment(1));
     stack.m365.add_partner_relationship(PARTNER, relationship(&used, OTHER_CUSTOMER, "Fabrikam", 20));
     stack.m365.add_access_assignment(&used, assignment(2));
+    // A technician signed in to Fabrikam an hour ago (the partner tenant's outbound sign-ins).
+    stack.m365.add_sign_in(
+        PARTNER,
+        json!({"id": "s-1", "createdDateTime": at(Utc::now() - Duration::hours(1)), "userId": "tech-1",
+               "userPrincipalName": "tech1@partner.example", "homeTenantId": PARTNER, "resourceTenantId": OTHER_CUSTOMER,
+               "crossTenantAccessType": "serviceProvider", "status": {"errorCode": 0}}),
+    );
     let connect = json!({"tenant_id": PARTNER, "client_id": PARTNER_APP, "client_secret": PARTNER_SECRET});
     assert_eq!(msp.call(Method::PUT, "/v1/msp/partner-tenant", Some(connect)).await.0, 200);
 
@@ -73,6 +82,9 @@ async fn unused_delegated_access_becomes_one_ticket_per_finding_and_a_confirmed_
     assert_eq!(report["relationships"][0]["bucket"], "over_90_days");
     assert_eq!(report["relationships"][0]["recommendations"], json!(["remove"]));
     assert_eq!(report["summary"]["inactive_over_90_days"], 1);
+    let fabrikam = &report["relationships"][1];
+    assert_eq!((fabrikam["customer_name"].as_str(), fabrikam["days_inactive"].as_i64()), (Some("Fabrikam"), Some(0)), "{fabrikam:#}");
+    assert_eq!((fabrikam["agents_last_day"].as_u64(), fabrikam["sign_ins_last_day"].as_u64()), (Some(1), Some(1)));
 
     // Another tick adds nothing; a read on request is refused so soon after the last.
     poll_and_settle(&stack).await;

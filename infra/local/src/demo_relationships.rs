@@ -1,6 +1,7 @@
 //! The demo's admin-relationship steps: the MSP connects its own partner tenant; the daily read
 //! lists four customers' GDAP relationships (Contoso's unused for 100 days, Fabrikam's for 45,
-//! Northwind's with Global Administrator, Adatum's established 3 days ago); the report shows
+//! Northwind's with Global Administrator and a technician's sign-ins today, per the partner
+//! tenant's sign-in logs, Adatum's established 3 days ago); the report shows
 //! Partner Center's buckets and recommendations, and the findings become tickets on the MSP's
 //! own ConnectWise company. The owner then previews removing Contoso's unused access, confirms
 //! it, and Vigil terminates it through Graph, which resolves its findings and closes their
@@ -69,6 +70,15 @@ pub(crate) async fn partner_tenant_report_and_removal(
     let _ = writeln!(out, "\n18. The MSP connects its own partner tenant: Vigil reads its GDAP relationships with every customer daily.");
     stack.m365.add_tenant(PARTNER, PARTNER_APP, PARTNER_SECRET);
     stack.m365.set_partner_write_role(PARTNER, true);
+    stack.m365.set_sign_in_role(PARTNER, true);
+    for (n, minutes_ago) in [(1, 50), (2, 20)] {
+        stack.m365.add_sign_in(
+            PARTNER,
+            json!({"id": format!("demo-sign-in-{n}"), "createdDateTime": at(Utc::now() - Duration::minutes(minutes_ago)),
+                   "userId": "tech-ann", "userPrincipalName": "ann@demo-msp.example", "homeTenantId": PARTNER,
+                   "resourceTenantId": NORTHWIND, "crossTenantAccessType": "serviceProvider", "status": {"errorCode": 0}}),
+        );
+    }
     for (customer, name, age, roles) in [
         (CONTOSO, "Contoso Ltd", 100, vec![HELPDESK_ADMINISTRATOR]),
         (FABRIKAM, "Fabrikam Inc", 45, vec![HELPDESK_ADMINISTRATOR]),
@@ -88,7 +98,10 @@ pub(crate) async fn partner_tenant_report_and_removal(
     let _ = writeln!(out, "   PUT  /v1/destinations/connectwise (routing.own_company {own}) → tickets about the MSP's own access go there");
     let connect = json!({"tenant_id": PARTNER, "client_id": PARTNER_APP, "client_secret": PARTNER_SECRET});
     api.send(reqwest::Method::PUT, "/v1/msp/partner-tenant", Some(connect)).await?;
-    let _ = writeln!(out, "   PUT  /v1/msp/partner-tenant → app credentials with DelegatedAdminRelationship.ReadWrite.All (write-only)");
+    let _ = writeln!(
+        out,
+        "   PUT  /v1/msp/partner-tenant → app credentials with DelegatedAdminRelationship.ReadWrite.All and AuditLog.Read.All (write-only)"
+    );
     settle(stack, out, seen).await?;
 
     let report = api.send(reqwest::Method::GET, "/v1/admin-relationships?sort=-days_inactive", None).await?;
@@ -97,10 +110,12 @@ pub(crate) async fn partner_tenant_report_and_removal(
     for row in &rows {
         let _ = writeln!(
             out,
-            "     {:<18} days enabled {:<4} inactive {:>3} days  bucket {:<14} new {:<5} recommendations {}",
+            "     {:<18} days enabled {:<4} inactive {:>3} days  agents/sign-ins last day {}/{}  bucket {:<14} new {:<5} recommendations {}",
             row["customer_name"].as_str().unwrap_or("?"),
             row["days_enabled_shown"].as_str().unwrap_or("-"),
             row["days_inactive"],
+            row["agents_last_day"],
+            row["sign_ins_last_day"],
             row["bucket"].as_str().unwrap_or("?"),
             row["established_last_7_days"],
             row["recommendations"]
@@ -120,11 +135,13 @@ pub(crate) async fn partner_tenant_report_and_removal(
     let row_of = |name: &str| rows.iter().find(|r| r["customer_name"] == name).cloned().unwrap_or(Value::Null);
     outcome.check(
         out,
-        "the report puts Contoso over 90 days (remove), Fabrikam in 30–60 days, Northwind at least privilege, Adatum new",
+        "the report puts Contoso over 90 days (remove), Fabrikam in 30–60 days, Northwind at least privilege (1 technician, 2 sign-ins today), Adatum new",
         row_of("Contoso Ltd")["bucket"] == "over_90_days"
             && row_of("Contoso Ltd")["recommendations"] == json!(["remove"])
             && row_of("Fabrikam Inc")["bucket"] == "30_to_60_days"
             && row_of("Northwind Traders")["recommendations"] == json!(["least_privilege"])
+            && row_of("Northwind Traders")["agents_last_day"] == 1
+            && row_of("Northwind Traders")["sign_ins_last_day"] == 2
             && row_of("Adatum Corp")["established_last_7_days"] == true
             && summary["inactive_over_90_days"] == 1,
     );

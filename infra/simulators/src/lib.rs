@@ -10,5 +10,7 @@ pub(crate) mod graph;
 pub mod kit;
 pub mod m365;
 pub mod openapi_validate;
+
 pub(crate) mod partner;
+pub(crate) mod sign_ins;
 pub mod webhooks;

@@ -10,12 +10,16 @@
 //! `{"action": "terminate"}`, `GET …/{id}/requests` to find one already made, and
 //! `GET …/{id}` to follow the relationship through `terminationRequested` and `terminating` to
 //! `terminated`.
+//!
+//! Partner activity (`AuditLog.Read.All`): `GET /beta/auditLogs/signIns` filtered on
+//! `createdDateTime ge`, every page (`$top=1000`), read in the partner tenant.
 
 use super::LazyHttp;
 use super::graph::{GraphRead, GraphReader};
 use crate::error::SourceError;
 use crate::ids::TenantId;
 use crate::ports::AdminRelationshipSource;
+use crate::relationships::activity::{SignIn, SignInPage};
 use crate::relationships::removal::RelationshipRequest;
 use crate::relationships::wire::{AssignmentPage, AssignmentWire, RelationshipPage};
 use crate::relationships::{AdminRelationship, RelationshipStatus};
@@ -36,6 +40,10 @@ const STATUS_READ: GraphRead = GraphRead {
 const REQUESTS_READ: GraphRead = GraphRead {
     what: "list relationship requests",
     missing_role: "the app lacks DelegatedAdminRelationship.Read.All in the partner tenant",
+};
+const SIGN_INS_READ: GraphRead = GraphRead {
+    what: "list sign-ins",
+    missing_role: "the app lacks AuditLog.Read.All (or the tenant lacks Entra ID P1/P2) in the partner tenant",
 };
 const TERMINATE: GraphRead = GraphRead {
     what: "terminate an admin relationship",
@@ -168,6 +176,30 @@ impl AdminRelationshipSource for PartnerRelationshipsClient {
             }
         }
         Err(SourceError::Unavailable(format!("list relationship requests: more than {MAX_PAGES} pages; the paging does not end")))
+    }
+
+    async fn sign_ins(
+        &self,
+        tenant: &TenantId,
+        credentials: &M365AppCredentials,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<SignIn>, SourceError> {
+        let filter = format!("createdDateTime ge {}", since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        let query: String =
+            url::form_urlencoded::Serializer::new(String::new()).append_pair("$filter", &filter).append_pair("$top", "1000").finish();
+        let mut url = self.reader.url(&format!("/beta/auditLogs/signIns?{query}"), SIGN_INS_READ)?;
+        let mut sign_ins = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let body = self.reader.get(tenant, credentials, &url, SIGN_INS_READ).await?;
+            let page: SignInPage = serde_json::from_str(&body)
+                .map_err(|e| SourceError::Unavailable(format!("list sign-ins: unexpected response body: {e}")))?;
+            sign_ins.extend(page.value);
+            match page.next_link.as_deref().map(str::trim).filter(|next| !next.is_empty()) {
+                Some(next) => url = self.reader.next_url(next, SIGN_INS_READ)?,
+                None => return Ok(sign_ins),
+            }
+        }
+        Err(SourceError::Unavailable(format!("list sign-ins: more than {MAX_PAGES} pages; the paging does not end")))
     }
 
     async fn request_termination(

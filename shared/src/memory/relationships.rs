@@ -6,6 +6,7 @@ use super::{MemoryConfigStore, lock};
 use crate::error::{SourceError, StoreError};
 use crate::ids::{MspId, TenantId};
 use crate::ports::RelationshipStore;
+use crate::relationships::activity::SignIn;
 use crate::relationships::findings::RaisedFinding;
 use crate::relationships::removal::{RelationshipRequest, Removal, RemovalPreview, RequestStatus};
 use crate::relationships::{AdminRelationship, PartnerActivity, RelationshipRefreshState, RelationshipStatus};
@@ -20,6 +21,8 @@ use std::sync::Mutex;
 pub struct MemoryRelationshipSource {
     relationships: Mutex<HashMap<TenantId, Vec<AdminRelationship>>>,
     requests: Mutex<HashMap<String, Vec<RelationshipRequest>>>,
+    sign_ins: Mutex<HashMap<TenantId, Vec<SignIn>>>,
+    sign_in_failures: Mutex<Vec<SourceError>>,
     failures: Mutex<Vec<SourceError>>,
     reads: Mutex<usize>,
     terminations: Mutex<usize>,
@@ -29,6 +32,16 @@ impl MemoryRelationshipSource {
     /// What `partner` lists from now on.
     pub fn set(&self, partner: &TenantId, relationships: Vec<AdminRelationship>) {
         lock(&self.relationships).insert(partner.clone(), relationships);
+    }
+
+    /// The sign-ins `tenant` lists from now on.
+    pub fn set_sign_ins(&self, tenant: &TenantId, sign_ins: Vec<SignIn>) {
+        lock(&self.sign_ins).insert(tenant.clone(), sign_ins);
+    }
+
+    /// The next sign-in read fails with `error` (other calls are not affected).
+    pub fn fail_sign_ins_next(&self, error: SourceError) {
+        lock(&self.sign_in_failures).push(error);
     }
 
     /// The next call fails with `error`.
@@ -88,6 +101,19 @@ impl crate::ports::AdminRelationshipSource for MemoryRelationshipSource {
             requests.iter_mut().filter(|r| r.action == "terminate").for_each(|r| r.status = RequestStatus::Succeeded);
         }
         Ok(Some(seen))
+    }
+
+    async fn sign_ins(
+        &self,
+        tenant: &TenantId,
+        _credentials: &M365AppCredentials,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<SignIn>, SourceError> {
+        if let Some(error) = lock(&self.sign_in_failures).pop() {
+            return Err(error);
+        }
+        self.failure()?;
+        Ok(lock(&self.sign_ins).get(tenant).into_iter().flatten().filter(|s| s.created_date_time >= since).cloned().collect())
     }
 
     async fn requests(

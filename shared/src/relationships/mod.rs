@@ -5,6 +5,7 @@
 //! Partner Center's security page shows, for every customer at once. AWS-free: the wire format
 //! is read in [`wire`], the report computed in [`report`] against a given clock.
 
+pub mod activity;
 pub mod findings;
 pub mod removal;
 pub mod report;
@@ -164,6 +165,10 @@ pub struct RelationshipRefreshState {
     pub error: Option<String>,
     /// When the last successful read ended.
     pub last_success: Option<DateTime<Utc>>,
+    /// Why partner sign-ins could not be read (the app lacks `AuditLog.Read.All`, the tenant
+    /// lacks Entra ID P1/P2); `None`: they were, or never tried.
+    #[serde(default)]
+    pub activity_error: Option<String>,
 }
 
 /// Partner technicians' activity in one customer tenant, from whatever signals Vigil has

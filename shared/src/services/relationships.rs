@@ -309,7 +309,13 @@ mod tests {
         let by_id = ReportQuery { customer: Some(tenant(4).to_string()), ..ReportQuery::default() };
         assert_eq!(names(&service.report(&owner, &by_id).await.unwrap()), vec!["Adatum"]);
         assert_eq!(first.last_read, None, "never read");
-        let read = RelationshipRefreshState { at: first.as_of, relationships: 4, error: Some("throttled".into()), last_success: None };
+        let read = RelationshipRefreshState {
+            at: first.as_of,
+            relationships: 4,
+            error: Some("throttled".into()),
+            last_success: None,
+            activity_error: None,
+        };
         service.store.put_refresh(&msp, &read).await.unwrap();
         assert_eq!(service.report(&owner, &ReportQuery::default()).await.unwrap().last_read, Some(read), "how the last read went");
         for bad in [
@@ -375,7 +381,13 @@ mod tests {
         assert!(matches!(service.refresh(&owner).await, Err(AdminError::Refused(_))), "not connected");
         profile.partner_tenant_id = Some(tenant(99));
         crate::ports::ConfigStore::put_msp(store.as_ref(), &profile).await.unwrap();
-        let last = RelationshipRefreshState { at: now - Duration::minutes(4), relationships: 0, error: None, last_success: None };
+        let last = RelationshipRefreshState {
+            at: now - Duration::minutes(4),
+            relationships: 0,
+            error: None,
+            last_success: None,
+            activity_error: None,
+        };
         store.put_refresh(&msp, &last).await.unwrap();
         assert!(matches!(service.refresh(&owner).await, Err(AdminError::Refused(_))), "read 4 minutes ago");
         store.put_refresh(&msp, &RelationshipRefreshState { at: now - Duration::minutes(5), ..last }).await.unwrap();

@@ -33,6 +33,9 @@ pub enum M365Operation {
     /// `accessAssignments` (the partner tenant's GDAP relationships); failures as for
     /// [`Self::GraphAlerts`].
     PartnerRelationships,
+    /// `GET /graph/beta/auditLogs/signIns` (Entra ID sign-in logs); failures as for
+    /// [`Self::GraphAlerts`].
+    SignIns,
     /// Any request to the token endpoint, the Management API or Graph (including list/stop
     /// subscriptions and notifications, which have no operation of their own).
     Any,
@@ -86,6 +89,7 @@ impl FromStr for M365Operation {
             "startsubscription" => Ok(Self::StartSubscription),
             "graphalerts" => Ok(Self::GraphAlerts),
             "partnerrelationships" => Ok(Self::PartnerRelationships),
+            "signins" => Ok(Self::SignIns),
             "any" => Ok(Self::Any),
             _ => Err(ParseNameError(s.to_owned())),
         }
@@ -122,6 +126,7 @@ impl Operation for M365Operation {
             M365Operation::StartSubscription => "start_subscription",
             M365Operation::GraphAlerts => "graph_alerts",
             M365Operation::PartnerRelationships => "partner_relationships",
+            M365Operation::SignIns => "sign_ins",
             M365Operation::Any => "any",
         }
     }
@@ -140,6 +145,7 @@ pub(super) enum Op {
     StartSubscription,
     GraphAlerts,
     PartnerRelationships,
+    SignIns,
     Other,
 }
 
@@ -155,6 +161,7 @@ impl Op {
             Op::StartSubscription => M365Operation::StartSubscription,
             Op::GraphAlerts => M365Operation::GraphAlerts,
             Op::PartnerRelationships => M365Operation::PartnerRelationships,
+            Op::SignIns => M365Operation::SignIns,
             Op::Other => M365Operation::Any,
         }
     }
@@ -176,6 +183,7 @@ impl Op {
             Op::StartSubscription => "StartSubscription",
             Op::GraphAlerts => "ListAlerts",
             Op::PartnerRelationships => "ListDelegatedAdminRelationships",
+            Op::SignIns => "ListSignIns",
             Op::Other => "Subscriptions",
         }
     }

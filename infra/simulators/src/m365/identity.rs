@@ -228,10 +228,12 @@ impl Inner {
         };
         let partner_role = graph && st.partner.role_granted(&tkey);
         let partner_write = graph && st.partner.write_granted(&tkey);
+        let sign_in_role = graph && st.sign_ins.role_granted(&tkey);
         let roles: Vec<&str> = [
             has_role.then_some(role),
             partner_role.then_some(crate::partner::RELATIONSHIPS_ROLE),
             partner_write.then_some(crate::partner::RELATIONSHIPS_WRITE_ROLE),
+            sign_in_role.then_some(crate::sign_ins::SIGN_INS_ROLE),
         ]
         .into_iter()
         .flatten()
@@ -246,6 +248,7 @@ impl Inner {
                 has_role,
                 partner_role,
                 partner_write,
+                sign_in_role,
             },
         );
 

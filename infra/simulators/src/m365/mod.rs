@@ -245,6 +245,23 @@ impl M365SimHandle {
         self.inner.lock().partner.status(relationship_id)
     }
 
+    /// Adds a sign-in (`signIn` JSON as Graph beta lists it) to the tenant's sign-in log.
+    pub fn add_sign_in(&self, tenant_id: &str, sign_in: Value) {
+        self.inner.lock().sign_ins.add(tenant_id, sign_in);
+    }
+
+    /// Whether `AuditLog.Read.All` is consented in the tenant (default: no). Decided when a
+    /// Graph token is issued.
+    pub fn set_sign_in_role(&self, tenant_id: &str, granted: bool) {
+        self.inner.lock().sign_ins.set_role(tenant_id, granted);
+    }
+
+    /// Whether the tenant has Entra ID P1/P2 (default: yes); without it Graph refuses sign-in
+    /// logs.
+    pub fn set_premium_licence(&self, tenant_id: &str, licensed: bool) {
+        self.inner.lock().sign_ins.set_licensed(tenant_id, licensed);
+    }
+
     /// Makes every token issued so far expired (API calls with them → 401).
     pub fn expire_tokens(&self) {
         let past = Utc::now() - TimeDelta::seconds(1);

@@ -62,6 +62,25 @@ pub(super) async fn partner_assignments(State(sim): State<Arc<Inner>>, Path(id):
     sim.handle_partner(&uri, &headers, Some(&id))
 }
 
+pub(super) async fn sign_ins(State(sim): State<Arc<Inner>>, uri: Uri, headers: HeaderMap) -> Response {
+    sim.delay().await;
+    let mut guard = sim.lock();
+    let st = &mut *guard;
+    sim.log(&Method::GET, &uri, Op::SignIns);
+    if let Some(failure) = sim.take_failure(Op::SignIns) {
+        return crate::graph::failure(failure);
+    }
+    let caller = bearer_token(&headers).and_then(|t| st.tokens.get(t)).map(|t| crate::graph::Caller {
+        tenant: t.tenant.clone(),
+        audience: t.audience.clone(),
+        expires: t.expires,
+        has_role: t.sign_in_role,
+        tenant_exists: st.tenants.contains_key(&t.tenant),
+    });
+    let base = sim.graph_base();
+    st.sign_ins.list(caller, sim.port(), uri.query().unwrap_or_default(), &base, Utc::now())
+}
+
 pub(super) async fn partner_relationship(State(sim): State<Arc<Inner>>, Path(id): Path<String>, uri: Uri, headers: HeaderMap) -> Response {
     sim.delay().await;
     sim.partner_call(&Method::GET, &uri, &headers, |st, caller, _, port, _| st.partner.read_one(caller, port, &id, Utc::now()))
@@ -150,6 +169,7 @@ pub(super) fn router(inner: Shared) -> Router {
             "/graph/v1.0/tenantRelationships/delegatedAdminRelationships/{id}/requests",
             get(partner_requests).post(partner_create_request),
         )
+        .route("/graph/beta/auditLogs/signIns", get(sign_ins))
         .route("/_sim/partner/{tenant}/relationships", post(ctl_add_partner_relationship))
         .route("/_sim/partner/relationships/{id}/age", post(ctl_age_partner_relationship))
         .route("/_sim/tenants", post(ctl_add_tenant))

@@ -42,6 +42,8 @@ pub(super) struct SimState {
     pub(super) graph: crate::graph::GraphState,
     /// GDAP relationships of partner tenants.
     pub(super) partner: crate::partner::PartnerState,
+    /// Entra ID sign-in logs per tenant.
+    pub(super) sign_ins: crate::sign_ins::SignInState,
     /// Webhook notification POSTs, oldest first.
     pub(super) webhook_deliveries: Vec<WebhookDelivery>,
     /// Content listings answered AF20023 after each successful start (default 0).
@@ -86,6 +88,8 @@ pub(super) struct IssuedToken {
     pub(super) partner_role: bool,
     /// The Graph token carries `DelegatedAdminRelationship.ReadWrite.All`.
     pub(super) partner_write: bool,
+    /// The Graph token carries `AuditLog.Read.All`.
+    pub(super) sign_in_role: bool,
 }
 
 pub(super) struct PageCursor {
@@ -137,6 +141,7 @@ impl Inner {
                 seq: 0,
                 graph: crate::graph::GraphState::default(),
                 partner: crate::partner::PartnerState::default(),
+                sign_ins: crate::sign_ins::SignInState::default(),
                 webhook_deliveries: Vec::new(),
                 disabled_after_start: 0,
             }),

@@ -16,6 +16,7 @@ use super::{PollError, PollReport, PollService};
 use crate::ids::{AuditStream, ContentType, MspId, TenantId};
 use crate::messages::{ADMIN_RELATIONSHIP_EVENTS, AuditEventsMessage, PollJob};
 use crate::ports::SecretName;
+use crate::relationships::activity::{activity_from_sign_ins, read_since};
 use crate::relationships::findings::{FindingInputs, Transition, finding_event, transitions};
 use crate::relationships::removal::{Removal, RemovalStatus};
 use crate::relationships::{AdminRelationship, PartnerActivity, RelationshipRefreshState, RelationshipStatus};
@@ -61,24 +62,35 @@ impl PollService {
         let Some(partner) = msp.partner_tenant_id else { return Ok(PollReport::default()) };
         let now = self.clock.now();
         let previous = self.relationships.refresh_state(msp_id).await?;
-        let read = match self.partner_credentials(msp_id).await? {
-            Some(credentials) => self.relationship_source.relationships(&partner, &credentials).await.map_err(PollError::from),
+        let credentials = self.partner_credentials(msp_id).await?;
+        let read = match &credentials {
+            Some(credentials) => self.relationship_source.relationships(&partner, credentials).await.map_err(PollError::from),
             None => Err(PollError::MissingCredentials(format!("partner tenant {partner}"))),
         };
-        match read {
-            Ok(relationships) => {
+        match (read, credentials) {
+            (Ok(relationships), Some(credentials)) => {
+                let last_success = previous.as_ref().and_then(|p| p.last_success);
+                let activity_error = self.read_partner_activity(msp_id, &partner, &credentials, last_success, now).await?;
                 self.announce_findings(msp_id, &relationships, at.unwrap_or(now)).await?;
                 self.relationships.replace_relationships(msp_id, &relationships).await?;
-                let state = RelationshipRefreshState { at: now, relationships: relationships.len(), error: None, last_success: Some(now) };
+                let state = RelationshipRefreshState {
+                    at: now,
+                    relationships: relationships.len(),
+                    error: None,
+                    last_success: Some(now),
+                    activity_error,
+                };
                 self.relationships.put_refresh(msp_id, &state).await?;
                 info!(message = "Partner tenant read.", msp_id = %msp_id, relationships = relationships.len());
                 Ok(PollReport::default())
             }
-            Err(error) => {
+            (read, _) => {
+                let error = read.err().unwrap_or_else(|| PollError::MissingCredentials(format!("partner tenant {partner}")));
                 let state = RelationshipRefreshState {
                     at: now,
                     relationships: previous.as_ref().map_or(0, |p| p.relationships),
                     error: Some(error.to_string()),
+                    activity_error: previous.as_ref().and_then(|p| p.activity_error.clone()),
                     last_success: previous.and_then(|p| p.last_success),
                 };
                 self.relationships.put_refresh(msp_id, &state).await?;
@@ -88,6 +100,39 @@ impl PollService {
                 } else {
                     Ok(PollReport::default())
                 }
+            }
+        }
+    }
+
+    /// Reads the partner tenant's sign-ins since the last read (a day's overlap) and keeps each
+    /// customer's partner activity. A refusal (no `AuditLog.Read.All`, no Entra ID P1/P2) is
+    /// returned as text for the report, the relationships are still read; throttling and outages
+    /// fail the job, which is retried.
+    async fn read_partner_activity(
+        &self,
+        msp_id: &MspId,
+        partner: &TenantId,
+        credentials: &M365AppCredentials,
+        last_success: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, PollError> {
+        let since = read_since(last_success, now);
+        match self.relationship_source.sign_ins(partner, credentials, since).await {
+            Ok(sign_ins) => {
+                let known = self.relationships.activities(msp_id).await?;
+                let merged = activity_from_sign_ins(&sign_ins, partner, &known, now);
+                for (customer, activity) in &merged {
+                    if known.get(customer) != Some(activity) {
+                        self.relationships.put_activity(msp_id, customer, activity).await?;
+                    }
+                }
+                info!(message = "Partner sign-ins read.", msp_id = %msp_id, sign_ins = sign_ins.len(), customers = merged.len());
+                Ok(None)
+            }
+            Err(error) if crate::error::Classified::class(&error) == crate::error::ErrorClass::Transient => Err(error.into()),
+            Err(error) => {
+                warn!(message = "Could not read the partner tenant's sign-ins; inactivity counts from the last activity known.", msp_id = %msp_id, %error);
+                Ok(Some(error.to_string()))
             }
         }
     }

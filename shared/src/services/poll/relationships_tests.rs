@@ -285,3 +285,41 @@ async fn an_unfinished_removal_is_queued_again_by_the_tick_after_a_while() {
     f.service.fan_out().await.unwrap();
     assert_eq!(removals(f.jobs.drain()), 1);
 }
+
+fn partner_sign_in(customer: &TenantId, user: &str, at: chrono::DateTime<Utc>) -> crate::relationships::activity::SignIn {
+    serde_json::from_value(serde_json::json!({
+        "createdDateTime": at.to_rfc3339(), "userId": user, "homeTenantId": PARTNER, "resourceTenantId": customer.as_str(),
+        "status": {"errorCode": 0}
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn partner_sign_ins_become_each_customers_activity_before_the_findings_are_decided() {
+    let f = fixture().await;
+    let customer = f.config.relationships(&f.msp).await.unwrap().first().map(|r| r.customer_tenant_id.clone());
+    let customer = customer.unwrap_or_else(|| TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap());
+    let partner = TenantId::parse(PARTNER).unwrap();
+    let hour_ago = f.clock.now() - chrono::Duration::hours(1);
+    f.source.set_sign_ins(&partner, vec![partner_sign_in(&customer, "ann", hour_ago), partner_sign_in(&customer, "bob", hour_ago)]);
+    f.service.read_partner_tenant(&f.msp, None).await.unwrap();
+    let activity = f.config.activities(&f.msp).await.unwrap().remove(&customer).unwrap();
+    assert_eq!((activity.last_sign_in, activity.agents_last_day, activity.sign_ins_last_day), (Some(hour_ago), 2, 2));
+    assert!(findings_sent(&f).is_empty(), "access used an hour ago is not unused, though granted over a year ago");
+    assert_eq!(f.config.refresh_state(&f.msp).await.unwrap().unwrap().activity_error, None);
+}
+
+#[tokio::test]
+async fn a_refused_sign_in_read_is_reported_and_the_relationships_are_still_read_while_throttling_is_retried() {
+    let f = fixture().await;
+    let refused = SourceError::AccessRefused { code: "Forbidden".into(), message: "the app lacks AuditLog.Read.All".into() };
+    f.source.fail_sign_ins_next(refused);
+    f.service.read_partner_tenant(&f.msp, None).await.unwrap();
+    let state = f.config.refresh_state(&f.msp).await.unwrap().unwrap();
+    assert!(state.activity_error.as_deref().is_some_and(|e| e.contains("AuditLog.Read.All")), "{state:?}");
+    assert_eq!((state.error, state.last_success), (None, Some(f.clock.now())), "the relationships were read");
+    assert_eq!(f.config.relationships(&f.msp).await.unwrap().len(), 1);
+    f.clock.advance(chrono::Duration::days(1));
+    f.source.fail_sign_ins_next(SourceError::Throttled { retry_after: None });
+    assert_eq!(f.service.read_partner_tenant(&f.msp, None).await.unwrap_err().class(), ErrorClass::Transient, "retried");
+}
