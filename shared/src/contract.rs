@@ -261,6 +261,18 @@ pub async fn relationship_store_contract(store: &dyn crate::ports::RelationshipS
     assert_eq!(store.refresh_state(&msp_id).await.unwrap(), Some(refresh));
     assert_eq!(store.refresh_state(&other_msp).await.unwrap(), None);
 
+    let (earlier, later) = (Utc.timestamp_opt(1_765_100_000, 0).unwrap(), Utc.timestamp_opt(1_765_200_000, 0).unwrap());
+    store.note_partner_action(&msp_id, &t1, later).await.unwrap();
+    store.note_partner_action(&msp_id, &t1, earlier).await.unwrap();
+    store.note_partner_action(&msp_id, &t2, earlier).await.unwrap();
+    let actions = store.partner_actions(&msp_id).await.unwrap();
+    assert_eq!((actions.get(&t1), actions.get(&t2)), (Some(&later), Some(&earlier)), "an earlier action never replaces a later one");
+    assert!(store.partner_actions(&other_msp).await.unwrap().is_empty());
+    let merged = store.activity_by_customer(&msp_id).await.unwrap();
+    assert_eq!(merged[&t1].last_sign_in, Some(later), "a later technician action moves the last activity");
+    assert_eq!((merged[&t1].agents_last_day, merged[&t1].sign_ins_last_day), (2, 7), "the sign-in counts stay");
+    assert_eq!(store.activities(&msp_id).await.unwrap()[&t1], seen, "the sign-in activity itself is untouched");
+
     relationship_findings_contract(store, &msp_id, &other_msp).await;
     removal_contract(store, &msp_id, &other_msp, &t1).await;
 }

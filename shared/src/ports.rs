@@ -92,6 +92,24 @@ pub trait RelationshipStore: Send + Sync {
     /// Records how the last read of the partner tenant went.
     async fn put_refresh(&self, msp_id: &MspId, refresh: &RelationshipRefreshState) -> Result<(), StoreError>;
     async fn refresh_state(&self, msp_id: &MspId) -> Result<Option<RelationshipRefreshState>, StoreError>;
+    /// Notes that a partner technician acted in the customer tenant at `at` (an audit record of
+    /// UserType 9): kept only when later than the one noted (concurrent notes keep the latest).
+    async fn note_partner_action(&self, msp_id: &MspId, tenant_id: &TenantId, at: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError>;
+    /// The latest partner technician action noted per customer tenant.
+    async fn partner_actions(
+        &self,
+        msp_id: &MspId,
+    ) -> Result<std::collections::BTreeMap<TenantId, chrono::DateTime<chrono::Utc>>, StoreError>;
+    /// Partner activity per customer from every signal: the sign-in activity, its last sign-in
+    /// moved to a later technician action where one was noted.
+    async fn activity_by_customer(&self, msp_id: &MspId) -> Result<std::collections::BTreeMap<TenantId, PartnerActivity>, StoreError> {
+        let mut activity = self.activities(msp_id).await?;
+        for (tenant, at) in self.partner_actions(msp_id).await? {
+            let entry = activity.entry(tenant).or_default();
+            entry.last_sign_in = entry.last_sign_in.max(Some(at));
+        }
+        Ok(activity)
+    }
     /// Makes `findings` the ones raised on one relationship (none: forgets it).
     async fn put_findings(&self, msp_id: &MspId, relationship_id: &str, findings: &[RaisedFinding]) -> Result<(), StoreError>;
     /// The findings raised, per relationship id (relationships with none left out).

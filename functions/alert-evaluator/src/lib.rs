@@ -47,8 +47,10 @@ impl Config {
 #[must_use]
 pub fn build(config: &Config, sdk: &SdkConfig) -> EvaluateService {
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    let config_store = Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone()));
     EvaluateService {
-        config: Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone())),
+        config: config_store.clone(),
+        partner_activity: config_store,
         alerts: Arc::new(DynamoAlertStore::new(dynamo.clone(), config.alerts_table.clone())),
         policies: Arc::new(DynamoPolicyStore::new(dynamo.clone(), config.config_table.clone())),
         triggers: Arc::new(DynamoTriggerStore::new(dynamo, config.state_table.clone())),

@@ -2,7 +2,8 @@
 //! id}` per admin relationship (a relationship is small; an MSP with thousands of customers has
 //! thousands of items, never one large one) and `PARTNERACT#{tenant id}` per customer's partner
 //! activity; `ADMINREL-FINDINGS#{relationship id}` for the findings raised on a relationship,
-//! `ADMINREL-PREVIEW#{token hash}` for a removal preview (purged by the table's TTL a day after
+//! `PARTNERACTION#{tenant id}` for the latest partner technician action seen in a customer's
+//! audit records, `ADMINREL-PREVIEW#{token hash}` for a removal preview (purged by the table's TTL a day after
 //! it expired) and `ADMINREL-REMOVAL#{relationship id}` per removal.
 
 use super::config_store::DynamoConfigStore;
@@ -21,6 +22,8 @@ const ACTIVITY_PREFIX: &str = "PARTNERACT#";
 /// How the last read of the partner tenant went (one item per MSP).
 const REFRESH_SK: &str = "ADMINREL-REFRESH";
 const FINDINGS_PREFIX: &str = "ADMINREL-FINDINGS#";
+/// The latest partner technician action per customer (`at_ms`, epoch milliseconds).
+const ACTION_PREFIX: &str = "PARTNERACTION#";
 const PREVIEW_PREFIX: &str = "ADMINREL-PREVIEW#";
 const REMOVAL_PREFIX: &str = "ADMINREL-REMOVAL#";
 
@@ -74,6 +77,35 @@ impl RelationshipStore for DynamoConfigStore {
             .await?
             .map(|item| from_item(item, "admin-relationship refresh"))
             .transpose()
+    }
+    async fn note_partner_action(&self, msp_id: &MspId, tenant_id: &TenantId, at: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(msp_pk(msp_id), format!("{ACTION_PREFIX}{tenant_id}"))))
+            .update_expression("SET at_ms = :at")
+            .condition_expression("attribute_not_exists(at_ms) OR at_ms < :at")
+            .expression_attribute_values(":at", n(at.timestamp_millis()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // A later action was noted already.
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(error) => Err(store_error("note partner action", error)),
+        }
+    }
+    async fn partner_actions(&self, msp_id: &MspId) -> Result<BTreeMap<TenantId, chrono::DateTime<chrono::Utc>>, StoreError> {
+        let mut actions = BTreeMap::new();
+        for item in query_prefix(&self.client, &self.table, msp_pk(msp_id), ACTION_PREFIX, "list partner actions").await? {
+            let corrupt = |reason: String| StoreError::Corrupt { what: "partner action".into(), reason };
+            let tenant = TenantId::parse(text(&item, "sk")?.trim_start_matches(ACTION_PREFIX)).map_err(|e| corrupt(e.to_string()))?;
+            let millis = item.get("at_ms").and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok());
+            let at = millis.and_then(chrono::DateTime::from_timestamp_millis).ok_or_else(|| corrupt("at_ms is not a time".into()))?;
+            actions.insert(tenant, at);
+        }
+        Ok(actions)
     }
     async fn put_findings(&self, msp_id: &MspId, relationship_id: &str, findings: &[RaisedFinding]) -> Result<(), StoreError> {
         let sk = format!("{FINDINGS_PREFIX}{relationship_id}");

@@ -108,6 +108,7 @@ pub struct MemoryConfigStore {
     activities: Mutex<BTreeMap<(MspId, TenantId), PartnerActivity>>,
     refreshes: Mutex<BTreeMap<MspId, RelationshipRefreshState>>,
     findings: Mutex<BTreeMap<(MspId, String), Vec<crate::relationships::findings::RaisedFinding>>>,
+    partner_actions: Mutex<BTreeMap<(MspId, TenantId), DateTime<Utc>>>,
     previews: Mutex<BTreeMap<(MspId, String), crate::relationships::removal::RemovalPreview>>,
     removals: Mutex<BTreeMap<(MspId, String), crate::relationships::removal::Removal>>,
     tenants: Mutex<BTreeMap<(MspId, TenantId), Tenant>>,

@@ -182,6 +182,15 @@ impl RelationshipStore for MemoryConfigStore {
     async fn refresh_state(&self, msp_id: &MspId) -> Result<Option<RelationshipRefreshState>, StoreError> {
         Ok(lock(&self.refreshes).get(msp_id).cloned())
     }
+    async fn note_partner_action(&self, msp_id: &MspId, tenant_id: &TenantId, at: chrono::DateTime<chrono::Utc>) -> Result<(), StoreError> {
+        let mut actions = lock(&self.partner_actions);
+        let noted = actions.entry((msp_id.clone(), tenant_id.clone())).or_insert(at);
+        *noted = (*noted).max(at);
+        Ok(())
+    }
+    async fn partner_actions(&self, msp_id: &MspId) -> Result<BTreeMap<TenantId, chrono::DateTime<chrono::Utc>>, StoreError> {
+        Ok(lock(&self.partner_actions).iter().filter(|((msp, _), _)| msp == msp_id).map(|((_, t), at)| (t.clone(), *at)).collect())
+    }
     async fn put_findings(&self, msp_id: &MspId, relationship_id: &str, findings: &[RaisedFinding]) -> Result<(), StoreError> {
         let key = (msp_id.clone(), relationship_id.to_owned());
         if findings.is_empty() {

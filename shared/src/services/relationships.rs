@@ -125,7 +125,7 @@ impl RelationshipReportService {
             return Err(AdminError::Forbidden("the admin-relationship report needs the Permissions alert category".into()));
         }
         let now = self.clock.now();
-        let activities = self.store.activities(msp_id).await?;
+        let activities = self.store.activity_by_customer(msp_id).await?;
         let relationships = self.store.relationships(msp_id).await?;
         let none = Default::default();
         Ok(relationships.iter().map(|r| ReportRow::of(r, activities.get(&r.customer_tenant_id).unwrap_or(&none), now)).collect())

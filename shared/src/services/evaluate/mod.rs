@@ -206,7 +206,25 @@ pub struct EvaluateService {
     pub tickets: Arc<dyn MessageQueue>,
     pub cache: PolicyCache,
     pub clock: Arc<dyn Clock>,
+    /// Where partner technicians' actions (audit records of UserType 9) are noted, as activity
+    /// on the MSP's delegated access to the tenant.
+    pub partner_activity: Arc<dyn crate::ports::RelationshipStore>,
 }
+
+/// The latest creation time among records of partner technicians (UserType 9, acting through
+/// GDAP) in a message, found without parsing the records that do not mention it.
+fn latest_partner_action(raw: &[&serde_json::value::RawValue], records: &[AuditRecord]) -> Option<DateTime<Utc>> {
+    let finder = memchr::memmem::Finder::new(b"\"UserType\"");
+    raw.iter()
+        .zip(records)
+        .filter(|(raw, _)| finder.find(raw.get().as_bytes()).is_some())
+        .filter(|(_, record)| record.field("UserType").and_then(crate::audit::int_or_string) == Some(PARTNER_TECHNICIAN))
+        .map(|(_, record)| record.creation_time)
+        .max()
+}
+
+/// `UserType` of a partner technician acting in a customer tenant through GDAP.
+const PARTNER_TECHNICIAN: i64 = 9;
 
 /// Hits gathered per alert.
 #[derive(Default)]
@@ -293,6 +311,8 @@ struct Prepared {
     /// The message is about the MSP's own delegated access to the tenant (admin-relationship
     /// findings), not about activity in it: its alerts say so, for dispatch to file them.
     about_msp_access: bool,
+    /// The latest action of a partner technician among the message's records.
+    partner_action: Option<DateTime<Utc>>,
     batch: HitBatch,
     resolutions: Vec<AlertId>,
     /// Alerts whose newest hit is older than this get no ticket (the MSP's backfill setting).
@@ -421,6 +441,7 @@ impl EvaluateService {
             records: Vec::new(),
             content_id: message.content_id.clone(),
             about_msp_access,
+            partner_action: None,
             batch: HitBatch::default(),
             resolutions: Vec::new(),
             ticket_max_age,
@@ -441,6 +462,7 @@ impl EvaluateService {
         } else {
             let records: Vec<AuditRecord> =
                 message.records.iter().map(|raw| AuditRecord::from_json(raw.get())).collect::<Result<_, _>>()?;
+            prepared.partner_action = latest_partner_action(&message.records, &records);
             // RecordType 0 is Vigil's own (connection problems, stuck streams, Graph alerts):
             // only messages Vigil made itself may carry it, never content fetched from Microsoft.
             let vigils_own = message.content_id.starts_with(VIGIL_EVENTS_PREFIX);
@@ -492,6 +514,9 @@ impl EvaluateService {
     /// touched (shadow-mode alerts excepted).
     async fn finish(&self, message: Prepared, trigger_alerts: Vec<Alert>, now: DateTime<Utc>) -> Result<EvaluationReport, EvaluateError> {
         let mut report = message.report;
+        if let Some(at) = message.partner_action {
+            self.partner_activity.note_partner_action(&message.tenant.msp_id, &message.tenant.tenant_id, at).await?;
+        }
         let mut changed: Vec<Alert> = trigger_alerts;
         // One alert that cannot be written must not keep the message's other alerts from being
         // raised: write them all, announce what was written, then fail the message so it is

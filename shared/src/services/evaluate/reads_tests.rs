@@ -199,6 +199,7 @@ async fn fixture() -> Fixture {
         tickets: Arc::new(MemoryQueue::default()),
         cache: PolicyCache::default(),
         clock,
+        partner_activity: Arc::new(MemoryConfigStore::default()),
     };
     Fixture { service, policies, rounds }
 }

@@ -34,6 +34,7 @@ async fn fixture_with(triggers: Arc<dyn TriggerStateStore>) -> Fixture {
         tickets: tickets.clone(),
         cache: PolicyCache::default(),
         clock: clock.clone(),
+        partner_activity: Arc::new(MemoryConfigStore::default()),
     };
     Fixture { service, alerts, tickets, policies, clock }
 }
@@ -611,4 +612,23 @@ async fn only_admin_relationship_findings_may_name_a_tenant_that_is_not_register
     let content = message(vec![forwarding("a", 31)]).replace("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11", stranger);
     assert!(matches!(service.handle(&content).await, Err(EvaluateError::UnknownTenant { .. })));
     assert!(tickets.drain().is_empty());
+}
+
+#[tokio::test]
+async fn a_partner_technicians_audit_record_is_noted_as_activity_on_the_msps_access_to_the_tenant() {
+    let (service, _, _) = service().await;
+    let (acme, contoso) = (MspId::parse("acme").unwrap(), TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap());
+    let mut user = forwarding("u1", 45);
+    user["UserType"] = json!(0);
+    user["Parameters"] = json!([{"Name": "Comment", "Value": "{\"UserType\":9}"}]);
+    service.handle(&message(vec![user])).await.unwrap();
+    assert!(service.partner_activity.partner_actions(&acme).await.unwrap().is_empty(), "UserType 9 inside a string is not a technician");
+    let mut technician = forwarding("t1", 31);
+    technician["UserType"] = json!(9);
+    let mut later_technician = forwarding("t2", 33);
+    later_technician["UserType"] = json!("9");
+    service.handle(&message(vec![technician, later_technician, forwarding("u2", 50)])).await.unwrap();
+    let noted = service.partner_activity.partner_actions(&acme).await.unwrap();
+    let expected = chrono::DateTime::parse_from_rfc3339("2026-01-05T09:33:00Z").unwrap().with_timezone(&chrono::Utc);
+    assert_eq!(noted.get(&contoso), Some(&expected), "the latest technician record, not a later user's");
 }

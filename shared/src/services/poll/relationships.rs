@@ -147,7 +147,7 @@ impl PollService {
     /// raised. Removals Vigil carried out that the read shows terminated are recorded as done.
     async fn announce_findings(&self, msp_id: &MspId, relationships: &[AdminRelationship], at: DateTime<Utc>) -> Result<(), PollError> {
         let previous = self.relationships.relationships(msp_id).await?;
-        let activities = self.relationships.activities(msp_id).await?;
+        let activities = self.relationships.activity_by_customer(msp_id).await?;
         let raised = self.relationships.findings(msp_id).await?;
         let removals = self.relationships.removals(msp_id).await?;
         for removal in removals.iter().filter(|r| !r.finished()) {

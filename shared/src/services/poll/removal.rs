@@ -109,7 +109,7 @@ impl PollService {
             let raised = self.relationships.findings(&msp_id).await?.remove(&relationship.id).unwrap_or_default();
             let cleared: Vec<Transition<'_>> =
                 raised.iter().map(|r| Transition { relationship: &relationship, kind: r.kind, since: r.since, raised: false }).collect();
-            let activities = self.relationships.activities(&msp_id).await?;
+            let activities = self.relationships.activity_by_customer(&msp_id).await?;
             self.send_findings(&msp_id, &cleared, &activities, now).await?;
             self.relationships.put_findings(&msp_id, &relationship.id, &[]).await?;
             self.relationships.replace_relationships(&msp_id, &relationships).await?;
