@@ -215,9 +215,17 @@ pub struct EvaluateService {
 /// GDAP) in a message, found without parsing the records that do not mention it.
 fn latest_partner_action(raw: &[&serde_json::value::RawValue], records: &[AuditRecord]) -> Option<DateTime<Utc>> {
     let finder = memchr::memmem::Finder::new(b"\"UserType\"");
+    // Nearly every record has a UserType: look at the value's first digit before asking the
+    // record (`"UserType": 9`, `"UserType":"9"`).
+    let says_nine = |text: &[u8]| {
+        finder.find_iter(text).any(|at| {
+            let mut rest = text[at + 10..].iter().skip_while(|b| b.is_ascii_whitespace() || **b == b':' || **b == b'"');
+            rest.next() == Some(&b'9') && !rest.next().is_some_and(u8::is_ascii_digit)
+        })
+    };
     raw.iter()
         .zip(records)
-        .filter(|(raw, _)| finder.find(raw.get().as_bytes()).is_some())
+        .filter(|(raw, _)| says_nine(raw.get().as_bytes()))
         .filter(|(_, record)| record.field("UserType").and_then(crate::audit::int_or_string) == Some(PARTNER_TECHNICIAN))
         .map(|(_, record)| record.creation_time)
         .max()
