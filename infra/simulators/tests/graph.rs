@@ -312,3 +312,44 @@ async fn bad_queries_and_altered_next_links_are_400() {
     assert_eq!(ids(&body), ["z1"]);
     assert_eq!(get(&format!("{}?$skiptoken=nope", alerts_url(&sim)), Some(&token)).await.0, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn partner_relationships_and_sign_ins_are_set_up_through_the_control_routes_and_aged_on_request() {
+    let sim = sim().await;
+    sim.set_partner_role(TENANT_A, true);
+    sim.set_sign_in_role(TENANT_A, true);
+    let http = reqwest::Client::new();
+    let relationship = json!({"id": "rel-1", "displayName": "Contoso access", "status": "active",
+        "customer": {"tenantId": TENANT_B, "displayName": "Contoso"}, "createdDateTime": "2026-12-01T10:00:00Z",
+        "activatedDateTime": "2026-12-01T11:00:00Z", "accessAssignments": [{"id": "a-1", "status": "active"}]});
+    let added = http.post(format!("{}/_sim/partner/{TENANT_A}/relationships", sim.base_url())).json(&relationship).send().await.unwrap();
+    assert_eq!(added.status(), StatusCode::CREATED);
+    let aged =
+        http.post(format!("{}/_sim/partner/relationships/rel-1/age", sim.base_url())).json(&json!({"days": 100})).send().await.unwrap();
+    assert_eq!(aged.status(), StatusCode::OK);
+    let unknown =
+        http.post(format!("{}/_sim/partner/relationships/nope/age", sim.base_url())).json(&json!({"days": 1})).send().await.unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let sign_ins =
+        json!([{"id": "s-1", "createdDateTime": Utc::now().to_rfc3339(), "homeTenantId": TENANT_A, "resourceTenantId": TENANT_B}]);
+    let posted = http.post(format!("{}/_sim/tenants/{TENANT_A}/sign-ins", sim.base_url())).json(&sign_ins).send().await.unwrap();
+    assert_eq!(posted.status(), StatusCode::CREATED);
+
+    let token = graph_token(&sim, TENANT_A).await;
+    let base = sim.graph_base();
+    let (status, _, read) = get(&format!("{base}/v1.0/tenantRelationships/delegatedAdminRelationships/rel-1"), Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(read["createdDateTime"], "2026-08-23T10:00:00Z", "100 days earlier");
+    let (_, _, assignments) =
+        get(&format!("{base}/v1.0/tenantRelationships/delegatedAdminRelationships/rel-1/accessAssignments"), Some(&token)).await;
+    assert_eq!(assignments["value"][0]["id"], "a-1", "assignments are kept apart, as Graph lists them");
+    let since = (Utc::now() - TimeDelta::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (status, _, listed) = get(&format!("{base}/beta/auditLogs/signIns?$filter=createdDateTime ge {since}"), Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["value"].as_array().unwrap().len(), 1);
+    let (status, _, refused) = get(&format!("{base}/beta/auditLogs/signIns?$orderby=createdDateTime"), Some(&token)).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("BadRequest")));
+    let other = graph_token(&sim, TENANT_B).await;
+    let (status, _, _) = get(&format!("{base}/v1.0/tenantRelationships/delegatedAdminRelationships/rel-1"), Some(&other)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a tenant without the role");
+}

@@ -1,6 +1,6 @@
 //! The Microsoft 365 simulator's control endpoints under `/_sim` (no authentication): tenants,
 //! records and raw blobs, consent, subscriptions, failures, page size, disabled-after-start and
-//! the request log; partner relationships (add, age).
+//! the request log; partner relationships (add, age) and sign-ins.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -153,4 +153,15 @@ pub(super) async fn ctl_age_partner_relationship(State(sim): State<Shared>, Path
     } else {
         json_response(StatusCode::NOT_FOUND, &json!({"error": format!("no relationship {id}")}))
     }
+}
+
+/// Adds sign-ins (`signIn` JSON objects) to a tenant's sign-in log.
+pub(super) async fn ctl_add_sign_ins(State(sim): State<Shared>, Path(tenant): Path<String>, Json(sign_ins): Json<Vec<Value>>) -> Response {
+    let count = sign_ins.len();
+    let mut state = sim.lock();
+    for sign_in in sign_ins {
+        state.sign_ins.add(&tenant, sign_in);
+    }
+    drop(state);
+    json_response(StatusCode::CREATED, &json!({ "added": count }))
 }

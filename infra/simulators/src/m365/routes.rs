@@ -14,8 +14,8 @@ use chrono::Utc;
 use crate::webhooks::PendingStart;
 
 use super::control::{
-    ctl_add_partner_relationship, ctl_add_raw_blob, ctl_add_records, ctl_add_tenant, ctl_age_partner_relationship, ctl_consent,
-    ctl_disabled_after_start, ctl_fail, ctl_page_size, ctl_requests, ctl_subscriptions,
+    ctl_add_partner_relationship, ctl_add_raw_blob, ctl_add_records, ctl_add_sign_ins, ctl_add_tenant, ctl_age_partner_relationship,
+    ctl_consent, ctl_disabled_after_start, ctl_fail, ctl_page_size, ctl_requests, ctl_subscriptions,
 };
 use super::faults::Op;
 use super::identity::TokenVersion;
@@ -171,6 +171,7 @@ pub(super) fn router(inner: Shared) -> Router {
         )
         .route("/graph/beta/auditLogs/signIns", get(sign_ins))
         .route("/_sim/partner/{tenant}/relationships", post(ctl_add_partner_relationship))
+        .route("/_sim/tenants/{tenant}/sign-ins", post(ctl_add_sign_ins))
         .route("/_sim/partner/relationships/{id}/age", post(ctl_age_partner_relationship))
         .route("/_sim/tenants", post(ctl_add_tenant))
         .route("/_sim/tenants/{tenant}/records", post(ctl_add_records))

@@ -632,3 +632,34 @@ async fn a_partner_technicians_audit_record_is_noted_as_activity_on_the_msps_acc
     let expected = chrono::DateTime::parse_from_rfc3339("2026-01-05T09:33:00Z").unwrap().with_timezone(&chrono::Utc);
     assert_eq!(noted.get(&contoso), Some(&expected), "the latest technician record, not a later user's");
 }
+
+#[tokio::test]
+async fn every_admin_relationship_finding_raises_one_alert_of_its_own_built_in_once_and_its_clearing_resolves_it() {
+    use crate::relationships::findings::{FindingKind, Transition, finding_event};
+    let (service, alerts, tickets) = service().await;
+    let acme = MspId::parse("acme").unwrap();
+    let customer = TenantId::parse("0b0b0b0b-1111-4222-8333-444444444444").unwrap();
+    let relationship = crate::contract::sample_relationship("rel-all", &customer);
+    let since = chrono::DateTime::parse_from_rfc3339("2026-01-05T06:00:00Z").unwrap().with_timezone(&chrono::Utc);
+    let body = |kind: FindingKind, raised: bool| {
+        let record = finding_event(&Transition { relationship: &relationship, kind, since, raised }, &Default::default(), since);
+        json!({"msp_id": "acme", "tenant_id": customer.as_str(), "stream": "Audit.AzureActiveDirectory",
+               "content_id": crate::messages::ADMIN_RELATIONSHIP_EVENTS, "records": [record]})
+        .to_string()
+    };
+    let mut policies = std::collections::BTreeSet::new();
+    for kind in FindingKind::ALL {
+        let raised = service.handle(&body(kind, true)).await.unwrap();
+        assert_eq!(raised.alerts.len(), 1, "{kind:?}");
+        service.handle(&body(kind, true)).await.unwrap();
+        let alert = alerts.get_alert(&acme, &raised.alerts[0]).await.unwrap().unwrap();
+        assert_eq!(alert.hit_count, 1, "{kind:?}: the same event again is no new hit");
+        assert_eq!(alert.category, crate::alert::Category::Permissions);
+        policies.insert(alert.policy_id.to_string());
+        let cleared = service.handle(&body(kind, false)).await.unwrap();
+        assert_eq!(cleared.alerts, raised.alerts, "{kind:?}");
+        assert_eq!(alerts.get_alert(&acme, &raised.alerts[0]).await.unwrap().unwrap().status, crate::alert::AlertStatus::Resolved);
+    }
+    assert_eq!(policies.len(), FindingKind::ALL.len(), "one built-in per finding: {policies:?}");
+    assert_eq!(tickets.drain().len(), 3 * FindingKind::ALL.len(), "raised, redelivered, resolved: each announced");
+}
