@@ -123,6 +123,12 @@ pub(super) async fn put_if_absent(client: &Client, table: &str, item: Item, oper
     }
 }
 
+/// Deletes an item (nothing to delete is no error).
+pub(super) async fn delete(client: &Client, table: &str, item_key: Item, operation: &str) -> Result<(), StoreError> {
+    client.delete_item().table_name(table).set_key(Some(item_key)).send().await.map_err(|e| store_error(operation, e))?;
+    Ok(())
+}
+
 pub(super) async fn put(client: &Client, table: &str, item: Item, operation: &str) -> Result<(), StoreError> {
     client.put_item().table_name(table).set_item(Some(item)).send().await.map_err(|e| store_error(operation, e))?;
     Ok(())

@@ -7,7 +7,7 @@
 //! it expired) and `ADMINREL-REMOVAL#{relationship id}` per removal.
 
 use super::config_store::DynamoConfigStore;
-use super::dynamodb::{batch_put, from_item, get, key, msp_pk, n, put, put_if_absent, query_prefix, store_error, text, to_item};
+use super::dynamodb::{batch_put, delete, from_item, get, key, msp_pk, n, put, put_if_absent, query_prefix, store_error, text, to_item};
 use crate::error::StoreError;
 use crate::ids::{MspId, TenantId};
 use crate::ports::RelationshipStore;
@@ -47,13 +47,7 @@ impl RelationshipStore for DynamoConfigStore {
         for item in stored {
             let sk = text(&item, "sk")?.to_owned();
             if !listed.contains(&sk) {
-                self.client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key(msp_pk(msp_id), sk)))
-                    .send()
-                    .await
-                    .map_err(|e| store_error("delete admin relationship", e))?;
+                delete(&self.client, &self.table, key(msp_pk(msp_id), sk), "delete admin relationship").await?;
             }
         }
         Ok(())
@@ -110,14 +104,7 @@ impl RelationshipStore for DynamoConfigStore {
     async fn put_findings(&self, msp_id: &MspId, relationship_id: &str, findings: &[RaisedFinding]) -> Result<(), StoreError> {
         let sk = format!("{FINDINGS_PREFIX}{relationship_id}");
         if findings.is_empty() {
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .set_key(Some(key(msp_pk(msp_id), sk)))
-                .send()
-                .await
-                .map_err(|e| store_error("delete relationship findings", e))?;
-            return Ok(());
+            return delete(&self.client, &self.table, key(msp_pk(msp_id), sk), "delete relationship findings").await;
         }
         let stored = StoredFindings { relationship_id: relationship_id.to_owned(), findings: findings.to_vec() };
         put(&self.client, &self.table, to_item(&stored, msp_pk(msp_id), sk)?, "put relationship findings").await

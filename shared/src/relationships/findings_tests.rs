@@ -1,42 +1,8 @@
 //! Findings at their edges against a fixed clock, and the transitions between reads.
 
 use super::*;
-use crate::relationships::{AccessAssignment, AssignmentStatus, GLOBAL_ADMINISTRATOR, RelationshipKind};
-use chrono::TimeZone;
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).unwrap()
-}
-
-fn customer(n: u32) -> TenantId {
-    TenantId::parse(&format!("5e1f2c8a-7d41-4f0e-9a51-{n:012}")).unwrap()
-}
-
-/// An active relationship of customer `n` activated `age` days ago, auto-extending, with a
-/// working assignment and Helpdesk Administrator.
-fn relationship(n: u32, age: i64) -> AdminRelationship {
-    let activated = now() - Duration::days(age);
-    AdminRelationship {
-        id: format!("rel-{n}"),
-        display_name: format!("Customer {n} access"),
-        kind: RelationshipKind::Gdap,
-        status: RelationshipStatus::Active,
-        customer_tenant_id: customer(n),
-        customer_name: format!("Customer {n}"),
-        roles: vec!["729827e3-9c14-49f7-bb1b-9608f156bbb8".into()],
-        duration_days: Some(730),
-        auto_extend_days: 180,
-        created_at: activated - Duration::hours(1),
-        activated_at: Some(activated),
-        ends_at: Some(activated + Duration::days(730)),
-        access_assignments: vec![AccessAssignment {
-            id: "a".into(),
-            status: AssignmentStatus::Active,
-            group_id: "g".into(),
-            roles: vec!["729827e3-9c14-49f7-bb1b-9608f156bbb8".into()],
-        }],
-    }
-}
+use crate::relationships::test_support::{customer, now, relationship};
+use crate::relationships::{AssignmentStatus, GLOBAL_ADMINISTRATOR};
 
 struct World {
     relationships: Vec<AdminRelationship>,

@@ -9,6 +9,8 @@ pub mod activity;
 pub mod findings;
 pub mod removal;
 pub mod report;
+#[cfg(test)]
+mod test_support;
 pub mod wire;
 
 use crate::ids::TenantId;

@@ -40,13 +40,7 @@ impl Inner {
         if let Some(failure) = self.take_failure(Op::GraphAlerts) {
             return crate::graph::failure(failure);
         }
-        let caller = bearer_token(headers).and_then(|t| st.tokens.get(t)).map(|t| crate::graph::Caller {
-            tenant: t.tenant.clone(),
-            audience: t.audience.clone(),
-            expires: t.expires,
-            has_role: t.has_role,
-            tenant_exists: st.tenants.contains_key(&t.tenant),
-        });
+        let caller = graph_caller(st, headers, |t| t.has_role);
         let page_size = st.page_size;
         st.graph.list_alerts(caller, self.port(), uri.query().unwrap_or_default(), &self.graph_base(), page_size, Utc::now())
     }
@@ -62,6 +56,22 @@ pub(super) async fn partner_assignments(State(sim): State<Arc<Inner>>, Path(id):
     sim.handle_partner(&uri, &headers, Some(&id))
 }
 
+/// The Graph caller of a request's bearer token, its role being the one `role` picks from the
+/// token (each Graph API needs its own application permission).
+fn graph_caller(
+    st: &super::state::SimState,
+    headers: &HeaderMap,
+    role: impl Fn(&super::state::IssuedToken) -> bool,
+) -> Option<crate::graph::Caller> {
+    bearer_token(headers).and_then(|t| st.tokens.get(t)).map(|t| crate::graph::Caller {
+        tenant: t.tenant.clone(),
+        audience: t.audience.clone(),
+        expires: t.expires,
+        has_role: role(t),
+        tenant_exists: st.tenants.contains_key(&t.tenant),
+    })
+}
+
 pub(super) async fn sign_ins(State(sim): State<Arc<Inner>>, uri: Uri, headers: HeaderMap) -> Response {
     sim.delay().await;
     let mut guard = sim.lock();
@@ -70,13 +80,7 @@ pub(super) async fn sign_ins(State(sim): State<Arc<Inner>>, uri: Uri, headers: H
     if let Some(failure) = sim.take_failure(Op::SignIns) {
         return crate::graph::failure(failure);
     }
-    let caller = bearer_token(&headers).and_then(|t| st.tokens.get(t)).map(|t| crate::graph::Caller {
-        tenant: t.tenant.clone(),
-        audience: t.audience.clone(),
-        expires: t.expires,
-        has_role: t.sign_in_role,
-        tenant_exists: st.tenants.contains_key(&t.tenant),
-    });
+    let caller = graph_caller(st, &headers, |t| t.sign_in_role);
     let base = sim.graph_base();
     st.sign_ins.list(caller, sim.port(), uri.query().unwrap_or_default(), &base, Utc::now())
 }
@@ -120,15 +124,8 @@ impl Inner {
         if let Some(failure) = self.take_failure(Op::PartnerRelationships) {
             return crate::graph::failure(failure);
         }
-        let token = bearer_token(headers).and_then(|t| st.tokens.get(t));
-        let can_write = token.is_some_and(|t| t.partner_write);
-        let caller = token.map(|t| crate::graph::Caller {
-            tenant: t.tenant.clone(),
-            audience: t.audience.clone(),
-            expires: t.expires,
-            has_role: t.partner_role,
-            tenant_exists: st.tenants.contains_key(&t.tenant),
-        });
+        let can_write = bearer_token(headers).and_then(|t| st.tokens.get(t)).is_some_and(|t| t.partner_write);
+        let caller = graph_caller(st, headers, |t| t.partner_role);
         let base = self.graph_base();
         answer(st, caller, can_write, self.port(), &base)
     }
@@ -142,13 +139,7 @@ impl Inner {
         if let Some(failure) = self.take_failure(Op::PartnerRelationships) {
             return crate::graph::failure(failure);
         }
-        let caller = bearer_token(headers).and_then(|t| st.tokens.get(t)).map(|t| crate::graph::Caller {
-            tenant: t.tenant.clone(),
-            audience: t.audience.clone(),
-            expires: t.expires,
-            has_role: t.partner_role,
-            tenant_exists: st.tenants.contains_key(&t.tenant),
-        });
+        let caller = graph_caller(st, headers, |t| t.partner_role);
         let base = self.graph_base();
         st.partner.list(caller, self.port(), relationship, uri.query().unwrap_or_default(), &base, Utc::now())
     }
