@@ -19,9 +19,9 @@ use super::graph::{GraphRead, GraphReader};
 use crate::error::SourceError;
 use crate::ids::TenantId;
 use crate::ports::AdminRelationshipSource;
-use crate::relationships::activity::{SignIn, SignInPage};
+use crate::relationships::activity::SignIn;
 use crate::relationships::removal::RelationshipRequest;
-use crate::relationships::wire::{AssignmentPage, AssignmentWire, RelationshipPage};
+use crate::relationships::wire::{AssignmentWire, GraphPage, RelationshipWire};
 use crate::relationships::{AdminRelationship, RelationshipStatus};
 use crate::tenant::M365AppCredentials;
 use async_trait::async_trait;
@@ -50,14 +50,6 @@ const TERMINATE: GraphRead = GraphRead {
     missing_role: "the app lacks DelegatedAdminRelationship.ReadWrite.All in the partner tenant (needed to remove relationships)",
 };
 
-/// A page of relationship requests.
-#[derive(serde::Deserialize)]
-struct RequestPage {
-    value: Vec<RelationshipRequest>,
-    #[serde(rename = "@odata.nextLink")]
-    next_link: Option<String>,
-}
-
 /// The one field of a relationship read to follow its termination.
 #[derive(serde::Deserialize)]
 struct StatusOnly {
@@ -83,20 +75,31 @@ impl PartnerRelationshipsClient {
         credentials: &M365AppCredentials,
         id: &str,
     ) -> Result<Vec<AssignmentWire>, SourceError> {
-        let mut url =
-            self.reader.url(&format!("{RELATIONSHIPS_PATH}/{}/accessAssignments?$top=100", path_segment(id)), ASSIGNMENTS_READ)?;
-        let mut assignments = Vec::new();
+        let url = self.reader.url(&format!("{RELATIONSHIPS_PATH}/{}/accessAssignments?$top=100", path_segment(id)), ASSIGNMENTS_READ)?;
+        self.every_page(partner, credentials, url, ASSIGNMENTS_READ).await
+    }
+
+    /// The items of every page of a Graph collection, from `url` on (`@odata.nextLink`, on
+    /// Graph's origin only), at most [`MAX_PAGES`] pages.
+    async fn every_page<T: serde::de::DeserializeOwned>(
+        &self,
+        tenant: &TenantId,
+        credentials: &M365AppCredentials,
+        mut url: url::Url,
+        read: GraphRead,
+    ) -> Result<Vec<T>, SourceError> {
+        let mut items = Vec::new();
         for _ in 0..MAX_PAGES {
-            let body = self.reader.get(partner, credentials, &url, ASSIGNMENTS_READ).await?;
-            let page: AssignmentPage = serde_json::from_str(&body)
-                .map_err(|e| SourceError::Unavailable(format!("list access assignments: unexpected response body: {e}")))?;
-            assignments.extend(page.value);
+            let body = self.reader.get(tenant, credentials, &url, read).await?;
+            let page: GraphPage<T> = serde_json::from_str(&body)
+                .map_err(|e| SourceError::Unavailable(format!("{}: unexpected response body: {e}", read.what)))?;
+            items.extend(page.value);
             match page.next_link.as_deref().map(str::trim).filter(|next| !next.is_empty()) {
-                Some(next) => url = self.reader.next_url(next, ASSIGNMENTS_READ)?,
-                None => return Ok(assignments),
+                Some(next) => url = self.reader.next_url(next, read)?,
+                None => return Ok(items),
             }
         }
-        Err(SourceError::Unavailable(format!("list access assignments: more than {MAX_PAGES} pages; the paging does not end")))
+        Err(SourceError::Unavailable(format!("{}: more than {MAX_PAGES} pages; the paging does not end", read.what)))
     }
 }
 
@@ -112,25 +115,8 @@ impl AdminRelationshipSource for PartnerRelationshipsClient {
         partner_tenant: &TenantId,
         credentials: &M365AppCredentials,
     ) -> Result<Vec<AdminRelationship>, SourceError> {
-        let mut url = self.reader.url(&format!("{RELATIONSHIPS_PATH}?$top=300"), RELATIONSHIPS_READ)?;
-        let mut listed = Vec::new();
-        let mut pages = 0;
-        loop {
-            pages += 1;
-            if pages > MAX_PAGES {
-                return Err(SourceError::Unavailable(format!(
-                    "list admin relationships: more than {MAX_PAGES} pages; the paging does not end"
-                )));
-            }
-            let body = self.reader.get(partner_tenant, credentials, &url, RELATIONSHIPS_READ).await?;
-            let page: RelationshipPage = serde_json::from_str(&body)
-                .map_err(|e| SourceError::Unavailable(format!("list admin relationships: unexpected response body: {e}")))?;
-            listed.extend(page.value);
-            match page.next_link.as_deref().map(str::trim).filter(|next| !next.is_empty()) {
-                Some(next) => url = self.reader.next_url(next, RELATIONSHIPS_READ)?,
-                None => break,
-            }
-        }
+        let url = self.reader.url(&format!("{RELATIONSHIPS_PATH}?$top=300"), RELATIONSHIPS_READ)?;
+        let listed: Vec<RelationshipWire> = self.every_page(partner_tenant, credentials, url, RELATIONSHIPS_READ).await?;
         let mut relationships = Vec::with_capacity(listed.len());
         for wire in listed {
             let ended = matches!(wire.status, RelationshipStatus::Terminated | RelationshipStatus::Expired);
@@ -140,7 +126,7 @@ impl AdminRelationshipSource for PartnerRelationshipsClient {
                 Err(reason) => tracing::warn!(partner_tenant = %partner_tenant, %reason, "Left out an admin relationship Graph listed"),
             }
         }
-        tracing::debug!(partner_tenant = %partner_tenant, relationships = relationships.len(), pages, "listed admin relationships");
+        tracing::debug!(partner_tenant = %partner_tenant, relationships = relationships.len(), "listed admin relationships");
         Ok(relationships)
     }
 
@@ -163,19 +149,8 @@ impl AdminRelationshipSource for PartnerRelationshipsClient {
         credentials: &M365AppCredentials,
         relationship_id: &str,
     ) -> Result<Vec<RelationshipRequest>, SourceError> {
-        let mut url = self.reader.url(&format!("{RELATIONSHIPS_PATH}/{}/requests", path_segment(relationship_id)), REQUESTS_READ)?;
-        let mut requests = Vec::new();
-        for _ in 0..MAX_PAGES {
-            let body = self.reader.get(partner_tenant, credentials, &url, REQUESTS_READ).await?;
-            let page: RequestPage = serde_json::from_str(&body)
-                .map_err(|e| SourceError::Unavailable(format!("list relationship requests: unexpected response body: {e}")))?;
-            requests.extend(page.value);
-            match page.next_link.as_deref().map(str::trim).filter(|next| !next.is_empty()) {
-                Some(next) => url = self.reader.next_url(next, REQUESTS_READ)?,
-                None => return Ok(requests),
-            }
-        }
-        Err(SourceError::Unavailable(format!("list relationship requests: more than {MAX_PAGES} pages; the paging does not end")))
+        let url = self.reader.url(&format!("{RELATIONSHIPS_PATH}/{}/requests", path_segment(relationship_id)), REQUESTS_READ)?;
+        self.every_page(partner_tenant, credentials, url, REQUESTS_READ).await
     }
 
     async fn sign_ins(
@@ -187,19 +162,8 @@ impl AdminRelationshipSource for PartnerRelationshipsClient {
         let filter = format!("createdDateTime ge {}", since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
         let query: String =
             url::form_urlencoded::Serializer::new(String::new()).append_pair("$filter", &filter).append_pair("$top", "1000").finish();
-        let mut url = self.reader.url(&format!("/beta/auditLogs/signIns?{query}"), SIGN_INS_READ)?;
-        let mut sign_ins = Vec::new();
-        for _ in 0..MAX_PAGES {
-            let body = self.reader.get(tenant, credentials, &url, SIGN_INS_READ).await?;
-            let page: SignInPage = serde_json::from_str(&body)
-                .map_err(|e| SourceError::Unavailable(format!("list sign-ins: unexpected response body: {e}")))?;
-            sign_ins.extend(page.value);
-            match page.next_link.as_deref().map(str::trim).filter(|next| !next.is_empty()) {
-                Some(next) => url = self.reader.next_url(next, SIGN_INS_READ)?,
-                None => return Ok(sign_ins),
-            }
-        }
-        Err(SourceError::Unavailable(format!("list sign-ins: more than {MAX_PAGES} pages; the paging does not end")))
+        let url = self.reader.url(&format!("/beta/auditLogs/signIns?{query}"), SIGN_INS_READ)?;
+        self.every_page(tenant, credentials, url, SIGN_INS_READ).await
     }
 
     async fn request_termination(

@@ -43,14 +43,6 @@ pub struct SignInStatus {
     pub error_code: Option<i64>,
 }
 
-/// A page of sign-ins.
-#[derive(Debug, Deserialize)]
-pub struct SignInPage {
-    pub value: Vec<SignIn>,
-    #[serde(rename = "@odata.nextLink")]
-    pub next_link: Option<String>,
-}
-
 impl SignIn {
     fn succeeded(&self) -> bool {
         self.status.as_ref().and_then(|s| s.error_code).unwrap_or(0) == 0

@@ -9,10 +9,11 @@ use crate::ids::TenantId;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-/// One page of `delegatedAdminRelationships`.
+/// One page of a Graph collection (`delegatedAdminRelationships`, `accessAssignments`,
+/// `requests`, `signIns`).
 #[derive(Debug, Deserialize)]
-pub struct RelationshipPage {
-    pub value: Vec<RelationshipWire>,
+pub struct GraphPage<T> {
+    pub value: Vec<T>,
     /// The next page, when there is one.
     #[serde(rename = "@odata.nextLink", default)]
     pub next_link: Option<String>,
@@ -59,14 +60,6 @@ pub struct AccessDetailsWire {
 #[serde(rename_all = "camelCase")]
 pub struct RoleWire {
     pub role_definition_id: String,
-}
-
-/// One page of a relationship's `accessAssignments`.
-#[derive(Debug, Deserialize)]
-pub struct AssignmentPage {
-    pub value: Vec<AssignmentWire>,
-    #[serde(rename = "@odata.nextLink", default)]
-    pub next_link: Option<String>,
 }
 
 /// An access assignment as Graph sends it.
@@ -210,7 +203,7 @@ mod tests {
 
     #[test]
     fn the_documented_relationship_reads_whole() {
-        let page: RelationshipPage = serde_json::from_str(DOCUMENTED).unwrap();
+        let page: GraphPage<RelationshipWire> = serde_json::from_str(DOCUMENTED).unwrap();
         assert_eq!(page.next_link, None);
         let assignment: AssignmentWire = serde_json::from_value(serde_json::json!({
             "id": "a1", "status": "active",
