@@ -29,6 +29,9 @@ pub struct Msp {
     /// connected.
     #[serde(default)]
     pub partner_tenant_id: Option<TenantId>,
+    /// How often the partner tenant is read, in hours (1 to 168).
+    #[serde(default = "Msp::default_partner_read_every_hours")]
+    pub partner_read_every_hours: u32,
     pub created_at: DateTime<Utc>,
 }
 
@@ -42,6 +45,15 @@ impl Msp {
         Self::DEFAULT_FIRST_LOOKBACK_HOURS
     }
 
+    /// The default of [`Msp::partner_read_every_hours`]: daily.
+    pub const DEFAULT_PARTNER_READ_EVERY_HOURS: u32 = 24;
+    /// The range [`Msp::partner_read_every_hours`] must be in.
+    pub const PARTNER_READ_EVERY_HOURS: std::ops::RangeInclusive<u32> = 1..=168;
+
+    fn default_partner_read_every_hours() -> u32 {
+        Self::DEFAULT_PARTNER_READ_EVERY_HOURS
+    }
+
     /// A new MSP with default settings.
     #[must_use]
     pub fn new(id: MspId, name: String, created_at: DateTime<Utc>) -> Self {
@@ -52,6 +64,7 @@ impl Msp {
             first_lookback_hours: Self::DEFAULT_FIRST_LOOKBACK_HOURS,
             backfill_ticket_max_age_hours: None,
             partner_tenant_id: None,
+            partner_read_every_hours: Self::DEFAULT_PARTNER_READ_EVERY_HOURS,
             created_at,
         }
     }

@@ -371,6 +371,11 @@ pub(crate) struct MspSettings {
     #[serde(default, deserialize_with = "vigil::services::present")]
     #[schema(value_type = Option<u32>)]
     backfill_ticket_max_age_hours: Option<Option<u32>>,
+    /// How often the partner tenant's admin relationships are read, in hours (1 to 168;
+    /// default 24).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 168)]
+    partner_read_every_hours: Option<u32>,
 }
 
 /// The caller's MSP and its settings.
@@ -381,9 +386,11 @@ pub(crate) struct MspView {
     publisher_identifier: Option<TenantId>,
     first_lookback_hours: u32,
     backfill_ticket_max_age_hours: Option<u32>,
-    /// The MSP's own partner tenant, whose GDAP relationships Vigil reads daily; `null`: not
-    /// connected.
+    /// The MSP's own partner tenant, whose GDAP relationships Vigil reads every
+    /// `partner_read_every_hours`; `null`: not connected.
     partner_tenant_id: Option<TenantId>,
+    /// How often the partner tenant is read, in hours.
+    partner_read_every_hours: u32,
     created_at: DateTime<Utc>,
 }
 
@@ -395,6 +402,7 @@ fn msp_view(msp: &vigil::tenant::Msp) -> MspView {
         first_lookback_hours: msp.first_lookback_hours,
         backfill_ticket_max_age_hours: msp.backfill_ticket_max_age_hours,
         partner_tenant_id: msp.partner_tenant_id.clone(),
+        partner_read_every_hours: msp.partner_read_every_hours,
         created_at: msp.created_at,
     }
 }
@@ -440,6 +448,7 @@ pub(crate) async fn set_msp(
         publisher_identifier: body.publisher_identifier,
         first_lookback_hours: body.first_lookback_hours,
         backfill_ticket_max_age_hours: body.backfill_ticket_max_age_hours,
+        partner_read_every_hours: body.partner_read_every_hours,
     };
     Ok(Json(msp_view(&state.admin.update_msp_settings(&access, change).await?)))
 }

@@ -60,6 +60,7 @@ pub struct MspSettingsChange {
     pub publisher_identifier: Option<Option<TenantId>>,
     pub first_lookback_hours: Option<u32>,
     pub backfill_ticket_max_age_hours: Option<Option<u32>>,
+    pub partner_read_every_hours: Option<u32>,
 }
 
 impl From<LimitError> for AdminError {
@@ -155,6 +156,16 @@ impl AdminService {
                 return Err(AdminError::Invalid("backfill_ticket_max_age_hours: at least 1, or null for no limit".into()));
             }
             msp.backfill_ticket_max_age_hours = max_age;
+        }
+        if let Some(hours) = change.partner_read_every_hours {
+            if !Msp::PARTNER_READ_EVERY_HOURS.contains(&hours) {
+                return Err(AdminError::Invalid(format!(
+                    "partner_read_every_hours: {} to {}",
+                    Msp::PARTNER_READ_EVERY_HOURS.start(),
+                    Msp::PARTNER_READ_EVERY_HOURS.end()
+                )));
+            }
+            msp.partner_read_every_hours = hours;
         }
         self.config.put_msp(&msp).await?;
         self.audit.record(access, "msp.settings-changed", format!("MSP {msp_id}")).await?;
@@ -426,6 +437,15 @@ mod tests {
             .unwrap_err();
         assert!(matches!(&refused, AdminError::Invalid(m) if m.contains("backfill_ticket_max_age_hours")), "{refused}");
         assert_eq!(service.msp(&Access::operator(&acme)).await.unwrap().first_lookback_hours, 168, "a refused change changes nothing");
+        assert_eq!(service.msp(&Access::operator(&acme)).await.unwrap().partner_read_every_hours, 24, "daily by default");
+        for wrong in [0, 169] {
+            let change = MspSettingsChange { partner_read_every_hours: Some(wrong), ..Default::default() };
+            assert!(
+                matches!(service.update_msp_settings(&Access::operator(&acme), change).await, Err(AdminError::Invalid(m)) if m.contains("partner_read_every_hours"))
+            );
+        }
+        let hourly = MspSettingsChange { partner_read_every_hours: Some(1), ..Default::default() };
+        assert_eq!(service.update_msp_settings(&Access::operator(&acme), hourly).await.unwrap().partner_read_every_hours, 1);
     }
 
     #[tokio::test]

@@ -2,7 +2,7 @@
 //! ([`crate::ports::AdminRelationshipSource`]) replace what the report is built from
 //! ([`crate::ports::RelationshipStore`]), and how the read went is kept beside them. The tick
 //! sends one job per MSP whose partner tenant is connected and was last read
-//! [`READ_EVERY_HOURS`] ago or more; the job is retried while the failure is transient.
+//! `partner_read_every_hours` ago or more (default [`READ_EVERY_HOURS`]); the job is retried while the failure is transient.
 //!
 //! Each successful read also compares the findings that hold now with those raised before
 //! ([`crate::relationships::findings`]) and sends the new and cleared ones to the evaluator as
@@ -25,8 +25,8 @@ use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use tracing::{info, warn};
 
-/// How often a partner tenant is read.
-pub const READ_EVERY_HOURS: i64 = 24;
+/// How often a partner tenant is read by default ([`crate::tenant::Msp::partner_read_every_hours`]).
+pub const READ_EVERY_HOURS: i64 = crate::tenant::Msp::DEFAULT_PARTNER_READ_EVERY_HOURS as i64;
 /// Findings events per message (each is about 1 KB).
 const EVENTS_PER_MESSAGE: usize = 100;
 
@@ -43,7 +43,7 @@ impl PollService {
                 continue;
             }
             let last = self.relationships.refresh_state(msp_id).await?;
-            if last.is_none_or(|read| now - read.at >= Duration::hours(READ_EVERY_HOURS)) {
+            if last.is_none_or(|read| now - read.at >= Duration::hours(i64::from(msp.partner_read_every_hours))) {
                 jobs.push(PollJob::AdminRelationships { msp_id: msp_id.clone(), at: Some(now) });
             }
             jobs.extend(self.removals_to_resume(msp_id, now).await?);

@@ -323,3 +323,17 @@ async fn a_refused_sign_in_read_is_reported_and_the_relationships_are_still_read
     f.source.fail_sign_ins_next(SourceError::Throttled { retry_after: None });
     assert_eq!(f.service.read_partner_tenant(&f.msp, None).await.unwrap_err().class(), ErrorClass::Transient, "retried");
 }
+
+#[tokio::test]
+async fn the_partner_tenant_is_read_as_often_as_the_msp_set() {
+    let f = fixture().await;
+    let mut msp = f.config.get_msp(&f.msp).await.unwrap().unwrap();
+    msp.partner_read_every_hours = 6;
+    f.config.put_msp(&msp).await.unwrap();
+    let first = partner_jobs_of_a_tick(&f).await;
+    f.service.run_job(first[0].clone()).await.unwrap();
+    f.clock.advance(chrono::Duration::hours(6) - chrono::Duration::seconds(1));
+    assert!(partner_jobs_of_a_tick(&f).await.is_empty());
+    f.clock.advance(chrono::Duration::seconds(1));
+    assert_eq!(partner_jobs_of_a_tick(&f).await.len(), 1, "six hours later");
+}
