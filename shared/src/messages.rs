@@ -51,6 +51,9 @@ pub enum PollJob {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         at: Option<DateTime<Utc>>,
     },
+    /// Read one customer tenant's sign-in logs since `since` for partner technicians' sign-ins
+    /// (sent by the tick just before its partner tenant's read).
+    CustomerSignIns { msp_id: MspId, tenant_id: TenantId, since: DateTime<Utc> },
     /// Carry out a confirmed removal of one admin relationship (sent by the config API; sent
     /// again by the job itself, delayed, while Graph is still terminating it).
     RemoveRelationship { msp_id: MspId, relationship_id: String },

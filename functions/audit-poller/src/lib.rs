@@ -56,6 +56,9 @@ pub struct Config {
     /// `REMOVAL_FOLLOW_UP_SECONDS` (optional, default 30): how long a removal job waits before
     /// looking again at an admin relationship Graph is still terminating.
     pub removal_follow_up_seconds: Option<u32>,
+    /// `PARTNER_READ_HEAD_START_SECONDS` (optional, default 120): how long after its customers'
+    /// sign-in reads a partner tenant is read.
+    pub partner_read_head_start_seconds: Option<u32>,
 }
 
 impl Config {
@@ -85,12 +88,8 @@ impl Config {
                     reason: format!("{raw:?} is not a positive number of minutes"),
                 })?),
             },
-            removal_follow_up_seconds: match lookup("REMOVAL_FOLLOW_UP_SECONDS").filter(|v| !v.trim().is_empty()) {
-                None => None,
-                Some(raw) => Some(raw.trim().parse::<u32>().ok().filter(|s| (1..=900).contains(s)).ok_or_else(|| {
-                    ConfigError::Invalid { name: "REMOVAL_FOLLOW_UP_SECONDS", reason: format!("{raw:?} is not 1 to 900 seconds") }
-                })?),
-            },
+            removal_follow_up_seconds: seconds(lookup, "REMOVAL_FOLLOW_UP_SECONDS")?,
+            partner_read_head_start_seconds: seconds(lookup, "PARTNER_READ_HEAD_START_SECONDS")?,
         })
     }
 
@@ -104,8 +103,25 @@ impl Config {
             removal_follow_up: self
                 .removal_follow_up_seconds
                 .map_or(defaults.removal_follow_up, |s| std::time::Duration::from_secs(u64::from(s))),
+            partner_read_head_start: self
+                .partner_read_head_start_seconds
+                .map_or(defaults.partner_read_head_start, |s| std::time::Duration::from_secs(u64::from(s))),
             ..defaults
         }
+    }
+}
+
+/// An optional number of seconds, 1 to 900 (an SQS delay's range).
+fn seconds(lookup: &dyn Fn(&str) -> Option<String>, name: &'static str) -> Result<Option<u32>, ConfigError> {
+    match lookup(name).filter(|v| !v.trim().is_empty()) {
+        None => Ok(None),
+        Some(raw) => raw
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|s| (1..=900).contains(s))
+            .map(Some)
+            .ok_or_else(|| ConfigError::Invalid { name, reason: format!("{raw:?} is not 1 to 900 seconds") }),
     }
 }
 
@@ -214,7 +230,8 @@ mod tests {
 
     fn lookup(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |name: &str| {
-            let optional = ["STREAM_STUCK_AFTER_MINUTES", "REMOVAL_FOLLOW_UP_SECONDS", "WEBHOOK_BASE_URL"];
+            let optional =
+                ["STREAM_STUCK_AFTER_MINUTES", "REMOVAL_FOLLOW_UP_SECONDS", "PARTNER_READ_HEAD_START_SECONDS", "WEBHOOK_BASE_URL"];
             extra
                 .iter()
                 .find(|(n, _)| *n == name)
@@ -239,6 +256,9 @@ mod tests {
     fn removals_are_followed_every_30_seconds_unless_set_between_1_and_900() {
         let defaults = Config::from_lookup(&lookup(&[])).unwrap();
         assert_eq!(defaults.poll_settings().removal_follow_up, std::time::Duration::from_secs(30));
+        assert_eq!(defaults.poll_settings().partner_read_head_start, std::time::Duration::from_secs(120));
+        let head_start = Config::from_lookup(&lookup(&[("PARTNER_READ_HEAD_START_SECONDS", "5")])).unwrap();
+        assert_eq!(head_start.poll_settings().partner_read_head_start, std::time::Duration::from_secs(5));
         let set = Config::from_lookup(&lookup(&[("REMOVAL_FOLLOW_UP_SECONDS", "1")])).unwrap();
         assert_eq!(set.poll_settings().removal_follow_up, std::time::Duration::from_secs(1));
         for bad in

@@ -217,6 +217,8 @@ impl LocalStack {
         }
         // Removals are followed every second here (the simulator terminates in three reads).
         overrides.insert("REMOVAL_FOLLOW_UP_SECONDS".into(), "1".into());
+        // The partner tenant is read a second after its customers' sign-in logs here.
+        overrides.insert("PARTNER_READ_HEAD_START_SECONDS".into(), "1".into());
         overrides.insert("API_BASE_URL".into(), api_url.clone());
         overrides.insert("PSA_CALLBACK_BASE_URL".into(), format!("{api_url}/webhooks/psa"));
         let env_of = |id: &str| -> Result<BTreeMap<String, String>, StackError> {

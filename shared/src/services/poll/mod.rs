@@ -83,6 +83,9 @@ pub struct PollSettings {
     /// How long a removal job waits before looking again at a relationship Graph is still
     /// terminating.
     pub removal_follow_up: std::time::Duration,
+    /// How long after its customers' sign-in reads the partner tenant is read (so their
+    /// activity counts in the findings of the same read).
+    pub partner_read_head_start: std::time::Duration,
 }
 
 impl Default for PollSettings {
@@ -100,6 +103,7 @@ impl Default for PollSettings {
             webhook_base: None,
             replay_budget: std::time::Duration::from_secs(80),
             removal_follow_up: FOLLOW_UP_DELAY,
+            partner_read_head_start: std::time::Duration::from_secs(120),
         }
     }
 }
@@ -238,6 +242,7 @@ impl PollService {
         if let Some(base) = &self.settings.webhook_base {
             self.register_webhooks(&tenants, base).await;
         }
+        let partner = self.partner_jobs(&tenants).await?;
         let jobs: Vec<String> = tenants
             .iter()
             .flat_map(|tenant| {
@@ -247,10 +252,14 @@ impl PollService {
                     stream,
                 })
             })
-            .chain(self.partner_jobs(&tenants).await?)
+            .chain(partner.now)
             .map(|job| to_json(&job))
             .collect();
         self.jobs.send_all(&jobs).await?;
+        let later: Vec<String> = partner.after_head_start.iter().map(to_json).collect();
+        if !later.is_empty() {
+            self.jobs.send_delayed(&later, self.settings.partner_read_head_start).await?;
+        }
         info!(message = "Poll jobs enqueued.", tenants = tenants.len(), jobs = jobs.len());
         Ok(jobs.len())
     }
@@ -338,6 +347,10 @@ impl PollService {
             PollJob::AdminRelationships { msp_id, at } => {
                 let span = tracing::info_span!("partner_tenant", msp_id = %msp_id);
                 tracing::Instrument::instrument(self.read_partner_tenant(&msp_id, at), span).await
+            }
+            PollJob::CustomerSignIns { msp_id, tenant_id, since } => {
+                let span = tracing::info_span!("customer_sign_ins", msp_id = %msp_id, tenant_id = %tenant_id);
+                tracing::Instrument::instrument(self.read_customer_sign_ins(&msp_id, &tenant_id, since), span).await
             }
             PollJob::RemoveRelationship { msp_id, relationship_id } => {
                 let span = tracing::info_span!("relationship_removal", msp_id = %msp_id, relationship_id = %relationship_id);

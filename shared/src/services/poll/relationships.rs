@@ -27,28 +27,90 @@ use tracing::{info, warn};
 
 /// How often a partner tenant is read by default ([`crate::tenant::Msp::partner_read_every_hours`]).
 pub const READ_EVERY_HOURS: i64 = crate::tenant::Msp::DEFAULT_PARTNER_READ_EVERY_HOURS as i64;
+/// The partner-tenant jobs of a tick: those sent at once, and those sent after the head start.
+#[derive(Debug, Default)]
+pub(super) struct PartnerJobs {
+    pub(super) now: Vec<PollJob>,
+    pub(super) after_head_start: Vec<PollJob>,
+}
+
 /// Findings events per message (each is about 1 KB).
 const EVENTS_PER_MESSAGE: usize = 100;
 
 impl PollService {
-    /// The jobs the tick sends for partner tenants due for a read: MSPs with at least one
-    /// tenant, a partner tenant connected, and no read in the last [`READ_EVERY_HOURS`].
-    pub(super) async fn partner_jobs(&self, tenants: &[Tenant]) -> Result<Vec<PollJob>, PollError> {
+    /// The jobs the tick sends for partner tenants due for a read (MSPs with at least one
+    /// tenant, a partner tenant connected, and no read in the last `partner_read_every_hours`):
+    /// first, one read of each of the MSP's tenants' sign-in logs; then, delayed by
+    /// [`super::PollSettings::partner_read_head_start`] so they are done, the read of the
+    /// partner tenant. Removals to resume go at once too.
+    pub(super) async fn partner_jobs(&self, tenants: &[Tenant]) -> Result<PartnerJobs, PollError> {
         let msps: BTreeSet<&MspId> = tenants.iter().map(|t| &t.msp_id).collect();
         let now = self.clock.now();
-        let mut jobs = Vec::new();
+        let mut jobs = PartnerJobs::default();
         for msp_id in msps {
             let Some(msp) = self.config.get_msp(msp_id).await? else { continue };
             if msp.partner_tenant_id.is_none() {
                 continue;
             }
             let last = self.relationships.refresh_state(msp_id).await?;
-            if last.is_none_or(|read| now - read.at >= Duration::hours(i64::from(msp.partner_read_every_hours))) {
-                jobs.push(PollJob::AdminRelationships { msp_id: msp_id.clone(), at: Some(now) });
+            if last.as_ref().is_none_or(|read| now - read.at >= Duration::hours(i64::from(msp.partner_read_every_hours))) {
+                let since = read_since(last.and_then(|read| read.last_success), now);
+                jobs.now.extend(
+                    tenants.iter().filter(|t| &t.msp_id == msp_id && t.m365_credentials_set).map(|t| PollJob::CustomerSignIns {
+                        msp_id: msp_id.clone(),
+                        tenant_id: t.tenant_id.clone(),
+                        since,
+                    }),
+                );
+                jobs.after_head_start.push(PollJob::AdminRelationships { msp_id: msp_id.clone(), at: Some(now) });
             }
-            jobs.extend(self.removals_to_resume(msp_id, now).await?);
+            jobs.now.extend(self.removals_to_resume(msp_id, now).await?);
         }
         Ok(jobs)
+    }
+
+    /// Reads one customer tenant's sign-in logs for sign-ins of the MSP's partner technicians
+    /// (`homeTenantId` the partner tenant, `crossTenantAccessType` `serviceProvider`, successful)
+    /// and notes the latest as partner activity. A tenant that does not allow it (no
+    /// `AuditLog.Read.All` consented, no Entra ID P1/P2) is skipped: the partner tenant's own
+    /// sign-in logs and the audit records still count.
+    ///
+    /// # Errors
+    /// Transient failures, for the queue to retry.
+    pub async fn read_customer_sign_ins(
+        &self,
+        msp_id: &MspId,
+        tenant_id: &TenantId,
+        since: DateTime<Utc>,
+    ) -> Result<PollReport, PollError> {
+        let Some(partner) = self.config.get_msp(msp_id).await?.and_then(|msp| msp.partner_tenant_id) else {
+            return Ok(PollReport::default());
+        };
+        let Some(tenant) = self.config.get_tenant(msp_id, tenant_id).await? else { return Ok(PollReport::default()) };
+        let credentials = match self.credentials(&tenant).await {
+            Ok(credentials) => credentials,
+            Err(PollError::MissingCredentials(_)) => return Ok(PollReport::default()),
+            Err(error) => return Err(error),
+        };
+        match self.relationship_source.sign_ins(tenant_id, &credentials, since).await {
+            Ok(sign_ins) => {
+                let latest = sign_ins
+                    .iter()
+                    .filter(|s| s.cross_tenant_access_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("serviceProvider")))
+                    .filter(|s| s.partner_sign_in_into(&partner).as_ref() == Some(tenant_id))
+                    .map(|s| s.created_date_time)
+                    .max();
+                if let Some(at) = latest {
+                    self.relationships.note_partner_action(msp_id, tenant_id, at).await?;
+                }
+                Ok(PollReport::default())
+            }
+            Err(error) if crate::error::Classified::class(&error) == crate::error::ErrorClass::Transient => Err(error.into()),
+            Err(error) => {
+                info!(message = "A customer's sign-in logs are not readable; its partner activity comes from the other signals.", msp_id = %msp_id, tenant_id = %tenant_id, %error);
+                Ok(PollReport::default())
+            }
+        }
     }
 
     /// Reads the MSP's partner tenant and keeps its relationships. An MSP no longer connected

@@ -66,10 +66,15 @@ async fn fixture() -> Fixture {
 /// The partner-tenant jobs of one tick.
 async fn partner_jobs_of_a_tick(f: &Fixture) -> Vec<PollJob> {
     f.service.fan_out().await.unwrap();
+    let at_once: Vec<PollJob> = f.jobs.drain().iter().map(|body| serde_json::from_str::<PollJob>(body).unwrap()).collect();
+    assert!(!at_once.iter().any(|j| matches!(j, PollJob::AdminRelationships { .. })), "the partner read waits for its head start");
     f.jobs
-        .drain()
+        .drain_delayed()
         .iter()
-        .map(|body| serde_json::from_str::<PollJob>(body).unwrap())
+        .map(|(body, delay)| {
+            assert_eq!(*delay, PollSettings::default().partner_read_head_start);
+            serde_json::from_str::<PollJob>(body).unwrap()
+        })
         .filter(|j| matches!(j, PollJob::AdminRelationships { .. }))
         .collect()
 }
@@ -336,4 +341,59 @@ async fn the_partner_tenant_is_read_as_often_as_the_msp_set() {
     assert!(partner_jobs_of_a_tick(&f).await.is_empty());
     f.clock.advance(chrono::Duration::seconds(1));
     assert_eq!(partner_jobs_of_a_tick(&f).await.len(), 1, "six hours later");
+}
+
+fn customer_sign_in(
+    home: &str,
+    resource: &TenantId,
+    access: &str,
+    at: chrono::DateTime<Utc>,
+    error: i64,
+) -> crate::relationships::activity::SignIn {
+    serde_json::from_value(serde_json::json!({
+        "createdDateTime": at.to_rfc3339(), "userId": "technician", "homeTenantId": home, "resourceTenantId": resource.as_str(),
+        "crossTenantAccessType": access, "status": {"errorCode": error}
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn before_the_partner_read_each_customer_tenants_sign_in_logs_are_read_for_its_partner_technicians() {
+    let f = fixture().await;
+    let customer = TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap();
+    f.config.update_tenant(&f.msp, &customer, &crate::ports::TenantChange::M365CredentialsSet).await.unwrap();
+    f.service
+        .secrets
+        .put_secret(&SecretName::m365_app(&f.msp, &customer), &SecretString::new(r#"{"client_id": "app", "client_secret": "s"}"#))
+        .await
+        .unwrap();
+    f.service.fan_out().await.unwrap();
+    let jobs: Vec<PollJob> = f.jobs.drain().iter().map(|b| serde_json::from_str(b).unwrap()).collect();
+    let reads: Vec<&PollJob> = jobs.iter().filter(|j| matches!(j, PollJob::CustomerSignIns { .. })).collect();
+    assert_eq!(reads.len(), 1, "one per tenant with credentials: {jobs:?}");
+    let PollJob::CustomerSignIns { since, .. } = reads[0].clone() else { unreachable!() };
+    assert_eq!(since, f.clock.now() - chrono::Duration::days(30), "the first read looks back as far as Entra keeps");
+
+    let now = f.clock.now();
+    let other_partner = "9a0b1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d";
+    f.source.set_sign_ins(
+        &customer,
+        vec![
+            customer_sign_in(PARTNER, &customer, "serviceProvider", now - chrono::Duration::hours(5), 0),
+            customer_sign_in(PARTNER, &customer, "serviceProvider", now - chrono::Duration::hours(1), 50_126),
+            customer_sign_in(other_partner, &customer, "serviceProvider", now - chrono::Duration::hours(2), 0),
+            customer_sign_in(PARTNER, &customer, "b2bCollaboration", now - chrono::Duration::hours(3), 0),
+        ],
+    );
+    f.service.run_job(reads[0].clone()).await.unwrap();
+    let noted = f.config.partner_actions(&f.msp).await.unwrap();
+    assert_eq!(noted.get(&customer), Some(&(now - chrono::Duration::hours(5))), "only this partner's successful service-provider sign-ins");
+
+    f.source.fail_sign_ins_next(SourceError::AccessRefused {
+        code: "Authentication_RequestFromNonPremiumTenantOrB2CTenant".into(),
+        message: "no P1".into(),
+    });
+    f.service.run_job(reads[0].clone()).await.unwrap();
+    f.source.fail_sign_ins_next(SourceError::Throttled { retry_after: None });
+    assert_eq!(f.service.run_job(reads[0].clone()).await.unwrap_err().class(), ErrorClass::Transient);
 }
