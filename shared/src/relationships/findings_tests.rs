@@ -162,3 +162,53 @@ fn both_events_of_a_finding_carry_its_first_time_and_the_relationship_figures() 
     assert_eq!(a["OrganizationId"], customer(1).as_str());
     assert!(crate::audit::AuditRecord::from_value(a).is_ok(), "an audit record the evaluator reads");
 }
+
+#[test]
+fn global_administrator_counts_while_awaiting_approval_but_not_once_ended() {
+    let mut pending = relationship(1, 0);
+    pending.roles.push(GLOBAL_ADMINISTRATOR.into());
+    pending.status = RelationshipStatus::ApprovalPending;
+    pending.activated_at = None;
+    let mut ended = pending.clone();
+    ended.id = "rel-ended".into();
+    ended.status = RelationshipStatus::Terminated;
+    let world = World::of(vec![pending, ended]);
+    assert!(world.holding(0).contains(&FindingKind::GlobalAdministrator));
+    assert!(!world.holding(1).contains(&FindingKind::GlobalAdministrator));
+}
+
+#[test]
+fn access_ending_now_is_not_expiring_and_a_relationship_exactly_7_days_old_is_not_new() {
+    let mut ending = relationship(1, 20);
+    ending.auto_extend_days = 0;
+    ending.ends_at = Some(now());
+    let mut week_old = relationship(2, 0);
+    week_old.created_at = now() - Duration::days(7);
+    let world = World::of(vec![ending, week_old]).used(1, 1).used(2, 1);
+    assert!(!world.holding(0).contains(&FindingKind::ExpiringWithoutAutoExtend));
+    assert!(!world.holding(1).contains(&FindingKind::NewRelationship));
+}
+
+#[test]
+fn a_termination_is_the_customers_only_by_this_relationships_own_history_and_the_same_customers_other_access() {
+    let mut terminated = relationship(1, 100);
+    terminated.status = RelationshipStatus::Terminated;
+    let mut sibling = relationship(1, 100);
+    sibling.id = "rel-1-sibling".into();
+    // Another relationship of the customer was live before; this one never was seen live.
+    let mut world = World::of(vec![terminated.clone()]);
+    world.previous = vec![sibling.clone()];
+    assert!(world.holding(0).is_empty(), "another relationship's history is not this one's");
+    // Raised before, but another finding: not a termination already raised.
+    world.raised.insert(terminated.id.clone(), vec![RaisedFinding { kind: FindingKind::UnusedOver60Days, since: now() }]);
+    assert!(world.holding(0).is_empty());
+    // Seen live before; another customer's live access or the same customer's ended one does
+    // not stand in for it.
+    world.previous = vec![relationship(1, 100)];
+    let mut other_customer = relationship(2, 10);
+    other_customer.id = "rel-2".into();
+    let mut expired_sibling = sibling;
+    expired_sibling.status = RelationshipStatus::Expired;
+    world.relationships = vec![terminated, other_customer, expired_sibling];
+    assert!(world.holding(0).contains(&FindingKind::TerminatedByCustomer));
+}

@@ -172,3 +172,33 @@ async fn a_removal_under_way_is_not_started_twice_and_a_failed_one_may_be_asked_
     assert_eq!((retried[0].status, f.jobs.drain().len()), (RemovalStatus::Requested, 1));
     assert_eq!(f.service.removals(&owner).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_preview_takes_up_to_50_relationships() {
+    let f = fixture();
+    seeded(&f).await;
+    let owner = person(&f.msp, "olive", Role::Owner);
+    let fifty: Vec<String> = (0..MAX_PER_PREVIEW).map(|i| format!("rel-{i}")).collect();
+    let refused = f.service.preview(&owner, &PreviewRequest { relationship_ids: fifty }).await;
+    assert!(matches!(refused, Err(AdminError::NotFound(_))), "50 is allowed (these just do not exist): {refused:?}");
+}
+
+#[tokio::test]
+async fn the_preview_says_no_access_remains_unless_the_same_customer_keeps_another_live_relationship() {
+    let f = fixture();
+    let (contoso, fabrikam) = (unique_tenant(), unique_tenant());
+    let only = sample_relationship("rel-only", &contoso);
+    let other_customers = sample_relationship("rel-fabrikam", &fabrikam);
+    let mut ended_sibling = sample_relationship("rel-ended", &contoso);
+    ended_sibling.status = crate::relationships::RelationshipStatus::Expired;
+    f.store.replace_relationships(&f.msp, &[only, other_customers, ended_sibling]).await.unwrap();
+    let owner = person(&f.msp, "olive", Role::Owner);
+    let preview = f.service.preview(&owner, &ids(&["rel-only"])).await.unwrap();
+    let consequences = preview.items[0].consequences.join(" ");
+    assert!(consequences.contains("No delegated admin access"), "{consequences}");
+    let mut live_sibling = sample_relationship("rel-live", &contoso);
+    live_sibling.display_name = "second".into();
+    f.store.replace_relationships(&f.msp, &[sample_relationship("rel-only", &contoso), live_sibling]).await.unwrap();
+    let preview = f.service.preview(&owner, &ids(&["rel-only"])).await.unwrap();
+    assert!(preview.items[0].consequences.join(" ").contains("keeps another relationship"));
+}
