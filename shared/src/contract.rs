@@ -323,6 +323,8 @@ async fn removal_contract(store: &dyn crate::ports::RelationshipStore, msp_id: &
         request_id: None,
         completed_at: None,
         error: None,
+        notify: Some("it@contoso.example".into()),
+        notification: None,
     };
     assert!(store.create_removal(&removal).await.unwrap());
     assert!(
@@ -330,7 +332,19 @@ async fn removal_contract(store: &dyn crate::ports::RelationshipStore, msp_id: &
         "one removal per relationship"
     );
     assert_eq!(store.removal(msp_id, "rel-a").await.unwrap(), Some(removal.clone()), "the first one stays");
-    let done = Removal { status: RemovalStatus::Terminated, request_id: Some("req-1".into()), completed_at: Some(at), ..removal };
+    let notification = crate::relationships::removal::Notification {
+        status: crate::relationships::removal::NotificationStatus::Sent,
+        at,
+        message_id: Some("m-1".into()),
+        error: None,
+    };
+    let done = Removal {
+        status: RemovalStatus::Terminated,
+        request_id: Some("req-1".into()),
+        completed_at: Some(at),
+        notification: Some(notification),
+        ..removal
+    };
     store.put_removal(&done).await.unwrap();
     assert_eq!(store.removals(msp_id).await.unwrap(), vec![done]);
     assert_eq!(store.removal(other_msp, "rel-a").await.unwrap(), None);

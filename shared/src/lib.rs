@@ -14,6 +14,7 @@ pub mod destination;
 pub mod error;
 pub mod ids;
 pub mod limits;
+pub mod mail;
 pub mod memory;
 pub mod messages;
 #[cfg(feature = "openapi")]

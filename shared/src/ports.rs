@@ -697,6 +697,13 @@ pub trait AdminRelationshipSource: Send + Sync {
     ) -> Result<RelationshipRequest, SourceError>;
 }
 
+/// Sends e-mail (Amazon SES in production).
+#[async_trait]
+pub trait MailSender: Send + Sync {
+    /// Sends one message; the provider's message id.
+    async fn send(&self, mail: &crate::mail::OutgoingMail) -> Result<String, crate::mail::MailError>;
+}
+
 /// Microsoft Graph security alerts (`/security/alerts_v2`).
 #[async_trait]
 pub trait SecurityAlertSource: Send + Sync {

@@ -59,6 +59,9 @@ pub struct Config {
     /// `PARTNER_READ_HEAD_START_SECONDS` (optional, default 120): how long after its customers'
     /// sign-in reads a partner tenant is read.
     pub partner_read_head_start_seconds: Option<u32>,
+    /// `NOTIFY_FROM_ADDRESS` (optional): the SES-verified address customers are e-mailed from
+    /// (a removal of the MSP's access); empty: no e-mail.
+    pub notify_from_address: Option<String>,
 }
 
 impl Config {
@@ -90,6 +93,7 @@ impl Config {
             },
             removal_follow_up_seconds: seconds(lookup, "REMOVAL_FOLLOW_UP_SECONDS")?,
             partner_read_head_start_seconds: seconds(lookup, "PARTNER_READ_HEAD_START_SECONDS")?,
+            notify_from_address: lookup("NOTIFY_FROM_ADDRESS").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()),
         })
     }
 
@@ -168,6 +172,7 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Poller {
             config.graph_base.clone(),
         )),
         relationships: Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone())),
+        mail: Arc::new(vigil::aws::mail::SesMailSender::new(aws_sdk_sesv2::Client::new(sdk), config.notify_from_address.clone())),
         events: Arc::new(SqsQueue::new(sqs.clone(), config.events_queue_url.clone())),
         dead_letters: Arc::new(SqsQueue::new(sqs.clone(), config.events_dlq_url.clone())),
         jobs: Arc::new(SqsQueue::new(sqs.clone(), config.poll_jobs_queue_url.clone())),

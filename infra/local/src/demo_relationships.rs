@@ -166,10 +166,15 @@ pub(crate) async fn partner_tenant_report_and_removal(
             && has("New delegated admin relationship", "Adatum Corp"),
     );
 
-    let _ = writeln!(out, "\n19. The owner previews removing Contoso's unused access, then confirms it.");
+    let _ = writeln!(out, "\n19. The owner previews removing Contoso's unused access (telling Contoso's IT contact), then confirms it.");
     let chosen = relationship_id(CONTOSO);
-    let preview =
-        api.send(reqwest::Method::POST, "/v1/admin-relationships/removal-previews", Some(json!({"relationship_ids": [chosen]}))).await?;
+    let preview = api
+        .send(
+            reqwest::Method::POST,
+            "/v1/admin-relationships/removal-previews",
+            Some(json!({"relationship_ids": [chosen], "notify": {chosen.clone(): "it@contoso.com"}})),
+        )
+        .await?;
     for item in preview["items"].as_array().into_iter().flatten() {
         let _ = writeln!(out, "   preview: {} ({}), roles {}", item["customer_name"], item["relationship_name"], item["roles"]);
         for consequence in item["consequences"].as_array().into_iter().flatten() {
@@ -191,6 +196,8 @@ pub(crate) async fn partner_tenant_report_and_removal(
         "   removal of {}: {} (Graph request {}), requested by {}",
         removal["customer_name"], removal["status"], removal["request_id"], removal["requested_by"]
     );
+    let _ = writeln!(out, "   e-mail to it@contoso.com: {}", removal["notification"]["status"]);
+    outcome.check(out, "Contoso's contact is told by e-mail (SES), once", removal["notification"]["status"] == "sent");
     let terminations = stack.m365.request_log().iter().filter(|r| r.method == "POST" && r.path.ends_with("/requests")).count();
     outcome.check(
         out,

@@ -215,6 +215,18 @@ impl LocalStack {
             overrides.insert("RETRY_FIRST_SECONDS".into(), first.to_string());
             overrides.insert("RETRY_MAX_SECONDS".into(), (first * 4).to_string());
         }
+        // Customers are e-mailed from a sender verified in (moto's) SES.
+        let sender = "vigil@local.example";
+        match aws_sdk_sesv2::Client::new(&sdk).create_email_identity().email_identity(sender).send().await {
+            Ok(_) => {}
+            // Another stack on the same moto verified it already.
+            Err(e)
+                if e.as_service_error().is_some_and(
+                    aws_sdk_sesv2::operation::create_email_identity::CreateEmailIdentityError::is_already_exists_exception,
+                ) => {}
+            Err(e) => return Err(StackError::Other(format!("verify the SES sender: {}", aws_sdk_sesv2::error::DisplayErrorContext(e)))),
+        }
+        overrides.insert("NOTIFY_FROM_ADDRESS".into(), sender.into());
         // Removals are followed every second here (the simulator terminates in three reads).
         overrides.insert("REMOVAL_FOLLOW_UP_SECONDS".into(), "1".into());
         // The partner tenant is read a second after its customers' sign-in logs here.

@@ -8,6 +8,7 @@ mod deliveries;
 mod destinations;
 pub mod dynamodb;
 pub mod ingest_state;
+pub mod mail;
 pub mod policy_store;
 pub mod principals;
 pub mod rate_limits;

@@ -413,6 +413,38 @@ impl SecretStore for MemorySecretStore {
     }
 }
 
+/// [`crate::ports::MailSender`] in memory: keeps what was sent; fails on demand.
+#[derive(Debug, Default)]
+pub struct MemoryMailSender {
+    sent: Mutex<Vec<crate::mail::OutgoingMail>>,
+    failures: Mutex<Vec<crate::mail::MailError>>,
+}
+
+impl MemoryMailSender {
+    /// Every mail sent so far.
+    #[must_use]
+    pub fn sent(&self) -> Vec<crate::mail::OutgoingMail> {
+        lock(&self.sent).clone()
+    }
+
+    /// The next send fails with `error` (nothing sent).
+    pub fn fail_next(&self, error: crate::mail::MailError) {
+        lock(&self.failures).push(error);
+    }
+}
+
+#[async_trait]
+impl crate::ports::MailSender for MemoryMailSender {
+    async fn send(&self, mail: &crate::mail::OutgoingMail) -> Result<String, crate::mail::MailError> {
+        if let Some(error) = lock(&self.failures).pop() {
+            return Err(error);
+        }
+        let mut sent = lock(&self.sent);
+        sent.push(mail.clone());
+        Ok(format!("memory-{}", sent.len()))
+    }
+}
+
 /// [`MessageQueue`] in memory: keeps what was sent.
 #[derive(Debug, Default)]
 pub struct MemoryQueue {

@@ -32,6 +32,9 @@ pub struct RemovalPreviewItem {
     pub groups_losing_access: Vec<String>,
     /// What stops working once it is removed.
     pub consequences: Vec<String>,
+    /// Who is told by e-mail once it is removed (`None`: nobody).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<String>,
     /// Whether Vigil can remove it; when not, `refusal` says why and confirming leaves it alone.
     pub removable: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,6 +93,7 @@ impl RemovalPreviewItem {
             roles,
             groups_losing_access: groups,
             consequences,
+            notify: None,
             removable: refusal.is_none(),
             refusal,
         }
@@ -145,6 +149,57 @@ pub struct Removal {
     pub completed_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Who is told by e-mail once it is terminated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<String>,
+    /// How telling them went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification: Option<Notification>,
+}
+
+/// Where an e-mail notification stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum NotificationStatus {
+    /// About to be sent (recorded before sending).
+    Sending,
+    Sent,
+    /// Refused by the mail service, or e-mail is off (`error` says which).
+    Failed,
+    /// An attempt stopped between sending and recording the outcome: it may have gone out. Not
+    /// sent again (a customer is not mailed twice).
+    Unknown,
+}
+
+/// The e-mail telling the customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Notification {
+    pub status: NotificationStatus,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The e-mail that tells a customer its delegated admin access was removed.
+#[must_use]
+pub fn removal_mail(removal: &Removal, msp_name: &str, to: &str) -> crate::mail::OutgoingMail {
+    let when = removal.completed_at.unwrap_or(removal.requested_at).format("%Y-%m-%d %H:%M UTC");
+    crate::mail::OutgoingMail {
+        to: to.to_owned(),
+        subject: format!("{msp_name} removed its delegated admin access to {}", removal.customer_name),
+        text: format!(
+            "Hello,\n\n{msp_name} has ended its delegated admin relationship \"{}\" with {} ({}) on {when}. \
+             Its technicians no longer have administrative access to your Microsoft 365 tenant through it.\n\n\
+             This was done because the access was no longer needed. If you need {msp_name} to administer your tenant again, \
+             they will send you a new request to approve in the Microsoft 365 admin center.\n\n\
+             Relationship id: {}\n",
+            removal.relationship_name, removal.customer_name, removal.customer_tenant_id, removal.relationship_id
+        ),
+    }
 }
 
 impl Removal {

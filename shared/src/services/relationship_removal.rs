@@ -26,6 +26,10 @@ use std::sync::Arc;
 pub struct PreviewRequest {
     /// Relationship ids (1 to 50, as the report lists them).
     pub relationship_ids: Vec<String>,
+    /// Whom to tell by e-mail once a relationship is removed: relationship id → the customer
+    /// contact's address (optional).
+    #[serde(default)]
+    pub notify: std::collections::BTreeMap<String, String>,
 }
 
 /// A preview and the token that confirms it (shown once).
@@ -79,6 +83,12 @@ impl RelationshipRemovalService {
         if ids.is_empty() || ids.len() > MAX_PER_PREVIEW {
             return Err(AdminError::Invalid(format!("relationship_ids: give 1 to {MAX_PER_PREVIEW} relationship ids")));
         }
+        for (id, address) in &request.notify {
+            if !ids.contains(&id.as_str()) {
+                return Err(AdminError::Invalid(format!("notify: {id:?} is not one of relationship_ids")));
+            }
+            crate::mail::check_address(address).map_err(|reason| AdminError::Invalid(format!("notify.{id}: {reason}")))?;
+        }
         let relationships = self.store.relationships(access.msp_id()).await?;
         let mut items = Vec::with_capacity(ids.len());
         for id in ids {
@@ -87,7 +97,12 @@ impl RelationshipRemovalService {
             let others_live = relationships.iter().any(|other| {
                 other.id != relationship.id && other.customer_tenant_id == relationship.customer_tenant_id && other.status.grants_access()
             });
-            items.push(RemovalPreviewItem::of(relationship, others_live));
+            let mut item = RemovalPreviewItem::of(relationship, others_live);
+            item.notify = request.notify.get(id).cloned().filter(|_| item.removable);
+            if let Some(address) = &item.notify {
+                item.consequences.push(format!("{address} is told by e-mail once it is removed."));
+            }
+            items.push(item);
         }
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| AdminError::Random(e.to_string()))?;
@@ -148,6 +163,8 @@ impl RelationshipRemovalService {
                 request_id: None,
                 completed_at: None,
                 error: None,
+                notify: item.notify.clone(),
+                notification: None,
             };
             let (recorded, fresh) = match self.store.removal(access.msp_id(), &item.relationship_id).await? {
                 // A failed removal may be asked for again; one under way or done is left alone.

@@ -58,7 +58,7 @@ async fn seeded(f: &Fixture) -> (String, String, String) {
 }
 
 fn ids(list: &[&str]) -> PreviewRequest {
-    PreviewRequest { relationship_ids: list.iter().map(|s| (*s).to_owned()).collect() }
+    PreviewRequest { relationship_ids: list.iter().map(|s| (*s).to_owned()).collect(), notify: Default::default() }
 }
 
 #[tokio::test]
@@ -101,7 +101,7 @@ async fn unknown_or_another_msps_relationships_and_empty_or_long_lists_are_refus
     assert!(matches!(f.service.preview(&owner, &ids(&["rel-nope"])).await, Err(AdminError::NotFound(_))));
     assert!(matches!(f.service.preview(&owner, &ids(&[])).await, Err(AdminError::Invalid(_))));
     let many: Vec<String> = (0..=MAX_PER_PREVIEW).map(|i| format!("rel-{i}")).collect();
-    let long = PreviewRequest { relationship_ids: many };
+    let long = PreviewRequest { relationship_ids: many, notify: Default::default() };
     assert!(matches!(f.service.preview(&owner, &long).await, Err(AdminError::Invalid(_))));
 }
 
@@ -179,7 +179,7 @@ async fn a_preview_takes_up_to_50_relationships() {
     seeded(&f).await;
     let owner = person(&f.msp, "olive", Role::Owner);
     let fifty: Vec<String> = (0..MAX_PER_PREVIEW).map(|i| format!("rel-{i}")).collect();
-    let refused = f.service.preview(&owner, &PreviewRequest { relationship_ids: fifty }).await;
+    let refused = f.service.preview(&owner, &PreviewRequest { relationship_ids: fifty, notify: Default::default() }).await;
     assert!(matches!(refused, Err(AdminError::NotFound(_))), "50 is allowed (these just do not exist): {refused:?}");
 }
 
@@ -201,4 +201,27 @@ async fn the_preview_says_no_access_remains_unless_the_same_customer_keeps_anoth
     f.store.replace_relationships(&f.msp, &[sample_relationship("rel-only", &contoso), live_sibling]).await.unwrap();
     let preview = f.service.preview(&owner, &ids(&["rel-only"])).await.unwrap();
     assert!(preview.items[0].consequences.join(" ").contains("keeps another relationship"));
+}
+
+#[tokio::test]
+async fn whom_to_tell_is_checked_shown_in_the_preview_and_kept_with_the_removal() {
+    let f = fixture();
+    let (plain, admin, dap) = seeded(&f).await;
+    let owner = person(&f.msp, "olive", Role::Owner);
+    let ask = |notify: &[(&str, &str)]| PreviewRequest {
+        relationship_ids: vec![plain.clone(), dap.clone()],
+        notify: notify.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+    };
+    assert!(
+        matches!(f.service.preview(&owner, &ask(&[(&plain, "not an address")])).await, Err(AdminError::Invalid(m)) if m.contains("notify"))
+    );
+    assert!(
+        matches!(f.service.preview(&owner, &ask(&[(&admin, "it@contoso.com")])).await, Err(AdminError::Invalid(m)) if m.contains("not one of"))
+    );
+    let preview = f.service.preview(&owner, &ask(&[(&plain, "it@contoso.com"), (&dap, "it@fabrikam.com")])).await.unwrap();
+    assert_eq!(preview.items[0].notify.as_deref(), Some("it@contoso.com"));
+    assert!(preview.items[0].consequences.iter().any(|c| c.contains("it@contoso.com")));
+    assert_eq!(preview.items[1].notify, None, "nobody is told of a removal that will not happen");
+    let removals = f.service.confirm(&owner, &ConfirmRequest { token: preview.token }).await.unwrap();
+    assert_eq!(removals[0].notify.as_deref(), Some("it@contoso.com"));
 }

@@ -113,6 +113,8 @@ impl Default for PollSettings {
 pub enum PollError {
     #[error("no Microsoft app credentials are stored for tenant {0}")]
     MissingCredentials(String),
+    #[error(transparent)]
+    Mail(crate::mail::MailError),
     #[error("tenant {0} is not registered")]
     UnknownTenant(String),
     #[error("poll job is malformed: {0}")]
@@ -141,6 +143,7 @@ impl Classified for PollError {
             // Retrying a stream is cheap and the next window may well work: never give up on it.
             Self::Window { .. } => ErrorClass::Transient,
             Self::Queue(e) => e.class(),
+            Self::Mail(e) => e.class(),
         }
     }
     fn retry_after(&self) -> Option<std::time::Duration> {
@@ -228,6 +231,8 @@ pub struct PollService {
     pub relationship_source: Arc<dyn crate::ports::AdminRelationshipSource>,
     /// Where partner tenants' relationships are kept for the report.
     pub relationships: Arc<dyn crate::ports::RelationshipStore>,
+    /// E-mail to customers (a removal of the MSP's access, when asked for).
+    pub mail: Arc<dyn crate::ports::MailSender>,
     pub clock: Arc<dyn Clock>,
     pub settings: PollSettings,
 }

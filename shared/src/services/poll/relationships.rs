@@ -18,8 +18,8 @@ use crate::messages::{ADMIN_RELATIONSHIP_EVENTS, AuditEventsMessage, PollJob};
 use crate::ports::SecretName;
 use crate::relationships::activity::{activity_from_sign_ins, read_since};
 use crate::relationships::findings::{FindingInputs, Transition, finding_event, transitions};
-use crate::relationships::removal::{Removal, RemovalStatus};
-use crate::relationships::{AdminRelationship, PartnerActivity, RelationshipRefreshState, RelationshipStatus};
+use crate::relationships::removal::RemovalStatus;
+use crate::relationships::{AdminRelationship, PartnerActivity, RelationshipRefreshState};
 use crate::tenant::{M365AppCredentials, Tenant};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, BTreeSet};
@@ -206,19 +206,13 @@ impl PollService {
     }
 
     /// Sends the findings that start or stop holding with this read, then stores what is
-    /// raised. Removals Vigil carried out that the read shows terminated are recorded as done.
+    /// raised.
     async fn announce_findings(&self, msp_id: &MspId, relationships: &[AdminRelationship], at: DateTime<Utc>) -> Result<(), PollError> {
         let previous = self.relationships.relationships(msp_id).await?;
         let activities = self.relationships.activity_by_customer(msp_id).await?;
         let raised = self.relationships.findings(msp_id).await?;
+        // Removals under way (finished by their own jobs, resumed by the tick) are Vigil's doing.
         let removals = self.relationships.removals(msp_id).await?;
-        for removal in removals.iter().filter(|r| !r.finished()) {
-            let terminated = relationships.iter().any(|r| r.id == removal.relationship_id && r.status == RelationshipStatus::Terminated);
-            if terminated {
-                let done = Removal { status: RemovalStatus::Terminated, completed_at: Some(at), ..removal.clone() };
-                self.relationships.put_removal(&done).await?;
-            }
-        }
         let removed_by_vigil: BTreeSet<String> =
             removals.into_iter().filter(|r| r.status != RemovalStatus::Failed).map(|r| r.relationship_id).collect();
         let inputs = FindingInputs {

@@ -9,6 +9,8 @@ use crate::error::{Classified, ErrorClass, SourceError};
 use crate::ids::TenantId;
 use crate::memory::*;
 use crate::ports::{AdminRelationshipSource as _, ConfigStore, RelationshipStore, SecretStore as _};
+use crate::relationships::RelationshipStatus;
+use crate::relationships::removal::{NotificationStatus, Removal};
 use crate::secret::SecretString;
 use crate::services::poll::PollSettings;
 use crate::tenant::Msp;
@@ -23,6 +25,7 @@ struct Fixture {
     source: Arc<MemoryRelationshipSource>,
     jobs: Arc<MemoryQueue>,
     events: Arc<MemoryQueue>,
+    mail: Arc<MemoryMailSender>,
     clock: Arc<ManualClock>,
     msp: MspId,
 }
@@ -43,6 +46,7 @@ async fn fixture() -> Fixture {
     let audit = Arc::new(MemoryAuditSource::default());
     let jobs = Arc::new(MemoryQueue::default());
     let events = Arc::new(MemoryQueue::default());
+    let mail = Arc::new(MemoryMailSender::default());
     let clock = Arc::new(ManualClock::at(Utc::now()));
     let service = PollService {
         config: config.clone(),
@@ -57,10 +61,11 @@ async fn fixture() -> Fixture {
         replays: Arc::new(MemoryReplayStore::default()),
         relationship_source: source.clone(),
         relationships: config.clone(),
+        mail: mail.clone(),
         clock: clock.clone(),
         settings: PollSettings { streams: vec![], ..PollSettings::default() },
     };
-    Fixture { service, config, source, jobs, events, clock, msp }
+    Fixture { service, config, source, jobs, events, mail, clock, msp }
 }
 
 /// The partner-tenant jobs of one tick.
@@ -208,6 +213,8 @@ async fn confirmed_removal(f: &Fixture) {
         request_id: None,
         completed_at: None,
         error: None,
+        notify: Some("it@contoso.example".into()),
+        notification: None,
     };
     assert!(f.config.create_removal(&removal).await.unwrap());
 }
@@ -241,6 +248,15 @@ async fn a_confirmed_removal_terminates_once_follows_graph_to_terminated_and_cle
     assert_eq!(cleared.len(), 2, "both unused-access findings clear: {cleared:?}");
     assert!(cleared.iter().all(|(op, ..)| op == "Vigil.AdminRelationshipFindingCleared"));
     assert_eq!(f.config.relationships(&f.msp).await.unwrap()[0].status, RelationshipStatus::Terminated, "the report says so");
+    let mails = f.mail.sent();
+    assert_eq!(mails.len(), 1, "the customer's contact is told once");
+    assert_eq!(
+        (mails[0].to.as_str(), mails[0].subject.as_str()),
+        ("it@contoso.example", "Acme removed its delegated admin access to Contoso")
+    );
+    assert!(mails[0].text.contains("rel-1"), "{}", mails[0].text);
+    let notification = removal.notification.unwrap();
+    assert_eq!((notification.status, notification.message_id.as_deref()), (NotificationStatus::Sent, Some("memory-1")));
     f.service.run_job(PollJob::RemoveRelationship { msp_id: f.msp.clone(), relationship_id: "rel-1".into() }).await.unwrap();
     assert_eq!(f.source.terminations(), 1, "a finished removal redelivered does nothing");
     f.clock.advance(chrono::Duration::days(1));
@@ -396,4 +412,55 @@ async fn before_the_partner_read_each_customer_tenants_sign_in_logs_are_read_for
     f.service.run_job(reads[0].clone()).await.unwrap();
     f.source.fail_sign_ins_next(SourceError::Throttled { retry_after: None });
     assert_eq!(f.service.run_job(reads[0].clone()).await.unwrap_err().class(), ErrorClass::Transient);
+}
+
+#[tokio::test]
+async fn a_notification_interrupted_while_sending_is_not_sent_twice_and_a_transient_failure_is_retried() {
+    let f = fixture().await;
+    confirmed_removal(&f).await;
+    f.mail.fail_next(crate::mail::MailError::Unavailable("SES throttled".into()));
+    let job = PollJob::RemoveRelationship { msp_id: f.msp.clone(), relationship_id: "rel-1".into() };
+    let mut runs = 0;
+    let outcome = loop {
+        runs += 1;
+        match f.service.run_job(job.clone()).await {
+            Ok(_) if f.jobs.drain_delayed().is_empty() => break Ok(()),
+            Ok(_) => {}
+            Err(error) => break Err(error),
+        }
+        assert!(runs < 10);
+    };
+    assert_eq!(outcome.unwrap_err().class(), ErrorClass::Transient, "throttled mail: the job is retried");
+    let pending = f.config.removal(&f.msp, "rel-1").await.unwrap().unwrap();
+    assert_eq!((pending.status, pending.notification.clone()), (RemovalStatus::Terminating, None), "not sent, not done");
+    f.service.run_job(job.clone()).await.unwrap();
+    assert_eq!(f.mail.sent().len(), 1);
+
+    // Another removal whose attempt stopped after recording the intent to send.
+    let g = fixture().await;
+    confirmed_removal(&g).await;
+    let mut interrupted = g.config.removal(&g.msp, "rel-1").await.unwrap().unwrap();
+    interrupted.notification = Some(crate::relationships::removal::Notification {
+        status: NotificationStatus::Sending,
+        at: g.clock.now(),
+        message_id: None,
+        error: None,
+    });
+    g.config.put_removal(&interrupted).await.unwrap();
+    run_removal_to_its_end(&g).await;
+    let done = g.config.removal(&g.msp, "rel-1").await.unwrap().unwrap();
+    assert_eq!((done.status, done.notification.map(|n| n.status)), (RemovalStatus::Terminated, Some(NotificationStatus::Unknown)));
+    assert!(g.mail.sent().is_empty(), "it may have gone out: never twice");
+}
+
+#[tokio::test]
+async fn a_refused_notification_is_recorded_and_the_removal_still_ends() {
+    let f = fixture().await;
+    confirmed_removal(&f).await;
+    f.mail.fail_next(crate::mail::MailError::NotConfigured);
+    run_removal_to_its_end(&f).await;
+    let done = f.config.removal(&f.msp, "rel-1").await.unwrap().unwrap();
+    let notification = done.notification.unwrap();
+    assert_eq!((done.status, notification.status), (RemovalStatus::Terminated, NotificationStatus::Failed));
+    assert!(notification.error.unwrap().contains("NOTIFY_FROM_ADDRESS"));
 }

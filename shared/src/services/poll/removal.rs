@@ -3,7 +3,8 @@
 //! attempt made is found in Graph's list of requests before asking again), then the
 //! relationship is followed, the job putting itself back on the queue with a delay while Graph
 //! is still terminating it. Once it is terminated its findings clear, which resolves their
-//! alerts and closes their tickets. A removal left unfinished (its job lost or never queued) is
+//! alerts and closes their tickets, and the customer's contact is told by e-mail when the MSP
+//! asked for it (once). A removal left unfinished (its job lost or never queued) is
 //! queued again by the tick.
 
 use super::{PollError, PollReport, PollService, to_json};
@@ -12,7 +13,7 @@ use crate::ids::MspId;
 use crate::messages::PollJob;
 use crate::relationships::RelationshipStatus;
 use crate::relationships::findings::Transition;
-use crate::relationships::removal::{Removal, RemovalStatus, RequestStatus};
+use crate::relationships::removal::{Notification, NotificationStatus, Removal, RemovalStatus, RequestStatus, removal_mail};
 use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
 
@@ -114,10 +115,47 @@ impl PollService {
             self.relationships.put_findings(&msp_id, &relationship.id, &[]).await?;
             self.relationships.replace_relationships(&msp_id, &relationships).await?;
         }
-        removal.status = RemovalStatus::Terminated;
         removal.completed_at = Some(now);
+        self.notify_customer(&mut removal).await?;
+        removal.status = RemovalStatus::Terminated;
         self.relationships.put_removal(&removal).await?;
         info!(message = "Admin relationship removed.", msp_id = %msp_id, relationship_id = %removal.relationship_id, requested_by = %removal.requested_by);
         Ok(PollReport::default())
+    }
+
+    /// Tells the customer's contact, once: the intent is recorded before sending and the
+    /// outcome after. An attempt found interrupted between the two is not repeated (it may have
+    /// gone out); a transient failure (nothing sent) is retried with the job.
+    async fn notify_customer(&self, removal: &mut Removal) -> Result<(), PollError> {
+        let Some(to) = removal.notify.clone() else { return Ok(()) };
+        let now = self.clock.now();
+        let decided = |status, message_id, error| Some(Notification { status, at: now, message_id, error });
+        match removal.notification.as_ref().map(|n| n.status) {
+            Some(NotificationStatus::Sent | NotificationStatus::Failed | NotificationStatus::Unknown) => return Ok(()),
+            Some(NotificationStatus::Sending) => {
+                warn!(message = "A removal notification was interrupted while sending; it is not sent again.", relationship_id = %removal.relationship_id);
+                removal.notification = decided(NotificationStatus::Unknown, None, None);
+                self.relationships.put_removal(removal).await?;
+                return Ok(());
+            }
+            None => {}
+        }
+        removal.notification = decided(NotificationStatus::Sending, None, None);
+        self.relationships.put_removal(removal).await?;
+        let msp_name = self.config.get_msp(&removal.msp_id).await?.map_or_else(|| removal.msp_id.to_string(), |msp| msp.name);
+        match self.mail.send(&removal_mail(removal, &msp_name, &to)).await {
+            Ok(message_id) => removal.notification = decided(NotificationStatus::Sent, Some(message_id), None),
+            Err(error) if error.class() == ErrorClass::Transient => {
+                removal.notification = None;
+                self.relationships.put_removal(removal).await?;
+                return Err(PollError::Mail(error));
+            }
+            Err(error) => {
+                warn!(message = "The removal notification was refused.", relationship_id = %removal.relationship_id, %error);
+                removal.notification = decided(NotificationStatus::Failed, None, Some(error.to_string()));
+            }
+        }
+        self.relationships.put_removal(removal).await?;
+        Ok(())
     }
 }

@@ -48,6 +48,7 @@ async fn fixture() -> Fixture {
         replays: Arc::new(MemoryReplayStore::default()),
         relationship_source: Arc::new(crate::memory::MemoryRelationshipSource::default()),
         relationships: Arc::new(MemoryConfigStore::default()),
+        mail: Arc::new(MemoryMailSender::default()),
         clock: clock.clone(),
         settings: PollSettings { streams: vec![ContentType::Exchange.into(), AuditStream::GraphAlerts], ..PollSettings::default() },
     };

@@ -67,6 +67,7 @@ async fn fixture() -> Fixture {
         replays: replays.clone(),
         relationship_source: Arc::new(crate::memory::MemoryRelationshipSource::default()),
         relationships: Arc::new(crate::memory::MemoryConfigStore::default()),
+        mail: Arc::new(MemoryMailSender::default()),
         clock: clock.clone(),
         settings: PollSettings::default(),
     };
