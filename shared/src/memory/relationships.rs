@@ -23,6 +23,7 @@ pub struct MemoryRelationshipSource {
     requests: Mutex<HashMap<String, Vec<RelationshipRequest>>>,
     sign_ins: Mutex<HashMap<TenantId, Vec<SignIn>>>,
     sign_in_failures: Mutex<Vec<SourceError>>,
+    termination_failures: Mutex<Vec<SourceError>>,
     failures: Mutex<Vec<SourceError>>,
     reads: Mutex<usize>,
     terminations: Mutex<usize>,
@@ -42,6 +43,27 @@ impl MemoryRelationshipSource {
     /// The next sign-in read fails with `error` (other calls are not affected).
     pub fn fail_sign_ins_next(&self, error: SourceError) {
         lock(&self.sign_in_failures).push(error);
+    }
+
+    /// The next terminate request fails with `error` (nothing is requested).
+    pub fn fail_terminations_next(&self, error: SourceError) {
+        lock(&self.termination_failures).push(error);
+    }
+
+    /// Graph gives up on the relationship's terminate request: the request fails and the
+    /// relationship stays as it was before it.
+    pub fn fail_request(&self, relationship_id: &str, status_before: RelationshipStatus) {
+        for request in lock(&self.requests).get_mut(relationship_id).into_iter().flatten() {
+            request.status = RequestStatus::Failed;
+        }
+        for relationship in lock(&self.relationships).values_mut().flatten().filter(|r| r.id == relationship_id) {
+            relationship.status = status_before;
+        }
+    }
+
+    /// Adds a lifecycle request made outside Vigil (e.g. `lockForApproval`).
+    pub fn add_request(&self, relationship_id: &str, request: RelationshipRequest) {
+        lock(&self.requests).entry(relationship_id.to_owned()).or_default().push(request);
     }
 
     /// The next call fails with `error`.
@@ -132,6 +154,9 @@ impl crate::ports::AdminRelationshipSource for MemoryRelationshipSource {
         _credentials: &M365AppCredentials,
         relationship_id: &str,
     ) -> Result<RelationshipRequest, SourceError> {
+        if let Some(error) = lock(&self.termination_failures).pop() {
+            return Err(error);
+        }
         self.failure()?;
         let mut all = lock(&self.relationships);
         let relationship = all
@@ -146,9 +171,11 @@ impl crate::ports::AdminRelationshipSource for MemoryRelationshipSource {
         }
         relationship.status = RelationshipStatus::TerminationRequested;
         *lock(&self.terminations) += 1;
-        let request =
-            RelationshipRequest { id: format!("req-{relationship_id}"), action: "terminate".into(), status: RequestStatus::Created };
-        lock(&self.requests).entry(relationship_id.to_owned()).or_default().push(request.clone());
+        let mut requests = lock(&self.requests);
+        let made = requests.entry(relationship_id.to_owned()).or_default();
+        let id = if made.is_empty() { format!("req-{relationship_id}") } else { format!("req-{relationship_id}-{}", made.len() + 1) };
+        let request = RelationshipRequest { id, action: "terminate".into(), status: RequestStatus::Created };
+        made.push(request.clone());
         Ok(request)
     }
 }

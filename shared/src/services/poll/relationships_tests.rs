@@ -464,3 +464,61 @@ async fn a_refused_notification_is_recorded_and_the_removal_still_ends() {
     assert_eq!((done.status, notification.status), (RemovalStatus::Terminated, NotificationStatus::Failed));
     assert!(notification.error.unwrap().contains("NOTIFY_FROM_ADDRESS"));
 }
+
+fn request(
+    id: &str,
+    action: &str,
+    status: crate::relationships::removal::RequestStatus,
+) -> crate::relationships::removal::RelationshipRequest {
+    crate::relationships::removal::RelationshipRequest { id: id.into(), action: action.into(), status }
+}
+
+#[tokio::test]
+async fn another_kind_of_request_or_a_failed_terminate_is_not_taken_for_ours() {
+    use crate::relationships::removal::RequestStatus;
+    let f = fixture().await;
+    confirmed_removal(&f).await;
+    f.source.add_request("rel-1", request("lock-1", "lockForApproval", RequestStatus::Succeeded));
+    f.source.add_request("rel-1", request("old-1", "terminate", RequestStatus::Failed));
+    run_removal_to_its_end(&f).await;
+    assert_eq!(f.source.terminations(), 1, "Vigil asked for its own termination");
+    let removal = f.config.removal(&f.msp, "rel-1").await.unwrap().unwrap();
+    assert_eq!((removal.status, removal.request_id.as_deref()), (RemovalStatus::Terminated, Some("req-rel-1-3")));
+}
+
+#[tokio::test]
+async fn a_throttled_terminate_request_is_retried_and_does_not_fail_the_removal() {
+    let f = fixture().await;
+    confirmed_removal(&f).await;
+    f.source.fail_terminations_next(SourceError::Throttled { retry_after: None });
+    let job = PollJob::RemoveRelationship { msp_id: f.msp.clone(), relationship_id: "rel-1".into() };
+    assert_eq!(f.service.run_job(job).await.unwrap_err().class(), ErrorClass::Transient);
+    assert_eq!(f.config.removal(&f.msp, "rel-1").await.unwrap().unwrap().status, RemovalStatus::Requested);
+    run_removal_to_its_end(&f).await;
+    assert_eq!(f.config.removal(&f.msp, "rel-1").await.unwrap().unwrap().status, RemovalStatus::Terminated);
+}
+
+#[tokio::test]
+async fn graph_failing_our_terminate_request_fails_the_removal_and_another_failed_request_does_not() {
+    use crate::relationships::removal::RequestStatus;
+    let f = fixture().await;
+    confirmed_removal(&f).await;
+    let job = PollJob::RemoveRelationship { msp_id: f.msp.clone(), relationship_id: "rel-1".into() };
+    f.service.run_job(job.clone()).await.unwrap();
+    assert_eq!(f.jobs.drain_delayed().len(), 1, "followed up later");
+    // Graph shows the relationship active again while our request is still pending, and an
+    // older request of someone else's failed: not ours, so keep following.
+    f.source.add_request("rel-1", request("old-1", "terminate", RequestStatus::Failed));
+    let customer = f.config.relationships(&f.msp).await.unwrap()[0].customer_tenant_id.clone();
+    f.source.set(&TenantId::parse(PARTNER).unwrap(), vec![crate::contract::sample_relationship("rel-1", &customer)]);
+    f.service.run_job(job.clone()).await.unwrap();
+    assert_eq!(f.config.removal(&f.msp, "rel-1").await.unwrap().unwrap().status, RemovalStatus::Terminating);
+    assert_eq!(f.jobs.drain_delayed().len(), 1);
+    // Now Graph fails ours.
+    f.source.fail_request("rel-1", RelationshipStatus::Active);
+    f.service.run_job(job).await.unwrap();
+    let removal = f.config.removal(&f.msp, "rel-1").await.unwrap().unwrap();
+    assert_eq!(removal.status, RemovalStatus::Failed);
+    assert!(removal.error.as_deref().is_some_and(|e| e.contains("failed")), "{removal:?}");
+    assert!(f.jobs.drain_delayed().is_empty());
+}
