@@ -332,8 +332,8 @@ async fn removal_contract(store: &dyn crate::ports::RelationshipStore, msp_id: &
         "one removal per relationship"
     );
     assert_eq!(store.removal(msp_id, "rel-a").await.unwrap(), Some(removal.clone()), "the first one stays");
-    let notification = crate::relationships::removal::Notification {
-        status: crate::relationships::removal::NotificationStatus::Sent,
+    let notification = crate::relationships::removal::RemovalNotification {
+        status: crate::relationships::removal::RemovalNotificationStatus::Sent,
         at,
         message_id: Some("m-1".into()),
         error: None,

@@ -154,14 +154,14 @@ pub struct Removal {
     pub notify: Option<String>,
     /// How telling them went.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notification: Option<Notification>,
+    pub notification: Option<RemovalNotification>,
 }
 
 /// Where an e-mail notification stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum NotificationStatus {
+pub enum RemovalNotificationStatus {
     /// About to be sent (recorded before sending).
     Sending,
     Sent,
@@ -175,8 +175,8 @@ pub enum NotificationStatus {
 /// The e-mail telling the customer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct Notification {
-    pub status: NotificationStatus,
+pub struct RemovalNotification {
+    pub status: RemovalNotificationStatus,
     pub at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,

@@ -10,7 +10,7 @@ use crate::ids::TenantId;
 use crate::memory::*;
 use crate::ports::{AdminRelationshipSource as _, ConfigStore, RelationshipStore, SecretStore as _};
 use crate::relationships::RelationshipStatus;
-use crate::relationships::removal::{NotificationStatus, Removal};
+use crate::relationships::removal::{Removal, RemovalNotificationStatus};
 use crate::secret::SecretString;
 use crate::services::poll::PollSettings;
 use crate::tenant::Msp;
@@ -256,7 +256,7 @@ async fn a_confirmed_removal_terminates_once_follows_graph_to_terminated_and_cle
     );
     assert!(mails[0].text.contains("rel-1"), "{}", mails[0].text);
     let notification = removal.notification.unwrap();
-    assert_eq!((notification.status, notification.message_id.as_deref()), (NotificationStatus::Sent, Some("memory-1")));
+    assert_eq!((notification.status, notification.message_id.as_deref()), (RemovalNotificationStatus::Sent, Some("memory-1")));
     f.service.run_job(PollJob::RemoveRelationship { msp_id: f.msp.clone(), relationship_id: "rel-1".into() }).await.unwrap();
     assert_eq!(f.source.terminations(), 1, "a finished removal redelivered does nothing");
     f.clock.advance(chrono::Duration::days(1));
@@ -440,8 +440,8 @@ async fn a_notification_interrupted_while_sending_is_not_sent_twice_and_a_transi
     let g = fixture().await;
     confirmed_removal(&g).await;
     let mut interrupted = g.config.removal(&g.msp, "rel-1").await.unwrap().unwrap();
-    interrupted.notification = Some(crate::relationships::removal::Notification {
-        status: NotificationStatus::Sending,
+    interrupted.notification = Some(crate::relationships::removal::RemovalNotification {
+        status: RemovalNotificationStatus::Sending,
         at: g.clock.now(),
         message_id: None,
         error: None,
@@ -449,7 +449,7 @@ async fn a_notification_interrupted_while_sending_is_not_sent_twice_and_a_transi
     g.config.put_removal(&interrupted).await.unwrap();
     run_removal_to_its_end(&g).await;
     let done = g.config.removal(&g.msp, "rel-1").await.unwrap().unwrap();
-    assert_eq!((done.status, done.notification.map(|n| n.status)), (RemovalStatus::Terminated, Some(NotificationStatus::Unknown)));
+    assert_eq!((done.status, done.notification.map(|n| n.status)), (RemovalStatus::Terminated, Some(RemovalNotificationStatus::Unknown)));
     assert!(g.mail.sent().is_empty(), "it may have gone out: never twice");
 }
 
@@ -461,7 +461,7 @@ async fn a_refused_notification_is_recorded_and_the_removal_still_ends() {
     run_removal_to_its_end(&f).await;
     let done = f.config.removal(&f.msp, "rel-1").await.unwrap().unwrap();
     let notification = done.notification.unwrap();
-    assert_eq!((done.status, notification.status), (RemovalStatus::Terminated, NotificationStatus::Failed));
+    assert_eq!((done.status, notification.status), (RemovalStatus::Terminated, RemovalNotificationStatus::Failed));
     assert!(notification.error.unwrap().contains("NOTIFY_FROM_ADDRESS"));
 }
 

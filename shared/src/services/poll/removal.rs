@@ -13,7 +13,7 @@ use crate::ids::MspId;
 use crate::messages::PollJob;
 use crate::relationships::RelationshipStatus;
 use crate::relationships::findings::Transition;
-use crate::relationships::removal::{Notification, NotificationStatus, Removal, RemovalStatus, RequestStatus, removal_mail};
+use crate::relationships::removal::{Removal, RemovalNotification, RemovalNotificationStatus, RemovalStatus, RequestStatus, removal_mail};
 use chrono::{DateTime, Duration, Utc};
 use tracing::{info, warn};
 
@@ -129,22 +129,22 @@ impl PollService {
     async fn notify_customer(&self, removal: &mut Removal) -> Result<(), PollError> {
         let Some(to) = removal.notify.clone() else { return Ok(()) };
         let now = self.clock.now();
-        let decided = |status, message_id, error| Some(Notification { status, at: now, message_id, error });
+        let decided = |status, message_id, error| Some(RemovalNotification { status, at: now, message_id, error });
         match removal.notification.as_ref().map(|n| n.status) {
-            Some(NotificationStatus::Sent | NotificationStatus::Failed | NotificationStatus::Unknown) => return Ok(()),
-            Some(NotificationStatus::Sending) => {
+            Some(RemovalNotificationStatus::Sent | RemovalNotificationStatus::Failed | RemovalNotificationStatus::Unknown) => return Ok(()),
+            Some(RemovalNotificationStatus::Sending) => {
                 warn!(message = "A removal notification was interrupted while sending; it is not sent again.", relationship_id = %removal.relationship_id);
-                removal.notification = decided(NotificationStatus::Unknown, None, None);
+                removal.notification = decided(RemovalNotificationStatus::Unknown, None, None);
                 self.relationships.put_removal(removal).await?;
                 return Ok(());
             }
             None => {}
         }
-        removal.notification = decided(NotificationStatus::Sending, None, None);
+        removal.notification = decided(RemovalNotificationStatus::Sending, None, None);
         self.relationships.put_removal(removal).await?;
         let msp_name = self.config.get_msp(&removal.msp_id).await?.map_or_else(|| removal.msp_id.to_string(), |msp| msp.name);
         match self.mail.send(&removal_mail(removal, &msp_name, &to)).await {
-            Ok(message_id) => removal.notification = decided(NotificationStatus::Sent, Some(message_id), None),
+            Ok(message_id) => removal.notification = decided(RemovalNotificationStatus::Sent, Some(message_id), None),
             Err(error) if error.class() == ErrorClass::Transient => {
                 removal.notification = None;
                 self.relationships.put_removal(removal).await?;
@@ -152,7 +152,7 @@ impl PollService {
             }
             Err(error) => {
                 warn!(message = "The removal notification was refused.", relationship_id = %removal.relationship_id, %error);
-                removal.notification = decided(NotificationStatus::Failed, None, Some(error.to_string()));
+                removal.notification = decided(RemovalNotificationStatus::Failed, None, Some(error.to_string()));
             }
         }
         self.relationships.put_removal(removal).await?;
