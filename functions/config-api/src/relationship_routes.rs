@@ -54,7 +54,8 @@ pub(crate) async fn preview_removal(
 /// by the audit-poller (follow it with `GET /v1/admin-relationships/removals`). The token is
 /// used up. Needs `relationships:remove`.
 #[utoipa::path(post, path = "/v1/admin-relationships/removals", tag = "admin relationships", request_body = ConfirmRequest,
-    responses((status = 202, body = RemovalList)))]
+    responses((status = 202, body = RemovalList),
+    (status = 409, description = "The preview expired", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn confirm_removal(
     State(state): State<AppState>,
     Caller(access): Caller,
@@ -138,7 +139,8 @@ pub(crate) async fn admin_relationship_export(
 
 /// Reads the partner tenant now instead of at the next daily read (at most once per 5
 /// minutes); the report's `last_read` says when it was done.
-#[utoipa::path(post, path = "/v1/admin-relationships/refresh", tag = "admin relationships", responses((status = 202, description = "The read is queued")))]
+#[utoipa::path(post, path = "/v1/admin-relationships/refresh", tag = "admin relationships", responses((status = 202, description = "The read is queued"),
+    (status = 409, description = "No partner tenant is connected, or it was read less than 5 minutes ago", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn refresh(State(state): State<AppState>, Caller(access): Caller) -> Result<StatusCode, Problem> {
     state.relationships.refresh(&access).await?;
     Ok(StatusCode::ACCEPTED)

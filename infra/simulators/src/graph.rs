@@ -180,12 +180,7 @@ impl GraphState {
     }
 
     pub(crate) fn set_role(&mut self, tenant_id: &str, granted: bool) {
-        let key = tenant_id.to_ascii_lowercase();
-        if granted {
-            self.denied.remove(&key);
-        } else {
-            self.denied.insert(key);
-        }
+        set_tenant(&mut self.denied, tenant_id, !granted);
     }
 
     /// Stores `alert` for the tenant, filling in `@odata.type`, `id`, `tenantId`,
@@ -487,6 +482,16 @@ fn random_bytes() -> [u8; 12] {
     // tokens unguessable, so a failure here is harmless.
     let _ = getrandom::fill(&mut buf);
     buf
+}
+
+/// Puts a tenant (by lower-cased id) in `tenants` or takes it out.
+pub(crate) fn set_tenant(tenants: &mut std::collections::HashSet<String>, tenant_id: &str, member: bool) {
+    let key = tenant_id.to_ascii_lowercase();
+    if member {
+        tenants.insert(key);
+    } else {
+        tenants.remove(&key);
+    }
 }
 
 pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {

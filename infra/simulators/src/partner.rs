@@ -74,12 +74,7 @@ impl PartnerState {
     }
 
     pub(crate) fn set_write_role(&mut self, tenant_id: &str, granted: bool) {
-        let key = tenant_id.to_ascii_lowercase();
-        if granted {
-            self.writable.insert(key);
-        } else {
-            self.writable.remove(&key);
-        }
+        crate::graph::set_tenant(&mut self.writable, tenant_id, granted);
     }
 
     /// Moves a relationship's times `days` into the past (created, activated, end), as if it
@@ -249,12 +244,7 @@ impl PartnerState {
     }
 
     pub(crate) fn set_role(&mut self, tenant_id: &str, granted: bool) {
-        let key = tenant_id.to_ascii_lowercase();
-        if granted {
-            self.granted.insert(key);
-        } else {
-            self.granted.remove(&key);
-        }
+        crate::graph::set_tenant(&mut self.granted, tenant_id, granted);
     }
 
     pub(crate) fn add_relationship(&mut self, tenant_id: &str, relationship: Value) {

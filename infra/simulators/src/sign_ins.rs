@@ -59,21 +59,11 @@ impl SignInState {
     }
 
     pub(crate) fn set_role(&mut self, tenant_id: &str, granted: bool) {
-        let key = tenant_id.to_ascii_lowercase();
-        if granted {
-            self.granted.insert(key);
-        } else {
-            self.granted.remove(&key);
-        }
+        crate::graph::set_tenant(&mut self.granted, tenant_id, granted);
     }
 
     pub(crate) fn set_licensed(&mut self, tenant_id: &str, licensed: bool) {
-        let key = tenant_id.to_ascii_lowercase();
-        if licensed {
-            self.unlicensed.remove(&key);
-        } else {
-            self.unlicensed.insert(key);
-        }
+        crate::graph::set_tenant(&mut self.unlicensed, tenant_id, !licensed);
     }
 
     /// Adds a sign-in (`signIn` JSON) to the tenant's log.
