@@ -224,3 +224,16 @@ async fn sign_ins_without_the_permission_or_the_licence_are_refused_naming_what_
     assert_eq!(client.sign_ins(&tenant(), &credentials(), since).await.unwrap_err().class(), ErrorClass::Transient);
     assert_eq!(client.sign_ins(&tenant(), &credentials(), since).await.unwrap(), vec![]);
 }
+
+#[tokio::test]
+async fn a_404_on_a_read_that_must_find_its_object_is_a_refusal_not_an_outage() {
+    let (_sim, client) = partner(1).await;
+    let missing = client.requests(&tenant(), &credentials(), "no-such-relationship").await.unwrap_err();
+    assert!(matches!(missing, SourceError::Rejected { .. }), "{missing:?}");
+    assert_eq!(missing.class(), ErrorClass::Permanent, "retrying will not make it appear");
+    assert_eq!(
+        client.relationship_status(&tenant(), &credentials(), "no-such-relationship").await.unwrap(),
+        None,
+        "where absence is an answer"
+    );
+}

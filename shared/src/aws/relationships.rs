@@ -52,6 +52,10 @@ impl RelationshipStore for DynamoConfigStore {
         }
         Ok(())
     }
+    async fn put_relationship(&self, msp_id: &MspId, relationship: &AdminRelationship) -> Result<(), StoreError> {
+        let item = to_item(relationship, msp_pk(msp_id), format!("{RELATIONSHIP_PREFIX}{}", relationship.id))?;
+        put(&self.client, &self.table, item, "put admin relationship").await
+    }
     async fn relationships(&self, msp_id: &MspId) -> Result<Vec<AdminRelationship>, StoreError> {
         query_prefix(&self.client, &self.table, msp_pk(msp_id), RELATIONSHIP_PREFIX, "list admin relationships")
             .await?

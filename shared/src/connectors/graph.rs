@@ -163,9 +163,8 @@ impl GraphReader {
         url: &Url,
         read: GraphRead,
     ) -> Result<String, SourceError> {
-        self.send(tenant_id, credentials, reqwest::Method::GET, url, None, read)
-            .await?
-            .ok_or_else(|| SourceError::Unavailable(format!("{}: Graph answered 404 Not Found", read.what)))
+        // A 404 is an error here (classified like any refusal), never `None`.
+        self.send(tenant_id, credentials, reqwest::Method::GET, url, None, read, false).await.map(Option::unwrap_or_default)
     }
 
     /// [`Self::get`], with `None` when Graph answers `404 Not Found` (the object is gone).
@@ -176,7 +175,7 @@ impl GraphReader {
         url: &Url,
         read: GraphRead,
     ) -> Result<Option<String>, SourceError> {
-        self.send(tenant_id, credentials, reqwest::Method::GET, url, None, read).await
+        self.send(tenant_id, credentials, reqwest::Method::GET, url, None, read, true).await
     }
 
     /// POSTs a JSON body; the response body of a `2xx`.
@@ -188,13 +187,12 @@ impl GraphReader {
         body: &serde_json::Value,
         read: GraphRead,
     ) -> Result<String, SourceError> {
-        self.send(tenant_id, credentials, reqwest::Method::POST, url, Some(body), read)
-            .await?
-            .ok_or_else(|| SourceError::Unavailable(format!("{}: Graph answered 404 Not Found", read.what)))
+        self.send(tenant_id, credentials, reqwest::Method::POST, url, Some(body), read, false).await.map(Option::unwrap_or_default)
     }
 
-    /// One request with a bearer token; on `401` forgets the token and tries once more. `None`
-    /// on `404`.
+    /// One request with a bearer token; on `401` forgets the token and tries once more. A `404`
+    /// is `None` when `gone_is_none`, else an error like any other refusal.
+    #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
         tenant_id: &TenantId,
@@ -203,6 +201,7 @@ impl GraphReader {
         url: &Url,
         body: Option<&serde_json::Value>,
         read: GraphRead,
+        gone_is_none: bool,
     ) -> Result<Option<String>, SourceError> {
         let scope = self.scope();
         let mut refreshed = false;
@@ -231,7 +230,7 @@ impl GraphReader {
             if status.is_success() {
                 return Ok(Some(body));
             }
-            if status == StatusCode::NOT_FOUND {
+            if status == StatusCode::NOT_FOUND && gone_is_none {
                 return Ok(None);
             }
             if status == StatusCode::FORBIDDEN || status == StatusCode::UNAUTHORIZED {

@@ -45,7 +45,11 @@ pub async fn relationship_store_contract(store: &dyn crate::ports::RelationshipS
     assert!(store.relationships(&other_msp).await.unwrap().is_empty(), "another MSP reads none");
     let terminated = crate::relationships::AdminRelationship { status: RelationshipStatus::Terminated, ..a.clone() };
     store.replace_relationships(&msp_id, &[terminated.clone(), c.clone()]).await.unwrap();
-    assert_eq!(store.relationships(&msp_id).await.unwrap(), vec![terminated, c], "replaced; one no longer listed is gone");
+    assert_eq!(store.relationships(&msp_id).await.unwrap(), vec![terminated.clone(), c.clone()], "replaced; one no longer listed is gone");
+    let ended = crate::relationships::AdminRelationship { status: RelationshipStatus::Terminated, ..c.clone() };
+    store.put_relationship(&msp_id, &ended).await.unwrap();
+    assert_eq!(store.relationships(&msp_id).await.unwrap(), vec![terminated, ended], "one relationship written, the others as they were");
+    store.put_relationship(&msp_id, &c).await.unwrap();
     store.replace_relationships(&other_msp, std::slice::from_ref(&b)).await.unwrap();
     assert_eq!(store.relationships(&msp_id).await.unwrap().len(), 2, "another MSP's read replaces only its own");
 

@@ -188,6 +188,15 @@ impl RelationshipStore for MemoryConfigStore {
         lock(&self.relationships).insert(msp_id.clone(), sorted);
         Ok(())
     }
+    async fn put_relationship(&self, msp_id: &MspId, relationship: &AdminRelationship) -> Result<(), StoreError> {
+        let mut all = lock(&self.relationships);
+        let list = all.entry(msp_id.clone()).or_default();
+        match list.binary_search_by(|r| r.id.cmp(&relationship.id)) {
+            Ok(at) => list[at] = relationship.clone(),
+            Err(at) => list.insert(at, relationship.clone()),
+        }
+        Ok(())
+    }
     async fn relationships(&self, msp_id: &MspId) -> Result<Vec<AdminRelationship>, StoreError> {
         Ok(lock(&self.relationships).get(msp_id).cloned().unwrap_or_default())
     }

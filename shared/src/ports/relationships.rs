@@ -18,6 +18,8 @@ pub trait RelationshipStore: Send + Sync {
     /// Makes `relationships` the MSP's relationships (a fresh read of the partner tenant):
     /// each is written, and any stored one no longer listed is deleted.
     async fn replace_relationships(&self, msp_id: &MspId, relationships: &[AdminRelationship]) -> Result<(), StoreError>;
+    /// Writes one relationship (e.g. terminated by Vigil), leaving the others as they are.
+    async fn put_relationship(&self, msp_id: &MspId, relationship: &AdminRelationship) -> Result<(), StoreError>;
     /// The MSP's relationships, by id.
     async fn relationships(&self, msp_id: &MspId) -> Result<Vec<AdminRelationship>, StoreError>;
     /// Replaces what is known of partner activity in one customer tenant.

@@ -13,6 +13,7 @@
 
 use super::to_json;
 use super::{PollError, PollReport, PollService};
+use crate::error::{Classified, ErrorClass};
 use crate::ids::{AuditStream, ContentType, MspId, TenantId};
 use crate::messages::{ADMIN_RELATIONSHIP_EVENTS, AuditEventsMessage, PollJob};
 use crate::ports::SecretName;
@@ -105,7 +106,7 @@ impl PollService {
                 }
                 Ok(PollReport::default())
             }
-            Err(error) if crate::error::Classified::class(&error) == crate::error::ErrorClass::Transient => Err(error.into()),
+            Err(error) if error.class() == ErrorClass::Transient => Err(error.into()),
             Err(error) => {
                 info!(message = "A customer's sign-in logs are not readable; its partner activity comes from the other signals.", msp_id = %msp_id, tenant_id = %tenant_id, %error);
                 Ok(PollReport::default())
@@ -124,13 +125,15 @@ impl PollService {
         let Some(partner) = msp.partner_tenant_id else { return Ok(PollReport::default()) };
         let now = self.clock.now();
         let previous = self.relationships.refresh_state(msp_id).await?;
-        let credentials = self.partner_credentials(msp_id).await?;
-        let read = match &credentials {
-            Some(credentials) => self.relationship_source.relationships(&partner, credentials).await.map_err(PollError::from),
+        let read = match self.partner_credentials(msp_id).await? {
+            Some(credentials) => match self.relationship_source.relationships(&partner, &credentials).await {
+                Ok(relationships) => Ok((relationships, credentials)),
+                Err(error) => Err(PollError::from(error)),
+            },
             None => Err(PollError::MissingCredentials(format!("partner tenant {partner}"))),
         };
-        match (read, credentials) {
-            (Ok(relationships), Some(credentials)) => {
+        match read {
+            Ok((relationships, credentials)) => {
                 let last_success = previous.as_ref().and_then(|p| p.last_success);
                 let activity_error = self.read_partner_activity(msp_id, &partner, &credentials, last_success, now).await?;
                 self.announce_findings(msp_id, &relationships, at.unwrap_or(now)).await?;
@@ -146,8 +149,7 @@ impl PollService {
                 info!(message = "Partner tenant read.", msp_id = %msp_id, relationships = relationships.len());
                 Ok(PollReport::default())
             }
-            (read, _) => {
-                let error = read.err().unwrap_or_else(|| PollError::MissingCredentials(format!("partner tenant {partner}")));
+            Err(error) => {
                 let state = RelationshipRefreshState {
                     at: now,
                     relationships: previous.as_ref().map_or(0, |p| p.relationships),
@@ -156,12 +158,8 @@ impl PollService {
                     last_success: previous.and_then(|p| p.last_success),
                 };
                 self.relationships.put_refresh(msp_id, &state).await?;
-                warn!(message = "Could not read the partner tenant.", msp_id = %msp_id, error_class = crate::error::Classified::class(&error).as_str(), %error);
-                if crate::error::Classified::class(&error) == crate::error::ErrorClass::Transient {
-                    Err(error)
-                } else {
-                    Ok(PollReport::default())
-                }
+                warn!(message = "Could not read the partner tenant.", msp_id = %msp_id, error_class = error.class().as_str(), %error);
+                if error.class() == ErrorClass::Transient { Err(error) } else { Ok(PollReport::default()) }
             }
         }
     }
@@ -191,7 +189,7 @@ impl PollService {
                 info!(message = "Partner sign-ins read.", msp_id = %msp_id, sign_ins = sign_ins.len(), customers = merged.len());
                 Ok(None)
             }
-            Err(error) if crate::error::Classified::class(&error) == crate::error::ErrorClass::Transient => Err(error.into()),
+            Err(error) if error.class() == ErrorClass::Transient => Err(error.into()),
             Err(error) => {
                 warn!(message = "Could not read the partner tenant's sign-ins; inactivity counts from the last activity known.", msp_id = %msp_id, %error);
                 Ok(Some(error.to_string()))

@@ -103,17 +103,16 @@ impl PollService {
     async fn finish_removal(&self, mut removal: Removal) -> Result<PollReport, PollError> {
         let msp_id = removal.msp_id.clone();
         let now = self.clock.now();
-        let mut relationships = self.relationships.relationships(&msp_id).await?;
-        if let Some(stored) = relationships.iter_mut().find(|r| r.id == removal.relationship_id) {
-            stored.status = RelationshipStatus::Terminated;
-            let relationship = stored.clone();
+        let stored = self.relationships.relationships(&msp_id).await?.into_iter().find(|r| r.id == removal.relationship_id);
+        if let Some(mut relationship) = stored {
+            relationship.status = RelationshipStatus::Terminated;
             let raised = self.relationships.findings(&msp_id).await?.remove(&relationship.id).unwrap_or_default();
             let cleared: Vec<Transition<'_>> =
                 raised.iter().map(|r| Transition { relationship: &relationship, kind: r.kind, since: r.since, raised: false }).collect();
             let activities = self.relationships.activity_by_customer(&msp_id).await?;
             self.send_findings(&msp_id, &cleared, &activities, now).await?;
             self.relationships.put_findings(&msp_id, &relationship.id, &[]).await?;
-            self.relationships.replace_relationships(&msp_id, &relationships).await?;
+            self.relationships.put_relationship(&msp_id, &relationship).await?;
         }
         removal.completed_at = Some(now);
         self.notify_customer(&mut removal).await?;
