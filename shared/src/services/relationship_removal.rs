@@ -14,6 +14,7 @@ use crate::ports::{MessageQueue, RelationshipStore};
 use crate::relationships::removal::{
     MAX_PER_PREVIEW, PREVIEW_MINUTES, Removal, RemovalPreview, RemovalPreviewItem, RemovalStatus, TOKEN_PREFIX,
 };
+use crate::secret::SecretString;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -37,7 +38,8 @@ pub struct PreviewRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PreviewResponse {
     /// Confirms this preview once, until `expires_at`.
-    pub token: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub token: SecretString,
     pub expires_at: DateTime<Utc>,
     pub items: Vec<RemovalPreviewItem>,
     /// How many of the items confirming will remove.
@@ -50,7 +52,8 @@ pub struct PreviewResponse {
 #[serde(deny_unknown_fields)]
 pub struct ConfirmRequest {
     /// The token of the preview.
-    pub token: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub token: SecretString,
 }
 
 /// The removal use cases.
@@ -106,11 +109,11 @@ impl RelationshipRemovalService {
         }
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(|e| AdminError::Random(e.to_string()))?;
-        let token = format!("{TOKEN_PREFIX}{}", hex::encode(bytes));
+        let token = SecretString::new(format!("{TOKEN_PREFIX}{}", hex::encode(bytes)));
         let now = self.clock.now();
         let preview = RemovalPreview {
             msp_id: access.msp_id().clone(),
-            token_hash: token_hash(&token),
+            token_hash: token_hash(token.expose()),
             items: items.clone(),
             created_by: access.actor(),
             created_at: now,
@@ -135,7 +138,7 @@ impl RelationshipRemovalService {
         access.permit(Permission::RelationshipsRemove)?;
         let preview = self
             .store
-            .take_preview(access.msp_id(), &token_hash(&request.token))
+            .take_preview(access.msp_id(), &token_hash(request.token.expose()))
             .await?
             .ok_or_else(|| AdminError::NotFound("removal preview (the token is unknown or was used)".into()))?;
         let now = self.clock.now();

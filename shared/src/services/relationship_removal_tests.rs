@@ -67,7 +67,8 @@ async fn a_preview_says_what_goes_who_loses_access_and_what_breaks_and_removes_n
     let (plain, admin, dap) = seeded(&f).await;
     let owner = person(&f.msp, "olive", Role::Owner);
     let preview = f.service.preview(&owner, &ids(&[&admin, &plain, &admin, &dap])).await.unwrap();
-    assert!(preview.token.starts_with(TOKEN_PREFIX) && preview.token.len() > 60);
+    assert!(preview.token.expose().starts_with(TOKEN_PREFIX) && preview.token.expose().len() > 60);
+    assert!(!format!("{preview:?}").contains(preview.token.expose()), "the token never reaches a log");
     assert_eq!(preview.expires_at, f.clock.now() + Duration::minutes(PREVIEW_MINUTES));
     let listed: Vec<&str> = preview.items.iter().map(|i| i.relationship_id.as_str()).collect();
     assert_eq!(listed, vec![admin.as_str(), plain.as_str(), dap.as_str()], "each once, in the order asked");
@@ -86,7 +87,7 @@ async fn only_a_principal_allowed_to_remove_relationships_may_preview_or_confirm
     for role in [Role::Engineer, Role::Analyst, Role::ReadOnly] {
         let caller = person(&f.msp, "someone", role);
         assert!(matches!(f.service.preview(&caller, &ids(&[&plain])).await, Err(AdminError::Forbidden(_))), "{role:?}");
-        let confirm = ConfirmRequest { token: "vrp_x".into() };
+        let confirm = ConfirmRequest { token: SecretString::new("vrp_x") };
         assert!(matches!(f.service.confirm(&caller, &confirm).await, Err(AdminError::Forbidden(_))), "{role:?}");
     }
 }
@@ -149,7 +150,7 @@ async fn an_expired_or_foreign_token_is_refused_and_removes_nothing() {
     );
     f.clock.advance(Duration::minutes(PREVIEW_MINUTES) + Duration::seconds(1));
     assert!(matches!(f.service.confirm(&owner, &ConfirmRequest { token: stale.token }).await, Err(AdminError::Refused(_))));
-    assert!(matches!(f.service.confirm(&owner, &ConfirmRequest { token: "vrp_guess".into() }).await, Err(AdminError::NotFound(_))));
+    assert!(matches!(f.service.confirm(&owner, &ConfirmRequest { token: SecretString::new("vrp_guess") }).await, Err(AdminError::NotFound(_))));
     assert!(f.store.removals(&f.msp).await.unwrap().is_empty() && f.jobs.drain().is_empty());
 }
 
