@@ -6,10 +6,11 @@
 //! throttled first attempt), which resolves the findings and closes their tickets.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration as StdDuration;
+use vigil_simulators::m365::fixtures::{active_assignment, gdap_relationship, partner_sign_in};
 use vigil_simulators::m365::{M365Failure, M365Operation};
 use vigil_tests::{onboard, poll_and_settle, start_stack};
 
@@ -20,33 +21,7 @@ const PARTNER: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 const PARTNER_APP: &str = "1b2c3d4e-0000-4000-8000-000000000009";
 const PARTNER_SECRET: &str = "partner-app-secret-value-123";
 
-fn at(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// A relationship with `customer`, activated `age_days` ago, as Graph lists it.
-fn relationship(id: &str, customer: &str, name: &str, age_days: i64) -> Value {
-    let activated = Utc::now() - Duration::days(age_days);
-    json!({
-        "@odata.type": "#microsoft.graph.delegatedAdminRelationship",
-        "id": id, "displayName": format!("{name} standard access"), "duration": "P730D",
-        "customer": {"tenantId": customer, "displayName": name},
-        "accessDetails": {"unifiedRoles": [{"roleDefinitionId": "729827e3-9c14-49f7-bb1b-9608f156bbb8"}]},
-        "status": "active", "autoExtendDuration": "P180D",
-        "createdDateTime": at(activated - Duration::hours(2)), "lastModifiedDateTime": at(activated),
-        "activatedDateTime": at(activated), "endDateTime": at(activated + Duration::days(730)),
-    })
-}
-
-fn assignment(n: u32) -> Value {
-    json!({
-        "@odata.type": "#microsoft.graph.delegatedAdminAccessAssignment",
-        "id": format!("assignment-{n}"), "status": "active",
-        "accessContainer": {"accessContainerId": "9b0e3a1c-0000-4000-8000-000000000001", "accessContainerType": "securityGroup"},
-        "accessDetails": {"unifiedRoles": [{"roleDefinitionId": "729827e3-9c14-49f7-bb1b-9608f156bbb8"}]},
-        "createdDateTime": at(Utc::now()), "lastModifiedDateTime": at(Utc::now())
-    })
-}
+const HELPDESK_ADMINISTRATOR: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unused_delegated_access_becomes_one_ticket_per_finding_and_a_confirmed_removal_terminates_it_once_and_closes_them() {
@@ -57,17 +32,12 @@ async fn unused_delegated_access_becomes_one_ticket_per_finding_and_a_confirmed_
     stack.m365.set_sign_in_role(PARTNER, true);
     let unused = format!("{PARTNER}-{TENANT}");
     let used = format!("{PARTNER}-{OTHER_CUSTOMER}");
-    stack.m365.add_partner_relationship(PARTNER, relationship(&unused, TENANT, "Contoso", 100));
-    stack.m365.add_access_assignment(&unused, assignment(1));
-    stack.m365.add_partner_relationship(PARTNER, relationship(&used, OTHER_CUSTOMER, "Fabrikam", 20));
-    stack.m365.add_access_assignment(&used, assignment(2));
+    stack.m365.add_partner_relationship(PARTNER, gdap_relationship(&unused, TENANT, "Contoso", 100, &[HELPDESK_ADMINISTRATOR]));
+    stack.m365.add_access_assignment(&unused, active_assignment("assignment-1", &[HELPDESK_ADMINISTRATOR]));
+    stack.m365.add_partner_relationship(PARTNER, gdap_relationship(&used, OTHER_CUSTOMER, "Fabrikam", 20, &[HELPDESK_ADMINISTRATOR]));
+    stack.m365.add_access_assignment(&used, active_assignment("assignment-2", &[HELPDESK_ADMINISTRATOR]));
     // A technician signed in to Fabrikam an hour ago (the partner tenant's outbound sign-ins).
-    stack.m365.add_sign_in(
-        PARTNER,
-        json!({"id": "s-1", "createdDateTime": at(Utc::now() - Duration::hours(1)), "userId": "tech-1",
-               "userPrincipalName": "tech1@partner.example", "homeTenantId": PARTNER, "resourceTenantId": OTHER_CUSTOMER,
-               "crossTenantAccessType": "serviceProvider", "status": {"errorCode": 0}}),
-    );
+    stack.m365.add_sign_in(PARTNER, partner_sign_in("s-1", "tech-1", PARTNER, OTHER_CUSTOMER, Utc::now() - Duration::hours(1)));
     let connect = json!({"tenant_id": PARTNER, "client_id": PARTNER_APP, "client_secret": PARTNER_SECRET});
     assert_eq!(msp.call(Method::PUT, "/v1/msp/partner-tenant", Some(connect)).await.0, 200);
 

@@ -9,10 +9,11 @@
 
 use crate::demo::{Api, CONTOSO, DemoError, DemoOutcome, FABRIKAM, settle};
 use crate::stack::LocalStack;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 use std::io::Write;
 use vigil::services::poll::PollReport;
+use vigil_simulators::m365::fixtures::{active_assignment, gdap_relationship, partner_sign_in};
 
 const PARTNER: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 const PARTNER_APP: &str = "1b2c3d4e-0000-4000-8000-000000000009";
@@ -22,36 +23,8 @@ const ADATUM: &str = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a";
 const GLOBAL_ADMINISTRATOR: &str = "62e90394-69f5-4237-9190-012177145e10";
 const HELPDESK_ADMINISTRATOR: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
 
-fn at(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
-/// A GDAP relationship with `customer`, activated `age_days` ago, as Graph lists it.
-fn relationship(customer: &str, name: &str, age_days: i64, roles: &[&str]) -> Value {
-    let activated = Utc::now() - Duration::days(age_days);
-    let roles: Vec<Value> = roles.iter().map(|r| json!({"roleDefinitionId": r})).collect();
-    json!({
-        "@odata.type": "#microsoft.graph.delegatedAdminRelationship",
-        "id": relationship_id(customer), "displayName": format!("{name} support"), "duration": "P730D",
-        "customer": {"tenantId": customer, "displayName": name}, "accessDetails": {"unifiedRoles": roles},
-        "status": "active", "autoExtendDuration": "P180D",
-        "createdDateTime": at(activated - Duration::hours(2)), "lastModifiedDateTime": at(activated),
-        "activatedDateTime": at(activated), "endDateTime": at(activated + Duration::days(730)),
-    })
-}
-
 fn relationship_id(customer: &str) -> String {
     format!("{PARTNER}-{customer}")
-}
-
-fn assignment(customer: &str) -> Value {
-    json!({
-        "@odata.type": "#microsoft.graph.delegatedAdminAccessAssignment",
-        "id": format!("assignment-{customer}"), "status": "active",
-        "accessContainer": {"accessContainerId": "9b0e3a1c-0000-4000-8000-000000000001", "accessContainerType": "securityGroup"},
-        "accessDetails": {"unifiedRoles": [{"roleDefinitionId": HELPDESK_ADMINISTRATOR}]},
-        "createdDateTime": at(Utc::now()), "lastModifiedDateTime": at(Utc::now())
-    })
 }
 
 /// Tickets on the MSP's own company (`own`) in ConnectWise.
@@ -72,12 +45,8 @@ pub(crate) async fn partner_tenant_report_and_removal(
     stack.m365.set_partner_write_role(PARTNER, true);
     stack.m365.set_sign_in_role(PARTNER, true);
     for (n, minutes_ago) in [(1, 50), (2, 20)] {
-        stack.m365.add_sign_in(
-            PARTNER,
-            json!({"id": format!("demo-sign-in-{n}"), "createdDateTime": at(Utc::now() - Duration::minutes(minutes_ago)),
-                   "userId": "tech-ann", "userPrincipalName": "ann@demo-msp.example", "homeTenantId": PARTNER,
-                   "resourceTenantId": NORTHWIND, "crossTenantAccessType": "serviceProvider", "status": {"errorCode": 0}}),
-        );
+        let when = Utc::now() - Duration::minutes(minutes_ago);
+        stack.m365.add_sign_in(PARTNER, partner_sign_in(&format!("demo-sign-in-{n}"), "tech-ann", PARTNER, NORTHWIND, when));
     }
     for (customer, name, age, roles) in [
         (CONTOSO, "Contoso Ltd", 100, vec![HELPDESK_ADMINISTRATOR]),
@@ -85,8 +54,11 @@ pub(crate) async fn partner_tenant_report_and_removal(
         (NORTHWIND, "Northwind Traders", 20, vec![HELPDESK_ADMINISTRATOR, GLOBAL_ADMINISTRATOR]),
         (ADATUM, "Adatum Corp", 3, vec![HELPDESK_ADMINISTRATOR]),
     ] {
-        stack.m365.add_partner_relationship(PARTNER, relationship(customer, name, age, &roles));
-        stack.m365.add_access_assignment(&relationship_id(customer), assignment(customer));
+        stack.m365.add_partner_relationship(PARTNER, gdap_relationship(&relationship_id(customer), customer, name, age, &roles));
+        stack.m365.add_access_assignment(
+            &relationship_id(customer),
+            active_assignment(&format!("assignment-{customer}"), &[HELPDESK_ADMINISTRATOR]),
+        );
     }
     // The MSP's own company in ConnectWise, where tickets about its own access go.
     let own = stack.connectwise.add_company("DemoMSP", "Demo MSP (internal)");

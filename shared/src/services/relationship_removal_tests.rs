@@ -150,7 +150,10 @@ async fn an_expired_or_foreign_token_is_refused_and_removes_nothing() {
     );
     f.clock.advance(Duration::minutes(PREVIEW_MINUTES) + Duration::seconds(1));
     assert!(matches!(f.service.confirm(&owner, &ConfirmRequest { token: stale.token }).await, Err(AdminError::Refused(_))));
-    assert!(matches!(f.service.confirm(&owner, &ConfirmRequest { token: SecretString::new("vrp_guess") }).await, Err(AdminError::NotFound(_))));
+    assert!(matches!(
+        f.service.confirm(&owner, &ConfirmRequest { token: SecretString::new("vrp_guess") }).await,
+        Err(AdminError::NotFound(_))
+    ));
     assert!(f.store.removals(&f.msp).await.unwrap().is_empty() && f.jobs.drain().is_empty());
 }
 

@@ -59,6 +59,7 @@ use wire::Params;
 mod activity;
 mod control;
 mod faults;
+pub mod fixtures;
 mod identity;
 mod routes;
 mod state;
