@@ -259,6 +259,9 @@ pub struct AlertDetail {
     /// The policy's daily ticket limit per tenant, applied by dispatch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daily_limit: Option<u32>,
+    /// The policy's daily e-mail limit per tenant and e-mail destination, applied by dispatch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_email_limit: Option<u32>,
     /// The destinations the policy chose (empty: every destination whose routing accepts it).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub destinations: Vec<crate::ids::DestinationId>,

@@ -512,6 +512,17 @@ pub async fn alert_store_contract(store: &dyn AlertStore) {
     assert!(store.take_daily_ticket(&a1, day, 2).await.unwrap(), "taking a held place again is a no-op");
     assert!(!store.take_daily_ticket(&a3, day, 2).await.unwrap(), "the day's places are held");
     assert!(store.take_daily_ticket(&a3, day.succ_opt().unwrap(), 2).await.unwrap(), "a new day, new places");
+    let mail = DestinationId::parse("mail").unwrap();
+    let other_mail = DestinationId::parse("mail-two").unwrap();
+    assert!(store.take_daily_message(&a1, &mail, day, 2, "m1").await.unwrap());
+    assert!(store.take_daily_message(&a2, &mail, day, 2, "m2").await.unwrap(), "the count is per policy and tenant, not per alert");
+    assert!(store.take_daily_message(&a1, &mail, day, 2, "m1").await.unwrap(), "a retry of a counted message is a no-op");
+    assert!(!store.take_daily_message(&a1, &mail, day, 2, "m3").await.unwrap(), "the day's messages are used");
+    assert!(store.take_daily_message(&a1, &other_mail, day, 2, "m3").await.unwrap(), "each destination counts its own");
+    assert!(store.take_daily_message(&a1, &mail, day.succ_opt().unwrap(), 2, "m3").await.unwrap(), "a new day, new places");
+    let mut other_tenant = a3.clone();
+    other_tenant.tenant_id = unique_tenant();
+    assert!(store.take_daily_message(&other_tenant, &mail, day, 2, "m4").await.unwrap(), "another tenant counts its own");
     let mut lost_race = stale;
     lost_race.version += 1;
     assert!(matches!(store.update_alert(&lost_race).await, Err(StoreError::Conflict { .. })), "a stale update is refused");

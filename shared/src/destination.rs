@@ -25,6 +25,14 @@ pub const LEGACY_DESTINATION_ID: &str = "connectwise";
 pub enum DestinationKind {
     ConnectWise,
     Autotask,
+    /// A Microsoft Teams channel, through a Workflows webhook.
+    Teams,
+    /// A Slack channel, through an incoming webhook.
+    Slack,
+    /// An HTTPS endpoint of the MSP's own, signed per the Standard Webhooks specification.
+    Webhook,
+    /// E-mail to a list of recipients.
+    Email,
 }
 
 impl DestinationKind {
@@ -34,6 +42,10 @@ impl DestinationKind {
         match self {
             Self::ConnectWise => "connectwise",
             Self::Autotask => "autotask",
+            Self::Teams => "teams",
+            Self::Slack => "slack",
+            Self::Webhook => "webhook",
+            Self::Email => "email",
         }
     }
 
@@ -43,7 +55,21 @@ impl DestinationKind {
     pub fn keeps_tickets(self) -> bool {
         match self {
             Self::ConnectWise | Self::Autotask => true,
+            Self::Teams | Self::Slack | Self::Webhook | Self::Email => false,
         }
+    }
+
+    /// Whether the destination sends e-mail (the policy's daily e-mail limit applies).
+    #[must_use]
+    pub fn is_mail(self) -> bool {
+        self == Self::Email
+    }
+
+    /// Whether the destination needs credentials of its own (e-mail goes out through the
+    /// deployment's sender and needs none).
+    #[must_use]
+    pub fn needs_credentials(self) -> bool {
+        self != Self::Email
     }
 }
 
@@ -63,6 +89,41 @@ pub enum DestinationSettings {
         source: Option<String>,
     },
     Autotask(AutotaskSettings),
+    /// The Workflows URL carries its own signature, so it is a credential.
+    Teams {},
+    /// The incoming-webhook URL is the credential.
+    Slack {},
+    Webhook(WebhookSettings),
+    Email(EmailSettings),
+}
+
+/// A signed webhook's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// The HTTPS endpoint that receives the events.
+    pub url: String,
+    /// After a new secret is stored, the previous one keeps signing (a second signature) for
+    /// this many hours, so the receiver can switch without losing events (default 24).
+    #[serde(default = "default_rotation_grace_hours")]
+    pub rotation_grace_hours: u32,
+}
+
+fn default_rotation_grace_hours() -> u32 {
+    24
+}
+
+/// An e-mail destination's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EmailSettings {
+    /// Who receives the e-mails (1 to 50 addresses, one message to all of them).
+    pub recipients: Vec<String>,
+    /// Put before every subject, e.g. `[Contoso SOC]` (default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_prefix: Option<String>,
 }
 
 /// An Autotask destination's settings.
@@ -132,7 +193,7 @@ impl DestinationSettings {
     pub fn as_autotask(&self) -> Option<&AutotaskSettings> {
         match self {
             Self::Autotask(settings) => Some(settings),
-            Self::ConnectWise { .. } => None,
+            _ => None,
         }
     }
 
@@ -142,6 +203,10 @@ impl DestinationSettings {
         match self {
             Self::ConnectWise { .. } => DestinationKind::ConnectWise,
             Self::Autotask(_) => DestinationKind::Autotask,
+            Self::Teams {} => DestinationKind::Teams,
+            Self::Slack {} => DestinationKind::Slack,
+            Self::Webhook(_) => DestinationKind::Webhook,
+            Self::Email(_) => DestinationKind::Email,
         }
     }
 
@@ -152,6 +217,8 @@ impl DestinationSettings {
         match self {
             Self::ConnectWise { api_root, .. } => Some(api_root),
             Self::Autotask(settings) => settings.zone_url.as_deref(),
+            Self::Webhook(settings) => Some(&settings.url),
+            Self::Teams {} | Self::Slack {} | Self::Email(_) => None,
         }
     }
 }
@@ -176,6 +243,25 @@ pub enum DestinationCredentials {
         /// The integration's tracking identifier (`ApiIntegrationCode`).
         integration_code: SecretString,
     },
+    Teams {
+        /// The Workflows trigger URL ("When a Teams webhook request is received"); its `sig`
+        /// parameter is the credential.
+        workflow_url: SecretString,
+    },
+    Slack {
+        /// The incoming-webhook URL (`https://hooks.slack.com/services/…`).
+        webhook_url: SecretString,
+    },
+    Webhook {
+        /// The signing secret, `whsec_` and the base64 of 24 to 64 random bytes.
+        secret: SecretString,
+        /// Set by Vigil when a new secret replaces one: the previous secret, which keeps
+        /// signing until `previous_valid_until`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous_secret: Option<SecretString>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous_valid_until: Option<DateTime<Utc>>,
+    },
 }
 
 impl std::fmt::Debug for DestinationCredentials {
@@ -194,6 +280,13 @@ impl std::fmt::Debug for DestinationCredentials {
                 .field("secret", &"<redacted>")
                 .field("integration_code", &"<redacted>")
                 .finish(),
+            Self::Teams { .. } => f.debug_struct("Teams").field("workflow_url", &"<redacted>").finish(),
+            Self::Slack { .. } => f.debug_struct("Slack").field("webhook_url", &"<redacted>").finish(),
+            Self::Webhook { previous_valid_until, .. } => f
+                .debug_struct("Webhook")
+                .field("secret", &"<redacted>")
+                .field("previous_valid_until", previous_valid_until)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -205,8 +298,61 @@ impl DestinationCredentials {
         match self {
             Self::ConnectWise { .. } => DestinationKind::ConnectWise,
             Self::Autotask { .. } => DestinationKind::Autotask,
+            Self::Teams { .. } => DestinationKind::Teams,
+            Self::Slack { .. } => DestinationKind::Slack,
+            Self::Webhook { .. } => DestinationKind::Webhook,
         }
     }
+
+    /// These credentials as they are to be stored, given the ones stored before: a new signing
+    /// secret keeps the one it replaces valid for `grace` (both sign meanwhile); the same
+    /// secret again changes nothing. Other kinds are stored as given.
+    #[must_use]
+    pub fn replacing(self, stored: Option<&Self>, now: DateTime<Utc>, grace: chrono::Duration) -> Self {
+        match (self, stored) {
+            (Self::Webhook { secret, .. }, Some(Self::Webhook { secret: old, previous_secret, previous_valid_until })) => {
+                if secret.expose() == old.expose() {
+                    Self::Webhook { secret, previous_secret: previous_secret.clone(), previous_valid_until: *previous_valid_until }
+                } else {
+                    Self::Webhook { secret, previous_secret: Some(old.clone()), previous_valid_until: Some(now + grace) }
+                }
+            }
+            (Self::Webhook { secret, .. }, _) => Self::Webhook { secret, previous_secret: None, previous_valid_until: None },
+            (other, _) => other,
+        }
+    }
+}
+
+/// The hosts a chat kind's webhook URL may name (exact names, or suffixes starting with `.`):
+/// a URL stored for a channel cannot point Vigil anywhere else.
+#[must_use]
+pub fn service_hosts(kind: DestinationKind) -> &'static [&'static str] {
+    match kind {
+        // Workflows triggers: the current Power Platform hosts and the older Logic Apps ones.
+        DestinationKind::Teams => &[".api.powerplatform.com", ".logic.azure.com"],
+        DestinationKind::Slack => &["hooks.slack.com"],
+        _ => &[],
+    }
+}
+
+/// Checks a Standard Webhooks signing secret: `whsec_` then standard base64 of 24 to 64 bytes.
+///
+/// # Errors
+/// What is wrong, without the secret.
+pub fn check_signing_secret(secret: &str) -> Result<(), String> {
+    let Some(encoded) = secret.strip_prefix("whsec_") else {
+        return Err("must start with whsec_ (the Standard Webhooks form)".to_owned());
+    };
+    let body = encoded.trim_end_matches('=');
+    let padding = encoded.len() - body.len();
+    if padding > 2 || encoded.len() % 4 != 0 || !body.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/') {
+        return Err("must be whsec_ followed by standard base64".to_owned());
+    }
+    let bytes = encoded.len() / 4 * 3 - padding;
+    if !(24..=64).contains(&bytes) {
+        return Err(format!("must encode 24 to 64 random bytes (this one has {bytes})"));
+    }
+    Ok(())
 }
 
 /// What happens to an alert of a tenant that has no company link for the destination.
@@ -347,13 +493,13 @@ impl Destination {
 }
 
 /// The destinations an alert goes to: those the alert's policy names (each must still accept
-/// it), or, when the policy names none, every enabled ticketing destination whose routing
-/// accepts it.
+/// it), or, when the policy names none, every enabled destination (ticketing or channel) whose
+/// routing accepts it.
 #[must_use]
 pub fn destinations_for<'a>(all: &'a [Destination], alert: &Alert, chosen_by_policy: &[DestinationId]) -> Vec<&'a Destination> {
     all.iter()
         .filter(|d| d.msp_id == alert.msp_id && d.accepts(alert))
-        .filter(|d| if chosen_by_policy.is_empty() { d.kind().keeps_tickets() } else { chosen_by_policy.contains(&d.id) })
+        .filter(|d| chosen_by_policy.is_empty() || chosen_by_policy.contains(&d.id))
         .collect()
 }
 

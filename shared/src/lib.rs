@@ -9,6 +9,7 @@ pub mod access;
 pub mod alert;
 pub mod audit;
 pub mod changes;
+pub mod channel;
 pub mod clock;
 pub mod destination;
 pub mod error;

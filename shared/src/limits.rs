@@ -30,6 +30,14 @@ pub const M365_CLIENT_ID_CHARS: usize = 256;
 pub const CLIENT_SECRET_CHARS: usize = 1024;
 /// Each credential field of a destination (keys, user names, secrets, integration codes).
 pub const CREDENTIAL_FIELD_CHARS: usize = 256;
+/// Longest URL kept as a credential (a chat webhook URL that carries its own signature).
+pub const CREDENTIAL_URL_CHARS: usize = 2048;
+/// Most recipients of an e-mail destination (SES takes at most 50 per message).
+pub const EMAIL_RECIPIENTS_MAX: usize = 50;
+/// Longest subject prefix of an e-mail destination.
+pub const SUBJECT_PREFIX_CHARS: usize = 50;
+/// Longest grace period of a replaced webhook signing secret (hours).
+pub const ROTATION_GRACE_HOURS_MAX: u32 = 168;
 /// A reference to something in a PSA (a company, board, queue, priority or status id).
 pub const PSA_REFERENCE_CHARS: usize = 64;
 /// A destination's name.
@@ -185,20 +193,34 @@ fn walk(at: &str, node: &Value, nodes: &mut usize) -> Result<(), LimitError> {
 /// # Errors
 /// The first field over its limit or blank.
 pub fn destination_credentials(credentials: &DestinationCredentials) -> Result<(), LimitError> {
-    let fields: Vec<(&str, &str)> = match credentials {
-        DestinationCredentials::ConnectWise { company_id, public_key, private_key, client_id } => {
-            vec![("company_id", company_id), ("public_key", public_key), ("private_key", private_key.expose()), ("client_id", client_id)]
-        }
-        DestinationCredentials::Autotask { username, secret, integration_code } => {
-            vec![("username", username), ("secret", secret.expose()), ("integration_code", integration_code.expose())]
+    let fields: Vec<(&str, &str, usize)> = match credentials {
+        DestinationCredentials::ConnectWise { company_id, public_key, private_key, client_id } => vec![
+            ("company_id", company_id, CREDENTIAL_FIELD_CHARS),
+            ("public_key", public_key, CREDENTIAL_FIELD_CHARS),
+            ("private_key", private_key.expose(), CREDENTIAL_FIELD_CHARS),
+            ("client_id", client_id, CREDENTIAL_FIELD_CHARS),
+        ],
+        DestinationCredentials::Autotask { username, secret, integration_code } => vec![
+            ("username", username, CREDENTIAL_FIELD_CHARS),
+            ("secret", secret.expose(), CREDENTIAL_FIELD_CHARS),
+            ("integration_code", integration_code.expose(), CREDENTIAL_FIELD_CHARS),
+        ],
+        DestinationCredentials::Teams { workflow_url } => vec![("workflow_url", workflow_url.expose(), CREDENTIAL_URL_CHARS)],
+        DestinationCredentials::Slack { webhook_url } => vec![("webhook_url", webhook_url.expose(), CREDENTIAL_URL_CHARS)],
+        DestinationCredentials::Webhook { secret, previous_secret, .. } => {
+            let mut fields = vec![("secret", secret.expose(), CREDENTIAL_FIELD_CHARS)];
+            if let Some(previous) = previous_secret {
+                fields.push(("previous_secret", previous.expose(), CREDENTIAL_FIELD_CHARS));
+            }
+            fields
         }
     };
-    for (name, value) in fields {
+    for (name, value, max) in fields {
         let field = format!("credentials.{name}");
         if value.trim().is_empty() {
             return Err(LimitError::Blank { field });
         }
-        chars(&field, value, CREDENTIAL_FIELD_CHARS)?;
+        chars(&field, value, max)?;
     }
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! Outgoing e-mail (a customer told that the MSP removed its delegated admin access): the
+//! Outgoing e-mail (alerts to an e-mail destination, a customer told that the MSP removed its
+//! delegated admin access): the
 //! message, the address rules, and how sending can fail. The sending itself is a port
 //! ([`crate::ports::MailSender`]), Amazon SES in production.
 
@@ -7,12 +8,14 @@ use crate::error::{Classified, ErrorClass};
 /// Longest address accepted (RFC 5321's path limit).
 pub const ADDRESS_MAX: usize = 254;
 
-/// One e-mail to send (plain text).
+/// One e-mail to send: plain text, and an HTML alternative of the same text when given.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMail {
-    pub to: String,
+    /// Every recipient (one message to all, at most 50).
+    pub to: Vec<String>,
     pub subject: String,
     pub text: String,
+    pub html: Option<String>,
 }
 
 /// Why a mail was not sent.

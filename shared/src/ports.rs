@@ -3,7 +3,9 @@
 //! ([`crate::memory`]) and a production adapter (DynamoDB, SQS, Secrets Manager, HTTP), and one
 //! contract suite ([`crate::contract`]) that both must pass.
 
+mod channels;
 mod relationships;
+pub use channels::{MessageChannel, PostError};
 pub use relationships::{AdminRelationshipSource, MailSender, RelationshipStore};
 
 use crate::access::{AuditEntry, AuditPage, Principal, StoredToken};
@@ -307,6 +309,17 @@ pub trait AlertStore: Send + Sync {
     /// alert. `true` when the alert holds a place (taking it again is a no-op), `false` when the
     /// day's places are all held by other alerts.
     async fn take_daily_ticket(&self, alert: &Alert, day: chrono::NaiveDate, limit: u32) -> Result<bool, StoreError>;
+    /// Takes one of the `limit` messages `destination` may receive on `day` (UTC) about one
+    /// policy's alerts in one tenant, for the message `message_id`. `true` when the message holds
+    /// a place (taking it again is a no-op), `false` when the day's places are all held.
+    async fn take_daily_message(
+        &self,
+        alert: &Alert,
+        destination: &DestinationId,
+        day: chrono::NaiveDate,
+        limit: u32,
+        message_id: &str,
+    ) -> Result<bool, StoreError>;
     /// Writes `delivery` only if the stored version is `delivery.version - 1` (absent for 1);
     /// otherwise [`StoreError::Conflict`]. Keeps the open-ticket and held indexes in step.
     async fn save_delivery(&self, delivery: &Delivery) -> Result<(), StoreError>;
@@ -509,10 +522,15 @@ pub enum SinkSetupError {
     Secret(#[from] SecretError),
 }
 
-/// Builds the ticket system of one destination from its settings and stored credentials.
+/// Builds the connector of one destination from its settings and stored credentials: a
+/// ticket system for kinds that keep tickets, a message channel for the others.
 #[async_trait]
 pub trait TicketSystemProvider: Send + Sync {
     async fn system_for(&self, destination: &Destination) -> Result<Arc<dyn TicketSystem>, SinkSetupError>;
+    /// The channel of a destination that does not keep tickets.
+    async fn channel_for(&self, destination: &Destination) -> Result<Arc<dyn MessageChannel>, SinkSetupError> {
+        Err(SinkSetupError::NotConfigured(format!("destination {} is not a message channel", destination.id)))
+    }
 }
 
 /// What taking from a request budget gave.

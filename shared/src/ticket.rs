@@ -145,10 +145,29 @@ pub struct Delivery {
     /// ticket for the one it was creating.
     #[serde(default)]
     pub generation: u32,
+    /// For a destination that does not keep tickets: the id of the message being posted (it
+    /// may have arrived without being recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_message: Option<String>,
+    /// Messages posted to a channel destination.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub messages_posted: u64,
+    /// Messages whose post got no answer, on a channel that cannot de-duplicate: not posted
+    /// again (they may or may not have arrived).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub messages_uncertain: u64,
+    /// Messages not sent because the policy's daily e-mail limit was reached.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub messages_over_limit: u64,
     /// While set and in the future, another invocation owns this delivery.
     pub lease_until: Option<DateTime<Utc>>,
     /// Optimistic-concurrency version, bumped by every write.
     pub version: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// How many earlier tickets a delivery remembers.
@@ -184,6 +203,10 @@ impl Delivery {
             earlier_tickets: Vec::new(),
             held_unlinked: false,
             generation: 1,
+            pending_message: None,
+            messages_posted: 0,
+            messages_uncertain: 0,
+            messages_over_limit: 0,
             lease_until: None,
             version: 0,
         }

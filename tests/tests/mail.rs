@@ -11,9 +11,10 @@ use vigil_tests::moto_sdk;
 
 fn mail() -> OutgoingMail {
     OutgoingMail {
-        to: "it@contoso.example".into(),
+        to: vec!["it@contoso.example".into()],
         subject: "Demo MSP removed its delegated admin access to Contoso".into(),
         text: "Hello,\n\nThe relationship ended.\n".into(),
+        html: None,
     }
 }
 

@@ -263,6 +263,35 @@ impl AlertStore for DynamoAlertStore {
             Err(error) => Err(store_error("take daily ticket", error)),
         }
     }
+    async fn take_daily_message(
+        &self,
+        alert: &Alert,
+        destination: &DestinationId,
+        day: chrono::NaiveDate,
+        limit: u32,
+        message_id: &str,
+    ) -> Result<bool, StoreError> {
+        let sk = format!("DAILYMSG#{}#{}#{destination}#{day}", alert.tenant_id, alert.policy_id);
+        let expires = day.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp()) + 3 * 86_400;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(msp_pk(&alert.msp_id), sk)))
+            .update_expression("ADD message_ids :message SET expires_at = :expires")
+            .condition_expression("attribute_not_exists(message_ids) OR size(message_ids) < :limit OR contains(message_ids, :id)")
+            .expression_attribute_values(":message", AttributeValue::Ss(vec![message_id.to_owned()]))
+            .expression_attribute_values(":id", s(message_id.to_owned()))
+            .expression_attribute_values(":limit", n(i64::from(limit)))
+            .expression_attribute_values(":expires", n(expires))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(error) => Err(store_error("take daily message", error)),
+        }
+    }
     async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: &DestinationId) -> Result<Option<Delivery>, StoreError> {
         self.read_delivery(msp_id, alert_id, destination).await
     }

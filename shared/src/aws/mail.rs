@@ -1,4 +1,4 @@
-//! [`MailSender`] on Amazon SES (v2 `SendEmail`, plain text, from the deployment's verified
+//! [`MailSender`] on Amazon SES (v2 `SendEmail`, plain text and optional HTML, from the deployment's verified
 //! sender address). Throttling and SES outages are transient; a refusal (`MessageRejected`, an
 //! unverified sender, sending paused, a bad address) is not.
 
@@ -52,12 +52,16 @@ fn content(text: &str) -> Result<Content, MailError> {
 impl MailSender for SesMailSender {
     async fn send(&self, mail: &OutgoingMail) -> Result<String, MailError> {
         let from = self.from.as_deref().ok_or(MailError::NotConfigured)?;
-        let message = Message::builder().subject(content(&mail.subject)?).body(Body::builder().text(content(&mail.text)?).build()).build();
+        let mut body = Body::builder().text(content(&mail.text)?);
+        if let Some(html) = &mail.html {
+            body = body.html(content(html)?);
+        }
+        let message = Message::builder().subject(content(&mail.subject)?).body(body.build()).build();
         let output = self
             .client
             .send_email()
             .from_email_address(from)
-            .destination(Destination::builder().to_addresses(&mail.to).build())
+            .destination(Destination::builder().set_to_addresses(Some(mail.to.clone())).build())
             .content(EmailContent::builder().simple(message).build())
             .send()
             .await

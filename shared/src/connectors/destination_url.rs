@@ -72,6 +72,8 @@ pub enum DestinationUrlError {
     ResolvesPrivate(String),
     #[error("{host:?} could not be resolved: {reason}")]
     Unresolvable { host: String, reason: String },
+    #[error("{host:?} is not a host of this service (expected {expected})")]
+    ServiceHost { host: String, expected: String },
 }
 
 impl DestinationPolicy {
@@ -117,6 +119,24 @@ impl DestinationPolicy {
             Host::Ipv4(_) | Host::Ipv6(_) => {}
         }
         Ok(url)
+    }
+
+    /// The URL, parsed, when Vigil may send requests to it and its host is one of the service's
+    /// (`hosts`: exact names, or suffixes starting with `.`), so a URL stored as a chat webhook
+    /// cannot point Vigil anywhere else. A loopback host passes under the loopback opt-in.
+    ///
+    /// # Errors
+    /// The first rule the URL breaks.
+    pub fn validate_service(&self, raw: &str, hosts: &[&str]) -> Result<Url, DestinationUrlError> {
+        let url = self.validate(raw)?;
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let loopback = url.host().is_some_and(|h| is_loopback_host(&h));
+        let known = hosts.iter().any(|h| if h.starts_with('.') { host.ends_with(h) } else { host == *h });
+        if known || (self.allow_loopback && loopback) {
+            Ok(url)
+        } else {
+            Err(DestinationUrlError::ServiceHost { host, expected: hosts.join(", ") })
+        }
     }
 
     /// Whether a connection to `ip` is allowed: public addresses, and loopback ones under the

@@ -1,18 +1,25 @@
 //! The [`TicketSystemProvider`] of production: builds the connector a destination's kind calls
-//! for, from its settings and its credentials in the secret store, behind its request gate,
-//! and reuses it for [`CLIENT_CACHE_TTL`] (or until the destination is saved again).
+//! for (a PSA's ticket system, or a channel's message connector), from its settings and its
+//! credentials in the secret store, behind its request gate, and reuses it for
+//! [`CLIENT_CACHE_TTL`] (or until the destination is saved again).
 //!
-//! This is the one place that maps a destination kind to a connector: adding a PSA is a new
+//! This is the one place that maps a destination kind to a connector: adding a kind is a new
 //! connector module and one more arm here.
 
 use super::autotask::AutotaskClient;
+use super::channels::email::EmailChannel;
+use super::channels::signed_webhook::SignedWebhookChannel;
+use super::channels::slack::SlackChannel;
+use super::channels::teams::TeamsChannel;
 use super::connectwise::ConnectWiseClient;
 use super::destination_url::DestinationPolicy;
 use crate::clock::Clock;
-use crate::destination::{Destination, DestinationCredentials, LEGACY_DESTINATION_ID};
+use crate::destination::{Destination, DestinationCredentials, DestinationSettings, LEGACY_DESTINATION_ID};
 use crate::error::SecretError;
 use crate::ids::{DestinationId, MspId};
-use crate::ports::{RequestBudget, RequestGate, SecretName, SecretStore, SinkSetupError, TicketSystem, TicketSystemProvider};
+use crate::ports::{
+    MailSender, MessageChannel, RequestBudget, RequestGate, SecretName, SecretStore, SinkSetupError, TicketSystem, TicketSystemProvider,
+};
 use crate::tenant::LegacyConnectWiseCredentials;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -25,7 +32,14 @@ pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(300);
 
 type CacheKey = (MspId, DestinationId);
 /// A built connector: when, for which version of its destination (`updated_at`), and the connector.
-type CacheEntry = (Instant, DateTime<Utc>, Arc<dyn TicketSystem>);
+type CacheEntry = (Instant, DateTime<Utc>, Built);
+
+/// A built connector.
+#[derive(Clone)]
+enum Built {
+    Tickets(Arc<dyn TicketSystem>),
+    Messages(Arc<dyn MessageChannel>),
+}
 
 /// Builds each destination's connector.
 pub struct PsaProvider {
@@ -36,6 +50,8 @@ pub struct PsaProvider {
     policy: DestinationPolicy,
     budget: Arc<dyn RequestBudget>,
     clock: Arc<dyn Clock>,
+    /// Sends the e-mail of e-mail destinations (`None`: e-mail destinations cannot be built).
+    mail: Option<Arc<dyn MailSender>>,
     ttl: Duration,
     cache: Mutex<HashMap<CacheKey, CacheEntry>>,
 }
@@ -52,7 +68,23 @@ impl PsaProvider {
     /// counting requests in `budget`.
     #[must_use]
     pub fn new(secrets: Arc<dyn SecretStore>, policy: DestinationPolicy, budget: Arc<dyn RequestBudget>, clock: Arc<dyn Clock>) -> Self {
-        Self { secrets, http: std::sync::OnceLock::new(), policy, budget, clock, ttl: CLIENT_CACHE_TTL, cache: Mutex::new(HashMap::new()) }
+        Self {
+            secrets,
+            http: std::sync::OnceLock::new(),
+            policy,
+            budget,
+            clock,
+            mail: None,
+            ttl: CLIENT_CACHE_TTL,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Sends e-mail destinations' messages through `mail`.
+    #[must_use]
+    pub fn with_mail(mut self, mail: Arc<dyn MailSender>) -> Self {
+        self.mail = Some(mail);
+        self
     }
 
     /// Uses `http` instead of building a client (tests).
@@ -102,7 +134,7 @@ impl PsaProvider {
         Err(SinkSetupError::NotConfigured(format!("destination {} has no credentials", destination.id)))
     }
 
-    async fn build(&self, destination: &Destination) -> Result<Arc<dyn TicketSystem>, SinkSetupError> {
+    async fn build(&self, destination: &Destination) -> Result<Built, SinkSetupError> {
         if let Some(address) = destination.settings.address()
             && let Err(refused) = self.policy.validate(address)
         {
@@ -111,41 +143,75 @@ impl PsaProvider {
             tracing::warn!(msp_id = %destination.msp_id, destination = %destination.id, reason = %refused, "a destination's address is refused");
             return Err(SinkSetupError::NotConfigured(format!("destination {} has a refused address", destination.id)));
         }
+        if let DestinationSettings::Email(settings) = &destination.settings {
+            let mail = self.mail.clone().ok_or_else(|| SinkSetupError::NotConfigured("e-mail is not configured here".into()))?;
+            return Ok(Built::Messages(Arc::new(EmailChannel::new(mail, settings.clone()))));
+        }
         let credentials = self.credentials(destination).await?;
         if credentials.kind() != destination.kind() {
             return Err(SinkSetupError::NotConfigured(format!("destination {}'s credentials are for another kind", destination.id)));
         }
         let gate = RequestGate::for_destination(destination, self.budget.clone(), self.clock.clone());
         let http = self.http()?;
-        Ok(match destination.kind() {
-            crate::destination::DestinationKind::ConnectWise => {
-                Arc::new(ConnectWiseClient::for_destination(http, destination, credentials, gate, self.policy)?)
+        let service_url = |url: &crate::secret::SecretString| {
+            self.policy.validate_service(url.expose(), crate::destination::service_hosts(destination.kind())).map(drop).map_err(|refused| {
+                tracing::warn!(msp_id = %destination.msp_id, destination = %destination.id, reason = %refused, "a destination's webhook URL is refused");
+                SinkSetupError::NotConfigured(format!("destination {} has a refused webhook URL", destination.id))
+            })
+        };
+        Ok(match (&destination.settings, credentials) {
+            (DestinationSettings::ConnectWise { .. }, credentials) => {
+                Built::Tickets(Arc::new(ConnectWiseClient::for_destination(http, destination, credentials, gate, self.policy)?))
             }
-            crate::destination::DestinationKind::Autotask => {
-                Arc::new(AutotaskClient::for_destination(http, destination, credentials, gate, self.policy)?)
+            (DestinationSettings::Autotask(_), credentials) => {
+                Built::Tickets(Arc::new(AutotaskClient::for_destination(http, destination, credentials, gate, self.policy)?))
             }
+            (DestinationSettings::Teams {}, DestinationCredentials::Teams { workflow_url }) => {
+                service_url(&workflow_url)?;
+                Built::Messages(Arc::new(TeamsChannel::new(http, workflow_url, gate)))
+            }
+            (DestinationSettings::Slack {}, DestinationCredentials::Slack { webhook_url }) => {
+                service_url(&webhook_url)?;
+                Built::Messages(Arc::new(SlackChannel::new(http, webhook_url, gate)))
+            }
+            (DestinationSettings::Webhook(settings), DestinationCredentials::Webhook { secret, previous_secret, previous_valid_until }) => {
+                let previous = previous_secret.zip(previous_valid_until);
+                Built::Messages(Arc::new(SignedWebhookChannel::new(http, settings.url.clone(), secret, previous, gate, self.clock.clone())))
+            }
+            _ => return Err(SinkSetupError::NotConfigured(format!("destination {}'s credentials are for another kind", destination.id))),
         })
+    }
+
+    async fn built(&self, destination: &Destination) -> Result<Built, SinkSetupError> {
+        let key = (destination.msp_id.clone(), destination.id.clone());
+        {
+            let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((built, version, connector)) = cache.get(&key)
+                && built.elapsed() < self.ttl
+                && *version == destination.updated_at
+            {
+                return Ok(connector.clone());
+            }
+        }
+        let connector = self.build(destination).await?;
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner).insert(key, (Instant::now(), destination.updated_at, connector.clone()));
+        Ok(connector)
     }
 }
 
 #[async_trait]
 impl TicketSystemProvider for PsaProvider {
     async fn system_for(&self, destination: &Destination) -> Result<Arc<dyn TicketSystem>, SinkSetupError> {
-        let key = (destination.msp_id.clone(), destination.id.clone());
-        {
-            let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some((built, version, system)) = cache.get(&key)
-                && built.elapsed() < self.ttl
-                && *version == destination.updated_at
-            {
-                return Ok(Arc::clone(system));
-            }
+        match self.built(destination).await? {
+            Built::Tickets(system) => Ok(system),
+            Built::Messages(_) => Err(SinkSetupError::NotConfigured(format!("destination {} keeps no tickets", destination.id))),
         }
-        let system = self.build(destination).await?;
-        self.cache
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, (Instant::now(), destination.updated_at, Arc::clone(&system)));
-        Ok(system)
+    }
+
+    async fn channel_for(&self, destination: &Destination) -> Result<Arc<dyn MessageChannel>, SinkSetupError> {
+        match self.built(destination).await? {
+            Built::Messages(channel) => Ok(channel),
+            Built::Tickets(_) => Err(SinkSetupError::NotConfigured(format!("destination {} is not a message channel", destination.id))),
+        }
     }
 }

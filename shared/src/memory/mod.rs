@@ -2,9 +2,11 @@
 //! as the AWS adapters (conditional writes, leases, idempotent hits) and pass the same contract
 //! suites; they are never the only proof. The in-memory PSA is in [`tickets`].
 
+mod channels;
 mod relationships;
 mod replays;
 mod tickets;
+pub use channels::{ChannelFault, MemoryChannel};
 pub use relationships::MemoryRelationshipSource;
 pub use replays::MemoryReplayStore;
 pub use tickets::*;
@@ -255,6 +257,7 @@ pub struct MemoryAlertStore {
     counted: Mutex<HashSet<(MspId, AlertId, RecordId)>>,
     deliveries: Mutex<BTreeMap<(MspId, AlertId, DestinationId), Delivery>>,
     daily: Mutex<HashMap<DailyKey, HashSet<AlertId>>>,
+    daily_messages: Mutex<HashMap<(DailyKey, DestinationId), HashSet<String>>>,
 }
 
 impl MemoryAlertStore {
@@ -360,6 +363,26 @@ impl AlertStore for MemoryAlertStore {
         }
         if held.len() < limit as usize {
             held.insert(alert.id.clone());
+            return Ok(true);
+        }
+        Ok(false)
+    }
+    async fn take_daily_message(
+        &self,
+        alert: &Alert,
+        destination: &DestinationId,
+        day: chrono::NaiveDate,
+        limit: u32,
+        message_id: &str,
+    ) -> Result<bool, StoreError> {
+        let mut daily = lock(&self.daily_messages);
+        let key = ((alert.msp_id.clone(), alert.tenant_id.clone(), alert.policy_id.clone(), day), destination.clone());
+        let held = daily.entry(key).or_default();
+        if held.contains(message_id) {
+            return Ok(true);
+        }
+        if held.len() < limit as usize {
+            held.insert(message_id.to_owned());
             return Ok(true);
         }
         Ok(false)

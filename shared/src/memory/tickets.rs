@@ -220,6 +220,7 @@ impl TicketSystem for MemoryTicketSystem {
 #[derive(Debug, Default, Clone)]
 pub struct MemoryTicketSystemProvider {
     systems: Arc<Mutex<HashMap<DestinationId, Arc<MemoryTicketSystem>>>>,
+    channels: Arc<Mutex<HashMap<DestinationId, Arc<super::MemoryChannel>>>>,
     not_configured: Arc<Mutex<HashMap<DestinationId, String>>>,
 }
 
@@ -227,6 +228,17 @@ impl MemoryTicketSystemProvider {
     /// The PSA of `destination` (created empty on first use).
     pub fn system(&self, destination: &DestinationId) -> Arc<MemoryTicketSystem> {
         lock(&self.systems).entry(destination.clone()).or_default().clone()
+    }
+    /// The channel of `destination` (a chat-like one, created on first use, unless
+    /// [`Self::put_channel`] gave another).
+    pub fn channel(&self, destination: &DestinationId) -> Arc<super::MemoryChannel> {
+        lock(&self.channels).entry(destination.clone()).or_default().clone()
+    }
+    /// Makes `channel` the channel of `destination`.
+    pub fn put_channel(&self, destination: &DestinationId, channel: super::MemoryChannel) -> Arc<super::MemoryChannel> {
+        let channel = Arc::new(channel);
+        lock(&self.channels).insert(destination.clone(), channel.clone());
+        channel
     }
     /// Makes building `destination`'s PSA fail as [`SinkSetupError::NotConfigured`] with `why`.
     pub fn refuse_setup(&self, destination: &DestinationId, why: &str) {
@@ -241,6 +253,12 @@ impl TicketSystemProvider for MemoryTicketSystemProvider {
             return Err(SinkSetupError::NotConfigured(why.clone()));
         }
         Ok(self.system(&destination.id))
+    }
+    async fn channel_for(&self, destination: &Destination) -> Result<Arc<dyn crate::ports::MessageChannel>, SinkSetupError> {
+        if let Some(why) = lock(&self.not_configured).get(&destination.id) {
+            return Err(SinkSetupError::NotConfigured(why.clone()));
+        }
+        Ok(self.channel(&destination.id))
     }
 }
 

@@ -351,6 +351,7 @@ impl CompiledPolicy {
                 mode: self.definition.mode,
                 description: self.definition.description.clone(),
                 daily_limit: self.definition.notification.daily_limit,
+                daily_email_limit: self.definition.notification.daily_email_limit,
                 destinations: self.definition.notification.destinations.clone(),
                 ..AlertDetail::default()
             },

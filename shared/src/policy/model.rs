@@ -198,13 +198,18 @@ pub struct Passthrough {
 #[serde(deny_unknown_fields)]
 pub struct Notification {
     /// The MSP's destinations this policy's alerts go to, each subject to its own routing;
-    /// empty (the default): every ticketing destination whose routing accepts the alert.
+    /// empty (the default): every destination whose routing accepts the alert.
     /// The legacy value `connect_wise` (a PSA, before destinations were data) means the default.
     #[serde(default, deserialize_with = "destination_choice", skip_serializing_if = "Vec::is_empty")]
     pub destinations: Vec<DestinationId>,
     /// At most this many new tickets per tenant per UTC day; `None`: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daily_limit: Option<u32>,
+    /// Microsoft's "daily notification limit": at most this many e-mails a day (UTC) per tenant
+    /// to each e-mail destination; after it, no more e-mails that day for this policy (the
+    /// alerts are still raised and ticketed). `None`: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daily_email_limit: Option<u32>,
 }
 
 /// Reads `notification.destinations`: destination ids, with the legacy `connect_wise` dropped.
@@ -226,6 +231,9 @@ impl PolicyDefinition {
         let mut problems = Vec::new();
         if self.name.trim().is_empty() {
             problems.push("name: must not be empty".to_owned());
+        }
+        if self.notification.daily_email_limit == Some(0) {
+            problems.push("notification.daily_email_limit: at least 1 (leave it out for no limit)".to_owned());
         }
         if !(1..=1440).contains(&self.aggregation.window_minutes) {
             problems.push("aggregation.window_minutes: must be between 1 and 1440".to_owned());

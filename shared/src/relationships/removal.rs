@@ -189,7 +189,8 @@ pub struct RemovalNotification {
 pub fn removal_mail(removal: &Removal, msp_name: &str, to: &str) -> crate::mail::OutgoingMail {
     let when = removal.completed_at.unwrap_or(removal.requested_at).format("%Y-%m-%d %H:%M UTC");
     crate::mail::OutgoingMail {
-        to: to.to_owned(),
+        to: vec![to.to_owned()],
+        html: None,
         subject: format!("{msp_name} removed its delegated admin access to {}", removal.customer_name),
         text: format!(
             "Hello,\n\n{msp_name} has ended its delegated admin relationship \"{}\" with {} ({}) on {when}. \

@@ -144,6 +144,51 @@ fn settings(settings: &DestinationSettings, policy: DestinationPolicy) -> Result
                 return Err(invalid(format!("settings.due_in_hours: 1 to {}", limits::DUE_IN_HOURS_MAX)));
             }
         }
+        DestinationSettings::Teams {} | DestinationSettings::Slack {} => {}
+        DestinationSettings::Webhook(crate::destination::WebhookSettings { url, rotation_grace_hours }) => {
+            address("settings.url", url, policy)?;
+            if !(1..=limits::ROTATION_GRACE_HOURS_MAX).contains(rotation_grace_hours) {
+                return Err(invalid(format!("settings.rotation_grace_hours: 1 to {}", limits::ROTATION_GRACE_HOURS_MAX)));
+            }
+        }
+        DestinationSettings::Email(crate::destination::EmailSettings { recipients, subject_prefix }) => {
+            if recipients.is_empty() {
+                return Err(invalid("settings.recipients: at least one address"));
+            }
+            limits::entries("settings.recipients", recipients, limits::EMAIL_RECIPIENTS_MAX)?;
+            for (i, recipient) in recipients.iter().enumerate() {
+                crate::mail::check_address(recipient).map_err(|why| invalid(format!("settings.recipients[{i}]: {why}")))?;
+            }
+            if let Some(prefix) = subject_prefix {
+                limits::chars("settings.subject_prefix", prefix, limits::SUBJECT_PREFIX_CHARS)?;
+                if prefix.chars().any(char::is_control) {
+                    return Err(invalid("settings.subject_prefix: must be one line"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks what credentials say beyond their lengths: a chat webhook URL names its service's
+/// host (under the destination URL policy), a signing secret has the Standard Webhooks form.
+fn credentials(credentials: &DestinationCredentials, policy: DestinationPolicy) -> Result<(), AdminError> {
+    let kind = credentials.kind();
+    match credentials {
+        DestinationCredentials::Teams { workflow_url: url } | DestinationCredentials::Slack { webhook_url: url } => {
+            let field = if kind == crate::destination::DestinationKind::Teams { "workflow_url" } else { "webhook_url" };
+            policy
+                .validate_service(url.expose(), crate::destination::service_hosts(kind))
+                .map_err(|refused| invalid(format!("credentials.{field}: {refused}")))?;
+        }
+        DestinationCredentials::Webhook { secret, previous_secret, .. } => {
+            crate::destination::check_signing_secret(secret.expose()).map_err(|why| invalid(format!("credentials.secret: {why}")))?;
+            if let Some(previous) = previous_secret {
+                crate::destination::check_signing_secret(previous.expose())
+                    .map_err(|why| invalid(format!("credentials.previous_secret: {why}")))?;
+            }
+        }
+        DestinationCredentials::ConnectWise { .. } | DestinationCredentials::Autotask { .. } => {}
     }
     Ok(())
 }
@@ -197,6 +242,7 @@ pub fn validate(request: &DestinationRequest, policy: DestinationPolicy) -> Resu
             return Err(invalid(format!("credentials.kind: {} credentials for a {} destination", given.as_str(), wanted.as_str())));
         }
         limits::destination_credentials(credentials)?;
+        self::credentials(credentials, policy)?;
     }
     Ok(())
 }
@@ -267,9 +313,11 @@ impl DestinationsService {
         }
         validate(&request, self.policy)?;
         let existing = self.destinations.get_destination(msp_id, id).await?;
+        let request_kind = request.settings.kind();
+        let needs_credentials = request_kind.needs_credentials();
         match (&existing, &request.credentials) {
-            (None, None) => return Err(invalid("credentials: required when creating a destination")),
-            (Some(old), None) if old.kind() != request.settings.kind() => {
+            (None, None) if needs_credentials => return Err(invalid("credentials: required when creating a destination")),
+            (Some(old), None) if needs_credentials && old.kind() != request.settings.kind() => {
                 return Err(invalid(format!(
                     "credentials: required when the kind changes (the stored ones are for {})",
                     old.kind().as_str()
@@ -283,15 +331,25 @@ impl DestinationsService {
                 return Err(LimitError::TooMany { field: "destinations".into(), max: limits::DESTINATIONS_MAX }.into());
             }
         }
-        let wrote_credentials = match &request.credentials {
+        let now = self.admin.clock.now();
+        let wrote_credentials = match request.credentials.clone() {
             Some(credentials) => {
-                let json = serde_json::to_string(credentials).map_err(|e| invalid(format!("credentials: {e}")))?;
-                self.admin.secrets.put_secret(&SecretName::destination(msp_id, id), &SecretString::new(json)).await?;
+                let name = SecretName::destination(msp_id, id);
+                let stored = match self.admin.secrets.get_secret(&name).await? {
+                    Some(secret) => serde_json::from_str::<DestinationCredentials>(secret.expose()).ok(),
+                    None => None,
+                };
+                let grace = match &request.settings {
+                    DestinationSettings::Webhook(settings) => chrono::Duration::hours(i64::from(settings.rotation_grace_hours)),
+                    _ => chrono::Duration::zero(),
+                };
+                let credentials = credentials.replacing(stored.as_ref(), now, grace);
+                let json = serde_json::to_string(&credentials).map_err(|e| invalid(format!("credentials: {e}")))?;
+                self.admin.secrets.put_secret(&name, &SecretString::new(json)).await?;
                 true
             }
             None => false,
         };
-        let now = self.admin.clock.now();
         let destination = Destination {
             msp_id: msp_id.clone(),
             id: id.clone(),
@@ -300,7 +358,9 @@ impl DestinationsService {
             settings: request.settings,
             routing: request.routing,
             requests_per_hour: request.requests_per_hour,
-            credentials_set: wrote_credentials || existing.as_ref().is_some_and(|d| d.credentials_set),
+            credentials_set: wrote_credentials
+                || (existing.as_ref().is_some_and(|d| d.credentials_set && d.kind() == request_kind))
+                || !request_kind.needs_credentials(),
             created_at: existing.as_ref().map_or(now, |d| d.created_at),
             updated_at: now,
         };
@@ -319,7 +379,7 @@ impl DestinationsService {
     /// callbacks. A failure only costs speed (the scheduled read-back covers every ticket), so it
     /// is logged, not returned.
     async fn register_callback(&self, destination: &Destination, base: &str) {
-        if !destination.enabled {
+        if !destination.enabled || !destination.kind().keeps_tickets() {
             return;
         }
         let url = format!("{}/{}/{}?recordId=", base.trim_end_matches('/'), destination.msp_id, destination.id);
@@ -373,13 +433,26 @@ impl DestinationsService {
     }
 
     /// Asks the PSA whether the destination works, creating nothing: the credentials, and every
-    /// board or queue, priority and status it names. A refusal by the PSA, or a destination
+    /// board or queue, priority and status it names. A channel (chat, webhook, e-mail) gets one
+    /// test message instead, the only way to know it works. A refusal by the PSA, or a destination
     /// that cannot be set up (no credentials, a refused address), is a result with `ok: false`.
     ///
     /// # Errors
     /// NotFound for an unknown destination; a backend (store, secret store) failure.
     pub async fn test(&self, access: &Access, id: &DestinationId) -> Result<DestinationTest, AdminError> {
         let destination = self.destination_of(access.permit(Permission::ConfigWrite)?, id).await?;
+        if !destination.kind().keeps_tickets() {
+            // A channel cannot be asked anything: a test message is the only proof it works.
+            let channel = match self.systems.channel_for(&destination).await {
+                Ok(channel) => channel,
+                Err(error) => return Ok(DestinationTest { ok: false, problems: vec![setup_problem(error)?] }),
+            };
+            let problems = match channel.test().await {
+                Ok(problems) => problems.iter().map(|p| bounded(p)).collect(),
+                Err(error) => vec![psa_complaint(&error)],
+            };
+            return Ok(DestinationTest { ok: problems.is_empty(), problems });
+        }
         let system = match self.systems.system_for(&destination).await {
             Ok(system) => system,
             Err(error) => return Ok(DestinationTest { ok: false, problems: vec![setup_problem(error)?] }),
@@ -414,6 +487,9 @@ impl DestinationsService {
             Lookup::Places | Lookup::Priorities => {}
         }
         let destination = self.destination_of(msp_id, id).await?;
+        if !destination.kind().keeps_tickets() {
+            return Err(invalid(format!("a {} destination has nothing to look up", destination.kind().as_str())));
+        }
         let system = match self.systems.system_for(&destination).await {
             Ok(system) => system,
             Err(error) => return Err(invalid(setup_problem(error)?)),

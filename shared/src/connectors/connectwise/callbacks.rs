@@ -10,6 +10,7 @@
 //! keys, through the request gate, and cached per `key_url`; a body naming a key anywhere else
 //! is refused unread. The callback names the ticket; nothing else in it is trusted.
 
+use super::super::hmac_sha256;
 use super::ConnectWiseClient;
 use super::http::Missing;
 use crate::error::SinkError;
@@ -20,20 +21,6 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-
-/// `HMAC-SHA256(key, message)` (RFC 2104).
-fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut block = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let pad = |byte: u8| block.map(|b| b ^ byte);
-    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(message).finalize();
-    Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize().into()
-}
 
 /// ConnectWise's callback signature of `body` under `signing_key`.
 #[must_use]

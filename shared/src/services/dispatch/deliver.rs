@@ -77,6 +77,9 @@ pub(super) async fn deliver(
         .get_delivery(msp_id, alert_id, destination_id)
         .await?
         .unwrap_or_else(|| Delivery::new(msp_id.clone(), alert_id.clone(), destination_id.clone()));
+    if !destination.kind().keeps_tickets() {
+        return super::post::post(svc, &alert, &destination, current).await;
+    }
     let due = due(&alert, &current);
     if due == Due::Nothing {
         return Ok(DispatchOutcome::UpToDate);

@@ -7,11 +7,17 @@
 //! * A change for one destination is **delivered** by [`deliver`]: the ticket is created,
 //!   noted, closed, or replaced by a new one, with each effect recorded as intent before and
 //!   outcome after in the (alert, destination) delivery record.
+//! * A change for a destination that does not keep tickets (chat, webhook, e-mail) is
+//!   **posted** by [`post`]: one message per change, its id recorded as intent before and the
+//!   change as posted after.
 //! * The **read-back** ([`readback`]) asks each PSA for the state of the tickets Vigil thinks
 //!   are open, in batches: a ticket closed in the PSA resolves the alert (with who and when in
 //!   its history), a ticket that is gone is recorded and the next hit opens a new one.
 
 mod deliver;
+mod post;
+#[cfg(test)]
+mod post_tests;
 pub mod readback;
 #[cfg(test)]
 mod tests;
@@ -102,6 +108,11 @@ pub enum DispatchOutcome {
     Suppressed,
     /// The destination was deleted or disabled since the change was announced.
     DestinationUnavailable,
+    /// A message about this change of the alert was posted to a channel destination.
+    MessagePosted(crate::channel::AlertChange),
+    /// An earlier post of this change got no answer and the channel cannot de-duplicate: it is
+    /// not posted again (it may or may not have arrived) and counted as uncertain.
+    MessageUncertain(crate::channel::AlertChange),
     /// A ticket's state was read back (from a PSA callback).
     StatesRead(readback::ReadBackReport),
     /// The destination's hourly request share is used up: the delivery was put back on the
@@ -201,8 +212,8 @@ impl DispatchService {
     }
 
     /// The destinations a change of the alert goes to: those its policy and their routing
-    /// choose, and every one that already has a delivery for it (so a resolution reaches a
-    /// ticket even after routing changed).
+    /// choose, and every one that already has a ticket for it or heard of it (so a resolution
+    /// reaches them even after routing changed).
     ///
     /// # Errors
     /// When a store cannot be read.
@@ -211,7 +222,7 @@ impl DispatchService {
         let all = self.destinations.list_destinations(msp_id).await?;
         let mut chosen: Vec<Destination> = destinations_for(&all, &alert, &alert.detail.destinations).into_iter().cloned().collect();
         for delivery in self.alerts.list_deliveries(msp_id, alert_id).await? {
-            if delivery.ticket.is_some()
+            if (delivery.ticket.is_some() || delivery.notified_hits > 0)
                 && !chosen.iter().any(|d| d.id == delivery.destination)
                 && let Some(destination) = all.iter().find(|d| d.id == delivery.destination && d.enabled)
             {

@@ -14,19 +14,19 @@ use crate::ports::Suppression;
 use crate::ticket::Delivery;
 use chrono::Utc;
 
-struct Fixture {
-    service: DispatchService,
-    alerts: Arc<MemoryAlertStore>,
-    config: Arc<MemoryConfigStore>,
-    policies: Arc<MemoryPolicyStore>,
-    psas: MemoryTicketSystemProvider,
-    queue: Arc<MemoryQueue>,
-    clock: Arc<ManualClock>,
-    alert: Alert,
-    psa: DestinationId,
+pub(super) struct Fixture {
+    pub(super) service: DispatchService,
+    pub(super) alerts: Arc<MemoryAlertStore>,
+    pub(super) config: Arc<MemoryConfigStore>,
+    pub(super) policies: Arc<MemoryPolicyStore>,
+    pub(super) psas: MemoryTicketSystemProvider,
+    pub(super) queue: Arc<MemoryQueue>,
+    pub(super) clock: Arc<ManualClock>,
+    pub(super) alert: Alert,
+    pub(super) psa: DestinationId,
 }
 
-async fn fixture_with(alerts: Arc<dyn AlertStore>, memory: Arc<MemoryAlertStore>) -> Fixture {
+pub(super) async fn fixture_with(alerts: Arc<dyn AlertStore>, memory: Arc<MemoryAlertStore>) -> Fixture {
     let config = Arc::new(MemoryConfigStore::default());
     let alert = sample_alert(Utc::now());
     config.create_tenant(&sample_tenant(&alert.msp_id, &alert.tenant_id)).await.unwrap();
@@ -49,35 +49,35 @@ async fn fixture_with(alerts: Arc<dyn AlertStore>, memory: Arc<MemoryAlertStore>
     Fixture { service, alerts: memory, config, policies, psas, queue, clock, alert, psa }
 }
 
-async fn fixture() -> Fixture {
+pub(super) async fn fixture() -> Fixture {
     let memory = Arc::new(MemoryAlertStore::default());
     fixture_with(memory.clone(), memory).await
 }
 
 impl Fixture {
-    async fn hit(&self, ids: &[&str]) -> Alert {
+    pub(super) async fn hit(&self, ids: &[&str]) -> Alert {
         let records = ids.iter().map(|id| (RecordId::parse(id).unwrap(), self.alert.first_seen)).collect();
         self.alerts.record_hits(&AlertHits::of_records(self.alert.clone(), records), Utc::now()).await.unwrap()
     }
-    async fn dispatch(&self) -> Result<DispatchOutcome, DispatchError> {
+    pub(super) async fn dispatch(&self) -> Result<DispatchOutcome, DispatchError> {
         self.service.dispatch(&self.alert.msp_id, &self.alert.id, &self.psa).await
     }
-    fn system(&self) -> Arc<MemoryTicketSystem> {
+    pub(super) fn system(&self) -> Arc<MemoryTicketSystem> {
         self.psas.system(&self.psa)
     }
-    async fn delivery(&self) -> Delivery {
+    pub(super) async fn delivery(&self) -> Delivery {
         self.alerts.get_delivery(&self.alert.msp_id, &self.alert.id, &self.psa).await.unwrap().unwrap()
     }
-    async fn stored(&self) -> Alert {
+    pub(super) async fn stored(&self) -> Alert {
         self.alerts.get_alert(&self.alert.msp_id, &self.alert.id).await.unwrap().unwrap()
     }
     /// Links the fixture's tenant to `company` in `destination`.
-    async fn link(&self, destination: DestinationId, company: &str) {
+    pub(super) async fn link(&self, destination: DestinationId, company: &str) {
         let change = crate::ports::TenantChange::CompanyLink { destination, company: Some(company.to_owned()) };
         self.config.update_tenant(&self.alert.msp_id, &self.alert.tenant_id, &change).await.unwrap();
     }
 
-    async fn add_destination(&self, id: &str, change: impl FnOnce(&mut crate::destination::Destination)) -> DestinationId {
+    pub(super) async fn add_destination(&self, id: &str, change: impl FnOnce(&mut crate::destination::Destination)) -> DestinationId {
         let mut destination = sample_destination(&self.alert.msp_id, id);
         change(&mut destination);
         self.config.put_destination(&destination).await.unwrap();
@@ -357,7 +357,7 @@ async fn a_throttled_psa_is_transient_and_keeps_its_retry_after() {
 
 /// An alert store whose delivery writes fail while `refuses` says so (it sees each write):
 /// a process that dies, a DynamoDB hiccup.
-struct FailingWrites {
+pub(super) struct FailingWrites {
     inner: Arc<MemoryAlertStore>,
     refuses: std::sync::Mutex<WriteRule>,
 }
@@ -366,10 +366,10 @@ struct FailingWrites {
 type WriteRule = Box<dyn FnMut(&Delivery) -> bool + Send>;
 
 impl FailingWrites {
-    fn new(inner: Arc<MemoryAlertStore>) -> Arc<Self> {
+    pub(super) fn new(inner: Arc<MemoryAlertStore>) -> Arc<Self> {
         Arc::new(Self { inner, refuses: std::sync::Mutex::new(Box::new(|_| false)) })
     }
-    fn refuse(&self, rule: impl FnMut(&Delivery) -> bool + Send + 'static) {
+    pub(super) fn refuse(&self, rule: impl FnMut(&Delivery) -> bool + Send + 'static) {
         *self.refuses.lock().unwrap() = Box::new(rule);
     }
 }
@@ -400,6 +400,16 @@ impl AlertStore for FailingWrites {
     }
     async fn take_daily_ticket(&self, alert: &Alert, day: chrono::NaiveDate, limit: u32) -> Result<bool, StoreError> {
         self.inner.take_daily_ticket(alert, day, limit).await
+    }
+    async fn take_daily_message(
+        &self,
+        alert: &Alert,
+        destination: &DestinationId,
+        day: chrono::NaiveDate,
+        limit: u32,
+        message_id: &str,
+    ) -> Result<bool, StoreError> {
+        self.inner.take_daily_message(alert, destination, day, limit, message_id).await
     }
     async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: &DestinationId) -> Result<Option<Delivery>, StoreError> {
         self.inner.get_delivery(msp_id, alert_id, destination).await

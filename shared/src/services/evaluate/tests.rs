@@ -499,6 +499,16 @@ impl AlertStore for RefusesOneAlert {
     async fn take_daily_ticket(&self, alert: &Alert, day: chrono::NaiveDate, limit: u32) -> Result<bool, StoreError> {
         self.inner.take_daily_ticket(alert, day, limit).await
     }
+    async fn take_daily_message(
+        &self,
+        alert: &Alert,
+        destination: &crate::ids::DestinationId,
+        day: chrono::NaiveDate,
+        limit: u32,
+        message_id: &str,
+    ) -> Result<bool, StoreError> {
+        self.inner.take_daily_message(alert, destination, day, limit, message_id).await
+    }
     async fn save_delivery(&self, delivery: &crate::ticket::Delivery) -> Result<(), StoreError> {
         self.inner.save_delivery(delivery).await
     }

@@ -251,7 +251,7 @@ async fn a_confirmed_removal_terminates_once_follows_graph_to_terminated_and_cle
     let mails = f.mail.sent();
     assert_eq!(mails.len(), 1, "the customer's contact is told once");
     assert_eq!(
-        (mails[0].to.as_str(), mails[0].subject.as_str()),
+        (mails[0].to[0].as_str(), mails[0].subject.as_str()),
         ("it@contoso.example", "Acme removed its delegated admin access to Contoso")
     );
     assert!(mails[0].text.contains("rel-1"), "{}", mails[0].text);

@@ -1,0 +1,94 @@
+//! Connectors of the destinations that hear about alerts without keeping tickets, each a
+//! [`crate::ports::MessageChannel`]: Microsoft Teams (Workflows webhooks, [`teams`]), Slack
+//! (incoming webhooks, [`slack`]), signed webhooks ([`signed_webhook`]) and e-mail
+//! ([`email`], over the [`crate::ports::MailSender`] port).
+//!
+//! [`post_json`] is the one HTTP post they share, and the one place that says on which side of
+//! the wire a failure happened: refused or never sent ([`PostError::NotPosted`]: safe to post
+//! again) or sent without an answer ([`PostError::MaybePosted`]).
+
+pub mod email;
+pub mod signed_webhook;
+pub mod slack;
+pub mod teams;
+
+use super::{retry_after, transport_failure, truncate_chars};
+use crate::error::SinkError;
+use crate::ports::{PostError, RequestGate};
+
+/// How long a channel post may take before it counts as unanswered.
+pub const POST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// What a channel answered with a 2xx.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub status: u16,
+    pub body: String,
+}
+
+/// Posts `body` as JSON to `url` with `headers`, through the destination's request gate.
+///
+/// * 2xx → accepted;
+/// * 429 → throttled (with `Retry-After`), not posted;
+/// * 401/403 → credentials refused; 3xx (never followed), 400, 404, 410, 413, 422 → refused;
+///   both not posted and permanent (a revoked or removed endpoint, a payload it cannot take);
+/// * 502 and 504 (a gateway gave up on a backend that may have taken it) and a request sent
+///   without an answer (timeout, connection lost) → maybe posted;
+/// * other 5xx and a connection that never opened → not posted, transient.
+///
+/// `what` names the channel in errors; error texts never carry the URL.
+///
+/// # Errors
+/// See above.
+pub async fn post_json(
+    http: &reqwest::Client,
+    gate: &RequestGate,
+    url: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+    what: &str,
+) -> Result<Accepted, PostError> {
+    gate.admit().await.map_err(PostError::NotPosted)?;
+    let mut request = http.post(url).timeout(POST_TIMEOUT).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(error) => {
+            let failure = SinkError::Unavailable(transport_failure(what, &error));
+            return Err(if error.is_connect() { PostError::NotPosted(failure) } else { PostError::MaybePosted(failure) });
+        }
+    };
+    let status = response.status().as_u16();
+    let wait = retry_after(response.headers());
+    let text = response.text().await.unwrap_or_default();
+    let said = truncate_chars(text.trim(), 200);
+    match status {
+        200..=299 => Ok(Accepted { status, body: text }),
+        429 => Err(PostError::NotPosted(SinkError::Throttled { retry_after: wait })),
+        401 | 403 => Err(PostError::NotPosted(SinkError::Unauthorized(format!("{what} refused the credentials ({status} {said})")))),
+        300..=399 => {
+            Err(PostError::NotPosted(SinkError::Rejected(format!("{what} answered a redirect ({status}); redirects are not followed"))))
+        }
+        404 | 410 => Err(PostError::NotPosted(SinkError::Rejected(format!("{what}: the endpoint no longer exists ({status} {said})")))),
+        502 | 504 => Err(PostError::MaybePosted(SinkError::Unavailable(format!("{what}: gateway failure ({status})")))),
+        500..=599 => Err(PostError::NotPosted(SinkError::Unavailable(format!("{what} is unavailable ({status} {said})")))),
+        _ => Err(PostError::NotPosted(SinkError::Rejected(format!("{what} refused the message ({status} {said})")))),
+    }
+}
+
+/// Escapes the three characters chat markup gives meaning to (`&`, `<`, `>`).
+#[must_use]
+pub fn escape_markup(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// The problems a test post found: none when it was accepted, else the failure in words.
+#[must_use]
+pub fn test_outcome(result: Result<(), PostError>) -> Vec<String> {
+    match result {
+        Ok(()) => Vec::new(),
+        Err(error) => vec![error.into_sink().to_string()],
+    }
+}
