@@ -37,6 +37,8 @@ pub mod ticket;
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
 #[cfg(any(test, feature = "contract"))]
+pub mod message_contract;
+#[cfg(any(test, feature = "contract"))]
 pub mod random_json;
 #[cfg(any(test, feature = "contract"))]
 pub mod ticket_contract;

@@ -28,6 +28,9 @@ pub enum MailError {
     /// not help.
     #[error("the mail service refused the message: {0}")]
     Rejected(String),
+    /// The request was sent and no answer came (a timeout): the mail may have gone out.
+    #[error("the mail service did not answer: {0}")]
+    Unanswered(String),
     /// No sender address is configured: e-mail is off in this deployment.
     #[error("e-mail is not configured (NOTIFY_FROM_ADDRESS)")]
     NotConfigured,
@@ -36,7 +39,7 @@ pub enum MailError {
 impl Classified for MailError {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::Unavailable(_) => ErrorClass::Transient,
+            Self::Unavailable(_) | Self::Unanswered(_) => ErrorClass::Transient,
             Self::Rejected(_) | Self::NotConfigured => ErrorClass::Permanent,
         }
     }

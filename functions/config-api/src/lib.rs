@@ -119,6 +119,9 @@ pub struct Config {
     /// (`…/webhooks/psa`); unset: `https://{the API's host}/webhooks/psa` (the local stack sets
     /// it, its gateway speaking plain http).
     pub callback_base: Option<String>,
+    /// `NOTIFY_FROM_ADDRESS` (optional): the SES-verified sender of e-mail destinations, for
+    /// their test message.
+    pub notify_from_address: Option<String>,
 }
 
 impl Config {
@@ -136,6 +139,7 @@ impl Config {
             poll_jobs_queue_url: required(lookup, "POLL_JOBS_QUEUE_URL")?,
             destination_policy: DestinationPolicy::from_lookup(lookup)?,
             callback_base: lookup("PSA_CALLBACK_BASE_URL").filter(|v| !v.trim().is_empty()),
+            notify_from_address: lookup("NOTIFY_FROM_ADDRESS").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()),
         })
     }
 }
@@ -206,7 +210,8 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
         Arc::new(vigil::aws::request_budget::DynamoRequestBudget::new(dynamo.clone(), config.alerts_table.clone()));
     let rate_limits = Arc::new(vigil::aws::rate_limits::DynamoRateLimiter::new(dynamo, config.alerts_table.clone()));
     let policy = config.destination_policy;
-    let systems = PsaProvider::new(secrets, policy, budget, Arc::new(SystemClock));
+    let mail = vigil::aws::mail::SesMailSender::new(aws_sdk_sesv2::Client::new(sdk), config.notify_from_address.clone());
+    let systems = PsaProvider::new(secrets, policy, budget, Arc::new(SystemClock)).with_mail(Arc::new(mail));
     let destinations = Arc::new(DestinationsService {
         admin: admin.clone(),
         destinations: config_store,

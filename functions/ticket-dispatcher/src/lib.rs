@@ -53,6 +53,9 @@ pub struct Config {
     /// `DESTINATION_ALLOW_LOOPBACK` (default `false`; only the local stack sets it): which PSA
     /// addresses the dispatcher will call.
     pub destination_policy: DestinationPolicy,
+    /// `NOTIFY_FROM_ADDRESS` (optional): the SES-verified address e-mail destinations send
+    /// from; unset: e-mail destinations cannot be delivered (their deliveries dead-letter).
+    pub notify_from_address: Option<String>,
 }
 
 impl Config {
@@ -73,6 +76,7 @@ impl Config {
                 max: Duration::from_secs(parsed_or(lookup, "RETRY_MAX_SECONDS", Backoff::TICKETS.max.as_secs())?.max(1)),
             },
             destination_policy: DestinationPolicy::from_lookup(lookup)?,
+            notify_from_address: lookup("NOTIFY_FROM_ADDRESS").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()),
         })
     }
 }
@@ -112,7 +116,9 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Dispatcher {
         destinations: config_store,
         alerts: Arc::new(DynamoAlertStore::new(dynamo.clone(), config.alerts_table.clone())),
         policies: Arc::new(DynamoPolicyStore::new(dynamo, config.config_table.clone())),
-        systems: Arc::new(PsaProvider::new(secrets, config.destination_policy, budget, clock.clone())),
+        systems: Arc::new(PsaProvider::new(secrets, config.destination_policy, budget, clock.clone()).with_mail(Arc::new(
+            vigil::aws::mail::SesMailSender::new(aws_sdk_sesv2::Client::new(sdk), config.notify_from_address.clone()),
+        ))),
         tickets: Arc::new(SqsQueue::new(sqs.clone(), config.tickets_queue_url.clone())),
         clock,
         settings: DispatchSettings { lease: chrono::Duration::seconds(config.lease_seconds.max(1)), api_base: config.api_base.clone() },
@@ -147,6 +153,8 @@ fn metric_of(outcome: &DispatchOutcome) -> &'static str {
         DispatchOutcome::DestinationUnavailable => "DestinationUnavailable",
         DispatchOutcome::StatesRead(_) => "TicketCallbacksRead",
         DispatchOutcome::Deferred(_) => "DeliveriesDeferredOverShare",
+        DispatchOutcome::MessagePosted(_) => "MessagesPosted",
+        DispatchOutcome::MessageUncertain(_) => "MessagesUncertain",
     }
 }
 

@@ -5,8 +5,10 @@
 //! control routes) lives in [`kit`].
 
 pub mod autotask;
+pub mod channels;
 pub mod connectwise;
 pub(crate) mod graph;
+pub mod json_schema;
 pub mod kit;
 pub mod m365;
 pub mod openapi_validate;

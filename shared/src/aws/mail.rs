@@ -41,7 +41,13 @@ where
             _ => MailError::Rejected(format!("{code}: {message}")),
         };
     }
-    MailError::Unavailable(DisplayErrorContext(error).to_string())
+    let detail = DisplayErrorContext(error).to_string();
+    match error {
+        // Sent, and the answer did not come (or could not be read): the mail may be out.
+        SdkError::TimeoutError(_) | SdkError::ResponseError(_) => MailError::Unanswered(detail),
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => MailError::Unanswered(detail),
+        _ => MailError::Unavailable(detail),
+    }
 }
 
 fn content(text: &str) -> Result<Content, MailError> {

@@ -3,8 +3,7 @@
 //! notices use), with a plain-text and an HTML body rendered from the same neutral text.
 //!
 //! E-mail has no idempotency key: a send that got no answer is "maybe posted" and is not sent
-//! again (see the dispatcher); throttling and outages are "not posted" (SES refuses before it
-//! sends).
+//! again (see the dispatcher); throttling, outages and refusals are "not posted" (SES answered).
 
 use crate::channel::{AlertMessage, fit};
 use crate::destination::EmailSettings;
@@ -49,6 +48,7 @@ impl EmailChannel {
     async fn send(&self, mail: &OutgoingMail) -> Result<(), PostError> {
         self.sender.send(mail).await.map(drop).map_err(|error| match error {
             MailError::Unavailable(why) => PostError::NotPosted(SinkError::Unavailable(why)),
+            MailError::Unanswered(why) => PostError::MaybePosted(SinkError::Unavailable(why)),
             MailError::Rejected(why) => PostError::NotPosted(SinkError::Rejected(why)),
             MailError::NotConfigured => PostError::NotPosted(SinkError::Rejected(MailError::NotConfigured.to_string())),
         })

@@ -16,9 +16,6 @@ use super::{retry_after, transport_failure, truncate_chars};
 use crate::error::SinkError;
 use crate::ports::{PostError, RequestGate};
 
-/// How long a channel post may take before it counts as unanswered.
-pub const POST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
-
 /// What a channel answered with a 2xx.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accepted {
@@ -30,10 +27,11 @@ pub struct Accepted {
 ///
 /// * 2xx → accepted;
 /// * 429 → throttled (with `Retry-After`), not posted;
-/// * 401/403 → credentials refused; 3xx (never followed), 400, 404, 410, 413, 422 → refused;
+/// * 401/403 → credentials refused; 3xx (a redirect the client did not follow: to another
+///   origin), 400, 404, 410, 413, 422 → refused;
 ///   both not posted and permanent (a revoked or removed endpoint, a payload it cannot take);
 /// * 502 and 504 (a gateway gave up on a backend that may have taken it) and a request sent
-///   without an answer (timeout, connection lost) → maybe posted;
+///   without an answer (the client's timeout, a connection lost) → maybe posted;
 /// * other 5xx and a connection that never opened → not posted, transient.
 ///
 /// `what` names the channel in errors; error texts never carry the URL.
@@ -49,7 +47,7 @@ pub async fn post_json(
     what: &str,
 ) -> Result<Accepted, PostError> {
     gate.admit().await.map_err(PostError::NotPosted)?;
-    let mut request = http.post(url).timeout(POST_TIMEOUT).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
+    let mut request = http.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
     for (name, value) in headers {
         request = request.header(*name, value);
     }
