@@ -29,7 +29,7 @@ set -euo pipefail
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
 MOTO_REQ='moto[server]==5.2.5'
-FULL_REQS=("$MOTO_REQ" 'aws-sam-cli==1.170.0' 'cargo-lambda==1.9.2' 'cfn-lint==1.53.3' 'schemathesis==4.32.5' 'openapi-spec-validator==0.9.0')
+FULL_REQS=("$MOTO_REQ" 'aws-sam-cli==1.170.0' 'cargo-lambda==1.9.2' 'cfn-lint==1.53.3' 'schemathesis==4.32.5' 'openapi-spec-validator==0.9.0' 'standardwebhooks==1.3.0')
 
 mode=full
 for arg in "$@"; do

@@ -7,7 +7,7 @@
 //! signed-webhook consumer) shows it once, and the dispatcher records it as intent before the
 //! post and outcome after. The content is rendered once, vendor-neutrally ([`render_message`]):
 //! a headline, the neutral ticket text, a few facts, a link, and the versioned event a webhook
-//! sends ([`AlertEvent`], documented by `schemas/webhook-event.v1.json`). Connectors only map it
+//! sends ([`AlertEvent`], documented by `infra/schemas/webhook-event.v1.schema.json`). Connectors only map it
 //! to their wire format and cut it to their limits with [`fit`].
 
 use crate::alert::{Alert, AlertStatus, Category, Severity};
@@ -85,7 +85,7 @@ pub fn message_id(alert: &Alert, change: AlertChange) -> String {
 }
 
 /// The versioned event a signed webhook sends: `{"type", "timestamp", "data"}` as the Standard
-/// Webhooks specification recommends. Its JSON Schema is `schemas/webhook-event.v1.json`.
+/// Webhooks specification recommends. Its JSON Schema is `infra/schemas/webhook-event.v1.schema.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertEvent {
     /// `vigil.alert.raised`, `vigil.alert.refired` or `vigil.alert.resolved`.

@@ -187,3 +187,85 @@ async fn a_rotated_webhook_secret_keeps_signing_beside_the_new_one_for_its_grace
     let refused = channel.post(&render_message(&alert, AlertChange::Refired, None)).await.expect_err("the old secret no longer signs");
     assert!(refused.to_string().contains("401"), "{refused}");
 }
+
+fn schemas_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../infra/schemas")
+}
+
+#[test]
+fn the_signer_reproduces_every_sign_vector_of_the_specification() {
+    let vectors: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schemas_dir().join("standard-webhooks-test-vectors.json")).unwrap()).unwrap();
+    let sign = vectors["sign_vectors"].as_array().unwrap();
+    assert!(!sign.is_empty());
+    for vector in sign {
+        let header = vigil::connectors::channels::signed_webhook::signature_header(
+            &[vector["secret"].as_str().unwrap()],
+            vector["id"].as_str().unwrap(),
+            vector["timestamp"].as_i64().unwrap(),
+            vector["payload"].as_str().unwrap().as_bytes(),
+        );
+        assert_eq!(header, vector["expected_signature"].as_str().unwrap(), "{}", vector["name"]);
+    }
+}
+
+#[tokio::test]
+async fn every_event_validates_against_the_published_json_schema() {
+    let schema = vigil_simulators::json_schema::JsonSchema::parse(
+        &std::fs::read_to_string(schemas_dir().join("webhook-event.v1.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let sim = ChannelsSim::start().await.unwrap();
+    let harness = webhook(&sim).await;
+    let mut alert = sample_alert(Utc::now());
+    alert.hit_count = 1;
+    harness.channel.post(&render_message(&alert, AlertChange::Raised, Some("https://vigil.example"))).await.unwrap();
+    alert.hit_count = 2;
+    alert.status = vigil::alert::AlertStatus::Resolved;
+    alert.resolved_at = Some(Utc::now());
+    harness.channel.post(&render_message(&alert, AlertChange::Resolved, None)).await.unwrap();
+    assert_eq!(harness.channel.test().await.unwrap(), Vec::<String>::new(), "the test event is accepted");
+    let received = sim.received(&harness.url);
+    assert_eq!(received.len(), 3);
+    for event in &received {
+        let violations = schema.validate(&event.body);
+        assert!(violations.is_empty(), "{} violates the schema: {violations:?}", event.body);
+    }
+    let mut wrong = received[0].body.clone();
+    wrong["data"]["severity"] = "Critical".into();
+    assert!(!schema.validate(&wrong).is_empty(), "the schema is strict enough to notice");
+}
+
+/// The specification's own Python library (`standardwebhooks`, in the tools venv) verifies
+/// what Vigil signed, as a consumer would.
+#[tokio::test]
+async fn the_specifications_own_library_verifies_vigils_signature() {
+    let python = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/python");
+    assert!(python.exists(), "the tools venv is missing: run infra/scripts/install-tools.sh");
+    let sim = ChannelsSim::start().await.unwrap();
+    let harness = webhook(&sim).await;
+    let mut alert = sample_alert(Utc::now());
+    alert.hit_count = 1;
+    harness.channel.post(&render_message(&alert, AlertChange::Raised, Some("https://vigil.example"))).await.unwrap();
+    let received = sim.received(&harness.url).remove(0);
+    let verify = |body: &[u8]| {
+        let script = "import json, sys\nfrom standardwebhooks.webhooks import Webhook\n\
+                      headers = json.loads(sys.argv[2])\nbody = sys.stdin.buffer.read()\n\
+                      Webhook(sys.argv[1]).verify(body, headers)\nprint('verified')";
+        let mut child = std::process::Command::new(&python)
+            .args(["-c", script, SECRET, &serde_json::to_string(&received.headers).unwrap()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), body).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let accepted = verify(&received.raw);
+    assert!(accepted.status.success(), "{}", String::from_utf8_lossy(&accepted.stderr));
+    assert_eq!(String::from_utf8_lossy(&accepted.stdout).trim(), "verified");
+    let mut tampered = received.raw.clone();
+    tampered.push(b' ');
+    assert!(!verify(&tampered).status.success(), "a changed body does not verify");
+}

@@ -1,5 +1,5 @@
 //! Signed webhooks per the Standard Webhooks specification (v1): the versioned event
-//! ([`crate::channel::AlertEvent`], JSON Schema in `schemas/webhook-event.v1.json`) posted to
+//! ([`crate::channel::AlertEvent`], JSON Schema in `infra/schemas/webhook-event.v1.schema.json`) posted to
 //! the MSP's endpoint with `webhook-id` (the change's id, the same on every retry: the
 //! receiver's idempotency key), `webhook-timestamp` (Unix seconds of this attempt) and
 //! `webhook-signature` (`v1,` + base64 HMAC-SHA256 of `{id}.{timestamp}.{body}` under the
