@@ -2,6 +2,7 @@
 //! the channels simulator, built through the production provider from a destination and its
 //! stored credentials: the message-port contract suite, the card and blocks as the simulator
 //! validated and recorded them, and signatures across a secret rotation.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -303,3 +303,102 @@ async fn linking_a_tenant_announces_its_held_alerts_to_that_destination_only() {
         Err(AdminError::NotFound(_))
     ));
 }
+
+fn channel_request(settings: DestinationSettings, credentials: Option<DestinationCredentials>) -> DestinationRequest {
+    DestinationRequest { name: "Channel".into(), settings, credentials, ..request() }
+}
+
+fn teams_credentials(url: &str) -> Option<DestinationCredentials> {
+    Some(DestinationCredentials::Teams { workflow_url: SecretString::new(url) })
+}
+
+#[test]
+fn a_channels_address_and_secret_are_checked_before_anything_is_stored() {
+    let strict = DestinationPolicy::default();
+    let teams = |url: &str| validate(&channel_request(DestinationSettings::Teams {}, teams_credentials(url)), strict);
+    assert!(teams("https://prod-12.westeurope.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?sig=x").is_ok());
+    assert!(teams("https://default1.environment.api.powerplatform.com/powerautomate/automations/direct/workflows/abc?sig=x").is_ok());
+    assert!(
+        refusal(teams("https://evil.example/workflows/abc"))
+            .starts_with("credentials.workflow_url: \"evil.example\" is not a host of this service")
+    );
+    assert!(refusal(teams("http://prod-1.logic.azure.com/x")).contains("https"));
+    let slack = |url: &str| {
+        validate(
+            &channel_request(DestinationSettings::Slack {}, Some(DestinationCredentials::Slack { webhook_url: SecretString::new(url) })),
+            strict,
+        )
+    };
+    assert!(slack("https://hooks.slack.com/services/T0/B0/secret").is_ok());
+    assert!(refusal(slack("https://hooks.slack.com.evil.example/services/x")).starts_with("credentials.webhook_url:"));
+    let webhook = |secret: &str| {
+        let settings = DestinationSettings::Webhook(crate::destination::WebhookSettings {
+            url: "https://hooks.msp.example/vigil".into(),
+            rotation_grace_hours: 24,
+        });
+        let credentials =
+            DestinationCredentials::Webhook { secret: SecretString::new(secret), previous_secret: None, previous_valid_until: None };
+        validate(&channel_request(settings, Some(credentials)), strict)
+    };
+    assert!(webhook("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").is_ok());
+    assert!(refusal(webhook("C2FVsBQIhrscChlQIMV+b5sSYspob7oD")).contains("whsec_"));
+    assert!(refusal(webhook("whsec_c2hvcnQ=")).contains("24 to 64"), "a short secret is refused");
+    let email = |recipients: Vec<&str>| {
+        let settings = DestinationSettings::Email(crate::destination::EmailSettings {
+            recipients: recipients.into_iter().map(str::to_owned).collect(),
+            subject_prefix: None,
+        });
+        validate(&channel_request(settings, None), strict)
+    };
+    assert!(email(vec!["soc@msp.example"]).is_ok());
+    assert_eq!(refusal(email(vec![])), "settings.recipients: at least one address");
+    assert!(refusal(email(vec!["soc@msp.example", "not an address"])).starts_with("settings.recipients[1]:"));
+    assert!(refusal(email(vec!["a@msp.example"; 51])).contains("settings.recipients"));
+}
+
+#[tokio::test]
+async fn an_email_destination_needs_no_credentials_and_a_channel_test_posts_one_test_message() {
+    let h = harness();
+    let settings =
+        DestinationSettings::Email(crate::destination::EmailSettings { recipients: vec!["soc@msp.example".into()], subject_prefix: None });
+    let (created, _) =
+        h.service.put(&crate::access::Access::operator(&acme()), &id("mail"), channel_request(settings, None), None).await.unwrap();
+    assert!(created.credentials_set, "nothing is missing");
+    let tested = h.service.test(&crate::access::Access::operator(&acme()), &id("mail")).await.unwrap();
+    assert!(tested.ok);
+    assert_eq!(h.psa.channel(&id("mail")).tests_posted(), 1);
+    let lookup = h.service.lookup(&crate::access::Access::operator(&acme()), &id("mail"), &Lookup::Places).await;
+    assert_eq!(refusal(lookup), "a email destination has nothing to look up");
+}
+
+#[tokio::test]
+async fn a_new_webhook_secret_keeps_the_replaced_one_for_the_grace_period_and_the_same_one_changes_nothing() {
+    let h = harness();
+    let settings = DestinationSettings::Webhook(crate::destination::WebhookSettings {
+        url: "https://hooks.msp.example/vigil".into(),
+        rotation_grace_hours: 12,
+    });
+    let with_secret = |secret: &str| {
+        let credentials =
+            DestinationCredentials::Webhook { secret: SecretString::new(secret), previous_secret: None, previous_valid_until: None };
+        channel_request(settings.clone(), Some(credentials))
+    };
+    let first = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    let second = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let stored = || async {
+        let secret = h.secrets.get_secret(&SecretName::destination(&acme(), &id("hook"))).await.unwrap().unwrap();
+        serde_json::from_str::<DestinationCredentials>(secret.expose()).unwrap()
+    };
+    h.service.put(&crate::access::Access::operator(&acme()), &id("hook"), with_secret(first), None).await.unwrap();
+    h.service.put(&crate::access::Access::operator(&acme()), &id("hook"), with_secret(second), None).await.unwrap();
+    let DestinationCredentials::Webhook { secret, previous_secret, previous_valid_until } = stored().await else {
+        panic!("webhook credentials")
+    };
+    assert_eq!((secret.expose(), previous_secret.as_ref().map(SecretString::expose)), (second, Some(first)));
+    let until = previous_valid_until.unwrap();
+    let hours = (until - Utc::now()).num_minutes();
+    assert!((11 * 60..=12 * 60).contains(&hours), "{hours} minutes");
+    h.service.put(&crate::access::Access::operator(&acme()), &id("hook"), with_secret(second), None).await.unwrap();
+    let DestinationCredentials::Webhook { previous_valid_until: again, .. } = stored().await else { panic!("webhook credentials") };
+    assert_eq!(again, Some(until), "sending the same secret again does not restart the grace period");
+}
