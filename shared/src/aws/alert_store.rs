@@ -27,6 +27,40 @@ pub struct DynamoAlertStore {
 }
 
 impl DynamoAlertStore {
+    /// Adds `holder` to the string set `set` of the day's item `sk` when it holds fewer than
+    /// `limit` (or already holds `holder`): `true` when `holder` has a place. Expires three
+    /// days after `day`.
+    async fn take_daily_place(
+        &self,
+        msp_id: &MspId,
+        sk: String,
+        set: &str,
+        holder: &str,
+        day: chrono::NaiveDate,
+        limit: u32,
+    ) -> Result<bool, StoreError> {
+        let expires = day.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp()) + 3 * 86_400;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(msp_pk(msp_id), sk)))
+            .update_expression("ADD #set :holder SET expires_at = :expires")
+            .condition_expression("attribute_not_exists(#set) OR size(#set) < :limit OR contains(#set, :id)")
+            .expression_attribute_names("#set", set)
+            .expression_attribute_values(":holder", AttributeValue::Ss(vec![holder.to_owned()]))
+            .expression_attribute_values(":id", s(holder.to_owned()))
+            .expression_attribute_values(":limit", n(i64::from(limit)))
+            .expression_attribute_values(":expires", n(expires))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(error) => Err(store_error("take a daily place", error)),
+        }
+    }
+
     /// A store on `table`.
     #[must_use]
     pub fn new(client: Client, table: impl Into<String>) -> Self {
@@ -243,25 +277,7 @@ impl AlertStore for DynamoAlertStore {
     }
     async fn take_daily_ticket(&self, alert: &Alert, day: chrono::NaiveDate, limit: u32) -> Result<bool, StoreError> {
         let sk = format!("DAILY#{}#{}#{day}", alert.tenant_id, alert.policy_id);
-        let expires = day.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp()) + 3 * 86_400;
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(msp_pk(&alert.msp_id), sk)))
-            .update_expression("ADD alert_ids :alert SET expires_at = :expires")
-            .condition_expression("attribute_not_exists(alert_ids) OR size(alert_ids) < :limit OR contains(alert_ids, :id)")
-            .expression_attribute_values(":alert", AttributeValue::Ss(vec![alert.id.to_string()]))
-            .expression_attribute_values(":id", s(alert.id.to_string()))
-            .expression_attribute_values(":limit", n(i64::from(limit)))
-            .expression_attribute_values(":expires", n(expires))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(error) => Err(store_error("take daily ticket", error)),
-        }
+        self.take_daily_place(&alert.msp_id, sk, "alert_ids", &alert.id.to_string(), day, limit).await
     }
     async fn take_daily_message(
         &self,
@@ -272,25 +288,7 @@ impl AlertStore for DynamoAlertStore {
         message_id: &str,
     ) -> Result<bool, StoreError> {
         let sk = format!("DAILYMSG#{}#{}#{destination}#{day}", alert.tenant_id, alert.policy_id);
-        let expires = day.and_hms_opt(0, 0, 0).map_or(0, |t| t.and_utc().timestamp()) + 3 * 86_400;
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(msp_pk(&alert.msp_id), sk)))
-            .update_expression("ADD message_ids :message SET expires_at = :expires")
-            .condition_expression("attribute_not_exists(message_ids) OR size(message_ids) < :limit OR contains(message_ids, :id)")
-            .expression_attribute_values(":message", AttributeValue::Ss(vec![message_id.to_owned()]))
-            .expression_attribute_values(":id", s(message_id.to_owned()))
-            .expression_attribute_values(":limit", n(i64::from(limit)))
-            .expression_attribute_values(":expires", n(expires))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(error) => Err(store_error("take daily message", error)),
-        }
+        self.take_daily_place(&alert.msp_id, sk, "message_ids", message_id, day, limit).await
     }
     async fn get_delivery(&self, msp_id: &MspId, alert_id: &AlertId, destination: &DestinationId) -> Result<Option<Delivery>, StoreError> {
         self.read_delivery(msp_id, alert_id, destination).await

@@ -76,6 +76,38 @@ pub async fn post_json(
     }
 }
 
+/// A chat webhook whose URL is its credential (Teams Workflows, Slack): the client, the URL
+/// (never shown in `Debug` or errors) and the destination's request gate.
+pub struct SecretUrlWebhook {
+    http: reqwest::Client,
+    url: crate::secret::SecretString,
+    gate: RequestGate,
+    what: &'static str,
+}
+
+impl std::fmt::Debug for SecretUrlWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretUrlWebhook").field("what", &self.what).field("url", &"<redacted>").finish_non_exhaustive()
+    }
+}
+
+impl SecretUrlWebhook {
+    /// The webhook at `url`, named `what` in errors.
+    #[must_use]
+    pub fn new(http: reqwest::Client, url: crate::secret::SecretString, gate: RequestGate, what: &'static str) -> Self {
+        Self { http, url, gate, what }
+    }
+
+    /// Posts `body` as JSON (see [`post_json`]).
+    ///
+    /// # Errors
+    /// See [`post_json`].
+    pub async fn send(&self, body: &serde_json::Value) -> Result<Accepted, PostError> {
+        let bytes = serde_json::to_vec(body).unwrap_or_default();
+        post_json(&self.http, &self.gate, self.url.expose(), &[], bytes, self.what).await
+    }
+}
+
 /// Escapes the three characters chat markup gives meaning to (`&`, `<`, `>`).
 #[must_use]
 pub fn escape_markup(text: &str) -> String {

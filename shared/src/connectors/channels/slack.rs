@@ -4,7 +4,7 @@
 //! 3,000, field 2,000, all block text well under the ~12,000 Slack takes per message), cut with
 //! a marker, never refused for its size. A `400 invalid_blocks` is retried once as plain text.
 
-use super::{Accepted, escape_markup, post_json, test_outcome};
+use super::{SecretUrlWebhook, escape_markup, test_outcome};
 use crate::channel::{AlertMessage, fit};
 use crate::error::SinkError;
 use crate::ports::{MessageChannel, PostError, RequestGate};
@@ -18,27 +18,13 @@ pub const FALLBACK_CHARS: usize = 4_000;
 pub const DETAILS_CHARS: usize = 2_900;
 
 /// A Slack channel's incoming webhook.
-pub struct SlackChannel {
-    http: reqwest::Client,
-    webhook_url: SecretString,
-    gate: RequestGate,
-}
-
-impl std::fmt::Debug for SlackChannel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlackChannel").field("webhook_url", &"<redacted>").finish_non_exhaustive()
-    }
-}
+#[derive(Debug)]
+pub struct SlackChannel(SecretUrlWebhook);
 
 impl SlackChannel {
     #[must_use]
     pub fn new(http: reqwest::Client, webhook_url: SecretString, gate: RequestGate) -> Self {
-        Self { http, webhook_url, gate }
-    }
-
-    async fn send(&self, body: &Value) -> Result<Accepted, PostError> {
-        let bytes = serde_json::to_vec(body).unwrap_or_default();
-        post_json(&self.http, &self.gate, self.webhook_url.expose(), &[], bytes, "Slack webhook").await
+        Self(SecretUrlWebhook::new(http, webhook_url, gate, "Slack webhook"))
     }
 }
 
@@ -75,14 +61,14 @@ pub fn message_body(message: &AlertMessage) -> Value {
 #[async_trait]
 impl MessageChannel for SlackChannel {
     async fn post(&self, message: &AlertMessage) -> Result<(), PostError> {
-        match self.send(&message_body(message)).await {
+        match self.0.send(&message_body(message)).await {
             Err(PostError::NotPosted(SinkError::Rejected(why)))
                 if why.contains("invalid_blocks") || why.contains("msg_blocks_too_long") =>
             {
                 tracing::warn!(message = "Slack refused the blocks; posting the message as plain text.", reason = %why);
                 let text =
                     format!("{}\n{}", message.headline, message.body.text_within(FALLBACK_CHARS - message.headline.len().min(1_000)));
-                self.send(&json!({"text": fit(&text, FALLBACK_CHARS)})).await.map(drop)
+                self.0.send(&json!({"text": fit(&text, FALLBACK_CHARS)})).await.map(drop)
             }
             other => other.map(drop),
         }
@@ -90,7 +76,7 @@ impl MessageChannel for SlackChannel {
 
     async fn test(&self) -> Result<Vec<String>, SinkError> {
         let body = json!({"text": "Vigil test message: this channel receives Vigil's alerts."});
-        Ok(test_outcome(self.send(&body).await.map(drop)))
+        Ok(test_outcome(self.0.send(&body).await.map(drop)))
     }
 }
 

@@ -7,7 +7,7 @@
 //! details are cut with a marker before anything else, never refused. Any 2xx is accepted
 //! (Workflows answers 202: the flow runs later).
 
-use super::{Accepted, post_json, test_outcome};
+use super::{SecretUrlWebhook, test_outcome};
 use crate::alert::Severity;
 use crate::channel::{AlertMessage, fit};
 use crate::error::SinkError;
@@ -22,27 +22,13 @@ pub const CARD_BYTES_MAX: usize = 20_000;
 pub const CARD_VERSION: &str = "1.4";
 
 /// A Teams channel's Workflows webhook.
-pub struct TeamsChannel {
-    http: reqwest::Client,
-    workflow_url: SecretString,
-    gate: RequestGate,
-}
-
-impl std::fmt::Debug for TeamsChannel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TeamsChannel").field("workflow_url", &"<redacted>").finish_non_exhaustive()
-    }
-}
+#[derive(Debug)]
+pub struct TeamsChannel(SecretUrlWebhook);
 
 impl TeamsChannel {
     #[must_use]
     pub fn new(http: reqwest::Client, workflow_url: SecretString, gate: RequestGate) -> Self {
-        Self { http, workflow_url, gate }
-    }
-
-    async fn send(&self, envelope: &Value) -> Result<Accepted, PostError> {
-        let body = serde_json::to_vec(envelope).unwrap_or_default();
-        post_json(&self.http, &self.gate, self.workflow_url.expose(), &[], body, "Teams workflow").await
+        Self(SecretUrlWebhook::new(http, workflow_url, gate, "Teams workflow"))
     }
 }
 
@@ -102,7 +88,7 @@ pub fn message_body(message: &AlertMessage) -> Value {
 #[async_trait]
 impl MessageChannel for TeamsChannel {
     async fn post(&self, message: &AlertMessage) -> Result<(), PostError> {
-        self.send(&message_body(message)).await.map(drop)
+        self.0.send(&message_body(message)).await.map(drop)
     }
 
     async fn test(&self) -> Result<Vec<String>, SinkError> {
@@ -112,7 +98,7 @@ impl MessageChannel for TeamsChannel {
             "version": CARD_VERSION,
             "body": [{"type": "TextBlock", "text": "Vigil test message: this channel receives Vigil's alerts.", "wrap": true}],
         });
-        Ok(test_outcome(self.send(&envelope(card)).await.map(drop)))
+        Ok(test_outcome(self.0.send(&envelope(card)).await.map(drop)))
     }
 }
 
