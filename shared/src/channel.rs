@@ -23,9 +23,7 @@ pub const EVENT_SCHEMA_VERSION: u32 = 1;
 pub const TRUNCATION_MARKER: &str = "… (cut to fit; the whole alert is in Vigil)";
 
 /// A change of an alert that a channel hears about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlertChange {
     /// The alert's first message.
     Raised,
@@ -109,8 +107,7 @@ pub struct AlertEventData {
     pub policy_name: String,
     pub category: String,
     pub severity: String,
-    /// `New`, `InProgress` or `Resolved`.
-    pub status: String,
+    pub status: AlertStatus,
     pub title: String,
     pub hit_count: u64,
     pub first_seen: String,
@@ -182,7 +179,7 @@ pub fn render_message(alert: &Alert, change: AlertChange, api_base: Option<&str>
             policy_name: alert.policy_name.clone(),
             category: alert.category.as_str().to_owned(),
             severity: alert.severity.as_str().to_owned(),
-            status: format!("{:?}", alert.status),
+            status: alert.status,
             title: alert.title.clone(),
             hit_count: alert.hit_count,
             first_seen: rfc3339(alert.first_seen),

@@ -210,6 +210,15 @@ impl DestinationSettings {
         }
     }
 
+    /// How long a replaced signing secret keeps signing (zero for kinds without one).
+    #[must_use]
+    pub fn rotation_grace(&self) -> chrono::Duration {
+        match self {
+            Self::Webhook(settings) => chrono::Duration::hours(i64::from(settings.rotation_grace_hours)),
+            _ => chrono::Duration::zero(),
+        }
+    }
+
     /// The MSP-supplied address this destination calls, if it has a fixed one (checked against
     /// the destination URL policy before saving and before every call).
     #[must_use]
@@ -302,6 +311,13 @@ impl DestinationCredentials {
             Self::Slack { .. } => DestinationKind::Slack,
             Self::Webhook { .. } => DestinationKind::Webhook,
         }
+    }
+
+    /// Whether storing new credentials of this kind keeps something of the stored ones (a
+    /// replaced signing secret), so the stored ones must be read first.
+    #[must_use]
+    pub fn keeps_replaced_secret(&self) -> bool {
+        matches!(self, Self::Webhook { .. })
     }
 
     /// These credentials as they are to be stored, given the ones stored before: a new signing

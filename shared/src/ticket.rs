@@ -225,6 +225,13 @@ impl Delivery {
         self.ticket.is_some() && !self.closed && !self.psa_state.as_ref().is_some_and(TicketState::is_finished)
     }
 
+    /// Whether the destination holds a ticket for the alert or heard of it (a channel's posted
+    /// or possibly posted message): its resolution must reach it even after routing changed.
+    #[must_use]
+    pub fn has_told(&self) -> bool {
+        self.ticket.is_some() || self.messages_posted > 0 || self.messages_uncertain > 0
+    }
+
     /// Retires the current ticket (closed by a technician, or gone) so the next hit opens a new
     /// one; every per-ticket effect starts over.
     pub fn retire_ticket(&mut self, ended: &str, at: DateTime<Utc>) {

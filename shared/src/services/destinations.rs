@@ -313,8 +313,7 @@ impl DestinationsService {
         }
         validate(&request, self.policy)?;
         let existing = self.destinations.get_destination(msp_id, id).await?;
-        let request_kind = request.settings.kind();
-        let needs_credentials = request_kind.needs_credentials();
+        let needs_credentials = request.settings.kind().needs_credentials();
         match (&existing, &request.credentials) {
             (None, None) if needs_credentials => return Err(invalid("credentials: required when creating a destination")),
             (Some(old), None) if needs_credentials && old.kind() != request.settings.kind() => {
@@ -335,15 +334,16 @@ impl DestinationsService {
         let wrote_credentials = match request.credentials.clone() {
             Some(credentials) => {
                 let name = SecretName::destination(msp_id, id);
-                let stored = match self.admin.secrets.get_secret(&name).await? {
-                    Some(secret) => serde_json::from_str::<DestinationCredentials>(secret.expose()).ok(),
-                    None => None,
+                let stored = if credentials.keeps_replaced_secret() {
+                    self.admin
+                        .secrets
+                        .get_secret(&name)
+                        .await?
+                        .and_then(|s| serde_json::from_str::<DestinationCredentials>(s.expose()).ok())
+                } else {
+                    None
                 };
-                let grace = match &request.settings {
-                    DestinationSettings::Webhook(settings) => chrono::Duration::hours(i64::from(settings.rotation_grace_hours)),
-                    _ => chrono::Duration::zero(),
-                };
-                let credentials = credentials.replacing(stored.as_ref(), now, grace);
+                let credentials = credentials.replacing(stored.as_ref(), now, request.settings.rotation_grace());
                 let json = serde_json::to_string(&credentials).map_err(|e| invalid(format!("credentials: {e}")))?;
                 self.admin.secrets.put_secret(&name, &SecretString::new(json)).await?;
                 true
@@ -358,9 +358,7 @@ impl DestinationsService {
             settings: request.settings,
             routing: request.routing,
             requests_per_hour: request.requests_per_hour,
-            credentials_set: wrote_credentials
-                || (existing.as_ref().is_some_and(|d| d.credentials_set && d.kind() == request_kind))
-                || !request_kind.needs_credentials(),
+            credentials_set: wrote_credentials || existing.as_ref().is_some_and(|d| d.credentials_set) || !needs_credentials,
             created_at: existing.as_ref().map_or(now, |d| d.created_at),
             updated_at: now,
         };

@@ -12,7 +12,7 @@ pub mod signed_webhook;
 pub mod slack;
 pub mod teams;
 
-use super::{retry_after, transport_failure, truncate_chars};
+use super::{redact, retry_after, transport_failure, truncate_chars};
 use crate::error::SinkError;
 use crate::ports::{PostError, RequestGate};
 
@@ -54,14 +54,14 @@ pub async fn post_json(
     let response = match request.send().await {
         Ok(response) => response,
         Err(error) => {
-            let failure = SinkError::Unavailable(transport_failure(what, &error));
+            let failure = SinkError::Unavailable(without_url(&transport_failure(what, &error), url));
             return Err(if error.is_connect() { PostError::NotPosted(failure) } else { PostError::MaybePosted(failure) });
         }
     };
     let status = response.status().as_u16();
     let wait = retry_after(response.headers());
     let text = response.text().await.unwrap_or_default();
-    let said = truncate_chars(text.trim(), 200);
+    let said = without_url(&truncate_chars(text.trim(), 200), url);
     match status {
         200..=299 => Ok(Accepted { status, body: text }),
         429 => Err(PostError::NotPosted(SinkError::Throttled { retry_after: wait })),
@@ -74,6 +74,20 @@ pub async fn post_json(
         500..=599 => Err(PostError::NotPosted(SinkError::Unavailable(format!("{what} is unavailable ({status} {said})")))),
         _ => Err(PostError::NotPosted(SinkError::Rejected(format!("{what} refused the message ({status} {said})")))),
     }
+}
+
+/// `text` without `url`, its path or its query: a chat webhook's URL is its credential (Slack's
+/// secret is in the path, a Workflows `sig` in the query), and a service that echoes a request
+/// must not push it into an error or a log.
+fn without_url(text: &str, url: &str) -> String {
+    let mut text = redact(text, url);
+    if let Ok(parsed) = url::Url::parse(url) {
+        text = redact(&text, parsed.path());
+        if let Some(query) = parsed.query() {
+            text = redact(&text, query);
+        }
+    }
+    text
 }
 
 /// A chat webhook whose URL is its credential (Teams Workflows, Slack): the client, the URL
@@ -120,5 +134,19 @@ pub fn test_outcome(result: Result<(), PostError>) -> Vec<String> {
     match result {
         Ok(()) => Vec::new(),
         Err(error) => vec![error.into_sink().to_string()],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_echoed_webhook_url_never_reaches_an_error_text() {
+        let url = "https://hooks.slack.com/services/T0/B0/abcdefsecret";
+        let echoed = without_url("invalid_token for /services/T0/B0/abcdefsecret", url);
+        assert!(!echoed.contains("abcdefsecret"), "{echoed}");
+        let flow = "https://x.api.powerplatform.com/workflows/1?api-version=1&sp=%2F&sv=1.0&sig=s1gnature";
+        assert!(!without_url("bad request api-version=1&sp=%2F&sv=1.0&sig=s1gnature", flow).contains("s1gnature"));
     }
 }

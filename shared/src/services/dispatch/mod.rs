@@ -222,7 +222,7 @@ impl DispatchService {
         let all = self.destinations.list_destinations(msp_id).await?;
         let mut chosen: Vec<Destination> = destinations_for(&all, &alert, &alert.detail.destinations).into_iter().cloned().collect();
         for delivery in self.alerts.list_deliveries(msp_id, alert_id).await? {
-            if (delivery.ticket.is_some() || delivery.notified_hits > 0)
+            if delivery.has_told()
                 && !chosen.iter().any(|d| d.id == delivery.destination)
                 && let Some(destination) = all.iter().find(|d| d.id == delivery.destination && d.enabled)
             {

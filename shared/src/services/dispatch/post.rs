@@ -18,7 +18,6 @@ use crate::alert::Alert;
 use crate::channel::{AlertChange, AlertMessage, change_due, render_message};
 use crate::destination::Destination;
 use crate::policy::suppression::holds_back_ticket;
-use crate::ports::PostError;
 use crate::ticket::Delivery;
 use tracing::{info, warn};
 
@@ -104,7 +103,7 @@ pub(super) async fn post(
             if let Err(release) = save(svc, &mut delivery).await {
                 warn!(message = "Could not release a delivery lease; it will expire.", alert_id = %alert.id, error = %release);
             }
-            Err(DispatchError::Sink(PostError::into_sink(failure)))
+            Err(DispatchError::Sink(failure.into_sink()))
         }
     }
 }
