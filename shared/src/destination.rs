@@ -25,6 +25,11 @@ pub const LEGACY_DESTINATION_ID: &str = "connectwise";
 pub enum DestinationKind {
     ConnectWise,
     Autotask,
+    /// HaloPSA (hosted or self-hosted).
+    #[serde(rename = "halopsa")]
+    HaloPsa,
+    /// Tigerpaw One (hosted or on-premises): service orders.
+    Tigerpaw,
     /// A Microsoft Teams channel, through a Workflows webhook.
     Teams,
     /// A Slack channel, through an incoming webhook.
@@ -42,6 +47,8 @@ impl DestinationKind {
         match self {
             Self::ConnectWise => "connectwise",
             Self::Autotask => "autotask",
+            Self::HaloPsa => "halopsa",
+            Self::Tigerpaw => "tigerpaw",
             Self::Teams => "teams",
             Self::Slack => "slack",
             Self::Webhook => "webhook",
@@ -54,7 +61,7 @@ impl DestinationKind {
     #[must_use]
     pub fn keeps_tickets(self) -> bool {
         match self {
-            Self::ConnectWise | Self::Autotask => true,
+            Self::ConnectWise | Self::Autotask | Self::HaloPsa | Self::Tigerpaw => true,
             Self::Teams | Self::Slack | Self::Webhook | Self::Email => false,
         }
     }
@@ -89,12 +96,74 @@ pub enum DestinationSettings {
         source: Option<String>,
     },
     Autotask(AutotaskSettings),
+    #[serde(rename = "halopsa")]
+    HaloPsa(HaloPsaSettings),
+    Tigerpaw(TigerpawSettings),
     /// The Workflows URL carries its own signature, so it is a credential.
     Teams {},
     /// The incoming-webhook URL is the credential.
     Slack {},
     Webhook(WebhookSettings),
     Email(EmailSettings),
+}
+
+/// A HaloPSA destination's settings. Tickets go to the linked client (`client_id`); a category's
+/// place is a Halo team name, a severity's priority a `priority_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HaloPsaSettings {
+    /// The instance's address, e.g. `https://msp.halopsa.com` (its `/auth` and `/api` are used).
+    pub url: String,
+    /// The `tenant` query parameter of the token request, for Halo-hosted instances (`None`:
+    /// self-hosted, no parameter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// `tickettype_id` of new tickets (`None`: the instance's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_type: Option<String>,
+    /// `outcome_id` of Vigil's actions (notes); default `7`, the built-in private note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note_outcome: Option<String>,
+}
+
+/// How a Tigerpaw server takes the API keys (`psa-apis.md` §4.2 lists both; `test` tells which
+/// one the server accepts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum TigerpawAuth {
+    /// `Authorization: TSI base64(public:private)` (Tigerpaw's own sample).
+    #[default]
+    Tsi,
+    /// `Authorization: Basic base64(public:private)` (what the 18.2.1 SDK's swagger declares).
+    Basic,
+}
+
+/// A Tigerpaw destination's settings. Service orders go to the linked account (its account
+/// number); a category's place is a dispatch board number, a severity's priority a Priority
+/// master-table value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TigerpawSettings {
+    /// The REST API's address (hosted or on-premises), e.g. `https://tigerpaw.msp.example`
+    /// (paths under `/api/…`).
+    pub url: String,
+    #[serde(default)]
+    pub auth: TigerpawAuth,
+    /// The account rep number Vigil's notes are written as (`RepNumber`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rep_number: Option<String>,
+    /// `ServiceOrderType` of new service orders (`None`: the server's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_order_type: Option<String>,
+    /// `Status` of new service orders (`None`: the server's default, usually Open).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_status: Option<String>,
+    /// `Topic` of Vigil's notes (`None`: the first note topic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note_topic: Option<String>,
 }
 
 /// A signed webhook's settings.
@@ -203,6 +272,8 @@ impl DestinationSettings {
         match self {
             Self::ConnectWise { .. } => DestinationKind::ConnectWise,
             Self::Autotask(_) => DestinationKind::Autotask,
+            Self::HaloPsa(_) => DestinationKind::HaloPsa,
+            Self::Tigerpaw(_) => DestinationKind::Tigerpaw,
             Self::Teams {} => DestinationKind::Teams,
             Self::Slack {} => DestinationKind::Slack,
             Self::Webhook(_) => DestinationKind::Webhook,
@@ -226,6 +297,8 @@ impl DestinationSettings {
         match self {
             Self::ConnectWise { api_root, .. } => Some(api_root),
             Self::Autotask(settings) => settings.zone_url.as_deref(),
+            Self::HaloPsa(settings) => Some(&settings.url),
+            Self::Tigerpaw(settings) => Some(&settings.url),
             Self::Webhook(settings) => Some(&settings.url),
             Self::Teams {} | Self::Slack {} | Self::Email(_) => None,
         }
@@ -251,6 +324,18 @@ pub enum DestinationCredentials {
         secret: SecretString,
         /// The integration's tracking identifier (`ApiIntegrationCode`).
         integration_code: SecretString,
+    },
+    #[serde(rename = "halopsa")]
+    HaloPsa {
+        /// The API application's client id (Configuration → Integrations → HaloPSA API →
+        /// Applications, authentication method *Client ID and Secret*).
+        client_id: String,
+        client_secret: SecretString,
+    },
+    Tigerpaw {
+        /// The account rep's REST API public key.
+        public_key: String,
+        private_key: SecretString,
     },
     Teams {
         /// The Workflows trigger URL ("When a Teams webhook request is received"); its `sig`
@@ -289,6 +374,12 @@ impl std::fmt::Debug for DestinationCredentials {
                 .field("secret", &"<redacted>")
                 .field("integration_code", &"<redacted>")
                 .finish(),
+            Self::HaloPsa { client_id, .. } => {
+                f.debug_struct("HaloPsa").field("client_id", client_id).field("client_secret", &"<redacted>").finish()
+            }
+            Self::Tigerpaw { public_key, .. } => {
+                f.debug_struct("Tigerpaw").field("public_key", public_key).field("private_key", &"<redacted>").finish()
+            }
             Self::Teams { .. } => f.debug_struct("Teams").field("workflow_url", &"<redacted>").finish(),
             Self::Slack { .. } => f.debug_struct("Slack").field("webhook_url", &"<redacted>").finish(),
             Self::Webhook { previous_valid_until, .. } => f
@@ -307,6 +398,8 @@ impl DestinationCredentials {
         match self {
             Self::ConnectWise { .. } => DestinationKind::ConnectWise,
             Self::Autotask { .. } => DestinationKind::Autotask,
+            Self::HaloPsa { .. } => DestinationKind::HaloPsa,
+            Self::Tigerpaw { .. } => DestinationKind::Tigerpaw,
             Self::Teams { .. } => DestinationKind::Teams,
             Self::Slack { .. } => DestinationKind::Slack,
             Self::Webhook { .. } => DestinationKind::Webhook,

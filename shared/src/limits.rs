@@ -205,6 +205,12 @@ pub fn destination_credentials(credentials: &DestinationCredentials) -> Result<(
             ("secret", secret.expose(), CREDENTIAL_FIELD_CHARS),
             ("integration_code", integration_code.expose(), CREDENTIAL_FIELD_CHARS),
         ],
+        DestinationCredentials::HaloPsa { client_id, client_secret } => {
+            vec![("client_id", client_id, CREDENTIAL_FIELD_CHARS), ("client_secret", client_secret.expose(), CREDENTIAL_FIELD_CHARS)]
+        }
+        DestinationCredentials::Tigerpaw { public_key, private_key } => {
+            vec![("public_key", public_key, CREDENTIAL_FIELD_CHARS), ("private_key", private_key.expose(), CREDENTIAL_FIELD_CHARS)]
+        }
         DestinationCredentials::Teams { workflow_url } => vec![("workflow_url", workflow_url.expose(), CREDENTIAL_URL_CHARS)],
         DestinationCredentials::Slack { webhook_url } => vec![("webhook_url", webhook_url.expose(), CREDENTIAL_URL_CHARS)],
         DestinationCredentials::Webhook { secret, previous_secret, .. } => {

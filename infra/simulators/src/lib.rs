@@ -8,6 +8,7 @@ pub mod autotask;
 pub mod channels;
 pub mod connectwise;
 pub(crate) mod graph;
+pub mod halopsa;
 pub mod json_schema;
 pub mod kit;
 pub mod m365;
@@ -15,4 +16,5 @@ pub mod openapi_validate;
 
 pub(crate) mod partner;
 pub(crate) mod sign_ins;
+pub mod tigerpaw;
 pub mod webhooks;

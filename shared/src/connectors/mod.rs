@@ -15,10 +15,12 @@ pub mod channels;
 pub mod connectwise;
 pub mod destination_url;
 pub mod graph;
+pub mod halopsa;
 pub(crate) mod identity;
 pub mod m365;
 pub mod partner;
 pub mod psa;
+pub mod tigerpaw;
 
 use crate::error::SourceError;
 use chrono::{DateTime, Utc};

@@ -13,6 +13,8 @@ use super::channels::slack::SlackChannel;
 use super::channels::teams::TeamsChannel;
 use super::connectwise::ConnectWiseClient;
 use super::destination_url::DestinationPolicy;
+use super::halopsa::HaloPsaClient;
+use super::tigerpaw::TigerpawClient;
 use crate::clock::Clock;
 use crate::destination::{Destination, DestinationCredentials, DestinationSettings, LEGACY_DESTINATION_ID};
 use crate::error::SecretError;
@@ -165,6 +167,12 @@ impl PsaProvider {
             }
             (DestinationSettings::Autotask(_), credentials) => {
                 Built::Tickets(Arc::new(AutotaskClient::for_destination(http, destination, credentials, gate, self.policy)?))
+            }
+            (DestinationSettings::HaloPsa(_), credentials) => {
+                Built::Tickets(Arc::new(HaloPsaClient::for_destination(http, destination, credentials, gate, self.policy)?))
+            }
+            (DestinationSettings::Tigerpaw(_), credentials) => {
+                Built::Tickets(Arc::new(TigerpawClient::for_destination(http, destination, credentials, gate, self.policy)?))
             }
             (DestinationSettings::Teams {}, DestinationCredentials::Teams { workflow_url }) => {
                 service_url(&workflow_url)?;

@@ -144,6 +144,30 @@ fn settings(settings: &DestinationSettings, policy: DestinationPolicy) -> Result
                 return Err(invalid(format!("settings.due_in_hours: 1 to {}", limits::DUE_IN_HOURS_MAX)));
             }
         }
+        DestinationSettings::HaloPsa(crate::destination::HaloPsaSettings { url, tenant, ticket_type, note_outcome }) => {
+            address("settings.url", url, policy)?;
+            reference("settings.tenant", tenant.as_deref())?;
+            reference("settings.ticket_type", ticket_type.as_deref())?;
+            reference("settings.note_outcome", note_outcome.as_deref())?;
+        }
+        DestinationSettings::Tigerpaw(crate::destination::TigerpawSettings {
+            url,
+            auth: _,
+            rep_number,
+            service_order_type,
+            new_status,
+            note_topic,
+        }) => {
+            address("settings.url", url, policy)?;
+            for (field, value) in [
+                ("settings.rep_number", rep_number),
+                ("settings.service_order_type", service_order_type),
+                ("settings.new_status", new_status),
+                ("settings.note_topic", note_topic),
+            ] {
+                reference(field, value.as_deref())?;
+            }
+        }
         DestinationSettings::Teams {} | DestinationSettings::Slack {} => {}
         DestinationSettings::Webhook(crate::destination::WebhookSettings { url, rotation_grace_hours }) => {
             address("settings.url", url, policy)?;
@@ -188,7 +212,10 @@ fn credentials(credentials: &DestinationCredentials, policy: DestinationPolicy) 
                     .map_err(|why| invalid(format!("credentials.previous_secret: {why}")))?;
             }
         }
-        DestinationCredentials::ConnectWise { .. } | DestinationCredentials::Autotask { .. } => {}
+        DestinationCredentials::ConnectWise { .. }
+        | DestinationCredentials::Autotask { .. }
+        | DestinationCredentials::HaloPsa { .. }
+        | DestinationCredentials::Tigerpaw { .. } => {}
     }
     Ok(())
 }

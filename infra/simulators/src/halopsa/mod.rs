@@ -1,0 +1,1 @@
+//! PLACEHOLDER — the halopsa simulator (work in progress).

@@ -1,0 +1,1 @@
+//! PLACEHOLDER — the tigerpaw simulator (work in progress).

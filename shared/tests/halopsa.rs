@@ -1,0 +1,1 @@
+//! PLACEHOLDER — the halopsa connector against its simulator (work in progress).

@@ -1,0 +1,1 @@
+//! PLACEHOLDER — the tigerpaw connector against its simulator (work in progress).
