@@ -219,6 +219,21 @@ struct DeliveryView {
     closed: bool,
     /// Waiting for the tenant's company link in this destination.
     held_until_linked: bool,
+    /// For a channel (chat, webhook, e-mail): messages posted.
+    #[serde(skip_serializing_if = "is_zero")]
+    messages_posted: u64,
+    /// Messages that got no answer on a channel that cannot de-duplicate: not posted again, so
+    /// they may or may not have arrived.
+    #[serde(skip_serializing_if = "is_zero")]
+    messages_uncertain: u64,
+    /// E-mails not sent because the policy's daily e-mail limit was reached.
+    #[serde(skip_serializing_if = "is_zero")]
+    messages_over_limit: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl From<Delivery> for DeliveryView {
@@ -234,6 +249,9 @@ impl From<Delivery> for DeliveryView {
                 .collect(),
             closed: d.closed,
             held_until_linked: d.held_unlinked,
+            messages_posted: d.messages_posted,
+            messages_uncertain: d.messages_uncertain,
+            messages_over_limit: d.messages_over_limit,
         }
     }
 }

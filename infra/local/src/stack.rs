@@ -20,6 +20,7 @@ use vigil::ids::MspId;
 use vigil::secret::SecretString;
 use vigil::services::poll::PollReport;
 use vigil_simulators::autotask::{AutotaskCredentials, AutotaskSim, AutotaskSimHandle};
+use vigil_simulators::channels::{ChannelsSim, ChannelsSimHandle};
 use vigil_simulators::connectwise::{ConnectWiseCredentials, ConnectWiseSim, ConnectWiseSimHandle};
 use vigil_simulators::m365::{M365Sim, M365SimHandle};
 
@@ -143,6 +144,8 @@ pub struct LocalStack {
     pub m365: M365SimHandle,
     pub connectwise: ConnectWiseSimHandle,
     pub autotask: AutotaskSimHandle,
+    /// Teams Workflows, Slack webhooks and a signed-webhook receiver.
+    pub channels: ChannelsSimHandle,
     /// Base URL of the gateway (config API under `/v1`, webhooks under `/webhooks`).
     pub api_url: String,
     pub stats: Arc<StackStats>,
@@ -182,6 +185,7 @@ impl LocalStack {
         let m365 = M365Sim::start().await?;
         let connectwise = ConnectWiseSim::start(ConnectWiseCredentials::sample()).await?;
         let autotask = AutotaskSim::start(AutotaskCredentials::sample()).await?;
+        let channels = ChannelsSim::start().await?;
 
         let prefix = format!("vigil-{}-", vigil::contract::unique_suffix());
         let stage = format!("local{}", &prefix[6..12]);
@@ -381,6 +385,7 @@ impl LocalStack {
             m365,
             connectwise,
             autotask,
+            channels,
             api_url,
             stats,
             mappings,
@@ -505,6 +510,7 @@ impl LocalStack {
         self.m365.shutdown().await;
         self.connectwise.shutdown().await;
         self.autotask.shutdown().await;
+        self.channels.shutdown().await;
         if let Some(moto) = self.moto {
             moto.stop().await;
         }

@@ -166,6 +166,10 @@ impl ChannelsSimHandle {
     pub fn base_url(&self) -> String {
         self.server.base_url()
     }
+    /// Stops the server (gracefully).
+    pub async fn shutdown(&self) {
+        self.server.shutdown().await;
+    }
     /// A new Teams Workflows flow; its trigger URL.
     pub fn teams_flow(&self) -> String {
         teams::create_flow(&self.shared)
