@@ -5,6 +5,9 @@
 
 use crate::error::{Classified, ErrorClass};
 
+/// How long to wait after SES throttled a send (it sends no `Retry-After`).
+pub const THROTTLED_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Longest address accepted (RFC 5321's path limit).
 pub const ADDRESS_MAX: usize = 254;
 
@@ -28,6 +31,10 @@ pub enum MailError {
     /// not help.
     #[error("the mail service refused the message: {0}")]
     Rejected(String),
+    /// Throttled (sending rate or daily quota): nothing was sent; SES gives no `Retry-After`, so
+    /// the wait is [`THROTTLED_WAIT`] (AWS advises waiting before retrying a quota breach).
+    #[error("the mail service is throttling: {0}")]
+    Throttled(String),
     /// The request was sent and no answer came (a timeout): the mail may have gone out.
     #[error("the mail service did not answer: {0}")]
     Unanswered(String),
@@ -39,9 +46,12 @@ pub enum MailError {
 impl Classified for MailError {
     fn class(&self) -> ErrorClass {
         match self {
-            Self::Unavailable(_) | Self::Unanswered(_) => ErrorClass::Transient,
+            Self::Unavailable(_) | Self::Unanswered(_) | Self::Throttled(_) => ErrorClass::Transient,
             Self::Rejected(_) | Self::NotConfigured => ErrorClass::Permanent,
         }
+    }
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        matches!(self, Self::Throttled(_)).then_some(THROTTLED_WAIT)
     }
 }
 

@@ -32,12 +32,10 @@ where
         let code = service.err().code().unwrap_or("Unknown");
         let message = service.err().message().unwrap_or_default();
         return match code {
-            "TooManyRequestsException"
-            | "Throttling"
-            | "ThrottlingException"
-            | "LimitExceededException"
-            | "InternalFailure"
-            | "ServiceUnavailable" => MailError::Unavailable(format!("{code}: {message}")),
+            "TooManyRequestsException" | "Throttling" | "ThrottlingException" | "LimitExceededException" => {
+                MailError::Throttled(format!("{code}: {message}"))
+            }
+            "InternalFailure" | "ServiceUnavailable" => MailError::Unavailable(format!("{code}: {message}")),
             _ => MailError::Rejected(format!("{code}: {message}")),
         };
     }

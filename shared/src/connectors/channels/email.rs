@@ -48,6 +48,7 @@ impl EmailChannel {
     async fn send(&self, mail: &OutgoingMail) -> Result<(), PostError> {
         self.sender.send(mail).await.map(drop).map_err(|error| match error {
             MailError::Unavailable(why) => PostError::NotPosted(SinkError::Unavailable(why)),
+            MailError::Throttled(_) => PostError::NotPosted(SinkError::Throttled { retry_after: Some(crate::mail::THROTTLED_WAIT) }),
             MailError::Unanswered(why) => PostError::MaybePosted(SinkError::Unavailable(why)),
             MailError::Rejected(why) => PostError::NotPosted(SinkError::Rejected(why)),
             MailError::NotConfigured => PostError::NotPosted(SinkError::Rejected(MailError::NotConfigured.to_string())),
