@@ -50,6 +50,8 @@ mod auth;
 mod control;
 pub mod directory;
 mod server;
+#[cfg(test)]
+mod tests;
 mod tickets;
 
 use std::fmt;

@@ -13,7 +13,7 @@ use axum::response::Response;
 use chrono::SecondsFormat;
 use serde_json::{Map, Value, json};
 
-use super::directory::{API_AGENT_ID, CLOSED_STATUS_ID, contains_ci};
+use super::directory::{API_AGENT_ID, CLOSED_STATUS_ID, Directory, contains_ci};
 use super::server::{ApiError, Shared, SimRequest, SimState, action_view, ok, paged};
 
 /// Parses a POST body that must be a non-empty JSON array of objects.
@@ -35,6 +35,9 @@ fn elements(req: &SimRequest, what: &str) -> Result<Vec<Map<String, Value>>, Api
         })
         .collect()
 }
+
+/// A check that a referenced id exists in the directory.
+type Exists = fn(&Directory, i64) -> bool;
 
 fn int(item: &Map<String, Value>, name: &str) -> Option<i64> {
     item.get(name).and_then(Value::as_i64)
@@ -117,9 +120,9 @@ impl Shared {
         {
             problem("team", format!("Team '{team}' does not exist."));
         }
-        let checks: [(&str, fn(&super::directory::Directory, i64) -> bool); 3] = [
-            ("priority_id", super::directory::Directory::priority_exists),
-            ("tickettype_id", super::directory::Directory::ticket_type_exists),
+        let checks: [(&str, Exists); 3] = [
+            ("priority_id", Directory::priority_exists),
+            ("tickettype_id", Directory::ticket_type_exists),
             ("status_id", |d, id| d.status_name(id).is_some()),
         ];
         for (field, exists) in checks {

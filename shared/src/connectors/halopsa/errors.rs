@@ -108,6 +108,7 @@ pub(crate) fn classify_token(status: StatusCode, retry_after: Option<Duration>, 
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::error::Classified;
 
     const SCRUB: Scrub<'static> = Scrub { client_secret: "Sup3rSecretValue", token: Some("tok-abcdef123456") };
 
