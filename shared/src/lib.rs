@@ -12,6 +12,7 @@ pub mod changes;
 pub mod channel;
 pub mod clock;
 pub mod destination;
+pub mod destination_checks;
 pub mod error;
 pub mod ids;
 pub mod limits;

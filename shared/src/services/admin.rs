@@ -69,6 +69,12 @@ impl From<LimitError> for AdminError {
     }
 }
 
+impl From<crate::destination_checks::CheckError> for AdminError {
+    fn from(error: crate::destination_checks::CheckError) -> Self {
+        Self::Invalid(error.to_string())
+    }
+}
+
 /// Mail domains as a tenant's configuration keeps them: trimmed, lowercase, checked.
 ///
 /// # Errors

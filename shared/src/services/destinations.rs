@@ -18,6 +18,7 @@ use super::admin::{AdminError, AdminService};
 use crate::access::{Access, Permission};
 use crate::connectors::destination_url::DestinationPolicy;
 use crate::destination::{Destination, DestinationCredentials, DestinationSettings, Routing, UnlinkedTenant};
+use crate::destination_checks::reference;
 use crate::error::{SecretError, SinkError};
 use crate::ids::{DestinationId, MspId, TenantId};
 use crate::limits::{self, LimitError};
@@ -87,139 +88,6 @@ fn invalid(detail: impl Into<String>) -> AdminError {
     AdminError::Invalid(detail.into())
 }
 
-/// A reference to something in the PSA: not blank, at most [`limits::PSA_REFERENCE_CHARS`].
-fn reference(field: &str, value: Option<&str>) -> Result<(), LimitError> {
-    let Some(value) = value else { return Ok(()) };
-    if value.trim().is_empty() {
-        return Err(LimitError::Blank { field: field.to_owned() });
-    }
-    limits::chars(field, value, limits::PSA_REFERENCE_CHARS)
-}
-
-fn address(field: &str, value: &str, policy: DestinationPolicy) -> Result<url::Url, AdminError> {
-    policy.validate(value).map_err(|refused| invalid(format!("{field}: {refused}")))
-}
-
-fn settings(settings: &DestinationSettings, policy: DestinationPolicy) -> Result<(), AdminError> {
-    match settings {
-        DestinationSettings::ConnectWise { api_root, ticket_type, source } => {
-            let url = address("settings.api_root", api_root, policy)?;
-            if !url.path().contains("/apis/3.0") {
-                return Err(invalid(
-                    "settings.api_root: must be the REST API root, ending in /apis/3.0 \
-                     (e.g. https://api-na.myconnectwise.net/v4_6_release/apis/3.0)",
-                ));
-            }
-            reference("settings.ticket_type", ticket_type.as_deref())?;
-            reference("settings.source", source.as_deref())?;
-        }
-        DestinationSettings::Autotask(crate::destination::AutotaskSettings {
-            zone_url,
-            source,
-            issue_type,
-            sub_issue_type,
-            ticket_type,
-            ticket_category,
-            new_status,
-            note_type,
-            note_publish,
-            due_in_hours,
-        }) => {
-            if let Some(zone_url) = zone_url {
-                address("settings.zone_url", zone_url, policy)?;
-            }
-            for (field, value) in [
-                ("settings.source", source),
-                ("settings.issue_type", issue_type),
-                ("settings.sub_issue_type", sub_issue_type),
-                ("settings.ticket_type", ticket_type),
-                ("settings.ticket_category", ticket_category),
-                ("settings.new_status", new_status),
-                ("settings.note_type", note_type),
-                ("settings.note_publish", note_publish),
-            ] {
-                reference(field, value.as_deref())?;
-            }
-            if !(1..=limits::DUE_IN_HOURS_MAX).contains(due_in_hours) {
-                return Err(invalid(format!("settings.due_in_hours: 1 to {}", limits::DUE_IN_HOURS_MAX)));
-            }
-        }
-        DestinationSettings::HaloPsa(crate::destination::HaloPsaSettings { url, tenant, ticket_type, note_outcome }) => {
-            address("settings.url", url, policy)?;
-            reference("settings.tenant", tenant.as_deref())?;
-            reference("settings.ticket_type", ticket_type.as_deref())?;
-            reference("settings.note_outcome", note_outcome.as_deref())?;
-        }
-        DestinationSettings::Tigerpaw(crate::destination::TigerpawSettings {
-            url,
-            auth: _,
-            rep_number,
-            service_order_type,
-            new_status,
-            note_topic,
-        }) => {
-            address("settings.url", url, policy)?;
-            for (field, value) in [
-                ("settings.rep_number", rep_number),
-                ("settings.service_order_type", service_order_type),
-                ("settings.new_status", new_status),
-                ("settings.note_topic", note_topic),
-            ] {
-                reference(field, value.as_deref())?;
-            }
-        }
-        DestinationSettings::Teams {} | DestinationSettings::Slack {} => {}
-        DestinationSettings::Webhook(crate::destination::WebhookSettings { url, rotation_grace_hours }) => {
-            address("settings.url", url, policy)?;
-            if !(1..=limits::ROTATION_GRACE_HOURS_MAX).contains(rotation_grace_hours) {
-                return Err(invalid(format!("settings.rotation_grace_hours: 1 to {}", limits::ROTATION_GRACE_HOURS_MAX)));
-            }
-        }
-        DestinationSettings::Email(crate::destination::EmailSettings { recipients, subject_prefix }) => {
-            if recipients.is_empty() {
-                return Err(invalid("settings.recipients: at least one address"));
-            }
-            limits::entries("settings.recipients", recipients, limits::EMAIL_RECIPIENTS_MAX)?;
-            for (i, recipient) in recipients.iter().enumerate() {
-                crate::mail::check_address(recipient).map_err(|why| invalid(format!("settings.recipients[{i}]: {why}")))?;
-            }
-            if let Some(prefix) = subject_prefix {
-                limits::chars("settings.subject_prefix", prefix, limits::SUBJECT_PREFIX_CHARS)?;
-                if prefix.chars().any(char::is_control) {
-                    return Err(invalid("settings.subject_prefix: must be one line"));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Checks what credentials say beyond their lengths: a chat webhook URL names its service's
-/// host (under the destination URL policy), a signing secret has the Standard Webhooks form.
-fn credentials(credentials: &DestinationCredentials, policy: DestinationPolicy) -> Result<(), AdminError> {
-    let kind = credentials.kind();
-    match credentials {
-        DestinationCredentials::Teams { workflow_url: url } | DestinationCredentials::Slack { webhook_url: url } => {
-            let field = if kind == crate::destination::DestinationKind::Teams { "workflow_url" } else { "webhook_url" };
-            policy
-                .validate_service(url.expose(), crate::destination::service_hosts(kind))
-                .map_err(|refused| invalid(format!("credentials.{field}: {refused}")))?;
-        }
-        DestinationCredentials::Webhook { secret, previous_secret, .. } => {
-            crate::destination::check_signing_secret(secret.expose()).map_err(|why| invalid(format!("credentials.secret: {why}")))?;
-            if let Some(previous) = previous_secret {
-                crate::destination::check_signing_secret(previous.expose())
-                    .map_err(|why| invalid(format!("credentials.previous_secret: {why}")))?;
-            }
-        }
-        DestinationCredentials::ConnectWise { .. }
-        | DestinationCredentials::Autotask { .. }
-        | DestinationCredentials::HaloPsa { .. }
-        | DestinationCredentials::Tigerpaw { .. } => {}
-    }
-    Ok(())
-}
-
 fn routing(routing: &Routing) -> Result<(), LimitError> {
     limits::entries("routing.categories", &routing.categories, limits::ROUTING_LIST_MAX)?;
     limits::entries("routing.policies", &routing.policies, limits::ROUTING_LIST_MAX)?;
@@ -253,7 +121,7 @@ pub fn validate(request: &DestinationRequest, policy: DestinationPolicy) -> Resu
         return Err(LimitError::Blank { field: "name".into() }.into());
     }
     limits::chars("name", name, limits::DESTINATION_NAME_CHARS)?;
-    settings(&request.settings, policy)?;
+    crate::destination_checks::check_settings(&request.settings, policy)?;
     routing(&request.routing)?;
     if let Some(share) = request.requests_per_hour
         && !(1..=limits::REQUESTS_PER_HOUR_MAX).contains(&share)
@@ -269,7 +137,7 @@ pub fn validate(request: &DestinationRequest, policy: DestinationPolicy) -> Resu
             return Err(invalid(format!("credentials.kind: {} credentials for a {} destination", given.as_str(), wanted.as_str())));
         }
         limits::destination_credentials(credentials)?;
-        self::credentials(credentials, policy)?;
+        crate::destination_checks::check_credentials(credentials, policy)?;
     }
     Ok(())
 }
