@@ -69,6 +69,7 @@
 
 mod control;
 mod orders;
+mod search;
 mod server;
 pub mod tables;
 

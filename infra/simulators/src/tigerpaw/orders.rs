@@ -1,5 +1,5 @@
-//! Service orders: create, read, update (complete), notes, and the advanced search, with the
-//! body checks of the create, update and note models (member names exact, unknown ones refused,
+//! Service orders: create, read, update (complete) and notes, with the body checks of the
+//! create, update and note models (member names exact, unknown ones refused,
 //! types checked), the business checks answered as `200 {"Success": false}` (see the module
 //! docs of [`super`]), and the technician's hands (complete, delete, lock).
 //!
@@ -20,11 +20,9 @@ pub const BRIEF_DESCRIPTION_MAX: usize = 100;
 pub const REFERENCE_MAX: usize = 50;
 /// Longest `WorkRequested`, `WorkPerformed`, `InternalComments` or note text (**unconfirmed**).
 pub const TEXT_MAX: usize = 8000;
-const PAGE_SIZE_DEFAULT: usize = 50;
-const PAGE_SIZE_MAX: usize = 100;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Int,
     Text,
     Bool,
@@ -108,14 +106,6 @@ const UPDATE_ONLY: &[(&str, Kind)] = &[
 ];
 const NOTE: &[(&str, Kind)] =
     &[("Topic", Kind::Text), ("Note", Kind::Text), ("RepNumber", Kind::Int), ("EmailTo", Kind::Text), ("EmailCarbonCopy", Kind::Text)];
-const SEARCH: &[(&str, Kind)] = &[("Criteria", Kind::Array), ("PageSize", Kind::Int), ("StartRow", Kind::Int)];
-const CRITERION: &[(&str, Kind)] = &[
-    ("SearchType", Kind::Text),
-    ("MatchType", Kind::Text),
-    ("Criteria", Kind::Text),
-    ("CategoryName", Kind::Text),
-    ("CustomFieldName", Kind::Text),
-];
 /// Members of the stored `TsiWebServiceOrder` a create or update writes.
 const STORED: &[&str] = &[
     "AccountNumber",
@@ -153,7 +143,7 @@ fn fits(kind: Kind, value: &Value) -> bool {
 }
 
 /// Refuses unknown members and members of the wrong type (`400` with ModelState).
-fn check_members(body: &Map<String, Value>, model: &str, lists: &[&[(&str, Kind)]]) -> Result<(), ApiError> {
+pub(crate) fn check_members(body: &Map<String, Value>, model: &str, lists: &[&[(&str, Kind)]]) -> Result<(), ApiError> {
     let mut problems = Vec::new();
     for (name, value) in body {
         match lists.iter().flat_map(|l| l.iter()).find(|(member, _)| member == name) {
@@ -165,11 +155,11 @@ fn check_members(body: &Map<String, Value>, model: &str, lists: &[&[(&str, Kind)
     if problems.is_empty() { Ok(()) } else { Err(ApiError::invalid(problems)) }
 }
 
-fn text<'a>(body: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+pub(crate) fn text<'a>(body: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
     body.get(name).and_then(Value::as_str)
 }
 
-fn int(body: &Map<String, Value>, name: &str) -> Option<i64> {
+pub(crate) fn int(body: &Map<String, Value>, name: &str) -> Option<i64> {
     body.get(name).and_then(Value::as_i64)
 }
 
@@ -261,53 +251,6 @@ fn not_found(number: i64) -> String {
 
 fn locked(number: i64, by: &str) -> String {
     format!("Service order {number} is locked by {by} and cannot be updated until it is closed in Tigerpaw.")
-}
-
-/// The page of `items` a search asks for, and its answer under `member`.
-fn page(items: Vec<Value>, body: &Map<String, Value>, member: &str) -> Value {
-    let size =
-        int(body, "PageSize").and_then(|s| usize::try_from(s).ok()).filter(|s| *s > 0).unwrap_or(PAGE_SIZE_DEFAULT).min(PAGE_SIZE_MAX);
-    let start = int(body, "StartRow").and_then(|s| usize::try_from(s).ok()).filter(|s| *s > 0).unwrap_or(1);
-    let total = items.len();
-    let chunk: Vec<Value> = items.into_iter().skip(start - 1).take(size).collect();
-    let next = (start - 1 + chunk.len() < total).then_some(start + chunk.len());
-    json!({member: chunk, "PageSize": size, "NextRow": next, "TotalCount": total, "Success": true, "Message": null})
-}
-
-/// Whether `value` matches `criterion` under `match_type` (text case-insensitively; the
-/// comparisons numerically when both are numbers).
-fn matches(value: &str, match_type: &str, criterion: &str) -> Result<bool, ApiError> {
-    let (v, c) = (value.to_lowercase(), criterion.to_lowercase());
-    let ordering = match (value.parse::<f64>(), criterion.parse::<f64>()) {
-        (Ok(a), Ok(b)) => a.partial_cmp(&b),
-        _ => Some(v.cmp(&c)),
-    };
-    use std::cmp::Ordering::{Equal, Greater, Less};
-    Ok(match match_type.to_ascii_lowercase().as_str() {
-        "startswith" => v.starts_with(&c),
-        "endswith" => v.ends_with(&c),
-        "contains" => v.contains(&c),
-        "equal" => v == c,
-        "greaterthan" => ordering == Some(Greater),
-        "greaterthanequal" => matches!(ordering, Some(Greater | Equal)),
-        "lessthan" => ordering == Some(Less),
-        "lessthanequal" => matches!(ordering, Some(Less | Equal)),
-        other => return Err(ApiError::bad_request(format!("Invalid MatchType '{other}'."))),
-    })
-}
-
-/// Parses the criteria: `(SearchType, MatchType, Criteria)` each.
-fn criteria(body: &Map<String, Value>) -> Result<Vec<(String, String, String)>, ApiError> {
-    check_members(body, "TsiWebAdvancedSearchRequest", &[SEARCH])?;
-    let mut out = Vec::new();
-    for entry in body.get("Criteria").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default() {
-        let Value::Object(entry) = entry else { return Err(ApiError::bad_request("Each criterion must be an object.")) };
-        check_members(entry, "TsiWebSearchCriteria", &[CRITERION])?;
-        let search_type = text(entry, "SearchType").ok_or_else(|| ApiError::bad_request("SearchType is required."))?;
-        let match_type = text(entry, "MatchType").unwrap_or("StartsWith");
-        out.push((search_type.to_string(), match_type.to_string(), text(entry, "Criteria").unwrap_or_default().to_string()));
-    }
-    Ok(out)
 }
 
 impl Shared {
@@ -417,56 +360,6 @@ impl Shared {
         Ok(Value::Array(stored.notes.clone()))
     }
 
-    pub(crate) fn search_orders(&self, req: &SimRequest) -> Result<Value, ApiError> {
-        let body = req.object()?;
-        let criteria = criteria(&body)?;
-        let state = self.lock();
-        let mut found = Vec::new();
-        for (number, stored) in &state.orders {
-            let mut all = true;
-            for (search_type, match_type, criterion) in &criteria {
-                let field = |name: &str| stored.order.get(name).map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
-                let value = match search_type.to_ascii_lowercase().as_str() {
-                    "serviceordernumber" => Some(number.to_string()),
-                    "reference" => field("Reference"),
-                    "accountnumber" => field("AccountNumber"),
-                    "status" => field("Status"),
-                    "type" => field("ServiceOrderType"),
-                    _ => return Err(ApiError::bad_request(format!("Invalid SearchType '{search_type}'."))),
-                };
-                // An order without the member matches nothing (the MatchType is still checked).
-                let hit = matches(value.as_deref().unwrap_or_default(), match_type, criterion)?;
-                all &= value.is_some() && hit;
-            }
-            if all {
-                found.push(summary(*number, stored, &state.tables));
-            }
-        }
-        Ok(page(found, &body, "ServiceOrders"))
-    }
-
-    pub(crate) fn search_accounts(&self, req: &SimRequest) -> Result<Value, ApiError> {
-        let body = req.object()?;
-        let criteria = criteria(&body)?;
-        let state = self.lock();
-        let mut found = Vec::new();
-        for (number, name) in &state.tables.accounts {
-            let mut all = true;
-            for (search_type, match_type, criterion) in &criteria {
-                let value = match search_type.to_ascii_lowercase().as_str() {
-                    "accountname" => name.clone(),
-                    "accountnumber" => number.to_string(),
-                    _ => return Err(ApiError::bad_request(format!("Invalid SearchType '{search_type}'."))),
-                };
-                all &= matches(&value, match_type, criterion)?;
-            }
-            if all && let Some(account) = state.tables.account_json(*number) {
-                found.push(account);
-            }
-        }
-        Ok(page(found, &body, "Accounts"))
-    }
-
     pub(crate) fn complete_order(&self, number: i64, rep: &str) -> Result<(), String> {
         let mut state = self.lock();
         let state = &mut *state;
@@ -526,27 +419,5 @@ mod tests {
         assert!(order["DateTimeClosed"].is_null());
         apply(&mut order, &object(json!({"Status": "Completed", "DateTimeClosed": {"DateTime": "2026-01-05T10:00:00"}})));
         assert_eq!(order["DateTimeClosed"], "2026-01-05T10:00:00");
-    }
-
-    #[test]
-    fn pages_count_rows_from_one_and_name_the_next_row() {
-        let items: Vec<Value> = (0..120).map(|i| json!(i)).collect();
-        let first = page(items.clone(), &object(json!({"PageSize": 500})), "X");
-        assert_eq!(
-            (first["PageSize"].clone(), first["NextRow"].clone(), first["TotalCount"].clone()),
-            (json!(100), json!(101), json!(120))
-        );
-        let last = page(items, &object(json!({"PageSize": 100, "StartRow": 101})), "X");
-        assert_eq!(last["X"].as_array().map(Vec::len), Some(20));
-        assert!(last["NextRow"].is_null());
-    }
-
-    #[test]
-    fn match_types_compare_text_and_numbers() {
-        assert!(matches("Vigil:ABC", "Equal", "vigil:abc").unwrap_or(false));
-        assert!(matches("Contoso Ltd", "Contains", "toso").unwrap_or(false));
-        assert!(matches("12346", "GreaterThan", "12345").unwrap_or(false));
-        assert!(!matches("9", "GreaterThan", "10").unwrap_or(true), "numbers compare as numbers");
-        assert!(matches("x", "Sideways", "x").is_err());
     }
 }
