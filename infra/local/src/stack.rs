@@ -22,7 +22,9 @@ use vigil::services::poll::PollReport;
 use vigil_simulators::autotask::{AutotaskCredentials, AutotaskSim, AutotaskSimHandle};
 use vigil_simulators::channels::{ChannelsSim, ChannelsSimHandle};
 use vigil_simulators::connectwise::{ConnectWiseCredentials, ConnectWiseSim, ConnectWiseSimHandle};
+use vigil_simulators::halopsa::{HaloSim, HaloSimConfig, HaloSimHandle};
 use vigil_simulators::m365::{M365Sim, M365SimHandle};
+use vigil_simulators::tigerpaw::{AuthForm, TigerpawKeys, TigerpawSim, TigerpawSimHandle};
 
 /// Why the stack could not start or settle.
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +146,10 @@ pub struct LocalStack {
     pub m365: M365SimHandle,
     pub connectwise: ConnectWiseSimHandle,
     pub autotask: AutotaskSimHandle,
+    /// A Halo-hosted HaloPSA instance.
+    pub halopsa: HaloSimHandle,
+    /// A Tigerpaw server taking TSI authorization.
+    pub tigerpaw: TigerpawSimHandle,
     /// Teams Workflows, Slack webhooks and a signed-webhook receiver.
     pub channels: ChannelsSimHandle,
     /// Base URL of the gateway (config API under `/v1`, webhooks under `/webhooks`).
@@ -185,6 +191,8 @@ impl LocalStack {
         let m365 = M365Sim::start().await?;
         let connectwise = ConnectWiseSim::start(ConnectWiseCredentials::sample()).await?;
         let autotask = AutotaskSim::start(AutotaskCredentials::sample()).await?;
+        let halopsa = HaloSim::start(HaloSimConfig::hosted()).await?;
+        let tigerpaw = TigerpawSim::start(TigerpawKeys::sample(), AuthForm::Tsi).await?;
         let channels = ChannelsSim::start().await?;
 
         let prefix = format!("vigil-{}-", vigil::contract::unique_suffix());
@@ -385,6 +393,8 @@ impl LocalStack {
             m365,
             connectwise,
             autotask,
+            halopsa,
+            tigerpaw,
             channels,
             api_url,
             stats,
@@ -510,6 +520,8 @@ impl LocalStack {
         self.m365.shutdown().await;
         self.connectwise.shutdown().await;
         self.autotask.shutdown().await;
+        self.halopsa.shutdown().await;
+        self.tigerpaw.shutdown().await;
         self.channels.shutdown().await;
         if let Some(moto) = self.moto {
             moto.stop().await;
