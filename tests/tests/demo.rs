@@ -11,6 +11,6 @@ async fn the_readme_demo_passes_every_check() {
     let outcome = demo::run(&stack, &mut narration).await.unwrap();
     let text = String::from_utf8(narration).unwrap();
     assert!(outcome.passed(), "{text}");
-    assert!(text.contains("\n20. The MSP adds a Teams channel"), "the last step ran: {text}");
+    assert!(text.contains("\n21. The MSP also files Contoso's High Permissions alerts in HaloPSA"), "the last step ran: {text}");
     stack.shutdown().await;
 }

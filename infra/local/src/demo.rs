@@ -434,6 +434,7 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     crate::demo_roles::analyst_limited_to_threat_management(stack, out, &mut outcome, &api, &mut seen).await?;
     crate::demo_relationships::partner_tenant_report_and_removal(stack, out, &mut outcome, &api, &mut seen).await?;
     crate::demo_channels::chat_and_webhook_channels(stack, out, &mut outcome, &api, &mut seen).await?;
+    crate::demo_halo_tigerpaw::halopsa_and_tigerpaw(stack, out, &mut outcome, &api, &mut seen).await?;
 
     let mut dead = 0;
     for queue in ["PollJobsDeadLetterQueue", "EventsDeadLetterQueue", "TicketsDeadLetterQueue"] {

@@ -14,17 +14,17 @@ use vigil::services::poll::PollReport;
 /// The demo webhook's signing secret (Standard Webhooks form).
 const WEBHOOK_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
 
-/// An administrator makes bob a Global Administrator (RecordType 8).
-fn global_admin_added() -> Value {
+/// An administrator makes `member` a Global Administrator (RecordType 8, record `id`).
+pub(crate) fn global_admin_added(id: &str, member: &str) -> Value {
     let at = Utc::now().duration_trunc(chrono::Duration::minutes(15)).unwrap_or_else(|_| Utc::now());
     json!({
-        "CreationTime": at.format("%Y-%m-%dT%H:%M:%S").to_string(), "Id": "d0a1c1e2-0020-4000-8000-000000000001",
+        "CreationTime": at.format("%Y-%m-%dT%H:%M:%S").to_string(), "Id": id,
         "Operation": "Add member to role.", "OrganizationId": CONTOSO, "RecordType": 8, "ResultStatus": "Success",
         "UserKey": "10033FFF8A1B2C3D@contoso.onmicrosoft.com", "UserType": 0, "Version": 1, "Workload": "AzureActiveDirectory",
-        "ObjectId": "bob@contoso.com", "UserId": "admin@contoso.onmicrosoft.com",
+        "ObjectId": member, "UserId": "admin@contoso.onmicrosoft.com",
         "ModifiedProperties": [{"Name": "Role.DisplayName", "NewValue": "Global Administrator", "OldValue": ""},
                                {"Name": "Role.TemplateId", "NewValue": "62e90394-69f5-4237-9190-012177145e10", "OldValue": ""}],
-        "Target": [{"ID": "bob@contoso.com", "Type": 5}]
+        "Target": [{"ID": member, "Type": 5}]
     })
 }
 
@@ -67,7 +67,11 @@ pub(crate) async fn chat_and_webhook_channels(
     outcome.check(out, "the Teams destination's test posts a test card", tested["ok"] == true);
 
     let _ = writeln!(out, "    In Contoso, an administrator makes bob@contoso.com a Global Administrator.");
-    stack.m365.add_records(CONTOSO, "Audit.AzureActiveDirectory", vec![global_admin_added()]);
+    stack.m365.add_records(
+        CONTOSO,
+        "Audit.AzureActiveDirectory",
+        vec![global_admin_added("d0a1c1e2-0020-4000-8000-000000000001", "bob@contoso.com")],
+    );
     settle(stack, out, seen).await?;
     let cards = stack.channels.received(&teams);
     let card = cards.last().map(|c| c.body["attachments"][0]["content"].clone()).unwrap_or_default();
