@@ -278,6 +278,8 @@ mod tests {
         assert_eq!(event["data"]["hit_count"], 3);
         assert_eq!(event["data"]["link"], format!("https://vigil.example/v1/alerts/{}", alert.id));
         assert_eq!(message.occurred_at, alert.last_seen, "every retry renders the same time");
+        assert_eq!(event["timestamp"], alert.last_seen.to_rfc3339_opts(SecondsFormat::Secs, true));
+        assert!(event["timestamp"].as_str().unwrap().ends_with('Z'), "RFC 3339 in UTC");
         assert!(message.headline.starts_with("Fired again: [Vigil]"), "{}", message.headline);
     }
 
@@ -290,5 +292,6 @@ mod tests {
             assert!(fitted.chars().count() <= max, "{max}");
         }
         assert!(fit(&long, 100).ends_with(TRUNCATION_MARKER));
+        assert_eq!(fit(&long, 100).chars().count(), 100, "a cut text uses all the room it has");
     }
 }

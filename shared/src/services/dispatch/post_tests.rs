@@ -213,3 +213,30 @@ async fn the_daily_email_limit_holds_back_emails_beyond_it_until_the_next_utc_da
     let delivery = f.alerts.get_delivery(&f.alert.msp_id, &f.alert.id, &mail).await.unwrap().unwrap();
     assert_eq!((delivery.messages_posted, delivery.messages_over_limit), (2, 1));
 }
+
+#[tokio::test]
+async fn a_suppression_made_after_the_first_message_does_not_hold_back_the_alerts_later_changes() {
+    let f = fixture().await;
+    let chat = chat(&f).await;
+    f.hit(&["a"]).await;
+    assert_eq!(post(&f, &chat).await.unwrap(), DispatchOutcome::MessagePosted(AlertChange::Raised));
+    f.policies
+        .put_suppression(&Suppression {
+            id: "later".into(),
+            msp_id: f.alert.msp_id.clone(),
+            tenant_id: Some(f.alert.tenant_id.clone()),
+            user: None,
+            policy_id: Some(f.alert.policy_id.clone()),
+            conditions: None,
+            expires_at: None,
+            reason: "known".into(),
+            author: "dana".into(),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    f.hit(&["b"]).await;
+    assert_eq!(post(&f, &chat).await.unwrap(), DispatchOutcome::MessagePosted(AlertChange::Refired), "like a ticket, once told");
+    f.alerts.resolve_alert(&f.alert.msp_id, &f.alert.id, Utc::now()).await.unwrap();
+    assert_eq!(post(&f, &chat).await.unwrap(), DispatchOutcome::MessagePosted(AlertChange::Resolved));
+}
