@@ -1,6 +1,9 @@
 //! HTTP connectors: the production adapters of [`crate::ports::AuditSource`] (the Office 365
-//! Management Activity API, [`m365`]) and [`crate::ports::TicketSystem`] (ConnectWise Manage,
-//! [`connectwise`]; Autotask, [`autotask`]), built per destination by [`psa::PsaProvider`].
+//! Management Activity API, [`m365`]; the partner tenant's Graph reads, [`partner`]),
+//! [`crate::ports::TicketSystem`] (ConnectWise Manage, [`connectwise`]; Autotask,
+//! [`autotask`]; HaloPSA, [`halopsa`]; Tigerpaw, [`tigerpaw`]) and
+//! [`crate::ports::MessageChannel`] (Teams, Slack, signed webhooks, e-mail: [`channels`]),
+//! built per destination by [`psa::PsaProvider`].
 //!
 //! Both classify every failure once, where it happens, into the port's error type
 //! ([`crate::error::SourceError`], [`crate::error::SinkError`]): throttling keeps the server's
