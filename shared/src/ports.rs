@@ -454,6 +454,12 @@ pub enum Lookup {
         company: String,
         email: Option<String>,
     },
+    /// The PSA's technicians (the people who work tickets), for settings that name one.
+    Technicians,
+    /// A company's sites (locations), where the PSA keeps them.
+    Sites {
+        company: String,
+    },
 }
 
 /// One answer of a [`Lookup`].

@@ -281,6 +281,8 @@ async fn lookups_read_queues_priorities_statuses_and_contacts() {
     assert_eq!(statuses.iter().filter(|s| s.closes == Some(true)).map(|s| s.name.as_str()).collect::<Vec<_>>(), ["Complete"]);
     let contacts = client.lookup(&Lookup::Contacts { company: CONTOSO_COMPANY_ID.to_string(), email: None }).await.unwrap();
     assert!(contacts.iter().any(|c| c.email.as_deref() == Some("it.admin@contoso.example") && c.name == "Ida Admin"));
+    let resources = client.lookup(&Lookup::Technicians).await.unwrap();
+    assert!(resources.iter().any(|r| r.id == "29682886" && r.name == "Alex Tech"), "{resources:?}");
     assert!(sim.tickets().is_empty());
 }
 

@@ -295,7 +295,7 @@ async fn vigil_closes_with_the_routed_status_and_a_note_is_a_private_action_with
 }
 
 #[tokio::test]
-async fn lookups_list_teams_priorities_statuses_and_a_clients_users() {
+async fn lookups_list_teams_priorities_statuses_agents_and_a_clients_users_and_sites() {
     let (_sim, client) = started(HaloSimConfig::hosted()).await;
     let teams = client.lookup(&Lookup::Places).await.unwrap();
     assert!(teams.iter().any(|t| t.id == SECURITY_TEAM && t.name == SECURITY_TEAM), "{teams:?}");
@@ -309,6 +309,11 @@ async fn lookups_list_teams_priorities_statuses_and_a_clients_users() {
     assert_eq!((users[0].id.as_str(), users[0].email.as_deref()), ("501", Some("adele.vance@contoso.example")));
     let none = client.lookup(&Lookup::Contacts { company: "13".into(), email: Some("adele.vance@contoso.example".into()) }).await.unwrap();
     assert!(none.is_empty());
+    let sites = client.lookup(&Lookup::Sites { company: CONTOSO_CLIENT_ID.to_string() }).await.unwrap();
+    assert_eq!(sites.iter().map(|s| (s.id.as_str(), s.name.as_str())).collect::<Vec<_>>(), [("21", "Contoso HQ")]);
+    assert!(client.lookup(&Lookup::Sites { company: "13".into() }).await.unwrap().is_empty(), "another client's sites are not listed");
+    let agents = client.lookup(&Lookup::Technicians).await.unwrap();
+    assert!(agents.iter().any(|a| a.name == "Alex Tech"), "{agents:?}");
 }
 
 #[tokio::test]

@@ -290,7 +290,7 @@ async fn account_lookup_follows_next_row_to_the_last_page() {
 }
 
 #[tokio::test]
-async fn lookups_read_boards_priorities_statuses_and_contacts() {
+async fn lookups_read_boards_priorities_statuses_contacts_and_reps() {
     let (sim, client) = started().await;
     let boards = client.lookup(&Lookup::Places).await.unwrap();
     assert!(boards.iter().any(|b| b.id == SECURITY_BOARD.to_string() && b.name == "Security Operations"));
@@ -307,6 +307,9 @@ async fn lookups_read_boards_priorities_statuses_and_contacts() {
     assert_eq!(contacts.len(), 1);
     assert_eq!((contacts[0].name.as_str(), contacts[0].id.as_str()), ("Ida Admin", "501"));
     assert!(matches!(client.lookup(&Lookup::Contacts { company: "Contoso".into(), email: None }).await, Err(SinkError::Invalid(_))));
+    let reps = client.lookup(&Lookup::Technicians).await.unwrap();
+    assert!(reps.iter().any(|r| r.id == "5" && r.name != "5"), "reps by number and name: {reps:?}");
+    assert!(matches!(client.lookup(&Lookup::Sites { company: CONTOSO_ACCOUNT.to_string() }).await, Err(SinkError::Invalid(_))));
     assert!(sim.orders().is_empty());
 }
 

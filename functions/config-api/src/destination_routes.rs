@@ -15,6 +15,8 @@
 //! | `GET /v1/destinations/{destination_id}/priorities` | – | [`LookupList`] |
 //! | `GET /v1/destinations/{destination_id}/statuses?place=` | – | [`LookupList`] |
 //! | `GET /v1/destinations/{destination_id}/contacts?company=&email=` | – | [`LookupList`] |
+//! | `GET /v1/destinations/{destination_id}/technicians` | – | [`LookupList`] |
+//! | `GET /v1/destinations/{destination_id}/sites?company=` | – | [`LookupList`] |
 //! | `PUT /v1/tenants/{tenant_id}/destinations/{destination_id}/company` | [`CompanyLinkBody`] | the tenant |
 //!
 //! A PSA that refuses or fails a lookup answers 502 naming its complaint; a `test` reports such
@@ -48,6 +50,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/destinations/{destination_id}/priorities", get(priorities))
         .route("/v1/destinations/{destination_id}/statuses", get(statuses))
         .route("/v1/destinations/{destination_id}/contacts", get(contacts))
+        .route("/v1/destinations/{destination_id}/technicians", get(technicians))
+        .route("/v1/destinations/{destination_id}/sites", get(sites))
         .route("/v1/tenants/{tenant_id}/destinations/{destination_id}/company", put(link_company))
 }
 
@@ -245,6 +249,31 @@ impl LookupQuery for PrioritiesQuery {
     }
 }
 
+/// `technicians`: no query parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TechniciansQuery {}
+
+impl LookupQuery for TechniciansQuery {
+    fn lookup(self) -> Lookup {
+        Lookup::Technicians
+    }
+}
+
+/// `?company=` of `sites`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct SiteQuery {
+    company: String,
+}
+
+impl LookupQuery for SiteQuery {
+    fn lookup(self) -> Lookup {
+        Lookup::Sites { company: self.company }
+    }
+}
+
 /// One lookup route: its query string (400 when malformed or unknown), then the PSA.
 /// Companies in the destination's PSA (at most 60 lookups a minute per token).
 #[utoipa::path(get, path = "/v1/destinations/{destination_id}/companies", tag = "destinations",
@@ -312,6 +341,36 @@ pub(crate) async fn contacts(
     admitted: Admitted<Lookups>,
     path: Path<String>,
     q: Result<Query<ContactQuery>, QueryRejection>,
+) -> Result<Json<LookupList>, Problem> {
+    lookup(state, caller, admitted, path, q).await
+}
+
+/// The PSA's technicians (members, resources, agents or account reps), for settings that name one.
+#[utoipa::path(get, path = "/v1/destinations/{destination_id}/technicians", tag = "destinations",
+    params(("destination_id" = String, Path, description = "The destination's id")),
+    responses((status = 200, body = LookupList), (status = 422, description = "This PSA has no technician lookup in Vigil", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The PSA refused or failed", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn technicians(
+    state: State<AppState>,
+    caller: Caller,
+    admitted: Admitted<Lookups>,
+    path: Path<String>,
+    q: Result<Query<TechniciansQuery>, QueryRejection>,
+) -> Result<Json<LookupList>, Problem> {
+    lookup(state, caller, admitted, path, q).await
+}
+
+/// A company's sites (locations), where the PSA keeps them.
+#[utoipa::path(get, path = "/v1/destinations/{destination_id}/sites", tag = "destinations",
+    params(("destination_id" = String, Path, description = "The destination's id"), SiteQuery),
+    responses((status = 200, body = LookupList), (status = 422, description = "This PSA has no sites in Vigil", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The PSA refused or failed", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn sites(
+    state: State<AppState>,
+    caller: Caller,
+    admitted: Admitted<Lookups>,
+    path: Path<String>,
+    q: Result<Query<SiteQuery>, QueryRejection>,
 ) -> Result<Json<LookupList>, Problem> {
     lookup(state, caller, admitted, path, q).await
 }

@@ -15,8 +15,9 @@
 //! - `GET /v1/destinations`, `GET|PUT|DELETE /v1/destinations/{destination_id}` (credentials
 //!   write-only), `POST /v1/destinations/{destination_id}/test`, and lookups in the PSA:
 //!   `GET /v1/destinations/{destination_id}/companies?search=`, `/places`, `/priorities`,
-//!   `/statuses?place=`, `/contacts?company=&email=` (tests and lookups call the PSA: each is
-//!   limited per API token per minute, then 429 with `Retry-After`)
+//!   `/statuses?place=`, `/contacts?company=&email=`, `/technicians`, `/sites?company=` (tests
+//!   and lookups call the PSA: each is limited per API token per minute, then 429 with
+//!   `Retry-After`)
 //! - `GET /v1/alerts?limit=&cursor=&status=&severity=&category=&policy=&tenant=&mode=&from=&to=`
 //!   (newest change first; a page may be short of `limit` when filters pass few alerts, and
 //!   `next_cursor` continues it),

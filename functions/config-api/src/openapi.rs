@@ -66,6 +66,8 @@ use utoipa::{Modify, OpenApi};
         crate::destination_routes::priorities,
         crate::destination_routes::statuses,
         crate::destination_routes::contacts,
+        crate::destination_routes::technicians,
+        crate::destination_routes::sites,
         crate::destination_routes::link_company,
         crate::replay_routes::start_replay,
         crate::replay_routes::get_replay,

@@ -22,7 +22,7 @@ pub trait RouteClass: Send + Sync + 'static {
     const PER_MINUTE: u32;
 }
 
-/// `GET /v1/destinations/{id}/companies|places|priorities|statuses|contacts`: one PSA call each.
+/// `GET /v1/destinations/{id}/companies|places|priorities|statuses|contacts|technicians|sites`: one PSA call each.
 pub struct Lookups;
 impl RouteClass for Lookups {
     const NAME: &'static str = "lookups";

@@ -207,7 +207,8 @@ impl TicketSystem for MemoryTicketSystem {
             Lookup::Places => vec![item("1", "Service Desk")],
             Lookup::Priorities => vec![item("8", "Priority 3 - Normal")],
             Lookup::Statuses { .. } => vec![LookupItem { closes: Some(true), ..item("99", "Closed") }],
-            Lookup::Contacts { .. } => Vec::new(),
+            Lookup::Contacts { .. } | Lookup::Sites { .. } => Vec::new(),
+            Lookup::Technicians => vec![item("5", "Alex Tech")],
         })
     }
     async fn check(&self, _destination: &Destination) -> Result<Vec<String>, SinkError> {

@@ -377,7 +377,8 @@ impl DestinationsService {
                     limits::chars("email", email, limits::USER_CHARS)?;
                 }
             }
-            Lookup::Places | Lookup::Priorities => {}
+            Lookup::Sites { company } => reference("company", Some(company))?,
+            Lookup::Places | Lookup::Priorities | Lookup::Technicians => {}
         }
         let destination = self.destination_of(msp_id, id).await?;
         if !destination.kind().keeps_tickets() {

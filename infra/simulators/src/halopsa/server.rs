@@ -228,6 +228,8 @@ pub(crate) enum Route {
     Clients,
     Users,
     Teams,
+    Sites,
+    Agents,
     Priorities,
     Statuses,
     TicketTypes,
@@ -250,6 +252,8 @@ impl Route {
             ["api", "client"] if get => Route::Clients,
             ["api", "users"] if get => Route::Users,
             ["api", "team"] if get => Route::Teams,
+            ["api", "site"] if get => Route::Sites,
+            ["api", "agent"] if get => Route::Agents,
             ["api", "priority"] if get => Route::Priorities,
             ["api", "status"] if get => Route::Statuses,
             ["api", "tickettype"] if get => Route::TicketTypes,
@@ -391,6 +395,19 @@ impl Shared {
                 paged(req, "users", users)
             }
             Route::Teams => ok(&json!(self.lock().directory.teams)),
+            Route::Sites => {
+                let client = req.number("client_id")?;
+                let sites: Vec<Value> = self
+                    .lock()
+                    .directory
+                    .sites
+                    .iter()
+                    .filter(|s| client.is_none_or(|c| s["client_id"].as_i64() == Some(c)))
+                    .cloned()
+                    .collect();
+                paged(req, "sites", sites)
+            }
+            Route::Agents => ok(&json!(self.lock().directory.agents)),
             Route::Priorities => ok(&json!(self.lock().directory.priorities)),
             Route::Statuses => ok(&json!(self.lock().directory.statuses)),
             Route::TicketTypes => ok(&json!(self.lock().directory.ticket_types)),

@@ -156,6 +156,30 @@ impl AutotaskClient {
                     .take(LOOKUP_MAX)
                     .collect())
             }
+            Lookup::Technicians => {
+                let body = query_body(
+                    MAX_RECORDS,
+                    &["id", "firstName", "lastName", "userName", "email", "isActive"],
+                    vec![condition("eq", "isActive", true)],
+                );
+                let resources = self.query_all("Resources", &body, "look up resources").await?;
+                Ok(resources
+                    .iter()
+                    .filter_map(|r| {
+                        let email = text(r, "email");
+                        let name = format!("{} {}", text(r, "firstName"), text(r, "lastName")).trim().to_owned();
+                        Some(LookupItem {
+                            id: item_id(r)?,
+                            name: if name.is_empty() { text(r, "userName") } else { name },
+                            closes: None,
+                            email: (!email.is_empty()).then_some(email),
+                            default: false,
+                        })
+                    })
+                    .take(LOOKUP_MAX)
+                    .collect())
+            }
+            Lookup::Sites { .. } => Err(SinkError::Invalid("Autotask company locations are not looked up by Vigil".into())),
         }
     }
 

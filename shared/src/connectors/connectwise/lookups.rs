@@ -153,6 +153,9 @@ impl ConnectWiseClient {
                     .map(|c| LookupItem { email: c.email(email.as_deref()), default: c.default_flag == Some(true), ..item(c.id, c.name()) })
                     .collect())
             }
+            Lookup::Technicians | Lookup::Sites { .. } => {
+                Err(SinkError::Invalid("Vigil looks up companies, boards, priorities, statuses and contacts in ConnectWise".into()))
+            }
         }
     }
 

@@ -94,6 +94,31 @@ impl HaloPsaClient {
                     .take(LOOKUP_MAX)
                     .collect())
             }
+            Lookup::Sites { company } => {
+                let query = vec![("client_id", numeric("client", company)?.to_string())];
+                let sites = self.list("Site", &query, "sites", "look up sites", |_| false).await?;
+                Ok(sites
+                    .iter()
+                    .filter(|s| active(s))
+                    .filter_map(|s| Some(item(s.get("id").and_then(Value::as_i64)?.to_string(), text(s, "name"))))
+                    .take(LOOKUP_MAX)
+                    .collect())
+            }
+            Lookup::Technicians => {
+                let agents = self.list("Agent", &[], "agents", "look up agents", |_| false).await?;
+                Ok(agents
+                    .iter()
+                    .filter(|a| active(a))
+                    .filter_map(|a| {
+                        let address = text(a, "email");
+                        Some(LookupItem {
+                            email: (!address.is_empty()).then_some(address),
+                            ..item(a.get("id").and_then(Value::as_i64)?.to_string(), text(a, "name"))
+                        })
+                    })
+                    .take(LOOKUP_MAX)
+                    .collect())
+            }
         }
     }
 

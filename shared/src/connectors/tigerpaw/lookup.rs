@@ -23,7 +23,7 @@ pub const PAGE_SIZE: usize = 100;
 /// The status that completes an order when the statuses table marks none as closing.
 pub const FALLBACK_CLOSED_STATUS: &str = "Completed";
 /// Members read as a master-table entry's name, in order.
-pub const NAME_MEMBERS: &[&str] = &["Description", "Name", "Status", "Priority", "Topic", "Value"];
+pub const NAME_MEMBERS: &[&str] = &["Description", "Name", "RepName", "Status", "Priority", "Topic", "Value"];
 /// Members read as "this status closes an order".
 pub const CLOSED_MEMBERS: &[&str] = &["IsClosedStatus", "IsClosed", "Closed", "ClosesServiceOrder", "IsCompleted", "Completed"];
 /// Members read as "this is the default".
@@ -255,6 +255,24 @@ impl TigerpawClient {
                     .take(LOOKUP_MAX)
                     .collect())
             }
+            Lookup::Technicians => {
+                let reps = self.call(Method::GET, REPS, None, "read reps").await?;
+                Ok(entries(&reps)
+                    .iter()
+                    .filter_map(|r| {
+                        let id = int_text(r, &["RepNumber"])?;
+                        Some(LookupItem {
+                            name: entry_name(r).unwrap_or_else(|| id.clone()),
+                            id,
+                            closes: None,
+                            email: None,
+                            default: false,
+                        })
+                    })
+                    .take(LOOKUP_MAX)
+                    .collect())
+            }
+            Lookup::Sites { .. } => Err(SinkError::Invalid("Tigerpaw accounts have no sites Vigil looks up".into())),
         }
     }
 
