@@ -10,9 +10,10 @@ use std::sync::Arc;
 use vigil::alert::{Category, Severity};
 use vigil::connectors::destination_url::{DestinationPolicy, destination_http_client};
 use vigil::connectors::halopsa::HaloPsaClient;
+use vigil::contract::sample_destination;
 use vigil::destination::{Destination, DestinationCredentials, DestinationSettings, HaloPsaSettings, Routing};
 use vigil::error::SinkError;
-use vigil::ids::{DestinationId, MspId};
+use vigil::ids::MspId;
 use vigil::ports::{Lookup, NewTicket, RequestGate, TicketSystem};
 use vigil::render::render_ticket;
 use vigil::secret::SecretString;
@@ -24,23 +25,15 @@ use vigil_simulators::halopsa::{FailureMode, HaloOperation, HaloSim, HaloSimConf
 const POLICY: DestinationPolicy = DestinationPolicy::LOOPBACK_ALLOWED;
 
 fn destination(sim: &HaloSimHandle, routing: Routing) -> Destination {
-    Destination {
-        msp_id: MspId::parse("acme").unwrap(),
-        id: DestinationId::parse("halo").unwrap(),
-        name: "HaloPSA".into(),
-        enabled: true,
-        settings: DestinationSettings::HaloPsa(HaloPsaSettings {
-            url: sim.base_url(),
-            tenant: sim.config().tenant,
-            ticket_type: Some("21".into()),
-            note_outcome: None,
-        }),
-        routing,
-        requests_per_hour: None,
-        credentials_set: true,
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-    }
+    let mut destination = sample_destination(&MspId::parse("acme").unwrap(), "halo");
+    destination.settings = DestinationSettings::HaloPsa(HaloPsaSettings {
+        url: sim.base_url(),
+        tenant: sim.config().tenant,
+        ticket_type: Some("21".into()),
+        note_outcome: None,
+    });
+    destination.routing = routing;
+    destination
 }
 
 fn credentials(sim: &HaloSimHandle) -> DestinationCredentials {

@@ -10,9 +10,10 @@ use chrono::Utc;
 use std::sync::Arc;
 use vigil::connectors::destination_url::{DestinationPolicy, destination_http_client};
 use vigil::connectors::tigerpaw::TigerpawClient;
+use vigil::contract::sample_destination;
 use vigil::destination::{Destination, DestinationCredentials, DestinationSettings, Routing, TigerpawAuth, TigerpawSettings};
 use vigil::error::{Classified, ErrorClass, SinkError};
-use vigil::ids::{DestinationId, MspId};
+use vigil::ids::MspId;
 use vigil::ports::{Lookup, NewTicket, RequestGate, TicketSystem};
 use vigil::render::render_ticket;
 use vigil::secret::SecretString;
@@ -28,18 +29,10 @@ fn settings(sim: &TigerpawSimHandle, auth: TigerpawAuth) -> TigerpawSettings {
 }
 
 fn destination(settings: TigerpawSettings) -> Destination {
-    Destination {
-        msp_id: MspId::parse("acme").unwrap(),
-        id: DestinationId::parse("tigerpaw").unwrap(),
-        name: "Tigerpaw".into(),
-        enabled: true,
-        settings: DestinationSettings::Tigerpaw(settings),
-        routing: Routing::default(),
-        requests_per_hour: None,
-        credentials_set: true,
-        created_at: Utc::now(),
-        updated_at: Utc::now(),
-    }
+    let mut destination = sample_destination(&MspId::parse("acme").unwrap(), "tigerpaw");
+    destination.settings = DestinationSettings::Tigerpaw(settings);
+    destination.routing = Routing::default();
+    destination
 }
 
 fn credentials(sim: &TigerpawSimHandle) -> DestinationCredentials {

@@ -340,27 +340,18 @@ pub(super) fn text(item: &Value, field: &str) -> String {
 mod tests {
     use super::*;
     use crate::destination::{DestinationSettings, HaloPsaSettings, Routing};
-    use crate::ids::{DestinationId, MspId};
-    use chrono::Utc;
+    use crate::ids::MspId;
 
     fn destination(url: &str) -> Destination {
-        Destination {
-            msp_id: MspId::parse("acme").unwrap(),
-            id: DestinationId::parse("halo").unwrap(),
-            name: "Halo".into(),
-            enabled: true,
-            settings: DestinationSettings::HaloPsa(HaloPsaSettings {
-                url: url.into(),
-                tenant: Some("msp".into()),
-                ticket_type: None,
-                note_outcome: None,
-            }),
-            routing: Routing::default(),
-            requests_per_hour: None,
-            credentials_set: true,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-        }
+        let mut destination = crate::contract::sample_destination(&MspId::parse("acme").unwrap(), "halo");
+        destination.settings = DestinationSettings::HaloPsa(HaloPsaSettings {
+            url: url.into(),
+            tenant: Some("msp".into()),
+            ticket_type: None,
+            note_outcome: None,
+        });
+        destination.routing = Routing::default();
+        destination
     }
 
     fn credentials() -> DestinationCredentials {

@@ -217,29 +217,20 @@ impl TigerpawClient {
 mod tests {
     use super::*;
     use crate::destination::Routing;
-    use crate::ids::{DestinationId, MspId};
-    use chrono::Utc;
+    use crate::ids::MspId;
 
     fn destination(url: &str) -> Destination {
-        Destination {
-            msp_id: MspId::parse("acme").unwrap(),
-            id: DestinationId::parse("tigerpaw").unwrap(),
-            name: "Tigerpaw".into(),
-            enabled: true,
-            settings: DestinationSettings::Tigerpaw(TigerpawSettings {
-                url: url.into(),
-                auth: TigerpawAuth::Tsi,
-                rep_number: None,
-                service_order_type: None,
-                new_status: None,
-                note_topic: None,
-            }),
-            routing: Routing::default(),
-            requests_per_hour: None,
-            credentials_set: true,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-        }
+        let mut destination = crate::contract::sample_destination(&MspId::parse("acme").unwrap(), "tigerpaw");
+        destination.settings = DestinationSettings::Tigerpaw(TigerpawSettings {
+            url: url.into(),
+            auth: TigerpawAuth::Tsi,
+            rep_number: None,
+            service_order_type: None,
+            new_status: None,
+            note_topic: None,
+        });
+        destination.routing = Routing::default();
+        destination
     }
 
     fn credentials() -> DestinationCredentials {
