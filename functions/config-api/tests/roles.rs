@@ -150,6 +150,8 @@ fn routes(seed: &Seed) -> Vec<Route> {
         route("GET", "/v1/destinations/psa/priorities".into(), None, &[ConfigWrite], StatusCode::OK),
         route("GET", "/v1/destinations/psa/statuses?place=1".into(), None, &[ConfigWrite], StatusCode::OK),
         route("GET", "/v1/destinations/psa/contacts?company=250".into(), None, &[ConfigWrite], StatusCode::OK),
+        route("GET", "/v1/destinations/psa/technicians".into(), None, &[ConfigWrite], StatusCode::OK),
+        route("GET", "/v1/destinations/psa/sites?company=250".into(), None, &[ConfigWrite], StatusCode::OK),
         route("GET", "/v1/alerts".into(), None, &[AlertsRead], StatusCode::OK),
         route("GET", format!("/v1/alerts/{alert}"), None, &[AlertsRead], StatusCode::OK),
         route("PATCH", format!("/v1/alerts/{alert}"), Some(json!({"comment": "looked"})), &[AlertsTriage], StatusCode::OK),
