@@ -11,6 +11,15 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 step() { printf '\n==> %s\n' "$*"; }
 started=$SECONDS
 
+# CI builds from a clean clone on a disk it shares with other work: incremental compilation
+# only pays off on rebuilds, and its caches for ~70 test binaries take more room than the
+# build itself (seen: a link failing with SIGBUS when the disk filled).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+free_gib=$(df -Pk . | awk 'NR==2 {print int($4 / 1048576)}')
+if [ "$free_gib" -lt 15 ]; then
+  echo "warning: only ${free_gib} GiB free here; a clean build and test run needs about 15 GiB" >&2
+fi
+
 step "Installing tools into .tools/"
 infra/scripts/install-tools.sh
 
