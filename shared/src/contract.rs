@@ -22,12 +22,14 @@ use std::collections::HashSet;
 use std::future::Future;
 
 mod alert_changes;
+mod billing;
 #[cfg(feature = "connectors")]
 pub mod delivery_storm;
 mod rate_limits;
 mod relationships;
 
 pub use alert_changes::alert_change_index_contract;
+pub use billing::{mailbox_count_store_contract, sample_count};
 pub use rate_limits::rate_limiter_contract;
 pub use relationships::{relationship_store_contract, sample_relationship};
 
@@ -829,6 +831,11 @@ mod tests {
     #[tokio::test]
     async fn memory_relationship_store_honours_the_contract() {
         relationship_store_contract(&MemoryConfigStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_mailbox_count_store_honours_the_contract() {
+        mailbox_count_store_contract(&crate::memory::MemoryBillingStore::default()).await;
     }
 
     #[tokio::test]

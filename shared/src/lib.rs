@@ -8,6 +8,7 @@
 pub mod access;
 pub mod alert;
 pub mod audit;
+pub mod billing;
 pub mod changes;
 pub mod channel;
 pub mod clock;

@@ -57,6 +57,8 @@ pub enum PollJob {
     /// Carry out a confirmed removal of one admin relationship (sent by the config API; sent
     /// again by the job itself, delayed, while Graph is still terminating it).
     RemoveRelationship { msp_id: MspId, relationship_id: String },
+    /// Count one tenant's protected mailboxes for `day` (sent by the tick, daily per tenant).
+    MailboxCount { msp_id: MspId, tenant_id: TenantId, day: chrono::NaiveDate },
 }
 
 /// A content blob from a webhook notification.

@@ -3,8 +3,10 @@
 //! ([`crate::memory`]) and a production adapter (DynamoDB, SQS, Secrets Manager, HTTP), and one
 //! contract suite ([`crate::contract`]) that both must pass.
 
+mod billing;
 mod channels;
 mod relationships;
+pub use billing::{MailboxCountStore, MailboxDirectory};
 pub use channels::{MessageChannel, PostError};
 pub use relationships::{AdminRelationshipSource, MailSender, RelationshipStore};
 

@@ -48,6 +48,13 @@ async fn dynamodb_principal_store_and_audit_log_honour_their_contracts() {
 }
 
 #[tokio::test]
+async fn dynamodb_mailbox_count_store_honours_the_contract() {
+    let (sdk, _moto) = moto_sdk().await;
+    let stack = provisioned(&sdk).await;
+    contract::mailbox_count_store_contract(&DynamoConfigStore::new(Client::new(&sdk), &stack.table_names["ConfigTable"])).await;
+}
+
+#[tokio::test]
 async fn dynamodb_relationship_store_honours_the_contract() {
     let (sdk, _moto) = moto_sdk().await;
     let stack = provisioned(&sdk).await;

@@ -166,6 +166,12 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Poller {
         source: management.clone(),
         subscriptions: management,
         security_alerts: Arc::new(GraphAlertsClient::new(http.clone(), config.endpoints.login_base.clone(), config.graph_base.clone())),
+        mailbox_directory: Arc::new(vigil::connectors::mailboxes::DirectoryClient::new(
+            http.clone(),
+            config.endpoints.login_base.clone(),
+            config.graph_base.clone(),
+        )),
+        mailbox_counts: Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone())),
         relationship_source: Arc::new(vigil::connectors::partner::PartnerRelationshipsClient::new(
             http,
             config.endpoints.login_base.clone(),

@@ -3,6 +3,7 @@
 
 mod alert_changes;
 pub mod alert_store;
+pub mod billing;
 pub mod config_store;
 mod deliveries;
 mod destinations;

@@ -80,6 +80,15 @@ pub(super) struct GraphRead {
 
 const ALERTS_READ: GraphRead = GraphRead { what: "list alerts", missing_role: "the app lacks SecurityAlert.Read.All in the tenant" };
 
+/// How a request is sent and its answer read.
+#[derive(Debug, Clone, Copy, Default)]
+struct Answer {
+    /// A `404` is `None` rather than an error.
+    gone_is_none: bool,
+    /// Sends `ConsistencyLevel: eventual` (advanced directory queries).
+    eventual: bool,
+}
+
 /// A Graph answer that was not a success.
 struct Failure {
     status: StatusCode,
@@ -164,7 +173,20 @@ impl GraphReader {
         read: GraphRead,
     ) -> Result<String, SourceError> {
         // A 404 is an error here (classified like any refusal), never `None`.
-        self.send(tenant_id, credentials, reqwest::Method::GET, url, None, read, false).await.map(Option::unwrap_or_default)
+        self.send(tenant_id, credentials, reqwest::Method::GET, url, None, read, Answer::default()).await.map(Option::unwrap_or_default)
+    }
+
+    /// [`Self::get`] with `ConsistencyLevel: eventual`, which Graph's advanced directory
+    /// queries (`$count`, `ne`, `not`, some lambda filters) require.
+    pub(super) async fn get_eventual(
+        &self,
+        tenant_id: &TenantId,
+        credentials: &M365AppCredentials,
+        url: &Url,
+        read: GraphRead,
+    ) -> Result<String, SourceError> {
+        let answer = Answer { eventual: true, ..Answer::default() };
+        self.send(tenant_id, credentials, reqwest::Method::GET, url, None, read, answer).await.map(Option::unwrap_or_default)
     }
 
     /// [`Self::get`], with `None` when Graph answers `404 Not Found` (the object is gone).
@@ -175,7 +197,7 @@ impl GraphReader {
         url: &Url,
         read: GraphRead,
     ) -> Result<Option<String>, SourceError> {
-        self.send(tenant_id, credentials, reqwest::Method::GET, url, None, read, true).await
+        self.send(tenant_id, credentials, reqwest::Method::GET, url, None, read, Answer { gone_is_none: true, ..Answer::default() }).await
     }
 
     /// POSTs a JSON body; the response body of a `2xx`.
@@ -187,11 +209,13 @@ impl GraphReader {
         body: &serde_json::Value,
         read: GraphRead,
     ) -> Result<String, SourceError> {
-        self.send(tenant_id, credentials, reqwest::Method::POST, url, Some(body), read, false).await.map(Option::unwrap_or_default)
+        self.send(tenant_id, credentials, reqwest::Method::POST, url, Some(body), read, Answer::default())
+            .await
+            .map(Option::unwrap_or_default)
     }
 
     /// One request with a bearer token; on `401` forgets the token and tries once more. A `404`
-    /// is `None` when `gone_is_none`, else an error like any other refusal.
+    /// is `None` when `answer.gone_is_none`, else an error like any other refusal.
     #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
@@ -201,8 +225,9 @@ impl GraphReader {
         url: &Url,
         body: Option<&serde_json::Value>,
         read: GraphRead,
-        gone_is_none: bool,
+        answer: Answer,
     ) -> Result<Option<String>, SourceError> {
+        let Answer { gone_is_none, eventual } = answer;
         let scope = self.scope();
         let mut refreshed = false;
         loop {
@@ -214,6 +239,9 @@ impl GraphReader {
                 .bearer_auth(token.expose())
                 .header(reqwest::header::ACCEPT, "application/json")
                 .header("Prefer", PREFER);
+            if eventual {
+                request = request.header("ConsistencyLevel", "eventual");
+            }
             if let Some(body) = body {
                 request = request.json(body);
             }

@@ -21,6 +21,7 @@ pub mod graph;
 pub mod halopsa;
 pub(crate) mod identity;
 pub mod m365;
+pub mod mailboxes;
 pub mod partner;
 pub mod psa;
 pub mod tigerpaw;

@@ -2,8 +2,10 @@
 //! as the AWS adapters (conditional writes, leases, idempotent hits) and pass the same contract
 //! suites; they are never the only proof. The in-memory PSA is in [`tickets`].
 
+mod billing;
 mod channels;
 mod relationships;
+pub use billing::{MemoryBillingStore, MemoryMailboxDirectory};
 mod replays;
 mod tickets;
 pub use channels::{ChannelFault, MemoryChannel};

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -164,4 +164,56 @@ pub(super) async fn ctl_add_sign_ins(State(sim): State<Shared>, Path(tenant): Pa
     }
     drop(state);
     json_response(StatusCode::CREATED, &json!({ "added": count }))
+}
+
+/// Adds directory users (`user` JSON objects with an `id`) to a tenant.
+pub(super) async fn ctl_add_users(State(sim): State<Shared>, Path(tenant): Path<String>, Json(users): Json<Vec<Value>>) -> Response {
+    if users.iter().any(|u| u.get("id").and_then(Value::as_str).is_none_or(str::is_empty)) {
+        return json_response(StatusCode::BAD_REQUEST, &json!({"error": "every user needs an id"}));
+    }
+    let count = users.len();
+    let mut state = sim.lock();
+    for user in users {
+        state.users.add(&tenant, user);
+    }
+    drop(state);
+    json_response(StatusCode::CREATED, &json!({ "added": count }))
+}
+
+/// `{"count": n}`: adds n licensed mailboxes (enabled members with `EXCHANGE_S_STANDARD`).
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct CtlMailboxes {
+    count: usize,
+}
+
+pub(super) async fn ctl_add_licensed_mailboxes(
+    State(sim): State<Shared>,
+    Path(tenant): Path<String>,
+    Json(req): Json<CtlMailboxes>,
+) -> Response {
+    if req.count > 100_000 {
+        return json_response(StatusCode::BAD_REQUEST, &json!({"error": "at most 100000 at once"}));
+    }
+    let ids = sim.lock().users.add_licensed_mailboxes(&tenant, req.count, chrono::Utc::now());
+    json_response(StatusCode::CREATED, &json!({ "ids": ids }))
+}
+
+/// Removes one directory user.
+pub(super) async fn ctl_remove_user(State(sim): State<Shared>, Path((tenant, id)): Path<(String, String)>) -> Response {
+    if sim.lock().users.remove(&tenant, &id) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        json_response(StatusCode::NOT_FOUND, &json!({"error": format!("no user {id}")}))
+    }
+}
+
+/// `{"granted": bool}`: whether `User.Read.All` is consented (for tokens issued from now on).
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct CtlGranted {
+    granted: bool,
+}
+
+pub(super) async fn ctl_users_role(State(sim): State<Shared>, Path(tenant): Path<String>, Json(req): Json<CtlGranted>) -> Response {
+    sim.lock().users.set_role(&tenant, req.granted);
+    json_response(StatusCode::OK, &json!({ "granted": req.granted }))
 }

@@ -36,6 +36,9 @@ pub enum M365Operation {
     /// `GET /graph/beta/auditLogs/signIns` (Entra ID sign-in logs); failures as for
     /// [`Self::GraphAlerts`].
     SignIns,
+    /// `GET /graph/v1.0/users` (the directory listed for the mailbox count); failures as for
+    /// [`Self::GraphAlerts`].
+    Users,
     /// Any request to the token endpoint, the Management API or Graph (including list/stop
     /// subscriptions and notifications, which have no operation of their own).
     Any,
@@ -90,6 +93,7 @@ impl FromStr for M365Operation {
             "graphalerts" => Ok(Self::GraphAlerts),
             "partnerrelationships" => Ok(Self::PartnerRelationships),
             "signins" => Ok(Self::SignIns),
+            "users" => Ok(Self::Users),
             "any" => Ok(Self::Any),
             _ => Err(ParseNameError(s.to_owned())),
         }
@@ -127,6 +131,7 @@ impl Operation for M365Operation {
             M365Operation::GraphAlerts => "graph_alerts",
             M365Operation::PartnerRelationships => "partner_relationships",
             M365Operation::SignIns => "sign_ins",
+            M365Operation::Users => "users",
             M365Operation::Any => "any",
         }
     }
@@ -146,6 +151,7 @@ pub(super) enum Op {
     GraphAlerts,
     PartnerRelationships,
     SignIns,
+    Users,
     Other,
 }
 
@@ -162,6 +168,7 @@ impl Op {
             Op::GraphAlerts => M365Operation::GraphAlerts,
             Op::PartnerRelationships => M365Operation::PartnerRelationships,
             Op::SignIns => M365Operation::SignIns,
+            Op::Users => M365Operation::Users,
             Op::Other => M365Operation::Any,
         }
     }
@@ -184,6 +191,7 @@ impl Op {
             Op::GraphAlerts => "ListAlerts",
             Op::PartnerRelationships => "ListDelegatedAdminRelationships",
             Op::SignIns => "ListSignIns",
+            Op::Users => "ListUsers",
             Op::Other => "Subscriptions",
         }
     }

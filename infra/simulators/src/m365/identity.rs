@@ -229,11 +229,13 @@ impl Inner {
         let partner_role = graph && st.partner.role_granted(&tkey);
         let partner_write = graph && st.partner.write_granted(&tkey);
         let sign_in_role = graph && st.sign_ins.role_granted(&tkey);
+        let users_role = graph && st.users.role_granted(&tkey);
         let roles: Vec<&str> = [
             has_role.then_some(role),
             partner_role.then_some(crate::partner::RELATIONSHIPS_ROLE),
             partner_write.then_some(crate::partner::RELATIONSHIPS_WRITE_ROLE),
             sign_in_role.then_some(crate::sign_ins::SIGN_INS_ROLE),
+            users_role.then_some(super::users::USERS_ROLE),
         ]
         .into_iter()
         .flatten()
@@ -249,6 +251,7 @@ impl Inner {
                 partner_role,
                 partner_write,
                 sign_in_role,
+                users_role,
             },
         );
 

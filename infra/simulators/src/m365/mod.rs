@@ -64,6 +64,7 @@ mod identity;
 mod routes;
 mod state;
 mod subscriptions;
+mod users;
 mod wire;
 
 pub(crate) use faults::throttle_retry_after;
@@ -261,6 +262,29 @@ impl M365SimHandle {
     /// logs.
     pub fn set_premium_licence(&self, tenant_id: &str, licensed: bool) {
         self.inner.lock().sign_ins.set_licensed(tenant_id, licensed);
+    }
+
+    /// Adds a directory user (`user` JSON as Graph lists it, with an `id`) to the tenant,
+    /// replacing one with the same id.
+    pub fn add_user(&self, tenant_id: &str, user: Value) {
+        self.inner.lock().users.add(tenant_id, user);
+    }
+
+    /// Adds `count` licensed mailboxes (enabled members holding an enabled
+    /// `EXCHANGE_S_STANDARD`) to the tenant; their user ids.
+    pub fn add_licensed_mailboxes(&self, tenant_id: &str, count: usize) -> Vec<String> {
+        self.inner.lock().users.add_licensed_mailboxes(tenant_id, count, Utc::now())
+    }
+
+    /// Removes a directory user; whether it was there.
+    pub fn remove_user(&self, tenant_id: &str, user_id: &str) -> bool {
+        self.inner.lock().users.remove(tenant_id, user_id)
+    }
+
+    /// Whether `User.Read.All` is consented in the tenant (default: yes). Decided when a Graph
+    /// token is issued.
+    pub fn set_users_role(&self, tenant_id: &str, granted: bool) {
+        self.inner.lock().users.set_role(tenant_id, granted);
     }
 
     /// Makes every token issued so far expired (API calls with them → 401).

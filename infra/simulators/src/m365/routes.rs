@@ -85,6 +85,19 @@ pub(super) async fn sign_ins(State(sim): State<Arc<Inner>>, uri: Uri, headers: H
     st.sign_ins.list(caller, sim.port(), uri.query().unwrap_or_default(), &base, Utc::now())
 }
 
+pub(super) async fn users(State(sim): State<Arc<Inner>>, uri: Uri, headers: HeaderMap) -> Response {
+    sim.delay().await;
+    let mut guard = sim.lock();
+    let st = &mut *guard;
+    sim.log(&Method::GET, &uri, Op::Users);
+    if let Some(failure) = sim.take_failure(Op::Users) {
+        return crate::graph::failure(failure);
+    }
+    let caller = graph_caller(st, &headers, |t| t.users_role);
+    let base = sim.graph_base();
+    st.users.list(caller, sim.port(), &headers, uri.query().unwrap_or_default(), &base, Utc::now())
+}
+
 pub(super) async fn partner_relationship(State(sim): State<Arc<Inner>>, Path(id): Path<String>, uri: Uri, headers: HeaderMap) -> Response {
     sim.delay().await;
     sim.partner_call(&Method::GET, &uri, &headers, |st, caller, _, port, _| st.partner.read_one(caller, port, &id, Utc::now()))
@@ -161,6 +174,11 @@ pub(super) fn router(inner: Shared) -> Router {
             get(partner_requests).post(partner_create_request),
         )
         .route("/graph/beta/auditLogs/signIns", get(sign_ins))
+        .route("/graph/v1.0/users", get(users))
+        .route("/_sim/tenants/{tenant}/users", post(super::control::ctl_add_users))
+        .route("/_sim/tenants/{tenant}/users/{id}", axum::routing::delete(super::control::ctl_remove_user))
+        .route("/_sim/tenants/{tenant}/licensed-mailboxes", post(super::control::ctl_add_licensed_mailboxes))
+        .route("/_sim/tenants/{tenant}/users-role", post(super::control::ctl_users_role))
         .route("/_sim/partner/{tenant}/relationships", post(ctl_add_partner_relationship))
         .route("/_sim/tenants/{tenant}/sign-ins", post(ctl_add_sign_ins))
         .route("/_sim/partner/relationships/{id}/age", post(ctl_age_partner_relationship))

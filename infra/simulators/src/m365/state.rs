@@ -44,6 +44,8 @@ pub(super) struct SimState {
     pub(super) partner: crate::partner::PartnerState,
     /// Entra ID sign-in logs per tenant.
     pub(super) sign_ins: crate::sign_ins::SignInState,
+    /// Directory users per tenant (the mailbox count).
+    pub(super) users: super::users::UserState,
     /// Webhook notification POSTs, oldest first.
     pub(super) webhook_deliveries: Vec<WebhookDelivery>,
     /// Content listings answered AF20023 after each successful start (default 0).
@@ -90,6 +92,8 @@ pub(super) struct IssuedToken {
     pub(super) partner_write: bool,
     /// The Graph token carries `AuditLog.Read.All`.
     pub(super) sign_in_role: bool,
+    /// The Graph token carries `User.Read.All`.
+    pub(super) users_role: bool,
 }
 
 pub(super) struct PageCursor {
@@ -142,6 +146,7 @@ impl Inner {
                 graph: crate::graph::GraphState::default(),
                 partner: crate::partner::PartnerState::default(),
                 sign_ins: crate::sign_ins::SignInState::default(),
+                users: super::users::UserState::default(),
                 webhook_deliveries: Vec::new(),
                 disabled_after_start: 0,
             }),

@@ -43,6 +43,7 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 mod events;
+mod mailboxes;
 mod relationships;
 mod removal;
 pub use removal::{FOLLOW_UP_DELAY, RESUME_REMOVALS_AFTER_MINUTES};
@@ -231,6 +232,10 @@ pub struct PollService {
     pub relationship_source: Arc<dyn crate::ports::AdminRelationshipSource>,
     /// Where partner tenants' relationships are kept for the report.
     pub relationships: Arc<dyn crate::ports::RelationshipStore>,
+    /// Customer tenants' directories, listed for the daily protected-mailbox count.
+    pub mailbox_directory: Arc<dyn crate::ports::MailboxDirectory>,
+    /// Where the daily counts are kept.
+    pub mailbox_counts: Arc<dyn crate::ports::MailboxCountStore>,
     /// E-mail to customers (a removal of the MSP's access, when asked for).
     pub mail: Arc<dyn crate::ports::MailSender>,
     pub clock: Arc<dyn Clock>,
@@ -248,6 +253,7 @@ impl PollService {
             self.register_webhooks(&tenants, base).await;
         }
         let partner = self.partner_jobs(&tenants).await?;
+        let counts = self.mailbox_count_jobs(&tenants).await?;
         let jobs: Vec<String> = tenants
             .iter()
             .flat_map(|tenant| {
@@ -258,6 +264,7 @@ impl PollService {
                 })
             })
             .chain(partner.now)
+            .chain(counts)
             .map(|job| to_json(&job))
             .collect();
         self.jobs.send_all(&jobs).await?;
@@ -360,6 +367,10 @@ impl PollService {
             PollJob::RemoveRelationship { msp_id, relationship_id } => {
                 let span = tracing::info_span!("relationship_removal", msp_id = %msp_id, relationship_id = %relationship_id);
                 tracing::Instrument::instrument(self.remove_relationship(&msp_id, &relationship_id), span).await
+            }
+            PollJob::MailboxCount { msp_id, tenant_id, day } => {
+                let span = tracing::info_span!("mailbox_count", msp_id = %msp_id, tenant_id = %tenant_id, %day);
+                tracing::Instrument::instrument(self.count_mailboxes(&msp_id, &tenant_id, day), span).await
             }
         }
     }

@@ -61,6 +61,8 @@ async fn fixture() -> Fixture {
         replays: Arc::new(MemoryReplayStore::default()),
         relationship_source: source.clone(),
         relationships: config.clone(),
+        mailbox_directory: Arc::new(crate::memory::MemoryMailboxDirectory::default()),
+        mailbox_counts: Arc::new(crate::memory::MemoryBillingStore::default()),
         mail: mail.clone(),
         clock: clock.clone(),
         settings: PollSettings { streams: vec![], ..PollSettings::default() },

@@ -48,6 +48,8 @@ async fn fixture() -> Fixture {
         replays: Arc::new(MemoryReplayStore::default()),
         relationship_source: Arc::new(crate::memory::MemoryRelationshipSource::default()),
         relationships: Arc::new(MemoryConfigStore::default()),
+        mailbox_directory: Arc::new(crate::memory::MemoryMailboxDirectory::default()),
+        mailbox_counts: Arc::new(crate::memory::MemoryBillingStore::default()),
         mail: Arc::new(MemoryMailSender::default()),
         clock: clock.clone(),
         settings: PollSettings { streams: vec![ContentType::Exchange.into(), AuditStream::GraphAlerts], ..PollSettings::default() },
@@ -84,12 +86,15 @@ fn ids(records: &[Value]) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn the_tick_enqueues_one_job_per_tenant_and_stream() {
+async fn the_tick_enqueues_one_job_per_tenant_and_stream_and_on_the_days_first_tick_one_mailbox_count_per_tenant() {
     let f = fixture().await;
     f.service.config.create_tenant(&tenant("0e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11")).await.unwrap();
-    assert_eq!(f.service.fan_out().await.unwrap(), 4);
+    assert_eq!(f.service.fan_out().await.unwrap(), 6);
     let jobs: Vec<PollJob> = f.jobs.drain().iter().map(|b| serde_json::from_str(b).unwrap()).collect();
+    assert_eq!(jobs.iter().filter(|j| matches!(j, PollJob::Stream { .. })).count(), 4);
+    assert_eq!(jobs.iter().filter(|j| matches!(j, PollJob::MailboxCount { .. })).count(), 2);
     assert!(jobs.iter().any(|j| matches!(j, PollJob::Stream { stream: AuditStream::GraphAlerts, .. })));
+    assert_eq!(f.service.fan_out().await.unwrap(), 4, "the next tick of the day: streams only");
 }
 
 #[tokio::test]
@@ -114,7 +119,9 @@ async fn a_tenant_can_narrow_its_streams() {
     let mut narrowed = f.tenant.clone();
     narrowed.streams = Some(vec![AuditStream::GraphAlerts]);
     f.service.config.put_tenant(&narrowed).await.unwrap();
-    assert_eq!(f.service.fan_out().await.unwrap(), 1);
+    f.service.fan_out().await.unwrap();
+    let jobs: Vec<PollJob> = f.jobs.drain().iter().map(|b| serde_json::from_str(b).unwrap()).collect();
+    assert_eq!(jobs.iter().filter(|j| matches!(j, PollJob::Stream { .. })).count(), 1);
 }
 
 #[tokio::test]

@@ -67,6 +67,8 @@ async fn fixture() -> Fixture {
         replays: replays.clone(),
         relationship_source: Arc::new(crate::memory::MemoryRelationshipSource::default()),
         relationships: Arc::new(crate::memory::MemoryConfigStore::default()),
+        mailbox_directory: Arc::new(crate::memory::MemoryMailboxDirectory::default()),
+        mailbox_counts: Arc::new(crate::memory::MemoryBillingStore::default()),
         mail: Arc::new(MemoryMailSender::default()),
         clock: clock.clone(),
         settings: PollSettings::default(),

@@ -1,0 +1,102 @@
+//! The daily protected-mailbox count: the tick asks once per UTC day and MSP
+//! ([`crate::ports::MailboxCountStore::counts_requested_on`]) for one [`PollJob::MailboxCount`]
+//! per tenant with Microsoft 365 credentials and no figure for the day yet; the job lists the
+//! tenant's directory ([`crate::ports::MailboxDirectory`]), counts its protected mailboxes
+//! ([`crate::billing::mailboxes`]) and records the day in the tenant's series.
+//!
+//! A count that fails never bills zero: the day is recorded with the last figure counted,
+//! carried over with the reason, and the job is retried while the failure is transient
+//! (throttling with Microsoft's `Retry-After`, outages); a retry that succeeds replaces the
+//! carried figure. A refusal (missing `User.Read.All`, revoked consent) keeps the carried figure
+//! until the next day's count. A tenant never counted has nothing to carry and no figure.
+
+use super::{PollError, PollReport, PollService};
+use crate::billing::{DailyCount, mailboxes::tally};
+use crate::error::{Classified, ErrorClass};
+use crate::ids::{MspId, TenantId};
+use crate::messages::PollJob;
+use crate::tenant::Tenant;
+use chrono::NaiveDate;
+use std::collections::BTreeSet;
+use tracing::{info, warn};
+
+impl PollService {
+    /// The count jobs of a tick: on an MSP's first tick of a UTC day, one per tenant with
+    /// credentials and no fresh figure for the day.
+    pub(super) async fn mailbox_count_jobs(&self, tenants: &[Tenant]) -> Result<Vec<PollJob>, PollError> {
+        let today = self.clock.now().date_naive();
+        let msps: BTreeSet<&MspId> = tenants.iter().map(|t| &t.msp_id).collect();
+        let mut jobs = Vec::new();
+        for msp_id in msps {
+            if self.mailbox_counts.counts_requested_on(msp_id).await?.is_some_and(|day| day >= today) {
+                continue;
+            }
+            let latest = self.mailbox_counts.latest_counts(msp_id).await?;
+            jobs.extend(
+                tenants
+                    .iter()
+                    .filter(|t| &t.msp_id == msp_id && t.m365_credentials_set)
+                    .filter(|t| latest.get(&t.tenant_id).is_none_or(|count| count.day < today || !count.is_fresh()))
+                    .map(|t| PollJob::MailboxCount { msp_id: msp_id.clone(), tenant_id: t.tenant_id.clone(), day: today }),
+            );
+            // Noted after the jobs are built: a tick that fails before sending them asks again.
+            self.mailbox_counts.set_counts_requested_on(msp_id, today).await?;
+        }
+        Ok(jobs)
+    }
+
+    /// Counts one tenant's protected mailboxes for `day` and records the figure; on failure
+    /// carries the last figure over (see the module docs).
+    ///
+    /// # Errors
+    /// Transient failures (after recording the carried figure), for the queue to retry.
+    pub async fn count_mailboxes(&self, msp_id: &MspId, tenant_id: &TenantId, day: NaiveDate) -> Result<PollReport, PollError> {
+        let Some(tenant) = self.config.get_tenant(msp_id, tenant_id).await? else { return Ok(PollReport::default()) };
+        let settings = self.mailbox_counts.billing_settings(msp_id).await?;
+        let now = self.clock.now();
+        let listed = match self.credentials(&tenant).await {
+            Ok(credentials) => self.mailbox_directory.users(tenant_id, &credentials).await.map_err(PollError::from),
+            Err(error) => Err(error),
+        };
+        match listed {
+            Ok(users) => {
+                let found = tally(&users);
+                let count = DailyCount {
+                    tenant_id: tenant_id.clone(),
+                    day,
+                    protected_mailboxes: found.protected,
+                    users: found.users,
+                    counted_on: day,
+                    recorded_at: now,
+                    carried_over: None,
+                };
+                self.mailbox_counts.record_count(msp_id, &count, &settings).await?;
+                info!(message = "Protected mailboxes counted.", protected = found.protected, users = found.users);
+                Ok(PollReport::default())
+            }
+            Err(error) => {
+                let known = self.mailbox_counts.counts(msp_id, tenant_id, settings.oldest_kept(day), day).await?;
+                let carried = match known.last() {
+                    // Counted already today (a duplicate job): the figure stands.
+                    Some(last) if last.day == day && last.is_fresh() => None,
+                    Some(last) => Some(last.carried_to(day, &error.summary(), now)),
+                    None => None,
+                };
+                if let Some(carried) = &carried {
+                    self.mailbox_counts.record_count(msp_id, carried, &settings).await?;
+                }
+                warn!(
+                    message = "Counting protected mailboxes failed; the last figure is kept.",
+                    error_class = error.class().as_str(),
+                    carried_from = ?carried.as_ref().map(|c| c.counted_on),
+                    %error
+                );
+                if error.class() == ErrorClass::Transient { Err(error) } else { Ok(PollReport::default()) }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "mailboxes_tests.rs"]
+mod tests;

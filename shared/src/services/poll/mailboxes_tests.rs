@@ -1,0 +1,185 @@
+//! Tests of the daily protected-mailbox count: asked once per day and MSP, counted the
+//! documented way, a failed day carrying the last figure over (never zero), a retry replacing
+//! it, and a tenant never counted left without a figure.
+
+use super::*;
+use crate::billing::mailboxes::{AssignedPlan, EXCHANGE_FOUNDATION, EXCHANGE_PLAN_1, EXCHANGE_PLAN_2};
+use crate::billing::{BillingSettings, DirectoryUser};
+use crate::clock::{Clock, ManualClock};
+use crate::error::SourceError;
+use crate::memory::*;
+use crate::ports::{ConfigStore, MailboxCountStore, SecretName, SecretStore as _};
+use crate::secret::SecretString;
+use crate::services::poll::PollSettings;
+use crate::tenant::Msp;
+use chrono::{Duration, TimeZone, Utc};
+use std::sync::Arc;
+
+struct Fixture {
+    service: PollService,
+    directory: Arc<MemoryMailboxDirectory>,
+    counts: Arc<MemoryBillingStore>,
+    jobs: Arc<MemoryQueue>,
+    clock: Arc<ManualClock>,
+    msp: MspId,
+    tenant: TenantId,
+}
+
+fn user(id: &str, enabled: bool, plans: &[(&str, &str)]) -> DirectoryUser {
+    DirectoryUser {
+        id: id.into(),
+        account_enabled: Some(enabled),
+        user_type: Some("Member".into()),
+        assigned_plans: plans
+            .iter()
+            .map(|(plan, status)| AssignedPlan { service_plan_id: (*plan).into(), capability_status: (*status).into(), service: None })
+            .collect(),
+    }
+}
+
+async fn fixture() -> Fixture {
+    let config = Arc::new(MemoryConfigStore::default());
+    let secrets = Arc::new(MemorySecretStore::default());
+    let msp = MspId::parse("acme").unwrap();
+    config.create_msp(&Msp::new(msp.clone(), "Acme".into(), Utc::now())).await.unwrap();
+    let tenant = TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap();
+    config.create_tenant(&crate::contract::sample_tenant(&msp, &tenant)).await.unwrap();
+    let credentials = serde_json::json!({"client_id": "app", "client_secret": "s3cret"}).to_string();
+    secrets.put_secret(&SecretName::m365_app(&msp, &tenant), &SecretString::new(credentials)).await.unwrap();
+    let directory = Arc::new(MemoryMailboxDirectory::default());
+    directory.set(
+        &tenant,
+        vec![
+            user("a", true, &[(EXCHANGE_PLAN_1, "Enabled"), (EXCHANGE_PLAN_2, "Enabled")]),
+            user("b", true, &[(EXCHANGE_PLAN_2, "Enabled")]),
+            user("c", false, &[(EXCHANGE_PLAN_1, "Enabled")]),
+            user("d", true, &[(EXCHANGE_FOUNDATION, "Enabled")]),
+        ],
+    );
+    let counts = Arc::new(MemoryBillingStore::default());
+    let audit = Arc::new(MemoryAuditSource::default());
+    let jobs = Arc::new(MemoryQueue::default());
+    let clock = Arc::new(ManualClock::at(Utc.with_ymd_and_hms(2026, 12, 6, 0, 5, 0).unwrap()));
+    let service = PollService {
+        config: config.clone(),
+        state: Arc::new(MemoryIngestState::default()),
+        secrets,
+        source: audit.clone(),
+        subscriptions: audit,
+        security_alerts: Arc::new(MemorySecurityAlertSource::default()),
+        events: Arc::new(MemoryQueue::default()),
+        dead_letters: Arc::new(MemoryQueue::default()),
+        jobs: jobs.clone(),
+        replays: Arc::new(MemoryReplayStore::default()),
+        relationship_source: Arc::new(MemoryRelationshipSource::default()),
+        relationships: config.clone(),
+        mailbox_directory: directory.clone(),
+        mailbox_counts: counts.clone(),
+        mail: Arc::new(MemoryMailSender::default()),
+        clock: clock.clone(),
+        settings: PollSettings { streams: vec![], ..PollSettings::default() },
+    };
+    Fixture { service, directory, counts, jobs, clock, msp, tenant }
+}
+
+async fn count_jobs_of_a_tick(f: &Fixture) -> Vec<PollJob> {
+    f.service.fan_out().await.unwrap();
+    f.jobs
+        .drain()
+        .iter()
+        .map(|body| serde_json::from_str::<PollJob>(body).unwrap())
+        .filter(|job| matches!(job, PollJob::MailboxCount { .. }))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_first_tick_of_a_day_asks_once_for_each_tenants_count() {
+    let f = fixture().await;
+    let today = f.clock.now().date_naive();
+    assert_eq!(
+        count_jobs_of_a_tick(&f).await,
+        vec![PollJob::MailboxCount { msp_id: f.msp.clone(), tenant_id: f.tenant.clone(), day: today }]
+    );
+    assert!(count_jobs_of_a_tick(&f).await.is_empty(), "later ticks of the day ask nothing");
+    f.clock.advance(Duration::days(1));
+    assert_eq!(count_jobs_of_a_tick(&f).await.len(), 1, "the next day asks again");
+}
+
+#[tokio::test]
+async fn a_count_records_enabled_members_with_an_exchange_mailbox_plan_once_each() {
+    let f = fixture().await;
+    let today = f.clock.now().date_naive();
+    f.service.count_mailboxes(&f.msp, &f.tenant, today).await.unwrap();
+    let series = f.counts.counts(&f.msp, &f.tenant, today, today).await.unwrap();
+    assert_eq!(series.len(), 1);
+    assert_eq!((series[0].protected_mailboxes, series[0].users), (2, 4), "a counted once with two plans; c disabled; d foundation only");
+    assert!(series[0].is_fresh());
+}
+
+#[tokio::test]
+async fn a_throttled_count_keeps_yesterdays_figure_says_so_and_is_retried_after_microsofts_delay() {
+    let f = fixture().await;
+    let yesterday = f.clock.now().date_naive();
+    f.service.count_mailboxes(&f.msp, &f.tenant, yesterday).await.unwrap();
+    f.clock.advance(Duration::days(1));
+    let today = f.clock.now().date_naive();
+    f.directory.fail_next(SourceError::Throttled { retry_after: Some(std::time::Duration::from_secs(7)) });
+    let error = f.service.count_mailboxes(&f.msp, &f.tenant, today).await.unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Transient);
+    assert_eq!(error.retry_after(), Some(std::time::Duration::from_secs(7)));
+    let carried = f.counts.latest_counts(&f.msp).await.unwrap()[&f.tenant].clone();
+    assert_eq!((carried.day, carried.counted_on, carried.protected_mailboxes), (today, yesterday, 2));
+    assert!(carried.carried_over.as_deref().unwrap().contains("throttled"), "{carried:?}");
+
+    f.service.count_mailboxes(&f.msp, &f.tenant, today).await.unwrap();
+    let retried = f.counts.latest_counts(&f.msp).await.unwrap()[&f.tenant].clone();
+    assert!(retried.is_fresh(), "the retry's figure replaces the carried one: {retried:?}");
+}
+
+#[tokio::test]
+async fn a_refused_count_carries_the_figure_over_and_is_not_retried() {
+    let f = fixture().await;
+    let yesterday = f.clock.now().date_naive();
+    f.service.count_mailboxes(&f.msp, &f.tenant, yesterday).await.unwrap();
+    f.clock.advance(Duration::days(1));
+    let today = f.clock.now().date_naive();
+    f.directory.fail_next(SourceError::AccessRefused { code: "Authorization_RequestDenied".into(), message: "User.Read.All".into() });
+    f.service.count_mailboxes(&f.msp, &f.tenant, today).await.unwrap();
+    let carried = f.counts.latest_counts(&f.msp).await.unwrap()[&f.tenant].clone();
+    assert_eq!((carried.day, carried.protected_mailboxes), (today, 2));
+    assert!(carried.carried_over.unwrap().contains("Authorization_RequestDenied"));
+}
+
+#[tokio::test]
+async fn a_tenant_never_counted_gets_no_figure_from_a_failed_count_never_zero() {
+    let f = fixture().await;
+    let today = f.clock.now().date_naive();
+    f.directory.fail_next(SourceError::Unavailable("503".into()));
+    assert!(f.service.count_mailboxes(&f.msp, &f.tenant, today).await.is_err());
+    assert!(f.counts.latest_counts(&f.msp).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_duplicate_job_failing_after_todays_count_leaves_the_figure_as_counted() {
+    let f = fixture().await;
+    let today = f.clock.now().date_naive();
+    f.service.count_mailboxes(&f.msp, &f.tenant, today).await.unwrap();
+    f.directory.fail_next(SourceError::Unavailable("503".into()));
+    let _ = f.service.count_mailboxes(&f.msp, &f.tenant, today).await;
+    assert!(f.counts.latest_counts(&f.msp).await.unwrap()[&f.tenant].is_fresh());
+}
+
+#[tokio::test]
+async fn the_series_keeps_only_the_days_the_msp_chose() {
+    let f = fixture().await;
+    f.counts.put_billing_settings(&f.msp, &BillingSettings { count_retention_days: 7 }).await.unwrap();
+    let first = f.clock.now().date_naive();
+    for _ in 0..10 {
+        let day = f.clock.now().date_naive();
+        f.service.count_mailboxes(&f.msp, &f.tenant, day).await.unwrap();
+        f.clock.advance(Duration::days(1));
+    }
+    let kept = f.counts.counts(&f.msp, &f.tenant, first, first + Duration::days(20)).await.unwrap();
+    assert_eq!(kept.len(), 7);
+    assert_eq!(kept[0].day, first + Duration::days(3));
+}
