@@ -45,6 +45,9 @@
 //!   `POST /v1/admin-relationships/removal-previews`, `POST /v1/admin-relationships/removals`
 //!   (with the preview's token), `GET /v1/admin-relationships/removals`,
 //!   `POST /v1/admin-relationships/refresh` (read the partner tenant now)
+//! - `GET /v1/mailbox-counts` (each tenant's current protected-mailbox figure and the total),
+//!   `GET /v1/mailbox-counts/export` (CSV), `GET /v1/tenants/{tenant_id}/mailbox-counts?from=&to=`
+//!   (the daily series), `/export` (CSV); `GET|PUT /v1/billing/settings` (the series' retention)
 //! - `GET /v1/audit-log?limit=&cursor=`: every configuration change, newest first, with the
 //!   principal who made it
 //! - Gone (410, naming the route that replaced them): `PUT|GET /v1/psa/connectwise`,
@@ -58,6 +61,7 @@
 mod access_routes;
 mod destination_routes;
 pub mod extract;
+mod mailbox_routes;
 pub mod openapi;
 pub mod problem;
 pub mod rate_limits;
@@ -93,6 +97,8 @@ pub struct AppState {
     pub relationships: Arc<vigil::services::relationships::RelationshipReportService>,
     /// Previews and confirmations of admin-relationship removals (run by the audit-poller).
     pub removals: Arc<vigil::services::relationship_removal::RelationshipRemovalService>,
+    /// The protected-mailbox figures and the billing settings.
+    pub mailbox_counts: Arc<vigil::services::mailbox_counts::MailboxCountService>,
     /// Per-token counts of the routes that call a PSA ([`rate_limits`]).
     pub rate_limits: Arc<dyn vigil::ports::RateLimiter>,
 }
@@ -223,11 +229,17 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
     });
     let relationships = Arc::new(vigil::services::relationships::RelationshipReportService {
         store: config_store_for_report.clone(),
-        config: config_store_for_report,
+        config: config_store_for_report.clone(),
         jobs: poll_jobs_for_report,
         clock: Arc::new(SystemClock),
     });
-    AppState { access, admin, tuning, destinations, replays, relationships, removals, rate_limits }
+    let mailbox_counts = Arc::new(vigil::services::mailbox_counts::MailboxCountService {
+        counts: config_store_for_report.clone(),
+        config: config_store_for_report,
+        audit,
+        clock: Arc::new(SystemClock),
+    });
+    AppState { access, admin, tuning, destinations, replays, relationships, removals, mailbox_counts, rate_limits }
 }
 
 /// Largest body most routes accept (tenants, credentials, suppressions, triage …).

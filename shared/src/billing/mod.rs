@@ -61,6 +61,7 @@ pub const MAX_REASON_BYTES: usize = 300;
 /// How the MSP bills: how long the daily series is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct BillingSettings {
     /// Days of the daily series kept per tenant ([`MIN_RETENTION_DAYS`] to
     /// [`MAX_RETENTION_DAYS`], default [`DEFAULT_RETENTION_DAYS`]); older days are deleted when

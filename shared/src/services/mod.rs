@@ -7,6 +7,7 @@ pub mod alert_feed;
 pub mod destinations;
 pub mod dispatch;
 pub mod evaluate;
+pub mod mailbox_counts;
 pub mod poll;
 pub mod relationship_removal;
 pub mod relationships;

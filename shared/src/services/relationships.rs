@@ -243,7 +243,7 @@ fn serde_name<T: serde::Serialize>(value: &T) -> String {
 
 /// One CSV cell: quoted when it holds a comma, quote or line break; a leading `=`, `+`, `-`,
 /// `@`, tab or carriage return is defused with `'` so a spreadsheet never runs it.
-fn csv_cell(value: &str) -> String {
+pub(crate) fn csv_cell(value: &str) -> String {
     let defused = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() };
     if defused.contains([',', '"', '\n', '\r']) { format!("\"{}\"", defused.replace('"', "\"\"")) } else { defused }
 }

@@ -112,10 +112,16 @@ pub async fn api() -> Api {
     let removals = Arc::new(vigil::services::relationship_removal::RelationshipRemovalService {
         store: config.clone(),
         jobs: poll_jobs.clone(),
+        audit: audit.clone(),
+        clock: Arc::new(SystemClock),
+    });
+    let mailbox_counts = Arc::new(vigil::services::mailbox_counts::MailboxCountService {
+        counts: Arc::new(vigil::memory::MemoryBillingStore::default()),
+        config: config.clone(),
         audit,
         clock: Arc::new(SystemClock),
     });
-    let state = AppState { access, admin, tuning, destinations, replays, relationships, removals, rate_limits };
+    let state = AppState { access, admin, tuning, destinations, replays, relationships, removals, mailbox_counts, rate_limits };
     Api { state, secrets, psa, tickets, poll_jobs, acme_token, other_token }
 }
 
