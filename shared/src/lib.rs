@@ -16,6 +16,7 @@ pub mod destination;
 pub mod destination_checks;
 pub mod error;
 pub mod ids;
+pub mod licences;
 pub mod limits;
 pub mod mail;
 pub mod memory;
