@@ -25,11 +25,13 @@ mod alert_changes;
 mod billing;
 #[cfg(feature = "connectors")]
 pub mod delivery_storm;
+mod licences;
 mod rate_limits;
 mod relationships;
 
 pub use alert_changes::alert_change_index_contract;
 pub use billing::{mailbox_count_store_contract, sample_count};
+pub use licences::licence_store_contract;
 pub use rate_limits::rate_limiter_contract;
 pub use relationships::{relationship_store_contract, sample_relationship};
 
@@ -836,6 +838,11 @@ mod tests {
     #[tokio::test]
     async fn memory_mailbox_count_store_honours_the_contract() {
         mailbox_count_store_contract(&crate::memory::MemoryBillingStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_licence_store_honours_the_contract() {
+        licence_store_contract(&crate::memory::MemoryLicenceStore::default()).await;
     }
 
     #[tokio::test]

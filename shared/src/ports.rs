@@ -5,9 +5,11 @@
 
 mod billing;
 mod channels;
+mod licences;
 mod relationships;
 pub use billing::{MailboxCountStore, MailboxDirectory};
 pub use channels::{MessageChannel, PostError};
+pub use licences::{LicenceSource, LicenceStore};
 pub use relationships::{AdminRelationshipSource, MailSender, RelationshipStore};
 
 use crate::access::{AuditEntry, AuditPage, Principal, StoredToken};

@@ -62,6 +62,13 @@ async fn dynamodb_relationship_store_honours_the_contract() {
 }
 
 #[tokio::test]
+async fn dynamodb_licence_store_honours_the_contract() {
+    let (sdk, _moto) = moto_sdk().await;
+    let stack = provisioned(&sdk).await;
+    contract::licence_store_contract(&DynamoConfigStore::new(Client::new(&sdk), &stack.table_names["ConfigTable"])).await;
+}
+
+#[tokio::test]
 async fn a_token_stored_before_principals_still_reads_as_a_legacy_owner_token() {
     use aws_sdk_dynamodb::types::AttributeValue;
     use vigil::ports::PrincipalStore;

@@ -9,6 +9,7 @@ mod deliveries;
 mod destinations;
 pub mod dynamodb;
 pub mod ingest_state;
+pub mod licences;
 pub mod mail;
 pub mod policy_store;
 pub mod principals;

@@ -20,6 +20,7 @@ pub mod destination_url;
 pub mod graph;
 pub mod halopsa;
 pub(crate) mod identity;
+pub mod licences;
 pub mod m365;
 pub mod mailboxes;
 pub mod partner;

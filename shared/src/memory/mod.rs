@@ -4,11 +4,13 @@
 
 mod billing;
 mod channels;
+mod licences;
 mod relationships;
 pub use billing::{MemoryBillingStore, MemoryMailboxDirectory};
 mod replays;
 mod tickets;
 pub use channels::{ChannelFault, MemoryChannel};
+pub use licences::{MemoryLicenceSource, MemoryLicenceStore};
 pub use relationships::MemoryRelationshipSource;
 pub use replays::MemoryReplayStore;
 pub use tickets::*;
