@@ -18,6 +18,9 @@ pub const VIGIL_EVENTS_PREFIX: &str = "vigil-";
 /// [`crate::relationships::findings`]): about the MSP's own access to a customer, which need
 /// not be a Vigil tenant.
 pub const ADMIN_RELATIONSHIP_EVENTS: &str = "vigil-adminrel";
+/// The `content_id` of events messages that carry licence findings (see
+/// [`crate::licences::findings`]).
+pub const LICENCE_EVENTS: &str = "vigil-licences";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEventsMessage {
@@ -54,6 +57,17 @@ pub enum PollJob {
     /// Read one customer tenant's sign-in logs since `since` for partner technicians' sign-ins
     /// (sent by the tick just before its partner tenant's read).
     CustomerSignIns { msp_id: MspId, tenant_id: TenantId, since: DateTime<Utc> },
+    /// Read one customer tenant's licences (`subscribedSkus`, `directory/subscriptions`) and
+    /// announce the licence findings that start or stop holding (sent by the tick, daily per
+    /// tenant by default).
+    Licences {
+        msp_id: MspId,
+        tenant_id: TenantId,
+        /// When the tick asked for the read: the time findings raised by it carry, the same on
+        /// every retry of the job (`None`: the time it runs).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        at: Option<DateTime<Utc>>,
+    },
     /// Carry out a confirmed removal of one admin relationship (sent by the config API; sent
     /// again by the job itself, delayed, while Graph is still terminating it).
     RemoveRelationship { msp_id: MspId, relationship_id: String },

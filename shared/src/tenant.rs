@@ -32,6 +32,13 @@ pub struct Msp {
     /// How often the partner tenant is read, in hours (1 to 168).
     #[serde(default = "Msp::default_partner_read_every_hours")]
     pub partner_read_every_hours: u32,
+    /// How often each customer tenant's licences are read, in hours (1 to 168).
+    #[serde(default = "Msp::default_licence_read_every_hours")]
+    pub licence_read_every_hours: u32,
+    /// A subscription whose next lifecycle date (expiry or renewal) is within this many days
+    /// raises the licence policy "lifecycle date near" (1 to 365).
+    #[serde(default = "Msp::default_licence_lifecycle_days")]
+    pub licence_lifecycle_days: u32,
     pub created_at: DateTime<Utc>,
 }
 
@@ -54,6 +61,23 @@ impl Msp {
         Self::DEFAULT_PARTNER_READ_EVERY_HOURS
     }
 
+    /// The default of [`Msp::licence_read_every_hours`]: daily.
+    pub const DEFAULT_LICENCE_READ_EVERY_HOURS: u32 = 24;
+    /// The range [`Msp::licence_read_every_hours`] must be in.
+    pub const LICENCE_READ_EVERY_HOURS: std::ops::RangeInclusive<u32> = 1..=168;
+    /// The default of [`Msp::licence_lifecycle_days`].
+    pub const DEFAULT_LICENCE_LIFECYCLE_DAYS: u32 = 30;
+    /// The range [`Msp::licence_lifecycle_days`] must be in.
+    pub const LICENCE_LIFECYCLE_DAYS: std::ops::RangeInclusive<u32> = 1..=365;
+
+    fn default_licence_read_every_hours() -> u32 {
+        Self::DEFAULT_LICENCE_READ_EVERY_HOURS
+    }
+
+    fn default_licence_lifecycle_days() -> u32 {
+        Self::DEFAULT_LICENCE_LIFECYCLE_DAYS
+    }
+
     /// A new MSP with default settings.
     #[must_use]
     pub fn new(id: MspId, name: String, created_at: DateTime<Utc>) -> Self {
@@ -65,6 +89,8 @@ impl Msp {
             backfill_ticket_max_age_hours: None,
             partner_tenant_id: None,
             partner_read_every_hours: Self::DEFAULT_PARTNER_READ_EVERY_HOURS,
+            licence_read_every_hours: Self::DEFAULT_LICENCE_READ_EVERY_HOURS,
+            licence_lifecycle_days: Self::DEFAULT_LICENCE_LIFECYCLE_DAYS,
             created_at,
         }
     }

@@ -173,12 +173,21 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Poller {
         )),
         mailbox_counts: Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone())),
         relationship_source: Arc::new(vigil::connectors::partner::PartnerRelationshipsClient::new(
-            http,
+            http.clone(),
             config.endpoints.login_base.clone(),
             config.graph_base.clone(),
         )),
         relationships: Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone())),
         mail: Arc::new(vigil::aws::mail::SesMailSender::new(aws_sdk_sesv2::Client::new(sdk), config.notify_from_address.clone())),
+        licences: vigil::services::poll::LicencePorts {
+            source: Arc::new(vigil::connectors::licences::GraphLicencesClient::new(
+                http,
+                config.endpoints.login_base.clone(),
+                config.graph_base.clone(),
+            )),
+            store: Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone())),
+            policies: Arc::new(vigil::aws::policy_store::DynamoPolicyStore::new(dynamo.clone(), config.config_table.clone())),
+        },
         events: Arc::new(SqsQueue::new(sqs.clone(), config.events_queue_url.clone())),
         dead_letters: Arc::new(SqsQueue::new(sqs.clone(), config.events_dlq_url.clone())),
         jobs: Arc::new(SqsQueue::new(sqs.clone(), config.poll_jobs_queue_url.clone())),

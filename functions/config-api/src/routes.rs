@@ -395,6 +395,15 @@ pub(crate) struct MspSettings {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 168)]
     partner_read_every_hours: Option<u32>,
+    /// How often each customer tenant's licences are read, in hours (1 to 168; default 24).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 168)]
+    licence_read_every_hours: Option<u32>,
+    /// A subscription whose next lifecycle date (expiry or renewal) is within this many days
+    /// raises the licence policy "lifecycle date near" (1 to 365; default 30).
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 365)]
+    licence_lifecycle_days: Option<u32>,
 }
 
 /// The caller's MSP and its settings.
@@ -410,6 +419,10 @@ pub(crate) struct MspView {
     partner_tenant_id: Option<TenantId>,
     /// How often the partner tenant is read, in hours.
     partner_read_every_hours: u32,
+    /// How often each customer tenant's licences are read, in hours.
+    licence_read_every_hours: u32,
+    /// How many days ahead a subscription's next lifecycle date raises an alert.
+    licence_lifecycle_days: u32,
     created_at: DateTime<Utc>,
 }
 
@@ -422,6 +435,8 @@ fn msp_view(msp: &vigil::tenant::Msp) -> MspView {
         backfill_ticket_max_age_hours: msp.backfill_ticket_max_age_hours,
         partner_tenant_id: msp.partner_tenant_id.clone(),
         partner_read_every_hours: msp.partner_read_every_hours,
+        licence_read_every_hours: msp.licence_read_every_hours,
+        licence_lifecycle_days: msp.licence_lifecycle_days,
         created_at: msp.created_at,
     }
 }
@@ -468,6 +483,8 @@ pub(crate) async fn set_msp(
         first_lookback_hours: body.first_lookback_hours,
         backfill_ticket_max_age_hours: body.backfill_ticket_max_age_hours,
         partner_read_every_hours: body.partner_read_every_hours,
+        licence_read_every_hours: body.licence_read_every_hours,
+        licence_lifecycle_days: body.licence_lifecycle_days,
     };
     Ok(Json(msp_view(&state.admin.update_msp_settings(&access, change).await?)))
 }

@@ -307,8 +307,39 @@ impl TenantLicences {
     }
 }
 
+/// One active Microsoft 365 E5 subscription (`SPE_E5`, Microsoft's published SKU id, not in the
+/// reference; Defender for Office 365 Plan 2 included), renewing
+/// a year after `now`, 25 licences of which 10 assigned: a tenant with nothing to report.
+#[must_use]
+pub fn healthy_snapshot(now: DateTime<Utc>) -> LicenceSnapshot {
+    let sku_id = "06ebc4ee-1bb5-47dd-8120-11324bc54e06";
+    let id = "e5e5e5e5-0000-4000-8000-000000000001";
+    LicenceSnapshot {
+        skus: vec![LicensedSku {
+            sku_id: sku_id.into(),
+            sku_part_number: "SPE_E5".into(),
+            capability_status: LicenceStatus::Enabled,
+            consumed_units: 10,
+            prepaid_units: PrepaidUnits { enabled: 25, ..PrepaidUnits::default() },
+            defender_plans: vec![DefenderPlan::Plan2],
+            subscription_ids: vec![id.into()],
+        }],
+        subscriptions: vec![LicenceSubscription {
+            id: id.into(),
+            sku_id: sku_id.into(),
+            sku_part_number: "SPE_E5".into(),
+            status: LicenceStatus::Enabled,
+            is_trial: false,
+            next_lifecycle_at: Some(now + chrono::Duration::days(365)),
+            total_licences: 25,
+            created_at: Some(now - chrono::Duration::days(30)),
+        }],
+    }
+}
+
 /// Display names of a few products, for tickets (the part number otherwise).
-const PRODUCT_NAMES: [(&str, &str); 8] = [
+const PRODUCT_NAMES: [(&str, &str); 9] = [
+    ("SPE_E5", "Microsoft 365 E5"),
     ("SPB", "Microsoft 365 Business Premium"),
     ("O365_BUSINESS_PREMIUM", "Microsoft 365 Business Standard"),
     ("O365_BUSINESS_ESSENTIALS", "Microsoft 365 Business Basic"),

@@ -37,16 +37,24 @@ impl LicenceStore for MemoryLicenceStore {
     }
 }
 
-/// [`LicenceSource`] in memory: a snapshot per tenant (none set: no licences), and failures to
-/// answer with, one per call.
+/// [`LicenceSource`] in memory: a snapshot per tenant (none set: the default one, empty unless
+/// [`MemoryLicenceSource::healthy`]), and failures to answer with, one per call.
 #[derive(Debug, Default)]
 pub struct MemoryLicenceSource {
     snapshots: Mutex<HashMap<TenantId, LicenceSnapshot>>,
+    default: LicenceSnapshot,
     failures: Mutex<Vec<SourceError>>,
     reads: Mutex<usize>,
 }
 
 impl MemoryLicenceSource {
+    /// A source whose tenants all hold one active Microsoft 365 E5 subscription (Defender for
+    /// Office 365 Plan 2 included, renewal a year away): nothing to report, for tests of other
+    /// capabilities.
+    #[must_use]
+    pub fn healthy() -> Self {
+        Self { default: crate::licences::healthy_snapshot(chrono::Utc::now()), ..Self::default() }
+    }
     /// Sets what the tenant's licence listings answer.
     pub fn set(&self, tenant_id: &TenantId, snapshot: LicenceSnapshot) {
         lock(&self.snapshots).insert(tenant_id.clone(), snapshot);
@@ -70,6 +78,6 @@ impl LicenceSource for MemoryLicenceSource {
         if !failures.is_empty() {
             return Err(failures.remove(0));
         }
-        Ok(lock(&self.snapshots).get(tenant_id).cloned().unwrap_or_default())
+        Ok(lock(&self.snapshots).get(tenant_id).cloned().unwrap_or_else(|| self.default.clone()))
     }
 }

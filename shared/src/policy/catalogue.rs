@@ -1,5 +1,6 @@
 //! The built-in policy catalogue: Vigil's policies as data (`builtins/*.json`, one file per
-//! family: the core set, Threat Intelligence, identity and mail, access and submissions),
+//! family: the core set, Threat Intelligence, identity and mail, access and submissions, admin
+//! relationships, licences),
 //! shipped with every deployment and on for every tenant unless an MSP turns one off. Each
 //! built-in has positive and negative fixture records (`builtins/*fixtures.json`, one beside each
 //! family, plus `variant-fixtures.json` for variants of built-ins in other families), written
@@ -19,12 +20,13 @@ use std::sync::{Arc, OnceLock};
 pub mod table;
 
 /// The catalogue's families, each a JSON array of policy definitions.
-const POLICY_FILES: [&str; 5] = [
+const POLICY_FILES: [&str; 6] = [
     include_str!("builtins/policies.json"),
     include_str!("builtins/threat-intelligence.json"),
     include_str!("builtins/identity-and-mail.json"),
     include_str!("builtins/access-and-submissions.json"),
     include_str!("builtins/admin-relationships.json"),
+    include_str!("builtins/licences.json"),
 ];
 
 /// One documented way to make the change a built-in watches for.
@@ -107,13 +109,14 @@ mod tests {
     use serde::Deserialize;
     use serde_json::Value;
 
-    const FIXTURE_FILES: [&str; 6] = [
+    const FIXTURE_FILES: [&str; 7] = [
         include_str!("builtins/fixtures.json"),
         include_str!("builtins/threat-intelligence-fixtures.json"),
         include_str!("builtins/identity-and-mail-fixtures.json"),
         include_str!("builtins/access-and-submissions-fixtures.json"),
         include_str!("builtins/variant-fixtures.json"),
         include_str!("builtins/admin-relationships-fixtures.json"),
+        include_str!("builtins/licences-fixtures.json"),
     ];
 
     #[derive(Deserialize)]

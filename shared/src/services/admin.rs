@@ -61,6 +61,8 @@ pub struct MspSettingsChange {
     pub first_lookback_hours: Option<u32>,
     pub backfill_ticket_max_age_hours: Option<Option<u32>>,
     pub partner_read_every_hours: Option<u32>,
+    pub licence_read_every_hours: Option<u32>,
+    pub licence_lifecycle_days: Option<u32>,
 }
 
 impl From<LimitError> for AdminError {
@@ -172,6 +174,26 @@ impl AdminService {
                 )));
             }
             msp.partner_read_every_hours = hours;
+        }
+        if let Some(hours) = change.licence_read_every_hours {
+            if !Msp::LICENCE_READ_EVERY_HOURS.contains(&hours) {
+                return Err(AdminError::Invalid(format!(
+                    "licence_read_every_hours: {} to {}",
+                    Msp::LICENCE_READ_EVERY_HOURS.start(),
+                    Msp::LICENCE_READ_EVERY_HOURS.end()
+                )));
+            }
+            msp.licence_read_every_hours = hours;
+        }
+        if let Some(days) = change.licence_lifecycle_days {
+            if !Msp::LICENCE_LIFECYCLE_DAYS.contains(&days) {
+                return Err(AdminError::Invalid(format!(
+                    "licence_lifecycle_days: {} to {}",
+                    Msp::LICENCE_LIFECYCLE_DAYS.start(),
+                    Msp::LICENCE_LIFECYCLE_DAYS.end()
+                )));
+            }
+            msp.licence_lifecycle_days = days;
         }
         self.config.put_msp(&msp).await?;
         self.audit.record(access, "msp.settings-changed", format!("MSP {msp_id}")).await?;
@@ -452,6 +474,17 @@ mod tests {
         }
         let hourly = MspSettingsChange { partner_read_every_hours: Some(1), ..Default::default() };
         assert_eq!(service.update_msp_settings(&Access::operator(&acme), hourly).await.unwrap().partner_read_every_hours, 1);
+        let msp = service.msp(&Access::operator(&acme)).await.unwrap();
+        assert_eq!((msp.licence_read_every_hours, msp.licence_lifecycle_days), (24, 30), "licences daily, 30 days ahead by default");
+        for (hours, days) in [(Some(0), None), (Some(169), None), (None, Some(0)), (None, Some(366))] {
+            let change = MspSettingsChange { licence_read_every_hours: hours, licence_lifecycle_days: days, ..Default::default() };
+            assert!(
+                matches!(service.update_msp_settings(&Access::operator(&acme), change).await, Err(AdminError::Invalid(m)) if m.contains("licence_"))
+            );
+        }
+        let tuned = MspSettingsChange { licence_read_every_hours: Some(6), licence_lifecycle_days: Some(60), ..Default::default() };
+        let msp = service.update_msp_settings(&Access::operator(&acme), tuned).await.unwrap();
+        assert_eq!((msp.licence_read_every_hours, msp.licence_lifecycle_days), (6, 60));
     }
 
     #[tokio::test]

@@ -43,12 +43,14 @@ use std::sync::Arc;
 use tracing::{info, warn};
 
 mod events;
+mod licences;
 mod mailboxes;
 mod relationships;
 mod removal;
 pub use removal::{FOLLOW_UP_DELAY, RESUME_REMOVALS_AFTER_MINUTES};
 mod replay;
 pub use events::{CONNECTION_PROBLEM, CONNECTION_RESTORED, STREAM_MOVING, STREAM_STUCK};
+pub use licences::LicencePorts;
 pub use relationships::READ_EVERY_HOURS;
 
 /// How long a job whose window Microsoft keeps refusing waits before it is retried.
@@ -238,6 +240,8 @@ pub struct PollService {
     pub mailbox_counts: Arc<dyn crate::ports::MailboxCountStore>,
     /// E-mail to customers (a removal of the MSP's access, when asked for).
     pub mail: Arc<dyn crate::ports::MailSender>,
+    /// Customer tenants' licences (read daily, findings announced).
+    pub licences: LicencePorts,
     pub clock: Arc<dyn Clock>,
     pub settings: PollSettings,
 }
@@ -254,6 +258,7 @@ impl PollService {
         }
         let partner = self.partner_jobs(&tenants).await?;
         let counts = self.mailbox_count_jobs(&tenants).await?;
+        let licences = self.licence_jobs(&tenants).await?;
         let jobs: Vec<String> = tenants
             .iter()
             .flat_map(|tenant| {
@@ -265,6 +270,7 @@ impl PollService {
             })
             .chain(partner.now)
             .chain(counts)
+            .chain(licences)
             .map(|job| to_json(&job))
             .collect();
         self.jobs.send_all(&jobs).await?;
@@ -363,6 +369,10 @@ impl PollService {
             PollJob::CustomerSignIns { msp_id, tenant_id, since } => {
                 let span = tracing::info_span!("customer_sign_ins", msp_id = %msp_id, tenant_id = %tenant_id);
                 tracing::Instrument::instrument(self.read_customer_sign_ins(&msp_id, &tenant_id, since), span).await
+            }
+            PollJob::Licences { msp_id, tenant_id, at } => {
+                let span = tracing::info_span!("licences", msp_id = %msp_id, tenant_id = %tenant_id);
+                tracing::Instrument::instrument(self.read_licences(&msp_id, &tenant_id, at), span).await
             }
             PollJob::RemoveRelationship { msp_id, relationship_id } => {
                 let span = tracing::info_span!("relationship_removal", msp_id = %msp_id, relationship_id = %relationship_id);

@@ -64,6 +64,7 @@ async fn fixture() -> Fixture {
         mailbox_directory: Arc::new(crate::memory::MemoryMailboxDirectory::default()),
         mailbox_counts: Arc::new(crate::memory::MemoryBillingStore::default()),
         mail: mail.clone(),
+        licences: crate::services::poll::LicencePorts::in_memory(),
         clock: clock.clone(),
         settings: PollSettings { streams: vec![], ..PollSettings::default() },
     };

@@ -51,6 +51,7 @@ async fn fixture() -> Fixture {
         mailbox_directory: Arc::new(crate::memory::MemoryMailboxDirectory::default()),
         mailbox_counts: Arc::new(crate::memory::MemoryBillingStore::default()),
         mail: Arc::new(MemoryMailSender::default()),
+        licences: crate::services::poll::LicencePorts::in_memory(),
         clock: clock.clone(),
         settings: PollSettings { streams: vec![ContentType::Exchange.into(), AuditStream::GraphAlerts], ..PollSettings::default() },
     };
