@@ -60,6 +60,8 @@ async fn fixture() -> Fixture {
         replays: Arc::new(MemoryReplayStore::default()),
         relationship_source: Arc::new(MemoryRelationshipSource::default()),
         relationships: config.clone(),
+        mailbox_directory: Arc::new(MemoryMailboxDirectory::default()),
+        mailbox_counts: Arc::new(MemoryBillingStore::default()),
         mail: Arc::new(MemoryMailSender::default()),
         licences: LicencePorts { source: source.clone(), store: store.clone(), policies: policies.clone() },
         clock: clock.clone(),

@@ -76,6 +76,7 @@ async fn fixture() -> Fixture {
         mailbox_directory: directory.clone(),
         mailbox_counts: counts.clone(),
         mail: Arc::new(MemoryMailSender::default()),
+        licences: crate::services::poll::LicencePorts::in_memory(),
         clock: clock.clone(),
         settings: PollSettings { streams: vec![], ..PollSettings::default() },
     };
