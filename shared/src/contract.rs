@@ -30,7 +30,7 @@ mod rate_limits;
 mod relationships;
 
 pub use alert_changes::alert_change_index_contract;
-pub use billing::{mailbox_count_store_contract, sample_count};
+pub use billing::{billing_store_contract, mailbox_count_store_contract, sample_count};
 pub use licences::licence_store_contract;
 pub use rate_limits::rate_limiter_contract;
 pub use relationships::{relationship_store_contract, sample_relationship};
@@ -843,6 +843,11 @@ mod tests {
     #[tokio::test]
     async fn memory_licence_store_honours_the_contract() {
         licence_store_contract(&crate::memory::MemoryLicenceStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_billing_store_honours_the_contract() {
+        billing_store_contract(&crate::memory::MemoryBillingStore::default()).await;
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@ mod billing;
 mod channels;
 mod licences;
 mod relationships;
-pub use billing::{MailboxCountStore, MailboxDirectory};
+pub use billing::{BillingStore, BillingTarget, BillingTargets, MailboxCountStore, MailboxDirectory};
 pub use channels::{MessageChannel, PostError};
 pub use licences::{LicenceSource, LicenceStore};
 pub use relationships::{AdminRelationshipSource, MailSender, RelationshipStore};

@@ -55,6 +55,13 @@ async fn dynamodb_mailbox_count_store_honours_the_contract() {
 }
 
 #[tokio::test]
+async fn dynamodb_billing_store_honours_the_contract() {
+    let (sdk, _moto) = moto_sdk().await;
+    let stack = provisioned(&sdk).await;
+    contract::billing_store_contract(&DynamoConfigStore::new(Client::new(&sdk), &stack.table_names["ConfigTable"])).await;
+}
+
+#[tokio::test]
 async fn dynamodb_relationship_store_honours_the_contract() {
     let (sdk, _moto) = moto_sdk().await;
     let stack = provisioned(&sdk).await;

@@ -3,12 +3,17 @@
 //! `MBXLATEST#{tenant}` with each tenant's latest figure (the MSP's current figures in one
 //! query), and `BILLING-SETTINGS`. Recording a day deletes the tenant's days older than the
 //! MSP's retention, so the series never holds more than `count_retention_days` items per tenant.
+//! Billing: `BILLMAP#{destination}#{tenant}` per mapping and `BILLSYNC#{destination}#{tenant}`
+//! with its one sync record (replaced each period), so billing adds two items per mapping.
 
 use super::config_store::DynamoConfigStore;
 use super::dynamodb::{Item, delete, from_item, get, key, msp_pk, put, query_prefix, s, store_error, text, to_item};
+use crate::billing::sync::{BillingMapping, SyncRecord};
 use crate::billing::{BillingSettings, DailyCount};
 use crate::error::StoreError;
+use crate::ids::DestinationId;
 use crate::ids::{MspId, TenantId};
+use crate::ports::BillingStore;
 use crate::ports::MailboxCountStore;
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -17,8 +22,17 @@ use std::collections::BTreeMap;
 const COUNT_PREFIX: &str = "MBXCOUNT#";
 const LATEST_PREFIX: &str = "MBXLATEST#";
 const SETTINGS_SK: &str = "BILLING-SETTINGS";
+const MAPPING_PREFIX: &str = "BILLMAP#";
+const SYNC_PREFIX: &str = "BILLSYNC#";
 /// The last day the tick asked for the MSP's counts (`day`, an ISO date).
 const REQUESTED_SK: &str = "MBXCOUNT-REQUESTED";
+
+/// An item without its keys, for types that refuse unknown fields (what the API accepts).
+fn without_keys(mut item: Item) -> Item {
+    item.remove("pk");
+    item.remove("sk");
+    item
+}
 
 fn count_sk(tenant_id: &TenantId, day: NaiveDate) -> String {
     format!("{COUNT_PREFIX}{tenant_id}#{day}")
@@ -113,7 +127,7 @@ impl MailboxCountStore for DynamoConfigStore {
     async fn billing_settings(&self, msp_id: &MspId) -> Result<BillingSettings, StoreError> {
         Ok(get(&self.client, &self.table, key(msp_pk(msp_id), SETTINGS_SK.into()), "get billing settings")
             .await?
-            .map(|item| from_item(item, "billing settings"))
+            .map(|item| from_item(without_keys(item), "billing settings"))
             .transpose()?
             .unwrap_or_default())
     }
@@ -137,5 +151,49 @@ impl MailboxCountStore for DynamoConfigStore {
         let mut item = key(msp_pk(msp_id), REQUESTED_SK.into());
         item.insert("day".into(), s(day.to_string()));
         put(&self.client, &self.table, item, "put mailbox counts requested").await
+    }
+}
+
+#[async_trait]
+impl BillingStore for DynamoConfigStore {
+    async fn put_mapping(&self, msp_id: &MspId, mapping: &BillingMapping) -> Result<(), StoreError> {
+        let sk = format!("{MAPPING_PREFIX}{}#{}", mapping.destination_id, mapping.tenant_id);
+        put(&self.client, &self.table, to_item(mapping, msp_pk(msp_id), sk)?, "put billing mapping").await
+    }
+    async fn delete_mapping(&self, msp_id: &MspId, destination_id: &DestinationId, tenant_id: &TenantId) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(msp_pk(msp_id), format!("{MAPPING_PREFIX}{destination_id}#{tenant_id}"))))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| store_error("delete billing mapping", e))?;
+        delete(&self.client, &self.table, key(msp_pk(msp_id), format!("{SYNC_PREFIX}{destination_id}#{tenant_id}")), "delete sync record")
+            .await?;
+        Ok(output.attributes.is_some_and(|old| !old.is_empty()))
+    }
+    async fn mappings(&self, msp_id: &MspId) -> Result<Vec<BillingMapping>, StoreError> {
+        query_prefix(&self.client, &self.table, msp_pk(msp_id), MAPPING_PREFIX, "list billing mappings")
+            .await?
+            .into_iter()
+            .map(|item| from_item(without_keys(item), "billing mapping"))
+            .collect()
+    }
+    async fn sync_record(
+        &self,
+        msp_id: &MspId,
+        destination_id: &DestinationId,
+        tenant_id: &TenantId,
+    ) -> Result<Option<SyncRecord>, StoreError> {
+        get(&self.client, &self.table, key(msp_pk(msp_id), format!("{SYNC_PREFIX}{destination_id}#{tenant_id}")), "get sync record")
+            .await?
+            .map(|item| from_item(item, "sync record"))
+            .transpose()
+    }
+    async fn put_sync_record(&self, msp_id: &MspId, record: &SyncRecord) -> Result<(), StoreError> {
+        let sk = format!("{SYNC_PREFIX}{}#{}", record.destination_id, record.tenant_id);
+        put(&self.client, &self.table, to_item(record, msp_pk(msp_id), sk)?, "put sync record").await
     }
 }

@@ -8,6 +8,7 @@
 //! the same day replaces it.
 
 pub mod mailboxes;
+pub mod sync;
 
 use crate::ids::TenantId;
 use chrono::{DateTime, NaiveDate, Utc};

@@ -1,7 +1,9 @@
 //! The [`crate::ports::MailboxCountStore`] contract, run against memory and DynamoDB on moto: a
 //! day recorded twice keeps the last figure, ranges come oldest first, the latest figure per
 //! tenant never moves back to an older day, days past the MSP's retention are gone once the
-//! next day is recorded, settings default until set — every key under its MSP.
+//! next day is recorded, settings default until set — every key under its MSP. And the
+//! [`crate::ports::BillingStore`] contract: mappings replaced per (destination, tenant), one
+//! sync record per mapping, both gone with the mapping.
 
 use super::{unique_msp, unique_tenant};
 use crate::billing::{BillingSettings, DailyCount};
@@ -67,4 +69,52 @@ pub async fn mailbox_count_store_contract(store: &dyn crate::ports::MailboxCount
     let kept = store.counts(&msp_id, &t1, day(0), day(10)).await.unwrap();
     assert_eq!(kept.iter().map(|c| c.day).collect::<Vec<_>>(), vec![day(4), day(10)], "days older than a week before day 10 are gone");
     assert_eq!(store.counts(&msp_id, &t2, day(0), day(10)).await.unwrap().len(), 2, "another tenant's series is left alone");
+}
+
+/// What every [`crate::ports::BillingStore`] must do.
+pub async fn billing_store_contract(store: &dyn crate::ports::BillingStore) {
+    use crate::billing::sync::{BillingMapping, SyncOutcome, SyncRecord};
+    use crate::ids::DestinationId;
+    let (msp_id, other_msp) = (unique_msp(), unique_msp());
+    let (t1, t2) = (unique_tenant(), unique_tenant());
+    let (psa, other_psa) = (DestinationId::parse("psa").unwrap(), DestinationId::parse("at").unwrap());
+    let mapping = |tenant: &TenantId, destination: &DestinationId, agreement: &str| BillingMapping {
+        tenant_id: tenant.clone(),
+        destination_id: destination.clone(),
+        agreement_id: agreement.into(),
+        product_id: "VIGIL-MBX".into(),
+        restore_hand_edits: false,
+    };
+    store.put_mapping(&msp_id, &mapping(&t1, &psa, "1")).await.unwrap();
+    store.put_mapping(&msp_id, &mapping(&t2, &psa, "2")).await.unwrap();
+    store.put_mapping(&msp_id, &mapping(&t1, &other_psa, "3")).await.unwrap();
+    store.put_mapping(&msp_id, &mapping(&t1, &psa, "4")).await.unwrap();
+    let mut listed = store.mappings(&msp_id).await.unwrap();
+    listed.sort_by(|a, b| a.agreement_id.cmp(&b.agreement_id));
+    assert_eq!(listed.iter().map(|m| m.agreement_id.as_str()).collect::<Vec<_>>(), vec!["2", "3", "4"], "one per (destination, tenant)");
+    assert!(store.mappings(&other_msp).await.unwrap().is_empty());
+
+    assert_eq!(store.sync_record(&msp_id, &psa, &t1).await.unwrap(), None);
+    let intent = SyncRecord {
+        tenant_id: t1.clone(),
+        destination_id: psa.clone(),
+        period: "2026-12".into(),
+        found: Some(3),
+        target: 9,
+        outcome: None,
+        last_set: None,
+        hand_edit: None,
+        at: chrono::Utc.timestamp_opt(1_765_000_000, 0).unwrap(),
+    };
+    store.put_sync_record(&msp_id, &intent).await.unwrap();
+    let done = SyncRecord { outcome: Some(SyncOutcome::Set), last_set: Some(9), ..intent.clone() };
+    store.put_sync_record(&msp_id, &done).await.unwrap();
+    assert_eq!(store.sync_record(&msp_id, &psa, &t1).await.unwrap(), Some(done), "the outcome replaces the intent");
+    assert_eq!(store.sync_record(&other_msp, &psa, &t1).await.unwrap(), None);
+    assert_eq!(store.sync_record(&msp_id, &other_psa, &t1).await.unwrap(), None);
+
+    assert!(store.delete_mapping(&msp_id, &psa, &t1).await.unwrap());
+    assert!(!store.delete_mapping(&msp_id, &psa, &t1).await.unwrap(), "nothing left to delete");
+    assert_eq!(store.sync_record(&msp_id, &psa, &t1).await.unwrap(), None, "the record goes with its mapping");
+    assert_eq!(store.mappings(&msp_id).await.unwrap().len(), 2);
 }

@@ -6,7 +6,7 @@ mod billing;
 mod channels;
 mod licences;
 mod relationships;
-pub use billing::{MemoryBillingStore, MemoryMailboxDirectory};
+pub use billing::{MemoryBillingStore, MemoryBillingTarget, MemoryBillingTargets, MemoryMailboxDirectory};
 mod replays;
 mod tickets;
 pub use channels::{ChannelFault, MemoryChannel};
