@@ -217,3 +217,58 @@ pub(super) async fn ctl_users_role(State(sim): State<Shared>, Path(tenant): Path
     sim.lock().users.set_role(&tenant, req.granted);
     json_response(StatusCode::OK, &json!({ "granted": req.granted }))
 }
+
+/// Adds (or replaces) one of a tenant's licence subscriptions.
+pub(super) async fn ctl_add_licence_subscription(
+    State(sim): State<Shared>,
+    Path(tenant): Path<String>,
+    Json(subscription): Json<super::licences::SimSubscription>,
+) -> Response {
+    match sim.lock().licences.add(&tenant, subscription, Utc::now()) {
+        Ok(()) => json_response(StatusCode::CREATED, &json!({"added": true})),
+        Err(error) => json_response(StatusCode::BAD_REQUEST, &json!({ "error": error })),
+    }
+}
+
+/// Removes one of a tenant's licence subscriptions.
+pub(super) async fn ctl_remove_licence_subscription(State(sim): State<Shared>, Path((tenant, id)): Path<(String, String)>) -> Response {
+    if sim.lock().licences.remove(&tenant, &id, Utc::now()) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        json_response(StatusCode::NOT_FOUND, &json!({"error": "no such subscription"}))
+    }
+}
+
+/// `{"to": "Warning" | "Suspended" | "LockedOut" | "Deleted" | "Renewed"}`.
+#[derive(Debug, Deserialize)]
+pub(super) struct CtlLifecycle {
+    to: super::licences::LifecycleStep,
+}
+
+/// Moves a licence subscription through its lifecycle.
+pub(super) async fn ctl_licence_lifecycle(State(sim): State<Shared>, Path(id): Path<String>, Json(req): Json<CtlLifecycle>) -> Response {
+    match sim.lock().licences.step(&id, req.to, Utc::now()) {
+        Some(status) => json_response(StatusCode::OK, &json!({ "status": status })),
+        None => json_response(StatusCode::NOT_FOUND, &json!({"error": "no such subscription"})),
+    }
+}
+
+/// `{"sku_id": "…", "consumed_units": n}`.
+#[derive(Debug, Deserialize)]
+pub(super) struct CtlLicenceUnits {
+    sku_id: String,
+    consumed_units: i64,
+}
+
+/// Sets how many licences of a product are assigned.
+pub(super) async fn ctl_licence_units(State(sim): State<Shared>, Path(tenant): Path<String>, Json(req): Json<CtlLicenceUnits>) -> Response {
+    sim.lock().licences.set_consumed(&tenant, &req.sku_id, req.consumed_units, Utc::now());
+    json_response(StatusCode::OK, &json!({ "consumed_units": req.consumed_units }))
+}
+
+/// `{"granted": bool}`: whether `Organization.Read.All` is consented (for tokens issued from
+/// now on).
+pub(super) async fn ctl_licences_role(State(sim): State<Shared>, Path(tenant): Path<String>, Json(req): Json<CtlGranted>) -> Response {
+    sim.lock().licences.set_role(&tenant, req.granted);
+    json_response(StatusCode::OK, &json!({ "granted": req.granted }))
+}

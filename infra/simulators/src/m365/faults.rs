@@ -39,6 +39,9 @@ pub enum M365Operation {
     /// `GET /graph/v1.0/users` (the directory listed for the mailbox count); failures as for
     /// [`Self::GraphAlerts`].
     Users,
+    /// `GET /graph/v1.0/subscribedSkus` and `GET /graph/v1.0/directory/subscriptions` (a
+    /// tenant's licences); failures as for [`Self::GraphAlerts`].
+    Licences,
     /// Any request to the token endpoint, the Management API or Graph (including list/stop
     /// subscriptions and notifications, which have no operation of their own).
     Any,
@@ -94,6 +97,7 @@ impl FromStr for M365Operation {
             "partnerrelationships" => Ok(Self::PartnerRelationships),
             "signins" => Ok(Self::SignIns),
             "users" => Ok(Self::Users),
+            "licences" => Ok(Self::Licences),
             "any" => Ok(Self::Any),
             _ => Err(ParseNameError(s.to_owned())),
         }
@@ -132,6 +136,7 @@ impl Operation for M365Operation {
             M365Operation::PartnerRelationships => "partner_relationships",
             M365Operation::SignIns => "sign_ins",
             M365Operation::Users => "users",
+            M365Operation::Licences => "licences",
             M365Operation::Any => "any",
         }
     }
@@ -152,6 +157,7 @@ pub(super) enum Op {
     PartnerRelationships,
     SignIns,
     Users,
+    Licences,
     Other,
 }
 
@@ -169,6 +175,7 @@ impl Op {
             Op::PartnerRelationships => M365Operation::PartnerRelationships,
             Op::SignIns => M365Operation::SignIns,
             Op::Users => M365Operation::Users,
+            Op::Licences => M365Operation::Licences,
             Op::Other => M365Operation::Any,
         }
     }
@@ -192,6 +199,7 @@ impl Op {
             Op::PartnerRelationships => "ListDelegatedAdminRelationships",
             Op::SignIns => "ListSignIns",
             Op::Users => "ListUsers",
+            Op::Licences => "ListLicences",
             Op::Other => "Subscriptions",
         }
     }

@@ -230,12 +230,14 @@ impl Inner {
         let partner_write = graph && st.partner.write_granted(&tkey);
         let sign_in_role = graph && st.sign_ins.role_granted(&tkey);
         let users_role = graph && st.users.role_granted(&tkey);
+        let licences_role = graph && st.licences.role_granted(&tkey);
         let roles: Vec<&str> = [
             has_role.then_some(role),
             partner_role.then_some(crate::partner::RELATIONSHIPS_ROLE),
             partner_write.then_some(crate::partner::RELATIONSHIPS_WRITE_ROLE),
             sign_in_role.then_some(crate::sign_ins::SIGN_INS_ROLE),
             users_role.then_some(super::users::USERS_ROLE),
+            licences_role.then_some(super::licences::LICENCES_ROLE),
         ]
         .into_iter()
         .flatten()
@@ -252,6 +254,7 @@ impl Inner {
                 partner_write,
                 sign_in_role,
                 users_role,
+                licences_role,
             },
         );
 

@@ -34,7 +34,8 @@
 //! listing, notifications and blob fetches), `subscriptions.rs` (start/stop/list),
 //! `faults.rs` (operation and failure names, the failure responses), `state.rs` (tenants,
 //! blobs, tokens), `wire.rs` (parameters, formats, error shapes), `routes.rs` (HTTP wiring,
-//! Graph alerts) and `control.rs` (`/_sim`).
+//! Graph alerts), `licences.rs` (`subscribedSkus`, `directory/subscriptions`, the lifecycle) and
+//! `control.rs` (`/_sim`).
 //!
 //! Webhooks (section 3: the validation handshake during `subscriptions/start`, notifications for
 //! new blobs, retries, disabling) are modelled in [`crate::webhooks`]; the outbound calls run
@@ -61,6 +62,7 @@ mod control;
 mod faults;
 pub mod fixtures;
 mod identity;
+pub mod licences;
 mod routes;
 mod state;
 mod subscriptions;
@@ -285,6 +287,51 @@ impl M365SimHandle {
     /// token is issued.
     pub fn set_users_role(&self, tenant_id: &str, granted: bool) {
         self.inner.lock().users.set_role(tenant_id, granted);
+    }
+
+    /// Adds (or replaces) one of the tenant's licence subscriptions (`directory/subscriptions`;
+    /// its product shows in `subscribedSkus`). Every tenant starts with an active E5 one.
+    ///
+    /// # Panics
+    /// When the status is not one Graph knows (a test's mistake).
+    pub fn add_licence_subscription(&self, tenant_id: &str, subscription: licences::SimSubscription) {
+        let added = self.inner.lock().licences.add(tenant_id, subscription, Utc::now());
+        if let Err(error) = added {
+            panic!("add_licence_subscription: {error}");
+        }
+    }
+
+    /// Removes every licence subscription of the tenant, the default E5 one included.
+    pub fn clear_licences(&self, tenant_id: &str) {
+        self.inner.lock().licences.clear(tenant_id);
+    }
+
+    /// Removes one licence subscription; whether it was there.
+    pub fn remove_licence_subscription(&self, tenant_id: &str, id: &str) -> bool {
+        self.inner.lock().licences.remove(tenant_id, id, Utc::now())
+    }
+
+    /// Moves a licence subscription one step through its lifecycle (Enabled → Warning →
+    /// Suspended → LockedOut → Deleted, or renewed); its status now, `None`: no such one.
+    pub fn move_licence_subscription(&self, id: &str, step: licences::LifecycleStep) -> Option<String> {
+        self.inner.lock().licences.step(id, step, Utc::now())
+    }
+
+    /// A licence subscription's status now (`None`: unknown).
+    #[must_use]
+    pub fn licence_subscription_status(&self, id: &str) -> Option<String> {
+        self.inner.lock().licences.status(id)
+    }
+
+    /// Sets how many licences of a product (`sku_id`) are assigned in the tenant.
+    pub fn set_consumed_units(&self, tenant_id: &str, sku_id: &str, units: i64) {
+        self.inner.lock().licences.set_consumed(tenant_id, sku_id, units, Utc::now());
+    }
+
+    /// Whether `Organization.Read.All` is consented in the tenant (default: yes). Decided when a
+    /// Graph token is issued.
+    pub fn set_licences_role(&self, tenant_id: &str, granted: bool) {
+        self.inner.lock().licences.set_role(tenant_id, granted);
     }
 
     /// Makes every token issued so far expired (API calls with them → 401).

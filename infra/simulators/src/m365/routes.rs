@@ -98,6 +98,31 @@ pub(super) async fn users(State(sim): State<Arc<Inner>>, uri: Uri, headers: Head
     st.users.list(caller, sim.port(), &headers, uri.query().unwrap_or_default(), &base, Utc::now())
 }
 
+pub(super) async fn subscribed_skus(State(sim): State<Arc<Inner>>, uri: Uri, headers: HeaderMap) -> Response {
+    sim.delay().await;
+    sim.handle_licences(&uri, &headers, super::licences::SKUS_PATH)
+}
+
+pub(super) async fn directory_subscriptions(State(sim): State<Arc<Inner>>, uri: Uri, headers: HeaderMap) -> Response {
+    sim.delay().await;
+    sim.handle_licences(&uri, &headers, super::licences::SUBSCRIPTIONS_PATH)
+}
+
+impl Inner {
+    /// A tenant's licence listings: the bearer token decides the tenant.
+    fn handle_licences(&self, uri: &Uri, headers: &HeaderMap, path: &'static str) -> Response {
+        let mut guard = self.lock();
+        let st = &mut *guard;
+        self.log(&Method::GET, uri, Op::Licences);
+        if let Some(failure) = self.take_failure(Op::Licences) {
+            return crate::graph::failure(failure);
+        }
+        let caller = graph_caller(st, headers, |t| t.licences_role);
+        let (base, page_size) = (self.graph_base(), st.page_size);
+        st.licences.list(caller, self.port(), path, uri.query().unwrap_or_default(), &base, page_size, Utc::now())
+    }
+}
+
 pub(super) async fn partner_relationship(State(sim): State<Arc<Inner>>, Path(id): Path<String>, uri: Uri, headers: HeaderMap) -> Response {
     sim.delay().await;
     sim.partner_call(&Method::GET, &uri, &headers, |st, caller, _, port, _| st.partner.read_one(caller, port, &id, Utc::now()))
@@ -175,6 +200,13 @@ pub(super) fn router(inner: Shared) -> Router {
         )
         .route("/graph/beta/auditLogs/signIns", get(sign_ins))
         .route("/graph/v1.0/users", get(users))
+        .route("/graph/v1.0/subscribedSkus", get(subscribed_skus))
+        .route("/graph/v1.0/directory/subscriptions", get(directory_subscriptions))
+        .route("/_sim/tenants/{tenant}/licence-subscriptions", post(super::control::ctl_add_licence_subscription))
+        .route("/_sim/tenants/{tenant}/licence-subscriptions/{id}", axum::routing::delete(super::control::ctl_remove_licence_subscription))
+        .route("/_sim/licence-subscriptions/{id}/lifecycle", post(super::control::ctl_licence_lifecycle))
+        .route("/_sim/tenants/{tenant}/licence-units", post(super::control::ctl_licence_units))
+        .route("/_sim/tenants/{tenant}/licences-role", post(super::control::ctl_licences_role))
         .route("/_sim/tenants/{tenant}/users", post(super::control::ctl_add_users))
         .route("/_sim/tenants/{tenant}/users/{id}", axum::routing::delete(super::control::ctl_remove_user))
         .route("/_sim/tenants/{tenant}/licensed-mailboxes", post(super::control::ctl_add_licensed_mailboxes))

@@ -46,6 +46,8 @@ pub(super) struct SimState {
     pub(super) sign_ins: crate::sign_ins::SignInState,
     /// Directory users per tenant (the mailbox count).
     pub(super) users: super::users::UserState,
+    /// Licences per tenant (`subscribedSkus`, `directory/subscriptions`).
+    pub(super) licences: super::licences::LicenceState,
     /// Webhook notification POSTs, oldest first.
     pub(super) webhook_deliveries: Vec<WebhookDelivery>,
     /// Content listings answered AF20023 after each successful start (default 0).
@@ -94,6 +96,8 @@ pub(super) struct IssuedToken {
     pub(super) sign_in_role: bool,
     /// The Graph token carries `User.Read.All`.
     pub(super) users_role: bool,
+    /// The Graph token carries `Organization.Read.All`.
+    pub(super) licences_role: bool,
 }
 
 pub(super) struct PageCursor {
@@ -147,6 +151,7 @@ impl Inner {
                 partner: crate::partner::PartnerState::default(),
                 sign_ins: crate::sign_ins::SignInState::default(),
                 users: super::users::UserState::default(),
+                licences: super::licences::LicenceState::default(),
                 webhook_deliveries: Vec::new(),
                 disabled_after_start: 0,
             }),
