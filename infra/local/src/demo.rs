@@ -3,7 +3,8 @@
 //! click-through and a malware detection in a file, see `demo_threats`), and Vigil polls, raises
 //! alerts and opens exactly one ConnectWise ticket per alert (later hits become a note; the same
 //! content polled again changes nothing). Later steps add destinations, suppressions, staff
-//! roles, and the MSP's own delegated access to its customers (`demo_relationships`). Every
+//! roles, the MSP's own delegated access to its customers (`demo_relationships`), and a licence
+//! expiring into its grace period and renewed (`demo_licences`). Every
 //! step is narrated and checked.
 
 use crate::stack::LocalStack;
@@ -435,6 +436,7 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     crate::demo_relationships::partner_tenant_report_and_removal(stack, out, &mut outcome, &api, &mut seen).await?;
     crate::demo_channels::chat_and_webhook_channels(stack, out, &mut outcome, &api, &mut seen).await?;
     crate::demo_halo_tigerpaw::halopsa_and_tigerpaw(stack, out, &mut outcome, &api, &mut seen).await?;
+    crate::demo_licences::licence_grace_period_and_renewal(stack, out, &mut outcome, &api, &mut seen).await?;
 
     let mut dead = 0;
     for queue in ["PollJobsDeadLetterQueue", "EventsDeadLetterQueue", "TicketsDeadLetterQueue"] {

@@ -6,6 +6,7 @@ pub mod bench_cli;
 pub mod demo;
 mod demo_channels;
 mod demo_halo_tigerpaw;
+pub mod demo_licences;
 mod demo_psa;
 mod demo_relationships;
 mod demo_roles;
