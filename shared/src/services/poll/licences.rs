@@ -8,7 +8,9 @@
 //! turn into alerts and resolve (closing their tickets through the delivery core).
 //!
 //! A refused read (`403`: `Organization.Read.All` not consented) is "needs re-consent", never
-//! "no licences": the last snapshot and its findings stay as they were. A transient failure is
+//! "no licences": the last snapshot and its findings stay as they were. A token the identity
+//! platform refuses (consent revoked, wrong secret) is the tenant's connection problem, reported
+//! by its own alert; the licences then stay as they were, without a second alert. A transient failure is
 //! recorded and the job retried. The events are sent before the findings are stored and carry
 //! the tick's time, so a retried job sends the same events again (the evaluator counts a record
 //! once) rather than losing or doubling one.
@@ -103,7 +105,10 @@ impl PollService {
                 return Err(error.into());
             }
             Err(error) => {
-                let refused = matches!(error, SourceError::AccessRefused { .. });
+                // Graph refusing a token it accepted: the role is missing. A token the identity
+                // platform refused (AADSTS…: consent revoked, bad secret) is the tenant's
+                // connection problem, which its own alert already reports.
+                let refused = matches!(&error, SourceError::AccessRefused { code, .. } if !code.starts_with("AADSTS"));
                 warn!(message = "A tenant's licences were refused; the last ones read are kept.", needs_reconsent = refused, %error);
                 state.read_failed(now, error.to_string(), refused);
                 false

@@ -215,6 +215,12 @@ async fn a_refusal_raises_needs_reconsent_and_keeps_the_licences_and_a_transient
     assert!(events(&f).is_empty());
     f.service.read_licences(&f.msp, &f.tenant, None).await.unwrap();
     assert_eq!(summary(&events(&f)), vec![("needs_reconsent".into(), "Vigil.LicenceFindingCleared".into())]);
+    // A token refused by the identity platform is the connection problem's to report.
+    f.source.fail_next(SourceError::AccessRefused { code: "AADSTS7000215".into(), message: "invalid_client".into() });
+    f.service.read_licences(&f.msp, &f.tenant, None).await.unwrap();
+    assert!(events(&f).is_empty(), "no second alert beside the connection problem");
+    let state = f.store.licences(&f.msp, &f.tenant).await.unwrap().unwrap();
+    assert!(!state.needs_reconsent && state.error.is_some() && state.snapshot.subscriptions.len() == 1);
 }
 
 #[tokio::test]
