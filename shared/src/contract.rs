@@ -30,7 +30,7 @@ mod rate_limits;
 mod relationships;
 
 pub use alert_changes::alert_change_index_contract;
-pub use billing::{billing_store_contract, mailbox_count_store_contract, sample_count};
+pub use billing::{BillingContractLines, billing_store_contract, billing_target_contract, mailbox_count_store_contract, sample_count};
 pub use licences::licence_store_contract;
 pub use rate_limits::rate_limiter_contract;
 pub use relationships::{relationship_store_contract, sample_relationship};

@@ -20,7 +20,8 @@ use crate::destination::{Destination, DestinationCredentials, DestinationSetting
 use crate::error::SecretError;
 use crate::ids::{DestinationId, MspId};
 use crate::ports::{
-    MailSender, MessageChannel, RequestBudget, RequestGate, SecretName, SecretStore, SinkSetupError, TicketSystem, TicketSystemProvider,
+    BillingTarget, BillingTargets, MailSender, MessageChannel, RequestBudget, RequestGate, SecretName, SecretStore, SinkSetupError,
+    TicketSystem, TicketSystemProvider,
 };
 use crate::tenant::LegacyConnectWiseCredentials;
 use async_trait::async_trait;
@@ -136,6 +137,17 @@ impl PsaProvider {
         Err(SinkSetupError::NotConfigured(format!("destination {} has no credentials", destination.id)))
     }
 
+    /// A PSA connector's parts: the destination's credentials (of its kind), its request gate and
+    /// the HTTP client.
+    async fn parts(&self, destination: &Destination) -> Result<(DestinationCredentials, RequestGate, reqwest::Client), SinkSetupError> {
+        let credentials = self.credentials(destination).await?;
+        if credentials.kind() != destination.kind() {
+            return Err(SinkSetupError::NotConfigured(format!("destination {}'s credentials are for another kind", destination.id)));
+        }
+        let gate = RequestGate::for_destination(destination, self.budget.clone(), self.clock.clone());
+        Ok((credentials, gate, self.http()?))
+    }
+
     async fn build(&self, destination: &Destination) -> Result<Built, SinkSetupError> {
         if let Some(address) = destination.settings.address()
             && let Err(refused) = self.policy.validate(address)
@@ -149,12 +161,7 @@ impl PsaProvider {
             let mail = self.mail.clone().ok_or_else(|| SinkSetupError::NotConfigured("e-mail is not configured here".into()))?;
             return Ok(Built::Messages(Arc::new(EmailChannel::new(mail, settings.clone()))));
         }
-        let credentials = self.credentials(destination).await?;
-        if credentials.kind() != destination.kind() {
-            return Err(SinkSetupError::NotConfigured(format!("destination {}'s credentials are for another kind", destination.id)));
-        }
-        let gate = RequestGate::for_destination(destination, self.budget.clone(), self.clock.clone());
-        let http = self.http()?;
+        let (credentials, gate, http) = self.parts(destination).await?;
         let service_url = |url: &crate::secret::SecretString| {
             self.policy.validate_service(url.expose(), crate::destination::service_hosts(destination.kind())).map(drop).map_err(|refused| {
                 tracing::warn!(msp_id = %destination.msp_id, destination = %destination.id, reason = %refused, "a destination's webhook URL is refused");
@@ -204,6 +211,27 @@ impl PsaProvider {
         let connector = self.build(destination).await?;
         self.cache.lock().unwrap_or_else(PoisonError::into_inner).insert(key, (Instant::now(), destination.updated_at, connector.clone()));
         Ok(connector)
+    }
+}
+
+/// The billing side of a PSA destination (see [`crate::billing::sync`]): Autotask contracts.
+/// ConnectWise agreement additions, and the report-only Tigerpaw and HaloPSA sides, are not
+/// built yet: their destinations answer that billing is not available.
+#[async_trait]
+impl BillingTargets for PsaProvider {
+    async fn billing_for(&self, destination: &Destination) -> Result<Arc<dyn BillingTarget>, SinkSetupError> {
+        if let Some(address) = destination.settings.address()
+            && self.policy.validate(address).is_err()
+        {
+            return Err(SinkSetupError::NotConfigured(format!("destination {} has a refused address", destination.id)));
+        }
+        match &destination.settings {
+            DestinationSettings::Autotask(_) => {
+                let (credentials, gate, http) = self.parts(destination).await?;
+                Ok(Arc::new(AutotaskClient::for_destination(http, destination, credentials, gate, self.policy)?))
+            }
+            _ => Err(SinkSetupError::NotConfigured(format!("billing sync is not available for destination {} (its kind)", destination.id))),
+        }
     }
 }
 

@@ -118,3 +118,47 @@ pub async fn billing_store_contract(store: &dyn crate::ports::BillingStore) {
     assert_eq!(store.sync_record(&msp_id, &psa, &t1).await.unwrap(), None, "the record goes with its mapping");
     assert_eq!(store.mappings(&msp_id).await.unwrap().len(), 2);
 }
+
+/// The lines a [`billing_target_contract`] run uses in one PSA (set up by the caller).
+pub struct BillingContractLines {
+    /// An active agreement or contract with the product on it.
+    pub line: crate::billing::sync::BillingLine,
+    /// An agreement that does not exist.
+    pub missing_agreement: crate::billing::sync::BillingLine,
+    /// An agreement that exists, cancelled.
+    pub cancelled: crate::billing::sync::BillingLine,
+    /// An active agreement without the product.
+    pub missing_product: crate::billing::sync::BillingLine,
+    /// A period inside the agreement.
+    pub period: crate::billing::sync::BillingPeriod,
+}
+
+/// What every writing [`crate::ports::BillingTarget`] must do: refuse lines that do not exist
+/// or are cancelled naming them, read a line's quantity, set it (again to the same is no
+/// change), and read back a quantity changed by hand (`set_by_hand`, the PSA's own screens).
+pub async fn billing_target_contract<F, Fut>(target: &dyn crate::ports::BillingTarget, lines: &BillingContractLines, set_by_hand: F)
+where
+    F: Fn(u32) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    assert!(target.writes());
+    target.check_line(&lines.line).await.unwrap();
+    for (bad, named) in [
+        (&lines.missing_agreement, &lines.missing_agreement.agreement_id),
+        (&lines.cancelled, &lines.cancelled.agreement_id),
+        (&lines.missing_product, &lines.missing_product.product_id),
+    ] {
+        let refused = target.check_line(bad).await.unwrap_err();
+        assert!(refused.to_string().contains(named.as_str()), "the refusal names {named}: {refused}");
+    }
+    let period = &lines.period;
+    let start = target.quantity(&lines.line, period).await.unwrap();
+    target.set_quantity(&lines.line, period, start, 12).await.unwrap();
+    assert_eq!(target.quantity(&lines.line, period).await.unwrap(), Some(12));
+    target.set_quantity(&lines.line, period, Some(12), 12).await.unwrap();
+    assert_eq!(target.quantity(&lines.line, period).await.unwrap(), Some(12), "the same quantity again changes nothing");
+    target.set_quantity(&lines.line, period, Some(12), 9).await.unwrap();
+    assert_eq!(target.quantity(&lines.line, period).await.unwrap(), Some(9), "down as well as up");
+    set_by_hand(30).await;
+    assert_eq!(target.quantity(&lines.line, period).await.unwrap(), Some(30), "a hand edit is read back");
+}

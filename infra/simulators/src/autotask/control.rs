@@ -109,6 +109,67 @@ impl Shared {
                     Err(e) => control_error(&e),
                 }
             }
+            ["contracts"] if post => {
+                let day =
+                    |name: &str| body.get(name).and_then(Value::as_str).and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+                match (str_member(&body, "name"), day("startDate"), day("endDate")) {
+                    (Ok(name), Some(start), Some(end)) => {
+                        let company = body.get("companyID").and_then(Value::as_i64).unwrap_or(0);
+                        let mut state = self.lock();
+                        let id = state.contracts.add_contract(name, company, start, end);
+                        if let Some(status) = body.get("status").and_then(Value::as_i64) {
+                            state.contracts.set_status(id, status);
+                        }
+                        if let Some(kind) = body.get("contractType").and_then(Value::as_i64) {
+                            state.contracts.set_type(id, kind);
+                        }
+                        control_ok(&json!({"id": id}))
+                    }
+                    _ => control_error("\"name\", \"startDate\" and \"endDate\" (YYYY-MM-DD) are required"),
+                }
+            }
+            ["contracts", id, "services"] if post => {
+                let (Ok(id), Some(service), Some(units)) =
+                    (id.parse::<i64>(), body.get("serviceID").and_then(Value::as_i64), body.get("units").and_then(Value::as_i64))
+                else {
+                    return control_error("a numeric contract id, \"serviceID\" and \"units\" are required");
+                };
+                match self.lock().contracts.add_service(id, service, units) {
+                    Some(line) => control_ok(&json!({"id": line})),
+                    None => not_found(&format!("contract {id} does not exist")),
+                }
+            }
+            ["contracts", id, "services", service, "units"] if post => {
+                let (Ok(id), Ok(service), Some(units)) =
+                    (id.parse::<i64>(), service.parse::<i64>(), body.get("units").and_then(Value::as_i64))
+                else {
+                    return control_error("numeric contract and service ids and \"units\" are required");
+                };
+                let day = body
+                    .get("effectiveDate")
+                    .and_then(Value::as_str)
+                    .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                    .unwrap_or_else(|| self.kit.clock.now().date_naive());
+                if self.lock().contracts.set_units_by_hand(id, service, units, day) {
+                    StatusCode::NO_CONTENT.into_response()
+                } else {
+                    not_found(&format!("service {service} is not on contract {id}"))
+                }
+            }
+            ["contracts", id, "status"] if post => match (id.parse::<i64>(), body.get("status").and_then(Value::as_i64)) {
+                (Ok(id), Some(status)) => {
+                    if self.lock().contracts.set_status(id, status) {
+                        StatusCode::NO_CONTENT.into_response()
+                    } else {
+                        not_found(&format!("contract {id} does not exist"))
+                    }
+                }
+                _ => control_error("a numeric contract id and \"status\" are required"),
+            },
+            ["contracts", id, "adjustments"] if req.method == Method::GET => match id.parse::<i64>() {
+                Ok(id) => control_ok(&json!({"adjustments": self.lock().contracts.adjustments(id)})),
+                Err(_) => control_error("the contract id must be an integer"),
+            },
             _ => not_found(&format!("no control route {} /_sim/{}", req.method, rest.join("/"))),
         }
     }

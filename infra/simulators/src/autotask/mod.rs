@@ -24,6 +24,10 @@
 //!   * `GET /{Entity}/entityInformation`, `/entityInformation/fields` (with the simulator's
 //!     picklists, see [`picklists`]), `/entityInformation/userDefinedFields`;
 //!   * `GET /ThresholdInformation`;
+//!   * recurring-service contracts for the billing sync: `GET /Contracts/{id}`,
+//!     `POST /ContractServices/query`, `POST /ContractServiceUnits/query`,
+//!     `POST /ContractServiceAdjustments` (unit deltas), with control routes to create contracts
+//!     and edit units by hand (see [`contracts`]);
 //!   * a served path with another method answers ASP.NET's `405 {"Message": "The requested
 //!     resource does not support http method 'GET'."}` (e.g. `GET /Tickets`); an unknown path
 //!     `404 {"errors": […]}`.
@@ -58,6 +62,7 @@
 //!   reference: unconfirmed).
 
 mod auth;
+mod contracts;
 mod control;
 pub mod directory;
 mod model;
@@ -135,6 +140,11 @@ pub enum AutotaskOperation {
     QueryNotes,
     /// Companies, contacts, resources, entity information, threshold information.
     Lookup,
+    /// `GET /Contracts/{id}`, `ContractServices/query`, `ContractServiceUnits/query` (the
+    /// billing sync's reads).
+    Billing,
+    /// `POST /ContractServiceAdjustments` (the billing sync's write).
+    AdjustContract,
     /// Every authenticated API request (not zone discovery, not `/_sim`).
     Any,
 }
@@ -149,6 +159,8 @@ impl Operation for AutotaskOperation {
             "add_note" => AutotaskOperation::AddNote,
             "query_notes" => AutotaskOperation::QueryNotes,
             "lookup" => AutotaskOperation::Lookup,
+            "billing" => AutotaskOperation::Billing,
+            "adjust_contract" => AutotaskOperation::AdjustContract,
             "any" => AutotaskOperation::Any,
             _ => return None,
         })
@@ -163,6 +175,8 @@ impl Operation for AutotaskOperation {
             AutotaskOperation::AddNote => "add_note",
             AutotaskOperation::QueryNotes => "query_notes",
             AutotaskOperation::Lookup => "lookup",
+            AutotaskOperation::Billing => "billing",
+            AutotaskOperation::AdjustContract => "adjust_contract",
             AutotaskOperation::Any => "any",
         }
     }
@@ -271,6 +285,43 @@ impl AutotaskSimHandle {
     /// Requests counted against the threshold in the current rolling hour.
     pub fn current_timeframe_request_count(&self) -> u64 {
         threshold::current_count(&self.shared.kit)
+    }
+
+    /// Adds an active recurring-service contract from `start` to `end`; its id.
+    pub fn add_contract(&self, name: &str, company_id: i64, start: chrono::NaiveDate, end: chrono::NaiveDate) -> i64 {
+        self.shared.lock().contracts.add_contract(name, company_id, start, end)
+    }
+
+    /// Puts service `service_id` on a contract with `units`; the contract service's id.
+    pub fn add_contract_service(&self, contract_id: i64, service_id: i64, units: i64) -> Option<i64> {
+        self.shared.lock().contracts.add_service(contract_id, service_id, units)
+    }
+
+    /// A contract's `status` (1 active, 0 inactive).
+    pub fn set_contract_status(&self, contract_id: i64, status: i64) -> bool {
+        self.shared.lock().contracts.set_status(contract_id, status)
+    }
+
+    /// A contract's `contractType` (7 recurring service).
+    pub fn set_contract_type(&self, contract_id: i64, contract_type: i64) -> bool {
+        self.shared.lock().contracts.set_type(contract_id, contract_type)
+    }
+
+    /// A technician makes a contract service's units `units` from `day` on.
+    pub fn set_units_by_hand(&self, contract_id: i64, service_id: i64, units: i64, day: chrono::NaiveDate) -> bool {
+        self.shared.lock().contracts.set_units_by_hand(contract_id, service_id, units, day)
+    }
+
+    /// A contract service's units in the month of `day`.
+    #[must_use]
+    pub fn units_on(&self, contract_id: i64, service_id: i64, day: chrono::NaiveDate) -> Option<i64> {
+        self.shared.lock().contracts.units_on(contract_id, service_id, day)
+    }
+
+    /// The adjustments posted to a contract through the API, oldest first.
+    #[must_use]
+    pub fn adjustments(&self, contract_id: i64) -> Vec<serde_json::Value> {
+        self.shared.lock().contracts.adjustments(contract_id)
     }
 
     /// Moves the simulator's clock forward (timestamps, the rolling threshold window).

@@ -41,6 +41,7 @@ pub(crate) struct SimState {
     pub(crate) threshold: u64,
     pub(crate) next_ticket_id: i64,
     pub(crate) next_note_id: i64,
+    pub(crate) contracts: super::contracts::Contracts,
 }
 
 impl SimState {
@@ -53,6 +54,7 @@ impl SimState {
             threshold: DEFAULT_THRESHOLD,
             next_ticket_id: FIRST_TICKET_ID,
             next_note_id: FIRST_NOTE_ID,
+            contracts: super::contracts::Contracts::default(),
         }
     }
 }
@@ -198,6 +200,10 @@ pub(crate) enum Route {
     ListNotes(i64),
     GetChildNote(i64, i64),
     RootNoteWrite,
+    GetContract(i64),
+    QueryContractServices,
+    QueryContractServiceUnits,
+    CreateAdjustment,
 }
 
 impl Route {
@@ -207,6 +213,10 @@ impl Route {
         let segs: Vec<&str> = rest.iter().map(String::as_str).collect();
         let id = |s: &str| s.parse::<i64>().ok();
         Some(match segs.as_slice() {
+            ["contracts", n] if get => Route::GetContract(id(n)?),
+            ["contractservices", "query"] if post => Route::QueryContractServices,
+            ["contractserviceunits", "query"] if post => Route::QueryContractServiceUnits,
+            ["contractserviceadjustments"] if post => Route::CreateAdjustment,
             ["thresholdinformation"] if get => Route::Threshold,
             [e, "entityinformation"] if get => Route::EntityInfo(Entity::from_segment(e)?),
             [e, "entityinformation", "fields"] if get => Route::EntityFields(Entity::from_segment(e)?),
@@ -240,6 +250,8 @@ impl Route {
             Route::GetOne(Entity::TicketNotes, _) | Route::Query(Entity::TicketNotes, _) | Route::Count(Entity::TicketNotes, _) => {
                 Op::QueryNotes
             }
+            Route::CreateAdjustment => Op::AdjustContract,
+            Route::GetContract(_) | Route::QueryContractServices | Route::QueryContractServiceUnits => Op::Billing,
             _ => Op::Lookup,
         }
     }
@@ -386,6 +398,10 @@ impl Shared {
             Route::AddNote(ticket_id) => self.add_note(ticket_id, req),
             Route::ListNotes(ticket_id) => ok(&self.list_notes(ticket_id)),
             Route::GetChildNote(ticket_id, note_id) => ok(&json!({"item": self.child_note(ticket_id, note_id)})),
+            Route::GetContract(id) => ok(&json!({"item": self.lock().contracts.get_contract(id)})),
+            Route::QueryContractServices => self.lock().contracts.query_services(req),
+            Route::QueryContractServiceUnits => self.lock().contracts.query_units(req),
+            Route::CreateAdjustment => self.lock().contracts.create_adjustment(req),
             Route::RootNoteWrite => Err(ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "TicketNotes cannot be created or updated at the root URL: use POST /V1.0/Tickets/{ticketId}/Notes.",

@@ -35,6 +35,7 @@
 //!   refused contact query files the ticket without one;
 //! * throttling without `Retry-After` waits [`errors::DEFAULT_THROTTLE_DELAY`].
 
+mod billing;
 mod client;
 pub mod errors;
 mod lookup;
