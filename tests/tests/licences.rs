@@ -115,6 +115,16 @@ async fn a_subscription_through_grace_and_suspension_to_renewal_opens_one_alert_
     assert_eq!(licence_alerts(&msp, "builtin.licence-suspended").await[0]["status"], "Resolved");
     assert_eq!(tickets_about(&stack, "disabled"), (vec![true], vec![true]), "renewed: closed");
     assert_eq!(licence_tickets(&stack), 4, "two states, one ticket per destination each");
+    let state = msp.call(reqwest::Method::GET, &format!("/v1/tenants/{TENANT}/licences"), None).await;
+    assert_eq!(state.0, 200, "{state:?}");
+    let changes: Vec<(&str, &str)> = state.2["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["from"].as_str().unwrap_or("-"), c["to"].as_str().unwrap_or("-")))
+        .collect();
+    assert_eq!(changes, vec![("Enabled", "Warning"), ("Warning", "Suspended"), ("Suspended", "Enabled")], "{:#}", state.2);
+    assert!(state.2["raised"].as_object().unwrap().is_empty());
     for queue in ["EventsDeadLetterQueue", "TicketsDeadLetterQueue", "PollJobsDeadLetterQueue"] {
         assert!(stack.peek(queue).await.unwrap().is_empty(), "{queue}");
     }

@@ -48,6 +48,8 @@
 //! - `GET /v1/mailbox-counts` (each tenant's current protected-mailbox figure and the total),
 //!   `GET /v1/mailbox-counts/export` (CSV), `GET /v1/tenants/{tenant_id}/mailbox-counts?from=&to=`
 //!   (the daily series), `/export` (CSV); `GET|PUT /v1/billing/settings` (the series' retention)
+//! - `GET /v1/tenants/{tenant_id}/licences`: the tenant's licences as last read (snapshot,
+//!   status changes, licence findings raised, "needs re-consent")
 //! - `GET /v1/audit-log?limit=&cursor=`: every configuration change, newest first, with the
 //!   principal who made it
 //! - Gone (410, naming the route that replaced them): `PUT|GET /v1/psa/connectwise`,
@@ -61,6 +63,7 @@
 mod access_routes;
 mod destination_routes;
 pub mod extract;
+mod licence_routes;
 mod mailbox_routes;
 pub mod openapi;
 pub mod problem;
@@ -99,6 +102,8 @@ pub struct AppState {
     pub removals: Arc<vigil::services::relationship_removal::RelationshipRemovalService>,
     /// The protected-mailbox figures and the billing settings.
     pub mailbox_counts: Arc<vigil::services::mailbox_counts::MailboxCountService>,
+    /// Each tenant's licences as last read.
+    pub licences: Arc<vigil::services::licences::LicenceService>,
     /// Per-token counts of the routes that call a PSA ([`rate_limits`]).
     pub rate_limits: Arc<dyn vigil::ports::RateLimiter>,
 }
@@ -233,13 +238,17 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
         jobs: poll_jobs_for_report,
         clock: Arc::new(SystemClock),
     });
+    let licences = Arc::new(vigil::services::licences::LicenceService {
+        config: config_store_for_report.clone(),
+        store: config_store_for_report.clone(),
+    });
     let mailbox_counts = Arc::new(vigil::services::mailbox_counts::MailboxCountService {
         counts: config_store_for_report.clone(),
         config: config_store_for_report,
         audit,
         clock: Arc::new(SystemClock),
     });
-    AppState { access, admin, tuning, destinations, replays, relationships, removals, mailbox_counts, rate_limits }
+    AppState { access, admin, tuning, destinations, replays, relationships, removals, mailbox_counts, licences, rate_limits }
 }
 
 /// Largest body most routes accept (tenants, credentials, suppressions, triage …).

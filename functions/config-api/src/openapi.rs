@@ -95,6 +95,7 @@ use utoipa::{Modify, OpenApi};
         crate::mailbox_routes::tenant_series_export,
         crate::mailbox_routes::billing_settings,
         crate::mailbox_routes::set_billing_settings,
+        crate::licence_routes::tenant_licences,
     ),
     components(schemas(Problem, vigil::policy::condition::Condition, vigil::secret::SecretString, vigil::ids::AuditStream)),
     modifiers(&Conventions),

@@ -220,6 +220,7 @@ fn routes(seed: &Seed) -> Vec<Route> {
         route("GET", format!("/v1/tenants/{t}/mailbox-counts"), None, &[ConfigRead], StatusCode::OK),
         route("GET", format!("/v1/tenants/{t}/mailbox-counts/export?from=2026-11-01&to=2026-11-30"), None, &[ConfigRead], StatusCode::OK),
         route("GET", "/v1/billing/settings".into(), None, &[ConfigRead], StatusCode::OK),
+        route("GET", format!("/v1/tenants/{t}/licences"), None, &[ConfigRead], StatusCode::OK),
         route("PUT", "/v1/billing/settings".into(), Some(json!({"count_retention_days": 90})), &[ConfigWrite], StatusCode::OK),
         permissions_category("GET", "/v1/admin-relationships", &[ConfigRead]),
         permissions_category("GET", "/v1/admin-relationships/summary", &[ConfigRead]),

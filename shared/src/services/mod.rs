@@ -8,6 +8,7 @@ pub mod billing_sync;
 pub mod destinations;
 pub mod dispatch;
 pub mod evaluate;
+pub mod licences;
 pub mod mailbox_counts;
 pub mod poll;
 pub mod relationship_removal;

@@ -121,7 +121,11 @@ pub async fn api() -> Api {
         audit,
         clock: Arc::new(SystemClock),
     });
-    let state = AppState { access, admin, tuning, destinations, replays, relationships, removals, mailbox_counts, rate_limits };
+    let licences = Arc::new(vigil::services::licences::LicenceService {
+        config: config.clone(),
+        store: Arc::new(vigil::memory::MemoryLicenceStore::default()),
+    });
+    let state = AppState { access, admin, tuning, destinations, replays, relationships, removals, mailbox_counts, licences, rate_limits };
     Api { state, secrets, psa, tickets, poll_jobs, acme_token, other_token }
 }
 

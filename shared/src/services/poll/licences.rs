@@ -23,7 +23,7 @@ use crate::licences::findings::{EventTenant, FindingSettings, THREAT_RECORD_TYPE
 use crate::messages::{AuditEventsMessage, LICENCE_EVENTS, PollJob, pack_records};
 use crate::ports::{LicenceSource, LicenceStore, PolicyStore};
 use crate::tenant::Tenant;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, DurationRound, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use tracing::{info, warn};
@@ -63,11 +63,14 @@ impl PollService {
             let Some(msp) = self.config.get_msp(msp_id).await? else { continue };
             let every = Duration::hours(i64::from(msp.licence_read_every_hours));
             let reads = self.licences.store.licence_reads(msp_id).await?;
+            // Findings carry the hour the tick asked in: a job sent again by the next ticks
+            // (while the first still waits in the queue) raises the very same events.
+            let at = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
             jobs.extend(
                 tenants
                     .into_iter()
                     .filter(|t| reads.get(&t.tenant_id).is_none_or(|last| now - *last >= every))
-                    .map(|t| PollJob::Licences { msp_id: msp_id.clone(), tenant_id: t.tenant_id.clone(), at: Some(now) }),
+                    .map(|t| PollJob::Licences { msp_id: msp_id.clone(), tenant_id: t.tenant_id.clone(), at: Some(at) }),
             );
         }
         Ok(jobs)

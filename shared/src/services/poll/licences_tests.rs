@@ -140,9 +140,17 @@ async fn each_tenant_is_read_once_per_the_msps_period_and_a_tenant_without_crede
     let mut without = crate::contract::sample_tenant(&f.msp, &other);
     without.m365_credentials_set = false;
     f.config.create_tenant(&without).await.unwrap();
+    // Ten minutes into an hour, so the next tick falls in the same hour.
+    let ten_past =
+        chrono::DurationRound::duration_trunc(f.clock.now(), chrono::Duration::hours(1)).unwrap() + chrono::Duration::minutes(10);
+    f.clock.set(ten_past);
     f.service.fan_out().await.unwrap();
     let jobs = licence_jobs(&f);
-    assert_eq!(jobs, vec![PollJob::Licences { msp_id: f.msp.clone(), tenant_id: f.tenant.clone(), at: Some(f.clock.now()) }]);
+    let hour = chrono::DurationRound::duration_trunc(f.clock.now(), chrono::Duration::hours(1)).unwrap();
+    assert_eq!(jobs, vec![PollJob::Licences { msp_id: f.msp.clone(), tenant_id: f.tenant.clone(), at: Some(hour) }]);
+    f.clock.advance(chrono::Duration::seconds(1));
+    f.service.fan_out().await.unwrap();
+    assert_eq!(licence_jobs(&f), jobs, "sent again while the first waits in the queue: the same job, so the same events");
     f.service.run_job(jobs[0].clone()).await.unwrap();
     f.clock.advance(chrono::Duration::hours(23));
     f.service.fan_out().await.unwrap();
