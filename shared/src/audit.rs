@@ -120,6 +120,18 @@ impl AuditRecord {
         Ok(common.into_record(Source::Text(source)))
     }
 
+    /// A record from its JSON text and the tape [`Tape::build_record_prefix`] built over it
+    /// (the evaluator reads a message's records in one pass: the tape also validated the text).
+    ///
+    /// # Errors
+    /// When the text is not an object, or a common field needed to key or route the record
+    /// is missing or invalid.
+    pub fn from_tape(json: &str, tape: Tape) -> Result<Self, RecordError> {
+        let source = TextSource::with_tape(json, tape).ok_or(RecordError::NotAnObject)?;
+        let common = CommonFields::read(|key| source.common_str(key), |key| source.common_int(key))?;
+        Ok(common.into_record(Source::Text(source)))
+    }
+
     /// One top-level field (exact name, else compared ignoring ASCII case); `None` when absent
     /// or null. From text, it is parsed on first use.
     #[must_use]
@@ -228,13 +240,19 @@ fn object_get<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
 
 impl TextSource {
     fn new(json: &str) -> Option<Self> {
-        let mut text = SPARE_TEXTS.try_with(|spare| spare.borrow_mut().pop()).ok().flatten().unwrap_or_default();
-        text.push_str(json);
-        let start = skip_ws(text.as_bytes(), 0);
-        let tape = Tape::build_record(&text, start..text.len())?;
-        if tape.root(&text).kind() != Kind::Object {
+        let start = skip_ws(json.as_bytes(), 0);
+        let tape = Tape::build_record(json, start..json.len())?;
+        Self::with_tape(json, tape)
+    }
+
+    /// A record's text with its tape already built over it (offsets from the text's start);
+    /// `None` when it is not an object.
+    fn with_tape(json: &str, tape: Tape) -> Option<Self> {
+        if tape.root(json).kind() != Kind::Object {
             return None;
         }
+        let mut text = SPARE_TEXTS.try_with(|spare| spare.borrow_mut().pop()).ok().flatten().unwrap_or_default();
+        text.push_str(json);
         let mut present = [0u64; 4];
         for (print, _) in tape.top() {
             let bit = filter_bit(*print);

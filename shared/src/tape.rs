@@ -4,10 +4,11 @@
 //! object). A string is unescaped, and JSON held inside a string (or a cmdlet line) decoded, at
 //! most once per node, on first use, and shared by every policy that reads it.
 //!
-//! The text is JSON a parser has already validated (the evaluator reads each message with
-//! serde_json first); the tape still refuses what it cannot follow (unbalanced brackets, a bad
-//! literal, nesting deeper than [`MAX_DEPTH`], trailing text) and a field it refuses reads as
-//! absent, never as something else.
+//! Building a tape validates the text as JSON, as strictly as serde_json does (string escapes,
+//! unescaped control characters, the number grammar, literals, brackets, trailing text), so the
+//! evaluator reads each message in one pass, without a serde_json pass before it; nesting
+//! deeper than [`MAX_DEPTH`] is refused too. A JSON text held inside a string that does not
+//! validate reads as a plain string, never as something else.
 
 use serde_json::Value;
 use std::borrow::Cow;
@@ -115,16 +116,39 @@ impl Tape {
         &self.top
     }
 
+    /// Like [`Self::build_record`] for the value at the start of `text` (after whitespace),
+    /// which may go on after it (the next records of a message): the tape, and the index just
+    /// past the value. Nothing after the value is read.
+    #[must_use]
+    pub fn build_record_prefix(text: &str) -> Option<(Self, usize)> {
+        Self::build_from(text, 0, text.len() / 2, true)
+    }
+
+    /// Like [`Self::build`] for the value at the start of `text` (after whitespace), which may
+    /// go on after it: the tape, and the index just past the value.
+    #[must_use]
+    pub fn build_prefix(text: &str) -> Option<(Self, usize)> {
+        Self::build_from(text, 0, 64, false)
+    }
+
     fn build_as(text: &str, range: std::ops::Range<usize>, record: bool) -> Option<Self> {
         let bytes = text.as_bytes().get(..range.end)?;
+        let (tape, end) = Self::build_from(text.get(..range.end)?, range.start, range.len(), record)?;
+        (skip_ws(bytes, end) == range.end).then_some(tape)
+    }
+
+    /// The tape of the value at `start` of `text` (room made for `expected` bytes of it), and
+    /// the index just past the value.
+    fn build_from(text: &str, start: usize, expected: usize, record: bool) -> Option<(Self, usize)> {
+        let bytes = text.as_bytes();
         // Room for a node per 12 bytes of JSON (records have about one per 20), so the list
         // rarely grows.
         let mut nodes = SPARE_NODES.try_with(|spare| spare.borrow_mut().pop()).ok().flatten().unwrap_or_default();
-        nodes.reserve(1 + range.len() / 12);
+        nodes.reserve(1 + expected / 12);
         let top = if record { Vec::with_capacity(48) } else { Vec::new() };
         let mut tape = Self { nodes, caches: OnceLock::new(), top, record };
-        let end = tape.value(bytes, range.start, (0, 0), 0)?;
-        (skip_ws(bytes, end) == range.end).then_some(tape)
+        let end = tape.value(bytes, start, (0, 0), 0)?;
+        Some((tape, end))
     }
 
     /// The root node, over the text the tape was built from.
@@ -212,12 +236,8 @@ impl Tape {
                     b'n' => (Kind::Null, b"null"),
                     _ => (Kind::Number, b""),
                 };
-                let end = if kind == Kind::Number {
-                    let len = b[i..].iter().take_while(|c| matches!(c, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')).count();
-                    (len > 0).then_some(i + len)?
-                } else {
-                    b[i..].starts_with(literal).then_some(i + literal.len())?
-                };
+                let end =
+                    if kind == Kind::Number { scan_number(b, i)? } else { b[i..].starts_with(literal).then_some(i + literal.len())? };
                 self.push(kind, key, (i, end), false);
                 Some(end)
             }
@@ -440,7 +460,7 @@ pub(crate) fn skip_ws(b: &[u8], mut i: usize) -> usize {
 
 /// The index just past the string starting at `i` (its opening quote), and whether it holds a
 /// backslash. Eight bytes at a time: a word is tested for `"` and `\\` with bit arithmetic.
-fn scan_string(b: &[u8], i: usize) -> Option<(usize, bool)> {
+pub(crate) fn scan_string(b: &[u8], i: usize) -> Option<(usize, bool)> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     // The high bit of each byte of `word` that equals `byte` (exact for the lowest such byte).
@@ -448,11 +468,13 @@ fn scan_string(b: &[u8], i: usize) -> Option<(usize, bool)> {
         let x = word ^ (ONES * u64::from(byte));
         x.wrapping_sub(ONES) & !x & HIGHS
     };
+    // The high bit of each byte of `word` below 0x20 (exact for the lowest such byte).
+    let control = |word: u64| word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
     let (mut j, mut escaped) = (i + 1, false);
     loop {
         while let Some(chunk) = b.get(j..j + 8) {
             let word = u64::from_le_bytes(chunk.try_into().ok()?);
-            let hits = find(word, b'"') | find(word, b'\\');
+            let hits = find(word, b'"') | find(word, b'\\') | control(word);
             if hits == 0 {
                 j += 8;
             } else {
@@ -460,15 +482,53 @@ fn scan_string(b: &[u8], i: usize) -> Option<(usize, bool)> {
                 break;
             }
         }
-        match b.get(j)? {
+        match *b.get(j)? {
             b'"' => return Some((j + 1, escaped)),
             b'\\' => {
                 escaped = true;
-                j += 2;
+                // The escapes JSON allows (as serde_json checks them): `\uXXXX` needs four hex digits.
+                match *b.get(j + 1)? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => j += 2,
+                    b'u' if b.get(j + 2..j + 6)?.iter().all(u8::is_ascii_hexdigit) => j += 6,
+                    _ => return None,
+                }
             }
+            // A control character must be escaped.
+            0x00..0x20 => return None,
             _ => j += 1,
         }
     }
+}
+
+/// The index just past the number starting at `i`, which must follow JSON's grammar
+/// (`-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`, as serde_json checks it).
+fn scan_number(b: &[u8], i: usize) -> Option<usize> {
+    let digits = |from: usize| from + b.get(from..).map_or(0, |rest| rest.iter().take_while(|c| c.is_ascii_digit()).count());
+    let mut j = i + usize::from(b.get(i) == Some(&b'-'));
+    match b.get(j)? {
+        b'0' => j += 1,
+        b'1'..=b'9' => j = digits(j + 1),
+        _ => return None,
+    }
+    if b.get(j) == Some(&b'.') {
+        let end = digits(j + 1);
+        if end == j + 1 {
+            return None;
+        }
+        j = end;
+    }
+    if matches!(b.get(j), Some(b'e' | b'E')) {
+        j += 1;
+        if matches!(b.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        let end = digits(j);
+        if end == j {
+            return None;
+        }
+        j = end;
+    }
+    Some(j)
 }
 
 #[cfg(test)]
@@ -539,6 +599,63 @@ mod tests {
         }
         assert!(scan_string(b"\"never closed", 0).is_none());
         assert!(scan_string(b"\"ends in an escape\\", 0).is_none());
+    }
+
+    #[test]
+    fn a_text_is_valid_json_for_the_tape_exactly_when_it_is_for_serde_json() {
+        let cases = [
+            "0",
+            "-0",
+            "12",
+            "-1.25e+10",
+            "1E5",
+            "0.5",
+            "01",
+            "1.",
+            ".5",
+            "-",
+            "+1",
+            "1e",
+            "1e+",
+            "0x10",
+            "1.5.2",
+            "--1",
+            r#""plain""#,
+            r#""\n\t\"\\\/\b\f\r""#,
+            r#""\u00e9\uD83D\uDE00""#,
+            r#""\u12""#,
+            r#""\x41""#,
+            r#""\u12G4""#,
+            "\"tab\there\"",
+            "\"new\nline\"",
+            "\"nul\u{0}\"",
+            "\"del\u{7f} is fine\"",
+            "\"\u{e9}t\u{e9}\"",
+            r#"{"a": [1, {"b": null}], "c": true}"#,
+            r#"{"a" 1}"#,
+            r#"{"a": 1,}"#,
+            "[1,]",
+            "[,1]",
+            r#"{1: 2}"#,
+            "[true, fals]",
+            "nul",
+            "null x",
+            "[1] [2]",
+            "  [ ]  ",
+            "{}",
+        ];
+        for text in cases {
+            let serde_ok = serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+            assert_eq!(Doc::parse(text.into()).is_some(), serde_ok, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_prefix_is_read_up_to_the_end_of_its_value() {
+        let (tape, end) = Tape::build_record_prefix(r#" {"a": "x,]"} , {"b": 2}]"#).unwrap();
+        assert_eq!(end, 13);
+        assert_eq!(tape.top().len(), 1);
+        assert!(Tape::build_prefix(r#"{"a": 1"#).is_none());
     }
 
     #[test]

@@ -34,6 +34,7 @@ use crate::policy::{
 use crate::ports::{AlertStore, ConfigStore, MessageQueue, PolicyStore, StoredPolicy, Suppression, TriggerKey, TriggerStateStore};
 use crate::tenant::{Msp, Tenant};
 use chrono::{DateTime, Duration, Utc};
+use envelope::{EventsEnvelope, RawRecord};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -63,19 +64,6 @@ impl Classified for EvaluateError {
             Self::Queue(e) => e.class(),
         }
     }
-}
-
-/// An events message as the evaluator reads it: the records stay JSON text until a policy asks
-/// for one of their fields (see [`AuditRecord`]). Same wire form as
-/// [`crate::messages::AuditEventsMessage`].
-#[derive(serde::Deserialize)]
-struct EventsEnvelope<'a> {
-    msp_id: MspId,
-    tenant_id: TenantId,
-    stream: AuditStream,
-    content_id: String,
-    #[serde(borrow)]
-    records: Vec<&'a serde_json::value::RawValue>,
 }
 
 /// What one message produced.
@@ -213,7 +201,7 @@ pub struct EvaluateService {
 
 /// The latest creation time among records of partner technicians (UserType 9, acting through
 /// GDAP) in a message, found without parsing the records that do not mention it.
-fn latest_partner_action(raw: &[&serde_json::value::RawValue], records: &[AuditRecord]) -> Option<DateTime<Utc>> {
+fn latest_partner_action(raw: &[RawRecord<'_>], records: &[AuditRecord]) -> Option<DateTime<Utc>> {
     let finder = memchr::memmem::Finder::new(b"\"UserType\"");
     // Nearly every record has a UserType: look at the value's first digit before asking the
     // record (`"UserType": 9`, `"UserType":"9"`).
@@ -418,7 +406,7 @@ impl EvaluateService {
 
     /// Reads and evaluates one message: every-time hits, resolutions and trigger matches.
     async fn prepare(&self, body: &str, lookups: &BatchLookups, now: DateTime<Utc>) -> Result<Prepared, EvaluateError> {
-        let message: EventsEnvelope<'_> = serde_json::from_str(body).map_err(|e| EvaluateError::MalformedMessage(e.to_string()))?;
+        let mut message = envelope::read(body).map_err(EvaluateError::MalformedMessage)?;
         let key = (message.msp_id.clone(), message.tenant_id.clone());
         // The tenant, its MSP and its policies are independent reads: one round trip for all
         // (on a warm container the policies are one revision read). Their results are looked
@@ -468,8 +456,7 @@ impl EvaluateService {
             }
             records
         } else {
-            let records: Vec<AuditRecord> =
-                message.records.iter().map(|raw| AuditRecord::from_json(raw.get())).collect::<Result<_, _>>()?;
+            let records: Vec<AuditRecord> = message.records.iter_mut().map(RawRecord::record).collect::<Result<_, _>>()?;
             prepared.partner_action = latest_partner_action(&message.records, &records);
             // RecordType 0 is Vigil's own (connection problems, stuck streams, Graph alerts):
             // only messages Vigil made itself may carry it, never content fetched from Microsoft.
@@ -727,6 +714,7 @@ fn message_token(content_id: &str, matches: &[PolicyMatch]) -> String {
     hex::encode(&digest.finalize()[..12])
 }
 
+mod envelope;
 #[cfg(test)]
 mod reads_tests;
 #[cfg(test)]
