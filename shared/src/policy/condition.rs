@@ -146,7 +146,9 @@ pub struct Predicate {
 
 #[derive(Debug, Clone)]
 enum Test {
-    Texts(Vec<String>),
+    /// The values, and the set of their lengths (see [`length_bit`]): a value of another
+    /// length equals none of them, which rejects most texts without comparing.
+    Texts(Vec<String>, u64),
     Regex(regex::Regex),
     Networks(Vec<Network>),
     Number(f64),
@@ -356,8 +358,8 @@ impl Predicate {
     fn test_value(&self, text: &str, tenant: &TenantContext<'_>) -> bool {
         match (&self.test, self.op) {
             (Test::Exists, _) => !text.trim().is_empty(),
-            (Test::Texts(expected), op) => self.compare_texts(op, text, expected.iter().map(String::as_str)),
-            (Test::Tenant(list), op) => self.compare_texts(op, text, list.values(tenant).iter().map(String::as_str)),
+            (Test::Texts(expected, lengths), op) => self.compare_texts(op, text, *lengths, expected.iter().map(String::as_str)),
+            (Test::Tenant(list), op) => self.compare_texts(op, text, u64::MAX, list.values(tenant).iter().map(String::as_str)),
             (Test::Regex(regex), _) => regex.is_match(text),
             (Test::Networks(networks), _) => crate::audit::client_ip_text(text)
                 .and_then(|ip| ip.parse::<IpAddr>().ok())
@@ -373,13 +375,23 @@ impl Predicate {
 
     /// Compares `text` with expected values, which are stored lowercase unless the predicate is
     /// case-sensitive (tenant lists are always lowercase). ASCII text is compared in place.
-    fn compare_texts<'e>(&self, op: Operator, text: &str, mut expected: impl Iterator<Item = &'e str>) -> bool {
+    /// `lengths` is the set of the expected values' lengths ([`length_bit`]; all bits set when
+    /// not known).
+    fn compare_texts<'e>(&self, op: Operator, text: &str, lengths: u64, mut expected: impl Iterator<Item = &'e str>) -> bool {
         // Exact, or ASCII text folded in place; other text is lowercased once.
         let folded: Option<String> = (!self.case_sensitive && !text.is_ascii()).then(|| text.to_lowercase());
         let (text, exact) = match &folded {
             Some(lower) => (lower.as_str(), true),
             None => (text, self.case_sensitive),
         };
+        // Equal texts have equal lengths (ASCII case folding keeps the length).
+        if lengths & length_bit(text.len()) == 0 {
+            match op {
+                Operator::Equals | Operator::In => return false,
+                Operator::NotEquals => return true,
+                _ => {}
+            }
+        }
         match op {
             Operator::Equals | Operator::In => expected.any(|e| text_eq(text, e, exact)),
             Operator::NotEquals => !expected.any(|e| text_eq(text, e, exact)),
@@ -408,6 +420,11 @@ impl Predicate {
     }
 }
 
+/// A text length's bit in a set of lengths: one bit per length up to 62, one for all longer.
+fn length_bit(len: usize) -> u64 {
+    1 << len.min(63)
+}
+
 /// `exact`, or else `text` is ASCII and compared ignoring ASCII case (see `compare_texts`).
 fn text_eq(text: &str, expected: &str, exact: bool) -> bool {
     if exact { text == expected } else { text.eq_ignore_ascii_case(expected) }
@@ -431,11 +448,18 @@ fn text_ends_with(text: &str, expected: &str, exact: bool) -> bool {
 
 fn text_contains(text: &str, expected: &str, exact: bool) -> bool {
     if exact {
-        text.contains(expected)
-    } else {
-        let needle = expected.as_bytes();
-        needle.is_empty() || text.as_bytes().windows(needle.len()).any(|window| window.eq_ignore_ascii_case(needle))
+        return text.contains(expected);
     }
+    let (haystack, needle) = (text.as_bytes(), expected.as_bytes());
+    let Some(&first) = needle.first() else { return true };
+    if haystack.len() < needle.len() {
+        return false;
+    }
+    // Only where the needle's first byte is (in either case) can a window match it.
+    let last_start = haystack.len() - needle.len();
+    let matches_at = |at: usize| haystack[at..at + needle.len()].eq_ignore_ascii_case(needle);
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    memchr::memchr2_iter(lower, upper, &haystack[..=last_start]).any(matches_at)
 }
 
 fn fold(text: &str) -> Cow<'_, str> {
@@ -458,15 +482,23 @@ fn email_domains(text: &str) -> impl Iterator<Item = String> + '_ {
 /// `*` matches any run of characters, `?` one character; everything else literally.
 #[must_use]
 pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    if pattern.is_ascii() && text.is_ascii() {
+        // ASCII: a character is a byte, so no list of characters is made.
+        return glob_slices(pattern.as_bytes(), text.as_bytes(), b'*', b'?');
+    }
     let pattern: Vec<char> = pattern.chars().collect();
     let text: Vec<char> = text.chars().collect();
+    glob_slices(&pattern, &text, '*', '?')
+}
+
+fn glob_slices<T: PartialEq>(pattern: &[T], text: &[T], many: T, one: T) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
-        if p < pattern.len() && (pattern[p] == '?' || pattern[p] == text[t]) {
+        if p < pattern.len() && (pattern[p] == one || pattern[p] == text[t]) {
             p += 1;
             t += 1;
-        } else if p < pattern.len() && pattern[p] == '*' {
+        } else if p < pattern.len() && pattern[p] == many {
             star = Some((p, t));
             p += 1;
         } else if let Some((star_p, star_t)) = star {
@@ -477,7 +509,7 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    pattern[p..].iter().all(|c| *c == '*')
+    pattern[p..].iter().all(|c| *c == many)
 }
 
 fn compile(op: Operator, value: Option<&Value>, value_from: Option<TenantList>, case_sensitive: bool) -> Result<Test, String> {
@@ -513,6 +545,10 @@ fn compile(op: Operator, value: Option<&Value>, value_from: Option<TenantList>, 
             .map(|t| t.map(|t| if case_sensitive { t } else { t.to_lowercase() }))
             .collect()
     };
+    let with_lengths = |texts: Vec<String>| {
+        let lengths = texts.iter().fold(0, |set, text| set | length_bit(text.len()));
+        Test::Texts(texts, lengths)
+    };
     match op {
         Operator::Regex => {
             let pattern = value.as_str().ok_or("regex takes one pattern string")?;
@@ -529,9 +565,9 @@ fn compile(op: Operator, value: Option<&Value>, value_from: Option<TenantList>, 
             _ => Err(format!("{} compares with a number", op.as_str())),
         },
         Operator::Equals | Operator::NotEquals | Operator::StartsWith | Operator::EndsWith | Operator::Contains | Operator::Glob => {
-            texts(value).map(Test::Texts)
+            texts(value).map(with_lengths)
         }
-        Operator::In | Operator::DomainIn | Operator::DomainNotIn => texts(value).map(Test::Texts),
+        Operator::In | Operator::DomainIn | Operator::DomainNotIn => texts(value).map(with_lengths),
         Operator::Exists => Ok(Test::Exists),
     }
 }
@@ -542,6 +578,34 @@ mod tests {
 
     fn condition(value: Value) -> Condition {
         Condition::from_json(&value).unwrap()
+    }
+
+    #[test]
+    fn text_comparisons_agree_with_their_plain_definitions() {
+        let texts = ["", "a", "BAV2ROPC", "Client=REST;BAV2ROPC;x", "xbav2ropcx", "bav2rop", "ab", "aab", "ÉcoLe", "école", "a*b", "a?c"];
+        let needles = ["", "a", "b", "bav2ropc", "ab", "cole", "x", "é"];
+        for text in texts {
+            for needle in needles {
+                let plain = needle.is_empty() || text.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()));
+                if text.is_ascii() {
+                    assert_eq!(text_contains(text, needle, false), plain, "{text:?} contains {needle:?}");
+                }
+                assert_eq!(text_contains(text, needle, true), text.contains(needle), "{text:?} contains {needle:?} exactly");
+            }
+        }
+        let globs = [
+            ("a*b", "aXYb", true),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("*", "", true),
+            ("é*e", "école", true),
+            ("?cole", "école", true),
+        ];
+        for (pattern, text, expected) in globs {
+            assert_eq!(glob_matches(pattern, text), expected, "{pattern:?} {text:?}");
+        }
+        let lengths = [3usize, 62, 63, 64, 500].iter().fold(0, |set, len| set | length_bit(*len));
+        assert!(lengths & length_bit(1000) != 0 && lengths & length_bit(4) == 0 && lengths & length_bit(62) != 0);
     }
 
     fn holds(cond: Value, record: Value) -> bool {
