@@ -209,7 +209,7 @@ impl CompiledPolicy {
             if paths.is_empty() {
                 return "tenant".to_owned();
             }
-            let mut key = String::new();
+            let mut key = String::with_capacity(64);
             for (i, p) in paths.iter().enumerate() {
                 if i > 0 {
                     key.push('|');
@@ -218,7 +218,9 @@ impl CompiledPolicy {
                 p.visit(record, &mut |text| {
                     let text = if p.is_ip_field() { crate::audit::client_ip_text(text).unwrap_or(text) } else { text };
                     if text.is_ascii() {
-                        key.extend(text.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+                        let start = key.len();
+                        key.push_str(text);
+                        key[start..].make_ascii_lowercase();
                     } else {
                         key.push_str(&text.to_lowercase());
                     }
