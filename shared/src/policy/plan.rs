@@ -23,28 +23,60 @@ pub(super) struct Plans {
     plans: Vec<Plan>,
 }
 
-/// One record's answers: per predicate number, unknown, false or true. On the stack when the
-/// engine has at most [`STACK_MEMO`] distinct predicates (nearly always).
-#[allow(clippy::large_enum_variant)] // On the stack on purpose: no allocation per record.
-pub(super) enum Memo {
-    Stack([u8; STACK_MEMO]),
-    Heap(Vec<u8>),
+/// One record's answers: per predicate number, whether it was tested and whether it held,
+/// one bit each. A whole record's memo is two small bit sets (zeroed and moved cheaply: it is
+/// made for every record); an engine with more than [`STACK_MEMO`] distinct predicates (never
+/// seen in practice) spills to the heap.
+pub(super) struct Memo {
+    tested: Bits,
+    held: Bits,
 }
 
 const STACK_MEMO: usize = 512;
+const STACK_WORDS: usize = STACK_MEMO / 64;
 
-impl Memo {
-    fn slots(&mut self) -> &mut [u8] {
+enum Bits {
+    Stack([u64; STACK_WORDS]),
+    Heap(Vec<u64>),
+}
+
+impl Bits {
+    fn new(count: usize) -> Self {
+        if count <= STACK_MEMO { Self::Stack([0; STACK_WORDS]) } else { Self::Heap(vec![0; count.div_ceil(64)]) }
+    }
+
+    fn words(&mut self) -> &mut [u64] {
         match self {
-            Self::Stack(slots) => slots,
-            Self::Heap(slots) => slots,
+            Self::Stack(words) => words,
+            Self::Heap(words) => words,
+        }
+    }
+
+    fn get(&mut self, number: usize) -> bool {
+        self.words()[number / 64] & (1 << (number % 64)) != 0
+    }
+
+    fn set(&mut self, number: usize, on: bool) {
+        let word = &mut self.words()[number / 64];
+        if on {
+            *word |= 1 << (number % 64);
+        } else {
+            *word &= !(1 << (number % 64));
         }
     }
 }
 
-const UNKNOWN: u8 = 0;
-const FALSE: u8 = 1;
-const TRUE: u8 = 2;
+impl Memo {
+    /// The answer recorded for predicate `number`, if it was tested.
+    fn answer(&mut self, number: usize) -> Option<bool> {
+        if self.tested.get(number) { Some(self.held.get(number)) } else { None }
+    }
+
+    fn record(&mut self, number: usize, holds: bool) {
+        self.tested.set(number, true);
+        self.held.set(number, holds);
+    }
+}
 
 impl Plans {
     /// The plans of `conditions`, one per policy.
@@ -57,7 +89,7 @@ impl Plans {
 
     /// A memo for one record.
     pub(super) fn memo(&self) -> Memo {
-        if self.tests.len() <= STACK_MEMO { Memo::Stack([UNKNOWN; STACK_MEMO]) } else { Memo::Heap(vec![UNKNOWN; self.tests.len()]) }
+        Memo { tested: Bits::new(self.tests.len()), held: Bits::new(self.tests.len()) }
     }
 
     /// Whether `record` satisfies the conditions of the policy at `index`; the same answer as
@@ -71,13 +103,13 @@ impl Plans {
             Plan::All(items) => items.iter().all(|item| self.run(item, record, tenant, memo)),
             Plan::Any(items) => items.iter().any(|item| self.run(item, record, tenant, memo)),
             Plan::Not(inner) => !self.run(inner, record, tenant, memo),
-            Plan::Test(number) => match memo.slots()[*number] {
-                UNKNOWN => {
+            Plan::Test(number) => match memo.answer(*number) {
+                Some(known) => known,
+                None => {
                     let holds = self.tests[*number].matches(record, tenant);
-                    memo.slots()[*number] = if holds { TRUE } else { FALSE };
+                    memo.record(*number, holds);
                     holds
                 }
-                known => known == TRUE,
             },
         }
     }
@@ -114,6 +146,22 @@ mod tests {
         AuditRecord::from_value(json!({"Id": "r-1", "RecordType": 1, "CreationTime": "2026-01-05T10:00:00", "Operation": "Set-Mailbox",
                                        "ResultStatus": status, "ClientIP": ip}))
         .unwrap()
+    }
+
+    #[test]
+    fn a_memo_remembers_each_answer_on_the_stack_or_past_it() {
+        for count in [3, STACK_MEMO, STACK_MEMO + 100] {
+            let mut memo = Memo { tested: Bits::new(count), held: Bits::new(count) };
+            assert!(matches!(memo.tested, Bits::Stack(_)) == (count <= STACK_MEMO));
+            for number in (0..count).step_by(7) {
+                assert_eq!(memo.answer(number), None);
+                memo.record(number, number % 2 == 0);
+            }
+            for number in 0..count {
+                let expected = (number % 7 == 0).then_some(number % 2 == 0);
+                assert_eq!(memo.answer(number), expected, "{count} {number}");
+            }
+        }
     }
 
     #[test]
