@@ -429,7 +429,7 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
         archive.len() == 1 && archive[0]["hit_count"] == 1 && stack.connectwise.tickets().len() == before + 1,
     );
 
-    crate::demo_psa::technician_closes_then_refire(stack, out, &mut outcome, &api, &mut seen).await?;
+    crate::demo_psa::technician_closes_then_refire(stack, out, &mut outcome, &api, &mut seen, window_start).await?;
     crate::demo_threats::defender_threats(stack, out, &mut outcome, &api, &mut seen).await?;
     rival_msp_claims_contoso(stack, out, &mut outcome, &api, &mut seen).await?;
     crate::demo_roles::analyst_limited_to_threat_management(stack, out, &mut outcome, &api, &mut seen).await?;

@@ -5,7 +5,7 @@
 
 use crate::demo::{Api, DemoError, DemoOutcome, FABRIKAM, fail, forwarding_record, settle};
 use crate::stack::LocalStack;
-use chrono::{Duration, DurationRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use std::io::Write;
 use vigil::services::poll::PollReport;
@@ -87,6 +87,7 @@ pub(crate) async fn technician_closes_then_refire(
     outcome: &mut DemoOutcome,
     api: &Api,
     seen: &mut PollReport,
+    window_start: DateTime<Utc>,
 ) -> Result<(), DemoError> {
     let _ = writeln!(out, "\n13. A technician completes Fabrikam's forwarding ticket in Autotask; Vigil reads ticket states back.");
     let ticket = autotask_tickets_of(stack, "Mail forwarding").into_iter().next().ok_or_else(|| fail("no Autotask forwarding ticket"))?;
@@ -125,8 +126,10 @@ pub(crate) async fn technician_closes_then_refire(
     outcome.check(out, "and Vigil closed the alert's ConnectWise ticket", cw.len() == 1 && cw[0].body["closedFlag"] == true);
 
     let _ = writeln!(out, "\n14. carol changes the forwarding again in the same window: the alert re-fires.");
-    let at = Utc::now().duration_trunc(Duration::minutes(15)).unwrap_or_else(|_| Utc::now());
-    let mut again = forwarding_record("f0a1c1e2-0002-4000-8000-000000000002", at + Duration::seconds(80), "exfil@mail-collector.example");
+    // The window of Fabrikam's first forwarding record (step 9), not the current one: a demo
+    // that crossed a quarter hour since then would otherwise open a second alert.
+    let mut again =
+        forwarding_record("f0a1c1e2-0002-4000-8000-000000000002", window_start + Duration::seconds(80), "exfil@mail-collector.example");
     again["OrganizationId"] = json!(FABRIKAM);
     again["UserId"] = json!("carol@fabrikam.com");
     stack.m365.add_records(FABRIKAM, "Audit.Exchange", vec![again]);
