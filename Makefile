@@ -6,9 +6,13 @@
 #   make tools  install the pinned Python tools into .tools/ (moto, SAM CLI, cfn-lint, cargo-lambda,
 #               schemathesis, openapi-spec-validator)
 #   make lint   fmt, clippy and template lint only
-#   make sam-build  build the Lambda bundles for arm64 with SAM + cargo-lambda (slow: ~10 min)
+#   make sam-build  build the Lambda bundles for arm64 exactly as `sam deploy` ships them (sam build,
+#                   cargo-lambda, release), print their sizes and fail over budget (clean: see README)
+#   make package-check  sam-build, then run every arm64 bundle under qemu-user behind a local Lambda
+#                   Runtime API against moto and the simulators (CI runs it after make test)
+#   make checkov    the template's security checks (skips listed in infra/checkov.yaml)
 
-.PHONY: demo up test tools lint sam-build
+.PHONY: demo up test tools lint sam-build package-check checkov
 
 demo:
 	infra/scripts/install-tools.sh --moto-only
@@ -31,4 +35,10 @@ lint:
 	infra/scripts/lint-template.sh
 
 sam-build: tools
-	SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/.tools/bin:$$PATH" .tools/bin/sam build --parallel
+	infra/scripts/sam-build.sh
+
+package-check:
+	infra/scripts/package-check.sh
+
+checkov: tools
+	infra/scripts/checkov.sh
