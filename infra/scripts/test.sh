@@ -2,7 +2,7 @@
 # test.sh — everything `make test` (and CI) checks, from a fresh clone:
 #   1. installs the pinned tools (moto, SAM CLI, cfn-lint, cargo-lambda) into .tools/
 #   2. cargo fmt --check, cargo clippy -D warnings (all targets)
-#   3. template.yaml through cfn-lint and sam validate --lint
+#   3. template.yaml through cfn-lint, sam validate --lint and checkov
 #   4. every Rust test — unit, contract suites on moto, end to end on the local stack —
 #      with one moto server for the whole run
 set -euo pipefail
@@ -31,6 +31,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "Linting template.yaml (cfn-lint, sam validate --lint)"
 infra/scripts/lint-template.sh
+
+step "checkov on template.yaml (skips and their reasons: infra/checkov.yaml)"
+infra/scripts/checkov.sh
 
 step "cargo test --workspace (moto server over the wire)"
 infra/scripts/with-moto.sh cargo test --workspace --locked
