@@ -239,6 +239,11 @@ pub async fn handle_jobs(poller: &Poller, event: SqsEvent) -> (SqsBatchResponse,
     metrics.count("RecordsSkipped", None, report.records_skipped as f64);
     metrics.count("ContentQuarantined", None, report.quarantined as f64);
     metrics.count("IntervalsLost", None, report.intervals_lost as f64);
+    // Coverage: streams polled to date vs streams whose poll failed for good (template.yaml's
+    // PollCoverageAlarm and dashboard compute 100 × polled ÷ (polled + failed)).
+    metrics.count("StreamsPolled", None, report.streams_polled as f64);
+    metrics.count("StreamsFailed", None, report.streams_failed as f64);
+    metrics.count("StreamsStuck", None, report.streams_stuck as f64);
     let response = batch_response(&outcomes, &metrics);
     metrics.flush();
     (response, report)
