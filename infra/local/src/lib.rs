@@ -14,6 +14,7 @@ mod demo_threats;
 pub mod esm;
 pub mod gateway;
 pub mod moto;
+pub mod package_check;
 pub mod provision;
 pub mod stack;
 pub mod template;
