@@ -11,6 +11,7 @@ mod demo_psa;
 mod demo_relationships;
 mod demo_roles;
 mod demo_threats;
+pub mod dlq;
 pub mod esm;
 pub mod gateway;
 pub mod moto;
