@@ -18,6 +18,10 @@ pub const VIGIL_EVENTS_PREFIX: &str = "vigil-";
 /// [`crate::relationships::findings`]): about the MSP's own access to a customer, which need
 /// not be a Vigil tenant.
 pub const ADMIN_RELATIONSHIP_EVENTS: &str = "vigil-adminrel";
+/// The `content_id` of events messages that carry billing reports (a quantity changed by hand
+/// in a PSA, see [`crate::services::billing_sync`]): about the MSP's own PSA, like admin
+/// relationships, so their tickets go to the MSP's own company.
+pub const BILLING_EVENTS: &str = "vigil-billing";
 /// The `content_id` of events messages that carry licence findings (see
 /// [`crate::licences::findings`]).
 pub const LICENCE_EVENTS: &str = "vigil-licences";

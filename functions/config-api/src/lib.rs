@@ -50,6 +50,8 @@
 //!   (the daily series), `/export` (CSV); `GET|PUT /v1/billing/settings` (the series' retention)
 //! - `GET /v1/tenants/{tenant_id}/licences`: the tenant's licences as last read (snapshot,
 //!   status changes, licence findings raised, "needs re-consent")
+//! - `GET /v1/billing/mappings`, `PUT|DELETE /v1/tenants/{tenant_id}/billing/{destination_id}`
+//!   (checked in the PSA), `POST /v1/billing/dry-run`, `POST /v1/billing/sync`
 //! - `GET /v1/audit-log?limit=&cursor=`: every configuration change, newest first, with the
 //!   principal who made it
 //! - Gone (410, naming the route that replaced them): `PUT|GET /v1/psa/connectwise`,
@@ -61,6 +63,7 @@
 //! route on the in-memory adapters.
 
 mod access_routes;
+mod billing_routes;
 mod destination_routes;
 pub mod extract;
 mod licence_routes;
@@ -100,6 +103,8 @@ pub struct AppState {
     pub relationships: Arc<vigil::services::relationships::RelationshipReportService>,
     /// Previews and confirmations of admin-relationship removals (run by the audit-poller).
     pub removals: Arc<vigil::services::relationship_removal::RelationshipRemovalService>,
+    /// Billing mappings and sync runs.
+    pub billing: Arc<vigil::services::billing::BillingService>,
     /// The protected-mailbox figures and the billing settings.
     pub mailbox_counts: Arc<vigil::services::mailbox_counts::MailboxCountService>,
     /// Each tenant's licences as last read.
@@ -124,6 +129,9 @@ pub struct Config {
     pub tickets_queue_url: String,
     /// `POLL_JOBS_QUEUE_URL`: where replays are sent to the audit-poller.
     pub poll_jobs_queue_url: String,
+    /// `EVENTS_QUEUE_URL`: where a billing sync run through the API reports a quantity changed
+    /// by hand in a PSA (Vigil's own event, for the evaluator).
+    pub events_queue_url: String,
     /// `DESTINATION_ALLOW_LOOPBACK` (default `false`; only the local stack sets it): which PSA
     /// addresses the API accepts and calls.
     pub destination_policy: DestinationPolicy,
@@ -149,6 +157,7 @@ impl Config {
             secret_prefix: required(lookup, "SECRET_PREFIX")?,
             tickets_queue_url: required(lookup, "TICKETS_QUEUE_URL")?,
             poll_jobs_queue_url: required(lookup, "POLL_JOBS_QUEUE_URL")?,
+            events_queue_url: required(lookup, "EVENTS_QUEUE_URL")?,
             destination_policy: DestinationPolicy::from_lookup(lookup)?,
             callback_base: lookup("PSA_CALLBACK_BASE_URL").filter(|v| !v.trim().is_empty()),
             notify_from_address: lookup("NOTIFY_FROM_ADDRESS").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()),
@@ -223,11 +232,11 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
     let rate_limits = Arc::new(vigil::aws::rate_limits::DynamoRateLimiter::new(dynamo, config.alerts_table.clone()));
     let policy = config.destination_policy;
     let mail = vigil::aws::mail::SesMailSender::new(aws_sdk_sesv2::Client::new(sdk), config.notify_from_address.clone());
-    let systems = PsaProvider::new(secrets, policy, budget, Arc::new(SystemClock)).with_mail(Arc::new(mail));
+    let systems = Arc::new(PsaProvider::new(secrets, policy, budget, Arc::new(SystemClock)).with_mail(Arc::new(mail)));
     let destinations = Arc::new(DestinationsService {
         admin: admin.clone(),
-        destinations: config_store,
-        systems: Arc::new(systems),
+        destinations: config_store.clone(),
+        systems: systems.clone(),
         tickets,
         policy,
         callback_base: config.callback_base.clone(),
@@ -242,13 +251,32 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
         config: config_store_for_report.clone(),
         store: config_store_for_report.clone(),
     });
+    let events: Arc<dyn MessageQueue> = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), config.events_queue_url.clone()));
+    let sync = Arc::new(vigil::services::billing_sync::BillingSyncService {
+        billing: config_store.clone(),
+        counts: config_store.clone(),
+        destinations: config_store.clone(),
+        targets: systems.clone(),
+        events,
+        clock: Arc::new(SystemClock),
+    });
+    let billing = Arc::new(vigil::services::billing::BillingService {
+        billing: config_store.clone(),
+        counts: config_store.clone(),
+        config: config_store.clone(),
+        destinations: config_store,
+        targets: systems,
+        sync,
+        audit: audit.clone(),
+        clock: Arc::new(SystemClock),
+    });
     let mailbox_counts = Arc::new(vigil::services::mailbox_counts::MailboxCountService {
         counts: config_store_for_report.clone(),
         config: config_store_for_report,
         audit,
         clock: Arc::new(SystemClock),
     });
-    AppState { access, admin, tuning, destinations, replays, relationships, removals, mailbox_counts, licences, rate_limits }
+    AppState { access, admin, tuning, destinations, replays, relationships, removals, billing, mailbox_counts, licences, rate_limits }
 }
 
 /// Largest body most routes accept (tenants, credentials, suppressions, triage …).

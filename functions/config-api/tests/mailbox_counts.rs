@@ -87,7 +87,10 @@ async fn a_series_of_an_unknown_tenant_or_a_backward_or_too_long_range_is_refuse
 #[tokio::test]
 async fn the_retention_is_set_within_its_bounds_and_the_change_is_audited() {
     let api = seeded().await;
-    assert_eq!(api.send("GET", "/v1/billing/settings", json!(null)).await.2, json!({"count_retention_days": 400}));
+    assert_eq!(
+        api.send("GET", "/v1/billing/settings", json!(null)).await.2,
+        json!({"count_retention_days": 400, "sync_schedule": "month_end"})
+    );
     let set = api.send("PUT", "/v1/billing/settings", json!({"count_retention_days": 90})).await;
     assert_eq!(set.0, StatusCode::OK, "{}", set.2);
     assert_eq!(api.send("GET", "/v1/billing/settings", json!(null)).await.2["count_retention_days"], 90);

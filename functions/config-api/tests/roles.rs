@@ -221,6 +221,18 @@ fn routes(seed: &Seed) -> Vec<Route> {
         route("GET", format!("/v1/tenants/{t}/mailbox-counts/export?from=2026-11-01&to=2026-11-30"), None, &[ConfigRead], StatusCode::OK),
         route("GET", "/v1/billing/settings".into(), None, &[ConfigRead], StatusCode::OK),
         route("GET", format!("/v1/tenants/{t}/licences"), None, &[ConfigRead], StatusCode::OK),
+        route("GET", "/v1/billing/mappings".into(), None, &[ConfigRead], StatusCode::OK),
+        // The seeded destination has no billing side: the mapping is refused.
+        route(
+            "PUT",
+            format!("/v1/tenants/{t}/billing/psa"),
+            Some(json!({"agreement_id": "7", "product_id": "VIGIL-MBX"})),
+            &[ConfigWrite],
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        route("DELETE", format!("/v1/tenants/{t}/billing/psa"), None, &[ConfigWrite], StatusCode::NOT_FOUND),
+        route("POST", "/v1/billing/dry-run".into(), Some(json!({})), &[ConfigRead], StatusCode::OK),
+        route("POST", "/v1/billing/sync".into(), Some(json!({"day": "2026-12-06"})), &[ConfigWrite], StatusCode::OK),
         route("PUT", "/v1/billing/settings".into(), Some(json!({"count_retention_days": 90})), &[ConfigWrite], StatusCode::OK),
         permissions_category("GET", "/v1/admin-relationships", &[ConfigRead]),
         permissions_category("GET", "/v1/admin-relationships/summary", &[ConfigRead]),
@@ -473,6 +485,8 @@ async fn the_actor_of_every_change_is_the_authenticated_principal_and_every_conf
             && !r.path.starts_with("/v1/alerts/")
             && !r.path.ends_with("/test")
             && !r.path.ends_with("/replays")
+            // A dry run changes nothing.
+            && !r.path.ends_with("/dry-run")
     });
     let mut expected = 0;
     for route in changes {

@@ -68,6 +68,9 @@ pub struct BillingSettings {
     /// [`MAX_RETENTION_DAYS`], default [`DEFAULT_RETENTION_DAYS`]); older days are deleted when
     /// the next day is recorded.
     pub count_retention_days: u16,
+    /// The billing period a sync is for: `daily` (the day) or `month_end` (the month, default).
+    #[serde(default)]
+    pub sync_schedule: sync::SyncSchedule,
 }
 
 /// Default retention of the daily series: 13 months, so last year's same month is there.
@@ -78,7 +81,7 @@ pub const MAX_RETENTION_DAYS: u16 = 1100;
 
 impl Default for BillingSettings {
     fn default() -> Self {
-        Self { count_retention_days: DEFAULT_RETENTION_DAYS }
+        Self { count_retention_days: DEFAULT_RETENTION_DAYS, sync_schedule: sync::SyncSchedule::MonthEnd }
     }
 }
 
@@ -108,15 +111,18 @@ mod tests {
 
     #[test]
     fn retention_outside_its_bounds_is_refused() {
-        assert!(BillingSettings { count_retention_days: 6 }.validated().is_err());
-        assert!(BillingSettings { count_retention_days: 1101 }.validated().is_err());
-        assert!(BillingSettings { count_retention_days: 30 }.validated().is_ok());
+        assert!(BillingSettings { count_retention_days: 6, ..BillingSettings::default() }.validated().is_err());
+        assert!(BillingSettings { count_retention_days: 1101, ..BillingSettings::default() }.validated().is_err());
+        assert!(BillingSettings { count_retention_days: 30, ..BillingSettings::default() }.validated().is_ok());
     }
 
     #[test]
     fn a_retention_of_n_days_keeps_today_and_the_n_minus_one_days_before() {
         let today = NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
-        assert_eq!(BillingSettings { count_retention_days: 7 }.oldest_kept(today), NaiveDate::from_ymd_opt(2026, 11, 30).unwrap());
+        assert_eq!(
+            BillingSettings { count_retention_days: 7, ..BillingSettings::default() }.oldest_kept(today),
+            NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()
+        );
     }
 
     #[test]

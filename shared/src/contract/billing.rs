@@ -33,7 +33,7 @@ pub async fn mailbox_count_store_contract(store: &dyn crate::ports::MailboxCount
     let (msp_id, other_msp) = (unique_msp(), unique_msp());
     let (t1, t2) = (unique_tenant(), unique_tenant());
     assert_eq!(store.billing_settings(&msp_id).await.unwrap(), BillingSettings::default(), "defaults until set");
-    let keep_week = BillingSettings { count_retention_days: 7 };
+    let keep_week = BillingSettings { count_retention_days: 7, ..BillingSettings::default() };
     store.put_billing_settings(&msp_id, &keep_week).await.unwrap();
     assert_eq!(store.billing_settings(&msp_id).await.unwrap(), keep_week);
     assert_eq!(store.billing_settings(&other_msp).await.unwrap(), BillingSettings::default(), "another MSP's are its own");

@@ -20,13 +20,14 @@ use std::sync::{Arc, OnceLock};
 pub mod table;
 
 /// The catalogue's families, each a JSON array of policy definitions.
-const POLICY_FILES: [&str; 6] = [
+const POLICY_FILES: [&str; 7] = [
     include_str!("builtins/policies.json"),
     include_str!("builtins/threat-intelligence.json"),
     include_str!("builtins/identity-and-mail.json"),
     include_str!("builtins/access-and-submissions.json"),
     include_str!("builtins/admin-relationships.json"),
     include_str!("builtins/licences.json"),
+    include_str!("builtins/billing.json"),
 ];
 
 /// One documented way to make the change a built-in watches for.
@@ -109,7 +110,7 @@ mod tests {
     use serde::Deserialize;
     use serde_json::Value;
 
-    const FIXTURE_FILES: [&str; 7] = [
+    const FIXTURE_FILES: [&str; 8] = [
         include_str!("builtins/fixtures.json"),
         include_str!("builtins/threat-intelligence-fixtures.json"),
         include_str!("builtins/identity-and-mail-fixtures.json"),
@@ -117,6 +118,7 @@ mod tests {
         include_str!("builtins/variant-fixtures.json"),
         include_str!("builtins/admin-relationships-fixtures.json"),
         include_str!("builtins/licences-fixtures.json"),
+        include_str!("builtins/billing-fixtures.json"),
     ];
 
     #[derive(Deserialize)]

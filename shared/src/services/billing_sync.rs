@@ -24,9 +24,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use tracing::{info, warn};
 
-/// The `content_id` of events messages carrying billing reports (Vigil's own events about the
-/// MSP's PSA, not about activity in the tenant).
-pub const BILLING_EVENTS: &str = "vigil-billing";
+pub use crate::messages::BILLING_EVENTS;
 /// The operation of a hand-edit report.
 pub const QUANTITY_CHANGED: &str = "Vigil.BillingQuantityChanged";
 

@@ -160,7 +160,14 @@ impl MailboxCountService {
         let msp_id = access.permit(Permission::ConfigWrite)?;
         let settings = settings.validated().map_err(AdminError::Invalid)?;
         self.counts.put_billing_settings(msp_id, &settings).await?;
-        self.audit.record(access, "billing.settings.set", format!("count_retention_days={}", settings.count_retention_days)).await?;
+        let schedule = serde_json::to_value(settings.sync_schedule).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        self.audit
+            .record(
+                access,
+                "billing.settings.set",
+                format!("count_retention_days={} sync_schedule={schedule}", settings.count_retention_days),
+            )
+            .await?;
         Ok(settings)
     }
 }

@@ -46,6 +46,10 @@ pub struct Api {
     pub tickets: Arc<MemoryQueue>,
     /// The poll-jobs queue (what the audit-poller would receive: replays).
     pub poll_jobs: Arc<MemoryQueue>,
+    /// The billing side of each destination (in-memory agreements).
+    pub billing_targets: Arc<vigil::memory::MemoryBillingTargets>,
+    /// The events queue (billing hand-edit reports).
+    pub events: Arc<MemoryQueue>,
     pub acme_token: String,
     pub other_token: String,
 }
@@ -115,8 +119,29 @@ pub async fn api() -> Api {
         audit: audit.clone(),
         clock: Arc::new(SystemClock),
     });
+    let billing_store = Arc::new(vigil::memory::MemoryBillingStore::default());
+    let billing_targets = Arc::new(vigil::memory::MemoryBillingTargets::default());
+    let events = Arc::new(MemoryQueue::default());
+    let sync = Arc::new(vigil::services::billing_sync::BillingSyncService {
+        billing: billing_store.clone(),
+        counts: billing_store.clone(),
+        destinations: config.clone(),
+        targets: billing_targets.clone(),
+        events: events.clone(),
+        clock: Arc::new(SystemClock),
+    });
+    let billing = Arc::new(vigil::services::billing::BillingService {
+        billing: billing_store.clone(),
+        counts: billing_store.clone(),
+        config: config.clone(),
+        destinations: config.clone(),
+        targets: billing_targets.clone(),
+        sync,
+        audit: audit.clone(),
+        clock: Arc::new(SystemClock),
+    });
     let mailbox_counts = Arc::new(vigil::services::mailbox_counts::MailboxCountService {
-        counts: Arc::new(vigil::memory::MemoryBillingStore::default()),
+        counts: billing_store,
         config: config.clone(),
         audit,
         clock: Arc::new(SystemClock),
@@ -125,8 +150,9 @@ pub async fn api() -> Api {
         config: config.clone(),
         store: Arc::new(vigil::memory::MemoryLicenceStore::default()),
     });
-    let state = AppState { access, admin, tuning, destinations, replays, relationships, removals, mailbox_counts, licences, rate_limits };
-    Api { state, secrets, psa, tickets, poll_jobs, acme_token, other_token }
+    let state =
+        AppState { access, admin, tuning, destinations, replays, relationships, removals, billing, mailbox_counts, licences, rate_limits };
+    Api { state, secrets, psa, tickets, poll_jobs, billing_targets, events, acme_token, other_token }
 }
 
 impl Api {

@@ -173,7 +173,7 @@ async fn a_duplicate_job_failing_after_todays_count_leaves_the_figure_as_counted
 #[tokio::test]
 async fn the_series_keeps_only_the_days_the_msp_chose() {
     let f = fixture().await;
-    f.counts.put_billing_settings(&f.msp, &BillingSettings { count_retention_days: 7 }).await.unwrap();
+    f.counts.put_billing_settings(&f.msp, &BillingSettings { count_retention_days: 7, ..BillingSettings::default() }).await.unwrap();
     let first = f.clock.now().date_naive();
     for _ in 0..10 {
         let day = f.clock.now().date_naive();
