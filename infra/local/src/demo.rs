@@ -75,6 +75,16 @@ impl Api {
         }
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
+
+    /// The status a request is answered with (for refusals the demo shows).
+    pub(crate) async fn status(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<u16, DemoError> {
+        let mut request = self.http.request(method.clone(), format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|e| fail(format!("{method} {path}: {e}")))?;
+        Ok(response.status().as_u16())
+    }
 }
 
 pub(crate) fn forwarding_record(id: &str, at: DateTime<Utc>, target: &str) -> Value {
@@ -437,6 +447,7 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     crate::demo_channels::chat_and_webhook_channels(stack, out, &mut outcome, &api, &mut seen).await?;
     crate::demo_halo_tigerpaw::halopsa_and_tigerpaw(stack, out, &mut outcome, &api, &mut seen).await?;
     crate::demo_licences::licence_grace_period_and_renewal(stack, out, &mut outcome, &api, &mut seen).await?;
+    crate::demo_billing::count_and_bill(stack, out, &mut outcome, &api, &mut seen).await?;
 
     let mut dead = 0;
     for queue in ["PollJobsDeadLetterQueue", "EventsDeadLetterQueue", "TicketsDeadLetterQueue"] {

@@ -4,6 +4,7 @@
 
 pub mod bench_cli;
 pub mod demo;
+pub mod demo_billing;
 mod demo_channels;
 mod demo_halo_tigerpaw;
 pub mod demo_licences;
