@@ -240,6 +240,7 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
         tickets,
         policy,
         callback_base: config.callback_base.clone(),
+        billing: Some((config_store.clone(), systems.clone())),
     });
     let relationships = Arc::new(vigil::services::relationships::RelationshipReportService {
         store: config_store_for_report.clone(),

@@ -1,7 +1,8 @@
 //! Billing mappings and sync runs through the router, on the in-memory stores and an in-memory
 //! PSA: a mapping checked in the PSA (one to an agreement that does not exist or is cancelled
 //! refused naming it, one to a destination without billing refused), a dry run showing the
-//! current and the new quantity, a sync setting it once per period, a hand edit reported.
+//! current and the new quantity, a sync setting it once per period, a hand edit reported, and
+//! the destination test naming a mapped agreement cancelled since.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -83,4 +84,16 @@ async fn a_dry_run_shows_the_current_and_new_quantity_then_a_sync_sets_it_once_p
     assert_eq!(edited.2["lines"][0]["result"], "hand_edit_kept", "{}", edited.2);
     assert_eq!(api.events.drain().len(), 1, "the hand edit is reported to the evaluator");
     assert_eq!(api.send("DELETE", &path(), json!(null)).await.0, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test]
+async fn the_destination_test_names_a_mapped_agreement_cancelled_since() {
+    let (api, psa) = seeded().await;
+    assert_eq!(api.send("PUT", &path(), json!({"agreement_id": "7", "product_id": "VIGIL-MBX"})).await.0, StatusCode::OK);
+    let test = api.send("POST", "/v1/destinations/psa/test", json!(null)).await;
+    assert_eq!(test.2["ok"], true, "{}", test.2);
+    psa.add_agreement("7", true);
+    let test = api.send("POST", "/v1/destinations/psa/test", json!(null)).await;
+    assert_eq!(test.2["ok"], false, "{}", test.2);
+    assert!(test.2["problems"].to_string().contains("agreement 7 is cancelled"), "{}", test.2);
 }

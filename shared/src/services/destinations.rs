@@ -77,6 +77,9 @@ pub struct DestinationsService {
     /// Where PSAs with callbacks should call Vigil back (`…/webhooks/psa`), when configured;
     /// `None`: derived from the host the API was called on (see [`DestinationsService::put`]).
     pub callback_base: Option<String>,
+    /// The billing mappings and each destination's billing side: `test` checks the mappings'
+    /// agreements and products too (`None`: not checked).
+    pub billing: Option<(Arc<dyn crate::ports::BillingStore>, Arc<dyn crate::ports::BillingTargets>)>,
 }
 
 /// A host name with an optional port, nothing else (it ends up in a URL the PSA calls).
@@ -350,11 +353,34 @@ impl DestinationsService {
             Ok(system) => system,
             Err(error) => return Ok(DestinationTest { ok: false, problems: vec![setup_problem(error)?] }),
         };
-        let problems = match system.check(&destination).await {
+        let mut problems: Vec<String> = match system.check(&destination).await {
             Ok(problems) => problems.iter().map(|p| bounded(p)).collect(),
             Err(error) => vec![psa_complaint(&error)],
         };
+        problems.extend(self.billing_problems(&destination).await?);
         Ok(DestinationTest { ok: problems.is_empty(), problems })
+    }
+
+    /// What is wrong with the destination's billing mappings: each mapping's agreement and
+    /// product checked in the PSA (one that does not exist or is cancelled, named).
+    async fn billing_problems(&self, destination: &Destination) -> Result<Vec<String>, AdminError> {
+        let Some((store, targets)) = &self.billing else { return Ok(Vec::new()) };
+        let mappings: Vec<_> =
+            store.mappings(&destination.msp_id).await?.into_iter().filter(|m| m.destination_id == destination.id).collect();
+        if mappings.is_empty() {
+            return Ok(Vec::new());
+        }
+        let target = match targets.billing_for(destination).await {
+            Ok(target) => target,
+            Err(error) => return Ok(vec![format!("billing: {}", setup_problem(error)?)]),
+        };
+        let mut problems = Vec::new();
+        for mapping in mappings {
+            if let Err(error) = target.check_line(&mapping.line()).await {
+                problems.push(bounded(&format!("billing of tenant {}: {}", mapping.tenant_id, psa_complaint(&error))));
+            }
+        }
+        Ok(problems)
     }
 
     /// Looks something up in the destination's PSA.

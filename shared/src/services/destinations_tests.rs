@@ -41,6 +41,7 @@ fn harness() -> Harness {
         tickets: queue.clone(),
         policy: DestinationPolicy::default(),
         callback_base: None,
+        billing: None,
     };
     Harness { service, secrets, alerts, psa, queue }
 }

@@ -90,6 +90,8 @@ pub async fn api() -> Api {
         audit: audit.clone(),
     });
     let psa = MemoryTicketSystemProvider::default();
+    let billing_store = Arc::new(vigil::memory::MemoryBillingStore::default());
+    let billing_targets = Arc::new(vigil::memory::MemoryBillingTargets::default());
     let destinations = Arc::new(DestinationsService {
         admin: admin.clone(),
         destinations: config.clone(),
@@ -98,6 +100,7 @@ pub async fn api() -> Api {
         // Strict, as in production: PSA addresses on loopback are refused.
         policy: DestinationPolicy::default(),
         callback_base: None,
+        billing: Some((billing_store.clone(), billing_targets.clone())),
     });
     let poll_jobs = Arc::new(MemoryQueue::default());
     let replays = Arc::new(vigil::services::replay::ReplayService {
@@ -119,8 +122,6 @@ pub async fn api() -> Api {
         audit: audit.clone(),
         clock: Arc::new(SystemClock),
     });
-    let billing_store = Arc::new(vigil::memory::MemoryBillingStore::default());
-    let billing_targets = Arc::new(vigil::memory::MemoryBillingTargets::default());
     let events = Arc::new(MemoryQueue::default());
     let sync = Arc::new(vigil::services::billing_sync::BillingSyncService {
         billing: billing_store.clone(),
