@@ -248,7 +248,7 @@ fn finish(node: NodeRef<'_>, f: &mut dyn FnMut(&str) -> ControlFlow<()>) -> Cont
         }
         Kind::String => {
             let text = node.str().unwrap_or_default();
-            if text.trim_start().starts_with('[')
+            if opens_array(text)
                 && let Some(inner) = node.inner().filter(|inner| inner.kind() == Kind::Array)
             {
                 return finish(inner, f);
@@ -259,6 +259,17 @@ fn finish(node: NodeRef<'_>, f: &mut dyn FnMut(&str) -> ControlFlow<()>) -> Cont
             Some(text) => f(&text),
             None => ControlFlow::Continue(()),
         },
+    }
+}
+
+/// Whether `text` starts with `[` after any whitespace (as `text.trim_start().starts_with('[')`),
+/// answered from the first byte when it is ASCII and not whitespace, as nearly every value's is.
+fn opens_array(text: &str) -> bool {
+    match text.as_bytes().first() {
+        None => false,
+        Some(b'[') => true,
+        Some(&byte) if byte.is_ascii() && !char::from(byte).is_whitespace() => false,
+        Some(_) => text.trim_start().starts_with('['),
     }
 }
 
@@ -273,6 +284,13 @@ mod tests {
 
     fn texts(path: &str, record: &Value) -> Vec<String> {
         FieldPath::parse(path).unwrap().resolve(&Doc::from_value(record))
+    }
+
+    #[test]
+    fn a_text_opens_an_array_exactly_when_it_does_after_its_leading_whitespace() {
+        for text in ["", "[", "[1]", " [", "\u{b}[", "\u{a0}[", "\u{2003}x", "x[", "{", "\t\n\r\u{c} [x", "é[", " "] {
+            assert_eq!(opens_array(text), text.trim_start().starts_with('['), "{text:?}");
+        }
     }
 
     #[test]
