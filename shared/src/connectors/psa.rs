@@ -214,9 +214,9 @@ impl PsaProvider {
     }
 }
 
-/// The billing side of a PSA destination (see [`crate::billing::sync`]): Autotask contracts.
-/// ConnectWise agreement additions, and the report-only Tigerpaw and HaloPSA sides, are not
-/// built yet: their destinations answer that billing is not available.
+/// The billing side of a PSA destination (see [`crate::billing::sync`]): Autotask contracts and
+/// ConnectWise agreement additions. The report-only Tigerpaw and HaloPSA sides are not built
+/// yet: their destinations answer that billing is not available.
 #[async_trait]
 impl BillingTargets for PsaProvider {
     async fn billing_for(&self, destination: &Destination) -> Result<Arc<dyn BillingTarget>, SinkSetupError> {
@@ -229,6 +229,10 @@ impl BillingTargets for PsaProvider {
             DestinationSettings::Autotask(_) => {
                 let (credentials, gate, http) = self.parts(destination).await?;
                 Ok(Arc::new(AutotaskClient::for_destination(http, destination, credentials, gate, self.policy)?))
+            }
+            DestinationSettings::ConnectWise { .. } => {
+                let (credentials, gate, http) = self.parts(destination).await?;
+                Ok(Arc::new(ConnectWiseClient::for_destination(http, destination, credentials, gate, self.policy)?))
             }
             _ => Err(SinkSetupError::NotConfigured(format!("billing sync is not available for destination {} (its kind)", destination.id))),
         }

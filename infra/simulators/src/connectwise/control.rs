@@ -12,6 +12,8 @@
 //! * `POST /_sim/companies` `{"identifier","name"}` → `200 {"id"}`; `POST /_sim/contacts`
 //!   `{"company_id","first_name","last_name","email"}` → `200 {"id"}` (the handle's
 //!   `add_company` / `add_contact`);
+//! * `POST /_sim/agreements/{id}/additions/{additionId}/quantity` `{"quantity": N}` → `200`, an
+//!   addition's quantity edited by hand (`404 {"error"}` when there is no such addition);
 //! * `GET /_sim/callback-deliveries` — every callback delivery attempted so far;
 //! * `GET /_sim/requests` — the kit's request log, `{"requests": [{"method","path","timestamp",
 //!   "operation"}], "count": N}`.
@@ -76,6 +78,22 @@ impl Shared {
             (Method::GET, ["callback-deliveries"]) => {
                 let log = self.outbox.log().clone();
                 json_response(StatusCode::OK, &serde_json::to_value(log).unwrap_or(Value::Null))
+            }
+            (Method::POST, ["agreements", agreement, "additions", addition, "quantity"]) => {
+                let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+                match (agreement.parse::<i64>(), addition.parse::<i64>(), body.get("quantity").and_then(Value::as_f64)) {
+                    (Ok(agreement), Ok(addition), Some(quantity)) => {
+                        if self.set_addition_quantity_by_hand(agreement, addition, quantity) {
+                            json_response(StatusCode::OK, &json!({"quantity": quantity}))
+                        } else {
+                            json_response(
+                                StatusCode::NOT_FOUND,
+                                &json!({"error": format!("no addition {addition} on agreement {agreement}")}),
+                            )
+                        }
+                    }
+                    _ => control_error("expected integer ids and {\"quantity\": N}".to_string()),
+                }
             }
             (Method::POST, ["tickets", id, action]) => match id.parse::<i64>() {
                 Ok(id) => self.technician_route(req, id, action),

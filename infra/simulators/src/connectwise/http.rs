@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::agreements::AgreementRoute;
 use super::callbacks::CallbackRoute;
 use super::lookups::LookupRoute;
 use super::tickets::{public_tickets, ticket_not_found};
@@ -212,6 +213,7 @@ pub(super) enum Route {
     SystemInfo,
     Lookup(LookupRoute),
     Callback(CallbackRoute),
+    Agreement(AgreementRoute),
     ListTickets,
     CountTickets,
     CreateTicket,
@@ -251,6 +253,21 @@ impl Route {
             ["company", "contacts"] => lookup(LookupRoute::Contacts { count: false })?,
             ["company", "contacts", "count"] => lookup(LookupRoute::Contacts { count: true })?,
             ["company", "contacts", _] => lookup(LookupRoute::Contact(id(2)?))?,
+            ["finance", "agreements", _] if get => Route::Agreement(AgreementRoute::Agreement(id(2)?)),
+            ["finance", "agreements", _, "additions"] if get => {
+                Route::Agreement(AgreementRoute::Additions { agreement: id(2)?, count: false })
+            }
+            ["finance", "agreements", _, "additions", "count"] if get => {
+                Route::Agreement(AgreementRoute::Additions { agreement: id(2)?, count: true })
+            }
+            ["finance", "agreements", _, "additions"] if post => Route::Agreement(AgreementRoute::AddAddition(id(2)?)),
+            ["finance", "agreements", _, "additions", _] if get => Route::Agreement(AgreementRoute::Addition(id(2)?, id(4)?)),
+            ["finance", "agreements", _, "additions", _] if method == Method::PATCH => {
+                Route::Agreement(AgreementRoute::PatchAddition(id(2)?, id(4)?))
+            }
+            ["procurement", "catalog"] if get => Route::Agreement(AgreementRoute::Catalog { count: false }),
+            ["procurement", "catalog", "count"] if get => Route::Agreement(AgreementRoute::Catalog { count: true }),
+            ["procurement", "catalog", _] if get => Route::Agreement(AgreementRoute::CatalogItem(id(2)?)),
             ["service", "tickets"] if get => Route::ListTickets,
             ["service", "tickets"] if post => Route::CreateTicket,
             ["service", "tickets", "count"] if get => Route::CountTickets,
@@ -268,6 +285,8 @@ impl Route {
         match self {
             Route::SystemInfo | Route::Lookup(_) => SimOperation::Lookup,
             Route::Callback(_) => SimOperation::Callbacks,
+            Route::Agreement(a) if a.writes() => SimOperation::WriteAddition,
+            Route::Agreement(_) => SimOperation::ReadAgreements,
             Route::ListTickets | Route::CountTickets => SimOperation::SearchTickets,
             Route::CreateTicket => SimOperation::CreateTicket,
             Route::GetTicket(_) => SimOperation::GetTicket,
@@ -375,6 +394,7 @@ impl Shared {
             )),
             Route::Lookup(lookup) => self.lookup(state, lookup, req),
             Route::Callback(callback) => self.callback_route(state, callback, req),
+            Route::Agreement(agreement) => self.agreement_route(state, agreement, req),
             Route::ListTickets => self.list(req, "Ticket", public_tickets(state), false),
             Route::CountTickets => self.list(req, "Ticket", public_tickets(state), true),
             Route::CreateTicket => self.create_ticket(state, req),

@@ -17,11 +17,14 @@
 //!     `/company/companies[/count|/{id}]`, `/company/contacts[/count|/{id}]` (with
 //!     `childConditions` on `communicationItems`), and `GET /system/info`;
 //!   * callbacks (`callbacks.rs`): `POST|GET /system/callbacks`, `GET|DELETE /system/callbacks/{id}`;
+//!   * agreements (`agreements.rs`): `GET /finance/agreements/{id}`, `GET|POST
+//!     /finance/agreements/{id}/additions`, `GET|PATCH …/additions/{id}`, `GET /procurement/catalog[/{id}]`;
 //! * `GET /{codebase}/system/callbackkey/index.rails?companyName=…&id=…` — a callback's
 //!   signing key, the target of every delivery's `Metadata.key_url`;
 //! * control endpoints without authentication (`control.rs`): `GET /_sim/tickets`,
 //!   `POST /_sim/fail`, `POST /_sim/reset`, `GET /_sim/requests`, and technician actions (`technician.rs`)
-//!   `POST /_sim/tickets/{id}/close|reopen|delete|merge`.
+//!   `POST /_sim/tickets/{id}/close|reopen|delete|merge`, and an addition's quantity edited by
+//!   hand `POST /_sim/agreements/{id}/additions/{additionId}/quantity`.
 //!
 //! The modules: `auth.rs` (credentials, `Basic` + `clientId`, discovery), `http.rs` (plumbing,
 //! error shapes, routing, armed failures), `listing.rs` (`conditions`, `childConditions`,
@@ -53,6 +56,7 @@
 //! commit, the case that makes clients create duplicate tickets), or a `429` throttle with
 //! `Retry-After: 1`.
 
+mod agreements;
 mod auth;
 mod callbacks;
 mod conditions;
@@ -90,6 +94,8 @@ pub const API_VERSION: &str = "2026.4";
 const SCHEMA_JSON: &str = include_str!("../../../schemas/connectwise-manage-ticketing-schemas.json");
 /// `Contact` and its closure (extract of the same spec), merged into the ticketing schemas.
 const CONTACT_SCHEMA_JSON: &str = include_str!("../../../schemas/connectwise-manage-contact-schemas.json");
+/// `CatalogItem` and its closure (extract of the same spec), for the agreement additions.
+const FINANCE_SCHEMA_JSON: &str = include_str!("../../../schemas/connectwise-manage-finance-schemas.json");
 const FIRST_TICKET_ID: i64 = 1001;
 const FIRST_NOTE_ID: i64 = 1;
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -113,10 +119,13 @@ fn schemas() -> Result<&'static SchemaSet, String> {
 fn build_schemas() -> Result<SchemaSet, String> {
     let mut doc: Value = serde_json::from_str(SCHEMA_JSON).map_err(|e| format!("ticketing schemas: {e}"))?;
     let contacts: Value = serde_json::from_str(CONTACT_SCHEMA_JSON).map_err(|e| format!("contact schemas: {e}"))?;
+    let finance: Value = serde_json::from_str(FINANCE_SCHEMA_JSON).map_err(|e| format!("finance schemas: {e}"))?;
     let target = doc.pointer_mut("/components/schemas").and_then(Value::as_object_mut).ok_or("ticketing schemas have no components")?;
-    let extra = contacts.pointer("/components/schemas").and_then(Value::as_object).ok_or("contact schemas have no components")?;
-    for (name, schema) in extra {
-        target.insert(name.clone(), schema.clone());
+    for extract in [&contacts, &finance] {
+        let extra = extract.pointer("/components/schemas").and_then(Value::as_object).ok_or("an extract has no components")?;
+        for (name, schema) in extra {
+            target.insert(name.clone(), schema.clone());
+        }
     }
     target.insert("CallbackEntry".to_string(), callbacks::callback_entry_schema());
     SchemaSet::from_openapi_json(&doc.to_string())
@@ -142,6 +151,10 @@ pub enum SimOperation {
     Lookup,
     /// `POST|GET /system/callbacks`, `GET|DELETE /system/callbacks/{id}` (not the deliveries).
     Callbacks,
+    /// `GET` of agreements, their additions and the product catalog.
+    ReadAgreements,
+    /// `POST|PATCH /finance/agreements/{id}/additions[/{id}]`.
+    WriteAddition,
     /// Every authenticated API request (not `/login/companyinfo`, not `/_sim`).
     Any,
 }
@@ -158,6 +171,8 @@ impl SimOperation {
             "list_notes" => SimOperation::ListNotes,
             "lookup" => SimOperation::Lookup,
             "callbacks" => SimOperation::Callbacks,
+            "read_agreements" => SimOperation::ReadAgreements,
+            "write_addition" => SimOperation::WriteAddition,
             "any" => SimOperation::Any,
             _ => return None,
         })
@@ -179,6 +194,8 @@ impl Operation for SimOperation {
             SimOperation::ListNotes => "list_notes",
             SimOperation::Lookup => "lookup",
             SimOperation::Callbacks => "callbacks",
+            SimOperation::ReadAgreements => "read_agreements",
+            SimOperation::WriteAddition => "write_addition",
             SimOperation::Any => "any",
         }
     }
@@ -308,6 +325,32 @@ impl ConnectWiseSimHandle {
         self.shared.add_contact(company_id, first, last, email)
     }
 
+    /// Adds a catalog item (a recurring service) and returns its id.
+    pub fn add_product(&self, identifier: &str, description: &str) -> i64 {
+        self.shared.add_product(identifier, description)
+    }
+
+    /// Adds an agreement of `company_id` from `start`, ending `end` (`None`: no ending date),
+    /// and returns its id.
+    pub fn add_agreement(&self, name: &str, company_id: i64, start: chrono::NaiveDate, end: Option<chrono::NaiveDate>) -> i64 {
+        self.shared.add_agreement(name, company_id, start, end)
+    }
+
+    /// Cancels (or reinstates) an agreement; whether it exists.
+    pub fn set_agreement_cancelled(&self, agreement_id: i64, cancelled: bool) -> bool {
+        self.shared.set_agreement_cancelled(agreement_id, cancelled)
+    }
+
+    /// Sets an addition's quantity by hand (ConnectWise's own screens); whether it exists.
+    pub fn set_addition_quantity_by_hand(&self, agreement_id: i64, addition_id: i64, quantity: f64) -> bool {
+        self.shared.set_addition_quantity_by_hand(agreement_id, addition_id, quantity)
+    }
+
+    /// The additions of an agreement, oldest first, as the API returns them.
+    pub fn additions(&self, agreement_id: i64) -> Vec<Value> {
+        self.shared.additions_of(agreement_id)
+    }
+
     /// Forgets all tickets and notes, callbacks, added companies and contacts, armed failures,
     /// the callback delivery log and the request count; ids restart and the seed data is back.
     pub fn reset(&self) {
@@ -353,6 +396,13 @@ struct SimState {
     next_contact_id: i64,
     callbacks: BTreeMap<i64, callbacks::CallbackEntry>,
     next_callback_id: i64,
+    agreements: BTreeMap<i64, Value>,
+    next_agreement_id: i64,
+    additions: BTreeMap<i64, Value>,
+    next_addition_id: i64,
+    /// The product catalog (`CatalogItem`s).
+    products: BTreeMap<i64, Value>,
+    next_product_id: i64,
 }
 
 impl SimState {
@@ -371,6 +421,12 @@ impl SimState {
             next_contact_id: lookups::FIRST_ADDED_CONTACT_ID,
             callbacks: BTreeMap::new(),
             next_callback_id: callbacks::FIRST_CALLBACK_ID,
+            agreements: BTreeMap::new(),
+            next_agreement_id: agreements::FIRST_AGREEMENT_ID,
+            additions: BTreeMap::new(),
+            next_addition_id: agreements::FIRST_ADDITION_ID,
+            products: BTreeMap::new(),
+            next_product_id: agreements::FIRST_PRODUCT_ID,
         }
     }
 

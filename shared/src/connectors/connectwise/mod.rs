@@ -19,9 +19,11 @@
 //! another host).
 //!
 //! The modules: [`body`] (the pure wire mapping), [`http`] (transport and errors), `tickets`
-//! (find, create, notes, close, states) and `lookups` (lookups and the destination check).
+//! (find, create, notes, close, states), `lookups` (lookups and the destination check) and
+//! `billing` (agreement additions as a [`crate::ports::BillingTarget`]).
 //! Wire format: `shared/reference/psa-apis.md` §1.
 
+mod billing;
 pub mod body;
 pub mod callbacks;
 pub mod http;
