@@ -98,6 +98,6 @@ pub(crate) async fn count_and_bill(
             && stack.autotask.units_on(contract, MAILBOX_SERVICE, today) == Some(37)
             && rerun["lines"][0]["result"] == "done_before",
     );
-    let _ = writeln!(out, "   (ConnectWise agreement additions are not built yet; Tigerpaw and HaloPSA will be report-only.)");
+    let _ = writeln!(out, "   (ConnectWise agreement additions are not built yet; Tigerpaw and HaloPSA are report-only.)");
     Ok(())
 }

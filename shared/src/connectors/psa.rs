@@ -215,8 +215,9 @@ impl PsaProvider {
 }
 
 /// The billing side of a PSA destination (see [`crate::billing::sync`]): Autotask contracts and
-/// ConnectWise agreement additions. The report-only Tigerpaw and HaloPSA sides are not built
-/// yet: their destinations answer that billing is not available.
+/// ConnectWise agreement additions; Tigerpaw agreements and HaloPSA recurring invoices,
+/// report-only (their write paths are unconfirmed). Other kinds answer that billing is not
+/// available.
 #[async_trait]
 impl BillingTargets for PsaProvider {
     async fn billing_for(&self, destination: &Destination) -> Result<Arc<dyn BillingTarget>, SinkSetupError> {
@@ -233,6 +234,14 @@ impl BillingTargets for PsaProvider {
             DestinationSettings::ConnectWise { .. } => {
                 let (credentials, gate, http) = self.parts(destination).await?;
                 Ok(Arc::new(ConnectWiseClient::for_destination(http, destination, credentials, gate, self.policy)?))
+            }
+            DestinationSettings::Tigerpaw(_) => {
+                let (credentials, gate, http) = self.parts(destination).await?;
+                Ok(Arc::new(TigerpawClient::for_destination(http, destination, credentials, gate, self.policy)?))
+            }
+            DestinationSettings::HaloPsa(_) => {
+                let (credentials, gate, http) = self.parts(destination).await?;
+                Ok(Arc::new(HaloPsaClient::for_destination(http, destination, credentials, gate, self.policy)?))
             }
             _ => Err(SinkSetupError::NotConfigured(format!("billing sync is not available for destination {} (its kind)", destination.id))),
         }

@@ -17,6 +17,8 @@
 //!     deleted); `DELETE /Tickets/{id}` ([`tickets`]);
 //!   * `POST /Actions` (an array of `Actions`; `outcome_id` required), `GET /Actions?ticket_id=`
 //!     ([`tickets`]);
+//!   * `GET /RecurringInvoice/{id}`, `GET /RecurringInvoice`, `POST /RecurringInvoice` (update
+//!     by `id`, counted) ([`recurring`]);
 //!   * `GET /Client` (`search`, `includeinactive`), `GET /Users?client_id=&search=`, `GET /Team`,
 //!     `GET /Priority`, `GET /Status`, `GET /TicketType`, `GET /Outcome` ([`directory`]);
 //!   * lists of clients, users, tickets and actions page with `pageinate=true&page_size&
@@ -49,6 +51,7 @@
 mod auth;
 mod control;
 pub mod directory;
+mod recurring;
 mod server;
 #[cfg(test)]
 mod tests;
@@ -127,6 +130,10 @@ pub enum HaloOperation {
     PostActions,
     /// `GET /api/Actions`.
     ListActions,
+    /// `GET /api/RecurringInvoice[/{id}]`.
+    ReadRecurringInvoices,
+    /// `POST /api/RecurringInvoice` (update).
+    PostRecurringInvoices,
     /// Clients, users, teams, priorities, statuses, ticket types, outcomes.
     Lookup,
     /// Every request but the control routes.
@@ -143,6 +150,8 @@ impl Operation for HaloOperation {
             "delete_ticket" => HaloOperation::DeleteTicket,
             "post_actions" => HaloOperation::PostActions,
             "list_actions" => HaloOperation::ListActions,
+            "read_recurring_invoices" => HaloOperation::ReadRecurringInvoices,
+            "post_recurring_invoices" => HaloOperation::PostRecurringInvoices,
             "lookup" => HaloOperation::Lookup,
             "any" => HaloOperation::Any,
             _ => return None,
@@ -158,6 +167,8 @@ impl Operation for HaloOperation {
             HaloOperation::DeleteTicket => "delete_ticket",
             HaloOperation::PostActions => "post_actions",
             HaloOperation::ListActions => "list_actions",
+            HaloOperation::ReadRecurringInvoices => "read_recurring_invoices",
+            HaloOperation::PostRecurringInvoices => "post_recurring_invoices",
             HaloOperation::Lookup => "lookup",
             HaloOperation::Any => "any",
         }
@@ -252,6 +263,27 @@ impl HaloSimHandle {
     /// Adds a client (active unless `inactive`); returns its id.
     pub fn add_client(&self, name: &str, inactive: bool) -> i64 {
         self.shared.lock().directory.add_client(name, inactive)
+    }
+
+    /// Adds an enabled recurring invoice of `client_id` with one line per `(item_id,
+    /// qty_order)`; its id.
+    pub fn add_recurring_invoice(&self, client_id: i64, client_name: &str, lines: &[(i64, f64)]) -> i64 {
+        self.shared.lock().recurring.add(client_id, client_name, lines)
+    }
+
+    /// A technician disables (or enables) the recurring invoice template.
+    pub fn set_recurring_invoice_disabled(&self, id: i64, disabled: bool) -> bool {
+        self.shared.lock().recurring.set_disabled(id, disabled)
+    }
+
+    /// A technician sets the `qty_order` of the invoice's line for `item_id`.
+    pub fn set_recurring_invoice_quantity(&self, id: i64, item_id: i64, qty: f64) -> bool {
+        self.shared.lock().recurring.set_quantity(id, item_id, qty)
+    }
+
+    /// How many `POST /api/RecurringInvoice` (writes) were received.
+    pub fn recurring_invoice_writes(&self) -> u64 {
+        self.shared.lock().recurring.writes()
     }
 
     /// Expires every token issued so far (the next API request answers 401).

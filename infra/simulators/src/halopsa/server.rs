@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 use super::directory::{self, Directory};
+use super::recurring::RecurringInvoices;
 use super::{HaloOperation, HaloSimConfig, SCHEMA_JSON, SimTicket};
 use crate::kit::{FailureMode, Kit, Operation};
 use crate::openapi_validate::SchemaSet;
@@ -45,6 +46,7 @@ pub(crate) struct SimState {
     pub(crate) tickets: BTreeMap<i64, Map<String, Value>>,
     pub(crate) actions: BTreeMap<i64, Map<String, Value>>,
     pub(crate) directory: Directory,
+    pub(crate) recurring: RecurringInvoices,
     /// Issued tokens and when they expire (simulator clock).
     pub(crate) tokens: HashMap<String, DateTime<Utc>>,
     pub(crate) next_ticket_id: i64,
@@ -57,6 +59,7 @@ impl SimState {
             tickets: BTreeMap::new(),
             actions: BTreeMap::new(),
             directory: Directory::new(),
+            recurring: RecurringInvoices::default(),
             tokens: HashMap::new(),
             next_ticket_id: FIRST_TICKET_ID,
             next_action_id: FIRST_ACTION_ID,
@@ -234,6 +237,9 @@ pub(crate) enum Route {
     Statuses,
     TicketTypes,
     Outcomes,
+    GetRecurringInvoice(i64),
+    ListRecurringInvoices,
+    PostRecurringInvoices,
 }
 
 impl Route {
@@ -258,6 +264,9 @@ impl Route {
             ["api", "status"] if get => Route::Statuses,
             ["api", "tickettype"] if get => Route::TicketTypes,
             ["api", "outcome"] if get => Route::Outcomes,
+            ["api", "recurringinvoice"] if get => Route::ListRecurringInvoices,
+            ["api", "recurringinvoice"] if post => Route::PostRecurringInvoices,
+            ["api", "recurringinvoice", id] if get => Route::GetRecurringInvoice(id.parse().ok()?),
             _ => return None,
         })
     }
@@ -271,6 +280,8 @@ impl Route {
             Route::DeleteTicket(_) => HaloOperation::DeleteTicket,
             Route::PostActions => HaloOperation::PostActions,
             Route::ListActions => HaloOperation::ListActions,
+            Route::GetRecurringInvoice(_) | Route::ListRecurringInvoices => HaloOperation::ReadRecurringInvoices,
+            Route::PostRecurringInvoices => HaloOperation::PostRecurringInvoices,
             _ => HaloOperation::Lookup,
         }
     }
@@ -383,6 +394,9 @@ impl Shared {
             Route::DeleteTicket(id) => self.delete_ticket(id).map(|()| StatusCode::OK.into_response()).map_err(ApiError::not_found),
             Route::PostActions => self.post_actions(req),
             Route::ListActions => self.list_actions(req),
+            Route::GetRecurringInvoice(id) => self.get_recurring_invoice(id),
+            Route::ListRecurringInvoices => self.list_recurring_invoices(req),
+            Route::PostRecurringInvoices => self.post_recurring_invoices(req),
             Route::Clients => {
                 let search = req.param("search").filter(|s| !s.trim().is_empty());
                 let clients = directory::clients(&self.lock().directory, search.as_deref(), req.flag("includeinactive"));

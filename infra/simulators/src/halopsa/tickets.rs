@@ -17,7 +17,7 @@ use super::directory::{API_AGENT_ID, CLOSED_STATUS_ID, Directory, contains_ci};
 use super::server::{ApiError, Shared, SimRequest, SimState, action_view, ok, paged};
 
 /// Parses a POST body that must be a non-empty JSON array of objects.
-fn elements(req: &SimRequest, what: &str) -> Result<Vec<Map<String, Value>>, ApiError> {
+pub(crate) fn elements(req: &SimRequest, what: &str) -> Result<Vec<Map<String, Value>>, ApiError> {
     let body: Value =
         serde_json::from_slice(&req.body).map_err(|e| ApiError::field("body", format!("The request body is not valid JSON: {e}")))?;
     let Value::Array(items) = body else {

@@ -34,7 +34,9 @@
 //! * master tables, each a bare array (**unconfirmed** member names, see [`tables`]):
 //!   `GET /api/mastertables/priorities`, `/serviceorders/statuses`, `/serviceOrders/types`,
 //!   `/dispatchboards` (`{"DispatchBoardId", "Description"}`, the SDK's model),
-//!   `/serviceOrder/noteTopics`, `/reps`.
+//!   `/serviceOrder/noteTopics`, `/reps`;
+//! * agreements, read-only as in 18.2.1 (see [`agreements`]): `GET /api/agreements/{n}/details`,
+//!   `GET /api/agreements/{n}/additionalcharges`; a write below `/api/agreements` is `405`.
 //!
 //! Every API request needs `Authorization: {scheme} base64("{public}:{private}")` in the ONE
 //! form the simulator is set to accept ([`AuthForm`]: `TSI`, Tigerpaw's sample, or `Basic`, the
@@ -67,6 +69,7 @@
 //! Control routes (no authentication): the kit's `POST /_sim/fail`, `POST /_sim/reset`,
 //! `GET /_sim/requests`, and the technician's hands in [`control`].
 
+mod agreements;
 mod control;
 mod orders;
 mod search;
@@ -157,6 +160,8 @@ pub enum TigerpawOperation {
     ListNotes,
     /// Accounts, contacts and master tables.
     Lookup,
+    /// Agreements and their additional charges (and refused writes to them).
+    Agreements,
     /// Every authenticated API request.
     Any,
 }
@@ -164,7 +169,7 @@ pub enum TigerpawOperation {
 impl Operation for TigerpawOperation {
     fn from_name(name: &str) -> Option<Self> {
         use TigerpawOperation as Op;
-        [Op::CreateOrder, Op::GetOrder, Op::SearchOrders, Op::UpdateOrder, Op::AddNote, Op::ListNotes, Op::Lookup, Op::Any]
+        [Op::CreateOrder, Op::GetOrder, Op::SearchOrders, Op::UpdateOrder, Op::AddNote, Op::ListNotes, Op::Lookup, Op::Agreements, Op::Any]
             .into_iter()
             .find(|op| op.name().eq_ignore_ascii_case(name))
     }
@@ -178,6 +183,7 @@ impl Operation for TigerpawOperation {
             TigerpawOperation::AddNote => "add_note",
             TigerpawOperation::ListNotes => "list_notes",
             TigerpawOperation::Lookup => "lookup",
+            TigerpawOperation::Agreements => "agreements",
             TigerpawOperation::Any => "any",
         }
     }
@@ -286,6 +292,27 @@ impl TigerpawSimHandle {
     /// status, `DateTimeClosed` now, the rep as assigned technician.
     pub fn complete_order(&self, number: i64, rep: &str) -> Result<(), String> {
         self.shared.complete_order(number, rep)
+    }
+
+    /// Adds an active service agreement of `account` starting on `start`; its number.
+    pub fn add_agreement(&self, account: i64, description: &str, start: chrono::NaiveDate) -> i64 {
+        self.shared.lock().agreements.add(account, description, start)
+    }
+
+    /// A user sets the agreement's `Status` (`Cancelled`, `Expired`, …) and end date.
+    pub fn set_agreement_status(&self, number: i64, status: &str, end: Option<chrono::NaiveDate>) -> bool {
+        self.shared.lock().agreements.set_status(number, status, end)
+    }
+
+    /// A user (or the ASMX integration) sets the quantity of the agreement's additional charge
+    /// for price book item `item`, adding it when absent; its `DetailId` (`None`: no agreement).
+    pub fn set_additional_charge(&self, number: i64, item: &str, quantity: i64, added: chrono::NaiveDate) -> Option<i64> {
+        self.shared.lock().agreements.set_charge(number, item, quantity, added)
+    }
+
+    /// How many writes below `/api/agreements` were attempted (all refused with `405`).
+    pub fn agreement_write_attempts(&self) -> u64 {
+        self.shared.lock().agreements.write_attempts()
     }
 
     /// A user deletes the order (and its notes).

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
+use super::agreements::Agreements;
 use super::tables::Tables;
 use super::{AuthForm, SimOrder, TigerpawKeys, TigerpawOperation};
 use crate::kit::{FailureMode, Kit, Operation};
@@ -42,13 +43,21 @@ pub(crate) struct SimState {
     pub(crate) auth_form: AuthForm,
     pub(crate) orders: BTreeMap<i64, StoredOrder>,
     pub(crate) tables: Tables,
+    pub(crate) agreements: Agreements,
     pub(crate) next_order: i64,
     pub(crate) next_note: i64,
 }
 
 impl SimState {
     fn new(auth_form: AuthForm) -> Self {
-        SimState { auth_form, orders: BTreeMap::new(), tables: Tables::new(), next_order: FIRST_ORDER, next_note: FIRST_NOTE }
+        SimState {
+            auth_form,
+            orders: BTreeMap::new(),
+            tables: Tables::new(),
+            agreements: Agreements::default(),
+            next_order: FIRST_ORDER,
+            next_note: FIRST_NOTE,
+        }
     }
 }
 
@@ -187,6 +196,10 @@ pub(crate) enum Route {
     GetAccount(i64),
     AccountContacts(i64),
     MasterTable(Vec<String>),
+    AgreementDetails(i64),
+    AgreementCharges(i64),
+    /// A write below `/api/agreements` (refused: the REST API reads agreements only).
+    AgreementWrite,
 }
 
 impl Route {
@@ -204,6 +217,9 @@ impl Route {
             ["accounts", "search"] if post => Route::SearchAccounts,
             ["accounts", a] if get => Route::GetAccount(n(a)?),
             ["contacts", "account", a] if get => Route::AccountContacts(n(a)?),
+            ["agreements", a, "details"] if get => Route::AgreementDetails(n(a)?),
+            ["agreements", a, "additionalcharges", ..] if get => Route::AgreementCharges(n(a)?),
+            ["agreements", ..] if !get => Route::AgreementWrite,
             ["mastertables", table @ ..] if get && !table.is_empty() => {
                 Route::MasterTable(table.iter().map(|s| (*s).to_string()).collect())
             }
@@ -221,6 +237,7 @@ impl Route {
             Route::ListNotes(_) => Op::ListNotes,
             Route::SearchOrders => Op::SearchOrders,
             Route::SearchAccounts | Route::GetAccount(_) | Route::AccountContacts(_) | Route::MasterTable(_) => Op::Lookup,
+            Route::AgreementDetails(_) | Route::AgreementCharges(_) | Route::AgreementWrite => Op::Agreements,
         }
     }
 }
@@ -352,6 +369,15 @@ impl Shared {
                 None => Err(ApiError::new(StatusCode::NOT_FOUND, format!("Account {n} was not found."))),
             },
             Route::AccountContacts(n) => Ok(self.lock().tables.contacts_of(*n)),
+            Route::AgreementDetails(n) => self.lock().agreements.details(*n).ok_or_else(|| agreement_not_found(*n)),
+            Route::AgreementCharges(n) => self.lock().agreements.charges(*n).ok_or_else(|| agreement_not_found(*n)),
+            Route::AgreementWrite => {
+                self.lock().agreements.refuse_write();
+                Err(ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    format!("The requested resource does not support http method '{}'.", req.method),
+                ))
+            }
             Route::MasterTable(segments) => {
                 let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
                 super::tables::master_table(&segments, &self.lock().tables)
@@ -371,6 +397,10 @@ impl Shared {
         }
         self.vendor_control(req, rest)
     }
+}
+
+fn agreement_not_found(number: i64) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("Agreement {number} was not found."))
 }
 
 fn unknown_route(req: &SimRequest) -> Response {

@@ -45,6 +45,7 @@
 //!   ticket without one;
 //! * throttling without `Retry-After` waits [`errors::DEFAULT_THROTTLE_DELAY`].
 
+pub mod billing;
 mod client;
 pub mod errors;
 mod lookup;

@@ -78,6 +78,7 @@
 //!     `settings.rep_number` is set (otherwise the keys' own rep is assumed to be used).
 //! 15. **States** are read one order per request (no batch read by number is known).
 
+pub mod billing;
 mod client;
 pub mod errors;
 mod lookup;
