@@ -120,6 +120,7 @@ async fn once_under_a_lost_answer(harness: &dyn ChannelHarness) {
         policies: Arc::new(MemoryPolicyStore::default()),
         systems: Arc::new(OneChannel(harness.channel())),
         tickets: Arc::new(MemoryQueue::default()),
+        billing_sync: None,
         clock: Arc::new(ManualClock::at(Utc::now())),
         settings: DispatchSettings { api_base: Some("https://vigil.example".into()), ..DispatchSettings::default() },
     };

@@ -87,6 +87,20 @@ pub struct AnnouncedBlob {
     pub content_created: DateTime<Utc>,
 }
 
+/// "Sync this MSP's billing for this period": sent by the poller once the MSP's daily counts
+/// are recorded on a day its schedule makes a sync due, to the tickets queue (the
+/// ticket-dispatcher holds the PSA credentials). Idempotent: a period is synced once however
+/// often the job is delivered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingSyncJob {
+    pub msp_id: MspId,
+    /// The period synced (a day, or a month).
+    pub billing_period: crate::billing::sync::BillingPeriod,
+    /// The day whose counts made the sync due.
+    pub day: chrono::NaiveDate,
+}
+
 /// "This alert changed; bring its tickets up to date."
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -39,6 +39,9 @@ pub struct Config {
     pub events_dlq_url: String,
     /// `POLL_JOBS_QUEUE_URL`: the fan-out's jobs.
     pub poll_jobs_queue_url: String,
+    /// `TICKETS_QUEUE_URL`: where the billing sync jobs the day's counts make due go (the
+    /// ticket-dispatcher runs them with the PSA credentials this function never reads).
+    pub tickets_queue_url: String,
     /// `SECRET_PREFIX`: Vigil's Secrets Manager prefix, e.g. `vigil/prod/`.
     pub secret_prefix: String,
     /// `PUBLISHER_IDENTIFIER`: the operator's Entra tenant GUID, sent on every API call.
@@ -76,6 +79,7 @@ impl Config {
             events_queue_url: required(lookup, "EVENTS_QUEUE_URL")?,
             events_dlq_url: required(lookup, "EVENTS_DLQ_URL")?,
             poll_jobs_queue_url: required(lookup, "POLL_JOBS_QUEUE_URL")?,
+            tickets_queue_url: required(lookup, "TICKETS_QUEUE_URL")?,
             secret_prefix: required(lookup, "SECRET_PREFIX")?,
             publisher_identifier: required(lookup, "PUBLISHER_IDENTIFIER")?,
             endpoints: M365Endpoints {
@@ -172,6 +176,7 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Poller {
             config.graph_base.clone(),
         )),
         mailbox_counts: Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone())),
+        billing_jobs: Arc::new(SqsQueue::new(sqs.clone(), config.tickets_queue_url.clone())),
         relationship_source: Arc::new(vigil::connectors::partner::PartnerRelationshipsClient::new(
             http.clone(),
             config.endpoints.login_base.clone(),

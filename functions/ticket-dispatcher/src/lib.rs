@@ -1,6 +1,8 @@
 //! ticket-dispatcher: consumes the tickets queue and brings each alert's tickets up to date in
 //! every destination (fan-out, create, notes, close, replace), and on its schedule reads the
-//! state of open tickets back from each PSA. Glue only: the work is
+//! state of open tickets back from each PSA; the billing sync jobs the poller sends on the
+//! tickets queue (after an MSP's daily counts, on its schedule) run the billing sync here, where
+//! the PSA credentials are. Glue only: the work is
 //! [`vigil::services::dispatch::DispatchService`].
 //!
 //! A failed delivery is retried after the PSA's `Retry-After`, or, for a transient failure,
@@ -27,6 +29,7 @@ use vigil::lambda::metrics::MetricSet;
 use vigil::lambda::retry::{Backoff, RetryDelay, retry_delay_for};
 use vigil::lambda::sqs_batch::{batch_response, process_messages};
 use vigil::secret_cache::CachingSecretStore;
+use vigil::services::billing_sync::BillingSyncService;
 use vigil::services::dispatch::readback::ReadBackReport;
 use vigil::services::dispatch::{DispatchError, DispatchOutcome, DispatchService, DispatchSettings};
 use vigil::settings::{ConfigError, parsed_or, required};
@@ -40,6 +43,9 @@ pub struct Config {
     pub alerts_table: String,
     /// `TICKETS_QUEUE_URL`: the queue this function consumes (fan-out sends to it).
     pub tickets_queue_url: String,
+    /// `EVENTS_QUEUE_URL`: the evaluator's queue, where the billing sync reports quantities
+    /// changed by hand in a PSA.
+    pub events_queue_url: String,
     /// `SECRET_PREFIX`: Vigil's Secrets Manager prefix.
     pub secret_prefix: String,
     /// `DELIVERY_LEASE_SECONDS` (default 60): how long one invocation owns a delivery;
@@ -68,6 +74,7 @@ impl Config {
             config_table: required(lookup, "CONFIG_TABLE")?,
             alerts_table: required(lookup, "ALERTS_TABLE")?,
             tickets_queue_url: required(lookup, "TICKETS_QUEUE_URL")?,
+            events_queue_url: required(lookup, "EVENTS_QUEUE_URL")?,
             secret_prefix: required(lookup, "SECRET_PREFIX")?,
             lease_seconds: parsed_or(lookup, "DELIVERY_LEASE_SECONDS", 60)?,
             api_base: lookup("API_BASE_URL").filter(|v| !v.trim().is_empty()),
@@ -111,15 +118,26 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Dispatcher {
     let clock = Arc::new(SystemClock);
     // The destinations' request budgets live beside the deliveries.
     let budget = Arc::new(DynamoRequestBudget::new(dynamo.clone(), config.alerts_table.clone()));
+    let systems = Arc::new(
+        PsaProvider::new(secrets, config.destination_policy, budget, clock.clone())
+            .with_mail(Arc::new(vigil::aws::mail::SesMailSender::new(aws_sdk_sesv2::Client::new(sdk), config.notify_from_address.clone()))),
+    );
+    let billing_sync = Arc::new(BillingSyncService {
+        billing: config_store.clone(),
+        counts: config_store.clone(),
+        destinations: config_store.clone(),
+        targets: systems.clone(),
+        events: Arc::new(SqsQueue::new(sqs.clone(), config.events_queue_url.clone())),
+        clock: clock.clone(),
+    });
     let service = DispatchService {
         config: config_store.clone(),
         destinations: config_store,
         alerts: Arc::new(DynamoAlertStore::new(dynamo.clone(), config.alerts_table.clone())),
         policies: Arc::new(DynamoPolicyStore::new(dynamo, config.config_table.clone())),
-        systems: Arc::new(PsaProvider::new(secrets, config.destination_policy, budget, clock.clone()).with_mail(Arc::new(
-            vigil::aws::mail::SesMailSender::new(aws_sdk_sesv2::Client::new(sdk), config.notify_from_address.clone()),
-        ))),
+        systems,
         tickets: Arc::new(SqsQueue::new(sqs.clone(), config.tickets_queue_url.clone())),
+        billing_sync: Some(billing_sync),
         clock,
         settings: DispatchSettings { lease: chrono::Duration::seconds(config.lease_seconds.max(1)), api_base: config.api_base.clone() },
     };
@@ -155,6 +173,7 @@ fn metric_of(outcome: &DispatchOutcome) -> &'static str {
         DispatchOutcome::Deferred(_) => "DeliveriesDeferredOverShare",
         DispatchOutcome::MessagePosted(_) => "MessagesPosted",
         DispatchOutcome::MessageUncertain(_) => "MessagesUncertain",
+        DispatchOutcome::BillingSynced { .. } => "BillingSyncsRun",
     }
 }
 

@@ -189,6 +189,7 @@ impl Storm {
             policies: Arc::new(MemoryPolicyStore::default()),
             systems: Arc::new(provider),
             tickets: queue.clone(),
+            billing_sync: None,
             clock: clock.clone(),
             settings: DispatchSettings::default(),
         };

@@ -229,6 +229,7 @@ impl Bench {
             ("EVENTS_QUEUE_URL", queue_url(&provisioned, "EventsQueue")?.clone()),
             ("EVENTS_DLQ_URL", queue_url(&provisioned, "EventsDeadLetterQueue")?.clone()),
             ("POLL_JOBS_QUEUE_URL", queue_url(&provisioned, "PollJobsQueue")?.clone()),
+            ("TICKETS_QUEUE_URL", queue_url(&provisioned, "TicketsQueue")?.clone()),
             ("SECRET_PREFIX", secret_prefix),
             ("PUBLISHER_IDENTIFIER", PUBLISHER_IDENTIFIER.to_owned()),
             ("M365_LOGIN_BASE", sim.login_base()),

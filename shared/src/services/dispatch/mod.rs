@@ -13,6 +13,10 @@
 //! * The **read-back** ([`readback`]) asks each PSA for the state of the tickets Vigil thinks
 //!   are open, in batches: a ticket closed in the PSA resolves the alert (with who and when in
 //!   its history), a ticket that is gone is recorded and the next hit opens a new one.
+//! * A **billing sync job** ([`crate::messages::BillingSyncJob`], sent by the poller once an
+//!   MSP's daily counts are in on a day its schedule makes a sync due) runs the billing sync
+//!   ([`crate::services::billing_sync`]) here, where the PSA credentials are; a period is synced
+//!   once however often the job is delivered.
 
 mod deliver;
 mod post;
@@ -26,8 +30,9 @@ use crate::clock::Clock;
 use crate::destination::{Destination, destinations_for};
 use crate::error::{Classified, ErrorClass, SinkError, StoreError};
 use crate::ids::{AlertId, DestinationId, MspId};
-use crate::messages::{AlertChangedMessage, TicketChangedMessage};
+use crate::messages::{AlertChangedMessage, BillingSyncJob, TicketChangedMessage};
 use crate::ports::{AlertStore, ConfigStore, DestinationStore, MessageQueue, PolicyStore, SinkSetupError, TicketSystemProvider};
+use crate::services::billing_sync::{BillingSyncError, BillingSyncService};
 use crate::ticket::TicketRef;
 use chrono::Duration;
 use std::sync::Arc;
@@ -51,6 +56,11 @@ pub enum DispatchError {
     Store(#[from] StoreError),
     #[error("could not enqueue deliveries: {0}")]
     Queue(#[from] crate::error::QueueError),
+    /// A billing sync job reached a dispatcher built without the billing sync.
+    #[error("this dispatcher does not run billing syncs")]
+    BillingSyncUnavailable,
+    #[error("billing sync: {0}")]
+    BillingSync(#[from] BillingSyncError),
 }
 
 impl Classified for DispatchError {
@@ -66,11 +76,14 @@ impl Classified for DispatchError {
             Self::Store(StoreError::Conflict { .. }) => ErrorClass::Transient,
             Self::Store(e) => e.class(),
             Self::Queue(e) => e.class(),
+            Self::BillingSyncUnavailable => ErrorClass::Permanent,
+            Self::BillingSync(e) => e.class(),
         }
     }
     fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
             Self::Sink(e) => e.retry_after(),
+            Self::BillingSync(e) => e.retry_after(),
             _ => None,
         }
     }
@@ -119,6 +132,8 @@ pub enum DispatchOutcome {
     /// queue as a new message that becomes visible after this delay (waiting for the share never
     /// counts toward the dead-letter queue's receive limit).
     Deferred(std::time::Duration),
+    /// A billing sync job ran: the period synced and how many mappings Vigil set this time.
+    BillingSynced { period: String, set: usize },
 }
 
 /// Tunables of the dispatcher.
@@ -146,6 +161,8 @@ pub struct DispatchService {
     pub systems: Arc<dyn TicketSystemProvider>,
     /// The tickets queue itself: where fanned-out deliveries go.
     pub tickets: Arc<dyn MessageQueue>,
+    /// The billing sync the poller's billing sync jobs run (`None`: such jobs dead-letter).
+    pub billing_sync: Option<Arc<BillingSyncService>>,
     pub clock: Arc<dyn Clock>,
     pub settings: DispatchSettings,
 }
@@ -168,6 +185,7 @@ fn deterministic_spread(body: &str, now: i64) -> std::time::Duration {
 enum TicketsMessage {
     Alert(AlertChangedMessage),
     Ticket(TicketChangedMessage),
+    Billing(BillingSyncJob),
 }
 
 impl DispatchService {
@@ -207,6 +225,13 @@ impl DispatchService {
             TicketsMessage::Ticket(changed) => {
                 let report = self.read_back_ticket(&changed.msp_id, &changed.destination, &TicketRef::new(changed.ticket_id)).await?;
                 Ok(DispatchOutcome::StatesRead(report))
+            }
+            TicketsMessage::Billing(job) => {
+                let sync = self.billing_sync.as_ref().ok_or(DispatchError::BillingSyncUnavailable)?;
+                let lines = sync.sync(&job.msp_id, &job.billing_period, false).await?;
+                let set = lines.iter().filter(|line| line.result == "set").count();
+                tracing::info!(message = "Billing synced.", msp_id = %job.msp_id, period = %job.billing_period.key, set, mappings = lines.len());
+                Ok(DispatchOutcome::BillingSynced { period: job.billing_period.key, set })
             }
         }
     }

@@ -43,6 +43,7 @@ pub(super) async fn fixture_with(alerts: Arc<dyn AlertStore>, memory: Arc<Memory
         policies: policies.clone(),
         systems: Arc::new(psas.clone()),
         tickets: queue.clone(),
+        billing_sync: None,
         clock: clock.clone(),
         settings: DispatchSettings { api_base: Some("https://vigil.example".into()), ..DispatchSettings::default() },
     };

@@ -62,6 +62,7 @@ async fn fixture() -> Fixture {
         relationships: config.clone(),
         mailbox_directory: Arc::new(MemoryMailboxDirectory::default()),
         mailbox_counts: Arc::new(MemoryBillingStore::default()),
+        billing_jobs: Arc::new(crate::memory::MemoryQueue::default()),
         mail: Arc::new(MemoryMailSender::default()),
         licences: LicencePorts { source: source.clone(), store: store.clone(), policies: policies.clone() },
         clock: clock.clone(),

@@ -20,6 +20,7 @@ struct Fixture {
     directory: Arc<MemoryMailboxDirectory>,
     counts: Arc<MemoryBillingStore>,
     jobs: Arc<MemoryQueue>,
+    billing_jobs: Arc<MemoryQueue>,
     clock: Arc<ManualClock>,
     msp: MspId,
     tenant: TenantId,
@@ -59,6 +60,7 @@ async fn fixture() -> Fixture {
     let counts = Arc::new(MemoryBillingStore::default());
     let audit = Arc::new(MemoryAuditSource::default());
     let jobs = Arc::new(MemoryQueue::default());
+    let billing_jobs = Arc::new(MemoryQueue::default());
     let clock = Arc::new(ManualClock::at(Utc.with_ymd_and_hms(2026, 12, 6, 0, 5, 0).unwrap()));
     let service = PollService {
         config: config.clone(),
@@ -75,12 +77,13 @@ async fn fixture() -> Fixture {
         relationships: config.clone(),
         mailbox_directory: directory.clone(),
         mailbox_counts: counts.clone(),
+        billing_jobs: billing_jobs.clone(),
         mail: Arc::new(MemoryMailSender::default()),
         licences: crate::services::poll::LicencePorts::in_memory(),
         clock: clock.clone(),
         settings: PollSettings { streams: vec![], ..PollSettings::default() },
     };
-    Fixture { service, directory, counts, jobs, clock, msp, tenant }
+    Fixture { service, directory, counts, jobs, billing_jobs, clock, msp, tenant }
 }
 
 async fn count_jobs_of_a_tick(f: &Fixture) -> Vec<PollJob> {
@@ -183,4 +186,57 @@ async fn the_series_keeps_only_the_days_the_msp_chose() {
     let kept = f.counts.counts(&f.msp, &f.tenant, first, first + Duration::days(20)).await.unwrap();
     assert_eq!(kept.len(), 7);
     assert_eq!(kept[0].day, first + Duration::days(3));
+}
+
+fn billing_jobs_sent(f: &Fixture) -> Vec<crate::messages::BillingSyncJob> {
+    f.billing_jobs.drain().iter().map(|body| serde_json::from_str(body).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn the_count_completing_the_day_asks_once_for_a_daily_sync_and_a_duplicate_count_asks_nothing() {
+    let f = fixture().await;
+    let daily = BillingSettings { sync_schedule: crate::billing::sync::SyncSchedule::Daily, ..BillingSettings::default() };
+    f.counts.put_billing_settings(&f.msp, &daily).await.unwrap();
+    let today = f.clock.now().date_naive();
+    f.service.count_mailboxes(&f.msp, &f.tenant, today).await.unwrap();
+    let sent = billing_jobs_sent(&f);
+    assert_eq!(sent.len(), 1);
+    assert_eq!((&sent[0].msp_id, sent[0].billing_period.key.as_str(), sent[0].day), (&f.msp, "2026-12-06", today));
+    // The same job delivered again: the day was complete already.
+    f.service.count_mailboxes(&f.msp, &f.tenant, today).await.unwrap();
+    assert!(billing_jobs_sent(&f).is_empty());
+    // The next day completes again.
+    f.clock.advance(Duration::days(1));
+    f.service.count_mailboxes(&f.msp, &f.tenant, today + Duration::days(1)).await.unwrap();
+    assert_eq!(billing_jobs_sent(&f)[0].billing_period.key, "2026-12-07");
+}
+
+#[tokio::test]
+async fn a_month_end_schedule_asks_for_the_sync_only_after_the_months_last_count() {
+    let f = fixture().await;
+    let today = f.clock.now().date_naive();
+    f.service.count_mailboxes(&f.msp, &f.tenant, today).await.unwrap();
+    assert!(billing_jobs_sent(&f).is_empty(), "the 6th is not the month's last day");
+    let last = chrono::NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();
+    f.service.count_mailboxes(&f.msp, &f.tenant, last).await.unwrap();
+    let sent = billing_jobs_sent(&f);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].billing_period.key, "2026-12");
+}
+
+#[tokio::test]
+async fn a_day_with_a_tenant_still_uncounted_asks_for_no_sync_until_its_count() {
+    let f = fixture().await;
+    let daily = BillingSettings { sync_schedule: crate::billing::sync::SyncSchedule::Daily, ..BillingSettings::default() };
+    f.counts.put_billing_settings(&f.msp, &daily).await.unwrap();
+    let other = TenantId::parse("6f2a3d9b-8e52-4a1f-8b62-3c8e1d0f5b22").unwrap();
+    f.service.config.create_tenant(&crate::contract::sample_tenant(&f.msp, &other)).await.unwrap();
+    let credentials = serde_json::json!({"client_id": "app", "client_secret": "s3cret"}).to_string();
+    f.service.secrets.put_secret(&SecretName::m365_app(&f.msp, &other), &SecretString::new(credentials)).await.unwrap();
+    f.directory.set(&other, vec![user("e", true, &[(EXCHANGE_PLAN_1, "Enabled")])]);
+    let today = f.clock.now().date_naive();
+    f.service.count_mailboxes(&f.msp, &f.tenant, today).await.unwrap();
+    assert!(billing_jobs_sent(&f).is_empty(), "the other tenant has no figure for the day yet");
+    f.service.count_mailboxes(&f.msp, &other, today).await.unwrap();
+    assert_eq!(billing_jobs_sent(&f).len(), 1);
 }

@@ -238,6 +238,9 @@ pub struct PollService {
     pub mailbox_directory: Arc<dyn crate::ports::MailboxDirectory>,
     /// Where the daily counts are kept.
     pub mailbox_counts: Arc<dyn crate::ports::MailboxCountStore>,
+    /// The tickets queue: the billing sync jobs the day's counts make due (the dispatcher holds
+    /// the PSA credentials; the poller none).
+    pub billing_jobs: Arc<dyn MessageQueue>,
     /// E-mail to customers (a removal of the MSP's access, when asked for).
     pub mail: Arc<dyn crate::ports::MailSender>,
     /// Customer tenants' licences (read daily, findings announced).

@@ -63,6 +63,7 @@ async fn fixture() -> Fixture {
         relationships: config.clone(),
         mailbox_directory: Arc::new(crate::memory::MemoryMailboxDirectory::default()),
         mailbox_counts: Arc::new(crate::memory::MemoryBillingStore::default()),
+        billing_jobs: Arc::new(crate::memory::MemoryQueue::default()),
         mail: mail.clone(),
         licences: crate::services::poll::LicencePorts::in_memory(),
         clock: clock.clone(),

@@ -50,6 +50,7 @@ async fn fixture() -> Fixture {
         relationships: Arc::new(MemoryConfigStore::default()),
         mailbox_directory: Arc::new(crate::memory::MemoryMailboxDirectory::default()),
         mailbox_counts: Arc::new(crate::memory::MemoryBillingStore::default()),
+        billing_jobs: Arc::new(crate::memory::MemoryQueue::default()),
         mail: Arc::new(MemoryMailSender::default()),
         licences: crate::services::poll::LicencePorts::in_memory(),
         clock: clock.clone(),
