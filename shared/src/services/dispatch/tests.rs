@@ -765,3 +765,17 @@ async fn an_alert_about_access_to_a_customer_vigil_does_not_monitor_uses_the_cat
     g.hit(&["a"]).await;
     assert!(matches!(g.dispatch().await, Err(DispatchError::UnknownTenant(_))), "a tenant alert of an unregistered tenant");
 }
+
+#[tokio::test]
+async fn a_billing_sync_job_reaching_a_dispatcher_without_the_billing_sync_is_dead_lettered_not_retried() {
+    let f = fixture().await;
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+    let job = crate::messages::BillingSyncJob {
+        msp_id: f.alert.msp_id.clone(),
+        billing_period: crate::billing::sync::SyncSchedule::Daily.period_on(day).unwrap(),
+        day,
+    };
+    let error = f.service.handle(&serde_json::to_string(&job).unwrap()).await.unwrap_err();
+    assert!(matches!(error, DispatchError::BillingSyncUnavailable), "{error:?}");
+    assert_eq!(error.class(), ErrorClass::Permanent);
+}
