@@ -21,7 +21,7 @@
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use vigil::messages::{AlertChangedMessage, AuditEventsMessage, PollJob, QuarantinedContent, TicketChangedMessage};
+use vigil::messages::{AlertChangedMessage, AuditEventsMessage, BillingSyncJob, PollJob, QuarantinedContent, TicketChangedMessage};
 
 /// Which queue's dead letters these are (decides how bodies are read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +147,8 @@ pub fn diagnose(kind: QueueKind, body: &str) -> (Diagnosis, BTreeMap<&'static st
         }
         QueueKind::Tickets => serde_json::from_value::<AlertChangedMessage>(value.clone())
             .map(drop)
-            .or_else(|first| serde_json::from_value::<TicketChangedMessage>(value.clone()).map(drop).map_err(|_| first.to_string())),
+            .or_else(|first| serde_json::from_value::<TicketChangedMessage>(value.clone()).map(drop).map_err(|_| first))
+            .or_else(|first| serde_json::from_value::<BillingSyncJob>(value.clone()).map(drop).map_err(|_| first.to_string())),
     };
     match parsed {
         Ok(()) => (Diagnosis::ProcessingFailed, subject),
@@ -331,6 +332,14 @@ mod tests {
         let (diagnosis, subject) = diagnose(QueueKind::Tickets, r#"{"msp_id":"acme","alert_id":"0123456789abcdef0123456789abcdef"}"#);
         assert_eq!(diagnosis, Diagnosis::ProcessingFailed);
         assert_eq!(subject.get("alert").map(String::as_str), Some("0123456789abcdef0123456789abcdef"));
+        assert_eq!(subject.get("msp").map(String::as_str), Some("acme"));
+    }
+
+    #[test]
+    fn a_billing_sync_job_is_ticket_dispatcher_work_and_redrivable() {
+        let body = r#"{"msp_id":"acme","billing_period":{"key":"2026-12","effective":"2026-12-31"},"day":"2026-12-31"}"#;
+        let (diagnosis, subject) = diagnose(QueueKind::Tickets, body);
+        assert_eq!(diagnosis, Diagnosis::ProcessingFailed);
         assert_eq!(subject.get("msp").map(String::as_str), Some("acme"));
     }
 
