@@ -2,7 +2,8 @@
 //! `users`, `User.Read.All`) records its protected mailboxes, the MSP maps Fabrikam to a
 //! recurring-service contract in Autotask, a dry run shows the units there and the count, the
 //! sync posts one contract service adjustment (a delta), and a re-run of the period changes
-//! nothing. [`make_counts_due`] plays the day passing between two counts.
+//! nothing; then Fabrikam is also mapped to a ConnectWise agreement and the next sync adds its
+//! count there as an agreement addition. [`make_counts_due`] plays the day passing between two counts.
 
 use crate::demo::{Api, DemoError, DemoOutcome, FABRIKAM, fail, settle};
 use crate::stack::LocalStack;
@@ -12,6 +13,8 @@ use vigil::ids::MspId;
 use vigil::ports::MailboxCountStore;
 use vigil::services::poll::PollReport;
 
+/// Fabrikam's company in the ConnectWise simulator (seeded).
+const FABRIKAM_COMPANY_ID: i64 = 251;
 /// The Autotask service billed per protected mailbox in the demo.
 const MAILBOX_SERVICE: i64 = 410;
 
@@ -37,7 +40,7 @@ pub(crate) async fn count_and_bill(
     api: &Api,
     seen: &mut PollReport,
 ) -> Result<(), DemoError> {
-    let _ = writeln!(out, "\n23. Protected mailboxes, counted daily and billed in Autotask.");
+    let _ = writeln!(out, "\n23. Protected mailboxes, counted daily and billed in Autotask and ConnectWise.");
     stack.m365.add_licensed_mailboxes(FABRIKAM, 37);
     stack.m365.add_user(
         FABRIKAM,
@@ -98,6 +101,51 @@ pub(crate) async fn count_and_bill(
             && stack.autotask.units_on(contract, MAILBOX_SERVICE, today) == Some(37)
             && rerun["lines"][0]["result"] == "done_before",
     );
-    let _ = writeln!(out, "   (ConnectWise agreement additions are not built yet; Tigerpaw and HaloPSA are report-only.)");
+    bill_in_connectwise(stack, out, outcome, api, fabrikam["protected_mailboxes"].as_f64(), year_start).await?;
+    let _ = writeln!(out, "   (Tigerpaw and HaloPSA are report-only.)");
+    Ok(())
+}
+
+/// The same sync sets Fabrikam's count (`counted`) on its agreement in the other PSA,
+/// ConnectWise: a mapping to a product not in the catalog refused, then the mailbox product
+/// added to the agreement (an addition), and the Autotask line already done.
+async fn bill_in_connectwise(
+    stack: &LocalStack,
+    out: &mut dyn Write,
+    outcome: &mut DemoOutcome,
+    api: &Api,
+    counted: Option<f64>,
+    start: chrono::NaiveDate,
+) -> Result<(), DemoError> {
+    let product = stack.connectwise.add_product("VIGIL-MBX", "Vigil protected mailbox");
+    let agreement = stack.connectwise.add_agreement("Fabrikam managed services", FABRIKAM_COMPANY_ID, start, None);
+    let path = format!("/v1/tenants/{FABRIKAM}/billing/connectwise");
+    let unknown =
+        api.status(reqwest::Method::PUT, &path, Some(json!({"agreement_id": agreement.to_string(), "product_id": "NOT-A-SKU"}))).await?;
+    let _ = writeln!(out, "   PUT {path} (product NOT-A-SKU) → {unknown}: not in the ConnectWise catalog");
+    api.send(reqwest::Method::PUT, &path, Some(json!({"agreement_id": agreement.to_string(), "product_id": product.to_string()}))).await?;
+    let _ = writeln!(out, "   PUT {path} → agreement {agreement}, catalog item {product} VIGIL-MBX (checked in ConnectWise)");
+    let run = api.send(reqwest::Method::POST, "/v1/billing/sync", Some(json!({}))).await?;
+    let lines = run["lines"].as_array().cloned().unwrap_or_default();
+    let result_of =
+        |destination: &str| lines.iter().find(|l| l["destination_id"] == destination).map_or(json!(null), |l| l["result"].clone());
+    let additions = stack.connectwise.additions(agreement);
+    let _ = writeln!(
+        out,
+        "   POST /v1/billing/sync → connectwise {}: POST finance/agreements/{agreement}/additions quantity {}; autotask {}",
+        result_of("connectwise"),
+        additions.first().map_or(json!(null), |a| a["quantity"].clone()),
+        result_of("autotask"),
+    );
+    outcome.check(
+        out,
+        "the mapping to a product not in the catalog was refused and the sync added Fabrikam's 37 mailboxes to its ConnectWise agreement",
+        unknown == 422
+            && counted == Some(37.0)
+            && additions.len() == 1
+            && additions[0]["quantity"].as_f64() == counted
+            && result_of("connectwise") == "set"
+            && result_of("autotask") == "done_before",
+    );
     Ok(())
 }
