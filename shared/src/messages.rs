@@ -87,14 +87,18 @@ pub struct AnnouncedBlob {
     pub content_created: DateTime<Utc>,
 }
 
-/// "Sync this MSP's billing for this period": sent by the poller once the MSP's daily counts
-/// are recorded on a day its schedule makes a sync due, to the tickets queue (the
-/// ticket-dispatcher holds the PSA credentials). Idempotent: a period is synced once however
-/// often the job is delivered.
+/// "Sync this tenant's billing for this period": sent by the poller each time a tenant's daily
+/// figure is recorded on a day the MSP's schedule makes a sync due, to the tickets queue (the
+/// ticket-dispatcher holds the PSA credentials). Idempotent: a mapping's period is synced once
+/// however often the job is delivered, so a count job retried after sending it (or the job
+/// delivered twice) changes nothing, and a send that failed is redone by the count's retry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BillingSyncJob {
     pub msp_id: MspId,
+    /// The tenant whose figure was recorded (`None`: every mapping of the MSP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<TenantId>,
     /// The period synced (a day, or a month).
     pub billing_period: crate::billing::sync::BillingPeriod,
     /// The day whose counts made the sync due.

@@ -66,8 +66,12 @@ async fn the_daily_count_syncs_billing_on_the_msps_schedule_once_even_when_the_j
     assert_eq!(mappings["mappings"][0]["last_sync"]["period"], today.to_string(), "{mappings}");
 
     // The same job delivered again (SQS is at-least-once), and another tick the same day.
-    let job =
-        BillingSyncJob { msp_id: MspId::parse(MSP).unwrap(), billing_period: SyncSchedule::Daily.period_on(today).unwrap(), day: today };
+    let job = BillingSyncJob {
+        msp_id: MspId::parse(MSP).unwrap(),
+        tenant_id: None,
+        billing_period: SyncSchedule::Daily.period_on(today).unwrap(),
+        day: today,
+    };
     aws_sdk_sqs::Client::new(&stack.sdk)
         .send_message()
         .queue_url(stack.provisioned.queue_urls["TicketsQueue"].clone())

@@ -112,20 +112,6 @@ impl SyncSchedule {
     }
 }
 
-/// The sync a count recorded for `day` makes due: the period of `day` under `schedule` when
-/// this count is the one that completed the MSP's counts of the day (`pending_before` tenants
-/// still had no figure for `day` before it, `pending_after` after it), else `None`. A count
-/// recorded again on a completed day (a duplicate job, a retry) makes nothing due, so the
-/// poller asks for a day's sync once; a sync asked twice anyway (two last counts at once)
-/// changes nothing, a period being synced once.
-#[must_use]
-pub fn sync_due(schedule: SyncSchedule, day: NaiveDate, pending_before: usize, pending_after: usize) -> Option<BillingPeriod> {
-    if pending_before == 0 || pending_after > 0 {
-        return None;
-    }
-    schedule.period_on(day)
-}
-
 /// How a period's sync of one mapping ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -83,29 +83,20 @@ fn a_mapping_needs_both_references() {
 }
 
 #[test]
-fn a_daily_sync_is_due_when_the_days_last_count_is_recorded() {
-    let due = sync_due(SyncSchedule::Daily, day(11, 29), 1, 0).unwrap();
+fn a_daily_schedule_syncs_every_day_for_that_day() {
+    let due = SyncSchedule::Daily.period_on(day(11, 29)).unwrap();
     assert_eq!(due.key, "2026-11-29");
     assert_eq!(due.effective, day(11, 29));
-    // Counts still missing: not yet.
-    assert_eq!(sync_due(SyncSchedule::Daily, day(11, 29), 3, 2), None);
 }
 
 #[test]
-fn a_month_end_sync_is_due_only_after_the_last_days_count() {
-    assert_eq!(sync_due(SyncSchedule::MonthEnd, day(11, 29), 1, 0), None);
-    let due = sync_due(SyncSchedule::MonthEnd, day(11, 30), 1, 0).unwrap();
+fn a_month_end_schedule_syncs_the_month_on_its_last_day_only() {
+    assert_eq!(SyncSchedule::MonthEnd.period_on(day(11, 29)), None);
+    let due = SyncSchedule::MonthEnd.period_on(day(11, 30)).unwrap();
     assert_eq!(due.key, "2026-11");
     assert_eq!(due.effective, day(11, 30));
-    assert_eq!(sync_due(SyncSchedule::MonthEnd, day(12, 31), 2, 0).unwrap().key, "2026-12");
-}
-
-#[test]
-fn a_count_recorded_again_on_a_completed_day_makes_no_second_sync_due() {
-    // The day completed once (1 -> 0); a duplicate job or retry finds nothing pending before.
-    assert!(sync_due(SyncSchedule::Daily, day(11, 29), 1, 0).is_some());
-    assert_eq!(sync_due(SyncSchedule::Daily, day(11, 29), 0, 0), None);
-    assert_eq!(sync_due(SyncSchedule::MonthEnd, day(11, 30), 0, 0), None);
+    assert_eq!(SyncSchedule::MonthEnd.period_on(day(12, 31)).unwrap().key, "2026-12");
+    assert_eq!(SyncSchedule::MonthEnd.period_on(day(12, 1)), None);
 }
 
 fn day(month: u32, d: u32) -> NaiveDate {

@@ -17,7 +17,7 @@
 use crate::billing::sync::{BillingMapping, BillingPeriod, Decision, HandEdit, SyncOutcome, SyncRecord, decide};
 use crate::clock::Clock;
 use crate::error::{Classified, ErrorClass, QueueError, SinkError, StoreError};
-use crate::ids::{AuditStream, ContentType, MspId};
+use crate::ids::{AuditStream, ContentType, MspId, TenantId};
 use crate::messages::AuditEventsMessage;
 use crate::ports::{BillingStore, BillingTargets, DestinationStore, MailboxCountStore, MessageQueue, SinkSetupError};
 use serde::Serialize;
@@ -97,7 +97,25 @@ impl BillingSyncService {
     /// Store and queue failures; a transient PSA failure of any mapping after every mapping was
     /// tried (a retry redoes only what is not done).
     pub async fn sync(&self, msp_id: &MspId, period: &BillingPeriod, dry_run: bool) -> Result<Vec<SyncLine>, BillingSyncError> {
-        let mappings = self.billing.mappings(msp_id).await?;
+        self.sync_mappings(msp_id, None, period, dry_run).await
+    }
+
+    /// [`Self::sync`] limited to one tenant's mappings when `tenant` is given (the scheduled
+    /// sync after that tenant's count).
+    ///
+    /// # Errors
+    /// As [`Self::sync`].
+    pub async fn sync_mappings(
+        &self,
+        msp_id: &MspId,
+        tenant: Option<&TenantId>,
+        period: &BillingPeriod,
+        dry_run: bool,
+    ) -> Result<Vec<SyncLine>, BillingSyncError> {
+        let mut mappings = self.billing.mappings(msp_id).await?;
+        if let Some(tenant) = tenant {
+            mappings.retain(|mapping| &mapping.tenant_id == tenant);
+        }
         let figures = self.counts.latest_counts(msp_id).await?;
         let mut lines = Vec::with_capacity(mappings.len());
         let mut retry = None;

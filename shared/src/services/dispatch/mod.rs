@@ -13,10 +13,10 @@
 //! * The **read-back** ([`readback`]) asks each PSA for the state of the tickets Vigil thinks
 //!   are open, in batches: a ticket closed in the PSA resolves the alert (with who and when in
 //!   its history), a ticket that is gone is recorded and the next hit opens a new one.
-//! * A **billing sync job** ([`crate::messages::BillingSyncJob`], sent by the poller once an
-//!   MSP's daily counts are in on a day its schedule makes a sync due) runs the billing sync
-//!   ([`crate::services::billing_sync`]) here, where the PSA credentials are; a period is synced
-//!   once however often the job is delivered.
+//! * A **billing sync job** ([`crate::messages::BillingSyncJob`], sent by the poller after a
+//!   tenant's daily count on a day the MSP's schedule makes a sync due) runs the billing sync
+//!   of that tenant's mappings ([`crate::services::billing_sync`]) here, where the PSA
+//!   credentials are; a mapping's period is synced once however often the job is delivered.
 
 mod deliver;
 mod post;
@@ -228,7 +228,7 @@ impl DispatchService {
             }
             TicketsMessage::Billing(job) => {
                 let sync = self.billing_sync.as_ref().ok_or(DispatchError::BillingSyncUnavailable)?;
-                let lines = sync.sync(&job.msp_id, &job.billing_period, false).await?;
+                let lines = sync.sync_mappings(&job.msp_id, job.tenant_id.as_ref(), &job.billing_period, false).await?;
                 let set = lines.iter().filter(|line| line.result == "set").count();
                 tracing::info!(message = "Billing synced.", msp_id = %job.msp_id, period = %job.billing_period.key, set, mappings = lines.len());
                 Ok(DispatchOutcome::BillingSynced { period: job.billing_period.key, set })

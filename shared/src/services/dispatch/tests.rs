@@ -772,6 +772,7 @@ async fn a_billing_sync_job_reaching_a_dispatcher_without_the_billing_sync_is_de
     let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
     let job = crate::messages::BillingSyncJob {
         msp_id: f.alert.msp_id.clone(),
+        tenant_id: None,
         billing_period: crate::billing::sync::SyncSchedule::Daily.period_on(day).unwrap(),
         day,
     };

@@ -10,14 +10,16 @@
 //! carried figure. A refusal (missing `User.Read.All`, revoked consent) keeps the carried figure
 //! until the next day's count. A tenant never counted has nothing to carry and no figure.
 //!
-//! The billing sync runs on the MSP's schedule after the day's count: the count that completes
-//! the MSP's counts of the day (every tenant with credentials has a figure for it, counted or
-//! carried) sends one [`BillingSyncJob`] when the schedule makes a sync due that day
-//! ([`sync_due`]: daily, or on the month's last day) to the tickets queue, whose
-//! ticket-dispatcher holds the PSA credentials and runs the sync (once per period).
+//! The billing sync runs on the MSP's schedule after the count: each tenant's figure for the
+//! day, counted or carried, sends one [`BillingSyncJob`] for that tenant when the schedule makes
+//! a sync due that day ([`crate::billing::SyncSchedule::period_on`]: daily, or on the month's
+//! last day) to the tickets queue, whose ticket-dispatcher holds the PSA credentials and syncs
+//! the tenant's mappings (each once per period). The job is sent after the figure is recorded
+//! and before the count job is acknowledged: a failed send fails the job, whose retry records the
+//! same figure and sends again; a job sent twice changes nothing. No tenant waits for another's
+//! count, and no count reads the MSP's other tenants.
 
 use super::{PollError, PollReport, PollService};
-use crate::billing::sync::sync_due;
 use crate::billing::{DailyCount, mailboxes::tally};
 use crate::error::{Classified, ErrorClass};
 use crate::ids::{MspId, TenantId};
@@ -61,7 +63,6 @@ impl PollService {
         let Some(tenant) = self.config.get_tenant(msp_id, tenant_id).await? else { return Ok(PollReport::default()) };
         let settings = self.mailbox_counts.billing_settings(msp_id).await?;
         let now = self.clock.now();
-        let pending_before = self.counts_pending(msp_id, day).await?;
         let listed = match self.credentials(&tenant).await {
             Ok(credentials) => self.mailbox_directory.users(tenant_id, &credentials).await.map_err(PollError::from),
             Err(error) => Err(error),
@@ -80,7 +81,7 @@ impl PollService {
                 };
                 self.mailbox_counts.record_count(msp_id, &count, &settings).await?;
                 info!(message = "Protected mailboxes counted.", protected = found.protected, users = found.users);
-                self.request_billing_sync(msp_id, day, &settings, pending_before).await?;
+                self.request_billing_sync(msp_id, tenant_id, day, &settings).await?;
                 Ok(PollReport::default())
             }
             Err(error) => {
@@ -93,7 +94,7 @@ impl PollService {
                 };
                 if let Some(carried) = &carried {
                     self.mailbox_counts.record_count(msp_id, carried, &settings).await?;
-                    self.request_billing_sync(msp_id, day, &settings, pending_before).await?;
+                    self.request_billing_sync(msp_id, tenant_id, day, &settings).await?;
                 }
                 warn!(
                     message = "Counting protected mailboxes failed; the last figure is kept.",
@@ -108,36 +109,18 @@ impl PollService {
 }
 
 impl PollService {
-    /// How many of the MSP's tenants with credentials have no figure (counted or carried) for
-    /// `day` yet.
-    async fn counts_pending(&self, msp_id: &MspId, day: NaiveDate) -> Result<usize, PollError> {
-        let tenants = self.config.list_tenants(msp_id).await?;
-        let latest = self.mailbox_counts.latest_counts(msp_id).await?;
-        Ok(tenants
-            .iter()
-            .filter(|t| t.m365_credentials_set)
-            .filter(|t| latest.get(&t.tenant_id).is_none_or(|count| count.day < day))
-            .count())
-    }
-
-    /// Sends the billing sync job when the count just recorded completed the day's counts on a
-    /// day the MSP's schedule makes a sync due.
+    /// Sends the tenant's billing sync job when the MSP's schedule makes a sync due on `day`.
     async fn request_billing_sync(
         &self,
         msp_id: &MspId,
+        tenant_id: &TenantId,
         day: NaiveDate,
         settings: &crate::billing::BillingSettings,
-        pending_before: usize,
     ) -> Result<(), PollError> {
-        let pending_after = self.counts_pending(msp_id, day).await?;
-        let Some(period) = sync_due(settings.sync_schedule, day, pending_before, pending_after) else { return Ok(()) };
-        let job = BillingSyncJob { msp_id: msp_id.clone(), billing_period: period, day };
+        let Some(period) = settings.sync_schedule.period_on(day) else { return Ok(()) };
+        let job = BillingSyncJob { msp_id: msp_id.clone(), tenant_id: Some(tenant_id.clone()), billing_period: period, day };
         self.billing_jobs.send_all(&[super::to_json(&job)]).await?;
-        info!(message = "Billing sync requested after the day's counts.", period = %job.billing_period.key);
+        info!(message = "Billing sync requested after the count.", period = %job.billing_period.key);
         Ok(())
     }
 }
-
-#[cfg(test)]
-#[path = "mailboxes_tests.rs"]
-mod tests;

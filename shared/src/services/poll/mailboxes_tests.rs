@@ -192,20 +192,25 @@ fn billing_jobs_sent(f: &Fixture) -> Vec<crate::messages::BillingSyncJob> {
     f.billing_jobs.drain().iter().map(|body| serde_json::from_str(body).unwrap()).collect()
 }
 
+fn daily() -> BillingSettings {
+    BillingSettings { sync_schedule: crate::billing::sync::SyncSchedule::Daily, ..BillingSettings::default() }
+}
+
 #[tokio::test]
-async fn the_count_completing_the_day_asks_once_for_a_daily_sync_and_a_duplicate_count_asks_nothing() {
+async fn on_a_daily_schedule_each_count_asks_for_its_tenants_sync_of_the_day() {
     let f = fixture().await;
-    let daily = BillingSettings { sync_schedule: crate::billing::sync::SyncSchedule::Daily, ..BillingSettings::default() };
-    f.counts.put_billing_settings(&f.msp, &daily).await.unwrap();
+    f.counts.put_billing_settings(&f.msp, &daily()).await.unwrap();
     let today = f.clock.now().date_naive();
     f.service.count_mailboxes(&f.msp, &f.tenant, today).await.unwrap();
     let sent = billing_jobs_sent(&f);
     assert_eq!(sent.len(), 1);
-    assert_eq!((&sent[0].msp_id, sent[0].billing_period.key.as_str(), sent[0].day), (&f.msp, "2026-12-06", today));
-    // The same job delivered again: the day was complete already.
+    assert_eq!(
+        (&sent[0].msp_id, sent[0].tenant_id.as_ref(), sent[0].billing_period.key.as_str(), sent[0].day),
+        (&f.msp, Some(&f.tenant), "2026-12-06", today)
+    );
+    // The same job delivered again asks again: the sync of a period happens once downstream.
     f.service.count_mailboxes(&f.msp, &f.tenant, today).await.unwrap();
-    assert!(billing_jobs_sent(&f).is_empty());
-    // The next day completes again.
+    assert_eq!(billing_jobs_sent(&f).len(), 1);
     f.clock.advance(Duration::days(1));
     f.service.count_mailboxes(&f.msp, &f.tenant, today + Duration::days(1)).await.unwrap();
     assert_eq!(billing_jobs_sent(&f)[0].billing_period.key, "2026-12-07");
@@ -221,14 +226,13 @@ async fn a_month_end_schedule_asks_for_the_sync_only_after_the_months_last_count
     f.service.count_mailboxes(&f.msp, &f.tenant, last).await.unwrap();
     let sent = billing_jobs_sent(&f);
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].billing_period.key, "2026-12");
+    assert_eq!((sent[0].billing_period.key.as_str(), sent[0].tenant_id.as_ref()), ("2026-12", Some(&f.tenant)));
 }
 
 #[tokio::test]
-async fn a_day_with_a_tenant_still_uncounted_asks_for_no_sync_until_its_count() {
+async fn a_tenants_sync_is_asked_at_its_own_count_without_waiting_for_another_tenants() {
     let f = fixture().await;
-    let daily = BillingSettings { sync_schedule: crate::billing::sync::SyncSchedule::Daily, ..BillingSettings::default() };
-    f.counts.put_billing_settings(&f.msp, &daily).await.unwrap();
+    f.counts.put_billing_settings(&f.msp, &daily()).await.unwrap();
     let other = TenantId::parse("6f2a3d9b-8e52-4a1f-8b62-3c8e1d0f5b22").unwrap();
     f.service.config.create_tenant(&crate::contract::sample_tenant(&f.msp, &other)).await.unwrap();
     let credentials = serde_json::json!({"client_id": "app", "client_secret": "s3cret"}).to_string();
@@ -236,7 +240,49 @@ async fn a_day_with_a_tenant_still_uncounted_asks_for_no_sync_until_its_count() 
     f.directory.set(&other, vec![user("e", true, &[(EXCHANGE_PLAN_1, "Enabled")])]);
     let today = f.clock.now().date_naive();
     f.service.count_mailboxes(&f.msp, &f.tenant, today).await.unwrap();
-    assert!(billing_jobs_sent(&f).is_empty(), "the other tenant has no figure for the day yet");
+    let first = billing_jobs_sent(&f);
+    assert_eq!(first.iter().map(|j| j.tenant_id.clone()).collect::<Vec<_>>(), vec![Some(f.tenant.clone())]);
     f.service.count_mailboxes(&f.msp, &other, today).await.unwrap();
-    assert_eq!(billing_jobs_sent(&f).len(), 1);
+    let second = billing_jobs_sent(&f);
+    assert_eq!(second.iter().map(|j| j.tenant_id.clone()).collect::<Vec<_>>(), vec![Some(other)]);
+}
+
+/// A queue whose sends fail while `down` is set.
+#[derive(Default)]
+struct FlakyQueue {
+    down: std::sync::atomic::AtomicBool,
+    inner: MemoryQueue,
+}
+
+#[async_trait::async_trait]
+impl crate::ports::MessageQueue for FlakyQueue {
+    async fn send_all(&self, bodies: &[String]) -> Result<(), crate::error::QueueError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(crate::error::QueueError::Unavailable("throttled".into()));
+        }
+        self.inner.send_all(bodies).await
+    }
+    async fn send_delayed(&self, bodies: &[String], delay: std::time::Duration) -> Result<(), crate::error::QueueError> {
+        self.inner.send_delayed(bodies, delay).await
+    }
+}
+
+#[tokio::test]
+async fn a_sync_request_that_could_not_be_sent_fails_the_count_job_and_its_retry_sends_it() {
+    let mut f = fixture().await;
+    f.counts.put_billing_settings(&f.msp, &daily()).await.unwrap();
+    let queue = Arc::new(FlakyQueue::default());
+    queue.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    f.service.billing_jobs = queue.clone();
+    let today = f.clock.now().date_naive();
+    let error = f.service.count_mailboxes(&f.msp, &f.tenant, today).await.unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Transient, "{error:?}");
+    assert!(queue.inner.drain().is_empty());
+    // The queue retries the count job: the same figure, and this time the request goes out.
+    queue.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    f.service.count_mailboxes(&f.msp, &f.tenant, today).await.unwrap();
+    let sent: Vec<crate::messages::BillingSyncJob> =
+        queue.inner.drain().iter().map(|body| serde_json::from_str(body).unwrap()).collect();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].tenant_id.as_ref(), Some(&f.tenant));
 }
