@@ -338,6 +338,26 @@ pub(crate) fn authenticate(caller: Option<Caller>, sim_port: Option<u16>, now: D
     Ok(caller.tenant)
 }
 
+/// [`authenticate`] for a directory read (users, licences, sign-ins): a token without the read's
+/// `role` gets the directory's `403 Authorization_RequestDenied` naming it.
+pub(crate) fn authenticate_directory_read(
+    caller: Option<Caller>,
+    sim_port: Option<u16>,
+    now: DateTime<Utc>,
+    role: &str,
+) -> Result<String, Box<Response>> {
+    authenticate(caller, sim_port, now).map_err(|refusal| {
+        Box::new(match refusal {
+            Refusal::MissingRole => graph_error(
+                StatusCode::FORBIDDEN,
+                "Authorization_RequestDenied",
+                &format!("Insufficient privileges to complete the operation. API required roles: {role}."),
+            ),
+            refusal => refusal.into_response(),
+        })
+    })
+}
+
 /// The value of OData system query option `$name` (the `$` is optional, as in Graph v1.0).
 pub(crate) fn option(params: &[(String, String)], name: &str) -> Option<String> {
     params.iter().find(|(k, _)| k.strip_prefix('$').unwrap_or(k).eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())

@@ -17,7 +17,7 @@
 use std::collections::{HashMap, HashSet};
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -80,16 +80,9 @@ impl SignInState {
         graph_base: &str,
         now: DateTime<Utc>,
     ) -> Response {
-        let tenant = match crate::graph::authenticate(caller, sim_port, now) {
+        let tenant = match crate::graph::authenticate_directory_read(caller, sim_port, now, SIGN_INS_ROLE) {
             Ok(tenant) => tenant,
-            Err(crate::graph::Refusal::MissingRole) => {
-                return graph_error(
-                    StatusCode::FORBIDDEN,
-                    "Authorization_RequestDenied",
-                    &format!("Insufficient privileges to complete the operation. API required roles: {SIGN_INS_ROLE}."),
-                );
-            }
-            Err(refusal) => return refusal.into_response(),
+            Err(refusal) => return *refusal,
         };
         if self.unlicensed.contains(&tenant) {
             return graph_error(

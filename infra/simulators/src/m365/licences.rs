@@ -30,7 +30,7 @@
 use std::collections::{HashMap, HashSet};
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -215,16 +215,9 @@ impl LicenceState {
         page_size: usize,
         now: DateTime<Utc>,
     ) -> Response {
-        let tenant = match crate::graph::authenticate(caller, sim_port, now) {
+        let tenant = match crate::graph::authenticate_directory_read(caller, sim_port, now, LICENCES_ROLE) {
             Ok(tenant) => tenant,
-            Err(crate::graph::Refusal::MissingRole) => {
-                return graph_error(
-                    StatusCode::FORBIDDEN,
-                    "Authorization_RequestDenied",
-                    &format!("Insufficient privileges to complete the operation. API required roles: {LICENCES_ROLE}."),
-                );
-            }
-            Err(refusal) => return refusal.into_response(),
+            Err(refusal) => return *refusal,
         };
         let params: Vec<(String, String)> =
             url::form_urlencoded::parse(raw_query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();

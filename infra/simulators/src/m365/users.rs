@@ -24,7 +24,7 @@
 use std::collections::{HashMap, HashSet};
 
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
@@ -130,16 +130,9 @@ impl UserState {
         graph_base: &str,
         now: DateTime<Utc>,
     ) -> Response {
-        let tenant = match crate::graph::authenticate(caller, sim_port, now) {
+        let tenant = match crate::graph::authenticate_directory_read(caller, sim_port, now, USERS_ROLE) {
             Ok(tenant) => tenant,
-            Err(crate::graph::Refusal::MissingRole) => {
-                return graph_error(
-                    StatusCode::FORBIDDEN,
-                    "Authorization_RequestDenied",
-                    &format!("Insufficient privileges to complete the operation. API required roles: {USERS_ROLE}."),
-                );
-            }
-            Err(refusal) => return refusal.into_response(),
+            Err(refusal) => return *refusal,
         };
         let params: Vec<(String, String)> =
             url::form_urlencoded::parse(raw_query.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
