@@ -7,7 +7,7 @@
 //! with its one sync record (replaced each period), so billing adds two items per mapping.
 
 use super::config_store::DynamoConfigStore;
-use super::dynamodb::{Item, delete, from_item, get, key, msp_pk, put, query_prefix, s, store_error, text, to_item};
+use super::dynamodb::{Item, delete, delete_existing, from_item, get, key, msp_pk, put, query_prefix, s, store_error, text, to_item};
 use crate::billing::sync::{BillingMapping, SyncRecord};
 use crate::billing::{BillingSettings, DailyCount};
 use crate::error::StoreError;
@@ -161,18 +161,16 @@ impl BillingStore for DynamoConfigStore {
         put(&self.client, &self.table, to_item(mapping, msp_pk(msp_id), sk)?, "put billing mapping").await
     }
     async fn delete_mapping(&self, msp_id: &MspId, destination_id: &DestinationId, tenant_id: &TenantId) -> Result<bool, StoreError> {
-        let output = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(msp_pk(msp_id), format!("{MAPPING_PREFIX}{destination_id}#{tenant_id}"))))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|e| store_error("delete billing mapping", e))?;
+        let existed = delete_existing(
+            &self.client,
+            &self.table,
+            key(msp_pk(msp_id), format!("{MAPPING_PREFIX}{destination_id}#{tenant_id}")),
+            "delete billing mapping",
+        )
+        .await?;
         delete(&self.client, &self.table, key(msp_pk(msp_id), format!("{SYNC_PREFIX}{destination_id}#{tenant_id}")), "delete sync record")
             .await?;
-        Ok(output.attributes.is_some_and(|old| !old.is_empty()))
+        Ok(existed)
     }
     async fn mappings(&self, msp_id: &MspId) -> Result<Vec<BillingMapping>, StoreError> {
         query_prefix(&self.client, &self.table, msp_pk(msp_id), MAPPING_PREFIX, "list billing mappings")

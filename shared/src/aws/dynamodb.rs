@@ -129,6 +129,19 @@ pub(super) async fn delete(client: &Client, table: &str, item_key: Item, operati
     Ok(())
 }
 
+/// Deletes an item and tells whether there was one to delete.
+pub(super) async fn delete_existing(client: &Client, table: &str, item_key: Item, operation: &str) -> Result<bool, StoreError> {
+    let output = client
+        .delete_item()
+        .table_name(table)
+        .set_key(Some(item_key))
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+        .send()
+        .await
+        .map_err(|e| store_error(operation, e))?;
+    Ok(output.attributes().is_some_and(|old| !old.is_empty()))
+}
+
 pub(super) async fn put(client: &Client, table: &str, item: Item, operation: &str) -> Result<(), StoreError> {
     client.put_item().table_name(table).set_item(Some(item)).send().await.map_err(|e| store_error(operation, e))?;
     Ok(())

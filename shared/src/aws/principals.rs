@@ -5,7 +5,7 @@
 //! table's TTL (`purge_at`) after [`AUDIT_RETENTION_DAYS`].
 
 use super::config_store::DynamoConfigStore;
-use super::dynamodb::{Item, from_item, get, key, msp_pk, n, put, query_prefix, s, store_error, text, to_item};
+use super::dynamodb::{Item, delete_existing, from_item, get, key, msp_pk, n, put, query_prefix, s, store_error, text, to_item};
 use crate::access::{AUDIT_RETENTION_DAYS, AuditEntry, AuditPage, Principal, StoredToken};
 use crate::error::StoreError;
 use crate::ids::{MspId, PrincipalId, TokenId};
@@ -65,16 +65,7 @@ impl PrincipalStore for DynamoConfigStore {
             .collect()
     }
     async fn delete_principal(&self, msp_id: &MspId, id: &PrincipalId) -> Result<bool, StoreError> {
-        let output = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(msp_pk(msp_id), format!("{PRINCIPAL_PREFIX}{id}"))))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|e| store_error("delete principal", e))?;
-        Ok(output.attributes().is_some_and(|old| !old.is_empty()))
+        delete_existing(&self.client, &self.table, key(msp_pk(msp_id), format!("{PRINCIPAL_PREFIX}{id}")), "delete principal").await
     }
     async fn put_token(&self, token: &StoredToken) -> Result<(), StoreError> {
         let sk = format!("{TOKEN_PREFIX}{}", token.hash.0);
