@@ -10,6 +10,12 @@
 #                                               # `make package-check`
 #   infra/scripts/install-tools.sh --help
 #
+# The full set also prepares the web console's checks and browser tests: `npm ci` in
+# functions/config-api/console (esbuild, TypeScript, openapi-typescript, axe-core: exact versions
+# from its package-lock.json; rerun when the lock file changes), Debian's `chromium` (apt-get,
+# only when /usr/bin/chromium is missing) and Playwright's Python package, which drives that
+# chromium by `executable_path` and downloads no browser of its own.
+#
 # The venv lives in `.tools/` at the repository root (git-ignored). Tools end up in `.tools/bin/`
 # (moto_server, sam, cargo-lambda, cfn-lint); put it first on PATH or call them by path.
 #
@@ -39,12 +45,13 @@ set -euo pipefail
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 
 MOTO_REQ='moto[server]==5.2.5'
-FULL_REQS=("$MOTO_REQ" 'aws-sam-cli==1.170.0' 'cargo-lambda==1.9.2' 'cfn-lint==1.53.3' 'schemathesis==4.32.5' 'openapi-spec-validator==0.9.0' 'standardwebhooks==1.3.0' 'checkov==3.3.30')
+FULL_REQS=("$MOTO_REQ" 'aws-sam-cli==1.170.0' 'cargo-lambda==1.9.2' 'cfn-lint==1.53.3' 'schemathesis==4.32.5' 'openapi-spec-validator==0.9.0' 'standardwebhooks==1.3.0' 'checkov==3.3.30' 'playwright==1.65.2')
 # checkov pins boto3 exactly (1.35.x) and aws-sam-cli needs boto3 1.43: checkov gets a venv of its
 # own inside .tools/ (.tools/checkov-venv), linked as .tools/bin/checkov.
 CHECKOV_REQ='checkov==3.3.30'
 LAMBDA_TARGET=aarch64-unknown-linux-gnu
 EMULATOR_DEBS=(qemu-user-static libc6-arm64-cross)
+CONSOLE_DIR=functions/config-api/console
 
 mode=full
 emulator=0
@@ -110,8 +117,47 @@ ensure_emulator() {
     || { "${apt[@]}" update -q >/dev/null && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q --no-install-recommends "${EMULATOR_DEBS[@]}" >/dev/null; }
 }
 
+# apt-get install as root, or through sudo.
+apt_install() {
+  local apt=(apt-get)
+  if [[ $(id -u) != 0 ]]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+      echo "install-tools: need root (or sudo) to apt-get install $*" >&2
+      exit 1
+    fi
+    apt=(sudo apt-get)
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-tools: no apt-get; install $* by hand" >&2
+    exit 1
+  fi
+  echo "install-tools: apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q --no-install-recommends "$@" >/dev/null \
+    || { "${apt[@]}" update -q >/dev/null && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q --no-install-recommends "$@" >/dev/null; }
+}
+
+# The console's npm packages (exact versions from its lock file), installed again only when the
+# lock file changed since the last `npm ci`; and the browser its tests drive.
+ensure_console_tools() {
+  local dir="$repo_root/$CONSOLE_DIR"
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "install-tools: npm not found; install Node.js 20 or later (Debian: apt-get install nodejs npm)" >&2
+    exit 1
+  fi
+  local lock_stamp="$dir/node_modules/.vigil-lock-$(sha256 <"$dir/package-lock.json" | cut -c1-16)"
+  if [[ ! -f $lock_stamp ]]; then
+    echo "install-tools: npm ci in $CONSOLE_DIR"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    touch "$lock_stamp"
+  fi
+  if [[ ! -x /usr/bin/chromium ]]; then
+    apt_install chromium
+  fi
+}
+
 if [[ $mode == full ]]; then
   ensure_lambda_target
+  ensure_console_tools
 fi
 if [[ $emulator == 1 ]]; then
   ensure_emulator
@@ -156,6 +202,7 @@ if [[ $mode == full ]]; then
   "$venv/bin/cargo-lambda" lambda --version
   "$venv/bin/cfn-lint" --version
   "$venv/bin/checkov" --version
+  "$venv/bin/python" -c 'import playwright.sync_api'
 fi
 
 # Exactly one stamp: the one for the set just installed (stale stamps from other pins go).

@@ -3,8 +3,9 @@
 #   1. installs the pinned tools (moto, SAM CLI, cfn-lint, cargo-lambda) into .tools/
 #   2. cargo fmt --check, cargo clippy -D warnings (all targets)
 #   3. template.yaml through cfn-lint, sam validate --lint and checkov
-#   4. every Rust test — unit, contract suites on moto, end to end on the local stack —
-#      with one moto server for the whole run
+#   4. the web console's build checks (infra/scripts/console-check.sh)
+#   5. every Rust test — unit, contract suites on moto, end to end on the local stack, the
+#      console in headless Chromium — with one moto server for the whole run
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -34,6 +35,9 @@ infra/scripts/lint-template.sh
 
 step "checkov on template.yaml (skips and their reasons: infra/checkov.yaml)"
 infra/scripts/checkov.sh
+
+step "Web console: types from openapi.json, tsc --noEmit, dist/ is what src/ builds"
+infra/scripts/console-check.sh
 
 step "cargo test --workspace (moto server over the wire)"
 infra/scripts/with-moto.sh cargo test --workspace --locked

@@ -54,6 +54,8 @@
 //!   (checked in the PSA), `POST /v1/billing/dry-run`, `POST /v1/billing/sync`
 //! - `GET /v1/audit-log?limit=&cursor=`: every configuration change, newest first, with the
 //!   principal who made it
+//! - `GET /console` (no token): the web console for MSP staff, its assets compiled in
+//!   ([`console_routes`]); it signs in with an API token and calls the routes above
 //! - Gone (410, naming the route that replaced them): `PUT|GET /v1/psa/connectwise`,
 //!   `PUT /v1/tenants/{tenant_id}/connectwise-company`. Settings saved through them carry over
 //!   as the destination `connectwise`.
@@ -64,6 +66,7 @@
 
 mod access_routes;
 mod billing_routes;
+pub mod console_routes;
 mod destination_routes;
 pub mod extract;
 mod licence_routes;

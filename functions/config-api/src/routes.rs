@@ -44,6 +44,7 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(crate::mailbox_routes::router())
         .merge(crate::licence_routes::router())
         .merge(crate::billing_routes::router())
+        .merge(crate::console_routes::router())
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "this route does not accept that method")

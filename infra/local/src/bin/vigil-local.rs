@@ -74,6 +74,7 @@ async fn up() -> ExitCode {
     println!("  config API                   {}/v1/...   (Authorization: Bearer <token>)", stack.api_url);
     println!("  webhook receiver             {}/webhooks/health", stack.api_url);
     println!("  MSP 'local-msp' API token    {}", token.expose());
+    println!("Web console                    {}/console   (sign in with the token above)", stack.api_url);
     println!("AWS emulator (moto)            {}", stack.aws_endpoint);
     for (logical, name) in &stack.provisioned.table_names {
         println!("  table {logical:<24} {name}");
