@@ -113,8 +113,11 @@ export function Select<T extends string>(props: {
 }
 
 /** A modal dialog (native <dialog>, so focus is trapped and Escape closes it). */
+let dialogs = 0;
+
 export function Dialog(props: { open: boolean; title: string; onClose: () => void; children: ComponentChildren }) {
   const ref = useRef<HTMLDialogElement>(null);
+  const [titleId] = useState(() => `dialog-title-${++dialogs}`);
   useEffect(() => {
     const d = ref.current;
     if (!d) return;
@@ -122,8 +125,8 @@ export function Dialog(props: { open: boolean; title: string; onClose: () => voi
     if (!props.open && d.open) d.close();
   }, [props.open]);
   return (
-    <dialog ref={ref} aria-labelledby="dialog-title" onClose={props.onClose} onCancel={props.onClose}>
-      <h2 id="dialog-title">{props.title}</h2>
+    <dialog ref={ref} aria-labelledby={titleId} onClose={props.onClose} onCancel={props.onClose}>
+      <h2 id={titleId}>{props.title}</h2>
       {props.open ? props.children : null}
     </dialog>
   );

@@ -91,7 +91,7 @@ function AlertBody({ alert: a, reload }: { alert: AlertView; reload: () => void 
           ))}
         </ol>
         {comments.length ? <h3>Comments</h3> : null}
-        <ul class="comments">
+        <ul class="comments" aria-label="Comments">
           {comments.map((c, i) => (
             <li key={i}>
               <time dateTime={c.at}>{when(c.at)}</time> <strong>{c.author}</strong>: {c.text}

@@ -150,7 +150,7 @@ function DestinationForm({ existing, onDone }: { existing: S["DestinationView"] 
         <>
           <label class="field">
             <span>Id (lowercase letters, digits, -)</span>
-            <input name="id" required pattern="[a-z][a-z0-9-]{0,39}" value={id} onInput={(e) => setId(e.currentTarget.value)} />
+            <input name="id" required pattern="[a-z](?:[a-z0-9]|-){0,39}" value={id} onInput={(e) => setId(e.currentTarget.value)} />
           </label>
           <label class="field">
             <span>Name</span>

@@ -103,7 +103,7 @@ export function Tenants() {
         {linking ? <LinkForm tenant={linking} destinations={dests} onDone={() => (setLinking(undefined), tenants.reload())} /> : null}
       </Dialog>
       <Dialog open={bulk} title="Bulk map tenants by name" onClose={() => setBulk(false)}>
-        <BulkMap tenants={tenants.data ?? []} destinations={dests} onDone={() => (setBulk(false), tenants.reload())} />
+        <BulkMap destinations={dests} onDone={() => (setBulk(false), tenants.reload())} />
       </Dialog>
       <Dialog open={registering} title="Register a tenant" onClose={() => setRegistering(false)}>
         <Register onDone={() => (setRegistering(false), tenants.reload())} />
@@ -195,7 +195,7 @@ interface Proposal {
   result?: string;
 }
 
-function BulkMap({ tenants, destinations, onDone }: { tenants: S["TenantView"][]; destinations: S["DestinationView"][]; onDone: () => void }) {
+function BulkMap({ destinations, onDone }: { destinations: S["DestinationView"][]; onDone: () => void }) {
   const [destination, setDestination] = useState(destinations[0]?.id ?? "");
   const [threshold, setThreshold] = useState(0.6);
   const [proposals, setProposals] = useState<Proposal[]>();
@@ -204,7 +204,9 @@ function BulkMap({ tenants, destinations, onDone }: { tenants: S["TenantView"][]
   const propose = async () => {
     try {
       const companies = ok(await api.GET("/v1/destinations/{destination_id}/companies", { params: { path: { destination_id: destination } } })).items;
-      const unlinked = tenants.filter((t) => !t.company_links[destination]);
+      // The list as it is now (a link made a moment ago counts), not as the page last read it.
+      const current = ok(await api.GET("/v1/tenants")).tenants;
+      const unlinked = current.filter((t) => !t.company_links[destination]);
       const found: Proposal[] = [];
       for (const t of unlinked) {
         const m = bestMatch(t.name, companies, (c) => c.name, threshold);
