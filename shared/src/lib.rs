@@ -9,6 +9,7 @@ pub mod access;
 pub mod alert;
 pub mod audit;
 pub mod billing;
+pub mod call_budget;
 pub mod changes;
 pub mod channel;
 pub mod clock;

@@ -16,6 +16,7 @@ use std::time::Duration;
 use vigil::aws::dynamodb::{DynamoConfigStore, DynamoIngestState};
 use vigil::aws::secrets::SecretsManagerStore;
 use vigil::aws::sqs::SqsQueue;
+use vigil::call_budget::{BudgetedMicrosoft, CallBudget};
 use vigil::clock::SystemClock;
 use vigil::connectors::LazyHttp;
 use vigil::connectors::graph::GraphAlertsClient;
@@ -65,6 +66,11 @@ pub struct Config {
     /// `NOTIFY_FROM_ADDRESS` (optional): the SES-verified address customers are e-mailed from
     /// (a removal of the MSP's access); empty: no e-mail.
     pub notify_from_address: Option<String>,
+    /// This instance's share of the calls to Microsoft (see [`vigil::call_budget`]), from
+    /// `POLLER_MAXIMUM_CONCURRENCY` (the poll-jobs trigger's, default 20),
+    /// `MICROSOFT_APP_CALLS_PER_MINUTE` (the deployment's per app, default 60,000) and
+    /// `MICROSOFT_TENANT_CALLS_PER_MINUTE` (per tenant, default 1,000: half Microsoft's baseline).
+    pub budget: vigil::call_budget::BudgetSettings,
 }
 
 impl Config {
@@ -98,6 +104,12 @@ impl Config {
             removal_follow_up_seconds: seconds(lookup, "REMOVAL_FOLLOW_UP_SECONDS")?,
             partner_read_head_start_seconds: seconds(lookup, "PARTNER_READ_HEAD_START_SECONDS")?,
             notify_from_address: lookup("NOTIFY_FROM_ADDRESS").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()),
+            budget: vigil::call_budget::BudgetSettings::share_of(
+                positive(lookup, "MICROSOFT_APP_CALLS_PER_MINUTE", 60_000)?,
+                positive(lookup, "MICROSOFT_TENANT_CALLS_PER_MINUTE", 1_000)?,
+                positive(lookup, "POLLER_MAXIMUM_CONCURRENCY", 20)?,
+                u32::try_from(vigil::ids::AuditStream::all().len()).unwrap_or(1),
+            ),
         })
     }
 
@@ -116,6 +128,19 @@ impl Config {
                 .map_or(defaults.partner_read_head_start, |s| std::time::Duration::from_secs(u64::from(s))),
             ..defaults
         }
+    }
+}
+
+/// An optional positive number, `default` when unset.
+fn positive(lookup: &dyn Fn(&str) -> Option<String>, name: &'static str, default: u32) -> Result<u32, ConfigError> {
+    match lookup(name).filter(|v| !v.trim().is_empty()) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| ConfigError::Invalid { name, reason: format!("{raw:?} is not a positive number") }),
     }
 }
 
@@ -163,13 +188,21 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Poller {
     let secrets = SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk), config.secret_prefix.clone());
     let http = LazyHttp::new();
     let management = Arc::new(ManagementActivityClient::new(http.clone(), config.endpoints.clone(), config.publisher_identifier.clone()));
+    // Every stream call to Microsoft within this instance's share (per app, per tenant, holds
+    // after a 429).
+    let microsoft = Arc::new(BudgetedMicrosoft {
+        budget: Arc::new(CallBudget::new(config.budget.clone(), Arc::new(SystemClock))),
+        audit: management.clone(),
+        subscriptions: management,
+        alerts: Arc::new(GraphAlertsClient::new(http.clone(), config.endpoints.login_base.clone(), config.graph_base.clone())),
+    });
     let service = PollService {
         config: Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone())),
         state: Arc::new(DynamoIngestState::new(dynamo.clone(), config.state_table.clone())),
         secrets: Arc::new(CachingSecretStore::new(Arc::new(secrets), Duration::from_secs(300))),
-        source: management.clone(),
-        subscriptions: management,
-        security_alerts: Arc::new(GraphAlertsClient::new(http.clone(), config.endpoints.login_base.clone(), config.graph_base.clone())),
+        source: microsoft.clone(),
+        subscriptions: microsoft.clone(),
+        security_alerts: microsoft,
         mailbox_directory: Arc::new(vigil::connectors::mailboxes::DirectoryClient::new(
             http.clone(),
             config.endpoints.login_base.clone(),
@@ -260,8 +293,15 @@ mod tests {
 
     fn lookup(extra: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
         move |name: &str| {
-            let optional =
-                ["STREAM_STUCK_AFTER_MINUTES", "REMOVAL_FOLLOW_UP_SECONDS", "PARTNER_READ_HEAD_START_SECONDS", "WEBHOOK_BASE_URL"];
+            let optional = [
+                "STREAM_STUCK_AFTER_MINUTES",
+                "REMOVAL_FOLLOW_UP_SECONDS",
+                "PARTNER_READ_HEAD_START_SECONDS",
+                "WEBHOOK_BASE_URL",
+                "MICROSOFT_APP_CALLS_PER_MINUTE",
+                "MICROSOFT_TENANT_CALLS_PER_MINUTE",
+                "POLLER_MAXIMUM_CONCURRENCY",
+            ];
             extra
                 .iter()
                 .find(|(n, _)| *n == name)
@@ -296,5 +336,22 @@ mod tests {
         {
             assert!(matches!(Config::from_lookup(&lookup(bad)), Err(ConfigError::Invalid { name: "REMOVAL_FOLLOW_UP_SECONDS", .. })));
         }
+    }
+
+    #[test]
+    fn each_instance_takes_its_share_of_the_microsoft_budgets() {
+        let defaults = Config::from_lookup(&lookup(&[])).unwrap();
+        assert_eq!((defaults.budget.app_per_minute, defaults.budget.tenant_per_minute), (3_000, 166));
+        let set = Config::from_lookup(&lookup(&[
+            ("MICROSOFT_APP_CALLS_PER_MINUTE", "10000"),
+            ("MICROSOFT_TENANT_CALLS_PER_MINUTE", "600"),
+            ("POLLER_MAXIMUM_CONCURRENCY", "50"),
+        ]))
+        .unwrap();
+        assert_eq!((set.budget.app_per_minute, set.budget.tenant_per_minute), (200, 100));
+        assert!(matches!(
+            Config::from_lookup(&lookup(&[("POLLER_MAXIMUM_CONCURRENCY", "0")])),
+            Err(ConfigError::Invalid { name: "POLLER_MAXIMUM_CONCURRENCY", .. })
+        ));
     }
 }

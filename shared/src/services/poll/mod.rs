@@ -45,6 +45,7 @@ use tracing::{info, warn};
 mod events;
 mod licences;
 mod mailboxes;
+pub mod order;
 mod relationships;
 mod removal;
 pub use removal::{FOLLOW_UP_DELAY, RESUME_REMOVALS_AFTER_MINUTES};
@@ -262,15 +263,10 @@ impl PollService {
         let partner = self.partner_jobs(&tenants).await?;
         let counts = self.mailbox_count_jobs(&tenants).await?;
         let licences = self.licence_jobs(&tenants).await?;
-        let jobs: Vec<String> = tenants
-            .iter()
-            .flat_map(|tenant| {
-                self.streams_of(tenant).into_iter().map(|stream| PollJob::Stream {
-                    msp_id: tenant.msp_id.clone(),
-                    tenant_id: tenant.tenant_id.clone(),
-                    stream,
-                })
-            })
+        // Fair between MSPs and tenants, and rotated every minute (see `order`).
+        let rotation = u64::try_from(self.clock.now().timestamp() / 60).unwrap_or(0);
+        let jobs: Vec<String> = order::stream_jobs(&tenants, rotation, |tenant| self.streams_of(tenant))
+            .into_iter()
             .chain(partner.now)
             .chain(counts)
             .chain(licences)
