@@ -30,6 +30,7 @@ use vigil::lambda::retry::{Backoff, RetryDelay, retry_delay_for};
 use vigil::lambda::sqs_batch::{batch_response, process_messages};
 use vigil::secret_cache::CachingSecretStore;
 use vigil::services::billing_sync::BillingSyncService;
+use vigil::services::dispatch::fairness::MspShare;
 use vigil::services::dispatch::readback::ReadBackReport;
 use vigil::services::dispatch::{DispatchError, DispatchOutcome, DispatchService, DispatchSettings};
 use vigil::settings::{ConfigError, parsed_or, required};
@@ -62,6 +63,10 @@ pub struct Config {
     /// `NOTIFY_FROM_ADDRESS` (optional): the SES-verified address e-mail destinations send
     /// from; unset: e-mail destinations cannot be delivered (their deliveries dead-letter).
     pub notify_from_address: Option<String>,
+    /// `MSP_DELIVERIES_PER_MINUTE` (default 120; `0`: no share): deliveries one MSP may make
+    /// per minute across all instances, so one MSP's storm does not delay another's tickets
+    /// ([`vigil::services::dispatch::fairness`]).
+    pub msp_deliveries_per_minute: u32,
 }
 
 impl Config {
@@ -84,6 +89,7 @@ impl Config {
             },
             destination_policy: DestinationPolicy::from_lookup(lookup)?,
             notify_from_address: lookup("NOTIFY_FROM_ADDRESS").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()),
+            msp_deliveries_per_minute: parsed_or(lookup, "MSP_DELIVERIES_PER_MINUTE", 120)?,
         })
     }
 }
@@ -91,6 +97,8 @@ impl Config {
 /// Everything the dispatcher's handlers need, built once per container.
 pub struct Dispatcher {
     pub service: DispatchService,
+    /// Each MSP's share of deliveries (`None`: unlimited).
+    pub share: Option<MspShare>,
     pub retry: Arc<dyn RetryDelay>,
     pub backoff: Backoff,
 }
@@ -134,15 +142,20 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Dispatcher {
         config: config_store.clone(),
         destinations: config_store,
         alerts: Arc::new(DynamoAlertStore::new(dynamo.clone(), config.alerts_table.clone())),
-        policies: Arc::new(DynamoPolicyStore::new(dynamo, config.config_table.clone())),
+        policies: Arc::new(DynamoPolicyStore::new(dynamo.clone(), config.config_table.clone())),
         systems,
         tickets: Arc::new(SqsQueue::new(sqs.clone(), config.tickets_queue_url.clone())),
         billing_sync: Some(billing_sync),
         clock,
         settings: DispatchSettings { lease: chrono::Duration::seconds(config.lease_seconds.max(1)), api_base: config.api_base.clone() },
     };
+    let share = (config.msp_deliveries_per_minute > 0).then(|| MspShare {
+        limiter: Arc::new(vigil::aws::rate_limits::DynamoRateLimiter::new(dynamo.clone(), config.alerts_table.clone())),
+        per_minute: config.msp_deliveries_per_minute,
+    });
     Dispatcher {
         service,
+        share,
         retry: Arc::new(SqsRetryDelay(SqsVisibility { client: sqs, queue_url: config.tickets_queue_url.clone() })),
         backoff: config.backoff,
     }
@@ -189,7 +202,13 @@ pub async fn handle(dispatcher: &Dispatcher, event: SqsEvent) -> SqsBatchRespons
             (m.message_id.clone().unwrap_or_default(), count)
         })
         .collect();
-    let outcomes = process_messages(event.records, 4, |body| async move { dispatcher.service.handle(&body).await }).await;
+    let outcomes =
+        process_messages(
+            event.records,
+            4,
+            |body| async move { dispatcher.service.handle_within_share(dispatcher.share.as_ref(), &body).await },
+        )
+        .await;
     for outcome in &outcomes {
         if let Some(value) = &outcome.value {
             metrics.count(metric_of(value), None, 1.0);

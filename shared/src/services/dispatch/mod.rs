@@ -19,6 +19,7 @@
 //!   credentials are; a mapping's period is synced once however often the job is delivered.
 
 mod deliver;
+pub mod fairness;
 mod post;
 #[cfg(test)]
 mod post_tests;
@@ -204,7 +205,18 @@ impl DispatchService {
     /// up to [`DEFER_SPREAD`] so a backlog does not wake all at once for the one request that
     /// leaves the window first. A failure to re-send keeps the message for an ordinary retry.
     async fn defer(&self, body: &str, retry_after: std::time::Duration) -> Result<DispatchOutcome, DispatchError> {
-        let spread = deterministic_spread(body, self.clock.now().timestamp());
+        self.defer_spread(body, retry_after, DEFER_SPREAD).await
+    }
+
+    /// [`Self::defer`] spread over `spread` rather than [`DEFER_SPREAD`].
+    async fn defer_spread(
+        &self,
+        body: &str,
+        retry_after: std::time::Duration,
+        spread: std::time::Duration,
+    ) -> Result<DispatchOutcome, DispatchError> {
+        let spread =
+            std::time::Duration::from_secs(deterministic_spread(body, self.clock.now().timestamp()).as_secs() % spread.as_secs().max(1));
         let delay = (retry_after + spread).min(crate::ports::MAX_MESSAGE_DELAY).max(std::time::Duration::from_secs(1));
         match self.tickets.send_delayed(&[body.to_owned()], delay).await {
             Ok(()) => Ok(DispatchOutcome::Deferred(delay)),
