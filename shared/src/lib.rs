@@ -13,6 +13,7 @@ pub mod call_budget;
 pub mod changes;
 pub mod channel;
 pub mod clock;
+pub mod coverage;
 pub mod destination;
 pub mod destination_checks;
 pub mod error;

@@ -67,6 +67,7 @@
 mod access_routes;
 mod billing_routes;
 pub mod console_routes;
+mod coverage_routes;
 mod destination_routes;
 pub mod extract;
 mod licence_routes;

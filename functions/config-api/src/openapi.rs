@@ -101,6 +101,7 @@ use utoipa::{Modify, OpenApi};
         crate::billing_routes::delete_mapping,
         crate::billing_routes::dry_run,
         crate::billing_routes::run_sync,
+        crate::coverage_routes::coverage,
     ),
     components(schemas(Problem, vigil::policy::condition::Condition, vigil::secret::SecretString, vigil::ids::AuditStream)),
     modifiers(&Conventions),

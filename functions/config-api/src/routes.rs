@@ -45,6 +45,7 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(crate::licence_routes::router())
         .merge(crate::billing_routes::router())
         .merge(crate::console_routes::router())
+        .merge(crate::coverage_routes::router())
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "this route does not accept that method")
@@ -333,6 +334,10 @@ pub(crate) struct StreamHealth {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct StreamHealthList {
     streams: Vec<StreamHealth>,
+    /// The fraction (0 to 1) of the last 24 hours in which every stream listed was covered
+    /// (before its `covered_until` and outside its lost intervals; a stream not polled yet
+    /// covers nothing), as in `GET /v1/coverage`.
+    coverage_24h: Option<f64>,
 }
 
 /// Coverage and health of each stream of the tenant.
@@ -344,6 +349,8 @@ pub(crate) async fn stream_health(
     Path(raw): Path<String>,
 ) -> Result<Json<StreamHealthList>, Problem> {
     let health = state.admin.stream_health(&access, &tenant_id(&raw)?, &PollSettings::default().streams).await?;
+    let ledgers: Vec<_> = health.iter().map(|(_, ledger)| ledger.as_ref()).collect();
+    let coverage_24h = vigil::coverage::tenant_coverage(&ledgers, state.admin.clock.now());
     let streams = health
         .into_iter()
         .map(|(stream, ledger)| match ledger {
@@ -375,7 +382,7 @@ pub(crate) async fn stream_health(
             },
         })
         .collect();
-    Ok(Json(StreamHealthList { streams }))
+    Ok(Json(StreamHealthList { streams, coverage_24h }))
 }
 
 /// `PUT /v1/msp`: only the fields present change; `null` clears an optional one.

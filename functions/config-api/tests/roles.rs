@@ -132,6 +132,7 @@ fn routes(seed: &Seed) -> Vec<Route> {
             StatusCode::NO_CONTENT,
         ),
         route("GET", format!("/v1/tenants/{t}/streams"), None, &[ConfigRead], StatusCode::OK),
+        route("GET", "/v1/coverage".into(), None, &[ConfigRead], StatusCode::OK),
         route("PUT", format!("/v1/tenants/{t}/streams"), Some(json!({"streams": null})), &[ConfigWrite], StatusCode::OK),
         route("PUT", format!("/v1/tenants/{t}/destinations/psa/company"), Some(json!({"company": "250"})), &[ConfigWrite], StatusCode::OK),
         route("GET", "/v1/destinations".into(), None, &[ConfigRead], StatusCode::OK),

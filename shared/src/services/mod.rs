@@ -6,6 +6,7 @@ pub mod admin;
 pub mod alert_feed;
 pub mod billing;
 pub mod billing_sync;
+pub mod coverage;
 pub mod destinations;
 pub mod dispatch;
 pub mod evaluate;
