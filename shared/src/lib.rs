@@ -33,6 +33,7 @@ pub mod render;
 pub mod replay;
 pub mod secret;
 pub mod secret_cache;
+pub mod selfmon;
 pub mod services;
 pub mod settings;
 pub mod tape;

@@ -25,6 +25,10 @@ pub const BILLING_EVENTS: &str = "vigil-billing";
 /// The `content_id` of events messages that carry licence findings (see
 /// [`crate::licences::findings`]).
 pub const LICENCE_EVENTS: &str = "vigil-licences";
+/// The `content_id` of events messages that carry self-monitoring conditions (see
+/// [`crate::selfmon`]): about Vigil's own service for the MSP, so their tickets go to the MSP's
+/// own company.
+pub const SELF_MONITORING_EVENTS: &str = "vigil-selfmon";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEventsMessage {

@@ -184,6 +184,9 @@ pub struct StreamState {
     /// When the open "stream stuck" episode began (its alert is open), if any.
     #[serde(default)]
     pub stuck_since: Option<DateTime<Utc>>,
+    /// The stream's self-monitoring episodes ([`crate::selfmon`]).
+    #[serde(default)]
+    pub monitoring: crate::selfmon::StreamMonitoring,
 }
 
 impl StreamState {
@@ -199,6 +202,7 @@ impl StreamState {
             lost: Vec::new(),
             advanced_at: None,
             stuck_since: None,
+            monitoring: crate::selfmon::StreamMonitoring::default(),
         }
     }
 
@@ -616,9 +620,38 @@ pub struct WebhookRegistration {
     pub auth_id: SecretString,
 }
 
+/// The state of a webhook on a subscription, as `subscriptions/list` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookState {
+    Enabled,
+    /// Disabled by Microsoft after failed notifications.
+    Disabled,
+    /// Past its expiration.
+    Expired,
+    /// Another status Microsoft may add (kept as given).
+    Other(String),
+}
+
+/// One content type's subscription, as `subscriptions/list` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedSubscription {
+    pub content_type: ContentType,
+    /// `status: enabled` (a missing status counts as not enabled).
+    pub enabled: bool,
+    /// The registered webhook's state; `None`: no webhook (`webhook: null`).
+    pub webhook: Option<WebhookState>,
+}
+
 /// Subscriptions of the Management Activity API.
 #[async_trait]
 pub trait SubscriptionManager: Send + Sync {
+    /// The tenant's subscriptions (`subscriptions/list`), one per content type Microsoft lists;
+    /// content types it does not know are left out.
+    async fn list_subscriptions(
+        &self,
+        tenant_id: &TenantId,
+        credentials: &M365AppCredentials,
+    ) -> Result<Vec<ListedSubscription>, SourceError>;
     /// Starts (or updates) the subscription of one content type, with an optional webhook.
     /// "Already enabled" (AF20024) counts as success.
     async fn start_subscription(

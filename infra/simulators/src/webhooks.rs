@@ -233,6 +233,12 @@ impl Webhook {
         Self { id, request, disabled: false, consecutive_failures: 0 }
     }
 
+    /// Disables the webhook, as Microsoft does after failed notifications (a start with it
+    /// enables it again).
+    pub(crate) fn disable(&mut self) {
+        self.disabled = true;
+    }
+
     /// Whether `request` asks for exactly this registration (address, authId, expiration).
     pub(crate) fn registers(&self, request: &WebhookRequest) -> bool {
         self.request == *request

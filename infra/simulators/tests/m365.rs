@@ -696,3 +696,27 @@ async fn throttling_can_carry_a_fractional_retry_after_or_none() {
     assert_eq!(af_code(resp).await, "AF429");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_subscription_an_admin_keeps_disabled_lists_as_disabled_and_refuses_starts_until_released() {
+    let sim = sim_with_tenants().await;
+    let token = token(&sim, TENANT_A).await;
+    let (start, end) = window_now();
+    assert_eq!(start_subscription(&sim, TENANT_A, &token, "Audit.Exchange").await.status(), StatusCode::OK);
+    let resp = client()
+        .post(format!("{}/_sim/tenants/{TENANT_A}/subscriptions/Audit.Exchange/admin-disabled", sim.base_url()))
+        .json(&json!({ "disabled": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(sim.subscription(TENANT_A, "Audit.Exchange").unwrap()["status"], "disabled");
+    assert_eq!(af_code(list_content(&sim, TENANT_A, &token, "Audit.Exchange", &start, &end).await).await, "AF20023");
+    assert_eq!(af_code(start_subscription(&sim, TENANT_A, &token, "Audit.Exchange").await).await, "AF20023");
+
+    assert!(sim.hold_subscription_disabled(TENANT_A, "Audit.Exchange", false));
+    assert_eq!(start_subscription(&sim, TENANT_A, &token, "Audit.Exchange").await.status(), StatusCode::OK);
+    assert_eq!(list_content(&sim, TENANT_A, &token, "Audit.Exchange", &start, &end).await.status(), StatusCode::OK);
+    assert!(!sim.hold_subscription_disabled("0e1f2c8a-0000-4000-8000-000000000000", "Audit.Exchange", true), "unknown tenant");
+    sim.shutdown().await;
+}

@@ -377,3 +377,25 @@ async fn hand_made_notifications_can_be_duplicated_or_forged() {
     assert_eq!((last.address.as_str(), last.status, last.error.is_some()), ("", None, true));
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_webhook_microsoft_disabled_lists_as_disabled_and_a_start_with_it_enables_it_again() {
+    let sim = sim().await;
+    let listener = Listener::start().await;
+    let token = token(&sim).await;
+    let (status, _) = start(&sim, &token, "Audit.General", Some(hook(&listener.address, "auth-1"))).await;
+    assert_eq!(status, 200);
+    let resp = reqwest::Client::new()
+        .post(format!("{}/_sim/tenants/{TENANT}/subscriptions/Audit.General/disable-webhook", sim.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(sim.subscription(TENANT, "Audit.General").unwrap()["webhook"]["status"], "disabled");
+    assert_eq!(sim.subscription(TENANT, "Audit.General").unwrap()["status"], "enabled", "the subscription itself is unaffected");
+    let (status, body) = start(&sim, &token, "Audit.General", Some(hook(&listener.address, "auth-1"))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(sim.subscription(TENANT, "Audit.General").unwrap()["webhook"]["status"], "enabled");
+    assert!(!sim.disable_webhook(TENANT, "Audit.Exchange"), "no webhook there");
+    sim.shutdown().await;
+}

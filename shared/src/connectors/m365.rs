@@ -28,7 +28,7 @@ use super::identity::TokenProvider;
 use super::{LazyHttp, retry_after, transport_failure, truncate_chars};
 use crate::error::SourceError;
 use crate::ids::{ContentType, TenantId};
-use crate::ports::{AuditSource, ContentBlob, SubscriptionManager, TimeWindow, WebhookRegistration};
+use crate::ports::{AuditSource, ContentBlob, ListedSubscription, SubscriptionManager, TimeWindow, WebhookRegistration, WebhookState};
 use crate::secret::SecretString;
 use crate::tenant::M365AppCredentials;
 use async_trait::async_trait;
@@ -94,6 +94,7 @@ impl std::fmt::Debug for ManagementActivityClient {
 enum Operation {
     ListContent,
     StartSubscription,
+    ListSubscriptions,
     FetchContent,
 }
 
@@ -102,6 +103,7 @@ impl Operation {
         match self {
             Self::ListContent => "list content",
             Self::StartSubscription => "start subscription",
+            Self::ListSubscriptions => "list subscriptions",
             Self::FetchContent => "fetch content",
         }
     }
@@ -358,6 +360,58 @@ impl SubscriptionManager for ManagementActivityClient {
     ) -> Result<(), SourceError> {
         self.subscribe(tenant_id, credentials, content_type, webhook).await
     }
+
+    async fn list_subscriptions(
+        &self,
+        tenant_id: &TenantId,
+        credentials: &M365AppCredentials,
+    ) -> Result<Vec<ListedSubscription>, SourceError> {
+        let url = self.feed_url(tenant_id, self.publisher(credentials), "subscriptions/list", &[])?;
+        match self.send(tenant_id, credentials, reqwest::Method::GET, &url, Operation::ListSubscriptions).await? {
+            Ok(response) => {
+                let body = response.text().await.map_err(|e| SourceError::Unavailable(transport_failure("list subscriptions", &e)))?;
+                parse_subscription_list(&body)
+            }
+            Err(failure) => Err(self.failure_error(failure, Operation::ListSubscriptions)),
+        }
+    }
+}
+
+/// One element of `subscriptions/list` (reference §2.2): `status` may be missing, `webhook`
+/// null, and `contentType` cased differently (`Audit.Sharepoint`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubscriptionElement {
+    content_type: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    webhook: Option<WebhookElement>,
+}
+
+#[derive(Deserialize)]
+struct WebhookElement {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+fn parse_subscription_list(body: &str) -> Result<Vec<ListedSubscription>, SourceError> {
+    let listed: Vec<SubscriptionElement> =
+        serde_json::from_str(body).map_err(|e| SourceError::Unavailable(format!("list subscriptions: unexpected response body: {e}")))?;
+    Ok(listed
+        .into_iter()
+        .filter_map(|element| {
+            let content_type = ContentType::from_wire(&element.content_type)?;
+            let enabled = element.status.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("enabled"));
+            let webhook = element.webhook.map(|hook| match hook.status.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                Some("enabled") => WebhookState::Enabled,
+                Some("disabled") => WebhookState::Disabled,
+                Some("expired") => WebhookState::Expired,
+                other => WebhookState::Other(other.unwrap_or_default().to_owned()),
+            });
+            Some(ListedSubscription { content_type, enabled, webhook })
+        })
+        .collect())
 }
 
 /// `startTime`/`endTime` as the API documents them: UTC, `YYYY-MM-DDTHH:MM:SS`, no `Z`.
@@ -489,6 +543,29 @@ mod tests {
 
     fn af_body(code: &str, message: &str) -> String {
         serde_json::json!({"error": {"code": code, "message": message}}).to_string()
+    }
+
+    #[test]
+    fn a_subscription_list_reads_status_and_webhook_state_and_tolerates_what_the_docs_allow() {
+        let body = r#"[
+            {"contentType":"Audit.Sharepoint","status":"enabled","webhook":{"status":"disabled","address":"https://h","authId":"a","expiration":null}},
+            {"contentType":"Audit.Exchange","webhook":null},
+            {"contentType":"Audit.General","status":"disabled","webhook":{"status":"expired"}},
+            {"contentType":"DLP.All","status":"enabled","webhook":{"status":"enabled"}},
+            {"contentType":"Audit.Unknown","status":"enabled"}
+        ]"#;
+        let listed = parse_subscription_list(body).unwrap();
+        assert_eq!(
+            listed,
+            vec![
+                ListedSubscription { content_type: ContentType::SharePoint, enabled: true, webhook: Some(WebhookState::Disabled) },
+                ListedSubscription { content_type: ContentType::Exchange, enabled: false, webhook: None },
+                ListedSubscription { content_type: ContentType::General, enabled: false, webhook: Some(WebhookState::Expired) },
+                ListedSubscription { content_type: ContentType::Dlp, enabled: true, webhook: Some(WebhookState::Enabled) },
+            ]
+        );
+        assert!(parse_subscription_list("[]").unwrap().is_empty());
+        assert!(matches!(parse_subscription_list("{}"), Err(SourceError::Unavailable(_))));
     }
 
     #[test]

@@ -246,6 +246,13 @@ pub struct TenantLicences {
     pub changes: Vec<StatusChange>,
     /// Findings raised, by subject (subscription id, `sku:{skuId}`, or a tenant-wide subject).
     pub raised: BTreeMap<String, Vec<findings::RaisedFinding>>,
+    /// Failed reads since the last successful one (refused access excepted: consent and
+    /// connection problems have their own alerts).
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    /// When the open "licence reads failing" episode began ([`crate::selfmon`]), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<DateTime<Utc>>,
 }
 
 impl TenantLicences {

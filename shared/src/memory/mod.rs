@@ -23,9 +23,10 @@ use crate::error::{QueueError, SecretError, SourceError, StoreError};
 use crate::ids::{AlertId, ContentType, DestinationId, MspId, PolicyId, PrincipalId, RecordId, TenantId};
 use crate::policy::trigger::TriggerState;
 use crate::ports::{
-    AlertPage, AlertStore, AuditLog, AuditSource, ClaimOutcome, ConfigStore, ContentBlob, DestinationStore, IngestStateStore, MessageQueue,
-    PolicyStore, PrincipalStore, SecretName, SecretStore, SecurityAlertSource, StoredPolicy, StreamKey, StreamState, SubscriptionManager,
-    Suppression, TenantChange, TimeWindow, TriggerKey, TriggerStateStore, WebhookRegistration,
+    AlertPage, AlertStore, AuditLog, AuditSource, ClaimOutcome, ConfigStore, ContentBlob, DestinationStore, IngestStateStore,
+    ListedSubscription, MessageQueue, PolicyStore, PrincipalStore, SecretName, SecretStore, SecurityAlertSource, StoredPolicy, StreamKey,
+    StreamState, SubscriptionManager, Suppression, TenantChange, TimeWindow, TriggerKey, TriggerStateStore, WebhookRegistration,
+    WebhookState,
 };
 use crate::relationships::{AdminRelationship, PartnerActivity, RelationshipRefreshState};
 use crate::secret::SecretString;
@@ -524,12 +525,56 @@ pub struct MemoryAuditSource {
     failure: Mutex<SourceFailure>,
     windows: Mutex<Vec<TimeWindow>>,
     registrations: Mutex<Vec<(ContentType, String, String)>>,
+    /// What `subscriptions/list` answers, per tenant: kept by starts, changed by tests.
+    subscriptions: Mutex<BTreeMap<(TenantId, ContentType), ListedSubscription>>,
+    /// Subscriptions a tenant admin keeps disabled: starting them fails with AF20023.
+    held_disabled: Mutex<HashSet<(TenantId, ContentType)>>,
 }
 
 impl MemoryAuditSource {
     /// Makes every call fail this way (or succeed again with [`SourceFailure::None`]).
     pub fn set_failure(&self, failure: SourceFailure) {
         *lock(&self.failure) = failure;
+    }
+
+    /// Stops a tenant's subscription to `content_type`, as a tenant admin would (it stays
+    /// listed, disabled).
+    pub fn stop_subscription(&self, tenant_id: &TenantId, content_type: ContentType) {
+        let mut subscriptions = lock(&self.subscriptions);
+        let entry = subscriptions.entry((tenant_id.clone(), content_type)).or_insert(ListedSubscription {
+            content_type,
+            enabled: false,
+            webhook: None,
+        });
+        entry.enabled = false;
+    }
+
+    /// Keeps a tenant's subscription disabled (`true`: as a tenant admin who turned it off, so
+    /// that starting it fails with AF20023) or lets it be started again (`false`).
+    pub fn hold_subscription_disabled(&self, tenant_id: &TenantId, content_type: ContentType, held: bool) {
+        if held {
+            self.stop_subscription(tenant_id, content_type);
+            lock(&self.held_disabled).insert((tenant_id.clone(), content_type));
+        } else {
+            lock(&self.held_disabled).remove(&(tenant_id.clone(), content_type));
+        }
+    }
+
+    fn held_error(&self, tenant_id: &TenantId, content_type: ContentType) -> Result<(), SourceError> {
+        if lock(&self.held_disabled).contains(&(tenant_id.clone(), content_type)) {
+            return Err(SourceError::Rejected {
+                code: "AF20023".into(),
+                message: "The subscription was disabled by the tenant administrator or service administrator.".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Sets the state of the webhook on a tenant's subscription (Microsoft disabling it).
+    pub fn set_webhook_state(&self, tenant_id: &TenantId, content_type: ContentType, state: Option<WebhookState>) {
+        if let Some(entry) = lock(&self.subscriptions).get_mut(&(tenant_id.clone(), content_type)) {
+            entry.webhook = state;
+        }
     }
 
     /// Every (content type, webhook address, authId) registered so far.
@@ -593,6 +638,19 @@ impl AuditSource for MemoryAuditSource {
         if window.end <= window.start || window.start < Utc::now() - Duration::days(7) - Duration::hours(1) {
             return Err(SourceError::WindowRefused { code: "AF20030".into(), message: "invalid window".into() });
         }
+        // Like the Management Activity client: a missing or stopped subscription is started
+        // (without a webhook, which Microsoft then drops).
+        self.held_error(tenant_id, content_type)?;
+        let mut subscriptions = lock(&self.subscriptions);
+        let subscription = subscriptions.entry((tenant_id.clone(), content_type)).or_insert(ListedSubscription {
+            content_type,
+            enabled: false,
+            webhook: None,
+        });
+        if !subscription.enabled {
+            *subscription = ListedSubscription { content_type, enabled: true, webhook: None };
+        }
+        drop(subscriptions);
         Ok(lock(&self.blobs)
             .iter()
             .filter(|(t, c, b, _)| {
@@ -620,16 +678,32 @@ impl AuditSource for MemoryAuditSource {
 impl SubscriptionManager for MemoryAuditSource {
     async fn start_subscription(
         &self,
-        _tenant_id: &TenantId,
+        tenant_id: &TenantId,
         _credentials: &M365AppCredentials,
         content_type: ContentType,
         webhook: Option<&WebhookRegistration>,
     ) -> Result<(), SourceError> {
         self.check_failure()?;
+        self.held_error(tenant_id, content_type)?;
         if let Some(webhook) = webhook {
             lock(&self.registrations).push((content_type, webhook.address.clone(), webhook.auth_id.expose().to_owned()));
         }
+        // Like Microsoft: a start enables the subscription and sets (or, without one, removes)
+        // its webhook.
+        lock(&self.subscriptions).insert(
+            (tenant_id.clone(), content_type),
+            ListedSubscription { content_type, enabled: true, webhook: webhook.map(|_| WebhookState::Enabled) },
+        );
         Ok(())
+    }
+
+    async fn list_subscriptions(
+        &self,
+        tenant_id: &TenantId,
+        _credentials: &M365AppCredentials,
+    ) -> Result<Vec<ListedSubscription>, SourceError> {
+        self.check_failure()?;
+        Ok(lock(&self.subscriptions).iter().filter(|((t, _), _)| t == tenant_id).map(|(_, s)| s.clone()).collect())
     }
 }
 

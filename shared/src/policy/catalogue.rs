@@ -1,6 +1,6 @@
 //! The built-in policy catalogue: Vigil's policies as data (`builtins/*.json`, one file per
 //! family: the core set, Threat Intelligence, identity and mail, access and submissions, admin
-//! relationships, licences),
+//! relationships, licences, billing, self-monitoring),
 //! shipped with every deployment and on for every tenant unless an MSP turns one off. Each
 //! built-in has positive and negative fixture records (`builtins/*fixtures.json`, one beside each
 //! family, plus `variant-fixtures.json` for variants of built-ins in other families), written
@@ -20,7 +20,7 @@ use std::sync::{Arc, OnceLock};
 pub mod table;
 
 /// The catalogue's families, each a JSON array of policy definitions.
-const POLICY_FILES: [&str; 7] = [
+const POLICY_FILES: [&str; 8] = [
     include_str!("builtins/policies.json"),
     include_str!("builtins/threat-intelligence.json"),
     include_str!("builtins/identity-and-mail.json"),
@@ -28,6 +28,7 @@ const POLICY_FILES: [&str; 7] = [
     include_str!("builtins/admin-relationships.json"),
     include_str!("builtins/licences.json"),
     include_str!("builtins/billing.json"),
+    include_str!("builtins/self-monitoring.json"),
 ];
 
 /// One documented way to make the change a built-in watches for.
@@ -110,7 +111,7 @@ mod tests {
     use serde::Deserialize;
     use serde_json::Value;
 
-    const FIXTURE_FILES: [&str; 8] = [
+    const FIXTURE_FILES: [&str; 9] = [
         include_str!("builtins/fixtures.json"),
         include_str!("builtins/threat-intelligence-fixtures.json"),
         include_str!("builtins/identity-and-mail-fixtures.json"),
@@ -119,6 +120,7 @@ mod tests {
         include_str!("builtins/admin-relationships-fixtures.json"),
         include_str!("builtins/licences-fixtures.json"),
         include_str!("builtins/billing-fixtures.json"),
+        include_str!("builtins/self-monitoring-fixtures.json"),
     ];
 
     #[derive(Deserialize)]

@@ -67,6 +67,35 @@ pub(super) async fn ctl_subscriptions(State(sim): State<Shared>, Path(tenant): P
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CtlAdminDisabled {
+    pub(super) disabled: bool,
+}
+
+/// `POST /_sim/tenants/{tenant}/subscriptions/{content_type}/admin-disabled` `{"disabled":
+/// true}`: a tenant admin keeps the subscription disabled (starts answer AF20023) until
+/// `{"disabled": false}`.
+pub(super) async fn ctl_admin_disabled(
+    State(sim): State<Shared>,
+    Path((tenant, content_type)): Path<(String, String)>,
+    Json(req): Json<CtlAdminDisabled>,
+) -> Response {
+    if !sim.hold_subscription_disabled(&tenant, &content_type, req.disabled) {
+        return json_response(StatusCode::NOT_FOUND, &json!({ "error": format!("unknown tenant {tenant}") }));
+    }
+    json_response(StatusCode::OK, &json!({ "content_type": content_type, "admin_disabled": req.disabled }))
+}
+
+/// `POST /_sim/tenants/{tenant}/subscriptions/{content_type}/disable-webhook`: Microsoft
+/// disables the subscription's webhook (as after failed notifications).
+pub(super) async fn ctl_disable_webhook(State(sim): State<Shared>, Path((tenant, content_type)): Path<(String, String)>) -> Response {
+    if !sim.disable_webhook(&tenant, &content_type) {
+        return json_response(StatusCode::NOT_FOUND, &json!({ "error": "no webhook on that subscription" }));
+    }
+    json_response(StatusCode::OK, &json!({ "content_type": content_type, "webhook": "disabled" }))
+}
+
+#[derive(Deserialize)]
 pub(super) struct CtlFail {
     pub(super) operation: String,
     pub(super) failure: String,

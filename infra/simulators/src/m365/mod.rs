@@ -377,6 +377,19 @@ impl M365SimHandle {
         self.inner.fail_next(op, failure, times);
     }
 
+    /// Keeps the tenant's subscription to `content_type` disabled, as a tenant admin who turned
+    /// it off (`held`: it lists as disabled, content listings answer AF20023 and starts answer
+    /// AF20023), or lets it be started again. `false` when the tenant is unknown.
+    pub fn hold_subscription_disabled(&self, tenant_id: &str, content_type: &str, held: bool) -> bool {
+        self.inner.hold_subscription_disabled(tenant_id, content_type, held)
+    }
+
+    /// Disables the webhook on the tenant's subscription to `content_type`, as Microsoft does
+    /// after failed notifications; `false` when it has none.
+    pub fn disable_webhook(&self, tenant_id: &str, content_type: &str) -> bool {
+        self.inner.disable_webhook(tenant_id, content_type)
+    }
+
     /// Enabled subscriptions (content types) of the tenant, sorted.
     pub fn subscriptions(&self, tenant_id: &str) -> Vec<String> {
         self.inner.subscriptions(tenant_id)

@@ -219,6 +219,8 @@ pub(super) fn router(inner: Shared) -> Router {
         .route("/_sim/tenants/{tenant}/raw-blob", post(ctl_add_raw_blob))
         .route("/_sim/tenants/{tenant}/consent", post(ctl_consent))
         .route("/_sim/tenants/{tenant}/subscriptions", get(ctl_subscriptions))
+        .route("/_sim/tenants/{tenant}/subscriptions/{content_type}/admin-disabled", post(super::control::ctl_admin_disabled))
+        .route("/_sim/tenants/{tenant}/subscriptions/{content_type}/disable-webhook", post(super::control::ctl_disable_webhook))
         .route("/_sim/fail", post(ctl_fail))
         .route("/_sim/page-size", post(ctl_page_size))
         .route("/_sim/disabled-after-start", post(ctl_disabled_after_start))

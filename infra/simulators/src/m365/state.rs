@@ -68,6 +68,9 @@ pub(super) struct Subscription {
     /// Content listings still answered AF20023 after the last successful start (see
     /// [`M365SimHandle::set_disabled_after_start`]).
     pub(super) disabled_lists_left: u32,
+    /// A tenant admin keeps the subscription disabled: starts answer AF20023 until released
+    /// (see [`M365SimHandle::hold_subscription_disabled`]).
+    pub(super) held_disabled: bool,
 }
 
 pub(super) struct Blob {
@@ -205,6 +208,38 @@ impl Inner {
 
     pub(super) fn fail_next(&self, op: M365Operation, failure: M365Failure, times: u32) {
         self.kit.faults.arm(op, failure, times);
+    }
+
+    /// Keeps (or releases) a tenant's subscription disabled; `false` when the tenant is unknown.
+    pub(super) fn hold_subscription_disabled(&self, tenant_id: &str, content_type: &str, held: bool) -> bool {
+        let mut st = self.lock();
+        let Some(tenant) = st.tenants.get_mut(&tenant_key(tenant_id)) else { return false };
+        let sub = tenant.subscriptions.entry(content_type.to_owned()).or_insert(Subscription {
+            enabled: false,
+            webhook: None,
+            disabled_lists_left: 0,
+            held_disabled: false,
+        });
+        sub.held_disabled = held;
+        if held {
+            sub.enabled = false;
+        }
+        true
+    }
+
+    /// Disables the webhook on a tenant's subscription, as Microsoft does after failed
+    /// notifications; `false` when there is none.
+    pub(super) fn disable_webhook(&self, tenant_id: &str, content_type: &str) -> bool {
+        let mut st = self.lock();
+        let hook =
+            st.tenants.get_mut(&tenant_key(tenant_id)).and_then(|t| t.subscriptions.get_mut(content_type)).and_then(|s| s.webhook.as_mut());
+        match hook {
+            Some(hook) => {
+                hook.disable();
+                true
+            }
+            None => false,
+        }
     }
 
     pub(super) fn subscriptions(&self, tenant_id: &str) -> Vec<String> {

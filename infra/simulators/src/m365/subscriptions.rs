@@ -57,6 +57,13 @@ pub(super) fn start_subscription(st: &mut SimState, ctx: &Ctx<'_>) -> Response {
     };
     // The real service also asks for 15 minutes between starts; not enforced here.
     let current = tenant.subscriptions.get(&content_type);
+    if current.is_some_and(|s| s.held_disabled) {
+        return af_error(
+            StatusCode::BAD_REQUEST,
+            "AF20023",
+            "The subscription was disabled by the tenant administrator or service administrator.",
+        );
+    }
     let unchanged = match (current.and_then(|s| s.webhook.as_ref()), &webhook) {
         (None, None) => true,
         // A disabled or expired webhook is re-enabled by starting with it again.
@@ -73,8 +80,12 @@ pub(super) fn start_subscription(st: &mut SimState, ctx: &Ctx<'_>) -> Response {
         pending.extensions_mut().insert(PendingStart { tkey: ctx.tkey.clone(), content_type, request });
         return pending;
     }
-    let sub =
-        tenant.subscriptions.entry(content_type.clone()).or_insert(Subscription { enabled: false, webhook: None, disabled_lists_left: 0 });
+    let sub = tenant.subscriptions.entry(content_type.clone()).or_insert(Subscription {
+        enabled: false,
+        webhook: None,
+        disabled_lists_left: 0,
+        held_disabled: false,
+    });
     sub.enabled = true;
     sub.webhook = None;
     sub.disabled_lists_left = disabled_after_start;
@@ -108,6 +119,7 @@ impl Inner {
             enabled: false,
             webhook: None,
             disabled_lists_left: 0,
+            held_disabled: false,
         });
         sub.enabled = true;
         sub.webhook = Some(Webhook::new(id, pending.request));

@@ -419,7 +419,8 @@ impl EvaluateService {
         // Admin-relationship findings are about every customer the partner tenant lists,
         // monitored by Vigil or not: an unregistered customer is a tenant with nothing but its
         // name (no domains, no company links).
-        let about_msp_access = message.content_id == ADMIN_RELATIONSHIP_EVENTS || message.content_id == crate::messages::BILLING_EVENTS;
+        let about_msp_access = [ADMIN_RELATIONSHIP_EVENTS, crate::messages::BILLING_EVENTS, crate::messages::SELF_MONITORING_EVENTS]
+            .contains(&message.content_id.as_str());
         let tenant = match tenant? {
             Some(tenant) => tenant,
             None if about_msp_access => unregistered_customer(&message),

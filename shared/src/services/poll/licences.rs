@@ -11,7 +11,8 @@
 //! "no licences": the last snapshot and its findings stay as they were. A token the identity
 //! platform refuses (consent revoked, wrong secret) is the tenant's connection problem, reported
 //! by its own alert; the licences then stay as they were, without a second alert. A transient failure is
-//! recorded and the job retried. The events are sent before the findings are stored and carry
+//! recorded and the job retried; reads that keep failing (not for refused access) are a
+//! self-monitoring condition ([`crate::selfmon`]). The events are sent before the findings are stored and carry
 //! the tick's time, so a retried job sends the same events again (the evaluator counts a record
 //! once) rather than losing or doubling one.
 
@@ -98,11 +99,14 @@ impl PollService {
         let read_ok = match self.licences.source.licences(tenant_id, &credentials).await {
             Ok(snapshot) => {
                 state.take_snapshot(snapshot, now);
+                state.consecutive_failures = 0;
                 true
             }
             Err(error) if error.class() == ErrorClass::Transient => {
                 let reconsent = state.needs_reconsent;
                 state.read_failed(now, error.to_string(), reconsent);
+                state.consecutive_failures += 1;
+                self.watch_licence_reads(&tenant, &mut state, at).await?;
                 self.licences.store.put_licences(msp_id, tenant_id, &state).await?;
                 warn!(message = "Could not read a tenant's licences; the job is retried.", %error);
                 return Err(error.into());
@@ -114,6 +118,9 @@ impl PollService {
                 let refused = matches!(&error, SourceError::AccessRefused { code, .. } if !code.starts_with("AADSTS"));
                 warn!(message = "A tenant's licences were refused; the last ones read are kept.", needs_reconsent = refused, %error);
                 state.read_failed(now, error.to_string(), refused);
+                if !matches!(error, SourceError::AccessRefused { .. }) {
+                    state.consecutive_failures += 1;
+                }
                 false
             }
         };
@@ -140,6 +147,7 @@ impl PollService {
             info!(message = "Licence findings changed.", raised, cleared = changes.len() - raised);
         }
         state.raised = after;
+        self.watch_licence_reads(&tenant, &mut state, at).await?;
         self.licences.store.put_licences(msp_id, tenant_id, &state).await?;
         info!(
             message = "Licences read.",

@@ -274,3 +274,46 @@ async fn the_defender_plan_lapsing_is_raised_only_where_threat_intelligence_poli
     f.service.read_licences(&f.msp, &f.tenant, None).await.unwrap();
     assert_eq!(summary(&events(&f)), vec![("defender_plan_missing".into(), "Vigil.LicenceFindingCleared".into())]);
 }
+
+/// Vigil's self-monitoring events sent so far (and forgets every event).
+fn conditions(f: &Fixture) -> Vec<(String, String)> {
+    f.events
+        .drain()
+        .iter()
+        .map(|body| serde_json::from_str::<AuditEventsMessage>(body).unwrap())
+        .filter(|m| m.content_id == crate::messages::SELF_MONITORING_EVENTS)
+        .flat_map(|m| m.records)
+        .map(|e| (e["Condition"].as_str().unwrap().to_owned(), e["Operation"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn licence_reads_that_keep_failing_raise_one_condition_and_the_next_good_read_clears_it() {
+    let f = fixture().await;
+    f.source.set(&f.tenant, snapshot(LicenceStatus::Enabled, 200, f.clock.now(), LicenceStatus::Enabled));
+    f.service.read_licences(&f.msp, &f.tenant, None).await.unwrap();
+    f.events.drain();
+    let at = Some(f.clock.now());
+    for attempt in 1..=5 {
+        f.source.fail_next(SourceError::Unavailable("503 from Graph".into()));
+        assert!(f.service.read_licences(&f.msp, &f.tenant, at).await.is_err(), "retried");
+        let expected: Vec<(String, String)> =
+            if attempt == 3 { vec![("reads_failing".into(), "Vigil.SelfMonitoring".into())] } else { vec![] };
+        assert_eq!(conditions(&f), expected, "attempt {attempt}");
+    }
+    f.service.read_licences(&f.msp, &f.tenant, at).await.unwrap();
+    assert_eq!(conditions(&f), vec![("reads_failing".into(), "Vigil.SelfMonitoringCleared".into())]);
+    f.service.read_licences(&f.msp, &f.tenant, at).await.unwrap();
+    assert!(conditions(&f).is_empty());
+}
+
+#[tokio::test]
+async fn a_refused_licence_read_is_not_a_failing_read() {
+    let f = fixture().await;
+    f.source.set(&f.tenant, snapshot(LicenceStatus::Enabled, 200, f.clock.now(), LicenceStatus::Enabled));
+    for _ in 0..4 {
+        f.source.fail_next(SourceError::AccessRefused { code: "Authorization_RequestDenied".into(), message: "no role".into() });
+        f.service.read_licences(&f.msp, &f.tenant, None).await.unwrap();
+    }
+    assert!(conditions(&f).is_empty(), "needs re-consent speaks for it");
+}

@@ -24,6 +24,8 @@
 //! successful poll afterwards emits `Vigil.ConnectionRestored`, which resolves it. A stream
 //! whose coverage has not moved for [`PollSettings::stuck_after`] (Microsoft answers, but not
 //! with content) emits `Vigil.StreamStuck` instead, and `Vigil.StreamMoving` once it moves.
+//! Lost intervals, stopped subscriptions and disabled webhooks are self-monitoring conditions
+//! (`selfmon`, [`crate::selfmon`]).
 
 use crate::audit::AuditRecord;
 use crate::clock::Clock;
@@ -50,6 +52,7 @@ mod relationships;
 mod removal;
 pub use removal::{FOLLOW_UP_DELAY, RESUME_REMOVALS_AFTER_MINUTES};
 mod replay;
+mod selfmon;
 pub use events::{CONNECTION_PROBLEM, CONNECTION_RESTORED, STREAM_MOVING, STREAM_STUCK};
 pub use licences::LicencePorts;
 pub use relationships::READ_EVERY_HOURS;
@@ -90,6 +93,9 @@ pub struct PollSettings {
     /// How long after its customers' sign-in reads the partner tenant is read (so their
     /// activity counts in the findings of the same read).
     pub partner_read_head_start: std::time::Duration,
+    /// How often a stream's subscription and webhook are checked (`subscriptions/list`) while
+    /// no self-monitoring episode of theirs is open ([`crate::selfmon`]).
+    pub subscription_check_every: Duration,
 }
 
 impl Default for PollSettings {
@@ -108,6 +114,7 @@ impl Default for PollSettings {
             replay_budget: std::time::Duration::from_secs(80),
             removal_follow_up: FOLLOW_UP_DELAY,
             partner_read_head_start: std::time::Duration::from_secs(120),
+            subscription_check_every: Duration::hours(1),
         }
     }
 }
@@ -403,6 +410,9 @@ impl PollService {
             Some(content_type) => self.poll_content(tenant, content_type, &key, &mut ledger, now).await,
             None => self.poll_security_alerts(tenant, &key, &mut ledger, now).await,
         };
+        if let Some(content_type) = stream.content_type() {
+            self.check_subscription(tenant, content_type, &mut ledger, result.is_err(), now).await?;
+        }
         match result {
             Ok(mut report) => {
                 if let Some(since) = ledger.problem_since {
@@ -414,6 +424,7 @@ impl PollService {
                 ledger.last_error = None;
                 ledger.last_success = Some(self.clock.now());
                 self.watch_progress(tenant, stream, &mut ledger, true, before, now, &mut report).await?;
+                self.watch_losses(tenant, stream, &mut ledger, now).await?;
                 self.state.put_stream(&key, &ledger).await?;
                 report.streams_polled += 1;
                 info!(
@@ -440,6 +451,7 @@ impl PollService {
                     ledger.problem_since = Some(since);
                 }
                 self.watch_progress(tenant, stream, &mut ledger, false, before, now, &mut PollReport::default()).await?;
+                self.watch_losses(tenant, stream, &mut ledger, now).await?;
                 self.state.put_stream(&key, &ledger).await?;
                 warn!(message = "Polling a stream failed.", error_class = error.class().as_str(), failures = ledger.consecutive_failures, alerted = raise, %error);
                 Err(error)
