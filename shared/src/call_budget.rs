@@ -325,6 +325,14 @@ impl SubscriptionManager for BudgetedMicrosoft {
     ) -> Result<(), SourceError> {
         self.within(tenant_id, credentials, self.subscriptions.start_subscription(tenant_id, credentials, content_type, webhook)).await
     }
+
+    async fn list_subscriptions(
+        &self,
+        tenant_id: &TenantId,
+        credentials: &M365AppCredentials,
+    ) -> Result<Vec<crate::ports::ListedSubscription>, SourceError> {
+        self.within(tenant_id, credentials, self.subscriptions.list_subscriptions(tenant_id, credentials)).await
+    }
 }
 
 #[async_trait]
