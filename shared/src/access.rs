@@ -267,6 +267,8 @@ pub struct Access {
 
 /// The principal id under which a token issued before principals acts.
 pub const LEGACY_TOKEN_PRINCIPAL: &str = "legacy-token";
+/// The principal id under which a consent through a consent link is recorded.
+pub const CONSENT_REDIRECT_PRINCIPAL: &str = "consent-redirect";
 /// The principal id under which the operator's tool (`vigil-admin`) acts.
 pub const OPERATOR_PRINCIPAL: &str = "operator";
 
@@ -295,6 +297,20 @@ impl Access {
     #[must_use]
     pub fn legacy_token(msp_id: &MspId) -> Self {
         Self::owner_named(msp_id, LEGACY_TOKEN_PRINCIPAL, "API token issued before principals")
+    }
+
+    /// The actor of a customer administrator's consent, recorded from Microsoft's redirect
+    /// (which carries no token; its signed state names the MSP). It may do nothing itself.
+    #[must_use]
+    pub fn consent_redirect(msp_id: &MspId) -> Self {
+        Self {
+            msp_id: msp_id.clone(),
+            principal_id: PrincipalId::parse(CONSENT_REDIRECT_PRINCIPAL).unwrap_or_else(|_| unreachable!("constant ids parse")),
+            name: "customer administrator (consent link)".to_owned(),
+            role: Role::Automation,
+            permissions: BTreeSet::new(),
+            categories: None,
+        }
     }
 
     fn owner_named(msp_id: &MspId, principal_id: &str, name: &str) -> Self {

@@ -26,12 +26,14 @@ mod billing;
 #[cfg(feature = "connectors")]
 pub mod delivery_storm;
 mod licences;
+mod onboarding;
 mod rate_limits;
 mod relationships;
 
 pub use alert_changes::alert_change_index_contract;
 pub use billing::{BillingContractLines, billing_store_contract, billing_target_contract, mailbox_count_store_contract, sample_count};
 pub use licences::licence_store_contract;
+pub use onboarding::onboarding_store_contract;
 pub use rate_limits::rate_limiter_contract;
 pub use relationships::{relationship_store_contract, sample_relationship};
 
@@ -113,6 +115,7 @@ pub fn sample_tenant(msp_id: &MspId, tenant_id: &TenantId) -> Tenant {
         company_links: [(DestinationId::parse("psa").unwrap(), "250".to_owned())].into(),
         legacy_connectwise_company_id: None,
         m365_credentials_set: true,
+        credentials_from_msp_app: false,
         webhook_auth_hash: None,
         webhook_registered: false,
         streams: None,
@@ -130,6 +133,7 @@ fn tenant(msp_id: &MspId, tenant_id: &TenantId, name: &str) -> Tenant {
         company_links: std::collections::BTreeMap::new(),
         legacy_connectwise_company_id: None,
         m365_credentials_set: false,
+        credentials_from_msp_app: false,
         webhook_auth_hash: None,
         webhook_registered: false,
         streams: None,
@@ -833,6 +837,11 @@ mod tests {
     #[tokio::test]
     async fn memory_relationship_store_honours_the_contract() {
         relationship_store_contract(&MemoryConfigStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_onboarding_store_honours_the_contract() {
+        onboarding_store_contract(&crate::memory::MemoryOnboardingStore::default()).await;
     }
 
     #[tokio::test]

@@ -20,9 +20,11 @@ pub mod error;
 pub mod ids;
 pub mod licences;
 pub mod limits;
+pub mod mac;
 pub mod mail;
 pub mod memory;
 pub mod messages;
+pub mod onboarding;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod policy;

@@ -6,10 +6,12 @@
 mod billing;
 mod channels;
 mod licences;
+mod onboarding;
 mod relationships;
 pub use billing::{BillingStore, BillingTarget, BillingTargets, MailboxCountStore, MailboxDirectory};
 pub use channels::{MessageChannel, PostError};
 pub use licences::{LicenceSource, LicenceStore};
+pub use onboarding::{OnboardingStore, TenantAccessProbe};
 pub use relationships::{AdminRelationshipSource, MailSender, RelationshipStore};
 
 use crate::access::{AuditEntry, AuditPage, Principal, StoredToken};
@@ -104,7 +106,10 @@ pub enum TenantChange {
         destination: DestinationId,
         company: Option<String>,
     },
+    /// The tenant's own credentials were stored (they replace the MSP app's, if it used them).
     M365CredentialsSet,
+    /// The tenant consented to the MSP app, whose credentials it now uses.
+    MspAppConsented,
     /// The streams, and `webhook_registered = false` so new content types get the webhook.
     Streams(Option<Vec<AuditStream>>),
     Webhook {
@@ -133,7 +138,14 @@ impl TenantChange {
                     None => tenant.company_links.remove(destination),
                 };
             }
-            Self::M365CredentialsSet => tenant.m365_credentials_set = true,
+            Self::M365CredentialsSet => {
+                tenant.m365_credentials_set = true;
+                tenant.credentials_from_msp_app = false;
+            }
+            Self::MspAppConsented => {
+                tenant.m365_credentials_set = true;
+                tenant.credentials_from_msp_app = true;
+            }
             Self::Streams(streams) => {
                 tenant.streams.clone_from(streams);
                 tenant.webhook_registered = false;
@@ -348,6 +360,19 @@ impl SecretName {
     #[must_use]
     pub fn partner_app(msp_id: &MspId) -> Self {
         Self(format!("{msp_id}/partner/m365"))
+    }
+
+    /// The MSP's own multi-tenant app, whose credentials reach every tenant that consented to
+    /// it (one secret per MSP app, not one per tenant).
+    #[must_use]
+    pub fn msp_app(msp_id: &MspId) -> Self {
+        Self(format!("{msp_id}/msp-app/m365"))
+    }
+
+    /// The key that signs the MSP's consent-link states.
+    #[must_use]
+    pub fn consent_state_key(msp_id: &MspId) -> Self {
+        Self(format!("{msp_id}/msp-app/state-key"))
     }
 
     /// The credentials of one of the MSP's destinations.

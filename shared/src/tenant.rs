@@ -121,6 +121,10 @@ pub struct Tenant {
     /// Whether Microsoft app credentials were stored for the tenant (the values never are here).
     #[serde(default)]
     pub m365_credentials_set: bool,
+    /// The tenant consented to the MSP's multi-tenant app (a consent link): its credentials are
+    /// the MSP app's ([`crate::ports::SecretName::msp_app`]), not a secret of its own.
+    #[serde(default)]
+    pub credentials_from_msp_app: bool,
     /// Hex SHA-256 of the tenant's webhook `authId` (the value Microsoft echoes in
     /// `Webhook-AuthID`); the raw value is never stored. `None` until a webhook is registered.
     #[serde(default)]

@@ -69,6 +69,13 @@ async fn dynamodb_relationship_store_honours_the_contract() {
 }
 
 #[tokio::test]
+async fn dynamodb_onboarding_store_honours_the_contract() {
+    let (sdk, _moto) = moto_sdk().await;
+    let stack = provisioned(&sdk).await;
+    contract::onboarding_store_contract(&DynamoConfigStore::new(Client::new(&sdk), &stack.table_names["ConfigTable"])).await;
+}
+
+#[tokio::test]
 async fn dynamodb_licence_store_honours_the_contract() {
     let (sdk, _moto) = moto_sdk().await;
     let stack = provisioned(&sdk).await;

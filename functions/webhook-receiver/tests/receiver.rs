@@ -47,6 +47,7 @@ fn tenant(tenant_id: &str, auth_id: Option<&str>) -> Tenant {
         company_links: Default::default(),
         legacy_connectwise_company_id: None,
         m365_credentials_set: true,
+        credentials_from_msp_app: false,
         webhook_auth_hash: auth_id.map(webhook_auth_hash),
         webhook_registered: auth_id.is_some(),
         streams: None,

@@ -62,7 +62,12 @@ impl ConfigStore for DynamoConfigStore {
         };
         let assignments: Vec<(&str, AttributeValue)> = match change {
             TenantChange::CompanyLink { .. } => Vec::new(),
-            TenantChange::M365CredentialsSet => vec![("m365_credentials_set", AttributeValue::Bool(true))],
+            TenantChange::M365CredentialsSet => {
+                vec![("m365_credentials_set", AttributeValue::Bool(true)), ("credentials_from_msp_app", AttributeValue::Bool(false))]
+            }
+            TenantChange::MspAppConsented => {
+                vec![("m365_credentials_set", AttributeValue::Bool(true)), ("credentials_from_msp_app", AttributeValue::Bool(true))]
+            }
             TenantChange::Streams(streams) => {
                 vec![
                     ("streams", value(serde_json::to_value(streams).unwrap_or_default())?),

@@ -16,6 +16,7 @@
 pub mod autotask;
 pub mod channels;
 pub mod connectwise;
+pub mod consent;
 pub mod destination_url;
 pub mod graph;
 pub mod halopsa;
@@ -191,19 +192,7 @@ pub(crate) fn truncate_chars(text: &str, max: usize) -> String {
 }
 
 /// `HMAC-SHA256(key, message)` (RFC 2104), for the signatures PSAs and webhooks use.
-pub(crate) fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    const BLOCK: usize = 64;
-    let mut block = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let pad = |byte: u8| block.map(|b| b ^ byte);
-    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(message).finalize();
-    Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize().into()
-}
+pub(crate) use crate::mac::hmac_sha256;
 
 /// Replaces every occurrence of `secret` in `text` (defence in depth: a remote service echoing a
 /// credential back must not push it into our errors or logs).

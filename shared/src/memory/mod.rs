@@ -5,12 +5,14 @@
 mod billing;
 mod channels;
 mod licences;
+mod onboarding;
 mod relationships;
 pub use billing::{MemoryBillingStore, MemoryBillingTarget, MemoryBillingTargets, MemoryMailboxDirectory};
 mod replays;
 mod tickets;
 pub use channels::{ChannelFault, MemoryChannel};
 pub use licences::{MemoryLicenceSource, MemoryLicenceStore};
+pub use onboarding::{MemoryAccessProbe, MemoryOnboardingStore};
 pub use relationships::MemoryRelationshipSource;
 pub use replays::MemoryReplayStore;
 pub use tickets::*;

@@ -227,6 +227,7 @@ impl AdminService {
             company_links: std::collections::BTreeMap::new(),
             legacy_connectwise_company_id: None,
             m365_credentials_set: false,
+            credentials_from_msp_app: false,
             webhook_auth_hash: None,
             webhook_registered: false,
             streams: None,
@@ -308,7 +309,7 @@ impl AdminService {
         let tenant = self.tenant_of(msp_id, tenant_id).await?;
         let value = serde_json::to_string(&credentials).map_err(|e| AdminError::Invalid(e.to_string()))?;
         self.secrets.put_secret(&SecretName::m365_app(msp_id, tenant_id), &SecretString::new(value)).await?;
-        if !tenant.m365_credentials_set {
+        if !tenant.m365_credentials_set || tenant.credentials_from_msp_app {
             self.changed(msp_id, tenant_id, TenantChange::M365CredentialsSet).await?;
         }
         self.audit.record(access, "tenant.m365-credentials-set", format!("tenant {tenant_id}")).await

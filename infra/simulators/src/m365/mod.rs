@@ -58,6 +58,7 @@ use subscriptions::subscription_json;
 use wire::Params;
 
 mod activity;
+mod consent;
 mod control;
 mod faults;
 pub mod fixtures;
@@ -69,6 +70,7 @@ mod subscriptions;
 mod users;
 mod wire;
 
+pub use consent::{ALL_PERMISSIONS, ConsentDecision};
 pub(crate) use faults::throttle_retry_after;
 pub use faults::{M365Failure, M365Operation, ParseNameError};
 
@@ -172,6 +174,28 @@ impl M365SimHandle {
     /// Removes the tenant (token requests → AADSTS90002; API calls with an old token → AF20011).
     pub fn remove_tenant(&self, tenant_id: &str) {
         self.inner.lock().tenants.remove(&tenant_key(tenant_id));
+    }
+
+    /// Registers a multi-tenant app for admin consent: its secret, the redirect URIs Entra
+    /// accepts for it, and the application permissions it asks for (`None`: [`ALL_PERMISSIONS`]).
+    pub fn register_app(&self, client_id: &str, client_secret: &str, redirect_uris: Vec<String>, permissions: Option<Vec<String>>) {
+        self.inner.register_app(client_id, client_secret, redirect_uris, permissions);
+    }
+
+    /// What the tenant's administrator does on the consent page (default: grants everything).
+    pub fn set_consent_decision(&self, tenant_id: &str, decision: ConsentDecision) {
+        self.inner.set_consent_decision(tenant_id, decision);
+    }
+
+    /// The administrator who signs in on a `common` / `organizations` consent link.
+    pub fn set_consent_admin(&self, tenant_id: &str) {
+        self.inner.set_consent_admin(tenant_id);
+    }
+
+    /// How many admin consents were completed (granted or declined).
+    #[must_use]
+    pub fn consents_completed(&self) -> u64 {
+        self.inner.lock().consent.completed
     }
 
     /// Consent removed: token requests now fail 400 `unauthorized_client` AADSTS700016.

@@ -52,6 +52,8 @@ pub(super) struct SimState {
     pub(super) webhook_deliveries: Vec<WebhookDelivery>,
     /// Content listings answered AF20023 after each successful start (default 0).
     pub(super) disabled_after_start: u32,
+    /// Multi-tenant apps, administrators' consent decisions (see `consent.rs`).
+    pub(super) consent: super::consent::ConsentState,
 }
 
 pub(super) struct Tenant {
@@ -157,6 +159,7 @@ impl Inner {
                 licences: super::licences::LicenceState::default(),
                 webhook_deliveries: Vec::new(),
                 disabled_after_start: 0,
+                consent: super::consent::ConsentState::default(),
             }),
         }
     }

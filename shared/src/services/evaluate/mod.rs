@@ -289,6 +289,7 @@ fn unregistered_customer(message: &EventsEnvelope<'_>) -> Tenant {
         company_links: BTreeMap::new(),
         legacy_connectwise_company_id: None,
         m365_credentials_set: false,
+        credentials_from_msp_app: false,
         webhook_auth_hash: None,
         webhook_registered: false,
         streams: Some(Vec::new()),

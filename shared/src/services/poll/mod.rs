@@ -567,7 +567,12 @@ impl PollService {
     }
 
     async fn credentials(&self, tenant: &Tenant) -> Result<M365AppCredentials, PollError> {
-        let name = SecretName::m365_app(&tenant.msp_id, &tenant.tenant_id);
+        // A tenant that consented to the MSP app uses its one secret; others have their own.
+        let name = if tenant.credentials_from_msp_app {
+            SecretName::msp_app(&tenant.msp_id)
+        } else {
+            SecretName::m365_app(&tenant.msp_id, &tenant.tenant_id)
+        };
         let secret = self.secrets.get_secret(&name).await?.ok_or_else(|| PollError::MissingCredentials(tenant.tenant_id.to_string()))?;
         let credentials: M365AppCredentials = serde_json::from_str(secret.expose())
             .map_err(|_| PollError::Secret(SecretError::Malformed { name: name.as_str().to_owned() }))?;

@@ -276,6 +276,21 @@ async fn a_tenant_without_credentials_fails_alone_and_says_so() {
 }
 
 #[tokio::test]
+async fn a_tenant_consented_to_the_msp_app_is_polled_with_the_msp_apps_one_secret() {
+    let f = fixture().await;
+    let consented = Tenant { credentials_from_msp_app: true, ..tenant("0e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11") };
+    f.service.config.create_tenant(&consented).await.unwrap();
+    f.source.publish(&consented.tenant_id, ContentType::Exchange, f.clock.now() - Duration::minutes(1), json!([record("m")]).to_string());
+    let (report, _) = tick(&f).await;
+    assert_eq!(report.streams_failed, 2, "no MSP app registered yet: its two streams fail");
+    let app = json!({"client_id": "msp-app", "client_secret": "one-secret"}).to_string();
+    f.service.secrets.put_secret(&SecretName::msp_app(&consented.msp_id), &SecretString::new(app)).await.unwrap();
+    let (report, failures) = tick(&f).await;
+    assert_eq!((report.streams_failed, failures), (0, 0), "the MSP app's secret reaches the tenant");
+    assert!(ids(&enqueued(&f.events)).contains(&"m".to_owned()));
+}
+
+#[tokio::test]
 async fn a_blob_announced_by_webhook_and_also_listed_is_processed_once() {
     let f = fixture().await;
     let at = f.clock.now() - Duration::minutes(2);

@@ -1,0 +1,87 @@
+//! Discovery and bulk onboarding: the customers of the partner tenant's relationships as last
+//! read, and one consent link each for the ones the MSP picks. A bulk job's progress per
+//! customer is read from its links and access tests, never written by two consents at once.
+
+use super::OnboardingService;
+use crate::access::{Access, Permission};
+use crate::ids::TenantId;
+use crate::onboarding::discovery::discover;
+use crate::onboarding::{BULK_MAX, BulkItem, BulkJob, BulkMethod, DiscoveredCustomer, LinkStatus};
+use crate::services::admin::AdminError;
+use std::collections::BTreeSet;
+
+impl OnboardingService {
+    /// The partner tenant's customers with their relationships' roles and whether Vigil watches
+    /// them (from the last read of the partner tenant; `POST /v1/admin-relationships/refresh`
+    /// reads it again).
+    ///
+    /// # Errors
+    /// Forbidden without config:read.
+    pub async fn discover(&self, access: &Access) -> Result<Vec<DiscoveredCustomer>, AdminError> {
+        let msp_id = access.permit(Permission::ConfigRead)?;
+        let relationships = self.relationships.relationships(msp_id).await?;
+        let tenants = self.config.list_tenants(msp_id).await?;
+        Ok(discover(&relationships, &tenants))
+    }
+
+    /// Onboards several discovered customers: each gets a consent link bound to its tenant.
+    ///
+    /// # Errors
+    /// Forbidden without credentials:write; Invalid for none, more than [`BULK_MAX`], a repeated
+    /// tenant or one not among the discovered customers; Refused before the app is registered.
+    pub async fn bulk_onboard(&self, access: &Access, tenant_ids: &[TenantId], hours: Option<u32>) -> Result<BulkJob, AdminError> {
+        let msp_id = access.permit(Permission::CredentialsWrite)?.clone();
+        if tenant_ids.is_empty() || tenant_ids.len() > BULK_MAX {
+            return Err(AdminError::Invalid(format!("tenant_ids: 1 to {BULK_MAX} tenants")));
+        }
+        if tenant_ids.iter().collect::<BTreeSet<_>>().len() != tenant_ids.len() {
+            return Err(AdminError::Invalid("tenant_ids: a tenant is listed twice".into()));
+        }
+        let customers = self.discover(&Access::operator(&msp_id)).await?;
+        let mut picked = Vec::new();
+        for tenant_id in tenant_ids {
+            let customer = customers
+                .iter()
+                .find(|c| &c.tenant_id == tenant_id)
+                .ok_or_else(|| AdminError::Invalid(format!("tenant {tenant_id} is not a customer of the partner tenant")))?;
+            picked.push(customer.clone());
+        }
+        let mut nonce = [0u8; 8];
+        getrandom::fill(&mut nonce).map_err(|e| AdminError::Random(e.to_string()))?;
+        let job_id = format!("bulk-{}", hex::encode(nonce));
+        let mut items = Vec::new();
+        for customer in picked {
+            let link = self.issue_link(access, &customer.name, Some(customer.tenant_id.clone()), hours, Some(job_id.clone())).await?;
+            items.push(BulkItem {
+                tenant_id: customer.tenant_id,
+                name: customer.name,
+                method: BulkMethod::ConsentLink,
+                link_id: link.id,
+                url: link.url,
+                status: LinkStatus::Issued,
+                access_test_passed: None,
+            });
+        }
+        let job = BulkJob { id: job_id, created_at: self.clock.now(), items };
+        self.store.put_bulk(&msp_id, &job).await?;
+        self.audit.record(access, "onboarding.bulk-started", format!("{} ({} customers)", job.id, job.items.len())).await?;
+        Ok(job)
+    }
+
+    /// A bulk onboarding with each customer's progress: its link's state and its last access
+    /// test.
+    ///
+    /// # Errors
+    /// Forbidden without config:read; NotFound for an unknown job.
+    pub async fn bulk(&self, access: &Access, job_id: &str) -> Result<BulkJob, AdminError> {
+        let msp_id = access.permit(Permission::ConfigRead)?;
+        let mut job = self.store.bulk(msp_id, job_id).await?.ok_or_else(|| AdminError::NotFound(format!("bulk onboarding {job_id}")))?;
+        for item in &mut job.items {
+            if let Some(link) = self.store.link(msp_id, &item.link_id).await? {
+                item.status = link.status;
+            }
+            item.access_test_passed = self.store.access_test(msp_id, &item.tenant_id).await?.map(|t| t.passed);
+        }
+        Ok(job)
+    }
+}
