@@ -52,6 +52,11 @@
 //!   status changes, licence findings raised, "needs re-consent")
 //! - `GET /v1/billing/mappings`, `PUT|DELETE /v1/tenants/{tenant_id}/billing/{destination_id}`
 //!   (checked in the PSA), `POST /v1/billing/dry-run`, `POST /v1/billing/sync`
+//! - Onboarding: `PUT|GET /v1/onboarding/app` (the MSP's multi-tenant app; credentials
+//!   write-only), `POST|GET /v1/onboarding/consent-links`, `GET /v1/consent/{msp_id}` (Microsoft's
+//!   consent redirect: no token, the signed single-use `state` authenticates it),
+//!   `POST|GET /v1/tenants/{tenant_id}/access-test`, `GET /v1/onboarding/discovery`,
+//!   `POST /v1/onboarding/bulk`, `GET /v1/onboarding/bulk/{job_id}`
 //! - `GET /v1/audit-log?limit=&cursor=`: every configuration change, newest first, with the
 //!   principal who made it
 //! - `GET /console` (no token): the web console for MSP staff, its assets compiled in
@@ -72,6 +77,7 @@ mod destination_routes;
 pub mod extract;
 mod licence_routes;
 mod mailbox_routes;
+mod onboarding_routes;
 pub mod openapi;
 pub mod problem;
 pub mod rate_limits;
@@ -115,6 +121,8 @@ pub struct AppState {
     pub licences: Arc<vigil::services::licences::LicenceService>,
     /// Per-token counts of the routes that call a PSA ([`rate_limits`]).
     pub rate_limits: Arc<dyn vigil::ports::RateLimiter>,
+    /// The MSP app, consent links, access tests, discovery and bulk onboarding.
+    pub onboarding: Arc<vigil::services::onboarding::OnboardingService>,
 }
 
 /// The API's configuration.
@@ -146,6 +154,16 @@ pub struct Config {
     /// `NOTIFY_FROM_ADDRESS` (optional): the SES-verified sender of e-mail destinations, for
     /// their test message.
     pub notify_from_address: Option<String>,
+    /// `API_BASE_URL` (optional): the API's own address; consent links send Microsoft's
+    /// redirect to `{API_BASE_URL}/v1/consent/{msp}`. Unset: no consent links.
+    pub api_base_url: Option<String>,
+    /// `M365_LOGIN_BASE`, `M365_MANAGEMENT_BASE`, `M365_GRAPH_BASE`: Microsoft's endpoints (per
+    /// cloud), for consent links and access tests.
+    pub m365_login_base: String,
+    pub m365_management_base: String,
+    pub m365_graph_base: String,
+    /// `PUBLISHER_IDENTIFIER`: sent on the access test's Management Activity API call.
+    pub publisher_identifier: String,
 }
 
 impl Config {
@@ -165,6 +183,11 @@ impl Config {
             destination_policy: DestinationPolicy::from_lookup(lookup)?,
             callback_base: lookup("PSA_CALLBACK_BASE_URL").filter(|v| !v.trim().is_empty()),
             notify_from_address: lookup("NOTIFY_FROM_ADDRESS").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()),
+            api_base_url: lookup("API_BASE_URL").map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()),
+            m365_login_base: required(lookup, "M365_LOGIN_BASE")?,
+            m365_management_base: required(lookup, "M365_MANAGEMENT_BASE")?,
+            m365_graph_base: required(lookup, "M365_GRAPH_BASE")?,
+            publisher_identifier: required(lookup, "PUBLISHER_IDENTIFIER")?,
         })
     }
 }
@@ -197,6 +220,7 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
     let alert_store = Arc::new(DynamoAlertStore::new(dynamo.clone(), config.alerts_table.clone()));
     let secrets: Arc<dyn SecretStore> =
         Arc::new(SecretsManagerStore::new(aws_sdk_secretsmanager::Client::new(sdk), config.secret_prefix.clone()));
+    let onboarding_secrets = secrets.clone();
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let tickets: Arc<dyn MessageQueue> = Arc::new(SqsQueue::new(sqs.clone(), config.tickets_queue_url.clone()));
     let admin = Arc::new(AdminService {
@@ -249,13 +273,14 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
     let relationships = Arc::new(vigil::services::relationships::RelationshipReportService {
         store: config_store_for_report.clone(),
         config: config_store_for_report.clone(),
-        jobs: poll_jobs_for_report,
+        jobs: poll_jobs_for_report.clone(),
         clock: Arc::new(SystemClock),
     });
     let licences = Arc::new(vigil::services::licences::LicenceService {
         config: config_store_for_report.clone(),
         store: config_store_for_report.clone(),
     });
+    let onboarding = Arc::new(onboarding_service(config, config_store.clone(), onboarding_secrets, poll_jobs_for_report, audit.clone()));
     let events: Arc<dyn MessageQueue> = Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(sdk), config.events_queue_url.clone()));
     let sync = Arc::new(vigil::services::billing_sync::BillingSyncService {
         billing: config_store.clone(),
@@ -281,7 +306,56 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
         audit,
         clock: Arc::new(SystemClock),
     });
-    AppState { access, admin, tuning, destinations, replays, relationships, removals, billing, mailbox_counts, licences, rate_limits }
+    AppState {
+        access,
+        admin,
+        tuning,
+        destinations,
+        replays,
+        relationships,
+        removals,
+        billing,
+        mailbox_counts,
+        licences,
+        rate_limits,
+        onboarding,
+    }
+}
+
+/// Onboarding with the Microsoft connectors (built lazily: no TLS roots are loaded until a
+/// consent or an access test calls Microsoft).
+#[cfg(feature = "aws")]
+fn onboarding_service(
+    config: &Config,
+    store: Arc<vigil::aws::dynamodb::DynamoConfigStore>,
+    secrets: Arc<dyn vigil::ports::SecretStore>,
+    poll_jobs: Arc<dyn vigil::ports::MessageQueue>,
+    audit: vigil::services::access::AuditTrail,
+) -> vigil::services::onboarding::OnboardingService {
+    use vigil::connectors::LazyHttp;
+    use vigil::connectors::m365::{M365Endpoints, ManagementActivityClient};
+    let http = LazyHttp::new();
+    let (login, graph) = (config.m365_login_base.clone(), config.m365_graph_base.clone());
+    let endpoints = M365Endpoints { login_base: login.clone(), management_base: config.m365_management_base.clone() };
+    vigil::services::onboarding::OnboardingService {
+        config: store.clone(),
+        store: store.clone(),
+        relationships: store,
+        secrets,
+        jobs: poll_jobs,
+        apis: vigil::services::onboarding::TenantApis {
+            probe: Arc::new(vigil::connectors::consent::TokenProbe::new(http.clone(), &login, &graph)),
+            subscriptions: Arc::new(ManagementActivityClient::new(http.clone(), endpoints, config.publisher_identifier.clone())),
+            alerts: Arc::new(vigil::connectors::graph::GraphAlertsClient::new(http.clone(), login.clone(), graph.clone())),
+            licences: Arc::new(vigil::connectors::licences::GraphLicencesClient::new(http.clone(), login.clone(), graph.clone())),
+            sign_ins: Arc::new(vigil::connectors::partner::PartnerRelationshipsClient::new(http, login.clone(), graph)),
+        },
+        audit,
+        clock: Arc::new(vigil::clock::SystemClock),
+        login_base: login,
+        api_base: config.api_base_url.clone(),
+        default_streams: vigil::services::poll::PollSettings::default().streams,
+    }
 }
 
 /// Largest body most routes accept (tenants, credentials, suppressions, triage …).

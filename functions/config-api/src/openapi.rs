@@ -102,6 +102,16 @@ use utoipa::{Modify, OpenApi};
         crate::billing_routes::dry_run,
         crate::billing_routes::run_sync,
         crate::coverage_routes::coverage,
+        crate::onboarding_routes::register_app,
+        crate::onboarding_routes::get_app,
+        crate::onboarding_routes::issue_link,
+        crate::onboarding_routes::list_links,
+        crate::onboarding_routes::consent_redirect,
+        crate::onboarding_routes::run_access_test,
+        crate::onboarding_routes::last_access_test,
+        crate::onboarding_routes::discovery,
+        crate::onboarding_routes::bulk_onboard,
+        crate::onboarding_routes::bulk_job,
     ),
     components(schemas(Problem, vigil::policy::condition::Condition, vigil::secret::SecretString, vigil::ids::AuditStream)),
     modifiers(&Conventions),
@@ -113,7 +123,7 @@ pub struct ApiDoc;
 struct Conventions;
 
 /// Routes anyone may call.
-const PUBLIC: [&str; 2] = ["/v1/health", "/v1/openapi.json"];
+const PUBLIC: [&str; 3] = ["/v1/health", "/v1/openapi.json", "/v1/consent/{msp_id}"];
 
 fn problem(description: &str) -> utoipa::openapi::Response {
     ResponseBuilder::new()

@@ -46,6 +46,7 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(crate::billing_routes::router())
         .merge(crate::console_routes::router())
         .merge(crate::coverage_routes::router())
+        .merge(crate::onboarding_routes::router())
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "this route does not accept that method")

@@ -18,6 +18,8 @@ use vigil::ids::{AlertId, MspId, RecordId, TenantId};
 use vigil::services::access::NewPrincipal;
 
 const TM_POLICY: &str = "builtin.forwarding-rule";
+/// A tenant onboarded by consent link (the MSP app's credentials).
+const CONSENTED: &str = "6f2a3d9b-8e52-4a1f-8b62-3c8e1d0f5b22";
 const DLP_POLICY: &str = "builtin.mass-download";
 
 /// Stores an alert of `category` for `msp` and returns its id.
@@ -54,6 +56,7 @@ struct Seed {
     tm_alert: String,
     suppression: String,
     principal: String,
+    bulk_job: String,
 }
 
 async fn seed(api: &Api) -> Seed {
@@ -70,7 +73,19 @@ async fn seed(api: &Api) -> Seed {
     let (principal, _) = principal(api, Role::Analyst, Some(&[Category::ThreatManagement]), &[]).await;
     let relationship = vigil::contract::sample_relationship("rel-1", &TenantId::parse(support::TENANT).unwrap());
     api.state.relationships.store.replace_relationships(&MspId::parse("acme").unwrap(), &[relationship]).await.unwrap();
-    Seed { tm_alert, suppression: suppression.2["id"].as_str().unwrap().to_owned(), principal }
+    let owner = Access::operator(&MspId::parse("acme").unwrap());
+    // A second tenant, watched through the MSP app (the matrix gives the first its own
+    // credentials, which the access test does not use).
+    let tenant_id = TenantId::parse(CONSENTED).unwrap();
+    let app = vigil::tenant::M365AppCredentials::new("msp-app", vigil::secret::SecretString::new("s3cret"));
+    api.state.onboarding.register_app(&owner, app).await.unwrap();
+    let link = api.state.onboarding.issue_link(&owner, "Contoso", Some(tenant_id.clone()), None, None).await.unwrap();
+    let state = url::Url::parse(&link.url).unwrap().query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+    let redirect = format!("tenant={tenant_id}&state={state}&admin_consent=True");
+    api.state.onboarding.complete_consent(&MspId::parse("acme").unwrap(), &redirect).await.unwrap();
+    let customer = TenantId::parse(support::TENANT).unwrap();
+    let bulk_job = api.state.onboarding.bulk_onboard(&owner, std::slice::from_ref(&customer), None).await.unwrap().id;
+    Seed { tm_alert, suppression: suppression.2["id"].as_str().unwrap().to_owned(), principal, bulk_job }
 }
 
 /// One route: method, path, body, the permissions it needs (all of them), the alert category
@@ -253,6 +268,27 @@ fn routes(seed: &Seed) -> Vec<Route> {
             &[RelationshipsRemove],
             StatusCode::NOT_FOUND,
         ),
+        route(
+            "PUT",
+            "/v1/onboarding/app".into(),
+            Some(json!({"client_id": "msp-app", "client_secret": "s3cret"})),
+            &[CredentialsWrite],
+            StatusCode::OK,
+        ),
+        route("GET", "/v1/onboarding/app".into(), None, &[ConfigRead], StatusCode::OK),
+        route(
+            "POST",
+            "/v1/onboarding/consent-links".into(),
+            Some(json!({"customer_name": "Contoso", "tenant_id": t})),
+            &[CredentialsWrite],
+            StatusCode::CREATED,
+        ),
+        route("GET", "/v1/onboarding/consent-links".into(), None, &[ConfigRead], StatusCode::OK),
+        route("POST", format!("/v1/tenants/{CONSENTED}/access-test"), None, &[ConfigWrite], StatusCode::OK),
+        route("GET", format!("/v1/tenants/{CONSENTED}/access-test"), None, &[ConfigRead], StatusCode::OK),
+        route("GET", "/v1/onboarding/discovery".into(), None, &[ConfigRead], StatusCode::OK),
+        route("POST", "/v1/onboarding/bulk".into(), Some(json!({"tenant_ids": [t]})), &[CredentialsWrite], StatusCode::CREATED),
+        route("GET", format!("/v1/onboarding/bulk/{}", seed.bulk_job), None, &[ConfigRead], StatusCode::OK),
         route("DELETE", "/v1/policies/custom.seeded".into(), None, &[ConfigWrite], StatusCode::NO_CONTENT),
         route("DELETE", "/v1/destinations/psa".into(), None, &[ConfigWrite], StatusCode::NO_CONTENT),
     ]
@@ -543,7 +579,10 @@ async fn the_matrix_covers_every_documented_operation_so_a_new_route_cannot_skip
     let seed = seed(&api).await;
     let matrix = routes(&seed);
     let document = config_api::openapi::document();
-    let public_or_gone = ["/v1/health", "/v1/openapi.json", "/v1/psa/connectwise", "/v1/tenants/{tenant_id}/connectwise-company"];
+    // The consent redirect carries no token (its signed state authenticates it): tested in
+    // tests/onboarding.rs.
+    let public_or_gone =
+        ["/v1/health", "/v1/openapi.json", "/v1/psa/connectwise", "/v1/tenants/{tenant_id}/connectwise-company", "/v1/consent/{msp_id}"];
     let mut missing = Vec::new();
     for (template, item) in document["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {

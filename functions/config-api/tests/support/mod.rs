@@ -151,8 +151,39 @@ pub async fn api() -> Api {
         config: config.clone(),
         store: Arc::new(vigil::memory::MemoryLicenceStore::default()),
     });
-    let state =
-        AppState { access, admin, tuning, destinations, replays, relationships, removals, billing, mailbox_counts, licences, rate_limits };
+    let onboarding = Arc::new(vigil::services::onboarding::OnboardingService {
+        config: config.clone(),
+        store: Arc::new(vigil::memory::MemoryOnboardingStore::default()),
+        relationships: config.clone(),
+        secrets: secrets.clone(),
+        jobs: poll_jobs.clone(),
+        apis: vigil::services::onboarding::TenantApis {
+            probe: Arc::new(vigil::memory::MemoryAccessProbe::default()),
+            subscriptions: Arc::new(vigil::memory::MemoryAuditSource::default()),
+            alerts: Arc::new(vigil::memory::MemorySecurityAlertSource::default()),
+            licences: Arc::new(vigil::memory::MemoryLicenceSource::healthy()),
+            sign_ins: Arc::new(vigil::memory::MemoryRelationshipSource::default()),
+        },
+        audit: AuditTrail { log: config.clone(), clock: Arc::new(SystemClock) },
+        clock: Arc::new(SystemClock),
+        login_base: "https://login.example".into(),
+        api_base: Some("https://vigil.example".into()),
+        default_streams: vigil::ids::AuditStream::all(),
+    });
+    let state = AppState {
+        access,
+        admin,
+        tuning,
+        destinations,
+        replays,
+        relationships,
+        removals,
+        billing,
+        mailbox_counts,
+        licences,
+        rate_limits,
+        onboarding,
+    };
     Api { state, secrets, psa, tickets, poll_jobs, billing_targets, events, acme_token, other_token }
 }
 

@@ -8,7 +8,7 @@ use crate::access::{Access, Permission};
 use crate::ids::{AuditStream, ContentType, MspId, TenantId};
 use crate::messages::PollJob;
 use crate::onboarding::{AccessTest, Capability, CapabilityCheck};
-use crate::ports::{SecretName, TenantChange};
+use crate::ports::TenantChange;
 use crate::services::admin::AdminError;
 use crate::tenant::{M365AppCredentials, Tenant};
 use chrono::Duration;
@@ -114,24 +114,23 @@ impl OnboardingService {
         Ok(jobs.len())
     }
 
-    /// Runs the access test of a watched tenant now (with the MSP app's credentials, or the
-    /// tenant's own), keeps it as the tenant's last, and returns it.
+    /// Runs the access test of a tenant watched through the MSP app now, keeps it as the
+    /// tenant's last, and returns it.
     ///
     /// # Errors
-    /// Forbidden without config:write; NotFound for an unknown tenant or missing credentials.
+    /// Forbidden without config:write; NotFound for an unknown tenant; Refused for a tenant
+    /// with its own credentials.
     pub async fn run_access_test(&self, access: &Access, tenant_id: &TenantId) -> Result<AccessTest, AdminError> {
         let msp_id = access.permit(Permission::ConfigWrite)?;
         let tenant = self.config.get_tenant(msp_id, tenant_id).await?.ok_or_else(|| AdminError::NotFound(format!("tenant {tenant_id}")))?;
-        let credentials = if tenant.credentials_from_msp_app {
-            self.msp_app_credentials(msp_id).await?
-        } else {
-            let name = SecretName::m365_app(msp_id, tenant_id);
-            let secret =
-                self.secrets.get_secret(&name).await?.ok_or_else(|| AdminError::NotFound(format!("credentials of tenant {tenant_id}")))?;
-            let credentials: M365AppCredentials = serde_json::from_str(secret.expose())
-                .map_err(|_| AdminError::Secret(crate::error::SecretError::Malformed { name: name.as_str().to_owned() }))?;
-            credentials.held_by(msp_id)
-        };
+        // The config API reads the MSP app's secret only; a tenant's own credentials stay
+        // unreadable here (the poller's connection problems report on those).
+        if !tenant.credentials_from_msp_app {
+            return Err(AdminError::Refused(format!(
+                "tenant {tenant_id} uses its own app credentials; the access test runs with the MSP app (send the tenant a consent link)"
+            )));
+        }
+        let credentials = self.msp_app_credentials(msp_id).await?;
         let test = self.test_tenant(msp_id, tenant_id, &credentials).await?.result;
         self.store.put_access_test(msp_id, &test).await?;
         self.audit

@@ -24,7 +24,8 @@ impl OnboardingService {
         Ok(discover(&relationships, &tenants))
     }
 
-    /// Onboards several discovered customers: each gets a consent link bound to its tenant.
+    /// Onboards several discovered customers: each gets a consent link bound to its tenant (one
+    /// audit entry for the whole job, naming it).
     ///
     /// # Errors
     /// Forbidden without credentials:write; Invalid for none, more than [`BULK_MAX`], a repeated
@@ -51,7 +52,7 @@ impl OnboardingService {
         let job_id = format!("bulk-{}", hex::encode(nonce));
         let mut items = Vec::new();
         for customer in picked {
-            let link = self.issue_link(access, &customer.name, Some(customer.tenant_id.clone()), hours, Some(job_id.clone())).await?;
+            let link = self.make_link(access, &customer.name, Some(customer.tenant_id.clone()), hours, Some(job_id.clone())).await?;
             items.push(BulkItem {
                 tenant_id: customer.tenant_id,
                 name: customer.name,
@@ -75,6 +76,9 @@ impl OnboardingService {
     /// Forbidden without config:read; NotFound for an unknown job.
     pub async fn bulk(&self, access: &Access, job_id: &str) -> Result<BulkJob, AdminError> {
         let msp_id = access.permit(Permission::ConfigRead)?;
+        if job_id.len() > 64 || !job_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(AdminError::NotFound(format!("bulk onboarding {}", crate::onboarding::clip(job_id, 64))));
+        }
         let mut job = self.store.bulk(msp_id, job_id).await?.ok_or_else(|| AdminError::NotFound(format!("bulk onboarding {job_id}")))?;
         for item in &mut job.items {
             if let Some(link) = self.store.link(msp_id, &item.link_id).await? {

@@ -162,6 +162,20 @@ impl OnboardingService {
         hours: Option<u32>,
         bulk_job: Option<String>,
     ) -> Result<ConsentLink, AdminError> {
+        let link = self.make_link(access, customer_name, expected_tenant, hours, bulk_job).await?;
+        self.audit.record(access, "onboarding.consent-link-issued", format!("link {} for {}", link.id, link.customer_name)).await?;
+        Ok(link)
+    }
+
+    /// A new consent link, kept; not yet in the audit log.
+    async fn make_link(
+        &self,
+        access: &Access,
+        customer_name: &str,
+        expected_tenant: Option<TenantId>,
+        hours: Option<u32>,
+        bulk_job: Option<String>,
+    ) -> Result<ConsentLink, AdminError> {
         let msp_id = access.permit(Permission::CredentialsWrite)?;
         let name = customer_name.trim();
         if name.is_empty() {
@@ -200,7 +214,6 @@ impl OnboardingService {
             updated_at: now,
         };
         self.store.put_link(msp_id, &link).await?;
-        self.audit.record(access, "onboarding.consent-link-issued", format!("link {} for {name}", link.id)).await?;
         Ok(link)
     }
 
