@@ -67,12 +67,14 @@ pub mod licences;
 mod routes;
 mod state;
 mod subscriptions;
+mod tenant_load;
 mod users;
 mod wire;
 
 pub use consent::{ALL_PERMISSIONS, ConsentDecision};
 pub(crate) use faults::throttle_retry_after;
 pub use faults::{M365Failure, M365Operation, ParseNameError};
+pub use tenant_load::{LoadReport, TenantLoad};
 
 /// The five content types the Management Activity API knows.
 pub const CONTENT_TYPES: [&str; 5] = ["Audit.AzureActiveDirectory", "Audit.Exchange", "Audit.SharePoint", "Audit.General", "DLP.All"];
@@ -489,6 +491,18 @@ impl M365SimHandle {
         let st = self.inner.lock();
         let sub = st.tenants.get(&tenant_key(tenant_id))?.subscriptions.get(content_type)?;
         Some(subscription_json(content_type, sub))
+    }
+
+    /// Makes one tenant slow or gives it a per-minute quota answered `429` + `Retry-After`
+    /// once spent (see [`TenantLoad`]).
+    pub fn set_tenant_load(&self, tenant_id: &str, load: TenantLoad) {
+        self.inner.load.set(tenant_id, load);
+    }
+
+    /// Requests per tenant, quota refusals and the peak of requests in flight since the last
+    /// call (or the start); counting starts again from zero.
+    pub fn take_load_report(&self) -> LoadReport {
+        self.inner.load.take_report()
     }
 
     /// Delays every token, Management Activity API and Graph response by `latency` (default

@@ -229,6 +229,7 @@ pub(super) fn router(inner: Shared) -> Router {
         .route("/_sim/page-size", post(ctl_page_size))
         .route("/_sim/disabled-after-start", post(ctl_disabled_after_start))
         .route("/_sim/requests", get(ctl_requests))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&inner), super::tenant_load::layer))
         .with_state(inner)
 }
 

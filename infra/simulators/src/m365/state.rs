@@ -25,6 +25,8 @@ pub(super) struct Inner {
     pub(super) latency_micros: AtomicU64,
     /// The kit's fault plan (with Microsoft 365's own failure kinds), request log and clock.
     pub(super) kit: Kit<M365Operation, M365Failure>,
+    /// Per-tenant latency and quotas, request counts and the in-flight gauge.
+    pub(super) load: super::tenant_load::LoadState,
 }
 
 pub(super) struct SimState {
@@ -143,6 +145,7 @@ impl Inner {
             base_url,
             latency_micros: AtomicU64::new(0),
             kit: Kit::new(),
+            load: super::tenant_load::LoadState::default(),
             state: Mutex::new(SimState {
                 tenants: HashMap::new(),
                 blobs: HashMap::new(),
