@@ -5,8 +5,8 @@
 //! large. [`stream_jobs`] sends every tenant's first stream before any tenant's second (a
 //! tenant's six jobs land in six different batches, so one slow or throttled tenant holds at
 //! most one job of a batch), alternates MSPs (an MSP with 2,000 tenants does not put one with
-//! 20 at the end of the tick), and rotates where each MSP's list starts by `rotation` (the
-//! tick's number), so no tenant is always polled last.
+//! 20 at the end of the tick), and rotates where each MSP's list starts, and which stream goes
+//! first, by `rotation` (the tick's number), so no tenant and no stream is always polled last.
 
 use crate::ids::{AuditStream, MspId};
 use crate::messages::PollJob;
@@ -38,9 +38,20 @@ pub fn fair_order(tenants: &[Tenant], rotation: u64) -> Vec<&Tenant> {
     (0..longest).flat_map(|i| lists.iter().filter_map(move |list| list.get(i).copied())).collect()
 }
 
-/// One [`PollJob::Stream`] per (tenant, stream), stream by stream over [`fair_order`].
+/// One [`PollJob::Stream`] per (tenant, stream), stream by stream over [`fair_order`], the
+/// streams' order rotated too (no stream, Graph alerts say, always waits for the whole tick).
 pub fn stream_jobs<'a>(tenants: &'a [Tenant], rotation: u64, streams_of: impl Fn(&Tenant) -> Vec<AuditStream>) -> Vec<PollJob> {
-    let ordered: Vec<(&'a Tenant, Vec<AuditStream>)> = fair_order(tenants, rotation).into_iter().map(|t| (t, streams_of(t))).collect();
+    let ordered: Vec<(&'a Tenant, Vec<AuditStream>)> = fair_order(tenants, rotation)
+        .into_iter()
+        .map(|t| {
+            let mut streams = streams_of(t);
+            if !streams.is_empty() {
+                let shift = usize::try_from(rotation % streams.len() as u64).unwrap_or(0);
+                streams.rotate_left(shift);
+            }
+            (t, streams)
+        })
+        .collect();
     let most = ordered.iter().map(|(_, streams)| streams.len()).max().unwrap_or(0);
     (0..most)
         .flat_map(|i| {
@@ -110,6 +121,20 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds.len(), 7, "a tenant's own narrower list of streams is kept");
-        assert!(kinds[..4].iter().all(|s| *s == streams[0]) && kinds[4..].iter().all(|s| *s == streams[1]), "{kinds:?}");
+        // Rotation 1 puts each two-stream tenant's second stream first.
+        assert_eq!(kinds[..4].iter().filter(|s| **s == streams[1]).count(), 3, "{kinds:?}");
+        assert!(kinds[4..].iter().all(|s| *s == streams[0]), "{kinds:?}");
+    }
+
+    #[test]
+    fn the_stream_polled_last_changes_from_tick_to_tick() {
+        let all = tenants("msp-a", 3);
+        let last: std::collections::BTreeSet<String> = (0..6)
+            .map(|rotation| match stream_jobs(&all, rotation, |_| AuditStream::all()).pop() {
+                Some(PollJob::Stream { stream, .. }) => stream.to_string(),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(last.len(), 6, "{last:?}");
     }
 }
