@@ -3,7 +3,7 @@
 #   1. installs the pinned tools (moto, SAM CLI, cfn-lint, cargo-lambda) into .tools/
 #   2. cargo fmt --check, cargo clippy -D warnings (all targets)
 #   3. template.yaml through cfn-lint, sam validate --lint and checkov
-#   4. the web console's build checks (infra/scripts/console-check.sh)
+#   4. the web console's build checks (infra/scripts/console-check.sh) and the cost model's test
 #   5. every Rust test — unit, contract suites on moto, end to end on the local stack, the
 #      console in headless Chromium — with one moto server for the whole run
 set -euo pipefail
@@ -38,6 +38,9 @@ infra/scripts/checkov.sh
 
 step "Web console: types from openapi.json, tsc --noEmit, dist/ is what src/ builds"
 infra/scripts/console-check.sh
+
+step "Cost model: known counters give known dollars (infra/scripts/cost_model_test.py)"
+python3 infra/scripts/cost_model_test.py
 
 step "cargo test --workspace (moto server over the wire)"
 infra/scripts/with-moto.sh cargo test --workspace --locked

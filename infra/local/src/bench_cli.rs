@@ -50,3 +50,25 @@ pub async fn run<A, E: Display, F: Future<Output = Result<bool, E>>>(
         }
     }
 }
+
+/// The machine a bench ran on: CPUs, architecture, CPU model.
+#[must_use]
+pub fn machine() -> String {
+    let command = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let cpus = command("nproc", &[]).unwrap_or_else(|| std::thread::available_parallelism().map_or(0, usize::from).to_string());
+    let arch = command("uname", &["-m"]).unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("nproc {cpus}, uname -m {arch}, {model}")
+}

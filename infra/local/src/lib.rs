@@ -18,6 +18,7 @@ pub mod gateway;
 pub mod moto;
 pub mod package_check;
 pub mod provision;
+pub mod scale;
 pub mod stack;
 pub mod template;
 
