@@ -3,7 +3,9 @@
 //!
 //! **Definition.** The window is `[now − 24 h, now)`. An instant `t` of it is *covered for a
 //! stream* when `t < covered_until` of the stream's ledger (everything before it was listed and
-//! enqueued) and `t` lies in none of the ledger's lost intervals (content that left Microsoft's
+//! enqueued) — or before its last successful poll, which covers everything up to its time (a
+//! Graph alerts poll asks for every alert updated since its cursor, whose `covered_until` only
+//! moves with alerts) — and `t` lies in none of the ledger's lost intervals (content that left Microsoft's
 //! 7-day retention before Vigil reached it). A stream without a ledger (never polled) covers
 //! nothing. An instant is *covered for a tenant* when it is covered for **every** stream the
 //! tenant has enabled. A tenant's `coverage_24h` is the covered length of the window divided by
@@ -27,7 +29,7 @@ type Intervals = Vec<(DateTime<Utc>, DateTime<Utc>)>;
 /// The covered parts of `[start, end)` for one stream's ledger.
 fn covered(ledger: Option<&StreamState>, start: DateTime<Utc>, end: DateTime<Utc>) -> Intervals {
     let Some(ledger) = ledger else { return Vec::new() };
-    let until = ledger.covered_until.min(end);
+    let until = ledger.covered_until.max(ledger.last_success.unwrap_or(ledger.covered_until)).min(end);
     if until <= start {
         return Vec::new();
     }
@@ -142,6 +144,13 @@ mod tests {
     fn coverage_past_now_does_not_count_beyond_the_window() {
         let l = ledger(now() + Duration::hours(2));
         assert!(close(tenant_coverage(&[Some(&l)], now()), 1.0));
+    }
+
+    #[test]
+    fn a_successful_poll_covers_up_to_its_time_even_when_the_cursor_did_not_move() {
+        let mut graph = ledger(now() - Duration::hours(20));
+        graph.last_success = Some(now() - Duration::hours(2));
+        assert!(close(tenant_coverage(&[Some(&graph)], now()), 22.0 / 24.0));
     }
 
     #[test]

@@ -36,8 +36,8 @@ pub(crate) struct TenantCoverageView {
     tenant_id: String,
     name: String,
     /// The fraction (0 to 1) of the 24 hours before `at` in which every stream the tenant has
-    /// enabled was covered: listed and enqueued (before its ledger's `covered_until`) and in none
-    /// of its lost intervals. A stream never polled covers nothing; the time since the last
+    /// enabled was covered: listed and enqueued (before its ledger's `covered_until`, or its last
+    /// successful poll) and in none of its lost intervals. A stream never polled covers nothing; the time since the last
     /// poll is not covered yet. `null`: the tenant has no enabled stream.
     coverage_24h: Option<f64>,
     /// Enabled streams never polled yet.

@@ -336,7 +336,7 @@ pub(crate) struct StreamHealth {
 pub(crate) struct StreamHealthList {
     streams: Vec<StreamHealth>,
     /// The fraction (0 to 1) of the last 24 hours in which every stream listed was covered
-    /// (before its `covered_until` and outside its lost intervals; a stream not polled yet
+    /// (before its `covered_until` or last success, outside its lost intervals; a stream not polled yet
     /// covers nothing), as in `GET /v1/coverage`.
     coverage_24h: Option<f64>,
 }
