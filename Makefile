@@ -2,7 +2,8 @@
 #   make demo   build, start the local stack, run the narrated demo (exit 0 only if it all worked)
 #   make test   every check and test (what CI runs)
 # and a few more:
-#   make up     keep the local stack running and print its URLs (Ctrl-C to stop)
+#   make up     load the demo's data into a local stack, keep it running and print its URLs, the
+#               web console's address and tokens (Ctrl-C to stop)
 #   make tools  install the pinned Python tools into .tools/ (moto, SAM CLI, cfn-lint, cargo-lambda,
 #               schemathesis, openapi-spec-validator)
 #   make lint   fmt, clippy and template lint only
@@ -21,7 +22,7 @@ demo:
 
 up:
 	infra/scripts/install-tools.sh --moto-only
-	cargo run -q -p vigil-local --bin vigil-local -- up
+	cargo run -q -p vigil-local --bin vigil-local -- up --demo
 
 test:
 	infra/scripts/test.sh

@@ -203,6 +203,16 @@ def owner_flow(page: Page) -> None:
     dialog.get_by_role("button", name="Close").click()
     expect(tenants.get_by_role("row", name=re.compile("^Northwind")).get_by_role("cell").nth(3)).to_have_text("260")
     expect(tenants.get_by_role("row", name=re.compile("^Tailspin")).get_by_role("cell").nth(3)).to_have_text("270")
+
+    step("onboarding as it stands: a tenant's Microsoft 365 credentials, write-only")
+    tenants.get_by_role("row", name=re.compile("^Fabrikam")).get_by_role("button", name="Microsoft 365 credentials of Fabrikam").click()
+    dialog = page.get_by_role("dialog", name="Microsoft 365 credentials of Fabrikam")
+    dialog.get_by_label("Application (client) id").fill("22222222-3333-4444-8555-666666666666")
+    dialog.get_by_label("Client secret").fill("fabrikam-app-secret")
+    axe(page, "credentials dialog")
+    dialog.get_by_role("button", name="Save credentials").click()
+    expect(dialog).to_be_hidden()
+    expect(tenants.get_by_role("row", name=re.compile("^Fabrikam")).get_by_role("cell").nth(2)).to_have_text("credentials set")
     check(page, "08-tenants")
 
     step("admin relationships: select, preview, confirm, watch the termination")
@@ -221,6 +231,18 @@ def owner_flow(page: Page) -> None:
     removals = page.get_by_role("table", name="Removals")
     expect(removals).to_contain_text("terminated", timeout=120_000)
     check(page, "11-removal-result")
+
+    step("a policy switched off for one tenant, and still off when the page is read again")
+    go(page, "Policies")
+    page.get_by_label("Switches for tenant").select_option(label="Contoso Ltd")
+    switch = page.get_by_role("switch", name="Mail forwarding to an external address on for this tenant")
+    expect(switch).to_be_checked()
+    switch.uncheck()
+    expect(switch).not_to_be_checked()
+    page.reload()
+    heading(page, "Policies")
+    page.get_by_label("Switches for tenant").select_option(label="Contoso Ltd")
+    expect(page.get_by_role("switch", name="Mail forwarding to an external address on for this tenant")).not_to_be_checked()
 
     for name, nav in [("12-policies", "Policies"), ("13-audit-log", "Audit log"), ("14-principals", "Principals")]:
         step(f"{nav}")

@@ -82,6 +82,8 @@ async fn staff_sign_in_triage_configure_map_and_remove_access_in_a_real_browser_
     for (id, name) in [(FABRIKAM, "Fabrikam"), (NORTHWIND, "Northwind Traders Inc"), (TAILSPIN, "Tailspin Toys Ltd")] {
         ok(&owner.call(Method::POST, "/v1/tenants", Some(json!({"tenant_id": id, "name": name}))).await);
     }
+    // Fabrikam's app, whose credentials the console will save (checked against the simulator).
+    stack.m365.add_tenant(FABRIKAM, "22222222-3333-4444-8555-666666666666", "fabrikam-app-secret");
     // Alerts of two categories: mail forwarding (Threat Management), an admin elevation (Permissions).
     stack.m365.add_records(
         CONTOSO,
@@ -179,6 +181,10 @@ async fn staff_sign_in_triage_configure_map_and_remove_access_in_a_real_browser_
     assert_eq!(link(NORTHWIND), json!("260"), "mapped by name similarity");
     assert_eq!(link(TAILSPIN), json!("270"), "mapped by name similarity");
     assert_eq!(link(CONTOSO), json!("250"), "untouched");
+    let fabrikam = tenants["tenants"].as_array().unwrap().iter().find(|t| t["tenant_id"] == FABRIKAM).unwrap();
+    assert_eq!(fabrikam["m365_credentials_set"], true, "credentials saved from the console");
+    let switches = owner.call(Method::GET, &format!("/v1/tenants/{CONTOSO}/policies"), None).await.2;
+    assert_eq!(switches["switches"], json!([{"tenant_id": CONTOSO, "policy_id": "builtin.external-forwarding", "enabled": false}]));
 
     stack.wait_idle(StdDuration::from_secs(90)).await.unwrap();
     assert_eq!(stack.m365.partner_relationship_status(&unused).as_deref(), Some("terminated"));

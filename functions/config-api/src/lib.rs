@@ -28,7 +28,8 @@
 //!   cursor, in the order of the changes, at least once; a caught-up feed re-reads the last
 //!   minute, so deduplicate on `id` + `version`)
 //! - `GET|POST /v1/policies`, `GET|PUT|DELETE /v1/policies/{policy_id}`, `POST /v1/policies/test`
-//! - `PUT /v1/tenants/{tenant_id}/policies/{policy_id}` (on/off per tenant),
+//! - `GET /v1/tenants/{tenant_id}/policies` (the tenant's own switches),
+//!   `PUT /v1/tenants/{tenant_id}/policies/{policy_id}` (on/off per tenant),
 //!   `PUT /v1/tenants/{tenant_id}/policy-context` (mail domains, break-glass accounts)
 //! - `GET|POST /v1/suppressions`, `DELETE /v1/suppressions/{suppression_id}`
 //! - `POST /v1/tenants/{tenant_id}/replays` (a policy in shadow over the tenant's last hours of

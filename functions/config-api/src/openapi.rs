@@ -50,6 +50,7 @@ use utoipa::{Modify, OpenApi};
         crate::tuning_routes::replace_policy,
         crate::tuning_routes::delete_policy,
         crate::tuning_routes::test_policy,
+        crate::tuning_routes::tenant_switches,
         crate::tuning_routes::switch_policy,
         crate::tuning_routes::set_policy_context,
         crate::tuning_routes::list_suppressions,

@@ -28,6 +28,7 @@ pub(crate) fn router() -> Router<AppState> {
             "/v1/policies/{policy_id}",
             get(get_policy).put(replace_policy).delete(delete_policy).layer(DefaultBodyLimit::max(crate::POLICY_BODY_LIMIT)),
         )
+        .route("/v1/tenants/{tenant_id}/policies", get(tenant_switches))
         .route("/v1/tenants/{tenant_id}/policies/{policy_id}", put(switch_policy))
         .route("/v1/tenants/{tenant_id}/policy-context", put(set_policy_context))
         .route("/v1/suppressions", get(list_suppressions).post(create_suppression))
@@ -141,6 +142,30 @@ pub(crate) struct PolicySwitch {
     tenant_id: TenantId,
     policy_id: PolicyId,
     enabled: bool,
+}
+
+/// A tenant's own switches.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct PolicySwitchList {
+    /// Policies turned on or off for this tenant alone, of the categories the caller sees; a
+    /// policy not listed follows its own `enabled`.
+    switches: Vec<PolicySwitch>,
+}
+
+/// The policies turned on or off for one tenant.
+#[utoipa::path(get, path = "/v1/tenants/{tenant_id}/policies", tag = "policies",
+    params(("tenant_id" = String, Path, description = "The tenant's Entra id (GUID)")),
+    responses((status = 200, body = PolicySwitchList)))]
+pub(crate) async fn tenant_switches(
+    State(state): State<AppState>,
+    Caller(access): Caller,
+    Path(tenant): Path<String>,
+) -> Result<Json<PolicySwitchList>, Problem> {
+    let tenant = tenant_id(&tenant)?;
+    let switches = state.tuning.tenant_policy_switches(&access, &tenant).await?;
+    let switches =
+        switches.into_iter().map(|(policy_id, enabled)| PolicySwitch { tenant_id: tenant.clone(), policy_id, enabled }).collect();
+    Ok(Json(PolicySwitchList { switches }))
 }
 
 /// Turns a policy on or off for one tenant.

@@ -185,6 +185,7 @@ fn routes(seed: &Seed) -> Vec<Route> {
         route("PUT", "/v1/policies/custom.seeded".into(), Some(custom.clone().tap_id("custom.seeded")), &[ConfigWrite], StatusCode::OK),
         route("POST", "/v1/policies/test".into(), Some(records), &[ConfigWrite], StatusCode::OK),
         route("PUT", format!("/v1/tenants/{t}/policies/{TM_POLICY}"), Some(json!({"enabled": false})), &[ConfigWrite], StatusCode::OK),
+        route("GET", format!("/v1/tenants/{t}/policies"), None, &[ConfigRead], StatusCode::OK),
         route("PUT", format!("/v1/tenants/{t}/policy-context"), Some(json!({"domains": ["contoso.com"]})), &[ConfigWrite], StatusCode::OK),
         route("GET", "/v1/suppressions".into(), None, &[ConfigRead], StatusCode::OK),
         route(
@@ -384,6 +385,22 @@ async fn an_analyst_limited_to_threat_management_never_sees_a_data_loss_preventi
     let categories: BTreeSet<&str> =
         policies["policies"].as_array().unwrap().iter().map(|p| p["policy"]["category"].as_str().unwrap()).collect();
     assert_eq!(categories, BTreeSet::from(["ThreatManagement"]), "only policies of its categories");
+    for policy in [TM_POLICY, DLP_POLICY] {
+        assert_eq!(
+            api.send("PUT", &format!("/v1/tenants/{}/policies/{policy}", support::TENANT), json!({"enabled": false})).await.0,
+            StatusCode::OK
+        );
+    }
+    let switches = as_analyst("GET", format!("/v1/tenants/{}/policies", support::TENANT), None).await.2;
+    assert_eq!(
+        switches["switches"],
+        json!([{"tenant_id": support::TENANT, "policy_id": TM_POLICY, "enabled": false}]),
+        "nor their switches"
+    );
+    assert_eq!(
+        api.acme("GET", &format!("/v1/tenants/{}/policies", support::TENANT), None).await.2["switches"].as_array().unwrap().len(),
+        2
+    );
     assert_problem(
         &as_analyst("POST", "/v1/suppressions".into(), Some(json!({"tenant_id": support::TENANT, "reason": "all of it"}))).await,
         StatusCode::FORBIDDEN,

@@ -306,6 +306,22 @@ impl TuningService {
         self.audit.record(access, "tenant.policy-switched", format!("policy {policy_id} {state} for tenant {tenant_id}")).await
     }
 
+    /// The tenant's own switches (policies turned on or off for it alone), of the policies the
+    /// caller sees; a policy without one follows its own `enabled`.
+    ///
+    /// # Errors
+    /// Forbidden without config:read; NotFound for an unknown tenant.
+    pub async fn tenant_policy_switches(&self, access: &Access, tenant_id: &TenantId) -> Result<Vec<(PolicyId, bool)>, AdminError> {
+        let msp_id = access.permit(Permission::ConfigRead)?;
+        self.config.get_tenant(msp_id, tenant_id).await?.ok_or_else(|| AdminError::NotFound(format!("tenant {tenant_id}")))?;
+        let visible: std::collections::BTreeSet<PolicyId> =
+            self.list_policies(access).await?.into_iter().map(|view| view.policy.id).collect();
+        let mut switches = self.policies.tenant_policies(msp_id, tenant_id).await?;
+        switches.retain(|(policy_id, _)| visible.contains(policy_id));
+        switches.sort();
+        Ok(switches)
+    }
+
     /// Sets what policies know of a tenant: its mail domains and break-glass accounts.
     ///
     /// # Errors

@@ -1,5 +1,6 @@
-//! `vigil-local up` keeps the local stack running and prints its URLs; `vigil-local demo` runs
-//! the narrated demo scenario and exits 0 only if every check passed.
+//! `vigil-local up [--demo]` keeps the local stack running and prints its URLs (with `--demo`,
+//! after loading the demo's data, so the web console has something to show); `vigil-local demo`
+//! runs the narrated demo scenario and exits 0 only if every check passed.
 
 use std::process::ExitCode;
 use vigil_local::{LocalOptions, LocalStack, demo};
@@ -18,7 +19,7 @@ async fn main() -> ExitCode {
         "up" => up().await,
         "demo" => run_demo().await,
         _ => {
-            eprintln!("usage: vigil-local up | demo");
+            eprintln!("usage: vigil-local up [--demo] | demo");
             ExitCode::from(2)
         }
     }
@@ -55,6 +56,28 @@ async fn run_demo() -> ExitCode {
     }
 }
 
+/// Runs the demo's scenario on the running stack (its narration to a file), so the console has
+/// tenants, alerts and tickets to show, and returns a token of a new owner of `demo-msp`.
+async fn load_demo(stack: &LocalStack) -> Option<String> {
+    println!("Loading the demo's data (narration in target/up-demo.log)…");
+    let mut narration = Vec::new();
+    let outcome = demo::run(stack, &mut narration).await;
+    let _ = std::fs::create_dir_all("target").and_then(|()| std::fs::write("target/up-demo.log", &narration));
+    match outcome {
+        Ok(outcome) => {
+            println!("Demo data loaded: {} of {} checks passed.", outcome.checks.iter().filter(|(_, ok)| *ok).count(), outcome.checks.len())
+        }
+        Err(error) => println!("The demo stopped early ({error}); what it made so far is there."),
+    }
+    match stack.create_msp("demo-msp", "Demo MSP").await {
+        Ok(token) => Some(token.expose().to_owned()),
+        Err(error) => {
+            eprintln!("could not issue a token for demo-msp: {error}");
+            None
+        }
+    }
+}
+
 async fn up() -> ExitCode {
     let mut options = LocalOptions::interactive();
     if let Some(port) = std::env::var("VIGIL_PORT").ok().and_then(|p| p.parse().ok()) {
@@ -68,13 +91,17 @@ async fn up() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let demo = if std::env::args().any(|a| a == "--demo") { load_demo(&stack).await } else { None };
     let cw = stack.connectwise.credentials();
     println!("Vigil local stack is up (Ctrl-C to stop). Everything listens on 127.0.0.1.\n");
     println!("HTTP API (plays API Gateway)   {}", stack.api_url);
     println!("  config API                   {}/v1/...   (Authorization: Bearer <token>)", stack.api_url);
     println!("  webhook receiver             {}/webhooks/health", stack.api_url);
     println!("  MSP 'local-msp' API token    {}", token.expose());
-    println!("Web console                    {}/console   (sign in with the token above)", stack.api_url);
+    if let Some(demo_token) = &demo {
+        println!("  MSP 'demo-msp' API token     {demo_token}   (the demo's tenants, alerts and tickets)");
+    }
+    println!("Web console                    {}/console   (sign in with a token above)", stack.api_url);
     println!("AWS emulator (moto)            {}", stack.aws_endpoint);
     for (logical, name) in &stack.provisioned.table_names {
         println!("  table {logical:<24} {name}");

@@ -65,9 +65,9 @@ export class ApiError extends Error {
   }
 }
 
-/** The data of an openapi-fetch result, or an ApiError. */
+/** The data of an openapi-fetch result (none for a 204), or an ApiError. */
 export function ok<T>(result: { data?: T; error?: unknown; response: Response }): T {
-  if (result.data !== undefined && result.response.ok) return result.data;
+  if (result.response.ok) return result.data as T;
   const problem = (result.error && typeof result.error === "object" ? result.error : {}) as Partial<S["Problem"]>;
   throw new ApiError(result.response.status, problem);
 }

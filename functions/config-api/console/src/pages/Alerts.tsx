@@ -45,8 +45,11 @@ export function Alerts({ query }: { query: URLSearchParams }) {
       ),
     [key, cursor],
   );
-  const tenants = useAsync(async () => (canConfig ? ok(await api.GET("/v1/tenants")).tenants : []), [canConfig]);
-  const policies = useAsync(async () => (canConfig ? ok(await api.GET("/v1/policies")).policies : []), [canConfig]);
+  // The filters' choices are read once the first page is on screen: with thousands of tenants
+  // that list is the larger answer, and the queue must not wait behind it.
+  const optionsWanted = canConfig && page.data !== undefined;
+  const tenants = useAsync(async () => (optionsWanted ? ok(await api.GET("/v1/tenants")).tenants : undefined), [optionsWanted]);
+  const policies = useAsync(async () => (optionsWanted ? ok(await api.GET("/v1/policies")).policies : undefined), [optionsWanted]);
   const set = (f: Filter, v: string) => navigate(["alerts"], { ...filters, [f]: v || undefined });
   return (
     <Page title="Alerts">

@@ -1,7 +1,7 @@
 // Policies: the catalogue with a per-tenant switch, an editor for a policy's definition (the
 // condition tree as JSON; the API's validation error is shown on the field it names) and
 // "test against records" (the policy run over pasted audit records, nothing stored).
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { ApiError, type S, api, message, ok } from "../api/client";
 import { Badge, Card, ErrorBox, Loading, Page, Select, useAsync } from "../components/ui";
 import { useCan, words } from "../session";
@@ -12,6 +12,12 @@ export function Policies() {
   const tenants = useAsync(async () => ok(await api.GET("/v1/tenants")).tenants, []);
   const [tenant, setTenant] = useState("");
   const [switched, setSwitched] = useState<Record<string, boolean>>({});
+  // The chosen tenant's own switches (a policy without one follows its own `enabled`).
+  const tenantSwitches = useAsync(
+    async () =>
+      tenant ? ok(await api.GET("/v1/tenants/{tenant_id}/policies", { params: { path: { tenant_id: tenant } } })).switches : [],
+    [tenant],
+  );
   const [editing, setEditing] = useState<S["PolicyView"]>();
   const [error, setError] = useState<string>();
   const flip = async (p: S["PolicyView"], enabled: boolean) => {
@@ -48,7 +54,8 @@ export function Policies() {
           <tbody>
             {(policies.data ?? []).map((p) => {
               const key = `${tenant}/${p.policy.id}`;
-              const on = switched[key] ?? p.policy.enabled ?? true;
+              const own = tenantSwitches.data?.find((x) => x.policy_id === p.policy.id)?.enabled;
+              const on = switched[key] ?? own ?? p.policy.enabled ?? true;
               return (
                 <tr key={p.policy.id}>
                   <td>
@@ -81,12 +88,12 @@ export function Policies() {
           </tbody>
         </table>
       </div>
-      {editing ? <Editor key={editing.policy.id} view={editing} onSaved={() => (policies.reload(), setEditing(undefined))} /> : null}
+      {editing ? <Editor key={editing.policy.id} view={editing} tenant={tenant} onSaved={() => (policies.reload(), setEditing(undefined))} /> : null}
     </Page>
   );
 }
 
-function Editor({ view, onSaved }: { view: S["PolicyView"]; onSaved: () => void }) {
+function Editor({ view, tenant, onSaved }: { view: S["PolicyView"]; tenant: string; onSaved: () => void }) {
   const [text, setText] = useState(JSON.stringify(view.policy, null, 2));
   const [records, setRecords] = useState("[]");
   const [fieldError, setFieldError] = useState<string>();
@@ -152,7 +159,64 @@ function Editor({ view, onSaved }: { view: S["PolicyView"]; onSaved: () => void 
             {result.note ? ` — ${result.note}` : ""}
           </p>
         ) : null}
+        <Replay policyId={view.policy.id} tenant={tenant} />
       </div>
     </Card>
+  );
+}
+
+/** Replays the saved policy, in shadow, over the chosen tenant's last hours of audit content. */
+function Replay({ policyId, tenant }: { policyId: string; tenant: string }) {
+  const [hours, setHours] = useState("24");
+  const [replay, setReplay] = useState<S["ReplayView"]>();
+  const [error, setError] = useState<string>();
+  useEffect(() => {
+    if (!replay || replay.status === "done" || replay.status === "failed") return;
+    const t = setTimeout(async () => {
+      try {
+        setReplay(ok(await api.GET("/v1/tenants/{tenant_id}/replays/{replay_id}", { params: { path: { tenant_id: replay.tenant_id, replay_id: replay.replay_id } } })));
+      } catch (e) {
+        setError(message(e));
+      }
+    }, 2000);
+    return () => clearTimeout(t);
+  }, [replay]);
+  const start = async () => {
+    try {
+      setReplay(ok(await api.POST("/v1/tenants/{tenant_id}/replays", { params: { path: { tenant_id: tenant } }, body: { policy_id: policyId, hours: Number(hours) } })));
+      setError(undefined);
+    } catch (e) {
+      setError(message(e));
+    }
+  };
+  return (
+    <fieldset>
+      <legend>Replay over a tenant's past audit content (nothing raised or ticketed)</legend>
+      {tenant ? null : <p class="muted">Choose a tenant above to replay the saved policy over its content.</p>}
+      <div class="row">
+        <label class="field">
+          <span>Hours back (1–168)</span>
+          <input name="hours" type="number" min="1" max="168" value={hours} onInput={(e) => setHours(e.currentTarget.value)} />
+        </label>
+        <button type="button" disabled={!tenant} onClick={start}>
+          Replay
+        </button>
+      </div>
+      <ErrorBox error={error ?? replay?.error ?? undefined} />
+      {replay ? (
+        <div role="status">
+          <p>
+            Replay {replay.status}: {replay.records_scanned} record(s) scanned, {replay.matches} match(es), {replay.alerts_total} would-be alert(s)
+          </p>
+          <ul class="plain small">
+            {replay.alerts.map((a) => (
+              <li key={a.alert_id}>
+                <Badge kind={a.severity}>{a.severity}</Badge> {a.title} ({a.hit_count} hit(s))
+              </li>
+            ))}
+          </ul>
+        </div>
+      ) : null}
+    </fieldset>
   );
 }

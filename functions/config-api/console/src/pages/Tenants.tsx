@@ -18,6 +18,7 @@ export function Tenants() {
   const [linking, setLinking] = useState<S["TenantView"]>();
   const [bulk, setBulk] = useState(false);
   const [registering, setRegistering] = useState(false);
+  const [credentials, setCredentials] = useState<S["TenantView"]>();
   const f = filter.trim().toLowerCase();
   const shown = (tenants.data ?? []).filter((t) => !f || t.name.toLowerCase().includes(f) || t.tenant_id.includes(f) || t.domains.some((d) => d.includes(f)));
   const pages = Math.max(1, Math.ceil(shown.length / ROWS));
@@ -78,9 +79,14 @@ export function Tenants() {
                 ))}
                 {canWrite ? (
                   <td>
-                    <button type="button" class="small" onClick={() => setLinking(t)} disabled={!dests.length} aria-label={`Link ${t.name} to a company`}>
-                      Link…
-                    </button>
+                    <div class="row">
+                      <button type="button" class="small" onClick={() => setLinking(t)} disabled={!dests.length} aria-label={`Link ${t.name} to a company`}>
+                        Link…
+                      </button>
+                      <button type="button" class="small" onClick={() => setCredentials(t)} aria-label={`Microsoft 365 credentials of ${t.name}`}>
+                        Credentials…
+                      </button>
+                    </div>
                   </td>
                 ) : null}
               </tr>
@@ -104,6 +110,9 @@ export function Tenants() {
       </Dialog>
       <Dialog open={bulk} title="Bulk map tenants by name" onClose={() => setBulk(false)}>
         <BulkMap destinations={dests} onDone={() => (setBulk(false), tenants.reload())} />
+      </Dialog>
+      <Dialog open={!!credentials} title={`Microsoft 365 credentials of ${credentials?.name ?? ""}`} onClose={() => setCredentials(undefined)}>
+        {credentials ? <Credentials tenant={credentials} onDone={() => (setCredentials(undefined), tenants.reload())} /> : null}
       </Dialog>
       <Dialog open={registering} title="Register a tenant" onClose={() => setRegistering(false)}>
         <Register onDone={() => (setRegistering(false), tenants.reload())} />
@@ -344,3 +353,49 @@ function Register({ onDone }: { onDone: () => void }) {
   );
 }
 
+
+/** The tenant's Microsoft 365 app credentials: write-only (the API never shows them back). */
+function Credentials({ tenant, onDone }: { tenant: S["TenantView"]; onDone: () => void }) {
+  const [clientId, setClientId] = useState("");
+  const [secret, setSecret] = useState("");
+  const [error, setError] = useState<string>();
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    try {
+      ok(
+        await api.PUT("/v1/tenants/{tenant_id}/m365-credentials", {
+          params: { path: { tenant_id: tenant.tenant_id } },
+          body: { client_id: clientId.trim(), client_secret: secret },
+        }),
+      );
+      onDone();
+    } catch (err) {
+      setError(message(err));
+    }
+  };
+  return (
+    <form class="stack" onSubmit={submit}>
+      <p class="muted">
+        {tenant.m365_credentials_set ? "Credentials are stored; saving replaces them." : "No credentials yet: Vigil cannot read this tenant's audit log."} They are
+        write-only: nobody can read them back.
+      </p>
+      <label class="field">
+        <span>Application (client) id</span>
+        <input name="client_id" required autoComplete="off" value={clientId} onInput={(e) => setClientId(e.currentTarget.value)} />
+      </label>
+      <label class="field">
+        <span>Client secret</span>
+        <input name="client_secret" type="password" required autoComplete="off" value={secret} onInput={(e) => setSecret(e.currentTarget.value)} />
+      </label>
+      <ErrorBox error={error} />
+      <div class="row">
+        <button type="submit" class="primary">
+          Save credentials
+        </button>
+        <button type="button" onClick={onDone}>
+          Cancel
+        </button>
+      </div>
+    </form>
+  );
+}
