@@ -278,6 +278,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/coverage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The MSP's coverage of the last 24 hours: its figure and a page of its tenants' (needs
+         *     config:read).
+         */
+        get: operations["coverage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/destinations": {
         parameters: {
             query?: never;
@@ -1372,6 +1392,26 @@ export interface components {
          * @enum {string}
          */
         ContentType: "Audit.AzureActiveDirectory" | "Audit.Exchange" | "Audit.SharePoint" | "Audit.General" | "DLP.All";
+        /** @description The MSP's coverage and a page of its tenants'. */
+        CoverageView: {
+            /**
+             * Format: date-time
+             * @description When the figures were computed: the 24-hour window ends here.
+             */
+            at: string;
+            /**
+             * Format: double
+             * @description The mean of the tenants' `coverage_24h` (the share of tenant-hours covered) over all
+             *     the MSP's tenants with a figure, whatever the page; `null` when none has one.
+             */
+            msp_coverage_24h?: number | null;
+            /** @description Pass as `after` for the next page; absent on the last. */
+            next_after?: string | null;
+            /** @description Tenants in tenant id order. */
+            tenants: components["schemas"]["TenantCoverageView"][];
+            /** @description How many tenants the MSP has. */
+            tenants_total: number;
+        };
         /** @description One day's figure of one tenant. */
         DailyCount: {
             /** @description Why today's count failed (the figure is then `counted_on`'s); `null` when counted today. */
@@ -2439,6 +2479,13 @@ export interface components {
         };
         /** @description The health of each of a tenant's streams. */
         StreamHealthList: {
+            /**
+             * Format: double
+             * @description The fraction (0 to 1) of the last 24 hours in which every stream listed was covered
+             *     (before its `covered_until` and outside its lost intervals; a stream not polled yet
+             *     covers nothing), as in `GET /v1/coverage`.
+             */
+            coverage_24h?: number | null;
             streams: components["schemas"]["StreamHealth"][];
         };
         /** @description `PUT /v1/tenants/{tenant_id}/streams`. */
@@ -2553,6 +2600,23 @@ export interface components {
          * @enum {string}
          */
         SyncSchedule: "daily" | "month_end";
+        /** @description One tenant's coverage of the last 24 hours. */
+        TenantCoverageView: {
+            /**
+             * Format: double
+             * @description The fraction (0 to 1) of the 24 hours before `at` in which every stream the tenant has
+             *     enabled was covered: listed and enqueued (before its ledger's `covered_until`) and in none
+             *     of its lost intervals. A stream never polled covers nothing; the time since the last
+             *     poll is not covered yet. `null`: the tenant has no enabled stream.
+             */
+            coverage_24h?: number | null;
+            name: string;
+            /** @description Enabled streams never polled yet. */
+            streams_not_polled: number;
+            /** @description Enabled streams with a lost interval ending within the window. */
+            streams_with_losses: number;
+            tenant_id: string;
+        };
         /** @description One tenant's current figure. */
         TenantFigure: components["schemas"]["DailyCount"] & {
             tenant_name: string;
@@ -2563,8 +2627,19 @@ export interface components {
         TenantLicences: {
             /** @description Status changes seen, oldest first, at most [`CHANGES_MAX`]. */
             changes: components["schemas"]["StatusChange"][];
+            /**
+             * Format: int32
+             * @description Failed reads since the last successful one (refused access excepted: consent and
+             *     connection problems have their own alerts).
+             */
+            consecutive_failures?: number;
             /** @description Why the last read failed; `None`: it worked. */
             error?: string | null;
+            /**
+             * Format: date-time
+             * @description When the open "licence reads failing" episode began ([`crate::selfmon`]), if any.
+             */
+            failing_since?: string | null;
             /**
              * Format: date-time
              * @description The last successful read (the snapshot's time).
@@ -4570,6 +4645,102 @@ export interface operations {
             };
             /** @description A PSA failed; what could be done is done, run it again */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    coverage: {
+        parameters: {
+            query?: {
+                /** @description 1 to 500 (default 100). */
+                limit?: number;
+                /** @description The `next_after` of the previous page: tenants after this tenant id. */
+                after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CoverageView"];
+                };
+            };
+            /** @description The path, query or body cannot be read (a malformed id, cursor or JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or scopes do not allow this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found for this MSP (also another MSP's, or of a category the caller does not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed but not acceptable; the detail names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over a rate limit; `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };
