@@ -115,6 +115,7 @@ def owner_flow(page: Page) -> None:
     heading(page, "Overview")
     expect(page.get_by_role("img", name=re.compile("Alerts per day"))).to_be_visible()
     expect(page.get_by_role("table", name="Tenant health")).to_contain_text("Contoso Ltd")
+    expect(page.get_by_text("Coverage of the last 24 h across every tenant")).to_be_visible()
     check(page, "02-overview")
 
     step("the alert queue, filtered by category")
@@ -237,7 +238,10 @@ def owner_flow(page: Page) -> None:
     page.get_by_label("Switches for tenant").select_option(label="Contoso Ltd")
     switch = page.get_by_role("switch", name="Mail forwarding to an external address on for this tenant")
     expect(switch).to_be_checked()
-    switch.uncheck()
+    with page.expect_response(lambda r: r.request.method == "PUT" and "/policies/builtin.external-forwarding" in r.url) as saved:
+        switch.uncheck()
+    if saved.value.status != 200:
+        problems.append(f"switching the policy off answered {saved.value.status}")
     expect(switch).not_to_be_checked()
     page.reload()
     heading(page, "Policies")

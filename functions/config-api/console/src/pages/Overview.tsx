@@ -68,11 +68,10 @@ interface Health {
   coverage: number | null;
 }
 
-async function tenantHealth(): Promise<{ rows: Health[]; total: number }> {
+async function tenantHealth(): Promise<{ rows: Health[]; total: number; msp: number | null }> {
   const tenants = ok(await api.GET("/v1/tenants")).tenants;
   const some = tenants.slice(0, HEALTH_TENANTS);
   const rows: Health[] = [];
-  const dayAgo = Date.now() - 86400_000;
   // A few at a time: the overview must not flood the API.
   for (let i = 0; i < some.length; i += 6) {
     const batch = await Promise.all(
@@ -87,26 +86,20 @@ async function tenantHealth(): Promise<{ rows: Health[]; total: number }> {
             : statuses.every((s) => s === "not polled yet")
               ? "not polled yet"
               : "connected";
-        // Coverage of the last 24 h: the share of the day up to each stream's covered time, less
-        // the intervals Microsoft lost; the tenant's figure is the mean over its streams.
-        const shares = streams.map((s) => {
-          if (!s.covered_until) return 0;
-          const until = Math.min(new Date(s.covered_until).getTime(), Date.now());
-          let lost = 0;
-          for (const l of s.lost_intervals ?? []) {
-            const a = Math.max(new Date(l.from).getTime(), dayAgo);
-            const b = Math.min(new Date(l.to).getTime(), until);
-            if (b > a) lost += b - a;
-          }
-          return Math.max(0, Math.min(1, (until - dayAgo - lost) / 86400_000));
-        });
-        const coverage = shares.length ? Math.round((100 * shares.reduce((x, y) => x + y, 0)) / shares.length) : null;
-        return { tenant, status, coverage };
+        return { tenant, status, coverage: null };
       }),
     );
     rows.push(...batch);
   }
-  return { rows, total: tenants.length };
+  // Coverage of the last 24 hours as the API defines it (GET /v1/coverage): the share of the
+  // window in which every enabled stream was covered, lost intervals excluded.
+  const coverage = ok(await api.GET("/v1/coverage", { params: { query: { limit: 500 } } }));
+  const byTenant = new Map(coverage.tenants.map((t) => [t.tenant_id, t.coverage_24h]));
+  for (const r of rows) {
+    const figure = byTenant.get(r.tenant.tenant_id);
+    r.coverage = figure === undefined || figure === null ? null : Math.round(figure * 100);
+  }
+  return { rows, total: tenants.length, msp: coverage.msp_coverage_24h ?? null };
 }
 
 function TenantHealth() {
@@ -119,6 +112,10 @@ function TenantHealth() {
       <Loading show={health.loading} />
       {health.data ? (
         <>
+          <p>
+            Coverage of the last 24 h across every tenant:{" "}
+            <strong>{health.data.msp === null ? "—" : `${Math.round(health.data.msp * 100)} %`}</strong>
+          </p>
           <p class="counts">
             {[...by.entries()].map(([k, v]) => (
               <span key={k}>
