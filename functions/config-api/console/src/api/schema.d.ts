@@ -278,6 +278,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/consent/{msp_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Where Microsoft sends the customer's administrator after admin consent (the app's redirect
+         *     URI). No bearer token: the signed, expiring, single-use `state` names the MSP. A success
+         *     (`tenant`, `admin_consent=True`) is checked against the link's tenant and Microsoft's token,
+         *     then the tenant is watched, tested and polled; a failure (`error`, `error_description`) is
+         *     recorded on the link.
+         */
+        get: operations["consent_redirect"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/coverage": {
         parameters: {
             query?: never;
@@ -585,6 +608,103 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/onboarding/app": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The MSP app's public part (its client id and redirect URI). */
+        get: operations["get_app"];
+        /**
+         * Registers (or replaces) the MSP's multi-tenant Entra app. Its secret is kept only in the
+         *     secret store — one secret for every tenant that consents. The answer names the redirect URI
+         *     to register on the app in Entra.
+         */
+        put: operations["register_app"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/onboarding/bulk": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Onboards several discovered customers at once: each gets a consent link bound to its tenant. */
+        post: operations["bulk_onboard"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/onboarding/bulk/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A bulk onboarding's progress per customer: its link's state and its last access test. */
+        get: operations["bulk_job"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/onboarding/consent-links": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every consent link kept (until 30 days after it expired) and what became of it: issued,
+         *     consented, declined (with Microsoft's error), refused or unconfirmed.
+         */
+        get: operations["list_links"];
+        put?: never;
+        /** Issues a consent link for a customer's administrator: signed, single-use, expiring. */
+        post: operations["issue_link"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/onboarding/discovery": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The customers of the partner tenant's GDAP relationships as last read, with each
+         *     relationship's status and roles, and whether Vigil already watches them.
+         */
+        get: operations["discovery"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -859,6 +979,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/tenants/{tenant_id}/access-test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's last access test. */
+        get: operations["last_access_test"];
+        put?: never;
+        /**
+         * Runs the tenant's access test now: a token, the Management Activity subscription start,
+         *     Graph alerts, licences and sign-ins, each with Microsoft's error and the fix when it fails.
+         */
+        post: operations["run_access_test"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/tenants/{tenant_id}/billing/{destination_id}": {
         parameters: {
             query?: never;
@@ -1103,6 +1244,16 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description The outcome of one access test of a tenant. */
+        AccessTest: {
+            /** @description One per [`Capability`], in test order. */
+            checks: components["schemas"]["CapabilityCheck"][];
+            /** @description Every capability passed. */
+            passed: boolean;
+            /** Format: date-time */
+            ran_at: string;
+            tenant_id: components["schemas"]["TenantId"];
+        };
         /** @description One matching event, as shown on the alert. */
         ActivityEntry: {
             client_ip?: string | null;
@@ -1321,6 +1472,56 @@ export interface components {
             /** @description The billing period a sync is for: `daily` (the day) or `month_end` (the month, default). */
             sync_schedule?: components["schemas"]["SyncSchedule"];
         };
+        /** @description One customer of a bulk onboarding. */
+        BulkItem: {
+            /** @description Whether the tenant's last access test passed (`None`: not run yet). */
+            access_test_passed?: boolean | null;
+            /** @description The consent link's id. */
+            link_id: string;
+            method: components["schemas"]["BulkMethod"];
+            name: string;
+            /** @description The link's state (filled in when the job is read). */
+            status: components["schemas"]["LinkStatus"];
+            tenant_id: components["schemas"]["TenantId"];
+            /** @description The consent link to send to the customer's administrator. */
+            url: string;
+        };
+        /** @description A bulk onboarding and its progress per customer. */
+        BulkJob: {
+            /** Format: date-time */
+            created_at: string;
+            id: string;
+            items: components["schemas"]["BulkItem"][];
+        };
+        /**
+         * @description How one customer of a bulk onboarding is onboarded.
+         * @enum {string}
+         */
+        BulkMethod: "consent_link";
+        /** @description `POST /v1/onboarding/bulk`. */
+        BulkOnboarding: {
+            /**
+             * Format: int32
+             * @description How long their links stay valid, in hours (1 to 720; default 72).
+             */
+            hours?: number | null;
+            /** @description Discovered customers to onboard (1 to 50). */
+            tenant_ids: components["schemas"]["TenantId"][];
+        };
+        /**
+         * @description One thing Vigil does in a customer tenant, in the order the test tries them.
+         * @enum {string}
+         */
+        Capability: "token" | "management_activity" | "security_alerts" | "licences" | "sign_ins";
+        /** @description One capability's outcome. */
+        CapabilityCheck: {
+            capability: components["schemas"]["Capability"];
+            /** @description Microsoft's answer (its code and text) when it failed. */
+            error?: string | null;
+            /** @description What to do about the failure: which permission or which consent. */
+            fix?: string | null;
+            passed: boolean;
+        };
         /**
          * @description Alert category, as in Microsoft 365 alert policies.
          * @enum {string}
@@ -1369,6 +1570,40 @@ export interface components {
         ConfirmRequest: {
             /** @description The token of the preview. */
             token: string;
+        };
+        /** @description A consent link the MSP issued, and what became of it. */
+        ConsentLink: {
+            /** @description The bulk onboarding the link was made by, if any. */
+            bulk_job?: string | null;
+            /** @description The customer's name, as the tenant will be called once it consents. */
+            customer_name: string;
+            expected_tenant?: null | components["schemas"]["TenantId"];
+            /** Format: date-time */
+            expires_at: string;
+            /** @description The state's nonce: the link's id. */
+            id: string;
+            /** Format: date-time */
+            issued_at: string;
+            status: components["schemas"]["LinkStatus"];
+            /**
+             * Format: date-time
+             * @description When the status last changed.
+             */
+            updated_at: string;
+            /** @description The URL to send to the customer's administrator. */
+            url: string;
+        };
+        /** @description The MSP's consent links. */
+        ConsentLinkList: {
+            links: components["schemas"]["ConsentLink"][];
+        };
+        /** @description What Microsoft's consent redirect did. */
+        ConsentOutcome: {
+            access_test?: null | components["schemas"]["AccessTest"];
+            /** @description The link, with its new status. */
+            link: components["schemas"]["ConsentLink"];
+            /** @description Poll jobs queued for the tenant's first poll. */
+            poll_jobs: number;
         };
         /** @description How far a replay got in one content type. */
         ContentProgress: {
@@ -1617,6 +1852,31 @@ export interface components {
             /** Format: date-time */
             updated_at: string;
         };
+        /** @description A customer of the MSP's partner tenant. */
+        DiscoveredCustomer: {
+            /**
+             * @description An active relationship with an active assignment holds Privileged Role Administrator or
+             *     Global Administrator: the MSP app could be granted its roles without the customer.
+             */
+            direct_possible: boolean;
+            name: string;
+            relationships: components["schemas"]["DiscoveredRelationship"][];
+            tenant_id: components["schemas"]["TenantId"];
+            /** @description Vigil already watches the tenant. */
+            watched: boolean;
+        };
+        /** @description One relationship of a discovered customer. */
+        DiscoveredRelationship: {
+            display_name: string;
+            id: string;
+            /** @description The roles by name (an unknown role by its template id). */
+            roles: string[];
+            status: components["schemas"]["RelationshipStatus"];
+        };
+        /** @description The partner tenant's customers. */
+        Discovery: {
+            customers: components["schemas"]["DiscoveredCustomer"][];
+        };
         /** @description A ticket filed for the alert before the current one. */
         EarlierTicketView: {
             /** Format: date-time */
@@ -1766,6 +2026,29 @@ export interface components {
             /** @description The subscriptions behind it. */
             subscription_ids?: string[];
         };
+        /** @description Where a consent link stands. */
+        LinkStatus: {
+            /** @enum {string} */
+            status: "issued";
+        } | {
+            /** @enum {string} */
+            status: "consented";
+            tenant_id: components["schemas"]["TenantId"];
+        } | {
+            description: string;
+            error: string;
+            /** @enum {string} */
+            status: "declined";
+        } | {
+            reason: string;
+            /** @enum {string} */
+            status: "refused";
+        } | {
+            error: string;
+            /** @enum {string} */
+            status: "unconfirmed";
+            tenant_id: components["schemas"]["TenantId"];
+        };
         /** @description One answer of a [`Lookup`]. */
         LookupItem: {
             /** @description For statuses: whether the status closes (completes) a ticket. */
@@ -1834,6 +2117,15 @@ export interface components {
             permissions: components["schemas"]["Permission"][];
             principal_id: components["schemas"]["PrincipalId"];
             role: components["schemas"]["Role"];
+        };
+        /** @description The public part of the MSP's multi-tenant Entra app (the secret is only in the secret store). */
+        MspApp: {
+            /** @description The app's (client) id; public, it is in every consent link. */
+            client_id: string;
+            /** @description Where Microsoft sends the administrator back after consent (register it in Entra). */
+            redirect_uri: string;
+            /** Format: date-time */
+            registered_at: string;
         };
         /**
          * @description An MSP: the owner of every record. Lowercase letters, digits and `-`, 3 to 40 characters,
@@ -1911,6 +2203,17 @@ export interface components {
             partner_read_every_hours: number;
             partner_tenant_id?: null | components["schemas"]["TenantId"];
             publisher_identifier?: null | components["schemas"]["TenantId"];
+        };
+        /** @description `POST /v1/onboarding/consent-links`. */
+        NewConsentLink: {
+            /** @description What the tenant will be called once it consents. */
+            customer_name: string;
+            /**
+             * Format: int32
+             * @description How long the link stays valid, in hours (1 to 720; default 72).
+             */
+            hours?: number | null;
+            tenant_id?: null | components["schemas"]["TenantId"];
         };
         /** @description A new principal as the API accepts it. */
         NewPrincipal: {
@@ -2170,6 +2473,13 @@ export interface components {
         Recommendation: "remove" | "least_privilege" | "fix_access_assignment";
         /** @description An audit record's `Id` (the dedupe key). Opaque, non-empty, at most 128 characters. */
         RecordId: string;
+        /** @description `PUT /v1/onboarding/app`: the MSP's multi-tenant Entra app. */
+        RegisterApp: {
+            /** @description The app's (client) id. */
+            client_id: string;
+            /** @description A client secret value of the app (write-only; never returned). */
+            client_secret: components["schemas"]["SecretString"];
+        };
         /** @description `POST /v1/tenants`. */
         RegisterTenant: {
             domains?: string[];
@@ -4663,6 +4973,84 @@ export interface operations {
             };
         };
     };
+    consent_redirect: {
+        parameters: {
+            query: {
+                /** @description The link's signed state, as Microsoft returns it */
+                state: string;
+                /** @description The tenant that consented */
+                tenant?: string;
+                /** @description `True` when consent was granted */
+                admin_consent?: string;
+                /** @description Microsoft's error when consent failed */
+                error?: string;
+                /** @description Microsoft's description of the error */
+                error_description?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The MSP whose app the redirect URI belongs to */
+                msp_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsentOutcome"];
+                };
+            };
+            /** @description No state, or neither a consent nor an error */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A forged state, another MSP's, or a tenant other than the link's or the token's */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The link was used already */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The link expired */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     coverage: {
         parameters: {
             query?: {
@@ -6552,6 +6940,739 @@ export interface operations {
             };
             /** @description The body is not `application/json` */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed but not acceptable; the detail names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over a rate limit; `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_app: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MspApp"];
+                };
+            };
+            /** @description The path, query or body cannot be read (a malformed id, cursor or JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or scopes do not allow this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found for this MSP (also another MSP's, or of a category the caller does not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed but not acceptable; the detail names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over a rate limit; `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    register_app: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegisterApp"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MspApp"];
+                };
+            };
+            /** @description The path, query or body cannot be read (a malformed id, cursor or JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or scopes do not allow this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found for this MSP (also another MSP's, or of a category the caller does not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The API's address is not configured */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this route accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed but not acceptable; the detail names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over a rate limit; `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    bulk_onboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BulkOnboarding"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkJob"];
+                };
+            };
+            /** @description The path, query or body cannot be read (a malformed id, cursor or JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or scopes do not allow this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found for this MSP (also another MSP's, or of a category the caller does not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The MSP app is not registered yet */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this route accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed but not acceptable; the detail names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over a rate limit; `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    bulk_job: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The bulk onboarding's id */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BulkJob"];
+                };
+            };
+            /** @description The path, query or body cannot be read (a malformed id, cursor or JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or scopes do not allow this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found for this MSP (also another MSP's, or of a category the caller does not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed but not acceptable; the detail names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over a rate limit; `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    list_links: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsentLinkList"];
+                };
+            };
+            /** @description The path, query or body cannot be read (a malformed id, cursor or JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or scopes do not allow this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found for this MSP (also another MSP's, or of a category the caller does not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed but not acceptable; the detail names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over a rate limit; `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    issue_link: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NewConsentLink"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsentLink"];
+                };
+            };
+            /** @description The path, query or body cannot be read (a malformed id, cursor or JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or scopes do not allow this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found for this MSP (also another MSP's, or of a category the caller does not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The MSP app is not registered yet */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this route accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed but not acceptable; the detail names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over a rate limit; `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    discovery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Discovery"];
+                };
+            };
+            /** @description The path, query or body cannot be read (a malformed id, cursor or JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or scopes do not allow this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found for this MSP (also another MSP's, or of a category the caller does not see) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -9036,6 +10157,194 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TenantView"];
+                };
+            };
+            /** @description The path, query or body cannot be read (a malformed id, cursor or JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or scopes do not allow this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found for this MSP (also another MSP's, or of a category the caller does not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed but not acceptable; the detail names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over a rate limit; `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    last_access_test: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's Entra id (GUID) */
+                tenant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessTest"];
+                };
+            };
+            /** @description The path, query or body cannot be read (a malformed id, cursor or JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or scopes do not allow this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found for this MSP (also another MSP's, or of a category the caller does not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed but not acceptable; the detail names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over a rate limit; `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    run_access_test: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's Entra id (GUID) */
+                tenant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AccessTest"];
                 };
             };
             /** @description The path, query or body cannot be read (a malformed id, cursor or JSON) */
