@@ -4,7 +4,8 @@
 //! alerts and opens exactly one ConnectWise ticket per alert (later hits become a note; the same
 //! content polled again changes nothing). Later steps add destinations, suppressions, staff
 //! roles, the MSP's own delegated access to its customers (`demo_relationships`), and a licence
-//! expiring into its grace period and renewed (`demo_licences`). Every
+//! expiring into its grace period and renewed (`demo_licences`), and customers onboarded by
+//! consent link, tested and found in the partner tenant (`demo_onboarding`). Every
 //! step is narrated and checked.
 
 use crate::stack::LocalStack;
@@ -448,6 +449,7 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     crate::demo_halo_tigerpaw::halopsa_and_tigerpaw(stack, out, &mut outcome, &api, &mut seen).await?;
     crate::demo_licences::licence_grace_period_and_renewal(stack, out, &mut outcome, &api, &mut seen).await?;
     crate::demo_billing::count_and_bill(stack, out, &mut outcome, &api, &mut seen).await?;
+    crate::demo_onboarding::consent_link_and_bulk_onboarding(stack, out, &mut outcome, &api, &mut seen).await?;
 
     let mut dead = 0;
     for queue in ["PollJobsDeadLetterQueue", "EventsDeadLetterQueue", "TicketsDeadLetterQueue"] {

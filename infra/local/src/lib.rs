@@ -8,6 +8,7 @@ pub mod demo_billing;
 mod demo_channels;
 mod demo_halo_tigerpaw;
 pub mod demo_licences;
+mod demo_onboarding;
 mod demo_psa;
 mod demo_relationships;
 mod demo_roles;
