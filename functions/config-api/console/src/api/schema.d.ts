@@ -2792,7 +2792,7 @@ export interface components {
             /**
              * Format: double
              * @description The fraction (0 to 1) of the last 24 hours in which every stream listed was covered
-             *     (before its `covered_until` and outside its lost intervals; a stream not polled yet
+             *     (before its `covered_until` or last success, outside its lost intervals; a stream not polled yet
              *     covers nothing), as in `GET /v1/coverage`.
              */
             coverage_24h?: number | null;
@@ -2915,8 +2915,8 @@ export interface components {
             /**
              * Format: double
              * @description The fraction (0 to 1) of the 24 hours before `at` in which every stream the tenant has
-             *     enabled was covered: listed and enqueued (before its ledger's `covered_until`) and in none
-             *     of its lost intervals. A stream never polled covers nothing; the time since the last
+             *     enabled was covered: listed and enqueued (before its ledger's `covered_until`, or its last
+             *     successful poll) and in none of its lost intervals. A stream never polled covers nothing; the time since the last
              *     poll is not covered yet. `null`: the tenant has no enabled stream.
              */
             coverage_24h?: number | null;
