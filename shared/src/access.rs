@@ -49,11 +49,14 @@ pub enum Permission {
     /// removal action).
     #[serde(rename = "relationships:remove")]
     RelationshipsRemove,
+    /// Offboard a customer tenant: stop watching it and, after the retention, delete its data.
+    #[serde(rename = "tenants:offboard")]
+    TenantsOffboard,
 }
 
 impl Permission {
     /// Every permission, in the order the README's table lists them.
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 10] = [
         Self::AlertsRead,
         Self::AlertsTriage,
         Self::SuppressionsWrite,
@@ -63,6 +66,7 @@ impl Permission {
         Self::PrincipalsManage,
         Self::AuditRead,
         Self::RelationshipsRemove,
+        Self::TenantsOffboard,
     ];
 
     /// The scope's name (`alerts:read` …).
@@ -78,6 +82,7 @@ impl Permission {
             Self::PrincipalsManage => "principals:manage",
             Self::AuditRead => "audit:read",
             Self::RelationshipsRemove => "relationships:remove",
+            Self::TenantsOffboard => "tenants:offboard",
         }
     }
 }

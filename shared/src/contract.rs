@@ -118,6 +118,7 @@ pub fn sample_tenant(msp_id: &MspId, tenant_id: &TenantId) -> Tenant {
         credentials_from_msp_app: false,
         webhook_auth_hash: None,
         webhook_registered: false,
+        offboarded_at: None,
         streams: None,
         created_at: Utc::now(),
     }
@@ -136,6 +137,7 @@ fn tenant(msp_id: &MspId, tenant_id: &TenantId, name: &str) -> Tenant {
         credentials_from_msp_app: false,
         webhook_auth_hash: None,
         webhook_registered: false,
+        offboarded_at: None,
         streams: None,
         created_at: Utc::now(),
     }

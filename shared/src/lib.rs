@@ -24,6 +24,7 @@ pub mod mac;
 pub mod mail;
 pub mod memory;
 pub mod messages;
+pub mod offboarding;
 pub mod onboarding;
 #[cfg(feature = "openapi")]
 pub mod openapi;

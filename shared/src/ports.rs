@@ -6,11 +6,13 @@
 mod billing;
 mod channels;
 mod licences;
+mod offboarding;
 mod onboarding;
 mod relationships;
 pub use billing::{BillingStore, BillingTarget, BillingTargets, MailboxCountStore, MailboxDirectory};
 pub use channels::{MessageChannel, PostError};
 pub use licences::{LicenceSource, LicenceStore};
+pub use offboarding::{OffboardingStore, TenantData};
 pub use onboarding::{OnboardingStore, TenantAccessProbe};
 pub use relationships::{AdminRelationshipSource, MailSender, RelationshipStore};
 
@@ -121,6 +123,9 @@ pub enum TenantChange {
         domains: Vec<String>,
         break_glass_accounts: Vec<String>,
     },
+    /// Offboarded at this instant: marked, its webhook `authId` hash and its company links
+    /// removed (so webhooks are refused and no delivery finds a company).
+    Offboarded(DateTime<Utc>),
 }
 
 impl TenantChange {
@@ -157,6 +162,13 @@ impl TenantChange {
             Self::PolicyContext { domains, break_glass_accounts } => {
                 tenant.domains.clone_from(domains);
                 tenant.break_glass_accounts.clone_from(break_glass_accounts);
+            }
+            Self::Offboarded(at) => {
+                tenant.offboarded_at.get_or_insert(*at);
+                tenant.webhook_auth_hash = None;
+                tenant.webhook_registered = false;
+                tenant.company_links.clear();
+                tenant.legacy_connectwise_company_id = None;
             }
         }
     }
@@ -402,6 +414,9 @@ pub trait SecretStore: Send + Sync {
     /// Creates or replaces a secret. Repeating the same write is a no-op.
     async fn put_secret(&self, name: &SecretName, value: &SecretString) -> Result<(), SecretError>;
     async fn get_secret(&self, name: &SecretName) -> Result<Option<SecretString>, SecretError>;
+    /// Deletes the secret at once (no recovery window: an offboarded tenant's credentials must
+    /// not linger); deleting one that does not exist succeeds.
+    async fn delete_secret(&self, name: &SecretName) -> Result<(), SecretError>;
 }
 
 /// A queue of JSON messages.
@@ -685,6 +700,14 @@ pub trait SubscriptionManager: Send + Sync {
         credentials: &M365AppCredentials,
         content_type: ContentType,
         webhook: Option<&WebhookRegistration>,
+    ) -> Result<(), SourceError>;
+    /// Stops the content type's subscription (and so its webhook); a subscription that does not
+    /// exist or is already stopped counts as success.
+    async fn stop_subscription(
+        &self,
+        tenant_id: &TenantId,
+        credentials: &M365AppCredentials,
+        content_type: ContentType,
     ) -> Result<(), SourceError>;
 }
 

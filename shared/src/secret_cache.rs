@@ -42,6 +42,12 @@ impl SecretStore for CachingSecretStore {
         self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(name.clone(), (Instant::now(), value.clone()));
         Ok(value)
     }
+
+    async fn delete_secret(&self, name: &SecretName) -> Result<(), SecretError> {
+        self.inner.delete_secret(name).await?;
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(name.clone(), (Instant::now(), None));
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -135,6 +135,11 @@ pub struct Tenant {
     /// The audit streams polled for this tenant; `None` means Vigil's defaults.
     #[serde(default)]
     pub streams: Option<Vec<AuditStream>>,
+    /// When the MSP offboarded the tenant (`GET /v1/tenants/{id}/offboarding` tells how far it
+    /// got): from then on it is not polled and webhooks for it are refused, until the purge
+    /// deletes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offboarded_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
 

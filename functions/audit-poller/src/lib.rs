@@ -14,6 +14,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use std::sync::Arc;
 use std::time::Duration;
 use vigil::aws::dynamodb::{DynamoConfigStore, DynamoIngestState};
+use vigil::aws::offboarding::{DynamoOffboardingStore, DynamoTenantData};
 use vigil::aws::secrets::SecretsManagerStore;
 use vigil::aws::sqs::SqsQueue;
 use vigil::call_budget::{BudgetedMicrosoft, CallBudget};
@@ -21,9 +22,11 @@ use vigil::clock::SystemClock;
 use vigil::connectors::LazyHttp;
 use vigil::connectors::graph::GraphAlertsClient;
 use vigil::connectors::m365::{M365Endpoints, ManagementActivityClient};
+use vigil::error::{Classified, ErrorClass};
 use vigil::lambda::metrics::MetricSet;
 use vigil::lambda::sqs_batch::{batch_response, process_messages};
 use vigil::secret_cache::CachingSecretStore;
+use vigil::services::offboarding::{OffboardingError, OffboardingJob, OffboardingRunner, OffboardingSettings};
 use vigil::services::poll::{PollError, PollReport, PollService, PollSettings};
 use vigil::settings::{ConfigError, required};
 
@@ -34,6 +37,8 @@ pub struct Config {
     pub config_table: String,
     /// `STATE_TABLE`: coverage ledgers and record claims.
     pub state_table: String,
+    /// `ALERTS_TABLE`: read and purged only for an offboarded tenant.
+    pub alerts_table: String,
     /// `EVENTS_QUEUE_URL`: where records go.
     pub events_queue_url: String,
     /// `EVENTS_DLQ_URL`: where unusable content goes, whole.
@@ -82,6 +87,7 @@ impl Config {
         Ok(Self {
             config_table: required(lookup, "CONFIG_TABLE")?,
             state_table: required(lookup, "STATE_TABLE")?,
+            alerts_table: required(lookup, "ALERTS_TABLE")?,
             events_queue_url: required(lookup, "EVENTS_QUEUE_URL")?,
             events_dlq_url: required(lookup, "EVENTS_DLQ_URL")?,
             poll_jobs_queue_url: required(lookup, "POLL_JOBS_QUEUE_URL")?,
@@ -173,6 +179,8 @@ impl RetryDelay for SqsRetryDelay {
 /// Everything the poller's handlers need, built once per container.
 pub struct Poller {
     pub service: PollService,
+    /// Offboarding jobs (on the same queue) and the tick's look for due purges.
+    pub offboarding: OffboardingRunner,
     pub retry: Arc<dyn RetryDelay>,
 }
 
@@ -233,8 +241,25 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Poller {
         clock: Arc::new(SystemClock),
         settings: config.poll_settings(),
     };
+    let offboarding = OffboardingRunner {
+        config: service.config.clone(),
+        offboardings: Arc::new(DynamoOffboardingStore::new(dynamo.clone(), config.config_table.clone())),
+        data: Arc::new(DynamoTenantData::new(
+            dynamo.clone(),
+            config.config_table.clone(),
+            config.state_table.clone(),
+            config.alerts_table.clone(),
+        )),
+        secrets: service.secrets.clone(),
+        subscriptions: service.subscriptions.clone(),
+        audit: Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone())),
+        jobs: service.jobs.clone(),
+        clock: service.clock.clone(),
+        settings: OffboardingSettings::default(),
+    };
     Poller {
         service,
+        offboarding,
         retry: Arc::new(SqsRetryDelay(vigil::aws::sqs::SqsVisibility { client: sqs, queue_url: config.poll_jobs_queue_url.clone() })),
     }
 }
@@ -250,19 +275,55 @@ pub fn is_sqs_batch(payload: &serde_json::Value) -> bool {
 /// # Errors
 /// When tenants cannot be listed or jobs cannot be enqueued (the tick is then retried by
 /// EventBridge's asynchronous invocation retries, and the next tick comes anyway).
-pub async fn handle_tick(poller: &Poller) -> Result<usize, PollError> {
+pub async fn handle_tick(poller: &Poller) -> Result<usize, JobError> {
     let jobs = poller.service.fan_out().await?;
+    // Offboardings whose retention ended (or whose work stalled) get their job.
+    let offboardings = poller.offboarding.send_due_jobs().await?;
+    let jobs = jobs + offboardings;
     let metrics = MetricSet::new("audit-poller");
     metrics.count("PollJobsEnqueued", None, jobs as f64);
     metrics.flush();
     Ok(jobs)
 }
 
+/// Why a job (or the tick) failed: polling's or offboarding's error, classified as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Poll(#[from] PollError),
+    #[error(transparent)]
+    Offboarding(#[from] OffboardingError),
+}
+
+impl Classified for JobError {
+    fn class(&self) -> ErrorClass {
+        match self {
+            Self::Poll(e) => e.class(),
+            Self::Offboarding(e) => e.class(),
+        }
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Poll(e) => e.retry_after(),
+            Self::Offboarding(e) => e.retry_after(),
+        }
+    }
+}
+
 /// One batch of poll jobs. Failed jobs are reported for retry; a throttled one is delayed by
 /// Microsoft's `Retry-After`.
 pub async fn handle_jobs(poller: &Poller, event: SqsEvent) -> (SqsBatchResponse, PollReport) {
     let metrics = MetricSet::new("audit-poller");
-    let outcomes = process_messages(event.records, 5, |body| async move { poller.service.handle_job(&body).await }).await;
+    let outcomes = process_messages(event.records, 5, |body| async move {
+        match OffboardingJob::parse(&body) {
+            Some(job) => {
+                poller.offboarding.run(&job).await?;
+                Ok::<_, JobError>(PollReport::default())
+            }
+            None => Ok(poller.service.handle_job(&body).await?),
+        }
+    })
+    .await;
     let mut report = PollReport::default();
     for done in outcomes.iter().filter_map(|o| o.value.as_ref()) {
         report.add(done);

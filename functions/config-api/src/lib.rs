@@ -35,6 +35,9 @@
 //! - `POST /v1/tenants/{tenant_id}/replays` (a policy in shadow over the tenant's last hours of
 //!   audit content, run by the audit-poller: 202 and `Location`),
 //!   `GET /v1/tenants/{tenant_id}/replays/{replay_id}` (status, progress, would-be alerts)
+//! - `POST /v1/tenants/{tenant_id}/offboarding` (`tenants:offboard`: stop watching the tenant,
+//!   purge its data after `retention_days`; run by the audit-poller: 202, or 200 when already
+//!   under way), `GET /v1/tenants/{tenant_id}/offboarding` (phase, purge date, what was removed)
 //! - `GET /v1/me` (the caller's principal, role and permissions); owners (principals:manage):
 //!   `GET|POST /v1/principals`, `GET|PATCH|DELETE /v1/principals/{principal_id}`,
 //!   `GET|POST /v1/principals/{principal_id}/tokens` (a token's text is in the answer to its
@@ -78,6 +81,7 @@ mod destination_routes;
 pub mod extract;
 mod licence_routes;
 mod mailbox_routes;
+mod offboarding_routes;
 mod onboarding_routes;
 pub mod openapi;
 pub mod problem;
@@ -124,6 +128,8 @@ pub struct AppState {
     pub rate_limits: Arc<dyn vigil::ports::RateLimiter>,
     /// The MSP app, consent links, access tests, discovery and bulk onboarding.
     pub onboarding: Arc<vigil::services::onboarding::OnboardingService>,
+    /// Offboarding tenants (the work is the audit-poller's).
+    pub offboarding: Arc<vigil::services::offboarding::OffboardingRequests>,
 }
 
 /// The API's configuration.
@@ -211,6 +217,7 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
     let dynamo = aws_sdk_dynamodb::Client::new(sdk);
     let config_store = Arc::new(DynamoConfigStore::new(dynamo.clone(), config.config_table.clone()));
     let config_store_for_report = config_store.clone();
+    let config_store_for_offboarding = config_store.clone();
     let audit = vigil::services::access::AuditTrail { log: config_store.clone(), clock: Arc::new(SystemClock) };
     let access = Arc::new(AccessService {
         config: config_store.clone(),
@@ -242,6 +249,7 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
     });
     let poll_jobs: Arc<dyn MessageQueue> = Arc::new(SqsQueue::new(sqs, config.poll_jobs_queue_url.clone()));
     let poll_jobs_for_report = poll_jobs.clone();
+    let poll_jobs_for_offboarding = poll_jobs.clone();
     let removals = Arc::new(vigil::services::relationship_removal::RelationshipRemovalService {
         store: config_store.clone(),
         jobs: poll_jobs.clone(),
@@ -258,7 +266,7 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
     // dispatcher's calls.
     let budget: Arc<dyn RequestBudget> =
         Arc::new(vigil::aws::request_budget::DynamoRequestBudget::new(dynamo.clone(), config.alerts_table.clone()));
-    let rate_limits = Arc::new(vigil::aws::rate_limits::DynamoRateLimiter::new(dynamo, config.alerts_table.clone()));
+    let rate_limits = Arc::new(vigil::aws::rate_limits::DynamoRateLimiter::new(dynamo.clone(), config.alerts_table.clone()));
     let policy = config.destination_policy;
     let mail = vigil::aws::mail::SesMailSender::new(aws_sdk_sesv2::Client::new(sdk), config.notify_from_address.clone());
     let systems = Arc::new(PsaProvider::new(secrets, policy, budget, Arc::new(SystemClock)).with_mail(Arc::new(mail)));
@@ -307,6 +315,13 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
         audit,
         clock: Arc::new(SystemClock),
     });
+    let offboarding = Arc::new(vigil::services::offboarding::OffboardingRequests {
+        config: config_store_for_offboarding.clone(),
+        offboardings: Arc::new(vigil::aws::offboarding::DynamoOffboardingStore::new(dynamo.clone(), config.config_table.clone())),
+        audit: config_store_for_offboarding,
+        jobs: poll_jobs_for_offboarding,
+        clock: Arc::new(SystemClock),
+    });
     AppState {
         access,
         admin,
@@ -319,6 +334,7 @@ pub fn build(config: &Config, sdk: &aws_config::SdkConfig) -> AppState {
         mailbox_counts,
         licences,
         rate_limits,
+        offboarding,
         onboarding,
     }
 }

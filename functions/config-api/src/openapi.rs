@@ -72,6 +72,8 @@ use utoipa::{Modify, OpenApi};
         crate::destination_routes::link_company,
         crate::replay_routes::start_replay,
         crate::replay_routes::get_replay,
+        crate::offboarding_routes::offboard_tenant,
+        crate::offboarding_routes::get_offboarding,
         crate::access_routes::me,
         crate::access_routes::list_principals,
         crate::access_routes::create_principal,

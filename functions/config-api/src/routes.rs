@@ -47,6 +47,7 @@ pub(crate) fn router() -> Router<AppState> {
         .merge(crate::console_routes::router())
         .merge(crate::coverage_routes::router())
         .merge(crate::onboarding_routes::router())
+        .merge(crate::offboarding_routes::router())
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "this route does not accept that method")

@@ -292,6 +292,9 @@ fn routes(seed: &Seed) -> Vec<Route> {
         route("GET", format!("/v1/onboarding/bulk/{}", seed.bulk_job), None, &[ConfigRead], StatusCode::OK),
         route("DELETE", "/v1/policies/custom.seeded".into(), None, &[ConfigWrite], StatusCode::NO_CONTENT),
         route("DELETE", "/v1/destinations/psa".into(), None, &[ConfigWrite], StatusCode::NO_CONTENT),
+        // Last: an offboarded tenant is no longer polled (nothing above uses it after this).
+        route("GET", format!("/v1/tenants/{t}/offboarding"), None, &[ConfigRead], StatusCode::NOT_FOUND),
+        route("POST", format!("/v1/tenants/{t}/offboarding"), Some(json!({"retention_days": 0})), &[TenantsOffboard], StatusCode::ACCEPTED),
     ]
 }
 

@@ -221,6 +221,12 @@ async fn o365_notification(
         return unauthorized();
     };
     let tenant = match state.config.get_tenant(&msp_id, &tenant_id).await {
+        // An offboarded tenant's subscriptions are being stopped: a late notification is refused
+        // (its authId hash is gone too), so Microsoft sends no more.
+        Ok(Some(tenant)) if tenant.offboarded_at.is_some() => {
+            tracing::info!(msp_id = %msp_id, tenant_id = %tenant_id, "webhook call refused: the tenant is offboarded");
+            return unauthorized();
+        }
         Ok(Some(tenant)) => tenant,
         Ok(None) => return unauthorized(),
         Err(error) => {

@@ -57,11 +57,26 @@ impl ConfigStore for DynamoConfigStore {
         if let TenantChange::CompanyLink { destination, company } = change {
             return self.update_company_link(tenant_key, destination, company.as_deref()).await;
         }
+        if let TenantChange::Offboarded(at) = change {
+            // The first instant stays; the rest is idempotent.
+            let update = TenantUpdate::new(
+                "SET #at = if_not_exists(#at, :at), #reg = :false REMOVE #hash, #links, #legacy".to_owned(),
+                "attribute_exists(pk)",
+            )
+            .name("#at", "offboarded_at")
+            .name("#reg", "webhook_registered")
+            .name("#hash", "webhook_auth_hash")
+            .name("#links", "company_links")
+            .name("#legacy", "connectwise_company_id")
+            .value(":at", s(at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)))
+            .value(":false", AttributeValue::Bool(false));
+            return self.try_update(tenant_key, update).await;
+        }
         let value = |v: serde_json::Value| -> Result<AttributeValue, StoreError> {
             serde_dynamo::to_attribute_value(v).map_err(|e| StoreError::Corrupt { what: "tenant change".into(), reason: e.to_string() })
         };
         let assignments: Vec<(&str, AttributeValue)> = match change {
-            TenantChange::CompanyLink { .. } => Vec::new(),
+            TenantChange::CompanyLink { .. } | TenantChange::Offboarded(_) => Vec::new(),
             TenantChange::M365CredentialsSet => {
                 vec![("m365_credentials_set", AttributeValue::Bool(true)), ("credentials_from_msp_app", AttributeValue::Bool(false))]
             }

@@ -11,6 +11,7 @@ pub mod dynamodb;
 pub mod ingest_state;
 pub mod licences;
 pub mod mail;
+pub mod offboarding;
 pub mod onboarding;
 pub mod policy_store;
 pub mod principals;

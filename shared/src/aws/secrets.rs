@@ -82,4 +82,13 @@ impl SecretStore for SecretsManagerStore {
             Err(error) => Err(secret_error("get secret", &error)),
         }
     }
+
+    async fn delete_secret(&self, name: &SecretName) -> Result<(), SecretError> {
+        let id = self.full_name(name);
+        match self.client.delete_secret().secret_id(&id).force_delete_without_recovery(true).send().await {
+            Ok(_) => Ok(()),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(()),
+            Err(error) => Err(secret_error("delete secret", &error)),
+        }
+    }
 }

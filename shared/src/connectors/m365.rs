@@ -95,6 +95,7 @@ enum Operation {
     ListContent,
     StartSubscription,
     ListSubscriptions,
+    StopSubscription,
     FetchContent,
 }
 
@@ -104,6 +105,7 @@ impl Operation {
             Self::ListContent => "list content",
             Self::StartSubscription => "start subscription",
             Self::ListSubscriptions => "list subscriptions",
+            Self::StopSubscription => "stop subscription",
             Self::FetchContent => "fetch content",
         }
     }
@@ -359,6 +361,25 @@ impl SubscriptionManager for ManagementActivityClient {
         webhook: Option<&WebhookRegistration>,
     ) -> Result<(), SourceError> {
         self.subscribe(tenant_id, credentials, content_type, webhook).await
+    }
+
+    /// `POST subscriptions/stop` (documented 200, any 2xx accepted); "no subscription"
+    /// (AF20022) counts as stopped, so a repeated stop succeeds.
+    async fn stop_subscription(
+        &self,
+        tenant_id: &TenantId,
+        credentials: &M365AppCredentials,
+        content_type: ContentType,
+    ) -> Result<(), SourceError> {
+        let url = self.feed_url(tenant_id, self.publisher(credentials), "subscriptions/stop", &[("contentType", content_type.as_str())])?;
+        match self.send_with_body(tenant_id, credentials, reqwest::Method::POST, &url, Operation::StopSubscription, None).await? {
+            Ok(_) => {
+                tracing::info!(tenant_id = %tenant_id, content_type = %content_type, "stopped the audit subscription");
+                Ok(())
+            }
+            Err(failure) if af_error(&failure.body).is_some_and(|(code, _)| code == "AF20022") => Ok(()),
+            Err(failure) => Err(self.failure_error(failure, Operation::StopSubscription)),
+        }
     }
 
     async fn list_subscriptions(

@@ -5,6 +5,7 @@
 mod billing;
 mod channels;
 mod licences;
+mod offboarding;
 mod onboarding;
 mod relationships;
 pub use billing::{MemoryBillingStore, MemoryBillingTarget, MemoryBillingTargets, MemoryMailboxDirectory};
@@ -12,6 +13,7 @@ mod replays;
 mod tickets;
 pub use channels::{ChannelFault, MemoryChannel};
 pub use licences::{MemoryLicenceSource, MemoryLicenceStore};
+pub use offboarding::{MemoryOffboardingStore, MemoryTenantData};
 pub use onboarding::{MemoryAccessProbe, MemoryOnboardingStore};
 pub use relationships::MemoryRelationshipSource;
 pub use replays::MemoryReplayStore;
@@ -441,6 +443,10 @@ impl SecretStore for MemorySecretStore {
     async fn get_secret(&self, name: &SecretName) -> Result<Option<SecretString>, SecretError> {
         Ok(lock(&self.secrets).get(name).cloned())
     }
+    async fn delete_secret(&self, name: &SecretName) -> Result<(), SecretError> {
+        lock(&self.secrets).remove(name);
+        Ok(())
+    }
 }
 
 /// [`crate::ports::MailSender`] in memory: keeps what was sent; fails on demand.
@@ -531,6 +537,7 @@ pub struct MemoryAuditSource {
     subscriptions: Mutex<BTreeMap<(TenantId, ContentType), ListedSubscription>>,
     /// Subscriptions a tenant admin keeps disabled: starting them fails with AF20023.
     held_disabled: Mutex<HashSet<(TenantId, ContentType)>>,
+    stopped: Mutex<Vec<ContentType>>,
 }
 
 impl MemoryAuditSource {
@@ -582,6 +589,11 @@ impl MemoryAuditSource {
     /// Every (content type, webhook address, authId) registered so far.
     pub fn registrations(&self) -> Vec<(ContentType, String, String)> {
         lock(&self.registrations).clone()
+    }
+
+    /// Every content type whose subscription was stopped so far (repeats included).
+    pub fn stopped(&self) -> Vec<ContentType> {
+        lock(&self.stopped).clone()
     }
 
     /// Every listing window asked for so far.
@@ -706,6 +718,17 @@ impl SubscriptionManager for MemoryAuditSource {
     ) -> Result<Vec<ListedSubscription>, SourceError> {
         self.check_failure()?;
         Ok(lock(&self.subscriptions).iter().filter(|((t, _), _)| t == tenant_id).map(|(_, s)| s.clone()).collect())
+    }
+
+    async fn stop_subscription(
+        &self,
+        _tenant_id: &TenantId,
+        _credentials: &M365AppCredentials,
+        content_type: ContentType,
+    ) -> Result<(), SourceError> {
+        self.check_failure()?;
+        lock(&self.stopped).push(content_type);
+        Ok(())
     }
 }
 

@@ -77,6 +77,21 @@ impl From<crate::destination_checks::CheckError> for AdminError {
     }
 }
 
+/// An offboarded tenant takes no new registration, credentials or company link until its purge
+/// has deleted it (`GET /v1/tenants/{id}/offboarding` says when); then it can be registered
+/// afresh.
+pub(crate) fn refuse_offboarded(tenant: &Tenant) -> Result<(), AdminError> {
+    match tenant.offboarded_at {
+        Some(at) => Err(AdminError::Refused(format!(
+            "tenant {} was offboarded at {}; it can be registered again once its data is purged (GET /v1/tenants/{}/offboarding)",
+            tenant.tenant_id,
+            at.format("%Y-%m-%d %H:%M UTC"),
+            tenant.tenant_id
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Mail domains as a tenant's configuration keeps them: trimmed, lowercase, checked.
 ///
 /// # Errors
@@ -230,6 +245,7 @@ impl AdminService {
             credentials_from_msp_app: false,
             webhook_auth_hash: None,
             webhook_registered: false,
+            offboarded_at: None,
             streams: None,
             created_at: self.clock.now(),
         };
@@ -237,6 +253,9 @@ impl AdminService {
             self.audit.record(access, "tenant.registered", format!("tenant {} ({})", tenant.tenant_id, tenant.name)).await?;
             Ok(tenant)
         } else {
+            if let Some(existing) = self.config.get_tenant(msp_id, &tenant.tenant_id).await? {
+                refuse_offboarded(&existing)?;
+            }
             Err(AdminError::Conflict(format!("tenant {}", tenant.tenant_id)))
         }
     }
@@ -307,6 +326,7 @@ impl AdminService {
         limits::chars("client_id", &credentials.client_id, limits::M365_CLIENT_ID_CHARS)?;
         limits::chars("client_secret", credentials.client_secret.expose(), limits::CLIENT_SECRET_CHARS)?;
         let tenant = self.tenant_of(msp_id, tenant_id).await?;
+        refuse_offboarded(&tenant)?;
         let value = serde_json::to_string(&credentials).map_err(|e| AdminError::Invalid(e.to_string()))?;
         self.secrets.put_secret(&SecretName::m365_app(msp_id, tenant_id), &SecretString::new(value)).await?;
         if !tenant.m365_credentials_set || tenant.credentials_from_msp_app {
@@ -333,6 +353,7 @@ impl AdminService {
             }
             limits::chars("company", company, limits::PSA_REFERENCE_CHARS)?;
         }
+        refuse_offboarded(&self.tenant_of(msp_id, tenant_id).await?)?;
         self.changed(msp_id, tenant_id, TenantChange::CompanyLink { destination: destination.clone(), company }).await
     }
 

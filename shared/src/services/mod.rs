@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod evaluate;
 pub mod licences;
 pub mod mailbox_counts;
+pub mod offboarding;
 pub mod onboarding;
 pub mod poll;
 pub mod relationship_removal;

@@ -170,6 +170,13 @@ pub async fn api() -> Api {
         api_base: Some("https://vigil.example".into()),
         default_streams: vigil::ids::AuditStream::all(),
     });
+    let offboarding = Arc::new(vigil::services::offboarding::OffboardingRequests {
+        config: config.clone(),
+        offboardings: Arc::new(vigil::memory::MemoryOffboardingStore::default()),
+        audit: config.clone(),
+        jobs: poll_jobs.clone(),
+        clock: Arc::new(SystemClock),
+    });
     let state = AppState {
         access,
         admin,
@@ -183,6 +190,7 @@ pub async fn api() -> Api {
         licences,
         rate_limits,
         onboarding,
+        offboarding,
     };
     Api { state, secrets, psa, tickets, poll_jobs, billing_targets, events, acme_token, other_token }
 }

@@ -292,6 +292,7 @@ fn unregistered_customer(message: &EventsEnvelope<'_>) -> Tenant {
         credentials_from_msp_app: false,
         webhook_auth_hash: None,
         webhook_registered: false,
+        offboarded_at: None,
         streams: Some(Vec::new()),
         created_at: DateTime::<Utc>::UNIX_EPOCH,
     }

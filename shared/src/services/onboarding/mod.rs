@@ -331,6 +331,7 @@ impl OnboardingService {
             credentials_from_msp_app: true,
             webhook_auth_hash: None,
             webhook_registered: false,
+            offboarded_at: None,
             streams: None,
             created_at: self.clock.now(),
         };

@@ -258,6 +258,7 @@ async fn a_tenant_with_its_own_credentials_switches_to_the_msp_app_on_consent() 
         credentials_from_msp_app: false,
         webhook_auth_hash: None,
         webhook_registered: false,
+        offboarded_at: None,
         streams: Some(vec![AuditStream::GraphAlerts]),
         created_at: h.clock.now(),
     };

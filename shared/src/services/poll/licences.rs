@@ -85,7 +85,9 @@ impl PollService {
     /// Transient failures (throttling, outages) and store or queue failures, for the queue to
     /// retry.
     pub async fn read_licences(&self, msp_id: &MspId, tenant_id: &TenantId, at: Option<DateTime<Utc>>) -> Result<PollReport, PollError> {
-        let Some(tenant) = self.config.get_tenant(msp_id, tenant_id).await? else { return Ok(PollReport::default()) };
+        let Some(tenant) = self.config.get_tenant(msp_id, tenant_id).await?.filter(|t| t.offboarded_at.is_none()) else {
+            return Ok(PollReport::default());
+        };
         let Some(msp) = self.config.get_msp(msp_id).await? else { return Ok(PollReport::default()) };
         let credentials = match self.credentials(&tenant).await {
             Ok(credentials) => credentials,

@@ -60,7 +60,9 @@ impl PollService {
     /// # Errors
     /// Transient failures (after recording the carried figure), for the queue to retry.
     pub async fn count_mailboxes(&self, msp_id: &MspId, tenant_id: &TenantId, day: NaiveDate) -> Result<PollReport, PollError> {
-        let Some(tenant) = self.config.get_tenant(msp_id, tenant_id).await? else { return Ok(PollReport::default()) };
+        let Some(tenant) = self.config.get_tenant(msp_id, tenant_id).await?.filter(|t| t.offboarded_at.is_none()) else {
+            return Ok(PollReport::default());
+        };
         let settings = self.mailbox_counts.billing_settings(msp_id).await?;
         let now = self.clock.now();
         let listed = match self.credentials(&tenant).await {

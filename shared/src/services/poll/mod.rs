@@ -263,7 +263,8 @@ impl PollService {
     /// # Errors
     /// When the tenant list cannot be read or the jobs cannot be enqueued.
     pub async fn fan_out(&self) -> Result<usize, PollError> {
-        let tenants = self.config.list_all_tenants().await?;
+        // An offboarded tenant is not polled (its offboarding stops and later purges it).
+        let tenants: Vec<Tenant> = self.config.list_all_tenants().await?.into_iter().filter(|t| t.offboarded_at.is_none()).collect();
         if let Some(base) = &self.settings.webhook_base {
             self.register_webhooks(&tenants, base).await;
         }
@@ -342,6 +343,10 @@ impl PollService {
             PollJob::Stream { msp_id, tenant_id, stream } => {
                 let tenant =
                     self.config.get_tenant(&msp_id, &tenant_id).await?.ok_or_else(|| PollError::UnknownTenant(tenant_id.to_string()))?;
+                if tenant.offboarded_at.is_some() {
+                    info!(message = "Tenant offboarded: job acknowledged, nothing polled.", msp_id = %msp_id, tenant_id = %tenant_id);
+                    return Ok(PollReport::default());
+                }
                 let span = tracing::info_span!("poll_stream", msp_id = %msp_id, tenant_id = %tenant_id, stream = %stream);
                 match tracing::Instrument::instrument(self.poll_stream(&tenant, stream), span).await {
                     // A failure that retrying cannot fix is already in the stream's ledger and,
@@ -353,6 +358,10 @@ impl PollService {
             PollJob::Fetch { msp_id, tenant_id, content_type, blobs } => {
                 let tenant =
                     self.config.get_tenant(&msp_id, &tenant_id).await?.ok_or_else(|| PollError::UnknownTenant(tenant_id.to_string()))?;
+                if tenant.offboarded_at.is_some() {
+                    info!(message = "Tenant offboarded: job acknowledged, nothing polled.", msp_id = %msp_id, tenant_id = %tenant_id);
+                    return Ok(PollReport::default());
+                }
                 let credentials = self.credentials(&tenant).await?;
                 let blobs: Vec<ContentBlob> = blobs
                     .into_iter()

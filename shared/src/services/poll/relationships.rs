@@ -87,7 +87,9 @@ impl PollService {
         let Some(partner) = self.config.get_msp(msp_id).await?.and_then(|msp| msp.partner_tenant_id) else {
             return Ok(PollReport::default());
         };
-        let Some(tenant) = self.config.get_tenant(msp_id, tenant_id).await? else { return Ok(PollReport::default()) };
+        let Some(tenant) = self.config.get_tenant(msp_id, tenant_id).await?.filter(|t| t.offboarded_at.is_none()) else {
+            return Ok(PollReport::default());
+        };
         let credentials = match self.credentials(&tenant).await {
             Ok(credentials) => credentials,
             Err(PollError::MissingCredentials(_)) => return Ok(PollReport::default()),
