@@ -13,7 +13,7 @@
 //! | deliveries, ticket index | alerts | Query `MSP#{msp}`, `DELIVERY#` / `OPENTICKET#` / `HELD#`, `alert_id` one of the tenant's alerts |
 //! | daily places | alerts | Query `MSP#{msp}`, `DAILY#{tenant}#` |
 //! | hit markers | alerts | sweep: Scan, `pk` begins `MSP#{msp}#ALERT#`, alert one of the tenant's |
-//! | stream ledgers | state | Query `MSP#{msp}#TENANT#{tenant}` |
+//! | stream ledgers | state | Query `MSP#{msp}#TENANT#{tenant}`, `STREAM#` |
 //! | ingest state (claims, blob markers, trigger state, replays) | state | sweep: Scan, `pk` begins `MSP#{msp}#TENANT#{tenant}#` |
 //! | tenant policies, licences, mailbox counts, partner activity, tenant | config | Query `MSP#{msp}`, the tenant's sort-key prefixes |
 //! | suppressions, billing | config | Query `MSP#{msp}`, `SUPPRESSION#` / `BILLMAP#` / `BILLSYNC#`, naming the tenant |
@@ -111,8 +111,11 @@ pub struct DynamoTenantData {
     alerts_table: String,
     /// The tenant's alert ids, read once per (MSP, tenant) by this instance: the kinds that
     /// refer to alerts are purged before the alerts, so the set does not change meanwhile.
-    alert_ids: Arc<Mutex<HashMap<(MspId, TenantId), Arc<HashSet<String>>>>>,
+    alert_ids: Arc<Mutex<AlertIdCache>>,
 }
+
+/// The tenant's alert ids per (MSP, tenant).
+type AlertIdCache = HashMap<(MspId, TenantId), Arc<HashSet<String>>>;
 
 /// How a kind's items are listed.
 enum Listing {
@@ -244,7 +247,7 @@ impl DynamoTenantData {
             DataKind::DailyPlaces => (alerts(&[&format!("DAILY#{t}#")]), Belongs::All),
             DataKind::Alerts => (alerts(&["ALERT#"]), Belongs::TenantAttribute(t)),
             DataKind::StreamLedgers => (
-                Listing::Query { table: self.state_table.clone(), pk: format!("{msp}#TENANT#{t}"), prefixes: vec![String::new()] },
+                Listing::Query { table: self.state_table.clone(), pk: format!("{msp}#TENANT#{t}"), prefixes: vec!["STREAM#".into()] },
                 Belongs::All,
             ),
             DataKind::IngestState => {
