@@ -333,6 +333,15 @@ impl SubscriptionManager for BudgetedMicrosoft {
     ) -> Result<Vec<crate::ports::ListedSubscription>, SourceError> {
         self.within(tenant_id, credentials, self.subscriptions.list_subscriptions(tenant_id, credentials)).await
     }
+
+    async fn stop_subscription(
+        &self,
+        tenant_id: &TenantId,
+        credentials: &M365AppCredentials,
+        content_type: ContentType,
+    ) -> Result<(), SourceError> {
+        self.within(tenant_id, credentials, self.subscriptions.stop_subscription(tenant_id, credentials, content_type)).await
+    }
 }
 
 #[async_trait]
