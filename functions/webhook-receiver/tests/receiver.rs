@@ -50,6 +50,7 @@ fn tenant(tenant_id: &str, auth_id: Option<&str>) -> Tenant {
         credentials_from_msp_app: false,
         webhook_auth_hash: auth_id.map(webhook_auth_hash),
         webhook_registered: auth_id.is_some(),
+        offboarded_at: None,
         streams: None,
         created_at: Utc::now(),
     }
