@@ -1134,6 +1134,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/tenants/{tenant_id}/offboarding": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The tenant's offboarding: its phase, when the data is purged, and what was removed. */
+        get: operations["get_offboarding"];
+        put?: never;
+        /**
+         * Offboards the tenant: it is no longer polled, Microsoft's subscriptions (and webhooks) are
+         *     stopped, its credentials and company links removed; after `retention_days` (default 30, 0 to
+         *     365) every record of it is deleted. Needs `tenants:offboard` (owners).
+         */
+        post: operations["offboard_tenant"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/tenants/{tenant_id}/policies": {
         parameters: {
             query?: never;
@@ -2264,6 +2286,54 @@ export interface components {
              */
             destinations?: components["schemas"]["DestinationId"][];
         };
+        /**
+         * @description Where an offboarding is.
+         * @enum {string}
+         */
+        OffboardingPhase: "stopping" | "retained" | "purging" | "purged";
+        /** @description The body of `POST /v1/tenants/{t}/offboarding`. */
+        OffboardingRequest: {
+            /**
+             * Format: int32
+             * @description Days the tenant's data is kept before it is deleted (0 to 365; default 30).
+             */
+            retention_days?: number | null;
+        };
+        /** @description An offboarding as the API shows it. */
+        OffboardingView: {
+            /**
+             * Format: date-time
+             * @description When the purge finished.
+             */
+            completed_at?: string | null;
+            credentials_deleted: boolean;
+            phase: components["schemas"]["OffboardingPhase"];
+            /**
+             * Format: date-time
+             * @description When the data is deleted (the tick starts the purge after this).
+             */
+            purge_after: string;
+            /**
+             * @description What was removed, per kind: `subscriptions`, `credentials`, `company_links` at the stop;
+             *     each data kind (`alerts`, `deliveries`, `stream_ledgers`, …) once purged.
+             */
+            removed: {
+                [key: string]: number;
+            };
+            /** Format: date-time */
+            requested_at: string;
+            /** @description Who asked for it. */
+            requested_by: string;
+            /** Format: int32 */
+            retention_days: number;
+            /**
+             * @description Why Microsoft's subscriptions could not be stopped (the tenant had already refused
+             *     access), if so.
+             */
+            subscriptions_note?: string | null;
+            subscriptions_stopped: boolean;
+            tenant_id: components["schemas"]["TenantId"];
+        };
         /** @description `PUT /v1/msp/partner-tenant`. */
         PartnerTenantBody: {
             /**
@@ -2289,7 +2359,7 @@ export interface components {
          *     list (their scopes).
          * @enum {string}
          */
-        Permission: "alerts:read" | "alerts:triage" | "suppressions:write" | "config:read" | "config:write" | "credentials:write" | "principals:manage" | "audit:read" | "relationships:remove";
+        Permission: "alerts:read" | "alerts:triage" | "suppressions:write" | "config:read" | "config:write" | "credentials:write" | "principals:manage" | "audit:read" | "relationships:remove" | "tenants:offboard";
         /** @description What policies know of a tenant. */
         PolicyContext: {
             break_glass_accounts: string[];
@@ -11219,6 +11289,228 @@ export interface operations {
             };
             /** @description Not found for this MSP (also another MSP's, or of a category the caller does not see) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed but not acceptable; the detail names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over a rate limit; `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    get_offboarding: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's Entra id (GUID) */
+                tenant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OffboardingView"];
+                };
+            };
+            /** @description The path, query or body cannot be read (a malformed id, cursor or JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or scopes do not allow this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found for this MSP (also another MSP's, or of a category the caller does not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed but not acceptable; the detail names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over a rate limit; `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    offboard_tenant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's Entra id (GUID) */
+                tenant_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OffboardingRequest"];
+            };
+        };
+        responses: {
+            /** @description The tenant's offboarding was already under way (or done): nothing new started */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OffboardingView"];
+                };
+            };
+            /** @description Offboarding started */
+            202: {
+                headers: {
+                    /** @description Where to read the offboarding */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OffboardingView"];
+                };
+            };
+            /** @description The path, query or body cannot be read (a malformed id, cursor or JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or scopes do not allow this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found for this MSP (also another MSP's, or of a category the caller does not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this route accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
