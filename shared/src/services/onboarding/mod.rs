@@ -338,6 +338,9 @@ impl OnboardingService {
         if self.config.create_tenant(&tenant).await? {
             return Ok(tenant);
         }
+        if let Some(existing) = self.config.get_tenant(msp_id, tenant_id).await? {
+            crate::services::admin::refuse_offboarded(&existing)?;
+        }
         self.config
             .update_tenant(msp_id, tenant_id, &TenantChange::MspAppConsented)
             .await?

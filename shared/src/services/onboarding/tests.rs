@@ -275,6 +275,36 @@ async fn a_tenant_with_its_own_credentials_switches_to_the_msp_app_on_consent() 
 }
 
 #[tokio::test]
+async fn a_consent_for_a_tenant_offboarded_but_not_yet_purged_is_refused_and_keeps_it_offboarded() {
+    let h = registered().await;
+    let offboarded_at = h.clock.now();
+    let gone = Tenant {
+        msp_id: acme(),
+        tenant_id: tenant(1),
+        name: "Contoso (leaving)".into(),
+        domains: vec![],
+        break_glass_accounts: vec![],
+        company_links: std::collections::BTreeMap::new(),
+        legacy_connectwise_company_id: None,
+        m365_credentials_set: false,
+        credentials_from_msp_app: false,
+        webhook_auth_hash: None,
+        webhook_registered: false,
+        offboarded_at: Some(offboarded_at),
+        streams: None,
+        created_at: h.clock.now(),
+    };
+    h.config.create_tenant(&gone).await.unwrap();
+    let link = link(&h, Some(tenant(1))).await;
+    let refused = h.service.complete_consent(&acme(), &granted(&state_of(&link), &tenant(1))).await;
+    assert!(matches!(refused, Err(ConsentError::Admin(AdminError::Refused(_)))), "{refused:?}");
+    let tenant = h.config.get_tenant(&acme(), &tenant(1)).await.unwrap().unwrap();
+    assert_eq!(tenant.offboarded_at, Some(offboarded_at), "still offboarded");
+    assert!(!tenant.credentials_from_msp_app, "not switched to the MSP app");
+    assert!(h.jobs.drain().is_empty(), "nothing polled");
+}
+
+#[tokio::test]
 async fn bulk_onboarding_issues_one_bound_link_per_discovered_customer_and_reads_progress() {
     let h = registered().await;
     let access = Access::operator(&acme());
