@@ -100,21 +100,9 @@ ensure_emulator() {
   if [[ -x /usr/bin/qemu-aarch64-static && -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]]; then
     return
   fi
-  local apt=(apt-get)
-  if [[ $(id -u) != 0 ]]; then
-    if ! command -v sudo >/dev/null 2>&1; then
-      echo "install-tools: need root (or sudo) to apt-get install ${EMULATOR_DEBS[*]}" >&2
-      exit 1
-    fi
-    apt=(sudo apt-get)
-  fi
-  if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install-tools: no apt-get; install qemu-user (qemu-aarch64-static) and an arm64 glibc under /usr/aarch64-linux-gnu by hand" >&2
-    exit 1
-  fi
-  echo "install-tools: apt-get install ${EMULATOR_DEBS[*]}"
-  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q --no-install-recommends "${EMULATOR_DEBS[@]}" >/dev/null \
-    || { "${apt[@]}" update -q >/dev/null && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q --no-install-recommends "${EMULATOR_DEBS[@]}" >/dev/null; }
+  # Without apt-get: install qemu-user (qemu-aarch64-static) and an arm64 glibc under
+  # /usr/aarch64-linux-gnu by hand.
+  apt_install "${EMULATOR_DEBS[@]}"
 }
 
 # apt-get install as root, or through sudo.
