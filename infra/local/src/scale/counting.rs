@@ -360,6 +360,9 @@ impl<T: SecretStore + ?Sized> SecretStore for Counted<T> {
         self.meter.secret_gets.fetch_add(1, Ordering::Relaxed);
         self.inner.get_secret(name).await
     }
+    async fn delete_secret(&self, name: &SecretName) -> Result<(), SecretError> {
+        self.inner.delete_secret(name).await
+    }
 }
 
 #[async_trait]
