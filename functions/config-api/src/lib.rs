@@ -162,7 +162,8 @@ pub struct Config {
     /// their test message.
     pub notify_from_address: Option<String>,
     /// `API_BASE_URL` (optional): the API's own address; consent links send Microsoft's
-    /// redirect to `{API_BASE_URL}/v1/consent/{msp}`. Unset: no consent links.
+    /// redirect to `{API_BASE_URL}/v1/consent/{msp}`. Unset: to the host the app registration
+    /// arrived on (API Gateway's own domain in a deployment).
     pub api_base_url: Option<String>,
     /// `M365_LOGIN_BASE`, `M365_MANAGEMENT_BASE`, `M365_GRAPH_BASE`: Microsoft's endpoints (per
     /// cloud), for consent links and access tests.

@@ -51,9 +51,11 @@ pub(crate) struct RegisterApp {
 pub(crate) async fn register_app(
     State(state): State<AppState>,
     Caller(access): Caller,
+    headers: axum::http::HeaderMap,
     ApiJson(body): ApiJson<RegisterApp>,
 ) -> Result<Json<MspApp>, Problem> {
-    Ok(Json(state.onboarding.register_app(&access, M365AppCredentials::new(body.client_id, body.client_secret)).await?))
+    let host = headers.get(axum::http::header::HOST).and_then(|value| value.to_str().ok());
+    Ok(Json(state.onboarding.register_app(&access, M365AppCredentials::new(body.client_id, body.client_secret), host).await?))
 }
 
 /// The MSP app's public part (its client id and redirect URI).

@@ -78,7 +78,7 @@ async fn seed(api: &Api) -> Seed {
     // credentials, which the access test does not use).
     let tenant_id = TenantId::parse(CONSENTED).unwrap();
     let app = vigil::tenant::M365AppCredentials::new("msp-app", vigil::secret::SecretString::new("s3cret"));
-    api.state.onboarding.register_app(&owner, app).await.unwrap();
+    api.state.onboarding.register_app(&owner, app, None).await.unwrap();
     let link = api.state.onboarding.issue_link(&owner, "Contoso", Some(tenant_id.clone()), None, None).await.unwrap();
     let state = url::Url::parse(&link.url).unwrap().query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
     let redirect = format!("tenant={tenant_id}&state={state}&admin_consent=True");

@@ -94,11 +94,26 @@ pub struct ConsentResult {
     pub poll_jobs: usize,
 }
 
+/// A host name with an optional port and nothing else (no scheme, path, user or spaces).
+fn is_plain_host(host: &str) -> bool {
+    !host.is_empty() && host.len() <= 260 && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
+}
+
 impl OnboardingService {
-    fn redirect_uri(&self, msp_id: &MspId) -> Result<String, AdminError> {
-        let base =
-            self.api_base.as_deref().ok_or_else(|| AdminError::Refused("API_BASE_URL is not configured: no consent redirect".into()))?;
-        Ok(format!("{}/v1/consent/{msp_id}", base.trim_end_matches('/')))
+    /// `{base}/v1/consent/{msp}`, where the base is the configured `api_base` or else the host
+    /// the registration request arrived on (API Gateway's own domain: a deployment cannot give
+    /// the config API its own URL in its environment without a circular dependency).
+    fn redirect_uri(&self, msp_id: &MspId, request_host: Option<&str>) -> Result<String, AdminError> {
+        let base = match (self.api_base.as_deref(), request_host.filter(|host| is_plain_host(host))) {
+            (Some(base), _) => base.trim_end_matches('/').to_owned(),
+            (None, Some(host)) => format!("https://{host}"),
+            (None, None) => {
+                return Err(AdminError::Refused(
+                    "API_BASE_URL is not configured and the request names no host: no consent redirect".into(),
+                ));
+            }
+        };
+        Ok(format!("{base}/v1/consent/{msp_id}"))
     }
 
     /// Registers (or replaces) the MSP's multi-tenant app: the credentials go to the secret
@@ -106,7 +121,12 @@ impl OnboardingService {
     ///
     /// # Errors
     /// Forbidden without credentials:write; Invalid for blank or too long values.
-    pub async fn register_app(&self, access: &Access, credentials: M365AppCredentials) -> Result<MspApp, AdminError> {
+    pub async fn register_app(
+        &self,
+        access: &Access,
+        credentials: M365AppCredentials,
+        request_host: Option<&str>,
+    ) -> Result<MspApp, AdminError> {
         let msp_id = access.permit(Permission::CredentialsWrite)?;
         let client_id = credentials.client_id.trim().to_owned();
         if client_id.is_empty() || credentials.client_secret.is_blank() {
@@ -114,7 +134,7 @@ impl OnboardingService {
         }
         limits::chars("client_id", &client_id, limits::M365_CLIENT_ID_CHARS)?;
         limits::chars("client_secret", credentials.client_secret.expose(), limits::CLIENT_SECRET_CHARS)?;
-        let redirect_uri = self.redirect_uri(msp_id)?;
+        let redirect_uri = self.redirect_uri(msp_id, request_host)?;
         let stored = M365AppCredentials::new(client_id.clone(), credentials.client_secret);
         let value = serde_json::to_string(&stored).map_err(|e| AdminError::Invalid(e.to_string()))?;
         self.secrets.put_secret(&SecretName::msp_app(msp_id), &SecretString::new(value)).await?;

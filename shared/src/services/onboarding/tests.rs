@@ -61,7 +61,7 @@ fn harness() -> Harness {
 
 async fn registered() -> Harness {
     let h = harness();
-    h.service.register_app(&Access::operator(&acme()), M365AppCredentials::new("app-1", SecretString::new("s3cret"))).await.unwrap();
+    h.service.register_app(&Access::operator(&acme()), M365AppCredentials::new("app-1", SecretString::new("s3cret")), None).await.unwrap();
     h
 }
 
@@ -88,6 +88,20 @@ async fn registering_the_app_keeps_its_secret_only_in_the_secret_store_and_names
     let stored = h.secrets.get_secret(&SecretName::msp_app(&acme())).await.unwrap().unwrap();
     assert!(stored.expose().contains("s3cret"));
     assert!(h.secrets.get_secret(&SecretName::consent_state_key(&acme())).await.unwrap().is_some(), "a state key was made");
+}
+
+#[tokio::test]
+async fn without_a_configured_base_the_redirect_is_on_the_host_the_registration_arrived_on() {
+    let mut h = harness();
+    h.service.api_base = None;
+    let operator = Access::operator(&acme());
+    let app = |secret: &str| M365AppCredentials::new("app-1", SecretString::new(secret));
+    let registered = h.service.register_app(&operator, app("s1"), Some("abc123.execute-api.eu-west-1.amazonaws.com")).await.unwrap();
+    assert_eq!(registered.redirect_uri, "https://abc123.execute-api.eu-west-1.amazonaws.com/v1/consent/acme");
+    for host in [None, Some(""), Some("evil.example/path"), Some("user@evil.example"), Some("https://evil.example")] {
+        let refused = h.service.register_app(&operator, app("s2"), host).await;
+        assert!(matches!(refused, Err(AdminError::Refused(_))), "{host:?}: {refused:?}");
+    }
 }
 
 #[tokio::test]
@@ -176,7 +190,7 @@ async fn an_expired_state_is_refused() {
 async fn another_msps_state_is_refused() {
     let h = registered().await;
     let globex = MspId::parse("globex").unwrap();
-    h.service.register_app(&Access::operator(&globex), M365AppCredentials::new("app-2", SecretString::new("other"))).await.unwrap();
+    h.service.register_app(&Access::operator(&globex), M365AppCredentials::new("app-2", SecretString::new("other")), None).await.unwrap();
     let acme_link = link(&h, None).await;
     let refused = h.service.complete_consent(&globex, &granted(&state_of(&acme_link), &tenant(1))).await;
     assert!(matches!(refused, Err(ConsentError::State(StateError::Forged | StateError::OtherMsp))), "{refused:?}");
@@ -358,7 +372,7 @@ async fn onboarding_needs_credentials_write_and_reading_needs_config_read() {
         updated_at: h.clock.now(),
     });
     assert!(matches!(
-        h.service.register_app(&engineer, M365AppCredentials::new("x", SecretString::new("y"))).await,
+        h.service.register_app(&engineer, M365AppCredentials::new("x", SecretString::new("y")), None).await,
         Err(AdminError::Forbidden(_))
     ));
     assert!(matches!(h.service.issue_link(&engineer, "C", None, None, None).await, Err(AdminError::Forbidden(_))));
