@@ -75,7 +75,7 @@ async fn onboarding() -> Onboarding {
         api_base: Some(API.into()),
         default_streams: AuditStream::all(),
     };
-    service.register_app(&Access::operator(&acme()), M365AppCredentials::new(APP, SecretString::new(SECRET))).await.unwrap();
+    service.register_app(&Access::operator(&acme()), M365AppCredentials::new(APP, SecretString::new(SECRET)), None).await.unwrap();
     let no_redirects = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     Onboarding { sim, service, config, jobs, http: no_redirects }
 }
