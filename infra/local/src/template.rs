@@ -350,8 +350,9 @@ mod tests {
         let model = model();
         let env = |id: &str| {
             let vars = model.function(id).unwrap().environment.clone();
-            // Durations are numbers; every other variable is some text.
-            move |name: &str| vars.get(name).map(|_| if name.ends_with("_MINUTES") { "60".to_owned() } else { "x".to_owned() })
+            // Durations, rates and concurrencies are numbers; every other variable is some text.
+            let numeric = |name: &str| ["_MINUTES", "_PER_MINUTE", "_CONCURRENCY"].iter().any(|suffix| name.ends_with(suffix));
+            move |name: &str| vars.get(name).map(|_| if numeric(name) { "60".to_owned() } else { "x".to_owned() })
         };
         audit_poller::Config::from_lookup(&env("AuditPollerFunction")).unwrap();
         alert_evaluator::Config::from_lookup(&env("AlertEvaluatorFunction")).unwrap();
