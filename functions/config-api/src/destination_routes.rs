@@ -391,7 +391,8 @@ async fn lookup<Q: LookupQuery>(
 /// link are delivered.
 #[utoipa::path(put, path = "/v1/tenants/{tenant_id}/destinations/{destination_id}/company", tag = "tenants", request_body = CompanyLinkBody,
     params(("tenant_id" = String, Path, description = "The tenant's Entra id (GUID)"), ("destination_id" = String, Path, description = "The destination's id")),
-    responses((status = 200, body = TenantView)))]
+    responses((status = 200, body = TenantView),
+        (status = 409, description = "The tenant is offboarded and not yet purged", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn link_company(
     State(state): State<AppState>,
     Caller(access): Caller,

@@ -158,7 +158,8 @@ pub(crate) async fn consent_redirect(
 /// Graph alerts, licences and sign-ins, each with Microsoft's error and the fix when it fails.
 #[utoipa::path(post, path = "/v1/tenants/{tenant_id}/access-test", tag = "onboarding",
     params(("tenant_id" = String, Path, description = "The tenant's Entra id (GUID)")),
-    responses((status = 200, body = AccessTest)))]
+    responses((status = 200, body = AccessTest),
+        (status = 409, description = "The tenant uses its own app credentials (send it a consent link), or is offboarded", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn run_access_test(
     State(state): State<AppState>,
     Caller(access): Caller,

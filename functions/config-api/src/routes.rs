@@ -164,7 +164,8 @@ pub(crate) struct M365CredentialsBody {
 /// Stores the Microsoft 365 app credentials that reach the tenant (write-only).
 #[utoipa::path(put, path = "/v1/tenants/{tenant_id}/m365-credentials", tag = "tenants", request_body = M365CredentialsBody,
     params(("tenant_id" = String, Path, description = "The tenant's Entra id (GUID)")),
-    responses((status = 204, description = "Stored")))]
+    responses((status = 204, description = "Stored"),
+        (status = 409, description = "The tenant is offboarded and not yet purged", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn set_m365_credentials(
     State(state): State<AppState>,
     Caller(access): Caller,

@@ -10453,6 +10453,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The tenant uses its own app credentials (send it a consent link), or is offboarded */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Well-formed but not acceptable; the detail names the field */
             422: {
                 headers: {
@@ -10870,6 +10879,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description The tenant is offboarded and not yet purged */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The body is larger than this route accepts */
             413: {
                 headers: {
@@ -11072,6 +11090,15 @@ export interface operations {
             };
             /** @description Not found for this MSP (also another MSP's, or of a category the caller does not see) */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The tenant is offboarded and not yet purged */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
