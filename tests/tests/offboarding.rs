@@ -65,16 +65,17 @@ async fn configure(msp: &MspClient, tenant: &str) {
 /// attributes).
 async fn every_item(stack: &LocalStack) -> Vec<(String, String, String, String)> {
     let client = aws_sdk_dynamodb::Client::new(&stack.sdk);
-    let tables: Vec<String> = client
-        .list_tables()
-        .send()
-        .await
-        .unwrap()
-        .table_names()
-        .iter()
-        .filter(|t| t.starts_with(&stack.provisioned.prefix))
-        .cloned()
-        .collect();
+    // One moto server serves the whole test run: its tables run to several pages.
+    let mut tables: Vec<String> = Vec::new();
+    let mut start: Option<String> = None;
+    loop {
+        let page = client.list_tables().set_exclusive_start_table_name(start.take()).send().await.unwrap();
+        tables.extend(page.table_names().iter().filter(|t| t.starts_with(&stack.provisioned.prefix)).cloned());
+        match page.last_evaluated_table_name() {
+            Some(last) => start = Some(last.to_owned()),
+            None => break,
+        }
+    }
     assert_eq!(tables.len(), stack.provisioned.table_names.len(), "every table the template declares: {tables:?}");
     let mut items = Vec::new();
     for table in tables {
