@@ -386,26 +386,6 @@ impl Bench {
     }
 }
 
-fn machine() -> String {
-    let command = |program: &str, args: &[&str]| {
-        std::process::Command::new(program)
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    let cpus = command("nproc", &[]).unwrap_or_else(|| std::thread::available_parallelism().map_or(0, usize::from).to_string());
-    let arch = command("uname", &["-m"]).unwrap_or_else(|| std::env::consts::ARCH.to_owned());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split_once(':')).map(|(_, v)| v.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!("nproc {cpus}, uname -m {arch}, {model}")
-}
-
 #[allow(clippy::cast_precision_loss)]
 fn per(count: usize, duration: Duration, unit: Duration) -> f64 {
     count as f64 * unit.as_secs_f64() / duration.as_secs_f64().max(f64::EPSILON)
@@ -415,7 +395,7 @@ fn print_results(args: &Args, endpoint: &str, results: &[RunResult]) {
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
     println!();
     println!("Vigil audit-poller benchmark: one poller instance, poll jobs in batches of {BATCH_SIZE} (5 jobs at once per batch)");
-    println!("machine: {}", machine());
+    println!("machine: {}", vigil_local::bench_cli::machine());
     println!("build: {profile}; AWS: moto at {endpoint}; Microsoft: simulator with {} ms latency per request", args.latency_ms);
     println!();
     println!(
