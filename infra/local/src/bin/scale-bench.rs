@@ -65,6 +65,13 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--records" => s.records = count()?,
             "--storm" => parsed.storm = count()?,
             "--out" => parsed.out = Some(value.clone()),
+            "--secrets" => {
+                s.secret_per_tenant = match value.as_str() {
+                    "msp-app" => false,
+                    "per-tenant" => true,
+                    _ => return Err(format!("--secrets: msp-app or per-tenant, not {value}")),
+                }
+            }
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -192,6 +199,10 @@ async fn bench(args: Args) -> Result<bool, BenchError> {
     println!("Vigil scale benchmark ({profile} build): {} tenants x {} streams, {} MSPs", s.tenants, streams_per_tenant(), s.msps);
     println!("machine: {} (shared with other builds)", vigil_local::bench_cli::machine());
     println!(
+        "credentials: {}",
+        if s.secret_per_tenant { "one app secret per tenant" } else { "one MSP app secret per MSP, every tenant consented to it" }
+    );
+    println!(
         "Microsoft: simulator over HTTP, {} ms a request, 1 tenant {} ms slower, 1 in {} tenants throttled past 4 requests/min; poller {} instances x 5 jobs, evaluator {} x 10, dispatcher {} x 10 (4 at once)",
         s.latency_ms, s.slow_ms, s.throttled_every, s.instances, s.evaluators, s.dispatchers
     );
@@ -269,7 +280,7 @@ async fn main() -> ExitCode {
     };
     vigil_local::bench_cli::run(
         "scale-bench",
-        "scale-bench [--tenants 2000] [--msps 10] [--latency-ms 50] [--slow-ms 5000] [--instances 20] [--evaluators 10] [--dispatchers 5] [--records 20] [--storm 3000] [--out FILE]",
+        "scale-bench [--tenants 2000] [--msps 10] [--latency-ms 50] [--slow-ms 5000] [--instances 20] [--evaluators 10] [--dispatchers 5] [--records 20] [--storm 3000] [--secrets msp-app|per-tenant] [--out FILE]",
         "warn",
         parse,
         bench,

@@ -75,6 +75,9 @@ pub struct ScaleArgs {
     /// timeout, 720 s on poll-jobs; shortened here).
     pub visibility_s: u64,
     pub msp_share_per_minute: u32,
+    /// Each tenant with its own app secret (the per-tenant registration) instead of one MSP
+    /// app secret for all its consented tenants (the consent-link onboarding, the default).
+    pub secret_per_tenant: bool,
 }
 
 impl Default for ScaleArgs {
@@ -93,6 +96,7 @@ impl Default for ScaleArgs {
             slow_ms: 5_000,
             visibility_s: 10,
             msp_share_per_minute: 120,
+            secret_per_tenant: false,
         }
     }
 }
@@ -189,6 +193,9 @@ impl Scale {
                 serde_json::from_value(json!({"id": msp_id, "name": format!("MSP {msp_id}"), "created_at": chrono::Utc::now()}))?;
             config.create_msp(&msp).await?;
             config.put_destination(&sample_destination(msp_id, "psa")).await?;
+            if !args.secret_per_tenant {
+                secrets.put_secret(&SecretName::msp_app(msp_id), &credentials).await?;
+            }
         }
         let mut tenants = Vec::with_capacity(args.tenants);
         for i in 0..args.tenants {
@@ -196,9 +203,12 @@ impl Scale {
             let id = tenant_id(i)?;
             let mut tenant = sample_tenant(&msp_id, &id);
             tenant.m365_credentials_set = true;
+            tenant.credentials_from_msp_app = !args.secret_per_tenant;
             tenant.company_links = [(psa.clone(), format!("company-{i}"))].into();
             config.create_tenant(&tenant).await?;
-            secrets.put_secret(&SecretName::m365_app(&msp_id, &id), &credentials).await?;
+            if args.secret_per_tenant {
+                secrets.put_secret(&SecretName::m365_app(&msp_id, &id), &credentials).await?;
+            }
             sim.add_tenant(id.as_str(), CLIENT_ID, CLIENT_SECRET);
             if args.throttled_every > 0 && i % args.throttled_every == args.throttled_every - 1 {
                 sim.set_tenant_load(id.as_str(), TenantLoad { per_minute: Some(4), ..TenantLoad::default() });
