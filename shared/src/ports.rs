@@ -5,12 +5,14 @@
 
 mod billing;
 mod channels;
+mod delegated;
 mod licences;
 mod offboarding;
 mod onboarding;
 mod relationships;
 pub use billing::{BillingStore, BillingTarget, BillingTargets, MailboxCountStore, MailboxDirectory};
 pub use channels::{MessageChannel, PostError};
+pub use delegated::{CustomerDirectory, DelegatedSession};
 pub use licences::{LicenceSource, LicenceStore};
 pub use offboarding::{OffboardingStore, TenantData};
 pub use onboarding::{OnboardingStore, TenantAccessProbe};
@@ -379,6 +381,12 @@ impl SecretName {
     #[must_use]
     pub fn msp_app(msp_id: &MspId) -> Self {
         Self(format!("{msp_id}/msp-app/m365"))
+    }
+
+    /// A partner technician's refresh token for the MSP app (direct onboarding; write-only).
+    #[must_use]
+    pub fn delegated_credential(msp_id: &MspId) -> Self {
+        Self(format!("{msp_id}/msp-app/delegated"))
     }
 
     /// The key that signs the MSP's consent-link states.

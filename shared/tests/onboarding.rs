@@ -68,6 +68,11 @@ async fn onboarding() -> Onboarding {
             alerts: Arc::new(GraphAlertsClient::new(http.clone(), sim.login_base(), sim.graph_base())),
             licences: Arc::new(GraphLicencesClient::new(http.clone(), sim.login_base(), sim.graph_base())),
             sign_ins: Arc::new(PartnerRelationshipsClient::new(http.clone(), sim.login_base(), sim.graph_base())),
+            directory: Arc::new(vigil::connectors::directory::GraphDirectoryClient::new(
+                http.clone(),
+                &sim.login_base(),
+                &sim.graph_base(),
+            )),
         },
         audit: AuditTrail { log: config.clone(), clock: Arc::new(SystemClock) },
         clock: Arc::new(SystemClock),

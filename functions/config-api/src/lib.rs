@@ -355,6 +355,7 @@ fn onboarding_service(
     let http = LazyHttp::new();
     let (login, graph) = (config.m365_login_base.clone(), config.m365_graph_base.clone());
     let endpoints = M365Endpoints { login_base: login.clone(), management_base: config.m365_management_base.clone() };
+    let (http_directory, graph_directory) = (http.clone(), graph.clone());
     vigil::services::onboarding::OnboardingService {
         config: store.clone(),
         store: store.clone(),
@@ -367,6 +368,7 @@ fn onboarding_service(
             alerts: Arc::new(vigil::connectors::graph::GraphAlertsClient::new(http.clone(), login.clone(), graph.clone())),
             licences: Arc::new(vigil::connectors::licences::GraphLicencesClient::new(http.clone(), login.clone(), graph.clone())),
             sign_ins: Arc::new(vigil::connectors::partner::PartnerRelationshipsClient::new(http, login.clone(), graph)),
+            directory: Arc::new(vigil::connectors::directory::GraphDirectoryClient::new(http_directory, &login, &graph_directory)),
         },
         audit,
         clock: Arc::new(vigil::clock::SystemClock),

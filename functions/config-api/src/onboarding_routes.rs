@@ -31,6 +31,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/onboarding/discovery", get(discovery))
         .route("/v1/onboarding/bulk", post(bulk_onboard))
         .route("/v1/onboarding/bulk/{job_id}", get(bulk_job))
+        .route("/v1/msp/delegated-credential", put(store_delegated_credential).delete(forget_delegated_credential))
 }
 
 /// `PUT /v1/onboarding/app`: the MSP's multi-tenant Entra app.
@@ -204,7 +205,10 @@ pub(crate) struct BulkOnboarding {
     hours: Option<u32>,
 }
 
-/// Onboards several discovered customers at once: each gets a consent link bound to its tenant.
+/// Onboards several discovered customers at once: each one whose GDAP roles allow it is
+/// onboarded directly when the MSP has stored a delegated credential (its app roles granted by
+/// the technician), the others get a consent link bound to their tenant. The answer shows per
+/// customer the path taken, each direct step's result and Microsoft's error text.
 #[utoipa::path(post, path = "/v1/onboarding/bulk", tag = "onboarding", request_body = BulkOnboarding,
     responses((status = 201, body = BulkJob), (status = 409, description = "The MSP app is not registered yet", body = Problem, content_type = "application/problem+json")))]
 pub(crate) async fn bulk_onboard(
@@ -216,7 +220,8 @@ pub(crate) async fn bulk_onboard(
     Ok((StatusCode::CREATED, Json(job)).into_response())
 }
 
-/// A bulk onboarding's progress per customer: its link's state and its last access test.
+/// A bulk onboarding's progress per customer: the path taken, each direct step, its link's
+/// state and its last access test; customers not handled yet are listed in `remaining`.
 #[utoipa::path(get, path = "/v1/onboarding/bulk/{job_id}", tag = "onboarding",
     params(("job_id" = String, Path, description = "The bulk onboarding's id")),
     responses((status = 200, body = BulkJob)))]
@@ -226,4 +231,34 @@ pub(crate) async fn bulk_job(
     Path(job_id): Path<String>,
 ) -> Result<Json<BulkJob>, Problem> {
     Ok(Json(state.onboarding.bulk(&access, &job_id).await?))
+}
+
+/// `PUT /v1/msp/delegated-credential`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DelegatedCredential {
+    /// A refresh token of the MSP app for a partner-tenant technician who holds GDAP roles
+    /// (device-code or auth-code sign-in; see the README). Write-only: never returned.
+    refresh_token: SecretString,
+}
+
+/// Stores (or replaces) the MSP's delegated credential, with which bulk onboarding grants the
+/// MSP app its roles in customers whose GDAP relationship allows it. Owner only; write-only.
+#[utoipa::path(put, path = "/v1/msp/delegated-credential", tag = "onboarding", request_body = DelegatedCredential,
+    responses((status = 204, description = "Stored"), (status = 409, description = "The MSP app is not registered yet", body = Problem, content_type = "application/problem+json")))]
+pub(crate) async fn store_delegated_credential(
+    State(state): State<AppState>,
+    Caller(access): Caller,
+    ApiJson(body): ApiJson<DelegatedCredential>,
+) -> Result<StatusCode, Problem> {
+    state.onboarding.store_delegated_credential(&access, body.refresh_token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Forgets the MSP's delegated credential (revoke the technician's sessions in Entra too).
+/// Owner only.
+#[utoipa::path(delete, path = "/v1/msp/delegated-credential", tag = "onboarding", responses((status = 204, description = "Forgotten")))]
+pub(crate) async fn forget_delegated_credential(State(state): State<AppState>, Caller(access): Caller) -> Result<StatusCode, Problem> {
+    state.onboarding.forget_delegated_credential(&access).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -115,6 +115,8 @@ use utoipa::{Modify, OpenApi};
         crate::onboarding_routes::discovery,
         crate::onboarding_routes::bulk_onboard,
         crate::onboarding_routes::bulk_job,
+        crate::onboarding_routes::store_delegated_credential,
+        crate::onboarding_routes::forget_delegated_credential,
     ),
     components(schemas(Problem, vigil::policy::condition::Condition, vigil::secret::SecretString, vigil::ids::AuditStream)),
     modifiers(&Conventions),

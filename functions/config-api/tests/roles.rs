@@ -278,6 +278,14 @@ fn routes(seed: &Seed) -> Vec<Route> {
         ),
         route("GET", "/v1/onboarding/app".into(), None, &[ConfigRead], StatusCode::OK),
         route(
+            "PUT",
+            "/v1/msp/delegated-credential".into(),
+            Some(json!({"refresh_token": "technician-refresh-token"})),
+            &[CredentialsWrite],
+            StatusCode::NO_CONTENT,
+        ),
+        route("DELETE", "/v1/msp/delegated-credential".into(), None, &[CredentialsWrite], StatusCode::NO_CONTENT),
+        route(
             "POST",
             "/v1/onboarding/consent-links".into(),
             Some(json!({"customer_name": "Contoso", "tenant_id": t})),
@@ -565,6 +573,8 @@ async fn the_actor_of_every_change_is_the_authenticated_principal_and_every_conf
         "destination.deleted",
         "msp.settings-changed",
         "msp.partner-tenant-connected",
+        "onboarding.delegated-credential-stored",
+        "onboarding.delegated-credential-deleted",
         "policy.created",
         "policy.replaced",
         "policy.deleted",

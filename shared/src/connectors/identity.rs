@@ -227,7 +227,7 @@ struct TokenError {
 }
 
 /// Classifies a failed token request. `client_secret` is scrubbed from whatever is kept.
-fn classify_token_error(status: StatusCode, retry_after: Option<Duration>, body: &str, client_secret: &str) -> SourceError {
+pub(crate) fn classify_token_error(status: StatusCode, retry_after: Option<Duration>, body: &str, client_secret: &str) -> SourceError {
     let parsed: TokenError = serde_json::from_str(body).unwrap_or_default();
     let code = parsed.error_codes.first().map_or_else(
         || {

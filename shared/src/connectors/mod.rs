@@ -18,6 +18,7 @@ pub mod channels;
 pub mod connectwise;
 pub mod consent;
 pub mod destination_url;
+pub mod directory;
 pub mod graph;
 pub mod halopsa;
 pub(crate) mod identity;

@@ -66,19 +66,39 @@ pub async fn onboarding_store_contract(store: &dyn crate::ports::OnboardingStore
     assert_eq!(store.access_test(&msp, &tenant).await.unwrap(), Some(passed), "the last test replaces the one before");
     assert_eq!(store.access_test(&other, &tenant).await.unwrap(), None);
 
-    let job = BulkJob {
+    let second = crate::ids::TenantId::parse("6f2a3d9b-8e52-4a1f-8b62-3c8e1d0f5b22").unwrap();
+    let mut job = BulkJob {
         id: "job-1".into(),
         created_at: at,
         items: vec![BulkItem {
-            tenant_id: tenant,
+            tenant_id: tenant.clone(),
             name: "Contoso".into(),
             method: BulkMethod::ConsentLink,
-            link_id: "n1".into(),
-            url: "https://login.example".into(),
+            link_id: Some("n1".into()),
+            url: Some("https://login.example".into()),
             status: LinkStatus::Issued,
+            steps: Vec::new(),
             access_test_passed: None,
         }],
+        remaining: vec![second.clone()],
     };
+    store.put_bulk(&msp, &job).await.unwrap();
+    assert_eq!(store.bulk(&msp, "job-1").await.unwrap().as_ref(), Some(&job));
+    // Progress is kept per customer: the same job written again with its next customer.
+    job.items.push(BulkItem {
+        tenant_id: second.clone(),
+        name: "Fabrikam".into(),
+        method: BulkMethod::Direct,
+        link_id: None,
+        url: None,
+        status: LinkStatus::Consented { tenant_id: second },
+        steps: vec![
+            crate::onboarding::direct::DirectStep::done("token"),
+            crate::onboarding::direct::DirectStep::failed("access-test", &"AF10001"),
+        ],
+        access_test_passed: Some(false),
+    });
+    job.remaining.clear();
     store.put_bulk(&msp, &job).await.unwrap();
     assert_eq!(store.bulk(&msp, "job-1").await.unwrap(), Some(job));
     assert_eq!(store.bulk(&msp, "job-2").await.unwrap(), None);

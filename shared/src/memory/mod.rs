@@ -4,6 +4,7 @@
 
 mod billing;
 mod channels;
+mod delegated;
 mod licences;
 mod offboarding;
 mod onboarding;
@@ -12,6 +13,7 @@ pub use billing::{MemoryBillingStore, MemoryBillingTarget, MemoryBillingTargets,
 mod replays;
 mod tickets;
 pub use channels::{ChannelFault, MemoryChannel};
+pub use delegated::MemoryDirectory;
 pub use licences::{MemoryLicenceSource, MemoryLicenceStore};
 pub use offboarding::{MemoryOffboardingStore, MemoryTenantData};
 pub use onboarding::{MemoryAccessProbe, MemoryOnboardingStore};
@@ -428,15 +430,30 @@ impl AlertStore for MemoryAlertStore {
     }
 }
 
-/// [`SecretStore`] in memory.
+/// [`SecretStore`] in memory; writes fail on demand.
 #[derive(Debug, Default)]
 pub struct MemorySecretStore {
     secrets: Mutex<HashMap<SecretName, SecretString>>,
+    failing_puts: Mutex<u32>,
+}
+
+impl MemorySecretStore {
+    /// The next `times` writes fail (as Secrets Manager being unreachable), changing nothing.
+    pub fn fail_next_puts(&self, times: u32) {
+        *lock(&self.failing_puts) = times;
+    }
 }
 
 #[async_trait]
 impl SecretStore for MemorySecretStore {
     async fn put_secret(&self, name: &SecretName, value: &SecretString) -> Result<(), SecretError> {
+        {
+            let mut failing = lock(&self.failing_puts);
+            if *failing > 0 {
+                *failing -= 1;
+                return Err(SecretError::Unavailable(format!("injected failure writing {}", name.as_str())));
+            }
+        }
         lock(&self.secrets).insert(name.clone(), value.clone());
         Ok(())
     }

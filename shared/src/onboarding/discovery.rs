@@ -1,15 +1,16 @@
 //! Customers found in the MSP's partner tenant: one per customer tenant of its GDAP (and DAP)
 //! relationships as last read, with each relationship's status and roles by name, and whether
 //! Vigil already watches the tenant; and the bulk onboarding of several of them, whose progress
-//! per customer is the state of each one's consent link.
+//! per customer is the path taken, each direct step's result and the state of its consent link.
 //!
 //! Which GDAP roles would let Vigil skip the consent link: granting the MSP app its app roles
 //! in a customer tenant (an `appRoleAssignment` through Graph) needs Privileged Role
 //! Administrator or Global Administrator (`shared/reference/microsoft-apis.md` §7, the
 //! conservative assumption), held by an *active* relationship with an *active* access
-//! assignment. Discovery marks such customers `direct_possible`; Vigil still onboards every
-//! customer by consent link (direct granting needs a technician's delegated token, which Vigil
-//! does not hold — see the README's onboarding guide).
+//! assignment. Discovery marks such customers `direct_possible`; when the MSP has stored a
+//! technician's delegated credential, a bulk onboarding onboards them directly
+//! ([`super::direct`]) and gives the others — and any whose direct attempt Microsoft refused —
+//! a consent link.
 
 use super::LinkStatus;
 use crate::ids::TenantId;
@@ -95,6 +96,8 @@ pub fn allows_direct_grant(relationship: &AdminRelationship) -> bool {
 pub enum BulkMethod {
     /// A consent link for its administrator.
     ConsentLink,
+    /// Its app roles granted by the MSP's technician (GDAP), no link needed.
+    Direct,
 }
 
 /// One customer of a bulk onboarding.
@@ -104,12 +107,19 @@ pub struct BulkItem {
     pub tenant_id: TenantId,
     pub name: String,
     pub method: BulkMethod,
-    /// The consent link's id.
-    pub link_id: String,
+    /// The consent link's id (none for a customer onboarded directly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link_id: Option<String>,
     /// The consent link to send to the customer's administrator.
-    pub url: String,
-    /// The link's state (filled in when the job is read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The link's state (filled in when the job is read); `consented` for a customer onboarded
+    /// directly.
     pub status: LinkStatus,
+    /// The direct attempt's steps, each with Microsoft's error text when it failed (empty when
+    /// none was made: no delegated credential, or roles that cannot grant).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<super::direct::DirectStep>,
     /// Whether the tenant's last access test passed (`None`: not run yet).
     #[serde(default)]
     pub access_test_passed: Option<bool>,
@@ -121,7 +131,11 @@ pub struct BulkItem {
 pub struct BulkJob {
     pub id: String,
     pub created_at: DateTime<Utc>,
+    /// The customers handled so far, each kept as soon as it is done.
     pub items: Vec<BulkItem>,
+    /// The customers not handled yet (a job interrupted midway lists the rest here).
+    #[serde(default)]
+    pub remaining: Vec<TenantId>,
 }
 
 #[cfg(test)]

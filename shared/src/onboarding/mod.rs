@@ -8,6 +8,7 @@
 //! with their GDAP roles and whether Vigil already watches them. AWS-free.
 
 pub mod access_test;
+pub mod direct;
 pub mod discovery;
 pub mod state;
 

@@ -163,6 +163,7 @@ pub async fn api() -> Api {
             alerts: Arc::new(vigil::memory::MemorySecurityAlertSource::default()),
             licences: Arc::new(vigil::memory::MemoryLicenceSource::healthy()),
             sign_ins: Arc::new(vigil::memory::MemoryRelationshipSource::default()),
+            directory: Arc::new(vigil::memory::MemoryDirectory::default()),
         },
         audit: AuditTrail { log: config.clone(), clock: Arc::new(SystemClock) },
         clock: Arc::new(SystemClock),

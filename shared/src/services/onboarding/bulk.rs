@@ -1,10 +1,12 @@
 //! Discovery and bulk onboarding: the customers of the partner tenant's relationships as last
-//! read, and one consent link each for the ones the MSP picks. A bulk job's progress per
-//! customer is read from its links and access tests, never written by two consents at once.
+//! read, and for each one the MSP picks either a direct onboarding (a delegated credential and
+//! a relationship whose roles can grant app roles) or a consent link. The job is kept after
+//! every customer; a link's progress is read from the link and the tenant's access test, never
+//! written by two consents at once.
 
 use super::OnboardingService;
 use crate::access::{Access, Permission};
-use crate::ids::TenantId;
+use crate::ids::{MspId, TenantId};
 use crate::onboarding::discovery::discover;
 use crate::onboarding::{BULK_MAX, BulkItem, BulkJob, BulkMethod, DiscoveredCustomer, LinkStatus};
 use crate::services::admin::AdminError;
@@ -24,8 +26,9 @@ impl OnboardingService {
         Ok(discover(&relationships, &tenants))
     }
 
-    /// Onboards several discovered customers: each gets a consent link bound to its tenant (one
-    /// audit entry for the whole job, naming it).
+    /// Onboards several discovered customers: each directly where the delegated credential and
+    /// its roles allow it, else with a consent link bound to its tenant (one audit entry for the
+    /// whole job, naming it; each direct onboarding has its own).
     ///
     /// # Errors
     /// Forbidden without credentials:write; Invalid for none, more than [`BULK_MAX`], a repeated
@@ -50,23 +53,61 @@ impl OnboardingService {
         let mut nonce = [0u8; 8];
         getrandom::fill(&mut nonce).map_err(|e| AdminError::Random(e.to_string()))?;
         let job_id = format!("bulk-{}", hex::encode(nonce));
-        let mut items = Vec::new();
-        for customer in picked {
-            let link = self.make_link(access, &customer.name, Some(customer.tenant_id.clone()), hours, Some(job_id.clone())).await?;
-            items.push(BulkItem {
-                tenant_id: customer.tenant_id,
-                name: customer.name,
-                method: BulkMethod::ConsentLink,
-                link_id: link.id,
-                url: link.url,
-                status: LinkStatus::Issued,
-                access_test_passed: None,
-            });
-        }
-        let job = BulkJob { id: job_id, created_at: self.clock.now(), items };
+        let delegated = self.has_delegated_credential(&msp_id).await?;
+        let remaining = picked.iter().map(|c| c.tenant_id.clone()).collect();
+        let mut job = BulkJob { id: job_id.clone(), created_at: self.clock.now(), items: Vec::new(), remaining };
         self.store.put_bulk(&msp_id, &job).await?;
-        self.audit.record(access, "onboarding.bulk-started", format!("{} ({} customers)", job.id, job.items.len())).await?;
+        self.audit.record(access, "onboarding.bulk-started", format!("{} ({} customers)", job.id, picked.len())).await?;
+        for customer in picked {
+            let item = self.bulk_item(access, &msp_id, &customer, delegated, hours, &job_id).await?;
+            job.items.push(item);
+            job.remaining.retain(|t| t != &customer.tenant_id);
+            // Progress is kept per customer: an interrupted job shows what was done.
+            self.store.put_bulk(&msp_id, &job).await?;
+        }
         Ok(job)
+    }
+
+    /// One customer of a bulk onboarding: onboarded directly when the MSP holds a delegated
+    /// credential and the customer's relationship allows it, else (or when Microsoft refused a
+    /// step) given a consent link.
+    async fn bulk_item(
+        &self,
+        access: &Access,
+        msp_id: &MspId,
+        customer: &DiscoveredCustomer,
+        delegated: bool,
+        hours: Option<u32>,
+        job_id: &str,
+    ) -> Result<BulkItem, AdminError> {
+        let mut steps = Vec::new();
+        if delegated && customer.direct_possible {
+            let attempt = self.onboard_directly(access, msp_id, &customer.tenant_id, &customer.name).await?;
+            if let Some((test, _)) = attempt.onboarded {
+                return Ok(BulkItem {
+                    tenant_id: customer.tenant_id.clone(),
+                    name: customer.name.clone(),
+                    method: BulkMethod::Direct,
+                    link_id: None,
+                    url: None,
+                    status: LinkStatus::Consented { tenant_id: customer.tenant_id.clone() },
+                    steps: attempt.steps,
+                    access_test_passed: Some(test.passed),
+                });
+            }
+            steps = attempt.steps;
+        }
+        let link = self.make_link(access, &customer.name, Some(customer.tenant_id.clone()), hours, Some(job_id.to_owned())).await?;
+        Ok(BulkItem {
+            tenant_id: customer.tenant_id.clone(),
+            name: customer.name.clone(),
+            method: BulkMethod::ConsentLink,
+            link_id: Some(link.id),
+            url: Some(link.url),
+            status: LinkStatus::Issued,
+            steps,
+            access_test_passed: None,
+        })
     }
 
     /// A bulk onboarding with each customer's progress: its link's state and its last access
@@ -81,7 +122,9 @@ impl OnboardingService {
         }
         let mut job = self.store.bulk(msp_id, job_id).await?.ok_or_else(|| AdminError::NotFound(format!("bulk onboarding {job_id}")))?;
         for item in &mut job.items {
-            if let Some(link) = self.store.link(msp_id, &item.link_id).await? {
+            if let Some(link_id) = &item.link_id
+                && let Some(link) = self.store.link(msp_id, link_id).await?
+            {
                 item.status = link.status;
             }
             item.access_test_passed = self.store.access_test(msp_id, &item.tenant_id).await?.map(|t| t.passed);

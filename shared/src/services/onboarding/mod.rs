@@ -2,7 +2,8 @@
 //! and Microsoft's redirect back records each consent (the signed state being its only
 //! authentication); an access test ([`access`]) then says per capability what works, and a
 //! passing tenant's subscriptions start and its first poll jobs are queued. Discovery and bulk
-//! onboarding from the partner tenant's relationships are in [`bulk`].
+//! onboarding from the partner tenant's relationships are in [`bulk`]; onboarding a customer
+//! directly with a partner technician's delegated credential is in [`direct`].
 //!
 //! Exactly once: a state's nonce is claimed (a conditional write) before anything else is done
 //! with it, so a replayed redirect changes nothing. A crash after the claim leaves the link
@@ -11,8 +12,11 @@
 
 pub mod access;
 pub mod bulk;
+pub mod direct;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_direct;
 
 use super::access::AuditTrail;
 use crate::access::{Access, Permission};
@@ -41,6 +45,8 @@ pub struct TenantApis {
     pub alerts: Arc<dyn SecurityAlertSource>,
     pub licences: Arc<dyn LicenceSource>,
     pub sign_ins: Arc<dyn AdminRelationshipSource>,
+    /// A partner technician's delegated session in a customer tenant (direct onboarding).
+    pub directory: Arc<dyn crate::ports::CustomerDirectory>,
 }
 
 /// Onboarding: the MSP app, consent links, consents, access tests, discovery and bulk.
@@ -312,12 +318,28 @@ impl OnboardingService {
             self.set_status(msp_id, &mut link, LinkStatus::Unconfirmed { tenant_id, error }).await?;
             return Ok(ConsentResult { link, access_test: Some(test), poll_jobs: 0 });
         }
-        let tenant = self.watch(msp_id, &tenant_id, &link.customer_name).await?;
-        self.audit.record(&actor, "onboarding.consented", format!("tenant {tenant_id} (link {})", link.id)).await?;
-        self.store.put_access_test(msp_id, &test).await.map_err(AdminError::from)?;
-        let poll_jobs = self.start_polling(&tenant, &credentials, &test).await?;
+        let audit = ("onboarding.consented", format!("tenant {tenant_id} (link {})", link.id));
+        let poll_jobs = self.onboarded(&actor, msp_id, &link.customer_name, &credentials, &test, audit).await?;
         self.set_status(msp_id, &mut link, LinkStatus::Consented { tenant_id }).await?;
         Ok(ConsentResult { link, access_test: Some(test), poll_jobs })
+    }
+
+    /// A tenant whose app roles are granted (by its administrator's consent, or directly):
+    /// watched with the MSP app, audited, its access test kept, its subscriptions started and
+    /// first poll queued. The number of poll jobs queued.
+    pub(super) async fn onboarded(
+        &self,
+        actor: &Access,
+        msp_id: &MspId,
+        name: &str,
+        credentials: &M365AppCredentials,
+        test: &AccessTest,
+        (action, detail): (&str, String),
+    ) -> Result<usize, AdminError> {
+        let tenant = self.watch(msp_id, &test.tenant_id, name).await?;
+        self.audit.record(actor, action, detail).await?;
+        self.store.put_access_test(msp_id, test).await?;
+        self.start_polling(&tenant, credentials, test).await
     }
 
     async fn set_status(&self, msp_id: &MspId, link: &mut ConsentLink, status: LinkStatus) -> Result<(), AdminError> {

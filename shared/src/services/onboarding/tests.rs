@@ -7,36 +7,38 @@ use super::*;
 use crate::clock::ManualClock;
 use crate::contract::sample_relationship;
 use crate::memory::{
-    MemoryAccessProbe, MemoryAuditSource, MemoryConfigStore, MemoryLicenceSource, MemoryOnboardingStore, MemoryQueue,
+    MemoryAccessProbe, MemoryAuditSource, MemoryConfigStore, MemoryDirectory, MemoryLicenceSource, MemoryOnboardingStore, MemoryQueue,
     MemoryRelationshipSource, MemorySecretStore, MemorySecurityAlertSource,
 };
 use crate::onboarding::Capability;
 use chrono::{TimeZone, Utc};
 
-struct Harness {
-    service: OnboardingService,
-    config: Arc<MemoryConfigStore>,
-    probe: Arc<MemoryAccessProbe>,
-    jobs: Arc<MemoryQueue>,
-    clock: Arc<ManualClock>,
-    secrets: Arc<MemorySecretStore>,
+pub(super) struct Harness {
+    pub(super) service: OnboardingService,
+    pub(super) config: Arc<MemoryConfigStore>,
+    pub(super) probe: Arc<MemoryAccessProbe>,
+    pub(super) jobs: Arc<MemoryQueue>,
+    pub(super) clock: Arc<ManualClock>,
+    pub(super) secrets: Arc<MemorySecretStore>,
+    pub(super) directory: Arc<MemoryDirectory>,
 }
 
-fn acme() -> MspId {
+pub(super) fn acme() -> MspId {
     MspId::parse("acme").unwrap()
 }
 
-fn tenant(n: u8) -> TenantId {
+pub(super) fn tenant(n: u8) -> TenantId {
     TenantId::parse(&format!("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a{n:02}")).unwrap()
 }
 
-fn harness() -> Harness {
+pub(super) fn harness() -> Harness {
     let config = Arc::new(MemoryConfigStore::default());
     let probe = Arc::new(MemoryAccessProbe::default());
     let jobs = Arc::new(MemoryQueue::default());
     let clock = Arc::new(ManualClock::at(Utc.timestamp_opt(1_765_000_000, 0).unwrap()));
     let secrets = Arc::new(MemorySecretStore::default());
     let audit_source = Arc::new(MemoryAuditSource::default());
+    let directory = Arc::new(MemoryDirectory::default());
     let service = OnboardingService {
         config: config.clone(),
         store: Arc::new(MemoryOnboardingStore::default()),
@@ -49,6 +51,7 @@ fn harness() -> Harness {
             alerts: Arc::new(MemorySecurityAlertSource::default()),
             licences: Arc::new(MemoryLicenceSource::healthy()),
             sign_ins: Arc::new(MemoryRelationshipSource::default()),
+            directory: directory.clone(),
         },
         audit: AuditTrail { log: config.clone(), clock: clock.clone() },
         clock: clock.clone(),
@@ -56,10 +59,10 @@ fn harness() -> Harness {
         api_base: Some("https://vigil.example".into()),
         default_streams: AuditStream::all(),
     };
-    Harness { service, config, probe, jobs, clock, secrets }
+    Harness { service, config, probe, jobs, clock, secrets, directory }
 }
 
-async fn registered() -> Harness {
+pub(super) async fn registered() -> Harness {
     let h = harness();
     h.service.register_app(&Access::operator(&acme()), M365AppCredentials::new("app-1", SecretString::new("s3cret")), None).await.unwrap();
     h
@@ -334,8 +337,13 @@ async fn bulk_onboarding_issues_one_bound_link_per_discovered_customer_and_reads
     assert!(found.iter().all(|c| !c.watched));
     let job = h.service.bulk_onboard(&access, &[tenant(1), tenant(2)], None).await.unwrap();
     assert_eq!(job.items.len(), 2);
-    assert!(job.items.iter().all(|i| i.url.contains(&format!("/{}/adminconsent", i.tenant_id))), "bound to each tenant");
-    let first = h.service.store.link(&acme(), &job.items[0].link_id).await.unwrap().unwrap();
+    assert!(job.items.iter().all(|i| i.url.as_ref().unwrap().contains(&format!("/{}/adminconsent", i.tenant_id))), "bound to each tenant");
+    assert!(
+        job.items.iter().all(|i| i.method == crate::onboarding::BulkMethod::ConsentLink && i.steps.is_empty()),
+        "no delegated credential"
+    );
+    assert!(job.remaining.is_empty());
+    let first = h.service.store.link(&acme(), job.items[0].link_id.as_ref().unwrap()).await.unwrap().unwrap();
     h.service.complete_consent(&acme(), &granted(&state_of(&first), &job.items[0].tenant_id)).await.unwrap();
     let progress = h.service.bulk(&access, &job.id).await.unwrap();
     assert!(matches!(progress.items[0].status, LinkStatus::Consented { .. }));

@@ -588,6 +588,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/msp/delegated-credential": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Stores (or replaces) the MSP's delegated credential, with which bulk onboarding grants the
+         *     MSP app its roles in customers whose GDAP relationship allows it. Owner only; write-only.
+         */
+        put: operations["store_delegated_credential"];
+        post?: never;
+        /**
+         * Forgets the MSP's delegated credential (revoke the technician's sessions in Entra too).
+         *     Owner only.
+         */
+        delete: operations["forget_delegated_credential"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/msp/partner-tenant": {
         parameters: {
             query?: never;
@@ -639,7 +663,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Onboards several discovered customers at once: each gets a consent link bound to its tenant. */
+        /**
+         * Onboards several discovered customers at once: each one whose GDAP roles allow it is
+         *     onboarded directly when the MSP has stored a delegated credential (its app roles granted by
+         *     the technician), the others get a consent link bound to their tenant. The answer shows per
+         *     customer the path taken, each direct step's result and Microsoft's error text.
+         */
         post: operations["bulk_onboard"];
         delete?: never;
         options?: never;
@@ -654,7 +683,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A bulk onboarding's progress per customer: its link's state and its last access test. */
+        /**
+         * A bulk onboarding's progress per customer: the path taken, each direct step, its link's
+         *     state and its last access test; customers not handled yet are listed in `remaining`.
+         */
         get: operations["bulk_job"];
         put?: never;
         post?: never;
@@ -1498,28 +1530,39 @@ export interface components {
         BulkItem: {
             /** @description Whether the tenant's last access test passed (`None`: not run yet). */
             access_test_passed?: boolean | null;
-            /** @description The consent link's id. */
-            link_id: string;
+            /** @description The consent link's id (none for a customer onboarded directly). */
+            link_id?: string | null;
             method: components["schemas"]["BulkMethod"];
             name: string;
-            /** @description The link's state (filled in when the job is read). */
+            /**
+             * @description The link's state (filled in when the job is read); `consented` for a customer onboarded
+             *     directly.
+             */
             status: components["schemas"]["LinkStatus"];
+            /**
+             * @description The direct attempt's steps, each with Microsoft's error text when it failed (empty when
+             *     none was made: no delegated credential, or roles that cannot grant).
+             */
+            steps?: components["schemas"]["DirectStep"][];
             tenant_id: components["schemas"]["TenantId"];
             /** @description The consent link to send to the customer's administrator. */
-            url: string;
+            url?: string | null;
         };
         /** @description A bulk onboarding and its progress per customer. */
         BulkJob: {
             /** Format: date-time */
             created_at: string;
             id: string;
+            /** @description The customers handled so far, each kept as soon as it is done. */
             items: components["schemas"]["BulkItem"][];
+            /** @description The customers not handled yet (a job interrupted midway lists the rest here). */
+            remaining?: components["schemas"]["TenantId"][];
         };
         /**
          * @description How one customer of a bulk onboarding is onboarded.
          * @enum {string}
          */
-        BulkMethod: "consent_link";
+        BulkMethod: "consent_link" | "direct";
         /** @description `POST /v1/onboarding/bulk`. */
         BulkOnboarding: {
             /**
@@ -1706,6 +1749,14 @@ export interface components {
          * @enum {string}
          */
         DefenderPlan: "plan1" | "plan2";
+        /** @description `PUT /v1/msp/delegated-credential`. */
+        DelegatedCredential: {
+            /**
+             * @description A refresh token of the MSP app for a partner-tenant technician who holds GDAP roles
+             *     (device-code or auth-code sign-in; see the README). Write-only: never returned.
+             */
+            refresh_token: components["schemas"]["SecretString"];
+        };
         /** @description The alert's delivery to one destination. */
         DeliveryView: {
             /** @description Vigil closed the ticket (the alert resolved). */
@@ -1873,6 +1924,17 @@ export interface components {
             settings: components["schemas"]["DestinationSettings"];
             /** Format: date-time */
             updated_at: string;
+        };
+        /** @description One step of a direct onboarding and its result. */
+        DirectStep: {
+            /** @description Microsoft's error code and text when the step failed. */
+            error?: string | null;
+            result: components["schemas"]["StepResult"];
+            /**
+             * @description `token`, `store-refresh-token`, `service-principal`, `grant {permission}`,
+             *     `access-test`.
+             */
+            step: string;
         };
         /** @description A customer of the MSP's partner tenant. */
         DiscoveredCustomer: {
@@ -2838,6 +2900,11 @@ export interface components {
             subscription_id: string;
             to?: null | components["schemas"]["LicenceStatus"];
         };
+        /**
+         * @description What one step of a direct onboarding did.
+         * @enum {string}
+         */
+        StepResult: "done" | "already_done" | "failed";
         /** @description One stream's health. */
         StreamHealth: {
             /** Format: int32 */
@@ -6897,6 +6964,217 @@ export interface operations {
             };
             /** @description The body is not `application/json` */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed but not acceptable; the detail names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over a rate limit; `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    store_delegated_credential: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DelegatedCredential"];
+            };
+        };
+        responses: {
+            /** @description Stored */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The path, query or body cannot be read (a malformed id, cursor or JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or scopes do not allow this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found for this MSP (also another MSP's, or of a category the caller does not see) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The MSP app is not registered yet */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than this route accepts */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not `application/json` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Well-formed but not acceptable; the detail names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over a rate limit; `Retry-After` says when to retry */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unexpected failure */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A backend is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    forget_delegated_credential: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Forgotten */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The path, query or body cannot be read (a malformed id, cursor or JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, unknown, expired or revoked API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token's role or scopes do not allow this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found for this MSP (also another MSP's, or of a category the caller does not see) */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
