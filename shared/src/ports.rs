@@ -593,6 +593,12 @@ pub trait TicketSystemProvider: Send + Sync {
     async fn channel_for(&self, destination: &Destination) -> Result<Arc<dyn MessageChannel>, SinkSetupError> {
         Err(SinkSetupError::NotConfigured(format!("destination {} is not a message channel", destination.id)))
     }
+    /// The web page of one of the destination's tickets, for people (built from the settings
+    /// alone: no request, no credentials); `None` where the kind has no such page or the
+    /// settings do not tell its address.
+    fn ticket_url(&self, _destination: &Destination, _ticket: &crate::ticket::TicketRef) -> Option<url::Url> {
+        None
+    }
 }
 
 /// What taking from a request budget gave.

@@ -74,6 +74,7 @@
 //! route on the in-memory adapters.
 
 mod access_routes;
+mod alert_routes;
 mod billing_routes;
 pub mod console_routes;
 mod coverage_routes;

@@ -37,7 +37,7 @@ use utoipa::{Modify, OpenApi};
         crate::routes::set_m365_credentials,
         crate::routes::stream_health,
         crate::routes::set_streams,
-        crate::routes::get_alert,
+        crate::alert_routes::get_alert,
         crate::routes::company_route_gone,
         crate::routes::psa_route_gone_get,
         crate::routes::psa_route_gone_put,

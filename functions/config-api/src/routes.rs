@@ -13,13 +13,11 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use vigil::alert::Alert;
-use vigil::ids::{AlertId, AuditStream, DestinationId, TenantId};
+use vigil::ids::{AuditStream, DestinationId, TenantId};
 use vigil::secret::SecretString;
 use vigil::services::admin::MspSettingsChange;
 use vigil::services::poll::PollSettings;
 use vigil::tenant::{M365AppCredentials, Tenant};
-use vigil::ticket::{Delivery, TicketState};
 
 pub(crate) fn router() -> Router<AppState> {
     Router::new()
@@ -34,7 +32,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/v1/tenants/{tenant_id}/streams", get(stream_health).put(set_streams))
         .route("/v1/psa/connectwise", put(psa_route_gone_put).get(psa_route_gone_get))
         .route("/v1/alerts", get(crate::tuning_routes::list_alerts))
-        .route("/v1/alerts/{alert_id}", get(get_alert).patch(crate::tuning_routes::triage_alert))
+        .route("/v1/alerts/{alert_id}", get(crate::alert_routes::get_alert).patch(crate::tuning_routes::triage_alert))
         .merge(crate::tuning_routes::router())
         .merge(crate::destination_routes::router())
         .merge(crate::replay_routes::router())
@@ -203,86 +201,6 @@ pub(crate) async fn company_route_gone() -> Problem {
         "company links are per destination now: PUT /v1/tenants/{tenant_id}/destinations/{destination_id}/company with {\"company\": \"250\"}; \
          a company saved here before counts as the link to the destination `connectwise`",
     )
-}
-
-/// A ticket filed for the alert before the current one.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-struct EarlierTicketView {
-    ticket: String,
-    /// `closed` (by a technician) or `gone` (deleted or merged in the PSA).
-    ended: String,
-    at: DateTime<Utc>,
-}
-
-/// The alert's delivery to one destination.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-struct DeliveryView {
-    destination: DestinationId,
-    /// The PSA's id of the current ticket, once filed.
-    ticket: Option<String>,
-    /// The ticket's state as last read from the PSA.
-    psa_state: Option<TicketState>,
-    earlier_tickets: Vec<EarlierTicketView>,
-    /// Vigil closed the ticket (the alert resolved).
-    closed: bool,
-    /// Waiting for the tenant's company link in this destination.
-    held_until_linked: bool,
-    /// For a channel (chat, webhook, e-mail): messages posted.
-    #[serde(skip_serializing_if = "is_zero")]
-    messages_posted: u64,
-    /// Messages that got no answer on a channel that cannot de-duplicate: not posted again, so
-    /// they may or may not have arrived.
-    #[serde(skip_serializing_if = "is_zero")]
-    messages_uncertain: u64,
-    /// E-mails not sent because the policy's daily e-mail limit was reached.
-    #[serde(skip_serializing_if = "is_zero")]
-    messages_over_limit: u64,
-}
-
-#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-impl From<Delivery> for DeliveryView {
-    fn from(d: Delivery) -> Self {
-        Self {
-            destination: d.destination,
-            ticket: d.ticket.map(|t| t.id),
-            psa_state: d.psa_state,
-            earlier_tickets: d
-                .earlier_tickets
-                .into_iter()
-                .map(|e| EarlierTicketView { ticket: e.ticket.id, ended: e.ended, at: e.at })
-                .collect(),
-            closed: d.closed,
-            held_until_linked: d.held_unlinked,
-            messages_posted: d.messages_posted,
-            messages_uncertain: d.messages_uncertain,
-            messages_over_limit: d.messages_over_limit,
-        }
-    }
-}
-
-/// An alert with its delivery to each destination.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub(crate) struct AlertView {
-    #[serde(flatten)]
-    alert: Alert,
-    deliveries: Vec<DeliveryView>,
-}
-
-/// One alert (activities, entities, triage) with its delivery to each destination.
-#[utoipa::path(get, path = "/v1/alerts/{alert_id}", tag = "alerts", params(("alert_id" = String, Path, description = "The alert's id")),
-    responses((status = 200, body = AlertView)))]
-pub(crate) async fn get_alert(
-    State(state): State<AppState>,
-    Caller(access): Caller,
-    Path(raw): Path<String>,
-) -> Result<Json<AlertView>, Problem> {
-    let alert_id = AlertId::parse(&raw).map_err(|_| Problem::not_found(format!("alert {raw} not found")))?;
-    let detail = state.admin.alert(&access, &alert_id).await?;
-    Ok(Json(AlertView { alert: detail.alert, deliveries: detail.deliveries.into_iter().map(DeliveryView::from).collect() }))
 }
 
 /// `PUT /v1/tenants/{tenant_id}/streams`.

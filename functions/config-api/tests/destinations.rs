@@ -268,6 +268,7 @@ async fn an_alert_shows_each_destinations_delivery() {
     delivery(&api, &alert, "psa", |d| {
         d.ticket = Some(TicketRef::new("1002"));
         d.psa_state = Some(TicketState::Open { status: "New".into() });
+        d.psa_checked_at = Some("2026-05-01T10:00:00Z".parse().unwrap());
         d.earlier_tickets.push(vigil::ticket::EarlierTicket {
             ticket: TicketRef::new("1001"),
             ended: "closed".into(),
@@ -286,9 +287,13 @@ async fn an_alert_shows_each_destinations_delivery() {
         (json!("1002"), json!(false), json!(false))
     );
     assert_eq!(first["psa_state"], json!({"state": "open", "status": "New"}));
+    assert_eq!(first["psa_checked_at"], "2026-05-01T10:00:00Z");
+    assert_eq!((first["destination_name"].clone(), first["destination_kind"].clone()), (json!("ConnectWise"), json!("connectwise")));
     assert_eq!(first["earlier_tickets"][0]["ticket"], "1001");
     let held = deliveries.iter().find(|d| d["destination"] == "second").unwrap();
     assert_eq!((held["ticket"].clone(), held["held_until_linked"].clone()), (Value::Null, json!(true)));
+    // "second" was never created (or was deleted): its delivery keeps showing, without a name.
+    assert!(held.get("destination_name").is_none() && held.get("destination_kind").is_none(), "{held}");
 }
 
 #[tokio::test]

@@ -24,6 +24,7 @@ use crate::ports::{
     TicketSystem, TicketSystemProvider,
 };
 use crate::tenant::LegacyConnectWiseCredentials;
+use crate::ticket::TicketRef;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -262,5 +263,107 @@ impl TicketSystemProvider for PsaProvider {
             Built::Messages(channel) => Ok(channel),
             Built::Tickets(_) => Err(SinkSetupError::NotConfigured(format!("destination {} is not a message channel", destination.id))),
         }
+    }
+
+    /// Each PSA's own link ([`super::connectwise::links`], [`super::autotask::links`],
+    /// [`super::halopsa::links`]); Tigerpaw and the channels have none. A link to an address the
+    /// destination policy refuses is not offered either.
+    fn ticket_url(&self, destination: &Destination, ticket: &TicketRef) -> Option<url::Url> {
+        if let Some(address) = destination.settings.address()
+            && self.policy.validate(address).is_err()
+        {
+            return None;
+        }
+        match &destination.settings {
+            DestinationSettings::ConnectWise { api_root, .. } => super::connectwise::links::ticket_url(api_root, ticket),
+            DestinationSettings::Autotask(settings) => super::autotask::links::ticket_url(settings.zone_url.as_deref(), ticket),
+            DestinationSettings::HaloPsa(settings) => super::halopsa::links::ticket_url(&settings.url, ticket),
+            DestinationSettings::Tigerpaw(_)
+            | DestinationSettings::Teams {}
+            | DestinationSettings::Slack {}
+            | DestinationSettings::Webhook(_)
+            | DestinationSettings::Email(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::destination::{AutotaskSettings, EmailSettings, HaloPsaSettings, Routing, TigerpawSettings};
+    use crate::memory::{MemoryRequestBudget, MemorySecretStore};
+
+    fn provider(policy: DestinationPolicy) -> PsaProvider {
+        PsaProvider::new(Arc::new(MemorySecretStore::default()), policy, Arc::new(MemoryRequestBudget::default()), Arc::new(SystemClock))
+    }
+
+    fn destination(settings: DestinationSettings) -> Destination {
+        Destination {
+            msp_id: MspId::parse("acme").unwrap(),
+            id: DestinationId::parse("psa").unwrap(),
+            name: "PSA".into(),
+            enabled: true,
+            settings,
+            routing: Routing::default(),
+            requests_per_hour: None,
+            credentials_set: true,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn link(policy: DestinationPolicy, settings: DestinationSettings) -> Option<String> {
+        provider(policy).ticket_url(&destination(settings), &TicketRef::new("1001")).map(String::from)
+    }
+
+    #[test]
+    fn each_psa_kind_links_its_ticket_through_its_own_adapter() {
+        let cw = link(
+            DestinationPolicy::STRICT,
+            DestinationSettings::ConnectWise {
+                api_root: "https://api-na.myconnectwise.net/v4_6_release/apis/3.0".into(),
+                ticket_type: None,
+                source: None,
+            },
+        );
+        assert_eq!(
+            cw.as_deref(),
+            Some(
+                "https://na.myconnectwise.net/v4_6_release/services/system_io/router/openrecord.rails?locale=en_US&recordType=ServiceFv&recid=1001"
+            )
+        );
+        let autotask =
+            AutotaskSettings { zone_url: Some("https://webservices15.autotask.net/atservicesrest/".into()), ..AutotaskSettings::default() };
+        assert_eq!(
+            link(DestinationPolicy::STRICT, DestinationSettings::Autotask(autotask)).as_deref(),
+            Some("https://ww15.autotask.net/Autotask/AutotaskExtend/ExecuteCommand.aspx?Code=OpenTicketDetail&TicketID=1001")
+        );
+        let halo = HaloPsaSettings { url: "https://msp.halopsa.com".into(), tenant: None, ticket_type: None, note_outcome: None };
+        assert_eq!(
+            link(DestinationPolicy::STRICT, DestinationSettings::HaloPsa(halo)).as_deref(),
+            Some("https://msp.halopsa.com/tickets?id=1001")
+        );
+    }
+
+    #[test]
+    fn tigerpaw_and_the_channels_have_no_ticket_link() {
+        let tigerpaw: TigerpawSettings = serde_json::from_value(serde_json::json!({"url": "https://tigerpaw.msp.example"})).unwrap();
+        assert_eq!(link(DestinationPolicy::STRICT, DestinationSettings::Tigerpaw(tigerpaw)), None);
+        assert_eq!(link(DestinationPolicy::STRICT, DestinationSettings::Teams {}), None);
+        assert_eq!(link(DestinationPolicy::STRICT, DestinationSettings::Slack {}), None);
+        let email = EmailSettings { recipients: vec!["soc@msp.example".into()], subject_prefix: None };
+        assert_eq!(link(DestinationPolicy::STRICT, DestinationSettings::Email(email)), None);
+    }
+
+    #[test]
+    fn a_destination_at_an_address_the_policy_refuses_gets_no_link() {
+        let local = || DestinationSettings::ConnectWise {
+            api_root: "http://127.0.0.1:8080/v4_6_release/apis/3.0".into(),
+            ticket_type: None,
+            source: None,
+        };
+        assert_eq!(link(DestinationPolicy::STRICT, local()), None);
+        assert!(link(DestinationPolicy::LOOPBACK_ALLOWED, local()).is_some_and(|url| url.starts_with("http://127.0.0.1:8080/")));
     }
 }

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod admin;
 pub mod alert_feed;
+pub mod alert_tickets;
 pub mod billing;
 pub mod billing_sync;
 pub mod coverage;

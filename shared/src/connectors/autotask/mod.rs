@@ -38,6 +38,7 @@
 mod billing;
 mod client;
 pub mod errors;
+pub mod links;
 mod lookup;
 pub mod notes;
 pub mod picklists;

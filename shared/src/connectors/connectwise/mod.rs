@@ -27,6 +27,7 @@ mod billing;
 pub mod body;
 pub mod callbacks;
 pub mod http;
+pub mod links;
 mod lookups;
 mod tickets;
 

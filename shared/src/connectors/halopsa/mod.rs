@@ -48,6 +48,7 @@
 pub mod billing;
 mod client;
 pub mod errors;
+pub mod links;
 mod lookup;
 pub mod notes;
 pub mod tickets;

@@ -77,6 +77,10 @@
 //! 14. **Notes**: `Topic` defaults to the first note topic; `RepNumber` is sent only when
 //!     `settings.rep_number` is set (otherwise the keys' own rep is assumed to be used).
 //! 15. **States** are read one order per request (no batch read by number is known).
+//! 16. **No web link to a service order**: neither the reference (psa-apis.md §4) nor the SDK
+//!     names a web page that opens an order, so
+//!     [`crate::ports::TicketSystemProvider::ticket_url`] gives none for Tigerpaw (the console
+//!     shows the order number and its state without a link).
 
 pub mod billing;
 mod client;

@@ -149,7 +149,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One alert (activities, entities, triage) with its delivery to each destination. */
+        /**
+         * One alert (activities, entities, triage) with its delivery to each destination: each
+         *     ticket's PSA state and link.
+         */
         get: operations["get_alert"];
         put?: never;
         post?: never;
@@ -1762,6 +1765,9 @@ export interface components {
             /** @description Vigil closed the ticket (the alert resolved). */
             closed: boolean;
             destination: components["schemas"]["DestinationId"];
+            destination_kind?: null | components["schemas"]["DestinationKind"];
+            /** @description The destination's name (absent: the destination was deleted since). */
+            destination_name?: string | null;
             earlier_tickets: components["schemas"]["EarlierTicketView"][];
             /** @description Waiting for the tenant's company link in this destination. */
             held_until_linked: boolean;
@@ -1781,9 +1787,20 @@ export interface components {
              *     they may or may not have arrived.
              */
             messages_uncertain?: number;
+            /**
+             * Format: date-time
+             * @description When the PSA was last read to report `psa_state` (a read that finds it unchanged
+             *     writes nothing, so this is when the state was first seen as it is).
+             */
+            psa_checked_at?: string | null;
             psa_state?: null | components["schemas"]["TicketState"];
             /** @description The PSA's id of the current ticket, once filed. */
             ticket?: string | null;
+            /**
+             * @description The current ticket's page in the PSA (opens in the PSA's own sign-in), where the
+             *     destination's kind has one and its settings tell the address.
+             */
+            ticket_url?: string | null;
         };
         /** @description A destination's credentials. Stored only in the secret store (as JSON), never returned. */
         DestinationCredentials: {
@@ -1968,6 +1985,8 @@ export interface components {
             /** @description `closed` (by a technician) or `gone` (deleted or merged in the PSA). */
             ended: string;
             ticket: string;
+            /** @description The ticket's page in the PSA, where its kind has one. */
+            url?: string | null;
         };
         /** @description An e-mail destination's settings. */
         EmailSettings: {
