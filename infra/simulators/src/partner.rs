@@ -256,6 +256,38 @@ impl PartnerState {
         }
     }
 
+    /// The Entra roles (template ids) a technician of `partner` holds in `customer`: those of
+    /// every active access assignment of every relationship with the customer that grants
+    /// access now (`active`, or `expiring` until its end). `None`: no such relationship —
+    /// Microsoft then issues the technician no token for the customer.
+    pub(crate) fn gdap_roles(&self, partner: &str, customer: &str) -> Option<Vec<String>> {
+        let roles_of = |v: &Value| -> Vec<String> {
+            v.pointer("/accessDetails/unifiedRoles")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.get("roleDefinitionId").and_then(Value::as_str).map(str::to_ascii_lowercase))
+                .collect()
+        };
+        let mut held: Option<Vec<String>> = None;
+        for relationship in self.relationships.get(&partner.to_ascii_lowercase()).into_iter().flatten() {
+            let customer_of = relationship.pointer("/customer/tenantId").and_then(Value::as_str).unwrap_or_default();
+            let status = relationship.get("status").and_then(Value::as_str).unwrap_or_default();
+            if !customer_of.eq_ignore_ascii_case(customer) || !matches!(status, "active" | "expiring") {
+                continue;
+            }
+            let granted = roles_of(relationship);
+            let id = relationship.get("id").and_then(Value::as_str).unwrap_or_default();
+            let roles = held.get_or_insert_with(Vec::new);
+            for assignment in self.assignments.get(id).into_iter().flatten() {
+                if assignment.get("status").and_then(Value::as_str) == Some("active") {
+                    roles.extend(roles_of(assignment).into_iter().filter(|r| granted.contains(r)));
+                }
+            }
+        }
+        held
+    }
+
     pub(crate) fn add_assignment(&mut self, relationship_id: &str, assignment: Value) {
         self.assignments.entry(relationship_id.to_owned()).or_default().push(assignment);
     }

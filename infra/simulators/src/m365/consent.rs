@@ -141,23 +141,8 @@ impl Inner {
             ConsentDecision::Grant(subset) => {
                 let granted: Vec<String> =
                     app.permissions.iter().filter(|p| subset.as_ref().is_none_or(|s| s.contains(p))).cloned().collect();
-                let has = |p: &str| granted.iter().any(|g| g == p);
                 let secret = app.client_secret.clone();
-                let entry = st.tenants.entry(tenant.clone()).or_insert_with(|| super::state::Tenant {
-                    client_id: String::new(),
-                    client_secret: String::new(),
-                    consented: true,
-                    activity_feed_role: true,
-                    subscriptions: std::collections::BTreeMap::new(),
-                });
-                entry.client_id = client_id.to_owned();
-                entry.client_secret = secret;
-                entry.consented = true;
-                entry.activity_feed_role = has("ActivityFeed.Read");
-                st.graph.set_role(&tenant, has("SecurityAlert.Read.All"));
-                st.sign_ins.set_role(&tenant, has("AuditLog.Read.All") && has("Directory.Read.All"));
-                st.licences.set_role(&tenant, has("Organization.Read.All"));
-                st.users.set_role(&tenant, has("User.Read.All"));
+                apply_grants(st, &tenant, client_id, &secret, &granted);
                 pairs.push(("tenant", tenant.clone()));
                 pairs.push(("admin_consent", "True".to_owned()));
             }
@@ -173,6 +158,33 @@ impl Inner {
         }
         (StatusCode::FOUND, [(header::LOCATION, target.to_string())]).into_response()
     }
+}
+
+/// The app `client_id` (secret `secret`) holds exactly the app roles `granted` in `tenant`:
+/// its client-credentials tokens there carry them from now on. Written by an admin consent
+/// and by a direct `appRoleAssignedTo` grant (`delegated.rs`) alike.
+pub(super) fn apply_grants(st: &mut super::state::SimState, tenant: &str, client_id: &str, secret: &str, granted: &[String]) {
+    let has = |p: &str| granted.iter().any(|g| g == p);
+    let entry = st.tenants.entry(tenant.to_owned()).or_insert_with(|| super::state::Tenant {
+        client_id: String::new(),
+        client_secret: String::new(),
+        consented: true,
+        activity_feed_role: true,
+        subscriptions: std::collections::BTreeMap::new(),
+    });
+    entry.client_id = client_id.to_owned();
+    entry.client_secret = secret.to_owned();
+    entry.consented = true;
+    entry.activity_feed_role = has("ActivityFeed.Read");
+    st.graph.set_role(tenant, has("SecurityAlert.Read.All"));
+    st.sign_ins.set_role(tenant, has("AuditLog.Read.All") && has("Directory.Read.All"));
+    st.licences.set_role(tenant, has("Organization.Read.All"));
+    st.users.set_role(tenant, has("User.Read.All"));
+}
+
+/// The secret of the registered app `client_id`, if it is registered.
+pub(super) fn app_secret(st: &super::state::SimState, client_id: &str) -> Option<String> {
+    st.consent.apps.get(&client_id.to_ascii_lowercase()).map(|app| app.client_secret.clone())
 }
 
 pub(super) async fn admin_consent(State(sim): State<Shared>, Path(tenant): Path<String>, uri: Uri) -> Response {

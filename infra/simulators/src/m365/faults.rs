@@ -42,6 +42,9 @@ pub enum M365Operation {
     /// `GET /graph/v1.0/subscribedSkus` and `GET /graph/v1.0/directory/subscriptions` (a
     /// tenant's licences); failures as for [`Self::GraphAlerts`].
     Licences,
+    /// The Graph calls of direct onboarding with a delegated token (`servicePrincipals`,
+    /// `appRoleAssignments`, `appRoleAssignedTo`); failures as for [`Self::GraphAlerts`].
+    Directory,
     /// Any request to the token endpoint, the Management API or Graph (including list/stop
     /// subscriptions and notifications, which have no operation of their own).
     Any,
@@ -98,6 +101,7 @@ impl FromStr for M365Operation {
             "signins" => Ok(Self::SignIns),
             "users" => Ok(Self::Users),
             "licences" => Ok(Self::Licences),
+            "directory" => Ok(Self::Directory),
             "any" => Ok(Self::Any),
             _ => Err(ParseNameError(s.to_owned())),
         }
@@ -137,6 +141,7 @@ impl Operation for M365Operation {
             M365Operation::SignIns => "sign_ins",
             M365Operation::Users => "users",
             M365Operation::Licences => "licences",
+            M365Operation::Directory => "directory",
             M365Operation::Any => "any",
         }
     }
@@ -158,6 +163,7 @@ pub(super) enum Op {
     SignIns,
     Users,
     Licences,
+    Directory,
     Other,
 }
 
@@ -176,6 +182,7 @@ impl Op {
             Op::SignIns => M365Operation::SignIns,
             Op::Users => M365Operation::Users,
             Op::Licences => M365Operation::Licences,
+            Op::Directory => M365Operation::Directory,
             Op::Other => M365Operation::Any,
         }
     }
@@ -200,6 +207,7 @@ impl Op {
             Op::SignIns => "ListSignIns",
             Op::Users => "ListUsers",
             Op::Licences => "ListLicences",
+            Op::Directory => "ServicePrincipals",
             Op::Other => "Subscriptions",
         }
     }

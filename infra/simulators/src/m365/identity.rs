@@ -99,6 +99,11 @@ impl Inner {
                 "The grant type is not supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.",
             );
         }
+        // A technician's delegated token (direct onboarding): any tenant the GDAP relationships
+        // reach, registered here or not.
+        if form.get("grant_type") == Some("refresh_token") && version == TokenVersion::V2 {
+            return self.handle_refresh_grant(st, tenant, &form, headers);
+        }
         let Some(registered) = st.tenants.get(&tkey) else {
             return aad_error(
                 StatusCode::BAD_REQUEST,

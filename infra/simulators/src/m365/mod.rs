@@ -60,6 +60,7 @@ use wire::Params;
 mod activity;
 mod consent;
 mod control;
+mod delegated;
 mod faults;
 pub mod fixtures;
 mod identity;
@@ -192,6 +193,37 @@ impl M365SimHandle {
     /// The administrator who signs in on a `common` / `organizations` consent link.
     pub fn set_consent_admin(&self, tenant_id: &str) {
         self.inner.set_consent_admin(tenant_id);
+    }
+
+    /// A partner technician of `partner_tenant_id` signs in to the app `client_id` (device code
+    /// or auth code): their first refresh token, redeemable for any customer their GDAP
+    /// relationships reach (see `delegated.rs`).
+    #[must_use]
+    pub fn issue_refresh_token(&self, partner_tenant_id: &str, user: &str, client_id: &str) -> String {
+        self.inner.issue_refresh_token(partner_tenant_id, user, client_id)
+    }
+
+    /// Revokes every refresh token of the partner's technicians (AADSTS50173 from now on).
+    pub fn revoke_refresh_tokens(&self, partner_tenant_id: &str) {
+        self.inner.lock().delegated.revoke(partner_tenant_id);
+    }
+
+    /// Moves every refresh token's expiry `days` earlier (90 days: AADSTS700082).
+    pub fn age_refresh_tokens(&self, days: i64) {
+        self.inner.lock().delegated.age_refresh_tokens(days);
+    }
+
+    /// How many refresh-token redemptions were answered with a token.
+    #[must_use]
+    pub fn refresh_token_redemptions(&self) -> u64 {
+        self.inner.lock().delegated.redemptions
+    }
+
+    /// The app roles (values, sorted) granted to `app_id`'s service principal in `tenant_id`
+    /// through `appRoleAssignedTo`.
+    #[must_use]
+    pub fn app_roles_granted(&self, tenant_id: &str, app_id: &str) -> Vec<String> {
+        self.inner.lock().delegated.granted(tenant_id, app_id)
     }
 
     /// How many admin consents were completed (granted or declined).

@@ -56,6 +56,9 @@ pub(super) struct SimState {
     pub(super) disabled_after_start: u32,
     /// Multi-tenant apps, administrators' consent decisions (see `consent.rs`).
     pub(super) consent: super::consent::ConsentState,
+    /// Technicians' refresh tokens and customer tenants' principals and grants (see
+    /// `delegated.rs`).
+    pub(super) delegated: super::delegated::DelegatedState,
 }
 
 pub(super) struct Tenant {
@@ -163,6 +166,7 @@ impl Inner {
                 webhook_deliveries: Vec::new(),
                 disabled_after_start: 0,
                 consent: super::consent::ConsentState::default(),
+                delegated: super::delegated::DelegatedState::default(),
             }),
         }
     }
