@@ -234,6 +234,31 @@ pub async fn audit_log_contract(log: &dyn crate::ports::AuditLog) {
     assert_eq!(log.entries(&other_msp, 10, None).await.unwrap().entries.len(), 1, "each MSP reads its own log");
 }
 
+/// Tenants read a page at a time: in tenant-id order, each page continuing after the one
+/// before, the last one saying so, and never another MSP's tenant (which sorts among them).
+async fn tenant_pages_contract(store: &dyn ConfigStore) {
+    let (msp_id, other_msp) = (unique_msp(), unique_msp());
+    let mut ids: Vec<TenantId> = (0..5).map(|_| unique_tenant()).collect();
+    for (i, id) in ids.iter().enumerate() {
+        assert!(store.create_tenant(&tenant(&msp_id, id, &format!("Customer {i}"))).await.unwrap());
+        assert!(store.create_tenant(&tenant(&other_msp, id, "Another MSP's")).await.unwrap());
+    }
+    ids.sort();
+    let first = store.tenants_page(&msp_id, 2, None).await.unwrap();
+    let page_ids = |page: &crate::ports::TenantPage| page.tenants.iter().map(|t| t.tenant_id.clone()).collect::<Vec<_>>();
+    assert_eq!(page_ids(&first), ids[..2].to_vec(), "the first page: the lowest ids");
+    assert_eq!(first.next.as_ref(), Some(&ids[1]), "more follow, after its last tenant");
+    assert!(first.tenants.iter().all(|t| t.msp_id == msp_id), "only the MSP's own tenants");
+    let second = store.tenants_page(&msp_id, 2, first.next.as_ref()).await.unwrap();
+    assert_eq!(page_ids(&second), ids[2..4].to_vec(), "a page continues after the one before");
+    let last = store.tenants_page(&msp_id, 2, second.next.as_ref()).await.unwrap();
+    assert_eq!((page_ids(&last), last.next), (ids[4..].to_vec(), None), "the last page says so");
+    let whole = store.tenants_page(&msp_id, 5, None).await.unwrap();
+    assert_eq!((page_ids(&whole), whole.next), (ids.clone(), None), "a page exactly as long as the list is the last");
+    assert_eq!(store.tenants_page(&msp_id, 0, None).await.unwrap().tenants.len(), 1, "at least one is read");
+    assert_eq!(store.tenants_page(&unique_msp(), 10, None).await.unwrap(), crate::ports::TenantPage::default(), "an MSP without tenants");
+}
+
 /// What every [`ConfigStore`] must do.
 pub async fn config_store_contract(store: &dyn ConfigStore) {
     let msp_id = unique_msp();
@@ -263,6 +288,7 @@ pub async fn config_store_contract(store: &dyn ConfigStore) {
     let mut listed = store.list_tenants(&msp_id).await.unwrap();
     listed.sort_by(|a, b| a.name.cmp(&b.name));
     assert_eq!(listed, vec![mapped.clone(), t2.clone()], "listing shows only the MSP's own tenants");
+    tenant_pages_contract(store).await;
     let all: HashSet<(String, String)> =
         store.list_all_tenants().await.unwrap().into_iter().map(|t| (t.msp_id.to_string(), t.tenant_id.to_string())).collect();
     for t in [&t1, &t2, &foreign] {

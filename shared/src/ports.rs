@@ -54,8 +54,19 @@ pub trait ConfigStore: Send + Sync {
     async fn update_tenant(&self, msp_id: &MspId, tenant_id: &TenantId, change: &TenantChange) -> Result<Option<Tenant>, StoreError>;
     async fn get_tenant(&self, msp_id: &MspId, tenant_id: &TenantId) -> Result<Option<Tenant>, StoreError>;
     async fn list_tenants(&self, msp_id: &MspId) -> Result<Vec<Tenant>, StoreError>;
+    /// One page of the MSP's tenants in tenant-id order: at most `limit` (at least one is
+    /// read), after `after`; reads about `limit` items, never the whole partition.
+    async fn tenants_page(&self, msp_id: &MspId, limit: usize, after: Option<&TenantId>) -> Result<TenantPage, StoreError>;
     /// Every tenant of every MSP (the scheduler's view; never exposed through the API).
     async fn list_all_tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+}
+
+/// A page of an MSP's tenants ([`ConfigStore::tenants_page`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TenantPage {
+    pub tenants: Vec<Tenant>,
+    /// The last tenant's id when more follow (`None`: this was the last page).
+    pub next: Option<TenantId>,
 }
 
 /// An MSP's principals and their API tokens (stored as hashes). Every key starts with the MSP

@@ -131,13 +131,46 @@ pub(crate) async fn register_tenant(
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct TenantList {
     tenants: Vec<TenantView>,
+    /// With `limit`: continues the list (`null` at its end). Without: always `null`.
+    next_cursor: Option<String>,
 }
 
-/// The MSP's tenants.
-#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", responses((status = 200, body = TenantList)))]
-pub(crate) async fn list_tenants(State(state): State<AppState>, Caller(access): Caller) -> Result<Json<TenantList>, Problem> {
-    let tenants: Vec<TenantView> = state.admin.tenants(&access).await?.into_iter().map(TenantView::from).collect();
-    Ok(Json(TenantList { tenants }))
+/// `GET /v1/tenants` query: paging.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct TenantQuery {
+    /// A page of at most this many tenants (1 to 1000), in tenant-id order; without it, every
+    /// tenant at once.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+    /// `next_cursor` of the page before (needs `limit`).
+    cursor: Option<String>,
+}
+
+/// The MSP's tenants: every one, or with `limit` one page at a time (a page costs reads of
+/// that page only, so a console can show the first page of thousands at once).
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", params(TenantQuery), responses((status = 200, body = TenantList)))]
+pub(crate) async fn list_tenants(
+    State(state): State<AppState>,
+    Caller(access): Caller,
+    query: Result<axum::extract::Query<TenantQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<TenantList>, Problem> {
+    let axum::extract::Query(query) = query.map_err(|e| Problem::bad_request(e.body_text()))?;
+    let Some(limit) = query.limit else {
+        if query.cursor.is_some() {
+            return Err(Problem::bad_request("cursor needs limit"));
+        }
+        let tenants: Vec<TenantView> = state.admin.tenants(&access).await?.into_iter().map(TenantView::from).collect();
+        return Ok(Json(TenantList { tenants, next_cursor: None }));
+    };
+    let after =
+        query.cursor.as_deref().map(TenantId::parse).transpose().map_err(|_| Problem::bad_request("cursor: not one this API returned"))?;
+    let page = state.admin.tenants_page(&access, limit, after.as_ref()).await?;
+    Ok(Json(TenantList {
+        tenants: page.tenants.into_iter().map(TenantView::from).collect(),
+        next_cursor: page.next.map(|id| id.to_string()),
+    }))
 }
 
 /// One tenant.

@@ -23,6 +23,37 @@ async fn registers_lists_and_maps_a_tenant() {
 }
 
 #[tokio::test]
+async fn tenants_come_a_page_at_a_time_with_a_cursor_and_bad_paging_is_a_400_problem() {
+    let api = api().await;
+    let ids = ["00000000-0000-4000-8000-000000000003", "00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"];
+    for (i, id) in ids.iter().enumerate() {
+        let created = api.acme("POST", "/v1/tenants", Some(json!({"tenant_id": id, "name": format!("Customer {i}")}))).await;
+        assert_eq!(created.0, StatusCode::CREATED);
+    }
+    let names =
+        |page: &Value| page["tenants"].as_array().unwrap().iter().map(|t| t["tenant_id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let first = api.acme("GET", "/v1/tenants?limit=2", None).await;
+    assert_eq!(first.0, StatusCode::OK);
+    assert_eq!(names(&first.2), vec![ids[1], ids[2]], "in tenant-id order");
+    let cursor = first.2["next_cursor"].as_str().expect("a cursor while more follow").to_owned();
+    let rest = api.acme("GET", &format!("/v1/tenants?limit=2&cursor={cursor}"), None).await;
+    assert_eq!((names(&rest.2), &rest.2["next_cursor"]), (vec![ids[0].to_owned()], &Value::Null), "the last page ends the list");
+    let all = api.acme("GET", "/v1/tenants", None).await;
+    assert_eq!((all.2["tenants"].as_array().unwrap().len(), &all.2["next_cursor"]), (3, &Value::Null), "without a limit, every tenant");
+    for bad in [
+        "/v1/tenants?limit=0",
+        "/v1/tenants?limit=1001",
+        "/v1/tenants?limit=2&cursor=yesterday",
+        "/v1/tenants?cursor=x",
+        "/v1/tenants?page=2",
+    ] {
+        let answer = api.acme("GET", bad, None).await;
+        assert!(answer.0.is_client_error(), "{bad}: {:?}", answer.0);
+        assert_problem(&answer, answer.0);
+    }
+}
+
+#[tokio::test]
 async fn missing_or_wrong_tokens_are_401_problems() {
     let api = api().await;
     assert_problem(&api.call("GET", "/v1/tenants", None, None).await, StatusCode::UNAUTHORIZED);

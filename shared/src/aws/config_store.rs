@@ -7,7 +7,7 @@ use super::dynamodb::{
 use crate::destination::LEGACY_DESTINATION_ID;
 use crate::error::StoreError;
 use crate::ids::{DestinationId, MspId, TenantId};
-use crate::ports::{ConfigStore, TenantChange};
+use crate::ports::{ConfigStore, TenantChange, TenantPage};
 use crate::tenant::{Msp, Tenant};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -20,6 +20,9 @@ pub struct DynamoConfigStore {
     pub(super) client: Client,
     pub(super) table: String,
 }
+
+/// The sort key prefix of tenant items.
+const TENANT_PREFIX: &str = "TENANT#";
 
 impl DynamoConfigStore {
     /// A store on `table`.
@@ -118,6 +121,33 @@ impl ConfigStore for DynamoConfigStore {
             .into_iter()
             .map(|i| from_item(i, "tenant"))
             .collect()
+    }
+    async fn tenants_page(&self, msp_id: &MspId, limit: usize, after: Option<&TenantId>) -> Result<TenantPage, StoreError> {
+        let limit = limit.max(1);
+        // One more than asked: whether it comes says whether another page follows. DynamoDB
+        // may stop earlier at 1 MB; then the page is short and continues after its last tenant.
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(msp_pk(msp_id)))
+            .expression_attribute_values(":prefix", s(TENANT_PREFIX))
+            .set_exclusive_start_key(after.map(|after| key(msp_pk(msp_id), format!("{TENANT_PREFIX}{after}"))))
+            .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error("list a page of tenants", e))?;
+        let mut tenants = output.items().iter().cloned().map(|i| from_item(i, "tenant")).collect::<Result<Vec<Tenant>, _>>()?;
+        let cut = output.last_evaluated_key().is_some_and(|k| !k.is_empty());
+        let next = if tenants.len() > limit || cut {
+            tenants.truncate(limit);
+            tenants.last().map(|t| t.tenant_id.clone())
+        } else {
+            None
+        };
+        Ok(TenantPage { tenants, next })
     }
     async fn list_all_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         scan_prefixes(&self.client, &self.table, &["TENANT#"], "scan tenants").await?.into_iter().map(|i| from_item(i, "tenant")).collect()

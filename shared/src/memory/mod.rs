@@ -170,6 +170,22 @@ impl ConfigStore for MemoryConfigStore {
     async fn list_tenants(&self, msp_id: &MspId) -> Result<Vec<Tenant>, StoreError> {
         Ok(lock(&self.tenants).values().filter(|t| &t.msp_id == msp_id).cloned().collect())
     }
+    async fn tenants_page(&self, msp_id: &MspId, limit: usize, after: Option<&TenantId>) -> Result<crate::ports::TenantPage, StoreError> {
+        let tenants = lock(&self.tenants);
+        let mut page: Vec<Tenant> = tenants
+            .iter()
+            .filter(|((msp, id), _)| msp == msp_id && after.is_none_or(|after| id > after))
+            .map(|(_, t)| t.clone())
+            .take(limit.max(1) + 1)
+            .collect();
+        let next = if page.len() > limit.max(1) {
+            page.truncate(limit.max(1));
+            page.last().map(|t| t.tenant_id.clone())
+        } else {
+            None
+        };
+        Ok(crate::ports::TenantPage { tenants: page, next })
+    }
     async fn list_all_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         Ok(lock(&self.tenants).values().cloned().collect())
     }

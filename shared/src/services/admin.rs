@@ -143,6 +143,9 @@ pub struct AdminService {
     pub audit: AuditTrail,
 }
 
+/// Most tenants one page of [`AdminService::tenants_page`] holds.
+pub const TENANT_PAGE_MAX: usize = 1000;
+
 impl AdminService {
     /// The caller's MSP record (its settings).
     ///
@@ -279,6 +282,24 @@ impl AdminService {
     pub async fn tenants(&self, access: &Access) -> Result<Vec<Tenant>, AdminError> {
         let msp_id = access.permit(Permission::ConfigRead)?;
         Ok(self.config.list_tenants(msp_id).await?)
+    }
+
+    /// One page of the MSP's tenants in tenant-id order (`limit` 1 to [`TENANT_PAGE_MAX`]),
+    /// continuing after `after`: a page costs about `limit` reads however many tenants there are.
+    ///
+    /// # Errors
+    /// Forbidden without config:read; Invalid for a limit out of range; when the store fails.
+    pub async fn tenants_page(
+        &self,
+        access: &Access,
+        limit: usize,
+        after: Option<&TenantId>,
+    ) -> Result<crate::ports::TenantPage, AdminError> {
+        let msp_id = access.permit(Permission::ConfigRead)?;
+        if !(1..=TENANT_PAGE_MAX).contains(&limit) {
+            return Err(AdminError::Invalid(format!("limit must be 1 to {TENANT_PAGE_MAX}")));
+        }
+        Ok(self.config.tenants_page(msp_id, limit, after).await?)
     }
 
     /// Connects the MSP's own partner tenant: its id, and the app credentials (write-only) with

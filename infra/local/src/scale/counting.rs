@@ -148,6 +148,11 @@ impl<T: ConfigStore + ?Sized> ConfigStore for Counted<T> {
         self.meter.listed(tenants.len());
         Ok(tenants)
     }
+    async fn tenants_page(&self, msp_id: &MspId, limit: usize, after: Option<&TenantId>) -> Result<vigil::ports::TenantPage, StoreError> {
+        let page = self.inner.tenants_page(msp_id, limit, after).await?;
+        self.meter.listed(page.tenants.len());
+        Ok(page)
+    }
     async fn list_all_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         let tenants = self.inner.list_all_tenants().await?;
         self.meter.listed(tenants.len());

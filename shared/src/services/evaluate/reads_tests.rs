@@ -123,6 +123,9 @@ impl ConfigStore for Gated<MemoryConfigStore> {
     async fn list_tenants(&self, msp_id: &MspId) -> Result<Vec<Tenant>, StoreError> {
         self.inner.list_tenants(msp_id).await
     }
+    async fn tenants_page(&self, msp_id: &MspId, limit: usize, after: Option<&TenantId>) -> Result<crate::ports::TenantPage, StoreError> {
+        self.inner.tenants_page(msp_id, limit, after).await
+    }
     async fn list_all_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         self.inner.list_all_tenants().await
     }

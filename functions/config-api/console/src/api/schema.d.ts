@@ -986,7 +986,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The MSP's tenants. */
+        /**
+         * The MSP's tenants: every one, or with `limit` one page at a time (a page costs reads of
+         *     that page only, so a console can show the first page of thousands at once).
+         */
         get: operations["list_tenants"];
         put?: never;
         /** Registers a customer tenant. */
@@ -3133,6 +3136,8 @@ export interface components {
         };
         /** @description The MSP's tenants. */
         TenantList: {
+            /** @description With `limit`: continues the list (`null` at its end). Without: always `null`. */
+            next_cursor?: string | null;
             tenants: components["schemas"]["TenantView"][];
         };
         /** @description A tenant as the API shows it. */
@@ -10295,7 +10300,15 @@ export interface operations {
     };
     list_tenants: {
         parameters: {
-            query?: never;
+            query?: {
+                /**
+                 * @description A page of at most this many tenants (1 to 1000), in tenant-id order; without it, every
+                 *     tenant at once.
+                 */
+                limit?: number;
+                /** @description `next_cursor` of the page before (needs `limit`). */
+                cursor?: string;
+            };
             header?: never;
             path?: never;
             cookie?: never;
