@@ -189,7 +189,8 @@ impl TuningService {
 
     /// Alerts passing `filter`, newest change first, `limit` at a time (1 to 100); `after`
     /// continues a previous page. Status, severity and tenant are applied while the index is
-    /// read; the rest on what it returns. One call looks at no more than [`LIST_READ_BUDGET`]
+    /// read; the rest on what it returns. Without filters of the second kind the first read asks
+    /// for exactly one page. One call looks at no more than [`LIST_READ_BUDGET`]
     /// index entries, so a page may be short, and the next position is returned whenever the
     /// index may hold more. Alerts of categories the caller does not see are never returned.
     ///
@@ -212,10 +213,20 @@ impl TuningService {
             selection: AlertSelection { status: filter.status, severity: filter.severity, tenant: filter.tenant.clone() },
             read: 0,
         };
+        // When the store applies every filter there is (and the caller sees every category), a
+        // full page needs exactly `limit` entries read: ask for that first, so the first page of
+        // a queue costs one page of reads. Filters applied here may drop entries: read ahead.
+        let exact = filter.category.is_none()
+            && filter.policy.is_none()
+            && filter.mode.is_none()
+            && filter.from.is_none()
+            && filter.to.is_none()
+            && access.sees_every_category();
         let mut found = Vec::new();
         let mut looked_at = 0;
         loop {
-            query.read = (LIST_READ_BUDGET - looked_at).min(4 * limit).max(1);
+            let ahead = if exact && looked_at == 0 { limit } else { 4 * limit };
+            query.read = (LIST_READ_BUDGET - looked_at).min(ahead).max(1);
             let page = self.alerts.alerts_by_change(msp_id, &query).await?;
             looked_at += page.read.max(1);
             for entry in page.alerts {
