@@ -131,8 +131,23 @@ async fn run(args: &Args) -> Result<bool, BenchError> {
     let base = stack.api_url.clone();
     let runs = args.runs.to_string();
     let tenant = tenant_id(0);
+    let tables = &stack.provisioned.table_names;
+    let emulator = [
+        "--aws-endpoint".to_owned(),
+        stack.aws_endpoint.clone(),
+        "--alerts-table".to_owned(),
+        tables["AlertsTable"].clone(),
+        "--config-table".to_owned(),
+        tables["ConfigTable"].clone(),
+        "--msp".to_owned(),
+        MSP.to_owned(),
+    ];
     let status = tokio::task::spawn_blocking(move || {
-        Command::new(python).arg(script).args(["--base", &base, "--token", &token, "--tenant", &tenant, "--runs", &runs]).status()
+        Command::new(python)
+            .arg(script)
+            .args(["--base", &base, "--token", &token, "--tenant", &tenant, "--runs", &runs])
+            .args(emulator)
+            .status()
     })
     .await??;
     stack.shutdown().await;
