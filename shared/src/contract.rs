@@ -26,16 +26,20 @@ mod billing;
 #[cfg(feature = "connectors")]
 pub mod delivery_storm;
 mod licences;
+mod offboarding;
 mod onboarding;
 mod rate_limits;
 mod relationships;
+mod selfmon;
 
 pub use alert_changes::alert_change_index_contract;
 pub use billing::{BillingContractLines, billing_store_contract, billing_target_contract, mailbox_count_store_contract, sample_count};
 pub use licences::licence_store_contract;
+pub use offboarding::offboarding_store_contract;
 pub use onboarding::onboarding_store_contract;
 pub use rate_limits::rate_limiter_contract;
 pub use relationships::{relationship_store_contract, sample_relationship};
+pub use selfmon::credentials_episode_store_contract;
 
 /// A random suffix for ids that must not collide across runs.
 #[must_use]
@@ -870,6 +874,16 @@ mod tests {
     #[tokio::test]
     async fn memory_onboarding_store_honours_the_contract() {
         onboarding_store_contract(&crate::memory::MemoryOnboardingStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_offboarding_store_honours_the_contract() {
+        offboarding_store_contract(&crate::memory::MemoryOffboardingStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_credentials_episode_store_honours_the_contract() {
+        credentials_episode_store_contract(&crate::memory::MemoryCredentialsEpisodes::default()).await;
     }
 
     #[tokio::test]

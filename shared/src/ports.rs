@@ -10,6 +10,7 @@ mod licences;
 mod offboarding;
 mod onboarding;
 mod relationships;
+mod selfmon;
 pub use billing::{BillingStore, BillingTarget, BillingTargets, MailboxCountStore, MailboxDirectory};
 pub use channels::{MessageChannel, PostError};
 pub use delegated::{CustomerDirectory, DelegatedSession};
@@ -17,6 +18,7 @@ pub use licences::{LicenceSource, LicenceStore};
 pub use offboarding::{OffboardingStore, TenantData};
 pub use onboarding::{OnboardingStore, TenantAccessProbe};
 pub use relationships::{AdminRelationshipSource, MailSender, RelationshipStore};
+pub use selfmon::CredentialsEpisodeStore;
 
 use crate::access::{AuditEntry, AuditPage, Principal, StoredToken};
 use crate::alert::{Alert, AlertHits};

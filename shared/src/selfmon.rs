@@ -15,6 +15,12 @@
 //!   AF20023); Vigil starts it again, and the condition clears when the list shows it enabled;
 //! * [`Condition::ReadsFailing`]: a tenant's licence read failed [`READS_FAILING_AFTER`] times in a row;
 //!   clears on the next successful read.
+//! * [`Condition::BillingReadsFailing`]: a tenant's daily protected-mailbox count (the figure
+//!   billing uses) failed on [`READS_FAILING_AFTER`] days in a row, each carrying the last figure
+//!   over; clears at the next successful count (see `services::poll::mailboxes`).
+//! * [`Condition::DestinationCredentials`]: a destination of the MSP answered 401/403 to Vigil;
+//!   clears at the next successful request to it (see `services::dispatch::credentials`). It is
+//!   about the MSP itself, not a customer: its events name [`MSP_ITSELF`] as their tenant.
 //!
 //! Each condition is tracked per subject as an *episode* ([`step`]): it is raised once, when it
 //! starts holding, and cleared once, when it stops; both events carry the episode's start, so
@@ -32,6 +38,17 @@ pub const CONDITION_CLEARED: &str = "Vigil.SelfMonitoringCleared";
 /// Consecutive failed licence reads that raise [`Condition::ReadsFailing`].
 pub const READS_FAILING_AFTER: u32 = 3;
 
+/// The tenant id events about the MSP itself (not one of its customers) carry: the nil GUID,
+/// which no Entra tenant has. The evaluator files them like other findings about the MSP's own
+/// service, under the MSP's name.
+pub const MSP_ITSELF: &str = "00000000-0000-0000-0000-000000000000";
+
+/// [`MSP_ITSELF`] as a tenant id.
+#[must_use]
+pub fn msp_itself() -> crate::ids::TenantId {
+    crate::ids::TenantId::parse(MSP_ITSELF).unwrap_or_else(|_| unreachable!("the nil GUID parses"))
+}
+
 /// A condition of Vigil's own service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Condition {
@@ -39,11 +56,20 @@ pub enum Condition {
     WebhookDisabled,
     SubscriptionStopped,
     ReadsFailing,
+    BillingReadsFailing,
+    DestinationCredentials,
 }
 
 impl Condition {
     /// Every condition.
-    pub const ALL: [Condition; 4] = [Self::LostInterval, Self::WebhookDisabled, Self::SubscriptionStopped, Self::ReadsFailing];
+    pub const ALL: [Condition; 6] = [
+        Self::LostInterval,
+        Self::WebhookDisabled,
+        Self::SubscriptionStopped,
+        Self::ReadsFailing,
+        Self::BillingReadsFailing,
+        Self::DestinationCredentials,
+    ];
 
     /// The name in events (the `Condition` field the built-ins match on).
     #[must_use]
@@ -53,7 +79,15 @@ impl Condition {
             Self::WebhookDisabled => "webhook_disabled",
             Self::SubscriptionStopped => "subscription_stopped",
             Self::ReadsFailing => "reads_failing",
+            Self::BillingReadsFailing => "billing_reads_failing",
+            Self::DestinationCredentials => "destination_credentials",
         }
+    }
+
+    /// Whether the condition is about the MSP itself ([`MSP_ITSELF`]) rather than a customer.
+    #[must_use]
+    pub fn about_the_msp(self) -> bool {
+        matches!(self, Self::DestinationCredentials)
     }
 }
 
@@ -84,6 +118,24 @@ impl StreamMonitoring {
         self.subscription_stopped_since.is_some() || self.webhook_disabled_since.is_some()
     }
 }
+
+/// The open episode of [`Condition::DestinationCredentials`] for one destination of an MSP,
+/// stored under the MSP's key ([`crate::ports::CredentialsEpisodeStore`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CredentialsEpisode {
+    pub destination: crate::ids::DestinationId,
+    /// The first refusal of the episode: the time its events carry (so a retry sends the very
+    /// same events).
+    pub since: DateTime<Utc>,
+    /// Whether the raising event was sent (an episode opened by a delivery that crashed before
+    /// sending it is raised by the next refusal, or closed silently by the next success).
+    pub raised: bool,
+    /// The destination's answer to the first refusal (at most [`CREDENTIALS_ERROR_CHARS`]).
+    pub error: String,
+}
+
+/// The most characters of a destination's answer an episode keeps.
+pub const CREDENTIALS_ERROR_CHARS: usize = 500;
 
 /// What one observation does to an episode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

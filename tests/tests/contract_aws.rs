@@ -76,6 +76,24 @@ async fn dynamodb_onboarding_store_honours_the_contract() {
 }
 
 #[tokio::test]
+async fn dynamodb_offboarding_store_honours_the_contract() {
+    let (sdk, _moto) = moto_sdk().await;
+    let stack = provisioned(&sdk).await;
+    contract::offboarding_store_contract(&vigil::aws::offboarding::DynamoOffboardingStore::new(
+        Client::new(&sdk),
+        &stack.table_names["ConfigTable"],
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn dynamodb_credentials_episode_store_honours_the_contract() {
+    let (sdk, _moto) = moto_sdk().await;
+    let stack = provisioned(&sdk).await;
+    contract::credentials_episode_store_contract(&DynamoConfigStore::new(Client::new(&sdk), &stack.table_names["ConfigTable"])).await;
+}
+
+#[tokio::test]
 async fn dynamodb_licence_store_honours_the_contract() {
     let (sdk, _moto) = moto_sdk().await;
     let stack = provisioned(&sdk).await;

@@ -20,6 +20,7 @@ pub mod relationships;
 pub mod replays;
 pub mod request_budget;
 pub mod secrets;
+pub mod selfmon;
 pub mod sqs;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};

@@ -9,6 +9,7 @@ mod licences;
 mod offboarding;
 mod onboarding;
 mod relationships;
+mod selfmon;
 pub use billing::{MemoryBillingStore, MemoryBillingTarget, MemoryBillingTargets, MemoryMailboxDirectory};
 mod replays;
 mod tickets;
@@ -19,6 +20,7 @@ pub use offboarding::{MemoryOffboardingStore, MemoryTenantData};
 pub use onboarding::{MemoryAccessProbe, MemoryOnboardingStore};
 pub use relationships::MemoryRelationshipSource;
 pub use replays::MemoryReplayStore;
+pub use selfmon::MemoryCredentialsEpisodes;
 pub use tickets::*;
 
 use crate::access::{AuditEntry, AuditPage, Principal, StoredToken};
