@@ -121,6 +121,7 @@ async fn once_under_a_lost_answer(harness: &dyn ChannelHarness) {
         systems: Arc::new(OneChannel(harness.channel())),
         tickets: Arc::new(MemoryQueue::default()),
         billing_sync: None,
+        credentials: None,
         clock: Arc::new(ManualClock::at(Utc::now())),
         settings: DispatchSettings { api_base: Some("https://vigil.example".into()), ..DispatchSettings::default() },
     };

@@ -30,6 +30,7 @@ use vigil::lambda::retry::{Backoff, RetryDelay, retry_delay_for};
 use vigil::lambda::sqs_batch::{batch_response, process_messages};
 use vigil::secret_cache::CachingSecretStore;
 use vigil::services::billing_sync::BillingSyncService;
+use vigil::services::dispatch::credentials::CredentialsWatch;
 use vigil::services::dispatch::fairness::MspShare;
 use vigil::services::dispatch::readback::ReadBackReport;
 use vigil::services::dispatch::{DispatchError, DispatchOutcome, DispatchService, DispatchSettings};
@@ -130,22 +131,26 @@ pub fn build(config: &Config, sdk: &SdkConfig) -> Dispatcher {
         PsaProvider::new(secrets, config.destination_policy, budget, clock.clone())
             .with_mail(Arc::new(vigil::aws::mail::SesMailSender::new(aws_sdk_sesv2::Client::new(sdk), config.notify_from_address.clone()))),
     );
+    let events: Arc<SqsQueue> = Arc::new(SqsQueue::new(sqs.clone(), config.events_queue_url.clone()));
     let billing_sync = Arc::new(BillingSyncService {
         billing: config_store.clone(),
         counts: config_store.clone(),
         destinations: config_store.clone(),
         targets: systems.clone(),
-        events: Arc::new(SqsQueue::new(sqs.clone(), config.events_queue_url.clone())),
+        events: events.clone(),
         clock: clock.clone(),
     });
     let service = DispatchService {
         config: config_store.clone(),
-        destinations: config_store,
+        destinations: config_store.clone(),
         alerts: Arc::new(DynamoAlertStore::new(dynamo.clone(), config.alerts_table.clone())),
         policies: Arc::new(DynamoPolicyStore::new(dynamo.clone(), config.config_table.clone())),
         systems,
         tickets: Arc::new(SqsQueue::new(sqs.clone(), config.tickets_queue_url.clone())),
         billing_sync: Some(billing_sync),
+        // A destination refusing Vigil's credentials raises Vigil's own alert (the evaluator's
+        // queue, as for the billing reports).
+        credentials: Some(CredentialsWatch { episodes: config_store.clone(), events }),
         clock,
         settings: DispatchSettings { lease: chrono::Duration::seconds(config.lease_seconds.max(1)), api_base: config.api_base.clone() },
     };

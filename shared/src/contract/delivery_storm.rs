@@ -190,6 +190,7 @@ impl Storm {
             systems: Arc::new(provider),
             tickets: queue.clone(),
             billing_sync: None,
+            credentials: None,
             clock: clock.clone(),
             settings: DispatchSettings::default(),
         };

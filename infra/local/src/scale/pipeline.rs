@@ -316,6 +316,7 @@ impl Scale {
             systems: Arc::new(self.psas.clone()),
             tickets: Counted::new(self.tickets.clone(), meter.clone()),
             billing_sync: None,
+            credentials: None,
             clock: Arc::new(SystemClock),
             settings: DispatchSettings::default(),
         }

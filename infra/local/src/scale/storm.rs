@@ -92,6 +92,7 @@ pub async fn run(args: StormArgs) -> Result<StormResult, BenchError> {
         systems: Arc::new(MemoryTicketSystemProvider::default()),
         tickets: queue.clone(),
         billing_sync: None,
+        credentials: None,
         clock: clock.clone(),
         settings: DispatchSettings::default(),
     };

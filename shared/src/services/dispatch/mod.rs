@@ -17,7 +17,10 @@
 //!   tenant's daily count on a day the MSP's schedule makes a sync due) runs the billing sync
 //!   of that tenant's mappings ([`crate::services::billing_sync`]) here, where the PSA
 //!   credentials are; a mapping's period is synced once however often the job is delivered.
+//! * A destination that refuses Vigil's credentials raises Vigil's own alert once per episode,
+//!   cleared by its next answer ([`credentials`]).
 
+pub mod credentials;
 mod deliver;
 pub mod fairness;
 mod post;
@@ -164,6 +167,8 @@ pub struct DispatchService {
     pub tickets: Arc<dyn MessageQueue>,
     /// The billing sync the poller's billing sync jobs run (`None`: such jobs dead-letter).
     pub billing_sync: Option<Arc<BillingSyncService>>,
+    /// Watches the destinations' answers for refused credentials (`None`: not watched).
+    pub credentials: Option<credentials::CredentialsWatch>,
     pub clock: Arc<dyn Clock>,
     pub settings: DispatchSettings,
 }
@@ -195,10 +200,11 @@ impl DispatchService {
     /// # Errors
     /// See [`DispatchError`]; its class decides retry or dead-letter.
     pub async fn handle(&self, body: &str) -> Result<DispatchOutcome, DispatchError> {
-        match self.handle_once(body).await {
+        let result = match self.handle_once(body).await {
             Err(DispatchError::Sink(SinkError::OverBudget { retry_after })) => self.defer(body, retry_after).await,
             other => other,
-        }
+        };
+        self.watch_credentials(body, result).await
     }
 
     /// Puts `body` back on the tickets queue for when the share has room again, spread over

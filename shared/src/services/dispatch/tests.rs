@@ -44,6 +44,7 @@ pub(super) async fn fixture_with(alerts: Arc<dyn AlertStore>, memory: Arc<Memory
         systems: Arc::new(psas.clone()),
         tickets: queue.clone(),
         billing_sync: None,
+        credentials: None,
         clock: clock.clone(),
         settings: DispatchSettings { api_base: Some("https://vigil.example".into()), ..DispatchSettings::default() },
     };

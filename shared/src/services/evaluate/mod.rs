@@ -298,6 +298,17 @@ fn unregistered_customer(message: &EventsEnvelope<'_>) -> Tenant {
     }
 }
 
+/// Whether a message's self-monitoring events are evaluated: those about a customer only while
+/// Vigil watches it (registered and not offboarded: an event sent before the tenant was
+/// offboarded, or purged, raises nothing), those about the MSP itself
+/// ([`crate::selfmon::MSP_ITSELF`]) always. Other messages are not concerned.
+fn self_monitoring_applies(content_id: &str, tenant_id: &crate::ids::TenantId, tenant: Option<&Tenant>) -> bool {
+    if content_id != crate::messages::SELF_MONITORING_EVENTS || tenant_id.as_str() == crate::selfmon::MSP_ITSELF {
+        return true;
+    }
+    tenant.is_some_and(|t| t.offboarded_at.is_none())
+}
+
 /// One message, evaluated but not yet written.
 struct Prepared {
     tenant: Tenant,
@@ -423,7 +434,9 @@ impl EvaluateService {
         // name (no domains, no company links).
         let about_msp_access = [ADMIN_RELATIONSHIP_EVENTS, crate::messages::BILLING_EVENTS, crate::messages::SELF_MONITORING_EVENTS]
             .contains(&message.content_id.as_str());
-        let tenant = match tenant? {
+        let tenant = tenant?;
+        let watched = self_monitoring_applies(&message.content_id, &message.tenant_id, tenant.as_ref());
+        let tenant = match tenant {
             Some(tenant) => tenant,
             None if about_msp_access => unregistered_customer(&message),
             None => {
@@ -466,6 +479,13 @@ impl EvaluateService {
             let vigils_own = message.content_id.starts_with(VIGIL_EVENTS_PREFIX);
             records.into_iter().filter(|record| vigils_own || record.record_type != 0).collect()
         };
+        if !watched {
+            tracing::info!(
+                message = "Self-monitoring events about a tenant no longer watched (offboarded or gone) are not evaluated.",
+                records = prepared.records.len()
+            );
+            prepared.records.clear();
+        }
         let mut batch = HitBatch::default();
         let mut resolutions = Vec::new();
         let mut triggered: BTreeMap<(usize, String), Vec<PolicyMatch>> = BTreeMap::new();
@@ -722,3 +742,23 @@ mod envelope;
 mod reads_tests;
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod self_monitoring_tests {
+    use super::*;
+
+    #[test]
+    fn self_monitoring_events_are_evaluated_only_for_a_watched_tenant_or_the_msp_itself() {
+        let msp = crate::ids::MspId::parse("acme").unwrap();
+        let customer = crate::ids::TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap();
+        let mut tenant = crate::contract::sample_tenant(&msp, &customer);
+        let selfmon = crate::messages::SELF_MONITORING_EVENTS;
+        assert!(self_monitoring_applies(selfmon, &customer, Some(&tenant)), "a watched tenant");
+        assert!(!self_monitoring_applies(selfmon, &customer, None), "a tenant purged (or never registered)");
+        tenant.offboarded_at = Some(Utc::now());
+        assert!(!self_monitoring_applies(selfmon, &customer, Some(&tenant)), "an offboarded tenant");
+        assert!(self_monitoring_applies(selfmon, &crate::selfmon::msp_itself(), None), "the MSP itself is no tenant");
+        assert!(self_monitoring_applies(crate::messages::ADMIN_RELATIONSHIP_EVENTS, &customer, None), "other findings are not concerned");
+        assert!(self_monitoring_applies("blob-1", &customer, Some(&tenant)), "nor is content");
+    }
+}
