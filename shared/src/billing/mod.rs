@@ -56,6 +56,25 @@ impl DailyCount {
     }
 }
 
+/// The run of days, ending with the series' last entry, whose figure was carried over (each of
+/// those days' counts failed): how many, and the first of them. A day missing between two
+/// entries, or a day counted, ends the run. `series` is in day order.
+#[must_use]
+pub fn carried_run(series: &[DailyCount]) -> (u32, Option<NaiveDate>) {
+    let mut run = 0u32;
+    let mut start = None;
+    let mut next: Option<NaiveDate> = None;
+    for count in series.iter().rev() {
+        if count.is_fresh() || next.is_some_and(|n| count.day.succ_opt() != Some(n)) {
+            break;
+        }
+        run += 1;
+        start = Some(count.day);
+        next = Some(count.day);
+    }
+    (run, start)
+}
+
 /// The longest failure reason kept in a carried-over entry.
 pub const MAX_REASON_BYTES: usize = 300;
 
@@ -108,6 +127,27 @@ impl BillingSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_carried_run_counts_consecutive_failed_days_back_from_the_last_entry() {
+        let tenant = TenantId::parse("5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11").unwrap();
+        let d = |n: u32| NaiveDate::from_ymd_opt(2026, 12, n).unwrap();
+        let counted = |n: u32| DailyCount {
+            tenant_id: tenant.clone(),
+            day: d(n),
+            protected_mailboxes: 42,
+            users: 50,
+            counted_on: d(n),
+            recorded_at: Utc::now(),
+            carried_over: None,
+        };
+        let carried = |n: u32, from: u32| counted(from).carried_to(d(n), "503", Utc::now());
+        assert_eq!(carried_run(&[]), (0, None));
+        assert_eq!(carried_run(&[counted(1), counted(2)]), (0, None), "counted on the last day");
+        assert_eq!(carried_run(&[counted(1), carried(2, 1), carried(3, 1), carried(4, 1)]), (3, Some(d(2))));
+        assert_eq!(carried_run(&[carried(1, 1), carried(2, 1), counted(3), carried(4, 3)]), (1, Some(d(4))), "a counted day ends the run");
+        assert_eq!(carried_run(&[counted(1), carried(2, 1), carried(4, 1), carried(5, 1)]), (2, Some(d(4))), "so does a missing day");
+    }
 
     #[test]
     fn retention_outside_its_bounds_is_refused() {

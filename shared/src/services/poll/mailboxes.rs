@@ -18,6 +18,12 @@
 //! and before the count job is acknowledged: a failed send fails the job, whose retry records the
 //! same figure and sends again; a job sent twice changes nothing. No tenant waits for another's
 //! count, and no count reads the MSP's other tenants.
+//!
+//! A count that fails on [`crate::selfmon::READS_FAILING_AFTER`] days in a row raises Vigil's
+//! own "billing reads failing" alert on the third carried day, and the next day counted clears
+//! it (see `watch_billing_reads`): both follow from the series itself, so no other state is
+//! kept, and a retried job sends the very same event (the episode's first carried day is its
+//! time).
 
 use super::{PollError, PollReport, PollService};
 use crate::billing::{DailyCount, mailboxes::tally};
@@ -71,6 +77,14 @@ impl PollService {
         };
         match listed {
             Ok(users) => {
+                // The days before, for a "billing reads failing" episode this count ends.
+                let before: Vec<DailyCount> = self
+                    .mailbox_counts
+                    .counts(msp_id, tenant_id, settings.oldest_kept(day), day)
+                    .await?
+                    .into_iter()
+                    .filter(|c| c.day < day)
+                    .collect();
                 let found = tally(&users);
                 let count = DailyCount {
                     tenant_id: tenant_id.clone(),
@@ -84,6 +98,7 @@ impl PollService {
                 self.mailbox_counts.record_count(msp_id, &count, &settings).await?;
                 info!(message = "Protected mailboxes counted.", protected = found.protected, users = found.users);
                 self.request_billing_sync(msp_id, tenant_id, day, &settings).await?;
+                self.watch_billing_reads(&tenant, &before, true).await?;
                 Ok(PollReport::default())
             }
             Err(error) => {
@@ -97,6 +112,9 @@ impl PollService {
                 if let Some(carried) = &carried {
                     self.mailbox_counts.record_count(msp_id, carried, &settings).await?;
                     self.request_billing_sync(msp_id, tenant_id, day, &settings).await?;
+                    let mut series: Vec<DailyCount> = known.iter().filter(|c| c.day < day).cloned().collect();
+                    series.push(carried.clone());
+                    self.watch_billing_reads(&tenant, &series, false).await?;
                 }
                 warn!(
                     message = "Counting protected mailboxes failed; the last figure is kept.",

@@ -21,6 +21,7 @@ struct Fixture {
     counts: Arc<MemoryBillingStore>,
     jobs: Arc<MemoryQueue>,
     billing_jobs: Arc<MemoryQueue>,
+    events: Arc<MemoryQueue>,
     clock: Arc<ManualClock>,
     msp: MspId,
     tenant: TenantId,
@@ -61,6 +62,7 @@ async fn fixture() -> Fixture {
     let audit = Arc::new(MemoryAuditSource::default());
     let jobs = Arc::new(MemoryQueue::default());
     let billing_jobs = Arc::new(MemoryQueue::default());
+    let events = Arc::new(MemoryQueue::default());
     let clock = Arc::new(ManualClock::at(Utc.with_ymd_and_hms(2026, 12, 6, 0, 5, 0).unwrap()));
     let service = PollService {
         config: config.clone(),
@@ -69,7 +71,7 @@ async fn fixture() -> Fixture {
         source: audit.clone(),
         subscriptions: audit,
         security_alerts: Arc::new(MemorySecurityAlertSource::default()),
-        events: Arc::new(MemoryQueue::default()),
+        events: events.clone(),
         dead_letters: Arc::new(MemoryQueue::default()),
         jobs: jobs.clone(),
         replays: Arc::new(MemoryReplayStore::default()),
@@ -83,7 +85,7 @@ async fn fixture() -> Fixture {
         clock: clock.clone(),
         settings: PollSettings { streams: vec![], ..PollSettings::default() },
     };
-    Fixture { service, directory, counts, jobs, billing_jobs, clock, msp, tenant }
+    Fixture { service, directory, counts, jobs, billing_jobs, events, clock, msp, tenant }
 }
 
 async fn count_jobs_of_a_tick(f: &Fixture) -> Vec<PollJob> {
@@ -285,4 +287,69 @@ async fn a_sync_request_that_could_not_be_sent_fails_the_count_job_and_its_retry
         queue.inner.drain().iter().map(|body| serde_json::from_str(body).unwrap()).collect();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].tenant_id.as_ref(), Some(&f.tenant));
+}
+
+/// The "billing reads failing" events sent so far.
+fn billing_read_events(f: &Fixture) -> Vec<serde_json::Value> {
+    f.events
+        .drain()
+        .iter()
+        .flat_map(|body| serde_json::from_str::<crate::messages::AuditEventsMessage>(body).unwrap().records)
+        .filter(|record| record["Condition"] == "billing_reads_failing")
+        .collect()
+}
+
+#[tokio::test]
+async fn counts_failing_three_days_in_a_row_raise_billing_reads_failing_once_and_the_next_count_clears_it() {
+    let f = fixture().await;
+    let first = f.clock.now().date_naive();
+    f.service.count_mailboxes(&f.msp, &f.tenant, first).await.unwrap();
+    let mut raised = Vec::new();
+    for n in 1..=4 {
+        f.clock.advance(Duration::days(1));
+        let day = f.clock.now().date_naive();
+        f.directory.fail_next(SourceError::Unavailable("503".into()));
+        assert!(f.service.count_mailboxes(&f.msp, &f.tenant, day).await.is_err(), "retried while transient");
+        let sent = billing_read_events(&f);
+        assert_eq!(sent.len(), usize::from(n == 3), "raised on the third carried day only (day {n}): {sent:#?}");
+        if n == 3 {
+            // The job's retry fails again the same day: the very same event.
+            f.directory.fail_next(SourceError::Unavailable("503".into()));
+            assert!(f.service.count_mailboxes(&f.msp, &f.tenant, day).await.is_err());
+            let again = billing_read_events(&f);
+            assert_eq!(again.len(), 1);
+            assert_eq!(again[0]["Id"], sent[0]["Id"], "a retry sends the same event");
+        }
+        raised.extend(sent);
+    }
+    assert_eq!(raised[0]["Operation"], crate::selfmon::CONDITION_RAISED);
+    assert_eq!(raised[0]["DaysCarried"], 3);
+    assert_eq!(raised[0]["CarriedFigure"], 2, "the figure billing still uses");
+    assert_eq!(raised[0]["CountedOn"], first.to_string());
+    assert_eq!(raised[0]["Since"], "2026-12-07T00:00:00+00:00", "the run's first day");
+    assert_eq!(raised[0]["OrganizationId"], f.tenant.as_str());
+
+    f.clock.advance(Duration::days(1));
+    f.service.count_mailboxes(&f.msp, &f.tenant, f.clock.now().date_naive()).await.unwrap();
+    let cleared = billing_read_events(&f);
+    assert_eq!(cleared.len(), 1);
+    assert_eq!(cleared[0]["Operation"], crate::selfmon::CONDITION_CLEARED);
+    assert_eq!(cleared[0]["Since"], raised[0]["Since"], "it clears the same episode");
+    f.clock.advance(Duration::days(1));
+    f.service.count_mailboxes(&f.msp, &f.tenant, f.clock.now().date_naive()).await.unwrap();
+    assert!(billing_read_events(&f).is_empty(), "a second good day clears nothing more");
+}
+
+#[tokio::test]
+async fn two_failed_days_then_a_count_raise_nothing() {
+    let f = fixture().await;
+    f.service.count_mailboxes(&f.msp, &f.tenant, f.clock.now().date_naive()).await.unwrap();
+    for _ in 0..2 {
+        f.clock.advance(Duration::days(1));
+        f.directory.fail_next(SourceError::Unavailable("503".into()));
+        f.service.count_mailboxes(&f.msp, &f.tenant, f.clock.now().date_naive()).await.unwrap_err();
+    }
+    f.clock.advance(Duration::days(1));
+    f.service.count_mailboxes(&f.msp, &f.tenant, f.clock.now().date_naive()).await.unwrap();
+    assert!(billing_read_events(&f).is_empty());
 }

@@ -18,6 +18,9 @@
 //! the tenant's webhook unregistered, so the next tick registers it again with a new `authId`;
 //! the alert clears when the list shows it enabled.
 //!
+//! **Reads failing.** Licence reads ([`PollService::watch_licence_reads`]) and the daily
+//! protected-mailbox count billing uses ([`PollService::watch_billing_reads`]).
+//!
 //! [`StreamMonitoring`]: crate::selfmon::StreamMonitoring
 
 use super::{PollError, PollService, to_json};
@@ -183,6 +186,45 @@ impl PollService {
         }
         state.failing_since = open;
         Ok(())
+    }
+
+    /// Raises "billing reads failing" when the tenant's mailbox count has just been carried
+    /// over for the [`crate::selfmon::READS_FAILING_AFTER`]th day in a row, and clears it when
+    /// a count succeeds after such a run. `series` is the tenant's counts in day order: up to
+    /// and including today's carried entry (`counted_today` false), or the days before today's
+    /// successful count (`counted_today` true). The episode's start is the run's first day.
+    pub(super) async fn watch_billing_reads(
+        &self,
+        tenant: &Tenant,
+        series: &[crate::billing::DailyCount],
+        counted_today: bool,
+    ) -> Result<(), PollError> {
+        let after = crate::selfmon::READS_FAILING_AFTER;
+        let (run, start) = crate::billing::carried_run(series);
+        let Some(since) = start.and_then(|day| day.and_hms_opt(0, 0, 0)).map(|at| at.and_utc()) else { return Ok(()) };
+        let transition = match (counted_today, run) {
+            (false, run) if run == after => Transition::Raised { since },
+            (true, run) if run >= after => Transition::Cleared { since },
+            _ => return Ok(()),
+        };
+        let last = series.last();
+        let message = if transition.raised() {
+            format!(
+                "Vigil's daily count of the tenant's protected mailboxes failed on {run} days in a row ({}): billing carries the figure counted on {} ({}) meanwhile.",
+                last.and_then(|c| c.carried_over.as_deref()).unwrap_or("no detail"),
+                last.map_or_else(String::new, |c| c.counted_on.to_string()),
+                last.map_or(0, |c| c.protected_mailboxes)
+            )
+        } else {
+            "The tenant's protected mailboxes were counted again.".to_owned()
+        };
+        let details = json!({
+            "DaysCarried": run,
+            "CarriedFigure": last.map(|c| c.protected_mailboxes),
+            "CountedOn": last.map(|c| c.counted_on.to_string()),
+            "Error": last.and_then(|c| c.carried_over.clone()),
+        });
+        self.send_condition(tenant, Condition::BillingReadsFailing, "mailbox_counts", transition, &message, details).await
     }
 
     /// Sends one self-monitoring event about `tenant` to the evaluator.
