@@ -3,7 +3,8 @@
 //! aged past Microsoft's 7 days unfetched each open one alert with one ticket on the MSP's own
 //! company; fixing the condition (the next tick registers the webhook again; a day of polling
 //! without a new loss) resolves the alert and closes its ticket. Coverage is read through
-//! `GET /v1/coverage`. (A subscription a tenant admin keeps disabled fails its listing, whose
+//! `GET /v1/coverage`. ConnectWise refusing Vigil's credentials for several tickets opens one
+//! alert about the MSP itself, which its next answer resolves. (A subscription a tenant admin keeps disabled fails its listing, whose
 //! job then waits 5 minutes before its retry: that condition is proved by the poller's unit
 //! tests on the in-memory adapters and the simulator's own tests.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -14,7 +15,7 @@ use vigil::aws::ingest_state::DynamoIngestState;
 use vigil::ids::{AuditStream, ContentType, MspId, TenantId};
 use vigil::ports::{IngestStateStore, StreamKey};
 use vigil_local::stack::LocalStack;
-use vigil_tests::{MspClient, onboard, poll_and_settle, start_stack};
+use vigil_tests::{MspClient, forwarding_record, onboard, poll_and_settle, record_id, start_stack};
 
 const MSP: &str = "acme";
 const TENANT: &str = "5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11";
@@ -119,5 +120,52 @@ async fn self_monitoring_alerts_open_on_the_msps_own_company_and_close_when_the_
     let figure = coverage["tenants"][0]["coverage_24h"].as_f64().unwrap();
     assert!(figure > 0.99 && figure <= 1.0, "{coverage}");
     assert_eq!(coverage["msp_coverage_24h"].as_f64(), Some(figure));
+    stack.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_psa_refusing_vigils_credentials_for_several_tickets_opens_one_alert_that_its_next_answer_resolves() {
+    let stack = start_stack().await;
+    let msp = onboard(&stack, MSP, TENANT, 250).await;
+    poll_and_settle(&stack).await;
+    // The MSP's ConnectWise member keys are rotated: the next three requests to create a ticket
+    // are refused with 401, as the real server answers a wrong key.
+    stack.connectwise.fail_next(
+        vigil_simulators::connectwise::SimOperation::CreateTicket,
+        vigil_simulators::connectwise::FailureMode::Status(401),
+        3,
+    );
+    let at = Utc::now() - Duration::minutes(1);
+    let mut records = Vec::new();
+    for (n, user) in ["alice@contoso.com", "bob@contoso.com"].into_iter().enumerate() {
+        let mut record = forwarding_record(TENANT, &record_id(900 + n), at);
+        record["UserId"] = json!(user);
+        records.push(record);
+    }
+    stack.m365.add_records(TENANT, "Audit.Exchange", records);
+    poll_and_settle(&stack).await;
+
+    let refused = stack.connectwise.requests().into_iter().filter(|r| r.method == "POST" && r.path.ends_with("/service/tickets")).count();
+    assert!(refused >= 4, "three creates refused, then ConnectWise answered again: {refused}");
+    let own = alerts_of(&msp, "builtin.selfmon-destination-credentials").await;
+    assert_eq!(own.len(), 1, "one alert for every refused ticket: {own:#?}");
+    assert_eq!(own[0]["hit_count"], 1, "raised once");
+    assert_eq!(own[0]["tenant_id"], vigil::selfmon::MSP_ITSELF, "about the MSP itself");
+    assert_eq!(own[0]["status"], "Resolved", "the next answer cleared it: {own:#?}");
+    assert!(own[0]["title"].as_str().unwrap().contains("refuses Vigil's credentials"), "{own:#?}");
+    let forwarding = alerts_of(&msp, "builtin.external-forwarding").await;
+    assert_eq!(forwarding.len(), 2, "{forwarding:#?}");
+    assert_eq!(tickets_about(&stack, "forwarding").len(), 2, "both tickets created once ConnectWise answered");
+    let dead = stack.peek("TicketsDeadLetterQueue").await.unwrap().len() + stack.peek("EventsDeadLetterQueue").await.unwrap().len();
+    assert_eq!(dead, 0, "nothing dead-lettered");
+
+    // The episode is closed in DynamoDB: a later refusal opens a new alert.
+    let config = vigil::aws::dynamodb::DynamoConfigStore::new(
+        aws_sdk_dynamodb::Client::new(&stack.sdk),
+        stack.provisioned.table_names["ConfigTable"].clone(),
+    );
+    let connectwise = vigil::ids::DestinationId::parse("connectwise").unwrap();
+    let episode = vigil::ports::CredentialsEpisodeStore::credentials_episode(&config, &MspId::parse(MSP).unwrap(), &connectwise).await;
+    assert_eq!(episode.unwrap(), None);
     stack.shutdown().await;
 }

@@ -35,6 +35,9 @@ use serde_json::json;
 use std::sync::Arc;
 use tracing::{info, warn};
 
+/// How long a clear waits in the events queue behind the raise it ends.
+pub const CLEAR_DELAY: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// What the dispatcher needs to watch its destinations' credentials.
 pub struct CredentialsWatch {
     /// The open episodes.
@@ -176,7 +179,14 @@ impl DispatchService {
             records: vec![record],
         };
         let body = serde_json::to_string(&body).map_err(|e| DispatchError::MalformedMessage(e.to_string()))?;
-        watch.events.send_all(&[body]).await?;
+        if transition.raised() {
+            watch.events.send_all(&[body]).await?;
+        } else {
+            // The events queue keeps no order: the clear waits a little, so that a raise sent
+            // moments before is evaluated first (a clear evaluated before its raise would leave
+            // the alert open).
+            watch.events.send_delayed(&[body], CLEAR_DELAY).await?;
+        }
         if transition.raised() {
             warn!(message = "A destination refuses Vigil's credentials; raised.", destination = %episode.destination, since = %episode.since);
         } else {

@@ -27,14 +27,22 @@ struct Events {
 #[async_trait]
 impl MessageQueue for Events {
     async fn send_all(&self, bodies: &[String]) -> Result<(), QueueError> {
+        self.fail()?;
+        self.inner.send_all(bodies).await
+    }
+    async fn send_delayed(&self, bodies: &[String], delay: std::time::Duration) -> Result<(), QueueError> {
+        self.fail()?;
+        self.inner.send_delayed(bodies, delay).await
+    }
+}
+
+impl Events {
+    fn fail(&self) -> Result<(), QueueError> {
         if self.failures.load(Ordering::SeqCst) > 0 {
             self.failures.fetch_sub(1, Ordering::SeqCst);
             return Err(QueueError::Unavailable("injected".into()));
         }
-        self.inner.send_all(bodies).await
-    }
-    async fn send_delayed(&self, bodies: &[String], delay: std::time::Duration) -> Result<(), QueueError> {
-        self.inner.send_delayed(bodies, delay).await
+        Ok(())
     }
 }
 
@@ -71,10 +79,13 @@ impl Watched {
     }
     /// The self-monitoring records sent so far.
     fn sent(&self) -> Vec<Value> {
+        let delayed = self.events.inner.drain_delayed();
+        assert!(delayed.iter().all(|(_, delay)| *delay == CLEAR_DELAY), "only clears wait");
         self.events
             .inner
             .drain()
             .iter()
+            .chain(delayed.iter().map(|(body, _)| body))
             .flat_map(|body| {
                 let message: AuditEventsMessage = serde_json::from_str(body).unwrap();
                 assert_eq!(message.content_id, SELF_MONITORING_EVENTS);
