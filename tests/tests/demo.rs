@@ -11,6 +11,7 @@ async fn the_readme_demo_passes_every_check() {
     let outcome = demo::run(&stack, &mut narration).await.unwrap();
     let text = String::from_utf8(narration).unwrap();
     assert!(outcome.passed(), "{text}");
-    assert!(text.contains("\n21. The MSP also files Contoso's High Permissions alerts in HaloPSA"), "the last step ran: {text}");
+    assert!(text.contains("\n25. Self-monitoring: Microsoft disables Vigil's webhook"), "the self-monitoring step ran: {text}");
+    assert!(text.contains("\n26. Fabrikam leaves the MSP"), "the last step ran: {text}");
     stack.shutdown().await;
 }

@@ -450,6 +450,8 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     crate::demo_licences::licence_grace_period_and_renewal(stack, out, &mut outcome, &api, &mut seen).await?;
     crate::demo_billing::count_and_bill(stack, out, &mut outcome, &api, &mut seen).await?;
     crate::demo_onboarding::consent_link_and_bulk_onboarding(stack, out, &mut outcome, &api, &mut seen).await?;
+    crate::demo_self_monitoring::webhook_disabled_and_renewed(stack, out, &mut outcome, &api, &mut seen).await?;
+    crate::demo_offboarding::offboard_fabrikam(stack, out, &mut outcome, &api, &mut seen).await?;
 
     let mut dead = 0;
     for queue in ["PollJobsDeadLetterQueue", "EventsDeadLetterQueue", "TicketsDeadLetterQueue"] {
