@@ -1,12 +1,14 @@
 //! The web console in a real browser: headless Debian Chromium driven by Playwright's Python
-//! package (`tests/console/console_test.py`) against the local stack (moto, the Microsoft 365
-//! and ConnectWise simulators, every handler). The stack is seeded through the real config API
-//! and simulators; the script signs in, triages an alert and sees its history change, creates a
-//! destination and tests it against the ConnectWise simulator, maps tenants to PSA companies
-//! (one by search, two by name similarity), previews and confirms an admin-relationship
-//! removal, runs axe-core on every page (no serious or critical violation), and checks that an
-//! analyst limited to one category sees no other category anywhere. Then this test checks the
-//! effects the clicks had — in the API and in the simulators, not only on screen.
+//! package (`tests/console/console_test.py`) against the local stack (moto, the Microsoft 365,
+//! ConnectWise and Autotask simulators, every handler). The stack is seeded through the real
+//! config API and simulators; the script signs in, triages an alert and sees its history change
+//! and its ticket's link into the PSA, creates a ConnectWise and an Autotask destination through
+//! their typed forms (the API's refusal shown on the field it names) and tests them against the
+//! simulators, maps tenants to PSA companies (one by search, two by name similarity), previews
+//! and confirms an admin-relationship removal, runs axe-core on every page (no serious or
+//! critical violation), checks that no page scrolls sideways on a phone-sized screen, and that
+//! an analyst limited to one category sees no other category anywhere. Then this test checks
+//! the effects the clicks had — in the API and in the simulators, not only on screen.
 //!
 //! Screenshots go to `$CARGO_TARGET_DIR/console-screenshots/` (or `VIGIL_CONSOLE_SCREENSHOTS`,
 //! e.g. `docs/console` to refresh the README's pictures).
@@ -30,6 +32,8 @@ const PARTNER: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 const PARTNER_APP: &str = "1b2c3d4e-0000-4000-8000-000000000009";
 const PARTNER_SECRET: &str = "partner-app-secret-value-123";
 const HELPDESK_ADMINISTRATOR: &str = "729827e3-9c14-49f7-bb1b-9608f156bbb8";
+/// The Autotask simulator's "Security Operations" queue.
+const AUTOTASK_QUEUE: &str = "29683481";
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -125,6 +129,7 @@ async fn staff_sign_in_triage_configure_map_and_remove_access_in_a_real_browser_
     let shots = if shots.is_relative() { repo_root().join(shots) } else { shots };
     std::fs::create_dir_all(&shots).unwrap();
     let cw = stack.connectwise.credentials();
+    let at = stack.autotask.credentials();
     let args = json!({
         "base": stack.api_url,
         "owner_token": owner.token,
@@ -136,6 +141,8 @@ async fn staff_sign_in_triage_configure_map_and_remove_access_in_a_real_browser_
         "removal_customer": "Contoso",
         "connectwise": {"api_root": stack.connectwise.api_root(), "company_id": cw.company_id, "public_key": cw.public_key,
                         "private_key": cw.private_key, "client_id": cw.client_id},
+        "autotask": {"zone_url": stack.autotask.zone_url(), "username": at.username, "secret": at.secret,
+                     "integration_code": at.integration_code, "queue": AUTOTASK_QUEUE},
     });
     let script = repo_root().join("tests/console/console_test.py");
     // The browser and the stack share this process's runtime: run the script on a blocking thread.
@@ -172,6 +179,15 @@ async fn staff_sign_in_triage_configure_map_and_remove_access_in_a_real_browser_
     assert_eq!(destination.0, 200, "{destination:?}");
     assert_eq!(destination.2["routing"]["default_place"], "7");
     assert_eq!(destination.2["credentials_set"], true);
+
+    let autotask = owner.call(Method::GET, "/v1/destinations/sec-autotask", None).await;
+    assert_eq!(autotask.0, 200, "the Autotask form saved nothing: {autotask:?}");
+    assert_eq!(autotask.2["settings"]["kind"], "autotask");
+    assert_eq!(autotask.2["settings"]["zone_url"], stack.autotask.zone_url());
+    assert_eq!(autotask.2["routing"]["default_place"], AUTOTASK_QUEUE);
+    assert_eq!(autotask.2["routing"]["categories"], json!(["ThreatManagement"]));
+    assert_eq!(autotask.2["routing"]["priorities"], json!({"High": "1"}));
+    assert_eq!(autotask.2["credentials_set"], true);
 
     let tenants = owner.call(Method::GET, "/v1/tenants", None).await.2;
     let link = |id: &str| {

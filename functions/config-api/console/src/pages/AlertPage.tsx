@@ -101,14 +101,10 @@ function AlertBody({ alert: a, reload }: { alert: AlertView; reload: () => void 
       </Card>
       <Card title="Tickets">
         {a.deliveries.length === 0 ? <p class="muted">Not delivered anywhere yet.</p> : null}
-        <ul class="plain">
+        <ul class="plain tickets" aria-label="Tickets">
           {a.deliveries.map((d) => (
             <li key={d.destination}>
-              <strong>{d.destination}</strong>: {d.ticket ? `ticket #${d.ticket}` : d.held_until_linked ? "held until the tenant is linked" : "no ticket"}
-              {d.psa_state ? <> · <Badge kind={d.psa_state.state}>{psaState(d.psa_state)}</Badge></> : null}
-              {d.closed ? " · closed by Vigil" : ""}
-              {d.messages_posted ? ` · ${d.messages_posted} message(s) posted` : ""}
-              {d.earlier_tickets.length ? <div class="muted small">earlier: {d.earlier_tickets.map((t) => `#${t.ticket} (${t.ended})`).join(", ")}</div> : null}
+              <Delivery delivery={d} />
             </li>
           ))}
         </ul>
@@ -120,7 +116,8 @@ function AlertBody({ alert: a, reload }: { alert: AlertView; reload: () => void 
         <Entities entities={detail?.entities} />
       </Card>
       <Card title="Activity" wide>
-        <div class="table-wrap">
+        {/* Focusable so the keyboard can scroll it sideways on a narrow screen. */}
+        <div class="table-wrap" tabIndex={0} role="region" aria-label="Activity table">
           <table aria-label="Activity">
             <thead>
               <tr>
@@ -156,6 +153,74 @@ function AlertBody({ alert: a, reload }: { alert: AlertView; reload: () => void 
       </Dialog>
     </div>
   );
+}
+
+const CHANNELS: readonly S["DestinationKind"][] = ["teams", "slack", "webhook", "email"];
+
+/** One destination's delivery: a PSA's ticket with its last known PSA status and a link to it,
+ *  or for a chat, webhook or e-mail destination what was posted. */
+function Delivery({ delivery: d }: { delivery: S["DeliveryView"] }) {
+  const name = d.destination_name ?? `${d.destination} (deleted)`;
+  const channel = d.destination_kind ? CHANNELS.includes(d.destination_kind) : false;
+  const ticket = d.ticket ? (
+    d.ticket_url ? (
+      <a href={d.ticket_url} target="_blank" rel="noopener noreferrer">
+        ticket #{d.ticket}
+        <span class="visually-hidden"> (opens in a new tab)</span>
+      </a>
+    ) : (
+      <span>ticket #{d.ticket}</span>
+    )
+  ) : null;
+  return (
+    <>
+      <strong>{name}</strong> {d.destination_kind ? <span class="muted small">({d.destination_kind})</span> : null}:{" "}
+      {channel ? (
+        <span>{channelResult(d)}</span>
+      ) : (
+        <>
+          {ticket ?? (d.held_until_linked ? "held until the tenant is linked" : "no ticket yet")}
+          {d.psa_state ? (
+            <>
+              {" "}
+              · <Badge kind={d.psa_state.state}>{psaState(d.psa_state)}</Badge>
+              {d.psa_checked_at ? <span class="muted small"> as of {when(d.psa_checked_at)}</span> : null}
+            </>
+          ) : d.ticket ? (
+            <span class="muted small"> · PSA status not read yet</span>
+          ) : null}
+          {d.closed ? " · closed by Vigil" : ""}
+        </>
+      )}
+      {d.earlier_tickets.length ? (
+        <div class="muted small">
+          earlier:{" "}
+          {d.earlier_tickets.map((t, i) => (
+            <>
+              {i ? ", " : ""}
+              {t.url ? (
+                <a href={t.url} target="_blank" rel="noopener noreferrer">
+                  #{t.ticket}
+                </a>
+              ) : (
+                `#${t.ticket}`
+              )}{" "}
+              ({t.ended})
+            </>
+          ))}
+        </div>
+      ) : null}
+    </>
+  );
+}
+
+function channelResult(d: S["DeliveryView"]): string {
+  const parts: string[] = [];
+  if (d.messages_posted) parts.push(`${d.messages_posted} message(s) posted`);
+  if (d.messages_uncertain) parts.push(`${d.messages_uncertain} unanswered (may have arrived)`);
+  if (d.messages_over_limit) parts.push(`${d.messages_over_limit} over the daily e-mail limit`);
+  if (d.held_until_linked) parts.push("held until the tenant is linked");
+  return parts.length ? parts.join(" · ") : "nothing posted yet";
 }
 
 function psaState(s: S["TicketState"]): string {
