@@ -2,8 +2,10 @@
 //! customer, Litware, is onboarded through its consent link (followed to Microsoft — the
 //! simulator — whose redirect lands back on Vigil without a token), and the access test shows
 //! each capability, one failing with Microsoft's error and the fix; then two customers are
-//! discovered from the MSP's partner tenant (GDAP) and onboarded in bulk, with progress per
-//! customer.
+//! discovered from the MSP's partner tenant (GDAP) and onboarded in bulk with a partner
+//! technician's delegated credential: Tailspin, whose relationship holds Privileged Role
+//! Administrator, directly (its app roles granted through Graph, no link); Woodgrove, with only
+//! Security Reader, by consent link — with progress per customer.
 
 use crate::demo::{Api, DemoError, DemoOutcome, fail, settle};
 use crate::stack::LocalStack;
@@ -70,7 +72,10 @@ pub(crate) async fn consent_link_and_bulk_onboarding(
     api: &Api,
     seen: &mut PollReport,
 ) -> Result<(), DemoError> {
-    let _ = writeln!(out, "\n24. Onboarding by consent link: one multi-tenant app for every customer, an access test per capability.");
+    let _ = writeln!(
+        out,
+        "\n24. Onboarding by consent link or, where GDAP allows it, directly: one multi-tenant app for every customer, an access test per capability."
+    );
     let app = api.send(reqwest::Method::PUT, "/v1/onboarding/app", Some(json!({"client_id": APP, "client_secret": APP_SECRET}))).await?;
     let redirect_uri = app["redirect_uri"].as_str().unwrap_or_default().to_owned();
     let _ = writeln!(out, "   PUT  /v1/onboarding/app → client id {APP} (secret write-only: one secret for every consenting tenant)");
@@ -148,35 +153,60 @@ pub(crate) async fn consent_link_and_bulk_onboarding(
             roles.join(", ")
         );
     }
+    let refresh_token = stack.m365.issue_refresh_token(PARTNER, "tech@partner.example", APP);
+    api.send(reqwest::Method::PUT, "/v1/msp/delegated-credential", Some(json!({"refresh_token": refresh_token}))).await?;
+    let _ = writeln!(out, "   A partner technician signs in to the MSP app once (device code); the owner stores the refresh token:");
+    let _ = writeln!(out, "   PUT  /v1/msp/delegated-credential → 204 (write-only; it rotates on every use)");
     let job = api.send(reqwest::Method::POST, "/v1/onboarding/bulk", Some(json!({"tenant_ids": [WOODGROVE, TAILSPIN]}))).await?;
     let _ = writeln!(
         out,
-        "   POST /v1/onboarding/bulk {{Woodgrove, Tailspin}} → job {}: one bound consent link each",
+        "   POST /v1/onboarding/bulk {{Woodgrove, Tailspin}} → job {}: directly where the technician's roles allow it, else a link",
         job["id"].as_str().unwrap_or("?")
     );
     for item in job["items"].as_array().into_iter().flatten() {
-        follow(item["url"].as_str().unwrap_or_default()).await?;
+        let steps: Vec<String> = item["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| format!("{} {}", s["step"].as_str().unwrap_or("?"), s["result"].as_str().unwrap_or("?")))
+            .collect();
+        let _ = writeln!(
+            out,
+            "     {:<16} {:<12} {}",
+            item["name"].as_str().unwrap_or("?"),
+            item["method"].as_str().unwrap_or("?"),
+            steps.join(", ")
+        );
+        if let Some(url) = item["url"].as_str() {
+            follow(url).await?;
+        }
     }
     settle(stack, out, seen).await?;
     let progress = api.send(reqwest::Method::GET, &format!("/v1/onboarding/bulk/{}", job["id"].as_str().unwrap_or_default()), None).await?;
-    let _ = writeln!(out, "   Both administrators accept; GET /v1/onboarding/bulk/{} →", job["id"].as_str().unwrap_or("?"));
+    let _ = writeln!(out, "   Woodgrove's administrator accepts its link; GET /v1/onboarding/bulk/{} →", job["id"].as_str().unwrap_or("?"));
     let items = progress["items"].as_array().cloned().unwrap_or_default();
     for item in &items {
         let _ = writeln!(
             out,
-            "     {:<16} {} (access test passed: {})",
+            "     {:<16} {:<12} {} (access test passed: {})",
             item["name"].as_str().unwrap_or("?"),
+            item["method"].as_str().unwrap_or("?"),
             item["status"]["status"],
             item["access_test_passed"]
         );
     }
     let watched = found["customers"].as_array().into_iter().flatten().filter(|c| c["watched"] == false).count();
+    let method =
+        |tenant: &str| items.iter().find(|i| i["tenant_id"] == tenant).and_then(|i| i["method"].as_str()).unwrap_or_default().to_owned();
     outcome.check(
         out,
-        "two customers discovered in the partner tenant were onboarded in bulk: both consented and pass the access test",
+        "two customers discovered in the partner tenant were onboarded in bulk: Tailspin directly (PRA), Woodgrove by link; both pass the access test",
         replay == 409
             && watched >= 2
             && items.len() == 2
+            && method(TAILSPIN) == "direct"
+            && method(WOODGROVE) == "consent_link"
+            && stack.m365.app_roles_granted(TAILSPIN, APP).len() == 6
             && items.iter().all(|i| i["status"]["status"] == "consented" && i["access_test_passed"] == true),
     );
     Ok(())
