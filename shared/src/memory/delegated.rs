@@ -32,6 +32,9 @@ struct State {
     calls: BTreeMap<&'static str, u32>,
     /// Grants that succeed before every later one fails as unavailable (a crash between grants).
     grants_before_failure: Option<u32>,
+    /// Service principal lookups that find nothing although the principal exists (it is made
+    /// by someone else between Vigil's lookup and its create).
+    lookups_missed: u32,
 }
 
 /// [`CustomerDirectory`] in memory.
@@ -106,6 +109,12 @@ impl MemoryDirectory {
         lock(&self.state).grants_before_failure = grants;
     }
 
+    /// The next `lookups` service principal lookups find nothing, as if the principal were
+    /// made by someone else right after them.
+    pub fn miss_lookups(&self, lookups: u32) {
+        lock(&self.state).lookups_missed = lookups;
+    }
+
     /// Whether `token` is a refresh token Microsoft would still take.
     #[must_use]
     pub fn accepts(&self, token: &SecretString) -> bool {
@@ -149,7 +158,11 @@ impl CustomerDirectory for MemoryDirectory {
 
     async fn service_principal(&self, session: &DelegatedSession, app_id: &str) -> Result<Option<ServicePrincipal>, SourceError> {
         self.call("service_principal");
-        let state = lock(&self.state);
+        let mut state = lock(&self.state);
+        if state.lookups_missed > 0 {
+            state.lookups_missed -= 1;
+            return Ok(None);
+        }
         Ok(state.tenants.get(&session.tenant_id).and_then(|t| t.principals.iter().find(|p| p.app_id == app_id).cloned()))
     }
 

@@ -174,14 +174,15 @@ impl OnboardingService {
             steps.push(DirectStep::already(step));
             return Some(principal);
         }
-        let created = match directory.create_service_principal(session, app_id).await {
-            Ok(Some(principal)) => Ok(Some(principal)),
-            Ok(None) => directory.service_principal(session, app_id).await,
-            Err(error) => Err(error),
+        // "Already exists" (someone made it since the lookup) is success: look it up again.
+        let (created, made_now) = match directory.create_service_principal(session, app_id).await {
+            Ok(Some(principal)) => (Ok(Some(principal)), true),
+            Ok(None) => (directory.service_principal(session, app_id).await, false),
+            Err(error) => (Err(error), false),
         };
         match created {
             Ok(Some(principal)) => {
-                steps.push(DirectStep::done(step));
+                steps.push(if made_now { DirectStep::done(step) } else { DirectStep::already(step) });
                 Some(principal)
             }
             Ok(None) => {

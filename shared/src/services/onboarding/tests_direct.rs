@@ -90,6 +90,21 @@ async fn a_tenant_with_every_grant_present_gets_no_grant_call_and_no_new_princip
 }
 
 #[tokio::test]
+async fn a_principal_made_by_someone_else_between_lookup_and_create_is_taken_as_it_is() {
+    let (h, _) = with_credential().await;
+    h.directory.add_customer(&tenant(1), true);
+    assert!(attempt(&h, 1).await.onboarded.is_some());
+    // The MSP app's principal exists, but the lookup misses it: the create answers "exists".
+    h.directory.miss_lookups(1);
+    let again = attempt(&h, 1).await;
+    assert!(again.onboarded.is_some(), "{:#?}", again.steps);
+    let principal = again.steps.iter().find(|s| s.step == "service-principal").unwrap();
+    assert_eq!(principal.result, StepResult::AlreadyDone);
+    assert_eq!(h.directory.calls("create_service_principal"), 2, "one create each time, the second refused as existing");
+    assert_eq!(h.directory.granted(&tenant(1), "app-1").len(), REQUIRED_APP_ROLES.len(), "the grants found on it");
+}
+
+#[tokio::test]
 async fn a_crash_after_any_grant_is_finished_by_the_retry_without_granting_twice() {
     for done_before_crash in 0..u32::try_from(REQUIRED_APP_ROLES.len()).unwrap() {
         let (h, _) = with_credential().await;
