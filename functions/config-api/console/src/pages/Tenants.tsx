@@ -1,17 +1,51 @@
-// Tenants: the list (filtered and paged in the browser, so 2,000 tenants stay quick), each
+// Tenants: the list (its first page from one request, the rest loaded behind it; filtered and
+// paged in the browser, so 2,000 tenants stay quick), each
 // tenant's company per destination picked from the PSA's companies (search as you type), and
 // bulk mapping of unlinked tenants by name similarity with a confirmation.
 import { useEffect, useState } from "preact/hooks";
 import { type S, api, message, ok } from "../api/client";
 import { Dialog, ErrorBox, Loading, Page, Select, useAsync } from "../components/ui";
 import { bestMatch } from "../similarity";
+import { href } from "../router";
 import { useCan } from "../session";
 
 const ROWS = 100;
 
+/** Tenants a request asks for: the first page is what the screen shows, the rest follow. */
+const FIRST = ROWS;
+const REST = 1000;
+
+/**
+ * The MSP's tenants, a page at a time: the first page (one request of ROWS tenants) is on
+ * screen at once, the rest load behind it a large page at a time (search and paging cover what
+ * has arrived; `complete` says when it all has).
+ */
+function useTenants() {
+  const [state, setState] = useState<{ data?: S["TenantView"][]; error?: string; complete: boolean }>({ complete: false });
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let live = true;
+    (async () => {
+      let all: S["TenantView"][] = [];
+      let cursor: string | undefined;
+      do {
+        const page = ok(await api.GET("/v1/tenants", { params: { query: { limit: all.length ? REST : FIRST, cursor } } }));
+        if (!live) return;
+        all = all.concat(page.tenants);
+        cursor = page.next_cursor ?? undefined;
+        setState({ data: all, complete: !cursor });
+      } while (cursor);
+    })().catch((e: unknown) => live && setState((s) => ({ ...s, error: message(e), complete: true })));
+    return () => {
+      live = false;
+    };
+  }, [tick]);
+  return { ...state, loading: !state.complete, reload: () => setTick((t) => t + 1) };
+}
+
 export function Tenants() {
   const canWrite = useCan("config:write");
-  const tenants = useAsync(async () => ok(await api.GET("/v1/tenants")).tenants, []);
+  const tenants = useTenants();
   const destinations = useAsync(async () => ok(await api.GET("/v1/destinations")).destinations.filter((d) => isPsa(d.kind)), []);
   const [filter, setFilter] = useState("");
   const [page, setPage] = useState(0);
@@ -44,8 +78,9 @@ export function Tenants() {
           <span>Search tenants</span>
           <input type="search" name="filter" value={filter} onInput={(e) => (setFilter(e.currentTarget.value), setPage(0))} />
         </label>
-        <p class="muted">
+        <p class="muted" role="status">
           {shown.length} of {tenants.data?.length ?? 0}
+          {tenants.data && !tenants.complete ? " (loading the rest…)" : ""}
         </p>
       </div>
       <ErrorBox error={tenants.error} />
@@ -69,7 +104,7 @@ export function Tenants() {
             {shown.slice(page * ROWS, (page + 1) * ROWS).map((t) => (
               <tr key={t.tenant_id}>
                 <td>
-                  {t.name}
+                  <a href={href(["tenants", t.tenant_id])}>{t.name}</a>
                   <div class="muted small">{t.domains.join(", ")}</div>
                 </td>
                 <td class="mono small">{t.tenant_id}</td>
