@@ -381,7 +381,7 @@ def analyst_flow(page: Page) -> None:
     sign_in(page, ARGS["analyst_token"])
     heading(page, "Overview")
     nav = page.get_by_role("navigation", name="Main")
-    expect(nav.get_by_role("link")).to_have_text(["Overview", "Alerts", "Tenants", "Policies", "Destinations"])
+    expect(nav.get_by_role("link")).to_have_text(["Overview", "Alerts", "Tenants", "Onboarding", "Policies", "Destinations"])
     page.wait_for_load_state("networkidle")
     categories = page.get_by_role("list", name="Open alerts by category")
     expect(categories.get_by_role("link")).to_have_text(["Threat Management"])

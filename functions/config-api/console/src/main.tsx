@@ -8,11 +8,13 @@ import { AlertPage } from "./pages/AlertPage";
 import { Alerts } from "./pages/Alerts";
 import { AuditLog } from "./pages/AuditLog";
 import { Destinations } from "./pages/Destinations";
+import { Onboarding } from "./pages/Onboarding";
 import { Overview } from "./pages/Overview";
 import { Policies } from "./pages/Policies";
 import { Principals } from "./pages/Principals";
 import { Relationships } from "./pages/Relationships";
 import { SignIn } from "./pages/SignIn";
+import { TenantPage } from "./pages/TenantPage";
 import { Tenants } from "./pages/Tenants";
 
 type Theme = "system" | "light" | "dark";
@@ -35,6 +37,7 @@ const NAV: NavItem[] = [
   { path: "overview", label: "Overview", needs: "alerts:read" },
   { path: "alerts", label: "Alerts", needs: "alerts:read" },
   { path: "tenants", label: "Tenants", needs: "config:read" },
+  { path: "onboarding", label: "Onboarding", needs: "config:read" },
   { path: "policies", label: "Policies", needs: "config:read" },
   { path: "destinations", label: "Destinations", needs: "config:read" },
   { path: "admin-relationships", label: "Admin relationships", needs: "config:read", category: "Permissions" },
@@ -121,7 +124,9 @@ function View({ path, query }: { path: string[]; query: URLSearchParams }) {
     case "alerts":
       return path[1] ? <AlertPage id={path[1]} /> : <Alerts query={query} />;
     case "tenants":
-      return <Tenants />;
+      return path[1] ? <TenantPage id={path[1]} /> : <Tenants />;
+    case "onboarding":
+      return <Onboarding />;
     case "policies":
       return <Policies />;
     case "destinations":
