@@ -338,7 +338,7 @@ def dark_and_phone(browser) -> None:
     page.wait_for_load_state("networkidle")
     fits_the_phone(page, "the alert page")
     check(page, "18-phone-alert")
-    for view in ["overview", "tenants", "policies", "destinations", "admin-relationships", "audit-log", "principals"]:
+    for view in ["overview", "tenants", "onboarding", "policies", "destinations", "admin-relationships", "audit-log", "principals"]:
         page.goto(f"{BASE}/console#/{view}")
         page.wait_for_load_state("networkidle")
         expect(page.get_by_role("heading", level=1)).to_be_visible()
