@@ -26,6 +26,18 @@ pub async fn start_stack() -> LocalStack {
     LocalStack::start(LocalOptions::for_tests()).await.expect("local stack starts (is moto installed? run `make tools`)")
 }
 
+/// A local stack with the template's function and visibility timeouts instead of the tests'
+/// 8 s and 2 s: for a job that must finish in one invocation (a replay recomputes from the
+/// start on every attempt, a week's first look-back reports per invocation) and would not on a
+/// loaded machine, and that must not be redelivered while it still runs. Retries then take
+/// the template's visibility timeout: only for tests that inject no failure.
+pub async fn start_stack_with_template_timeouts() -> LocalStack {
+    init_logs();
+    LocalStack::start(LocalOptions { function_timeout_override: None, visibility_timeout_override: None, ..LocalOptions::for_tests() })
+        .await
+        .expect("local stack starts (is moto installed? run `make tools`)")
+}
+
 /// An AWS SDK configuration on moto: the shared one from `AWS_ENDPOINT_URL`, or a private
 /// server kept alive by the returned guard.
 pub async fn moto_sdk() -> (aws_config::SdkConfig, Option<MotoServer>) {

@@ -11,9 +11,9 @@ use std::sync::atomic::Ordering;
 use vigil::aws::dynamodb::{DynamoConfigStore, DynamoIngestState};
 use vigil::ids::{AuditStream, ContentType, MspId, TenantId};
 use vigil::ports::{ConfigStore, IngestStateStore, StreamKey};
-use vigil_local::{LocalOptions, LocalStack};
+use vigil_local::LocalStack;
 use vigil_simulators::m365::{M365Failure, M365Operation};
-use vigil_tests::{forwarding_record, onboard, poll_and_settle, start_stack};
+use vigil_tests::{forwarding_record, onboard, poll_and_settle, start_stack, start_stack_with_template_timeouts};
 
 const MSP: &str = "acme";
 const TENANT: &str = "5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11";
@@ -135,10 +135,9 @@ async fn a_tenant_unreachable_for_30_hours_is_backfilled_with_every_record_one_h
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_tenant_looks_back_seven_days_when_the_msp_chose_it() {
-    // The template's function timeout: a week of six streams on moto takes longer than the
-    // tests' 8 s, and a killed first attempt would split the report this test reads.
-    vigil_tests::init_logs();
-    let stack = LocalStack::start(LocalOptions { function_timeout_override: None, ..LocalOptions::for_tests() }).await.unwrap();
+    // A week of six streams on moto takes longer than the tests' 8 s, and a killed first
+    // attempt would split the report this test reads.
+    let stack = start_stack_with_template_timeouts().await;
     let msp = onboard(&stack, MSP, TENANT, 250).await;
     let (status, _, body) = msp.call(reqwest::Method::PUT, "/v1/msp", Some(json!({"first_lookback_hours": 168}))).await;
     assert_eq!((status, body["first_lookback_hours"].clone()), (200, json!(168)));

@@ -7,7 +7,7 @@
 use chrono::{Duration, DurationRound, Utc};
 use serde_json::{Value, json};
 use std::time::{Duration as StdDuration, Instant};
-use vigil_tests::{forwarding_record, onboard, poll_and_settle, record_id, start_stack};
+use vigil_tests::{forwarding_record, onboard, poll_and_settle, record_id, start_stack_with_template_timeouts};
 
 const MSP: &str = "acme";
 const TENANT: &str = "5e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11";
@@ -21,7 +21,7 @@ fn sign_in(id: &str, at: chrono::DateTime<Utc>) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replay_of_external_forwarding_over_seven_days_reports_each_days_alert_and_creates_no_alert_or_ticket() {
-    let stack = start_stack().await;
+    let stack = start_stack_with_template_timeouts().await;
     let msp = onboard(&stack, MSP, TENANT, 250).await;
     // The MSP has the forwarding policies off for this tenant (live, these records raise
     // nothing) and wants to know what one would have raised.
