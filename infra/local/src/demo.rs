@@ -452,6 +452,7 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     crate::demo_onboarding::consent_link_and_bulk_onboarding(stack, out, &mut outcome, &api, &mut seen).await?;
     crate::demo_self_monitoring::webhook_disabled_and_renewed(stack, out, &mut outcome, &api, &mut seen).await?;
     crate::demo_offboarding::offboard_fabrikam(stack, out, &mut outcome, &api, &mut seen).await?;
+    crate::demo_ticket_links::alert_tickets_with_links(out, &mut outcome, &api).await?;
 
     let mut dead = 0;
     for queue in ["PollJobsDeadLetterQueue", "EventsDeadLetterQueue", "TicketsDeadLetterQueue"] {

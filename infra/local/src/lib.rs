@@ -15,6 +15,7 @@ mod demo_relationships;
 mod demo_roles;
 mod demo_self_monitoring;
 mod demo_threats;
+mod demo_ticket_links;
 pub mod dlq;
 pub mod esm;
 pub mod gateway;
