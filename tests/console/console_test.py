@@ -345,6 +345,9 @@ def dark_and_phone(browser) -> None:
         fits_the_phone(page, view)
     page.goto(f"{BASE}/console#/alerts")
     heading(page, "Alerts")
+    # The route change focuses the heading one animation frame after it renders: wait for it,
+    # or that late focus can take the focus back from the skip link's target below.
+    expect(page.get_by_role("heading", level=1, name="Alerts")).to_be_focused()
     step("keyboard: the skip link and the navigation work without a mouse")
     skip = page.get_by_role("link", name="Skip to content")
     skip.focus()
