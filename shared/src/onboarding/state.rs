@@ -218,6 +218,40 @@ mod tests {
         assert_eq!(signer().verify(&wire, &msp("acme"), state.expiry()), Err(StateError::Expired));
     }
 
+    /// The wire form of `payload` signed with the test key: what only the key's holder makes.
+    fn signed(payload: &[u8]) -> String {
+        format!("v1.{}.{}", hex::encode(payload), hex::encode(hmac_sha256("k".repeat(64).as_bytes(), payload)))
+    }
+
+    #[test]
+    fn a_signed_state_over_the_length_limit_is_refused_and_one_at_the_limit_is_not() {
+        let json = serde_json::to_vec(&state()).unwrap();
+        // JSON allows trailing whitespace: pad the payload so the wire is exactly the limit
+        // (`v1.` + 2 per payload byte + `.` + 64 of tag), then one byte over.
+        let at_limit = (MAX_STATE_CHARS - 68) / 2;
+        let padded = |len: usize| [json.clone(), vec![b' '; len - json.len()]].concat();
+        let wire = signed(&padded(at_limit));
+        assert_eq!(wire.len(), MAX_STATE_CHARS);
+        assert_eq!(signer().verify(&wire, &msp("acme"), now()), Ok(state_of(&json)), "at the limit");
+        let over = signed(&padded(at_limit + 1));
+        assert!(over.len() > MAX_STATE_CHARS);
+        assert_eq!(signer().verify(&over, &msp("acme"), now()), Err(StateError::Malformed), "validly signed, but too long");
+    }
+
+    fn state_of(json: &[u8]) -> ConsentState {
+        serde_json::from_slice(json).unwrap()
+    }
+
+    #[test]
+    fn a_state_spelled_in_capital_hex_is_refused_one_state_one_spelling() {
+        let wire = signer().sign(&state());
+        let parts: Vec<&str> = wire.split('.').collect();
+        let payload_upper = format!("v1.{}.{}", parts[1].to_uppercase(), parts[2]);
+        let tag_upper = format!("v1.{}.{}", parts[1], parts[2].to_uppercase());
+        assert_eq!(signer().verify(&payload_upper, &msp("acme"), now()), Err(StateError::Malformed), "the payload's hex in capitals");
+        assert_eq!(signer().verify(&tag_upper, &msp("acme"), now()), Err(StateError::Malformed), "the tag's hex in capitals");
+    }
+
     #[test]
     fn malformed_states_are_refused_without_panicking() {
         let too_long = "v1.".to_owned() + &"a".repeat(MAX_STATE_CHARS);
