@@ -121,6 +121,17 @@ async fn a_crash_after_any_grant_is_finished_by_the_retry_without_granting_twice
         assert_eq!(h.directory.granted(&tenant(1), "app-1").len(), REQUIRED_APP_ROLES.len());
         let granted_now = retried.steps.iter().filter(|s| s.step.starts_with("grant ") && s.result == StepResult::Done).count();
         assert_eq!(granted_now, REQUIRED_APP_ROLES.len() - done_before_crash as usize, "only the rest");
+        let found_granted: Vec<&str> = retried
+            .steps
+            .iter()
+            .filter(|s| s.step.starts_with("grant ") && s.result == StepResult::AlreadyDone)
+            .map(|s| s.step.as_str())
+            .collect();
+        assert_eq!(
+            found_granted.len(),
+            done_before_crash as usize,
+            "the grants made before the crash are reported as found: {found_granted:?}"
+        );
         assert!(h.config.get_tenant(&acme(), &tenant(1)).await.unwrap().is_some());
     }
 }
