@@ -17,17 +17,14 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect, sync_playwright
 
+from browser import TIMEOUT_MS, axe_serious, go, heading, step
+from browser import sign_in as sign_in_at
+
 ARGS = json.loads(sys.argv[1])
 BASE = ARGS["base"].rstrip("/")
 SHOTS = Path(ARGS["screenshots"])
-TIMEOUT_MS = 30_000
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 problems: list[str] = []
-
-
-def step(text: str) -> None:
-    print(f"- {text}", flush=True)
 
 
 def watch(page: Page) -> None:
@@ -54,19 +51,9 @@ def expected_error(text: str) -> bool:
 
 def axe(page: Page, name: str) -> None:
     """Runs axe-core on the page as it is now; a serious or critical violation fails the run."""
-    result = page.evaluate(
-        """async (tags) => {
-            const r = await axe.run(document, { runOnly: { type: "tag", values: tags }, resultTypes: ["violations"] });
-            return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
-                                              nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }));
-        }""",
-        AXE_TAGS,
-    )
-    bad = [v for v in result if v["impact"] in ("serious", "critical")]
-    for v in result:
-        print(f"    axe {name}: {v['impact']} {v['id']}: {v['help']} {v['nodes']}", flush=True)
+    bad = axe_serious(page, name)
     if bad:
-        problems.append(f"axe on {name}: {len(bad)} serious/critical violation(s): {[v['id'] for v in bad]}")
+        problems.append(f"axe on {name}: {len(bad)} serious/critical violation(s): {bad}")
         raise SystemExit(fail_report())
 
 
@@ -85,20 +72,8 @@ def fail_report() -> str:
     return "CONSOLE BROWSER TEST FAILED:\n" + "\n".join(problems)
 
 
-def heading(page: Page, text: str) -> None:
-    expect(page.get_by_role("heading", level=1, name=text)).to_be_visible()
-
-
-def go(page: Page, nav: str) -> None:
-    page.get_by_role("navigation", name="Main").get_by_role("link", name=nav, exact=True).click()
-    heading(page, nav)
-
-
 def sign_in(page: Page, token: str) -> None:
-    page.goto(f"{BASE}/console")
-    page.get_by_label("API token").fill(token)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_test_id("who")).to_be_visible()
+    sign_in_at(page, BASE, token)
 
 
 def csp_blocks_injected_scripts(page: Page) -> None:

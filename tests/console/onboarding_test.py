@@ -23,17 +23,14 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect, sync_playwright
 
+from browser import TIMEOUT_MS, axe_serious, go, step
+from browser import sign_in as sign_in_at
+
 ARGS = json.loads(sys.argv[1])
 BASE = ARGS["base"].rstrip("/")
 SHOTS = Path(ARGS["screenshots"])
-TIMEOUT_MS = 30_000
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 problems: list[str] = []
-
-
-def step(text: str) -> None:
-    print(f"- {text}", flush=True)
 
 
 def fail_report() -> str:
@@ -54,14 +51,7 @@ def watch(page: Page) -> None:
 def check(page: Page, name: str) -> None:
     """axe-core on the page as it is now (a serious or critical violation fails), then a screenshot."""
     page.wait_for_load_state("networkidle")
-    violations = page.evaluate(
-        """async (tags) => (await axe.run(document, { runOnly: { type: "tag", values: tags }, resultTypes: ["violations"] }))
-            .violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }))""",
-        AXE_TAGS,
-    )
-    for v in violations:
-        print(f"    axe {name}: {v['impact']} {v['id']}: {v['help']} {v['nodes']}", flush=True)
-    bad = [v["id"] for v in violations if v["impact"] in ("serious", "critical")]
+    bad = axe_serious(page, name)
     if bad:
         problems.append(f"axe on {name}: serious/critical violation(s): {bad}")
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
@@ -70,15 +60,7 @@ def check(page: Page, name: str) -> None:
 
 
 def sign_in(page: Page, token: str) -> None:
-    page.goto(f"{BASE}/console")
-    page.get_by_label("API token").fill(token)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_test_id("who")).to_be_visible()
-
-
-def go(page: Page, nav: str) -> None:
-    page.get_by_role("navigation", name="Main").get_by_role("link", name=nav, exact=True).click()
-    expect(page.get_by_role("heading", level=1, name=nav)).to_be_visible()
+    sign_in_at(page, BASE, token)
 
 
 def owner_flow(page: Page) -> None:
