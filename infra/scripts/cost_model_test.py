@@ -63,6 +63,15 @@ class CostModelTest(unittest.TestCase):
         self.assertEqual(len(problems), 1)
         self.assertIn("audit-poller dynamodb_read_units", problems[0])
 
+    def test_the_secret_model_follows_how_the_bench_ran_unless_asked(self):
+        per_tenant = copy.deepcopy(FIXTURE)  # counters from before the bench had the choice
+        msp_app = dict(copy.deepcopy(FIXTURE), args={"secret_per_tenant": False})
+        self.assertFalse(cost_model.secrets_per_msp(None, [per_tenant]))
+        self.assertTrue(cost_model.secrets_per_msp(None, [msp_app, msp_app]))
+        self.assertFalse(cost_model.secrets_per_msp(None, [msp_app, per_tenant]), "mixed runs: the dearer model")
+        self.assertFalse(cost_model.secrets_per_msp("per-tenant", [msp_app]))
+        self.assertTrue(cost_model.secrets_per_msp("per-msp", [per_tenant]))
+
     def test_the_table_totals_the_components_and_divides_by_tenants(self):
         model = cost_model.median_run([FIXTURE])
         text = cost_model.table(model, [1000], 100, False, markdown=True)
