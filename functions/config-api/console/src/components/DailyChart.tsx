@@ -61,29 +61,33 @@ export function DailyChart({ days }: { days: Day[] }) {
           </span>
         ))}
       </figcaption>
-      <table class="visually-hidden">
-        <caption>Alerts per day by severity</caption>
-        <thead>
-          <tr>
-            <th scope="col">Day</th>
-            {SEVERITIES.map((s) => (
-              <th scope="col" key={s}>
-                {s}
-              </th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {days.map((d) => (
-            <tr key={d.day}>
-              <th scope="row">{d.day}</th>
+      {/* A table ignores width and overflow: the hidden box is a div around it, or the
+          table's own width makes the page scroll sideways on a phone. */}
+      <div class="visually-hidden">
+        <table>
+          <caption>Alerts per day by severity</caption>
+          <thead>
+            <tr>
+              <th scope="col">Day</th>
               {SEVERITIES.map((s) => (
-                <td key={s}>{d.counts[s]}</td>
+                <th scope="col" key={s}>
+                  {s}
+                </th>
               ))}
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {days.map((d) => (
+              <tr key={d.day}>
+                <th scope="row">{d.day}</th>
+                {SEVERITIES.map((s) => (
+                  <td key={s}>{d.counts[s]}</td>
+                ))}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </figure>
   );
 }
