@@ -226,6 +226,7 @@ impl Bench {
         let environment = BTreeMap::from([
             ("CONFIG_TABLE", config_table),
             ("STATE_TABLE", table_name(&provisioned, "StateTable")?.clone()),
+            ("ALERTS_TABLE", table_name(&provisioned, "AlertsTable")?.clone()),
             ("EVENTS_QUEUE_URL", queue_url(&provisioned, "EventsQueue")?.clone()),
             ("EVENTS_DLQ_URL", queue_url(&provisioned, "EventsDeadLetterQueue")?.clone()),
             ("POLL_JOBS_QUEUE_URL", queue_url(&provisioned, "PollJobsQueue")?.clone()),
