@@ -221,22 +221,17 @@ impl Bench {
         let results: Vec<Result<(), BenchError>> = futures::stream::iter(registrations).buffer_unordered(8).collect().await;
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
 
-        // The variables template.yaml gives the function, read as its main.rs reads them; no
-        // `WEBHOOK_BASE_URL`: this measures polling.
-        let environment = BTreeMap::from([
-            ("CONFIG_TABLE", config_table),
-            ("STATE_TABLE", table_name(&provisioned, "StateTable")?.clone()),
-            ("ALERTS_TABLE", table_name(&provisioned, "AlertsTable")?.clone()),
-            ("EVENTS_QUEUE_URL", queue_url(&provisioned, "EventsQueue")?.clone()),
-            ("EVENTS_DLQ_URL", queue_url(&provisioned, "EventsDeadLetterQueue")?.clone()),
-            ("POLL_JOBS_QUEUE_URL", queue_url(&provisioned, "PollJobsQueue")?.clone()),
-            ("TICKETS_QUEUE_URL", queue_url(&provisioned, "TicketsQueue")?.clone()),
-            ("SECRET_PREFIX", secret_prefix),
-            ("PUBLISHER_IDENTIFIER", PUBLISHER_IDENTIFIER.to_owned()),
-            ("M365_LOGIN_BASE", sim.login_base()),
-            ("M365_MANAGEMENT_BASE", sim.management_base()),
-            ("M365_GRAPH_BASE", sim.graph_base()),
+        // The environment template.yaml gives the function, resolved as the local stack resolves
+        // it, with Microsoft pointed at the simulator; no `WEBHOOK_BASE_URL`: this measures polling.
+        let overrides = BTreeMap::from([
+            ("SECRET_PREFIX".to_owned(), secret_prefix),
+            ("WEBHOOK_BASE_URL".to_owned(), String::new()),
+            ("M365_LOGIN_BASE".to_owned(), sim.login_base()),
+            ("M365_MANAGEMENT_BASE".to_owned(), sim.management_base()),
+            ("M365_GRAPH_BASE".to_owned(), sim.graph_base()),
         ]);
+        let mut environment = provisioned.environment(&model, "AuditPollerFunction", &overrides)?;
+        environment.remove("WEBHOOK_BASE_URL");
         let config = Config::from_lookup(&|name| environment.get(name).cloned())?;
         let poller = audit_poller::build(&config, sdk);
         Ok(Self { args, sqs: aws_sdk_sqs::Client::new(sdk), provisioned, poller, sim, tenants })
