@@ -10,9 +10,14 @@ The snapshot is also a deep copy of the whole table for every item of the transa
 transaction costs O(items x table size): a storm of 10,000 alert hits (100 transactions against a
 table of 10,000 hit markers) took minutes. Under the lock, a rollback only has to restore the
 items the transaction touched, so the table copy is replaced by a copy of those items.
+
+And a Query reads the key's partition instead of sorting the whole table first
+(`moto_query.py`, which says why and how the answers are proved unchanged);
+`VIGIL_MOTO_QUERY=stock` keeps moto's own Query, to compare.
 Usage is the same as moto_server: -H HOST -p PORT.
 """
 import copy
+import os
 import threading
 import types
 
@@ -21,6 +26,8 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.server import main
+
+import moto_query
 
 _lock = threading.RLock()
 _call_action = DynamoHandler.call_action
@@ -84,6 +91,8 @@ def _transact(self, transact_items):
 
 
 DynamoDBBackend.transact_write_items = _transact
+if os.environ.get("VIGIL_MOTO_QUERY") != "stock":
+    moto_query.install()
 
 if __name__ == "__main__":
     main()

@@ -3,7 +3,8 @@
 #   1. installs the pinned tools (moto, SAM CLI, cfn-lint, cargo-lambda) into .tools/
 #   2. cargo fmt --check, cargo clippy -D warnings (all targets)
 #   3. template.yaml through cfn-lint, sam validate --lint and checkov
-#   4. the web console's build checks (infra/scripts/console-check.sh) and the cost model's test
+#   4. the web console's build checks (infra/scripts/console-check.sh), the cost model's test and
+#      the check that the local stack's faster moto Query answers as moto does
 #   5. every Rust test — unit, contract suites on moto, end to end on the local stack, the
 #      console in headless Chromium — with one moto server for the whole run
 set -euo pipefail
@@ -41,6 +42,9 @@ infra/scripts/console-check.sh
 
 step "Cost model: known counters give known dollars (infra/scripts/cost_model_test.py)"
 python3 infra/scripts/cost_model_test.py
+
+step "moto's Query, partition-first (infra/scripts/moto_query.py): same answers as moto's own"
+(cd infra/scripts && ../../.tools/bin/python moto_query_check.py)
 
 step "cargo test --workspace (moto server over the wire)"
 infra/scripts/with-moto.sh cargo test --workspace --locked

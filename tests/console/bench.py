@@ -60,6 +60,10 @@ def measure(browser, base: str, token: str, view: str, api_path: str) -> dict:
         }""",
         api_path,
     )
+    # Let the page finish what it loads behind the first page (the alert queue's filter
+    # choices, the rest of the tenants) before the next load starts: on moto, which serves one
+    # DynamoDB request at a time, the next load's requests would otherwise queue behind them.
+    page.wait_for_load_state("networkidle", timeout=120_000)
     context.close()
     return figures
 

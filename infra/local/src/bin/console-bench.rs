@@ -13,6 +13,7 @@
 //! ```
 //!
 //! Flags: `--tenants N` (2000), `--alerts A` (10000), `--runs R` page loads per figure (5).
+//! `VIGIL_MOTO_QUERY=stock` runs moto with its own Query (see `infra/scripts/moto_query.py`).
 //! Needs `make tools` (moto, Playwright, chromium).
 
 use chrono::{Duration, Utc};
