@@ -3,7 +3,8 @@
 //! wall clock at the moment of the write, to the millisecond, and the alert id — so an MSP's
 //! alerts can be read in the order they last changed, from any point, without reading the whole
 //! partition. The SIEM feed and the alert list both read it through
-//! [`crate::ports::AlertStore::alerts_by_change`].
+//! [`crate::ports::AlertStore::alerts_by_change`]. A store keeps it per MSP and per tenant of
+//! the MSP, so a read of one tenant's changes looks at that tenant's entries only.
 //!
 //! A key is the text `{RFC 3339 UTC time, millisecond precision, Z}#{alert id}`: fixed-width
 //! times sort as text in time order, so a store can keep the key as a plain sort key.
@@ -76,8 +77,11 @@ pub fn stamp(now: DateTime<Utc>, alert_id: &AlertId, previous: Option<&ChangeKey
 /// Filters a store applies while it reads the index (each given one must hold).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AlertSelection {
+    /// Checked on each entry looked at: entries that fail it still count as read.
     pub status: Option<AlertStatus>,
+    /// Checked on each entry looked at, like `status`.
     pub severity: Option<Severity>,
+    /// Picks the tenant's own index: other tenants' entries are not looked at, nor counted.
     pub tenant: Option<TenantId>,
 }
 
@@ -106,7 +110,8 @@ pub struct ChangeQuery {
     /// Only changes written at or after this time.
     pub changed_since: Option<DateTime<Utc>>,
     pub selection: AlertSelection,
-    /// How many index entries to look at, matching or not (1 to [`MAX_READ`]).
+    /// How many index entries to look at, matching the status and severity or not (1 to
+    /// [`MAX_READ`]); with a tenant selected, only that tenant's entries are looked at.
     pub read: usize,
 }
 
@@ -124,7 +129,7 @@ pub struct ChangePage {
     pub alerts: Vec<ChangedAlert>,
     /// The last entry looked at, passed or not: continue after it.
     pub last_read: Option<ChangeKey>,
-    /// Entries looked at.
+    /// Entries looked at (only the selected tenant's, when one is).
     pub read: usize,
     /// Whether entries in range may remain after `last_read`.
     pub more: bool,

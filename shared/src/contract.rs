@@ -32,7 +32,7 @@ mod rate_limits;
 mod relationships;
 mod selfmon;
 
-pub use alert_changes::alert_change_index_contract;
+pub use alert_changes::{alert_change_index_contract, tenant_change_index_contract};
 pub use billing::{BillingContractLines, billing_store_contract, billing_target_contract, mailbox_count_store_contract, sample_count};
 pub use licences::licence_store_contract;
 pub use offboarding::offboarding_store_contract;
@@ -934,6 +934,11 @@ mod tests {
     #[tokio::test]
     async fn memory_alert_store_keeps_the_change_index_contract() {
         alert_change_index_contract(&MemoryAlertStore::default()).await;
+    }
+
+    #[tokio::test]
+    async fn memory_alert_store_reads_a_tenants_entries_by_key_past_any_number_of_other_tenants_entries() {
+        tenant_change_index_contract(&MemoryAlertStore::default()).await;
     }
 
     #[tokio::test]

@@ -161,6 +161,13 @@ async fn dynamodb_alert_store_keeps_the_change_index_contract_on_its_gsi() {
 }
 
 #[tokio::test]
+async fn dynamodb_alert_store_reads_a_tenants_entries_by_key_past_any_number_of_other_tenants_entries() {
+    let (sdk, _moto) = moto_sdk().await;
+    let stack = provisioned(&sdk).await;
+    contract::tenant_change_index_contract(&DynamoAlertStore::new(Client::new(&sdk), &stack.table_names["AlertsTable"])).await;
+}
+
+#[tokio::test]
 async fn dynamodb_rate_limiter_honours_the_contract() {
     let (sdk, _moto) = moto_sdk().await;
     let stack = provisioned(&sdk).await;
@@ -169,7 +176,7 @@ async fn dynamodb_rate_limiter_honours_the_contract() {
 }
 
 #[tokio::test]
-async fn alerts_written_before_the_change_index_are_stamped_once_by_the_backfill() {
+async fn alerts_written_before_the_change_indexes_are_stamped_once_by_the_backfill_with_what_each_lacks() {
     let (sdk, _moto) = moto_sdk().await;
     let stack = provisioned(&sdk).await;
     let (client, table) = (Client::new(&sdk), stack.table_names["AlertsTable"].clone());
@@ -177,27 +184,46 @@ async fn alerts_written_before_the_change_index_are_stamped_once_by_the_backfill
     let (msp_id, tenant_id) = (contract::unique_msp(), contract::unique_tenant());
     let at = chrono::Utc::now() - chrono::Duration::days(3);
     let record = (vigil::ids::RecordId::parse("r1").unwrap(), at);
-    let hits = vigil::alert::AlertHits::of_records(contract::sample_alert_for(&msp_id, &tenant_id, at), vec![record]);
-    let stored = alerts.record_hits(&hits, at).await.unwrap();
-    // As an alert written before the index existed: no `changed`.
-    client
-        .update_item()
-        .table_name(&table)
-        .key("pk", AttributeValue::S(format!("MSP#{msp_id}")))
-        .key("sk", AttributeValue::S(format!("ALERT#{}", stored.id)))
-        .update_expression("REMOVE changed")
-        .send()
-        .await
-        .unwrap();
+    let write = async |hour: i64| {
+        let alert = contract::sample_alert_for(&msp_id, &tenant_id, at + chrono::Duration::hours(hour));
+        alerts.record_hits(&vigil::alert::AlertHits::of_records(alert, vec![record.clone()]), at).await
+    };
+    // One alert as written before either index existed (no `changed`, no `tenant_changes`), one
+    // as written after the MSP's index and before the tenant's (`changed` only).
+    let (oldest, older) = (write(0).await.unwrap(), write(1).await.unwrap());
+    let remove = |id: &vigil::ids::AlertId, attributes: &'static str| {
+        client
+            .update_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S(format!("MSP#{msp_id}")))
+            .key("sk", AttributeValue::S(format!("ALERT#{id}")))
+            .update_expression(format!("REMOVE {attributes}"))
+            .send()
+    };
+    remove(&oldest.id, "changed, tenant_changes").await.unwrap();
+    remove(&older.id, "tenant_changes").await.unwrap();
+    let older_key = alerts.alerts_by_change(&msp_id, &vigil::changes::ChangeQuery { read: 10, ..Default::default() }).await.unwrap();
+    let older_key = older_key.alerts.iter().find(|e| e.alert.id == older.id).map(|e| e.key.clone()).expect("in the MSP's index");
     let everything = vigil::changes::ChangeQuery { read: 10, ..Default::default() };
-    assert!(alerts.alerts_by_change(&msp_id, &everything).await.unwrap().alerts.is_empty(), "not in the index yet");
+    let of_tenant = vigil::changes::ChangeQuery {
+        selection: vigil::changes::AlertSelection { tenant: Some(tenant_id.clone()), ..Default::default() },
+        ..everything.clone()
+    };
+    let ids = |page: &vigil::changes::ChangePage| page.alerts.iter().map(|e| e.alert.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&alerts.alerts_by_change(&msp_id, &everything).await.unwrap()), vec![older.id.clone()], "one in the MSP's index");
+    assert!(alerts.alerts_by_change(&msp_id, &of_tenant).await.unwrap().alerts.is_empty(), "none in the tenant's yet");
 
-    assert!(alerts.index_earlier_alerts().await.unwrap() >= 1);
+    assert!(alerts.index_earlier_alerts().await.unwrap() >= 2);
     let page = alerts.alerts_by_change(&msp_id, &everything).await.unwrap();
-    assert_eq!(page.alerts.len(), 1);
-    assert_eq!(page.alerts[0].key, vigil::changes::ChangeKey::new(stored.updated_at, &stored.id), "stamped with its last update");
+    assert_eq!(ids(&page), vec![oldest.id.clone(), older.id.clone()]);
+    assert_eq!(page.alerts[0].key, vigil::changes::ChangeKey::new(oldest.updated_at, &oldest.id), "stamped with its last update");
+    assert_eq!(page.alerts[1].key, older_key, "an alert with a change key keeps it");
+    let tenant_page = alerts.alerts_by_change(&msp_id, &of_tenant).await.unwrap();
+    assert_eq!(tenant_page.alerts, page.alerts, "both are in the tenant's index, under the same keys");
+    assert!(alerts.alerts_by_change(&contract::unique_msp(), &of_tenant).await.unwrap().alerts.is_empty(), "keyed under their own MSP");
     alerts.index_earlier_alerts().await.unwrap();
     assert_eq!(alerts.alerts_by_change(&msp_id, &everything).await.unwrap().alerts, page.alerts, "stamping again changes nothing");
+    assert_eq!(alerts.alerts_by_change(&msp_id, &of_tenant).await.unwrap().alerts, page.alerts);
 }
 
 #[tokio::test]

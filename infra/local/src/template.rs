@@ -361,12 +361,19 @@ mod tests {
     }
 
     #[test]
-    fn the_alerts_table_orders_each_msps_alerts_by_change_in_a_gsi_the_local_stack_creates() {
+    fn the_alerts_table_orders_each_msps_and_each_tenants_alerts_by_change_in_gsis_the_local_stack_creates() {
         let model = model();
         let alerts = model.tables.iter().find(|t| t.logical_id == "AlertsTable").unwrap();
-        let keys = vec![("pk".to_owned(), "HASH".to_owned()), ("changed".to_owned(), "RANGE".to_owned())];
-        assert_eq!(alerts.indexes, vec![IndexSpec { name: "by-change".into(), key_schema: keys }]);
+        let keys = |hash: &str| vec![(hash.to_owned(), "HASH".to_owned()), ("changed".to_owned(), "RANGE".to_owned())];
+        assert_eq!(
+            alerts.indexes,
+            vec![
+                IndexSpec { name: "by-change".into(), key_schema: keys("pk") },
+                IndexSpec { name: "by-tenant-change".into(), key_schema: keys("tenant_changes") }
+            ]
+        );
         assert!(alerts.attributes.contains(&("changed".to_owned(), "S".to_owned())));
+        assert!(alerts.attributes.contains(&("tenant_changes".to_owned(), "S".to_owned())));
     }
 
     #[test]

@@ -1,32 +1,48 @@
-//! The change index of alerts on DynamoDB ([`crate::changes`]).
+//! The change indexes of alerts on DynamoDB ([`crate::changes`]).
 //!
-//! **Layout.** Every alert item carries `changed` = `{write time, ms}#{alert id}`, written by
-//! each alert write (`DynamoAlertStore::alert_item`). The alerts table's GSI `by-change` is
-//! keyed `pk` (`MSP#{msp}`, the MSP's partition) and `changed`, projecting all attributes. Only
-//! alert items have `changed`, so the index holds alerts and nothing else (deliveries, index
-//! entries, budgets and daily places share the partition but not the index).
+//! **Layout.** Every alert item carries `changed` = `{write time, ms}#{alert id}` and
+//! `tenant_changes` = `MSP#{msp}#TENANT#{tenant}`, both written by each alert write
+//! (`DynamoAlertStore::alert_item`). Two GSIs of the alerts table, projecting all attributes,
+//! are sorted by `changed`: `by-change`, keyed `pk` (`MSP#{msp}`, the MSP's partition), holds
+//! all of an MSP's alerts; `by-tenant-change`, keyed `tenant_changes`, holds one tenant's (the
+//! key starts with the MSP id, so a tenant id known to two MSPs makes two partitions). Only
+//! alert items have these attributes, so the indexes hold alerts and nothing else (deliveries,
+//! index entries, budgets and daily places share the partition but not the indexes).
 //!
-//! **Reads.** One Query on the GSI per call: `pk = MSP#{msp} AND changed BETWEEN lo AND hi`,
-//! where the bounds come from the query's times and its `after` key, in the requested
-//! direction, with `Limit` = entries to look at and the selection (status, severity, tenant) as
-//! a FilterExpression — so filtered reads cost what they look at, never the whole partition.
-//! The GSI is eventually consistent: a write shows up in it within about a second (the feed's
-//! settle window is far longer).
+//! **Reads.** One Query per call: on `by-tenant-change` when the selection names a tenant
+//! (`tenant_changes = MSP#{msp}#TENANT#{tenant} AND changed BETWEEN lo AND hi`), else on
+//! `by-change` (`pk = MSP#{msp} AND changed BETWEEN lo AND hi`), where the bounds come from the
+//! query's times and its `after` key, in the requested direction, with `Limit` = entries to look
+//! at and status and severity as a FilterExpression. The tenant is applied by key, so a read
+//! looks only at that tenant's entries, however many the MSP's other tenants have; filtered
+//! reads cost what they look at, never the whole partition. The GSIs are eventually
+//! consistent: a write shows up in them within about a second (the feed's settle window is far
+//! longer).
 //!
-//! **Backfill.** Alerts written before the index existed have no `changed`:
-//! [`DynamoAlertStore::index_earlier_alerts`] stamps them from their `updated_at`.
+//! **Backfill.** Alerts written before an index existed lack its attribute:
+//! [`DynamoAlertStore::index_earlier_alerts`] stamps `changed` from their `updated_at` and
+//! `tenant_changes` from their MSP and tenant, whichever is missing.
 
 use super::alert_store::DynamoAlertStore;
 use super::dynamodb::{Item, from_item, msp_pk, n, s, scan_prefixes, store_error, text};
 use crate::alert::Alert;
 use crate::changes::{self, ChangeKey, ChangePage, ChangeQuery, ChangedAlert};
 use crate::error::StoreError;
-use crate::ids::MspId;
+use crate::ids::{MspId, TenantId};
 
 /// The attribute holding an alert's change key.
 pub(super) const CHANGED: &str = "changed";
-/// The GSI over (`pk`, `changed`).
+/// The GSI over (`pk`, `changed`): an MSP's alerts.
 pub(super) const CHANGE_INDEX: &str = "by-change";
+/// The attribute keying an alert in its tenant's change index ([`tenant_changes_key`]).
+pub(super) const TENANT_CHANGES: &str = "tenant_changes";
+/// The GSI over (`tenant_changes`, `changed`): one tenant's alerts.
+pub(super) const TENANT_CHANGE_INDEX: &str = "by-tenant-change";
+
+/// The partition of a tenant's alerts in [`TENANT_CHANGE_INDEX`]: `MSP#{msp}#TENANT#{tenant}`.
+pub(super) fn tenant_changes_key(msp_id: &MspId, tenant_id: &TenantId) -> String {
+    format!("{}#TENANT#{tenant_id}", msp_pk(msp_id))
+}
 
 /// Sorts before every key (keys start with a digit).
 const LOWEST: &str = "0";
@@ -50,13 +66,18 @@ impl DynamoAlertStore {
             return Ok(ChangePage::default());
         }
         let read = query.read.clamp(1, changes::MAX_READ);
+        // A tenant is read from its own index, so no other tenant's entry is looked at.
+        let (index, partition, key) = match &query.selection.tenant {
+            Some(tenant) => (TENANT_CHANGE_INDEX, TENANT_CHANGES, tenant_changes_key(msp_id, tenant)),
+            None => (CHANGE_INDEX, "pk", msp_pk(msp_id)),
+        };
         let mut request = self
             .client
             .query()
             .table_name(&self.table)
-            .index_name(CHANGE_INDEX)
-            .key_condition_expression("pk = :pk AND changed BETWEEN :lo AND :hi")
-            .expression_attribute_values(":pk", s(msp_pk(msp_id)))
+            .index_name(index)
+            .key_condition_expression(format!("{partition} = :key AND changed BETWEEN :lo AND :hi"))
+            .expression_attribute_values(":key", s(key))
             .expression_attribute_values(":lo", s(lo))
             .expression_attribute_values(":hi", s(hi))
             .scan_index_forward(!query.newest_first)
@@ -69,10 +90,6 @@ impl DynamoAlertStore {
         if let Some(severity) = query.selection.severity {
             filters.push("severity = :severity");
             request = request.expression_attribute_values(":severity", enum_text(&severity)?);
-        }
-        if let Some(tenant) = &query.selection.tenant {
-            filters.push("tenant_id = :tenant");
-            request = request.expression_attribute_values(":tenant", s(tenant.as_str()));
         }
         if !filters.is_empty() {
             request = request.filter_expression(filters.join(" AND "));
@@ -101,34 +118,44 @@ impl DynamoAlertStore {
         })
     }
 
-    /// Stamps alerts written before the change index existed (run once after deploying it,
+    /// Stamps alerts written before the change indexes existed (run once after deploying each,
     /// from `vigil-admin index-alerts`): each alert without `changed` gets the key of its
-    /// `updated_at`, conditioned on it still lacking one (an alert written meanwhile was stamped
-    /// by its own write). One Scan of the alerts table; repeating it is harmless. Returns how
-    /// many alerts were stamped.
+    /// `updated_at`, each without `tenant_changes` its tenant's key, conditioned on it still
+    /// lacking what is stamped and on its `version` (an alert written meanwhile was stamped by
+    /// its own write). One Scan of the alerts table; repeating it is harmless. Returns how many
+    /// alerts were stamped.
     ///
     /// # Errors
     /// When the table cannot be read or written, or holds an alert it cannot read.
     pub async fn index_earlier_alerts(&self) -> Result<usize, StoreError> {
         let mut stamped = 0;
         for item in scan_prefixes(&self.client, &self.table, &["ALERT#"], "scan alerts").await? {
-            if item.contains_key(CHANGED) {
+            let (lacks_change, lacks_tenant) = (!item.contains_key(CHANGED), !item.contains_key(TENANT_CHANGES));
+            if !lacks_change && !lacks_tenant {
                 continue;
             }
             let (pk, sk) = (text(&item, "pk")?.to_owned(), text(&item, "sk")?.to_owned());
             let alert: Alert = from_item(item, "alert")?;
-            let result = self
+            let mut request = self
                 .client
                 .update_item()
                 .table_name(&self.table)
                 .key("pk", s(pk))
                 .key("sk", s(sk))
-                .update_expression("SET changed = :changed")
-                .condition_expression("attribute_exists(pk) AND attribute_not_exists(changed) AND version = :version")
-                .expression_attribute_values(":changed", s(ChangeKey::new(alert.updated_at, &alert.id).as_str()))
-                .expression_attribute_values(":version", n(i64::try_from(alert.version).unwrap_or(i64::MAX)))
-                .send()
-                .await;
+                .expression_attribute_values(":version", n(i64::try_from(alert.version).unwrap_or(i64::MAX)));
+            let (mut sets, mut conditions) = (Vec::new(), vec!["attribute_exists(pk)", "version = :version"]);
+            if lacks_change {
+                sets.push("changed = :changed");
+                conditions.push("attribute_not_exists(changed)");
+                request = request.expression_attribute_values(":changed", s(ChangeKey::new(alert.updated_at, &alert.id).as_str()));
+            }
+            if lacks_tenant {
+                sets.push("tenant_changes = :tenant_changes");
+                conditions.push("attribute_not_exists(tenant_changes)");
+                request = request.expression_attribute_values(":tenant_changes", s(tenant_changes_key(&alert.msp_id, &alert.tenant_id)));
+            }
+            let result =
+                request.update_expression(format!("SET {}", sets.join(", "))).condition_expression(conditions.join(" AND ")).send().await;
             match result {
                 Ok(_) => stamped += 1,
                 Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}

@@ -1,8 +1,9 @@
 //! [`AlertStore`] on the alerts table: alerts (optimistic concurrency on `version`), the
 //! per-record hit markers that make counting idempotent, and the daily ticket places. The
-//! deliveries and their indexes are in `aws/deliveries.rs`, the change index (the `by-change`
-//! GSI every alert write stamps) in `aws/alert_changes.rs`.
+//! deliveries and their indexes are in `aws/deliveries.rs`, the change indexes (the `by-change`
+//! and `by-tenant-change` GSIs every alert write stamps) in `aws/alert_changes.rs`.
 
+use super::alert_changes;
 use super::dynamodb::{Item, expires_at, from_item, get, key, msp_pk, n, s, store_error, to_item};
 use crate::alert::{Alert, AlertHits};
 use crate::changes::{ChangeKey, ChangePage, ChangeQuery};
@@ -71,11 +72,13 @@ impl DynamoAlertStore {
         key(msp_pk(msp_id), format!("ALERT#{alert_id}"))
     }
 
-    /// The alert's item, stamped with its change key (see `aws/alert_changes.rs`): every write
-    /// of an alert goes through here, so every write moves it in the change index.
+    /// The alert's item, stamped with its change key and its tenant's index key (see
+    /// `aws/alert_changes.rs`): every write of an alert goes through here, so every write moves
+    /// it in both change indexes.
     fn alert_item(alert: &Alert) -> Result<Item, StoreError> {
         let mut item = to_item(alert, msp_pk(&alert.msp_id), format!("ALERT#{}", alert.id))?;
-        item.insert(super::alert_changes::CHANGED.into(), s(ChangeKey::new(Utc::now(), &alert.id).as_str()));
+        item.insert(alert_changes::CHANGED.into(), s(ChangeKey::new(Utc::now(), &alert.id).as_str()));
+        item.insert(alert_changes::TENANT_CHANGES.into(), s(alert_changes::tenant_changes_key(&alert.msp_id, &alert.tenant_id)));
         Ok(item)
     }
 

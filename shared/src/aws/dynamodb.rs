@@ -16,7 +16,7 @@
 //! | state  | `MSP#{msp}#TENANT#{tenant}`                  | `STREAM#{stream}`       | coverage ledger        |
 //! | state  | `MSP#{msp}#TENANT#{tenant}#RECORD#{id}`      | `CLAIM`                 | record claim (TTL)     |
 //! | state  | `MSP#{msp}#TENANT#{tenant}#BLOB#{id}`        | `DONE`                  | finished blob (TTL)    |
-//! | alerts | `MSP#{msp}`                                  | `ALERT#{alert}`         | alert; `changed` = `{write time ms}#{alert}` keys it in the GSI `by-change` (`pk`, `changed`) |
+//! | alerts | `MSP#{msp}`                                  | `ALERT#{alert}`         | alert; `changed` = `{write time ms}#{alert}` keys it in the GSI `by-change` (`pk`, `changed`), `tenant_changes` = `MSP#{msp}#TENANT#{tenant}` in the GSI `by-tenant-change` (`tenant_changes`, `changed`) |
 //! | alerts | `MSP#{msp}`                                  | `DELIVERY#{alert}#{dst}`| delivery state (legacy items: `dst` = `connectwise`) |
 //! | alerts | `MSP#{msp}`                                  | `OPENTICKET#{dst}#{alert}` | index: the delivery's ticket is open (`alert_id`, `ticket`) |
 //! | alerts | `MSP#{msp}`                                  | `HELD#{dst}#{alert}`    | index: the delivery waits for a company link (`alert_id`) |

@@ -2,12 +2,13 @@
 //! store and against DynamoDB on moto: every alert write (hits, resolve, triage) moves the alert
 //! to the end of the index under one key, reads go either way from any key, look at no more
 //! entries than asked, apply the selection and the time bounds, and never show another MSP's
-//! alerts.
+//! alerts; a read of one tenant looks at that tenant's entries only
+//! ([`tenant_change_index_contract`]).
 
 use super::{sample_alert_for, unique_msp, unique_tenant};
 use crate::alert::{Alert, AlertHits, AlertStatus, Severity};
 use crate::changes::{AlertSelection, ChangeKey, ChangeQuery};
-use crate::ids::{AlertId, MspId, RecordId};
+use crate::ids::{AlertId, MspId, RecordId, TenantId};
 use crate::ports::AlertStore;
 use chrono::{Duration, TimeZone, Utc};
 
@@ -111,4 +112,71 @@ pub async fn alert_change_index_contract(store: &dyn AlertStore) {
     };
     assert_eq!(follow(store, &msp_id, window.clone()).await, vec![a.clone(), b.clone(), c.clone()]);
     assert_eq!(follow(store, &msp_id, ChangeQuery { newest_first: true, ..window }).await, vec![c, b, a]);
+}
+
+/// The tenant contract: a read selecting a tenant looks at that tenant's entries only, by key,
+/// however many entries the MSP's other tenants have around them; `read` counts only the
+/// tenant's entries, `after` pages within the tenant both ways, status and severity still count
+/// as read, and the same tenant id under another MSP is another tenant.
+///
+/// # Panics
+/// When the store breaks it.
+pub async fn tenant_change_index_contract(store: &dyn AlertStore) {
+    let (msp_id, other_msp) = (unique_msp(), unique_msp());
+    let (rare, busy) = (unique_tenant(), unique_tenant());
+    let t0 = Utc.timestamp_opt(1_767_600_000, 0).unwrap();
+    let mut hour = 0;
+    let mut write = async |msp_id: &MspId, tenant_id: &TenantId| {
+        hour += 1;
+        let alert = sample_alert_for(msp_id, tenant_id, t0 + Duration::hours(hour));
+        let record = (RecordId::parse("t1").unwrap(), t0);
+        let stored = store.record_hits(&AlertHits::of_records(alert, vec![record]), t0).await.unwrap();
+        write_gap().await;
+        stored.id
+    };
+    // The rare tenant's two alerts sit between fifteen of the busy tenant's on either side, and
+    // the rare tenant's id also names a tenant of another MSP, written last.
+    for _ in 0..15 {
+        write(&msp_id, &busy).await;
+    }
+    let (a, b) = (write(&msp_id, &rare).await, write(&msp_id, &rare).await);
+    for _ in 0..15 {
+        write(&msp_id, &busy).await;
+    }
+    let elsewhere = write(&other_msp, &rare).await;
+
+    let of_rare = AlertSelection { tenant: Some(rare.clone()), ..AlertSelection::default() };
+    let ids = |page: &crate::changes::ChangePage| page.alerts.iter().map(|e| e.alert.id.clone()).collect::<Vec<_>>();
+    for newest_first in [false, true] {
+        let in_order = if newest_first { vec![b.clone(), a.clone()] } else { vec![a.clone(), b.clone()] };
+        let two = ChangeQuery { newest_first, selection: of_rare.clone(), read: 2, ..ChangeQuery::default() };
+        let page = store.alerts_by_change(&msp_id, &two).await.unwrap();
+        assert_eq!(ids(&page), in_order, "two entries read are the tenant's two alerts (newest first: {newest_first})");
+        assert_eq!(page.read, 2, "only the tenant's entries are looked at");
+        let three = store.alerts_by_change(&msp_id, &ChangeQuery { read: 3, ..two.clone() }).await.unwrap();
+        assert_eq!((ids(&three), three.read, three.more), (in_order.clone(), 2, false), "the tenant has two entries, and no more");
+
+        let one = ChangeQuery { read: 1, ..two.clone() };
+        let first = store.alerts_by_change(&msp_id, &one).await.unwrap();
+        assert_eq!((ids(&first), first.read), (in_order[..1].to_vec(), 1), "one entry read is the tenant's first");
+        let next = store.alerts_by_change(&msp_id, &ChangeQuery { after: first.last_read.clone(), ..one.clone() }).await.unwrap();
+        assert_eq!((ids(&next), next.read), (in_order[1..].to_vec(), 1), "after it comes the tenant's second");
+        assert_eq!(follow(store, &msp_id, one).await, in_order, "paging stays within the tenant");
+
+        let high = AlertSelection { severity: Some(Severity::High), ..of_rare.clone() };
+        let failing = store.alerts_by_change(&msp_id, &ChangeQuery { selection: high, ..two.clone() }).await.unwrap();
+        assert!(failing.alerts.is_empty(), "the severity is still applied");
+        assert_eq!(failing.read, 2, "and the tenant's entries failing it still count as read");
+        let fresh = AlertSelection { status: Some(AlertStatus::New), ..of_rare.clone() };
+        assert_eq!(follow(store, &msp_id, ChangeQuery { selection: fresh, ..two.clone() }).await, in_order, "so is the status");
+    }
+
+    let everything = ChangeQuery { read: 100, ..ChangeQuery::default() };
+    assert_eq!(follow(store, &msp_id, everything.clone()).await.len(), 32, "the MSP's index still holds every tenant's alerts");
+    let of_other = ChangeQuery { selection: of_rare.clone(), ..everything.clone() };
+    assert_eq!(follow(store, &other_msp, of_other.clone()).await, vec![elsewhere.clone()], "another MSP's tenant of that id is its own");
+    assert!(!follow(store, &msp_id, of_other).await.contains(&elsewhere), "and never read as this MSP's");
+    let unknown = AlertSelection { tenant: Some(unique_tenant()), ..AlertSelection::default() };
+    let none = store.alerts_by_change(&msp_id, &ChangeQuery { selection: unknown, ..everything }).await.unwrap();
+    assert_eq!((none.alerts.len(), none.read, none.more), (0, 0, false), "a tenant without alerts has an empty index");
 }

@@ -368,6 +368,8 @@ impl AlertStore for MemoryAlertStore {
             .filter(|(_, key)| since.as_deref().is_none_or(|s| key.as_str() >= s) && before.as_deref().is_none_or(|b| key.as_str() < b))
             .filter(|(_, key)| query.after.as_ref().is_none_or(|after| if query.newest_first { *key < after } else { *key > after }))
             .filter_map(|(id, key)| alerts.get(id).map(|alert| (key, alert)))
+            // As DynamoDB's tenant index: another tenant's entries are not looked at at all.
+            .filter(|(_, alert)| query.selection.tenant.as_ref().is_none_or(|tenant| *tenant == alert.tenant_id))
             .collect();
         in_range.sort_by(|a, b| if query.newest_first { b.0.cmp(a.0) } else { a.0.cmp(b.0) });
         let read = query.read.clamp(1, changes::MAX_READ);

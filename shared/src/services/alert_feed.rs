@@ -188,11 +188,12 @@ impl TuningService {
     }
 
     /// Alerts passing `filter`, newest change first, `limit` at a time (1 to 100); `after`
-    /// continues a previous page. Status, severity and tenant are applied while the index is
-    /// read; the rest on what it returns. Without filters of the second kind the first read asks
-    /// for exactly one page. One call looks at no more than [`LIST_READ_BUDGET`]
-    /// index entries, so a page may be short, and the next position is returned whenever the
-    /// index may hold more. Alerts of categories the caller does not see are never returned.
+    /// continues a previous page. A tenant is read from its own index (other tenants' entries
+    /// are never looked at); status and severity are applied while the index is read; the rest
+    /// on what it returns. Without filters of the second kind the first read asks for exactly
+    /// one page. One call looks at no more than [`LIST_READ_BUDGET`] index entries (of the
+    /// tenant, when one is given), so a page may be short, and the next position is returned
+    /// whenever the index may hold more. Alerts of categories the caller does not see are never returned.
     ///
     /// # Errors
     /// Forbidden without alerts:read; when the store fails.

@@ -7,9 +7,10 @@
 //! - `vigil-admin index-deliveries` indexes the open tickets and held alerts of deliveries saved
 //!   before destinations (once, after upgrading; repeating it is harmless), so the ticket
 //!   read-back sees them;
-//! - `vigil-admin index-alerts` stamps alerts written before the change index (the alerts
-//!   table's `by-change` GSI) with the time they were last updated (once, after upgrading;
-//!   repeating it is harmless), so the SIEM feed and the alert list see them;
+//! - `vigil-admin index-alerts` stamps alerts written before the change indexes (the alerts
+//!   table's `by-change` and `by-tenant-change` GSIs) with the time they were last updated and
+//!   their tenant's key, whichever they lack (once, after upgrading; repeating it is harmless),
+//!   so the SIEM feed and the alert list, filtered to a tenant or not, see them;
 //! - `vigil-admin dlq inspect <poll-jobs|events|tickets>` lists what waits on that queue's
 //!   dead-letter queue and why each message failed as far as the message tells
 //!   ([`vigil_local::dlq`]); `vigil-admin dlq redrive <queue> <message-id>… | --all [--force]`
