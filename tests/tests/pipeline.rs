@@ -27,6 +27,12 @@ async fn n_forwarding_records_in_one_window_become_exactly_one_ticket_with_hit_c
     let alerts = msp.alerts().await;
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0]["hit_count"], n);
+    // The queue filtered to the tenant reads the tenant's change index the template creates.
+    let of_tenant = msp.call(reqwest::Method::GET, &format!("/v1/alerts?tenant={TENANT}"), None).await.2;
+    let ids = |list: &Value| list.as_array().unwrap().iter().map(|a| a["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&of_tenant["alerts"]), vec![alerts[0]["id"].clone()], "the tenant's queue holds its alert");
+    let of_other = msp.call(reqwest::Method::GET, "/v1/alerts?tenant=6e1f2c8a-7d41-4f0e-9a51-2b7d0c9e4a11", None).await.2;
+    assert_eq!(of_other["alerts"], json!([]), "another tenant's queue does not");
     let tickets = stack.connectwise.tickets();
     assert_eq!(tickets.len(), 1, "{tickets:#?}");
     let body = &tickets[0].body;

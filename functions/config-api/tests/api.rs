@@ -296,6 +296,9 @@ async fn alerts_are_triaged_with_a_history_and_filtered() {
     assert_eq!(api.acme("GET", "/v1/alerts?status=InProgress", None).await.2["alerts"].as_array().unwrap().len(), 1);
     assert!(api.acme("GET", "/v1/alerts?status=New", None).await.2["alerts"].as_array().unwrap().is_empty());
     assert!(api.acme("GET", "/v1/alerts?severity=High", None).await.2["alerts"].as_array().unwrap().is_empty());
+    assert_eq!(api.acme("GET", &format!("/v1/alerts?tenant={TENANT}"), None).await.2["alerts"].as_array().unwrap().len(), 1);
+    let elsewhere = "00000000-0000-4000-8000-000000000009";
+    assert!(api.acme("GET", &format!("/v1/alerts?tenant={elsewhere}"), None).await.2["alerts"].as_array().unwrap().is_empty());
     assert_problem(&api.acme("GET", "/v1/alerts?status=Sleeping", None).await, StatusCode::BAD_REQUEST);
     assert_problem(&api.acme("PATCH", &path, Some(json!({"classification": "Maybe"}))).await, StatusCode::UNPROCESSABLE_ENTITY);
     let other = api.call("PATCH", &path, Some(&api.other_token.clone()), Some(&json!({"status": "Resolved"}).to_string())).await;
