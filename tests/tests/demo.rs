@@ -13,7 +13,8 @@ async fn the_readme_demo_passes_every_check() {
     assert!(outcome.passed(), "{text}");
     assert!(text.contains("\n25. Self-monitoring: Microsoft disables Vigil's webhook"), "the self-monitoring step ran: {text}");
     assert!(text.contains("\n26. Fabrikam leaves the MSP"), "the offboarding step ran: {text}");
-    assert!(text.contains("\n27. The console's alert page"), "the last step ran: {text}");
+    assert!(text.contains("\n27. The console's alert page"), "step 27 ran: {text}");
+    assert!(text.contains("\n28. Contoso's alert queue reads Contoso's own change index"), "the last step ran: {text}");
     assert!(text.contains("(halopsa): ticket #") && text.contains("/tickets?id="), "step 27 showed a HaloPSA ticket's link: {text}");
     stack.shutdown().await;
 }

@@ -5,8 +5,9 @@
 //! content polled again changes nothing). Later steps add destinations, suppressions, staff
 //! roles, the MSP's own delegated access to its customers (`demo_relationships`), and a licence
 //! expiring into its grace period and renewed (`demo_licences`), and customers onboarded by
-//! consent link, tested and found in the partner tenant (`demo_onboarding`). Every
-//! step is narrated and checked.
+//! consent link, tested and found in the partner tenant (`demo_onboarding`), and Contoso's alert
+//! queue read from Contoso's own change index (`demo_tenant_queue`). Every step is narrated and
+//! checked.
 
 use crate::stack::LocalStack;
 use chrono::{DateTime, Duration, DurationRound, Utc};
@@ -453,6 +454,7 @@ pub async fn run(stack: &LocalStack, out: &mut dyn Write) -> Result<DemoOutcome,
     crate::demo_self_monitoring::webhook_disabled_and_renewed(stack, out, &mut outcome, &api, &mut seen).await?;
     crate::demo_offboarding::offboard_fabrikam(stack, out, &mut outcome, &api, &mut seen).await?;
     crate::demo_ticket_links::alert_tickets_with_links(out, &mut outcome, &api).await?;
+    crate::demo_tenant_queue::tenant_queue_by_key(stack, out, &mut outcome, &api).await?;
 
     let mut dead = 0;
     for queue in ["PollJobsDeadLetterQueue", "EventsDeadLetterQueue", "TicketsDeadLetterQueue"] {

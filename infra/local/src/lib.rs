@@ -14,6 +14,7 @@ mod demo_psa;
 mod demo_relationships;
 mod demo_roles;
 mod demo_self_monitoring;
+mod demo_tenant_queue;
 mod demo_threats;
 mod demo_ticket_links;
 pub mod dlq;
