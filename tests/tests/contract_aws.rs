@@ -227,6 +227,52 @@ async fn alerts_written_before_the_change_indexes_are_stamped_once_by_the_backfi
 }
 
 #[tokio::test]
+async fn the_backfill_leaves_an_alert_written_since_its_scan_as_its_own_write_stamped_it_and_fails_on_a_store_error() {
+    let (sdk, _moto) = moto_sdk().await;
+    let stack = provisioned(&sdk).await;
+    let (client, table) = (Client::new(&sdk), stack.table_names["AlertsTable"].clone());
+    let alerts = DynamoAlertStore::new(client.clone(), &table);
+    let (msp_id, tenant_id) = (contract::unique_msp(), contract::unique_tenant());
+    let at = chrono::Utc::now() - chrono::Duration::days(3);
+    let hits = vigil::alert::AlertHits::of_records(
+        contract::sample_alert_for(&msp_id, &tenant_id, at),
+        vec![(vigil::ids::RecordId::parse("r1").unwrap(), at)],
+    );
+    let stored = alerts.record_hits(&hits, at).await.unwrap();
+    let key = |name: &str, value: String| (name.to_owned(), AttributeValue::S(value));
+    let item_key = std::collections::HashMap::from([key("pk", format!("MSP#{msp_id}")), key("sk", format!("ALERT#{}", stored.id))]);
+    client
+        .update_item()
+        .table_name(&table)
+        .set_key(Some(item_key.clone()))
+        .update_expression("REMOVE changed, tenant_changes")
+        .send()
+        .await
+        .unwrap();
+    // The backfill's Scan reads the alert; then a triage writes it (and stamps it) before the stamp.
+    let scanned = client.get_item().table_name(&table).set_key(Some(item_key)).send().await.unwrap().item.unwrap();
+    let mut triaged = stored.clone();
+    triaged.status = vigil::alert::AlertStatus::InProgress;
+    triaged.version += 1;
+    alerts.update_alert(&triaged).await.unwrap();
+    let of_tenant = vigil::changes::ChangeQuery {
+        newest_first: true,
+        selection: vigil::changes::AlertSelection { tenant: Some(tenant_id.clone()), ..Default::default() },
+        read: 10,
+        ..Default::default()
+    };
+    let written = alerts.alerts_by_change(&msp_id, &of_tenant).await.unwrap().alerts;
+    assert_eq!(written.len(), 1, "the triage stamped it in both indexes");
+
+    assert!(!alerts.stamp_earlier_alert(scanned.clone()).await.unwrap(), "the stale scan stamps nothing");
+    assert_eq!(alerts.alerts_by_change(&msp_id, &of_tenant).await.unwrap().alerts, written, "the triage's stamp stands");
+    assert!(
+        DynamoAlertStore::new(client, format!("{table}-missing")).stamp_earlier_alert(scanned).await.is_err(),
+        "a store error is an error, not an alert left for later"
+    );
+}
+
+#[tokio::test]
 async fn dynamodb_ingest_state_honours_the_contract() {
     let (sdk, _moto) = moto_sdk().await;
     let stack = provisioned(&sdk).await;

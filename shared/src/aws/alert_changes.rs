@@ -29,6 +29,8 @@ use crate::alert::Alert;
 use crate::changes::{self, ChangeKey, ChangePage, ChangeQuery, ChangedAlert};
 use crate::error::StoreError;
 use crate::ids::{MspId, TenantId};
+use aws_sdk_dynamodb::types::AttributeValue;
+use std::collections::HashMap;
 
 /// The attribute holding an alert's change key.
 pub(super) const CHANGED: &str = "changed";
@@ -120,49 +122,61 @@ impl DynamoAlertStore {
 
     /// Stamps alerts written before the change indexes existed (run once after deploying each,
     /// from `vigil-admin index-alerts`): each alert without `changed` gets the key of its
-    /// `updated_at`, each without `tenant_changes` its tenant's key, conditioned on it still
-    /// lacking what is stamped and on its `version` (an alert written meanwhile was stamped by
-    /// its own write). One Scan of the alerts table; repeating it is harmless. Returns how many
-    /// alerts were stamped.
+    /// `updated_at`, each without `tenant_changes` its tenant's key
+    /// ([`Self::stamp_earlier_alert`]). One Scan of the alerts table; repeating it is harmless.
+    /// Returns how many alerts were stamped.
     ///
     /// # Errors
     /// When the table cannot be read or written, or holds an alert it cannot read.
     pub async fn index_earlier_alerts(&self) -> Result<usize, StoreError> {
         let mut stamped = 0;
         for item in scan_prefixes(&self.client, &self.table, &["ALERT#"], "scan alerts").await? {
-            let (lacks_change, lacks_tenant) = (!item.contains_key(CHANGED), !item.contains_key(TENANT_CHANGES));
-            if !lacks_change && !lacks_tenant {
-                continue;
-            }
-            let (pk, sk) = (text(&item, "pk")?.to_owned(), text(&item, "sk")?.to_owned());
-            let alert: Alert = from_item(item, "alert")?;
-            let mut request = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("pk", s(pk))
-                .key("sk", s(sk))
-                .expression_attribute_values(":version", n(i64::try_from(alert.version).unwrap_or(i64::MAX)));
-            let (mut sets, mut conditions) = (Vec::new(), vec!["attribute_exists(pk)", "version = :version"]);
-            if lacks_change {
-                sets.push("changed = :changed");
-                conditions.push("attribute_not_exists(changed)");
-                request = request.expression_attribute_values(":changed", s(ChangeKey::new(alert.updated_at, &alert.id).as_str()));
-            }
-            if lacks_tenant {
-                sets.push("tenant_changes = :tenant_changes");
-                conditions.push("attribute_not_exists(tenant_changes)");
-                request = request.expression_attribute_values(":tenant_changes", s(tenant_changes_key(&alert.msp_id, &alert.tenant_id)));
-            }
-            let result =
-                request.update_expression(format!("SET {}", sets.join(", "))).condition_expression(conditions.join(" AND ")).send().await;
-            match result {
-                Ok(_) => stamped += 1,
-                Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
-                Err(error) => return Err(store_error("stamp alert", error)),
+            if self.stamp_earlier_alert(item).await? {
+                stamped += 1;
             }
         }
         Ok(stamped)
+    }
+
+    /// Stamps one alert item as the backfill's Scan read it with whichever of `changed` and
+    /// `tenant_changes` it lacks, conditioned on it still lacking them and on its `version`: an
+    /// alert written since the Scan was stamped by its own write and is left as it is. `true`
+    /// when it was stamped.
+    ///
+    /// # Errors
+    /// When the table cannot be written or the item is not an alert.
+    pub async fn stamp_earlier_alert(&self, scanned: HashMap<String, AttributeValue>) -> Result<bool, StoreError> {
+        let (lacks_change, lacks_tenant) = (!scanned.contains_key(CHANGED), !scanned.contains_key(TENANT_CHANGES));
+        if !lacks_change && !lacks_tenant {
+            return Ok(false);
+        }
+        let (pk, sk) = (text(&scanned, "pk")?.to_owned(), text(&scanned, "sk")?.to_owned());
+        let alert: Alert = from_item(scanned, "alert")?;
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .expression_attribute_values(":version", n(i64::try_from(alert.version).unwrap_or(i64::MAX)));
+        let (mut sets, mut conditions) = (Vec::new(), vec!["attribute_exists(pk)", "version = :version"]);
+        if lacks_change {
+            sets.push("changed = :changed");
+            conditions.push("attribute_not_exists(changed)");
+            request = request.expression_attribute_values(":changed", s(ChangeKey::new(alert.updated_at, &alert.id).as_str()));
+        }
+        if lacks_tenant {
+            sets.push("tenant_changes = :tenant_changes");
+            conditions.push("attribute_not_exists(tenant_changes)");
+            request = request.expression_attribute_values(":tenant_changes", s(tenant_changes_key(&alert.msp_id, &alert.tenant_id)));
+        }
+        let result =
+            request.update_expression(format!("SET {}", sets.join(", "))).condition_expression(conditions.join(" AND ")).send().await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(error) => Err(store_error("stamp alert", error)),
+        }
     }
 }
 
