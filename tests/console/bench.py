@@ -80,7 +80,7 @@ def api_alone(base: str, token: str, path: str, runs: int) -> float:
     return statistics.median(times)
 
 
-def moto_floor(endpoint: str, alerts_table: str, config_table: str, msp: str, runs: int) -> None:
+def moto_floor(endpoint: str, alerts_table: str, config_table: str, msp: str, tenant: str, runs: int) -> None:
     """What the emulator itself takes for the reads a page makes, timed with boto3 straight
     against it (no Vigil in between): the floor under any design on the local stack."""
     import boto3
@@ -92,7 +92,12 @@ def moto_floor(endpoint: str, alerts_table: str, config_table: str, msp: str, ru
     calls = [
         ("GetItem (the MSP's item)", lambda: ddb.get_item(TableName=config_table, Key={"pk": {"S": f"MSP#{msp}"}, "sk": {"S": "PROFILE"}})),
         (
-            "Query alerts GSI by-change, Limit 51",
+            "Query alerts GSI by-tenant-change (the tenant's queue), Limit 51",
+            lambda: ddb.query(TableName=alerts_table, IndexName="by-tenant-change", KeyConditionExpression="tenant_changes = :tk",
+                              ExpressionAttributeValues={":tk": {"S": f"MSP#{msp}#TENANT#{tenant}"}}, ScanIndexForward=False, Limit=51),
+        ),
+        (
+            "Query alerts GSI by-change (the MSP's queue), Limit 51",
             lambda: ddb.query(TableName=alerts_table, IndexName="by-change", KeyConditionExpression="pk = :pk",
                               ExpressionAttributeValues=pk, ScanIndexForward=False, Limit=51),
         ),
@@ -131,7 +136,7 @@ def main() -> int:
     ]
     over = False
     if args.aws_endpoint:
-        moto_floor(args.aws_endpoint, args.alerts_table, args.config_table, args.msp, args.runs)
+        moto_floor(args.aws_endpoint, args.alerts_table, args.config_table, args.msp, args.tenant, args.runs)
     for name, path in [
         ("GET /v1/alerts?tenant=…&limit=50", f"/v1/alerts?tenant={args.tenant}&limit=50"),
         ("GET /v1/tenants?limit=100 (the tenants page's first request)", "/v1/tenants?limit=100"),
