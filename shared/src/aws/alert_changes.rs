@@ -53,20 +53,10 @@ const HIGHEST: &str = "~";
 
 impl DynamoAlertStore {
     pub(super) async fn read_changes(&self, msp_id: &MspId, query: &ChangeQuery) -> Result<ChangePage, StoreError> {
-        let since = query.changed_since.map(changes::time_bound);
-        let before = query.changed_before.map(changes::time_bound);
         let after = query.after.as_ref().map(ChangeKey::as_str);
-        // BETWEEN is inclusive: `after` itself is read (at most one entry) and dropped below;
-        // a time bound sorts before every key written at that time, so keys at `changed_before`
-        // fall outside and keys at `changed_since` inside.
-        let (lo, hi) = if query.newest_first {
-            (since.as_deref().unwrap_or(LOWEST), min(after, before.as_deref()).unwrap_or(HIGHEST))
-        } else {
-            (max(after, since.as_deref()).unwrap_or(LOWEST), before.as_deref().unwrap_or(HIGHEST))
-        };
-        if lo > hi {
+        let Some((lo, hi)) = key_range(query) else {
             return Ok(ChangePage::default());
-        }
+        };
         let read = query.read.clamp(1, changes::MAX_READ);
         // A tenant is read from its own index, so no other tenant's entry is looked at.
         let (index, partition, key) = match &query.selection.tenant {
@@ -180,6 +170,24 @@ impl DynamoAlertStore {
     }
 }
 
+/// The `BETWEEN` bounds of a read, or `None` when no key can lie in its range (DynamoDB refuses
+/// a `BETWEEN` whose lower bound is above its upper one, so such a read is never sent).
+///
+/// BETWEEN is inclusive: `after` itself is read (at most one entry) and dropped by the caller;
+/// a time bound sorts before every key written at that time, so keys at `changed_before` fall
+/// outside and keys at `changed_since` inside.
+fn key_range(query: &ChangeQuery) -> Option<(String, String)> {
+    let since = query.changed_since.map(changes::time_bound);
+    let before = query.changed_before.map(changes::time_bound);
+    let after = query.after.as_ref().map(ChangeKey::as_str);
+    let (lo, hi) = if query.newest_first {
+        (since.as_deref().unwrap_or(LOWEST), min(after, before.as_deref()).unwrap_or(HIGHEST))
+    } else {
+        (max(after, since.as_deref()).unwrap_or(LOWEST), before.as_deref().unwrap_or(HIGHEST))
+    };
+    (lo <= hi).then(|| (lo.to_owned(), hi.to_owned()))
+}
+
 fn change_key(item: &Item) -> Result<ChangeKey, StoreError> {
     let raw = text(item, CHANGED)?;
     ChangeKey::parse(raw).ok_or_else(|| StoreError::Corrupt { what: CHANGED.to_owned(), reason: format!("not a change key: {raw}") })
@@ -204,5 +212,42 @@ fn max<'a>(a: Option<&'a str>, b: Option<&'a str>) -> Option<&'a str> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::AlertId;
+    use chrono::{Duration, Utc};
+
+    #[test]
+    fn a_read_whose_cursor_is_already_past_its_time_bound_is_never_sent() {
+        let now = Utc::now();
+        let key = ChangeKey::new(now - Duration::hours(2), &AlertId::derive(&["a"]));
+        let newest_first = ChangeQuery {
+            newest_first: true,
+            after: Some(key.clone()),
+            changed_since: Some(now - Duration::hours(1)),
+            ..Default::default()
+        };
+        assert_eq!(key_range(&newest_first), None, "paging down past `changed_since`");
+        let oldest_first = ChangeQuery { after: Some(key), changed_before: Some(now - Duration::hours(3)), ..Default::default() };
+        assert_eq!(key_range(&oldest_first), None, "paging up past `changed_before`");
+    }
+
+    #[test]
+    fn a_read_keeps_the_keys_between_its_cursor_and_its_time_bounds() {
+        let now = Utc::now();
+        let key = ChangeKey::new(now, &AlertId::derive(&["a"]));
+        let since = now - Duration::hours(1);
+        let newest_first = ChangeQuery { newest_first: true, after: Some(key.clone()), changed_since: Some(since), ..Default::default() };
+        assert_eq!(key_range(&newest_first), Some((changes::time_bound(since), key.as_str().to_owned())));
+        let oldest_first = ChangeQuery { after: Some(key.clone()), ..Default::default() };
+        assert_eq!(key_range(&oldest_first), Some((key.as_str().to_owned(), HIGHEST.to_owned())));
+        assert_eq!(key_range(&ChangeQuery::default()), Some((LOWEST.to_owned(), HIGHEST.to_owned())), "no bound: every key");
+        // The same instant as both bounds: a range no key lies in, but a valid BETWEEN.
+        let instant = ChangeQuery { changed_since: Some(since), changed_before: Some(since), ..Default::default() };
+        assert_eq!(key_range(&instant), Some((changes::time_bound(since), changes::time_bound(since))));
     }
 }
