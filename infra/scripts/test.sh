@@ -44,7 +44,7 @@ step "Cost model: known counters give known dollars (infra/scripts/cost_model_te
 python3 infra/scripts/cost_model_test.py
 
 step "moto's Query, partition-first (infra/scripts/moto_query.py): same answers as moto's own"
-(cd infra/scripts && ../../.tools/bin/python moto_query_check.py)
+.tools/bin/python infra/scripts/moto_query_check.py
 
 step "cargo test --workspace (moto server over the wire)"
 infra/scripts/with-moto.sh cargo test --workspace --locked

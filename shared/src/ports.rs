@@ -338,7 +338,8 @@ pub trait AlertStore: Send + Sync {
     async fn list_alerts(&self, msp_id: &MspId, limit: usize, after: Option<&str>) -> Result<AlertPage, StoreError>;
     /// Reads the MSP's change index ([`crate::changes`]): alerts in the order they were last
     /// written, each under its latest key only, looking at no more than `query.read` entries
-    /// (of the selected tenant only, when the query selects one). Every alert write above stamps the alert anew (a key that sorts after its previous one).
+    /// (of the selected tenant only, when the query selects one). Every alert write above
+    /// stamps the alert anew (a key that sorts after its previous one).
     /// (Test doubles that wrap a store for other purposes may leave it out: it then refuses.)
     async fn alerts_by_change(&self, msp_id: &MspId, query: &ChangeQuery) -> Result<ChangePage, StoreError> {
         let _ = (msp_id, query);

@@ -29,8 +29,6 @@ use crate::alert::Alert;
 use crate::changes::{self, ChangeKey, ChangePage, ChangeQuery, ChangedAlert};
 use crate::error::StoreError;
 use crate::ids::{MspId, TenantId};
-use aws_sdk_dynamodb::types::AttributeValue;
-use std::collections::HashMap;
 
 /// The attribute holding an alert's change key.
 pub(super) const CHANGED: &str = "changed";
@@ -135,7 +133,7 @@ impl DynamoAlertStore {
     ///
     /// # Errors
     /// When the table cannot be written or the item is not an alert.
-    pub async fn stamp_earlier_alert(&self, scanned: HashMap<String, AttributeValue>) -> Result<bool, StoreError> {
+    pub async fn stamp_earlier_alert(&self, scanned: Item) -> Result<bool, StoreError> {
         let (lacks_change, lacks_tenant) = (!scanned.contains_key(CHANGED), !scanned.contains_key(TENANT_CHANGES));
         if !lacks_change && !lacks_tenant {
             return Ok(false);

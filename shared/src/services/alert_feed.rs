@@ -193,7 +193,8 @@ impl TuningService {
     /// on what it returns. Without filters of the second kind the first read asks for exactly
     /// one page. One call looks at no more than [`LIST_READ_BUDGET`] index entries (of the
     /// tenant, when one is given), so a page may be short, and the next position is returned
-    /// whenever the index may hold more. Alerts of categories the caller does not see are never returned.
+    /// whenever the index may hold more. Alerts of categories the caller does not see are never
+    /// returned.
     ///
     /// # Errors
     /// Forbidden without alerts:read; when the store fails.
